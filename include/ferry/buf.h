@@ -1,0 +1,62 @@
+/*
+ * buf.h - the one growable buffer for all text and bytes (git strbuf,
+ * curl dynbuf).
+ *
+ * Invariants: b->buf is never NULL and always NUL-terminated at b->len,
+ * even for binary content.  An initialised but empty buffer points at a
+ * shared empty string and owns nothing, so FERRY_BUF_INIT needs no
+ * release when nothing was added.  b->cap (0 = none) caps the length:
+ * growing past it returns FERRY_ETOOBIG and leaves the content intact.
+ * Every function that grows returns 0 or a negative FERRY_E* code.
+ */
+#ifndef FERRY_BUF_H
+#define FERRY_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ferry_buf {
+	char *buf;
+	size_t len;
+	size_t alloc;  /* 0 while buf points at the shared empty string */
+	size_t cap;    /* maximum len, 0 = unlimited */
+};
+
+extern char ferry_buf_empty[];
+#define FERRY_BUF_INIT { ferry_buf_empty, 0, 0, 0 }
+
+void ferry_buf_init(struct ferry_buf *b, size_t cap);
+/* Free the contents, keep the struct usable (empty). */
+void ferry_buf_release(struct ferry_buf *b);
+/* Empty the buffer but keep its memory for reuse. */
+void ferry_buf_clear(struct ferry_buf *b);
+/* Hand the memory to the caller (free with ferry_free); b becomes empty.
+ * Returns NULL only on out-of-memory for an empty buffer. */
+char *ferry_buf_detach(struct ferry_buf *b, size_t *len);
+
+/* Make room for at least extra more bytes beyond len. */
+int ferry_buf_grow(struct ferry_buf *b, size_t extra);
+int ferry_buf_setlen(struct ferry_buf *b, size_t len);
+
+int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n);
+int ferry_buf_addstr(struct ferry_buf *b, const char *s);
+int ferry_buf_addch(struct ferry_buf *b, int c);
+int ferry_buf_addf(struct ferry_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int ferry_buf_vaddf(struct ferry_buf *b, const char *fmt, va_list ap);
+
+/* Big-endian appends used by binary wire formats. */
+int ferry_buf_addbe16(struct ferry_buf *b, uint16_t v);
+int ferry_buf_addbe32(struct ferry_buf *b, uint32_t v);
+int ferry_buf_addbe64(struct ferry_buf *b, uint64_t v);
+
+/* JSON string literal (with quotes) of n bytes of UTF-8 text. */
+int ferry_buf_addjson(struct ferry_buf *b, const char *s, size_t n);
+/* Standard base64 of n bytes. */
+int ferry_buf_addbase64(struct ferry_buf *b, const void *data, size_t n);
+
+/* Remove trailing whitespace. */
+void ferry_buf_rtrim(struct ferry_buf *b);
+
+#endif

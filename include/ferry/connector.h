@@ -1,0 +1,118 @@
+/*
+ * connector.h - the store abstraction.
+ *
+ * A connector is a versioned table of function pointers registered by URL
+ * scheme (golang-migrate's driver registry, curl's vtls backends).  Every
+ * entry may be NULL when the capability bit says the store cannot do it.
+ * A ferry_conn is owned by whoever opened it and closed with
+ * ferry_conn_close(); catalogs returned by describe are owned by the
+ * caller.  Batches handed to a ferry_batch_fn are only valid during the
+ * call.
+ */
+#ifndef FERRY_CONNECTOR_H
+#define FERRY_CONNECTOR_H
+
+#include <stdint.h>
+
+#include "ferry/error.h"
+#include "ferry/model.h"
+#include "ferry/url.h"
+
+#define FERRY_CONN_OPS_V1 1
+
+enum ferry_conn_caps {
+	FERRY_CAP_READ = 1 << 0,      /* can be a source */
+	FERRY_CAP_WRITE = 1 << 1,     /* can be a target */
+	FERRY_CAP_DESCRIBE = 1 << 2,  /* has a catalog */
+	FERRY_CAP_TXN = 1 << 3,       /* transactions */
+	FERRY_CAP_DDL = 1 << 4,       /* accepts SQL DDL through exec */
+	FERRY_CAP_KEYRANGE = 1 << 5,  /* read can be cut into key ranges */
+	FERRY_CAP_LOCK = 1 << 6       /* advisory locks */
+};
+
+/* Open flags. */
+enum {
+	FERRY_OPEN_READONLY = 1 << 0,
+	FERRY_OPEN_CREATE = 1 << 1
+};
+
+typedef struct ferry_conn ferry_conn;
+typedef struct ferry_writer ferry_writer;
+
+/* What to read: one table, optionally one inclusive key range. */
+struct ferry_read_spec {
+	const struct ferry_table *table;
+	int has_range;
+	int64_t lo, hi;
+	size_t batch_rows;   /* max rows per batch */
+	size_t batch_bytes;  /* flush a batch once its arena reaches this */
+};
+
+/* Called for each filled batch; return non-zero to stop reading. */
+typedef int (*ferry_batch_fn)(struct ferry_batch *b, void *ud,
+			      struct ferry_error *err);
+
+/* Where to write: the target table and its typed columns in batch order. */
+struct ferry_write_spec {
+	const char *schema;      /* NULL: the store's default */
+	const char *table;
+	size_t ncols;
+	const char *const *cols; /* target column names */
+	const int *types;        /* enum ferry_type per column */
+	const int32_t *typmods;  /* per column, -1 when none; may be NULL */
+};
+
+struct ferry_conn_ops {
+	int version;                 /* FERRY_CONN_OPS_V1 */
+	const char *name;            /* "sqlite" */
+	const char *const *schemes;  /* NULL-terminated */
+	unsigned caps;
+
+	int (*open)(const ferry_url *url, unsigned flags, ferry_conn **out,
+		    struct ferry_error *err);
+	void (*close)(ferry_conn *c);
+	/* Catalog of a source, or of a target for --data-only. */
+	int (*describe)(ferry_conn *c, const char *schema,
+			struct ferry_catalog **out, struct ferry_error *err);
+	/* Smallest and largest key and a row count (estimate allowed). */
+	int (*key_range)(ferry_conn *c, const struct ferry_table *t,
+			 int64_t *lo, int64_t *hi, int64_t *count,
+			 struct ferry_error *err);
+	int (*read)(ferry_conn *c, const struct ferry_read_spec *spec,
+		    ferry_batch_fn fn, void *ud, struct ferry_error *err);
+	/* Run one or more SQL statements (DDL, SET, ...). */
+	int (*exec)(ferry_conn *c, const char *sql, struct ferry_error *err);
+	int (*begin)(ferry_conn *c, struct ferry_error *err);
+	int (*commit)(ferry_conn *c, struct ferry_error *err);
+	int (*rollback)(ferry_conn *c, struct ferry_error *err);
+	/* Bulk write: open, any number of batches (skipped rows are left
+	 * out), close.  close with commit = 0 abandons what was sent. */
+	int (*write_open)(ferry_conn *c, const struct ferry_write_spec *spec,
+			  ferry_writer **out, struct ferry_error *err);
+	int (*write_batch)(ferry_writer *w, const struct ferry_batch *b,
+			   struct ferry_error *err);
+	int (*write_close)(ferry_writer *w, int commit, struct ferry_error *err);
+	/* Quote an identifier for this store's SQL into out. */
+	int (*quote_ident)(const char *name, struct ferry_buf *out);
+};
+
+/* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */
+const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme);
+/* All registered connectors, NULL-terminated. */
+const struct ferry_conn_ops *const *ferry_conn_list(void);
+
+/* Parse url, find its connector and open it.  On failure the message never
+ * contains a password. */
+int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
+		    struct ferry_error *err);
+void ferry_conn_close(ferry_conn *c);
+const struct ferry_conn_ops *ferry_conn_ops_of(const ferry_conn *c);
+const ferry_url *ferry_conn_url(const ferry_conn *c);
+
+/* Every connector's handle starts with this header. */
+struct ferry_conn_base {
+	const struct ferry_conn_ops *ops;
+	ferry_url *url;
+};
+
+#endif

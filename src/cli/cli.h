@@ -1,0 +1,34 @@
+/*
+ * cli.h - what the subcommands share: exit codes, the command table entry
+ * and small output helpers.  Subcommands use only the public API.
+ */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <stdio.h>
+
+#include "ferry/error.h"
+
+/* Exit codes (documented in README.md). */
+enum {
+	FERRY_EXIT_OK = 0,        /* everything done */
+	FERRY_EXIT_FAILED = 1,    /* failed, or verify/dry-run found differences */
+	FERRY_EXIT_USAGE = 2,     /* usage or configuration error */
+	FERRY_EXIT_REJECTS = 3    /* completed, some rows rejected */
+};
+
+struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+int cmd_copy(int argc, char **argv);
+
+/* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
+void cli_error(const struct ferry_error *err);
+/* Print a usage error with a hint to --help; returns FERRY_EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

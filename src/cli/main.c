@@ -1,0 +1,106 @@
+/*
+ * main.c - the ferry command: global options and the one command table.
+ * Each subcommand lives in cmd_<name>.c (git's builtin/ layout).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ferry/log.h"
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "dev"
+#endif
+
+static const struct cli_command commands[] = {
+	{ "copy", cmd_copy, "copy tables and rows from one store to another" },
+	{ NULL, NULL, NULL }
+};
+
+void cli_error(const struct ferry_error *err)
+{
+	if (err->origin[0])
+		fprintf(stderr, "ferry: error: %s (%s)\n", err->msg, err->origin);
+	else
+		fprintf(stderr, "ferry: error: %s\n", err->msg[0] ? err->msg :
+			ferry_strerror(err->code));
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ferry %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsee 'ferry %s --help'\n", cmd);
+	return FERRY_EXIT_USAGE;
+}
+
+static void usage(FILE *out)
+{
+	const struct cli_command *c;
+
+	fprintf(out,
+		"usage: ferry [-v | -q] <command> [<args>]\n"
+		"\n"
+		"Move IoT and home-automation data, schemas and dependencies to\n"
+		"their next home without losing a reading.\n"
+		"\n"
+		"commands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(out, "  %-10s %s\n", c->name, c->summary);
+	fprintf(out,
+		"\n"
+		"global options:\n"
+		"  -v, --verbose   more diagnostics (repeat for debug)\n"
+		"  --version       print the version\n"
+		"  -h, --help      this help; 'ferry <command> --help' for a command\n"
+		"\n"
+		"exit codes: 0 ok, 1 failed, 2 usage error, 3 completed with rejected rows\n");
+}
+
+int main(int argc, char **argv)
+{
+	const struct cli_command *c;
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return FERRY_EXIT_OK;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("ferry %s\n", FERRY_VERSION);
+			return FERRY_EXIT_OK;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			ferry_log_set_level(ferry_log_get_level() + 1);
+		} else {
+			fprintf(stderr, "ferry: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return FERRY_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return FERRY_EXIT_USAGE;
+	}
+	if (!strcmp(argv[i], "help")) {
+		if (i + 1 < argc) {
+			char *hargv[] = { argv[i + 1], "--help", NULL };
+
+			for (c = commands; c->name; c++)
+				if (!strcmp(c->name, argv[i + 1]))
+					return c->fn(2, hargv);
+		}
+		usage(stdout);
+		return FERRY_EXIT_OK;
+	}
+	for (c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[i]))
+			return c->fn(argc - i, argv + i);
+	fprintf(stderr, "ferry: '%s' is not a ferry command; see 'ferry --help'\n",
+		argv[i]);
+	return FERRY_EXIT_USAGE;
+}

@@ -1,0 +1,154 @@
+/*
+ * catalog.c - tables, columns, keys, indexes and views of a store, as
+ * connectors describe them and the planner translates them.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "ferry/alloc.h"
+#include "ferry/model.h"
+
+struct ferry_catalog *ferry_catalog_new(void)
+{
+	return ferry_calloc(1, sizeof(struct ferry_catalog));
+}
+
+static void free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		ferry_free(v[i]);
+	ferry_free(v);
+}
+
+static void table_release(struct ferry_table *t)
+{
+	size_t i;
+
+	ferry_free(t->name);
+	ferry_free(t->sql);
+	for (i = 0; i < t->ncols; i++) {
+		ferry_free(t->cols[i].name);
+		ferry_free(t->cols[i].decl_type);
+		ferry_free(t->cols[i].default_sql);
+		ferry_free(t->cols[i].type_sql);
+	}
+	ferry_free(t->cols);
+	for (i = 0; i < t->nidx; i++) {
+		struct ferry_index *x = &t->idx[i];
+
+		ferry_free(x->name);
+		free_strv(x->cols, x->nparts);
+		free_strv(x->exprs, x->nparts);
+		ferry_free(x->desc);
+		ferry_free(x->where);
+		ferry_free(x->sql);
+	}
+	ferry_free(t->idx);
+	for (i = 0; i < t->nfks; i++) {
+		struct ferry_fk *f = &t->fks[i];
+
+		free_strv(f->from, f->ncols);
+		free_strv(f->to, f->ncols);
+		ferry_free(f->ref_table);
+		ferry_free(f->on_update);
+		ferry_free(f->on_delete);
+	}
+	ferry_free(t->fks);
+}
+
+void ferry_catalog_free(struct ferry_catalog *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->ntables; i++)
+		table_release(&c->tables[i]);
+	ferry_free(c->tables);
+	for (i = 0; i < c->nviews; i++) {
+		ferry_free(c->views[i].name);
+		ferry_free(c->views[i].sql);
+	}
+	ferry_free(c->views);
+	ferry_free(c);
+}
+
+/* Arrays grow one element at a time: catalogs are small and built once. */
+static void *append(void **arr, size_t *n, size_t elem)
+{
+	char *p = ferry_realloc(*arr, (*n + 1) * elem);
+
+	if (!p)
+		return NULL;
+	*arr = p;
+	memset(p + *n * elem, 0, elem);
+	return p + (*n)++ * elem;
+}
+
+struct ferry_table *ferry_catalog_add_table(struct ferry_catalog *c)
+{
+	struct ferry_table *t = append((void **)&c->tables, &c->ntables,
+				       sizeof(*t));
+
+	if (t) {
+		t->rowid_alias = -1;
+		t->seq = -1;
+	}
+	return t;
+}
+
+struct ferry_view *ferry_catalog_add_view(struct ferry_catalog *c)
+{
+	return append((void **)&c->views, &c->nviews, sizeof(struct ferry_view));
+}
+
+struct ferry_column *ferry_table_add_column(struct ferry_table *t)
+{
+	struct ferry_column *col = append((void **)&t->cols, &t->ncols,
+					  sizeof(*col));
+
+	if (col)
+		col->typmod = -1;
+	return col;
+}
+
+struct ferry_index *ferry_table_add_index(struct ferry_table *t)
+{
+	return append((void **)&t->idx, &t->nidx, sizeof(struct ferry_index));
+}
+
+struct ferry_fk *ferry_table_add_fk(struct ferry_table *t)
+{
+	return append((void **)&t->fks, &t->nfks, sizeof(struct ferry_fk));
+}
+
+struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
+				       const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntables; i++)
+		if (!strcmp(c->tables[i].name, name))
+			return &c->tables[i];
+	for (i = 0; i < c->ntables; i++)
+		if (!strcasecmp(c->tables[i].name, name))
+			return &c->tables[i];
+	return NULL;
+}
+
+int ferry_table_find_column(const struct ferry_table *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i].name, name))
+			return (int)i;
+	for (i = 0; i < t->ncols; i++)
+		if (!strcasecmp(t->cols[i].name, name))
+			return (int)i;
+	return -1;
+}

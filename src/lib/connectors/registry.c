@@ -8,12 +8,12 @@
 #include "ferry/buf.h"
 #include "ferry/connector.h"
 
-extern const struct ferry_conn_ops sq_ops;
-extern const struct ferry_conn_ops pg_ops;
+
+
 
 static const struct ferry_conn_ops *const registry[] = {
-	&sq_ops,
-	&pg_ops,
+
+
 	NULL
 };
 

@@ -61,14 +61,21 @@ void ferry_error_origin(struct ferry_error *err, const char *fmt, ...)
 
 void ferry_error_prefix(struct ferry_error *err, const char *fmt, ...)
 {
-	char head[FERRY_ERRMSG_MAX], tmp[FERRY_ERRMSG_MAX];
+	char tmp[FERRY_ERRMSG_MAX];
+	size_t n;
 	va_list ap;
 
 	if (!err)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(head, sizeof(head), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	snprintf(tmp, sizeof(tmp), "%s: %s", head, err->msg);
+	n = strlen(tmp);
+	if (n + 2 < sizeof(tmp)) {
+		memcpy(tmp + n, ": ", 3);
+		n += 2;
+		memcpy(tmp + n, err->msg, sizeof(tmp) - n - 1);
+		tmp[sizeof(tmp) - 1] = '\0';
+	}
 	memcpy(err->msg, tmp, sizeof(err->msg));
 }

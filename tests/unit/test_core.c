@@ -1,0 +1,157 @@
+/*
+ * test_core.c - unit tests for src/lib/core: buffer, errors, allocator
+ * fault injection, URL parsing and password redaction.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/error.h"
+#include "ferry/url.h"
+
+static void buf_basics(void **state)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+
+	(void)state;
+	assert_non_null(b.buf);
+	assert_string_equal(b.buf, "");
+	assert_int_equal(ferry_buf_addf(&b, "%d-%s", 42, "x"), 0);
+	assert_string_equal(b.buf, "42-x");
+	assert_int_equal(ferry_buf_add(&b, "\0z", 2), 0);
+	assert_int_equal(b.len, 6);
+	assert_int_equal(b.buf[6], '\0');
+	ferry_buf_clear(&b);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.buf, "");
+	ferry_buf_release(&b);
+	assert_ptr_equal(b.buf, ferry_buf_empty);
+}
+
+static void buf_cap(void **state)
+{
+	struct ferry_buf b;
+
+	(void)state;
+	ferry_buf_init(&b, 4);
+	assert_int_equal(ferry_buf_addstr(&b, "abcd"), 0);
+	assert_int_equal(ferry_buf_addstr(&b, "e"), FERRY_ETOOBIG);
+	assert_string_equal(b.buf, "abcd");
+	ferry_buf_release(&b);
+}
+
+static void buf_encodings(void **state)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+
+	(void)state;
+	ferry_buf_addbase64(&b, "ferry", 5);
+	assert_string_equal(b.buf, "ZmVycnk=");
+	ferry_buf_clear(&b);
+	ferry_buf_addjson(&b, "a\"b\\c\n\x01", 7);
+	assert_string_equal(b.buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+	ferry_buf_clear(&b);
+	ferry_buf_addbe32(&b, 0x01020304u);
+	assert_memory_equal(b.buf, "\x01\x02\x03\x04", 4);
+	ferry_buf_release(&b);
+}
+
+static void alloc_faults(void **state)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	int rc;
+
+	(void)state;
+	ferry_alloc_fail_after(1);
+	rc = ferry_buf_addstr(&b, "hello");
+	ferry_alloc_fail_after(0);
+	assert_int_equal(rc, FERRY_ENOMEM);
+	assert_string_equal(b.buf, "");
+	ferry_buf_release(&b);
+}
+
+static void error_messages(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(ferry_error_set(&err, FERRY_EIO, "cannot open '%s'", "x"),
+			 FERRY_EIO);
+	ferry_error_prefix(&err, "cannot copy table '%s'", "states");
+	assert_string_equal(err.msg, "cannot copy table 'states': cannot open 'x'");
+	assert_string_equal(ferry_strerror(FERRY_ENOMEM), "out of memory");
+}
+
+static void url_parse_forms(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_url *u;
+
+	(void)state;
+	assert_int_equal(ferry_url_parse("postgres://bob:s%40cret@db.local:5433/ha?sslmode=disable",
+					 &u, &err), 0);
+	assert_string_equal(u->scheme, "postgres");
+	assert_string_equal(u->user, "bob");
+	assert_string_equal(u->password, "s@cret");
+	assert_string_equal(u->host, "db.local");
+	assert_int_equal(u->port, 5433);
+	assert_string_equal(u->path, "ha");
+	assert_string_equal(ferry_url_param(u, "sslmode"), "disable");
+	ferry_url_free(u);
+
+	assert_int_equal(ferry_url_parse("sqlite:///abs/home.db", &u, &err), 0);
+	assert_string_equal(u->path, "/abs/home.db");
+	assert_null(u->host);
+	ferry_url_free(u);
+
+	assert_int_equal(ferry_url_parse("sqlite:rel/home.db", &u, &err), 0);
+	assert_string_equal(u->path, "rel/home.db");
+	ferry_url_free(u);
+
+	assert_int_equal(ferry_url_parse("/no/scheme", &u, &err), FERRY_EPARSE);
+	assert_int_equal(ferry_url_parse("postgres://h:99999/db", &u, &err),
+			 FERRY_EPARSE);
+}
+
+static void redact(const char *in, const char *want)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+
+	assert_int_equal(ferry_url_redact(in, &b), 0);
+	assert_string_equal(b.buf, want);
+	ferry_buf_release(&b);
+}
+
+static void url_redaction(void **state)
+{
+	(void)state;
+	redact("postgres://bob:hunter2@h/db", "postgres://bob:***@h/db");
+	redact("influx://h:8086/db?u=x&p=hunter2&rp=a",
+	       "influx://h:8086/db?u=x&p=***&rp=a");
+	redact("host=h password=hunter2 dbname=x", "host=h password=*** dbname=x");
+	redact("host=h password='hun ter2' dbname=x", "host=h password=*** dbname=x");
+	redact("cannot connect to 'postgres://a:b@c/d': refused",
+	       "cannot connect to 'postgres://a:***@c/d': refused");
+	redact("postgres://bob@h/db", "postgres://bob@h/db");
+	redact("sqlite:///tmp/x.db", "sqlite:///tmp/x.db");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(buf_basics),
+		cmocka_unit_test(buf_cap),
+		cmocka_unit_test(buf_encodings),
+		cmocka_unit_test(alloc_faults),
+		cmocka_unit_test(error_messages),
+		cmocka_unit_test(url_parse_forms),
+		cmocka_unit_test(url_redaction),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

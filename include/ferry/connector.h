@@ -82,6 +82,10 @@ struct ferry_conn_ops {
 		    ferry_batch_fn fn, void *ud, struct ferry_error *err);
 	/* Run one or more SQL statements (DDL, SET, ...). */
 	int (*exec)(ferry_conn *c, const char *sql, struct ferry_error *err);
+	/* First column of the first row as text into out; *isnull = 1 when
+	 * there is no row or the value is NULL. */
+	int (*query1)(ferry_conn *c, const char *sql, struct ferry_buf *out,
+		      int *isnull, struct ferry_error *err);
 	int (*begin)(ferry_conn *c, struct ferry_error *err);
 	int (*commit)(ferry_conn *c, struct ferry_error *err);
 	int (*rollback)(ferry_conn *c, struct ferry_error *err);

@@ -14,7 +14,7 @@
 #endif
 
 static const struct cli_command commands[] = {
-
+	{ "copy", cmd_copy, "copy tables and rows from one store to another" },
 	{ NULL, NULL, NULL }
 };
 

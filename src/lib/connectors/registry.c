@@ -7,13 +7,17 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "connectors/conn_int.h"
+
+extern const struct ferry_conn_ops sq_ops;
+extern const struct ferry_conn_ops pg_ops;
 
 
 
 
 static const struct ferry_conn_ops *const registry[] = {
-
-
+	&sq_ops,
+	&pg_ops,
 	NULL
 };
 
@@ -81,4 +85,18 @@ const struct ferry_conn_ops *ferry_conn_ops_of(const ferry_conn *c)
 const ferry_url *ferry_conn_url(const ferry_conn *c)
 {
 	return ((const struct ferry_conn_base *)c)->url;
+}
+
+int conn_quote_dq(const char *name, struct ferry_buf *out)
+{
+	const char *p;
+	int rc;
+
+	if ((rc = ferry_buf_addch(out, '"')) < 0)
+		return rc;
+	for (p = name; *p; p++)
+		if ((rc = ferry_buf_addch(out, *p)) < 0 ||
+		    (*p == '"' && (rc = ferry_buf_addch(out, '"')) < 0))
+			return rc;
+	return ferry_buf_addch(out, '"');
 }

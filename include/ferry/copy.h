@@ -1,0 +1,83 @@
+/*
+ * copy.h - ferry copy: move tables and rows from a source store to a
+ * target store, translating the schema, exactly.
+ *
+ * Ownership: options are the caller's and only read; the result is
+ * allocated by ferry_copy_run and freed with ferry_copy_result_free.
+ */
+#ifndef FERRY_COPY_H
+#define FERRY_COPY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ferry/error.h"
+
+struct ferry_copy_opts {
+	const char *src;            /* source URL */
+	const char *dst;            /* target URL */
+	const char *schema;         /* target schema, NULL = public */
+	const char *job;            /* job name, NULL = from the source */
+	const char *rejects_dir;    /* NULL = ./ferry-rejects/<job> */
+	int data_only;
+	int schema_only;
+	int truncate;
+	int drop;
+	int force;
+	int views;
+	const char *const *include; /* table globs, NULL-terminated or NULL */
+	const char *const *exclude;
+	const char *const *casts;   /* "table.column=type" */
+	size_t batch_rows;          /* 0 = default */
+	size_t batch_bytes;
+	int64_t chunk_rows;         /* rows per committed chunk, 0 = default */
+	int progress_mode;          /* enum ferry_progress_mode */
+	FILE *progress_out;         /* NULL = stderr */
+};
+
+struct ferry_copy_table_stats {
+	char *name;        /* source table */
+	char *target;      /* target table */
+	int64_t read;
+	int64_t written;
+	int64_t rejected;
+	uint64_t bytes;    /* source bytes of text/blob values plus 8 per number */
+	double seconds;
+};
+
+enum ferry_copy_phase {
+	FERRY_PHASE_SCHEMA,
+	FERRY_PHASE_DATA,
+	FERRY_PHASE_INDEXES,
+	FERRY_PHASE_CONSTRAINTS,
+	FERRY_PHASE_SEQUENCES,
+	FERRY_PHASE_COUNT
+};
+
+struct ferry_copy_result {
+	struct ferry_copy_table_stats *tables;
+	size_t ntables;
+	double phase_seconds[FERRY_PHASE_COUNT];
+	double total_seconds;
+	int64_t read, written, rejected;
+	uint64_t bytes;
+	char **warnings;     /* human lines, in order */
+	size_t nwarnings;
+	char **renames;      /* "long name -> short name" */
+	size_t nrenames;
+	char *rejects_path;  /* NULL when nothing was rejected */
+	char *job;
+};
+
+const char *ferry_copy_phase_name(int phase);
+
+/*
+ * Run a copy.  Returns 0 when it completed (check result->rejected), or a
+ * negative FERRY_E* with err filled.  *out is set in both cases when
+ * non-NULL so partial statistics can be shown.
+ */
+int ferry_copy_run(const struct ferry_copy_opts *opts,
+		   struct ferry_copy_result **out, struct ferry_error *err);
+void ferry_copy_result_free(struct ferry_copy_result *r);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * cmd_copy.c - `ferry copy SRC DST`: options, the run, the summary.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "ferry/copy.h"
+#include "ferry/log.h"
+#include "ferry/progress.h"
+#include "ferry/url.h"
+
+static const char copy_usage[] =
+	"usage: ferry copy [options] SRC DST\n"
+	"\n"
+	"Copy tables and rows from SRC to DST, translating the schema exactly:\n"
+	"types that never lose a value, defaults, keys, indexes, foreign keys,\n"
+	"identity sequences past the highest key.  Rows that cannot be copied\n"
+	"exactly go to a reject file; every other row loads.\n"
+	"\n"
+	"  SRC   sqlite:///abs/path.db or sqlite:rel/path.db\n"
+	"  DST   postgres://user:pw@host:port/db (anything libpq accepts),\n"
+	"        or sqlite:///path.db\n"
+	"\n"
+	"options:\n"
+	"  --schema NAME        target schema (default public)\n"
+	"  --data-only          load into tables that already exist (matched by name)\n"
+	"  --schema-only        create tables, keys and indexes, copy no rows\n"
+	"  --include GLOB       copy only matching tables (repeatable)\n"
+	"  --exclude GLOB       leave matching tables out (repeatable)\n"
+	"  --cast T.C=TYPE      override the target type of one column (repeatable)\n"
+	"  --truncate           empty existing target tables, then load into them\n"
+	"  --drop               drop and recreate target tables ferry created before\n"
+	"  --force              with --drop: also drop tables ferry did not create\n"
+	"  --views              create views too (when their SQL translates)\n"
+	"  --rejects DIR        where rejected rows go (default ./ferry-rejects/<job>/)\n"
+	"  --job NAME           job name (default: the source file name)\n"
+	"  --batch-rows N       rows per batch (default 10000)\n"
+	"  --chunk-rows N       rows per committed chunk (default 500000)\n"
+	"  --json               print the summary as JSON on stdout\n"
+	"  -q, --quiet          no progress output\n"
+	"  --progress MODE      auto, bar, plain or none\n"
+	"  -h, --help           this help\n"
+	"\n"
+	"exit codes: 0 all rows copied, 3 completed with rejected rows,\n"
+	"            1 failed, 2 usage or configuration error\n";
+
+enum {
+	OPT_SCHEMA = 256, OPT_DATA_ONLY, OPT_SCHEMA_ONLY, OPT_INCLUDE, OPT_EXCLUDE,
+	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
+	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JSON, OPT_PROGRESS
+};
+
+struct strlist {
+	const char **v;
+	size_t n;
+};
+
+static int push(struct strlist *l, const char *s)
+{
+	const char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	v[l->n++] = s;
+	v[l->n] = NULL;
+	l->v = v;
+	return 0;
+}
+
+static void human(uint64_t b, char *out, size_t n)
+{
+	const char *u[] = { "B", "kB", "MB", "GB", "TB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1000 && i < 4) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void print_text(const struct ferry_copy_result *r, FILE *o)
+{
+	size_t i, w = 5;
+	char hb[32];
+
+	for (i = 0; i < r->ntables; i++)
+		if (strlen(r->tables[i].name) > w)
+			w = strlen(r->tables[i].name);
+	if (w > 40)
+		w = 40;
+	fprintf(o, "\n%-*s %12s %12s %9s %10s %8s\n", (int)w, "table", "read", "written",
+		"rejected", "bytes", "time");
+	for (i = 0; i < r->ntables; i++) {
+		const struct ferry_copy_table_stats *t = &r->tables[i];
+
+		human(t->bytes, hb, sizeof(hb));
+		fprintf(o, "%-*.*s %12lld %12lld %9lld %10s %7.2fs\n", (int)w, (int)w, t->name,
+			(long long)t->read, (long long)t->written, (long long)t->rejected, hb,
+			t->seconds);
+	}
+	human(r->bytes, hb, sizeof(hb));
+	fprintf(o, "%-*s %12lld %12lld %9lld %10s %7.2fs\n", (int)w, "total",
+		(long long)r->read, (long long)r->written, (long long)r->rejected, hb,
+		r->total_seconds);
+	fprintf(o, "\nphases:");
+	for (i = 0; i < FERRY_PHASE_COUNT; i++)
+		fprintf(o, " %s %.2fs", ferry_copy_phase_name((int)i), r->phase_seconds[i]);
+	if (r->phase_seconds[FERRY_PHASE_DATA] > 0)
+		fprintf(o, "\nrate: %.0f rows/s during the data phase",
+			(double)r->written / r->phase_seconds[FERRY_PHASE_DATA]);
+	fputc('\n', o);
+	if (r->nrenames) {
+		fprintf(o, "\nrenamed (longer than 63 bytes):\n");
+		for (i = 0; i < r->nrenames; i++)
+			fprintf(o, "  %s\n", r->renames[i]);
+	}
+	if (r->nwarnings) {
+		fprintf(o, "\nwarnings:\n");
+		for (i = 0; i < r->nwarnings; i++)
+			fprintf(o, "  %s\n", r->warnings[i]);
+	}
+	if (r->rejects_path)
+		fprintf(o, "\n%lld rows rejected: see %s\n", (long long)r->rejected,
+			r->rejects_path);
+}
+
+static void print_json(const struct ferry_copy_result *r, const struct ferry_error *err,
+		       int status)
+{
+	json_t *root = json_object(), *tables = json_array(), *phases = json_object(),
+	       *warn = json_array(), *ren = json_array();
+	size_t i;
+	char *s;
+
+	for (i = 0; i < r->ntables; i++) {
+		const struct ferry_copy_table_stats *t = &r->tables[i];
+
+		json_array_append_new(tables, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}",
+			"table", t->name, "target", t->target ? t->target : "",
+			"read", (json_int_t)t->read, "written", (json_int_t)t->written,
+			"rejected", (json_int_t)t->rejected, "bytes", (json_int_t)t->bytes,
+			"seconds", t->seconds));
+	}
+	for (i = 0; i < FERRY_PHASE_COUNT; i++)
+		json_object_set_new(phases, ferry_copy_phase_name((int)i),
+				    json_real(r->phase_seconds[i]));
+	for (i = 0; i < r->nwarnings; i++)
+		json_array_append_new(warn, json_string(r->warnings[i]));
+	for (i = 0; i < r->nrenames; i++)
+		json_array_append_new(ren, json_string(r->renames[i]));
+	json_object_set_new(root, "status", json_string(status == FERRY_EXIT_OK ? "ok" :
+		status == FERRY_EXIT_REJECTS ? "rejects" : "failed"));
+	json_object_set_new(root, "exit_code", json_integer(status));
+	json_object_set_new(root, "job", json_string(r->job ? r->job : ""));
+	json_object_set_new(root, "tables", tables);
+	json_object_set_new(root, "read", json_integer(r->read));
+	json_object_set_new(root, "written", json_integer(r->written));
+	json_object_set_new(root, "rejected", json_integer(r->rejected));
+	json_object_set_new(root, "bytes", json_integer((json_int_t)r->bytes));
+	json_object_set_new(root, "seconds", json_real(r->total_seconds));
+	json_object_set_new(root, "phases", phases);
+	json_object_set_new(root, "warnings", warn);
+	json_object_set_new(root, "renames", ren);
+	json_object_set_new(root, "rejects_file", r->rejects_path ?
+			    json_string(r->rejects_path) : json_null());
+	if (err && err->code)
+		json_object_set_new(root, "error", json_string(err->msg));
+	s = json_dumps(root, JSON_INDENT(2));
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(root);
+}
+
+int cmd_copy(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "schema", required_argument, NULL, OPT_SCHEMA },
+		{ "data-only", no_argument, NULL, OPT_DATA_ONLY },
+		{ "schema-only", no_argument, NULL, OPT_SCHEMA_ONLY },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "cast", required_argument, NULL, OPT_CAST },
+		{ "truncate", no_argument, NULL, OPT_TRUNCATE },
+		{ "drop", no_argument, NULL, OPT_DROP },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "views", no_argument, NULL, OPT_VIEWS },
+		{ "rejects", required_argument, NULL, OPT_REJECTS },
+		{ "job", required_argument, NULL, OPT_JOB },
+		{ "batch-rows", required_argument, NULL, OPT_BATCH_ROWS },
+		{ "chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ferry_copy_opts o;
+	struct ferry_copy_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
+	int c, json = 0, status, rc;
+
+	memset(&o, 0, sizeof(o));
+	o.progress_mode = FERRY_PROGRESS_AUTO;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SCHEMA: o.schema = optarg; break;
+		case OPT_DATA_ONLY: o.data_only = 1; break;
+		case OPT_SCHEMA_ONLY: o.schema_only = 1; break;
+		case OPT_INCLUDE: push(&inc, optarg); break;
+		case OPT_EXCLUDE: push(&exc, optarg); break;
+		case OPT_CAST: push(&casts, optarg); break;
+		case OPT_TRUNCATE: o.truncate = 1; break;
+		case OPT_DROP: o.drop = 1; break;
+		case OPT_FORCE: o.force = 1; break;
+		case OPT_VIEWS: o.views = 1; break;
+		case OPT_REJECTS: o.rejects_dir = optarg; break;
+		case OPT_JOB: o.job = optarg; break;
+		case OPT_BATCH_ROWS:
+		case OPT_CHUNK_ROWS: {
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end || v <= 0)
+				return cli_usage("copy", "invalid number '%s'", optarg);
+			if (c == OPT_BATCH_ROWS)
+				o.batch_rows = (size_t)v;
+			else
+				o.chunk_rows = v;
+			break;
+		}
+		case OPT_JSON: json = 1; break;
+		case OPT_PROGRESS:
+			if (!strcmp(optarg, "auto"))
+				o.progress_mode = FERRY_PROGRESS_AUTO;
+			else if (!strcmp(optarg, "bar"))
+				o.progress_mode = FERRY_PROGRESS_BAR;
+			else if (!strcmp(optarg, "plain"))
+				o.progress_mode = FERRY_PROGRESS_PLAIN;
+			else if (!strcmp(optarg, "none"))
+				o.progress_mode = FERRY_PROGRESS_QUIET;
+			else
+				return cli_usage("copy", "invalid --progress '%s'", optarg);
+			break;
+		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
+		case 'h':
+			fputs(copy_usage, stdout);
+			return FERRY_EXIT_OK;
+		default:
+			return cli_usage("copy", "unknown option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage("copy", "expected SRC and DST, got %d argument%s",
+				 argc - optind, argc - optind == 1 ? "" : "s");
+	o.src = argv[optind];
+	o.dst = argv[optind + 1];
+	o.include = inc.v;
+	o.exclude = exc.v;
+	o.casts = casts.v;
+	o.progress_out = stderr;
+	rc = ferry_copy_run(&o, &res, &err);
+	if (rc < 0)
+		status = (rc == FERRY_EUSAGE) ? FERRY_EXIT_USAGE : FERRY_EXIT_FAILED;
+	else
+		status = res->rejected ? FERRY_EXIT_REJECTS : FERRY_EXIT_OK;
+	if (json)
+		print_json(res, &err, status);
+	else if (res && (rc == 0 || res->read))
+		print_text(res, stdout);
+	if (rc < 0)
+		cli_error(&err);
+	ferry_copy_result_free(res);
+	free(inc.v);
+	free(exc.v);
+	free(casts.v);
+	return status;
+}

@@ -1,0 +1,536 @@
+/*
+ * postgres.c - the PostgreSQL connector: target (DDL through exec,
+ * rows through binary COPY), catalog for --data-only, transactions and
+ * advisory locks.
+ *
+ * The encoder writes the COPY binary format directly from typed cells:
+ * no text formatting and no parsing on the server for numbers, times or
+ * bytes.  The transform before it guarantees every cell already has the
+ * representation its column type needs (see copy/transform.c), so the
+ * encoder cannot fail on data, only on memory.
+ */
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connectors/conn_int.h"
+#include "ferry/alloc.h"
+#include "ferry/connector.h"
+#include "ferry/log.h"
+
+struct ferry_conn {
+	struct ferry_conn_base base;
+	PGconn *pg;
+};
+
+struct ferry_writer {
+	struct ferry_conn *c;
+	size_t ncols;
+	int *types;
+	struct ferry_buf out;
+};
+
+/* Fill err from the connection or a result, with SQLSTATE as origin. */
+static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
+		   const char *what)
+{
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	struct ferry_buf clean = FERRY_BUF_INIT;
+	int code = FERRY_ESQL;
+
+	if (!msg || !*msg)
+		msg = PQerrorMessage(pg);
+	ferry_url_redact(msg, &clean);
+	ferry_buf_rtrim(&clean);
+	if (PQstatus(pg) == CONNECTION_BAD)
+		code = FERRY_ECONN;
+	ferry_error_set(err, code, "%s: %s", what, clean.buf);
+	if (state)
+		ferry_error_origin(err, "sqlstate %s", state);
+	ferry_buf_release(&clean);
+	return code;
+}
+
+static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
+		   struct ferry_error *err)
+{
+	struct ferry_conn *c = ferry_calloc(1, sizeof(*c));
+	PGresult *res;
+	int rc = 0;
+
+	if (!c)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	c->pg = PQconnectdb(url->raw);
+	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+		struct ferry_buf where = FERRY_BUF_INIT;
+
+		ferry_url_redact(url->raw, &where);
+		rc = pg_fail(c->pg, NULL, err, "cannot connect to PostgreSQL");
+		ferry_error_prefix(err, "'%s'", where.buf);
+		ferry_buf_release(&where);
+		rc = FERRY_ECONN;
+		err->code = rc;
+		goto fail;
+	}
+	res = PQexec(c->pg, "SET client_encoding TO 'UTF8'; "
+		     "SET client_min_messages TO warning; "
+		     "SET standard_conforming_strings TO on; "
+		     "SET DateStyle TO 'ISO, YMD'; SET TimeZone TO 'UTC'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = pg_fail(c->pg, res, err, "cannot configure the session");
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (strcmp(PQparameterStatus(c->pg, "server_encoding") ?
+		   PQparameterStatus(c->pg, "server_encoding") : "", "UTF8")) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"target database encoding is '%s', not UTF8: create it with ENCODING 'UTF8'",
+			PQparameterStatus(c->pg, "server_encoding"));
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	PQfinish(c->pg);
+	ferry_free(c);
+	return rc;
+}
+
+static void pg_close(ferry_conn *c)
+{
+	if (!c)
+		return;
+	PQfinish(c->pg);
+	ferry_free(c);
+}
+
+static int pg_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
+{
+	PGresult *res = PQexec(c->pg, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		rc = pg_fail(c->pg, res, err, "statement failed");
+	PQclear(res);
+	return rc;
+}
+
+static int pg_query1(ferry_conn *c, const char *sql, struct ferry_buf *out,
+		     int *isnull, struct ferry_error *err)
+{
+	PGresult *res = PQexec(c->pg, sql);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = pg_fail(c->pg, res, err, "query failed");
+	} else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+		*isnull = 1;
+	} else {
+		*isnull = 0;
+		ferry_buf_clear(out);
+		if (ferry_buf_add(out, PQgetvalue(res, 0, 0),
+				  (size_t)PQgetlength(res, 0, 0)) < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_begin(ferry_conn *c, struct ferry_error *err)
+{
+	return pg_exec(c, "BEGIN", err);
+}
+
+static int pg_commit(ferry_conn *c, struct ferry_error *err)
+{
+	return pg_exec(c, "COMMIT", err);
+}
+
+static int pg_rollback(ferry_conn *c, struct ferry_error *err)
+{
+	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+		return 0;
+	return pg_exec(c, "ROLLBACK", err);
+}
+
+/* ---- catalog ----------------------------------------------------------- */
+
+static int type_of_oid(uint32_t oid)
+{
+	switch (oid) {
+	case 16: return FERRY_T_BOOL;
+	case 17: return FERRY_T_BYTES;
+	case 20: return FERRY_T_INT64;
+	case 21: return FERRY_T_INT16;
+	case 23: return FERRY_T_INT32;
+	case 25: case 1043: case 1042: case 19: return FERRY_T_TEXT;
+	case 114: return FERRY_T_JSON;
+	case 3802: return FERRY_T_JSONB;
+	case 700: return FERRY_T_FLOAT32;
+	case 701: return FERRY_T_FLOAT64;
+	case 1082: return FERRY_T_DATE;
+	case 1083: return FERRY_T_TIME;
+	case 1114: return FERRY_T_TIMESTAMP;
+	case 1184: return FERRY_T_TIMESTAMPTZ;
+	case 1700: return FERRY_T_NUMERIC;
+	case 2950: return FERRY_T_UUID;
+	}
+	return FERRY_T_UNKNOWN;
+}
+
+static int pg_describe(ferry_conn *c, const char *schema,
+		       struct ferry_catalog **out, struct ferry_error *err)
+{
+	static const char q[] =
+		"SELECT cl.relname, a.attname, a.atttypid, a.atttypmod, a.attnotnull, "
+		"  format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid), "
+		"  a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE "
+		"  'nextval(%', false), a.attgenerated <> '', "
+		"  coalesce(array_position(pk.conkey, a.attnum), 0) "
+		"FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace "
+		"JOIN pg_attribute a ON a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped "
+		"LEFT JOIN pg_attrdef d ON d.adrelid = cl.oid AND d.adnum = a.attnum "
+		"LEFT JOIN pg_constraint pk ON pk.conrelid = cl.oid AND pk.contype = 'p' "
+		"WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') "
+		"ORDER BY cl.relname, a.attnum";
+	const char *params[1] = { schema ? schema : "public" };
+	struct ferry_catalog *cat = ferry_catalog_new();
+	struct ferry_table *t = NULL;
+	PGresult *res;
+	int i, n, rc = 0;
+
+	if (!cat)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = pg_fail(c->pg, res, err, "cannot read the target catalog");
+		goto out;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		struct ferry_column *col;
+
+		if (!t || strcmp(t->name, PQgetvalue(res, i, 0))) {
+			t = ferry_catalog_add_table(cat);
+			if (!t || !(t->name = ferry_strdup(PQgetvalue(res, i, 0))))
+				goto nomem;
+		}
+		col = ferry_table_add_column(t);
+		if (!col || !(col->name = ferry_strdup(PQgetvalue(res, i, 1))) ||
+		    !(col->type_sql = ferry_strdup(PQgetvalue(res, i, 5))) ||
+		    !(col->decl_type = ferry_strdup(PQgetvalue(res, i, 5))))
+			goto nomem;
+		col->type_oid = (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10);
+		col->typmod = (int32_t)strtol(PQgetvalue(res, i, 3), NULL, 10);
+		col->notnull = PQgetvalue(res, i, 4)[0] == 't';
+		col->type = type_of_oid(col->type_oid);
+		if (!PQgetisnull(res, i, 6) &&
+		    !(col->default_sql = ferry_strdup(PQgetvalue(res, i, 6))))
+			goto nomem;
+		col->identity = PQgetvalue(res, i, 7)[0] == 't';
+		col->hidden = PQgetvalue(res, i, 8)[0] == 't';
+		col->pk_pos = atoi(PQgetvalue(res, i, 9));
+	}
+	goto out;
+nomem:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	PQclear(res);
+	if (rc < 0) {
+		ferry_catalog_free(cat);
+		return rc;
+	}
+	*out = cat;
+	return 0;
+}
+
+/* ---- binary COPY ------------------------------------------------------- */
+
+static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
+			 ferry_writer **out, struct ferry_error *err)
+{
+	static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct ferry_writer *w;
+	PGresult *res = NULL;
+	size_t i;
+	int rc = 0;
+
+	w = ferry_calloc(1, sizeof(*w));
+	if (!w || !(w->types = ferry_calloc(spec->ncols ? spec->ncols : 1, sizeof(int)))) {
+		ferry_free(w);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	w->c = c;
+	w->ncols = spec->ncols;
+	memcpy(w->types, spec->types, spec->ncols * sizeof(int));
+	ferry_buf_init(&w->out, 0);
+	ferry_buf_addstr(&sql, "COPY ");
+	if (spec->schema) {
+		conn_quote_dq(spec->schema, &sql);
+		ferry_buf_addch(&sql, '.');
+	}
+	conn_quote_dq(spec->table, &sql);
+	ferry_buf_addstr(&sql, " (");
+	for (i = 0; i < spec->ncols; i++) {
+		if (i)
+			ferry_buf_addstr(&sql, ", ");
+		conn_quote_dq(spec->cols[i], &sql);
+	}
+	if (ferry_buf_addstr(&sql, ") FROM STDIN (FORMAT binary)") < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	res = PQexec(c->pg, sql.buf);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		rc = pg_fail(c->pg, res, err, "cannot start COPY");
+		goto out;
+	}
+	if (ferry_buf_add(&w->out, header, sizeof(header)) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+out:
+	PQclear(res);
+	ferry_buf_release(&sql);
+	if (rc < 0) {
+		ferry_buf_release(&w->out);
+		ferry_free(w->types);
+		ferry_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+/* Canonical decimal text ("-12.340", "NaN") to PostgreSQL's binary
+ * numeric: base-10000 digits around the decimal point. */
+static int put_numeric(struct ferry_buf *o, const char *s, size_t n)
+{
+	uint16_t digits[1100];
+	char ip[2100], fp[2100];
+	size_t ni = 0, nf = 0, i, nd = 0, first = 0;
+	int neg = 0, weight, rc;
+
+	if (n == 3 && !strncasecmp(s, "NaN", 3)) {
+		if ((rc = ferry_buf_addbe32(o, 8)) < 0)
+			return rc;
+		ferry_buf_addbe16(o, 0);
+		ferry_buf_addbe16(o, 0);
+		ferry_buf_addbe16(o, 0xC000);
+		return ferry_buf_addbe16(o, 0);
+	}
+	i = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	while (i < n && s[i] != '.' && ni < sizeof(ip) - 4)
+		ip[ni++] = s[i++];
+	if (i < n && s[i] == '.')
+		for (i++; i < n && nf < sizeof(fp) - 4; i++)
+			fp[nf++] = s[i];
+	/* pad the integer part on the left, the fraction on the right */
+	{
+		size_t lead = (4 - ni % 4) % 4, k;
+		char tmp[2110];
+
+		memset(tmp, '0', lead);
+		memcpy(tmp + lead, ip, ni);
+		ni += lead;
+		memcpy(ip, tmp, ni);
+		while (nf % 4)
+			fp[nf++] = '0';
+		for (k = 0; k < ni; k += 4)
+			digits[nd++] = (uint16_t)((ip[k] - '0') * 1000 + (ip[k + 1] - '0') * 100 +
+					(ip[k + 2] - '0') * 10 + (ip[k + 3] - '0'));
+		for (k = 0; k < nf && nd < 1100; k += 4)
+			digits[nd++] = (uint16_t)((fp[k] - '0') * 1000 + (fp[k + 1] - '0') * 100 +
+					(fp[k + 2] - '0') * 10 + (fp[k + 3] - '0'));
+	}
+	weight = (int)(ni / 4) - 1;
+	{
+		/* dscale: fraction digits as written (before padding) */
+		const char *dot = memchr(s, '.', n);
+		int dscale = dot ? (int)(n - (size_t)(dot - s) - 1) : 0;
+
+		while (first < nd && digits[first] == 0) {
+			first++;
+			weight--;
+		}
+		while (nd > first && digits[nd - 1] == 0)
+			nd--;
+		if (nd == first) {
+			weight = 0;
+			neg = 0;
+		}
+		if ((rc = ferry_buf_addbe32(o, (uint32_t)(8 + 2 * (nd - first)))) < 0)
+			return rc;
+		ferry_buf_addbe16(o, (uint16_t)(nd - first));
+		ferry_buf_addbe16(o, (uint16_t)(int16_t)weight);
+		ferry_buf_addbe16(o, neg ? 0x4000 : 0);
+		rc = ferry_buf_addbe16(o, (uint16_t)dscale);
+		for (i = first; i < nd; i++)
+			rc = ferry_buf_addbe16(o, digits[i]);
+		return rc;
+	}
+}
+
+static int encode_row(struct ferry_writer *w, const struct ferry_batch *b,
+		      size_t r)
+{
+	struct ferry_buf *o = &w->out;
+	size_t i;
+	int rc = ferry_buf_addbe16(o, (uint16_t)w->ncols);
+
+	for (i = 0; i < w->ncols && rc == 0; i++) {
+		const struct ferry_cell *c = ferry_batch_cell(b, r, i);
+
+		if (c->kind == FERRY_V_NULL) {
+			rc = ferry_buf_addbe32(o, 0xFFFFFFFFu);
+			continue;
+		}
+		switch (w->types[i]) {
+		case FERRY_T_INT16:
+			ferry_buf_addbe32(o, 2);
+			rc = ferry_buf_addbe16(o, (uint16_t)(int16_t)c->v.i);
+			break;
+		case FERRY_T_INT32:
+		case FERRY_T_DATE:
+			ferry_buf_addbe32(o, 4);
+			rc = ferry_buf_addbe32(o, (uint32_t)(int32_t)c->v.i);
+			break;
+		case FERRY_T_INT64:
+		case FERRY_T_TIMESTAMP:
+		case FERRY_T_TIMESTAMPTZ:
+		case FERRY_T_TIME:
+			ferry_buf_addbe32(o, 8);
+			rc = ferry_buf_addbe64(o, (uint64_t)c->v.i);
+			break;
+		case FERRY_T_BOOL: {
+			char v = c->v.i ? 1 : 0;
+
+			ferry_buf_addbe32(o, 1);
+			rc = ferry_buf_add(o, &v, 1);
+			break;
+		}
+		case FERRY_T_FLOAT32: {
+			float f = (float)c->v.d;
+			uint32_t u;
+
+			memcpy(&u, &f, 4);
+			ferry_buf_addbe32(o, 4);
+			rc = ferry_buf_addbe32(o, u);
+			break;
+		}
+		case FERRY_T_FLOAT64: {
+			uint64_t u;
+
+			memcpy(&u, &c->v.d, 8);
+			ferry_buf_addbe32(o, 8);
+			rc = ferry_buf_addbe64(o, u);
+			break;
+		}
+		case FERRY_T_NUMERIC:
+			rc = put_numeric(o, ferry_cell_bytes(b, c), c->len);
+			break;
+		case FERRY_T_JSONB: {
+			char ver = 1;
+
+			ferry_buf_addbe32(o, c->len + 1);
+			ferry_buf_add(o, &ver, 1);
+			rc = ferry_buf_add(o, ferry_cell_bytes(b, c), c->len);
+			break;
+		}
+		default:  /* text, varchar, json, bytea, uuid: raw bytes */
+			ferry_buf_addbe32(o, c->len);
+			rc = ferry_buf_add(o, ferry_cell_bytes(b, c), c->len);
+		}
+	}
+	return rc;
+}
+
+static int flush_out(struct ferry_writer *w, struct ferry_error *err)
+{
+	if (w->out.len == 0)
+		return 0;
+	if (PQputCopyData(w->c->pg, w->out.buf, (int)w->out.len) != 1)
+		return pg_fail(w->c->pg, NULL, err, "cannot send COPY data");
+	ferry_buf_clear(&w->out);
+	return 0;
+}
+
+static int pg_write_batch(ferry_writer *w, const struct ferry_batch *b,
+			  struct ferry_error *err)
+{
+	size_t r;
+
+	for (r = 0; r < b->nrows; r++) {
+		if (b->skip[r])
+			continue;
+		if (encode_row(w, b, r) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (w->out.len >= (1u << 20)) {
+			int rc = flush_out(w, err);
+
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return flush_out(w, err);
+}
+
+static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	if (commit) {
+		if (ferry_buf_addbe16(&w->out, 0xFFFF) < 0 || flush_out(w, err) < 0)
+			commit = 0;
+	}
+	if (PQputCopyEnd(w->c->pg, commit ? NULL : "aborted by ferry") != 1 && commit)
+		rc = pg_fail(w->c->pg, NULL, err, "cannot finish COPY");
+	while ((res = PQgetResult(w->c->pg)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && commit && rc == 0)
+			rc = pg_fail(w->c->pg, res, err, "COPY failed");
+		PQclear(res);
+	}
+	if (!commit && rc == 0 && err && err->code == 0)
+		rc = 0;
+	ferry_buf_release(&w->out);
+	ferry_free(w->types);
+	ferry_free(w);
+	return rc;
+}
+
+static int pg_quote_ident(const char *name, struct ferry_buf *out)
+{
+	return conn_quote_dq(name, out);
+}
+
+static const char *const pg_schemes[] = { "postgres", "postgresql", NULL };
+
+const struct ferry_conn_ops pg_ops = {
+	.version = FERRY_CONN_OPS_V1,
+	.name = "postgres",
+	.schemes = pg_schemes,
+	.caps = FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE | FERRY_CAP_TXN |
+		FERRY_CAP_DDL | FERRY_CAP_LOCK,
+	.open = pg_open,
+	.close = pg_close,
+	.describe = pg_describe,
+	.exec = pg_exec,
+	.query1 = pg_query1,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.write_open = pg_write_open,
+	.write_batch = pg_write_batch,
+	.write_close = pg_write_close,
+	.quote_ident = pg_quote_ident,
+};

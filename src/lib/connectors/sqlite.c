@@ -1,0 +1,832 @@
+/*
+ * sqlite.c - the SQLite connector: source (catalog + rowid-range reads
+ * straight from sqlite3_column_* into batches) and target (prepared
+ * INSERTs inside the caller's transaction).
+ *
+ * Reads never re-parse values: each cell takes the storage class SQLite
+ * reports, and the copy transform decides what that means for the
+ * target column.  Catalog facts SQLite does not expose through pragmas
+ * (WITHOUT ROWID, AUTOINCREMENT, index expressions and WHERE clauses)
+ * are read from the stored CREATE statements with a small tokenizer.
+ */
+#include <ctype.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connectors/conn_int.h"
+#include "ferry/alloc.h"
+#include "ferry/connector.h"
+#include "ferry/log.h"
+
+struct ferry_conn {
+	struct ferry_conn_base base;
+	sqlite3 *db;
+	char *path;
+};
+
+struct ferry_writer {
+	struct ferry_conn *c;
+	sqlite3_stmt *ins;
+	size_t ncols;
+	int *types;
+};
+
+static int sq_err(struct ferry_conn *c, struct ferry_error *err, int code,
+		  const char *what)
+{
+	ferry_error_set(err, code, "%s: %s", what,
+			c->db ? sqlite3_errmsg(c->db) : "no database");
+	if (c->db)
+		ferry_error_origin(err, "sqlite %d", sqlite3_extended_errcode(c->db));
+	return code;
+}
+
+static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
+		   struct ferry_error *err)
+{
+	struct ferry_conn *c;
+	int oflags, rc;
+
+	if (!url->path || !url->path[0])
+		return ferry_error_set(err, FERRY_EINVAL,
+			"sqlite url has no path: use sqlite:///abs/path.db or sqlite:rel/path.db");
+	c = ferry_calloc(1, sizeof(*c));
+	if (!c)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	c->path = ferry_strdup(url->path);
+	if (flags & FERRY_OPEN_READONLY)
+		oflags = SQLITE_OPEN_READONLY;
+	else
+		oflags = SQLITE_OPEN_READWRITE |
+			 ((flags & FERRY_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	rc = sqlite3_open_v2(url->path, &c->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot open sqlite database '%s': %s",
+				     url->path, c->db ? sqlite3_errmsg(c->db)
+						      : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 10000);
+	sqlite3_extended_result_codes(c->db, 1);
+	/* Touch the schema now so a non-database file fails here, clearly. */
+	rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot read sqlite database '%s': %s",
+				     url->path, sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	sqlite3_close(c->db);
+	ferry_free(c->path);
+	ferry_free(c);
+	return rc;
+}
+
+static void sq_close(ferry_conn *c)
+{
+	if (!c)
+		return;
+	sqlite3_close(c->db);
+	ferry_free(c->path);
+	ferry_free(c);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? ferry_strdup((const char *)s) : NULL;
+}
+
+/* ---- a tiny SQL tokenizer for CREATE statements ----------------------- */
+
+/* Skip whitespace and comments; return the next position. */
+static const char *skip_ws(const char *p)
+{
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+
+			p = e ? e + 2 : p + strlen(p);
+		} else {
+			return p;
+		}
+	}
+}
+
+/* Skip one token (quoted identifier/string, word, or one char). */
+static const char *skip_token(const char *p)
+{
+	char q = *p;
+
+	if (q == '"' || q == '\'' || q == '`' || q == '[') {
+		char close = q == '[' ? ']' : q;
+
+		for (p++; *p; p++) {
+			if (*p == close) {
+				if (close != ']' && p[1] == close) {
+					p++;
+					continue;
+				}
+				return p + 1;
+			}
+		}
+		return p;
+	}
+	if (isalnum((unsigned char)*p) || *p == '_' || (unsigned char)*p >= 0x80) {
+		while (isalnum((unsigned char)*p) || *p == '_' || *p == '$' ||
+		       (unsigned char)*p >= 0x80)
+			p++;
+		return p;
+	}
+	return *p ? p + 1 : p;
+}
+
+static int word_is(const char *p, const char *end, const char *w)
+{
+	size_t n = strlen(w);
+
+	return (size_t)(end - p) == n && !strncasecmp(p, w, n);
+}
+
+/* Does the statement contain keyword w as a token (outside parens when
+ * top_only)?  Used for WITHOUT ROWID and AUTOINCREMENT. */
+static int has_keyword(const char *sql, const char *w, int after_body)
+{
+	const char *p = sql;
+	int depth = 0, seen_body = 0;
+
+	while (*(p = skip_ws(p))) {
+		const char *e = skip_token(p);
+
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth == 0)
+			seen_body = 1;
+		else if (word_is(p, e, w) && (!after_body || (seen_body && depth == 0)))
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+/* Split "CREATE [UNIQUE] INDEX x ON t (part, part) WHERE expr" into its
+ * parts and predicate.  Returns 0 or FERRY_ENOMEM. */
+static int split_index_sql(const char *sql, char ***parts, size_t *nparts,
+			   char **where)
+{
+	const char *p = sql, *start = NULL;
+	size_t cap = 0;
+	int depth = 0;
+
+	*parts = NULL;
+	*nparts = 0;
+	*where = NULL;
+	while (*(p = skip_ws(p))) {
+		const char *e = skip_token(p);
+
+		if (*p == '(') {
+			if (depth++ == 0) {
+				start = e;
+				p = e;
+				continue;
+			}
+		} else if ((*p == ',' || *p == ')') && depth == 1) {
+			if (FERRY_GROW(*parts, cap, *nparts + 1) < 0)
+				return FERRY_ENOMEM;
+			(*parts)[*nparts] = ferry_strndup(start, (size_t)(p - start));
+			if (!(*parts)[*nparts])
+				return FERRY_ENOMEM;
+			(*nparts)++;
+			start = e;
+			if (*p == ')')
+				depth--;
+			p = e;
+			continue;
+		} else if (*p == ')') {
+			depth--;
+		} else if (depth == 0 && *nparts && word_is(p, e, "WHERE")) {
+			*where = ferry_strdup(skip_ws(e));
+			return *where ? 0 : FERRY_ENOMEM;
+		}
+		p = e;
+	}
+	return 0;
+}
+
+/* Trim a part and drop a trailing ASC/DESC and COLLATE x. */
+static char *clean_part(const char *s, int *desc)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *p = s, *last_end = s;
+
+	*desc = 0;
+	while (*(p = skip_ws(p))) {
+		const char *e = skip_token(p);
+
+		if (word_is(p, e, "DESC")) {
+			*desc = 1;
+			break;
+		}
+		if (word_is(p, e, "ASC") || word_is(p, e, "COLLATE"))
+			break;
+		last_end = e;
+		p = e;
+	}
+	ferry_buf_add(&b, skip_ws(s), (size_t)(last_end - skip_ws(s)));
+	return ferry_buf_detach(&b, NULL);
+}
+
+/* ---- describe ---------------------------------------------------------- */
+
+static int describe_indexes(struct ferry_conn *c, struct ferry_table *t,
+			    struct ferry_error *err)
+{
+	sqlite3_stmt *il = NULL, *ix = NULL, *sq = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT name, \"unique\", origin, partial "
+			       "FROM pragma_index_list(?1) ORDER BY seq DESC", -1, &il,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT cid, name, \"desc\" FROM "
+			       "pragma_index_xinfo(?1) WHERE key ORDER BY seqno", -1,
+			       &ix, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT sql FROM sqlite_schema WHERE "
+			       "type = 'index' AND name = ?1", -1, &sq, NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot read indexes");
+		goto out;
+	}
+	sqlite3_bind_text(il, 1, t->name, -1, SQLITE_STATIC);
+	while (sqlite3_step(il) == SQLITE_ROW) {
+		const char *origin = (const char *)sqlite3_column_text(il, 2);
+		struct ferry_index *x;
+		char **parts = NULL, *where = NULL;
+		size_t nparts = 0, i, cap = 0;
+
+		if (origin && !strcmp(origin, "pk"))
+			continue;  /* the primary key comes from pk_pos */
+		x = ferry_table_add_index(t);
+		if (!x || !(x->name = col_dup(il, 0))) {
+			rc = FERRY_ENOMEM;
+			goto out;
+		}
+		x->unique = sqlite3_column_int(il, 1);
+		x->origin = origin ? origin[0] : 'c';
+		sqlite3_bind_text(sq, 1, x->name, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(sq) == SQLITE_ROW && sqlite3_column_text(sq, 0)) {
+			x->sql = col_dup(sq, 0);
+			if (split_index_sql(x->sql, &parts, &nparts, &where) < 0) {
+				rc = FERRY_ENOMEM;
+				goto out;
+			}
+			x->where = where;
+		}
+		sqlite3_reset(sq);
+		sqlite3_bind_text(ix, 1, x->name, -1, SQLITE_TRANSIENT);
+		while (sqlite3_step(ix) == SQLITE_ROW) {
+			size_t k = x->nparts;
+
+			if (FERRY_GROW(x->cols, cap, k + 1) < 0 ||
+			    !(x->exprs = ferry_realloc(x->exprs, (k + 1) * sizeof(char *))) ||
+			    !(x->desc = ferry_realloc(x->desc, (k + 1) * sizeof(int)))) {
+				rc = FERRY_ENOMEM;
+				goto out;
+			}
+			x->cols[k] = NULL;
+			x->exprs[k] = NULL;
+			x->desc[k] = sqlite3_column_int(ix, 2);
+			if (sqlite3_column_int(ix, 0) >= 0) {
+				x->cols[k] = col_dup(ix, 1);
+			} else if (k < nparts) {
+				int d;
+
+				x->exprs[k] = clean_part(parts[k], &d);
+			} else {
+				x->exprs[k] = ferry_strdup("rowid");
+			}
+			x->nparts++;
+		}
+		sqlite3_reset(ix);
+		for (i = 0; i < nparts; i++)
+			ferry_free(parts[i]);
+		ferry_free(parts);
+	}
+out:
+	sqlite3_finalize(il);
+	sqlite3_finalize(ix);
+	sqlite3_finalize(sq);
+	return rc;
+}
+
+static int describe_fks(struct ferry_conn *c, struct ferry_table *t,
+			struct ferry_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct ferry_fk *fk = NULL;
+	int last_id = -1, rc = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT id, \"table\", \"from\", \"to\", "
+			       "on_update, on_delete FROM pragma_foreign_key_list(?1) "
+			       "ORDER BY id, seq", -1, &st, NULL) != SQLITE_OK)
+		return sq_err(c, err, FERRY_ESQL, "cannot read foreign keys");
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int id = sqlite3_column_int(st, 0);
+		size_t k;
+
+		if (id != last_id) {
+			fk = ferry_table_add_fk(t);
+			if (!fk) {
+				rc = FERRY_ENOMEM;
+				goto out;
+			}
+			fk->ref_table = col_dup(st, 1);
+			fk->on_update = col_dup(st, 4);
+			fk->on_delete = col_dup(st, 5);
+			last_id = id;
+		}
+		k = fk->ncols;
+		fk->from = ferry_realloc(fk->from, (k + 1) * sizeof(char *));
+		fk->to = ferry_realloc(fk->to, (k + 1) * sizeof(char *));
+		if (!fk->from || !fk->to) {
+			rc = FERRY_ENOMEM;
+			goto out;
+		}
+		fk->from[k] = col_dup(st, 2);
+		fk->to[k] = col_dup(st, 3);
+		fk->ncols++;
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int describe_table(struct ferry_conn *c, struct ferry_table *t,
+			  struct ferry_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, npk = 0, pk_col = -1;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT name, type, \"notnull\", dflt_value, pk, "
+			       "hidden FROM pragma_table_xinfo(?1) ORDER BY cid", -1,
+			       &st, NULL) != SQLITE_OK)
+		return sq_err(c, err, FERRY_ESQL, "cannot read columns");
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct ferry_column *col = ferry_table_add_column(t);
+
+		if (!col) {
+			rc = FERRY_ENOMEM;
+			goto out;
+		}
+		col->name = col_dup(st, 0);
+		col->decl_type = col_dup(st, 1);
+		if (!col->decl_type)
+			col->decl_type = ferry_strdup("");
+		col->notnull = sqlite3_column_int(st, 2);
+		col->default_sql = col_dup(st, 3);
+		col->pk_pos = sqlite3_column_int(st, 4);
+		col->hidden = sqlite3_column_int(st, 5);
+		if (!col->name || !col->decl_type) {
+			rc = FERRY_ENOMEM;
+			goto out;
+		}
+		if (col->pk_pos) {
+			npk++;
+			pk_col = (int)t->ncols - 1;
+		}
+	}
+	t->without_rowid = t->sql && has_keyword(t->sql, "WITHOUT", 1);
+	t->autoincrement = t->sql && has_keyword(t->sql, "AUTOINCREMENT", 0);
+	if (!t->without_rowid && npk == 1 &&
+	    !strcasecmp(t->cols[pk_col].decl_type, "INTEGER"))
+		t->rowid_alias = pk_col;
+	if ((rc = describe_indexes(c, t, err)) < 0 || (rc = describe_fks(c, t, err)) < 0)
+		goto out;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_describe(ferry_conn *c, const char *schema,
+		       struct ferry_catalog **out, struct ferry_error *err)
+{
+	struct ferry_catalog *cat = ferry_catalog_new();
+	sqlite3_stmt *st = NULL, *seq = NULL;
+	int rc = 0, has_seq;
+
+	if (!cat)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (sqlite3_prepare_v2(c->db, "SELECT type, name, sql FROM sqlite_schema "
+			       "WHERE type IN ('table', 'view') AND name NOT LIKE "
+			       "'sqlite\\_%' ESCAPE '\\' ORDER BY rowid", -1, &st,
+			       NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot read the sqlite schema");
+		goto out;
+	}
+	has_seq = sqlite3_prepare_v2(c->db, "SELECT seq FROM sqlite_sequence WHERE "
+				     "name = ?1", -1, &seq, NULL) == SQLITE_OK;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *sql = (const char *)sqlite3_column_text(st, 2);
+
+		if (!strcmp(type, "view")) {
+			struct ferry_view *v = ferry_catalog_add_view(cat);
+
+			if (!v || !(v->name = col_dup(st, 1)) || !(v->sql = col_dup(st, 2))) {
+				rc = FERRY_ENOMEM;
+				goto out;
+			}
+			continue;
+		}
+		if (sql && !strncasecmp(skip_ws(sql), "CREATE VIRTUAL", 14)) {
+			ferry_warn("skipping virtual table '%s': its module cannot be copied",
+				   (const char *)sqlite3_column_text(st, 1));
+			continue;
+		}
+		{
+			struct ferry_table *t = ferry_catalog_add_table(cat);
+
+			if (!t || !(t->name = col_dup(st, 1))) {
+				rc = FERRY_ENOMEM;
+				goto out;
+			}
+			t->sql = col_dup(st, 2);
+			if ((rc = describe_table(c, t, err)) < 0) {
+				ferry_error_prefix(err, "cannot describe table '%s'", t->name);
+				goto out;
+			}
+			if (has_seq) {
+				sqlite3_bind_text(seq, 1, t->name, -1, SQLITE_STATIC);
+				if (sqlite3_step(seq) == SQLITE_ROW)
+					t->seq = sqlite3_column_int64(seq, 0);
+				sqlite3_reset(seq);
+			}
+		}
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(seq);
+	if (rc < 0) {
+		if (rc == FERRY_ENOMEM)
+			ferry_error_set(err, rc, "out of memory");
+		ferry_catalog_free(cat);
+		return rc;
+	}
+	*out = cat;
+	return 0;
+}
+
+/* ---- read -------------------------------------------------------------- */
+
+static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
+			int64_t *hi, int64_t *count, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	ferry_buf_addstr(&sql, t->without_rowid ? "SELECT 0, 0, count(*) FROM "
+						: "SELECT min(rowid), max(rowid), count(*) FROM ");
+	conn_quote_dq(t->name, &sql);
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot count rows");
+		goto out;
+	}
+	*lo = sqlite3_column_int64(st, 0);
+	*hi = sqlite3_column_int64(st, 1);
+	*count = sqlite3_column_int64(st, 2);
+out:
+	sqlite3_finalize(st);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
+		   ferry_batch_fn fn, void *ud, struct ferry_error *err)
+{
+	const struct ferry_table *t = spec->table;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct ferry_batch b;
+	sqlite3_stmt *st = NULL;
+	size_t i, ncols = 0, maxrows = spec->batch_rows ? spec->batch_rows : 10000;
+	size_t maxbytes = spec->batch_bytes ? spec->batch_bytes : (8u << 20);
+	int rc = 0, step, keyed = !t->without_rowid;
+	int64_t ordinal = 0;
+
+	ferry_buf_addstr(&sql, keyed ? "SELECT rowid" : "SELECT NULL");
+	for (i = 0; i < t->ncols; i++) {
+		if (t->cols[i].hidden)
+			continue;
+		ferry_buf_addstr(&sql, ", ");
+		conn_quote_dq(t->cols[i].name, &sql);
+		ncols++;
+	}
+	ferry_buf_addstr(&sql, " FROM ");
+	conn_quote_dq(t->name, &sql);
+	if (keyed && spec->has_range)
+		ferry_buf_addstr(&sql, " WHERE rowid BETWEEN ?1 AND ?2");
+	if (keyed)
+		ferry_buf_addstr(&sql, " ORDER BY rowid");
+	if ((rc = ferry_batch_init(&b, ncols, maxrows)) < 0) {
+		ferry_buf_release(&sql);
+		return ferry_error_set(err, rc, "out of memory");
+	}
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot read table");
+		goto out;
+	}
+	if (keyed && spec->has_range) {
+		sqlite3_bind_int64(st, 1, spec->lo);
+		sqlite3_bind_int64(st, 2, spec->hi);
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ferry_cell *row = &b.cells[b.nrows * ncols];
+
+		b.keys[b.nrows] = keyed ? sqlite3_column_int64(st, 0) : ++ordinal;
+		for (i = 0; i < ncols; i++) {
+			int k = (int)i + 1;
+			struct ferry_cell *cell = &row[i];
+
+			switch (sqlite3_column_type(st, k)) {
+			case SQLITE_INTEGER:
+				cell->kind = FERRY_V_INT;
+				cell->v.i = sqlite3_column_int64(st, k);
+				break;
+			case SQLITE_FLOAT:
+				cell->kind = FERRY_V_REAL;
+				cell->v.d = sqlite3_column_double(st, k);
+				break;
+			case SQLITE_TEXT: {
+				const unsigned char *s = sqlite3_column_text(st, k);
+
+				rc = ferry_cell_set_bytes(&b, cell, FERRY_V_TEXT, s,
+							  (size_t)sqlite3_column_bytes(st, k));
+				break;
+			}
+			case SQLITE_BLOB: {
+				const void *s = sqlite3_column_blob(st, k);
+
+				rc = ferry_cell_set_bytes(&b, cell, FERRY_V_BLOB, s,
+							  (size_t)sqlite3_column_bytes(st, k));
+				break;
+			}
+			default:
+				cell->kind = FERRY_V_NULL;
+			}
+			if (rc < 0) {
+				ferry_error_set(err, rc, "cannot buffer a value of table '%s' (row %lld)",
+						t->name, (long long)b.keys[b.nrows]);
+				goto out;
+			}
+		}
+		b.nrows++;
+		if (b.nrows == maxrows || b.arena.len >= maxbytes) {
+			if ((rc = fn(&b, ud, err)) != 0)
+				goto out;
+			ferry_batch_clear(&b);
+		}
+	}
+	if (step != SQLITE_DONE) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot read table");
+		goto out;
+	}
+	if (b.nrows)
+		rc = fn(&b, ud, err);
+out:
+	sqlite3_finalize(st);
+	ferry_batch_release(&b);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* ---- write ------------------------------------------------------------- */
+
+static int sq_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		ferry_error_set(err, FERRY_ESQL, "%s", msg ? msg : "sqlite error");
+		ferry_error_origin(err, "sqlite %d", sqlite3_extended_errcode(c->db));
+		sqlite3_free(msg);
+		return FERRY_ESQL;
+	}
+	return 0;
+}
+
+static int sq_query1(ferry_conn *c, const char *sql, struct ferry_buf *out,
+		     int *isnull, struct ferry_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sq_err(c, err, FERRY_ESQL, "query failed");
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*isnull = 0;
+		ferry_buf_clear(out);
+		if (ferry_buf_add(out, sqlite3_column_text(st, 0),
+				  (size_t)sqlite3_column_bytes(st, 0)) < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	} else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+		*isnull = 1;
+	} else {
+		rc = sq_err(c, err, FERRY_ESQL, "query failed");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_begin(ferry_conn *c, struct ferry_error *err)
+{
+	return sq_exec(c, "BEGIN IMMEDIATE", err);
+}
+
+static int sq_commit(ferry_conn *c, struct ferry_error *err)
+{
+	return sq_exec(c, "COMMIT", err);
+}
+
+static int sq_rollback(ferry_conn *c, struct ferry_error *err)
+{
+	return sqlite3_get_autocommit(c->db) ? 0 : sq_exec(c, "ROLLBACK", err);
+}
+
+static int sq_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
+			 ferry_writer **out, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct ferry_writer *w;
+	size_t i;
+	int rc = 0;
+
+	w = ferry_calloc(1, sizeof(*w));
+	if (!w || !(w->types = ferry_calloc(spec->ncols, sizeof(int)))) {
+		ferry_free(w);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	w->c = c;
+	w->ncols = spec->ncols;
+	memcpy(w->types, spec->types, spec->ncols * sizeof(int));
+	ferry_buf_addstr(&sql, "INSERT INTO ");
+	conn_quote_dq(spec->table, &sql);
+	ferry_buf_addstr(&sql, " (");
+	for (i = 0; i < spec->ncols; i++) {
+		if (i)
+			ferry_buf_addstr(&sql, ", ");
+		conn_quote_dq(spec->cols[i], &sql);
+	}
+	ferry_buf_addstr(&sql, ") VALUES (");
+	for (i = 0; i < spec->ncols; i++)
+		ferry_buf_addstr(&sql, i ? ", ?" : "?");
+	ferry_buf_addch(&sql, ')');
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &w->ins, NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot prepare insert");
+		ferry_free(w->types);
+		ferry_free(w);
+		goto out;
+	}
+	*out = w;
+out:
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Render day/microsecond counts since 2000-01-01 the way SQLite's own
+ * date functions write them. */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 10957 + 719468;  /* 2000-01-01 -> 1970 epoch -> civil */
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static int bind_cell(struct ferry_writer *w, const struct ferry_batch *b,
+		     const struct ferry_cell *cell, int col)
+{
+	sqlite3_stmt *st = w->ins;
+	int k = col + 1, type = w->types[col];
+	char tmp[64];
+
+	if (cell->kind == FERRY_V_NULL)
+		return sqlite3_bind_null(st, k);
+	switch (type) {
+	case FERRY_T_FLOAT32:
+	case FERRY_T_FLOAT64:
+		return sqlite3_bind_double(st, k, cell->v.d);
+	case FERRY_T_DATE:
+	case FERRY_T_TIMESTAMP:
+	case FERRY_T_TIMESTAMPTZ: {
+		int64_t us = type == FERRY_T_DATE ? cell->v.i * 86400000000LL : cell->v.i;
+		int64_t days = us >= 0 ? us / 86400000000LL : -((-us + 86399999999LL) / 86400000000LL);
+		int64_t rem = us - days * 86400000000LL;
+		int y, m, d;
+
+		civil_from_days(days, &y, &m, &d);
+		if (type == FERRY_T_DATE)
+			snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y, m, d);
+		else
+			snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d.%06d%s",
+				 y, m, d, (int)(rem / 3600000000LL),
+				 (int)(rem / 60000000 % 60), (int)(rem / 1000000 % 60),
+				 (int)(rem % 1000000), type == FERRY_T_TIMESTAMPTZ ? "+00:00" : "");
+		return sqlite3_bind_text(st, k, tmp, -1, SQLITE_TRANSIENT);
+	}
+	case FERRY_T_BYTES:
+	case FERRY_T_UUID:
+		return sqlite3_bind_blob(st, k, ferry_cell_bytes(b, cell), (int)cell->len,
+					 SQLITE_STATIC);
+	default:
+		break;
+	}
+	switch (cell->kind) {
+	case FERRY_V_INT:
+		return sqlite3_bind_int64(st, k, cell->v.i);
+	case FERRY_V_REAL:
+		return sqlite3_bind_double(st, k, cell->v.d);
+	case FERRY_V_TEXT:
+		return sqlite3_bind_text(st, k, ferry_cell_bytes(b, cell), (int)cell->len,
+					 SQLITE_STATIC);
+	default:
+		return sqlite3_bind_blob(st, k, ferry_cell_bytes(b, cell), (int)cell->len,
+					 SQLITE_STATIC);
+	}
+}
+
+static int sq_write_batch(ferry_writer *w, const struct ferry_batch *b,
+			  struct ferry_error *err)
+{
+	size_t r, i;
+
+	for (r = 0; r < b->nrows; r++) {
+		if (b->skip[r])
+			continue;
+		for (i = 0; i < w->ncols; i++)
+			bind_cell(w, b, ferry_batch_cell(b, r, i), (int)i);
+		if (sqlite3_step(w->ins) != SQLITE_DONE) {
+			sq_err(w->c, err, FERRY_ESQL, "cannot insert row");
+			sqlite3_reset(w->ins);
+			return FERRY_ESQL;
+		}
+		sqlite3_reset(w->ins);
+	}
+	return 0;
+}
+
+static int sq_write_close(ferry_writer *w, int commit, struct ferry_error *err)
+{
+	if (!w)
+		return 0;
+	sqlite3_finalize(w->ins);
+	ferry_free(w->types);
+	ferry_free(w);
+	return 0;
+}
+
+static int sq_quote_ident(const char *name, struct ferry_buf *out)
+{
+	return conn_quote_dq(name, out);
+}
+
+static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
+
+const struct ferry_conn_ops sq_ops = {
+	.version = FERRY_CONN_OPS_V1,
+	.name = "sqlite",
+	.schemes = sq_schemes,
+	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
+		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_KEYRANGE,
+	.open = sq_open,
+	.close = sq_close,
+	.describe = sq_describe,
+	.key_range = sq_key_range,
+	.read = sq_read,
+	.exec = sq_exec,
+	.query1 = sq_query1,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.write_open = sq_write_open,
+	.write_batch = sq_write_batch,
+	.write_close = sq_write_close,
+	.quote_ident = sq_quote_ident,
+};

@@ -1,0 +1,1161 @@
+/*
+ * planner.c - from the source catalog to the target schema.
+ *
+ * Decides each target column's type (declared type, then a pre-scan of
+ * the values where the declaration alone cannot be trusted: dates, JSON,
+ * booleans, varchar lengths, untyped columns), translates defaults,
+ * shortens identifiers longer than PostgreSQL's 63 bytes with a hash
+ * suffix, and writes the DDL: tables before the load, keys, indexes,
+ * foreign keys and identity sequences after it.
+ */
+#include <ctype.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "copy/planner.h"
+#include "ferry/alloc.h"
+#include "ferry/hash.h"
+#include "ferry/log.h"
+
+#define PG_NAMEDATALEN 63
+
+/* ---- small string lists ------------------------------------------------ */
+
+int strv_push(struct strv *v, char *s)
+{
+	if (!s)
+		return FERRY_ENOMEM;
+	if (FERRY_GROW(v->v, v->cap, v->n + 1) < 0) {
+		ferry_free(s);
+		return FERRY_ENOMEM;
+	}
+	v->v[v->n++] = s;
+	return 0;
+}
+
+int strv_pushf(struct strv *v, const char *fmt, ...)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = ferry_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	if (rc < 0) {
+		ferry_buf_release(&b);
+		return rc;
+	}
+	return strv_push(v, ferry_buf_detach(&b, NULL));
+}
+
+void strv_release(struct strv *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		ferry_free(v->v[i]);
+	ferry_free(v->v);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---- identifiers ------------------------------------------------------- */
+
+/*
+ * A name that fits stays as it is.  A longer one keeps its first bytes
+ * (cut on a UTF-8 boundary) and gets "_" plus 8 hex digits of its hash;
+ * `salt` changes the hash when that still collides.
+ */
+static char *shorten(const char *name, unsigned salt)
+{
+	size_t n = strlen(name), keep = PG_NAMEDATALEN - 9;
+	char *out;
+	uint64_t h;
+
+	if (n <= PG_NAMEDATALEN && salt == 0)
+		return ferry_strdup(name);
+	while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80)
+		keep--;
+	if (keep > n)
+		keep = n;
+	{
+		struct ferry_buf b = FERRY_BUF_INIT;
+
+		ferry_buf_add(&b, name, n);
+		if (salt)
+			ferry_buf_addf(&b, "#%u", salt);
+		h = ferry_hash64(b.buf, b.len);
+		ferry_buf_release(&b);
+	}
+	out = ferry_malloc(keep + 10);
+	if (!out)
+		return NULL;
+	memcpy(out, name, keep);
+	snprintf(out + keep, 10, "_%08x", (unsigned)(h & 0xFFFFFFFFu));
+	return out;
+}
+
+static int name_taken(char **names, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (names[i] && !strcmp(names[i], s))
+			return 1;
+	return 0;
+}
+
+/* Shorten name so it is unique among names[0..n). */
+static char *unique_name(const char *name, char **names, size_t n,
+			 struct strv *renames, const char *what)
+{
+	unsigned salt = 0;
+	char *s = shorten(name, 0);
+
+	while (s && name_taken(names, n, s)) {
+		ferry_free(s);
+		s = shorten(name, ++salt);
+	}
+	if (s && strcmp(s, name))
+		strv_pushf(renames, "%s '%s' -> '%s'", what, name, s);
+	return s;
+}
+
+void quote_ident(struct ferry_buf *b, const char *name)
+{
+	const char *p;
+
+	ferry_buf_addch(b, '"');
+	for (p = name; *p; p++) {
+		ferry_buf_addch(b, *p);
+		if (*p == '"')
+			ferry_buf_addch(b, '"');
+	}
+	ferry_buf_addch(b, '"');
+}
+
+void quote_literal(struct ferry_buf *b, const char *s)
+{
+	const char *p;
+
+	ferry_buf_addch(b, '\'');
+	for (p = s; *p; p++) {
+		ferry_buf_addch(b, *p);
+		if (*p == '\'')
+			ferry_buf_addch(b, '\'');
+	}
+	ferry_buf_addch(b, '\'');
+}
+
+void qualified(struct ferry_buf *b, const char *schema, const char *name)
+{
+	if (schema) {
+		quote_ident(b, schema);
+		ferry_buf_addch(b, '.');
+	}
+	quote_ident(b, name);
+}
+
+/* ---- types ------------------------------------------------------------- */
+
+static int has_word(const char *decl, const char *w)
+{
+	return strcasestr(decl, w) != NULL;
+}
+
+/* "(p, s)" -> p, s; returns the count of numbers found. */
+static int type_params(const char *decl, int *p, int *s)
+{
+	const char *lp = strchr(decl, '(');
+
+	if (!lp)
+		return 0;
+	if (sscanf(lp, "( %d , %d )", p, s) == 2)
+		return 2;
+	if (sscanf(lp, "( %d )", p) == 1)
+		return 1;
+	return 0;
+}
+
+static void set_type(struct col_plan *cp, int type, int32_t typmod)
+{
+	char tmp[64];
+
+	cp->type = type;
+	cp->typmod = typmod;
+	ferry_free(cp->type_sql);
+	if (type == FERRY_T_TEXT && typmod > 0)
+		snprintf(tmp, sizeof(tmp), "varchar(%d)", typmod);
+	else if (type == FERRY_T_NUMERIC && typmod >= 0)
+		snprintf(tmp, sizeof(tmp), "numeric(%d,%d)", typmod >> 16, typmod & 0xFFFF);
+	else
+		snprintf(tmp, sizeof(tmp), "%s", ferry_type_name(type));
+	cp->type_sql = ferry_strdup(tmp);
+}
+
+/* Parse a user-given type (--cast or a target catalog type). */
+int parse_type_sql(const char *t, int *type, int32_t *typmod)
+{
+	int p = 0, s = 0, np = type_params(t, &p, &s);
+	char base[64];
+	size_t i = 0;
+
+	while (t[i] && t[i] != '(' && i < sizeof(base) - 1) {
+		base[i] = (char)tolower((unsigned char)t[i]);
+		i++;
+	}
+	base[i] = '\0';
+	while (i && base[i - 1] == ' ')
+		base[--i] = '\0';
+	*typmod = -1;
+	if (!strcmp(base, "bigint") || !strcmp(base, "int8"))
+		*type = FERRY_T_INT64;
+	else if (!strcmp(base, "integer") || !strcmp(base, "int") || !strcmp(base, "int4"))
+		*type = FERRY_T_INT32;
+	else if (!strcmp(base, "smallint") || !strcmp(base, "int2"))
+		*type = FERRY_T_INT16;
+	else if (!strcmp(base, "double precision") || !strcmp(base, "float8") ||
+		 !strcmp(base, "double") || !strcmp(base, "float"))
+		*type = FERRY_T_FLOAT64;
+	else if (!strcmp(base, "real") || !strcmp(base, "float4"))
+		*type = FERRY_T_FLOAT32;
+	else if (!strcmp(base, "numeric") || !strcmp(base, "decimal")) {
+		*type = FERRY_T_NUMERIC;
+		if (np == 2)
+			*typmod = p << 16 | s;
+		else if (np == 1)
+			*typmod = p << 16;
+	} else if (!strcmp(base, "text"))
+		*type = FERRY_T_TEXT;
+	else if (!strcmp(base, "varchar") || !strcmp(base, "character varying") ||
+		 !strcmp(base, "char") || !strcmp(base, "character")) {
+		*type = FERRY_T_TEXT;
+		if (np >= 1 && p > 0)
+			*typmod = p;
+	} else if (!strcmp(base, "bytea"))
+		*type = FERRY_T_BYTES;
+	else if (!strcmp(base, "boolean") || !strcmp(base, "bool"))
+		*type = FERRY_T_BOOL;
+	else if (!strcmp(base, "date"))
+		*type = FERRY_T_DATE;
+	else if (!strcmp(base, "timestamp") || !strcmp(base, "timestamp without time zone"))
+		*type = FERRY_T_TIMESTAMP;
+	else if (!strcmp(base, "timestamptz") || !strcmp(base, "timestamp with time zone"))
+		*type = FERRY_T_TIMESTAMPTZ;
+	else if (!strcmp(base, "json"))
+		*type = FERRY_T_JSON;
+	else if (!strcmp(base, "jsonb"))
+		*type = FERRY_T_JSONB;
+	else if (!strcmp(base, "uuid"))
+		*type = FERRY_T_UUID;
+	else if (!strcmp(base, "time") || !strcmp(base, "time without time zone"))
+		*type = FERRY_T_TIME;
+	else
+		return -1;
+	return 0;
+}
+
+/* What a pre-scan must look at for a candidate type. */
+enum {
+	SCAN_NONE = 0,
+	SCAN_DATE,
+	SCAN_TIMESTAMP,
+	SCAN_JSON,
+	SCAN_BOOL,
+	SCAN_VARCHAR,
+	SCAN_UUID,
+	SCAN_UNTYPED
+};
+
+/* Map a SQLite declared type.  Sets *scan when values must be checked. */
+static void map_decl(struct col_plan *cp, const char *decl, int *scan)
+{
+	int p = 0, s = 0, np = type_params(decl, &p, &s);
+
+	*scan = SCAN_NONE;
+	if (!decl[0]) {
+		set_type(cp, FERRY_T_BYTES, -1);
+		*scan = SCAN_UNTYPED;
+	} else if (has_word(decl, "JSON")) {
+		set_type(cp, FERRY_T_JSONB, -1);
+		*scan = SCAN_JSON;
+	} else if (has_word(decl, "BOOL")) {
+		set_type(cp, FERRY_T_BOOL, -1);
+		*scan = SCAN_BOOL;
+	} else if (has_word(decl, "UUID")) {
+		set_type(cp, FERRY_T_UUID, -1);
+		*scan = SCAN_UUID;
+	} else if (has_word(decl, "DATETIME") || has_word(decl, "TIMESTAMP")) {
+		set_type(cp, FERRY_T_TIMESTAMP, -1);
+		*scan = SCAN_TIMESTAMP;
+	} else if (!strcasecmp(decl, "DATE")) {
+		set_type(cp, FERRY_T_DATE, -1);
+		*scan = SCAN_DATE;
+	} else if (has_word(decl, "INT")) {  /* SQLite's affinity rules, in order */
+		set_type(cp, FERRY_T_INT64, -1);
+	} else if (has_word(decl, "CHAR") || has_word(decl, "CLOB") ||
+		   has_word(decl, "TEXT")) {
+		if (np >= 1 && p > 0 && !has_word(decl, "TEXT") && !has_word(decl, "CLOB")) {
+			set_type(cp, FERRY_T_TEXT, p);
+			*scan = SCAN_VARCHAR;
+		} else {
+			set_type(cp, FERRY_T_TEXT, -1);
+		}
+	} else if (has_word(decl, "BLOB")) {
+		set_type(cp, FERRY_T_BYTES, -1);
+	} else if (has_word(decl, "REAL") || has_word(decl, "FLOA") ||
+		   has_word(decl, "DOUB")) {
+		set_type(cp, FERRY_T_FLOAT64, -1);
+	} else if ((has_word(decl, "NUMERIC") || has_word(decl, "DECIMAL")) && np >= 1 &&
+		   p > 0 && p <= 1000) {
+		set_type(cp, FERRY_T_NUMERIC, np == 2 ? (p << 16 | (s >= 0 && s <= p ? s : 0))
+							: p << 16);
+	} else {
+		set_type(cp, FERRY_T_NUMERIC, -1);
+	}
+}
+
+/* ---- pre-scan ---------------------------------------------------------- */
+
+struct scan_col {
+	int kind;        /* SCAN_* */
+	int col;         /* batch column */
+	unsigned classes;/* 1 << FERRY_V_* seen */
+	int64_t nonnull, bad;
+	size_t maxchars;
+	int has_tz;
+	int blob_utf8_bad;
+};
+
+struct scan_state {
+	struct scan_col *cols;
+	size_t n;
+};
+
+static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
+{
+	struct scan_state *ss = ud;
+	size_t r, k;
+
+	for (k = 0; k < ss->n; k++) {
+		struct scan_col *sc = &ss->cols[k];
+
+		for (r = 0; r < b->nrows; r++) {
+			const struct ferry_cell *c = ferry_batch_cell(b, r, (size_t)sc->col);
+			const char *s = ferry_cell_bytes(b, c), *why;
+			int64_t us;
+			int32_t days;
+			int tz, v;
+
+			if (c->kind == FERRY_V_NULL)
+				continue;
+			sc->classes |= 1u << c->kind;
+			sc->nonnull++;
+			switch (sc->kind) {
+			case SCAN_DATE:
+				if (c->kind != FERRY_V_TEXT || !xf_parse_date(s, c->len, &days))
+					sc->bad++;
+				break;
+			case SCAN_TIMESTAMP:
+				if (c->kind != FERRY_V_TEXT ||
+				    !xf_parse_timestamp(s, c->len, &us, &tz, 1))
+					sc->bad++;
+				else if (tz)
+					sc->has_tz = 1;
+				break;
+			case SCAN_JSON:
+				if (c->kind != FERRY_V_TEXT || !xf_json_ok(s, c->len, 1))
+					sc->bad++;
+				break;
+			case SCAN_BOOL:
+				if (!((c->kind == FERRY_V_INT && (c->v.i == 0 || c->v.i == 1)) ||
+				      (c->kind == FERRY_V_TEXT && xf_parse_bool(s, c->len, &v))))
+					sc->bad++;
+				break;
+			case SCAN_UUID:
+				if (!((c->kind == FERRY_V_BLOB && c->len == 16) ||
+				      (c->kind == FERRY_V_TEXT && (c->len == 36 || c->len == 32))))
+					sc->bad++;
+				break;
+			case SCAN_VARCHAR:
+				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB) {
+					size_t i, n = 0;
+
+					for (i = 0; i < c->len; i++)
+						if (((unsigned char)s[i] & 0xC0) != 0x80)
+							n++;
+					if (n > sc->maxchars)
+						sc->maxchars = n;
+				}
+				break;
+			case SCAN_UNTYPED:
+				if (c->kind == FERRY_V_BLOB && !xf_utf8_ok(s, c->len, &why))
+					sc->blob_utf8_bad = 1;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The type the stored values themselves ask for. */
+static void type_from_classes(struct col_plan *cp, const struct scan_col *sc)
+{
+	unsigned c = sc->classes;
+	unsigned I = 1u << FERRY_V_INT, R = 1u << FERRY_V_REAL,
+		 B = 1u << FERRY_V_BLOB;
+
+	if (c == I)
+		set_type(cp, FERRY_T_INT64, -1);
+	else if (c && !(c & ~(I | R)))
+		set_type(cp, FERRY_T_FLOAT64, -1);
+	else if (c & B)
+		set_type(cp, (c == B || sc->blob_utf8_bad) ? FERRY_T_BYTES : FERRY_T_TEXT, -1);
+	else
+		set_type(cp, FERRY_T_TEXT, -1);
+}
+
+static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
+		   const struct scan_col *sc)
+{
+	const char *was = cp->type_sql ? cp->type_sql : "";
+	char old[64];
+
+	snprintf(old, sizeof(old), "%s", was);
+	switch (sc->kind) {
+	case SCAN_DATE:
+	case SCAN_TIMESTAMP:
+		if (sc->nonnull && sc->bad == sc->nonnull) {
+			type_from_classes(cp, sc);
+			strv_pushf(&pl->warnings,
+				"column '%s.%s' is declared %s but none of its values is a date/time: copied as %s",
+				tp->src->name, cp->src_name, old, cp->type_sql);
+		} else {
+			if (sc->kind == SCAN_TIMESTAMP && sc->has_tz)
+				set_type(cp, FERRY_T_TIMESTAMPTZ, -1);
+			if (sc->bad)
+				strv_pushf(&pl->warnings,
+					"column '%s.%s': %lld of %lld values are not valid dates/times and will be rejected",
+					tp->src->name, cp->src_name, (long long)sc->bad,
+					(long long)sc->nonnull);
+		}
+		break;
+	case SCAN_JSON:
+	case SCAN_BOOL:
+	case SCAN_UUID:
+		if (sc->bad) {
+			if (sc->kind == SCAN_JSON)
+				set_type(cp, FERRY_T_TEXT, -1);
+			else
+				type_from_classes(cp, sc);
+			strv_pushf(&pl->warnings,
+				"column '%s.%s': %lld values are not valid %s: copied as %s",
+				tp->src->name, cp->src_name, (long long)sc->bad, old, cp->type_sql);
+		}
+		break;
+	case SCAN_VARCHAR:
+		if (sc->maxchars > (size_t)cp->typmod) {
+			set_type(cp, FERRY_T_TEXT, -1);
+			strv_pushf(&pl->warnings,
+				"column '%s.%s' is declared %s but holds values of %zu characters: copied as text",
+				tp->src->name, cp->src_name, old, sc->maxchars);
+		}
+		break;
+	case SCAN_UNTYPED:
+		if (sc->classes)
+			type_from_classes(cp, sc);
+		else
+			set_type(cp, FERRY_T_TEXT, -1);
+		break;
+	}
+}
+
+static int prescan(struct plan *pl, ferry_conn *src, struct table_plan *tp,
+		   const int *kinds, struct ferry_error *err)
+{
+	struct scan_state ss = { 0 };
+	struct ferry_read_spec spec = { 0 };
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < tp->ncols; i++)
+		if (kinds[i])
+			n++;
+	if (!n)
+		return 0;
+	ss.cols = ferry_calloc(n, sizeof(*ss.cols));
+	if (!ss.cols)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (i = 0; i < tp->ncols; i++)
+		if (kinds[i]) {
+			ss.cols[ss.n].kind = kinds[i];
+			ss.cols[ss.n].col = (int)i;
+			ss.n++;
+		}
+	spec.table = tp->src;
+	rc = ferry_conn_ops_of(src)->read(src, &spec, scan_batch, &ss, err);
+	if (rc == 0)
+		for (i = 0; i < ss.n; i++)
+			decide(pl, tp, &tp->cols[ss.cols[i].col], &ss.cols[i]);
+	ferry_free(ss.cols);
+	return rc;
+}
+
+/* ---- defaults ---------------------------------------------------------- */
+
+static void squeeze(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; *s && k + 1 < n; s++)
+		if (!isspace((unsigned char)*s))
+			out[k++] = (char)tolower((unsigned char)*s);
+	out[k] = '\0';
+}
+
+static int is_number(const char *s)
+{
+	char *end;
+
+	if (!*s)
+		return 0;
+	strtod(s, &end);
+	return *end == '\0';
+}
+
+/* strftime format to to_char format, or NULL when a directive has no
+ * equivalent. */
+static char *strftime_to_char(const char *fmt)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *p;
+
+	for (p = fmt; *p; p++) {
+		if (*p != '%') {
+			if (*p == '"' || isalpha((unsigned char)*p)) {
+				ferry_buf_addch(&b, '"');
+				ferry_buf_addch(&b, *p);
+				ferry_buf_addch(&b, '"');
+			} else {
+				ferry_buf_addch(&b, *p);
+			}
+			continue;
+		}
+		switch (*++p) {
+		case 'Y': ferry_buf_addstr(&b, "YYYY"); break;
+		case 'm': ferry_buf_addstr(&b, "MM"); break;
+		case 'd': ferry_buf_addstr(&b, "DD"); break;
+		case 'H': ferry_buf_addstr(&b, "HH24"); break;
+		case 'M': ferry_buf_addstr(&b, "MI"); break;
+		case 'S': ferry_buf_addstr(&b, "SS"); break;
+		case 'f': ferry_buf_addstr(&b, "SS.MS"); break;
+		case 'j': ferry_buf_addstr(&b, "DDD"); break;
+		case '%': ferry_buf_addch(&b, '%'); break;
+		default:
+			ferry_buf_release(&b);
+			return NULL;
+		}
+	}
+	return ferry_buf_detach(&b, NULL);
+}
+
+/* Translate a SQLite default for a column of type cp->type; NULL when it
+ * cannot be (the caller warns and drops it). */
+static char *translate_default(const struct col_plan *cp, const char *d)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	char sq[512];
+	const char *v = d;
+	int is_time = cp->type == FERRY_T_TIMESTAMP || cp->type == FERRY_T_TIMESTAMPTZ;
+
+	squeeze(d, sq, sizeof(sq));
+	/* strip one level of parentheses: DEFAULT (0) */
+	while (sq[0] == '(' && sq[strlen(sq) - 1] == ')') {
+		memmove(sq, sq + 1, strlen(sq));
+		sq[strlen(sq) - 1] = '\0';
+	}
+	if (!strcmp(sq, "null"))
+		return NULL;
+	if (!strcmp(sq, "current_timestamp") || !strcmp(sq, "datetime('now')") ||
+	    !strcmp(sq, "datetime(\"now\")")) {
+		if (is_time || cp->type == FERRY_T_DATE)
+			return ferry_strdup(cp->type == FERRY_T_DATE ? "CURRENT_DATE"
+								     : "CURRENT_TIMESTAMP");
+		if (cp->type == FERRY_T_TEXT)
+			return ferry_strdup("to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')");
+		return NULL;
+	}
+	if (!strcmp(sq, "datetime('now','localtime')") && is_time)
+		return ferry_strdup("LOCALTIMESTAMP");
+	if (!strcmp(sq, "current_date") || !strcmp(sq, "date('now')")) {
+		if (cp->type == FERRY_T_DATE || is_time)
+			return ferry_strdup("CURRENT_DATE");
+		if (cp->type == FERRY_T_TEXT)
+			return ferry_strdup("to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
+		return NULL;
+	}
+	if (!strcmp(sq, "current_time"))
+		return cp->type == FERRY_T_TIME ? ferry_strdup("LOCALTIME") :
+		       cp->type == FERRY_T_TEXT ?
+		       ferry_strdup("to_char(now() AT TIME ZONE 'UTC', 'HH24:MI:SS')") : NULL;
+	if (!strcmp(sq, "strftime('%s','now')")) {
+		if (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_INT32)
+			return ferry_strdup("(extract(epoch FROM now())::bigint)");
+		if (cp->type == FERRY_T_FLOAT64 || cp->type == FERRY_T_NUMERIC)
+			return ferry_strdup("floor(extract(epoch FROM now()))");
+		if (cp->type == FERRY_T_TEXT)
+			return ferry_strdup("(extract(epoch FROM now())::bigint)::text");
+		return NULL;
+	}
+	if (!strcmp(sq, "(julianday('now')-2440587.5)*86400.0") ||
+	    !strcmp(sq, "(julianday('now')-2440587.5)*86400")) {
+		if (cp->type == FERRY_T_FLOAT64 || cp->type == FERRY_T_NUMERIC)
+			return ferry_strdup("extract(epoch FROM clock_timestamp())::double precision");
+		return NULL;
+	}
+	if (!strncmp(sq, "strftime('", 10) && strstr(sq, "','now')")) {
+		/* strftime('<fmt>', 'now'): the format from the original text */
+		const char *q1 = strchr(d, '\''), *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
+		char fmt[256];
+		char *tc;
+
+		if (!q2 || (size_t)(q2 - q1) >= sizeof(fmt))
+			return NULL;
+		memcpy(fmt, q1 + 1, (size_t)(q2 - q1 - 1));
+		fmt[q2 - q1 - 1] = '\0';
+		if (is_time)
+			return ferry_strdup("CURRENT_TIMESTAMP");
+		if (cp->type != FERRY_T_TEXT || !(tc = strftime_to_char(fmt)))
+			return NULL;
+		ferry_buf_addstr(&b, "to_char(now() AT TIME ZONE 'UTC', ");
+		quote_literal(&b, tc);
+		ferry_buf_addch(&b, ')');
+		ferry_free(tc);
+		return ferry_buf_detach(&b, NULL);
+	}
+	/* literals */
+	while (*v == '(' || isspace((unsigned char)*v))
+		v++;
+	{
+		char lit[512];
+		size_t n = strlen(v);
+
+		while (n && (v[n - 1] == ')' || isspace((unsigned char)v[n - 1])))
+			n--;
+		if (n >= sizeof(lit))
+			return NULL;
+		memcpy(lit, v, n);
+		lit[n] = '\0';
+		if (is_number(lit)) {
+			if (cp->type == FERRY_T_BOOL) {
+				if (!strcmp(lit, "0") || !strcmp(lit, "1"))
+					return ferry_strdup(lit[0] == '1' ? "true" : "false");
+				return NULL;
+			}
+			if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON ||
+			    cp->type == FERRY_T_JSONB) {
+				quote_literal(&b, lit);
+				return ferry_buf_detach(&b, NULL);
+			}
+			if (cp->type == FERRY_T_BYTES || is_time || cp->type == FERRY_T_DATE ||
+			    cp->type == FERRY_T_UUID)
+				return NULL;
+			return ferry_strdup(lit);
+		}
+		if (!strcasecmp(lit, "true") || !strcasecmp(lit, "false"))
+			return cp->type == FERRY_T_BOOL ? ferry_strdup(lit) :
+			       (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_INT32 ||
+				cp->type == FERRY_T_INT16) ?
+			       ferry_strdup(!strcasecmp(lit, "true") ? "1" : "0") : NULL;
+		if (n >= 2 && lit[0] == '\'' && lit[n - 1] == '\'') {
+			/* a single-quoted SQLite string is the same in PostgreSQL;
+			 * make sure the target type takes it */
+			char inner[512];
+			size_t i, k = 0;
+			int32_t days;
+			int64_t us;
+			int tz, bv;
+
+			for (i = 1; i + 1 < n; i++) {
+				inner[k++] = lit[i];
+				if (lit[i] == '\'')
+					i++;
+			}
+			inner[k] = '\0';
+			if ((cp->type == FERRY_T_DATE && !xf_parse_date(inner, k, &days)) ||
+			    (is_time && !xf_parse_timestamp(inner, k, &us, &tz, 1)) ||
+			    (cp->type == FERRY_T_BOOL && !xf_parse_bool(inner, k, &bv)) ||
+			    ((cp->type == FERRY_T_JSON || cp->type == FERRY_T_JSONB) &&
+			     !xf_json_ok(inner, k, 1)))
+				return NULL;
+			if (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_FLOAT64 ||
+			    cp->type == FERRY_T_NUMERIC) {
+				if (!is_number(inner))
+					return NULL;
+				return ferry_strdup(inner);
+			}
+			if (cp->type == FERRY_T_BYTES)
+				return NULL;
+			return ferry_strdup(lit);
+		}
+		if ((lit[0] == 'x' || lit[0] == 'X') && lit[1] == '\'' && cp->type == FERRY_T_BYTES) {
+			ferry_buf_addstr(&b, "'\\x");
+			ferry_buf_add(&b, lit + 2, n - 3);
+			ferry_buf_addstr(&b, "'::bytea");
+			return ferry_buf_detach(&b, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static int matches(const char *const *globs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; globs && globs[i]; i++)
+		if (fnmatch(globs[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/* --cast 'table.column=type' for this column, or NULL. */
+static const char *cast_for(const struct ferry_copy_opts *o, const char *table,
+			    const char *col)
+{
+	size_t i, tn = strlen(table), cn = strlen(col);
+
+	for (i = 0; o->casts && o->casts[i]; i++) {
+		const char *c = o->casts[i], *eq = strrchr(c, '=');
+
+		if (!eq)
+			continue;
+		if ((size_t)(eq - c) == tn + 1 + cn && !strncmp(c, table, tn) &&
+		    c[tn] == '.' && !strncmp(c + tn + 1, col, cn))
+			return eq + 1;
+	}
+	return NULL;
+}
+
+int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err)
+{
+	size_t i;
+
+	for (i = 0; o->casts && o->casts[i]; i++) {
+		const char *c = o->casts[i], *eq = strrchr(c, '='), *dot = strchr(c, '.');
+		int type;
+		int32_t tm;
+
+		if (!eq || !dot || dot > eq)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --cast '%s': expected table.column=type", c);
+		if (parse_type_sql(eq + 1, &type, &tm) < 0)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --cast '%s': unknown type '%s'", c, eq + 1);
+	}
+	return 0;
+}
+
+static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
+		      ferry_conn *src, struct table_plan *tp,
+		      const struct ferry_table *target, struct ferry_error *err)
+{
+	const struct ferry_table *t = tp->src;
+	char **names = NULL;
+	int *scan = NULL;
+	size_t i, k = 0, nvis = 0;
+	int rc = 0;
+
+	for (i = 0; i < t->ncols; i++)
+		nvis += !t->cols[i].hidden;
+	tp->cols = ferry_calloc(nvis ? nvis : 1, sizeof(*tp->cols));
+	names = ferry_calloc(nvis ? nvis : 1, sizeof(char *));
+	scan = ferry_calloc(nvis ? nvis : 1, sizeof(int));
+	if (!tp->cols || !names || !scan) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < t->ncols; i++) {
+		const struct ferry_column *sc = &t->cols[i];
+		struct col_plan *cp = &tp->cols[k];
+		const char *cast;
+
+		if (sc->hidden) {
+			strv_pushf(&pl->warnings,
+				"generated column '%s.%s' is not copied: recreate it on the target",
+				t->name, sc->name);
+			continue;
+		}
+		cp->src_name = sc->name;
+		cp->typmod = -1;
+		if (target) {
+			int tc = ferry_table_find_column(target, sc->name);
+
+			if (tc < 0) {
+				rc = ferry_error_set(err, FERRY_ENOTFOUND,
+					"cannot load table '%s': target table '%s' has no column '%s'; "
+					"add it or leave the table out with --exclude",
+					t->name, target->name, sc->name);
+				goto out;
+			}
+			cp->dst_name = ferry_strdup(target->cols[tc].name);
+			if (target->cols[tc].type == FERRY_T_UNKNOWN) {
+				rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+					"cannot load column '%s.%s': target type '%s' is not supported yet",
+					target->name, target->cols[tc].name, target->cols[tc].type_sql);
+				goto out;
+			}
+			{
+				int ty;
+				int32_t tm;
+
+				if (parse_type_sql(target->cols[tc].type_sql, &ty, &tm) < 0) {
+					ty = target->cols[tc].type;
+					tm = -1;
+				}
+				set_type(cp, target->cols[tc].type, ty == target->cols[tc].type ? tm : -1);
+			}
+			cp->notnull = target->cols[tc].notnull;
+		} else {
+			cp->dst_name = unique_name(sc->name, names, k, &pl->renames, "column");
+			map_decl(cp, sc->decl_type, &scan[k]);
+			cp->notnull = sc->notnull;
+		}
+		if (!cp->dst_name) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		names[k] = cp->dst_name;
+		if ((cast = cast_for(o, t->name, sc->name)) != NULL) {
+			int ty;
+			int32_t tm;
+
+			parse_type_sql(cast, &ty, &tm);
+			set_type(cp, ty, tm);
+			scan[k] = SCAN_NONE;
+		}
+		k++;
+	}
+	tp->ncols = k;
+	if (!target && (rc = prescan(pl, src, tp, scan, err)) < 0) {
+		ferry_error_prefix(err, "cannot pre-scan table '%s'", t->name);
+		goto out;
+	}
+	/* defaults, identity (after types are final) */
+	for (i = 0, k = 0; i < t->ncols && !target; i++) {
+		const struct ferry_column *sc = &t->cols[i];
+		struct col_plan *cp;
+
+		if (sc->hidden)
+			continue;
+		cp = &tp->cols[k++];
+		if ((int)i == t->rowid_alias && (cp->type == FERRY_T_INT64))
+			cp->identity = 1;
+		if (sc->default_sql) {
+			cp->default_sql = translate_default(cp, sc->default_sql);
+			if (!cp->default_sql && strcasecmp(sc->default_sql, "NULL"))
+				strv_pushf(&pl->warnings,
+					"default of '%s.%s' (%s) cannot be translated for %s: dropped",
+					t->name, sc->name, sc->default_sql, cp->type_sql);
+		}
+	}
+out:
+	ferry_free(names);
+	ferry_free(scan);
+	return rc;
+}
+
+int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src,
+	       const struct ferry_catalog *scat, const struct ferry_catalog *tcat,
+	       struct ferry_error *err)
+{
+	char **names;
+	size_t i;
+	int rc = 0;
+
+	pl->tables = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(*pl->tables));
+	names = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(char *));
+	if (!pl->tables || !names) {
+		ferry_free(names);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < scat->ntables; i++) {
+		const struct ferry_table *t = &scat->tables[i];
+		struct table_plan *tp = &pl->tables[pl->ntables];
+		const struct ferry_table *target = NULL;
+
+		if ((o->include && o->include[0] && !matches(o->include, t->name)) ||
+		    matches(o->exclude, t->name))
+			continue;
+		tp->src = t;
+		tp->dst_name = unique_name(t->name, names, pl->ntables, &pl->renames, "table");
+		if (!tp->dst_name) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			break;
+		}
+		names[pl->ntables] = tp->dst_name;
+		if (tcat)
+			target = ferry_catalog_find(tcat, tp->dst_name);
+		tp->exists = target != NULL;
+		if (o->data_only && !target) {
+			rc = ferry_error_set(err, FERRY_ENOTFOUND,
+				"cannot load table '%s' with --data-only: the target has no table '%s'; "
+				"create it first or run without --data-only",
+				t->name, tp->dst_name);
+			pl->ntables++;
+			break;
+		}
+		pl->ntables++;
+		if ((rc = plan_table(pl, o, src, tp,
+				     (o->data_only || (target && o->truncate && !o->drop)) ? target : NULL,
+				     err)) < 0)
+			break;
+	}
+	ferry_free(names);
+	return rc;
+}
+
+void plan_release(struct plan *pl)
+{
+	size_t i, k;
+
+	for (i = 0; i < pl->ntables; i++) {
+		struct table_plan *tp = &pl->tables[i];
+
+		for (k = 0; k < tp->ncols; k++) {
+			ferry_free(tp->cols[k].dst_name);
+			ferry_free(tp->cols[k].type_sql);
+			ferry_free(tp->cols[k].default_sql);
+		}
+		ferry_free(tp->cols);
+		ferry_free(tp->dst_name);
+	}
+	ferry_free(pl->tables);
+	strv_release(&pl->warnings);
+	strv_release(&pl->renames);
+	memset(pl, 0, sizeof(*pl));
+}
+
+/* ---- DDL --------------------------------------------------------------- */
+
+int ddl_create_table(const struct plan *pl, const struct table_plan *tp,
+		     const char *schema, struct ferry_buf *b)
+{
+	size_t i;
+
+	ferry_buf_addstr(b, "CREATE TABLE ");
+	qualified(b, schema, tp->dst_name);
+	ferry_buf_addstr(b, " (");
+	for (i = 0; i < tp->ncols; i++) {
+		const struct col_plan *cp = &tp->cols[i];
+
+		ferry_buf_addstr(b, i ? ",\n  " : "\n  ");
+		quote_ident(b, cp->dst_name);
+		ferry_buf_addch(b, ' ');
+		ferry_buf_addstr(b, cp->type_sql);
+		if (cp->notnull)
+			ferry_buf_addstr(b, " NOT NULL");
+		if (cp->default_sql) {
+			ferry_buf_addstr(b, " DEFAULT ");
+			ferry_buf_addstr(b, cp->default_sql);
+		}
+	}
+	return ferry_buf_addstr(b, "\n)");
+}
+
+static const struct col_plan *find_col(const struct table_plan *tp, const char *src)
+{
+	size_t i;
+
+	for (i = 0; i < tp->ncols; i++)
+		if (!strcmp(tp->cols[i].src_name, src))
+			return &tp->cols[i];
+	for (i = 0; i < tp->ncols; i++)
+		if (!strcasecmp(tp->cols[i].src_name, src))
+			return &tp->cols[i];
+	return NULL;
+}
+
+const struct table_plan *plan_find(const struct plan *pl, const char *src_name)
+{
+	size_t i;
+
+	for (i = 0; i < pl->ntables; i++)
+		if (!strcmp(pl->tables[i].src->name, src_name))
+			return &pl->tables[i];
+	for (i = 0; i < pl->ntables; i++)
+		if (!strcasecmp(pl->tables[i].src->name, src_name))
+			return &pl->tables[i];
+	return NULL;
+}
+
+/* An index expression or predicate from SQLite: turn [x] and `x` quoting
+ * into "x"; the rest is passed through (PostgreSQL rejects what it does
+ * not understand, and the caller reports that as a warning). */
+static void translate_expr(struct ferry_buf *b, const char *e)
+{
+	for (; *e; e++) {
+		if (*e == '[' || *e == '`') {
+			char close = *e == '[' ? ']' : '`';
+			const char *end = strchr(e + 1, close);
+
+			if (end) {
+				ferry_buf_addch(b, '"');
+				ferry_buf_add(b, e + 1, (size_t)(end - e - 1));
+				ferry_buf_addch(b, '"');
+				e = end;
+				continue;
+			}
+		}
+		if (*e == '\'') {  /* copy string literals untouched */
+			const char *s = e;
+
+			for (e++; *e && !(*e == '\'' && e[1] != '\''); e++)
+				if (*e == '\'')
+					e++;
+			ferry_buf_add(b, s, (size_t)(e - s) + (*e ? 1 : 0));
+			if (!*e)
+				break;
+			continue;
+		}
+		ferry_buf_addch(b, *e);
+	}
+}
+
+static int col_list(struct ferry_buf *b, const struct table_plan *tp,
+		    char **cols, size_t n)
+{
+	size_t i;
+
+	ferry_buf_addch(b, '(');
+	for (i = 0; i < n; i++) {
+		const struct col_plan *cp = cols[i] ? find_col(tp, cols[i]) : NULL;
+
+		if (!cp)
+			return -1;
+		if (i)
+			ferry_buf_addstr(b, ", ");
+		quote_ident(b, cp->dst_name);
+	}
+	ferry_buf_addch(b, ')');
+	return 0;
+}
+
+int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
+		  struct strv *keys, struct strv *indexes, struct strv *fks)
+{
+	const struct ferry_table *t = tp->src;
+	struct ferry_buf b = FERRY_BUF_INIT;
+	size_t i, k;
+	int npk = 0;
+
+	/* primary key, in key order */
+	for (i = 0; i < t->ncols; i++)
+		if (t->cols[i].pk_pos > npk)
+			npk = t->cols[i].pk_pos;
+	if (npk) {
+		ferry_buf_addstr(&b, "ALTER TABLE ");
+		qualified(&b, schema, tp->dst_name);
+		ferry_buf_addstr(&b, " ADD PRIMARY KEY (");
+		for (k = 1; k <= (size_t)npk; k++)
+			for (i = 0; i < t->ncols; i++)
+				if (t->cols[i].pk_pos == (int)k) {
+					const struct col_plan *cp = find_col(tp, t->cols[i].name);
+
+					if (k > 1)
+						ferry_buf_addstr(&b, ", ");
+					quote_ident(&b, cp ? cp->dst_name : t->cols[i].name);
+				}
+		ferry_buf_addch(&b, ')');
+		strv_push(keys, ferry_buf_detach(&b, NULL));
+	}
+	for (i = 0; i < t->nidx; i++) {
+		const struct ferry_index *x = &t->idx[i];
+		int has_expr = 0;
+
+		for (k = 0; k < x->nparts; k++)
+			has_expr |= x->cols[k] == NULL;
+		if (x->origin == 'u' && !has_expr) {
+			ferry_buf_addstr(&b, "ALTER TABLE ");
+			qualified(&b, schema, tp->dst_name);
+			ferry_buf_addstr(&b, " ADD UNIQUE ");
+			if (col_list(&b, tp, x->cols, x->nparts) < 0) {
+				ferry_buf_release(&b);
+				continue;
+			}
+			strv_push(keys, ferry_buf_detach(&b, NULL));
+			continue;
+		}
+		{
+			char *iname = shorten(x->name, 0);
+
+			ferry_buf_addstr(&b, x->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ");
+			quote_ident(&b, iname ? iname : x->name);
+			if (iname && strcmp(iname, x->name))
+				strv_pushf(&pl->renames, "index '%s' -> '%s'", x->name, iname);
+			ferry_free(iname);
+		}
+		ferry_buf_addstr(&b, " ON ");
+		qualified(&b, schema, tp->dst_name);
+		ferry_buf_addstr(&b, " (");
+		for (k = 0; k < x->nparts; k++) {
+			if (k)
+				ferry_buf_addstr(&b, ", ");
+			if (x->cols[k]) {
+				const struct col_plan *cp = find_col(tp, x->cols[k]);
+
+				quote_ident(&b, cp ? cp->dst_name : x->cols[k]);
+			} else {
+				ferry_buf_addch(&b, '(');
+				translate_expr(&b, x->exprs[k] ? x->exprs[k] : "");
+				ferry_buf_addch(&b, ')');
+			}
+			if (x->desc && x->desc[k])
+				ferry_buf_addstr(&b, " DESC");
+		}
+		ferry_buf_addch(&b, ')');
+		if (x->where) {
+			ferry_buf_addstr(&b, " WHERE ");
+			translate_expr(&b, x->where);
+		}
+		strv_push(indexes, ferry_buf_detach(&b, NULL));
+	}
+	for (i = 0; i < t->nfks; i++) {
+		const struct ferry_fk *f = &t->fks[i];
+		const struct table_plan *rt = plan_find(pl, f->ref_table);
+
+		if (!rt) {
+			strv_pushf(&pl->warnings,
+				"foreign key of '%s' to '%s' skipped: '%s' is not copied",
+				t->name, f->ref_table, f->ref_table);
+			continue;
+		}
+		ferry_buf_addstr(&b, "ALTER TABLE ");
+		qualified(&b, schema, tp->dst_name);
+		ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
+		if (col_list(&b, tp, f->from, f->ncols) < 0) {
+			ferry_buf_release(&b);
+			continue;
+		}
+		ferry_buf_addstr(&b, " REFERENCES ");
+		qualified(&b, schema, rt->dst_name);
+		if (f->to && f->to[0]) {
+			ferry_buf_addch(&b, ' ');
+			if (col_list(&b, rt, f->to, f->ncols) < 0) {
+				ferry_buf_release(&b);
+				continue;
+			}
+		}
+		if (f->on_delete && strcasecmp(f->on_delete, "NO ACTION"))
+			ferry_buf_addf(&b, " ON DELETE %s", f->on_delete);
+		if (f->on_update && strcasecmp(f->on_update, "NO ACTION"))
+			ferry_buf_addf(&b, " ON UPDATE %s", f->on_update);
+		strv_push(fks, ferry_buf_detach(&b, NULL));
+	}
+	ferry_buf_release(&b);
+	return 0;
+}

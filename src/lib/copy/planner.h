@@ -1,0 +1,47 @@
+/*
+ * planner.h - the copy plan (see planner.c).
+ */
+#ifndef FERRY_PLANNER_H
+#define FERRY_PLANNER_H
+
+#include <stdarg.h>
+
+#include "copy/copy_int.h"
+
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+int strv_push(struct strv *v, char *s);  /* takes ownership of s */
+int strv_pushf(struct strv *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void strv_release(struct strv *v);
+
+struct plan {
+	struct table_plan *tables;
+	size_t ntables;
+	struct strv warnings;
+	struct strv renames;
+};
+
+int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err);
+/* Build the plan; tcat (the target's catalog) may be NULL. */
+int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src,
+	       const struct ferry_catalog *scat, const struct ferry_catalog *tcat,
+	       struct ferry_error *err);
+void plan_release(struct plan *pl);
+const struct table_plan *plan_find(const struct plan *pl, const char *src_name);
+int parse_type_sql(const char *t, int *type, int32_t *typmod);
+
+int ddl_create_table(const struct plan *pl, const struct table_plan *tp,
+		     const char *schema, struct ferry_buf *b);
+/* Keys (PK, UNIQUE), indexes and foreign keys to run after the load. */
+int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
+		  struct strv *keys, struct strv *indexes, struct strv *fks);
+
+void quote_ident(struct ferry_buf *b, const char *name);
+void quote_literal(struct ferry_buf *b, const char *s);
+void qualified(struct ferry_buf *b, const char *schema, const char *name);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * rejects.c - the reject file: one NDJSON line per row that could not be
+ * copied exactly, with the table, key, column, reason and the original
+ * value (base64), so nothing is lost silently and everything can be
+ * replayed by hand.  The file is created on the first reject only.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "copy/copy_int.h"
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+
+int rej_init(struct rejects *r, const char *dir)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	r->dir = ferry_strdup(dir);
+	return r->dir ? 0 : FERRY_ENOMEM;
+}
+
+void rej_release(struct rejects *r)
+{
+	if (r->f)
+		fclose(r->f);
+	ferry_free(r->dir);
+	ferry_free(r->path);
+	pthread_mutex_destroy(&r->lock);
+	memset(r, 0, sizeof(*r));
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+	char tmp[4096];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] == '/' || tmp[i] == '\0') {
+			char c = tmp[i];
+
+			tmp[i] = '\0';
+			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+				return -1;
+			tmp[i] = c;
+		}
+	}
+	return 0;
+}
+
+static const char *kind_str(int k)
+{
+	switch (k) {
+	case FERRY_V_INT: return "integer";
+	case FERRY_V_REAL: return "real";
+	case FERRY_V_TEXT: return "text";
+	case FERRY_V_BLOB: return "blob";
+	}
+	return "null";
+}
+
+int rej_add(struct rejects *r, const char *table, const char *key_json,
+	    const char *column, const char *reason, int vkind,
+	    const void *value, size_t n, struct ferry_error *err)
+{
+	struct ferry_buf line = FERRY_BUF_INIT;
+	int rc = 0;
+
+	ferry_buf_addstr(&line, "{\"table\":");
+	ferry_buf_addjson(&line, table, strlen(table));
+	ferry_buf_addstr(&line, ",\"key\":");
+	ferry_buf_addstr(&line, key_json);
+	ferry_buf_addstr(&line, ",\"column\":");
+	ferry_buf_addjson(&line, column, strlen(column));
+	ferry_buf_addstr(&line, ",\"reason\":");
+	ferry_buf_addjson(&line, reason, strlen(reason));
+	ferry_buf_addstr(&line, ",\"storage_class\":\"");
+	ferry_buf_addstr(&line, kind_str(vkind));
+	ferry_buf_addstr(&line, "\",\"value_base64\":");
+	if (value) {
+		ferry_buf_addch(&line, '"');
+		ferry_buf_addbase64(&line, value, n);
+		ferry_buf_addch(&line, '"');
+	} else {
+		ferry_buf_addstr(&line, "null");
+	}
+	if (ferry_buf_addstr(&line, "}\n") < 0) {
+		ferry_buf_release(&line);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&r->lock);
+	if (!r->f) {
+		struct ferry_buf p = FERRY_BUF_INIT;
+
+		ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir);
+		if (make_dirs(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
+			rc = ferry_error_set(err, FERRY_EIO,
+				"cannot write the reject file '%s': %s; choose another place with --rejects DIR",
+				p.buf, strerror(errno));
+			ferry_buf_release(&p);
+			goto out;
+		}
+		r->path = ferry_buf_detach(&p, NULL);
+	}
+	if (fwrite(line.buf, 1, line.len, r->f) != line.len) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",
+				     r->path, strerror(errno));
+		goto out;
+	}
+	r->count++;
+out:
+	pthread_mutex_unlock(&r->lock);
+	ferry_buf_release(&line);
+	return rc;
+}

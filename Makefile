@@ -1,6 +1,13 @@
 # Thin front for the README's commands; the build system is CMake.
+#   make          build build/ferry
+#   make deps     install missing Debian packages (scripts/deps.txt)
+#   make check    deps, build, then every test (ctest starts and stops the
+#                 test servers itself; see tests/services)
+#   make demo     deps, build, then copy a Home-Assistant-like SQLite database
+#                 into a private PostgreSQL (scripts/demo; stop: scripts/demo stop)
 BUILD ?= build
 JOBS ?= $(shell nproc)
+CTEST_JOBS ?= 2
 
 .PHONY: all ferry deps demo check clean bench
 
@@ -9,6 +16,20 @@ all: ferry
 ferry:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	scripts/install-deps
+
+# Sequential on purpose: with make -j, prerequisites would race.
+check:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory ferry
+	cd $(BUILD) && ctest --output-on-failure -j $(CTEST_JOBS)
+
+demo:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory ferry
+	scripts/demo
 
 clean:
 	rm -rf $(BUILD)

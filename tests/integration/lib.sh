@@ -1,0 +1,209 @@
+# tests/integration/lib.sh — sourced by the shell integration tests.
+#
+# A test looks like:
+#
+#   source "$(dirname "$0")/lib.sh"
+#   t_init copy_basic                 # strict mode, env, fresh $T, cd "$T"
+#   url=$(new_db copy_basic)          # a fresh empty PostgreSQL database
+#   t_run "$FERRY" copy "sqlite://$T/in.db" "$url"
+#   assert_eq "exit code" "$T_RC" 0
+#   assert_eq "rows" "$(pg_q "$url" 'select count(*) from states')" 60000
+#   check "table exists" pg_q "$url" 'select 1 from states limit 1'
+#   t_done                            # prints "N passed, M failed", exits 0/1
+#
+# The servers were started by tests/services (the ctest "services" fixture);
+# their addresses come from $FERRY_SERVICES_ENV (see tests/services for keys).
+# A test may run alone: `cd build && ctest -R sh_NAME` starts the servers.
+#
+# Functions:
+#   t_init NAME                 strict mode; source $FERRY_SERVICES_ENV (exported);
+#                               T=$FERRY_TEST_TMP/NAME emptied and made; cd "$T";
+#                               export FERRY=$FERRY_BIN
+#   t_skip REASON               print why and exit 77 (ctest reports "Skipped")
+#   t_need influx|mqtt          t_skip unless that server was started
+#   new_db NAME                 create database NAME_<random>, echo its URL
+#   pg_q URL SQL                run SQL with psql -XAtq -v ON_ERROR_STOP=1, echo output
+#   t_run CMD...                run CMD without aborting: T_RC (exit code),
+#                               T_OUT / T_ERR (stdout / stderr text), also
+#                               kept in $T/last.out and $T/last.err
+#   check DESC CMD...           pass if CMD exits 0, else fail (its output is shown)
+#   assert_eq DESC GOT WANT     pass if GOT == WANT, else fail showing both
+#   assert_contains DESC TEXT NEEDLE   pass if NEEDLE occurs in TEXT
+#   pass DESC / fail DESC       count a result by hand
+#   t_done                      print "N passed, M failed", exit 1 if any failed
+#                               (or if nothing was checked)
+# An unexpected error (set -e) ends the test as one more failure, with the line.
+
+T_PASS=0
+T_FAIL=0
+T_NAME=""
+T_DONE=0
+
+_t_say() { printf '%s\n' "$*"; }
+
+pass() {
+	T_PASS=$((T_PASS + 1))
+	_t_say "ok   - $1"
+}
+
+fail() {
+	T_FAIL=$((T_FAIL + 1))
+	_t_say "FAIL - $1"
+}
+
+_t_on_exit() {
+	local rc=$?
+	if [[ $T_DONE -eq 0 && $rc -ne 77 ]]; then
+		T_FAIL=$((T_FAIL + 1))
+		_t_say "FAIL - test '$T_NAME' stopped early (exit $rc) before t_done; see the error above"
+		_t_say "$T_PASS passed, $T_FAIL failed"
+		exit 1
+	fi
+}
+
+_t_on_err() {
+	local rc=$? line=$1 cmd=$2 i where
+	where="${BASH_SOURCE[1]:-?}:$line"
+	# the call chain, innermost first, so a failure inside a helper names
+	# the test line that called it
+	for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
+		where+=" <- ${BASH_SOURCE[i + 1]:-?}:${BASH_LINENO[i]}"
+	done
+	_t_say "error: '$cmd' exited $rc at $where" >&2
+}
+
+t_init() {
+	set -euo pipefail
+	T_NAME=${1:?t_init needs a test name}
+	trap _t_on_exit EXIT
+	trap '_t_on_err "$LINENO" "$BASH_COMMAND"' ERR
+	set -o errtrace
+	if [[ -z "${FERRY_SERVICES_ENV:-}" || ! -f "$FERRY_SERVICES_ENV" ]]; then
+		_t_say "error: FERRY_SERVICES_ENV ('${FERRY_SERVICES_ENV:-}') is not a file;" \
+			"run through ctest (which starts tests/services), or" \
+			"'tests/services start DIR' and export FERRY_SERVICES_ENV=DIR/env" >&2
+		exit 1
+	fi
+	set -a
+	# shellcheck disable=SC1090
+	source "$FERRY_SERVICES_ENV"
+	set +a
+	: "${FERRY_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+	: "${FERRY_BIN:=$FERRY_SRC/build/ferry}"
+	: "${FERRY_TEST_TMP:=$FERRY_SRC/build/test-tmp}"
+	export FERRY_SRC FERRY_BIN FERRY_TEST_TMP
+	export FERRY="$FERRY_BIN"
+	export PGCONNECT_TIMEOUT=10
+	T="$FERRY_TEST_TMP/$T_NAME"
+	rm -rf -- "$T"
+	mkdir -p -- "$T"
+	export T
+	cd "$T"
+	_t_say "# $T_NAME (tmp $T)"
+}
+
+t_skip() {
+	_t_say "skipped: ${1:-no reason given}"
+	T_DONE=1
+	exit 77
+}
+
+t_need() {
+	case "$1" in
+	influx | influxdb) [[ -n "${FERRY_INFLUX_URL:-}" ]] || t_skip "InfluxDB was not started by tests/services" ;;
+	mqtt | mosquitto) [[ -n "${FERRY_MQTT_PORT:-}" ]] || t_skip "Mosquitto was not started by tests/services" ;;
+	pg | postgres) [[ -n "${FERRY_PG_URL:-}" ]] || t_skip "PostgreSQL was not started by tests/services" ;;
+	*) _t_say "error: t_need: unknown service '$1'" >&2; return 1 ;;
+	esac
+}
+
+# new_db NAME: database names are lower-case [a-z0-9_], at most 63 bytes.
+new_db() {
+	local base db rnd
+	base=$(printf '%s' "${1:?new_db needs a name}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' '_')
+	base=${base:0:40}
+	rnd=$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')
+	db="${base}_${rnd}"
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$FERRY_PG_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
+	printf 'postgres://%s@%s:%s/%s\n' "$FERRY_PG_USER" "$FERRY_PG_HOST" "$FERRY_PG_PORT" "$db"
+}
+
+pg_q() {
+	local url=${1:?pg_q needs a URL} sql=${2:?pg_q needs SQL}
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$url" -f - <<<"$sql"
+}
+
+t_run() {
+	T_RC=0
+	"$@" >"$T/last.out" 2>"$T/last.err" || T_RC=$?
+	T_OUT=$(cat "$T/last.out")
+	T_ERR=$(cat "$T/last.err")
+	# Non-empty output is ignored by these assignments' exit status on purpose.
+	return 0
+}
+
+_t_show() {
+	# indent a (possibly multi-line, possibly long) value for a failure report
+	local label=$1 value=$2
+	if [[ ${#value} -gt 4000 ]]; then
+		value="${value:0:4000}... (${#value} chars)"
+	fi
+	if [[ "$value" == *$'\n'* ]]; then
+		_t_say "       $label:"
+		printf '%s\n' "$value" | sed 's/^/         | /'
+	else
+		_t_say "       $label: '$value'"
+	fi
+}
+
+check() {
+	local desc=${1:?check needs a description}
+	shift
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	if [[ $rc -eq 0 ]]; then
+		pass "$desc"
+	else
+		fail "$desc"
+		_t_say "       command: $*"
+		_t_say "       exit:    $rc"
+		[[ -z "$out" ]] || _t_show output "$out"
+	fi
+	return 0
+}
+
+assert_eq() {
+	local desc=${1:?assert_eq needs a description} got=$2 want=$3
+	if [[ "$got" == "$want" ]]; then
+		pass "$desc"
+	else
+		fail "$desc"
+		_t_show got "$got"
+		_t_show want "$want"
+	fi
+	return 0
+}
+
+assert_contains() {
+	local desc=${1:?assert_contains needs a description} text=$2 needle=$3
+	if [[ "$text" == *"$needle"* ]]; then
+		pass "$desc"
+	else
+		fail "$desc"
+		_t_show "text" "$text"
+		_t_show "missing" "$needle"
+	fi
+	return 0
+}
+
+t_done() {
+	T_DONE=1
+	trap - EXIT
+	if [[ $((T_PASS + T_FAIL)) -eq 0 ]]; then
+		_t_say "FAIL - test '$T_NAME' checked nothing"
+		T_FAIL=1
+	fi
+	_t_say "$T_PASS passed, $T_FAIL failed"
+	[[ $T_FAIL -eq 0 ]] || exit 1
+	exit 0
+}

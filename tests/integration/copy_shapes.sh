@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# ferry copy sqlite -> postgres: every catalog shape and type mapping,
+# checked by querying the real target.
+source "$(dirname "$0")/lib.sh"
+t_init copy_shapes
+
+long1=col_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa_one
+long2=col_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa_two
+sqlite3 src.db <<EOF
+CREATE TABLE meta(metadata_id INTEGER PRIMARY KEY, entity_id VARCHAR(255) NOT NULL UNIQUE);
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  meta_id INTEGER NOT NULL REFERENCES meta(metadata_id) ON DELETE CASCADE,
+  ts FLOAT NOT NULL,
+  big BIGINT,
+  small SMALLINT DEFAULT 0,
+  r REAL,
+  price NUMERIC(10,2),
+  amount DECIMAL(20,6),
+  label VARCHAR(8) DEFAULT 'none',
+  note TEXT,
+  payload BLOB,
+  flag BOOLEAN DEFAULT 1,
+  day DATE,
+  at DATETIME DEFAULT CURRENT_TIMESTAMP,
+  at_tz TIMESTAMP,
+  attrs JSON,
+  created_epoch INTEGER DEFAULT (strftime('%s','now')),
+  created_text TEXT DEFAULT (datetime('now')),
+  made DATE DEFAULT (date('now')),
+  untyped,
+  odd_default TEXT DEFAULT (random())
+);
+CREATE INDEX ix_events_meta_ts ON events(meta_id, ts DESC);
+CREATE INDEX ix_events_partial ON events(label) WHERE label <> 'none';
+CREATE INDEX ix_events_expr ON events(lower(note));
+CREATE UNIQUE INDEX ux_events_big ON events(big);
+CREATE TABLE pairs(a INTEGER, b TEXT, v REAL, PRIMARY KEY (a, b)) WITHOUT ROWID;
+CREATE TABLE plain(id INTEGER PRIMARY KEY, v TEXT);
+CREATE TABLE "select"("from" INTEGER PRIMARY KEY, "order" TEXT, "group" INTEGER);
+CREATE TABLE "it's; DROP TABLE meta; --"(id INTEGER PRIMARY KEY, v TEXT);
+CREATE TABLE wide($long1 INTEGER, $long2 INTEGER);
+CREATE VIEW recent AS SELECT id, ts FROM events WHERE ts > 0;
+INSERT INTO meta VALUES (1, 'sensor.power'), (2, 'sensor.temperature');
+INSERT INTO events(id, meta_id, ts, big, r, price, amount, label, note, payload, flag, day, at, at_tz, attrs, untyped)
+VALUES
+ (1, 1, 1700000000.123456, 9223372036854775807, 0.1, 12.34, 123456.000001, 'a', 'Hello', x'00ff10', 1, '2024-02-29', '2024-02-29 23:59:59.999999', '2024-01-01T00:00:00Z', '{"unit":"W","v":[1,2.5,null]}', 1),
+ (2, 1, 1700000001.0, -9223372036854775808, 1e308, -0.5, 0, 'bbbbbbbb', 'ÄÖÜ ✓ 🚀', x'', 0, '1970-01-01', '1999-12-31 23:59:59', '2024-01-01 02:00:00+02:00', '[]', 2),
+ (3, 2, 5e-324, NULL, 1.0/3.0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3),
+ (10, 2, 1.0000000000000002, 42, 0.30000000000000004, 99999999.99, -0.000001, 'none', 'x', NULL, 'true', '2000-01-01', '2000-01-01 00:00:00', NULL, '"s"', 4);
+DELETE FROM events WHERE id = 10;
+INSERT INTO events(id, meta_id, ts) VALUES (7, 2, 7.5);
+INSERT INTO pairs VALUES (1, 'x', 0.5), (1, 'y', 1.5), (2, 'x', 2.5);
+INSERT INTO plain(v) VALUES ('a'), ('b'), ('c');
+INSERT INTO "select" VALUES (1, 'asc', 2);
+INSERT INTO "it's; DROP TABLE meta; --" VALUES (1, 'data');
+INSERT INTO wide VALUES (1, 2);
+EOF
+url=$(new_db copy_shapes)
+t_run "$FERRY" copy --progress none "sqlite://$T/src.db" "$url"
+assert_eq "exit code" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || { echo "$T_OUT"; echo "$T_ERR"; }
+
+q() { pg_q "$url" "$1"; }
+coltype() { q "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '$1'::regclass AND attname = '$2'"; }
+
+# types
+assert_eq "INTEGER PRIMARY KEY -> bigint" "$(coltype events id)" bigint
+assert_eq "FLOAT -> double precision" "$(coltype events ts)" "double precision"
+assert_eq "REAL -> double precision (not real)" "$(coltype events r)" "double precision"
+assert_eq "SMALLINT -> bigint (SQLite never enforced its range)" "$(coltype events small)" bigint
+assert_eq "NUMERIC(10,2)" "$(coltype events price)" "numeric(10,2)"
+assert_eq "DECIMAL(20,6)" "$(coltype events amount)" "numeric(20,6)"
+assert_eq "VARCHAR(8)" "$(coltype events label)" "character varying(8)"
+assert_eq "TEXT" "$(coltype events note)" text
+assert_eq "BLOB -> bytea" "$(coltype events payload)" bytea
+assert_eq "BOOLEAN" "$(coltype events flag)" boolean
+assert_eq "DATE" "$(coltype events day)" date
+assert_eq "DATETIME -> timestamp" "$(coltype events at)" "timestamp without time zone"
+assert_eq "TIMESTAMP with offsets -> timestamptz" "$(coltype events at_tz)" "timestamp with time zone"
+assert_eq "JSON -> jsonb" "$(coltype events attrs)" jsonb
+assert_eq "untyped integers -> bigint" "$(coltype events untyped)" bigint
+assert_eq "NOT NULL kept" "$(q "SELECT attnotnull FROM pg_attribute WHERE attrelid='events'::regclass AND attname='ts'")" t
+
+# exact values
+assert_eq "row count" "$(q 'SELECT count(*) FROM events')" 4
+assert_eq "double bits of 0.1" "$(q 'SELECT float8send(r) FROM events WHERE id=1')" '\x3fb999999999999a'
+assert_eq "double bits of 1e308" "$(q 'SELECT float8send(r) FROM events WHERE id=2')" '\x7fe1ccf385ebc8a0'
+assert_eq "double bits of 1/3" "$(q 'SELECT float8send(r) FROM events WHERE id=3')" '\x3fd5555555555555'
+assert_eq "denormal 5e-324" "$(q 'SELECT float8send(ts) FROM events WHERE id=3')" '\x0000000000000001'
+assert_eq "microsecond epoch float" "$(q 'SELECT float8send(ts) FROM events WHERE id=1')" \
+	"$(python3 -c 'import struct;print("\\x"+struct.pack(">d",1700000000.123456).hex())')"
+assert_eq "int64 max" "$(q 'SELECT big FROM events WHERE id=1')" 9223372036854775807
+assert_eq "int64 min" "$(q 'SELECT big FROM events WHERE id=2')" -9223372036854775808
+assert_eq "numeric" "$(q 'SELECT price::text || amount::text FROM events WHERE id=1')" "12.34123456.000001"
+assert_eq "utf-8 text" "$(q 'SELECT note FROM events WHERE id=2')" "ÄÖÜ ✓ 🚀"
+assert_eq "blob bytes" "$(q "SELECT encode(payload, 'hex') FROM events WHERE id=1")" 00ff10
+assert_eq "empty blob stays empty, not null" "$(q 'SELECT payload IS NOT NULL AND length(payload) = 0 FROM events WHERE id=2')" t
+assert_eq "booleans" "$(q "SELECT string_agg(flag::text, ',' ORDER BY id) FROM events")" "true,false,true"
+assert_eq "date" "$(q 'SELECT day FROM events WHERE id=1')" 2024-02-29
+assert_eq "timestamp microseconds" "$(q 'SELECT at FROM events WHERE id=1')" "2024-02-29 23:59:59.999999"
+assert_eq "timestamptz offset applied" "$(q "SELECT to_char(at_tz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM events WHERE id=2")" "2024-01-01 00:00:00"
+assert_eq "jsonb" "$(q "SELECT attrs->>'unit' FROM events WHERE id=1")" W
+assert_eq "nulls stay null" "$(q 'SELECT count(*) FROM events WHERE id=3 AND big IS NULL AND price IS NULL AND note IS NULL AND attrs IS NULL')" 1
+
+# defaults
+def() { q "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid=d.adrelid AND a.attnum=d.adnum WHERE d.adrelid='$1'::regclass AND a.attname='$2'"; }
+assert_eq "literal default" "$(def events small)" 0
+assert_eq "string default" "$(def events label)" "'none'::character varying"
+assert_eq "boolean default from 1" "$(def events flag)" true
+assert_contains "CURRENT_TIMESTAMP default" "$(def events at)" CURRENT_TIMESTAMP
+assert_contains "strftime('%s','now') default" "$(def events created_epoch)" "EXTRACT(epoch FROM now())"
+assert_contains "datetime('now') into text default" "$(def events created_text)" "to_char"
+assert_eq "date('now') default" "$(def events made)" CURRENT_DATE
+assert_eq "untranslatable default dropped" "$(def events odd_default)" ""
+assert_contains "dropped default reported" "$T_OUT" "default of 'events.odd_default' (random()) cannot be translated"
+
+# keys and indexes
+assert_eq "primary key" "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid='events'::regclass AND contype='p'")" "PRIMARY KEY (id)"
+assert_eq "composite primary key (WITHOUT ROWID)" "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid='pairs'::regclass AND contype='p'")" "PRIMARY KEY (a, b)"
+assert_eq "UNIQUE constraint" "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid='meta'::regclass AND contype='u'")" "UNIQUE (entity_id)"
+assert_contains "foreign key with ON DELETE" "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid='events'::regclass AND contype='f'")" "REFERENCES meta(metadata_id) ON DELETE CASCADE"
+assert_eq "foreign key validated" "$(q "SELECT convalidated FROM pg_constraint WHERE conrelid='events'::regclass AND contype='f'")" t
+assert_contains "multi-column DESC index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ix_events_meta_ts'")" "(meta_id, ts DESC)"
+assert_contains "partial index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ix_events_partial'")" "WHERE ((label)::text <> 'none'::text)"
+assert_contains "expression index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ix_events_expr'")" "lower(note)"
+assert_contains "unique index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ux_events_big'")" "CREATE UNIQUE INDEX"
+
+# sequences: AUTOINCREMENT goes past the highest id ever handed out (10),
+# a plain rowid alias past the highest id
+assert_eq "identity after AUTOINCREMENT" "$(q "INSERT INTO events(meta_id, ts) VALUES (1, 1) RETURNING id")" 11
+assert_eq "identity on rowid alias without AUTOINCREMENT" "$(q "INSERT INTO plain(v) VALUES ('d') RETURNING id")" 4
+
+# identifiers
+assert_eq "reserved words as names" "$(q 'SELECT "order" || "group" FROM "select"')" asc2
+assert_eq "hostile table name is data" "$(q "SELECT v FROM \"it's; DROP TABLE meta; --\"")" data
+assert_eq "meta survived" "$(q 'SELECT count(*) FROM meta')" 2
+n1=$(q "SELECT count(*) FROM pg_attribute WHERE attrelid='wide'::regclass AND attnum > 0")
+assert_eq "two long columns stay two columns" "$n1" 2
+names=$(q "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid='wide'::regclass AND attnum > 0")
+assert_eq "long names shortened to 63 bytes" "$(echo "$names" | tr ',' '\n' | awk '{ if (length($0) != 63) bad=1 } END { print bad+0 }')" 0
+assert_contains "shortening printed" "$T_OUT" "column '$long1' -> '"
+assert_eq "values under shortened names" "$(q 'SELECT * FROM wide')" "1|2"
+
+# views: reported and skipped; created with --views
+assert_contains "view reported" "$T_OUT" "view 'recent' skipped"
+assert_eq "view not created" "$(q "SELECT count(*) FROM pg_views WHERE viewname='recent'")" 0
+url2=$(new_db copy_shapes_views)
+t_run "$FERRY" copy -q --views "sqlite://$T/src.db" "$url2"
+assert_eq "--views exit code" "$T_RC" 0
+assert_eq "--views created the view" "$(pg_q "$url2" 'SELECT count(*) FROM recent')" 4
+
+# deterministic shortening: a second run gives the same names
+names2=$(pg_q "$url2" "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid='wide'::regclass AND attnum > 0")
+assert_eq "shortened names deterministic" "$names2" "$names"
+
+# --json summary
+url3=$(new_db copy_shapes_json)
+t_run "$FERRY" copy -q --json "sqlite://$T/src.db" "$url3"
+assert_eq "--json exit code" "$T_RC" 0
+assert_eq "--json parses, totals" "$(printf '%s' "$T_OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d["written"], len(d["tables"]), sorted(d["phases"]))')" \
+	"ok 15 7 ['constraints', 'data', 'indexes', 'schema', 'sequences']"
+t_done

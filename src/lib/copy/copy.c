@@ -293,7 +293,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			continue;
-		} else if (tp->exists) {
+		} else if (tp->exists && !r->o->data_only) {
 			rc = ferry_error_set(err, FERRY_EEXIST,
 				"table '%s' already exists in the target: use --data-only to load "
 				"into it, --truncate to empty it first, or --drop to recreate it",

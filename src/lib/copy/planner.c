@@ -283,8 +283,9 @@ static void map_decl(struct col_plan *cp, const char *decl, int *scan)
 		set_type(cp, FERRY_T_JSONB, -1);
 		*scan = SCAN_JSON;
 	} else if (has_word(decl, "BOOL")) {
+		/* declared boolean stays boolean: a stray 2 is a reject, not a
+		 * reason to turn the whole column into text */
 		set_type(cp, FERRY_T_BOOL, -1);
-		*scan = SCAN_BOOL;
 	} else if (has_word(decl, "UUID")) {
 		set_type(cp, FERRY_T_UUID, -1);
 		*scan = SCAN_UUID;

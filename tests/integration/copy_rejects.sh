@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# ferry copy: every kind of bad value goes to the reject file with table,
+# key, column, reason and the original bytes; every valid row loads; exit 3.
+source "$(dirname "$0")/lib.sh"
+t_init copy_rejects
+
+sqlite3 src.db <<'EOF'
+CREATE TABLE readings(id INTEGER PRIMARY KEY, n INTEGER, v REAL, s TEXT, d DATETIME, day DATE, b BOOLEAN, price NUMERIC(6,2));
+-- valid rows, including exact conversions that are not rejects
+INSERT INTO readings VALUES (1, 1, 1.5, 'ok', '2024-01-01 00:00:00', '2024-01-01', 1, 1.25);
+INSERT INTO readings VALUES (2, '7', '2.5', 'ok', '2024-01-01 00:00:01', '2024-01-02', 'true', '3.10');
+INSERT INTO readings VALUES (3, 3.0, 3, 'ok', '2024-01-01T00:00:02.5', '2024-01-03', 0, 4);
+-- text in an INTEGER column (SQLite keeps it as text)
+INSERT INTO readings VALUES (4, 'abc', 1, 'ok', NULL, NULL, NULL, NULL);
+-- a real that is not a whole number in an INTEGER column
+INSERT INTO readings VALUES (5, 3.5, 1, 'ok', NULL, NULL, NULL, NULL);
+-- text in a REAL column
+INSERT INTO readings VALUES (6, 1, 'n/a', 'ok', NULL, NULL, NULL, NULL);
+-- NUL byte inside text
+INSERT INTO readings VALUES (7, 1, 1, CAST(x'61006200' AS TEXT), NULL, NULL, NULL, NULL);
+-- invalid UTF-8
+INSERT INTO readings VALUES (8, 1, 1, CAST(x'c328' AS TEXT), NULL, NULL, NULL, NULL);
+-- out-of-range / impossible dates
+INSERT INTO readings VALUES (9, 1, 1, 'ok', '2023-02-30 10:00:00', NULL, NULL, NULL);
+INSERT INTO readings VALUES (10, 1, 1, 'ok', NULL, '2023-13-01', NULL, NULL);
+INSERT INTO readings VALUES (11, 1, 1, 'ok', '10000-01-01 00:00:00', NULL, NULL, NULL);
+-- a boolean column holding 2
+INSERT INTO readings VALUES (12, 1, 1, 'ok', NULL, NULL, 2, NULL);
+-- numeric(6,2) that would be rounded
+INSERT INTO readings VALUES (13, 1, 1, 'ok', NULL, NULL, NULL, 1.005);
+-- a blob in an INTEGER column
+INSERT INTO readings VALUES (14, x'01', 1, 'ok', NULL, NULL, NULL, NULL);
+-- more valid rows after the bad ones
+INSERT INTO readings VALUES (15, 15, 15.0, 'tail', '2024-06-01 12:00:00.000001', '2024-06-01', 'f', -9999.99);
+EOF
+url=$(new_db copy_rejects)
+t_run "$FERRY" copy -q --rejects "$T/rej" "sqlite://$T/src.db" "$url"
+assert_eq "exit code 3 (completed with rejects)" "$T_RC" 3
+assert_contains "summary names the reject file" "$T_OUT" "11 rows rejected: see $T/rej/rejects.ndjson"
+assert_eq "valid rows loaded" "$(pg_q "$url" "SELECT string_agg(id::text, ',' ORDER BY id) FROM readings")" "1,2,3,15"
+assert_eq "'7' into integer is 7" "$(pg_q "$url" 'SELECT n FROM readings WHERE id=2')" 7
+assert_eq "3.0 into integer is 3" "$(pg_q "$url" 'SELECT n FROM readings WHERE id=3')" 3
+assert_eq "'2.5' into double" "$(pg_q "$url" 'SELECT v FROM readings WHERE id=2')" 2.5
+assert_eq "'3.10' into numeric(6,2)" "$(pg_q "$url" 'SELECT price FROM readings WHERE id=2')" 3.10
+assert_eq "'true' into boolean" "$(pg_q "$url" 'SELECT b FROM readings WHERE id=2')" t
+assert_eq "microseconds kept" "$(pg_q "$url" 'SELECT d FROM readings WHERE id=15')" "2024-06-01 12:00:00.000001"
+
+rej="$T/rej/rejects.ndjson"
+check "reject file exists" test -s "$rej"
+assert_eq "one line per rejected row" "$(wc -l <"$rej" | tr -d ' ')" 11
+summary=$(python3 - "$rej" <<'EOF'
+import base64, json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    v = base64.b64decode(r["value_base64"]) if r["value_base64"] is not None else None
+    print(r["table"], r["key"]["rowid"], r["column"], r["storage_class"], repr(v), "|", r["reason"])
+EOF
+)
+echo "$summary"
+assert_contains "text in integer column" "$summary" "readings 4 n text b'abc' | text value does not fit bigint"
+assert_contains "fractional real in integer column" "$summary" "readings 5 n real b'3.5' | real value does not fit bigint"
+assert_contains "text in real column" "$summary" "readings 6 v text b'n/a' | text value does not fit double precision"
+assert_contains "NUL byte" "$summary" "readings 7 s text b'a\\x00b\\x00' | NUL byte in text"
+assert_contains "invalid UTF-8" "$summary" "readings 8 s text b'\\xc3(' | invalid UTF-8"
+assert_contains "impossible date" "$summary" "readings 9 d text b'2023-02-30 10:00:00' | invalid or out-of-range timestamp"
+assert_contains "month 13" "$summary" "readings 10 day text b'2023-13-01' | invalid or out-of-range date"
+assert_contains "year 10000" "$summary" "readings 11 d text b'10000-01-01 00:00:00'"
+assert_contains "boolean 2" "$summary" "readings 12 b integer b'2' | integer value does not fit boolean"
+assert_contains "numeric rounding" "$summary" "readings 13 price real b'1.005' | value 1.005 does not fit numeric(6,2)"
+assert_contains "blob in integer column" "$summary" "readings 14 n blob b'\\x01' | blob value does not fit bigint"
+
+# the same copy to a second target gives the same rejects (deterministic)
+url2=$(new_db copy_rejects2)
+t_run "$FERRY" copy -q --rejects "$T/rej2" "sqlite://$T/src.db" "$url2"
+assert_eq "second run same rejects" "$(cat "$T/rej2/rejects.ndjson")" "$(cat "$rej")"
+
+# default reject location: ./ferry-rejects/<job>/
+url3=$(new_db copy_rejects3)
+t_run "$FERRY" copy -q "sqlite://$T/src.db" "$url3"
+check "default reject dir is ./ferry-rejects/<source name>/" test -s "$T/ferry-rejects/src/rejects.ndjson"
+
+# a source that is not a database: clear message, exit 1
+printf 'not a database' > junk.db
+t_run "$FERRY" copy -q "sqlite://$T/junk.db" "$url3"
+assert_eq "junk source exit code" "$T_RC" 1
+assert_contains "junk source message" "$T_ERR" "cannot read sqlite database '$T/junk.db'"
+t_run "$FERRY" copy -q "sqlite://$T/missing.db" "$url3"
+assert_eq "missing source exit code" "$T_RC" 1
+assert_contains "missing source message" "$T_ERR" "cannot open sqlite database '$T/missing.db'"
+t_done

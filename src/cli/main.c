@@ -14,6 +14,7 @@
 #endif
 
 static const struct cli_command commands[] = {
+	{ "rewrite", cmd_rewrite, "rewrite service trees for a new dependency (recipes)" },
 
 	{ NULL, NULL, NULL }
 };

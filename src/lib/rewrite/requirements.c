@@ -333,7 +333,9 @@ static int handle_req(struct rq *q, size_t base, size_t len, int in_string,
 	*fout = f;
 	f->edit_b = f->edit_e = q->edits.n;
 	f->orig_norm = ferry_strdup(q->tmp.buf);
-	f->marker = ferry_strndup(s + r.marker_b, r.marker_e - r.marker_b);
+	/* the marker with the blanks before its ';', as written */
+	f->marker = r.marker_e > r.marker_b ?
+		ferry_strndup(s + r.spec_e, r.marker_e - r.spec_e) : ferry_strdup("");
 	f->spec = ferry_strndup(s + r.name_b, r.spec_e - r.name_b);
 	f->line = line_of(q->s, base + r.name_b);
 	f->in_string = in_string;

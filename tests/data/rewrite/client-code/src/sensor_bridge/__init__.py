@@ -1,0 +1,1 @@
+"""sensor_bridge: publish sensor readings over MQTT."""

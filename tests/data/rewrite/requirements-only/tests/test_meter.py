@@ -1,0 +1,5 @@
+from meter import parse
+
+
+def test_parse():
+    assert parse("kwh=12.5") == 12.5

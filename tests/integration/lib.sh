@@ -1,3 +1,5 @@
+# shellcheck shell=bash disable=SC2034
+# (SC2034: T_RC, T_OUT, T_ERR, T are for the sourcing test)
 # tests/integration/lib.sh — sourced by the shell integration tests.
 #
 # A test looks like:
@@ -137,6 +139,7 @@ t_need() {
 # new_db NAME: database names are lower-case [a-z0-9_], at most 63 bytes.
 new_db() {
 	local base db rnd
+	# shellcheck disable=SC2018,SC2019 # ASCII on purpose: a database name
 	base=$(printf '%s' "${1:?new_db needs a name}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' '_')
 	base=${base:0:40}
 	rnd=$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')

@@ -1,3 +1,5 @@
+# shellcheck shell=bash disable=SC2034
+# (SC2034: T_RC, T_OUT, T_ERR, T are for the sourcing test)
 # tests/integration/lib.sh — sourced by the shell integration tests.
 #
 # A test looks like:
@@ -30,6 +32,12 @@
 #   assert_eq DESC GOT WANT     pass if GOT == WANT, else fail showing both
 #   assert_contains DESC TEXT NEEDLE   pass if NEEDLE occurs in TEXT
 #   pass DESC / fail DESC       count a result by hand
+#   t_own_pg                    start a private PostgreSQL for this test alone
+#                               (for tests that stop or kill it: never stop the
+#                               shared one, other tests run against it at the
+#                               same time); sets OWN_SVC (its tests/services DIR),
+#                               OWN_PG_URL, OWN_PG_PORT; stopped when the test ends.
+#                               Kill it: tests/services stop-pg "$OWN_SVC" immediate
 #   t_done                      print "N passed, M failed", exit 1 if any failed
 #                               (or if nothing was checked)
 # An unexpected error (set -e) ends the test as one more failure, with the line.
@@ -51,8 +59,19 @@ fail() {
 	_t_say "FAIL - $1"
 }
 
+T_OWN_SVC=()
+
+_t_cleanup() {
+	local d
+	for d in "${T_OWN_SVC[@]}"; do
+		"$FERRY_SRC/tests/services" stop "$d" || true
+	done
+	T_OWN_SVC=()
+}
+
 _t_on_exit() {
 	local rc=$?
+	_t_cleanup
 	if [[ $T_DONE -eq 0 && $rc -ne 77 ]]; then
 		T_FAIL=$((T_FAIL + 1))
 		_t_say "FAIL - test '$T_NAME' stopped early (exit $rc) before t_done; see the error above"
@@ -120,6 +139,7 @@ t_need() {
 # new_db NAME: database names are lower-case [a-z0-9_], at most 63 bytes.
 new_db() {
 	local base db rnd
+	# shellcheck disable=SC2018,SC2019 # ASCII on purpose: a database name
 	base=$(printf '%s' "${1:?new_db needs a name}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_' '_')
 	base=${base:0:40}
 	rnd=$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')
@@ -196,9 +216,24 @@ assert_contains() {
 	return 0
 }
 
+t_own_pg() {
+	local dir="$T/own-pg"
+	if ! "$FERRY_SRC/tests/services" start "$dir" pg >"$T/own-pg.log" 2>&1; then
+		cat "$T/own-pg.log" >&2
+		_t_say "error: t_own_pg: could not start a private PostgreSQL" >&2
+		return 1
+	fi
+	T_OWN_SVC+=("$dir")
+	OWN_SVC=$dir
+	OWN_PG_URL=$(sed -n 's/^FERRY_PG_URL=//p' "$dir/env")
+	OWN_PG_PORT=$(sed -n 's/^FERRY_PG_PORT=//p' "$dir/env")
+	export OWN_SVC OWN_PG_URL OWN_PG_PORT
+}
+
 t_done() {
 	T_DONE=1
 	trap - EXIT
+	_t_cleanup
 	if [[ $((T_PASS + T_FAIL)) -eq 0 ]]; then
 		_t_say "FAIL - test '$T_NAME' checked nothing"
 		T_FAIL=1

@@ -31,6 +31,7 @@ struct ferry_copy_opts {
 	size_t batch_rows;          /* 0 = default */
 	size_t batch_bytes;
 	int64_t chunk_rows;         /* rows per committed chunk, 0 = default */
+	int jobs;                   /* parallel connections, 0 = one per core */
 	int progress_mode;          /* enum ferry_progress_mode */
 	FILE *progress_out;         /* NULL = stderr */
 };

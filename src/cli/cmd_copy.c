@@ -41,7 +41,9 @@ static const char copy_usage[] =
 	"  --rejects DIR        where rejected rows go (default ./ferry-rejects/<job>/)\n"
 	"  --job NAME           job name (default: the source file name)\n"
 	"  --batch-rows N       rows per batch (default 10000)\n"
-	"  --chunk-rows N       rows per committed chunk (default 500000)\n"
+	"  --chunk-rows N       rows per committed chunk (default 500000, or less\n"
+	"                       so that one big table keeps every job busy)\n"
+	"  -j, --jobs N         parallel connections (default: one per core)\n"
 	"  --json               print the summary as JSON on stdout\n"
 	"  -q, --quiet          no progress output\n"
 	"  --progress MODE      auto, bar, plain or none\n"
@@ -53,7 +55,7 @@ static const char copy_usage[] =
 enum {
 	OPT_SCHEMA = 256, OPT_DATA_ONLY, OPT_SCHEMA_ONLY, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
-	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JSON, OPT_PROGRESS
+	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_JSON, OPT_PROGRESS
 };
 
 struct strlist {
@@ -197,6 +199,7 @@ int cmd_copy(int argc, char **argv)
 		{ "job", required_argument, NULL, OPT_JOB },
 		{ "batch-rows", required_argument, NULL, OPT_BATCH_ROWS },
 		{ "chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -212,7 +215,7 @@ int cmd_copy(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.progress_mode = FERRY_PROGRESS_AUTO;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qhj:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SCHEMA: o.schema = optarg; break;
 		case OPT_DATA_ONLY: o.data_only = 1; break;
@@ -226,6 +229,7 @@ int cmd_copy(int argc, char **argv)
 		case OPT_VIEWS: o.views = 1; break;
 		case OPT_REJECTS: o.rejects_dir = optarg; break;
 		case OPT_JOB: o.job = optarg; break;
+		case 'j':
 		case OPT_BATCH_ROWS:
 		case OPT_CHUNK_ROWS: {
 			char *end;
@@ -233,7 +237,9 @@ int cmd_copy(int argc, char **argv)
 
 			if (*end || v <= 0)
 				return cli_usage("copy", "invalid number '%s'", optarg);
-			if (c == OPT_BATCH_ROWS)
+			if (c == 'j')
+				o.jobs = v > 64 ? 64 : (int)v;
+			else if (c == OPT_BATCH_ROWS)
 				o.batch_rows = (size_t)v;
 			else
 				o.chunk_rows = v;

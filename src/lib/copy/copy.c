@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "copy/planner.h"
 #include "ferry/alloc.h"
@@ -63,146 +64,91 @@ struct run {
 	struct rejects rej;
 	ferry_progress *progress;
 	struct ferry_copy_result *res;
+	int jobs;
 };
 
-/* Per-chunk state handed to the read callback. */
-struct chunk {
-	struct run *run;
-	struct table_plan *tp;
-	ferry_writer *w;
-	int64_t read, written, rejected;
-	uint64_t bytes;
-};
-
-static int on_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
+static int is_pg(const struct run *r)
 {
-	struct chunk *ck = ud;
-	size_t i, n = b->nrows * b->ncols, numbers = 0;
-	int rej;
+	return !strcmp(r->dops->name, "postgres");
+}
 
-	for (i = 0; i < n; i++)
-		numbers += b->cells[i].kind == FERRY_V_INT || b->cells[i].kind == FERRY_V_REAL;
-	ck->bytes += b->arena.len + 8 * numbers;
-	ck->read += (int64_t)b->nrows;
-	rej = xf_batch(b, ck->tp, &ck->run->rej, err);
-	if (rej < 0)
-		return rej;
-	ck->rejected += rej;
-	ck->written += (int64_t)(b->nrows - b->nskipped);
-	if (b->nrows > b->nskipped) {
-		int rc = ck->run->dops->write_batch(ck->w, b, err);
+/*
+ * Cut every table into chunks: rowid ranges of about rows_per_chunk rows
+ * (fewer, larger ranges would leave jobs idle on one big table; more,
+ * smaller ones cost a transaction each).  Tables without rowids are one
+ * chunk.
+ */
+static int plan_chunks(struct run *r, struct load_ctx *lc, uint64_t *total,
+		       struct ferry_error *err)
+{
+	size_t cap = 0, i;
+	int rc = 0;
 
-		if (rc < 0)
+	*total = 0;
+	for (i = 0; i < r->plan.ntables; i++) {
+		struct table_plan *tp = &r->plan.tables[i];
+		int64_t lo = 0, hi = 0, count = 0, per, nck, span, step, a;
+
+		if ((rc = r->sops->key_range(r->src, tp->src, &lo, &hi, &count, err)) < 0) {
+			ferry_error_prefix(err, "cannot copy table '%s'", tp->src->name);
 			return rc;
+		}
+		tp->lo = lo;
+		tp->hi = hi;
+		tp->count = count;
+		*total += (uint64_t)count;
+		if (count == 0)
+			continue;
+		per = r->o->chunk_rows > 0 ? r->o->chunk_rows : DEFAULT_CHUNK_ROWS;
+		if (r->o->chunk_rows <= 0 && lc->jobs > 1 && count / lc->jobs < per)
+			per = count / lc->jobs > 10000 ? (count + lc->jobs - 1) / lc->jobs : per;
+		nck = (count + per - 1) / per;
+		if (tp->src->without_rowid || !(r->sops->caps & FERRY_CAP_KEYRANGE))
+			nck = 1;
+		span = hi - lo + 1;
+		step = nck > 1 ? (span + nck - 1) / nck : span;
+		for (a = lo; ; a += step) {
+			struct chunk_spec *ck;
+
+			if (FERRY_GROW(lc->chunks, cap, lc->nchunks + 1) < 0)
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			ck = &lc->chunks[lc->nchunks++];
+			ck->tp = tp;
+			ck->has_range = nck > 1 || !tp->src->without_rowid;
+			ck->lo = a;
+			ck->hi = (nck <= 1 || hi - a < step) ? hi : a + step - 1;
+			if (tp->src->without_rowid)
+				ck->has_range = 0;
+			if (ck->hi >= hi || nck <= 1)
+				break;
+		}
 	}
-	ferry_progress_add(ck->run->progress, b->nrows, b->arena.len + 8 * numbers);
-	ferry_progress_tick(ck->run->progress);
 	return 0;
 }
 
-static int copy_chunk(struct run *r, struct table_plan *tp, int has_range,
-		      int64_t lo, int64_t hi, struct ferry_error *err)
+static int phase_data(struct run *r, struct ferry_error *err)
 {
-	struct ferry_write_spec ws = { 0 };
-	struct ferry_read_spec rs = { 0 };
-	struct chunk ck = { 0 };
-	const char **cols = NULL;
-	int *types = NULL;
-	int32_t *typmods = NULL;
-	size_t i;
+	struct load_ctx lc;
+	uint64_t total = 0;
 	int rc;
 
-	cols = ferry_calloc(tp->ncols ? tp->ncols : 1, sizeof(*cols));
-	types = ferry_calloc(tp->ncols ? tp->ncols : 1, sizeof(*types));
-	typmods = ferry_calloc(tp->ncols ? tp->ncols : 1, sizeof(*typmods));
-	if (!cols || !types || !typmods) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	memset(&lc, 0, sizeof(lc));
+	lc.src_url = r->o->src;
+	lc.dst_url = r->o->dst;
+	lc.schema = is_pg(r) ? r->schema : NULL;
+	lc.session_sql = is_pg(r) ? "SET synchronous_commit TO off" : NULL;
+	lc.rej = &r->rej;
+	lc.progress = r->progress;
+	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
+	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
+	lc.jobs = r->jobs;
+	if ((rc = plan_chunks(r, &lc, &total, err)) < 0)
 		goto out;
-	}
-	for (i = 0; i < tp->ncols; i++) {
-		cols[i] = tp->cols[i].dst_name;
-		types[i] = tp->cols[i].type;
-		typmods[i] = tp->cols[i].typmod;
-	}
-	ws.schema = r->schema;
-	ws.table = tp->dst_name;
-	ws.ncols = tp->ncols;
-	ws.cols = cols;
-	ws.types = types;
-	ws.typmods = typmods;
-	rs.table = tp->src;
-	rs.has_range = has_range;
-	rs.lo = lo;
-	rs.hi = hi;
-	rs.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
-	rs.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
-	ck.run = r;
-	ck.tp = tp;
-	if ((rc = r->dops->begin(r->dst, err)) < 0)
-		goto out;
-	if ((rc = r->dops->write_open(r->dst, &ws, &ck.w, err)) < 0)
-		goto fail;
-	rc = r->sops->read(r->src, &rs, on_batch, &ck, err);
-	if (rc < 0) {
-		struct ferry_error ignore = FERRY_ERROR_INIT;
-
-		r->dops->write_close(ck.w, 0, &ignore);
-		goto fail;
-	}
-	if ((rc = r->dops->write_close(ck.w, 1, err)) < 0)
-		goto fail;
-	if ((rc = r->dops->commit(r->dst, err)) < 0)
-		goto fail;
-	tp->stats->read += ck.read;
-	tp->stats->written += ck.written;
-	tp->stats->rejected += ck.rejected;
-	tp->stats->bytes += ck.bytes;
-	goto out;
-fail:
-	{
-		struct ferry_error ignore = FERRY_ERROR_INIT;
-
-		r->dops->rollback(r->dst, &ignore);
-	}
-out:
-	ferry_free(cols);
-	ferry_free(types);
-	ferry_free(typmods);
-	return rc;
-}
-
-static int copy_table(struct run *r, struct table_plan *tp, struct ferry_error *err)
-{
-	int64_t lo = 0, hi = 0, count = 0, chunk;
-	double t0 = ferry_now();
-	char label[96];
-	int rc;
-
-	if ((rc = r->sops->key_range(r->src, tp->src, &lo, &hi, &count, err)) < 0)
-		return rc;
-	snprintf(label, sizeof(label), "%s", tp->src->name);
-	ferry_progress_reset(r->progress, label, (uint64_t)count);
-	chunk = r->o->chunk_rows > 0 ? r->o->chunk_rows : DEFAULT_CHUNK_ROWS;
-	if (count == 0) {
-		rc = 0;
-	} else if (tp->src->without_rowid || !(r->sops->caps & FERRY_CAP_KEYRANGE)) {
-		rc = copy_chunk(r, tp, 0, 0, 0, err);
-	} else {
-		int64_t a;
-
-		for (a = lo, rc = 0; rc == 0 && a <= hi;) {
-			int64_t b = (hi - a < chunk - 1) ? hi : a + chunk - 1;
-
-			rc = copy_chunk(r, tp, 1, a, b, err);
-			if (b == hi)
-				break;
-			a = b + 1;
-		}
-	}
+	ferry_progress_reset(r->progress, "copy", total);
+	rc = load_chunks(&lc, err);
 	ferry_progress_done(r->progress);
-	tp->stats->seconds += ferry_now() - t0;
-	if (rc < 0)
-		ferry_error_prefix(err, "cannot copy table '%s'", tp->src->name);
+out:
+	ferry_free(lc.chunks);
 	return rc;
 }
 
@@ -223,11 +169,6 @@ static int run_ddl(struct run *r, const char *sql, int soft, struct ferry_error 
 	}
 	strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", sql, e.msg);
 	return 1;
-}
-
-static int is_pg(const struct run *r)
-{
-	return !strcmp(r->dops->name, "postgres");
 }
 
 /* Is the target table one that ferry created (its comment says so)? */
@@ -379,6 +320,57 @@ static int phase_views(struct run *r, struct ferry_error *err)
 	return rc;
 }
 
+/*
+ * Run two lists of statements in parallel; failures become warnings.  For
+ * foreign keys (fk = 1) a failure is retried NOT VALID: SQLite often runs
+ * with foreign keys off and holds orphans, and the constraint should still
+ * guard new rows.
+ */
+static int ddl_batch(struct run *r, struct strv *a, struct strv *b, int fk,
+		     struct ferry_error *err)
+{
+	struct strv all = { 0 }, retry = { 0 };
+	char **errors = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; a && i < a->n; i++)
+		strv_push(&all, ferry_strdup(a->v[i]));
+	for (i = 0; b && i < b->n; i++)
+		strv_push(&all, ferry_strdup(b->v[i]));
+	rc = run_ddl_parallel(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->jobs,
+			      all.v, all.n, &errors, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < all.n; i++) {
+		if (!errors[i])
+			continue;
+		if (fk)
+			strv_pushf(&retry, "%s NOT VALID", all.v[i]);
+		else
+			strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", all.v[i], errors[i]);
+	}
+	for (i = 0; i < retry.n; i++) {
+		struct ferry_error e = FERRY_ERROR_INIT;
+
+		if (r->dops->exec(r->dst, retry.v[i], &e) == 0)
+			strv_pushf(&r->plan.warnings,
+				"foreign key added NOT VALID because existing rows violate it: "
+				"%.200s; fix the rows, then run ALTER TABLE ... VALIDATE CONSTRAINT",
+				retry.v[i]);
+		else
+			strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", retry.v[i], e.msg);
+	}
+out:
+	if (errors)
+		for (i = 0; i < all.n; i++)
+			ferry_free(errors[i]);
+	ferry_free(errors);
+	strv_release(&all);
+	strv_release(&retry);
+	return rc;
+}
+
 /* After the load: keys, indexes, foreign keys; identity and sequences. */
 static int phase_post(struct run *r, struct ferry_error *err)
 {
@@ -397,38 +389,17 @@ static int phase_post(struct run *r, struct ferry_error *err)
 	for (i = 0; i < r->plan.ntables; i++)
 		if (!r->plan.tables[i].exists && !r->o->data_only)
 			ddl_post_load(&r->plan, &r->plan.tables[i], schema, &keys, &idx, &fks);
+	/* keys and indexes are independent of each other: build them on
+	 * parallel connections (a table's statements serialise on its lock);
+	 * foreign keys need the referenced keys, so they come after */
 	t0 = ferry_now();
-	run_ddl(r, "SET maintenance_work_mem TO '512MB'", 1, err);
-	for (i = 0; i < keys.n && rc >= 0; i++)
-		rc = run_ddl(r, keys.v[i], 1, err);
-	for (i = 0; i < idx.n && rc >= 0; i++)
-		rc = run_ddl(r, idx.v[i], 1, err);
+	if ((rc = ddl_batch(r, &keys, &idx, 0, err)) < 0)
+		goto out;
 	r->res->phase_seconds[FERRY_PHASE_INDEXES] = ferry_now() - t0;
-	if (rc < 0)
-		goto out;
 	t0 = ferry_now();
-	for (i = 0; i < fks.n && rc >= 0; i++) {
-		rc = run_ddl(r, fks.v[i], 1, err);
-		if (rc == 1) {
-			/* orphans in the source (SQLite often runs with foreign keys
-			 * off): keep the constraint for new rows, unvalidated */
-			struct ferry_buf nv = FERRY_BUF_INIT;
-
-			r->plan.warnings.n--;
-			ferry_free(r->plan.warnings.v[r->plan.warnings.n]);
-			ferry_buf_addf(&nv, "%s NOT VALID", fks.v[i]);
-			rc = run_ddl(r, nv.buf, 1, err);
-			if (rc == 0)
-				strv_pushf(&r->plan.warnings,
-					"foreign key added NOT VALID because existing rows violate it: "
-					"%.200s; fix the rows, then run ALTER TABLE ... VALIDATE CONSTRAINT",
-					fks.v[i]);
-			ferry_buf_release(&nv);
-		}
-	}
-	r->res->phase_seconds[FERRY_PHASE_CONSTRAINTS] = ferry_now() - t0;
-	if (rc < 0)
+	if ((rc = ddl_batch(r, &fks, NULL, 1, err)) < 0)
 		goto out;
+	r->res->phase_seconds[FERRY_PHASE_CONSTRAINTS] = ferry_now() - t0;
 	rc = 0;
 	t0 = ferry_now();
 	for (i = 0; i < r->plan.ntables && rc >= 0; i++) {
@@ -596,6 +567,11 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	r.sops = ferry_conn_ops_of(r.src);
 	r.dops = ferry_conn_ops_of(r.dst);
+	r.jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (r.jobs < 1)
+		r.jobs = 1;
+	if (!is_pg(&r))
+		r.jobs = 1;  /* SQLite has one writer */
 	if (!(r.sops->caps & FERRY_CAP_READ)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy source",
 				     r.sops->name);
@@ -632,9 +608,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.res->phase_seconds[FERRY_PHASE_SCHEMA] = ferry_now() - t0;
 	r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
 	t0 = ferry_now();
-	for (i = 0; i < r.plan.ntables && !o->schema_only; i++)
-		if ((rc = copy_table(&r, &r.plan.tables[i], err)) < 0)
-			goto out;
+	if (!o->schema_only && (rc = phase_data(&r, err)) < 0)
+		goto out;
 	r.res->phase_seconds[FERRY_PHASE_DATA] = ferry_now() - t0;
 	if ((rc = phase_post(&r, err)) < 0)
 		goto out;

@@ -11,6 +11,7 @@
 
 #include "ferry/connector.h"
 #include "ferry/copy.h"
+#include "ferry/progress.h"
 
 /* One target column. */
 struct col_plan {
@@ -69,5 +70,43 @@ int xf_json_ok(const char *s, size_t n, int for_jsonb);
 int xf_parse_bool(const char *s, size_t n, int *v);
 /* Shortest text that reads back as the same double. */
 int xf_format_double(double d, char *out, size_t n);
+
+/* ---- the data phase (pipeline.c) ---- */
+
+struct chunk_spec {
+	struct table_plan *tp;
+	int has_range;
+	int64_t lo, hi;
+};
+
+struct chunk_stats {
+	int64_t read, written, rejected;
+	uint64_t bytes;
+};
+
+struct load_ctx {
+	const char *src_url, *dst_url;
+	const char *schema;       /* target schema or NULL */
+	const char *session_sql;  /* run on each new target connection */
+	struct rejects *rej;
+	struct ferry_progress *progress;
+	size_t batch_rows, batch_bytes;
+	int jobs;
+	struct chunk_spec *chunks;
+	size_t nchunks;
+	_Atomic size_t next;
+	_Atomic int abort;
+	pthread_mutex_t stats_lock;
+};
+
+/* Load every chunk with lc->jobs parallel workers; the first failure stops
+ * the others (their open chunks roll back) and is returned. */
+int load_chunks(struct load_ctx *lc, struct ferry_error *err);
+
+/* Run independent statements on up to jobs connections.  A statement that
+ * fails gets its message in (*errors)[i] (free each and the array); a
+ * lost connection is returned as an error. */
+int run_ddl_parallel(const char *dst_url, const char *session_sql, int jobs,
+		     char **stmts, size_t n, char ***errors, struct ferry_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 #endif
 
 static const struct cli_command commands[] = {
+	{ "migrate", cmd_migrate, "versioned up/down migrations with locks, checksums and rollback" },
 
 	{ NULL, NULL, NULL }
 };

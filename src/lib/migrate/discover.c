@@ -98,7 +98,9 @@ int mig_parse_filename(const char *fname, uint64_t *num, char **name,
 	}
 	if (!e) {
 		e = strrchr(us, '.');
-		if (!e || e == us)
+		if (e == us)
+			return FERRY_EPARSE;  /* "0001_.sql": no name */
+		if (!e)
 			e = fname + len;
 	}
 	if (e <= us)

@@ -228,13 +228,22 @@ static int covers(struct ferry_migrator *m, const char *target,
 	return mig_target_covers(target, s);
 }
 
+/* A --to or baseline version must name something that exists. */
 static int target_known(struct ferry_migrator *m, const char *target)
 {
 	size_t i;
+	char *end;
+	unsigned long long n = strtoull(target, &end, 10);
 
-	for (i = 0; i < m->nsteps; i++)
-		if (covers(m, target, &m->steps[i]))
+	for (i = 0; i < m->nsteps; i++) {
+		const struct mig_step *s = &m->steps[i];
+
+		if (!strcmp(s->version, target) || !strcmp(s->label, target) ||
+		    (s->group == 0 && !*end && end != target && s->num == n) ||
+		    (s->group == 1 && (!mig_semver_cmp(s->to_ver, target) ||
+				       !mig_semver_cmp(s->from_ver, target))))
 			return 1;
+	}
 	return 0;
 }
 

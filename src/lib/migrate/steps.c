@@ -179,10 +179,12 @@ int mig_shell(struct ferry_migrator *m, const char *cmd, const char *arg,
 	      struct ferry_buf *output, struct ferry_error *err)
 {
 	char *argv[] = { "/bin/sh", "-c", (char *)cmd, "sh", (char *)arg, NULL };
-	int rc = mig_run_child(m, argv, output, NULL, err);
+	struct ferry_error cerr = FERRY_ERROR_INIT;
+	int rc = mig_run_child(m, argv, output, NULL, &cerr);
 
 	if (rc < 0)
-		ferry_error_set(err, rc, "command '%s' failed: %s", cmd, err->msg);
+		ferry_error_set(err, rc, "command '%s' failed: %s", cmd,
+				strchr(cerr.msg, ' ') ? strchr(cerr.msg, ' ') + 1 : cerr.msg);
 	return rc;
 }
 
@@ -322,12 +324,13 @@ static int exec_run(struct ferry_migrator *m, struct mig_step *s, int forward,
 	char *abs = realpath(s->path, NULL);
 	char *argv[] = { abs ? abs : s->path, forward ? "forward" : "backward",
 			 m->root, NULL };
-	int rc = mig_run_child(m, argv, output, NULL, err);
+	struct ferry_error cerr = FERRY_ERROR_INIT;
+	int rc = mig_run_child(m, argv, output, NULL, &cerr);
 
-	free(abs);
 	if (rc < 0)
 		ferry_error_set(err, rc, "'%s %s' failed: %s", s->label, argv[1],
-				err->msg);
+				strchr(cerr.msg, ' ') ? strchr(cerr.msg, ' ') + 1 : cerr.msg);
+	free(abs);
 	return rc;
 }
 
@@ -370,6 +373,7 @@ static int python_call(struct ferry_migrator *m, struct mig_step *s,
 		       json_t **res, struct ferry_error *err)
 {
 	struct ferry_buf result = FERRY_BUF_INIT;
+	struct ferry_error cerr = FERRY_ERROR_INIT;
 	char *abs = NULL;
 	json_t *j = NULL;
 	int rc;
@@ -381,7 +385,7 @@ static int python_call(struct ferry_migrator *m, struct mig_step *s,
 		char *argv[] = { m->python, m->shim_path, (char *)action,
 				 abs ? abs : s->path, m->root, NULL };
 
-		rc = mig_run_child(m, argv, output, &result, err);
+		rc = mig_run_child(m, argv, output, &result, &cerr);
 	}
 	j = result.len ? json_loads(result.buf, 0, NULL) : NULL;
 	if (j && !json_is_true(json_object_get(j, "ok"))) {
@@ -392,7 +396,7 @@ static int python_call(struct ferry_migrator *m, struct mig_step *s,
 	} else if (!j) {
 		rc = ferry_error_set(err, FERRY_ECHILD,
 			"'%s' %s failed: %s gave no result (%s); check that '%s' runs",
-			s->label, action, m->python, rc < 0 ? err->msg : "no output",
+			s->label, action, m->python, rc < 0 ? cerr.msg : "no output",
 			m->python);
 	}
 	free(abs);

@@ -13,17 +13,31 @@
 #include "ferry/url.h"
 #include "mig_int.h"
 
+/* "primary message (detail) hint: ..." on one line, never a password */
 static int pg_fail(struct mig_db *db, PGresult *res, struct ferry_error *err)
 {
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->pg);
+	const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	struct ferry_buf m = FERRY_BUF_INIT;
+	struct ferry_buf t = FERRY_BUF_INIT, m = FERRY_BUF_INIT;
 
-	ferry_url_redact(msg && *msg ? msg : "unknown error", &m);
+	if (prim) {
+		ferry_buf_addstr(&t, prim);
+		if (detail)
+			ferry_buf_addf(&t, " (%s)", detail);
+		if (hint)
+			ferry_buf_addf(&t, "; hint: %s", hint);
+	} else {
+		ferry_buf_addstr(&t, res ? PQresultErrorMessage(res) :
+				 PQerrorMessage(db->pg));
+	}
+	ferry_url_redact(t.len ? t.buf : "unknown error", &m);
 	ferry_buf_rtrim(&m);
 	ferry_error_set(err, FERRY_ESQL, "%s", m.buf);
 	if (state)
 		ferry_error_origin(err, "sqlstate %s", state);
+	ferry_buf_release(&t);
 	ferry_buf_release(&m);
 	return FERRY_ESQL;
 }

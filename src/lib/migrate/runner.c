@@ -751,6 +751,8 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 		else
 			ferry_error_set(err, rc, "%s; %zu applied step%s rolled back, the target is as before",
 					first.msg, ndone, ndone == 1 ? "" : "s");
+		if (first.origin[0])
+			ferry_error_origin(err, "%s", first.origin);
 		json_object_set_new(report, "left_applied", json_integer((json_int_t)left));
 	}
 	if (backup) {

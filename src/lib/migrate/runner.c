@@ -305,7 +305,7 @@ int ferry_migrate_status(ferry_migrator *m, struct ferry_buf *json,
 			 struct ferry_error *err)
 {
 	json_t *report = new_report(m, "status"), *list = json_array();
-	int counts[4] = { 0 }, drifted = 0, missing = 0, rc;
+	int counts[4] = { 0 }, drifted = 0, missing = 0, width = 24, rc;
 	size_t i;
 
 	if (!report || !list) {
@@ -318,6 +318,9 @@ int ferry_migrate_status(ferry_migrator *m, struct ferry_buf *json,
 		goto out;
 	say(m, "target: %s\nmigrations: %s (%zu)\n\n", target_name(m), m->dir,
 	    m->nsteps);
+	for (i = 0; i < m->nsteps; i++)
+		if ((int)strlen(m->steps[i].label) > width)
+			width = (int)strlen(m->steps[i].label);
 	for (i = 0; i < m->nsteps; i++) {
 		struct mig_step *s = &m->steps[i];
 		const char *state = state_names[s->state];
@@ -329,7 +332,7 @@ int ferry_migrate_status(ferry_migrator *m, struct ferry_buf *json,
 			drifted++;
 		}
 		counts[s->state]++;
-		say(m, "  %-8s %-40s %-6s", state, s->label, mig_ops[s->kind]->name);
+		say(m, "  %-8s %-*s  %-6s", state, width, s->label, mig_ops[s->kind]->name);
 		if (r && s->state != MIG_PENDING)
 			say(m, " %s %.1fs", s->last->applied_at, s->last->duration);
 		else if (s->last)
@@ -355,8 +358,8 @@ int ferry_migrate_status(ferry_migrator *m, struct ferry_buf *json,
 	for (i = 0; i < m->nrows; i++)
 		if (is_missing(m, i)) {
 			missing++;
-			say(m, "  %-8s %-40s %-6s %s (file is gone)\n", "missing",
-			    m->rows[i].version, m->rows[i].kind, m->rows[i].applied_at);
+			say(m, "  %-8s %-*s  %-6s %s (file is gone)\n", "missing",
+			    width, m->rows[i].version, m->rows[i].kind, m->rows[i].applied_at);
 			json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}",
 				"version", m->rows[i].version, "name", m->rows[i].name,
 				"state", "missing", "applied_at", m->rows[i].applied_at));

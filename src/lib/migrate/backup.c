@@ -28,15 +28,6 @@
 
 #define BACKUP_FILES_MAX ((off_t)512 * 1024 * 1024)
 
-struct snap {
-	char **rel;
-	char (*hash)[33];
-	size_t n, cap, hcap;
-	off_t bytes;
-};
-
-static struct snap the_snap;  /* one run per process */
-
 static int mkdirs(const char *path)
 {
 	char tmp[PATH_MAX];
@@ -119,7 +110,7 @@ static int excluded(struct ferry_migrator *m, const char *abs, const char *name)
 	return 0;
 }
 
-static int walk(struct ferry_migrator *m, const char *rel, struct snap *sn,
+static int walk(struct ferry_migrator *m, const char *rel,
 		int (*fn)(struct ferry_migrator *, const char *, const char *,
 			  const struct stat *, void *), void *ud)
 {
@@ -145,7 +136,7 @@ static int walk(struct ferry_migrator *m, const char *rel, struct snap *sn,
 			rc = FERRY_ENOMEM;
 		else if (lstat(abs.buf, &st) == 0 && !excluded(m, abs.buf, de->d_name)) {
 			if (S_ISDIR(st.st_mode))
-				rc = walk(m, r.buf, sn, fn, ud);
+				rc = walk(m, r.buf, fn, ud);
 			else if (S_ISREG(st.st_mode))
 				rc = fn(m, abs.buf, r.buf, &st, ud);
 		}
@@ -161,20 +152,19 @@ static int snap_one(struct ferry_migrator *m, const char *abs, const char *rel,
 		    const struct stat *st, void *ud)
 {
 	struct mig_backup *b = ud;
-	struct snap *sn = &the_snap;
 	struct ferry_buf to = FERRY_BUF_INIT;
 	int rc = 0;
 
-	sn->bytes += st->st_size;
-	if (sn->bytes > BACKUP_FILES_MAX)
+	b->snap_bytes += st->st_size;
+	if (b->snap_bytes > BACKUP_FILES_MAX)
 		return FERRY_ETOOBIG;
-	if (FERRY_GROW(sn->rel, sn->cap, sn->n + 1) < 0 ||
-	    FERRY_GROW(sn->hash, sn->hcap, sn->n + 1) < 0 ||
-	    !(sn->rel[sn->n] = ferry_strdup(rel)))
+	if (FERRY_GROW(b->snap_rel, b->snapcap, b->nsnap + 1) < 0 ||
+	    FERRY_GROW(b->snap_hash, b->hashcap, b->nsnap + 1) < 0 ||
+	    !(b->snap_rel[b->nsnap] = ferry_strdup(rel)))
 		return FERRY_ENOMEM;
-	if (hash_file(abs, sn->hash[sn->n]) < 0)
-		sn->hash[sn->n][0] = '\0';
-	sn->n++;
+	if (hash_file(abs, b->snap_hash[b->nsnap]) < 0)
+		b->snap_hash[b->nsnap][0] = '\0';
+	b->nsnap++;
 	if (ferry_buf_addf(&to, "%s/%s", b->files_dir, rel) < 0)
 		return FERRY_ENOMEM;
 	if (copy_file(abs, to.buf, st->st_mode) < 0)
@@ -262,7 +252,7 @@ int mig_backup_take(struct ferry_migrator *m, struct mig_backup *b,
 	if (m->db && (rc = db_backup(m, b, dir.buf, err)) < 0)
 		goto out;
 	b->files_dir = ferry_buf_detach(&files, NULL);
-	rc = walk(m, "", &the_snap, snap_one, b);
+	rc = walk(m, "", snap_one, b);
 	if (rc == FERRY_ETOOBIG)
 		rc = ferry_error_set(err, rc,
 			"project root '%s' holds more than %lld MB of files to back up; point --root at the project itself",
@@ -292,12 +282,13 @@ static int note_file(struct mig_backup *b, const char *rel, const char *suffix)
 static int find_new(struct ferry_migrator *m, const char *abs, const char *rel,
 		    const struct stat *st, void *ud)
 {
+	struct mig_backup *b = ud;
 	size_t i;
 
-	for (i = 0; i < the_snap.n; i++)
-		if (!strcmp(the_snap.rel[i], rel))
+	for (i = 0; i < b->nsnap; i++)
+		if (!strcmp(b->snap_rel[i], rel))
 			return 0;
-	return note_file(ud, rel, " (created)");
+	return note_file(b, rel, " (created)");
 }
 
 int mig_backup_finish(struct ferry_migrator *m, struct mig_backup *b,
@@ -308,24 +299,24 @@ int mig_backup_finish(struct ferry_migrator *m, struct mig_backup *b,
 
 	if (!b->files_dir)
 		return 0;
-	for (i = 0; i < the_snap.n && rc == 0; i++) {
+	for (i = 0; i < b->nsnap && rc == 0; i++) {
 		struct ferry_buf abs = FERRY_BUF_INIT, copy = FERRY_BUF_INIT;
 		char now[33];
 
-		if (ferry_buf_addf(&abs, "%s/%s", m->root, the_snap.rel[i]) < 0 ||
-		    ferry_buf_addf(&copy, "%s/%s", b->files_dir, the_snap.rel[i]) < 0)
+		if (ferry_buf_addf(&abs, "%s/%s", m->root, b->snap_rel[i]) < 0 ||
+		    ferry_buf_addf(&copy, "%s/%s", b->files_dir, b->snap_rel[i]) < 0)
 			rc = FERRY_ENOMEM;
 		else if (hash_file(abs.buf, now) < 0)
-			rc = note_file(b, the_snap.rel[i], " (deleted)");
-		else if (strcmp(now, the_snap.hash[i]))
-			rc = note_file(b, the_snap.rel[i], "");
+			rc = note_file(b, b->snap_rel[i], " (deleted)");
+		else if (strcmp(now, b->snap_hash[i]))
+			rc = note_file(b, b->snap_rel[i], "");
 		else
 			unlink(copy.buf);  /* untouched: the original is the backup */
 		ferry_buf_release(&abs);
 		ferry_buf_release(&copy);
 	}
 	if (rc == 0)
-		rc = walk(m, "", &the_snap, find_new, b);
+		rc = walk(m, "", find_new, b);
 	if (rc < 0)
 		return ferry_error_set(err, rc, "cannot compare the project files with the backup: %s",
 				       ferry_strerror(rc));
@@ -342,10 +333,9 @@ void mig_backup_release(struct mig_backup *b)
 	ferry_free(b->db_file);
 	ferry_free(b->db_restore);
 	ferry_free(b->files_dir);
-	for (i = 0; i < the_snap.n; i++)
-		ferry_free(the_snap.rel[i]);
-	ferry_free(the_snap.rel);
-	ferry_free(the_snap.hash);
-	memset(&the_snap, 0, sizeof(the_snap));
+	for (i = 0; i < b->nsnap; i++)
+		ferry_free(b->snap_rel[i]);
+	ferry_free(b->snap_rel);
+	ferry_free(b->snap_hash);
 	memset(b, 0, sizeof(*b));
 }

@@ -204,6 +204,11 @@ struct mig_backup {
 	char *files_dir;         /* snapshot of the project files, or NULL */
 	char **files;            /* files the run changed (relative to root) */
 	size_t nfiles, filescap;
+	/* snapshot of the project files taken before the run */
+	char **snap_rel;
+	char (*snap_hash)[33];
+	size_t nsnap, snapcap, hashcap;
+	long long snap_bytes;
 };
 int mig_backup_take(struct ferry_migrator *m, struct mig_backup *b,
 		    struct ferry_error *err);

@@ -214,7 +214,6 @@ static int sql_load(struct ferry_migrator *m, struct mig_step *s,
 		    struct ferry_error *err)
 {
 	struct ferry_buf all = FERRY_BUF_INIT;
-	char *extra = NULL;
 	int ntx = 0, rc;
 
 	if ((rc = load_sql_file(s->path, &s->up_sql, &s->down_sql, &s->no_tx,
@@ -238,7 +237,6 @@ static int sql_load(struct ferry_migrator *m, struct mig_step *s,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	else
 		ferry_hash128_hex(all.buf, all.len, s->checksum);
-	ferry_free(extra);
 	ferry_buf_release(&all);
 	return rc;
 }

@@ -25,6 +25,7 @@ struct cli_command {
 
 int cmd_copy(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 /* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
 void cli_error(const struct ferry_error *err);

@@ -1,0 +1,220 @@
+/*
+ * mig_int.h - internals of the migrate module, shared by its layers:
+ *
+ *   discover.c  walk the tree, parse names/sections/versions, checksums, lint
+ *   db.c        a tiny adapter over libpq and libsqlite3
+ *   journal.c   the ferry_migrations table, or <root>/.ferry/migrations.jsonl
+ *   lock.c      advisory lock (PostgreSQL) or flock beside the file
+ *   steps.c     one ops table per step kind (sql, exec, python, rewrite)
+ *   backup.c    sqlite3_backup / pg_dump and project file snapshots
+ *   runner.c    status, plan, up, down, baseline, repair, validate
+ */
+#ifndef FERRY_MIG_INT_H
+#define FERRY_MIG_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "ferry/buf.h"
+#include "ferry/error.h"
+#include "ferry/migrate.h"
+
+enum mig_kind { MIG_SQL = 0, MIG_EXEC, MIG_PYTHON, MIG_REWRITE, MIG_NKINDS };
+
+/* Where a step stands according to the journal (last row of its version). */
+enum mig_state {
+	MIG_PENDING = 0,  /* never applied, reverted, rolled back or repaired */
+	MIG_APPLIED,      /* applied, baseline or accepted */
+	MIG_FAILED,       /* last attempt failed and was rolled back cleanly */
+	MIG_DIRTY         /* half-applied or a revert failed: blocks up/down */
+};
+
+struct mig_jrow {
+	long id;
+	char *version, *name, *kind, *checksum, *applied_at, *outcome, *error;
+	char *run_id;
+	double duration;  /* seconds */
+};
+
+struct mig_step {
+	char *version;    /* journal key: "0001" or "v0.2.0/001" */
+	char *name;       /* "create_rooms" */
+	char *label;      /* "0001_create_rooms", "v0.1.0_to_v0.2.0/001_update" */
+	int kind;         /* enum mig_kind */
+	char *path;       /* the up / exec / python file */
+	char *down_path;  /* golang-migrate .down.sql, or NULL */
+	char *up_sql;     /* SQL kinds: the up section (normalized) */
+	char *down_sql;   /* SQL kinds: the down section, NULL when none */
+	int no_tx;        /* -- ferry:no-transaction or transaction:false */
+	char checksum[33];
+
+	/* sort key: flat files (group 0) by number, then folders by version */
+	int group;
+	uint64_t num;
+	char *from_ver, *to_ver;
+
+	/* metadata (Python MIGRATION_INFO), loaded on demand */
+	int info_loaded;
+	char *description;
+	int backup_required;
+	int breaking;
+	double est_seconds;
+	json_t *restart;  /* list of service names, or NULL */
+
+	/* journal view */
+	int state;
+	const struct mig_jrow *last;     /* newest row, or NULL */
+	const struct mig_jrow *applied;  /* newest applied-type row, or NULL */
+};
+
+enum mig_db_kind { MIG_DB_PG = 1, MIG_DB_SQLITE = 2 };
+
+struct mig_db {
+	int kind;
+	void *pg;         /* PGconn * */
+	void *sq;         /* sqlite3 * */
+	char *path;       /* SQLite file path */
+	char *url;        /* as given (may hold a password: never print) */
+	char *redacted;   /* printable */
+};
+
+struct mig_lock {
+	int fd;
+	int pg_held;
+	int64_t key;
+};
+
+struct ferry_migrator {
+	char *dir, *root, *db_url, *to, *test_cmd, *restart_cmd, *python;
+	double lock_timeout;
+	int backup, dry_run, count;
+	FILE *out;
+
+	struct mig_db *db;       /* NULL when project-only */
+	char *journal_file;      /* project-only journal */
+	struct mig_lock lock;
+
+	struct mig_step *steps;
+	size_t nsteps, stepcap;
+	char **skipped;          /* files discovery skipped with a reason */
+	size_t nskipped, skippedcap;
+
+	struct mig_jrow *rows;   /* journal rows, oldest first */
+	size_t nrows, rowcap;
+	int journal_exists;
+
+	char run_id[64];
+	char *shim_path;         /* temp file holding the Python shim */
+};
+
+struct mig_step_ops {
+	const char *name;        /* journal "kind" */
+	int supported;           /* 0: discovered but cannot run yet */
+	/* read the files: contents, sections, checksum */
+	int (*load)(struct ferry_migrator *m, struct mig_step *s,
+		    struct ferry_error *err);
+	/* fill description/backup_required/restart (may run code) */
+	int (*info)(struct ferry_migrator *m, struct mig_step *s,
+		    struct ferry_error *err);
+	/* 1 if the step runs inside the journal's transaction */
+	int (*transactional)(const struct mig_step *s);
+	/* 1 if the step can be reverted */
+	int (*has_down)(const struct mig_step *s);
+	/* run forward (1) or backward (0); output collects child output */
+	int (*run)(struct ferry_migrator *m, struct mig_step *s, int forward,
+		   struct ferry_buf *output, struct ferry_error *err);
+	/* append what would run (for plan) */
+	int (*describe)(struct ferry_migrator *m, const struct mig_step *s,
+			int forward, struct ferry_buf *out);
+};
+
+extern const struct mig_step_ops *const mig_ops[MIG_NKINDS];
+
+/* discover.c */
+int mig_discover(struct ferry_migrator *m, struct ferry_error *err);
+void mig_step_release(struct mig_step *s);
+int mig_step_cmp(const struct mig_step *a, const struct mig_step *b);
+/* -1/0/1; "v0.9.0" < "v0.10.0"; leading 'v' optional. */
+int mig_semver_cmp(const char *a, const char *b);
+/* Parse "0001_name.up.sql" etc.: number, name, suffix after the name. */
+int mig_parse_filename(const char *fname, uint64_t *num, char **name,
+		       const char **ext);
+/* Parse "v0.1.0_to_v0.2.0" into two versions. */
+int mig_parse_transition(const char *dname, char **from, char **to);
+/* Strip a UTF-8 BOM, turn CRLF into LF. */
+int mig_normalize(const char *data, size_t n, struct ferry_buf *out);
+/* Split a dbmate file into its sections; *down is NULL when absent. */
+int mig_split_sections(const char *text, char **up, char **down, int *no_tx,
+		       struct ferry_error *err);
+/* Append one warning line per DROP TABLE / DROP COLUMN / TRUNCATE. */
+int mig_sql_lint(const char *sql, struct ferry_buf *warnings);
+/* Call fn on every statement (comments and quotes respected). */
+int mig_sql_split(const char *sql,
+		  int (*fn)(const char *stmt, size_t n, void *ud), void *ud);
+/* Does a target version cover a step? (`--to`) */
+int mig_target_covers(const char *target, const struct mig_step *s);
+int mig_read_file(const char *path, struct ferry_buf *out,
+		  struct ferry_error *err);
+
+/* db.c */
+int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err);
+void mig_db_close(struct mig_db *db);
+int mig_db_exec(struct mig_db *db, const char *sql, struct ferry_error *err);
+/* Statement by statement, outside any transaction. */
+int mig_db_exec_each(struct mig_db *db, const char *sql,
+		     struct ferry_error *err);
+/* One statement with $1..$n text parameters (each used once, in order). */
+int mig_db_execp(struct mig_db *db, const char *sql, int n,
+		 const char *const *vals, struct ferry_error *err);
+typedef int (*mig_row_fn)(int ncols, const char *const *vals, void *ud);
+int mig_db_query(struct mig_db *db, const char *sql, mig_row_fn fn, void *ud,
+		 struct ferry_error *err);
+int mig_db_table_exists(struct mig_db *db, const char *table, int *exists,
+			struct ferry_error *err);
+
+/* journal.c */
+int mig_journal_load(struct ferry_migrator *m, int create,
+		     struct ferry_error *err);
+int mig_journal_add(struct ferry_migrator *m, const struct mig_step *s,
+		    const char *outcome, double duration, const char *error,
+		    const char *checksum, struct ferry_error *err);
+void mig_journal_release(struct ferry_migrator *m);
+/* Set state/last/applied on every step; returns rows without a step. */
+void mig_journal_apply_states(struct ferry_migrator *m);
+int mig_outcome_state(const char *outcome);
+void mig_now_iso(char out[32]);
+
+/* lock.c */
+int mig_lock_acquire(struct ferry_migrator *m, struct ferry_error *err);
+void mig_lock_release(struct ferry_migrator *m);
+
+/* steps.c */
+int mig_run_child(struct ferry_migrator *m, char *const argv[],
+		  struct ferry_buf *output, struct ferry_buf *result,
+		  struct ferry_error *err);
+int mig_shell(struct ferry_migrator *m, const char *cmd, const char *arg,
+	      struct ferry_buf *output, struct ferry_error *err);
+int mig_step_info(struct ferry_migrator *m, struct mig_step *s,
+		  struct ferry_error *err);
+
+/* backup.c */
+struct mig_backup {
+	char *db_file;           /* backup of the database, or NULL */
+	char *db_restore;        /* restore command (redacted) */
+	char *files_dir;         /* snapshot of the project files, or NULL */
+	char **files;            /* files the run changed (relative to root) */
+	size_t nfiles, filescap;
+	/* snapshot of the project files taken before the run */
+	char **snap_rel;
+	char (*snap_hash)[33];
+	size_t nsnap, snapcap, hashcap;
+	long long snap_bytes;
+};
+int mig_backup_take(struct ferry_migrator *m, struct mig_backup *b,
+		    struct ferry_error *err);
+/* After the run: keep only changed files in the snapshot. */
+int mig_backup_finish(struct ferry_migrator *m, struct mig_backup *b,
+		      struct ferry_error *err);
+void mig_backup_release(struct mig_backup *b);
+
+#endif

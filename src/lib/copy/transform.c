@@ -645,9 +645,18 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			tmp[n] = '\0';
 			if (isspace((unsigned char)tmp[0]))
 				goto mismatch;
+			errno = 0;
 			d = strtod(tmp, &end);
 			if (*end)
 				goto mismatch;
+			/* "1e400" overflows to Infinity and "1e-400" underflows
+			 * to 0: neither is the value written.  Subnormal results
+			 * also set ERANGE but are what PostgreSQL stores too. */
+			if (errno == ERANGE && (d == 0.0 || isinf(d))) {
+				snprintf(reason, rn, "value %.60s is out of range for %s",
+					 tmp, cp->type_sql);
+				return 0;
+			}
 		} else {
 			goto mismatch;
 		}

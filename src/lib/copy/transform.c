@@ -282,6 +282,25 @@ static void jws(struct jv *j)
 
 static int jvalue(struct jv *j);
 
+/* p points at the 'u' of a \uXXXX escape: 1 with the code unit in *u,
+ * or 0 when the escape is malformed. */
+static int jhex4(const char *p, const char *e, unsigned *u)
+{
+	int k;
+
+	if (e - p < 5 || p[0] != 'u')
+		return 0;
+	*u = 0;
+	for (k = 1; k <= 4; k++) {
+		unsigned char c = (unsigned char)p[k];
+
+		if (!isxdigit(c))
+			return 0;
+		*u = *u << 4 | (unsigned)(isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return 1;
+}
+
 static int jstring(struct jv *j)
 {
 	j->p++;
@@ -299,17 +318,26 @@ static int jstring(struct jv *j)
 			if (j->p >= j->e)
 				return 0;
 			if (*j->p == 'u') {
-				int k;
+				unsigned u;
 
-				if (j->e - j->p < 5)
-					return 0;
-				for (k = 1; k <= 4; k++)
-					if (!isxdigit((unsigned char)j->p[k]))
-						return 0;
-				/* jsonb cannot store U+0000 */
-				if (j->jsonb && !strncmp(j->p + 1, "0000", 4))
+				if (!jhex4(j->p, j->e, &u))
 					return 0;
 				j->p += 5;
+				/* jsonb cannot store U+0000 and, unlike json, refuses
+				 * a UTF-16 surrogate that is not part of a pair */
+				if (j->jsonb && u == 0)
+					return 0;
+				if (j->jsonb && u >= 0xDC00 && u <= 0xDFFF)
+					return 0;
+				if (j->jsonb && u >= 0xD800 && u <= 0xDBFF) {
+					unsigned lo;
+
+					if (j->e - j->p < 6 || j->p[0] != '\\' ||
+					    !jhex4(j->p + 1, j->e, &lo) ||
+					    lo < 0xDC00 || lo > 0xDFFF)
+						return 0;
+					j->p += 6;
+				}
 				continue;
 			}
 			if (!strchr("\"\\/bfnrt", *j->p))

@@ -608,6 +608,15 @@ static const char *kind_name(int k)
 	return "null";
 }
 
+/* Does a microsecond count survive timestamp(p)/time(p) unrounded?
+ * typmod is the precision 0..5, or -1 (or 6) for full microseconds. */
+static int fits_precision(int64_t us, int32_t typmod)
+{
+	static const int64_t unit[] = { 1000000, 100000, 10000, 1000, 100, 10 };
+
+	return typmod < 0 || typmod > 5 || us % unit[typmod] == 0;
+}
+
 /* Convert one cell; on failure fill reason (up to 200 bytes) and return 0. */
 static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		const struct col_plan *cp, char *reason, size_t rn)
@@ -831,6 +840,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 				 cp->type_sql);
 			return 0;
 		}
+		if (!fits_precision(us, cp->typmod)) {
+			snprintf(reason, rn, "more fractional-second digits than %s keeps",
+				 cp->type_sql);
+			return 0;
+		}
 		c->kind = FERRY_V_INT;
 		c->v.i = us;
 		return 1;
@@ -840,6 +854,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 
 		if (c->kind != FERRY_V_TEXT || !parse_time(s, n, &us))
 			goto mismatch;
+		if (!fits_precision(us, cp->typmod)) {
+			snprintf(reason, rn, "more fractional-second digits than %s keeps",
+				 cp->type_sql);
+			return 0;
+		}
 		c->kind = FERRY_V_INT;
 		c->v.i = us;
 		return 1;

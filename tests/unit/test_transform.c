@@ -421,6 +421,28 @@ static void numeric_normalize(void **state)
 	assert_true(one_text(f, FERRY_T_NUMERIC, n10_2, "numeric(10,2)", "NaN"));
 }
 
+/* A cell is (offset, length) in the arena, not a C string: the bytes of
+ * the next cell follow it and must not be parsed as part of it. */
+static void numeric_exponent_within_cell(void **state)
+{
+	struct fx *f = *state;
+
+	f->tp.ncols = 0;
+	col(f, 0, FERRY_T_NUMERIC, -1, "numeric", 0, "a");
+	col(f, 1, FERRY_T_TEXT, -1, "text", 0, "b");
+	fresh_batch(f, 3);
+	set_text(f, 0, 0, "1e3");
+	set_text(f, 0, 1, "7 follows");
+	set_text(f, 1, 0, "2.5E-2");
+	set_text(f, 1, 1, "99");
+	set_text(f, 2, 0, "1e");
+	set_text(f, 2, 1, "5");
+	assert_int_equal(run(f), 1);
+	assert_cell_text(f, cell(f, 0, 0), "1000");
+	assert_cell_text(f, cell(f, 1, 0), "0.025");
+	assert_int_equal(f->b.skip[2], 1);
+}
+
 /* ---- text, varchar, UTF-8 ---------------------------------------------- */
 
 static void text_and_varchar(void **state)
@@ -1076,6 +1098,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(float_exactness, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(float_text_out_of_range, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(numeric_normalize, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(numeric_exponent_within_cell, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(text_and_varchar, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(utf8_validation, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(json_validation, fx_setup, fx_teardown),

@@ -507,15 +507,22 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 	if (nm == 0)
 		return 0;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		char *end;
-		long e;
+		/* Parse within n: s is a cell in the batch arena, not a C
+		 * string, and the next cell's bytes follow it directly. */
+		int eneg = 0, e = 0;
+		size_t start;
 
-		errno = 0;
-		e = strtol(s + i + 1, &end, 10);
-		if (end == s + i + 1 || errno || e > 1000 || e < -1000)
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			eneg = s[i++] == '-';
+		for (start = i; i < n && isdigit((unsigned char)s[i]); i++) {
+			e = e * 10 + (s[i] - '0');
+			if (e > 1000)
+				return 0;
+		}
+		if (i == start)
 			return 0;
-		exp = (int)e;
-		i = (size_t)(end - s);
+		exp = eneg ? -e : e;
 	}
 	if (i != n)
 		return 0;

@@ -638,14 +638,16 @@ static void json_deep_nesting(void **state)
 		free(s);
 	}
 	/* the validator's documented ceiling */
-	s = malloc(2002);
-	memset(s, '[', 1000);
-	memset(s + 1000, ']', 1000);
-	assert_true(xf_json_ok(s, 2000, 0));
-	memset(s, '[', 1001);
-	memset(s + 1001, ']', 1001);
-	assert_false(xf_json_ok(s, 2002, 0));
-	free(s);
+	{
+		static char deep[2002];
+
+		memset(deep, '[', 1000);
+		memset(deep + 1000, ']', 1000);
+		assert_true(xf_json_ok(deep, 2000, 0));
+		memset(deep, '[', 1001);
+		memset(deep + 1001, ']', 1001);
+		assert_false(xf_json_ok(deep, 2002, 0));
+	}
 }
 
 /* ---- dates and times ---------------------------------------------------- */

@@ -751,6 +751,16 @@ static int bind_cell(struct ferry_writer *w, const struct ferry_batch *b,
 				 (int)(rem % 1000000), type == FERRY_T_TIMESTAMPTZ ? "+00:00" : "");
 		return sqlite3_bind_text(st, k, tmp, -1, SQLITE_TRANSIENT);
 	}
+	case FERRY_T_TIME: {
+		/* microseconds since midnight, written the way SQLite's time()
+		 * writes it (plus the microseconds), as the source reads it */
+		int64_t us = cell->v.i;
+
+		snprintf(tmp, sizeof(tmp), "%02d:%02d:%02d.%06d", (int)(us / 3600000000LL),
+			 (int)(us / 60000000 % 60), (int)(us / 1000000 % 60),
+			 (int)(us % 1000000));
+		return sqlite3_bind_text(st, k, tmp, -1, SQLITE_TRANSIENT);
+	}
 	case FERRY_T_BYTES:
 	case FERRY_T_UUID:
 		return sqlite3_bind_blob(st, k, ferry_cell_bytes(b, cell), (int)cell->len,

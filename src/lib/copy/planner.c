@@ -191,6 +191,9 @@ static void set_type(struct col_plan *cp, int type, int32_t typmod)
 		snprintf(tmp, sizeof(tmp), "varchar(%d)", typmod);
 	else if (type == FERRY_T_NUMERIC && typmod >= 0)
 		snprintf(tmp, sizeof(tmp), "numeric(%d,%d)", typmod >> 16, typmod & 0xFFFF);
+	else if ((type == FERRY_T_TIMESTAMP || type == FERRY_T_TIMESTAMPTZ ||
+		  type == FERRY_T_TIME) && typmod >= 0)
+		snprintf(tmp, sizeof(tmp), "%s(%d)", ferry_type_name(type), typmod);
 	else
 		snprintf(tmp, sizeof(tmp), "%s", ferry_type_name(type));
 	cp->type_sql = ferry_strdup(tmp);
@@ -201,15 +204,25 @@ int parse_type_sql(const char *t, int *type, int32_t *typmod)
 {
 	int p = 0, s = 0, np = type_params(t, &p, &s);
 	char base[64];
-	size_t i = 0;
+	size_t i = 0, k = 0;
 
-	while (t[i] && t[i] != '(' && i < sizeof(base) - 1) {
-		base[i] = (char)tolower((unsigned char)t[i]);
-		i++;
+	/* The base name without its "(...)": format_type() writes the
+	 * precision in the middle, "timestamp(3) with time zone". */
+	for (; t[i] && k < sizeof(base) - 1; i++) {
+		if (t[i] == '(') {
+			while (t[i] && t[i] != ')')
+				i++;
+			if (!t[i])
+				break;
+			continue;
+		}
+		if (t[i] == ' ' && (k == 0 || base[k - 1] == ' '))
+			continue;
+		base[k++] = (char)tolower((unsigned char)t[i]);
 	}
-	base[i] = '\0';
-	while (i && base[i - 1] == ' ')
-		base[--i] = '\0';
+	base[k] = '\0';
+	while (k && base[k - 1] == ' ')
+		base[--k] = '\0';
 	*typmod = -1;
 	if (!strcmp(base, "bigint") || !strcmp(base, "int8"))
 		*type = FERRY_T_INT64;
@@ -255,6 +268,11 @@ int parse_type_sql(const char *t, int *type, int32_t *typmod)
 		*type = FERRY_T_TIME;
 	else
 		return -1;
+	/* fractional-second precision: PostgreSQL rounds to it silently, so
+	 * the transform must know it to reject what would be rounded */
+	if ((*type == FERRY_T_TIMESTAMP || *type == FERRY_T_TIMESTAMPTZ ||
+	     *type == FERRY_T_TIME) && np >= 1 && p >= 0 && p < 6)
+		*typmod = p;
 	return 0;
 }
 

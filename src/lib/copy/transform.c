@@ -282,6 +282,25 @@ static void jws(struct jv *j)
 
 static int jvalue(struct jv *j);
 
+/* p points at the 'u' of a \uXXXX escape: 1 with the code unit in *u,
+ * or 0 when the escape is malformed. */
+static int jhex4(const char *p, const char *e, unsigned *u)
+{
+	int k;
+
+	if (e - p < 5 || p[0] != 'u')
+		return 0;
+	*u = 0;
+	for (k = 1; k <= 4; k++) {
+		unsigned char c = (unsigned char)p[k];
+
+		if (!isxdigit(c))
+			return 0;
+		*u = *u << 4 | (unsigned)(isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return 1;
+}
+
 static int jstring(struct jv *j)
 {
 	j->p++;
@@ -299,17 +318,26 @@ static int jstring(struct jv *j)
 			if (j->p >= j->e)
 				return 0;
 			if (*j->p == 'u') {
-				int k;
+				unsigned u;
 
-				if (j->e - j->p < 5)
-					return 0;
-				for (k = 1; k <= 4; k++)
-					if (!isxdigit((unsigned char)j->p[k]))
-						return 0;
-				/* jsonb cannot store U+0000 */
-				if (j->jsonb && !strncmp(j->p + 1, "0000", 4))
+				if (!jhex4(j->p, j->e, &u))
 					return 0;
 				j->p += 5;
+				/* jsonb cannot store U+0000 and, unlike json, refuses
+				 * a UTF-16 surrogate that is not part of a pair */
+				if (j->jsonb && u == 0)
+					return 0;
+				if (j->jsonb && u >= 0xDC00 && u <= 0xDFFF)
+					return 0;
+				if (j->jsonb && u >= 0xD800 && u <= 0xDBFF) {
+					unsigned lo;
+
+					if (j->e - j->p < 6 || j->p[0] != '\\' ||
+					    !jhex4(j->p + 1, j->e, &lo) ||
+					    lo < 0xDC00 || lo > 0xDFFF)
+						return 0;
+					j->p += 6;
+				}
 				continue;
 			}
 			if (!strchr("\"\\/bfnrt", *j->p))
@@ -479,15 +507,22 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 	if (nm == 0)
 		return 0;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		char *end;
-		long e;
+		/* Parse within n: s is a cell in the batch arena, not a C
+		 * string, and the next cell's bytes follow it directly. */
+		int eneg = 0, e = 0;
+		size_t start;
 
-		errno = 0;
-		e = strtol(s + i + 1, &end, 10);
-		if (end == s + i + 1 || errno || e > 1000 || e < -1000)
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			eneg = s[i++] == '-';
+		for (start = i; i < n && isdigit((unsigned char)s[i]); i++) {
+			e = e * 10 + (s[i] - '0');
+			if (e > 1000)
+				return 0;
+		}
+		if (i == start)
 			return 0;
-		exp = (int)e;
-		i = (size_t)(end - s);
+		exp = eneg ? -e : e;
 	}
 	if (i != n)
 		return 0;
@@ -580,6 +615,15 @@ static const char *kind_name(int k)
 	return "null";
 }
 
+/* Does a microsecond count survive timestamp(p)/time(p) unrounded?
+ * typmod is the precision 0..5, or -1 (or 6) for full microseconds. */
+static int fits_precision(int64_t us, int32_t typmod)
+{
+	static const int64_t unit[] = { 1000000, 100000, 10000, 1000, 100, 10 };
+
+	return typmod < 0 || typmod > 5 || us % unit[typmod] == 0;
+}
+
 /* Convert one cell; on failure fill reason (up to 200 bytes) and return 0. */
 static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		const struct col_plan *cp, char *reason, size_t rn)
@@ -645,9 +689,18 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			tmp[n] = '\0';
 			if (isspace((unsigned char)tmp[0]))
 				goto mismatch;
+			errno = 0;
 			d = strtod(tmp, &end);
 			if (*end)
 				goto mismatch;
+			/* "1e400" overflows to Infinity and "1e-400" underflows
+			 * to 0: neither is the value written.  Subnormal results
+			 * also set ERANGE but are what PostgreSQL stores too. */
+			if (errno == ERANGE && (d == 0.0 || isinf(d))) {
+				snprintf(reason, rn, "value %.60s is out of range for %s",
+					 tmp, cp->type_sql);
+				return 0;
+			}
 		} else {
 			goto mismatch;
 		}
@@ -794,6 +847,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 				 cp->type_sql);
 			return 0;
 		}
+		if (!fits_precision(us, cp->typmod)) {
+			snprintf(reason, rn, "more fractional-second digits than %s keeps",
+				 cp->type_sql);
+			return 0;
+		}
 		c->kind = FERRY_V_INT;
 		c->v.i = us;
 		return 1;
@@ -803,6 +861,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 
 		if (c->kind != FERRY_V_TEXT || !parse_time(s, n, &us))
 			goto mismatch;
+		if (!fits_precision(us, cp->typmod)) {
+			snprintf(reason, rn, "more fractional-second digits than %s keeps",
+				 cp->type_sql);
+			return 0;
+		}
 		c->kind = FERRY_V_INT;
 		c->v.i = us;
 		return 1;

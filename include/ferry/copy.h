@@ -32,6 +32,12 @@ struct ferry_copy_opts {
 	size_t batch_bytes;
 	int64_t chunk_rows;         /* rows per committed chunk, 0 = default */
 	int jobs;                   /* parallel connections, 0 = one per core */
+	int restart;                /* forget an earlier run of the job, start over */
+	int snapshot;               /* read a backup-API copy of a SQLite source */
+	int64_t max_errors;         /* abort above this many rejects; -1 = no limit */
+	double max_error_rate;      /* abort above this share of rejects; -1 = none */
+	int rollback_on_abort;      /* on abort, remove what the job wrote */
+	int retries;                /* reconnects after a lost connection; -1 = 10 */
 	int progress_mode;          /* enum ferry_progress_mode */
 	FILE *progress_out;         /* NULL = stderr */
 };
@@ -68,9 +74,13 @@ struct ferry_copy_result {
 	size_t nrenames;
 	char *rejects_path;  /* NULL when nothing was rejected */
 	char *job;
+	int resumed;         /* an earlier run of the job had committed work */
 };
 
 const char *ferry_copy_phase_name(int phase);
+
+/* Options with their defaults (no limits, automatic jobs). */
+void ferry_copy_opts_init(struct ferry_copy_opts *o);
 
 /*
  * Run a copy.  Returns 0 when it completed (check result->rejected), or a

@@ -44,6 +44,16 @@ static const char copy_usage[] =
 	"  --chunk-rows N       rows per committed chunk (default 500000, or less\n"
 	"                       so that one big table keeps every job busy)\n"
 	"  -j, --jobs N         parallel connections (default: one per core)\n"
+	"\n"
+	"resuming and budgets (PostgreSQL targets keep the job in schema 'ferry'):\n"
+	"  --restart            forget an earlier run of this job and start over\n"
+	"  --worker             share the job with other ferry processes (any machine)\n"
+	"  --snapshot           copy a SQLite source with the backup API first, so a\n"
+	"                       running application cannot change it mid-copy\n"
+	"  --max-errors N       abort when more than N rows are rejected\n"
+	"  --max-error-rate R   abort when more than R (0..1) of the rows are rejected\n"
+	"  --rollback-on-abort  on abort, remove every table and row the job wrote\n"
+	"  --retries N          reconnect attempts after a lost connection (default 10)\n"
 	"  --json               print the summary as JSON on stdout\n"
 	"  -q, --quiet          no progress output\n"
 	"  --progress MODE      auto, bar, plain or none\n"
@@ -55,7 +65,8 @@ static const char copy_usage[] =
 enum {
 	OPT_SCHEMA = 256, OPT_DATA_ONLY, OPT_SCHEMA_ONLY, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
-	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_JSON, OPT_PROGRESS
+	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
+	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS
 };
 
 struct strlist {
@@ -112,6 +123,9 @@ static void print_text(const struct ferry_copy_result *r, FILE *o)
 	fprintf(o, "%-*s %12lld %12lld %9lld %10s %7.2fs\n", (int)w, "total",
 		(long long)r->read, (long long)r->written, (long long)r->rejected, hb,
 		r->total_seconds);
+	if (r->resumed)
+		fprintf(o, "(job '%s' resumed: totals include the rows earlier runs committed)\n",
+			r->job);
 	fprintf(o, "\nphases:");
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		fprintf(o, " %s %.2fs", ferry_copy_phase_name((int)i), r->phase_seconds[i]);
@@ -162,6 +176,7 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 		status == FERRY_EXIT_REJECTS ? "rejects" : "failed"));
 	json_object_set_new(root, "exit_code", json_integer(status));
 	json_object_set_new(root, "job", json_string(r->job ? r->job : ""));
+	json_object_set_new(root, "resumed", json_boolean(r->resumed));
 	json_object_set_new(root, "tables", tables);
 	json_object_set_new(root, "read", json_integer(r->read));
 	json_object_set_new(root, "written", json_integer(r->written));
@@ -200,6 +215,13 @@ int cmd_copy(int argc, char **argv)
 		{ "batch-rows", required_argument, NULL, OPT_BATCH_ROWS },
 		{ "chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "restart", no_argument, NULL, OPT_RESTART },
+		{ "worker", no_argument, NULL, OPT_WORKER },
+		{ "snapshot", no_argument, NULL, OPT_SNAPSHOT },
+		{ "max-errors", required_argument, NULL, OPT_MAX_ERRORS },
+		{ "max-error-rate", required_argument, NULL, OPT_MAX_ERROR_RATE },
+		{ "rollback-on-abort", no_argument, NULL, OPT_ROLLBACK },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -212,7 +234,7 @@ int cmd_copy(int argc, char **argv)
 	struct strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
 	int c, json = 0, status, rc;
 
-	memset(&o, 0, sizeof(o));
+	ferry_copy_opts_init(&o);
 	o.progress_mode = FERRY_PROGRESS_AUTO;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qhj:", longopts, NULL)) != -1) {
@@ -246,6 +268,32 @@ int cmd_copy(int argc, char **argv)
 			break;
 		}
 		case OPT_JSON: json = 1; break;
+		case OPT_RESTART: o.restart = 1; break;
+		case OPT_WORKER: break;  /* every run can share its job; kept for scripts */
+		case OPT_SNAPSHOT: o.snapshot = 1; break;
+		case OPT_ROLLBACK: o.rollback_on_abort = 1; break;
+		case OPT_MAX_ERRORS:
+		case OPT_RETRIES: {
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end || v < 0)
+				return cli_usage("copy", "invalid number '%s'", optarg);
+			if (c == OPT_MAX_ERRORS)
+				o.max_errors = v;
+			else
+				o.retries = (int)v;
+			break;
+		}
+		case OPT_MAX_ERROR_RATE: {
+			char *end;
+			double v = strtod(optarg, &end);
+
+			if (*end || !(v >= 0 && v <= 1))
+				return cli_usage("copy", "invalid rate '%s': expected 0..1", optarg);
+			o.max_error_rate = v;
+			break;
+		}
 		case OPT_PROGRESS:
 			if (!strcmp(optarg, "auto"))
 				o.progress_mode = FERRY_PROGRESS_AUTO;

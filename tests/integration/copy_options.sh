@@ -53,13 +53,18 @@ assert_eq "--include copied only events" "$(pg_q "$url" "SELECT string_agg(table
 assert_eq "--cast applied" "$(pg_q "$url" "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'ha.events'::regclass AND attname = 'time_fired'")" "timestamp without time zone"
 assert_eq "--cast value" "$(pg_q "$url" "SELECT time_fired FROM ha.events WHERE event_id = 2")" "2024-01-01 10:00:01.25"
 
-# existing tables: refused without --truncate/--drop; --truncate reloads
+# a rerun of a completed job has nothing to do; another job finds the
+# tables and refuses without --truncate/--drop; --truncate reloads
 url=$(new_db copy_existing)
 t_run "$FERRY" copy -q "$src" "$url"
 assert_eq "first copy" "$T_RC" 0
 t_run "$FERRY" copy -q "$src" "$url"
-assert_eq "second copy refused" "$T_RC" 1
-assert_contains "second copy message" "$T_ERR" "table 'states' already exists in the target: use --data-only"
+assert_eq "rerun of a complete job" "$T_RC" 0
+assert_contains "rerun says so" "$T_OUT" "job 'src' is already complete in the target: nothing to do"
+assert_eq "rerun added nothing" "$(pg_q "$url" 'SELECT count(*) FROM states')" 2500
+t_run "$FERRY" copy -q --job other "$src" "$url"
+assert_eq "another job refused" "$T_RC" 1
+assert_contains "another job message" "$T_ERR" "table 'states' already exists in the target: use --data-only"
 t_run "$FERRY" copy -q --truncate "$src" "$url"
 assert_eq "--truncate exit code" "$T_RC" 0
 assert_eq "--truncate no duplicates" "$(pg_q "$url" 'SELECT count(*) FROM states')" 2500

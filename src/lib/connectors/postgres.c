@@ -44,7 +44,13 @@ static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
 		msg = PQerrorMessage(pg);
 	ferry_url_redact(msg, &clean);
 	ferry_buf_rtrim(&clean);
-	if (PQstatus(pg) == CONNECTION_BAD)
+	/* a lost server: the connection is gone, the server is shutting down
+	 * or restarting (class 08, 57P0x), or libpq saw the socket close */
+	if (PQstatus(pg) == CONNECTION_BAD ||
+	    (state && (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3))) ||
+	    (!state && (strstr(clean.buf, "server closed the connection") ||
+			strstr(clean.buf, "no connection to the server") ||
+			strstr(clean.buf, "terminating connection"))))
 		code = FERRY_ECONN;
 	ferry_error_set(err, code, "%s: %s", what, clean.buf);
 	if (state)

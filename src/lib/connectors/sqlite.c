@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "connectors/conn_int.h"
 #include "ferry/alloc.h"
@@ -815,6 +816,54 @@ static int sq_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 static int sq_quote_ident(const char *name, struct ferry_buf *out)
 {
 	return conn_quote_dq(name, out);
+}
+
+int sq_snapshot(const char *src_url, const char *dest_path, struct ferry_error *err)
+{
+	ferry_url *u = NULL;
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *bk;
+	int rc = 0, step;
+
+	if (ferry_url_parse(src_url, &u, err) < 0)
+		return FERRY_EPARSE;
+	if (strcmp(u->scheme, "sqlite") && strcmp(u->scheme, "sqlite3")) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+				     "--snapshot works for sqlite sources only");
+		goto out;
+	}
+	if (sqlite3_open_v2(u->path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			    NULL) != SQLITE_OK) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s' or '%s' for the snapshot",
+				     u->path, dest_path);
+		goto out;
+	}
+	sqlite3_busy_timeout(src, 60000);
+	bk = sqlite3_backup_init(dst, "main", src, "main");
+	if (!bk) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot start the snapshot: %s",
+				     sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* all pages in one step: a writer in between cannot force a restart */
+	while ((step = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || step == SQLITE_LOCKED)
+		sqlite3_sleep(100);
+	if (step != SQLITE_DONE)
+		rc = ferry_error_set(err, FERRY_EIO, "snapshot of '%s' failed: %s", u->path,
+				     sqlite3_errstr(step));
+	sqlite3_backup_finish(bk);
+	/* the copy is read by several connections at once and then deleted:
+	 * no WAL files beside it */
+	if (rc == 0)
+		sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+out:
+	sqlite3_close(src);
+	sqlite3_close(dst);
+	ferry_url_free(u);
+	if (rc < 0)
+		unlink(dest_path);
+	return rc;
 }
 
 static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };

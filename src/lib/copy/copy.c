@@ -3,6 +3,12 @@
  * rows chunk by chunk (each chunk its own target transaction), then build
  * keys, indexes, foreign keys and sequences, and report.
  *
+ * On a PostgreSQL target the job is checkpointed in the target (see
+ * checkpoint.c): the schema, the job row and the chunk list commit
+ * together, each chunk commits with its "done" mark, each post-load step
+ * with its own, so rerunning the same command after a crash resumes
+ * exactly where the target says it stopped.
+ *
  * Order matters for speed and for correctness: rows go into bare tables
  * (no index maintenance during COPY), keys and indexes are built once at
  * the end, and foreign keys last so that load order between tables does
@@ -10,17 +16,22 @@
  */
 #include <ctype.h>
 #include <libgen.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "connectors/conn_int.h"
 #include "copy/planner.h"
 #include "ferry/alloc.h"
 #include "ferry/log.h"
+#include "ferry/hash.h"
 #include "ferry/progress.h"
+#include "ferry/url.h"
 
-#define DEFAULT_CHUNK_ROWS 500000
+#define DEFAULT_CHUNK_ROWS 250000
 #define DEFAULT_BATCH_ROWS 10000
 #define DEFAULT_BATCH_BYTES (4u << 20)
 
@@ -30,6 +41,14 @@ const char *ferry_copy_phase_name(int phase)
 				       "sequences" };
 
 	return phase >= 0 && phase < FERRY_PHASE_COUNT ? names[phase] : "?";
+}
+
+void ferry_copy_opts_init(struct ferry_copy_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_errors = -1;
+	o->max_error_rate = -1;
+	o->retries = -1;
 }
 
 void ferry_copy_result_free(struct ferry_copy_result *r)
@@ -57,6 +76,8 @@ void ferry_copy_result_free(struct ferry_copy_result *r)
 struct run {
 	const struct ferry_copy_opts *o;
 	const char *schema;
+	const char *src_url;      /* the source actually read (a snapshot copy) */
+	char *snapshot;           /* temp file to remove, or NULL */
 	ferry_conn *src, *dst;
 	const struct ferry_conn_ops *sops, *dops;
 	struct ferry_catalog *scat, *tcat;
@@ -65,6 +86,16 @@ struct run {
 	ferry_progress *progress;
 	struct ferry_copy_result *res;
 	int jobs;
+	int ckpt;                 /* checkpointed job (PostgreSQL target) */
+	const char *job;
+	char worker_id[128];
+	struct chunk_spec *chunks;
+	size_t nchunks;
+	struct strv created;      /* target tables this job creates */
+	int resumed;
+	int already_done;
+	int created_job;          /* this run created the job */
+	int budget_exceeded;
 };
 
 static int is_pg(const struct run *r)
@@ -72,14 +103,10 @@ static int is_pg(const struct run *r)
 	return !strcmp(r->dops->name, "postgres");
 }
 
-/*
- * Cut every table into chunks: rowid ranges of about rows_per_chunk rows
- * (fewer, larger ranges would leave jobs idle on one big table; more,
- * smaller ones cost a transaction each).  Tables without rowids are one
- * chunk.
- */
-static int plan_chunks(struct run *r, struct load_ctx *lc, uint64_t *total,
-		       struct ferry_error *err)
+/* Cut every table into chunks: rowid ranges of about chunk_rows rows.
+ * The cut depends only on the source and --chunk-rows, never on --jobs,
+ * so a rerun with other settings resumes the same chunks. */
+static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 {
 	size_t cap = 0, i;
 	int rc = 0;
@@ -100,8 +127,6 @@ static int plan_chunks(struct run *r, struct load_ctx *lc, uint64_t *total,
 		if (count == 0)
 			continue;
 		per = r->o->chunk_rows > 0 ? r->o->chunk_rows : DEFAULT_CHUNK_ROWS;
-		if (r->o->chunk_rows <= 0 && lc->jobs > 1 && count / lc->jobs < per)
-			per = count / lc->jobs > 10000 ? (count + lc->jobs - 1) / lc->jobs : per;
 		nck = (count + per - 1) / per;
 		if (tp->src->without_rowid || !(r->sops->caps & FERRY_CAP_KEYRANGE))
 			nck = 1;
@@ -110,46 +135,49 @@ static int plan_chunks(struct run *r, struct load_ctx *lc, uint64_t *total,
 		for (a = lo; ; a += step) {
 			struct chunk_spec *ck;
 
-			if (FERRY_GROW(lc->chunks, cap, lc->nchunks + 1) < 0)
+			if (FERRY_GROW(r->chunks, cap, r->nchunks + 1) < 0)
 				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			ck = &lc->chunks[lc->nchunks++];
+			ck = &r->chunks[r->nchunks++];
 			ck->tp = tp;
-			ck->has_range = nck > 1 || !tp->src->without_rowid;
+			ck->has_range = !tp->src->without_rowid;
 			ck->lo = a;
 			ck->hi = (nck <= 1 || hi - a < step) ? hi : a + step - 1;
-			if (tp->src->without_rowid)
-				ck->has_range = 0;
-			if (ck->hi >= hi || nck <= 1)
+			if (ck->hi >= hi)
 				break;
 		}
 	}
 	return 0;
 }
 
-static int phase_data(struct run *r, struct ferry_error *err)
+/* What a resumed run must agree on with the run that started the job:
+ * the source (tables, columns, key ranges, row counts), the target types
+ * and the options that shape the result. */
+static void fingerprint(struct run *r, char out[33])
 {
-	struct load_ctx lc;
-	uint64_t total = 0;
-	int rc;
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const struct ferry_copy_opts *o = r->o;
+	size_t i, k;
 
-	memset(&lc, 0, sizeof(lc));
-	lc.src_url = r->o->src;
-	lc.dst_url = r->o->dst;
-	lc.schema = is_pg(r) ? r->schema : NULL;
-	lc.session_sql = is_pg(r) ? "SET synchronous_commit TO off" : NULL;
-	lc.rej = &r->rej;
-	lc.progress = r->progress;
-	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
-	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
-	lc.jobs = r->jobs;
-	if ((rc = plan_chunks(r, &lc, &total, err)) < 0)
-		goto out;
-	ferry_progress_reset(r->progress, "copy", total);
-	rc = load_chunks(&lc, err);
-	ferry_progress_done(r->progress);
-out:
-	ferry_free(lc.chunks);
-	return rc;
+	ferry_url_redact(o->src, &b);
+	ferry_buf_addf(&b, "|%s|%d%d%d|%lld|", r->schema, o->data_only, o->schema_only, o->views,
+		       (long long)o->chunk_rows);
+	for (i = 0; o->include && o->include[i]; i++)
+		ferry_buf_addf(&b, "i:%s|", o->include[i]);
+	for (i = 0; o->exclude && o->exclude[i]; i++)
+		ferry_buf_addf(&b, "x:%s|", o->exclude[i]);
+	for (i = 0; o->casts && o->casts[i]; i++)
+		ferry_buf_addf(&b, "c:%s|", o->casts[i]);
+	for (i = 0; i < r->plan.ntables; i++) {
+		const struct table_plan *tp = &r->plan.tables[i];
+
+		ferry_buf_addf(&b, "t:%s>%s:%lld:%lld:%lld|", tp->src->name, tp->dst_name,
+			       (long long)tp->lo, (long long)tp->hi, (long long)tp->count);
+		for (k = 0; k < tp->ncols; k++)
+			ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
+				       tp->cols[k].type_sql);
+	}
+	ferry_hash128_hex(b.buf, b.len, out);
+	ferry_buf_release(&b);
 }
 
 /* Run one statement; a failure becomes a warning (returns 1) when soft. */
@@ -192,9 +220,12 @@ static int created_by_ferry(struct run *r, const char *table)
 	return yes;
 }
 
+/* Drop, truncate or create the target tables (inside the caller's
+ * transaction on PostgreSQL, so the schema appears whole or not at all). */
 static int phase_schema(struct run *r, struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT, src = FERRY_BUF_INIT;
+	const char *schema = is_pg(r) ? r->schema : NULL;
 	size_t i;
 	int rc = 0;
 
@@ -217,20 +248,15 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			}
 			ferry_buf_clear(&b);
 			ferry_buf_addstr(&b, "DROP TABLE ");
-			qualified(&b, is_pg(r) ? r->schema : NULL, tp->dst_name);
+			qualified(&b, schema, tp->dst_name);
 			ferry_buf_addstr(&b, is_pg(r) ? " CASCADE" : "");
 			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			tp->exists = 0;
 		} else if (tp->exists && r->o->truncate) {
 			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, "TRUNCATE ");
-			qualified(&b, is_pg(r) ? r->schema : NULL, tp->dst_name);
-			if (!is_pg(r)) {
-				ferry_buf_clear(&b);
-				ferry_buf_addstr(&b, "DELETE FROM ");
-				qualified(&b, NULL, tp->dst_name);
-			}
+			ferry_buf_addstr(&b, is_pg(r) ? "TRUNCATE " : "DELETE FROM ");
+			qualified(&b, schema, tp->dst_name);
 			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			continue;
@@ -244,9 +270,10 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if (r->o->data_only)
 			continue;
 		ferry_buf_clear(&b);
-		ddl_create_table(&r->plan, tp, is_pg(r) ? r->schema : NULL, &b);
+		ddl_create_table(&r->plan, tp, schema, &b);
 		if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
 			goto out;
+		strv_push(&r->created, ferry_strdup(tp->dst_name));
 		if (is_pg(r)) {
 			struct ferry_buf c = FERRY_BUF_INIT;
 
@@ -254,8 +281,8 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			ferry_buf_addstr(&b, "COMMENT ON TABLE ");
 			qualified(&b, r->schema, tp->dst_name);
 			ferry_buf_addstr(&b, " IS ");
-			ferry_buf_addf(&c, "ferry: created by ferry copy from %s table %s",
-				       src.buf, tp->src->name);
+			ferry_buf_addf(&c, "ferry: created by ferry copy job %s from %s table %s",
+				       r->job, src.buf, tp->src->name);
 			quote_literal(&b, c.buf);
 			ferry_buf_release(&c);
 			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
@@ -266,6 +293,286 @@ out:
 	ferry_buf_release(&b);
 	ferry_buf_release(&src);
 	return rc;
+}
+
+/* Drop the tables a job created and forget the job (for --restart and
+ * --rollback-on-abort). */
+static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
+{
+	struct strv tables = { 0 };
+	struct ferry_buf b = FERRY_BUF_INIT;
+	size_t i;
+	int rc;
+
+	if ((rc = ck_job_created_tables(r->dst, r->job, &tables, err)) < 0)
+		goto out;
+	if ((rc = r->dops->begin(r->dst, err)) < 0)
+		goto out;
+	for (i = 0; i < tables.n && rc == 0; i++) {
+		ferry_buf_clear(&b);
+		ferry_buf_addstr(&b, "DROP TABLE IF EXISTS ");
+		qualified(&b, r->schema, tables.v[i]);
+		ferry_buf_addstr(&b, " CASCADE");
+		rc = run_ddl(r, b.buf, 0, err);
+	}
+	/* rows this job inserted into tables it did not create: by chunk,
+	 * through the column that carries the source rowid */
+	for (i = 0; delete_rows && i < r->plan.ntables && rc == 0; i++) {
+		struct table_plan *tp = &r->plan.tables[i];
+		const char *key = NULL;
+		size_t k;
+
+		int dropped = 0;
+
+		for (k = 0; k < tables.n; k++)
+			dropped |= !strcmp(tables.v[k], tp->dst_name);
+		if (!tp->exists || dropped)
+			continue;
+		if (tp->src->rowid_alias >= 0)
+			for (k = 0; k < tp->ncols; k++)
+				if (!strcmp(tp->cols[k].src_name, tp->src->cols[tp->src->rowid_alias].name))
+					key = tp->cols[k].dst_name;
+		if (!key) {
+			strv_pushf(&r->plan.warnings,
+				"rows written to '%s' cannot be removed by chunk: the table has no "
+				"integer key; it is left as it is", tp->dst_name);
+			continue;
+		}
+		ferry_buf_clear(&b);
+		ferry_buf_addstr(&b, "DELETE FROM ");
+		qualified(&b, r->schema, tp->dst_name);
+		ferry_buf_addstr(&b, " t USING ferry.progress p WHERE p.state = 'done' AND p.job = ");
+		quote_literal(&b, r->job);
+		ferry_buf_addf(&b, " AND p.stream_no = %d AND t.", tp->index);
+		quote_ident(&b, key);
+		ferry_buf_addstr(&b, " BETWEEN p.range_lo AND p.range_hi");
+		rc = run_ddl(r, b.buf, 0, err);
+	}
+	if (rc == 0)
+		rc = ck_job_delete(r->dst, r->job, err);
+	if (rc == 0)
+		rc = r->dops->commit(r->dst, err);
+	else
+		r->dops->rollback(r->dst, NULL);
+out:
+	strv_release(&tables);
+	ferry_buf_release(&b);
+	return rc;
+}
+
+/*
+ * Find or create the job in the target.  Creation (schema, job row, chunk
+ * list) is one transaction under an advisory lock, so concurrent workers
+ * see either no job or a complete one.
+ */
+static int prepare_job(struct run *r, struct ferry_error *err)
+{
+	struct ferry_buf state = FERRY_BUF_INIT, fp = FERRY_BUF_INIT, lock = FERRY_BUF_INIT,
+			 src = FERRY_BUF_INIT;
+	char want[33];
+	int exists = 0, rc, locked = 0;
+
+	fingerprint(r, want);
+	if ((rc = ck_setup(r->dst, err)) < 0)
+		goto out;
+	ferry_buf_addstr(&lock, "SELECT pg_advisory_lock(7301162, hashtext(");
+	quote_literal(&lock, r->job);
+	ferry_buf_addstr(&lock, "))");
+	if ((rc = r->dops->exec(r->dst, lock.buf, err)) < 0)
+		goto out;
+	locked = 1;
+	if ((rc = ck_job_get(r->dst, r->job, &exists, &state, &fp, err)) < 0)
+		goto out;
+	if (exists && (r->o->restart || r->o->drop || r->o->truncate)) {
+		if ((rc = forget_job(r, 1, err)) < 0)
+			goto out;
+		exists = 0;
+		/* the plan saw the old tables as existing */
+		{
+			size_t i;
+
+			for (i = 0; i < r->plan.ntables; i++) {
+				struct ferry_buf q = FERRY_BUF_INIT, name = FERRY_BUF_INIT,
+						 o = FERRY_BUF_INIT;
+				int isnull = 1;
+
+				qualified(&name, r->schema, r->plan.tables[i].dst_name);
+				ferry_buf_addstr(&q, "SELECT to_regclass(");
+				quote_literal(&q, name.buf);
+				ferry_buf_addstr(&q, ")::text");
+				if (r->dops->query1(r->dst, q.buf, &o, &isnull, NULL) == 0)
+					r->plan.tables[i].exists = !isnull;
+				ferry_buf_release(&q);
+				ferry_buf_release(&name);
+				ferry_buf_release(&o);
+			}
+		}
+	}
+	if (exists) {
+		if (strcmp(fp.buf, want)) {
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"job '%s' in the target was started with another source state or other "
+				"options (the source changed, or a table, type or option differs); rerun "
+				"with --restart to start it over, or give this copy another --job name",
+				r->job);
+			goto out;
+		}
+		r->resumed = 1;
+		r->already_done = !strcmp(state.buf, "done");
+		/* tables this job created are its own, not pre-existing ones */
+		{
+			struct strv mine = { 0 };
+			size_t i, k;
+
+			if ((rc = ck_job_created_tables(r->dst, r->job, &mine, err)) < 0)
+				goto out;
+			for (i = 0; i < r->plan.ntables; i++)
+				for (k = 0; k < mine.n; k++)
+					if (!strcmp(mine.v[k], r->plan.tables[i].dst_name))
+						r->plan.tables[i].exists = 0;
+			strv_release(&mine);
+		}
+		goto out;
+	}
+	ferry_url_redact(r->o->src, &src);
+	if ((rc = r->dops->begin(r->dst, err)) < 0)
+		goto out;
+	if ((rc = phase_schema(r, err)) < 0 ||
+	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
+	    (rc = ck_chunks_insert(r->dst, r->job, r->chunks, r->o->schema_only ? 0 : r->nchunks,
+				   err)) < 0) {
+		r->dops->rollback(r->dst, NULL);
+		goto out;
+	}
+	if ((rc = r->dops->commit(r->dst, err)) < 0)
+		goto out;
+	r->created_job = 1;
+out:
+	if (locked) {
+		struct ferry_buf un = FERRY_BUF_INIT;
+
+		ferry_buf_addstr(&un, "SELECT pg_advisory_unlock(7301162, hashtext(");
+		quote_literal(&un, r->job);
+		ferry_buf_addstr(&un, "))");
+		r->dops->exec(r->dst, un.buf, NULL);
+		ferry_buf_release(&un);
+	}
+	ferry_buf_release(&state);
+	ferry_buf_release(&fp);
+	ferry_buf_release(&lock);
+	ferry_buf_release(&src);
+	return rc;
+}
+
+static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
+{
+	struct load_ctx lc;
+	int rc;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.src_url = r->src_url;
+	lc.dst_url = r->o->dst;
+	lc.schema = is_pg(r) ? r->schema : NULL;
+	lc.session_sql = is_pg(r) ? "SET synchronous_commit TO off" : NULL;
+	lc.rej = &r->rej;
+	lc.progress = r->progress;
+	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
+	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
+	lc.jobs = r->jobs;
+	lc.job = r->ckpt ? r->job : NULL;
+	lc.worker_id = r->worker_id;
+	lc.tables = r->plan.tables;
+	lc.ntables = r->plan.ntables;
+	lc.chunks = r->chunks;
+	lc.nchunks = r->nchunks;
+	lc.max_errors = r->o->max_errors;
+	lc.max_error_rate = r->o->max_error_rate;
+	lc.retries = r->o->retries >= 0 ? r->o->retries : 10;
+	if (r->ckpt) {
+		/* rows and rejects already committed by earlier runs count */
+		size_t i;
+		uint64_t done = 0;
+
+		for (i = 0; i < r->plan.ntables; i++) {
+			struct chunk_stats cs;
+
+			if ((rc = ck_stream_totals(r->dst, r->job, (int)i, &cs, err)) < 0)
+				return rc;
+			done += (uint64_t)cs.read;
+			atomic_fetch_add(&lc.read_total, cs.read);
+			atomic_fetch_add(&lc.rejected_total, cs.rejected);
+		}
+		ferry_progress_reset(r->progress, "copy", total);
+		ferry_progress_add(r->progress, done, 0);
+	} else {
+		ferry_progress_reset(r->progress, "copy", total);
+	}
+	rc = load_chunks(&lc, err);
+	ferry_progress_done(r->progress);
+	if (rc == 0 && (lc.max_errors >= 0 || lc.max_error_rate >= 0)) {
+		int64_t rd = atomic_load(&lc.read_total), rj = atomic_load(&lc.rejected_total);
+
+		if ((lc.max_errors >= 0 && rj > lc.max_errors) ||
+		    (lc.max_error_rate >= 0 && rd > 0 && (double)rj / (double)rd > lc.max_error_rate))
+			atomic_store(&lc.budget_exceeded, 1);
+	}
+	if (atomic_load(&lc.budget_exceeded)) {
+		int64_t rd = atomic_load(&lc.read_total), rj = atomic_load(&lc.rejected_total);
+
+		r->budget_exceeded = 1;
+		rc = ferry_error_set(err, FERRY_EABORT,
+			"aborted: %lld of %lld rows rejected (%.2f%%) exceeds the error budget "
+			"(--max-errors %lld, --max-error-rate %g)%s",
+			(long long)rj, (long long)rd, rd ? 100.0 * (double)rj / (double)rd : 0.0,
+			(long long)lc.max_errors, lc.max_error_rate,
+			r->o->rollback_on_abort ? "" : "; the rows copied so far stay: rerun with a "
+			"larger budget to resume, or with --rollback-on-abort to remove them");
+	}
+	return rc;
+}
+
+/* The main connection sat idle through the data phase; the server may
+ * have restarted meanwhile.  Open a fresh one, retrying like the workers. */
+static int reopen_target(struct run *r, struct ferry_error *err)
+{
+	double wait = 0.5;
+	int i, rc = 0, tries = r->o->retries >= 0 ? r->o->retries : 10;
+
+	ferry_conn_close(r->dst);
+	r->dst = NULL;
+	for (i = 0; i <= tries; i++) {
+		ferry_error_clear(err);
+		if ((rc = ferry_conn_open(r->o->dst, FERRY_OPEN_CREATE, &r->dst, err)) == 0)
+			return 0;
+		if (rc != FERRY_ECONN || i == tries)
+			break;
+		{
+			struct timespec ts = { (time_t)wait,
+					       (long)((wait - (double)(time_t)wait) * 1e9) };
+
+			nanosleep(&ts, NULL);
+		}
+		wait = wait * 2 > 10 ? 10 : wait * 2;
+	}
+	ferry_error_prefix(err, "cannot reconnect to the target; rerun the same command to resume");
+	return rc;
+}
+
+/* Wait until chunks held by other workers of the job are committed. */
+static int wait_for_others(struct run *r, struct ferry_error *err)
+{
+	int64_t pending = 0;
+	int rc, said = 0;
+
+	for (;;) {
+		struct timespec ts = { 0, 500000000 };
+
+		if ((rc = ck_pending(r->dst, r->job, &pending, err)) < 0 || pending == 0)
+			return rc;
+		if (!said++)
+			ferry_info("waiting for %lld chunks other workers are copying", (long long)pending);
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Text after the top-level AS of CREATE VIEW. */
@@ -287,197 +594,147 @@ static const char *view_body(const char *sql)
 	return NULL;
 }
 
-static int phase_views(struct run *r, struct ferry_error *err)
+/* The post-load statements, in stages: keys and indexes, foreign keys,
+ * identities and sequences, views. */
+static void post_steps(struct run *r, struct strv *stmts, int **stages)
 {
+	struct strv keys = { 0 }, idx = { 0 }, fks = { 0 }, seqs = { 0 }, views = { 0 };
 	struct ferry_buf b = FERRY_BUF_INIT;
-	size_t i;
-	int rc = 0;
+	const char *schema = r->schema;
+	size_t i, k, n = 0;
+	int *st;
 
-	for (i = 0; i < r->scat->nviews; i++) {
-		const struct ferry_view *v = &r->scat->views[i];
-		const char *body = v->sql ? view_body(v->sql) : NULL;
-
-		if (!r->o->views) {
-			strv_pushf(&r->plan.warnings,
-				"view '%s' skipped: add --views to try creating it", v->name);
-			continue;
-		}
-		if (!body) {
-			strv_pushf(&r->plan.warnings, "view '%s' skipped: cannot read its query",
-				   v->name);
-			continue;
-		}
-		ferry_buf_clear(&b);
-		ferry_buf_addstr(&b, "CREATE VIEW ");
-		qualified(&b, is_pg(r) ? r->schema : NULL, v->name);
-		ferry_buf_addstr(&b, " AS ");
-		ferry_buf_addstr(&b, body);
-		if ((rc = run_ddl(r, b.buf, 1, err)) < 0)
-			break;
-		rc = 0;
-	}
-	ferry_buf_release(&b);
-	return rc;
-}
-
-/*
- * Run two lists of statements in parallel; failures become warnings.  For
- * foreign keys (fk = 1) a failure is retried NOT VALID: SQLite often runs
- * with foreign keys off and holds orphans, and the constraint should still
- * guard new rows.
- */
-static int ddl_batch(struct run *r, struct strv *a, struct strv *b, int fk,
-		     struct ferry_error *err)
-{
-	struct strv all = { 0 }, retry = { 0 };
-	char **errors = NULL;
-	size_t i;
-	int rc;
-
-	for (i = 0; a && i < a->n; i++)
-		strv_push(&all, ferry_strdup(a->v[i]));
-	for (i = 0; b && i < b->n; i++)
-		strv_push(&all, ferry_strdup(b->v[i]));
-	rc = run_ddl_parallel(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->jobs,
-			      all.v, all.n, &errors, err);
-	if (rc < 0)
-		goto out;
-	for (i = 0; i < all.n; i++) {
-		if (!errors[i])
-			continue;
-		if (fk)
-			strv_pushf(&retry, "%s NOT VALID", all.v[i]);
-		else
-			strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", all.v[i], errors[i]);
-	}
-	for (i = 0; i < retry.n; i++) {
-		struct ferry_error e = FERRY_ERROR_INIT;
-
-		if (r->dops->exec(r->dst, retry.v[i], &e) == 0)
-			strv_pushf(&r->plan.warnings,
-				"foreign key added NOT VALID because existing rows violate it: "
-				"%.200s; fix the rows, then run ALTER TABLE ... VALIDATE CONSTRAINT",
-				retry.v[i]);
-		else
-			strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", retry.v[i], e.msg);
-	}
-out:
-	if (errors)
-		for (i = 0; i < all.n; i++)
-			ferry_free(errors[i]);
-	ferry_free(errors);
-	strv_release(&all);
-	strv_release(&retry);
-	return rc;
-}
-
-/* After the load: keys, indexes, foreign keys; identity and sequences. */
-static int phase_post(struct run *r, struct ferry_error *err)
-{
-	struct strv keys = { 0 }, idx = { 0 }, fks = { 0 };
-	struct ferry_buf b = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
-	const char *schema = is_pg(r) ? r->schema : NULL;
-	double t0;
-	size_t i, k;
-	int rc = 0;
-
-	if (!is_pg(r)) {
-		strv_pushf(&r->plan.warnings,
-			"keys, indexes and foreign keys are only recreated on PostgreSQL targets");
-		return 0;
-	}
-	for (i = 0; i < r->plan.ntables; i++)
-		if (!r->plan.tables[i].exists && !r->o->data_only)
-			ddl_post_load(&r->plan, &r->plan.tables[i], schema, &keys, &idx, &fks);
-	/* keys and indexes are independent of each other: build them on
-	 * parallel connections (a table's statements serialise on its lock);
-	 * foreign keys need the referenced keys, so they come after */
-	t0 = ferry_now();
-	if ((rc = ddl_batch(r, &keys, &idx, 0, err)) < 0)
-		goto out;
-	r->res->phase_seconds[FERRY_PHASE_INDEXES] = ferry_now() - t0;
-	t0 = ferry_now();
-	if ((rc = ddl_batch(r, &fks, NULL, 1, err)) < 0)
-		goto out;
-	r->res->phase_seconds[FERRY_PHASE_CONSTRAINTS] = ferry_now() - t0;
-	rc = 0;
-	t0 = ferry_now();
-	for (i = 0; i < r->plan.ntables && rc >= 0; i++) {
-		struct table_plan *tp = &r->plan.tables[i];
-		int isnull;
-
-		for (k = 0; k < tp->ncols && rc >= 0; k++) {
-			struct col_plan *cp = &tp->cols[k];
-			struct ferry_buf tname = FERRY_BUF_INIT;
-			int64_t floor_v = tp->src->seq;
-
-			if (!cp->identity || tp->exists)
-				continue;
-			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, "ALTER TABLE ");
-			qualified(&b, schema, tp->dst_name);
-			ferry_buf_addstr(&b, " ALTER COLUMN ");
-			quote_ident(&b, cp->dst_name);
-			ferry_buf_addstr(&b, " ADD GENERATED BY DEFAULT AS IDENTITY");
-			if ((rc = run_ddl(r, b.buf, 1, err)) != 0)
-				continue;
-			/* next value: past both the highest key and, for
-			 * AUTOINCREMENT, the highest key ever handed out */
-			qualified(&tname, schema, tp->dst_name);
-			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, "SELECT setval(pg_get_serial_sequence(");
-			quote_literal(&b, tname.buf);
-			ferry_buf_addstr(&b, ", ");
-			quote_literal(&b, cp->dst_name);
-			ferry_buf_addf(&b, "), GREATEST(coalesce((SELECT max(");
-			quote_ident(&b, cp->dst_name);
-			ferry_buf_addstr(&b, ") FROM ");
-			ferry_buf_addstr(&b, tname.buf);
-			ferry_buf_addf(&b, "), 0), %lld, 0) + 1, false)",
-				       (long long)(floor_v > 0 ? floor_v : 0));
-			rc = r->dops->query1(r->dst, b.buf, &out, &isnull, err);
-			ferry_buf_release(&tname);
-		}
-	}
-	/* --data-only: existing serial/identity columns must move past the keys */
-	for (i = 0; i < r->plan.ntables && rc >= 0 && (r->o->data_only || r->o->truncate); i++) {
+	for (i = 0; i < r->plan.ntables; i++) {
 		struct table_plan *tp = &r->plan.tables[i];
 		struct ferry_buf tname = FERRY_BUF_INIT;
-		int isnull;
 
-		if (!tp->exists)
-			continue;
 		qualified(&tname, schema, tp->dst_name);
+		if (!tp->exists && !r->o->data_only)
+			ddl_post_load(&r->plan, tp, schema, &keys, &idx, &fks);
 		for (k = 0; k < tp->ncols; k++) {
-			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, "SELECT CASE WHEN s IS NULL THEN NULL ELSE setval(s, "
-					 "GREATEST(coalesce((SELECT max(");
-			quote_ident(&b, tp->cols[k].dst_name);
-			ferry_buf_addstr(&b, ") FROM ");
-			ferry_buf_addstr(&b, tname.buf);
-			ferry_buf_addstr(&b, "), 0), 0) + 1, false) END FROM pg_get_serial_sequence(");
-			quote_literal(&b, tname.buf);
-			ferry_buf_addstr(&b, ", ");
-			quote_literal(&b, tp->cols[k].dst_name);
-			ferry_buf_addstr(&b, ") AS s");
-			if (tp->cols[k].type != FERRY_T_INT64 && tp->cols[k].type != FERRY_T_INT32 &&
-			    tp->cols[k].type != FERRY_T_INT16)
+			struct col_plan *cp = &tp->cols[k];
+			int64_t floor_v = tp->src->seq;
+
+			if (cp->type != FERRY_T_INT64 && cp->type != FERRY_T_INT32 &&
+			    cp->type != FERRY_T_INT16)
 				continue;
-			if ((rc = r->dops->query1(r->dst, b.buf, &out, &isnull, err)) < 0)
-				break;
+			ferry_buf_clear(&b);
+			if (cp->identity && !tp->exists) {
+				/* next value: past the highest key and, for AUTOINCREMENT,
+				 * past the highest key ever handed out */
+				ferry_buf_addstr(&b, "ALTER TABLE ");
+				ferry_buf_addstr(&b, tname.buf);
+				ferry_buf_addstr(&b, " ALTER COLUMN ");
+				quote_ident(&b, cp->dst_name);
+				ferry_buf_addstr(&b, " ADD GENERATED BY DEFAULT AS IDENTITY; "
+						 "SELECT setval(pg_get_serial_sequence(");
+				quote_literal(&b, tname.buf);
+				ferry_buf_addstr(&b, ", ");
+				quote_literal(&b, cp->dst_name);
+				ferry_buf_addstr(&b, "), GREATEST(coalesce((SELECT max(");
+				quote_ident(&b, cp->dst_name);
+				ferry_buf_addstr(&b, ") FROM ");
+				ferry_buf_addstr(&b, tname.buf);
+				ferry_buf_addf(&b, "), 0), %lld, 0) + 1, false)",
+					       (long long)(floor_v > 0 ? floor_v : 0));
+			} else if (tp->exists) {
+				/* an existing serial/identity column must move past the keys */
+				ferry_buf_addstr(&b, "SELECT setval(s, GREATEST(coalesce((SELECT max(");
+				quote_ident(&b, cp->dst_name);
+				ferry_buf_addstr(&b, ") FROM ");
+				ferry_buf_addstr(&b, tname.buf);
+				ferry_buf_addstr(&b, "), 0), 0) + 1, false) FROM pg_get_serial_sequence(");
+				quote_literal(&b, tname.buf);
+				ferry_buf_addstr(&b, ", ");
+				quote_literal(&b, cp->dst_name);
+				ferry_buf_addstr(&b, ") AS s WHERE s IS NOT NULL");
+			} else {
+				continue;
+			}
+			strv_push(&seqs, ferry_strdup(b.buf));
 		}
 		ferry_buf_release(&tname);
 	}
-	r->res->phase_seconds[FERRY_PHASE_SEQUENCES] = ferry_now() - t0;
-	if (rc > 0)
-		rc = 0;
-out:
+	for (i = 0; !r->o->data_only && r->o->views && i < r->scat->nviews; i++) {
+		const struct ferry_view *v = &r->scat->views[i];
+		const char *body = v->sql ? view_body(v->sql) : NULL;
+
+		if (!body)
+			continue;
+		ferry_buf_clear(&b);
+		ferry_buf_addstr(&b, "CREATE VIEW ");
+		qualified(&b, schema, v->name);
+		ferry_buf_addstr(&b, " AS ");
+		ferry_buf_addstr(&b, body);
+		strv_push(&views, ferry_strdup(b.buf));
+	}
+	st = ferry_calloc(keys.n + idx.n + fks.n + seqs.n + views.n + 1, sizeof(int));
+#define TAKE(list, stage) \
+	for (i = 0; i < (list).n; i++) { \
+		strv_push(stmts, (list).v[i]); \
+		if (st) \
+			st[n] = (stage); \
+		n++; \
+		(list).v[i] = NULL; \
+	}
+	TAKE(keys, STAGE_KEYS)
+	TAKE(idx, STAGE_KEYS)
+	TAKE(fks, STAGE_FKEYS)
+	TAKE(seqs, STAGE_SEQUENCES)
+	TAKE(views, STAGE_VIEWS)
+#undef TAKE
+	*stages = st;
 	strv_release(&keys);
 	strv_release(&idx);
 	strv_release(&fks);
+	strv_release(&seqs);
+	strv_release(&views);
 	ferry_buf_release(&b);
-	ferry_buf_release(&out);
+}
+
+static int phase_post(struct run *r, struct ferry_error *err)
+{
+	struct strv stmts = { 0 };
+	int *stages = NULL;
+	double t0 = ferry_now();
+	int rc;
+
+	post_steps(r, &stmts, &stages);
+	if (!stages && stmts.n) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0)
+		goto out;
+	rc = run_steps(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->job, r->jobs, err);
+	r->res->phase_seconds[FERRY_PHASE_INDEXES] = ferry_now() - t0;
+out:
+	ferry_free(stages);
+	strv_release(&stmts);
 	return rc;
+}
+
+/* Views on a target without checkpoints (SQLite): best effort. */
+static void plain_views(struct run *r)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; r->o->views && i < r->scat->nviews; i++) {
+		const struct ferry_view *v = &r->scat->views[i];
+		const char *body = v->sql ? view_body(v->sql) : NULL;
+
+		if (!body)
+			continue;
+		ferry_buf_clear(&b);
+		ferry_buf_addstr(&b, "CREATE VIEW ");
+		quote_ident(&b, v->name);
+		ferry_buf_addstr(&b, " AS ");
+		ferry_buf_addstr(&b, body);
+		run_ddl(r, b.buf, 1, &e);
+	}
+	ferry_buf_release(&b);
 }
 
 /* Job name from the source: its file name without extension. */
@@ -504,7 +761,61 @@ static char *job_name(const char *src)
 	return out;
 }
 
-static int fill_result(struct run *r)
+/* Totals over every run of the job (a resumed run reports the whole job),
+ * the rejects file rebuilt from what the target committed, step notes. */
+static int collect(struct run *r, struct ferry_error *err)
+{
+	struct ferry_copy_result *res = r->res;
+	struct strv notes = { 0 };
+	size_t i;
+	int rc = 0;
+
+	if (r->ckpt) {
+		for (i = 0; i < r->plan.ntables && rc == 0; i++) {
+			struct chunk_stats cs;
+
+			rc = ck_stream_totals(r->dst, r->job, (int)i, &cs, err);
+			if (rc == 0) {
+				res->tables[i].read = cs.read;
+				res->tables[i].written = cs.written;
+				res->tables[i].rejected = cs.rejected;
+				res->tables[i].bytes = cs.bytes;
+			}
+		}
+		if (rc == 0) {
+			int64_t n = 0;
+
+			ferry_free(r->rej.path);
+			r->rej.path = NULL;
+			if (r->res->tables && rc == 0) {
+				int64_t rejected = 0;
+
+				for (i = 0; i < res->ntables; i++)
+					rejected += res->tables[i].rejected;
+				if (rejected) {
+					struct ferry_buf p = FERRY_BUF_INIT;
+
+					ferry_buf_addf(&p, "%s/rejects.ndjson", r->rej.dir);
+					rej_mkdir(r->rej.dir);
+					rc = ck_write_rejects(r->dst, r->job, p.buf, &n, err);
+					if (rc == 0 && n)
+						r->rej.path = ferry_buf_detach(&p, NULL);
+					ferry_buf_release(&p);
+				}
+			}
+		}
+		if (rc == 0)
+			rc = ck_step_notes(r->dst, r->job, &notes, err);
+		for (i = 0; i < notes.n; i++) {
+			strv_push(&r->plan.warnings, notes.v[i]);
+			notes.v[i] = NULL;
+		}
+		strv_release(&notes);
+	}
+	return rc;
+}
+
+static void fill_result(struct run *r)
 {
 	struct ferry_copy_result *res = r->res;
 	size_t i;
@@ -515,6 +826,8 @@ static int fill_result(struct run *r)
 	res->renames = r->plan.renames.v;
 	res->nrenames = r->plan.renames.n;
 	memset(&r->plan.renames, 0, sizeof(r->plan.renames));
+	res->read = res->written = res->rejected = 0;
+	res->bytes = 0;
 	for (i = 0; i < res->ntables; i++) {
 		res->read += res->tables[i].read;
 		res->written += res->tables[i].written;
@@ -523,7 +836,28 @@ static int fill_result(struct run *r)
 	}
 	if (r->rej.path)
 		res->rejects_path = ferry_strdup(r->rej.path);
-	return 0;
+	res->resumed = r->resumed;
+}
+
+/* --snapshot: copy the SQLite source with the online backup API first, so
+ * the copy reads one consistent state even while the application writes. */
+static int take_snapshot(struct run *r, struct ferry_error *err)
+{
+	struct ferry_buf path = FERRY_BUF_INIT, url = FERRY_BUF_INIT;
+	const char *tmp = getenv("TMPDIR");
+	int rc;
+
+	ferry_buf_addf(&path, "%s/ferry-snapshot-%ld.db", tmp && *tmp ? tmp : "/tmp",
+		       (long)getpid());
+	rc = sq_snapshot(r->o->src, path.buf, err);
+	if (rc == 0) {
+		ferry_buf_addf(&url, "sqlite://%s", path.buf);
+		r->snapshot = ferry_buf_detach(&path, NULL);
+		r->src_url = ferry_buf_detach(&url, NULL);
+	}
+	ferry_buf_release(&path);
+	ferry_buf_release(&url);
+	return rc;
 }
 
 int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **out,
@@ -532,15 +866,20 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	struct run r;
 	struct ferry_buf rejdir = FERRY_BUF_INIT;
 	double start = ferry_now(), t0;
+	uint64_t total = 0;
+	char host[64] = "";
 	size_t i;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
 	r.schema = o->schema ? o->schema : "public";
+	r.src_url = o->src;
 	r.res = ferry_calloc(1, sizeof(*r.res));
 	if (!r.res)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	gethostname(host, sizeof(host) - 1);
+	snprintf(r.worker_id, sizeof(r.worker_id), "%s:%ld", host, (long)getpid());
 	if ((rc = plan_check_casts(o, err)) < 0)
 		goto out;
 	if (o->data_only && o->schema_only) {
@@ -549,6 +888,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	}
 	r.res->job = o->job ? ferry_strdup(o->job) : job_name(o->src);
+	r.job = r.res->job;
 	if (o->rejects_dir)
 		ferry_buf_addstr(&rejdir, o->rejects_dir);
 	else
@@ -557,7 +897,11 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if ((rc = ferry_conn_open(o->src, FERRY_OPEN_READONLY, &r.src, err)) < 0) {
+	if (o->snapshot && (rc = take_snapshot(&r, err)) < 0) {
+		ferry_error_prefix(err, "cannot take a snapshot of the source");
+		goto out;
+	}
+	if ((rc = ferry_conn_open(r.src_url, FERRY_OPEN_READONLY, &r.src, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the source");
 		goto out;
 	}
@@ -570,7 +914,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (r.jobs < 1)
 		r.jobs = 1;
-	if (!is_pg(&r))
+	r.ckpt = is_pg(&r);
+	if (!r.ckpt)
 		r.jobs = 1;  /* SQLite has one writer */
 	if (!(r.sops->caps & FERRY_CAP_READ)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy source",
@@ -589,6 +934,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	if ((rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err)) < 0)
 		goto out;
+	for (i = 0; i < r.plan.ntables; i++)
+		r.plan.tables[i].index = (int)i;
 	r.res->tables = ferry_calloc(r.plan.ntables ? r.plan.ntables : 1,
 				     sizeof(*r.res->tables));
 	if (!r.res->tables) {
@@ -603,29 +950,85 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		r.plan.tables[i].stats = st;
 		r.res->ntables++;
 	}
-	if ((rc = phase_schema(&r, err)) < 0)
+	if ((rc = plan_chunks(&r, &total, err)) < 0)
 		goto out;
+	if (r.ckpt) {
+		if ((rc = prepare_job(&r, err)) < 0)
+			goto out;
+	} else if ((rc = phase_schema(&r, err)) < 0) {
+		goto out;
+	}
 	r.res->phase_seconds[FERRY_PHASE_SCHEMA] = ferry_now() - t0;
+	if (r.already_done) {
+		strv_pushf(&r.plan.warnings,
+			"job '%s' is already complete in the target: nothing to do "
+			"(use --restart to copy again)", r.job);
+		goto out;
+	}
 	r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
 	t0 = ferry_now();
-	if (!o->schema_only && (rc = phase_data(&r, err)) < 0)
+	if (!o->schema_only && (rc = phase_data(&r, total, err)) < 0)
+		goto out;
+	if (r.ckpt && (rc = reopen_target(&r, err)) < 0)
+		goto out;
+	if (r.ckpt && (rc = wait_for_others(&r, err)) < 0)
 		goto out;
 	r.res->phase_seconds[FERRY_PHASE_DATA] = ferry_now() - t0;
-	if ((rc = phase_post(&r, err)) < 0)
-		goto out;
-	if (!o->data_only && (rc = phase_views(&r, err)) < 0)
-		goto out;
+	if (r.ckpt) {
+		if ((rc = phase_post(&r, err)) < 0)
+			goto out;
+		if ((rc = ck_job_set_state(r.dst, r.job, "done", err)) < 0)
+			goto out;
+	} else {
+		strv_pushf(&r.plan.warnings,
+			"keys, indexes and foreign keys are only recreated on PostgreSQL targets");
+		plain_views(&r);
+	}
+	for (i = 0; !o->views && i < r.scat->nviews; i++)
+		strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",
+			   r.scat->views[i].name);
 out:
+	if (rc < 0 && r.budget_exceeded && o->rollback_on_abort && r.ckpt) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		if (forget_job(&r, 1, &e2) == 0)
+			strv_pushf(&r.plan.warnings,
+				"--rollback-on-abort: removed every table and row job '%s' wrote", r.job);
+		else
+			strv_pushf(&r.plan.warnings, "--rollback-on-abort failed: %s", e2.msg);
+	} else if (r.ckpt && r.dst && r.res->tables) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		if (collect(&r, &e2) < 0 && rc == 0) {
+			*err = e2;
+			rc = e2.code;
+		}
+	}
 	if (r.res)
 		fill_result(&r);
 	r.res->total_seconds = ferry_now() - start;
 	ferry_progress_free(r.progress);
 	plan_release(&r.plan);
 	rej_release(&r.rej);
+	strv_release(&r.created);
+	ferry_free(r.chunks);
 	ferry_catalog_free(r.scat);
 	ferry_catalog_free(r.tcat);
 	ferry_conn_close(r.src);
 	ferry_conn_close(r.dst);
+	if (r.snapshot) {
+		struct ferry_buf side = FERRY_BUF_INIT;
+
+		unlink(r.snapshot);
+		ferry_buf_addf(&side, "%s-wal", r.snapshot);
+		unlink(side.buf);
+		ferry_buf_clear(&side);
+		ferry_buf_addf(&side, "%s-shm", r.snapshot);
+		unlink(side.buf);
+		ferry_buf_release(&side);
+		ferry_free(r.snapshot);
+		ferry_free((char *)r.src_url);
+	}
 	ferry_buf_release(&rejdir);
 	if (out)
 		*out = r.res;

@@ -26,6 +26,7 @@ struct col_plan {
 };
 
 struct table_plan {
+	int index;              /* position in the plan: the stream number */
 	const struct ferry_table *src;
 	char *dst_name;
 	struct col_plan *cols;  /* in batch order (the source's visible columns) */
@@ -36,9 +37,11 @@ struct table_plan {
 	struct ferry_copy_table_stats *stats;
 };
 
-/* Reject writer: one NDJSON file, created on the first reject. */
+/* Reject writer: one NDJSON file, created on the first reject, or (mem
+ * set) a buffer that the chunk commits into the target with its rows. */
 struct rejects {
 	pthread_mutex_t lock;
+	struct ferry_buf *mem;
 	char *dir;
 	char *path;
 	FILE *f;
@@ -46,6 +49,8 @@ struct rejects {
 };
 
 int rej_init(struct rejects *r, const char *dir);
+/* mkdir -p; 0 or -1 (errno) */
+int rej_mkdir(const char *path);
 void rej_release(struct rejects *r);
 /* Record one rejected row. */
 int rej_add(struct rejects *r, const char *table, const char *key_json,
@@ -71,6 +76,44 @@ int xf_parse_bool(const char *s, size_t n, int *v);
 /* Shortest text that reads back as the same double. */
 int xf_format_double(double d, char *out, size_t n);
 
+/* ---- checkpoints in the target (checkpoint.c) ---- */
+
+struct chunk_spec;
+struct chunk_stats;
+struct strv;
+
+int ck_setup(ferry_conn *dst, struct ferry_error *err);
+int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *state,
+	       struct ferry_buf *fingerprint, struct ferry_error *err);
+int ck_job_create(ferry_conn *dst, const char *job, const char *source,
+		  const char *schema, const char *fingerprint,
+		  const struct strv *created, struct ferry_error *err);
+int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
+		     struct ferry_error *err);
+int ck_job_created_tables(ferry_conn *dst, const char *job, struct strv *out,
+			  struct ferry_error *err);
+int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err);
+int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *ck,
+		     size_t n, struct ferry_error *err);
+int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
+	     int64_t *lo, int64_t *hi, int *has_range, struct ferry_error *err);
+int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
+		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
+		  const struct ferry_buf *rejects, struct ferry_error *err);
+int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err);
+int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
+		     struct chunk_stats *cs, struct ferry_error *err);
+int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
+		     int64_t *count, struct ferry_error *err);
+int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
+		    const int *stages, struct ferry_error *err);
+int ck_step_claim(ferry_conn *dst, const char *job, int *found, int *wait,
+		  int *step, int *stage, struct ferry_buf *stmt, struct ferry_error *err);
+int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err);
+int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
+		  struct ferry_error *err);
+
 /* ---- the data phase (pipeline.c) ---- */
 
 struct chunk_spec {
@@ -86,6 +129,15 @@ struct chunk_stats {
 
 struct load_ctx {
 	const char *src_url, *dst_url;
+	const char *job;          /* checkpointed job in the target, or NULL */
+	const char *worker_id;    /* host:pid, recorded with each chunk */
+	struct table_plan *tables;
+	size_t ntables;
+	int64_t max_errors;       /* -1 = no limit */
+	double max_error_rate;    /* -1 = no limit */
+	int retries;              /* reconnect attempts after a lost connection */
+	_Atomic int64_t read_total, rejected_total;
+	_Atomic int budget_exceeded;
 	const char *schema;       /* target schema or NULL */
 	const char *session_sql;  /* run on each new target connection */
 	struct rejects *rej;
@@ -103,10 +155,13 @@ struct load_ctx {
  * the others (their open chunks roll back) and is returned. */
 int load_chunks(struct load_ctx *lc, struct ferry_error *err);
 
-/* Run independent statements on up to jobs connections.  A statement that
- * fails gets its message in (*errors)[i] (free each and the array); a
- * lost connection is returned as an error. */
-int run_ddl_parallel(const char *dst_url, const char *session_sql, int jobs,
-		     char **stmts, size_t n, char ***errors, struct ferry_error *err);
+/* Stages of post-load steps: each waits for the one before. */
+enum { STAGE_KEYS = 1, STAGE_FKEYS = 2, STAGE_SEQUENCES = 3, STAGE_VIEWS = 4 };
+
+/* Run the job's pending post-load steps on up to jobs connections, each
+ * step committed with its done mark.  A failing step is recorded with a
+ * note (a foreign key is retried NOT VALID); a lost connection fails. */
+int run_steps(const char *dst_url, const char *session_sql, const char *job,
+	      int jobs, struct ferry_error *err);
 
 #endif

@@ -18,9 +18,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "copy/planner.h"
 #include "ferry/alloc.h"
+#include "ferry/hash.h"
 #include "ferry/log.h"
 
 #define QDEPTH 4
@@ -121,12 +123,58 @@ struct worker {
 	pthread_t th;
 	int rc;
 	struct ferry_error err;
+	struct rejects *rej;      /* where this chunk's rejects go */
+	uint64_t hash;            /* of the current chunk's rows */
+	struct ferry_buf scratch;
 };
+
+/* Order-independent hash of the rows written: the sum of one XXH3 per
+ * row over its converted cells (kind, then 8 bytes or length + bytes). */
+static uint64_t rows_hash(const struct ferry_batch *b, struct ferry_buf *scratch)
+{
+	uint64_t h = 0;
+	size_t r, i;
+
+	for (r = 0; r < b->nrows; r++) {
+		if (b->skip[r])
+			continue;
+		ferry_buf_clear(scratch);
+		for (i = 0; i < b->ncols; i++) {
+			const struct ferry_cell *c = ferry_batch_cell(b, r, i);
+
+			ferry_buf_addch(scratch, c->kind);
+			if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL)
+				ferry_buf_add(scratch, &c->v, 8);
+			else if (c->kind != FERRY_V_NULL) {
+				ferry_buf_add(scratch, &c->len, 4);
+				ferry_buf_add(scratch, ferry_cell_bytes(b, c), c->len);
+			}
+		}
+		h += ferry_hash64(scratch->buf, scratch->len);
+	}
+	return h;
+}
+
+/* Has the job rejected more than --max-errors / --max-error-rate allow? */
+static int over_budget(struct load_ctx *lc, int final)
+{
+	int64_t rd = atomic_load(&lc->read_total), rj = atomic_load(&lc->rejected_total);
+
+	if (lc->max_errors >= 0 && rj > lc->max_errors)
+		return 1;
+	/* a rate over a handful of rows means little: judge it once 1000
+	 * rows were read, or at the end */
+	if (lc->max_error_rate >= 0 && rd > 0 && (final || rd >= 1000) &&
+	    (double)rj / (double)rd > lc->max_error_rate)
+		return 1;
+	return 0;
+}
 
 static int process(struct worker *w, struct table_plan *tp, ferry_writer *wr,
 		   struct ferry_batch *b, struct chunk_stats *cs,
 		   struct ferry_error *err)
 {
+	struct load_ctx *lc = w->lc;
 	size_t i, n = b->nrows * b->ncols, numbers = 0;
 	uint64_t bytes;
 	int rej;
@@ -136,11 +184,21 @@ static int process(struct worker *w, struct table_plan *tp, ferry_writer *wr,
 	bytes = b->arena.len + 8 * numbers;
 	cs->bytes += bytes;
 	cs->read += (int64_t)b->nrows;
-	rej = xf_batch(b, tp, w->lc->rej, err);
+	rej = xf_batch(b, tp, w->rej, err);
 	if (rej < 0)
 		return rej;
 	cs->rejected += rej;
 	cs->written += (int64_t)(b->nrows - b->nskipped);
+	atomic_fetch_add(&lc->read_total, (int64_t)b->nrows);
+	if (rej) {
+		atomic_fetch_add(&lc->rejected_total, rej);
+		if (over_budget(lc, 0)) {
+			atomic_store(&lc->budget_exceeded, 1);
+			return ferry_error_set(err, FERRY_EABORT, "error budget exceeded");
+		}
+	}
+	if (lc->job)
+		w->hash += rows_hash(b, &w->scratch);
 	if (b->nrows > b->nskipped) {
 		int rc = ferry_conn_ops_of(w->dst)->write_batch(wr, b, err);
 
@@ -152,8 +210,13 @@ static int process(struct worker *w, struct table_plan *tp, ferry_writer *wr,
 	return 0;
 }
 
+/*
+ * Move one chunk's rows inside the transaction the caller opened; cs gets
+ * the chunk's counts.  The caller commits (with the checkpoint) or rolls
+ * back.
+ */
 static int load_chunk(struct worker *w, const struct chunk_spec *ck,
-		      struct ferry_error *err)
+		      struct chunk_stats *csp, struct ferry_error *err)
 {
 	const struct ferry_conn_ops *dops = ferry_conn_ops_of(w->dst);
 	struct load_ctx *lc = w->lc;
@@ -170,7 +233,7 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	struct ferry_batch *b;
 	size_t i, npool = 0, batch_rows;
 	pthread_t th;
-	int rc = 0, started = 0, in_txn = 0;
+	int rc = 0, started = 0;
 
 	memset(&q, 0, sizeof(q));
 	pthread_mutex_init(&q.lock, NULL);
@@ -210,9 +273,6 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ra.spec.hi = ck->hi;
 	ra.spec.batch_rows = batch_rows;
 	ra.spec.batch_bytes = lc->batch_bytes;
-	if ((rc = dops->begin(w->dst, err)) < 0)
-		goto out;
-	in_txn = 1;
 	if ((rc = dops->write_open(w->dst, &ws, &wr, err)) < 0)
 		goto out;
 	if (pthread_create(&th, NULL, reader_main, &ra) != 0) {
@@ -246,15 +306,8 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		if (rc == 0)
 			rc = wrc;
 	}
-	if (rc == 0 && (rc = dops->commit(w->dst, err)) == 0) {
-		in_txn = 0;
-		pthread_mutex_lock(&lc->stats_lock);
-		tp->stats->read += cs.read;
-		tp->stats->written += cs.written;
-		tp->stats->rejected += cs.rejected;
-		tp->stats->bytes += cs.bytes;
-		pthread_mutex_unlock(&lc->stats_lock);
-	}
+	if (rc == 0)
+		*csp = cs;
 out:
 	if (started) {
 		pthread_mutex_lock(&q.lock);
@@ -267,8 +320,6 @@ out:
 	}
 	if (wr)
 		dops->write_close(wr, 0, NULL);
-	if (in_txn)
-		dops->rollback(w->dst, NULL);
 	for (i = 0; i < npool; i++)
 		ferry_batch_release(&pool[i]);
 	pthread_mutex_destroy(&q.lock);
@@ -281,36 +332,142 @@ out:
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* Reconnect the target after a lost connection, backing off 0.5 s, 1 s,
+ * 2 s ... (at most 10 s apart) for lc->retries attempts. */
+static int reconnect(struct worker *w, struct ferry_error *err)
+{
+	struct load_ctx *lc = w->lc;
+	double wait = 0.5;
+	int i, rc = FERRY_ECONN;
+
+	ferry_conn_close(w->dst);
+	w->dst = NULL;
+	for (i = 0; i < lc->retries && !atomic_load(&lc->abort); i++) {
+		struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+
+		ferry_warn("lost the target connection; reconnecting in %.1f s (attempt %d of %d)",
+			   wait, i + 1, lc->retries);
+		nanosleep(&ts, NULL);
+		ferry_error_clear(err);
+		rc = ferry_conn_open(lc->dst_url, FERRY_OPEN_CREATE, &w->dst, err);
+		if (rc == 0 && lc->session_sql)
+			rc = ferry_conn_ops_of(w->dst)->exec(w->dst, lc->session_sql, err);
+		if (rc == 0)
+			return 0;
+		ferry_conn_close(w->dst);
+		w->dst = NULL;
+		wait = wait * 2 > 10 ? 10 : wait * 2;
+	}
+	return rc;
+}
+
+/* Take the next chunk: from the job's checkpoint table (locked for this
+ * transaction) or, without checkpoints, from the in-memory list. */
+static int claim(struct worker *w, struct chunk_spec *out, int *found,
+		 struct ferry_error *err)
+{
+	struct load_ctx *lc = w->lc;
+	int stream, has_range, rc;
+	int64_t lo, hi;
+	size_t i;
+
+	*found = 0;
+	if (!lc->job) {
+		i = atomic_fetch_add(&lc->next, 1);
+		if (i < lc->nchunks) {
+			*out = lc->chunks[i];
+			*found = 1;
+		}
+		return 0;
+	}
+	rc = ck_claim(w->dst, lc->job, found, &stream, &lo, &hi, &has_range, err);
+	if (rc == 0 && *found) {
+		if (stream < 0 || (size_t)stream >= lc->ntables)
+			return ferry_error_set(err, FERRY_EINVAL,
+				"checkpoint table of job '%s' names stream %d, which this plan does not have; "
+				"rerun with --restart", lc->job, stream);
+		out->tp = &lc->tables[stream];
+		out->lo = lo;
+		out->hi = hi;
+		out->has_range = has_range;
+	}
+	return rc;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct load_ctx *lc = w->lc;
+	struct ferry_buf rejbuf = FERRY_BUF_INIT;
+	struct rejects chunk_rej;
+	int failures = 0;
 
+	memset(&chunk_rej, 0, sizeof(chunk_rej));
+	chunk_rej.mem = &rejbuf;
+	ferry_buf_init(&w->scratch, 0);
+	w->rej = lc->job ? &chunk_rej : lc->rej;
 	for (;;) {
-		size_t i;
-		const struct chunk_spec *ck;
+		const struct ferry_conn_ops *dops;
+		struct chunk_spec ck;
+		struct chunk_stats cs = { 0 };
+		int found = 0, rc;
 		double t0;
 
 		if (atomic_load(&lc->abort))
 			break;
-		i = atomic_fetch_add(&lc->next, 1);
-		if (i >= lc->nchunks)
-			break;
-		ck = &lc->chunks[i];
-		t0 = ferry_now();
-		w->rc = load_chunk(w, ck, &w->err);
-		pthread_mutex_lock(&lc->stats_lock);
-		ck->tp->stats->seconds += ferry_now() - t0;
-		pthread_mutex_unlock(&lc->stats_lock);
-		if (w->rc < 0) {
-			if (w->rc != FERRY_EABORT)
-				ferry_error_prefix(&w->err, "cannot copy table '%s' (rows %lld..%lld)",
-						   ck->tp->src->name, (long long)ck->lo,
-						   (long long)ck->hi);
-			atomic_store(&lc->abort, 1);
+		if (!w->dst && (rc = reconnect(w, &w->err)) < 0) {
+			w->rc = rc;
 			break;
 		}
+		dops = ferry_conn_ops_of(w->dst);
+		ferry_error_clear(&w->err);
+		ferry_buf_clear(&rejbuf);
+		chunk_rej.count = 0;
+		w->hash = 0;
+		t0 = ferry_now();
+		if ((rc = dops->begin(w->dst, &w->err)) < 0)
+			goto failed;
+		if ((rc = claim(w, &ck, &found, &w->err)) < 0)
+			goto failed;
+		if (!found) {
+			dops->commit(w->dst, NULL);
+			break;
+		}
+		rc = load_chunk(w, &ck, &cs, &w->err);
+		if (rc == 0 && lc->job)
+			rc = ck_chunk_done(w->dst, lc->job, ck.tp->index, ck.lo, &cs, w->hash,
+					   lc->worker_id, &rejbuf, &w->err);
+		if (rc == 0)
+			rc = dops->commit(w->dst, &w->err);
+		if (rc == 0) {
+			pthread_mutex_lock(&lc->stats_lock);
+			ck.tp->stats->read += cs.read;
+			ck.tp->stats->written += cs.written;
+			ck.tp->stats->rejected += cs.rejected;
+			ck.tp->stats->bytes += cs.bytes;
+			ck.tp->stats->seconds += ferry_now() - t0;
+			pthread_mutex_unlock(&lc->stats_lock);
+			failures = 0;
+			continue;
+		}
+failed:
+		dops->rollback(w->dst, NULL);
+		if (rc == FERRY_ECONN && lc->job && ++failures <= lc->retries) {
+			/* the chunk rolled back with the connection and is pending
+			 * again: reconnect and claim again */
+			ferry_conn_close(w->dst);
+			w->dst = NULL;
+			continue;
+		}
+		w->rc = rc;
+		if (rc != FERRY_EABORT && found)
+			ferry_error_prefix(&w->err, "cannot copy table '%s' (rows %lld..%lld)",
+					   ck.tp->src->name, (long long)ck.lo, (long long)ck.hi);
+		atomic_store(&lc->abort, 1);
+		break;
 	}
+	ferry_buf_release(&rejbuf);
+	ferry_buf_release(&w->scratch);
 	return NULL;
 }
 
@@ -364,100 +521,143 @@ out:
 	return rc;
 }
 
-/* ---- parallel DDL -------------------------------------------------------- */
+/* ---- post-load steps ----------------------------------------------------- */
 
-struct ddl_ctx {
-	const char *dst_url;
-	const char *session_sql;
-	char **stmts;
-	size_t n;
-	_Atomic size_t next;
+struct steps_ctx {
+	const char *dst_url, *session_sql, *job;
 	pthread_mutex_t lock;
-	char **errors;      /* per statement: NULL or the error message */
-	int fatal;
+	int failed;
 	struct ferry_error err;
 };
 
-static void *ddl_main(void *arg)
+static int is_retryable(const struct ferry_error *e)
 {
-	struct ddl_ctx *d = arg;
+	return strstr(e->origin, "40P01") || strstr(e->origin, "40001") ||
+	       strstr(e->origin, "55P03");
+}
+
+static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
+		    struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(c);
+	struct ferry_buf stmt = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	int found, wait, step = 0, stage = 0, rc;
+
+	*more = 0;
+	if ((rc = ops->begin(c, err)) < 0)
+		goto out;
+	if ((rc = ck_step_claim(c, sc->job, &found, &wait, &step, &stage, &stmt, err)) < 0)
+		goto out;
+	if (!found) {
+		rc = ops->commit(c, err);
+		if (rc == 0 && wait) {
+			struct timespec ts = { 0, 200000000 };
+
+			nanosleep(&ts, NULL);  /* others hold this stage's last steps */
+			*more = 1;
+		}
+		goto out;
+	}
+	*more = 1;
+	ferry_debug("step %d: %s", step, stmt.buf);
+	if ((rc = ops->exec(c, "SAVEPOINT ferry_step", err)) < 0)
+		goto out;
+	if (ops->exec(c, stmt.buf, &e) < 0) {
+		if (e.code == FERRY_ECONN || is_retryable(&e)) {
+			/* leave the step pending: this or another worker retries */
+			ops->rollback(c, NULL);
+			rc = e.code == FERRY_ECONN ? e.code : 0;
+			if (rc)
+				*err = e;
+			goto out;
+		}
+		ops->exec(c, "ROLLBACK TO SAVEPOINT ferry_step", NULL);
+		if (stage == STAGE_FKEYS) {
+			/* SQLite often runs with foreign keys off and holds orphans:
+			 * keep the constraint for new rows, unvalidated */
+			struct ferry_buf nv = FERRY_BUF_INIT;
+			struct ferry_error e2 = FERRY_ERROR_INIT;
+
+			ferry_buf_addf(&nv, "%s NOT VALID", stmt.buf);
+			if (ops->exec(c, nv.buf, &e2) == 0)
+				ferry_buf_addf(&note, "foreign key added NOT VALID because existing rows "
+					       "violate it: %.200s; fix the rows, then run ALTER TABLE ... "
+					       "VALIDATE CONSTRAINT", stmt.buf);
+			else
+				ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e2.msg);
+			ferry_buf_release(&nv);
+		} else {
+			ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e.msg);
+		}
+	}
+	if ((rc = ck_step_done(c, sc->job, step, note.len ? note.buf : NULL, err)) < 0)
+		goto out;
+	rc = ops->commit(c, err);
+out:
+	if (rc < 0)
+		ops->rollback(c, NULL);
+	ferry_buf_release(&stmt);
+	ferry_buf_release(&note);
+	return rc;
+}
+
+static void *steps_main(void *arg)
+{
+	struct steps_ctx *sc = arg;
 	struct ferry_error e = FERRY_ERROR_INIT;
 	ferry_conn *c = NULL;
-	size_t i;
+	int more = 1, rc;
 
-	if (ferry_conn_open(d->dst_url, FERRY_OPEN_CREATE, &c, &e) < 0 ||
-	    (d->session_sql && ferry_conn_ops_of(c)->exec(c, d->session_sql, &e) < 0)) {
-		pthread_mutex_lock(&d->lock);
-		if (!d->fatal) {
-			d->fatal = 1;
-			d->err = e;
-		}
-		pthread_mutex_unlock(&d->lock);
-		ferry_conn_close(c);
-		return NULL;
+	rc = ferry_conn_open(sc->dst_url, FERRY_OPEN_CREATE, &c, &e);
+	if (rc == 0 && sc->session_sql)
+		rc = ferry_conn_ops_of(c)->exec(c, sc->session_sql, &e);
+	while (rc == 0 && more) {
+		pthread_mutex_lock(&sc->lock);
+		more = !sc->failed;
+		pthread_mutex_unlock(&sc->lock);
+		if (more)
+			rc = one_step(c, sc, &more, &e);
 	}
-	while ((i = atomic_fetch_add(&d->next, 1)) < d->n) {
-		ferry_error_clear(&e);
-		ferry_debug("sql: %s", d->stmts[i]);
-		if (ferry_conn_ops_of(c)->exec(c, d->stmts[i], &e) < 0) {
-			if (e.code == FERRY_ECONN) {
-				pthread_mutex_lock(&d->lock);
-				if (!d->fatal) {
-					d->fatal = 1;
-					d->err = e;
-				}
-				pthread_mutex_unlock(&d->lock);
-				break;
-			}
-			d->errors[i] = ferry_strdup(e.msg[0] ? e.msg : "failed");
+	if (rc < 0) {
+		pthread_mutex_lock(&sc->lock);
+		if (!sc->failed) {
+			sc->failed = 1;
+			sc->err = e;
 		}
+		pthread_mutex_unlock(&sc->lock);
 	}
 	ferry_conn_close(c);
 	return NULL;
 }
 
-int run_ddl_parallel(const char *dst_url, const char *session_sql, int jobs,
-		     char **stmts, size_t n, char ***errors, struct ferry_error *err)
+int run_steps(const char *dst_url, const char *session_sql, const char *job,
+	      int jobs, struct ferry_error *err)
 {
-	struct ddl_ctx d;
+	struct steps_ctx sc;
 	pthread_t th[64];
 	int i, started = 0;
 
-	*errors = NULL;
-	if (n == 0)
-		return 0;
-	memset(&d, 0, sizeof(d));
-	d.dst_url = dst_url;
-	d.session_sql = session_sql;
-	d.stmts = stmts;
-	d.n = n;
-	pthread_mutex_init(&d.lock, NULL);
-	d.errors = ferry_calloc(n, sizeof(char *));
-	if (!d.errors)
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	memset(&sc, 0, sizeof(sc));
+	sc.dst_url = dst_url;
+	sc.session_sql = session_sql;
+	sc.job = job;
+	pthread_mutex_init(&sc.lock, NULL);
 	if (jobs < 1)
 		jobs = 1;
 	if (jobs > 64)
 		jobs = 64;
-	if ((size_t)jobs > n)
-		jobs = (int)n;
 	for (i = 0; i < jobs; i++)
-		if (pthread_create(&th[i], NULL, ddl_main, &d) == 0)
+		if (pthread_create(&th[i], NULL, steps_main, &sc) == 0)
 			started++;
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&d.lock);
-	if (started == 0 || d.fatal) {
-		size_t k;
-
-		for (k = 0; k < n; k++)
-			ferry_free(d.errors[k]);
-		ferry_free(d.errors);
-		if (started == 0)
-			return ferry_error_set(err, FERRY_EIO, "cannot start threads");
-		*err = d.err;
-		return d.err.code ? d.err.code : FERRY_ECONN;
+	pthread_mutex_destroy(&sc.lock);
+	if (started == 0)
+		return ferry_error_set(err, FERRY_EIO, "cannot start threads");
+	if (sc.failed) {
+		*err = sc.err;
+		return sc.err.code ? sc.err.code : FERRY_ESQL;
 	}
-	*errors = d.errors;
 	return 0;
 }

@@ -31,7 +31,7 @@ void rej_release(struct rejects *r)
 }
 
 /* mkdir -p */
-static int make_dirs(const char *path)
+int rej_mkdir(const char *path)
 {
 	char tmp[4096];
 	size_t i, n = strlen(path);
@@ -92,12 +92,21 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 		ferry_buf_release(&line);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
+	if (r->mem) {
+		rc = ferry_buf_add(r->mem, line.buf, line.len);
+		if (rc < 0)
+			ferry_error_set(err, rc, "out of memory");
+		else
+			r->count++;
+		ferry_buf_release(&line);
+		return rc;
+	}
 	pthread_mutex_lock(&r->lock);
 	if (!r->f) {
 		struct ferry_buf p = FERRY_BUF_INIT;
 
 		ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir);
-		if (make_dirs(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
+		if (rej_mkdir(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
 			rc = ferry_error_set(err, FERRY_EIO,
 				"cannot write the reject file '%s': %s; choose another place with --rejects DIR",
 				p.buf, strerror(errno));

@@ -1,0 +1,480 @@
+/*
+ * checkpoint.c - the job's memory, kept in the target itself (schema
+ * "ferry"), so that a copy killed at any moment resumes exactly.
+ *
+ *   ferry.jobs      one row per job: fingerprint of source and options, state
+ *   ferry.progress  one row per chunk (table + rowid range): pending or done,
+ *                   with the rows read/written/rejected and a row hash
+ *   ferry.steps     post-load statements (keys, indexes, foreign keys,
+ *                   identities), each marked done with its own effect
+ *   ferry.rejects   the reject lines of each chunk
+ *
+ * The invariant everything rests on: a chunk's rows, its "done" mark and
+ * its reject lines commit in one target transaction, and so does each
+ * post-load step with its mark.  A chunk is claimed with SELECT ... FOR
+ * UPDATE SKIP LOCKED inside that same transaction, so a worker that dies
+ * simply releases its chunk, and any number of processes on any number of
+ * machines can share one job through PostgreSQL alone.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "copy/planner.h"
+#include "ferry/alloc.h"
+
+static const char schema_sql[] =
+	"CREATE SCHEMA IF NOT EXISTS ferry;"
+	"CREATE TABLE IF NOT EXISTS ferry.jobs ("
+	"  job text PRIMARY KEY,"
+	"  source text NOT NULL,"
+	"  target_schema text NOT NULL,"
+	"  fingerprint text NOT NULL,"
+	"  state text NOT NULL,"
+	"  created_tables text[] NOT NULL DEFAULT '{}',"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  updated_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS ferry.progress ("
+	"  job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,"
+	"  stream_no int NOT NULL,"
+	"  stream text NOT NULL,"
+	"  range_lo bigint NOT NULL,"
+	"  range_hi bigint NOT NULL,"
+	"  has_range boolean NOT NULL,"
+	"  state text NOT NULL DEFAULT 'pending',"
+	"  rows_read bigint, rows_written bigint, rows_rejected bigint, bytes bigint,"
+	"  hash text,"
+	"  worker text,"
+	"  done_at timestamptz,"
+	"  PRIMARY KEY (job, stream_no, range_lo));"
+	"CREATE TABLE IF NOT EXISTS ferry.steps ("
+	"  job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,"
+	"  step int NOT NULL,"
+	"  stage int NOT NULL,"
+	"  sql text NOT NULL,"
+	"  state text NOT NULL DEFAULT 'pending',"
+	"  note text,"
+	"  PRIMARY KEY (job, step));"
+	"CREATE TABLE IF NOT EXISTS ferry.rejects ("
+	"  job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,"
+	"  stream_no int NOT NULL,"
+	"  range_lo bigint NOT NULL,"
+	"  lines text NOT NULL,"
+	"  PRIMARY KEY (job, stream_no, range_lo));";
+
+int ck_setup(ferry_conn *dst, struct ferry_error *err)
+{
+	/* concurrent CREATE ... IF NOT EXISTS can still collide in the
+	 * catalog; serialise first-time setup with an advisory lock */
+	int rc = ferry_conn_ops_of(dst)->exec(dst,
+		"SELECT pg_advisory_lock(7301161)", err);
+
+	if (rc == 0)
+		rc = ferry_conn_ops_of(dst)->exec(dst, schema_sql, err);
+	ferry_conn_ops_of(dst)->exec(dst, "SELECT pg_advisory_unlock(7301161)", NULL);
+	if (rc < 0)
+		ferry_error_prefix(err, "cannot create the checkpoint schema 'ferry' in the target");
+	return rc;
+}
+
+static int q1(ferry_conn *c, struct ferry_buf *sql, struct ferry_buf *out,
+	      int *isnull, struct ferry_error *err)
+{
+	int dummy;
+
+	return ferry_conn_ops_of(c)->query1(c, sql->buf, out, isnull ? isnull : &dummy, err);
+}
+
+int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *state,
+	       struct ferry_buf *fingerprint, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+	char *sep;
+
+	ferry_buf_addstr(&sql, "SELECT state || chr(31) || fingerprint FROM ferry.jobs WHERE job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &out, &isnull, err);
+	*exists = rc == 0 && !isnull;
+	if (*exists && (sep = strchr(out.buf, 31)) != NULL) {
+		ferry_buf_clear(state);
+		ferry_buf_add(state, out.buf, (size_t)(sep - out.buf));
+		ferry_buf_clear(fingerprint);
+		ferry_buf_addstr(fingerprint, sep + 1);
+	}
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* created: NUL-separated list of target tables this job created */
+int ck_job_create(ferry_conn *dst, const char *job, const char *source,
+		  const char *schema, const char *fingerprint,
+		  const struct strv *created, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	size_t i;
+	int rc;
+
+	ferry_buf_addstr(&sql, "INSERT INTO ferry.jobs (job, source, target_schema, fingerprint, "
+			 "state, created_tables) VALUES (");
+	quote_literal(&sql, job);
+	ferry_buf_addstr(&sql, ", ");
+	quote_literal(&sql, source);
+	ferry_buf_addstr(&sql, ", ");
+	quote_literal(&sql, schema);
+	ferry_buf_addstr(&sql, ", ");
+	quote_literal(&sql, fingerprint);
+	ferry_buf_addstr(&sql, ", 'loading', ARRAY[");
+	for (i = 0; i < created->n; i++) {
+		if (i)
+			ferry_buf_addstr(&sql, ", ");
+		quote_literal(&sql, created->v[i]);
+	}
+	ferry_buf_addstr(&sql, "]::text[])");
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
+		     struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "UPDATE ferry.jobs SET updated_at = now(), state = ");
+	quote_literal(&sql, state);
+	ferry_buf_addstr(&sql, " WHERE job = ");
+	quote_literal(&sql, job);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Tables the job created (for --restart and --rollback-on-abort). */
+int ck_job_created_tables(ferry_conn *dst, const char *job, struct strv *out,
+			  struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+	char *p;
+
+	ferry_buf_addstr(&sql, "SELECT array_to_string(created_tables, chr(31)) FROM ferry.jobs "
+			 "WHERE job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &res, &isnull, err);
+	if (rc == 0 && !isnull && res.len) {
+		p = res.buf;
+		for (;;) {
+			char *sep = strchr(p, 31);
+
+			strv_push(out, sep ? ferry_strndup(p, (size_t)(sep - p)) : ferry_strdup(p));
+			if (!sep)
+				break;
+			p = sep + 1;
+		}
+	}
+	ferry_buf_release(&sql);
+	ferry_buf_release(&res);
+	return rc;
+}
+
+int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "DELETE FROM ferry.jobs WHERE job = ");
+	quote_literal(&sql, job);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Insert the chunk list (one statement per 500 chunks). */
+int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *ck,
+		     size_t n, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		if (sql.len == 0)
+			ferry_buf_addstr(&sql, "INSERT INTO ferry.progress (job, stream_no, stream, "
+					 "range_lo, range_hi, has_range) VALUES ");
+		else
+			ferry_buf_addstr(&sql, ", ");
+		ferry_buf_addch(&sql, '(');
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, ", %d, ", ck[i].tp->index);
+		quote_literal(&sql, ck[i].tp->src->name);
+		ferry_buf_addf(&sql, ", %lld, %lld, %s)", (long long)ck[i].lo, (long long)ck[i].hi,
+			       ck[i].has_range ? "true" : "false");
+		if ((i + 1) % 500 == 0 || i + 1 == n) {
+			rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+			ferry_buf_clear(&sql);
+		}
+	}
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/*
+ * Inside an open transaction: lock one pending chunk of the job, skipping
+ * chunks other workers hold.  *found = 0 when none is left unlocked.
+ */
+int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
+	     int64_t *lo, int64_t *hi, int *has_range, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	*found = 0;
+	ferry_buf_addstr(&sql, "SELECT stream_no || ' ' || range_lo || ' ' || range_hi || ' ' || "
+			 "has_range::int FROM ferry.progress WHERE job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addstr(&sql, " AND state = 'pending' ORDER BY stream_no, range_lo "
+			 "LIMIT 1 FOR UPDATE SKIP LOCKED");
+	rc = q1(dst, &sql, &out, &isnull, err);
+	if (rc == 0 && !isnull) {
+		long long a, b;
+		int s, h;
+
+		if (sscanf(out.buf, "%d %lld %lld %d", &s, &a, &b, &h) == 4) {
+			*found = 1;
+			*stream_no = s;
+			*lo = a;
+			*hi = b;
+			*has_range = h;
+		}
+	}
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* Inside the chunk's transaction: mark it done and keep its rejects. */
+int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
+		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
+		  const struct ferry_buf *rejects, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addf(&sql, "UPDATE ferry.progress SET state = 'done', rows_read = %lld, "
+		       "rows_written = %lld, rows_rejected = %lld, bytes = %llu, "
+		       "hash = '%016llx', done_at = now(), worker = ",
+		       (long long)cs->read, (long long)cs->written, (long long)cs->rejected,
+		       (unsigned long long)cs->bytes, (unsigned long long)hash);
+	quote_literal(&sql, worker);
+	ferry_buf_addstr(&sql, " WHERE job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
+	if (rejects && rejects->len) {
+		ferry_buf_addstr(&sql, "; INSERT INTO ferry.rejects (job, stream_no, range_lo, lines) VALUES (");
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, ", %d, %lld, ", stream_no, (long long)lo);
+		quote_literal(&sql, rejects->buf);
+		ferry_buf_addstr(&sql, ") ON CONFLICT (job, stream_no, range_lo) DO UPDATE SET lines = EXCLUDED.lines");
+	}
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Number of chunks not done yet (locked ones included). */
+int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &out, &isnull, err);
+	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* Per-stream totals over all runs of the job: "read written rejected bytes". */
+int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
+		     struct chunk_stats *cs, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	memset(cs, 0, sizeof(*cs));
+	ferry_buf_addstr(&sql, "SELECT coalesce(sum(rows_read), 0) || ' ' || coalesce(sum(rows_written), 0) "
+			 "|| ' ' || coalesce(sum(rows_rejected), 0) || ' ' || coalesce(sum(bytes), 0) "
+			 "FROM ferry.progress WHERE state = 'done' AND job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND stream_no = %d", stream_no);
+	rc = q1(dst, &sql, &out, &isnull, err);
+	if (rc == 0 && !isnull) {
+		long long a, b, c;
+		unsigned long long d;
+
+		if (sscanf(out.buf, "%lld %lld %lld %llu", &a, &b, &c, &d) == 4) {
+			cs->read = a;
+			cs->written = b;
+			cs->rejected = c;
+			cs->bytes = d;
+		}
+	}
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* Regenerate the reject file from the committed reject lines, in chunk
+ * order (so it is the same however many workers ran, and however often
+ * the job was interrupted).  *count = number of lines. */
+int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
+		     int64_t *count, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+	FILE *f;
+	size_t i;
+
+	*count = 0;
+	ferry_buf_addstr(&sql, "SELECT string_agg(lines, '' ORDER BY stream_no, range_lo) "
+			 "FROM ferry.rejects WHERE job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &out, &isnull, err);
+	if (rc < 0 || isnull || out.len == 0)
+		goto out;
+	f = fopen(path, "w");
+	if (!f) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s'; "
+				     "choose another place with --rejects DIR", path);
+		goto out;
+	}
+	if (fwrite(out.buf, 1, out.len, f) != out.len)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s'", path);
+	if (fclose(f) != 0 && rc == 0)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s'", path);
+	for (i = 0; i < out.len; i++)
+		*count += out.buf[i] == '\n';
+out:
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* ---- post-load steps ---------------------------------------------------- */
+
+int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
+		    const int *stages, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	size_t i;
+	int rc = 0, isnull = 1;
+
+	/* only once per job: a resumed run keeps the recorded steps */
+	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &out, &isnull, err);
+	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
+		goto out;
+	for (i = 0; i < stmts->n && rc == 0; i++) {
+		ferry_buf_clear(&sql);
+		ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES (");
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, ", %zu, %d, ", i, stages[i]);
+		quote_literal(&sql, stmts->v[i]);
+		ferry_buf_addstr(&sql, ") ON CONFLICT DO NOTHING");
+		rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	}
+out:
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* Inside an open transaction: lock one pending step of the lowest stage
+ * that still has pending steps; *found = 0 when that stage's remaining
+ * steps are all held by others (or none are left), *wait = 1 when steps
+ * remain (held by others, or of a later stage waiting for them). */
+int ck_step_claim(ferry_conn *dst, const char *job, int *found, int *wait,
+		  int *step, int *stage, struct ferry_buf *stmt, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+	char *sp;
+
+	*found = 0;
+	*wait = 0;
+	ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
+			 "WHERE s.job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addstr(&sql, " AND s.state = 'pending' AND s.stage = (SELECT min(stage) FROM "
+			 "ferry.steps WHERE job = s.job AND state = 'pending') "
+			 "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED");
+	rc = q1(dst, &sql, &out, &isnull, err);
+	if (rc == 0 && !isnull && (sp = strchr(out.buf, ' ')) != NULL &&
+	    (sp = strchr(sp + 1, ' ')) != NULL) {
+		*found = 1;
+		sscanf(out.buf, "%d %d", step, stage);
+		ferry_buf_clear(stmt);
+		ferry_buf_addstr(stmt, sp + 1);
+	} else if (rc == 0) {
+		ferry_buf_clear(&sql);
+		ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND job = ");
+		quote_literal(&sql, job);
+		rc = q1(dst, &sql, &out, &isnull, err);
+		*wait = rc == 0 && !isnull && strcmp(out.buf, "0");
+	}
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'done', note = ");
+	if (note)
+		quote_literal(&sql, note);
+	else
+		ferry_buf_addstr(&sql, "NULL");
+	ferry_buf_addstr(&sql, " WHERE job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step = %d", step);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Notes (warnings) left by steps, in step order, one per line. */
+int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
+		  struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
+			 "WHERE note IS NOT NULL AND job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &res, &isnull, err);
+	if (rc == 0 && !isnull) {
+		char *p = res.buf;
+
+		for (;;) {
+			char *sep = strchr(p, 31);
+
+			strv_push(out, sep ? ferry_strndup(p, (size_t)(sep - p)) : ferry_strdup(p));
+			if (!sep)
+				break;
+			p = sep + 1;
+		}
+	}
+	ferry_buf_release(&sql);
+	ferry_buf_release(&res);
+	return rc;
+}

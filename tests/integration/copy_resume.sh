@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Nothing lost, nothing doubled: kill -9 a copy again and again, restart
+# PostgreSQL under it, run several workers on one job; each time the
+# target must equal an uninterrupted copy (independent SQL checksums).
+# Also: changed source refused, error budget + --rollback-on-abort.
+source "$(dirname "$0")/lib.sh"
+t_init copy_resume
+
+sqlite3 src.db <<'EOF'
+PRAGMA journal_mode=WAL;
+CREATE TABLE meta(id INTEGER PRIMARY KEY, entity_id TEXT UNIQUE NOT NULL);
+CREATE TABLE states(id INTEGER PRIMARY KEY, meta_id INTEGER REFERENCES meta(id), ts REAL, v REAL, s TEXT);
+CREATE INDEX ix_states_meta_ts ON states(meta_id, ts);
+CREATE TABLE kv(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+INSERT INTO meta SELECT value, 'sensor.s' || value FROM generate_series(1, 50);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+INSERT INTO states SELECT i, 1 + i % 50, 1700000000 + i * 0.1, i * 0.37, CASE WHEN i % 1000 = 7 THEN CAST(x'ff' AS TEXT) ELSE 'v' || i END FROM n;
+INSERT INTO kv SELECT 'k' || value, randomblob(16) FROM generate_series(1, 2000);
+EOF
+src="sqlite://$T/src.db"
+# an independent checksum of a table's content, by its key order
+sums() {
+	pg_q "$1" "SELECT 'meta', count(*), md5(string_agg(m::text, '|' ORDER BY id)) FROM meta m;
+		SELECT 'states', count(*), md5(string_agg(s::text, '|' ORDER BY id)) FROM states s;
+		SELECT 'kv', count(*), md5(string_agg(k::text, '|' ORDER BY k)) FROM kv k;
+		SELECT 'idx', count(*) FROM pg_indexes WHERE schemaname = 'public';
+		SELECT 'fk', count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated;
+		SELECT 'next', nextval(pg_get_serial_sequence('states', 'id'))"
+}
+
+ref=$(new_db resume_ref)
+t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_ref" "$src" "$ref"
+assert_eq "reference copy exit code (300 rejects)" "$T_RC" 3
+want=$(sums "$ref")
+echo "$want"
+
+# 1. kill -9 at growing delays until a run completes by itself
+url=$(new_db resume_kill)
+kills=0
+for delay in 0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.5 0.6 0.7 0.8 1.0 1.2 1.5 2 3 5 10; do
+	"$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url" >"$T/kill.out" 2>&1 &
+	pid=$!
+	sleep "$delay"
+	if kill -9 "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null || true
+		kills=$((kills + 1))
+	else
+		wait "$pid" && rc=0 || rc=$?
+		break
+	fi
+done
+echo "killed $kills times"
+check "killed at least five times" test "$kills" -ge 5
+t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url"
+assert_eq "final run after kills" "$T_RC" 3
+assert_eq "killed and resumed == uninterrupted" "$(sums "$url")" "$want"
+assert_eq "reject file identical" "$(cat "$T/rej_kill/rejects.ndjson")" "$(cat "$T/rej_ref/rejects.ndjson")"
+assert_eq "every chunk done once" "$(pg_q "$url" "SELECT count(*) FILTER (WHERE state <> 'done'), sum(rows_read) FROM ferry.progress")" "0|302050"
+
+# 2. a changed source is refused while the job is unfinished; --restart starts over
+url=$(new_db resume_changed)
+"$FERRY" copy -q --chunk-rows 10000 "$src" "$url" >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+cp src.db src2.db
+sqlite3 src2.db "PRAGMA journal_mode=DELETE; INSERT INTO states(meta_id, ts, v, s) VALUES (1, 1, 1, 'new')" >/dev/null
+pg_q "$url" "UPDATE ferry.jobs SET source = source" >/dev/null
+t_run "$FERRY" copy -q --chunk-rows 10000 --job src "sqlite://$T/src2.db" "$url"
+assert_eq "changed source refused" "$T_RC" 2
+assert_contains "changed source message" "$T_ERR" "rerun with --restart"
+t_run "$FERRY" copy -q --chunk-rows 10000 --job src --restart "sqlite://$T/src2.db" "$url"
+assert_eq "--restart exit code" "$T_RC" 3
+assert_eq "--restart copied the new source" "$(pg_q "$url" 'SELECT count(*) FROM states')" 299701
+
+# 3. PostgreSQL restarted mid-copy: ferry reconnects and finishes, or a rerun does
+t_own_pg
+own=$(psql -XAtq -d "$OWN_PG_URL" -c "CREATE DATABASE resume_restart" >/dev/null && echo "${OWN_PG_URL%/*}/resume_restart")
+"$FERRY" copy -q --chunk-rows 5000 --rejects "$T/rej_rs" "$src" "$own" >"$T/rs.out" 2>&1 &
+pid=$!
+sleep 0.5
+"$FERRY_SRC/tests/services" restart-pg "$OWN_SVC" immediate >/dev/null 2>&1
+wait "$pid" && rc=0 || rc=$?
+echo "copy across a restart exited $rc"
+cat "$T/rs.out" | tail -5
+if [[ $rc -ne 3 ]]; then
+	t_run "$FERRY" copy -q --chunk-rows 5000 --rejects "$T/rej_rs" "$src" "$own"
+	rc=$T_RC
+fi
+assert_eq "copy across a PostgreSQL restart completes" "$rc" 3
+assert_eq "restart: target == uninterrupted" "$(sums "$own")" "$want"
+
+# 4. three workers share one job
+url=$(new_db resume_workers)
+pids=()
+for i in 1 2 3; do
+	"$FERRY" copy -q --worker -j 1 --chunk-rows 10000 --rejects "$T/rej_w" "$src" "$url" >"$T/w$i.out" 2>&1 &
+	pids+=($!)
+done
+wrc=0
+for p in "${pids[@]}"; do wait "$p" || { r=$?; [[ $r -eq 3 ]] || wrc=$r; }; done
+assert_eq "workers exit codes" "$wrc" 0
+assert_eq "workers: target == single process" "$(sums "$url")" "$want"
+assert_eq "workers shared the chunks" "$(pg_q "$url" "SELECT count(DISTINCT worker) > 1 FROM ferry.progress")" t
+
+# 5. error budget
+url=$(new_db resume_budget)
+t_run "$FERRY" copy -q --max-error-rate 0.0005 "$src" "$url"
+assert_eq "budget exceeded exit code" "$T_RC" 1
+assert_contains "budget message" "$T_ERR" "exceeds the error budget"
+url=$(new_db resume_budget_rb)
+t_run "$FERRY" copy -q --max-errors 10 --rollback-on-abort "$src" "$url"
+assert_eq "--rollback-on-abort exit code" "$T_RC" 1
+assert_eq "--rollback-on-abort dropped the tables" "$(pg_q "$url" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+assert_eq "--rollback-on-abort forgot the job" "$(pg_q "$url" "SELECT count(*) FROM ferry.jobs")" 0
+# into an existing table: only the job's rows go
+url=$(new_db resume_budget_existing)
+pg_q "$url" "CREATE TABLE states(id bigint PRIMARY KEY, meta_id bigint, ts float8, v float8, s text); INSERT INTO states VALUES (900000, 1, 1, 1, 'mine')"
+t_run "$FERRY" copy -q --data-only --include states --max-errors 10 --rollback-on-abort "$src" "$url"
+assert_eq "data-only abort exit code" "$T_RC" 1
+assert_eq "data-only rollback kept the table's own rows only" "$(pg_q "$url" "SELECT string_agg(s, ',') FROM states")" mine
+
+# 6. --snapshot reads a consistent copy and cleans up after itself
+url=$(new_db resume_snapshot)
+t_run env TMPDIR="$T" "$FERRY" copy -q --snapshot "$src" "$url"
+assert_eq "--snapshot exit code" "$T_RC" 3
+assert_eq "--snapshot left no temp file" "$(ls "$T" | grep -c ferry-snapshot || true)" 0
+assert_eq "--snapshot content" "$(sums "$url")" "$want"
+t_done

@@ -3,6 +3,8 @@
 #   make deps     install missing Debian packages (scripts/deps.txt)
 #   make check    deps, build, then every test (ctest starts and stops the
 #                 test servers itself; see tests/services)
+#   make bench    build, then bench/run: ferry copy vs pgloader, sqlite3|psql
+#                 and server-side binary COPY on generated data (BENCH_ARGS=...)
 #   make demo     deps, build, then copy a Home-Assistant-like SQLite database
 #                 into a private PostgreSQL (scripts/demo; stop: scripts/demo stop)
 BUILD ?= build
@@ -30,6 +32,10 @@ demo:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory ferry
 	scripts/demo
+
+bench:
+	$(MAKE) --no-print-directory ferry
+	bench/run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

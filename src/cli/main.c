@@ -15,6 +15,7 @@
 
 static const struct cli_command commands[] = {
 	{ "copy", cmd_copy, "copy tables and rows from one store to another" },
+	{ "verify", cmd_verify, "prove the target holds exactly what the source holds" },
 	{ "rewrite", cmd_rewrite, "rewrite service trees for a new dependency (recipes)" },
 	{ "migrate", cmd_migrate, "versioned up/down migrations with locks, checksums and rollback" },
 	{ NULL, NULL, NULL }

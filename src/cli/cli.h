@@ -25,6 +25,7 @@ struct cli_command {
 
 int cmd_copy(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 

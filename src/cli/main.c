@@ -16,6 +16,7 @@
 static const struct cli_command commands[] = {
 	{ "copy", cmd_copy, "copy tables and rows from one store to another" },
 	{ "generate", cmd_generate, "write realistic Home-Assistant-like telemetry" },
+	{ "verify", cmd_verify, "prove the target holds exactly what the source holds" },
 	{ "rewrite", cmd_rewrite, "rewrite service trees for a new dependency (recipes)" },
 	{ "migrate", cmd_migrate, "versioned up/down migrations with locks, checksums and rollback" },
 	{ NULL, NULL, NULL }

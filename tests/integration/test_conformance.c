@@ -819,10 +819,13 @@ static void write_and_verify(void **state)
 	make_batch(x, &b);
 	write_rows(x, "conf_types", &b, 1);
 	assert_int_equal(count_rows(x, "conf_types"), NROWS - 2);
-	if (x->ops->caps & FERRY_CAP_READ)
-		verify_by_read(x, &b);
-	else if (x->prof->verify_sql)
+	/* A typed store (PostgreSQL) reads back values already in the
+	 * target representation, which the transform does not take as
+	 * input: its SQL check compares them instead. */
+	if (x->prof->verify_sql)
 		x->prof->verify_sql(x, &b);
+	else if (x->ops->caps & FERRY_CAP_READ)
+		verify_by_read(x, &b);
 	else
 		fail_msg("connector '%s' has no read and no SQL check", x->ops->name);
 	ferry_batch_release(&b);
@@ -886,8 +889,12 @@ static void source_setup(struct cx *x)
 	ferry_buf_addstr(&sql, "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT);");
 	for (id = 20; id >= 5; id--)
 		ferry_buf_addf(&sql, "INSERT INTO src VALUES (%d, 'v%d');", id, id);
-	ferry_buf_addstr(&sql, "CREATE TABLE wr (k TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;"
-			       "INSERT INTO wr VALUES ('b', 2), ('c', 3), ('a', 1);");
+	/* a table keyed by text: WITHOUT ROWID in SQLite, any such table in
+	 * a store without rowids */
+	ferry_buf_addstr(&sql, "CREATE TABLE wr (k TEXT PRIMARY KEY, n INTEGER)");
+	if (!strcmp(x->ops->name, "sqlite"))
+		ferry_buf_addstr(&sql, " WITHOUT ROWID");
+	ferry_buf_addstr(&sql, ";INSERT INTO wr VALUES ('b', 2), ('c', 3), ('a', 1);");
 	OK(x->ops->exec(x->c, sql.buf, err), sql.buf);
 	ferry_buf_release(&sql);
 }

@@ -1,7 +1,8 @@
 /*
  * postgres.c - the PostgreSQL connector: target (DDL through exec,
  * rows through binary COPY), catalog for --data-only, transactions and
- * advisory locks.
+ * advisory locks, and key-range reads (ferry verify reads the target
+ * back through binary COPY TO STDOUT, decoded straight into cells).
  *
  * The encoder writes the COPY binary format directly from typed cells:
  * no text formatting and no parsing on the server for numbers, times or
@@ -10,6 +11,7 @@
  * encoder cannot fail on data, only on memory.
  */
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -188,6 +190,8 @@ static int type_of_oid(uint32_t oid)
 	return FERRY_T_UNKNOWN;
 }
 
+static int read_key_col(const struct ferry_table *t);
+
 static int pg_describe(ferry_conn *c, const char *schema,
 		       struct ferry_catalog **out, struct ferry_error *err)
 {
@@ -240,6 +244,15 @@ static int pg_describe(ferry_conn *c, const char *schema,
 		col->identity = PQgetvalue(res, i, 7)[0] == 't';
 		col->hidden = PQgetvalue(res, i, 8)[0] == 't';
 		col->pk_pos = atoi(PQgetvalue(res, i, 9));
+	}
+	/* In ferry's model a table without a single-column integer key has
+	 * no rowid: reads give ordinals as keys and cannot be cut in ranges. */
+	for (i = 0; i < (int)cat->ntables; i++) {
+		struct ferry_table *tt = &cat->tables[i];
+		int kc = read_key_col(tt);
+
+		tt->rowid_alias = kc;
+		tt->without_rowid = kc < 0;
 	}
 	goto out;
 nomem:
@@ -514,6 +527,445 @@ static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 	return rc;
 }
 
+/* ---- reading (binary COPY TO STDOUT) ----------------------------------- */
+
+/*
+ * The key of a table read back: its single-column integer primary key
+ * (what ferry copies a SQLite rowid alias to), as an index among the
+ * visible columns, or -1 when the table has no such key.
+ */
+static int read_key_col(const struct ferry_table *t)
+{
+	size_t i;
+	int k = -1, vis = 0, npk = 0;
+
+	for (i = 0; i < t->ncols; i++) {
+		const struct ferry_column *c = &t->cols[i];
+
+		if (c->hidden)
+			continue;
+		if (c->pk_pos) {
+			npk++;
+			if (c->pk_pos == 1 && (c->type == FERRY_T_INT16 ||
+					       c->type == FERRY_T_INT32 ||
+					       c->type == FERRY_T_INT64))
+				k = vis;
+		}
+		vis++;
+	}
+	return npk == 1 ? k : -1;
+}
+
+static const struct ferry_column *visible_col(const struct ferry_table *t, int n)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (!t->cols[i].hidden && n-- == 0)
+			return &t->cols[i];
+	return NULL;
+}
+
+/* Tables are named without a schema: the session's search_path picks
+ * it (ferry verify sets it to the target schema). */
+static int pg_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
+			int64_t *hi, int64_t *count, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int kc = read_key_col(t);
+	PGresult *res = NULL;
+	int rc = 0;
+
+	if (kc >= 0) {
+		const char *k = visible_col(t, kc)->name;
+
+		ferry_buf_addstr(&sql, "SELECT min(");
+		conn_quote_dq(k, &sql);
+		ferry_buf_addstr(&sql, "), max(");
+		conn_quote_dq(k, &sql);
+		ferry_buf_addstr(&sql, "), count(*) FROM ");
+	} else {
+		ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
+	}
+	if (conn_quote_dq(t->name, &sql) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	res = PQexec(c->pg, sql.buf);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = pg_fail(c->pg, res, err, "cannot count rows");
+		ferry_error_prefix(err, "table '%s'", t->name);
+		goto out;
+	}
+	*lo = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*hi = PQgetisnull(res, 0, 1) ? 0 : strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	*count = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+out:
+	PQclear(res);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+static inline uint16_t rd16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t rd32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t rd64(const unsigned char *p)
+{
+	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
+}
+
+/*
+ * PostgreSQL's binary numeric (base-10000 digits, weight, sign, display
+ * scale) to the decimal text numeric_out prints: "-12.340", "0.00",
+ * "NaN", "Infinity".  Returns 0, or -1 when the value is malformed.
+ */
+static int numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
+{
+	int nd, weight, sign, dscale, k, f;
+
+	ferry_buf_clear(o);
+	if (n < 8)
+		return -1;
+	nd = rd16(p);
+	weight = (int16_t)rd16(p + 2);
+	sign = rd16(p + 4);
+	dscale = rd16(p + 6) & 0x3FFF;
+	if (n != 8 + 2 * (size_t)nd)
+		return -1;
+	p += 8;
+	if (sign == 0xC000)
+		return ferry_buf_addstr(o, "NaN");
+	if (sign == 0xD000)
+		return ferry_buf_addstr(o, "Infinity");
+	if (sign == 0xF000)
+		return ferry_buf_addstr(o, "-Infinity");
+	if (sign == 0x4000)
+		ferry_buf_addch(o, '-');
+	if (weight < 0) {
+		ferry_buf_addch(o, '0');
+	} else {
+		for (k = 0; k <= weight; k++) {
+			unsigned d = k < nd ? rd16(p + 2 * k) : 0;
+
+			if (k == 0)
+				ferry_buf_addf(o, "%u", d);
+			else
+				ferry_buf_addf(o, "%04u", d);
+		}
+	}
+	if (dscale > 0) {
+		ferry_buf_addch(o, '.');
+		for (f = 0; f < dscale; f += 4) {
+			int idx = weight + 1 + f / 4, j;
+			unsigned d = idx >= 0 && idx < nd ? rd16(p + 2 * idx) : 0;
+			char g[12];
+
+			snprintf(g, sizeof(g), "%04u", d);
+			for (j = 0; j < 4 && f + j < dscale; j++)
+				ferry_buf_addch(o, g[j]);
+		}
+	}
+	return o->len ? 0 : -1;
+}
+
+struct copy_reader {
+	const struct ferry_table *t;
+	int *types;          /* per visible column */
+	size_t ncols;
+	int keycol;
+	int header_done;
+	int ended;           /* trailer seen */
+	int64_t ordinal;
+	struct ferry_buf tmp;
+};
+
+/* Decode one field into cell; 0 or a negative FERRY_E*. */
+static int decode_field(struct copy_reader *cr, struct ferry_batch *b,
+			struct ferry_cell *cell, int type, const unsigned char *v,
+			size_t n)
+{
+	switch (type) {
+	case FERRY_T_INT16:
+		if (n != 2)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = (int16_t)rd16(v);
+		return 0;
+	case FERRY_T_INT32:
+	case FERRY_T_DATE:
+		if (n != 4)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = (int32_t)rd32(v);
+		return 0;
+	case FERRY_T_INT64:
+	case FERRY_T_TIMESTAMP:
+	case FERRY_T_TIMESTAMPTZ:
+	case FERRY_T_TIME:
+		if (n != 8)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = (int64_t)rd64(v);
+		return 0;
+	case FERRY_T_BOOL:
+		if (n != 1)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = v[0] != 0;
+		return 0;
+	case FERRY_T_FLOAT32: {
+		uint32_t u;
+		float f;
+
+		if (n != 4)
+			return FERRY_EPARSE;
+		u = rd32(v);
+		memcpy(&f, &u, 4);
+		cell->kind = FERRY_V_REAL;
+		cell->v.d = (double)f;
+		return 0;
+	}
+	case FERRY_T_FLOAT64: {
+		uint64_t u;
+
+		if (n != 8)
+			return FERRY_EPARSE;
+		u = rd64(v);
+		cell->kind = FERRY_V_REAL;
+		memcpy(&cell->v.d, &u, 8);
+		return 0;
+	}
+	case FERRY_T_NUMERIC:
+		if (numeric_text(v, n, &cr->tmp) < 0)
+			return FERRY_EPARSE;
+		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, cr->tmp.buf, cr->tmp.len);
+	case FERRY_T_JSONB:  /* version byte 1, then the text form */
+		if (n < 1 || v[0] != 1)
+			return FERRY_EPARSE;
+		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v + 1, n - 1);
+	case FERRY_T_TEXT:
+	case FERRY_T_JSON:
+		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v, n);
+	default:  /* bytea, uuid, and types ferry does not map: raw bytes */
+		return ferry_cell_set_bytes(b, cell, FERRY_V_BLOB, v, n);
+	}
+}
+
+/* Parse one CopyData message (header and/or whole tuples) into b. */
+static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
+			  const unsigned char *p, size_t n, size_t maxrows,
+			  size_t maxbytes, ferry_batch_fn fn, void *ud,
+			  struct ferry_error *err)
+{
+	static const unsigned char sig[11] = "PGCOPY\n\377\r\n";
+	const unsigned char *e = p + n;
+	size_t i;
+	int rc;
+
+	if (!cr->header_done) {
+		uint32_t ext;
+
+		if (n < 19 || memcmp(p, sig, 11))
+			goto bad;
+		ext = rd32(p + 15);
+		if ((size_t)(e - p) < 19 + (size_t)ext)
+			goto bad;
+		p += 19 + ext;
+		cr->header_done = 1;
+	}
+	while (p < e) {
+		struct ferry_cell *row;
+		int16_t nf;
+
+		if (e - p < 2)
+			goto bad;
+		nf = (int16_t)rd16(p);
+		p += 2;
+		if (nf == -1) {
+			cr->ended = 1;
+			return 0;
+		}
+		if ((size_t)nf != cr->ncols)
+			goto bad;
+		row = &b->cells[b->nrows * cr->ncols];
+		for (i = 0; i < cr->ncols; i++) {
+			int32_t len;
+
+			if (e - p < 4)
+				goto bad;
+			len = (int32_t)rd32(p);
+			p += 4;
+			if (len < 0) {
+				row[i].kind = FERRY_V_NULL;
+				continue;
+			}
+			if (e - p < len)
+				goto bad;
+			rc = decode_field(cr, b, &row[i], cr->types[i], p, (size_t)len);
+			if (rc == FERRY_EPARSE)
+				goto bad;
+			if (rc < 0)
+				return ferry_error_set(err, rc, "out of memory");
+			p += len;
+		}
+		if (cr->keycol >= 0 && row[cr->keycol].kind == FERRY_V_INT)
+			b->keys[b->nrows] = row[cr->keycol].v.i;
+		else
+			b->keys[b->nrows] = ++cr->ordinal;
+		b->nrows++;
+		if (b->nrows == maxrows || b->arena.len >= maxbytes) {
+			if ((rc = fn(b, ud, err)) != 0)
+				return rc;
+			ferry_batch_clear(b);
+		}
+	}
+	return 0;
+bad:
+	return ferry_error_set(err, FERRY_EPARSE,
+		"cannot decode COPY data of table '%s': unexpected binary layout", cr->t->name);
+}
+
+/* Stop a COPY TO STDOUT early: cancel it and drain what is in flight. */
+static void abandon_copy(PGconn *pg)
+{
+	PGcancel *cn = PQgetCancel(pg);
+	char eb[256], *buf;
+	PGresult *res;
+
+	if (cn) {
+		PQcancel(cn, eb, sizeof(eb));
+		PQfreeCancel(cn);
+	}
+	while (PQgetCopyData(pg, &buf, 0) > 0)
+		PQfreemem(buf);
+	while ((res = PQgetResult(pg)) != NULL)
+		PQclear(res);
+}
+
+static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
+		   ferry_batch_fn fn, void *ud, struct ferry_error *err)
+{
+	const struct ferry_table *t = spec->table;
+	size_t maxrows = spec->batch_rows ? spec->batch_rows : 10000;
+	size_t maxbytes = spec->batch_bytes ? spec->batch_bytes : (8u << 20);
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct copy_reader cr;
+	struct ferry_batch b;
+	PGresult *res = NULL;
+	size_t i, k;
+	int rc = 0, n, in_copy = 0, batch_live = 0;
+	char *buf;
+
+	memset(&cr, 0, sizeof(cr));
+	ferry_buf_init(&cr.tmp, 0);
+	cr.t = t;
+	cr.keycol = read_key_col(t);
+	cr.types = ferry_calloc(t->ncols + 1, sizeof(int));
+	if (!cr.types) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	ferry_buf_addstr(&sql, "COPY (SELECT ");
+	for (i = 0; i < t->ncols; i++) {
+		if (t->cols[i].hidden)
+			continue;
+		if (cr.ncols)
+			ferry_buf_addstr(&sql, ", ");
+		conn_quote_dq(t->cols[i].name, &sql);
+		cr.types[cr.ncols++] = t->cols[i].type;
+	}
+	if (cr.ncols == 0)
+		ferry_buf_addstr(&sql, "1");  /* keep the row count */
+	ferry_buf_addstr(&sql, " FROM ");
+	conn_quote_dq(t->name, &sql);
+	if (cr.keycol >= 0) {
+		const char *kn = visible_col(t, cr.keycol)->name;
+
+		if (spec->has_range) {
+			ferry_buf_addstr(&sql, " WHERE ");
+			conn_quote_dq(kn, &sql);
+			ferry_buf_addf(&sql, " BETWEEN %lld AND %lld", (long long)spec->lo,
+				       (long long)spec->hi);
+		}
+		ferry_buf_addstr(&sql, " ORDER BY ");
+		conn_quote_dq(kn, &sql);
+	} else {
+		/* the full primary key, in key order, when there is one */
+		int npk = 0, pos;
+
+		for (i = 0; i < t->ncols; i++)
+			if (!t->cols[i].hidden && t->cols[i].pk_pos > npk)
+				npk = t->cols[i].pk_pos;
+		for (pos = 1; pos <= npk; pos++)
+			for (k = 0; k < t->ncols; k++)
+				if (!t->cols[k].hidden && t->cols[k].pk_pos == pos) {
+					ferry_buf_addstr(&sql, pos == 1 ? " ORDER BY " : ", ");
+					conn_quote_dq(t->cols[k].name, &sql);
+				}
+	}
+	if (ferry_buf_addstr(&sql, ") TO STDOUT (FORMAT binary)") < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (cr.ncols == 0)
+		cr.types[cr.ncols++] = FERRY_T_INT32;
+	if ((rc = ferry_batch_init(&b, cr.ncols, maxrows)) < 0) {
+		rc = ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	batch_live = 1;
+	res = PQexec(c->pg, sql.buf);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		rc = pg_fail(c->pg, res, err, "cannot read table");
+		ferry_error_prefix(err, "table '%s'", t->name);
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	in_copy = 1;
+	while ((n = PQgetCopyData(c->pg, &buf, 0)) > 0) {
+		rc = parse_copy_msg(&cr, &b, (const unsigned char *)buf, (size_t)n, maxrows,
+				    maxbytes, fn, ud, err);
+		PQfreemem(buf);
+		if (rc != 0)
+			goto out;
+	}
+	in_copy = 0;
+	if (n == -2) {
+		rc = pg_fail(c->pg, NULL, err, "cannot read COPY data");
+		goto out;
+	}
+	while ((res = PQgetResult(c->pg)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+			rc = pg_fail(c->pg, res, err, "cannot read table");
+			ferry_error_prefix(err, "table '%s'", t->name);
+		}
+		PQclear(res);
+	}
+	if (rc == 0 && !cr.ended)
+		rc = ferry_error_set(err, FERRY_EPARSE,
+			"COPY data of table '%s' ended without its trailer", t->name);
+	if (rc == 0 && b.nrows)
+		rc = fn(&b, ud, err);
+out:
+	if (in_copy)
+		abandon_copy(c->pg);
+	PQclear(res);
+	if (batch_live)
+		ferry_batch_release(&b);
+	ferry_free(cr.types);
+	ferry_buf_release(&cr.tmp);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
 static int pg_quote_ident(const char *name, struct ferry_buf *out)
 {
 	return conn_quote_dq(name, out);
@@ -525,11 +977,13 @@ const struct ferry_conn_ops pg_ops = {
 	.version = FERRY_CONN_OPS_V1,
 	.name = "postgres",
 	.schemes = pg_schemes,
-	.caps = FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE | FERRY_CAP_TXN |
-		FERRY_CAP_DDL | FERRY_CAP_LOCK,
+	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
+		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_LOCK | FERRY_CAP_KEYRANGE,
 	.open = pg_open,
 	.close = pg_close,
 	.describe = pg_describe,
+	.key_range = pg_key_range,
+	.read = pg_read,
 	.exec = pg_exec,
 	.query1 = pg_query1,
 	.begin = pg_begin,

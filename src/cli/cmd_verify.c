@@ -1,0 +1,299 @@
+/*
+ * cmd_verify.c - `ferry verify SRC DST`: options, the run, the report.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "ferry/progress.h"
+#include "ferry/verify.h"
+
+static const char verify_usage[] =
+	"usage: ferry verify [options] SRC DST\n"
+	"\n"
+	"Prove that DST holds exactly what SRC holds.  Both are read in the same\n"
+	"key ranges (chunks); each row is put through the copy's conversion and\n"
+	"hashed in one canonical encoding (a double by its bits, text by its bytes,\n"
+	"timestamps by microseconds), and per chunk the row counts and hashes are\n"
+	"compared.  Every differing table and key range is named with its first\n"
+	"differing key and column.  Rows the copy rejects are counted, not\n"
+	"differences.\n"
+	"\n"
+	"  SRC   sqlite:///abs/path.db or sqlite:rel/path.db\n"
+	"  DST   postgres://user:pw@host:port/db\n"
+	"\n"
+	"options:\n"
+	"  --schema NAME        target schema (default public)\n"
+	"  --include GLOB       verify only matching tables (repeatable)\n"
+	"  --exclude GLOB       leave matching tables out (repeatable)\n"
+	"  --chunk-rows N       source rows per chunk (default 500000)\n"
+	"  --sample PCT         check only PCT percent of each table's chunks\n"
+	"                       (at least one), picked by --seed\n"
+	"  --seed N             which chunks --sample picks (default 0)\n"
+	"  -j, --jobs N         parallel workers (default: one per core)\n"
+	"  --json               print the report as JSON on stdout\n"
+	"  -q, --quiet          no progress output\n"
+	"  --progress MODE      auto, bar, plain or none\n"
+	"  -h, --help           this help\n"
+	"\n"
+	"exit codes: 0 equal, 1 different (or failed), 2 usage error\n";
+
+enum {
+	OPT_SCHEMA = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_ROWS, OPT_SAMPLE, OPT_SEED,
+	OPT_JSON, OPT_PROGRESS
+};
+
+struct strlist {
+	const char **v;
+	size_t n;
+};
+
+static int push(struct strlist *l, const char *s)
+{
+	const char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	v[l->n++] = s;
+	v[l->n] = NULL;
+	l->v = v;
+	return 0;
+}
+
+static void range_text(const struct ferry_verify_diff *d, char *out, size_t n)
+{
+	if (!d->keyed)
+		snprintf(out, n, "all rows");
+	else if (d->lo_open && d->hi_open)
+		snprintf(out, n, "all keys");
+	else if (d->lo_open)
+		snprintf(out, n, "keys ..%lld", (long long)d->hi);
+	else if (d->hi_open)
+		snprintf(out, n, "keys %lld..", (long long)d->lo);
+	else
+		snprintf(out, n, "keys %lld..%lld", (long long)d->lo, (long long)d->hi);
+}
+
+static void print_text(const struct ferry_verify_result *r, FILE *o)
+{
+	size_t i, w = 5;
+
+	for (i = 0; i < r->ntables; i++)
+		if (strlen(r->tables[i].name) > w)
+			w = strlen(r->tables[i].name);
+	if (w > 40)
+		w = 40;
+	fprintf(o, "\n%-*s %9s %12s %12s %9s %9s\n", (int)w, "table", "chunks", "source",
+		"target", "rejected", "differ");
+	for (i = 0; i < r->ntables; i++) {
+		const struct ferry_verify_table *t = &r->tables[i];
+		char ck[48];
+
+		if (t->missing) {
+			fprintf(o, "%-*.*s %9s %12lld %12s %9s %9s\n", (int)w, (int)w, t->name,
+				"-", (long long)t->src_rows, "missing", "-", "table");
+			continue;
+		}
+		if (t->checked == t->chunks)
+			snprintf(ck, sizeof(ck), "%lld", (long long)t->checked);
+		else
+			snprintf(ck, sizeof(ck), "%lld/%lld", (long long)t->checked,
+				 (long long)t->chunks);
+		fprintf(o, "%-*.*s %9s %12lld %12lld %9lld %9lld\n", (int)w, (int)w, t->name, ck,
+			(long long)t->src_rows, (long long)t->dst_rows, (long long)t->rejected,
+			(long long)t->differing);
+	}
+	fprintf(o, "%-*s %9lld %12lld %12lld %9lld %9lld\n", (int)w, "total",
+		(long long)r->checked, (long long)r->src_rows, (long long)r->dst_rows,
+		(long long)r->rejected, (long long)r->differing);
+	if (r->checked < r->chunks)
+		fprintf(o, "\nsampled %lld of %lld chunks\n", (long long)r->checked,
+			(long long)r->chunks);
+	if (r->rejected)
+		fprintf(o, "\n%lld source rows are rejected at copy (not differences)\n",
+			(long long)r->rejected);
+	for (i = 0; i < r->ndiffs; i++) {
+		const struct ferry_verify_diff *d = &r->diffs[i];
+		char rg[96];
+
+		if (i == 0)
+			fputc('\n', o);
+		range_text(d, rg, sizeof(rg));
+		if (!d->keyed && !d->has_key && d->what) {
+			fprintf(o, "differs: table '%s': %s\n", d->table, d->what);
+			continue;
+		}
+		fprintf(o, "differs: table '%s' %s: source %lld rows, target %lld rows",
+			d->table, rg, (long long)d->src_rows, (long long)d->dst_rows);
+		if (d->has_key)
+			fprintf(o, "; first difference at %s %lld: %s", d->keyed ? "key" : "row",
+				(long long)d->key, d->what);
+		fputc('\n', o);
+	}
+	fprintf(o, "\n%s (%.2fs, %.0f rows/s)\n", r->equal ? "equal" : "DIFFERENT", r->seconds,
+		r->seconds > 0 ? (double)(r->src_rows + r->dst_rows) / 2 / r->seconds : 0.0);
+}
+
+static json_t *range_json(int open, int64_t v)
+{
+	return open ? json_null() : json_integer(v);
+}
+
+static void print_json(const struct ferry_verify_result *r, const struct ferry_error *err,
+		       int status)
+{
+	json_t *root = json_object(), *tables = json_array(), *diffs = json_array();
+	size_t i;
+	char *s;
+
+	for (i = 0; r && i < r->ntables; i++) {
+		const struct ferry_verify_table *t = &r->tables[i];
+
+		json_array_append_new(tables, json_pack("{s:s, s:s?, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"table", t->name, "target", t->target, "missing", t->missing,
+			"keyed", t->keyed, "chunks", (json_int_t)t->chunks,
+			"checked", (json_int_t)t->checked, "source_rows", (json_int_t)t->src_rows,
+			"target_rows", (json_int_t)t->dst_rows, "rejected", (json_int_t)t->rejected,
+			"differing_chunks", (json_int_t)t->differing));
+	}
+	for (i = 0; r && i < r->ndiffs; i++) {
+		const struct ferry_verify_diff *d = &r->diffs[i];
+		json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:s?, s:s?}", "table", d->table,
+				      "keyed", d->keyed, "source_rows", (json_int_t)d->src_rows,
+				      "target_rows", (json_int_t)d->dst_rows, "what", d->what,
+				      "column", d->column);
+
+		json_object_set_new(o, "lo", d->keyed ? range_json(d->lo_open, d->lo) : json_null());
+		json_object_set_new(o, "hi", d->keyed ? range_json(d->hi_open, d->hi) : json_null());
+		json_object_set_new(o, "first_key", d->has_key ? json_integer(d->key) : json_null());
+		json_array_append_new(diffs, o);
+	}
+	json_object_set_new(root, "equal", json_boolean(status == FERRY_EXIT_OK));
+	json_object_set_new(root, "exit_code", json_integer(status));
+	json_object_set_new(root, "tables", tables);
+	json_object_set_new(root, "differences", diffs);
+	if (r) {
+		json_object_set_new(root, "chunks", json_integer(r->chunks));
+		json_object_set_new(root, "checked", json_integer(r->checked));
+		json_object_set_new(root, "source_rows", json_integer(r->src_rows));
+		json_object_set_new(root, "target_rows", json_integer(r->dst_rows));
+		json_object_set_new(root, "rejected", json_integer(r->rejected));
+		json_object_set_new(root, "seconds", json_real(r->seconds));
+	}
+	if (err && err->code)
+		json_object_set_new(root, "error", json_string(err->msg));
+	s = json_dumps(root, JSON_INDENT(2));
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(root);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "schema", required_argument, NULL, OPT_SCHEMA },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS },
+		{ "sample", required_argument, NULL, OPT_SAMPLE },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ferry_verify_opts o;
+	struct ferry_verify_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct strlist inc = { 0 }, exc = { 0 };
+	int c, json = 0, status, rc;
+
+	memset(&o, 0, sizeof(o));
+	o.progress_mode = FERRY_PROGRESS_AUTO;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qhj:", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SCHEMA: o.schema = optarg; break;
+		case OPT_INCLUDE: push(&inc, optarg); break;
+		case OPT_EXCLUDE: push(&exc, optarg); break;
+		case 'j':
+		case OPT_CHUNK_ROWS:
+		case OPT_SEED: {
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end || !*optarg || v < 0 || (v == 0 && c != OPT_SEED))
+				return cli_usage("verify", "invalid number '%s'", optarg);
+			if (c == 'j')
+				o.jobs = v > 64 ? 64 : (int)v;
+			else if (c == OPT_CHUNK_ROWS)
+				o.chunk_rows = v;
+			else
+				o.seed = (uint64_t)v;
+			break;
+		}
+		case OPT_SAMPLE: {
+			char *end;
+			double v = strtod(optarg, &end);
+
+			if (*end || !*optarg || !(v > 0 && v <= 100))
+				return cli_usage("verify", "invalid --sample '%s': expected a "
+						 "percentage above 0 and at most 100", optarg);
+			o.sample_pct = v;
+			break;
+		}
+		case OPT_JSON: json = 1; break;
+		case OPT_PROGRESS:
+			if (!strcmp(optarg, "auto"))
+				o.progress_mode = FERRY_PROGRESS_AUTO;
+			else if (!strcmp(optarg, "bar"))
+				o.progress_mode = FERRY_PROGRESS_BAR;
+			else if (!strcmp(optarg, "plain"))
+				o.progress_mode = FERRY_PROGRESS_PLAIN;
+			else if (!strcmp(optarg, "none"))
+				o.progress_mode = FERRY_PROGRESS_QUIET;
+			else
+				return cli_usage("verify", "invalid --progress '%s'", optarg);
+			break;
+		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
+		case 'h':
+			fputs(verify_usage, stdout);
+			return FERRY_EXIT_OK;
+		default:
+			return cli_usage("verify", "unknown option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage("verify", "expected SRC and DST, got %d argument%s",
+				 argc - optind, argc - optind == 1 ? "" : "s");
+	o.src = argv[optind];
+	o.dst = argv[optind + 1];
+	o.include = inc.v;
+	o.exclude = exc.v;
+	o.progress_out = stderr;
+	rc = ferry_verify_run(&o, &res, &err);
+	if (rc == FERRY_EUSAGE)
+		status = FERRY_EXIT_USAGE;
+	else if (rc < 0 || !res->equal)
+		status = FERRY_EXIT_FAILED;
+	else
+		status = FERRY_EXIT_OK;
+	if (json)
+		print_json(res, &err, status);
+	else if (res && rc == 0)
+		print_text(res, stdout);
+	if (rc < 0)
+		cli_error(&err);
+	ferry_verify_result_free(res);
+	free(inc.v);
+	free(exc.v);
+	return status;
+}

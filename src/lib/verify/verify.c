@@ -1,0 +1,960 @@
+/*
+ * verify.c - ferry verify: compare a source and a target chunk by chunk.
+ *
+ *   plan (the copy plan, built against the target catalog, as
+ *         `ferry copy --data-only` would map columns)
+ *     -> chunks (rowid ranges of --chunk-rows source rows; the same key
+ *        ranges on the target's key column; the first and last chunk are
+ *        open-ended so target rows outside the source's key span count)
+ *     -> workers (--jobs), each with its own source and target
+ *        connection; per chunk the target is read on a second thread
+ *        while the worker reads and transforms the source
+ *     -> per side: row count, sum and xor of XXH3 row hashes (canon.c)
+ *     -> a differing chunk is merged by key to name its first differing
+ *        row, which is read again on both sides to name the column.
+ *
+ * Source rows the copy transform rejects are not in the target by design:
+ * they are left out of the source digest and counted as rejected.
+ * Tables without a rowid alias (WITHOUT ROWID, or no INTEGER PRIMARY
+ * KEY) are one chunk, compared as multisets of row hashes.
+ */
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "copy/planner.h"
+#include "ferry/alloc.h"
+#include "ferry/hash.h"
+#include "ferry/log.h"
+#include "ferry/progress.h"
+#include "ferry/verify.h"
+#include "verify/verify_int.h"
+
+#define VF_DEFAULT_CHUNK_ROWS 500000
+#define VF_BATCH_ROWS 10000
+#define VF_BATCH_BYTES (4u << 20)
+
+struct vf_table {
+	struct table_plan *tp;
+	struct ferry_table dst;      /* target columns in plan order */
+	int keyed;
+	int *types;
+	int32_t *typmods;
+	struct ferry_verify_table *st;
+};
+
+struct vf_chunk {
+	struct vf_table *vt;
+	int64_t lo, hi;
+	int lo_open, hi_open;
+};
+
+struct kh {
+	int64_t key;
+	uint64_t h;
+};
+
+/* What one side of one chunk produced. */
+struct side {
+	struct vf_table *vt;
+	int is_src;
+	struct rejects *rej;
+	ferry_progress *progress;
+	struct vf_sum sum;
+	int64_t rejected;
+	struct kh *rows;
+	size_t n, cap;
+	struct ferry_buf scratch;
+	/* single-row reads (naming the column): canonical cells */
+	struct ferry_buf *cells;
+	char **shown;
+};
+
+struct vf_run {
+	const struct ferry_verify_opts *o;
+	const char *schema;
+	struct plan plan;
+	struct vf_table *tables;
+	size_t ntables;
+	struct vf_chunk *chunks;
+	size_t nchunks;
+	struct rejects rej;
+	char rejdir[256];
+	ferry_progress *progress;
+	struct ferry_verify_result *res;
+	_Atomic size_t next;
+	_Atomic int abort;
+	pthread_mutex_t lock;
+};
+
+void ferry_verify_result_free(struct ferry_verify_result *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->ntables; i++) {
+		ferry_free(r->tables[i].name);
+		ferry_free(r->tables[i].target);
+	}
+	ferry_free(r->tables);
+	for (i = 0; i < r->ndiffs; i++) {
+		ferry_free(r->diffs[i].table);
+		ferry_free(r->diffs[i].what);
+		ferry_free(r->diffs[i].column);
+	}
+	ferry_free(r->diffs);
+	ferry_free(r);
+}
+
+/* ---- reading one side ---------------------------------------------------- */
+
+/* Render a cell for a message: numbers exactly, text quoted and cut. */
+static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
+		      struct ferry_buf *o)
+{
+	char num[64];
+	size_t i;
+
+	switch (c->kind) {
+	case FERRY_V_NULL:
+		ferry_buf_addstr(o, "NULL");
+		break;
+	case FERRY_V_INT:
+		ferry_buf_addf(o, "%lld", (long long)c->v.i);
+		break;
+	case FERRY_V_REAL:
+		xf_format_double(c->v.d, num, sizeof(num));
+		ferry_buf_addstr(o, num);
+		break;
+	case FERRY_V_TEXT:
+		ferry_buf_addjson(o, ferry_cell_bytes(b, c), c->len > 80 ? 80 : c->len);
+		if (c->len > 80)
+			ferry_buf_addstr(o, "...");
+		break;
+	default:
+		ferry_buf_addstr(o, "x'");
+		for (i = 0; i < c->len && i < 32; i++)
+			ferry_buf_addf(o, "%02x", (unsigned char)ferry_cell_bytes(b, c)[i]);
+		ferry_buf_addstr(o, c->len > 32 ? "...'" : "'");
+	}
+}
+
+static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
+{
+	struct side *s = ud;
+	const struct vf_table *vt = s->vt;
+	size_t r, i;
+	int rc;
+
+	if (s->is_src) {
+		int rej = xf_batch(b, vt->tp, s->rej, err);
+
+		if (rej < 0)
+			return rej;
+		s->rejected += rej;
+		ferry_progress_add(s->progress, b->nrows, 0);
+		ferry_progress_tick(s->progress);
+	}
+	if (s->cells) {  /* a single-row read: keep each column's encoding */
+		for (r = 0; r < b->nrows; r++) {
+			if (b->skip[r])
+				continue;
+			for (i = 0; i < b->ncols; i++) {
+				ferry_buf_clear(&s->cells[i]);
+				if ((rc = vf_cell_encode(b, ferry_batch_cell(b, r, i), vt->types[i],
+							 vt->typmods[i], &s->cells[i])) < 0)
+					return ferry_error_set(err, rc, "out of memory");
+				if (!s->shown[i]) {
+					struct ferry_buf t = FERRY_BUF_INIT;
+
+					show_cell(b, ferry_batch_cell(b, r, i), &t);
+					s->shown[i] = ferry_buf_detach(&t, NULL);
+				}
+			}
+			s->n++;
+		}
+		return 0;
+	}
+	if (FERRY_GROW(s->rows, s->cap, s->n + b->nrows) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (r = 0; r < b->nrows; r++) {
+		uint64_t h;
+
+		if (b->skip[r])
+			continue;
+		if ((rc = vf_row_hash(b, r, vt->types, vt->typmods, &s->scratch, &h)) < 0)
+			return ferry_error_set(err, rc, "out of memory");
+		vf_sum_add(&s->sum, h);
+		s->rows[s->n].key = b->keys[r];
+		s->rows[s->n].h = h;
+		s->n++;
+	}
+	return 0;
+}
+
+static void side_release(struct side *s)
+{
+	ferry_free(s->rows);
+	ferry_buf_release(&s->scratch);
+	memset(s, 0, sizeof(*s));
+}
+
+struct read_job {
+	ferry_conn *c;
+	struct ferry_read_spec spec;
+	struct side *s;
+	int rc;
+	struct ferry_error err;
+};
+
+static void *read_main(void *arg)
+{
+	struct read_job *j = arg;
+
+	j->rc = ferry_conn_ops_of(j->c)->read(j->c, &j->spec, take_batch, j->s, &j->err);
+	return NULL;
+}
+
+static void spec_for(struct read_job *j, const struct vf_table *vt, int is_src,
+		     int has_range, int64_t lo, int64_t hi)
+{
+	memset(&j->spec, 0, sizeof(j->spec));
+	j->spec.table = is_src ? vt->tp->src : &vt->dst;
+	j->spec.has_range = has_range;
+	j->spec.lo = lo;
+	j->spec.hi = hi;
+	j->spec.batch_rows = VF_BATCH_ROWS;
+	j->spec.batch_bytes = VF_BATCH_BYTES;
+}
+
+/* Read both sides of one range at once (the target on a second thread). */
+static int read_both(ferry_conn *src, ferry_conn *dst, const struct vf_table *vt,
+		     int has_range, int64_t lo, int64_t hi, struct side *ss,
+		     struct side *ds, struct ferry_error *err)
+{
+	struct read_job sj, dj;
+	pthread_t th;
+
+	memset(&sj, 0, sizeof(sj));
+	memset(&dj, 0, sizeof(dj));
+	sj.c = src;
+	sj.s = ss;
+	dj.c = dst;
+	dj.s = ds;
+	spec_for(&sj, vt, 1, has_range, lo, hi);
+	spec_for(&dj, vt, 0, has_range, lo, hi);
+	if (pthread_create(&th, NULL, read_main, &dj) != 0)
+		return ferry_error_set(err, FERRY_EIO, "cannot start a reader thread");
+	read_main(&sj);
+	pthread_join(th, NULL);
+	if (sj.rc < 0) {
+		*err = sj.err;
+		ferry_error_prefix(err, "cannot read the source");
+		return sj.rc;
+	}
+	if (dj.rc < 0) {
+		*err = dj.err;
+		ferry_error_prefix(err, "cannot read the target");
+		return dj.rc;
+	}
+	return 0;
+}
+
+/* ---- the first difference ------------------------------------------------ */
+
+static int kh_by_hash(const void *a, const void *b)
+{
+	const struct kh *x = a, *y = b;
+
+	return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* Read row `key` on both sides and name the first column that differs. */
+static int name_column(ferry_conn *src, ferry_conn *dst, struct rejects *rej,
+		       const struct vf_table *vt, int64_t key, struct ferry_verify_diff *d, struct ferry_error *err)
+{
+	size_t nc = vt->tp->ncols, i;
+	struct side ss, ds;
+	struct ferry_buf msg = FERRY_BUF_INIT;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	memset(&ds, 0, sizeof(ds));
+	ss.vt = ds.vt = (struct vf_table *)vt;
+	ss.is_src = 1;
+	ss.cells = ferry_calloc(nc + 1, sizeof(struct ferry_buf));
+	ds.cells = ferry_calloc(nc + 1, sizeof(struct ferry_buf));
+	ss.shown = ferry_calloc(nc + 1, sizeof(char *));
+	ds.shown = ferry_calloc(nc + 1, sizeof(char *));
+	if (!ss.cells || !ds.cells || !ss.shown || !ds.shown) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nc; i++) {
+		ferry_buf_init(&ss.cells[i], 0);
+		ferry_buf_init(&ds.cells[i], 0);
+	}
+	ss.rej = rej;
+	if ((rc = read_both(src, dst, vt, 1, key, key, &ss, &ds, err)) < 0)
+		goto out;
+	if (ss.n != 1 || ds.n != 1) {
+		rc = 0;
+		goto out;
+	}
+	for (i = 0; i < nc; i++) {
+		if (ss.cells[i].len == ds.cells[i].len &&
+		    !memcmp(ss.cells[i].buf, ds.cells[i].buf, ss.cells[i].len))
+			continue;
+		ferry_buf_addf(&msg, "column '%s' differs: source %s, target %s",
+			       vt->tp->cols[i].src_name, ss.shown[i], ds.shown[i]);
+		ferry_free(d->what);
+		d->what = ferry_buf_detach(&msg, NULL);
+		d->column = ferry_strdup(vt->tp->cols[i].src_name);
+		break;
+	}
+	rc = 0;
+out:
+	for (i = 0; i < nc; i++) {
+		if (ss.cells)
+			ferry_buf_release(&ss.cells[i]);
+		if (ds.cells)
+			ferry_buf_release(&ds.cells[i]);
+		if (ss.shown)
+			ferry_free(ss.shown[i]);
+		if (ds.shown)
+			ferry_free(ds.shown[i]);
+	}
+	ferry_free(ss.cells);
+	ferry_free(ds.cells);
+	ferry_free(ss.shown);
+	ferry_free(ds.shown);
+	ferry_buf_release(&msg);
+	return rc;
+}
+
+/*
+ * Find the first differing row of a chunk.  Keyed: both sides are in key
+ * order; merge them.  Unkeyed: sort by hash and find the first row
+ * without a partner (its key is the source rowid or the row's ordinal).
+ */
+static int first_difference(ferry_conn *src, ferry_conn *dst, struct rejects *rej,
+			    const struct vf_table *vt,
+			    struct side *ss, struct side *ds, struct ferry_verify_diff *d,
+			    struct ferry_error *err)
+{
+	size_t i = 0, j = 0;
+	const char *what = NULL;
+
+	if (vt->keyed) {
+		while (i < ss->n || j < ds->n) {
+			if (j >= ds->n || (i < ss->n && ss->rows[i].key < ds->rows[j].key)) {
+				d->key = ss->rows[i].key;
+				what = "missing in target";
+				break;
+			}
+			if (i >= ss->n || ds->rows[j].key < ss->rows[i].key) {
+				d->key = ds->rows[j].key;
+				what = "extra in target";
+				break;
+			}
+			if (ss->rows[i].h != ds->rows[j].h) {
+				d->key = ss->rows[i].key;
+				what = "row differs";
+				break;
+			}
+			i++;
+			j++;
+		}
+	} else {
+		qsort(ss->rows, ss->n, sizeof(*ss->rows), kh_by_hash);
+		qsort(ds->rows, ds->n, sizeof(*ds->rows), kh_by_hash);
+		while (i < ss->n || j < ds->n) {
+			if (j >= ds->n || (i < ss->n && ss->rows[i].h < ds->rows[j].h)) {
+				d->key = ss->rows[i].key;
+				what = "missing in target";
+				break;
+			}
+			if (i >= ss->n || ds->rows[j].h < ss->rows[i].h) {
+				d->key = ds->rows[j].key;
+				what = "extra in target";
+				break;
+			}
+			i++;
+			j++;
+		}
+	}
+	if (!what)
+		return 0;
+	d->has_key = 1;
+	if (!(d->what = ferry_strdup(what)))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (vt->keyed && !strcmp(what, "row differs"))
+		return name_column(src, dst, rej, vt, d->key, d, err);
+	return 0;
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+struct worker {
+	struct vf_run *r;
+	ferry_conn *src, *dst;
+	pthread_t th;
+	int rc;
+	struct ferry_error err;
+};
+
+static int add_diff(struct vf_run *r, struct ferry_verify_diff *d)
+{
+	struct ferry_verify_result *res = r->res;
+	struct ferry_verify_diff *nd;
+
+	pthread_mutex_lock(&r->lock);
+	nd = ferry_realloc(res->diffs, (res->ndiffs + 1) * sizeof(*nd));
+	if (nd) {
+		res->diffs = nd;
+		res->diffs[res->ndiffs++] = *d;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return nd ? 0 : FERRY_ENOMEM;
+}
+
+static int check_chunk(struct worker *w, const struct vf_chunk *ck, struct ferry_error *err)
+{
+	struct vf_run *r = w->r;
+	struct vf_table *vt = ck->vt;
+	struct side ss, ds;
+	struct ferry_verify_diff d;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	memset(&ds, 0, sizeof(ds));
+	memset(&d, 0, sizeof(d));
+	ss.vt = ds.vt = vt;
+	ss.is_src = 1;
+	ss.rej = &r->rej;
+	ss.progress = r->progress;
+	if ((rc = read_both(w->src, w->dst, vt, vt->keyed, ck->lo, ck->hi, &ss, &ds, err)) < 0)
+		goto out;
+	pthread_mutex_lock(&r->lock);
+	vt->st->checked++;
+	vt->st->src_rows += (int64_t)ss.sum.rows;
+	vt->st->dst_rows += (int64_t)ds.sum.rows;
+	vt->st->rejected += ss.rejected;
+	if (!vf_sum_eq(&ss.sum, &ds.sum))
+		vt->st->differing++;
+	pthread_mutex_unlock(&r->lock);
+	if (vf_sum_eq(&ss.sum, &ds.sum))
+		goto out;
+	d.keyed = vt->keyed;
+	d.lo = ck->lo;
+	d.hi = ck->hi;
+	d.lo_open = ck->lo_open;
+	d.hi_open = ck->hi_open;
+	d.src_rows = (int64_t)ss.sum.rows;
+	d.dst_rows = (int64_t)ds.sum.rows;
+	if (!(d.table = ferry_strdup(vt->tp->src->name))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = first_difference(w->src, w->dst, &r->rej, vt, &ss, &ds, &d, err)) < 0)
+		goto out;
+	if ((rc = add_diff(r, &d)) < 0) {
+		rc = ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	memset(&d, 0, sizeof(d));
+out:
+	ferry_free(d.table);
+	ferry_free(d.what);
+	ferry_free(d.column);
+	side_release(&ss);
+	side_release(&ds);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct vf_run *r = w->r;
+	size_t i;
+
+	while (!atomic_load(&r->abort) && (i = atomic_fetch_add(&r->next, 1)) < r->nchunks) {
+		const struct vf_chunk *ck = &r->chunks[i];
+
+		if ((w->rc = check_chunk(w, ck, &w->err)) < 0) {
+			ferry_error_prefix(&w->err, "cannot verify table '%s'",
+					   ck->vt->tp->src->name);
+			atomic_store(&r->abort, 1);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Target connections read the schema's tables by their bare names. */
+static int open_target(struct vf_run *r, ferry_conn **out, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	ferry_conn *c = NULL;
+	int rc;
+
+	if ((rc = ferry_conn_open(r->o->dst, FERRY_OPEN_READONLY, &c, err)) < 0) {
+		ferry_error_prefix(err, "cannot open the target");
+		return rc;
+	}
+	ferry_buf_addstr(&sql, "SET search_path TO ");
+	quote_ident(&sql, r->schema);
+	rc = ferry_conn_ops_of(c)->exec(c, sql.buf, err);
+	ferry_buf_release(&sql);
+	if (rc < 0) {
+		ferry_conn_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static int run_workers(struct vf_run *r, int jobs, struct ferry_error *err)
+{
+	struct worker *ws;
+	int i, started = 0, rc = 0;
+
+	if ((size_t)jobs > r->nchunks)
+		jobs = r->nchunks ? (int)r->nchunks : 1;
+	ws = ferry_calloc((size_t)jobs, sizeof(*ws));
+	if (!ws)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (i = 0; i < jobs; i++) {
+		ws[i].r = r;
+		if ((rc = ferry_conn_open(r->o->src, FERRY_OPEN_READONLY, &ws[i].src, err)) < 0) {
+			ferry_error_prefix(err, "cannot open the source");
+			goto out;
+		}
+		if ((rc = open_target(r, &ws[i].dst, err)) < 0)
+			goto out;
+	}
+	for (; started < jobs; started++)
+		if (pthread_create(&ws[started].th, NULL, worker_main, &ws[started]) != 0) {
+			rc = ferry_error_set(err, FERRY_EIO, "cannot start worker threads");
+			atomic_store(&r->abort, 1);
+			break;
+		}
+	for (i = 0; i < started; i++)
+		pthread_join(ws[i].th, NULL);
+	for (i = 0; i < started && rc == 0; i++)
+		if (ws[i].rc < 0) {
+			rc = ws[i].rc;
+			*err = ws[i].err;
+		}
+out:
+	for (i = 0; i < jobs; i++) {
+		ferry_conn_close(ws[i].src);
+		ferry_conn_close(ws[i].dst);
+	}
+	ferry_free(ws);
+	return rc;
+}
+
+/* ---- planning ------------------------------------------------------------ */
+
+static int matches(const char *const *globs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; globs && globs[i]; i++)
+		if (fnmatch(globs[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/* A glob that matches exactly name (fnmatch escapes). */
+static char *literal_glob(const char *name)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *p;
+
+	for (p = name; *p; p++) {
+		if (strchr("*?[]\\", *p))
+			ferry_buf_addch(&b, '\\');
+		ferry_buf_addch(&b, *p);
+	}
+	return ferry_buf_detach(&b, NULL);
+}
+
+/* Map the plan's columns onto the target table; decide whether ranges
+ * can be used (a rowid alias in the source that is an integer column in
+ * the target). */
+static int setup_table(struct vf_table *vt, const struct ferry_table *target,
+		       unsigned src_caps, struct ferry_error *err)
+{
+	const struct table_plan *tp = vt->tp;
+	const struct ferry_table *st = tp->src;
+	size_t i, vis = 0;
+	int alias = -1;
+
+	for (i = 0; i < st->ncols; i++) {
+		if (st->cols[i].hidden)
+			continue;
+		if ((int)i == st->rowid_alias)
+			alias = (int)vis;
+		vis++;
+	}
+	vt->dst.name = tp->dst_name;
+	vt->dst.rowid_alias = -1;
+	vt->dst.seq = -1;
+	vt->dst.cols = ferry_calloc(tp->ncols + 1, sizeof(*vt->dst.cols));
+	vt->types = ferry_calloc(tp->ncols + 1, sizeof(int));
+	vt->typmods = ferry_calloc(tp->ncols + 1, sizeof(int32_t));
+	if (!vt->dst.cols || !vt->types || !vt->typmods)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	vt->dst.ncols = tp->ncols;
+	vt->keyed = alias >= 0 && !st->without_rowid && (src_caps & FERRY_CAP_KEYRANGE) &&
+		    (tp->cols[alias].type == FERRY_T_INT64 || tp->cols[alias].type == FERRY_T_INT32 ||
+		     tp->cols[alias].type == FERRY_T_INT16);
+	for (i = 0; i < tp->ncols; i++) {
+		int tc = ferry_table_find_column(target, tp->cols[i].dst_name);
+
+		if (tc < 0)
+			return ferry_error_set(err, FERRY_ENOTFOUND,
+				"target table '%s' has no column '%s'", target->name,
+				tp->cols[i].dst_name);
+		vt->dst.cols[i] = target->cols[tc];  /* borrowed strings */
+		vt->dst.cols[i].hidden = 0;
+		vt->dst.cols[i].type = tp->cols[i].type;
+		if (vt->keyed)
+			vt->dst.cols[i].pk_pos = (int)i == alias;
+		vt->types[i] = tp->cols[i].type;
+		vt->typmods[i] = tp->cols[i].typmod;
+	}
+	vt->dst.without_rowid = !vt->keyed;
+	return 0;
+}
+
+static int push_chunk(struct vf_run *r, size_t *cap, struct vf_table *vt, int64_t lo,
+		      int64_t hi, int lo_open, int hi_open)
+{
+	struct vf_chunk *ck;
+
+	if (FERRY_GROW(r->chunks, *cap, r->nchunks + 1) < 0)
+		return FERRY_ENOMEM;
+	ck = &r->chunks[r->nchunks++];
+	ck->vt = vt;
+	ck->lo = lo_open ? INT64_MIN : lo;
+	ck->hi = hi_open ? INT64_MAX : hi;
+	ck->lo_open = lo_open;
+	ck->hi_open = hi_open;
+	return 0;
+}
+
+/* Deterministic sample: the k chunks of a table with the smallest hash of
+ * (seed, table, index). */
+struct pick {
+	uint64_t score;
+	size_t idx;
+};
+
+static int pick_cmp(const void *a, const void *b)
+{
+	const struct pick *x = a, *y = b;
+
+	return x->score < y->score ? -1 : x->score > y->score;
+}
+
+static int plan_chunks(struct vf_run *r, ferry_conn *src, uint64_t *total,
+		       struct ferry_error *err)
+{
+	const struct ferry_conn_ops *sops = ferry_conn_ops_of(src);
+	size_t cap = 0, t;
+	int rc;
+
+	*total = 0;
+	for (t = 0; t < r->ntables; t++) {
+		struct vf_table *vt = &r->tables[t];
+		int64_t lo = 0, hi = 0, count = 0, per, nck, step, a, k;
+		size_t first = r->nchunks, n, i;
+
+		if ((rc = sops->key_range(src, vt->tp->src, &lo, &hi, &count, err)) < 0) {
+			ferry_error_prefix(err, "cannot verify table '%s'", vt->tp->src->name);
+			return rc;
+		}
+		per = r->o->chunk_rows > 0 ? r->o->chunk_rows : VF_DEFAULT_CHUNK_ROWS;
+		nck = vt->keyed ? (count + per - 1) / per : 1;
+		if (nck < 1)
+			nck = 1;
+		if (count == 0 || nck == 1) {
+			if (push_chunk(r, &cap, vt, lo, hi, 1, 1) < 0)
+				goto nomem;
+		} else {
+			step = (hi - lo) / nck + 1;
+			for (a = lo, k = 0; k < nck; k++, a += step) {
+				int last = k == nck - 1 || hi - a < step;
+
+				if (push_chunk(r, &cap, vt, a, last ? hi : a + step - 1, k == 0,
+					       last) < 0)
+					goto nomem;
+				if (last)
+					break;
+			}
+		}
+		n = r->nchunks - first;
+		vt->st->chunks = (int64_t)n;
+		if (r->o->sample_pct > 0 && r->o->sample_pct < 100 && n > 1) {
+			struct pick *pk = ferry_calloc(n, sizeof(*pk));
+			struct vf_chunk *keep;
+			size_t want = (size_t)((double)n * r->o->sample_pct / 100.0 + 0.999999);
+
+			if (!pk)
+				goto nomem;
+			if (want < 1)
+				want = 1;
+			for (i = 0; i < n; i++) {
+				struct ferry_buf b = FERRY_BUF_INIT;
+
+				ferry_buf_addf(&b, "%llu/%s/%zu", (unsigned long long)r->o->seed,
+					       vt->tp->src->name, i);
+				pk[i].score = ferry_hash64(b.buf, b.len);
+				pk[i].idx = i;
+				ferry_buf_release(&b);
+			}
+			qsort(pk, n, sizeof(*pk), pick_cmp);
+			keep = ferry_calloc(want, sizeof(*keep));
+			if (!keep) {
+				ferry_free(pk);
+				goto nomem;
+			}
+			for (i = 0; i < want; i++)
+				keep[i] = r->chunks[first + pk[i].idx];
+			/* back in key order */
+			for (i = 0; i < want; i++) {
+				size_t m;
+
+				for (m = i + 1; m < want; m++)
+					if (keep[m].lo < keep[i].lo) {
+						struct vf_chunk tmp = keep[i];
+
+						keep[i] = keep[m];
+						keep[m] = tmp;
+					}
+			}
+			memcpy(&r->chunks[first], keep, want * sizeof(*keep));
+			r->nchunks = first + want;
+			ferry_free(keep);
+			ferry_free(pk);
+			*total += (uint64_t)(count * (int64_t)want / (int64_t)n);
+		} else {
+			*total += (uint64_t)count;
+		}
+	}
+	return 0;
+nomem:
+	return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_result **out,
+		     struct ferry_error *err)
+{
+	struct vf_run r;
+	struct ferry_copy_opts co;
+	struct ferry_catalog *scat = NULL, *tcat = NULL;
+	ferry_conn *src = NULL, *dst = NULL;
+	struct strv excl = { 0 };
+	double start = ferry_now();
+	uint64_t total = 0;
+	size_t i;
+	int rc = 0, jobs;
+
+	memset(&r, 0, sizeof(r));
+	memset(&co, 0, sizeof(co));
+	pthread_mutex_init(&r.lock, NULL);
+	r.o = o;
+	r.schema = o->schema ? o->schema : "public";
+	r.res = ferry_calloc(1, sizeof(*r.res));
+	if (!r.res) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (o->sample_pct < 0 || o->sample_pct > 100) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "--sample must be between 0 and 100");
+		goto out;
+	}
+	/* rows the transform rejects are counted, not kept: their reject
+	 * lines go to a private directory removed at the end */
+	snprintf(r.rejdir, sizeof(r.rejdir), "%s/ferry-verify-XXXXXX",
+		 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(r.rejdir)) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot create a temporary directory in '%s'",
+				     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		r.rejdir[0] = '\0';
+		goto out;
+	}
+	if ((rc = rej_init(&r.rej, r.rejdir)) < 0) {
+		rc = ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	if ((rc = ferry_conn_open(o->src, FERRY_OPEN_READONLY, &src, err)) < 0) {
+		ferry_error_prefix(err, "cannot open the source");
+		goto out;
+	}
+	if ((rc = open_target(&r, &dst, err)) < 0)
+		goto out;
+	if (!(ferry_conn_ops_of(src)->caps & FERRY_CAP_READ) ||
+	    strcmp(ferry_conn_ops_of(src)->name, "sqlite")) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"cannot verify from '%s': the source must be SQLite",
+			ferry_conn_ops_of(src)->name);
+		goto out;
+	}
+	if (strcmp(ferry_conn_ops_of(dst)->name, "postgres")) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"cannot verify into '%s': the target must be PostgreSQL",
+			ferry_conn_ops_of(dst)->name);
+		goto out;
+	}
+	if ((rc = ferry_conn_ops_of(src)->describe(src, NULL, &scat, err)) < 0 ||
+	    (rc = ferry_conn_ops_of(dst)->describe(dst, r.schema, &tcat, err)) < 0)
+		goto out;
+	/* tables the target lacks are differences, not planning errors */
+	r.res->tables = ferry_calloc(scat->ntables + 1, sizeof(*r.res->tables));
+	if (!r.res->tables) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; o->exclude && o->exclude[i]; i++)
+		strv_push(&excl, ferry_strdup(o->exclude[i]));
+	for (i = 0; i < scat->ntables; i++) {
+		const struct ferry_table *t = &scat->tables[i];
+		struct ferry_verify_table *st;
+		struct ferry_verify_diff d;
+		int64_t lo, hi, count = 0;
+
+		if ((o->include && o->include[0] && !matches(o->include, t->name)) ||
+		    matches(o->exclude, t->name) || strlen(t->name) > 63 ||
+		    ferry_catalog_find(tcat, t->name))
+			continue;
+		if ((rc = strv_push(&excl, literal_glob(t->name))) < 0) {
+			rc = ferry_error_set(err, rc, "out of memory");
+			goto out;
+		}
+		ferry_conn_ops_of(src)->key_range(src, t, &lo, &hi, &count, NULL);
+		st = &r.res->tables[r.res->ntables++];
+		st->name = ferry_strdup(t->name);
+		st->missing = 1;
+		st->src_rows = count;
+		st->differing = 1;
+		memset(&d, 0, sizeof(d));
+		d.table = ferry_strdup(t->name);
+		d.what = ferry_strdup("table missing in target");
+		d.lo_open = d.hi_open = 1;
+		d.src_rows = count;
+		if (add_diff(&r, &d) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (FERRY_GROW(excl.v, excl.cap, excl.n + 1) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	excl.v[excl.n] = NULL;  /* NULL-terminated for the planner */
+	co.src = o->src;
+	co.dst = o->dst;
+	co.schema = r.schema;
+	co.data_only = 1;
+	co.include = o->include;
+	co.exclude = (const char *const *)excl.v;
+	if ((rc = plan_build(&r.plan, &co, src, scat, tcat, err)) < 0) {
+		ferry_error_prefix(err, "cannot map the source onto the target");
+		goto out;
+	}
+	r.tables = ferry_calloc(r.plan.ntables + 1, sizeof(*r.tables));
+	if (!r.tables) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < r.plan.ntables; i++) {
+		struct vf_table *vt = &r.tables[r.ntables++];
+		struct ferry_verify_table *st = &r.res->tables[r.res->ntables++];
+
+		vt->tp = &r.plan.tables[i];
+		vt->st = st;
+		st->name = ferry_strdup(vt->tp->src->name);
+		st->target = ferry_strdup(vt->tp->dst_name);
+		if ((rc = setup_table(vt, ferry_catalog_find(tcat, vt->tp->dst_name),
+				      ferry_conn_ops_of(src)->caps, err)) < 0) {
+			ferry_error_prefix(err, "cannot verify table '%s'", vt->tp->src->name);
+			goto out;
+		}
+		st->keyed = vt->keyed;
+	}
+	if ((rc = plan_chunks(&r, src, &total, err)) < 0)
+		goto out;
+	jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (jobs < 1)
+		jobs = 1;
+	r.progress = ferry_progress_new(o->progress_out ? o->progress_out : stderr,
+					o->progress_mode, "verify", total);
+	rc = run_workers(&r, jobs, err);
+	ferry_progress_done(r.progress);
+out:
+	if (r.res) {
+		struct ferry_verify_result *res = r.res;
+
+		for (i = 0; i < res->ntables; i++) {
+			res->chunks += res->tables[i].chunks;
+			res->checked += res->tables[i].checked;
+			res->src_rows += res->tables[i].src_rows;
+			res->dst_rows += res->tables[i].dst_rows;
+			res->rejected += res->tables[i].rejected;
+			res->differing += res->tables[i].differing;
+		}
+		res->equal = rc == 0 && res->ndiffs == 0;
+		res->seconds = ferry_now() - start;
+		/* diffs in table, then key order */
+		for (i = 0; i < res->ndiffs; i++) {
+			size_t m;
+
+			for (m = i + 1; m < res->ndiffs; m++) {
+				int c = strcmp(res->diffs[m].table, res->diffs[i].table);
+
+				if (c < 0 || (c == 0 && res->diffs[m].lo < res->diffs[i].lo)) {
+					struct ferry_verify_diff tmp = res->diffs[i];
+
+					res->diffs[i] = res->diffs[m];
+					res->diffs[m] = tmp;
+				}
+			}
+		}
+	}
+	ferry_progress_free(r.progress);
+	for (i = 0; i < r.ntables; i++) {
+		ferry_free(r.tables[i].dst.cols);
+		ferry_free(r.tables[i].types);
+		ferry_free(r.tables[i].typmods);
+	}
+	ferry_free(r.tables);
+	ferry_free(r.chunks);
+	plan_release(&r.plan);
+	if (r.rej.path)
+		unlink(r.rej.path);
+	rej_release(&r.rej);
+	if (r.rejdir[0])
+		rmdir(r.rejdir);
+	strv_release(&excl);
+	ferry_catalog_free(scat);
+	ferry_catalog_free(tcat);
+	ferry_conn_close(src);
+	ferry_conn_close(dst);
+	pthread_mutex_destroy(&r.lock);
+	if (out)
+		*out = r.res;
+	else
+		ferry_verify_result_free(r.res);
+	return rc;
+}

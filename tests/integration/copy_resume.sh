@@ -55,6 +55,13 @@ t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url"
 assert_eq "final run after kills" "$T_RC" 3
 assert_eq "killed and resumed == uninterrupted" "$(sums "$url")" "$want"
 assert_eq "reject file identical" "$(cat "$T/rej_kill/rejects.ndjson")" "$(cat "$T/rej_ref/rejects.ndjson")"
+t_run "$FERRY" verify -q "$src" "$url"
+assert_eq "ferry verify calls the killed-and-resumed target identical" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+pg_q "$url" "UPDATE states SET v = v + 1 WHERE id = 123457" >/dev/null
+t_run "$FERRY" verify -q "$src" "$url"
+assert_eq "ferry verify catches one tampered value" "$T_RC" 1
+assert_contains "ferry verify names the tampered key" "$T_OUT" "first difference at key 123457"
 assert_eq "every chunk done once" "$(pg_q "$url" "SELECT count(*) FILTER (WHERE state <> 'done'), sum(rows_read) FROM ferry.progress")" "0|302050"
 
 # 2. a changed source is refused while the job is unfinished; --restart starts over

@@ -917,6 +917,14 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.ckpt = is_pg(&r);
 	if (!r.ckpt)
 		r.jobs = 1;  /* SQLite has one writer */
+	/* the planner and transform read SQLite's storage classes; other
+	 * sources get their own mapping (time-series sources: issue 5) */
+	if (strcmp(r.sops->name, "sqlite")) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"copying from '%s' is not supported yet: the source must be a sqlite: URL",
+			r.sops->name);
+		goto out;
+	}
 	if (!(r.sops->caps & FERRY_CAP_READ)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy source",
 				     r.sops->name);

@@ -29,10 +29,44 @@ sums() {
 }
 
 ref=$(new_db resume_ref)
-t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_ref" "$src" "$ref"
-assert_eq "reference copy exit code (300 rejects)" "$T_RC" 3
+t_run "$FERRY" copy -q -j 1 --chunk-rows 10000 --rejects "$T/rej_ref" "$src" "$ref"
+assert_eq "reference copy (one job) exit code (300 rejects)" "$T_RC" 3
 want=$(sums "$ref")
 echo "$want"
+
+# parallel and chunked differently: the same target, the same rejects
+url=$(new_db resume_parallel)
+t_run "$FERRY" copy -q -j 4 --chunk-rows 7000 --batch-rows 999 --rejects "$T/rej_par" "$src" "$url"
+assert_eq "parallel copy exit code" "$T_RC" 3
+assert_eq "4 jobs, other chunks == 1 job" "$(sums "$url")" "$want"
+assert_eq "parallel reject file == serial" "$(cat "$T/rej_par/rejects.ndjson")" "$(cat "$T/rej_ref/rejects.ndjson")"
+
+# kill -9 on purpose inside a COPY, and during the post-load steps
+url=$(new_db resume_targeted)
+wait_for() {  # wait_for SQL: poll until it returns t (max ~20 s)
+	local i
+	for ((i = 0; i < 2000; i++)); do
+		[[ "$(pg_q "$url" "$1" 2>/dev/null || true)" == t ]] && return 0
+		sleep 0.01
+	done
+	return 1
+}
+"$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_tk" "$src" "$url" >/dev/null 2>&1 &
+pid=$!
+check "a COPY was running" wait_for "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY %'"
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+assert_eq "killed inside a COPY: no chunk half-committed" \
+	"$(pg_q "$url" "SELECT (SELECT count(*) FROM states) = coalesce((SELECT sum(rows_written) FROM ferry.progress WHERE state = 'done' AND stream = 'states'), 0)")" t
+"$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_tk" "$src" "$url" >/dev/null 2>&1 &
+pid=$!
+check "post-load steps were reached" wait_for "SELECT count(*) > 0 FROM ferry.steps"
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+echo "steps after the kill: $(pg_q "$url" "SELECT string_agg(state, ',' ORDER BY step) FROM ferry.steps")"
+t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_tk" "$src" "$url"
+assert_eq "resumed after targeted kills" "$T_RC" 3
+assert_eq "targeted kills: target == uninterrupted" "$(sums "$url")" "$want"
 
 # 1. kill -9 at growing delays until a run completes by itself
 url=$(new_db resume_kill)

@@ -68,7 +68,7 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 						      : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(c->db, 10000);
+	sqlite3_busy_timeout(c->db, 120000);  /* an application may hold a write lock for a while */
 	sqlite3_extended_result_codes(c->db, 1);
 	/* Touch the schema now so a non-database file fails here, clearly. */
 	rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);

@@ -706,7 +706,20 @@ static int phase_post(struct run *r, struct ferry_error *err)
 	}
 	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0)
 		goto out;
-	rc = run_steps(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->job, r->jobs, err);
+	/* PostgreSQL already sorts each index with parallel workers (2 by
+	 * default): build one index per (1 + 2) cores at a time.  On 2 cores
+	 * two concurrent builds took 10.6 s where one after the other took
+	 * 8.5 s (5M rows, PK + a (text, double) index). */
+	{
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		int n = cores > 0 ? (int)(cores / 3) : 1;
+
+		if (n < 1)
+			n = 1;
+		if (n > r->jobs)
+			n = r->jobs;
+		rc = run_steps(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->job, n, err);
+	}
 	r->res->phase_seconds[FERRY_PHASE_INDEXES] = ferry_now() - t0;
 out:
 	ferry_free(stages);

@@ -11,7 +11,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
 
-.PHONY: all ferry deps demo check clean bench
+.PHONY: all ferry deps demo check check-asan fuzz clean bench
 
 all: ferry
 
@@ -27,6 +27,17 @@ check:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory ferry
 	cd $(BUILD) && ctest --output-on-failure -j $(CTEST_JOBS)
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+check-asan:
+	@test -f build-asan/CMakeCache.txt || cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $(CTEST_JOBS)
+
+# Every libFuzzer harness for FUZZ_SECONDS (default 10) each.
+FUZZ_SECONDS ?= 10
+fuzz:
+	tests/fuzz/run $(FUZZ_SECONDS)
 
 demo:
 	$(MAKE) --no-print-directory deps

@@ -327,6 +327,19 @@ static void globs(void **state)
 	assert_false(rw_glob_match("requirements*.txt", "sub/requirements.txt"));
 }
 
+/* libfyaml 0.7.12 loops forever on "%\x89"; the parser must refuse
+ * non-UTF-8 before it gets there (found by tests/fuzz/fuzz_recipe). */
+static void recipe_rejects_invalid_utf8(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_recipe *r = NULL;
+
+	(void)state;
+	assert_int_equal(ferry_recipe_parse("%\x89", 2, "fuzz", &r, &err), FERRY_EPARSE);
+	assert_null(r);
+	assert_non_null(strstr(err.msg, "not valid UTF-8"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +353,7 @@ int main(void)
 		cmocka_unit_test(recipe_errors),
 		cmocka_unit_test(builtin_matches_example),
 		cmocka_unit_test(globs),
+		cmocka_unit_test(recipe_rejects_invalid_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -504,6 +504,19 @@ int ferry_recipe_parse(const char *text, size_t len, const char *origin,
 	struct ctx c = { origin, err };
 	int rc = 0;
 
+	/* YAML is UTF-8; and libfyaml 0.7.12 loops forever on a directive
+	 * followed by an invalid byte ("%\x89", found by fuzz_recipe), so
+	 * nothing else may reach it */
+	{
+		int bad_line = 0;
+
+		if (rw_utf8_check(text, len, &bad_line) || memchr(text, '\0', len)) {
+			rc = ferry_error_set(err, FERRY_EPARSE,
+				"cannot parse recipe '%s': line %d is not valid UTF-8 text",
+				origin, bad_line ? bad_line : 1);
+			goto out;
+		}
+	}
 	r = ferry_calloc(1, sizeof(*r));
 	if (!r) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");

@@ -59,6 +59,8 @@ enum ferry_type {
 };
 
 const char *ferry_type_name(int type);
+/* "integer", "real", "text", "blob" or "null" (SQLite's storage class names). */
+const char *ferry_vkind_name(int kind);
 
 struct ferry_batch {
 	size_t ncols;

@@ -61,6 +61,20 @@ static const char schema_sql[] =
 	"  lines text NOT NULL,"
 	"  PRIMARY KEY (job, stream_no, range_lo));";
 
+/* Lists come back from PostgreSQL joined with chr(31), the ASCII unit
+ * separator, which cannot occur in the names and notes they carry. */
+static void split_us(const char *s, struct strv *out)
+{
+	for (;;) {
+		const char *sep = strchr(s, 31);
+
+		strv_push(out, sep ? ferry_strndup(s, (size_t)(sep - s)) : ferry_strdup(s));
+		if (!sep)
+			break;
+		s = sep + 1;
+	}
+}
+
 int ck_setup(ferry_conn *dst, struct ferry_error *err)
 {
 	/* concurrent CREATE ... IF NOT EXISTS can still collide in the
@@ -157,23 +171,13 @@ int ck_job_created_tables(ferry_conn *dst, const char *job, struct strv *out,
 {
 	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
 	int isnull = 1, rc;
-	char *p;
 
 	ferry_buf_addstr(&sql, "SELECT array_to_string(created_tables, chr(31)) FROM ferry.jobs "
 			 "WHERE job = ");
 	quote_literal(&sql, job);
 	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc == 0 && !isnull && res.len) {
-		p = res.buf;
-		for (;;) {
-			char *sep = strchr(p, 31);
-
-			strv_push(out, sep ? ferry_strndup(p, (size_t)(sep - p)) : ferry_strdup(p));
-			if (!sep)
-				break;
-			p = sep + 1;
-		}
-	}
+	if (rc == 0 && !isnull && res.len)
+		split_us(res.buf, out);
 	ferry_buf_release(&sql);
 	ferry_buf_release(&res);
 	return rc;
@@ -462,18 +466,8 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 			 "WHERE note IS NOT NULL AND job = ");
 	quote_literal(&sql, job);
 	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc == 0 && !isnull) {
-		char *p = res.buf;
-
-		for (;;) {
-			char *sep = strchr(p, 31);
-
-			strv_push(out, sep ? ferry_strndup(p, (size_t)(sep - p)) : ferry_strdup(p));
-			if (!sep)
-				break;
-			p = sep + 1;
-		}
-	}
+	if (rc == 0 && !isnull)
+		split_us(res.buf, out);
 	ferry_buf_release(&sql);
 	ferry_buf_release(&res);
 	return rc;

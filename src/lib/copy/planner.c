@@ -732,7 +732,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 
 /* ---- the plan ---------------------------------------------------------- */
 
-static int matches(const char *const *globs, const char *name)
+int plan_glob_match(const char *const *globs, const char *name)
 {
 	size_t i;
 
@@ -907,8 +907,8 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 		struct table_plan *tp = &pl->tables[pl->ntables];
 		const struct ferry_table *target = NULL;
 
-		if ((o->include && o->include[0] && !matches(o->include, t->name)) ||
-		    matches(o->exclude, t->name))
+		if ((o->include && o->include[0] && !plan_glob_match(o->include, t->name)) ||
+		    plan_glob_match(o->exclude, t->name))
 			continue;
 		tp->src = t;
 		tp->dst_name = unique_name(t->name, names, pl->ntables, &pl->renames, "table");

@@ -25,6 +25,8 @@ struct plan {
 	struct strv renames;
 };
 
+/* Does name match one of the NULL-terminated fnmatch globs? */
+int plan_glob_match(const char *const *globs, const char *name);
 int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err);
 /* Build the plan; tcat (the target's catalog) may be NULL. */
 int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src,

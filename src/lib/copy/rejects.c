@@ -52,17 +52,6 @@ int rej_mkdir(const char *path)
 	return 0;
 }
 
-static const char *kind_str(int k)
-{
-	switch (k) {
-	case FERRY_V_INT: return "integer";
-	case FERRY_V_REAL: return "real";
-	case FERRY_V_TEXT: return "text";
-	case FERRY_V_BLOB: return "blob";
-	}
-	return "null";
-}
-
 int rej_add(struct rejects *r, const char *table, const char *key_json,
 	    const char *column, const char *reason, int vkind,
 	    const void *value, size_t n, struct ferry_error *err)
@@ -79,7 +68,7 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 	ferry_buf_addstr(&line, ",\"reason\":");
 	ferry_buf_addjson(&line, reason, strlen(reason));
 	ferry_buf_addstr(&line, ",\"storage_class\":\"");
-	ferry_buf_addstr(&line, kind_str(vkind));
+	ferry_buf_addstr(&line, ferry_vkind_name(vkind));
 	ferry_buf_addstr(&line, "\",\"value_base64\":");
 	if (value) {
 		ferry_buf_addch(&line, '"');

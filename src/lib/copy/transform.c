@@ -604,17 +604,6 @@ static int parse_int64_text(const char *s, size_t n, int64_t *v)
 	return errno == 0 && *end == '\0';
 }
 
-static const char *kind_name(int k)
-{
-	switch (k) {
-	case FERRY_V_INT: return "integer";
-	case FERRY_V_REAL: return "real";
-	case FERRY_V_TEXT: return "text";
-	case FERRY_V_BLOB: return "blob";
-	}
-	return "null";
-}
-
 /* Does a microsecond count survive timestamp(p)/time(p) unrounded?
  * typmod is the precision 0..5, or -1 (or 6) for full microseconds. */
 static int fits_precision(int64_t us, int32_t typmod)
@@ -900,7 +889,7 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 	}
 	}
 mismatch:
-	snprintf(reason, rn, "%s value does not fit %s", kind_name(c->kind),
+	snprintf(reason, rn, "%s value does not fit %s", ferry_vkind_name(c->kind),
 		 cp->type_sql);
 	return 0;
 }

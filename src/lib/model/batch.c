@@ -30,6 +30,17 @@ const char *ferry_type_name(int type)
 	return "unknown";
 }
 
+const char *ferry_vkind_name(int kind)
+{
+	switch (kind) {
+	case FERRY_V_INT: return "integer";
+	case FERRY_V_REAL: return "real";
+	case FERRY_V_TEXT: return "text";
+	case FERRY_V_BLOB: return "blob";
+	}
+	return "null";
+}
+
 int ferry_batch_init(struct ferry_batch *b, size_t ncols, size_t cap)
 {
 	memset(b, 0, sizeof(*b));

@@ -18,7 +18,6 @@
  * Tables without a rowid alias (WITHOUT ROWID, or no INTEGER PRIMARY
  * KEY) are one chunk, compared as multisets of row hashes.
  */
-#include <fnmatch.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -562,16 +561,6 @@ out:
 
 /* ---- planning ------------------------------------------------------------ */
 
-static int matches(const char *const *globs, const char *name)
-{
-	size_t i;
-
-	for (i = 0; globs && globs[i]; i++)
-		if (fnmatch(globs[i], name, 0) == 0)
-			return 1;
-	return 0;
-}
-
 /* A glob that matches exactly name (fnmatch escapes). */
 static char *literal_glob(const char *name)
 {
@@ -834,8 +823,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		struct ferry_verify_diff d;
 		int64_t lo, hi, count = 0;
 
-		if ((o->include && o->include[0] && !matches(o->include, t->name)) ||
-		    matches(o->exclude, t->name) || strlen(t->name) > 63 ||
+		if ((o->include && o->include[0] && !plan_glob_match(o->include, t->name)) ||
+		    plan_glob_match(o->exclude, t->name) || strlen(t->name) > 63 ||
 		    ferry_catalog_find(tcat, t->name))
 			continue;
 		if ((rc = strv_push(&excl, literal_glob(t->name))) < 0) {

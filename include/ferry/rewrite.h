@@ -174,9 +174,10 @@ void ferry_rewrite_result_release(struct ferry_rewrite_result *res);
  * as modified in <backup_dir>/manifest.txt is copied back byte for byte
  * (mode and times kept) into the service directory above backup_dir, and
  * every file listed as created is deleted.  Safe to run more than once.
- * The backup is kept.  Returns FERRY_ENOTFOUND when backup_dir holds no
- * manifest.
+ * With remove, the backup is deleted once every file was restored (else
+ * it is kept).  Returns FERRY_ENOTFOUND when backup_dir holds no manifest.
  */
-int ferry_rewrite_restore(const char *backup_dir, struct ferry_error *err);
+int ferry_rewrite_restore(const char *backup_dir, int remove,
+			  struct ferry_error *err);
 
 #endif

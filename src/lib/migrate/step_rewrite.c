@@ -18,7 +18,8 @@
  * forward records where the rewrite's backup went in
  * <root>/.ferry/rewrite/<version>.backup ("backup <dir>" or "none" when
  * nothing changed), so backward in a later process restores the files
- * byte for byte from that backup.  The recipe is never run in reverse.
+ * byte for byte from that backup, then deletes the backup.  The recipe is
+ * never run in reverse.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -337,7 +338,7 @@ record:
 	    state_write(m, s, res.backup_dir, rc < 0 ? &e2 : err) < 0 && rc == 0) {
 		/* without the record `down` could not undo it: undo it now */
 		rc = err->code;
-		if (res.backup_dir && ferry_rewrite_restore(res.backup_dir, &e2) < 0)
+		if (res.backup_dir && ferry_rewrite_restore(res.backup_dir, 1, &e2) < 0)
 			ferry_error_prefix(err, "restoring '%s' failed too (%s)",
 					   res.backup_dir, e2.msg);
 	}
@@ -366,7 +367,7 @@ static int rewrite_backward(struct ferry_migrator *m, struct mig_step *s,
 		goto out;
 	}
 	if (backup.len) {
-		if ((rc = ferry_rewrite_restore(backup.buf, err)) < 0) {
+		if ((rc = ferry_rewrite_restore(backup.buf, 1, err)) < 0) {
 			ferry_error_prefix(err, "'%s' backward failed", s->label);
 			goto out;
 		}

@@ -619,7 +619,45 @@ out:
 	return rc;
 }
 
-int ferry_rewrite_restore(const char *backup_dir, struct ferry_error *err)
+/* Delete what ferry_rewrite_apply put in a backup (manifest man). */
+static void remove_backup_dir(const char *bdir, const char *man)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *line, *nl;
+
+	for (line = man; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		int len;
+		char *s;
+
+		nl = strchr(line, '\n');
+		len = nl ? (int)(nl - line) : (int)strlen(line);
+		if (len < 3 || line[0] != 'M')
+			continue;
+		ferry_buf_clear(&b);
+		if (ferry_buf_addf(&b, "%s/files/%.*s", bdir, len - 2, line + 2))
+			break;
+		unlink(b.buf);
+		while ((s = strrchr(b.buf, '/')) && (size_t)(s - b.buf) > strlen(bdir) + 6) {
+			*s = '\0';
+			if (rmdir(b.buf))
+				break;
+		}
+	}
+	ferry_buf_clear(&b);
+	if (!ferry_buf_addf(&b, "%s/files", bdir))
+		rmdir(b.buf);
+	ferry_buf_clear(&b);
+	if (!ferry_buf_addf(&b, "%s/rollback.sh", bdir))
+		unlink(b.buf);
+	ferry_buf_clear(&b);
+	if (!ferry_buf_addf(&b, "%s/manifest.txt", bdir))
+		unlink(b.buf);
+	rmdir(bdir);
+	ferry_buf_release(&b);
+}
+
+int ferry_rewrite_restore(const char *backup_dir, int remove,
+			  struct ferry_error *err)
 {
 	struct ferry_buf man = FERRY_BUF_INIT, src = FERRY_BUF_INIT;
 	struct ferry_buf dst = FERRY_BUF_INIT, dir = FERRY_BUF_INIT;
@@ -685,6 +723,8 @@ int ferry_rewrite_restore(const char *backup_dir, struct ferry_error *err)
 					     e2.msg, backup_dir);
 		}
 	}
+	if (rc == 0 && remove)
+		remove_backup_dir(backup_dir, man.buf);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -46,6 +46,8 @@ void ferry_recipe_free(ferry_recipe *r);
 const char *ferry_recipe_name(const ferry_recipe *r);
 /* Default test command of the recipe ("" when none). */
 const char *ferry_recipe_test_cmd(const ferry_recipe *r);
+/* 1 when the recipe names its test command itself (tests.command). */
+int ferry_recipe_test_cmd_given(const ferry_recipe *r);
 
 /* YAML text of a built-in recipe, or NULL; names lists them (NULL-ended). */
 const char *ferry_recipe_builtin_text(const char *name);
@@ -165,5 +167,17 @@ int ferry_rewrite_apply(const ferry_rewrite_plan *p,
 			struct ferry_rewrite_result *res,
 			struct ferry_error *err);
 void ferry_rewrite_result_release(struct ferry_rewrite_result *res);
+
+/*
+ * Undo an applied rewrite from its backup directory (res.backup_dir of
+ * ferry_rewrite_apply, possibly in an earlier process): every file listed
+ * as modified in <backup_dir>/manifest.txt is copied back byte for byte
+ * (mode and times kept) into the service directory above backup_dir, and
+ * every file listed as created is deleted.  Safe to run more than once.
+ * With remove, the backup is deleted once every file was restored (else
+ * it is kept).  Returns FERRY_ENOTFOUND when backup_dir holds no manifest.
+ */
+int ferry_rewrite_restore(const char *backup_dir, int remove,
+			  struct ferry_error *err);
 
 #endif

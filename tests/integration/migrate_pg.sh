@@ -163,6 +163,42 @@ run 0 "up --backup" "$FERRY" migrate up --backup --db "$DB"
 has "database.dump" "pg_dump backup listed"
 has "restore: pg_restore" "restore command printed"
 
+# ---- the password never reaches a command line ------------------------------------------------------
+# A role with a password owns its own database; a fake pg_dump first in
+# PATH records its argv, its /proc cmdline and the names (not values) of
+# its environment, then runs the real one.  (tests/services trusts local
+# connections, so the password is not checked, only kept off argv.)
+role=ferry_pw_$suffix pw="S3cr3t-pw-$suffix"
+psql "$FERRY_PG_URL" -qc "DROP DATABASE IF EXISTS ferry_mig_pw_$suffix" -c "DROP ROLE IF EXISTS $role" \
+	-c "CREATE ROLE $role LOGIN PASSWORD '$pw'" -c "CREATE DATABASE ferry_mig_pw_$suffix OWNER $role" >/dev/null
+psql "$base/ferry_mig_pw_$suffix" -qc "SET ROLE $role; CREATE TABLE before_run (id int)" >/dev/null
+hostport=${base#*://}; hostport=${hostport##*@}
+PWDB="postgres://$role:$pw@$hostport/ferry_mig_pw_$suffix?application_name=ferry_pw_test"
+real_pg_dump=$(command -v pg_dump)
+mkdir -p "$T/fakebin"
+cat > "$T/fakebin/pg_dump" <<SH
+#!/bin/sh
+{ printf 'argv:'; for a in "\$@"; do printf ' [%s]' "\$a"; done; echo
+  printf 'cmdline: '; tr '\\0' ' ' < /proc/\$\$/cmdline; echo
+  env | cut -d= -f1 | sed 's/^/env: /'; } >> "$T/pg_dump.log"
+exec "$real_pg_dump" "\$@"
+SH
+chmod +x "$T/fakebin/pg_dump"
+P=$T/pw; mkdir -p "$P/migrations"; cd "$P"
+echo "CREATE TABLE t (id int);" > migrations/0001_t.up.sql
+echo "DROP TABLE t;" > migrations/0001_t.down.sql
+run 0 "up --backup as a role with a password" env PATH="$T/fakebin:$PATH" "$FERRY" migrate up --backup --db "$PWDB"
+has "database.dump" "pg_dump backup taken"
+hasnt "$pw" "password not printed"
+[ -s "$T/pg_dump.log" ] && ok "pg_dump wrapper ran" || bad "pg_dump wrapper ran"
+if grep -qF -- "$pw" "$T/pg_dump.log"; then bad "password absent from pg_dump's argv and cmdline"; else ok "password absent from pg_dump's argv and cmdline"; fi
+if grep -q '^env: PGPASSWORD$' "$T/pg_dump.log"; then ok "password passed in PGPASSWORD"; else bad "password passed in PGPASSWORD"; fi
+if grep -qF "user='$role'" "$T/pg_dump.log"; then ok "pg_dump connects as the role"; else bad "pg_dump connects as the role"; fi
+if grep -qF "application_name='ferry_pw_test'" "$T/pg_dump.log"; then ok "other URL parameters kept"; else bad "other URL parameters kept"; fi
+dump=$(ls .ferry/backups/*/database.dump 2>/dev/null | head -1)
+if [ -n "$dump" ] && pg_restore -l "$dump" 2>/dev/null | grep -q 'TABLE public before_run'; then ok "the dump holds the table"; else bad "the dump holds the table"; fi
+cd /; psql "$FERRY_PG_URL" -qc "DROP DATABASE IF EXISTS ferry_mig_pw_$suffix" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
+
 # ---- baseline --------------------------------------------------------------------------------------
 P=$T/baseline; mkdir -p "$P"; cp -r "$T/middle/migrations" "$P/"; cd "$P"
 DB=$(mkdb ferry_mig_base_$suffix)

@@ -3,7 +3,8 @@
 # migration files in version-transition folders (MIGRATION_INFO, backups,
 # requires_restart, --restart-cmd), executable steps, ordering v0.9 <
 # v0.10, the JSON-lines journal, a failing Python step reverting the run
-# (files compared by sha256), rewrite steps skipped, and a concurrent run.
+# (files compared by sha256) and a concurrent run.  Rewrite steps:
+# migrate_rewrite.sh.
 set -u
 FERRY=$(realpath "${FERRY_BIN:-$(dirname "$0")/../../build/ferry}")
 TMPROOT=${FERRY_TEST_TMP:-/tmp}
@@ -80,13 +81,11 @@ def migrate_backward(project_root: Path) -> bool:
     return True
 PY
 chmod +x migrations/*/*.sh
-echo "recipe: x" > migrations/v0.9.0_to_v0.10.0/003_deps.rewrite.yaml
 echo "not a step" > migrations/README.md
 touch order.log
 
 run 0 "status (project-only)" "$FERRY" migrate status
 has "pending  v0.1.0_to_v0.2.0/001_update_mcp_configs  python" "python step discovered"
-has "skipped  migrations/v0.9.0_to_v0.10.0/003_deps.rewrite.yaml: rewrite steps are not supported yet" "rewrite step skipped with a reason"
 run 0 "plan" "$FERRY" migrate plan
 has "MQTT host/port become a url [backup required]" "plan shows MIGRATION_INFO"
 has "migrate_backward(Path('.'))" "plan shows the rollback"

@@ -235,6 +235,32 @@ static void lint(void **state)
 	ferry_buf_release(&w);
 }
 
+static void pg_conninfo_without_password(void **state)
+{
+	struct ferry_buf ci = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	char *pw = NULL;
+
+	(void)state;
+	assert_int_equal(mig_pg_conninfo("postgres://bob:s%27cret@db.local:5433/ha?sslmode=disable",
+					 &ci, &pw, &err), 0);
+	assert_string_equal(ci.buf, "host='db.local' port='5433' user='bob' dbname='ha' sslmode='disable'");
+	assert_string_equal(pw, "s'cret");
+	ferry_free(pw);
+	ferry_buf_clear(&ci);
+	assert_int_equal(mig_pg_conninfo("postgresql://h/it%27s?password=qp&application_name=x",
+					 &ci, &pw, &err), 0);
+	assert_null(strstr(ci.buf, "qp"));
+	assert_string_equal(ci.buf, "host='h' dbname='it\\'s' application_name='x'");
+	assert_string_equal(pw, "qp");
+	ferry_free(pw);
+	ferry_buf_clear(&ci);
+	pw = (char *)"untouched";
+	assert_int_equal(mig_pg_conninfo("postgres://h/db", &ci, &pw, &err), 0);
+	assert_null(pw);
+	ferry_buf_release(&ci);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +271,7 @@ int main(void)
 		cmocka_unit_test(checksum_normalization),
 		cmocka_unit_test(statement_split),
 		cmocka_unit_test(lint),
+		cmocka_unit_test(pg_conninfo_without_password),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

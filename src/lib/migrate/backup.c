@@ -92,7 +92,7 @@ static int excluded(struct ferry_migrator *m, const char *abs, const char *name)
 	char real[PATH_MAX];
 
 	if (!strcmp(name, ".ferry") || !strcmp(name, ".git") ||
-	    !strcmp(name, "__pycache__"))
+	    !strcmp(name, "__pycache__") || !strncmp(name, ".ferry-backup-", 14))
 		return 1;
 	if (realpath(abs, real)) {
 		char mreal[PATH_MAX];
@@ -173,6 +173,68 @@ static int snap_one(struct ferry_migrator *m, const char *abs, const char *rel,
 	return rc;
 }
 
+/* Append v as a libpq conninfo value: single-quoted, ' and \ escaped. */
+static int conninfo_add(struct ferry_buf *out, const char *k, const char *v)
+{
+	if (ferry_buf_addf(out, "%s%s='", out->len ? " " : "", k) < 0)
+		return FERRY_ENOMEM;
+	for (; *v; v++)
+		if (((*v == '\'' || *v == '\\') && ferry_buf_addch(out, '\\') < 0) ||
+		    ferry_buf_addch(out, *v) < 0)
+			return FERRY_ENOMEM;
+	return ferry_buf_addch(out, '\'') < 0 ? FERRY_ENOMEM : 0;
+}
+
+/*
+ * Split a PostgreSQL URL into a libpq conninfo without the password (for
+ * a child's command line, which every user can read in ps) and the
+ * password (for the child's PGPASSWORD; *password is NULL when none).
+ */
+int mig_pg_conninfo(const char *url, struct ferry_buf *conninfo,
+		    char **password, struct ferry_error *err)
+{
+	ferry_url *u = NULL;
+	char port[16], *pw = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = ferry_url_parse(url, &u, err)) < 0)
+		goto out;
+	pw = u->password ? ferry_strdup(u->password) : NULL;
+	if (u->password && !pw)
+		goto oom;
+	if (u->host && *u->host && conninfo_add(conninfo, "host", u->host) < 0)
+		goto oom;
+	snprintf(port, sizeof(port), "%d", u->port);
+	if (u->port && conninfo_add(conninfo, "port", port) < 0)
+		goto oom;
+	if (u->user && *u->user && conninfo_add(conninfo, "user", u->user) < 0)
+		goto oom;
+	if (u->path && *u->path && conninfo_add(conninfo, "dbname", u->path) < 0)
+		goto oom;
+	for (i = 0; i < u->nparams; i++) {
+		const char *k = u->params[i].key;
+
+		if (!strcmp(k, "password")) {
+			ferry_free(pw);
+			if (!(pw = ferry_strdup(u->params[i].value)))
+				goto oom;
+			continue;
+		}
+		if (conninfo_add(conninfo, k, u->params[i].value) < 0)
+			goto oom;
+	}
+	*password = pw;
+	pw = NULL;
+	goto out;
+oom:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	ferry_free(pw);
+	ferry_url_free(u);
+	return rc;
+}
+
 static int db_backup(struct ferry_migrator *m, struct mig_backup *b,
 		     const char *dir, struct ferry_error *err)
 {
@@ -200,17 +262,36 @@ static int db_backup(struct ferry_migrator *m, struct mig_backup *b,
 		}
 		sqlite3_close(dst);
 	} else {
-		char *argv[] = { "pg_dump", "-Fc", "-f", NULL, m->db->url, NULL };
-		struct ferry_buf output = FERRY_BUF_INIT;
+		/* the password goes through the child's environment, never argv */
+		char *argv[] = { "pg_dump", "-Fc", "-f", NULL, "-d", NULL, NULL };
+		struct ferry_buf output = FERRY_BUF_INIT, ci = FERRY_BUF_INIT;
+		char *pw = NULL;
+		const char *env[3] = { NULL, NULL, NULL };
 
+		if ((rc = mig_pg_conninfo(m->db->url, &ci, &pw, err)) < 0) {
+			ferry_error_prefix(err, "cannot back up '%s'", m->db->redacted);
+			goto out;
+		}
+		if (pw) {
+			env[0] = "PGPASSWORD";
+			env[1] = pw;
+		}
 		if (ferry_buf_addf(&file, "%s/database.dump", dir) < 0 ||
 		    ferry_buf_addf(&cmd, "pg_restore --clean --if-exists -d '%s' '%s'",
 				   m->db->redacted, file.buf) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			ferry_free(pw);
+			ferry_buf_release(&ci);
 			goto out;
 		}
 		argv[3] = file.buf;
-		rc = mig_run_child(m, argv, &output, NULL, err);
+		argv[5] = ci.buf;
+		rc = mig_run_child_env(m, argv, env[0] ? env : NULL, &output, NULL, err);
+		if (pw) {
+			memset(pw, 0, strlen(pw));
+			ferry_free(pw);
+		}
+		ferry_buf_release(&ci);
 		if (rc < 0) {
 			struct ferry_buf red = FERRY_BUF_INIT;
 

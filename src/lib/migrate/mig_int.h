@@ -5,7 +5,8 @@
  *   db.c        a tiny adapter over libpq and libsqlite3
  *   journal.c   the ferry_migrations table, or <root>/.ferry/migrations.jsonl
  *   lock.c      advisory lock (PostgreSQL) or flock beside the file
- *   steps.c     one ops table per step kind (sql, exec, python, rewrite)
+ *   steps.c     one ops table per step kind (sql, exec, python)
+ *   step_rewrite.c  the rewrite kind: ferry rewrite recipes as steps
  *   backup.c    sqlite3_backup / pg_dump and project file snapshots
  *   runner.c    status, plan, up, down, baseline, repair, validate
  */
@@ -129,6 +130,8 @@ struct mig_step_ops {
 };
 
 extern const struct mig_step_ops *const mig_ops[MIG_NKINDS];
+/* step_rewrite.c: .rewrite.yaml steps (ferry rewrite recipes) */
+extern const struct mig_step_ops mig_rewrite_ops;
 
 /* discover.c */
 int mig_discover(struct ferry_migrator *m, struct ferry_error *err);
@@ -192,6 +195,11 @@ void mig_lock_release(struct ferry_migrator *m);
 int mig_run_child(struct ferry_migrator *m, char *const argv[],
 		  struct ferry_buf *output, struct ferry_buf *result,
 		  struct ferry_error *err);
+/* The same with extra environment for the child: { name, value, ..., NULL }
+ * (the way to hand a child a secret: never on its command line). */
+int mig_run_child_env(struct ferry_migrator *m, char *const argv[],
+		      const char *const env[], struct ferry_buf *output,
+		      struct ferry_buf *result, struct ferry_error *err);
 int mig_shell(struct ferry_migrator *m, const char *cmd, const char *arg,
 	      struct ferry_buf *output, struct ferry_error *err);
 int mig_step_info(struct ferry_migrator *m, struct mig_step *s,
@@ -216,5 +224,9 @@ int mig_backup_take(struct ferry_migrator *m, struct mig_backup *b,
 int mig_backup_finish(struct ferry_migrator *m, struct mig_backup *b,
 		      struct ferry_error *err);
 void mig_backup_release(struct mig_backup *b);
+/* libpq conninfo of a postgres URL without its password; *password gets
+ * the password (caller frees; NULL when none) for PGPASSWORD. */
+int mig_pg_conninfo(const char *url, struct ferry_buf *conninfo,
+		    char **password, struct ferry_error *err);
 
 #endif

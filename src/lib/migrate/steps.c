@@ -1,8 +1,8 @@
 /*
  * steps.c - what each kind of migration step does, as one ops table per
  * kind (sql, exec, python, rewrite), the way git's ref backends are
- * tables.  The runner never looks at a step's kind; a new kind (rewrite
- * recipes, once `ferry rewrite` exists) is one more table here.
+ * tables.  The runner never looks at a step's kind; a new kind is one
+ * more table (rewrite recipes live in step_rewrite.c).
  *
  * Child processes (exec and Python steps, --test-cmd, --restart-cmd) get
  * their stdout and stderr collected into one buffer the runner shows on
@@ -90,6 +90,13 @@ int mig_run_child(struct ferry_migrator *m, char *const argv[],
 		  struct ferry_buf *output, struct ferry_buf *result,
 		  struct ferry_error *err)
 {
+	return mig_run_child_env(m, argv, NULL, output, result, err);
+}
+
+int mig_run_child_env(struct ferry_migrator *m, char *const argv[],
+		      const char *const env[], struct ferry_buf *output,
+		      struct ferry_buf *result, struct ferry_error *err)
+{
 	int outp[2] = { -1, -1 }, resp[2] = { -1, -1 }, status = 0, rc = 0;
 	pid_t pid;
 
@@ -118,6 +125,8 @@ int mig_run_child(struct ferry_migrator *m, char *const argv[],
 			setenv("DATABASE_URL", m->db->url, 1);
 		setenv("FERRY_PROJECT_ROOT", m->root, 1);
 		setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+		for (; env && env[0]; env += 2)
+			setenv(env[0], env[1], 1);
 		signal(SIGPIPE, SIG_DFL);
 		execvp(argv[0], argv);
 		fprintf(stderr, "cannot run '%s': %s\n", argv[0], strerror(errno));
@@ -493,21 +502,11 @@ static const struct mig_step_ops python_ops = {
 	.describe = python_describe,
 };
 
-/* .rewrite.yaml: recognised so the tree is not misread; runs once
- * `ferry rewrite` lands (load/run then call into src/lib/rewrite). */
-static const struct mig_step_ops rewrite_ops = {
-	.name = "rewrite",
-	.supported = 0,
-	.load = file_load,
-	.transactional = never,
-	.has_down = never,
-};
-
 const struct mig_step_ops *const mig_ops[MIG_NKINDS] = {
 	[MIG_SQL] = &sql_ops,
 	[MIG_EXEC] = &exec_ops,
 	[MIG_PYTHON] = &python_ops,
-	[MIG_REWRITE] = &rewrite_ops,
+	[MIG_REWRITE] = &mig_rewrite_ops,
 };
 
 int mig_step_info(struct ferry_migrator *m, struct mig_step *s,

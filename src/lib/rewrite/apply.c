@@ -618,3 +618,119 @@ out:
 	ferry_buf_release(&man);
 	return rc;
 }
+
+/* Delete what ferry_rewrite_apply put in a backup (manifest man). */
+static void remove_backup_dir(const char *bdir, const char *man)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *line, *nl;
+
+	for (line = man; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		int len;
+		char *s;
+
+		nl = strchr(line, '\n');
+		len = nl ? (int)(nl - line) : (int)strlen(line);
+		if (len < 3 || line[0] != 'M')
+			continue;
+		ferry_buf_clear(&b);
+		if (ferry_buf_addf(&b, "%s/files/%.*s", bdir, len - 2, line + 2))
+			break;
+		unlink(b.buf);
+		while ((s = strrchr(b.buf, '/')) && (size_t)(s - b.buf) > strlen(bdir) + 6) {
+			*s = '\0';
+			if (rmdir(b.buf))
+				break;
+		}
+	}
+	ferry_buf_clear(&b);
+	if (!ferry_buf_addf(&b, "%s/files", bdir))
+		rmdir(b.buf);
+	ferry_buf_clear(&b);
+	if (!ferry_buf_addf(&b, "%s/rollback.sh", bdir))
+		unlink(b.buf);
+	ferry_buf_clear(&b);
+	if (!ferry_buf_addf(&b, "%s/manifest.txt", bdir))
+		unlink(b.buf);
+	rmdir(bdir);
+	ferry_buf_release(&b);
+}
+
+int ferry_rewrite_restore(const char *backup_dir, int remove,
+			  struct ferry_error *err)
+{
+	struct ferry_buf man = FERRY_BUF_INIT, src = FERRY_BUF_INIT;
+	struct ferry_buf dst = FERRY_BUF_INIT, dir = FERRY_BUF_INIT;
+	struct ferry_error e2 = FERRY_ERROR_INIT;
+	const char *slash, *line, *nl;
+	char chunk[65536];
+	ssize_t n;
+	int fd = -1, rc = 0;
+
+	slash = strrchr(backup_dir, '/');
+	if (!slash || ferry_buf_add(&dir, backup_dir,
+				    slash == backup_dir ? 1 : (size_t)(slash - backup_dir)) ||
+	    ferry_buf_addf(&src, "%s/manifest.txt", backup_dir)) {
+		rc = ferry_error_set(err, slash ? FERRY_ENOMEM : FERRY_EINVAL,
+				     "cannot use '%s' as a rewrite backup: %s",
+				     backup_dir, slash ? "out of memory" : "not an absolute path");
+		goto out;
+	}
+	fd = open(src.buf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = ferry_error_set(err, errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EIO,
+				     "cannot read '%s': %s", src.buf, strerror(errno));
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s",
+					     src.buf, strerror(errno));
+			goto out;
+		}
+		if (ferry_buf_add(&man, chunk, (size_t)n)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (line = man.buf; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		int len;
+
+		nl = strchr(line, '\n');
+		len = nl ? (int)(nl - line) : (int)strlen(line);
+		if (len < 3 || (line[0] != 'M' && line[0] != 'C') || line[1] != ' ') {
+			if (len && !rc)
+				rc = ferry_error_set(err, FERRY_EPARSE,
+						     "'%s/manifest.txt': bad line '%.*s'",
+						     backup_dir, len, line);
+			continue;
+		}
+		ferry_buf_clear(&src);
+		ferry_buf_clear(&dst);
+		if (ferry_buf_addf(&src, "%s/files/%.*s", backup_dir, len - 2, line + 2) ||
+		    ferry_buf_addf(&dst, "%s/%.*s", dir.buf, len - 2, line + 2)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (line[0] == 'C') {
+			if (unlink(dst.buf) && errno != ENOENT && !rc)
+				rc = ferry_error_set(err, FERRY_EIO, "cannot remove '%s': %s",
+						     dst.buf, strerror(errno));
+		} else if (copy_file(src.buf, dst.buf, &e2) && !rc) {
+			rc = ferry_error_set(err, e2.code, "%s; run '%s/rollback.sh'",
+					     e2.msg, backup_dir);
+		}
+	}
+	if (rc == 0 && remove)
+		remove_backup_dir(backup_dir, man.buf);
+out:
+	if (fd >= 0)
+		close(fd);
+	ferry_buf_release(&man);
+	ferry_buf_release(&src);
+	ferry_buf_release(&dst);
+	ferry_buf_release(&dir);
+	return rc;
+}

@@ -99,6 +99,11 @@ const char *ferry_recipe_test_cmd(const ferry_recipe *r)
 	return r->test_cmd ? r->test_cmd : "";
 }
 
+int ferry_recipe_test_cmd_given(const ferry_recipe *r)
+{
+	return r->test_cmd_given;
+}
+
 /* ---- YAML helpers ----------------------------------------------------- */
 
 struct ctx {
@@ -486,6 +491,7 @@ static int parse_root(struct ctx *c, struct ferry_recipe *r,
 			ferry_free(s);
 		}
 	}
+	r->test_cmd_given = r->test_cmd != NULL;
 	if (!r->test_cmd && !(r->test_cmd = ferry_strdup(RW_DEFAULT_TEST_CMD)))
 		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
 	if (!r->nreplace && !r->nadd && !r->nmodules)

@@ -70,6 +70,7 @@ struct ferry_recipe {
 	struct rw_warning *warnings;
 	size_t nwarnings;
 	char *test_cmd;
+	int test_cmd_given;   /* tests.command was in the recipe */
 	double test_timeout;
 };
 

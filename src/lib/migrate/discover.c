@@ -489,7 +489,8 @@ static int list_dir(const char *dir, char ***names, size_t *n,
 		}
 		cnt++;
 	}
-	qsort(v, cnt, sizeof(*v), name_cmp);
+	if (cnt)  /* qsort(NULL, 0) is undefined */
+		qsort(v, cnt, sizeof(*v), name_cmp);
 out:
 	closedir(d);
 	if (rc < 0) {
@@ -703,6 +704,7 @@ int mig_discover(struct ferry_migrator *m, struct ferry_error *err)
 		if ((rc = mig_ops[s->kind]->load(m, s, err)) < 0)
 			return rc;
 	}
-	qsort(m->steps, m->nsteps, sizeof(*m->steps), step_qsort_cmp);
+	if (m->nsteps)  /* qsort(NULL, 0) is undefined */
+		qsort(m->steps, m->nsteps, sizeof(*m->steps), step_qsort_cmp);
 	return 0;
 }

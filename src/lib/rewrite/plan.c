@@ -341,7 +341,8 @@ int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 	ferry_buf_init(&p->warnings, 0);
 	if ((rc = walk(dir, "", 0, &files, err)))
 		goto out;
-	qsort(files.v, files.n, sizeof(*files.v), str_cmp);
+	if (files.n)  /* qsort(NULL, 0) is undefined */
+		qsort(files.v, files.n, sizeof(*files.v), str_cmp);
 	if ((rc = service_check(r, dir, &files, err)))
 		goto out;
 

@@ -51,7 +51,8 @@ int rw_edits_apply(struct rw_edits *e, const char *src, size_t n,
 {
 	size_t i, pos = 0;
 
-	qsort(e->v, e->n, sizeof(*e->v), edit_cmp);
+	if (e->n)  /* qsort(NULL, 0) is undefined */
+		qsort(e->v, e->n, sizeof(*e->v), edit_cmp);
 	for (i = 0; i < e->n; i++) {
 		const struct rw_edit *x = &e->v[i];
 

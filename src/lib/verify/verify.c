@@ -370,8 +370,10 @@ static int first_difference(ferry_conn *src, ferry_conn *dst, struct rejects *re
 			j++;
 		}
 	} else {
-		qsort(ss->rows, ss->n, sizeof(*ss->rows), kh_by_hash);
-		qsort(ds->rows, ds->n, sizeof(*ds->rows), kh_by_hash);
+		if (ss->n)  /* qsort(NULL, 0) is undefined */
+			qsort(ss->rows, ss->n, sizeof(*ss->rows), kh_by_hash);
+		if (ds->n)  /* qsort(NULL, 0) is undefined */
+			qsort(ds->rows, ds->n, sizeof(*ds->rows), kh_by_hash);
 		while (i < ss->n || j < ds->n) {
 			if (j >= ds->n || (i < ss->n && ss->rows[i].h < ds->rows[j].h)) {
 				d->key = ss->rows[i].key;
@@ -710,7 +712,8 @@ static int plan_chunks(struct vf_run *r, ferry_conn *src, uint64_t *total,
 				pk[i].idx = i;
 				ferry_buf_release(&b);
 			}
-			qsort(pk, n, sizeof(*pk), pick_cmp);
+			if (n)  /* qsort(NULL, 0) is undefined */
+				qsort(pk, n, sizeof(*pk), pick_cmp);
 			keep = ferry_calloc(want, sizeof(*keep));
 			if (!keep) {
 				ferry_free(pk);

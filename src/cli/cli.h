@@ -29,6 +29,19 @@ int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
+/* --progress auto|bar|plain|none -> enum ferry_progress_mode; -1 when
+ * arg is none of them (the caller reports a usage error). */
+int cli_progress_mode(const char *arg, int *mode);
+
+/* A repeatable string option: NULL-terminated array of borrowed strings
+ * (argv's), grown per push; free(l->v) when done. */
+struct cli_strlist {
+	const char **v;
+	size_t n;
+};
+
+int cli_strlist_push(struct cli_strlist *l, const char *s);
+
 /* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
 void cli_error(const struct ferry_error *err);
 /* Print a usage error with a hint to --help; returns FERRY_EXIT_USAGE. */

@@ -69,23 +69,6 @@ enum {
 	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS
 };
 
-struct strlist {
-	const char **v;
-	size_t n;
-};
-
-static int push(struct strlist *l, const char *s)
-{
-	const char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
-
-	if (!v)
-		return -1;
-	v[l->n++] = s;
-	v[l->n] = NULL;
-	l->v = v;
-	return 0;
-}
-
 static void human(uint64_t b, char *out, size_t n)
 {
 	const char *u[] = { "B", "kB", "MB", "GB", "TB" };
@@ -231,7 +214,7 @@ int cmd_copy(int argc, char **argv)
 	struct ferry_copy_opts o;
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
-	struct strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
+	struct cli_strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
 	int c, json = 0, status, rc;
 
 	ferry_copy_opts_init(&o);
@@ -242,9 +225,9 @@ int cmd_copy(int argc, char **argv)
 		case OPT_SCHEMA: o.schema = optarg; break;
 		case OPT_DATA_ONLY: o.data_only = 1; break;
 		case OPT_SCHEMA_ONLY: o.schema_only = 1; break;
-		case OPT_INCLUDE: push(&inc, optarg); break;
-		case OPT_EXCLUDE: push(&exc, optarg); break;
-		case OPT_CAST: push(&casts, optarg); break;
+		case OPT_INCLUDE: cli_strlist_push(&inc, optarg); break;
+		case OPT_EXCLUDE: cli_strlist_push(&exc, optarg); break;
+		case OPT_CAST: cli_strlist_push(&casts, optarg); break;
 		case OPT_TRUNCATE: o.truncate = 1; break;
 		case OPT_DROP: o.drop = 1; break;
 		case OPT_FORCE: o.force = 1; break;
@@ -295,16 +278,9 @@ int cmd_copy(int argc, char **argv)
 			break;
 		}
 		case OPT_PROGRESS:
-			if (!strcmp(optarg, "auto"))
-				o.progress_mode = FERRY_PROGRESS_AUTO;
-			else if (!strcmp(optarg, "bar"))
-				o.progress_mode = FERRY_PROGRESS_BAR;
-			else if (!strcmp(optarg, "plain"))
-				o.progress_mode = FERRY_PROGRESS_PLAIN;
-			else if (!strcmp(optarg, "none"))
-				o.progress_mode = FERRY_PROGRESS_QUIET;
-			else
-				return cli_usage("copy", "invalid --progress '%s'", optarg);
+			if (cli_progress_mode(optarg, &o.progress_mode) < 0)
+				return cli_usage("copy", "invalid --progress '%s': use auto, bar, plain or none",
+						 optarg);
 			break;
 		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
 		case 'h':

@@ -141,16 +141,9 @@ int cmd_generate(int argc, char **argv)
 		case OPT_TABLE: o.table = optarg; break;
 		case 'o': o.path = optarg; break;
 		case OPT_PROGRESS:
-			if (!strcmp(optarg, "auto"))
-				o.progress_mode = FERRY_PROGRESS_AUTO;
-			else if (!strcmp(optarg, "bar"))
-				o.progress_mode = FERRY_PROGRESS_BAR;
-			else if (!strcmp(optarg, "plain"))
-				o.progress_mode = FERRY_PROGRESS_PLAIN;
-			else if (!strcmp(optarg, "none"))
-				o.progress_mode = FERRY_PROGRESS_QUIET;
-			else
-				return cli_usage("generate", "invalid --progress '%s'", optarg);
+			if (cli_progress_mode(optarg, &o.progress_mode) < 0)
+				return cli_usage("generate", "invalid --progress '%s': use auto, bar, plain or none",
+						 optarg);
 			break;
 		case 'q':
 			quiet = 1;

@@ -48,23 +48,6 @@ enum {
 	OPT_JSON, OPT_PROGRESS
 };
 
-struct strlist {
-	const char **v;
-	size_t n;
-};
-
-static int push(struct strlist *l, const char *s)
-{
-	const char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
-
-	if (!v)
-		return -1;
-	v[l->n++] = s;
-	v[l->n] = NULL;
-	l->v = v;
-	return 0;
-}
-
 static void range_text(const struct ferry_verify_diff *d, char *out, size_t n)
 {
 	if (!d->keyed)
@@ -213,7 +196,7 @@ int cmd_verify(int argc, char **argv)
 	struct ferry_verify_opts o;
 	struct ferry_verify_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
-	struct strlist inc = { 0 }, exc = { 0 };
+	struct cli_strlist inc = { 0 }, exc = { 0 };
 	int c, json = 0, status, rc;
 
 	memset(&o, 0, sizeof(o));
@@ -222,8 +205,8 @@ int cmd_verify(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qhj:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SCHEMA: o.schema = optarg; break;
-		case OPT_INCLUDE: push(&inc, optarg); break;
-		case OPT_EXCLUDE: push(&exc, optarg); break;
+		case OPT_INCLUDE: cli_strlist_push(&inc, optarg); break;
+		case OPT_EXCLUDE: cli_strlist_push(&exc, optarg); break;
 		case 'j':
 		case OPT_CHUNK_ROWS:
 		case OPT_SEED: {
@@ -252,16 +235,9 @@ int cmd_verify(int argc, char **argv)
 		}
 		case OPT_JSON: json = 1; break;
 		case OPT_PROGRESS:
-			if (!strcmp(optarg, "auto"))
-				o.progress_mode = FERRY_PROGRESS_AUTO;
-			else if (!strcmp(optarg, "bar"))
-				o.progress_mode = FERRY_PROGRESS_BAR;
-			else if (!strcmp(optarg, "plain"))
-				o.progress_mode = FERRY_PROGRESS_PLAIN;
-			else if (!strcmp(optarg, "none"))
-				o.progress_mode = FERRY_PROGRESS_QUIET;
-			else
-				return cli_usage("verify", "invalid --progress '%s'", optarg);
+			if (cli_progress_mode(optarg, &o.progress_mode) < 0)
+				return cli_usage("verify", "invalid --progress '%s': use auto, bar, plain or none",
+						 optarg);
 			break;
 		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
 		case 'h':

@@ -402,8 +402,9 @@ out:
  * that still has pending steps; *found = 0 when that stage's remaining
  * steps are all held by others (or none are left), *wait = 1 when steps
  * remain (held by others, or of a later stage waiting for them). */
-int ck_step_claim(ferry_conn *dst, const char *job, int *found, int *wait,
-		  int *step, int *stage, struct ferry_buf *stmt, struct ferry_error *err)
+int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
+		  int *wait, int *step, int *stage, struct ferry_buf *stmt,
+		  struct ferry_error *err)
 {
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
@@ -414,9 +415,9 @@ int ck_step_claim(ferry_conn *dst, const char *job, int *found, int *wait,
 	ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
 			 "WHERE s.job = ");
 	quote_literal(&sql, job);
-	ferry_buf_addstr(&sql, " AND s.state = 'pending' AND s.stage = (SELECT min(stage) FROM "
-			 "ferry.steps WHERE job = s.job AND state = 'pending') "
-			 "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED");
+	ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
+		       "(SELECT min(stage) FROM ferry.steps WHERE job = s.job AND state = 'pending') "
+		       "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED", max_stage);
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc == 0 && !isnull && (sp = strchr(out.buf, ' ')) != NULL &&
 	    (sp = strchr(sp + 1, ' ')) != NULL) {
@@ -426,7 +427,8 @@ int ck_step_claim(ferry_conn *dst, const char *job, int *found, int *wait,
 		ferry_buf_addstr(stmt, sp + 1);
 	} else if (rc == 0) {
 		ferry_buf_clear(&sql);
-		ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND job = ");
+		ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
+			       "stage <= %d AND job = ", max_stage);
 		quote_literal(&sql, job);
 		rc = q1(dst, &sql, &out, &isnull, err);
 		*wait = rc == 0 && !isnull && strcmp(out.buf, "0");

@@ -718,9 +718,21 @@ static int phase_post(struct run *r, struct ferry_error *err)
 			n = 1;
 		if (n > r->jobs)
 			n = r->jobs;
-		rc = run_steps(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->job, n, err);
+		/* stage by stage, so each phase reports its own time */
+		static const struct { int stage, phase; } order[] = {
+			{ STAGE_KEYS, FERRY_PHASE_INDEXES },
+			{ STAGE_FKEYS, FERRY_PHASE_CONSTRAINTS },
+			{ STAGE_VIEWS, FERRY_PHASE_SEQUENCES },  /* identities, then views */
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(order) / sizeof(order[0]) && rc == 0; i++) {
+			t0 = ferry_now();
+			rc = run_steps(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->job,
+				       order[i].stage, n, err);
+			r->res->phase_seconds[order[i].phase] = ferry_now() - t0;
+		}
 	}
-	r->res->phase_seconds[FERRY_PHASE_INDEXES] = ferry_now() - t0;
 out:
 	ferry_free(stages);
 	strv_release(&stmts);

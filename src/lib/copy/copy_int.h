@@ -107,8 +107,9 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 		     int64_t *count, struct ferry_error *err);
 int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 		    const int *stages, struct ferry_error *err);
-int ck_step_claim(ferry_conn *dst, const char *job, int *found, int *wait,
-		  int *step, int *stage, struct ferry_buf *stmt, struct ferry_error *err);
+int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
+		  int *wait, int *step, int *stage, struct ferry_buf *stmt,
+		  struct ferry_error *err);
 int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 		 struct ferry_error *err);
 int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
@@ -158,10 +159,11 @@ int load_chunks(struct load_ctx *lc, struct ferry_error *err);
 /* Stages of post-load steps: each waits for the one before. */
 enum { STAGE_KEYS = 1, STAGE_FKEYS = 2, STAGE_SEQUENCES = 3, STAGE_VIEWS = 4 };
 
-/* Run the job's pending post-load steps on up to jobs connections, each
+/* Run the job's pending post-load steps up to max_stage on up to jobs
+ * connections, each
  * step committed with its done mark.  A failing step is recorded with a
  * note (a foreign key is retried NOT VALID); a lost connection fails. */
 int run_steps(const char *dst_url, const char *session_sql, const char *job,
-	      int jobs, struct ferry_error *err);
+	      int max_stage, int jobs, struct ferry_error *err);
 
 #endif

@@ -525,6 +525,7 @@ out:
 
 struct steps_ctx {
 	const char *dst_url, *session_sql, *job;
+	int max_stage;
 	pthread_mutex_t lock;
 	int failed;
 	struct ferry_error err;
@@ -547,7 +548,7 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 	*more = 0;
 	if ((rc = ops->begin(c, err)) < 0)
 		goto out;
-	if ((rc = ck_step_claim(c, sc->job, &found, &wait, &step, &stage, &stmt, err)) < 0)
+	if ((rc = ck_step_claim(c, sc->job, sc->max_stage, &found, &wait, &step, &stage, &stmt, err)) < 0)
 		goto out;
 	if (!found) {
 		rc = ops->commit(c, err);
@@ -632,7 +633,7 @@ static void *steps_main(void *arg)
 }
 
 int run_steps(const char *dst_url, const char *session_sql, const char *job,
-	      int jobs, struct ferry_error *err)
+	      int max_stage, int jobs, struct ferry_error *err)
 {
 	struct steps_ctx sc;
 	pthread_t th[64];
@@ -642,6 +643,7 @@ int run_steps(const char *dst_url, const char *session_sql, const char *job,
 	sc.dst_url = dst_url;
 	sc.session_sql = session_sql;
 	sc.job = job;
+	sc.max_stage = max_stage;
 	pthread_mutex_init(&sc.lock, NULL);
 	if (jobs < 1)
 		jobs = 1;

@@ -626,6 +626,16 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 
 enum { S_MEAS, S_FKEY, S_FVAL0, S_FVAL, S_STR, S_REST };
 
+/* Per splitter state, the bytes that may change the state; everything
+ * else is skipped by one tight loop (S_REST uses memchr). */
+static const unsigned char split_stop[S_REST][256] = {
+	[S_MEAS] = { ['\\'] = 1, [' '] = 1, ['\n'] = 1 },
+	[S_FKEY] = { ['\\'] = 1, [' '] = 1, ['='] = 1, ['\n'] = 1 },
+	[S_FVAL0] = { [0 ... 255] = 1 },
+	[S_FVAL] = { [','] = 1, [' '] = 1, ['\n'] = 1 },
+	[S_STR] = { ['\\'] = 1, ['"'] = 1, ['\n'] = 1 },
+};
+
 int lp_next_line(const char *buf, size_t len, struct lp_cursor *cur, int final,
 		 const char **line, size_t *n, uint64_t *lineno)
 {
@@ -640,8 +650,22 @@ int lp_next_line(const char *buf, size_t len, struct lp_cursor *cur, int final,
 	if (i < len && buf[i] == '#')
 		st = S_REST;
 	for (; i < len; i++) {
-		char c = buf[i];
+		char c;
 
+		if (st == S_REST) {
+			const char *nl = memchr(buf + i, '\n', len - i);
+
+			i = nl ? (size_t)(nl - buf) : len;
+			break;
+		} else {
+			const unsigned char *stop = split_stop[st];
+
+			while (i < len && !stop[(unsigned char)buf[i]])
+				i++;
+			if (i == len)
+				break;
+		}
+		c = buf[i];
 		if (c == '\n') {
 			if (st != S_STR)
 				break;
@@ -658,7 +682,7 @@ int lp_next_line(const char *buf, size_t len, struct lp_cursor *cur, int final,
 					i++;
 			} else if (c == ' ') {
 				st = st == S_MEAS ? S_FKEY : S_REST;
-			} else if (c == '=' && st == S_FKEY) {
+			} else if (c == '=') {
 				st = S_FVAL0;
 			}
 			break;
@@ -668,14 +692,15 @@ int lp_next_line(const char *buf, size_t len, struct lp_cursor *cur, int final,
 				break;
 			}
 			st = S_FVAL;
-			/* fall through */
-		case S_FVAL:
 			if (c == ',')
 				st = S_FKEY;
 			else if (c == ' ')
 				st = S_REST;
 			break;
-		case S_STR:
+		case S_FVAL:
+			st = c == ',' ? S_FKEY : S_REST;
+			break;
+		default: /* S_STR */
 			if (c == '\\' && i + 1 < len) {
 				i++;
 				if (buf[i] == '\n') {
@@ -685,13 +710,6 @@ int lp_next_line(const char *buf, size_t len, struct lp_cursor *cur, int final,
 				}
 			} else if (c == '"') {
 				st = S_FVAL;
-			}
-			break;
-		default: /* S_REST: only a newline matters */
-			{
-				const char *nl = memchr(buf + i, '\n', len - i);
-
-				i = nl ? (size_t)(nl - buf) - 1 : len - 1;
 			}
 			break;
 		}

@@ -2,6 +2,7 @@
  * cli.c - small pieces the subcommands share: option values that mean the
  * same in every command (--progress), repeatable string options, sizes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,5 +34,16 @@ int cli_strlist_push(struct cli_strlist *l, const char *s)
 	v[l->n++] = s;
 	v[l->n] = NULL;
 	l->v = v;
+	return 0;
+}
+
+int cli_src_dst(const char *cmd, int argc, char **argv, int optind_,
+		const char **src, const char **dst)
+{
+	if (argc - optind_ != 2)
+		return cli_usage(cmd, "expected SRC and DST, got %d argument%s",
+				 argc - optind_, argc - optind_ == 1 ? "" : "s");
+	*src = argv[optind_];
+	*dst = argv[optind_ + 1];
 	return 0;
 }

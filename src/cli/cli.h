@@ -42,6 +42,11 @@ struct cli_strlist {
 
 int cli_strlist_push(struct cli_strlist *l, const char *s);
 
+/* The two positional endpoints after the options; a usage error (its
+ * exit code returned) unless there are exactly two. */
+int cli_src_dst(const char *cmd, int argc, char **argv, int optind_,
+		const char **src, const char **dst);
+
 /* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
 void cli_error(const struct ferry_error *err);
 /* Print a usage error with a hint to --help; returns FERRY_EXIT_USAGE. */

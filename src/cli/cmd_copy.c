@@ -290,11 +290,8 @@ int cmd_copy(int argc, char **argv)
 			return cli_usage("copy", "unknown option");
 		}
 	}
-	if (argc - optind != 2)
-		return cli_usage("copy", "expected SRC and DST, got %d argument%s",
-				 argc - optind, argc - optind == 1 ? "" : "s");
-	o.src = argv[optind];
-	o.dst = argv[optind + 1];
+	if ((rc = cli_src_dst("copy", argc, argv, optind, &o.src, &o.dst)) != 0)
+		return rc;
 	o.include = inc.v;
 	o.exclude = exc.v;
 	o.casts = casts.v;

@@ -247,11 +247,8 @@ int cmd_verify(int argc, char **argv)
 			return cli_usage("verify", "unknown option");
 		}
 	}
-	if (argc - optind != 2)
-		return cli_usage("verify", "expected SRC and DST, got %d argument%s",
-				 argc - optind, argc - optind == 1 ? "" : "s");
-	o.src = argv[optind];
-	o.dst = argv[optind + 1];
+	if ((rc = cli_src_dst("verify", argc, argv, optind, &o.src, &o.dst)) != 0)
+		return rc;
 	o.include = inc.v;
 	o.exclude = exc.v;
 	o.progress_out = stderr;

@@ -5,18 +5,7 @@
 # middle compared by pg_dump before/after, drift, baseline, --test-cmd,
 # pg_dump backups and password redaction.
 set -u
-FERRY=$(realpath "${FERRY_BIN:-$(dirname "$0")/../../build/ferry}")
-TMPROOT=${FERRY_TEST_TMP:-/tmp}
-mkdir -p "$TMPROOT"
-T=$(mktemp -d "$TMPROOT/migrate_pg.XXXXXX")
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$T/out" ] && sed 's/^/    | /' "$T/out"; }
-run() { local want=$1 desc=$2; shift 2; "$@" >"$T/out" 2>&1; local got=$?
-	if [ "$got" = "$want" ]; then ok "$desc"; else bad "$desc (exit $got, want $want)"; fi; }
-has() { if grep -qF -- "$1" "$T/out"; then ok "$2"; else bad "$2 (no '$1')"; fi; }
-hasnt() { if grep -qF -- "$1" "$T/out"; then bad "$2 (found '$1')"; else ok "$2"; fi; }
-eq() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3 ('$1' != '$2')"; fi; }
+source "$(dirname "$0")/migrate_lib.sh" migrate_pg
 
 if [ -n "${FERRY_SERVICES_ENV:-}" ] && [ -f "$FERRY_SERVICES_ENV" ]; then
 	set -a; . "$FERRY_SERVICES_ENV"; set +a

@@ -7,21 +7,10 @@
 # a recipe's failing test fails the step; a missing record fails `down`
 # with a pointer to the backup.
 set -u
-FERRY=$(realpath "${FERRY_BIN:-$(dirname "$0")/../../build/ferry}")
-TMPROOT=${FERRY_TEST_TMP:-/tmp}
-mkdir -p "$TMPROOT"
-T=$(mktemp -d "$TMPROOT/migrate_rewrite.XXXXXX")
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$T/out" ] && sed 's/^/    | /' "$T/out"; }
-run() { local want=$1 desc=$2; shift 2; "$@" >"$T/out" 2>&1; local got=$?
-	if [ "$got" = "$want" ]; then ok "$desc"; else bad "$desc (exit $got, want $want)"; fi; }
+source "$(dirname "$0")/migrate_lib.sh" migrate_rewrite
 fails() { local desc=$1; shift; "$@" >"$T/out" 2>&1; local got=$?
 	if [ "$got" != 0 ]; then ok "$desc"; else bad "$desc (exit 0, want failure)"; fi; }
-has() { if grep -qF -- "$1" "$T/out"; then ok "$2"; else bad "$2 (no '$1')"; fi; }
 hasre() { if grep -qE -- "$1" "$T/out"; then ok "$2"; else bad "$2 (no /$1/)"; fi; }
-hasnt() { if grep -qF -- "$1" "$T/out"; then bad "$2 (found '$1')"; else ok "$2"; fi; }
-eq() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3 ('$1' != '$2')"; fi; }
 fhas() { if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3 (no '$2' in $1)"; fi; }
 # every file outside .ferry/ and migrations/ (rewrite backups included)
 filehashes() { (cd "$1" && find . -path ./.ferry -prune -o -path ./migrations -prune -o -type f -print | sort | xargs -r sha256sum); }

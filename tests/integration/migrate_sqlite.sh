@@ -4,19 +4,7 @@
 # a failure in the middle of a run (database and files compared before and
 # after), two concurrent runs, executable steps, --test-cmd, new and --json.
 set -u
-FERRY=$(realpath "${FERRY_BIN:-$(dirname "$0")/../../build/ferry}")
-TMPROOT=${FERRY_TEST_TMP:-/tmp}
-mkdir -p "$TMPROOT"
-T=$(mktemp -d "$TMPROOT/migrate_sqlite.XXXXXX")
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$T/out" ] && sed 's/^/    | /' "$T/out"; }
-# run WANT_RC DESC cmd...: output kept in $T/out
-run() { local want=$1 desc=$2; shift 2; "$@" >"$T/out" 2>&1; local got=$?
-	if [ "$got" = "$want" ]; then ok "$desc"; else bad "$desc (exit $got, want $want)"; fi; }
-has() { if grep -qF -- "$1" "$T/out"; then ok "$2"; else bad "$2 (no '$1')"; fi; }
-hasnt() { if grep -qF -- "$1" "$T/out"; then bad "$2 (found '$1')"; else ok "$2"; fi; }
-eq() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3 ('$1' != '$2')"; fi; }
+source "$(dirname "$0")/migrate_lib.sh" migrate_sqlite
 # every table but the journal, schema and rows
 dbdump() { local t; for t in $(sqlite3 "$1" "SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN ('ferry_migrations','sqlite_sequence') ORDER BY name"); do sqlite3 "$1" ".dump $t"; done; }
 # project files, not the journal/backups, the migrations or the database

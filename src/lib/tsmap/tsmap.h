@@ -1,0 +1,145 @@
+/*
+ * tsmap.h - time-series sources and the telemetry mapping (prefix tm_).
+ *
+ * InfluxDB 1.x (influx://), line-protocol files (lp://) and IoTDB/plain
+ * CSV (csv://) deliver points, not rows:
+ *
+ *   point source (tm_source_ops) --points--> mapper (narrow | wide | map)
+ *        --rows in ferry_batch--> the copy pipeline (transform, COPY, checkpoints)
+ *
+ * Each point connector (src/lib/connectors/influx.c, lpfile.c, csv.c)
+ * implements a struct tm_source_ops; tm_conn_open() wraps it into an
+ * ordinary ferry connector (ferry_conn_ops) whose describe() returns the
+ * tables of the chosen layout and whose read() turns the points of one
+ * chunk into rows.  So chunks, checkpoints, rejects, resume, -j workers
+ * and verify work for points exactly as for SQLite rows.
+ *
+ * A chunk is a unit of source work that can be read again with the same
+ * result: a (measurement, time range) for InfluxDB, a record-aligned byte
+ * range of one file for lp/csv.  The plan of chunks must depend only on
+ * the source and the options (never on --jobs), because a resumed run
+ * finds its done chunks by their ordinal.
+ *
+ * Ownership: everything a source hands to a callback (struct tm_point and
+ * the strings it points at, reject reasons and raw bytes) is borrowed and
+ * dies when the callback returns.  A struct tm_schema and tm_chunk arrays
+ * returned by a source are owned by the caller and freed with
+ * tm_schema_release() / tm_chunks_free().
+ */
+#ifndef FERRY_TSMAP_H
+#define FERRY_TSMAP_H
+
+#include <stdint.h>
+
+#include "connectors/lineproto.h"
+#include "ferry/connector.h"
+#include "ferry/error.h"
+#include "ferry/url.h"
+
+/* One point.  Tags in any order with distinct keys; fields with distinct
+ * keys, nfields >= 1.  key: the source position that a reject names and
+ * that orders rows within a chunk: the physical line number for files,
+ * the ordinal of the point inside the chunk for InfluxDB. */
+struct tm_point {
+	struct lp_str measurement;
+	const struct lp_tag *tags;
+	size_t ntags;
+	const struct lp_field *fields;
+	size_t nfields;
+	int64_t time_ns;
+	int64_t key;
+};
+
+/* Field types seen, as a bit set of (1u << enum lp_ftype). */
+#define TM_TYPE_BIT(t) (1u << (t))
+
+struct tm_field_info {
+	char *name;
+	unsigned types;        /* TM_TYPE_BIT()s of every type seen */
+};
+
+struct tm_measurement {
+	char *name;
+	char **tags;           /* tag keys, sorted bytewise */
+	size_t ntags;
+	struct tm_field_info *fields;  /* sorted bytewise by name */
+	size_t nfields;
+	int64_t points;        /* estimate, -1 when unknown */
+};
+
+struct tm_schema {
+	struct tm_measurement *m;  /* sorted bytewise by name */
+	size_t n;
+	int typed;             /* field types are known (see need_types) */
+};
+
+void tm_schema_release(struct tm_schema *s);
+/* Find or add measurement/tag/field (kept sorted); NULL on out-of-memory. */
+struct tm_measurement *tm_schema_measurement(struct tm_schema *s, const char *name,
+					     size_t n);
+int tm_measurement_add_tag(struct tm_measurement *m, const char *key, size_t n);
+int tm_measurement_add_field(struct tm_measurement *m, const char *key, size_t n,
+			     unsigned types);
+/* Index of name in s, or -1. */
+int tm_schema_find(const struct tm_schema *s, const char *name, size_t n);
+
+struct tm_chunk {
+	int measurement;       /* index into the schema; -1: every measurement */
+	int has_time;          /* t_lo/t_hi bound the points */
+	int64_t t_lo, t_hi;    /* ns, half-open [t_lo, t_hi) */
+	int file;              /* lp/csv: index of the file, else 0 */
+	uint64_t off_lo, off_hi;  /* lp/csv: byte range, record-aligned, half-open */
+	int64_t line0;         /* lp/csv: physical line number at off_lo */
+	int64_t est;           /* estimated points, -1 when unknown */
+};
+
+void tm_chunks_free(struct tm_chunk *c);
+
+/* What the copy options say to a point source. */
+struct tm_source_opts {
+	int has_start, has_end;
+	int64_t start_ns, end_ns;   /* points with start <= time < end */
+	int64_t chunk_ns;           /* InfluxDB: time per chunk; 0 = default (1 day) */
+	uint64_t chunk_bytes;       /* files: bytes per chunk; 0 = default (64 MiB) */
+	enum lp_precision precision;   /* lp timestamps; LP_PREC_NS default */
+	int need_types;             /* discover() must know every field's types
+				     * (wide layout; may cost a full scan) */
+};
+
+typedef int (*tm_point_fn)(const struct tm_point *p, void *ud, struct ferry_error *err);
+/* A record that is not a valid point: key as in struct tm_point, reason
+ * lower-case without a full stop ("invalid field value 'x' for field
+ * 'y'"), raw the record's bytes.  Non-zero return stops the read. */
+typedef int (*tm_reject_fn)(void *ud, int64_t key, const char *reason,
+			    const void *raw, size_t n, struct ferry_error *err);
+
+struct tm_source_ops {
+	const char *name;               /* "influx", "lp", "csv" */
+	const char *const *schemes;     /* NULL-terminated */
+	int (*open)(const ferry_url *url, const struct tm_source_opts *o, void **out,
+		    struct ferry_error *err);
+	void (*close)(void *s);
+	/* Measurements, tag keys and field keys (and types when o->need_types
+	 * or cheap).  For sources without a catalog, a scan of the data. */
+	int (*discover)(void *s, struct tm_schema *out, struct ferry_error *err);
+	/* The chunks, in a deterministic order.  sch is what discover gave. */
+	int (*plan)(void *s, const struct tm_schema *sch, struct tm_chunk **out,
+		    size_t *n, struct ferry_error *err);
+	/* Every point of chunk ck, in a deterministic order, to fn (only the
+	 * points of measurement `only` when only >= 0; the index is into the
+	 * schema discover gave); every malformed record to rej.  Points
+	 * outside [start, end) are skipped.  Reading the same chunk again
+	 * gives the same calls. */
+	int (*read)(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
+		    tm_reject_fn rej, void *ud, struct ferry_error *err);
+	/* Optional: a short text that changes when the source's data changes
+	 * (file sizes and mtimes; InfluxDB: series cardinality), for the
+	 * resume fingerprint.  NULL entry = none. */
+	int (*identity)(void *s, struct ferry_buf *out, struct ferry_error *err);
+};
+
+/* Wrap a point source as a connector (see the file comment). */
+int tm_conn_open(const struct tm_source_ops *sops, const ferry_url *url,
+		 unsigned flags, ferry_conn **out, struct ferry_error *err);
+
+#endif

@@ -27,7 +27,9 @@ enum ferry_conn_caps {
 	FERRY_CAP_TXN = 1 << 3,       /* transactions */
 	FERRY_CAP_DDL = 1 << 4,       /* accepts SQL DDL through exec */
 	FERRY_CAP_KEYRANGE = 1 << 5,  /* read can be cut into key ranges */
-	FERRY_CAP_LOCK = 1 << 6       /* advisory locks */
+	FERRY_CAP_LOCK = 1 << 6,      /* advisory locks */
+	FERRY_CAP_CHUNKS = 1 << 7     /* key_range gives chunk ordinals: the source
+				       * is read one chunk per key (time-series) */
 };
 
 /* Open flags. */
@@ -39,6 +41,14 @@ enum {
 typedef struct ferry_conn ferry_conn;
 typedef struct ferry_writer ferry_writer;
 
+/* A source record that never became a row (malformed line protocol, a
+ * CSV row with the wrong number of cells): key names its place (the
+ * table's key_label: line number, point ordinal), column may be "" and
+ * raw holds its bytes.  Non-zero return stops the read. */
+typedef int (*ferry_reject_fn)(void *ud, int64_t key, const char *column,
+			       const char *reason, const void *raw, size_t n,
+			       struct ferry_error *err);
+
 /* What to read: one table, optionally one inclusive key range. */
 struct ferry_read_spec {
 	const struct ferry_table *table;
@@ -46,6 +56,8 @@ struct ferry_read_spec {
 	int64_t lo, hi;
 	size_t batch_rows;   /* max rows per batch */
 	size_t batch_bytes;  /* flush a batch once its arena reaches this */
+	ferry_reject_fn reject;  /* NULL: such records fail the read */
+	void *reject_ud;
 };
 
 /* Called for each filled batch; return non-zero to stop reading. */
@@ -98,6 +110,9 @@ struct ferry_conn_ops {
 	int (*write_close)(ferry_writer *w, int commit, struct ferry_error *err);
 	/* Quote an identifier for this store's SQL into out. */
 	int (*quote_ident)(const char *name, struct ferry_buf *out);
+	/* What reading decided that the user should know, one line each
+	 * (nanoseconds cut to microseconds, ...); may be NULL. */
+	int (*notes)(ferry_conn *c, struct ferry_buf *out);
 };
 
 /* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */

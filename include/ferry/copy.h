@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "ferry/error.h"
+#include "ferry/tsmap.h"
 
 struct ferry_copy_opts {
 	const char *src;            /* source URL */
@@ -40,6 +41,7 @@ struct ferry_copy_opts {
 	int retries;                /* reconnects after a lost connection; -1 = 10 */
 	int progress_mode;          /* enum ferry_progress_mode */
 	FILE *progress_out;         /* NULL = stderr */
+	struct ferry_ts_opts ts;    /* influx:, lp:, csv: sources */
 };
 
 struct ferry_copy_table_stats {

@@ -146,6 +146,8 @@ struct ferry_table {
 	struct ferry_fk *fks;
 	size_t nfks;
 	int64_t nrows_est;
+	char *key_label;     /* what batch keys are in rejects ("line"); NULL:
+			      * rowid, or the row's ordinal without one */
 };
 
 struct ferry_view {
@@ -158,7 +160,13 @@ struct ferry_catalog {
 	size_t ntables;
 	struct ferry_view *views;
 	size_t nviews;
+	char **notes;        /* what describing the source decided and the user
+			      * should know (type conflicts, renames) */
+	size_t nnotes;
 };
+
+/* Append a note (copied); 0 or FERRY_ENOMEM. */
+int ferry_catalog_add_note(struct ferry_catalog *c, const char *note);
 
 struct ferry_catalog *ferry_catalog_new(void);
 void ferry_catalog_free(struct ferry_catalog *c);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "ferry/error.h"
+#include "ferry/tsmap.h"
 
 struct ferry_verify_opts {
 	const char *src;            /* source URL (SQLite) */
@@ -32,6 +33,7 @@ struct ferry_verify_opts {
 	int jobs;                   /* parallel workers, 0 = one per core */
 	int progress_mode;          /* enum ferry_progress_mode */
 	FILE *progress_out;         /* NULL = stderr */
+	struct ferry_ts_opts ts;    /* influx:, lp:, csv: sources: as given to copy */
 };
 
 /* One differing chunk (or a table missing from the target). */

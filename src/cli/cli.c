@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ferry/tsmap.h"
 #include "ferry/progress.h"
 
 int cli_progress_mode(const char *arg, int *mode)
@@ -45,5 +46,38 @@ int cli_src_dst(const char *cmd, int argc, char **argv, int optind_,
 				 argc - optind_, argc - optind_ == 1 ? "" : "s");
 	*src = argv[optind_];
 	*dst = argv[optind_ + 1];
+	return 0;
+}
+
+const char cli_ts_usage[] =
+	"time-series sources (influx:, lp:, csv:):\n"
+	"  --layout narrow|wide  narrow (default): one telemetry_data row per field;\n"
+	"                       wide: a table per measurement, a column per tag/field\n"
+	"  --map FILE.yaml      load into an existing table as the map file says\n"
+	"  --table NAME         name of the narrow table (default telemetry_data)\n"
+	"  --series-tag TAG     tag that names a series (default entity_id when a\n"
+	"                       point has it, else the measurement and all its tags)\n"
+	"  --keep-ns            add time_ns bigint with the exact nanoseconds\n"
+	"  --start T, --end T   only points with start <= time < end (RFC 3339, or\n"
+	"                       nanoseconds since 1970)\n"
+	"  --chunk-time D       InfluxDB time per chunk: 6h, 1d, 2w (default: about\n"
+	"                       250k-500k points per chunk)\n"
+	"  --chunk-bytes N      files: bytes per chunk (default 64M)\n"
+	"  --precision P        integer timestamps in files: ns (default), us, ms, s\n";
+
+int cli_ts_option(int code, const char *arg, struct ferry_ts_opts *t)
+{
+	switch (code) {
+	case CLI_TS_LAYOUT: t->layout = arg; return 1;
+	case CLI_TS_MAP: t->map = arg; return 1;
+	case CLI_TS_TABLE: t->table = arg; return 1;
+	case CLI_TS_SERIES_TAG: t->series_tag = arg; return 1;
+	case CLI_TS_KEEP_NS: t->keep_ns = 1; return 1;
+	case CLI_TS_START: t->start = arg; return 1;
+	case CLI_TS_END: t->end = arg; return 1;
+	case CLI_TS_CHUNK_TIME: t->chunk_time = arg; return 1;
+	case CLI_TS_CHUNK_BYTES: t->chunk_bytes = arg; return 1;
+	case CLI_TS_PRECISION: t->precision = arg; return 1;
+	}
 	return 0;
 }

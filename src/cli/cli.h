@@ -47,6 +47,29 @@ int cli_strlist_push(struct cli_strlist *l, const char *s);
 int cli_src_dst(const char *cmd, int argc, char **argv, int optind_,
 		const char **src, const char **dst);
 
+/* Time-series source options, shared by copy and verify: add
+ * CLI_TS_LONGOPTS to the getopt_long table and let cli_ts_option() take
+ * the codes it knows (returns 1 when it took one). */
+struct ferry_ts_opts;
+enum {
+	CLI_TS_LAYOUT = 400, CLI_TS_MAP, CLI_TS_TABLE, CLI_TS_SERIES_TAG, CLI_TS_KEEP_NS,
+	CLI_TS_START, CLI_TS_END, CLI_TS_CHUNK_TIME, CLI_TS_CHUNK_BYTES, CLI_TS_PRECISION
+};
+#define CLI_TS_LONGOPTS							\
+	{ "layout", required_argument, NULL, CLI_TS_LAYOUT },		\
+	{ "map", required_argument, NULL, CLI_TS_MAP },			\
+	{ "table", required_argument, NULL, CLI_TS_TABLE },		\
+	{ "series-tag", required_argument, NULL, CLI_TS_SERIES_TAG },	\
+	{ "keep-ns", no_argument, NULL, CLI_TS_KEEP_NS },		\
+	{ "start", required_argument, NULL, CLI_TS_START },		\
+	{ "end", required_argument, NULL, CLI_TS_END },			\
+	{ "chunk-time", required_argument, NULL, CLI_TS_CHUNK_TIME },	\
+	{ "chunk-bytes", required_argument, NULL, CLI_TS_CHUNK_BYTES },	\
+	{ "precision", required_argument, NULL, CLI_TS_PRECISION }
+int cli_ts_option(int code, const char *arg, struct ferry_ts_opts *t);
+/* The help text of those options. */
+extern const char cli_ts_usage[];
+
 /* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
 void cli_error(const struct ferry_error *err);
 /* Print a usage error with a hint to --help; returns FERRY_EXIT_USAGE. */

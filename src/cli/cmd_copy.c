@@ -23,7 +23,10 @@ static const char copy_usage[] =
 	"identity sequences past the highest key.  Rows that cannot be copied\n"
 	"exactly go to a reject file; every other row loads.\n"
 	"\n"
-	"  SRC   sqlite:///abs/path.db or sqlite:rel/path.db\n"
+	"  SRC   sqlite:///abs/path.db or sqlite:rel/path.db,\n"
+	"        influx://[user:pw@]host:8086/db[?rp=RP] (InfluxDB 1.x),\n"
+	"        lp:///path (line protocol: a file, .gz, a directory, or lp:- for stdin),\n"
+	"        csv:///path (IoTDB export-csv or CSV with a header; file or directory)\n"
 	"  DST   postgres://user:pw@host:port/db (anything libpq accepts),\n"
 	"        or sqlite:///path.db\n"
 	"\n"
@@ -209,6 +212,7 @@ int cmd_copy(int argc, char **argv)
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TS_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ferry_copy_opts o;
@@ -285,8 +289,12 @@ int cmd_copy(int argc, char **argv)
 		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
 		case 'h':
 			fputs(copy_usage, stdout);
+			fputs("\n", stdout);
+			fputs(cli_ts_usage, stdout);
 			return FERRY_EXIT_OK;
 		default:
+			if (cli_ts_option(c, optarg, &o.ts))
+				break;
 			return cli_usage("copy", "unknown option");
 		}
 	}

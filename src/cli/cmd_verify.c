@@ -191,6 +191,7 @@ int cmd_verify(int argc, char **argv)
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TS_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ferry_verify_opts o;
@@ -242,8 +243,13 @@ int cmd_verify(int argc, char **argv)
 		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
 		case 'h':
 			fputs(verify_usage, stdout);
+			fputs("\n", stdout);
+			fputs(cli_ts_usage, stdout);
+			fputs("  (give verify the same source options as the copy)\n", stdout);
 			return FERRY_EXIT_OK;
 		default:
+			if (cli_ts_option(c, optarg, &o.ts))
+				break;
 			return cli_usage("verify", "unknown option");
 		}
 	}

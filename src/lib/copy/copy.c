@@ -131,6 +131,8 @@ static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 		if (tp->src->without_rowid || !(r->sops->caps & FERRY_CAP_KEYRANGE))
 			nck = 1;
 		span = hi - lo + 1;
+		if (r->sops->caps & FERRY_CAP_CHUNKS)  /* the source cut it: one per key */
+			nck = span;
 		step = nck > 1 ? (span + nck - 1) / nck : span;
 		for (a = lo; ; a += step) {
 			struct chunk_spec *ck;
@@ -889,6 +891,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		   struct ferry_error *err)
 {
 	struct run r;
+	struct ferry_copy_opts lo;
+	char *ts_url = NULL;
 	struct ferry_buf rejdir = FERRY_BUF_INIT;
 	double start = ferry_now(), t0;
 	uint64_t total = 0;
@@ -897,12 +901,26 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	int rc;
 
 	memset(&r, 0, sizeof(r));
+	if (out)
+		*out = NULL;
+	/* a time-series source carries its mapping options in its URL, so
+	 * every connection and the resume fingerprint see them; a map file
+	 * loads into the user's existing table */
+	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0)
+		return rc;
+	lo = *o;
+	lo.src = ts_url;
+	if (o->ts.map)
+		lo.data_only = 1;
+	o = &lo;
 	r.o = o;
 	r.schema = o->schema ? o->schema : "public";
 	r.src_url = o->src;
 	r.res = ferry_calloc(1, sizeof(*r.res));
-	if (!r.res)
+	if (!r.res) {
+		ferry_free(ts_url);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	gethostname(host, sizeof(host) - 1);
 	snprintf(r.worker_id, sizeof(r.worker_id), "%s:%ld", host, (long)getpid());
 	if ((rc = plan_check_casts(o, err)) < 0)
@@ -920,6 +938,10 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_buf_addf(&rejdir, "ferry-rejects/%s", r.res->job);
 	if ((rc = rej_init(&r.rej, rejdir.buf)) < 0) {
 		ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	if (o->snapshot && strncmp(o->src, "sqlite:", 7)) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "--snapshot is for sqlite: sources");
 		goto out;
 	}
 	if (o->snapshot && (rc = take_snapshot(&r, err)) < 0) {
@@ -942,12 +964,12 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.ckpt = is_pg(&r);
 	if (!r.ckpt)
 		r.jobs = 1;  /* SQLite has one writer */
-	/* the planner and transform read SQLite's storage classes; other
-	 * sources get their own mapping (time-series sources: issue 5) */
-	if (strcmp(r.sops->name, "sqlite")) {
+	/* the planner and transform read SQLite's storage classes, or the
+	 * typed rows of a time-series source's layout (tsmap) */
+	if (strcmp(r.sops->name, "sqlite") && !(r.sops->caps & FERRY_CAP_CHUNKS)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-			"copying from '%s' is not supported yet: the source must be a sqlite: URL",
-			r.sops->name);
+			"copying from '%s' is not supported yet: the source must be sqlite:, "
+			"influx:, lp: or csv:", r.sops->name);
 		goto out;
 	}
 	if (!(r.sops->caps & FERRY_CAP_READ)) {
@@ -1007,6 +1029,15 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	if (r.ckpt && (rc = wait_for_others(&r, err)) < 0)
 		goto out;
 	r.res->phase_seconds[FERRY_PHASE_DATA] = ferry_now() - t0;
+	if (r.sops->notes) {
+		struct ferry_buf nb = FERRY_BUF_INIT;
+		char *line, *save = NULL;
+
+		r.sops->notes(r.src, &nb);
+		for (line = strtok_r(nb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			strv_pushf(&r.plan.warnings, "%s", line);
+		ferry_buf_release(&nb);
+	}
 	if (r.ckpt) {
 		if ((rc = phase_post(&r, err)) < 0)
 			goto out;
@@ -1063,6 +1094,7 @@ out:
 		ferry_free((char *)r.src_url);
 	}
 	ferry_buf_release(&rejdir);
+	ferry_free(ts_url);
 	if (out)
 		*out = r.res;
 	else

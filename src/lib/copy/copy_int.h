@@ -23,6 +23,9 @@ struct col_plan {
 	int notnull;
 	char *default_sql;     /* translated default, NULL when none */
 	int identity;          /* becomes an identity column after the load */
+	int src_type;          /* enum ferry_type of a typed source column (its
+				* cells already hold that type's representation,
+				* e.g. TIMESTAMPTZ microseconds), else UNKNOWN */
 };
 
 struct table_plan {
@@ -65,6 +68,9 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
  */
 int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 	     struct rejects *rej, struct ferry_error *err);
+
+/* The reject key of row key in table t: {"rowid":N}, {"line":N}, ... */
+void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n);
 
 /* Shared parsers (also used by the planner's pre-scan). */
 int xf_utf8_ok(const char *s, size_t n, const char **reason);

@@ -210,6 +210,38 @@ static int process(struct worker *w, struct table_plan *tp, ferry_writer *wr,
 	return 0;
 }
 
+/* Records the source could not turn into rows (malformed line protocol):
+ * into the chunk's rejects from the reader thread, counted as read and
+ * rejected. */
+struct reader_rej {
+	struct worker *w;
+	const struct table_plan *tp;
+	_Atomic int64_t n;
+};
+
+static int reader_reject(void *ud, int64_t key, const char *column, const char *reason,
+			 const void *raw, size_t n, struct ferry_error *err)
+{
+	struct reader_rej *rr = ud;
+	struct load_ctx *lc = rr->w->lc;
+	char kj[96];
+	int rc;
+
+	xf_key_json(rr->tp->src, key, kj, sizeof(kj));
+	rc = rej_add(rr->w->rej, rr->tp->src->name, kj, column ? column : "", reason,
+		     FERRY_V_TEXT, raw, n, err);
+	if (rc < 0)
+		return rc;
+	atomic_fetch_add(&rr->n, 1);
+	atomic_fetch_add(&lc->read_total, 1);
+	atomic_fetch_add(&lc->rejected_total, 1);
+	if (over_budget(lc, 0)) {
+		atomic_store(&lc->budget_exceeded, 1);
+		return ferry_error_set(err, FERRY_EABORT, "error budget exceeded");
+	}
+	return 0;
+}
+
 /*
  * Move one chunk's rows inside the transaction the caller opened; cs gets
  * the chunk's counts.  The caller commits (with the checkpoint) or rolls
@@ -223,6 +255,7 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	struct table_plan *tp = ck->tp;
 	struct ferry_write_spec ws = { 0 };
 	struct reader_args ra;
+	struct reader_rej rr;
 	struct bqueue q;
 	struct ferry_batch pool[QDEPTH + 1];
 	struct chunk_stats cs = { 0 };
@@ -273,6 +306,11 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ra.spec.hi = ck->hi;
 	ra.spec.batch_rows = batch_rows;
 	ra.spec.batch_bytes = lc->batch_bytes;
+	rr.w = w;
+	rr.tp = tp;
+	atomic_init(&rr.n, 0);
+	ra.spec.reject = reader_reject;
+	ra.spec.reject_ud = &rr;
 	if ((rc = dops->write_open(w->dst, &ws, &wr, err)) < 0)
 		goto out;
 	if (pthread_create(&th, NULL, reader_main, &ra) != 0) {
@@ -306,8 +344,11 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		if (rc == 0)
 			rc = wrc;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		cs.read += atomic_load(&rr.n);
+		cs.rejected += atomic_load(&rr.n);
 		*csp = cs;
+	}
 out:
 	if (started) {
 		pthread_mutex_lock(&q.lock);

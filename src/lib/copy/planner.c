@@ -811,6 +811,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		}
 		cp->src_name = sc->name;
 		cp->typmod = -1;
+		cp->src_type = sc->type;
 		if (target) {
 			int tc = ferry_table_find_column(target, sc->name);
 
@@ -841,7 +842,10 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 			cp->notnull = target->cols[tc].notnull;
 		} else {
 			cp->dst_name = unique_name(sc->name, names, k, &pl->renames, "column");
-			map_decl(cp, sc->decl_type, &scan[k]);
+			if (sc->type != FERRY_T_UNKNOWN)  /* a typed source says what it holds */
+				set_type(cp, sc->type, sc->typmod);
+			else
+				map_decl(cp, sc->decl_type, &scan[k]);
 			cp->notnull = sc->notnull;
 		}
 		if (!cp->dst_name) {
@@ -934,6 +938,8 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 				     err)) < 0)
 			break;
 	}
+	for (i = 0; rc == 0 && i < scat->nnotes; i++)
+		strv_pushf(&pl->warnings, "%s", scat->notes[i]);
 	ferry_free(names);
 	return rc;
 }

@@ -81,16 +81,15 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 		ferry_buf_release(&line);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
+	pthread_mutex_lock(&r->lock);  /* a chunk's reader and its worker both add */
 	if (r->mem) {
 		rc = ferry_buf_add(r->mem, line.buf, line.len);
 		if (rc < 0)
 			ferry_error_set(err, rc, "out of memory");
 		else
 			r->count++;
-		ferry_buf_release(&line);
-		return rc;
+		goto out;
 	}
-	pthread_mutex_lock(&r->lock);
 	if (!r->f) {
 		struct ferry_buf p = FERRY_BUF_INIT;
 

@@ -825,6 +825,16 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		int64_t us;
 		int tz;
 
+		if (c->kind == FERRY_V_INT && (cp->src_type == FERRY_T_TIMESTAMPTZ ||
+					       cp->src_type == FERRY_T_TIMESTAMP)) {
+			/* already microseconds since 2000-01-01 (UTC for tz) */
+			if (!fits_precision(c->v.i, cp->typmod)) {
+				snprintf(reason, rn, "more fractional-second digits than %s keeps",
+					 cp->type_sql);
+				return 0;
+			}
+			return 1;
+		}
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
 		if (!xf_parse_timestamp(s, n, &us, &tz, 1)) {
@@ -894,12 +904,15 @@ mismatch:
 	return 0;
 }
 
-/* {"rowid":N} for rowid tables, {"row":N} (ordinal) otherwise. */
-static void key_json(const struct table_plan *tp, int64_t key, char *out,
-		     size_t n)
+/* {"rowid":N} for rowid tables, {"row":N} (ordinal) otherwise, or the
+ * source's own key name ({"line":N}). */
+void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 {
-	snprintf(out, n, tp->src->without_rowid ? "{\"row\":%lld}" : "{\"rowid\":%lld}",
-		 (long long)key);
+	if (t->key_label)
+		snprintf(out, n, "{\"%s\":%lld}", t->key_label, (long long)key);
+	else
+		snprintf(out, n, t->without_rowid ? "{\"row\":%lld}" : "{\"rowid\":%lld}",
+			 (long long)key);
 }
 
 int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
@@ -944,7 +957,7 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 					vn = (size_t)xf_format_double(orig.v.d, num, sizeof(num));
 					val = num;
 				}
-				key_json(tp, b->keys[r], key, sizeof(key));
+				xf_key_json(tp->src, b->keys[r], key, sizeof(key));
 				if ((rc = rej_add(rej, tp->src->name, key, cp->src_name, reason,
 						  orig.kind, val, vn, err)) < 0)
 					return rc;

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "ferry/alloc.h"
+#include "ferry/error.h"
 #include "ferry/model.h"
 
 struct ferry_catalog *ferry_catalog_new(void)
@@ -29,6 +30,7 @@ static void table_release(struct ferry_table *t)
 	size_t i;
 
 	ferry_free(t->name);
+	ferry_free(t->key_label);
 	ferry_free(t->sql);
 	for (i = 0; i < t->ncols; i++) {
 		ferry_free(t->cols[i].name);
@@ -74,7 +76,23 @@ void ferry_catalog_free(struct ferry_catalog *c)
 		ferry_free(c->views[i].sql);
 	}
 	ferry_free(c->views);
+	for (i = 0; i < c->nnotes; i++)
+		ferry_free(c->notes[i]);
+	ferry_free(c->notes);
 	ferry_free(c);
+}
+
+int ferry_catalog_add_note(struct ferry_catalog *c, const char *note)
+{
+	char **v = ferry_realloc(c->notes, (c->nnotes + 1) * sizeof(*v));
+
+	if (!v)
+		return FERRY_ENOMEM;
+	c->notes = v;
+	if (!(v[c->nnotes] = ferry_strdup(note)))
+		return FERRY_ENOMEM;
+	c->nnotes++;
+	return 0;
 }
 
 /* Arrays grow one element at a time: catalogs are small and built once. */

@@ -141,5 +141,37 @@ struct tm_source_ops {
 /* Wrap a point source as a connector (see the file comment). */
 int tm_conn_open(const struct tm_source_ops *sops, const ferry_url *url,
 		 unsigned flags, ferry_conn **out, struct ferry_error *err);
+void tm_conn_close(ferry_conn *c);
+int tm_conn_describe(ferry_conn *c, const char *schema, struct ferry_catalog **out,
+		     struct ferry_error *err);
+int tm_conn_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
+		      int64_t *hi, int64_t *count, struct ferry_error *err);
+int tm_conn_read(ferry_conn *c, const struct ferry_read_spec *spec, ferry_batch_fn fn,
+		 void *ud, struct ferry_error *err);
+int tm_conn_notes(ferry_conn *c, struct ferry_buf *out);
+int tm_conn_quote_ident(const char *name, struct ferry_buf *out);
+
+/*
+ * The connector ops table of a point source, for its connector file:
+ *   static int lpf_open(const ferry_url *u, unsigned f, ferry_conn **o,
+ *                       struct ferry_error *e)
+ *   { return tm_conn_open(&lpf_source_ops, u, f, o, e); }
+ *   const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_schemes, lpf_open);
+ */
+#define TM_CONN_OPS(nm, sch, op)						\
+	{									\
+		.version = FERRY_CONN_OPS_V1,					\
+		.name = nm,							\
+		.schemes = sch,							\
+		.caps = FERRY_CAP_READ | FERRY_CAP_DESCRIBE | FERRY_CAP_KEYRANGE |	\
+			FERRY_CAP_CHUNKS,					\
+		.open = op,							\
+		.close = tm_conn_close,						\
+		.describe = tm_conn_describe,					\
+		.key_range = tm_conn_key_range,					\
+		.read = tm_conn_read,						\
+		.quote_ident = tm_conn_quote_ident,				\
+		.notes = tm_conn_notes,						\
+	}
 
 #endif

@@ -75,6 +75,7 @@ struct side {
 
 struct vf_run {
 	const struct ferry_verify_opts *o;
+	char *src_url;               /* o->src with the time-series options */
 	const char *schema;
 	struct plan plan;
 	struct vf_table *tables;
@@ -532,7 +533,7 @@ static int run_workers(struct vf_run *r, int jobs, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (i = 0; i < jobs; i++) {
 		ws[i].r = r;
-		if ((rc = ferry_conn_open(r->o->src, FERRY_OPEN_READONLY, &ws[i].src, err)) < 0) {
+		if ((rc = ferry_conn_open(r->src_url, FERRY_OPEN_READONLY, &ws[i].src, err)) < 0) {
 			ferry_error_prefix(err, "cannot open the source");
 			goto out;
 		}
@@ -790,16 +791,20 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if ((rc = ferry_conn_open(o->src, FERRY_OPEN_READONLY, &src, err)) < 0) {
+	if ((rc = ferry_ts_url(o->src, &o->ts, &r.src_url, err)) < 0)
+		goto out;
+	if ((rc = ferry_conn_open(r.src_url, FERRY_OPEN_READONLY, &src, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the source");
 		goto out;
 	}
 	if ((rc = open_target(&r, &dst, err)) < 0)
 		goto out;
 	if (!(ferry_conn_ops_of(src)->caps & FERRY_CAP_READ) ||
-	    strcmp(ferry_conn_ops_of(src)->name, "sqlite")) {
+	    (strcmp(ferry_conn_ops_of(src)->name, "sqlite") &&
+	     !(ferry_conn_ops_of(src)->caps & FERRY_CAP_CHUNKS))) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-			"cannot verify from '%s': the source must be SQLite",
+			"cannot verify from '%s': the source must be SQLite, InfluxDB, "
+			"line protocol or CSV",
 			ferry_conn_ops_of(src)->name);
 		goto out;
 	}
@@ -855,7 +860,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		goto out;
 	}
 	excl.v[excl.n] = NULL;  /* NULL-terminated for the planner */
-	co.src = o->src;
+	co.src = r.src_url;
 	co.dst = o->dst;
 	co.schema = r.schema;
 	co.data_only = 1;
@@ -895,6 +900,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	rc = run_workers(&r, jobs, err);
 	ferry_progress_done(r.progress);
 out:
+	ferry_free(r.src_url);
 	if (r.res) {
 		struct ferry_verify_result *res = r.res;
 

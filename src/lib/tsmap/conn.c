@@ -1,0 +1,394 @@
+/*
+ * conn.c - a point source seen as an ordinary connector.
+ *
+ * describe() gives the tables of the layout; key_range() gives chunk
+ * ordinals (FERRY_CAP_CHUNKS: the copy makes one checkpointed chunk per
+ * ordinal); read() reads those chunks from the source and turns their
+ * points into rows.  Discovery, the chunk plan and the layout are made
+ * once per process and source URL and shared by every connection to it
+ * (the copy's workers each open one), so the plan cannot differ between
+ * them and a remote source is asked once.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ferry/alloc.h"
+#include "ferry/tsmap.h"
+#include "tsmap/tm_int.h"
+
+#define TM_MIN_BATCH 256
+
+struct tm_shared {
+	struct tm_shared *next;
+	char *key;
+	int refs;
+	ferry_url *url;          /* the options borrow from it */
+	struct tm_opts o;
+	struct tm_schema sch;
+	struct tm_chunk *ck;
+	size_t nck;
+	struct tm_layout lay;
+	_Atomic uint64_t ns_cut;
+	_Atomic uint64_t points;
+};
+
+struct tm_conn {
+	struct ferry_conn_base base;
+	const struct tm_source_ops *sops;
+	void *s;
+	struct tm_shared *sh;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tm_shared *cache;
+
+static void shared_free(struct tm_shared *sh)
+{
+	if (!sh)
+		return;
+	tm_layout_release(&sh->lay);
+	tm_chunks_free(sh->ck);
+	tm_schema_release(&sh->sch);
+	ferry_url_free(sh->url);
+	ferry_free(sh->key);
+	ferry_free(sh);
+}
+
+static int shared_make(const struct tm_source_ops *sops, void *s, const ferry_url *url,
+		       struct tm_shared **out, struct ferry_error *err)
+{
+	struct tm_shared *sh = ferry_calloc(1, sizeof(*sh));
+	int rc;
+
+	if (!sh)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (!(sh->key = ferry_strdup(url->raw))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = ferry_url_parse(url->raw, &sh->url, err)) < 0 ||
+	    (rc = tm_opts_from_url(sh->url, &sh->o, err)) < 0)
+		goto fail;
+	if ((rc = sops->discover(s, &sh->sch, err)) < 0)
+		goto fail;
+	if ((rc = sops->plan(s, &sh->sch, &sh->ck, &sh->nck, err)) < 0)
+		goto fail;
+	if ((rc = tm_layout_build(&sh->lay, &sh->o, &sh->sch, sh->ck, sh->nck, err)) < 0)
+		goto fail;
+	*out = sh;
+	return 0;
+fail:
+	shared_free(sh);
+	return rc;
+}
+
+int tm_conn_open(const struct tm_source_ops *sops, const ferry_url *url, unsigned flags,
+		 ferry_conn **out, struct ferry_error *err)
+{
+	struct tm_conn *c;
+	struct tm_shared *sh;
+	struct tm_opts o;
+	int rc;
+
+	if (flags & FERRY_OPEN_CREATE)
+		return ferry_error_set(err, FERRY_EUNSUPPORTED,
+				       "'%s' sources can only be read, not written", sops->name);
+	if ((rc = tm_opts_from_url(url, &o, err)) < 0)
+		return rc;
+	if (!(c = ferry_calloc(1, sizeof(*c))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	c->sops = sops;
+	if ((rc = sops->open(url, &o.src, &c->s, err)) < 0) {
+		ferry_free(c);
+		return rc;
+	}
+	pthread_mutex_lock(&cache_lock);
+	for (sh = cache; sh; sh = sh->next)
+		if (!strcmp(sh->key, url->raw))
+			break;
+	if (!sh) {
+		if ((rc = shared_make(sops, c->s, url, &sh, err)) == 0) {
+			sh->next = cache;
+			cache = sh;
+		}
+	}
+	if (sh)
+		sh->refs++;
+	pthread_mutex_unlock(&cache_lock);
+	if (rc < 0) {
+		sops->close(c->s);
+		ferry_free(c);
+		return rc;
+	}
+	c->sh = sh;
+	*out = (ferry_conn *)c;
+	return 0;
+}
+
+void tm_conn_close(ferry_conn *fc)
+{
+	struct tm_conn *c = (struct tm_conn *)fc;
+	struct tm_shared **pp;
+
+	if (!c)
+		return;
+	c->sops->close(c->s);
+	pthread_mutex_lock(&cache_lock);
+	if (--c->sh->refs == 0) {
+		for (pp = &cache; *pp; pp = &(*pp)->next)
+			if (*pp == c->sh) {
+				*pp = c->sh->next;
+				break;
+			}
+		shared_free(c->sh);
+	}
+	pthread_mutex_unlock(&cache_lock);
+	ferry_free(c);
+}
+
+int tm_conn_describe(ferry_conn *fc, const char *schema, struct ferry_catalog **out,
+		       struct ferry_error *err)
+{
+	struct tm_conn *c = (struct tm_conn *)fc;
+
+	(void)schema;
+	return tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err);
+}
+
+static const struct tm_table *find_table(const struct tm_shared *sh, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sh->lay.n; i++)
+		if (!strcmp(sh->lay.t[i].name, name))
+			return &sh->lay.t[i];
+	return NULL;
+}
+
+int tm_conn_key_range(ferry_conn *fc, const struct ferry_table *t, int64_t *lo, int64_t *hi,
+			int64_t *count, struct ferry_error *err)
+{
+	struct tm_conn *c = (struct tm_conn *)fc;
+	const struct tm_table *tt = find_table(c->sh, t->name);
+
+	if (!tt)
+		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout", t->name);
+	*lo = 0;
+	*hi = tt->nchunks ? (int64_t)tt->nchunks - 1 : 0;
+	*count = tt->nchunks ? (tt->est > (int64_t)tt->nchunks ? tt->est : (int64_t)tt->nchunks) : 0;
+	return 0;
+}
+
+struct rd {
+	struct tm_conn *c;
+	const struct ferry_read_spec *spec;
+	struct tm_rows rows;
+	struct ferry_batch b;
+	ferry_batch_fn fn;
+	void *ud;
+	int stopped;
+};
+
+static int flush(struct rd *r, struct ferry_error *err)
+{
+	int rc;
+
+	if (!r->b.nrows)
+		return 0;
+	rc = r->fn(&r->b, r->ud, err);
+	ferry_batch_clear(&r->b);
+	if (rc > 0)
+		r->stopped = 1;
+	return rc;
+}
+
+static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct rd *r = ud;
+	size_t need = r->rows.t->per_point ? 1 : p->nfields;
+	int rc;
+
+	if (r->b.nrows + need > r->b.cap ||
+	    (r->spec->batch_bytes && r->b.arena.len >= r->spec->batch_bytes)) {
+		if ((rc = flush(r, err)) != 0)
+			return rc;
+		if (need > r->b.cap) {  /* a point with more fields than a batch has rows */
+			size_t ncols = r->b.ncols;
+
+			ferry_batch_release(&r->b);
+			if (ferry_batch_init(&r->b, ncols, need) < 0)
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			r->rows.b = &r->b;
+		}
+	}
+	atomic_fetch_add(&r->c->sh->points, 1);
+	return tm_rows_add(&r->rows, p, err);
+}
+
+static int on_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
+		     struct ferry_error *err)
+{
+	struct rd *r = ud;
+
+	if (!r->spec->reject)
+		return ferry_error_set(err, FERRY_EREJECT, "record at %lld: %s", (long long)key,
+				       reason);
+	return r->spec->reject(r->spec->reject_ud, key, "", reason, raw, n, err);
+}
+
+int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch_fn fn,
+		   void *ud, struct ferry_error *err)
+{
+	struct tm_conn *c = (struct tm_conn *)fc;
+	const struct tm_table *t = find_table(c->sh, spec->table->name);
+	struct rd r;
+	size_t j, first = 0, last, cap;
+	int rc = 0;
+
+	if (!t)
+		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout",
+				       spec->table->name);
+	if (!t->nchunks)
+		return 0;
+	last = t->nchunks - 1;
+	if (spec->has_range) {
+		if (spec->lo < 0 || spec->hi < spec->lo || (size_t)spec->hi > last)
+			return ferry_error_set(err, FERRY_EINVAL,
+					       "chunk %lld..%lld of table '%s' is not in the plan "
+					       "(the source changed? rerun with --restart)",
+					       (long long)spec->lo, (long long)spec->hi, t->name);
+		first = (size_t)spec->lo;
+		last = (size_t)spec->hi;
+	}
+	memset(&r, 0, sizeof(r));
+	r.c = c;
+	r.spec = spec;
+	r.fn = fn;
+	r.ud = ud;
+	cap = spec->batch_rows > TM_MIN_BATCH ? spec->batch_rows : TM_MIN_BATCH;
+	if (ferry_batch_init(&r.b, t->ncols, cap) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	r.rows.t = t;
+	r.rows.o = &c->sh->o;
+	r.rows.b = &r.b;
+	r.rows.reject = spec->reject;
+	r.rows.reject_ud = spec->reject_ud;
+	for (j = first; j <= last && rc == 0 && !r.stopped; j++) {
+		const struct tm_chunk *ck = &c->sh->ck[t->chunks[j]];
+
+		rc = c->sops->read(c->s, ck, t->per_point ? t->measurement : -1, on_point,
+				   on_reject, &r, err);
+		if (rc > 0 || r.stopped) {
+			rc = 0;
+			break;
+		}
+	}
+	if (rc == 0 && !r.stopped && (rc = flush(&r, err)) > 0)
+		rc = 0;
+	atomic_fetch_add(&c->sh->ns_cut, r.rows.ns_cut);
+	ferry_buf_release(&r.rows.scratch);
+	ferry_batch_release(&r.b);
+	return rc;
+}
+
+int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
+{
+	struct tm_conn *c = (struct tm_conn *)fc;
+	uint64_t cut = atomic_load(&c->sh->ns_cut);
+
+	if (cut)
+		ferry_buf_addf(out, "%llu points had nanoseconds that timestamptz cannot keep: "
+			       "their time was cut to microseconds%s\n", (unsigned long long)cut,
+			       c->sh->o.keep_ns ? " (time_ns keeps the exact value)" :
+			       "; add --keep-ns to keep the exact value in a time_ns column");
+	return 0;
+}
+
+int tm_conn_quote_ident(const char *name, struct ferry_buf *out)
+{
+	return ferry_buf_addstr(out, name);
+}
+
+/* ---- the public URL builder ------------------------------------------------- */
+
+int ferry_ts_opts_set(const struct ferry_ts_opts *t)
+{
+	return t && (t->layout || t->map || t->table || t->series_tag || t->keep_ns ||
+		     t->start || t->end || t->chunk_time || t->chunk_bytes || t->precision);
+}
+
+static void add_param(struct ferry_buf *b, int *first, const char *k, const char *v)
+{
+	const char *p;
+
+	ferry_buf_addch(b, *first ? '?' : '&');
+	*first = 0;
+	ferry_buf_addstr(b, k);
+	ferry_buf_addch(b, '=');
+	for (p = v; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (isalnum(ch) || strchr("-._~:/", ch))
+			ferry_buf_addch(b, ch);
+		else
+			ferry_buf_addf(b, "%%%02X", ch);
+	}
+}
+
+int ferry_ts_url(const char *src, const struct ferry_ts_opts *t, char **out,
+		 struct ferry_error *err)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *colon = strchr(src, ':');
+	int first = strchr(src, '?') == NULL;
+	size_t sl = colon ? (size_t)(colon - src) : 0;
+	int ts = (sl == 6 && !strncasecmp(src, "influx", 6)) || (sl == 2 && !strncasecmp(src, "lp", 2)) ||
+		 (sl == 3 && !strncasecmp(src, "csv", 3));
+
+	if (!ferry_ts_opts_set(t) || !ts) {
+		if (ferry_ts_opts_set(t))
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"--layout, --map, --series-tag, --keep-ns, --start, --end, "
+				"--chunk-time and --precision are for influx:, lp: and csv: sources");
+		if (!(*out = ferry_strdup(src)))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		return 0;
+	}
+	ferry_buf_addstr(&b, src);
+	if (t->layout)
+		add_param(&b, &first, "layout", t->layout);
+	if (t->map) {
+		char *abs = realpath(t->map, NULL);
+
+		if (!abs) {
+			ferry_buf_release(&b);
+			return ferry_error_set(err, FERRY_EIO, "cannot open map '%s': %s", t->map,
+					       strerror(errno));
+		}
+		add_param(&b, &first, "map", abs);
+		free(abs);
+	}
+	if (t->table)
+		add_param(&b, &first, "table", t->table);
+	if (t->series_tag)
+		add_param(&b, &first, "series_tag", t->series_tag);
+	if (t->keep_ns)
+		add_param(&b, &first, "keep_ns", "1");
+	if (t->start)
+		add_param(&b, &first, "start", t->start);
+	if (t->end)
+		add_param(&b, &first, "end", t->end);
+	if (t->chunk_time)
+		add_param(&b, &first, "chunk_time", t->chunk_time);
+	if (t->chunk_bytes)
+		add_param(&b, &first, "chunk_bytes", t->chunk_bytes);
+	if (t->precision)
+		add_param(&b, &first, "precision", t->precision);
+	*out = ferry_buf_detach(&b, NULL);
+	return *out ? 0 : ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+}

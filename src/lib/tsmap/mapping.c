@@ -1,0 +1,1291 @@
+/*
+ * mapping.c - from points to rows: the narrow and wide layouts, a user's
+ * map file, and the row builder the point connectors call per point.
+ *
+ * narrow (default): one row per field in telemetry_data(time, series,
+ *   measurement, field, numeric_value, integer_value, text_value,
+ *   boolean_value, tags).  A float goes to numeric_value; an integer to
+ *   integer_value, and to numeric_value too when a double holds it
+ *   exactly (|i| <= 2^53), so averages over a field whose type changed
+ *   between shards still see every value.
+ * wide: one table per measurement, a text column per tag ('' when a
+ *   point lacks it, as InfluxQL treats it) and a typed column per field.
+ *   A field seen with several types gets the type that holds all of them
+ *   exactly (integer+float: double precision, an integer it cannot hold
+ *   is a reject; integer+unsigned: numeric; anything with string or
+ *   boolean: text) and the choice is reported.  A field named like a tag
+ *   becomes "<name>_field", reported too.
+ * map: one row per field into the user's table; columns say where their
+ *   value comes from (time, tag.X, tags, "{measurement}.{field}",
+ *   value.numeric/.integer/.text/.boolean, value, value.json, ...).  The
+ *   target's own types decide, and a value that does not fit is a reject.
+ *   A field that no column can take is a reject too, never dropped.
+ *
+ * Times: timestamptz keeps microseconds; nanoseconds are floored and the
+ * points that had any are counted; keep_ns adds time_ns bigint.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "copy/copy_int.h"
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "tsmap/tm_int.h"
+
+#define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
+#define EXACT_DOUBLE_INT (1LL << 53)
+
+/* ---- options ------------------------------------------------------------ */
+
+int tm_parse_time(const char *s, int64_t *ns)
+{
+	char *end;
+	long long v;
+	int64_t us;
+	int tz;
+
+	if (!s || !*s)
+		return FERRY_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (!*end && errno == 0) {
+		*ns = v;
+		return 0;
+	}
+	if (!xf_parse_timestamp(s, strlen(s), &us, &tz, 1))
+		return FERRY_EINVAL;
+	/* a time without an offset is UTC */
+	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
+	    __builtin_mul_overflow(us, 1000, ns))
+		return FERRY_EINVAL;
+	return 0;
+}
+
+int tm_parse_duration(const char *s, int64_t *ns)
+{
+	static const struct { const char *u; int64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
+		{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
+		{ "w", 604800000000000LL }
+	};
+	char *end;
+	long long v;
+	size_t i;
+
+	if (!s || !*s)
+		return FERRY_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v <= 0 || end == s)
+		return FERRY_EINVAL;
+	if (!*end) {  /* bare number: seconds */
+		end = (char *)"s";
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].u))
+			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
+	return FERRY_EINVAL;
+}
+
+int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *err)
+{
+	const char *v;
+
+	memset(o, 0, sizeof(*o));
+	o->layout = ferry_url_param(u, "layout");
+	o->map_path = ferry_url_param(u, "map");
+	o->table = ferry_url_param(u, "table");
+	o->series_tag = ferry_url_param(u, "series_tag");
+	if (o->map_path && !o->layout)
+		o->layout = "map";
+	if (!o->layout)
+		o->layout = "narrow";
+	if (strcmp(o->layout, "narrow") && strcmp(o->layout, "wide") && strcmp(o->layout, "map"))
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "unknown layout '%s': use narrow, wide, or --map FILE",
+				       o->layout);
+	if (!strcmp(o->layout, "map") && !o->map_path)
+		return ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
+	if (!o->table)
+		o->table = "telemetry_data";
+	v = ferry_url_param(u, "keep_ns");
+	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");
+	if ((v = ferry_url_param(u, "start")) != NULL) {
+		if (tm_parse_time(v, &o->src.start_ns) < 0)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --start '%s': give an RFC 3339 time "
+				"(2024-01-01T00:00:00Z) or nanoseconds since 1970", v);
+		o->src.has_start = 1;
+	}
+	if ((v = ferry_url_param(u, "end")) != NULL) {
+		if (tm_parse_time(v, &o->src.end_ns) < 0)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --end '%s': give an RFC 3339 time "
+				"(2024-01-01T00:00:00Z) or nanoseconds since 1970", v);
+		o->src.has_end = 1;
+	}
+	if (o->src.has_start && o->src.has_end && o->src.end_ns <= o->src.start_ns)
+		return ferry_error_set(err, FERRY_EUSAGE, "--end must be later than --start");
+	if ((v = ferry_url_param(u, "chunk_time")) != NULL &&
+	    tm_parse_duration(v, &o->src.chunk_ns) < 0)
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid --chunk-time '%s': use e.g. 6h, 1d, 2w", v);
+	if ((v = ferry_url_param(u, "chunk_bytes")) != NULL) {
+		char *end;
+		unsigned long long b = strtoull(v, &end, 10);
+
+		if (!b || (*end && strcmp(end, "k") && strcmp(end, "M") && strcmp(end, "G")))
+			return ferry_error_set(err, FERRY_EUSAGE,
+					       "invalid --chunk-bytes '%s': use e.g. 65536, 64M", v);
+		b <<= *end == 'k' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		o->src.chunk_bytes = b;
+	}
+	o->src.precision = LP_PREC_NS;
+	if ((v = ferry_url_param(u, "precision")) != NULL &&
+	    lp_precision_parse(v, &o->src.precision) < 0)
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid --precision '%s': use ns, us, ms, s, m or h", v);
+	o->src.need_types = !strcmp(o->layout, "wide");
+	return 0;
+}
+
+/* ---- layouts -------------------------------------------------------------- */
+
+static void strs_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		ferry_free(v[i]);
+	ferry_free(v);
+}
+
+void tm_layout_release(struct tm_layout *l)
+{
+	size_t i, k;
+
+	for (i = 0; i < l->n; i++) {
+		struct tm_table *t = &l->t[i];
+
+		ferry_free(t->name);
+		for (k = 0; k < t->ncols; k++) {
+			ferry_free(t->cols[k].name);
+			ferry_free(t->cols[k].arg);
+		}
+		ferry_free(t->cols);
+		strs_free(t->inc_m);
+		strs_free(t->exc_m);
+		strs_free(t->inc_f);
+		strs_free(t->exc_f);
+		ferry_free(t->chunks);
+	}
+	ferry_free(l->t);
+	for (i = 0; i < l->nnotes; i++)
+		ferry_free(l->notes[i]);
+	ferry_free(l->notes);
+	memset(l, 0, sizeof(*l));
+}
+
+static int note(struct tm_layout *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int note(struct tm_layout *l, const char *fmt, ...)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	char **v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ferry_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	v = ferry_realloc(l->notes, (l->nnotes + 1) * sizeof(*v));
+	if (!v) {
+		ferry_buf_release(&b);
+		return FERRY_ENOMEM;
+	}
+	l->notes = v;
+	v[l->nnotes++] = ferry_buf_detach(&b, NULL);
+	return 0;
+}
+
+static struct tm_table *add_table(struct tm_layout *l, const char *name)
+{
+	struct tm_table *t = ferry_realloc(l->t, (l->n + 1) * sizeof(*t));
+
+	if (!t)
+		return NULL;
+	l->t = t;
+	t = &l->t[l->n];
+	memset(t, 0, sizeof(*t));
+	t->measurement = -1;
+	if (!(t->name = ferry_strdup(name)))
+		return NULL;
+	l->n++;
+	return t;
+}
+
+static int add_col(struct tm_table *t, const char *name, int from, const char *arg,
+		   int type, int notnull)
+{
+	struct tm_col *c = ferry_realloc(t->cols, (t->ncols + 1) * sizeof(*c));
+
+	if (!c)
+		return FERRY_ENOMEM;
+	t->cols = c;
+	c = &t->cols[t->ncols];
+	memset(c, 0, sizeof(*c));
+	c->name = ferry_strdup(name);
+	c->arg = arg ? ferry_strdup(arg) : NULL;
+	c->from = from;
+	c->type = type;
+	c->notnull = notnull;
+	if (!c->name || (arg && !c->arg))
+		return FERRY_ENOMEM;
+	t->ncols++;
+	return 0;
+}
+
+static int col_index(const struct tm_table *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static const char *type_word(unsigned types)
+{
+	static char buf[64];
+
+	buf[0] = 0;
+	if (types & TM_TYPE_BIT(LP_FLOAT))
+		strcat(buf, "float/");
+	if (types & TM_TYPE_BIT(LP_INT))
+		strcat(buf, "integer/");
+	if (types & TM_TYPE_BIT(LP_UINT))
+		strcat(buf, "unsigned/");
+	if (types & TM_TYPE_BIT(LP_STRING))
+		strcat(buf, "string/");
+	if (types & TM_TYPE_BIT(LP_BOOL))
+		strcat(buf, "boolean/");
+	if (buf[0])
+		buf[strlen(buf) - 1] = 0;
+	return buf;
+}
+
+/* The column type that holds every value of these field types exactly. */
+static int wide_type(unsigned types)
+{
+	const unsigned F = TM_TYPE_BIT(LP_FLOAT), I = TM_TYPE_BIT(LP_INT),
+		       U = TM_TYPE_BIT(LP_UINT), S = TM_TYPE_BIT(LP_STRING),
+		       B = TM_TYPE_BIT(LP_BOOL);
+
+	if (!types || (types & S) || ((types & B) && (types & ~B)))
+		return FERRY_T_TEXT;
+	if (types == B)
+		return FERRY_T_BOOL;
+	if (types & F)
+		return FERRY_T_FLOAT64;
+	if (types & U)
+		return FERRY_T_NUMERIC;
+	(void)I;
+	return FERRY_T_INT64;
+}
+
+static int chunks_for(struct tm_table *t, const struct tm_chunk *ck, size_t nck, int m)
+{
+	size_t i;
+
+	t->chunks = ferry_calloc(nck ? nck : 1, sizeof(*t->chunks));
+	if (!t->chunks)
+		return FERRY_ENOMEM;
+	for (i = 0; i < nck; i++)
+		if (m < 0 || ck[i].measurement < 0 || ck[i].measurement == m) {
+			t->chunks[t->nchunks++] = i;
+			if (ck[i].est > 0)
+				t->est += ck[i].est;
+		}
+	return 0;
+}
+
+static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
+			const struct tm_chunk *ck, size_t nck)
+{
+	struct tm_table *t = add_table(l, o->table);
+	int rc = 0;
+
+	if (!t)
+		return FERRY_ENOMEM;
+	rc |= add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
+	if (o->keep_ns)
+		rc |= add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
+	rc |= add_col(t, "series", TF_SERIES, NULL, FERRY_T_TEXT, 1);
+	rc |= add_col(t, "measurement", TF_MEASUREMENT, NULL, FERRY_T_TEXT, 1);
+	rc |= add_col(t, "field", TF_FIELD, NULL, FERRY_T_TEXT, 1);
+	rc |= add_col(t, "numeric_value", TF_NUMERIC, NULL, FERRY_T_FLOAT64, 0);
+	rc |= add_col(t, "integer_value", TF_INTEGER, NULL, FERRY_T_INT64, 0);
+	rc |= add_col(t, "text_value", TF_TEXT, NULL, FERRY_T_TEXT, 0);
+	rc |= add_col(t, "boolean_value", TF_BOOL, NULL, FERRY_T_BOOL, 0);
+	rc |= add_col(t, "tags", TF_TAGS, NULL, FERRY_T_JSONB, 1);
+	if (rc)
+		return FERRY_ENOMEM;
+	t->value_types = ~0u;
+	return chunks_for(t, ck, nck, -1);
+}
+
+static int build_wide(struct tm_layout *l, const struct tm_opts *o,
+		      const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck)
+{
+	size_t i, k;
+	int rc;
+
+	for (i = 0; i < sch->n; i++) {
+		const struct tm_measurement *m = &sch->m[i];
+		struct tm_table *t = add_table(l, m->name);
+
+		if (!t)
+			return FERRY_ENOMEM;
+		t->per_point = 1;
+		t->measurement = (int)i;
+		if ((rc = add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1)) < 0)
+			return rc;
+		if (o->keep_ns && (rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1)) < 0)
+			return rc;
+		for (k = 0; k < m->ntags; k++) {
+			if (col_index(t, m->tags[k]) >= 0) {
+				note(l, "measurement '%s': tag '%s' is named like a column ferry adds; "
+				     "it is loaded as '%s_tag'", m->name, m->tags[k], m->tags[k]);
+				struct ferry_buf nb = FERRY_BUF_INIT;
+
+				ferry_buf_addf(&nb, "%s_tag", m->tags[k]);
+				rc = add_col(t, nb.buf, TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
+				ferry_buf_release(&nb);
+			} else {
+				rc = add_col(t, m->tags[k], TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
+			}
+			if (rc < 0)
+				return rc;
+		}
+		for (k = 0; k < m->nfields; k++) {
+			const struct tm_field_info *f = &m->fields[k];
+			struct ferry_buf nb = FERRY_BUF_INIT;
+			int ty = wide_type(f->types);
+
+			ferry_buf_addstr(&nb, f->name);
+			while (col_index(t, nb.buf) >= 0)
+				ferry_buf_addstr(&nb, "_field");
+			if (strcmp(nb.buf, f->name))
+				note(l, "measurement '%s': field '%s' has the name of a tag or column; "
+				     "it is loaded as '%s'", m->name, f->name, nb.buf);
+			if (f->types & (f->types - 1))
+				note(l, "measurement '%s': field '%s' is %s in different points "
+				     "(shards); column '%s' is %s", m->name, f->name,
+				     type_word(f->types), nb.buf, ferry_type_name(ty));
+			rc = add_col(t, nb.buf, TF_WIDE_FIELD, f->name, ty, 0);
+			ferry_buf_release(&nb);
+			if (rc < 0)
+				return rc;
+			t->cols[t->ncols - 1].ftypes = f->types;
+		}
+		if ((rc = chunks_for(t, ck, nck, (int)i)) < 0)
+			return rc;
+		if (m->points > 0 && t->est <= 0)
+			t->est = m->points;
+	}
+	return 0;
+}
+
+/* ---- the map file ---------------------------------------------------------- */
+
+struct mapctx {
+	const char *path;
+	struct ferry_error *err;
+};
+
+static int map_bad(struct mapctx *c, struct fy_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int map_bad(struct mapctx *c, struct fy_node *n, const char *fmt, ...)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const struct fy_mark *mk = NULL;
+	va_list ap;
+	int rc;
+
+	if (n && fy_node_get_type(n) == FYNT_SCALAR && fy_node_get_scalar_token(n))
+		mk = fy_token_start_mark(fy_node_get_scalar_token(n));
+	va_start(ap, fmt);
+	ferry_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	if (mk)
+		rc = ferry_error_set(c->err, FERRY_EPARSE, "map '%s' line %d: %s", c->path,
+				     mk->line + 1, b.buf);
+	else
+		rc = ferry_error_set(c->err, FERRY_EPARSE, "map '%s': %s", c->path, b.buf);
+	ferry_buf_release(&b);
+	return rc;
+}
+
+static char *scalar_dup(struct fy_node *n)
+{
+	size_t len;
+	const char *s;
+
+	if (!n || fy_node_get_type(n) != FYNT_SCALAR)
+		return NULL;
+	s = fy_node_get_scalar(n, &len);
+	return s ? ferry_strndup(s, len) : NULL;
+}
+
+/* A string or a list of strings -> NULL-terminated array. */
+static int map_list(struct mapctx *c, struct fy_node *n, char ***out)
+{
+	void *it = NULL;
+	struct fy_node *e;
+	size_t k = 0, cnt;
+	char **v;
+
+	cnt = fy_node_get_type(n) == FYNT_SEQUENCE ? (size_t)fy_node_sequence_item_count(n) : 1;
+	v = ferry_calloc(cnt + 1, sizeof(*v));
+	if (!v)
+		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+	*out = v;
+	if (fy_node_get_type(n) == FYNT_SCALAR) {
+		v[0] = scalar_dup(n);
+		return v[0] ? 0 : ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+	}
+	if (fy_node_get_type(n) != FYNT_SEQUENCE)
+		return map_bad(c, n, "expected a name or a list of names");
+	while ((e = fy_node_sequence_iterate(n, &it)) != NULL) {
+		if (fy_node_get_type(e) != FYNT_SCALAR)
+			return map_bad(c, e, "expected a name");
+		if (!(v[k++] = scalar_dup(e)))
+			return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int map_filters(struct mapctx *c, struct fy_node *n, int exclude, struct tm_table *t)
+{
+	void *it = NULL;
+	struct fy_node_pair *p;
+	int rc;
+
+	if (fy_node_get_type(n) != FYNT_MAPPING)
+		return map_bad(c, n, "%s: expected 'measurement:' and/or 'field:' lists",
+			       exclude ? "exclude" : "include");
+	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
+		struct fy_node *k = fy_node_pair_key(p);
+		const char *ks;
+		size_t kl;
+
+		ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
+		if (ks && kl == 11 && !memcmp(ks, "measurement", 11))
+			rc = map_list(c, fy_node_pair_value(p), exclude ? &t->exc_m : &t->inc_m);
+		else if (ks && kl == 5 && !memcmp(ks, "field", 5))
+			rc = map_list(c, fy_node_pair_value(p), exclude ? &t->exc_f : &t->inc_f);
+		else
+			rc = map_bad(c, k, "unknown filter '%.*s': use measurement or field",
+				     ks ? (int)kl : 0, ks ? ks : "");
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *src;
+	int from;
+	unsigned takes;
+} map_sources[] = {
+	{ "time", TF_TIME, 0 },
+	{ "time_ns", TF_TIME_NS, 0 },
+	{ "series", TF_SERIES, 0 },
+	{ "measurement", TF_MEASUREMENT, 0 },
+	{ "field", TF_FIELD, 0 },
+	{ "tags", TF_TAGS, 0 },
+	{ "value.numeric", TF_NUMERIC, TM_TYPE_BIT(LP_FLOAT) | TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_UINT) },
+	{ "value.integer", TF_INTEGER, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_UINT) },
+	{ "value.text", TF_TEXT, TM_TYPE_BIT(LP_STRING) },
+	{ "value.boolean", TF_BOOL, TM_TYPE_BIT(LP_BOOL) },
+	{ "value.json", TF_JSON, ~0u },
+	{ "value", TF_VALUE, ~0u },
+};
+
+static int map_column(struct mapctx *c, struct tm_table *t, const char *col, struct fy_node *v)
+{
+	char *s = scalar_dup(v);
+	size_t i;
+	int rc = 0;
+
+	if (!s)
+		return fy_node_get_type(v) == FYNT_SCALAR ?
+		       ferry_error_set(c->err, FERRY_ENOMEM, "out of memory") :
+		       map_bad(c, v, "column '%s': expected a value source such as time, "
+			       "tag.NAME, tags, value.numeric or \"{measurement}.{field}\"", col);
+	if (col_index(t, col) >= 0) {
+		rc = map_bad(c, v, "column '%s' is mapped twice", col);
+		goto out;
+	}
+	if (!strncmp(s, "tag.", 4) && s[4]) {
+		rc = add_col(t, col, TF_TAG, s + 4, FERRY_T_UNKNOWN, 0);
+		goto out;
+	}
+	if (strchr(s, '{')) {
+		const char *p = s;
+
+		while ((p = strchr(p, '{')) != NULL) {
+			const char *e = strchr(p, '}');
+
+			if (!e || !(!strncmp(p, "{measurement}", 13) || !strncmp(p, "{field}", 7) ||
+				    !strncmp(p, "{series}", 8) || (!strncmp(p, "{tag.", 5) && e > p + 5))) {
+				rc = map_bad(c, v, "column '%s': unknown placeholder in '%s': use "
+					     "{measurement}, {field}, {series} or {tag.NAME}", col, s);
+				goto out;
+			}
+			p = e + 1;
+		}
+		rc = add_col(t, col, TF_TEMPLATE, s, FERRY_T_UNKNOWN, 0);
+		goto out;
+	}
+	for (i = 0; i < sizeof(map_sources) / sizeof(map_sources[0]); i++)
+		if (!strcmp(s, map_sources[i].src)) {
+			rc = add_col(t, col, map_sources[i].from, NULL, FERRY_T_UNKNOWN, 0);
+			t->value_types |= map_sources[i].takes;
+			goto out;
+		}
+	rc = map_bad(c, v, "column '%s': unknown value source '%s': use time, time_ns, series, "
+		     "measurement, field, tags, tag.NAME, value, value.numeric, value.integer, "
+		     "value.text, value.boolean, value.json or a \"{measurement}.{field}\" template",
+		     col, s);
+out:
+	ferry_free(s);
+	if (rc == FERRY_ENOMEM)
+		rc = ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int map_load(struct tm_layout *l, const char *path, const struct tm_chunk *ck,
+		    size_t nck, struct ferry_error *err)
+{
+	struct mapctx c = { path, err };
+	struct ferry_buf text = FERRY_BUF_INIT;
+	struct fy_parse_cfg cfg;
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag = NULL;
+	struct fy_document *doc = NULL;
+	struct fy_node *root, *n;
+	struct fy_node_pair *p;
+	struct tm_table *t;
+	const char *why;
+	void *it = NULL;
+	char *target = NULL;
+	FILE *f;
+	char blk[8192];
+	size_t got;
+	int rc = 0;
+
+	if (!(f = fopen(path, "rb")))
+		return ferry_error_set(err, FERRY_EIO, "cannot open map '%s': %s", path,
+				       strerror(errno));
+	while ((got = fread(blk, 1, sizeof(blk), f)) > 0)
+		ferry_buf_add(&text, blk, got);
+	fclose(f);
+	/* YAML is UTF-8, and libfyaml 0.7.12 loops on some invalid bytes */
+	if (!xf_utf8_ok(text.buf, text.len, &why)) {
+		rc = ferry_error_set(err, FERRY_EPARSE, "cannot read map '%s': %s", path, why);
+		goto out;
+	}
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;  /* errors are ours to report, not libfyaml's to print */
+	if (!(diag = fy_diag_create(&dcfg))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	fy_diag_set_collect_errors(diag, true);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
+	cfg.diag = diag;
+	if (!(doc = fy_document_build_from_string(&cfg, text.buf, text.len)) ||
+	    !(root = fy_document_root(doc)) || fy_node_get_type(root) != FYNT_MAPPING) {
+		rc = ferry_error_set(err, FERRY_EPARSE,
+				     "cannot parse map '%s': expected YAML with target: and columns:",
+				     path);
+		goto out;
+	}
+	if (!(target = scalar_dup(fy_node_mapping_lookup_by_string(root, "target", FY_NT)))) {
+		rc = map_bad(&c, root, "missing 'target: TABLE'");
+		goto out;
+	}
+	if (!(t = add_table(l, target))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	t->exists = 1;
+	while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
+		struct fy_node *k = fy_node_pair_key(p);
+		const char *ks;
+		size_t kl;
+
+		ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
+		if (!ks || !((kl == 6 && !memcmp(ks, "target", 6)) ||
+			     (kl == 7 && !memcmp(ks, "columns", 7)) ||
+			     (kl == 7 && !memcmp(ks, "include", 7)) ||
+			     (kl == 7 && !memcmp(ks, "exclude", 7)))) {
+			rc = map_bad(&c, k, "unknown key '%.*s': use target, columns, include, exclude",
+				     ks ? (int)kl : 0, ks ? ks : "");
+			goto out;
+		}
+	}
+	n = fy_node_mapping_lookup_by_string(root, "columns", FY_NT);
+	if (!n || fy_node_get_type(n) != FYNT_MAPPING || !fy_node_mapping_item_count(n)) {
+		rc = map_bad(&c, n ? n : root, "missing 'columns:' (target column: value source)");
+		goto out;
+	}
+	it = NULL;
+	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
+		char *col = scalar_dup(fy_node_pair_key(p));
+
+		if (!col) {
+			rc = map_bad(&c, fy_node_pair_key(p), "expected a column name");
+			goto out;
+		}
+		rc = map_column(&c, t, col, fy_node_pair_value(p));
+		ferry_free(col);
+		if (rc < 0)
+			goto out;
+	}
+	if ((n = fy_node_mapping_lookup_by_string(root, "include", FY_NT)) &&
+	    (rc = map_filters(&c, n, 0, t)) < 0)
+		goto out;
+	if ((n = fy_node_mapping_lookup_by_string(root, "exclude", FY_NT)) &&
+	    (rc = map_filters(&c, n, 1, t)) < 0)
+		goto out;
+	if (!t->value_types) {
+		rc = map_bad(&c, root, "no column takes the field values: map one to value, "
+			     "value.numeric, value.text, ...");
+		goto out;
+	}
+	if ((rc = chunks_for(t, ck, nck, -1)) < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	ferry_free(target);
+	if (doc)
+		fy_document_destroy(doc);
+	if (diag)
+		fy_diag_destroy(diag);
+	ferry_buf_release(&text);
+	return rc;
+}
+
+int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
+		    const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck,
+		    struct ferry_error *err)
+{
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (!strcmp(o->layout, "map"))
+		rc = map_load(l, o->map_path, ck, nck, err);
+	else if (!strcmp(o->layout, "wide"))
+		rc = build_wide(l, o, sch, ck, nck);
+	else
+		rc = build_narrow(l, o, ck, nck);
+	if (rc == FERRY_ENOMEM)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (rc < 0)
+		tm_layout_release(l);
+	return rc;
+}
+
+static int add_index(struct ferry_table *ft, const char *name, const char *const *cols,
+		     const int *desc, size_t n)
+{
+	struct ferry_index *x = ferry_table_add_index(ft);
+	size_t i;
+
+	if (!x)
+		return FERRY_ENOMEM;
+	x->origin = 'c';
+	x->name = ferry_strdup(name);
+	x->cols = ferry_calloc(n, sizeof(char *));
+	x->exprs = ferry_calloc(n, sizeof(char *));
+	x->desc = ferry_calloc(n, sizeof(int));
+	if (!x->name || !x->cols || !x->exprs || !x->desc)
+		return FERRY_ENOMEM;
+	x->nparts = n;
+	for (i = 0; i < n; i++) {
+		if (!(x->cols[i] = ferry_strdup(cols[i])))
+			return FERRY_ENOMEM;
+		x->desc[i] = desc[i];
+	}
+	return 0;
+}
+
+int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
+		      struct ferry_catalog **out, struct ferry_error *err)
+{
+	struct ferry_catalog *cat = ferry_catalog_new();
+	size_t i, k;
+	int rc = 0;
+
+	if (!cat)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (i = 0; i < l->n && rc == 0; i++) {
+		const struct tm_table *t = &l->t[i];
+		struct ferry_table *ft = ferry_catalog_add_table(cat);
+		int pk = 0;
+
+		if (!ft || !(ft->name = ferry_strdup(t->name)) ||
+		    !(ft->key_label = ferry_strdup("line"))) {
+			rc = FERRY_ENOMEM;
+			break;
+		}
+		ft->rowid_alias = -1;
+		ft->seq = -1;
+		ft->nrows_est = t->est;
+		for (k = 0; k < t->ncols; k++) {
+			const struct tm_col *c = &t->cols[k];
+			struct ferry_column *fc = ferry_table_add_column(ft);
+
+			if (!fc || !(fc->name = ferry_strdup(c->name))) {
+				rc = FERRY_ENOMEM;
+				break;
+			}
+			fc->type = c->type;
+			if (c->from == TF_TIME)  /* cells hold microseconds already */
+				fc->type = FERRY_T_TIMESTAMPTZ;
+			fc->typmod = -1;
+			fc->notnull = c->notnull;
+			fc->decl_type = ferry_strdup(c->type == FERRY_T_UNKNOWN ? "" :
+						     ferry_type_name(c->type));
+			if (c->type != FERRY_T_UNKNOWN)
+				fc->type_sql = ferry_strdup(ferry_type_name(c->type));
+			if (t->per_point && (c->from == TF_TIME || c->from == TF_TAG))
+				fc->pk_pos = ++pk;
+		}
+		if (rc)
+			break;
+		if (!t->exists && !t->per_point) {
+			static const char *const a[] = { "series", "time" };
+			static const char *const b[] = { "series", "measurement", "field", "time" };
+			static const int da[] = { 0, 1 }, db[] = { 0, 0, 0, 1 };
+			struct ferry_buf n1 = FERRY_BUF_INIT, n2 = FERRY_BUF_INIT;
+
+			ferry_buf_addf(&n1, "%s_series_time_idx", t->name);
+			ferry_buf_addf(&n2, "%s_series_field_time_idx", t->name);
+			rc = add_index(ft, n1.buf, a, da, 2);
+			if (rc == 0)
+				rc = add_index(ft, n2.buf, b, db, 4);
+			ferry_buf_release(&n1);
+			ferry_buf_release(&n2);
+		}
+	}
+	for (i = 0; rc == 0 && i < l->nnotes; i++)
+		rc = ferry_catalog_add_note(cat, l->notes[i]);
+	(void)o;
+	if (rc < 0) {
+		ferry_catalog_free(cat);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	*out = cat;
+	return 0;
+}
+
+/* ---- rows --------------------------------------------------------------------- */
+
+static int glob_any(char *const *globs, const char *s, size_t n)
+{
+	char tmp[512];
+	size_t i;
+
+	if (n >= sizeof(tmp))
+		n = sizeof(tmp) - 1;
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	for (i = 0; globs[i]; i++)
+		if (fnmatch(globs[i], tmp, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static int str_eq(struct lp_str a, const char *b)
+{
+	return a.n == strlen(b) && !memcmp(a.p, b, a.n);
+}
+
+static const struct lp_tag *find_tag(const struct tm_point *p, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < p->ntags; i++)
+		if (str_eq(p->tags[i].key, key))
+			return &p->tags[i];
+	return NULL;
+}
+
+/* Tag indices sorted by key (tags are few: insertion sort). */
+static void sort_tags(const struct tm_point *p, size_t *ix)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->ntags; i++) {
+		size_t v = i;
+		const struct lp_str *kv = &p->tags[v].key;
+
+		for (j = i; j > 0; j--) {
+			const struct lp_str *kj = &p->tags[ix[j - 1]].key;
+			size_t mn = kj->n < kv->n ? kj->n : kv->n;
+			int c = memcmp(kj->p, kv->p, mn);
+
+			if (c < 0 || (c == 0 && kj->n <= kv->n))
+				break;
+			ix[j] = ix[j - 1];
+		}
+		ix[j] = v;
+	}
+}
+
+/* Line-protocol escaping of a series key part. */
+static void add_escaped(struct ferry_buf *b, struct lp_str s, int is_meas)
+{
+	size_t i;
+
+	for (i = 0; i < s.n; i++) {
+		char ch = s.p[i];
+
+		if (ch == ',' || ch == ' ' || (!is_meas && ch == '='))
+			ferry_buf_addch(b, '\\');
+		ferry_buf_addch(b, ch);
+	}
+}
+
+struct point_ctx {
+	size_t ix[64];
+	size_t *ixp;
+	int sorted;
+	struct ferry_buf series, tags;
+	int have_series, have_tags;
+};
+
+static void pc_sort(struct point_ctx *pc, const struct tm_point *p)
+{
+	if (pc->sorted)
+		return;
+	sort_tags(p, pc->ixp);
+	pc->sorted = 1;
+}
+
+static const char *pc_series(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
+			     size_t *n)
+{
+	const char *key = r->o->series_tag ? r->o->series_tag : "entity_id";
+	const struct lp_tag *tg = find_tag(p, key);
+	size_t i;
+
+	if (tg && tg->val.n) {
+		*n = tg->val.n;
+		return tg->val.p;
+	}
+	if (!pc->have_series) {
+		pc_sort(pc, p);
+		add_escaped(&pc->series, p->measurement, 1);
+		for (i = 0; i < p->ntags; i++) {
+			const struct lp_tag *t = &p->tags[pc->ixp[i]];
+
+			ferry_buf_addch(&pc->series, ',');
+			add_escaped(&pc->series, t->key, 0);
+			ferry_buf_addch(&pc->series, '=');
+			add_escaped(&pc->series, t->val, 0);
+		}
+		pc->have_series = 1;
+	}
+	*n = pc->series.len;
+	return pc->series.buf;
+}
+
+static const char *pc_tags(struct point_ctx *pc, const struct tm_point *p, size_t *n)
+{
+	size_t i;
+
+	if (!pc->have_tags) {
+		pc_sort(pc, p);
+		ferry_buf_addch(&pc->tags, '{');
+		for (i = 0; i < p->ntags; i++) {
+			const struct lp_tag *t = &p->tags[pc->ixp[i]];
+
+			if (i)
+				ferry_buf_addch(&pc->tags, ',');
+			ferry_buf_addjson(&pc->tags, t->key.p, t->key.n);
+			ferry_buf_addch(&pc->tags, ':');
+			ferry_buf_addjson(&pc->tags, t->val.p, t->val.n);
+		}
+		ferry_buf_addch(&pc->tags, '}');
+		pc->have_tags = 1;
+	}
+	*n = pc->tags.len;
+	return pc->tags.buf;
+}
+
+static int set_text(struct ferry_batch *b, struct ferry_cell *c, const char *s, size_t n)
+{
+	return ferry_cell_set_bytes(b, c, FERRY_V_TEXT, s, n);
+}
+
+static void set_int(struct ferry_cell *c, int64_t v)
+{
+	c->kind = FERRY_V_INT;
+	c->v.i = v;
+}
+
+static void set_real(struct ferry_cell *c, double d)
+{
+	c->kind = FERRY_V_REAL;
+	c->v.d = d;
+}
+
+/* A value as text: floats shortest round-trip, booleans true/false. */
+static int value_text(struct ferry_batch *b, struct ferry_cell *c, const struct lp_field *f)
+{
+	char num[64];
+	int k;
+
+	switch (f->type) {
+	case LP_FLOAT:
+		k = xf_format_double(f->v.f, num, sizeof(num));
+		return set_text(b, c, num, (size_t)k);
+	case LP_INT:
+		k = snprintf(num, sizeof(num), "%" PRId64, f->v.i);
+		return set_text(b, c, num, (size_t)k);
+	case LP_UINT:
+		k = snprintf(num, sizeof(num), "%" PRIu64, f->v.u);
+		return set_text(b, c, num, (size_t)k);
+	case LP_BOOL:
+		return set_text(b, c, f->v.b ? "true" : "false", f->v.b ? 4 : 5);
+	default:
+		return set_text(b, c, f->v.s.p, f->v.s.n);
+	}
+}
+
+/* An unsigned that int64 holds as INT, else its digits (the target
+ * column's type decides whether they fit). */
+static int set_uint(struct ferry_batch *b, struct ferry_cell *c, uint64_t u)
+{
+	char num[32];
+	int k;
+
+	if (u <= INT64_MAX) {
+		set_int(c, (int64_t)u);
+		return 0;
+	}
+	k = snprintf(num, sizeof(num), "%" PRIu64, u);
+	return set_text(b, c, num, (size_t)k);
+}
+
+static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
+			   const struct lp_field *f, const char *tpl, struct ferry_buf *out)
+{
+	const char *s = tpl;
+
+	ferry_buf_clear(out);
+	while (*s) {
+		const char *e;
+
+		if (*s != '{' || !(e = strchr(s, '}'))) {
+			ferry_buf_addch(out, *s++);
+			continue;
+		}
+		if (!strncmp(s, "{measurement}", 13)) {
+			ferry_buf_add(out, p->measurement.p, p->measurement.n);
+		} else if (!strncmp(s, "{field}", 7)) {
+			ferry_buf_add(out, f->key.p, f->key.n);
+		} else if (!strncmp(s, "{series}", 8)) {
+			size_t n;
+			const char *sv = pc_series(r, pc, p, &n);
+
+			ferry_buf_add(out, sv, n);
+		} else if (!strncmp(s, "{tag.", 5)) {
+			char key[256];
+			size_t kn = (size_t)(e - s - 5);
+			const struct lp_tag *tg;
+
+			if (kn >= sizeof(key))
+				kn = sizeof(key) - 1;
+			memcpy(key, s + 5, kn);
+			key[kn] = 0;
+			if ((tg = find_tag(p, key)) != NULL)
+				ferry_buf_add(out, tg->val.p, tg->val.n);
+		}
+		s = e + 1;
+	}
+	return 0;
+}
+
+static const char *ftype_name(int t)
+{
+	switch (t) {
+	case LP_FLOAT: return "float";
+	case LP_INT: return "integer";
+	case LP_UINT: return "unsigned";
+	case LP_STRING: return "string";
+	default: return "boolean";
+	}
+}
+
+/* The point (or one field of it) as line protocol, for a reject. */
+static int point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b)
+{
+	struct lp_point lp;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.measurement = p->measurement;
+	lp.tags = (struct lp_tag *)p->tags;
+	lp.ntags = p->ntags;
+	lp.fields = (struct lp_field *)(only ? only : p->fields);
+	lp.nfields = only ? 1 : p->nfields;
+	lp.has_ts = 1;
+	lp.ts = p->time_ns;
+	ferry_buf_clear(b);
+	if (lp_point_write(b, &lp) < 0)
+		ferry_buf_add(b, p->measurement.p, p->measurement.n);
+	return 0;
+}
+
+static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
+		    const struct lp_field *f, const struct tm_col *c, struct ferry_cell *cell,
+		    int64_t us)
+{
+	struct ferry_batch *b = r->b;
+	const char *s;
+	size_t n;
+
+	cell->kind = FERRY_V_NULL;
+	switch (c->from) {
+	case TF_TIME:
+		set_int(cell, us);
+		return 0;
+	case TF_TIME_NS:
+		set_int(cell, p->time_ns);
+		return 0;
+	case TF_SERIES:
+		s = pc_series(r, pc, p, &n);
+		return set_text(b, cell, s, n);
+	case TF_MEASUREMENT:
+		return set_text(b, cell, p->measurement.p, p->measurement.n);
+	case TF_FIELD:
+		return set_text(b, cell, f->key.p, f->key.n);
+	case TF_TAGS:
+		s = pc_tags(pc, p, &n);
+		return set_text(b, cell, s, n);
+	case TF_TAG: {
+		const struct lp_tag *tg = find_tag(p, c->arg);
+
+		if (tg)
+			return set_text(b, cell, tg->val.p, tg->val.n);
+		if (r->t->per_point)  /* wide: a missing tag is '' */
+			return set_text(b, cell, "", 0);
+		return 0;
+	}
+	case TF_TEMPLATE:
+		if (template_expand(r, pc, p, f, c->arg, &r->scratch) < 0)
+			return FERRY_ENOMEM;
+		return set_text(b, cell, r->scratch.buf, r->scratch.len);
+	case TF_NUMERIC:
+		if (f->type == LP_FLOAT) {
+			set_real(cell, f->v.f);
+		} else if (f->type == LP_INT) {
+			if (f->v.i >= -EXACT_DOUBLE_INT && f->v.i <= EXACT_DOUBLE_INT)
+				set_real(cell, (double)f->v.i);
+			else if (r->t->exists)  /* a map: the column decides, or rejects */
+				set_int(cell, f->v.i);
+		} else if (f->type == LP_UINT) {
+			if (f->v.u <= (uint64_t)EXACT_DOUBLE_INT)
+				set_real(cell, (double)f->v.u);
+			else if (r->t->exists)
+				return set_uint(b, cell, f->v.u);
+		}
+		return 0;
+	case TF_INTEGER:
+		if (f->type == LP_INT)
+			set_int(cell, f->v.i);
+		else if (f->type == LP_UINT)
+			return set_uint(b, cell, f->v.u);
+		return 0;
+	case TF_TEXT:
+		if (f->type == LP_STRING)
+			return set_text(b, cell, f->v.s.p, f->v.s.n);
+		return 0;
+	case TF_BOOL:
+		if (f->type == LP_BOOL)
+			set_int(cell, f->v.b);
+		return 0;
+	case TF_VALUE:
+		if (f->type == LP_FLOAT)
+			set_real(cell, f->v.f);
+		else if (f->type == LP_INT)
+			set_int(cell, f->v.i);
+		else if (f->type == LP_UINT)
+			return set_uint(b, cell, f->v.u);
+		else
+			return value_text(b, cell, f);
+		return 0;
+	case TF_JSON:
+		ferry_buf_clear(&r->scratch);
+		if (f->type == LP_STRING) {
+			ferry_buf_addjson(&r->scratch, f->v.s.p, f->v.s.n);
+		} else {
+			struct ferry_cell tmp;
+
+			if (value_text(b, &tmp, f) < 0)
+				return FERRY_ENOMEM;
+			ferry_buf_add(&r->scratch, ferry_cell_bytes(b, &tmp), tmp.len);
+		}
+		return set_text(b, cell, r->scratch.buf, r->scratch.len);
+	}
+	return 0;
+}
+
+/* Wide: the value of one field for its column's type. */
+static int wide_cell(struct tm_rows *r, const struct tm_col *c, const struct lp_field *f,
+		     struct ferry_cell *cell)
+{
+	cell->kind = FERRY_V_NULL;
+	if (!f)
+		return 0;
+	switch (c->type) {
+	case FERRY_T_TEXT:
+		return value_text(r->b, cell, f);
+	case FERRY_T_BOOL:
+		set_int(cell, f->v.b);
+		return 0;
+	case FERRY_T_FLOAT64:
+		if (f->type == LP_FLOAT)
+			set_real(cell, f->v.f);
+		else if (f->type == LP_INT)
+			set_int(cell, f->v.i);  /* the transform rejects what a double cannot hold */
+		else
+			return set_uint(r->b, cell, f->v.u);
+		return 0;
+	default:  /* INT64, NUMERIC */
+		if (f->type == LP_INT)
+			set_int(cell, f->v.i);
+		else
+			return set_uint(r->b, cell, f->v.u);
+		return 0;
+	}
+}
+
+static int reject_field(struct tm_rows *r, const struct tm_point *p, const struct lp_field *f,
+			const char *why, struct ferry_error *err)
+{
+	struct ferry_buf raw = FERRY_BUF_INIT;
+	int rc;
+
+	if (!r->reject)
+		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
+	point_lp(p, f, &raw);
+	rc = r->reject(r->reject_ud, p->key, "", why, raw.buf, raw.len, err);
+	ferry_buf_release(&raw);
+	return rc < 0 ? rc : 0;
+}
+
+int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error *err)
+{
+	const struct tm_table *t = r->t;
+	struct ferry_batch *b = r->b;
+	struct point_ctx pc;
+	int64_t us;
+	size_t i, k;
+	int rc = 0;
+
+	if (t->inc_m && !glob_any(t->inc_m, p->measurement.p, p->measurement.n))
+		return 0;
+	if (t->exc_m && glob_any(t->exc_m, p->measurement.p, p->measurement.n))
+		return 0;
+	memset(&pc, 0, sizeof(pc));
+	pc.ixp = pc.ix;
+	if (p->ntags > sizeof(pc.ix) / sizeof(pc.ix[0]) &&
+	    !(pc.ixp = ferry_malloc(p->ntags * sizeof(size_t))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	/* floor to microseconds: -1 ns is 1969-12-31T23:59:59.999999 */
+	us = p->time_ns / 1000 - (p->time_ns % 1000 < 0);
+	if (p->time_ns % 1000)
+		r->ns_cut++;
+	us -= PG_EPOCH_US;
+	if (t->per_point) {
+		size_t row = b->nrows;
+
+		for (k = 0; k < t->ncols && rc == 0; k++) {
+			const struct tm_col *c = &t->cols[k];
+			struct ferry_cell *cell = ferry_batch_cell(b, row, k);
+
+			if (c->from == TF_WIDE_FIELD) {
+				const struct lp_field *f = NULL;
+
+				for (i = 0; i < p->nfields; i++)
+					if (str_eq(p->fields[i].key, c->arg)) {
+						f = &p->fields[i];
+						break;
+					}
+				rc = wide_cell(r, c, f, cell);
+			} else {
+				rc = cell_for(r, &pc, p, p->fields, c, cell, us);
+			}
+		}
+		if (rc == 0) {
+			b->keys[row] = p->key;
+			b->skip[row] = 0;
+			b->nrows++;
+		}
+		goto out;
+	}
+	for (i = 0; i < p->nfields && rc == 0; i++) {
+		const struct lp_field *f = &p->fields[i];
+		size_t row = b->nrows;
+
+		if (t->inc_f && !glob_any(t->inc_f, f->key.p, f->key.n))
+			continue;
+		if (t->exc_f && glob_any(t->exc_f, f->key.p, f->key.n))
+			continue;
+		if (!(t->value_types & TM_TYPE_BIT(f->type))) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "field '%.*s' is %s and no column of the map "
+				 "takes %s values", (int)(f->key.n > 64 ? 64 : f->key.n), f->key.p,
+				 ftype_name(f->type), ftype_name(f->type));
+			rc = reject_field(r, p, f, why, err);
+			continue;
+		}
+		if (!t->exists && f->type == LP_UINT && f->v.u > INT64_MAX) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "unsigned value %" PRIu64 " of field '%.*s' "
+				 "does not fit integer_value (bigint)", f->v.u,
+				 (int)(f->key.n > 64 ? 64 : f->key.n), f->key.p);
+			rc = reject_field(r, p, f, why, err);
+			continue;
+		}
+		for (k = 0; k < t->ncols && rc == 0; k++)
+			rc = cell_for(r, &pc, p, f, &t->cols[k], ferry_batch_cell(b, row, k), us);
+		if (rc == 0) {
+			b->keys[row] = p->key;
+			b->skip[row] = 0;
+			b->nrows++;
+		}
+	}
+out:
+	if (pc.ixp != pc.ix)
+		ferry_free(pc.ixp);
+	ferry_buf_release(&pc.series);
+	ferry_buf_release(&pc.tags);
+	if (rc == FERRY_ENOMEM)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return rc;
+}

@@ -1,0 +1,109 @@
+/*
+ * tm_int.h - internals of the telemetry mapping: the options a point
+ * connector reads from its URL, the layouts (narrow, wide, a user's map)
+ * as lists of target columns with where each value comes from, and the
+ * row builder.
+ */
+#ifndef FERRY_TM_INT_H
+#define FERRY_TM_INT_H
+
+#include <stdatomic.h>
+
+#include "ferry/model.h"
+#include "tsmap/tsmap.h"
+
+/* Where a target column's value comes from. */
+enum tm_from {
+	TF_TIME = 1,     /* timestamptz, microseconds (nanoseconds floored) */
+	TF_TIME_NS,      /* bigint nanoseconds since 1970 */
+	TF_SERIES,       /* --series-tag value, else the canonical series key */
+	TF_MEASUREMENT,
+	TF_FIELD,        /* field key (one row per field) */
+	TF_TAGS,         /* every tag as a JSON object */
+	TF_TAG,          /* one tag (arg); wide: '' when absent, map: NULL */
+	TF_TEMPLATE,     /* arg with {measurement} {field} {series} {tag.X} */
+	TF_NUMERIC,      /* float or integer field value */
+	TF_INTEGER,      /* integer or unsigned field value */
+	TF_TEXT,         /* string field value */
+	TF_BOOL,         /* boolean field value */
+	TF_VALUE,        /* the field value as it is */
+	TF_JSON,         /* the field value as JSON */
+	TF_WIDE_FIELD    /* wide: the value of field arg (cast to the column) */
+};
+
+struct tm_col {
+	char *name;
+	int from;            /* enum tm_from */
+	char *arg;
+	int type;            /* enum ferry_type for a table ferry creates */
+	int notnull;
+	unsigned ftypes;     /* TF_WIDE_FIELD: the types seen */
+};
+
+struct tm_table {
+	char *name;
+	struct tm_col *cols;
+	size_t ncols;
+	int per_point;       /* wide: one row per point; else one per field */
+	int measurement;     /* wide: schema index; else -1 (all) */
+	int exists;          /* a map target: the table is the user's */
+	char **inc_m, **exc_m, **inc_f, **exc_f;  /* map filters (globs), NULL-ended */
+	size_t *chunks;      /* ordinals into the shared chunk list */
+	size_t nchunks;
+	int64_t est;
+	unsigned value_types;/* per-field tables: TM_TYPE_BIT()s some column takes */
+};
+
+struct tm_opts {
+	const char *layout;   /* "narrow", "wide", "map" */
+	const char *map_path;
+	const char *table;    /* narrow table name */
+	const char *series_tag;  /* NULL: entity_id when present */
+	int keep_ns;
+	struct tm_source_opts src;
+};
+
+/* Read the mapping options from the URL's query (layout=, map=, table=,
+ * series_tag=, keep_ns=, start=, end=, chunk_time=, chunk_bytes=,
+ * precision=).  Strings are borrowed from the URL. */
+int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *err);
+
+/* "2024-01-01T00:00:00Z", "1704067200000000000" (ns) -> ns since 1970. */
+int tm_parse_time(const char *s, int64_t *ns);
+/* "90s", "1h", "7d", "500ms", "2w" -> ns. */
+int tm_parse_duration(const char *s, int64_t *ns);
+
+struct tm_layout {
+	struct tm_table *t;
+	size_t n;
+	char **notes;
+	size_t nnotes;
+};
+
+/* Build the tables of the chosen layout for a schema and its chunks. */
+int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
+		    const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck,
+		    struct ferry_error *err);
+void tm_layout_release(struct tm_layout *l);
+/* The layout as a catalog (typed columns, indexes, keys). */
+int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
+		      struct ferry_catalog **out, struct ferry_error *err);
+
+/* Turns points into rows of one table. */
+struct tm_rows {
+	const struct tm_table *t;
+	const struct tm_opts *o;
+	struct ferry_batch *b;
+	struct ferry_buf scratch;
+	uint64_t ns_cut;     /* points whose nanoseconds did not fit microseconds */
+	/* a point field no column takes: reported through this */
+	int (*reject)(void *ud, int64_t key, const char *column, const char *reason,
+		      const void *raw, size_t n, struct ferry_error *err);
+	void *reject_ud;
+};
+
+/* Append the rows of point p to r->b (which has room: the caller flushes
+ * when r->b->nrows + p->nfields > cap).  0, or a negative FERRY_E*. */
+int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error *err);
+
+#endif

@@ -146,6 +146,9 @@ struct ferry_table {
 	struct ferry_fk *fks;
 	size_t nfks;
 	int64_t nrows_est;
+	int merge_on_key;    /* rows sharing the primary key are parts of one
+			      * record (line protocol writes one field per
+			      * line): merge them before the key is added */
 	char *key_label;     /* what batch keys are in rejects ("line"); NULL:
 			      * rowid, or the row's ordinal without one */
 };

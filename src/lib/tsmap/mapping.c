@@ -750,6 +750,7 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 		}
 		ft->rowid_alias = -1;
 		ft->seq = -1;
+		ft->merge_on_key = t->per_point;
 		ft->nrows_est = t->est;
 		for (k = 0; k < t->ncols; k++) {
 			const struct tm_col *c = &t->cols[k];

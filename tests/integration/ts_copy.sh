@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# ts_copy.sh - time-series sources into PostgreSQL against the real influxd:
+# the same line protocol written to InfluxDB and read back over HTTP
+# (influx://) and read from the file (lp://) gives the same narrow table;
+# every escaping and type case arrives exactly; malformed lines are
+# rejected with their line numbers while the rest loads; a map file loads
+# a user's existing telemetry_data table; the wide layout regroups
+# influx_inspect's one-field-per-line export; kill -9 and rerun resumes to
+# the same result; ferry verify passes for both sources.
+source "$(dirname "$0")/lib.sh"
+t_init ts_copy
+t_need influx
+
+IURL="http://127.0.0.1:$FERRY_INFLUX_PORT"
+iq() {  # iq DB QUERY  (POST /query)
+	curl -sS -XPOST "$IURL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
+}
+iwrite() {  # iwrite DB FILE  (POST /write, ns precision)
+	local code
+	code=$(curl -sS -o "$T/write.out" -w '%{http_code}' -XPOST \
+		"$IURL/write?db=$1&precision=ns" --data-binary "@$2")
+	[[ $code == 204 ]] || { cat "$T/write.out" >&2; return 1; }
+}
+# every row of the narrow table in one canonical text (psql prints
+# doubles with full precision since PostgreSQL 12)
+narrow_dump() {
+	pg_q "$1" "select md5(string_agg(concat_ws('|', time, series, measurement, field,
+		numeric_value, integer_value, text_value, boolean_value, tags::text), E'\\n'
+		order by time, series, measurement, field)) from telemetry_data"
+}
+
+# ---- the cases: every escaping rule and type, HA-style points ----------------
+cat >"$T/cases.lp" <<'EOF'
+W,domain=sensor,entity_id=sensor.inverter_power,friendly_name=Inverter\ power value=1523.5,device_class_str="power" 1700000000000000000
+W,domain=sensor,entity_id=sensor.inverter_power,friendly_name=Inverter\ power value=1e3,device_class_str="power" 1700000060000000000
+°C,domain=sensor,entity_id=sensor.küche_temperatur value=21.25,friendly_name_str="Küche – Temperatur" 1700000000000000000
+%,domain=sensor,entity_id=sensor.humidity value=-4.5E-3 1700000000000000000
+my\ meas\,ure,tag\ key=tag\,val\=ue,t2=x field\ k\=ey=1i 1700000000000001000
+types,entity_id=t big=9223372036854775807i,small=-9223372036854775808i,neg=-1i,zero=0i 1700000000000002000
+types,entity_id=t b1=t,b2=T,b3=true,b4=True,b5=TRUE,b6=f,b7=F,b8=false,b9=False,b10=FALSE 1700000000000003000
+types,entity_id=t s1="quote \" inside",s2="back\\slash",s3="",s4="comma, space = equals" 1700000000000004000
+types,entity_id=t multi="line one
+line two" 1700000000000005000
+types,entity_id=t f1=1.7976931348623157e308,f2=5e-324,f3=-0.0,f4=0.1 1700000000000006000
+switch,domain=switch,entity_id=switch.heater value=1,state="on" 1700000000000007000
+EOF
+# what a client could write that InfluxDB refuses or a file holds by mistake
+{
+	cat "$T/cases.lp"
+	echo 'broken line without fields 1700000000000008000'
+	printf 'bad,entity_id=x value="\xff\xfe" 1700000000000009000\n'
+	echo 'nots,entity_id=y value=1'
+	echo 'ok,entity_id=z value=2 1700000000000010000'
+} >"$T/file.lp"
+
+db=ferry_ts_$RANDOM$RANDOM
+iq "$db" "CREATE DATABASE $db" >/dev/null
+iwrite "$db" "$T/cases.lp"
+echo 'ok,entity_id=z value=2 1700000000000010000' >"$T/ok.lp"
+iwrite "$db" "$T/ok.lp"
+
+# ---- influx:// -> narrow -----------------------------------------------------
+u1=$(new_db ts_influx)
+t_run "$FERRY" copy -q "influx://127.0.0.1:$FERRY_INFLUX_PORT/$db" "$u1"
+assert_eq "influx copy exit code" "$T_RC" 0
+assert_eq "influx rows (one per field)" "$(pg_q "$u1" 'select count(*) from telemetry_data')" 34
+assert_eq "escaped names survive" \
+	"$(pg_q "$u1" "select measurement || '|' || field || '|' || (tags->>'tag key') from telemetry_data where integer_value = 1")" \
+	'my meas,ure|field k=ey|tag,val=ue'
+assert_eq "int64 max" "$(pg_q "$u1" "select integer_value from telemetry_data where field='big'")" 9223372036854775807
+assert_eq "int64 min" "$(pg_q "$u1" "select integer_value from telemetry_data where field='small'")" -9223372036854775808
+assert_eq "big int has no inexact double" \
+	"$(pg_q "$u1" "select numeric_value is null from telemetry_data where field='big'")" t
+assert_eq "booleans" "$(pg_q "$u1" "select string_agg(boolean_value::text, ',' order by field) from telemetry_data where field like 'b%'")" \
+	'true,false,true,true,true,true,false,false,false,false'
+assert_eq "string with a raw newline" \
+	"$(pg_q "$u1" "select text_value = E'line one\\nline two' from telemetry_data where field='multi'")" t
+assert_eq "quote and backslash" \
+	"$(pg_q "$u1" "select string_agg(text_value, '#' order by field) from telemetry_data where field in ('s1','s2','s3','s4')")" \
+	'quote " inside#back\slash##comma, space = equals'
+assert_eq "float extremes" \
+	"$(pg_q "$u1" "select string_agg(numeric_value::text, ',' order by field) from telemetry_data where field in ('f1','f2','f4')")" \
+	'1.7976931348623157e+308,5e-324,0.1'
+assert_eq "series from entity_id" \
+	"$(pg_q "$u1" "select distinct series from telemetry_data where measurement = '°C'")" 'sensor.küche_temperatur'
+assert_eq "series without entity_id: the series key" \
+	"$(pg_q "$u1" "select distinct series from telemetry_data where integer_value = 1 and field <> 'zero'")" \
+	'my\ meas\,ure,t2=x,tag\ key=tag\,val\=ue'
+assert_eq "time keeps microseconds" \
+	"$(pg_q "$u1" "select time from telemetry_data where field = 'big'")" '2023-11-14 22:13:20.000002+00'
+check "narrow indexes" pg_q "$u1" "select 1 from pg_indexes where indexname = 'telemetry_data_series_time_idx'"
+t_run "$FERRY" verify -q "influx://127.0.0.1:$FERRY_INFLUX_PORT/$db" "$u1"
+assert_eq "verify influx -> pg" "$T_RC" 0
+
+# ---- lp:// the same points (plus bad lines) -> narrow -------------------------
+u2=$(new_db ts_lp)
+t_run "$FERRY" copy -q --rejects "$T/rej" "lp://$T/file.lp" "$u2"
+assert_eq "lp copy exit code (rejects)" "$T_RC" 3
+assert_eq "lp and influx give the same table" "$(narrow_dump "$u2")" "$(narrow_dump "$u1")"
+assert_eq "three rejects" "$(wc -l <"$T/rej/rejects.ndjson")" 3
+assert_contains "reject names line 13" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":13}'
+assert_contains "reject names line 14" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":14}'
+assert_contains "reject names line 15" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":15}'
+assert_contains "invalid UTF-8 reason" "$(cat "$T/rej/rejects.ndjson")" 'UTF-8'
+assert_contains "missing timestamp reason" "$(cat "$T/rej/rejects.ndjson")" 'timestamp'
+t_run "$FERRY" verify -q "lp://$T/file.lp" "$u2"
+assert_eq "verify lp -> pg" "$T_RC" 0
+pg_q "$u2" "update telemetry_data set numeric_value = 1523.6 where numeric_value = 1523.5" >/dev/null
+t_run "$FERRY" verify -q "lp://$T/file.lp" "$u2"
+assert_eq "verify finds a changed value" "$T_RC" 1
+
+# ---- --keep-ns and the nanosecond report ---------------------------------------
+echo 'ns,entity_id=n value=1 1700000000000000123' >"$T/ns.lp"
+u3=$(new_db ts_ns)
+t_run "$FERRY" copy -q "lp://$T/ns.lp" "$u3"
+assert_contains "nanoseconds reported" "$T_OUT$T_ERR" "1 points had nanoseconds"
+u3b=$(new_db ts_ns2)
+t_run "$FERRY" copy -q --keep-ns "lp://$T/ns.lp" "$u3b"
+assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_data')" 1700000000000000123
+
+# ---- a map file into the user's existing table -----------------------------------
+u4=$(new_db ts_map)
+pg_q "$u4" "create table telemetry_data (id bigserial primary key, device_id integer,
+	\"timestamp\" timestamptz not null, measurement_name varchar(100), numeric_value double precision,
+	text_value text, boolean_value boolean, json_value jsonb, metadata jsonb,
+	created_at timestamptz default now())" >/dev/null
+cat >"$T/map.yaml" <<'EOF'
+target: telemetry_data
+columns:
+  timestamp: time
+  device_id: tag.device_id
+  measurement_name: "{measurement}.{field}"
+  numeric_value: value.numeric
+  text_value: value.text
+  boolean_value: value.boolean
+  metadata: tags
+include:
+  measurement: ["W", "°C", "%"]
+EOF
+cat >"$T/map.lp" <<'EOF'
+W,device_id=12,entity_id=sensor.p value=5.5,on=true 1700000000000000000
+°C,device_id=13 value=21i,label="kitchen" 1700000001000000000
+%,device_id=kitchen value=40 1700000002000000000
+other,device_id=1 value=1 1700000003000000000
+EOF
+t_run "$FERRY" copy -q --rejects "$T/rejmap" --map "$T/map.yaml" "lp://$T/map.lp" "$u4"
+assert_eq "map copy exit code (one reject)" "$T_RC" 3
+assert_eq "map rows" "$(pg_q "$u4" "select string_agg(concat_ws('|', device_id, measurement_name, numeric_value, text_value, boolean_value), ',' order by measurement_name collate \"C\") from telemetry_data")" \
+	'12|W.on|t,12|W.value|5.5,13|°C.label|kitchen,13|°C.value|21'
+assert_contains "device_id 'kitchen' is a reject, not a change" "$(cat "$T/rejmap/rejects.ndjson")" 'device_id'
+assert_eq "defaults of unnamed columns" "$(pg_q "$u4" 'select count(*) from telemetry_data where created_at is not null and id > 0')" 4
+
+# ---- wide: influx_inspect export (one field per line) is regrouped -----------------
+cat >"$T/export.lp" <<'EOF'
+# DDL
+CREATE DATABASE home WITH NAME autogen
+# DML
+# CONTEXT-DATABASE: home
+# CONTEXT-RETENTION-POLICY: autogen
+W,entity_id=a value=1 1000000000
+W,entity_id=a value=2 2000000000
+W,entity_id=b value=3 1000000000
+W,entity_id=a state="on" 1000000000
+W,entity_id=a state="off" 2000000000
+W,entity_id=b state="on" 1000000000
+W,entity_id=b count=7i 1000000000
+EOF
+u5=$(new_db ts_wide)
+t_run "$FERRY" copy -q --layout wide "lp://$T/export.lp" "$u5"
+assert_eq "wide copy exit code" "$T_RC" 0
+assert_eq "wide rows regrouped" \
+	"$(pg_q "$u5" "select string_agg(concat_ws('|', time, entity_id, value, state, count), ',' order by time, entity_id) from \"W\"")" \
+	'1970-01-01 00:00:01+00|a|1|on,1970-01-01 00:00:01+00|b|3|on|7,1970-01-01 00:00:02+00|a|2|off'
+check "wide primary key" pg_q "$u5" "select 1 from pg_constraint where contype = 'p' and conrelid = '\"W\"'::regclass"
+
+# ---- a Home Assistant database: kill -9 and resume -----------------------------------
+"$FERRY" generate --format lp --rows 60000 --entities 20 --seed 7 -q -o "$T/ha.lp"
+hadb=ferry_ha_$RANDOM$RANDOM
+iq "$hadb" "CREATE DATABASE $hadb" >/dev/null
+split -l 5000 "$T/ha.lp" "$T/ha.part."
+for p in "$T"/ha.part.*; do iwrite "$hadb" "$p"; done
+src="influx://127.0.0.1:$FERRY_INFLUX_PORT/$hadb"
+ref=$(new_db ts_ha_ref)
+t_run "$FERRY" copy -q "$src" "$ref"
+assert_eq "HA copy exit code" "$T_RC" 0
+hb=$(new_db ts_ha_kill)
+kills=0
+for delay in 0.2 0.4 0.6 0.8; do
+	"$FERRY" copy -q --chunk-time 2h -j 2 "$src" "$hb" >/dev/null 2>&1 &
+	pid=$!
+	sleep "$delay"
+	if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+	wait "$pid" 2>/dev/null || true
+done
+t_run "$FERRY" copy -q --chunk-time 2h -j 2 "$src" "$hb"
+assert_eq "resumed copy exit code" "$T_RC" 0
+echo "# killed $kills times"
+assert_eq "resumed == uninterrupted" "$(narrow_dump "$hb")" "$(narrow_dump "$ref")"
+t_run "$FERRY" verify -q --chunk-time 2h "$src" "$hb"
+assert_eq "verify HA" "$T_RC" 0
+# the same data from the file gives the same table
+hl=$(new_db ts_ha_lp)
+t_run "$FERRY" copy -q "lp://$T/ha.lp" "$hl"
+assert_eq "HA from lp == from influx" "$(narrow_dump "$hl")" "$(narrow_dump "$ref")"
+
+t_done

@@ -5,13 +5,15 @@
 #                 test servers itself; see tests/services)
 #   make bench    build, then bench/run: ferry copy vs pgloader, sqlite3|psql
 #                 and server-side binary COPY on generated data (BENCH_ARGS=...)
+#   make bench-influx  build, then bench/influx: ferry copy influx:// vs curl's raw
+#                 export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
 #   make demo     deps, build, then copy a Home-Assistant-like SQLite database
 #                 into a private PostgreSQL (scripts/demo; stop: scripts/demo stop)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
 
-.PHONY: all ferry deps demo check check-asan fuzz clean bench
+.PHONY: all ferry deps demo check check-asan fuzz clean bench bench-influx
 
 all: ferry
 
@@ -47,6 +49,10 @@ demo:
 bench:
 	$(MAKE) --no-print-directory ferry
 	bench/run $(BENCH_ARGS)
+
+bench-influx:
+	$(MAKE) --no-print-directory ferry
+	bench/influx $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -652,6 +652,301 @@ static void test_discover_types_and_only(void **state)
 	lpf_source_ops.close(s);
 }
 
+static void test_directory(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct ferry_buf got = FERRY_BUF_INIT, id = FERRY_BUF_INIT, want = FERRY_BUF_INIT;
+	void *s = NULL;
+
+	write_file("dir/b.lp", "b v=1 2\n", 8);
+	write_file("dir/a/z.lp", "az v=1 1\n", 9);
+	write_file("dir/a.lp", "a v=1 3\n", 8);
+	write_file("dir/.hidden.lp", "hidden v=1 1\n", 13);
+	write_file("dir/.git/x.lp", "hidden v=1 1\n", 13);
+	write_file("dir/empty.lp", "", 0);
+	write_gz("dir/c.data", "c v=1 4\nc v=2 5\n", 16);
+	assert_int_equal(open_src("dir", NULL, &o, &s, &err), 0);
+	read_all(s, -1, &got, NULL);
+	/* bytewise: "a.lp" < "a/z.lp" ('.' < '/'), gzip found by its magic */
+	assert_string_equal(got.buf, "P 1 a v:f=1 @3\nP 1 az v:f=1 @1\nP 1 b v:f=1 @2\n"
+			    "P 1 c v:f=1 @4\nP 2 c v:f=2 @5\n");
+	assert_int_equal(lpf_source_ops.identity(s, &id, &err), 0);
+	ferry_buf_addf(&want, "%s/dir/a.lp\t8\t", tmpdir);
+	assert_non_null(strstr(id.buf, want.buf));
+	assert_true(strstr(id.buf, "/dir/a.lp\t") < strstr(id.buf, "/dir/a/z.lp\t"));
+	assert_true(strstr(id.buf, "/dir/a/z.lp\t") < strstr(id.buf, "/dir/b.lp\t"));
+	assert_true(strstr(id.buf, "/dir/empty.lp\t") < strstr(id.buf, "/dir/c.data\t") ||
+		    strstr(id.buf, "/dir/c.data\t") < strstr(id.buf, "/dir/empty.lp\t"));
+	assert_null(strstr(id.buf, "hidden"));
+	assert_null(strstr(id.buf, ".git"));
+	lpf_source_ops.close(s);
+	ferry_buf_release(&got);
+	ferry_buf_release(&id);
+	ferry_buf_release(&want);
+}
+
+static void test_identity_changes(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct ferry_buf a = FERRY_BUF_INIT, b = FERRY_BUF_INIT;
+	void *s = NULL;
+
+	write_file("id.lp", "a v=1 1\n", 8);
+	assert_int_equal(open_src("id.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.identity(s, &a, &err), 0);
+	lpf_source_ops.close(s);
+	write_file("id.lp", "a v=1 1\na v=2 2\n", 16);
+	assert_int_equal(open_src("id.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.identity(s, &b, &err), 0);
+	lpf_source_ops.close(s);
+	assert_true(a.len > 0);
+	assert_string_not_equal(a.buf, b.buf);
+	ferry_buf_release(&a);
+	ferry_buf_release(&b);
+}
+
+/* Run f with fd 0 reading the file name. */
+static void with_stdin(const char *name, void (*f)(void))
+{
+	char path[1024];
+	FILE *in;
+	int saved = dup(0);
+
+	path_of(path, sizeof(path), name);
+	in = fopen(path, "rb");
+	assert_non_null(in);
+	assert_true(dup2(fileno(in), 0) == 0);
+	fclose(in);
+	f();
+	assert_true(dup2(saved, 0) == 0);
+	close(saved);
+}
+
+static void stdin_body(void)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct tm_schema sch = { 0 };
+	struct ferry_buf got = FERRY_BUF_INIT, id = FERRY_BUF_INIT;
+	struct tm_chunk *c = NULL;
+	size_t n = 0;
+	void *s = NULL;
+
+	o.chunk_bytes = 8;
+	assert_int_equal(open_src("-", "precision=ms", &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.discover(s, &sch, &err), 0);
+	assert_int_equal(sch.n, 0);
+	assert_int_equal(sch.typed, 0);
+	assert_int_equal(lpf_source_ops.plan(s, &sch, &c, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].line0, 1);
+	assert_int_equal(read_chunk(s, &c[0], -1, &got, &err), 0);
+	assert_string_equal(got.buf, "P 1 s v:f=1 @1000000\nR 2 missing fields <bad>\n"
+			    "P 3 s v:s=<a\nb> @2000000\n");
+	ferry_buf_clear(&got);
+	assert_int_equal(read_chunk(s, &c[0], -1, &got, &err), FERRY_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "cannot read stdin twice"));
+	assert_int_equal(lpf_source_ops.identity(s, &id, &err), 0);
+	assert_int_equal(id.len, 0);
+	tm_chunks_free(c);
+	lpf_source_ops.close(s);
+
+	/* the types need a second pass, which stdin cannot give */
+	o.need_types = 1;
+	assert_int_equal(open_src("-", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.discover(s, &sch, &err), FERRY_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "stdin"));
+	lpf_source_ops.close(s);
+	ferry_buf_release(&got);
+	ferry_buf_release(&id);
+}
+
+static void test_stdin(void **state)
+{
+	static const char data[] = "s v=1 1\nbad\ns v=\"a\nb\" 2\n";
+
+	write_file("stdin.lp", data, sizeof(data) - 1);
+	write_gz("stdin.lp.gz", data, sizeof(data) - 1);
+	with_stdin("stdin.lp", stdin_body);
+	with_stdin("stdin.lp.gz", stdin_body);
+}
+
+static void test_errors(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	char want[1100];
+	ferry_url *u = NULL;
+	void *s = NULL;
+
+	assert_int_equal(open_src("nope.lp", NULL, &o, &s, &err), FERRY_EIO);
+	snprintf(want, sizeof(want), "cannot open '%s/nope.lp': No such file or directory", tmpdir);
+	assert_string_equal(err.msg, want);
+	write_file("p.lp", "a v=1 1\n", 8);
+	assert_int_equal(open_src("p.lp", "precision=xs", &o, &s, &err), FERRY_EINVAL);
+	assert_non_null(strstr(err.msg, "invalid precision 'xs'"));
+
+	/* what the URL parser gives the source */
+	assert_int_equal(ferry_url_parse("lp:rel/dir/x.lp", &u, &err), 0);
+	assert_string_equal(u->path, "rel/dir/x.lp");
+	ferry_url_free(u);
+	assert_int_equal(ferry_url_parse("lp:-", &u, &err), 0);
+	assert_string_equal(u->path, "-");
+	ferry_url_free(u);
+	assert_int_equal(ferry_url_parse("lp:///abs/x.lp?precision=s", &u, &err), 0);
+	assert_string_equal(u->path, "/abs/x.lp");
+	ferry_url_free(u);
+
+	/* a truncated gzip file is an error, not a short read */
+	{
+		struct ferry_buf big = FERRY_BUF_INIT, got = FERRY_BUF_INIT;
+		char path[1024];
+		struct tm_chunk *c = NULL;
+		size_t n = 0, i;
+		int rc = 0;
+
+		make_random(&big, 5, 3000);
+		write_gz("trunc.lp.gz", big.buf, big.len);
+		path_of(path, sizeof(path), "trunc.lp.gz");
+		{
+			struct stat st;
+
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(truncate(path, st.st_size / 2), 0);
+		}
+		assert_int_equal(open_src("trunc.lp.gz", NULL, &o, &s, &err), 0);
+		assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), FERRY_EIO);
+		assert_non_null(strstr(err.msg, "trunc.lp.gz"));
+		(void)i;
+		(void)rc;
+		lpf_source_ops.close(s);
+		ferry_buf_release(&big);
+		ferry_buf_release(&got);
+	}
+}
+
+/* A record over 16 MiB is rejected without stopping the read, and
+ * chunks around it agree with one read. */
+static void test_oversized(void **state)
+{
+	struct ferry_buf file = FERRY_BUF_INIT, one = FERRY_BUF_INIT, many = FERRY_BUF_INIT;
+	size_t big = ((size_t)16 << 20) + 100, n = 0;
+	const char *r;
+
+	ferry_buf_addstr(&file, "a v=1 1\nhuge s=\"");
+	assert_int_equal(ferry_buf_grow(&file, big + 100), 0);
+	memset(file.buf + file.len, 'x', big);
+	file.buf[file.len + 1000] = '\n';   /* a raw newline inside: one more line */
+	file.len += big;
+	ferry_buf_addstr(&file, "\" 2\na v=2 3\nhuge2 s=\"\n\n");
+	ferry_buf_addstr(&file, "\" 4\na v=3 5\n");
+	write_file("big.lp", file.buf, file.len);
+	transcript("big.lp", NULL, 0, &one, NULL);
+	transcript("big.lp", NULL, 1 << 20, &many, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(one.buf, many.buf);
+	r = strstr(one.buf, "R 2 record longer than 16 MiB <huge s=\"xxx");
+	assert_non_null(r);
+	assert_non_null(strstr(one.buf, "P 1 a v:f=1 @1\n"));
+	assert_non_null(strstr(one.buf, "P 4 a v:f=2 @3\n"));
+	assert_non_null(strstr(one.buf, "P 5 huge2 s:s=<\n\n> @4\n"));
+	assert_non_null(strstr(one.buf, "P 8 a v:f=3 @5\n"));
+	ferry_buf_release(&file);
+	ferry_buf_release(&one);
+	ferry_buf_release(&many);
+}
+
+/* discover(need_types) plans in the same scan: same chunks as plan(). */
+static void test_plan_from_discover(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct tm_schema sch = { 0 };
+	struct ferry_buf file = FERRY_BUF_INIT;
+	struct tm_chunk *c1 = NULL, *c2 = NULL;
+	size_t n1 = 0, n2 = 0;
+	void *s = NULL;
+
+	make_random(&file, 9, 500);
+	write_file("pd.lp", file.buf, file.len);
+	o.chunk_bytes = 300;
+	assert_int_equal(open_src("pd.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.plan(s, NULL, &c1, &n1, &err), 0);
+	lpf_source_ops.close(s);
+	o.need_types = 1;
+	assert_int_equal(open_src("pd.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.discover(s, &sch, &err), 0);
+	assert_int_equal(sch.n, 7);   /* m0..m2, "m0 x,y".."m2 x,y", last */
+	assert_int_equal(lpf_source_ops.plan(s, &sch, &c2, &n2, &err), 0);
+	assert_int_equal(n1, n2);
+	assert_true(n1 > 5);
+	assert_memory_equal(c1, c2, n1 * sizeof(*c1));
+	tm_chunks_free(c1);
+	tm_chunks_free(c2);
+	tm_schema_release(&sch);
+	lpf_source_ops.close(s);
+	ferry_buf_release(&file);
+}
+
+static int count_point(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	(*(int64_t *)ud)++;
+	return 0;
+}
+
+static int count_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
+			struct ferry_error *err)
+{
+	return 0;
+}
+
+/* Throughput on a file named by FERRY_LPFILE_BENCH (printed only). */
+static void test_bench(void **state)
+{
+	const char *path = getenv("FERRY_LPFILE_BENCH");
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct tm_chunk *c = NULL;
+	struct timespec t0, t1, t2;
+	char url[1100];
+	ferry_url *u = NULL;
+	int64_t points = 0;
+	uint64_t bytes = 0;
+	size_t n = 0, i;
+	void *s = NULL;
+
+	if (!path) {
+		skip();
+		return;
+	}
+	snprintf(url, sizeof(url), "lp://%s", path);
+	assert_int_equal(ferry_url_parse(url, &u, &err), 0);
+	assert_int_equal(lpf_source_ops.open(u, &o, &s, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (i = 0; i < n; i++) {
+		bytes += c[i].off_hi - c[i].off_lo;
+		assert_int_equal(lpf_source_ops.read(s, &c[i], -1, count_point, count_reject,
+						     &points, &err), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	{
+		double tp = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		double tr = (double)(t2.tv_sec - t1.tv_sec) + (t2.tv_nsec - t1.tv_nsec) / 1e9;
+
+		print_message("    %s: %llu bytes (uncompressed), %zu chunks, %lld points\n"
+			      "    plan %.2f s (%.0f MB/s), read %.2f s (%.0f MB/s, %.2f M points/s)\n",
+			      path, (unsigned long long)bytes, n, (long long)points, tp,
+			      bytes / tp / 1e6, tr, bytes / tr / 1e6, points / tr / 1e6);
+	}
+	tm_chunks_free(c);
+	lpf_source_ops.close(s);
+	ferry_url_free(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +958,13 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_time_filter),
 		cmocka_unit_test(test_discover_types_and_only),
+		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_identity_changes),
+		cmocka_unit_test(test_stdin),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_plan_from_discover),
+		cmocka_unit_test(test_bench),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

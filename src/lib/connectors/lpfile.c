@@ -21,10 +21,14 @@
  * LPF_MAX_RECORD bytes from its start (it cannot be split exactly without
  * holding it), and the records after it are read as usual.
  *
- * gzip: chunk offsets count uncompressed bytes.  Reading a later chunk
- * inflates and discards everything before off_lo (gzseek), so reading
- * all n chunks of a gz file one by one costs up to n/2 times its
- * inflation; a gz file is still cut into chunks so that checkpoints and
+ * gzip: chunk offsets count uncompressed bytes.  A gzip stream cannot be
+ * entered in the middle, so reading a chunk that starts at off_lo > 0
+ * inflates and discards everything before off_lo (gzseek) -- except when
+ * the previous read of this source ended exactly there: its stream is
+ * kept (one per source) and continued, so reading a gz file's chunks in
+ * order (one worker, or a resume) inflates it once.  Workers reading
+ * chunks of one gz file out of order pay up to n/2 inflations for n
+ * chunks; a gz file is still cut into chunks so that checkpoints and
  * resume work the same.
  *
  * stdin: discover() cannot scan it (it can be read once), so it is
@@ -36,6 +40,7 @@
  * read" flag is shared.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -78,6 +83,12 @@ struct lpf_source {
 	size_t nplan;
 	int have_plan;
 	int stdin_used;
+	/* a gzip stream left at the end of the last chunk read, so that
+	 * reading a gz file's chunks in order inflates it once */
+	pthread_mutex_t gz_lock;
+	gzFile gz_keep;
+	int gz_file;
+	uint64_t gz_off;
 };
 
 /* ------------------------------------------------------------- input */
@@ -88,7 +99,7 @@ struct input {
 	const char *path;
 };
 
-static int input_open(const struct lpf_source *S, int file, uint64_t off,
+static int input_open(struct lpf_source *S, int file, uint64_t off,
 		      struct input *in, struct ferry_error *err)
 {
 	const char *path = S->is_stdin ? "-" : S->f[file].path;
@@ -108,6 +119,16 @@ static int input_open(const struct lpf_source *S, int file, uint64_t off,
 		}
 		gzbuffer(in->gz, 1 << 18);
 		return 0;
+	}
+	if (S->f[file].gz && off) {
+		pthread_mutex_lock(&S->gz_lock);
+		if (S->gz_keep && S->gz_file == file && S->gz_off == off) {
+			in->gz = S->gz_keep;
+			S->gz_keep = NULL;
+		}
+		pthread_mutex_unlock(&S->gz_lock);
+		if (in->gz)
+			return 0;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", path,
@@ -139,6 +160,24 @@ static int input_open(const struct lpf_source *S, int file, uint64_t off,
 		return err ? err->code : FERRY_EIO;
 	}
 	return 0;
+}
+
+/* Keep a gzip stream that stands at off of file for the next chunk. */
+static void input_keep(struct lpf_source *S, struct input *in, int file, uint64_t off)
+{
+	gzFile old = NULL;
+
+	if (!in->gz || S->is_stdin)
+		return;
+	pthread_mutex_lock(&S->gz_lock);
+	old = S->gz_keep;
+	S->gz_keep = in->gz;
+	S->gz_file = file;
+	S->gz_off = off;
+	pthread_mutex_unlock(&S->gz_lock);
+	in->gz = NULL;
+	if (old)
+		gzclose(old);
 }
 
 static void input_close(struct input *in)
@@ -209,7 +248,7 @@ struct scan {
 	char raw[LPF_RAW_KEEP];
 };
 
-static int scan_open(struct scan *sc, const struct lpf_source *S, int file,
+static int scan_open(struct scan *sc, struct lpf_source *S, int file,
 		     uint64_t off_lo, uint64_t off_hi, uint64_t line0,
 		     struct ferry_error *err)
 {
@@ -765,6 +804,9 @@ static void source_free(struct lpf_source *S)
 		ferry_free(S->mnames[i]);
 	ferry_free(S->mnames);
 	ferry_free(S->plan);
+	if (S->gz_keep)
+		gzclose(S->gz_keep);
+	pthread_mutex_destroy(&S->gz_lock);
 	ferry_free(S->root);
 	ferry_free(S);
 }
@@ -909,6 +951,7 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 
 	if (!(S = ferry_calloc(1, sizeof(*S))))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	pthread_mutex_init(&S->gz_lock, NULL);
 	S->o = *o;
 	if (!S->o.chunk_bytes)
 		S->o.chunk_bytes = LPF_DEFAULT_CHUNK;
@@ -1222,6 +1265,8 @@ static int src_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn
 				goto out;
 		}
 	}
+	if (rc == 0 && !S->is_stdin && sc.base + sc.len == ck->off_hi)
+		input_keep(S, &sc.in, ck->file, ck->off_hi);
 	goto out;
 oom:
 	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");

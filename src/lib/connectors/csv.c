@@ -1057,6 +1057,7 @@ static int read_header(struct csv_src *s, struct cfile *f, struct ferry_error *e
 				continue;
 			c->role = ROLE_FIELD;
 			strip_suffix(c, &m);
+			c->name[m] = 0;   /* messages name the path without its type */
 			keyn = m;
 			if (f->mode == MODE_ALIGNED) {
 				long dot = last_dot(c->name, m);

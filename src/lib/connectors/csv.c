@@ -2032,3 +2032,13 @@ const struct tm_source_ops csv_source_ops = {
 	.read = src_read,
 	.identity = src_identity,
 };
+
+/* The connector: the point source behind the telemetry mapping. */
+static int csv_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
+			 struct ferry_error *err)
+{
+	return tm_conn_open(&csv_source_ops, url, flags, out, err);
+}
+
+static const char *const csv_conn_schemes[] = { "csv", NULL };
+const struct ferry_conn_ops csv_ops = TM_CONN_OPS("csv", csv_conn_schemes, csv_conn_open);

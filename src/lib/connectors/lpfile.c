@@ -1302,3 +1302,13 @@ const struct tm_source_ops lpf_source_ops = {
 	.read = src_read,
 	.identity = src_identity,
 };
+
+/* The connector: the point source behind the telemetry mapping. */
+static int lpf_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
+			 struct ferry_error *err)
+{
+	return tm_conn_open(&lpf_source_ops, url, flags, out, err);
+}
+
+static const char *const lpf_conn_schemes[] = { "lp", NULL };
+const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_conn_schemes, lpf_conn_open);

@@ -11,13 +11,14 @@
 
 extern const struct ferry_conn_ops sq_ops;
 extern const struct ferry_conn_ops pg_ops;
-
-
-
+extern const struct ferry_conn_ops lpf_ops;
+extern const struct ferry_conn_ops csv_ops;
 
 static const struct ferry_conn_ops *const registry[] = {
 	&sq_ops,
 	&pg_ops,
+	&lpf_ops,
+	&csv_ops,
 	NULL
 };
 
@@ -50,7 +51,7 @@ int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 	ops = ferry_conn_lookup(u->scheme);
 	if (!ops) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-			"unknown endpoint scheme '%s': use sqlite:, postgres:, postgresql:",
+			"unknown endpoint scheme '%s': use sqlite:, postgres:, postgresql:, influx:, lp: or csv:",
 			u->scheme);
 		ferry_url_free(u);
 		return rc;

@@ -1,0 +1,1314 @@
+/*
+ * lpfile.c - the lp:// point source: InfluxDB 1.x line-protocol files as
+ * written by `influx_inspect export` and by clients (struct tm_source_ops
+ * lpf_source_ops; the mapper in tsmap turns its points into rows).
+ *
+ *   lp:///abs/file.lp   lp:rel/dir   lp:-  (stdin)   ?precision=ns|us|ms|s|m|h
+ *
+ * A path is a file, a directory (every regular, non-hidden file under it,
+ * recursively, in bytewise order of the relative path) or '-' for stdin.
+ * gzip input is recognised by its magic bytes, not its name, and inflated
+ * with zlib.
+ *
+ * Records: one engine (struct scan) streams a byte range of one file in
+ * blocks and cuts it with lp_next_line(); plan(), discover() and read()
+ * all go through it, so chunk boundaries are exactly the record
+ * boundaries a reader sees.  A chunk starts at a record boundary, where
+ * the splitter has no state, so reading chunk k alone gives the same
+ * records (and line numbers, from tm_chunk.line0) as reading the whole
+ * file.  A record longer than LPF_MAX_RECORD is rejected without being
+ * loaded whole: it is taken to end at the first newline at or after
+ * LPF_MAX_RECORD bytes from its start (it cannot be split exactly without
+ * holding it), and the records after it are read as usual.
+ *
+ * gzip: chunk offsets count uncompressed bytes.  A gzip stream cannot be
+ * entered in the middle, so reading a chunk that starts at off_lo > 0
+ * inflates and discards everything before off_lo (gzseek) -- except when
+ * the previous read of this source ended exactly there: its stream is
+ * kept (one per source) and continued, so reading a gz file's chunks in
+ * order (one worker, or a resume) inflates it once.  Workers reading
+ * chunks of one gz file out of order pay up to n/2 inflations for n
+ * chunks; a gz file is still cut into chunks so that checkpoints and
+ * resume work the same.
+ *
+ * stdin: discover() cannot scan it (it can be read once), so it is
+ * refused when the types are needed; plan() gives one chunk [0, max) and
+ * a second read is an error.
+ *
+ * read() is reentrant for different chunks of one source (each call has
+ * its own file handle, buffer and parser scratch); only stdin's "already
+ * read" flag is shared.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "copy/copy_int.h"
+#include "ferry/alloc.h"
+#include "ferry/hash.h"
+#include "tsmap/tsmap.h"
+
+#define LPF_BLOCK ((size_t)4 << 20)          /* bytes per read() */
+#define LPF_MAX_RECORD ((size_t)16 << 20)    /* longer records are rejected */
+#define LPF_RAW_KEEP 4096                     /* bytes of such a record kept */
+#define LPF_DEFAULT_CHUNK ((uint64_t)64 << 20)
+#define LPF_END_UNKNOWN UINT64_MAX
+
+struct lpf_file {
+	char *path;           /* as opened (root joined with the relative path) */
+	uint64_t size;        /* on disk (compressed for gz) */
+	int64_t mtime_s, mtime_ns;
+	int gz;
+};
+
+struct lpf_source {
+	char *root;           /* the URL's path */
+	int is_stdin;
+	struct lpf_file *f;
+	size_t nf;
+	uint64_t total_bytes; /* sum of the on-disk sizes */
+	struct tm_source_opts o;
+	/* measurement names of the schema discover() gave, for read(only) */
+	char **mnames;
+	size_t nm;
+	/* chunks computed by a need_types discover() scan, reused by plan() */
+	struct tm_chunk *plan;
+	size_t nplan;
+	int have_plan;
+	int stdin_used;
+	/* a gzip stream left at the end of the last chunk read, so that
+	 * reading a gz file's chunks in order inflates it once */
+	pthread_mutex_t gz_lock;
+	gzFile gz_keep;
+	int gz_file;
+	uint64_t gz_off;
+};
+
+/* ------------------------------------------------------------- input */
+
+struct input {
+	int fd;
+	gzFile gz;
+	const char *path;
+};
+
+static int input_open(struct lpf_source *S, int file, uint64_t off,
+		      struct input *in, struct ferry_error *err)
+{
+	const char *path = S->is_stdin ? "-" : S->f[file].path;
+	int fd;
+
+	in->fd = -1;
+	in->gz = NULL;
+	in->path = S->is_stdin ? "<stdin>" : path;
+	if (S->is_stdin) {
+		/* zlib reads plain input transparently, so stdin needs no peeking */
+		if ((fd = dup(0)) < 0)
+			return ferry_error_set(err, FERRY_EIO, "cannot read stdin: %s",
+					       strerror(errno));
+		if (!(in->gz = gzdopen(fd, "rb"))) {
+			close(fd);
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		gzbuffer(in->gz, 1 << 18);
+		return 0;
+	}
+	if (S->f[file].gz && off) {
+		pthread_mutex_lock(&S->gz_lock);
+		if (S->gz_keep && S->gz_file == file && S->gz_off == off) {
+			in->gz = S->gz_keep;
+			S->gz_keep = NULL;
+		}
+		pthread_mutex_unlock(&S->gz_lock);
+		if (in->gz)
+			return 0;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", path,
+				       strerror(errno));
+	if (!S->f[file].gz) {
+		if (off && lseek(fd, (off_t)off, SEEK_SET) < 0) {
+			int e = errno;
+
+			close(fd);
+			return ferry_error_set(err, FERRY_EIO, "cannot seek in '%s': %s",
+					       path, strerror(e));
+		}
+		in->fd = fd;
+		return 0;
+	}
+	if (!(in->gz = gzdopen(fd, "rb"))) {
+		close(fd);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	gzbuffer(in->gz, 1 << 18);
+	/* inflate and discard up to off (see the file comment) */
+	if (off && gzseek(in->gz, (z_off_t)off, SEEK_SET) < 0) {
+		int zerr;
+		const char *m = gzerror(in->gz, &zerr);
+
+		ferry_error_set(err, FERRY_EIO, "cannot seek in '%s': %s", path, m);
+		gzclose(in->gz);
+		in->gz = NULL;
+		return err ? err->code : FERRY_EIO;
+	}
+	return 0;
+}
+
+/* Keep a gzip stream that stands at off of file for the next chunk. */
+static void input_keep(struct lpf_source *S, struct input *in, int file, uint64_t off)
+{
+	gzFile old = NULL;
+
+	if (!in->gz || S->is_stdin)
+		return;
+	pthread_mutex_lock(&S->gz_lock);
+	old = S->gz_keep;
+	S->gz_keep = in->gz;
+	S->gz_file = file;
+	S->gz_off = off;
+	pthread_mutex_unlock(&S->gz_lock);
+	in->gz = NULL;
+	if (old)
+		gzclose(old);
+}
+
+static void input_close(struct input *in)
+{
+	if (in->gz)
+		gzclose(in->gz);
+	if (in->fd >= 0)
+		close(in->fd);
+	in->gz = NULL;
+	in->fd = -1;
+}
+
+/* Read up to n bytes; 0 at the end. */
+static long input_read(struct input *in, char *buf, size_t n, struct ferry_error *err)
+{
+	if (in->gz) {
+		int got = gzread(in->gz, buf, (unsigned)n);
+
+		if (got < 0) {
+			int zerr;
+			const char *m = gzerror(in->gz, &zerr);
+
+			return ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s%s",
+					       in->path, m,
+					       zerr == Z_DATA_ERROR ? " (corrupt gzip data)" : "");
+		}
+		if (got == 0) {
+			int zerr;
+			const char *m = gzerror(in->gz, &zerr);
+
+			if (zerr != Z_OK)
+				return ferry_error_set(err, FERRY_EIO,
+						       "cannot read '%s': %s (truncated gzip file?)",
+						       in->path, m);
+		}
+		return got;
+	}
+	for (;;) {
+		ssize_t got = read(in->fd, buf, n);
+
+		if (got >= 0)
+			return (long)got;
+		if (errno != EINTR)
+			return ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s",
+					       in->path, strerror(errno));
+	}
+}
+
+/* ------------------------------------------------------------ records */
+
+/* One record, or an oversized one (p = its first bytes). */
+struct rec {
+	const char *p;
+	size_t n;
+	uint64_t line;
+	uint64_t off_lo, off_hi;   /* its bytes including the newline */
+	int oversized;
+};
+
+struct scan {
+	struct input in;
+	char *buf;
+	size_t cap, len;
+	struct lp_cursor cur;      /* cur.off indexes buf */
+	uint64_t base;             /* file offset of buf[0] */
+	uint64_t end;              /* stop here (LPF_END_UNKNOWN: at EOF) */
+	int eof;
+	char raw[LPF_RAW_KEEP];
+};
+
+static int scan_open(struct scan *sc, struct lpf_source *S, int file,
+		     uint64_t off_lo, uint64_t off_hi, uint64_t line0,
+		     struct ferry_error *err)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->in.fd = -1;
+	sc->base = off_lo;
+	sc->end = off_hi;
+	sc->cur.off = 0;
+	sc->cur.lineno = line0;
+	sc->cap = LPF_BLOCK;
+	if (!(sc->buf = ferry_malloc(sc->cap)))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return input_open(S, file, off_lo, &sc->in, err);
+}
+
+static void scan_release(struct scan *sc)
+{
+	input_close(&sc->in);
+	ferry_free(sc->buf);
+	sc->buf = NULL;
+}
+
+/* Keep the unread tail, read more after it; sets eof at the end. */
+static int refill(struct scan *sc, struct ferry_error *err)
+{
+	size_t keep = sc->len - sc->cur.off, want;
+	long got;
+
+	if (sc->cur.off) {
+		memmove(sc->buf, sc->buf + sc->cur.off, keep);
+		sc->base += sc->cur.off;
+		sc->len = keep;
+		sc->cur.off = 0;
+	}
+	if (sc->cap - sc->len < LPF_BLOCK / 2) {
+		size_t ncap = sc->len + LPF_BLOCK;
+		char *nb = ferry_realloc(sc->buf, ncap);
+
+		if (!nb)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		sc->buf = nb;
+		sc->cap = ncap;
+	}
+	want = sc->cap - sc->len;
+	if (sc->end != LPF_END_UNKNOWN && sc->end - (sc->base + sc->len) < want)
+		want = (size_t)(sc->end - (sc->base + sc->len));
+	if (want == 0) {
+		sc->eof = 1;
+		return 0;
+	}
+	got = input_read(&sc->in, sc->buf + sc->len, want, err);
+	if (got < 0)
+		return (int)got;
+	if (got == 0) {
+		sc->eof = 1;
+		if (sc->end != LPF_END_UNKNOWN)
+			return ferry_error_set(err, FERRY_EIO,
+				"cannot read '%s': it ends at byte %llu but the plan expects %llu (was it changed? start the copy again)",
+				sc->in.path, (unsigned long long)(sc->base + sc->len),
+				(unsigned long long)sc->end);
+	}
+	sc->len += (size_t)got;
+	return 0;
+}
+
+/* The record at cur.off has no end within LPF_MAX_RECORD bytes: keep its
+ * first bytes, then drop everything up to the first newline at or after
+ * LPF_MAX_RECORD bytes from its start (or the end). */
+static int skip_oversized(struct scan *sc, struct rec *r, struct ferry_error *err)
+{
+	size_t start = sc->cur.off, pos = start + LPF_MAX_RECORD, keep;
+	const char *p = sc->buf + start, *e = sc->buf + pos;
+	uint64_t nl = 0;
+	int rc;
+
+	keep = LPF_RAW_KEEP;
+	memcpy(sc->raw, p, keep);
+	r->p = sc->raw;
+	r->n = keep;
+	r->line = sc->cur.lineno;
+	r->off_lo = sc->base + start;
+	r->oversized = 1;
+	while ((p = memchr(p, '\n', (size_t)(e - p)))) {
+		nl++;
+		p++;
+	}
+	for (;;) {
+		const char *q = memchr(sc->buf + pos, '\n', sc->len - pos);
+
+		if (q) {
+			nl++;
+			sc->cur.off = (size_t)(q - sc->buf) + 1;
+			break;
+		}
+		sc->cur.off = sc->len;
+		if (sc->eof)
+			break;
+		if ((rc = refill(sc, err)) < 0)
+			return rc;
+		pos = 0;
+		if (sc->len == 0)
+			break;
+	}
+	sc->cur.lineno += nl;
+	r->off_hi = sc->base + sc->cur.off;
+	return 1;
+}
+
+/* Next record: 1 (*r set), 0 at the end, or an error. */
+static int scan_next(struct scan *sc, struct rec *r, struct ferry_error *err)
+{
+	int rc;
+
+	for (;;) {
+		size_t start = sc->cur.off, rem = sc->len - start;
+		uint64_t lineno;
+
+		if (rem) {
+			/* the splitter sees at most LPF_MAX_RECORD + 1 bytes, so
+			 * where a record ends never depends on the block size */
+			size_t wlen = rem > LPF_MAX_RECORD + 1 ? start + LPF_MAX_RECORD + 1
+							       : sc->len;
+			int final = sc->eof && rem <= LPF_MAX_RECORD;
+
+			if (lp_next_line(sc->buf, wlen, &sc->cur, final, &r->p, &r->n,
+					 &lineno)) {
+				r->line = lineno;
+				r->off_lo = sc->base + start;
+				r->off_hi = sc->base + sc->cur.off;
+				r->oversized = 0;
+				return 1;
+			}
+			if (rem > LPF_MAX_RECORD)
+				return skip_oversized(sc, r, err);
+		} else if (sc->eof) {
+			return 0;
+		}
+		if ((rc = refill(sc, err)) < 0)
+			return rc;
+	}
+}
+
+/* ------------------------------------------------------------- checks */
+
+/* Per-read state of the point checks. */
+struct checker {
+	const struct lpf_source *S;
+	struct lp_scratch scratch;
+	struct lp_point pt;
+	char why[320];
+};
+
+static const char *prec_name(enum lp_precision p)
+{
+	static const char *const names[] = { "ns", "us", "ms", "s", "m", "h" };
+
+	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
+}
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0. */
+static size_t utf8_len(const char *p, size_t n)
+{
+	unsigned c = (unsigned char)*p;
+	size_t k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	const char *why;
+
+	return k <= n && xf_utf8_ok(p, k, &why) ? k : 0;
+}
+
+/* A name for a reason: at most 40 bytes, control bytes and bytes that
+ * are not UTF-8 as '?' (a reason is text in a one-line reject record). */
+static const char *show(char *dst, size_t cap, const char *p, size_t n)
+{
+	size_t i = 0, k = 0, lim = n > 40 ? 37 : n;
+
+	while (i < lim && k + 5 < cap) {
+		size_t u = utf8_len(p + i, lim - i);
+
+		if (u > 1) {
+			memcpy(dst + k, p + i, u);
+			k += u;
+			i += u;
+			continue;
+		}
+		dst[k++] = (u == 0 || (unsigned char)p[i] < 0x20 || p[i] == 0x7f) ? '?' : p[i];
+		i++;
+	}
+	if (lim < n)
+		for (i = 0; i < 3 && k + 1 < cap; i++)
+			dst[k++] = '.';
+	dst[k] = '\0';
+	return dst;
+}
+
+/* Whether n bytes are all ASCII and none is NUL (8 at a time). */
+static int plain_ascii(const char *s, size_t n)
+{
+	const uint64_t hi = 0x8080808080808080ull, lo = 0x0101010101010101ull;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, s + i, 8);
+		if ((v & hi) || ((v - lo) & ~v & hi))
+			return 0;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80 || !s[i])
+			return 0;
+	return 1;
+}
+
+/* 0 when s is valid UTF-8 without NUL, else the reason's first words. */
+static const char *text_problem(const struct lp_str *s)
+{
+	const char *why;
+
+	if (xf_utf8_ok(s->p, s->n, &why))
+		return NULL;
+	return memchr(s->p, 0, s->n) ? "NUL byte" : "invalid UTF-8";
+}
+
+static int check_text(struct checker *c, const char *raw, size_t rawn)
+{
+	const struct lp_point *pt = &c->pt;
+	const char *w;
+	char a[48];
+	size_t i;
+
+	if (plain_ascii(raw, rawn))
+		return 0;
+	if ((w = text_problem(&pt->measurement))) {
+		snprintf(c->why, sizeof(c->why), "%s in measurement", w);
+		return 1;
+	}
+	for (i = 0; i < pt->ntags; i++) {
+		if ((w = text_problem(&pt->tags[i].key))) {
+			snprintf(c->why, sizeof(c->why), "%s in tag key '%s'", w,
+				 show(a, sizeof(a), pt->tags[i].key.p, pt->tags[i].key.n));
+			return 1;
+		}
+		if ((w = text_problem(&pt->tags[i].val))) {
+			snprintf(c->why, sizeof(c->why), "%s in tag value of '%s'", w,
+				 show(a, sizeof(a), pt->tags[i].key.p, pt->tags[i].key.n));
+			return 1;
+		}
+	}
+	for (i = 0; i < pt->nfields; i++) {
+		const struct lp_field *f = &pt->fields[i];
+
+		if ((w = text_problem(&f->key))) {
+			snprintf(c->why, sizeof(c->why), "%s in field key '%s'", w,
+				 show(a, sizeof(a), f->key.p, f->key.n));
+			return 1;
+		}
+		if (f->type == LP_STRING && (w = text_problem(&f->v.s))) {
+			snprintf(c->why, sizeof(c->why), "%s in string value of field '%s'", w,
+				 show(a, sizeof(a), f->key.p, f->key.n));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+enum { REC_SKIP = 0, REC_POINT, REC_REJECT };
+
+/* Parse and check one record: REC_POINT (*tp set), REC_SKIP (not a point,
+ * or outside the time range), REC_REJECT (*why set), or FERRY_ENOMEM. */
+static int check_record(struct checker *c, const struct rec *r, struct tm_point *tp,
+			const char **why)
+{
+	const struct tm_source_opts *o = &c->S->o;
+	int64_t ns;
+	int k;
+
+	if (r->oversized) {
+		snprintf(c->why, sizeof(c->why), "record longer than %zu MiB",
+			 LPF_MAX_RECORD >> 20);
+		*why = c->why;
+		return REC_REJECT;
+	}
+	k = lp_parse_line(r->p, r->n, &c->pt, &c->scratch, why);
+	if (k == FERRY_EREJECT)
+		return REC_REJECT;
+	if (k < 0)
+		return k;
+	if (k != LP_POINT)
+		return REC_SKIP;
+	*why = c->why;
+	if (!c->pt.has_ts) {
+		snprintf(c->why, sizeof(c->why), "missing timestamp");
+		return REC_REJECT;
+	}
+	if (lp_ts_to_ns(c->pt.ts, o->precision, &ns) < 0) {
+		snprintf(c->why, sizeof(c->why), "timestamp %lld out of range at precision '%s'",
+			 (long long)c->pt.ts, prec_name(o->precision));
+		return REC_REJECT;
+	}
+	if ((o->has_start && ns < o->start_ns) || (o->has_end && ns >= o->end_ns))
+		return REC_SKIP;
+	if (check_text(c, r->p, r->n))
+		return REC_REJECT;
+	tp->measurement = c->pt.measurement;
+	tp->tags = c->pt.tags;
+	tp->ntags = c->pt.ntags;
+	tp->fields = c->pt.fields;
+	tp->nfields = c->pt.nfields;
+	tp->time_ns = ns;
+	tp->key = (int64_t)r->line;
+	return REC_POINT;
+}
+
+/* The measurement a record names (unescaped as the parser does) into b;
+ * empty for a comment or a record without one.  Used to pick records for
+ * read(only) without parsing them. */
+static int record_measurement(const char *p, size_t n, struct ferry_buf *b)
+{
+	const char *e = p + n;
+
+	ferry_buf_clear(b);
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p < e && *p == '#')
+		return 0;
+	while (p < e && *p != ',' && *p != ' ' && *p != '\n') {
+		if (*p == '\\' && p + 1 < e && p[1] != '\n') {
+			if (p[1] != ',' && p[1] != ' ' && ferry_buf_addch(b, '\\') < 0)
+				return FERRY_ENOMEM;
+			p++;
+		}
+		if (ferry_buf_addch(b, *p++) < 0)
+			return FERRY_ENOMEM;
+	}
+	/* the parser drops a trailing '\r' before it looks at the record */
+	if (p == e && b->len && b->buf[b->len - 1] == '\r')
+		b->len--;
+	return 0;
+}
+
+/* ------------------------------------------------------------- planning */
+
+struct planner {
+	struct tm_chunk *c;
+	size_t n, cap;
+	uint64_t chunk_bytes;
+	int open;
+	uint64_t lo;
+	int64_t line0, recs;
+};
+
+static int plan_close(struct planner *pl, int file, uint64_t hi)
+{
+	struct tm_chunk *ck;
+
+	if (!pl->open)
+		return 0;
+	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
+		return FERRY_ENOMEM;
+	ck = &pl->c[pl->n++];
+	memset(ck, 0, sizeof(*ck));
+	ck->measurement = -1;
+	ck->file = file;
+	ck->off_lo = pl->lo;
+	ck->off_hi = hi;
+	ck->line0 = pl->line0;
+	ck->est = pl->recs;   /* records, comments and blank lines included */
+	pl->open = 0;
+	return 0;
+}
+
+static int plan_add(struct planner *pl, int file, const struct rec *r)
+{
+	if (!pl->open) {
+		pl->open = 1;
+		pl->lo = r->off_lo;
+		pl->line0 = (int64_t)r->line;
+		pl->recs = 0;
+	}
+	pl->recs++;
+	if (r->off_hi - pl->lo >= pl->chunk_bytes)
+		return plan_close(pl, file, r->off_hi);
+	return 0;
+}
+
+/* ---------------------------------------------------- type discovery */
+
+/* The distinct shapes (measurement, tag keys, field keys and types) of
+ * the points seen, with a count each: a scan updates the sorted schema
+ * only once per shape instead of per point.  Key encoding: u32 length +
+ * bytes for the measurement; u32 ntags, (u32 len, bytes) each; u32
+ * nfields, (u8 type, u32 len, bytes) each. */
+struct shape {
+	uint64_t h;
+	char *key;
+	size_t n;
+	int64_t points;
+};
+
+struct shapes {
+	struct shape *t;
+	size_t cap, n;      /* cap: a power of two */
+	struct ferry_buf k;
+};
+
+static int put32(struct ferry_buf *b, size_t v)
+{
+	uint32_t x = (uint32_t)v;
+
+	return ferry_buf_add(b, &x, 4);
+}
+
+static int shape_key(struct ferry_buf *b, const struct tm_point *p)
+{
+	size_t i;
+	int rc = 0;
+
+	ferry_buf_clear(b);
+	rc |= put32(b, p->measurement.n);
+	rc |= ferry_buf_add(b, p->measurement.p, p->measurement.n);
+	rc |= put32(b, p->ntags);
+	for (i = 0; i < p->ntags; i++) {
+		rc |= put32(b, p->tags[i].key.n);
+		rc |= ferry_buf_add(b, p->tags[i].key.p, p->tags[i].key.n);
+	}
+	rc |= put32(b, p->nfields);
+	for (i = 0; i < p->nfields; i++) {
+		rc |= ferry_buf_addch(b, (int)p->fields[i].type);
+		rc |= put32(b, p->fields[i].key.n);
+		rc |= ferry_buf_add(b, p->fields[i].key.p, p->fields[i].key.n);
+	}
+	return rc ? FERRY_ENOMEM : 0;
+}
+
+static int shapes_grow(struct shapes *s)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 256, i;
+	struct shape *nt = ferry_calloc(ncap, sizeof(*nt));
+
+	if (!nt)
+		return FERRY_ENOMEM;
+	for (i = 0; i < s->cap; i++) {
+		size_t j;
+
+		if (!s->t[i].key)
+			continue;
+		for (j = s->t[i].h & (ncap - 1); nt[j].key; j = (j + 1) & (ncap - 1))
+			;
+		nt[j] = s->t[i];
+	}
+	ferry_free(s->t);
+	s->t = nt;
+	s->cap = ncap;
+	return 0;
+}
+
+static int shapes_add(struct shapes *s, const struct tm_point *p)
+{
+	uint64_t h;
+	size_t j;
+	int rc;
+
+	if ((rc = shape_key(&s->k, p)) < 0)
+		return rc;
+	if ((s->n + 1) * 2 > s->cap && (rc = shapes_grow(s)) < 0)
+		return rc;
+	h = ferry_hash64(s->k.buf, s->k.len);
+	for (j = h & (s->cap - 1); s->t[j].key; j = (j + 1) & (s->cap - 1))
+		if (s->t[j].h == h && s->t[j].n == s->k.len &&
+		    !memcmp(s->t[j].key, s->k.buf, s->k.len)) {
+			s->t[j].points++;
+			return 0;
+		}
+	if (!(s->t[j].key = ferry_malloc(s->k.len ? s->k.len : 1)))
+		return FERRY_ENOMEM;
+	memcpy(s->t[j].key, s->k.buf, s->k.len);
+	s->t[j].n = s->k.len;
+	s->t[j].h = h;
+	s->t[j].points = 1;
+	s->n++;
+	return 0;
+}
+
+static void shapes_release(struct shapes *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->cap; i++)
+		ferry_free(s->t[i].key);
+	ferry_free(s->t);
+	ferry_buf_release(&s->k);
+	memset(s, 0, sizeof(*s));
+}
+
+static uint32_t get32(const char **p)
+{
+	uint32_t x;
+
+	memcpy(&x, *p, 4);
+	*p += 4;
+	return x;
+}
+
+/* Put every shape into the schema. */
+static int shapes_to_schema(const struct shapes *s, struct tm_schema *sch)
+{
+	size_t i, k;
+
+	for (i = 0; i < s->cap; i++) {
+		const char *p = s->t[i].key;
+		struct tm_measurement *m;
+		uint32_t n, cnt;
+
+		if (!p)
+			continue;
+		n = get32(&p);
+		if (!(m = tm_schema_measurement(sch, p, n)))
+			return FERRY_ENOMEM;
+		p += n;
+		m->points = (m->points < 0 ? 0 : m->points) + s->t[i].points;
+		cnt = get32(&p);
+		for (k = 0; k < cnt; k++) {
+			n = get32(&p);
+			if (tm_measurement_add_tag(m, p, n) < 0)
+				return FERRY_ENOMEM;
+			p += n;
+		}
+		cnt = get32(&p);
+		for (k = 0; k < cnt; k++) {
+			unsigned t = (unsigned char)*p++;
+
+			n = get32(&p);
+			if (tm_measurement_add_field(m, p, n, TM_TYPE_BIT(t)) < 0)
+				return FERRY_ENOMEM;
+			p += n;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- open */
+
+static void source_free(struct lpf_source *S)
+{
+	size_t i;
+
+	if (!S)
+		return;
+	for (i = 0; i < S->nf; i++)
+		ferry_free(S->f[i].path);
+	ferry_free(S->f);
+	for (i = 0; i < S->nm; i++)
+		ferry_free(S->mnames[i]);
+	ferry_free(S->mnames);
+	ferry_free(S->plan);
+	if (S->gz_keep)
+		gzclose(S->gz_keep);
+	pthread_mutex_destroy(&S->gz_lock);
+	ferry_free(S->root);
+	ferry_free(S);
+}
+
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+
+static void strlist_release(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		ferry_free(l->v[i]);
+	ferry_free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular, non-hidden file under root/rel (rel "" at the top), as
+ * relative paths.  Symlinks to files count; symlinked directories are
+ * not followed (no loops). */
+static int walk(const char *root, const char *rel, struct strlist *out,
+		struct ferry_error *err)
+{
+	struct ferry_buf dir = FERRY_BUF_INIT, sub = FERRY_BUF_INIT, full = FERRY_BUF_INIT;
+	DIR *d = NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if ((rc = ferry_buf_addf(&dir, "%s%s%s", root, *rel ? "/" : "", rel)) < 0)
+		goto oom;
+	if (!(d = opendir(dir.buf))) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", dir.buf,
+				     strerror(errno));
+		goto out;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		struct stat st, lst;
+
+		if (de->d_name[0] == '.')
+			continue;
+		ferry_buf_clear(&sub);
+		ferry_buf_clear(&full);
+		if (ferry_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0 ||
+		    ferry_buf_addf(&full, "%s/%s", dir.buf, de->d_name) < 0)
+			goto oom;
+		if (lstat(full.buf, &lst) < 0 || stat(full.buf, &st) < 0) {
+			rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s",
+					     full.buf, strerror(errno));
+			goto out;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (!S_ISLNK(lst.st_mode) && (rc = walk(root, sub.buf, out, err)) < 0)
+				goto out;
+		} else if (S_ISREG(st.st_mode)) {
+			if (FERRY_GROW(out->v, out->cap, out->n + 1) < 0)
+				goto oom;
+			if (!(out->v[out->n] = ferry_buf_detach(&sub, NULL)))
+				goto oom;
+			out->n++;
+		}
+	}
+	if (errno) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot read directory '%s': %s",
+				     dir.buf, strerror(errno));
+		goto out;
+	}
+	goto out;
+oom:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	if (d)
+		closedir(d);
+	ferry_buf_release(&dir);
+	ferry_buf_release(&sub);
+	ferry_buf_release(&full);
+	return rc;
+}
+
+/* Stat path into f, and look at its first bytes for the gzip magic. */
+static int add_file(struct lpf_source *S, const char *path, size_t *cap,
+		    struct ferry_error *err)
+{
+	struct lpf_file *f;
+	struct stat st;
+	unsigned char magic[2];
+	ssize_t got;
+	int fd;
+
+	if (FERRY_GROW(S->f, *cap, S->nf + 1) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	f = &S->f[S->nf];
+	memset(f, 0, sizeof(*f));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", path,
+				       strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", path,
+				       strerror(e));
+	}
+	do
+		got = read(fd, magic, 2);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		int e = errno;
+
+		close(fd);
+		return ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s", path,
+				       strerror(e));
+	}
+	close(fd);
+	if (!(f->path = ferry_strdup(path)))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	f->size = (uint64_t)st.st_size;
+	f->mtime_s = (int64_t)st.st_mtim.tv_sec;
+	f->mtime_ns = (int64_t)st.st_mtim.tv_nsec;
+	f->gz = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	S->total_bytes += f->size;
+	S->nf++;
+	return 0;
+}
+
+static int src_open(const ferry_url *url, const struct tm_source_opts *o, void **out,
+		    struct ferry_error *err)
+{
+	struct lpf_source *S;
+	struct strlist files = { 0 };
+	struct ferry_buf full = FERRY_BUF_INIT;
+	const char *prec;
+	struct stat st;
+	size_t cap = 0, i;
+	int rc = 0;
+
+	if (!(S = ferry_calloc(1, sizeof(*S))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	pthread_mutex_init(&S->gz_lock, NULL);
+	S->o = *o;
+	if (!S->o.chunk_bytes)
+		S->o.chunk_bytes = LPF_DEFAULT_CHUNK;
+	if ((prec = ferry_url_param(url, "precision")) &&
+	    lp_precision_parse(prec, &S->o.precision) < 0) {
+		rc = ferry_error_set(err, FERRY_EINVAL,
+				     "invalid precision '%s' in lp url (use ns, us, ms, s, m or h)",
+				     prec);
+		goto out;
+	}
+	if (!url->path || !*url->path) {
+		rc = ferry_error_set(err, FERRY_EINVAL,
+				     "missing path in lp url (use lp:///abs/path, lp:rel/path or lp:- for stdin)");
+		goto out;
+	}
+	if (!(S->root = ferry_strdup(url->path))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!strcmp(S->root, "-")) {
+		S->is_stdin = 1;
+		goto out;
+	}
+	if (stat(S->root, &st) < 0) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", S->root,
+				     strerror(errno));
+		goto out;
+	}
+	if (S_ISREG(st.st_mode)) {
+		rc = add_file(S, S->root, &cap, err);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = ferry_error_set(err, FERRY_EINVAL,
+				     "cannot read '%s': not a regular file or directory", S->root);
+		goto out;
+	}
+	if ((rc = walk(S->root, "", &files, err)) < 0)
+		goto out;
+	qsort(files.v, files.n, sizeof(*files.v), cmp_str);
+	for (i = 0; i < files.n; i++) {
+		ferry_buf_clear(&full);
+		if (ferry_buf_addf(&full, "%s/%s", S->root, files.v[i]) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = add_file(S, full.buf, &cap, err)) < 0)
+			goto out;
+	}
+out:
+	strlist_release(&files);
+	ferry_buf_release(&full);
+	if (rc < 0) {
+		source_free(S);
+		return rc;
+	}
+	*out = S;
+	return 0;
+}
+
+static void src_close(void *s)
+{
+	source_free(s);
+}
+
+/* -------------------------------------------------- discover and plan */
+
+/* One pass over file i: the chunks into pl (if not NULL), the shapes of
+ * the valid points into sh (if not NULL). */
+static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct shapes *sh,
+		     struct checker *c, struct ferry_error *err)
+{
+	struct scan sc;
+	struct rec r;
+	struct tm_point tp;
+	const char *why;
+	int rc;
+
+	if ((rc = scan_open(&sc, S, i, 0, LPF_END_UNKNOWN, 1, err)) < 0)
+		goto out;
+	while ((rc = scan_next(&sc, &r, err)) > 0) {
+		if (pl && (rc = plan_add(pl, i, &r)) < 0)
+			goto oom;
+		if (!sh)
+			continue;
+		rc = check_record(c, &r, &tp, &why);
+		if (rc < 0)
+			goto oom;
+		if (rc == REC_POINT && (rc = shapes_add(sh, &tp)) < 0)
+			goto oom;
+	}
+	if (rc < 0)
+		goto out;
+	if (pl && (rc = plan_close(pl, i, sc.base + sc.len)) < 0)
+		goto oom;
+	goto out;
+oom:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	scan_release(&sc);
+	return rc;
+}
+
+static int keep_names(struct lpf_source *S, const struct tm_schema *sch)
+{
+	size_t i;
+
+	for (i = 0; i < S->nm; i++)
+		ferry_free(S->mnames[i]);
+	ferry_free(S->mnames);
+	S->mnames = NULL;
+	S->nm = 0;
+	if (!sch->n)
+		return 0;
+	if (!(S->mnames = ferry_calloc(sch->n, sizeof(*S->mnames))))
+		return FERRY_ENOMEM;
+	for (i = 0; i < sch->n; i++) {
+		if (!(S->mnames[i] = ferry_strdup(sch->m[i].name)))
+			return FERRY_ENOMEM;
+		S->nm++;
+	}
+	return 0;
+}
+
+static int src_discover(void *s, struct tm_schema *out, struct ferry_error *err)
+{
+	struct lpf_source *S = s;
+	struct tm_schema sch = { 0 };
+	struct planner pl = { 0 };
+	struct shapes sh = { 0 };
+	struct checker c;
+	size_t i;
+	int rc = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.S = S;
+	lp_scratch_init(&c.scratch);
+	if (!S->o.need_types)
+		goto done;   /* measurements come with the points; nothing to scan */
+	if (S->is_stdin) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+				     "cannot find the field types of stdin: the wide layout needs a file it can read twice (save the input to a file, or use the narrow layout)");
+		goto out;
+	}
+	pl.chunk_bytes = S->o.chunk_bytes;
+	for (i = 0; i < S->nf; i++)
+		if ((rc = scan_file(S, (int)i, &pl, &sh, &c, err)) < 0)
+			goto out;
+	if (shapes_to_schema(&sh, &sch) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	sch.typed = 1;
+	ferry_free(S->plan);
+	S->plan = pl.c;
+	S->nplan = pl.n;
+	S->have_plan = 1;
+	pl.c = NULL;
+done:
+	if (keep_names(S, &sch) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	*out = sch;
+	memset(&sch, 0, sizeof(sch));
+out:
+	tm_schema_release(&sch);
+	ferry_free(pl.c);
+	shapes_release(&sh);
+	lp_scratch_release(&c.scratch);
+	return rc;
+}
+
+static int src_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
+		    size_t *n, struct ferry_error *err)
+{
+	struct lpf_source *S = s;
+	struct planner pl = { 0 };
+	size_t i;
+	int rc = 0;
+
+	if (S->is_stdin) {
+		if (!(pl.c = ferry_calloc(1, sizeof(*pl.c))))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		pl.c->measurement = -1;
+		pl.c->off_hi = LPF_END_UNKNOWN;
+		pl.c->line0 = 1;
+		pl.c->est = -1;
+		*out = pl.c;
+		*n = 1;
+		return 0;
+	}
+	if (S->have_plan) {
+		if (S->nplan && !(pl.c = ferry_malloc(S->nplan * sizeof(*pl.c))))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (S->nplan)
+			memcpy(pl.c, S->plan, S->nplan * sizeof(*pl.c));
+		*out = pl.c;
+		*n = S->nplan;
+		return 0;
+	}
+	pl.chunk_bytes = S->o.chunk_bytes;
+	for (i = 0; i < S->nf; i++)
+		if ((rc = scan_file(S, (int)i, &pl, NULL, NULL, err)) < 0) {
+			ferry_free(pl.c);
+			return rc;
+		}
+	*out = pl.c;
+	*n = pl.n;
+	return 0;
+}
+
+/* ------------------------------------------------------------- read */
+
+/* Index of a measurement name in the schema discover() gave, or -1. */
+static int find_name(const struct lpf_source *S, const char *p, size_t n)
+{
+	size_t lo = 0, hi = S->nm;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2, mn = strlen(S->mnames[mid]);
+		int c = memcmp(p, S->mnames[mid], n < mn ? n : mn);
+
+		if (!c)
+			c = n < mn ? -1 : n > mn;
+		if (!c)
+			return (int)mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+static int src_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
+		    tm_reject_fn rej, void *ud, struct ferry_error *err)
+{
+	struct lpf_source *S = s;
+	struct scan sc;
+	struct checker c;
+	struct ferry_buf mb = FERRY_BUF_INIT;
+	const char *oname = NULL, *why;
+	size_t onlen = 0;
+	struct rec r;
+	struct tm_point tp;
+	int rc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.in.fd = -1;
+	memset(&c, 0, sizeof(c));
+	c.S = S;
+	lp_scratch_init(&c.scratch);
+	if (only >= 0) {
+		if ((size_t)only >= S->nm) {
+			rc = ferry_error_set(err, FERRY_EINVAL,
+					     "lp source: measurement index %d is not in the discovered schema (%zu measurements)",
+					     only, S->nm);
+			goto out;
+		}
+		oname = S->mnames[only];
+		onlen = strlen(oname);
+	}
+	if (S->is_stdin) {
+		if (S->stdin_used) {
+			rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+					     "cannot read stdin twice (save the input to a file to resume or retry)");
+			goto out;
+		}
+		S->stdin_used = 1;
+		if ((rc = scan_open(&sc, S, 0, 0, LPF_END_UNKNOWN, 1, err)) < 0)
+			goto out;
+	} else {
+		if (ck->file < 0 || (size_t)ck->file >= S->nf || ck->off_lo > ck->off_hi ||
+		    ck->line0 < 1) {
+			rc = ferry_error_set(err, FERRY_EINVAL,
+					     "lp source: chunk (file %d, bytes %llu-%llu) is not one of its plan",
+					     ck->file, (unsigned long long)ck->off_lo,
+					     (unsigned long long)ck->off_hi);
+			goto out;
+		}
+		if ((rc = scan_open(&sc, S, ck->file, ck->off_lo, ck->off_hi,
+				    (uint64_t)ck->line0, err)) < 0)
+			goto out;
+	}
+	while ((rc = scan_next(&sc, &r, err)) > 0) {
+		int k;
+
+		if (oname) {
+			/* A record belongs to the read of its measurement; one
+			 * whose measurement is not in the schema (a broken record)
+			 * to the read of measurement 0, so that reading every
+			 * measurement reports each reject once. */
+			if (record_measurement(r.p, r.n, &mb) < 0)
+				goto oom;
+			if (!(mb.len == onlen && !memcmp(mb.buf, oname, onlen)) &&
+			    (only != 0 || find_name(S, mb.buf, mb.len) >= 0))
+				continue;
+		}
+		k = check_record(&c, &r, &tp, &why);
+		if (k < 0)
+			goto oom;
+		if (k == REC_POINT) {
+			if (oname && (tp.measurement.n != onlen ||
+				      memcmp(tp.measurement.p, oname, onlen)))
+				continue;
+			if ((rc = fn(&tp, ud, err)) != 0)
+				goto out;
+		} else if (k == REC_REJECT) {
+			if ((rc = rej(ud, (int64_t)r.line, why, r.p, r.n, err)) != 0)
+				goto out;
+		}
+	}
+	if (rc == 0 && !S->is_stdin && sc.base + sc.len == ck->off_hi)
+		input_keep(S, &sc.in, ck->file, ck->off_hi);
+	goto out;
+oom:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	scan_release(&sc);
+	ferry_buf_release(&mb);
+	lp_scratch_release(&c.scratch);
+	return rc;
+}
+
+static int src_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
+{
+	struct lpf_source *S = s;
+	size_t i;
+
+	for (i = 0; i < S->nf; i++)
+		if (ferry_buf_addf(out, "%s\t%llu\t%lld.%09lld\n", S->f[i].path,
+				   (unsigned long long)S->f[i].size,
+				   (long long)S->f[i].mtime_s, (long long)S->f[i].mtime_ns) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+static const char *const lpf_schemes[] = { "lp", NULL };
+
+const struct tm_source_ops lpf_source_ops = {
+	.name = "lp",
+	.schemes = lpf_schemes,
+	.open = src_open,
+	.close = src_close,
+	.discover = src_discover,
+	.plan = src_plan,
+	.read = src_read,
+	.identity = src_identity,
+};
+
+/* The connector: the point source behind the telemetry mapping. */
+static int lpf_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
+			 struct ferry_error *err)
+{
+	return tm_conn_open(&lpf_source_ops, url, flags, out, err);
+}
+
+static const char *const lpf_conn_schemes[] = { "lp", NULL };
+const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_conn_schemes, lpf_conn_open);

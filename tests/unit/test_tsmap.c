@@ -160,23 +160,13 @@ static int read_line(void *ud, const char *line, size_t n, int64_t lineno, struc
 	return rc;
 }
 
-static struct tm_schema *last_schema;
-
-static int mem_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
-		    tm_reject_fn rej, void *ud, struct ferry_error *err)
+static int mem_read(void *s, const struct tm_schema *sch, const struct tm_chunk *ck, int only,
+		    tm_point_fn fn, tm_reject_fn rej, void *ud, struct ferry_error *err)
 {
 	struct memsrc *m = s;
-	struct rdctx r = { last_schema, only, fn, rej, ud };
+	struct rdctx r = { sch, only, fn, rej, ud };
 
 	return each_line(m->text, ck->off_lo, ck->off_hi, ck->line0, read_line, &r, err);
-}
-
-static int mem_discover_keep(void *s, struct tm_schema *out, struct ferry_error *err)
-{
-	int rc = mem_discover(s, out, err);
-
-	last_schema = out;
-	return rc;
 }
 
 static const char *const mem_schemes[] = { "mem", NULL };
@@ -185,7 +175,7 @@ static const struct tm_source_ops mem_ops = {
 	.schemes = mem_schemes,
 	.open = mem_open,
 	.close = mem_close,
-	.discover = mem_discover_keep,
+	.discover = mem_discover,
 	.plan = mem_plan,
 	.read = mem_read,
 };

@@ -281,7 +281,7 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	for (j = first; j <= last && rc == 0 && !r.stopped; j++) {
 		const struct tm_chunk *ck = &c->sh->ck[t->chunks[j]];
 
-		rc = c->sops->read(c->s, ck, t->per_point ? t->measurement : -1, on_point,
+		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1, on_point,
 				   on_reject, &r, err);
 		if (rc > 0 || r.stopped) {
 			rc = 0;

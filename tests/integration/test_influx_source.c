@@ -281,7 +281,7 @@ static void read_all(struct src *s, struct plist *out)
 	for (i = 0; i < s->nck; i++) {
 		size_t before = out->n;
 
-		if (ifx_source_ops.read(s->s, &s->ck[i], -1, on_point, on_reject, out, &err) < 0)
+		if (ifx_source_ops.read(s->s, NULL, &s->ck[i], -1, on_point, on_reject, out, &err) < 0)
 			fail_msg("%s", err.msg);
 		for (j = before; j < out->n; j++) {
 			const char *at = strrchr(out->v[j], '@');
@@ -635,7 +635,7 @@ static void cut_mid_chunk(void **state)
 		fail_msg("%s", err.msg);
 	assert_int_equal(nck, 1);
 	proxy_budget = 200000;      /* well inside the answer (~1.3 MB) */
-	rc = ifx_source_ops.read(s, &ck[0], -1, count_point, on_reject, &seen, &err);
+	rc = ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen, &err);
 	proxy_budget = -1;
 	assert_true(rc == FERRY_ECONN || rc == FERRY_EIO);
 	if (!strstr(err.msg, "cannot read measurement 'cut' from 1970-01-01T00:00:00.000001000Z to"))
@@ -645,7 +645,7 @@ static void cut_mid_chunk(void **state)
 	/* and a full read through the proxy still works */
 	seen = 0;
 	ferry_error_clear(&err);
-	assert_int_equal(ifx_source_ops.read(s, &ck[0], -1, count_point, on_reject, &seen, &err), 0);
+	assert_int_equal(ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen, &err), 0);
 	assert_int_equal(seen, 30000);
 	tm_chunks_free(ck);
 	tm_schema_release(&sch);

@@ -1659,10 +1659,14 @@ bad:
 		r->m->name);
 }
 
-static int ifx_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
-		    tm_reject_fn rej, void *ud, struct ferry_error *err)
+static int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chunk *ck,
+		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
+		    struct ferry_error *err)
 {
 	struct ifx *ix = s;
+	/* a connection that did not discover (a copy worker) reads by the
+	 * schema of the one that did */
+	const struct tm_schema *sch = ix->sch.n || !shared ? &ix->sch : shared;
 	struct rd r;
 	struct ferry_buf q = FERRY_BUF_INIT, ctx = FERRY_BUF_INIT;
 	char a[48], b[48];
@@ -1671,12 +1675,12 @@ static int ifx_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn
 	memset(&r, 0, sizeof(r));
 	if (only >= 0 && only != ck->measurement)
 		return 0;
-	if (ck->measurement < 0 || (size_t)ck->measurement >= ix->sch.n)
+	if (ck->measurement < 0 || (size_t)ck->measurement >= sch->n)
 		return ferry_error_set(err, FERRY_EINVAL,
 			"chunk names measurement %d of %zu: run discover and plan first",
-			ck->measurement, ix->sch.n);
+			ck->measurement, sch->n);
 	r.ix = ix;
-	r.m = &ix->sch.m[ck->measurement];
+	r.m = &sch->m[ck->measurement];
 	r.fn = fn;
 	r.rej = rej;
 	r.ud = ud;
@@ -1764,3 +1768,13 @@ const struct tm_source_ops ifx_source_ops = {
 	.read = ifx_read,
 	.identity = ifx_identity,
 };
+
+/* The connector: the point source behind the telemetry mapping. */
+static int ifx_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
+			 struct ferry_error *err)
+{
+	return tm_conn_open(&ifx_source_ops, url, flags, out, err);
+}
+
+static const char *const ifx_conn_schemes[] = { "influx", NULL };
+const struct ferry_conn_ops ifx_ops = TM_CONN_OPS("influx", ifx_conn_schemes, ifx_conn_open);

@@ -99,7 +99,8 @@ void tm_chunks_free(struct tm_chunk *c);
 struct tm_source_opts {
 	int has_start, has_end;
 	int64_t start_ns, end_ns;   /* points with start <= time < end */
-	int64_t chunk_ns;           /* InfluxDB: time per chunk; 0 = default (1 day) */
+	int64_t chunk_ns;           /* InfluxDB: time per chunk; 0 = the source's
+				     * default (about 400k points, whole hours) */
 	uint64_t chunk_bytes;       /* files: bytes per chunk; 0 = default (64 MiB) */
 	enum lp_precision precision;   /* lp timestamps; LP_PREC_NS default */
 	int need_types;             /* discover() must know every field's types

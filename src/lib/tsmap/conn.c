@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "ferry/alloc.h"
+#include "connectors/conn_int.h"
 #include "ferry/tsmap.h"
 #include "tsmap/tm_int.h"
 
@@ -309,9 +310,10 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 	return 0;
 }
 
+/* InfluxQL quotes identifiers as SQL does. */
 int tm_conn_quote_ident(const char *name, struct ferry_buf *out)
 {
-	return ferry_buf_addstr(out, name);
+	return conn_quote_dq(name, out);
 }
 
 /* ---- the public URL builder ------------------------------------------------- */

@@ -133,8 +133,10 @@ static char *canon(struct lp_str m, const struct lp_tag *tags, size_t nt,
 	size_t i;
 
 	assert_true(nt <= 64 && nf <= 64);
-	memcpy(tg, tags, nt * sizeof(*tg));
-	memcpy(fl, fields, nf * sizeof(*fl));
+	if (nt)  /* tags may be NULL when there are none */
+		memcpy(tg, tags, nt * sizeof(*tg));
+	if (nf)
+		memcpy(fl, fields, nf * sizeof(*fl));
 	qsort(tg, nt, sizeof(*tg), cmp_tag);
 	qsort(fl, nf, sizeof(*fl), cmp_field);
 	ferry_buf_addf(&b, "[%.*s]", (int)m.n, m.p);

@@ -389,6 +389,26 @@ static void test_narrow_rows(void **state)
 	tm_conn_close(c);
 }
 
+static void test_narrow_notes(void **state)
+{
+	ferry_conn *c = open_mem("m,x=1 x=1,v=1 1\nm v=2i 2\n", NULL);
+	struct ferry_catalog *cat;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	int conflict = 0, both = 0;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	for (i = 0; i < cat->nnotes; i++) {
+		conflict |= strstr(cat->notes[i], "field 'v' is float/integer") != NULL;
+		both |= strstr(cat->notes[i], "'x' is both a tag and a field") != NULL;
+	}
+	assert_true(conflict);
+	assert_true(both);
+	ferry_catalog_free(cat);
+	tm_conn_close(c);
+}
+
 static void test_keep_ns_series_tag(void **state)
 {
 	ferry_conn *c = open_mem("m,dev=d1,entity_id=e value=1 -1\n",
@@ -601,6 +621,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_narrow_catalog),
 		cmocka_unit_test(test_narrow_rows),
+		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_keep_ns_series_tag),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_map),

@@ -28,8 +28,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "copy/copy_int.h"
+#include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
 #include "ferry/model.h"
@@ -200,7 +202,15 @@ static void assert_open_fails(const char *url, const char *must_have,
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	ferry_conn *c = NULL;
-	int rc = ferry_conn_open(url, FERRY_OPEN_CREATE, &c, &err);
+	char scheme[32] = "";
+	const struct ferry_conn_ops *o;
+	int rc;
+
+	/* a read-only connector is opened for reading */
+	sscanf(url, "%31[a-z]", scheme);
+	o = ferry_conn_lookup(scheme);
+	rc = ferry_conn_open(url, o && !(o->caps & FERRY_CAP_WRITE) ? FERRY_OPEN_READONLY :
+			     FERRY_OPEN_CREATE, &c, &err);
 
 	if (rc == 0) {
 		ferry_conn_close(c);
@@ -352,9 +362,137 @@ static void pg_verify_sql(struct cx *x, const struct ferry_batch *w)
 	ferry_buf_release(&v);
 }
 
+/*
+ * Point sources (influx, lp, csv) are read-only: each profile stores the
+ * same points (POINTS_LP; POINTS_CSV is the same data as plain CSV) and
+ * point_reads checks that every one of them gives the same rows.
+ */
+#define POINTS_N_FIELDS 12
+static const char POINTS_LP[] =
+	"W,entity_id=sensor.a value=1.5,count=3i,state=\"on\",ok=true 1700000000000000000\n"
+	"W,entity_id=sensor.a value=2.25,count=-4i,state=\"a, \\\"q\\\"\",ok=false 1700000001000000000\n"
+	"W,entity_id=sensor.b value=-0.125,count=9223372036854775807i,state=\"\",ok=true 1700000002000123000\n";
+static const char POINTS_CSV[] =
+	"time,entity_id,value,count,state,ok\n"
+	"1700000000000000000,sensor.a,1.5,3,on,true\n"
+	"1700000001000000000,sensor.a,2.25,-4,\"a, \"\"q\"\"\",false\n"
+	"1700000002000123000,sensor.b,-0.125,9223372036854775807,,true\n";
+
+static char *write_tmp(struct cx *x, const char *ext, const char *text)
+{
+	FILE *f;
+
+	snprintf(x->path, sizeof(x->path), "%s/conformance-%d.%s", tmp_base(), (int)getpid(), ext);
+	f = fopen(x->path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return strdup(x->path);
+}
+
+static char *lp_make_url(struct cx *x, const char **why)
+{
+	char *p = write_tmp(x, "lp", POINTS_LP), *url = malloc(strlen(p) + 16);
+
+	(void)why;
+	sprintf(url, "lp://%s", p);
+	free(p);
+	return url;
+}
+
+static void lp_bad_urls(struct cx *x)
+{
+	(void)x;
+	assert_open_fails("lp:///nonexistent-ferry-dir/x.lp", "nonexistent-ferry-dir", NULL);
+	assert_open_fails("lp:///tmp/x.lp?precision=fortnight", "precision", NULL);
+}
+
+static char *csv_make_url(struct cx *x, const char **why)
+{
+	/* an empty "state" cell is no value in CSV; the lp text has "" */
+	char *p = write_tmp(x, "csv", POINTS_CSV), *url = malloc(strlen(p) + 64);
+
+	(void)why;
+	sprintf(url, "csv://%s?tags=entity_id&measurement=W&precision=ns", p);
+	free(p);
+	return url;
+}
+
+static void csv_bad_urls(struct cx *x)
+{
+	(void)x;
+	assert_open_fails("csv:///nonexistent-ferry-dir/x.csv", "nonexistent-ferry-dir", NULL);
+}
+
+static size_t curl_sink(char *p, size_t s, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return s * n;
+}
+
+static long influx_post(const char *base, const char *path, const char *body)
+{
+	CURL *h = curl_easy_init();
+	char url[512];
+	long code = 0;
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(h);
+	return code;
+}
+
+static char *influx_make_url(struct cx *x, const char **why)
+{
+	const char *base;
+	char db[64], body[128], path[128], *url;
+
+	(void)x;
+	if (svc_load() < 0 || !(base = svc_get("FERRY_INFLUX_URL"))) {
+		*why = "no InfluxDB started by tests/services";
+		return NULL;
+	}
+	snprintf(db, sizeof(db), "conformance_%d_%ld", (int)getpid(), (long)random());
+	snprintf(body, sizeof(body), "q=CREATE DATABASE %s", db);
+	if (influx_post(base, "/query", body) != 200) {
+		*why = "cannot create an InfluxDB database";
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "/write?db=%s&precision=ns", db);
+	if (influx_post(base, path, POINTS_LP) != 204) {
+		*why = "cannot write to InfluxDB";
+		return NULL;
+	}
+	url = malloc(strlen(base) + 96);
+	sprintf(url, "influx://%s/%s", base + strlen("http://"), db);
+	return url;
+}
+
+static void influx_bad_urls(struct cx *x)
+{
+	char url[512];
+
+	(void)x;
+	assert_open_fails("influx://ferry:" SECRET "@127.0.0.1:1/db", "127.0.0.1:1", SECRET);
+	assert_open_fails("influx://127.0.0.1:1/db?u=ferry&p=" SECRET, NULL, SECRET);
+	if (svc_get("FERRY_INFLUX_URL")) {
+		snprintf(url, sizeof(url), "influx://%s/ferry_no_such_db",
+			 svc_get("FERRY_INFLUX_URL") + strlen("http://"));
+		assert_open_fails(url, "ferry_no_such_db", NULL);
+	}
+}
+
 static const struct profile profiles[] = {
 	{ "sqlite", sq_make_url, sq_bad_urls, NULL, sq_known_loss },
 	{ "postgres", pg_make_url, pg_bad_urls, pg_verify_sql, NULL },
+	{ "lp", lp_make_url, lp_bad_urls, NULL, NULL },
+	{ "csv", csv_make_url, csv_bad_urls, NULL, NULL },
+	{ "influx", influx_make_url, influx_bad_urls, NULL, NULL },
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -693,7 +831,8 @@ static int group_setup(void **state)
 	x->url = x->prof->make_url(x, &x->skip_why);
 	if (!x->url)
 		goto skip;
-	if (ferry_conn_open(x->url, FERRY_OPEN_CREATE, &x->c, &err) < 0) {
+	if (ferry_conn_open(x->url, (x->ops->caps & FERRY_CAP_WRITE) ? FERRY_OPEN_CREATE :
+			    FERRY_OPEN_READONLY, &x->c, &err) < 0) {
 		print_error("cannot open %s: %s\n", x->ops->name, err.msg);
 		return -1;
 	}
@@ -749,7 +888,9 @@ static void ops_table(void **state)
 	assert_non_null(o->open);
 	assert_non_null(o->close);
 	assert_non_null(o->quote_ident);
-	assert_int_equal(caps & ~0x7Fu, 0);
+	assert_int_equal(caps & ~0xFFu, 0);
+	if (caps & FERRY_CAP_CHUNKS)
+		assert_true((caps & FERRY_CAP_KEYRANGE) && o->key_range);
 	if (caps & FERRY_CAP_READ)
 		assert_non_null(o->read);
 	if (caps & FERRY_CAP_WRITE) {
@@ -1019,6 +1160,139 @@ static void source_stop(void **state)
 	ferry_catalog_free(cat);
 }
 
+/* Rows as text without their keys (line numbers differ between sources):
+ * "kind:value|kind:value|..." per row, sorted. */
+struct rowset {
+	char **v;
+	size_t n;
+};
+
+static int rows_text(struct ferry_batch *b, void *ud, struct ferry_error *err)
+{
+	struct rowset *rs = ud;
+	size_t r, i;
+
+	(void)err;
+	for (r = 0; r < b->nrows; r++) {
+		struct ferry_buf t = FERRY_BUF_INIT;
+
+		for (i = 0; i < b->ncols; i++) {
+			const struct ferry_cell *c = ferry_batch_cell(b, r, i);
+
+			if (i)
+				ferry_buf_addch(&t, '|');
+			if (c->kind == FERRY_V_INT)
+				ferry_buf_addf(&t, "i:%lld", (long long)c->v.i);
+			else if (c->kind == FERRY_V_REAL)
+				ferry_buf_addf(&t, "d:%.17g", c->v.d);
+			else if (c->kind == FERRY_V_TEXT)
+				ferry_buf_addf(&t, "t:%.*s", (int)c->len, ferry_cell_bytes(b, c));
+			else
+				ferry_buf_addstr(&t, "null");
+		}
+		rs->v = realloc(rs->v, (rs->n + 1) * sizeof(char *));
+		rs->v[rs->n++] = ferry_buf_detach(&t, NULL);
+	}
+	return 0;
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void rowset_free(struct rowset *rs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		ferry_free(rs->v[i]);
+	free(rs->v);
+	memset(rs, 0, sizeof(*rs));
+}
+
+static void read_rows(ferry_conn *c, const struct ferry_table *t, int has_range, int64_t lo,
+		      int64_t hi, struct rowset *out)
+{
+	struct ferry_read_spec rs = { t, has_range, lo, hi, 2, 0, NULL, NULL };
+
+	OK(ferry_conn_ops_of(c)->read(c, &rs, rows_text, out, err), "read");
+}
+
+/*
+ * A point connector: one narrow table whose chunks (key ordinals) read
+ * one by one give the rows of a whole read, and the same rows as the
+ * line-protocol file of the same points.
+ */
+static void point_reads(void **state)
+{
+	struct cx *x = *state;
+	struct ferry_catalog *cat;
+	const struct ferry_table *t;
+	struct rowset whole = { 0 }, parts = { 0 }, ref = { 0 };
+	int64_t lo, hi, count, k;
+	size_t i;
+
+	NEED_CAPS(x, FERRY_CAP_READ | FERRY_CAP_DESCRIBE | FERRY_CAP_CHUNKS);
+	cat = describe(x);
+	assert_int_equal(cat->ntables, 1);
+	t = &cat->tables[0];
+	assert_string_equal(t->name, "telemetry_data");
+	OK(x->ops->key_range(x->c, t, &lo, &hi, &count, err), "key_range");
+	assert_int_equal(lo, 0);
+	assert_true(hi >= 0 && count > 0);
+	read_rows(x->c, t, 0, 0, 0, &whole);
+	for (k = lo; k <= hi; k++)
+		read_rows(x->c, t, 1, k, k, &parts);
+	assert_int_equal(whole.n, POINTS_N_FIELDS - (!strcmp(x->ops->name, "csv") ? 1 : 0));
+	assert_int_equal(parts.n, whole.n);
+	for (i = 0; i < whole.n; i++)
+		assert_string_equal(parts.v[i], whole.v[i]);
+	{
+		/* the reference: the same points as a line-protocol file */
+		char p[600];
+		ferry_conn *lc;
+		struct ferry_catalog *lcat;
+		FILE *f;
+
+		snprintf(p, sizeof(p), "%s/conformance-ref-%d.lp", tmp_base(), (int)getpid());
+		f = fopen(p, "w");
+		fputs(POINTS_LP, f);
+		fclose(f);
+		memmove(p + 5, p, strlen(p) + 1);
+		memcpy(p, "lp://", 5);
+		OK(ferry_conn_open(p, FERRY_OPEN_READONLY, &lc, err), "open the lp reference");
+		OK(ferry_conn_ops_of(lc)->describe(lc, NULL, &lcat, err), "describe the lp reference");
+		read_rows(lc, &lcat->tables[0], 0, 0, 0, &ref);
+		ferry_catalog_free(lcat);
+		ferry_conn_close(lc);
+		unlink(p + 5);
+	}
+	qsort(whole.v, whole.n, sizeof(char *), strp_cmp);
+	qsort(ref.v, ref.n, sizeof(char *), strp_cmp);
+	{
+		size_t a = 0, b = 0;
+
+		/* csv has no empty-string value: its empty state cell is no field */
+		while (a < whole.n && b < ref.n) {
+			if (strcmp(whole.v[a], ref.v[b]) == 0) {
+				a++;
+				b++;
+			} else if (!strcmp(x->ops->name, "csv") && strstr(ref.v[b], "|t:state|")) {
+				b++;
+			} else {
+				fail_msg("%s row '%s' differs from the line-protocol row '%s'",
+					 x->ops->name, whole.v[a], ref.v[b]);
+			}
+		}
+		assert_int_equal(a, whole.n);
+	}
+	rowset_free(&whole);
+	rowset_free(&parts);
+	rowset_free(&ref);
+	ferry_catalog_free(cat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1030,6 +1304,7 @@ int main(void)
 		cmocka_unit_test(describe_tables),
 		cmocka_unit_test(source_reads),
 		cmocka_unit_test(source_stop),
+		cmocka_unit_test(point_reads),
 	};
 	const struct ferry_conn_ops *const *list = ferry_conn_list();
 	int failed = 0;

@@ -132,7 +132,7 @@ static int run_src(const char *url_tail, const struct tm_source_opts *o0, int on
 		goto out;
 	r->nchunks = n;
 	for (i = 0; i < n; i++)
-		if ((rc = csv_source_ops.read(s, &ck[i], only, on_point, on_reject, &r->out,
+		if ((rc = csv_source_ops.read(s, NULL, &ck[i], only, on_point, on_reject, &r->out,
 					      err)) < 0)
 			goto out;
 out:
@@ -504,7 +504,7 @@ static void test_throughput(void **state)
 	t1 = now();
 	assert_int_equal(csv_source_ops.plan(s, &sch, &ck, &n, &err), 0);
 	for (i = 0; i < n; i++)
-		assert_int_equal(csv_source_ops.read(s, &ck[i], -1, count_point, count_reject,
+		assert_int_equal(csv_source_ops.read(s, NULL, &ck[i], -1, count_point, count_reject,
 						     cnt, &err), 0);
 	t2 = now();
 	printf("csv: %.1f MB, %zu chunks, %lld values, %lld rejects: discover %.0f MB/s, "

@@ -158,7 +158,7 @@ static int on_reject(void *ud, int64_t key, const char *reason, const void *raw,
 static int read_chunk(void *s, const struct tm_chunk *ck, int only, struct ferry_buf *out,
 		      struct ferry_error *err)
 {
-	return lpf_source_ops.read(s, ck, only, on_point, on_reject, out, err);
+	return lpf_source_ops.read(s, NULL, ck, only, on_point, on_reject, out, err);
 }
 
 /* Plan and read every chunk in order into out; checks the chunks tile
@@ -939,7 +939,7 @@ static void test_bench(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (i = 0; i < n; i++) {
 		bytes += c[i].off_hi - c[i].off_lo;
-		assert_int_equal(lpf_source_ops.read(s, &c[i], -1, count_point, count_reject,
+		assert_int_equal(lpf_source_ops.read(s, NULL, &c[i], -1, count_point, count_reject,
 						     &points, &err), 0);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);

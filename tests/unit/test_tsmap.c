@@ -160,23 +160,13 @@ static int read_line(void *ud, const char *line, size_t n, int64_t lineno, struc
 	return rc;
 }
 
-static struct tm_schema *last_schema;
-
-static int mem_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
-		    tm_reject_fn rej, void *ud, struct ferry_error *err)
+static int mem_read(void *s, const struct tm_schema *sch, const struct tm_chunk *ck, int only,
+		    tm_point_fn fn, tm_reject_fn rej, void *ud, struct ferry_error *err)
 {
 	struct memsrc *m = s;
-	struct rdctx r = { last_schema, only, fn, rej, ud };
+	struct rdctx r = { sch, only, fn, rej, ud };
 
 	return each_line(m->text, ck->off_lo, ck->off_hi, ck->line0, read_line, &r, err);
-}
-
-static int mem_discover_keep(void *s, struct tm_schema *out, struct ferry_error *err)
-{
-	int rc = mem_discover(s, out, err);
-
-	last_schema = out;
-	return rc;
 }
 
 static const char *const mem_schemes[] = { "mem", NULL };
@@ -185,7 +175,7 @@ static const struct tm_source_ops mem_ops = {
 	.schemes = mem_schemes,
 	.open = mem_open,
 	.close = mem_close,
-	.discover = mem_discover_keep,
+	.discover = mem_discover,
 	.plan = mem_plan,
 	.read = mem_read,
 };
@@ -395,6 +385,26 @@ static void test_narrow_rows(void **state)
 		assert_string_equal(text_at(&g, g.all.nrows - 1, 2), "cpu");
 		ferry_batch_release(&g.all);
 	}
+	ferry_catalog_free(cat);
+	tm_conn_close(c);
+}
+
+static void test_narrow_notes(void **state)
+{
+	ferry_conn *c = open_mem("m,x=1 x=1,v=1 1\nm v=2i 2\n", NULL);
+	struct ferry_catalog *cat;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	int conflict = 0, both = 0;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	for (i = 0; i < cat->nnotes; i++) {
+		conflict |= strstr(cat->notes[i], "field 'v' is float/integer") != NULL;
+		both |= strstr(cat->notes[i], "'x' is both a tag and a field") != NULL;
+	}
+	assert_true(conflict);
+	assert_true(both);
 	ferry_catalog_free(cat);
 	tm_conn_close(c);
 }
@@ -611,6 +621,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_narrow_catalog),
 		cmocka_unit_test(test_narrow_rows),
+		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_keep_ns_series_tag),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_map),

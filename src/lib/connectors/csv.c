@@ -1956,8 +1956,9 @@ static int src_plan(void *v, const struct tm_schema *sch, struct tm_chunk **out,
 	return 0;
 }
 
-static int src_read(void *v, const struct tm_chunk *ck, int only, tm_point_fn fn,
-		    tm_reject_fn rej, void *ud, struct ferry_error *err)
+static int src_read(void *v, const struct tm_schema *sch, const struct tm_chunk *ck,
+		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
+		    struct ferry_error *err)
 {
 	struct csv_src *s = v;
 	struct cfile *f;
@@ -1969,6 +1970,7 @@ static int src_read(void *v, const struct tm_chunk *ck, int only, tm_point_fn fn
 	int toolong, rc;
 	uint64_t end;
 
+	(void)sch;  /* each handle discovers the same schema from the same files */
 	if ((rc = ensure_discovered(s, err)) < 0)
 		return rc;
 	if (ck->file < 0 || (size_t)ck->file >= s->nfiles)

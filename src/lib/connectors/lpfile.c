@@ -1187,8 +1187,9 @@ static int find_name(const struct lpf_source *S, const char *p, size_t n)
 	return -1;
 }
 
-static int src_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
-		    tm_reject_fn rej, void *ud, struct ferry_error *err)
+static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk *ck,
+		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
+		    struct ferry_error *err)
 {
 	struct lpf_source *S = s;
 	struct scan sc;
@@ -1206,6 +1207,10 @@ static int src_read(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn
 	c.S = S;
 	lp_scratch_init(&c.scratch);
 	if (only >= 0) {
+		/* a connection that did not discover reads by the names of the
+		 * one that did */
+		if (!S->nm && sch && sch->n && keep_names(S, sch) < 0)
+			goto oom;
 		if ((size_t)only >= S->nm) {
 			rc = ferry_error_set(err, FERRY_EINVAL,
 					     "lp source: measurement index %d is not in the discovered schema (%zu measurements)",

@@ -12,11 +12,13 @@
 extern const struct ferry_conn_ops sq_ops;
 extern const struct ferry_conn_ops pg_ops;
 extern const struct ferry_conn_ops lpf_ops;
+extern const struct ferry_conn_ops ifx_ops;
 extern const struct ferry_conn_ops csv_ops;
 
 static const struct ferry_conn_ops *const registry[] = {
 	&sq_ops,
 	&pg_ops,
+	&ifx_ops,
 	&lpf_ops,
 	&csv_ops,
 	NULL

@@ -26,8 +26,21 @@ int xf_utf8_ok(const char *s, size_t n, const char **reason)
 	const unsigned char *p = (const unsigned char *)s, *e = p + n;
 
 	while (p < e) {
-		unsigned c = *p;
+		unsigned c;
 
+		/* eight ASCII bytes without a NUL at a time: most text is that */
+		while (e - p >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, 8);
+			if ((w & 0x8080808080808080ULL) ||
+			    ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+				break;
+			p += 8;
+		}
+		if (p == e)
+			break;
+		c = *p;
 		if (c < 0x80) {
 			if (c == 0) {
 				*reason = "NUL byte in text";

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "ferry/alloc.h"
+#include "connectors/conn_int.h"
 #include "ferry/tsmap.h"
 #include "tsmap/tm_int.h"
 
@@ -281,7 +282,7 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	for (j = first; j <= last && rc == 0 && !r.stopped; j++) {
 		const struct tm_chunk *ck = &c->sh->ck[t->chunks[j]];
 
-		rc = c->sops->read(c->s, ck, t->per_point ? t->measurement : -1, on_point,
+		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1, on_point,
 				   on_reject, &r, err);
 		if (rc > 0 || r.stopped) {
 			rc = 0;
@@ -309,9 +310,10 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 	return 0;
 }
 
+/* InfluxQL quotes identifiers as SQL does. */
 int tm_conn_quote_ident(const char *name, struct ferry_buf *out)
 {
-	return ferry_buf_addstr(out, name);
+	return conn_quote_dq(name, out);
 }
 
 /* ---- the public URL builder ------------------------------------------------- */

@@ -316,13 +316,31 @@ static int chunks_for(struct tm_table *t, const struct tm_chunk *ck, size_t nck,
 }
 
 static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
-			const struct tm_chunk *ck, size_t nck)
+			const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck)
 {
 	struct tm_table *t = add_table(l, o->table);
+	size_t i, k, j;
 	int rc = 0;
 
 	if (!t)
 		return FERRY_ENOMEM;
+	/* nothing to resolve in one row per field, but say what happens */
+	for (i = 0; sch && i < sch->n; i++) {
+		const struct tm_measurement *m = &sch->m[i];
+
+		for (k = 0; k < m->nfields; k++) {
+			const struct tm_field_info *f = &m->fields[k];
+
+			if (f->types & (f->types - 1))
+				note(l, "measurement '%s': field '%s' is %s in different points "
+				     "(shards); each value is kept in the column of its own type",
+				     m->name, f->name, type_word(f->types));
+			for (j = 0; j < m->ntags; j++)
+				if (!strcmp(m->tags[j], f->name))
+					note(l, "measurement '%s': '%s' is both a tag and a field; the tag "
+					     "is in tags, the field in field/…_value", m->name, f->name);
+		}
+	}
 	rc |= add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
 	if (o->keep_ns)
 		rc |= add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
@@ -697,7 +715,7 @@ int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
 	else if (!strcmp(o->layout, "wide"))
 		rc = build_wide(l, o, sch, ck, nck);
 	else
-		rc = build_narrow(l, o, ck, nck);
+		rc = build_narrow(l, o, sch, ck, nck);
 	if (rc == FERRY_ENOMEM)
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	if (rc < 0)

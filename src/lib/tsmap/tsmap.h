@@ -99,7 +99,8 @@ void tm_chunks_free(struct tm_chunk *c);
 struct tm_source_opts {
 	int has_start, has_end;
 	int64_t start_ns, end_ns;   /* points with start <= time < end */
-	int64_t chunk_ns;           /* InfluxDB: time per chunk; 0 = default (1 day) */
+	int64_t chunk_ns;           /* InfluxDB: time per chunk; 0 = the source's
+				     * default (about 400k points, whole hours) */
 	uint64_t chunk_bytes;       /* files: bytes per chunk; 0 = default (64 MiB) */
 	enum lp_precision precision;   /* lp timestamps; LP_PREC_NS default */
 	int need_types;             /* discover() must know every field's types
@@ -126,12 +127,15 @@ struct tm_source_ops {
 	int (*plan)(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 		    size_t *n, struct ferry_error *err);
 	/* Every point of chunk ck, in a deterministic order, to fn (only the
-	 * points of measurement `only` when only >= 0; the index is into the
-	 * schema discover gave); every malformed record to rej.  Points
+	 * points of measurement `only` when only >= 0; the index is into sch,
+	 * the schema discover() gave on the first connection to the same URL:
+	 * a handle that never ran discover() must still understand it);
+	 * every malformed record to rej.  Points
 	 * outside [start, end) are skipped.  Reading the same chunk again
 	 * gives the same calls. */
-	int (*read)(void *s, const struct tm_chunk *ck, int only, tm_point_fn fn,
-		    tm_reject_fn rej, void *ud, struct ferry_error *err);
+	int (*read)(void *s, const struct tm_schema *sch, const struct tm_chunk *ck,
+		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
+		    struct ferry_error *err);
 	/* Optional: a short text that changes when the source's data changes
 	 * (file sizes and mtimes; InfluxDB: series cardinality), for the
 	 * resume fingerprint.  NULL entry = none. */

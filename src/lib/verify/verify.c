@@ -220,10 +220,31 @@ static void *read_main(void *arg)
 	return NULL;
 }
 
+/* A source record that never became a row (malformed line protocol):
+ * the copy rejected it too, so it counts as rejected, not as a difference. */
+static int src_reject(void *ud, int64_t key, const char *column, const char *reason,
+		      const void *raw, size_t n, struct ferry_error *err)
+{
+	struct side *s = ud;
+
+	(void)key;
+	(void)column;
+	(void)reason;
+	(void)raw;
+	(void)n;
+	(void)err;
+	s->rejected++;
+	return 0;
+}
+
 static void spec_for(struct read_job *j, const struct vf_table *vt, int is_src,
 		     int has_range, int64_t lo, int64_t hi)
 {
 	memset(&j->spec, 0, sizeof(j->spec));
+	if (is_src) {
+		j->spec.reject = src_reject;
+		j->spec.reject_ud = j->s;
+	}
 	j->spec.table = is_src ? vt->tp->src : &vt->dst;
 	j->spec.has_range = has_range;
 	j->spec.lo = lo;

@@ -1,0 +1,697 @@
+/*
+ * test_influx_source.c - the InfluxDB 1.x point source (influx.c) against
+ * the influxd tests/services started: what is written as line protocol
+ * comes back from discover/plan/read as exactly the same points (every
+ * escape, every type, missing fields, several series), chunk boundaries and
+ * start/end filters hold, fields whose type differs between shard groups
+ * arrive with their stored types, and unreachable servers, unknown
+ * databases and a connection cut in the middle of a chunk fail clearly.
+ * Skips (exit 77) when FERRY_INFLUX_URL is not in the services env.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "connectors/lineproto.h"
+#include "ferry/buf.h"
+#include "ferry/url.h"
+#include "services_env.h"
+#include "tsmap/tsmap.h"
+
+extern const struct tm_source_ops ifx_source_ops;
+
+#define HOUR INT64_C(3600000000000)
+
+static const char *influx;    /* http://127.0.0.1:PORT */
+static int dbseq;
+
+/* ------------------------------------------------------------- HTTP helpers */
+
+static size_t sink(char *p, size_t s, size_t n, void *ud)
+{
+	ferry_buf_add(ud, p, s * n);
+	return s * n;
+}
+
+static long http_post(const char *path, const char *body, size_t n, struct ferry_buf *out)
+{
+	CURL *h = curl_easy_init();
+	char url[512];
+	long code = 0;
+
+	snprintf(url, sizeof(url), "%s%s", influx, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)n);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(h);
+	return code;
+}
+
+static void influxql(const char *q)
+{
+	struct ferry_buf out = FERRY_BUF_INIT;
+	CURL *h = curl_easy_init();
+	char *e = curl_easy_escape(h, q, 0);
+	char body[2048];
+
+	snprintf(body, sizeof(body), "q=%s", e);
+	curl_free(e);
+	curl_easy_cleanup(h);
+	if (http_post("/query", body, strlen(body), &out) != 200 || strstr(out.buf, "\"error\""))
+		fail_msg("%s: %s", q, out.buf);
+	ferry_buf_release(&out);
+}
+
+/* A fresh database; extra goes after CREATE DATABASE name. */
+static void new_db(char *name, size_t cap, const char *extra)
+{
+	char q[512];
+
+	snprintf(name, cap, "ifxt_%d_%d_%d", (int)getpid(), dbseq++, rand() % 100000);
+	snprintf(q, sizeof(q), "CREATE DATABASE \"%s\" %s", name, extra ? extra : "");
+	influxql(q);
+}
+
+static void write_lp(const char *db, const char *text)
+{
+	struct ferry_buf out = FERRY_BUF_INIT;
+	char path[256];
+	long code;
+
+	snprintf(path, sizeof(path), "/write?db=%s&precision=ns", db);
+	code = http_post(path, text, strlen(text), &out);
+	if (code != 204)
+		fail_msg("write to %s: HTTP %ld: %s", db, code, out.buf);
+	ferry_buf_release(&out);
+}
+
+/* ------------------------------------------------------ points as strings */
+
+static int cmp_tag(const void *a, const void *b)
+{
+	const struct lp_tag *x = a, *y = b;
+	size_t n = x->key.n < y->key.n ? x->key.n : y->key.n;
+	int c = memcmp(x->key.p, y->key.p, n);
+
+	return c ? c : (x->key.n > y->key.n) - (x->key.n < y->key.n);
+}
+
+static int cmp_field(const void *a, const void *b)
+{
+	const struct lp_field *x = a, *y = b;
+	size_t n = x->key.n < y->key.n ? x->key.n : y->key.n;
+	int c = memcmp(x->key.p, y->key.p, n);
+
+	return c ? c : (x->key.n > y->key.n) - (x->key.n < y->key.n);
+}
+
+/* One line per point, tags and fields sorted, every value with its type. */
+static char *canon(struct lp_str m, const struct lp_tag *tags, size_t nt,
+		   const struct lp_field *fields, size_t nf, int64_t t)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	struct lp_tag tg[64];
+	struct lp_field fl[64];
+	size_t i;
+
+	assert_true(nt <= 64 && nf <= 64);
+	if (nt)  /* tags may be NULL when there are none */
+		memcpy(tg, tags, nt * sizeof(*tg));
+	if (nf)
+		memcpy(fl, fields, nf * sizeof(*fl));
+	qsort(tg, nt, sizeof(*tg), cmp_tag);
+	qsort(fl, nf, sizeof(*fl), cmp_field);
+	ferry_buf_addf(&b, "[%.*s]", (int)m.n, m.p);
+	for (i = 0; i < nt; i++)
+		ferry_buf_addf(&b, " T[%.*s]=[%.*s]", (int)tg[i].key.n, tg[i].key.p,
+			       (int)tg[i].val.n, tg[i].val.p);
+	for (i = 0; i < nf; i++) {
+		ferry_buf_addf(&b, " F[%.*s]=", (int)fl[i].key.n, fl[i].key.p);
+		switch (fl[i].type) {
+		case LP_FLOAT: ferry_buf_addf(&b, "float:%.17g", fl[i].v.f); break;
+		case LP_INT: ferry_buf_addf(&b, "int:%" PRId64, fl[i].v.i); break;
+		case LP_UINT: ferry_buf_addf(&b, "uint:%" PRIu64, fl[i].v.u); break;
+		case LP_BOOL: ferry_buf_addf(&b, "bool:%d", fl[i].v.b); break;
+		case LP_STRING:
+			ferry_buf_addf(&b, "str:%zu:", fl[i].v.s.n);
+			ferry_buf_add(&b, fl[i].v.s.p, fl[i].v.s.n);
+			break;
+		}
+	}
+	ferry_buf_addf(&b, " @%" PRId64, t);
+	return ferry_buf_detach(&b, NULL);
+}
+
+struct plist {
+	char **v;
+	size_t n, cap;
+	int64_t *keys;
+};
+
+static void plist_add(struct plist *l, char *s, int64_t key)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		l->keys = realloc(l->keys, l->cap * sizeof(*l->keys));
+	}
+	l->keys[l->n] = key;
+	l->v[l->n++] = s;
+}
+
+static void plist_free(struct plist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->keys);
+	memset(l, 0, sizeof(*l));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The points of an LP text, as lp_parse_line reads them. */
+static void parse_text(const char *text, struct plist *out)
+{
+	struct lp_scratch sc;
+	struct lp_cursor cur = LP_CURSOR_INIT;
+	const char *line, *why;
+	size_t n;
+	uint64_t ln;
+
+	lp_scratch_init(&sc);
+	while (lp_next_line(text, strlen(text), &cur, 1, &line, &n, &ln)) {
+		struct lp_point pt;
+		int k = lp_parse_line(line, n, &pt, &sc, &why);
+
+		if (k < 0)
+			fail_msg("test data line %" PRIu64 ": %s", ln, why);
+		if (k == LP_POINT)
+			plist_add(out, canon(pt.measurement, pt.tags, pt.ntags, pt.fields, pt.nfields,
+					     pt.ts), 0);
+	}
+	lp_scratch_release(&sc);
+}
+
+static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	(void)err;
+	plist_add(ud, canon(p->measurement, p->tags, p->ntags, p->fields, p->nfields, p->time_ns),
+		  p->key);
+	return 0;
+}
+
+static int on_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
+		     struct ferry_error *err)
+{
+	(void)ud; (void)raw; (void)n; (void)err;
+	fail_msg("unexpected reject at %" PRId64 ": %s", key, reason);
+	return -1;
+}
+
+struct src {
+	void *s;
+	struct tm_schema sch;
+	struct tm_chunk *ck;
+	size_t nck;
+};
+
+static int src_open(const char *db, const char *query, const struct tm_source_opts *o,
+		    void **out, struct ferry_error *err)
+{
+	char u[512];
+	ferry_url *url = NULL;
+	int rc;
+
+	snprintf(u, sizeof(u), "influx://127.0.0.1:%s/%s%s", svc_get("FERRY_INFLUX_PORT"), db,
+		 query ? query : "");
+	assert_int_equal(ferry_url_parse(u, &url, err), 0);
+	rc = ifx_source_ops.open(url, o, out, err);
+	ferry_url_free(url);
+	return rc;
+}
+
+static void src_load(struct src *s, const char *db, const struct tm_source_opts *o)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	memset(s, 0, sizeof(*s));
+	if (src_open(db, NULL, o, &s->s, &err) < 0 ||
+	    ifx_source_ops.discover(s->s, &s->sch, &err) < 0 ||
+	    ifx_source_ops.plan(s->s, &s->sch, &s->ck, &s->nck, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(s->sch.typed, 1);
+}
+
+static void src_done(struct src *s)
+{
+	tm_chunks_free(s->ck);
+	tm_schema_release(&s->sch);
+	ifx_source_ops.close(s->s);
+}
+
+/* Every point of every chunk; checks keys count 0,1,2.. within a chunk and
+ * that every point lies in its chunk. */
+static void read_all(struct src *s, struct plist *out)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	size_t i, j;
+
+	for (i = 0; i < s->nck; i++) {
+		size_t before = out->n;
+
+		if (ifx_source_ops.read(s->s, NULL, &s->ck[i], -1, on_point, on_reject, out, &err) < 0)
+			fail_msg("%s", err.msg);
+		for (j = before; j < out->n; j++) {
+			const char *at = strrchr(out->v[j], '@');
+			int64_t t = strtoll(at + 1, NULL, 10);
+
+			assert_int_equal(out->keys[j], (int64_t)(j - before));
+			assert_true(t >= s->ck[i].t_lo && t < s->ck[i].t_hi);
+		}
+	}
+}
+
+static void assert_same(struct plist *want, struct plist *got)
+{
+	size_t i;
+
+	qsort(want->v, want->n, sizeof(char *), cmp_str);
+	qsort(got->v, got->n, sizeof(char *), cmp_str);
+	for (i = 0; i < want->n && i < got->n; i++)
+		if (strcmp(want->v[i], got->v[i]))
+			fail_msg("point %zu differs:\n want %s\n got  %s", i, want->v[i], got->v[i]);
+	assert_int_equal(got->n, want->n);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static const char *const escapes_lp =
+	"plain,host=a,region=eu value=1.5,count=3i,ok=true,name=\"x\" 1000\n"
+	"plain,host=a,region=eu value=2,count=-4i 2000\n"
+	"plain,host=b value=-1.5E-3,ok=F 1500\n"
+	"plain,host=b count=9223372036854775807i,big=-9223372036854775808i 2500\n"
+	"plain,region=us value=1e10,exp=1.25e-300,neg=-0.0 3000\n"
+	"plain,host=a,region=eu name=\"\" 4000\n"
+	"plain ok=TRUE,value=123456789.125 5000\n"
+	"comma\\,space\\ eq=m,tag\\,k\\ e\\=y=v\\,a\\ l\\=ue fi\\,e\\ l\\=d=1i 100\n"
+	"a\"quote\\back,q=\"v\" s=\"quote \\\" back \\\\ nl\nafter\ttab\" 200\n"
+	"\xe6\xb8\xa9\xe5\xba\xa6,\xc3\xbc=\xc3\xa4 \xe2\x82\xac=2.5,s=\"\xf0\x9f\x98\x80\" 300\n"
+	"same,x=tagval x=7i,y=1 400\n"
+	"same,x=other y=2 500\n"
+	"same y=3 600\n";
+
+static void escapes_and_types(void **state)
+{
+	struct plist want = { 0 }, got = { 0 };
+	struct src s;
+	char db[64];
+	int i;
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	write_lp(db, escapes_lp);
+	parse_text(escapes_lp, &want);
+	src_load(&s, db, NULL);
+
+	/* discover: sorted names, tag keys, field types */
+	assert_int_equal(s.sch.n, 5);
+	assert_string_equal(s.sch.m[0].name, "a\"quote\\back");
+	assert_string_equal(s.sch.m[1].name, "comma,space eq=m");
+	assert_string_equal(s.sch.m[2].name, "plain");
+	assert_string_equal(s.sch.m[3].name, "same");
+	assert_string_equal(s.sch.m[4].name, "\xe6\xb8\xa9\xe5\xba\xa6");
+	assert_int_equal(s.sch.m[1].ntags, 1);
+	assert_string_equal(s.sch.m[1].tags[0], "tag,k e=y");
+	assert_string_equal(s.sch.m[1].fields[0].name, "fi,e l=d");
+	assert_int_equal(s.sch.m[2].ntags, 2);
+	assert_string_equal(s.sch.m[2].tags[0], "host");
+	assert_string_equal(s.sch.m[2].tags[1], "region");
+	{
+		const struct tm_measurement *m = &s.sch.m[2];
+		static const char *const names[] = { "big", "count", "exp", "name", "neg", "ok", "value" };
+		static const unsigned types[] = { TM_TYPE_BIT(LP_INT), TM_TYPE_BIT(LP_INT),
+			TM_TYPE_BIT(LP_FLOAT), TM_TYPE_BIT(LP_STRING), TM_TYPE_BIT(LP_FLOAT),
+			TM_TYPE_BIT(LP_BOOL), TM_TYPE_BIT(LP_FLOAT) };
+
+		assert_int_equal(m->nfields, 7);
+		for (i = 0; i < 7; i++) {
+			assert_string_equal(m->fields[i].name, names[i]);
+			assert_int_equal(m->fields[i].types, types[i]);
+		}
+		/* an estimate: the largest count of one field */
+		assert_true(m->points >= 5 && m->points <= 7);
+	}
+	assert_string_equal(s.sch.m[3].tags[0], "x");      /* tag and field both 'x' */
+	assert_string_equal(s.sch.m[3].fields[0].name, "x");
+
+	read_all(&s, &got);
+	assert_same(&want, &got);
+
+	/* the same calls again, in the same order */
+	{
+		struct plist again = { 0 }, first = { 0 };
+
+		read_all(&s, &first);
+		read_all(&s, &again);
+		assert_int_equal(first.n, again.n);
+		for (i = 0; i < (int)first.n; i++)
+			assert_string_equal(first.v[i], again.v[i]);
+		plist_free(&first);
+		plist_free(&again);
+	}
+	plist_free(&want);
+	plist_free(&got);
+	src_done(&s);
+}
+
+/* A point exactly at t_hi belongs to the next chunk; start/end filter. */
+static void chunks_and_filters(void **state)
+{
+	struct tm_source_opts o;
+	struct plist got = { 0 };
+	struct src s;
+	char db[64], text[1024];
+	size_t i;
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	snprintf(text, sizeof(text),
+		 "m v=1 %" PRId64 "\nm v=2 %" PRId64 "\nm v=3 %" PRId64 "\nm v=4 %" PRId64
+		 "\nm v=5 %" PRId64 "\n",
+		 10 * HOUR, 11 * HOUR - 1, 11 * HOUR, 12 * HOUR, 13 * HOUR + 5);
+	write_lp(db, text);
+
+	memset(&o, 0, sizeof(o));
+	o.chunk_ns = HOUR;
+	src_load(&s, db, &o);
+	assert_int_equal(s.nck, 4);
+	assert_int_equal(s.ck[0].t_lo, 10 * HOUR);
+	assert_int_equal(s.ck[0].t_hi, 11 * HOUR);
+	assert_int_equal(s.ck[3].t_lo, 13 * HOUR);
+	assert_int_equal(s.ck[3].t_hi, 13 * HOUR + 6);       /* last + 1 */
+	for (i = 0; i < s.nck; i++) {
+		assert_int_equal(s.ck[i].measurement, 0);
+		assert_int_equal(s.ck[i].has_time, 1);
+	}
+	read_all(&s, &got);
+	assert_int_equal(got.n, 5);
+	assert_int_equal(got.keys[0], 0);
+	assert_int_equal(got.keys[1], 1);   /* 11h-1 in the first chunk */
+	assert_int_equal(got.keys[2], 0);   /* 11h starts the second */
+	plist_free(&got);
+	src_done(&s);
+
+	/* default chunk size: whole hours, one chunk for this sparse data */
+	src_load(&s, db, NULL);
+	assert_true(s.nck >= 1);
+	for (i = 0; i + 1 < s.nck; i++)
+		assert_int_equal(s.ck[i].t_hi % HOUR, 0);
+	src_done(&s);
+
+	memset(&o, 0, sizeof(o));
+	o.has_start = o.has_end = 1;
+	o.start_ns = 11 * HOUR - 1;
+	o.end_ns = 12 * HOUR;
+	src_load(&s, db, &o);
+	read_all(&s, &got);
+	assert_int_equal(got.n, 2);        /* 11h-1 and 11h; 12h is excluded */
+	qsort(got.v, got.n, sizeof(char *), cmp_str);
+	assert_non_null(strstr(got.v[0], "float:2 @"));
+	assert_non_null(strstr(got.v[1], "float:3 @"));
+	plist_free(&got);
+	src_done(&s);
+}
+
+/* One field stored as float, integer, string and boolean in four shard
+ * groups (1 h shards): every value arrives with its own type. */
+static void type_conflict_across_shards(void **state)
+{
+	struct plist want = { 0 }, got = { 0 };
+	struct src s;
+	char db[64], text[1024];
+
+	(void)state;
+	new_db(db, sizeof(db), "WITH SHARD DURATION 1h");
+	snprintf(text, sizeof(text),
+		 "c,k=a f=1.5,g=1 %" PRId64 "\n"
+		 "c,k=a f=2 %" PRId64 "\n"
+		 "c,k=a f=9007199254740993i,g=2 %" PRId64 "\n"
+		 "c,k=b f=-7i %" PRId64 "\n"
+		 "c,k=a f=\"s\" %" PRId64 "\n"
+		 "c,k=b f=true,g=3 %" PRId64 "\n",
+		 HOUR / 2, HOUR / 2 + 1, HOUR + 10, HOUR + 20, 2 * HOUR + 1, 3 * HOUR + 1);
+	/* one write per shard: a batch with a conflicting type is refused whole */
+	{
+		char *line = text, *nl;
+
+		while ((nl = strchr(line, '\n'))) {
+			char one[256];
+
+			snprintf(one, sizeof(one), "%.*s\n", (int)(nl - line + 1), line);
+			write_lp(db, one);
+			line = nl + 1;
+		}
+	}
+	parse_text(text, &want);
+	src_load(&s, db, NULL);
+	assert_int_equal(s.sch.n, 1);
+	assert_int_equal(s.sch.m[0].fields[0].types,
+			 TM_TYPE_BIT(LP_FLOAT) | TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING) |
+			 TM_TYPE_BIT(LP_BOOL));
+	assert_true(s.nck >= 4);   /* never across a shard group */
+	read_all(&s, &got);
+	assert_same(&want, &got);
+	plist_free(&want);
+	plist_free(&got);
+	src_done(&s);
+}
+
+static void errors(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_url *url = NULL;
+	void *s = NULL;
+	char db[64];
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	/* unknown database: names what exists */
+	assert_int_equal(src_open("no_such_db", NULL, NULL, &s, &err), FERRY_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "database 'no_such_db' not found on 127.0.0.1:"));
+	assert_non_null(strstr(err.msg, db));
+	ferry_error_clear(&err);
+	/* unknown retention policy */
+	assert_int_equal(src_open(db, "?rp=nope", NULL, &s, &err), FERRY_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "retention policy 'nope' not found"));
+	ferry_error_clear(&err);
+	/* no database in the URL */
+	assert_int_equal(ferry_url_parse("influx://127.0.0.1:8086/", &url, &err), 0);
+	assert_int_equal(ifx_source_ops.open(url, NULL, &s, &err), FERRY_EINVAL);
+	assert_non_null(strstr(err.msg, "influx://[user[:password]@]host[:port]/DATABASE"));
+	ferry_url_free(url);
+	ferry_error_clear(&err);
+	/* nobody listens on port 1; the password never shows */
+	assert_int_equal(ferry_url_parse("influx://u:secretpw@127.0.0.1:1/db", &url, &err), 0);
+	assert_int_equal(ifx_source_ops.open(url, NULL, &s, &err), FERRY_ECONN);
+	assert_non_null(strstr(err.msg, "cannot reach InfluxDB at 127.0.0.1:1: "));
+	assert_null(strstr(err.msg, "secretpw"));
+	ferry_url_free(url);
+}
+
+/* ---------------------------------------------- a connection cut mid-read */
+
+/* A TCP proxy to influxd that closes both sides once `budget` response
+ * bytes have passed (budget < 0: no limit). */
+static int proxy_fd = -1, proxy_port;
+static volatile long proxy_budget = -1;
+
+static void *proxy_conn(void *arg)
+{
+	int c = (int)(intptr_t)arg, u = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	char buf[16384];
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)atoi(svc_get("FERRY_INFLUX_PORT")));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(u, (struct sockaddr *)&a, sizeof(a)) == 0) {
+		struct pollfd p[2] = { { c, POLLIN, 0 }, { u, POLLIN, 0 } };
+
+		for (;;) {
+			ssize_t n;
+
+			if (poll(p, 2, -1) < 0)
+				break;
+			if (p[0].revents) {
+				if ((n = read(c, buf, sizeof(buf))) <= 0 || write(u, buf, n) != n)
+					break;
+			}
+			if (p[1].revents) {
+				long b = proxy_budget;
+
+				if ((n = read(u, buf, sizeof(buf))) <= 0)
+					break;
+				if (b >= 0 && n > b)
+					n = b;
+				if (n > 0 && write(c, buf, n) != n)
+					break;
+				if (b >= 0 && (proxy_budget = b - n) <= 0)
+					break;
+			}
+		}
+	}
+	close(u);
+	close(c);
+	return NULL;
+}
+
+static void *proxy_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int c = accept(proxy_fd, NULL, NULL);
+		pthread_t t;
+
+		if (c < 0)
+			return NULL;
+		pthread_create(&t, NULL, proxy_conn, (void *)(intptr_t)c);
+		pthread_detach(t);
+	}
+}
+
+static void proxy_start(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	pthread_t t;
+
+	proxy_fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(proxy_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(proxy_fd, 16), 0);
+	getsockname(proxy_fd, (struct sockaddr *)&a, &len);
+	proxy_port = ntohs(a.sin_port);
+	pthread_create(&t, NULL, proxy_main, NULL);
+	pthread_detach(t);
+}
+
+static int count_point(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	(void)p; (void)err;
+	++*(long *)ud;
+	return 0;
+}
+
+static void cut_mid_chunk(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_schema sch = { NULL, 0, 0 };
+	struct tm_chunk *ck = NULL;
+	struct ferry_buf text = FERRY_BUF_INIT;
+	ferry_url *url = NULL;
+	char db[64], u[256];
+	size_t nck, i;
+	long seen = 0;
+	void *s = NULL;
+	int rc;
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	for (i = 0; i < 30000; i++)
+		ferry_buf_addf(&text, "cut,s=%zu v=%zu.5,w=\"%zu\" %zu\n", i % 7, i, i, 1000 + i);
+	write_lp(db, text.buf);
+	ferry_buf_release(&text);
+	proxy_start();
+	snprintf(u, sizeof(u), "influx://127.0.0.1:%d/%s", proxy_port, db);
+	assert_int_equal(ferry_url_parse(u, &url, &err), 0);
+	if (ifx_source_ops.open(url, NULL, &s, &err) < 0 ||
+	    ifx_source_ops.discover(s, &sch, &err) < 0 ||
+	    ifx_source_ops.plan(s, &sch, &ck, &nck, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(nck, 1);
+	proxy_budget = 200000;      /* well inside the answer (~1.3 MB) */
+	rc = ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen, &err);
+	proxy_budget = -1;
+	assert_true(rc == FERRY_ECONN || rc == FERRY_EIO);
+	if (!strstr(err.msg, "cannot read measurement 'cut' from 1970-01-01T00:00:00.000001000Z to"))
+		fail_msg("%s", err.msg);
+	assert_non_null(strstr(err.msg, "cannot read measurement 'cut' from 1970-01-01T00:00:00.000001000Z to"));
+	assert_true(seen < 30000);
+	/* and a full read through the proxy still works */
+	seen = 0;
+	ferry_error_clear(&err);
+	assert_int_equal(ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen, &err), 0);
+	assert_int_equal(seen, 30000);
+	tm_chunks_free(ck);
+	tm_schema_release(&sch);
+	ifx_source_ops.close(s);
+	ferry_url_free(url);
+}
+
+/* identity changes when points are added */
+static void identity_changes(void **state)
+{
+	struct ferry_buf a = FERRY_BUF_INIT, b = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct src s;
+	char db[64];
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	write_lp(db, "m v=1 10\nm v=2 20\n");
+	src_load(&s, db, NULL);
+	assert_int_equal(ifx_source_ops.identity(s.s, &a, &err), 0);
+	write_lp(db, "m v=3 15\n");
+	assert_int_equal(ifx_source_ops.identity(s.s, &b, &err), 0);
+	assert_string_not_equal(a.buf, b.buf);
+	ferry_buf_release(&a);
+	ferry_buf_release(&b);
+	src_done(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(escapes_and_types),
+		cmocka_unit_test(chunks_and_filters),
+		cmocka_unit_test(type_conflict_across_shards),
+		cmocka_unit_test(errors),
+		cmocka_unit_test(cut_mid_chunk),
+		cmocka_unit_test(identity_changes),
+	};
+
+	if (svc_load() < 0 || !(influx = svc_get("FERRY_INFLUX_URL"))) {
+		fprintf(stderr, "test_influx_source: no InfluxDB in the services env, skipping\n");
+		return 77;
+	}
+	srand((unsigned)getpid());
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -203,4 +203,21 @@ hl=$(new_db ts_ha_lp)
 t_run "$FERRY" copy -q "lp://$T/ha.lp" "$hl"
 assert_eq "HA from lp == from influx" "$(narrow_dump "$hl")" "$(narrow_dump "$ref")"
 
+# ---- the same HA database into a user's telemetry_data through the example map
+hm=$(new_db ts_ha_map)
+pg_q "$hm" "create table telemetry_data (id bigserial primary key, device_id integer,
+	\"timestamp\" timestamptz not null, measurement_name varchar(100), numeric_value double precision,
+	text_value text, boolean_value boolean, json_value jsonb, metadata jsonb)" >/dev/null
+map="$FERRY_SRC/examples/maps/influx-to-telemetry_data.yaml"
+t_run "$FERRY" copy -q --map "$map" "$src" "$hm"
+assert_eq "HA map copy exit code" "$T_RC" 0
+assert_eq "HA map rows = narrow rows of the included measurements" \
+	"$(pg_q "$hm" 'select count(*) from telemetry_data')" \
+	"$(pg_q "$ref" "select count(*) from telemetry_data where measurement in ('W','kWh','°C','%','state')")"
+assert_eq "HA map values" \
+	"$(pg_q "$hm" "select md5(string_agg(concat_ws('|', \"timestamp\", measurement_name, numeric_value, text_value, boolean_value, metadata::text), ',' order by \"timestamp\", measurement_name collate \"C\")) from telemetry_data")" \
+	"$(pg_q "$ref" "select md5(string_agg(concat_ws('|', time, series || '.' || field, numeric_value, text_value, boolean_value, tags::text), ',' order by time, series || '.' || field collate \"C\")) from telemetry_data where measurement in ('W','kWh','°C','%','state')")"
+t_run "$FERRY" verify -q --map "$map" "$src" "$hm"
+assert_eq "verify HA map" "$T_RC" 0
+
 t_done

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "connectors/csv.h"
+#include "copy/copy_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 
@@ -417,19 +418,6 @@ static int digits(const char *s, size_t n, size_t at, size_t k, int *v)
 	return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 int csv_time_parse(const char *s, size_t n, enum lp_precision prec, int64_t *ns)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -503,7 +491,7 @@ int csv_time_parse(const char *s, size_t n, enum lp_precision prec, int64_t *ns)
 		if (i != n)
 			return FERRY_EREJECT;
 	}
-	secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec -
+	secs = xf_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec -
 	       (int64_t)oh * 3600 - (int64_t)om * 60;
 	if (__builtin_mul_overflow(secs, (int64_t)1000000000, &out) ||
 	    __builtin_add_overflow(out, frac, &out))

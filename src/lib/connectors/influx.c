@@ -1333,6 +1333,21 @@ static int schema_copy(const struct tm_schema *from, struct tm_schema *to)
 	return 0;
 }
 
+/* q = SHOW <what> KEYS ON "db" FROM "rp" and a regex matching every
+ * measurement of the retention policy. */
+static int show_keys(const struct ifx *ix, const char *what, struct ferry_buf *q)
+{
+	int rc;
+
+	ferry_buf_clear(q);
+	if ((rc = ferry_buf_addf(q, "SHOW %s KEYS ON ", what)) < 0 ||
+	    (rc = add_ident(q, ix->db, strlen(ix->db))) < 0 ||
+	    (rc = ferry_buf_addstr(q, " FROM ")) < 0 ||
+	    (rc = add_ident(q, ix->rp, strlen(ix->rp))) < 0)
+		return rc;
+	return ferry_buf_addstr(q, "./.*/");
+}
+
 static int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 {
 	struct ifx *ix = s;
@@ -1342,22 +1357,14 @@ static int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 	int rc, conflicts = 0;
 	size_t i, k;
 
-	if ((rc = ferry_buf_addstr(&q, "SHOW FIELD KEYS ON ")) < 0 ||
-	    (rc = add_ident(&q, ix->db, strlen(ix->db))) < 0 ||
-	    (rc = ferry_buf_addstr(&q, " FROM ")) < 0 ||
-	    (rc = add_ident(&q, ix->rp, strlen(ix->rp))) < 0 ||
-	    (rc = ferry_buf_addstr(&q, "./.*/")) < 0) {
+	if ((rc = show_keys(ix, "FIELD", &q)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
 	if ((rc = query_rows(ix, q.buf, field_row, &sch, "cannot list field keys", err)) < 0)
 		goto out;
 	ferry_buf_clear(&q);
-	if ((rc = ferry_buf_addstr(&q, "SHOW TAG KEYS ON ")) < 0 ||
-	    (rc = add_ident(&q, ix->db, strlen(ix->db))) < 0 ||
-	    (rc = ferry_buf_addstr(&q, " FROM ")) < 0 ||
-	    (rc = add_ident(&q, ix->rp, strlen(ix->rp))) < 0 ||
-	    (rc = ferry_buf_addstr(&q, "./.*/")) < 0) {
+	if ((rc = show_keys(ix, "TAG", &q)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}

@@ -72,6 +72,9 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 /* The reject key of row key in table t: {"rowid":N}, {"line":N}, ... */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n);
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+int64_t xf_days_from_civil(int64_t y, unsigned m, unsigned d);
+
 /* Shared parsers (also used by the planner's pre-scan). */
 int xf_utf8_ok(const char *s, size_t n, const char **reason);
 int xf_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,

@@ -98,8 +98,8 @@ static size_t utf8_chars(const char *s, size_t n)
 	return k;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian, H. Hinnant). */
+int64_t xf_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -210,7 +210,7 @@ int xf_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 	if (i != n)
 		return 0;
 done:
-	v = (days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957) * 86400LL +
+	v = (xf_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957) * 86400LL +
 	    h * 3600LL + mi * 60LL + sec - off;
 	*us = v * 1000000LL + frac;
 	return 1;
@@ -229,7 +229,7 @@ int xf_parse_date(const char *s, size_t n, int32_t *days)
 		return 0;
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
 		return 0;
-	*days = (int32_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957);
+	*days = (int32_t)(xf_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957);
 	return 1;
 }
 

@@ -63,7 +63,8 @@ const char cli_ts_usage[] =
 	"  --chunk-time D       InfluxDB time per chunk: 6h, 1d, 2w (default: about\n"
 	"                       250k-500k points per chunk)\n"
 	"  --chunk-bytes N      files: bytes per chunk (default 64M)\n"
-	"  --precision P        integer timestamps in files: ns (default), us, ms, s\n";
+	"  --precision P        unit of integer timestamps in files: ns, us, ms, s\n"
+	"                       (default ns for lp:, ms for csv: as IoTDB writes them)\n";
 
 int cli_ts_option(int code, const char *arg, struct ferry_ts_opts *t)
 {

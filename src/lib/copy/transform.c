@@ -626,6 +626,16 @@ static int fits_precision(int64_t us, int32_t typmod)
 	return typmod < 0 || typmod > 5 || us % unit[typmod] == 0;
 }
 
+/* 1, or 0 with the reason when cp's precision (timestamp(p), time(p))
+ * cannot keep every fractional digit of us. */
+static int precision_ok(int64_t us, const struct col_plan *cp, char *reason, size_t rn)
+{
+	if (fits_precision(us, cp->typmod))
+		return 1;
+	snprintf(reason, rn, "more fractional-second digits than %s keeps", cp->type_sql);
+	return 0;
+}
+
 /* Convert one cell; on failure fill reason (up to 200 bytes) and return 0. */
 static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		const struct col_plan *cp, char *reason, size_t rn)
@@ -841,12 +851,7 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		if (c->kind == FERRY_V_INT && (cp->src_type == FERRY_T_TIMESTAMPTZ ||
 					       cp->src_type == FERRY_T_TIMESTAMP)) {
 			/* already microseconds since 2000-01-01 (UTC for tz) */
-			if (!fits_precision(c->v.i, cp->typmod)) {
-				snprintf(reason, rn, "more fractional-second digits than %s keeps",
-					 cp->type_sql);
-				return 0;
-			}
-			return 1;
+			return precision_ok(c->v.i, cp, reason, rn);
 		}
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
@@ -859,11 +864,8 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 				 cp->type_sql);
 			return 0;
 		}
-		if (!fits_precision(us, cp->typmod)) {
-			snprintf(reason, rn, "more fractional-second digits than %s keeps",
-				 cp->type_sql);
+		if (!precision_ok(us, cp, reason, rn))
 			return 0;
-		}
 		c->kind = FERRY_V_INT;
 		c->v.i = us;
 		return 1;
@@ -873,11 +875,8 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 
 		if (c->kind != FERRY_V_TEXT || !parse_time(s, n, &us))
 			goto mismatch;
-		if (!fits_precision(us, cp->typmod)) {
-			snprintf(reason, rn, "more fractional-second digits than %s keeps",
-				 cp->type_sql);
+		if (!precision_ok(us, cp, reason, rn))
 			return 0;
-		}
 		c->kind = FERRY_V_INT;
 		c->v.i = us;
 		return 1;

@@ -19,38 +19,14 @@
 #include "ferry/alloc.h"
 #include "ferry/error.h"
 #include "connectors/lineproto.h"
+#include "lp_text.h"
 
 /* Render a point unambiguously for comparison: names and strings raw,
  * fields as key:type=value, then @ts. */
 static void dump(struct ferry_buf *b, const struct lp_point *pt)
 {
-	size_t i;
-
 	ferry_buf_clear(b);
-	ferry_buf_add(b, pt->measurement.p, pt->measurement.n);
-	for (i = 0; i < pt->ntags; i++) {
-		ferry_buf_addch(b, '|');
-		ferry_buf_add(b, pt->tags[i].key.p, pt->tags[i].key.n);
-		ferry_buf_addch(b, '=');
-		ferry_buf_add(b, pt->tags[i].val.p, pt->tags[i].val.n);
-	}
-	for (i = 0; i < pt->nfields; i++) {
-		const struct lp_field *f = &pt->fields[i];
-
-		ferry_buf_addstr(b, i ? "," : " ");
-		ferry_buf_add(b, f->key.p, f->key.n);
-		switch (f->type) {
-		case LP_FLOAT: ferry_buf_addf(b, ":f=%.17g", f->v.f); break;
-		case LP_INT: ferry_buf_addf(b, ":i=%lld", (long long)f->v.i); break;
-		case LP_UINT: ferry_buf_addf(b, ":u=%llu", (unsigned long long)f->v.u); break;
-		case LP_BOOL: ferry_buf_addf(b, ":b=%d", f->v.b); break;
-		case LP_STRING:
-			ferry_buf_addstr(b, ":s=<");
-			ferry_buf_add(b, f->v.s.p, f->v.s.n);
-			ferry_buf_addch(b, '>');
-			break;
-		}
-	}
+	lp_text(b, pt->measurement, pt->tags, pt->ntags, pt->fields, pt->nfields);
 	if (pt->has_ts)
 		ferry_buf_addf(b, " @%lld", (long long)pt->ts);
 }

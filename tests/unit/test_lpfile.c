@@ -26,6 +26,7 @@
 #include "ferry/error.h"
 #include "ferry/url.h"
 #include "tsmap/tsmap.h"
+#include "lp_text.h"
 
 extern const struct tm_source_ops lpf_source_ops;
 
@@ -108,33 +109,8 @@ static int open_src(const char *name, const char *query, const struct tm_source_
 /* Transcript of what a read delivers: one line per call. */
 static void dump_point(struct ferry_buf *b, const struct tm_point *p)
 {
-	size_t i;
-
 	ferry_buf_addf(b, "P %lld ", (long long)p->key);
-	ferry_buf_add(b, p->measurement.p, p->measurement.n);
-	for (i = 0; i < p->ntags; i++) {
-		ferry_buf_addch(b, '|');
-		ferry_buf_add(b, p->tags[i].key.p, p->tags[i].key.n);
-		ferry_buf_addch(b, '=');
-		ferry_buf_add(b, p->tags[i].val.p, p->tags[i].val.n);
-	}
-	for (i = 0; i < p->nfields; i++) {
-		const struct lp_field *f = &p->fields[i];
-
-		ferry_buf_addstr(b, i ? "," : " ");
-		ferry_buf_add(b, f->key.p, f->key.n);
-		switch (f->type) {
-		case LP_FLOAT: ferry_buf_addf(b, ":f=%.17g", f->v.f); break;
-		case LP_INT: ferry_buf_addf(b, ":i=%lld", (long long)f->v.i); break;
-		case LP_UINT: ferry_buf_addf(b, ":u=%llu", (unsigned long long)f->v.u); break;
-		case LP_BOOL: ferry_buf_addf(b, ":b=%d", f->v.b); break;
-		case LP_STRING:
-			ferry_buf_addstr(b, ":s=<");
-			ferry_buf_add(b, f->v.s.p, f->v.s.n);
-			ferry_buf_addch(b, '>');
-			break;
-		}
-	}
+	lp_text(b, p->measurement, p->tags, p->ntags, p->fields, p->nfields);
 	ferry_buf_addf(b, " @%lld\n", (long long)p->time_ns);
 }
 

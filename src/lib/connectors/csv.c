@@ -2030,5 +2030,4 @@ static int csv_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	return tm_conn_open(&csv_source_ops, url, flags, out, err);
 }
 
-static const char *const csv_conn_schemes[] = { "csv", NULL };
-const struct ferry_conn_ops csv_ops = TM_CONN_OPS("csv", csv_conn_schemes, csv_conn_open);
+const struct ferry_conn_ops csv_ops = TM_CONN_OPS("csv", csv_schemes, csv_conn_open);

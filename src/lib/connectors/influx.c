@@ -1783,5 +1783,4 @@ static int ifx_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	return tm_conn_open(&ifx_source_ops, url, flags, out, err);
 }
 
-static const char *const ifx_conn_schemes[] = { "influx", NULL };
-const struct ferry_conn_ops ifx_ops = TM_CONN_OPS("influx", ifx_conn_schemes, ifx_conn_open);
+const struct ferry_conn_ops ifx_ops = TM_CONN_OPS("influx", ifx_schemes, ifx_conn_open);

@@ -1315,5 +1315,4 @@ static int lpf_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	return tm_conn_open(&lpf_source_ops, url, flags, out, err);
 }
 
-static const char *const lpf_conn_schemes[] = { "lp", NULL };
-const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_conn_schemes, lpf_conn_open);
+const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_schemes, lpf_conn_open);

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 			r.o = &o;
 			r.b = &b;
 			tm_rows_add(&r, &p, &err);  /* a field no column takes: an error here */
-			ferry_buf_release(&r.scratch);
+			tm_rows_release(&r);
 			ferry_batch_release(&b);
 		}
 		ferry_catalog_free(cat);

@@ -292,7 +292,7 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	if (rc == 0 && !r.stopped && (rc = flush(&r, err)) > 0)
 		rc = 0;
 	atomic_fetch_add(&c->sh->ns_cut, r.rows.ns_cut);
-	ferry_buf_release(&r.rows.scratch);
+	tm_rows_release(&r.rows);
 	ferry_batch_release(&r.b);
 	return rc;
 }

@@ -886,11 +886,13 @@ static void add_escaped(struct ferry_buf *b, struct lp_str s, int is_meas)
 	}
 }
 
+/* What one point's rows share, made once per point on first use; the
+ * buffers are the tm_rows' own, reused from point to point. */
 struct point_ctx {
 	size_t ix[64];
 	size_t *ixp;
 	int sorted;
-	struct ferry_buf series, tags;
+	struct ferry_buf *series, *tags;
 	int have_series, have_tags;
 };
 
@@ -915,19 +917,19 @@ static const char *pc_series(struct tm_rows *r, struct point_ctx *pc, const stru
 	}
 	if (!pc->have_series) {
 		pc_sort(pc, p);
-		add_escaped(&pc->series, p->measurement, 1);
+		add_escaped(pc->series, p->measurement, 1);
 		for (i = 0; i < p->ntags; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
-			ferry_buf_addch(&pc->series, ',');
-			add_escaped(&pc->series, t->key, 0);
-			ferry_buf_addch(&pc->series, '=');
-			add_escaped(&pc->series, t->val, 0);
+			ferry_buf_addch(pc->series, ',');
+			add_escaped(pc->series, t->key, 0);
+			ferry_buf_addch(pc->series, '=');
+			add_escaped(pc->series, t->val, 0);
 		}
 		pc->have_series = 1;
 	}
-	*n = pc->series.len;
-	return pc->series.buf;
+	*n = pc->series->len;
+	return pc->series->buf;
 }
 
 static const char *pc_tags(struct point_ctx *pc, const struct tm_point *p, size_t *n)
@@ -936,21 +938,21 @@ static const char *pc_tags(struct point_ctx *pc, const struct tm_point *p, size_
 
 	if (!pc->have_tags) {
 		pc_sort(pc, p);
-		ferry_buf_addch(&pc->tags, '{');
+		ferry_buf_addch(pc->tags, '{');
 		for (i = 0; i < p->ntags; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
 			if (i)
-				ferry_buf_addch(&pc->tags, ',');
-			ferry_buf_addjson(&pc->tags, t->key.p, t->key.n);
-			ferry_buf_addch(&pc->tags, ':');
-			ferry_buf_addjson(&pc->tags, t->val.p, t->val.n);
+				ferry_buf_addch(pc->tags, ',');
+			ferry_buf_addjson(pc->tags, t->key.p, t->key.n);
+			ferry_buf_addch(pc->tags, ':');
+			ferry_buf_addjson(pc->tags, t->val.p, t->val.n);
 		}
-		ferry_buf_addch(&pc->tags, '}');
+		ferry_buf_addch(pc->tags, '}');
 		pc->have_tags = 1;
 	}
-	*n = pc->tags.len;
-	return pc->tags.buf;
+	*n = pc->tags->len;
+	return pc->tags->buf;
 }
 
 static int set_text(struct ferry_batch *b, struct ferry_cell *c, const char *s, size_t n)
@@ -1228,7 +1230,11 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 		return 0;
 	if (t->exc_m && glob_any(t->exc_m, p->measurement.p, p->measurement.n))
 		return 0;
-	memset(&pc, 0, sizeof(pc));
+	pc.sorted = pc.have_series = pc.have_tags = 0;
+	pc.series = &r->series;
+	pc.tags = &r->tags;
+	ferry_buf_clear(pc.series);
+	ferry_buf_clear(pc.tags);
 	pc.ixp = pc.ix;
 	if (p->ntags > sizeof(pc.ix) / sizeof(pc.ix[0]) &&
 	    !(pc.ixp = ferry_malloc(p->ntags * sizeof(size_t))))
@@ -1302,9 +1308,14 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 out:
 	if (pc.ixp != pc.ix)
 		ferry_free(pc.ixp);
-	ferry_buf_release(&pc.series);
-	ferry_buf_release(&pc.tags);
 	if (rc == FERRY_ENOMEM)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return rc;
+}
+
+void tm_rows_release(struct tm_rows *r)
+{
+	ferry_buf_release(&r->scratch);
+	ferry_buf_release(&r->series);
+	ferry_buf_release(&r->tags);
 }

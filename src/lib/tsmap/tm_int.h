@@ -95,6 +95,7 @@ struct tm_rows {
 	const struct tm_opts *o;
 	struct ferry_batch *b;
 	struct ferry_buf scratch;
+	struct ferry_buf series, tags;  /* the current point's, reused */
 	uint64_t ns_cut;     /* points whose nanoseconds did not fit microseconds */
 	/* a point field no column takes: reported through this */
 	int (*reject)(void *ud, int64_t key, const char *column, const char *reason,
@@ -105,5 +106,7 @@ struct tm_rows {
 /* Append the rows of point p to r->b (which has room: the caller flushes
  * when r->b->nrows + p->nfields > cap).  0, or a negative FERRY_E*. */
 int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error *err);
+/* Free the row builder's buffers (it is zeroed by the caller to start). */
+void tm_rows_release(struct tm_rows *r);
 
 #endif

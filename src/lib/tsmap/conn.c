@@ -35,7 +35,6 @@ struct tm_shared {
 	size_t nck;
 	struct tm_layout lay;
 	_Atomic uint64_t ns_cut;
-	_Atomic uint64_t points;
 };
 
 struct tm_conn {
@@ -227,7 +226,6 @@ static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 			r->rows.b = &r->b;
 		}
 	}
-	atomic_fetch_add(&r->c->sh->points, 1);
 	return tm_rows_add(&r->rows, p, err);
 }
 

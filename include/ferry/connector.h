@@ -28,8 +28,9 @@ enum ferry_conn_caps {
 	FERRY_CAP_DDL = 1 << 4,       /* accepts SQL DDL through exec */
 	FERRY_CAP_KEYRANGE = 1 << 5,  /* read can be cut into key ranges */
 	FERRY_CAP_LOCK = 1 << 6,      /* advisory locks */
-	FERRY_CAP_CHUNKS = 1 << 7     /* key_range gives chunk ordinals: the source
+	FERRY_CAP_CHUNKS = 1 << 7,    /* key_range gives chunk ordinals: the source
 				       * is read one chunk per key (time-series) */
+	FERRY_CAP_ORDERED = 1 << 8    /* read can follow an index (order_bounds) */
 };
 
 /* Open flags. */
@@ -49,7 +50,11 @@ typedef int (*ferry_reject_fn)(void *ud, int64_t key, const char *column,
 			       const char *reason, const void *raw, size_t n,
 			       struct ferry_error *err);
 
-/* What to read: one table, optionally one inclusive key range. */
+/* What to read: one table, optionally one inclusive key range.
+ * An ordered read (order set, FERRY_CAP_ORDERED) returns the rows in the
+ * order of that index instead: those with key_lo <= index key < key_hi
+ * (NULL bound: open; the bounds come from order_bounds) and, with
+ * has_range, a row key of at most hi. */
 struct ferry_read_spec {
 	const struct ferry_table *table;
 	int has_range;
@@ -58,6 +63,8 @@ struct ferry_read_spec {
 	size_t batch_bytes;  /* flush a batch once its arena reaches this */
 	ferry_reject_fn reject;  /* NULL: such records fail the read */
 	void *reject_ud;
+	const char *order;       /* index name, NULL: key order */
+	const char *key_lo, *key_hi;
 };
 
 /* Called for each filled batch; return non-zero to stop reading. */
@@ -92,6 +99,15 @@ struct ferry_conn_ops {
 			 struct ferry_error *err);
 	int (*read)(ferry_conn *c, const struct ferry_read_spec *spec,
 		    ferry_batch_fn fn, void *ud, struct ferry_error *err);
+	/* Cut an ordered read of t along index into about nchunks chunks of
+	 * rows with a key of at most cap: appends the boundaries, each the
+	 * first index key of the next chunk, one per line to out (opaque text
+	 * without spaces, for ferry_read_spec.key_lo/key_hi).  Returns 1 and
+	 * appends nothing when the index cannot order a read (an expression,
+	 * a collation, a column that allows NULL); may be NULL. */
+	int (*order_bounds)(ferry_conn *c, const struct ferry_table *t,
+			    const char *index, int64_t cap, int64_t nchunks,
+			    struct ferry_buf *out, struct ferry_error *err);
 	/* Run one or more SQL statements (DDL, SET, ...). */
 	int (*exec)(ferry_conn *c, const char *sql, struct ferry_error *err);
 	/* First column of the first row as text into out; *isnull = 1 when

@@ -33,6 +33,7 @@ struct ferry_copy_opts {
 	size_t batch_bytes;
 	int64_t chunk_rows;         /* rows per committed chunk, 0 = default */
 	int jobs;                   /* parallel connections, 0 = one per core */
+	int key_order;              /* never load a table in an index's order */
 	int restart;                /* forget an earlier run of the job, start over */
 	int snapshot;               /* read a backup-API copy of a SQLite source */
 	int64_t max_errors;         /* abort above this many rejects; -1 = no limit */
@@ -52,6 +53,8 @@ struct ferry_copy_table_stats {
 	int64_t rejected;
 	uint64_t bytes;    /* source bytes of text/blob values plus 8 per number */
 	double seconds;
+	char *order;       /* rows were loaded in the order of this source
+			    * index (one stream), NULL: in key ranges */
 };
 
 enum ferry_copy_phase {

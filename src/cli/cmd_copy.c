@@ -47,6 +47,10 @@ static const char copy_usage[] =
 	"  --chunk-rows N       rows per committed chunk (default 500000, or less\n"
 	"                       so that one big table keeps every job busy)\n"
 	"  -j, --jobs N         parallel connections (default: one per core)\n"
+	"  --key-order          load every table in key ranges, in parallel; by\n"
+	"                       default a table whose target gets an index led by a\n"
+	"                       text column is loaded in that index's order (one\n"
+	"                       stream), so PostgreSQL builds it from sorted rows\n"
 	"\n"
 	"resuming and budgets (PostgreSQL targets keep the job in schema 'ferry'):\n"
 	"  --restart            forget an earlier run of this job and start over\n"
@@ -69,7 +73,8 @@ enum {
 	OPT_SCHEMA = 256, OPT_DATA_ONLY, OPT_SCHEMA_ONLY, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
 	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
-	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS
+	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS,
+	OPT_KEY_ORDER
 };
 
 static void human(uint64_t b, char *out, size_t n)
@@ -112,6 +117,10 @@ static void print_text(const struct ferry_copy_result *r, FILE *o)
 	if (r->resumed)
 		fprintf(o, "(job '%s' resumed: totals include the rows earlier runs committed)\n",
 			r->job);
+	for (i = 0; i < r->ntables; i++)
+		if (r->tables[i].order)
+			fprintf(o, "%s: loaded in the order of index %s (one stream)\n",
+				r->tables[i].name, r->tables[i].order);
 	fprintf(o, "\nphases:");
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		fprintf(o, " %s %.2fs", ferry_copy_phase_name((int)i), r->phase_seconds[i]);
@@ -150,6 +159,8 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 			"read", (json_int_t)t->read, "written", (json_int_t)t->written,
 			"rejected", (json_int_t)t->rejected, "bytes", (json_int_t)t->bytes,
 			"seconds", t->seconds));
+		json_object_set_new(json_array_get(tables, json_array_size(tables) - 1), "order",
+				    t->order ? json_string(t->order) : json_null());
 	}
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		json_object_set_new(phases, ferry_copy_phase_name((int)i),
@@ -201,6 +212,7 @@ int cmd_copy(int argc, char **argv)
 		{ "batch-rows", required_argument, NULL, OPT_BATCH_ROWS },
 		{ "chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "key-order", no_argument, NULL, OPT_KEY_ORDER },
 		{ "restart", no_argument, NULL, OPT_RESTART },
 		{ "worker", no_argument, NULL, OPT_WORKER },
 		{ "snapshot", no_argument, NULL, OPT_SNAPSHOT },
@@ -238,6 +250,9 @@ int cmd_copy(int argc, char **argv)
 		case OPT_VIEWS: o.views = 1; break;
 		case OPT_REJECTS: o.rejects_dir = optarg; break;
 		case OPT_JOB: o.job = optarg; break;
+		case OPT_KEY_ORDER:
+			o.key_order = 1;
+			break;
 		case 'j':
 		case OPT_BATCH_ROWS:
 		case OPT_CHUNK_ROWS: {

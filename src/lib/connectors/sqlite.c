@@ -11,6 +11,8 @@
  */
 #include <ctype.h>
 #include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -512,6 +514,367 @@ out:
 	return rc;
 }
 
+/* ---- ordered reads ------------------------------------------------------ */
+
+/*
+ * A read can follow an index when its parts are plain columns, ascending,
+ * compared with BINARY (the index's collation and the column's own, which
+ * a WHERE comparison uses), NOT NULL (a row value holding a NULL compares
+ * as NULL, so such a row would fall out of every chunk), and the index is
+ * not partial.  The order is then (parts..., rowid): total, and exactly
+ * what row-value comparisons against bounds taken from the index see.
+ * Fills *cols (names, freed by the caller); returns 1 when the index does
+ * not qualify.
+ */
+static int order_cols(struct ferry_conn *c, const struct ferry_table *t,
+		      const char *index, char ***cols, size_t *n, struct ferry_error *err)
+{
+	sqlite3_stmt *il = NULL, *ix = NULL;
+	size_t cap = 0;
+	int rc = 1, step;
+
+	*cols = NULL;
+	*n = 0;
+	if (t->without_rowid)
+		return 1;
+	if (sqlite3_prepare_v2(c->db, "SELECT partial FROM pragma_index_list(?1) WHERE name = ?2",
+			       -1, &il, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT cid, name, \"desc\", coll FROM "
+			       "pragma_index_xinfo(?1) WHERE key ORDER BY seqno", -1, &ix,
+			       NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot read indexes");
+		goto out;
+	}
+	sqlite3_bind_text(il, 1, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(il, 2, index, -1, SQLITE_STATIC);
+	if (sqlite3_step(il) != SQLITE_ROW || sqlite3_column_int(il, 0))
+		goto out;  /* not an index of t, or partial */
+	sqlite3_bind_text(ix, 1, index, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(ix)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(ix, 1);
+		const char *coll = (const char *)sqlite3_column_text(ix, 3);
+		const char *ccoll = NULL;
+		int notnull = 0;
+
+		if (sqlite3_column_int(ix, 0) < 0 || !name || sqlite3_column_int(ix, 2) ||
+		    !coll || strcasecmp(coll, "BINARY"))
+			goto out;
+		if (sqlite3_table_column_metadata(c->db, NULL, t->name, name, NULL, &ccoll,
+						  &notnull, NULL, NULL) != SQLITE_OK ||
+		    !notnull || !ccoll || strcasecmp(ccoll, "BINARY"))
+			goto out;
+		if (FERRY_GROW(*cols, cap, *n + 1) < 0 || !((*cols)[*n] = ferry_strdup(name))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		(*n)++;
+	}
+	if (step == SQLITE_DONE && *n > 0)
+		rc = 0;
+out:
+	sqlite3_finalize(il);
+	sqlite3_finalize(ix);
+	if (rc != 0) {
+		while (*n)
+			ferry_free((*cols)[--*n]);
+		ferry_free(*cols);
+		*cols = NULL;
+	}
+	return rc;
+}
+
+static void free_cols(char **cols, size_t n)
+{
+	while (n)
+		ferry_free(cols[--n]);
+	ferry_free(cols);
+}
+
+/* "c1", "c2", rowid */
+static void order_list(struct ferry_buf *b, char **cols, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		conn_quote_dq(cols[i], b);
+		ferry_buf_addstr(b, ", ");
+	}
+	ferry_buf_addstr(b, "rowid");
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+static void key_hex(struct ferry_buf *b, const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ferry_buf_addch(b, hexd[p[i] >> 4]);
+		ferry_buf_addch(b, hexd[p[i] & 15]);
+	}
+}
+
+/* Columns 0..n-1 of st as a key: one token per value, joined by ','
+ * (i<integer>, r<16 hex digits of the double>, t<hex>, b<hex>, n). */
+static void key_encode(struct ferry_buf *b, sqlite3_stmt *st, int n)
+{
+	int k;
+
+	for (k = 0; k < n; k++) {
+		if (k)
+			ferry_buf_addch(b, ',');
+		switch (sqlite3_column_type(st, k)) {
+		case SQLITE_INTEGER:
+			ferry_buf_addf(b, "i%lld", (long long)sqlite3_column_int64(st, k));
+			break;
+		case SQLITE_FLOAT: {
+			double d = sqlite3_column_double(st, k);
+			uint64_t u;
+
+			memcpy(&u, &d, sizeof(u));
+			ferry_buf_addf(b, "r%016llx", (unsigned long long)u);
+			break;
+		}
+		case SQLITE_TEXT:
+			ferry_buf_addch(b, 't');
+			key_hex(b, sqlite3_column_text(st, k), (size_t)sqlite3_column_bytes(st, k));
+			break;
+		case SQLITE_BLOB:
+			ferry_buf_addch(b, 'b');
+			key_hex(b, sqlite3_column_blob(st, k), (size_t)sqlite3_column_bytes(st, k));
+			break;
+		default:
+			ferry_buf_addch(b, 'n');
+		}
+	}
+}
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* Bind the n values of key to parameters first..first+n-1; -1 when key is
+ * not n well-formed tokens. */
+static int key_bind(sqlite3_stmt *st, int first, const char *key, size_t n,
+		    struct ferry_buf *scratch)
+{
+	const char *p = key;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p), i;
+		int at = first + (int)k;
+
+		if (len == 0 || (k + 1 < n) != (e != NULL))
+			return -1;
+		switch (p[0]) {
+		case 'i': {
+			char num[32], *end;
+			long long v;
+
+			if (len < 2 || len - 1 >= sizeof(num))
+				return -1;
+			memcpy(num, p + 1, len - 1);
+			num[len - 1] = '\0';
+			v = strtoll(num, &end, 10);
+			if (*end)
+				return -1;
+			sqlite3_bind_int64(st, at, v);
+			break;
+		}
+		case 'r': {
+			uint64_t u = 0;
+			double d;
+
+			if (len != 17)
+				return -1;
+			for (i = 1; i < len; i++) {
+				int h = hexval((unsigned char)p[i]);
+
+				if (h < 0)
+					return -1;
+				u = u << 4 | (uint64_t)h;
+			}
+			memcpy(&d, &u, sizeof(d));
+			sqlite3_bind_double(st, at, d);
+			break;
+		}
+		case 't':
+		case 'b': {
+			if ((len - 1) % 2)
+				return -1;
+			ferry_buf_clear(scratch);
+			for (i = 1; i < len; i += 2) {
+				int hi = hexval((unsigned char)p[i]), lo = hexval((unsigned char)p[i + 1]);
+
+				if (hi < 0 || lo < 0)
+					return -1;
+				ferry_buf_addch(scratch, hi << 4 | lo);
+			}
+			if (p[0] == 't')
+				sqlite3_bind_text(st, at, scratch->len ? scratch->buf : "",
+						  (int)scratch->len, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_blob(st, at, scratch->len ? scratch->buf : "",
+						  (int)scratch->len, SQLITE_TRANSIENT);
+			break;
+		}
+		case 'n':
+			if (len != 1)
+				return -1;
+			sqlite3_bind_null(st, at);
+			break;
+		default:
+			return -1;
+		}
+		p = e ? e + 1 : p + len;
+	}
+	return *p ? -1 : 0;
+}
+
+/*
+ * The boundaries come from a sample, not a scan of the index: every
+ * (count / 64n)-th rowid up to cap, sorted by SQLite in the index's order,
+ * cut at its n-quantiles.  Chunks come out within a few percent of equal
+ * for a few hundred lookups, where reading the whole index took 0.6 s at
+ * 5M rows.  The cut is a function of the data, so every connection that
+ * asks gets the same one; copy stores it with the job anyway.
+ */
+static int sq_order_bounds(ferry_conn *c, const struct ferry_table *t, const char *index,
+			   int64_t cap, int64_t nchunks, struct ferry_buf *out,
+			   struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
+	char **cols = NULL, **keys = NULL;
+	size_t ncols = 0, nkeys = 0, kcap = 0, i;
+	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = 0, count = 0, step, want;
+	int rc, s;
+
+	if ((rc = order_cols(c, t, index, &cols, &ncols, err)) != 0)
+		return rc;
+	if (nchunks < 2)
+		goto out;
+	if ((rc = sq_key_range(c, t, &lo, &hi, &count, err)) < 0)
+		goto out;
+	if (hi > cap)
+		hi = cap;
+	want = nchunks * 64;
+	step = hi >= lo ? (hi - lo) / want + 1 : 1;
+	ferry_buf_addstr(&sql, "WITH RECURSIVE s(x) AS (VALUES(?1) UNION ALL SELECT x + ?2 FROM s "
+			 "WHERE x + ?2 <= ?3) SELECT ");
+	order_list(&sql, cols, ncols);
+	ferry_buf_addstr(&sql, " FROM ");
+	conn_quote_dq(t->name, &sql);
+	ferry_buf_addstr(&sql, " WHERE rowid IN s ORDER BY ");
+	order_list(&sql, cols, ncols);
+	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot sample an index");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, step);
+	sqlite3_bind_int64(st, 3, hi);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		ferry_buf_clear(&key);
+		key_encode(&key, st, (int)ncols + 1);
+		if (FERRY_GROW(keys, kcap, nkeys + 1) < 0 ||
+		    !(keys[nkeys] = ferry_strdup(key.buf))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		nkeys++;
+	}
+	if (s != SQLITE_DONE) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot sample an index");
+		goto out;
+	}
+	for (i = 1; i < (size_t)nchunks; i++) {
+		size_t at = i * nkeys / (size_t)nchunks;
+
+		if (at == 0 || (i > 1 && at == (i - 1) * nkeys / (size_t)nchunks))
+			continue;
+		ferry_buf_addstr(out, keys[at]);
+		ferry_buf_addch(out, '\n');
+	}
+out:
+	sqlite3_finalize(st);
+	for (i = 0; i < nkeys; i++)
+		ferry_free(keys[i]);
+	ferry_free(keys);
+	free_cols(cols, ncols);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&key);
+	return rc;
+}
+
+/* The statement of an ordered read (see ferry_read_spec). */
+static int ordered_stmt(struct ferry_conn *c, const struct ferry_read_spec *spec,
+			struct ferry_buf *sql, sqlite3_stmt **st, struct ferry_error *err)
+{
+	const struct ferry_table *t = spec->table;
+	struct ferry_buf scratch = FERRY_BUF_INIT;
+	char **cols = NULL;
+	size_t ncols = 0, i;
+	int rc, at = 1;
+
+	if ((rc = order_cols(c, t, spec->order, &cols, &ncols, err)) != 0) {
+		if (rc > 0)
+			rc = ferry_error_set(err, FERRY_EINVAL,
+				"index '%s' of table '%s' cannot order a read (it is gone, "
+				"or it now has an expression, a collation or a column that "
+				"allows NULL)", spec->order, t->name);
+		return rc;
+	}
+	ferry_buf_addstr(sql, " FROM ");
+	conn_quote_dq(t->name, sql);
+	ferry_buf_addstr(sql, " INDEXED BY ");
+	conn_quote_dq(spec->order, sql);
+	ferry_buf_addstr(sql, " WHERE 1");
+	if (spec->has_range)
+		ferry_buf_addf(sql, " AND rowid <= ?%d", at++);
+	for (i = 0; i < 2; i++) {
+		const char *k = i ? spec->key_hi : spec->key_lo;
+		size_t j;
+
+		if (!k)
+			continue;
+		ferry_buf_addstr(sql, " AND (");
+		order_list(sql, cols, ncols);
+		ferry_buf_addstr(sql, i ? ") < (" : ") >= (");
+		for (j = 0; j <= ncols; j++)
+			ferry_buf_addf(sql, "%s?%d", j ? ", " : "", at + (int)(i * (ncols + 1) + j));
+		ferry_buf_addch(sql, ')');
+	}
+	ferry_buf_addstr(sql, " ORDER BY ");
+	order_list(sql, cols, ncols);
+	if (sqlite3_prepare_v2(c->db, sql->buf, -1, st, NULL) != SQLITE_OK) {
+		rc = sq_err(c, err, FERRY_ESQL, "cannot read table");
+		goto out;
+	}
+	if (spec->has_range)
+		sqlite3_bind_int64(*st, 1, spec->hi);
+	for (i = 0; i < 2; i++) {
+		const char *k = i ? spec->key_hi : spec->key_lo;
+
+		if (k && key_bind(*st, at + (int)(i * (ncols + 1)), k, ncols + 1, &scratch) < 0) {
+			rc = ferry_error_set(err, FERRY_EINVAL,
+				"malformed bound '%.60s' of an ordered read of table '%s'", k, t->name);
+			goto out;
+		}
+	}
+out:
+	ferry_buf_release(&scratch);
+	free_cols(cols, ncols);
+	return rc;
+}
+
 static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		   ferry_batch_fn fn, void *ud, struct ferry_error *err)
 {
@@ -532,16 +895,21 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		conn_quote_dq(t->cols[i].name, &sql);
 		ncols++;
 	}
+	if ((rc = ferry_batch_init(&b, ncols, maxrows)) < 0) {
+		ferry_buf_release(&sql);
+		return ferry_error_set(err, rc, "out of memory");
+	}
+	if (spec->order) {
+		if ((rc = ordered_stmt(c, spec, &sql, &st, err)) < 0)
+			goto out;
+		goto rows;
+	}
 	ferry_buf_addstr(&sql, " FROM ");
 	conn_quote_dq(t->name, &sql);
 	if (keyed && spec->has_range)
 		ferry_buf_addstr(&sql, " WHERE rowid BETWEEN ?1 AND ?2");
 	if (keyed)
 		ferry_buf_addstr(&sql, " ORDER BY rowid");
-	if ((rc = ferry_batch_init(&b, ncols, maxrows)) < 0) {
-		ferry_buf_release(&sql);
-		return ferry_error_set(err, rc, "out of memory");
-	}
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot read table");
 		goto out;
@@ -550,6 +918,7 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		sqlite3_bind_int64(st, 1, spec->lo);
 		sqlite3_bind_int64(st, 2, spec->hi);
 	}
+rows:
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ferry_cell *row = &b.cells[b.nrows * ncols];
 
@@ -873,12 +1242,13 @@ const struct ferry_conn_ops sq_ops = {
 	.name = "sqlite",
 	.schemes = sq_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
-		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_KEYRANGE,
+		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_KEYRANGE | FERRY_CAP_ORDERED,
 	.open = sq_open,
 	.close = sq_close,
 	.describe = sq_describe,
 	.key_range = sq_key_range,
 	.read = sq_read,
+	.order_bounds = sq_order_bounds,
 	.exec = sq_exec,
 	.query1 = sq_query1,
 	.begin = sq_begin,

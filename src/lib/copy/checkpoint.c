@@ -46,6 +46,9 @@ static const char schema_sql[] =
 	"  worker text,"
 	"  done_at timestamptz,"
 	"  PRIMARY KEY (job, stream_no, range_lo));"
+	/* ordered chunks (a table loaded in an index's order): their bounds */
+	"ALTER TABLE ferry.progress ADD COLUMN IF NOT EXISTS key_lo text;"
+	"ALTER TABLE ferry.progress ADD COLUMN IF NOT EXISTS key_hi text;"
 	"CREATE TABLE IF NOT EXISTS ferry.steps ("
 	"  job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,"
 	"  step int NOT NULL,"
@@ -206,15 +209,25 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 	for (i = 0; i < n && rc == 0; i++) {
 		if (sql.len == 0)
 			ferry_buf_addstr(&sql, "INSERT INTO ferry.progress (job, stream_no, stream, "
-					 "range_lo, range_hi, has_range) VALUES ");
+					 "range_lo, range_hi, has_range, key_lo, key_hi) VALUES ");
 		else
 			ferry_buf_addstr(&sql, ", ");
 		ferry_buf_addch(&sql, '(');
 		quote_literal(&sql, job);
 		ferry_buf_addf(&sql, ", %d, ", ck[i].tp->index);
 		quote_literal(&sql, ck[i].tp->src->name);
-		ferry_buf_addf(&sql, ", %lld, %lld, %s)", (long long)ck[i].lo, (long long)ck[i].hi,
+		ferry_buf_addf(&sql, ", %lld, %lld, %s, ", (long long)ck[i].lo, (long long)ck[i].hi,
 			       ck[i].has_range ? "true" : "false");
+		if (ck[i].key_lo)
+			quote_literal(&sql, ck[i].key_lo);
+		else
+			ferry_buf_addstr(&sql, "NULL");
+		ferry_buf_addstr(&sql, ", ");
+		if (ck[i].key_hi)
+			quote_literal(&sql, ck[i].key_hi);
+		else
+			ferry_buf_addstr(&sql, "NULL");
+		ferry_buf_addch(&sql, ')');
 		if ((i + 1) % 500 == 0 || i + 1 == n) {
 			rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 			ferry_buf_clear(&sql);
@@ -226,33 +239,60 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 
 /*
  * Inside an open transaction: lock one pending chunk of the job, skipping
- * chunks other workers hold.  *found = 0 when none is left unlocked.
+ * chunks other workers hold.  *found = 0 when none is left unlocked.  The
+ * chunks of an ordered table (bounds set) go one after the other, so the
+ * rows land in the target in that order: only the first pending one of
+ * such a table can be taken.
  */
 int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
-	     int64_t *lo, int64_t *hi, int *has_range, struct ferry_error *err)
+	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
+	     struct ferry_error *err)
 {
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 
 	*found = 0;
+	*key_lo = *key_hi = NULL;
 	ferry_buf_addstr(&sql, "SELECT stream_no || ' ' || range_lo || ' ' || range_hi || ' ' || "
-			 "has_range::int FROM ferry.progress WHERE job = ");
+			 "has_range::int || ' ' || coalesce(key_lo, '-') || ' ' || "
+			 "coalesce(key_hi, '-') FROM ferry.progress p WHERE job = ");
 	quote_literal(&sql, job);
-	ferry_buf_addstr(&sql, " AND state = 'pending' ORDER BY stream_no, range_lo "
+	ferry_buf_addstr(&sql, " AND state = 'pending' AND (key_lo IS NULL OR NOT EXISTS ("
+			 "SELECT 1 FROM ferry.progress q WHERE q.job = p.job AND "
+			 "q.stream_no = p.stream_no AND q.state = 'pending' AND "
+			 "q.range_lo < p.range_lo)) ORDER BY stream_no, range_lo "
 			 "LIMIT 1 FOR UPDATE SKIP LOCKED");
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
 		long long a, b;
-		int s, h;
+		int s, h, n = 0;
 
-		if (sscanf(out.buf, "%d %lld %lld %d", &s, &a, &b, &h) == 4) {
+		if (sscanf(out.buf, "%d %lld %lld %d %n", &s, &a, &b, &h, &n) == 4 && n > 0) {
+			char *k1 = out.buf + n, *k2 = strchr(k1, ' ');
+
+			if (!k2)
+				goto bad;
+			*k2++ = '\0';
+			if ((strcmp(k1, "-") && !(*key_lo = ferry_strdup(k1))) ||
+			    (strcmp(k2, "-") && !(*key_hi = ferry_strdup(k2)))) {
+				ferry_free(*key_lo);
+				*key_lo = NULL;
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			*found = 1;
 			*stream_no = s;
 			*lo = a;
 			*hi = b;
 			*has_range = h;
+			goto out;
 		}
+bad:
+		rc = ferry_error_set(err, FERRY_EINVAL,
+			"checkpoint table of job '%s' has a chunk ferry cannot read (%.80s); "
+			"rerun with --restart", job, out.buf);
 	}
+out:
 	ferry_buf_release(&sql);
 	ferry_buf_release(&out);
 	return rc;

@@ -60,6 +60,7 @@ void ferry_copy_result_free(struct ferry_copy_result *r)
 	for (i = 0; i < r->ntables; i++) {
 		ferry_free(r->tables[i].name);
 		ferry_free(r->tables[i].target);
+		ferry_free(r->tables[i].order);
 	}
 	ferry_free(r->tables);
 	for (i = 0; i < r->nwarnings; i++)
@@ -103,9 +104,124 @@ static int is_pg(const struct run *r)
 	return !strcmp(r->dops->name, "postgres");
 }
 
-/* Cut every table into chunks: rowid ranges of about chunk_rows rows.
- * The cut depends only on the source and --chunk-rows, never on --jobs,
- * so a rerun with other settings resumes the same chunks. */
+/*
+ * The source index a table is loaded in the order of, or NULL.
+ *
+ * PostgreSQL sorts every index it builds after the load.  An index led by
+ * a text column sorts slowly from rows in any other order: its 8-byte
+ * abbreviated keys tie on common prefixes ("sensor.") and every tie is a
+ * full comparison through a cache miss.  From rows already in its order
+ * the sort is one pass (quicksort checks for presorted input first).
+ * Measured on 5M telemetry rows, (entity_id text, ts) index: 7.3-13 s to
+ * build after a load in rowid order, 2.4 s after a load in index order;
+ * the primary key on the then unordered id took 1.5 s against 1.6 s.
+ * Keeping that order takes one COPY stream for the table (two streams
+ * interleave their pages: 4.9 s), and reading SQLite through an index
+ * costs about 1.2 us a row against 0.2 us; still 11.8 s end to end
+ * against 17.8 s for two streams in rowid ranges.
+ *
+ * So: a table whose target gets an index led by a text column, when ferry
+ * creates the table and builds its indexes, and the source can read in
+ * that order (its connector says which indexes can).
+ */
+static const char *pick_order(const struct run *r, const struct table_plan *tp)
+{
+	const struct ferry_table *t = tp->src;
+	size_t i, k;
+
+	if (!r->ckpt || r->o->key_order || r->o->data_only || r->o->schema_only ||
+	    tp->exists || !(r->sops->caps & FERRY_CAP_ORDERED) || !r->sops->order_bounds)
+		return NULL;
+	for (i = 0; i < t->nidx; i++) {
+		const struct ferry_index *x = &t->idx[i];
+
+		if (!x->nparts || x->where)
+			continue;
+		for (k = 0; k < x->nparts && x->cols[k]; k++)
+			;
+		if (k < x->nparts)
+			continue;
+		for (k = 0; k < tp->ncols; k++)
+			if (!strcmp(tp->cols[k].src_name, x->cols[0]))
+				break;
+		if (k < tp->ncols && tp->cols[k].type == FERRY_T_TEXT)
+			return x->name;
+	}
+	return NULL;
+}
+
+/* An ordered table's chunks: between the boundaries the source drew, the
+ * ordinal in lo, the highest key to read in hi. */
+static int ordered_chunks(struct run *r, struct table_plan *tp, int64_t nck, size_t *cap,
+			  struct ferry_error *err)
+{
+	struct ferry_buf bounds = FERRY_BUF_INIT;
+	char *prev = NULL, *line, *nl;
+	int64_t ord = 0;
+	int rc;
+
+	rc = r->sops->order_bounds(r->src, tp->src, tp->order, tp->hi, nck, &bounds, err);
+	if (rc < 0) {
+		ferry_error_prefix(err, "cannot copy table '%s'", tp->src->name);
+		goto out;
+	}
+	if (rc > 0) {  /* the source cannot read in that order: key ranges */
+		tp->order = NULL;
+		goto out;
+	}
+	for (line = bounds.buf;; line = nl + 1) {
+		struct chunk_spec *ck;
+
+		nl = bounds.len ? strchr(line, '\n') : NULL;
+		if (nl)
+			*nl = '\0';
+		if (FERRY_GROW(r->chunks, *cap, r->nchunks + 1) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		ck = &r->chunks[r->nchunks++];
+		memset(ck, 0, sizeof(*ck));
+		ck->tp = tp;
+		ck->has_range = 1;
+		ck->lo = ord++;
+		ck->hi = tp->hi;
+		ck->key_lo = prev ? ferry_strdup(prev) : NULL;
+		ck->key_hi = nl ? ferry_strdup(line) : NULL;
+		if ((prev && !ck->key_lo) || (nl && !ck->key_hi)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (!nl || !nl[1])
+			break;
+		prev = line;
+	}
+	if (nl) {  /* the last boundary opens the last chunk */
+		struct chunk_spec *ck;
+
+		if (FERRY_GROW(r->chunks, *cap, r->nchunks + 1) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		ck = &r->chunks[r->nchunks++];
+		memset(ck, 0, sizeof(*ck));
+		ck->tp = tp;
+		ck->has_range = 1;
+		ck->lo = ord;
+		ck->hi = tp->hi;
+		if (!(ck->key_lo = ferry_strdup(line))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+out:
+	ferry_buf_release(&bounds);
+	return rc;
+}
+
+/* Cut every table into chunks: rowid ranges of about chunk_rows rows, or
+ * index-key ranges of an ordered table.  The cut depends only on the
+ * source and --chunk-rows, never on --jobs, so a rerun with other
+ * settings resumes the same chunks. */
 static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 {
 	size_t cap = 0, i;
@@ -128,6 +244,15 @@ static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 			continue;
 		per = r->o->chunk_rows > 0 ? r->o->chunk_rows : DEFAULT_CHUNK_ROWS;
 		nck = (count + per - 1) / per;
+		if ((tp->order = pick_order(r, tp))) {
+			if ((rc = ordered_chunks(r, tp, nck, &cap, err)) < 0)
+				return rc;
+			if (tp->order) {
+				if (!(tp->stats->order = ferry_strdup(tp->order)))
+					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				continue;
+			}
+		}
 		if (tp->src->without_rowid || !(r->sops->caps & FERRY_CAP_KEYRANGE))
 			nck = 1;
 		span = hi - lo + 1;
@@ -140,6 +265,7 @@ static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 			if (FERRY_GROW(r->chunks, cap, r->nchunks + 1) < 0)
 				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			ck = &r->chunks[r->nchunks++];
+			memset(ck, 0, sizeof(*ck));
 			ck->tp = tp;
 			ck->has_range = !tp->src->without_rowid;
 			ck->lo = a;
@@ -174,6 +300,8 @@ static void fingerprint(struct run *r, char out[33])
 
 		ferry_buf_addf(&b, "t:%s>%s:%lld:%lld:%lld|", tp->src->name, tp->dst_name,
 			       (long long)tp->lo, (long long)tp->hi, (long long)tp->count);
+		if (tp->order)
+			ferry_buf_addf(&b, "o:%s|", tp->order);
 		for (k = 0; k < tp->ncols; k++)
 			ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
 				       tp->cols[k].type_sql);
@@ -1075,6 +1203,10 @@ out:
 	plan_release(&r.plan);
 	rej_release(&r.rej);
 	strv_release(&r.created);
+	for (i = 0; i < r.nchunks; i++) {
+		ferry_free(r.chunks[i].key_lo);
+		ferry_free(r.chunks[i].key_hi);
+	}
 	ferry_free(r.chunks);
 	ferry_catalog_free(r.scat);
 	ferry_catalog_free(r.tcat);

@@ -37,6 +37,8 @@ struct table_plan {
 	int exists;             /* target table exists (data-only/truncate) */
 	int skip;               /* not copied (excluded) */
 	int64_t lo, hi, count;  /* source key range */
+	const char *order;      /* rows go in the order of this source index
+				 * (borrowed), NULL: in key ranges */
 	struct ferry_copy_table_stats *stats;
 };
 
@@ -105,7 +107,8 @@ int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err);
 int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *ck,
 		     size_t n, struct ferry_error *err);
 int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
-	     int64_t *lo, int64_t *hi, int *has_range, struct ferry_error *err);
+	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
+	     struct ferry_error *err);
 int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
 		  const struct ferry_buf *rejects, struct ferry_error *err);
@@ -126,10 +129,14 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 
 /* ---- the data phase (pipeline.c) ---- */
 
+/* A chunk: an inclusive key range lo..hi, or in an ordered table
+ * (tp->order) the rows with key_lo <= index key < key_hi and a key of at
+ * most hi, lo then being the chunk's ordinal.  Keys are owned. */
 struct chunk_spec {
 	struct table_plan *tp;
 	int has_range;
 	int64_t lo, hi;
+	char *key_lo, *key_hi;
 };
 
 struct chunk_stats {

@@ -304,6 +304,9 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ra.spec.has_range = ck->has_range;
 	ra.spec.lo = ck->lo;
 	ra.spec.hi = ck->hi;
+	ra.spec.order = tp->order;
+	ra.spec.key_lo = ck->key_lo;
+	ra.spec.key_hi = ck->key_hi;
 	ra.spec.batch_rows = batch_rows;
 	ra.spec.batch_bytes = lc->batch_bytes;
 	rr.w = w;
@@ -417,22 +420,38 @@ static int claim(struct worker *w, struct chunk_spec *out, int *found,
 		i = atomic_fetch_add(&lc->next, 1);
 		if (i < lc->nchunks) {
 			*out = lc->chunks[i];
+			out->key_lo = out->key_lo ? ferry_strdup(out->key_lo) : NULL;
+			out->key_hi = out->key_hi ? ferry_strdup(out->key_hi) : NULL;
 			*found = 1;
 		}
 		return 0;
 	}
-	rc = ck_claim(w->dst, lc->job, found, &stream, &lo, &hi, &has_range, err);
+	rc = ck_claim(w->dst, lc->job, found, &stream, &lo, &hi, &has_range, &out->key_lo,
+		      &out->key_hi, err);
 	if (rc == 0 && *found) {
-		if (stream < 0 || (size_t)stream >= lc->ntables)
+		if (stream < 0 || (size_t)stream >= lc->ntables ||
+		    (!lc->tables[stream].order && (out->key_lo || out->key_hi))) {
+			ferry_free(out->key_lo);
+			ferry_free(out->key_hi);
+			out->key_lo = out->key_hi = NULL;
+			*found = 0;
 			return ferry_error_set(err, FERRY_EINVAL,
-				"checkpoint table of job '%s' names stream %d, which this plan does not have; "
-				"rerun with --restart", lc->job, stream);
+				"checkpoint table of job '%s' has a chunk of stream %d that this plan "
+				"does not have; rerun with --restart", lc->job, stream);
+		}
 		out->tp = &lc->tables[stream];
 		out->lo = lo;
 		out->hi = hi;
 		out->has_range = has_range;
 	}
 	return rc;
+}
+
+static void chunk_keys_free(struct chunk_spec *ck)
+{
+	ferry_free(ck->key_lo);
+	ferry_free(ck->key_hi);
+	ck->key_lo = ck->key_hi = NULL;
 }
 
 static void *worker_main(void *arg)
@@ -449,7 +468,7 @@ static void *worker_main(void *arg)
 	w->rej = lc->job ? &chunk_rej : lc->rej;
 	for (;;) {
 		const struct ferry_conn_ops *dops;
-		struct chunk_spec ck;
+		struct chunk_spec ck = { NULL, 0, 0, 0, NULL, NULL };
 		struct chunk_stats cs = { 0 };
 		int found = 0, rc;
 		double t0;
@@ -489,6 +508,7 @@ static void *worker_main(void *arg)
 			ck.tp->stats->seconds += ferry_now() - t0;
 			pthread_mutex_unlock(&lc->stats_lock);
 			failures = 0;
+			chunk_keys_free(&ck);
 			continue;
 		}
 failed:
@@ -498,12 +518,18 @@ failed:
 			 * again: reconnect and claim again */
 			ferry_conn_close(w->dst);
 			w->dst = NULL;
+			chunk_keys_free(&ck);
 			continue;
 		}
 		w->rc = rc;
-		if (rc != FERRY_EABORT && found)
+		if (rc != FERRY_EABORT && found && ck.tp->order)
+			ferry_error_prefix(&w->err, "cannot copy table '%s' (chunk %lld in the "
+					   "order of index '%s')", ck.tp->src->name,
+					   (long long)ck.lo, ck.tp->order);
+		else if (rc != FERRY_EABORT && found)
 			ferry_error_prefix(&w->err, "cannot copy table '%s' (rows %lld..%lld)",
 					   ck.tp->src->name, (long long)ck.lo, (long long)ck.hi);
+		chunk_keys_free(&ck);
 		atomic_store(&lc->abort, 1);
 		break;
 	}

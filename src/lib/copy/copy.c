@@ -121,16 +121,18 @@ static int is_pg(const struct run *r)
  * against 17.8 s for two streams in rowid ranges.
  *
  * So: a table whose target gets an index led by a text column, when ferry
- * creates the table and builds its indexes, and the source can read in
- * that order (its connector says which indexes can).
+ * creates the table and builds its indexes (not --data-only, --truncate),
+ * and the source can read in that order (its connector says which
+ * indexes can).
  */
 static const char *pick_order(const struct run *r, const struct table_plan *tp)
 {
 	const struct ferry_table *t = tp->src;
 	size_t i, k;
 
-	if (!r->ckpt || r->o->key_order || r->o->data_only || r->o->schema_only ||
-	    tp->exists || !(r->sops->caps & FERRY_CAP_ORDERED) || !r->sops->order_bounds)
+	/* not tp->exists: a resumed job finds the table it created */
+	if (!r->ckpt || r->o->key_order || r->o->data_only || r->o->truncate ||
+	    r->o->schema_only || !(r->sops->caps & FERRY_CAP_ORDERED) || !r->sops->order_bounds)
 		return NULL;
 	for (i = 0; i < t->nidx; i++) {
 		const struct ferry_index *x = &t->idx[i];
@@ -150,31 +152,47 @@ static const char *pick_order(const struct run *r, const struct table_plan *tp)
 	return NULL;
 }
 
-/* An ordered table's chunks: between the boundaries the source drew, the
- * ordinal in lo, the highest key to read in hi. */
+/* An ordered table's chunks: between every PIECES-th of the boundaries
+ * the source drew, the ordinal in lo, the highest key to read in hi.  All
+ * boundaries stay in tp->pieces: the readers of a chunk split it there. */
+#define PIECES 16
+
 static int ordered_chunks(struct run *r, struct table_plan *tp, int64_t nck, size_t *cap,
 			  struct ferry_error *err)
 {
 	struct ferry_buf bounds = FERRY_BUF_INIT;
-	char *prev = NULL, *line, *nl;
+	char *line, *nl;
+	size_t pcap = 0, j;
 	int64_t ord = 0;
 	int rc;
 
-	rc = r->sops->order_bounds(r->src, tp->src, tp->order, tp->hi, nck, &bounds, err);
+	rc = r->sops->order_bounds(r->src, tp->src, tp->order, tp->hi, nck * PIECES, &bounds,
+				   err);
 	if (rc < 0) {
 		ferry_error_prefix(err, "cannot copy table '%s'", tp->src->name);
 		goto out;
 	}
 	if (rc > 0) {  /* the source cannot read in that order: key ranges */
 		tp->order = NULL;
+		rc = 0;
 		goto out;
 	}
-	for (line = bounds.buf;; line = nl + 1) {
+	for (line = bounds.buf; bounds.len && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		if (FERRY_GROW(tp->pieces, pcap, tp->npieces + 1) < 0 ||
+		    !(tp->pieces[tp->npieces] = ferry_strdup(line))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		tp->npieces++;
+	}
+	/* chunk k: from boundary k * PIECES - 1 (none for the first) to
+	 * boundary (k + 1) * PIECES - 1 (none for the last) */
+	for (j = 0;; j += PIECES) {
 		struct chunk_spec *ck;
+		const char *lo = j ? tp->pieces[j - 1] : NULL;
+		const char *hi = j + PIECES - 1 < tp->npieces ? tp->pieces[j + PIECES - 1] : NULL;
 
-		nl = bounds.len ? strchr(line, '\n') : NULL;
-		if (nl)
-			*nl = '\0';
 		if (FERRY_GROW(r->chunks, *cap, r->nchunks + 1) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
@@ -185,33 +203,12 @@ static int ordered_chunks(struct run *r, struct table_plan *tp, int64_t nck, siz
 		ck->has_range = 1;
 		ck->lo = ord++;
 		ck->hi = tp->hi;
-		ck->key_lo = prev ? ferry_strdup(prev) : NULL;
-		ck->key_hi = nl ? ferry_strdup(line) : NULL;
-		if ((prev && !ck->key_lo) || (nl && !ck->key_hi)) {
+		if ((lo && !(ck->key_lo = ferry_strdup(lo))) || (hi && !(ck->key_hi = ferry_strdup(hi)))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (!nl || !nl[1])
+		if (!hi)
 			break;
-		prev = line;
-	}
-	if (nl) {  /* the last boundary opens the last chunk */
-		struct chunk_spec *ck;
-
-		if (FERRY_GROW(r->chunks, *cap, r->nchunks + 1) < 0) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-		ck = &r->chunks[r->nchunks++];
-		memset(ck, 0, sizeof(*ck));
-		ck->tp = tp;
-		ck->has_range = 1;
-		ck->lo = ord;
-		ck->hi = tp->hi;
-		if (!(ck->key_lo = ferry_strdup(line))) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
 	}
 out:
 	ferry_buf_release(&bounds);

@@ -39,6 +39,9 @@ struct table_plan {
 	int64_t lo, hi, count;  /* source key range */
 	const char *order;      /* rows go in the order of this source index
 				 * (borrowed), NULL: in key ranges */
+	char **pieces;          /* ordered: finer boundaries (owned), the
+				 * chunks' among them; readers share a chunk */
+	size_t npieces;
 	struct ferry_copy_table_stats *stats;
 };
 

@@ -26,6 +26,7 @@
 #include "ferry/log.h"
 
 #define QDEPTH 4
+#define MAXREADERS 4
 
 struct bqueue {
 	pthread_mutex_t lock;
@@ -44,6 +45,8 @@ struct reader_args {
 	struct bqueue *q;
 	ferry_conn *src;
 	struct ferry_read_spec spec;
+	const char **bounds;   /* ordered pieces (see load_chunk), or NULL */
+	size_t npieces, first, stride, ncols;
 };
 
 /* Reader callback: swap the filled batch for an empty one from the pool. */
@@ -52,6 +55,7 @@ static int hand_over(struct ferry_batch *b, void *ud, struct ferry_error *err)
 	struct bqueue *q = ud;
 	struct ferry_batch *slot, tmp;
 
+	(void)err;
 	pthread_mutex_lock(&q->lock);
 	while (q->nfree == 0 && !q->stop)
 		pthread_cond_wait(&q->cond, &q->lock);
@@ -76,9 +80,25 @@ static void *reader_main(void *arg)
 {
 	struct reader_args *ra = arg;
 	struct ferry_error err = FERRY_ERROR_INIT;
-	int rc = ferry_conn_ops_of(ra->src)->read(ra->src, &ra->spec, hand_over,
-						  ra->q, &err);
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(ra->src);
+	int rc = 0;
 
+	if (!ra->bounds) {
+		rc = ops->read(ra->src, &ra->spec, hand_over, ra->q, &err);
+	} else {
+		struct ferry_batch end;
+		size_t j;
+
+		if (ferry_batch_init(&end, ra->ncols, ra->spec.batch_rows) < 0)
+			rc = ferry_error_set(&err, FERRY_ENOMEM, "out of memory");
+		for (j = ra->first; rc == 0 && j < ra->npieces; j += ra->stride) {
+			ra->spec.key_lo = ra->bounds[j];
+			ra->spec.key_hi = ra->bounds[j + 1];
+			if ((rc = ops->read(ra->src, &ra->spec, hand_over, ra->q, &err)) == 0)
+				rc = hand_over(&end, ra->q, &err);  /* the piece's end */
+		}
+		ferry_batch_release(&end);
+	}
 	pthread_mutex_lock(&ra->q->lock);
 	ra->q->done = 1;
 	ra->q->rc = rc < 0 ? rc : 0;
@@ -115,11 +135,32 @@ static void give_back(struct bqueue *q, struct ferry_batch *b)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* Tell the first n readers to stop, drain their queues, join them. */
+static void stop_readers(struct bqueue *qs, pthread_t *th, size_t nq, int n)
+{
+	struct ferry_batch *b;
+	int r;
+
+	for (r = 0; r < n; r++) {
+		pthread_mutex_lock(&qs[r].lock);
+		qs[r].stop = 1;
+		pthread_cond_broadcast(&qs[r].cond);
+		pthread_mutex_unlock(&qs[r].lock);
+	}
+	for (r = 0; r < n; r++) {
+		while ((b = take(&qs[r])) != NULL)
+			give_back(&qs[r], b);
+		pthread_join(th[r], NULL);
+	}
+	(void)nq;
+}
+
 /* ---- one chunk ---------------------------------------------------------- */
 
 struct worker {
 	struct load_ctx *lc;
 	ferry_conn *src, *dst;
+	ferry_conn *xsrc[MAXREADERS];  /* more readers of an ordered chunk */
 	pthread_t th;
 	int rc;
 	struct ferry_error err;
@@ -242,10 +283,50 @@ static int reader_reject(void *ud, int64_t key, const char *column, const char *
 	return 0;
 }
 
+/* The pieces an ordered chunk is read in: bounds[j] .. bounds[j + 1] for
+ * j < *n, from the table's piece boundaries between the chunk's own two.
+ * *n = 1 (the chunk whole) when the chunk's bounds are not among them (a
+ * job started by another process, from another sample). */
+static const char **chunk_pieces(const struct chunk_spec *ck, size_t *n)
+{
+	const struct table_plan *tp = ck->tp;
+	size_t a = 0, b = tp->npieces, j;
+	const char **out;
+
+	*n = 1;
+	if (ck->key_lo) {
+		for (a = 0; a < tp->npieces && strcmp(tp->pieces[a], ck->key_lo); a++)
+			;
+		if (a == tp->npieces)
+			b = a = 0;
+		else
+			a++;
+	}
+	if (ck->key_hi && b > a) {
+		for (j = a; j < tp->npieces && strcmp(tp->pieces[j], ck->key_hi); j++)
+			;
+		b = j < tp->npieces ? j : a;
+	}
+	if (!(out = ferry_calloc(b - a + 2, sizeof(*out))))
+		return NULL;
+	out[0] = ck->key_lo;
+	for (j = a; j < b; j++)
+		out[j - a + 1] = tp->pieces[j];
+	out[b - a + 1] = ck->key_hi;
+	*n = b - a + 1;
+	return out;
+}
+
 /*
  * Move one chunk's rows inside the transaction the caller opened; cs gets
  * the chunk's counts.  The caller commits (with the checkpoint) or rolls
  * back.
+ *
+ * An ordered chunk is read by up to MAXREADERS threads, each on its own
+ * source connection: reader r reads pieces r, r + R, r + 2R ... and ends
+ * each with an empty batch; the writer takes the pieces in order, so the
+ * rows reach COPY in the index's order while the lookups an index-order
+ * read costs (a table seek per row) run in parallel.
  */
 static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		      struct chunk_stats *csp, struct ferry_error *err)
@@ -254,23 +335,25 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	struct load_ctx *lc = w->lc;
 	struct table_plan *tp = ck->tp;
 	struct ferry_write_spec ws = { 0 };
-	struct reader_args ra;
+	struct reader_args ra[MAXREADERS];
 	struct reader_rej rr;
-	struct bqueue q;
-	struct ferry_batch pool[QDEPTH + 1];
+	struct bqueue qs[MAXREADERS];
+	struct ferry_batch pool[MAXREADERS][QDEPTH + 1];
 	struct chunk_stats cs = { 0 };
-	const char **cols;
+	const char **cols, **bounds = NULL;
 	int *types;
 	int32_t *typmods;
 	ferry_writer *wr = NULL;
 	struct ferry_batch *b;
-	size_t i, npool = 0, batch_rows;
-	pthread_t th;
+	size_t i, r, nr = 1, npool[MAXREADERS] = { 0 }, batch_rows, npieces = 1, piece = 0;
+	pthread_t th[MAXREADERS];
 	int rc = 0, started = 0;
 
-	memset(&q, 0, sizeof(q));
-	pthread_mutex_init(&q.lock, NULL);
-	pthread_cond_init(&q.cond, NULL);
+	memset(qs, 0, sizeof(qs));
+	for (r = 0; r < MAXREADERS; r++) {
+		pthread_mutex_init(&qs[r].lock, NULL);
+		pthread_cond_init(&qs[r].cond, NULL);
+	}
 	cols = ferry_calloc(tp->ncols + 1, sizeof(*cols));
 	types = ferry_calloc(tp->ncols + 1, sizeof(*types));
 	typmods = ferry_calloc(tp->ncols + 1, sizeof(*typmods));
@@ -290,54 +373,85 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ws.types = types;
 	ws.typmods = typmods;
 	batch_rows = lc->batch_rows;
-	for (npool = 0; npool < QDEPTH + 1; npool++) {
-		if (ferry_batch_init(&pool[npool], tp->ncols, batch_rows) < 0) {
+	if (tp->order) {
+		if (!(bounds = chunk_pieces(ck, &npieces))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		q.free[q.nfree++] = &pool[npool];
+		nr = lc->jobs < 1 ? 1 : (size_t)lc->jobs;
+		if (nr > MAXREADERS)
+			nr = MAXREADERS;
+		if (nr > npieces)
+			nr = npieces;
 	}
-	ra.q = &q;
-	ra.src = w->src;
-	memset(&ra.spec, 0, sizeof(ra.spec));
-	ra.spec.table = tp->src;
-	ra.spec.has_range = ck->has_range;
-	ra.spec.lo = ck->lo;
-	ra.spec.hi = ck->hi;
-	ra.spec.order = tp->order;
-	ra.spec.key_lo = ck->key_lo;
-	ra.spec.key_hi = ck->key_hi;
-	ra.spec.batch_rows = batch_rows;
-	ra.spec.batch_bytes = lc->batch_bytes;
+	for (r = 1; r < nr; r++)  /* extra source connections, kept by the worker */
+		if (!w->xsrc[r] &&
+		    (rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &w->xsrc[r], err)) < 0)
+			goto out;
 	rr.w = w;
 	rr.tp = tp;
 	atomic_init(&rr.n, 0);
-	ra.spec.reject = reader_reject;
-	ra.spec.reject_ud = &rr;
+	for (r = 0; r < nr; r++) {
+		for (npool[r] = 0; npool[r] < QDEPTH + 1; npool[r]++) {
+			if (ferry_batch_init(&pool[r][npool[r]], tp->ncols, batch_rows) < 0) {
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
+			qs[r].free[qs[r].nfree++] = &pool[r][npool[r]];
+		}
+		memset(&ra[r], 0, sizeof(ra[r]));
+		ra[r].q = &qs[r];
+		ra[r].src = r ? w->xsrc[r] : w->src;
+		ra[r].spec.table = tp->src;
+		ra[r].spec.has_range = ck->has_range;
+		ra[r].spec.lo = ck->lo;
+		ra[r].spec.hi = ck->hi;
+		ra[r].spec.order = tp->order;
+		ra[r].spec.key_lo = ck->key_lo;
+		ra[r].spec.key_hi = ck->key_hi;
+		ra[r].spec.batch_rows = batch_rows;
+		ra[r].spec.batch_bytes = lc->batch_bytes;
+		ra[r].spec.reject = reader_reject;
+		ra[r].spec.reject_ud = &rr;
+		ra[r].bounds = bounds;
+		ra[r].npieces = npieces;
+		ra[r].first = r;
+		ra[r].stride = nr;
+		ra[r].ncols = tp->ncols;
+	}
 	if ((rc = dops->write_open(w->dst, &ws, &wr, err)) < 0)
 		goto out;
-	if (pthread_create(&th, NULL, reader_main, &ra) != 0) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot start a reader thread");
-		goto out;
-	}
-	started = 1;
-	while ((b = take(&q)) != NULL) {
+	for (started = 0; (size_t)started < nr; started++)
+		if (pthread_create(&th[started], NULL, reader_main, &ra[started]) != 0) {
+			rc = ferry_error_set(err, FERRY_EIO, "cannot start a reader thread");
+			goto out;
+		}
+	/* pieces in order, piece j from reader j % nr, each ended by an empty
+	 * batch; a plain read is one piece without that end */
+	while ((b = take(&qs[piece % nr])) != NULL) {
+		if (bounds && b->nrows == 0) {
+			give_back(&qs[piece % nr], b);
+			if (++piece == npieces)
+				break;
+			continue;
+		}
 		if (rc == 0 && !atomic_load(&lc->abort))
 			rc = process(w, tp, wr, b, &cs, err);
-		give_back(&q, b);
-		if (rc < 0 || atomic_load(&lc->abort)) {
-			pthread_mutex_lock(&q.lock);
-			q.stop = 1;
-			pthread_cond_broadcast(&q.cond);
-			pthread_mutex_unlock(&q.lock);
-		}
+		give_back(&qs[piece % nr], b);
+		if (rc < 0 || atomic_load(&lc->abort))
+			break;
 	}
-	pthread_join(th, NULL);
+	if (rc == 0 && bounds && piece < npieces && !atomic_load(&lc->abort) &&
+	    qs[piece % nr].rc == 0)
+		rc = ferry_error_set(err, FERRY_EIO, "a reader of table '%s' ended early",
+				     tp->src->name);
+	stop_readers(qs, th, nr, started);
 	started = 0;
-	if (rc == 0 && q.rc < 0) {
-		rc = q.rc;
-		*err = q.err;
-	}
+	for (r = 0; r < nr && rc == 0; r++)
+		if (qs[r].rc < 0) {
+			rc = qs[r].rc;
+			*err = qs[r].err;
+		}
 	if (rc == 0 && atomic_load(&lc->abort))
 		rc = FERRY_EABORT;
 	{
@@ -353,21 +467,16 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		*csp = cs;
 	}
 out:
-	if (started) {
-		pthread_mutex_lock(&q.lock);
-		q.stop = 1;
-		pthread_cond_broadcast(&q.cond);
-		pthread_mutex_unlock(&q.lock);
-		while ((b = take(&q)) != NULL)
-			give_back(&q, b);
-		pthread_join(th, NULL);
-	}
+	stop_readers(qs, th, nr, started);
 	if (wr)
 		dops->write_close(wr, 0, NULL);
-	for (i = 0; i < npool; i++)
-		ferry_batch_release(&pool[i]);
-	pthread_mutex_destroy(&q.lock);
-	pthread_cond_destroy(&q.cond);
+	for (r = 0; r < MAXREADERS; r++) {
+		for (i = 0; i < npool[r]; i++)
+			ferry_batch_release(&pool[r][i]);
+		pthread_mutex_destroy(&qs[r].lock);
+		pthread_cond_destroy(&qs[r].cond);
+	}
+	ferry_free(bounds);
 	ferry_free(cols);
 	ferry_free(types);
 	ferry_free(typmods);
@@ -580,8 +689,12 @@ int load_chunks(struct load_ctx *lc, struct ferry_error *err)
 		}
 out:
 	for (i = 0; i < n; i++) {
+		int r;
+
 		ferry_conn_close(ws[i].src);
 		ferry_conn_close(ws[i].dst);
+		for (r = 0; r < MAXREADERS; r++)
+			ferry_conn_close(ws[i].xsrc[r]);
 	}
 	ferry_free(ws);
 	pthread_mutex_destroy(&lc->stats_lock);

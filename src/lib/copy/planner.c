@@ -958,6 +958,9 @@ void plan_release(struct plan *pl)
 		}
 		ferry_free(tp->cols);
 		ferry_free(tp->dst_name);
+		for (k = 0; k < tp->npieces; k++)
+			ferry_free(tp->pieces[k]);
+		ferry_free(tp->pieces);
 	}
 	ferry_free(pl->tables);
 	strv_release(&pl->warnings);

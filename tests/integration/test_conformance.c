@@ -888,9 +888,11 @@ static void ops_table(void **state)
 	assert_non_null(o->open);
 	assert_non_null(o->close);
 	assert_non_null(o->quote_ident);
-	assert_int_equal(caps & ~0xFFu, 0);
+	assert_int_equal(caps & ~0x1FFu, 0);
 	if (caps & FERRY_CAP_CHUNKS)
 		assert_true((caps & FERRY_CAP_KEYRANGE) && o->key_range);
+	if (caps & FERRY_CAP_ORDERED)
+		assert_true((caps & FERRY_CAP_KEYRANGE) && o->order_bounds);
 	if (caps & FERRY_CAP_READ)
 		assert_non_null(o->read);
 	if (caps & FERRY_CAP_WRITE) {

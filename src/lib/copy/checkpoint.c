@@ -93,6 +93,15 @@ int ck_setup(ferry_conn *dst, struct ferry_error *err)
 	return rc;
 }
 
+/* s as an SQL string literal, or NULL. */
+static void literal_or_null(struct ferry_buf *sql, const char *s)
+{
+	if (s)
+		quote_literal(sql, s);
+	else
+		ferry_buf_addstr(sql, "NULL");
+}
+
 static int q1(ferry_conn *c, struct ferry_buf *sql, struct ferry_buf *out,
 	      int *isnull, struct ferry_error *err)
 {
@@ -218,15 +227,9 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 		quote_literal(&sql, ck[i].tp->src->name);
 		ferry_buf_addf(&sql, ", %lld, %lld, %s, ", (long long)ck[i].lo, (long long)ck[i].hi,
 			       ck[i].has_range ? "true" : "false");
-		if (ck[i].key_lo)
-			quote_literal(&sql, ck[i].key_lo);
-		else
-			ferry_buf_addstr(&sql, "NULL");
+		literal_or_null(&sql, ck[i].key_lo);
 		ferry_buf_addstr(&sql, ", ");
-		if (ck[i].key_hi)
-			quote_literal(&sql, ck[i].key_hi);
-		else
-			ferry_buf_addstr(&sql, "NULL");
+		literal_or_null(&sql, ck[i].key_hi);
 		ferry_buf_addch(&sql, ')');
 		if ((i + 1) % 500 == 0 || i + 1 == n) {
 			rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
@@ -485,10 +488,7 @@ int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 	int rc;
 
 	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'done', note = ");
-	if (note)
-		quote_literal(&sql, note);
-	else
-		ferry_buf_addstr(&sql, "NULL");
+	literal_or_null(&sql, note);
 	ferry_buf_addstr(&sql, " WHERE job = ");
 	quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND step = %d", step);

@@ -536,6 +536,13 @@ out:
 
 /* ---- ordered reads ------------------------------------------------------ */
 
+static void free_cols(char **cols, size_t n)
+{
+	while (n)
+		ferry_free(cols[--n]);
+	ferry_free(cols);
+}
+
 /*
  * A read can follow an index when its parts are plain columns, ascending,
  * compared with BINARY (the index's collation and the column's own, which
@@ -595,19 +602,11 @@ out:
 	sqlite3_finalize(il);
 	sqlite3_finalize(ix);
 	if (rc != 0) {
-		while (*n)
-			ferry_free((*cols)[--*n]);
-		ferry_free(*cols);
+		free_cols(*cols, *n);
 		*cols = NULL;
+		*n = 0;
 	}
 	return rc;
-}
-
-static void free_cols(char **cols, size_t n)
-{
-	while (n)
-		ferry_free(cols[--n]);
-	ferry_free(cols);
 }
 
 /* "c1", "c2", rowid */

@@ -136,7 +136,7 @@ static void give_back(struct bqueue *q, struct ferry_batch *b)
 }
 
 /* Tell the first n readers to stop, drain their queues, join them. */
-static void stop_readers(struct bqueue *qs, pthread_t *th, size_t nq, int n)
+static void stop_readers(struct bqueue *qs, pthread_t *th, int n)
 {
 	struct ferry_batch *b;
 	int r;
@@ -152,7 +152,6 @@ static void stop_readers(struct bqueue *qs, pthread_t *th, size_t nq, int n)
 			give_back(&qs[r], b);
 		pthread_join(th[r], NULL);
 	}
-	(void)nq;
 }
 
 /* ---- one chunk ---------------------------------------------------------- */
@@ -445,7 +444,7 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	    qs[piece % nr].rc == 0)
 		rc = ferry_error_set(err, FERRY_EIO, "a reader of table '%s' ended early",
 				     tp->src->name);
-	stop_readers(qs, th, nr, started);
+	stop_readers(qs, th, started);
 	started = 0;
 	for (r = 0; r < nr && rc == 0; r++)
 		if (qs[r].rc < 0) {
@@ -467,7 +466,7 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		*csp = cs;
 	}
 out:
-	stop_readers(qs, th, nr, started);
+	stop_readers(qs, th, started);
 	if (wr)
 		dops->write_close(wr, 0, NULL);
 	for (r = 0; r < MAXREADERS; r++) {

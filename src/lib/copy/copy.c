@@ -117,8 +117,11 @@ static int is_pg(const struct run *r)
  * the primary key on the then unordered id took 1.5 s against 1.6 s.
  * Keeping that order takes one COPY stream for the table (two streams
  * interleave their pages: 4.9 s), and reading SQLite through an index
- * costs about 1.2 us a row against 0.2 us; still 11.8 s end to end
- * against 17.8 s for two streams in rowid ranges.
+ * costs about 1.2 us a row against 0.2 us, so the load itself gets slower
+ * (7.6-8.7 s against about 5 s).  End to end the two were within this
+ * machine's noise of each other (12.7-15.1 s against 14.1-15.5 s, see
+ * bench/RESULTS.md): the faster index build pays for the slower read,
+ * no more yet.
  *
  * So: a table whose target gets an index led by a text column, when ferry
  * creates the table and builds its indexes (not --data-only, --truncate),

@@ -34,6 +34,8 @@ struct ferry_copy_opts {
 	int64_t chunk_rows;         /* rows per committed chunk, 0 = default */
 	int jobs;                   /* parallel connections, 0 = one per core */
 	int key_order;              /* never load a table in an index's order */
+	const char *maintenance_work_mem; /* for the index builds ("64MB"); NULL =
+				     * the server's, raised to 64MB if lower */
 	int restart;                /* forget an earlier run of the job, start over */
 	int snapshot;               /* read a backup-API copy of a SQLite source */
 	int64_t max_errors;         /* abort above this many rejects; -1 = no limit */

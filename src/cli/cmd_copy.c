@@ -44,13 +44,16 @@ static const char copy_usage[] =
 	"  --rejects DIR        where rejected rows go (default ./ferry-rejects/<job>/)\n"
 	"  --job NAME           job name (default: the source file name)\n"
 	"  --batch-rows N       rows per batch (default 10000)\n"
-	"  --chunk-rows N       rows per committed chunk (default 500000, or less\n"
+	"  --chunk-rows N       rows per committed chunk (default 250000, or less\n"
 	"                       so that one big table keeps every job busy)\n"
 	"  -j, --jobs N         parallel connections (default: one per core)\n"
 	"  --key-order          load every table in key ranges, in parallel; by\n"
 	"                       default a table whose target gets an index led by a\n"
 	"                       text column is loaded in that index's order (one\n"
 	"                       stream), so PostgreSQL builds it from sorted rows\n"
+	"  --maintenance-work-mem SIZE\n"
+	"                       PostgreSQL's memory per index build, e.g. 256MB\n"
+	"                       (default: the server's, raised to 64MB if lower)\n"
 	"\n"
 	"resuming and budgets (PostgreSQL targets keep the job in schema 'ferry'):\n"
 	"  --restart            forget an earlier run of this job and start over\n"
@@ -74,7 +77,7 @@ enum {
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
 	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
 	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS,
-	OPT_KEY_ORDER
+	OPT_KEY_ORDER, OPT_MWM
 };
 
 static void human(uint64_t b, char *out, size_t n)
@@ -213,6 +216,7 @@ int cmd_copy(int argc, char **argv)
 		{ "chunk-rows", required_argument, NULL, OPT_CHUNK_ROWS },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "key-order", no_argument, NULL, OPT_KEY_ORDER },
+		{ "maintenance-work-mem", required_argument, NULL, OPT_MWM },
 		{ "restart", no_argument, NULL, OPT_RESTART },
 		{ "worker", no_argument, NULL, OPT_WORKER },
 		{ "snapshot", no_argument, NULL, OPT_SNAPSHOT },
@@ -253,6 +257,19 @@ int cmd_copy(int argc, char **argv)
 		case OPT_KEY_ORDER:
 			o.key_order = 1;
 			break;
+		case OPT_MWM: {
+			/* digits and one of PostgreSQL's memory units: it goes
+			 * into a SET statement */
+			const char *p = optarg;
+			size_t nd = strspn(p, "0123456789");
+
+			if (nd == 0 || (p[nd] && strcmp(p + nd, "kB") && strcmp(p + nd, "MB") &&
+					strcmp(p + nd, "GB") && strcmp(p + nd, "TB")))
+				return cli_usage("copy", "invalid size '%s': expected a number with "
+						 "kB, MB, GB or TB (e.g. 256MB)", optarg);
+			o.maintenance_work_mem = optarg;
+			break;
+		}
 		case 'j':
 		case OPT_BATCH_ROWS:
 		case OPT_CHUNK_ROWS: {

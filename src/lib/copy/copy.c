@@ -825,10 +825,26 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages)
 static int phase_post(struct run *r, struct ferry_error *err)
 {
 	struct strv stmts = { 0 };
+	struct ferry_buf mwm = FERRY_BUF_INIT;
 	int *stages = NULL;
 	double t0 = ferry_now();
 	int rc;
 
+	/*
+	 * Sort memory for the index builds.  More is not faster here: on 2
+	 * cores, 5M rows, the (entity_id, ts) index took 4.2-5.4 s with 64MB,
+	 * 5.4-5.7 s with 128MB, 5.9 s with 256MB and 6.5-7.6 s with 512MB (from
+	 * rows in index order 1.8-2.4 s against 2.9 s).  Each participant sorts
+	 * its share of the memory in one quicksort; small runs stay in the CPU
+	 * cache and merge cheaply, one big sort misses it on every compare.
+	 * So the server's value stands unless it is under PostgreSQL's
+	 * default; --maintenance-work-mem sets it.
+	 */
+	if (r->o->maintenance_work_mem)
+		ferry_buf_addf(&mwm, "SET maintenance_work_mem TO '%s'", r->o->maintenance_work_mem);
+	else
+		ferry_buf_addstr(&mwm, "SELECT set_config('maintenance_work_mem', '64MB', false) "
+				 "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 67108864");
 	post_steps(r, &stmts, &stages);
 	if (!stages && stmts.n) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -858,14 +874,14 @@ static int phase_post(struct run *r, struct ferry_error *err)
 
 		for (i = 0; i < sizeof(order) / sizeof(order[0]) && rc == 0; i++) {
 			t0 = ferry_now();
-			rc = run_steps(r->o->dst, "SET maintenance_work_mem TO '512MB'", r->job,
-				       order[i].stage, n, err);
+			rc = run_steps(r->o->dst, mwm.buf, r->job, order[i].stage, n, err);
 			r->res->phase_seconds[order[i].phase] = ferry_now() - t0;
 		}
 	}
 out:
 	ferry_free(stages);
 	strv_release(&stmts);
+	ferry_buf_release(&mwm);
 	return rc;
 }
 

@@ -790,8 +790,10 @@ static void *steps_main(void *arg)
 	int more = 1, rc;
 
 	rc = ferry_conn_open(sc->dst_url, FERRY_OPEN_CREATE, &c, &e);
-	if (rc == 0 && sc->session_sql)
-		rc = ferry_conn_ops_of(c)->exec(c, sc->session_sql, &e);
+	if (rc == 0 && sc->session_sql &&
+	    (rc = ferry_conn_ops_of(c)->exec(c, sc->session_sql, &e)) < 0)
+		ferry_error_prefix(&e, "cannot set up a session for the index and key builds (%s)",
+				   sc->session_sql);
 	while (rc == 0 && more) {
 		pthread_mutex_lock(&sc->lock);
 		more = !sc->failed;

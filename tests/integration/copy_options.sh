@@ -117,8 +117,9 @@ assert_eq "sqlite target exact double" "$(sqlite3 "$T/copy.db" "SELECT printf('%
 	"$(sqlite3 "$T/src.db" "SELECT printf('%!.17g', last_updated_ts) FROM states WHERE state_id = 3")"
 
 # --maintenance-work-mem reaches the index builds' sessions: a value the
-# server refuses (its minimum is 1MB) fails the copy and says why; a
-# malformed one is a usage error before anything connects
+# server refuses (its minimum is 1MB) fails the copy before it creates or
+# loads anything, and says why; a malformed one is a usage error before
+# anything connects
 t_run "$FERRY" copy -q --maintenance-work-mem 256mb "$src" "$url"
 assert_eq "--maintenance-work-mem malformed: usage error" "$T_RC" 2
 assert_contains "--maintenance-work-mem malformed: says what" "$T_ERR" "invalid size '256mb'"
@@ -126,6 +127,8 @@ url=$(new_db copy_mwm)
 t_run "$FERRY" copy -q --maintenance-work-mem 64kB "$src" "$url"
 assert_eq "--maintenance-work-mem below the server's minimum fails" "$T_RC" 1
 assert_contains "--maintenance-work-mem: the server's reason" "$T_ERR" "maintenance_work_mem"
+assert_eq "--maintenance-work-mem refused before any table is made" \
+	"$(pg_q "$url" "SELECT count(*) FROM pg_tables WHERE tablename = 'states'")" 0
 url=$(new_db copy_mwm2)
 t_run "$FERRY" copy -q --maintenance-work-mem 128MB "$src" "$url"
 assert_eq "--maintenance-work-mem 128MB exit code" "$T_RC" 0

@@ -42,6 +42,14 @@ struct table_plan {
 	char **pieces;          /* ordered: finer boundaries (owned), the
 				 * chunks' among them; readers share a chunk */
 	size_t npieces;
+	/* ordered, sorted by ferry (spill.c): the rows of pieces spill_first
+	 * and after, the pieces' bounds as sort keys, the index's columns */
+	struct spill *spill;
+	size_t spill_first;
+	struct ferry_buf *bkeys;
+	int *kpos;
+	size_t nkpos;
+	int spill_off;          /* cannot spill: read through the index */
 	struct ferry_copy_table_stats *stats;
 };
 
@@ -89,6 +97,31 @@ int xf_json_ok(const char *s, size_t n, int for_jsonb);
 int xf_parse_bool(const char *s, size_t n, int *v);
 /* Shortest text that reads back as the same double. */
 int xf_format_double(double d, char *out, size_t n);
+
+/* ---- an ordered table sorted by ferry (spill.c) ---- */
+
+struct spill;
+
+/* Sort key of row r of b (source cells): the index columns at cols[0..n-1]
+ * then the rowid, as bytes that compare with memcmp in SQLite's order. */
+int spill_row_key(struct ferry_buf *out, const struct ferry_batch *b, size_t r,
+		  const int *cols, size_t n);
+/* The same for a bound of n values and a rowid in the connector's key
+ * tokens (i<int>, r<hex>, t<hex>, b<hex>, n); -1 when malformed. */
+int spill_bound_key(struct ferry_buf *out, const char *key, size_t n);
+/* A spill of npieces pieces of rows of ncols cells, in an unlinked
+ * temporary file under $TMPDIR (or /tmp). */
+int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_error *err);
+int spill_add(struct spill *sp, size_t piece, const void *key, size_t klen,
+	      const struct ferry_batch *b, size_t r, struct ferry_error *err);
+/* After the last spill_add: write out what is buffered. */
+int spill_finish(struct spill *sp, struct ferry_error *err);
+/* Piece's rows in key order, in batches b (cleared first) to fn. */
+int spill_emit(struct spill *sp, size_t piece, struct ferry_batch *b, size_t batch_rows,
+	       size_t batch_bytes, ferry_batch_fn fn, void *ud, struct ferry_error *err);
+/* Forget a piece (its rows are committed). */
+void spill_drop(struct spill *sp, size_t piece);
+void spill_free(struct spill *sp);
 
 /* ---- checkpoints in the target (checkpoint.c) ---- */
 

@@ -316,6 +316,240 @@ static const char **chunk_pieces(const struct chunk_spec *ck, size_t *n)
 	return out;
 }
 
+/* ---- an ordered chunk sorted by ferry (spill.c) ------------------------ */
+
+/* Where bound key sits among the table's piece boundaries, or -1. */
+static long piece_bound(const struct table_plan *tp, const char *key)
+{
+	size_t j;
+
+	for (j = 0; j < tp->npieces; j++)
+		if (!strcmp(tp->pieces[j], key))
+			return (long)j;
+	return -1;
+}
+
+/* Global piece of a row key: how many boundaries are at or below it. */
+static size_t piece_of(const struct table_plan *tp, const struct ferry_buf *key)
+{
+	size_t lo = 0, hi = tp->npieces;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ferry_buf *b = &tp->bkeys[mid];
+		size_t n = b->len < key->len ? b->len : key->len;
+		int c = memcmp(b->buf, key->buf, n);
+
+		if (c < 0 || (c == 0 && b->len <= key->len))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The index's columns as batch positions and the boundaries as sort
+ * keys, once per table; -1 (and spill_off) when that cannot be done. */
+static int spill_keys(struct table_plan *tp)
+{
+	const struct ferry_index *ix = NULL;
+	size_t i, j;
+
+	if (tp->kpos)
+		return 0;
+	for (i = 0; i < tp->src->nidx; i++)
+		if (!strcmp(tp->src->idx[i].name, tp->order))
+			ix = &tp->src->idx[i];
+	if (!ix || !ix->nparts || !(tp->kpos = ferry_calloc(ix->nparts, sizeof(*tp->kpos))))
+		goto off;
+	tp->nkpos = ix->nparts;
+	for (i = 0; i < ix->nparts; i++) {
+		for (j = 0; ix->cols[i] && j < tp->ncols; j++)
+			if (!strcmp(tp->cols[j].src_name, ix->cols[i]))
+				break;
+		if (!ix->cols[i] || j == tp->ncols)
+			goto off;
+		tp->kpos[i] = (int)j;
+	}
+	if (!(tp->bkeys = ferry_calloc(tp->npieces + 1, sizeof(*tp->bkeys))))
+		goto off;
+	for (j = 0; j < tp->npieces; j++) {
+		ferry_buf_init(&tp->bkeys[j], 0);
+		if (spill_bound_key(&tp->bkeys[j], tp->pieces[j], tp->nkpos) < 0)
+			goto off;
+	}
+	return 0;
+off:
+	tp->spill_off = 1;
+	return -1;
+}
+
+/*
+ * Scan the table in rowid ranges (up to MAXREADERS readers, one per job)
+ * and file every row from piece `first` on in the table's spill.
+ */
+static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
+		      struct ferry_error *err)
+{
+	struct load_ctx *lc = w->lc;
+	struct reader_args ra[MAXREADERS];
+	struct bqueue qs[MAXREADERS];
+	struct ferry_batch pool[MAXREADERS][QDEPTH + 1];
+	struct ferry_buf key = FERRY_BUF_INIT;
+	size_t r, i, nr, npool[MAXREADERS] = { 0 }, live;
+	pthread_t th[MAXREADERS];
+	int64_t span = tp->hi - tp->lo + 1, step;
+	int rc = 0, started = 0, done[MAXREADERS] = { 0 };
+
+	memset(qs, 0, sizeof(qs));
+	for (r = 0; r < MAXREADERS; r++) {
+		pthread_mutex_init(&qs[r].lock, NULL);
+		pthread_cond_init(&qs[r].cond, NULL);
+	}
+	nr = lc->jobs < 1 ? 1 : (size_t)lc->jobs;
+	if (nr > MAXREADERS)
+		nr = MAXREADERS;
+	if ((int64_t)nr > span)
+		nr = 1;
+	step = (span + (int64_t)nr - 1) / (int64_t)nr;
+	for (r = 1; r < nr; r++)
+		if (!w->xsrc[r] &&
+		    (rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &w->xsrc[r], err)) < 0)
+			goto out;
+	for (r = 0; r < nr; r++) {
+		for (npool[r] = 0; npool[r] < QDEPTH + 1; npool[r]++) {
+			if (ferry_batch_init(&pool[r][npool[r]], tp->ncols, lc->batch_rows) < 0) {
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
+			qs[r].free[qs[r].nfree++] = &pool[r][npool[r]];
+		}
+		memset(&ra[r], 0, sizeof(ra[r]));
+		ra[r].q = &qs[r];
+		ra[r].src = r ? w->xsrc[r] : w->src;
+		ra[r].spec.table = tp->src;
+		ra[r].spec.has_range = 1;
+		ra[r].spec.lo = tp->lo + (int64_t)r * step;
+		ra[r].spec.hi = r + 1 == nr ? tp->hi : tp->lo + (int64_t)(r + 1) * step - 1;
+		ra[r].spec.batch_rows = lc->batch_rows;
+		ra[r].spec.batch_bytes = lc->batch_bytes;
+		ra[r].ncols = tp->ncols;
+	}
+	for (started = 0; (size_t)started < nr; started++)
+		if (pthread_create(&th[started], NULL, reader_main, &ra[started]) != 0) {
+			rc = ferry_error_set(err, FERRY_EIO, "cannot start a reader thread");
+			goto out;
+		}
+	for (live = nr, r = 0; live && rc == 0; r = (r + 1) % nr) {
+		struct ferry_batch *b;
+
+		if (done[r])
+			continue;
+		if (!(b = take(&qs[r]))) {
+			done[r] = 1;
+			live--;
+			continue;
+		}
+		for (i = 0; i < b->nrows && rc == 0; i++) {
+			size_t p;
+
+			ferry_buf_clear(&key);
+			if (spill_row_key(&key, b, i, tp->kpos, tp->nkpos) < 0) {
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				break;
+			}
+			if ((p = piece_of(tp, &key)) >= first)
+				rc = spill_add(tp->spill, p, key.buf, key.len, b, i, err);
+		}
+		give_back(&qs[r], b);
+		if (atomic_load(&lc->abort))
+			rc = FERRY_EABORT;
+	}
+	stop_readers(qs, th, started);
+	started = 0;
+	for (r = 0; r < nr && rc == 0; r++)
+		if (qs[r].rc < 0) {
+			rc = qs[r].rc;
+			*err = qs[r].err;
+		}
+	if (rc == 0)
+		rc = spill_finish(tp->spill, err);
+out:
+	stop_readers(qs, th, started);
+	for (r = 0; r < MAXREADERS; r++) {
+		for (i = 0; i < npool[r]; i++)
+			ferry_batch_release(&pool[r][i]);
+		pthread_mutex_destroy(&qs[r].lock);
+		pthread_cond_destroy(&qs[r].cond);
+	}
+	ferry_buf_release(&key);
+	return rc;
+}
+
+/*
+ * Ready the spill for an ordered chunk: its pieces are *a..*b.  The first
+ * chunk this process takes of the table scans it (every later chunk's rows
+ * too); pieces before the chunk are committed and forgotten.  Returns 1
+ * when the chunk is to be read from the spill, 0 when through the index
+ * (bounds from another process's sample, no temporary file), or an error.
+ */
+static int spill_prepare(struct worker *w, const struct chunk_spec *ck, size_t *a, size_t *b,
+			 struct ferry_error *err)
+{
+	struct table_plan *tp = ck->tp;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	long lo = ck->key_lo ? piece_bound(tp, ck->key_lo) : -1;
+	long hi = ck->key_hi ? piece_bound(tp, ck->key_hi) : (long)tp->npieces;
+	size_t j;
+	double t0;
+	int rc;
+
+	if (tp->spill_off || (ck->key_lo && lo < 0) || hi < 0 || spill_keys(tp) < 0)
+		return 0;
+	*a = (size_t)(lo + 1);
+	*b = (size_t)hi;
+	if (tp->spill && *a < tp->spill_first)
+		return 0;
+	if (tp->spill) {
+		for (j = tp->spill_first; j < *a; j++)
+			spill_drop(tp->spill, j);
+		tp->spill_first = *a;
+		return 1;
+	}
+	if (spill_open(&tp->spill, tp->npieces + 1, tp->ncols, &e) < 0) {
+		ferry_warn("table '%s': %s; reading it through index '%s' instead",
+			   tp->src->name, e.msg, tp->order);
+		tp->spill_off = 1;
+		return 0;
+	}
+	t0 = ferry_now();
+	if ((rc = spill_scan(w, tp, *a, err)) < 0) {
+		spill_free(tp->spill);
+		tp->spill = NULL;
+		return rc;
+	}
+	tp->spill_first = *a;
+	ferry_info("table '%s': read in rowid order into a temporary file for index '%s' in %.2f s",
+		   tp->src->name, tp->order, ferry_now() - t0);
+	return 1;
+}
+
+struct emit_ctx {
+	struct worker *w;
+	struct table_plan *tp;
+	ferry_writer *wr;
+	struct chunk_stats *cs;
+};
+
+static int emit_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
+{
+	struct emit_ctx *ec = ud;
+
+	if (atomic_load(&ec->w->lc->abort))
+		return FERRY_EABORT;
+	return process(ec->w, ec->tp, ec->wr, b, ec->cs, err);
+}
+
 /*
  * Move one chunk's rows inside the transaction the caller opened; cs gets
  * the chunk's counts.  The caller commits (with the checkpoint) or rolls
@@ -345,8 +579,9 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ferry_writer *wr = NULL;
 	struct ferry_batch *b;
 	size_t i, r, nr = 1, npool[MAXREADERS] = { 0 }, batch_rows, npieces = 1, piece = 0;
+	size_t pa = 0, pb = 0;
 	pthread_t th[MAXREADERS];
-	int rc = 0, started = 0;
+	int rc = 0, started = 0, spilled = 0;
 
 	memset(qs, 0, sizeof(qs));
 	for (r = 0; r < MAXREADERS; r++) {
@@ -372,7 +607,11 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ws.types = types;
 	ws.typmods = typmods;
 	batch_rows = lc->batch_rows;
-	if (tp->order) {
+	if (tp->order && (spilled = spill_prepare(w, ck, &pa, &pb, err)) < 0) {
+		rc = spilled;
+		goto out;
+	}
+	if (tp->order && !spilled) {
 		if (!(bounds = chunk_pieces(ck, &npieces))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
@@ -420,6 +659,14 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	}
 	if ((rc = dops->write_open(w->dst, &ws, &wr, err)) < 0)
 		goto out;
+	if (spilled) {
+		struct emit_ctx ec = { w, tp, wr, &cs };
+
+		for (i = pa; i <= pb && rc == 0; i++)
+			rc = spill_emit(tp->spill, i, &pool[0][0], batch_rows, lc->batch_bytes,
+					emit_batch, &ec, err);
+		nr = 0;  /* no readers */
+	}
 	for (started = 0; (size_t)started < nr; started++)
 		if (pthread_create(&th[started], NULL, reader_main, &ra[started]) != 0) {
 			rc = ferry_error_set(err, FERRY_EIO, "cannot start a reader thread");
@@ -427,7 +674,7 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		}
 	/* pieces in order, piece j from reader j % nr, each ended by an empty
 	 * batch; a plain read is one piece without that end */
-	while ((b = take(&qs[piece % nr])) != NULL) {
+	while (nr && (b = take(&qs[piece % nr])) != NULL) {
 		if (bounds && b->nrows == 0) {
 			give_back(&qs[piece % nr], b);
 			if (++piece == npieces)
@@ -649,6 +896,7 @@ failed:
 int load_chunks(struct load_ctx *lc, struct ferry_error *err)
 {
 	struct worker *ws;
+	size_t k, j;
 	int i, n = lc->jobs, rc = 0, started = 0;
 
 	if (n < 1)
@@ -687,6 +935,18 @@ int load_chunks(struct load_ctx *lc, struct ferry_error *err)
 			*err = ws[i].err;
 		}
 out:
+	for (k = 0; k < lc->ntables; k++) {
+		struct table_plan *tp = &lc->tables[k];
+
+		spill_free(tp->spill);
+		tp->spill = NULL;
+		for (j = 0; tp->bkeys && j < tp->npieces; j++)
+			ferry_buf_release(&tp->bkeys[j]);
+		ferry_free(tp->bkeys);
+		ferry_free(tp->kpos);
+		tp->bkeys = NULL;
+		tp->kpos = NULL;
+	}
 	for (i = 0; i < n; i++) {
 		int r;
 

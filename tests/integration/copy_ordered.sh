@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A table whose target gets an index led by a text column is loaded in
-# that index's order, chunk after chunk, each chunk read by several
-# readers: the target must equal a copy in key ranges (--key-order, one
+# that index's order, chunk after chunk, sorted by ferry from a rowid scan
+# (or, without a temporary directory, read through the index by several
+# readers): the target must equal a copy in key ranges (--key-order, one
 # job), rejects included, after kill -9 and resume too; the rows must sit
 # in the heap in the index's order; tables that cannot be ordered fall
 # back to key ranges.
@@ -57,10 +58,28 @@ ref_viol=$(pg_q "$ref" "SELECT count(*) FROM (SELECT entity_id, ts, lag(entity_i
 	FROM readings WINDOW w AS (ORDER BY ctid)) s WHERE (entity_id, ts) < (pe, pt)")
 check "the key-range copy is not (the check can fail)" test "$ref_viol" -gt 10000
 
+# ferry sorts an ordered table itself (rowid scan into a temporary file);
+# without a usable temporary directory it reads through the index: the
+# same target either way
+url=$(new_db ordered_spill)
+t_run "$FERRY" -v copy -q -j 2 --chunk-rows 7000 --rejects "$T/rej_spill" "$src" "$url"
+assert_eq "sorted by ferry: exit code" "$T_RC" 3
+assert_contains "sorted by ferry: says so" "$T_ERR" "read in rowid order into a temporary file"
+assert_eq "sorted by ferry == key-range copy" "$(sums "$url")" "$want"
+url=$(new_db ordered_noscratch)
+TMPDIR=$T/no/such/dir t_run "$FERRY" copy -q -j 2 --chunk-rows 7000 --rejects "$T/rej_idx" "$src" "$url"
+assert_eq "no temporary directory: exit code" "$T_RC" 3
+assert_contains "no temporary directory: warns" "$T_ERR" "reading it through index 'ix_readings_entity_ts' instead"
+assert_eq "read through the index == key-range copy" "$(sums "$url")" "$want"
+assert_eq "read through the index: reject file" \
+	"$(sort "$T/rej_idx/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
+viol=$(pg_q "$url" "SELECT count(*) FROM (SELECT entity_id, ts, lag(entity_id) OVER w pe, lag(ts) OVER w pt
+	FROM readings WINDOW w AS (ORDER BY ctid)) s WHERE (entity_id, ts) < (pe, pt)")
+check "read through the index: heap in index order" test "$viol" -le 600
 # kill -9 at growing delays, resume: the same target
 url=$(new_db ordered_kill)
 kills=0
-for delay in 0.05 0.1 0.15 0.2 0.3 0.4 0.5 0.7 1 1.5 2 3 5 10; do
+for delay in 0.02 0.04 0.06 0.08 0.1 0.15 0.2 0.3 0.4 0.5 0.7 1 1.5 2 3 5 10; do
 	"$FERRY" copy -q -j 2 --chunk-rows 4000 --rejects "$T/rej_kill" "$src" "$url" >"$T/kill.out" 2>&1 &
 	pid=$!
 	sleep "$delay"

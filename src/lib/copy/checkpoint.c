@@ -426,15 +426,22 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
 		goto out;
-	for (i = 0; i < stmts->n && rc == 0; i++) {
-		ferry_buf_clear(&sql);
-		ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES (");
+	/* one statement: a run killed while recording the steps leaves all
+	 * of them or none (with one INSERT each, a resumed run found some,
+	 * took them for all and never built the rest) */
+	if (stmts->n == 0)
+		goto out;
+	ferry_buf_clear(&sql);
+	ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES ");
+	for (i = 0; i < stmts->n; i++) {
+		ferry_buf_addstr(&sql, i ? ", (" : "(");
 		quote_literal(&sql, job);
 		ferry_buf_addf(&sql, ", %zu, %d, ", i, stages[i]);
 		quote_literal(&sql, stmts->v[i]);
-		ferry_buf_addstr(&sql, ") ON CONFLICT DO NOTHING");
-		rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+		ferry_buf_addch(&sql, ')');
 	}
+	ferry_buf_addstr(&sql, " ON CONFLICT DO NOTHING");
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 out:
 	ferry_buf_release(&sql);
 	ferry_buf_release(&out);

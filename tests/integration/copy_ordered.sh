@@ -76,6 +76,14 @@ assert_eq "read through the index: reject file" \
 viol=$(pg_q "$url" "SELECT count(*) FROM (SELECT entity_id, ts, lag(entity_id) OVER w pe, lag(ts) OVER w pt
 	FROM readings WINDOW w AS (ORDER BY ctid)) s WHERE (entity_id, ts) < (pe, pt)")
 check "read through the index: heap in index order" test "$viol" -le 600
+# a temporary file that fills up (a 1 MB file size limit, SIGXFSZ ignored
+# so the write fails with EFBIG) is no reason to stop either
+url=$(new_db ordered_full)
+t_run bash -c 'trap "" XFSZ; ulimit -f 1000; exec "$@"' _ \
+	"$FERRY" copy -q -j 2 --chunk-rows 7000 --rejects "$T/rej_full" "$src" "$url"
+assert_eq "temporary file full: exit code" "$T_RC" 3
+assert_contains "temporary file full: warns" "$T_ERR" "cannot write a temporary file"
+assert_eq "temporary file full: read through the index == key-range copy" "$(sums "$url")" "$want"
 # kill -9 at growing delays, resume: the same target
 url=$(new_db ordered_kill)
 kills=0

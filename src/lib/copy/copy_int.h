@@ -119,6 +119,8 @@ int spill_finish(struct spill *sp, struct ferry_error *err);
 /* Piece's rows in key order, in batches b (cleared first) to fn. */
 int spill_emit(struct spill *sp, size_t piece, struct ferry_batch *b, size_t batch_rows,
 	       size_t batch_bytes, ferry_batch_fn fn, void *ud, struct ferry_error *err);
+/* Did the temporary file refuse a write (a full disk)? */
+int spill_write_failed(const struct spill *sp);
 /* Forget a piece (its rows are committed). */
 void spill_drop(struct spill *sp, size_t piece);
 void spill_free(struct spill *sp);

@@ -524,9 +524,18 @@ static int spill_prepare(struct worker *w, const struct chunk_spec *ck, size_t *
 	}
 	t0 = ferry_now();
 	if ((rc = spill_scan(w, tp, *a, err)) < 0) {
+		int full = spill_write_failed(tp->spill);
+
 		spill_free(tp->spill);
 		tp->spill = NULL;
-		return rc;
+		if (!full)
+			return rc;
+		/* a full disk is no reason to stop: the index still reads */
+		ferry_warn("table '%s': %s; reading it through index '%s' instead",
+			   tp->src->name, err->msg, tp->order);
+		ferry_error_clear(err);
+		tp->spill_off = 1;
+		return 0;
 	}
 	tp->spill_first = *a;
 	ferry_info("table '%s': read in rowid order into a temporary file for index '%s' in %.2f s",

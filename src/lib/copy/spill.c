@@ -28,7 +28,7 @@
 #include "ferry/alloc.h"
 
 #define SPILL_BUDGET (16u << 20)   /* all piece buffers together */
-#define SPILL_MIN_BUF (16u << 10)
+#define SPILL_MIN_BUF (4u << 10)
 #define SPILL_MAX_BUF (1u << 20)
 
 struct block {
@@ -48,6 +48,7 @@ struct spill {
 	uint64_t end;             /* file size */
 	size_t npieces, ncols, bufsize;
 	struct piece *p;
+	int write_failed;         /* the file could not be written (full disk) */
 };
 
 /* ---- keys --------------------------------------------------------------- */
@@ -295,6 +296,11 @@ void spill_drop(struct spill *sp, size_t piece)
 	p->rows = 0;
 }
 
+int spill_write_failed(const struct spill *sp)
+{
+	return sp->write_failed;
+}
+
 void spill_free(struct spill *sp)
 {
 	size_t i;
@@ -320,9 +326,11 @@ static int flush_piece(struct spill *sp, struct piece *p, struct ferry_error *er
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			sp->write_failed = 1;
 			return ferry_error_set(err, FERRY_EIO, "cannot write a temporary file: %s",
 					       n < 0 ? strerror(errno) : "no space");
+		}
 		done += (size_t)n;
 	}
 	if (FERRY_GROW(p->blocks, p->cap, p->nblocks + 1) < 0)

@@ -67,6 +67,26 @@ struct ferry_read_spec {
 	const char *key_lo, *key_hi;
 };
 
+/*
+ * An index-key bound (order_bounds, ferry_read_spec.key_lo/key_hi): the
+ * index's values, then the row key, joined by ','; each value a token:
+ * i<decimal int64>, r<16 hex digits: the double's bits>, t<hex of the
+ * text's bytes>, b<hex of the blob's bytes>, n (NULL); hex in lower case.
+ */
+struct ferry_key_token {
+	int kind;                 /* enum ferry_vkind */
+	int64_t i;
+	double d;
+	const char *bytes;        /* TEXT/BLOB: in the scratch buffer */
+	size_t n;
+};
+
+/* Decode the token at *p into t (text and blob bytes into scratch) and
+ * step past it and its ','; last: it must end the bound.  0, or -1 when
+ * malformed. */
+int ferry_key_token(const char **p, int last, struct ferry_key_token *t,
+		    struct ferry_buf *scratch);
+
 /* Called for each filled batch; return non-zero to stop reading. */
 typedef int (*ferry_batch_fn)(struct ferry_batch *b, void *ud,
 			      struct ferry_error *err);
@@ -101,8 +121,8 @@ struct ferry_conn_ops {
 		    ferry_batch_fn fn, void *ud, struct ferry_error *err);
 	/* Cut an ordered read of t along index into about nchunks chunks of
 	 * rows with a key of at most cap: appends the boundaries, each the
-	 * first index key of the next chunk, one per line to out (opaque text
-	 * without spaces, for ferry_read_spec.key_lo/key_hi).  Returns 1 and
+	 * first index key of the next chunk, one per line to out (key tokens,
+	 * see ferry_key_token, for ferry_read_spec.key_lo/key_hi).  Returns 1 and
 	 * appends nothing when the index cannot order a read (an expression,
 	 * a collation, a column that allows NULL); may be NULL. */
 	int (*order_bounds)(ferry_conn *c, const struct ferry_table *t,

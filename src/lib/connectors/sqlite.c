@@ -668,93 +668,38 @@ static void key_encode(struct ferry_buf *b, sqlite3_stmt *st, int n)
 	}
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* Bind the n values of key to parameters first..first+n-1; -1 when key is
  * not n well-formed tokens. */
 static int key_bind(sqlite3_stmt *st, int first, const char *key, size_t n,
 		    struct ferry_buf *scratch)
 {
+	struct ferry_key_token t;
 	const char *p = key;
 	size_t k;
 
 	for (k = 0; k < n; k++) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p), i;
 		int at = first + (int)k;
 
-		if (len == 0 || (k + 1 < n) != (e != NULL))
+		if (ferry_key_token(&p, k + 1 == n, &t, scratch) < 0)
 			return -1;
-		switch (p[0]) {
-		case 'i': {
-			char num[32], *end;
-			long long v;
-
-			if (len < 2 || len - 1 >= sizeof(num))
-				return -1;
-			memcpy(num, p + 1, len - 1);
-			num[len - 1] = '\0';
-			v = strtoll(num, &end, 10);
-			if (*end)
-				return -1;
-			sqlite3_bind_int64(st, at, v);
+		switch (t.kind) {
+		case FERRY_V_INT:
+			sqlite3_bind_int64(st, at, t.i);
 			break;
-		}
-		case 'r': {
-			uint64_t u = 0;
-			double d;
-
-			if (len != 17)
-				return -1;
-			for (i = 1; i < len; i++) {
-				int h = hexval((unsigned char)p[i]);
-
-				if (h < 0)
-					return -1;
-				u = u << 4 | (uint64_t)h;
-			}
-			memcpy(&d, &u, sizeof(d));
-			sqlite3_bind_double(st, at, d);
+		case FERRY_V_REAL:
+			sqlite3_bind_double(st, at, t.d);
 			break;
-		}
-		case 't':
-		case 'b': {
-			if ((len - 1) % 2)
-				return -1;
-			ferry_buf_clear(scratch);
-			for (i = 1; i < len; i += 2) {
-				int hi = hexval((unsigned char)p[i]), lo = hexval((unsigned char)p[i + 1]);
-
-				if (hi < 0 || lo < 0)
-					return -1;
-				ferry_buf_addch(scratch, hi << 4 | lo);
-			}
-			if (p[0] == 't')
-				sqlite3_bind_text(st, at, scratch->len ? scratch->buf : "",
-						  (int)scratch->len, SQLITE_TRANSIENT);
-			else
-				sqlite3_bind_blob(st, at, scratch->len ? scratch->buf : "",
-						  (int)scratch->len, SQLITE_TRANSIENT);
+		case FERRY_V_TEXT:
+			sqlite3_bind_text(st, at, t.bytes, (int)t.n, SQLITE_TRANSIENT);
 			break;
-		}
-		case 'n':
-			if (len != 1)
-				return -1;
-			sqlite3_bind_null(st, at);
+		case FERRY_V_BLOB:
+			sqlite3_bind_blob(st, at, t.bytes, (int)t.n, SQLITE_TRANSIENT);
 			break;
 		default:
-			return -1;
+			sqlite3_bind_null(st, at);
 		}
-		p = e ? e + 1 : p + len;
 	}
-	return *p ? -1 : 0;
+	return 0;
 }
 
 /*

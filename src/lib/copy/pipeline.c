@@ -318,6 +318,38 @@ static const char **chunk_pieces(const struct chunk_spec *ck, size_t *n)
 
 /* ---- an ordered chunk sorted by ferry (spill.c) ------------------------ */
 
+/* Up to nr readers of tp: the extra source connections (kept by the
+ * worker), QDEPTH + 1 batches each, the common part of their specs. */
+static int readers_setup(struct worker *w, const struct table_plan *tp, size_t nr,
+			 struct bqueue *qs, struct ferry_batch (*pool)[QDEPTH + 1],
+			 size_t *npool, struct reader_args *ra, struct ferry_error *err)
+{
+	struct load_ctx *lc = w->lc;
+	size_t r;
+	int rc;
+
+	for (r = 1; r < nr; r++)
+		if (!w->xsrc[r] &&
+		    (rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &w->xsrc[r], err)) < 0)
+			return rc;
+	for (r = 0; r < nr; r++) {
+		for (npool[r] = 0; npool[r] < QDEPTH + 1; npool[r]++) {
+			if (ferry_batch_init(&pool[r][npool[r]], tp->ncols, lc->batch_rows) < 0)
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			qs[r].free[qs[r].nfree++] = &pool[r][npool[r]];
+		}
+		memset(&ra[r], 0, sizeof(ra[r]));
+		ra[r].q = &qs[r];
+		ra[r].src = r ? w->xsrc[r] : w->src;
+		ra[r].spec.table = tp->src;
+		ra[r].spec.batch_rows = lc->batch_rows;
+		ra[r].spec.batch_bytes = lc->batch_bytes;
+		ra[r].ncols = tp->ncols;
+	}
+	return 0;
+}
+
+
 /* Where bound key sits among the table's piece boundaries, or -1. */
 static long piece_bound(const struct table_plan *tp, const char *key)
 {
@@ -412,28 +444,12 @@ static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
 	if ((int64_t)nr > span)
 		nr = 1;
 	step = (span + (int64_t)nr - 1) / (int64_t)nr;
-	for (r = 1; r < nr; r++)
-		if (!w->xsrc[r] &&
-		    (rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &w->xsrc[r], err)) < 0)
-			goto out;
+	if ((rc = readers_setup(w, tp, nr, qs, pool, npool, ra, err)) < 0)
+		goto out;
 	for (r = 0; r < nr; r++) {
-		for (npool[r] = 0; npool[r] < QDEPTH + 1; npool[r]++) {
-			if (ferry_batch_init(&pool[r][npool[r]], tp->ncols, lc->batch_rows) < 0) {
-				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-				goto out;
-			}
-			qs[r].free[qs[r].nfree++] = &pool[r][npool[r]];
-		}
-		memset(&ra[r], 0, sizeof(ra[r]));
-		ra[r].q = &qs[r];
-		ra[r].src = r ? w->xsrc[r] : w->src;
-		ra[r].spec.table = tp->src;
 		ra[r].spec.has_range = 1;
 		ra[r].spec.lo = tp->lo + (int64_t)r * step;
 		ra[r].spec.hi = r + 1 == nr ? tp->hi : tp->lo + (int64_t)(r + 1) * step - 1;
-		ra[r].spec.batch_rows = lc->batch_rows;
-		ra[r].spec.batch_bytes = lc->batch_bytes;
-		ra[r].ncols = tp->ncols;
 	}
 	for (started = 0; (size_t)started < nr; started++)
 		if (pthread_create(&th[started], NULL, reader_main, &ra[started]) != 0) {
@@ -631,40 +647,24 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		if (nr > npieces)
 			nr = npieces;
 	}
-	for (r = 1; r < nr; r++)  /* extra source connections, kept by the worker */
-		if (!w->xsrc[r] &&
-		    (rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &w->xsrc[r], err)) < 0)
-			goto out;
 	rr.w = w;
 	rr.tp = tp;
 	atomic_init(&rr.n, 0);
+	if ((rc = readers_setup(w, tp, nr, qs, pool, npool, ra, err)) < 0)
+		goto out;
 	for (r = 0; r < nr; r++) {
-		for (npool[r] = 0; npool[r] < QDEPTH + 1; npool[r]++) {
-			if (ferry_batch_init(&pool[r][npool[r]], tp->ncols, batch_rows) < 0) {
-				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-				goto out;
-			}
-			qs[r].free[qs[r].nfree++] = &pool[r][npool[r]];
-		}
-		memset(&ra[r], 0, sizeof(ra[r]));
-		ra[r].q = &qs[r];
-		ra[r].src = r ? w->xsrc[r] : w->src;
-		ra[r].spec.table = tp->src;
 		ra[r].spec.has_range = ck->has_range;
 		ra[r].spec.lo = ck->lo;
 		ra[r].spec.hi = ck->hi;
 		ra[r].spec.order = tp->order;
 		ra[r].spec.key_lo = ck->key_lo;
 		ra[r].spec.key_hi = ck->key_hi;
-		ra[r].spec.batch_rows = batch_rows;
-		ra[r].spec.batch_bytes = lc->batch_bytes;
 		ra[r].spec.reject = reader_reject;
 		ra[r].spec.reject_ud = &rr;
 		ra[r].bounds = bounds;
 		ra[r].npieces = npieces;
 		ra[r].first = r;
 		ra[r].stride = nr;
-		ra[r].ncols = tp->ncols;
 	}
 	if ((rc = dops->write_open(w->dst, &ws, &wr, err)) < 0)
 		goto out;

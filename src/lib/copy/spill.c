@@ -26,6 +26,7 @@
 
 #include "copy/copy_int.h"
 #include "ferry/alloc.h"
+#include "ferry/connector.h"
 
 #define SPILL_BUDGET (16u << 20)   /* all piece buffers together */
 #define SPILL_MIN_BUF (4u << 10)
@@ -165,85 +166,30 @@ int spill_row_key(struct ferry_buf *out, const struct ferry_batch *b, size_t r,
 	return rc ? rc : key_rowid(out, b->keys[r]);
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 int spill_bound_key(struct ferry_buf *out, const char *key, size_t n)
 {
 	struct ferry_buf raw = FERRY_BUF_INIT;
+	struct ferry_key_token t;
 	const char *p = key;
-	size_t k, i;
+	size_t k;
 	int rc = 0;
 
 	for (k = 0; k <= n && rc == 0; k++) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (len == 0 || (k < n) != (e != NULL)) {
+		if (ferry_key_token(&p, k == n, &t, &raw) < 0) {
 			rc = -1;
-			break;
-		}
-		if (p[0] == 'i') {
-			char num[32], *end;
-			long long v;
-
-			if (len < 2 || len - 1 >= sizeof(num)) {
-				rc = -1;
-				break;
-			}
-			memcpy(num, p + 1, len - 1);
-			num[len - 1] = '\0';
-			errno = 0;
-			v = strtoll(num, &end, 10);
-			if (*end || errno) {
-				rc = -1;
-				break;
-			}
-			rc = k == n ? key_rowid(out, v) : key_number(out, 1, v, 0);
-		} else if (k == n) {
-			rc = -1;  /* the last value is the rowid */
-		} else if (p[0] == 'r' && len == 17) {
-			uint64_t u = 0;
-			double d;
-
-			for (i = 1; i < len && rc == 0; i++) {
-				int h = hexval((unsigned char)p[i]);
-
-				if (h < 0)
-					rc = -1;
-				u = u << 4 | (uint64_t)(h & 15);
-			}
-			memcpy(&d, &u, 8);
-			if (rc == 0)
-				rc = key_number(out, 0, 0, d);
-		} else if ((p[0] == 't' || p[0] == 'b') && (len - 1) % 2 == 0) {
-			ferry_buf_clear(&raw);
-			for (i = 1; i < len && rc == 0; i += 2) {
-				int hi = hexval((unsigned char)p[i]), lo = hexval((unsigned char)p[i + 1]);
-
-				if (hi < 0 || lo < 0)
-					rc = -1;
-				else
-					rc = ferry_buf_addch(&raw, hi << 4 | lo);
-			}
-			if (rc == 0)
-				rc = key_bytes(out, p[0] == 't' ? 0x20 : 0x30,
-					       (const unsigned char *)raw.buf, raw.len);
-		} else if (p[0] == 'n' && len == 1) {
-			rc = ferry_buf_addch(out, 0x00);
+		} else if (k == n) {  /* the row key */
+			rc = t.kind == FERRY_V_INT ? key_rowid(out, t.i) : -1;
+		} else if (t.kind == FERRY_V_INT || t.kind == FERRY_V_REAL) {
+			rc = key_number(out, t.kind == FERRY_V_INT, t.i, t.d);
+		} else if (t.kind == FERRY_V_TEXT || t.kind == FERRY_V_BLOB) {
+			rc = key_bytes(out, t.kind == FERRY_V_TEXT ? 0x20 : 0x30,
+				       (const unsigned char *)t.bytes, t.n);
 		} else {
-			rc = -1;
+			rc = ferry_buf_addch(out, 0x00);
 		}
-		p = e ? e + 1 : p + len;
 	}
 	ferry_buf_release(&raw);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- the file ------------------------------------------------------------ */

@@ -116,12 +116,13 @@ static int is_pg(const struct run *r)
  * build after a load in rowid order, 2.4 s after a load in index order;
  * the primary key on the then unordered id took 1.5 s against 1.6 s.
  * Keeping that order takes one COPY stream for the table (two streams
- * interleave their pages: 4.9 s), and reading SQLite through an index
- * costs about 1.2 us a row against 0.2 us, so the load itself gets slower
- * (7.6-8.7 s against about 5 s).  End to end the two were within this
- * machine's noise of each other (12.7-15.1 s against 14.1-15.5 s, see
- * bench/RESULTS.md): the faster index build pays for the slower read,
- * no more yet.
+ * interleave their pages: 4.9 s).  The rows are put in order by ferry
+ * (pipeline.c, spill.c: a rowid scan into a temporary file, 1.6-2.1 s
+ * here, then each key range sorted in memory), which costs far less than
+ * reading SQLite through the index (a table seek per row: ferry's CPU
+ * 5-6 s against 9-10 s).  With 64MB sort memory the index then took
+ * 1.8-2.4 s against 4.2-5.4 s; end to end, medians of 3, 12.8 s against
+ * 14.4 s before ferry sorted (bench/RESULTS.md).
  *
  * So: a table whose target gets an index led by a text column, when ferry
  * creates the table and builds its indexes (not --data-only, --truncate),

@@ -13,6 +13,10 @@
  * whatever the table size.  Batches change hands by swapping their
  * buffers, never by copying rows.
  *
+ * A table loaded in the order of an index (copy.c: pick_order) goes one
+ * chunk at a time; its rows are scanned once in rowid order into a
+ * temporary file and each chunk's are sorted on the way out (spill.c).
+ *
  * Each chunk is one target transaction: its rows are all there or none.
  */
 #include <pthread.h>
@@ -580,11 +584,14 @@ static int emit_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
  * the chunk's counts.  The caller commits (with the checkpoint) or rolls
  * back.
  *
- * An ordered chunk is read by up to MAXREADERS threads, each on its own
- * source connection: reader r reads pieces r, r + R, r + 2R ... and ends
- * each with an empty batch; the writer takes the pieces in order, so the
- * rows reach COPY in the index's order while the lookups an index-order
- * read costs (a table seek per row) run in parallel.
+ * An ordered chunk comes from the table's spill, piece by piece, sorted
+ * (spill_prepare).  When it cannot (another process's bounds, no usable
+ * temporary file) it is read through the index by up to MAXREADERS
+ * threads, each on its own source connection: reader r reads pieces r,
+ * r + R, r + 2R ... and ends each with an empty batch; the writer takes
+ * the pieces in order, so the rows reach COPY in the index's order while
+ * the lookups an index-order read costs (a table seek per row) run in
+ * parallel.
  */
 static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		      struct chunk_stats *csp, struct ferry_error *err)

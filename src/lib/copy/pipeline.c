@@ -451,8 +451,10 @@ static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
 	if ((rc = readers_setup(w, tp, nr, qs, pool, npool, ra, err)) < 0)
 		goto out;
 	for (r = 0; r < nr; r++) {
+		/* the first range is open below: an ordered chunk holds every row
+		 * with a key up to the cap, as a read through the index does */
 		ra[r].spec.has_range = 1;
-		ra[r].spec.lo = tp->lo + (int64_t)r * step;
+		ra[r].spec.lo = r ? tp->lo + (int64_t)r * step : INT64_MIN;
 		ra[r].spec.hi = r + 1 == nr ? tp->hi : tp->lo + (int64_t)(r + 1) * step - 1;
 	}
 	for (started = 0; (size_t)started < nr; started++)

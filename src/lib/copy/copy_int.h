@@ -204,6 +204,7 @@ struct load_ctx {
 	_Atomic size_t next;
 	_Atomic int abort;
 	pthread_mutex_t stats_lock;
+	pthread_mutex_t spill_lock;  /* the tables' spill state (spill_prepare) */
 };
 
 /* Load every chunk with lc->jobs parallel workers; the first failure stops

@@ -515,8 +515,8 @@ out:
  * when the chunk is to be read from the spill, 0 when through the index
  * (bounds from another process's sample, no temporary file), or an error.
  */
-static int spill_prepare(struct worker *w, const struct chunk_spec *ck, size_t *a, size_t *b,
-			 struct ferry_error *err)
+static int spill_prepare_locked(struct worker *w, const struct chunk_spec *ck, size_t *a,
+				size_t *b, struct ferry_error *err)
 {
 	struct table_plan *tp = ck->tp;
 	struct ferry_error e = FERRY_ERROR_INIT;
@@ -526,7 +526,8 @@ static int spill_prepare(struct worker *w, const struct chunk_spec *ck, size_t *
 	double t0;
 	int rc;
 
-	if (tp->spill_off || (ck->key_lo && lo < 0) || hi < 0 || spill_keys(tp) < 0)
+	if (tp->spill_off || (ck->key_lo && lo < 0) || hi < 0 || hi < lo + 1 ||
+	    spill_keys(tp) < 0)
 		return 0;
 	*a = (size_t)(lo + 1);
 	*b = (size_t)hi;
@@ -563,6 +564,19 @@ static int spill_prepare(struct worker *w, const struct chunk_spec *ck, size_t *
 	ferry_info("table '%s': read in rowid order into a temporary file for index '%s' in %.2f s",
 		   tp->src->name, tp->order, ferry_now() - t0);
 	return 1;
+}
+
+/* One worker at a time holds a table's ordered chunk (ck_claim), but the
+ * next may be another thread: the lock hands the spill state over. */
+static int spill_prepare(struct worker *w, const struct chunk_spec *ck, size_t *a, size_t *b,
+			 struct ferry_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&w->lc->spill_lock);
+	rc = spill_prepare_locked(w, ck, a, b, err);
+	pthread_mutex_unlock(&w->lc->spill_lock);
+	return rc;
 }
 
 struct emit_ctx {
@@ -925,6 +939,7 @@ int load_chunks(struct load_ctx *lc, struct ferry_error *err)
 	if (!ws)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	pthread_mutex_init(&lc->stats_lock, NULL);
+	pthread_mutex_init(&lc->spill_lock, NULL);
 	for (i = 0; i < n; i++) {
 		ws[i].lc = lc;
 		if ((rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &ws[i].src, err)) < 0 ||
@@ -975,6 +990,7 @@ out:
 	}
 	ferry_free(ws);
 	pthread_mutex_destroy(&lc->stats_lock);
+	pthread_mutex_destroy(&lc->spill_lock);
 	return rc;
 }
 

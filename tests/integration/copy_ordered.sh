@@ -86,21 +86,9 @@ assert_contains "temporary file full: warns" "$T_ERR" "cannot write a temporary 
 assert_eq "temporary file full: read through the index == key-range copy" "$(sums "$url")" "$want"
 # kill -9 at growing delays, resume: the same target
 url=$(new_db ordered_kill)
-kills=0
-for delay in 0.02 0.04 0.06 0.08 0.1 0.15 0.2 0.3 0.4 0.5 0.7 1 1.5 2 3 5 10; do
-	"$FERRY" copy -q -j 2 --chunk-rows 4000 --rejects "$T/rej_kill" "$src" "$url" >"$T/kill.out" 2>&1 &
-	pid=$!
-	sleep "$delay"
-	if kill -9 "$pid" 2>/dev/null; then
-		wait "$pid" 2>/dev/null || true
-		kills=$((kills + 1))
-	else
-		wait "$pid" || true
-		break
-	fi
-done
-echo "killed $kills times"
-check "killed at least three times" test "$kills" -ge 3
+kill_at_delays "0.02 0.04 0.06 0.08 0.1 0.15 0.2 0.3 0.4 0.5 0.7 1 1.5 2 3 5 10" \
+	"$FERRY" copy -q -j 2 --chunk-rows 4000 --rejects "$T/rej_kill" "$src" "$url"
+check "killed at least three times" test "$KILLS" -ge 3
 t_run "$FERRY" copy -q -j 2 --chunk-rows 4000 --rejects "$T/rej_kill" "$src" "$url"
 assert_eq "final run after kills" "$T_RC" 3
 assert_eq "killed and resumed == key-range copy" "$(sums "$url")" "$want"

@@ -70,21 +70,9 @@ assert_eq "targeted kills: target == uninterrupted" "$(sums "$url")" "$want"
 
 # 1. kill -9 at growing delays until a run completes by itself
 url=$(new_db resume_kill)
-kills=0
-for delay in 0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.5 0.6 0.7 0.8 1.0 1.2 1.5 2 3 5 10; do
-	"$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url" >"$T/kill.out" 2>&1 &
-	pid=$!
-	sleep "$delay"
-	if kill -9 "$pid" 2>/dev/null; then
-		wait "$pid" 2>/dev/null || true
-		kills=$((kills + 1))
-	else
-		wait "$pid" && rc=0 || rc=$?
-		break
-	fi
-done
-echo "killed $kills times"
-check "killed at least five times" test "$kills" -ge 5
+kill_at_delays "0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.5 0.6 0.7 0.8 1.0 1.2 1.5 2 3 5 10" \
+	"$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url"
+check "killed at least five times" test "$KILLS" -ge 5
 t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url"
 assert_eq "final run after kills" "$T_RC" 3
 assert_eq "killed and resumed == uninterrupted" "$(sums "$url")" "$want"

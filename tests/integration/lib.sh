@@ -176,6 +176,28 @@ _t_show() {
 	fi
 }
 
+# kill_at_delays "DELAYS" CMD...: start CMD in the background and kill -9
+# it after each delay in turn, until a run ends by itself; KILLS counts
+# the kills.  The last run's output is in $T/kill.out.
+kill_at_delays() {
+	local delays=$1 delay pid
+	shift
+	KILLS=0
+	for delay in $delays; do
+		"$@" >"$T/kill.out" 2>&1 &
+		pid=$!
+		sleep "$delay"
+		if kill -9 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null || true
+			KILLS=$((KILLS + 1))
+		else
+			wait "$pid" || true
+			break
+		fi
+	done
+	echo "killed $KILLS times"
+}
+
 check() {
 	local desc=${1:?check needs a description}
 	shift

@@ -286,30 +286,45 @@ static int reader_reject(void *ud, int64_t key, const char *column, const char *
 	return 0;
 }
 
-/* The pieces an ordered chunk is read in: bounds[j] .. bounds[j + 1] for
- * j < *n, from the table's piece boundaries between the chunk's own two.
- * *n = 1 (the chunk whole) when the chunk's bounds are not among them (a
- * job started by another process, from another sample). */
+/* Where bound key sits among the table's piece boundaries, or -1. */
+static long piece_bound(const struct table_plan *tp, const char *key)
+{
+	size_t j;
+
+	for (j = 0; j < tp->npieces; j++)
+		if (!strcmp(tp->pieces[j], key))
+			return (long)j;
+	return -1;
+}
+
+/* The chunk's pieces among its table's boundaries: *first .. *last, piece
+ * p lying between boundaries p - 1 and p.  0 when the chunk's bounds are
+ * not among them (a job started by another process, from another
+ * sample). */
+static int chunk_span(const struct chunk_spec *ck, size_t *first, size_t *last)
+{
+	const struct table_plan *tp = ck->tp;
+	long lo = ck->key_lo ? piece_bound(tp, ck->key_lo) : -1;
+	long hi = ck->key_hi ? piece_bound(tp, ck->key_hi) : (long)tp->npieces;
+
+	if ((ck->key_lo && lo < 0) || hi < lo + 1)
+		return 0;
+	*first = (size_t)(lo + 1);
+	*last = (size_t)hi;
+	return 1;
+}
+
+/* The bounds an ordered chunk is read in: bounds[j] .. bounds[j + 1] for
+ * j < *n, the boundaries of its pieces between the chunk's own two; *n = 1
+ * (the chunk whole) when chunk_span does not know them. */
 static const char **chunk_pieces(const struct chunk_spec *ck, size_t *n)
 {
 	const struct table_plan *tp = ck->tp;
-	size_t a = 0, b = tp->npieces, j;
+	size_t a = 0, b = 0, j;
 	const char **out;
 
-	*n = 1;
-	if (ck->key_lo) {
-		for (a = 0; a < tp->npieces && strcmp(tp->pieces[a], ck->key_lo); a++)
-			;
-		if (a == tp->npieces)
-			b = a = 0;
-		else
-			a++;
-	}
-	if (ck->key_hi && b > a) {
-		for (j = a; j < tp->npieces && strcmp(tp->pieces[j], ck->key_hi); j++)
-			;
-		b = j < tp->npieces ? j : a;
-	}
+	if (!chunk_span(ck, &a, &b))
+		a = b = 0;
 	if (!(out = ferry_calloc(b - a + 2, sizeof(*out))))
 		return NULL;
 	out[0] = ck->key_lo;
@@ -353,17 +368,6 @@ static int readers_setup(struct worker *w, const struct table_plan *tp, size_t n
 	return 0;
 }
 
-
-/* Where bound key sits among the table's piece boundaries, or -1. */
-static long piece_bound(const struct table_plan *tp, const char *key)
-{
-	size_t j;
-
-	for (j = 0; j < tp->npieces; j++)
-		if (!strcmp(tp->pieces[j], key))
-			return (long)j;
-	return -1;
-}
 
 /* Global piece of a row key: how many boundaries are at or below it. */
 static size_t piece_of(const struct table_plan *tp, const struct ferry_buf *key)
@@ -520,17 +524,12 @@ static int spill_prepare_locked(struct worker *w, const struct chunk_spec *ck, s
 {
 	struct table_plan *tp = ck->tp;
 	struct ferry_error e = FERRY_ERROR_INIT;
-	long lo = ck->key_lo ? piece_bound(tp, ck->key_lo) : -1;
-	long hi = ck->key_hi ? piece_bound(tp, ck->key_hi) : (long)tp->npieces;
 	size_t j;
 	double t0;
 	int rc;
 
-	if (tp->spill_off || (ck->key_lo && lo < 0) || hi < 0 || hi < lo + 1 ||
-	    spill_keys(tp) < 0)
+	if (tp->spill_off || !chunk_span(ck, a, b) || spill_keys(tp) < 0)
 		return 0;
-	*a = (size_t)(lo + 1);
-	*b = (size_t)hi;
 	if (tp->spill && *a < tp->spill_first)
 		return 0;
 	if (tp->spill) {

@@ -6,6 +6,7 @@ t_init copy_shapes
 
 long1=col_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa_one
 long2=col_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa_two
+longt=tbl_$(printf 'b%.0s' $(seq 57))   # 61 bytes: its key names need 66
 sqlite3 src.db <<EOF
 CREATE TABLE meta(metadata_id INTEGER PRIMARY KEY, entity_id VARCHAR(255) NOT NULL UNIQUE);
 CREATE TABLE events(
@@ -40,6 +41,9 @@ CREATE TABLE plain(id INTEGER PRIMARY KEY, v TEXT);
 CREATE TABLE "select"("from" INTEGER PRIMARY KEY, "order" TEXT, "group" INTEGER);
 CREATE TABLE "it's; DROP TABLE meta; --"(id INTEGER PRIMARY KEY, v TEXT);
 CREATE TABLE wide($long1 INTEGER, $long2 INTEGER);
+CREATE TABLE plain_pkey(x INTEGER PRIMARY KEY);
+CREATE TABLE $longt(id INTEGER PRIMARY KEY, u TEXT UNIQUE);
+INSERT INTO $longt VALUES (1, 'a'), (2, 'b');
 CREATE VIEW recent AS SELECT id, ts FROM events WHERE ts > 0;
 INSERT INTO meta VALUES (1, 'sensor.power'), (2, 'sensor.temperature');
 INSERT INTO events(id, meta_id, ts, big, r, price, amount, label, note, payload, flag, day, at, at_tz, attrs, untyped)
@@ -125,6 +129,17 @@ assert_contains "multi-column DESC index" "$(q "SELECT indexdef FROM pg_indexes 
 assert_contains "partial index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ix_events_partial'")" "WHERE ((label)::text <> 'none'::text)"
 assert_contains "expression index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ix_events_expr'")" "lower(note)"
 assert_contains "unique index" "$(q "SELECT indexdef FROM pg_indexes WHERE indexname='ux_events_big'")" "CREATE UNIQUE INDEX"
+# keys are built as unique indexes, then attached: PostgreSQL's own names
+assert_eq "primary key named as PostgreSQL names it" "$(q "SELECT conname FROM pg_constraint WHERE conrelid='events'::regclass AND contype='p'")" events_pkey
+assert_eq "unique constraint named as PostgreSQL names it" "$(q "SELECT conname FROM pg_constraint WHERE conrelid='meta'::regclass AND contype='u'")" meta_entity_id_key
+assert_eq "key index belongs to its constraint" "$(q "SELECT count(*) FROM pg_constraint c JOIN pg_class i ON i.oid = c.conindid WHERE c.conrelid='events'::regclass AND c.contype='p' AND i.relname='events_pkey'")" 1
+plainpk=$(q "SELECT conname FROM pg_constraint WHERE conrelid='plain'::regclass AND contype='p'")
+assert_contains "primary key whose name a table has: another name" "$plainpk" plain_pkey_
+assert_eq "the table plain_pkey is copied" "$(q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid='plain_pkey'::regclass AND contype='p'")" "PRIMARY KEY (x)"
+assert_eq "long table: primary key and unique constraint" "$(q "SELECT string_agg(pg_get_constraintdef(oid), ' ' ORDER BY contype) FROM pg_constraint WHERE conrelid='$longt'::regclass")" "PRIMARY KEY (id) UNIQUE (u)"
+assert_eq "long table: key names fit in 63 bytes" "$(q "SELECT count(*) FROM pg_constraint WHERE conrelid='$longt'::regclass AND octet_length(conname) <= 63 AND conname LIKE 'tbl_bbb%'")" 2
+assert_not_contains "no key step skipped" "$T_OUT" "skipped 'ALTER"
+assert_not_contains "no key build skipped" "$T_OUT" "skipped 'CREATE"
 
 # sequences: AUTOINCREMENT goes past the highest id ever handed out (10),
 # a plain rowid alias past the highest id
@@ -159,5 +174,5 @@ url3=$(new_db copy_shapes_json)
 t_run "$FERRY" copy -q --json "sqlite://$T/src.db" "$url3"
 assert_eq "--json exit code" "$T_RC" 0
 assert_eq "--json parses, totals" "$(printf '%s' "$T_OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d["written"], len(d["tables"]), sorted(d["phases"]))')" \
-	"ok 15 7 ['constraints', 'data', 'indexes', 'schema', 'sequences']"
+	"ok 17 9 ['constraints', 'data', 'indexes', 'schema', 'sequences']"
 t_done

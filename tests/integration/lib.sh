@@ -238,6 +238,18 @@ assert_contains() {
 	return 0
 }
 
+assert_not_contains() {
+	local desc=${1:?assert_not_contains needs a description} text=$2 needle=$3
+	if [[ "$text" != *"$needle"* ]]; then
+		pass "$desc"
+	else
+		fail "$desc"
+		_t_show "text" "$text"
+		_t_show "unexpected" "$needle"
+	fi
+	return 0
+}
+
 t_own_pg() {
 	local dir="$T/own-pg"
 	if ! "$FERRY_SRC/tests/services" start "$dir" pg >"$T/own-pg.log" 2>&1; then

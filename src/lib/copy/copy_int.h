@@ -211,8 +211,15 @@ struct load_ctx {
  * the others (their open chunks roll back) and is returned. */
 int load_chunks(struct load_ctx *lc, struct ferry_error *err);
 
-/* Stages of post-load steps: each waits for the one before. */
-enum { STAGE_KEYS = 1, STAGE_FKEYS = 2, STAGE_SEQUENCES = 3, STAGE_VIEWS = 4 };
+/* Stages of post-load steps: each waits for the one before.  Key indexes
+ * are built in STAGE_KEYS with the other indexes and attached as
+ * constraints in STAGE_ATTACH.  The numbers are stored in ferry.steps;
+ * STEPS_FORMAT in the job's fingerprint changes when they do. */
+enum {
+	STAGE_KEYS = 1, STAGE_ATTACH = 2, STAGE_FKEYS = 3, STAGE_SEQUENCES = 4,
+	STAGE_VIEWS = 5
+};
+#define STEPS_FORMAT 2
 
 /* Run the job's pending post-load steps up to max_stage on up to jobs
  * connections, each

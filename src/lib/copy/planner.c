@@ -965,6 +965,7 @@ void plan_release(struct plan *pl)
 	ferry_free(pl->tables);
 	strv_release(&pl->warnings);
 	strv_release(&pl->renames);
+	strv_release(&pl->keynames);
 	memset(pl, 0, sizeof(*pl));
 }
 
@@ -1073,8 +1074,104 @@ static int col_list(struct ferry_buf *b, const struct table_plan *tp,
 	return 0;
 }
 
+/* Is name taken by a table, an index or a key this plan creates? */
+static int rel_name_taken(const struct plan *pl, const char *name)
+{
+	size_t i, k;
+
+	if (name_taken(pl->keynames.v, pl->keynames.n, name))
+		return 1;
+	for (i = 0; i < pl->ntables; i++) {
+		const struct table_plan *tp = &pl->tables[i];
+
+		if (tp->dst_name && !strcmp(tp->dst_name, name))
+			return 1;
+		for (k = 0; k < tp->src->nidx; k++) {
+			const struct ferry_index *x = &tp->src->idx[k];
+			char *s;
+			int same;
+
+			if (x->origin == 'u' || x->origin == 'p')
+				continue;  /* these become keys, named here */
+			s = shorten(x->name, 0);
+			same = s && !strcmp(s, name);
+			ferry_free(s);
+			if (same)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* The primary key's columns, in key order, in parentheses. */
+static void pk_cols(struct ferry_buf *b, const struct table_plan *tp)
+{
+	const struct ferry_table *t = tp->src;
+	size_t i;
+	int k, npk = 0;
+
+	for (i = 0; i < t->ncols; i++)
+		if (t->cols[i].pk_pos > npk)
+			npk = t->cols[i].pk_pos;
+	ferry_buf_addch(b, '(');
+	for (k = 1; k <= npk; k++)
+		for (i = 0; i < t->ncols; i++)
+			if (t->cols[i].pk_pos == k) {
+				const struct col_plan *cp = find_col(tp, t->cols[i].name);
+
+				if (k > 1)
+					ferry_buf_addstr(b, ", ");
+				quote_ident(b, cp ? cp->dst_name : t->cols[i].name);
+			}
+	ferry_buf_addch(b, ')');
+}
+
+/*
+ * A primary or unique key in two steps: a unique index, which PostgreSQL
+ * builds while other indexes of the same table build too, then the
+ * constraint on it (ALTER TABLE ... ADD CONSTRAINT, which locks the table
+ * and would make every build of the table wait).  The name is PostgreSQL's
+ * own (table_pkey, table_col_key), made unique among the plan's names.
+ */
+static void key_index(struct plan *pl, const struct table_plan *tp, const char *schema,
+		      const char *suffix, const char *kind, const char *cols,
+		      struct strv *keys, struct strv *attach)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	unsigned salt = 0;
+	char *name;
+
+	ferry_buf_addf(&b, "%s_%s", tp->dst_name, suffix);
+	name = shorten(b.buf, 0);
+	while (name && rel_name_taken(pl, name)) {
+		ferry_free(name);
+		name = shorten(b.buf, ++salt);
+	}
+	if (!name) {
+		ferry_buf_release(&b);
+		return;
+	}
+	strv_push(&pl->keynames, ferry_strdup(name));
+	ferry_buf_clear(&b);
+	ferry_buf_addstr(&b, "CREATE UNIQUE INDEX ");
+	quote_ident(&b, name);
+	ferry_buf_addstr(&b, " ON ");
+	qualified(&b, schema, tp->dst_name);
+	ferry_buf_addf(&b, " %s", cols);
+	strv_push(keys, ferry_buf_detach(&b, NULL));
+	ferry_buf_addstr(&b, "ALTER TABLE ");
+	qualified(&b, schema, tp->dst_name);
+	ferry_buf_addstr(&b, " ADD CONSTRAINT ");
+	quote_ident(&b, name);
+	ferry_buf_addf(&b, " %s USING INDEX ", kind);
+	quote_ident(&b, name);
+	strv_push(attach, ferry_buf_detach(&b, NULL));
+	ferry_free(name);
+}
+
 int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
-		  struct strv *keys, struct strv *indexes, struct strv *fks)
+		  struct strv *keys, struct strv *indexes, struct strv *attach,
+		  struct strv *fks)
 {
 	const struct ferry_table *t = tp->src;
 	struct ferry_buf b = FERRY_BUF_INIT;
@@ -1133,21 +1230,19 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 		ferry_buf_release(&keycols);
 		ferry_buf_release(&agg);
 	}
-	if (npk) {
+	if (npk && t->merge_on_key) {
+		/* the merge above and the key in one statement */
 		ferry_buf_addstr(&b, "ALTER TABLE ");
 		qualified(&b, schema, tp->dst_name);
-		ferry_buf_addstr(&b, " ADD PRIMARY KEY (");
-		for (k = 1; k <= (size_t)npk; k++)
-			for (i = 0; i < t->ncols; i++)
-				if (t->cols[i].pk_pos == (int)k) {
-					const struct col_plan *cp = find_col(tp, t->cols[i].name);
-
-					if (k > 1)
-						ferry_buf_addstr(&b, ", ");
-					quote_ident(&b, cp ? cp->dst_name : t->cols[i].name);
-				}
-		ferry_buf_addch(&b, ')');
+		ferry_buf_addstr(&b, " ADD PRIMARY KEY ");
+		pk_cols(&b, tp);
 		strv_push(keys, ferry_buf_detach(&b, NULL));
+	} else if (npk) {
+		struct ferry_buf cols = FERRY_BUF_INIT;
+
+		pk_cols(&cols, tp);
+		key_index(pl, tp, schema, "pkey", "PRIMARY KEY", cols.buf, keys, attach);
+		ferry_buf_release(&cols);
 	}
 	for (i = 0; i < t->nidx; i++) {
 		const struct ferry_index *x = &t->idx[i];
@@ -1156,14 +1251,22 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 		for (k = 0; k < x->nparts; k++)
 			has_expr |= x->cols[k] == NULL;
 		if (x->origin == 'u' && !has_expr) {
-			ferry_buf_addstr(&b, "ALTER TABLE ");
-			qualified(&b, schema, tp->dst_name);
-			ferry_buf_addstr(&b, " ADD UNIQUE ");
-			if (col_list(&b, tp, x->cols, x->nparts) < 0) {
-				ferry_buf_release(&b);
-				continue;
+			struct ferry_buf suffix = FERRY_BUF_INIT;
+
+			ferry_buf_clear(&b);
+			if (col_list(&b, tp, x->cols, x->nparts) == 0) {
+				/* PostgreSQL's own name: table_col1_col2_key */
+				for (k = 0; k < x->nparts; k++) {
+					const struct col_plan *cp = find_col(tp, x->cols[k]);
+
+					ferry_buf_addstr(&suffix, cp->dst_name);
+					ferry_buf_addch(&suffix, '_');
+				}
+				ferry_buf_addstr(&suffix, "key");
+				key_index(pl, tp, schema, suffix.buf, "UNIQUE", b.buf, keys, attach);
 			}
-			strv_push(keys, ferry_buf_detach(&b, NULL));
+			ferry_buf_release(&suffix);
+			ferry_buf_clear(&b);
 			continue;
 		}
 		{

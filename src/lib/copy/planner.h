@@ -23,6 +23,7 @@ struct plan {
 	size_t ntables;
 	struct strv warnings;
 	struct strv renames;
+	struct strv keynames;  /* names given to primary and unique keys */
 };
 
 /* Does name match one of the NULL-terminated fnmatch globs? */
@@ -38,9 +39,14 @@ int parse_type_sql(const char *t, int *type, int32_t *typmod);
 
 int ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 		     const char *schema, struct ferry_buf *b);
-/* Keys (PK, UNIQUE), indexes and foreign keys to run after the load. */
+/*
+ * What to run after the load: key indexes (PK, UNIQUE) and other indexes,
+ * which can be built at the same time, then the statements that attach the
+ * key indexes as constraints, then foreign keys.
+ */
 int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
-		  struct strv *keys, struct strv *indexes, struct strv *fks);
+		  struct strv *keys, struct strv *indexes, struct strv *attach,
+		  struct strv *fks);
 
 void quote_ident(struct ferry_buf *b, const char *name);
 void quote_literal(struct ferry_buf *b, const char *s);

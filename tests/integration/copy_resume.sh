@@ -75,7 +75,9 @@ kill_at_delays "0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.5 0.6 0.7 0.8 1.0 1.2 1.5 2 3 5
 check "killed at least five times" test "$KILLS" -ge 5
 t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_kill" "$src" "$url"
 assert_eq "final run after kills" "$T_RC" 3
-assert_eq "killed and resumed == uninterrupted" "$(sums "$url")" "$want"
+got=$(sums "$url")
+assert_eq "killed and resumed == uninterrupted" "$got" "$want"
+[[ "$got" == "$want" ]] || { echo "$T_OUT $T_ERR"; pg_q "$url" "SELECT step, stage, state, note, sql FROM ferry.steps ORDER BY step"; }
 assert_eq "reject file identical" "$(cat "$T/rej_kill/rejects.ndjson")" "$(cat "$T/rej_ref/rejects.ndjson")"
 t_run "$FERRY" verify -q "$src" "$url"
 assert_eq "ferry verify calls the killed-and-resumed target identical" "$T_RC" 0
@@ -119,6 +121,49 @@ if [[ $rc -ne 3 ]]; then
 fi
 assert_eq "copy across a PostgreSQL restart completes" "$rc" 3
 assert_eq "restart: target == uninterrupted" "$(sums "$own")" "$want"
+
+# 3b. a chunk's commit lost after every worker ran out of chunks (chunks
+# commit with synchronous_commit off; a crash can undo one): the waiting
+# run copies it again instead of waiting for a worker that does not exist
+url=$(new_db resume_lost)
+t_run "$FERRY" copy -q --chunk-rows 10000 --job lost --rejects "$T/rej_lost" "$src" "$url"
+sid=$(pg_q "$url" "SELECT stream_no FROM ferry.progress WHERE job = 'lost' AND stream = 'states' LIMIT 1")
+read -r xlo xhi < <(pg_q "$url" "SELECT range_lo, range_hi FROM ferry.progress WHERE job = 'lost' AND stream_no = $sid ORDER BY range_lo LIMIT 1" | tr '|' ' ')
+read -r ylo yhi < <(pg_q "$url" "SELECT range_lo, range_hi FROM ferry.progress WHERE job = 'lost' AND stream_no = $sid ORDER BY range_lo DESC LIMIT 1" | tr '|' ' ')
+undo() {  # the rows, rejects and done mark of chunk LO..HI, as a lost commit leaves them
+	echo "DELETE FROM states WHERE id BETWEEN $1 AND $2;
+	DELETE FROM ferry.rejects WHERE job = 'lost' AND stream_no = $sid AND range_lo = $1;
+	UPDATE ferry.progress SET state = 'pending', rows_read = NULL, rows_written = NULL,
+		rows_rejected = NULL, bytes = NULL, hash = NULL WHERE job = 'lost' AND stream_no = $sid AND range_lo = $1;"
+}
+pg_q "$url" "$(undo "$xlo" "$xhi") $(undo "$ylo" "$yhi") UPDATE ferry.jobs SET state = 'loading' WHERE job = 'lost'" >/dev/null
+# another session holds chunk X, so the run copies Y, then waits for X;
+# once Y is done (and the run's workers have run out of chunks), that
+# session loses Y's commit again and lets go of X
+PGAPPNAME=ferry_hold psql -XAtq -v ON_ERROR_STOP=1 -d "$url" >"$T/hold.out" 2>&1 <<EOF &
+BEGIN;
+SELECT 1 FROM ferry.progress WHERE job = 'lost' AND stream_no = $sid AND range_lo = $xlo FOR UPDATE;
+DO \$\$ BEGIN
+	FOR i IN 1..6000 LOOP
+		EXIT WHEN (SELECT state FROM ferry.progress WHERE job = 'lost' AND stream_no = $sid
+			   AND range_lo = $ylo) = 'done';
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+END \$\$;
+SELECT pg_sleep(1);
+$(undo "$ylo" "$yhi")
+COMMIT;
+EOF
+hold=$!
+check "another session holds a chunk" wait_for "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'ferry_hold' AND query LIKE 'DO%')"
+timeout 120 "$FERRY" copy --progress plain --chunk-rows 10000 --job lost --rejects "$T/rej_lost" "$src" "$url" >"$T/lost.out" 2>&1 &
+pid=$!
+wait "$hold" || echo "holder: $(cat "$T/hold.out")"
+wait "$pid" && rc=0 || rc=$?
+assert_eq "lost commit: the waiting run finishes" "$rc" 3
+assert_contains "lost commit: reported" "$(cat "$T/lost.out")" "no worker holds them"
+assert_eq "lost commit: target == uninterrupted" "$(sums "$url")" "$want"
+assert_eq "lost commit: reject file identical" "$(cat "$T/rej_lost/rejects.ndjson")" "$(cat "$T/rej_ref/rejects.ndjson")"
 
 # 4. three workers share one job
 url=$(new_db resume_workers)

@@ -46,9 +46,14 @@ static const char schema_sql[] =
 	"  worker text,"
 	"  done_at timestamptz,"
 	"  PRIMARY KEY (job, stream_no, range_lo));"
-	/* ordered chunks (a table loaded in an index's order): their bounds */
-	"ALTER TABLE ferry.progress ADD COLUMN IF NOT EXISTS key_lo text;"
-	"ALTER TABLE ferry.progress ADD COLUMN IF NOT EXISTS key_hi text;"
+	/* ordered chunks (a table loaded in an index's order): their bounds.
+	 * ALTER TABLE only when they are missing: it waits for every worker
+	 * that holds a chunk, and every claim waits behind it */
+	"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE "
+	"  attrelid = 'ferry.progress'::regclass AND attname = 'key_hi' AND NOT attisdropped) THEN"
+	"  ALTER TABLE ferry.progress ADD COLUMN IF NOT EXISTS key_lo text,"
+	"    ADD COLUMN IF NOT EXISTS key_hi text;"
+	"END IF; END $$;"
 	"CREATE TABLE IF NOT EXISTS ferry.steps ("
 	"  job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,"
 	"  step int NOT NULL,"
@@ -247,6 +252,19 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
  * rows land in the target in that order: only the first pending one of
  * such a table can be taken.
  */
+/* The condition on ferry.progress p of a chunk a worker may take (with
+ * FOR UPDATE SKIP LOCKED: and that no worker holds): pending and, in an
+ * ordered stream, the first pending one. */
+static void claimable(struct ferry_buf *sql, const char *job)
+{
+	ferry_buf_addstr(sql, "p.job = ");
+	quote_literal(sql, job);
+	ferry_buf_addstr(sql, " AND p.state = 'pending' AND (p.key_lo IS NULL OR NOT EXISTS ("
+			 "SELECT 1 FROM ferry.progress q WHERE q.job = p.job AND "
+			 "q.stream_no = p.stream_no AND q.state = 'pending' AND "
+			 "q.range_lo < p.range_lo))");
+}
+
 int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
 	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
 	     struct ferry_error *err)
@@ -258,13 +276,9 @@ int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
 	*key_lo = *key_hi = NULL;
 	ferry_buf_addstr(&sql, "SELECT stream_no || ' ' || range_lo || ' ' || range_hi || ' ' || "
 			 "has_range::int || ' ' || coalesce(key_lo, '-') || ' ' || "
-			 "coalesce(key_hi, '-') FROM ferry.progress p WHERE job = ");
-	quote_literal(&sql, job);
-	ferry_buf_addstr(&sql, " AND state = 'pending' AND (key_lo IS NULL OR NOT EXISTS ("
-			 "SELECT 1 FROM ferry.progress q WHERE q.job = p.job AND "
-			 "q.stream_no = p.stream_no AND q.state = 'pending' AND "
-			 "q.range_lo < p.range_lo)) ORDER BY stream_no, range_lo "
-			 "LIMIT 1 FOR UPDATE SKIP LOCKED");
+			 "coalesce(key_hi, '-') FROM ferry.progress p WHERE ");
+	claimable(&sql, job);
+	ferry_buf_addstr(&sql, " ORDER BY stream_no, range_lo LIMIT 1 FOR UPDATE SKIP LOCKED");
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
 		long long a, b;
@@ -331,6 +345,21 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 }
 
 /* Number of chunks not done yet (locked ones included). */
+int ck_unheld(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	ferry_buf_addstr(&sql, "SELECT count(*) FROM (SELECT 1 FROM ferry.progress p WHERE ");
+	claimable(&sql, job);
+	ferry_buf_addstr(&sql, " FOR UPDATE SKIP LOCKED) c");
+	rc = q1(dst, &sql, &out, &isnull, err);
+	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
 int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
 {
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;

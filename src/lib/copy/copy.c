@@ -721,8 +721,13 @@ static int reopen_target(struct run *r, struct ferry_error *err)
 	return rc;
 }
 
-/* Wait until chunks held by other workers of the job are committed. */
-static int wait_for_others(struct run *r, struct ferry_error *err)
+/*
+ * Wait until chunks held by other workers of the job are committed.  *unheld
+ * tells the caller to copy again: chunks are pending that no worker holds.
+ * Chunks commit with synchronous_commit off, so a target that crashes can
+ * lose a commit it acknowledged after every worker here ran out of chunks.
+ */
+static int wait_for_others(struct run *r, int64_t *unheld, struct ferry_error *err)
 {
 	int64_t pending = 0;
 	int rc, said = 0;
@@ -731,6 +736,8 @@ static int wait_for_others(struct run *r, struct ferry_error *err)
 		struct timespec ts = { 0, 500000000 };
 
 		if ((rc = ck_pending(r->dst, r->job, &pending, err)) < 0 || pending == 0)
+			return rc;
+		if ((rc = ck_unheld(r->dst, r->job, unheld, err)) < 0 || *unheld > 0)
 			return rc;
 		if (!said++)
 			ferry_info("waiting for %lld chunks other workers are copying", (long long)pending);
@@ -1204,12 +1211,20 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
 	t0 = ferry_now();
-	if (!o->schema_only && (rc = phase_data(&r, total, err)) < 0)
-		goto out;
-	if (r.ckpt && (rc = reopen_target(&r, err)) < 0)
-		goto out;
-	if (r.ckpt && (rc = wait_for_others(&r, err)) < 0)
-		goto out;
+	for (;;) {
+		int64_t unheld = 0;
+
+		if (!o->schema_only && (rc = phase_data(&r, total, err)) < 0)
+			goto out;
+		if (r.ckpt && (rc = reopen_target(&r, err)) < 0)
+			goto out;
+		if (r.ckpt && (rc = wait_for_others(&r, &unheld, err)) < 0)
+			goto out;
+		if (unheld == 0 || o->schema_only)
+			break;
+		ferry_warn("%lld chunks are pending again and no worker holds them (the target "
+			   "lost their commit?): copying them again", (long long)unheld);
+	}
 	r.res->phase_seconds[FERRY_PHASE_DATA] = ferry_now() - t0;
 	if (r.sops->notes) {
 		struct ferry_buf nb = FERRY_BUF_INIT;

@@ -151,6 +151,9 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
 		  const struct ferry_buf *rejects, struct ferry_error *err);
 int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err);
+/* Chunks a worker could take now: pending and held by no one (a commit the
+ * target lost in a crash, since chunks commit with synchronous_commit off). */
+int ck_unheld(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err);
 int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 		     struct chunk_stats *cs, struct ferry_error *err);
 int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,

@@ -1103,17 +1103,13 @@ static int rel_name_taken(const struct plan *pl, const char *name)
 	return 0;
 }
 
-/* The primary key's columns, in key order, in parentheses. */
-static void pk_cols(struct ferry_buf *b, const struct table_plan *tp)
+/* The primary key's columns (npk of them), in key order, comma-separated. */
+static void pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
 {
 	const struct ferry_table *t = tp->src;
 	size_t i;
-	int k, npk = 0;
+	int k;
 
-	for (i = 0; i < t->ncols; i++)
-		if (t->cols[i].pk_pos > npk)
-			npk = t->cols[i].pk_pos;
-	ferry_buf_addch(b, '(');
 	for (k = 1; k <= npk; k++)
 		for (i = 0; i < t->ncols; i++)
 			if (t->cols[i].pk_pos == k) {
@@ -1123,7 +1119,6 @@ static void pk_cols(struct ferry_buf *b, const struct table_plan *tp)
 					ferry_buf_addstr(b, ", ");
 				quote_ident(b, cp ? cp->dst_name : t->cols[i].name);
 			}
-	ferry_buf_addch(b, ')');
 }
 
 /*
@@ -1188,15 +1183,7 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 		 * (the smallest, should a field have been written twice) */
 		struct ferry_buf keycols = FERRY_BUF_INIT, agg = FERRY_BUF_INIT;
 
-		for (k = 1; k <= (size_t)npk; k++)
-			for (i = 0; i < t->ncols; i++)
-				if (t->cols[i].pk_pos == (int)k) {
-					const struct col_plan *cp = find_col(tp, t->cols[i].name);
-
-					if (k > 1)
-						ferry_buf_addstr(&keycols, ", ");
-					quote_ident(&keycols, cp ? cp->dst_name : t->cols[i].name);
-				}
+		pk_cols(&keycols, tp, npk);
 		for (i = 0; i < tp->ncols; i++) {
 			const struct col_plan *cp = &tp->cols[i];
 			size_t j;
@@ -1234,13 +1221,16 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 		/* the merge above and the key in one statement */
 		ferry_buf_addstr(&b, "ALTER TABLE ");
 		qualified(&b, schema, tp->dst_name);
-		ferry_buf_addstr(&b, " ADD PRIMARY KEY ");
-		pk_cols(&b, tp);
+		ferry_buf_addstr(&b, " ADD PRIMARY KEY (");
+		pk_cols(&b, tp, npk);
+		ferry_buf_addch(&b, ')');
 		strv_push(keys, ferry_buf_detach(&b, NULL));
 	} else if (npk) {
 		struct ferry_buf cols = FERRY_BUF_INIT;
 
-		pk_cols(&cols, tp);
+		ferry_buf_addch(&cols, '(');
+		pk_cols(&cols, tp, npk);
+		ferry_buf_addch(&cols, ')');
 		key_index(pl, tp, schema, "pkey", "PRIMARY KEY", cols.buf, keys, attach);
 		ferry_buf_release(&cols);
 	}

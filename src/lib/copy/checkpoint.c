@@ -115,6 +115,18 @@ static int q1(ferry_conn *c, struct ferry_buf *sql, struct ferry_buf *out,
 	return ferry_conn_ops_of(c)->query1(c, sql->buf, out, isnull ? isnull : &dummy, err);
 }
 
+/* A count(*) query's number (0 when it fails). */
+static int q_count(ferry_conn *c, struct ferry_buf *sql, int64_t *n, struct ferry_error *err)
+{
+	struct ferry_buf out = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	rc = q1(c, sql, &out, &isnull, err);
+	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
+	ferry_buf_release(&out);
+	return rc;
+}
+
 int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *state,
 	       struct ferry_buf *fingerprint, struct ferry_error *err)
 {
@@ -245,13 +257,6 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 	return rc;
 }
 
-/*
- * Inside an open transaction: lock one pending chunk of the job, skipping
- * chunks other workers hold.  *found = 0 when none is left unlocked.  The
- * chunks of an ordered table (bounds set) go one after the other, so the
- * rows land in the target in that order: only the first pending one of
- * such a table can be taken.
- */
 /* The condition on ferry.progress p of a chunk a worker may take (with
  * FOR UPDATE SKIP LOCKED: and that no worker holds): pending and, in an
  * ordered stream, the first pending one. */
@@ -265,6 +270,13 @@ static void claimable(struct ferry_buf *sql, const char *job)
 			 "q.range_lo < p.range_lo))");
 }
 
+/*
+ * Inside an open transaction: lock one pending chunk of the job, skipping
+ * chunks other workers hold.  *found = 0 when none is left unlocked.  The
+ * chunks of an ordered table (bounds set) go one after the other, so the
+ * rows land in the target in that order: only the first pending one of
+ * such a table can be taken.
+ */
 int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
 	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
 	     struct ferry_error *err)
@@ -345,32 +357,29 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 }
 
 /* Number of chunks not done yet (locked ones included). */
+int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
+	quote_literal(&sql, job);
+	rc = q_count(dst, &sql, n, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Number of chunks a worker could take now and no worker holds. */
 int ck_unheld(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
-	int isnull = 1, rc;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
 
 	ferry_buf_addstr(&sql, "SELECT count(*) FROM (SELECT 1 FROM ferry.progress p WHERE ");
 	claimable(&sql, job);
 	ferry_buf_addstr(&sql, " FOR UPDATE SKIP LOCKED) c");
-	rc = q1(dst, &sql, &out, &isnull, err);
-	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
+	rc = q_count(dst, &sql, n, err);
 	ferry_buf_release(&sql);
-	ferry_buf_release(&out);
-	return rc;
-}
-
-int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
-{
-	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
-	int isnull = 1, rc;
-
-	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
-	quote_literal(&sql, job);
-	rc = q1(dst, &sql, &out, &isnull, err);
-	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
-	ferry_buf_release(&sql);
-	ferry_buf_release(&out);
 	return rc;
 }
 

@@ -764,7 +764,8 @@ static const char *view_body(const char *sql)
 	return NULL;
 }
 
-/* The post-load statements, in stages: keys and indexes, foreign keys,
+/* The post-load statements, in stages: key indexes and other indexes
+ * (*nbuilds of them), the keys attached to their indexes, foreign keys,
  * identities and sequences, views. */
 static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *nbuilds)
 {

@@ -886,16 +886,17 @@ static int phase_post(struct run *r, struct ferry_error *err)
 	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0)
 		goto out;
 	/*
-	 * Builds run side by side, one per core (at most --jobs), each with
-	 * PostgreSQL's parallel workers for the cores left over.  A parallel
-	 * build sorts on every core but merges on one; two single-process
-	 * builds keep both cores busy.  5M rows, PK + (text, double) index,
-	 * 2 cores: 2.9-3.1 s side by side, 3.4-3.9 s one after the other with
-	 * 2 workers each.
+	 * Builds run side by side, one per core (at most --jobs), each with the
+	 * server's parallel workers.  Fewer workers per build looked better on
+	 * two cheap sorts (5M telemetry rows, PK + (text, double) index, 2
+	 * cores: no workers side by side 2.5-3.3 s, 2 workers each 2.9-3.9 s
+	 * side by side, 3.4-3.9 s one after the other) but much worse on two
+	 * costly ones (6M narrow rows, 2 text-led indexes: 26 s against
+	 * 17-19 s): a parallel build sorts smaller runs.
 	 */
 	{
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		int n, workers;
+		int n;
 
 		if (cores < 1)
 			cores = 1;
@@ -904,11 +905,6 @@ static int phase_post(struct run *r, struct ferry_error *err)
 			n = (int)nbuilds;
 		if (n < 1)
 			n = 1;
-		workers = (int)(cores / n) - 1;
-		/* never more than the server allows */
-		ferry_buf_addf(&mwm, "; SELECT set_config('max_parallel_maintenance_workers', "
-			       "least(%d, current_setting('max_parallel_maintenance_workers')::int)"
-			       "::text, false)", workers);
 		/* stage by stage, so each phase reports its own time */
 		static const struct { int stage, phase; } order[] = {
 			{ STAGE_KEYS, FERRY_PHASE_INDEXES },

@@ -57,6 +57,14 @@ check "heap in index order (at most 1% out of place)" test "$viol" -le 600
 ref_viol=$(pg_q "$ref" "SELECT count(*) FROM (SELECT entity_id, ts, lag(entity_id) OVER w pe, lag(ts) OVER w pt
 	FROM readings WINDOW w AS (ORDER BY ctid)) s WHERE (entity_id, ts) < (pe, pt)")
 check "the key-range copy is not (the check can fail)" test "$ref_viol" -gt 10000
+# the ordered table's two builds run side by side without parallel
+# workers; the other table's, and the key-range copy's, keep them
+nw="SELECT string_agg(split_part(sql, ' ON ', 2) || ':' || (sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; %'),
+	' ' ORDER BY split_part(sql, ' ON ', 2)) FROM ferry.steps WHERE stage = 1"
+assert_eq "builds without workers: the ordered table's only" "$(pg_q "$url" "$nw")" \
+	'"public"."notes" ("id"):false "public"."notes" ("who"):false "public"."readings" ("entity_id", "ts"):true "public"."readings" ("id"):true'
+assert_eq "builds without workers: none in the key-range copy" "$(pg_q "$ref" "$nw")" \
+	'"public"."notes" ("id"):false "public"."notes" ("who"):false "public"."readings" ("entity_id", "ts"):false "public"."readings" ("id"):false'
 
 # ferry sorts an ordered table itself (rowid scan into a temporary file);
 # without a usable temporary directory it reads through the index: the

@@ -151,6 +151,9 @@ struct ferry_table {
 			      * line): merge them before the key is added */
 	char *key_label;     /* what batch keys are in rejects ("line"); NULL:
 			      * rowid, or the row's ordinal without one */
+	char *chunk_order;   /* FERRY_CAP_CHUNKS: the chunks, in ordinal order,
+			      * hold the rows in the order of this index; NULL:
+			      * in no index's order */
 };
 
 struct ferry_view {

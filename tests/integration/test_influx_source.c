@@ -194,7 +194,21 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The points of an LP text, as lp_parse_line reads them. */
-static void parse_text(const char *text, struct plist *out)
+/* One string per field of each point (split) or per point. */
+static void add_point(struct plist *out, struct lp_str m, const struct lp_tag *tags, size_t nt,
+		      const struct lp_field *fields, size_t nf, int64_t t, int64_t key, int split)
+{
+	size_t i;
+
+	if (!split) {
+		plist_add(out, canon(m, tags, nt, fields, nf, t), key);
+		return;
+	}
+	for (i = 0; i < nf; i++)
+		plist_add(out, canon(m, tags, nt, &fields[i], 1, t), key);
+}
+
+static void parse_text_split(const char *text, struct plist *out, int split)
 {
 	struct lp_scratch sc;
 	struct lp_cursor cur = LP_CURSOR_INIT;
@@ -210,10 +224,15 @@ static void parse_text(const char *text, struct plist *out)
 		if (k < 0)
 			fail_msg("test data line %" PRIu64 ": %s", ln, why);
 		if (k == LP_POINT)
-			plist_add(out, canon(pt.measurement, pt.tags, pt.ntags, pt.fields, pt.nfields,
-					     pt.ts), 0);
+			add_point(out, pt.measurement, pt.tags, pt.ntags, pt.fields, pt.nfields, pt.ts,
+				  0, split);
 	}
 	lp_scratch_release(&sc);
+}
+
+static void parse_text(const char *text, struct plist *out)
+{
+	parse_text_split(text, out, 0);
 }
 
 static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
@@ -490,6 +509,77 @@ static void type_conflict_across_shards(void **state)
 	src_done(&s);
 }
 
+/*
+ * Chunks in series order (order_tag, the narrow layout's): one query per
+ * series and piece of time, the points handed on one field at a time,
+ * fields bytewise, newest first; the same values as the time chunks, the
+ * fields of several types too, and no piece across a shard group.
+ */
+static void series_order(void **state)
+{
+	struct plist want = { 0 }, got = { 0 };
+	struct tm_source_opts o;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct src s;
+	char db[64], text[1024];
+	size_t i, j, k;
+
+	(void)state;
+	new_db(db, sizeof(db), "WITH SHARD DURATION 1h");
+	snprintf(text, sizeof(text),
+		 "c,k=b f=1.5,g=1 %" PRId64 "\n"
+		 "c,k=a f=2,g=5 %" PRId64 "\n"
+		 "c,k=a f=9007199254740993i,g=2 %" PRId64 "\n"
+		 "c,k=b f=-7i %" PRId64 "\n"
+		 "c,k=a f=\"s\" %" PRId64 "\n"
+		 "c,k=b\\ x f=true,g=3 %" PRId64 "\n"
+		 "c g=4 %" PRId64 "\n"
+		 "d,k=it's f=1 %" PRId64 "\n",
+		 HOUR / 2, HOUR / 2 + 1, HOUR + 10, HOUR + 20, 2 * HOUR + 1, 3 * HOUR + 1,
+		 3 * HOUR + 2, (int64_t)10);
+	{
+		char *line = text, *nl;
+
+		while ((nl = strchr(line, '\n'))) {
+			char one[256];
+
+			snprintf(one, sizeof(one), "%.*s\n", (int)(nl - line + 1), line);
+			write_lp(db, one);
+			line = nl + 1;
+		}
+	}
+	parse_text_split(text, &want, 1);
+	memset(&o, 0, sizeof(o));
+	o.order_tag = "k";
+	src_load(&s, db, &o);
+	assert_true(s.nck >= 1);
+	for (i = 0; i < s.nck; i++) {
+		size_t before = got.n;
+
+		assert_true(s.ck[i].nitems > 0);
+		for (k = 0; k < s.ck[i].nitems; k++)   /* c has a field of several types */
+			if (!strcmp(s.sch.m[s.ck[i].items[k].measurement].name, "c"))
+				assert_true(s.ck[i].items[k].t_hi - s.ck[i].items[k].t_lo <= HOUR);
+		if (ifx_source_ops.read(s.s, NULL, &s.ck[i], -1, on_point, on_reject, &got, &err) < 0)
+			fail_msg("%s", err.msg);
+		for (j = before; j < got.n; j++)
+			assert_int_equal(got.keys[j], (int64_t)(j - before));
+	}
+	/* in order: k=a's pieces newest first, each field by field (f, g)
+	 * newest first; then k=b, k=b x; the points without k (their series
+	 * starts "c,"), and d's last */
+	assert_true(got.n == want.n);
+	assert_string_equal(got.v[0], "[c] T[k]=[a] F[f]=str:1:s @7200000000001");
+	assert_string_equal(got.v[1], "[c] T[k]=[a] F[f]=int:9007199254740993 @3600000000010");
+	assert_string_equal(got.v[2], "[c] T[k]=[a] F[g]=float:2 @3600000000010");
+	assert_string_equal(got.v[got.n - 2], "[c] F[g]=float:4 @10800000000002");
+	assert_string_equal(got.v[got.n - 1], "[d] T[k]=[it's] F[f]=float:1 @10");
+	assert_same(&want, &got);
+	plist_free(&want);
+	plist_free(&got);
+	src_done(&s);
+}
+
 static void errors(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -682,6 +772,7 @@ int main(void)
 		cmocka_unit_test(escapes_and_types),
 		cmocka_unit_test(chunks_and_filters),
 		cmocka_unit_test(type_conflict_across_shards),
+		cmocka_unit_test(series_order),
 		cmocka_unit_test(errors),
 		cmocka_unit_test(cut_mid_chunk),
 		cmocka_unit_test(identity_changes),

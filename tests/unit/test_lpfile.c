@@ -627,7 +627,7 @@ static void test_discover_types_and_only(void **state)
 		"R 5 invalid timestamp 'bad' <temp v=1 bad>\n");
 	/* an index that discover did not give */
 	{
-		struct tm_chunk ck = { -1, 0, 0, 0, 0, 0, 10, 1, -1 };
+		struct tm_chunk ck = { .measurement = -1, .off_hi = 10, .line0 = 1, .est = -1 };
 
 		assert_int_equal(read_chunk(s, &ck, 2, &all, &err), FERRY_EINVAL);
 	}

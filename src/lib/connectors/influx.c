@@ -45,6 +45,9 @@
 #define IFX_OBJECT_MAX (512u << 20)   /* one response chunk larger than this: refuse */
 #define IFX_ERRBODY_MAX 65536         /* bytes kept of a non-200 answer */
 #define IFX_TARGET_POINTS 400000      /* the default chunk aims at this many points */
+#define IFX_WHOLE_MAX (32u << 20)     /* a series-order answer taken whole, at most;
+					 * FERRY_INFLUX_ANSWER_MAX (bytes) sets it */
+#define IFX_AHEAD 1                   /* series order: answers fetched ahead */
 #define IFX_HOUR_NS INT64_C(3600000000000)
 
 /* ------------------------------------------------------------ MessagePack */
@@ -277,6 +280,7 @@ struct stream {
 	struct ferry_buf body;        /* a non-200 answer (capped) */
 	int partial;                  /* the last result said more follows */
 	int64_t objects;              /* top-level objects parsed */
+	size_t max_object;            /* a larger message is refused */
 	int rc;                       /* error raised inside the write callback */
 	struct ferry_error *err;
 };
@@ -459,10 +463,10 @@ static int drain(struct stream *st, int final, struct ferry_error *err)
 					st->where);
 				goto out;
 			}
-			if ((size_t)(end - p) > IFX_OBJECT_MAX) {
+			if ((size_t)(end - p) > st->max_object) {
 				rc = ferry_error_set(err, FERRY_ETOOBIG,
-					"answer from InfluxDB at %s has a message over %u MiB",
-					st->where, IFX_OBJECT_MAX >> 20);
+					"answer from InfluxDB at %s has a message over %zu MiB",
+					st->where, st->max_object >> 20);
 				goto out;
 			}
 			break;
@@ -518,6 +522,15 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 		ferry_error_set(st->err, st->rc, "out of memory reading from InfluxDB at %s",
 				st->where);
 		return 0;
+	}
+	if (!st->fn) {   /* kept whole for later (ifx_fetch) */
+		if (st->in.len > st->max_object) {
+			st->rc = ferry_error_set(st->err, FERRY_ETOOBIG,
+				"answer from InfluxDB at %s has a message over %zu MiB",
+				st->where, st->max_object >> 20);
+			return 0;
+		}
+		return n;
 	}
 	/* Re-scan an unfinished object only once it has doubled: linear work. */
 	if (st->in.len >= 2 * st->tried && (st->rc = drain(st, 0, st->err)) < 0)
@@ -585,6 +598,8 @@ struct ifx {
 	struct ifx_meas *meas;    /* per sch.m[] */
 	int64_t *bounds;          /* shard group boundaries of db.rp, sorted, unique */
 	size_t nbounds;
+	char *order_tag;          /* o.order_tag, owned */
+	size_t whole_max;         /* IFX_WHOLE_MAX or FERRY_INFLUX_ANSWER_MAX */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -625,11 +640,14 @@ static int add_dbrp(struct ferry_buf *b, const struct ifx *ix)
 
 /*
  * Run one InfluxQL statement q and hand every series of the answer to fn.
- * chunked: stream the answer.  ctx (may be NULL) is put in front of error
- * messages ("cannot read 'm' [..)").
+ * whole == 0: stream the answer; else take it in one message of at most
+ * whole bytes (FERRY_ETOOBIG, without ctx, when it is larger or the server
+ * cut it).  fn NULL (with whole): parse nothing, hand the answer's bytes
+ * over in *raw for ifx_parse().  ctx (may be NULL) is put in front of
+ * error messages ("cannot read 'm' [..)").
  */
-static int ifx_query(const struct ifx *ix, const char *q, int chunked, series_fn fn,
-		     void *ud, const char *ctx, struct ferry_error *err)
+static int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
+		     void *ud, const char *ctx, struct ferry_buf *raw, struct ferry_error *err)
 {
 	struct stream st;
 	struct ferry_buf body = FERRY_BUF_INIT, url = FERRY_BUF_INIT, msg = FERRY_BUF_INIT;
@@ -646,6 +664,7 @@ static int ifx_query(const struct ifx *ix, const char *q, int chunked, series_fn
 	st.fn = fn;
 	st.ud = ud;
 	st.err = err;
+	st.max_object = whole ? whole : IFX_OBJECT_MAX;
 	ferry_buf_init(&st.in, 0);
 	ferry_buf_init(&st.body, 0);
 	if (!(h = curl_easy_init())) {
@@ -657,8 +676,8 @@ static int ifx_query(const struct ifx *ix, const char *q, int chunked, series_fn
 		goto out;
 	}
 	if ((rc = ferry_buf_addf(&body, "db=%s&epoch=ns&q=%s", edb, eq)) < 0 ||
-	    (chunked && (rc = ferry_buf_addf(&body, "&chunked=true&chunk_size=%d",
-					     IFX_ROWS_PER_CHUNK)) < 0) ||
+	    (!whole && (rc = ferry_buf_addf(&body, "&chunked=true&chunk_size=%d",
+					    IFX_ROWS_PER_CHUNK)) < 0) ||
 	    (rc = ferry_buf_addf(&url, "%s/query", ix->base)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
@@ -689,6 +708,8 @@ static int ifx_query(const struct ifx *ix, const char *q, int chunked, series_fn
 	cc = curl_easy_perform(h);
 	if (st.rc < 0) {
 		rc = st.rc;
+		if (whole && rc == FERRY_ETOOBIG)
+			goto out;
 		goto fail;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st.status);
@@ -713,8 +734,20 @@ static int ifx_query(const struct ifx *ix, const char *q, int chunked, series_fn
 		ferry_error_origin(err, "http %ld", st.status);
 		goto fail;
 	}
+	if (!fn) {
+		ferry_buf_release(raw);
+		*raw = st.in;
+		ferry_buf_init(&st.in, 0);
+		rc = 0;
+		goto out;
+	}
 	if ((rc = drain(&st, 1, err)) < 0)
 		goto fail;
+	if (whole && st.partial) {  /* the server's max-row-limit */
+		rc = ferry_error_set(err, FERRY_ETOOBIG, "answer from InfluxDB at %s was cut",
+				     ix->where);
+		goto out;
+	}
 	if (st.partial || st.objects == 0) {
 		rc = ferry_error_set(err, FERRY_EIO,
 			"answer from InfluxDB at %s ended before its last part", ix->where);
@@ -818,7 +851,7 @@ static int query_rows(const struct ifx *ix, const char *q,
 		      void *ud, const char *ctx, struct ferry_error *err)
 {
 	struct rows_ctx c = { ix, row, ud, NULL, 0 };
-	int rc = ifx_query(ix, q, 1, rows_series, &c, ctx, err);
+	int rc = ifx_query(ix, q, 0, rows_series, &c, ctx, NULL, err);
 
 	ferry_free(c.cells);
 	return rc;
@@ -946,6 +979,7 @@ static void ifx_close(void *s)
 	tm_schema_release(&ix->sch);
 	ferry_free(ix->meas);
 	ferry_free(ix->bounds);
+	ferry_free(ix->order_tag);
 	ferry_free(ix);
 }
 
@@ -993,6 +1027,20 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 	}
 	if (o)
 		ix->o = *o;
+	if (ix->o.order_tag && !(ix->order_tag = ferry_strdup(ix->o.order_tag))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	ix->o.order_tag = ix->order_tag;
+	ix->whole_max = IFX_WHOLE_MAX;
+	{
+		const char *v = getenv("FERRY_INFLUX_ANSWER_MAX");
+		char *end;
+		unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+
+		if (v && *v && !*end && n > 0 && n <= IFX_OBJECT_MAX)
+			ix->whole_max = (size_t)n;
+	}
 	{
 		struct ferry_buf b = FERRY_BUF_INIT, w = FERRY_BUF_INIT;
 		int ipv6 = strchr(url->host, ':') != NULL;
@@ -1435,6 +1483,367 @@ static int64_t default_chunk(int64_t points, int64_t first, int64_t last)
 
 #define IFX_MAX_CHUNKS 10000000
 
+/* The part of measurement j's time span to read: [*lo, *hi); 0 when
+ * nothing is (no points, or outside --start/--end). */
+static int span_of(const struct ifx *ix, int j, int64_t *lo, int64_t *hi)
+{
+	const struct ifx_meas *me = &ix->meas[j];
+
+	if (!me->have)
+		return 0;         /* no points in this retention policy */
+	*lo = ix->o.has_start && ix->o.start_ns > me->first ? ix->o.start_ns : me->first;
+	*hi = me->last == INT64_MAX ? INT64_MAX : me->last + 1;
+	if (ix->o.has_end && ix->o.end_ns < *hi)
+		*hi = ix->o.end_ns;
+	return *lo < *hi;
+}
+
+/* The end of the time piece that starts at t: a multiple of size, at most
+ * hi, and never across a shard group boundary when the measurement has a
+ * field of several types (*b: the caller's cursor into ix->bounds). */
+static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, int64_t hi,
+			 size_t *b)
+{
+	__int128 next = (__int128)floor_div(t, size) * size + size;
+
+	if (next > hi)
+		next = hi;
+	if (ix->meas[j].conflict) {
+		while (*b < ix->nbounds && ix->bounds[*b] <= t)
+			(*b)++;
+		if (*b < ix->nbounds && ix->bounds[*b] < next)
+			next = ix->bounds[*b];
+	}
+	return (int64_t)next;
+}
+
+/* ---------------------------------------------------- plan in series order */
+
+/*
+ * The narrow layout's indexes are (series, time desc) and (series,
+ * measurement, field, time desc).  PostgreSQL builds an index several
+ * times faster from rows already in its order (on 2 cores, 6M narrow rows,
+ * both indexes side by side: 6-7 s against 17-27 s for the rows as the
+ * time chunks deliver them).  So with o.order_tag the chunks read the
+ * points series by series:
+ *
+ *   a unit   = one value of the tag in one measurement (SHOW TAG VALUES),
+ *              or the points of a measurement without that tag (their
+ *              series is the canonical key, which starts "measurement,");
+ *   an item  = one query: a unit in a piece of time,
+ *                SELECT * FROM m WHERE "tag"::tag = 'v'
+ *                  AND time >= lo AND time < hi GROUP BY *
+ *              answered in one message and handed on field by field,
+ *              newest first (read_range, rd_fieldwise), or, should the
+ *              answer be over IFX_WHOLE_MAX, a query per field with
+ *              ORDER BY time DESC;
+ *   a chunk  = consecutive items of about IFX_TARGET_POINTS points (one
+ *              item with --chunk-time).
+ *
+ * Units go by series then measurement (bytewise, the order of a C or
+ * C.UTF-8 collation), pieces newest first, fields bytewise.  The copy
+ * loads such chunks one after the other on one stream, so the rows reach
+ * the heap in the second index's order.
+ */
+struct unit {
+	char *series;             /* sort key */
+	int m;                    /* index into ix->sch */
+	int mi;                   /* index into the schema plan() was given */
+	size_t where;             /* offset in the plan's strings; 0: none */
+	int64_t est;              /* points, estimated */
+};
+
+struct units {
+	struct unit *u;
+	size_t n, cap;
+	struct ferry_buf str;     /* conditions, NUL-separated, from offset 1 */
+	const struct ifx *ix;
+	int m, mi;
+	const char *tag;
+};
+
+/* InfluxQL string literal: single quotes, with '\'' and '\' escaped. */
+static int add_strlit(struct ferry_buf *b, const char *s, size_t n)
+{
+	size_t i;
+	int rc = ferry_buf_addch(b, '\'');
+
+	for (i = 0; i < n && rc == 0; i++) {
+		if (s[i] == '\'' || s[i] == '\\')
+			rc = ferry_buf_addch(b, '\\');
+		if (rc == 0)
+			rc = ferry_buf_addch(b, s[i]);
+	}
+	if (rc == 0)
+		rc = ferry_buf_addch(b, '\'');
+	return rc;
+}
+
+/* Line-protocol escaping of a measurement name, as in a series key. */
+static int add_lp_escaped(struct ferry_buf *b, const char *s, size_t n)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		if (s[i] == ',' || s[i] == ' ')
+			rc = ferry_buf_addch(b, '\\');
+		if (rc == 0)
+			rc = ferry_buf_addch(b, s[i]);
+	}
+	return rc;
+}
+
+/* A unit of measurement us->m: series key, condition "tag"::tag = 'v'. */
+static int unit_add(struct units *us, const char *series, size_t n, const char *v, size_t vn)
+{
+	struct unit *u;
+	size_t at = us->str.len;
+	int rc = 0;
+
+	if (FERRY_GROW(us->u, us->cap, us->n + 1))
+		return FERRY_ENOMEM;
+	if (v) {
+		rc = add_ident(&us->str, us->tag, strlen(us->tag));
+		if (rc == 0)
+			rc = ferry_buf_addstr(&us->str, "::tag = ");
+		if (rc == 0)
+			rc = add_strlit(&us->str, v, vn);
+		if (rc == 0)
+			rc = ferry_buf_addch(&us->str, '\0');
+		if (rc < 0)
+			return rc;
+	}
+	u = &us->u[us->n];
+	memset(u, 0, sizeof(*u));
+	if (!(u->series = ferry_strndup(series, n)))
+		return FERRY_ENOMEM;
+	u->m = us->m;
+	u->mi = us->mi;
+	u->where = v ? at : 0;
+	us->n++;
+	return 0;
+}
+
+static int tagval_row(struct rows_ctx *c, const struct series *s, const struct mp_val *cells,
+		      struct ferry_error *err)
+{
+	struct units *us = c->ud;
+	const struct mp_val *v = cell(s, cells, "value");
+
+	if (!v || v->t != MP_STR || v->len == 0)
+		return 0;
+	if (unit_add(us, v->s, v->len, v->s, v->len) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The units of measurement j (i in the plan's schema). */
+static int units_of(const struct ifx *ix, int j, int i, struct units *us,
+		    struct ferry_error *err)
+{
+	const struct tm_measurement *m = &ix->sch.m[j];
+	struct ferry_buf q = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
+	size_t first = us->n, k;
+	int rc = 0, has_tag = 0;
+
+	for (k = 0; k < m->ntags; k++)
+		if (!strcmp(m->tags[k], us->tag))
+			has_tag = 1;
+	us->m = j;
+	us->mi = i;
+	if (has_tag) {
+		if (ferry_buf_addstr(&q, "SHOW TAG VALUES ON ") < 0 ||
+		    add_ident(&q, ix->db, strlen(ix->db)) < 0 || ferry_buf_addstr(&q, " FROM ") < 0 ||
+		    add_ident(&q, ix->rp, strlen(ix->rp)) < 0 || ferry_buf_addch(&q, '.') < 0 ||
+		    add_ident(&q, m->name, strlen(m->name)) < 0 ||
+		    ferry_buf_addstr(&q, " WITH KEY = ") < 0 ||
+		    add_ident(&q, us->tag, strlen(us->tag)) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = query_rows(ix, q.buf, tagval_row, us, "cannot list the series", err)) < 0)
+			goto out;
+	}
+	/* the points without the tag (all of them when the measurement has
+	 * no such tag key): their canonical keys start "measurement," */
+	if (add_lp_escaped(&key, m->name, strlen(m->name)) < 0 || ferry_buf_addch(&key, ',') < 0 ||
+	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (k = first; k < us->n; k++)
+		us->u[k].est = m->points / (int64_t)(us->n - first) + 1;
+out:
+	ferry_buf_release(&q);
+	ferry_buf_release(&key);
+	return rc;
+}
+
+static int unit_cmp(const void *a, const void *b)
+{
+	const struct unit *x = a, *y = b;
+	int c = strcmp(x->series, y->series);
+
+	return c ? c : (x->m > y->m) - (x->m < y->m);
+}
+
+struct item_tmp {
+	struct tm_item it;
+	size_t where;      /* offset in the plan's strings; 0: none */
+	size_t unit;
+};
+
+/* The items of unit u (number ui), appended to *items: its pieces of
+ * time, newest first. */
+static int unit_items(const struct ifx *ix, const struct unit *u, size_t ui,
+		      struct item_tmp **items, size_t *n, size_t *cap, struct ferry_error *err)
+{
+	const struct tm_measurement *m = &ix->sch.m[u->m];
+	const struct ifx_meas *me = &ix->meas[u->m];
+	int64_t lo, hi, size, t, *cut = NULL;
+	size_t ncut = 0, ccap = 0, b = 0, k;
+	int rc = 0;
+
+	if (!span_of(ix, u->m, &lo, &hi))
+		return 0;
+	/* a piece's answer is taken whole: fewer points when they have more
+	 * fields (about 50 bytes a point with 3 fields) */
+	size = ix->o.chunk_ns > 0 ? ix->o.chunk_ns :
+		default_chunk(u->est * (int64_t)(m->nfields > 4 ? m->nfields : 4) / 4,
+			      me->first, me->last);
+	if (((__int128)hi - lo) / size > IFX_MAX_CHUNKS)
+		return ferry_error_set(err, FERRY_EINVAL,
+			"chunk size %" PRId64 " ns cuts measurement '%s' into more than %d chunks: "
+			"use a larger chunk size", size, m->name, IFX_MAX_CHUNKS);
+	for (t = lo; t < hi; t = piece_end(ix, u->m, t, size, hi, &b)) {
+		if (FERRY_GROW(cut, ccap, ncut + 1)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		cut[ncut++] = t;   /* the pieces' starts, oldest first */
+	}
+	for (k = ncut; k-- > 0;) {
+		struct item_tmp *x;
+
+		if (FERRY_GROW(*items, *cap, *n + 1)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		x = &(*items)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->it.measurement = u->mi;
+		x->it.t_lo = cut[k];
+		x->it.t_hi = k + 1 < ncut ? cut[k + 1] : hi;
+		x->where = u->where;
+		x->unit = ui;
+	}
+out:
+	ferry_free(cut);
+	return rc;
+}
+
+/* Estimated points of an item: its unit's, spread evenly over time. */
+static int64_t item_est(const struct ifx *ix, const struct unit *u, const struct tm_item *it)
+{
+	const struct ifx_meas *me = &ix->meas[u->m];
+
+	return (int64_t)((__int128)u->est * ((__int128)it->t_hi - it->t_lo) /
+			 ((__int128)me->last - me->first + 1)) + 1;
+}
+
+static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_chunk **out,
+		       size_t *n, struct ferry_error *err)
+{
+	struct units us;
+	struct item_tmp *items = NULL;
+	struct tm_chunk *ck = NULL;
+	size_t nitems = 0, icap = 0, nck = 0, cap = 0, i, k;
+	char *pool = NULL;
+	int rc = 0;
+
+	memset(&us, 0, sizeof(us));
+	us.ix = ix;
+	us.tag = ix->o.order_tag;
+	if (ferry_buf_addch(&us.str, '\0') < 0) {   /* offset 0 means none */
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < sch->n; i++) {
+		int j = tm_schema_find(&ix->sch, sch->m[i].name, strlen(sch->m[i].name));
+		int64_t lo, hi;
+
+		if (j < 0) {
+			rc = ferry_error_set(err, FERRY_EINVAL,
+				"measurement '%s' was not discovered in database '%s'",
+				sch->m[i].name, ix->db);
+			goto out;
+		}
+		if (span_of(ix, j, &lo, &hi) && (rc = units_of(ix, j, (int)i, &us, err)) < 0)
+			goto out;
+	}
+	if (us.n)
+		qsort(us.u, us.n, sizeof(*us.u), unit_cmp);
+	for (i = 0; i < us.n; i++)
+		if ((rc = unit_items(ix, &us.u[i], i, &items, &nitems, &icap, err)) < 0)
+			goto out;
+	if (nitems) {
+		struct tm_item *it;
+		char *str;
+
+		/* one block: the items, then the conditions */
+		if (!(pool = ferry_malloc(nitems * sizeof(*it) + us.str.len))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		it = (struct tm_item *)(void *)pool;
+		str = pool + nitems * sizeof(*it);
+		memcpy(str, us.str.buf, us.str.len);
+		for (k = 0; k < nitems; k++) {
+			it[k] = items[k].it;
+			it[k].where = items[k].where ? str + items[k].where : NULL;
+		}
+		/* chunks of consecutive items, about IFX_TARGET_POINTS points;
+		 * with --chunk-time, one piece of time of one series each */
+		for (k = 0; k < nitems;) {
+			struct tm_chunk *c;
+			int64_t est = 0;
+			size_t e = k;
+
+			while (e < nitems && (e == k || (est < IFX_TARGET_POINTS &&
+							 ix->o.chunk_ns <= 0))) {
+				est += item_est(ix, &us.u[items[e].unit], &it[e]);
+				e++;
+			}
+			if (FERRY_GROW(ck, cap, nck + 1)) {
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
+			c = &ck[nck++];
+			memset(c, 0, sizeof(*c));
+			c->measurement = -1;
+			c->est = est;
+			c->items = it + k;
+			c->nitems = e - k;
+			k = e;
+		}
+		ck[0].pool = pool;
+		pool = NULL;
+	}
+	*out = ck;
+	*n = nck;
+	ck = NULL;
+out:
+	for (i = 0; i < us.n; i++)
+		ferry_free(us.u[i].series);
+	ferry_free(us.u);
+	ferry_buf_release(&us.str);
+	ferry_free(items);
+	ferry_free(pool);
+	ferry_free(ck);
+	return rc;
+}
+
 static int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out, size_t *n,
 		    struct ferry_error *err)
 {
@@ -1443,6 +1852,8 @@ static int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 	size_t nck = 0, cap = 0, i;
 	int rc = 0;
 
+	if (ix->o.order_tag)
+		return plan_series(ix, sch, out, n, err);
 	for (i = 0; i < sch->n; i++) {
 		int j = tm_schema_find(&ix->sch, sch->m[i].name, strlen(sch->m[i].name));
 		const struct ifx_meas *me;
@@ -1456,15 +1867,9 @@ static int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 			goto out;
 		}
 		me = &ix->meas[j];
-		if (!me->have)
-			continue;         /* no points in this retention policy */
-		points = ix->sch.m[j].points;
-		lo = ix->o.has_start && ix->o.start_ns > me->first ? ix->o.start_ns : me->first;
-		hi = me->last == INT64_MAX ? INT64_MAX : me->last + 1;
-		if (ix->o.has_end && ix->o.end_ns < hi)
-			hi = ix->o.end_ns;
-		if (lo >= hi)
+		if (!span_of(ix, j, &lo, &hi))
 			continue;
+		points = ix->sch.m[j].points;
 		size = ix->o.chunk_ns > 0 ? ix->o.chunk_ns :
 			default_chunk(points, me->first, me->last);
 		if (((__int128)hi - lo) / size > IFX_MAX_CHUNKS) {
@@ -1474,17 +1879,9 @@ static int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 			goto out;
 		}
 		for (t = lo; t < hi;) {
-			__int128 next = (__int128)floor_div(t, size) * size + size;
+			int64_t next = piece_end(ix, j, t, size, hi, &b);
 			struct tm_chunk *c;
 
-			if (next > hi)
-				next = hi;
-			if (ix->meas[j].conflict) {
-				while (b < ix->nbounds && ix->bounds[b] <= t)
-					b++;
-				if (b < ix->nbounds && ix->bounds[b] < next)
-					next = ix->bounds[b];
-			}
 			if (FERRY_GROW(ck, cap, nck + 1)) {
 				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 				goto out;
@@ -1494,10 +1891,10 @@ static int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 			c->measurement = (int)i;
 			c->has_time = 1;
 			c->t_lo = t;
-			c->t_hi = (int64_t)next;
+			c->t_hi = next;
 			c->est = (int64_t)((__int128)points * (c->t_hi - c->t_lo) /
 					   ((__int128)me->last - me->first + 1));
-			t = (int64_t)next;
+			t = next;
 		}
 	}
 	*out = ck;
@@ -1518,8 +1915,15 @@ struct rd {
 	void *ud;
 	struct lp_field *fields;
 	size_t fcap;
+	int *fcol;                /* the column of fields[i] */
+	size_t fccap;
 	unsigned *ctypes;
 	size_t ccap;
+	const unsigned char **rows;  /* fieldwise: where each row starts */
+	size_t rcap;
+	int *order;               /* fieldwise: field columns, bytewise by name */
+	size_t ocap;
+	int fieldwise;            /* emit field by field, newest first */
 	int64_t key;
 	int64_t lo, hi;
 	char why[256];
@@ -1547,14 +1951,189 @@ static unsigned field_types(const struct tm_measurement *m, const struct lp_str 
 	return 0;
 }
 
+static int bad_row(const struct rd *r, struct ferry_error *err)
+{
+	return ferry_error_set(err, FERRY_EIO,
+		"invalid answer from InfluxDB at %s: a row of '%s' is malformed", r->ix->where,
+		r->m->name);
+}
+
+/*
+ * Decode the row at *pp: its time into *t, its non-null fields into
+ * r->fields[0..*nf) (r->fcol: their columns).  A value ferry cannot take
+ * sets r->why; a row that is not MessagePack is an error.
+ */
+static int decode_row(struct rd *r, const struct series *s, const unsigned char **pp,
+		      int64_t *t, size_t *nf, struct ferry_error *err)
+{
+	const unsigned f_only = TM_TYPE_BIT(LP_FLOAT);
+	const unsigned u_only = TM_TYPE_BIT(LP_UINT);
+	struct mp_val v;
+	size_t j;
+
+	r->why[0] = 0;
+	*nf = 0;
+	*t = 0;
+	if (mp_next(pp, s->vend, &v) || v.t != MP_ARRAY || v.v.n != s->ncols ||
+	    mp_next(pp, s->vend, &v))
+		return bad_row(r, err);
+	if (v.t != MP_INT)
+		snprintf(r->why, sizeof(r->why), "time of a point of measurement '%s' is not an integer",
+			 r->m->name);
+	*t = v.v.i;
+	for (j = 1; j < s->ncols; j++) {
+		const unsigned char *at = *pp;
+		struct lp_field *f = &r->fields[*nf];
+
+		if (mp_next(pp, s->vend, &v))
+			return bad_row(r, err);
+		f->key = s->cols[j];
+		switch (v.t) {
+		case MP_NIL:
+			continue;
+		case MP_FLOAT:
+			f->type = LP_FLOAT;
+			f->v.f = v.v.f;
+			break;
+		case MP_INT:
+			if (r->ctypes[j] == f_only) {        /* typed by the schema */
+				f->type = LP_FLOAT;
+				f->v.f = (double)v.v.i;
+			} else if (r->ctypes[j] == u_only && v.v.i >= 0) {
+				f->type = LP_UINT;
+				f->v.u = (uint64_t)v.v.i;
+			} else {
+				f->type = LP_INT;
+				f->v.i = v.v.i;
+			}
+			break;
+		case MP_UINT:
+			f->type = LP_UINT;
+			f->v.u = v.v.u;
+			break;
+		case MP_STR:
+			f->type = LP_STRING;
+			f->v.s.p = v.s;
+			f->v.s.n = v.len;
+			break;
+		case MP_BOOL:
+			f->type = LP_BOOL;
+			f->v.b = v.v.b;
+			break;
+		default:
+			if (!r->why[0])
+				snprintf(r->why, sizeof(r->why),
+					 "field '%.*s' has a value InfluxDB sent as MessagePack type %d",
+					 (int)f->key.n, f->key.p, (int)v.t);
+			*pp = at;
+			if (mp_skip(pp, s->vend))
+				return bad_row(r, err);
+			continue;
+		}
+		r->fcol[(*nf)++] = (int)j;
+	}
+	if (!r->why[0] && *nf == 0)
+		snprintf(r->why, sizeof(r->why), "point of measurement '%s' has no field values",
+			 r->m->name);
+	if (!r->why[0] && (*t < r->lo || *t >= r->hi))
+		return ferry_error_set(err, FERRY_EIO,
+			"invalid answer from InfluxDB at %s: a point at %" PRId64
+			" outside the range asked for", r->ix->where, *t);
+	return 0;
+}
+
+/* Hand one point (nf fields from f) or one reject on. */
+static int emit(struct rd *r, const struct series *s, const unsigned char *start,
+		const unsigned char *end, int64_t t, const struct lp_field *f, size_t nf,
+		struct ferry_error *err)
+{
+	struct tm_point pt;
+	int rc;
+
+	if (r->why[0]) {
+		rc = r->rej ? r->rej(r->ud, r->key, r->why, start, (size_t)(end - start), err) :
+			ferry_error_set(err, FERRY_EREJECT, "%s", r->why);
+	} else {
+		pt.measurement = s->name;
+		pt.tags = s->tags;
+		pt.ntags = s->ntags;
+		pt.fields = f;
+		pt.nfields = nf;
+		pt.time_ns = t;
+		pt.key = r->key;
+		rc = r->fn(&pt, r->ud, err);
+	}
+	if (rc) {
+		if (rc > 0 || (err && !err->code))
+			rc = ferry_error_set(err, rc < 0 ? rc : FERRY_EABORT, "read stopped");
+		return rc;
+	}
+	r->key++;
+	return 0;
+}
+
+static int col_cmp(const struct series *s, int a, int b)
+{
+	const struct lp_str *x = &s->cols[a], *y = &s->cols[b];
+	int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/*
+ * Fieldwise: the rows of s (oldest first) go out field by field, fields
+ * bytewise by name, each newest first: the order of the narrow layout's
+ * (series, measurement, field, time desc) index.  A row ferry cannot take
+ * is rejected once, in the first field's pass.
+ */
+static int rd_fieldwise(struct rd *r, const struct series *s, struct ferry_error *err)
+{
+	const unsigned char *p = s->values;
+	size_t nf, k, i, nord = 0;
+	uint32_t row;
+	int64_t t;
+	int rc;
+
+	if (FERRY_GROW(r->rows, r->rcap, s->nrows + 1) || FERRY_GROW(r->order, r->ocap, s->ncols))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (row = 0; row < s->nrows; row++) {
+		r->rows[row] = p;
+		if (mp_skip(&p, s->vend))
+			return bad_row(r, err);
+	}
+	r->rows[s->nrows] = p;
+	for (k = 1; k < s->ncols; k++) {   /* insertion sort: a few columns */
+		for (i = nord; i > 0 && col_cmp(s, r->order[i - 1], (int)k) > 0; i--)
+			r->order[i] = r->order[i - 1];
+		r->order[i] = (int)k;
+		nord++;
+	}
+	for (k = 0; k < nord; k++)
+		for (row = s->nrows; row-- > 0;) {
+			const unsigned char *q = r->rows[row];
+
+			if ((rc = decode_row(r, s, &q, &t, &nf, err)) < 0)
+				return rc;
+			if (r->why[0]) {
+				if (k == 0 && (rc = emit(r, s, r->rows[row], q, t, NULL, 0, err)) < 0)
+					return rc;
+				continue;
+			}
+			for (i = 0; i < nf && r->fcol[i] != r->order[k]; i++)
+				;
+			if (i < nf && (rc = emit(r, s, r->rows[row], q, t, &r->fields[i], 1, err)) < 0)
+				return rc;
+		}
+	return 0;
+}
+
 static int rd_series(void *ud, const struct series *s, struct ferry_error *err)
 {
 	struct rd *r = ud;
 	const unsigned char *p = s->values;
-	const unsigned f_only = TM_TYPE_BIT(LP_FLOAT);
-	const unsigned u_only = TM_TYPE_BIT(LP_UINT);
 	uint32_t row;
-	size_t j;
+	size_t j, nf;
+	int64_t t;
 	int rc;
 
 	if (s->name.n != strlen(r->m->name) || memcmp(s->name.p, r->m->name, s->name.n) ||
@@ -1562,108 +2141,287 @@ static int rd_series(void *ud, const struct series *s, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_EIO,
 			"invalid answer from InfluxDB at %s: a series of '%.*s' without a time column",
 			r->ix->where, (int)s->name.n, s->name.p);
-	if (FERRY_GROW(r->fields, r->fcap, s->ncols) || FERRY_GROW(r->ctypes, r->ccap, s->ncols))
+	if (FERRY_GROW(r->fields, r->fcap, s->ncols) || FERRY_GROW(r->fcol, r->fccap, s->ncols) ||
+	    FERRY_GROW(r->ctypes, r->ccap, s->ncols))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (j = 1; j < s->ncols; j++)
 		r->ctypes[j] = field_types(r->m, &s->cols[j]);
+	if (r->fieldwise)
+		return rd_fieldwise(r, s, err);
 	for (row = 0; row < s->nrows; row++) {
 		const unsigned char *start = p;
-		struct tm_point pt;
-		struct mp_val v;
-		int64_t t = 0;
-		size_t nf = 0;
 
-		r->why[0] = 0;
-		if (mp_next(&p, s->vend, &v) || v.t != MP_ARRAY || v.v.n != s->ncols ||
-		    mp_next(&p, s->vend, &v))
-			goto bad;
-		if (v.t != MP_INT)
-			snprintf(r->why, sizeof(r->why), "time of a point of measurement '%s' is not an integer",
-				 r->m->name);
-		t = v.v.i;
-		for (j = 1; j < s->ncols; j++) {
-			const unsigned char *at = p;
-			struct lp_field *f = &r->fields[nf];
-
-			if (mp_next(&p, s->vend, &v))
-				goto bad;
-			f->key = s->cols[j];
-			switch (v.t) {
-			case MP_NIL:
-				continue;
-			case MP_FLOAT:
-				f->type = LP_FLOAT;
-				f->v.f = v.v.f;
-				break;
-			case MP_INT:
-				if (r->ctypes[j] == f_only) {        /* typed by the schema */
-					f->type = LP_FLOAT;
-					f->v.f = (double)v.v.i;
-				} else if (r->ctypes[j] == u_only && v.v.i >= 0) {
-					f->type = LP_UINT;
-					f->v.u = (uint64_t)v.v.i;
-				} else {
-					f->type = LP_INT;
-					f->v.i = v.v.i;
-				}
-				break;
-			case MP_UINT:
-				f->type = LP_UINT;
-				f->v.u = v.v.u;
-				break;
-			case MP_STR:
-				f->type = LP_STRING;
-				f->v.s.p = v.s;
-				f->v.s.n = v.len;
-				break;
-			case MP_BOOL:
-				f->type = LP_BOOL;
-				f->v.b = v.v.b;
-				break;
-			default:
-				if (!r->why[0])
-					snprintf(r->why, sizeof(r->why),
-						 "field '%.*s' has a value InfluxDB sent as MessagePack type %d",
-						 (int)f->key.n, f->key.p, (int)v.t);
-				p = at;
-				if (mp_skip(&p, s->vend))
-					goto bad;
-				continue;
-			}
-			nf++;
-		}
-		if (!r->why[0] && nf == 0)
-			snprintf(r->why, sizeof(r->why), "point of measurement '%s' has no field values",
-				 r->m->name);
-		if (!r->why[0] && (t < r->lo || t >= r->hi))
-			return ferry_error_set(err, FERRY_EIO,
-				"invalid answer from InfluxDB at %s: a point at %" PRId64
-				" outside the range asked for", r->ix->where, t);
-		if (r->why[0]) {
-			rc = r->rej ? r->rej(r->ud, r->key, r->why, start, (size_t)(p - start), err) :
-				ferry_error_set(err, FERRY_EREJECT, "%s", r->why);
-		} else {
-			pt.measurement = s->name;
-			pt.tags = s->tags;
-			pt.ntags = s->ntags;
-			pt.fields = r->fields;
-			pt.nfields = nf;
-			pt.time_ns = t;
-			pt.key = r->key;
-			rc = r->fn(&pt, r->ud, err);
-		}
-		if (rc) {
-			if (rc > 0 || (err && !err->code))
-				rc = ferry_error_set(err, rc < 0 ? rc : FERRY_EABORT, "read stopped");
+		if ((rc = decode_row(r, s, &p, &t, &nf, err)) < 0 ||
+		    (rc = emit(r, s, start, p, t, r->fields, nf, err)) < 0)
 			return rc;
-		}
-		r->key++;
 	}
 	return 0;
-bad:
-	return ferry_error_set(err, FERRY_EIO,
-		"invalid answer from InfluxDB at %s: a row of '%s' is malformed", r->ix->where,
-		r->m->name);
+}
+
+/*
+ * The query for the points of measurement m in [lo, hi) (clipped to
+ * --start/--end: *clo, *chi), every field or only field f (>= 0), only the
+ * series that match where (may be NULL), oldest first or newest first
+ * (desc); ctx for its errors.  0 when the range is empty, 1 when built.
+ */
+static int range_query(const struct ifx *ix, const struct tm_measurement *m, int f,
+		       const char *where, int64_t lo, int64_t hi, int desc, struct ferry_buf *q,
+		       struct ferry_buf *ctx, int64_t *clo, int64_t *chi)
+{
+	char a[48], b[48];
+	int rc;
+
+	if (ix->o.has_start && ix->o.start_ns > lo)
+		lo = ix->o.start_ns;
+	if (ix->o.has_end && ix->o.end_ns < hi)
+		hi = ix->o.end_ns;
+	*clo = lo;
+	*chi = hi;
+	if (lo >= hi)
+		return 0;
+	fmt_time(lo, a, sizeof(a));
+	fmt_time(hi, b, sizeof(b));
+	ferry_buf_clear(q);
+	ferry_buf_clear(ctx);
+	rc = ferry_buf_addstr(q, "SELECT ");
+	if (rc == 0 && f >= 0) {
+		rc = add_ident(q, m->fields[f].name, strlen(m->fields[f].name));
+		if (rc == 0)
+			rc = ferry_buf_addstr(q, "::field");
+	} else if (rc == 0) {
+		rc = ferry_buf_addch(q, '*');
+	}
+	if (rc == 0)
+		rc = ferry_buf_addstr(q, " FROM ");
+	if (rc == 0)
+		rc = add_dbrp(q, ix);
+	if (rc == 0)
+		rc = ferry_buf_addch(q, '.');
+	if (rc == 0)
+		rc = add_ident(q, m->name, strlen(m->name));
+	if (rc == 0)
+		rc = ferry_buf_addstr(q, " WHERE ");
+	if (rc == 0 && where)
+		rc = ferry_buf_addf(q, "%s AND ", where);
+	if (rc == 0)
+		rc = ferry_buf_addf(q, "time >= %" PRId64 " AND time < %" PRId64 " GROUP BY *%s",
+				    lo, hi, desc ? " ORDER BY time DESC" : "");
+	if (rc == 0)
+		rc = ferry_buf_addf(ctx, "cannot read measurement '%s' from %s to %s", m->name, a, b);
+	if (rc == 0 && f >= 0)
+		rc = ferry_buf_addf(ctx, ", field '%s'", m->fields[f].name);
+	if (rc == 0 && where)
+		rc = ferry_buf_addf(ctx, ", series %s", where);
+	return rc < 0 ? rc : 1;
+}
+
+/* One streamed query (see range_query) to r. */
+static int read_range(struct rd *r, const struct tm_measurement *m, int f, const char *where,
+		      int64_t lo, int64_t hi, int desc, struct ferry_error *err)
+{
+	struct ferry_buf q = FERRY_BUF_INIT, ctx = FERRY_BUF_INIT;
+	int rc;
+
+	r->m = m;
+	rc = range_query(r->ix, m, f, where, lo, hi, desc, &q, &ctx, &r->lo, &r->hi);
+	if (rc < 0)
+		rc = ferry_error_set(err, rc, "out of memory");
+	else if (rc > 0)
+		rc = ifx_query(r->ix, q.buf, 0, rd_series, r, ctx.buf, NULL, err);
+	ferry_buf_release(&q);
+	ferry_buf_release(&ctx);
+	return rc;
+}
+
+/* Every series of a whole answer (ifx_query with no fn) to fn. */
+static int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, void *ud,
+		     struct ferry_error *err)
+{
+	struct stream st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.where = ix->where;
+	st.fn = fn;
+	st.ud = ud;
+	st.err = err;
+	st.in = *raw;
+	st.max_object = IFX_OBJECT_MAX;
+	rc = drain(&st, 1, err);
+	*raw = st.in;
+	if (rc == 0 && st.partial)   /* the server's max-row-limit */
+		rc = ferry_error_set(err, FERRY_ETOOBIG, "answer from InfluxDB at %s was cut",
+				     ix->where);
+	else if (rc == 0 && st.objects == 0)
+		rc = ferry_error_set(err, FERRY_EIO, "answer from InfluxDB at %s was empty",
+				     ix->where);
+	ferry_free(st.tags);
+	ferry_free(st.cols);
+	return rc;
+}
+
+/*
+ * A whole answer fetched on a thread of its own, so that InfluxDB works
+ * on the next item of a chunk while the points of this one are handed on.
+ */
+struct fetch {
+	const struct ifx *ix;
+	const struct tm_item *it;   /* what it fetches */
+	struct ferry_buf q, ctx, raw;
+	int64_t lo, hi;
+	int empty;            /* nothing to ask: the range is empty */
+	int rc;
+	struct ferry_error err;
+	pthread_t th;
+	int started;
+};
+
+static void *fetch_main(void *arg)
+{
+	struct fetch *f = arg;
+
+	f->rc = ifx_query(f->ix, f->q.buf, f->ix->whole_max, NULL, NULL, NULL, &f->raw, &f->err);
+	return NULL;
+}
+
+/* Start fetching item it; the thread's failure to start is left to the
+ * caller (it fetches in line). */
+static int fetch_start(struct fetch *f, const struct ifx *ix, const struct tm_item *it,
+		       const struct tm_measurement *m, struct ferry_error *err)
+{
+	int rc;
+
+	f->ix = ix;
+	f->it = it;
+	f->rc = 0;
+	f->started = 0;
+	ferry_error_clear(&f->err);
+	rc = range_query(ix, m, -1, it->where, it->t_lo, it->t_hi, 0, &f->q, &f->ctx, &f->lo,
+			 &f->hi);
+	if (rc < 0)
+		return ferry_error_set(err, rc, "out of memory");
+	f->empty = rc == 0;
+	if (!f->empty && pthread_create(&f->th, NULL, fetch_main, f) == 0)
+		f->started = 1;
+	return 0;
+}
+
+/* Wait for f (or fetch in line) and hand its points to r field by field.
+ * FERRY_ETOOBIG, with nothing handed on, when the answer is too large. */
+static int fetch_finish(struct fetch *f, struct rd *r, const struct tm_measurement *m,
+			struct ferry_error *err)
+{
+	int rc;
+
+	if (f->empty)
+		return 0;
+	if (f->started) {
+		pthread_join(f->th, NULL);
+		f->started = 0;
+	} else {
+		f->rc = ifx_query(f->ix, f->q.buf, f->ix->whole_max, NULL, NULL, NULL, &f->raw,
+				  &f->err);
+	}
+	if (f->rc < 0) {
+		*err = f->err;
+		if (f->rc != FERRY_ETOOBIG)
+			ferry_error_prefix(err, "%s", f->ctx.buf);
+		return f->rc;
+	}
+	r->m = m;
+	r->lo = f->lo;
+	r->hi = f->hi;
+	r->fieldwise = 1;
+	rc = ifx_parse(f->ix, &f->raw, rd_series, r, err);
+	r->fieldwise = 0;
+	if (rc < 0 && rc != FERRY_ETOOBIG)
+		ferry_error_prefix(err, "%s", f->ctx.buf);
+	return rc;
+}
+
+static void fetch_free(struct fetch *f)
+{
+	if (!f)
+		return;
+	if (f->started)
+		pthread_join(f->th, NULL);
+	ferry_buf_release(&f->q);
+	ferry_buf_release(&f->ctx);
+	ferry_buf_release(&f->raw);
+	ferry_free(f);
+}
+
+static struct fetch *fetch_new(void)
+{
+	struct fetch *f = ferry_calloc(1, sizeof(*f));
+
+	if (f) {
+		ferry_buf_init(&f->q, 0);
+		ferry_buf_init(&f->ctx, 0);
+		ferry_buf_init(&f->raw, 0);
+	}
+	return f;
+}
+
+/*
+ * The items of a chunk in series order.  Each asks for every field of its
+ * unit and piece in one answer (cheaper for InfluxDB than a query per
+ * field) and hands the points on field by field, newest first; the next
+ * item's answer is fetched meanwhile.  An answer over IFX_WHOLE_MAX (or
+ * one the server cut) is read again a field at a time, streamed, newest
+ * first.  Its size decides, so a chunk read again gives the same points.
+ */
+static int read_items(struct rd *r, const struct tm_schema *sch, const struct tm_chunk *ck,
+		      int only, struct ferry_error *err)
+{
+	struct fetch *fe[IFX_AHEAD + 1] = { NULL };
+	size_t *todo = NULL, n = 0, i, asked = 0;
+	int rc = 0;
+
+	for (i = 0; i < ck->nitems; i++)
+		if (ck->items[i].measurement < 0 || (size_t)ck->items[i].measurement >= sch->n)
+			return ferry_error_set(err, FERRY_EINVAL,
+				"chunk names measurement %d of %zu: run discover and plan first",
+				ck->items[i].measurement, sch->n);
+	if (!(todo = ferry_calloc(ck->nitems + 1, sizeof(*todo)))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ck->nitems; i++)
+		if (only < 0 || ck->items[i].measurement == only)
+			todo[n++] = i;
+	for (i = 0; i <= IFX_AHEAD && i < n; i++)
+		if (!(fe[i] = fetch_new())) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	/* item todo[i]'s answer in fe[i % (IFX_AHEAD + 1)], up to IFX_AHEAD
+	 * later ones on their way */
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct tm_item *it = &ck->items[todo[i]];
+		const struct tm_measurement *m = &sch->m[it->measurement];
+		int f;
+
+		for (; asked < n && asked <= i + IFX_AHEAD; asked++) {
+			const struct tm_item *a = &ck->items[todo[asked]];
+
+			if ((rc = fetch_start(fe[asked % (IFX_AHEAD + 1)], r->ix, a,
+					      &sch->m[a->measurement], err)) < 0)
+				goto out;
+		}
+		rc = fetch_finish(fe[i % (IFX_AHEAD + 1)], r, m, err);
+		if (rc == FERRY_ETOOBIG) {
+			ferry_error_clear(err);
+			rc = 0;
+			for (f = 0; f < (int)m->nfields && rc == 0; f++)
+				rc = read_range(r, m, f, it->where, it->t_lo, it->t_hi, 1, err);
+		}
+	}
+out:
+	for (i = 0; i <= IFX_AHEAD; i++)
+		fetch_free(fe[i]);
+	ferry_free(todo);
+	return rc;
 }
 
 static int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chunk *ck,
@@ -1675,48 +2433,32 @@ static int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chu
 	 * schema of the one that did */
 	const struct tm_schema *sch = ix->sch.n || !shared ? &ix->sch : shared;
 	struct rd r;
-	struct ferry_buf q = FERRY_BUF_INIT, ctx = FERRY_BUF_INIT;
-	char a[48], b[48];
-	int rc;
+	int rc = 0;
 
 	memset(&r, 0, sizeof(r));
+	r.ix = ix;
+	r.fn = fn;
+	r.rej = rej;
+	r.ud = ud;
+	if (ck->nitems) {
+		rc = read_items(&r, sch, ck, only, err);
+		goto out;
+	}
 	if (only >= 0 && only != ck->measurement)
 		return 0;
 	if (ck->measurement < 0 || (size_t)ck->measurement >= sch->n)
 		return ferry_error_set(err, FERRY_EINVAL,
 			"chunk names measurement %d of %zu: run discover and plan first",
 			ck->measurement, sch->n);
-	r.ix = ix;
-	r.m = &sch->m[ck->measurement];
-	r.fn = fn;
-	r.rej = rej;
-	r.ud = ud;
-	r.lo = ck->has_time ? ck->t_lo : INT64_MIN;
-	r.hi = ck->has_time ? ck->t_hi : INT64_MAX;
-	if (ix->o.has_start && ix->o.start_ns > r.lo)
-		r.lo = ix->o.start_ns;
-	if (ix->o.has_end && ix->o.end_ns < r.hi)
-		r.hi = ix->o.end_ns;
-	if (r.lo >= r.hi)
-		return 0;
-	fmt_time(r.lo, a, sizeof(a));
-	fmt_time(r.hi, b, sizeof(b));
-	if ((rc = ferry_buf_addstr(&q, "SELECT * FROM ")) < 0 || (rc = add_dbrp(&q, ix)) < 0 ||
-	    (rc = ferry_buf_addch(&q, '.')) < 0 ||
-	    (rc = add_ident(&q, r.m->name, strlen(r.m->name))) < 0 ||
-	    (rc = ferry_buf_addf(&q, " WHERE time >= %" PRId64 " AND time < %" PRId64
-				 " GROUP BY *", r.lo, r.hi)) < 0 ||
-	    (rc = ferry_buf_addf(&ctx, "cannot read measurement '%s' from %s to %s",
-				 r.m->name, a, b)) < 0) {
-		rc = ferry_error_set(err, rc, "out of memory");
-		goto out;
-	}
-	rc = ifx_query(ix, q.buf, 1, rd_series, &r, ctx.buf, err);
+	rc = read_range(&r, &sch->m[ck->measurement], -1, NULL,
+			ck->has_time ? ck->t_lo : INT64_MIN, ck->has_time ? ck->t_hi : INT64_MAX, 0,
+			err);
 out:
 	ferry_free(r.fields);
+	ferry_free(r.fcol);
 	ferry_free(r.ctypes);
-	ferry_buf_release(&q);
-	ferry_buf_release(&ctx);
+	ferry_free(r.rows);
+	ferry_free(r.order);
 	return rc;
 }
 

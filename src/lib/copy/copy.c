@@ -156,6 +156,18 @@ static const char *pick_order(const struct run *r, const struct table_plan *tp)
 	return NULL;
 }
 
+/*
+ * A table whose source chunks already hold its rows in an index's order
+ * (the narrow layout of an InfluxDB source, read series by series) is
+ * loaded chunk after chunk on one stream, like an ordered table, when its
+ * indexes are to be built after the load.
+ */
+static int source_order(const struct run *r, const struct table_plan *tp)
+{
+	return tp->src->chunk_order && r->ckpt && !r->o->key_order && !r->o->data_only &&
+	       !r->o->truncate && !r->o->schema_only && (r->sops->caps & FERRY_CAP_CHUNKS);
+}
+
 /* An ordered table's chunks: between every PIECES-th of the boundaries
  * the source drew, the ordinal in lo, the highest key to read in hi.  All
  * boundaries stay in tp->pieces: the readers of a chunk split it there. */
@@ -253,6 +265,11 @@ static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 				continue;
 			}
+		} else if (source_order(r, tp)) {
+			tp->order = tp->src->chunk_order;
+			tp->src_ordered = 1;
+			if (!(tp->stats->order = ferry_strdup(tp->order)))
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		if (tp->src->without_rowid || !(r->sops->caps & FERRY_CAP_KEYRANGE))
 			nck = 1;
@@ -271,6 +288,14 @@ static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 			ck->has_range = !tp->src->without_rowid;
 			ck->lo = a;
 			ck->hi = (nck <= 1 || hi - a < step) ? hi : a + step - 1;
+			/* a bound makes the chunk wait for the ones before it */
+			if (tp->src_ordered && a > lo) {
+				char k[32];
+
+				snprintf(k, sizeof(k), "c%lld", (long long)a);
+				if (!(ck->key_lo = ferry_strdup(k)))
+					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			}
 			if (ck->hi >= hi)
 				break;
 		}
@@ -766,9 +791,11 @@ static const char *view_body(const char *sql)
 
 /*
  * Builds from list->v[from] on run without parallel workers.  They are the
- * builds of a table loaded in the order of one of its indexes, two or more
- * of them, side by side: their sorts are cheap (that index's input is
- * presorted) and a parallel build adds a merge on one core.  Measured on 2
+ * builds of a table ferry loaded in the order of one of its indexes, two
+ * or more of them, side by side: their sorts are cheap (that index's input
+ * is presorted, the others are keys) and a parallel build adds a merge on
+ * one core.  Not a table in its source's own order (the narrow layout):
+ * its other index is a costly text sort.  Measured on 2
  * cores, 5M telemetry rows loaded in (entity_id, ts) order, PK and that
  * index side by side: 2.7-3.0 s without workers, 3.0-3.8 s with 2 each.
  * Other tables keep the server's workers: two costly text-led sorts of 6M
@@ -813,7 +840,7 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 			size_t k0 = keys.n, i0 = idx.n;
 
 			ddl_post_load(&r->plan, tp, schema, &keys, &idx, &attach, &fks);
-			if (tp->order && keys.n - k0 + idx.n - i0 >= 2) {
+			if (tp->order && !tp->src_ordered && keys.n - k0 + idx.n - i0 >= 2) {
 				no_workers(&keys, k0);
 				no_workers(&idx, i0);
 			}

@@ -50,6 +50,8 @@ struct table_plan {
 	int *kpos;
 	size_t nkpos;
 	int spill_off;          /* cannot spill: read through the index */
+	int src_ordered;        /* ordered by the source's own chunks
+				 * (ferry_table.chunk_order): a plain read */
 	struct ferry_copy_table_stats *stats;
 };
 

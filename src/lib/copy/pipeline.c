@@ -654,11 +654,11 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ws.types = types;
 	ws.typmods = typmods;
 	batch_rows = lc->batch_rows;
-	if (tp->order && (spilled = spill_prepare(w, ck, &pa, &pb, err)) < 0) {
+	if (tp->order && !tp->src_ordered && (spilled = spill_prepare(w, ck, &pa, &pb, err)) < 0) {
 		rc = spilled;
 		goto out;
 	}
-	if (tp->order && !spilled) {
+	if (tp->order && !tp->src_ordered && !spilled) {
 		if (!(bounds = chunk_pieces(ck, &npieces))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
@@ -678,9 +678,11 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		ra[r].spec.has_range = ck->has_range;
 		ra[r].spec.lo = ck->lo;
 		ra[r].spec.hi = ck->hi;
-		ra[r].spec.order = tp->order;
-		ra[r].spec.key_lo = ck->key_lo;
-		ra[r].spec.key_hi = ck->key_hi;
+		if (!tp->src_ordered) {
+			ra[r].spec.order = tp->order;
+			ra[r].spec.key_lo = ck->key_lo;
+			ra[r].spec.key_hi = ck->key_hi;
+		}
 		ra[r].spec.reject = reader_reject;
 		ra[r].spec.reject_ud = &rr;
 		ra[r].bounds = bounds;

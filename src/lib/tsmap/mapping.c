@@ -113,6 +113,8 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 		return ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
 	if (!o->table)
 		o->table = "telemetry_data";
+	if (!strcmp(o->layout, "narrow"))
+		o->src.order_tag = o->series_tag ? o->series_tag : "entity_id";
 	v = ferry_url_param(u, "keep_ns");
 	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");
 	if ((v = ferry_url_param(u, "start")) != NULL) {
@@ -355,6 +357,7 @@ static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
 	if (rc)
 		return FERRY_ENOMEM;
 	t->value_types = ~0u;
+	t->ordered = nck > 0 && ck[0].nitems > 0;
 	return chunks_for(t, ck, nck, -1);
 }
 
@@ -803,6 +806,8 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 			rc = add_index(ft, n1.buf, a, da, 2);
 			if (rc == 0)
 				rc = add_index(ft, n2.buf, b, db, 4);
+			if (rc == 0 && t->ordered && !(ft->chunk_order = ferry_strdup(n2.buf)))
+				rc = FERRY_ENOMEM;
 			ferry_buf_release(&n1);
 			ferry_buf_release(&n2);
 		}

@@ -10,6 +10,8 @@
 
 void tm_chunks_free(struct tm_chunk *c)
 {
+	if (c)
+		ferry_free(c[0].pool);
 	ferry_free(c);
 }
 

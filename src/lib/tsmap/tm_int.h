@@ -52,6 +52,8 @@ struct tm_table {
 	size_t nchunks;
 	int64_t est;
 	unsigned value_types;/* per-field tables: TM_TYPE_BIT()s some column takes */
+	int ordered;         /* the chunks are in the order of the narrow
+			      * (series, measurement, field, time desc) index */
 };
 
 struct tm_opts {

@@ -83,6 +83,13 @@ int tm_measurement_add_field(struct tm_measurement *m, const char *key, size_t n
 /* Index of name in s, or -1. */
 int tm_schema_find(const struct tm_schema *s, const char *name, size_t n);
 
+/* One query of a chunk in series order (see tm_source_opts.order_tag). */
+struct tm_item {
+	int measurement;       /* index into the schema */
+	const char *where;     /* the source's condition for the series, or NULL */
+	int64_t t_lo, t_hi;    /* ns, half-open; read newest first */
+};
+
 struct tm_chunk {
 	int measurement;       /* index into the schema; -1: every measurement */
 	int has_time;          /* t_lo/t_hi bound the points */
@@ -91,6 +98,10 @@ struct tm_chunk {
 	uint64_t off_lo, off_hi;  /* lp/csv: byte range, record-aligned, half-open */
 	int64_t line0;         /* lp/csv: physical line number at off_lo */
 	int64_t est;           /* estimated points, -1 when unknown */
+	const struct tm_item *items;  /* nitems > 0: the chunk is these queries, in
+				 * this order (measurement is -1, no time) */
+	size_t nitems;
+	void *pool;            /* chunk 0 only: the memory of every chunk's items */
 };
 
 void tm_chunks_free(struct tm_chunk *c);
@@ -105,6 +116,12 @@ struct tm_source_opts {
 	enum lp_precision precision;   /* lp timestamps; LP_PREC_NS default */
 	int need_types;             /* discover() must know every field's types
 				     * (wide layout; may cost a full scan) */
+	const char *order_tag;      /* narrow layout: plan() may cut chunks that
+				     * read the points in the order of the
+				     * (series, measurement, field, time desc)
+				     * index, the series being this tag's value
+				     * (the canonical series key without it);
+				     * NULL: any order */
 };
 
 typedef int (*tm_point_fn)(const struct tm_point *p, void *ud, struct ferry_error *err);

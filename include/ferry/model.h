@@ -108,6 +108,9 @@ struct ferry_column {
 	int32_t typmod;
 	char *type_sql;      /* "character varying(20)" */
 	int identity;        /* identity or serial column */
+	int json_made;       /* the connector writes this column's JSON itself
+			      * (escaped by ferry_buf_addjson): only its UTF-8
+			      * needs checking */
 };
 
 struct ferry_index {

@@ -130,6 +130,19 @@ u3b=$(new_db ts_ns2)
 t_run "$FERRY" copy -q --keep-ns "lp://$T/ns.lp" "$u3b"
 assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_data')" 1700000000000000123
 
+# ---- a NUL in a tag: jsonb cannot hold it, so that point is a reject -----------
+nuldb=ferry_nul_$RANDOM$RANDOM
+iq "$nuldb" "CREATE DATABASE $nuldb" >/dev/null
+printf 'm,entity_id=x,t=a\x00b v=1 1000\nm,entity_id=y,t=ok v=2 2000\nm,entity_id=z,t=a\\u0000b v=3 3000\n' >"$T/nul.lp"
+iwrite "$nuldb" "$T/nul.lp"
+un=$(new_db ts_nul)
+t_run "$FERRY" copy -q --rejects "$T/rejnul" "influx://127.0.0.1:$FERRY_INFLUX_PORT/$nuldb" "$un"
+assert_eq "NUL in a tag: exit code (one reject)" "$T_RC" 3
+assert_contains "NUL in a tag: rejected on tags" "$(cat "$T/rejnul/rejects.ndjson")" '"column":"tags","reason":"invalid JSON for jsonb"'
+assert_eq "NUL in a tag: the others load, a literal \\u0000 too" \
+	"$(pg_q "$un" "select string_agg(series || '=' || (tags->>'t'), ' ' order by series) from telemetry_data")" \
+	'y=ok z=a\u0000b'
+
 # ---- a map file into the user's existing table -----------------------------------
 u4=$(new_db ts_map)
 pg_q "$u4" "create table telemetry_data (id bigserial primary key, device_id integer,

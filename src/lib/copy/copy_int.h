@@ -23,6 +23,7 @@ struct col_plan {
 	int notnull;
 	char *default_sql;     /* translated default, NULL when none */
 	int identity;          /* becomes an identity column after the load */
+	int json_made;         /* the source column's json_made */
 	int src_type;          /* enum ferry_type of a typed source column (its
 				* cells already hold that type's representation,
 				* e.g. TIMESTAMPTZ microseconds), else UNKNOWN */

@@ -812,6 +812,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		cp->src_name = sc->name;
 		cp->typmod = -1;
 		cp->src_type = sc->type;
+		cp->json_made = sc->json_made;
 		if (target) {
 			int tc = ferry_table_find_column(target, sc->name);
 

@@ -786,6 +786,7 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 				fc->type = FERRY_T_TIMESTAMPTZ;
 			fc->typmod = -1;
 			fc->notnull = c->notnull;
+			fc->json_made = c->from == TF_TAGS;
 			fc->decl_type = ferry_strdup(c->type == FERRY_T_UNKNOWN ? "" :
 						     ferry_type_name(c->type));
 			if (c->type != FERRY_T_UNKNOWN)
@@ -1222,6 +1223,39 @@ static int reject_field(struct tm_rows *r, const struct tm_point *p, const struc
 	return rc < 0 ? rc : 0;
 }
 
+/* Does p have the measurement and tags of the point before?  Points of a
+ * series come in a row (field by field, even), and its series key and
+ * tags JSON need not be made again. */
+static int same_series(struct tm_rows *r, const struct tm_point *p)
+{
+	struct ferry_buf t;
+	size_t i;
+	int rc;
+
+	ferry_buf_clear(&r->key);
+	rc = ferry_buf_add(&r->key, p->measurement.p, p->measurement.n);
+	for (i = 0; i < p->ntags && rc == 0; i++) {
+		const struct lp_tag *tg = &p->tags[i];
+
+		rc = ferry_buf_addch(&r->key, 0);
+		if (rc == 0)
+			rc = ferry_buf_add(&r->key, tg->key.p, tg->key.n);
+		if (rc == 0)
+			rc = ferry_buf_addch(&r->key, 0);
+		if (rc == 0)
+			rc = ferry_buf_add(&r->key, tg->val.p, tg->val.n);
+	}
+	if (rc == 0 && r->prev.len == r->key.len && r->prev.alloc &&
+	    !memcmp(r->prev.buf, r->key.buf, r->key.len))
+		return 1;
+	t = r->prev;
+	r->prev = r->key;
+	r->key = t;
+	if (rc < 0)
+		ferry_buf_clear(&r->prev);   /* never equal to a cut key */
+	return 0;
+}
+
 int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error *err)
 {
 	const struct tm_table *t = r->t;
@@ -1238,8 +1272,14 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 	pc.sorted = pc.have_series = pc.have_tags = 0;
 	pc.series = &r->series;
 	pc.tags = &r->tags;
-	ferry_buf_clear(pc.series);
-	ferry_buf_clear(pc.tags);
+	if (same_series(r, p)) {
+		pc.have_series = r->have_series;
+		pc.have_tags = r->have_tags;
+	}
+	if (!pc.have_series)
+		ferry_buf_clear(pc.series);
+	if (!pc.have_tags)
+		ferry_buf_clear(pc.tags);
 	pc.ixp = pc.ix;
 	if (p->ntags > sizeof(pc.ix) / sizeof(pc.ix[0]) &&
 	    !(pc.ixp = ferry_malloc(p->ntags * sizeof(size_t))))
@@ -1311,6 +1351,8 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 		}
 	}
 out:
+	r->have_series = pc.have_series;
+	r->have_tags = pc.have_tags;
 	if (pc.ixp != pc.ix)
 		ferry_free(pc.ixp);
 	if (rc == FERRY_ENOMEM)
@@ -1323,4 +1365,6 @@ void tm_rows_release(struct tm_rows *r)
 	ferry_buf_release(&r->scratch);
 	ferry_buf_release(&r->series);
 	ferry_buf_release(&r->tags);
+	ferry_buf_release(&r->key);
+	ferry_buf_release(&r->prev);
 }

@@ -133,12 +133,16 @@ assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_dat
 # ---- a NUL in a tag: jsonb cannot hold it, so that point is a reject -----------
 nuldb=ferry_nul_$RANDOM$RANDOM
 iq "$nuldb" "CREATE DATABASE $nuldb" >/dev/null
-printf 'm,entity_id=x,t=a\x00b v=1 1000\nm,entity_id=y,t=ok v=2 2000\nm,entity_id=z,t=a\\u0000b v=3 3000\n' >"$T/nul.lp"
+# (and in the series tag: no query can name that value, it is read with
+# the points without the tag, and its series is a reject too)
+printf 'm,entity_id=x,t=a\x00b v=1 1000\nm,entity_id=y,t=ok v=2 2000\nm,entity_id=z,t=a\\u0000b v=3 3000\nm,entity_id=n\x00ul,t=ok v=4 4000\n' >"$T/nul.lp"
 iwrite "$nuldb" "$T/nul.lp"
 un=$(new_db ts_nul)
 t_run "$FERRY" copy -q --rejects "$T/rejnul" "influx://127.0.0.1:$FERRY_INFLUX_PORT/$nuldb" "$un"
-assert_eq "NUL in a tag: exit code (one reject)" "$T_RC" 3
+assert_eq "NUL in a tag: exit code (rejects)" "$T_RC" 3
+assert_eq "NUL in a tag: two rejects" "$(wc -l <"$T/rejnul/rejects.ndjson")" 2
 assert_contains "NUL in a tag: rejected on tags" "$(cat "$T/rejnul/rejects.ndjson")" '"column":"tags","reason":"invalid JSON for jsonb"'
+assert_contains "NUL in the series tag: rejected on series" "$(cat "$T/rejnul/rejects.ndjson")" '"column":"series"'
 assert_eq "NUL in a tag: the others load, a literal \\u0000 too" \
 	"$(pg_q "$un" "select string_agg(series || '=' || (tags->>'t'), ' ' order by series) from telemetry_data")" \
 	'y=ok z=a\u0000b'

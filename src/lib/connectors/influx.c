@@ -19,6 +19,11 @@
  * which gives one series per tag set (sorted by tag set) with rows in time
  * order, so the same chunk always yields the same points in the same order.
  *
+ * For the narrow layout (tm_source_opts.order_tag) the chunks go series by
+ * series instead, each query's answer taken whole (at most whole_max
+ * bytes) and handed on field by field, newest first: see "plan in series
+ * order" below.
+ *
  * Field type conflicts: a field has one type per shard but may have another
  * in a different shard group.  A SELECT that spans both picks one type for
  * the column (float > integer > string > boolean), casts integers to float
@@ -38,6 +43,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "ferry/log.h"
 #include "tsmap/tsmap.h"
 
 #define IFX_DEFAULT_PORT 8086
@@ -279,6 +285,9 @@ struct stream {
 	int checked;                  /* status and content type looked at */
 	struct ferry_buf body;        /* a non-200 answer (capped) */
 	int partial;                  /* the last result said more follows */
+	int cut;                      /* a series said more follows: in an
+				       * answer taken whole, the server's
+				       * max-row-limit cut it */
 	int64_t objects;              /* top-level objects parsed */
 	size_t max_object;            /* a larger message is refused */
 	int rc;                       /* error raised inside the write callback */
@@ -321,6 +330,13 @@ static int parse_series(struct stream *st, const unsigned char **pp,
 				return bad_answer(st, "a series name is not a string", err);
 			s.name.p = v.s;
 			s.name.n = v.len;
+			continue;
+		}
+		if (key_is(&k, "partial")) {
+			if (mp_next(pp, end, &v) || v.t != MP_BOOL)
+				return bad_answer(st, "'partial' is not a boolean", err);
+			if (v.v.b)
+				st->cut = 1;
 			continue;
 		}
 		if (key_is(&k, "tags"))
@@ -523,7 +539,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 				st->where);
 		return 0;
 	}
-	if (!st->fn) {   /* kept whole for later (ifx_fetch) */
+	if (!st->fn) {   /* kept whole for ifx_parse() */
 		if (st->in.len > st->max_object) {
 			st->rc = ferry_error_set(st->err, FERRY_ETOOBIG,
 				"answer from InfluxDB at %s has a message over %zu MiB",
@@ -639,12 +655,12 @@ static int add_dbrp(struct ferry_buf *b, const struct ifx *ix)
 }
 
 /*
- * Run one InfluxQL statement q and hand every series of the answer to fn.
- * whole == 0: stream the answer; else take it in one message of at most
- * whole bytes (FERRY_ETOOBIG, without ctx, when it is larger or the server
- * cut it).  fn NULL (with whole): parse nothing, hand the answer's bytes
- * over in *raw for ifx_parse().  ctx (may be NULL) is put in front of
- * error messages ("cannot read 'm' [..)").
+ * Run one InfluxQL statement q.  whole == 0: stream the answer and hand
+ * every series of it to fn.  whole > 0 (fn NULL): take the answer in one
+ * message of at most whole bytes and hand its bytes over in *raw for
+ * answer_cut() and ifx_parse(); FERRY_ETOOBIG, without ctx, when it is
+ * larger.  ctx (may be NULL) is put in front of error messages ("cannot
+ * read 'm' [..)").
  */
 static int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
 		     void *ud, const char *ctx, struct ferry_buf *raw, struct ferry_error *err)
@@ -743,11 +759,6 @@ static int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_f
 	}
 	if ((rc = drain(&st, 1, err)) < 0)
 		goto fail;
-	if (whole && st.partial) {  /* the server's max-row-limit */
-		rc = ferry_error_set(err, FERRY_ETOOBIG, "answer from InfluxDB at %s was cut",
-				     ix->where);
-		goto out;
-	}
 	if (st.partial || st.objects == 0) {
 		rc = ferry_error_set(err, FERRY_EIO,
 			"answer from InfluxDB at %s ended before its last part", ix->where);
@@ -1040,6 +1051,9 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 
 		if (v && *v && !*end && n > 0 && n <= IFX_OBJECT_MAX)
 			ix->whole_max = (size_t)n;
+		else if (v)
+			ferry_warn("ignoring FERRY_INFLUX_ANSWER_MAX='%s': give a number of "
+				   "bytes from 1 to %u", v, IFX_OBJECT_MAX);
 	}
 	{
 		struct ferry_buf b = FERRY_BUF_INIT, w = FERRY_BUF_INIT;
@@ -1482,6 +1496,7 @@ static int64_t default_chunk(int64_t points, int64_t first, int64_t last)
 }
 
 #define IFX_MAX_CHUNKS 10000000
+#define IFX_MAX_ITEMS 1000000        /* series order: queries in all */
 
 /* The part of measurement j's time span to read: [*lo, *hi); 0 when
  * nothing is (no points, or outside --start/--end). */
@@ -1557,22 +1572,23 @@ struct units {
 	struct unit *u;
 	size_t n, cap;
 	struct ferry_buf str;     /* conditions, NUL-separated, from offset 1 */
-	const struct ifx *ix;
 	int m, mi;
 	const char *tag;
 };
 
-/* InfluxQL string literal: single quotes, with '\'' and '\' escaped. */
+/* InfluxQL string literal: single quotes, with '\'' and '\' escaped and a
+ * newline as \n (its scanner refuses a raw one).  It cannot hold a NUL:
+ * the scanner takes that for the end of the query. */
 static int add_strlit(struct ferry_buf *b, const char *s, size_t n)
 {
 	size_t i;
 	int rc = ferry_buf_addch(b, '\'');
 
 	for (i = 0; i < n && rc == 0; i++) {
-		if (s[i] == '\'' || s[i] == '\\')
+		if (s[i] == '\'' || s[i] == '\\' || s[i] == '\n')
 			rc = ferry_buf_addch(b, '\\');
 		if (rc == 0)
-			rc = ferry_buf_addch(b, s[i]);
+			rc = ferry_buf_addch(b, s[i] == '\n' ? 'n' : s[i]);
 	}
 	if (rc == 0)
 		rc = ferry_buf_addch(b, '\'');
@@ -1594,7 +1610,12 @@ static int add_lp_escaped(struct ferry_buf *b, const char *s, size_t n)
 	return rc;
 }
 
-/* A unit of measurement us->m: series key, condition "tag"::tag = 'v'. */
+/*
+ * A unit of measurement us->m: series key, condition "tag"::tag = 'v'.
+ * v "" takes the values with a NUL too, which a string literal cannot
+ * hold (tagval_row leaves them out): "tag"::tag = '' OR "tag"::tag =~
+ * /\x00/.  v NULL: no condition.
+ */
 static int unit_add(struct units *us, const char *series, size_t n, const char *v, size_t vn)
 {
 	struct unit *u;
@@ -1609,6 +1630,9 @@ static int unit_add(struct units *us, const char *series, size_t n, const char *
 			rc = ferry_buf_addstr(&us->str, "::tag = ");
 		if (rc == 0)
 			rc = add_strlit(&us->str, v, vn);
+		if (rc == 0 && vn == 0 && (rc = ferry_buf_addstr(&us->str, " OR ")) == 0 &&
+		    (rc = add_ident(&us->str, us->tag, strlen(us->tag))) == 0)
+			rc = ferry_buf_addstr(&us->str, "::tag =~ /\\x00/");
 		if (rc == 0)
 			rc = ferry_buf_addch(&us->str, '\0');
 		if (rc < 0)
@@ -1631,8 +1655,8 @@ static int tagval_row(struct rows_ctx *c, const struct series *s, const struct m
 	struct units *us = c->ud;
 	const struct mp_val *v = cell(s, cells, "value");
 
-	if (!v || v->t != MP_STR || v->len == 0)
-		return 0;
+	if (!v || v->t != MP_STR || v->len == 0 || memchr(v->s, 0, v->len))
+		return 0;   /* with a NUL: read with the points without the tag */
 	if (unit_add(us, v->s, v->len, v->s, v->len) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;
@@ -1662,8 +1686,15 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = query_rows(ix, q.buf, tagval_row, us, "cannot list the series", err)) < 0)
+		ferry_buf_clear(&key);
+		if (ferry_buf_addf(&key, "cannot list the values of tag '%s' in measurement '%s'",
+				   us->tag, m->name) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
+		}
+		if ((rc = query_rows(ix, q.buf, tagval_row, us, key.buf, err)) < 0)
+			goto out;
+		ferry_buf_clear(&key);
 	}
 	/* the points without the tag (all of them when the measurement has
 	 * no such tag key): their canonical keys start "measurement," */
@@ -1709,9 +1740,12 @@ static int unit_items(const struct ifx *ix, const struct unit *u, size_t ui,
 		return 0;
 	/* a piece's answer is taken whole: fewer points when they have more
 	 * fields (about 50 bytes a point with 3 fields) */
-	size = ix->o.chunk_ns > 0 ? ix->o.chunk_ns :
-		default_chunk(u->est * (int64_t)(m->nfields > 4 ? m->nfields : 4) / 4,
-			      me->first, me->last);
+	{
+		__int128 w = (__int128)u->est * (m->nfields > 4 ? m->nfields : 4) / 4;
+
+		size = ix->o.chunk_ns > 0 ? ix->o.chunk_ns :
+			default_chunk(w > INT64_MAX ? INT64_MAX : (int64_t)w, me->first, me->last);
+	}
 	if (((__int128)hi - lo) / size > IFX_MAX_CHUNKS)
 		return ferry_error_set(err, FERRY_EINVAL,
 			"chunk size %" PRId64 " ns cuts measurement '%s' into more than %d chunks: "
@@ -1763,7 +1797,6 @@ static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_ch
 	int rc = 0;
 
 	memset(&us, 0, sizeof(us));
-	us.ix = ix;
 	us.tag = ix->o.order_tag;
 	if (ferry_buf_addch(&us.str, '\0') < 0) {   /* offset 0 means none */
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -1787,6 +1820,13 @@ static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_ch
 	for (i = 0; i < us.n; i++)
 		if ((rc = unit_items(ix, &us.u[i], i, &items, &nitems, &icap, err)) < 0)
 			goto out;
+	if (nitems > IFX_MAX_ITEMS) {
+		rc = ferry_error_set(err, FERRY_EINVAL,
+			"reading the narrow layout series by series takes %zu queries "
+			"(%zu series, each cut in pieces of --chunk-time); give a larger "
+			"--chunk-time, at most %d queries", nitems, us.n, IFX_MAX_ITEMS);
+		goto out;
+	}
 	if (nitems) {
 		struct tm_item *it;
 		char *str;
@@ -1958,88 +1998,119 @@ static int bad_row(const struct rd *r, struct ferry_error *err)
 		r->m->name);
 }
 
+/* Column j's value v as field f: 1, 0 when null, -1 when ferry cannot
+ * take it (r->why says why; the caller skips what v holds). */
+static int take_cell(struct rd *r, const struct series *s, size_t j, const struct mp_val *v,
+		     struct lp_field *f)
+{
+	const unsigned f_only = TM_TYPE_BIT(LP_FLOAT);
+	const unsigned u_only = TM_TYPE_BIT(LP_UINT);
+
+	f->key = s->cols[j];
+	switch (v->t) {
+	case MP_NIL:
+		return 0;
+	case MP_FLOAT:
+		f->type = LP_FLOAT;
+		f->v.f = v->v.f;
+		return 1;
+	case MP_INT:
+		if (r->ctypes[j] == f_only) {        /* typed by the schema */
+			f->type = LP_FLOAT;
+			f->v.f = (double)v->v.i;
+		} else if (r->ctypes[j] == u_only && v->v.i >= 0) {
+			f->type = LP_UINT;
+			f->v.u = (uint64_t)v->v.i;
+		} else {
+			f->type = LP_INT;
+			f->v.i = v->v.i;
+		}
+		return 1;
+	case MP_UINT:
+		f->type = LP_UINT;
+		f->v.u = v->v.u;
+		return 1;
+	case MP_STR:
+		f->type = LP_STRING;
+		f->v.s.p = v->s;
+		f->v.s.n = v->len;
+		return 1;
+	case MP_BOOL:
+		f->type = LP_BOOL;
+		f->v.b = v->v.b;
+		return 1;
+	default:
+		if (!r->why[0])
+			snprintf(r->why, sizeof(r->why),
+				 "field '%.*s' has a value InfluxDB sent as MessagePack type %d",
+				 (int)f->key.n, f->key.p, (int)v->t);
+		return -1;
+	}
+}
+
+/* The start of a row: its array header and time.  A time that is not an
+ * integer sets r->why. */
+static int row_head(struct rd *r, const struct series *s, const unsigned char **pp, int64_t *t,
+		    struct ferry_error *err)
+{
+	struct mp_val v;
+
+	if (mp_next(pp, s->vend, &v) || v.t != MP_ARRAY || v.v.n != s->ncols ||
+	    mp_next(pp, s->vend, &v))
+		return bad_row(r, err);
+	*t = v.v.i;
+	if (v.t != MP_INT) {
+		*t = 0;
+		snprintf(r->why, sizeof(r->why), "time of a point of measurement '%s' is not an integer",
+			 r->m->name);
+	}
+	return 0;
+}
+
+static int time_in_range(const struct rd *r, int64_t t, struct ferry_error *err)
+{
+	if (!r->why[0] && (t < r->lo || t >= r->hi))
+		return ferry_error_set(err, FERRY_EIO,
+			"invalid answer from InfluxDB at %s: a point at %" PRId64
+			" outside the range asked for", r->ix->where, t);
+	return 0;
+}
+
 /*
  * Decode the row at *pp: its time into *t, its non-null fields into
- * r->fields[0..*nf) (r->fcol: their columns).  A value ferry cannot take
- * sets r->why; a row that is not MessagePack is an error.
+ * r->fields[0..*nf).  A value ferry cannot take sets r->why (the row is
+ * rejected whole); a row that is not MessagePack is an error.
  */
 static int decode_row(struct rd *r, const struct series *s, const unsigned char **pp,
 		      int64_t *t, size_t *nf, struct ferry_error *err)
 {
-	const unsigned f_only = TM_TYPE_BIT(LP_FLOAT);
-	const unsigned u_only = TM_TYPE_BIT(LP_UINT);
 	struct mp_val v;
 	size_t j;
+	int rc;
 
 	r->why[0] = 0;
 	*nf = 0;
-	*t = 0;
-	if (mp_next(pp, s->vend, &v) || v.t != MP_ARRAY || v.v.n != s->ncols ||
-	    mp_next(pp, s->vend, &v))
-		return bad_row(r, err);
-	if (v.t != MP_INT)
-		snprintf(r->why, sizeof(r->why), "time of a point of measurement '%s' is not an integer",
-			 r->m->name);
-	*t = v.v.i;
+	if ((rc = row_head(r, s, pp, t, err)) < 0)
+		return rc;
 	for (j = 1; j < s->ncols; j++) {
 		const unsigned char *at = *pp;
-		struct lp_field *f = &r->fields[*nf];
+		int k;
 
 		if (mp_next(pp, s->vend, &v))
 			return bad_row(r, err);
-		f->key = s->cols[j];
-		switch (v.t) {
-		case MP_NIL:
-			continue;
-		case MP_FLOAT:
-			f->type = LP_FLOAT;
-			f->v.f = v.v.f;
-			break;
-		case MP_INT:
-			if (r->ctypes[j] == f_only) {        /* typed by the schema */
-				f->type = LP_FLOAT;
-				f->v.f = (double)v.v.i;
-			} else if (r->ctypes[j] == u_only && v.v.i >= 0) {
-				f->type = LP_UINT;
-				f->v.u = (uint64_t)v.v.i;
-			} else {
-				f->type = LP_INT;
-				f->v.i = v.v.i;
-			}
-			break;
-		case MP_UINT:
-			f->type = LP_UINT;
-			f->v.u = v.v.u;
-			break;
-		case MP_STR:
-			f->type = LP_STRING;
-			f->v.s.p = v.s;
-			f->v.s.n = v.len;
-			break;
-		case MP_BOOL:
-			f->type = LP_BOOL;
-			f->v.b = v.v.b;
-			break;
-		default:
-			if (!r->why[0])
-				snprintf(r->why, sizeof(r->why),
-					 "field '%.*s' has a value InfluxDB sent as MessagePack type %d",
-					 (int)f->key.n, f->key.p, (int)v.t);
+		k = take_cell(r, s, j, &v, &r->fields[*nf]);
+		if (k > 0) {
+			(*nf)++;
+		} else if (k < 0) {
 			*pp = at;
 			if (mp_skip(pp, s->vend))
 				return bad_row(r, err);
-			continue;
 		}
-		r->fcol[(*nf)++] = (int)j;
 	}
 	if (!r->why[0] && *nf == 0)
 		snprintf(r->why, sizeof(r->why), "point of measurement '%s' has no field values",
 			 r->m->name);
-	if (!r->why[0] && (*t < r->lo || *t >= r->hi))
-		return ferry_error_set(err, FERRY_EIO,
-			"invalid answer from InfluxDB at %s: a point at %" PRId64
-			" outside the range asked for", r->ix->where, *t);
-	return 0;
+	return time_in_range(r, *t, err);
 }
 
 /* Hand one point (nf fields from f) or one reject on. */
@@ -2083,18 +2154,22 @@ static int col_cmp(const struct series *s, int a, int b)
 /*
  * Fieldwise: the rows of s (oldest first) go out field by field, fields
  * bytewise by name, each newest first: the order of the narrow layout's
- * (series, measurement, field, time desc) index.  A row ferry cannot take
- * is rejected once, in the first field's pass.
+ * (series, measurement, field, time desc) index.  A value ferry cannot
+ * take, or a row whose time is not an integer, is rejected field by
+ * field, as the query per field of read_items' fallback rejects it.
  */
 static int rd_fieldwise(struct rd *r, const struct series *s, struct ferry_error *err)
 {
 	const unsigned char *p = s->values;
-	size_t nf, k, i, nord = 0;
+	size_t k, i, j, nord = 0;
 	uint32_t row;
-	int64_t t;
 	int rc;
 
-	if (FERRY_GROW(r->rows, r->rcap, s->nrows + 1) || FERRY_GROW(r->order, r->ocap, s->ncols))
+	/* every row takes a byte at least: a count beyond that is not real */
+	if ((size_t)s->nrows > (size_t)(s->vend - s->values))
+		return bad_row(r, err);
+	if (FERRY_GROW(r->rows, r->rcap, (size_t)s->nrows + 1) ||
+	    FERRY_GROW(r->order, r->ocap, s->ncols))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (row = 0; row < s->nrows; row++) {
 		r->rows[row] = p;
@@ -2110,18 +2185,26 @@ static int rd_fieldwise(struct rd *r, const struct series *s, struct ferry_error
 	}
 	for (k = 0; k < nord; k++)
 		for (row = s->nrows; row-- > 0;) {
-			const unsigned char *q = r->rows[row];
+			const unsigned char *q = r->rows[row], *at;
+			struct mp_val v;
+			int64_t t;
+			int got;
 
-			if ((rc = decode_row(r, s, &q, &t, &nf, err)) < 0)
+			r->why[0] = 0;
+			if ((rc = row_head(r, s, &q, &t, err)) < 0)
 				return rc;
-			if (r->why[0]) {
-				if (k == 0 && (rc = emit(r, s, r->rows[row], q, t, NULL, 0, err)) < 0)
-					return rc;
+			for (j = 1; j < (size_t)r->order[k]; j++)
+				if (mp_skip(&q, s->vend))
+					return bad_row(r, err);
+			at = q;
+			if (mp_next(&q, s->vend, &v))
+				return bad_row(r, err);
+			if ((got = take_cell(r, s, (size_t)r->order[k], &v, &r->fields[0])) == 0)
 				continue;
-			}
-			for (i = 0; i < nf && r->fcol[i] != r->order[k]; i++)
-				;
-			if (i < nf && (rc = emit(r, s, r->rows[row], q, t, &r->fields[i], 1, err)) < 0)
+			if (got < 0 && (q = at, mp_skip(&q, s->vend)))
+				return bad_row(r, err);
+			if ((rc = time_in_range(r, t, err)) < 0 ||
+			    (rc = emit(r, s, r->rows[row], r->rows[row + 1], t, r->fields, 1, err)) < 0)
 				return rc;
 		}
 	return 0;
@@ -2202,7 +2285,7 @@ static int range_query(const struct ifx *ix, const struct tm_measurement *m, int
 	if (rc == 0)
 		rc = ferry_buf_addstr(q, " WHERE ");
 	if (rc == 0 && where)
-		rc = ferry_buf_addf(q, "%s AND ", where);
+		rc = ferry_buf_addf(q, "(%s) AND ", where);
 	if (rc == 0)
 		rc = ferry_buf_addf(q, "time >= %" PRId64 " AND time < %" PRId64 " GROUP BY *%s",
 				    lo, hi, desc ? " ORDER BY time DESC" : "");
@@ -2233,6 +2316,40 @@ static int read_range(struct rd *r, const struct tm_measurement *m, int f, const
 	return rc;
 }
 
+static int no_rows(void *ud, const struct series *s, struct ferry_error *err)
+{
+	(void)ud;
+	(void)s;
+	(void)err;
+	return 0;
+}
+
+/* Did the server cut the whole answer raw (its max-row-limit: a series
+ * or the result says more follows)?  Reads it without handing on a row. */
+static int answer_cut(const struct ifx *ix, const struct ferry_buf *raw, int *cut,
+		      struct ferry_error *err)
+{
+	const unsigned char *p = (const unsigned char *)raw->buf, *end = p + raw->len, *q;
+	struct stream st;
+	int rc = 0;
+
+	memset(&st, 0, sizeof(st));
+	st.where = ix->where;
+	st.fn = no_rows;
+	st.err = err;
+	while (p < end && rc == 0) {
+		q = p;
+		if (mp_skip(&q, end))
+			return bad_answer(&st, "the answer is truncated", err);
+		rc = parse_object(&st, p, q, err);
+		p = q;
+	}
+	*cut = st.cut || st.partial;
+	ferry_free(st.tags);
+	ferry_free(st.cols);
+	return rc;
+}
+
 /* Every series of a whole answer (ifx_query with no fn) to fn. */
 static int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, void *ud,
 		     struct ferry_error *err)
@@ -2249,10 +2366,7 @@ static int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, 
 	st.max_object = IFX_OBJECT_MAX;
 	rc = drain(&st, 1, err);
 	*raw = st.in;
-	if (rc == 0 && st.partial)   /* the server's max-row-limit */
-		rc = ferry_error_set(err, FERRY_ETOOBIG, "answer from InfluxDB at %s was cut",
-				     ix->where);
-	else if (rc == 0 && st.objects == 0)
+	if (rc == 0 && st.objects == 0)
 		rc = ferry_error_set(err, FERRY_EIO, "answer from InfluxDB at %s was empty",
 				     ix->where);
 	ferry_free(st.tags);
@@ -2266,34 +2380,47 @@ static int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, 
  */
 struct fetch {
 	const struct ifx *ix;
-	const struct tm_item *it;   /* what it fetches */
 	struct ferry_buf q, ctx, raw;
 	int64_t lo, hi;
 	int empty;            /* nothing to ask: the range is empty */
+	int too_big;          /* over ix->whole_max, or cut by the server */
 	int rc;
 	struct ferry_error err;
 	pthread_t th;
 	int started;
 };
 
-static void *fetch_main(void *arg)
+/* The fetch itself, on its thread or in line. */
+static void fetch_run(struct fetch *f)
 {
-	struct fetch *f = arg;
+	int cut = 0;
 
 	f->rc = ifx_query(f->ix, f->q.buf, f->ix->whole_max, NULL, NULL, NULL, &f->raw, &f->err);
+	if (f->rc == FERRY_ETOOBIG) {
+		ferry_error_clear(&f->err);
+		f->rc = 0;
+		f->too_big = 1;
+	} else if (f->rc == 0 && (f->rc = answer_cut(f->ix, &f->raw, &cut, &f->err)) == 0) {
+		f->too_big = cut;
+	}
+}
+
+static void *fetch_main(void *arg)
+{
+	fetch_run(arg);
 	return NULL;
 }
 
-/* Start fetching item it; the thread's failure to start is left to the
- * caller (it fetches in line). */
+/* Start fetching the answer of item it (in line later should no thread
+ * start). */
 static int fetch_start(struct fetch *f, const struct ifx *ix, const struct tm_item *it,
 		       const struct tm_measurement *m, struct ferry_error *err)
 {
 	int rc;
 
 	f->ix = ix;
-	f->it = it;
 	f->rc = 0;
+	f->too_big = 0;
 	f->started = 0;
 	ferry_error_clear(&f->err);
 	rc = range_query(ix, m, -1, it->where, it->t_lo, it->t_hi, 0, &f->q, &f->ctx, &f->lo,
@@ -2306,12 +2433,12 @@ static int fetch_start(struct fetch *f, const struct ifx *ix, const struct tm_it
 	return 0;
 }
 
-/* Wait for f (or fetch in line) and hand its points to r field by field.
- * FERRY_ETOOBIG, with nothing handed on, when the answer is too large. */
+/* Wait for f and hand its points to r field by field: 0, a negative
+ * FERRY_E*, or 1 when the answer was too big (nothing handed on). */
 static int fetch_finish(struct fetch *f, struct rd *r, const struct tm_measurement *m,
 			struct ferry_error *err)
 {
-	int rc;
+	int rc = 0;
 
 	if (f->empty)
 		return 0;
@@ -2319,14 +2446,19 @@ static int fetch_finish(struct fetch *f, struct rd *r, const struct tm_measureme
 		pthread_join(f->th, NULL);
 		f->started = 0;
 	} else {
-		f->rc = ifx_query(f->ix, f->q.buf, f->ix->whole_max, NULL, NULL, NULL, &f->raw,
-				  &f->err);
+		fetch_run(f);
 	}
 	if (f->rc < 0) {
-		*err = f->err;
-		if (f->rc != FERRY_ETOOBIG)
+		rc = f->rc;
+		if (err) {
+			*err = f->err;
 			ferry_error_prefix(err, "%s", f->ctx.buf);
-		return f->rc;
+		}
+		goto out;
+	}
+	if (f->too_big) {
+		rc = 1;
+		goto out;
 	}
 	r->m = m;
 	r->lo = f->lo;
@@ -2334,8 +2466,9 @@ static int fetch_finish(struct fetch *f, struct rd *r, const struct tm_measureme
 	r->fieldwise = 1;
 	rc = ifx_parse(f->ix, &f->raw, rd_series, r, err);
 	r->fieldwise = 0;
-	if (rc < 0 && rc != FERRY_ETOOBIG)
+	if (rc < 0 && err)
 		ferry_error_prefix(err, "%s", f->ctx.buf);
+out:
 	return rc;
 }
 
@@ -2367,9 +2500,10 @@ static struct fetch *fetch_new(void)
  * The items of a chunk in series order.  Each asks for every field of its
  * unit and piece in one answer (cheaper for InfluxDB than a query per
  * field) and hands the points on field by field, newest first; the next
- * item's answer is fetched meanwhile.  An answer over IFX_WHOLE_MAX (or
- * one the server cut) is read again a field at a time, streamed, newest
- * first.  Its size decides, so a chunk read again gives the same points.
+ * item's answer is fetched meanwhile.  An answer over ix->whole_max, or
+ * one the server cut, is read again a field at a time, streamed, newest
+ * first, with the same points and rejects.  Its size decides, so a chunk
+ * read again gives the same rows.
  */
 static int read_items(struct rd *r, const struct tm_schema *sch, const struct tm_chunk *ck,
 		      int only, struct ferry_error *err)
@@ -2379,10 +2513,12 @@ static int read_items(struct rd *r, const struct tm_schema *sch, const struct tm
 	int rc = 0;
 
 	for (i = 0; i < ck->nitems; i++)
-		if (ck->items[i].measurement < 0 || (size_t)ck->items[i].measurement >= sch->n)
-			return ferry_error_set(err, FERRY_EINVAL,
+		if (ck->items[i].measurement < 0 || (size_t)ck->items[i].measurement >= sch->n) {
+			rc = ferry_error_set(err, FERRY_EINVAL,
 				"chunk names measurement %d of %zu: run discover and plan first",
 				ck->items[i].measurement, sch->n);
+			goto out;
+		}
 	if (!(todo = ferry_calloc(ck->nitems + 1, sizeof(*todo)))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -2410,12 +2546,9 @@ static int read_items(struct rd *r, const struct tm_schema *sch, const struct tm
 				goto out;
 		}
 		rc = fetch_finish(fe[i % (IFX_AHEAD + 1)], r, m, err);
-		if (rc == FERRY_ETOOBIG) {
-			ferry_error_clear(err);
-			rc = 0;
-			for (f = 0; f < (int)m->nfields && rc == 0; f++)
+		if (rc == 1)
+			for (rc = 0, f = 0; f < (int)m->nfields && rc == 0; f++)
 				rc = read_range(r, m, f, it->where, it->t_lo, it->t_hi, 1, err);
-		}
 	}
 out:
 	for (i = 0; i <= IFX_AHEAD; i++)

@@ -946,7 +946,10 @@ static int phase_post(struct run *r, struct ferry_error *err)
 	 * build started beside another joins that one's scan midway and
 	 * sees the rows rotated, so a presorted input is no longer one run.
 	 */
-	ferry_buf_addstr(&mwm, "; SET synchronize_seqscans TO off");
+	if ((rc = ferry_buf_addstr(&mwm, "; SET synchronize_seqscans TO off")) < 0) {
+		rc = ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
 	post_steps(r, &stmts, &stages, &nbuilds);
 	if (!stages && stmts.n) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");

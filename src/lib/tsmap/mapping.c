@@ -879,17 +879,20 @@ static void sort_tags(const struct tm_point *p, size_t *ix)
 }
 
 /* Line-protocol escaping of a series key part. */
-static void add_escaped(struct ferry_buf *b, struct lp_str s, int is_meas)
+static int add_escaped(struct ferry_buf *b, struct lp_str s, int is_meas)
 {
 	size_t i;
+	int rc = 0;
 
-	for (i = 0; i < s.n; i++) {
+	for (i = 0; i < s.n && rc == 0; i++) {
 		char ch = s.p[i];
 
 		if (ch == ',' || ch == ' ' || (!is_meas && ch == '='))
-			ferry_buf_addch(b, '\\');
-		ferry_buf_addch(b, ch);
+			rc = ferry_buf_addch(b, '\\');
+		if (rc == 0)
+			rc = ferry_buf_addch(b, ch);
 	}
+	return rc;
 }
 
 /* What one point's rows share, made once per point on first use; the
@@ -922,16 +925,24 @@ static const char *pc_series(struct tm_rows *r, struct point_ctx *pc, const stru
 		return tg->val.p;
 	}
 	if (!pc->have_series) {
+		int rc;
+
 		pc_sort(pc, p);
-		add_escaped(pc->series, p->measurement, 1);
-		for (i = 0; i < p->ntags; i++) {
+		ferry_buf_clear(pc->series);
+		rc = add_escaped(pc->series, p->measurement, 1);
+		for (i = 0; i < p->ntags && rc == 0; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
-			ferry_buf_addch(pc->series, ',');
-			add_escaped(pc->series, t->key, 0);
-			ferry_buf_addch(pc->series, '=');
-			add_escaped(pc->series, t->val, 0);
+			rc = ferry_buf_addch(pc->series, ',');
+			if (rc == 0)
+				rc = add_escaped(pc->series, t->key, 0);
+			if (rc == 0)
+				rc = ferry_buf_addch(pc->series, '=');
+			if (rc == 0)
+				rc = add_escaped(pc->series, t->val, 0);
 		}
+		if (rc < 0)
+			return NULL;   /* out of memory; kept for no other point */
 		pc->have_series = 1;
 	}
 	*n = pc->series->len;
@@ -943,18 +954,27 @@ static const char *pc_tags(struct point_ctx *pc, const struct tm_point *p, size_
 	size_t i;
 
 	if (!pc->have_tags) {
+		int rc;
+
 		pc_sort(pc, p);
-		ferry_buf_addch(pc->tags, '{');
-		for (i = 0; i < p->ntags; i++) {
+		ferry_buf_clear(pc->tags);
+		rc = ferry_buf_addch(pc->tags, '{');
+		for (i = 0; i < p->ntags && rc == 0; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
 			if (i)
-				ferry_buf_addch(pc->tags, ',');
-			ferry_buf_addjson(pc->tags, t->key.p, t->key.n);
-			ferry_buf_addch(pc->tags, ':');
-			ferry_buf_addjson(pc->tags, t->val.p, t->val.n);
+				rc = ferry_buf_addch(pc->tags, ',');
+			if (rc == 0)
+				rc = ferry_buf_addjson(pc->tags, t->key.p, t->key.n);
+			if (rc == 0)
+				rc = ferry_buf_addch(pc->tags, ':');
+			if (rc == 0)
+				rc = ferry_buf_addjson(pc->tags, t->val.p, t->val.n);
 		}
-		ferry_buf_addch(pc->tags, '}');
+		if (rc == 0)
+			rc = ferry_buf_addch(pc->tags, '}');
+		if (rc < 0)
+			return NULL;   /* out of memory; kept for no other point */
 		pc->have_tags = 1;
 	}
 	*n = pc->tags->len;
@@ -1037,6 +1057,9 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 			size_t n;
 			const char *sv = pc_series(r, pc, p, &n);
 
+			if (!sv)
+				return FERRY_ENOMEM;
+
 			ferry_buf_add(out, sv, n);
 		} else if (!strncmp(s, "{tag.", 5)) {
 			char key[256];
@@ -1102,14 +1125,16 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 		set_int(cell, p->time_ns);
 		return 0;
 	case TF_SERIES:
-		s = pc_series(r, pc, p, &n);
+		if (!(s = pc_series(r, pc, p, &n)))
+			return FERRY_ENOMEM;
 		return set_text(b, cell, s, n);
 	case TF_MEASUREMENT:
 		return set_text(b, cell, p->measurement.p, p->measurement.n);
 	case TF_FIELD:
 		return set_text(b, cell, f->key.p, f->key.n);
 	case TF_TAGS:
-		s = pc_tags(pc, p, &n);
+		if (!(s = pc_tags(pc, p, &n)))
+			return FERRY_ENOMEM;
 		return set_text(b, cell, s, n);
 	case TF_TAG: {
 		const struct lp_tag *tg = find_tag(p, c->arg);
@@ -1223,6 +1248,15 @@ static int reject_field(struct tm_rows *r, const struct tm_point *p, const struc
 	return rc < 0 ? rc : 0;
 }
 
+/* Append n bytes with their length in front: parts that cannot run into
+ * each other, whatever bytes they hold. */
+static int add_part(struct ferry_buf *b, const char *s, size_t n)
+{
+	int rc = ferry_buf_add(b, &n, sizeof(n));
+
+	return rc < 0 ? rc : ferry_buf_add(b, s, n);
+}
+
 /* Does p have the measurement and tags of the point before?  Points of a
  * series come in a row (field by field, even), and its series key and
  * tags JSON need not be made again. */
@@ -1233,19 +1267,13 @@ static int same_series(struct tm_rows *r, const struct tm_point *p)
 	int rc;
 
 	ferry_buf_clear(&r->key);
-	rc = ferry_buf_add(&r->key, p->measurement.p, p->measurement.n);
+	rc = add_part(&r->key, p->measurement.p, p->measurement.n);
 	for (i = 0; i < p->ntags && rc == 0; i++) {
-		const struct lp_tag *tg = &p->tags[i];
-
-		rc = ferry_buf_addch(&r->key, 0);
+		rc = add_part(&r->key, p->tags[i].key.p, p->tags[i].key.n);
 		if (rc == 0)
-			rc = ferry_buf_add(&r->key, tg->key.p, tg->key.n);
-		if (rc == 0)
-			rc = ferry_buf_addch(&r->key, 0);
-		if (rc == 0)
-			rc = ferry_buf_add(&r->key, tg->val.p, tg->val.n);
+			rc = add_part(&r->key, p->tags[i].val.p, p->tags[i].val.n);
 	}
-	if (rc == 0 && r->prev.len == r->key.len && r->prev.alloc &&
+	if (rc == 0 && r->prev.alloc && r->key.alloc && r->prev.len == r->key.len &&
 	    !memcmp(r->prev.buf, r->key.buf, r->key.len))
 		return 1;
 	t = r->prev;
@@ -1276,10 +1304,6 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 		pc.have_series = r->have_series;
 		pc.have_tags = r->have_tags;
 	}
-	if (!pc.have_series)
-		ferry_buf_clear(pc.series);
-	if (!pc.have_tags)
-		ferry_buf_clear(pc.tags);
 	pc.ixp = pc.ix;
 	if (p->ntags > sizeof(pc.ix) / sizeof(pc.ix[0]) &&
 	    !(pc.ixp = ferry_malloc(p->ntags * sizeof(size_t))))

@@ -54,6 +54,9 @@
 #define IFX_WHOLE_MAX (32u << 20)     /* a series-order answer taken whole, at most;
 					 * FERRY_INFLUX_ANSWER_MAX (bytes) sets it */
 #define IFX_AHEAD 1                   /* series order: answers fetched ahead */
+#define IFX_WHOLE_ROWS 1000000000     /* chunk_size= of an answer taken whole: one
+					 * message, which max-row-limit (it caps
+					 * unchunked answers) does not cut */
 #define IFX_HOUR_NS INT64_C(3600000000000)
 
 /* ------------------------------------------------------------ MessagePack */
@@ -285,9 +288,6 @@ struct stream {
 	int checked;                  /* status and content type looked at */
 	struct ferry_buf body;        /* a non-200 answer (capped) */
 	int partial;                  /* the last result said more follows */
-	int cut;                      /* a series said more follows: in an
-				       * answer taken whole, the server's
-				       * max-row-limit cut it */
 	int64_t objects;              /* top-level objects parsed */
 	size_t max_object;            /* a larger message is refused */
 	int rc;                       /* error raised inside the write callback */
@@ -330,13 +330,6 @@ static int parse_series(struct stream *st, const unsigned char **pp,
 				return bad_answer(st, "a series name is not a string", err);
 			s.name.p = v.s;
 			s.name.n = v.len;
-			continue;
-		}
-		if (key_is(&k, "partial")) {
-			if (mp_next(pp, end, &v) || v.t != MP_BOOL)
-				return bad_answer(st, "'partial' is not a boolean", err);
-			if (v.v.b)
-				st->cut = 1;
 			continue;
 		}
 		if (key_is(&k, "tags"))
@@ -656,8 +649,9 @@ static int add_dbrp(struct ferry_buf *b, const struct ifx *ix)
 
 /*
  * Run one InfluxQL statement q.  whole == 0: stream the answer and hand
- * every series of it to fn.  whole > 0 (fn NULL): take the answer in one
- * message of at most whole bytes and hand its bytes over in *raw for
+ * every series of it to fn.  whole > 0 (fn NULL): take the answer, asked
+ * for in one message (IFX_WHOLE_ROWS), of at most whole bytes and hand
+ * its bytes over in *raw for
  * answer_cut() and ifx_parse(); FERRY_ETOOBIG, without ctx, when it is
  * larger.  ctx (may be NULL) is put in front of error messages ("cannot
  * read 'm' [..)").
@@ -692,8 +686,8 @@ static int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_f
 		goto out;
 	}
 	if ((rc = ferry_buf_addf(&body, "db=%s&epoch=ns&q=%s", edb, eq)) < 0 ||
-	    (!whole && (rc = ferry_buf_addf(&body, "&chunked=true&chunk_size=%d",
-					    IFX_ROWS_PER_CHUNK)) < 0) ||
+	    (rc = ferry_buf_addf(&body, "&chunked=true&chunk_size=%d",
+				 whole ? IFX_WHOLE_ROWS : IFX_ROWS_PER_CHUNK)) < 0 ||
 	    (rc = ferry_buf_addf(&url, "%s/query", ix->base)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
@@ -2316,38 +2310,21 @@ static int read_range(struct rd *r, const struct tm_measurement *m, int f, const
 	return rc;
 }
 
-static int no_rows(void *ud, const struct series *s, struct ferry_error *err)
+/*
+ * Is the whole answer raw in more than one message?  Asked with a chunk
+ * size no answer under whole_max reaches, it is one message; a series
+ * that goes on in another says "partial": true, the bytes below in
+ * MessagePack.  (An unchunked answer would not do: max-row-limit cuts
+ * those, and InfluxDB 1.6 marks their series over 10000 rows partial
+ * even when whole.)  A field value holding the bytes only sends the item
+ * to the query per field, slower, never wrong; reading the answer's
+ * structure instead cost as much as handing its points on.
+ */
+static int answer_cut(const struct ferry_buf *raw)
 {
-	(void)ud;
-	(void)s;
-	(void)err;
-	return 0;
-}
+	static const char partial_true[] = "\xa7partial\xc3";
 
-/* Did the server cut the whole answer raw (its max-row-limit: a series
- * or the result says more follows)?  Reads it without handing on a row. */
-static int answer_cut(const struct ifx *ix, const struct ferry_buf *raw, int *cut,
-		      struct ferry_error *err)
-{
-	const unsigned char *p = (const unsigned char *)raw->buf, *end = p + raw->len, *q;
-	struct stream st;
-	int rc = 0;
-
-	memset(&st, 0, sizeof(st));
-	st.where = ix->where;
-	st.fn = no_rows;
-	st.err = err;
-	while (p < end && rc == 0) {
-		q = p;
-		if (mp_skip(&q, end))
-			return bad_answer(&st, "the answer is truncated", err);
-		rc = parse_object(&st, p, q, err);
-		p = q;
-	}
-	*cut = st.cut || st.partial;
-	ferry_free(st.tags);
-	ferry_free(st.cols);
-	return rc;
+	return memmem(raw->buf, raw->len, partial_true, sizeof(partial_true) - 1) != NULL;
 }
 
 /* Every series of a whole answer (ifx_query with no fn) to fn. */
@@ -2393,15 +2370,13 @@ struct fetch {
 /* The fetch itself, on its thread or in line. */
 static void fetch_run(struct fetch *f)
 {
-	int cut = 0;
-
 	f->rc = ifx_query(f->ix, f->q.buf, f->ix->whole_max, NULL, NULL, NULL, &f->raw, &f->err);
 	if (f->rc == FERRY_ETOOBIG) {
 		ferry_error_clear(&f->err);
 		f->rc = 0;
 		f->too_big = 1;
-	} else if (f->rc == 0 && (f->rc = answer_cut(f->ix, &f->raw, &cut, &f->err)) == 0) {
-		f->too_big = cut;
+	} else if (f->rc == 0) {
+		f->too_big = answer_cut(&f->raw);
 	}
 }
 

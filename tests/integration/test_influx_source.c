@@ -465,6 +465,20 @@ static void chunks_and_filters(void **state)
 	src_done(&s);
 }
 
+/* Write text a line per request. */
+static void write_lines(const char *db, const char *text)
+{
+	const char *line = text, *nl;
+
+	while ((nl = strchr(line, '\n'))) {
+		char one[256];
+
+		snprintf(one, sizeof(one), "%.*s\n", (int)(nl - line + 1), line);
+		write_lp(db, one);
+		line = nl + 1;
+	}
+}
+
 /* One field stored as float, integer, string and boolean in four shard
  * groups (1 h shards): every value arrives with its own type. */
 static void type_conflict_across_shards(void **state)
@@ -484,17 +498,7 @@ static void type_conflict_across_shards(void **state)
 		 "c,k=b f=true,g=3 %" PRId64 "\n",
 		 HOUR / 2, HOUR / 2 + 1, HOUR + 10, HOUR + 20, 2 * HOUR + 1, 3 * HOUR + 1);
 	/* one write per shard: a batch with a conflicting type is refused whole */
-	{
-		char *line = text, *nl;
-
-		while ((nl = strchr(line, '\n'))) {
-			char one[256];
-
-			snprintf(one, sizeof(one), "%.*s\n", (int)(nl - line + 1), line);
-			write_lp(db, one);
-			line = nl + 1;
-		}
-	}
+	write_lines(db, text);
 	parse_text(text, &want);
 	src_load(&s, db, NULL);
 	assert_int_equal(s.sch.n, 1);
@@ -537,17 +541,7 @@ static void series_order(void **state)
 		 "d,k=it's f=1 %" PRId64 "\n",
 		 HOUR / 2, HOUR / 2 + 1, HOUR + 10, HOUR + 20, 2 * HOUR + 1, 3 * HOUR + 1,
 		 3 * HOUR + 2, (int64_t)10);
-	{
-		char *line = text, *nl;
-
-		while ((nl = strchr(line, '\n'))) {
-			char one[256];
-
-			snprintf(one, sizeof(one), "%.*s\n", (int)(nl - line + 1), line);
-			write_lp(db, one);
-			line = nl + 1;
-		}
-	}
+	write_lines(db, text);
 	parse_text_split(text, &want, 1);
 	memset(&o, 0, sizeof(o));
 	o.order_tag = "k";

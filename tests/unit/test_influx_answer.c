@@ -160,11 +160,7 @@ static int parse_fieldwise(struct ferry_buf *raw, struct seen *s, struct ferry_e
 	r.hi = 100;
 	r.fieldwise = 1;
 	rc = ifx_parse(&ix, raw, rd_series, &r, err);
-	ferry_free(r.fields);
-	ferry_free(r.fcol);
-	ferry_free(r.ctypes);
-	ferry_free(r.rows);
-	ferry_free(r.order);
+	rd_release(&r);
 	return rc;
 }
 

@@ -1985,6 +1985,15 @@ static unsigned field_types(const struct tm_measurement *m, const struct lp_str 
 	return 0;
 }
 
+static void rd_release(struct rd *r)
+{
+	ferry_free(r->fields);
+	ferry_free(r->fcol);
+	ferry_free(r->ctypes);
+	ferry_free(r->rows);
+	ferry_free(r->order);
+}
+
 static int bad_row(const struct rd *r, struct ferry_error *err)
 {
 	return ferry_error_set(err, FERRY_EIO,
@@ -2562,11 +2571,7 @@ static int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chu
 			ck->has_time ? ck->t_lo : INT64_MIN, ck->has_time ? ck->t_hi : INT64_MAX, 0,
 			err);
 out:
-	ferry_free(r.fields);
-	ferry_free(r.fcol);
-	ferry_free(r.ctypes);
-	ferry_free(r.rows);
-	ferry_free(r.order);
+	rd_release(&r);
 	return rc;
 }
 

@@ -6,6 +6,8 @@
  * - feeding the input in two pieces (the split point taken from the first
  *   byte) gives the same result code and the same points as feeding it whole;
  * - every point handed on has at least one field and a time inside the range.
+ * The input is also read as an answer taken whole and handed on field by
+ * field (series order), for memory safety and a message on every error.
  */
 #define ifx_source_ops ifx_source_ops_fuzz
 #include "connectors/influx.c"
@@ -70,6 +72,7 @@ static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
 	st.ud = &r;
 	st.err = &err;
 	st.status = 200;
+	st.max_object = IFX_OBJECT_MAX;
 	ferry_buf_init(&st.in, 0);
 	rc = ferry_buf_add(&st.in, data, split);
 	if (rc == 0)
@@ -83,9 +86,44 @@ static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
 	ferry_buf_release(&st.in);
 	ferry_free(st.tags);
 	ferry_free(st.cols);
-	ferry_free(r.fields);
-	ferry_free(r.ctypes);
+	rd_release(&r);
 	return rc;
+}
+
+/* The same input as an answer taken whole, handed on field by field (the
+ * series order): memory safety, and an error always says something. */
+static void run_fieldwise(const uint8_t *data, size_t size)
+{
+	static char name[] = "m", fa[] = "a", fb[] = "b";
+	struct tm_field_info fields[2] = { { fa, TM_TYPE_BIT(LP_FLOAT) },
+					   { fb, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING) } };
+	struct tm_measurement m = { name, NULL, 0, fields, 2, -1 };
+	struct ferry_buf raw = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct out o = { 0, 0 };
+	struct ifx ix;
+	struct rd r;
+	int rc;
+
+	memset(&ix, 0, sizeof(ix));
+	ix.where = (char *)"fuzz";
+	memset(&r, 0, sizeof(r));
+	r.ix = &ix;
+	r.m = &m;
+	r.fn = on_pt;
+	r.rej = on_rej;
+	r.ud = &o;
+	r.lo = INT64_MIN;
+	r.hi = INT64_MAX;
+	r.fieldwise = 1;
+	if (ferry_buf_add(&raw, data, size) == 0) {
+		(void)answer_cut(&raw);
+		rc = ifx_parse(&ix, &raw, rd_series, &r, &err);
+		if (rc < 0 && !err.msg[0])
+			abort();
+	}
+	ferry_buf_release(&raw);
+	rd_release(&r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -98,5 +136,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * may stop at the same object either way: compare everything. */
 	if (ra != rb || a.points != b.points || a.hash != b.hash)
 		abort();
+	run_fieldwise(data, size);
 	return 0;
 }

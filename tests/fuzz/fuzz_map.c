@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct tm_opts o;
 	struct tm_layout l;
-	struct tm_chunk ck = { -1, 0, 0, 0, 0, 0, 0, 1, -1 };
+	struct tm_chunk ck = { .measurement = -1, .line0 = 1, .est = -1 };
 	struct ferry_catalog *cat = NULL;
 	FILE *f;
 

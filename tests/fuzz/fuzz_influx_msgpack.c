@@ -44,28 +44,36 @@ static int on_rej(void *ud, int64_t key, const char *reason, const void *raw, si
 	return 0;
 }
 
+static char name_m[] = "m", name_a[] = "a", name_b[] = "b";
+static struct tm_field_info fields[2] = {
+	{ name_a, TM_TYPE_BIT(LP_FLOAT) },
+	{ name_b, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING) } };
+static struct tm_measurement meas = { name_m, NULL, 0, fields, 2, -1 };
+
+/* A reader of measurement "m" (fields a, b) handing on to o. */
+static void reader(struct ifx *ix, struct rd *r, struct out *o)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->where = (char *)"fuzz";
+	memset(r, 0, sizeof(*r));
+	r->ix = ix;
+	r->m = &meas;
+	r->fn = on_pt;
+	r->rej = on_rej;
+	r->ud = o;
+	r->lo = INT64_MIN;
+	r->hi = INT64_MAX;
+}
+
 static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
 {
-	static char name[] = "m", fa[] = "a", fb[] = "b";
-	struct tm_field_info fields[2] = { { fa, TM_TYPE_BIT(LP_FLOAT) },
-					   { fb, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING) } };
-	struct tm_measurement m = { name, NULL, 0, fields, 2, -1 };
 	struct ifx ix;
 	struct rd r;
 	struct stream st;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	int rc;
 
-	memset(&ix, 0, sizeof(ix));
-	ix.where = (char *)"fuzz";
-	memset(&r, 0, sizeof(r));
-	r.ix = &ix;
-	r.m = &m;
-	r.fn = on_pt;
-	r.rej = on_rej;
-	r.ud = o;
-	r.lo = INT64_MIN;
-	r.hi = INT64_MAX;
+	reader(&ix, &r, o);
 	memset(&st, 0, sizeof(st));
 	st.where = "fuzz";
 	st.fn = rd_series;
@@ -94,10 +102,6 @@ static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
  * series order): memory safety, and an error always says something. */
 static void run_fieldwise(const uint8_t *data, size_t size)
 {
-	static char name[] = "m", fa[] = "a", fb[] = "b";
-	struct tm_field_info fields[2] = { { fa, TM_TYPE_BIT(LP_FLOAT) },
-					   { fb, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING) } };
-	struct tm_measurement m = { name, NULL, 0, fields, 2, -1 };
 	struct ferry_buf raw = FERRY_BUF_INIT;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct out o = { 0, 0 };
@@ -105,16 +109,7 @@ static void run_fieldwise(const uint8_t *data, size_t size)
 	struct rd r;
 	int rc;
 
-	memset(&ix, 0, sizeof(ix));
-	ix.where = (char *)"fuzz";
-	memset(&r, 0, sizeof(r));
-	r.ix = &ix;
-	r.m = &m;
-	r.fn = on_pt;
-	r.rej = on_rej;
-	r.ud = &o;
-	r.lo = INT64_MIN;
-	r.hi = INT64_MAX;
+	reader(&ix, &r, &o);
 	r.fieldwise = 1;
 	if (ferry_buf_add(&raw, data, size) == 0) {
 		(void)answer_cut(&raw);

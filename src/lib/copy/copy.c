@@ -794,12 +794,12 @@ static const char *view_body(const char *sql)
  * builds of a table ferry loaded in the order of one of its indexes, two
  * or more of them, side by side: their sorts are cheap (that index's input
  * is presorted, the others are keys) and a parallel build adds a merge on
- * one core.  Not a table in its source's own order (the narrow layout):
- * its other index is a costly text sort.  Measured on 2
- * cores, 5M telemetry rows loaded in (entity_id, ts) order, PK and that
- * index side by side: 2.7-3.0 s without workers, 3.0-3.8 s with 2 each.
- * Other tables keep the server's workers: two costly text-led sorts of 6M
- * narrow rows took 26 s without them and 17-19 s with them.
+ * one core.  Measured on 2 cores, 5M telemetry rows loaded in (entity_id,
+ * ts) order, PK and that index side by side: 2.7-3.0 s without workers,
+ * 3.0-3.8 s with 2 each.  Other tables keep the server's workers: two
+ * costly text-led sorts of 6M narrow rows took 26 s without them and
+ * 17-19 s with them.  So does a table in its source's own order (the
+ * narrow layout read series by series): its other index is such a sort.
  */
 static void no_workers(struct strv *list, size_t from)
 {

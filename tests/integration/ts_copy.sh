@@ -237,6 +237,12 @@ hk=$(new_db ts_ha_keyorder)
 t_run "$FERRY" copy -q --key-order -j 3 --chunk-time 6h "$src" "$hk"
 assert_eq "HA --key-order exit code" "$T_RC" 0
 assert_eq "HA --key-order == in order" "$(narrow_dump "$hk")" "$(narrow_dump "$ref")"
+# gzip'd answers (the default for a host that is not loopback) give the
+# same table
+hz=$(new_db ts_ha_gzip)
+t_run "$FERRY" copy -q --chunk-time 6h "$src?gzip=1" "$hz"
+assert_eq "HA gzip=1 exit code" "$T_RC" 0
+assert_eq "HA gzip=1 == plain answers" "$(narrow_dump "$hz")" "$(narrow_dump "$ref")"
 # answers over FERRY_INFLUX_ANSWER_MAX bytes are read a field at a time:
 # the same table, still in order
 hf=$(new_db ts_ha_fields)

@@ -3,7 +3,9 @@
  * measurements over the HTTP /query API and hands their points to the
  * telemetry mapper (tsmap.h).
  *
- *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1]
+ *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
+ *
+ * gzip: answers come gzip'd unless the host is loopback (gzip= decides).
  *
  * Wire format.  Queries ask for MessagePack (Accept: application/x-msgpack,
  * InfluxDB 1.4+), not JSON: it keeps float64, int64 and uint64 apart (JSON
@@ -608,6 +610,7 @@ struct ifx {
 	int64_t *bounds;          /* shard group boundaries of db.rp, sorted, unique */
 	size_t nbounds;
 	char *order_tag;          /* o.order_tag, owned */
+	int gzip;                 /* ask for gzip'd answers */
 	size_t whole_max;         /* IFX_WHOLE_MAX or FERRY_INFLUX_ANSWER_MAX */
 };
 
@@ -709,7 +712,8 @@ static int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_f
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 300L);
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (ix->gzip)
+		curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	if (ix->user) {
 		curl_easy_setopt(h, CURLOPT_USERNAME, ix->user);
 		curl_easy_setopt(h, CURLOPT_PASSWORD, ix->pass ? ix->pass : "");
@@ -988,6 +992,12 @@ static void ifx_close(void *s)
 	ferry_free(ix);
 }
 
+static int is_loopback(const char *host)
+{
+	return !strcasecmp(host, "localhost") || !strncmp(host, "127.", 4) ||
+	       !strcmp(host, "::1");
+}
+
 static int truthy(const char *v)
 {
 	return v && (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
@@ -1000,7 +1010,7 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 	struct ifx *ix = NULL;
 	struct names nm;
 	struct ferry_buf q = FERRY_BUF_INIT;
-	const char *db, *rp, *u, *p, *ssl;
+	const char *db, *rp, *u, *p, *ssl, *gz;
 	int port, rc;
 
 	memset(&nm, 0, sizeof(nm));
@@ -1025,6 +1035,7 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 	u = ferry_url_param(url, "u");
 	p = ferry_url_param(url, "p");
 	ssl = ferry_url_param(url, "ssl");
+	gz = ferry_url_param(url, "gzip");
 	port = url->port ? url->port : IFX_DEFAULT_PORT;
 	if (!(ix = ferry_calloc(1, sizeof(*ix)))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -1037,6 +1048,10 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		goto out;
 	}
 	ix->o.order_tag = ix->order_tag;
+	/* gzip costs InfluxDB about as much CPU as the query itself (a 6 MB
+	 * answer: 0.15-0.23 s plain, 0.31-0.45 s gzip'd); worth it over a
+	 * network, not over loopback */
+	ix->gzip = gz ? truthy(gz) : !is_loopback(url->host);
 	ix->whole_max = IFX_WHOLE_MAX;
 	{
 		const char *v = getenv("FERRY_INFLUX_ANSWER_MAX");

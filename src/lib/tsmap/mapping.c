@@ -1257,28 +1257,45 @@ static int add_part(struct ferry_buf *b, const char *s, size_t n)
 	return rc < 0 ? rc : ferry_buf_add(b, s, n);
 }
 
+/* Is the part at *at in key (length in front) equal to s[0..n)?  Moves
+ * *at past it. */
+static int part_is(const struct ferry_buf *key, size_t *at, const char *s, size_t n)
+{
+	size_t len;
+
+	if (key->len - *at < sizeof(len))
+		return 0;
+	memcpy(&len, key->buf + *at, sizeof(len));
+	*at += sizeof(len);
+	if (len != n || key->len - *at < n || memcmp(key->buf + *at, s, n))
+		return 0;
+	*at += n;
+	return 1;
+}
+
 /* Does p have the measurement and tags of the point before?  Points of a
  * series come in a row (field by field, even), and its series key and
- * tags JSON need not be made again. */
+ * tags JSON need not be made again.  r->prev holds the point before's
+ * parts, each with its length in front (NUL bytes in tag values cannot
+ * make two tag sets look alike); it is written again only on a change. */
 static int same_series(struct tm_rows *r, const struct tm_point *p)
 {
-	struct ferry_buf t;
-	size_t i;
-	int rc;
+	size_t i, at = 0;
+	int same, rc;
 
-	ferry_buf_clear(&r->key);
-	rc = add_part(&r->key, p->measurement.p, p->measurement.n);
-	for (i = 0; i < p->ntags && rc == 0; i++) {
-		rc = add_part(&r->key, p->tags[i].key.p, p->tags[i].key.n);
-		if (rc == 0)
-			rc = add_part(&r->key, p->tags[i].val.p, p->tags[i].val.n);
-	}
-	if (rc == 0 && r->prev.alloc && r->key.alloc && r->prev.len == r->key.len &&
-	    !memcmp(r->prev.buf, r->key.buf, r->key.len))
+	same = r->prev.len > 0 && part_is(&r->prev, &at, p->measurement.p, p->measurement.n);
+	for (i = 0; same && i < p->ntags; i++)
+		same = part_is(&r->prev, &at, p->tags[i].key.p, p->tags[i].key.n) &&
+		       part_is(&r->prev, &at, p->tags[i].val.p, p->tags[i].val.n);
+	if (same && at == r->prev.len)
 		return 1;
-	t = r->prev;
-	r->prev = r->key;
-	r->key = t;
+	ferry_buf_clear(&r->prev);
+	rc = add_part(&r->prev, p->measurement.p, p->measurement.n);
+	for (i = 0; i < p->ntags && rc == 0; i++) {
+		rc = add_part(&r->prev, p->tags[i].key.p, p->tags[i].key.n);
+		if (rc == 0)
+			rc = add_part(&r->prev, p->tags[i].val.p, p->tags[i].val.n);
+	}
 	if (rc < 0)
 		ferry_buf_clear(&r->prev);   /* never equal to a cut key */
 	return 0;
@@ -1389,6 +1406,5 @@ void tm_rows_release(struct tm_rows *r)
 	ferry_buf_release(&r->scratch);
 	ferry_buf_release(&r->series);
 	ferry_buf_release(&r->tags);
-	ferry_buf_release(&r->key);
 	ferry_buf_release(&r->prev);
 }

@@ -98,9 +98,9 @@ struct tm_rows {
 	struct ferry_batch *b;
 	struct ferry_buf scratch;
 	struct ferry_buf series, tags;  /* the current point's, reused */
-	struct ferry_buf key, prev;     /* measurement and tags of this point and
-					 * the one before: when equal, series and
-					 * tags above are still right */
+	struct ferry_buf prev;          /* measurement and tags of the point
+					 * before: when this point's are equal,
+					 * series and tags above are still right */
 	int have_series, have_tags;     /* built for the point before */
 	uint64_t ns_cut;     /* points whose nanoseconds did not fit microseconds */
 	/* a point field no column takes: reported through this */

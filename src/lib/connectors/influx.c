@@ -1964,8 +1964,6 @@ struct rd {
 	void *ud;
 	struct lp_field *fields;
 	size_t fcap;
-	int *fcol;                /* the column of fields[i] */
-	size_t fccap;
 	unsigned *ctypes;
 	size_t ccap;
 	const unsigned char **rows;  /* fieldwise: where each row starts */
@@ -2003,7 +2001,6 @@ static unsigned field_types(const struct tm_measurement *m, const struct lp_str 
 static void rd_release(struct rd *r)
 {
 	ferry_free(r->fields);
-	ferry_free(r->fcol);
 	ferry_free(r->ctypes);
 	ferry_free(r->rows);
 	ferry_free(r->order);
@@ -2242,7 +2239,7 @@ static int rd_series(void *ud, const struct series *s, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_EIO,
 			"invalid answer from InfluxDB at %s: a series of '%.*s' without a time column",
 			r->ix->where, (int)s->name.n, s->name.p);
-	if (FERRY_GROW(r->fields, r->fcap, s->ncols) || FERRY_GROW(r->fcol, r->fccap, s->ncols) ||
+	if (FERRY_GROW(r->fields, r->fcap, s->ncols) ||
 	    FERRY_GROW(r->ctypes, r->ccap, s->ncols))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (j = 1; j < s->ncols; j++)

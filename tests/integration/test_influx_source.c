@@ -90,17 +90,24 @@ static void new_db(char *name, size_t cap, const char *extra)
 	influxql(q);
 }
 
-static void write_lp(const char *db, const char *text)
+/* Into retention policy rp, or the default one when rp is NULL. */
+static void write_lp_rp(const char *db, const char *rp, const char *text)
 {
 	struct ferry_buf out = FERRY_BUF_INIT;
 	char path[256];
 	long code;
 
-	snprintf(path, sizeof(path), "/write?db=%s&precision=ns", db);
+	snprintf(path, sizeof(path), "/write?db=%s&precision=ns%s%s", db, rp ? "&rp=" : "",
+		 rp ? rp : "");
 	code = http_post(path, text, strlen(text), &out);
 	if (code != 204)
 		fail_msg("write to %s: HTTP %ld: %s", db, code, out.buf);
 	ferry_buf_release(&out);
+}
+
+static void write_lp(const char *db, const char *text)
+{
+	write_lp_rp(db, NULL, text);
 }
 
 /* ------------------------------------------------------ points as strings */
@@ -466,7 +473,7 @@ static void chunks_and_filters(void **state)
 }
 
 /* Write text a line per request. */
-static void write_lines(const char *db, const char *text)
+static void write_lines(const char *db, const char *rp, const char *text)
 {
 	const char *line = text, *nl;
 
@@ -474,7 +481,7 @@ static void write_lines(const char *db, const char *text)
 		char one[256];
 
 		snprintf(one, sizeof(one), "%.*s\n", (int)(nl - line + 1), line);
-		write_lp(db, one);
+		write_lp_rp(db, rp, one);
 		line = nl + 1;
 	}
 }
@@ -498,7 +505,7 @@ static void type_conflict_across_shards(void **state)
 		 "c,k=b f=true,g=3 %" PRId64 "\n",
 		 HOUR / 2, HOUR / 2 + 1, HOUR + 10, HOUR + 20, 2 * HOUR + 1, 3 * HOUR + 1);
 	/* one write per shard: a batch with a conflicting type is refused whole */
-	write_lines(db, text);
+	write_lines(db, NULL, text);
 	parse_text(text, &want);
 	src_load(&s, db, NULL);
 	assert_int_equal(s.sch.n, 1);
@@ -511,6 +518,64 @@ static void type_conflict_across_shards(void **state)
 	plist_free(&want);
 	plist_free(&got);
 	src_done(&s);
+}
+
+/*
+ * A retention policy that is not the default: its field keys are listed a
+ * measurement at a time (the default one's in one query), with every type
+ * of every shard, and measurements of other policies stay out.
+ */
+static void other_retention_policy(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct plist want = { 0 }, got = { 0 };
+	struct tm_schema def = { NULL, 0, 0 };
+	struct src s;
+	char db[64], text[512], q[256];
+	void *h = NULL;
+
+	(void)state;
+	new_db(db, sizeof(db), "WITH SHARD DURATION 1h");
+	snprintf(q, sizeof(q), "CREATE RETENTION POLICY \"other\" ON \"%s\" DURATION 0s "
+		 "REPLICATION 1 SHARD DURATION 1h", db);
+	influxql(q);
+	write_lp(db, "only_default v=1i 5\nc,k=a f=1 5\n");
+	snprintf(text, sizeof(text),
+		 "c,k=a f=1.5,g=1 %" PRId64 "\n"
+		 "c,k=a f=9007199254740993i %" PRId64 "\n"
+		 "c,k=b f=\"s\" %" PRId64 "\n"
+		 "only_other,k=x b=true %" PRId64 "\n",
+		 HOUR / 2, HOUR + 10, 2 * HOUR + 1, 3 * HOUR + 1);
+	write_lines(db, "other", text);
+	parse_text(text, &want);
+
+	memset(&s, 0, sizeof(s));
+	if (src_open(db, "?rp=other", NULL, &s.s, &err) < 0 ||
+	    ifx_source_ops.discover(s.s, &s.sch, &err) < 0 ||
+	    ifx_source_ops.plan(s.s, &s.sch, &s.ck, &s.nck, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(s.sch.n, 2);
+	assert_string_equal(s.sch.m[0].name, "c");
+	assert_string_equal(s.sch.m[1].name, "only_other");
+	assert_string_equal(s.sch.m[0].fields[0].name, "f");
+	assert_int_equal(s.sch.m[0].fields[0].types,
+			 TM_TYPE_BIT(LP_FLOAT) | TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING));
+	assert_int_equal(s.sch.m[1].fields[0].types, TM_TYPE_BIT(LP_BOOL));
+	read_all(&s, &got);
+	assert_same(&want, &got);
+	plist_free(&want);
+	plist_free(&got);
+	src_done(&s);
+
+	/* the default policy, named or not: its own measurements only */
+	assert_int_equal(src_open(db, "?rp=autogen", NULL, &h, &err), 0);
+	assert_int_equal(ifx_source_ops.discover(h, &def, &err), 0);
+	assert_int_equal(def.n, 2);
+	assert_string_equal(def.m[0].name, "c");
+	assert_int_equal(def.m[0].fields[0].types, TM_TYPE_BIT(LP_FLOAT));
+	assert_string_equal(def.m[1].name, "only_default");
+	tm_schema_release(&def);
+	ifx_source_ops.close(h);
 }
 
 /*
@@ -541,7 +606,7 @@ static void series_order(void **state)
 		 "d,k=it's f=1 %" PRId64 "\n",
 		 HOUR / 2, HOUR / 2 + 1, HOUR + 10, HOUR + 20, 2 * HOUR + 1, 3 * HOUR + 1,
 		 3 * HOUR + 2, (int64_t)10);
-	write_lines(db, text);
+	write_lines(db, NULL, text);
 	parse_text_split(text, &want, 1);
 	memset(&o, 0, sizeof(o));
 	o.order_tag = "k";
@@ -766,6 +831,7 @@ int main(void)
 		cmocka_unit_test(escapes_and_types),
 		cmocka_unit_test(chunks_and_filters),
 		cmocka_unit_test(type_conflict_across_shards),
+		cmocka_unit_test(other_retention_policy),
 		cmocka_unit_test(series_order),
 		cmocka_unit_test(errors),
 		cmocka_unit_test(cut_mid_chunk),

@@ -140,7 +140,7 @@ static int on_rej(void *ud, int64_t key, const char *reason, const void *raw, si
 static char name_m[] = "m", fa[] = "a", fb[] = "b";
 static struct tm_field_info fields[2] = { { fa, TM_TYPE_BIT(LP_FLOAT) },
 					  { fb, TM_TYPE_BIT(LP_INT) } };
-static struct tm_measurement meas = { name_m, NULL, 0, fields, 2, -1 };
+static struct tm_measurement meas = { name_m, NULL, 0, fields, 2, -1, -1 };
 
 static int parse_fieldwise(struct ferry_buf *raw, struct seen *s, struct ferry_error *err)
 {

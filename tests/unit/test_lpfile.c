@@ -845,6 +845,52 @@ static void test_oversized(void **state)
 }
 
 /* discover(need_types) plans in the same scan: same chunks as plan(). */
+/* Without discover() the plan counts records; est_values is those times
+ * the field values a record holds in the file's first records. */
+static void test_values_estimate(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct ferry_buf text = FERRY_BUF_INIT;
+	struct tm_chunk *c = NULL;
+	size_t n = 0, i;
+	int64_t recs = 0, vals = 0;
+	void *s = NULL;
+
+	(void)state;
+	for (i = 0; i < 1000; i++)
+		ferry_buf_addf(&text, "m,k=%zu a=1,b=2i,c=\"x\" %zu\n", i % 7, i);
+	write_file("client.lp", text.buf, text.len);
+	ferry_buf_clear(&text);
+	ferry_buf_addstr(&text, "# DML\n# CONTEXT-DATABASE: db\n");
+	for (i = 0; i < 1000; i++)
+		ferry_buf_addf(&text, "m,k=%zu a=1 %zu\n", i % 7, i);
+	write_file("export.lp", text.buf, text.len);
+	o.chunk_bytes = 4000;
+	assert_int_equal(open_src("client.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), 0);
+	assert_true(n > 3);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(c[i].est_values, 3 * c[i].est);
+		recs += c[i].est;
+	}
+	assert_int_equal(recs, 1000);
+	tm_chunks_free(c);
+	lpf_source_ops.close(s);
+	recs = 0;
+	assert_int_equal(open_src("export.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), 0);
+	for (i = 0; i < n; i++) {
+		recs += c[i].est;
+		vals += c[i].est_values;
+	}
+	assert_int_equal(recs, 1002);   /* the two comment lines are records */
+	assert_true(vals >= 990 && vals <= 1000);
+	tm_chunks_free(c);
+	lpf_source_ops.close(s);
+	ferry_buf_release(&text);
+}
+
 static void test_plan_from_discover(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -950,6 +996,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_plan_from_discover),
+		cmocka_unit_test(test_values_estimate),
 	};
 	const struct CMUnitTest bench[] = { cmocka_unit_test(test_bench) };
 

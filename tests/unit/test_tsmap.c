@@ -297,6 +297,53 @@ static const char ha_text[] =
 	"bad line without fields\n"
 	"cpu,host=b,dc=x usage=0.5 1700000001000000000\n";
 
+/*
+ * The rows a table should get, for progress and ETA: a row per field
+ * value in the narrow layout (the chunk's est_values when the source gave
+ * it, else its points times the schema's values per point), a row per
+ * point in the wide one.
+ */
+static void test_row_estimates(void **state)
+{
+	static char m0[] = "a", m1[] = "b";
+	struct tm_measurement m[2] = { { m0, NULL, 0, NULL, 0, 100, 300 },
+				       { m1, NULL, 0, NULL, 0, 100, 100 } };
+	struct tm_schema sch = { m, 2, 1 };
+	struct tm_chunk ck[3];
+	struct tm_opts o;
+	struct tm_layout l;
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	(void)state;
+	memset(ck, 0, sizeof(ck));
+	memset(&o, 0, sizeof(o));
+	o.table = "telemetry_data";
+	ck[0].measurement = 0;   /* 3 values a point */
+	ck[0].est = 10;
+	ck[1].measurement = -1;  /* 2 a point over both */
+	ck[1].est = 50;
+	ck[2].measurement = 1;   /* the source knows better */
+	ck[2].est = 40;
+	ck[2].est_values = 7;
+	o.layout = "narrow";
+	assert_int_equal(tm_layout_build(&l, &o, &sch, ck, 3, &err), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.t[0].est, 30 + 100 + 7);
+	tm_layout_release(&l);
+	o.layout = "wide";
+	assert_int_equal(tm_layout_build(&l, &o, &sch, ck, 3, &err), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.t[0].est, 10 + 50);
+	assert_int_equal(l.t[1].est, 50 + 40);
+	tm_layout_release(&l);
+	/* values not counted: a row per point */
+	m[0].values = m[1].values = -1;
+	o.layout = "narrow";
+	assert_int_equal(tm_layout_build(&l, &o, &sch, ck, 2, &err), 0);
+	assert_int_equal(l.t[0].est, 10 + 50);
+	tm_layout_release(&l);
+}
+
 static void test_narrow_catalog(void **state)
 {
 	ferry_conn *c = open_mem(ha_text, NULL);
@@ -620,6 +667,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_narrow_catalog),
+		cmocka_unit_test(test_row_estimates),
 		cmocka_unit_test(test_narrow_rows),
 		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_keep_ns_series_tag),

@@ -1204,10 +1204,15 @@ static int count_row(struct rows_ctx *c, const struct series *s, const struct mp
 	(void)err;
 	if (i < 0)
 		return 0;
-	/* Points with a value in any field: at least the largest count_<f>. */
+	/* Points with a value in any field: at least the largest count_<f>.
+	 * Field values: the sum. */
 	for (j = 1; j < s->ncols; j++)
-		if (cells[j].t == MP_INT && cells[j].v.i > sch->m[i].points)
-			sch->m[i].points = cells[j].v.i;
+		if (cells[j].t == MP_INT && cells[j].v.i > 0) {
+			if (cells[j].v.i > sch->m[i].points)
+				sch->m[i].points = cells[j].v.i;
+			if (cells[j].v.i <= INT64_MAX - sch->m[i].values)
+				sch->m[i].values += cells[j].v.i;
+		}
 	return 0;
 }
 
@@ -1303,7 +1308,7 @@ static int stats(const struct ifx *ix, struct tm_schema *sch, struct ifx_meas *m
 		goto out;
 	}
 	for (i = 0; i < sch->n; i++)
-		sch->m[i].points = 0;
+		sch->m[i].points = sch->m[i].values = 0;
 	if ((rc = query_rows(ix, q.buf, count_row, sch, "cannot count points", err)) < 0)
 		goto out;
 	for (i = 0; i < sch->n; i++) {
@@ -1394,6 +1399,7 @@ static int schema_copy(const struct tm_schema *from, struct tm_schema *to)
 		if (!b)
 			return FERRY_ENOMEM;
 		b->points = a->points;
+		b->values = a->values;
 		for (k = 0; k < a->ntags; k++)
 			if (tm_measurement_add_tag(b, a->tags[k], strlen(a->tags[k])) < 0)
 				return FERRY_ENOMEM;

@@ -777,6 +777,7 @@ static int shapes_to_schema(const struct shapes *s, struct tm_schema *sch)
 			p += n;
 		}
 		cnt = get32(&p);
+		m->values = (m->values < 0 ? 0 : m->values) + s->t[i].points * (int64_t)cnt;
 		for (k = 0; k < cnt; k++) {
 			unsigned t = (unsigned char)*p++;
 
@@ -1055,6 +1056,53 @@ out:
 	return rc;
 }
 
+#define LPF_SAMPLE 4096   /* records sampled for the field values per record */
+
+/*
+ * The plan counts records, not field values, and a record holds one
+ * field (influx_inspect export) or several (a client's write): the first
+ * LPF_SAMPLE records of each file say how many per record, and its
+ * chunks' est_values follow.  The same with or without a discover() scan,
+ * so that both plan the same chunks.
+ */
+static int sample_values(struct lpf_source *S, int i, struct tm_chunk *ck, size_t nck,
+			 struct ferry_error *err)
+{
+	struct scan sc;
+	struct rec r;
+	struct tm_point tp;
+	struct checker c;
+	const char *why;
+	int64_t recs = 0, values = 0;
+	size_t k;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.S = S;
+	lp_scratch_init(&c.scratch);
+	if ((rc = scan_open(&sc, S, i, 0, LPF_END_UNKNOWN, 1, err)) < 0)
+		goto out;
+	while (recs < LPF_SAMPLE && (rc = scan_next(&sc, &r, err)) > 0) {
+		recs++;
+		if ((rc = check_record(&c, &r, &tp, &why)) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (rc == REC_POINT)
+			values += (int64_t)tp.nfields;
+	}
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	for (k = 0; k < nck && recs > 0; k++)
+		if (ck[k].file == i && ck[k].est > 0)
+			ck[k].est_values = (int64_t)((double)ck[k].est * (double)values / (double)recs);
+out:
+	scan_release(&sc);
+	lp_scratch_release(&c.scratch);
+	return rc;
+}
+
 static int keep_names(struct lpf_source *S, const struct tm_schema *sch)
 {
 	size_t i;
@@ -1098,7 +1146,8 @@ static int src_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 	}
 	pl.chunk_bytes = S->o.chunk_bytes;
 	for (i = 0; i < S->nf; i++)
-		if ((rc = scan_file(S, (int)i, &pl, &sh, &c, err)) < 0)
+		if ((rc = scan_file(S, (int)i, &pl, &sh, &c, err)) < 0 ||
+		    (rc = sample_values(S, (int)i, pl.c, pl.n, err)) < 0)
 			goto out;
 	if (shapes_to_schema(&sh, &sch) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -1155,7 +1204,8 @@ static int src_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 	}
 	pl.chunk_bytes = S->o.chunk_bytes;
 	for (i = 0; i < S->nf; i++)
-		if ((rc = scan_file(S, (int)i, &pl, NULL, NULL, err)) < 0) {
+		if ((rc = scan_file(S, (int)i, &pl, NULL, NULL, err)) < 0 ||
+		    (rc = sample_values(S, (int)i, pl.c, pl.n, err)) < 0) {
 			ferry_free(pl.c);
 			return rc;
 		}

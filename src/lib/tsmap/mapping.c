@@ -301,8 +301,28 @@ static int wide_type(unsigned types)
 	return FERRY_T_INT64;
 }
 
-static int chunks_for(struct tm_table *t, const struct tm_chunk *ck, size_t nck, int m)
+/* Field values per point of measurement m (every measurement when m < 0),
+ * as far as the source counted them; 1 when it did not. */
+static double values_per_point(const struct tm_schema *sch, int m)
 {
+	double p = 0, v = 0;
+	size_t i;
+
+	for (i = 0; sch && i < sch->n; i++)
+		if ((m < 0 || (size_t)m == i) && sch->m[i].points > 0 && sch->m[i].values > 0) {
+			p += (double)sch->m[i].points;
+			v += (double)sch->m[i].values;
+		}
+	return p > 0 && v >= p ? v / p : 1;
+}
+
+/* The chunks of measurement m (every one when m < 0) and the rows they
+ * should give: their points, times the fields of a point when the table
+ * has a row per field value. */
+static int chunks_for(struct tm_table *t, const struct tm_schema *sch, const struct tm_chunk *ck,
+		      size_t nck, int m, int per_value)
+{
+	double est = 0;
 	size_t i;
 
 	t->chunks = ferry_calloc(nck ? nck : 1, sizeof(*t->chunks));
@@ -311,9 +331,13 @@ static int chunks_for(struct tm_table *t, const struct tm_chunk *ck, size_t nck,
 	for (i = 0; i < nck; i++)
 		if (m < 0 || ck[i].measurement < 0 || ck[i].measurement == m) {
 			t->chunks[t->nchunks++] = i;
-			if (ck[i].est > 0)
-				t->est += ck[i].est;
+			if (per_value && ck[i].est_values > 0)
+				est += (double)ck[i].est_values;
+			else if (ck[i].est > 0)
+				est += (double)ck[i].est *
+				       (per_value ? values_per_point(sch, ck[i].measurement) : 1);
 		}
+	t->est += est < 9e18 ? (int64_t)est : INT64_MAX;
 	return 0;
 }
 
@@ -358,7 +382,7 @@ static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
 		return FERRY_ENOMEM;
 	t->value_types = ~0u;
 	t->ordered = nck > 0 && ck[0].nitems > 0;
-	return chunks_for(t, ck, nck, -1);
+	return chunks_for(t, sch, ck, nck, -1, 1);
 }
 
 static int build_wide(struct tm_layout *l, const struct tm_opts *o,
@@ -415,7 +439,7 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 				return rc;
 			t->cols[t->ncols - 1].ftypes = f->types;
 		}
-		if ((rc = chunks_for(t, ck, nck, (int)i)) < 0)
+		if ((rc = chunks_for(t, sch, ck, nck, (int)i, 0)) < 0)
 			return rc;
 		if (m->points > 0 && t->est <= 0)
 			t->est = m->points;
@@ -593,8 +617,8 @@ out:
 	return rc;
 }
 
-static int map_load(struct tm_layout *l, const char *path, const struct tm_chunk *ck,
-		    size_t nck, struct ferry_error *err)
+static int map_load(struct tm_layout *l, const char *path, const struct tm_schema *sch,
+		    const struct tm_chunk *ck, size_t nck, struct ferry_error *err)
 {
 	struct mapctx c = { path, err };
 	struct ferry_buf text = FERRY_BUF_INIT;
@@ -694,7 +718,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_chunk
 			     "value.numeric, value.text, ...");
 		goto out;
 	}
-	if ((rc = chunks_for(t, ck, nck, -1)) < 0)
+	if ((rc = chunks_for(t, sch, ck, nck, -1, 1)) < 0)
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
 	ferry_free(target);
@@ -714,7 +738,7 @@ int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
 
 	memset(l, 0, sizeof(*l));
 	if (!strcmp(o->layout, "map"))
-		rc = map_load(l, o->map_path, ck, nck, err);
+		rc = map_load(l, o->map_path, sch, ck, nck, err);
 	else if (!strcmp(o->layout, "wide"))
 		rc = build_wide(l, o, sch, ck, nck);
 	else

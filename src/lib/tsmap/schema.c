@@ -94,6 +94,7 @@ struct tm_measurement *tm_schema_measurement(struct tm_schema *s, const char *na
 	memmove(&m[at + 1], &m[at], (s->n - at) * sizeof(*m));
 	memset(&m[at], 0, sizeof(*m));
 	m[at].points = -1;
+	m[at].values = -1;
 	if (!(m[at].name = ferry_strndup(name, n))) {
 		memmove(&m[at], &m[at + 1], (s->n - at) * sizeof(*m));
 		return NULL;

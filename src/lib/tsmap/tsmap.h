@@ -65,6 +65,8 @@ struct tm_measurement {
 	struct tm_field_info *fields;  /* sorted bytewise by name */
 	size_t nfields;
 	int64_t points;        /* estimate, -1 when unknown */
+	int64_t values;        /* field values in those points (a narrow row
+				* each), estimate, -1 when unknown */
 };
 
 struct tm_schema {
@@ -98,6 +100,9 @@ struct tm_chunk {
 	uint64_t off_lo, off_hi;  /* lp/csv: byte range, record-aligned, half-open */
 	int64_t line0;         /* lp/csv: physical line number at off_lo */
 	int64_t est;           /* estimated points, -1 when unknown */
+	int64_t est_values;    /* estimated field values (narrow rows), -1 or 0
+				* when unknown: est times the schema's values
+				* per point */
 	const struct tm_item *items;  /* nitems > 0: the chunk is these queries, in
 				 * this order (measurement is -1, no time) */
 	size_t nitems;

@@ -93,7 +93,8 @@ static void dump_schema(struct ferry_buf *b, const struct tm_schema *s)
 	size_t i, k;
 
 	for (i = 0; i < s->n; i++) {
-		ferry_buf_addf(b, "%s(%lld):", s->m[i].name, (long long)s->m[i].points);
+		ferry_buf_addf(b, "%s(%lld/%lld):", s->m[i].name, (long long)s->m[i].points,
+			       (long long)s->m[i].values);
 		for (k = 0; k < s->m[i].ntags; k++)
 			ferry_buf_addf(b, " #%s", s->m[i].tags[k]);
 		for (k = 0; k < s->m[i].nfields; k++)
@@ -131,6 +132,17 @@ static int run_src(const char *url_tail, const struct tm_source_opts *o0, int on
 	if ((rc = csv_source_ops.plan(s, &r->sch, &ck, &n, err)) < 0)
 		goto out;
 	r->nchunks = n;
+	{
+		/* the chunks' field values add up to the schema's, but for
+		 * rounding in each chunk */
+		int64_t vals = 0, est = 0;
+
+		for (i = 0; i < r->sch.n; i++)
+			vals += r->sch.m[i].values;
+		for (i = 0; i < n; i++)
+			est += ck[i].est_values;
+		assert_true(est <= vals && est + (int64_t)n >= vals);
+	}
 	for (i = 0; i < n; i++)
 		if ((rc = csv_source_ops.read(s, NULL, &ck[i], only, on_point, on_reject, &r->out,
 					      err)) < 0)
@@ -187,7 +199,7 @@ static void test_aligned_untyped(void **state)
 	       "4 root.sg.d2 s1=<a, \"b\"\nc>,flag=F 1704067202500000000\n"
 	       "6 root.sg.d1 s2=2000f 1704067203000000000\n"
 	       "6 root.sg.d2 s1=<x\"y\\> 1704067203000000000\n",
-	       "root.sg.d1(3): s1/4 s2/2\nroot.sg.d2(3): flag/20 s1/10\n");
+	       "root.sg.d1(3/4): s1/4 s2/2\nroot.sg.d2(3/5): flag/20 s1/10\n");
 }
 
 static void test_aligned_typed_crlf_bom(void **state)
@@ -203,7 +215,7 @@ static void test_aligned_typed_crlf_bom(void **state)
 	       "2 root.sg.`d-1` s1=5f,s.2=<7> " T0S "\n"
 	       "2 root.sg.d2 b=T,i=-3i " T0S "\n"
 	       "4 root.sg.`d-1` s.2=<> 1704067200001000000\n",
-	       "root.sg.`d-1`(2): s.2/10 s1/2\nroot.sg.d2(1): b/20 i/4\n");
+	       "root.sg.`d-1`(2/3): s.2/10 s1/2\nroot.sg.d2(1/2): b/20 i/4\n");
 }
 
 static void test_bydevice(void **state)
@@ -219,7 +231,7 @@ static void test_bydevice(void **state)
 	       "2 root.sg.d1 s1=10i,s2=<on> 1000000000\n"
 	       "3 root.sg.d2 s2=<off> 2000000000\n"
 	       "4 root.sg.d1 s1=11i 3000000000\n",
-	       "root.sg.d1(2): s1/4 s2/10\nroot.sg.d2(1): s2/10\n");
+	       "root.sg.d1(2/3): s1/4 s2/10\nroot.sg.d2(1/1): s2/10\n");
 }
 
 static void test_plain_tags(void **state)
@@ -234,9 +246,9 @@ static void test_plain_tags(void **state)
 	       "home.csv?tags=entity,room",
 	       "2 home,entity=sensor.a,room=kitchen value=12f,state=<C:\\dir\\> " T0S "\n"
 	       "3 home,entity=sensor.b value=3.5f,state=<say \"hi\"> 1704067201000000000\n",
-	       "home(2): #entity #room state/10 value/2\n");
+	       "home(2/4): #entity #room state/10 value/2\n");
 	expect("p2.csv", "when,v\n5,1\n", "p2.csv?time=when&measurement=m&precision=us",
-	       "2 m v=1i 5000\n", "m(1): v/4\n");
+	       "2 m v=1i 5000\n", "m(1/1): v/4\n");
 }
 
 static void test_rejects(void **state)
@@ -310,7 +322,7 @@ static void test_toolong_and_nan(void **state)
 		assert_non_null(strstr(r.out.buf, "!3 record longer than 100 bytes"));
 		assert_non_null(strstr(r.out.buf, "!4 value 'NaN' in column 'root.a.v' is not a finite number"));
 		assert_non_null(strstr(r.out.buf, "5 root.a v=4f,t=<w> 4000000\n"));
-		assert_string_equal(r.schema.buf, "root.a(3): t/10 v/2\n");
+		assert_string_equal(r.schema.buf, "root.a(3/6): t/10 v/2\n");
 		run_release(&r);
 	}
 }
@@ -331,7 +343,7 @@ static void test_filters(void **state)
 	assert_string_equal(r.out.buf,
 			    "3 root.a x=2i 2000000\n3 root.b y=2i 2000000\n"
 			    "4 root.a x=3i 3000000\n!6 invalid time 'bad' [bad,0,0]\n");
-	assert_string_equal(r.schema.buf, "root.a(2): x/4\nroot.b(1): y/4\n");
+	assert_string_equal(r.schema.buf, "root.a(2/2): x/4\nroot.b(1/1): y/4\n");
 	run_release(&r);
 	/* only root.b (index 1 in the sorted schema) */
 	assert_int_equal(run_src("f1.csv", NULL, 1, &r, &err), 0);

@@ -522,7 +522,7 @@ struct group {
 	size_t n;
 	int *cols;           /* field columns in header order */
 	size_t ncols;
-	int64_t points;
+	int64_t points, values;
 	int midx;
 	size_t base;         /* first slot of its fields in csv_src.fields */
 	size_t cnt;          /* fields of the current row */
@@ -532,7 +532,7 @@ struct dev {                 /* by-device: one Device value */
 	char *name;
 	size_t n;
 	unsigned char *seen; /* per column */
-	int64_t points;
+	int64_t points, values;
 };
 
 struct cut {
@@ -553,7 +553,7 @@ struct cfile {
 	struct dev *devs;    /* sorted by name */
 	size_t ndevs, devcap;
 	char *meas;          /* plain */
-	int64_t points;      /* plain */
+	int64_t points, values;  /* plain */
 	int midx;            /* plain */
 	uint64_t data_off;
 	int64_t data_line, hdr_line;
@@ -1394,16 +1394,19 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 				size_t k, has = 0;
 
 				for (k = 0; k < g->ncols; k++)
-					has |= s->rowkinds[g->cols[k]] != 0;
+					has += s->rowkinds[g->cols[k]] != 0;
 				g->points += has != 0;
+				g->values += (int64_t)has;
 			}
 			any = 1;
 		} else {
 			struct dev *d = NULL;
+			int64_t vals = 0;
 
 			for (i = 0; i < f->ncols; i++)
 				if (f->cols[i].role == ROLE_FIELD && s->rowkinds[i])
-					any = 1;
+					vals++;
+			any = vals > 0;
 			if (f->mode == MODE_BYDEV) {
 				if (rdr->lastdev && rdr->lastdev->n == dcell->n &&
 				    !memcmp(rdr->lastdev->name, dcell->p, dcell->n))
@@ -1412,8 +1415,10 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 				rdr->lastdev = d;
 				d->points += any;
+				d->values += vals;
 			} else {
 				f->points += any;
+				f->values += vals;
 			}
 			for (i = 0; i < f->ncols && d; i++)
 				if (s->rowkinds[i])
@@ -1588,12 +1593,14 @@ static int add_field(struct tm_measurement *m, const struct col *c)
 	return tm_measurement_add_field(m, c->key, c->keyn, TM_TYPE_BIT(c->type));
 }
 
-static int add_points(struct tm_measurement *m, int64_t pts)
+static void add_points(struct tm_measurement *m, int64_t pts, int64_t vals)
 {
 	if (m->points < 0)
 		m->points = 0;
+	if (m->values < 0)
+		m->values = 0;
 	m->points += pts;
-	return 0;
+	m->values += vals;
 }
 
 /* The schema of everything scanned. */
@@ -1620,7 +1627,7 @@ static int build_schema(struct csv_src *s, struct tm_schema *out, struct ferry_e
 					continue;
 				if (!(m = tm_schema_measurement(&sch, g->name, g->n)))
 					goto nomem;
-				add_points(m, g->points);
+				add_points(m, g->points, g->values);
 				for (k = 0; k < g->ncols; k++)
 					if (f->cols[g->cols[k]].kinds &&
 					    add_field(m, &f->cols[g->cols[k]]) < 0)
@@ -1634,7 +1641,7 @@ static int build_schema(struct csv_src *s, struct tm_schema *out, struct ferry_e
 					continue;
 				if (!(m = tm_schema_measurement(&sch, d->name, d->n)))
 					goto nomem;
-				add_points(m, d->points);
+				add_points(m, d->points, d->values);
 				for (k = 0; k < f->ncols; k++)
 					if (d->seen[k] && add_field(m, &f->cols[k]) < 0)
 						goto nomem;
@@ -1644,7 +1651,7 @@ static int build_schema(struct csv_src *s, struct tm_schema *out, struct ferry_e
 				continue;
 			if (!(m = tm_schema_measurement(&sch, f->meas, strlen(f->meas))))
 				goto nomem;
-			add_points(m, f->points);
+			add_points(m, f->points, f->values);
 			for (k = 0; k < f->ncols; k++) {
 				struct col *c = &f->cols[k];
 
@@ -1929,7 +1936,16 @@ static int src_plan(void *v, const struct tm_schema *sch, struct tm_chunk **out,
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (fi = 0; fi < s->nfiles; fi++) {
 		struct cfile *f = &s->files[fi];
+		double recs = 0, vals = (double)f->values;
 
+		/* field values (narrow rows) per record, from discover()'s scan:
+		 * an aligned record holds points of several devices */
+		for (k = 0; k < f->ngroups; k++)
+			vals += (double)f->groups[k].values;
+		for (k = 0; k < f->ndevs; k++)
+			vals += (double)f->devs[k].values;
+		for (k = 0; k < f->ncuts; k++)
+			recs += (double)f->cuts[k].est;
 		for (k = 0; k < f->ncuts; k++, at++) {
 			c[at].measurement = f->mode == MODE_PLAIN ? f->midx : -1;
 			c[at].file = (int)fi;
@@ -1937,6 +1953,8 @@ static int src_plan(void *v, const struct tm_schema *sch, struct tm_chunk **out,
 			c[at].off_hi = f->cuts[k].hi;
 			c[at].line0 = f->cuts[k].line0;
 			c[at].est = f->cuts[k].est;
+			if (recs > 0)
+				c[at].est_values = (int64_t)((double)f->cuts[k].est * vals / recs);
 		}
 	}
 	*out = c;

@@ -49,6 +49,8 @@ struct ferry_verify_diff {
 			      * "column 'v' differs: source 0.1, target 0.2",
 			      * "table missing in target" */
 	char *column;        /* the first differing column, or NULL */
+	char *row;           /* unkeyed: that row's columns as text
+			      * ("time=..., series='a', ..."), or NULL */
 };
 
 struct ferry_verify_table {

@@ -113,7 +113,9 @@ static void print_text(const struct ferry_verify_result *r, FILE *o)
 		}
 		fprintf(o, "differs: table '%s' %s: source %lld rows, target %lld rows",
 			d->table, rg, (long long)d->src_rows, (long long)d->dst_rows);
-		if (d->has_key)
+		if (d->row)
+			fprintf(o, "; first difference: %s: %s", d->what, d->row);
+		else if (d->has_key)
 			fprintf(o, "; first difference at %s %lld: %s", d->keyed ? "key" : "row",
 				(long long)d->key, d->what);
 		fputc('\n', o);
@@ -154,6 +156,7 @@ static void print_json(const struct ferry_verify_result *r, const struct ferry_e
 		json_object_set_new(o, "lo", d->keyed ? range_json(d->lo_open, d->lo) : json_null());
 		json_object_set_new(o, "hi", d->keyed ? range_json(d->hi_open, d->hi) : json_null());
 		json_object_set_new(o, "first_key", d->has_key ? json_integer(d->key) : json_null());
+		json_object_set_new(o, "first_row", d->row ? json_string(d->row) : json_null());
 		json_array_append_new(diffs, o);
 	}
 	json_object_set_new(root, "equal", json_boolean(status == FERRY_EXIT_OK));

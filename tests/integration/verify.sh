@@ -97,7 +97,8 @@ q "UPDATE readings SET ts = ts - interval '1 microsecond' WHERE id = 5"
 q "UPDATE pairs SET d = d + 1 WHERE k = 'k4242'"
 t_run "${V[@]}"
 assert_eq "without rowid: exit 1" "$T_RC" 1
-assert_contains "without rowid: table named" "$T_OUT" "differs: table 'pairs' all rows: source 50000 rows, target 50000 rows; first difference at row"
+assert_contains "without rowid: table named" "$T_OUT" "differs: table 'pairs' all rows: source 50000 rows, target 50000 rows; first difference: "
+assert_contains "without rowid: the row named by its columns" "$T_OUT" 'k="k4242"'
 q "UPDATE pairs SET d = d - 1 WHERE k = 'k4242'"
 
 # everything restored: equal again

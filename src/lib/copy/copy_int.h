@@ -71,7 +71,7 @@ int rej_init(struct rejects *r, const char *dir);
 /* mkdir -p; 0 or -1 (errno) */
 int rej_mkdir(const char *path);
 void rej_release(struct rejects *r);
-/* Record one rejected row. */
+/* Record one rejected row (r NULL: nowhere). */
 int rej_add(struct rejects *r, const char *table, const char *key_json,
 	    const char *column, const char *reason, int vkind,
 	    const void *value, size_t n, struct ferry_error *err);

@@ -306,10 +306,10 @@ static int wide_type(unsigned types)
 static double values_per_point(const struct tm_schema *sch, int m)
 {
 	double p = 0, v = 0;
-	size_t i;
+	size_t n = sch ? sch->n : 0, i = m < 0 ? 0 : (size_t)m, end = m < 0 ? n : i + 1;
 
-	for (i = 0; sch && i < sch->n; i++)
-		if ((m < 0 || (size_t)m == i) && sch->m[i].points > 0 && sch->m[i].values > 0) {
+	for (; i < end && i < n; i++)
+		if (sch->m[i].points > 0 && sch->m[i].values > 0) {
 			p += (double)sch->m[i].points;
 			v += (double)sch->m[i].values;
 		}
@@ -322,7 +322,7 @@ static double values_per_point(const struct tm_schema *sch, int m)
 static int chunks_for(struct tm_table *t, const struct tm_schema *sch, const struct tm_chunk *ck,
 		      size_t nck, int m, int per_value)
 {
-	double est = 0;
+	double est = 0, all = per_value ? values_per_point(sch, -1) : 1;
 	size_t i;
 
 	t->chunks = ferry_calloc(nck ? nck : 1, sizeof(*t->chunks));
@@ -334,8 +334,9 @@ static int chunks_for(struct tm_table *t, const struct tm_schema *sch, const str
 			if (per_value && ck[i].est_values > 0)
 				est += (double)ck[i].est_values;
 			else if (ck[i].est > 0)
-				est += (double)ck[i].est *
-				       (per_value ? values_per_point(sch, ck[i].measurement) : 1);
+				est += (double)ck[i].est * (!per_value ? 1 :
+					ck[i].measurement < 0 ? all :
+					values_per_point(sch, ck[i].measurement));
 		}
 	t->est += est < 9e18 ? (int64_t)est : INT64_MAX;
 	return 0;

@@ -512,63 +512,40 @@ static int add_diff(struct vf_run *r, struct ferry_verify_diff *d)
 }
 
 /*
- * An unkeyed chunk whose sums differ: read both sides again keeping the
- * rows of the first bucket whose sums differ, for first_difference().
- * The sums of the first read stay; the source's rejects are not counted
- * twice.
+ * An unkeyed chunk whose sums differ: read both sides again into s2 and d2
+ * keeping the rows of the first bucket whose sums differ, for
+ * first_difference().  The source's rejects were counted by the first
+ * read (s2 has no reject sink).
  */
-static int reread_bucket(struct worker *w, const struct vf_chunk *ck, struct side *ss,
-			 struct side *ds, struct ferry_error *err)
+static int reread_bucket(struct worker *w, const struct vf_chunk *ck, const struct side *ss,
+			 const struct side *ds, struct side *s2, struct side *d2,
+			 struct ferry_error *err)
 {
-	struct vf_table *vt = ck->vt;
-	struct side s2, d2;
 	unsigned b;
-	int rc;
 
 	for (b = 0; b < VF_BUCKETS && vf_sum_eq(&ss->bsum[b], &ds->bsum[b]); b++)
 		;
 	if (b == VF_BUCKETS)
-		return 0;   /* a whole-chunk sum collided while no bucket differs */
-	memset(&s2, 0, sizeof(s2));
-	memset(&d2, 0, sizeof(d2));
-	s2.vt = d2.vt = vt;
-	s2.is_src = 1;
-	s2.rej = NULL;
-	s2.keep = d2.keep = 2;
-	s2.bucket = d2.bucket = b;
-	rc = read_both(w->src, w->dst, vt, 0, ck->lo, ck->hi, &s2, &d2, err);
-	if (rc == 0) {
-		ferry_free(ss->rows);
-		ferry_free(ds->rows);
-		ferry_buf_release(&ss->text);
-		ferry_buf_release(&ds->text);
-		ss->rows = s2.rows;
-		ss->n = s2.n;
-		ss->cap = s2.cap;
-		ss->text = s2.text;
-		ds->rows = d2.rows;
-		ds->n = d2.n;
-		ds->cap = d2.cap;
-		ds->text = d2.text;
-		s2.rows = d2.rows = NULL;
-		ferry_buf_init(&s2.text, 0);
-		ferry_buf_init(&d2.text, 0);
-	}
-	side_release(&s2);
-	side_release(&d2);
-	return rc;
+		return 0;   /* the sums are the buckets' sums: cannot happen */
+	s2->vt = d2->vt = ck->vt;
+	s2->is_src = 1;
+	s2->keep = d2->keep = 2;
+	s2->bucket = d2->bucket = b;
+	return read_both(w->src, w->dst, ck->vt, 0, ck->lo, ck->hi, s2, d2, err);
 }
 
 static int check_chunk(struct worker *w, const struct vf_chunk *ck, struct ferry_error *err)
 {
 	struct vf_run *r = w->r;
 	struct vf_table *vt = ck->vt;
-	struct side ss, ds;
+	struct side ss, ds, s2, d2;
 	struct ferry_verify_diff d;
 	int rc;
 
 	memset(&ss, 0, sizeof(ss));
 	memset(&ds, 0, sizeof(ds));
+	memset(&s2, 0, sizeof(s2));
+	memset(&d2, 0, sizeof(d2));
 	memset(&d, 0, sizeof(d));
 	ss.vt = ds.vt = vt;
 	ss.is_src = 1;
@@ -603,9 +580,10 @@ static int check_chunk(struct worker *w, const struct vf_chunk *ck, struct ferry
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!vt->keyed && (rc = reread_bucket(w, ck, &ss, &ds, err)) < 0)
+	if (!vt->keyed && (rc = reread_bucket(w, ck, &ss, &ds, &s2, &d2, err)) < 0)
 		goto out;
-	if ((rc = first_difference(w->src, w->dst, &r->rej, vt, &ss, &ds, &d, err)) < 0)
+	if ((rc = first_difference(w->src, w->dst, &r->rej, vt, vt->keyed ? &ss : &s2,
+				   vt->keyed ? &ds : &d2, &d, err)) < 0)
 		goto out;
 	if ((rc = add_diff(r, &d)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
@@ -619,6 +597,8 @@ out:
 	ferry_free(d.row);
 	side_release(&ss);
 	side_release(&ds);
+	side_release(&s2);
+	side_release(&d2);
 	return rc;
 }
 

@@ -49,6 +49,7 @@ struct ferry_verify_diff {
 			      * "column 'v' differs: source 0.1, target 0.2",
 			      * "table missing in target" */
 	char *column;        /* the first differing column, or NULL */
+	int table_missing;   /* the target has no such table */
 	char *row;           /* unkeyed: that row's columns as text
 			      * ("time=..., series='a', ..."), or NULL */
 };

@@ -107,7 +107,7 @@ static void print_text(const struct ferry_verify_result *r, FILE *o)
 		if (i == 0)
 			fputc('\n', o);
 		range_text(d, rg, sizeof(rg));
-		if (!d->keyed && !d->has_key && d->what) {
+		if (d->table_missing) {
 			fprintf(o, "differs: table '%s': %s\n", d->table, d->what);
 			continue;
 		}
@@ -118,6 +118,8 @@ static void print_text(const struct ferry_verify_result *r, FILE *o)
 		else if (d->has_key)
 			fprintf(o, "; first difference at %s %lld: %s", d->keyed ? "key" : "row",
 				(long long)d->key, d->what);
+		else if (d->what)
+			fprintf(o, "; %s", d->what);
 		fputc('\n', o);
 	}
 	fprintf(o, "\n%s (%.2fs, %.0f rows/s)\n", r->equal ? "equal" : "DIFFERENT", r->seconds,

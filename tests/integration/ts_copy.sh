@@ -128,6 +128,10 @@ case "$T_OUT" in
 	assert_eq "verify names the changed row" ok ok ;;
 *) assert_eq "verify names the changed row" "$T_OUT" "first difference: ... numeric_value=1523.5/6" ;;
 esac
+# stdin cannot be read a second time: the difference stands, unnamed
+t_run bash -c '"$1" verify lp:- "$2" <"$3"' _ "$FERRY" "$u2" "$T/file.lp"
+assert_eq "verify from stdin finds the changed value" "$T_RC" 1
+assert_contains "verify from stdin: no second read" "$T_OUT" "no row named: cannot read it again"
 
 # ---- --keep-ns and the nanosecond report ---------------------------------------
 echo 'ns,entity_id=n value=1 1700000000000000123' >"$T/ns.lp"

@@ -22,6 +22,10 @@ FROM n;
 CREATE TABLE pairs(k TEXT PRIMARY KEY, n INTEGER, d REAL) WITHOUT ROWID;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
 INSERT INTO pairs SELECT 'k' || i, i, i / 3.0 FROM n;
+CREATE TABLE dups(v TEXT, n INTEGER);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO dups SELECT CASE WHEN i <= 2000 THEN 'same' ELSE 'd' || i END,
+                        CASE WHEN i <= 2000 THEN 1 ELSE i END FROM n;
 CREATE TABLE bad(id INTEGER PRIMARY KEY, n INTEGER, s TEXT);
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
 INSERT INTO bad SELECT i, CASE WHEN i % 10000 = 0 THEN 'not a number' ELSE i END, 's' || i FROM n;
@@ -101,6 +105,18 @@ assert_contains "without rowid: table named" "$T_OUT" "differs: table 'pairs' al
 assert_contains "without rowid: the row named by its columns" "$T_OUT" 'k="k4242"'
 q "UPDATE pairs SET d = d - 1 WHERE k = 'k4242'"
 
+# 6b. no rowid alias, 2000 equal rows: one of them gone is named, by count
+q "DELETE FROM dups WHERE ctid = (SELECT ctid FROM dups WHERE v = 'same' LIMIT 1)"
+t_run "${V[@]}" --json
+assert_eq "equal rows: exit 1" "$T_RC" 1
+got=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["differences"]
+print(len(d), d[0]["table"], d[0]["source_rows"], d[0]["target_rows"], d[0]["first_key"], d[0]["what"], d[0]["first_row"])
+' "$T/last.out")
+assert_eq "equal rows: --json names the row" "$got" '1 dups 3000 2999 None missing in target v="same", n=1'
+q "INSERT INTO dups VALUES ('same', 1)"
+
 # everything restored: equal again
 t_run "${V[@]}"
 assert_eq "restored target: exit 0" "$T_RC" 0
@@ -114,9 +130,9 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["checked"], r["chunks"], [(t["table"], t["checked"]) for t in r["tables"]])
 ' "$T/last.out")
-assert_eq "--sample 50 checks 4 of 6 chunks" "$got" "4 6 [('readings', 2), ('pairs', 1), ('bad', 1)]"
+assert_eq "--sample 50 checks 5 of 7 chunks" "$got" "5 7 [('readings', 2), ('pairs', 1), ('dups', 1), ('bad', 1)]"
 t_run "${V[@]}" --sample 50 --seed 7
-assert_contains "--sample reports the sampled count" "$T_OUT" "sampled 4 of 6 chunks"
+assert_contains "--sample reports the sampled count" "$T_OUT" "sampled 5 of 7 chunks"
 t_run "${V[@]}" --sample 150
 assert_eq "--sample 150 is a usage error" "$T_RC" 2
 

@@ -62,7 +62,14 @@ struct vf_chunk {
 struct kh {
 	int64_t key;
 	uint64_t h;
-	size_t text;              /* keep 2: offset of the row's text in side.text */
+};
+
+/* A distinct row of the bucket a second read keeps: equal rows (equal
+ * hashes) are counted, not kept again. */
+struct bh {
+	uint64_t h;
+	int64_t count;            /* 0: empty slot */
+	size_t text;              /* offset of the first one's text in side.text */
 };
 
 /* What one side of one chunk produced. */
@@ -78,7 +85,9 @@ struct side {
 	int64_t rejected;
 	struct kh *rows;
 	size_t n, cap;
-	struct ferry_buf text;    /* keep 2: the kept rows as text, NUL-ended */
+	struct bh *bt;            /* keep 2: open addressing by hash, bcap slots */
+	size_t bn, bcap;
+	struct ferry_buf text;    /* keep 2: their rows as text, NUL-ended */
 	struct ferry_buf scratch;
 	/* single-row reads (naming the column): canonical cells */
 	struct ferry_buf *cells;
@@ -144,11 +153,17 @@ static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
 		xf_format_double(c->v.d, num, sizeof(num));
 		ferry_buf_addstr(o, num);
 		break;
-	case FERRY_V_TEXT:
-		ferry_buf_addjson(o, ferry_cell_bytes(b, c), c->len > 80 ? 80 : c->len);
-		if (c->len > 80)
+	case FERRY_V_TEXT: {
+		const char *t = ferry_cell_bytes(b, c);
+		size_t n = c->len > 80 ? 80 : c->len;
+
+		while (n < c->len && n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
+			n--;   /* cut before a character, not inside one */
+		ferry_buf_addjson(o, t, n);
+		if (n < c->len)
 			ferry_buf_addstr(o, "...");
 		break;
+	}
 	default:
 		ferry_buf_addstr(o, "x'");
 		for (i = 0; i < c->len && i < 32; i++)
@@ -160,10 +175,18 @@ static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
 /* A timestamp cell (microseconds since 2000-01-01 UTC) as UTC text. */
 static void show_time(int64_t us, int tz, struct ferry_buf *o)
 {
-	int64_t s = us / 1000000 - (us % 1000000 < 0), frac = us - s * 1000000;
-	time_t t = (time_t)(s + 946684800);
+	int64_t frac = us % 1000000, s;
+	time_t t;
 	struct tm tm;
 
+	if (us == INT64_MIN || us == INT64_MAX) {   /* PostgreSQL's -infinity, infinity */
+		ferry_buf_addstr(o, us < 0 ? "\"-infinity\"" : "\"infinity\"");
+		return;
+	}
+	if (frac < 0)
+		frac += 1000000;
+	s = (us - frac) / 1000000;
+	t = (time_t)(s + 946684800);
 	if (!gmtime_r(&t, &tm)) {
 		ferry_buf_addf(o, "%lld", (long long)us);
 		return;
@@ -192,6 +215,43 @@ static int row_text(const struct ferry_batch *b, size_t r, const struct vf_table
 			show_cell(b, c, o);
 	}
 	return ferry_buf_addch(o, '\0');
+}
+
+/* Count row r (hash h) in the side's bucket table; its text when new. */
+static int bucket_add(struct side *s, const struct ferry_batch *b, size_t r, uint64_t h)
+{
+	size_t j;
+	int rc;
+
+	if ((s->bn + 1) * 2 > s->bcap) {
+		size_t ncap = s->bcap ? s->bcap * 2 : 1024, i;
+		struct bh *nt = ferry_calloc(ncap, sizeof(*nt));
+
+		if (!nt)
+			return FERRY_ENOMEM;
+		for (i = 0; i < s->bcap; i++) {
+			if (!s->bt[i].count)
+				continue;
+			for (j = s->bt[i].h & (ncap - 1); nt[j].count; j = (j + 1) & (ncap - 1))
+				;
+			nt[j] = s->bt[i];
+		}
+		ferry_free(s->bt);
+		s->bt = nt;
+		s->bcap = ncap;
+	}
+	for (j = h & (s->bcap - 1); s->bt[j].count; j = (j + 1) & (s->bcap - 1))
+		if (s->bt[j].h == h) {
+			s->bt[j].count++;
+			return 0;
+		}
+	s->bt[j].h = h;
+	s->bt[j].count = 1;
+	s->bt[j].text = s->text.len;
+	s->bn++;
+	if ((rc = row_text(b, r, s->vt, &s->text)) < 0)
+		return rc;
+	return 0;
 }
 
 static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
@@ -230,7 +290,7 @@ static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 		}
 		return 0;
 	}
-	if (s->keep && FERRY_GROW(s->rows, s->cap, s->n + b->nrows) < 0)
+	if (s->keep == 1 && FERRY_GROW(s->rows, s->cap, s->n + b->nrows) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (r = 0; r < b->nrows; r++) {
 		uint64_t h;
@@ -242,13 +302,13 @@ static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 		vf_sum_add(&s->sum, h);
 		if (s->bsum)
 			vf_sum_add(&s->bsum[h >> (64 - VF_BUCKET_BITS)], h);
-		if (s->keep == 1 || (s->keep == 2 && h >> (64 - VF_BUCKET_BITS) == s->bucket)) {
+		if (s->keep == 1) {
 			s->rows[s->n].key = b->keys[r];
 			s->rows[s->n].h = h;
-			s->rows[s->n].text = s->text.len;
-			if (s->keep == 2 && (rc = row_text(b, r, vt, &s->text)) < 0)
-				return ferry_error_set(err, rc, "out of memory");
 			s->n++;
+		} else if (s->keep == 2 && h >> (64 - VF_BUCKET_BITS) == s->bucket &&
+			   (rc = bucket_add(s, b, r, h)) < 0) {
+			return ferry_error_set(err, rc, "out of memory");
 		}
 	}
 	return 0;
@@ -257,6 +317,7 @@ static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 static void side_release(struct side *s)
 {
 	ferry_free(s->rows);
+	ferry_free(s->bt);
 	ferry_free(s->bsum);
 	ferry_buf_release(&s->text);
 	ferry_buf_release(&s->scratch);
@@ -347,13 +408,6 @@ static int read_both(ferry_conn *src, ferry_conn *dst, const struct vf_table *vt
 
 /* ---- the first difference ------------------------------------------------ */
 
-static int kh_by_hash(const void *a, const void *b)
-{
-	const struct kh *x = a, *y = b;
-
-	return x->h < y->h ? -1 : x->h > y->h;
-}
-
 /* Read row `key` on both sides and name the first column that differs. */
 static int name_column(ferry_conn *src, ferry_conn *dst, struct rejects *rej,
 		       const struct vf_table *vt, int64_t key, struct ferry_verify_diff *d, struct ferry_error *err)
@@ -417,10 +471,65 @@ out:
 	return rc;
 }
 
+static int bh_by_hash(const void *a, const void *b)
+{
+	const struct bh *x = a, *y = b;
+
+	return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* The distinct rows of a side's bucket table, packed and sorted by hash. */
+static size_t bucket_sorted(struct side *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->bcap; i++)
+		if (s->bt[i].count)
+			s->bt[n++] = s->bt[i];
+	if (n)
+		qsort(s->bt, n, sizeof(*s->bt), bh_by_hash);
+	return n;
+}
+
+/*
+ * Unkeyed: the first row (by hash) of the second read's bucket that one
+ * side holds more often than the other, named by its columns.  Nothing
+ * when both sides came out equal this time: the data changed between the
+ * reads.
+ */
+static int bucket_difference(struct side *ss, struct side *ds, struct ferry_verify_diff *d,
+			     struct ferry_error *err)
+{
+	size_t ns = bucket_sorted(ss), nd = bucket_sorted(ds), i = 0, j = 0;
+	const struct side *from = NULL;
+	const struct bh *e = NULL;
+
+	while ((i < ns || j < nd) && !e) {
+		if (j >= nd || (i < ns && ss->bt[i].h < ds->bt[j].h)) {
+			from = ss, e = &ss->bt[i];
+		} else if (i >= ns || ds->bt[j].h < ss->bt[i].h) {
+			from = ds, e = &ds->bt[j];
+		} else if (ss->bt[i].count != ds->bt[j].count) {
+			from = ss->bt[i].count > ds->bt[j].count ? ss : ds;
+			e = from == ss ? &ss->bt[i] : &ds->bt[j];
+		} else {
+			i++;
+			j++;
+		}
+	}
+	if (!e)
+		d->what = ferry_strdup("no row named: a second read found both sides equal "
+				       "(did the source or the target change?)");
+	else if ((d->what = ferry_strdup(from == ss ? "missing in target" : "extra in target")))
+		d->row = ferry_strdup(from->text.buf + e->text);
+	if (!d->what || (e && !d->row))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
 /*
  * Find the first differing row of a chunk.  Keyed: both sides are in key
- * order; merge them.  Unkeyed: sort by hash and find the first row
- * without a partner (its key is the source rowid or the row's ordinal).
+ * order; merge them.  Unkeyed: bucket_difference() on the second read.
  */
 static int first_difference(ferry_conn *src, ferry_conn *dst, struct rejects *rej,
 			    const struct vf_table *vt,
@@ -430,58 +539,33 @@ static int first_difference(ferry_conn *src, ferry_conn *dst, struct rejects *re
 	size_t i = 0, j = 0;
 	const char *what = NULL;
 
-	if (vt->keyed) {
-		while (i < ss->n || j < ds->n) {
-			if (j >= ds->n || (i < ss->n && ss->rows[i].key < ds->rows[j].key)) {
-				d->key = ss->rows[i].key;
-				what = "missing in target";
-				break;
-			}
-			if (i >= ss->n || ds->rows[j].key < ss->rows[i].key) {
-				d->key = ds->rows[j].key;
-				what = "extra in target";
-				break;
-			}
-			if (ss->rows[i].h != ds->rows[j].h) {
-				d->key = ss->rows[i].key;
-				what = "row differs";
-				break;
-			}
-			i++;
-			j++;
+	if (!vt->keyed)
+		return bucket_difference(ss, ds, d, err);
+	while (i < ss->n || j < ds->n) {
+		if (j >= ds->n || (i < ss->n && ss->rows[i].key < ds->rows[j].key)) {
+			d->key = ss->rows[i].key;
+			what = "missing in target";
+			break;
 		}
-	} else {
-		if (ss->n)  /* qsort(NULL, 0) is undefined */
-			qsort(ss->rows, ss->n, sizeof(*ss->rows), kh_by_hash);
-		if (ds->n)  /* qsort(NULL, 0) is undefined */
-			qsort(ds->rows, ds->n, sizeof(*ds->rows), kh_by_hash);
-		while (i < ss->n || j < ds->n) {
-			if (j >= ds->n || (i < ss->n && ss->rows[i].h < ds->rows[j].h)) {
-				d->key = ss->rows[i].key;
-				what = "missing in target";
-				if (ss->text.len && !(d->row = ferry_strdup(ss->text.buf +
-									    ss->rows[i].text)))
-					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-				break;
-			}
-			if (i >= ss->n || ds->rows[j].h < ss->rows[i].h) {
-				d->key = ds->rows[j].key;
-				what = "extra in target";
-				if (ds->text.len && !(d->row = ferry_strdup(ds->text.buf +
-									    ds->rows[j].text)))
-					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-				break;
-			}
-			i++;
-			j++;
+		if (i >= ss->n || ds->rows[j].key < ss->rows[i].key) {
+			d->key = ds->rows[j].key;
+			what = "extra in target";
+			break;
 		}
+		if (ss->rows[i].h != ds->rows[j].h) {
+			d->key = ss->rows[i].key;
+			what = "row differs";
+			break;
+		}
+		i++;
+		j++;
 	}
 	if (!what)
 		return 0;
 	d->has_key = 1;
 	if (!(d->what = ferry_strdup(what)))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	if (vt->keyed && !strcmp(what, "row differs"))
+	if (!strcmp(what, "row differs"))
 		return name_column(src, dst, rej, vt, d->key, d, err);
 	return 0;
 }
@@ -580,11 +664,21 @@ static int check_chunk(struct worker *w, const struct vf_chunk *ck, struct ferry
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!vt->keyed && (rc = reread_bucket(w, ck, &ss, &ds, &s2, &d2, err)) < 0)
+	if (!vt->keyed && reread_bucket(w, ck, &ss, &ds, &s2, &d2, err) < 0) {
+		/* the difference stands; only the row goes unnamed (stdin, say,
+		 * cannot be read twice) */
+		struct ferry_buf m = FERRY_BUF_INIT;
+
+		ferry_buf_addf(&m, "no row named: cannot read it again: %s", err->msg);
+		ferry_error_clear(err);
+		if (!(d.what = ferry_buf_detach(&m, NULL))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	} else if ((rc = first_difference(w->src, w->dst, &r->rej, vt, vt->keyed ? &ss : &s2,
+					  vt->keyed ? &ds : &d2, &d, err)) < 0) {
 		goto out;
-	if ((rc = first_difference(w->src, w->dst, &r->rej, vt, vt->keyed ? &ss : &s2,
-				   vt->keyed ? &ds : &d2, &d, err)) < 0)
-		goto out;
+	}
 	if ((rc = add_diff(r, &d)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
@@ -971,6 +1065,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		memset(&d, 0, sizeof(d));
 		d.table = ferry_strdup(t->name);
 		d.what = ferry_strdup("table missing in target");
+		d.table_missing = 1;
 		d.lo_open = d.hi_open = 1;
 		d.src_rows = count;
 		if (add_diff(&r, &d) < 0) {

@@ -48,7 +48,7 @@ static char name_m[] = "m", name_a[] = "a", name_b[] = "b";
 static struct tm_field_info fields[2] = {
 	{ name_a, TM_TYPE_BIT(LP_FLOAT) },
 	{ name_b, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_STRING) } };
-static struct tm_measurement meas = { name_m, NULL, 0, fields, 2, -1 };
+static struct tm_measurement meas = { name_m, NULL, 0, fields, 2, -1, -1 };
 
 /* A reader of measurement "m" (fields a, b) handing on to o. */
 static void reader(struct ifx *ix, struct rd *r, struct out *o)

@@ -844,9 +844,8 @@ static void test_oversized(void **state)
 	ferry_buf_release(&many);
 }
 
-/* discover(need_types) plans in the same scan: same chunks as plan(). */
-/* Without discover() the plan counts records; est_values is those times
- * the field values a record holds in the file's first records. */
+/* The plan counts records; est_values is those times the field values a
+ * record holds in the chunk's first records. */
 static void test_values_estimate(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -888,9 +887,27 @@ static void test_values_estimate(void **state)
 	assert_true(vals >= 990 && vals <= 1000);
 	tm_chunks_free(c);
 	lpf_source_ops.close(s);
+	/* written measurement by measurement: one field a line, then three;
+	 * each chunk is sampled, so the estimate follows both halves */
+	ferry_buf_clear(&text);
+	for (i = 0; i < 1000; i++)
+		ferry_buf_addf(&text, "m a=1 %zu\n", i);
+	for (i = 0; i < 1000; i++)
+		ferry_buf_addf(&text, "n a=1,b=2,c=3 %zu\n", i);
+	write_file("halves.lp", text.buf, text.len);
+	vals = 0;
+	assert_int_equal(open_src("halves.lp", NULL, &o, &s, &err), 0);
+	assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), 0);
+	assert_true(n > 3);
+	for (i = 0; i < n; i++)
+		vals += c[i].est_values;
+	assert_int_equal(vals, 4000);
+	tm_chunks_free(c);
+	lpf_source_ops.close(s);
 	ferry_buf_release(&text);
 }
 
+/* discover(need_types) plans in the same scan: same chunks as plan(). */
 static void test_plan_from_discover(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;

@@ -1474,8 +1474,9 @@ static int field_keys(const struct ifx *ix, struct tm_schema *sch, struct ferry_
 	for (i = 0; i < names.n && rc == 0; i++) {
 		if (show_keys(ix, "FIELD", names.m[i].name, &q) < 0)
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		else
-			rc = query_rows(ix, q.buf, field_row, sch, "cannot list field keys", err);
+		else if ((rc = query_rows(ix, q.buf, field_row, sch, "cannot list field keys",
+					  err)) < 0)
+			ferry_error_prefix(err, "measurement '%s'", names.m[i].name);
 	}
 out:
 	tm_schema_release(&names);

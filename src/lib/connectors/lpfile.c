@@ -1058,49 +1058,69 @@ out:
 
 #define LPF_SAMPLE 4096   /* records sampled for the field values per record */
 
-/*
- * The plan counts records, not field values, and a record holds one
- * field (influx_inspect export) or several (a client's write): the first
- * LPF_SAMPLE records of each file say how many per record, and its
- * chunks' est_values follow.  The same with or without a discover() scan,
- * so that both plan the same chunks.
- */
-static int sample_values(struct lpf_source *S, int i, struct tm_chunk *ck, size_t nck,
-			 struct ferry_error *err)
+/* Field values per record in the first LPF_SAMPLE records of [lo, hi) of
+ * file i: *recs records, *values values. */
+static int sample_range(struct lpf_source *S, int i, uint64_t lo, uint64_t hi, int64_t line0,
+			int64_t *recs, int64_t *values, struct ferry_error *err)
 {
 	struct scan sc;
 	struct rec r;
 	struct tm_point tp;
 	struct checker c;
 	const char *why;
-	int64_t recs = 0, values = 0;
-	size_t k;
 	int rc;
 
+	*recs = *values = 0;
 	memset(&c, 0, sizeof(c));
 	c.S = S;
 	lp_scratch_init(&c.scratch);
-	if ((rc = scan_open(&sc, S, i, 0, LPF_END_UNKNOWN, 1, err)) < 0)
+	if ((rc = scan_open(&sc, S, i, lo, hi, (uint64_t)line0, err)) < 0)
 		goto out;
-	while (recs < LPF_SAMPLE && (rc = scan_next(&sc, &r, err)) > 0) {
-		recs++;
+	while (*recs < LPF_SAMPLE && (rc = scan_next(&sc, &r, err)) > 0) {
+		++*recs;
 		if ((rc = check_record(&c, &r, &tp, &why)) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
 		if (rc == REC_POINT)
-			values += (int64_t)tp.nfields;
+			*values += (int64_t)tp.nfields;
 	}
-	if (rc < 0)
-		goto out;
-	rc = 0;
-	for (k = 0; k < nck && recs > 0; k++)
-		if (ck[k].file == i && ck[k].est > 0)
-			ck[k].est_values = (int64_t)((double)ck[k].est * (double)values / (double)recs);
+	if (rc > 0)
+		rc = 0;
 out:
 	scan_release(&sc);
 	lp_scratch_release(&c.scratch);
 	return rc;
+}
+
+/*
+ * The plan counts records, not field values, and a record holds one
+ * field (influx_inspect export) or several (a client's write): the first
+ * LPF_SAMPLE records of each chunk say how many per record, and the
+ * chunk's est_values follows.  A gz file is sampled once at its start (a
+ * chunk in the middle would be inflated from the start).  The same with
+ * or without a discover() scan, so that both plan the same chunks.
+ */
+static int sample_values(struct lpf_source *S, int i, struct tm_chunk *ck, size_t nck,
+			 struct ferry_error *err)
+{
+	int64_t recs = 0, values = 0;
+	size_t k;
+	int rc, gz = S->f[i].gz;
+
+	if (gz && (rc = sample_range(S, i, 0, LPF_END_UNKNOWN, 1, &recs, &values, err)) < 0)
+		return rc;
+	for (k = 0; k < nck; k++) {
+		if (ck[k].file != i || ck[k].est <= 0)
+			continue;
+		if (!gz && (rc = sample_range(S, i, ck[k].off_lo, ck[k].off_hi, ck[k].line0,
+					      &recs, &values, err)) < 0)
+			return rc;
+		if (recs > 0)
+			ck[k].est_values = (int64_t)((double)ck[k].est * (double)values /
+						     (double)recs);
+	}
+	return 0;
 }
 
 static int keep_names(struct lpf_source *S, const struct tm_schema *sch)

@@ -53,6 +53,7 @@
 #define IFX_OBJECT_MAX (512u << 20)   /* one response chunk larger than this: refuse */
 #define IFX_ERRBODY_MAX 65536         /* bytes kept of a non-200 answer */
 #define IFX_TARGET_POINTS 400000      /* the default chunk aims at this many points */
+#define IFX_MAX_BOUNDS 10000000       /* shard group bounds, derived without SHOW SHARDS */
 #define IFX_WHOLE_MAX (32u << 20)     /* a series-order answer taken whole, at most;
 					 * FERRY_INFLUX_ANSWER_MAX (bytes) sets it */
 #define IFX_AHEAD 1                   /* series order: answers fetched ahead */
@@ -1367,7 +1368,122 @@ static int shard_row(struct rows_ctx *c, const struct series *s, const struct mp
 	return 0;
 }
 
-static int load_shards(struct ifx *ix, struct ferry_error *err)
+/* A Go duration as SHOW RETENTION POLICIES prints it ("168h0m0s",
+ * "1h30m0s", "0s") in ns; -1 when it is not one. */
+static int64_t go_duration(const char *p, size_t n)
+{
+	static const struct {
+		const char *u;
+		int64_t ns;
+	} units[] = { { "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "ms", 1000000 },
+		      { "h", 3600000000000LL }, { "m", 60000000000LL }, { "s", 1000000000 } };
+	const char *e = p + n;
+	int64_t total = 0;
+
+	if (p == e)
+		return -1;
+	while (p < e) {
+		int64_t v = 0;
+		size_t k, ul = 0;
+
+		if (*p < '0' || *p > '9')
+			return -1;
+		for (; p < e && *p >= '0' && *p <= '9'; p++) {
+			if (v > (INT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (*p - '0');
+		}
+		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+			ul = strlen(units[k].u);
+			if ((size_t)(e - p) >= ul && !memcmp(p, units[k].u, ul))
+				break;
+		}
+		if (k == sizeof(units) / sizeof(units[0]) || v > (INT64_MAX - total) / units[k].ns)
+			return -1;
+		total += v * units[k].ns;
+		p += ul;
+	}
+	return total;
+}
+
+struct sgd_ctx {
+	const char *rp;
+	int64_t ns;               /* the policy's shard group duration; 0: not seen */
+};
+
+static int sgd_row(struct rows_ctx *c, const struct series *s, const struct mp_val *cells,
+		   struct ferry_error *err)
+{
+	struct sgd_ctx *g = c->ud;
+	const struct mp_val *v = cell(s, cells, "name"), *d = cell(s, cells, "shardGroupDuration");
+
+	(void)err;
+	if (v && key_is(v, g->rp) && d && d->t == MP_STR)
+		g->ns = go_duration(d->s, d->len);
+	return 0;
+}
+
+/*
+ * SHOW SHARDS needs an admin user.  For anyone else, the shard groups'
+ * bounds follow from the policy's shard group duration: InfluxDB starts a
+ * group at a point's time truncated to a multiple of it, counted from Go's
+ * zero time (0001-01-01, 62135596800 s before 1970).  Every such multiple
+ * in the span of a measurement with a field of several types is a bound.
+ * Exact unless the duration was changed after data was written, which the
+ * warning says.
+ */
+static int shards_from_duration(struct ifx *ix, const struct ifx_meas *meas, size_t nm,
+				struct shard_ctx *sc, struct ferry_error *err)
+{
+	const __int128 zero = (__int128)62135596800LL * 1000000000LL;
+	struct sgd_ctx g = { ix->rp, 0 };
+	struct ferry_buf q = FERRY_BUF_INIT;
+	size_t i;
+	int rc;
+
+	if ((rc = ferry_buf_addstr(&q, "SHOW RETENTION POLICIES ON ")) < 0 ||
+	    (rc = add_ident(&q, ix->db, strlen(ix->db))) < 0) {
+		ferry_buf_release(&q);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	rc = query_rows(ix, q.buf, sgd_row, &g, "cannot read the retention policies", err);
+	ferry_buf_release(&q);
+	if (rc < 0)
+		return rc;
+	if (g.ns < 3600000000000LL)
+		return ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"cannot find the shard groups of %s.%s: SHOW SHARDS needs an admin user, "
+			"and the policy's shard duration is not known; give an admin user",
+			ix->db, ix->rp);
+	ferry_warn("InfluxDB user is not an admin, so SHOW SHARDS is refused: measurements with "
+		   "a field of several types are cut at every %lld h, the shard duration of "
+		   "%s.%s; if that duration was changed after data was written, a value of a "
+		   "less favoured type may be lost: give an admin user to be sure",
+		   (long long)(g.ns / 3600000000000LL), ix->db, ix->rp);
+	for (i = 0; i < nm; i++) {
+		__int128 t, end;
+
+		if (!meas[i].conflict || !meas[i].have)
+			continue;
+		/* (t + zero) a multiple of ns, from at or before first */
+		t = (__int128)meas[i].first + zero;
+		t = t - ((t % g.ns) + g.ns) % g.ns - zero;
+		end = (__int128)meas[i].last + g.ns;
+		for (; t <= end; t += g.ns) {
+			if (ix->nbounds >= IFX_MAX_BOUNDS)
+				return ferry_error_set(err, FERRY_EINVAL,
+					"more than %d shard groups in %s.%s", IFX_MAX_BOUNDS,
+					ix->db, ix->rp);
+			if (FERRY_GROW(ix->bounds, sc->cap, ix->nbounds + 1))
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			ix->bounds[ix->nbounds++] = (int64_t)t;
+		}
+	}
+	return 0;
+}
+
+static int load_shards(struct ifx *ix, const struct ifx_meas *meas, size_t nm,
+		       struct ferry_error *err)
 {
 	struct shard_ctx sc = { ix, 0 };
 	size_t i, n = 0;
@@ -1376,9 +1492,14 @@ static int load_shards(struct ifx *ix, struct ferry_error *err)
 	ferry_free(ix->bounds);
 	ix->bounds = NULL;
 	ix->nbounds = 0;
-	if ((rc = query_rows(ix, "SHOW SHARDS", shard_row, &sc,
-			     "cannot list the shard groups (needed for fields with several types)",
-			     err)) < 0)
+	rc = query_rows(ix, "SHOW SHARDS", shard_row, &sc,
+			"cannot list the shard groups (needed for fields with several types)", err);
+	if (rc == FERRY_ECONN && !strcmp(err->origin, "http 403")) {
+		ferry_error_clear(err);
+		ix->nbounds = 0;
+		rc = shards_from_duration(ix, meas, nm, &sc, err);
+	}
+	if (rc < 0)
 		return rc;
 	qsort(ix->bounds, ix->nbounds, sizeof(*ix->bounds), qsort_i64);
 	for (i = 0; i < ix->nbounds; i++)
@@ -1517,7 +1638,7 @@ static int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 				conflicts = 1;
 			}
 		}
-	if (conflicts && (rc = load_shards(ix, err)) < 0)
+	if (conflicts && (rc = load_shards(ix, meas, sch.n, err)) < 0)
 		goto out;
 	tm_schema_release(&ix->sch);
 	ferry_free(ix->meas);

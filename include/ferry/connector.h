@@ -153,6 +153,9 @@ struct ferry_conn_ops {
 
 /* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */
 const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme);
+/* The capabilities (FERRY_CAP_*) of the connector url names, 0 when it
+ * names none; nothing is opened. */
+unsigned ferry_conn_url_caps(const char *url);
 /* All registered connectors, NULL-terminated. */
 const struct ferry_conn_ops *const *ferry_conn_list(void);
 

@@ -29,6 +29,9 @@ void ferry_progress_reset(ferry_progress *p, const char *label, uint64_t total);
 void ferry_progress_add(ferry_progress *p, uint64_t rows, uint64_t bytes);
 /* Print if due (call from any thread). */
 void ferry_progress_tick(ferry_progress *p);
+/* One line "label: text" (not when quiet), e.g. what a long wait before
+ * the rows start is for. */
+void ferry_progress_note(ferry_progress *p, const char *text);
 /* Print the final state and end the line. */
 void ferry_progress_done(ferry_progress *p);
 void ferry_progress_free(ferry_progress *p);

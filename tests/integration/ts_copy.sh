@@ -139,7 +139,10 @@ u3=$(new_db ts_ns)
 t_run "$FERRY" copy -q "lp://$T/ns.lp" "$u3"
 assert_contains "nanoseconds reported" "$T_OUT$T_ERR" "1 points had nanoseconds"
 u3b=$(new_db ts_ns2)
-t_run "$FERRY" copy -q --keep-ns "lp://$T/ns.lp" "$u3b"
+t_run "$FERRY" copy --progress plain --keep-ns "lp://$T/ns.lp" "$u3b"
+# before its rows, a time-series copy says what the wait is for
+assert_contains "says it reads the catalog" "$T_ERR" "copy: reading the source's catalog and planning its chunks"
+assert_contains "says how long planning took" "$T_ERR" "copy: 1 chunk planned in "
 assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_data')" 1700000000000000123
 
 # ---- a NUL in a tag: jsonb cannot hold it, so that point is a reject -----------

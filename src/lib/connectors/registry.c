@@ -42,6 +42,19 @@ const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme)
 	return NULL;
 }
 
+unsigned ferry_conn_url_caps(const char *url)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	const struct ferry_conn_ops *ops;
+	ferry_url *u = NULL;
+
+	if (ferry_url_parse(url, &u, &err) < 0)
+		return 0;
+	ops = ferry_conn_lookup(u->scheme);
+	ferry_url_free(u);
+	return ops ? ops->caps : 0;
+}
+
 int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 		    struct ferry_error *err)
 {

@@ -1152,11 +1152,11 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	struct ferry_copy_opts lo;
 	char *ts_url = NULL;
 	struct ferry_buf rejdir = FERRY_BUF_INIT;
-	double start = ferry_now(), t0;
+	double start = ferry_now(), t0, topen;
 	uint64_t total = 0;
 	char host[64] = "";
 	size_t i;
-	int rc;
+	int rc, ts;
 
 	memset(&r, 0, sizeof(r));
 	if (out)
@@ -1206,6 +1206,13 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_error_prefix(err, "cannot take a snapshot of the source");
 		goto out;
 	}
+	topen = ferry_now();
+	r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
+	/* a time-series source reads its catalog (InfluxDB: a query or more
+	 * per measurement) or scans its files when it opens: say so */
+	ts = (ferry_conn_url_caps(r.src_url) & FERRY_CAP_CHUNKS) != 0;
+	if (ts)
+		ferry_progress_note(r.progress, "reading the source's catalog and planning its chunks");
 	if ((rc = ferry_conn_open(r.src_url, FERRY_OPEN_READONLY, &r.src, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the source");
 		goto out;
@@ -1265,6 +1272,13 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	if ((rc = plan_chunks(&r, &total, err)) < 0)
 		goto out;
+	if (ts) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "%zu chunk%s planned in %.1f s", r.nchunks,
+			 r.nchunks == 1 ? "" : "s", ferry_now() - topen);
+		ferry_progress_note(r.progress, msg);
+	}
 	if (r.ckpt) {
 		if ((rc = prepare_job(&r, err)) < 0)
 			goto out;
@@ -1278,7 +1292,6 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 			"(use --restart to copy again)", r.job);
 		goto out;
 	}
-	r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
 	t0 = ferry_now();
 	for (;;) {
 		int64_t unheld = 0;

@@ -159,6 +159,20 @@ void ferry_progress_tick(ferry_progress *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void ferry_progress_note(ferry_progress *p, const char *text)
+{
+	if (!p || p->mode == FERRY_PROGRESS_QUIET)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->drawn) {
+		fputc('\n', p->out);
+		p->drawn = 0;
+	}
+	fprintf(p->out, "%s: %s\n", p->label, text);
+	fflush(p->out);
+	pthread_mutex_unlock(&p->lock);
+}
+
 void ferry_progress_done(ferry_progress *p)
 {
 	if (!p || p->mode == FERRY_PROGRESS_QUIET)

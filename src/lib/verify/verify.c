@@ -1010,6 +1010,10 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	}
 	if ((rc = ferry_ts_url(o->src, &o->ts, &r.src_url, err)) < 0)
 		goto out;
+	r.progress = ferry_progress_new(o->progress_out ? o->progress_out : stderr,
+					o->progress_mode, "verify", 0);
+	if (ferry_conn_url_caps(r.src_url) & FERRY_CAP_CHUNKS)   /* as ferry copy says */
+		ferry_progress_note(r.progress, "reading the source's catalog and planning its chunks");
 	if ((rc = ferry_conn_open(r.src_url, FERRY_OPEN_READONLY, &src, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the source");
 		goto out;
@@ -1113,8 +1117,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (jobs < 1)
 		jobs = 1;
-	r.progress = ferry_progress_new(o->progress_out ? o->progress_out : stderr,
-					o->progress_mode, "verify", total);
+	ferry_progress_reset(r.progress, "verify", total);
 	rc = run_workers(&r, jobs, err);
 	ferry_progress_done(r.progress);
 out:

@@ -38,6 +38,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1296,11 +1297,63 @@ out:
 }
 
 /* Counts (into sch->m[].points) and first/last times (into meas[]). */
+#define IFX_STAT_THREADS 4   /* first/last queries at once (discovery) */
+
+/* The count query or the first/last queries of a share of the
+ * measurements, on one thread of stats(). */
+struct stat_job {
+	const struct ifx *ix;
+	struct tm_schema *sch;
+	struct ifx_meas *meas;
+	const char *count_q;      /* this thread counts; else it takes edges */
+	_Atomic size_t *next;     /* the next measurement to take */
+	_Atomic int *stop;
+	int rc;
+	struct ferry_error err;
+};
+
+static void *stat_main(void *arg)
+{
+	struct stat_job *j = arg;
+	size_t i;
+
+	if (j->count_q) {
+		j->rc = query_rows(j->ix, j->count_q, count_row, j->sch, "cannot count points",
+				   &j->err);
+	} else {
+		while (!atomic_load(j->stop) && (i = atomic_fetch_add(j->next, 1)) < j->sch->n) {
+			struct time_ctx a, b;
+
+			if ((j->rc = edge_time(j->ix, &j->sch->m[i], 0, &a, &j->err)) < 0 ||
+			    (j->rc = edge_time(j->ix, &j->sch->m[i], 1, &b, &j->err)) < 0)
+				break;
+			j->meas[i].have = a.have && b.have;
+			j->meas[i].first = a.t;
+			j->meas[i].last = b.t;
+		}
+	}
+	if (j->rc < 0)
+		atomic_store(j->stop, 1);
+	return NULL;
+}
+
+/*
+ * Counts (into sch->m[].points and .values) and first/last times (into
+ * meas[]).  The count is one query over every measurement; the times are
+ * two per measurement.  They run side by side, the times on
+ * IFX_STAT_THREADS threads: a database of 600 measurements spent 4.2 s
+ * here one query after another.  count_row writes a measurement's counts,
+ * the time queries read its name and fields: different members.
+ */
 static int stats(const struct ifx *ix, struct tm_schema *sch, struct ifx_meas *meas,
 		 struct ferry_error *err)
 {
 	struct ferry_buf q = FERRY_BUF_INIT;
-	size_t i;
+	struct stat_job job[IFX_STAT_THREADS + 1];
+	pthread_t th[IFX_STAT_THREADS + 1];
+	_Atomic size_t next = 0;
+	_Atomic int stop = 0;
+	size_t i, n, started = 0;
 	int rc;
 
 	if ((rc = ferry_buf_addstr(&q, "SELECT count(*) FROM ")) < 0 ||
@@ -1310,18 +1363,30 @@ static int stats(const struct ifx *ix, struct tm_schema *sch, struct ifx_meas *m
 	}
 	for (i = 0; i < sch->n; i++)
 		sch->m[i].points = sch->m[i].values = 0;
-	if ((rc = query_rows(ix, q.buf, count_row, sch, "cannot count points", err)) < 0)
-		goto out;
-	for (i = 0; i < sch->n; i++) {
-		struct time_ctx a, b;
-
-		if ((rc = edge_time(ix, &sch->m[i], 0, &a, err)) < 0 ||
-		    (rc = edge_time(ix, &sch->m[i], 1, &b, err)) < 0)
-			goto out;
-		meas[i].have = a.have && b.have;
-		meas[i].first = a.t;
-		meas[i].last = b.t;
+	n = 1 + (sch->n < IFX_STAT_THREADS ? sch->n : IFX_STAT_THREADS);
+	for (i = 0; i < n; i++) {
+		memset(&job[i], 0, sizeof(job[i]));
+		job[i].ix = ix;
+		job[i].sch = sch;
+		job[i].meas = meas;
+		job[i].count_q = i == 0 ? q.buf : NULL;
+		job[i].next = &next;
+		job[i].stop = &stop;
 	}
+	for (started = 1; started < n; started++)
+		if (pthread_create(&th[started], NULL, stat_main, &job[started]) != 0)
+			break;
+	stat_main(&job[0]);   /* the count, on this thread */
+	for (i = started; i < n; i++)   /* jobs whose thread did not start */
+		stat_main(&job[i]);
+	for (i = 1; i < started; i++)
+		pthread_join(th[i], NULL);
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		if (job[i].rc < 0) {
+			rc = job[i].rc;
+			*err = job[i].err;
+		}
 out:
 	ferry_buf_release(&q);
 	return rc;

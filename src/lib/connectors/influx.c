@@ -1296,7 +1296,6 @@ out:
 	return rc;
 }
 
-/* Counts (into sch->m[].points) and first/last times (into meas[]). */
 #define IFX_STAT_THREADS 4   /* first/last queries at once (discovery) */
 
 /* The count query or the first/last queries of a share of the
@@ -1619,7 +1618,6 @@ static int meas_row(struct rows_ctx *c, const struct series *s, const struct mp_
 {
 	const struct mp_val *v = cell(s, cells, "name");
 
-	(void)s;
 	if (v && v->t == MP_STR && !tm_schema_measurement(c->ud, v->s, v->len))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;

@@ -61,15 +61,21 @@ void ferry_progress_set_interval(ferry_progress *p, double seconds)
 		p->interval = seconds;
 }
 
+/* End a bar drawn on the current line, if any (p->lock held). */
+static void end_bar(ferry_progress *p)
+{
+	if (p->drawn) {
+		fputc('\n', p->out);
+		p->drawn = 0;
+	}
+}
+
 void ferry_progress_reset(ferry_progress *p, const char *label, uint64_t total)
 {
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
-	if (p->drawn) {
-		fputc('\n', p->out);
-		p->drawn = 0;
-	}
+	end_bar(p);
 	snprintf(p->label, sizeof(p->label), "%s", label ? label : "");
 	p->total = total;
 	atomic_store(&p->rows, 0);
@@ -164,10 +170,7 @@ void ferry_progress_note(ferry_progress *p, const char *text)
 	if (!p || p->mode == FERRY_PROGRESS_QUIET)
 		return;
 	pthread_mutex_lock(&p->lock);
-	if (p->drawn) {
-		fputc('\n', p->out);
-		p->drawn = 0;
-	}
+	end_bar(p);
 	fprintf(p->out, "%s: %s\n", p->label, text);
 	fflush(p->out);
 	pthread_mutex_unlock(&p->lock);

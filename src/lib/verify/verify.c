@@ -221,7 +221,6 @@ static int row_text(const struct ferry_batch *b, size_t r, const struct vf_table
 static int bucket_add(struct side *s, const struct ferry_batch *b, size_t r, uint64_t h)
 {
 	size_t j;
-	int rc;
 
 	if ((s->bn + 1) * 2 > s->bcap) {
 		size_t ncap = s->bcap ? s->bcap * 2 : 1024, i;
@@ -249,9 +248,7 @@ static int bucket_add(struct side *s, const struct ferry_batch *b, size_t r, uin
 	s->bt[j].count = 1;
 	s->bt[j].text = s->text.len;
 	s->bn++;
-	if ((rc = row_text(b, r, s->vt, &s->text)) < 0)
-		return rc;
-	return 0;
+	return row_text(b, r, s->vt, &s->text);
 }
 
 static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)

@@ -8,6 +8,11 @@
  * release when nothing was added.  b->cap (0 = none) caps the length:
  * growing past it returns FERRY_ETOOBIG and leaves the content intact.
  * Every function that grows returns 0 or a negative FERRY_E* code.
+ *
+ * Errors are sticky (stdio's ferror, curl's dynbuf): after the first
+ * failed grow or add, every later one does nothing and returns that same
+ * code, so a run of adds needs one check at the end (ferry_buf_error()).
+ * Only _clear, _release, _init and _detach forget the error.
  */
 #ifndef FERRY_BUF_H
 #define FERRY_BUF_H
@@ -21,10 +26,11 @@ struct ferry_buf {
 	size_t len;
 	size_t alloc;  /* 0 while buf points at the shared empty string */
 	size_t cap;    /* maximum len, 0 = unlimited */
+	int err;       /* the first failure's FERRY_E* code, 0 while none */
 };
 
 extern char ferry_buf_empty[];
-#define FERRY_BUF_INIT { ferry_buf_empty, 0, 0, 0 }
+#define FERRY_BUF_INIT { ferry_buf_empty, 0, 0, 0, 0 }
 
 void ferry_buf_init(struct ferry_buf *b, size_t cap);
 /* Free the contents, keep the struct usable (empty). */
@@ -34,6 +40,12 @@ void ferry_buf_clear(struct ferry_buf *b);
 /* Hand the memory to the caller (free with ferry_free); b becomes empty.
  * Returns NULL only on out-of-memory for an empty buffer. */
 char *ferry_buf_detach(struct ferry_buf *b, size_t *len);
+
+/* 0, or the sticky FERRY_E* code of the first add or grow that failed. */
+static inline int ferry_buf_error(const struct ferry_buf *b)
+{
+	return b->err;
+}
 
 /* Make room for at least extra more bytes beyond len. */
 int ferry_buf_grow(struct ferry_buf *b, size_t extra);

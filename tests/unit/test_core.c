@@ -45,6 +45,40 @@ static void buf_cap(void **state)
 	ferry_buf_release(&b);
 }
 
+/* The first failure sticks: later adds, even ones that would fit, do
+ * nothing and report it, so one check at the end of a run of adds is
+ * enough; clearing the buffer forgets it. */
+static void buf_sticky(void **state)
+{
+	struct ferry_buf b;
+
+	(void)state;
+	ferry_buf_init(&b, 4);
+	assert_int_equal(ferry_buf_addstr(&b, "abc"), 0);
+	assert_int_equal(ferry_buf_error(&b), 0);
+	assert_int_equal(ferry_buf_addstr(&b, "de"), FERRY_ETOOBIG);
+	assert_int_equal(ferry_buf_addch(&b, 'x'), FERRY_ETOOBIG);
+	assert_int_equal(ferry_buf_addf(&b, "%s", ""), FERRY_ETOOBIG);
+	assert_int_equal(ferry_buf_add(&b, "", 0), FERRY_ETOOBIG);
+	assert_string_equal(b.buf, "abc");
+	assert_int_equal(ferry_buf_error(&b), FERRY_ETOOBIG);
+	ferry_buf_clear(&b);
+	assert_int_equal(ferry_buf_error(&b), 0);
+	assert_int_equal(ferry_buf_addstr(&b, "ok"), 0);
+	assert_string_equal(b.buf, "ok");
+	ferry_buf_release(&b);
+
+	ferry_buf_init(&b, 0);
+	ferry_alloc_fail_after(1);
+	assert_int_equal(ferry_buf_addstr(&b, "hello"), FERRY_ENOMEM);
+	ferry_alloc_fail_after(0);
+	assert_int_equal(ferry_buf_addstr(&b, "world"), FERRY_ENOMEM);
+	assert_int_equal(ferry_buf_error(&b), FERRY_ENOMEM);
+	ferry_buf_release(&b);
+	assert_int_equal(ferry_buf_addstr(&b, "again"), 0);
+	ferry_buf_release(&b);
+}
+
 static void buf_encodings(void **state)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
@@ -146,6 +180,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_basics),
 		cmocka_unit_test(buf_cap),
+		cmocka_unit_test(buf_sticky),
 		cmocka_unit_test(buf_encodings),
 		cmocka_unit_test(alloc_faults),
 		cmocka_unit_test(error_messages),

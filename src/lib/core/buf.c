@@ -16,6 +16,7 @@ void ferry_buf_init(struct ferry_buf *b, size_t cap)
 	b->len = 0;
 	b->alloc = 0;
 	b->cap = cap;
+	b->err = 0;
 }
 
 void ferry_buf_release(struct ferry_buf *b)
@@ -30,6 +31,7 @@ void ferry_buf_release(struct ferry_buf *b)
 void ferry_buf_clear(struct ferry_buf *b)
 {
 	b->len = 0;
+	b->err = 0;
 	if (b->alloc)
 		b->buf[0] = '\0';
 }
@@ -46,7 +48,15 @@ char *ferry_buf_detach(struct ferry_buf *b, size_t *len)
 	b->buf = ferry_buf_empty;
 	b->len = 0;
 	b->alloc = 0;
+	b->err = 0;
 	return p;
+}
+
+/* Remember the first failure: every later grow, and so every add, returns it. */
+static int fail(struct ferry_buf *b, int rc)
+{
+	b->err = rc;
+	return rc;
 }
 
 int ferry_buf_grow(struct ferry_buf *b, size_t extra)
@@ -54,11 +64,13 @@ int ferry_buf_grow(struct ferry_buf *b, size_t extra)
 	size_t need, nalloc;
 	char *p;
 
+	if (b->err)
+		return b->err;
 	if (extra > ((size_t)-1) - b->len - 1)
-		return FERRY_ENOMEM;
+		return fail(b, FERRY_ENOMEM);
 	need = b->len + extra + 1;
 	if (b->cap && b->len + extra > b->cap)
-		return FERRY_ETOOBIG;
+		return fail(b, FERRY_ETOOBIG);
 	if (need <= b->alloc)
 		return 0;
 	nalloc = b->alloc ? b->alloc : 64;
@@ -67,12 +79,12 @@ int ferry_buf_grow(struct ferry_buf *b, size_t extra)
 	if (!b->alloc) {
 		p = ferry_malloc(nalloc);
 		if (!p)
-			return FERRY_ENOMEM;
+			return fail(b, FERRY_ENOMEM);
 		p[0] = '\0';
 	} else {
 		p = ferry_realloc(b->buf, nalloc);
 		if (!p)
-			return FERRY_ENOMEM;
+			return fail(b, FERRY_ENOMEM);
 	}
 	b->buf = p;
 	b->alloc = nalloc;
@@ -97,7 +109,7 @@ int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n)
 	int rc;
 
 	if (n == 0)
-		return 0;
+		return b->err;
 	if ((rc = ferry_buf_grow(b, n)) < 0)
 		return rc;
 	memcpy(b->buf + b->len, data, n);
@@ -126,8 +138,10 @@ int ferry_buf_vaddf(struct ferry_buf *b, const char *fmt, va_list ap)
 	va_copy(cp, ap);
 	n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
+	if (b->err)
+		return b->err;
 	if (n < 0)
-		return FERRY_EINVAL;
+		return fail(b, FERRY_EINVAL);
 	if ((rc = ferry_buf_grow(b, (size_t)n)) < 0)
 		return rc;
 	vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);

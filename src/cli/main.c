@@ -2,7 +2,6 @@
  * main.c - the ferry command: global options and the one command table.
  * Each subcommand lives in cmd_<name>.c (git's builtin/ layout).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,27 +21,6 @@ static const struct cli_command commands[] = {
 	{ NULL, NULL, NULL }
 };
 
-void cli_error(const struct ferry_error *err)
-{
-	if (err->origin[0])
-		fprintf(stderr, "ferry: error: %s (%s)\n", err->msg, err->origin);
-	else
-		fprintf(stderr, "ferry: error: %s\n", err->msg[0] ? err->msg :
-			ferry_strerror(err->code));
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "ferry %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nsee 'ferry %s --help'\n", cmd);
-	return FERRY_EXIT_USAGE;
-}
-
 static void usage(FILE *out)
 {
 	const struct cli_command *c;
@@ -58,12 +36,17 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", c->name, c->summary);
 	fprintf(out,
 		"\n"
-		"global options:\n"
+		"global options (also accepted after the command):\n"
 		"  -v, --verbose   more diagnostics (repeat for debug)\n"
+		"  -q, --quiet     no progress and no summary; errors still print\n"
 		"  --version       print the version\n"
 		"  -h, --help      this help; 'ferry <command> --help' for a command\n"
 		"\n"
-		"exit codes: 0 ok, 1 failed, 2 usage error, 3 completed with rejected rows\n");
+		"every command with output takes --json: one JSON document on stdout,\n"
+		"with \"exit_code\", and \"error\" when it failed\n"
+		"\n"
+		"exit codes: 0 ok, 1 failed (or differences found), 2 usage or\n"
+		"configuration error, 3 completed with rejected rows\n");
 }
 
 int main(int argc, char **argv)
@@ -80,6 +63,8 @@ int main(int argc, char **argv)
 			return FERRY_EXIT_OK;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			ferry_log_set_level(ferry_log_get_level() + 1);
+		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			cli.quiet = 1;
 		} else {
 			fprintf(stderr, "ferry: unknown option '%s'\n", argv[i]);
 			usage(stderr);

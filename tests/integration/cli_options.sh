@@ -191,6 +191,10 @@ assert_contains "no-match names the pattern" "$T_ERR" "--include 'staets' matche
 assert_contains "no-match lists the tables" "$T_ERR" "states, events"
 t_run "$FERRY" copy --bogus "$SRC" "$PG1"
 assert_contains "unknown option named" "$T_ERR" "unknown option '--bogus'"
+# the README's example of a usage error as JSON
+t_run "$FERRY" copy --json --bogus "$SRC" "$PG1"
+assert_eq "usage error document" "$(printf '%s' "$T_OUT" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))')" \
+	'{"command": "copy", "error": "unknown option '"'--bogus'"'", "exit_code": 2}'
 # nothing was copied by the cases that failed
 assert_eq "no table from failed copies" \
 	"$(pg_q "$PG1" "SELECT count(*) FROM pg_tables WHERE tablename IN ('states', 'events') AND schemaname = 'public'")" 0

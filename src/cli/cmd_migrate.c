@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "ferry/buf.h"
+#include "ferry/log.h"
 #include "ferry/migrate.h"
 
 struct sub {
@@ -157,6 +158,21 @@ int cmd_migrate(int argc, char **argv)
 	int rc;
 
 	memset(&o, 0, sizeof(o));
+	/* `ferry migrate -q up` as well as `ferry -q migrate up` and
+	 * `ferry migrate up -q`: the shared options may precede the subcommand */
+	while (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet") ||
+			    !strcmp(argv[1], "-v") || !strcmp(argv[1], "--verbose") ||
+			    !strcmp(argv[1], "--json"))) {
+		if (argv[1][1] == 'q' || argv[1][2] == 'q')
+			cli.quiet = 1;
+		else if (argv[1][1] == 'v' || argv[1][2] == 'v')
+			ferry_log_set_level(ferry_log_get_level() + 1);
+		else
+			cli.json = 1;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? FERRY_EXIT_USAGE : FERRY_EXIT_OK;
@@ -165,7 +181,6 @@ int cmd_migrate(int argc, char **argv)
 		if (!strcmp(sub->name, argv[1]))
 			break;
 	if (!sub->name) {
-		cli.cmd = "migrate";
 		cli_getopt_begin("migrate", argc, argv);
 		return cli_usage("migrate", "'%s' is not a migrate command", argv[1]);
 	}

@@ -134,6 +134,8 @@ cases=$(cat <<'EOF'
 0 empty migrate down -q --dir mig --db $DB
 0 empty migrate up --dir mig --db $DB --quiet
 0 empty -q migrate status --dir mig --db $DB
+0 empty migrate -q status --dir mig --db $DB
+2 json  migrate --json nosuchcommand
 0 any   copy -v --include events --job ev --progress none $SRC $PG3
 0 any   verify -v $SRC $PG4
 0 any   migrate status -v --dir mig --db $DB

@@ -121,7 +121,10 @@ int cli_getopt(int argc, char **argv, const char *shortopts,
 			    takes_no_value(longopts, arg + 2))
 				cli_usage(cli.cmd, "option '%.*s' takes no value",
 					  (int)strcspn(arg, "="), arg);
-			else if (arg[0] == '-' && arg[1] == '-')
+			else if (optopt == 0 && arg[0] == '-' && arg[1] == '-')
+				/* getopt sets optopt only for short options (and
+				 * long ones given a value): inside "-xq" optind
+				 * has not moved on and arg is the element before */
 				cli_usage(cli.cmd, "unknown option '%s'", arg);
 			else
 				cli_usage(cli.cmd, "unknown option '-%c'", optopt);

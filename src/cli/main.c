@@ -2,6 +2,7 @@
  * main.c - the ferry command: global options and the one command table.
  * Each subcommand lives in cmd_<name>.c (git's builtin/ layout).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@ static void usage(FILE *out)
 	const struct cli_command *c;
 
 	fprintf(out,
-		"usage: ferry [-v | -q] <command> [<args>]\n"
+		"usage: ferry [-v | -q] [--json] <command> [<args>]\n"
 		"\n"
 		"Move IoT and home-automation data, schemas and dependencies to\n"
 		"their next home without losing a reading.\n"
@@ -39,14 +40,31 @@ static void usage(FILE *out)
 		"global options (also accepted after the command):\n"
 		"  -v, --verbose   more diagnostics (repeat for debug)\n"
 		"  -q, --quiet     no progress and no summary; errors still print\n"
+		"  --json          one JSON document on stdout, with \"exit_code\", and\n"
+		"                  \"error\" when the command failed\n"
 		"  --version       print the version\n"
 		"  -h, --help      this help; 'ferry <command> --help' for a command\n"
 		"\n"
-		"every command with output takes --json: one JSON document on stdout,\n"
-		"with \"exit_code\", and \"error\" when it failed\n"
-		"\n"
 		"exit codes: 0 ok, 1 failed (or differences found), 2 usage or\n"
 		"configuration error, 3 completed with rejected rows\n");
+}
+
+/* The JSON document of a usage error before any command ran, when --json
+ * is anywhere on the line; returns FERRY_EXIT_USAGE. */
+static int not_ferry(int argc, char **argv, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int not_ferry(int argc, char **argv, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	cli_getopt_begin("ferry", argc, argv);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_json_error(FERRY_EXIT_USAGE, msg);
+	return FERRY_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -65,10 +83,12 @@ int main(int argc, char **argv)
 			ferry_log_set_level(ferry_log_get_level() + 1);
 		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
 			cli.quiet = 1;
+		} else if (!strcmp(argv[i], "--json")) {
+			cli.json = 1;
 		} else {
 			fprintf(stderr, "ferry: unknown option '%s'\n", argv[i]);
 			usage(stderr);
-			return FERRY_EXIT_USAGE;
+			return not_ferry(argc, argv, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (i >= argc) {
@@ -91,5 +111,5 @@ int main(int argc, char **argv)
 			return c->fn(argc - i, argv + i);
 	fprintf(stderr, "ferry: '%s' is not a ferry command; see 'ferry --help'\n",
 		argv[i]);
-	return FERRY_EXIT_USAGE;
+	return not_ferry(argc, argv, "'%s' is not a ferry command", argv[i]);
 }

@@ -75,6 +75,7 @@ cases=$(cat <<'EOF'
 2 any   copy nosuch://x $PG1
 2 any   copy $SRC nosuch://x
 2 any   copy not-a-url $PG1
+2 any   copy sqlite: $PG1
 2 any   verify nosuch://x $PG4
 2 any   migrate status --db nosuch://x --dir mig
 2 any   copy --map broken.yaml lp://$T/points.lp $PG1
@@ -115,6 +116,9 @@ cases=$(cat <<'EOF'
 2 json  migrate up --json --bogus
 2 json  migrate nosuchcommand --json
 2 json  migrate up --json --dir nosuchdir
+2 json  nosuchcommand --json
+2 json  --json -x copy
+0 json  --json generate --rows=5 -o gen2.db
 # --opt=value for options that take a value
 0 any   copy --include=states --schema=s1 --jobs=1 --batch-rows=10 --progress=none $SRC $PG1
 0 any   verify --include=states --chunk-rows=1 --jobs=1 --progress=none $SRC $PG4

@@ -305,10 +305,13 @@ int cmd_rewrite(int argc, char **argv)
 		json_object_set_new(root, "failed", json_integer(failed));
 		json_object_set_new(root, "pending", json_boolean(pending));
 		json_object_set_new(root, "exit_code", json_integer(ret));
-		if (failed)
+		if (failed)  /* every exit 1 says why */
 			json_object_set_new(root, "error", json_sprintf(
 				"%d of %d director%s failed", failed, ndirs,
 				ndirs == 1 ? "y" : "ies"));
+		else if (pending)
+			json_object_set_new(root, "error", json_string(
+				"changes are pending (--dry-run changed nothing)"));
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else if (!o.quiet) {

@@ -183,6 +183,10 @@ static void print_json(const struct ferry_verify_result *r, const struct ferry_e
 	}
 	if (err && err->code)
 		json_object_set_new(root, "error", json_string(err->msg));
+	else if (status != FERRY_EXIT_OK && r)  /* every exit 1 says why */
+		json_object_set_new(root, "error", json_sprintf(
+			"the target differs from the source: %lld differing chunk%s",
+			(long long)r->differing, r->differing == 1 ? "" : "s"));
 	s = json_dumps(root, JSON_INDENT(2));
 	if (s)
 		puts(s);

@@ -13,7 +13,7 @@
 #     errors and failures.
 # Each case is a line: WANT_RC OUT ARGS...  where OUT is
 #   json   stdout is one JSON document whose exit_code is WANT_RC (and has
-#          "error" when WANT_RC is not 0)
+#          "error" when WANT_RC is 1 or 2)
 #   empty  stdout is empty
 #   any    stdout is not checked
 #   ARGS are shell words (variables expanded) given to ferry.
@@ -35,6 +35,9 @@ PG3=$(new_db cli_opts3)
 PG4=$(new_db cli_opts4)
 "$FERRY" copy --progress none "$SRC" "$PG4" >/dev/null   # what verify checks
 BAD_PG="postgres://postgres@127.0.0.1:1/nope?connect_timeout=2"
+PG5=$(new_db cli_opts5)                                    # differs from src
+"$FERRY" copy --progress none "$SRC" "$PG5" >/dev/null
+pg_q "$PG5" "DELETE FROM states WHERE state_id = 2"
 
 printf 'm,entity_id=sensor.a value=1 1700000000000000000\n' > points.lp
 printf 'target: [\n' > broken.yaml               # not YAML
@@ -42,6 +45,8 @@ printf 'target: t\n' > nocolumns.yaml             # YAML, not a map
 
 mkdir -p mig plain
 printf -- '-- migrate:up\nCREATE TABLE t(a int);\n-- migrate:down\nDROP TABLE t;\n' > mig/0001_t.sql
+mkdir -p badmig
+printf -- '-- migrate:up\nSELECT no_such_function();\n-- migrate:down\nSELECT 1;\n' > badmig/0001_bad.sql
 printf 'requests\n' > plain/requirements.txt
 printf 'name: [\n' > broken-recipe.yaml
 DB="sqlite:$T/app.db"
@@ -102,11 +107,14 @@ cases=$(cat <<'EOF'
 2 json  verify --json nosuch://x $PG4
 2 json  verify --json $SRC
 0 json  verify --json $SRC $PG4
+1 json  verify --json $SRC $PG5
+1 json  migrate up --json --dir badmig --db sqlite:$T/bad.db
 0 json  generate --json --rows=5 -o gen.db
 2 json  generate --json --rows=5 -o -
 2 json  generate --json --bogus
 1 json  generate --json --rows=5 -o $T/src.db/gen.db
 0 json  rewrite --json --recipe asyncio-mqtt-to-aiomqtt plain
+1 json  rewrite --json --dry-run --recipe asyncio-mqtt-to-aiomqtt $FERRY_SRC/tests/data/rewrite/requirements-only
 2 json  rewrite --json --recipe $T/missing.yaml plain
 2 json  rewrite --json plain
 0 json  migrate new --json y --dir newmig
@@ -148,14 +156,14 @@ cases=$(cat <<'EOF'
 EOF
 )
 
-is_json() {  # stdin is one JSON object with exit_code == $1 ("error" unless 0)
+is_json() {  # stdin is one JSON object with exit_code == $1 ("error" if 1 or 2)
 	python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 want = int(sys.argv[1])
 assert isinstance(d, dict), "not an object"
 assert d.get("exit_code") == want, "exit_code %r, want %d" % (d.get("exit_code"), want)
-assert want == 0 or isinstance(d.get("error"), str), "no error member"
+assert want not in (1, 2) or isinstance(d.get("error"), str), "no error member"
 ' "$1"
 }
 

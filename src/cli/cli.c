@@ -1,14 +1,139 @@
 /*
- * cli.c - small pieces the subcommands share: option values that mean the
- * same in every command (--progress), repeatable string options, sizes.
+ * cli.c - what the subcommands share: one option parser with the options
+ * every command takes (-q, -v, --json, -h), usage errors and error
+ * documents, option values that mean the same in every command
+ * (--progress), repeatable string options.
  */
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "ferry/log.h"
 #include "ferry/tsmap.h"
 #include "ferry/progress.h"
+
+struct cli_state cli = { "", 0, 0 };
+
+void cli_error(const struct ferry_error *err)
+{
+	if (err->origin[0])
+		fprintf(stderr, "ferry: error: %s (%s)\n", err->msg, err->origin);
+	else
+		fprintf(stderr, "ferry: error: %s\n", err->msg[0] ? err->msg :
+			ferry_strerror(err->code));
+}
+
+void cli_json_error(int code, const char *msg)
+{
+	json_t *root;
+	char *s;
+
+	if (!cli.json)
+		return;
+	root = json_pack("{s:s, s:i, s:s}", "command", cli.cmd, "exit_code", code,
+			 "error", msg);
+	s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(root);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ferry %s: %s\nsee 'ferry %s --help'\n", cmd, msg, cmd);
+	cli_json_error(FERRY_EXIT_USAGE, msg);
+	return FERRY_EXIT_USAGE;
+}
+
+int cli_exit_code(int rc)
+{
+	return rc == 0 ? FERRY_EXIT_OK : rc == FERRY_EUSAGE ? FERRY_EXIT_USAGE :
+	       FERRY_EXIT_FAILED;
+}
+
+void cli_getopt_begin(const char *cmd, int argc, char **argv)
+{
+	int i;
+
+	cli.cmd = cmd;
+	/* --json anywhere (before a "--") makes even an error in an earlier
+	 * option come out as JSON */
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			cli.json = 1;
+	optind = 0;  /* glibc: start afresh, whatever parsed before */
+	opterr = 0;  /* our messages, not getopt's */
+}
+
+/* Is name (up to '=' or NUL) a long option that takes no value? */
+static int takes_no_value(const struct option *longopts, const char *name)
+{
+	size_t n = strcspn(name, "=");
+
+	for (; longopts->name; longopts++)
+		if (strlen(longopts->name) == n && !strncmp(longopts->name, name, n))
+			return longopts->has_arg == no_argument;
+	return 0;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
+{
+	char opts[64];
+	const char *arg;
+	int c;
+
+	/* ':' first: a missing value is told apart from an unknown option */
+	snprintf(opts, sizeof(opts), ":qv%s", shortopts);
+	for (;;) {
+		c = getopt_long(argc, argv, opts, longopts, NULL);
+		arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+		switch (c) {
+		case 'q':
+			cli.quiet = 1;
+			continue;
+		case 'v':
+			ferry_log_set_level(ferry_log_get_level() + 1);
+			continue;
+		case CLI_OPT_JSON:
+			cli.json = 1;
+			continue;
+		case ':':
+			if (arg[0] == '-' && arg[1] == '-')
+				cli_usage(cli.cmd, "option '%s' needs a value", arg);
+			else
+				cli_usage(cli.cmd, "option '-%c' needs a value", optopt);
+			return CLI_OPT_BAD;
+		case '?':
+			if (arg[0] == '-' && arg[1] == '-' && strchr(arg, '=') &&
+			    takes_no_value(longopts, arg + 2))
+				cli_usage(cli.cmd, "option '%.*s' takes no value",
+					  (int)strcspn(arg, "="), arg);
+			else if (optopt == 0 && arg[0] == '-' && arg[1] == '-')
+				/* getopt sets optopt only for short options (and
+				 * long ones given a value): inside "-xq" optind
+				 * has not moved on and arg is the element before */
+				cli_usage(cli.cmd, "unknown option '%s'", arg);
+			else
+				cli_usage(cli.cmd, "unknown option '-%c'", optopt);
+			return CLI_OPT_BAD;
+		default:
+			return c;
+		}
+	}
+}
 
 int cli_progress_mode(const char *arg, int *mode)
 {

@@ -17,6 +17,19 @@ enum {
 	FERRY_EXIT_REJECTS = 3    /* completed, some rows rejected */
 };
 
+/*
+ * Settings every command shares, set by the global options before the
+ * command (`ferry -q migrate up`) or by the same options after it
+ * (`ferry migrate up -q`): one process runs one command, so they are
+ * process-wide, like git's.
+ */
+struct cli_state {
+	const char *cmd;  /* "copy", "migrate up": names usage errors */
+	int quiet;        /* -q: no progress, no summary; errors still print */
+	int json;         /* --json: exactly one JSON document on stdout */
+};
+extern struct cli_state cli;
+
 struct cli_command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -28,6 +41,31 @@ int cmd_generate(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+
+/*
+ * Option parsing, one way for every command: getopt_long (so --opt=value,
+ * --opt value and options after the operands all work) plus the options
+ * every command takes, which cli_getopt() handles itself:
+ *   -q/--quiet, -v/--verbose (repeatable), --json, and -h/--help, which it
+ *   returns as 'h' for the command to print its own help.
+ * Put CLI_COMMON_LONGOPTS in the command's table.  cli_getopt_begin()
+ * starts a parse of argv (argv[0] is the command's name) and takes --json
+ * up front, so that a usage error in any option is reported as JSON too.
+ * cli_getopt() returns the next command-specific option, 'h', -1 after the
+ * last option (operands are then argv[optind..argc)), or CLI_OPT_BAD when
+ * an option is unknown, lacks its value or has one it takes none: the
+ * usage error is already reported, the command returns FERRY_EXIT_USAGE.
+ */
+enum { CLI_OPT_JSON = 300, CLI_OPT_BAD = -2 };
+#define CLI_COMMON_LONGOPTS						\
+	{ "quiet", no_argument, NULL, 'q' },				\
+	{ "verbose", no_argument, NULL, 'v' },			\
+	{ "json", no_argument, NULL, CLI_OPT_JSON },			\
+	{ "help", no_argument, NULL, 'h' }
+struct option;
+void cli_getopt_begin(const char *cmd, int argc, char **argv);
+int cli_getopt(int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
 
 /* --progress auto|bar|plain|none -> enum ferry_progress_mode; -1 when
  * arg is none of them (the caller reports a usage error). */
@@ -72,8 +110,19 @@ extern const char cli_ts_usage[];
 
 /* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
 void cli_error(const struct ferry_error *err);
-/* Print a usage error with a hint to --help; returns FERRY_EXIT_USAGE. */
+/* Print a usage error with a hint to --help (with --json also the error
+ * document, see cli_json_error); returns FERRY_EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * With --json, the document of a command that failed before it had
+ * anything else to say: {"command": cli.cmd, "exit_code": code,
+ * "error": msg}.  Every JSON document ferry prints has "exit_code", and
+ * "error" when it failed; a command that got further prints its own
+ * object with those two members instead.  No-op without --json.
+ */
+void cli_json_error(int code, const char *msg);
+/* The exit code of a library result: FERRY_EUSAGE is 2, other errors 1. */
+int cli_exit_code(int rc);
 
 #endif

@@ -64,8 +64,9 @@ static const char copy_usage[] =
 	"  --max-error-rate R   abort when more than R (0..1) of the rows are rejected\n"
 	"  --rollback-on-abort  on abort, remove every table and row the job wrote\n"
 	"  --retries N          reconnect attempts after a lost connection (default 10)\n"
-	"  --json               print the summary as JSON on stdout\n"
-	"  -q, --quiet          no progress output\n"
+	"  --json               print the summary as JSON on stdout (also on failure)\n"
+	"  -q, --quiet          no progress and no summary, only warnings and errors\n"
+	"  -v, --verbose        more diagnostics (repeat for debug)\n"
 	"  --progress MODE      auto, bar, plain or none\n"
 	"  -h, --help           this help\n"
 	"\n"
@@ -76,7 +77,7 @@ enum {
 	OPT_SCHEMA = 256, OPT_DATA_ONLY, OPT_SCHEMA_ONLY, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
 	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
-	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS,
+	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_PROGRESS,
 	OPT_KEY_ORDER, OPT_MWM
 };
 
@@ -93,11 +94,15 @@ static void human(uint64_t b, char *out, size_t n)
 	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-static void print_text(const struct ferry_copy_result *r, FILE *o)
+/* The summary; quiet leaves only what asks for action (renames,
+ * warnings, the rejects file). */
+static void print_text(const struct ferry_copy_result *r, FILE *o, int quiet)
 {
 	size_t i, w = 5;
 	char hb[32];
 
+	if (quiet)
+		goto notes;
 	for (i = 0; i < r->ntables; i++)
 		if (strlen(r->tables[i].name) > w)
 			w = strlen(r->tables[i].name);
@@ -131,6 +136,7 @@ static void print_text(const struct ferry_copy_result *r, FILE *o)
 		fprintf(o, "\nrate: %.0f rows/s during the data phase",
 			(double)r->written / r->phase_seconds[FERRY_PHASE_DATA]);
 	fputc('\n', o);
+notes:
 	if (r->nrenames) {
 		fprintf(o, "\nrenamed (longer than 63 bytes):\n");
 		for (i = 0; i < r->nrenames; i++)
@@ -224,10 +230,8 @@ int cmd_copy(int argc, char **argv)
 		{ "max-error-rate", required_argument, NULL, OPT_MAX_ERROR_RATE },
 		{ "rollback-on-abort", no_argument, NULL, OPT_ROLLBACK },
 		{ "retries", required_argument, NULL, OPT_RETRIES },
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		CLI_TS_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -235,13 +239,14 @@ int cmd_copy(int argc, char **argv)
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct cli_strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
-	int c, json = 0, status, rc;
+	int c, status, rc;
 
 	ferry_copy_opts_init(&o);
 	o.progress_mode = FERRY_PROGRESS_AUTO;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "qhj:", longopts, NULL)) != -1) {
+	cli_getopt_begin("copy", argc, argv);
+	while ((c = cli_getopt(argc, argv, "hj:", longopts)) != -1) {
 		switch (c) {
+		case CLI_OPT_BAD: return FERRY_EXIT_USAGE;
 		case OPT_SCHEMA: o.schema = optarg; break;
 		case OPT_DATA_ONLY: o.data_only = 1; break;
 		case OPT_SCHEMA_ONLY: o.schema_only = 1; break;
@@ -286,7 +291,6 @@ int cmd_copy(int argc, char **argv)
 				o.chunk_rows = v;
 			break;
 		}
-		case OPT_JSON: json = 1; break;
 		case OPT_RESTART: o.restart = 1; break;
 		case OPT_WORKER: break;  /* every run can share its job; kept for scripts */
 		case OPT_SNAPSHOT: o.snapshot = 1; break;
@@ -318,7 +322,6 @@ int cmd_copy(int argc, char **argv)
 				return cli_usage("copy", "invalid --progress '%s': use auto, bar, plain or none",
 						 optarg);
 			break;
-		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
 		case 'h':
 			fputs(copy_usage, stdout);
 			fputs("\n", stdout);
@@ -336,15 +339,19 @@ int cmd_copy(int argc, char **argv)
 	o.exclude = exc.v;
 	o.casts = casts.v;
 	o.progress_out = stderr;
+	if (cli.quiet)
+		o.progress_mode = FERRY_PROGRESS_QUIET;
 	rc = ferry_copy_run(&o, &res, &err);
 	if (rc < 0)
-		status = (rc == FERRY_EUSAGE) ? FERRY_EXIT_USAGE : FERRY_EXIT_FAILED;
+		status = cli_exit_code(rc);
 	else
 		status = res->rejected ? FERRY_EXIT_REJECTS : FERRY_EXIT_OK;
-	if (json)
+	if (cli.json && res)
 		print_json(res, &err, status);
+	else if (cli.json)
+		cli_json_error(status, err.msg);
 	else if (res && (rc == 0 || res->read))
-		print_text(res, stdout);
+		print_text(res, stdout, cli.quiet);
 	if (rc < 0)
 		cli_error(&err);
 	ferry_copy_result_free(res);

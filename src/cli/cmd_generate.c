@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "ferry/generate.h"
 #include "ferry/progress.h"
@@ -41,9 +43,13 @@ static const char generate_usage[] =
 	"                     csv       time,entity_id,value,state\n"
 	"  --table NAME       table name for --format sqlite (default telemetry)\n"
 	"  -o, --output PATH  output file (replaced); '-' = stdout for lp and csv\n"
+	"  --json             print the summary as JSON on stdout (also on failure)\n"
 	"  -q, --quiet        no progress and no summary\n"
+	"  -v, --verbose      more diagnostics (repeat for debug)\n"
 	"  --progress MODE    auto, bar, plain or none\n"
-	"  -h, --help         this help\n";
+	"  -h, --help         this help\n"
+	"\n"
+	"exit codes: 0 written, 1 failed, 2 usage error\n";
 
 enum {
 	OPT_ENTITIES = 256, OPT_ROWS, OPT_DURATION, OPT_PATTERN, OPT_SEED, OPT_START,
@@ -64,6 +70,21 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+static void print_json(const struct ferry_gen_opts *o, const struct ferry_gen_result *r)
+{
+	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:i}",
+				 "path", o->path, "format", ferry_gen_format_name(o->format),
+				 "pattern", ferry_gen_pattern_name(o->pattern),
+				 "rows", (json_int_t)r->rows, "bytes", (json_int_t)r->bytes,
+				 "seconds", r->seconds, "exit_code", FERRY_EXIT_OK);
+	char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(root);
+}
+
 int cmd_generate(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -77,15 +98,14 @@ int cmd_generate(int argc, char **argv)
 		{ "table", required_argument, NULL, OPT_TABLE },
 		{ "output", required_argument, NULL, 'o' },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ferry_gen_opts o;
 	struct ferry_gen_result res;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	uint64_t v;
-	int c, quiet = 0, rc;
+	int c, rc;
 
 	memset(&o, 0, sizeof(o));
 	memset(&res, 0, sizeof(res));
@@ -94,9 +114,10 @@ int cmd_generate(int argc, char **argv)
 	o.seed = 1;
 	o.start_us = 1704067200LL * 1000000;  /* 2024-01-01T00:00:00Z */
 	o.progress_mode = FERRY_PROGRESS_AUTO;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+	cli_getopt_begin("generate", argc, argv);
+	while ((c = cli_getopt(argc, argv, "o:h", longopts)) != -1) {
 		switch (c) {
+		case CLI_OPT_BAD: return FERRY_EXIT_USAGE;
 		case OPT_ENTITIES:
 			if (parse_u64(optarg, 10000000, &v) < 0)
 				return cli_usage("generate", "invalid --entities '%s' (1..10000000)",
@@ -145,10 +166,6 @@ int cmd_generate(int argc, char **argv)
 				return cli_usage("generate", "invalid --progress '%s': use auto, bar, plain or none",
 						 optarg);
 			break;
-		case 'q':
-			quiet = 1;
-			o.progress_mode = FERRY_PROGRESS_QUIET;
-			break;
 		case 'h':
 			fputs(generate_usage, stdout);
 			return FERRY_EXIT_OK;
@@ -164,13 +181,20 @@ int cmd_generate(int argc, char **argv)
 		return cli_usage("generate", "give --rows or --duration, not both");
 	if (o.table && o.format != FERRY_GEN_SQLITE)
 		return cli_usage("generate", "--table only applies to --format sqlite");
+	if (cli.json && !strcmp(o.path, "-"))
+		return cli_usage("generate", "--json needs -o PATH: stdout carries the data");
 	o.progress_out = stderr;
+	if (cli.quiet)
+		o.progress_mode = FERRY_PROGRESS_QUIET;
 	rc = ferry_generate(&o, &res, &err);
 	if (rc < 0) {
 		cli_error(&err);
-		return rc == FERRY_EUSAGE ? FERRY_EXIT_USAGE : FERRY_EXIT_FAILED;
+		cli_json_error(cli_exit_code(rc), err.msg);
+		return cli_exit_code(rc);
 	}
-	if (!quiet)
+	if (cli.json)
+		print_json(&o, &res);
+	else if (!cli.quiet)
 		fprintf(stderr, "generated %llu rows (%s, %s) in %.2fs: %.0f rows/s, %.1f MB\n",
 			(unsigned long long)res.rows, ferry_gen_format_name(o.format),
 			ferry_gen_pattern_name(o.pattern), res.seconds,

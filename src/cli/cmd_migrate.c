@@ -5,12 +5,16 @@
  * and all the human output happen there.  With --json the progress lines
  * go to stderr and stdout carries exactly one JSON document.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "ferry/buf.h"
+#include "ferry/log.h"
 #include "ferry/migrate.h"
 
 struct sub {
@@ -28,7 +32,10 @@ static const char common_help[] =
 	"  --root DIR          project root handed to executable and Python steps (default .)\n"
 	"  --lock-timeout SEC  how long to wait for another run's lock (default 60)\n"
 	"  --python-bin PATH   interpreter for Python steps (default python3)\n"
-	"  --json              print one JSON document on stdout (progress goes to stderr)\n"
+	"  --json              print one JSON document on stdout, also on failure\n"
+	"                      (progress goes to stderr)\n"
+	"  -q, --quiet         no progress and no summary, only errors\n"
+	"  -v, --verbose       more diagnostics (repeat for debug)\n"
 	"  -h, --help          this help\n"
 	"\n"
 	"exit codes: 0 done or up to date, 1 failed, 2 usage or configuration error\n";
@@ -77,27 +84,6 @@ static void usage(FILE *out)
 	fprintf(out, "%s", common_help);
 }
 
-static int is_opt(const char *arg, const char *name, int argc, char **argv,
-		  int *i, const char **val)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n))
-		return 0;
-	if (arg[n] == '=') {
-		*val = arg + n + 1;
-		return 1;
-	}
-	if (arg[n])
-		return 0;
-	if (*i + 1 >= argc) {
-		*val = NULL;
-		return 1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
 static int exit_code(int rc)
 {
 	switch (rc) {
@@ -113,18 +99,80 @@ static int exit_code(int rc)
 	}
 }
 
+/* The library's JSON document with the exit code added (every ferry
+ * document has one); the error document when the library wrote none. */
+static void print_json(const struct ferry_buf *doc, int code, const struct ferry_error *err)
+{
+	json_t *root = doc->len ? json_loads(doc->buf, 0, NULL) : NULL;
+	char *s;
+
+	if (!root) {
+		cli_json_error(code, err->msg[0] ? err->msg : ferry_strerror(code));
+		return;
+	}
+	json_object_set_new(root, "exit_code", json_integer(code));
+	if (code && !json_object_get(root, "error") && err->msg[0])
+		json_object_set_new(root, "error", json_string(err->msg));
+	s = json_dumps(root, JSON_INDENT(2));
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(root);
+}
+
+enum {
+	OPT_DB = 256, OPT_DIR, OPT_ROOT, OPT_TO, OPT_TEST_CMD, OPT_RESTART_CMD,
+	OPT_LOCK_TIMEOUT, OPT_PYTHON_BIN, OPT_DRY_RUN, OPT_BACKUP, OPT_ACCEPT,
+	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON
+};
+
 int cmd_migrate(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "dir", required_argument, NULL, OPT_DIR },
+		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "test-cmd", required_argument, NULL, OPT_TEST_CMD },
+		{ "restart-cmd", required_argument, NULL, OPT_RESTART_CMD },
+		{ "lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT },
+		{ "python-bin", required_argument, NULL, OPT_PYTHON_BIN },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "backup", no_argument, NULL, OPT_BACKUP },
+		{ "accept", no_argument, NULL, OPT_ACCEPT },
+		{ "as-applied", no_argument, NULL, OPT_AS_APPLIED },
+		{ "sql", no_argument, NULL, OPT_SQL },
+		{ "exec", no_argument, NULL, OPT_EXEC },
+		{ "python", no_argument, NULL, OPT_PYTHON },
+		CLI_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	static char cmdname[32];
 	struct ferry_migrate_opts o;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf json = FERRY_BUF_INIT;
 	const struct sub *sub;
-	const char *positional = NULL, *val;
+	const char *positional = NULL;
 	ferry_migrator *m = NULL;
-	int i, as_json = 0, accept = 0, as_applied = 0, kind = FERRY_MIGRATE_SQL;
+	int c, accept = 0, as_applied = 0, kind = FERRY_MIGRATE_SQL;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
+	/* `ferry migrate -q up` as well as `ferry -q migrate up` and
+	 * `ferry migrate up -q`: the shared options may precede the subcommand */
+	while (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet") ||
+			    !strcmp(argv[1], "-v") || !strcmp(argv[1], "--verbose") ||
+			    !strcmp(argv[1], "--json"))) {
+		if (argv[1][1] == 'q' || argv[1][2] == 'q')
+			cli.quiet = 1;
+		else if (argv[1][1] == 'v' || argv[1][2] == 'v')
+			ferry_log_set_level(ferry_log_get_level() + 1);
+		else
+			cli.json = 1;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? FERRY_EXIT_USAGE : FERRY_EXIT_OK;
@@ -132,97 +180,83 @@ int cmd_migrate(int argc, char **argv)
 	for (sub = subs; sub->name; sub++)
 		if (!strcmp(sub->name, argv[1]))
 			break;
-	if (!sub->name)
+	if (!sub->name) {
+		cli_getopt_begin("migrate", argc, argv);
 		return cli_usage("migrate", "'%s' is not a migrate command", argv[1]);
+	}
+	snprintf(cmdname, sizeof(cmdname), "migrate %s", sub->name);
 	o.db_url = getenv("DATABASE_URL");
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+	/* argv[1], the subcommand, stands where getopt expects the name */
+	cli_getopt_begin(cmdname, argc - 1, argv + 1);
+	while ((c = cli_getopt(argc - 1, argv + 1, "h", longopts)) != -1) {
+		switch (c) {
+		case CLI_OPT_BAD:
+			return FERRY_EXIT_USAGE;
+		case 'h':
 			printf("usage: %s\n\n%s%s", sub->usage, sub->help, common_help);
 			return FERRY_EXIT_OK;
-		} else if (!strcmp(a, "--json")) {
-			as_json = 1;
-		} else if (!strcmp(a, "--dry-run")) {
-			o.dry_run = 1;
-		} else if (!strcmp(a, "--backup")) {
-			o.backup = 1;
-		} else if (!strcmp(a, "--accept")) {
-			accept = 1;
-		} else if (!strcmp(a, "--as-applied")) {
-			as_applied = 1;
-		} else if (!strcmp(a, "--sql")) {
-			kind = FERRY_MIGRATE_SQL;
-		} else if (!strcmp(a, "--exec")) {
-			kind = FERRY_MIGRATE_EXEC;
-		} else if (!strcmp(a, "--python")) {
-			kind = FERRY_MIGRATE_PYTHON;
-		} else if (is_opt(a, "--db", argc, argv, &i, &val) ||
-			   is_opt(a, "--dir", argc, argv, &i, &val) ||
-			   is_opt(a, "--root", argc, argv, &i, &val) ||
-			   is_opt(a, "--to", argc, argv, &i, &val) ||
-			   is_opt(a, "--test-cmd", argc, argv, &i, &val) ||
-			   is_opt(a, "--restart-cmd", argc, argv, &i, &val) ||
-			   is_opt(a, "--lock-timeout", argc, argv, &i, &val) ||
-			   is_opt(a, "--python-bin", argc, argv, &i, &val)) {
-			if (!val)
-				return cli_usage("migrate", "option '%s' needs a value", a);
-			if (!strncmp(a, "--db", 4) && (a[4] == '\0' || a[4] == '='))
-				o.db_url = val;
-			else if (!strncmp(a, "--dir", 5))
-				o.dir = val;
-			else if (!strncmp(a, "--root", 6))
-				o.root = val;
-			else if (!strncmp(a, "--to", 4))
-				o.to = val;
-			else if (!strncmp(a, "--test-cmd", 10))
-				o.test_cmd = val;
-			else if (!strncmp(a, "--restart-cmd", 13))
-				o.restart_cmd = val;
-			else if (!strncmp(a, "--python-bin", 12))
-				o.python = val;
-			else {
-				char *end;
+		case OPT_DB: o.db_url = optarg; break;
+		case OPT_DIR: o.dir = optarg; break;
+		case OPT_ROOT: o.root = optarg; break;
+		case OPT_TO: o.to = optarg; break;
+		case OPT_TEST_CMD: o.test_cmd = optarg; break;
+		case OPT_RESTART_CMD: o.restart_cmd = optarg; break;
+		case OPT_PYTHON_BIN: o.python = optarg; break;
+		case OPT_LOCK_TIMEOUT: {
+			char *end;
 
-				o.lock_timeout = strtod(val, &end);
-				if (*end || o.lock_timeout <= 0)
-					return cli_usage("migrate", "--lock-timeout wants seconds > 0, not '%s'", val);
-			}
-		} else if (a[0] == '-' && a[1]) {
-			return cli_usage("migrate", "unknown option '%s' for 'migrate %s'",
-					 a, sub->name);
-		} else if (!positional) {
-			positional = a;
-		} else {
-			return cli_usage("migrate", "unexpected argument '%s'", a);
+			o.lock_timeout = strtod(optarg, &end);
+			if (!*optarg || *end || o.lock_timeout <= 0)
+				return cli_usage(cmdname, "--lock-timeout wants seconds > 0, not '%s'",
+						 optarg);
+			break;
+		}
+		case OPT_DRY_RUN: o.dry_run = 1; break;
+		case OPT_BACKUP: o.backup = 1; break;
+		case OPT_ACCEPT: accept = 1; break;
+		case OPT_AS_APPLIED: as_applied = 1; break;
+		case OPT_SQL: kind = FERRY_MIGRATE_SQL; break;
+		case OPT_EXEC: kind = FERRY_MIGRATE_EXEC; break;
+		case OPT_PYTHON: kind = FERRY_MIGRATE_PYTHON; break;
+		default:
+			return cli_usage(cmdname, "unknown option");
 		}
 	}
+	if (optind + 1 < argc - 1)
+		return cli_usage(cmdname, "unexpected argument '%s'", argv[1 + optind + 1]);
+	if (optind < argc - 1)
+		positional = argv[1 + optind];
 	if (!strcmp(sub->name, "new")) {
 		if (!positional)
-			return cli_usage("migrate", "'migrate new' needs a NAME");
+			return cli_usage(cmdname, "'migrate new' needs a NAME");
 		rc = ferry_migrate_new(o.dir ? o.dir : "migrations", positional, kind,
 				       &json, &err);
-		if (rc == 0)
-			printf(as_json ? "{\"created\": \"%.*s\"}\n" : "created %.*s\n",
+		if (rc == 0 && cli.json)
+			printf("{\"created\": \"%.*s\", \"exit_code\": 0}\n",
 			       (int)(json.len ? json.len - 1 : 0), json.buf);
+		else if (rc == 0 && !cli.quiet)
+			printf("created %.*s\n", (int)(json.len ? json.len - 1 : 0), json.buf);
+		ferry_buf_clear(&json);
 		goto out;
 	}
 	if (!strcmp(sub->name, "baseline") && !positional)
-		return cli_usage("migrate", "'migrate baseline' needs the version to adopt, e.g. 'baseline 0004'");
+		return cli_usage(cmdname, "'migrate baseline' needs the version to adopt, e.g. 'baseline 0004'");
 	if (!strcmp(sub->name, "down") && positional) {
 		char *end;
 		long n = strtol(positional, &end, 10);
 
 		if (*end || n <= 0)
-			return cli_usage("migrate", "'migrate down' takes a count > 0, not '%s'",
+			return cli_usage(cmdname, "'migrate down' takes a count > 0, not '%s'",
 					 positional);
 		if (o.to)
-			return cli_usage("migrate", "'migrate down' takes N or --to V, not both");
+			return cli_usage(cmdname, "'migrate down' takes N or --to V, not both");
 		o.count = (int)n;
 	} else if (positional && strcmp(sub->name, "baseline")) {
-		return cli_usage("migrate", "unexpected argument '%s'", positional);
+		return cli_usage(cmdname, "unexpected argument '%s'", positional);
 	}
-	o.out = as_json ? stderr : stdout;
+	/* human lines go to stdout, or beside the JSON document to stderr;
+	 * -q leaves only the errors */
+	o.out = cli.quiet ? NULL : cli.json ? stderr : stdout;
 	if ((rc = ferry_migrator_open(&o, &m, &err)) < 0)
 		goto out;
 	if (!strcmp(sub->name, "status"))
@@ -239,11 +273,11 @@ int cmd_migrate(int argc, char **argv)
 		rc = ferry_migrate_repair(m, as_applied, &json, &err);
 	else
 		rc = ferry_migrate_validate(m, accept, &json, &err);
-	if (as_json)
-		fputs(json.buf, stdout);
 out:
 	if (rc < 0)
 		cli_error(&err);
+	if (cli.json && (rc < 0 || json.len))
+		print_json(&json, exit_code(rc), &err);
 	ferry_migrator_free(m);
 	ferry_buf_release(&json);
 	return exit_code(rc);

@@ -3,6 +3,7 @@
  * directories, one plan -> backup -> write -> test -> (restore) cycle per
  * directory, then one summary (text or --json).
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,10 @@ static void usage(FILE *out)
 		"  --no-test               run no test command\n"
 		"  --test-timeout SEC      kill the tests after SEC seconds (then restore)\n"
 		"  --keep-on-test-failure  keep the rewrite when the tests fail\n"
-		"  --json                  print the summary as JSON on stdout\n"
-		"  -q, --quiet             no diffs and no test output, only the summary\n"
+		"  --json                  print the summary as JSON on stdout (also on failure)\n"
+		"  -q, --quiet             only warnings and errors: no diffs, test output\n"
+		"                          or summary\n"
+		"  -v, --verbose           more diagnostics (repeat for debug)\n"
 		"  -h, --help              this help\n"
 		"\n"
 		"Each changed directory gets .ferry-backup-<recipe>-<time>/ with the\n"
@@ -113,14 +116,16 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 	const char *status = "ok", *tag;
 	size_t i;
 	int rc = 0, failed = 0;
+	/* text lines, unless JSON or -q (which keeps only the warnings) */
+	int talk = !o->json && !o->quiet;
 
 	json_object_set_new(jd, "dir", json_string(dir));
-	if (!o->json)
+	if (talk)
 		printf("== %s ==\n", dir);
 	if ((rc = ferry_rewrite_plan_dir(r, dir, &plan, &err))) {
 		status = "failed";
 		failed = 1;
-		if (!o->json)
+		if (talk)
 			printf("[FAIL] %s\n", err.msg);
 		cli_error(&err);
 		json_object_set_new(jd, "error", json_string(err.msg));
@@ -130,7 +135,7 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 		int mig = ferry_rewrite_plan_state(plan) == FERRY_RW_MIGRATED;
 
 		status = mig ? "already-migrated" : "not-used";
-		if (!o->json)
+		if (talk)
 			printf("[SKIP] %s\n", mig ? "already migrated, nothing to do" :
 			       "the recipe's packages and modules are not used here");
 		goto warnings;
@@ -141,7 +146,7 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 		goto out;
 	}
 	json_object_set_new(jd, "diff", json_stringn(diff.buf, diff.len));
-	if (!o->json && !o->quiet)
+	if (talk)
 		fwrite(diff.buf, 1, diff.len, stdout);
 	if (o->dry_run) {
 		status = "pending";
@@ -164,7 +169,7 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 		const char *notes = ferry_rewrite_plan_file_notes(plan, i);
 		json_t *jf = json_object();
 
-		if (!o->json)
+		if (talk)
 			print_lines(tag, f, notes);
 		json_object_set_new(jf, "file", json_string(f));
 		json_object_set_new(jf, "changes", lines_json(notes));
@@ -181,18 +186,18 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 		json_object_set_new(jt, "passed", json_boolean(!res.test_timed_out &&
 							     !res.test_status));
 		json_object_set_new(jd, "tests", jt);
-		if (!o->json) {
+		if (talk) {
 			if (!res.test_timed_out && !res.test_status)
 				printf("[OK] tests passed: %s (%.1f s)\n", cmd,
 				       res.test_seconds);
-			else if (!o->quiet)
+			else
 				fprintf(stderr, "---- test output (last lines) ----\n%s\n"
 					"----\n", tail(res.test_output.buf,
 						       res.test_output.len, 30));
 		}
 	}
 	if (rc) {
-		if (!o->json)
+		if (talk)
 			printf("[FAIL] %s%s\n", err.msg, res.restored ?
 			       "; restored the original files" : "");
 		cli_error(&err);
@@ -202,13 +207,15 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 	if (res.backup_dir) {
 		json_object_set_new(jd, "backup", json_string(res.backup_dir));
 		json_object_set_new(jd, "rollback", json_string(res.rollback));
-		if (!o->json)
+		if (talk)
 			printf("[OK] backup: %s (undo: %s)\n", res.backup_dir,
 			       res.rollback);
 	}
 warnings:
-	if (!o->json)
+	if (talk)
 		print_lines("[WARN]", NULL, ferry_rewrite_plan_warnings(plan));
+	else if (!o->json)  /* -q: no header names the directory */
+		print_lines("[WARN]", dir, ferry_rewrite_plan_warnings(plan));
 	json_object_set_new(jd, "warnings",
 			    lines_json(ferry_rewrite_plan_warnings(plan)));
 out:
@@ -221,79 +228,66 @@ out:
 	return failed;
 }
 
+enum { OPT_RECIPE = 256, OPT_DRY_RUN, OPT_TEST_CMD, OPT_NO_TEST, OPT_TEST_TIMEOUT, OPT_KEEP };
+
 int cmd_rewrite(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "recipe", required_argument, NULL, OPT_RECIPE },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "test-cmd", required_argument, NULL, OPT_TEST_CMD },
+		{ "no-test", no_argument, NULL, OPT_NO_TEST },
+		{ "test-timeout", required_argument, NULL, OPT_TEST_TIMEOUT },
+		{ "keep-on-test-failure", no_argument, NULL, OPT_KEEP },
+		CLI_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
 	struct opts o;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	ferry_recipe *r = NULL;
 	json_t *root = NULL, *jdirs = NULL;
-	int i, ndirs = 0, failed = 0, pending = 0, ret;
-	char **dirs = NULL;
+	int c, i, ndirs, failed = 0, pending = 0, ret;
+	char **dirs;
 
 	memset(&o, 0, sizeof(o));
-	dirs = calloc((size_t)argc + 1, sizeof(*dirs));
-	if (!dirs)
-		return FERRY_EXIT_FAILED;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+	cli_getopt_begin("rewrite", argc, argv);
+	while ((c = cli_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case CLI_OPT_BAD:
+			return FERRY_EXIT_USAGE;
+		case 'h':
 			usage(stdout);
-			ret = FERRY_EXIT_OK;
-			goto out;
-		} else if (!strcmp(a, "--recipe") || !strcmp(a, "--test-cmd") ||
-			   !strcmp(a, "--test-timeout")) {
-			if (i + 1 >= argc) {
-				ret = cli_usage("rewrite", "option '%s' needs a value", a);
-				goto out;
-			}
-			if (!strcmp(a, "--recipe")) {
-				o.recipe = argv[++i];
-			} else if (!strcmp(a, "--test-cmd")) {
-				o.test_cmd = argv[++i];
-			} else {
-				char *end;
+			return FERRY_EXIT_OK;
+		case OPT_RECIPE: o.recipe = optarg; break;
+		case OPT_TEST_CMD: o.test_cmd = optarg; break;
+		case OPT_TEST_TIMEOUT: {
+			char *end;
 
-				o.timeout = strtod(argv[++i], &end);
-				if (end == argv[i] || *end || o.timeout <= 0) {
-					ret = cli_usage("rewrite", "--test-timeout needs a "
-							"positive number of seconds, not '%s'",
-							argv[i]);
-					goto out;
-				}
-			}
-		} else if (!strcmp(a, "--dry-run")) {
-			o.dry_run = 1;
-		} else if (!strcmp(a, "--no-test")) {
-			o.no_test = 1;
-		} else if (!strcmp(a, "--keep-on-test-failure")) {
-			o.keep = 1;
-		} else if (!strcmp(a, "--json")) {
-			o.json = 1;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			o.quiet = 1;
-		} else if (!strcmp(a, "--")) {
-			for (i++; i < argc; i++)
-				dirs[ndirs++] = argv[i];
-		} else if (a[0] == '-' && a[1]) {
-			ret = cli_usage("rewrite", "unknown option '%s'", a);
-			goto out;
-		} else {
-			dirs[ndirs++] = argv[i];
+			o.timeout = strtod(optarg, &end);
+			if (end == optarg || *end || o.timeout <= 0)
+				return cli_usage("rewrite", "--test-timeout needs a positive "
+						 "number of seconds, not '%s'", optarg);
+			break;
+		}
+		case OPT_DRY_RUN: o.dry_run = 1; break;
+		case OPT_NO_TEST: o.no_test = 1; break;
+		case OPT_KEEP: o.keep = 1; break;
+		default:
+			return cli_usage("rewrite", "unknown option");
 		}
 	}
-	if (!o.recipe) {
-		ret = cli_usage("rewrite", "--recipe is required");
-		goto out;
-	}
-	if (!ndirs) {
-		ret = cli_usage("rewrite", "no service directory given");
-		goto out;
-	}
+	o.json = cli.json;
+	o.quiet = cli.quiet;
+	dirs = argv + optind;
+	ndirs = argc - optind;
+	if (!o.recipe)
+		return cli_usage("rewrite", "--recipe is required");
+	if (!ndirs)
+		return cli_usage("rewrite", "no service directory given");
 	if (ferry_recipe_load(o.recipe, &r, &err)) {
 		cli_error(&err);
-		ret = FERRY_EXIT_USAGE;
-		goto out;
+		cli_json_error(FERRY_EXIT_USAGE, err.msg);
+		return FERRY_EXIT_USAGE;
 	}
 	root = json_object();
 	jdirs = json_array();
@@ -311,17 +305,22 @@ int cmd_rewrite(int argc, char **argv)
 		json_object_set_new(root, "failed", json_integer(failed));
 		json_object_set_new(root, "pending", json_boolean(pending));
 		json_object_set_new(root, "exit_code", json_integer(ret));
+		if (failed)  /* every exit 1 says why */
+			json_object_set_new(root, "error", json_sprintf(
+				"%d of %d director%s failed", failed, ndirs,
+				ndirs == 1 ? "y" : "ies"));
+		else if (pending)
+			json_object_set_new(root, "error", json_string(
+				"changes are pending (--dry-run changed nothing)"));
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
-	} else {
+	} else if (!o.quiet) {
 		printf("%d director%s, %d failed%s\n", ndirs, ndirs == 1 ? "y" : "ies",
 		       failed, o.dry_run ? (pending ? ", changes pending" :
 					   ", nothing to change") : "");
 	}
-out:
 	json_decref(jdirs);
 	json_decref(root);
 	ferry_recipe_free(r);
-	free(dirs);
 	return ret;
 }

@@ -36,16 +36,17 @@ static const char verify_usage[] =
 	"                       (at least one), picked by --seed\n"
 	"  --seed N             which chunks --sample picks (default 0)\n"
 	"  -j, --jobs N         parallel workers (default: one per core)\n"
-	"  --json               print the report as JSON on stdout\n"
-	"  -q, --quiet          no progress output\n"
+	"  --json               print the report as JSON on stdout (also on failure)\n"
+	"  -q, --quiet          no progress and no report, only the differences\n"
+	"  -v, --verbose        more diagnostics (repeat for debug)\n"
 	"  --progress MODE      auto, bar, plain or none\n"
 	"  -h, --help           this help\n"
 	"\n"
-	"exit codes: 0 equal, 1 different (or failed), 2 usage error\n";
+	"exit codes: 0 equal, 1 different (or failed), 2 usage or configuration error\n";
 
 enum {
 	OPT_SCHEMA = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_ROWS, OPT_SAMPLE, OPT_SEED,
-	OPT_JSON, OPT_PROGRESS
+	OPT_PROGRESS
 };
 
 static void range_text(const struct ferry_verify_diff *d, char *out, size_t n)
@@ -62,10 +63,14 @@ static void range_text(const struct ferry_verify_diff *d, char *out, size_t n)
 		snprintf(out, n, "keys %lld..%lld", (long long)d->lo, (long long)d->hi);
 }
 
-static void print_text(const struct ferry_verify_result *r, FILE *o)
+/* The report; quiet leaves only the differences (the exit code says
+ * "equal"). */
+static void print_text(const struct ferry_verify_result *r, FILE *o, int quiet)
 {
 	size_t i, w = 5;
 
+	if (quiet)
+		goto diffs;
 	for (i = 0; i < r->ntables; i++)
 		if (strlen(r->tables[i].name) > w)
 			w = strlen(r->tables[i].name);
@@ -100,11 +105,12 @@ static void print_text(const struct ferry_verify_result *r, FILE *o)
 	if (r->rejected)
 		fprintf(o, "\n%lld source rows are rejected at copy (not differences)\n",
 			(long long)r->rejected);
+diffs:
 	for (i = 0; i < r->ndiffs; i++) {
 		const struct ferry_verify_diff *d = &r->diffs[i];
 		char rg[96];
 
-		if (i == 0)
+		if (i == 0 && !quiet)
 			fputc('\n', o);
 		range_text(d, rg, sizeof(rg));
 		if (d->table_missing) {
@@ -122,6 +128,8 @@ static void print_text(const struct ferry_verify_result *r, FILE *o)
 			fprintf(o, "; %s", d->what);
 		fputc('\n', o);
 	}
+	if (quiet)
+		return;
 	fprintf(o, "\n%s (%.2fs, %.0f rows/s)\n", r->equal ? "equal" : "DIFFERENT", r->seconds,
 		r->seconds > 0 ? (double)(r->src_rows + r->dst_rows) / 2 / r->seconds : 0.0);
 }
@@ -175,6 +183,10 @@ static void print_json(const struct ferry_verify_result *r, const struct ferry_e
 	}
 	if (err && err->code)
 		json_object_set_new(root, "error", json_string(err->msg));
+	else if (status != FERRY_EXIT_OK && r)  /* every exit 1 says why */
+		json_object_set_new(root, "error", json_sprintf(
+			"the target differs from the source: %lld differing chunk%s",
+			(long long)r->differing, r->differing == 1 ? "" : "s"));
 	s = json_dumps(root, JSON_INDENT(2));
 	if (s)
 		puts(s);
@@ -192,10 +204,8 @@ int cmd_verify(int argc, char **argv)
 		{ "sample", required_argument, NULL, OPT_SAMPLE },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "jobs", required_argument, NULL, 'j' },
-		{ "json", no_argument, NULL, OPT_JSON },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_COMMON_LONGOPTS,
 		CLI_TS_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -203,13 +213,14 @@ int cmd_verify(int argc, char **argv)
 	struct ferry_verify_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct cli_strlist inc = { 0 }, exc = { 0 };
-	int c, json = 0, status, rc;
+	int c, status, rc;
 
 	memset(&o, 0, sizeof(o));
 	o.progress_mode = FERRY_PROGRESS_AUTO;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "qhj:", longopts, NULL)) != -1) {
+	cli_getopt_begin("verify", argc, argv);
+	while ((c = cli_getopt(argc, argv, "hj:", longopts)) != -1) {
 		switch (c) {
+		case CLI_OPT_BAD: return FERRY_EXIT_USAGE;
 		case OPT_SCHEMA: o.schema = optarg; break;
 		case OPT_INCLUDE: cli_strlist_push(&inc, optarg); break;
 		case OPT_EXCLUDE: cli_strlist_push(&exc, optarg); break;
@@ -239,13 +250,11 @@ int cmd_verify(int argc, char **argv)
 			o.sample_pct = v;
 			break;
 		}
-		case OPT_JSON: json = 1; break;
 		case OPT_PROGRESS:
 			if (cli_progress_mode(optarg, &o.progress_mode) < 0)
 				return cli_usage("verify", "invalid --progress '%s': use auto, bar, plain or none",
 						 optarg);
 			break;
-		case 'q': o.progress_mode = FERRY_PROGRESS_QUIET; break;
 		case 'h':
 			fputs(verify_usage, stdout);
 			fputs("\n", stdout);
@@ -263,6 +272,8 @@ int cmd_verify(int argc, char **argv)
 	o.include = inc.v;
 	o.exclude = exc.v;
 	o.progress_out = stderr;
+	if (cli.quiet)
+		o.progress_mode = FERRY_PROGRESS_QUIET;
 	rc = ferry_verify_run(&o, &res, &err);
 	if (rc == FERRY_EUSAGE)
 		status = FERRY_EXIT_USAGE;
@@ -270,10 +281,10 @@ int cmd_verify(int argc, char **argv)
 		status = FERRY_EXIT_FAILED;
 	else
 		status = FERRY_EXIT_OK;
-	if (json)
+	if (cli.json)
 		print_json(res, &err, status);
 	else if (res && rc == 0)
-		print_text(res, stdout);
+		print_text(res, stdout, cli.quiet);
 	if (rc < 0)
 		cli_error(&err);
 	ferry_verify_result_free(res);

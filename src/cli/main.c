@@ -22,33 +22,12 @@ static const struct cli_command commands[] = {
 	{ NULL, NULL, NULL }
 };
 
-void cli_error(const struct ferry_error *err)
-{
-	if (err->origin[0])
-		fprintf(stderr, "ferry: error: %s (%s)\n", err->msg, err->origin);
-	else
-		fprintf(stderr, "ferry: error: %s\n", err->msg[0] ? err->msg :
-			ferry_strerror(err->code));
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "ferry %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nsee 'ferry %s --help'\n", cmd);
-	return FERRY_EXIT_USAGE;
-}
-
 static void usage(FILE *out)
 {
 	const struct cli_command *c;
 
 	fprintf(out,
-		"usage: ferry [-v | -q] <command> [<args>]\n"
+		"usage: ferry [-v | -q] [--json] <command> [<args>]\n"
 		"\n"
 		"Move IoT and home-automation data, schemas and dependencies to\n"
 		"their next home without losing a reading.\n"
@@ -58,12 +37,34 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", c->name, c->summary);
 	fprintf(out,
 		"\n"
-		"global options:\n"
+		"global options (also accepted after the command):\n"
 		"  -v, --verbose   more diagnostics (repeat for debug)\n"
+		"  -q, --quiet     no progress and no summary; errors still print\n"
+		"  --json          one JSON document on stdout, with \"exit_code\", and\n"
+		"                  \"error\" when the command failed\n"
 		"  --version       print the version\n"
 		"  -h, --help      this help; 'ferry <command> --help' for a command\n"
 		"\n"
-		"exit codes: 0 ok, 1 failed, 2 usage error, 3 completed with rejected rows\n");
+		"exit codes: 0 ok, 1 failed (or differences found), 2 usage or\n"
+		"configuration error, 3 completed with rejected rows\n");
+}
+
+/* The JSON document of a usage error before any command ran, when --json
+ * is anywhere on the line; returns FERRY_EXIT_USAGE. */
+static int not_ferry(int argc, char **argv, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int not_ferry(int argc, char **argv, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	cli_getopt_begin("ferry", argc, argv);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_json_error(FERRY_EXIT_USAGE, msg);
+	return FERRY_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -80,10 +81,14 @@ int main(int argc, char **argv)
 			return FERRY_EXIT_OK;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			ferry_log_set_level(ferry_log_get_level() + 1);
+		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			cli.quiet = 1;
+		} else if (!strcmp(argv[i], "--json")) {
+			cli.json = 1;
 		} else {
 			fprintf(stderr, "ferry: unknown option '%s'\n", argv[i]);
 			usage(stderr);
-			return FERRY_EXIT_USAGE;
+			return not_ferry(argc, argv, "unknown option '%s'", argv[i]);
 		}
 	}
 	if (i >= argc) {
@@ -106,5 +111,5 @@ int main(int argc, char **argv)
 			return c->fn(argc - i, argv + i);
 	fprintf(stderr, "ferry: '%s' is not a ferry command; see 'ferry --help'\n",
 		argv[i]);
-	return FERRY_EXIT_USAGE;
+	return not_ferry(argc, argv, "'%s' is not a ferry command", argv[i]);
 }

@@ -34,7 +34,7 @@ url=$(new_db verify)
 t_run "$FERRY" copy -q --rejects "$T/rej" "sqlite://$T/src.db" "$url"
 assert_eq "copy completes with the 5 rejected rows" "$T_RC" 3
 q() { pg_q "$url" "$1"; }
-V=("$FERRY" verify -q --chunk-rows 50000 "sqlite://$T/src.db" "$url")
+V=("$FERRY" verify --progress none --chunk-rows 50000 "sqlite://$T/src.db" "$url")
 
 t_run "${V[@]}"
 assert_eq "faithful copy: exit 0" "$T_RC" 0

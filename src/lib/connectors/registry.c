@@ -63,11 +63,16 @@ int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 	ferry_conn *c = NULL;
 	int rc;
 
-	if ((rc = ferry_url_parse(url, &u, err)) < 0)
+	/* a URL that does not parse or names no store is the user's to fix:
+	 * a usage error (exit 2), not a failed run */
+	if ((rc = ferry_url_parse(url, &u, err)) < 0) {
+		if (rc == FERRY_EPARSE)
+			rc = err ? (err->code = FERRY_EUSAGE) : FERRY_EUSAGE;
 		return rc;
+	}
 	ops = ferry_conn_lookup(u->scheme);
 	if (!ops) {
-		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+		rc = ferry_error_set(err, FERRY_EUSAGE,
 			"unknown endpoint scheme '%s': use sqlite:, postgres:, postgresql:, influx:, lp: or csv:",
 			u->scheme);
 		ferry_url_free(u);

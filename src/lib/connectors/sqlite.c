@@ -52,7 +52,7 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	int oflags, rc;
 
 	if (!url->path || !url->path[0])
-		return ferry_error_set(err, FERRY_EINVAL,
+		return ferry_error_set(err, FERRY_EUSAGE,
 			"sqlite url has no path: use sqlite:///abs/path.db or sqlite:rel/path.db");
 	c = ferry_calloc(1, sizeof(*c));
 	if (!c)

@@ -742,6 +742,49 @@ int plan_glob_match(const char *const *globs, const char *name)
 	return 0;
 }
 
+/*
+ * A --include or --exclude glob that matches no source table is a typo
+ * until shown otherwise: copying or verifying nothing and saying "equal"
+ * would hide it.  Names the glob and the first tables the source has.
+ */
+int plan_check_filters(const char *const *include, const char *const *exclude,
+		       const struct ferry_catalog *scat, struct ferry_error *err)
+{
+	struct ferry_buf names = FERRY_BUF_INIT;
+	const char *const *globs;
+	const char *glob = NULL, *opt = NULL;
+	size_t i, k;
+	int rc, pass;
+
+	for (pass = 0; pass < 2 && !glob; pass++) {
+		globs = pass ? exclude : include;
+		for (k = 0; globs && globs[k] && !glob; k++) {
+			for (i = 0; i < scat->ntables; i++)
+				if (fnmatch(globs[k], scat->tables[i].name, 0) == 0)
+					break;
+			if (i == scat->ntables) {
+				glob = globs[k];
+				opt = pass ? "--exclude" : "--include";
+			}
+		}
+	}
+	if (!glob)
+		return 0;
+	for (i = 0; i < scat->ntables && i < 10; i++)
+		ferry_buf_addf(&names, "%s%s", i ? ", " : "", scat->tables[i].name);
+	if (scat->ntables > 10)
+		ferry_buf_addf(&names, " and %zu more", scat->ntables - 10);
+	if (scat->ntables)
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "%s '%s' matches no table of the source; its tables: %s",
+				     opt, glob, names.buf);
+	else
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "%s '%s' matches no table: the source has no tables", opt, glob);
+	ferry_buf_release(&names);
+	return rc;
+}
+
 /* --cast 'table.column=type' for this column, or NULL. */
 static const char *cast_for(const struct ferry_copy_opts *o, const char *table,
 			    const char *col)
@@ -901,6 +944,8 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 	size_t i;
 	int rc = 0;
 
+	if ((rc = plan_check_filters(o->include, o->exclude, scat, err)) < 0)
+		return rc;
 	pl->tables = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(*pl->tables));
 	names = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(char *));
 	if (!pl->tables || !names) {

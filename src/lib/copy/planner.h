@@ -28,6 +28,9 @@ struct plan {
 
 /* Does name match one of the NULL-terminated fnmatch globs? */
 int plan_glob_match(const char *const *globs, const char *name);
+/* FERRY_EUSAGE when a glob of include or exclude matches no table of scat. */
+int plan_check_filters(const char *const *include, const char *const *exclude,
+		       const struct ferry_catalog *scat, struct ferry_error *err);
 int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err);
 /* Build the plan; tcat (the target's catalog) may be NULL. */
 int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src,

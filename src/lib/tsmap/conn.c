@@ -367,7 +367,7 @@ int ferry_ts_url(const char *src, const struct ferry_ts_opts *t, char **out,
 
 		if (!abs) {
 			ferry_buf_release(&b);
-			return ferry_error_set(err, FERRY_EIO, "cannot open map '%s': %s", t->map,
+			return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", t->map,
 					       strerror(errno));
 		}
 		add_param(&b, &first, "map", abs);

@@ -471,10 +471,10 @@ static int map_bad(struct mapctx *c, struct fy_node *n, const char *fmt, ...)
 	ferry_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
 	if (mk)
-		rc = ferry_error_set(c->err, FERRY_EPARSE, "map '%s' line %d: %s", c->path,
+		rc = ferry_error_set(c->err, FERRY_EUSAGE, "map '%s' line %d: %s", c->path,
 				     mk->line + 1, b.buf);
 	else
-		rc = ferry_error_set(c->err, FERRY_EPARSE, "map '%s': %s", c->path, b.buf);
+		rc = ferry_error_set(c->err, FERRY_EUSAGE, "map '%s': %s", c->path, b.buf);
 	ferry_buf_release(&b);
 	return rc;
 }
@@ -639,14 +639,14 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 	int rc = 0;
 
 	if (!(f = fopen(path, "rb")))
-		return ferry_error_set(err, FERRY_EIO, "cannot open map '%s': %s", path,
+		return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", path,
 				       strerror(errno));
 	while ((got = fread(blk, 1, sizeof(blk), f)) > 0)
 		ferry_buf_add(&text, blk, got);
 	fclose(f);
 	/* YAML is UTF-8, and libfyaml 0.7.12 loops on some invalid bytes */
 	if (!xf_utf8_ok(text.buf, text.len, &why)) {
-		rc = ferry_error_set(err, FERRY_EPARSE, "cannot read map '%s': %s", path, why);
+		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s", path, why);
 		goto out;
 	}
 	fy_diag_cfg_default(&dcfg);
@@ -661,7 +661,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 	cfg.diag = diag;
 	if (!(doc = fy_document_build_from_string(&cfg, text.buf, text.len)) ||
 	    !(root = fy_document_root(doc)) || fy_node_get_type(root) != FYNT_MAPPING) {
-		rc = ferry_error_set(err, FERRY_EPARSE,
+		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "cannot parse map '%s': expected YAML with target: and columns:",
 				     path);
 		goto out;

@@ -1033,7 +1033,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		goto out;
 	}
 	if ((rc = ferry_conn_ops_of(src)->describe(src, NULL, &scat, err)) < 0 ||
-	    (rc = ferry_conn_ops_of(dst)->describe(dst, r.schema, &tcat, err)) < 0)
+	    (rc = ferry_conn_ops_of(dst)->describe(dst, r.schema, &tcat, err)) < 0 ||
+	    (rc = plan_check_filters(o->include, o->exclude, scat, err)) < 0)
 		goto out;
 	/* tables the target lacks are differences, not planning errors */
 	r.res->tables = ferry_calloc(scat->ntables + 1, sizeof(*r.res->tables));

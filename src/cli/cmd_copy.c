@@ -37,6 +37,7 @@ static const char copy_usage[] =
 	"  --include GLOB       copy only matching tables (repeatable)\n"
 	"  --exclude GLOB       leave matching tables out (repeatable)\n"
 	"  --cast T.C=TYPE      override the target type of one column (repeatable)\n"
+	"  --create-db          create the target PostgreSQL database if it does not exist\n"
 	"  --truncate           empty existing target tables, then load into them\n"
 	"  --drop               drop and recreate target tables ferry created before\n"
 	"  --force              with --drop: also drop tables ferry did not create\n"
@@ -77,7 +78,8 @@ enum {
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
 	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
 	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_JSON, OPT_PROGRESS,
-	OPT_KEY_ORDER, OPT_MWM
+	OPT_KEY_ORDER, OPT_MWM,
+	OPT_CREATE_DB
 };
 
 static void human(uint64_t b, char *out, size_t n)
@@ -226,6 +228,7 @@ int cmd_copy(int argc, char **argv)
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "create-db", no_argument, NULL, OPT_CREATE_DB },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		CLI_TS_LONGOPTS,
@@ -235,7 +238,7 @@ int cmd_copy(int argc, char **argv)
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct cli_strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
-	int c, json = 0, status, rc;
+	int c, json = 0, create_db = 0, status, rc;
 
 	ferry_copy_opts_init(&o);
 	o.progress_mode = FERRY_PROGRESS_AUTO;
@@ -287,6 +290,7 @@ int cmd_copy(int argc, char **argv)
 			break;
 		}
 		case OPT_JSON: json = 1; break;
+		case OPT_CREATE_DB: create_db = 1; break;
 		case OPT_RESTART: o.restart = 1; break;
 		case OPT_WORKER: break;  /* every run can share its job; kept for scripts */
 		case OPT_SNAPSHOT: o.snapshot = 1; break;
@@ -336,6 +340,22 @@ int cmd_copy(int argc, char **argv)
 	o.exclude = exc.v;
 	o.casts = casts.v;
 	o.progress_out = stderr;
+	if (create_db && (rc = cli_create_db(o.dst, o.progress_mode ==
+			  FERRY_PROGRESS_QUIET ? NULL : stderr, &err)) < 0) {
+		status = rc == FERRY_EUSAGE ? FERRY_EXIT_USAGE : FERRY_EXIT_FAILED;
+		if (json) {
+			json_t *j = json_pack("{s:s,s:i,s:s}", "status", "failed",
+					      "exit_code", status, "error", err.msg);
+			char *t = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+
+			if (t)
+				puts(t);
+			free(t);
+			json_decref(j);
+		}
+		cli_error(&err);
+		goto out;
+	}
 	rc = ferry_copy_run(&o, &res, &err);
 	if (rc < 0)
 		status = (rc == FERRY_EUSAGE) ? FERRY_EXIT_USAGE : FERRY_EXIT_FAILED;
@@ -347,6 +367,7 @@ int cmd_copy(int argc, char **argv)
 		print_text(res, stdout);
 	if (rc < 0)
 		cli_error(&err);
+out:
 	ferry_copy_result_free(res);
 	free(inc.v);
 	free(exc.v);

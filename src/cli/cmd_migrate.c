@@ -40,10 +40,11 @@ static const struct sub subs[] = {
 	{ "plan", "ferry migrate plan [--to V] [--backup] [options]",
 	  "Print the exact ordered steps and SQL 'up' would run, lint warnings\n"
 	  "(DROP TABLE, DROP COLUMN, TRUNCATE without a backup) and the rollback plan.\n" },
-	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--test-cmd CMD] [--restart-cmd CMD] [options]",
+	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--create-db] [--test-cmd CMD] [--restart-cmd CMD] [options]",
 	  "Apply pending migrations in order under a lock.  On failure the failing\n"
 	  "step is rolled back and every step applied in this run is reverted.\n"
 	  "  --to V             stop after version V (0003, v0.2.0, or a folder step)\n"
+	  "  --create-db        create the PostgreSQL database first if it does not exist\n"
 	  "  --dry-run          same as 'plan': change nothing\n"
 	  "  --backup           back up the database and project files first\n"
 	  "  --test-cmd CMD     run CMD (sh -c) after the migrations; failure rolls back\n"
@@ -122,6 +123,7 @@ int cmd_migrate(int argc, char **argv)
 	const char *positional = NULL, *val;
 	ferry_migrator *m = NULL;
 	int i, as_json = 0, accept = 0, as_applied = 0, kind = FERRY_MIGRATE_SQL;
+	int create_db = 0;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -149,6 +151,8 @@ int cmd_migrate(int argc, char **argv)
 			o.backup = 1;
 		} else if (!strcmp(a, "--accept")) {
 			accept = 1;
+		} else if (!strcmp(a, "--create-db")) {
+			create_db = 1;
 		} else if (!strcmp(a, "--as-applied")) {
 			as_applied = 1;
 		} else if (!strcmp(a, "--sql")) {
@@ -223,6 +227,14 @@ int cmd_migrate(int argc, char **argv)
 		return cli_usage("migrate", "unexpected argument '%s'", positional);
 	}
 	o.out = as_json ? stderr : stdout;
+	/* commands that change nothing must not create a SQLite file either */
+	o.read_only = !strcmp(sub->name, "status") || !strcmp(sub->name, "plan") ||
+		      (!strcmp(sub->name, "validate") && !accept) || o.dry_run;
+	if (create_db && (strcmp(sub->name, "up") || o.dry_run))
+		return cli_usage("migrate", "--create-db is for 'migrate up' (without --dry-run)");
+	if (create_db && o.db_url && *o.db_url &&
+	    (rc = cli_create_db(o.db_url, o.out, &err)) < 0)
+		goto out;
 	if ((rc = ferry_migrator_open(&o, &m, &err)) < 0)
 		goto out;
 	if (!strcmp(sub->name, "status"))

@@ -10,6 +10,7 @@
  * are read from the stored CREATE statements with a small tokenizer.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,6 +55,18 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	if (!url->path || !url->path[0])
 		return ferry_error_set(err, FERRY_EINVAL,
 			"sqlite url has no path: use sqlite:///abs/path.db or sqlite:rel/path.db");
+	if (!(flags & FERRY_OPEN_CREATE) && strcmp(url->path, ":memory:") &&
+	    access(url->path, F_OK) < 0 &&
+	    errno == ENOENT) {
+		/* SQLite's "unable to open database file" does not say why */
+		struct ferry_buf hint = FERRY_BUF_INIT;
+
+		ferry_url_sqlite_hint(url->path, &hint);
+		rc = ferry_error_set(err, FERRY_ENOTFOUND,
+			"sqlite database '%s' does not exist%s", url->path, hint.buf);
+		ferry_buf_release(&hint);
+		return rc;
+	}
 	c = ferry_calloc(1, sizeof(*c));
 	if (!c)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");

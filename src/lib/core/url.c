@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "ferry/alloc.h"
 #include "ferry/url.h"
@@ -434,5 +435,23 @@ int ferry_url_redact(const char *s, struct ferry_buf *out)
 			return rc;
 		p++;
 	}
+	return 0;
+}
+
+int ferry_url_sqlite_hint(const char *path, struct ferry_buf *out)
+{
+	struct stat st;
+
+	if (!path || !*path || stat(path, &st) == 0)
+		return 0;
+	/* sqlite:///x.db has three slashes: the third starts an absolute path */
+	if (path[0] == '/' && strchr(path + 1, '/') == NULL && path[1] &&
+	    stat(path + 1, &st) == 0)
+		return ferry_buf_addf(out,
+			"; did you mean sqlite:%s (relative to the current directory)? "
+			"sqlite:///%s names the absolute path %s", path + 1, path + 1, path);
+	if (path[0] == '/' && stat(path + 1, &st) == 0)
+		return ferry_buf_addf(out,
+			"; did you mean sqlite:%s (relative to the current directory)?", path + 1);
 	return 0;
 }

@@ -8,8 +8,10 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ferry/alloc.h"
+#include "ferry/connector.h"
 #include "ferry/url.h"
 #include "mig_int.h"
 
@@ -49,7 +51,8 @@ static int sq_fail(struct mig_db *db, struct ferry_error *err)
 	return FERRY_ESQL;
 }
 
-int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err)
+int mig_db_open(const char *url, int read_only, struct mig_db **out,
+		struct ferry_error *err)
 {
 	struct mig_db *db = NULL;
 	ferry_url *u = NULL;
@@ -73,6 +76,8 @@ int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err)
 
 			ferry_url_redact(db->pg ? PQerrorMessage(db->pg) : "out of memory", &m);
 			ferry_buf_rtrim(&m);
+			/* a missing database: how to create it (up --create-db) */
+			ferry_pg_advice(m.buf, NULL, 1, &m);
 			rc = ferry_error_set(err, FERRY_ECONN,
 				"cannot connect to '%s': %s; check --db or DATABASE_URL",
 				db->redacted, m.buf);
@@ -92,7 +97,18 @@ int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err)
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (sqlite3_open_v2(db->path, (sqlite3 **)&db->sq,
+		if (access(db->path, F_OK) < 0 && errno == ENOENT && read_only) {
+			struct ferry_buf hint = FERRY_BUF_INIT;
+
+			ferry_url_sqlite_hint(db->path, &hint);
+			rc = ferry_error_set(err, FERRY_ENOTFOUND,
+				"SQLite database '%s' does not exist%s; 'ferry migrate up' creates it, this command changes nothing",
+				db->path, hint.buf);
+			ferry_buf_release(&hint);
+			goto out;
+		}
+		if (sqlite3_open_v2(db->path, (sqlite3 **)&db->sq, read_only ?
+				    SQLITE_OPEN_READONLY :
 				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 				    NULL) != SQLITE_OK) {
 			rc = ferry_error_set(err, FERRY_ECONN,

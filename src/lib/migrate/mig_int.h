@@ -160,7 +160,10 @@ int mig_read_file(const char *path, struct ferry_buf *out,
 		  struct ferry_error *err);
 
 /* db.c */
-int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err);
+/* read_only: a SQLite file is opened read-only and must exist (status,
+ * plan and dry runs change nothing, not even by creating an empty file). */
+int mig_db_open(const char *url, int read_only, struct mig_db **out,
+		struct ferry_error *err);
 void mig_db_close(struct mig_db *db);
 int mig_db_exec(struct mig_db *db, const char *sql, struct ferry_error *err);
 /* Statement by statement, outside any transaction. */

@@ -74,7 +74,7 @@ int ferry_migrator_open(const struct ferry_migrate_opts *o,
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(m->run_id, sizeof(m->run_id), "%s-%ld", stamp, (long)getpid());
-	if (m->db_url && (rc = mig_db_open(m->db_url, &m->db, err)) < 0)
+	if (m->db_url && (rc = mig_db_open(m->db_url, o->read_only, &m->db, err)) < 0)
 		goto out;
 	rc = mig_discover(m, err);
 out:

@@ -26,8 +26,8 @@ static int quoted_after(const char *msg, const char *prefix, struct ferry_buf *o
 	if (!p)
 		return 0;
 	p += strlen(prefix);
-	if (*p == '"') {
-		p++;
+	if (p[-1] == '"' || *p == '"') {
+		p += *p == '"';
 		e = strchr(p, '\n');
 		e = e ? e : p + strlen(p);
 		while (e > p && e[-1] != '"')
@@ -62,19 +62,19 @@ int ferry_pg_advice(const char *msg, const char *user, int offer_create,
 
 	if (!msg)
 		return 0;
-	if (quoted_after(msg, "database ", &name) && strstr(msg, "does not exist")) {
+	if (strstr(msg, "does not exist") && quoted_after(msg, "database \"", &name)) {
 		ferry_buf_addstr(out, "; create it first: 'createdb ");
 		ferry_buf_addstr(out, name.buf);
 		ferry_buf_addstr(out, "' or, connected to another database, 'CREATE DATABASE ");
 		add_ident(out, name.buf);
 		ferry_buf_addstr(out, offer_create ? "', or pass --create-db" : "'");
-	} else if (quoted_after(msg, "permission denied for database ", &name)) {
+	} else if (ferry_buf_clear(&name), quoted_after(msg, "permission denied for database ", &name)) {
 		ferry_buf_addstr(out, "; the role needs the CREATE privilege on the database: ask its owner or a superuser to run 'GRANT CREATE ON DATABASE ");
 		add_ident(out, name.buf);
 		ferry_buf_addstr(out, " TO ");
 		add_ident(out, user && *user ? user : "your_role");
 		ferry_buf_addstr(out, "'");
-	} else if (quoted_after(msg, "permission denied for schema ", &name)) {
+	} else if (ferry_buf_clear(&name), quoted_after(msg, "permission denied for schema ", &name)) {
 		ferry_buf_addstr(out, "; the role needs the CREATE privilege on the schema: ask its owner or a superuser to run 'GRANT CREATE ON SCHEMA ");
 		add_ident(out, name.buf);
 		ferry_buf_addstr(out, " TO ");

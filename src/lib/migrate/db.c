@@ -36,6 +36,7 @@ static int pg_fail(struct mig_db *db, PGresult *res, struct ferry_error *err)
 	}
 	ferry_url_redact(t.len ? t.buf : "unknown error", &m);
 	ferry_buf_rtrim(&m);
+	ferry_pg_advice(prim, PQuser(db->pg), 1, &m);  /* which GRANT is missing */
 	ferry_error_set(err, FERRY_ESQL, "%s", m.buf);
 	if (state)
 		ferry_error_origin(err, "sqlstate %s", state);

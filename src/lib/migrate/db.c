@@ -103,8 +103,8 @@ int mig_db_open(const char *url, int read_only, struct mig_db **out,
 
 			ferry_url_sqlite_hint(db->path, &hint);
 			rc = ferry_error_set(err, FERRY_ENOTFOUND,
-				"SQLite database '%s' does not exist%s; 'ferry migrate up' creates it, this command changes nothing",
-				db->path, hint.buf);
+				"SQLite database '%s' does not exist%s; this command changes nothing: 'ferry migrate up' creates it (to preview on an empty database first: touch '%s')",
+				db->path, hint.buf, db->path);
 			ferry_buf_release(&hint);
 			goto out;
 		}
@@ -169,7 +169,17 @@ int mig_db_exec(struct mig_db *db, const char *sql, struct ferry_error *err)
 struct each_ctx {
 	struct mig_db *db;
 	struct ferry_error *err;
+	size_t done;
+	int concurrently;  /* the failing statement builds an index concurrently */
 };
+
+static int count_one(const char *stmt, size_t n, void *ud)
+{
+	(void)stmt;
+	(void)n;
+	++*(size_t *)ud;
+	return 0;
+}
 
 static int exec_one(const char *stmt, size_t n, void *ud)
 {
@@ -180,19 +190,58 @@ static int exec_one(const char *stmt, size_t n, void *ud)
 	if (!s)
 		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
 	rc = mig_db_exec(c->db, s, c->err);
+	if (rc == 0)
+		c->done++;
+	else
+		c->concurrently = strcasestr(s, "concurrently") != NULL;
 	ferry_free(s);
 	return rc;
 }
 
-int mig_db_exec_each(struct mig_db *db, const char *sql,
+int mig_db_exec_each(struct mig_db *db, const char *sql, struct mig_partial *p,
 		     struct ferry_error *err)
 {
-	struct each_ctx c = { db, err };
+	struct each_ctx c = { db, err, 0, 0 };
+	const char *tail = sql;
+	int rc = 0;
 
-	/* SQLite runs each statement of a script in autocommit already */
-	if (db->kind == MIG_DB_SQLITE)
-		return mig_db_exec(db, sql, err);
-	return mig_sql_split(sql, exec_one, &c);
+	memset(p, 0, sizeof(*p));
+	if (db->kind == MIG_DB_PG) {
+		mig_sql_split(sql, count_one, &p->total);
+		rc = mig_sql_split(sql, exec_one, &c);
+		p->done = c.done;
+		p->leftover = c.concurrently;
+		return rc;
+	}
+	/*
+	 * SQLite: each statement in autocommit, as sqlite3_exec would, but
+	 * counted; SQLite's own parser finds the ends (a trigger body holds
+	 * semicolons).  The total is unknown: a later statement may not
+	 * prepare before an earlier one ran.
+	 */
+	while (*tail) {
+		sqlite3_stmt *st = NULL;
+		const char *next = NULL;
+		int s;
+
+		if (sqlite3_prepare_v2(db->sq, tail, -1, &st, &next) != SQLITE_OK) {
+			rc = sq_fail(db, err);
+			break;
+		}
+		tail = next;
+		if (!st)  /* only whitespace or a comment was left */
+			continue;
+		while ((s = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		if (s != SQLITE_DONE) {
+			rc = sq_fail(db, err);
+			sqlite3_finalize(st);
+			break;
+		}
+		sqlite3_finalize(st);
+		p->done++;
+	}
+	return rc;
 }
 
 int mig_db_execp(struct mig_db *db, const char *sql, int n,

@@ -32,19 +32,25 @@ assert_contains "says the target must be PostgreSQL" "$T_ERR" \
 	"cannot verify into sqlite 'sqlite:src.db': the target must be PostgreSQL"
 t_run "$FERRY" verify sqlite:nosuch.db "$url"
 assert_eq "verify from a missing file fails" "$T_RC" 1
-assert_contains "says the file is missing" "$T_ERR" "sqlite database 'nosuch.db' does not exist"
+assert_contains "says the file is missing" "$T_ERR" "cannot open sqlite database 'nosuch.db': it does not exist"
 check "verify created no SQLite file" test ! -e nosuch.db
 
 # ---- sqlite:///x.db when ./x.db exists ------------------------------------
-t_run "$FERRY" copy -q sqlite:///src.db "$url"
+# a name no one has at / (an old ferry's migrate status created it there)
+rnd=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+rel="ce_rel_$rnd.db"
+cp src.db "$rel"
+t_run "$FERRY" copy -q "sqlite:///$rel" "$url"
 assert_eq "absolute path that does not exist fails" "$T_RC" 1
 assert_contains "did you mean the relative path" "$T_ERR" \
-	"did you mean sqlite:src.db (relative to the current directory)?"
+	"did you mean sqlite:$rel (relative to the current directory)?"
 mkdir -p migrations
 printf -- '-- migrate:up\nCREATE TABLE m1 (x int);\n-- migrate:down\nDROP TABLE m1;\n' > migrations/0001_m1.sql
-t_run "$FERRY" migrate status --db sqlite:///src.db
-assert_eq "migrate status with sqlite:///src.db fails" "$T_RC" 2
-assert_contains "migrate says did you mean" "$T_ERR" "did you mean sqlite:src.db"
+t_run "$FERRY" migrate status --db "sqlite:///$rel"
+assert_eq "migrate status with sqlite:///x.db fails" "$T_RC" 2
+assert_contains "migrate says did you mean" "$T_ERR" "did you mean sqlite:$rel"
+check "no file created at /" test ! -e "/$rel"
+rm -f "/$rel"  # an old binary would have made it
 
 # ---- read-only migrate commands create no file ----------------------------
 for c in status plan "up --dry-run" validate; do
@@ -71,7 +77,6 @@ check "a file that was there stays" test -e mine.db
 
 # ---- a missing target database ---------------------------------------------
 base="postgres://$FERRY_PG_USER@$FERRY_PG_HOST:$FERRY_PG_PORT"
-rnd=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 missing="ce_missing_$rnd"
 t_run "$FERRY" copy -q sqlite:src.db "$base/$missing"
 assert_eq "copy into a missing database fails" "$T_RC" 1

@@ -80,11 +80,13 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		ferry_url_redact(url->raw, &where);
 		rc = pg_fail(c->pg, NULL, err, "cannot connect to PostgreSQL");
 		ferry_error_prefix(err, "'%s'", where.buf);
-		/* a missing database: how to create it (--create-db on copy) */
+		/* a missing target database: how to create it (--create-db on
+		 * copy); a reader (verify) is better told nothing than that */
 		ferry_buf_clear(&where);
 		ferry_buf_addstr(&where, err->msg);
 		n = where.len;
-		ferry_pg_advice(err->msg, NULL, (flags & FERRY_OPEN_CREATE) != 0, &where);
+		if (flags & FERRY_OPEN_CREATE)
+			ferry_pg_advice(err->msg, NULL, 1, &where);
 		if (where.len > n)
 			ferry_error_set(err, FERRY_ECONN, "%s", where.buf);
 		ferry_buf_release(&where);

@@ -63,7 +63,7 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 
 		ferry_url_sqlite_hint(url->path, &hint);
 		rc = ferry_error_set(err, FERRY_ENOTFOUND,
-			"sqlite database '%s' does not exist%s", url->path, hint.buf);
+			"cannot open sqlite database '%s': it does not exist%s", url->path, hint.buf);
 		ferry_buf_release(&hint);
 		return rc;
 	}

@@ -50,6 +50,13 @@ t_run "$FERRY" migrate status --db "sqlite:///$rel"
 assert_eq "migrate status with sqlite:///x.db fails" "$T_RC" 2
 assert_contains "migrate says did you mean" "$T_ERR" "did you mean sqlite:$rel"
 check "no file created at /" test ! -e "/$rel"
+t_run "$FERRY" copy -q sqlite:src.db "sqlite:///$rel"
+assert_eq "copy to sqlite:///x.db when ./x.db exists is refused" "$T_RC" 2
+assert_contains "copy says did you mean" "$T_ERR" "will not create sqlite database '/$rel'; did you mean sqlite:$rel"
+assert_eq "and claims no removal" "$(grep -c 'removed' <<<"$T_ERR" || true)" 0
+t_run "$FERRY" migrate up --db "sqlite:///$rel"
+assert_eq "migrate up with sqlite:///x.db when ./x.db exists is refused" "$T_RC" 2
+check "still no file created at /" test ! -e "/$rel"
 rm -f "/$rel"  # an old binary would have made it
 
 # ---- read-only migrate commands create no file ----------------------------

@@ -1402,7 +1402,7 @@ out:
 	ferry_catalog_free(r.tcat);
 	ferry_conn_close(r.src);
 	ferry_conn_close(r.dst);
-	if (rc < 0 && made) {
+	if (rc < 0 && made && access(made, F_OK) == 0) {
 		struct ferry_error first = *err;
 
 		remove_sqlite_file(made);

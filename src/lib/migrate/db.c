@@ -98,15 +98,24 @@ int mig_db_open(const char *url, int read_only, struct mig_db **out,
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (access(db->path, F_OK) < 0 && errno == ENOENT && read_only) {
+		if (access(db->path, F_OK) < 0 && errno == ENOENT) {
 			struct ferry_buf hint = FERRY_BUF_INIT;
 
+			/* read-only commands create nothing; nor does a
+			 * sqlite:///x.db that likely meant ./x.db */
 			ferry_url_sqlite_hint(db->path, &hint);
-			rc = ferry_error_set(err, FERRY_ENOTFOUND,
-				"SQLite database '%s' does not exist%s; this command changes nothing: 'ferry migrate up' creates it (to preview on an empty database first: touch '%s')",
-				db->path, hint.buf, db->path);
+			rc = 0;
+			if (read_only)
+				rc = ferry_error_set(err, FERRY_ENOTFOUND,
+					"SQLite database '%s' does not exist%s; this command changes nothing: 'ferry migrate up' creates it (to preview on an empty database first: touch '%s')",
+					db->path, hint.buf, db->path);
+			else if (hint.len)
+				rc = ferry_error_set(err, FERRY_EUSAGE,
+					"will not create SQLite database '%s'%s; to create it there anyway, create the empty file first (touch '%s')",
+					db->path, hint.buf, db->path);
 			ferry_buf_release(&hint);
-			goto out;
+			if (rc < 0)
+				goto out;
 		}
 		if (sqlite3_open_v2(db->path, (sqlite3 **)&db->sq, read_only ?
 				    SQLITE_OPEN_READONLY :

@@ -41,7 +41,7 @@ rnd=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 rel="ce_rel_$rnd.db"
 cp src.db "$rel"
 t_run "$FERRY" copy -q "sqlite:///$rel" "$url"
-assert_eq "absolute path that does not exist fails" "$T_RC" 1
+assert_eq "absolute path that does not exist is a usage error" "$T_RC" 2
 assert_contains "did you mean the relative path" "$T_ERR" \
 	"did you mean sqlite:$rel (relative to the current directory)?"
 mkdir -p migrations

@@ -65,7 +65,7 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		ferry_url_sqlite_hint(url->path, &hint);
 		rc = 0;
 		if (!(flags & FERRY_OPEN_CREATE))
-			rc = ferry_error_set(err, FERRY_ENOTFOUND,
+			rc = ferry_error_set(err, hint.len ? FERRY_EUSAGE : FERRY_ENOTFOUND,
 				"cannot open sqlite database '%s': it does not exist%s",
 				url->path, hint.buf);
 		else if (hint.len)

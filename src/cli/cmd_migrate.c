@@ -42,7 +42,9 @@ static const struct sub subs[] = {
 	  "(DROP TABLE, DROP COLUMN, TRUNCATE without a backup) and the rollback plan.\n" },
 	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--create-db] [--test-cmd CMD] [--restart-cmd CMD] [options]",
 	  "Apply pending migrations in order under a lock.  On failure the failing\n"
-	  "step is rolled back and every step applied in this run is reverted.\n"
+	  "step is rolled back and every step applied in this run is reverted; a\n"
+	  "step that cannot be undone (no transaction) stays half-applied and stops\n"
+	  "it there.  Either way ferry prints the target's state and what to do.\n"
 	  "  --to V             stop after version V (0003, v0.2.0, or a folder step)\n"
 	  "  --create-db        create the PostgreSQL database first if it does not exist\n"
 	  "  --dry-run          same as 'plan': change nothing\n"

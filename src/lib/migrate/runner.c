@@ -549,6 +549,11 @@ out:
 /* "statement 3 of 4 failed after statements 1-2 took effect" */
 static void add_partial(struct ferry_buf *b, const struct mig_partial *p)
 {
+	if (p->total && p->done >= p->total) {  /* the journal row failed */
+		ferry_buf_addf(b, "all %zu statements took effect, then journaling the step failed",
+			       p->done);
+		return;
+	}
 	ferry_buf_addf(b, "statement %zu", p->done + 1);
 	if (p->total)
 		ferry_buf_addf(b, " of %zu", p->total);

@@ -16,7 +16,9 @@ source "$(dirname "$0")/lib.sh"
 t_init migrate_failed_state
 t_need pg
 
-sql() { printf "$@"; }  # sql -- FORMAT: the format starts with "--"
+# sql -- FORMAT: a migration file's text (\n escapes; it starts with "--")
+# shellcheck disable=SC2059 # the format is the text, on purpose
+sql() { printf "$@"; }
 jq_state() { python3 -c "import json,sys; d=json.load(open('$T/last.out')); s=d.get('state',{}); print($1)"; }
 
 # ---- PostgreSQL: a no-transaction step fails at its third statement ----------
@@ -97,6 +99,7 @@ assert_contains "SQLite: 0001 still applied" "$T_ERR" "still applied from this r
 # ---- an executable step whose backward fails too --------------------------------
 mkdir -p ex/migrations
 sql -- '-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n' > ex/migrations/0001_a.sql
+# shellcheck disable=SC2016 # $1 and $2 are the step's own arguments
 sql '#!/bin/sh\ncase $1 in forward) touch "$2/made"; exit 1;; backward) exit 1;; esac\n' > ex/migrations/0002_x.sh
 chmod +x ex/migrations/0002_x.sh
 t_run "$FERRY" migrate up --dir ex/migrations --root ex --db sqlite:ex/app.db
@@ -107,6 +110,7 @@ assert_eq "exec: no false 'as before'" "$(grep -c 'as before' "$T/last.err" || t
 
 # ---- a SQL step without a database: refused before anything runs -----------------
 mkdir -p nodb/migrations
+# shellcheck disable=SC2016 # $2 is the step's own argument
 sql '#!/bin/sh\ntouch "$2/ran"\n' > nodb/migrations/0001_x.sh
 chmod +x nodb/migrations/0001_x.sh
 sql -- '-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n' > nodb/migrations/0002_a.sql

@@ -159,6 +159,22 @@ unsigned ferry_conn_url_caps(const char *url);
 /* All registered connectors, NULL-terminated. */
 const struct ferry_conn_ops *const *ferry_conn_list(void);
 
+/*
+ * PostgreSQL administration (connectors/pg_admin.c).
+ * ferry_pg_create_database: when the database url names does not exist,
+ * connect to the "postgres" maintenance database with the same host, port,
+ * user and password and CREATE DATABASE it (quoted name), as dbmate does.
+ * *created says whether it did; 0 when it existed or url is not
+ * PostgreSQL (the real open then reports any other problem).
+ * ferry_pg_advice: append to out what to do about a server message msg:
+ * a missing database (createdb; --create-db when offer_create), a missing
+ * CREATE privilege on a database or schema (the GRANT for role user).
+ */
+int ferry_pg_create_database(const char *url, int *created,
+			     struct ferry_error *err);
+int ferry_pg_advice(const char *msg, const char *user, int offer_create,
+		    struct ferry_buf *out);
+
 /* Parse url, find its connector and open it.  On failure the message never
  * contains a password. */
 int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,

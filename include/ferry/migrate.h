@@ -41,6 +41,9 @@ struct ferry_migrate_opts {
 	const char *restart_cmd;  /* shell command run per service to restart ($1) */
 	const char *python;       /* interpreter for Python steps; NULL = "python3" */
 	FILE *out;                /* human output, or NULL */
+	int read_only;            /* status, plan, dry runs: open a SQLite file
+				   * read-only; a missing one is an error,
+				   * never created */
 };
 
 /* Step kinds for ferry_migrate_new(). */

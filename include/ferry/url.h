@@ -43,6 +43,14 @@ const char *ferry_url_param(const ferry_url *u, const char *key);
  */
 int ferry_url_redact(const char *s, struct ferry_buf *out);
 
+/*
+ * When the SQLite file path names is missing, append what the user most
+ * likely meant: sqlite:///x.db is the absolute /x.db, and when ./x.db
+ * exists instead, "did you mean sqlite:x.db".  Appends nothing when the
+ * file exists or no better guess is at hand.
+ */
+int ferry_url_sqlite_hint(const char *path, struct ferry_buf *out);
+
 /* Percent-decode n bytes of s into out. */
 int ferry_url_decode(const char *s, size_t n, struct ferry_buf *out);
 

@@ -13,7 +13,9 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "ferry/connector.h"
 #include "ferry/log.h"
+#include "ferry/url.h"
 #include "ferry/tsmap.h"
 #include "ferry/progress.h"
 
@@ -206,4 +208,17 @@ int cli_ts_option(int code, const char *arg, struct ferry_ts_opts *t)
 	case CLI_TS_PRECISION: t->precision = arg; return 1;
 	}
 	return 0;
+}
+
+int cli_create_db(const char *url, FILE *out, struct ferry_error *err)
+{
+	struct ferry_buf red = FERRY_BUF_INIT;
+	int created = 0, rc;
+
+	if ((rc = ferry_pg_create_database(url, &created, err)) == 0 && created && out) {
+		ferry_url_redact(url, &red);
+		fprintf(out, "created database for '%s'\n", red.buf);
+		ferry_buf_release(&red);
+	}
+	return rc;
 }

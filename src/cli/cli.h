@@ -108,6 +108,9 @@ int cli_ts_option(int code, const char *arg, struct ferry_ts_opts *t);
 /* The help text of those options. */
 extern const char cli_ts_usage[];
 
+/* --create-db: create the PostgreSQL database url names when it does not
+ * exist (ferry_pg_create_database), saying so on out (may be NULL). */
+int cli_create_db(const char *url, FILE *out, struct ferry_error *err);
 /* Print "ferry: error: <msg>" (and the origin when set) to stderr. */
 void cli_error(const struct ferry_error *err);
 /* Print a usage error with a hint to --help (with --json also the error

@@ -37,6 +37,7 @@ static const char copy_usage[] =
 	"  --include GLOB       copy only matching tables (repeatable)\n"
 	"  --exclude GLOB       leave matching tables out (repeatable)\n"
 	"  --cast T.C=TYPE      override the target type of one column (repeatable)\n"
+	"  --create-db          create the target PostgreSQL database if it does not exist\n"
 	"  --truncate           empty existing target tables, then load into them\n"
 	"  --drop               drop and recreate target tables ferry created before\n"
 	"  --force              with --drop: also drop tables ferry did not create\n"
@@ -78,7 +79,7 @@ enum {
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
 	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
 	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_PROGRESS,
-	OPT_KEY_ORDER, OPT_MWM
+	OPT_KEY_ORDER, OPT_MWM, OPT_CREATE_DB
 };
 
 static void human(uint64_t b, char *out, size_t n)
@@ -231,6 +232,7 @@ int cmd_copy(int argc, char **argv)
 		{ "rollback-on-abort", no_argument, NULL, OPT_ROLLBACK },
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "create-db", no_argument, NULL, OPT_CREATE_DB },
 		CLI_COMMON_LONGOPTS,
 		CLI_TS_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -239,7 +241,7 @@ int cmd_copy(int argc, char **argv)
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct cli_strlist inc = { 0 }, exc = { 0 }, casts = { 0 };
-	int c, status, rc;
+	int c, create_db = 0, status, rc;
 
 	ferry_copy_opts_init(&o);
 	o.progress_mode = FERRY_PROGRESS_AUTO;
@@ -291,6 +293,7 @@ int cmd_copy(int argc, char **argv)
 				o.chunk_rows = v;
 			break;
 		}
+		case OPT_CREATE_DB: create_db = 1; break;
 		case OPT_RESTART: o.restart = 1; break;
 		case OPT_WORKER: break;  /* every run can share its job; kept for scripts */
 		case OPT_SNAPSHOT: o.snapshot = 1; break;
@@ -341,6 +344,13 @@ int cmd_copy(int argc, char **argv)
 	o.progress_out = stderr;
 	if (cli.quiet)
 		o.progress_mode = FERRY_PROGRESS_QUIET;
+	if (create_db && (rc = cli_create_db(o.dst, cli.quiet ? NULL : stderr, &err)) < 0) {
+		status = cli_exit_code(rc);
+		if (cli.json)
+			cli_json_error(status, err.msg);
+		cli_error(&err);
+		goto out;
+	}
 	rc = ferry_copy_run(&o, &res, &err);
 	if (rc < 0)
 		status = cli_exit_code(rc);
@@ -354,6 +364,7 @@ int cmd_copy(int argc, char **argv)
 		print_text(res, stdout, cli.quiet);
 	if (rc < 0)
 		cli_error(&err);
+out:
 	ferry_copy_result_free(res);
 	free(inc.v);
 	free(exc.v);

@@ -47,10 +47,13 @@ static const struct sub subs[] = {
 	{ "plan", "ferry migrate plan [--to V] [--backup] [options]",
 	  "Print the exact ordered steps and SQL 'up' would run, lint warnings\n"
 	  "(DROP TABLE, DROP COLUMN, TRUNCATE without a backup) and the rollback plan.\n" },
-	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--test-cmd CMD] [--restart-cmd CMD] [options]",
+	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--create-db] [--test-cmd CMD] [--restart-cmd CMD] [options]",
 	  "Apply pending migrations in order under a lock.  On failure the failing\n"
-	  "step is rolled back and every step applied in this run is reverted.\n"
+	  "step is rolled back and every step applied in this run is reverted; a\n"
+	  "step that cannot be undone (no transaction) stays half-applied and stops\n"
+	  "it there.  Either way ferry prints the target's state and what to do.\n"
 	  "  --to V             stop after version V (0003, v0.2.0, or a folder step)\n"
+	  "  --create-db        create the PostgreSQL database first if it does not exist\n"
 	  "  --dry-run          same as 'plan': change nothing\n"
 	  "  --backup           back up the database and project files first\n"
 	  "  --test-cmd CMD     run CMD (sh -c) after the migrations; failure rolls back\n"
@@ -123,7 +126,7 @@ static void print_json(const struct ferry_buf *doc, int code, const struct ferry
 enum {
 	OPT_DB = 256, OPT_DIR, OPT_ROOT, OPT_TO, OPT_TEST_CMD, OPT_RESTART_CMD,
 	OPT_LOCK_TIMEOUT, OPT_PYTHON_BIN, OPT_DRY_RUN, OPT_BACKUP, OPT_ACCEPT,
-	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON
+	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON, OPT_CREATE_DB
 };
 
 int cmd_migrate(int argc, char **argv)
@@ -141,6 +144,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "backup", no_argument, NULL, OPT_BACKUP },
 		{ "accept", no_argument, NULL, OPT_ACCEPT },
 		{ "as-applied", no_argument, NULL, OPT_AS_APPLIED },
+		{ "create-db", no_argument, NULL, OPT_CREATE_DB },
 		{ "sql", no_argument, NULL, OPT_SQL },
 		{ "exec", no_argument, NULL, OPT_EXEC },
 		{ "python", no_argument, NULL, OPT_PYTHON },
@@ -154,7 +158,7 @@ int cmd_migrate(int argc, char **argv)
 	const struct sub *sub;
 	const char *positional = NULL;
 	ferry_migrator *m = NULL;
-	int c, accept = 0, as_applied = 0, kind = FERRY_MIGRATE_SQL;
+	int c, accept = 0, as_applied = 0, create_db = 0, kind = FERRY_MIGRATE_SQL;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -215,6 +219,7 @@ int cmd_migrate(int argc, char **argv)
 		case OPT_BACKUP: o.backup = 1; break;
 		case OPT_ACCEPT: accept = 1; break;
 		case OPT_AS_APPLIED: as_applied = 1; break;
+		case OPT_CREATE_DB: create_db = 1; break;
 		case OPT_SQL: kind = FERRY_MIGRATE_SQL; break;
 		case OPT_EXEC: kind = FERRY_MIGRATE_EXEC; break;
 		case OPT_PYTHON: kind = FERRY_MIGRATE_PYTHON; break;
@@ -257,6 +262,14 @@ int cmd_migrate(int argc, char **argv)
 	/* human lines go to stdout, or beside the JSON document to stderr;
 	 * -q leaves only the errors */
 	o.out = cli.quiet ? NULL : cli.json ? stderr : stdout;
+	/* commands that change nothing must not create a SQLite file either */
+	o.read_only = !strcmp(sub->name, "status") || !strcmp(sub->name, "plan") ||
+		      (!strcmp(sub->name, "validate") && !accept) || o.dry_run;
+	if (create_db && (strcmp(sub->name, "up") || o.dry_run))
+		return cli_usage(cmdname, "--create-db is for 'migrate up' (without --dry-run)");
+	if (create_db && o.db_url && *o.db_url &&
+	    (rc = cli_create_db(o.db_url, o.out, &err)) < 0)
+		goto out;
 	if ((rc = ferry_migrator_open(&o, &m, &err)) < 0)
 		goto out;
 	if (!strcmp(sub->name, "status"))

@@ -29,6 +29,16 @@ DROP TABLE legacy;
 -- migrate:down
 SQL
 DB="sqlite:$P/app.db"
+# read-only commands never create the file (a mistyped path would otherwise
+# leave an empty database behind): they read a missing one as empty, say so
+for c in status plan "up --dry-run" "down --dry-run" validate; do
+	run 0 "$c on a missing file" "$FERRY" migrate $c --db "$DB"
+	has "SQLite database '$P/app.db' does not exist yet: read as empty" "$c says the file is missing"
+done
+run 0 "status on a missing file" "$FERRY" migrate status --db "$DB"
+has "pending  0001_create_rooms" "status on a missing file lists every migration pending"
+eq "$(ls "$P"/app.db* 2>/dev/null | wc -l)" "0" "read-only commands created no file"
+touch "$P/app.db"   # an empty file is an empty database: preview on it
 run 0 "status on a fresh database" "$FERRY" migrate status --db "$DB"
 has "pending  0001_create_rooms" "status lists pending migrations"
 run 0 "plan" "$FERRY" migrate plan --db "$DB"

@@ -161,6 +161,35 @@ static void redact(const char *in, const char *want)
 	ferry_buf_release(&b);
 }
 
+/* libpq keyword/value strings: the README accepts them as endpoints */
+static void url_parse_conninfo(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_url *u;
+
+	(void)state;
+	assert_int_equal(ferry_url_parse("host=db port=5433 user=bob password='a b\\'c' dbname=ha sslmode=disable",
+					 &u, &err), 0);
+	assert_string_equal(u->scheme, "postgres");
+	assert_string_equal(u->host, "db");
+	assert_int_equal(u->port, 5433);
+	assert_string_equal(u->user, "bob");
+	assert_string_equal(u->password, "a b'c");
+	assert_string_equal(u->path, "ha");
+	/* libpq reads the string itself: kept as given */
+	assert_string_equal(u->raw, "host=db port=5433 user=bob password='a b\\'c' dbname=ha sslmode=disable");
+	ferry_url_free(u);
+	assert_int_equal(ferry_url_parse("  dbname = app", &u, &err), 0);
+	assert_string_equal(u->path, "app");
+	assert_null(u->host);
+	ferry_url_free(u);
+	assert_int_equal(ferry_url_parse("host=db dbname", &u, &err), FERRY_EPARSE);
+	assert_non_null(strstr(err.msg, "'dbname' has no '=value'"));
+	assert_int_equal(ferry_url_parse("host=db password='open", &u, &err), FERRY_EPARSE);
+	assert_non_null(strstr(err.msg, "unterminated"));
+	assert_null(strstr(err.msg, "open"));  /* never the password */
+}
+
 static void url_redaction(void **state)
 {
 	(void)state;
@@ -185,6 +214,7 @@ int main(void)
 		cmocka_unit_test(alloc_faults),
 		cmocka_unit_test(error_messages),
 		cmocka_unit_test(url_parse_forms),
+		cmocka_unit_test(url_parse_conninfo),
 		cmocka_unit_test(url_redaction),
 	};
 

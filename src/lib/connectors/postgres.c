@@ -46,6 +46,8 @@ static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
 		msg = PQerrorMessage(pg);
 	ferry_url_redact(msg, &clean);
 	ferry_buf_rtrim(&clean);
+	if (PQstatus(pg) == CONNECTION_OK)  /* a missing privilege: which GRANT */
+		ferry_pg_advice(clean.buf, PQuser(pg), 0, &clean);
 	/* a lost server: the connection is gone, the server is shutting down
 	 * or restarting (class 08, 57P0x), or libpq saw the socket close */
 	if (PQstatus(pg) == CONNECTION_BAD ||
@@ -66,6 +68,7 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 {
 	struct ferry_conn *c = ferry_calloc(1, sizeof(*c));
 	PGresult *res;
+	size_t n;
 	int rc = 0;
 
 	if (!c)
@@ -77,6 +80,15 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		ferry_url_redact(url->raw, &where);
 		rc = pg_fail(c->pg, NULL, err, "cannot connect to PostgreSQL");
 		ferry_error_prefix(err, "'%s'", where.buf);
+		/* a missing target database: how to create it (--create-db on
+		 * copy); a reader (verify) is better told nothing than that */
+		ferry_buf_clear(&where);
+		ferry_buf_addstr(&where, err->msg);
+		n = where.len;
+		if (flags & FERRY_OPEN_CREATE)
+			ferry_pg_advice(err->msg, NULL, 1, &where);
+		if (where.len > n)
+			ferry_error_set(err, FERRY_ECONN, "%s", where.buf);
 		ferry_buf_release(&where);
 		rc = FERRY_ECONN;
 		err->code = rc;

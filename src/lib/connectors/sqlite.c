@@ -10,6 +10,7 @@
  * are read from the stored CREATE statements with a small tokenizer.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,6 +55,27 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	if (!url->path || !url->path[0])
 		return ferry_error_set(err, FERRY_EUSAGE,
 			"sqlite url has no path: use sqlite:///abs/path.db or sqlite:rel/path.db");
+	if (strcmp(url->path, ":memory:") && access(url->path, F_OK) < 0 &&
+	    errno == ENOENT) {
+		/* SQLite's "unable to open database file" does not say why;
+		 * and sqlite:///x.db (absolute) when ./x.db exists is a typo
+		 * that would create an empty database where none was meant */
+		struct ferry_buf hint = FERRY_BUF_INIT;
+
+		ferry_url_sqlite_hint(url->path, &hint);
+		rc = 0;
+		if (!(flags & FERRY_OPEN_CREATE))
+			rc = ferry_error_set(err, hint.len ? FERRY_EUSAGE : FERRY_ENOTFOUND,
+				"cannot open sqlite database '%s': it does not exist%s",
+				url->path, hint.buf);
+		else if (hint.len)
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"will not create sqlite database '%s'%s; to create it there anyway, create the empty file first (touch '%s')",
+				url->path, hint.buf, url->path);
+		ferry_buf_release(&hint);
+		if (rc < 0)
+			return rc;
+	}
 	c = ferry_calloc(1, sizeof(*c));
 	if (!c)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");

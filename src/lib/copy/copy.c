@@ -15,6 +15,7 @@
  * not matter.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <libgen.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -1145,6 +1146,42 @@ static int take_snapshot(struct run *r, struct ferry_error *err)
 	return rc;
 }
 
+/*
+ * The path of the SQLite file url names when it does not exist yet (this
+ * run will create it), else NULL.  A run that fails removes what it
+ * created, and nothing else: a file that was there stays.
+ */
+static char *sqlite_file_to_create(const char *url)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	const struct ferry_conn_ops *ops;
+	ferry_url *u = NULL;
+	char *path = NULL;
+
+	if (ferry_url_parse(url, &u, &e) < 0)
+		return NULL;
+	ops = ferry_conn_lookup(u->scheme);
+	if (ops && !strcmp(ops->name, "sqlite") && *u->path &&
+	    access(u->path, F_OK) < 0 && errno == ENOENT)
+		path = ferry_strdup(u->path);
+	ferry_url_free(u);
+	return path;
+}
+
+static void remove_sqlite_file(const char *path)
+{
+	static const char *const sides[] = { "", "-journal", "-wal", "-shm" };
+	struct ferry_buf f = FERRY_BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+		ferry_buf_clear(&f);
+		if (ferry_buf_addf(&f, "%s%s", path, sides[i]) == 0)
+			unlink(f.buf);
+	}
+	ferry_buf_release(&f);
+}
+
 int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **out,
 		   struct ferry_error *err)
 {
@@ -1152,6 +1189,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	struct ferry_copy_opts lo;
 	char *ts_url = NULL;
 	struct ferry_buf rejdir = FERRY_BUF_INIT;
+	char *made = NULL;  /* a SQLite target file this run creates */
 	double start = ferry_now(), t0, topen;
 	uint64_t total = 0;
 	char host[64] = "";
@@ -1217,6 +1255,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_error_prefix(err, "cannot open the source");
 		goto out;
 	}
+	made = sqlite_file_to_create(o->dst);
 	if ((rc = ferry_conn_open(o->dst, FERRY_OPEN_CREATE, &r.dst, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the target");
 		goto out;
@@ -1363,6 +1402,16 @@ out:
 	ferry_catalog_free(r.tcat);
 	ferry_conn_close(r.src);
 	ferry_conn_close(r.dst);
+	if (rc < 0 && made && access(made, F_OK) == 0) {
+		struct ferry_error first = *err;
+
+		remove_sqlite_file(made);
+		ferry_error_set(err, first.code, "%s; removed '%s', which this run had created",
+				first.msg, made);
+		if (first.origin[0])
+			ferry_error_origin(err, "%s", first.origin);
+	}
+	ferry_free(made);
 	if (r.snapshot) {
 		struct ferry_buf side = FERRY_BUF_INIT;
 

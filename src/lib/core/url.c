@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "ferry/alloc.h"
 #include "ferry/url.h"
@@ -166,6 +167,108 @@ static int parse_authority(ferry_url *u, const char *a, size_t n,
 	return 0;
 }
 
+/*
+ * Is s a libpq keyword/value connection string ("host=h port=5432
+ * dbname=x")?  Its first word is a keyword followed by '=', which no URL
+ * scheme can be (a scheme ends at ':').
+ */
+static int is_conninfo(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\n')
+		s++;
+	if (!isalpha((unsigned char)*s))
+		return 0;
+	while (isalnum((unsigned char)*s) || *s == '_')
+		s++;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '=';
+}
+
+/*
+ * Parse a libpq keyword/value string into scheme "postgres", host, port,
+ * user, password and path (the dbname).  raw keeps the string as given:
+ * libpq reads it itself, so keywords ferry does not know (sslmode,
+ * options...) pass through untouched.  Quoting as libpq: 'a b', \' and \\.
+ */
+static int parse_conninfo(ferry_url *u, const char *s, struct ferry_error *err)
+{
+	struct ferry_buf key = FERRY_BUF_INIT, val = FERRY_BUF_INIT;
+	int rc = 0, oom = 0;
+
+	if (!(u->scheme = ferry_strdup("postgres")))
+		return FERRY_ENOMEM;
+	while (*s) {
+		char **slot = NULL;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (!*s)
+			break;
+		ferry_buf_clear(&key);
+		ferry_buf_clear(&val);
+		while (*s && *s != '=' && !isspace((unsigned char)*s))
+			oom |= ferry_buf_addch(&key, *s++);
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s != '=' || !key.len) {
+			rc = ferry_error_set(err, FERRY_EPARSE,
+				"invalid connection string: '%s' has no '=value'; write key=value pairs such as \"host=db port=5432 dbname=app\"",
+				key.len ? key.buf : "");
+			goto out;
+		}
+		for (s++; isspace((unsigned char)*s); s++)
+			;
+		if (*s == '\'') {
+			for (s++; *s && *s != '\''; s++) {
+				if (*s == '\\' && s[1])
+					s++;
+				oom |= ferry_buf_addch(&val, *s);
+			}
+			if (*s != '\'') {
+				rc = ferry_error_set(err, FERRY_EPARSE,
+					"invalid connection string: unterminated quoted value for '%s'",
+					key.buf);
+				goto out;
+			}
+			s++;
+		} else {
+			for (; *s && !isspace((unsigned char)*s); s++) {
+				if (*s == '\\' && s[1])
+					s++;
+				oom |= ferry_buf_addch(&val, *s);
+			}
+		}
+		if (oom) {
+			rc = FERRY_ENOMEM;
+			goto out;
+		}
+		if (!strcmp(key.buf, "host"))
+			slot = &u->host;
+		else if (!strcmp(key.buf, "user"))
+			slot = &u->user;
+		else if (!strcmp(key.buf, "password"))
+			slot = &u->password;
+		else if (!strcmp(key.buf, "dbname"))
+			slot = &u->path;
+		else if (!strcmp(key.buf, "port"))
+			u->port = atoi(val.buf);
+		if (slot) {
+			ferry_free(*slot);
+			if (!(*slot = ferry_strdup(val.buf))) {
+				rc = FERRY_ENOMEM;
+				goto out;
+			}
+		}
+	}
+	if (!u->path && !(u->path = ferry_strdup("")))
+		rc = FERRY_ENOMEM;
+out:
+	ferry_buf_release(&key);
+	ferry_buf_release(&val);
+	return rc;
+}
+
 int ferry_url_parse(const char *s, ferry_url **out, struct ferry_error *err)
 {
 	ferry_url *u;
@@ -178,6 +281,10 @@ int ferry_url_parse(const char *s, ferry_url **out, struct ferry_error *err)
 	u->raw = ferry_strdup(s);
 	if (!u->raw) {
 		rc = FERRY_ENOMEM;
+		goto out;
+	}
+	if (is_conninfo(s)) {
+		rc = parse_conninfo(u, s, err);
 		goto out;
 	}
 	for (p = s; isalnum((unsigned char)*p) || *p == '+' || *p == '-' ||
@@ -328,5 +435,23 @@ int ferry_url_redact(const char *s, struct ferry_buf *out)
 			return rc;
 		p++;
 	}
+	return 0;
+}
+
+int ferry_url_sqlite_hint(const char *path, struct ferry_buf *out)
+{
+	struct stat st;
+
+	if (!path || !*path || stat(path, &st) == 0)
+		return 0;
+	/* sqlite:///x.db has three slashes: the third starts an absolute path */
+	if (path[0] == '/' && strchr(path + 1, '/') == NULL && path[1] &&
+	    stat(path + 1, &st) == 0)
+		return ferry_buf_addf(out,
+			"; did you mean sqlite:%s (relative to the current directory)? "
+			"sqlite:///%s names the absolute path %s", path + 1, path + 1, path);
+	if (path[0] == '/' && stat(path + 1, &st) == 0)
+		return ferry_buf_addf(out,
+			"; did you mean sqlite:%s (relative to the current directory)?", path + 1);
 	return 0;
 }

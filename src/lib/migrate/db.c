@@ -8,8 +8,11 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ferry/alloc.h"
+#include "ferry/connector.h"
+#include "ferry/log.h"
 #include "ferry/url.h"
 #include "mig_int.h"
 
@@ -34,6 +37,7 @@ static int pg_fail(struct mig_db *db, PGresult *res, struct ferry_error *err)
 	}
 	ferry_url_redact(t.len ? t.buf : "unknown error", &m);
 	ferry_buf_rtrim(&m);
+	ferry_pg_advice(prim, PQuser(db->pg), 1, &m);  /* which GRANT is missing */
 	ferry_error_set(err, FERRY_ESQL, "%s", m.buf);
 	if (state)
 		ferry_error_origin(err, "sqlstate %s", state);
@@ -49,12 +53,13 @@ static int sq_fail(struct mig_db *db, struct ferry_error *err)
 	return FERRY_ESQL;
 }
 
-int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err)
+int mig_db_open(const char *url, int read_only, struct mig_db **out,
+		struct ferry_error *err)
 {
 	struct mig_db *db = NULL;
 	ferry_url *u = NULL;
 	struct ferry_buf red = FERRY_BUF_INIT;
-	int rc;
+	int rc, missing = 0;
 
 	if ((rc = ferry_url_parse(url, &u, err)) < 0)
 		return rc;
@@ -73,6 +78,8 @@ int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err)
 
 			ferry_url_redact(db->pg ? PQerrorMessage(db->pg) : "out of memory", &m);
 			ferry_buf_rtrim(&m);
+			/* a missing database: how to create it (up --create-db) */
+			ferry_pg_advice(m.buf, NULL, 1, &m);
 			rc = ferry_error_set(err, FERRY_ECONN,
 				"cannot connect to '%s': %s; check --db or DATABASE_URL",
 				db->redacted, m.buf);
@@ -92,7 +99,35 @@ int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err)
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (sqlite3_open_v2(db->path, (sqlite3 **)&db->sq,
+		if (access(db->path, F_OK) < 0 && errno == ENOENT) {
+			struct ferry_buf hint = FERRY_BUF_INIT;
+
+			/* read-only commands create nothing; nor does a
+			 * sqlite:///x.db that likely meant ./x.db */
+			ferry_url_sqlite_hint(db->path, &hint);
+			rc = 0;
+			if (read_only && hint.len)
+				rc = ferry_error_set(err, FERRY_ENOTFOUND,
+					"SQLite database '%s' does not exist%s",
+					db->path, hint.buf);
+			else if (read_only)
+				missing = 1;
+			else if (hint.len)
+				rc = ferry_error_set(err, FERRY_EUSAGE,
+					"will not create SQLite database '%s'%s; to create it there anyway, create the empty file first (touch '%s')",
+					db->path, hint.buf, db->path);
+			ferry_buf_release(&hint);
+			if (rc < 0)
+				goto out;
+		}
+		/* a database that does not exist yet is read as the empty one
+		 * 'up' would start from: status and plan show every migration
+		 * pending, and nothing is created */
+		if (missing)
+			ferry_warn("SQLite database '%s' does not exist yet: read as empty; 'ferry migrate up' creates it",
+				   db->path);
+		if (sqlite3_open_v2(missing ? ":memory:" : db->path, (sqlite3 **)&db->sq, read_only ?
+				    SQLITE_OPEN_READONLY :
 				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 				    NULL) != SQLITE_OK) {
 			rc = ferry_error_set(err, FERRY_ECONN,
@@ -152,7 +187,17 @@ int mig_db_exec(struct mig_db *db, const char *sql, struct ferry_error *err)
 struct each_ctx {
 	struct mig_db *db;
 	struct ferry_error *err;
+	size_t done;
+	int concurrently;  /* the failing statement builds an index concurrently */
 };
+
+static int count_one(const char *stmt, size_t n, void *ud)
+{
+	(void)stmt;
+	(void)n;
+	++*(size_t *)ud;
+	return 0;
+}
 
 static int exec_one(const char *stmt, size_t n, void *ud)
 {
@@ -163,19 +208,58 @@ static int exec_one(const char *stmt, size_t n, void *ud)
 	if (!s)
 		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
 	rc = mig_db_exec(c->db, s, c->err);
+	if (rc == 0)
+		c->done++;
+	else
+		c->concurrently = strcasestr(s, "concurrently") != NULL;
 	ferry_free(s);
 	return rc;
 }
 
-int mig_db_exec_each(struct mig_db *db, const char *sql,
+int mig_db_exec_each(struct mig_db *db, const char *sql, struct mig_partial *p,
 		     struct ferry_error *err)
 {
-	struct each_ctx c = { db, err };
+	struct each_ctx c = { db, err, 0, 0 };
+	const char *tail = sql;
+	int rc = 0;
 
-	/* SQLite runs each statement of a script in autocommit already */
-	if (db->kind == MIG_DB_SQLITE)
-		return mig_db_exec(db, sql, err);
-	return mig_sql_split(sql, exec_one, &c);
+	memset(p, 0, sizeof(*p));
+	if (db->kind == MIG_DB_PG) {
+		mig_sql_split(sql, count_one, &p->total);
+		rc = mig_sql_split(sql, exec_one, &c);
+		p->done = c.done;
+		p->leftover = c.concurrently;
+		return rc;
+	}
+	/*
+	 * SQLite: each statement in autocommit, as sqlite3_exec would, but
+	 * counted; SQLite's own parser finds the ends (a trigger body holds
+	 * semicolons).  The total is unknown: a later statement may not
+	 * prepare before an earlier one ran.
+	 */
+	while (*tail) {
+		sqlite3_stmt *st = NULL;
+		const char *next = NULL;
+		int s;
+
+		if (sqlite3_prepare_v2(db->sq, tail, -1, &st, &next) != SQLITE_OK) {
+			rc = sq_fail(db, err);
+			break;
+		}
+		tail = next;
+		if (!st)  /* only whitespace or a comment was left */
+			continue;
+		while ((s = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		if (s != SQLITE_DONE) {
+			rc = sq_fail(db, err);
+			sqlite3_finalize(st);
+			break;
+		}
+		sqlite3_finalize(st);
+		p->done++;
+	}
+	return rc;
 }
 
 int mig_db_execp(struct mig_db *db, const char *sql, int n,

@@ -85,6 +85,14 @@ struct mig_lock {
 	int64_t key;
 };
 
+/* How far a script run outside a transaction got. */
+struct mig_partial {
+	size_t done;    /* statements that took effect */
+	size_t total;   /* statements in all; 0 = unknown (SQLite) */
+	int leftover;   /* the failing statement leaves something behind
+			 * (CREATE INDEX CONCURRENTLY: an invalid index) */
+};
+
 struct ferry_migrator {
 	char *dir, *root, *db_url, *to, *test_cmd, *restart_cmd, *python;
 	double lock_timeout;
@@ -106,6 +114,7 @@ struct ferry_migrator {
 
 	char run_id[64];
 	char *shim_path;         /* temp file holding the Python shim */
+	struct mig_partial partial;  /* the last no-transaction SQL run */
 };
 
 struct mig_step_ops {
@@ -160,11 +169,14 @@ int mig_read_file(const char *path, struct ferry_buf *out,
 		  struct ferry_error *err);
 
 /* db.c */
-int mig_db_open(const char *url, struct mig_db **out, struct ferry_error *err);
+/* read_only: a SQLite file is opened read-only and must exist (status,
+ * plan and dry runs change nothing, not even by creating an empty file). */
+int mig_db_open(const char *url, int read_only, struct mig_db **out,
+		struct ferry_error *err);
 void mig_db_close(struct mig_db *db);
 int mig_db_exec(struct mig_db *db, const char *sql, struct ferry_error *err);
-/* Statement by statement, outside any transaction. */
-int mig_db_exec_each(struct mig_db *db, const char *sql,
+/* Statement by statement, outside any transaction; p says how far it got. */
+int mig_db_exec_each(struct mig_db *db, const char *sql, struct mig_partial *p,
 		     struct ferry_error *err);
 /* One statement with $1..$n text parameters (each used once, in order). */
 int mig_db_execp(struct mig_db *db, const char *sql, int n,

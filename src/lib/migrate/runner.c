@@ -74,7 +74,7 @@ int ferry_migrator_open(const struct ferry_migrate_opts *o,
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(m->run_id, sizeof(m->run_id), "%s-%ld", stamp, (long)getpid());
-	if (m->db_url && (rc = mig_db_open(m->db_url, &m->db, err)) < 0)
+	if (m->db_url && (rc = mig_db_open(m->db_url, o->read_only, &m->db, err)) < 0)
 		goto out;
 	rc = mig_discover(m, err);
 out:
@@ -546,6 +546,23 @@ out:
 
 /* ---- running steps ---------------------------------------------------------- */
 
+/* "statement 3 of 4 failed after statements 1-2 took effect" */
+static void add_partial(struct ferry_buf *b, const struct mig_partial *p)
+{
+	if (p->total && p->done >= p->total) {  /* the journal row failed */
+		ferry_buf_addf(b, "all %zu statements took effect, then journaling the step failed",
+			       p->done);
+		return;
+	}
+	ferry_buf_addf(b, "statement %zu", p->done + 1);
+	if (p->total)
+		ferry_buf_addf(b, " of %zu", p->total);
+	if (p->done == 1)
+		ferry_buf_addstr(b, " failed after statement 1 took effect");
+	else
+		ferry_buf_addf(b, " failed after statements 1-%zu took effect", p->done);
+}
+
 /*
  * Run one step in one direction and journal the attempt.  ok_outcome is
  * "applied", "reverted" or "rolled_back".  On failure the step's own
@@ -553,7 +570,8 @@ out:
  * failed forward exec/python step gets its backward called.
  */
 static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
-		    const char *ok_outcome, json_t *steps, struct ferry_error *err)
+		    const char *ok_outcome, json_t *steps,
+		    const char **fail_outcome, struct ferry_error *err)
 {
 	const struct mig_step_ops *ops = mig_ops[s->kind];
 	struct ferry_buf output = FERRY_BUF_INIT;
@@ -562,6 +580,7 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 	double t0 = ferry_now(), dt;
 	const char *outcome = "failed";
 
+	memset(&m->partial, 0, sizeof(m->partial));
 	say(m, "%s %s ... ", forward ? "->" : "<-", s->label);
 	if (tx && (rc = mig_db_exec(m->db, "BEGIN", err)) < 0)
 		goto out;
@@ -582,7 +601,21 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 	say_indented(m, output.buf);
 	if (tx) {
 		clean = mig_db_exec(m->db, "ROLLBACK", &jerr) == 0;
-	} else if (forward && s->kind != MIG_SQL) {
+	} else if (s->kind == MIG_SQL) {
+		/* outside a transaction what ran stays; when nothing ran (no
+		 * database, or the first statement failed) nothing changed */
+		clean = m->partial.done == 0 && !m->partial.leftover;
+		if (m->partial.done) {
+			struct ferry_buf b = FERRY_BUF_INIT;
+
+			add_partial(&b, &m->partial);
+			say(m, "   %s and stay%s: this step runs without a transaction\n",
+			    b.buf, m->partial.done == 1 ? "s" : "");
+			ferry_buf_release(&b);
+		}
+		if (m->partial.leftover)
+			say(m, "   the failed CONCURRENTLY statement leaves an invalid index behind\n");
+	} else if (forward) {
 		struct ferry_buf o2 = FERRY_BUF_INIT;
 
 		say(m, "   undoing the failed step with backward ... ");
@@ -598,6 +631,8 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 		say(m, "   error: %s; the journal does not record this failure\n",
 		    jerr.msg);
 out:
+	if (rc < 0 && fail_outcome)
+		*fail_outcome = outcome;
 	if (steps)
 		json_array_append_new(steps, json_pack("{s:s,s:s,s:s,s:s,s:f,s:s?}",
 			"label", s->label, "version", s->version,
@@ -627,7 +662,7 @@ static size_t rollback(struct ferry_migrator *m, struct mig_step **done,
 				"rollback: no down migration", NULL, &rerr);
 			break;
 		}
-		if (run_step(m, s, 0, "rolled_back", steps, &rerr) < 0)
+		if (run_step(m, s, 0, "rolled_back", steps, NULL, &rerr) < 0)
 			break;
 		n--;
 	}
@@ -664,13 +699,114 @@ static void print_backup(struct ferry_migrator *m, struct mig_backup *b,
 		"files_dir", b->files_dir, "files", files));
 }
 
+static void add_labels(struct ferry_buf *b, json_t *arr, struct mig_step **v,
+		       size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ferry_buf_addf(b, "%s%s", i ? ", " : "", v[i]->label);
+		json_array_append_new(arr, json_string(v[i]->label));
+	}
+}
+
+/*
+ * After a failed `up`, say exactly where the target stands, on the output
+ * and in the report (key "state"), and put the one-line summary with what
+ * to do next in err (which holds the first error).  failed is the step that
+ * failed (NULL: the test command did), dirty whether it stays half-applied;
+ * done[0..ndone) were applied in this run and done[0..left) still are;
+ * rest[0..nrest) never ran.
+ */
+static void report_failure(struct ferry_migrator *m, json_t *report,
+			   struct mig_step *failed, int dirty,
+			   struct mig_step **done, size_t ndone, size_t left,
+			   struct mig_step **rest, size_t nrest,
+			   struct ferry_error *err)
+{
+	struct ferry_buf kept = FERRY_BUF_INIT, back = FERRY_BUF_INIT,
+			 notrun = FERRY_BUF_INIT, how = FERRY_BUF_INIT,
+			 next = FERRY_BUF_INIT, msg = FERRY_BUF_INIT;
+	json_t *state = json_object(), *jkept = json_array(), *jback = json_array(),
+	       *jnot = json_array();
+
+	add_labels(&kept, jkept, done, left);
+	add_labels(&back, jback, done + left, ndone - left);
+	add_labels(&notrun, jnot, rest, nrest);
+	if (failed && dirty) {
+		if (failed->kind == MIG_SQL && m->partial.done) {
+			add_partial(&how, &m->partial);
+			ferry_buf_addstr(&how, "; it runs without a transaction, so they stay");
+		} else if (failed->kind == MIG_SQL) {
+			ferry_buf_addstr(&how, "its CONCURRENTLY statement failed and left an invalid index behind");
+		} else {
+			ferry_buf_addstr(&how, "it failed and undoing it with its backward call failed too");
+		}
+	}
+	say(m, "\nstate of %s now:\n", target_name(m));
+	if (left)
+		say(m, "  applied in this run, not rolled back: %s\n", kept.buf);
+	if (ndone - left)
+		say(m, "  applied in this run, then rolled back: %s\n", back.buf);
+	if (failed)
+		say(m, "  %s: %s\n", dirty ? "half-applied (journal: dirty)" :
+		    "failed and undone (journal: failed)", failed->label);
+	if (failed && dirty)
+		say(m, "    %s\n", how.buf);
+	if (nrest)
+		say(m, "  not run: %s\n", notrun.buf);
+	if (failed && dirty) {
+		ferry_buf_addf(&next,
+			"undo what '%s' did by hand and run 'ferry migrate repair' (or complete it and run 'ferry migrate repair --as-applied'), then 'ferry migrate up' again",
+			failed->label);
+		ferry_buf_addf(&msg, "%s; '%s' is half-applied (%s)%s%s%s: %s",
+			err->msg, failed->label, how.buf,
+			left ? "; nothing was rolled back, still applied from this run: " : "",
+			kept.buf, left ? "" : "; nothing else in this run had been applied",
+			next.buf);
+	} else if (left) {
+		ferry_buf_addf(&next, "run 'ferry migrate status' for what to do");
+		ferry_buf_addf(&msg, "%s; rollback stopped at '%s' with %zu step%s still applied (%s): %s",
+			err->msg, done[left - 1]->label, left, left == 1 ? "" : "s",
+			kept.buf, next.buf);
+	} else {
+		ferry_buf_addf(&next, "fix the cause and run 'ferry migrate up' again");
+		ferry_buf_addf(&msg, "%s; %zu applied step%s rolled back, the target is as before",
+			err->msg, ndone, ndone == 1 ? "" : "s");
+	}
+	say(m, "next: %s\n", next.buf);
+	ferry_error_set(err, err->code, "%s", msg.buf);
+	json_object_set_new(state, "failed_step", failed ? json_string(failed->label) : json_null());
+	json_object_set_new(state, "failed_step_outcome", failed ?
+			    json_string(dirty ? "dirty" : "failed") : json_null());
+	if (failed && dirty) {
+		json_object_set_new(state, "half_applied", json_string(how.buf));
+		if (failed->kind == MIG_SQL)
+			json_object_set_new(state, "statements_done",
+					    json_integer((json_int_t)m->partial.done));
+	}
+	json_object_set_new(state, "still_applied", jkept);
+	json_object_set_new(state, "rolled_back", jback);
+	json_object_set_new(state, "not_run", jnot);
+	json_object_set_new(state, "as_before", json_boolean(!dirty && !left));
+	json_object_set_new(state, "next", json_string(next.buf));
+	json_object_set_new(report, "state", state);
+	ferry_buf_release(&kept);
+	ferry_buf_release(&back);
+	ferry_buf_release(&notrun);
+	ferry_buf_release(&how);
+	ferry_buf_release(&next);
+	ferry_buf_release(&msg);
+}
+
 int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 		     struct ferry_error *err)
 {
 	json_t *report = new_report(m, "up"), *steps = json_array();
 	json_t *restart = json_array();
-	struct mig_step **v = NULL, **done = NULL;
+	struct mig_step **v = NULL, **done = NULL, *failed = NULL;
 	struct mig_backup bk;
+	const char *fail_outcome = NULL;
 	size_t n = 0, ndone = 0, i;
 	int rc, backup = m->backup;
 	double t0 = ferry_now();
@@ -698,6 +834,14 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 	if ((rc = prepare(m, 1, 1, err)) < 0 || (rc = check_blocked(m, 0, err)) < 0 ||
 	    (rc = collect_pending(m, &v, &n, err)) < 0)
 		goto out;
+	/* refuse before running anything rather than half-way through */
+	for (i = 0; i < n && !m->db; i++)
+		if (v[i]->kind == MIG_SQL) {
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"'%s' is a SQL step but no database was given, so nothing was run; pass --db URL or set DATABASE_URL",
+				v[i]->label);
+			goto out;
+		}
 	if (!n) {
 		say(m, "already up to date on %s (%zu migration%s applied)\n",
 		    target_name(m), m->nsteps, m->nsteps == 1 ? "" : "s");
@@ -726,8 +870,10 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 	say(m, "applying %zu migration%s to %s\n", n, n == 1 ? "" : "s",
 	    target_name(m));
 	for (i = 0; i < n; i++) {
-		if ((rc = run_step(m, v[i], 1, "applied", steps, err)) < 0)
+		if ((rc = run_step(m, v[i], 1, "applied", steps, &fail_outcome, err)) < 0) {
+			failed = v[i];
 			break;
+		}
 		done[ndone++] = v[i];
 	}
 	if (rc == 0 && m->test_cmd) {
@@ -744,16 +890,15 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 	}
 	if (rc < 0) {
 		struct ferry_error first = *err;
-		size_t left = rollback(m, done, ndone, steps);
+		int dirty = failed && fail_outcome && !strcmp(fail_outcome, "dirty");
+		/* a half-applied step could not be undone: stop right there, as
+		 * when a revert fails (reverting older steps under it could
+		 * break them or it), and leave the fix to the user */
+		size_t left = dirty ? ndone : rollback(m, done, ndone, steps);
 
 		*err = first;
-		if (left)
-			ferry_error_set(err, rc,
-				"%s; rollback stopped at '%s' with %zu step%s still applied: run 'ferry migrate status' for what to do",
-				first.msg, done[left - 1]->label, left, left == 1 ? "" : "s");
-		else
-			ferry_error_set(err, rc, "%s; %zu applied step%s rolled back, the target is as before",
-					first.msg, ndone, ndone == 1 ? "" : "s");
+		report_failure(m, report, failed, dirty, done, ndone, left,
+			       v + i + (failed != NULL), n - i - (failed != NULL), err);
 		if (first.origin[0])
 			ferry_error_origin(err, "%s", first.origin);
 		json_object_set_new(report, "left_applied", json_integer((json_int_t)left));
@@ -825,6 +970,7 @@ int ferry_migrate_down(ferry_migrator *m, struct ferry_buf *json,
 		       struct ferry_error *err)
 {
 	json_t *report = new_report(m, "down"), *steps = NULL;
+	const char *fail_outcome = NULL;
 	struct mig_step **v = NULL;
 	size_t n = 0, cap = 0, i;
 	int rc;
@@ -878,9 +1024,27 @@ int ferry_migrate_down(ferry_migrator *m, struct ferry_buf *json,
 	say(m, "reverting %zu migration%s on %s\n", n, n == 1 ? "" : "s",
 	    target_name(m));
 	for (i = 0; i < n; i++)
-		if ((rc = run_step(m, v[i], 0, "reverted", steps, err)) < 0) {
-			ferry_error_prefix(err, "reverting stopped at '%s' (%zu of %zu reverted)",
-					   v[i]->label, i, n);
+		if ((rc = run_step(m, v[i], 0, "reverted", steps, &fail_outcome, err)) < 0) {
+			struct ferry_buf how = FERRY_BUF_INIT;
+
+			/* say whether the failed revert changed anything */
+			if (fail_outcome && !strcmp(fail_outcome, "dirty")) {
+				if (v[i]->kind == MIG_SQL && m->partial.done)
+					add_partial(&how, &m->partial);
+				ferry_buf_addf(&how, "%s'%s' is half-reverted (journal: dirty): revert the rest by hand, then run 'ferry migrate repair'",
+					       how.len ? "; " : "", v[i]->label);
+			} else {
+				ferry_buf_addf(&how, "'%s' is unchanged and still applied", v[i]->label);
+			}
+			{
+				struct ferry_error first = *err;
+
+				ferry_error_set(err, rc, "reverting stopped at '%s' (%zu of %zu reverted): %s; %s",
+						v[i]->label, i, n, first.msg, how.buf);
+				if (first.origin[0])
+					ferry_error_origin(err, "%s", first.origin);
+			}
+			ferry_buf_release(&how);
 			goto out;
 		}
 	say(m, "\n%zu migration%s reverted\n", n, n == 1 ? "" : "s");

@@ -273,7 +273,7 @@ static int sql_run(struct ferry_migrator *m, struct mig_step *s, int forward,
 		return ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"'%s' has no down migration; revert it by hand, then run 'ferry migrate repair'",
 			s->label);
-	return s->no_tx ? mig_db_exec_each(m->db, sql, err) :
+	return s->no_tx ? mig_db_exec_each(m->db, sql, &m->partial, err) :
 			  mig_db_exec(m->db, sql, err);
 }
 

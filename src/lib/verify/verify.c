@@ -964,6 +964,50 @@ nomem:
 
 /* ---- the run ------------------------------------------------------------- */
 
+/* The connector name url's scheme maps to, NULL when none or unparsable. */
+static const char *store_of(const char *url)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	const struct ferry_conn_ops *ops;
+	ferry_url *u = NULL;
+
+	if (ferry_url_parse(url, &u, &e) < 0)
+		return NULL;
+	ops = ferry_conn_lookup(u->scheme);
+	ferry_url_free(u);
+	return ops ? ops->name : NULL;
+}
+
+/*
+ * verify reads the target as PostgreSQL (search_path, catalogs, hashing
+ * SQL): refuse any other target before opening anything, and name the
+ * likely mistake, SRC and DST given the wrong way round.
+ */
+static int check_target_store(const char *src, const char *dst,
+			      struct ferry_error *err)
+{
+	const char *sname = store_of(src), *dname = store_of(dst);
+	struct ferry_buf rs = FERRY_BUF_INIT, rd = FERRY_BUF_INIT;
+	int rc = 0;
+
+	if (!dname || !strcmp(dname, "postgres"))
+		return 0;
+	ferry_url_redact(src, &rs);
+	ferry_url_redact(dst, &rd);
+	if (sname && !strcmp(sname, "postgres"))
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+			"cannot verify into %s '%s': the target must be PostgreSQL, and the source '%s' is PostgreSQL; did you swap them? "
+			"try 'ferry verify %s %s'", dname, rd.buf, rs.buf, rd.buf, rs.buf);
+	else
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+			"cannot verify into %s '%s': the target must be PostgreSQL "
+			"(verify compares a SQLite, InfluxDB, line protocol or CSV source with its copy in PostgreSQL)",
+			dname, rd.buf);
+	ferry_buf_release(&rs);
+	ferry_buf_release(&rd);
+	return rc;
+}
+
 int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_result **out,
 		     struct ferry_error *err)
 {
@@ -1005,7 +1049,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if ((rc = ferry_ts_url(o->src, &o->ts, &r.src_url, err)) < 0)
+	if ((rc = check_target_store(o->src, o->dst, err)) < 0 ||
+	    (rc = ferry_ts_url(o->src, &o->ts, &r.src_url, err)) < 0)
 		goto out;
 	r.progress = ferry_progress_new(o->progress_out ? o->progress_out : stderr,
 					o->progress_mode, "verify", 0);

@@ -149,7 +149,8 @@ int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *
 	return rc;
 }
 
-/* created: NUL-separated list of target tables this job created */
+/* created: the target tables this job created (a second call in the
+ * creating transaction updates them) */
 int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 		  const char *schema, const char *fingerprint,
 		  const struct strv *created, struct ferry_error *err)
@@ -173,7 +174,9 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 			ferry_buf_addstr(&sql, ", ");
 		quote_literal(&sql, created->v[i]);
 	}
-	ferry_buf_addstr(&sql, "]::text[])");
+	/* again in the same transaction: the tables it created since */
+	ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
+			 "EXCLUDED.created_tables");
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -458,9 +461,12 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	size_t i;
 	int rc = 0, isnull = 1;
 
-	/* only once per job: a resumed run keeps the recorded steps */
+	/* only once per job: a resumed run keeps the recorded steps (the
+	 * restores recorded with the job, numbered from STEP_RESTORE_BASE,
+	 * are not these) */
 	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
 	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
 		goto out;
@@ -550,8 +556,175 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 	int isnull = 1, rc;
 
 	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
-			 "WHERE note IS NOT NULL AND job = ");
+			 "WHERE note IS NOT NULL AND state = 'done' AND job = ");
 	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &res, &isnull, err);
+	if (rc == 0 && !isnull)
+		split_us(res.buf, out);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&res);
+	return rc;
+}
+
+/* Inside the step's transaction: a step that cannot be done (a key the
+ * rows violate) is failed, not done; the job cannot end "done" with it. */
+int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'failed', note = ");
+	literal_or_null(&sql, note);
+	ferry_buf_addstr(&sql, " WHERE job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step = %d", step);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* A rerun tries its failed steps again (the user may have fixed the
+ * rows); *n = how many failed steps the job has when retry is 0. */
+int ck_steps_failed(ferry_conn *dst, const char *job, int retry, struct strv *notes,
+		    struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	if (retry) {
+		ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
+				 "WHERE state = 'failed' AND job = ");
+		quote_literal(&sql, job);
+		rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+		goto out;
+	}
+	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
+			 "WHERE state = 'failed' AND job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &res, &isnull, err);
+	if (rc == 0 && !isnull)
+		split_us(res.buf, notes);
+out:
+	ferry_buf_release(&sql);
+	ferry_buf_release(&res);
+	return rc;
+}
+
+/*
+ * Inside the transaction that creates the job: take the foreign keys off
+ * that point from or to the tables in `tables` (qualified names, loaded
+ * into as they are), and the plain indexes of the tables in `empty` (ones
+ * the load fills from nothing), recording the statements that put each
+ * back as steps of the job.  Rows then load in any order, chunks side by
+ * side; the steps run after the load like ferry's own key builds, and
+ * since the drops and the records commit together a run killed at any
+ * moment leaves a job whose rerun puts them back.
+ *
+ * Foreign keys come back as they were defined (pg_get_constraintdef: a
+ * NOT VALID one stays so, the others are validated, and one_step adds a
+ * violated one NOT VALID with a note, as for ferry's own).  Indexes that
+ * hold a key (primary, unique or exclusion constraints) stay: they check
+ * the rows as they come and foreign keys need them.  Partitions' own
+ * constraints and indexes belong to their parent's and stay too.
+ */
+int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
+	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
+	struct ferry_buf arr = FERRY_BUF_INIT, sel = FERRY_BUF_INIT, sql = FERRY_BUF_INIT,
+			 out = FERRY_BUF_INIT;
+	int isnull = 1, rc = 0, pass;
+
+	*nfks = *nidx = 0;
+	for (pass = 0; pass < 2 && rc == 0; pass++) {
+		const struct strv *list = pass == 0 ? tables : empty;
+		size_t i;
+
+		if (!list->n)
+			continue;
+		ferry_buf_clear(&arr);
+		ferry_buf_addstr(&arr, "(SELECT to_regclass(x) FROM unnest(ARRAY[");
+		for (i = 0; i < list->n; i++) {
+			if (i)
+				ferry_buf_addstr(&arr, ", ");
+			quote_literal(&arr, list->v[i]);
+		}
+		ferry_buf_addstr(&arr, "]::text[]) x)");
+		/* what to take off: (o, rel, name, def): a foreign key's table and
+		 * name, or an index's own qualified name; def puts it back */
+		ferry_buf_clear(&sel);
+		if (pass == 0)
+			ferry_buf_addf(&sel, "SELECT c.oid AS o, format('%%I.%%I', n.nspname, r.relname) "
+				       "AS rel, c.conname AS name, format('ALTER TABLE %%I.%%I ADD "
+				       "CONSTRAINT %%I %%s', n.nspname, r.relname, c.conname, "
+				       "pg_get_constraintdef(c.oid)) AS def FROM pg_constraint c "
+				       "JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON "
+				       "n.oid = r.relnamespace WHERE c.contype = 'f' AND c.conparentid = 0 "
+				       "AND (c.conrelid IN %s OR c.confrelid IN %s)", arr.buf, arr.buf);
+		else
+			ferry_buf_addf(&sel, "SELECT i.indexrelid AS o, format('%%I.%%I', n.nspname, "
+				       "x.relname) AS rel, x.relname AS name, "
+				       "pg_get_indexdef(i.indexrelid) AS def FROM pg_index i "
+				       "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON "
+				       "t.oid = i.indrelid JOIN pg_namespace n ON n.oid = x.relnamespace "
+				       "WHERE i.indrelid IN %s AND t.relkind = 'r' AND i.indisvalid AND "
+				       "NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = "
+				       "i.indexrelid AND k.contype IN ('p', 'u', 'x')) AND NOT EXISTS "
+				       "(SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)",
+				       arr.buf);
+		/* the drops, before anything changes */
+		ferry_buf_clear(&sql);
+		ferry_buf_addf(&sql, "SELECT count(*) || chr(31) || coalesce(string_agg(%s, '; '), '') "
+			       "FROM (%s) d",
+			       pass == 0 ? "format('ALTER TABLE %s DROP CONSTRAINT %I', rel, name)"
+					 : "format('DROP INDEX %s', rel)",
+			       sel.buf);
+		if ((rc = q1(dst, &sql, &out, &isnull, err)) < 0)
+			break;
+		if (isnull || !strchr(out.buf, 31))
+			continue;
+		if (pass == 0)
+			*nfks = strtoll(out.buf, NULL, 10);
+		else
+			*nidx = strtoll(out.buf, NULL, 10);
+		if (!strchr(out.buf, 31)[1])
+			continue;
+		/* record the restores, then drop */
+		ferry_buf_clear(&sql);
+		ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) SELECT ");
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, ", (SELECT coalesce(max(step), %d) FROM ferry.steps WHERE job = ",
+			       STEP_RESTORE_BASE - 1);
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
+			       "FROM (%s) d", STEP_RESTORE_BASE, pass == 0 ? STAGE_FKEYS : STAGE_KEYS,
+			       sel.buf);
+		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
+			break;
+		rc = ops->exec(dst, strchr(out.buf, 31) + 1, err);
+	}
+	if (rc < 0)
+		ferry_error_prefix(err, "cannot take the foreign keys and indexes off the target "
+				   "tables for the load");
+	ferry_buf_release(&arr);
+	ferry_buf_release(&sel);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/* The restores of a job that are not done yet, in the order they run. */
+int ck_restores_pending(ferry_conn *dst, const char *job, struct strv *out,
+			struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
+	int isnull = 1, rc;
+
+	ferry_buf_addstr(&sql, "SELECT string_agg(sql, chr(31) ORDER BY stage, step) FROM "
+			 "ferry.steps WHERE state <> 'done' AND job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step >= %d", STEP_RESTORE_BASE);
 	rc = q1(dst, &sql, &res, &isnull, err);
 	if (rc == 0 && !isnull)
 		split_us(res.buf, out);

@@ -451,6 +451,44 @@ out:
 	return rc;
 }
 
+/* Inside forget_job's transaction: put back what the job took off for
+ * its load (takeoff) and has not put back yet, before its record of them
+ * goes.  A foreign key the remaining rows violate comes back NOT VALID. */
+static int restore_now(struct run *r, struct ferry_error *err)
+{
+	struct strv todo = { 0 };
+	struct ferry_buf nv = FERRY_BUF_INIT;
+	size_t i;
+	int rc;
+
+	if ((rc = ck_restores_pending(r->dst, r->job, &todo, err)) < 0)
+		goto out;
+	for (i = 0; i < todo.n && rc == 0; i++) {
+		struct ferry_error e = FERRY_ERROR_INIT;
+
+		if ((rc = run_ddl(r, "SAVEPOINT ferry_restore", 0, err)) < 0)
+			break;
+		if (r->dops->exec(r->dst, todo.v[i], &e) == 0)
+			continue;
+		r->dops->exec(r->dst, "ROLLBACK TO SAVEPOINT ferry_restore", NULL);
+		ferry_buf_clear(&nv);
+		ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
+		if (strstr(todo.v[i], " FOREIGN KEY ") && r->dops->exec(r->dst, nv.buf, NULL) == 0) {
+			strv_pushf(&r->plan.warnings, "foreign key added NOT VALID because existing "
+				   "rows violate it: %.200s", todo.v[i]);
+			continue;
+		}
+		*err = e;
+		ferry_error_prefix(err, "cannot put back '%.200s', which job '%s' took off for its "
+				   "load; the job is kept: fix the cause and rerun", todo.v[i], r->job);
+		rc = e.code ? e.code : FERRY_ESQL;
+	}
+out:
+	strv_release(&todo);
+	ferry_buf_release(&nv);
+	return rc;
+}
+
 /* Drop the tables a job created and forget the job (for --restart and
  * --rollback-on-abort). */
 static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
@@ -505,6 +543,8 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		rc = run_ddl(r, b.buf, 0, err);
 	}
 	if (rc == 0)
+		rc = restore_now(r, err);
+	if (rc == 0)
 		rc = ck_job_delete(r->dst, r->job, err);
 	if (rc == 0)
 		rc = r->dops->commit(r->dst, err);
@@ -538,6 +578,71 @@ static int mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err
 		return ferry_error_set(err, FERRY_EINVAL, "invalid maintenance_work_mem '%s': "
 				       "expected a size such as 256MB", v);
 	return ferry_buf_addf(out, "SET maintenance_work_mem TO '%s'", v);
+}
+
+/*
+ * Loading into tables that exist (--data-only, --truncate, a map file):
+ * their foreign keys, and those of other tables pointing at them (pass
+ * 0, before a truncate, which they would refuse), and the plain indexes
+ * of the ones still empty (pass 1: cheaper built once after the load than
+ * kept up row by row) come off for the load, in the transaction that
+ * creates the job, and go back as its steps (ck_takeoff).  Without that a
+ * chunk whose rows point at rows of a later chunk (Home Assistant's
+ * states.old_state_id) fails whenever chunks load side by side.
+ */
+static int takeoff(struct run *r, int pass, struct ferry_error *err)
+{
+	struct strv tables = { 0 }, none = { 0 };
+	struct ferry_buf q = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int64_t nfks = 0, nidx = 0;
+	size_t i;
+	int rc = 0;
+
+	if (r->o->schema_only || r->o->drop)
+		return 0;
+	for (i = 0; i < r->plan.ntables && rc == 0; i++) {
+		const struct table_plan *tp = &r->plan.tables[i];
+		struct ferry_buf name = FERRY_BUF_INIT;
+		int isnull = 1;
+
+		if (!tp->exists)
+			continue;
+		qualified(&name, r->schema, tp->dst_name);
+		if (pass == 1) {
+			if (tp->count <= 0) {
+				ferry_buf_release(&name);
+				continue;
+			}
+			ferry_buf_clear(&q);
+			ferry_buf_addf(&q, "SELECT NOT EXISTS (SELECT 1 FROM %s)", name.buf);
+			rc = r->dops->query1(r->dst, q.buf, &out, &isnull, err);
+			if (rc < 0 || isnull || strcmp(out.buf, "t")) {
+				ferry_buf_release(&name);
+				continue;
+			}
+		}
+		rc = strv_push(&tables, ferry_buf_detach(&name, NULL));
+		if (rc < 0)
+			rc = ferry_error_set(err, rc, "out of memory");
+		ferry_buf_release(&name);
+	}
+	if (rc == 0 && tables.n)
+		rc = ck_takeoff(r->dst, r->job, pass == 0 ? &tables : &none,
+				pass == 0 ? &none : &tables, &nfks, &nidx, err);
+	if (rc == 0 && nfks)
+		strv_pushf(&r->plan.warnings, "%lld foreign key%s from or to the tables loaded into "
+			   "%s taken off for the load and put back after it, validated (a rerun of an "
+			   "interrupted copy puts them back)", (long long)nfks,
+			   nfks == 1 ? "" : "s", nfks == 1 ? "was" : "were");
+	if (rc == 0 && nidx)
+		strv_pushf(&r->plan.warnings, "%lld index%s of the empty tables loaded into %s "
+			   "dropped for the load and built after it (a rerun of an interrupted copy "
+			   "builds them)", (long long)nidx, nidx == 1 ? "" : "es",
+			   nidx == 1 ? "was" : "were");
+	strv_release(&tables);
+	ferry_buf_release(&q);
+	ferry_buf_release(&out);
+	return rc;
 }
 
 /*
@@ -625,8 +730,12 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	ferry_url_redact(r->o->src, &src);
 	if ((rc = r->dops->begin(r->dst, err)) < 0)
 		goto out;
-	if ((rc = phase_schema(r, err)) < 0 ||
+	/* the job row first: the restores of what comes off before a
+	 * truncate are its steps */
+	if ((rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
+	    (rc = takeoff(r, 0, err)) < 0 || (rc = phase_schema(r, err)) < 0 ||
 	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
+	    (rc = takeoff(r, 1, err)) < 0 ||
 	    (rc = ck_chunks_insert(r->dst, r->job, r->chunks, r->o->schema_only ? 0 : r->nchunks,
 				   err)) < 0) {
 		r->dops->rollback(r->dst, NULL);
@@ -929,6 +1038,34 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 	ferry_buf_release(&b);
 }
 
+/*
+ * Keys, unique indexes and foreign keys the rows do not allow, and what
+ * the load took off and cannot put back: the copy is not the source, so
+ * the job fails (exit 1) and stays unfinished; a rerun tries them again.
+ */
+static int steps_failed(struct run *r, struct ferry_error *err)
+{
+	struct strv notes = { 0 };
+	struct ferry_buf all = FERRY_BUF_INIT;
+	size_t i;
+	int rc;
+
+	if ((rc = ck_steps_failed(r->dst, r->job, 0, &notes, err)) < 0 || !notes.n)
+		goto out;
+	for (i = 0; i < notes.n; i++)
+		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
+	rc = ferry_error_set(err, FERRY_ESQL,
+		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
+		"the rows stay, the job is not done: fix the rows in the source (or give the "
+		"column a type that keeps the values apart with --cast table.column=type and "
+		"--restart), then rerun the same command",
+		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
+out:
+	strv_release(&notes);
+	ferry_buf_release(&all);
+	return rc;
+}
+
 static int phase_post(struct run *r, struct ferry_error *err)
 {
 	struct strv stmts = { 0 };
@@ -955,7 +1092,8 @@ static int phase_post(struct run *r, struct ferry_error *err)
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0)
+	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0 ||
+	    (rc = ck_steps_failed(r->dst, r->job, 1, NULL, err)) < 0)
 		goto out;
 	/*
 	 * Builds run side by side, one per core (at most --jobs), each with the
@@ -992,6 +1130,8 @@ static int phase_post(struct run *r, struct ferry_error *err)
 			r->res->phase_seconds[order[i].phase] += ferry_now() - t0;
 		}
 	}
+	if (rc == 0)
+		rc = steps_failed(r, err);
 out:
 	ferry_free(stages);
 	strv_release(&stmts);

@@ -170,6 +170,17 @@ int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 		 struct ferry_error *err);
 int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 		  struct ferry_error *err);
+int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err);
+/* retry: make the failed steps pending again; else their notes into notes */
+int ck_steps_failed(ferry_conn *dst, const char *job, int retry, struct strv *notes,
+		    struct ferry_error *err);
+/* Take off the foreign keys from or to tables and the plain indexes of
+ * empty (qualified names), recording their restores (see checkpoint.c). */
+int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
+	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err);
+int ck_restores_pending(ferry_conn *dst, const char *job, struct strv *out,
+			struct ferry_error *err);
 
 /* ---- the data phase (pipeline.c) ---- */
 
@@ -226,6 +237,9 @@ enum {
 	STAGE_VIEWS = 5
 };
 #define STEPS_FORMAT 2
+/* Steps recorded with the job (the restores of what ck_takeoff took off)
+ * are numbered from here, the post-load steps from 0. */
+#define STEP_RESTORE_BASE 1000000
 
 /* Run the job's pending post-load steps up to max_stage on up to jobs
  * connections, each

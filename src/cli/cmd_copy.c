@@ -132,7 +132,7 @@ static void print_text(const struct ferry_copy_result *r, FILE *o)
 			(double)r->written / r->phase_seconds[FERRY_PHASE_DATA]);
 	fputc('\n', o);
 	if (r->nrenames) {
-		fprintf(o, "\nrenamed (longer than 63 bytes):\n");
+		fprintf(o, "\nrenamed (names PostgreSQL cannot take):\n");
 		for (i = 0; i < r->nrenames; i++)
 			fprintf(o, "  %s\n", r->renames[i]);
 	}

@@ -1056,9 +1056,10 @@ static int steps_failed(struct run *r, struct ferry_error *err)
 		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
 	rc = ferry_error_set(err, FERRY_ESQL,
 		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
-		"the rows stay, the job is not done: fix the rows in the source (or give the "
-		"column a type that keeps the values apart with --cast table.column=type and "
-		"--restart), then rerun the same command",
+		"the rows stay, the job is not done.  Keys SQLite holds apart can collide in one "
+		"PostgreSQL type (the integer 1 and the text '1' of an untyped column are both "
+		"'1' in text): fix the rows in the target and rerun the same command to build "
+		"them, or fix them in the source and rerun with --restart",
 		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
 out:
 	strv_release(&notes);

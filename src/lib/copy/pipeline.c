@@ -1072,6 +1072,9 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 			 * source was, so it fails rather than warns */
 			failed = 1;
 			ferry_buf_addf(&note, "cannot build '%.300s': %s", stmt.buf, e.msg);
+		} else if (stage == STAGE_ATTACH && !strcmp(e.origin, "sqlstate 42704")) {
+			/* its index failed (and says why): a rerun tries both */
+			failed = 1;
 		} else {
 			ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e.msg);
 		}

@@ -112,4 +112,15 @@ assert_eq "restart: exit code" "$T_RC" 0
 assert_eq "restart: foreign keys back, validated" "$(fks "$url")" "$want_fks"
 assert_eq "restart: indexes back" "$(idx "$url")" "$want_idx"
 assert_eq "restart: every row" "$(counts "$url")" "$want_counts"
+# 5. the README's recipe with the default job names: --schema-only, then
+# --data-only (the schema job is '<name>-schema', so the load is its own job)
+url=$(new_db fk_recipe)
+t_run "$FERRY" copy -q --schema-only "$src" "$url"
+assert_eq "recipe: --schema-only" "$T_RC" 0
+assert_eq "recipe: the schema job's name" "$(pg_q "$url" "SELECT string_agg(job, ' ') FROM ferry.jobs")" ha-schema
+t_run "$FERRY" copy -q --data-only -j 4 --chunk-rows 1000 "$src" "$url"
+assert_eq "recipe: --data-only" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+assert_eq "recipe: every row" "$(counts "$url")" "$want_counts"
+check "recipe: foreign keys back" test "$(pg_q "$url" "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated AND connamespace = 'public'::regnamespace")" -eq 4
 t_done

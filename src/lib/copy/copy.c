@@ -1330,6 +1330,16 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	}
 	r.res->job = o->job ? ferry_strdup(o->job) : job_name(o->src);
+	/* --schema-only, then --data-only (the README's recipe for a schema
+	 * made before the load): two jobs, so the second is not refused as
+	 * the first one with other options */
+	if (!o->job && o->schema_only && r.res->job) {
+		struct ferry_buf jn = FERRY_BUF_INIT;
+
+		ferry_buf_addf(&jn, "%s-schema", r.res->job);
+		ferry_free(r.res->job);
+		r.res->job = ferry_buf_detach(&jn, NULL);
+	}
 	r.job = r.res->job;
 	if (o->rejects_dir)
 		ferry_buf_addstr(&rejdir, o->rejects_dir);

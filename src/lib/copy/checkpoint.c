@@ -732,3 +732,20 @@ int ck_restores_pending(ferry_conn *dst, const char *job, struct strv *out,
 	ferry_buf_release(&res);
 	return rc;
 }
+
+/* How many failed steps of the job contain text (a step may begin with a SET LOCAL). */
+int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
+			 struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'failed' AND job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addstr(&sql, " AND strpos(sql, ");
+	quote_literal(&sql, prefix);
+	ferry_buf_addstr(&sql, ") > 0");
+	rc = q_count(dst, &sql, n, err);
+	ferry_buf_release(&sql);
+	return rc;
+}

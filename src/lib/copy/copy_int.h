@@ -177,6 +177,8 @@ int ck_steps_failed(ferry_conn *dst, const char *job, int retry, struct strv *no
 		    struct ferry_error *err);
 /* Take off the foreign keys from or to tables and the plain indexes of
  * empty (qualified names), recording their restores (see checkpoint.c). */
+int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
+			 struct ferry_error *err);
 int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err);
 int ck_restores_pending(ferry_conn *dst, const char *job, struct strv *out,

@@ -1072,9 +1072,24 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 			 * source was, so it fails rather than warns */
 			failed = 1;
 			ferry_buf_addf(&note, "cannot build '%.300s': %s", stmt.buf, e.msg);
-		} else if (stage == STAGE_ATTACH && !strcmp(e.origin, "sqlstate 42704")) {
-			/* its index failed (and says why): a rerun tries both */
+		} else if (stage == STAGE_ATTACH) {
+			/* a primary key or UNIQUE constraint, never a warning; when
+			 * its index failed, that step says why: a rerun tries both */
+			const char *ix = strstr(stmt.buf, " USING INDEX ");
+			struct ferry_buf like = FERRY_BUF_INIT;
+			int64_t n = 0;
+
 			failed = 1;
+			if (ix) {
+				ferry_buf_addf(&like, "CREATE UNIQUE INDEX %s ", ix + 13);
+				if ((rc = ck_steps_failed_like(c, sc->job, like.buf, &n, err)) < 0) {
+					ferry_buf_release(&like);
+					goto out;
+				}
+			}
+			ferry_buf_release(&like);
+			if (!n)
+				ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e.msg);
 		} else {
 			ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e.msg);
 		}

@@ -6,7 +6,10 @@
  *   ferry.progress  one row per chunk (table + rowid range): pending or done,
  *                   with the rows read/written/rejected and a row hash
  *   ferry.steps     post-load statements (keys, indexes, foreign keys,
- *                   identities), each marked done with its own effect
+ *                   identities), and from the job's creation on the
+ *                   restores of what a load into existing tables took off
+ *                   (ck_takeoff); each marked done with its own effect, or
+ *                   failed when the rows do not allow it (retried by a rerun)
  *   ferry.rejects   the reject lines of each chunk
  *
  * The invariant everything rests on: a chunk's rows, its "done" mark and
@@ -584,30 +587,53 @@ int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
 	return rc;
 }
 
-/* A rerun tries its failed steps again (the user may have fixed the
- * rows); *n = how many failed steps the job has when retry is 0. */
-int ck_steps_failed(ferry_conn *dst, const char *job, int retry, struct strv *notes,
-		    struct ferry_error *err)
+/* A rerun tries the failed steps again (the rows may have been fixed). */
+int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
-	int isnull = 1, rc;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
 
-	if (retry) {
-		ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
-				 "WHERE state = 'failed' AND job = ");
-		quote_literal(&sql, job);
-		rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
-		goto out;
-	}
+	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
+			 "WHERE state = 'failed' AND job = ");
+	quote_literal(&sql, job);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/*
+ * Keys, unique indexes and foreign keys the rows do not allow, and what
+ * the load took off and cannot put back: the copy is not the source, so
+ * the job fails (FERRY_ESQL, exit 1) naming them and stays unfinished.
+ */
+int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT, all = FERRY_BUF_INIT;
+	struct strv notes = { 0 };
+	int isnull = 1, rc;
+	size_t i;
+
 	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
 			 "WHERE state = 'failed' AND job = ");
 	quote_literal(&sql, job);
 	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc == 0 && !isnull)
-		split_us(res.buf, notes);
+	if (rc < 0 || isnull)
+		goto out;
+	split_us(res.buf, &notes);
+	for (i = 0; i < notes.n; i++)
+		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
+	rc = ferry_error_set(err, FERRY_ESQL,
+		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
+		"the rows stay, the job is not done.  Keys SQLite holds apart can collide in one "
+		"PostgreSQL type (the integer 1 and the text '1' of an untyped column are both "
+		"'1' in text): fix the rows in the target and rerun the same command to build "
+		"them, or fix them in the source and rerun with --restart",
+		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
 out:
+	strv_release(&notes);
 	ferry_buf_release(&sql);
 	ferry_buf_release(&res);
+	ferry_buf_release(&all);
 	return rc;
 }
 
@@ -714,22 +740,53 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 	return rc;
 }
 
-/* The restores of a job that are not done yet, in the order they run. */
-int ck_restores_pending(ferry_conn *dst, const char *job, struct strv *out,
-			struct ferry_error *err)
+/*
+ * Inside forget_job's transaction (--restart, --rollback-on-abort): put
+ * back what the job took off for its load (ck_takeoff) and has not put
+ * back yet, before the record of it goes with the job.  A foreign key the
+ * remaining rows violate comes back NOT VALID, with a warning.
+ */
+int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
+		    struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT, nv = FERRY_BUF_INIT;
+	struct strv todo = { 0 };
 	int isnull = 1, rc;
+	size_t i;
 
 	ferry_buf_addstr(&sql, "SELECT string_agg(sql, chr(31) ORDER BY stage, step) FROM "
 			 "ferry.steps WHERE state <> 'done' AND job = ");
 	quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND step >= %d", STEP_RESTORE_BASE);
-	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc == 0 && !isnull)
-		split_us(res.buf, out);
+	if ((rc = q1(dst, &sql, &res, &isnull, err)) < 0 || isnull)
+		goto out;
+	split_us(res.buf, &todo);
+	for (i = 0; i < todo.n && rc == 0; i++) {
+		struct ferry_error e = FERRY_ERROR_INIT;
+
+		if ((rc = ops->exec(dst, "SAVEPOINT ferry_restore", err)) < 0)
+			break;
+		if (ops->exec(dst, todo.v[i], &e) == 0)
+			continue;
+		ops->exec(dst, "ROLLBACK TO SAVEPOINT ferry_restore", NULL);
+		ferry_buf_clear(&nv);
+		ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
+		if (strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
+			strv_pushf(warnings, "foreign key added NOT VALID because existing rows "
+				   "violate it: %.200s", todo.v[i]);
+			continue;
+		}
+		*err = e;
+		ferry_error_prefix(err, "cannot put back '%.200s', which job '%s' took off for its "
+				   "load; the job is kept: fix the cause and rerun", todo.v[i], job);
+		rc = e.code ? e.code : FERRY_ESQL;
+	}
+out:
+	strv_release(&todo);
 	ferry_buf_release(&sql);
 	ferry_buf_release(&res);
+	ferry_buf_release(&nv);
 	return rc;
 }
 

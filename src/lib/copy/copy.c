@@ -12,7 +12,9 @@
  * Order matters for speed and for correctness: rows go into bare tables
  * (no index maintenance during COPY), keys and indexes are built once at
  * the end, and foreign keys last so that load order between tables does
- * not matter.
+ * not matter.  Tables that exist already (--data-only, --truncate) get
+ * the same: their foreign keys and plain indexes come off for the load
+ * and go back as steps (takeoff).
  */
 #include <ctype.h>
 #include <libgen.h>
@@ -451,44 +453,6 @@ out:
 	return rc;
 }
 
-/* Inside forget_job's transaction: put back what the job took off for
- * its load (takeoff) and has not put back yet, before its record of them
- * goes.  A foreign key the remaining rows violate comes back NOT VALID. */
-static int restore_now(struct run *r, struct ferry_error *err)
-{
-	struct strv todo = { 0 };
-	struct ferry_buf nv = FERRY_BUF_INIT;
-	size_t i;
-	int rc;
-
-	if ((rc = ck_restores_pending(r->dst, r->job, &todo, err)) < 0)
-		goto out;
-	for (i = 0; i < todo.n && rc == 0; i++) {
-		struct ferry_error e = FERRY_ERROR_INIT;
-
-		if ((rc = run_ddl(r, "SAVEPOINT ferry_restore", 0, err)) < 0)
-			break;
-		if (r->dops->exec(r->dst, todo.v[i], &e) == 0)
-			continue;
-		r->dops->exec(r->dst, "ROLLBACK TO SAVEPOINT ferry_restore", NULL);
-		ferry_buf_clear(&nv);
-		ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
-		if (strstr(todo.v[i], " FOREIGN KEY ") && r->dops->exec(r->dst, nv.buf, NULL) == 0) {
-			strv_pushf(&r->plan.warnings, "foreign key added NOT VALID because existing "
-				   "rows violate it: %.200s", todo.v[i]);
-			continue;
-		}
-		*err = e;
-		ferry_error_prefix(err, "cannot put back '%.200s', which job '%s' took off for its "
-				   "load; the job is kept: fix the cause and rerun", todo.v[i], r->job);
-		rc = e.code ? e.code : FERRY_ESQL;
-	}
-out:
-	strv_release(&todo);
-	ferry_buf_release(&nv);
-	return rc;
-}
-
 /* Drop the tables a job created and forget the job (for --restart and
  * --rollback-on-abort). */
 static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
@@ -543,7 +507,7 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		rc = run_ddl(r, b.buf, 0, err);
 	}
 	if (rc == 0)
-		rc = restore_now(r, err);
+		rc = ck_restores_run(r->dst, r->job, &r->plan.warnings, err);
 	if (rc == 0)
 		rc = ck_job_delete(r->dst, r->job, err);
 	if (rc == 0)
@@ -1038,35 +1002,6 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 	ferry_buf_release(&b);
 }
 
-/*
- * Keys, unique indexes and foreign keys the rows do not allow, and what
- * the load took off and cannot put back: the copy is not the source, so
- * the job fails (exit 1) and stays unfinished; a rerun tries them again.
- */
-static int steps_failed(struct run *r, struct ferry_error *err)
-{
-	struct strv notes = { 0 };
-	struct ferry_buf all = FERRY_BUF_INIT;
-	size_t i;
-	int rc;
-
-	if ((rc = ck_steps_failed(r->dst, r->job, 0, &notes, err)) < 0 || !notes.n)
-		goto out;
-	for (i = 0; i < notes.n; i++)
-		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
-	rc = ferry_error_set(err, FERRY_ESQL,
-		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
-		"the rows stay, the job is not done.  Keys SQLite holds apart can collide in one "
-		"PostgreSQL type (the integer 1 and the text '1' of an untyped column are both "
-		"'1' in text): fix the rows in the target and rerun the same command to build "
-		"them, or fix them in the source and rerun with --restart",
-		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
-out:
-	strv_release(&notes);
-	ferry_buf_release(&all);
-	return rc;
-}
-
 static int phase_post(struct run *r, struct ferry_error *err)
 {
 	struct strv stmts = { 0 };
@@ -1094,7 +1029,7 @@ static int phase_post(struct run *r, struct ferry_error *err)
 		goto out;
 	}
 	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0 ||
-	    (rc = ck_steps_failed(r->dst, r->job, 1, NULL, err)) < 0)
+	    (rc = ck_steps_retry(r->dst, r->job, err)) < 0)
 		goto out;
 	/*
 	 * Builds run side by side, one per core (at most --jobs), each with the
@@ -1132,7 +1067,7 @@ static int phase_post(struct run *r, struct ferry_error *err)
 		}
 	}
 	if (rc == 0)
-		rc = steps_failed(r, err);
+		rc = ck_steps_check(r->dst, r->job, err);
 out:
 	ferry_free(stages);
 	strv_release(&stmts);

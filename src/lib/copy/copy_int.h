@@ -173,16 +173,17 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
 		 struct ferry_error *err);
 /* retry: make the failed steps pending again; else their notes into notes */
-int ck_steps_failed(ferry_conn *dst, const char *job, int retry, struct strv *notes,
-		    struct ferry_error *err);
-/* Take off the foreign keys from or to tables and the plain indexes of
- * empty (qualified names), recording their restores (see checkpoint.c). */
+/* A rerun makes the failed steps pending again; ck_steps_check fails
+ * (FERRY_ESQL, naming them) when the job has failed steps. */
+int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err);
+int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err);
 int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
 			 struct ferry_error *err);
 int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err);
-int ck_restores_pending(ferry_conn *dst, const char *job, struct strv *out,
-			struct ferry_error *err);
+/* Inside forget_job's transaction: run the restores not done yet. */
+int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
+		    struct ferry_error *err);
 
 /* ---- the data phase (pipeline.c) ---- */
 

@@ -172,11 +172,11 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 		  struct ferry_error *err);
 int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
 		 struct ferry_error *err);
-/* retry: make the failed steps pending again; else their notes into notes */
 /* A rerun makes the failed steps pending again; ck_steps_check fails
  * (FERRY_ESQL, naming them) when the job has failed steps. */
 int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err);
 int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err);
+/* Failed steps of the job whose statement contains prefix. */
 int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
 			 struct ferry_error *err);
 int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,

@@ -54,6 +54,15 @@ assert_contains "says it took them off" "$T_OUT" "foreign keys from or to the ta
 t_run "$FERRY" verify -q "$src" "$url"
 assert_eq "verify: equal" "$T_RC" 0
 
+wait_for() {  # wait_for SQL: poll until it returns t (max ~20 s)
+	local i
+	for ((i = 0; i < 2000; i++)); do
+		[[ "$(pg_q "$url" "$1" 2>/dev/null || true)" == t ]] && return 0
+		sleep 0.01
+	done
+	return 1
+}
+
 # 2. stopped after the load, before the keys are back (the error budget
 # stops it there, as a kill would): the rerun puts them back.  The one
 # rejected state leaves its successor's old_state_id without a row: that
@@ -67,6 +76,21 @@ t_run "$FERRY" copy -q --data-only -j 4 --chunk-rows 1000 --job load --max-error
 assert_eq "over the error budget: exit code" "$T_RC" 1
 assert_eq "stopped between the load and the restores: no foreign key" "$(fks "$url")" ""
 check "the restores are recorded, pending" test "$(pg_q "$url" "SELECT count(*) FROM ferry.steps WHERE job = 'load' AND state = 'pending'")" -gt 0
+# kill -9 in the middle of the restores: a session holds a lock that the
+# foreign key of notes waits for (the load does not touch notes)
+PGAPPNAME=ferry_test_lock psql -XAtq -d "$url" -c "BEGIN" \
+	-c "LOCK TABLE notes IN SHARE UPDATE EXCLUSIVE MODE" -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+lockpid=$!
+check "the lock is held" wait_for "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'ferry_test_lock' AND query LIKE '%pg_sleep%'"
+"$FERRY" copy -q --data-only -j 4 --chunk-rows 1000 --job load --rejects "$T/rej" "$bad" "$url" >/dev/null 2>&1 &
+pid=$!
+check "a restore waits for the lock" wait_for "SELECT count(*) > 0 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'notes'"
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pg_q "$url" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+wait "$lockpid" 2>/dev/null || true
+echo "after the kill: steps $(pg_q "$url" "SELECT string_agg(state, ',' ORDER BY step) FROM ferry.steps WHERE job = 'load'")"
+check "killed between the restores: some are still pending" test "$(pg_q "$url" "SELECT count(*) FROM ferry.steps WHERE job = 'load' AND state = 'pending' AND step >= 1000000")" -gt 0
 t_run "$FERRY" copy --data-only -j 4 --chunk-rows 1000 --job load --rejects "$T/rej" "$bad" "$url"
 assert_eq "rerun: completes with the reject" "$T_RC" 3
 [[ $T_RC -eq 3 ]] || echo "$T_OUT $T_ERR"
@@ -79,14 +103,6 @@ assert_eq "rerun: the job is done" "$(pg_q "$url" "SELECT state FROM ferry.jobs 
 # 3. kill -9 once the job is recorded (the keys are off), then rerun
 url=$(new_db fk_kill)
 app_schema "$url"
-wait_for() {  # wait_for SQL: poll until it returns t (max ~20 s)
-	local i
-	for ((i = 0; i < 2000; i++)); do
-		[[ "$(pg_q "$url" "$1" 2>/dev/null || true)" == t ]] && return 0
-		sleep 0.01
-	done
-	return 1
-}
 "$FERRY" copy -q --data-only -j 4 --chunk-rows 500 --job load "$src" "$url" >/dev/null 2>&1 &
 pid=$!
 check "the job was recorded" wait_for "SELECT count(*) > 0 FROM ferry.steps WHERE job = 'load'"

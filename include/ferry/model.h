@@ -188,5 +188,9 @@ struct ferry_fk *ferry_table_add_fk(struct ferry_table *t);
 struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
 				       const char *name);
 int ferry_table_find_column(const struct ferry_table *t, const char *name);
+/* Is name one of PostgreSQL's system columns (xmin, xmax, cmin, cmax,
+ * ctid, tableoid), which no table of its can have a column of?  Quoted
+ * names are case-sensitive: "XMIN" is allowed. */
+int ferry_pg_system_column(const char *name);
 
 #endif

@@ -139,7 +139,7 @@ static void print_text(const struct ferry_copy_result *r, FILE *o, int quiet)
 	fputc('\n', o);
 notes:
 	if (r->nrenames) {
-		fprintf(o, "\nrenamed (longer than 63 bytes):\n");
+		fprintf(o, "\nrenamed (names PostgreSQL cannot take):\n");
 		for (i = 0; i < r->nrenames; i++)
 			fprintf(o, "  %s\n", r->renames[i]);
 	}

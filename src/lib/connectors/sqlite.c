@@ -183,7 +183,7 @@ static int word_is(const char *p, const char *end, const char *w)
 }
 
 /* Does the statement contain keyword w as a token (outside parens when
- * top_only)?  Used for WITHOUT ROWID and AUTOINCREMENT. */
+ * top_only)?  Used for WITHOUT ROWID, STRICT and AUTOINCREMENT. */
 static int has_keyword(const char *sql, const char *w, int after_body)
 {
 	const char *p = sql;
@@ -431,6 +431,16 @@ static int describe_table(struct ferry_conn *c, struct ferry_table *t,
 	}
 	t->without_rowid = t->sql && has_keyword(t->sql, "WITHOUT", 1);
 	t->autoincrement = t->sql && has_keyword(t->sql, "AUTOINCREMENT", 0);
+	/* ANY in a STRICT table has no affinity: each value keeps the type it
+	 * was stored with, as in a column declared without a type (elsewhere
+	 * ANY means NUMERIC affinity and stays as declared) */
+	if (t->sql && has_keyword(t->sql, "STRICT", 1)) {
+		size_t i;
+
+		for (i = 0; i < t->ncols; i++)
+			if (!strcasecmp(t->cols[i].decl_type, "ANY"))
+				t->cols[i].decl_type[0] = '\0';
+	}
 	if (!t->without_rowid && npk == 1 &&
 	    !strcasecmp(t->cols[pk_col].decl_type, "INTEGER"))
 		t->rowid_alias = pk_col;

@@ -6,7 +6,10 @@
  *   ferry.progress  one row per chunk (table + rowid range): pending or done,
  *                   with the rows read/written/rejected and a row hash
  *   ferry.steps     post-load statements (keys, indexes, foreign keys,
- *                   identities), each marked done with its own effect
+ *                   identities), and from the job's creation on the
+ *                   restores of what a load into existing tables took off
+ *                   (ck_takeoff); each marked done with its own effect, or
+ *                   failed when the rows do not allow it (retried by a rerun)
  *   ferry.rejects   the reject lines of each chunk
  *
  * The invariant everything rests on: a chunk's rows, its "done" mark and
@@ -149,7 +152,8 @@ int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *
 	return rc;
 }
 
-/* created: NUL-separated list of target tables this job created */
+/* created: the target tables this job created (a second call in the
+ * creating transaction updates them) */
 int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 		  const char *schema, const char *fingerprint,
 		  const struct strv *created, struct ferry_error *err)
@@ -173,7 +177,9 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 			ferry_buf_addstr(&sql, ", ");
 		quote_literal(&sql, created->v[i]);
 	}
-	ferry_buf_addstr(&sql, "]::text[])");
+	/* again in the same transaction: the tables it created since */
+	ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
+			 "EXCLUDED.created_tables");
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -458,9 +464,12 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	size_t i;
 	int rc = 0, isnull = 1;
 
-	/* only once per job: a resumed run keeps the recorded steps */
+	/* only once per job: a resumed run keeps the recorded steps (the
+	 * restores recorded with the job, numbered from STEP_RESTORE_BASE,
+	 * are not these) */
 	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
 	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
 		goto out;
@@ -550,12 +559,250 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 	int isnull = 1, rc;
 
 	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
-			 "WHERE note IS NOT NULL AND job = ");
+			 "WHERE note IS NOT NULL AND state = 'done' AND job = ");
 	quote_literal(&sql, job);
 	rc = q1(dst, &sql, &res, &isnull, err);
 	if (rc == 0 && !isnull)
 		split_us(res.buf, out);
 	ferry_buf_release(&sql);
 	ferry_buf_release(&res);
+	return rc;
+}
+
+/* Inside the step's transaction: a step that cannot be done (a key the
+ * rows violate) is failed, not done; the job cannot end "done" with it. */
+int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'failed', note = ");
+	literal_or_null(&sql, note);
+	ferry_buf_addstr(&sql, " WHERE job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step = %d", step);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* A rerun tries the failed steps again (the rows may have been fixed). */
+int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
+			 "WHERE state = 'failed' AND job = ");
+	quote_literal(&sql, job);
+	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/*
+ * Keys, unique indexes and foreign keys the rows do not allow, and what
+ * the load took off and cannot put back: the copy is not the source, so
+ * the job fails (FERRY_ESQL, exit 1) naming them and stays unfinished.
+ */
+int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT, all = FERRY_BUF_INIT;
+	struct strv notes = { 0 };
+	int isnull = 1, rc;
+	size_t i;
+
+	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
+			 "WHERE state = 'failed' AND job = ");
+	quote_literal(&sql, job);
+	rc = q1(dst, &sql, &res, &isnull, err);
+	if (rc < 0 || isnull)
+		goto out;
+	split_us(res.buf, &notes);
+	for (i = 0; i < notes.n; i++)
+		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
+	rc = ferry_error_set(err, FERRY_ESQL,
+		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
+		"the rows stay, the job is not done.  Keys SQLite holds apart can collide in one "
+		"PostgreSQL type (the integer 1 and the text '1' of an untyped column are both "
+		"'1' in text): fix the rows in the target and rerun the same command to build "
+		"them, or fix them in the source and rerun with --restart",
+		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
+out:
+	strv_release(&notes);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&res);
+	ferry_buf_release(&all);
+	return rc;
+}
+
+/*
+ * Inside the transaction that creates the job: take the foreign keys off
+ * that point from or to the tables in `tables` (qualified names, loaded
+ * into as they are), and the plain indexes of the tables in `empty` (ones
+ * the load fills from nothing), recording the statements that put each
+ * back as steps of the job.  Rows then load in any order, chunks side by
+ * side; the steps run after the load like ferry's own key builds, and
+ * since the drops and the records commit together a run killed at any
+ * moment leaves a job whose rerun puts them back.
+ *
+ * Foreign keys come back as they were defined (pg_get_constraintdef: a
+ * NOT VALID one stays so, the others are validated, and one_step adds a
+ * violated one NOT VALID with a note, as for ferry's own).  Indexes that
+ * hold a key (primary, unique or exclusion constraints) stay: they check
+ * the rows as they come and foreign keys need them.  Partitions' own
+ * constraints and indexes belong to their parent's and stay too.
+ */
+int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
+	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
+	struct ferry_buf arr = FERRY_BUF_INIT, sel = FERRY_BUF_INIT, sql = FERRY_BUF_INIT,
+			 out = FERRY_BUF_INIT;
+	int isnull = 1, rc = 0, pass;
+
+	*nfks = *nidx = 0;
+	for (pass = 0; pass < 2 && rc == 0; pass++) {
+		const struct strv *list = pass == 0 ? tables : empty;
+		size_t i;
+
+		if (!list->n)
+			continue;
+		ferry_buf_clear(&arr);
+		ferry_buf_addstr(&arr, "(SELECT to_regclass(x) FROM unnest(ARRAY[");
+		for (i = 0; i < list->n; i++) {
+			if (i)
+				ferry_buf_addstr(&arr, ", ");
+			quote_literal(&arr, list->v[i]);
+		}
+		ferry_buf_addstr(&arr, "]::text[]) x)");
+		/* what to take off: (o, rel, name, def): a foreign key's table and
+		 * name, or an index's own qualified name; def puts it back */
+		ferry_buf_clear(&sel);
+		if (pass == 0)
+			ferry_buf_addf(&sel, "SELECT c.oid AS o, format('%%I.%%I', n.nspname, r.relname) "
+				       "AS rel, c.conname AS name, format('ALTER TABLE %%I.%%I ADD "
+				       "CONSTRAINT %%I %%s', n.nspname, r.relname, c.conname, "
+				       "pg_get_constraintdef(c.oid)) AS def FROM pg_constraint c "
+				       "JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON "
+				       "n.oid = r.relnamespace WHERE c.contype = 'f' AND c.conparentid = 0 "
+				       "AND (c.conrelid IN %s OR c.confrelid IN %s)", arr.buf, arr.buf);
+		else
+			ferry_buf_addf(&sel, "SELECT i.indexrelid AS o, format('%%I.%%I', n.nspname, "
+				       "x.relname) AS rel, x.relname AS name, "
+				       "pg_get_indexdef(i.indexrelid) AS def FROM pg_index i "
+				       "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON "
+				       "t.oid = i.indrelid JOIN pg_namespace n ON n.oid = x.relnamespace "
+				       "WHERE i.indrelid IN %s AND t.relkind = 'r' AND i.indisvalid AND "
+				       "NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = "
+				       "i.indexrelid AND k.contype IN ('p', 'u', 'x')) AND NOT EXISTS "
+				       "(SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)",
+				       arr.buf);
+		/* the drops, before anything changes */
+		ferry_buf_clear(&sql);
+		ferry_buf_addf(&sql, "SELECT count(*) || chr(31) || coalesce(string_agg(%s, '; '), '') "
+			       "FROM (%s) d",
+			       pass == 0 ? "format('ALTER TABLE %s DROP CONSTRAINT %I', rel, name)"
+					 : "format('DROP INDEX %s', rel)",
+			       sel.buf);
+		if ((rc = q1(dst, &sql, &out, &isnull, err)) < 0)
+			break;
+		if (isnull || !strchr(out.buf, 31))
+			continue;
+		if (pass == 0)
+			*nfks = strtoll(out.buf, NULL, 10);
+		else
+			*nidx = strtoll(out.buf, NULL, 10);
+		if (!strchr(out.buf, 31)[1])
+			continue;
+		/* record the restores, then drop */
+		ferry_buf_clear(&sql);
+		ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) SELECT ");
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, ", (SELECT coalesce(max(step), %d) FROM ferry.steps WHERE job = ",
+			       STEP_RESTORE_BASE - 1);
+		quote_literal(&sql, job);
+		ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
+			       "FROM (%s) d", STEP_RESTORE_BASE, pass == 0 ? STAGE_FKEYS : STAGE_KEYS,
+			       sel.buf);
+		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
+			break;
+		rc = ops->exec(dst, strchr(out.buf, 31) + 1, err);
+	}
+	if (rc < 0)
+		ferry_error_prefix(err, "cannot take the foreign keys and indexes off the target "
+				   "tables for the load");
+	ferry_buf_release(&arr);
+	ferry_buf_release(&sel);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&out);
+	return rc;
+}
+
+/*
+ * Inside forget_job's transaction (--restart, --rollback-on-abort): put
+ * back what the job took off for its load (ck_takeoff) and has not put
+ * back yet, before the record of it goes with the job.  A foreign key the
+ * remaining rows violate comes back NOT VALID, with a warning.
+ */
+int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
+		    struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
+	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT, nv = FERRY_BUF_INIT;
+	struct strv todo = { 0 };
+	int isnull = 1, rc;
+	size_t i;
+
+	ferry_buf_addstr(&sql, "SELECT string_agg(sql, chr(31) ORDER BY stage, step) FROM "
+			 "ferry.steps WHERE state <> 'done' AND job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addf(&sql, " AND step >= %d", STEP_RESTORE_BASE);
+	if ((rc = q1(dst, &sql, &res, &isnull, err)) < 0 || isnull)
+		goto out;
+	split_us(res.buf, &todo);
+	for (i = 0; i < todo.n && rc == 0; i++) {
+		struct ferry_error e = FERRY_ERROR_INIT;
+
+		if ((rc = ops->exec(dst, "SAVEPOINT ferry_restore", err)) < 0)
+			break;
+		if (ops->exec(dst, todo.v[i], &e) == 0)
+			continue;
+		ops->exec(dst, "ROLLBACK TO SAVEPOINT ferry_restore", NULL);
+		ferry_buf_clear(&nv);
+		ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
+		if (strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
+			strv_pushf(warnings, "foreign key added NOT VALID because existing rows "
+				   "violate it: %.200s", todo.v[i]);
+			continue;
+		}
+		*err = e;
+		ferry_error_prefix(err, "cannot put back '%.200s', which job '%s' took off for its "
+				   "load; the job is kept: fix the cause and rerun", todo.v[i], job);
+		rc = e.code ? e.code : FERRY_ESQL;
+	}
+out:
+	strv_release(&todo);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&res);
+	ferry_buf_release(&nv);
+	return rc;
+}
+
+/* How many failed steps of the job contain text (a step may begin with a SET LOCAL). */
+int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
+			 struct ferry_error *err)
+{
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'failed' AND job = ");
+	quote_literal(&sql, job);
+	ferry_buf_addstr(&sql, " AND strpos(sql, ");
+	quote_literal(&sql, prefix);
+	ferry_buf_addstr(&sql, ") > 0");
+	rc = q_count(dst, &sql, n, err);
+	ferry_buf_release(&sql);
 	return rc;
 }

@@ -12,7 +12,9 @@
  * Order matters for speed and for correctness: rows go into bare tables
  * (no index maintenance during COPY), keys and indexes are built once at
  * the end, and foreign keys last so that load order between tables does
- * not matter.
+ * not matter.  Tables that exist already (--data-only, --truncate) get
+ * the same: their foreign keys and plain indexes come off for the load
+ * and go back as steps (takeoff).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -506,6 +508,8 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		rc = run_ddl(r, b.buf, 0, err);
 	}
 	if (rc == 0)
+		rc = ck_restores_run(r->dst, r->job, &r->plan.warnings, err);
+	if (rc == 0)
 		rc = ck_job_delete(r->dst, r->job, err);
 	if (rc == 0)
 		rc = r->dops->commit(r->dst, err);
@@ -539,6 +543,71 @@ static int mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err
 		return ferry_error_set(err, FERRY_EINVAL, "invalid maintenance_work_mem '%s': "
 				       "expected a size such as 256MB", v);
 	return ferry_buf_addf(out, "SET maintenance_work_mem TO '%s'", v);
+}
+
+/*
+ * Loading into tables that exist (--data-only, --truncate, a map file):
+ * their foreign keys, and those of other tables pointing at them (pass
+ * 0, before a truncate, which they would refuse), and the plain indexes
+ * of the ones still empty (pass 1: cheaper built once after the load than
+ * kept up row by row) come off for the load, in the transaction that
+ * creates the job, and go back as its steps (ck_takeoff).  Without that a
+ * chunk whose rows point at rows of a later chunk (Home Assistant's
+ * states.old_state_id) fails whenever chunks load side by side.
+ */
+static int takeoff(struct run *r, int pass, struct ferry_error *err)
+{
+	struct strv tables = { 0 }, none = { 0 };
+	struct ferry_buf q = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	int64_t nfks = 0, nidx = 0;
+	size_t i;
+	int rc = 0;
+
+	if (r->o->schema_only || r->o->drop)
+		return 0;
+	for (i = 0; i < r->plan.ntables && rc == 0; i++) {
+		const struct table_plan *tp = &r->plan.tables[i];
+		struct ferry_buf name = FERRY_BUF_INIT;
+		int isnull = 1;
+
+		if (!tp->exists)
+			continue;
+		qualified(&name, r->schema, tp->dst_name);
+		if (pass == 1) {
+			if (tp->count <= 0) {
+				ferry_buf_release(&name);
+				continue;
+			}
+			ferry_buf_clear(&q);
+			ferry_buf_addf(&q, "SELECT NOT EXISTS (SELECT 1 FROM %s)", name.buf);
+			rc = r->dops->query1(r->dst, q.buf, &out, &isnull, err);
+			if (rc < 0 || isnull || strcmp(out.buf, "t")) {
+				ferry_buf_release(&name);
+				continue;
+			}
+		}
+		rc = strv_push(&tables, ferry_buf_detach(&name, NULL));
+		if (rc < 0)
+			rc = ferry_error_set(err, rc, "out of memory");
+		ferry_buf_release(&name);
+	}
+	if (rc == 0 && tables.n)
+		rc = ck_takeoff(r->dst, r->job, pass == 0 ? &tables : &none,
+				pass == 0 ? &none : &tables, &nfks, &nidx, err);
+	if (rc == 0 && nfks)
+		strv_pushf(&r->plan.warnings, "%lld foreign key%s from or to the tables loaded into "
+			   "%s taken off for the load and put back after it, validated (a rerun of an "
+			   "interrupted copy puts them back)", (long long)nfks,
+			   nfks == 1 ? "" : "s", nfks == 1 ? "was" : "were");
+	if (rc == 0 && nidx)
+		strv_pushf(&r->plan.warnings, "%lld index%s of the empty tables loaded into %s "
+			   "dropped for the load and built after it (a rerun of an interrupted copy "
+			   "builds them)", (long long)nidx, nidx == 1 ? "" : "es",
+			   nidx == 1 ? "was" : "were");
+	strv_release(&tables);
+	ferry_buf_release(&q);
+	ferry_buf_release(&out);
+	return rc;
 }
 
 /*
@@ -626,8 +695,12 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	ferry_url_redact(r->o->src, &src);
 	if ((rc = r->dops->begin(r->dst, err)) < 0)
 		goto out;
-	if ((rc = phase_schema(r, err)) < 0 ||
+	/* the job row first: the restores of what comes off before a
+	 * truncate are its steps */
+	if ((rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
+	    (rc = takeoff(r, 0, err)) < 0 || (rc = phase_schema(r, err)) < 0 ||
 	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
+	    (rc = takeoff(r, 1, err)) < 0 ||
 	    (rc = ck_chunks_insert(r->dst, r->job, r->chunks, r->o->schema_only ? 0 : r->nchunks,
 				   err)) < 0) {
 		r->dops->rollback(r->dst, NULL);
@@ -956,7 +1029,8 @@ static int phase_post(struct run *r, struct ferry_error *err)
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0)
+	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0 ||
+	    (rc = ck_steps_retry(r->dst, r->job, err)) < 0)
 		goto out;
 	/*
 	 * Builds run side by side, one per core (at most --jobs), each with the
@@ -993,6 +1067,8 @@ static int phase_post(struct run *r, struct ferry_error *err)
 			r->res->phase_seconds[order[i].phase] += ferry_now() - t0;
 		}
 	}
+	if (rc == 0)
+		rc = ck_steps_check(r->dst, r->job, err);
 out:
 	ferry_free(stages);
 	strv_release(&stmts);
@@ -1227,6 +1303,16 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	}
 	r.res->job = o->job ? ferry_strdup(o->job) : job_name(o->src);
+	/* --schema-only, then --data-only (the README's recipe for a schema
+	 * made before the load): two jobs, so the second is not refused as
+	 * the first one with other options */
+	if (!o->job && o->schema_only && r.res->job) {
+		struct ferry_buf jn = FERRY_BUF_INIT;
+
+		ferry_buf_addf(&jn, "%s-schema", r.res->job);
+		ferry_free(r.res->job);
+		r.res->job = ferry_buf_detach(&jn, NULL);
+	}
 	r.job = r.res->job;
 	if (o->rejects_dir)
 		ferry_buf_addstr(&rejdir, o->rejects_dir);

@@ -170,6 +170,20 @@ int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 		 struct ferry_error *err);
 int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 		  struct ferry_error *err);
+int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err);
+/* A rerun makes the failed steps pending again; ck_steps_check fails
+ * (FERRY_ESQL, naming them) when the job has failed steps. */
+int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err);
+int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err);
+/* Failed steps of the job whose statement contains prefix. */
+int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
+			 struct ferry_error *err);
+int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
+	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err);
+/* Inside forget_job's transaction: run the restores not done yet. */
+int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
+		    struct ferry_error *err);
 
 /* ---- the data phase (pipeline.c) ---- */
 
@@ -226,6 +240,9 @@ enum {
 	STAGE_VIEWS = 5
 };
 #define STEPS_FORMAT 2
+/* Steps recorded with the job (the restores of what ck_takeoff took off)
+ * are numbered from here, the post-load steps from 0. */
+#define STEP_RESTORE_BASE 1000000
 
 /* Run the job's pending post-load steps up to max_stage on up to jobs
  * connections, each

@@ -1017,7 +1017,7 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(c);
 	struct ferry_buf stmt = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	struct ferry_error e = FERRY_ERROR_INIT;
-	int found, wait, step = 0, stage = 0, rc;
+	int found, wait, step = 0, stage = 0, rc, failed = 0;
 
 	*more = 0;
 	if ((rc = ops->begin(c, err)) < 0)
@@ -1055,18 +1055,47 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 			struct ferry_error e2 = FERRY_ERROR_INIT;
 
 			ferry_buf_addf(&nv, "%s NOT VALID", stmt.buf);
-			if (ops->exec(c, nv.buf, &e2) == 0)
+			if (ops->exec(c, nv.buf, &e2) == 0) {
 				ferry_buf_addf(&note, "foreign key added NOT VALID because existing rows "
 					       "violate it: %.200s; fix the rows, then run ALTER TABLE ... "
 					       "VALIDATE CONSTRAINT", stmt.buf);
-			else
-				ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e2.msg);
+			} else {
+				ops->exec(c, "ROLLBACK TO SAVEPOINT ferry_step", NULL);
+				failed = 1;
+				ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e2.msg);
+			}
 			ferry_buf_release(&nv);
+		} else if (!strncmp(e.origin, "sqlstate 23", 11) || step >= STEP_RESTORE_BASE) {
+			/* the rows break a key (in SQLite integer 1 and text '1' are
+			 * two keys, in a text column one), or what was taken off for
+			 * the load does not come back: the copy is not what the
+			 * source was, so it fails rather than warns */
+			failed = 1;
+			ferry_buf_addf(&note, "cannot build '%.300s': %s", stmt.buf, e.msg);
+		} else if (stage == STAGE_ATTACH) {
+			/* a primary key or UNIQUE constraint, never a warning; when
+			 * its index failed, that step says why: a rerun tries both */
+			const char *ix = strstr(stmt.buf, " USING INDEX ");
+			struct ferry_buf like = FERRY_BUF_INIT;
+			int64_t n = 0;
+
+			failed = 1;
+			if (ix) {
+				ferry_buf_addf(&like, "CREATE UNIQUE INDEX %s ", ix + 13);
+				if ((rc = ck_steps_failed_like(c, sc->job, like.buf, &n, err)) < 0) {
+					ferry_buf_release(&like);
+					goto out;
+				}
+			}
+			ferry_buf_release(&like);
+			if (!n)
+				ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e.msg);
 		} else {
 			ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e.msg);
 		}
 	}
-	if ((rc = ck_step_done(c, sc->job, step, note.len ? note.buf : NULL, err)) < 0)
+	if ((rc = (failed ? ck_step_fail : ck_step_done)(c, sc->job, step,
+							 note.len ? note.buf : NULL, err)) < 0)
 		goto out;
 	rc = ops->commit(c, err);
 out:

@@ -21,6 +21,8 @@
 #include "ferry/log.h"
 
 #define PG_NAMEDATALEN 63
+/* appended to a column named like a PostgreSQL system column (xmin) */
+#define SYSCOL_SUFFIX "_col"
 
 /* ---- small string lists ------------------------------------------------ */
 
@@ -859,6 +861,14 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		if (target) {
 			int tc = ferry_table_find_column(target, sc->name);
 
+			if (tc < 0 && ferry_pg_system_column(sc->name)) {
+				/* the name a copy gave it (below) */
+				struct ferry_buf rn = FERRY_BUF_INIT;
+
+				ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
+				tc = ferry_table_find_column(target, rn.buf);
+				ferry_buf_release(&rn);
+			}
 			if (tc < 0) {
 				rc = ferry_error_set(err, FERRY_ENOTFOUND,
 					"cannot load table '%s': target table '%s' has no column '%s'; "
@@ -884,8 +894,22 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 				set_type(cp, target->cols[tc].type, ty == target->cols[tc].type ? tm : -1);
 			}
 			cp->notnull = target->cols[tc].notnull;
+		} else if (ferry_pg_system_column(sc->name)) {
+			/* PostgreSQL refuses a column named like one of its
+			 * system columns (a sensor's xmin): it gets a suffix, as
+			 * a tag or field named like a column ferry adds does */
+			struct ferry_buf rn = FERRY_BUF_INIT;
+
+			ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
+			cp->dst_name = unique_name(rn.buf, names, k, &pl->renames, "column");
+			if (cp->dst_name && !strcmp(cp->dst_name, rn.buf))
+				strv_pushf(&pl->renames, "column '%s.%s' -> '%s' (a PostgreSQL "
+					   "system column's name)", t->name, sc->name, cp->dst_name);
+			ferry_buf_release(&rn);
 		} else {
 			cp->dst_name = unique_name(sc->name, names, k, &pl->renames, "column");
+		}
+		if (!target) {
 			if (sc->type != FERRY_T_UNKNOWN)  /* a typed source says what it holds */
 				set_type(cp, sc->type, sc->typmod);
 			else
@@ -934,6 +958,62 @@ out:
 	ferry_free(names);
 	ferry_free(scan);
 	return rc;
+}
+
+/*
+ * Every --cast names a column of the source: a misspelt table or column
+ * would otherwise be ignored and the copy run with the type it was meant
+ * to replace.  A usage error, naming what is missing and what there is.
+ */
+static int check_cast_targets(const struct ferry_copy_opts *o,
+			      const struct ferry_catalog *scat, struct ferry_error *err)
+{
+	size_t i, t, k;
+
+	for (i = 0; o->casts && o->casts[i]; i++) {
+		const char *c = o->casts[i], *eq = strrchr(c, '=');
+		const struct ferry_table *tab = NULL;
+		int found = 0;
+
+		if (!eq)
+			continue;  /* plan_check_casts said so */
+		for (t = 0; t < scat->ntables && !found; t++) {
+			const struct ferry_table *st = &scat->tables[t];
+			size_t tn = strlen(st->name);
+
+			if ((size_t)(eq - c) <= tn + 1 || strncmp(c, st->name, tn) || c[tn] != '.')
+				continue;
+			tab = st;
+			for (k = 0; k < st->ncols && !found; k++) {
+				size_t cn = strlen(st->cols[k].name);
+
+				found = (size_t)(eq - c) == tn + 1 + cn &&
+					!strncmp(c + tn + 1, st->cols[k].name, cn);
+			}
+		}
+		if (found)
+			continue;
+		if (!tab) {
+			const char *dot = strchr(c, '.');
+
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --cast '%s': the source has no table '%.*s'", c,
+				(int)(dot - c), c);
+		}
+		{
+			struct ferry_buf cols = FERRY_BUF_INIT;
+
+			for (k = 0; k < tab->ncols; k++)
+				ferry_buf_addf(&cols, "%s%s", k ? ", " : "", tab->cols[k].name);
+			ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --cast '%s': table '%s' has no column '%.*s' (its columns: "
+				"%.300s)", c, tab->name, (int)(eq - c - strlen(tab->name) - 1),
+				c + strlen(tab->name) + 1, cols.buf);
+			ferry_buf_release(&cols);
+			return FERRY_EUSAGE;
+		}
+	}
+	return 0;
 }
 
 int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src,
@@ -986,6 +1066,8 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 	}
 	for (i = 0; rc == 0 && i < scat->nnotes; i++)
 		strv_pushf(&pl->warnings, "%s", scat->notes[i]);
+	if (rc == 0)
+		rc = check_cast_targets(o, scat, err);
 	ferry_free(names);
 	return rc;
 }

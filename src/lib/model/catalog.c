@@ -171,3 +171,14 @@ int ferry_table_find_column(const struct ferry_table *t, const char *name)
 			return (int)i;
 	return -1;
 }
+
+int ferry_pg_system_column(const char *name)
+{
+	static const char *const sys[] = { "tableoid", "xmin", "cmin", "xmax", "cmax", "ctid" };
+	size_t i;
+
+	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+		if (!strcmp(name, sys[i]))
+			return 1;
+	return 0;
+}

@@ -405,9 +405,14 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		if (o->keep_ns && (rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1)) < 0)
 			return rc;
 		for (k = 0; k < m->ntags; k++) {
-			if (col_index(t, m->tags[k]) >= 0) {
-				note(l, "measurement '%s': tag '%s' is named like a column ferry adds; "
-				     "it is loaded as '%s_tag'", m->name, m->tags[k], m->tags[k]);
+			/* a tag named like a column ferry adds, or like a
+			 * PostgreSQL system column (xmin), which no table can have */
+			if (col_index(t, m->tags[k]) >= 0 || ferry_pg_system_column(m->tags[k])) {
+				note(l, "measurement '%s': tag '%s' is named like a %s; "
+				     "it is loaded as '%s_tag'", m->name, m->tags[k],
+				     col_index(t, m->tags[k]) >= 0 ? "column ferry adds"
+								  : "PostgreSQL system column",
+				     m->tags[k]);
 				struct ferry_buf nb = FERRY_BUF_INIT;
 
 				ferry_buf_addf(&nb, "%s_tag", m->tags[k]);
@@ -425,11 +430,14 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 			int ty = wide_type(f->types);
 
 			ferry_buf_addstr(&nb, f->name);
-			while (col_index(t, nb.buf) >= 0)
+			while (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf))
 				ferry_buf_addstr(&nb, "_field");
 			if (strcmp(nb.buf, f->name))
-				note(l, "measurement '%s': field '%s' has the name of a tag or column; "
-				     "it is loaded as '%s'", m->name, f->name, nb.buf);
+				note(l, "measurement '%s': field '%s' has the name of %s; it is "
+				     "loaded as '%s'", m->name, f->name,
+				     col_index(t, f->name) >= 0 ? "a tag or column"
+								: "a PostgreSQL system column",
+				     nb.buf);
 			if (f->types & (f->types - 1))
 				note(l, "measurement '%s': field '%s' is %s in different points "
 				     "(shards); column '%s' is %s", m->name, f->name,

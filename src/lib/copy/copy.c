@@ -350,11 +350,13 @@ static void fingerprint(struct run *r, char out[33])
 static int content_fingerprint(struct run *r, char out[33], struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
+	double t0 = ferry_now();
 	int rc = 1;
 
 	strcpy(out, "-");
 	if (r->sops->content_id && !r->o->schema_only)
 		rc = r->sops->content_id(r->src, &b, err);
+	ferry_debug("source content hashed in %.3f s", ferry_now() - t0);
 	if (rc < 0)
 		ferry_error_prefix(err, "cannot check the source for changes");
 	else if (rc == 0)

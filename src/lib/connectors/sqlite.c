@@ -1374,20 +1374,27 @@ static int sq_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_erro
 		txn = 1;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || read_at(fd, hdr, sizeof(hdr), 0) < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot read '%s' to see whether it changed: %s",
 				     path, strerror(errno));
 		goto out;
 	}
-	page_size = (uint32_t)hdr[16] << 8 | hdr[17];
-	if (page_size == 1)
-		page_size = 65536;
-	if (page_size < 512 || (page_size & (page_size - 1))) {
+	if (wal)
+		wfd = open(wal, O_RDONLY | O_CLOEXEC);
+	/* the page size: in the file's header, or in the WAL's while nothing
+	 * was checkpointed into the file yet */
+	if (read_at(fd, hdr, sizeof(hdr), 0) == 0) {
+		page_size = (uint32_t)hdr[16] << 8 | hdr[17];
+		if (page_size == 1)
+			page_size = 65536;
+	} else {
+		page_size = wfd >= 0 && read_at(wfd, hdr, 12, 0) == 0 ? be32(hdr + 8) : 0;
+	}
+	if (page_size < 512 || page_size > 65536 || (page_size & (page_size - 1))) {
 		rc = ferry_error_set(err, FERRY_EIO, "'%s' has no valid sqlite page size", path);
 		goto out;
 	}
-	if (wal && (wfd = open(wal, O_RDONLY | O_CLOEXEC)) >= 0 &&
-	    (rc = wal_frames(wfd, page_size, &frame, &npages)) < 0) {
+	if (wfd >= 0 && (rc = wal_frames(wfd, page_size, &frame, &npages)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
@@ -1398,8 +1405,6 @@ static int sq_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_erro
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	ferry_hash_stream_update(h, &page_size, sizeof(page_size));
-	ferry_hash_stream_update(h, &npages, sizeof(npages));
 	for (p = 0; p < npages; p += per) {
 		uint32_t n = npages - p < per ? npages - p : per, k;
 		uint64_t off = (uint64_t)p * page_size;
@@ -1424,7 +1429,8 @@ static int sq_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_erro
 		ferry_hash_stream_update(h, buf, want);
 	}
 	ferry_hash_stream_hex(h, hex);
-	if (ferry_buf_addf(out, "sqlite pages %s", hex) < 0)
+	if (ferry_buf_addf(out, "sqlite %u pages of %u bytes: %s", (unsigned)npages,
+			   (unsigned)page_size, hex) < 0)
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
 	if (txn)

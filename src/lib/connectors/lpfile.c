@@ -1361,9 +1361,7 @@ static int src_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
 	struct lpf_source *S = s;
 	size_t i;
 
-	if (S->is_stdin)
-		return 1;             /* read once: nothing to compare later */
-	for (i = 0; i < S->nf; i++) {
+	for (i = 0; i < S->nf; i++) {         /* stdin: none, an empty text */
 		ferry_hash_stream *h = ferry_hash_stream_new();
 		char hex[33];
 

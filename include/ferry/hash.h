@@ -15,7 +15,8 @@ void ferry_hash128_hex(const void *data, size_t n, char out[33]);
 
 /* The same 128-bit hash over data given in pieces (a file's contents):
  * ferry_hash_stream_new() (NULL when out of memory), any number of
- * updates, then ferry_hash_stream_hex() to read it; free when done. */
+ * updates, then ferry_hash_stream_hex() to read it; free when done
+ * (free(NULL) does nothing). */
 typedef struct ferry_hash_stream ferry_hash_stream;
 
 ferry_hash_stream *ferry_hash_stream_new(void);

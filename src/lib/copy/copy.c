@@ -338,7 +338,7 @@ static void fingerprint(struct run *r, char out[33])
 
 /*
  * The source's content as the 32 hex digits of its hash, or "-" when the
- * source cannot say (stdin, InfluxDB).  The plan's fingerprint sees row
+ * source cannot say (InfluxDB; with --schema-only no row is copied).  The plan's fingerprint sees row
  * counts and key ranges, which an UPDATE or a same-size edit keeps; a
  * resumed job must refuse those too, or the target ends up with the old
  * version of the rows copied before and the new version of the rest.

@@ -54,7 +54,8 @@ void ferry_hash_stream_hex(const ferry_hash_stream *s, char out[33])
 
 void ferry_hash_stream_free(ferry_hash_stream *s)
 {
-	XXH3_freeState(&s->st);
+	if (s)
+		XXH3_freeState(&s->st);
 }
 
 int ferry_hash_stream_file(ferry_hash_stream *s, const char *path)

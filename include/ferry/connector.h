@@ -149,6 +149,11 @@ struct ferry_conn_ops {
 	/* What reading decided that the user should know, one line each
 	 * (nanoseconds cut to microseconds, ...); may be NULL. */
 	int (*notes)(ferry_conn *c, struct ferry_buf *out);
+	/* A short text that changes whenever anything a read could return
+	 * changes: a hash of the content, not sizes and times (which a
+	 * same-size edit keeps); for the resume check of a copy job.  May be
+	 * NULL, and returns 1 appending nothing when the source cannot say. */
+	int (*content_id)(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
 };
 
 /* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */

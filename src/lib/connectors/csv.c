@@ -64,6 +64,7 @@
 #include "copy/copy_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "ferry/hash.h"
 
 #define BLOCK ((size_t)1 << 20)
 #define DEFAULT_CHUNK ((uint64_t)64 << 20)
@@ -2015,16 +2016,33 @@ static int src_read(void *v, const struct tm_schema *sch, const struct tm_chunk 
 	return rc < 0 ? rc : 0;
 }
 
+/* Each file's name, size and a hash of its bytes: a same-size edit whose
+ * mtime was put back changes the hash (one more read of the files, about
+ * 0.02 s for 57 MB from the page cache). */
 static int src_identity(void *v, struct ferry_buf *out, struct ferry_error *err)
 {
 	struct csv_src *s = v;
 	size_t i;
 
-	for (i = 0; i < s->nfiles; i++)
-		if (ferry_buf_addf(out, "%s %llu %lld\n", s->files[i].path,
-				   (unsigned long long)s->files[i].size,
-				   (long long)s->files[i].mtime_ns) < 0)
+	for (i = 0; i < s->nfiles; i++) {
+		ferry_hash_stream *h = ferry_hash_stream_new();
+		char hex[33];
+
+		if (!h)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (ferry_hash_stream_file(h, s->files[i].path) < 0) {
+			int e = errno;
+
+			ferry_hash_stream_free(h);
+			return ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s",
+					       s->files[i].path, strerror(e));
+		}
+		ferry_hash_stream_hex(h, hex);
+		ferry_hash_stream_free(h);
+		if (ferry_buf_addf(out, "%s %llu %s\n", s->files[i].path,
+				   (unsigned long long)s->files[i].size, hex) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -2039,6 +2057,7 @@ const struct tm_source_ops csv_source_ops = {
 	.plan = src_plan,
 	.read = src_read,
 	.identity = src_identity,
+	.identity_is_content = 1,
 };
 
 /* The connector: the point source behind the telemetry mapping. */

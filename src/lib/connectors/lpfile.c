@@ -1352,16 +1352,34 @@ out:
 	return rc;
 }
 
+/* Each file's name, size and a hash of its bytes (compressed ones as
+ * they lie): a same-size edit whose mtime was put back changes the hash.
+ * The bytes are read once more, at about 3 GB/s from the page cache
+ * (0.05 s for 160 MB); parsing them into rows runs at 0.1-0.2 GB/s. */
 static int src_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
 {
 	struct lpf_source *S = s;
 	size_t i;
 
-	for (i = 0; i < S->nf; i++)
-		if (ferry_buf_addf(out, "%s\t%llu\t%lld.%09lld\n", S->f[i].path,
-				   (unsigned long long)S->f[i].size,
-				   (long long)S->f[i].mtime_s, (long long)S->f[i].mtime_ns) < 0)
+	for (i = 0; i < S->nf; i++) {         /* stdin: none, an empty text */
+		ferry_hash_stream *h = ferry_hash_stream_new();
+		char hex[33];
+
+		if (!h)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (ferry_hash_stream_file(h, S->f[i].path) < 0) {
+			int e = errno;
+
+			ferry_hash_stream_free(h);
+			return ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s", S->f[i].path,
+					       strerror(e));
+		}
+		ferry_hash_stream_hex(h, hex);
+		ferry_hash_stream_free(h);
+		if (ferry_buf_addf(out, "%s\t%llu\t%s\n", S->f[i].path,
+				   (unsigned long long)S->f[i].size, hex) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -1376,6 +1394,7 @@ const struct tm_source_ops lpf_source_ops = {
 	.plan = src_plan,
 	.read = src_read,
 	.identity = src_identity,
+	.identity_is_content = 1,
 };
 
 /* The connector: the point source behind the telemetry mapping. */

@@ -339,6 +339,35 @@ static void fingerprint(struct run *r, char out[33])
 	ferry_buf_release(&b);
 }
 
+/*
+ * The source's content as the 32 hex digits of its hash, or "-" when the
+ * source cannot say (InfluxDB; with --schema-only no row is copied).  The plan's fingerprint sees row
+ * counts and key ranges, which an UPDATE or a same-size edit keeps; a
+ * resumed job must refuse those too, or the target ends up with the old
+ * version of the rows copied before and the new version of the rest.
+ * Whole content rather than per chunk: a chunk still pending when the
+ * job stopped has no hash of what the first run would have copied, and
+ * an edit there mixes versions as well.  One extra pass over the bytes
+ * when a job starts and when it resumes (see the connectors' content_id).
+ */
+static int content_fingerprint(struct run *r, char out[33], struct ferry_error *err)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	double t0 = ferry_now();
+	int rc = 1;
+
+	strcpy(out, "-");
+	if (r->sops->content_id && !r->o->schema_only)
+		rc = r->sops->content_id(r->src, &b, err);
+	ferry_debug("source content hashed in %.3f s", ferry_now() - t0);
+	if (rc < 0)
+		ferry_error_prefix(err, "cannot check the source for changes");
+	else if (rc == 0)
+		ferry_hash128_hex(b.buf, b.len, out);
+	ferry_buf_release(&b);
+	return rc < 0 ? rc : 0;
+}
+
 /* Run one statement; a failure becomes a warning (returns 1) when soft. */
 static int run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err)
 {
@@ -619,10 +648,15 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 {
 	struct ferry_buf state = FERRY_BUF_INIT, fp = FERRY_BUF_INIT, lock = FERRY_BUF_INIT,
 			 src = FERRY_BUF_INIT;
-	char want[33];
+	char plan_fp[33], content[33], want[68];
+	const char *had;
 	int exists = 0, rc, locked = 0;
 
-	fingerprint(r, want);
+	/* stored as "PLAN CONTENT" (jobs of older versions: "PLAN") */
+	fingerprint(r, plan_fp);
+	if ((rc = content_fingerprint(r, content, err)) < 0)
+		goto out;
+	snprintf(want, sizeof(want), "%s %s", plan_fp, content);
 	/* a sort memory the server refuses fails now, not after the load */
 	if ((rc = mwm_sql(r, &lock, err)) < 0 ||
 	    (rc = r->dops->exec(r->dst, lock.buf, err)) < 0) {
@@ -666,6 +700,16 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 		}
 	}
 	if (exists) {
+		had = strchr(fp.buf, ' ');
+		if (had && strcmp(had + 1, content)) {
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"the source changed since job '%s' started: its content is not what "
+				"the earlier run copied from, and resuming would leave rows of both "
+				"versions in the target; rerun with --restart to start the job over "
+				"from the source as it is now, or give this copy another --job name",
+				r->job);
+			goto out;
+		}
 		if (strcmp(fp.buf, want)) {
 			rc = ferry_error_set(err, FERRY_EUSAGE,
 				"job '%s' in the target was started with another source state or other "

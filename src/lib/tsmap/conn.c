@@ -308,6 +308,17 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 	return 0;
 }
 
+/* The source's identity when it covers the content (see tm_source_ops),
+ * else 1: it cannot say. */
+int tm_conn_content_id(ferry_conn *fc, struct ferry_buf *out, struct ferry_error *err)
+{
+	struct tm_conn *c = (struct tm_conn *)fc;
+
+	if (!c->sops->identity || !c->sops->identity_is_content)
+		return 1;
+	return c->sops->identity(c->s, out, err);
+}
+
 /* InfluxQL quotes identifiers as SQL does. */
 int tm_conn_quote_ident(const char *name, struct ferry_buf *out)
 {

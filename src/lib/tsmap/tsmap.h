@@ -159,9 +159,13 @@ struct tm_source_ops {
 		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
 		    struct ferry_error *err);
 	/* Optional: a short text that changes when the source's data changes
-	 * (file sizes and mtimes; InfluxDB: series cardinality), for the
-	 * resume fingerprint.  NULL entry = none. */
+	 * (files: a hash of their bytes; InfluxDB: points counted and first
+	 * and last times).  NULL entry = none; returns 1 when it cannot say. */
 	int (*identity)(void *s, struct ferry_buf *out, struct ferry_error *err);
+	/* identity covers every byte a read could return, so a resumed copy
+	 * checks it (connector content_id); InfluxDB's counts do not see an
+	 * overwritten point, and would cost a second pass of count queries */
+	int identity_is_content;
 };
 
 /* Wrap a point source as a connector (see the file comment). */
@@ -175,6 +179,7 @@ int tm_conn_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 int tm_conn_read(ferry_conn *c, const struct ferry_read_spec *spec, ferry_batch_fn fn,
 		 void *ud, struct ferry_error *err);
 int tm_conn_notes(ferry_conn *c, struct ferry_buf *out);
+int tm_conn_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
 int tm_conn_quote_ident(const char *name, struct ferry_buf *out);
 
 /*
@@ -198,6 +203,7 @@ int tm_conn_quote_ident(const char *name, struct ferry_buf *out);
 		.read = tm_conn_read,						\
 		.quote_ident = tm_conn_quote_ident,				\
 		.notes = tm_conn_notes,						\
+		.content_id = tm_conn_content_id,				\
 	}
 
 #endif

@@ -28,6 +28,7 @@
 
 #include "connectors/conn_int.h"
 #include "copy/planner.h"
+#include "copy/run_int.h"
 #include "ferry/alloc.h"
 #include "ferry/log.h"
 #include "ferry/hash.h"
@@ -77,30 +78,6 @@ void ferry_copy_result_free(struct ferry_copy_result *r)
 	ferry_free(r);
 }
 
-struct run {
-	const struct ferry_copy_opts *o;
-	const char *schema;
-	const char *src_url;      /* the source actually read (a snapshot copy) */
-	char *snapshot;           /* temp file to remove, or NULL */
-	ferry_conn *src, *dst;
-	const struct ferry_conn_ops *sops, *dops;
-	struct ferry_catalog *scat, *tcat;
-	struct plan plan;
-	struct rejects rej;
-	ferry_progress *progress;
-	struct ferry_copy_result *res;
-	int jobs;
-	int ckpt;                 /* checkpointed job (PostgreSQL target) */
-	const char *job;
-	char worker_id[128];
-	struct chunk_spec *chunks;
-	size_t nchunks;
-	struct strv created;      /* target tables this job creates */
-	int resumed;
-	int already_done;
-	int created_job;          /* this run created the job */
-	int budget_exceeded;
-};
 
 static int is_pg(const struct run *r)
 {
@@ -369,7 +346,7 @@ static int content_fingerprint(struct run *r, char out[33], struct ferry_error *
 }
 
 /* Run one statement; a failure becomes a warning (returns 1) when soft. */
-static int run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err)
+int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err)
 {
 	struct ferry_error e = FERRY_ERROR_INIT;
 	int rc;
@@ -421,7 +398,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 	if (is_pg(r) && strcmp(r->schema, "public")) {
 		ferry_buf_addstr(&b, "CREATE SCHEMA IF NOT EXISTS ");
 		quote_ident(&b, r->schema);
-		if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
+		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 			goto out;
 	}
 	for (i = 0; i < r->plan.ntables; i++) {
@@ -438,14 +415,14 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			ferry_buf_addstr(&b, "DROP TABLE ");
 			qualified(&b, schema, tp->dst_name);
 			ferry_buf_addstr(&b, is_pg(r) ? " CASCADE" : "");
-			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
+			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			tp->exists = 0;
 		} else if (tp->exists && r->o->truncate) {
 			ferry_buf_clear(&b);
 			ferry_buf_addstr(&b, is_pg(r) ? "TRUNCATE " : "DELETE FROM ");
 			qualified(&b, schema, tp->dst_name);
-			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
+			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			continue;
 		} else if (tp->exists && !r->o->data_only) {
@@ -459,7 +436,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			continue;
 		ferry_buf_clear(&b);
 		ddl_create_table(&r->plan, tp, schema, &b);
-		if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
+		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 			goto out;
 		strv_push(&r->created, ferry_strdup(tp->dst_name));
 		if (is_pg(r)) {
@@ -473,7 +450,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 				       r->job, src.buf, tp->src->name);
 			quote_literal(&b, c.buf);
 			ferry_buf_release(&c);
-			if ((rc = run_ddl(r, b.buf, 0, err)) < 0)
+			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 		}
 	}
@@ -501,7 +478,7 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		ferry_buf_addstr(&b, "DROP TABLE IF EXISTS ");
 		qualified(&b, r->schema, tables.v[i]);
 		ferry_buf_addstr(&b, " CASCADE");
-		rc = run_ddl(r, b.buf, 0, err);
+		rc = copy_run_ddl(r, b.buf, 0, err);
 	}
 	/* rows this job inserted into tables it did not create: by chunk,
 	 * through the column that carries the source rowid */
@@ -534,7 +511,7 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		ferry_buf_addf(&b, " AND p.stream_no = %d AND t.", tp->index);
 		quote_ident(&b, key);
 		ferry_buf_addstr(&b, " BETWEEN p.range_lo AND p.range_hi");
-		rc = run_ddl(r, b.buf, 0, err);
+		rc = copy_run_ddl(r, b.buf, 0, err);
 	}
 	if (rc == 0)
 		rc = ck_restores_run(r->dst, r->job, &r->plan.warnings, err);
@@ -560,7 +537,7 @@ out:
  * every compare.  So the server's value stands unless it is under
  * PostgreSQL's default; opts->maintenance_work_mem sets it.
  */
-static int mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err)
+int copy_mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err)
 {
 	const char *v = r->o->maintenance_work_mem;
 
@@ -658,7 +635,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 		goto out;
 	snprintf(want, sizeof(want), "%s %s", plan_fp, content);
 	/* a sort memory the server refuses fails now, not after the load */
-	if ((rc = mwm_sql(r, &lock, err)) < 0 ||
+	if ((rc = copy_mwm_sql(r, &lock, err)) < 0 ||
 	    (rc = r->dops->exec(r->dst, lock.buf, err)) < 0) {
 		ferry_error_prefix(err, "cannot use the index builds' maintenance_work_mem");
 		goto out;
@@ -886,261 +863,6 @@ static int wait_for_others(struct run *r, int64_t *unheld, struct ferry_error *e
 			ferry_info("waiting for %lld chunks other workers are copying", (long long)pending);
 		nanosleep(&ts, NULL);
 	}
-}
-
-/* Text after the top-level AS of CREATE VIEW. */
-static const char *view_body(const char *sql)
-{
-	const char *p = sql;
-	int depth = 0;
-
-	for (; *p; p++) {
-		if (*p == '(')
-			depth++;
-		else if (*p == ')')
-			depth--;
-		else if (depth == 0 && (p[0] == 'A' || p[0] == 'a') &&
-			 (p[1] == 'S' || p[1] == 's') && p > sql &&
-			 isspace((unsigned char)p[-1]) && isspace((unsigned char)p[2]))
-			return p + 3;
-	}
-	return NULL;
-}
-
-/*
- * Builds from list->v[from] on run without parallel workers.  They are the
- * builds of a table ferry loaded in the order of one of its indexes, two
- * or more of them, side by side: their sorts are cheap (that index's input
- * is presorted, the others are keys) and a parallel build adds a merge on
- * one core.  Measured on 2 cores, 5M telemetry rows loaded in (entity_id,
- * ts) order, PK and that index side by side: 2.7-3.0 s without workers,
- * 3.0-3.8 s with 2 each.  Other tables keep the server's workers: two
- * costly text-led sorts of 6M narrow rows took 26 s without them and
- * 17-19 s with them.  So does a table in its source's own order (the
- * narrow layout read series by series): its other index is such a sort.
- */
-static void no_workers(struct strv *list, size_t from)
-{
-	struct ferry_buf b = FERRY_BUF_INIT;
-	size_t i;
-
-	for (i = from; i < list->n; i++) {
-		char *s;
-
-		ferry_buf_clear(&b);
-		if (ferry_buf_addstr(&b, "SET LOCAL max_parallel_maintenance_workers TO 0; ") < 0 ||
-		    ferry_buf_addstr(&b, list->v[i]) < 0 || !(s = ferry_buf_detach(&b, NULL)))
-			break;  /* out of memory: the build keeps the workers */
-		ferry_free(list->v[i]);
-		list->v[i] = s;
-	}
-	ferry_buf_release(&b);
-}
-
-/* The post-load statements, in stages: key indexes and other indexes
- * (*nbuilds of them), the keys attached to their indexes, foreign keys,
- * identities and sequences, views. */
-static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *nbuilds)
-{
-	struct strv keys = { 0 }, idx = { 0 }, attach = { 0 }, fks = { 0 }, seqs = { 0 },
-		    views = { 0 };
-	struct ferry_buf b = FERRY_BUF_INIT;
-	const char *schema = r->schema;
-	size_t i, k, n = 0;
-	int *st;
-
-	for (i = 0; i < r->plan.ntables; i++) {
-		struct table_plan *tp = &r->plan.tables[i];
-		struct ferry_buf tname = FERRY_BUF_INIT;
-
-		qualified(&tname, schema, tp->dst_name);
-		if (!tp->exists && !r->o->data_only) {
-			size_t k0 = keys.n, i0 = idx.n;
-
-			ddl_post_load(&r->plan, tp, schema, &keys, &idx, &attach, &fks);
-			if (tp->order && !tp->src_ordered && keys.n - k0 + idx.n - i0 >= 2) {
-				no_workers(&keys, k0);
-				no_workers(&idx, i0);
-			}
-		}
-		for (k = 0; k < tp->ncols; k++) {
-			struct col_plan *cp = &tp->cols[k];
-			int64_t floor_v = tp->src->seq;
-
-			if (cp->type != FERRY_T_INT64 && cp->type != FERRY_T_INT32 &&
-			    cp->type != FERRY_T_INT16)
-				continue;
-			ferry_buf_clear(&b);
-			if (cp->identity && !tp->exists) {
-				/* next value: past the highest key and, for AUTOINCREMENT,
-				 * past the highest key ever handed out */
-				ferry_buf_addstr(&b, "ALTER TABLE ");
-				ferry_buf_addstr(&b, tname.buf);
-				ferry_buf_addstr(&b, " ALTER COLUMN ");
-				quote_ident(&b, cp->dst_name);
-				ferry_buf_addstr(&b, " ADD GENERATED BY DEFAULT AS IDENTITY; "
-						 "SELECT setval(pg_get_serial_sequence(");
-				quote_literal(&b, tname.buf);
-				ferry_buf_addstr(&b, ", ");
-				quote_literal(&b, cp->dst_name);
-				ferry_buf_addstr(&b, "), GREATEST(coalesce((SELECT max(");
-				quote_ident(&b, cp->dst_name);
-				ferry_buf_addstr(&b, ") FROM ");
-				ferry_buf_addstr(&b, tname.buf);
-				ferry_buf_addf(&b, "), 0), %lld, 0) + 1, false)",
-					       (long long)(floor_v > 0 ? floor_v : 0));
-			} else if (tp->exists) {
-				/* an existing serial/identity column must move past the keys */
-				ferry_buf_addstr(&b, "SELECT setval(s, GREATEST(coalesce((SELECT max(");
-				quote_ident(&b, cp->dst_name);
-				ferry_buf_addstr(&b, ") FROM ");
-				ferry_buf_addstr(&b, tname.buf);
-				ferry_buf_addstr(&b, "), 0), 0) + 1, false) FROM pg_get_serial_sequence(");
-				quote_literal(&b, tname.buf);
-				ferry_buf_addstr(&b, ", ");
-				quote_literal(&b, cp->dst_name);
-				ferry_buf_addstr(&b, ") AS s WHERE s IS NOT NULL");
-			} else {
-				continue;
-			}
-			strv_push(&seqs, ferry_strdup(b.buf));
-		}
-		ferry_buf_release(&tname);
-	}
-	for (i = 0; !r->o->data_only && r->o->views && i < r->scat->nviews; i++) {
-		const struct ferry_view *v = &r->scat->views[i];
-		const char *body = v->sql ? view_body(v->sql) : NULL;
-
-		if (!body)
-			continue;
-		ferry_buf_clear(&b);
-		ferry_buf_addstr(&b, "CREATE VIEW ");
-		qualified(&b, schema, v->name);
-		ferry_buf_addstr(&b, " AS ");
-		ferry_buf_addstr(&b, body);
-		strv_push(&views, ferry_strdup(b.buf));
-	}
-	*nbuilds = keys.n + idx.n;
-	st = ferry_calloc(keys.n + idx.n + attach.n + fks.n + seqs.n + views.n + 1, sizeof(int));
-#define TAKE(list, stage) \
-	for (i = 0; i < (list).n; i++) { \
-		strv_push(stmts, (list).v[i]); \
-		if (st) \
-			st[n] = (stage); \
-		n++; \
-		(list).v[i] = NULL; \
-	}
-	TAKE(keys, STAGE_KEYS)
-	TAKE(idx, STAGE_KEYS)
-	TAKE(attach, STAGE_ATTACH)
-	TAKE(fks, STAGE_FKEYS)
-	TAKE(seqs, STAGE_SEQUENCES)
-	TAKE(views, STAGE_VIEWS)
-#undef TAKE
-	*stages = st;
-	strv_release(&keys);
-	strv_release(&idx);
-	strv_release(&attach);
-	strv_release(&fks);
-	strv_release(&seqs);
-	strv_release(&views);
-	ferry_buf_release(&b);
-}
-
-static int phase_post(struct run *r, struct ferry_error *err)
-{
-	struct strv stmts = { 0 };
-	struct ferry_buf mwm = FERRY_BUF_INIT;
-	int *stages = NULL;
-	size_t nbuilds = 0;
-	double t0 = ferry_now();
-	int rc;
-
-	if ((rc = mwm_sql(r, &mwm, err)) < 0)
-		goto out;
-	/*
-	 * Each build scans the heap from its first page.  With synchronized
-	 * scans (the default, for tables over a quarter of shared_buffers) a
-	 * build started beside another joins that one's scan midway and
-	 * sees the rows rotated, so a presorted input is no longer one run.
-	 */
-	if ((rc = ferry_buf_addstr(&mwm, "; SET synchronize_seqscans TO off")) < 0) {
-		rc = ferry_error_set(err, rc, "out of memory");
-		goto out;
-	}
-	post_steps(r, &stmts, &stages, &nbuilds);
-	if (!stages && stmts.n) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = ck_steps_insert(r->dst, r->job, &stmts, stages, err)) < 0 ||
-	    (rc = ck_steps_retry(r->dst, r->job, err)) < 0)
-		goto out;
-	/*
-	 * Builds run side by side, one per core (at most --jobs), each with the
-	 * server's parallel workers.  Fewer workers per build looked better on
-	 * two cheap sorts (5M telemetry rows, PK + (text, double) index, 2
-	 * cores: no workers side by side 2.5-3.3 s, 2 workers each 2.9-3.9 s
-	 * side by side, 3.4-3.9 s one after the other) but much worse on two
-	 * costly ones (6M narrow rows, 2 text-led indexes: 26 s against
-	 * 17-19 s): a parallel build sorts smaller runs.
-	 */
-	{
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		int n;
-
-		if (cores < 1)
-			cores = 1;
-		n = (int)(cores < r->jobs ? cores : r->jobs);
-		if (nbuilds > 0 && (size_t)n > nbuilds)
-			n = (int)nbuilds;
-		if (n < 1)
-			n = 1;
-		/* stage by stage, so each phase reports its own time */
-		static const struct { int stage, phase; } order[] = {
-			{ STAGE_KEYS, FERRY_PHASE_INDEXES },
-			{ STAGE_ATTACH, FERRY_PHASE_INDEXES },
-			{ STAGE_FKEYS, FERRY_PHASE_CONSTRAINTS },
-			{ STAGE_VIEWS, FERRY_PHASE_SEQUENCES },  /* identities, then views */
-		};
-		size_t i;
-
-		for (i = 0; i < sizeof(order) / sizeof(order[0]) && rc == 0; i++) {
-			t0 = ferry_now();
-			rc = run_steps(r->o->dst, mwm.buf, r->job, order[i].stage, n, err);
-			r->res->phase_seconds[order[i].phase] += ferry_now() - t0;
-		}
-	}
-	if (rc == 0)
-		rc = ck_steps_check(r->dst, r->job, err);
-out:
-	ferry_free(stages);
-	strv_release(&stmts);
-	ferry_buf_release(&mwm);
-	return rc;
-}
-
-/* Views on a target without checkpoints (SQLite): best effort. */
-static void plain_views(struct run *r)
-{
-	struct ferry_buf b = FERRY_BUF_INIT;
-	struct ferry_error e = FERRY_ERROR_INIT;
-	size_t i;
-
-	for (i = 0; r->o->views && i < r->scat->nviews; i++) {
-		const struct ferry_view *v = &r->scat->views[i];
-		const char *body = v->sql ? view_body(v->sql) : NULL;
-
-		if (!body)
-			continue;
-		ferry_buf_clear(&b);
-		ferry_buf_addstr(&b, "CREATE VIEW ");
-		quote_ident(&b, v->name);
-		ferry_buf_addstr(&b, " AS ");
-		ferry_buf_addstr(&b, body);
-		run_ddl(r, b.buf, 1, &e);
-	}
-	ferry_buf_release(&b);
 }
 
 /* Job name from the source: its file name without extension. */
@@ -1487,14 +1209,14 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_buf_release(&nb);
 	}
 	if (r.ckpt) {
-		if ((rc = phase_post(&r, err)) < 0)
+		if ((rc = copy_phase_post(&r, err)) < 0)
 			goto out;
 		if ((rc = ck_job_set_state(r.dst, r.job, "done", err)) < 0)
 			goto out;
 	} else {
 		strv_pushf(&r.plan.warnings,
 			"keys, indexes and foreign keys are only recreated on PostgreSQL targets");
-		plain_views(&r);
+		copy_plain_views(&r);
 	}
 	for (i = 0; !o->views && i < r.scat->nviews; i++)
 		strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",

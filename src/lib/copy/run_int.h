@@ -1,0 +1,49 @@
+/*
+ * run_int.h - one run of ferry copy, shared by the files of its phases:
+ * copy.c (open, plan, schema, data, report) and post.c (keys, indexes,
+ * foreign keys, sequences and views after the load).
+ */
+#ifndef FERRY_COPY_RUN_INT_H
+#define FERRY_COPY_RUN_INT_H
+
+#include "copy/planner.h"
+#include "ferry/connector.h"
+#include "ferry/progress.h"
+
+struct run {
+	const struct ferry_copy_opts *o;
+	const char *schema;
+	const char *src_url;      /* the source actually read (a snapshot copy) */
+	char *snapshot;           /* temp file to remove, or NULL */
+	ferry_conn *src, *dst;
+	const struct ferry_conn_ops *sops, *dops;
+	struct ferry_catalog *scat, *tcat;
+	struct plan plan;
+	struct rejects rej;
+	ferry_progress *progress;
+	struct ferry_copy_result *res;
+	int jobs;
+	int ckpt;                 /* checkpointed job (PostgreSQL target) */
+	const char *job;
+	char worker_id[128];
+	struct chunk_spec *chunks;
+	size_t nchunks;
+	struct strv created;      /* target tables this job creates */
+	int resumed;
+	int already_done;
+	int created_job;          /* this run created the job */
+	int budget_exceeded;
+};
+
+/* Run one statement on the target; a failure becomes a warning (returns 1)
+ * when soft. */
+int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err);
+/* The SET maintenance_work_mem a build session starts with (empty for
+ * the server's own value). */
+int copy_mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err);
+/* The post-load phase: keys, indexes, foreign keys, identities, views. */
+int copy_phase_post(struct run *r, struct ferry_error *err);
+/* Views on a target without checkpoints (SQLite), each a soft failure. */
+void copy_plain_views(struct run *r);
+
+#endif

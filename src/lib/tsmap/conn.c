@@ -179,7 +179,7 @@ int tm_conn_key_range(ferry_conn *fc, const struct ferry_table *t, int64_t *lo, 
 	if (!tt)
 		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout", t->name);
 	*lo = 0;
-	*hi = tt->nchunks ? (int64_t)tt->nchunks - 1 : 0;
+	*hi = tt->nchunks && !tt->merge_all ? (int64_t)tt->nchunks - 1 : 0;
 	*count = tt->nchunks ? (tt->est > (int64_t)tt->nchunks ? tt->est : (int64_t)tt->nchunks) : 0;
 	return 0;
 }
@@ -192,6 +192,8 @@ struct rd {
 	ferry_batch_fn fn;
 	void *ud;
 	int stopped;
+	struct tm_merge merge;   /* wide: the points go through it */
+	struct tm_merge_sink sink;
 };
 
 static int flush(struct rd *r, struct ferry_error *err)
@@ -229,6 +231,13 @@ static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 	return tm_rows_add(&r->rows, p, err);
 }
 
+static int on_point_merge(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct rd *r = ud;
+
+	return tm_merge_add(&r->merge, p, &r->sink, err);
+}
+
 static int on_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
 		     struct ferry_error *err)
 {
@@ -256,13 +265,16 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 		return 0;
 	last = t->nchunks - 1;
 	if (spec->has_range) {
-		if (spec->lo < 0 || spec->hi < spec->lo || (size_t)spec->hi > last)
+		if (spec->lo < 0 || spec->hi < spec->lo ||
+		    (size_t)spec->hi > (t->merge_all ? 0 : last))
 			return ferry_error_set(err, FERRY_EINVAL,
 					       "chunk %lld..%lld of table '%s' is not in the plan "
 					       "(the source changed? rerun with --restart)",
 					       (long long)spec->lo, (long long)spec->hi, t->name);
-		first = (size_t)spec->lo;
-		last = (size_t)spec->hi;
+		if (!t->merge_all) {
+			first = (size_t)spec->lo;
+			last = (size_t)spec->hi;
+		}
 	}
 	memset(&r, 0, sizeof(r));
 	r.c = c;
@@ -277,11 +289,26 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	r.rows.b = &r.b;
 	r.rows.reject = spec->reject;
 	r.rows.reject_ud = spec->reject_ud;
+	if (t->per_point) {
+		const char *mn = c->sh->sch.m[t->measurement].name;
+
+		r.sink.reject = spec->reject;
+		r.sink.ud = spec->reject_ud;
+		r.sink.key_label = t->merge_all ? "line" : "point";
+		if (tm_merge_init(&r.merge, t, (struct lp_str){ mn, strlen(mn) },
+				  c->sh->o.keep_ns) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	for (j = first; j <= last && rc == 0 && !r.stopped; j++) {
 		const struct tm_chunk *ck = &c->sh->ck[t->chunks[j]];
 
-		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1, on_point,
-				   on_reject, &r, err);
+		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1,
+				   t->per_point ? on_point_merge : on_point, on_reject, &r, err);
+		/* InfluxDB's chunks hold whole keys: hand each one's rows on */
+		if (rc == 0 && t->per_point && (!t->merge_all || j == last))
+			rc = tm_merge_flush(&r.merge, on_point, &r, err);
 		if (rc > 0 || r.stopped) {
 			rc = 0;
 			break;
@@ -289,6 +316,8 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	}
 	if (rc == 0 && !r.stopped && (rc = flush(&r, err)) > 0)
 		rc = 0;
+out:
+	tm_merge_release(&r.merge);
 	atomic_fetch_add(&c->sh->ns_cut, r.rows.ns_cut);
 	tm_rows_release(&r.rows);
 	ferry_batch_release(&r.b);
@@ -305,6 +334,12 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 			       "their time was cut to microseconds%s\n", (unsigned long long)cut,
 			       c->sh->o.keep_ns ? " (time_ns keeps the exact value)" :
 			       "; add --keep-ns to keep the exact value in a time_ns column");
+	/* InfluxDB keeps one point per series and time; a file may hold
+	 * a point twice, and only the wide layout merges by key */
+	if (!strcmp(c->sh->o.layout, "narrow") && strcmp(c->sops->name, "influx"))
+		ferry_buf_addstr(out, "narrow layout: every line is a row, so a point written "
+				 "twice in the source is loaded twice (InfluxDB and --layout "
+				 "wide keep the last write of each field)\n");
 	return 0;
 }
 

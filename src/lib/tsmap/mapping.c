@@ -442,6 +442,13 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		}
 		if ((rc = chunks_for(t, sch, ck, nck, (int)i, 0)) < 0)
 			return rc;
+		/* a chunk of a file holds any points, and a key's fields may be
+		 * in several (influx_inspect export writes a field at a time);
+		 * InfluxDB's chunks are time ranges of one measurement, so a
+		 * key is in one of them */
+		for (k = 0; k < t->nchunks; k++)
+			if (!ck[t->chunks[k]].has_time)
+				t->merge_all = 1;
 		if (m->points > 0 && t->est <= 0)
 			t->est = m->points;
 	}
@@ -796,7 +803,6 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 		}
 		ft->rowid_alias = -1;
 		ft->seq = -1;
-		ft->merge_on_key = t->per_point;
 		ft->nrows_est = t->est;
 		for (k = 0; k < t->ncols; k++) {
 			const struct tm_col *c = &t->cols[k];
@@ -816,7 +822,9 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 						     ferry_type_name(c->type));
 			if (c->type != FERRY_T_UNKNOWN)
 				fc->type_sql = ferry_strdup(ferry_type_name(c->type));
-			if (t->per_point && (c->from == TF_TIME || c->from == TF_TAG))
+			/* rows of a key were merged as they were read (merge.c) */
+			if (t->per_point && (c->from == TF_TIME || c->from == TF_TIME_NS ||
+					     c->from == TF_TAG))
 				fc->pk_pos = ++pk;
 		}
 		if (rc)
@@ -1114,8 +1122,7 @@ static const char *ftype_name(int t)
 	}
 }
 
-/* The point (or one field of it) as line protocol, for a reject. */
-static int point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b)
+int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b)
 {
 	struct lp_point lp;
 
@@ -1267,7 +1274,7 @@ static int reject_field(struct tm_rows *r, const struct tm_point *p, const struc
 
 	if (!r->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
-	point_lp(p, f, &raw);
+	tm_point_lp(p, f, &raw);
 	rc = r->reject(r->reject_ud, p->key, "", why, raw.buf, raw.len, err);
 	ferry_buf_release(&raw);
 	return rc < 0 ? rc : 0;

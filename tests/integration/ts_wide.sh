@@ -47,8 +47,8 @@ wide_dump() {  # URL TABLE COLS: the table in one line, in key order
 			esac
 		done
 	done
-	echo "W,entity_id=e2 power=-7.5 $((1700000000000000000 + 7 * 60000000000))"
-	echo "W,entity_id=e2 state=\"rewritten\" $((1700000000000000000 + 7 * 60000000000))"
+	echo "W,entity_id=e2 power=700.5 $((1700000000000000000 + 7 * 60000000000))"
+	echo "W,entity_id=e2 state=\"x-rewritten\" $((1700000000000000000 + 7 * 60000000000))"
 } >"$T/export.lp"
 check "the export is several chunks of 2k" test "$(stat -c %s "$T/export.lp")" -gt 8192
 
@@ -60,7 +60,7 @@ assert_eq "every field of every point in its row" \
 	"$(pg_q "$u1" 'select count(*) from "W" where power is not null and energy is not null and state is not null and count is not null')" 100
 assert_eq "point written twice: the last value of each field wins, the others stay" \
 	"$(pg_q "$u1" "select concat_ws('|', entity_id, power, energy, state, count) from \"W\" where time = to_timestamp(1700000000 + 7 * 60)")" \
-	'e2|-7.5|70.25|rewritten|7'
+	'e2|700.5|70.25|x-rewritten|7'
 summary_written=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["written"])' <<<"$T_OUT")
 assert_eq "the summary counts rows, not field values" "$summary_written" 100
 

@@ -334,6 +334,8 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 			       "their time was cut to microseconds%s\n", (unsigned long long)cut,
 			       c->sh->o.keep_ns ? " (time_ns keeps the exact value)" :
 			       "; add --keep-ns to keep the exact value in a time_ns column");
+	if (c->sops->notes)
+		c->sops->notes(c->s, out);
 	/* InfluxDB keeps one point per series and time; a file may hold
 	 * a point twice, and only the wide layout merges by key */
 	if (!strcmp(c->sh->o.layout, "narrow") && strcmp(c->sops->name, "influx"))

@@ -6,8 +6,9 @@
  *   measurement, field, numeric_value, integer_value, text_value,
  *   boolean_value, tags).  A float goes to numeric_value; an integer to
  *   integer_value, and to numeric_value too when a double holds it
- *   exactly (|i| <= 2^53), so averages over a field whose type changed
- *   between shards still see every value.
+ *   exactly (|i| <= 2^53, and beyond that e.g. 2^60), so averages
+ *   over a field whose type changed between shards still see every
+ *   value.
  * wide: one table per measurement, a text column per tag ('' when a
  *   point lacks it, as InfluxQL treats it) and a typed column per field.
  *   A field seen with several types gets the type that holds all of them
@@ -38,15 +39,33 @@
 #include "tsmap/tm_int.h"
 
 #define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
-#define EXACT_DOUBLE_INT (1LL << 53)
+
+/* Does a double hold i exactly?  Every integer up to 2^53 in magnitude,
+ * and above that those with enough trailing zero bits (2^53+2, 2^60,
+ * -2^63).  2^63 itself is not an int64: the cast back would be undefined. */
+static int double_holds_int(int64_t i)
+{
+	double d = (double)i;
+
+	return d < 9223372036854775808.0 && (int64_t)d == i;
+}
+
+static int double_holds_uint(uint64_t u)
+{
+	double d = (double)u;
+
+	return d < 18446744073709551616.0 && (uint64_t)d == u;
+}
 
 /* ---- options ------------------------------------------------------------ */
 
 int tm_parse_time(const char *s, int64_t *ns)
 {
-	char *end;
+	char *end, tmp[80];
+	const char *dot;
 	long long v;
-	int64_t us;
+	int64_t us, sub = 0;
+	size_t n, k;
 	int tz;
 
 	if (!s || !*s)
@@ -57,11 +76,34 @@ int tm_parse_time(const char *s, int64_t *ns)
 		*ns = v;
 		return 0;
 	}
-	if (!xf_parse_timestamp(s, strlen(s), &us, &tz, 1))
+	n = strlen(s);
+	if (n >= sizeof(tmp))
+		return FERRY_EINVAL;
+	memcpy(tmp, s, n + 1);
+	/* InfluxDB writes nanoseconds (2024-01-01T00:00:00.123456789Z): the
+	 * timestamp parser keeps microseconds, the digits past them are
+	 * taken here (a tenth one and on must be zero) */
+	if ((dot = strchr(tmp, '.')) != NULL) {
+		size_t at = (size_t)(dot - tmp) + 1, nd = 0;
+
+		while (tmp[at + nd] >= '0' && tmp[at + nd] <= '9')
+			nd++;
+		for (k = 6; k < nd; k++) {
+			if (k < 9)
+				sub = sub * 10 + (tmp[at + k] - '0');
+			else if (tmp[at + k] != '0')
+				return FERRY_EINVAL;
+		}
+		for (k = nd; k < 9 && nd > 6; k++)
+			sub *= 10;
+		if (nd > 6)
+			memmove(tmp + at + 6, tmp + at + nd, n + 1 - (at + nd));
+	}
+	if (!xf_parse_timestamp(tmp, strlen(tmp), &us, &tz, 1))
 		return FERRY_EINVAL;
 	/* a time without an offset is UTC */
 	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
-	    __builtin_mul_overflow(us, 1000, ns))
+	    __builtin_mul_overflow(us, 1000, ns) || __builtin_add_overflow(*ns, sub, ns))
 		return FERRY_EINVAL;
 	return 0;
 }
@@ -121,14 +163,14 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 		if (tm_parse_time(v, &o->src.start_ns) < 0)
 			return ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --start '%s': give an RFC 3339 time "
-				"(2024-01-01T00:00:00Z) or nanoseconds since 1970", v);
+				"(2024-01-01T00:00:00.123456789Z) or nanoseconds since 1970", v);
 		o->src.has_start = 1;
 	}
 	if ((v = ferry_url_param(u, "end")) != NULL) {
 		if (tm_parse_time(v, &o->src.end_ns) < 0)
 			return ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --end '%s': give an RFC 3339 time "
-				"(2024-01-01T00:00:00Z) or nanoseconds since 1970", v);
+				"(2024-01-01T00:00:00.123456789Z) or nanoseconds since 1970", v);
 		o->src.has_end = 1;
 	}
 	if (o->src.has_start && o->src.has_end && o->src.end_ns <= o->src.start_ns)
@@ -1185,12 +1227,12 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 		if (f->type == LP_FLOAT) {
 			set_real(cell, f->v.f);
 		} else if (f->type == LP_INT) {
-			if (f->v.i >= -EXACT_DOUBLE_INT && f->v.i <= EXACT_DOUBLE_INT)
+			if (double_holds_int(f->v.i))
 				set_real(cell, (double)f->v.i);
 			else if (r->t->exists)  /* a map: the column decides, or rejects */
 				set_int(cell, f->v.i);
 		} else if (f->type == LP_UINT) {
-			if (f->v.u <= (uint64_t)EXACT_DOUBLE_INT)
+			if (double_holds_uint(f->v.u))
 				set_real(cell, (double)f->v.u);
 			else if (r->t->exists)
 				return set_uint(b, cell, f->v.u);

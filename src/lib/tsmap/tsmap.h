@@ -162,6 +162,8 @@ struct tm_source_ops {
 	 * (file sizes and mtimes; InfluxDB: series cardinality), for the
 	 * resume fingerprint.  NULL entry = none. */
 	int (*identity)(void *s, struct ferry_buf *out, struct ferry_error *err);
+	/* Optional: lines for the summary (files of a directory left out). */
+	int (*notes)(void *s, struct ferry_buf *out);
 };
 
 /* Wrap a point source as a connector (see the file comment). */

@@ -35,6 +35,7 @@ struct tm_shared {
 	size_t nck;
 	struct tm_layout lay;
 	_Atomic uint64_t ns_cut;
+	_Atomic uint64_t points;   /* read by this process: tags checked only then */
 };
 
 struct tm_conn {
@@ -192,6 +193,7 @@ struct rd {
 	ferry_batch_fn fn;
 	void *ud;
 	int stopped;
+	uint64_t points;         /* points read */
 	struct tm_merge merge;   /* wide: the points go through it */
 	struct tm_merge_sink sink;
 };
@@ -215,6 +217,7 @@ static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 	size_t need = r->rows.t->per_point ? 1 : p->nfields;
 	int rc;
 
+	r->points++;
 	if (r->b.nrows + need > r->b.cap ||
 	    (r->spec->batch_bytes && r->b.arena.len >= r->spec->batch_bytes)) {
 		if ((rc = flush(r, err)) != 0)
@@ -319,6 +322,7 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 out:
 	tm_merge_release(&r.merge);
 	atomic_fetch_add(&c->sh->ns_cut, r.rows.ns_cut);
+	atomic_fetch_add(&c->sh->points, r.points);
 	tm_rows_release(&r.rows);
 	ferry_batch_release(&r.b);
 	return rc;
@@ -336,6 +340,8 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 			       "; add --keep-ns to keep the exact value in a time_ns column");
 	if (c->sops->notes)
 		c->sops->notes(c->s, out);
+	if (atomic_load(&c->sh->points))
+		tm_layout_tag_notes(&c->sh->lay, out);
 	/* InfluxDB keeps one point per series and time; a file may hold
 	 * a point twice, and only the wide layout merges by key */
 	if (!strcmp(c->sh->o.layout, "narrow") && strcmp(c->sops->name, "influx"))

@@ -1111,10 +1111,20 @@ static int set_uint(struct ferry_batch *b, struct ferry_cell *c, uint64_t u)
 	return set_text(b, c, num, (size_t)k);
 }
 
-static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
-			   const struct lp_field *f, const char *tpl, struct ferry_buf *out)
+/* Note that a point had the tag of bit `bit` of column c (see tag_seen). */
+static void saw_tag(const struct tm_col *c, unsigned bit)
 {
-	const char *s = tpl;
+	_Atomic unsigned *seen = (_Atomic unsigned *)&c->tag_seen;  /* the only mutable part */
+
+	if (bit < 32 && !(atomic_load_explicit(seen, memory_order_relaxed) & (1u << bit)))
+		atomic_fetch_or(seen, 1u << bit);
+}
+
+static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
+			   const struct lp_field *f, const struct tm_col *c, struct ferry_buf *out)
+{
+	const char *s = c->arg;
+	unsigned ntag = 0;
 
 	ferry_buf_clear(out);
 	while (*s) {
@@ -1145,8 +1155,11 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 				kn = sizeof(key) - 1;
 			memcpy(key, s + 5, kn);
 			key[kn] = 0;
-			if ((tg = find_tag(p, key)) != NULL)
+			if ((tg = find_tag(p, key)) != NULL) {
 				ferry_buf_add(out, tg->val.p, tg->val.n);
+				saw_tag(c, ntag);
+			}
+			ntag++;
 		}
 		s = e + 1;
 	}
@@ -1213,14 +1226,16 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 	case TF_TAG: {
 		const struct lp_tag *tg = find_tag(p, c->arg);
 
-		if (tg)
+		if (tg) {
+			saw_tag(c, 0);
 			return set_text(b, cell, tg->val.p, tg->val.n);
+		}
 		if (r->t->per_point)  /* wide: a missing tag is '' */
 			return set_text(b, cell, "", 0);
 		return 0;
 	}
 	case TF_TEMPLATE:
-		if (template_expand(r, pc, p, f, c->arg, &r->scratch) < 0)
+		if (template_expand(r, pc, p, f, c, &r->scratch) < 0)
 			return FERRY_ENOMEM;
 		return set_text(b, cell, r->scratch.buf, r->scratch.len);
 	case TF_NUMERIC:
@@ -1472,6 +1487,45 @@ out:
 		ferry_free(pc.ixp);
 	if (rc == FERRY_ENOMEM)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return rc;
+}
+
+int tm_layout_tag_notes(const struct tm_layout *l, struct ferry_buf *out)
+{
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < l->n; i++) {
+		const struct tm_table *t = &l->t[i];
+
+		for (k = 0; t->exists && k < t->ncols && rc == 0; k++) {
+			const struct tm_col *c = &t->cols[k];
+			unsigned seen = atomic_load(&((struct tm_col *)c)->tag_seen), bit = 0;
+			const char *s;
+
+			if (c->from == TF_TAG && !(seen & 1u)) {
+				rc = ferry_buf_addf(out, "map column '%s': no point had tag '%s', so "
+						    "the column got no value (check the tag's name: "
+						    "tag keys are case-sensitive)\n", c->name, c->arg);
+				continue;
+			}
+			if (c->from != TF_TEMPLATE)
+				continue;
+			for (s = c->arg; rc == 0 && (s = strstr(s, "{tag.")) != NULL; bit++) {
+				const char *e = strchr(s, '}');
+
+				if (!e)
+					break;
+				if (bit < 32 && !(seen & (1u << bit)))
+					rc = ferry_buf_addf(out, "map column '%s': no point had tag "
+							    "'%.*s' of \"%s\", so it was left empty "
+							    "(check the tag's name: tag keys are "
+							    "case-sensitive)\n", c->name,
+							    (int)(e - s - 5), s + 5, c->arg);
+				s = e + 1;
+			}
+		}
+	}
 	return rc;
 }
 

@@ -38,6 +38,10 @@ struct tm_col {
 	int type;            /* enum ferry_type for a table ferry creates */
 	int notnull;
 	unsigned ftypes;     /* TF_WIDE_FIELD: the types seen */
+	/* map: bit i set once a point had the tag of the column (TF_TAG, bit
+	 * 0) or of its i-th {tag.X} (TF_TEMPLATE): a tag never seen is a
+	 * warning.  Set by the row builders of every worker. */
+	_Atomic unsigned tag_seen;
 };
 
 struct tm_table {
@@ -117,6 +121,9 @@ struct tm_rows {
 int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error *err);
 /* Free the row builder's buffers (it is zeroed by the caller to start). */
 void tm_rows_release(struct tm_rows *r);
+
+/* Warnings for map columns whose tag no point had (see tag_seen). */
+int tm_layout_tag_notes(const struct tm_layout *l, struct ferry_buf *out);
 
 /* The point (or only one field of it) as line protocol, for a reject. */
 int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b);

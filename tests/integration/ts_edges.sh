@@ -10,7 +10,7 @@
 # - NaN/Inf is one rule everywhere: that value is a reject, the other
 #   values of the point or row load (lp and IoTDB CSV);
 # - an influx_inspect export of several databases is refused (exit 2),
-#   naming them;
+#   naming them, unless ?db=NAME picks one;
 # - a map column naming a tag no point has is a warning.
 source "$(dirname "$0")/lib.sh"
 t_init ts_edges
@@ -100,9 +100,18 @@ for cmd in copy verify; do
 	assert_eq "$cmd: an export of two databases: exit 2" "$T_RC" 2
 	assert_contains "$cmd: names both databases and what to do" "$T_ERR" \
 		"holds points of 2 databases ('home', 'garage'"
-	assert_contains "$cmd: says how to pick one" "$T_ERR" "influx_inspect export -database"
+	assert_contains "$cmd: says how to pick one" "$T_ERR" "pick one with ?db=NAME"
 done
 assert_eq "two databases: nothing loaded" "$(pg_q "$u6" "select count(*) from pg_tables where tablename = 'telemetry_data'")" 0
+# ?db= picks one, with chunks cut so that none spans two sections
+t_run "$FERRY" copy -q --chunk-bytes 1 "lp://$T/two.lp?db=garage" "$u6"
+assert_eq "?db=garage: exit 0" "$T_RC" 0
+assert_eq "?db=garage: only its points" "$(pg_q "$u6" 'select string_agg(numeric_value::text, $$ $$) from telemetry_data')" 2
+t_run "$FERRY" verify -q --chunk-bytes 1 "lp://$T/two.lp?db=garage" "$u6"
+assert_eq "verify ?db=garage: equal" "$T_RC" 0
+t_run "$FERRY" copy -q --layout wide "lp://$T/two.lp?db=nope" "$u6"
+assert_eq "?db= naming no section: exit 2" "$T_RC" 2
+assert_contains "?db= naming no section: says which there are" "$T_ERR" "it has 'home', 'garage'"
 
 # ---- a map naming a tag that no point has -------------------------------------------
 u7=$(new_db ts_edges_map)

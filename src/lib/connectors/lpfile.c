@@ -4,6 +4,7 @@
  * lpf_source_ops; the mapper in tsmap turns its points into rows).
  *
  *   lp:///abs/file.lp   lp:rel/dir   lp:-  (stdin)   ?precision=ns|us|ms|s|m|h
+ *   ?db=NAME: only the points after "# CONTEXT-DATABASE: NAME" lines
  *
  * A path is a file, a directory (every regular, non-hidden *.lp and
  * *.lp.gz file under it, recursively, in bytewise order of the relative
@@ -91,6 +92,7 @@ struct lpf_source {
 	/* the '# CONTEXT-DATABASE:' names a scan met, distinct, in file order */
 	char **dbs;
 	size_t ndbs;
+	char *want_db;        /* ?db=: read only that database's sections */
 	/* a gzip stream left at the end of the last chunk read, so that
 	 * reading a gz file's chunks in order inflates it once */
 	pthread_mutex_t gz_lock;
@@ -607,6 +609,8 @@ struct planner {
 	int open;
 	uint64_t lo;
 	int64_t line0, recs;
+	int keep_now;         /* records here are in the ?db= database (or no db= given) */
+	int keep;             /* the open chunk is: plan_close() keeps it */
 };
 
 static int plan_close(struct planner *pl, int file, uint64_t hi)
@@ -615,6 +619,10 @@ static int plan_close(struct planner *pl, int file, uint64_t hi)
 
 	if (!pl->open)
 		return 0;
+	if (!pl->keep) {  /* another database's section (?db=) */
+		pl->open = 0;
+		return 0;
+	}
 	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
 		return FERRY_ENOMEM;
 	ck = &pl->c[pl->n++];
@@ -633,6 +641,7 @@ static int plan_add(struct planner *pl, int file, const struct rec *r)
 {
 	if (!pl->open) {
 		pl->open = 1;
+		pl->keep = pl->keep_now;
 		pl->lo = r->off_lo;
 		pl->line0 = (int64_t)r->line;
 		pl->recs = 0;
@@ -817,6 +826,7 @@ static void source_free(struct lpf_source *S)
 	for (i = 0; i < S->ndbs; i++)
 		ferry_free(S->dbs[i]);
 	ferry_free(S->dbs);
+	ferry_free(S->want_db);
 	conn_walk_release(&S->walk);
 	if (S->gz_keep)
 		gzclose(S->gz_keep);
@@ -904,8 +914,15 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
+	if (ferry_url_param(url, "db") && !(S->want_db = ferry_strdup(ferry_url_param(url, "db")))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (!strcmp(S->root, "-")) {
 		S->is_stdin = 1;
+		if (S->want_db)
+			rc = ferry_error_set(err, FERRY_EUSAGE, "?db= needs a file: stdin "
+					     "cannot be read twice to find the database's sections");
 		goto out;
 	}
 	if (stat(S->root, &st) < 0) {
@@ -951,11 +968,11 @@ static void src_close(void *s)
 
 /* -------------------------------------------------- discover and plan */
 
-/* One pass over file i: the chunks into pl (if not NULL), the shapes of
- * the valid points into sh (if not NULL). */
-/* Note the database of a '# CONTEXT-DATABASE: name' record (the sections
- * of influx_inspect export), once per name. */
-static int note_database(struct lpf_source *S, const struct rec *r, struct lp_scratch *ls)
+/* Is record r a '# CONTEXT-DATABASE: name' line (the sections of
+ * influx_inspect export)?  1 with *db its index in S->dbs (added on first
+ * sight), 0 when not, or FERRY_ENOMEM. */
+static int context_db(struct lpf_source *S, const struct rec *r, struct lp_scratch *ls,
+		      size_t *db)
 {
 	struct lp_point pt;
 	const char *why;
@@ -968,8 +985,10 @@ static int note_database(struct lpf_source *S, const struct rec *r, struct lp_sc
 	    lp_parse_line(r->p, r->n, &pt, ls, &why) != LP_CONTEXT_DB)
 		return 0;
 	for (k = 0; k < S->ndbs; k++)
-		if (strlen(S->dbs[k]) == pt.text.n && !memcmp(S->dbs[k], pt.text.p, pt.text.n))
-			return 0;
+		if (strlen(S->dbs[k]) == pt.text.n && !memcmp(S->dbs[k], pt.text.p, pt.text.n)) {
+			*db = k;
+			return 1;
+		}
 	if (!(d = ferry_strndup(pt.text.p, pt.text.n)))
 		return FERRY_ENOMEM;
 	if (!(v = ferry_realloc(S->dbs, (S->ndbs + 1) * sizeof(*v)))) {
@@ -977,32 +996,47 @@ static int note_database(struct lpf_source *S, const struct rec *r, struct lp_sc
 		return FERRY_ENOMEM;
 	}
 	S->dbs = v;
-	v[S->ndbs++] = d;
-	return 0;
+	v[S->ndbs] = d;
+	*db = S->ndbs++;
+	return 1;
 }
 
 /* The points of several databases would land in one table, mixed: an
- * export of more than one is refused, naming them. */
+ * export of more than one is refused, naming them, unless ?db= picks
+ * one (and then it must be there). */
 static int check_databases(const struct lpf_source *S, struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t k;
-	int rc;
+	int rc = 0, found = 0;
 
-	if (S->ndbs < 2)
-		return 0;
-	for (k = 0; k < S->ndbs; k++)
+	for (k = 0; k < S->ndbs; k++) {
 		ferry_buf_addf(&b, "%s'%s'", k ? ", " : "", S->dbs[k]);
-	rc = ferry_error_set(err, FERRY_EUSAGE,
-			     "'%s' holds points of %zu databases (%s, after its "
-			     "'# CONTEXT-DATABASE:' lines): ferry copies one database at a "
-			     "time and would mix them; export one database per file "
-			     "(influx_inspect export -database %s -out FILE) and copy each",
-			     S->root, S->ndbs, b.buf ? b.buf : "", S->dbs[0]);
+		found |= S->want_db && !strcmp(S->dbs[k], S->want_db);
+	}
+	if (S->want_db && !found)
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "'%s' has no '# CONTEXT-DATABASE: %s' section (%s%s): "
+				     "check ?db=", S->root, S->want_db,
+				     S->ndbs ? "it has " : "it has none", b.buf ? b.buf : "");
+	else if (!S->want_db && S->ndbs > 1)
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "'%s' holds points of %zu databases (%s, after its "
+				     "'# CONTEXT-DATABASE:' lines): ferry copies one database at "
+				     "a time and would mix them; pick one with ?db=NAME "
+				     "(lp://%s?db=%s) and copy each, or export one database "
+				     "per file (influx_inspect export -database %s)",
+				     S->root, S->ndbs, b.buf ? b.buf : "", S->root, S->dbs[0],
+				     S->dbs[0]);
 	ferry_buf_release(&b);
 	return rc;
 }
 
+/* One pass over file i: the chunks into pl, the shapes of the valid
+ * points into sh (if not NULL).  A '# CONTEXT-DATABASE:' line starts a
+ * chunk, so that every chunk is in one database's section; with ?db=,
+ * the chunks and points of other databases are left out here, and read()
+ * never sees them. */
 static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct shapes *sh,
 		     struct checker *c, struct ferry_error *err)
 {
@@ -1011,17 +1045,24 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 	struct tm_point tp;
 	struct lp_scratch ls;
 	const char *why;
+	size_t db;
 	int rc;
 
 	lp_scratch_init(&ls);
+	pl->keep_now = !S->want_db;   /* before any section: no database */
 	if ((rc = scan_open(&sc, S, i, 0, LPF_END_UNKNOWN, 1, err)) < 0)
 		goto out;
 	while ((rc = scan_next(&sc, &r, err)) > 0) {
-		if (pl && (rc = plan_add(pl, i, &r)) < 0)
+		if ((rc = context_db(S, &r, &ls, &db)) < 0)
 			goto oom;
-		if (pl && (rc = note_database(S, &r, &ls)) < 0)
+		if (rc == 1) {
+			if ((rc = plan_close(pl, i, r.off_lo)) < 0)
+				goto oom;
+			pl->keep_now = !S->want_db || !strcmp(S->dbs[db], S->want_db);
+		}
+		if ((rc = plan_add(pl, i, &r)) < 0)
 			goto oom;
-		if (!sh)
+		if (!sh || !pl->keep_now)
 			continue;
 		rc = check_record(c, &r, &tp, &why);
 		if (rc < 0)
@@ -1031,7 +1072,7 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 	}
 	if (rc < 0)
 		goto out;
-	if (pl && (rc = plan_close(pl, i, sc.base + sc.len)) < 0)
+	if ((rc = plan_close(pl, i, sc.base + sc.len)) < 0)
 		goto oom;
 	goto out;
 oom:

@@ -328,6 +328,46 @@ out:
 	return rc;
 }
 
+/* Warnings for map columns whose tag no point had (see tm_col.tag_seen). */
+static int tag_notes(const struct tm_layout *l, struct ferry_buf *out)
+{
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < l->n; i++) {
+		const struct tm_table *t = &l->t[i];
+
+		for (k = 0; t->exists && k < t->ncols && rc == 0; k++) {
+			const struct tm_col *c = &t->cols[k];
+			unsigned seen = atomic_load(&((struct tm_col *)c)->tag_seen), bit = 0;
+			const char *s;
+
+			if (c->from == TF_TAG && !(seen & 1u)) {
+				rc = ferry_buf_addf(out, "map column '%s': no point had tag '%s', so "
+						    "the column got no value (check the tag's name: "
+						    "tag keys are case-sensitive)\n", c->name, c->arg);
+				continue;
+			}
+			if (c->from != TF_TEMPLATE)
+				continue;
+			for (s = c->arg; rc == 0 && (s = strstr(s, "{tag.")) != NULL; bit++) {
+				const char *e = strchr(s, '}');
+
+				if (!e)
+					break;
+				if (bit < 32 && !(seen & (1u << bit)))
+					rc = ferry_buf_addf(out, "map column '%s': no point had tag "
+							    "'%.*s' of \"%s\", so it was left empty "
+							    "(check the tag's name: tag keys are "
+							    "case-sensitive)\n", c->name,
+							    (int)(e - s - 5), s + 5, c->arg);
+				s = e + 1;
+			}
+		}
+	}
+	return rc;
+}
+
 int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 {
 	struct tm_conn *c = (struct tm_conn *)fc;
@@ -341,7 +381,7 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 	if (c->sops->notes)
 		c->sops->notes(c->s, out);
 	if (atomic_load(&c->sh->points))
-		tm_layout_tag_notes(&c->sh->lay, out);
+		tag_notes(&c->sh->lay, out);
 	/* InfluxDB keeps one point per series and time; a file may hold
 	 * a point twice, and only the wide layout merges by key */
 	if (!strcmp(c->sh->o.layout, "narrow") && strcmp(c->sops->name, "influx"))

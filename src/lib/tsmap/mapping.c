@@ -1490,45 +1490,6 @@ out:
 	return rc;
 }
 
-int tm_layout_tag_notes(const struct tm_layout *l, struct ferry_buf *out)
-{
-	size_t i, k;
-	int rc = 0;
-
-	for (i = 0; i < l->n; i++) {
-		const struct tm_table *t = &l->t[i];
-
-		for (k = 0; t->exists && k < t->ncols && rc == 0; k++) {
-			const struct tm_col *c = &t->cols[k];
-			unsigned seen = atomic_load(&((struct tm_col *)c)->tag_seen), bit = 0;
-			const char *s;
-
-			if (c->from == TF_TAG && !(seen & 1u)) {
-				rc = ferry_buf_addf(out, "map column '%s': no point had tag '%s', so "
-						    "the column got no value (check the tag's name: "
-						    "tag keys are case-sensitive)\n", c->name, c->arg);
-				continue;
-			}
-			if (c->from != TF_TEMPLATE)
-				continue;
-			for (s = c->arg; rc == 0 && (s = strstr(s, "{tag.")) != NULL; bit++) {
-				const char *e = strchr(s, '}');
-
-				if (!e)
-					break;
-				if (bit < 32 && !(seen & (1u << bit)))
-					rc = ferry_buf_addf(out, "map column '%s': no point had tag "
-							    "'%.*s' of \"%s\", so it was left empty "
-							    "(check the tag's name: tag keys are "
-							    "case-sensitive)\n", c->name,
-							    (int)(e - s - 5), s + 5, c->arg);
-				s = e + 1;
-			}
-		}
-	}
-	return rc;
-}
-
 void tm_rows_release(struct tm_rows *r)
 {
 	ferry_buf_release(&r->scratch);

@@ -122,9 +122,6 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 /* Free the row builder's buffers (it is zeroed by the caller to start). */
 void tm_rows_release(struct tm_rows *r);
 
-/* Warnings for map columns whose tag no point had (see tag_seen). */
-int tm_layout_tag_notes(const struct tm_layout *l, struct ferry_buf *out);
-
 /* The point (or only one field of it) as line protocol, for a reject. */
 int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b);
 

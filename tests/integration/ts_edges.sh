@@ -44,19 +44,32 @@ mkdir -p "$T/lpdir/sub"
 printf 'a,entity_id=x v=1 1000000000\na,entity_id=x v=2 2000000000\n' >"$T/lpdir/a.lp"
 printf 'b,entity_id=y v=1 1000000000\nb,entity_id=y v= 2000000000\n' >"$T/lpdir/sub/b.lp"
 printf 'c,entity_id=z v=1 1000000000\n' | gzip >"$T/lpdir/c.lp.gz"
+printf 'u,entity_id=q v=1,big=18446744073709551615u 3000000000\n' >"$T/lpdir/sub/u.lp"
 printf 'notes v=1 1\n' >"$T/lpdir/notes.txt"
 ln -s "$T/lpdir" "$T/lpdir/sub/loop"
 ln -s "$T/lpdir/a.lp" "$T/lpdir/sub/again.lp"
 u3=$(new_db ts_edges_dir)
 t_run "$FERRY" copy --rejects "$T/rej3" "lp://$T/lpdir" "$u3"
-assert_eq "lp directory: exit 3 (one bad line)" "$T_RC" 3
+assert_eq "lp directory: exit 3 (a bad line, a bad value)" "$T_RC" 3
 assert_eq "lp directory: each file once, only .lp and .lp.gz" \
 	"$(pg_q "$u3" "select string_agg(measurement || numeric_value, ' ' order by measurement, numeric_value) from telemetry_data")" \
-	"a1 a2 b1 c1"
+	"a1 a2 b1 c1 u1"
 assert_contains "lp directory: the reject names its file" "$(cat "$T/rej3/rejects.ndjson")" "file 'sub/b.lp':"
+assert_contains "lp directory: a value's reject names its file too" "$(cat "$T/rej3/rejects.ndjson")" \
+	"file 'sub/u.lp': unsigned value 18446744073709551615 of field 'big'"
 assert_contains "lp directory: says it skipped notes.txt" "$T_ERR$T_OUT" "notes.txt (not .lp or .lp.gz)"
 assert_contains "lp directory: says it skipped the loop" "$T_ERR$T_OUT" "sub/loop (a link to a directory above it)"
 assert_contains "lp directory: says it skipped the second link" "$T_ERR$T_OUT" "sub/again.lp (already read as a.lp)"
+
+# wide: two points of two files that differ below the microsecond
+mkdir -p "$T/nsdir"
+printf 'm f=1 1000\n' >"$T/nsdir/a.lp"
+printf 'm f=2 1001\n' >"$T/nsdir/b.lp"
+u3w=$(new_db ts_edges_dir_wide)
+t_run "$FERRY" copy -q --layout wide --rejects "$T/rej3w" "lp://$T/nsdir" "$u3w"
+assert_eq "wide from a directory: exit 3" "$T_RC" 3
+assert_contains "wide from a directory: the reject names both files" "$(cat "$T/rej3w/rejects.ndjson")" \
+	"file 'b.lp': point at 1001 ns differs from the one at 1000 ns (file 'a.lp' line 1)"
 
 # ---- NaN/Inf: the value is the reject, the rest loads ------------------------------
 printf 'w,entity_id=x v=NaN,ok=1 1000000000\nw,entity_id=x v=-Inf 2000000000\nw,entity_id=x v=3 3000000000\n' >"$T/nan.lp"

@@ -1489,6 +1489,10 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 
 		pt.time_ns = t;
 		pt.key = line;
+		pt.file = NULL;
+		if (s->is_dir)
+			for (pt.file = f->path + strlen(s->root); *pt.file == '/'; pt.file++)
+				;
 		pt.tags = s->tagv;
 		pt.ntags = 0;
 		if (f->mode == MODE_ALIGNED) {

@@ -570,6 +570,7 @@ static int check_record(struct checker *c, const struct rec *r, struct tm_point 
 	tp->nfields = c->pt.nfields;
 	tp->time_ns = ns;
 	tp->key = (int64_t)r->line;
+	tp->file = NULL;
 	return REC_POINT;
 }
 
@@ -1366,6 +1367,8 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 			if (oname && (tp.measurement.n != onlen ||
 				      memcmp(tp.measurement.p, oname, onlen)))
 				continue;
+			if (S->is_dir)
+				tp.file = S->walk.files[ck->file];
 			if ((rc = fn(&tp, ud, err)) != 0)
 				goto out;
 			if (!c.scratch.ndropped)

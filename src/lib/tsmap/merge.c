@@ -43,6 +43,7 @@ struct ment {
 	size_t kofs, klen;      /* key bytes in the arena */
 	int64_t time_ns;        /* of the first point of the key */
 	int64_t key;            /* its source position (line) */
+	const char *file;       /* and file (a directory's), or NULL */
 };
 
 /* Append n bytes to the arena; their offset in *at. */
@@ -177,13 +178,15 @@ static int reject_sub_us(struct tm_merge *m, const struct tm_point *p, const str
 			 const struct tm_merge_sink *sk, struct ferry_error *err)
 {
 	struct ferry_buf raw = FERRY_BUF_INIT;
-	char why[320];
+	char why[640];
 	int rc;
 
-	snprintf(why, sizeof(why), "point at %" PRId64 " ns differs from the one at %"
-		 PRId64 " ns (%s %" PRId64 ") only below the microsecond, and time keeps "
-		 "microseconds: add --keep-ns to load both", p->time_ns, e->time_ns,
-		 sk->key_label, e->key);
+	snprintf(why, sizeof(why), "%s%s%spoint at %" PRId64 " ns differs from the one at %"
+		 PRId64 " ns (%s%s%s%s %" PRId64 ") only below the microsecond, and time keeps "
+		 "microseconds: add --keep-ns to load both",
+		 p->file ? "file '" : "", p->file ? p->file : "", p->file ? "': " : "",
+		 p->time_ns, e->time_ns, e->file ? "file '" : "", e->file ? e->file : "",
+		 e->file ? "' " : "", sk->key_label, e->key);
 	if (!sk->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
 	tm_point_lp(p, NULL, &raw);
@@ -237,6 +240,7 @@ int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_m
 		e->h = h;
 		e->time_ns = p->time_ns;
 		e->key = p->key;
+		e->file = p->file;
 		e->klen = m->key.len;
 		if ((rc = arena_add(m, m->key.buf, m->key.len, &e->kofs)) < 0)
 			goto nomem;
@@ -300,6 +304,7 @@ int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_er
 		p.fields = fields;
 		p.time_ns = e->time_ns;
 		p.key = e->key;
+		p.file = e->file;
 		for (k = 0; k < m->ntags; k++) {
 			size_t n;
 

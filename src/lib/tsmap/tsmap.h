@@ -48,6 +48,9 @@ struct tm_point {
 	size_t nfields;
 	int64_t time_ns;
 	int64_t key;
+	const char *file;  /* a directory's file the point is from, relative to
+			    * it (line numbers restart in each), else NULL:
+			    * rejects name it */
 };
 
 /* Field types seen, as a bit set of (1u << enum lp_ftype). */

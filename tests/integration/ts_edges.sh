@@ -54,9 +54,10 @@ assert_eq "lp directory: exit 3 (a bad line, a bad value)" "$T_RC" 3
 assert_eq "lp directory: each file once, only .lp and .lp.gz" \
 	"$(pg_q "$u3" "select string_agg(measurement || numeric_value, ' ' order by measurement, numeric_value) from telemetry_data")" \
 	"a1 a2 b1 c1 u1"
-assert_contains "lp directory: the reject names its file" "$(cat "$T/rej3/rejects.ndjson")" "file 'sub/b.lp':"
-assert_contains "lp directory: a value's reject names its file too" "$(cat "$T/rej3/rejects.ndjson")" \
-	"file 'sub/u.lp': unsigned value 18446744073709551615 of field 'big'"
+rej=$(cat "$T/rej3/rejects.ndjson")
+assert_contains "lp directory: the reject names its file" "$rej" '"key":{"file":"sub/b.lp","line":2}'
+assert_contains "lp directory: a value's reject names its file too" "$rej" \
+	'"key":{"file":"sub/u.lp","line":1},"column":"","reason":"unsigned value 18446744073709551615' 
 assert_contains "lp directory: says it skipped notes.txt" "$T_ERR$T_OUT" "notes.txt (not .lp or .lp.gz)"
 assert_contains "lp directory: says it skipped the loop" "$T_ERR$T_OUT" "sub/loop (a link to a directory above it)"
 assert_contains "lp directory: says it skipped the second link" "$T_ERR$T_OUT" "sub/again.lp (already read as a.lp)"
@@ -68,8 +69,18 @@ printf 'm f=2 1001\n' >"$T/nsdir/b.lp"
 u3w=$(new_db ts_edges_dir_wide)
 t_run "$FERRY" copy -q --layout wide --rejects "$T/rej3w" "lp://$T/nsdir" "$u3w"
 assert_eq "wide from a directory: exit 3" "$T_RC" 3
-assert_contains "wide from a directory: the reject names both files" "$(cat "$T/rej3w/rejects.ndjson")" \
-	"file 'b.lp': point at 1001 ns differs from the one at 1000 ns (file 'a.lp' line 1)"
+rej=$(cat "$T/rej3w/rejects.ndjson")
+assert_contains "wide from a directory: the reject names its file" "$rej" '"key":{"file":"b.lp","line":1}'
+assert_contains "wide from a directory: and the other point's" "$rej" \
+	"point at 1001 ns differs from the one at 1000 ns (file 'a.lp' line 1)"
+# a value the target's column refuses (the copy's own check) names its file
+u3m=$(new_db ts_edges_dir_map)
+pg_q "$u3m" "create table readings (ts timestamptz, device integer, v double precision)" >/dev/null
+printf 'target: readings\ncolumns:\n  ts: time\n  device: tag.entity_id\n  v: value.numeric\n' >"$T/intmap.yaml"
+t_run "$FERRY" copy -q --map "$T/intmap.yaml" --rejects "$T/rej3m" "lp://$T/lpdir" "$u3m"
+assert_eq "map from a directory, values the column refuses: exit 3" "$T_RC" 3
+assert_contains "map from a directory: the copy's reject names its file" "$(cat "$T/rej3m/rejects.ndjson")" \
+	'"key":{"file":"sub/u.lp","line":1},"column":"device"' 
 
 # ---- NaN/Inf: the value is the reject, the rest loads ------------------------------
 printf 'w,entity_id=x v=NaN,ok=1 1000000000\nw,entity_id=x v=-Inf 2000000000\nw,entity_id=x v=3 3000000000\n' >"$T/nan.lp"
@@ -92,8 +103,9 @@ assert_eq "csv NaN: the row's other value loads; each file once despite the loop
 	"$(pg_q "$u5" "select string_agg(field || numeric_value, ' ' order by time, field) from telemetry_data")" \
 	"hum40 temp21.5 hum41 hum42 temp22.5"
 rej=$(cat "$T/rej5/rejects.ndjson")
-assert_contains "csv NaN: the reject names file, column and value" "$rej" \
-	"file 'deeper/iot.csv': not a finite number, left out (the row's other values load): column 'root.sg.d1.temp' value 'NaN'"
+assert_contains "csv NaN: the reject names the file" "$rej" '"key":{"file":"deeper/iot.csv","line":3}'
+assert_contains "csv NaN: and column and value" "$rej" \
+	"not a finite number, left out (the row's other values load): column 'root.sg.d1.temp' value 'NaN'"
 assert_contains "csv directory: says it skipped readme.md" "$T_ERR$T_OUT" "readme.md (not .csv)"
 assert_contains "csv directory: says it skipped the loop" "$T_ERR$T_OUT" "deeper/loop (a link to a directory above it)"
 

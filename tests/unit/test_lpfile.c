@@ -670,9 +670,11 @@ static void test_directory(void **state)
 	}
 	assert_int_equal(open_src("dir", NULL, &o, &s, &err), 0);
 	read_all(s, -1, &got, NULL);
-	/* bytewise: "a.lp" < "a/z.lp" ('.' < '/'), gzip found by its magic */
-	assert_string_equal(got.buf, "P 1 a v:f=1 @3\nP 1 az v:f=1 @1\nP 1 b v:f=1 @2\n"
-			    "P 1 c v:f=1 @4\nP 2 c v:f=2 @5\nP 1 d v:f=1 @6\n");
+	/* bytewise: "a.lp" < "a/z.lp" ('.' < '/'), gzip found by its magic;
+	 * keys are TM_KEY(file, line): file k's line 1 is k << 40 | 1 */
+	assert_string_equal(got.buf, "P 1 a v:f=1 @3\nP 1099511627777 az v:f=1 @1\n"
+			    "P 2199023255553 b v:f=1 @2\nP 3298534883329 c v:f=1 @4\n"
+			    "P 3298534883330 c v:f=2 @5\nP 4398046511105 d v:f=1 @6\n");
 	{
 		struct ferry_buf nb = FERRY_BUF_INIT;
 

@@ -1290,25 +1290,19 @@ struct reader {
 	int lastvalid;
 };
 
-/* Reject record rec (or values of it) for why; a directory's files each
- * count their lines from 1, so the reason names the file. */
+/* The key of a record at line: a directory's files each count their
+ * lines from 1, so the file is in the key (TM_KEY). */
+static int64_t row_key(const struct reader *rdr, int64_t line)
+{
+	return rdr->s->is_dir ? TM_KEY(rdr->f - rdr->s->files, line) : line;
+}
+
+/* Reject record rec (or values of it) for why. */
 static int reject_row(struct reader *rdr, const char *why, const char *rec, size_t n,
 		      int64_t line, struct ferry_error *err)
 {
-	struct ferry_buf b = FERRY_BUF_INIT;
-	int rc;
+	int rc = rdr->rej(rdr->ud, row_key(rdr, line), why, rec, n, err);
 
-	if (rdr->s->is_dir) {
-		const char *rel = rdr->f->path + strlen(rdr->s->root);
-
-		while (*rel == '/')
-			rel++;
-		if (ferry_buf_addf(&b, "file '%s': %s", rel, why) < 0)
-			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		why = b.buf;
-	}
-	rc = rdr->rej(rdr->ud, line, why, rec, n, err);
-	ferry_buf_release(&b);
 	return rc ? (rc < 0 ? rc : FERRY_EABORT) : 0;
 }
 
@@ -1488,7 +1482,7 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 		int midx;
 
 		pt.time_ns = t;
-		pt.key = line;
+		pt.key = row_key(rdr, line);
 		pt.file = NULL;
 		if (s->is_dir)
 			for (pt.file = f->path + strlen(s->root); *pt.file == '/'; pt.file++)
@@ -1918,8 +1912,12 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 			struct stat fst;
 
 			ferry_buf_clear(&p);
-			if (ferry_buf_addf(&p, "%s/%s", url->path, s->walk.files[i]) < 0 ||
-			    (stat(p.buf, &fst) == 0 && add_file(s, p.buf, &fst, &cap) < 0))
+			if (ferry_buf_addf(&p, "%s/%s", url->path, s->walk.files[i]) < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			else if (stat(p.buf, &fst) < 0)  /* files[i] is key file i */
+				rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", p.buf,
+						     strerror(errno));
+			else if (add_file(s, p.buf, &fst, &cap) < 0)
 				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		ferry_buf_release(&p);
@@ -2063,6 +2061,16 @@ static int src_identity(void *v, struct ferry_buf *out, struct ferry_error *err)
 	return 0;
 }
 
+/* The directory's files in key order: s->files (sorted by path, as the
+ * walk's names are). */
+static void src_files(void *v, char *const **names, size_t *n)
+{
+	struct csv_src *s = v;
+
+	*names = s->walk.files;
+	*n = s->is_dir ? s->walk.nfiles : 0;
+}
+
 static int src_notes(void *v, struct ferry_buf *out)
 {
 	struct csv_src *s = v;
@@ -2082,6 +2090,7 @@ const struct tm_source_ops csv_source_ops = {
 	.read = src_read,
 	.identity = src_identity,
 	.notes = src_notes,
+	.files = src_files,
 };
 
 /* The connector: the point source behind the telemetry mapping. */

@@ -9,7 +9,7 @@
  * A path is a file, a directory (every regular, non-hidden *.lp and
  * *.lp.gz file under it, recursively, in bytewise order of the relative
  * path, each file once however many links lead to it: walk.c) or '-' for
- * stdin.  A directory's rejects name their file.
+ * stdin.  A directory's keys are TM_KEY(file, line), so rejects name the file.
  * gzip input is recognised by its magic bytes, not its name, and inflated
  * with zlib.
  *
@@ -1367,8 +1367,10 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 			if (oname && (tp.measurement.n != onlen ||
 				      memcmp(tp.measurement.p, oname, onlen)))
 				continue;
-			if (S->is_dir)
+			if (S->is_dir) {
 				tp.file = S->walk.files[ck->file];
+				tp.key = TM_KEY(ck->file, r.line);
+			}
 			if ((rc = fn(&tp, ud, err)) != 0)
 				goto out;
 			if (!c.scratch.ndropped)
@@ -1377,10 +1379,6 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 		}
 		if (k == REC_REJECT || k == REC_POINT) {
 			ferry_buf_clear(&mb);
-			/* line numbers restart in every file of a directory */
-			if (S->is_dir && ferry_buf_addf(&mb, "file '%s': ",
-							S->walk.files[ck->file]) < 0)
-				goto oom;
 			if (k == REC_POINT)  /* the values left out, the rest loaded */
 				rc = ferry_buf_addf(&mb, "%s, left out (the point's other fields "
 						    "load): %s", why, c.scratch.dropped);
@@ -1388,7 +1386,9 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 				rc = ferry_buf_addstr(&mb, why);
 			if (rc < 0)
 				goto oom;
-			if ((rc = rej(ud, (int64_t)r.line, mb.buf, r.p, r.n, err)) != 0)
+			/* line numbers restart in every file of a directory */
+			if ((rc = rej(ud, S->is_dir ? TM_KEY(ck->file, r.line) : (int64_t)r.line,
+				      mb.buf, r.p, r.n, err)) != 0)
 				goto out;
 		}
 	}
@@ -1424,6 +1424,14 @@ static int src_notes(void *s, struct ferry_buf *out)
 	return conn_walk_note(&S->walk, S->root, out);
 }
 
+static void src_files(void *s, char *const **names, size_t *n)
+{
+	struct lpf_source *S = s;
+
+	*names = S->walk.files;
+	*n = S->is_dir ? S->walk.nfiles : 0;
+}
+
 static const char *const lpf_schemes[] = { "lp", NULL };
 
 const struct tm_source_ops lpf_source_ops = {
@@ -1436,6 +1444,7 @@ const struct tm_source_ops lpf_source_ops = {
 	.read = src_read,
 	.identity = src_identity,
 	.notes = src_notes,
+	.files = src_files,
 };
 
 /* The connector: the point source behind the telemetry mapping. */

@@ -157,8 +157,30 @@ int tm_conn_describe(ferry_conn *fc, const char *schema, struct ferry_catalog **
 {
 	struct tm_conn *c = (struct tm_conn *)fc;
 
+	char *const *names = NULL;
+	size_t n = 0, i, k;
+	int rc;
+
 	(void)schema;
-	return tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err);
+	if ((rc = tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err)) < 0)
+		return rc;
+	if (c->sops->files)
+		c->sops->files(c->s, &names, &n);
+	/* keys of a directory's points name their file (TM_KEY) */
+	for (i = 0; n && i < (*out)->ntables; i++) {
+		struct ferry_table *t = &(*out)->tables[i];
+
+		if (!(t->key_files = ferry_calloc(n, sizeof(*t->key_files))))
+			goto nomem;
+		for (k = 0; k < n; k++, t->nkey_files++)
+			if (!(t->key_files[k] = ferry_strdup(names[k])))
+				goto nomem;
+	}
+	return 0;
+nomem:
+	ferry_catalog_free(*out);
+	*out = NULL;
+	return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }
 
 static const struct tm_table *find_table(const struct tm_shared *sh, const char *name)

@@ -1329,18 +1329,11 @@ static int reject_field(struct tm_rows *r, const struct tm_point *p, const struc
 	struct ferry_buf raw = FERRY_BUF_INIT;
 	int rc;
 
-	struct ferry_buf fwhy = FERRY_BUF_INIT;
-
 	if (!r->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
-	if (p->file) {  /* line numbers restart in each file of a directory */
-		ferry_buf_addf(&fwhy, "file '%s': %s", p->file, why);
-		why = fwhy.buf ? fwhy.buf : why;
-	}
 	tm_point_lp(p, f, &raw);
 	rc = r->reject(r->reject_ud, p->key, "", why, raw.buf, raw.len, err);
 	ferry_buf_release(&raw);
-	ferry_buf_release(&fwhy);
 	return rc < 0 ? rc : 0;
 }
 

@@ -181,12 +181,11 @@ static int reject_sub_us(struct tm_merge *m, const struct tm_point *p, const str
 	char why[640];
 	int rc;
 
-	snprintf(why, sizeof(why), "%s%s%spoint at %" PRId64 " ns differs from the one at %"
+	snprintf(why, sizeof(why), "point at %" PRId64 " ns differs from the one at %"
 		 PRId64 " ns (%s%s%s%s %" PRId64 ") only below the microsecond, and time keeps "
 		 "microseconds: add --keep-ns to load both",
-		 p->file ? "file '" : "", p->file ? p->file : "", p->file ? "': " : "",
 		 p->time_ns, e->time_ns, e->file ? "file '" : "", e->file ? e->file : "",
-		 e->file ? "' " : "", sk->key_label, e->key);
+		 e->file ? "' " : "", sk->key_label, TM_KEY_LINE(e->key));
 	if (!sk->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
 	tm_point_lp(p, NULL, &raw);

@@ -922,7 +922,8 @@ mismatch:
 }
 
 /* {"rowid":N} for rowid tables, {"row":N} (ordinal) otherwise, or the
- * source's own key name ({"line":N}). */
+ * source's own key name ({"line":N}); from a directory source
+ * {"file":"sub/a.lp","line":N} (see ferry_table.key_files). */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 {
 	uint64_t file = (uint64_t)key >> 40;

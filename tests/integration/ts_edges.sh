@@ -48,6 +48,7 @@ printf 'u,entity_id=q v=1,big=18446744073709551615u 3000000000\n' >"$T/lpdir/sub
 printf 'notes v=1 1\n' >"$T/lpdir/notes.txt"
 ln -s "$T/lpdir" "$T/lpdir/sub/loop"
 ln -s "$T/lpdir/a.lp" "$T/lpdir/sub/again.lp"
+ln -s "$T/lpdir/gone.lp" "$T/lpdir/dangling.lp"
 u3=$(new_db ts_edges_dir)
 t_run "$FERRY" copy --rejects "$T/rej3" "lp://$T/lpdir" "$u3"
 assert_eq "lp directory: exit 3 (a bad line, a bad value)" "$T_RC" 3
@@ -61,6 +62,7 @@ assert_contains "lp directory: a value's reject names its file too" "$rej" \
 assert_contains "lp directory: says it skipped notes.txt" "$T_ERR$T_OUT" "notes.txt (not .lp or .lp.gz)"
 assert_contains "lp directory: says it skipped the loop" "$T_ERR$T_OUT" "sub/loop (a link to a directory above it)"
 assert_contains "lp directory: says it skipped the second link" "$T_ERR$T_OUT" "sub/again.lp (already read as a.lp)"
+assert_contains "lp directory: says it skipped a link to nothing" "$T_ERR$T_OUT" "dangling.lp (a link to nothing"
 
 # wide: two points of two files that differ below the microsecond
 mkdir -p "$T/nsdir"

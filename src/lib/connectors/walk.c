@@ -90,8 +90,17 @@ static int walk_dir(struct walker *w, const char *rel, int depth, struct ferry_e
 		    ferry_buf_addf(&full, "%s/%s", dir.buf, de->d_name) < 0)
 			goto oom;
 		if (stat(full.buf, &st) < 0) {
+			int e = errno;
+
+			if (lstat(full.buf, &st) == 0 && S_ISLNK(st.st_mode)) {
+				ferry_buf_addf(&sub, " (a link to nothing: %s)", strerror(e));
+				if (push(&w->out->skipped, &w->out->nskipped, &w->caps,
+					 ferry_buf_detach(&sub, NULL)) < 0)
+					goto oom;
+				continue;
+			}
 			rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", full.buf,
-					     strerror(errno));
+					     strerror(e));
 			goto out;
 		}
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))

@@ -149,11 +149,12 @@ struct ferry_table {
 	struct ferry_fk *fks;
 	size_t nfks;
 	int64_t nrows_est;
-	int merge_on_key;    /* rows sharing the primary key are parts of one
-			      * record (line protocol writes one field per
-			      * line): merge them before the key is added */
 	char *key_label;     /* what batch keys are in rejects ("line"); NULL:
 			      * rowid, or the row's ordinal without one */
+	char **key_files;    /* a directory source's files: a key is then
+			      * file index << 40 | line, shown in rejects as
+			      * {"file":NAME,"line":N} */
+	size_t nkey_files;
 	char *chunk_order;   /* FERRY_CAP_CHUNKS: the chunks, in ordinal order,
 			      * hold the rows in the order of this index; NULL:
 			      * in no index's order */

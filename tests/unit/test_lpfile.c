@@ -193,7 +193,7 @@ static void expect_records(const char *const *recs, size_t n, struct ferry_buf *
 		if (k == LP_POINT) {
 			struct tm_point tp = {
 				pt.measurement, pt.tags, pt.ntags, pt.fields, pt.nfields,
-				pt.ts, line
+				pt.ts, line, NULL
 			};
 
 			assert_true(pt.has_ts);
@@ -651,19 +651,47 @@ static void test_directory(void **state)
 	write_file("dir/.hidden.lp", "hidden v=1 1\n", 13);
 	write_file("dir/.git/x.lp", "hidden v=1 1\n", 13);
 	write_file("dir/empty.lp", "", 0);
-	write_gz("dir/c.data", "c v=1 4\nc v=2 5\n", 16);
+	write_gz("dir/c.lp", "c v=1 4\nc v=2 5\n", 16);
+	/* only *.lp and *.lp.gz; each file once, however many links lead to
+	 * it, and a link back up the tree (a loop) is not followed again */
+	write_file("dir/notes.txt", "x v=1 1\n", 8);
+	write_gz("dir/d.lp.gz", "d v=1 6\n", 8);
+	{
+		char p1[1024], p2[1024];
+
+		snprintf(p1, sizeof(p1), "%s/dir/a/loop", tmpdir);
+		snprintf(p2, sizeof(p2), "%s/dir", tmpdir);
+		unlink(p1);
+		assert_int_equal(symlink(p2, p1), 0);
+		snprintf(p1, sizeof(p1), "%s/dir/link.lp", tmpdir);
+		snprintf(p2, sizeof(p2), "%s/dir/b.lp", tmpdir);
+		unlink(p1);
+		assert_int_equal(symlink(p2, p1), 0);
+	}
 	assert_int_equal(open_src("dir", NULL, &o, &s, &err), 0);
 	read_all(s, -1, &got, NULL);
-	/* bytewise: "a.lp" < "a/z.lp" ('.' < '/'), gzip found by its magic */
-	assert_string_equal(got.buf, "P 1 a v:f=1 @3\nP 1 az v:f=1 @1\nP 1 b v:f=1 @2\n"
-			    "P 1 c v:f=1 @4\nP 2 c v:f=2 @5\n");
+	/* bytewise: "a.lp" < "a/z.lp" ('.' < '/'), gzip found by its magic;
+	 * keys are TM_KEY(file, line): file k's line 1 is k << 40 | 1 */
+	assert_string_equal(got.buf, "P 1 a v:f=1 @3\nP 1099511627777 az v:f=1 @1\n"
+			    "P 2199023255553 b v:f=1 @2\nP 3298534883329 c v:f=1 @4\n"
+			    "P 3298534883330 c v:f=2 @5\nP 4398046511105 d v:f=1 @6\n");
+	{
+		struct ferry_buf nb = FERRY_BUF_INIT;
+
+		assert_int_equal(lpf_source_ops.notes(s, &nb), 0);
+		assert_non_null(strstr(nb.buf, "3 files under"));
+		assert_non_null(strstr(nb.buf, "a/loop (a link to a directory above it)"));
+		assert_non_null(strstr(nb.buf, "link.lp (already read as b.lp)"));
+		assert_non_null(strstr(nb.buf, "notes.txt (not .lp or .lp.gz)"));
+		ferry_buf_release(&nb);
+	}
 	assert_int_equal(lpf_source_ops.identity(s, &id, &err), 0);
 	ferry_buf_addf(&want, "%s/dir/a.lp\t8\t", tmpdir);
 	assert_non_null(strstr(id.buf, want.buf));
 	assert_true(strstr(id.buf, "/dir/a.lp\t") < strstr(id.buf, "/dir/a/z.lp\t"));
 	assert_true(strstr(id.buf, "/dir/a/z.lp\t") < strstr(id.buf, "/dir/b.lp\t"));
-	assert_true(strstr(id.buf, "/dir/empty.lp\t") < strstr(id.buf, "/dir/c.data\t") ||
-		    strstr(id.buf, "/dir/c.data\t") < strstr(id.buf, "/dir/empty.lp\t"));
+	assert_true(strstr(id.buf, "/dir/c.lp\t") < strstr(id.buf, "/dir/empty.lp\t"));
+	assert_null(strstr(id.buf, "notes.txt"));
 	assert_null(strstr(id.buf, "hidden"));
 	assert_null(strstr(id.buf, ".git"));
 	lpf_source_ops.close(s);

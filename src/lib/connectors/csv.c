@@ -30,8 +30,9 @@
  * Decisions: in IoTDB files a quoted cell is text (IoTDB quotes exactly
  * its TEXT values), so a quoted "12" makes the column a string column; in
  * plain files quotes are only syntax.  NaN/Inf cells do not turn a
- * numeric column into text, but the row is rejected ("not a finite
- * number"), as the line-protocol source does.  A quoted empty cell is an
+ * numeric column into text; such a value is a reject ("not a finite
+ * number") and the row's other values load, as in the line-protocol
+ * source.  A quoted empty cell is an
  * empty string in a string column and no value elsewhere.  Spaces around
  * unquoted numbers, booleans and times are ignored.
  *
@@ -60,6 +61,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connectors/conn_int.h"
 #include "connectors/csv.h"
 #include "copy/copy_int.h"
 #include "ferry/alloc.h"
@@ -565,6 +567,9 @@ struct cfile {
 struct csv_src {
 	struct cfile *files;
 	size_t nfiles;
+	char *root;          /* the URL's path */
+	int is_dir;          /* a directory: rejects name their file */
+	struct conn_walk walk;  /* its files, and those it skipped */
 	int format;          /* -1 auto, else MODE_PLAIN or MODE_ALIGNED (iotdb) */
 	int escape;          /* -1 default, 0 rfc, 1 backslash */
 	char *measurement, *timecol;
@@ -1213,7 +1218,8 @@ static void quote_val(char *dst, size_t cap, const char *p, size_t n)
 	dst[k] = 0;
 }
 
-/* Convert cell v to field fl of column c's final type; 0 or a reason in why. */
+/* Convert cell v to field fl of column c's final type: 0; 1 when the value
+ * is NaN/Inf (why names the column and value); or a reject reason in why. */
 static int convert(const struct col *c, const struct csv_cell *v, struct lp_field *fl,
 		   char *why, size_t whycap)
 {
@@ -1242,11 +1248,10 @@ static int convert(const struct col *c, const struct csv_cell *v, struct lp_fiel
 		r = parse_double(p, n, &fl->v.f);
 		if (r == 0)
 			return 0;
-		if (r == -2) {
+		if (r == -2) {  /* that value alone is a reject (do_row) */
 			quote_val(q, sizeof(q), v->p, v->n);
-			snprintf(why, whycap, "value '%s' in column '%s' is not a finite number",
-				 q, c->name);
-			return FERRY_EREJECT;
+			snprintf(why, whycap, "column '%s' value '%s'", c->name, q);
+			return 1;
 		}
 		break;
 	case LP_BOOL:
@@ -1286,6 +1291,22 @@ struct reader {
 	int lastvalid;
 };
 
+/* The key of a record at line: a directory's files each count their
+ * lines from 1, so the file is in the key (TM_KEY). */
+static int64_t row_key(const struct reader *rdr, int64_t line)
+{
+	return rdr->s->is_dir ? TM_KEY(rdr->f - rdr->s->files, line) : line;
+}
+
+/* Reject record rec (or values of it) for why. */
+static int reject_row(struct reader *rdr, const char *why, const char *rec, size_t n,
+		      int64_t line, struct ferry_error *err)
+{
+	int rc = rdr->rej(rdr->ud, row_key(rdr, line), why, rec, n, err);
+
+	return rc ? (rc < 0 ? rc : FERRY_EABORT) : 0;
+}
+
 /*
  * One record: reject it, skip it, or (read) deliver its points / (discover)
  * count them.  Returns 0, or < 0 to stop.
@@ -1295,9 +1316,9 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 {
 	struct csv_src *s = rdr->s;
 	struct cfile *f = rdr->f;
-	char why[512];
+	char why[512], dropped[512];
 	const char *w;
-	size_t i, bad, nf = 0, nt = 0;
+	size_t i, bad, nf = 0, nt = 0, ndropped = 0;
 	int ncells, rc, any = 0;
 	int64_t t;
 	struct csv_cell *cells = s->cells;
@@ -1305,6 +1326,7 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 	struct lp_field *dst;
 
 	why[0] = 0;
+	dropped[0] = 0;
 	if (toolong) {
 		snprintf(why, sizeof(why), "record longer than %zu bytes (max_record=)",
 			 s->limit);
@@ -1382,10 +1404,35 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 		} else {
 			dst = &s->fields[nf];
 		}
-		if (convert(c, v, dst, why, sizeof(why)) < 0)
+		if ((rc = convert(c, v, dst, why, sizeof(why))) < 0)
 			goto reject;
+		if (rc > 0) {
+			/* NaN/Inf: that value is a reject, the row's others load,
+			 * as in line protocol */
+			size_t len = strlen(dropped);
+
+			if (len < sizeof(dropped) - 1)
+				snprintf(dropped + len, sizeof(dropped) - len, "%s%s",
+					 len ? "; " : "", why);
+			/* reported by the read of the value's measurement */
+			if (rdr->only < 0 ||
+			    (f->mode == MODE_ALIGNED && f->groups[c->group].midx == rdr->only) ||
+			    (f->mode == MODE_BYDEV && dcell &&
+			     tm_schema_find(&s->sch, dcell->p, dcell->n) == rdr->only) ||
+			    (f->mode == MODE_PLAIN && f->midx == rdr->only))
+				ndropped++;
+			if (f->mode == MODE_ALIGNED)
+				f->groups[c->group].cnt--;
+			continue;
+		}
 		s->rowkinds[i] = K_PRESENT;
 		nf++;
+	}
+	if (ndropped && !rdr->discover && rdr->rej) {
+		snprintf(why, sizeof(why), "not a finite number, left out (the row's other "
+			 "values load): %s", dropped);
+		if ((rc = reject_row(rdr, why, rec, n, line, err)) != 0)
+			return rc;
 	}
 	if (rdr->discover) {
 		/* accepted: remember what it held */
@@ -1436,7 +1483,11 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 		int midx;
 
 		pt.time_ns = t;
-		pt.key = line;
+		pt.key = row_key(rdr, line);
+		pt.file = NULL;
+		if (s->is_dir)
+			for (pt.file = f->path + strlen(s->root); *pt.file == '/'; pt.file++)
+				;
 		pt.tags = s->tagv;
 		pt.ntags = 0;
 		if (f->mode == MODE_ALIGNED) {
@@ -1500,8 +1551,7 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 reject:
 	if (rdr->discover || !rdr->rej)
 		return 0;
-	rc = rdr->rej(rdr->ud, line, why, rec, n, err);
-	return rc ? (rc < 0 ? rc : FERRY_EABORT) : 0;
+	return reject_row(rdr, why, rec, n, line, err);
 }
 
 /* ---- discover ------------------------------------------------------------- */
@@ -1724,49 +1774,6 @@ static int add_file(struct csv_src *s, const char *path, const struct stat *st,
 	return 0;
 }
 
-static int walk(struct csv_src *s, const char *dir, size_t *cap, int depth,
-		struct ferry_error *err)
-{
-	DIR *d;
-	struct dirent *e;
-	struct ferry_buf p = FERRY_BUF_INIT;
-	int rc = 0;
-
-	if (depth > 64)
-		return ferry_error_set(err, FERRY_EINVAL, "directory '%s' is nested too deeply",
-				       dir);
-	if (!(d = opendir(dir)))
-		return ferry_error_set(err, FERRY_EIO, "cannot open directory '%s': %s", dir,
-				       strerror(errno));
-	while ((e = readdir(d))) {
-		struct stat st;
-		size_t l = strlen(e->d_name);
-
-		if (e->d_name[0] == '.')
-			continue;
-		ferry_buf_clear(&p);
-		if (ferry_buf_addf(&p, "%s/%s", dir, e->d_name) < 0) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			break;
-		}
-		if (stat(p.buf, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			if ((rc = walk(s, p.buf, cap, depth + 1, err)) < 0)
-				break;
-		} else if (S_ISREG(st.st_mode) && l > 4 &&
-			   !strcasecmp(e->d_name + l - 4, ".csv")) {
-			if (add_file(s, p.buf, &st, cap) < 0) {
-				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-				break;
-			}
-		}
-	}
-	closedir(d);
-	ferry_buf_release(&p);
-	return rc;
-}
-
 static void src_close(void *v)
 {
 	struct csv_src *s = v;
@@ -1777,6 +1784,8 @@ static void src_close(void *v)
 	for (i = 0; i < s->nfiles; i++)
 		file_release(&s->files[i]);
 	ferry_free(s->files);
+	ferry_free(s->root);
+	conn_walk_release(&s->walk);
 	ferry_free(s->measurement);
 	ferry_free(s->timecol);
 	for (i = 0; i < s->ntags; i++)
@@ -1889,7 +1898,31 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		if ((rc = walk(s, url->path, &cap, 0, err)) < 0)
+		static const char *const exts[] = { ".csv", NULL };
+		struct ferry_buf p = FERRY_BUF_INIT;
+		size_t i;
+
+		if ((rc = conn_walk(url->path, exts, &s->walk, err)) < 0)
+			goto out;
+		if (!(s->root = ferry_strdup(url->path))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		s->is_dir = 1;
+		for (i = 0; i < s->walk.nfiles && rc == 0; i++) {
+			struct stat fst;
+
+			ferry_buf_clear(&p);
+			if (ferry_buf_addf(&p, "%s/%s", url->path, s->walk.files[i]) < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			else if (stat(p.buf, &fst) < 0)  /* files[i] is key file i */
+				rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", p.buf,
+						     strerror(errno));
+			else if (add_file(s, p.buf, &fst, &cap) < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		ferry_buf_release(&p);
+		if (rc < 0)
 			goto out;
 		if (!s->nfiles) {
 			rc = ferry_error_set(err, FERRY_ENOTFOUND, "no *.csv files under '%s'",
@@ -2046,6 +2079,23 @@ static int src_identity(void *v, struct ferry_buf *out, struct ferry_error *err)
 	return 0;
 }
 
+/* The directory's files in key order: s->files (sorted by path, as the
+ * walk's names are). */
+static void src_files(void *v, char *const **names, size_t *n)
+{
+	struct csv_src *s = v;
+
+	*names = s->walk.files;
+	*n = s->is_dir ? s->walk.nfiles : 0;
+}
+
+static int src_notes(void *v, struct ferry_buf *out)
+{
+	struct csv_src *s = v;
+
+	return s->is_dir ? conn_walk_note(&s->walk, s->root, out) : 0;
+}
+
 static const char *const csv_schemes[] = { "csv", NULL };
 
 const struct tm_source_ops csv_source_ops = {
@@ -2058,6 +2108,8 @@ const struct tm_source_ops csv_source_ops = {
 	.read = src_read,
 	.identity = src_identity,
 	.identity_is_content = 1,
+	.notes = src_notes,
+	.files = src_files,
 };
 
 /* The connector: the point source behind the telemetry mapping. */

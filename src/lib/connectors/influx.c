@@ -2391,6 +2391,7 @@ static int emit(struct rd *r, const struct series *s, const unsigned char *start
 		pt.nfields = nf;
 		pt.time_ns = t;
 		pt.key = r->key;
+		pt.file = NULL;
 		rc = r->fn(&pt, r->ud, err);
 	}
 	if (rc) {

@@ -273,6 +273,24 @@ static int looks_nan_inf(const char *p, size_t n)
 	return n >= 3 && (!strncasecmp(p, "nan", 3) || !strncasecmp(p, "inf", 3));
 }
 
+/* A field left out of the point (see drop_nonfinite); never handed out. */
+#define LP_DROPPED ((enum lp_ftype)-1)
+
+/* Leave out field f, whose value [p, p+n) is not a finite number: 1. */
+static int drop_field(struct lp_field *f, const char *p, size_t n, struct lp_scratch *s)
+{
+	char a[48], b[48];
+	size_t len = strlen(s->dropped);
+
+	if (len < sizeof(s->dropped) - 1)
+		snprintf(s->dropped + len, sizeof(s->dropped) - len, "%sfield '%s' value '%s'",
+			 len ? "; " : "", show(b, sizeof(b), f->key.p, f->key.n),
+			 show(a, sizeof(a), p, n));
+	s->ndropped++;
+	f->type = LP_DROPPED;
+	return 1;
+}
+
 /* One non-string field value [p, p+n). */
 static int parse_value(struct lp_field *f, const char *p, size_t n, char *tmp,
 		       struct lp_scratch *s)
@@ -313,12 +331,16 @@ static int parse_value(struct lp_field *f, const char *p, size_t n, char *tmp,
 		rc = parse_float(p, n, &f->v.f, tmp);
 		f->type = LP_FLOAT;
 	}
+	if (rc == -2 && f->type == LP_FLOAT && s->drop_nonfinite)
+		return drop_field(f, p, n, s);
 	if (rc == -2)
 		return reject(s, "field value '%s' out of range for field '%s'",
 			      show(a, sizeof(a), p, n), show(b, sizeof(b), f->key.p, f->key.n));
 	if (rc == 0)
 		return 0;
 invalid:
+	if (looks_nan_inf(p, n) && s->drop_nonfinite)
+		return drop_field(f, p, n, s);
 	if (looks_nan_inf(p, n))
 		return reject(s, "invalid field value '%s' for field '%s': NaN and Inf are not allowed",
 			      show(a, sizeof(a), p, n), show(b, sizeof(b), f->key.p, f->key.n));
@@ -433,6 +455,8 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 
 	*why = s->why;
 	s->why[0] = '\0';
+	s->ndropped = 0;
+	s->dropped[0] = '\0';
 	while (end > p && (end[-1] == '\r'))
 		end--;
 	while (p < end && (*p == ' ' || *p == '\t'))
@@ -610,6 +634,16 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 		return FERRY_ENOMEM;
 	if (dup)
 		return reject(s, "duplicate field '%s'", show(a, sizeof(a), dup->p, dup->n));
+	if (s->ndropped) {
+		size_t i, k = 0;
+
+		for (i = 0; i < nfields; i++)
+			if (s->fields[i].type != LP_DROPPED)
+				s->fields[k++] = s->fields[i];
+		nfields = k;
+		if (!nfields)
+			return reject(s, "no finite field value (%s)", s->dropped);
+	}
 
 	memset(pt, 0, sizeof(*pt));
 	pt->measurement = meas;

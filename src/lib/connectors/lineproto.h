@@ -107,6 +107,15 @@ struct lp_scratch {
 	const struct lp_str **idx; /* duplicate detection on wide lines */
 	size_t idxcap;
 	char why[256];            /* the last reject reason */
+	/* Set by the caller: a NaN or Inf float value (or one out of a
+	 * double's range) leaves out that field instead of rejecting the
+	 * record, and is listed in dropped ("field 'f' value 'NaN'; ...");
+	 * a record left with no field is still a reject.  Files keep the
+	 * other fields of the point; a live write is answered as InfluxDB
+	 * does (the whole line refused), so the relay leaves it 0. */
+	int drop_nonfinite;
+	size_t ndropped;          /* fields left out of the last point */
+	char dropped[256];
 };
 
 void lp_scratch_init(struct lp_scratch *s);

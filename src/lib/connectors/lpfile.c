@@ -4,9 +4,12 @@
  * lpf_source_ops; the mapper in tsmap turns its points into rows).
  *
  *   lp:///abs/file.lp   lp:rel/dir   lp:-  (stdin)   ?precision=ns|us|ms|s|m|h
+ *   ?db=NAME: only the points after "# CONTEXT-DATABASE: NAME" lines
  *
- * A path is a file, a directory (every regular, non-hidden file under it,
- * recursively, in bytewise order of the relative path) or '-' for stdin.
+ * A path is a file, a directory (every regular, non-hidden *.lp and
+ * *.lp.gz file under it, recursively, in bytewise order of the relative
+ * path, each file once however many links lead to it: walk.c) or '-' for
+ * stdin.  A directory's keys are TM_KEY(file, line), so rejects name the file.
  * gzip input is recognised by its magic bytes, not its name, and inflated
  * with zlib.
  *
@@ -50,6 +53,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "connectors/conn_int.h"
 #include "copy/copy_int.h"
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
@@ -83,6 +87,12 @@ struct lpf_source {
 	size_t nplan;
 	int have_plan;
 	int stdin_used;
+	int is_dir;           /* the root is a directory: rejects name their file */
+	struct conn_walk walk;  /* its files, and those it skipped */
+	/* the '# CONTEXT-DATABASE:' names a scan met, distinct, in file order */
+	char **dbs;
+	size_t ndbs;
+	char *want_db;        /* ?db=: read only that database's sections */
 	/* a gzip stream left at the end of the last chunk read, so that
 	 * reading a gz file's chunks in order inflates it once */
 	pthread_mutex_t gz_lock;
@@ -531,6 +541,7 @@ static int check_record(struct checker *c, const struct rec *r, struct tm_point 
 		*why = c->why;
 		return REC_REJECT;
 	}
+	c->scratch.drop_nonfinite = 1;   /* NaN/Inf: that value is a reject */
 	k = lp_parse_line(r->p, r->n, &c->pt, &c->scratch, why);
 	if (k == FERRY_EREJECT)
 		return REC_REJECT;
@@ -559,6 +570,7 @@ static int check_record(struct checker *c, const struct rec *r, struct tm_point 
 	tp->nfields = c->pt.nfields;
 	tp->time_ns = ns;
 	tp->key = (int64_t)r->line;
+	tp->file = NULL;
 	return REC_POINT;
 }
 
@@ -598,6 +610,8 @@ struct planner {
 	int open;
 	uint64_t lo;
 	int64_t line0, recs;
+	int keep_now;         /* records here are in the ?db= database (or no db= given) */
+	int keep;             /* the open chunk is: plan_close() keeps it */
 };
 
 static int plan_close(struct planner *pl, int file, uint64_t hi)
@@ -606,6 +620,10 @@ static int plan_close(struct planner *pl, int file, uint64_t hi)
 
 	if (!pl->open)
 		return 0;
+	if (!pl->keep) {  /* another database's section (?db=) */
+		pl->open = 0;
+		return 0;
+	}
 	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
 		return FERRY_ENOMEM;
 	ck = &pl->c[pl->n++];
@@ -624,6 +642,7 @@ static int plan_add(struct planner *pl, int file, const struct rec *r)
 {
 	if (!pl->open) {
 		pl->open = 1;
+		pl->keep = pl->keep_now;
 		pl->lo = r->off_lo;
 		pl->line0 = (int64_t)r->line;
 		pl->recs = 0;
@@ -805,92 +824,16 @@ static void source_free(struct lpf_source *S)
 		ferry_free(S->mnames[i]);
 	ferry_free(S->mnames);
 	ferry_free(S->plan);
+	for (i = 0; i < S->ndbs; i++)
+		ferry_free(S->dbs[i]);
+	ferry_free(S->dbs);
+	ferry_free(S->want_db);
+	conn_walk_release(&S->walk);
 	if (S->gz_keep)
 		gzclose(S->gz_keep);
 	pthread_mutex_destroy(&S->gz_lock);
 	ferry_free(S->root);
 	ferry_free(S);
-}
-
-struct strlist {
-	char **v;
-	size_t n, cap;
-};
-
-static void strlist_release(struct strlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		ferry_free(l->v[i]);
-	ferry_free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every regular, non-hidden file under root/rel (rel "" at the top), as
- * relative paths.  Symlinks to files count; symlinked directories are
- * not followed (no loops). */
-static int walk(const char *root, const char *rel, struct strlist *out,
-		struct ferry_error *err)
-{
-	struct ferry_buf dir = FERRY_BUF_INIT, sub = FERRY_BUF_INIT, full = FERRY_BUF_INIT;
-	DIR *d = NULL;
-	struct dirent *de;
-	int rc = 0;
-
-	if ((rc = ferry_buf_addf(&dir, "%s%s%s", root, *rel ? "/" : "", rel)) < 0)
-		goto oom;
-	if (!(d = opendir(dir.buf))) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s", dir.buf,
-				     strerror(errno));
-		goto out;
-	}
-	while ((errno = 0, de = readdir(d))) {
-		struct stat st, lst;
-
-		if (de->d_name[0] == '.')
-			continue;
-		ferry_buf_clear(&sub);
-		ferry_buf_clear(&full);
-		if (ferry_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0 ||
-		    ferry_buf_addf(&full, "%s/%s", dir.buf, de->d_name) < 0)
-			goto oom;
-		if (lstat(full.buf, &lst) < 0 || stat(full.buf, &st) < 0) {
-			rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s': %s",
-					     full.buf, strerror(errno));
-			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (!S_ISLNK(lst.st_mode) && (rc = walk(root, sub.buf, out, err)) < 0)
-				goto out;
-		} else if (S_ISREG(st.st_mode)) {
-			if (FERRY_GROW(out->v, out->cap, out->n + 1) < 0)
-				goto oom;
-			if (!(out->v[out->n] = ferry_buf_detach(&sub, NULL)))
-				goto oom;
-			out->n++;
-		}
-	}
-	if (errno) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot read directory '%s': %s",
-				     dir.buf, strerror(errno));
-		goto out;
-	}
-	goto out;
-oom:
-	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-out:
-	if (d)
-		closedir(d);
-	ferry_buf_release(&dir);
-	ferry_buf_release(&sub);
-	ferry_buf_release(&full);
-	return rc;
 }
 
 /* Stat path into f, and look at its first bytes for the gzip magic. */
@@ -942,8 +885,8 @@ static int add_file(struct lpf_source *S, const char *path, size_t *cap,
 static int src_open(const ferry_url *url, const struct tm_source_opts *o, void **out,
 		    struct ferry_error *err)
 {
+	static const char *const exts[] = { ".lp", ".lp.gz", NULL };
 	struct lpf_source *S;
-	struct strlist files = { 0 };
 	struct ferry_buf full = FERRY_BUF_INIT;
 	const char *prec;
 	struct stat st;
@@ -972,8 +915,15 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
+	if (ferry_url_param(url, "db") && !(S->want_db = ferry_strdup(ferry_url_param(url, "db")))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (!strcmp(S->root, "-")) {
 		S->is_stdin = 1;
+		if (S->want_db)
+			rc = ferry_error_set(err, FERRY_EUSAGE, "?db= needs a file: stdin "
+					     "cannot be read twice to find the database's sections");
 		goto out;
 	}
 	if (stat(S->root, &st) < 0) {
@@ -990,12 +940,12 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 				     "cannot read '%s': not a regular file or directory", S->root);
 		goto out;
 	}
-	if ((rc = walk(S->root, "", &files, err)) < 0)
+	if ((rc = conn_walk(S->root, exts, &S->walk, err)) < 0)
 		goto out;
-	qsort(files.v, files.n, sizeof(*files.v), cmp_str);
-	for (i = 0; i < files.n; i++) {
+	S->is_dir = 1;
+	for (i = 0; i < S->walk.nfiles; i++) {
 		ferry_buf_clear(&full);
-		if (ferry_buf_addf(&full, "%s/%s", S->root, files.v[i]) < 0) {
+		if (ferry_buf_addf(&full, "%s/%s", S->root, S->walk.files[i]) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -1003,7 +953,6 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 			goto out;
 	}
 out:
-	strlist_release(&files);
 	ferry_buf_release(&full);
 	if (rc < 0) {
 		source_free(S);
@@ -1020,23 +969,101 @@ static void src_close(void *s)
 
 /* -------------------------------------------------- discover and plan */
 
-/* One pass over file i: the chunks into pl (if not NULL), the shapes of
- * the valid points into sh (if not NULL). */
+/* Is record r a '# CONTEXT-DATABASE: name' line (the sections of
+ * influx_inspect export)?  1 with *db its index in S->dbs (added on first
+ * sight), 0 when not, or FERRY_ENOMEM. */
+static int context_db(struct lpf_source *S, const struct rec *r, struct lp_scratch *ls,
+		      size_t *db)
+{
+	struct lp_point pt;
+	const char *why;
+	size_t i = 0, k;
+	char *d, **v;
+
+	while (i < r->n && (r->p[i] == ' ' || r->p[i] == '\t'))
+		i++;
+	if (i == r->n || r->p[i] != '#' ||
+	    lp_parse_line(r->p, r->n, &pt, ls, &why) != LP_CONTEXT_DB)
+		return 0;
+	for (k = 0; k < S->ndbs; k++)
+		if (strlen(S->dbs[k]) == pt.text.n && !memcmp(S->dbs[k], pt.text.p, pt.text.n)) {
+			*db = k;
+			return 1;
+		}
+	if (!(d = ferry_strndup(pt.text.p, pt.text.n)))
+		return FERRY_ENOMEM;
+	if (!(v = ferry_realloc(S->dbs, (S->ndbs + 1) * sizeof(*v)))) {
+		ferry_free(d);
+		return FERRY_ENOMEM;
+	}
+	S->dbs = v;
+	v[S->ndbs] = d;
+	*db = S->ndbs++;
+	return 1;
+}
+
+/* The points of several databases would land in one table, mixed: an
+ * export of more than one is refused, naming them, unless ?db= picks
+ * one (and then it must be there). */
+static int check_databases(const struct lpf_source *S, struct ferry_error *err)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	size_t k;
+	int rc = 0, found = 0;
+
+	for (k = 0; k < S->ndbs; k++) {
+		ferry_buf_addf(&b, "%s'%s'", k ? ", " : "", S->dbs[k]);
+		found |= S->want_db && !strcmp(S->dbs[k], S->want_db);
+	}
+	if (S->want_db && !found)
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "'%s' has no '# CONTEXT-DATABASE: %s' section (%s%s): "
+				     "check ?db=", S->root, S->want_db,
+				     S->ndbs ? "it has " : "it has none", b.buf ? b.buf : "");
+	else if (!S->want_db && S->ndbs > 1)
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "'%s' holds points of %zu databases (%s, after its "
+				     "'# CONTEXT-DATABASE:' lines): ferry copies one database at "
+				     "a time and would mix them; pick one with ?db=NAME "
+				     "(lp://%s?db=%s) and copy each, or export one database "
+				     "per file (influx_inspect export -database %s)",
+				     S->root, S->ndbs, b.buf ? b.buf : "", S->root, S->dbs[0],
+				     S->dbs[0]);
+	ferry_buf_release(&b);
+	return rc;
+}
+
+/* One pass over file i: the chunks into pl, the shapes of the valid
+ * points into sh (if not NULL).  A '# CONTEXT-DATABASE:' line starts a
+ * chunk, so that every chunk is in one database's section; with ?db=,
+ * the chunks and points of other databases are left out here, and read()
+ * never sees them. */
 static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct shapes *sh,
 		     struct checker *c, struct ferry_error *err)
 {
 	struct scan sc;
 	struct rec r;
 	struct tm_point tp;
+	struct lp_scratch ls;
 	const char *why;
+	size_t db;
 	int rc;
 
+	lp_scratch_init(&ls);
+	pl->keep_now = !S->want_db;   /* before any section: no database */
 	if ((rc = scan_open(&sc, S, i, 0, LPF_END_UNKNOWN, 1, err)) < 0)
 		goto out;
 	while ((rc = scan_next(&sc, &r, err)) > 0) {
-		if (pl && (rc = plan_add(pl, i, &r)) < 0)
+		if ((rc = context_db(S, &r, &ls, &db)) < 0)
 			goto oom;
-		if (!sh)
+		if (rc == 1) {
+			if ((rc = plan_close(pl, i, r.off_lo)) < 0)
+				goto oom;
+			pl->keep_now = !S->want_db || !strcmp(S->dbs[db], S->want_db);
+		}
+		if ((rc = plan_add(pl, i, &r)) < 0)
+			goto oom;
+		if (!sh || !pl->keep_now)
 			continue;
 		rc = check_record(c, &r, &tp, &why);
 		if (rc < 0)
@@ -1046,13 +1073,14 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 	}
 	if (rc < 0)
 		goto out;
-	if (pl && (rc = plan_close(pl, i, sc.base + sc.len)) < 0)
+	if ((rc = plan_close(pl, i, sc.base + sc.len)) < 0)
 		goto oom;
 	goto out;
 oom:
 	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
 	scan_release(&sc);
+	lp_scratch_release(&ls);
 	return rc;
 }
 
@@ -1169,6 +1197,8 @@ static int src_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 		if ((rc = scan_file(S, (int)i, &pl, &sh, &c, err)) < 0 ||
 		    (rc = sample_values(S, (int)i, pl.c, pl.n, err)) < 0)
 			goto out;
+	if ((rc = check_databases(S, err)) < 0)
+		goto out;
 	if (shapes_to_schema(&sh, &sch) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -1229,6 +1259,10 @@ static int src_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out,
 			ferry_free(pl.c);
 			return rc;
 		}
+	if ((rc = check_databases(S, err)) < 0) {
+		ferry_free(pl.c);
+		return rc;
+	}
 	*out = pl.c;
 	*n = pl.n;
 	return 0;
@@ -1333,10 +1367,28 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 			if (oname && (tp.measurement.n != onlen ||
 				      memcmp(tp.measurement.p, oname, onlen)))
 				continue;
+			if (S->is_dir) {
+				tp.file = S->walk.files[ck->file];
+				tp.key = TM_KEY(ck->file, r.line);
+			}
 			if ((rc = fn(&tp, ud, err)) != 0)
 				goto out;
-		} else if (k == REC_REJECT) {
-			if ((rc = rej(ud, (int64_t)r.line, why, r.p, r.n, err)) != 0)
+			if (!c.scratch.ndropped)
+				continue;
+			why = "not a finite number";
+		}
+		if (k == REC_REJECT || k == REC_POINT) {
+			ferry_buf_clear(&mb);
+			if (k == REC_POINT)  /* the values left out, the rest loaded */
+				rc = ferry_buf_addf(&mb, "%s, left out (the point's other fields "
+						    "load): %s", why, c.scratch.dropped);
+			else
+				rc = ferry_buf_addstr(&mb, why);
+			if (rc < 0)
+				goto oom;
+			/* line numbers restart in every file of a directory */
+			if ((rc = rej(ud, S->is_dir ? TM_KEY(ck->file, r.line) : (int64_t)r.line,
+				      mb.buf, r.p, r.n, err)) != 0)
 				goto out;
 		}
 	}
@@ -1383,6 +1435,21 @@ static int src_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
 	return 0;
 }
 
+static int src_notes(void *s, struct ferry_buf *out)
+{
+	struct lpf_source *S = s;
+
+	return conn_walk_note(&S->walk, S->root, out);
+}
+
+static void src_files(void *s, char *const **names, size_t *n)
+{
+	struct lpf_source *S = s;
+
+	*names = S->walk.files;
+	*n = S->is_dir ? S->walk.nfiles : 0;
+}
+
 static const char *const lpf_schemes[] = { "lp", NULL };
 
 const struct tm_source_ops lpf_source_ops = {
@@ -1395,6 +1462,8 @@ const struct tm_source_ops lpf_source_ops = {
 	.read = src_read,
 	.identity = src_identity,
 	.identity_is_content = 1,
+	.notes = src_notes,
+	.files = src_files,
 };
 
 /* The connector: the point source behind the telemetry mapping. */

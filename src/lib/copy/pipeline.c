@@ -268,7 +268,7 @@ static int reader_reject(void *ud, int64_t key, const char *column, const char *
 {
 	struct reader_rej *rr = ud;
 	struct load_ctx *lc = rr->w->lc;
-	char kj[96];
+	char kj[512];
 	int rc;
 
 	xf_key_json(rr->tp->src, key, kj, sizeof(kj));

@@ -1305,55 +1305,7 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 	for (i = 0; i < t->ncols; i++)
 		if (t->cols[i].pk_pos > npk)
 			npk = t->cols[i].pk_pos;
-	if (npk && t->merge_on_key) {
-		/* one statement: the rows of a key that has several, deleted
-		 * and put back as one row with each column's non-null value
-		 * (the smallest, should a field have been written twice) */
-		struct ferry_buf keycols = FERRY_BUF_INIT, agg = FERRY_BUF_INIT;
-
-		pk_cols(&keycols, tp, npk);
-		for (i = 0; i < tp->ncols; i++) {
-			const struct col_plan *cp = &tp->cols[i];
-			size_t j;
-			int is_key = 0;
-
-			for (j = 0; j < t->ncols; j++)
-				if (t->cols[j].pk_pos && !strcmp(t->cols[j].name, cp->src_name))
-					is_key = 1;
-			if (i)
-				ferry_buf_addstr(&agg, ", ");
-			if (is_key) {
-				quote_ident(&agg, cp->dst_name);
-				continue;
-			}
-			ferry_buf_addstr(&agg, "(array_agg(");
-			quote_ident(&agg, cp->dst_name);
-			ferry_buf_addstr(&agg, " ORDER BY ");
-			quote_ident(&agg, cp->dst_name);
-			ferry_buf_addstr(&agg, ") FILTER (WHERE ");
-			quote_ident(&agg, cp->dst_name);
-			ferry_buf_addstr(&agg, " IS NOT NULL))[1]");
-		}
-		ferry_buf_addstr(&b, "WITH d AS (DELETE FROM ");
-		qualified(&b, schema, tp->dst_name);
-		ferry_buf_addf(&b, " WHERE (%s) IN (SELECT %s FROM ", keycols.buf, keycols.buf);
-		qualified(&b, schema, tp->dst_name);
-		ferry_buf_addf(&b, " GROUP BY %s HAVING count(*) > 1) RETURNING *) INSERT INTO ",
-			       keycols.buf);
-		qualified(&b, schema, tp->dst_name);
-		ferry_buf_addf(&b, " SELECT %s FROM d GROUP BY %s;\n", agg.buf, keycols.buf);
-		ferry_buf_release(&keycols);
-		ferry_buf_release(&agg);
-	}
-	if (npk && t->merge_on_key) {
-		/* the merge above and the key in one statement */
-		ferry_buf_addstr(&b, "ALTER TABLE ");
-		qualified(&b, schema, tp->dst_name);
-		ferry_buf_addstr(&b, " ADD PRIMARY KEY (");
-		pk_cols(&b, tp, npk);
-		ferry_buf_addch(&b, ')');
-		strv_push(keys, ferry_buf_detach(&b, NULL));
-	} else if (npk) {
+	if (npk) {
 		struct ferry_buf cols = FERRY_BUF_INIT;
 
 		ferry_buf_addch(&cols, '(');

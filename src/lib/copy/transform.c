@@ -922,9 +922,31 @@ mismatch:
 }
 
 /* {"rowid":N} for rowid tables, {"row":N} (ordinal) otherwise, or the
- * source's own key name ({"line":N}). */
+ * source's own key name ({"line":N}); from a directory source
+ * {"file":"sub/a.lp","line":N} (see ferry_table.key_files). */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 {
+	uint64_t file = (uint64_t)key >> 40;
+
+	if (t->key_files && key >= 0 && file < t->nkey_files) {
+		struct ferry_buf b = FERRY_BUF_INIT;
+
+		/* a name that does not fit is cut, the JSON stays whole */
+		ferry_buf_addstr(&b, "{\"file\":");
+		ferry_buf_addjson(&b, t->key_files[file], strlen(t->key_files[file]));
+		ferry_buf_addf(&b, ",\"%s\":%lld}", t->key_label ? t->key_label : "line",
+			       (long long)(key & ((INT64_C(1) << 40) - 1)));
+		if (b.buf && b.len < n) {
+			memcpy(out, b.buf, b.len + 1);
+			ferry_buf_release(&b);
+			return;
+		}
+		ferry_buf_release(&b);
+		snprintf(out, n, "{\"file_no\":%llu,\"%s\":%lld}", (unsigned long long)file + 1,
+			 t->key_label ? t->key_label : "line",
+			 (long long)(key & ((INT64_C(1) << 40) - 1)));
+		return;
+	}
 	if (t->key_label)
 		snprintf(out, n, "{\"%s\":%lld}", t->key_label, (long long)key);
 	else
@@ -958,7 +980,7 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			}
 			{
-				char key[64];
+				char key[512];
 				char num[64];
 				const void *val = NULL;
 				size_t vn = 0;

@@ -31,6 +31,9 @@ static void table_release(struct ferry_table *t)
 
 	ferry_free(t->name);
 	ferry_free(t->key_label);
+	for (i = 0; i < t->nkey_files; i++)
+		ferry_free(t->key_files[i]);
+	ferry_free(t->key_files);
 	ferry_free(t->chunk_order);
 	ferry_free(t->sql);
 	for (i = 0; i < t->ncols; i++) {

@@ -35,6 +35,7 @@ struct tm_shared {
 	size_t nck;
 	struct tm_layout lay;
 	_Atomic uint64_t ns_cut;
+	_Atomic uint64_t points;   /* read by this process: tags checked only then */
 };
 
 struct tm_conn {
@@ -156,8 +157,30 @@ int tm_conn_describe(ferry_conn *fc, const char *schema, struct ferry_catalog **
 {
 	struct tm_conn *c = (struct tm_conn *)fc;
 
+	char *const *names = NULL;
+	size_t n = 0, i, k;
+	int rc;
+
 	(void)schema;
-	return tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err);
+	if ((rc = tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err)) < 0)
+		return rc;
+	if (c->sops->files)
+		c->sops->files(c->s, &names, &n);
+	/* keys of a directory's points name their file (TM_KEY) */
+	for (i = 0; n && i < (*out)->ntables; i++) {
+		struct ferry_table *t = &(*out)->tables[i];
+
+		if (!(t->key_files = ferry_calloc(n, sizeof(*t->key_files))))
+			goto nomem;
+		for (k = 0; k < n; k++, t->nkey_files++)
+			if (!(t->key_files[k] = ferry_strdup(names[k])))
+				goto nomem;
+	}
+	return 0;
+nomem:
+	ferry_catalog_free(*out);
+	*out = NULL;
+	return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }
 
 static const struct tm_table *find_table(const struct tm_shared *sh, const char *name)
@@ -179,7 +202,7 @@ int tm_conn_key_range(ferry_conn *fc, const struct ferry_table *t, int64_t *lo, 
 	if (!tt)
 		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout", t->name);
 	*lo = 0;
-	*hi = tt->nchunks ? (int64_t)tt->nchunks - 1 : 0;
+	*hi = tt->nchunks && !tt->merge_all ? (int64_t)tt->nchunks - 1 : 0;
 	*count = tt->nchunks ? (tt->est > (int64_t)tt->nchunks ? tt->est : (int64_t)tt->nchunks) : 0;
 	return 0;
 }
@@ -192,6 +215,9 @@ struct rd {
 	ferry_batch_fn fn;
 	void *ud;
 	int stopped;
+	uint64_t points;         /* points read */
+	struct tm_merge merge;   /* wide: the points go through it */
+	struct tm_merge_sink sink;
 };
 
 static int flush(struct rd *r, struct ferry_error *err)
@@ -213,6 +239,7 @@ static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 	size_t need = r->rows.t->per_point ? 1 : p->nfields;
 	int rc;
 
+	r->points++;
 	if (r->b.nrows + need > r->b.cap ||
 	    (r->spec->batch_bytes && r->b.arena.len >= r->spec->batch_bytes)) {
 		if ((rc = flush(r, err)) != 0)
@@ -227,6 +254,13 @@ static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 		}
 	}
 	return tm_rows_add(&r->rows, p, err);
+}
+
+static int on_point_merge(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct rd *r = ud;
+
+	return tm_merge_add(&r->merge, p, &r->sink, err);
 }
 
 static int on_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
@@ -256,13 +290,16 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 		return 0;
 	last = t->nchunks - 1;
 	if (spec->has_range) {
-		if (spec->lo < 0 || spec->hi < spec->lo || (size_t)spec->hi > last)
+		if (spec->lo < 0 || spec->hi < spec->lo ||
+		    (size_t)spec->hi > (t->merge_all ? 0 : last))
 			return ferry_error_set(err, FERRY_EINVAL,
 					       "chunk %lld..%lld of table '%s' is not in the plan "
 					       "(the source changed? rerun with --restart)",
 					       (long long)spec->lo, (long long)spec->hi, t->name);
-		first = (size_t)spec->lo;
-		last = (size_t)spec->hi;
+		if (!t->merge_all) {
+			first = (size_t)spec->lo;
+			last = (size_t)spec->hi;
+		}
 	}
 	memset(&r, 0, sizeof(r));
 	r.c = c;
@@ -277,11 +314,26 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	r.rows.b = &r.b;
 	r.rows.reject = spec->reject;
 	r.rows.reject_ud = spec->reject_ud;
+	if (t->per_point) {
+		const char *mn = c->sh->sch.m[t->measurement].name;
+
+		r.sink.reject = spec->reject;
+		r.sink.ud = spec->reject_ud;
+		r.sink.key_label = t->merge_all ? "line" : "point";
+		if (tm_merge_init(&r.merge, t, (struct lp_str){ mn, strlen(mn) },
+				  c->sh->o.keep_ns) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	for (j = first; j <= last && rc == 0 && !r.stopped; j++) {
 		const struct tm_chunk *ck = &c->sh->ck[t->chunks[j]];
 
-		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1, on_point,
-				   on_reject, &r, err);
+		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1,
+				   t->per_point ? on_point_merge : on_point, on_reject, &r, err);
+		/* InfluxDB's chunks hold whole keys: hand each one's rows on */
+		if (rc == 0 && t->per_point && (!t->merge_all || j == last))
+			rc = tm_merge_flush(&r.merge, on_point, &r, err);
 		if (rc > 0 || r.stopped) {
 			rc = 0;
 			break;
@@ -289,9 +341,52 @@ int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 	}
 	if (rc == 0 && !r.stopped && (rc = flush(&r, err)) > 0)
 		rc = 0;
+out:
+	tm_merge_release(&r.merge);
 	atomic_fetch_add(&c->sh->ns_cut, r.rows.ns_cut);
+	atomic_fetch_add(&c->sh->points, r.points);
 	tm_rows_release(&r.rows);
 	ferry_batch_release(&r.b);
+	return rc;
+}
+
+/* Warnings for map columns whose tag no point had (see tm_col.tag_seen). */
+static int tag_notes(const struct tm_layout *l, struct ferry_buf *out)
+{
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < l->n; i++) {
+		const struct tm_table *t = &l->t[i];
+
+		for (k = 0; t->exists && k < t->ncols && rc == 0; k++) {
+			const struct tm_col *c = &t->cols[k];
+			unsigned seen = atomic_load(&((struct tm_col *)c)->tag_seen), bit = 0;
+			const char *s;
+
+			if (c->from == TF_TAG && !(seen & 1u)) {
+				rc = ferry_buf_addf(out, "map column '%s': no point had tag '%s', so "
+						    "the column got no value (check the tag's name: "
+						    "tag keys are case-sensitive)\n", c->name, c->arg);
+				continue;
+			}
+			if (c->from != TF_TEMPLATE)
+				continue;
+			for (s = c->arg; rc == 0 && (s = strstr(s, "{tag.")) != NULL; bit++) {
+				const char *e = strchr(s, '}');
+
+				if (!e)
+					break;
+				if (bit < 32 && !(seen & (1u << bit)))
+					rc = ferry_buf_addf(out, "map column '%s': no point had tag "
+							    "'%.*s' of \"%s\", so it was left empty "
+							    "(check the tag's name: tag keys are "
+							    "case-sensitive)\n", c->name,
+							    (int)(e - s - 5), s + 5, c->arg);
+				s = e + 1;
+			}
+		}
+	}
 	return rc;
 }
 
@@ -305,6 +400,16 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 			       "their time was cut to microseconds%s\n", (unsigned long long)cut,
 			       c->sh->o.keep_ns ? " (time_ns keeps the exact value)" :
 			       "; add --keep-ns to keep the exact value in a time_ns column");
+	if (c->sops->notes)
+		c->sops->notes(c->s, out);
+	if (atomic_load(&c->sh->points))
+		tag_notes(&c->sh->lay, out);
+	/* InfluxDB keeps one point per series and time; a file may hold
+	 * a point twice, and only the wide layout merges by key */
+	if (!strcmp(c->sh->o.layout, "narrow") && strcmp(c->sops->name, "influx"))
+		ferry_buf_addstr(out, "narrow layout: every line is a row, so a point written "
+				 "twice in the source is loaded twice (InfluxDB and --layout "
+				 "wide keep the last write of each field)\n");
 	return 0;
 }
 

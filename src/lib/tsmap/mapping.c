@@ -6,8 +6,9 @@
  *   measurement, field, numeric_value, integer_value, text_value,
  *   boolean_value, tags).  A float goes to numeric_value; an integer to
  *   integer_value, and to numeric_value too when a double holds it
- *   exactly (|i| <= 2^53), so averages over a field whose type changed
- *   between shards still see every value.
+ *   exactly (|i| <= 2^53, and beyond that e.g. 2^60), so averages
+ *   over a field whose type changed between shards still see every
+ *   value.
  * wide: one table per measurement, a text column per tag ('' when a
  *   point lacks it, as InfluxQL treats it) and a typed column per field.
  *   A field seen with several types gets the type that holds all of them
@@ -38,15 +39,33 @@
 #include "tsmap/tm_int.h"
 
 #define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
-#define EXACT_DOUBLE_INT (1LL << 53)
+
+/* Does a double hold i exactly?  Every integer up to 2^53 in magnitude,
+ * and above that those with enough trailing zero bits (2^53+2, 2^60,
+ * -2^63).  2^63 itself is not an int64: the cast back would be undefined. */
+static int double_holds_int(int64_t i)
+{
+	double d = (double)i;
+
+	return d < 9223372036854775808.0 && (int64_t)d == i;
+}
+
+static int double_holds_uint(uint64_t u)
+{
+	double d = (double)u;
+
+	return d < 18446744073709551616.0 && (uint64_t)d == u;
+}
 
 /* ---- options ------------------------------------------------------------ */
 
 int tm_parse_time(const char *s, int64_t *ns)
 {
-	char *end;
+	char *end, tmp[80];
+	const char *dot;
 	long long v;
-	int64_t us;
+	int64_t us, sub = 0;
+	size_t n, k;
 	int tz;
 
 	if (!s || !*s)
@@ -57,102 +76,35 @@ int tm_parse_time(const char *s, int64_t *ns)
 		*ns = v;
 		return 0;
 	}
-	if (!xf_parse_timestamp(s, strlen(s), &us, &tz, 1))
+	n = strlen(s);
+	if (n >= sizeof(tmp))
+		return FERRY_EINVAL;
+	memcpy(tmp, s, n + 1);
+	/* InfluxDB writes nanoseconds (2024-01-01T00:00:00.123456789Z): the
+	 * timestamp parser keeps microseconds, the digits past them are
+	 * taken here (a tenth one and on must be zero) */
+	if ((dot = strchr(tmp, '.')) != NULL) {
+		size_t at = (size_t)(dot - tmp) + 1, nd = 0;
+
+		while (tmp[at + nd] >= '0' && tmp[at + nd] <= '9')
+			nd++;
+		for (k = 6; k < nd; k++) {
+			if (k < 9)
+				sub = sub * 10 + (tmp[at + k] - '0');
+			else if (tmp[at + k] != '0')
+				return FERRY_EINVAL;
+		}
+		for (k = nd; k < 9 && nd > 6; k++)
+			sub *= 10;
+		if (nd > 6)
+			memmove(tmp + at + 6, tmp + at + nd, n + 1 - (at + nd));
+	}
+	if (!xf_parse_timestamp(tmp, strlen(tmp), &us, &tz, 1))
 		return FERRY_EINVAL;
 	/* a time without an offset is UTC */
 	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
-	    __builtin_mul_overflow(us, 1000, ns))
+	    __builtin_mul_overflow(us, 1000, ns) || __builtin_add_overflow(*ns, sub, ns))
 		return FERRY_EINVAL;
-	return 0;
-}
-
-int tm_parse_duration(const char *s, int64_t *ns)
-{
-	static const struct { const char *u; int64_t ns; } units[] = {
-		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
-		{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
-		{ "w", 604800000000000LL }
-	};
-	char *end;
-	long long v;
-	size_t i;
-
-	if (!s || !*s)
-		return FERRY_EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || v <= 0 || end == s)
-		return FERRY_EINVAL;
-	if (!*end) {  /* bare number: seconds */
-		end = (char *)"s";
-	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(end, units[i].u))
-			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
-	return FERRY_EINVAL;
-}
-
-int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *err)
-{
-	const char *v;
-
-	memset(o, 0, sizeof(*o));
-	o->layout = ferry_url_param(u, "layout");
-	o->map_path = ferry_url_param(u, "map");
-	o->table = ferry_url_param(u, "table");
-	o->series_tag = ferry_url_param(u, "series_tag");
-	if (o->map_path && !o->layout)
-		o->layout = "map";
-	if (!o->layout)
-		o->layout = "narrow";
-	if (strcmp(o->layout, "narrow") && strcmp(o->layout, "wide") && strcmp(o->layout, "map"))
-		return ferry_error_set(err, FERRY_EUSAGE,
-				       "unknown layout '%s': use narrow, wide, or --map FILE",
-				       o->layout);
-	if (!strcmp(o->layout, "map") && !o->map_path)
-		return ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
-	if (!o->table)
-		o->table = "telemetry_data";
-	if (!strcmp(o->layout, "narrow"))
-		o->src.order_tag = o->series_tag ? o->series_tag : "entity_id";
-	v = ferry_url_param(u, "keep_ns");
-	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");
-	if ((v = ferry_url_param(u, "start")) != NULL) {
-		if (tm_parse_time(v, &o->src.start_ns) < 0)
-			return ferry_error_set(err, FERRY_EUSAGE,
-				"invalid --start '%s': give an RFC 3339 time "
-				"(2024-01-01T00:00:00Z) or nanoseconds since 1970", v);
-		o->src.has_start = 1;
-	}
-	if ((v = ferry_url_param(u, "end")) != NULL) {
-		if (tm_parse_time(v, &o->src.end_ns) < 0)
-			return ferry_error_set(err, FERRY_EUSAGE,
-				"invalid --end '%s': give an RFC 3339 time "
-				"(2024-01-01T00:00:00Z) or nanoseconds since 1970", v);
-		o->src.has_end = 1;
-	}
-	if (o->src.has_start && o->src.has_end && o->src.end_ns <= o->src.start_ns)
-		return ferry_error_set(err, FERRY_EUSAGE, "--end must be later than --start");
-	if ((v = ferry_url_param(u, "chunk_time")) != NULL &&
-	    tm_parse_duration(v, &o->src.chunk_ns) < 0)
-		return ferry_error_set(err, FERRY_EUSAGE,
-				       "invalid --chunk-time '%s': use e.g. 6h, 1d, 2w", v);
-	if ((v = ferry_url_param(u, "chunk_bytes")) != NULL) {
-		char *end;
-		unsigned long long b = strtoull(v, &end, 10);
-
-		if (!b || (*end && strcmp(end, "k") && strcmp(end, "M") && strcmp(end, "G")))
-			return ferry_error_set(err, FERRY_EUSAGE,
-					       "invalid --chunk-bytes '%s': use e.g. 65536, 64M", v);
-		b <<= *end == 'k' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-		o->src.chunk_bytes = b;
-	}
-	o->src.precision = LP_PREC_NS;
-	if ((v = ferry_url_param(u, "precision")) != NULL &&
-	    lp_precision_parse(v, &o->src.precision) < 0)
-		return ferry_error_set(err, FERRY_EUSAGE,
-				       "invalid --precision '%s': use ns, us, ms, s, m or h", v);
-	o->src.need_types = !strcmp(o->layout, "wide");
 	return 0;
 }
 
@@ -450,6 +402,13 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		}
 		if ((rc = chunks_for(t, sch, ck, nck, (int)i, 0)) < 0)
 			return rc;
+		/* a chunk of a file holds any points, and a key's fields may be
+		 * in several (influx_inspect export writes a field at a time);
+		 * InfluxDB's chunks are time ranges of one measurement, so a
+		 * key is in one of them */
+		for (k = 0; k < t->nchunks; k++)
+			if (!ck[t->chunks[k]].has_time)
+				t->merge_all = 1;
 		if (m->points > 0 && t->est <= 0)
 			t->est = m->points;
 	}
@@ -804,7 +763,6 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 		}
 		ft->rowid_alias = -1;
 		ft->seq = -1;
-		ft->merge_on_key = t->per_point;
 		ft->nrows_est = t->est;
 		for (k = 0; k < t->ncols; k++) {
 			const struct tm_col *c = &t->cols[k];
@@ -824,7 +782,9 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 						     ferry_type_name(c->type));
 			if (c->type != FERRY_T_UNKNOWN)
 				fc->type_sql = ferry_strdup(ferry_type_name(c->type));
-			if (t->per_point && (c->from == TF_TIME || c->from == TF_TAG))
+			/* rows of a key were merged as they were read (merge.c) */
+			if (t->per_point && (c->from == TF_TIME || c->from == TF_TIME_NS ||
+					     c->from == TF_TAG))
 				fc->pk_pos = ++pk;
 		}
 		if (rc)
@@ -1069,10 +1029,20 @@ static int set_uint(struct ferry_batch *b, struct ferry_cell *c, uint64_t u)
 	return set_text(b, c, num, (size_t)k);
 }
 
-static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
-			   const struct lp_field *f, const char *tpl, struct ferry_buf *out)
+/* Note that a point had the tag of bit `bit` of column c (see tag_seen). */
+static void saw_tag(const struct tm_col *c, unsigned bit)
 {
-	const char *s = tpl;
+	_Atomic unsigned *seen = (_Atomic unsigned *)&c->tag_seen;  /* the only mutable part */
+
+	if (bit < 32 && !(atomic_load_explicit(seen, memory_order_relaxed) & (1u << bit)))
+		atomic_fetch_or(seen, 1u << bit);
+}
+
+static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct tm_point *p,
+			   const struct lp_field *f, const struct tm_col *c, struct ferry_buf *out)
+{
+	const char *s = c->arg;
+	unsigned ntag = 0;
 
 	ferry_buf_clear(out);
 	while (*s) {
@@ -1103,8 +1073,11 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 				kn = sizeof(key) - 1;
 			memcpy(key, s + 5, kn);
 			key[kn] = 0;
-			if ((tg = find_tag(p, key)) != NULL)
+			if ((tg = find_tag(p, key)) != NULL) {
 				ferry_buf_add(out, tg->val.p, tg->val.n);
+				saw_tag(c, ntag);
+			}
+			ntag++;
 		}
 		s = e + 1;
 	}
@@ -1122,8 +1095,7 @@ static const char *ftype_name(int t)
 	}
 }
 
-/* The point (or one field of it) as line protocol, for a reject. */
-static int point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b)
+int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b)
 {
 	struct lp_point lp;
 
@@ -1172,26 +1144,28 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 	case TF_TAG: {
 		const struct lp_tag *tg = find_tag(p, c->arg);
 
-		if (tg)
+		if (tg) {
+			saw_tag(c, 0);
 			return set_text(b, cell, tg->val.p, tg->val.n);
+		}
 		if (r->t->per_point)  /* wide: a missing tag is '' */
 			return set_text(b, cell, "", 0);
 		return 0;
 	}
 	case TF_TEMPLATE:
-		if (template_expand(r, pc, p, f, c->arg, &r->scratch) < 0)
+		if (template_expand(r, pc, p, f, c, &r->scratch) < 0)
 			return FERRY_ENOMEM;
 		return set_text(b, cell, r->scratch.buf, r->scratch.len);
 	case TF_NUMERIC:
 		if (f->type == LP_FLOAT) {
 			set_real(cell, f->v.f);
 		} else if (f->type == LP_INT) {
-			if (f->v.i >= -EXACT_DOUBLE_INT && f->v.i <= EXACT_DOUBLE_INT)
+			if (double_holds_int(f->v.i))
 				set_real(cell, (double)f->v.i);
 			else if (r->t->exists)  /* a map: the column decides, or rejects */
 				set_int(cell, f->v.i);
 		} else if (f->type == LP_UINT) {
-			if (f->v.u <= (uint64_t)EXACT_DOUBLE_INT)
+			if (double_holds_uint(f->v.u))
 				set_real(cell, (double)f->v.u);
 			else if (r->t->exists)
 				return set_uint(b, cell, f->v.u);
@@ -1275,7 +1249,7 @@ static int reject_field(struct tm_rows *r, const struct tm_point *p, const struc
 
 	if (!r->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
-	point_lp(p, f, &raw);
+	tm_point_lp(p, f, &raw);
 	rc = r->reject(r->reject_ud, p->key, "", why, raw.buf, raw.len, err);
 	ferry_buf_release(&raw);
 	return rc < 0 ? rc : 0;

@@ -38,6 +38,10 @@ struct tm_col {
 	int type;            /* enum ferry_type for a table ferry creates */
 	int notnull;
 	unsigned ftypes;     /* TF_WIDE_FIELD: the types seen */
+	/* map: bit i set once a point had the tag of the column (TF_TAG, bit
+	 * 0) or of its i-th {tag.X} (TF_TEMPLATE): a tag never seen is a
+	 * warning.  Set by the row builders of every worker. */
+	_Atomic unsigned tag_seen;
 };
 
 struct tm_table {
@@ -52,6 +56,9 @@ struct tm_table {
 	size_t nchunks;
 	int64_t est;
 	unsigned value_types;/* per-field tables: TM_TYPE_BIT()s some column takes */
+	int merge_all;       /* wide from files: the points of a key may be in any
+			      * chunk, so the table is one unit of work (chunk
+			      * ordinal 0) whose points are merged together */
 	int ordered;         /* the chunks are in the order of the narrow
 			      * (series, measurement, field, time desc) index */
 };
@@ -114,5 +121,44 @@ struct tm_rows {
 int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error *err);
 /* Free the row builder's buffers (it is zeroed by the caller to start). */
 void tm_rows_release(struct tm_rows *r);
+
+/* The point (or only one field of it) as line protocol, for a reject. */
+int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b);
+
+/* The wide layout's merge by primary key (merge.c): last write of each
+ * field wins, in the order the points are added. */
+struct ment;
+struct mval;
+struct tm_merge {
+	const struct tm_table *t;
+	struct lp_str measurement;
+	int by_ns;                 /* the key's time is time_ns (keep_ns) */
+	size_t *tagcol, ntags;     /* column indexes of the tags, in key order */
+	size_t *fieldcol, nfields; /* of the fields, in bytewise name order */
+	struct ment *ents;
+	struct mval *vals;         /* nfields per entry */
+	size_t nents, cap;
+	size_t *slots, nslots;     /* open addressing: entry index + 1 */
+	struct ferry_buf arena, key;
+};
+
+/* Where a point that cannot be merged goes (see tm_reject_fn). */
+struct tm_merge_sink {
+	int (*reject)(void *ud, int64_t key, const char *column, const char *reason,
+		      const void *raw, size_t n, struct ferry_error *err);
+	void *ud;
+	const char *key_label;     /* what keys are: "line", "point" */
+};
+
+int tm_merge_init(struct tm_merge *m, const struct tm_table *t, struct lp_str measurement,
+		  int by_ns);
+/* Merge point p into its key's row; a point that differs from the row's
+ * only below the microsecond (by_ns off) goes to sk->reject. */
+int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_merge_sink *sk,
+		 struct ferry_error *err);
+/* Every merged point to fn, in the order of their keys' first points;
+ * then empty.  fn's non-zero return is returned. */
+int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_error *err);
+void tm_merge_release(struct tm_merge *m);
 
 #endif

@@ -38,8 +38,9 @@
 
 /* One point.  Tags in any order with distinct keys; fields with distinct
  * keys, nfields >= 1.  key: the source position that a reject names and
- * that orders rows within a chunk: the physical line number for files,
- * the ordinal of the point inside the chunk for InfluxDB. */
+ * that orders rows within a chunk: the physical line number for files
+ * (TM_KEY(file, line) from a directory), the ordinal of the point inside
+ * the chunk for InfluxDB. */
 struct tm_point {
 	struct lp_str measurement;
 	const struct lp_tag *tags;
@@ -48,7 +49,17 @@ struct tm_point {
 	size_t nfields;
 	int64_t time_ns;
 	int64_t key;
+	const char *file;  /* a directory's file the point is from, relative to
+			    * it (line numbers restart in each), else NULL:
+			    * rejects name it */
 };
+
+/* A directory source's key: the file's index (into the names the files
+ * op gives) above the line number, so that rejects name the file
+ * ({"file":NAME,"line":N}, see ferry_table.key_files). */
+#define TM_KEY_FILE_SHIFT 40
+#define TM_KEY(file, line) (((int64_t)(file) << TM_KEY_FILE_SHIFT) | (int64_t)(line))
+#define TM_KEY_LINE(key) ((key) & ((INT64_C(1) << TM_KEY_FILE_SHIFT) - 1))
 
 /* Field types seen, as a bit set of (1u << enum lp_ftype). */
 #define TM_TYPE_BIT(t) (1u << (t))
@@ -166,6 +177,11 @@ struct tm_source_ops {
 	 * checks it (connector content_id); InfluxDB's counts do not see an
 	 * overwritten point, and would cost a second pass of count queries */
 	int identity_is_content;
+	/* Optional: lines for the summary (files of a directory left out). */
+	int (*notes)(void *s, struct ferry_buf *out);
+	/* Optional: a directory's files, relative to it, in the order of the
+	 * file index in keys (TM_KEY); *n = 0 for one file or none. */
+	void (*files)(void *s, char *const **names, size_t *n);
 };
 
 /* Wrap a point source as a connector (see the file comment). */

@@ -1,0 +1,101 @@
+/*
+ * options.c - the point layer's options, read once from the endpoint URL
+ * (layout, map, table, series tag, --start/--end, chunk sizes, precision)
+ * into struct tm_opts, which travels down as a struct.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/url.h"
+#include "tsmap/tm_int.h"
+
+int tm_parse_duration(const char *s, int64_t *ns)
+{
+	static const struct { const char *u; int64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
+		{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
+		{ "w", 604800000000000LL }
+	};
+	char *end;
+	long long v;
+	size_t i;
+
+	if (!s || !*s)
+		return FERRY_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v <= 0 || end == s)
+		return FERRY_EINVAL;
+	if (!*end) {  /* bare number: seconds */
+		end = (char *)"s";
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].u))
+			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
+	return FERRY_EINVAL;
+}
+
+int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *err)
+{
+	const char *v;
+
+	memset(o, 0, sizeof(*o));
+	o->layout = ferry_url_param(u, "layout");
+	o->map_path = ferry_url_param(u, "map");
+	o->table = ferry_url_param(u, "table");
+	o->series_tag = ferry_url_param(u, "series_tag");
+	if (o->map_path && !o->layout)
+		o->layout = "map";
+	if (!o->layout)
+		o->layout = "narrow";
+	if (strcmp(o->layout, "narrow") && strcmp(o->layout, "wide") && strcmp(o->layout, "map"))
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "unknown layout '%s': use narrow, wide, or --map FILE",
+				       o->layout);
+	if (!strcmp(o->layout, "map") && !o->map_path)
+		return ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
+	if (!o->table)
+		o->table = "telemetry_data";
+	if (!strcmp(o->layout, "narrow"))
+		o->src.order_tag = o->series_tag ? o->series_tag : "entity_id";
+	v = ferry_url_param(u, "keep_ns");
+	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");
+	if ((v = ferry_url_param(u, "start")) != NULL) {
+		if (tm_parse_time(v, &o->src.start_ns) < 0)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --start '%s': give an RFC 3339 time "
+				"(2024-01-01T00:00:00.123456789Z) or nanoseconds since 1970", v);
+		o->src.has_start = 1;
+	}
+	if ((v = ferry_url_param(u, "end")) != NULL) {
+		if (tm_parse_time(v, &o->src.end_ns) < 0)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"invalid --end '%s': give an RFC 3339 time "
+				"(2024-01-01T00:00:00.123456789Z) or nanoseconds since 1970", v);
+		o->src.has_end = 1;
+	}
+	if (o->src.has_start && o->src.has_end && o->src.end_ns <= o->src.start_ns)
+		return ferry_error_set(err, FERRY_EUSAGE, "--end must be later than --start");
+	if ((v = ferry_url_param(u, "chunk_time")) != NULL &&
+	    tm_parse_duration(v, &o->src.chunk_ns) < 0)
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid --chunk-time '%s': use e.g. 6h, 1d, 2w", v);
+	if ((v = ferry_url_param(u, "chunk_bytes")) != NULL) {
+		char *end;
+		unsigned long long b = strtoull(v, &end, 10);
+
+		if (!b || (*end && strcmp(end, "k") && strcmp(end, "M") && strcmp(end, "G")))
+			return ferry_error_set(err, FERRY_EUSAGE,
+					       "invalid --chunk-bytes '%s': use e.g. 65536, 64M", v);
+		b <<= *end == 'k' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		o->src.chunk_bytes = b;
+	}
+	o->src.precision = LP_PREC_NS;
+	if ((v = ferry_url_param(u, "precision")) != NULL &&
+	    lp_precision_parse(v, &o->src.precision) < 0)
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid --precision '%s': use ns, us, ms, s, m or h", v);
+	o->src.need_types = !strcmp(o->layout, "wide");
+	return 0;
+}

@@ -1411,9 +1411,11 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 			 * as in line protocol */
 			size_t len = strlen(dropped);
 
-			if (len < sizeof(dropped) - 1)
-				snprintf(dropped + len, sizeof(dropped) - len, "%s%s",
-					 len ? "; " : "", why);
+			/* a long list is cut: the first values say enough */
+			if (len < sizeof(dropped) - 1 &&
+			    snprintf(dropped + len, sizeof(dropped) - len, "%s%s",
+				     len ? "; " : "", why) < 0)
+				dropped[len] = '\0';
 			/* reported by the read of the value's measurement */
 			if (rdr->only < 0 ||
 			    (f->mode == MODE_ALIGNED && f->groups[c->group].midx == rdr->only) ||
@@ -1429,8 +1431,9 @@ static int do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, i
 		nf++;
 	}
 	if (ndropped && !rdr->discover && rdr->rej) {
-		snprintf(why, sizeof(why), "not a finite number, left out (the row's other "
-			 "values load): %s", dropped);
+		if (snprintf(why, sizeof(why), "not a finite number, left out (the row's "
+			     "other values load): %s", dropped) < 0)
+			why[0] = '\0';
 		if ((rc = reject_row(rdr, why, rec, n, line, err)) != 0)
 			return rc;
 	}

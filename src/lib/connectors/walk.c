@@ -231,8 +231,11 @@ int conn_walk(const char *root, const char *const *exts, struct conn_walk *out,
 	if (rc < 0) {
 		conn_walk_release(out);
 	} else {
-		qsort(out->files, out->nfiles, sizeof(*out->files), cmp_str);
-		qsort(out->skipped, out->nskipped, sizeof(*out->skipped), cmp_str);
+		/* qsort's base must not be NULL, even for no elements */
+		if (out->nfiles)
+			qsort(out->files, out->nfiles, sizeof(*out->files), cmp_str);
+		if (out->nskipped)
+			qsort(out->skipped, out->nskipped, sizeof(*out->skipped), cmp_str);
 	}
 	for (i = 0; i < w.nc; i++)
 		ferry_free(w.c[i].rel);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors/csv.h"
+#include "tsmap/sources/csv/csv_int.h"
 #include "ferry/error.h"
 
 struct recs {

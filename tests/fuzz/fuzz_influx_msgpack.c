@@ -10,7 +10,7 @@
  * field (series order), for memory safety and a message on every error.
  */
 #define ifx_source_ops ifx_source_ops_fuzz
-#include "connectors/influx.c"
+#include "tsmap/sources/influx/read.c"
 
 struct out {
 	uint64_t hash;

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "connectors/csv.h"
+#include "tsmap/sources/csv/csv_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/url.h"

@@ -8,7 +8,7 @@
  * hold is an error, not a write past the end.
  */
 #define ifx_source_ops ifx_source_ops_answer_test
-#include "connectors/influx.c"
+#include "tsmap/sources/influx/read.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -62,7 +62,7 @@
 #include <unistd.h>
 
 #include "connectors/conn_int.h"
-#include "connectors/csv.h"
+#include "tsmap/sources/csv/csv_int.h"
 #include "copy/copy_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"

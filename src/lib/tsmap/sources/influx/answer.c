@@ -221,7 +221,7 @@ out:
 	return rc;
 }
 
-/* ------------------------------------------------------------ small queries */
+/* ---------------------------------------------------------- rows of answers */
 
 /* Decode the next row of s at *pp into cells[0..s->ncols); a nested array
  * or map cell is left as its header with its content skipped. */

@@ -16,8 +16,6 @@
 #include "ferry/log.h"
 #include "tsmap/sources/influx/influx_int.h"
 
-/* ------------------------------------------------------------- discover */
-
 static unsigned type_bit(const struct mp_val *v)
 {
 	static const struct { const char *n; enum lp_ftype t; } map[] = {

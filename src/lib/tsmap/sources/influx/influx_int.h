@@ -33,7 +33,7 @@
  * For the narrow layout (tm_source_opts.order_tag) the chunks go series by
  * series instead, each query's answer taken whole (at most whole_max
  * bytes) and handed on field by field, newest first: see "plan in series
- * order" below.
+ * order" in plan.c.
  *
  * Field type conflicts: a field has one type per shard but may have another
  * in a different shard group.  A SELECT that spans both picks one type for

@@ -15,8 +15,6 @@
 #include "ferry/log.h"
 #include "tsmap/sources/influx/influx_int.h"
 
-/* ------------------------------------------------------------------ plan */
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
 	int64_t q = a / b;

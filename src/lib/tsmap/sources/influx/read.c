@@ -16,8 +16,6 @@
 #include "ferry/log.h"
 #include "tsmap/sources/influx/influx_int.h"
 
-/* ------------------------------------------------------------------ read */
-
 static unsigned field_types(const struct tm_measurement *m, const struct lp_str *name)
 {
 	size_t lo = 0, hi = m->nfields;

@@ -1,8 +1,8 @@
 /*
  * fuzz_csv.c - the CSV record splitter, cell parser and time parser
- * (src/lib/connectors/csv.c) on arbitrary bytes.  The first input byte
- * picks backslash mode and a small record limit.  Invariants besides
- * memory safety:
+ * (src/lib/wire/csv.c, src/lib/tsmap/sources/csv/values.c) on arbitrary
+ * bytes.  The first input byte picks backslash mode and a small record
+ * limit.  Invariants besides memory safety:
  * - records tile the input in order, each inside [off, next), and a
  *   record is never longer than the limit unless marked toolong;
  * - splitting a record-aligned suffix or feeding the input in pieces
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors/csv.h"
+#include "tsmap/sources/csv/csv_int.h"
 #include "ferry/error.h"
 
 struct recs {

@@ -1,16 +1,19 @@
 /*
  * fuzz_influx_msgpack.c - the streamed MessagePack answer parser of the
- * InfluxDB source (src/lib/connectors/influx.c, included here so its static
- * parser is reachable; its ops table is renamed so the library's copy does
- * not clash).  Invariants besides memory safety:
+ * InfluxDB source (src/lib/tsmap/sources/influx/answer.c over
+ * wire/msgpack.c, through the functions of influx_int.h).  Invariants
+ * besides memory safety:
  * - feeding the input in two pieces (the split point taken from the first
  *   byte) gives the same result code and the same points as feeding it whole;
  * - every point handed on has at least one field and a time inside the range.
  * The input is also read as an answer taken whole and handed on field by
  * field (series order), for memory safety and a message on every error.
  */
-#define ifx_source_ops ifx_source_ops_fuzz
-#include "connectors/influx.c"
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/alloc.h"
+#include "tsmap/sources/influx/influx_int.h"
 
 struct out {
 	uint64_t hash;
@@ -76,7 +79,7 @@ static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
 	reader(&ix, &r, o);
 	memset(&st, 0, sizeof(st));
 	st.where = "fuzz";
-	st.fn = rd_series;
+	st.fn = ifx_rd_series;
 	st.ud = &r;
 	st.err = &err;
 	st.status = 200;
@@ -84,17 +87,17 @@ static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
 	ferry_buf_init(&st.in, 0);
 	rc = ferry_buf_add(&st.in, data, split);
 	if (rc == 0)
-		rc = drain(&st, 0, &err);
+		rc = ifx_drain(&st, 0, &err);
 	if (rc == 0)
 		rc = ferry_buf_add(&st.in, data + split, size - split);
 	if (rc == 0)
-		rc = drain(&st, 1, &err);
+		rc = ifx_drain(&st, 1, &err);
 	if (rc < 0 && !err.msg[0])
 		abort();
 	ferry_buf_release(&st.in);
 	ferry_free(st.tags);
 	ferry_free(st.cols);
-	rd_release(&r);
+	ifx_rd_release(&r);
 	return rc;
 }
 
@@ -112,13 +115,13 @@ static void run_fieldwise(const uint8_t *data, size_t size)
 	reader(&ix, &r, &o);
 	r.fieldwise = 1;
 	if (ferry_buf_add(&raw, data, size) == 0) {
-		(void)answer_cut(&raw);
-		rc = ifx_parse(&ix, &raw, rd_series, &r, &err);
+		(void)ifx_answer_cut(&raw);
+		rc = ifx_parse(&ix, &raw, ifx_rd_series, &r, &err);
 		if (rc < 0 && !err.msg[0])
 			abort();
 	}
 	ferry_buf_release(&raw);
-	rd_release(&r);
+	ifx_rd_release(&r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /*
- * test_influx_source.c - the InfluxDB 1.x point source (influx.c) against
- * the influxd tests/services started: what is written as line protocol
+ * test_influx_source.c - the InfluxDB 1.x point source
+ * (tsmap/sources/influx/) against the influxd tests/services started: what is written as line protocol
  * comes back from discover/plan/read as exactly the same points (every
  * escape, every type, missing fields, several series), chunk boundaries and
  * start/end filters hold, fields whose type differs between shard groups

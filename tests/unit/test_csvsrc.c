@@ -1,6 +1,6 @@
 /*
  * test_csvsrc.c - unit tests for the csv:// point source
- * (src/lib/connectors/csv.c): IoTDB aligned and by-device exports with
+ * (src/lib/tsmap/sources/csv/): IoTDB aligned and by-device exports with
  * and without types, ISO and epoch times, backslash and doubled quotes,
  * commas and newlines in text, empty cells, CRLF, BOM, plain CSV with
  * tags, rejects with line numbers, the time and `only` filters, and that
@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "connectors/csv.h"
+#include "tsmap/sources/csv/csv_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/url.h"

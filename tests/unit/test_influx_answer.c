@@ -1,14 +1,16 @@
 /*
  * test_influx_answer.c - the InfluxDB source's handling of an answer taken
- * whole in series order (src/lib/connectors/influx.c, included here so its
- * static functions are reachable; its ops table is renamed so the
- * library's copy does not clash): a cut answer is found before any point
- * goes out, points go out field by field, newest first, a bad value is
- * rejected in its own field's pass only, and a row count the bytes cannot
- * hold is an error, not a write past the end.
+ * whole in series order (src/lib/tsmap/sources/influx/answer.c and
+ * read.c, through the functions of influx_int.h): a cut answer is found
+ * before any point goes out, points go out field by field, newest first,
+ * a bad value is rejected in its own field's pass only, and a row count
+ * the bytes cannot hold is an error, not a write past the end.
  */
-#define ifx_source_ops ifx_source_ops_answer_test
-#include "connectors/influx.c"
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/alloc.h"
+#include "tsmap/sources/influx/influx_int.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,8 +161,8 @@ static int parse_fieldwise(struct ferry_buf *raw, struct seen *s, struct ferry_e
 	r.lo = 0;
 	r.hi = 100;
 	r.fieldwise = 1;
-	rc = ifx_parse(&ix, raw, rd_series, &r, err);
-	rd_release(&r);
+	rc = ifx_parse(&ix, raw, ifx_rd_series, &r, err);
+	ifx_rd_release(&r);
 	return rc;
 }
 
@@ -170,12 +172,12 @@ static void cut_answers(void **state)
 
 	(void)state;
 	answer(&b, 0, 0, 0);
-	assert_false(answer_cut(&b));
+	assert_false(ifx_answer_cut(&b));
 	/* max-row-limit marks the series, not the result */
 	answer(&b, 1, 0, 0);
-	assert_true(answer_cut(&b));
+	assert_true(ifx_answer_cut(&b));
 	answer(&b, 0, 1, 0);
-	assert_true(answer_cut(&b));
+	assert_true(ifx_answer_cut(&b));
 	ferry_buf_release(&b);
 }
 

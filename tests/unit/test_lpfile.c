@@ -1,6 +1,6 @@
 /*
  * test_lpfile.c - unit tests for the lp:// point source
- * (src/lib/connectors/lpfile.c) on temp files: every escape and type
+ * (src/lib/tsmap/sources/lpfile.c) on temp files: every escape and type
  * compared with lp_parse_line(), influx_inspect export headers, CRLF,
  * strings with raw newlines across chunk boundaries, many random files
  * read as many small chunks == one chunk, gzip == plain, directory order,

@@ -15,21 +15,4 @@ int conn_quote_dq(const char *name, struct ferry_buf *out);
  * API: one consistent state even while an application writes to it. */
 int sq_snapshot(const char *src_url, const char *dest_path, struct ferry_error *err);
 
-/* The files of a directory source (walk.c): paths relative to the root,
- * bytewise sorted; skipped: what was left out and why ("a.txt (not .lp
- * or .lp.gz)"), for conn_walk_note(). */
-struct conn_walk {
-	char **files;
-	size_t nfiles;
-	char **skipped;
-	size_t nskipped;
-};
-
-/* exts: NULL-terminated name endings, matched without case (".lp"). */
-int conn_walk(const char *root, const char *const *exts, struct conn_walk *out,
-	      struct ferry_error *err);
-void conn_walk_release(struct conn_walk *w);
-/* One line for the summary naming what was skipped; nothing when nothing. */
-int conn_walk_note(const struct conn_walk *w, const char *root, struct ferry_buf *out);
-
 #endif

@@ -7,7 +7,7 @@
  *   point source (tm_source_ops) --points--> mapper (narrow | wide | map)
  *        --rows in ferry_batch--> the copy pipeline (transform, COPY, checkpoints)
  *
- * Each point connector (src/lib/connectors/influx.c, lpfile.c, csv.c)
+ * Each point source (src/lib/tsmap/sources/: influx/, lpfile.c, csv/)
  * implements a struct tm_source_ops; tm_conn_open() wraps it into an
  * ordinary ferry connector (ferry_conn_ops) whose describe() returns the
  * tables of the chosen layout and whose read() turns the points of one

@@ -18,8 +18,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "connectors/conn_int.h"
 #include "ferry/alloc.h"
+#include "tsmap/sources/walk.h"
 
 struct seen {
 	dev_t dev;
@@ -35,7 +35,7 @@ struct cand {             /* a file found, before the links are sorted out */
 struct walker {
 	const char *root;
 	const char *const *exts;
-	struct conn_walk *out;
+	struct tm_walk *out;
 	struct seen up[66];       /* the directories from the root down to here */
 	struct cand *c;
 	size_t nc, capc, caps;
@@ -208,8 +208,8 @@ static int take_files(struct walker *w)
 	return 0;
 }
 
-int conn_walk(const char *root, const char *const *exts, struct conn_walk *out,
-	      struct ferry_error *err)
+int tm_walk(const char *root, const char *const *exts, struct tm_walk *out,
+	    struct ferry_error *err)
 {
 	struct walker w;
 	struct stat st;
@@ -229,7 +229,7 @@ int conn_walk(const char *root, const char *const *exts, struct conn_walk *out,
 	if ((rc = walk_dir(&w, "", 0, err)) == 0 && (rc = take_files(&w)) < 0)
 		ferry_error_set(err, rc, "out of memory");
 	if (rc < 0) {
-		conn_walk_release(out);
+		tm_walk_release(out);
 	} else {
 		/* qsort's base must not be NULL, even for no elements */
 		if (out->nfiles)
@@ -243,7 +243,7 @@ int conn_walk(const char *root, const char *const *exts, struct conn_walk *out,
 	return rc;
 }
 
-void conn_walk_release(struct conn_walk *w)
+void tm_walk_release(struct tm_walk *w)
 {
 	size_t i;
 
@@ -256,7 +256,7 @@ void conn_walk_release(struct conn_walk *w)
 	memset(w, 0, sizeof(*w));
 }
 
-int conn_walk_note(const struct conn_walk *w, const char *root, struct ferry_buf *out)
+int tm_walk_note(const struct tm_walk *w, const char *root, struct ferry_buf *out)
 {
 	size_t i;
 	int rc;

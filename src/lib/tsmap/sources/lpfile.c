@@ -53,10 +53,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "connectors/conn_int.h"
-#include "copy/copy_int.h"
+#include "copy/copy_int.h"    /* xf_utf8_ok, until model/ owns it */
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
+#include "tsmap/sources/walk.h"
 #include "tsmap/tsmap.h"
 
 #define LPF_BLOCK ((size_t)4 << 20)          /* bytes per read() */
@@ -88,7 +88,7 @@ struct lpf_source {
 	int have_plan;
 	int stdin_used;
 	int is_dir;           /* the root is a directory: rejects name their file */
-	struct conn_walk walk;  /* its files, and those it skipped */
+	struct tm_walk walk;  /* its files, and those it skipped */
 	/* the '# CONTEXT-DATABASE:' names a scan met, distinct, in file order */
 	char **dbs;
 	size_t ndbs;
@@ -828,7 +828,7 @@ static void source_free(struct lpf_source *S)
 		ferry_free(S->dbs[i]);
 	ferry_free(S->dbs);
 	ferry_free(S->want_db);
-	conn_walk_release(&S->walk);
+	tm_walk_release(&S->walk);
 	if (S->gz_keep)
 		gzclose(S->gz_keep);
 	pthread_mutex_destroy(&S->gz_lock);
@@ -940,7 +940,7 @@ static int src_open(const ferry_url *url, const struct tm_source_opts *o, void *
 				     "cannot read '%s': not a regular file or directory", S->root);
 		goto out;
 	}
-	if ((rc = conn_walk(S->root, exts, &S->walk, err)) < 0)
+	if ((rc = tm_walk(S->root, exts, &S->walk, err)) < 0)
 		goto out;
 	S->is_dir = 1;
 	for (i = 0; i < S->walk.nfiles; i++) {
@@ -1439,7 +1439,7 @@ static int src_notes(void *s, struct ferry_buf *out)
 {
 	struct lpf_source *S = s;
 
-	return conn_walk_note(&S->walk, S->root, out);
+	return tm_walk_note(&S->walk, S->root, out);
 }
 
 static void src_files(void *s, char *const **names, size_t *n)

@@ -1,27 +1,18 @@
 /*
- * csv.h - the CSV point source (csv://, src/lib/connectors/csv.c): Apache
- * IoTDB `export-csv` files (aligned by time or by device, with or without
- * data-type suffixes) and plain CSV with a header.  The record splitter,
- * cell parser and time parser are exposed (prefix csv_) for the unit tests
- * and the fuzz harness; everything else goes through csv_source_ops.
+ * csv.h - the CSV record splitter and cell parser (prefix csv_): pure, no
+ * I/O.  The csv:// point source (tsmap/sources/csv/) reads files with it;
+ * tests/fuzz/fuzz_csv.c checks that a record-aligned byte range splits
+ * into the same records as the whole file.
  *
  * Ownership: nothing here allocates.  Cells point into the caller's record
  * (unquoted cells) or into the caller's scratch (quoted cells, unescaped);
  * they die with either.
  */
-#ifndef FERRY_CSV_H
-#define FERRY_CSV_H
+#ifndef FERRY_WIRE_CSV_H
+#define FERRY_WIRE_CSV_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "connectors/lineproto.h"
-#include "tsmap/tsmap.h"
-
-extern const struct tm_source_ops csv_source_ops;
-
-/* Longest record read by default; longer ones are rejected, not loaded. */
-#define CSV_MAX_RECORD ((size_t)16 << 20)
 
 /* One record as csv_split() cut it out of buf. */
 struct csv_rec {
@@ -68,13 +59,5 @@ struct csv_cell {
  */
 int csv_cells(const char *rec, size_t n, int bs, char *scratch, struct csv_cell *cells,
 	      size_t cap, const char **why, size_t *bad);
-
-/*
- * A time cell to nanoseconds since the epoch: ISO 8601
- * (2024-01-01T00:00:00.000+08:00, 'Z', a space for 'T', 0-9 fraction
- * digits, no zone = UTC, or a date alone) or a signed integer in precision
- * p.  0 or FERRY_EREJECT.
- */
-int csv_time_parse(const char *s, size_t n, enum lp_precision p, int64_t *ns);
 
 #endif

@@ -1,0 +1,275 @@
+/*
+ * values.c - what a CSV cell holds, for the csv:// source: strict integers,
+ * decimal floats (NaN/Inf told apart), booleans, text that must be UTF-8
+ * without NUL, and the time parser (ISO 8601 or an integer in a precision).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "copy/copy_int.h"    /* xf_days_from_civil, until model/ owns it */
+#include "tsmap/sources/csv/csv_int.h"
+
+void csv_trim(const char **s, size_t *n)
+{
+	while (*n && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+/* Strict signed decimal integer; 0 ok, -1 not an integer, -2 overflow. */
+int csv_parse_i64(const char *s, size_t n, int64_t *out)
+{
+	size_t i = 0;
+	int neg = 0;
+	uint64_t v = 0, lim;
+
+	if (n && (s[0] == '-' || s[0] == '+')) {
+		neg = s[0] == '-';
+		i++;
+	}
+	if (i == n)
+		return -1;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		unsigned d = (unsigned char)s[i] - '0';
+
+		if (d > 9)
+			return -1;
+		if (v > (lim - d) / 10) {
+			for (i++; i < n; i++)
+				if ((unsigned char)s[i] - '0' > 9)
+					return -1;
+			return -2;
+		}
+		v = v * 10 + d;
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+/* Decimal float syntax: [+-](digits[.digits]|.digits)[(e|E)[+-]digits]. */
+static int is_decimal(const char *s, size_t n)
+{
+	size_t i = 0, d = 0;
+
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		i++;
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++, d++;
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, d++;
+	}
+	if (!d)
+		return 0;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		size_t e = 0;
+
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, e++;
+		if (!e)
+			return 0;
+	}
+	return i == n;
+}
+
+static int is_special(const char *s, size_t n)
+{
+	if (n && (s[0] == '+' || s[0] == '-')) {
+		s++;
+		n--;
+	}
+	return (n == 3 && (!strncasecmp(s, "nan", 3) || !strncasecmp(s, "inf", 3))) ||
+	       (n == 8 && !strncasecmp(s, "infinity", 8));
+}
+
+int csv_parse_bool(const char *s, size_t n, int *b)
+{
+	if (n == 4 && !strncasecmp(s, "true", 4))
+		return *b = 1, 0;
+	if (n == 5 && !strncasecmp(s, "false", 5))
+		return *b = 0, 0;
+	return -1;
+}
+
+/* 0 and *d finite, -1 not a number, -2 NaN/Inf or out of range. */
+int csv_parse_double(const char *s, size_t n, double *d)
+{
+	char tmp[128];
+
+	if (!is_decimal(s, n))
+		return is_special(s, n) ? -2 : -1;
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	*d = strtod(tmp, NULL);
+	return isfinite(*d) ? 0 : -2;
+}
+
+unsigned csv_classify(const char *s, size_t n, int quoted_is_text, int quoted)
+{
+	int64_t i;
+	int b;
+
+	if (quoted && quoted_is_text)
+		return K_TEXT;
+	csv_trim(&s, &n);
+	switch (csv_parse_i64(s, n, &i)) {
+	case 0: return K_INT;
+	case -2: return K_FLOAT;
+	}
+	if (is_decimal(s, n))
+		return K_FLOAT;
+	if (is_special(s, n))
+		return K_SPECIAL;
+	if (!csv_parse_bool(s, n, &b))
+		return K_BOOL;
+	return K_TEXT;
+}
+
+/* 0 valid UTF-8 without NUL, 1 has NUL, 2 invalid UTF-8. */
+int csv_check_text(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+
+	while (p < e) {
+		unsigned c = *p;
+
+		if (c >= 1 && c < 0x80) {
+			p++;
+			continue;
+		}
+		if (!c)
+			return 1;
+		if (c >= 0xc2 && c <= 0xdf) {
+			if (e - p < 2 || (p[1] & 0xc0) != 0x80)
+				return 2;
+			p += 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			if (e - p < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+			    (c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
+				return 2;
+			p += 3;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			if (e - p < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+			    (p[3] & 0xc0) != 0x80 || (c == 0xf0 && p[1] < 0x90) ||
+			    (c == 0xf4 && p[1] > 0x8f))
+				return 2;
+			p += 4;
+		} else {
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* ---- time ---------------------------------------------------------------- */
+
+static int digits(const char *s, size_t n, size_t at, size_t k, int *v)
+{
+	size_t i;
+
+	if (at + k > n)
+		return -1;
+	*v = 0;
+	for (i = 0; i < k; i++) {
+		unsigned d = (unsigned char)s[at + i] - '0';
+
+		if (d > 9)
+			return -1;
+		*v = *v * 10 + (int)d;
+	}
+	return 0;
+}
+
+int csv_time_parse(const char *s, size_t n, enum lp_precision prec, int64_t *ns)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int Y, M, D, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
+	int64_t frac = 0, secs, out, v;
+	size_t i;
+	int rc;
+
+	csv_trim(&s, &n);
+	if (!n)
+		return FERRY_EREJECT;
+	rc = csv_parse_i64(s, n, &v);
+	if (rc == 0)
+		return lp_ts_to_ns(v, prec, ns);
+	if (rc == -2)
+		return FERRY_EREJECT;
+	if (digits(s, n, 0, 4, &Y) || n < 10 || s[4] != '-' || digits(s, n, 5, 2, &M) ||
+	    s[7] != '-' || digits(s, n, 8, 2, &D))
+		return FERRY_EREJECT;
+	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] ||
+	    (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0)))
+		return FERRY_EREJECT;
+	i = 10;
+	if (i < n) {
+		if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
+			return FERRY_EREJECT;
+		if (digits(s, n, i + 1, 2, &h) || i + 3 >= n || s[i + 3] != ':' ||
+		    digits(s, n, i + 4, 2, &mi))
+			return FERRY_EREJECT;
+		i += 6;
+		if (i < n && s[i] == ':') {
+			if (digits(s, n, i + 1, 2, &sec))
+				return FERRY_EREJECT;
+			i += 3;
+			if (i < n && (s[i] == '.' || s[i] == ',')) {
+				size_t k = 0;
+
+				for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++) {
+					if (k >= 9)
+						return FERRY_EREJECT;
+					frac = frac * 10 + (s[i] - '0');
+				}
+				if (!k)
+					return FERRY_EREJECT;
+				for (; k < 9; k++)
+					frac *= 10;
+			}
+		}
+		if (h > 23 || mi > 59 || sec > 59)
+			return FERRY_EREJECT;
+		if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+			i++;
+		} else if (i < n && (s[i] == '+' || s[i] == '-')) {
+			int sign = s[i] == '-' ? -1 : 1;
+
+			if (digits(s, n, i + 1, 2, &oh))
+				return FERRY_EREJECT;
+			i += 3;
+			if (i < n && s[i] == ':')
+				i++;
+			if (i < n) {
+				if (digits(s, n, i, 2, &om))
+					return FERRY_EREJECT;
+				i += 2;
+			}
+			if (oh > 23 || om > 59)
+				return FERRY_EREJECT;
+			oh *= sign;
+			om *= sign;
+		}
+		if (i != n)
+			return FERRY_EREJECT;
+	}
+	secs = xf_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec -
+	       (int64_t)oh * 3600 - (int64_t)om * 60;
+	if (__builtin_mul_overflow(secs, (int64_t)1000000000, &out) ||
+	    __builtin_add_overflow(out, frac, &out))
+		return FERRY_EREJECT;
+	*ns = out;
+	return 0;
+}

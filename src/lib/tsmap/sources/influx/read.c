@@ -1,0 +1,588 @@
+/*
+ * read.c - the InfluxDB source's reader: the points of one chunk, decoded
+ * from the streamed answer row by row (or, in series order, from answers
+ * taken whole and fetched one ahead on a thread, handed on field by field,
+ * newest first), to the mapper; values ferry cannot take to rej.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/log.h"
+#include "tsmap/sources/influx/influx_int.h"
+
+static unsigned field_types(const struct tm_measurement *m, const struct lp_str *name)
+{
+	size_t lo = 0, hi = m->nfields;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *e = m->fields[mid].name;
+		size_t en = strlen(e);
+		int c = memcmp(name->p, e, name->n < en ? name->n : en);
+
+		if (!c)
+			c = name->n < en ? -1 : name->n > en;
+		if (!c)
+			return m->fields[mid].types;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
+
+void ifx_rd_release(struct rd *r)
+{
+	ferry_free(r->fields);
+	ferry_free(r->ctypes);
+	ferry_free(r->rows);
+	ferry_free(r->order);
+}
+
+static int bad_row(const struct rd *r, struct ferry_error *err)
+{
+	return ferry_error_set(err, FERRY_EIO,
+		"invalid answer from InfluxDB at %s: a row of '%s' is malformed", r->ix->where,
+		r->m->name);
+}
+
+/* Column j's value v as field f: 1, 0 when null, -1 when ferry cannot
+ * take it (r->why says why; the caller skips what v holds). */
+static int take_cell(struct rd *r, const struct series *s, size_t j, const struct mp_val *v,
+		     struct lp_field *f)
+{
+	const unsigned f_only = TM_TYPE_BIT(LP_FLOAT);
+	const unsigned u_only = TM_TYPE_BIT(LP_UINT);
+
+	f->key = s->cols[j];
+	switch (v->t) {
+	case MP_NIL:
+		return 0;
+	case MP_FLOAT:
+		f->type = LP_FLOAT;
+		f->v.f = v->v.f;
+		return 1;
+	case MP_INT:
+		if (r->ctypes[j] == f_only) {        /* typed by the schema */
+			f->type = LP_FLOAT;
+			f->v.f = (double)v->v.i;
+		} else if (r->ctypes[j] == u_only && v->v.i >= 0) {
+			f->type = LP_UINT;
+			f->v.u = (uint64_t)v->v.i;
+		} else {
+			f->type = LP_INT;
+			f->v.i = v->v.i;
+		}
+		return 1;
+	case MP_UINT:
+		f->type = LP_UINT;
+		f->v.u = v->v.u;
+		return 1;
+	case MP_STR:
+		f->type = LP_STRING;
+		f->v.s.p = v->s;
+		f->v.s.n = v->len;
+		return 1;
+	case MP_BOOL:
+		f->type = LP_BOOL;
+		f->v.b = v->v.b;
+		return 1;
+	default:
+		if (!r->why[0])
+			snprintf(r->why, sizeof(r->why),
+				 "field '%.*s' has a value InfluxDB sent as MessagePack type %d",
+				 (int)f->key.n, f->key.p, (int)v->t);
+		return -1;
+	}
+}
+
+/* The start of a row: its array header and time.  A time that is not an
+ * integer sets r->why. */
+static int row_head(struct rd *r, const struct series *s, const unsigned char **pp, int64_t *t,
+		    struct ferry_error *err)
+{
+	struct mp_val v;
+
+	if (mp_next(pp, s->vend, &v) || v.t != MP_ARRAY || v.v.n != s->ncols ||
+	    mp_next(pp, s->vend, &v))
+		return bad_row(r, err);
+	*t = v.v.i;
+	if (v.t != MP_INT) {
+		*t = 0;
+		snprintf(r->why, sizeof(r->why), "time of a point of measurement '%s' is not an integer",
+			 r->m->name);
+	}
+	return 0;
+}
+
+static int time_in_range(const struct rd *r, int64_t t, struct ferry_error *err)
+{
+	if (!r->why[0] && (t < r->lo || t >= r->hi))
+		return ferry_error_set(err, FERRY_EIO,
+			"invalid answer from InfluxDB at %s: a point at %" PRId64
+			" outside the range asked for", r->ix->where, t);
+	return 0;
+}
+
+/*
+ * Decode the row at *pp: its time into *t, its non-null fields into
+ * r->fields[0..*nf).  A value ferry cannot take sets r->why (the row is
+ * rejected whole); a row that is not MessagePack is an error.
+ */
+static int decode_row(struct rd *r, const struct series *s, const unsigned char **pp,
+		      int64_t *t, size_t *nf, struct ferry_error *err)
+{
+	struct mp_val v;
+	size_t j;
+	int rc;
+
+	r->why[0] = 0;
+	*nf = 0;
+	if ((rc = row_head(r, s, pp, t, err)) < 0)
+		return rc;
+	for (j = 1; j < s->ncols; j++) {
+		const unsigned char *at = *pp;
+		int k;
+
+		if (mp_next(pp, s->vend, &v))
+			return bad_row(r, err);
+		k = take_cell(r, s, j, &v, &r->fields[*nf]);
+		if (k > 0) {
+			(*nf)++;
+		} else if (k < 0) {
+			*pp = at;
+			if (mp_skip(pp, s->vend))
+				return bad_row(r, err);
+		}
+	}
+	if (!r->why[0] && *nf == 0)
+		snprintf(r->why, sizeof(r->why), "point of measurement '%s' has no field values",
+			 r->m->name);
+	return time_in_range(r, *t, err);
+}
+
+/* Hand one point (nf fields from f) or one reject on. */
+static int emit(struct rd *r, const struct series *s, const unsigned char *start,
+		const unsigned char *end, int64_t t, const struct lp_field *f, size_t nf,
+		struct ferry_error *err)
+{
+	struct tm_point pt;
+	int rc;
+
+	if (r->why[0]) {
+		rc = r->rej ? r->rej(r->ud, r->key, r->why, start, (size_t)(end - start), err) :
+			ferry_error_set(err, FERRY_EREJECT, "%s", r->why);
+	} else {
+		pt.measurement = s->name;
+		pt.tags = s->tags;
+		pt.ntags = s->ntags;
+		pt.fields = f;
+		pt.nfields = nf;
+		pt.time_ns = t;
+		pt.key = r->key;
+		pt.file = NULL;
+		rc = r->fn(&pt, r->ud, err);
+	}
+	if (rc) {
+		if (rc > 0 || (err && !err->code))
+			rc = ferry_error_set(err, rc < 0 ? rc : FERRY_EABORT, "read stopped");
+		return rc;
+	}
+	r->key++;
+	return 0;
+}
+
+static int col_cmp(const struct series *s, int a, int b)
+{
+	const struct lp_str *x = &s->cols[a], *y = &s->cols[b];
+	int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/*
+ * Fieldwise: the rows of s (oldest first) go out field by field, fields
+ * bytewise by name, each newest first: the order of the narrow layout's
+ * (series, measurement, field, time desc) index.  A value ferry cannot
+ * take, or a row whose time is not an integer, is rejected field by
+ * field, as the query per field of read_items' fallback rejects it.
+ */
+static int ifx_rd_fieldwise(struct rd *r, const struct series *s, struct ferry_error *err)
+{
+	const unsigned char *p = s->values;
+	size_t k, i, j, nord = 0;
+	uint32_t row;
+	int rc;
+
+	/* every row takes a byte at least: a count beyond that is not real */
+	if ((size_t)s->nrows > (size_t)(s->vend - s->values))
+		return bad_row(r, err);
+	if (FERRY_GROW(r->rows, r->rcap, (size_t)s->nrows + 1) ||
+	    FERRY_GROW(r->order, r->ocap, s->ncols))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (row = 0; row < s->nrows; row++) {
+		r->rows[row] = p;
+		if (mp_skip(&p, s->vend))
+			return bad_row(r, err);
+	}
+	r->rows[s->nrows] = p;
+	for (k = 1; k < s->ncols; k++) {   /* insertion sort: a few columns */
+		for (i = nord; i > 0 && col_cmp(s, r->order[i - 1], (int)k) > 0; i--)
+			r->order[i] = r->order[i - 1];
+		r->order[i] = (int)k;
+		nord++;
+	}
+	for (k = 0; k < nord; k++)
+		for (row = s->nrows; row-- > 0;) {
+			const unsigned char *q = r->rows[row], *at;
+			struct mp_val v;
+			int64_t t;
+			int got;
+
+			r->why[0] = 0;
+			if ((rc = row_head(r, s, &q, &t, err)) < 0)
+				return rc;
+			for (j = 1; j < (size_t)r->order[k]; j++)
+				if (mp_skip(&q, s->vend))
+					return bad_row(r, err);
+			at = q;
+			if (mp_next(&q, s->vend, &v))
+				return bad_row(r, err);
+			if ((got = take_cell(r, s, (size_t)r->order[k], &v, &r->fields[0])) == 0)
+				continue;
+			if (got < 0 && (q = at, mp_skip(&q, s->vend)))
+				return bad_row(r, err);
+			if ((rc = time_in_range(r, t, err)) < 0 ||
+			    (rc = emit(r, s, r->rows[row], r->rows[row + 1], t, r->fields, 1, err)) < 0)
+				return rc;
+		}
+	return 0;
+}
+
+int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err)
+{
+	struct rd *r = ud;
+	const unsigned char *p = s->values;
+	uint32_t row;
+	size_t j, nf;
+	int64_t t;
+	int rc;
+
+	if (s->name.n != strlen(r->m->name) || memcmp(s->name.p, r->m->name, s->name.n) ||
+	    s->ncols < 1 || s->cols[0].n != 4 || memcmp(s->cols[0].p, "time", 4))
+		return ferry_error_set(err, FERRY_EIO,
+			"invalid answer from InfluxDB at %s: a series of '%.*s' without a time column",
+			r->ix->where, (int)s->name.n, s->name.p);
+	if (FERRY_GROW(r->fields, r->fcap, s->ncols) ||
+	    FERRY_GROW(r->ctypes, r->ccap, s->ncols))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (j = 1; j < s->ncols; j++)
+		r->ctypes[j] = field_types(r->m, &s->cols[j]);
+	if (r->fieldwise)
+		return ifx_rd_fieldwise(r, s, err);
+	for (row = 0; row < s->nrows; row++) {
+		const unsigned char *start = p;
+
+		if ((rc = decode_row(r, s, &p, &t, &nf, err)) < 0 ||
+		    (rc = emit(r, s, start, p, t, r->fields, nf, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * The query for the points of measurement m in [lo, hi) (clipped to
+ * --start/--end: *clo, *chi), every field or only field f (>= 0), only the
+ * series that match where (may be NULL), oldest first or newest first
+ * (desc); ctx for its errors.  0 when the range is empty, 1 when built.
+ */
+static int range_query(const struct ifx *ix, const struct tm_measurement *m, int f,
+		       const char *where, int64_t lo, int64_t hi, int desc, struct ferry_buf *q,
+		       struct ferry_buf *ctx, int64_t *clo, int64_t *chi)
+{
+	char a[48], b[48];
+	int rc;
+
+	if (ix->o.has_start && ix->o.start_ns > lo)
+		lo = ix->o.start_ns;
+	if (ix->o.has_end && ix->o.end_ns < hi)
+		hi = ix->o.end_ns;
+	*clo = lo;
+	*chi = hi;
+	if (lo >= hi)
+		return 0;
+	ifx_fmt_time(lo, a, sizeof(a));
+	ifx_fmt_time(hi, b, sizeof(b));
+	ferry_buf_clear(q);
+	ferry_buf_clear(ctx);
+	rc = ferry_buf_addstr(q, "SELECT ");
+	if (rc == 0 && f >= 0) {
+		rc = ifx_add_ident(q, m->fields[f].name, strlen(m->fields[f].name));
+		if (rc == 0)
+			rc = ferry_buf_addstr(q, "::field");
+	} else if (rc == 0) {
+		rc = ferry_buf_addch(q, '*');
+	}
+	if (rc == 0)
+		rc = ferry_buf_addstr(q, " FROM ");
+	if (rc == 0)
+		rc = ifx_add_dbrp(q, ix);
+	if (rc == 0)
+		rc = ferry_buf_addch(q, '.');
+	if (rc == 0)
+		rc = ifx_add_ident(q, m->name, strlen(m->name));
+	if (rc == 0)
+		rc = ferry_buf_addstr(q, " WHERE ");
+	if (rc == 0 && where)
+		rc = ferry_buf_addf(q, "(%s) AND ", where);
+	if (rc == 0)
+		rc = ferry_buf_addf(q, "time >= %" PRId64 " AND time < %" PRId64 " GROUP BY *%s",
+				    lo, hi, desc ? " ORDER BY time DESC" : "");
+	if (rc == 0)
+		rc = ferry_buf_addf(ctx, "cannot read measurement '%s' from %s to %s", m->name, a, b);
+	if (rc == 0 && f >= 0)
+		rc = ferry_buf_addf(ctx, ", field '%s'", m->fields[f].name);
+	if (rc == 0 && where)
+		rc = ferry_buf_addf(ctx, ", series %s", where);
+	return rc < 0 ? rc : 1;
+}
+
+/* One streamed query (see range_query) to r. */
+static int ifx_read_range(struct rd *r, const struct tm_measurement *m, int f, const char *where,
+		      int64_t lo, int64_t hi, int desc, struct ferry_error *err)
+{
+	struct ferry_buf q = FERRY_BUF_INIT, ctx = FERRY_BUF_INIT;
+	int rc;
+
+	r->m = m;
+	rc = range_query(r->ix, m, f, where, lo, hi, desc, &q, &ctx, &r->lo, &r->hi);
+	if (rc < 0)
+		rc = ferry_error_set(err, rc, "out of memory");
+	else if (rc > 0)
+		rc = ifx_query(r->ix, q.buf, 0, ifx_rd_series, r, ctx.buf, NULL, err);
+	ferry_buf_release(&q);
+	ferry_buf_release(&ctx);
+	return rc;
+}
+
+/*
+ * A whole answer fetched on a thread of its own, so that InfluxDB works
+ * on the next item of a chunk while the points of this one are handed on.
+ */
+struct fetch {
+	const struct ifx *ix;
+	struct ferry_buf q, ctx, raw;
+	int64_t lo, hi;
+	int empty;            /* nothing to ask: the range is empty */
+	int too_big;          /* over ix->whole_max, or cut by the server */
+	int rc;
+	struct ferry_error err;
+	pthread_t th;
+	int started;
+};
+
+/* The fetch itself, on its thread or in line. */
+static void fetch_run(struct fetch *f)
+{
+	f->rc = ifx_query(f->ix, f->q.buf, f->ix->whole_max, NULL, NULL, NULL, &f->raw, &f->err);
+	if (f->rc == FERRY_ETOOBIG) {
+		ferry_error_clear(&f->err);
+		f->rc = 0;
+		f->too_big = 1;
+	} else if (f->rc == 0) {
+		f->too_big = ifx_answer_cut(&f->raw);
+	}
+}
+
+static void *fetch_main(void *arg)
+{
+	fetch_run(arg);
+	return NULL;
+}
+
+/* Start fetching the answer of item it (in line later should no thread
+ * start). */
+static int fetch_start(struct fetch *f, const struct ifx *ix, const struct tm_item *it,
+		       const struct tm_measurement *m, struct ferry_error *err)
+{
+	int rc;
+
+	f->ix = ix;
+	f->rc = 0;
+	f->too_big = 0;
+	f->started = 0;
+	ferry_error_clear(&f->err);
+	rc = range_query(ix, m, -1, it->where, it->t_lo, it->t_hi, 0, &f->q, &f->ctx, &f->lo,
+			 &f->hi);
+	if (rc < 0)
+		return ferry_error_set(err, rc, "out of memory");
+	f->empty = rc == 0;
+	if (!f->empty && pthread_create(&f->th, NULL, fetch_main, f) == 0)
+		f->started = 1;
+	return 0;
+}
+
+/* Wait for f and hand its points to r field by field: 0, a negative
+ * FERRY_E*, or 1 when the answer was too big (nothing handed on). */
+static int fetch_finish(struct fetch *f, struct rd *r, const struct tm_measurement *m,
+			struct ferry_error *err)
+{
+	int rc = 0;
+
+	if (f->empty)
+		return 0;
+	if (f->started) {
+		pthread_join(f->th, NULL);
+		f->started = 0;
+	} else {
+		fetch_run(f);
+	}
+	if (f->rc < 0) {
+		rc = f->rc;
+		if (err) {
+			*err = f->err;
+			ferry_error_prefix(err, "%s", f->ctx.buf);
+		}
+		goto out;
+	}
+	if (f->too_big) {
+		rc = 1;
+		goto out;
+	}
+	r->m = m;
+	r->lo = f->lo;
+	r->hi = f->hi;
+	r->fieldwise = 1;
+	rc = ifx_parse(f->ix, &f->raw, ifx_rd_series, r, err);
+	r->fieldwise = 0;
+	if (rc < 0 && err)
+		ferry_error_prefix(err, "%s", f->ctx.buf);
+out:
+	return rc;
+}
+
+static void fetch_free(struct fetch *f)
+{
+	if (!f)
+		return;
+	if (f->started)
+		pthread_join(f->th, NULL);
+	ferry_buf_release(&f->q);
+	ferry_buf_release(&f->ctx);
+	ferry_buf_release(&f->raw);
+	ferry_free(f);
+}
+
+static struct fetch *fetch_new(void)
+{
+	struct fetch *f = ferry_calloc(1, sizeof(*f));
+
+	if (f) {
+		ferry_buf_init(&f->q, 0);
+		ferry_buf_init(&f->ctx, 0);
+		ferry_buf_init(&f->raw, 0);
+	}
+	return f;
+}
+
+/*
+ * The items of a chunk in series order.  Each asks for every field of its
+ * unit and piece in one answer (cheaper for InfluxDB than a query per
+ * field) and hands the points on field by field, newest first; the next
+ * item's answer is fetched meanwhile.  An answer over ix->whole_max, or
+ * one the server cut, is read again a field at a time, streamed, newest
+ * first, with the same points and rejects.  Its size decides, so a chunk
+ * read again gives the same rows.
+ */
+static int read_items(struct rd *r, const struct tm_schema *sch, const struct tm_chunk *ck,
+		      int only, struct ferry_error *err)
+{
+	struct fetch *fe[IFX_AHEAD + 1] = { NULL };
+	size_t *todo = NULL, n = 0, i, asked = 0;
+	int rc = 0;
+
+	for (i = 0; i < ck->nitems; i++)
+		if (ck->items[i].measurement < 0 || (size_t)ck->items[i].measurement >= sch->n) {
+			rc = ferry_error_set(err, FERRY_EINVAL,
+				"chunk names measurement %d of %zu: run discover and plan first",
+				ck->items[i].measurement, sch->n);
+			goto out;
+		}
+	if (!(todo = ferry_calloc(ck->nitems + 1, sizeof(*todo)))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ck->nitems; i++)
+		if (only < 0 || ck->items[i].measurement == only)
+			todo[n++] = i;
+	for (i = 0; i <= IFX_AHEAD && i < n; i++)
+		if (!(fe[i] = fetch_new())) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	/* item todo[i]'s answer in fe[i % (IFX_AHEAD + 1)], up to IFX_AHEAD
+	 * later ones on their way */
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct tm_item *it = &ck->items[todo[i]];
+		const struct tm_measurement *m = &sch->m[it->measurement];
+		int f;
+
+		for (; asked < n && asked <= i + IFX_AHEAD; asked++) {
+			const struct tm_item *a = &ck->items[todo[asked]];
+
+			if ((rc = fetch_start(fe[asked % (IFX_AHEAD + 1)], r->ix, a,
+					      &sch->m[a->measurement], err)) < 0)
+				goto out;
+		}
+		rc = fetch_finish(fe[i % (IFX_AHEAD + 1)], r, m, err);
+		if (rc == 1)
+			for (rc = 0, f = 0; f < (int)m->nfields && rc == 0; f++)
+				rc = ifx_read_range(r, m, f, it->where, it->t_lo, it->t_hi, 1, err);
+	}
+out:
+	for (i = 0; i <= IFX_AHEAD; i++)
+		fetch_free(fe[i]);
+	ferry_free(todo);
+	return rc;
+}
+
+int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chunk *ck,
+	     int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
+	     struct ferry_error *err)
+{
+	struct ifx *ix = s;
+	/* a connection that did not discover (a copy worker) reads by the
+	 * schema of the one that did */
+	const struct tm_schema *sch = ix->sch.n || !shared ? &ix->sch : shared;
+	struct rd r;
+	int rc = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.ix = ix;
+	r.fn = fn;
+	r.rej = rej;
+	r.ud = ud;
+	if (ck->nitems) {
+		rc = read_items(&r, sch, ck, only, err);
+		goto out;
+	}
+	if (only >= 0 && only != ck->measurement)
+		return 0;
+	if (ck->measurement < 0 || (size_t)ck->measurement >= sch->n)
+		return ferry_error_set(err, FERRY_EINVAL,
+			"chunk names measurement %d of %zu: run discover and plan first",
+			ck->measurement, sch->n);
+	rc = ifx_read_range(&r, &sch->m[ck->measurement], -1, NULL,
+			ck->has_time ? ck->t_lo : INT64_MIN, ck->has_time ? ck->t_hi : INT64_MAX, 0,
+			err);
+out:
+	ifx_rd_release(&r);
+	return rc;
+}

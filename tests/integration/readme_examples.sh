@@ -272,6 +272,13 @@ else
 	fail "pytest is needed for the README's rewrite example (the recipe's test command)"
 fi
 
+# ---- "Benchmarks": bench/run --sizes 1000000 --recorder-rows 0 -----------------
+# (2000 rows, and --no-record: a test must not append to bench/RESULTS.md)
+t_run "$FERRY_SRC/bench/run" --sizes 2000 --recorder-rows 0 --no-record --work "$T/bench"
+assert_eq "bench/run exits 0" "$T_RC" 0
+assert_contains "bench/run timed ferry" "$T_OUT" "| telemetry | 2000 | ferry |"
+check "bench/run: ferry did not fail" bash -c '! grep -q "| ferry |.*failed" <<<"$1"' _ "$T_OUT"
+
 # ---- "Time-series sources": the five examples ----------------------------------
 # (the layouts themselves are ts_copy.sh's; here the command shapes)
 if [[ -z "${FERRY_INFLUX_URL:-}" ]]; then

@@ -240,6 +240,18 @@ assert_eq "migrate baseline 0004" "$T_RC" 0
 t_run "$FERRY" migrate up --db sqlite:app.db
 assert_eq "up after baseline" "$T_RC" 0
 assert_contains "up after baseline runs only 0005" "$T_OUT" "1 migration applied"
+# ferry migrate repair [--as-applied]: a half-applied (dirty) step finished by hand
+printf -- '-- ferry:no-transaction\n-- migrate:up\nCREATE TABLE t6(a int);\nSELECT no_such_function();\n-- migrate:down\nDROP TABLE t6;\n' \
+	> migrations/0006_t6.sql
+t_run "$FERRY" migrate up --db sqlite:app.db
+assert_eq "a no-transaction step failing half-way fails up" "$T_RC" 1
+t_run "$FERRY" migrate up --db sqlite:app.db
+assert_eq "a dirty step blocks up" "$T_RC" 1
+t_run "$FERRY" migrate repair --as-applied --db sqlite:app.db
+assert_eq "migrate repair --as-applied" "$T_RC" 0
+t_run "$FERRY" migrate up --db sqlite:app.db
+assert_eq "up after repair --as-applied" "$T_RC" 0
+assert_contains "0006 counts as applied" "$T_OUT" "up to date"
 cd "$T"
 
 # ---- "ferry rewrite": both examples, and the README's recipe itself ------------

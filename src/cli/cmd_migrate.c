@@ -180,15 +180,24 @@ int cmd_migrate(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	/* `ferry migrate -q up` as well as `ferry -q migrate up` and
 	 * `ferry migrate up -q`: the shared options may precede the subcommand */
-	while (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet") ||
-			    !strcmp(argv[1], "-v") || !strcmp(argv[1], "--verbose") ||
-			    !strcmp(argv[1], "--json"))) {
-		if (argv[1][1] == 'q' || argv[1][2] == 'q')
+	while (argc > 1 && (!strcmp(argv[1], "--quiet") || !strcmp(argv[1], "--verbose") ||
+			    !strcmp(argv[1], "--json") ||
+			    (argv[1][0] == '-' && argv[1][1] &&
+			     strspn(argv[1] + 1, "qv") == strlen(argv[1] + 1)))) {
+		const char *p;
+
+		if (!strcmp(argv[1], "--quiet"))
 			cli.quiet = 1;
-		else if (argv[1][1] == 'v' || argv[1][2] == 'v')
+		else if (!strcmp(argv[1], "--verbose"))
 			ferry_log_set_level(ferry_log_get_level() + 1);
-		else
+		else if (!strcmp(argv[1], "--json"))
 			cli.json = 1;
+		else    /* -q, -v and clusters of them (-vv) */
+			for (p = argv[1] + 1; *p; p++)
+				if (*p == 'v')
+					ferry_log_set_level(ferry_log_get_level() + 1);
+				else
+					cli.quiet = 1;
 		argv[1] = argv[0];
 		argv++;
 		argc--;

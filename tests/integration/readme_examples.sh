@@ -117,6 +117,10 @@ t_run "$FERRY" -vv migrate status --db "sqlite:$T/q1.db"
 assert_eq "ferry -vv before the command" "$T_RC" 0
 t_run "$FERRY" migrate status -vv --db "sqlite:$T/q1.db"
 assert_eq "-vv after the command" "$T_RC" 0
+t_run "$FERRY" migrate -vv status --db "sqlite:$T/q1.db"
+assert_eq "-vv between migrate and its subcommand" "$T_RC" 0
+t_run "$FERRY" migrate -qv status --db "sqlite:$T/q1.db"
+assert_eq "-qv between migrate and its subcommand: quiet" "$T_RC:$T_OUT" "0:"
 t_run "$FERRY" -vv copy
 assert_eq "ferry -vv copy: -vv taken, the missing operands are the usage error" "$T_RC" 2
 assert_contains "ferry -vv copy names the missing operands" "$T_ERR" "expected SRC and DST"

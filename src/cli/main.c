@@ -111,6 +111,9 @@ int main(int argc, char **argv)
 			for (c = commands; c->name; c++)
 				if (!strcmp(c->name, argv[i + 1]))
 					return c->fn(2, hargv);
+			fprintf(stderr, "ferry: '%s' is not a ferry command; see 'ferry --help'\n",
+				argv[i + 1]);
+			return not_ferry(argc, argv, "'%s' is not a ferry command", argv[i + 1]);
 		}
 		usage(stdout);
 		return FERRY_EXIT_OK;

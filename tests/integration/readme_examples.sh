@@ -27,6 +27,9 @@ assert_contains "ferry help is the usage" "$T_OUT" "usage: ferry"
 t_run "$FERRY" help copy
 assert_eq "ferry help copy exits 0" "$T_RC" 0
 assert_contains "ferry help copy is copy's help" "$T_OUT" "usage: ferry copy"
+t_run "$FERRY" help nosuchcommand
+assert_eq "ferry help NOSUCH is a usage error" "$T_RC" 2
+assert_contains "ferry help NOSUCH names it" "$T_ERR" "'nosuchcommand' is not a ferry command"
 t_run "$FERRY" --version
 assert_eq "ferry --version exits 0" "$T_RC" 0
 

@@ -14,6 +14,7 @@
 # Which test runs each of the other examples: see the table in the final
 # report of issue 16 (copy_*.sh, verify.sh, ts_copy.sh, migrate_*.sh,
 # generate.sh, rewrite_fixtures.sh, cli_options.sh, clear_errors.sh).
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 t_init readme_examples
 
@@ -149,6 +150,7 @@ assert_contains "summary per phase" "$T_OUT" "phases:"
 t_run "$FERRY" copy "sqlite:///$T/var/lib/hass/home-assistant_v2.db" \
 	"postgres://ha:secret@127.0.0.1:1/ha?connect_timeout=2"
 assert_eq "unreachable target fails" "$T_RC" 1
+# shellcheck disable=SC2016 # $1 is bash -c's
 check "the password is never printed" bash -c '! grep -q secret <<<"$1"' _ "$T_OUT$T_ERR"
 assert_contains "the password is shown as ***" "$T_ERR" "***"
 # ferry verify sqlite:///var/lib/hass/home-assistant_v2.db postgres://ha@db/ha
@@ -181,7 +183,7 @@ check "generate example 2: a recorder database" test "$(sqlite3 home-assistant_v
 # ---- "ferry migrate": the up example, new, baseline, read-only commands ----------
 P=$T/project
 mkdir -p "$P/migrations/v0.1.0_to_v0.2.0"
-cd "$P"
+cd "$P" || exit 1
 printf -- '-- migrate:up\nCREATE TABLE readings (id integer PRIMARY KEY, value real);\nALTER TABLE readings ADD COLUMN unit text;\n-- migrate:down\nDROP TABLE readings;\n' \
 	> migrations/0001_add_unit.sql
 cat > migrations/0002_bridge_config <<'SH'
@@ -213,6 +215,7 @@ printf '#!/bin/sh\ntest -f bridge.yaml && test -f mcp.yaml\n' > smoke.sh
 chmod +x smoke.sh
 # status, plan, validate on a file that does not exist: read as empty, no file
 for c in status plan validate "up --dry-run"; do
+	# shellcheck disable=SC2086 # the subcommand and its flag split on purpose
 	t_run "$FERRY" migrate $c --db sqlite:app.db
 	assert_eq "migrate $c on a missing file" "$T_RC" 0
 	assert_contains "migrate $c says the file does not exist yet" "$T_ERR" "does not exist yet: read as empty"
@@ -236,7 +239,8 @@ t_run "$FERRY" migrate status --db sqlite:app.db
 assert_eq "migrate status" "$T_RC" 0
 assert_contains "status: applied" "$T_OUT" "applied"
 # ferry migrate baseline V: a database with the schema, no journal
-mkdir -p "$T/base/migrations" && cd "$T/base"
+mkdir -p "$T/base/migrations"
+cd "$T/base" || exit 1
 for i in 1 2 3 4 5; do
 	printf -- '-- migrate:up\nCREATE TABLE t%d(a int);\n-- migrate:down\nDROP TABLE t%d;\n' "$i" "$i" \
 		> "migrations/000${i}_t$i.sql"
@@ -296,6 +300,7 @@ fi
 t_run "$FERRY_SRC/bench/run" --sizes 2000 --recorder-rows 0 --no-record --work "$T/bench"
 assert_eq "bench/run exits 0" "$T_RC" 0
 assert_contains "bench/run timed ferry" "$T_OUT" "| telemetry | 2000 | ferry |"
+# shellcheck disable=SC2016 # $1 is bash -c's
 check "bench/run: ferry did not fail" bash -c '! grep -q "| ferry |.*failed" <<<"$1"' _ "$T_OUT"
 
 # ---- "Time-series sources": the five examples ----------------------------------

@@ -17,10 +17,23 @@
 #include "ferry/log.h"
 #include "ferry/migrate.h"
 
+enum {
+	OPT_DB = 256, OPT_DIR, OPT_ROOT, OPT_TO, OPT_TEST_CMD, OPT_RESTART_CMD,
+	OPT_LOCK_TIMEOUT, OPT_PYTHON_BIN, OPT_DRY_RUN, OPT_BACKUP, OPT_ACCEPT,
+	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON, OPT_CREATE_DB
+};
+
+/* The options a subcommand takes, as bits of (code - OPT_DB): one its
+ * help does not list is a usage error, not silently ignored.  --dir and
+ * the options every command takes go everywhere. */
+#define O(code) (1u << ((code) - OPT_DB))
+#define O_DB (O(OPT_DB) | O(OPT_ROOT) | O(OPT_LOCK_TIMEOUT) | O(OPT_PYTHON_BIN))
+
 struct sub {
 	const char *name;
 	const char *usage;
 	const char *help;
+	unsigned opts;
 };
 
 static const char common_help[] =
@@ -43,10 +56,12 @@ static const char common_help[] =
 static const struct sub subs[] = {
 	{ "status", "ferry migrate status [options]",
 	  "Show every migration: applied, pending, drifted (file changed since it\n"
-	  "was applied), failed or dirty, with dates, and what to do next.\n" },
+	  "was applied), failed or dirty, with dates, and what to do next.\n",
+	  O_DB },
 	{ "plan", "ferry migrate plan [--to V] [--backup] [options]",
 	  "Print the exact ordered steps and SQL 'up' would run, lint warnings\n"
-	  "(DROP TABLE, DROP COLUMN, TRUNCATE without a backup) and the rollback plan.\n" },
+	  "(DROP TABLE, DROP COLUMN, TRUNCATE without a backup) and the rollback plan.\n",
+	  O_DB | O(OPT_TO) | O(OPT_BACKUP) },
 	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--create-db] [--test-cmd CMD] [--restart-cmd CMD] [options]",
 	  "Apply pending migrations in order under a lock.  On failure the failing\n"
 	  "step is rolled back and every step applied in this run is reverted; a\n"
@@ -57,24 +72,31 @@ static const struct sub subs[] = {
 	  "  --dry-run          same as 'plan': change nothing\n"
 	  "  --backup           back up the database and project files first\n"
 	  "  --test-cmd CMD     run CMD (sh -c) after the migrations; failure rolls back\n"
-	  "  --restart-cmd CMD  run CMD for each service that requires a restart ($1)\n" },
+	  "  --restart-cmd CMD  run CMD for each service that requires a restart ($1)\n",
+	  O_DB | O(OPT_TO) | O(OPT_DRY_RUN) | O(OPT_BACKUP) | O(OPT_CREATE_DB) |
+	  O(OPT_TEST_CMD) | O(OPT_RESTART_CMD) },
 	{ "down", "ferry migrate down [N | --to V] [--dry-run] [options]",
 	  "Revert the last N applied migrations (default 1), or all after version V\n"
-	  "(--to 0 reverts everything).\n" },
+	  "(--to 0 reverts everything).\n",
+	  O_DB | O(OPT_TO) | O(OPT_DRY_RUN) },
 	{ "new", "ferry migrate new NAME [--sql | --exec | --python] [--dir DIR]",
 	  "Create the next numbered migration: NNNN_name.sql with up/down sections\n"
-	  "(default), an executable NNNN_name.sh, or a Python NNNN_name.py.\n" },
+	  "(default), an executable NNNN_name.sh, or a Python NNNN_name.py.\n",
+	  O(OPT_SQL) | O(OPT_EXEC) | O(OPT_PYTHON) },
 	{ "baseline", "ferry migrate baseline V [options]",
 	  "Adopt an existing database: record every migration up to V as applied\n"
-	  "without running it.\n" },
+	  "without running it.\n",
+	  O_DB },
 	{ "repair", "ferry migrate repair [--as-applied] [options]",
 	  "Resolve a failed run after fixing it by hand: a half-applied step is\n"
 	  "recorded as not applied (or applied with --as-applied), a failed revert\n"
-	  "as still applied, failed attempts are cleared, drifted checksums accepted.\n" },
+	  "as still applied, failed attempts are cleared, drifted checksums accepted.\n",
+	  O_DB | O(OPT_AS_APPLIED) },
 	{ "validate", "ferry migrate validate [--accept] [options]",
 	  "Compare applied migrations with their files (CRLF and BOM differences do\n"
-	  "not count).  --accept records the current files as intended.\n" },
-	{ NULL, NULL, NULL }
+	  "not count).  --accept records the current files as intended.\n",
+	  O_DB | O(OPT_ACCEPT) },
+	{ NULL, NULL, NULL, 0 }
 };
 
 static void usage(FILE *out)
@@ -123,12 +145,6 @@ static void print_json(const struct ferry_buf *doc, int code, const struct ferry
 	json_decref(root);
 }
 
-enum {
-	OPT_DB = 256, OPT_DIR, OPT_ROOT, OPT_TO, OPT_TEST_CMD, OPT_RESTART_CMD,
-	OPT_LOCK_TIMEOUT, OPT_PYTHON_BIN, OPT_DRY_RUN, OPT_BACKUP, OPT_ACCEPT,
-	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON, OPT_CREATE_DB
-};
-
 int cmd_migrate(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -164,15 +180,24 @@ int cmd_migrate(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	/* `ferry migrate -q up` as well as `ferry -q migrate up` and
 	 * `ferry migrate up -q`: the shared options may precede the subcommand */
-	while (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet") ||
-			    !strcmp(argv[1], "-v") || !strcmp(argv[1], "--verbose") ||
-			    !strcmp(argv[1], "--json"))) {
-		if (argv[1][1] == 'q' || argv[1][2] == 'q')
+	while (argc > 1 && (!strcmp(argv[1], "--quiet") || !strcmp(argv[1], "--verbose") ||
+			    !strcmp(argv[1], "--json") ||
+			    (argv[1][0] == '-' && argv[1][1] &&
+			     strspn(argv[1] + 1, "qv") == strlen(argv[1] + 1)))) {
+		const char *p;
+
+		if (!strcmp(argv[1], "--quiet"))
 			cli.quiet = 1;
-		else if (argv[1][1] == 'v' || argv[1][2] == 'v')
+		else if (!strcmp(argv[1], "--verbose"))
 			ferry_log_set_level(ferry_log_get_level() + 1);
-		else
+		else if (!strcmp(argv[1], "--json"))
 			cli.json = 1;
+		else    /* -q, -v and clusters of them (-vv) */
+			for (p = argv[1] + 1; *p; p++)
+				if (*p == 'v')
+					ferry_log_set_level(ferry_log_get_level() + 1);
+				else
+					cli.quiet = 1;
 		argv[1] = argv[0];
 		argv++;
 		argc--;
@@ -193,6 +218,14 @@ int cmd_migrate(int argc, char **argv)
 	/* argv[1], the subcommand, stands where getopt expects the name */
 	cli_getopt_begin(cmdname, argc - 1, argv + 1);
 	while ((c = cli_getopt(argc - 1, argv + 1, "h", longopts)) != -1) {
+		if (c >= OPT_DB && c <= OPT_CREATE_DB && c != OPT_DIR && !(sub->opts & O(c))) {
+			const struct option *lo = longopts;
+
+			while (lo->val != c)
+				lo++;
+			return cli_usage(cmdname, "option '--%s' is not for '%s'", lo->name,
+					 cmdname);
+		}
 		switch (c) {
 		case CLI_OPT_BAD:
 			return FERRY_EXIT_USAGE;

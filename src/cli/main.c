@@ -79,10 +79,19 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--version")) {
 			printf("ferry %s\n", FERRY_VERSION);
 			return FERRY_EXIT_OK;
-		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+		} else if (!strcmp(argv[i], "--verbose")) {
 			ferry_log_set_level(ferry_log_get_level() + 1);
-		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+		} else if (!strcmp(argv[i], "--quiet")) {
 			cli.quiet = 1;
+		} else if (argv[i][1] && strspn(argv[i] + 1, "qv") == strlen(argv[i] + 1)) {
+			/* -v, -q and clusters of them (-vv), as after the command */
+			const char *p;
+
+			for (p = argv[i] + 1; *p; p++)
+				if (*p == 'v')
+					ferry_log_set_level(ferry_log_get_level() + 1);
+				else
+					cli.quiet = 1;
 		} else if (!strcmp(argv[i], "--json")) {
 			cli.json = 1;
 		} else {
@@ -102,6 +111,9 @@ int main(int argc, char **argv)
 			for (c = commands; c->name; c++)
 				if (!strcmp(c->name, argv[i + 1]))
 					return c->fn(2, hargv);
+			fprintf(stderr, "ferry: '%s' is not a ferry command; see 'ferry --help'\n",
+				argv[i + 1]);
+			return not_ferry(argc, argv, "'%s' is not a ferry command", argv[i + 1]);
 		}
 		usage(stdout);
 		return FERRY_EXIT_OK;

@@ -31,7 +31,7 @@ assert_eq "verify into SQLite is a usage error" "$T_RC" 2
 assert_contains "says the target must be PostgreSQL" "$T_ERR" \
 	"cannot verify into sqlite 'sqlite:src.db': the target must be PostgreSQL"
 t_run "$FERRY" verify sqlite:nosuch.db "$url"
-assert_eq "verify from a missing file fails" "$T_RC" 1
+assert_eq "verify from a missing file is a configuration error" "$T_RC" 2
 assert_contains "says the file is missing" "$T_ERR" "cannot open sqlite database 'nosuch.db': it does not exist"
 check "verify created no SQLite file" test ! -e nosuch.db
 

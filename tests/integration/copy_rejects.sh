@@ -85,6 +85,6 @@ t_run "$FERRY" copy -q "sqlite://$T/junk.db" "$url3"
 assert_eq "junk source exit code" "$T_RC" 1
 assert_contains "junk source message" "$T_ERR" "cannot read sqlite database '$T/junk.db'"
 t_run "$FERRY" copy -q "sqlite://$T/missing.db" "$url3"
-assert_eq "missing source exit code" "$T_RC" 1
+assert_eq "missing source is a configuration error (exit 2)" "$T_RC" 2
 assert_contains "missing source message" "$T_ERR" "cannot open sqlite database '$T/missing.db'"
 t_done

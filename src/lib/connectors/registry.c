@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
@@ -55,6 +56,26 @@ unsigned ferry_conn_url_caps(const char *url)
 	return ops ? ops->caps : 0;
 }
 
+/*
+ * A file store (SQLite, line protocol, CSV) opened to be read, whose file
+ * is not there: a path to fix before running again, so a usage error
+ * (exit 2) whatever the connector made of it.  The connector's message
+ * already names the file.
+ */
+static int missing_file(const struct ferry_conn_ops *ops, const ferry_url *u,
+			unsigned flags)
+{
+	struct stat st;
+
+	if (flags & FERRY_OPEN_CREATE)
+		return 0;
+	if (ops != &sq_ops && ops != &lpf_ops && ops != &csv_ops)
+		return 0;
+	if (!u->path || !u->path[0] || !strcmp(u->path, "-") || !strcmp(u->path, ":memory:"))
+		return 0;
+	return stat(u->path, &st) < 0 && errno == ENOENT;
+}
+
 int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 		    struct ferry_error *err)
 {
@@ -79,6 +100,8 @@ int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 		return rc;
 	}
 	if ((rc = ops->open(u, flags, &c, err)) < 0) {
+		if (rc != FERRY_EUSAGE && rc != FERRY_ENOMEM && missing_file(ops, u, flags))
+			rc = err ? (err->code = FERRY_EUSAGE) : FERRY_EUSAGE;
 		ferry_url_free(u);
 		return rc;
 	}

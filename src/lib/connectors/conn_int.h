@@ -11,10 +11,6 @@ int conn_quote_dq(const char *name, struct ferry_buf *out);
 
 #include "ferry/error.h"
 
-/* Copy the SQLite database at src_url to dest_path with the online backup
- * API: one consistent state even while an application writes to it. */
-int sq_snapshot(const char *src_url, const char *dest_path, struct ferry_error *err);
-
 /* The files of a directory source (walk.c): paths relative to the root,
  * bytewise sorted; skipped: what was left out and why ("a.txt (not .lp
  * or .lp.gz)"), for conn_walk_note(). */

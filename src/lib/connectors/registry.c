@@ -42,16 +42,23 @@ const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme)
 	return NULL;
 }
 
-unsigned ferry_conn_url_caps(const char *url)
+const struct ferry_conn_ops *ferry_conn_url_ops(const char *url)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	const struct ferry_conn_ops *ops;
 	ferry_url *u = NULL;
 
 	if (ferry_url_parse(url, &u, &err) < 0)
-		return 0;
+		return NULL;
 	ops = ferry_conn_lookup(u->scheme);
 	ferry_url_free(u);
+	return ops;
+}
+
+unsigned ferry_conn_url_caps(const char *url)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_url_ops(url);
+
 	return ops ? ops->caps : 0;
 }
 

@@ -14,6 +14,8 @@
 #include "ferry/connector.h"
 #include "ferry/url.h"
 
+extern const struct ferry_conn_ops pg_ops;  /* postgres.c */
+
 /*
  * Copy the name in `... "name" ...` that follows prefix in msg into out.
  * Server messages quote identifiers with double quotes and do not escape
@@ -139,8 +141,7 @@ int ferry_pg_create_database(const char *url, int *created,
 	int rc;
 
 	*created = 0;
-	if (ferry_url_parse(url, &u, err) < 0 ||
-	    (strcmp(u->scheme, "postgres") && strcmp(u->scheme, "postgresql"))) {
+	if (ferry_url_parse(url, &u, err) < 0 || ferry_conn_lookup(u->scheme) != &pg_ops) {
 		rc = 0;  /* not PostgreSQL: nothing to create, the open says why */
 		goto out;
 	}

@@ -157,7 +157,8 @@ static int pg_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
 	ExecStatusType st = PQresultStatus(res);
 	int rc = 0;
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+	/* a script of only comments is an empty query, and no error */
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
 		rc = pg_fail(c->pg, res, err, "statement failed");
 	PQclear(res);
 	return rc;

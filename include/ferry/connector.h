@@ -4,7 +4,8 @@
  * A connector is a versioned table of function pointers registered by URL
  * scheme (golang-migrate's driver registry, curl's vtls backends).  Every
  * entry may be NULL when the capability bit says the store cannot do it.
- * A ferry_conn is owned by whoever opened it and closed with
+ * Connections are opened and closed through the registry (ferry/registry.h):
+ * a ferry_conn is owned by whoever opened it and closed with
  * ferry_conn_close(); catalogs returned by describe are owned by the
  * caller.  Batches handed to a ferry_batch_fn are only valid during the
  * call.
@@ -208,17 +209,7 @@ struct ferry_conn_ops {
 	const char *bulk_session_sql;
 };
 
-/* The connector url names, NULL when it does not parse or names none;
- * nothing is opened. */
-const struct ferry_conn_ops *ferry_conn_url_ops(const char *url);
 
-/* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */
-const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme);
-/* The capabilities (FERRY_CAP_*) of the connector url names, 0 when it
- * names none; nothing is opened. */
-unsigned ferry_conn_url_caps(const char *url);
-/* All registered connectors, NULL-terminated. */
-const struct ferry_conn_ops *const *ferry_conn_list(void);
 
 /*
  * PostgreSQL administration (connectors/pg_admin.c).
@@ -236,12 +227,6 @@ int ferry_pg_create_database(const char *url, int *created,
 int ferry_pg_advice(const char *msg, const char *user, int offer_create,
 		    struct ferry_buf *out);
 
-/* Parse url, find its connector and open it.  On failure the message never
- * contains a password; a connection problem is FERRY_ECONN, a refused
- * statement FERRY_ESQL (one translation, in the connector). */
-int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
-		    struct ferry_error *err);
-void ferry_conn_close(ferry_conn *c);
 const struct ferry_conn_ops *ferry_conn_ops_of(const ferry_conn *c);
 const ferry_url *ferry_conn_url(const ferry_conn *c);
 

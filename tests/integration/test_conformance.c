@@ -36,6 +36,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/registry.h"
 #include "ferry/model.h"
 #include "services_env.h"
 

@@ -16,6 +16,17 @@
 
 extern const struct ferry_conn_ops pg_ops;  /* postgres.c */
 
+/* Does scheme name the PostgreSQL connector (its own table says)? */
+static int is_pg_scheme(const char *scheme)
+{
+	size_t i;
+
+	for (i = 0; pg_ops.schemes[i]; i++)
+		if (!strcmp(pg_ops.schemes[i], scheme))
+			return 1;
+	return 0;
+}
+
 /*
  * Copy the name in `... "name" ...` that follows prefix in msg into out.
  * Server messages quote identifiers with double quotes and do not escape
@@ -141,7 +152,7 @@ int ferry_pg_create_database(const char *url, int *created,
 	int rc;
 
 	*created = 0;
-	if (ferry_url_parse(url, &u, err) < 0 || ferry_conn_lookup(u->scheme) != &pg_ops) {
+	if (ferry_url_parse(url, &u, err) < 0 || !is_pg_scheme(u->scheme)) {
 		rc = 0;  /* not PostgreSQL: nothing to create, the open says why */
 		goto out;
 	}

@@ -24,6 +24,7 @@
 
 #include "copy/planner.h"
 #include "ferry/alloc.h"
+#include "ferry/registry.h"
 
 static const char schema_sql[] =
 	"CREATE SCHEMA IF NOT EXISTS ferry;"

@@ -32,6 +32,7 @@
 #include "ferry/log.h"
 #include "ferry/hash.h"
 #include "ferry/progress.h"
+#include "ferry/registry.h"
 #include "ferry/url.h"
 
 #define DEFAULT_CHUNK_ROWS 250000

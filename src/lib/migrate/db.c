@@ -16,6 +16,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/connector.h"
+#include "ferry/registry.h"
 #include "ferry/log.h"
 #include "ferry/url.h"
 #include "mig_int.h"

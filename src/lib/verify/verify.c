@@ -35,6 +35,7 @@
 #include "ferry/hash.h"
 #include "ferry/log.h"
 #include "ferry/progress.h"
+#include "ferry/registry.h"
 #include "ferry/verify.h"
 #include "verify/verify_int.h"
 

@@ -1,7 +1,9 @@
 /*
  * sqlite.c - the SQLite connector: source (catalog + rowid-range reads
  * straight from sqlite3_column_* into batches) and target (prepared
- * INSERTs inside the caller's transaction).
+ * INSERTs inside the caller's transaction); for ferry migrate also
+ * parameterised queries, scripts run statement by statement, the lock
+ * (a lock file) and the online backup (snapshot).
  *
  * Reads never re-parse values: each cell takes the storage class SQLite
  * reports, and the copy transform decides what that means for the

@@ -4,7 +4,8 @@
  * A connector is a versioned table of function pointers registered by URL
  * scheme (golang-migrate's driver registry, curl's vtls backends).  Every
  * entry may be NULL when the capability bit says the store cannot do it.
- * A ferry_conn is owned by whoever opened it and closed with
+ * Connections are opened and closed through the registry (ferry/registry.h):
+ * a ferry_conn is owned by whoever opened it and closed with
  * ferry_conn_close(); catalogs returned by describe are owned by the
  * caller.  Batches handed to a ferry_batch_fn are only valid during the
  * call.
@@ -19,6 +20,9 @@
 #include "ferry/url.h"
 
 #define FERRY_CONN_OPS_V1 1
+/* V2: capability bits instead of store names (CHECKPOINT ... FILE),
+ * snapshot, lock/unlock, query with parameters and rows (no query1). */
+#define FERRY_CONN_OPS_V2 2
 
 enum ferry_conn_caps {
 	FERRY_CAP_READ = 1 << 0,      /* can be a source */
@@ -30,14 +34,39 @@ enum ferry_conn_caps {
 	FERRY_CAP_LOCK = 1 << 6,      /* advisory locks */
 	FERRY_CAP_CHUNKS = 1 << 7,    /* key_range gives chunk ordinals: the source
 				       * is read one chunk per key (time-series) */
-	FERRY_CAP_ORDERED = 1 << 8    /* read can follow an index (order_bounds) */
+	FERRY_CAP_ORDERED = 1 << 8,   /* read can follow an index (order_bounds) */
+	FERRY_CAP_CHECKPOINT = 1 << 9,  /* a target that can hold ferry.jobs,
+					 * ferry.progress and ferry.steps: resumable
+					 * jobs and several writers (workers) */
+	FERRY_CAP_SNAPSHOT = 1 << 10, /* snapshot: a consistent online backup */
+	FERRY_CAP_UNTYPED = 1 << 11,  /* cells carry their own storage class
+				       * (SQLite): the planner scans the values */
+	FERRY_CAP_SCHEMAS = 1 << 12,  /* named schemas (CREATE SCHEMA, qualified
+				       * names), table comments, TRUNCATE and
+				       * DROP TABLE ... CASCADE */
+	FERRY_CAP_HASH_SQL = 1 << 13, /* computes ferry's canonical row hashes in
+				       * SQL: a target ferry verify can read */
+	FERRY_CAP_FILE = 1 << 14      /* the url's path is a local database file
+				       * (see file_sides) */
 };
 
 /* Open flags. */
 enum {
 	FERRY_OPEN_READONLY = 1 << 0,
-	FERRY_OPEN_CREATE = 1 << 1
+	FERRY_OPEN_CREATE = 1 << 1,
+	/* keep the server's session settings (time zone, date style,
+	 * encoding): the user's own SQL (migrations) runs as in its shell */
+	FERRY_OPEN_SESSION_DEFAULTS = 1 << 2,
+	/* FERRY_CAP_FILE: open an empty in-memory database instead of the
+	 * file (a read-only look at a database that does not exist yet) */
+	FERRY_OPEN_EMPTY = 1 << 3
 };
+
+/* One row of ops->query: vals[i] is column i as text, NULL for SQL NULL;
+ * valid only during the call.  Non-zero return stops the query and is
+ * returned by it. */
+typedef int (*ferry_row_fn)(void *ud, int ncols, const char *const *vals,
+			    struct ferry_error *err);
 
 typedef struct ferry_conn ferry_conn;
 typedef struct ferry_writer ferry_writer;
@@ -102,7 +131,7 @@ struct ferry_write_spec {
 };
 
 struct ferry_conn_ops {
-	int version;                 /* FERRY_CONN_OPS_V1 */
+	int version;                 /* FERRY_CONN_OPS_V2 */
 	const char *name;            /* "sqlite" */
 	const char *const *schemes;  /* NULL-terminated */
 	unsigned caps;
@@ -130,10 +159,17 @@ struct ferry_conn_ops {
 			    struct ferry_buf *out, struct ferry_error *err);
 	/* Run one or more SQL statements (DDL, SET, ...). */
 	int (*exec)(ferry_conn *c, const char *sql, struct ferry_error *err);
-	/* First column of the first row as text into out; *isnull = 1 when
-	 * there is no row or the value is NULL. */
-	int (*query1)(ferry_conn *c, const char *sql, struct ferry_buf *out,
-		      int *isnull, struct ferry_error *err);
+	/* One statement with nparams text parameters $1..$n (NULL: SQL NULL;
+	 * on SQLite each is used once, in order), fn called on each row it
+	 * returns (fn may be NULL: rows are dropped). */
+	int (*query)(ferry_conn *c, const char *sql, const char *const *params,
+		     int nparams, ferry_row_fn fn, void *ud,
+		     struct ferry_error *err);
+	/* Run a script statement by statement outside any transaction;
+	 * *done counts those that took effect, also on failure.  NULL: the
+	 * caller splits the script and runs each statement through exec. */
+	int (*exec_each)(ferry_conn *c, const char *sql, size_t *done,
+			 struct ferry_error *err);
 	int (*begin)(ferry_conn *c, struct ferry_error *err);
 	int (*commit)(ferry_conn *c, struct ferry_error *err);
 	int (*rollback)(ferry_conn *c, struct ferry_error *err);
@@ -154,15 +190,26 @@ struct ferry_conn_ops {
 	 * same-size edit keeps); for the resume check of a copy job.  May be
 	 * NULL, and returns 1 appending nothing when the source cannot say. */
 	int (*content_id)(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
+	/* FERRY_CAP_LOCK: try once to take the advisory lock key for this
+	 * connection's session (*got = 1 when taken, 0 when another session
+	 * holds it); it spans transactions and dies with the connection or
+	 * the process.  A store without lock keys (SQLite: a lock file
+	 * beside the database) has one lock per database. */
+	int (*lock)(ferry_conn *c, int64_t key, int *got, struct ferry_error *err);
+	int (*unlock)(ferry_conn *c, int64_t key, struct ferry_error *err);
+	/* FERRY_CAP_SNAPSHOT: write one consistent state of the store to the
+	 * new file dest_path, even while others write to it, and append the
+	 * url that opens the copy to dest_url. */
+	int (*snapshot)(ferry_conn *c, const char *dest_path, struct ferry_buf *dest_url,
+			struct ferry_error *err);
+	/* FERRY_CAP_FILE: suffixes of the files that make up the database at
+	 * path (the file itself is ""), NULL-terminated. */
+	const char *const *file_sides;
+	/* Run once on each bulk-load connection (NULL: none). */
+	const char *bulk_session_sql;
 };
 
-/* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */
-const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme);
-/* The capabilities (FERRY_CAP_*) of the connector url names, 0 when it
- * names none; nothing is opened. */
-unsigned ferry_conn_url_caps(const char *url);
-/* All registered connectors, NULL-terminated. */
-const struct ferry_conn_ops *const *ferry_conn_list(void);
+
 
 /*
  * PostgreSQL administration (connectors/pg_admin.c).
@@ -180,11 +227,6 @@ int ferry_pg_create_database(const char *url, int *created,
 int ferry_pg_advice(const char *msg, const char *user, int offer_create,
 		    struct ferry_buf *out);
 
-/* Parse url, find its connector and open it.  On failure the message never
- * contains a password. */
-int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
-		    struct ferry_error *err);
-void ferry_conn_close(ferry_conn *c);
 const struct ferry_conn_ops *ferry_conn_ops_of(const ferry_conn *c);
 const ferry_url *ferry_conn_url(const ferry_conn *c);
 

@@ -11,7 +11,9 @@
  *
  * What landed is checked value by value: through read (the values read
  * back go through the same transform and must equal what was written)
- * or, for PostgreSQL, through query1 with col::text and float8send().
+ * or, for PostgreSQL, through query with col::text and float8send().
+ * The version 2 ops (lock/unlock, query with parameters, snapshot) are
+ * checked against their capability bits on the real store.
  *
  * A connector for which this file cannot make a test URL is skipped with
  * the reason printed: add a profile below when adding a connector.
@@ -34,6 +36,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/registry.h"
 #include "ferry/model.h"
 #include "services_env.h"
 
@@ -280,7 +283,27 @@ static void pg_bad_urls(struct cx *x)
 	assert_open_fails(url, "ferry_no_such_db", SECRET);
 }
 
-/* Value of SQL through query1; returns 1 when NULL. */
+struct first {
+	struct ferry_buf *out;
+	int isnull, nrows;
+};
+
+static int first_cb(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct first *f = ud;
+
+	(void)err;
+	assert_true(ncols >= 1);
+	if (f->nrows++ == 0 && vals[0]) {
+		f->isnull = 0;
+		ferry_buf_clear(f->out);
+		ferry_buf_addstr(f->out, vals[0]);
+	}
+	return 0;
+}
+
+/* Value of SQL through query (the first column of the first row);
+ * returns 1 when NULL or no row. */
 static int q1(struct cx *x, struct ferry_buf *out, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -288,17 +311,16 @@ static int q1(struct cx *x, struct ferry_buf *out, const char *fmt, ...)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct first f = { out, 1, 0 };
 	va_list ap;
-	int isnull = -1;
 
 	va_start(ap, fmt);
 	ferry_buf_vaddf(&sql, fmt, ap);
 	va_end(ap);
-	if (x->ops->query1(x->c, sql.buf, out, &isnull, &err) < 0)
+	if (x->ops->query(x->c, sql.buf, NULL, 0, first_cb, &f, &err) < 0)
 		fail_msg("%s: %s", sql.buf, err.msg);
-	assert_true(isnull == 0 || isnull == 1);
 	ferry_buf_release(&sql);
-	return isnull;
+	return f.isnull;
 }
 
 static void pg_verify_sql(struct cx *x, const struct ferry_batch *w)
@@ -673,7 +695,7 @@ static struct ferry_catalog *describe(struct cx *x)
 
 static int64_t count_rows(struct cx *x, const char *table)
 {
-	if (x->ops->query1) {
+	if (x->ops->query) {
 		struct ferry_buf v = FERRY_BUF_INIT, q = FERRY_BUF_INIT;
 		int64_t n;
 
@@ -876,7 +898,7 @@ static void ops_table(void **state)
 	unsigned caps = o->caps;
 	size_t i;
 
-	assert_int_equal(o->version, FERRY_CONN_OPS_V1);
+	assert_true(o->version == FERRY_CONN_OPS_V1 || o->version == FERRY_CONN_OPS_V2);
 	assert_non_null(o->name);
 	assert_true(o->name[0] != '\0');
 	assert_non_null(o->schemes);
@@ -888,7 +910,28 @@ static void ops_table(void **state)
 	assert_non_null(o->open);
 	assert_non_null(o->close);
 	assert_non_null(o->quote_ident);
-	assert_int_equal(caps & ~0x1FFu, 0);
+	assert_int_equal(caps & ~0x7FFFu, 0);
+	if (caps & FERRY_CAP_LOCK)
+		assert_true(o->lock && o->unlock);
+	if (caps & FERRY_CAP_SNAPSHOT)
+		assert_non_null(o->snapshot);
+	if (caps & FERRY_CAP_FILE)
+		assert_true(o->file_sides && o->file_sides[0] && !o->file_sides[0][0]);
+	/* the bookkeeping of a checkpointed job and verify's hashing are SQL */
+	if (caps & (FERRY_CAP_CHECKPOINT | FERRY_CAP_HASH_SQL | FERRY_CAP_SCHEMAS))
+		assert_true((caps & FERRY_CAP_DDL) && (caps & FERRY_CAP_TXN) && o->query);
+	if (caps & FERRY_CAP_UNTYPED)
+		assert_true(caps & FERRY_CAP_READ);
+	if (caps & FERRY_CAP_DDL)
+		assert_non_null(o->query);
+	/* what the registry answers for a URL is this table */
+	{
+		char url[64];
+
+		snprintf(url, sizeof(url), "%s:///x", o->schemes[0]);
+		if (ferry_conn_url_ops(url))
+			assert_ptr_equal(ferry_conn_url_ops(url), o);
+	}
 	if (caps & FERRY_CAP_CHUNKS)
 		assert_true((caps & FERRY_CAP_KEYRANGE) && o->key_range);
 	if (caps & FERRY_CAP_ORDERED)
@@ -1295,6 +1338,156 @@ static void point_reads(void **state)
 	ferry_catalog_free(cat);
 }
 
+/* ---- version 2: query with parameters, lock/unlock, snapshot ----------- */
+
+struct rows_seen {
+	int n;
+	char text[8][64];
+	int nulls;
+};
+
+static int rows_cb(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct rows_seen *r = ud;
+
+	(void)err;
+	assert_int_equal(ncols, 2);
+	assert_true(r->n < 8);
+	snprintf(r->text[r->n], sizeof(r->text[0]), "%s|%s", vals[0] ? vals[0] : "NULL",
+		 vals[1] ? vals[1] : "NULL");
+	r->nulls += !vals[1];
+	r->n++;
+	return 0;
+}
+
+static int stop_cb(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	(void)ncols;
+	(void)vals;
+	++*(int *)ud;
+	return ferry_error_set(err, FERRY_EUSAGE, "stop here");
+}
+
+static void query_params(void **state)
+{
+	struct cx *x = *state;
+	const char *p[2] = { "it's", NULL }, *p2[2] = { "b", NULL };
+	struct rows_seen r;
+	int calls = 0;
+
+	NEED_CAPS(x, FERRY_CAP_DDL);
+	OK(x->ops->exec(x->c, "DROP TABLE IF EXISTS conf_q; CREATE TABLE conf_q (k text, v text)",
+			err), "create conf_q");
+	/* parameters travel as values: a quote needs no escaping, NULL is NULL */
+	OK(x->ops->query(x->c, "INSERT INTO conf_q (k, v) VALUES ($1, $2)", p, 2, NULL, NULL,
+			 err), "insert with parameters");
+	OK(x->ops->query(x->c, "INSERT INTO conf_q (k, v) VALUES ($1, $2)", p2, 2, NULL, NULL,
+			 err), "insert a second row");
+	memset(&r, 0, sizeof(r));
+	/* several rows, in order, each column apart: no joining and splitting */
+	OK(x->ops->query(x->c, "SELECT k, v FROM conf_q ORDER BY k", NULL, 0, rows_cb, &r, err),
+	   "select rows");
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.text[0], "b|NULL");
+	assert_string_equal(r.text[1], "it's|NULL");
+	assert_int_equal(r.nulls, 2);
+	memset(&r, 0, sizeof(r));
+	OK(x->ops->query(x->c, "SELECT k, v FROM conf_q WHERE k = $1", p, 1, rows_cb, &r, err),
+	   "select with a parameter");
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.text[0], "it's|NULL");
+	/* no rows: the callback is never called */
+	memset(&r, 0, sizeof(r));
+	p2[0] = "c";
+	OK(x->ops->query(x->c, "SELECT k, v FROM conf_q WHERE k = $1", p2, 1, rows_cb, &r,
+			 err), "select nothing");
+	assert_int_equal(r.n, 0);
+	/* a callback's non-zero return stops the query and comes back */
+	{
+		struct ferry_error e = FERRY_ERROR_INIT;
+
+		assert_int_equal(x->ops->query(x->c, "SELECT k, v FROM conf_q", NULL, 0, stop_cb,
+					       &calls, &e), FERRY_EUSAGE);
+		assert_int_equal(calls, 1);
+		assert_string_equal(e.msg, "stop here");
+		/* a refused statement is FERRY_ESQL with the store's message */
+		assert_int_equal(x->ops->query(x->c, "SELECT nope FROM conf_no_such_table", NULL, 0,
+					       rows_cb, &r, &e), FERRY_ESQL);
+		assert_non_null(strstr(e.msg, "conf_no_such_table"));
+	}
+	OK(x->ops->exec(x->c, "DROP TABLE conf_q", err), "drop conf_q");
+}
+
+static void lock_unlock(void **state)
+{
+	struct cx *x = *state;
+	ferry_conn *other = NULL;
+	int got = -1;
+
+	NEED_CAPS(x, FERRY_CAP_LOCK);
+	OK(ferry_conn_open(x->url, FERRY_OPEN_CREATE, &other, err), "open a second session");
+	OK(x->ops->lock(x->c, 7301177, &got, err), "lock");
+	assert_int_equal(got, 1);
+	/* another session cannot take it while it is held, also not when the
+	 * holder runs transactions in between */
+	OK(x->ops->begin(x->c, err), "begin");
+	OK(x->ops->commit(x->c, err), "commit");
+	got = -1;
+	OK(x->ops->lock(other, 7301177, &got, err), "lock from the other session");
+	assert_int_equal(got, 0);
+	OK(x->ops->unlock(x->c, 7301177, err), "unlock");
+	got = -1;
+	OK(x->ops->lock(other, 7301177, &got, err), "lock after unlock");
+	assert_int_equal(got, 1);
+	/* closing the holder's connection frees the lock; a server frees it
+	 * when the session's backend has ended, which the close does not wait
+	 * for: try until it is free (bounded, not timed) */
+	ferry_conn_close(other);
+	{
+		int tries;
+
+		for (tries = 0, got = 0; !got && tries < 600; tries++) {
+			OK(x->ops->lock(x->c, 7301177, &got, err), "lock after the holder closed");
+			if (!got)
+				usleep(50 * 1000);
+		}
+	}
+	assert_int_equal(got, 1);
+	OK(x->ops->unlock(x->c, 7301177, err), "unlock again");
+}
+
+static void snapshot(void **state)
+{
+	struct cx *x = *state;
+	struct ferry_buf url = FERRY_BUF_INIT, v = FERRY_BUF_INIT;
+	char path[600];
+	ferry_conn *snap = NULL;
+	struct cx y;
+	size_t i;
+
+	NEED_CAPS(x, FERRY_CAP_SNAPSHOT | FERRY_CAP_DDL);
+	OK(x->ops->exec(x->c, "DROP TABLE IF EXISTS conf_s; CREATE TABLE conf_s (k integer); "
+			"INSERT INTO conf_s VALUES (1), (2), (3)", err), "create conf_s");
+	snprintf(path, sizeof(path), "%s/conformance-snap-%d", tmp_base(), (int)getpid());
+	OK(x->ops->snapshot(x->c, path, &url, err), "snapshot");
+	/* a change after the snapshot is not in it */
+	OK(x->ops->exec(x->c, "INSERT INTO conf_s VALUES (4)", err), "insert after");
+	OK(ferry_conn_open(url.buf, FERRY_OPEN_READONLY, &snap, err), "open the snapshot");
+	y = *x;
+	y.c = snap;
+	assert_int_equal(q1(&y, &v, "SELECT count(*) FROM conf_s"), 0);
+	assert_string_equal(v.buf, "3");
+	ferry_conn_close(snap);
+	for (i = 0; x->ops->file_sides && x->ops->file_sides[i]; i++) {
+		char f[700];
+
+		snprintf(f, sizeof(f), "%s%s", path, x->ops->file_sides[i]);
+		unlink(f);
+	}
+	ferry_buf_release(&url);
+	ferry_buf_release(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1307,6 +1500,9 @@ int main(void)
 		cmocka_unit_test(source_reads),
 		cmocka_unit_test(source_stop),
 		cmocka_unit_test(point_reads),
+		cmocka_unit_test(query_params),
+		cmocka_unit_test(lock_unlock),
+		cmocka_unit_test(snapshot),
 	};
 	const struct ferry_conn_ops *const *list = ferry_conn_list();
 	int failed = 0;

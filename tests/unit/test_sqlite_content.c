@@ -20,6 +20,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/registry.h"
 #include "ferry/error.h"
 
 static char dir[64], dbpath[128];

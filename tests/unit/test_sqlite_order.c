@@ -21,6 +21,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/registry.h"
 #include "ferry/error.h"
 #include "ferry/model.h"
 

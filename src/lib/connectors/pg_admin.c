@@ -14,6 +14,19 @@
 #include "ferry/connector.h"
 #include "ferry/url.h"
 
+extern const struct ferry_conn_ops pg_ops;  /* postgres.c */
+
+/* Does scheme name the PostgreSQL connector (its own table says)? */
+static int is_pg_scheme(const char *scheme)
+{
+	size_t i;
+
+	for (i = 0; pg_ops.schemes[i]; i++)
+		if (!strcmp(pg_ops.schemes[i], scheme))
+			return 1;
+	return 0;
+}
+
 /*
  * Copy the name in `... "name" ...` that follows prefix in msg into out.
  * Server messages quote identifiers with double quotes and do not escape
@@ -139,8 +152,7 @@ int ferry_pg_create_database(const char *url, int *created,
 	int rc;
 
 	*created = 0;
-	if (ferry_url_parse(url, &u, err) < 0 ||
-	    (strcmp(u->scheme, "postgres") && strcmp(u->scheme, "postgresql"))) {
+	if (ferry_url_parse(url, &u, err) < 0 || !is_pg_scheme(u->scheme)) {
 		rc = 0;  /* not PostgreSQL: nothing to create, the open says why */
 		goto out;
 	}

@@ -33,18 +33,34 @@ struct ferry_writer {
 	struct ferry_buf out;
 };
 
-/* Fill err from the connection or a result, with SQLSTATE as origin. */
+/*
+ * Fill err from the connection or a result, with SQLSTATE as origin: the
+ * one translation of libpq's errors into FERRY_E* codes (copy, verify and
+ * migrate all come through here).  The message is "what: primary
+ * (detail); hint: ..." on one line, never with a password.
+ */
 static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
 		   const char *what)
 {
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg);
+	const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	struct ferry_buf clean = FERRY_BUF_INIT;
+	struct ferry_buf text = FERRY_BUF_INIT, clean = FERRY_BUF_INIT;
 	int code = FERRY_ESQL;
 
-	if (!msg || !*msg)
-		msg = PQerrorMessage(pg);
-	ferry_url_redact(msg, &clean);
+	if (prim) {
+		ferry_buf_addstr(&text, prim);
+		if (detail)
+			ferry_buf_addf(&text, " (%s)", detail);
+		if (hint)
+			ferry_buf_addf(&text, "; hint: %s", hint);
+	} else {
+		const char *msg = res ? PQresultErrorMessage(res) : NULL;
+
+		ferry_buf_addstr(&text, msg && *msg ? msg : PQerrorMessage(pg));
+	}
+	ferry_url_redact(text.len ? text.buf : "unknown error", &clean);
 	ferry_buf_rtrim(&clean);
 	if (PQstatus(pg) == CONNECTION_OK)  /* a missing privilege: which GRANT */
 		ferry_pg_advice(clean.buf, PQuser(pg), 0, &clean);
@@ -59,6 +75,7 @@ static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
 	ferry_error_set(err, code, "%s: %s", what, clean.buf);
 	if (state)
 		ferry_error_origin(err, "sqlstate %s", state);
+	ferry_buf_release(&text);
 	ferry_buf_release(&clean);
 	return code;
 }
@@ -93,6 +110,13 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		rc = FERRY_ECONN;
 		err->code = rc;
 		goto fail;
+	}
+	if (flags & FERRY_OPEN_SESSION_DEFAULTS) {
+		/* the user's SQL sees the server's settings; only the notices
+		 * below a warning are dropped */
+		PQclear(PQexec(c->pg, "SET client_min_messages = warning"));
+		*out = c;
+		return 0;
 	}
 	res = PQexec(c->pg, "SET client_encoding TO 'UTF8'; "
 		     "SET client_min_messages TO warning; "
@@ -133,29 +157,75 @@ static int pg_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
 	ExecStatusType st = PQresultStatus(res);
 	int rc = 0;
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+	/* a script of only comments is an empty query, and no error */
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
 		rc = pg_fail(c->pg, res, err, "statement failed");
 	PQclear(res);
 	return rc;
 }
 
-static int pg_query1(ferry_conn *c, const char *sql, struct ferry_buf *out,
-		     int *isnull, struct ferry_error *err)
+static int pg_query(ferry_conn *c, const char *sql, const char *const *params,
+		    int nparams, ferry_row_fn fn, void *ud, struct ferry_error *err)
 {
-	PGresult *res = PQexec(c->pg, sql);
+	PGresult *res = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	const char **vals = NULL;
+	int rc = 0, r, k, nc;
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		rc = pg_fail(c->pg, res, err, "query failed");
+		goto out;
+	}
+	nc = PQnfields(res);
+	if (!fn || PQntuples(res) == 0)
+		goto out;
+	if (!(vals = ferry_calloc(nc ? (size_t)nc : 1, sizeof(*vals)))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (r = 0; r < PQntuples(res) && rc == 0; r++) {
+		for (k = 0; k < nc; k++)
+			vals[k] = PQgetisnull(res, r, k) ? NULL : PQgetvalue(res, r, k);
+		rc = fn(ud, nc, vals, err);
+	}
+out:
+	ferry_free(vals);
+	PQclear(res);
+	return rc;
+}
+
+/* Session-level advisory locks: they span transactions (a step that runs
+ * outside any) and die with the connection, so a killed run leaves none. */
+static int pg_lock(ferry_conn *c, int64_t key, int *got, struct ferry_error *err)
+{
+	char k[32];
+	const char *v[1] = { k };
+	PGresult *res;
 	int rc = 0;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(c->pg, res, err, "query failed");
-	} else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-		*isnull = 1;
-	} else {
-		*isnull = 0;
-		ferry_buf_clear(out);
-		if (ferry_buf_add(out, PQgetvalue(res, 0, 0),
-				  (size_t)PQgetlength(res, 0, 0)) < 0)
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	}
+	snprintf(k, sizeof(k), "%lld", (long long)key);
+	res = PQexecParams(c->pg, "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, v,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = pg_fail(c->pg, res, err, "cannot take the lock");
+	else
+		*got = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return rc;
+}
+
+static int pg_unlock(ferry_conn *c, int64_t key, struct ferry_error *err)
+{
+	char k[32];
+	const char *v[1] = { k };
+	PGresult *res;
+	int rc = 0;
+
+	snprintf(k, sizeof(k), "%lld", (long long)key);
+	res = PQexecParams(c->pg, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, v,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = pg_fail(c->pg, res, err, "cannot release the lock");
 	PQclear(res);
 	return rc;
 }
@@ -1021,18 +1091,19 @@ static int pg_quote_ident(const char *name, struct ferry_buf *out)
 static const char *const pg_schemes[] = { "postgres", "postgresql", NULL };
 
 const struct ferry_conn_ops pg_ops = {
-	.version = FERRY_CONN_OPS_V1,
+	.version = FERRY_CONN_OPS_V2,
 	.name = "postgres",
 	.schemes = pg_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
-		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_LOCK | FERRY_CAP_KEYRANGE,
+		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_LOCK | FERRY_CAP_KEYRANGE |
+		FERRY_CAP_CHECKPOINT | FERRY_CAP_SCHEMAS | FERRY_CAP_HASH_SQL,
 	.open = pg_open,
 	.close = pg_close,
 	.describe = pg_describe,
 	.key_range = pg_key_range,
 	.read = pg_read,
 	.exec = pg_exec,
-	.query1 = pg_query1,
+	.query = pg_query,
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
@@ -1040,4 +1111,9 @@ const struct ferry_conn_ops pg_ops = {
 	.write_batch = pg_write_batch,
 	.write_close = pg_write_close,
 	.quote_ident = pg_quote_ident,
+	.lock = pg_lock,
+	.unlock = pg_unlock,
+	/* a bulk load is checkpointed by ferry.progress, not by the WAL flush
+	 * of each commit */
+	.bulk_session_sql = "SET synchronous_commit TO off",
 };

@@ -1,7 +1,9 @@
 /*
  * sqlite.c - the SQLite connector: source (catalog + rowid-range reads
  * straight from sqlite3_column_* into batches) and target (prepared
- * INSERTs inside the caller's transaction).
+ * INSERTs inside the caller's transaction); for ferry migrate also
+ * parameterised queries, scripts run statement by statement, the lock
+ * (a lock file) and the online backup (snapshot).
  *
  * Reads never re-parse values: each cell takes the storage class SQLite
  * reports, and the copy transform decides what that means for the
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,8 +56,8 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	if (!url->path || !url->path[0])
 		return ferry_error_set(err, FERRY_EUSAGE,
 			"sqlite url has no path: use sqlite:///abs/path.db or sqlite:rel/path.db");
-	if (strcmp(url->path, ":memory:") && access(url->path, F_OK) < 0 &&
-	    errno == ENOENT) {
+	if (!(flags & FERRY_OPEN_EMPTY) && strcmp(url->path, ":memory:") &&
+	    access(url->path, F_OK) < 0 && errno == ENOENT) {
 		/* SQLite's "unable to open database file" does not say why;
 		 * and sqlite:///x.db (absolute) when ./x.db exists is a typo
 		 * that would create an empty database where none was meant */
@@ -78,12 +81,19 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	if (!c)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	c->path = ferry_strdup(url->path);
+	c->lock_fd = -1;
+	if (!c->path) {
+		ferry_free(c);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	if (flags & FERRY_OPEN_READONLY)
 		oflags = SQLITE_OPEN_READONLY;
 	else
 		oflags = SQLITE_OPEN_READWRITE |
 			 ((flags & FERRY_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0);
-	rc = sqlite3_open_v2(url->path, &c->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+	/* FERRY_OPEN_EMPTY: the empty database a missing file would be */
+	rc = sqlite3_open_v2((flags & FERRY_OPEN_EMPTY) ? ":memory:" : url->path, &c->db,
+			     oflags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot open sqlite database '%s': %s",
 				     url->path, c->db ? sqlite3_errmsg(c->db)
@@ -112,6 +122,8 @@ static void sq_close(ferry_conn *c)
 {
 	if (!c)
 		return;
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);  /* drops the flock */
 	sqlite3_close(c->db);
 	ferry_free(c->path);
 	ferry_free(c);
@@ -997,28 +1009,125 @@ static int sq_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
 	return 0;
 }
 
-static int sq_query1(ferry_conn *c, const char *sql, struct ferry_buf *out,
-		     int *isnull, struct ferry_error *err)
+static int sq_query(ferry_conn *c, const char *sql, const char *const *params,
+		    int nparams, ferry_row_fn fn, void *ud, struct ferry_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = 0, step;
+	const char **vals = NULL;
+	int rc = 0, step, i, nc;
 
 	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return sq_err(c, err, FERRY_ESQL, "query failed");
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*isnull = 0;
-		ferry_buf_clear(out);
-		if (ferry_buf_add(out, sqlite3_column_text(st, 0),
-				  (size_t)sqlite3_column_bytes(st, 0)) < 0)
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	} else if (step == SQLITE_ROW || step == SQLITE_DONE) {
-		*isnull = 1;
-	} else {
-		rc = sq_err(c, err, FERRY_ESQL, "query failed");
+	for (i = 0; i < nparams; i++)
+		if ((params[i] ? sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_TRANSIENT) :
+				 sqlite3_bind_null(st, i + 1)) != SQLITE_OK) {
+			rc = sq_err(c, err, FERRY_ESQL, "query failed");
+			goto out;
+		}
+	nc = sqlite3_column_count(st);
+	if (!(vals = ferry_calloc(nc ? (size_t)nc : 1, sizeof(*vals)))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
 	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!fn)
+			continue;
+		for (i = 0; i < nc; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		if ((rc = fn(ud, nc, vals, err)) != 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = sq_err(c, err, FERRY_ESQL, "query failed");
+out:
+	ferry_free(vals);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/*
+ * A script statement by statement, each in autocommit as sqlite3_exec
+ * would run it, counting those that took effect; SQLite's own parser
+ * finds the ends (a trigger body holds semicolons).
+ */
+static int sq_exec_each(ferry_conn *c, const char *sql, size_t *done,
+			struct ferry_error *err)
+{
+	const char *tail = sql;
+
+	*done = 0;
+	while (*tail) {
+		sqlite3_stmt *st = NULL;
+		const char *next = NULL;
+		int s;
+
+		if (sqlite3_prepare_v2(c->db, tail, -1, &st, &next) != SQLITE_OK)
+			return sq_err(c, err, FERRY_ESQL, "statement failed");
+		tail = next;
+		if (!st)  /* only whitespace or a comment was left */
+			continue;
+		while ((s = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		if (s != SQLITE_DONE) {
+			sq_err(c, err, FERRY_ESQL, "statement failed");
+			sqlite3_finalize(st);
+			return FERRY_ESQL;
+		}
+		sqlite3_finalize(st);
+		++*done;
+	}
+	return 0;
+}
+
+/*
+ * The lock: flock() on <db>.ferry-lock, a real cross-process lock the
+ * kernel drops when the process dies.  SQLite's own locks cannot serve:
+ * they end with each transaction, and a locked run is many.  One lock per
+ * database, whatever the key.
+ */
+static int sq_lock(ferry_conn *c, int64_t key, int *got, struct ferry_error *err)
+{
+	struct ferry_buf path = FERRY_BUF_INIT;
+	int rc = 0;
+
+	(void)key;
+	*got = 0;
+	if (c->lock_fd < 0) {
+		if (ferry_buf_addf(&path, "%s.ferry-lock", c->path) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		c->lock_fd = open(path.buf, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+		if (c->lock_fd < 0) {
+			rc = ferry_error_set(err, FERRY_EIO, "cannot open lock file '%s': %s",
+					     path.buf, strerror(errno));
+			goto out;
+		}
+	}
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		*got = 1;
+	else if (errno != EWOULDBLOCK && errno != EINTR)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot lock '%s.ferry-lock': %s",
+				     c->path, strerror(errno));
+out:
+	if (!*got && c->lock_fd >= 0) {
+		close(c->lock_fd);
+		c->lock_fd = -1;
+	}
+	ferry_buf_release(&path);
+	return rc;
+}
+
+static int sq_unlock(ferry_conn *c, int64_t key, struct ferry_error *err)
+{
+	(void)key;
+	(void)err;
+	if (c->lock_fd >= 0) {
+		flock(c->lock_fd, LOCK_UN);
+		close(c->lock_fd);
+		c->lock_fd = -1;
+	}
+	return 0;
 }
 
 static int sq_begin(ferry_conn *c, struct ferry_error *err)
@@ -1190,29 +1299,22 @@ static int sq_quote_ident(const char *name, struct ferry_buf *out)
 	return conn_quote_dq(name, out);
 }
 
-int sq_snapshot(const char *src_url, const char *dest_path, struct ferry_error *err)
+/* The online backup API: one consistent state even while an application
+ * writes to the database. */
+static int sq_snapshot(ferry_conn *c, const char *dest_path, struct ferry_buf *dest_url,
+		       struct ferry_error *err)
 {
-	ferry_url *u = NULL;
-	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3 *dst = NULL;
 	sqlite3_backup *bk;
 	int rc = 0, step;
 
-	if (ferry_url_parse(src_url, &u, err) < 0)
-		return FERRY_EPARSE;
-	if (strcmp(u->scheme, "sqlite") && strcmp(u->scheme, "sqlite3")) {
-		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-				     "--snapshot works for sqlite sources only");
-		goto out;
-	}
-	if (sqlite3_open_v2(u->path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	if (sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    NULL) != SQLITE_OK) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s' or '%s' for the snapshot",
-				     u->path, dest_path);
+		rc = ferry_error_set(err, FERRY_EIO, "cannot open '%s' for the snapshot of '%s'",
+				     dest_path, c->path);
 		goto out;
 	}
-	sqlite3_busy_timeout(src, 60000);
-	bk = sqlite3_backup_init(dst, "main", src, "main");
+	bk = sqlite3_backup_init(dst, "main", c->db, "main");
 	if (!bk) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot start the snapshot: %s",
 				     sqlite3_errmsg(dst));
@@ -1222,30 +1324,32 @@ int sq_snapshot(const char *src_url, const char *dest_path, struct ferry_error *
 	while ((step = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || step == SQLITE_LOCKED)
 		sqlite3_sleep(100);
 	if (step != SQLITE_DONE)
-		rc = ferry_error_set(err, FERRY_EIO, "snapshot of '%s' failed: %s", u->path,
+		rc = ferry_error_set(err, FERRY_EIO, "snapshot of '%s' failed: %s", c->path,
 				     sqlite3_errstr(step));
 	sqlite3_backup_finish(bk);
 	/* the copy is read by several connections at once and then deleted:
 	 * no WAL files beside it */
 	if (rc == 0)
 		sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	if (rc == 0 && ferry_buf_addf(dest_url, "sqlite://%s", dest_path) < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
-	sqlite3_close(src);
 	sqlite3_close(dst);
-	ferry_url_free(u);
 	if (rc < 0)
 		unlink(dest_path);
 	return rc;
 }
 
 static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
+static const char *const sq_sides[] = { "", "-journal", "-wal", "-shm", NULL };
 
 const struct ferry_conn_ops sq_ops = {
-	.version = FERRY_CONN_OPS_V1,
+	.version = FERRY_CONN_OPS_V2,
 	.name = "sqlite",
 	.schemes = sq_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
-		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_KEYRANGE | FERRY_CAP_ORDERED,
+		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_KEYRANGE | FERRY_CAP_ORDERED |
+		FERRY_CAP_LOCK | FERRY_CAP_SNAPSHOT | FERRY_CAP_UNTYPED | FERRY_CAP_FILE,
 	.open = sq_open,
 	.close = sq_close,
 	.describe = sq_describe,
@@ -1253,7 +1357,8 @@ const struct ferry_conn_ops sq_ops = {
 	.read = sq_read,
 	.order_bounds = sq_order_bounds,
 	.exec = sq_exec,
-	.query1 = sq_query1,
+	.query = sq_query,
+	.exec_each = sq_exec_each,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
@@ -1262,4 +1367,8 @@ const struct ferry_conn_ops sq_ops = {
 	.write_close = sq_write_close,
 	.quote_ident = sq_quote_ident,
 	.content_id = sq_content_id,
+	.lock = sq_lock,
+	.unlock = sq_unlock,
+	.snapshot = sq_snapshot,
+	.file_sides = sq_sides,
 };

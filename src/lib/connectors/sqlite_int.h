@@ -15,6 +15,7 @@ struct ferry_conn {
 	struct ferry_conn_base base;
 	sqlite3 *db;
 	char *path;
+	int lock_fd;      /* the lock file's, -1 when no lock is held */
 };
 
 /* Fill err with what failed and SQLite's message; returns code. */

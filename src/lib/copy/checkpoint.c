@@ -24,6 +24,7 @@
 
 #include "copy/planner.h"
 #include "ferry/alloc.h"
+#include "ferry/registry.h"
 
 static const char schema_sql[] =
 	"CREATE SCHEMA IF NOT EXISTS ferry;"
@@ -72,20 +73,6 @@ static const char schema_sql[] =
 	"  lines text NOT NULL,"
 	"  PRIMARY KEY (job, stream_no, range_lo));";
 
-/* Lists come back from PostgreSQL joined with chr(31), the ASCII unit
- * separator, which cannot occur in the names and notes they carry. */
-static void split_us(const char *s, struct strv *out)
-{
-	for (;;) {
-		const char *sep = strchr(s, 31);
-
-		strv_push(out, sep ? ferry_strndup(s, (size_t)(sep - s)) : ferry_strdup(s));
-		if (!sep)
-			break;
-		s = sep + 1;
-	}
-}
-
 int ck_setup(ferry_conn *dst, struct ferry_error *err)
 {
 	/* concurrent CREATE ... IF NOT EXISTS can still collide in the
@@ -110,12 +97,57 @@ static void literal_or_null(struct ferry_buf *sql, const char *s)
 		ferry_buf_addstr(sql, "NULL");
 }
 
+struct first_value {
+	struct ferry_buf *out;
+	int isnull, seen;
+};
+
+static int take_first(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct first_value *f = ud;
+
+	if (f->seen++ || ncols < 1 || !vals[0])
+		return 0;
+	f->isnull = 0;
+	ferry_buf_clear(f->out);
+	if (ferry_buf_addstr(f->out, vals[0]) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+int copy_query_value(ferry_conn *c, const char *sql, const char *const *params, int n,
+		     struct ferry_buf *out, int *isnull, struct ferry_error *err)
+{
+	struct first_value f = { out, 1, 0 };
+	int rc = ferry_conn_ops_of(c)->query(c, sql, params, n, take_first, &f, err);
+
+	if (rc == 0 && isnull)
+		*isnull = f.isnull;
+	return rc;
+}
+
 static int q1(ferry_conn *c, struct ferry_buf *sql, struct ferry_buf *out,
 	      int *isnull, struct ferry_error *err)
 {
-	int dummy;
+	return copy_query_value(c, sql->buf, NULL, 0, out, isnull, err);
+}
 
-	return ferry_conn_ops_of(c)->query1(c, sql->buf, out, isnull ? isnull : &dummy, err);
+static int push_first(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	if (ncols < 1 || !vals[0])
+		return 0;
+	if (strv_push(ud, ferry_strdup(vals[0])) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The first column of every row (NULLs left out), in order, onto out. */
+static int q_list(ferry_conn *c, const char *sql, const char *job, struct strv *out,
+		  struct ferry_error *err)
+{
+	const char *v[1] = { job };
+
+	return ferry_conn_ops_of(c)->query(c, sql, v, 1, push_first, out, err);
 }
 
 /* A count(*) query's number (0 when it fails). */
@@ -130,25 +162,35 @@ static int q_count(ferry_conn *c, struct ferry_buf *sql, int64_t *n, struct ferr
 	return rc;
 }
 
+struct job_row {
+	int exists;
+	struct ferry_buf *state, *fingerprint;
+};
+
+static int take_job(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct job_row *j = ud;
+
+	if (j->exists++ || ncols < 2)
+		return 0;
+	ferry_buf_clear(j->state);
+	ferry_buf_clear(j->fingerprint);
+	if (ferry_buf_addstr(j->state, vals[0] ? vals[0] : "") < 0 ||
+	    ferry_buf_addstr(j->fingerprint, vals[1] ? vals[1] : "") < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
 int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *state,
 	       struct ferry_buf *fingerprint, struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
-	int isnull = 1, rc;
-	char *sep;
+	struct job_row j = { 0, state, fingerprint };
+	const char *v[1] = { job };
+	int rc;
 
-	ferry_buf_addstr(&sql, "SELECT state || chr(31) || fingerprint FROM ferry.jobs WHERE job = ");
-	quote_literal(&sql, job);
-	rc = q1(dst, &sql, &out, &isnull, err);
-	*exists = rc == 0 && !isnull;
-	if (*exists && (sep = strchr(out.buf, 31)) != NULL) {
-		ferry_buf_clear(state);
-		ferry_buf_add(state, out.buf, (size_t)(sep - out.buf));
-		ferry_buf_clear(fingerprint);
-		ferry_buf_addstr(fingerprint, sep + 1);
-	}
-	ferry_buf_release(&sql);
-	ferry_buf_release(&out);
+	rc = ferry_conn_ops_of(dst)->query(dst, "SELECT state, fingerprint FROM ferry.jobs "
+					   "WHERE job = $1", v, 1, take_job, &j, err);
+	*exists = rc == 0 && j.exists;
 	return rc;
 }
 
@@ -204,18 +246,9 @@ int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
 int ck_job_created_tables(ferry_conn *dst, const char *job, struct strv *out,
 			  struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
-	int isnull = 1, rc;
-
-	ferry_buf_addstr(&sql, "SELECT array_to_string(created_tables, chr(31)) FROM ferry.jobs "
-			 "WHERE job = ");
-	quote_literal(&sql, job);
-	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc == 0 && !isnull && res.len)
-		split_us(res.buf, out);
-	ferry_buf_release(&sql);
-	ferry_buf_release(&res);
-	return rc;
+	/* in the order they were created: --restart drops them in it */
+	return q_list(dst, "SELECT t FROM ferry.jobs, unnest(created_tables) WITH ORDINALITY "
+		      "AS u(t, n) WHERE job = $1 ORDER BY n", job, out, err);
 }
 
 int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
@@ -555,18 +588,8 @@ int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 		  struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT;
-	int isnull = 1, rc;
-
-	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
-			 "WHERE note IS NOT NULL AND state = 'done' AND job = ");
-	quote_literal(&sql, job);
-	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc == 0 && !isnull)
-		split_us(res.buf, out);
-	ferry_buf_release(&sql);
-	ferry_buf_release(&res);
-	return rc;
+	return q_list(dst, "SELECT note FROM ferry.steps WHERE note IS NOT NULL AND "
+		      "state = 'done' AND job = $1 ORDER BY step", job, out, err);
 }
 
 /* Inside the step's transaction: a step that cannot be done (a key the
@@ -608,18 +631,15 @@ int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
  */
 int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT, all = FERRY_BUF_INIT;
+	struct ferry_buf all = FERRY_BUF_INIT;
 	struct strv notes = { 0 };
-	int isnull = 1, rc;
 	size_t i;
+	int rc;
 
-	ferry_buf_addstr(&sql, "SELECT string_agg(note, chr(31) ORDER BY step) FROM ferry.steps "
-			 "WHERE state = 'failed' AND job = ");
-	quote_literal(&sql, job);
-	rc = q1(dst, &sql, &res, &isnull, err);
-	if (rc < 0 || isnull)
+	rc = q_list(dst, "SELECT note FROM ferry.steps WHERE note IS NOT NULL AND "
+		    "state = 'failed' AND job = $1 ORDER BY step", job, &notes, err);
+	if (rc < 0 || !notes.n)
 		goto out;
-	split_us(res.buf, &notes);
 	for (i = 0; i < notes.n; i++)
 		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
 	rc = ferry_error_set(err, FERRY_ESQL,
@@ -631,8 +651,6 @@ int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
 		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
 out:
 	strv_release(&notes);
-	ferry_buf_release(&sql);
-	ferry_buf_release(&res);
 	ferry_buf_release(&all);
 	return rc;
 }
@@ -654,13 +672,32 @@ out:
  * the rows as they come and foreign keys need them.  Partitions' own
  * constraints and indexes belong to their parent's and stay too.
  */
+/* A row (count, text). */
+struct count_text {
+	int64_t n;
+	struct ferry_buf *text;
+};
+
+static int take_count_text(void *ud, int ncols, const char *const *vals,
+			   struct ferry_error *err)
+{
+	struct count_text *ct = ud;
+
+	if (ncols < 2)
+		return 0;
+	ct->n = vals[0] ? strtoll(vals[0], NULL, 10) : 0;
+	if (vals[1] && ferry_buf_addstr(ct->text, vals[1]) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
 int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err)
 {
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
 	struct ferry_buf arr = FERRY_BUF_INIT, sel = FERRY_BUF_INIT, sql = FERRY_BUF_INIT,
 			 out = FERRY_BUF_INIT;
-	int isnull = 1, rc = 0, pass;
+	int rc = 0, pass;
 
 	*nfks = *nidx = 0;
 	for (pass = 0; pass < 2 && rc == 0; pass++) {
@@ -701,20 +738,23 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 				       arr.buf);
 		/* the drops, before anything changes */
 		ferry_buf_clear(&sql);
-		ferry_buf_addf(&sql, "SELECT count(*) || chr(31) || coalesce(string_agg(%s, '; '), '') "
+		ferry_buf_addf(&sql, "SELECT count(*), coalesce(string_agg(%s, '; '), '') "
 			       "FROM (%s) d",
 			       pass == 0 ? "format('ALTER TABLE %s DROP CONSTRAINT %I', rel, name)"
 					 : "format('DROP INDEX %s', rel)",
 			       sel.buf);
-		if ((rc = q1(dst, &sql, &out, &isnull, err)) < 0)
-			break;
-		if (isnull || !strchr(out.buf, 31))
-			continue;
-		if (pass == 0)
-			*nfks = strtoll(out.buf, NULL, 10);
-		else
-			*nidx = strtoll(out.buf, NULL, 10);
-		if (!strchr(out.buf, 31)[1])
+		{
+			struct count_text ct = { 0, &out };
+
+			ferry_buf_clear(&out);
+			if ((rc = ops->query(dst, sql.buf, NULL, 0, take_count_text, &ct, err)) < 0)
+				break;
+			if (pass == 0)
+				*nfks = ct.n;
+			else
+				*nidx = ct.n;
+		}
+		if (!out.len)
 			continue;
 		/* record the restores, then drop */
 		ferry_buf_clear(&sql);
@@ -728,7 +768,7 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 			       sel.buf);
 		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
 			break;
-		rc = ops->exec(dst, strchr(out.buf, 31) + 1, err);
+		rc = ops->exec(dst, out.buf, err);
 	}
 	if (rc < 0)
 		ferry_error_prefix(err, "cannot take the foreign keys and indexes off the target "
@@ -750,18 +790,15 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 		    struct ferry_error *err)
 {
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
-	struct ferry_buf sql = FERRY_BUF_INIT, res = FERRY_BUF_INIT, nv = FERRY_BUF_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT, nv = FERRY_BUF_INIT;
 	struct strv todo = { 0 };
-	int isnull = 1, rc;
 	size_t i;
+	int rc;
 
-	ferry_buf_addstr(&sql, "SELECT string_agg(sql, chr(31) ORDER BY stage, step) FROM "
-			 "ferry.steps WHERE state <> 'done' AND job = ");
-	quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND step >= %d", STEP_RESTORE_BASE);
-	if ((rc = q1(dst, &sql, &res, &isnull, err)) < 0 || isnull)
+	ferry_buf_addf(&sql, "SELECT sql FROM ferry.steps WHERE state <> 'done' AND job = $1 "
+		       "AND step >= %d ORDER BY stage, step", STEP_RESTORE_BASE);
+	if ((rc = q_list(dst, sql.buf, job, &todo, err)) < 0)
 		goto out;
-	split_us(res.buf, &todo);
 	for (i = 0; i < todo.n && rc == 0; i++) {
 		struct ferry_error e = FERRY_ERROR_INIT;
 
@@ -785,7 +822,6 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 out:
 	strv_release(&todo);
 	ferry_buf_release(&sql);
-	ferry_buf_release(&res);
 	ferry_buf_release(&nv);
 	return rc;
 }

@@ -26,13 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "connectors/conn_int.h"
 #include "copy/planner.h"
 #include "copy/run_int.h"
 #include "ferry/alloc.h"
 #include "ferry/log.h"
 #include "ferry/hash.h"
 #include "ferry/progress.h"
+#include "ferry/registry.h"
 #include "ferry/url.h"
 
 #define DEFAULT_CHUNK_ROWS 250000
@@ -79,9 +79,10 @@ void ferry_copy_result_free(struct ferry_copy_result *r)
 }
 
 
-static int is_pg(const struct run *r)
+/* A target with named schemas, table comments, TRUNCATE and CASCADE. */
+static int has_schemas(const struct run *r)
 {
-	return !strcmp(r->dops->name, "postgres");
+	return (r->dops->caps & FERRY_CAP_SCHEMAS) != 0;
 }
 
 /*
@@ -367,19 +368,18 @@ int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *e
 /* Is the target table one that ferry created (its comment says so)? */
 static int created_by_ferry(struct run *r, const char *table)
 {
-	struct ferry_buf q = FERRY_BUF_INIT, name = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
+	struct ferry_buf name = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	struct ferry_error e = FERRY_ERROR_INIT;
+	const char *v[1];
 	int isnull = 1, yes = 0;
 
-	if (!is_pg(r))
+	if (!has_schemas(r))
 		return 0;
 	qualified(&name, r->schema, table);
-	ferry_buf_addstr(&q, "SELECT obj_description(to_regclass(");
-	quote_literal(&q, name.buf);
-	ferry_buf_addstr(&q, "), 'pg_class')");
-	if (r->dops->query1(r->dst, q.buf, &out, &isnull, &e) == 0 && !isnull)
+	v[0] = name.buf;
+	if (copy_query_value(r->dst, "SELECT obj_description(to_regclass($1), 'pg_class')",
+			     v, 1, &out, &isnull, &e) == 0 && !isnull)
 		yes = !strncmp(out.buf, "ferry:", 6);
-	ferry_buf_release(&q);
 	ferry_buf_release(&name);
 	ferry_buf_release(&out);
 	return yes;
@@ -390,12 +390,12 @@ static int created_by_ferry(struct run *r, const char *table)
 static int phase_schema(struct run *r, struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT, src = FERRY_BUF_INIT;
-	const char *schema = is_pg(r) ? r->schema : NULL;
+	const char *schema = has_schemas(r) ? r->schema : NULL;
 	size_t i;
 	int rc = 0;
 
 	ferry_url_redact(r->o->src, &src);
-	if (is_pg(r) && strcmp(r->schema, "public")) {
+	if (has_schemas(r) && strcmp(r->schema, "public")) {
 		ferry_buf_addstr(&b, "CREATE SCHEMA IF NOT EXISTS ");
 		quote_ident(&b, r->schema);
 		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
@@ -414,13 +414,13 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			ferry_buf_clear(&b);
 			ferry_buf_addstr(&b, "DROP TABLE ");
 			qualified(&b, schema, tp->dst_name);
-			ferry_buf_addstr(&b, is_pg(r) ? " CASCADE" : "");
+			ferry_buf_addstr(&b, has_schemas(r) ? " CASCADE" : "");
 			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			tp->exists = 0;
 		} else if (tp->exists && r->o->truncate) {
 			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, is_pg(r) ? "TRUNCATE " : "DELETE FROM ");
+			ferry_buf_addstr(&b, has_schemas(r) ? "TRUNCATE " : "DELETE FROM ");
 			qualified(&b, schema, tp->dst_name);
 			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
@@ -439,7 +439,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 			goto out;
 		strv_push(&r->created, ferry_strdup(tp->dst_name));
-		if (is_pg(r)) {
+		if (has_schemas(r)) {
 			struct ferry_buf c = FERRY_BUF_INIT;
 
 			ferry_buf_clear(&b);
@@ -586,7 +586,7 @@ static int takeoff(struct run *r, int pass, struct ferry_error *err)
 			}
 			ferry_buf_clear(&q);
 			ferry_buf_addf(&q, "SELECT NOT EXISTS (SELECT 1 FROM %s)", name.buf);
-			rc = r->dops->query1(r->dst, q.buf, &out, &isnull, err);
+			rc = copy_query_value(r->dst, q.buf, NULL, 0, &out, &isnull, err);
 			if (rc < 0 || isnull || strcmp(out.buf, "t")) {
 				ferry_buf_release(&name);
 				continue;
@@ -660,17 +660,15 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 			size_t i;
 
 			for (i = 0; i < r->plan.ntables; i++) {
-				struct ferry_buf q = FERRY_BUF_INIT, name = FERRY_BUF_INIT,
-						 o = FERRY_BUF_INIT;
+				struct ferry_buf name = FERRY_BUF_INIT, o = FERRY_BUF_INIT;
+				const char *v[1];
 				int isnull = 1;
 
 				qualified(&name, r->schema, r->plan.tables[i].dst_name);
-				ferry_buf_addstr(&q, "SELECT to_regclass(");
-				quote_literal(&q, name.buf);
-				ferry_buf_addstr(&q, ")::text");
-				if (r->dops->query1(r->dst, q.buf, &o, &isnull, NULL) == 0)
+				v[0] = name.buf;
+				if (copy_query_value(r->dst, "SELECT to_regclass($1)::text", v, 1,
+						     &o, &isnull, NULL) == 0)
 					r->plan.tables[i].exists = !isnull;
-				ferry_buf_release(&q);
 				ferry_buf_release(&name);
 				ferry_buf_release(&o);
 			}
@@ -755,8 +753,8 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	memset(&lc, 0, sizeof(lc));
 	lc.src_url = r->src_url;
 	lc.dst_url = r->o->dst;
-	lc.schema = is_pg(r) ? r->schema : NULL;
-	lc.session_sql = is_pg(r) ? "SET synchronous_commit TO off" : NULL;
+	lc.schema = has_schemas(r) ? r->schema : NULL;
+	lc.session_sql = r->dops->bulk_session_sql;
 	lc.rej = &r->rej;
 	lc.progress = r->progress;
 	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
@@ -967,20 +965,23 @@ static void fill_result(struct run *r)
 	res->resumed = r->resumed;
 }
 
-/* --snapshot: copy the SQLite source with the online backup API first, so
+/* --snapshot: copy the source with its online backup first (SQLite), so
  * the copy reads one consistent state even while the application writes. */
 static int take_snapshot(struct run *r, struct ferry_error *err)
 {
 	struct ferry_buf path = FERRY_BUF_INIT, url = FERRY_BUF_INIT;
 	const char *tmp = getenv("TMPDIR");
+	ferry_conn *c = NULL;
 	int rc;
 
 	ferry_buf_addf(&path, "%s/ferry-snapshot-%ld.db", tmp && *tmp ? tmp : "/tmp",
 		       (long)getpid());
-	rc = sq_snapshot(r->o->src, path.buf, err);
+	if ((rc = ferry_conn_open(r->o->src, FERRY_OPEN_READONLY, &c, err)) == 0)
+		rc = ferry_conn_ops_of(c)->snapshot(c, path.buf, &url, err);
+	ferry_conn_close(c);
 	if (rc == 0) {
-		ferry_buf_addf(&url, "sqlite://%s", path.buf);
 		r->snapshot = ferry_buf_detach(&path, NULL);
+		r->snap_ops = ferry_conn_url_ops(url.buf);
 		r->src_url = ferry_buf_detach(&url, NULL);
 	}
 	ferry_buf_release(&path);
@@ -989,11 +990,11 @@ static int take_snapshot(struct run *r, struct ferry_error *err)
 }
 
 /*
- * The path of the SQLite file url names when it does not exist yet (this
- * run will create it), else NULL.  A run that fails removes what it
+ * The path of the database file url names when it does not exist yet
+ * (this run will create it), else NULL.  A run that fails removes what it
  * created, and nothing else: a file that was there stays.
  */
-static char *sqlite_file_to_create(const char *url)
+static char *file_to_create(const char *url)
 {
 	struct ferry_error e = FERRY_ERROR_INIT;
 	const struct ferry_conn_ops *ops;
@@ -1003,22 +1004,23 @@ static char *sqlite_file_to_create(const char *url)
 	if (ferry_url_parse(url, &u, &e) < 0)
 		return NULL;
 	ops = ferry_conn_lookup(u->scheme);
-	if (ops && !strcmp(ops->name, "sqlite") && *u->path &&
+	if (ops && (ops->caps & FERRY_CAP_FILE) && *u->path &&
 	    access(u->path, F_OK) < 0 && errno == ENOENT)
 		path = ferry_strdup(u->path);
 	ferry_url_free(u);
 	return path;
 }
 
-static void remove_sqlite_file(const char *path)
+/* Remove the database file at path and the files beside it that make up
+ * the database (ops->file_sides: a journal, a WAL). */
+static void remove_db_file(const struct ferry_conn_ops *ops, const char *path)
 {
-	static const char *const sides[] = { "", "-journal", "-wal", "-shm" };
 	struct ferry_buf f = FERRY_BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+	for (i = 0; ops && ops->file_sides && ops->file_sides[i]; i++) {
 		ferry_buf_clear(&f);
-		if (ferry_buf_addf(&f, "%s%s", path, sides[i]) == 0)
+		if (ferry_buf_addf(&f, "%s%s", path, ops->file_sides[i]) == 0)
 			unlink(f.buf);
 	}
 	ferry_buf_release(&f);
@@ -1088,7 +1090,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if (o->snapshot && strncmp(o->src, "sqlite:", 7)) {
+	if (o->snapshot && !(ferry_conn_url_caps(o->src) & FERRY_CAP_SNAPSHOT)) {
 		rc = ferry_error_set(err, FERRY_EUSAGE, "--snapshot is for sqlite: sources");
 		goto out;
 	}
@@ -1107,7 +1109,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		ferry_error_prefix(err, "cannot open the source");
 		goto out;
 	}
-	made = sqlite_file_to_create(o->dst);
+	made = file_to_create(o->dst);
 	if ((rc = ferry_conn_open(o->dst, FERRY_OPEN_CREATE, &r.dst, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the target");
 		goto out;
@@ -1117,12 +1119,12 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (r.jobs < 1)
 		r.jobs = 1;
-	r.ckpt = is_pg(&r);
+	r.ckpt = (r.dops->caps & FERRY_CAP_CHECKPOINT) != 0;
 	if (!r.ckpt)
 		r.jobs = 1;  /* SQLite has one writer */
 	/* the planner and transform read SQLite's storage classes, or the
 	 * typed rows of a time-series source's layout (tsmap) */
-	if (strcmp(r.sops->name, "sqlite") && !(r.sops->caps & FERRY_CAP_CHUNKS)) {
+	if (!(r.sops->caps & (FERRY_CAP_UNTYPED | FERRY_CAP_CHUNKS))) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"copying from '%s' is not supported yet: the source must be sqlite:, "
 			"influx:, lp: or csv:", r.sops->name);
@@ -1257,7 +1259,7 @@ out:
 	if (rc < 0 && made && access(made, F_OK) == 0) {
 		struct ferry_error first = *err;
 
-		remove_sqlite_file(made);
+		remove_db_file(ferry_conn_url_ops(o->dst), made);
 		ferry_error_set(err, first.code, "%s; removed '%s', which this run had created",
 				first.msg, made);
 		if (first.origin[0])
@@ -1265,15 +1267,7 @@ out:
 	}
 	ferry_free(made);
 	if (r.snapshot) {
-		struct ferry_buf side = FERRY_BUF_INIT;
-
-		unlink(r.snapshot);
-		ferry_buf_addf(&side, "%s-wal", r.snapshot);
-		unlink(side.buf);
-		ferry_buf_clear(&side);
-		ferry_buf_addf(&side, "%s-shm", r.snapshot);
-		unlink(side.buf);
-		ferry_buf_release(&side);
+		remove_db_file(r.snap_ops, r.snapshot);
 		ferry_free(r.snapshot);
 		ferry_free((char *)r.src_url);
 	}

@@ -135,6 +135,10 @@ struct chunk_stats;
 struct strv;
 
 int ck_setup(ferry_conn *dst, struct ferry_error *err);
+/* The first column of the first row of sql ($1..$n: params) into out;
+ * *isnull = 1 when there is no row or the value is NULL. */
+int copy_query_value(ferry_conn *c, const char *sql, const char *const *params, int n,
+		     struct ferry_buf *out, int *isnull, struct ferry_error *err);
 int ck_job_get(ferry_conn *dst, const char *job, int *exists, struct ferry_buf *state,
 	       struct ferry_buf *fingerprint, struct ferry_error *err);
 int ck_job_create(ferry_conn *dst, const char *job, const char *source,

@@ -28,6 +28,7 @@
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
+#include "ferry/registry.h"
 
 #define QDEPTH 4
 #define MAXREADERS 4

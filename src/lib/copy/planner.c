@@ -19,6 +19,7 @@
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
+#include "ferry/registry.h"
 
 #define PG_NAMEDATALEN 63
 /* appended to a column named like a PostgreSQL system column (xmin) */

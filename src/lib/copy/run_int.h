@@ -15,6 +15,7 @@ struct run {
 	const char *schema;
 	const char *src_url;      /* the source actually read (a snapshot copy) */
 	char *snapshot;           /* temp file to remove, or NULL */
+	const struct ferry_conn_ops *snap_ops;  /* the snapshot's store */
 	ferry_conn *src, *dst;
 	const struct ferry_conn_ops *sops, *dops;
 	struct ferry_catalog *scat, *tcat;
@@ -23,7 +24,7 @@ struct run {
 	ferry_progress *progress;
 	struct ferry_copy_result *res;
 	int jobs;
-	int ckpt;                 /* checkpointed job (PostgreSQL target) */
+	int ckpt;                 /* checkpointed job (FERRY_CAP_CHECKPOINT target) */
 	const char *job;
 	char worker_id[128];
 	struct chunk_spec *chunks;

@@ -15,13 +15,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ferry/alloc.h"
+#include "ferry/connector.h"
 #include "ferry/hash.h"
 #include "ferry/url.h"
 #include "mig_int.h"
@@ -241,26 +241,24 @@ static int db_backup(struct ferry_migrator *m, struct mig_backup *b,
 	struct ferry_buf file = FERRY_BUF_INIT, cmd = FERRY_BUF_INIT;
 	int rc = 0;
 
-	if (m->db->kind == MIG_DB_SQLITE) {
-		sqlite3 *dst = NULL;
-		sqlite3_backup *bk;
+	if ((m->db->ops->caps & FERRY_CAP_SNAPSHOT) && m->db->path) {
+		/* the store's online backup: one consistent state (SQLite) */
+		struct ferry_buf url = FERRY_BUF_INIT;
+		struct ferry_error e = FERRY_ERROR_INIT;
 
 		if (ferry_buf_addf(&file, "%s/database.sqlite", dir) < 0 ||
 		    ferry_buf_addf(&cmd, "cp '%s' '%s'", file.buf, m->db->path) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (sqlite3_open(file.buf, &dst) != SQLITE_OK ||
-		    !(bk = sqlite3_backup_init(dst, "main", m->db->sq, "main")) ||
-		    sqlite3_backup_step(bk, -1) != SQLITE_DONE ||
-		    sqlite3_backup_finish(bk) != SQLITE_OK) {
-			rc = ferry_error_set(err, FERRY_EIO,
+		rc = m->db->ops->snapshot(m->db->c, file.buf, &url, &e);
+		ferry_buf_release(&url);
+		if (rc < 0) {
+			rc = ferry_error_set(err, e.code,
 				"cannot back up '%s' to '%s': %s; free disk space or run without --backup",
-				m->db->path, file.buf, dst ? sqlite3_errmsg(dst) : "out of memory");
-			sqlite3_close(dst);
+				m->db->path, file.buf, e.msg);
 			goto out;
 		}
-		sqlite3_close(dst);
 	} else {
 		/* the password goes through the child's environment, never argv */
 		char *argv[] = { "pg_dump", "-Fc", "-f", NULL, "-d", NULL, NULL };

@@ -203,8 +203,8 @@ int mig_journal_load(struct ferry_migrator *m, int create,
 	if ((rc = mig_db_table_exists(m->db, "ferry_migrations", &exists, err)) < 0)
 		return rc;
 	if (!exists && create) {
-		rc = mig_db_exec(m->db, m->db->kind == MIG_DB_PG ? pg_create :
-				 sq_create, err);
+		rc = mig_db_exec(m->db, mig_db_untyped(m->db) ? sq_create :
+				 pg_create, err);
 		if (rc < 0) {
 			ferry_error_prefix(err, "cannot create the journal table ferry_migrations");
 			return rc;
@@ -214,7 +214,7 @@ int mig_journal_load(struct ferry_migrator *m, int create,
 	m->journal_exists = exists;
 	if (!exists)
 		return 0;
-	rc = mig_db_query(m->db, m->db->kind == MIG_DB_PG ? pg_select : sq_select,
+	rc = mig_db_query(m->db, mig_db_untyped(m->db) ? sq_select : pg_select,
 			  add_row, m, err);
 	if (rc == FERRY_ENOMEM)
 		ferry_error_set(err, rc, "out of memory");

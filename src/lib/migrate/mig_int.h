@@ -68,20 +68,18 @@ struct mig_step {
 	const struct mig_jrow *applied;  /* newest applied-type row, or NULL */
 };
 
-enum mig_db_kind { MIG_DB_PG = 1, MIG_DB_SQLITE = 2 };
-
+/* The target database: a connection from the registry (db.c). */
 struct mig_db {
-	int kind;
-	void *pg;         /* PGconn * */
-	void *sq;         /* sqlite3 * */
-	char *path;       /* SQLite file path */
+	struct ferry_conn *c;
+	const struct ferry_conn_ops *ops;
+	char *path;       /* the database file (FERRY_CAP_FILE), else NULL */
 	char *url;        /* as given (may hold a password: never print) */
 	char *redacted;   /* printable */
 };
 
 struct mig_lock {
-	int fd;
-	int pg_held;
+	int fd;           /* project-only: the lock file's */
+	int held;         /* the database's lock (ops->lock) */
 	int64_t key;
 };
 
@@ -186,6 +184,12 @@ int mig_db_query(struct mig_db *db, const char *sql, mig_row_fn fn, void *ud,
 		 struct ferry_error *err);
 int mig_db_table_exists(struct mig_db *db, const char *table, int *exists,
 			struct ferry_error *err);
+/* mig_db_query with $1..$n text parameters. */
+int mig_db_query_p(struct mig_db *db, const char *sql, const char *const *vals, int n,
+		   mig_row_fn fn, void *ud, struct ferry_error *err);
+/* Does the store keep values untyped (SQLite's dialect: the journal's
+ * times as text)?  Else a typed SQL server (PostgreSQL's dialect). */
+int mig_db_untyped(const struct mig_db *db);
 
 /* journal.c */
 int mig_journal_load(struct ferry_migrator *m, int create,

@@ -35,6 +35,7 @@
 #include "ferry/hash.h"
 #include "ferry/log.h"
 #include "ferry/progress.h"
+#include "ferry/registry.h"
 #include "ferry/verify.h"
 #include "verify/verify_int.h"
 
@@ -964,20 +965,6 @@ nomem:
 
 /* ---- the run ------------------------------------------------------------- */
 
-/* The connector name url's scheme maps to, NULL when none or unparsable. */
-static const char *store_of(const char *url)
-{
-	struct ferry_error e = FERRY_ERROR_INIT;
-	const struct ferry_conn_ops *ops;
-	ferry_url *u = NULL;
-
-	if (ferry_url_parse(url, &u, &e) < 0)
-		return NULL;
-	ops = ferry_conn_lookup(u->scheme);
-	ferry_url_free(u);
-	return ops ? ops->name : NULL;
-}
-
 /*
  * verify reads the target as PostgreSQL (search_path, catalogs, hashing
  * SQL): refuse any other target before opening anything, and name the
@@ -986,15 +973,17 @@ static const char *store_of(const char *url)
 static int check_target_store(const char *src, const char *dst,
 			      struct ferry_error *err)
 {
-	const char *sname = store_of(src), *dname = store_of(dst);
+	const struct ferry_conn_ops *sops = ferry_conn_url_ops(src),
+				    *dops = ferry_conn_url_ops(dst);
+	const char *dname = dops ? dops->name : NULL;
 	struct ferry_buf rs = FERRY_BUF_INIT, rd = FERRY_BUF_INIT;
 	int rc = 0;
 
-	if (!dname || !strcmp(dname, "postgres"))
+	if (!dops || (dops->caps & FERRY_CAP_HASH_SQL))
 		return 0;
 	ferry_url_redact(src, &rs);
 	ferry_url_redact(dst, &rd);
-	if (sname && !strcmp(sname, "postgres"))
+	if (sops && (sops->caps & FERRY_CAP_HASH_SQL))
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 			"cannot verify into %s '%s': the target must be PostgreSQL, and the source '%s' is PostgreSQL; did you swap them? "
 			"try 'ferry verify %s %s'", dname, rd.buf, rs.buf, rd.buf, rs.buf);
@@ -1063,15 +1052,14 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	if ((rc = open_target(&r, &dst, err)) < 0)
 		goto out;
 	if (!(ferry_conn_ops_of(src)->caps & FERRY_CAP_READ) ||
-	    (strcmp(ferry_conn_ops_of(src)->name, "sqlite") &&
-	     !(ferry_conn_ops_of(src)->caps & FERRY_CAP_CHUNKS))) {
+	    !(ferry_conn_ops_of(src)->caps & (FERRY_CAP_UNTYPED | FERRY_CAP_CHUNKS))) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"cannot verify from '%s': the source must be SQLite, InfluxDB, "
 			"line protocol or CSV",
 			ferry_conn_ops_of(src)->name);
 		goto out;
 	}
-	if (strcmp(ferry_conn_ops_of(dst)->name, "postgres")) {
+	if (!(ferry_conn_ops_of(dst)->caps & FERRY_CAP_HASH_SQL)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"cannot verify into '%s': the target must be PostgreSQL",
 			ferry_conn_ops_of(dst)->name);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "copy/copy_int.h"
+#include "model/value.h"
 
 static const int types[] = {
 	FERRY_T_INT16, FERRY_T_INT32, FERRY_T_INT64, FERRY_T_FLOAT32, FERRY_T_FLOAT64,
@@ -31,11 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	int tz, v;
 	size_t i;
 
-	xf_parse_timestamp(s, n, &us, &tz, 1);
-	xf_parse_date(s, n, &days);
-	xf_parse_bool(s, n, &v);
-	xf_json_ok(s, n, 1);
-	xf_utf8_ok(s, n, &why);
+	val_parse_timestamp(s, n, &us, &tz, 1);
+	val_parse_date(s, n, &days);
+	val_parse_bool(s, n, &v);
+	val_json_ok(s, n, 1);
+	val_utf8_ok(s, n, &why);
 
 	memset(&src, 0, sizeof(src));
 	src.name = "fuzz";
@@ -61,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		ferry_cell_set_bytes(&b, c, FERRY_V_TEXT, s, n);
 		b.nrows = 1;
 		if (xf_batch(&b, &tp, &rej, &err) == 0 && types[i] == FERRY_T_TEXT &&
-		    !xf_utf8_ok(ferry_cell_bytes(&b, c), c->len, &why))
+		    !val_utf8_ok(ferry_cell_bytes(&b, c), c->len, &why))
 			abort();  /* accepted text must be clean */
 		ferry_batch_release(&b);
 	}

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "ferry/error.h"
-#include "connectors/lineproto.h"
+#include "wire/lineproto.h"
 
 static int str_same(const struct lp_str *a, const struct lp_str *b)
 {

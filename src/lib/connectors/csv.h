@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "connectors/lineproto.h"
 #include "tsmap/tsmap.h"
+#include "wire/lineproto.h"
 
 extern const struct tm_source_ops csv_source_ops;
 

@@ -37,6 +37,7 @@
 #include "ferry/buf.h"
 #include "model/value.h"
 #include "tsmap/tm_int.h"
+#include "wire/lineproto.h"
 
 #define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
 
@@ -820,23 +821,6 @@ static void sort_tags(const struct tm_point *p, size_t *ix)
 	}
 }
 
-/* Line-protocol escaping of a series key part. */
-static int add_escaped(struct ferry_buf *b, struct lp_str s, int is_meas)
-{
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < s.n && rc == 0; i++) {
-		char ch = s.p[i];
-
-		if (ch == ',' || ch == ' ' || (!is_meas && ch == '='))
-			rc = ferry_buf_addch(b, '\\');
-		if (rc == 0)
-			rc = ferry_buf_addch(b, ch);
-	}
-	return rc;
-}
-
 /* What one point's rows share, made once per point on first use; the
  * buffers are the tm_rows' own, reused from point to point. */
 struct point_ctx {
@@ -871,17 +855,17 @@ static const char *pc_series(struct tm_rows *r, struct point_ctx *pc, const stru
 
 		pc_sort(pc, p);
 		ferry_buf_clear(pc->series);
-		rc = add_escaped(pc->series, p->measurement, 1);
+		rc = lp_escape(pc->series, p->measurement.p, p->measurement.n, 1);
 		for (i = 0; i < p->ntags && rc == 0; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
 			rc = ferry_buf_addch(pc->series, ',');
 			if (rc == 0)
-				rc = add_escaped(pc->series, t->key, 0);
+				rc = lp_escape(pc->series, t->key.p, t->key.n, 0);
 			if (rc == 0)
 				rc = ferry_buf_addch(pc->series, '=');
 			if (rc == 0)
-				rc = add_escaped(pc->series, t->val, 0);
+				rc = lp_escape(pc->series, t->val.p, t->val.n, 0);
 		}
 		if (rc < 0)
 			return NULL;   /* out of memory; kept for no other point */

@@ -1,6 +1,6 @@
 /*
  * fuzz_lineproto.c - the line-protocol splitter and parser
- * (src/lib/connectors/lineproto.c) on arbitrary bytes.  Invariants besides
+ * (src/lib/wire/lineproto.c) on arbitrary bytes.  Invariants besides
  * memory safety:
  * - the splitter makes progress, records tile the input in order and line
  *   numbers never go backwards; splitting in chunks (final only at the

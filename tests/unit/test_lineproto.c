@@ -1,5 +1,5 @@
 /*
- * test_lineproto.c - unit tests for src/lib/connectors/lineproto.c: a
+ * test_lineproto.c - unit tests for src/lib/wire/lineproto.c: a
  * table of records (escaping, every field type, influx_inspect export
  * headers, CRLF, malformed lines with their reasons), the splitter
  * (multi-line strings, line numbers, chunked input), precision

@@ -90,9 +90,9 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n);
 
 /* The value parsers (UTF-8, timestamps, dates, booleans, JSON, doubles)
- * are model's: model/value.h.  csv.c still calls this one by its old
- * name; when it moves under tsmap/ it calls val_days_from_civil() itself
- * and this line goes. */
+ * are model's: model/value.h, included above for all of copy/ and for
+ * verify.c.  csv.c still calls this one by its old name; when it moves
+ * under tsmap/ it calls val_days_from_civil() itself and this line goes. */
 #define xf_days_from_civil val_days_from_civil
 
 /* ---- an ordered table sorted by ferry (spill.c) ---- */

@@ -19,7 +19,6 @@
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
-#include "model/value.h"
 
 #define PG_NAMEDATALEN 63
 /* appended to a column named like a PostgreSQL system column (xmin) */

@@ -36,7 +36,6 @@
 #include "ferry/log.h"
 #include "ferry/progress.h"
 #include "ferry/verify.h"
-#include "model/value.h"
 #include "verify/verify_int.h"
 
 #define VF_DEFAULT_CHUNK_ROWS 500000

@@ -1,6 +1,6 @@
 /*
  * fuzz_lineproto.c - the line-protocol splitter and parser
- * (src/lib/connectors/lineproto.c) on arbitrary bytes.  Invariants besides
+ * (src/lib/wire/lineproto.c) on arbitrary bytes.  Invariants besides
  * memory safety:
  * - the splitter makes progress, records tile the input in order and line
  *   numbers never go backwards; splitting in chunks (final only at the
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "ferry/error.h"
-#include "connectors/lineproto.h"
+#include "wire/lineproto.h"
 
 static int str_same(const struct lp_str *a, const struct lp_str *b)
 {

@@ -1,14 +1,17 @@
 /*
- * fuzz_values.c - the value parsers of the copy transform (timestamps,
- * dates, booleans, JSON, UTF-8) and the full conversion of one text cell
- * to every target type.  Invariant besides memory safety: a cell that
- * converts to TEXT is valid UTF-8 without NUL bytes.
+ * fuzz_values.c - the value parsers of model/value.c (timestamps, dates,
+ * times of day, point times, durations, booleans, JSON, UTF-8) and the
+ * full conversion of one text cell to every target type by the copy
+ * transform.  Invariants besides memory safety: a cell that converts to
+ * TEXT is valid UTF-8 without NUL bytes; the valid UTF-8 prefix is the
+ * whole input exactly when val_utf8_ok accepts it.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "copy/copy_int.h"
+#include "model/value.h"
 
 static const int types[] = {
 	FERRY_T_INT16, FERRY_T_INT32, FERRY_T_INT64, FERRY_T_FLOAT32, FERRY_T_FLOAT64,
@@ -31,11 +34,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	int tz, v;
 	size_t i;
 
-	xf_parse_timestamp(s, n, &us, &tz, 1);
-	xf_parse_date(s, n, &days);
-	xf_parse_bool(s, n, &v);
-	xf_json_ok(s, n, 1);
-	xf_utf8_ok(s, n, &why);
+	val_parse_timestamp(s, n, &us, &tz, 1);
+	val_parse_date(s, n, &days);
+	val_parse_bool(s, n, &v);
+	val_json_ok(s, n, 1);
+	if ((val_utf8_prefix(s, n, 0, &why) == n) != val_utf8_ok(s, n, &why) ||
+	    val_utf8_prefix(s, n, 1, NULL) < val_utf8_prefix(s, n, 0, NULL))
+		abort();
+	val_parse_time_of_day(s, n, &us);
+	if (n < 64) {  /* the point-time and duration parsers take C strings */
+		char z[64];
+
+		memcpy(z, s, n);
+		z[n] = '\0';
+		val_parse_time_ns(z, &us);
+		val_parse_duration(z, &us);
+	}
 
 	memset(&src, 0, sizeof(src));
 	src.name = "fuzz";
@@ -61,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		ferry_cell_set_bytes(&b, c, FERRY_V_TEXT, s, n);
 		b.nrows = 1;
 		if (xf_batch(&b, &tp, &rej, &err) == 0 && types[i] == FERRY_T_TEXT &&
-		    !xf_utf8_ok(ferry_cell_bytes(&b, c), c->len, &why))
+		    !val_utf8_ok(ferry_cell_bytes(&b, c), c->len, &why))
 			abort();  /* accepted text must be clean */
 		ferry_batch_release(&b);
 	}

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "connectors/lineproto.h"
+#include "wire/lineproto.h"
 #include "ferry/buf.h"
 #include "ferry/url.h"
 #include "services_env.h"

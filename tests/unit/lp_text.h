@@ -7,7 +7,7 @@
 #ifndef FERRY_TESTS_LP_TEXT_H
 #define FERRY_TESTS_LP_TEXT_H
 
-#include "connectors/lineproto.h"
+#include "wire/lineproto.h"
 #include "ferry/buf.h"
 
 static void lp_text(struct ferry_buf *b, struct lp_str m, const struct lp_tag *tags,

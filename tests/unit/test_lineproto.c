@@ -1,5 +1,5 @@
 /*
- * test_lineproto.c - unit tests for src/lib/connectors/lineproto.c: a
+ * test_lineproto.c - unit tests for src/lib/wire/lineproto.c: a
  * table of records (escaping, every field type, influx_inspect export
  * headers, CRLF, malformed lines with their reasons), the splitter
  * (multi-line strings, line numbers, chunked input), precision
@@ -18,7 +18,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/error.h"
-#include "connectors/lineproto.h"
+#include "wire/lineproto.h"
 #include "lp_text.h"
 
 /* Render a point unambiguously for comparison: names and strings raw,
@@ -400,6 +400,32 @@ static void write_roundtrip(void **state)
 
 /* The scratch grows through ferry_malloc: a failed allocation is
  * FERRY_ENOMEM, never a crash, and the next call works. */
+/* The one escaper: what a series key, a generated file and
+ * lp_point_write() write for names and string values. */
+static void escaper(void **state)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(lp_escape(&b, "cpu load,a=b", 12, 1), 0);
+	assert_string_equal(b.buf, "cpu\\ load\\,a=b");
+	ferry_buf_clear(&b);
+	assert_int_equal(lp_escape(&b, "k=v w,x\\y", 9, 0), 0);
+	assert_string_equal(b.buf, "k\\=v\\ w\\,x\\y");
+	ferry_buf_clear(&b);
+	assert_int_equal(lp_escape(&b, NULL, 0, 0), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(lp_escape(&b, "plain", 5, 0), 0);
+	assert_string_equal(b.buf, "plain");
+	ferry_buf_clear(&b);
+	assert_int_equal(lp_escape_string(&b, "say \"hi\" \\o/", 12), 0);
+	assert_string_equal(b.buf, "\"say \\\"hi\\\" \\\\o/\"");
+	ferry_buf_clear(&b);
+	assert_int_equal(lp_escape_string(&b, NULL, 0), 0);
+	assert_string_equal(b.buf, "\"\"");
+	ferry_buf_release(&b);
+}
+
 static void out_of_memory(void **state)
 {
 	static const char l[] = "m,a=1,b=2,c=3 f=1,g=2,h=\"x\\\"\"";
@@ -497,6 +523,7 @@ int main(void)
 		cmocka_unit_test(splitter_chunked),
 		cmocka_unit_test(precision),
 		cmocka_unit_test(write_roundtrip),
+		cmocka_unit_test(escaper),
 		cmocka_unit_test(out_of_memory),
 		cmocka_unit_test(throughput),
 	};

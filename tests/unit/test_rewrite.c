@@ -212,6 +212,10 @@ static void python_warnings_and_errors(void **state)
 	assert_int_equal(ferry_rewrite_python(r, "x = '\xff asyncio_mqtt'\n", 21,
 					      &out, NULL, &changed, &err), FERRY_EPARSE);
 	assert_non_null(strstr(err.msg, "UTF-8"));
+	/* the line of the first bad byte (model's val_utf8_prefix) */
+	assert_int_equal(ferry_rewrite_python(r, "a = 1\nb = '\xc3\xa4'\nc = '\xed\xa0\x80'\n",
+					      25, &out, NULL, &changed, &err), FERRY_EPARSE);
+	assert_non_null(strstr(err.msg, "not valid UTF-8 at line 3"));
 	assert_int_equal(ferry_rewrite_python(r, "import asyncio_mqtt\nx = '''\n", 28,
 					      &out, NULL, &changed, &err), FERRY_EPARSE);
 	assert_non_null(strstr(err.msg, "unterminated string starting at line 2"));

@@ -22,6 +22,7 @@
 #include "copy/planner.h"
 #include "ferry/buf.h"
 #include "ferry/model.h"
+#include "model/value.h"
 
 /* 2000-01-01 is day 0; one day in microseconds. */
 #define DAY_US 86400000000LL
@@ -535,7 +536,7 @@ static void utf8_validation(void **state)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		why = NULL;
-		if (xf_utf8_ok(cases[i].s, cases[i].n, &why) != cases[i].ok)
+		if (val_utf8_ok(cases[i].s, cases[i].n, &why) != cases[i].ok)
 			fail_msg("utf8 case %zu: expected %d", i, cases[i].ok);
 		if (!cases[i].ok)
 			assert_non_null(why);
@@ -544,9 +545,9 @@ static void utf8_validation(void **state)
 			fail_msg("text case %zu: expected %d", i, cases[i].ok);
 	}
 	why = NULL;
-	assert_false(xf_utf8_ok("a\0", 2, &why));
+	assert_false(val_utf8_ok("a\0", 2, &why));
 	assert_string_equal(why, "NUL byte in text");
-	assert_true(xf_utf8_ok("", 0, &why));
+	assert_true(val_utf8_ok("", 0, &why));
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -567,23 +568,23 @@ static void json_validation(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		if (!xf_json_ok(good[i], strlen(good[i]), 0) ||
-		    !xf_json_ok(good[i], strlen(good[i]), 1))
+		if (!val_json_ok(good[i], strlen(good[i]), 0) ||
+		    !val_json_ok(good[i], strlen(good[i]), 1))
 			fail_msg("valid JSON rejected: %s", good[i]);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (xf_json_ok(bad[i], strlen(bad[i]), 0))
+		if (val_json_ok(bad[i], strlen(bad[i]), 0))
 			fail_msg("invalid JSON accepted: %s", bad[i]);
 	/* jsonb cannot store U+0000; json can */
-	assert_true(xf_json_ok("\"a\\u0000b\"", 10, 0));
-	assert_false(xf_json_ok("\"a\\u0000b\"", 10, 1));
+	assert_true(val_json_ok("\"a\\u0000b\"", 10, 0));
+	assert_false(val_json_ok("\"a\\u0000b\"", 10, 1));
 	assert_true(one_text(f, FERRY_T_JSON, -1, "json", "\"\\u0000\""));
 	assert_false(one_text(f, FERRY_T_JSONB, -1, "jsonb", "\"\\u0000\""));
 	assert_true(one_text(f, FERRY_T_JSONB, -1, "jsonb", "{\"a\":1}"));
 	assert_cell_text(f, out0(f), "{\"a\":1}");
 	assert_false(one_text(f, FERRY_T_JSONB, -1, "jsonb", "{\"a\":1"));
 	/* a NUL byte is never valid */
-	assert_false(xf_json_ok("\"a\0\"", 4, 0));
+	assert_false(val_json_ok("\"a\0\"", 4, 0));
 	/* numbers are JSON; NaN/Infinity are not */
 	assert_true(one_int(f, FERRY_T_JSON, -1, "json", 42));
 	assert_cell_text(f, out0(f), "42");
@@ -593,151 +594,7 @@ static void json_validation(void **state)
 	assert_false(one_real(f, FERRY_T_JSON, -1, "json", INFINITY));
 }
 
-/* PostgreSQL's jsonb input rejects unpaired UTF-16 surrogate escapes (json
- * keeps the text as it is and accepts them), so jsonb must reject them
- * here rather than fail the whole COPY. */
-static void json_surrogates(void **state)
-{
-	static const char *const unpaired[] = { "\"\\ud83d\"", "\"\\ud83dx\"",
-		"\"\\ude00\"", "\"\\ud83d\\ud83d\"", "\"\\ud83d\\n\"",
-		"{\"\\uDBFF\":1}", "[\"\\ud800\\u0041\"]" };
-	size_t i;
-
-	(void)state;
-	assert_true(xf_json_ok("\"\\ud83d\\ude00\"", 14, 0));
-	assert_true(xf_json_ok("\"\\uD83D\\uDE00\"", 14, 1));
-	assert_true(xf_json_ok("\"\\udbff\\udfff\"", 14, 1));
-	for (i = 0; i < sizeof(unpaired) / sizeof(unpaired[0]); i++) {
-		if (!xf_json_ok(unpaired[i], strlen(unpaired[i]), 0))
-			fail_msg("json rejected %s", unpaired[i]);
-		if (xf_json_ok(unpaired[i], strlen(unpaired[i]), 1))
-			fail_msg("jsonb accepted %s", unpaired[i]);
-	}
-}
-
-static void json_deep_nesting(void **state)
-{
-	size_t depth, n;
-	char *s;
-
-	(void)state;
-	for (depth = 1; depth <= 200000; depth *= 10) {
-		n = depth * 2;
-		s = malloc(n + 1);
-		assert_non_null(s);
-		memset(s, '[', depth);
-		memset(s + depth, ']', depth);
-		s[n] = '\0';
-		/* must not crash; moderate depth is fine */
-		if (depth <= 100)
-			assert_true(xf_json_ok(s, n, 1));
-		else
-			(void)xf_json_ok(s, n, 1);
-		/* unbalanced is never valid at any depth */
-		assert_false(xf_json_ok(s, n - 1, 0));
-		free(s);
-	}
-	/* the validator's documented ceiling */
-	{
-		static char deep[2002];
-
-		memset(deep, '[', 1000);
-		memset(deep + 1000, ']', 1000);
-		assert_true(xf_json_ok(deep, 2000, 0));
-		memset(deep, '[', 1001);
-		memset(deep + 1001, ']', 1001);
-		assert_false(xf_json_ok(deep, 2002, 0));
-	}
-}
-
 /* ---- dates and times ---------------------------------------------------- */
-
-static void timestamps(void **state)
-{
-	int64_t us;
-	int tz;
-	static const struct { const char *s; int64_t us; int tz; } ok[] = {
-		{ "2000-01-01 00:00:00", 0, 0 },
-		{ "2000-01-01T00:00:01", 1000000, 0 },
-		{ "2000-01-01 00:00", 0, 0 },
-		{ "2000-01-02 00:00:00.5", DAY_US + 500000, 0 },
-		{ "2000-01-01 00:00:00.1", 100000, 0 },
-		{ "2000-01-01 00:00:00.12", 120000, 0 },
-		{ "2000-01-01 00:00:00.123", 123000, 0 },
-		{ "2000-01-01 00:00:00.1234", 123400, 0 },
-		{ "2000-01-01 00:00:00.12345", 123450, 0 },
-		{ "2000-01-01 00:00:00.123456", 123456, 0 },
-		{ "2000-01-01 00:00:00.1234560", 123456, 0 },
-		{ "2000-01-01 00:00:00.123456000", 123456, 0 },
-		{ "2000-01-01 00:00:00Z", 0, 1 },
-		{ "2000-01-01T02:00:00+02:00", 0, 1 },
-		{ "2000-01-01T02:00:00+0200", 0, 1 },
-		{ "2000-01-01T02:00:00+02", 0, 1 },
-		{ "1999-12-31T22:00:00-02:00", 0, 1 },
-		{ "2000-01-01 05:30:00+05:30", 0, 1 },
-		{ "1999-12-31 23:59:59.5", -500000, 0 },
-		{ "1970-01-01 00:00:00", -946684800000000LL, 0 },
-		{ "2024-02-29 12:00:00", 8825 * DAY_US + 12 * 3600000000LL, 0 },
-		{ "2000-02-29 00:00:00", 59 * DAY_US, 0 },
-		{ "0001-01-01 00:00:00", -730119 * DAY_US, 0 },
-		{ "9999-12-31 23:59:59.999999", 2921939 * DAY_US + DAY_US - 1, 0 },
-		{ "2023-06-15 10:20:30  ", (8566 * 86400LL + 37230) * 1000000LL, 0 },
-	};
-	static const char *const bad[] = {
-		"2023-02-29 00:00:00", "2023-02-30 00:00:00", "2000-01-01 24:00:00",
-		"2000-01-01 23:60:00", "2000-01-01 23:59:60", "0000-01-01 00:00:00",
-		"2000-13-01 00:00:00", "2000-00-10 00:00:00", "2000-01-00 00:00:00",
-		"2000-01-01 00:00:00.1234567", "2000-01-01 00:00:00.",
-		"2000-1-01 00:00:00", "2000-01-01X00:00:00", "2000-01-01 0:00:00",
-		"2000-01-01 00:00:00+2", "2000-01-01 00:00:00+16:00",
-		"2000-01-01 00:00:00 UTC", "10000-01-01 00:00:00", " 2000-01-01 00:00:00",
-		"", "yesterday", "1900-02-29 00:00:00",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		if (!xf_parse_timestamp(ok[i].s, strlen(ok[i].s), &us, &tz, 0))
-			fail_msg("timestamp '%s' rejected", ok[i].s);
-		if (us != ok[i].us || tz != ok[i].tz)
-			fail_msg("timestamp '%s': %lld tz %d, want %lld tz %d", ok[i].s,
-				 (long long)us, tz, (long long)ok[i].us, ok[i].tz);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (xf_parse_timestamp(bad[i], strlen(bad[i]), &us, &tz, 1))
-			fail_msg("timestamp '%s' accepted", bad[i]);
-	/* date only: allowed only when asked */
-	assert_false(xf_parse_timestamp("2000-01-02", 10, &us, &tz, 0));
-	assert_true(xf_parse_timestamp("2000-01-02", 10, &us, &tz, 1));
-	assert_int_equal(us, DAY_US);
-	assert_int_equal(tz, 0);
-	/* n is honoured: no read past it */
-	assert_true(xf_parse_timestamp("2000-01-01 00:00:01XYZ", 19, &us, &tz, 0));
-	assert_int_equal(us, 1000000);
-}
-
-static void dates(void **state)
-{
-	int32_t d;
-	static const struct { const char *s; int32_t days; } ok[] = {
-		{ "2000-01-01", 0 }, { "2000-01-02", 1 }, { "1999-12-31", -1 },
-		{ "1970-01-01", -10957 }, { "2000-03-01", 60 }, { "2024-02-29", 8825 },
-		{ "1900-03-01", -36465 }, { "0001-01-01", -730119 },
-		{ "9999-12-31", 2921939 }, { "2100-01-01 ", 36525 },
-	};
-	static const char *const bad[] = { "2023-02-29", "2023-02-30", "2100-02-29",
-		"0000-01-01", "2000-1-1", "2000-01-01x", "20000101", "", "2000-04-31" };
-	size_t i;
-
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		if (!xf_parse_date(ok[i].s, strlen(ok[i].s), &d))
-			fail_msg("date '%s' rejected", ok[i].s);
-		if (d != ok[i].days)
-			fail_msg("date '%s' = %d, want %d", ok[i].s, d, ok[i].days);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (xf_parse_date(bad[i], strlen(bad[i]), &d))
-			fail_msg("date '%s' accepted", bad[i]);
-}
 
 static void time_columns(void **state)
 {
@@ -791,17 +648,17 @@ static void bools(void **state)
 
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 		v = -1;
-		assert_true(xf_parse_bool(words[i].s, strlen(words[i].s), &v));
+		assert_true(val_parse_bool(words[i].s, strlen(words[i].s), &v));
 		assert_int_equal(v, words[i].v);
 		assert_true(one_text(f, FERRY_T_BOOL, -1, "boolean", words[i].s));
 		assert_int_equal(out0(f)->kind, FERRY_V_INT);
 		assert_int_equal(out0(f)->v.i, words[i].v);
 	}
-	assert_false(xf_parse_bool("2", 1, &v));
-	assert_false(xf_parse_bool("", 0, &v));
-	assert_false(xf_parse_bool("tru", 3, &v));
-	assert_false(xf_parse_bool("true ", 5, &v));
-	assert_false(xf_parse_bool("yes", 2, &v) && v != 1);  /* "ye" */
+	assert_false(val_parse_bool("2", 1, &v));
+	assert_false(val_parse_bool("", 0, &v));
+	assert_false(val_parse_bool("tru", 3, &v));
+	assert_false(val_parse_bool("true ", 5, &v));
+	assert_false(val_parse_bool("yes", 2, &v) && v != 1);  /* "ye" */
 	assert_true(one_int(f, FERRY_T_BOOL, -1, "boolean", 1));
 	assert_int_equal(out0(f)->v.i, 1);
 	assert_true(one_int(f, FERRY_T_BOOL, -1, "boolean", 0));
@@ -966,38 +823,6 @@ static void no_rejects_no_file(void **state)
 	assert_null(f->rej.path);
 }
 
-/* ---- format_double ------------------------------------------------------ */
-
-static void format_double(void **state)
-{
-	static const double ds[] = { 0.0, -0.0, 0.1, 0.2, 0.3, 1.0 / 3.0, 0.1 + 0.2,
-		1e308, -1e308, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
-		123456789012345678.0, 9007199254740993.0, 1e21, 1e-7, 42.0 };
-	char buf[64], *end;
-	size_t i;
-	int n;
-
-	(void)state;
-	for (i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
-		n = xf_format_double(ds[i], buf, sizeof(buf));
-		assert_int_equal(n, (int)strlen(buf));
-		if (strtod(buf, &end) != ds[i] || *end || signbit(strtod(buf, NULL)) != signbit(ds[i]))
-			fail_msg("%.17g formats as '%s', which does not round-trip", ds[i], buf);
-	}
-	xf_format_double(0.1, buf, sizeof(buf));
-	assert_string_equal(buf, "0.1");
-	xf_format_double(1e308, buf, sizeof(buf));
-	assert_string_equal(buf, "1e+308");
-	xf_format_double(42.0, buf, sizeof(buf));
-	assert_string_equal(buf, "42");
-	xf_format_double(NAN, buf, sizeof(buf));
-	assert_string_equal(buf, "NaN");
-	xf_format_double(INFINITY, buf, sizeof(buf));
-	assert_string_equal(buf, "Infinity");
-	xf_format_double(-INFINITY, buf, sizeof(buf));
-	assert_string_equal(buf, "-Infinity");
-}
-
 /* ---- planner: parse_type_sql -------------------------------------------- */
 
 static void type_sql(void **state)
@@ -1105,10 +930,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(text_and_varchar, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(utf8_validation, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(json_validation, fx_setup, fx_teardown),
-		cmocka_unit_test(json_surrogates),
-		cmocka_unit_test(json_deep_nesting),
-		cmocka_unit_test(timestamps),
-		cmocka_unit_test(dates),
 		cmocka_unit_test_setup_teardown(time_columns, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(bools, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(uuids, fx_setup, fx_teardown),
@@ -1116,7 +937,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reject_keeps_original_bytes, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(no_rejects_no_file, fx_setup, fx_teardown),
-		cmocka_unit_test(format_double),
 		cmocka_unit_test(type_sql),
 		cmocka_unit_test_setup_teardown(type_sql_precision, fx_setup, fx_teardown),
 	};

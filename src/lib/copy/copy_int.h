@@ -12,6 +12,7 @@
 #include "ferry/connector.h"
 #include "ferry/copy.h"
 #include "ferry/progress.h"
+#include "model/value.h"
 
 /* One target column. */
 struct col_plan {
@@ -88,18 +89,9 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 /* The reject key of row key in table t: {"rowid":N}, {"line":N}, ... */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n);
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-int64_t xf_days_from_civil(int64_t y, unsigned m, unsigned d);
-
-/* Shared parsers (also used by the planner's pre-scan). */
-int xf_utf8_ok(const char *s, size_t n, const char **reason);
-int xf_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
-		       int date_only_ok);
-int xf_parse_date(const char *s, size_t n, int32_t *days);
-int xf_json_ok(const char *s, size_t n, int for_jsonb);
-int xf_parse_bool(const char *s, size_t n, int *v);
-/* Shortest text that reads back as the same double. */
-int xf_format_double(double d, char *out, size_t n);
+/* The value parsers (UTF-8, timestamps, dates, booleans, JSON, doubles)
+ * are model's: model/value.h, included above for all of copy/ and for
+ * verify.c. */
 
 /* ---- an ordered table sorted by ferry (spill.c) ---- */
 

@@ -378,23 +378,23 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 			sc->nonnull++;
 			switch (sc->kind) {
 			case SCAN_DATE:
-				if (c->kind != FERRY_V_TEXT || !xf_parse_date(s, c->len, &days))
+				if (c->kind != FERRY_V_TEXT || !val_parse_date(s, c->len, &days))
 					sc->bad++;
 				break;
 			case SCAN_TIMESTAMP:
 				if (c->kind != FERRY_V_TEXT ||
-				    !xf_parse_timestamp(s, c->len, &us, &tz, 1))
+				    !val_parse_timestamp(s, c->len, &us, &tz, 1))
 					sc->bad++;
 				else if (tz)
 					sc->has_tz = 1;
 				break;
 			case SCAN_JSON:
-				if (c->kind != FERRY_V_TEXT || !xf_json_ok(s, c->len, 1))
+				if (c->kind != FERRY_V_TEXT || !val_json_ok(s, c->len, 1))
 					sc->bad++;
 				break;
 			case SCAN_BOOL:
 				if (!((c->kind == FERRY_V_INT && (c->v.i == 0 || c->v.i == 1)) ||
-				      (c->kind == FERRY_V_TEXT && xf_parse_bool(s, c->len, &v))))
+				      (c->kind == FERRY_V_TEXT && val_parse_bool(s, c->len, &v))))
 					sc->bad++;
 				break;
 			case SCAN_UUID:
@@ -414,7 +414,7 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 				}
 				break;
 			case SCAN_UNTYPED:
-				if (c->kind == FERRY_V_BLOB && !xf_utf8_ok(s, c->len, &why))
+				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
 					sc->blob_utf8_bad = 1;
 				break;
 			}
@@ -707,11 +707,11 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 					i++;
 			}
 			inner[k] = '\0';
-			if ((cp->type == FERRY_T_DATE && !xf_parse_date(inner, k, &days)) ||
-			    (is_time && !xf_parse_timestamp(inner, k, &us, &tz, 1)) ||
-			    (cp->type == FERRY_T_BOOL && !xf_parse_bool(inner, k, &bv)) ||
+			if ((cp->type == FERRY_T_DATE && !val_parse_date(inner, k, &days)) ||
+			    (is_time && !val_parse_timestamp(inner, k, &us, &tz, 1)) ||
+			    (cp->type == FERRY_T_BOOL && !val_parse_bool(inner, k, &bv)) ||
 			    ((cp->type == FERRY_T_JSON || cp->type == FERRY_T_JSONB) &&
-			     !xf_json_ok(inner, k, 1)))
+			     !val_json_ok(inner, k, 1)))
 				return NULL;
 			if (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_FLOAT64 ||
 			    cp->type == FERRY_T_NUMERIC) {

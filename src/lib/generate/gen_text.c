@@ -17,6 +17,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "gen_int.h"
+#include "wire/lineproto.h"
 
 #define FLUSH_AT (1u << 20)
 
@@ -151,31 +152,16 @@ static char *put_iso(char *p, struct iso_cache *c, int64_t us)
 
 /* ---------------------------------------------------------- line protocol */
 
-/* Escape for a measurement (esc_eq 0) or a tag key/value (esc_eq 1). */
+/* A measurement (esc_eq 0) or a tag key/value (esc_eq 1), escaped by
+ * wire's one line-protocol escaper. */
 static int add_lp_escaped(struct ferry_buf *b, const char *s, int esc_eq)
 {
-	int rc = 0;
-
-	for (; *s && !rc; s++) {
-		if (*s == ',' || *s == ' ' || (esc_eq && *s == '='))
-			rc = ferry_buf_addch(b, '\\');
-		if (!rc)
-			rc = ferry_buf_addch(b, *s);
-	}
-	return rc;
+	return lp_escape(b, s, strlen(s), !esc_eq);
 }
 
 static int add_lp_string(struct ferry_buf *b, const char *s)
 {
-	int rc = ferry_buf_addch(b, '"');
-
-	for (; *s && !rc; s++) {
-		if (*s == '"' || *s == '\\')
-			rc = ferry_buf_addch(b, '\\');
-		if (!rc)
-			rc = ferry_buf_addch(b, *s);
-	}
-	return rc ? rc : ferry_buf_addch(b, '"');
+	return lp_escape_string(b, s, strlen(s));
 }
 
 /* Per entity: "<measurement>,domain=..,entity_id=..,friendly_name=.. "

@@ -14,50 +14,21 @@
 #include <string.h>
 
 #include "ferry/alloc.h"
+#include "model/value.h"
 #include "rewrite_int.h"
 
+/* The UTF-8 rule is model's (val_utf8_prefix); a NUL byte is the
+ * caller's to refuse with its own message, so it passes here. */
 int rw_utf8_check(const char *str, size_t n, int *bad_line)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
+	size_t ok = val_utf8_prefix(str, n, 1, NULL), i;
 	int line = 1;
 
-	while (i < n) {
-		unsigned c = s[i];
-		size_t need, k;
-		unsigned cp;
-
-		if (c < 0x80) {
-			if (c == '\n')
-				line++;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			goto bad;
-		}
-		for (k = 1; k <= need; k++) {
-			if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
-				goto bad;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		/* overlong forms, surrogates, beyond U+10FFFF */
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			goto bad;
-		i += need + 1;
-	}
-	return 0;
-bad:
+	if (ok == n)
+		return 0;
+	for (i = 0; i < ok; i++)
+		if (str[i] == '\n')
+			line++;
 	*bad_line = line;
 	return -1;
 }

@@ -33,10 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "copy/copy_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "model/value.h"
 #include "tsmap/tm_int.h"
+#include "wire/lineproto.h"
 
 #define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
 
@@ -55,57 +56,6 @@ static int double_holds_uint(uint64_t u)
 	double d = (double)u;
 
 	return d < 18446744073709551616.0 && (uint64_t)d == u;
-}
-
-/* ---- options ------------------------------------------------------------ */
-
-int tm_parse_time(const char *s, int64_t *ns)
-{
-	char *end, tmp[80];
-	const char *dot;
-	long long v;
-	int64_t us, sub = 0;
-	size_t n, k;
-	int tz;
-
-	if (!s || !*s)
-		return FERRY_EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (!*end && errno == 0) {
-		*ns = v;
-		return 0;
-	}
-	n = strlen(s);
-	if (n >= sizeof(tmp))
-		return FERRY_EINVAL;
-	memcpy(tmp, s, n + 1);
-	/* InfluxDB writes nanoseconds (2024-01-01T00:00:00.123456789Z): the
-	 * timestamp parser keeps microseconds, the digits past them are
-	 * taken here (a tenth one and on must be zero) */
-	if ((dot = strchr(tmp, '.')) != NULL) {
-		size_t at = (size_t)(dot - tmp) + 1, nd = 0;
-
-		while (tmp[at + nd] >= '0' && tmp[at + nd] <= '9')
-			nd++;
-		for (k = 6; k < nd; k++) {
-			if (k < 9)
-				sub = sub * 10 + (tmp[at + k] - '0');
-			else if (tmp[at + k] != '0')
-				return FERRY_EINVAL;
-		}
-		for (k = nd; k < 9 && nd > 6; k++)
-			sub *= 10;
-		if (nd > 6)
-			memmove(tmp + at + 6, tmp + at + nd, n + 1 - (at + nd));
-	}
-	if (!xf_parse_timestamp(tmp, strlen(tmp), &us, &tz, 1))
-		return FERRY_EINVAL;
-	/* a time without an offset is UTC */
-	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
-	    __builtin_mul_overflow(us, 1000, ns) || __builtin_add_overflow(*ns, sub, ns))
-		return FERRY_EINVAL;
-	return 0;
 }
 
 /* ---- layouts -------------------------------------------------------------- */
@@ -612,7 +562,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 		ferry_buf_add(&text, blk, got);
 	fclose(f);
 	/* YAML is UTF-8, and libfyaml 0.7.12 loops on some invalid bytes */
-	if (!xf_utf8_ok(text.buf, text.len, &why)) {
+	if (!val_utf8_ok(text.buf, text.len, &why)) {
 		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s", path, why);
 		goto out;
 	}
@@ -871,23 +821,6 @@ static void sort_tags(const struct tm_point *p, size_t *ix)
 	}
 }
 
-/* Line-protocol escaping of a series key part. */
-static int add_escaped(struct ferry_buf *b, struct lp_str s, int is_meas)
-{
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < s.n && rc == 0; i++) {
-		char ch = s.p[i];
-
-		if (ch == ',' || ch == ' ' || (!is_meas && ch == '='))
-			rc = ferry_buf_addch(b, '\\');
-		if (rc == 0)
-			rc = ferry_buf_addch(b, ch);
-	}
-	return rc;
-}
-
 /* What one point's rows share, made once per point on first use; the
  * buffers are the tm_rows' own, reused from point to point. */
 struct point_ctx {
@@ -922,17 +855,17 @@ static const char *pc_series(struct tm_rows *r, struct point_ctx *pc, const stru
 
 		pc_sort(pc, p);
 		ferry_buf_clear(pc->series);
-		rc = add_escaped(pc->series, p->measurement, 1);
+		rc = lp_escape(pc->series, p->measurement.p, p->measurement.n, 1);
 		for (i = 0; i < p->ntags && rc == 0; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
 			rc = ferry_buf_addch(pc->series, ',');
 			if (rc == 0)
-				rc = add_escaped(pc->series, t->key, 0);
+				rc = lp_escape(pc->series, t->key.p, t->key.n, 0);
 			if (rc == 0)
 				rc = ferry_buf_addch(pc->series, '=');
 			if (rc == 0)
-				rc = add_escaped(pc->series, t->val, 0);
+				rc = lp_escape(pc->series, t->val.p, t->val.n, 0);
 		}
 		if (rc < 0)
 			return NULL;   /* out of memory; kept for no other point */
@@ -999,7 +932,7 @@ static int value_text(struct ferry_batch *b, struct ferry_cell *c, const struct 
 
 	switch (f->type) {
 	case LP_FLOAT:
-		k = xf_format_double(f->v.f, num, sizeof(num));
+		k = val_format_double(f->v.f, num, sizeof(num));
 		return set_text(b, c, num, (size_t)k);
 	case LP_INT:
 		k = snprintf(num, sizeof(num), "%" PRId64, f->v.i);

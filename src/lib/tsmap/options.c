@@ -8,33 +8,8 @@
 #include <string.h>
 
 #include "ferry/url.h"
+#include "model/value.h"
 #include "tsmap/tm_int.h"
-
-int tm_parse_duration(const char *s, int64_t *ns)
-{
-	static const struct { const char *u; int64_t ns; } units[] = {
-		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
-		{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
-		{ "w", 604800000000000LL }
-	};
-	char *end;
-	long long v;
-	size_t i;
-
-	if (!s || !*s)
-		return FERRY_EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || v <= 0 || end == s)
-		return FERRY_EINVAL;
-	if (!*end) {  /* bare number: seconds */
-		end = (char *)"s";
-	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(end, units[i].u))
-			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
-	return FERRY_EINVAL;
-}
 
 int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *err)
 {
@@ -62,14 +37,14 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	v = ferry_url_param(u, "keep_ns");
 	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");
 	if ((v = ferry_url_param(u, "start")) != NULL) {
-		if (tm_parse_time(v, &o->src.start_ns) < 0)
+		if (val_parse_time_ns(v, &o->src.start_ns) < 0)
 			return ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --start '%s': give an RFC 3339 time "
 				"(2024-01-01T00:00:00.123456789Z) or nanoseconds since 1970", v);
 		o->src.has_start = 1;
 	}
 	if ((v = ferry_url_param(u, "end")) != NULL) {
-		if (tm_parse_time(v, &o->src.end_ns) < 0)
+		if (val_parse_time_ns(v, &o->src.end_ns) < 0)
 			return ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --end '%s': give an RFC 3339 time "
 				"(2024-01-01T00:00:00.123456789Z) or nanoseconds since 1970", v);
@@ -78,7 +53,7 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	if (o->src.has_start && o->src.has_end && o->src.end_ns <= o->src.start_ns)
 		return ferry_error_set(err, FERRY_EUSAGE, "--end must be later than --start");
 	if ((v = ferry_url_param(u, "chunk_time")) != NULL &&
-	    tm_parse_duration(v, &o->src.chunk_ns) < 0)
+	    val_parse_duration(v, &o->src.chunk_ns) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE,
 				       "invalid --chunk-time '%s': use e.g. 6h, 1d, 2w", v);
 	if ((v = ferry_url_param(u, "chunk_bytes")) != NULL) {

@@ -77,11 +77,6 @@ struct tm_opts {
  * precision=).  Strings are borrowed from the URL. */
 int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *err);
 
-/* "2024-01-01T00:00:00Z", "1704067200000000000" (ns) -> ns since 1970. */
-int tm_parse_time(const char *s, int64_t *ns);
-/* "90s", "1h", "7d", "500ms", "2w" -> ns. */
-int tm_parse_duration(const char *s, int64_t *ns);
-
 struct tm_layout {
 	struct tm_table *t;
 	size_t n;

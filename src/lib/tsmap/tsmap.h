@@ -31,10 +31,10 @@
 
 #include <stdint.h>
 
-#include "connectors/lineproto.h"
 #include "ferry/connector.h"
 #include "ferry/error.h"
 #include "ferry/url.h"
+#include "wire/lineproto.h"
 
 /* One point.  Tags in any order with distinct keys; fields with distinct
  * keys, nfields >= 1.  key: the source position that a reject names and

@@ -151,7 +151,7 @@ static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
 		ferry_buf_addf(o, "%lld", (long long)c->v.i);
 		break;
 	case FERRY_V_REAL:
-		xf_format_double(c->v.d, num, sizeof(num));
+		val_format_double(c->v.d, num, sizeof(num));
 		ferry_buf_addstr(o, num);
 		break;
 	case FERRY_V_TEXT: {

@@ -53,9 +53,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "copy/copy_int.h"    /* xf_utf8_ok, until model/ owns it */
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
+#include "model/value.h"
 #include "tsmap/sources/walk.h"
 #include "tsmap/tsmap.h"
 
@@ -425,7 +425,7 @@ static size_t utf8_len(const char *p, size_t n)
 	size_t k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 	const char *why;
 
-	return k <= n && xf_utf8_ok(p, k, &why) ? k : 0;
+	return k <= n && val_utf8_ok(p, k, &why) ? k : 0;
 }
 
 /* A name for a reason: at most 40 bytes, control bytes and bytes that
@@ -477,7 +477,7 @@ static const char *text_problem(const struct lp_str *s)
 {
 	const char *why;
 
-	if (xf_utf8_ok(s->p, s->n, &why))
+	if (val_utf8_ok(s->p, s->n, &why))
 		return NULL;
 	return memchr(s->p, 0, s->n) ? "NUL byte" : "invalid UTF-8";
 }

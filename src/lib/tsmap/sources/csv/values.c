@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "copy/copy_int.h"    /* xf_days_from_civil, until model/ owns it */
+#include "model/value.h"
 #include "tsmap/sources/csv/csv_int.h"
 
 void csv_trim(const char **s, size_t *n)
@@ -265,7 +265,7 @@ int csv_time_parse(const char *s, size_t n, enum lp_precision prec, int64_t *ns)
 		if (i != n)
 			return FERRY_EREJECT;
 	}
-	secs = xf_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec -
+	secs = val_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec -
 	       (int64_t)oh * 3600 - (int64_t)om * 60;
 	if (__builtin_mul_overflow(secs, (int64_t)1000000000, &out) ||
 	    __builtin_add_overflow(out, frac, &out))

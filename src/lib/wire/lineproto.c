@@ -1,9 +1,10 @@
 /*
  * lineproto.c - InfluxDB 1.x line protocol: the record splitter, the
- * one-record parser, timestamp precision and a writer used by the tests
- * and the fuzzer to check that parse(write(parse(x))) == parse(x).  The
- * lp:// connector (issue 5) sits on top; see lineproto.h for the grammar
- * and the ownership rule.
+ * one-record parser, timestamp precision, the one escaper for names and
+ * string values, and a writer used by the tests and the fuzzer to check
+ * that parse(write(parse(x))) == parse(x).  Part of wire/: pure, no I/O.
+ * The lp:// source, the InfluxDB source and the point layer (tsmap) sit
+ * on top; see lineproto.h for the grammar and the ownership rule.
  *
  * Speed: the parser is one pass over the record with a byte-class table;
  * a token without backslashes is returned in place (no copy), only escaped
@@ -21,7 +22,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/error.h"
-#include "connectors/lineproto.h"
+#include "wire/lineproto.h"
 
 /* byte classes */
 #define C_COMMA 0x01
@@ -811,42 +812,75 @@ int lp_ts_to_ns(int64_t ts, enum lp_precision p, int64_t *ns)
 
 /* -------------------------------------------------------------- writer */
 
-/* Escape a name so scan_name/unescape_name give it back.  A backslash in
- * the value is written as-is when the byte after it is not one the
- * context escapes (it re-pairs the same way); a lone trailing backslash or
- * a backslash before an escaped byte has no spelling (the parser never
- * produces one). */
+int lp_escape(struct ferry_buf *b, const char *s, size_t n, int is_meas)
+{
+	unsigned escmask = is_meas ? ESC_MEAS : ESC_KEY;
+	size_t i, from = 0;
+	int rc = 0;
+
+	/* copy the runs between escaped bytes in one add each: series keys
+	 * are built per point */
+	for (i = 0; i < n && !rc; i++) {
+		if (!(cls[(unsigned char)s[i]] & escmask))
+			continue;
+		if (i > from)
+			rc = ferry_buf_add(b, s + from, i - from);
+		if (!rc)
+			rc = ferry_buf_addch(b, '\\');
+		from = i;
+	}
+	if (!rc && n > from)  /* s may be NULL when n is 0 */
+		rc = ferry_buf_add(b, s + from, n - from);
+	return rc;
+}
+
+int lp_escape_string(struct ferry_buf *b, const char *s, size_t n)
+{
+	size_t i, from = 0;
+	int rc = ferry_buf_addch(b, '"');
+
+	for (i = 0; i < n && !rc; i++) {
+		if (s[i] != '"' && s[i] != '\\')
+			continue;
+		if (i > from)
+			rc = ferry_buf_add(b, s + from, i - from);
+		if (!rc)
+			rc = ferry_buf_addch(b, '\\');
+		from = i;
+	}
+	if (!rc && n > from)  /* s may be NULL when n is 0 */
+		rc = ferry_buf_add(b, s + from, n - from);
+	return rc ? rc : ferry_buf_addch(b, '"');
+}
+
+/* Write a name so scan_name/unescape_name give it back: lp_escape(),
+ * once the name is known to have a spelling.  A backslash in the value
+ * is written as-is when the byte after it is not one the context escapes
+ * (it re-pairs the same way); a lone trailing backslash or a backslash
+ * before an escaped byte has no spelling (the parser never produces one),
+ * nor has an empty name or a newline. */
 static int put_name(struct ferry_buf *b, const struct lp_str *v, unsigned escmask)
 {
 	size_t i;
-	int rc = 0;
 
 	if (!v->n)
 		return FERRY_EINVAL;
-	for (i = 0; i < v->n && !rc; i++) {
-		unsigned char c = (unsigned char)v->p[i];
-
-		if (c == '\n')
+	for (i = 0; i < v->n; i++) {
+		if (v->p[i] == '\n')
 			return FERRY_EINVAL;
-		if (c == '\\') {
+		if (v->p[i] == '\\') {
 			if (i + 1 >= v->n || (cls[(unsigned char)v->p[i + 1]] & escmask) ||
 			    v->p[i + 1] == '\n')
 				return FERRY_EINVAL;
-			rc = ferry_buf_add(b, v->p + i, 2);
 			i++;
-			continue;
 		}
-		if (cls[c] & escmask)
-			rc = ferry_buf_addch(b, '\\');
-		if (!rc)
-			rc = ferry_buf_addch(b, c);
 	}
-	return rc;
+	return lp_escape(b, v->p, v->n, escmask == ESC_MEAS);
 }
 
 int lp_point_write(struct ferry_buf *b, const struct lp_point *pt)
 {
-	size_t i, j;
+	size_t i;
 	int rc;
 
 	if (!pt->nfields || !pt->measurement.n || pt->measurement.p[0] == '\t' ||
@@ -886,17 +920,7 @@ int lp_point_write(struct ferry_buf *b, const struct lp_point *pt)
 			rc = ferry_buf_addstr(b, f->v.b ? "true" : "false");
 			break;
 		case LP_STRING:
-			rc = ferry_buf_addch(b, '"');
-			for (j = 0; j < f->v.s.n && !rc; j++) {
-				char c = f->v.s.p[j];
-
-				if (c == '"' || c == '\\')
-					rc = ferry_buf_addch(b, '\\');
-				if (!rc)
-					rc = ferry_buf_addch(b, c);
-			}
-			if (!rc)
-				rc = ferry_buf_addch(b, '"');
+			rc = lp_escape_string(b, f->v.s.p, f->v.s.n);
 			break;
 		default:
 			return FERRY_EINVAL;

@@ -1,6 +1,7 @@
 /*
  * lineproto.h - InfluxDB 1.x line protocol: a record splitter and a
- * one-record parser, internal to the library (prefix lp_).  The lp://
+ * one-record parser, internal to the library (module wire/, prefix lp_:
+ * pure parsing and escaping, no I/O, fuzzed).  The lp://
  * connector (issue 5) reads a file or stream in chunks, cuts it into
  * records with lp_next_line(), parses each with lp_parse_line(), and sends
  * a rejected record to the reject file with its line number and reason
@@ -172,6 +173,20 @@ int lp_precision_parse(const char *s, enum lp_precision *p);
 /* ts in precision p to nanoseconds; 0, or FERRY_EREJECT when it does not
  * fit int64 nanoseconds (*ns untouched). */
 int lp_ts_to_ns(int64_t ts, enum lp_precision p, int64_t *ns);
+
+/*
+ * Append s[0..n) escaped as a line-protocol name: '\,' and '\ ' always,
+ * '\=' too unless is_meas (a measurement; tag keys, tag values and field
+ * keys escape '=').  Every other byte, a backslash included, is copied
+ * as it is, as InfluxDB writes series keys.  The one line-protocol
+ * escaper: series keys (tsmap), generated files (generate) and
+ * lp_point_write() all use it.  0 or FERRY_ENOMEM.
+ */
+int lp_escape(struct ferry_buf *b, const char *s, size_t n, int is_meas);
+
+/* Append s[0..n) as a quoted string field value: '"', the bytes with '"'
+ * and '\' escaped, '"'.  0 or FERRY_ENOMEM. */
+int lp_escape_string(struct ferry_buf *b, const char *s, size_t n);
 
 /*
  * Append pt as one line-protocol record (no newline) with every escape

@@ -1,0 +1,571 @@
+/*
+ * value.c - the value helpers of value.h: UTF-8, dates and timestamps,
+ * point times and durations, booleans, JSON and doubles.  One owner for
+ * each, so the copy transform, the planner's pre-scan, the point layer,
+ * verify and rewrite all accept exactly the same text.
+ *
+ * These run per cell on the copy's hot path: nothing allocates, and the
+ * UTF-8 check takes eight ASCII bytes at a time.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ferry/error.h"
+#include "model/value.h"
+
+#define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
+
+/* ---- UTF-8 --------------------------------------------------------------- */
+
+/* Inline so the two callers get a copy each with nul_ok a constant: the
+ * copy's check (nul_ok 0) stays as fast as a check with no flag. */
+static inline size_t utf8_prefix(const char *s, size_t n, int nul_ok, const char **reason)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	const char *why = "invalid UTF-8";
+
+	while (p < e) {
+		unsigned c;
+
+		/* eight ASCII bytes (without a NUL unless nul_ok) at a time:
+		 * most text is that */
+		while (e - p >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, 8);
+			if ((w & 0x8080808080808080ULL) ||
+			    (!nul_ok &&
+			     ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)))
+				break;
+			p += 8;
+		}
+		if (p == e)
+			break;
+		c = *p;
+		if (c < 0x80) {
+			if (c == 0 && !nul_ok) {
+				why = "NUL byte in text";
+				goto bad;
+			}
+			p++;
+			continue;
+		}
+		{
+			size_t need;
+			unsigned cp, k;
+
+			if (c >= 0xC2 && c <= 0xDF) {
+				need = 1;
+				cp = c & 0x1F;
+			} else if (c >= 0xE0 && c <= 0xEF) {
+				need = 2;
+				cp = c & 0x0F;
+			} else if (c >= 0xF0 && c <= 0xF4) {
+				need = 3;
+				cp = c & 0x07;
+			} else {
+				goto bad;
+			}
+			if ((size_t)(e - p) <= need)
+				goto bad;
+			for (k = 1; k <= need; k++) {
+				if ((p[k] & 0xC0) != 0x80)
+					goto bad;
+				cp = cp << 6 | (p[k] & 0x3F);
+			}
+			/* overlong forms, surrogates, beyond U+10FFFF */
+			if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+			    (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+				goto bad;
+			p += need + 1;
+		}
+	}
+	return n;
+bad:
+	if (reason)
+		*reason = why;
+	return (size_t)(p - (const unsigned char *)s);
+}
+
+size_t val_utf8_prefix(const char *s, size_t n, int nul_ok, const char **reason)
+{
+	return nul_ok ? utf8_prefix(s, n, 1, reason) : utf8_prefix(s, n, 0, reason);
+}
+
+int val_utf8_ok(const char *s, size_t n, const char **reason)
+{
+	return utf8_prefix(s, n, 0, reason) == n;
+}
+
+/* ---- dates and timestamps ------------------------------------------------ */
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian, H. Hinnant). */
+int64_t val_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int mdays(int y, int m)
+{
+	static const int md[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return md[m - 1];
+}
+
+static int digits(const char *s, size_t n, size_t *i, int count, int *out)
+{
+	int v = 0, k;
+
+	for (k = 0; k < count; k++, (*i)++) {
+		if (*i >= n || !isdigit((unsigned char)s[*i]))
+			return 0;
+		v = v * 10 + (s[*i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+/*
+ * YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|(+|-)HH[:MM]] -> microseconds
+ * since 2000-01-01 00:00 UTC.  Fraction digits past the sixth must be
+ * zero (anything else would be silently rounded).  Years 0001-9999.
+ */
+int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
+		       int date_only_ok)
+{
+	size_t i = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, fd = 0;
+	int64_t off = 0, v;
+
+	*has_tz = 0;
+	while (n && s[n - 1] == ' ')
+		n--;
+	if (!digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-' ||
+	    !digits(s, n, &i, 2, &mo) || i >= n || s[i++] != '-' ||
+	    !digits(s, n, &i, 2, &d))
+		return 0;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
+		return 0;
+	if (i == n) {
+		if (!date_only_ok)
+			return 0;
+		goto done;
+	}
+	if (s[i] != ' ' && s[i] != 'T')
+		return 0;
+	i++;
+	if (!digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':' ||
+	    !digits(s, n, &i, 2, &mi))
+		return 0;
+	if (i < n && s[i] == ':') {
+		i++;
+		if (!digits(s, n, &i, 2, &sec))
+			return 0;
+		if (i < n && s[i] == '.') {
+			i++;
+			if (i >= n || !isdigit((unsigned char)s[i]))
+				return 0;
+			while (i < n && isdigit((unsigned char)s[i])) {
+				if (fd < 6)
+					frac = frac * 10 + (s[i] - '0');
+				else if (s[i] != '0')
+					return 0;  /* sub-microsecond precision */
+				fd++;
+				i++;
+			}
+			while (fd < 6) {
+				frac *= 10;
+				fd++;
+			}
+		}
+	}
+	if (h > 23 || mi > 59 || sec > 59)
+		return 0;
+	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+		*has_tz = 1;
+		i++;
+	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
+		int sign = s[i] == '-' ? -1 : 1, oh, om = 0;
+
+		i++;
+		if (!digits(s, n, &i, 2, &oh))
+			return 0;
+		if (i < n && s[i] == ':')
+			i++;
+		if (i < n && !digits(s, n, &i, 2, &om))
+			return 0;
+		if (oh > 15 || om > 59)
+			return 0;
+		off = sign * ((int64_t)oh * 3600 + om * 60);
+		*has_tz = 1;
+	}
+	if (i != n)
+		return 0;
+done:
+	v = (val_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957) * 86400LL +
+	    h * 3600LL + mi * 60LL + sec - off;
+	*us = v * 1000000LL + frac;
+	return 1;
+}
+
+int val_parse_date(const char *s, size_t n, int32_t *days)
+{
+	size_t i = 0;
+	int y, mo, d;
+
+	while (n && s[n - 1] == ' ')
+		n--;
+	if (!digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-' ||
+	    !digits(s, n, &i, 2, &mo) || i >= n || s[i++] != '-' ||
+	    !digits(s, n, &i, 2, &d) || i != n)
+		return 0;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
+		return 0;
+	*days = (int32_t)(val_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957);
+	return 1;
+}
+
+int val_parse_time_of_day(const char *s, size_t n, int64_t *us)
+{
+	size_t i = 0;
+	int h, mi, sec = 0, frac = 0, fd = 0;
+
+	if (!digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':' ||
+	    !digits(s, n, &i, 2, &mi))
+		return 0;
+	if (i < n && s[i] == ':') {
+		i++;
+		if (!digits(s, n, &i, 2, &sec))
+			return 0;
+		if (i < n && s[i] == '.') {
+			for (i++; i < n && isdigit((unsigned char)s[i]); i++, fd++) {
+				if (fd < 6)
+					frac = frac * 10 + (s[i] - '0');
+				else if (s[i] != '0')
+					return 0;
+			}
+		}
+		for (; fd < 6; fd++)
+			frac *= 10;
+	}
+	if (i != n || h > 23 || mi > 59 || sec > 59)
+		return 0;
+	*us = ((int64_t)h * 3600 + mi * 60 + sec) * 1000000LL + frac;
+	return 1;
+}
+
+/* ---- point times and durations ----------------------------------------- */
+
+int val_parse_time_ns(const char *s, int64_t *ns)
+{
+	char *end, tmp[80];
+	const char *dot;
+	long long v;
+	int64_t us, sub = 0;
+	size_t n, k;
+	int tz;
+
+	if (!s || !*s)
+		return FERRY_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (!*end && errno == 0) {
+		*ns = v;
+		return 0;
+	}
+	n = strlen(s);
+	if (n >= sizeof(tmp))
+		return FERRY_EINVAL;
+	memcpy(tmp, s, n + 1);
+	/* InfluxDB writes nanoseconds (2024-01-01T00:00:00.123456789Z): the
+	 * timestamp parser keeps microseconds, the digits past them are
+	 * taken here (a tenth one and on must be zero) */
+	if ((dot = strchr(tmp, '.')) != NULL) {
+		size_t at = (size_t)(dot - tmp) + 1, nd = 0;
+
+		while (tmp[at + nd] >= '0' && tmp[at + nd] <= '9')
+			nd++;
+		for (k = 6; k < nd; k++) {
+			if (k < 9)
+				sub = sub * 10 + (tmp[at + k] - '0');
+			else if (tmp[at + k] != '0')
+				return FERRY_EINVAL;
+		}
+		for (k = nd; k < 9 && nd > 6; k++)
+			sub *= 10;
+		if (nd > 6)
+			memmove(tmp + at + 6, tmp + at + nd, n + 1 - (at + nd));
+	}
+	if (!val_parse_timestamp(tmp, strlen(tmp), &us, &tz, 1))
+		return FERRY_EINVAL;
+	/* a time without an offset is UTC */
+	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
+	    __builtin_mul_overflow(us, 1000, ns) || __builtin_add_overflow(*ns, sub, ns))
+		return FERRY_EINVAL;
+	return 0;
+}
+
+int val_parse_duration(const char *s, int64_t *ns)
+{
+	static const struct { const char *u; int64_t ns; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
+		{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
+		{ "w", 604800000000000LL }
+	};
+	char *end;
+	long long v;
+	size_t i;
+
+	if (!s || !*s)
+		return FERRY_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v <= 0 || end == s)
+		return FERRY_EINVAL;
+	if (!*end) {  /* bare number: seconds */
+		end = (char *)"s";
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].u))
+			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
+	return FERRY_EINVAL;
+}
+
+/* ---- other values ------------------------------------------------------ */
+
+int val_parse_bool(const char *s, size_t n, int *v)
+{
+	static const struct { const char *w; int v; } words[] = {
+		{ "t", 1 }, { "true", 1 }, { "1", 1 }, { "yes", 1 }, { "y", 1 }, { "on", 1 },
+		{ "f", 0 }, { "false", 0 }, { "0", 0 }, { "no", 0 }, { "n", 0 }, { "off", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i].w) == n && !strncasecmp(s, words[i].w, n)) {
+			*v = words[i].v;
+			return 1;
+		}
+	return 0;
+}
+
+/* ---- a strict JSON validator (no tree, no allocation) ------------------ */
+
+struct jv {
+	const char *p, *e;
+	int jsonb;
+	int depth;
+};
+
+static void jws(struct jv *j)
+{
+	while (j->p < j->e && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' ||
+			       *j->p == '\r'))
+		j->p++;
+}
+
+static int jvalue(struct jv *j);
+
+/* p points at the 'u' of a \uXXXX escape: 1 with the code unit in *u,
+ * or 0 when the escape is malformed. */
+static int jhex4(const char *p, const char *e, unsigned *u)
+{
+	int k;
+
+	if (e - p < 5 || p[0] != 'u')
+		return 0;
+	*u = 0;
+	for (k = 1; k <= 4; k++) {
+		unsigned char c = (unsigned char)p[k];
+
+		if (!isxdigit(c))
+			return 0;
+		*u = *u << 4 | (unsigned)(isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return 1;
+}
+
+static int jstring(struct jv *j)
+{
+	j->p++;
+	while (j->p < j->e) {
+		unsigned char c = (unsigned char)*j->p;
+
+		if (c == '"') {
+			j->p++;
+			return 1;
+		}
+		if (c < 0x20)
+			return 0;
+		if (c == '\\') {
+			j->p++;
+			if (j->p >= j->e)
+				return 0;
+			if (*j->p == 'u') {
+				unsigned u;
+
+				if (!jhex4(j->p, j->e, &u))
+					return 0;
+				j->p += 5;
+				/* jsonb cannot store U+0000 and, unlike json, refuses
+				 * a UTF-16 surrogate that is not part of a pair */
+				if (j->jsonb && u == 0)
+					return 0;
+				if (j->jsonb && u >= 0xDC00 && u <= 0xDFFF)
+					return 0;
+				if (j->jsonb && u >= 0xD800 && u <= 0xDBFF) {
+					unsigned lo;
+
+					if (j->e - j->p < 6 || j->p[0] != '\\' ||
+					    !jhex4(j->p + 1, j->e, &lo) ||
+					    lo < 0xDC00 || lo > 0xDFFF)
+						return 0;
+					j->p += 6;
+				}
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", *j->p))
+				return 0;
+		}
+		j->p++;
+	}
+	return 0;
+}
+
+static int jnumber(struct jv *j)
+{
+	const char *s = j->p;
+
+	if (j->p < j->e && *j->p == '-')
+		j->p++;
+	if (j->p >= j->e || !isdigit((unsigned char)*j->p))
+		return 0;
+	if (*j->p == '0')
+		j->p++;
+	else
+		while (j->p < j->e && isdigit((unsigned char)*j->p))
+			j->p++;
+	if (j->p < j->e && *j->p == '.') {
+		j->p++;
+		if (j->p >= j->e || !isdigit((unsigned char)*j->p))
+			return 0;
+		while (j->p < j->e && isdigit((unsigned char)*j->p))
+			j->p++;
+	}
+	if (j->p < j->e && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->e && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (j->p >= j->e || !isdigit((unsigned char)*j->p))
+			return 0;
+		while (j->p < j->e && isdigit((unsigned char)*j->p))
+			j->p++;
+	}
+	return j->p > s;
+}
+
+static int jword(struct jv *j, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(j->e - j->p) < n || strncmp(j->p, w, n))
+		return 0;
+	j->p += n;
+	return 1;
+}
+
+static int jcontainer(struct jv *j, char close)
+{
+	int first = 1;
+
+	if (++j->depth > 1000)
+		return 0;
+	j->p++;
+	for (;;) {
+		jws(j);
+		if (j->p < j->e && *j->p == close && first) {
+			j->p++;
+			break;
+		}
+		if (close == '}') {
+			if (j->p >= j->e || *j->p != '"' || !jstring(j))
+				return 0;
+			jws(j);
+			if (j->p >= j->e || *j->p++ != ':')
+				return 0;
+		}
+		if (!jvalue(j))
+			return 0;
+		jws(j);
+		if (j->p < j->e && *j->p == ',') {
+			j->p++;
+			first = 0;
+			jws(j);
+			continue;
+		}
+		if (j->p < j->e && *j->p == close) {
+			j->p++;
+			break;
+		}
+		return 0;
+	}
+	j->depth--;
+	return 1;
+}
+
+static int jvalue(struct jv *j)
+{
+	jws(j);
+	if (j->p >= j->e)
+		return 0;
+	switch (*j->p) {
+	case '{': return jcontainer(j, '}');
+	case '[': return jcontainer(j, ']');
+	case '"': return jstring(j);
+	case 't': return jword(j, "true");
+	case 'f': return jword(j, "false");
+	case 'n': return jword(j, "null");
+	default: return jnumber(j);
+	}
+}
+
+int val_json_ok(const char *s, size_t n, int for_jsonb)
+{
+	struct jv j = { s, s + n, for_jsonb, 0 };
+	const char *reason;
+
+	if (!val_utf8_ok(s, n, &reason) || !jvalue(&j))
+		return 0;
+	jws(&j);
+	return j.p == j.e;
+}
+
+int val_format_double(double d, char *out, size_t n)
+{
+	int prec;
+
+	if (isnan(d))
+		return snprintf(out, n, "NaN");
+	if (isinf(d))
+		return snprintf(out, n, d > 0 ? "Infinity" : "-Infinity");
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(out, n, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			break;
+	}
+	return (int)strlen(out);
+}

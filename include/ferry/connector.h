@@ -33,7 +33,9 @@ enum ferry_conn_caps {
 	FERRY_CAP_KEYRANGE = 1 << 5,  /* read can be cut into key ranges */
 	FERRY_CAP_LOCK = 1 << 6,      /* advisory locks */
 	FERRY_CAP_CHUNKS = 1 << 7,    /* key_range gives chunk ordinals: the source
-				       * is read one chunk per key (time-series) */
+				       * is read one chunk per key (a point source,
+				       * whose url takes the mapping options of
+				       * ferry_ts_url) */
 	FERRY_CAP_ORDERED = 1 << 8,   /* read can follow an index (order_bounds) */
 	FERRY_CAP_CHECKPOINT = 1 << 9,  /* a target that can hold ferry.jobs,
 					 * ferry.progress and ferry.steps: resumable
@@ -46,8 +48,9 @@ enum ferry_conn_caps {
 				       * DROP TABLE ... CASCADE */
 	FERRY_CAP_HASH_SQL = 1 << 13, /* computes ferry's canonical row hashes in
 				       * SQL: a target ferry verify can read */
-	FERRY_CAP_FILE = 1 << 14      /* the url's path is a local database file
-				       * (see file_sides) */
+	FERRY_CAP_FILE = 1 << 14      /* the url's path is a local file (a database,
+				       * or lp/csv data: a file or a directory)
+				       * that a read needs (see file_sides) */
 };
 
 /* Open flags. */

@@ -12,6 +12,7 @@
 
 #include "ferry/connector.h"
 #include "ferry/error.h"
+#include "ferry/tsmap.h"
 
 /* Look up the connector for a scheme ("postgresql" -> postgres); NULL if none. */
 const struct ferry_conn_ops *ferry_conn_lookup(const char *scheme);
@@ -30,5 +31,15 @@ const struct ferry_conn_ops *const *ferry_conn_list(void);
 int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 		    struct ferry_error *err);
 void ferry_conn_close(ferry_conn *c);
+
+/*
+ * *out = src with the time-series options t appended as query parameters
+ * (the map path made absolute; ferry/tsmap.h), or a copy of src when t
+ * sets none.  Fails with FERRY_EUSAGE when options are given for a source
+ * that is not a point source (FERRY_CAP_CHUNKS).  *out is the caller's
+ * (ferry_free).
+ */
+int ferry_ts_url(const char *src, const struct ferry_ts_opts *t, char **out,
+		 struct ferry_error *err);
 
 #endif

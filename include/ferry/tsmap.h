@@ -6,7 +6,8 @@
  * The options travel as query parameters of the source URL, so every
  * connection a copy or verify opens (one per job, on any machine) reads
  * the same points into the same rows, and the resume fingerprint covers
- * them.  ferry_ts_url() builds that URL.
+ * them.  ferry_ts_url() (ferry/registry.h: only the registry knows which
+ * stores are point sources) builds that URL.
  */
 #ifndef FERRY_TSMAP_PUBLIC_H
 #define FERRY_TSMAP_PUBLIC_H
@@ -27,14 +28,5 @@ struct ferry_ts_opts {
 
 /* Is any option set? */
 int ferry_ts_opts_set(const struct ferry_ts_opts *t);
-
-/*
- * *out = src with the options appended as query parameters (the map
- * path made absolute).  Fails with FERRY_EUSAGE when options are given
- * for a source that is not a time-series one.  *out is the caller's
- * (ferry_free).
- */
-int ferry_ts_url(const char *src, const struct ferry_ts_opts *t, char **out,
-		 struct ferry_error *err);
 
 #endif

@@ -15,7 +15,9 @@
 #include <cmocka.h>
 
 #include "ferry/alloc.h"
+#include "ferry/registry.h"
 #include "ferry/tsmap.h"
+#include "connectors/points.h"
 #include "tsmap/tm_int.h"
 
 /* ---- an in-memory line-protocol source: one chunk per half ---- */
@@ -169,10 +171,8 @@ static int mem_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 	return each_line(m->text, ck->off_lo, ck->off_hi, ck->line0, read_line, &r, err);
 }
 
-static const char *const mem_schemes[] = { "mem", NULL };
 static const struct tm_source_ops mem_ops = {
 	.name = "mem",
-	.schemes = mem_schemes,
 	.open = mem_open,
 	.close = mem_close,
 	.discover = mem_discover,
@@ -244,7 +244,7 @@ static ferry_conn *open_mem(const char *text, const char *query)
 	/* a distinct URL per test: the adapter shares plans per URL */
 	snprintf(url, sizeof(url), "mem:///t%d%s%s", n++, query ? "?" : "", query ? query : "");
 	assert_int_equal(ferry_url_parse(url, &u, &err), 0);
-	if (tm_conn_open(&mem_ops, u, FERRY_OPEN_READONLY, &c, &err) < 0)
+	if (pt_conn_open(&mem_ops, u, FERRY_OPEN_READONLY, &c, &err) < 0)
 		fail_msg("%s", err.msg);
 	ferry_url_free(u);
 	return c;
@@ -266,7 +266,7 @@ static void read_table(ferry_conn *c, const struct ferry_table *t, int has_range
 	rs.batch_rows = 3;  /* several batches */
 	rs.reject = on_rej;
 	rs.reject_ud = g;
-	if (tm_conn_read(c, &rs, collect, g, &err) < 0)
+	if (pt_conn_read(c, &rs, collect, g, &err) < 0)
 		fail_msg("%s", err.msg);
 }
 
@@ -353,7 +353,7 @@ static void test_narrow_catalog(void **state)
 	int64_t lo, hi, count;
 
 	(void)state;
-	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
 	assert_int_equal(cat->ntables, 1);
 	t = &cat->tables[0];
 	assert_string_equal(t->name, "telemetry_data");
@@ -369,12 +369,12 @@ static void test_narrow_catalog(void **state)
 	assert_true(t->idx[0].desc[1]);
 	assert_int_equal(t->idx[1].nparts, 4);
 	assert_string_equal(t->key_label, "line");
-	assert_int_equal(tm_conn_key_range(c, t, &lo, &hi, &count, &err), 0);
+	assert_int_equal(pt_conn_key_range(c, t, &lo, &hi, &count, &err), 0);
 	assert_int_equal(lo, 0);
 	assert_int_equal(hi, 1);
 	assert_true(count >= 2);
 	ferry_catalog_free(cat);
-	tm_conn_close(c);
+	pt_conn_close(c);
 }
 
 static void test_narrow_rows(void **state)
@@ -386,7 +386,7 @@ static void test_narrow_rows(void **state)
 	struct got g;
 
 	(void)state;
-	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
 	read_table(c, &cat->tables[0], 0, 0, 0, &g);
 	/* 4 fields + 1 + 1, the bad line rejected with its line number */
 	assert_int_equal(g.all.nrows, 6);
@@ -414,7 +414,7 @@ static void test_narrow_rows(void **state)
 	assert_string_equal(text_at(&g, 5, 1), "cpu,dc=x,host=b");
 	assert_string_equal(text_at(&g, 5, 8), "{\"dc\":\"x\",\"host\":\"b\"}");
 	/* the nanoseconds of the first point were reported */
-	assert_int_equal(tm_conn_notes(c, &notes), 0);
+	assert_int_equal(pt_conn_notes(c, &notes), 0);
 	assert_non_null(strstr(notes.buf, "1 points had nanoseconds"));
 	ferry_buf_release(&notes);
 	ferry_batch_release(&g.all);
@@ -433,7 +433,7 @@ static void test_narrow_rows(void **state)
 		ferry_batch_release(&g.all);
 	}
 	ferry_catalog_free(cat);
-	tm_conn_close(c);
+	pt_conn_close(c);
 }
 
 static void test_narrow_notes(void **state)
@@ -445,7 +445,7 @@ static void test_narrow_notes(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
 	for (i = 0; i < cat->nnotes; i++) {
 		conflict |= strstr(cat->notes[i], "field 'v' is float/integer") != NULL;
 		both |= strstr(cat->notes[i], "'x' is both a tag and a field") != NULL;
@@ -453,7 +453,7 @@ static void test_narrow_notes(void **state)
 	assert_true(conflict);
 	assert_true(both);
 	ferry_catalog_free(cat);
-	tm_conn_close(c);
+	pt_conn_close(c);
 }
 
 static void test_keep_ns_series_tag(void **state)
@@ -465,7 +465,7 @@ static void test_keep_ns_series_tag(void **state)
 	struct got g;
 
 	(void)state;
-	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
 	assert_string_equal(cat->tables[0].name, "tele");
 	assert_string_equal(cat->tables[0].cols[1].name, "time_ns");
 	read_table(c, &cat->tables[0], 0, 0, 0, &g);
@@ -476,7 +476,7 @@ static void test_keep_ns_series_tag(void **state)
 	assert_string_equal(text_at(&g, 0, 2), "d1");
 	ferry_batch_release(&g.all);
 	ferry_catalog_free(cat);
-	tm_conn_close(c);
+	pt_conn_close(c);
 }
 
 static void test_wide(void **state)
@@ -494,7 +494,7 @@ static void test_wide(void **state)
 	int found_conflict = 0, found_rename = 0;
 
 	(void)state;
-	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
 	assert_int_equal(cat->ntables, 2);
 	t = &cat->tables[0];
 	assert_string_equal(t->name, "power");
@@ -530,7 +530,7 @@ static void test_wide(void **state)
 	assert_string_equal(text_at(&g, 0, 2), "d:21.5");
 	ferry_batch_release(&g.all);
 	ferry_catalog_free(cat);
-	tm_conn_close(c);
+	pt_conn_close(c);
 }
 
 static char *write_map(const char *yaml)
@@ -568,7 +568,7 @@ static void test_map(void **state)
 	c = open_mem("W,device_id=12 value=5.5,on=true 1000\n"
 		     "°C,device_id=13 value=21i,label=\"x\" 2000\n"
 		     "%,device_id=14 value=40 3000\n", q);
-	assert_int_equal(tm_conn_describe(c, NULL, &cat, &err), 0);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
 	assert_int_equal(cat->ntables, 1);
 	assert_string_equal(cat->tables[0].name, "telemetry_data");
 	assert_int_equal(cat->tables[0].nidx, 0);
@@ -588,7 +588,7 @@ static void test_map(void **state)
 	assert_string_equal(text_at(&g, 2, 5), "{\"device_id\":\"13\"}");
 	ferry_batch_release(&g.all);
 	ferry_catalog_free(cat);
-	tm_conn_close(c);
+	pt_conn_close(c);
 	unlink(path);
 	free(path);
 }
@@ -621,7 +621,7 @@ static void test_map_errors(void **state)
 		snprintf(q, sizeof(q), "mem:///e%zu?map=%s", i, path);
 		mem_text = "m v=1 1\n";
 		assert_int_equal(ferry_url_parse(q, &u, &err), 0);
-		assert_true(tm_conn_open(&mem_ops, u, FERRY_OPEN_READONLY, &c, &err) < 0);
+		assert_true(pt_conn_open(&mem_ops, u, FERRY_OPEN_READONLY, &c, &err) < 0);
 		if (!strstr(err.msg, cases[i].want))
 			fail_msg("case %zu: '%s' does not contain '%s'", i, err.msg, cases[i].want);
 		ferry_url_free(u);

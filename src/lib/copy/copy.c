@@ -1004,7 +1004,7 @@ static char *file_to_create(const char *url)
 	if (ferry_url_parse(url, &u, &e) < 0)
 		return NULL;
 	ops = ferry_conn_lookup(u->scheme);
-	if (ops && (ops->caps & FERRY_CAP_FILE) && *u->path &&
+	if (ops && (ops->caps & FERRY_CAP_FILE) && (ops->caps & FERRY_CAP_WRITE) && *u->path &&
 	    access(u->path, F_OK) < 0 && errno == ENOENT)
 		path = ferry_strdup(u->path);
 	ferry_url_free(u);

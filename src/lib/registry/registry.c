@@ -4,6 +4,7 @@
  * backends).  Adding a store means adding its ops table here; everything
  * else asks the table's capability bits, never a store's name.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,14 @@
 #include "ferry/buf.h"
 #include "ferry/connector.h"
 #include "ferry/registry.h"
+#include "ferry/tsmap.h"
+#include "tsmap/tsmap.h"
 
-extern const struct ferry_conn_ops sq_ops;
-extern const struct ferry_conn_ops pg_ops;
-extern const struct ferry_conn_ops lpf_ops;
-extern const struct ferry_conn_ops ifx_ops;
-extern const struct ferry_conn_ops csv_ops;
+extern const struct ferry_conn_ops sq_ops;    /* connectors/sqlite.c */
+extern const struct ferry_conn_ops pg_ops;    /* connectors/postgres.c */
+extern const struct ferry_conn_ops lpf_ops;   /* connectors/points.c */
+extern const struct ferry_conn_ops ifx_ops;   /* connectors/points.c */
+extern const struct ferry_conn_ops csv_ops;   /* connectors/points.c */
 
 static const struct ferry_conn_ops *const registry[] = {
 	&sq_ops,
@@ -66,7 +69,31 @@ unsigned ferry_conn_url_caps(const char *url)
 }
 
 /*
- * A file store (SQLite, line protocol, CSV) opened to be read, whose file
+ * The schemes of the connectors that have every capability in caps, as
+ * "a:, b: or c:" (last: the word before the last one).
+ */
+static int scheme_list(unsigned caps, const char *last, struct ferry_buf *out)
+{
+	size_t i, j, n = 0, k = 0;
+	int rc = 0;
+
+	for (i = 0; registry[i]; i++)
+		for (j = 0; (registry[i]->caps & caps) == caps && registry[i]->schemes[j]; j++)
+			n++;
+	for (i = 0; registry[i]; i++)
+		for (j = 0; (registry[i]->caps & caps) == caps && registry[i]->schemes[j]; j++) {
+			k++;
+			if (k > 1 && rc == 0)
+				rc = k == n ? ferry_buf_addf(out, " %s ", last) :
+					      ferry_buf_addstr(out, ", ");
+			if (rc == 0)
+				rc = ferry_buf_addf(out, "%s:", registry[i]->schemes[j]);
+		}
+	return rc;
+}
+
+/*
+ * A file store (SQLite, line protocol, CSV: FERRY_CAP_FILE) opened to be read, whose file
  * is not there: a path to fix before running again, so a usage error
  * (exit 2) whatever the connector made of it.  The connector's message
  * already names the file.
@@ -76,9 +103,7 @@ static int missing_file(const struct ferry_conn_ops *ops, const ferry_url *u,
 {
 	struct stat st;
 
-	if (flags & FERRY_OPEN_CREATE)
-		return 0;
-	if (ops != &sq_ops && ops != &lpf_ops && ops != &csv_ops)
+	if ((flags & FERRY_OPEN_CREATE) || !(ops->caps & FERRY_CAP_FILE))
 		return 0;
 	if (!u->path || !u->path[0] || !strcmp(u->path, "-") || !strcmp(u->path, ":memory:"))
 		return 0;
@@ -102,9 +127,16 @@ int ferry_conn_open(const char *url, unsigned flags, ferry_conn **out,
 	}
 	ops = ferry_conn_lookup(u->scheme);
 	if (!ops) {
-		rc = ferry_error_set(err, FERRY_EUSAGE,
-			"unknown endpoint scheme '%s': use sqlite:, postgres:, postgresql:, influx:, lp: or csv:",
-			u->scheme);
+		struct ferry_buf list = FERRY_BUF_INIT;
+
+		if (scheme_list(0, "or", &list) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		} else {
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+					     "unknown endpoint scheme '%s': use %s", u->scheme,
+					     list.buf);
+		}
+		ferry_buf_release(&list);
 		ferry_url_free(u);
 		return rc;
 	}
@@ -130,4 +162,46 @@ void ferry_conn_close(ferry_conn *c)
 	u = b->url;
 	b->ops->close(c);
 	ferry_url_free(u);
+}
+
+/*
+ * The time-series options go into the URL of a point source (a connector
+ * with FERRY_CAP_CHUNKS) and are refused for any other store.  Only the
+ * text before the first ':' is looked at (as a scheme, in any case), so a
+ * URL that does not parse still gets its options and the open says what
+ * is wrong with it.
+ */
+int ferry_ts_url(const char *src, const struct ferry_ts_opts *t, char **out,
+		 struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = NULL;
+	const char *colon = strchr(src, ':');
+	char scheme[32];
+	size_t i, sl = colon ? (size_t)(colon - src) : 0;
+	int rc;
+
+	if (sl && sl < sizeof(scheme)) {
+		for (i = 0; i < sl; i++)
+			scheme[i] = (char)tolower((unsigned char)src[i]);
+		scheme[sl] = '\0';
+		ops = ferry_conn_lookup(scheme);
+	}
+	if (!ferry_ts_opts_set(t)) {
+		if (!(*out = ferry_strdup(src)))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		return 0;
+	}
+	if (!ops || !(ops->caps & FERRY_CAP_CHUNKS)) {
+		struct ferry_buf list = FERRY_BUF_INIT;
+
+		if (scheme_list(FERRY_CAP_CHUNKS, "and", &list) < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		else
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"--layout, --map, --series-tag, --keep-ns, --start, --end, "
+				"--chunk-time and --precision are for %s sources", list.buf);
+		ferry_buf_release(&list);
+		return rc;
+	}
+	return tm_url_add_opts(src, t, out, err);
 }

@@ -1,6 +1,6 @@
 /*
  * mapping.c - from points to rows: the narrow and wide layouts, a user's
- * map file, and the row builder the point connectors call per point.
+ * map file, and the row builder the point reader (reader.c) calls per point.
  *
  * narrow (default): one row per field in telemetry_data(time, series,
  *   measurement, field, numeric_value, integer_value, text_value,

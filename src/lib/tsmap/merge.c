@@ -12,7 +12,7 @@
  * and lose a value: the later one is a reject that says so.
  *
  * Both `ferry copy` and `ferry verify` read a wide table through
- * tm_conn_read(), which feeds every point to this merge and hands on the
+ * tm_reader_read(), which feeds every point to this merge and hands on the
  * merged points: the rows verify compares are made by the same code as
  * the rows the copy wrote.  The merged rows are held in memory until the
  * unit is done (a chunk of InfluxDB, whose points of a key never span

@@ -1,12 +1,17 @@
 /*
  * options.c - the point layer's options, read once from the endpoint URL
  * (layout, map, table, series tag, --start/--end, chunk sizes, precision)
- * into struct tm_opts, which travels down as a struct.
+ * into struct tm_opts, which travels down as a struct; and the other way,
+ * the command's options written into that URL (tm_url_add_opts, for
+ * ferry_ts_url in the registry, which knows which stores take them).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry/alloc.h"
+#include "ferry/tsmap.h"
 #include "ferry/url.h"
 #include "model/value.h"
 #include "tsmap/tm_int.h"
@@ -73,4 +78,70 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 				       "invalid --precision '%s': use ns, us, ms, s, m or h", v);
 	o->src.need_types = !strcmp(o->layout, "wide");
 	return 0;
+}
+
+/* ---- the options into the URL ------------------------------------------ */
+
+int ferry_ts_opts_set(const struct ferry_ts_opts *t)
+{
+	return t && (t->layout || t->map || t->table || t->series_tag || t->keep_ns ||
+		     t->start || t->end || t->chunk_time || t->chunk_bytes || t->precision);
+}
+
+static void add_param(struct ferry_buf *b, int *first, const char *k, const char *v)
+{
+	const char *p;
+
+	ferry_buf_addch(b, *first ? '?' : '&');
+	*first = 0;
+	ferry_buf_addstr(b, k);
+	ferry_buf_addch(b, '=');
+	for (p = v; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (isalnum(ch) || strchr("-._~:/", ch))
+			ferry_buf_addch(b, ch);
+		else
+			ferry_buf_addf(b, "%%%02X", ch);
+	}
+}
+
+int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
+		    struct ferry_error *err)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	int first = strchr(src, '?') == NULL;
+
+	ferry_buf_addstr(&b, src);
+	if (t->layout)
+		add_param(&b, &first, "layout", t->layout);
+	if (t->map) {
+		char *abs = realpath(t->map, NULL);
+
+		if (!abs) {
+			ferry_buf_release(&b);
+			return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", t->map,
+					       strerror(errno));
+		}
+		add_param(&b, &first, "map", abs);
+		free(abs);
+	}
+	if (t->table)
+		add_param(&b, &first, "table", t->table);
+	if (t->series_tag)
+		add_param(&b, &first, "series_tag", t->series_tag);
+	if (t->keep_ns)
+		add_param(&b, &first, "keep_ns", "1");
+	if (t->start)
+		add_param(&b, &first, "start", t->start);
+	if (t->end)
+		add_param(&b, &first, "end", t->end);
+	if (t->chunk_time)
+		add_param(&b, &first, "chunk_time", t->chunk_time);
+	if (t->chunk_bytes)
+		add_param(&b, &first, "chunk_bytes", t->chunk_bytes);
+	if (t->precision)
+		add_param(&b, &first, "precision", t->precision);
+	*out = ferry_buf_detach(&b, NULL);
+	return *out ? 0 : ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }

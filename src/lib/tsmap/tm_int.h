@@ -1,6 +1,6 @@
 /*
  * tm_int.h - internals of the telemetry mapping: the options a point
- * connector reads from its URL, the layouts (narrow, wide, a user's map)
+ * reader (reader.c) reads from its URL, the layouts (narrow, wide, a user's map)
  * as lists of target columns with where each value comes from, and the
  * row builder.
  */

@@ -8,11 +8,13 @@
  *        --rows in ferry_batch--> the copy pipeline (transform, COPY, checkpoints)
  *
  * Each point source (src/lib/tsmap/sources/: influx/, lpfile.c, csv/)
- * implements a struct tm_source_ops; tm_conn_open() wraps it into an
- * ordinary ferry connector (ferry_conn_ops) whose describe() returns the
- * tables of the chosen layout and whose read() turns the points of one
- * chunk into rows.  So chunks, checkpoints, rejects, resume, -j workers
- * and verify work for points exactly as for SQLite rows.
+ * implements a struct tm_source_ops; a tm_reader (reader.c) reads it
+ * through the chosen layout: the layout's tables as a catalog, and the
+ * points of a range of chunks as rows.  The connector layer wraps that
+ * into an ordinary ferry connector (src/lib/connectors/points.c: the
+ * ops tables of influx:, lp: and csv:), so chunks, checkpoints, rejects,
+ * resume, -j workers and verify work for points exactly as for SQLite
+ * rows; this layer itself knows nothing of connectors.
  *
  * A chunk is a unit of source work that can be read again with the same
  * result: a (measurement, time range) for InfluxDB, a record-aligned byte
@@ -31,8 +33,9 @@
 
 #include <stdint.h>
 
-#include "ferry/connector.h"
+#include "ferry/buf.h"
 #include "ferry/error.h"
+#include "ferry/model.h"
 #include "ferry/url.h"
 #include "wire/lineproto.h"
 
@@ -148,8 +151,7 @@ typedef int (*tm_reject_fn)(void *ud, int64_t key, const char *reason,
 			    const void *raw, size_t n, struct ferry_error *err);
 
 struct tm_source_ops {
-	const char *name;               /* "influx", "lp", "csv" */
-	const char *const *schemes;     /* NULL-terminated */
+	const char *name;               /* for messages: "influx", "lp", "csv" */
 	int (*open)(const ferry_url *url, const struct tm_source_opts *o, void **out,
 		    struct ferry_error *err);
 	void (*close)(void *s);
@@ -182,44 +184,67 @@ struct tm_source_ops {
 	/* Optional: a directory's files, relative to it, in the order of the
 	 * file index in keys (TM_KEY); *n = 0 for one file or none. */
 	void (*files)(void *s, char *const **names, size_t *n);
+	/* the source keeps one point per series and time (InfluxDB), so the
+	 * narrow layout cannot load a point twice: no note about it */
+	int unique_points;
 };
 
-/* Wrap a point source as a connector (see the file comment). */
-int tm_conn_open(const struct tm_source_ops *sops, const ferry_url *url,
-		 unsigned flags, ferry_conn **out, struct ferry_error *err);
-void tm_conn_close(ferry_conn *c);
-int tm_conn_describe(ferry_conn *c, const char *schema, struct ferry_catalog **out,
-		     struct ferry_error *err);
-int tm_conn_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
-		      int64_t *hi, int64_t *count, struct ferry_error *err);
-int tm_conn_read(ferry_conn *c, const struct ferry_read_spec *spec, ferry_batch_fn fn,
-		 void *ud, struct ferry_error *err);
-int tm_conn_notes(ferry_conn *c, struct ferry_buf *out);
-int tm_conn_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
-int tm_conn_quote_ident(const char *name, struct ferry_buf *out);
+/* The point sources (sources/), wrapped into connectors by the
+ * connector layer (src/lib/connectors/points.c). */
+extern const struct tm_source_ops ifx_source_ops;
+extern const struct tm_source_ops lpf_source_ops;
+extern const struct tm_source_ops csv_source_ops;
 
 /*
- * The connector ops table of a point source, for its connector file:
- *   static int lpf_open(const ferry_url *u, unsigned f, ferry_conn **o,
- *                       struct ferry_error *e)
- *   { return tm_conn_open(&lpf_source_ops, u, f, o, e); }
- *   const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_schemes, lpf_open);
+ * A point source read through the layout its URL's options choose
+ * (reader.c): the source opened once per reader, its discovery, chunk plan
+ * and layout shared by every reader of the same URL in the process.
+ * Batches and rejects handed to the callbacks are only valid during the
+ * call; a catalog is the caller's (ferry_catalog_free).
  */
-#define TM_CONN_OPS(nm, sch, op)						\
-	{									\
-		.version = FERRY_CONN_OPS_V1,					\
-		.name = nm,							\
-		.schemes = sch,							\
-		.caps = FERRY_CAP_READ | FERRY_CAP_DESCRIBE | FERRY_CAP_KEYRANGE |	\
-			FERRY_CAP_CHUNKS,					\
-		.open = op,							\
-		.close = tm_conn_close,						\
-		.describe = tm_conn_describe,					\
-		.key_range = tm_conn_key_range,					\
-		.read = tm_conn_read,						\
-		.quote_ident = tm_conn_quote_ident,				\
-		.notes = tm_conn_notes,						\
-		.content_id = tm_conn_content_id,				\
-	}
+struct tm_reader;
+
+/* Called for each filled batch; non-zero return stops the read. */
+typedef int (*tm_batch_fn)(struct ferry_batch *b, void *ud, struct ferry_error *err);
+/* A record that never became a row (see tm_reject_fn); column may be "". */
+typedef int (*tm_row_reject_fn)(void *ud, int64_t key, const char *column,
+				const char *reason, const void *raw, size_t n,
+				struct ferry_error *err);
+
+/* What to read: one table of the layout, optionally an inclusive range
+ * of its chunk ordinals (tm_reader_key_range). */
+struct tm_read_spec {
+	const char *table;
+	int has_range;
+	int64_t lo, hi;
+	size_t batch_rows;        /* max rows per batch */
+	size_t batch_bytes;       /* flush a batch once its arena reaches this */
+	tm_row_reject_fn reject;  /* NULL: such records fail the read */
+	void *reject_ud;
+};
+
+int tm_reader_open(const struct tm_source_ops *sops, const ferry_url *url,
+		   struct tm_reader **out, struct ferry_error *err);
+void tm_reader_close(struct tm_reader *r);
+/* The layout's tables (keys of a directory's points name their file). */
+int tm_reader_catalog(struct tm_reader *r, struct ferry_catalog **out,
+		      struct ferry_error *err);
+/* Chunk ordinals lo..hi of table and an estimate of its rows. */
+int tm_reader_key_range(struct tm_reader *r, const char *table, int64_t *lo,
+			int64_t *hi, int64_t *count, struct ferry_error *err);
+int tm_reader_read(struct tm_reader *r, const struct tm_read_spec *spec, tm_batch_fn fn,
+		   void *ud, struct ferry_error *err);
+/* What reading decided that the user should know, one line each. */
+int tm_reader_notes(struct tm_reader *r, struct ferry_buf *out);
+/* The source's identity when it covers the content, else 1. */
+int tm_reader_content_id(struct tm_reader *r, struct ferry_buf *out,
+			 struct ferry_error *err);
+
+/* *out = src with the options t as query parameters (the map path made
+ * absolute), for ferry_ts_url, which first checks that src is a point
+ * source.  *out is the caller's (ferry_free). */
+struct ferry_ts_opts;
+int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
+		    struct ferry_error *err);
 
 #endif

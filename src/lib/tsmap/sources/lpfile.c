@@ -1450,11 +1450,8 @@ static void src_files(void *s, char *const **names, size_t *n)
 	*n = S->is_dir ? S->walk.nfiles : 0;
 }
 
-static const char *const lpf_schemes[] = { "lp", NULL };
-
 const struct tm_source_ops lpf_source_ops = {
 	.name = "lp",
-	.schemes = lpf_schemes,
 	.open = src_open,
 	.close = src_close,
 	.discover = src_discover,
@@ -1465,12 +1462,3 @@ const struct tm_source_ops lpf_source_ops = {
 	.notes = src_notes,
 	.files = src_files,
 };
-
-/* The connector: the point source behind the telemetry mapping. */
-static int lpf_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
-			 struct ferry_error *err)
-{
-	return tm_conn_open(&lpf_source_ops, url, flags, out, err);
-}
-
-const struct ferry_conn_ops lpf_ops = TM_CONN_OPS("lp", lpf_schemes, lpf_conn_open);

@@ -1,8 +1,8 @@
 /*
  * source.c - the csv:// source's handle: open (a file or a directory, the
- * URL's parameters), close, plan, read, identity, notes, and its ops
- * tables: the point source and the connector that wraps it (TM_CONN_OPS),
- * registered by connectors/registry.c.
+ * URL's parameters), close, plan, read, identity, notes, and its point
+ * source ops table (csv_source_ops), which the connector layer wraps into
+ * the csv: connector (src/lib/connectors/points.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -365,11 +365,8 @@ static int src_notes(void *v, struct ferry_buf *out)
 	return s->is_dir ? tm_walk_note(&s->walk, s->root, out) : 0;
 }
 
-static const char *const csv_schemes[] = { "csv", NULL };
-
 const struct tm_source_ops csv_source_ops = {
 	.name = "csv",
-	.schemes = csv_schemes,
 	.open = src_open,
 	.close = src_close,
 	.discover = src_discover,
@@ -380,12 +377,3 @@ const struct tm_source_ops csv_source_ops = {
 	.notes = src_notes,
 	.files = src_files,
 };
-
-/* The connector: the point source behind the telemetry mapping. */
-static int csv_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
-			 struct ferry_error *err)
-{
-	return tm_conn_open(&csv_source_ops, url, flags, out, err);
-}
-
-const struct ferry_conn_ops csv_ops = TM_CONN_OPS("csv", csv_schemes, csv_conn_open);

@@ -1,8 +1,9 @@
 /*
  * source.c - the InfluxDB source's handle: open (URL, credentials, the
  * database and retention policy checked against SHOW answers), close,
- * identity, and its ops tables: the point source (tm_source_ops) and the
- * connector that wraps it (TM_CONN_OPS), registered by connectors/registry.c.
+ * identity, and its point source ops table (ifx_source_ops), which the
+ * connector layer wraps into the influx: connector
+ * (src/lib/connectors/points.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -267,24 +268,13 @@ out:
 	return rc;
 }
 
-static const char *const ifx_schemes[] = { "influx", NULL };
-
 const struct tm_source_ops ifx_source_ops = {
 	.name = "influx",
-	.schemes = ifx_schemes,
 	.open = ifx_open,
 	.close = ifx_close,
 	.discover = ifx_discover,
 	.plan = ifx_plan,
 	.read = ifx_read,
 	.identity = ifx_identity,
+	.unique_points = 1,
 };
-
-/* The connector: the point source behind the telemetry mapping. */
-static int ifx_conn_open(const ferry_url *url, unsigned flags, ferry_conn **out,
-			 struct ferry_error *err)
-{
-	return tm_conn_open(&ifx_source_ops, url, flags, out, err);
-}
-
-const struct ferry_conn_ops ifx_ops = TM_CONN_OPS("influx", ifx_schemes, ifx_conn_open);

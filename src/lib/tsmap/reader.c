@@ -1,25 +1,20 @@
 /*
- * conn.c - a point source seen as an ordinary connector.
- *
- * describe() gives the tables of the layout; key_range() gives chunk
- * ordinals (FERRY_CAP_CHUNKS: the copy makes one checkpointed chunk per
- * ordinal); read() reads those chunks from the source and turns their
- * points into rows.  Discovery, the chunk plan and the layout are made
- * once per process and source URL and shared by every connection to it
- * (the copy's workers each open one), so the plan cannot differ between
- * them and a remote source is asked once.
+ * reader.c - a point source read through a layout: the tables of the
+ * layout (tm_reader_catalog), their chunk ordinals (tm_reader_key_range)
+ * and the rows of a range of chunks (tm_reader_read), which it reads from
+ * the source and turns from points into rows.  The connector layer wraps
+ * it into a row-store connector (src/lib/connectors/points.c), so this
+ * file knows nothing of connectors.  Discovery, the chunk plan and the
+ * layout are made once per process and source URL and shared by every
+ * reader of it (the copy's workers each open one), so the plan cannot
+ * differ between them and a remote source is asked once.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ferry/alloc.h"
-#include "connectors/conn_int.h"
-#include "ferry/tsmap.h"
 #include "tsmap/tm_int.h"
 
 #define TM_MIN_BATCH 256
@@ -38,8 +33,7 @@ struct tm_shared {
 	_Atomic uint64_t points;   /* read by this process: tags checked only then */
 };
 
-struct tm_conn {
-	struct ferry_conn_base base;
+struct tm_reader {
 	const struct tm_source_ops *sops;
 	void *s;
 	struct tm_shared *sh;
@@ -88,17 +82,14 @@ fail:
 	return rc;
 }
 
-int tm_conn_open(const struct tm_source_ops *sops, const ferry_url *url, unsigned flags,
-		 ferry_conn **out, struct ferry_error *err)
+int tm_reader_open(const struct tm_source_ops *sops, const ferry_url *url,
+		   struct tm_reader **out, struct ferry_error *err)
 {
-	struct tm_conn *c;
+	struct tm_reader *c;
 	struct tm_shared *sh;
 	struct tm_opts o;
 	int rc;
 
-	if (flags & FERRY_OPEN_CREATE)
-		return ferry_error_set(err, FERRY_EUNSUPPORTED,
-				       "'%s' sources can only be read, not written", sops->name);
 	if ((rc = tm_opts_from_url(url, &o, err)) < 0)
 		return rc;
 	if (!(c = ferry_calloc(1, sizeof(*c))))
@@ -127,13 +118,12 @@ int tm_conn_open(const struct tm_source_ops *sops, const ferry_url *url, unsigne
 		return rc;
 	}
 	c->sh = sh;
-	*out = (ferry_conn *)c;
+	*out = c;
 	return 0;
 }
 
-void tm_conn_close(ferry_conn *fc)
+void tm_reader_close(struct tm_reader *c)
 {
-	struct tm_conn *c = (struct tm_conn *)fc;
 	struct tm_shared **pp;
 
 	if (!c)
@@ -152,16 +142,13 @@ void tm_conn_close(ferry_conn *fc)
 	ferry_free(c);
 }
 
-int tm_conn_describe(ferry_conn *fc, const char *schema, struct ferry_catalog **out,
-		       struct ferry_error *err)
+int tm_reader_catalog(struct tm_reader *c, struct ferry_catalog **out,
+		      struct ferry_error *err)
 {
-	struct tm_conn *c = (struct tm_conn *)fc;
-
 	char *const *names = NULL;
 	size_t n = 0, i, k;
 	int rc;
 
-	(void)schema;
 	if ((rc = tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err)) < 0)
 		return rc;
 	if (c->sops->files)
@@ -193,14 +180,13 @@ static const struct tm_table *find_table(const struct tm_shared *sh, const char 
 	return NULL;
 }
 
-int tm_conn_key_range(ferry_conn *fc, const struct ferry_table *t, int64_t *lo, int64_t *hi,
+int tm_reader_key_range(struct tm_reader *c, const char *table, int64_t *lo, int64_t *hi,
 			int64_t *count, struct ferry_error *err)
 {
-	struct tm_conn *c = (struct tm_conn *)fc;
-	const struct tm_table *tt = find_table(c->sh, t->name);
+	const struct tm_table *tt = find_table(c->sh, table);
 
 	if (!tt)
-		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout", t->name);
+		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout", table);
 	*lo = 0;
 	*hi = tt->nchunks && !tt->merge_all ? (int64_t)tt->nchunks - 1 : 0;
 	*count = tt->nchunks ? (tt->est > (int64_t)tt->nchunks ? tt->est : (int64_t)tt->nchunks) : 0;
@@ -208,11 +194,11 @@ int tm_conn_key_range(ferry_conn *fc, const struct ferry_table *t, int64_t *lo, 
 }
 
 struct rd {
-	struct tm_conn *c;
-	const struct ferry_read_spec *spec;
+	struct tm_reader *c;
+	const struct tm_read_spec *spec;
 	struct tm_rows rows;
 	struct ferry_batch b;
-	ferry_batch_fn fn;
+	tm_batch_fn fn;
 	void *ud;
 	int stopped;
 	uint64_t points;         /* points read */
@@ -274,18 +260,17 @@ static int on_reject(void *ud, int64_t key, const char *reason, const void *raw,
 	return r->spec->reject(r->spec->reject_ud, key, "", reason, raw, n, err);
 }
 
-int tm_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch_fn fn,
+int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batch_fn fn,
 		   void *ud, struct ferry_error *err)
 {
-	struct tm_conn *c = (struct tm_conn *)fc;
-	const struct tm_table *t = find_table(c->sh, spec->table->name);
+	const struct tm_table *t = find_table(c->sh, spec->table);
 	struct rd r;
 	size_t j, first = 0, last, cap;
 	int rc = 0;
 
 	if (!t)
 		return ferry_error_set(err, FERRY_ENOTFOUND, "no table '%s' in the layout",
-				       spec->table->name);
+				       spec->table);
 	if (!t->nchunks)
 		return 0;
 	last = t->nchunks - 1;
@@ -390,9 +375,8 @@ static int tag_notes(const struct tm_layout *l, struct ferry_buf *out)
 	return rc;
 }
 
-int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
+int tm_reader_notes(struct tm_reader *c, struct ferry_buf *out)
 {
-	struct tm_conn *c = (struct tm_conn *)fc;
 	uint64_t cut = atomic_load(&c->sh->ns_cut);
 
 	if (cut)
@@ -406,7 +390,7 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 		tag_notes(&c->sh->lay, out);
 	/* InfluxDB keeps one point per series and time; a file may hold
 	 * a point twice, and only the wide layout merges by key */
-	if (!strcmp(c->sh->o.layout, "narrow") && strcmp(c->sops->name, "influx"))
+	if (!strcmp(c->sh->o.layout, "narrow") && !c->sops->unique_points)
 		ferry_buf_addstr(out, "narrow layout: every line is a row, so a point written "
 				 "twice in the source is loaded twice (InfluxDB and --layout "
 				 "wide keep the last write of each field)\n");
@@ -415,96 +399,9 @@ int tm_conn_notes(ferry_conn *fc, struct ferry_buf *out)
 
 /* The source's identity when it covers the content (see tm_source_ops),
  * else 1: it cannot say. */
-int tm_conn_content_id(ferry_conn *fc, struct ferry_buf *out, struct ferry_error *err)
+int tm_reader_content_id(struct tm_reader *c, struct ferry_buf *out, struct ferry_error *err)
 {
-	struct tm_conn *c = (struct tm_conn *)fc;
-
 	if (!c->sops->identity || !c->sops->identity_is_content)
 		return 1;
 	return c->sops->identity(c->s, out, err);
-}
-
-/* InfluxQL quotes identifiers as SQL does. */
-int tm_conn_quote_ident(const char *name, struct ferry_buf *out)
-{
-	return conn_quote_dq(name, out);
-}
-
-/* ---- the public URL builder ------------------------------------------------- */
-
-int ferry_ts_opts_set(const struct ferry_ts_opts *t)
-{
-	return t && (t->layout || t->map || t->table || t->series_tag || t->keep_ns ||
-		     t->start || t->end || t->chunk_time || t->chunk_bytes || t->precision);
-}
-
-static void add_param(struct ferry_buf *b, int *first, const char *k, const char *v)
-{
-	const char *p;
-
-	ferry_buf_addch(b, *first ? '?' : '&');
-	*first = 0;
-	ferry_buf_addstr(b, k);
-	ferry_buf_addch(b, '=');
-	for (p = v; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-
-		if (isalnum(ch) || strchr("-._~:/", ch))
-			ferry_buf_addch(b, ch);
-		else
-			ferry_buf_addf(b, "%%%02X", ch);
-	}
-}
-
-int ferry_ts_url(const char *src, const struct ferry_ts_opts *t, char **out,
-		 struct ferry_error *err)
-{
-	struct ferry_buf b = FERRY_BUF_INIT;
-	const char *colon = strchr(src, ':');
-	int first = strchr(src, '?') == NULL;
-	size_t sl = colon ? (size_t)(colon - src) : 0;
-	int ts = (sl == 6 && !strncasecmp(src, "influx", 6)) || (sl == 2 && !strncasecmp(src, "lp", 2)) ||
-		 (sl == 3 && !strncasecmp(src, "csv", 3));
-
-	if (!ferry_ts_opts_set(t) || !ts) {
-		if (ferry_ts_opts_set(t))
-			return ferry_error_set(err, FERRY_EUSAGE,
-				"--layout, --map, --series-tag, --keep-ns, --start, --end, "
-				"--chunk-time and --precision are for influx:, lp: and csv: sources");
-		if (!(*out = ferry_strdup(src)))
-			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		return 0;
-	}
-	ferry_buf_addstr(&b, src);
-	if (t->layout)
-		add_param(&b, &first, "layout", t->layout);
-	if (t->map) {
-		char *abs = realpath(t->map, NULL);
-
-		if (!abs) {
-			ferry_buf_release(&b);
-			return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", t->map,
-					       strerror(errno));
-		}
-		add_param(&b, &first, "map", abs);
-		free(abs);
-	}
-	if (t->table)
-		add_param(&b, &first, "table", t->table);
-	if (t->series_tag)
-		add_param(&b, &first, "series_tag", t->series_tag);
-	if (t->keep_ns)
-		add_param(&b, &first, "keep_ns", "1");
-	if (t->start)
-		add_param(&b, &first, "start", t->start);
-	if (t->end)
-		add_param(&b, &first, "end", t->end);
-	if (t->chunk_time)
-		add_param(&b, &first, "chunk_time", t->chunk_time);
-	if (t->chunk_bytes)
-		add_param(&b, &first, "chunk_bytes", t->chunk_bytes);
-	if (t->precision)
-		add_param(&b, &first, "precision", t->precision);
-	*out = ferry_buf_detach(&b, NULL);
-	return *out ? 0 : ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }

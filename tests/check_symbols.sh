@@ -54,7 +54,7 @@ diff -r "$src/include" "$tmp/t/include" || fail "the rename touched include/ wro
 # a static of the old name elsewhere: refused, nothing changed
 grep -rlw --include='*.[ch]' "$new" "$tmp/t" | xargs sed -i "s/\\b$new\\b/$old/g"
 cp -r "$tmp/t/src" "$tmp/before"
-printf '\nstatic int %s(void) { return 0; }\n' "$old" >>"$tmp/t/src/lib/verify/canon.c"
+printf 'static int %s(void) { return 0; }\n' "$old" >>"$tmp/t/src/lib/verify/canon.c"
 if out=$("$src/scripts/rename-symbols" --root "$tmp/t" 2>&1); then fail "a static namesake was renamed: $out"; fi
 grep -q "'$old' is also a static in src/lib/verify/canon.c" <<<"$out" || fail "not named: $out"
 # a collision with an existing identifier: refused

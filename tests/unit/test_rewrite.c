@@ -233,7 +233,7 @@ static void tokens(void **state)
 	const char *s = "x = (1,\n  2)  # c\ny = f\"{a!r:>{w}}\" 'q'\n";
 
 	(void)state;
-	assert_int_equal(pyt_tokenize(s, strlen(s), &t, &err), 0);
+	assert_int_equal(rw_pyt_tokenize(s, strlen(s), &t, &err), 0);
 	/* x = ( 1 , NL 2 ) COMMENT NEWLINE y = STRING STRING NEWLINE */
 	assert_int_equal(t.n, 15);
 	assert_int_equal(t.v[5].kind, PYT_NL);
@@ -242,7 +242,7 @@ static void tokens(void **state)
 	assert_int_equal(t.v[12].kind, PYT_STRING);
 	assert_int_equal(t.v[12].line, 3);
 	assert_int_equal(t.v[13].kind, PYT_STRING);
-	pyt_tokens_release(&t);
+	rw_pyt_tokens_release(&t);
 }
 
 static void diff(void **state)

@@ -864,14 +864,14 @@ static void type_sql(void **state)
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		type = -99;
 		tm = -99;
-		if (parse_type_sql(ok[i].sql, &type, &tm) != 0)
+		if (plan_parse_type_sql(ok[i].sql, &type, &tm) != 0)
 			fail_msg("type '%s' not parsed", ok[i].sql);
 		if (type != ok[i].type || tm != ok[i].typmod)
 			fail_msg("type '%s' -> %d/%d, want %d/%d", ok[i].sql, type, tm,
 				 ok[i].type, ok[i].typmod);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (parse_type_sql(bad[i], &type, &tm) == 0)
+		if (plan_parse_type_sql(bad[i], &type, &tm) == 0)
 			fail_msg("type '%s' parsed as %d", bad[i], type);
 }
 
@@ -884,19 +884,19 @@ static void type_sql_precision(void **state)
 	int type;
 	int32_t tm;
 
-	assert_int_equal(parse_type_sql("timestamp(3) with time zone", &type, &tm), 0);
+	assert_int_equal(plan_parse_type_sql("timestamp(3) with time zone", &type, &tm), 0);
 	assert_int_equal(type, FERRY_T_TIMESTAMPTZ);
 	assert_int_equal(tm, 3);
-	assert_int_equal(parse_type_sql("timestamp(0) without time zone", &type, &tm), 0);
+	assert_int_equal(plan_parse_type_sql("timestamp(0) without time zone", &type, &tm), 0);
 	assert_int_equal(type, FERRY_T_TIMESTAMP);
 	assert_int_equal(tm, 0);
-	assert_int_equal(parse_type_sql("time(2) without time zone", &type, &tm), 0);
+	assert_int_equal(plan_parse_type_sql("time(2) without time zone", &type, &tm), 0);
 	assert_int_equal(type, FERRY_T_TIME);
 	assert_int_equal(tm, 2);
-	assert_int_equal(parse_type_sql("timestamptz(6)", &type, &tm), 0);
+	assert_int_equal(plan_parse_type_sql("timestamptz(6)", &type, &tm), 0);
 	assert_int_equal(type, FERRY_T_TIMESTAMPTZ);
 	assert_int_equal(tm, -1);
-	assert_int_equal(parse_type_sql("timestamp with time zone", &type, &tm), 0);
+	assert_int_equal(plan_parse_type_sql("timestamp with time zone", &type, &tm), 0);
 	assert_int_equal(tm, -1);
 
 	assert_true(one_text(f, FERRY_T_TIMESTAMP, 3, "timestamp(3)",

@@ -92,7 +92,7 @@ int ck_setup(ferry_conn *dst, struct ferry_error *err)
 static void literal_or_null(struct ferry_buf *sql, const char *s)
 {
 	if (s)
-		quote_literal(sql, s);
+		plan_quote_literal(sql, s);
 	else
 		ferry_buf_addstr(sql, "NULL");
 }
@@ -136,7 +136,7 @@ static int push_first(void *ud, int ncols, const char *const *vals, struct ferry
 {
 	if (ncols < 1 || !vals[0])
 		return 0;
-	if (strv_push(ud, ferry_strdup(vals[0])) < 0)
+	if (plan_strv_push(ud, ferry_strdup(vals[0])) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;
 }
@@ -206,18 +206,18 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 
 	ferry_buf_addstr(&sql, "INSERT INTO ferry.jobs (job, source, target_schema, fingerprint, "
 			 "state, created_tables) VALUES (");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addstr(&sql, ", ");
-	quote_literal(&sql, source);
+	plan_quote_literal(&sql, source);
 	ferry_buf_addstr(&sql, ", ");
-	quote_literal(&sql, schema);
+	plan_quote_literal(&sql, schema);
 	ferry_buf_addstr(&sql, ", ");
-	quote_literal(&sql, fingerprint);
+	plan_quote_literal(&sql, fingerprint);
 	ferry_buf_addstr(&sql, ", 'loading', ARRAY[");
 	for (i = 0; i < created->n; i++) {
 		if (i)
 			ferry_buf_addstr(&sql, ", ");
-		quote_literal(&sql, created->v[i]);
+		plan_quote_literal(&sql, created->v[i]);
 	}
 	/* again in the same transaction: the tables it created since */
 	ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
@@ -234,9 +234,9 @@ int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
 	int rc;
 
 	ferry_buf_addstr(&sql, "UPDATE ferry.jobs SET updated_at = now(), state = ");
-	quote_literal(&sql, state);
+	plan_quote_literal(&sql, state);
 	ferry_buf_addstr(&sql, " WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -257,7 +257,7 @@ int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
 	int rc;
 
 	ferry_buf_addstr(&sql, "DELETE FROM ferry.jobs WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -278,9 +278,9 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 		else
 			ferry_buf_addstr(&sql, ", ");
 		ferry_buf_addch(&sql, '(');
-		quote_literal(&sql, job);
+		plan_quote_literal(&sql, job);
 		ferry_buf_addf(&sql, ", %d, ", ck[i].tp->index);
-		quote_literal(&sql, ck[i].tp->src->name);
+		plan_quote_literal(&sql, ck[i].tp->src->name);
 		ferry_buf_addf(&sql, ", %lld, %lld, %s, ", (long long)ck[i].lo, (long long)ck[i].hi,
 			       ck[i].has_range ? "true" : "false");
 		literal_or_null(&sql, ck[i].key_lo);
@@ -302,7 +302,7 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 static void claimable(struct ferry_buf *sql, const char *job)
 {
 	ferry_buf_addstr(sql, "p.job = ");
-	quote_literal(sql, job);
+	plan_quote_literal(sql, job);
 	ferry_buf_addstr(sql, " AND p.state = 'pending' AND (p.key_lo IS NULL OR NOT EXISTS ("
 			 "SELECT 1 FROM ferry.progress q WHERE q.job = p.job AND "
 			 "q.stream_no = p.stream_no AND q.state = 'pending' AND "
@@ -379,15 +379,15 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		       "hash = '%016llx', done_at = now(), worker = ",
 		       (long long)cs->read, (long long)cs->written, (long long)cs->rejected,
 		       (unsigned long long)cs->bytes, (unsigned long long)hash);
-	quote_literal(&sql, worker);
+	plan_quote_literal(&sql, worker);
 	ferry_buf_addstr(&sql, " WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
 	if (rejects && rejects->len) {
 		ferry_buf_addstr(&sql, "; INSERT INTO ferry.rejects (job, stream_no, range_lo, lines) VALUES (");
-		quote_literal(&sql, job);
+		plan_quote_literal(&sql, job);
 		ferry_buf_addf(&sql, ", %d, %lld, ", stream_no, (long long)lo);
-		quote_literal(&sql, rejects->buf);
+		plan_quote_literal(&sql, rejects->buf);
 		ferry_buf_addstr(&sql, ") ON CONFLICT (job, stream_no, range_lo) DO UPDATE SET lines = EXCLUDED.lines");
 	}
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
@@ -402,7 +402,7 @@ int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error 
 	int rc;
 
 	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	rc = q_count(dst, &sql, n, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -433,7 +433,7 @@ int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 	ferry_buf_addstr(&sql, "SELECT coalesce(sum(rows_read), 0) || ' ' || coalesce(sum(rows_written), 0) "
 			 "|| ' ' || coalesce(sum(rows_rejected), 0) || ' ' || coalesce(sum(bytes), 0) "
 			 "FROM ferry.progress WHERE state = 'done' AND job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND stream_no = %d", stream_no);
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
@@ -466,7 +466,7 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 	*count = 0;
 	ferry_buf_addstr(&sql, "SELECT string_agg(lines, '' ORDER BY stream_no, range_lo) "
 			 "FROM ferry.rejects WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc < 0 || isnull || out.len == 0)
 		goto out;
@@ -501,7 +501,7 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	 * restores recorded with the job, numbered from STEP_RESTORE_BASE,
 	 * are not these) */
 	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
 	rc = q1(dst, &sql, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
@@ -515,9 +515,9 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES ");
 	for (i = 0; i < stmts->n; i++) {
 		ferry_buf_addstr(&sql, i ? ", (" : "(");
-		quote_literal(&sql, job);
+		plan_quote_literal(&sql, job);
 		ferry_buf_addf(&sql, ", %zu, %d, ", i, stages[i]);
-		quote_literal(&sql, stmts->v[i]);
+		plan_quote_literal(&sql, stmts->v[i]);
 		ferry_buf_addch(&sql, ')');
 	}
 	ferry_buf_addstr(&sql, " ON CONFLICT DO NOTHING");
@@ -544,7 +544,7 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 	*wait = 0;
 	ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
 			 "WHERE s.job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
 		       "(SELECT min(stage) FROM ferry.steps WHERE job = s.job AND state = 'pending') "
 		       "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED", max_stage);
@@ -559,7 +559,7 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		ferry_buf_clear(&sql);
 		ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
 			       "stage <= %d AND job = ", max_stage);
-		quote_literal(&sql, job);
+		plan_quote_literal(&sql, job);
 		rc = q1(dst, &sql, &out, &isnull, err);
 		*wait = rc == 0 && !isnull && strcmp(out.buf, "0");
 	}
@@ -577,7 +577,7 @@ int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'done', note = ");
 	literal_or_null(&sql, note);
 	ferry_buf_addstr(&sql, " WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND step = %d", step);
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
@@ -603,7 +603,7 @@ int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
 	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'failed', note = ");
 	literal_or_null(&sql, note);
 	ferry_buf_addstr(&sql, " WHERE job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addf(&sql, " AND step = %d", step);
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
@@ -618,7 +618,7 @@ int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
 
 	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
 			 "WHERE state = 'failed' AND job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -650,7 +650,7 @@ int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
 		"them, or fix them in the source and rerun with --restart",
 		notes.n, notes.n == 1 ? "" : "s", notes.n == 1 ? "" : "s", all.buf);
 out:
-	strv_release(&notes);
+	plan_strv_release(&notes);
 	ferry_buf_release(&all);
 	return rc;
 }
@@ -711,7 +711,7 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 		for (i = 0; i < list->n; i++) {
 			if (i)
 				ferry_buf_addstr(&arr, ", ");
-			quote_literal(&arr, list->v[i]);
+			plan_quote_literal(&arr, list->v[i]);
 		}
 		ferry_buf_addstr(&arr, "]::text[]) x)");
 		/* what to take off: (o, rel, name, def): a foreign key's table and
@@ -759,10 +759,10 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 		/* record the restores, then drop */
 		ferry_buf_clear(&sql);
 		ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) SELECT ");
-		quote_literal(&sql, job);
+		plan_quote_literal(&sql, job);
 		ferry_buf_addf(&sql, ", (SELECT coalesce(max(step), %d) FROM ferry.steps WHERE job = ",
 			       STEP_RESTORE_BASE - 1);
-		quote_literal(&sql, job);
+		plan_quote_literal(&sql, job);
 		ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
 			       "FROM (%s) d", STEP_RESTORE_BASE, pass == 0 ? STAGE_FKEYS : STAGE_KEYS,
 			       sel.buf);
@@ -810,7 +810,7 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 		ferry_buf_clear(&nv);
 		ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
 		if (strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
-			strv_pushf(warnings, "foreign key added NOT VALID because existing rows "
+			plan_strv_pushf(warnings, "foreign key added NOT VALID because existing rows "
 				   "violate it: %.200s", todo.v[i]);
 			continue;
 		}
@@ -820,7 +820,7 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 		rc = e.code ? e.code : FERRY_ESQL;
 	}
 out:
-	strv_release(&todo);
+	plan_strv_release(&todo);
 	ferry_buf_release(&sql);
 	ferry_buf_release(&nv);
 	return rc;
@@ -834,9 +834,9 @@ int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, i
 	int rc;
 
 	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'failed' AND job = ");
-	quote_literal(&sql, job);
+	plan_quote_literal(&sql, job);
 	ferry_buf_addstr(&sql, " AND strpos(sql, ");
-	quote_literal(&sql, prefix);
+	plan_quote_literal(&sql, prefix);
 	ferry_buf_addstr(&sql, ") > 0");
 	rc = q_count(dst, &sql, n, err);
 	ferry_buf_release(&sql);

@@ -361,7 +361,7 @@ int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *e
 		ferry_error_prefix(err, "cannot run '%.200s'", sql);
 		return rc;
 	}
-	strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", sql, e.msg);
+	plan_strv_pushf(&r->plan.warnings, "skipped '%.300s': %s", sql, e.msg);
 	return 1;
 }
 
@@ -375,7 +375,7 @@ static int created_by_ferry(struct run *r, const char *table)
 
 	if (!has_schemas(r))
 		return 0;
-	qualified(&name, r->schema, table);
+	plan_qualified(&name, r->schema, table);
 	v[0] = name.buf;
 	if (copy_query_value(r->dst, "SELECT obj_description(to_regclass($1), 'pg_class')",
 			     v, 1, &out, &isnull, &e) == 0 && !isnull)
@@ -397,7 +397,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 	ferry_url_redact(r->o->src, &src);
 	if (has_schemas(r) && strcmp(r->schema, "public")) {
 		ferry_buf_addstr(&b, "CREATE SCHEMA IF NOT EXISTS ");
-		quote_ident(&b, r->schema);
+		plan_quote_ident(&b, r->schema);
 		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 			goto out;
 	}
@@ -413,7 +413,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			}
 			ferry_buf_clear(&b);
 			ferry_buf_addstr(&b, "DROP TABLE ");
-			qualified(&b, schema, tp->dst_name);
+			plan_qualified(&b, schema, tp->dst_name);
 			ferry_buf_addstr(&b, has_schemas(r) ? " CASCADE" : "");
 			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
@@ -421,7 +421,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		} else if (tp->exists && r->o->truncate) {
 			ferry_buf_clear(&b);
 			ferry_buf_addstr(&b, has_schemas(r) ? "TRUNCATE " : "DELETE FROM ");
-			qualified(&b, schema, tp->dst_name);
+			plan_qualified(&b, schema, tp->dst_name);
 			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
 			continue;
@@ -435,20 +435,20 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if (r->o->data_only)
 			continue;
 		ferry_buf_clear(&b);
-		ddl_create_table(&r->plan, tp, schema, &b);
+		plan_ddl_create_table(&r->plan, tp, schema, &b);
 		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 			goto out;
-		strv_push(&r->created, ferry_strdup(tp->dst_name));
+		plan_strv_push(&r->created, ferry_strdup(tp->dst_name));
 		if (has_schemas(r)) {
 			struct ferry_buf c = FERRY_BUF_INIT;
 
 			ferry_buf_clear(&b);
 			ferry_buf_addstr(&b, "COMMENT ON TABLE ");
-			qualified(&b, r->schema, tp->dst_name);
+			plan_qualified(&b, r->schema, tp->dst_name);
 			ferry_buf_addstr(&b, " IS ");
 			ferry_buf_addf(&c, "ferry: created by ferry copy job %s from %s table %s",
 				       r->job, src.buf, tp->src->name);
-			quote_literal(&b, c.buf);
+			plan_quote_literal(&b, c.buf);
 			ferry_buf_release(&c);
 			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
 				goto out;
@@ -476,7 +476,7 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 	for (i = 0; i < tables.n && rc == 0; i++) {
 		ferry_buf_clear(&b);
 		ferry_buf_addstr(&b, "DROP TABLE IF EXISTS ");
-		qualified(&b, r->schema, tables.v[i]);
+		plan_qualified(&b, r->schema, tables.v[i]);
 		ferry_buf_addstr(&b, " CASCADE");
 		rc = copy_run_ddl(r, b.buf, 0, err);
 	}
@@ -498,18 +498,18 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 				if (!strcmp(tp->cols[k].src_name, tp->src->cols[tp->src->rowid_alias].name))
 					key = tp->cols[k].dst_name;
 		if (!key) {
-			strv_pushf(&r->plan.warnings,
+			plan_strv_pushf(&r->plan.warnings,
 				"rows written to '%s' cannot be removed by chunk: the table has no "
 				"integer key; it is left as it is", tp->dst_name);
 			continue;
 		}
 		ferry_buf_clear(&b);
 		ferry_buf_addstr(&b, "DELETE FROM ");
-		qualified(&b, r->schema, tp->dst_name);
+		plan_qualified(&b, r->schema, tp->dst_name);
 		ferry_buf_addstr(&b, " t USING ferry.progress p WHERE p.state = 'done' AND p.job = ");
-		quote_literal(&b, r->job);
+		plan_quote_literal(&b, r->job);
 		ferry_buf_addf(&b, " AND p.stream_no = %d AND t.", tp->index);
-		quote_ident(&b, key);
+		plan_quote_ident(&b, key);
 		ferry_buf_addstr(&b, " BETWEEN p.range_lo AND p.range_hi");
 		rc = copy_run_ddl(r, b.buf, 0, err);
 	}
@@ -522,7 +522,7 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 	else
 		r->dops->rollback(r->dst, NULL);
 out:
-	strv_release(&tables);
+	plan_strv_release(&tables);
 	ferry_buf_release(&b);
 	return rc;
 }
@@ -578,7 +578,7 @@ static int takeoff(struct run *r, int pass, struct ferry_error *err)
 
 		if (!tp->exists)
 			continue;
-		qualified(&name, r->schema, tp->dst_name);
+		plan_qualified(&name, r->schema, tp->dst_name);
 		if (pass == 1) {
 			if (tp->count <= 0) {
 				ferry_buf_release(&name);
@@ -592,7 +592,7 @@ static int takeoff(struct run *r, int pass, struct ferry_error *err)
 				continue;
 			}
 		}
-		rc = strv_push(&tables, ferry_buf_detach(&name, NULL));
+		rc = plan_strv_push(&tables, ferry_buf_detach(&name, NULL));
 		if (rc < 0)
 			rc = ferry_error_set(err, rc, "out of memory");
 		ferry_buf_release(&name);
@@ -601,16 +601,16 @@ static int takeoff(struct run *r, int pass, struct ferry_error *err)
 		rc = ck_takeoff(r->dst, r->job, pass == 0 ? &tables : &none,
 				pass == 0 ? &none : &tables, &nfks, &nidx, err);
 	if (rc == 0 && nfks)
-		strv_pushf(&r->plan.warnings, "%lld foreign key%s from or to the tables loaded into "
+		plan_strv_pushf(&r->plan.warnings, "%lld foreign key%s from or to the tables loaded into "
 			   "%s taken off for the load and put back after it, validated (a rerun of an "
 			   "interrupted copy puts them back)", (long long)nfks,
 			   nfks == 1 ? "" : "s", nfks == 1 ? "was" : "were");
 	if (rc == 0 && nidx)
-		strv_pushf(&r->plan.warnings, "%lld index%s of the empty tables loaded into %s "
+		plan_strv_pushf(&r->plan.warnings, "%lld index%s of the empty tables loaded into %s "
 			   "dropped for the load and built after it (a rerun of an interrupted copy "
 			   "builds them)", (long long)nidx, nidx == 1 ? "" : "es",
 			   nidx == 1 ? "was" : "were");
-	strv_release(&tables);
+	plan_strv_release(&tables);
 	ferry_buf_release(&q);
 	ferry_buf_release(&out);
 	return rc;
@@ -644,7 +644,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	if ((rc = ck_setup(r->dst, err)) < 0)
 		goto out;
 	ferry_buf_addstr(&lock, "SELECT pg_advisory_lock(7301162, hashtext(");
-	quote_literal(&lock, r->job);
+	plan_quote_literal(&lock, r->job);
 	ferry_buf_addstr(&lock, "))");
 	if ((rc = r->dops->exec(r->dst, lock.buf, err)) < 0)
 		goto out;
@@ -664,7 +664,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 				const char *v[1];
 				int isnull = 1;
 
-				qualified(&name, r->schema, r->plan.tables[i].dst_name);
+				plan_qualified(&name, r->schema, r->plan.tables[i].dst_name);
 				v[0] = name.buf;
 				if (copy_query_value(r->dst, "SELECT to_regclass($1)::text", v, 1,
 						     &o, &isnull, NULL) == 0)
@@ -707,7 +707,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 				for (k = 0; k < mine.n; k++)
 					if (!strcmp(mine.v[k], r->plan.tables[i].dst_name))
 						r->plan.tables[i].exists = 0;
-			strv_release(&mine);
+			plan_strv_release(&mine);
 		}
 		goto out;
 	}
@@ -733,7 +733,7 @@ out:
 		struct ferry_buf un = FERRY_BUF_INIT;
 
 		ferry_buf_addstr(&un, "SELECT pg_advisory_unlock(7301162, hashtext(");
-		quote_literal(&un, r->job);
+		plan_quote_literal(&un, r->job);
 		ferry_buf_addstr(&un, "))");
 		r->dops->exec(r->dst, un.buf, NULL);
 		ferry_buf_release(&un);
@@ -788,7 +788,7 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	} else {
 		ferry_progress_reset(r->progress, "copy", total);
 	}
-	rc = load_chunks(&lc, err);
+	rc = copy_load_chunks(&lc, err);
 	ferry_progress_done(r->progress);
 	if (rc == 0 && (lc.max_errors >= 0 || lc.max_error_rate >= 0)) {
 		int64_t rd = atomic_load(&lc.read_total), rj = atomic_load(&lc.rejected_total);
@@ -933,10 +933,10 @@ static int collect(struct run *r, struct ferry_error *err)
 		if (rc == 0)
 			rc = ck_step_notes(r->dst, r->job, &notes, err);
 		for (i = 0; i < notes.n; i++) {
-			strv_push(&r->plan.warnings, notes.v[i]);
+			plan_strv_push(&r->plan.warnings, notes.v[i]);
 			notes.v[i] = NULL;
 		}
-		strv_release(&notes);
+		plan_strv_release(&notes);
 	}
 	return rc;
 }
@@ -1180,7 +1180,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	r.res->phase_seconds[FERRY_PHASE_SCHEMA] = ferry_now() - t0;
 	if (r.already_done) {
-		strv_pushf(&r.plan.warnings,
+		plan_strv_pushf(&r.plan.warnings,
 			"job '%s' is already complete in the target: nothing to do "
 			"(use --restart to copy again)", r.job);
 		goto out;
@@ -1207,7 +1207,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 
 		r.sops->notes(r.src, &nb);
 		for (line = strtok_r(nb.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			strv_pushf(&r.plan.warnings, "%s", line);
+			plan_strv_pushf(&r.plan.warnings, "%s", line);
 		ferry_buf_release(&nb);
 	}
 	if (r.ckpt) {
@@ -1216,22 +1216,22 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		if ((rc = ck_job_set_state(r.dst, r.job, "done", err)) < 0)
 			goto out;
 	} else {
-		strv_pushf(&r.plan.warnings,
+		plan_strv_pushf(&r.plan.warnings,
 			"keys, indexes and foreign keys are only recreated on PostgreSQL targets");
 		copy_plain_views(&r);
 	}
 	for (i = 0; !o->views && i < r.scat->nviews; i++)
-		strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",
+		plan_strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",
 			   r.scat->views[i].name);
 out:
 	if (rc < 0 && r.budget_exceeded && o->rollback_on_abort && r.ckpt) {
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 
 		if (forget_job(&r, 1, &e2) == 0)
-			strv_pushf(&r.plan.warnings,
+			plan_strv_pushf(&r.plan.warnings,
 				"--rollback-on-abort: removed every table and row job '%s' wrote", r.job);
 		else
-			strv_pushf(&r.plan.warnings, "--rollback-on-abort failed: %s", e2.msg);
+			plan_strv_pushf(&r.plan.warnings, "--rollback-on-abort failed: %s", e2.msg);
 	} else if (r.ckpt && r.dst && r.res->tables) {
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 
@@ -1246,7 +1246,7 @@ out:
 	ferry_progress_free(r.progress);
 	plan_release(&r.plan);
 	rej_release(&r.rej);
-	strv_release(&r.created);
+	plan_strv_release(&r.created);
 	for (i = 0; i < r.nchunks; i++) {
 		ferry_free(r.chunks[i].key_lo);
 		ferry_free(r.chunks[i].key_hi);

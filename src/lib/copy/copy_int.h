@@ -225,7 +225,7 @@ struct load_ctx {
 
 /* Load every chunk with lc->jobs parallel workers; the first failure stops
  * the others (their open chunks roll back) and is returned. */
-int load_chunks(struct load_ctx *lc, struct ferry_error *err);
+int copy_load_chunks(struct load_ctx *lc, struct ferry_error *err);
 
 /* Stages of post-load steps: each waits for the one before.  Key indexes
  * are built in STAGE_KEYS with the other indexes and attached as
@@ -244,7 +244,7 @@ enum {
  * connections, each
  * step committed with its done mark.  A failing step is recorded with a
  * note (a foreign key is retried NOT VALID); a lost connection fails. */
-int run_steps(const char *dst_url, const char *session_sql, const char *job,
+int copy_run_steps(const char *dst_url, const char *session_sql, const char *job,
 	      int max_stage, int jobs, struct ferry_error *err);
 
 #endif

@@ -927,7 +927,7 @@ failed:
 	return NULL;
 }
 
-int load_chunks(struct load_ctx *lc, struct ferry_error *err)
+int copy_load_chunks(struct load_ctx *lc, struct ferry_error *err)
 {
 	struct worker *ws;
 	size_t k, j;
@@ -1138,7 +1138,7 @@ static void *steps_main(void *arg)
 	return NULL;
 }
 
-int run_steps(const char *dst_url, const char *session_sql, const char *job,
+int copy_run_steps(const char *dst_url, const char *session_sql, const char *job,
 	      int max_stage, int jobs, struct ferry_error *err)
 {
 	struct steps_ctx sc;

@@ -27,7 +27,7 @@
 
 /* ---- small string lists ------------------------------------------------ */
 
-int strv_push(struct strv *v, char *s)
+int plan_strv_push(struct strv *v, char *s)
 {
 	if (!s)
 		return FERRY_ENOMEM;
@@ -39,7 +39,7 @@ int strv_push(struct strv *v, char *s)
 	return 0;
 }
 
-int strv_pushf(struct strv *v, const char *fmt, ...)
+int plan_strv_pushf(struct strv *v, const char *fmt, ...)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	va_list ap;
@@ -52,10 +52,10 @@ int strv_pushf(struct strv *v, const char *fmt, ...)
 		ferry_buf_release(&b);
 		return rc;
 	}
-	return strv_push(v, ferry_buf_detach(&b, NULL));
+	return plan_strv_push(v, ferry_buf_detach(&b, NULL));
 }
 
-void strv_release(struct strv *v)
+void plan_strv_release(struct strv *v)
 {
 	size_t i;
 
@@ -123,11 +123,11 @@ static char *unique_name(const char *name, char **names, size_t n,
 		s = shorten(name, ++salt);
 	}
 	if (s && strcmp(s, name))
-		strv_pushf(renames, "%s '%s' -> '%s'", what, name, s);
+		plan_strv_pushf(renames, "%s '%s' -> '%s'", what, name, s);
 	return s;
 }
 
-void quote_ident(struct ferry_buf *b, const char *name)
+void plan_quote_ident(struct ferry_buf *b, const char *name)
 {
 	const char *p;
 
@@ -140,7 +140,7 @@ void quote_ident(struct ferry_buf *b, const char *name)
 	ferry_buf_addch(b, '"');
 }
 
-void quote_literal(struct ferry_buf *b, const char *s)
+void plan_quote_literal(struct ferry_buf *b, const char *s)
 {
 	const char *p;
 
@@ -153,13 +153,13 @@ void quote_literal(struct ferry_buf *b, const char *s)
 	ferry_buf_addch(b, '\'');
 }
 
-void qualified(struct ferry_buf *b, const char *schema, const char *name)
+void plan_qualified(struct ferry_buf *b, const char *schema, const char *name)
 {
 	if (schema) {
-		quote_ident(b, schema);
+		plan_quote_ident(b, schema);
 		ferry_buf_addch(b, '.');
 	}
-	quote_ident(b, name);
+	plan_quote_ident(b, name);
 }
 
 /* ---- types ------------------------------------------------------------- */
@@ -203,7 +203,7 @@ static void set_type(struct col_plan *cp, int type, int32_t typmod)
 }
 
 /* Parse a user-given type (--cast or a target catalog type). */
-int parse_type_sql(const char *t, int *type, int32_t *typmod)
+int plan_parse_type_sql(const char *t, int *type, int32_t *typmod)
 {
 	int p = 0, s = 0, np = type_params(t, &p, &s);
 	char base[64];
@@ -452,14 +452,14 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 	case SCAN_TIMESTAMP:
 		if (sc->nonnull && sc->bad == sc->nonnull) {
 			type_from_classes(cp, sc);
-			strv_pushf(&pl->warnings,
+			plan_strv_pushf(&pl->warnings,
 				"column '%s.%s' is declared %s but none of its values is a date/time: copied as %s",
 				tp->src->name, cp->src_name, old, cp->type_sql);
 		} else {
 			if (sc->kind == SCAN_TIMESTAMP && sc->has_tz)
 				set_type(cp, FERRY_T_TIMESTAMPTZ, -1);
 			if (sc->bad)
-				strv_pushf(&pl->warnings,
+				plan_strv_pushf(&pl->warnings,
 					"column '%s.%s': %lld of %lld values are not valid dates/times and will be rejected",
 					tp->src->name, cp->src_name, (long long)sc->bad,
 					(long long)sc->nonnull);
@@ -473,7 +473,7 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 				set_type(cp, FERRY_T_TEXT, -1);
 			else
 				type_from_classes(cp, sc);
-			strv_pushf(&pl->warnings,
+			plan_strv_pushf(&pl->warnings,
 				"column '%s.%s': %lld values are not valid %s: copied as %s",
 				tp->src->name, cp->src_name, (long long)sc->bad, old, cp->type_sql);
 		}
@@ -481,7 +481,7 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 	case SCAN_VARCHAR:
 		if (sc->maxchars > (size_t)cp->typmod) {
 			set_type(cp, FERRY_T_TEXT, -1);
-			strv_pushf(&pl->warnings,
+			plan_strv_pushf(&pl->warnings,
 				"column '%s.%s' is declared %s but holds values of %zu characters: copied as text",
 				tp->src->name, cp->src_name, old, sc->maxchars);
 		}
@@ -653,7 +653,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 		if (cp->type != FERRY_T_TEXT || !(tc = strftime_to_char(fmt)))
 			return NULL;
 		ferry_buf_addstr(&b, "to_char(now() AT TIME ZONE 'UTC', ");
-		quote_literal(&b, tc);
+		plan_quote_literal(&b, tc);
 		ferry_buf_addch(&b, ')');
 		ferry_free(tc);
 		return ferry_buf_detach(&b, NULL);
@@ -679,7 +679,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			}
 			if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON ||
 			    cp->type == FERRY_T_JSONB) {
-				quote_literal(&b, lit);
+				plan_quote_literal(&b, lit);
 				return ferry_buf_detach(&b, NULL);
 			}
 			if (cp->type == FERRY_T_BYTES || is_time || cp->type == FERRY_T_DATE ||
@@ -818,7 +818,7 @@ int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err)
 		if (!eq || !dot || dot > eq)
 			return ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --cast '%s': expected table.column=type", c);
-		if (parse_type_sql(eq + 1, &type, &tm) < 0)
+		if (plan_parse_type_sql(eq + 1, &type, &tm) < 0)
 			return ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --cast '%s': unknown type '%s'", c, eq + 1);
 	}
@@ -850,7 +850,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		const char *cast;
 
 		if (sc->hidden) {
-			strv_pushf(&pl->warnings,
+			plan_strv_pushf(&pl->warnings,
 				"generated column '%s.%s' is not copied: recreate it on the target",
 				t->name, sc->name);
 			continue;
@@ -888,7 +888,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 				int ty;
 				int32_t tm;
 
-				if (parse_type_sql(target->cols[tc].type_sql, &ty, &tm) < 0) {
+				if (plan_parse_type_sql(target->cols[tc].type_sql, &ty, &tm) < 0) {
 					ty = target->cols[tc].type;
 					tm = -1;
 				}
@@ -904,7 +904,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 			ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
 			cp->dst_name = unique_name(rn.buf, names, k, &pl->renames, "column");
 			if (cp->dst_name && !strcmp(cp->dst_name, rn.buf))
-				strv_pushf(&pl->renames, "column '%s.%s' -> '%s' (a PostgreSQL "
+				plan_strv_pushf(&pl->renames, "column '%s.%s' -> '%s' (a PostgreSQL "
 					   "system column's name)", t->name, sc->name, cp->dst_name);
 			ferry_buf_release(&rn);
 		} else {
@@ -926,7 +926,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 			int ty;
 			int32_t tm;
 
-			parse_type_sql(cast, &ty, &tm);
+			plan_parse_type_sql(cast, &ty, &tm);
 			set_type(cp, ty, tm);
 			scan[k] = SCAN_NONE;
 		}
@@ -950,7 +950,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		if (sc->default_sql) {
 			cp->default_sql = translate_default(cp, sc->default_sql);
 			if (!cp->default_sql && strcasecmp(sc->default_sql, "NULL"))
-				strv_pushf(&pl->warnings,
+				plan_strv_pushf(&pl->warnings,
 					"default of '%s.%s' (%s) cannot be translated for %s: dropped",
 					t->name, sc->name, sc->default_sql, cp->type_sql);
 		}
@@ -1066,7 +1066,7 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 			break;
 	}
 	for (i = 0; rc == 0 && i < scat->nnotes; i++)
-		strv_pushf(&pl->warnings, "%s", scat->notes[i]);
+		plan_strv_pushf(&pl->warnings, "%s", scat->notes[i]);
 	if (rc == 0)
 		rc = check_cast_targets(o, scat, err);
 	ferry_free(names);
@@ -1092,27 +1092,27 @@ void plan_release(struct plan *pl)
 		ferry_free(tp->pieces);
 	}
 	ferry_free(pl->tables);
-	strv_release(&pl->warnings);
-	strv_release(&pl->renames);
-	strv_release(&pl->keynames);
+	plan_strv_release(&pl->warnings);
+	plan_strv_release(&pl->renames);
+	plan_strv_release(&pl->keynames);
 	memset(pl, 0, sizeof(*pl));
 }
 
 /* ---- DDL --------------------------------------------------------------- */
 
-int ddl_create_table(const struct plan *pl, const struct table_plan *tp,
+int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 		     const char *schema, struct ferry_buf *b)
 {
 	size_t i;
 
 	ferry_buf_addstr(b, "CREATE TABLE ");
-	qualified(b, schema, tp->dst_name);
+	plan_qualified(b, schema, tp->dst_name);
 	ferry_buf_addstr(b, " (");
 	for (i = 0; i < tp->ncols; i++) {
 		const struct col_plan *cp = &tp->cols[i];
 
 		ferry_buf_addstr(b, i ? ",\n  " : "\n  ");
-		quote_ident(b, cp->dst_name);
+		plan_quote_ident(b, cp->dst_name);
 		ferry_buf_addch(b, ' ');
 		ferry_buf_addstr(b, cp->type_sql);
 		if (cp->notnull)
@@ -1197,7 +1197,7 @@ static int col_list(struct ferry_buf *b, const struct table_plan *tp,
 			return -1;
 		if (i)
 			ferry_buf_addstr(b, ", ");
-		quote_ident(b, cp->dst_name);
+		plan_quote_ident(b, cp->dst_name);
 	}
 	ferry_buf_addch(b, ')');
 	return 0;
@@ -1246,7 +1246,7 @@ static void pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
 
 				if (k > 1)
 					ferry_buf_addstr(b, ", ");
-				quote_ident(b, cp ? cp->dst_name : t->cols[i].name);
+				plan_quote_ident(b, cp ? cp->dst_name : t->cols[i].name);
 			}
 }
 
@@ -1275,25 +1275,25 @@ static void key_index(struct plan *pl, const struct table_plan *tp, const char *
 		ferry_buf_release(&b);
 		return;
 	}
-	strv_push(&pl->keynames, ferry_strdup(name));
+	plan_strv_push(&pl->keynames, ferry_strdup(name));
 	ferry_buf_clear(&b);
 	ferry_buf_addstr(&b, "CREATE UNIQUE INDEX ");
-	quote_ident(&b, name);
+	plan_quote_ident(&b, name);
 	ferry_buf_addstr(&b, " ON ");
-	qualified(&b, schema, tp->dst_name);
+	plan_qualified(&b, schema, tp->dst_name);
 	ferry_buf_addf(&b, " %s", cols);
-	strv_push(keys, ferry_buf_detach(&b, NULL));
+	plan_strv_push(keys, ferry_buf_detach(&b, NULL));
 	ferry_buf_addstr(&b, "ALTER TABLE ");
-	qualified(&b, schema, tp->dst_name);
+	plan_qualified(&b, schema, tp->dst_name);
 	ferry_buf_addstr(&b, " ADD CONSTRAINT ");
-	quote_ident(&b, name);
+	plan_quote_ident(&b, name);
 	ferry_buf_addf(&b, " %s USING INDEX ", kind);
-	quote_ident(&b, name);
-	strv_push(attach, ferry_buf_detach(&b, NULL));
+	plan_quote_ident(&b, name);
+	plan_strv_push(attach, ferry_buf_detach(&b, NULL));
 	ferry_free(name);
 }
 
-int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
+int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
 		  struct strv *fks)
 {
@@ -1344,13 +1344,13 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 			char *iname = shorten(x->name, 0);
 
 			ferry_buf_addstr(&b, x->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ");
-			quote_ident(&b, iname ? iname : x->name);
+			plan_quote_ident(&b, iname ? iname : x->name);
 			if (iname && strcmp(iname, x->name))
-				strv_pushf(&pl->renames, "index '%s' -> '%s'", x->name, iname);
+				plan_strv_pushf(&pl->renames, "index '%s' -> '%s'", x->name, iname);
 			ferry_free(iname);
 		}
 		ferry_buf_addstr(&b, " ON ");
-		qualified(&b, schema, tp->dst_name);
+		plan_qualified(&b, schema, tp->dst_name);
 		ferry_buf_addstr(&b, " (");
 		for (k = 0; k < x->nparts; k++) {
 			if (k)
@@ -1358,7 +1358,7 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 			if (x->cols[k]) {
 				const struct col_plan *cp = find_col(tp, x->cols[k]);
 
-				quote_ident(&b, cp ? cp->dst_name : x->cols[k]);
+				plan_quote_ident(&b, cp ? cp->dst_name : x->cols[k]);
 			} else {
 				ferry_buf_addch(&b, '(');
 				translate_expr(&b, x->exprs[k] ? x->exprs[k] : "");
@@ -1372,27 +1372,27 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 			ferry_buf_addstr(&b, " WHERE ");
 			translate_expr(&b, x->where);
 		}
-		strv_push(indexes, ferry_buf_detach(&b, NULL));
+		plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
 	}
 	for (i = 0; i < t->nfks; i++) {
 		const struct ferry_fk *f = &t->fks[i];
 		const struct table_plan *rt = plan_find(pl, f->ref_table);
 
 		if (!rt) {
-			strv_pushf(&pl->warnings,
+			plan_strv_pushf(&pl->warnings,
 				"foreign key of '%s' to '%s' skipped: '%s' is not copied",
 				t->name, f->ref_table, f->ref_table);
 			continue;
 		}
 		ferry_buf_addstr(&b, "ALTER TABLE ");
-		qualified(&b, schema, tp->dst_name);
+		plan_qualified(&b, schema, tp->dst_name);
 		ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
 		if (col_list(&b, tp, f->from, f->ncols) < 0) {
 			ferry_buf_release(&b);
 			continue;
 		}
 		ferry_buf_addstr(&b, " REFERENCES ");
-		qualified(&b, schema, rt->dst_name);
+		plan_qualified(&b, schema, rt->dst_name);
 		if (f->to && f->to[0]) {
 			ferry_buf_addch(&b, ' ');
 			if (col_list(&b, rt, f->to, f->ncols) < 0) {
@@ -1404,7 +1404,7 @@ int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *sche
 			ferry_buf_addf(&b, " ON DELETE %s", f->on_delete);
 		if (f->on_update && strcasecmp(f->on_update, "NO ACTION"))
 			ferry_buf_addf(&b, " ON UPDATE %s", f->on_update);
-		strv_push(fks, ferry_buf_detach(&b, NULL));
+		plan_strv_push(fks, ferry_buf_detach(&b, NULL));
 	}
 	ferry_buf_release(&b);
 	return 0;

@@ -13,10 +13,10 @@ struct strv {
 	size_t n, cap;
 };
 
-int strv_push(struct strv *v, char *s);  /* takes ownership of s */
-int strv_pushf(struct strv *v, const char *fmt, ...)
+int plan_strv_push(struct strv *v, char *s);  /* takes ownership of s */
+int plan_strv_pushf(struct strv *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void strv_release(struct strv *v);
+void plan_strv_release(struct strv *v);
 
 struct plan {
 	struct table_plan *tables;
@@ -38,21 +38,21 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 	       struct ferry_error *err);
 void plan_release(struct plan *pl);
 const struct table_plan *plan_find(const struct plan *pl, const char *src_name);
-int parse_type_sql(const char *t, int *type, int32_t *typmod);
+int plan_parse_type_sql(const char *t, int *type, int32_t *typmod);
 
-int ddl_create_table(const struct plan *pl, const struct table_plan *tp,
+int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 		     const char *schema, struct ferry_buf *b);
 /*
  * What to run after the load: key indexes (PK, UNIQUE) and other indexes,
  * which can be built at the same time, then the statements that attach the
  * key indexes as constraints, then foreign keys.
  */
-int ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
+int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
 		  struct strv *fks);
 
-void quote_ident(struct ferry_buf *b, const char *name);
-void quote_literal(struct ferry_buf *b, const char *s);
-void qualified(struct ferry_buf *b, const char *schema, const char *name);
+void plan_quote_ident(struct ferry_buf *b, const char *name);
+void plan_quote_literal(struct ferry_buf *b, const char *s);
+void plan_qualified(struct ferry_buf *b, const char *schema, const char *name);
 
 #endif

@@ -216,7 +216,7 @@ static size_t op_len(const char *s, size_t n)
 	return 1;
 }
 
-int pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
+int rw_pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 		 struct ferry_error *err)
 {
 	struct tz z = { s, n, 1, err };
@@ -309,7 +309,7 @@ int pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 	return 0;
 }
 
-void pyt_tokens_release(struct pyt_tokens *t)
+void rw_pyt_tokens_release(struct pyt_tokens *t)
 {
 	ferry_free(t->v);
 	t->v = NULL;
@@ -560,7 +560,7 @@ static int check_warnings(struct py *p, struct ferry_buf *notes,
 			size_t np = 0;
 
 			pt.n = 0;
-			if ((rc = pyt_tokenize(pat, strlen(pat), &pt, err)))
+			if ((rc = rw_pyt_tokenize(pat, strlen(pat), &pt, err)))
 				goto out;
 			while (np < pt.n && pt.v[np].kind != PYT_NEWLINE &&
 			       pt.v[np].kind != PYT_NL && pt.v[np].kind != PYT_COMMENT)
@@ -590,7 +590,7 @@ static int check_warnings(struct py *p, struct ferry_buf *notes,
 		}
 	}
 out:
-	pyt_tokens_release(&pt);
+	rw_pyt_tokens_release(&pt);
 	return rc;
 }
 
@@ -651,7 +651,7 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 				     "first (iconv -t UTF-8)", bad_line);
 		goto out;
 	}
-	if ((rc = pyt_tokenize(text, len, &p.t, err)))
+	if ((rc = rw_pyt_tokenize(text, len, &p.t, err)))
 		goto out;
 	p.sig = ferry_calloc(p.t.n + 1, sizeof(*p.sig));
 	p.count = ferry_calloc(r->nmodules + 1, sizeof(*p.count));
@@ -692,7 +692,7 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 	*changed = out->len - start != len || memcmp(out->buf + start, text, len);
 out:
 	rw_edits_release(&p.edits);
-	pyt_tokens_release(&p.t);
+	rw_pyt_tokens_release(&p.t);
 	ferry_free(p.sig);
 	ferry_free(p.count);
 	ferry_free(p.bare);

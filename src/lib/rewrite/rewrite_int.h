@@ -131,9 +131,9 @@ struct pyt_tokens {
 };
 
 /* Tokenize Python source; FERRY_EPARSE for unterminated strings. */
-int pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
+int rw_pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 		 struct ferry_error *err);
-void pyt_tokens_release(struct pyt_tokens *t);
+void rw_pyt_tokens_release(struct pyt_tokens *t);
 
 /* ---- edit lists: replace [off, off+len) by text, applied in one pass -- */
 

@@ -725,7 +725,7 @@ static int open_target(struct vf_run *r, ferry_conn **out, struct ferry_error *e
 		return rc;
 	}
 	ferry_buf_addstr(&sql, "SET search_path TO ");
-	quote_ident(&sql, r->schema);
+	plan_quote_ident(&sql, r->schema);
 	rc = ferry_conn_ops_of(c)->exec(c, sql.buf, err);
 	ferry_buf_release(&sql);
 	if (rc < 0) {
@@ -1076,7 +1076,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		goto out;
 	}
 	for (i = 0; o->exclude && o->exclude[i]; i++)
-		strv_push(&excl, ferry_strdup(o->exclude[i]));
+		plan_strv_push(&excl, ferry_strdup(o->exclude[i]));
 	for (i = 0; i < scat->ntables; i++) {
 		const struct ferry_table *t = &scat->tables[i];
 		struct ferry_verify_table *st;
@@ -1087,7 +1087,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		    plan_glob_match(o->exclude, t->name) || strlen(t->name) > 63 ||
 		    ferry_catalog_find(tcat, t->name))
 			continue;
-		if ((rc = strv_push(&excl, literal_glob(t->name))) < 0) {
+		if ((rc = plan_strv_push(&excl, literal_glob(t->name))) < 0) {
 			rc = ferry_error_set(err, rc, "out of memory");
 			goto out;
 		}
@@ -1196,7 +1196,7 @@ out:
 	rej_release(&r.rej);
 	if (r.rejdir[0])
 		rmdir(r.rejdir);
-	strv_release(&excl);
+	plan_strv_release(&excl);
 	ferry_catalog_free(scat);
 	ferry_catalog_free(tcat);
 	ferry_conn_close(src);

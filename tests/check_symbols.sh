@@ -42,7 +42,7 @@ diff -r "$src/src" "$tmp/t/src" >/dev/null || fail "a second run changed the tre
 
 # undo one rename by hand (the function only, not the ops member of the
 # same name): the script restores the tree exactly
-old=quote_ident new=plan_quote_ident
+old=load_chunks new=copy_load_chunks
 grep -rqw "$new" "$src/src" || fail "test needs '$new' in the tree; pick another entry"
 grep -rlw --include='*.[ch]' "$new" "$tmp/t" | xargs sed -i "s/\\b$new\\b/$old/g"
 grep -rqw "$new" "$tmp/t/src" && fail "setup: '$new' still there"

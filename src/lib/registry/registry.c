@@ -19,16 +19,16 @@
 
 extern const struct ferry_conn_ops sq_ops;    /* connectors/sqlite.c */
 extern const struct ferry_conn_ops pg_ops;    /* connectors/postgres.c */
-extern const struct ferry_conn_ops lpf_ops;   /* connectors/points.c */
-extern const struct ferry_conn_ops ifx_ops;   /* connectors/points.c */
-extern const struct ferry_conn_ops csv_ops;   /* connectors/points.c */
+extern const struct ferry_conn_ops pt_lpf_ops;   /* connectors/points.c */
+extern const struct ferry_conn_ops pt_ifx_ops;   /* connectors/points.c */
+extern const struct ferry_conn_ops pt_csv_ops;   /* connectors/points.c */
 
 static const struct ferry_conn_ops *const registry[] = {
 	&sq_ops,
 	&pg_ops,
-	&ifx_ops,
-	&lpf_ops,
-	&csv_ops,
+	&pt_ifx_ops,
+	&pt_lpf_ops,
+	&pt_csv_ops,
 	NULL
 };
 

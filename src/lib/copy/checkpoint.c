@@ -568,13 +568,15 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 	return rc;
 }
 
-int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
-		 struct ferry_error *err)
+/* Mark a step 'done' or 'failed', with its note, in the step's own
+ * transaction. */
+static int step_mark(ferry_conn *dst, const char *job, int step, const char *state,
+		     const char *note, struct ferry_error *err)
 {
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'done', note = ");
+	ferry_buf_addf(&sql, "UPDATE ferry.steps SET state = '%s', note = ", state);
 	literal_or_null(&sql, note);
 	ferry_buf_addstr(&sql, " WHERE job = ");
 	plan_quote_literal(&sql, job);
@@ -582,6 +584,12 @@ int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
 	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
 	ferry_buf_release(&sql);
 	return rc;
+}
+
+int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,
+		 struct ferry_error *err)
+{
+	return step_mark(dst, job, step, "done", note, err);
 }
 
 /* Notes (warnings) left by steps, in step order, one per line. */
@@ -597,17 +605,7 @@ int ck_step_notes(ferry_conn *dst, const char *job, struct strv *out,
 int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
 		 struct ferry_error *err)
 {
-	struct ferry_buf sql = FERRY_BUF_INIT;
-	int rc;
-
-	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'failed', note = ");
-	literal_or_null(&sql, note);
-	ferry_buf_addstr(&sql, " WHERE job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND step = %d", step);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
-	ferry_buf_release(&sql);
-	return rc;
+	return step_mark(dst, job, step, "failed", note, err);
 }
 
 /* A rerun tries the failed steps again (the rows may have been fixed). */

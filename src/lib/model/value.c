@@ -117,6 +117,62 @@ int64_t val_days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + doe - 719468;
 }
 
+/* The inverse of val_days_from_civil() (H. Hinnant's civil_from_days). */
+void val_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+int val_format_timestamp(char *out, size_t cap, int64_t t, unsigned flags,
+			 const char *suffix)
+{
+	int64_t per_sec = flags & VAL_TS_NS ? 1000000000 : 1000000;
+	int64_t frac, sec, days, sod, y;
+	unsigned m, d;
+	int n;
+
+	/* floor division, and the epoch moved on the day count, not on t:
+	 * the whole int64 range is formatted without an overflow */
+	frac = t % per_sec;
+	if (frac < 0)
+		frac += per_sec;
+	sec = (t - frac) / per_sec;
+	days = sec / 86400;
+	sod = sec % 86400;
+	if (sod < 0) {
+		sod += 86400;
+		days--;
+	}
+	if (flags & VAL_TS_PG_EPOCH)
+		days += 10957;
+	val_civil_from_days(days, &y, &m, &d);
+	if (flags & VAL_TS_DATE)
+		return snprintf(out, cap, "%04lld-%02u-%02u%s", (long long)y, m, d,
+				suffix ? suffix : "");
+	n = snprintf(out, cap, "%04lld-%02u-%02u%c%02d:%02d:%02d", (long long)y, m, d,
+		     flags & VAL_TS_T ? 'T' : ' ', (int)(sod / 3600), (int)(sod / 60 % 60),
+		     (int)(sod % 60));
+	if (n < 0)
+		return n;
+	if (frac || !(flags & VAL_TS_FRAC_OPT))
+		n += snprintf((size_t)n < cap ? out + n : NULL, (size_t)n < cap ? cap - (size_t)n : 0,
+			      flags & VAL_TS_NS ? ".%09lld" : ".%06lld", (long long)frac);
+	if (suffix)
+		n += snprintf((size_t)n < cap ? out + n : NULL, (size_t)n < cap ? cap - (size_t)n : 0,
+			      "%s", suffix);
+	return n;
+}
+
 static int mdays(int y, int m)
 {
 	static const int md[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -272,37 +328,67 @@ int val_parse_time_of_day(const char *s, size_t n, int64_t *us)
 
 int val_parse_time_ns(const char *s, int64_t *ns)
 {
-	char *end, tmp[80];
-	const char *dot;
+	char *end;
 	long long v;
-	int64_t us, sub = 0;
-	size_t n, k;
-	int tz;
 
 	if (!s || !*s)
 		return FERRY_EINVAL;
+	/* integers first, of any length (the mode parser copies at most 79
+	 * bytes) */
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (!*end && errno == 0) {
 		*ns = v;
 		return 0;
 	}
-	n = strlen(s);
-	if (n >= sizeof(tmp))
+	return val_parse_time_ns_mode(s, strlen(s), 0, ns);
+}
+
+int val_parse_time_ns_mode(const char *s, size_t n, unsigned mode, int64_t *ns)
+{
+	char *end, tmp[80];
+	const char *dot;
+	long long v;
+	int64_t us, sub = 0;
+	size_t k;
+	int tz;
+
+	if (!s || !n || n >= sizeof(tmp))
 		return FERRY_EINVAL;
-	memcpy(tmp, s, n + 1);
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	if (strlen(tmp) != n)  /* a NUL inside */
+		return FERRY_EINVAL;
+	if (!(mode & VAL_TIME_RFC3339)) {
+		errno = 0;
+		v = strtoll(tmp, &end, 10);
+		if (!*end && errno == 0) {
+			*ns = v;
+			return 0;
+		}
+	} else {
+		/* InfluxDB's own form: the 'T', seconds and a 'Z' are required */
+		if (n < 20 || tmp[10] != 'T' || tmp[13] != ':' || tmp[16] != ':' ||
+		    tmp[n - 1] != 'Z')
+			return FERRY_EINVAL;
+	}
 	/* InfluxDB writes nanoseconds (2024-01-01T00:00:00.123456789Z): the
 	 * timestamp parser keeps microseconds, the digits past them are
-	 * taken here (a tenth one and on must be zero) */
+	 * taken here (a tenth one and on must be zero unless VAL_TIME_TRUNC) */
 	if ((dot = strchr(tmp, '.')) != NULL) {
 		size_t at = (size_t)(dot - tmp) + 1, nd = 0;
 
 		while (tmp[at + nd] >= '0' && tmp[at + nd] <= '9')
 			nd++;
+		if (nd == 0 && (mode & VAL_TIME_RFC3339)) {
+			/* "...:05.Z": strptime's old reading took it */
+			memmove(tmp + at - 1, tmp + at, n + 1 - at);
+			n--;
+		}
 		for (k = 6; k < nd; k++) {
 			if (k < 9)
 				sub = sub * 10 + (tmp[at + k] - '0');
-			else if (tmp[at + k] != '0')
+			else if (tmp[at + k] != '0' && !(mode & VAL_TIME_TRUNC))
 				return FERRY_EINVAL;
 		}
 		for (k = nd; k < 9 && nd > 6; k++)
@@ -310,7 +396,7 @@ int val_parse_time_ns(const char *s, int64_t *ns)
 		if (nd > 6)
 			memmove(tmp + at + 6, tmp + at + nd, n + 1 - (at + nd));
 	}
-	if (!val_parse_timestamp(tmp, strlen(tmp), &us, &tz, 1))
+	if (!val_parse_timestamp(tmp, strlen(tmp), &us, &tz, !(mode & VAL_TIME_RFC3339)))
 		return FERRY_EINVAL;
 	/* a time without an offset is UTC */
 	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
@@ -319,7 +405,8 @@ int val_parse_time_ns(const char *s, int64_t *ns)
 	return 0;
 }
 
-int val_parse_duration(const char *s, int64_t *ns)
+/* "90s", "7d" or a bare number of seconds, from a C string. */
+static int plain_duration(const char *s, int64_t *ns)
 {
 	static const struct { const char *u; int64_t ns; } units[] = {
 		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
@@ -343,6 +430,68 @@ int val_parse_duration(const char *s, int64_t *ns)
 		if (!strcmp(end, units[i].u))
 			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
 	return FERRY_EINVAL;
+}
+
+int val_parse_duration(const char *s, int64_t *ns)
+{
+	return plain_duration(s, ns);
+}
+
+/* Go's duration text: <digits><unit> repeated; -1 when it is not one. */
+static int64_t go_duration(const char *p, size_t n)
+{
+	static const struct {
+		const char *u;
+		int64_t ns;
+	} units[] = { { "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "ms", 1000000 },
+		      { "h", 3600000000000LL }, { "m", 60000000000LL }, { "s", 1000000000 } };
+	const char *e = p + n;
+	int64_t total = 0;
+
+	if (p == e)
+		return -1;
+	while (p < e) {
+		int64_t v = 0;
+		size_t k, ul = 0;
+
+		if (*p < '0' || *p > '9')
+			return -1;
+		for (; p < e && *p >= '0' && *p <= '9'; p++) {
+			if (v > (INT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (*p - '0');
+		}
+		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+			ul = strlen(units[k].u);
+			if ((size_t)(e - p) >= ul && !memcmp(p, units[k].u, ul))
+				break;
+		}
+		if (k == sizeof(units) / sizeof(units[0]) || v > (INT64_MAX - total) / units[k].ns)
+			return -1;
+		total += v * units[k].ns;
+		p += ul;
+	}
+	return total;
+}
+
+int val_parse_duration_mode(const char *s, size_t n, unsigned mode, int64_t *ns)
+{
+	char tmp[128];
+	int64_t t;
+
+	if (!s)
+		return FERRY_EINVAL;
+	if (mode & VAL_DUR_GO) {
+		if ((t = go_duration(s, n)) < 0)
+			return FERRY_EINVAL;
+		*ns = t;
+		return 0;
+	}
+	if (!n || n >= sizeof(tmp) || memchr(s, 0, n))
+		return FERRY_EINVAL;
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	return plain_duration(tmp, ns);
 }
 
 /* ---- other values ------------------------------------------------------ */

@@ -137,40 +137,15 @@ unsigned csv_classify(const char *s, size_t n, int quoted_is_text, int quoted)
 	return K_TEXT;
 }
 
-/* 0 valid UTF-8 without NUL, 1 has NUL, 2 invalid UTF-8. */
+/* 0 valid UTF-8 without NUL, 1 has NUL, 2 invalid UTF-8: the answer of
+ * model's one validator, at the first bad byte. */
 int csv_check_text(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	size_t k = val_utf8_prefix(s, n, 0, NULL);
 
-	while (p < e) {
-		unsigned c = *p;
-
-		if (c >= 1 && c < 0x80) {
-			p++;
-			continue;
-		}
-		if (!c)
-			return 1;
-		if (c >= 0xc2 && c <= 0xdf) {
-			if (e - p < 2 || (p[1] & 0xc0) != 0x80)
-				return 2;
-			p += 2;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			if (e - p < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-			    (c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
-				return 2;
-			p += 3;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			if (e - p < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-			    (p[3] & 0xc0) != 0x80 || (c == 0xf0 && p[1] < 0x90) ||
-			    (c == 0xf4 && p[1] > 0x8f))
-				return 2;
-			p += 4;
-		} else {
-			return 2;
-		}
-	}
-	return 0;
+	/* the validator stops at a NUL only when it starts a character (as
+	 * a continuation byte it is invalid UTF-8, here as before) */
+	return k == n ? 0 : s[k] == '\0' ? 1 : 2;
 }
 
 /* ---- time ---------------------------------------------------------------- */

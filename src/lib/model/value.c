@@ -144,9 +144,11 @@ int val_format_timestamp(char *out, size_t cap, int64_t t, unsigned flags,
 	/* floor division, and the epoch moved on the day count, not on t:
 	 * the whole int64 range is formatted without an overflow */
 	frac = t % per_sec;
-	if (frac < 0)
+	sec = t / per_sec;
+	if (frac < 0) {
 		frac += per_sec;
-	sec = (t - frac) / per_sec;
+		sec--;
+	}
 	days = sec / 86400;
 	sod = sec % 86400;
 	if (sod < 0) {

@@ -294,7 +294,11 @@ static int shard_row(struct rows_ctx *c, const struct series *s, const struct mp
 			continue;
 		if (tv[k]->t == MP_INT)
 			t = tv[k]->v.i;
-		else if (tv[k]->t != MP_STR || val_parse_time_ns_mode(tv[k]->s, tv[k]->len, IFX_TIME_MODE, &t) < 0)
+		/* the bounds are the ones the strptime/timegm reading had
+		 * (whole seconds -9223372036 to 9223372035) */
+		else if (tv[k]->t != MP_STR ||
+			 val_parse_time_ns_mode(tv[k]->s, tv[k]->len, IFX_TIME_MODE, &t) < 0 ||
+			 t < -9223372036000000000LL || t > 9223372035999999999LL)
 			return ferry_error_set(err, FERRY_EIO,
 				"invalid answer from InfluxDB at %s: SHOW SHARDS time is not RFC 3339",
 				ix->where);

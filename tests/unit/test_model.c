@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ferry/error.h"
 #include "model/value.h"
 
 /* 2000-01-01 is day 0; one day in microseconds. */
@@ -308,6 +309,39 @@ static void duration_modes(void **state)
 	assert_int_equal(ns, 7 * 86400000000000LL);
 	assert_true(val_parse_duration_mode("0s", 2, 0, &ns) < 0);
 	assert_true(val_parse_duration_mode("168h0m0s", 8, 0, &ns) < 0);
+	/* VAL_DUR_DECIMAL (ferry generate): fractions, min, y, microseconds */
+	{
+		static const struct { const char *s; int64_t us; } dec[] = {
+			{ "1.5h", 5400000000LL }, { "45", 45000000 }, { "90min", 5400000000LL },
+			{ "1y", 31536000000000LL }, { "0.5ms", 500 }, { "2w", 1209600000000LL },
+			{ "1e3s", 1000000000 }, { "3000y", 94608000000000000LL },
+		};
+		static const char *const dec_bad[] = { "", "0", "-1d", "3x", "1us", "1ns",
+			"1e-7s", "4000y", "1 h" };
+		char longtext[300];
+
+		for (i = 0; i < sizeof(dec) / sizeof(dec[0]); i++) {
+			if (val_parse_duration_mode(dec[i].s, strlen(dec[i].s), VAL_DUR_DECIMAL,
+						    &ns) != 0)
+				fail_msg("decimal duration '%s' refused", dec[i].s);
+			assert_int_equal(ns, dec[i].us);
+		}
+		for (i = 0; i < sizeof(dec_bad) / sizeof(dec_bad[0]); i++)
+			if (val_parse_duration_mode(dec_bad[i], strlen(dec_bad[i]),
+						    VAL_DUR_DECIMAL, &ns) == 0)
+				fail_msg("decimal duration '%s' accepted", dec_bad[i]);
+		/* longer than the stack copy: still read whole */
+		memset(longtext, '0', sizeof(longtext));
+		memcpy(longtext + sizeof(longtext) - 5, "1.5h", 5);
+		assert_int_equal(val_parse_duration_mode(longtext, strlen(longtext),
+							 VAL_DUR_DECIMAL, &ns), 0);
+		assert_int_equal(ns, 5400000000LL);
+		assert_int_equal(val_parse_duration_mode(longtext, strlen(longtext), 0, &ns),
+				 FERRY_EINVAL);
+		memcpy(longtext + sizeof(longtext) - 5, "7d\0\0", 5);
+		assert_int_equal(val_parse_duration_mode(longtext, strlen(longtext), 0, &ns), 0);
+		assert_int_equal(ns, 7 * 86400000000000LL);
+	}
 }
 
 /* val_civil_from_days() inverts val_days_from_civil() */

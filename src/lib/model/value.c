@@ -4,7 +4,7 @@
  * each, so the copy transform, the planner's pre-scan, the point layer,
  * verify and rewrite all accept exactly the same text.
  *
- * These run per cell on the copy's hot path: nothing allocates, and the
+ * These run per cell on the copy's hot path: nothing there allocates, and the
  * UTF-8 check takes eight ASCII bytes at a time.
  */
 #include <ctype.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/alloc.h"
 #include "ferry/error.h"
 #include "model/value.h"
 
@@ -476,24 +477,66 @@ static int64_t go_duration(const char *p, size_t n)
 	return total;
 }
 
-int val_parse_duration_mode(const char *s, size_t n, unsigned mode, int64_t *ns)
+/* The decimal grammar of VAL_DUR_DECIMAL, from a C string, in us. */
+static int decimal_duration(const char *s, int64_t *us)
 {
-	char tmp[128];
+	char *end;
+	double v, mul = 1.0;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !(v > 0))
+		return FERRY_EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		mul = 1.0;
+	else if (!strcmp(end, "ms"))
+		mul = 1e-3;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mul = 60.0;
+	else if (!strcmp(end, "h"))
+		mul = 3600.0;
+	else if (!strcmp(end, "d"))
+		mul = 86400.0;
+	else if (!strcmp(end, "w"))
+		mul = 7 * 86400.0;
+	else if (!strcmp(end, "y"))
+		mul = 365 * 86400.0;
+	else
+		return FERRY_EINVAL;
+	v *= mul * 1e6;
+	if (v < 1 || v > 1e17)
+		return FERRY_EINVAL;
+	*us = (int64_t)v;
+	return 0;
+}
+
+int val_parse_duration_mode(const char *s, size_t n, unsigned mode, int64_t *out)
+{
+	char tmp[128], *cs = tmp;
 	int64_t t;
+	int rc;
 
 	if (!s)
 		return FERRY_EINVAL;
 	if (mode & VAL_DUR_GO) {
 		if ((t = go_duration(s, n)) < 0)
 			return FERRY_EINVAL;
-		*ns = t;
+		*out = t;
 		return 0;
 	}
-	if (!n || n >= sizeof(tmp) || memchr(s, 0, n))
+	/* the text grammars read a C string (strtod, strtoll); a NUL inside
+	 * is no duration.  Longer text than tmp (zero padding: strtod takes
+	 * any length) gets a heap copy, the one allocation in this file. */
+	if (!n || memchr(s, 0, n))
 		return FERRY_EINVAL;
-	memcpy(tmp, s, n);
-	tmp[n] = 0;
-	return plain_duration(tmp, ns);
+	if (n >= sizeof(tmp) && !(cs = ferry_malloc(n + 1)))
+		return FERRY_ENOMEM;
+	memcpy(cs, s, n);
+	cs[n] = 0;
+	rc = mode & VAL_DUR_DECIMAL ? decimal_duration(cs, out) : plain_duration(cs, out);
+	if (cs != tmp)
+		ferry_free(cs);
+	return rc;
 }
 
 /* ---- other values ------------------------------------------------------ */

@@ -7,7 +7,8 @@
  * Library-internal (not in include/ferry): the copy transform, the
  * planner's pre-scan, the point layer (tsmap and its sources), verify and
  * rewrite call these instead of keeping their own copies, so a value means
- * the same thing wherever it is read.  Nothing here allocates or does I/O;
+ * the same thing wherever it is read.  Nothing here does I/O or allocates
+ * (but val_parse_duration_mode() on text over 127 bytes);
  * every parser takes a length and never reads past it.
  */
 #ifndef FERRY_MODEL_VALUE_H
@@ -101,9 +102,17 @@ int val_parse_duration(const char *s, int64_t *ns);
 			   * <digits><unit>, units ns us (or U+00B5 s) ms s m h, zero
 			   * allowed, no bare number, no d or w */
 
+#define VAL_DUR_DECIMAL 0x02 /* `ferry generate --duration`: a positive decimal
+			   * number (strtod: fraction, exponent) of ms, s,
+			   * m or min, h, d, w, y (365 d), a bare number is
+			   * seconds; the result in MICROseconds, truncated,
+			   * 1 us to 1e17 us (past int64 nanoseconds) */
+
 /* val_parse_duration() of s[0..n) with a mode; mode 0 is
- * val_parse_duration(). */
-int val_parse_duration_mode(const char *s, size_t n, unsigned mode, int64_t *ns);
+ * val_parse_duration().  *out is in nanoseconds, except for
+ * VAL_DUR_DECIMAL (microseconds).  0, FERRY_EINVAL, or FERRY_ENOMEM for
+ * text over 127 bytes when its copy cannot be allocated. */
+int val_parse_duration_mode(const char *s, size_t n, unsigned mode, int64_t *out);
 
 /* ---- other values ---- */
 

@@ -294,9 +294,10 @@ static int shard_row(struct rows_ctx *c, const struct series *s, const struct mp
 			continue;
 		if (tv[k]->t == MP_INT)
 			t = tv[k]->v.i;
-		/* the bounds are the ones the strptime/timegm reading had
-		 * (whole seconds -9223372036 to 9223372035) */
-		else if (tv[k]->t != MP_STR ||
+		/* the length and bounds are the ones the strptime/timegm
+		 * reading had (under 64 bytes; whole seconds -9223372036 to
+		 * 9223372035) */
+		else if (tv[k]->t != MP_STR || tv[k]->len >= 64 ||
 			 val_parse_time_ns_mode(tv[k]->s, tv[k]->len, IFX_TIME_MODE, &t) < 0 ||
 			 t < -9223372036000000000LL || t > 9223372035999999999LL)
 			return ferry_error_set(err, FERRY_EIO,

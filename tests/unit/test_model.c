@@ -228,6 +228,54 @@ static void point_times(void **state)
 	assert_true(val_parse_duration("1y", &ns) < 0);
 }
 
+/* val_parse_timestamp_ns(): the timestamp grammar in nanoseconds, plain,
+ * VAL_TSP_NS (nine digits, no tenth) and VAL_TSP_LAX (the CSV source's
+ * 't', ',', year 0000, offsets to 23 h). */
+static void timestamp_ns_flags(void **state)
+{
+	static const struct {
+		const char *s;
+		unsigned flags;
+		int ok;
+		int64_t ns;
+	} cases[] = {
+		{ "2024-01-01T00:00:00.1234567Z", 0, 0, 0 },
+		{ "2024-01-01T00:00:00.1234560Z", 0, 1, 1704067200123456000LL },
+		{ "2024-01-01T00:00:00.1234567Z", VAL_TSP_NS, 1, 1704067200123456700LL },
+		{ "2024-01-01T00:00:00.123456789Z", VAL_TSP_NS, 1, 1704067200123456789LL },
+		{ "2024-01-01T00:00:00.1234567890Z", VAL_TSP_NS, 0, 0 },
+		{ "2024-01-01T00:00:00.1234567890Z", 0, 0, 0 },
+		{ "2024-01-01t00:00:00Z", 0, 0, 0 },
+		{ "2024-01-01t00:00:00Z", VAL_TSP_LAX, 1, 1704067200000000000LL },
+		{ "2024-01-01 00:00:00,5", 0, 0, 0 },
+		{ "2024-01-01 00:00:00,5", VAL_TSP_LAX, 1, 1704067200500000000LL },
+		{ "2024-01-02T08:00:00+2000", 0, 0, 0 },
+		{ "2024-01-02T08:00:00+2000", VAL_TSP_LAX, 1, 1704110400000000000LL },
+		{ "2024-01-01T08:00:00+0800", 0, 1, 1704067200000000000LL },
+		{ "2024-01-01", 0, 1, 1704067200000000000LL },
+		{ "1969-12-31T23:59:59.9Z", VAL_TSP_NS, 1, -100000000LL },
+		{ "0000-01-01", 0, 0, 0 },
+		{ "0000-01-01", VAL_TSP_LAX, 0, 0 },     /* past the int64 range */
+		{ "3000-01-01T00:00:00Z", VAL_TSP_NS, 0, 0 },
+		{ "2024-02-30", VAL_TSP_LAX, 0, 0 },
+	};
+	int64_t ns;
+	size_t i;
+	int tz;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ok = val_parse_timestamp_ns(cases[i].s, strlen(cases[i].s), cases[i].flags,
+						&ns, &tz);
+
+		if (ok != cases[i].ok)
+			fail_msg("'%s' flags %u: %d, want %d", cases[i].s, cases[i].flags, ok,
+				 cases[i].ok);
+		if (ok)
+			assert_int_equal(ns, cases[i].ns);
+	}
+}
+
 /* The modes of the point-time parser: InfluxDB's RFC 3339 answers
  * (VAL_TIME_RFC3339) and its truncation of digits past the ninth
  * (VAL_TIME_TRUNC), as the influx source read them with strptime. */
@@ -456,6 +504,7 @@ int main(void)
 		cmocka_unit_test(timestamps),
 		cmocka_unit_test(dates),
 		cmocka_unit_test(point_times),
+		cmocka_unit_test(timestamp_ns_flags),
 		cmocka_unit_test(point_time_modes),
 		cmocka_unit_test(duration_modes),
 		cmocka_unit_test(civil_days),

@@ -199,16 +199,22 @@ static int digits(const char *s, size_t n, size_t *i, int count, int *out)
 }
 
 /*
- * YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|(+|-)HH[:MM]] -> microseconds
- * since 2000-01-01 00:00 UTC.  Fraction digits past the sixth must be
- * zero (anything else would be silently rounded).  Years 0001-9999.
+ * The one timestamp grammar: YYYY-MM-DD[( |T)HH:MM[:SS[.f]]][Z|(+|-)HH[:MM]]
+ * -> *sec (seconds since 1970, the offset applied), *frac (nanoseconds),
+ * *has_tz.  Plain: years 0001-9999, up to six significant fraction digits
+ * (past them only zeros), offsets to 15 h.  VAL_TSP_NS: up to nine
+ * fraction digits and no more.  VAL_TSP_LAX: also 't', a ',' before the
+ * fraction, year 0000 and offsets to 23 h.  Always inlined: with fl a
+ * constant the copy's per-cell parse costs nothing for the flags.
  */
-int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
-		       int date_only_ok)
+static inline __attribute__((always_inline)) int
+ts_parse(const char *s, size_t n, unsigned fl, int date_only_ok, int64_t *sec,
+	 int64_t *frac_ns, int *has_tz)
 {
 	size_t i = 0;
-	int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, fd = 0;
-	int64_t off = 0, v;
+	int y, mo, d, h = 0, mi = 0, se = 0, fd = 0;
+	int64_t off = 0, frac = 0;
+	const int maxfd = fl & VAL_TSP_NS ? 9 : 6;
 
 	*has_tz = 0;
 	while (n && s[n - 1] == ' ')
@@ -217,14 +223,14 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 	    !digits(s, n, &i, 2, &mo) || i >= n || s[i++] != '-' ||
 	    !digits(s, n, &i, 2, &d))
 		return 0;
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
+	if (y < (fl & VAL_TSP_LAX ? 0 : 1) || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
 		return 0;
 	if (i == n) {
 		if (!date_only_ok)
 			return 0;
 		goto done;
 	}
-	if (s[i] != ' ' && s[i] != 'T')
+	if (s[i] != ' ' && s[i] != 'T' && !(s[i] == 't' && (fl & VAL_TSP_LAX)))
 		return 0;
 	i++;
 	if (!digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':' ||
@@ -232,27 +238,26 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 		return 0;
 	if (i < n && s[i] == ':') {
 		i++;
-		if (!digits(s, n, &i, 2, &sec))
+		if (!digits(s, n, &i, 2, &se))
 			return 0;
-		if (i < n && s[i] == '.') {
+		if (i < n && (s[i] == '.' || (s[i] == ',' && (fl & VAL_TSP_LAX)))) {
 			i++;
 			if (i >= n || !isdigit((unsigned char)s[i]))
 				return 0;
-			while (i < n && isdigit((unsigned char)s[i])) {
-				if (fd < 6)
+			for (; i < n && isdigit((unsigned char)s[i]); i++) {
+				if (fd < maxfd)
 					frac = frac * 10 + (s[i] - '0');
-				else if (s[i] != '0')
-					return 0;  /* sub-microsecond precision */
+				else if ((fl & VAL_TSP_NS) || s[i] != '0')
+					return 0;  /* finer than the unit */
+				else
+					continue;  /* a zero past the unit */
 				fd++;
-				i++;
 			}
-			while (fd < 6) {
+			for (; fd < 9; fd++)
 				frac *= 10;
-				fd++;
-			}
 		}
 	}
-	if (h > 23 || mi > 59 || sec > 59)
+	if (h > 23 || mi > 59 || se > 59)
 		return 0;
 	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
 		*has_tz = 1;
@@ -267,7 +272,7 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 			i++;
 		if (i < n && !digits(s, n, &i, 2, &om))
 			return 0;
-		if (oh > 15 || om > 59)
+		if (oh > (fl & VAL_TSP_LAX ? 23 : 15) || om > 59)
 			return 0;
 		off = sign * ((int64_t)oh * 3600 + om * 60);
 		*has_tz = 1;
@@ -275,9 +280,33 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 	if (i != n)
 		return 0;
 done:
-	v = (val_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957) * 86400LL +
-	    h * 3600LL + mi * 60LL + sec - off;
-	*us = v * 1000000LL + frac;
+	*sec = val_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL +
+	       h * 3600LL + mi * 60LL + se - off;
+	*frac_ns = frac;
+	return 1;
+}
+
+int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
+		       int date_only_ok)
+{
+	int64_t sec, frac;
+
+	if (!ts_parse(s, n, 0, date_only_ok, &sec, &frac, has_tz))
+		return 0;
+	*us = (sec - 946684800LL) * 1000000LL + frac / 1000;
+	return 1;
+}
+
+int val_parse_timestamp_ns(const char *s, size_t n, unsigned flags, int64_t *ns,
+			   int *has_tz)
+{
+	int64_t sec, frac, v;
+
+	if (!ts_parse(s, n, flags, 1, &sec, &frac, has_tz) ||
+	    __builtin_mul_overflow(sec, (int64_t)1000000000, &v) ||
+	    __builtin_add_overflow(v, frac, &v))
+		return 0;
+	*ns = v;
 	return 1;
 }
 

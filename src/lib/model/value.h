@@ -68,6 +68,20 @@ int val_format_timestamp(char *out, size_t cap, int64_t t, unsigned flags,
  */
 int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 			int date_only_ok);
+/* val_parse_timestamp_ns() flags */
+#define VAL_TSP_NS   0x01  /* up to nine fraction digits, a tenth refused */
+#define VAL_TSP_LAX  0x02  /* IoTDB/CSV exports: also a 't' separator, a ','
+			    * before the fraction, year 0000, offsets to 23 h */
+
+/*
+ * The grammar of val_parse_timestamp() (a bare date allowed) with flags,
+ * -> nanoseconds since 1970 (an offset applied; none is UTC).  Without
+ * VAL_TSP_NS, fraction digits past the sixth must be zero.  1, or 0 when
+ * it is no timestamp or out of the int64 range.
+ */
+int val_parse_timestamp_ns(const char *s, size_t n, unsigned flags, int64_t *ns,
+			   int *has_tz);
+
 /* YYYY-MM-DD (trailing spaces ignored) -> days since 2000-01-01; 1 or 0. */
 int val_parse_date(const char *s, size_t n, int32_t *days);
 /* HH:MM[:SS[.ffffff]] -> microseconds since midnight; 1 or 0. */

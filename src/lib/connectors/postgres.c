@@ -543,75 +543,6 @@ out:
 	return rc;
 }
 
-static inline uint16_t rd16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t rd64(const unsigned char *p)
-{
-	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
-}
-
-/*
- * PostgreSQL's binary numeric (base-10000 digits, weight, sign, display
- * scale) to the decimal text numeric_out prints: "-12.340", "0.00",
- * "NaN", "Infinity".  Returns 0, or -1 when the value is malformed.
- */
-static int numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
-{
-	int nd, weight, sign, dscale, k, f;
-
-	ferry_buf_clear(o);
-	if (n < 8)
-		return -1;
-	nd = rd16(p);
-	weight = (int16_t)rd16(p + 2);
-	sign = rd16(p + 4);
-	dscale = rd16(p + 6) & 0x3FFF;
-	if (n != 8 + 2 * (size_t)nd)
-		return -1;
-	p += 8;
-	if (sign == 0xC000)
-		return ferry_buf_addstr(o, "NaN");
-	if (sign == 0xD000)
-		return ferry_buf_addstr(o, "Infinity");
-	if (sign == 0xF000)
-		return ferry_buf_addstr(o, "-Infinity");
-	if (sign == 0x4000)
-		ferry_buf_addch(o, '-');
-	if (weight < 0) {
-		ferry_buf_addch(o, '0');
-	} else {
-		for (k = 0; k <= weight; k++) {
-			unsigned d = k < nd ? rd16(p + 2 * k) : 0;
-
-			if (k == 0)
-				ferry_buf_addf(o, "%u", d);
-			else
-				ferry_buf_addf(o, "%04u", d);
-		}
-	}
-	if (dscale > 0) {
-		ferry_buf_addch(o, '.');
-		for (f = 0; f < dscale; f += 4) {
-			int idx = weight + 1 + f / 4, j;
-			unsigned d = idx >= 0 && idx < nd ? rd16(p + 2 * idx) : 0;
-			char g[12];
-
-			snprintf(g, sizeof(g), "%04u", d);
-			for (j = 0; j < 4 && f + j < dscale; j++)
-				ferry_buf_addch(o, g[j]);
-		}
-	}
-	return o->len ? 0 : -1;
-}
-
 struct copy_reader {
 	const struct ferry_table *t;
 	int *types;          /* per visible column */
@@ -623,98 +554,22 @@ struct copy_reader {
 	struct ferry_buf tmp;
 };
 
-/* Decode one field into cell; 0 or a negative FERRY_E*. */
-static int decode_field(struct copy_reader *cr, struct ferry_batch *b,
-			struct ferry_cell *cell, int type, const unsigned char *v,
-			size_t n)
-{
-	switch (type) {
-	case FERRY_T_INT16:
-		if (n != 2)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = (int16_t)rd16(v);
-		return 0;
-	case FERRY_T_INT32:
-	case FERRY_T_DATE:
-		if (n != 4)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = (int32_t)rd32(v);
-		return 0;
-	case FERRY_T_INT64:
-	case FERRY_T_TIMESTAMP:
-	case FERRY_T_TIMESTAMPTZ:
-	case FERRY_T_TIME:
-		if (n != 8)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = (int64_t)rd64(v);
-		return 0;
-	case FERRY_T_BOOL:
-		if (n != 1)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = v[0] != 0;
-		return 0;
-	case FERRY_T_FLOAT32: {
-		uint32_t u;
-		float f;
-
-		if (n != 4)
-			return FERRY_EPARSE;
-		u = rd32(v);
-		memcpy(&f, &u, 4);
-		cell->kind = FERRY_V_REAL;
-		cell->v.d = (double)f;
-		return 0;
-	}
-	case FERRY_T_FLOAT64: {
-		uint64_t u;
-
-		if (n != 8)
-			return FERRY_EPARSE;
-		u = rd64(v);
-		cell->kind = FERRY_V_REAL;
-		memcpy(&cell->v.d, &u, 8);
-		return 0;
-	}
-	case FERRY_T_NUMERIC:
-		if (numeric_text(v, n, &cr->tmp) < 0)
-			return FERRY_EPARSE;
-		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, cr->tmp.buf, cr->tmp.len);
-	case FERRY_T_JSONB:  /* version byte 1, then the text form */
-		if (n < 1 || v[0] != 1)
-			return FERRY_EPARSE;
-		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v + 1, n - 1);
-	case FERRY_T_TEXT:
-	case FERRY_T_JSON:
-		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v, n);
-	default:  /* bytea, uuid, and types ferry does not map: raw bytes */
-		return ferry_cell_set_bytes(b, cell, FERRY_V_BLOB, v, n);
-	}
-}
-
 /* Parse one CopyData message (header and/or whole tuples) into b. */
 static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			  const unsigned char *p, size_t n, size_t maxrows,
 			  size_t maxbytes, ferry_batch_fn fn, void *ud,
 			  struct ferry_error *err)
 {
-	static const unsigned char sig[11] = "PGCOPY\n\377\r\n";
 	const unsigned char *e = p + n;
 	size_t i;
 	int rc;
 
 	if (!cr->header_done) {
-		uint32_t ext;
+		long hl = pgcopy_header_len(p, n);
 
-		if (n < 19 || memcmp(p, sig, 11))
+		if (hl < 0)
 			goto bad;
-		ext = rd32(p + 15);
-		if ((size_t)(e - p) < 19 + (size_t)ext)
-			goto bad;
-		p += 19 + ext;
+		p += hl;
 		cr->header_done = 1;
 	}
 	while (p < e) {
@@ -723,7 +578,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 
 		if (e - p < 2)
 			goto bad;
-		nf = (int16_t)rd16(p);
+		nf = (int16_t)pgcopy_rd16(p);
 		p += 2;
 		if (nf == -1) {
 			cr->ended = 1;
@@ -737,7 +592,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 
 			if (e - p < 4)
 				goto bad;
-			len = (int32_t)rd32(p);
+			len = (int32_t)pgcopy_rd32(p);
 			p += 4;
 			if (len < 0) {
 				row[i].kind = FERRY_V_NULL;
@@ -745,7 +600,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			}
 			if (e - p < len)
 				goto bad;
-			rc = decode_field(cr, b, &row[i], cr->types[i], p, (size_t)len);
+			rc = pgcopy_decode_field(b, &row[i], cr->types[i], p, (size_t)len, &cr->tmp);
 			if (rc == FERRY_EPARSE)
 				goto bad;
 			if (rc < 0)

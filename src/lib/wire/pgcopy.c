@@ -1,13 +1,16 @@
 /*
- * pgcopy.c - PostgreSQL's binary COPY format from typed cells (see
- * pgcopy.h).  This is the copy's hot path into PostgreSQL: a row's room
- * is reserved once and its fields are stored through a pointer.
+ * pgcopy.c - PostgreSQL's binary COPY format (see pgcopy.h): typed cells
+ * to tuples, the copy's hot path into PostgreSQL (a row's room is
+ * reserved once and its fields are stored through a pointer), and fields
+ * back to cells for verify's reads of the target.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ferry/buf.h"
+#include "ferry/error.h"
 #include "ferry/model.h"
 #include "wire/pgcopy.h"
 
@@ -200,4 +203,142 @@ int pgcopy_add_row(struct ferry_buf *o, const int *types, size_t ncols,
 	o->len = (size_t)(p - (unsigned char *)o->buf);
 	o->buf[o->len] = '\0';
 	return 0;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+long pgcopy_header_len(const unsigned char *p, size_t n)
+{
+	uint32_t ext;
+
+	if (n < PGCOPY_HEADER_LEN || memcmp(p, pgcopy_header, 11))
+		return -1;
+	ext = pgcopy_rd32(p + 15);
+	if (n - PGCOPY_HEADER_LEN < (size_t)ext)
+		return -1;
+	return (long)(PGCOPY_HEADER_LEN + (size_t)ext);
+}
+
+/*
+ * PostgreSQL's binary numeric (base-10000 digits, weight, sign, display
+ * scale) to the decimal text numeric_out prints: "-12.340", "0.00",
+ * "NaN", "Infinity".  Returns 0, or -1 when the value is malformed.
+ */
+int pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
+{
+	int nd, weight, sign, dscale, k, f;
+
+	ferry_buf_clear(o);
+	if (n < 8)
+		return -1;
+	nd = pgcopy_rd16(p);
+	weight = (int16_t)pgcopy_rd16(p + 2);
+	sign = pgcopy_rd16(p + 4);
+	dscale = pgcopy_rd16(p + 6) & 0x3FFF;
+	if (n != 8 + 2 * (size_t)nd)
+		return -1;
+	p += 8;
+	if (sign == 0xC000)
+		return ferry_buf_addstr(o, "NaN");
+	if (sign == 0xD000)
+		return ferry_buf_addstr(o, "Infinity");
+	if (sign == 0xF000)
+		return ferry_buf_addstr(o, "-Infinity");
+	if (sign == 0x4000)
+		ferry_buf_addch(o, '-');
+	if (weight < 0) {
+		ferry_buf_addch(o, '0');
+	} else {
+		for (k = 0; k <= weight; k++) {
+			unsigned d = k < nd ? pgcopy_rd16(p + 2 * k) : 0;
+
+			if (k == 0)
+				ferry_buf_addf(o, "%u", d);
+			else
+				ferry_buf_addf(o, "%04u", d);
+		}
+	}
+	if (dscale > 0) {
+		ferry_buf_addch(o, '.');
+		for (f = 0; f < dscale; f += 4) {
+			int idx = weight + 1 + f / 4, j;
+			unsigned d = idx >= 0 && idx < nd ? pgcopy_rd16(p + 2 * idx) : 0;
+			char g[12];
+
+			snprintf(g, sizeof(g), "%04u", d);
+			for (j = 0; j < 4 && f + j < dscale; j++)
+				ferry_buf_addch(o, g[j]);
+		}
+	}
+	return o->len ? 0 : -1;
+}
+
+int pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type,
+			const unsigned char *v, size_t n, struct ferry_buf *tmp)
+{
+	switch (type) {
+	case FERRY_T_INT16:
+		if (n != 2)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = (int16_t)pgcopy_rd16(v);
+		return 0;
+	case FERRY_T_INT32:
+	case FERRY_T_DATE:
+		if (n != 4)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = (int32_t)pgcopy_rd32(v);
+		return 0;
+	case FERRY_T_INT64:
+	case FERRY_T_TIMESTAMP:
+	case FERRY_T_TIMESTAMPTZ:
+	case FERRY_T_TIME:
+		if (n != 8)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = (int64_t)pgcopy_rd64(v);
+		return 0;
+	case FERRY_T_BOOL:
+		if (n != 1)
+			return FERRY_EPARSE;
+		cell->kind = FERRY_V_INT;
+		cell->v.i = v[0] != 0;
+		return 0;
+	case FERRY_T_FLOAT32: {
+		uint32_t u;
+		float f;
+
+		if (n != 4)
+			return FERRY_EPARSE;
+		u = pgcopy_rd32(v);
+		memcpy(&f, &u, 4);
+		cell->kind = FERRY_V_REAL;
+		cell->v.d = (double)f;
+		return 0;
+	}
+	case FERRY_T_FLOAT64: {
+		uint64_t u;
+
+		if (n != 8)
+			return FERRY_EPARSE;
+		u = pgcopy_rd64(v);
+		cell->kind = FERRY_V_REAL;
+		memcpy(&cell->v.d, &u, 8);
+		return 0;
+	}
+	case FERRY_T_NUMERIC:
+		if (pgcopy_numeric_text(v, n, tmp) < 0)
+			return FERRY_EPARSE;
+		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, tmp->buf, tmp->len);
+	case FERRY_T_JSONB:  /* version byte 1, then the text form */
+		if (n < 1 || v[0] != 1)
+			return FERRY_EPARSE;
+		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v + 1, n - 1);
+	case FERRY_T_TEXT:
+	case FERRY_T_JSON:
+		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v, n);
+	default:  /* bytea, uuid, and types ferry does not map: raw bytes */
+		return ferry_cell_set_bytes(b, cell, FERRY_V_BLOB, v, n);
+	}
 }

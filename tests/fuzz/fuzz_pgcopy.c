@@ -22,9 +22,9 @@ static const int types[] = {
 static int again(const char *text, size_t len, struct ferry_buf *enc, struct ferry_buf *out)
 {
 	ferry_buf_clear(enc);
-	if (pgcopy_add_numeric(enc, text, len) < 0 || enc->len < 4)
+	if (wire_pgcopy_add_numeric(enc, text, len) < 0 || enc->len < 4)
 		return -1;
-	return pgcopy_numeric_text((const unsigned char *)enc->buf + 4, enc->len - 4, out);
+	return wire_pgcopy_numeric_text((const unsigned char *)enc->buf + 4, enc->len - 4, out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
@@ -34,14 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	struct ferry_batch b;
 	size_t i;
 
-	pgcopy_header_len(data, n);
+	wire_pgcopy_header_len(data, n);
 	if (ferry_batch_init(&b, 1, 1) == 0) {
 		for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-			pgcopy_decode_field(&b, ferry_batch_cell(&b, 0, 0), types[i], data, n, &tmp);
+			wire_pgcopy_decode_field(&b, ferry_batch_cell(&b, 0, 0), types[i], data, n, &tmp);
 		ferry_batch_release(&b);
 	}
 	/* text from the decoder, bounded as the copy transform bounds digits */
-	if (pgcopy_numeric_text(data, n, &tmp) == 0 && tmp.len < 1000 &&
+	if (wire_pgcopy_numeric_text(data, n, &tmp) == 0 && tmp.len < 1000 &&
 	    strcmp(tmp.buf, "Infinity") && strcmp(tmp.buf, "-Infinity") &&
 	    again(tmp.buf, tmp.len, &enc, &t2) == 0 &&
 	    (again(t2.buf, t2.len, &enc, &t3) != 0 || strcmp(t2.buf, t3.buf)))

@@ -134,9 +134,9 @@ static void copy_stream(void **state)
 	set_bytes(&b, 13, FERRY_V_BLOB, "\0\377", 2);
 	set_bytes(&b, 14, FERRY_V_BLOB, uuid, 16);
 	set_bytes(&b, 15, FERRY_V_TEXT, "{\"b\":2}", 7);
-	assert_int_equal(pgcopy_add_header(&o), 0);
-	assert_int_equal(pgcopy_add_row(&o, types, ncols, &b, 0), 0);
-	assert_int_equal(pgcopy_add_trailer(&o), 0);
+	assert_int_equal(wire_pgcopy_add_header(&o), 0);
+	assert_int_equal(wire_pgcopy_add_row(&o, types, ncols, &b, 0), 0);
+	assert_int_equal(wire_pgcopy_add_trailer(&o), 0);
 	assert_bytes(&o, PG_ROW_HEX);
 	ferry_buf_release(&o);
 	ferry_batch_release(&b);
@@ -166,22 +166,22 @@ static void copy_stream_decode(void **state)
 	(void)state;
 	assert_int_equal(ferry_batch_init(&b, 16, 1), 0);
 	b.nrows = 1;
-	hl = pgcopy_header_len(p, n);
+	hl = wire_pgcopy_header_len(p, n);
 	assert_int_equal(hl, PGCOPY_HEADER_LEN);
-	assert_int_equal(pgcopy_header_len(p, 18), -1);
+	assert_int_equal(wire_pgcopy_header_len(p, 18), -1);
 	p += hl;
-	assert_int_equal(pgcopy_rd16(p), 16);
+	assert_int_equal(wire_pgcopy_rd16(p), 16);
 	p += 2;
 	for (i = 0; i < 16; i++) {
 		struct ferry_cell *c = ferry_batch_cell(&b, 0, i);
-		int32_t len = (int32_t)pgcopy_rd32(p);
+		int32_t len = (int32_t)wire_pgcopy_rd32(p);
 
 		p += 4;
 		if (len < 0) {
 			assert_int_equal(i, 1);
 			continue;
 		}
-		assert_int_equal(pgcopy_decode_field(&b, c, types[i], p, (size_t)len, &tmp), 0);
+		assert_int_equal(wire_pgcopy_decode_field(&b, c, types[i], p, (size_t)len, &tmp), 0);
 		p += len;
 		if (i == 4 || i == 5) {
 			assert_int_equal(c->kind, FERRY_V_REAL);
@@ -195,13 +195,13 @@ static void copy_stream_decode(void **state)
 			assert_int_equal(c->kind, i == 13 || i == 14 ? FERRY_V_BLOB : FERRY_V_TEXT);
 		}
 	}
-	assert_int_equal((int16_t)pgcopy_rd16(p), -1);  /* the trailer */
+	assert_int_equal((int16_t)wire_pgcopy_rd16(p), -1);  /* the trailer */
 	assert_int_equal((size_t)(p + 2 - in), n);
 	/* a field that does not have its type's layout */
-	assert_int_equal(pgcopy_decode_field(&b, ferry_batch_cell(&b, 0, 0), FERRY_T_INT16,
+	assert_int_equal(wire_pgcopy_decode_field(&b, ferry_batch_cell(&b, 0, 0), FERRY_T_INT16,
 					     (const unsigned char *)"\0\0\0\1", 4, &tmp),
 			 FERRY_EPARSE);
-	assert_int_equal(pgcopy_decode_field(&b, ferry_batch_cell(&b, 0, 0), FERRY_T_JSONB,
+	assert_int_equal(wire_pgcopy_decode_field(&b, ferry_batch_cell(&b, 0, 0), FERRY_T_JSONB,
 					     (const unsigned char *)"\2{}", 3, &tmp),
 			 FERRY_EPARSE);
 	ferry_buf_release(&tmp);
@@ -238,21 +238,21 @@ static void numerics(void **state)
 		char hex[128];
 
 		ferry_buf_clear(&o);
-		assert_int_equal(pgcopy_add_numeric(&o, cases[i].text, strlen(cases[i].text)), 0);
+		assert_int_equal(wire_pgcopy_add_numeric(&o, cases[i].text, strlen(cases[i].text)), 0);
 		snprintf(hex, sizeof(hex), "%08zx%s", strlen(cases[i].send) / 2, cases[i].send);
 		assert_bytes(&o, hex);
 		/* and back, as numeric_out prints it */
 		n = unhex(cases[i].send, in);
-		assert_int_equal(pgcopy_numeric_text(in, n, &o), 0);
+		assert_int_equal(wire_pgcopy_numeric_text(in, n, &o), 0);
 		assert_string_equal(o.buf, cases[i].out);
 	}
 	for (i = 0; i < sizeof(decode_only) / sizeof(decode_only[0]); i++) {
 		n = unhex(decode_only[i].send, in);
 		if (!decode_only[i].out) {
-			assert_int_equal(pgcopy_numeric_text(in, n, &o), -1);
+			assert_int_equal(wire_pgcopy_numeric_text(in, n, &o), -1);
 			continue;
 		}
-		assert_int_equal(pgcopy_numeric_text(in, n, &o), 0);
+		assert_int_equal(wire_pgcopy_numeric_text(in, n, &o), 0);
 		assert_string_equal(o.buf, decode_only[i].out);
 	}
 	ferry_buf_release(&o);

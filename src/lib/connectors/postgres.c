@@ -391,7 +391,7 @@ static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 		rc = pg_fail(c->pg, res, err, "cannot start COPY");
 		goto out;
 	}
-	if (pgcopy_add_header(&w->out) < 0) {
+	if (wire_pgcopy_add_header(&w->out) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -426,7 +426,7 @@ static int pg_write_batch(ferry_writer *w, const struct ferry_batch *b,
 	for (r = 0; r < b->nrows; r++) {
 		if (b->skip[r])
 			continue;
-		if (pgcopy_add_row(&w->out, w->types, w->ncols, b, r) < 0)
+		if (wire_pgcopy_add_row(&w->out, w->types, w->ncols, b, r) < 0)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		if (w->out.len >= (1u << 20)) {
 			int rc = flush_out(w, err);
@@ -446,7 +446,7 @@ static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 	if (!w)
 		return 0;
 	if (commit) {
-		if (pgcopy_add_trailer(&w->out) < 0 || flush_out(w, err) < 0)
+		if (wire_pgcopy_add_trailer(&w->out) < 0 || flush_out(w, err) < 0)
 			commit = 0;
 	}
 	if (PQputCopyEnd(w->c->pg, commit ? NULL : "aborted by ferry") != 1 && commit)
@@ -565,7 +565,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 	int rc;
 
 	if (!cr->header_done) {
-		long hl = pgcopy_header_len(p, n);
+		long hl = wire_pgcopy_header_len(p, n);
 
 		if (hl < 0)
 			goto bad;
@@ -578,7 +578,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 
 		if (e - p < 2)
 			goto bad;
-		nf = (int16_t)pgcopy_rd16(p);
+		nf = (int16_t)wire_pgcopy_rd16(p);
 		p += 2;
 		if (nf == -1) {
 			cr->ended = 1;
@@ -592,7 +592,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 
 			if (e - p < 4)
 				goto bad;
-			len = (int32_t)pgcopy_rd32(p);
+			len = (int32_t)wire_pgcopy_rd32(p);
 			p += 4;
 			if (len < 0) {
 				row[i].kind = FERRY_V_NULL;
@@ -600,7 +600,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			}
 			if (e - p < len)
 				goto bad;
-			rc = pgcopy_decode_field(b, &row[i], cr->types[i], p, (size_t)len, &cr->tmp);
+			rc = wire_pgcopy_decode_field(b, &row[i], cr->types[i], p, (size_t)len, &cr->tmp);
 			if (rc == FERRY_EPARSE)
 				goto bad;
 			if (rc < 0)

@@ -14,21 +14,21 @@
 #include "ferry/model.h"
 #include "wire/pgcopy.h"
 
-const char pgcopy_header[PGCOPY_HEADER_LEN] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+const char wire_pgcopy_header[PGCOPY_HEADER_LEN] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
-int pgcopy_add_header(struct ferry_buf *o)
+int wire_pgcopy_add_header(struct ferry_buf *o)
 {
-	return ferry_buf_add(o, pgcopy_header, sizeof(pgcopy_header));
+	return ferry_buf_add(o, wire_pgcopy_header, sizeof(wire_pgcopy_header));
 }
 
-int pgcopy_add_trailer(struct ferry_buf *o)
+int wire_pgcopy_add_trailer(struct ferry_buf *o)
 {
 	return ferry_buf_addbe16(o, 0xFFFF);
 }
 
 /* Canonical decimal text ("-12.340", "NaN") to PostgreSQL's binary
  * numeric: base-10000 digits around the decimal point. */
-int pgcopy_add_numeric(struct ferry_buf *o, const char *s, size_t n)
+int wire_pgcopy_add_numeric(struct ferry_buf *o, const char *s, size_t n)
 {
 	uint16_t digits[1100];
 	char ip[2100], fp[2100];
@@ -125,7 +125,7 @@ static unsigned char *be64(unsigned char *p, uint64_t v)
  * visible share of ferry's CPU.  NUMERIC, whose size depends on its
  * digits, goes through the buffer calls.
  */
-int pgcopy_add_row(struct ferry_buf *o, const int *types, size_t ncols,
+int wire_pgcopy_add_row(struct ferry_buf *o, const int *types, size_t ncols,
 		   const struct ferry_batch *b, size_t r)
 {
 	const struct ferry_cell *row = ferry_batch_cell(b, r, 0);
@@ -180,9 +180,9 @@ int pgcopy_add_row(struct ferry_buf *o, const int *types, size_t ncols,
 		}
 		case FERRY_T_NUMERIC:
 			o->len = (size_t)(p - (unsigned char *)o->buf);
-			if ((rc = pgcopy_add_numeric(o, ferry_cell_bytes(b, c), c->len)) < 0)
+			if ((rc = wire_pgcopy_add_numeric(o, ferry_cell_bytes(b, c), c->len)) < 0)
 				return rc;
-			/* the rest of the row still fits: pgcopy_add_numeric grew the
+			/* the rest of the row still fits: wire_pgcopy_add_numeric grew the
 			 * buffer for its own bytes only */
 			if ((rc = ferry_buf_grow(o, need)) < 0)
 				return rc;
@@ -207,13 +207,13 @@ int pgcopy_add_row(struct ferry_buf *o, const int *types, size_t ncols,
 
 /* ---- decoding ------------------------------------------------------------ */
 
-long pgcopy_header_len(const unsigned char *p, size_t n)
+long wire_pgcopy_header_len(const unsigned char *p, size_t n)
 {
 	uint32_t ext;
 
-	if (n < PGCOPY_HEADER_LEN || memcmp(p, pgcopy_header, 11))
+	if (n < PGCOPY_HEADER_LEN || memcmp(p, wire_pgcopy_header, 11))
 		return -1;
-	ext = pgcopy_rd32(p + 15);
+	ext = wire_pgcopy_rd32(p + 15);
 	if (n - PGCOPY_HEADER_LEN < (size_t)ext)
 		return -1;
 	return (long)(PGCOPY_HEADER_LEN + (size_t)ext);
@@ -224,17 +224,17 @@ long pgcopy_header_len(const unsigned char *p, size_t n)
  * scale) to the decimal text numeric_out prints: "-12.340", "0.00",
  * "NaN", "Infinity".  Returns 0, or -1 when the value is malformed.
  */
-int pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
+int wire_pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
 {
 	int nd, weight, sign, dscale, k, f;
 
 	ferry_buf_clear(o);
 	if (n < 8)
 		return -1;
-	nd = pgcopy_rd16(p);
-	weight = (int16_t)pgcopy_rd16(p + 2);
-	sign = pgcopy_rd16(p + 4);
-	dscale = pgcopy_rd16(p + 6) & 0x3FFF;
+	nd = wire_pgcopy_rd16(p);
+	weight = (int16_t)wire_pgcopy_rd16(p + 2);
+	sign = wire_pgcopy_rd16(p + 4);
+	dscale = wire_pgcopy_rd16(p + 6) & 0x3FFF;
 	if (n != 8 + 2 * (size_t)nd)
 		return -1;
 	p += 8;
@@ -250,7 +250,7 @@ int pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
 		ferry_buf_addch(o, '0');
 	} else {
 		for (k = 0; k <= weight; k++) {
-			unsigned d = k < nd ? pgcopy_rd16(p + 2 * k) : 0;
+			unsigned d = k < nd ? wire_pgcopy_rd16(p + 2 * k) : 0;
 
 			if (k == 0)
 				ferry_buf_addf(o, "%u", d);
@@ -262,7 +262,7 @@ int pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
 		ferry_buf_addch(o, '.');
 		for (f = 0; f < dscale; f += 4) {
 			int idx = weight + 1 + f / 4, j;
-			unsigned d = idx >= 0 && idx < nd ? pgcopy_rd16(p + 2 * idx) : 0;
+			unsigned d = idx >= 0 && idx < nd ? wire_pgcopy_rd16(p + 2 * idx) : 0;
 			char g[12];
 
 			snprintf(g, sizeof(g), "%04u", d);
@@ -273,7 +273,7 @@ int pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
 	return o->len ? 0 : -1;
 }
 
-int pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type,
+int wire_pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type,
 			const unsigned char *v, size_t n, struct ferry_buf *tmp)
 {
 	switch (type) {
@@ -281,14 +281,14 @@ int pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type
 		if (n != 2)
 			return FERRY_EPARSE;
 		cell->kind = FERRY_V_INT;
-		cell->v.i = (int16_t)pgcopy_rd16(v);
+		cell->v.i = (int16_t)wire_pgcopy_rd16(v);
 		return 0;
 	case FERRY_T_INT32:
 	case FERRY_T_DATE:
 		if (n != 4)
 			return FERRY_EPARSE;
 		cell->kind = FERRY_V_INT;
-		cell->v.i = (int32_t)pgcopy_rd32(v);
+		cell->v.i = (int32_t)wire_pgcopy_rd32(v);
 		return 0;
 	case FERRY_T_INT64:
 	case FERRY_T_TIMESTAMP:
@@ -297,7 +297,7 @@ int pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type
 		if (n != 8)
 			return FERRY_EPARSE;
 		cell->kind = FERRY_V_INT;
-		cell->v.i = (int64_t)pgcopy_rd64(v);
+		cell->v.i = (int64_t)wire_pgcopy_rd64(v);
 		return 0;
 	case FERRY_T_BOOL:
 		if (n != 1)
@@ -311,7 +311,7 @@ int pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type
 
 		if (n != 4)
 			return FERRY_EPARSE;
-		u = pgcopy_rd32(v);
+		u = wire_pgcopy_rd32(v);
 		memcpy(&f, &u, 4);
 		cell->kind = FERRY_V_REAL;
 		cell->v.d = (double)f;
@@ -322,13 +322,13 @@ int pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type
 
 		if (n != 8)
 			return FERRY_EPARSE;
-		u = pgcopy_rd64(v);
+		u = wire_pgcopy_rd64(v);
 		cell->kind = FERRY_V_REAL;
 		memcpy(&cell->v.d, &u, 8);
 		return 0;
 	}
 	case FERRY_T_NUMERIC:
-		if (pgcopy_numeric_text(v, n, tmp) < 0)
+		if (wire_pgcopy_numeric_text(v, n, tmp) < 0)
 			return FERRY_EPARSE;
 		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, tmp->buf, tmp->len);
 	case FERRY_T_JSONB:  /* version byte 1, then the text form */

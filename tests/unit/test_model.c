@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ferry/error.h"
 #include "model/value.h"
 
 /* 2000-01-01 is day 0; one day in microseconds. */
@@ -227,6 +228,241 @@ static void point_times(void **state)
 	assert_true(val_parse_duration("1y", &ns) < 0);
 }
 
+/* val_parse_timestamp_ns(): the timestamp grammar in nanoseconds, plain,
+ * VAL_TSP_NS (nine digits, no tenth) and VAL_TSP_LAX (the CSV source's
+ * 't', ',', year 0000, offsets to 23 h). */
+static void timestamp_ns_flags(void **state)
+{
+	static const struct {
+		const char *s;
+		unsigned flags;
+		int ok;
+		int64_t ns;
+	} cases[] = {
+		{ "2024-01-01T00:00:00.1234567Z", 0, 0, 0 },
+		{ "2024-01-01T00:00:00.1234560Z", 0, 1, 1704067200123456000LL },
+		{ "2024-01-01T00:00:00.1234567Z", VAL_TSP_NS, 1, 1704067200123456700LL },
+		{ "2024-01-01T00:00:00.123456789Z", VAL_TSP_NS, 1, 1704067200123456789LL },
+		{ "2024-01-01T00:00:00.1234567890Z", VAL_TSP_NS, 0, 0 },
+		{ "2024-01-01T00:00:00.1234567890Z", 0, 0, 0 },
+		{ "2024-01-01t00:00:00Z", 0, 0, 0 },
+		{ "2024-01-01t00:00:00Z", VAL_TSP_LAX, 1, 1704067200000000000LL },
+		{ "2024-01-01 00:00:00,5", 0, 0, 0 },
+		{ "2024-01-01 00:00:00,5", VAL_TSP_LAX, 1, 1704067200500000000LL },
+		{ "2024-01-02T08:00:00+2000", 0, 0, 0 },
+		{ "2024-01-02T08:00:00+2000", VAL_TSP_LAX, 1, 1704110400000000000LL },
+		{ "2024-01-01T08:00:00+0800", 0, 1, 1704067200000000000LL },
+		{ "2024-01-01", 0, 1, 1704067200000000000LL },
+		{ "1969-12-31T23:59:59.9Z", VAL_TSP_NS, 1, -100000000LL },
+		{ "0000-01-01", 0, 0, 0 },
+		{ "0000-01-01", VAL_TSP_LAX, 0, 0 },     /* past the int64 range */
+		{ "3000-01-01T00:00:00Z", VAL_TSP_NS, 0, 0 },
+		{ "2024-02-30", VAL_TSP_LAX, 0, 0 },
+	};
+	int64_t ns;
+	size_t i;
+	int tz;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ok = val_parse_timestamp_ns(cases[i].s, strlen(cases[i].s), cases[i].flags,
+						&ns, &tz);
+
+		if (ok != cases[i].ok)
+			fail_msg("'%s' flags %u: %d, want %d", cases[i].s, cases[i].flags, ok,
+				 cases[i].ok);
+		if (ok)
+			assert_int_equal(ns, cases[i].ns);
+	}
+}
+
+/* The modes of the point-time parser: InfluxDB's RFC 3339 answers
+ * (VAL_TIME_RFC3339) and its truncation of digits past the ninth
+ * (VAL_TIME_TRUNC), as the influx source read them with strptime. */
+static void point_time_modes(void **state)
+{
+	const unsigned ifx = VAL_TIME_TRUNC | VAL_TIME_RFC3339;
+	static const char *const ifx_bad[] = {
+		"1704067200", "2024-01-01", "2024-01-01T00:00Z", "2024-01-01 00:00:00Z",
+		"2024-01-01T00:00:00", "2024-01-01T00:00:00+01:00", "2024-13-01T00:00:00Z",
+		"2024-01-01T00:00:00ZZ", "",
+	};
+	const char *s;
+	int64_t ns;
+	size_t i;
+
+	(void)state;
+	s = "2024-01-01T00:00:00.1234567891Z";
+	/* mode 0 refuses a non-zero tenth digit, TRUNC drops it */
+	assert_true(val_parse_time_ns_mode(s, strlen(s), 0, &ns) < 0);
+	assert_int_equal(val_parse_time_ns_mode(s, strlen(s), VAL_TIME_TRUNC, &ns), 0);
+	assert_int_equal(ns, 1704067200123456789LL);
+	assert_int_equal(val_parse_time_ns_mode(s, strlen(s), ifx, &ns), 0);
+	assert_int_equal(ns, 1704067200123456789LL);
+	/* s[0..n) only: what follows n is not read */
+	assert_int_equal(val_parse_time_ns_mode("2024-01-01T00:00:00Zjunk", 20, ifx, &ns), 0);
+	assert_int_equal(ns, 1704067200000000000LL);
+	s = "2024-01-01T00:00:05.Z";
+	assert_int_equal(val_parse_time_ns_mode(s, strlen(s), ifx, &ns), 0);
+	assert_int_equal(ns, 1704067205000000000LL);
+	/* the int64 minimum is out of reach (microseconds times 1000
+	 * overflow on the way), the maximum is not */
+	s = "1677-09-21T00:12:43.145224192Z";
+	assert_true(val_parse_time_ns_mode(s, strlen(s), ifx, &ns) < 0);
+	s = "1677-09-21T00:12:43.145225Z";
+	assert_int_equal(val_parse_time_ns_mode(s, strlen(s), ifx, &ns), 0);
+	assert_int_equal(ns, INT64_MIN + 808);
+	s = "2262-04-11T23:47:16.854775807Z";
+	assert_int_equal(val_parse_time_ns_mode(s, strlen(s), ifx, &ns), 0);
+	assert_int_equal(ns, INT64_MAX);
+	s = "2262-04-11T23:47:16.854775808Z";
+	assert_true(val_parse_time_ns_mode(s, strlen(s), ifx, &ns) < 0);
+	for (i = 0; i < sizeof(ifx_bad) / sizeof(ifx_bad[0]); i++)
+		if (val_parse_time_ns_mode(ifx_bad[i], strlen(ifx_bad[i]), ifx, &ns) == 0)
+			fail_msg("influx time '%s' accepted", ifx_bad[i]);
+	/* mode 0 is val_parse_time_ns() */
+	s = "2024-01-01T01:00:00.000000001+01:00";
+	assert_int_equal(val_parse_time_ns_mode(s, strlen(s), 0, &ns), 0);
+	assert_int_equal(ns, 1704067200000000001LL);
+	assert_int_equal(val_parse_time_ns_mode("42", 2, 0, &ns), 0);
+	assert_int_equal(ns, 42);
+}
+
+/* Go durations as SHOW RETENTION POLICIES prints them (VAL_DUR_GO) beside
+ * the plain mode. */
+static void duration_modes(void **state)
+{
+	static const struct { const char *s; int64_t ns; } go[] = {
+		{ "168h0m0s", 168 * 3600000000000LL }, { "1h30m0s", 5400000000000LL },
+		{ "0s", 0 }, { "1h", 3600000000000LL }, { "90m", 5400000000000LL },
+		{ "1500ms", 1500000000LL }, { "3us", 3000 }, { "3\xc2\xb5s", 3000 },
+		{ "7ns", 7 }, { "1m1s1ms1us1ns", 61001001001LL },
+	};
+	static const char *const go_bad[] = { "", "90", "1d", "1w", "h", "1x", "-1h", "1h ",
+		"9223372036854775807h" };
+	int64_t ns;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(go) / sizeof(go[0]); i++) {
+		if (val_parse_duration_mode(go[i].s, strlen(go[i].s), VAL_DUR_GO, &ns) != 0)
+			fail_msg("go duration '%s' refused", go[i].s);
+		assert_int_equal(ns, go[i].ns);
+	}
+	for (i = 0; i < sizeof(go_bad) / sizeof(go_bad[0]); i++)
+		if (val_parse_duration_mode(go_bad[i], strlen(go_bad[i]), VAL_DUR_GO, &ns) == 0)
+			fail_msg("go duration '%s' accepted", go_bad[i]);
+	/* mode 0: the plain grammar, s[0..n) only */
+	assert_int_equal(val_parse_duration_mode("7dxx", 2, 0, &ns), 0);
+	assert_int_equal(ns, 7 * 86400000000000LL);
+	assert_true(val_parse_duration_mode("0s", 2, 0, &ns) < 0);
+	assert_true(val_parse_duration_mode("168h0m0s", 8, 0, &ns) < 0);
+	/* VAL_DUR_DECIMAL (ferry generate): fractions, min, y, microseconds */
+	{
+		static const struct { const char *s; int64_t us; } dec[] = {
+			{ "1.5h", 5400000000LL }, { "45", 45000000 }, { "90min", 5400000000LL },
+			{ "1y", 31536000000000LL }, { "0.5ms", 500 }, { "2w", 1209600000000LL },
+			{ "1e3s", 1000000000 }, { "3000y", 94608000000000000LL },
+		};
+		static const char *const dec_bad[] = { "", "0", "-1d", "3x", "1us", "1ns",
+			"1e-7s", "4000y", "1 h" };
+		char longtext[300];
+
+		for (i = 0; i < sizeof(dec) / sizeof(dec[0]); i++) {
+			if (val_parse_duration_mode(dec[i].s, strlen(dec[i].s), VAL_DUR_DECIMAL,
+						    &ns) != 0)
+				fail_msg("decimal duration '%s' refused", dec[i].s);
+			assert_int_equal(ns, dec[i].us);
+		}
+		for (i = 0; i < sizeof(dec_bad) / sizeof(dec_bad[0]); i++)
+			if (val_parse_duration_mode(dec_bad[i], strlen(dec_bad[i]),
+						    VAL_DUR_DECIMAL, &ns) == 0)
+				fail_msg("decimal duration '%s' accepted", dec_bad[i]);
+		/* longer than the stack copy: still read whole */
+		memset(longtext, '0', sizeof(longtext));
+		memcpy(longtext + sizeof(longtext) - 5, "1.5h", 5);
+		assert_int_equal(val_parse_duration_mode(longtext, strlen(longtext),
+							 VAL_DUR_DECIMAL, &ns), 0);
+		assert_int_equal(ns, 5400000000LL);
+		assert_int_equal(val_parse_duration_mode(longtext, strlen(longtext), 0, &ns),
+				 FERRY_EINVAL);
+		memcpy(longtext + sizeof(longtext) - 5, "7d\0\0", 5);
+		assert_int_equal(val_parse_duration_mode(longtext, strlen(longtext), 0, &ns), 0);
+		assert_int_equal(ns, 7 * 86400000000000LL);
+	}
+}
+
+/* val_civil_from_days() inverts val_days_from_civil() */
+static void civil_days(void **state)
+{
+	int64_t z, y;
+	unsigned m, d;
+
+	(void)state;
+	for (z = -800000; z <= 800000; z += 37) {
+		val_civil_from_days(z, &y, &m, &d);
+		assert_int_equal(val_days_from_civil(y, m, d), z);
+	}
+	val_civil_from_days(0, &y, &m, &d);
+	assert_true(y == 1970 && m == 1 && d == 1);
+	val_civil_from_days(19782, &y, &m, &d);
+	assert_true(y == 2024 && m == 2 && d == 29);
+	val_civil_from_days(-1, &y, &m, &d);
+	assert_true(y == 1969 && m == 12 && d == 31);
+	val_civil_from_days(-719528, &y, &m, &d);
+	assert_true(y == 0 && m == 1 && d == 1);
+}
+
+/* Every form the callers write, byte for byte. */
+static void format_timestamps(void **state)
+{
+	static const struct {
+		int64_t t;
+		unsigned flags;
+		const char *suffix, *want;
+	} cases[] = {
+		/* the sqlite writer: microseconds since 2000 */
+		{ 0, VAL_TS_PG_EPOCH, NULL, "2000-01-01 00:00:00.000000" },
+		{ 0, VAL_TS_PG_EPOCH, "+00:00", "2000-01-01 00:00:00.000000+00:00" },
+		{ -1, VAL_TS_PG_EPOCH, NULL, "1999-12-31 23:59:59.999999" },
+		{ 762758096123456LL, VAL_TS_PG_EPOCH, NULL, "2024-03-03 05:14:56.123456" },
+		{ 19782LL * 86400000000LL - 946684800000000LL, VAL_TS_PG_EPOCH | VAL_TS_DATE,
+		  NULL, "2024-02-29" },
+		{ -63082281600000000LL, VAL_TS_PG_EPOCH | VAL_TS_DATE, NULL, "0001-01-01" },
+		{ 252455615999999999LL, VAL_TS_PG_EPOCH, NULL, "9999-12-31 23:59:59.999999" },
+		/* verify's row text */
+		{ 1, VAL_TS_PG_EPOCH, "+00", "2000-01-01 00:00:00.000001+00" },
+		/* gen_sqlite: microseconds since 1970 */
+		{ 1704067200250000LL, 0, NULL, "2024-01-01 00:00:00.250000" },
+		{ -1, 0, NULL, "1969-12-31 23:59:59.999999" },
+		/* influx: nanoseconds since 1970, fraction only when not zero */
+		{ 1704067200000000000LL, VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT, "Z",
+		  "2024-01-01T00:00:00Z" },
+		{ 1704067200000000001LL, VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT, "Z",
+		  "2024-01-01T00:00:00.000000001Z" },
+		{ INT64_MIN, VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT, "Z",
+		  "1677-09-21T00:12:43.145224192Z" },
+		{ INT64_MAX, VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT, "Z",
+		  "2262-04-11T23:47:16.854775807Z" },
+		{ INT64_MAX, VAL_TS_PG_EPOCH, NULL, "294277-01-09 04:00:54.775807" },
+		{ INT64_MIN, VAL_TS_PG_EPOCH, NULL, "-290278-12-22 19:59:05.224192" },
+	};
+	char out[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = val_format_timestamp(out, sizeof(out), cases[i].t, cases[i].flags,
+					     cases[i].suffix);
+
+		assert_string_equal(out, cases[i].want);
+		assert_int_equal(n, (int)strlen(cases[i].want));
+	}
+	/* a short buffer: truncated, terminated, the full length returned */
+	assert_int_equal(val_format_timestamp(out, 11, 0, VAL_TS_PG_EPOCH, "+00"), 29);
+	assert_string_equal(out, "2000-01-01");
+}
+
 /* ---- doubles --------------------------------------------------------------- */
 
 static void format_double(void **state)
@@ -268,6 +504,11 @@ int main(void)
 		cmocka_unit_test(timestamps),
 		cmocka_unit_test(dates),
 		cmocka_unit_test(point_times),
+		cmocka_unit_test(timestamp_ns_flags),
+		cmocka_unit_test(point_time_modes),
+		cmocka_unit_test(duration_modes),
+		cmocka_unit_test(civil_days),
+		cmocka_unit_test(format_timestamps),
 		cmocka_unit_test(format_double),
 	};
 

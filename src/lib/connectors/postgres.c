@@ -20,6 +20,7 @@
 #include "ferry/alloc.h"
 #include "ferry/connector.h"
 #include "ferry/log.h"
+#include "wire/pgcopy.h"
 
 struct ferry_conn {
 	struct ferry_conn_base base;
@@ -354,7 +355,6 @@ out:
 static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 			 ferry_writer **out, struct ferry_error *err)
 {
-	static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	struct ferry_writer *w;
 	PGresult *res = NULL;
@@ -391,7 +391,7 @@ static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 		rc = pg_fail(c->pg, res, err, "cannot start COPY");
 		goto out;
 	}
-	if (ferry_buf_add(&w->out, header, sizeof(header)) < 0) {
+	if (wire_pgcopy_add_header(&w->out) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -405,186 +405,6 @@ out:
 		return rc;
 	}
 	*out = w;
-	return 0;
-}
-
-/* Canonical decimal text ("-12.340", "NaN") to PostgreSQL's binary
- * numeric: base-10000 digits around the decimal point. */
-static int put_numeric(struct ferry_buf *o, const char *s, size_t n)
-{
-	uint16_t digits[1100];
-	char ip[2100], fp[2100];
-	size_t ni = 0, nf = 0, i, nd = 0, first = 0;
-	int neg = 0, weight, rc;
-
-	if (n == 3 && !strncasecmp(s, "NaN", 3)) {
-		if ((rc = ferry_buf_addbe32(o, 8)) < 0)
-			return rc;
-		ferry_buf_addbe16(o, 0);
-		ferry_buf_addbe16(o, 0);
-		ferry_buf_addbe16(o, 0xC000);
-		return ferry_buf_addbe16(o, 0);
-	}
-	i = 0;
-	if (i < n && (s[i] == '-' || s[i] == '+'))
-		neg = s[i++] == '-';
-	while (i < n && s[i] != '.' && ni < sizeof(ip) - 4)
-		ip[ni++] = s[i++];
-	if (i < n && s[i] == '.')
-		for (i++; i < n && nf < sizeof(fp) - 4; i++)
-			fp[nf++] = s[i];
-	/* pad the integer part on the left, the fraction on the right */
-	{
-		size_t lead = (4 - ni % 4) % 4, k;
-		char tmp[2110];
-
-		memset(tmp, '0', lead);
-		memcpy(tmp + lead, ip, ni);
-		ni += lead;
-		memcpy(ip, tmp, ni);
-		while (nf % 4)
-			fp[nf++] = '0';
-		for (k = 0; k < ni; k += 4)
-			digits[nd++] = (uint16_t)((ip[k] - '0') * 1000 + (ip[k + 1] - '0') * 100 +
-					(ip[k + 2] - '0') * 10 + (ip[k + 3] - '0'));
-		for (k = 0; k < nf && nd < 1100; k += 4)
-			digits[nd++] = (uint16_t)((fp[k] - '0') * 1000 + (fp[k + 1] - '0') * 100 +
-					(fp[k + 2] - '0') * 10 + (fp[k + 3] - '0'));
-	}
-	weight = (int)(ni / 4) - 1;
-	{
-		/* dscale: fraction digits as written (before padding) */
-		const char *dot = memchr(s, '.', n);
-		int dscale = dot ? (int)(n - (size_t)(dot - s) - 1) : 0;
-
-		while (first < nd && digits[first] == 0) {
-			first++;
-			weight--;
-		}
-		while (nd > first && digits[nd - 1] == 0)
-			nd--;
-		if (nd == first) {
-			weight = 0;
-			neg = 0;
-		}
-		if ((rc = ferry_buf_addbe32(o, (uint32_t)(8 + 2 * (nd - first)))) < 0)
-			return rc;
-		ferry_buf_addbe16(o, (uint16_t)(nd - first));
-		ferry_buf_addbe16(o, (uint16_t)(int16_t)weight);
-		ferry_buf_addbe16(o, neg ? 0x4000 : 0);
-		rc = ferry_buf_addbe16(o, (uint16_t)dscale);
-		for (i = first; i < nd; i++)
-			rc = ferry_buf_addbe16(o, digits[i]);
-		return rc;
-	}
-}
-
-static unsigned char *be16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-	return p + 2;
-}
-
-static unsigned char *be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-	return p + 4;
-}
-
-static unsigned char *be64(unsigned char *p, uint64_t v)
-{
-	return be32(be32(p, (uint32_t)(v >> 32)), (uint32_t)v);
-}
-
-/*
- * One row in binary COPY format.  The room a row can take is reserved
- * once (every field at most 4 + max(8, length + 1) bytes) and the fields
- * are stored through a pointer: at 5M rows a call or two per field was a
- * visible share of ferry's CPU.  NUMERIC, whose size depends on its
- * digits, goes through the buffer calls.
- */
-static int encode_row(struct ferry_writer *w, const struct ferry_batch *b,
-		      size_t r)
-{
-	struct ferry_buf *o = &w->out;
-	const struct ferry_cell *row = ferry_batch_cell(b, r, 0);
-	size_t i, need = 2;
-	unsigned char *p;
-	int rc;
-
-	for (i = 0; i < w->ncols; i++)  /* len counts for TEXT and BLOB only */
-		need += 4 + (row[i].kind >= FERRY_V_TEXT && row[i].len > 8 ? row[i].len + 1 : 9);
-	if ((rc = ferry_buf_grow(o, need)) < 0)
-		return rc;
-	p = be16((unsigned char *)o->buf + o->len, (uint16_t)w->ncols);
-	for (i = 0; i < w->ncols; i++) {
-		const struct ferry_cell *c = &row[i];
-
-		if (c->kind == FERRY_V_NULL) {
-			p = be32(p, 0xFFFFFFFFu);
-			continue;
-		}
-		switch (w->types[i]) {
-		case FERRY_T_INT16:
-			p = be16(be32(p, 2), (uint16_t)(int16_t)c->v.i);
-			break;
-		case FERRY_T_INT32:
-		case FERRY_T_DATE:
-			p = be32(be32(p, 4), (uint32_t)(int32_t)c->v.i);
-			break;
-		case FERRY_T_INT64:
-		case FERRY_T_TIMESTAMP:
-		case FERRY_T_TIMESTAMPTZ:
-		case FERRY_T_TIME:
-			p = be64(be32(p, 8), (uint64_t)c->v.i);
-			break;
-		case FERRY_T_BOOL:
-			p = be32(p, 1);
-			*p++ = c->v.i ? 1 : 0;
-			break;
-		case FERRY_T_FLOAT32: {
-			float f = (float)c->v.d;
-			uint32_t u;
-
-			memcpy(&u, &f, 4);
-			p = be32(be32(p, 4), u);
-			break;
-		}
-		case FERRY_T_FLOAT64: {
-			uint64_t u;
-
-			memcpy(&u, &c->v.d, 8);
-			p = be64(be32(p, 8), u);
-			break;
-		}
-		case FERRY_T_NUMERIC:
-			o->len = (size_t)(p - (unsigned char *)o->buf);
-			if ((rc = put_numeric(o, ferry_cell_bytes(b, c), c->len)) < 0)
-				return rc;
-			/* the rest of the row still fits: put_numeric grew the
-			 * buffer for its own bytes only */
-			if ((rc = ferry_buf_grow(o, need)) < 0)
-				return rc;
-			p = (unsigned char *)o->buf + o->len;
-			break;
-		case FERRY_T_JSONB:
-			p = be32(p, c->len + 1);
-			*p++ = 1;  /* jsonb's binary format version */
-			memcpy(p, ferry_cell_bytes(b, c), c->len);
-			p += c->len;
-			break;
-		default:  /* text, varchar, json, bytea, uuid: raw bytes */
-			p = be32(p, c->len);
-			memcpy(p, ferry_cell_bytes(b, c), c->len);
-			p += c->len;
-		}
-	}
-	o->len = (size_t)(p - (unsigned char *)o->buf);
-	o->buf[o->len] = '\0';
 	return 0;
 }
 
@@ -606,7 +426,7 @@ static int pg_write_batch(ferry_writer *w, const struct ferry_batch *b,
 	for (r = 0; r < b->nrows; r++) {
 		if (b->skip[r])
 			continue;
-		if (encode_row(w, b, r) < 0)
+		if (wire_pgcopy_add_row(&w->out, w->types, w->ncols, b, r) < 0)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		if (w->out.len >= (1u << 20)) {
 			int rc = flush_out(w, err);
@@ -626,7 +446,7 @@ static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 	if (!w)
 		return 0;
 	if (commit) {
-		if (ferry_buf_addbe16(&w->out, 0xFFFF) < 0 || flush_out(w, err) < 0)
+		if (wire_pgcopy_add_trailer(&w->out) < 0 || flush_out(w, err) < 0)
 			commit = 0;
 	}
 	if (PQputCopyEnd(w->c->pg, commit ? NULL : "aborted by ferry") != 1 && commit)
@@ -723,75 +543,6 @@ out:
 	return rc;
 }
 
-static inline uint16_t rd16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t rd64(const unsigned char *p)
-{
-	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
-}
-
-/*
- * PostgreSQL's binary numeric (base-10000 digits, weight, sign, display
- * scale) to the decimal text numeric_out prints: "-12.340", "0.00",
- * "NaN", "Infinity".  Returns 0, or -1 when the value is malformed.
- */
-static int numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
-{
-	int nd, weight, sign, dscale, k, f;
-
-	ferry_buf_clear(o);
-	if (n < 8)
-		return -1;
-	nd = rd16(p);
-	weight = (int16_t)rd16(p + 2);
-	sign = rd16(p + 4);
-	dscale = rd16(p + 6) & 0x3FFF;
-	if (n != 8 + 2 * (size_t)nd)
-		return -1;
-	p += 8;
-	if (sign == 0xC000)
-		return ferry_buf_addstr(o, "NaN");
-	if (sign == 0xD000)
-		return ferry_buf_addstr(o, "Infinity");
-	if (sign == 0xF000)
-		return ferry_buf_addstr(o, "-Infinity");
-	if (sign == 0x4000)
-		ferry_buf_addch(o, '-');
-	if (weight < 0) {
-		ferry_buf_addch(o, '0');
-	} else {
-		for (k = 0; k <= weight; k++) {
-			unsigned d = k < nd ? rd16(p + 2 * k) : 0;
-
-			if (k == 0)
-				ferry_buf_addf(o, "%u", d);
-			else
-				ferry_buf_addf(o, "%04u", d);
-		}
-	}
-	if (dscale > 0) {
-		ferry_buf_addch(o, '.');
-		for (f = 0; f < dscale; f += 4) {
-			int idx = weight + 1 + f / 4, j;
-			unsigned d = idx >= 0 && idx < nd ? rd16(p + 2 * idx) : 0;
-			char g[12];
-
-			snprintf(g, sizeof(g), "%04u", d);
-			for (j = 0; j < 4 && f + j < dscale; j++)
-				ferry_buf_addch(o, g[j]);
-		}
-	}
-	return o->len ? 0 : -1;
-}
-
 struct copy_reader {
 	const struct ferry_table *t;
 	int *types;          /* per visible column */
@@ -803,98 +554,22 @@ struct copy_reader {
 	struct ferry_buf tmp;
 };
 
-/* Decode one field into cell; 0 or a negative FERRY_E*. */
-static int decode_field(struct copy_reader *cr, struct ferry_batch *b,
-			struct ferry_cell *cell, int type, const unsigned char *v,
-			size_t n)
-{
-	switch (type) {
-	case FERRY_T_INT16:
-		if (n != 2)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = (int16_t)rd16(v);
-		return 0;
-	case FERRY_T_INT32:
-	case FERRY_T_DATE:
-		if (n != 4)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = (int32_t)rd32(v);
-		return 0;
-	case FERRY_T_INT64:
-	case FERRY_T_TIMESTAMP:
-	case FERRY_T_TIMESTAMPTZ:
-	case FERRY_T_TIME:
-		if (n != 8)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = (int64_t)rd64(v);
-		return 0;
-	case FERRY_T_BOOL:
-		if (n != 1)
-			return FERRY_EPARSE;
-		cell->kind = FERRY_V_INT;
-		cell->v.i = v[0] != 0;
-		return 0;
-	case FERRY_T_FLOAT32: {
-		uint32_t u;
-		float f;
-
-		if (n != 4)
-			return FERRY_EPARSE;
-		u = rd32(v);
-		memcpy(&f, &u, 4);
-		cell->kind = FERRY_V_REAL;
-		cell->v.d = (double)f;
-		return 0;
-	}
-	case FERRY_T_FLOAT64: {
-		uint64_t u;
-
-		if (n != 8)
-			return FERRY_EPARSE;
-		u = rd64(v);
-		cell->kind = FERRY_V_REAL;
-		memcpy(&cell->v.d, &u, 8);
-		return 0;
-	}
-	case FERRY_T_NUMERIC:
-		if (numeric_text(v, n, &cr->tmp) < 0)
-			return FERRY_EPARSE;
-		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, cr->tmp.buf, cr->tmp.len);
-	case FERRY_T_JSONB:  /* version byte 1, then the text form */
-		if (n < 1 || v[0] != 1)
-			return FERRY_EPARSE;
-		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v + 1, n - 1);
-	case FERRY_T_TEXT:
-	case FERRY_T_JSON:
-		return ferry_cell_set_bytes(b, cell, FERRY_V_TEXT, v, n);
-	default:  /* bytea, uuid, and types ferry does not map: raw bytes */
-		return ferry_cell_set_bytes(b, cell, FERRY_V_BLOB, v, n);
-	}
-}
-
 /* Parse one CopyData message (header and/or whole tuples) into b. */
 static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			  const unsigned char *p, size_t n, size_t maxrows,
 			  size_t maxbytes, ferry_batch_fn fn, void *ud,
 			  struct ferry_error *err)
 {
-	static const unsigned char sig[11] = "PGCOPY\n\377\r\n";
 	const unsigned char *e = p + n;
 	size_t i;
 	int rc;
 
 	if (!cr->header_done) {
-		uint32_t ext;
+		long hl = wire_pgcopy_header_len(p, n);
 
-		if (n < 19 || memcmp(p, sig, 11))
+		if (hl < 0)
 			goto bad;
-		ext = rd32(p + 15);
-		if ((size_t)(e - p) < 19 + (size_t)ext)
-			goto bad;
-		p += 19 + ext;
+		p += hl;
 		cr->header_done = 1;
 	}
 	while (p < e) {
@@ -903,7 +578,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 
 		if (e - p < 2)
 			goto bad;
-		nf = (int16_t)rd16(p);
+		nf = (int16_t)wire_pgcopy_rd16(p);
 		p += 2;
 		if (nf == -1) {
 			cr->ended = 1;
@@ -917,7 +592,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 
 			if (e - p < 4)
 				goto bad;
-			len = (int32_t)rd32(p);
+			len = (int32_t)wire_pgcopy_rd32(p);
 			p += 4;
 			if (len < 0) {
 				row[i].kind = FERRY_V_NULL;
@@ -925,7 +600,7 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			}
 			if (e - p < len)
 				goto bad;
-			rc = decode_field(cr, b, &row[i], cr->types[i], p, (size_t)len);
+			rc = wire_pgcopy_decode_field(b, &row[i], cr->types[i], p, (size_t)len, &cr->tmp);
 			if (rc == FERRY_EPARSE)
 				goto bad;
 			if (rc < 0)

@@ -28,6 +28,7 @@
 #include "ferry/alloc.h"
 #include "ferry/connector.h"
 #include "ferry/hash.h"
+#include "model/value.h"
 #include "ferry/log.h"
 
 struct ferry_writer {
@@ -1185,23 +1186,6 @@ out:
 	return rc;
 }
 
-/* Render day/microsecond counts since 2000-01-01 the way SQLite's own
- * date functions write them. */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 10957 + 719468;  /* 2000-01-01 -> 1970 epoch -> civil */
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 static int bind_cell(struct ferry_writer *w, const struct ferry_batch *b,
 		     const struct ferry_cell *cell, int col)
 {
@@ -1219,18 +1203,12 @@ static int bind_cell(struct ferry_writer *w, const struct ferry_batch *b,
 	case FERRY_T_TIMESTAMP:
 	case FERRY_T_TIMESTAMPTZ: {
 		int64_t us = type == FERRY_T_DATE ? cell->v.i * 86400000000LL : cell->v.i;
-		int64_t days = us >= 0 ? us / 86400000000LL : -((-us + 86399999999LL) / 86400000000LL);
-		int64_t rem = us - days * 86400000000LL;
-		int y, m, d;
 
-		civil_from_days(days, &y, &m, &d);
-		if (type == FERRY_T_DATE)
-			snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y, m, d);
-		else
-			snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d.%06d%s",
-				 y, m, d, (int)(rem / 3600000000LL),
-				 (int)(rem / 60000000 % 60), (int)(rem / 1000000 % 60),
-				 (int)(rem % 1000000), type == FERRY_T_TIMESTAMPTZ ? "+00:00" : "");
+		/* day/microsecond counts since 2000-01-01 the way SQLite's own
+		 * date functions write them */
+		val_format_timestamp(tmp, sizeof(tmp), us,
+				     VAL_TS_PG_EPOCH | (type == FERRY_T_DATE ? VAL_TS_DATE : 0),
+				     type == FERRY_T_TIMESTAMPTZ ? "+00:00" : NULL);
 		return sqlite3_bind_text(st, k, tmp, -1, SQLITE_TRANSIENT);
 	}
 	case FERRY_T_TIME: {

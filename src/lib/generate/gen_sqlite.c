@@ -26,6 +26,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/log.h"
+#include "model/value.h"
 #include "gen_int.h"
 
 struct sq_out {
@@ -423,13 +424,11 @@ static int rec_flush_stats(struct rec_ctx *c, struct ferry_error *err)
 
 static void dt_text(char *out, size_t n, int64_t us)
 {
-	time_t sec = (time_t)(us / 1000000);
-	struct tm tm;
+	/* seconds truncated toward zero and the fraction taken modulo, as
+	 * this writer always has (generated times are after 1970) */
+	int64_t sec = us / 1000000, frac = (us % 1000000 + 1000000) % 1000000;
 
-	gmtime_r(&sec, &tm);
-	snprintf(out, n, "%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)((us % 1000000 + 1000000) % 1000000));
+	val_format_timestamp(out, n, sec * 1000000 + frac, 0, NULL);
 }
 
 int gen_write_recorder(struct gen_out *w, struct ferry_error *err)

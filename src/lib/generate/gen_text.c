@@ -17,6 +17,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "gen_int.h"
+#include "model/value.h"
 #include "wire/lineproto.h"
 
 #define FLUSH_AT (1u << 20)
@@ -96,25 +97,10 @@ static inline char *put2(char *p, unsigned v)
 	return p;
 }
 
-/* Civil date from days since 1970-01-01 (H. Hinnant's algorithm). */
-static void civil(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-	int64_t era, yy;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	yy = (int64_t)yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)(yy + (*m <= 2));
-}
-
-/* ISO-8601 UTC with microseconds; the date part is cached per day. */
+/* ISO-8601 UTC with microseconds; the date part is cached per day.  Not
+ * val_format_timestamp(): this runs per generated row, so the time of day
+ * is written digit by digit and only the date (val_civil_from_days) goes
+ * through snprintf, once a day. */
 struct iso_cache {
 	int64_t day;
 	char date[32];  /* "2024-01-01T" */
@@ -127,11 +113,11 @@ static char *put_iso(char *p, struct iso_cache *c, int64_t us)
 	unsigned sod = (unsigned)(sec - day * 86400);
 
 	if (day != c->day) {
-		int y;
+		int64_t y;
 		unsigned m, d;
 
-		civil(day, &y, &m, &d);
-		snprintf(c->date, sizeof(c->date), "%04d-%02u-%02uT", (y % 10000 + 10000) % 10000,
+		val_civil_from_days(day, &y, &m, &d);
+		snprintf(c->date, sizeof(c->date), "%04d-%02u-%02uT", (int)((y % 10000 + 10000) % 10000),
 			 m % 100, d % 100);
 		c->day = day;
 	}

@@ -21,6 +21,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "gen_int.h"
+#include "model/value.h"
 
 /* ------------------------------------------------------------------ PRNG */
 
@@ -513,41 +514,28 @@ int ferry_gen_format_parse(const char *s)
 	return -1;
 }
 
+/* model's one duration parser, in its decimal mode (fractions, "min",
+ * "y", microseconds out): the grammar `ferry generate --duration` has
+ * always taken. */
 int ferry_gen_parse_duration(const char *s, int64_t *us)
 {
-	char *end;
-	double v, mul = 1.0;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || !(v > 0))
+	if (!s)
 		return FERRY_EINVAL;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
-		mul = 1.0;
-	else if (!strcmp(end, "ms"))
-		mul = 1e-3;
-	else if (!strcmp(end, "m") || !strcmp(end, "min"))
-		mul = 60.0;
-	else if (!strcmp(end, "h"))
-		mul = 3600.0;
-	else if (!strcmp(end, "d"))
-		mul = 86400.0;
-	else if (!strcmp(end, "w"))
-		mul = 7 * 86400.0;
-	else if (!strcmp(end, "y"))
-		mul = 365 * 86400.0;
-	else
-		return FERRY_EINVAL;
-	v *= mul * 1e6;
-	if (v < 1 || v > 1e17)
-		return FERRY_EINVAL;
-	*us = (int64_t)v;
-	return 0;
+	return val_parse_duration_mode(s, strlen(s), VAL_DUR_DECIMAL, us);
 }
 
+/*
+ * --start keeps its own grammar: it is sscanf's (one-digit fields, a
+ * leading '+', seconds required after HH:MM, any number of fraction
+ * digits truncated to six, an offset only as +HH:MM with any hour, day 31
+ * in any month rolling over, second 60), which differs from
+ * val_parse_timestamp() in both directions, and that parser is the copy's
+ * per-cell hot path, so it takes no leniency flags.  The calendar is
+ * model's val_days_from_civil() (it rolls a day past the month's end over
+ * exactly as timegm() did).
+ */
 int ferry_gen_parse_time(const char *s, int64_t *us)
 {
-	struct tm tm;
 	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, frac_digits = 0, oh = 0, om = 0;
 	int64_t frac = 0, t;
 	const char *p;
@@ -592,14 +580,8 @@ int ferry_gen_parse_time(const char *s, int64_t *us)
 	}
 	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return FERRY_EINVAL;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = (int64_t)timegm(&tm) - (int64_t)oh * 3600 - (int64_t)om * 60;
+	t = val_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600LL + mi * 60LL +
+	    sec - (int64_t)oh * 3600 - (int64_t)om * 60;
 	*us = t * 1000000 + frac;
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "ferry/alloc.h"
 #include "mig_int.h"
+#include "model/value.h"
 
 static const char pg_create[] =
 	"CREATE TABLE IF NOT EXISTS ferry_migrations (\n"
@@ -73,11 +74,10 @@ int mig_outcome_state(const char *o)
 
 void mig_now_iso(char out[32])
 {
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* whole seconds, so the fraction is never written:
+	 * "2024-01-01T00:00:00Z" */
+	val_format_timestamp(out, 32, (int64_t)time(NULL) * 1000000,
+			     VAL_TS_T | VAL_TS_FRAC_OPT, "Z");
 }
 
 static void row_release(struct mig_jrow *r)

@@ -4,7 +4,7 @@
  * each, so the copy transform, the planner's pre-scan, the point layer,
  * verify and rewrite all accept exactly the same text.
  *
- * These run per cell on the copy's hot path: nothing allocates, and the
+ * These run per cell on the copy's hot path: nothing there allocates, and the
  * UTF-8 check takes eight ASCII bytes at a time.
  */
 #include <ctype.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/alloc.h"
 #include "ferry/error.h"
 #include "model/value.h"
 
@@ -117,6 +118,64 @@ int64_t val_days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + doe - 719468;
 }
 
+/* The inverse of val_days_from_civil() (H. Hinnant's civil_from_days). */
+void val_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+int val_format_timestamp(char *out, size_t cap, int64_t t, unsigned flags,
+			 const char *suffix)
+{
+	int64_t per_sec = flags & VAL_TS_NS ? 1000000000 : 1000000;
+	int64_t frac, sec, days, sod, y;
+	unsigned m, d;
+	int n;
+
+	/* floor division, and the epoch moved on the day count, not on t:
+	 * the whole int64 range is formatted without an overflow */
+	frac = t % per_sec;
+	sec = t / per_sec;
+	if (frac < 0) {
+		frac += per_sec;
+		sec--;
+	}
+	days = sec / 86400;
+	sod = sec % 86400;
+	if (sod < 0) {
+		sod += 86400;
+		days--;
+	}
+	if (flags & VAL_TS_PG_EPOCH)
+		days += 10957;
+	val_civil_from_days(days, &y, &m, &d);
+	if (flags & VAL_TS_DATE)
+		return snprintf(out, cap, "%04lld-%02u-%02u%s", (long long)y, m, d,
+				suffix ? suffix : "");
+	n = snprintf(out, cap, "%04lld-%02u-%02u%c%02d:%02d:%02d", (long long)y, m, d,
+		     flags & VAL_TS_T ? 'T' : ' ', (int)(sod / 3600), (int)(sod / 60 % 60),
+		     (int)(sod % 60));
+	if (n < 0)
+		return n;
+	if (frac || !(flags & VAL_TS_FRAC_OPT))
+		n += snprintf((size_t)n < cap ? out + n : NULL, (size_t)n < cap ? cap - (size_t)n : 0,
+			      flags & VAL_TS_NS ? ".%09lld" : ".%06lld", (long long)frac);
+	if (suffix)
+		n += snprintf((size_t)n < cap ? out + n : NULL, (size_t)n < cap ? cap - (size_t)n : 0,
+			      "%s", suffix);
+	return n;
+}
+
 static int mdays(int y, int m)
 {
 	static const int md[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -140,16 +199,22 @@ static int digits(const char *s, size_t n, size_t *i, int count, int *out)
 }
 
 /*
- * YYYY-MM-DD[( |T)HH:MM[:SS[.ffffff]]][Z|(+|-)HH[:MM]] -> microseconds
- * since 2000-01-01 00:00 UTC.  Fraction digits past the sixth must be
- * zero (anything else would be silently rounded).  Years 0001-9999.
+ * The one timestamp grammar: YYYY-MM-DD[( |T)HH:MM[:SS[.f]]][Z|(+|-)HH[:MM]]
+ * -> *sec (seconds since 1970, the offset applied), *frac (nanoseconds),
+ * *has_tz.  Plain: years 0001-9999, up to six significant fraction digits
+ * (past them only zeros), offsets to 15 h.  VAL_TSP_NS: up to nine
+ * fraction digits and no more.  VAL_TSP_LAX: also 't', a ',' before the
+ * fraction, year 0000 and offsets to 23 h.  Always inlined: with fl a
+ * constant the copy's per-cell parse costs nothing for the flags.
  */
-int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
-		       int date_only_ok)
+static inline __attribute__((always_inline)) int
+ts_parse(const char *s, size_t n, unsigned fl, int date_only_ok, int64_t *sec,
+	 int64_t *frac_ns, int *has_tz)
 {
 	size_t i = 0;
-	int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, fd = 0;
-	int64_t off = 0, v;
+	int y, mo, d, h = 0, mi = 0, se = 0, fd = 0;
+	int64_t off = 0, frac = 0;
+	const int maxfd = fl & VAL_TSP_NS ? 9 : 6;
 
 	*has_tz = 0;
 	while (n && s[n - 1] == ' ')
@@ -158,14 +223,14 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 	    !digits(s, n, &i, 2, &mo) || i >= n || s[i++] != '-' ||
 	    !digits(s, n, &i, 2, &d))
 		return 0;
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
+	if (y < (fl & VAL_TSP_LAX ? 0 : 1) || mo < 1 || mo > 12 || d < 1 || d > mdays(y, mo))
 		return 0;
 	if (i == n) {
 		if (!date_only_ok)
 			return 0;
 		goto done;
 	}
-	if (s[i] != ' ' && s[i] != 'T')
+	if (s[i] != ' ' && s[i] != 'T' && !(s[i] == 't' && (fl & VAL_TSP_LAX)))
 		return 0;
 	i++;
 	if (!digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':' ||
@@ -173,27 +238,26 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 		return 0;
 	if (i < n && s[i] == ':') {
 		i++;
-		if (!digits(s, n, &i, 2, &sec))
+		if (!digits(s, n, &i, 2, &se))
 			return 0;
-		if (i < n && s[i] == '.') {
+		if (i < n && (s[i] == '.' || (s[i] == ',' && (fl & VAL_TSP_LAX)))) {
 			i++;
 			if (i >= n || !isdigit((unsigned char)s[i]))
 				return 0;
-			while (i < n && isdigit((unsigned char)s[i])) {
-				if (fd < 6)
+			for (; i < n && isdigit((unsigned char)s[i]); i++) {
+				if (fd < maxfd)
 					frac = frac * 10 + (s[i] - '0');
-				else if (s[i] != '0')
-					return 0;  /* sub-microsecond precision */
+				else if ((fl & VAL_TSP_NS) || s[i] != '0')
+					return 0;  /* finer than the unit */
+				else
+					continue;  /* a zero past the unit */
 				fd++;
-				i++;
 			}
-			while (fd < 6) {
+			for (; fd < 9; fd++)
 				frac *= 10;
-				fd++;
-			}
 		}
 	}
-	if (h > 23 || mi > 59 || sec > 59)
+	if (h > 23 || mi > 59 || se > 59)
 		return 0;
 	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
 		*has_tz = 1;
@@ -208,7 +272,7 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 			i++;
 		if (i < n && !digits(s, n, &i, 2, &om))
 			return 0;
-		if (oh > 15 || om > 59)
+		if (oh > (fl & VAL_TSP_LAX ? 23 : 15) || om > 59)
 			return 0;
 		off = sign * ((int64_t)oh * 3600 + om * 60);
 		*has_tz = 1;
@@ -216,9 +280,33 @@ int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
 	if (i != n)
 		return 0;
 done:
-	v = (val_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957) * 86400LL +
-	    h * 3600LL + mi * 60LL + sec - off;
-	*us = v * 1000000LL + frac;
+	*sec = val_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL +
+	       h * 3600LL + mi * 60LL + se - off;
+	*frac_ns = frac;
+	return 1;
+}
+
+int val_parse_timestamp(const char *s, size_t n, int64_t *us, int *has_tz,
+		       int date_only_ok)
+{
+	int64_t sec, frac;
+
+	if (!ts_parse(s, n, 0, date_only_ok, &sec, &frac, has_tz))
+		return 0;
+	*us = (sec - 946684800LL) * 1000000LL + frac / 1000;
+	return 1;
+}
+
+int val_parse_timestamp_ns(const char *s, size_t n, unsigned flags, int64_t *ns,
+			   int *has_tz)
+{
+	int64_t sec, frac, v;
+
+	if (!ts_parse(s, n, flags, 1, &sec, &frac, has_tz) ||
+	    __builtin_mul_overflow(sec, (int64_t)1000000000, &v) ||
+	    __builtin_add_overflow(v, frac, &v))
+		return 0;
+	*ns = v;
 	return 1;
 }
 
@@ -272,37 +360,67 @@ int val_parse_time_of_day(const char *s, size_t n, int64_t *us)
 
 int val_parse_time_ns(const char *s, int64_t *ns)
 {
-	char *end, tmp[80];
-	const char *dot;
+	char *end;
 	long long v;
-	int64_t us, sub = 0;
-	size_t n, k;
-	int tz;
 
 	if (!s || !*s)
 		return FERRY_EINVAL;
+	/* integers first, of any length (the mode parser copies at most 79
+	 * bytes) */
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (!*end && errno == 0) {
 		*ns = v;
 		return 0;
 	}
-	n = strlen(s);
-	if (n >= sizeof(tmp))
+	return val_parse_time_ns_mode(s, strlen(s), 0, ns);
+}
+
+int val_parse_time_ns_mode(const char *s, size_t n, unsigned mode, int64_t *ns)
+{
+	char *end, tmp[80];
+	const char *dot;
+	long long v;
+	int64_t us, sub = 0;
+	size_t k;
+	int tz;
+
+	if (!s || !n || n >= sizeof(tmp))
 		return FERRY_EINVAL;
-	memcpy(tmp, s, n + 1);
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	if (strlen(tmp) != n)  /* a NUL inside */
+		return FERRY_EINVAL;
+	if (!(mode & VAL_TIME_RFC3339)) {
+		errno = 0;
+		v = strtoll(tmp, &end, 10);
+		if (!*end && errno == 0) {
+			*ns = v;
+			return 0;
+		}
+	} else {
+		/* InfluxDB's own form: the 'T', seconds and a 'Z' are required */
+		if (n < 20 || tmp[10] != 'T' || tmp[13] != ':' || tmp[16] != ':' ||
+		    tmp[n - 1] != 'Z')
+			return FERRY_EINVAL;
+	}
 	/* InfluxDB writes nanoseconds (2024-01-01T00:00:00.123456789Z): the
 	 * timestamp parser keeps microseconds, the digits past them are
-	 * taken here (a tenth one and on must be zero) */
+	 * taken here (a tenth one and on must be zero unless VAL_TIME_TRUNC) */
 	if ((dot = strchr(tmp, '.')) != NULL) {
 		size_t at = (size_t)(dot - tmp) + 1, nd = 0;
 
 		while (tmp[at + nd] >= '0' && tmp[at + nd] <= '9')
 			nd++;
+		if (nd == 0 && (mode & VAL_TIME_RFC3339)) {
+			/* "...:05.Z": strptime's old reading took it */
+			memmove(tmp + at - 1, tmp + at, n + 1 - at);
+			n--;
+		}
 		for (k = 6; k < nd; k++) {
 			if (k < 9)
 				sub = sub * 10 + (tmp[at + k] - '0');
-			else if (tmp[at + k] != '0')
+			else if (tmp[at + k] != '0' && !(mode & VAL_TIME_TRUNC))
 				return FERRY_EINVAL;
 		}
 		for (k = nd; k < 9 && nd > 6; k++)
@@ -310,7 +428,7 @@ int val_parse_time_ns(const char *s, int64_t *ns)
 		if (nd > 6)
 			memmove(tmp + at + 6, tmp + at + nd, n + 1 - (at + nd));
 	}
-	if (!val_parse_timestamp(tmp, strlen(tmp), &us, &tz, 1))
+	if (!val_parse_timestamp(tmp, strlen(tmp), &us, &tz, !(mode & VAL_TIME_RFC3339)))
 		return FERRY_EINVAL;
 	/* a time without an offset is UTC */
 	if (__builtin_add_overflow(us, PG_EPOCH_US, &us) ||
@@ -319,7 +437,8 @@ int val_parse_time_ns(const char *s, int64_t *ns)
 	return 0;
 }
 
-int val_parse_duration(const char *s, int64_t *ns)
+/* "90s", "7d" or a bare number of seconds, from a C string. */
+static int plain_duration(const char *s, int64_t *ns)
 {
 	static const struct { const char *u; int64_t ns; } units[] = {
 		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
@@ -343,6 +462,110 @@ int val_parse_duration(const char *s, int64_t *ns)
 		if (!strcmp(end, units[i].u))
 			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
 	return FERRY_EINVAL;
+}
+
+int val_parse_duration(const char *s, int64_t *ns)
+{
+	return plain_duration(s, ns);
+}
+
+/* Go's duration text: <digits><unit> repeated; -1 when it is not one. */
+static int64_t go_duration(const char *p, size_t n)
+{
+	static const struct {
+		const char *u;
+		int64_t ns;
+	} units[] = { { "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "ms", 1000000 },
+		      { "h", 3600000000000LL }, { "m", 60000000000LL }, { "s", 1000000000 } };
+	const char *e = p + n;
+	int64_t total = 0;
+
+	if (p == e)
+		return -1;
+	while (p < e) {
+		int64_t v = 0;
+		size_t k, ul = 0;
+
+		if (*p < '0' || *p > '9')
+			return -1;
+		for (; p < e && *p >= '0' && *p <= '9'; p++) {
+			if (v > (INT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (*p - '0');
+		}
+		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+			ul = strlen(units[k].u);
+			if ((size_t)(e - p) >= ul && !memcmp(p, units[k].u, ul))
+				break;
+		}
+		if (k == sizeof(units) / sizeof(units[0]) || v > (INT64_MAX - total) / units[k].ns)
+			return -1;
+		total += v * units[k].ns;
+		p += ul;
+	}
+	return total;
+}
+
+/* The decimal grammar of VAL_DUR_DECIMAL, from a C string, in us. */
+static int decimal_duration(const char *s, int64_t *us)
+{
+	char *end;
+	double v, mul = 1.0;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !(v > 0))
+		return FERRY_EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		mul = 1.0;
+	else if (!strcmp(end, "ms"))
+		mul = 1e-3;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mul = 60.0;
+	else if (!strcmp(end, "h"))
+		mul = 3600.0;
+	else if (!strcmp(end, "d"))
+		mul = 86400.0;
+	else if (!strcmp(end, "w"))
+		mul = 7 * 86400.0;
+	else if (!strcmp(end, "y"))
+		mul = 365 * 86400.0;
+	else
+		return FERRY_EINVAL;
+	v *= mul * 1e6;
+	if (v < 1 || v > 1e17)
+		return FERRY_EINVAL;
+	*us = (int64_t)v;
+	return 0;
+}
+
+int val_parse_duration_mode(const char *s, size_t n, unsigned mode, int64_t *out)
+{
+	char tmp[128], *cs = tmp;
+	int64_t t;
+	int rc;
+
+	if (!s)
+		return FERRY_EINVAL;
+	if (mode & VAL_DUR_GO) {
+		if ((t = go_duration(s, n)) < 0)
+			return FERRY_EINVAL;
+		*out = t;
+		return 0;
+	}
+	/* the text grammars read a C string (strtod, strtoll); a NUL inside
+	 * is no duration.  Longer text than tmp (zero padding: strtod takes
+	 * any length) gets a heap copy, the one allocation in this file. */
+	if (!n || memchr(s, 0, n))
+		return FERRY_EINVAL;
+	if (n >= sizeof(tmp) && !(cs = ferry_malloc(n + 1)))
+		return FERRY_ENOMEM;
+	memcpy(cs, s, n);
+	cs[n] = 0;
+	rc = mode & VAL_DUR_DECIMAL ? decimal_duration(cs, out) : plain_duration(cs, out);
+	if (cs != tmp)
+		ferry_free(cs);
+	return rc;
 }
 
 /* ---- other values ------------------------------------------------------ */

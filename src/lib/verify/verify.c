@@ -37,6 +37,7 @@
 #include "ferry/progress.h"
 #include "ferry/registry.h"
 #include "ferry/verify.h"
+#include "model/value.h"
 #include "verify/verify_int.h"
 
 #define VF_DEFAULT_CHUNK_ROWS 500000
@@ -176,25 +177,14 @@ static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
 /* A timestamp cell (microseconds since 2000-01-01 UTC) as UTC text. */
 static void show_time(int64_t us, int tz, struct ferry_buf *o)
 {
-	int64_t frac = us % 1000000, s;
-	time_t t;
-	struct tm tm;
+	char tmp[64];
 
 	if (us == INT64_MIN || us == INT64_MAX) {   /* PostgreSQL's -infinity, infinity */
 		ferry_buf_addstr(o, us < 0 ? "\"-infinity\"" : "\"infinity\"");
 		return;
 	}
-	if (frac < 0)
-		frac += 1000000;
-	s = (us - frac) / 1000000;
-	t = (time_t)(s + 946684800);
-	if (!gmtime_r(&t, &tm)) {
-		ferry_buf_addf(o, "%lld", (long long)us);
-		return;
-	}
-	ferry_buf_addf(o, "\"%04d-%02d-%02d %02d:%02d:%02d.%06lld%s\"", tm.tm_year + 1900,
-		       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		       (long long)frac, tz ? "+00" : "");
+	val_format_timestamp(tmp, sizeof(tmp), us, VAL_TS_PG_EPOCH, tz ? "+00" : NULL);
+	ferry_buf_addf(o, "\"%s\"", tmp);
 }
 
 /* Row r as "col=value, ..." (values as show_cell renders them), NUL-ended. */

@@ -137,68 +137,26 @@ unsigned csv_classify(const char *s, size_t n, int quoted_is_text, int quoted)
 	return K_TEXT;
 }
 
-/* 0 valid UTF-8 without NUL, 1 has NUL, 2 invalid UTF-8. */
+/* 0 valid UTF-8 without NUL, 1 has NUL, 2 invalid UTF-8: the answer of
+ * model's one validator, at the first bad byte. */
 int csv_check_text(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	size_t k = val_utf8_prefix(s, n, 0, NULL);
 
-	while (p < e) {
-		unsigned c = *p;
-
-		if (c >= 1 && c < 0x80) {
-			p++;
-			continue;
-		}
-		if (!c)
-			return 1;
-		if (c >= 0xc2 && c <= 0xdf) {
-			if (e - p < 2 || (p[1] & 0xc0) != 0x80)
-				return 2;
-			p += 2;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			if (e - p < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-			    (c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
-				return 2;
-			p += 3;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			if (e - p < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-			    (p[3] & 0xc0) != 0x80 || (c == 0xf0 && p[1] < 0x90) ||
-			    (c == 0xf4 && p[1] > 0x8f))
-				return 2;
-			p += 4;
-		} else {
-			return 2;
-		}
-	}
-	return 0;
+	/* the validator stops at a NUL only when it starts a character (as
+	 * a continuation byte it is invalid UTF-8, here as before) */
+	return k == n ? 0 : s[k] == '\0' ? 1 : 2;
 }
 
 /* ---- time ---------------------------------------------------------------- */
 
-static int digits(const char *s, size_t n, size_t at, size_t k, int *v)
-{
-	size_t i;
-
-	if (at + k > n)
-		return -1;
-	*v = 0;
-	for (i = 0; i < k; i++) {
-		unsigned d = (unsigned char)s[at + i] - '0';
-
-		if (d > 9)
-			return -1;
-		*v = *v * 10 + (int)d;
-	}
-	return 0;
-}
-
+/* Integers in the column's precision here; text times are model's one
+ * timestamp grammar in its nanosecond, lax dialect (IoTDB writes 't',
+ * ',' fractions and offsets past 15 h). */
 int csv_time_parse(const char *s, size_t n, enum lp_precision prec, int64_t *ns)
 {
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int Y, M, D, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
-	int64_t frac = 0, secs, out, v;
-	size_t i;
-	int rc;
+	int64_t v;
+	int rc, tz;
 
 	csv_trim(&s, &n);
 	if (!n)
@@ -208,68 +166,8 @@ int csv_time_parse(const char *s, size_t n, enum lp_precision prec, int64_t *ns)
 		return lp_ts_to_ns(v, prec, ns);
 	if (rc == -2)
 		return FERRY_EREJECT;
-	if (digits(s, n, 0, 4, &Y) || n < 10 || s[4] != '-' || digits(s, n, 5, 2, &M) ||
-	    s[7] != '-' || digits(s, n, 8, 2, &D))
+	if (!val_parse_timestamp_ns(s, n, VAL_TSP_NS | VAL_TSP_LAX, &v, &tz))
 		return FERRY_EREJECT;
-	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] ||
-	    (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0)))
-		return FERRY_EREJECT;
-	i = 10;
-	if (i < n) {
-		if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
-			return FERRY_EREJECT;
-		if (digits(s, n, i + 1, 2, &h) || i + 3 >= n || s[i + 3] != ':' ||
-		    digits(s, n, i + 4, 2, &mi))
-			return FERRY_EREJECT;
-		i += 6;
-		if (i < n && s[i] == ':') {
-			if (digits(s, n, i + 1, 2, &sec))
-				return FERRY_EREJECT;
-			i += 3;
-			if (i < n && (s[i] == '.' || s[i] == ',')) {
-				size_t k = 0;
-
-				for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++) {
-					if (k >= 9)
-						return FERRY_EREJECT;
-					frac = frac * 10 + (s[i] - '0');
-				}
-				if (!k)
-					return FERRY_EREJECT;
-				for (; k < 9; k++)
-					frac *= 10;
-			}
-		}
-		if (h > 23 || mi > 59 || sec > 59)
-			return FERRY_EREJECT;
-		if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-			i++;
-		} else if (i < n && (s[i] == '+' || s[i] == '-')) {
-			int sign = s[i] == '-' ? -1 : 1;
-
-			if (digits(s, n, i + 1, 2, &oh))
-				return FERRY_EREJECT;
-			i += 3;
-			if (i < n && s[i] == ':')
-				i++;
-			if (i < n) {
-				if (digits(s, n, i, 2, &om))
-					return FERRY_EREJECT;
-				i += 2;
-			}
-			if (oh > 23 || om > 59)
-				return FERRY_EREJECT;
-			oh *= sign;
-			om *= sign;
-		}
-		if (i != n)
-			return FERRY_EREJECT;
-	}
-	secs = val_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + sec -
-	       (int64_t)oh * 3600 - (int64_t)om * 60;
-	if (__builtin_mul_overflow(secs, (int64_t)1000000000, &out) ||
-	    __builtin_add_overflow(out, frac, &out))
-		return FERRY_EREJECT;
-	*ns = out;
+	*ns = v;
 	return 0;
 }

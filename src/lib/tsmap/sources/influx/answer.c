@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
@@ -268,61 +267,6 @@ const struct mp_val *ifx_cell(const struct series *s, const struct mp_val *cells
 	int j = col_index(s, col);
 
 	return j < 0 ? NULL : &cells[j];
-}
-
-/* "2024-01-01T00:00:00[.frac]Z" to ns; 0 or -1. */
-int ifx_parse_rfc3339(const char *s, size_t n, int64_t *ns)
-{
-	char tmp[64];
-	struct tm tm;
-	const char *p;
-	int64_t frac = 0, scale = 1000000000;
-	time_t t;
-
-	if (n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, s, n);
-	tmp[n] = 0;
-	memset(&tm, 0, sizeof(tm));
-	if (!(p = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm)))
-		return -1;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (scale > 1) {
-				scale /= 10;
-				frac += (*p - '0') * scale;
-			}
-	if (strcmp(p, "Z"))
-		return -1;
-	t = timegm(&tm);
-	if (t < -9223372036LL || t > 9223372035LL)
-		return -1;
-	*ns = (int64_t)t * 1000000000 + frac;
-	return 0;
-}
-
-/* ns as "2024-01-01T00:00:00.000000001Z" (fraction only when non-zero). */
-void ifx_fmt_time(int64_t ns, char *out, size_t cap)
-{
-	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-	time_t t;
-	struct tm tm;
-	size_t n;
-
-	if (frac < 0) {
-		frac += 1000000000;
-		sec--;
-	}
-	t = (time_t)sec;
-	if (!gmtime_r(&t, &tm)) {
-		snprintf(out, cap, "%" PRId64, ns);
-		return;
-	}
-	n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac)
-		snprintf(out + n, cap - n, ".%09" PRId64 "Z", frac);
-	else
-		snprintf(out + n, cap - n, "Z");
 }
 
 /*

@@ -294,7 +294,12 @@ static int shard_row(struct rows_ctx *c, const struct series *s, const struct mp
 			continue;
 		if (tv[k]->t == MP_INT)
 			t = tv[k]->v.i;
-		else if (tv[k]->t != MP_STR || ifx_parse_rfc3339(tv[k]->s, tv[k]->len, &t) < 0)
+		/* the length and bounds are the ones the strptime/timegm
+		 * reading had (under 64 bytes; whole seconds -9223372036 to
+		 * 9223372035) */
+		else if (tv[k]->t != MP_STR || tv[k]->len >= 64 ||
+			 val_parse_time_ns_mode(tv[k]->s, tv[k]->len, IFX_TIME_MODE, &t) < 0 ||
+			 t < -9223372036000000000LL || t > 9223372035999999999LL)
 			return ferry_error_set(err, FERRY_EIO,
 				"invalid answer from InfluxDB at %s: SHOW SHARDS time is not RFC 3339",
 				ix->where);
@@ -303,44 +308,6 @@ static int shard_row(struct rows_ctx *c, const struct series *s, const struct mp
 		ix->bounds[ix->nbounds++] = t;
 	}
 	return 0;
-}
-
-/* A Go duration as SHOW RETENTION POLICIES prints it ("168h0m0s",
- * "1h30m0s", "0s") in ns; -1 when it is not one. */
-static int64_t go_duration(const char *p, size_t n)
-{
-	static const struct {
-		const char *u;
-		int64_t ns;
-	} units[] = { { "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "ms", 1000000 },
-		      { "h", 3600000000000LL }, { "m", 60000000000LL }, { "s", 1000000000 } };
-	const char *e = p + n;
-	int64_t total = 0;
-
-	if (p == e)
-		return -1;
-	while (p < e) {
-		int64_t v = 0;
-		size_t k, ul = 0;
-
-		if (*p < '0' || *p > '9')
-			return -1;
-		for (; p < e && *p >= '0' && *p <= '9'; p++) {
-			if (v > (INT64_MAX - 9) / 10)
-				return -1;
-			v = v * 10 + (*p - '0');
-		}
-		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
-			ul = strlen(units[k].u);
-			if ((size_t)(e - p) >= ul && !memcmp(p, units[k].u, ul))
-				break;
-		}
-		if (k == sizeof(units) / sizeof(units[0]) || v > (INT64_MAX - total) / units[k].ns)
-			return -1;
-		total += v * units[k].ns;
-		p += ul;
-	}
-	return total;
 }
 
 struct sgd_ctx {
@@ -355,8 +322,10 @@ static int sgd_row(struct rows_ctx *c, const struct series *s, const struct mp_v
 	const struct mp_val *v = ifx_cell(s, cells, "name"), *d = ifx_cell(s, cells, "shardGroupDuration");
 
 	(void)err;
-	if (v && mp_key_is(v, g->rp) && d && d->t == MP_STR)
-		g->ns = go_duration(d->s, d->len);
+	/* a Go duration ("168h0m0s"); -1 when it is not one */
+	if (v && mp_key_is(v, g->rp) && d && d->t == MP_STR &&
+	    val_parse_duration_mode(d->s, d->len, VAL_DUR_GO, &g->ns) < 0)
+		g->ns = -1;
 	return 0;
 }
 

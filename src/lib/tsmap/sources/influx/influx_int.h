@@ -51,6 +51,7 @@
 
 #include "ferry/buf.h"
 #include "ferry/error.h"
+#include "model/value.h"
 #include "tsmap/tsmap.h"
 #include "wire/msgpack.h"
 
@@ -190,10 +191,11 @@ int ifx_next_row(const struct ifx *ix, const struct series *s, const unsigned ch
 /* The cell of column col in a row of s, or NULL when s has no such column. */
 const struct mp_val *ifx_cell(const struct series *s, const struct mp_val *cells,
 			      const char *col);
-/* "2024-01-01T00:00:00[.frac]Z" to ns; 0 or -1. */
-int ifx_parse_rfc3339(const char *s, size_t n, int64_t *ns);
-/* ns as "2024-01-01T00:00:00.000000001Z" (fraction only when non-zero). */
-void ifx_fmt_time(int64_t ns, char *out, size_t cap);
+/* InfluxDB's times ("2024-01-01T00:00:00[.frac]Z", digits past the ninth
+ * dropped) are read by model's val_parse_time_ns_mode(IFX_TIME_MODE) and
+ * written by val_format_timestamp(IFX_TS_FLAGS, "Z"): one owner each. */
+#define IFX_TIME_MODE (VAL_TIME_TRUNC | VAL_TIME_RFC3339)
+#define IFX_TS_FLAGS  (VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT)
 /*
  * Is the whole answer raw in more than one message?  Asked with a chunk
  * size no answer under whole_max reaches, it is one message; a series

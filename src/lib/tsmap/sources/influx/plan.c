@@ -139,21 +139,6 @@ static int add_strlit(struct ferry_buf *b, const char *s, size_t n)
 	return rc;
 }
 
-/* Line-protocol escaping of a measurement name, as in a series key. */
-static int add_lp_escaped(struct ferry_buf *b, const char *s, size_t n)
-{
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < n && rc == 0; i++) {
-		if (s[i] == ',' || s[i] == ' ')
-			rc = ferry_buf_addch(b, '\\');
-		if (rc == 0)
-			rc = ferry_buf_addch(b, s[i]);
-	}
-	return rc;
-}
-
 /*
  * A unit of measurement us->m: series key, condition "tag"::tag = 'v'.
  * v "" takes the values with a NUL too, which a string literal cannot
@@ -242,7 +227,7 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 	}
 	/* the points without the tag (all of them when the measurement has
 	 * no such tag key): their canonical keys start "measurement," */
-	if (add_lp_escaped(&key, m->name, strlen(m->name)) < 0 || ferry_buf_addch(&key, ',') < 0 ||
+	if (lp_escape(&key, m->name, strlen(m->name), 1) < 0 || ferry_buf_addch(&key, ',') < 0 ||
 	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;

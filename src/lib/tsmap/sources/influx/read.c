@@ -318,8 +318,8 @@ static int range_query(const struct ifx *ix, const struct tm_measurement *m, int
 	*chi = hi;
 	if (lo >= hi)
 		return 0;
-	ifx_fmt_time(lo, a, sizeof(a));
-	ifx_fmt_time(hi, b, sizeof(b));
+	val_format_timestamp(a, sizeof(a), lo, IFX_TS_FLAGS, "Z");
+	val_format_timestamp(b, sizeof(b), hi, IFX_TS_FLAGS, "Z");
 	ferry_buf_clear(q);
 	ferry_buf_clear(ctx);
 	rc = ferry_buf_addstr(q, "SELECT ");

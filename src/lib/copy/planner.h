@@ -51,8 +51,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
 		  struct strv *fks);
 
-void plan_quote_ident(struct ferry_buf *b, const char *name);
-void plan_quote_literal(struct ferry_buf *b, const char *s);
-void plan_qualified(struct ferry_buf *b, const char *schema, const char *name);
+int plan_quote_ident(struct ferry_buf *b, const char *name);
+int plan_quote_literal(struct ferry_buf *b, const char *s);
+int plan_qualified(struct ferry_buf *b, const char *schema, const char *name);
 
 #endif

@@ -43,6 +43,7 @@ static size_t utf8_chars(const char *s, size_t n)
 static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 			     int *int_digits, int *frac_digits)
 {
+	int berr = 0;
 	char mant[1100];
 	size_t i = 0, nm = 0;
 	int neg = 0, dot = -1, exp = 0, point, k;
@@ -89,10 +90,10 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 	point = (dot < 0 ? (int)nm : dot) + exp;  /* digits before the point */
 	/* integer part */
 	if (neg)
-		ferry_buf_addch(out, '-');
+		berr |= ferry_buf_addch(out, '-');
 	*int_digits = 0;
 	if (point <= 0) {
-		ferry_buf_addch(out, '0');
+		berr |= ferry_buf_addch(out, '0');
 	} else {
 		int started = 0;
 
@@ -102,7 +103,7 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 			if (c == '0' && !started && k < point - 1)
 				continue;
 			started = 1;
-			ferry_buf_addch(out, c);
+			berr |= ferry_buf_addch(out, c);
 			(*int_digits)++;
 		}
 		if (*int_digits == 1 && out->buf[out->len - 1] == '0')
@@ -110,9 +111,9 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 	}
 	*frac_digits = 0;
 	if ((int)nm > point) {
-		ferry_buf_addch(out, '.');
+		berr |= ferry_buf_addch(out, '.');
 		for (k = point; k < (int)nm; k++) {
-			ferry_buf_addch(out, k < 0 ? '0' : mant[k]);
+			berr |= ferry_buf_addch(out, k < 0 ? '0' : mant[k]);
 			(*frac_digits)++;
 		}
 	}
@@ -473,15 +474,16 @@ mismatch:
  * {"file":"sub/a.lp","line":N} (see ferry_table.key_files). */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 {
+	int berr = 0;
 	uint64_t file = (uint64_t)key >> 40;
 
 	if (t->key_files && key >= 0 && file < t->nkey_files) {
 		struct ferry_buf b = FERRY_BUF_INIT;
 
 		/* a name that does not fit is cut, the JSON stays whole */
-		ferry_buf_addstr(&b, "{\"file\":");
-		ferry_buf_addjson(&b, t->key_files[file], strlen(t->key_files[file]));
-		ferry_buf_addf(&b, ",\"%s\":%lld}", t->key_label ? t->key_label : "line",
+		berr |= ferry_buf_addstr(&b, "{\"file\":");
+		berr |= ferry_buf_addjson(&b, t->key_files[file], strlen(t->key_files[file]));
+		berr |= ferry_buf_addf(&b, ",\"%s\":%lld}", t->key_label ? t->key_label : "line",
 			       (long long)(key & ((INT64_C(1) << 40) - 1)));
 		if (b.buf && b.len < n) {
 			memcpy(out, b.buf, b.len + 1);

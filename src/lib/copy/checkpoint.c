@@ -128,9 +128,24 @@ int copy_query_value(ferry_conn *c, const char *sql, const char *const *params, 
 	return rc;
 }
 
-static int q1(ferry_conn *c, struct ferry_buf *sql, struct ferry_buf *out,
+/*
+ * The statements below are built with a run of adds whose results are
+ * or-ed into berr: negative when one failed (the buffer is sticky, so
+ * the text is cut).  Such a statement never runs; it is out of memory.
+ */
+static int sql_exec(ferry_conn *c, const struct ferry_buf *sql, int berr,
+		    struct ferry_error *err)
+{
+	if (berr < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return ferry_conn_ops_of(c)->exec(c, sql->buf, err);
+}
+
+static int q1(ferry_conn *c, struct ferry_buf *sql, int berr, struct ferry_buf *out,
 	      int *isnull, struct ferry_error *err)
 {
+	if (berr < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return copy_query_value(c, sql->buf, NULL, 0, out, isnull, err);
 }
 
@@ -153,12 +168,13 @@ static int q_list(ferry_conn *c, const char *sql, const char *job, struct strv *
 }
 
 /* A count(*) query's number (0 when it fails). */
-static int q_count(ferry_conn *c, struct ferry_buf *sql, int64_t *n, struct ferry_error *err)
+static int q_count(ferry_conn *c, struct ferry_buf *sql, int berr, int64_t *n,
+		   struct ferry_error *err)
 {
 	struct ferry_buf out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 
-	rc = q1(c, sql, &out, &isnull, err);
+	rc = q1(c, sql, berr, &out, &isnull, err);
 	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
 	ferry_buf_release(&out);
 	return rc;
@@ -225,7 +241,7 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 	/* again in the same transaction: the tables it created since */
 	berr |= ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
 			 "EXCLUDED.created_tables");
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -241,7 +257,7 @@ int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
 	berr |= plan_quote_literal(&sql, state);
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -263,7 +279,7 @@ int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
 
 	berr |= ferry_buf_addstr(&sql, "DELETE FROM ferry.jobs WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -294,7 +310,7 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 		berr |= literal_or_null(&sql, ck[i].key_hi);
 		berr |= ferry_buf_addch(&sql, ')');
 		if ((i + 1) % 500 == 0 || i + 1 == n) {
-			rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+			rc = sql_exec(dst, &sql, berr, err);
 			ferry_buf_clear(&sql);
 		}
 	}
@@ -339,7 +355,7 @@ int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
 			 "coalesce(key_hi, '-') FROM ferry.progress p WHERE ");
 	berr |= claimable(&sql, job);
 	berr |= ferry_buf_addstr(&sql, " ORDER BY stream_no, range_lo LIMIT 1 FOR UPDATE SKIP LOCKED");
-	rc = q1(dst, &sql, &out, &isnull, err);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
 		long long a, b;
 		int s, h, n = 0;
@@ -400,7 +416,7 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		berr |= plan_quote_literal(&sql, rejects->buf);
 		berr |= ferry_buf_addstr(&sql, ") ON CONFLICT (job, stream_no, range_lo) DO UPDATE SET lines = EXCLUDED.lines");
 	}
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -414,7 +430,7 @@ int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error 
 
 	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
 	berr |= plan_quote_literal(&sql, job);
-	rc = q_count(dst, &sql, n, err);
+	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -429,7 +445,7 @@ int ck_unheld(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *
 	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM (SELECT 1 FROM ferry.progress p WHERE ");
 	berr |= claimable(&sql, job);
 	berr |= ferry_buf_addstr(&sql, " FOR UPDATE SKIP LOCKED) c");
-	rc = q_count(dst, &sql, n, err);
+	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -448,7 +464,7 @@ int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 			 "FROM ferry.progress WHERE state = 'done' AND job = ");
 	berr |= plan_quote_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND stream_no = %d", stream_no);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
 		long long a, b, c;
 		unsigned long long d;
@@ -481,7 +497,7 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 	berr |= ferry_buf_addstr(&sql, "SELECT string_agg(lines, '' ORDER BY stream_no, range_lo) "
 			 "FROM ferry.rejects WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc < 0 || isnull || out.len == 0)
 		goto out;
 	f = fopen(path, "w");
@@ -518,7 +534,7 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
 		goto out;
 	/* one statement: a run killed while recording the steps leaves all
@@ -536,7 +552,7 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 		berr |= ferry_buf_addch(&sql, ')');
 	}
 	berr |= ferry_buf_addstr(&sql, " ON CONFLICT DO NOTHING");
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 out:
 	ferry_buf_release(&sql);
 	ferry_buf_release(&out);
@@ -564,19 +580,20 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 	berr |= ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
 		       "(SELECT min(stage) FROM ferry.steps WHERE job = s.job AND state = 'pending') "
 		       "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED", max_stage);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull && (sp = strchr(out.buf, ' ')) != NULL &&
 	    (sp = strchr(sp + 1, ' ')) != NULL) {
 		*found = 1;
 		sscanf(out.buf, "%d %d", step, stage);
 		ferry_buf_clear(stmt);
-		berr |= ferry_buf_addstr(stmt, sp + 1);
+		if (ferry_buf_addstr(stmt, sp + 1) < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	} else if (rc == 0) {
 		ferry_buf_clear(&sql);
 		berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
 			       "stage <= %d AND job = ", max_stage);
 		berr |= plan_quote_literal(&sql, job);
-		rc = q1(dst, &sql, &out, &isnull, err);
+		rc = q1(dst, &sql, berr, &out, &isnull, err);
 		*wait = rc == 0 && !isnull && strcmp(out.buf, "0");
 	}
 	ferry_buf_release(&sql);
@@ -598,7 +615,7 @@ static int step_mark(ferry_conn *dst, const char *job, int step, const char *sta
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND step = %d", step);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -635,7 +652,7 @@ int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
 	berr |= ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
 			 "WHERE state = 'failed' AND job = ");
 	berr |= plan_quote_literal(&sql, job);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -659,6 +676,10 @@ int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
 		goto out;
 	for (i = 0; i < notes.n; i++)
 		berr |= ferry_buf_addf(&all, "\n  %s", notes.v[i]);
+	if (berr < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = ferry_error_set(err, FERRY_ESQL,
 		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
 		"the rows stay, the job is not done.  Keys SQLite holds apart can collide in one "
@@ -765,7 +786,11 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 			struct count_text ct = { 0, &out };
 
 			ferry_buf_clear(&out);
-			if ((rc = ops->query(dst, sql.buf, NULL, 0, take_count_text, &ct, err)) < 0)
+			if (berr < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			else
+				rc = ops->query(dst, sql.buf, NULL, 0, take_count_text, &ct, err);
+			if (rc < 0)
 				break;
 			if (pass == 0)
 				*nfks = ct.n;
@@ -784,7 +809,7 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 		berr |= ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
 			       "FROM (%s) d", STEP_RESTORE_BASE, pass == 0 ? STAGE_FKEYS : STAGE_KEYS,
 			       sel.buf);
-		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
+		if ((rc = sql_exec(dst, &sql, berr, err)) < 0)
 			break;
 		rc = ops->exec(dst, out.buf, err);
 	}
@@ -812,11 +837,13 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 	struct ferry_buf sql = FERRY_BUF_INIT, nv = FERRY_BUF_INIT;
 	struct strv todo = { 0 };
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	berr |= ferry_buf_addf(&sql, "SELECT sql FROM ferry.steps WHERE state <> 'done' AND job = $1 "
 		       "AND step >= %d ORDER BY stage, step", STEP_RESTORE_BASE);
-	if ((rc = q_list(dst, sql.buf, job, &todo, err)) < 0)
+	if (berr < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (rc < 0 || (rc = q_list(dst, sql.buf, job, &todo, err)) < 0)
 		goto out;
 	for (i = 0; i < todo.n && rc == 0; i++) {
 		struct ferry_error e = FERRY_ERROR_INIT;
@@ -827,8 +854,9 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 			continue;
 		ops->exec(dst, "ROLLBACK TO SAVEPOINT ferry_restore", NULL);
 		ferry_buf_clear(&nv);
-		berr |= ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
-		if (strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
+		/* a statement cut short by a failed add never runs */
+		if (ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]) == 0 &&
+		    strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
 			plan_strv_pushf(warnings, "foreign key added NOT VALID because existing rows "
 				   "violate it: %.200s", todo.v[i]);
 			continue;
@@ -858,7 +886,7 @@ int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, i
 	berr |= ferry_buf_addstr(&sql, " AND strpos(sql, ");
 	berr |= plan_quote_literal(&sql, prefix);
 	berr |= ferry_buf_addstr(&sql, ") > 0");
-	rc = q_count(dst, &sql, n, err);
+	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
 }

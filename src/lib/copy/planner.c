@@ -1135,7 +1135,8 @@ int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 			berr |= ferry_buf_addstr(b, cp->default_sql);
 		}
 	}
-	return ferry_buf_addstr(b, "\n)");
+	berr |= ferry_buf_addstr(b, "\n)");
+	return berr;
 }
 
 static const struct col_plan *find_col(const struct table_plan *tp, const char *src)

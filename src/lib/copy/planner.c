@@ -93,6 +93,8 @@ static char *shorten(const char *name, unsigned salt)
 			berr |= ferry_buf_addf(&b, "#%u", salt);
 		h = ferry_hash64(b.buf, b.len);
 		ferry_buf_release(&b);
+		if (berr < 0)
+			return NULL;  /* out of memory, as below */
 	}
 	out = ferry_malloc(keep + 10);
 	if (!out)
@@ -589,6 +591,10 @@ static char *strftime_to_char(const char *fmt)
 			return NULL;
 		}
 	}
+	if (berr < 0) {
+		ferry_buf_release(&b);
+		return NULL;
+	}
 	return ferry_buf_detach(&b, NULL);
 }
 
@@ -665,7 +671,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 		berr |= plan_quote_literal(&b, tc);
 		berr |= ferry_buf_addch(&b, ')');
 		ferry_free(tc);
-		return ferry_buf_detach(&b, NULL);
+		return berr < 0 ? NULL : ferry_buf_detach(&b, NULL);
 	}
 	/* literals */
 	while (*v == '(' || isspace((unsigned char)*v))
@@ -689,7 +695,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON ||
 			    cp->type == FERRY_T_JSONB) {
 				berr |= plan_quote_literal(&b, lit);
-				return ferry_buf_detach(&b, NULL);
+				return berr < 0 ? NULL : ferry_buf_detach(&b, NULL);
 			}
 			if (cp->type == FERRY_T_BYTES || is_time || cp->type == FERRY_T_DATE ||
 			    cp->type == FERRY_T_UUID)
@@ -736,7 +742,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			berr |= ferry_buf_addstr(&b, "'\\x");
 			berr |= ferry_buf_add(&b, lit + 2, n - 3);
 			berr |= ferry_buf_addstr(&b, "'::bytea");
-			return ferry_buf_detach(&b, NULL);
+			return berr < 0 ? NULL : ferry_buf_detach(&b, NULL);
 		}
 	}
 	return NULL;
@@ -787,7 +793,9 @@ int plan_check_filters(const char *const *include, const char *const *exclude,
 		berr |= ferry_buf_addf(&names, "%s%s", i ? ", " : "", scat->tables[i].name);
 	if (scat->ntables > 10)
 		berr |= ferry_buf_addf(&names, " and %zu more", scat->ntables - 10);
-	if (scat->ntables)
+	if (berr < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else if (scat->ntables)
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "%s '%s' matches no table of the source; its tables: %s",
 				     opt, glob, names.buf);
@@ -880,6 +888,10 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 				berr |= ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
 				tc = ferry_table_find_column(target, rn.buf);
 				ferry_buf_release(&rn);
+				if (berr < 0) {
+					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					goto out;
+				}
 			}
 			if (tc < 0) {
 				rc = ferry_error_set(err, FERRY_ENOTFOUND,
@@ -913,6 +925,11 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 			struct ferry_buf rn = FERRY_BUF_INIT;
 
 			berr |= ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
+			if (berr < 0) {
+				ferry_buf_release(&rn);
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			cp->dst_name = unique_name(rn.buf, names, k, &pl->renames, "column");
 			if (cp->dst_name && !strcmp(cp->dst_name, rn.buf))
 				plan_strv_pushf(&pl->renames, "column '%s.%s' -> '%s' (a PostgreSQL "
@@ -1018,6 +1035,10 @@ static int check_cast_targets(const struct ferry_copy_opts *o,
 
 			for (k = 0; k < tab->ncols; k++)
 				berr |= ferry_buf_addf(&cols, "%s%s", k ? ", " : "", tab->cols[k].name);
+			if (berr < 0) {
+				ferry_buf_release(&cols);
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			}
 			ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --cast '%s': table '%s' has no column '%.*s' (its columns: "
 				"%.300s)", c, tab->name, (int)(eq - c - strlen(tab->name) - 1),
@@ -1200,6 +1221,8 @@ static int translate_expr(struct ferry_buf *b, const char *e)
 	return berr;
 }
 
+/* "(a, b)" onto b: 0, -1 when a column is not in the plan, or the failed
+ * add's error (the caller tells it by ferry_buf_error(b)). */
 static int col_list(struct ferry_buf *b, const struct table_plan *tp,
 		    char **cols, size_t n)
 {
@@ -1217,7 +1240,7 @@ static int col_list(struct ferry_buf *b, const struct table_plan *tp,
 		berr |= plan_quote_ident(b, cp->dst_name);
 	}
 	berr |= ferry_buf_addch(b, ')');
-	return 0;
+	return berr;
 }
 
 /* Is name taken by a table, an index or a key this plan creates? */
@@ -1276,7 +1299,7 @@ static int pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
  * and would make every build of the table wait).  The name is PostgreSQL's
  * own (table_pkey, table_col_key), made unique among the plan's names.
  */
-static void key_index(struct plan *pl, const struct table_plan *tp, const char *schema,
+static int key_index(struct plan *pl, const struct table_plan *tp, const char *schema,
 		      const char *suffix, const char *kind, const char *cols,
 		      struct strv *keys, struct strv *attach)
 {
@@ -1291,26 +1314,32 @@ static void key_index(struct plan *pl, const struct table_plan *tp, const char *
 		ferry_free(name);
 		name = shorten(b.buf, ++salt);
 	}
-	if (!name) {
+	if (berr < 0 || !name) {
+		ferry_free(name);
 		ferry_buf_release(&b);
-		return;
+		return FERRY_ENOMEM;  /* shorten() fails only so */
 	}
-	plan_strv_push(&pl->keynames, ferry_strdup(name));
+	berr |= plan_strv_push(&pl->keynames, ferry_strdup(name));
 	ferry_buf_clear(&b);
 	berr |= ferry_buf_addstr(&b, "CREATE UNIQUE INDEX ");
 	berr |= plan_quote_ident(&b, name);
 	berr |= ferry_buf_addstr(&b, " ON ");
 	berr |= plan_qualified(&b, schema, tp->dst_name);
 	berr |= ferry_buf_addf(&b, " %s", cols);
-	plan_strv_push(keys, ferry_buf_detach(&b, NULL));
+	/* a statement cut short is never kept */
+	if (berr == 0)
+		berr = plan_strv_push(keys, ferry_buf_detach(&b, NULL));
 	berr |= ferry_buf_addstr(&b, "ALTER TABLE ");
 	berr |= plan_qualified(&b, schema, tp->dst_name);
 	berr |= ferry_buf_addstr(&b, " ADD CONSTRAINT ");
 	berr |= plan_quote_ident(&b, name);
 	berr |= ferry_buf_addf(&b, " %s USING INDEX ", kind);
 	berr |= plan_quote_ident(&b, name);
-	plan_strv_push(attach, ferry_buf_detach(&b, NULL));
+	if (berr == 0)
+		berr = plan_strv_push(attach, ferry_buf_detach(&b, NULL));
+	ferry_buf_release(&b);
 	ferry_free(name);
+	return berr;
 }
 
 int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
@@ -1333,7 +1362,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		berr |= ferry_buf_addch(&cols, '(');
 		berr |= pk_cols(&cols, tp, npk);
 		berr |= ferry_buf_addch(&cols, ')');
-		key_index(pl, tp, schema, "pkey", "PRIMARY KEY", cols.buf, keys, attach);
+		if (berr == 0)
+			berr |= key_index(pl, tp, schema, "pkey", "PRIMARY KEY", cols.buf, keys, attach);
 		ferry_buf_release(&cols);
 	}
 	for (i = 0; i < t->nidx; i++) {
@@ -1355,8 +1385,11 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 					berr |= ferry_buf_addch(&suffix, '_');
 				}
 				berr |= ferry_buf_addstr(&suffix, "key");
-				key_index(pl, tp, schema, suffix.buf, "UNIQUE", b.buf, keys, attach);
+				if (berr == 0)
+					berr |= key_index(pl, tp, schema, suffix.buf, "UNIQUE", b.buf,
+							  keys, attach);
 			}
+			berr |= ferry_buf_error(&b);
 			ferry_buf_release(&suffix);
 			ferry_buf_clear(&b);
 			continue;
@@ -1393,7 +1426,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 			berr |= ferry_buf_addstr(&b, " WHERE ");
 			berr |= translate_expr(&b, x->where);
 		}
-		plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
+		if (berr == 0)
+			berr = plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
 	}
 	for (i = 0; i < t->nfks; i++) {
 		const struct ferry_fk *f = &t->fks[i];
@@ -1409,6 +1443,7 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		berr |= plan_qualified(&b, schema, tp->dst_name);
 		berr |= ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
 		if (col_list(&b, tp, f->from, f->ncols) < 0) {
+			berr |= ferry_buf_error(&b);
 			ferry_buf_release(&b);
 			continue;
 		}
@@ -1417,6 +1452,7 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		if (f->to && f->to[0]) {
 			berr |= ferry_buf_addch(&b, ' ');
 			if (col_list(&b, rt, f->to, f->ncols) < 0) {
+				berr |= ferry_buf_error(&b);
 				ferry_buf_release(&b);
 				continue;
 			}
@@ -1425,8 +1461,9 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 			berr |= ferry_buf_addf(&b, " ON DELETE %s", f->on_delete);
 		if (f->on_update && strcasecmp(f->on_update, "NO ACTION"))
 			berr |= ferry_buf_addf(&b, " ON UPDATE %s", f->on_update);
-		plan_strv_push(fks, ferry_buf_detach(&b, NULL));
+		if (berr == 0)
+			berr = plan_strv_push(fks, ferry_buf_detach(&b, NULL));
 	}
 	ferry_buf_release(&b);
-	return 0;
+	return berr < 0 ? FERRY_ENOMEM : 0;
 }

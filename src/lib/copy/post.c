@@ -64,8 +64,9 @@ static void no_workers(struct strv *list, size_t from)
 
 /* The post-load statements, in stages: key indexes and other indexes
  * (*nbuilds of them), the keys attached to their indexes, foreign keys,
- * identities and sequences, views. */
-static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *nbuilds)
+ * identities and sequences, views.  FERRY_ENOMEM when one of them could
+ * not be built whole: then none of them may be recorded. */
+static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *nbuilds)
 {
 	int berr = 0;
 	struct strv keys = { 0 }, idx = { 0 }, attach = { 0 }, fks = { 0 }, seqs = { 0 },
@@ -83,7 +84,7 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 		if (!tp->exists && !r->o->data_only) {
 			size_t k0 = keys.n, i0 = idx.n;
 
-			plan_ddl_post_load(&r->plan, tp, schema, &keys, &idx, &attach, &fks);
+			berr |= plan_ddl_post_load(&r->plan, tp, schema, &keys, &idx, &attach, &fks);
 			if (tp->order && !tp->src_ordered && keys.n - k0 + idx.n - i0 >= 2) {
 				no_workers(&keys, k0);
 				no_workers(&idx, i0);
@@ -129,7 +130,7 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 			} else {
 				continue;
 			}
-			plan_strv_push(&seqs, ferry_strdup(b.buf));
+			berr |= plan_strv_push(&seqs, ferry_strdup(b.buf));
 		}
 		ferry_buf_release(&tname);
 	}
@@ -144,7 +145,7 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 		berr |= plan_qualified(&b, schema, v->name);
 		berr |= ferry_buf_addstr(&b, " AS ");
 		berr |= ferry_buf_addstr(&b, body);
-		plan_strv_push(&views, ferry_strdup(b.buf));
+		berr |= plan_strv_push(&views, ferry_strdup(b.buf));
 	}
 	*nbuilds = keys.n + idx.n;
 	st = ferry_calloc(keys.n + idx.n + attach.n + fks.n + seqs.n + views.n + 1, sizeof(int));
@@ -171,6 +172,7 @@ static void post_steps(struct run *r, struct strv *stmts, int **stages, size_t *
 	plan_strv_release(&seqs);
 	plan_strv_release(&views);
 	ferry_buf_release(&b);
+	return berr < 0 ? FERRY_ENOMEM : 0;
 }
 
 int copy_phase_post(struct run *r, struct ferry_error *err)
@@ -194,8 +196,7 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	post_steps(r, &stmts, &stages, &nbuilds);
-	if (!stages && stmts.n) {
+	if (post_steps(r, &stmts, &stages, &nbuilds) < 0 || (!stages && stmts.n)) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -261,11 +262,15 @@ void copy_plain_views(struct run *r)
 		if (!body)
 			continue;
 		ferry_buf_clear(&b);
-		berr |= ferry_buf_addstr(&b, "CREATE VIEW ");
+		berr = ferry_buf_addstr(&b, "CREATE VIEW ");
 		berr |= plan_quote_ident(&b, v->name);
 		berr |= ferry_buf_addstr(&b, " AS ");
 		berr |= ferry_buf_addstr(&b, body);
-		copy_run_ddl(r, b.buf, 1, &e);
+		if (berr < 0)  /* as a view the target refuses: a warning */
+			plan_strv_pushf(&r->plan.warnings, "skipped view '%s': out of memory",
+					v->name);
+		else
+			copy_run_ddl(r, b.buf, 1, &e);
 	}
 	ferry_buf_release(&b);
 }

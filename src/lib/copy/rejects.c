@@ -80,7 +80,8 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 	} else {
 		berr |= ferry_buf_addstr(&line, "null");
 	}
-	if (ferry_buf_addstr(&line, "}\n") < 0) {
+	berr |= ferry_buf_addstr(&line, "}\n");
+	if (berr < 0) {  /* a line cut short is never written */
 		ferry_buf_release(&line);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
@@ -96,7 +97,11 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 	if (!r->f) {
 		struct ferry_buf p = FERRY_BUF_INIT;
 
-		berr |= ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir);
+		if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			ferry_buf_release(&p);
+			goto out;
+		}
 		if (rej_mkdir(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
 			rc = ferry_error_set(err, FERRY_EIO,
 				"cannot write the reject file '%s': %s; choose another place with --rejects DIR",

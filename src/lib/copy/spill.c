@@ -196,7 +196,6 @@ int spill_bound_key(struct ferry_buf *out, const char *key, size_t n)
 
 int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_error *err)
 {
-	int berr = 0;
 	const char *dir = getenv("TMPDIR");
 	struct ferry_buf path = FERRY_BUF_INIT;
 	struct spill *sp;
@@ -214,7 +213,12 @@ int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_er
 		sp->bufsize = SPILL_MIN_BUF;
 	if (sp->bufsize > SPILL_MAX_BUF)
 		sp->bufsize = SPILL_MAX_BUF;
-	berr |= ferry_buf_addf(&path, "%s/ferry-spill-XXXXXX", dir && *dir ? dir : "/tmp");
+	if (ferry_buf_addf(&path, "%s/ferry-spill-XXXXXX", dir && *dir ? dir : "/tmp") < 0) {
+		ferry_buf_release(&path);
+		ferry_free(sp->p);
+		ferry_free(sp);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	sp->fd = mkstemp(path.buf);
 	if (sp->fd < 0) {
 		int e = errno;

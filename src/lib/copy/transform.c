@@ -37,7 +37,7 @@ static size_t utf8_chars(const char *s, size_t n)
 /*
  * Normalize decimal text (optional sign, digits, optional fraction,
  * optional exponent) to plain "-123.45" form in out.  Returns 0 when s is
- * not a decimal number.  The digit count is bounded (1000) so the
+ * not a decimal number, -1 when out of memory.  The digit count is bounded (1000) so the
  * encoder's fixed buffers always hold the value.
  */
 static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
@@ -106,6 +106,8 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 			berr |= ferry_buf_addch(out, c);
 			(*int_digits)++;
 		}
+		if (berr < 0)
+			return -1;
 		if (*int_digits == 1 && out->buf[out->len - 1] == '0')
 			*int_digits = 0;
 	}
@@ -117,7 +119,7 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 			(*frac_digits)++;
 		}
 	}
-	return out->len < 2100;
+	return berr < 0 ? -1 : out->len < 2100;
 }
 
 /* Keep the decimal text as written but check it fits numeric(p,s). */
@@ -300,8 +302,10 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			return ok ? 1 : -1;
 		}
 		ok = normalize_decimal(src, sn, &tmp, &idig, &fdig);
-		if (!ok) {
+		if (ok <= 0) {
 			ferry_buf_release(&tmp);
+			if (ok < 0)
+				return -1;
 			goto mismatch;
 		}
 		if (!numeric_fits(cp->typmod, idig, fdig, tmp.buf, tmp.len)) {
@@ -480,12 +484,13 @@ void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 	if (t->key_files && key >= 0 && file < t->nkey_files) {
 		struct ferry_buf b = FERRY_BUF_INIT;
 
-		/* a name that does not fit is cut, the JSON stays whole */
+		/* a name that does not fit (or out of memory) gives the file's
+		 * number instead, the JSON stays whole */
 		berr |= ferry_buf_addstr(&b, "{\"file\":");
 		berr |= ferry_buf_addjson(&b, t->key_files[file], strlen(t->key_files[file]));
 		berr |= ferry_buf_addf(&b, ",\"%s\":%lld}", t->key_label ? t->key_label : "line",
 			       (long long)(key & ((INT64_C(1) << 40) - 1)));
-		if (b.buf && b.len < n) {
+		if (berr == 0 && b.len < n) {
 			memcpy(out, b.buf, b.len + 1);
 			ferry_buf_release(&b);
 			return;

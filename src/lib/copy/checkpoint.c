@@ -92,6 +92,7 @@ int ck_setup(ferry_conn *dst, struct ferry_error *err)
 static int literal_or_null(struct ferry_buf *sql, const char *s)
 {
 	int berr = 0;
+
 	if (s)
 		berr |= plan_quote_literal(sql, s);
 	else
@@ -324,6 +325,7 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 static int claimable(struct ferry_buf *sql, const char *job)
 {
 	int berr = 0;
+
 	berr |= ferry_buf_addstr(sql, "p.job = ");
 	berr |= plan_quote_literal(sql, job);
 	berr |= ferry_buf_addstr(sql, " AND p.state = 'pending' AND (p.key_lo IS NULL OR NOT EXISTS ("

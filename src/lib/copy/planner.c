@@ -163,6 +163,7 @@ int plan_quote_literal(struct ferry_buf *b, const char *s)
 int plan_qualified(struct ferry_buf *b, const char *schema, const char *name)
 {
 	int berr = 0;
+
 	if (schema) {
 		berr |= plan_quote_ident(b, schema);
 		berr |= ferry_buf_addch(b, '.');
@@ -557,6 +558,17 @@ static int is_number(const char *s)
 	return *end == '\0';
 }
 
+/* The text built in b, or NULL (b released, as for out of memory) when
+ * an add to it failed (berr < 0): never a text cut short. */
+static char *whole(struct ferry_buf *b, int berr)
+{
+	if (berr < 0) {
+		ferry_buf_release(b);
+		return NULL;
+	}
+	return ferry_buf_detach(b, NULL);
+}
+
 /* strftime format to to_char format, or NULL when a directive has no
  * equivalent. */
 static char *strftime_to_char(const char *fmt)
@@ -591,11 +603,7 @@ static char *strftime_to_char(const char *fmt)
 			return NULL;
 		}
 	}
-	if (berr < 0) {
-		ferry_buf_release(&b);
-		return NULL;
-	}
-	return ferry_buf_detach(&b, NULL);
+	return whole(&b, berr);
 }
 
 /* Translate a SQLite default for a column of type cp->type; NULL when it
@@ -671,7 +679,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 		berr |= plan_quote_literal(&b, tc);
 		berr |= ferry_buf_addch(&b, ')');
 		ferry_free(tc);
-		return berr < 0 ? NULL : ferry_buf_detach(&b, NULL);
+		return whole(&b, berr);
 	}
 	/* literals */
 	while (*v == '(' || isspace((unsigned char)*v))
@@ -695,7 +703,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON ||
 			    cp->type == FERRY_T_JSONB) {
 				berr |= plan_quote_literal(&b, lit);
-				return berr < 0 ? NULL : ferry_buf_detach(&b, NULL);
+				return whole(&b, berr);
 			}
 			if (cp->type == FERRY_T_BYTES || is_time || cp->type == FERRY_T_DATE ||
 			    cp->type == FERRY_T_UUID)
@@ -742,7 +750,7 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			berr |= ferry_buf_addstr(&b, "'\\x");
 			berr |= ferry_buf_add(&b, lit + 2, n - 3);
 			berr |= ferry_buf_addstr(&b, "'::bytea");
-			return berr < 0 ? NULL : ferry_buf_detach(&b, NULL);
+			return whole(&b, berr);
 		}
 	}
 	return NULL;
@@ -1192,6 +1200,7 @@ const struct table_plan *plan_find(const struct plan *pl, const char *src_name)
 static int translate_expr(struct ferry_buf *b, const char *e)
 {
 	int berr = 0;
+
 	for (; *e; e++) {
 		if (*e == '[' || *e == '`') {
 			char close = *e == '[' ? ']' : '`';

@@ -89,12 +89,15 @@ int ck_setup(ferry_conn *dst, struct ferry_error *err)
 }
 
 /* s as an SQL string literal, or NULL. */
-static void literal_or_null(struct ferry_buf *sql, const char *s)
+static int literal_or_null(struct ferry_buf *sql, const char *s)
 {
+	int berr = 0;
+
 	if (s)
-		plan_quote_literal(sql, s);
+		berr |= plan_quote_literal(sql, s);
 	else
-		ferry_buf_addstr(sql, "NULL");
+		berr |= ferry_buf_addstr(sql, "NULL");
+	return berr;
 }
 
 struct first_value {
@@ -126,9 +129,24 @@ int copy_query_value(ferry_conn *c, const char *sql, const char *const *params, 
 	return rc;
 }
 
-static int q1(ferry_conn *c, struct ferry_buf *sql, struct ferry_buf *out,
+/*
+ * The statements below are built with a run of adds whose results are
+ * or-ed into berr: negative when one failed (the buffer is sticky, so
+ * the text is cut).  Such a statement never runs; it is out of memory.
+ */
+static int sql_exec(ferry_conn *c, const struct ferry_buf *sql, int berr,
+		    struct ferry_error *err)
+{
+	if (berr < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return ferry_conn_ops_of(c)->exec(c, sql->buf, err);
+}
+
+static int q1(ferry_conn *c, struct ferry_buf *sql, int berr, struct ferry_buf *out,
 	      int *isnull, struct ferry_error *err)
 {
+	if (berr < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return copy_query_value(c, sql->buf, NULL, 0, out, isnull, err);
 }
 
@@ -151,12 +169,13 @@ static int q_list(ferry_conn *c, const char *sql, const char *job, struct strv *
 }
 
 /* A count(*) query's number (0 when it fails). */
-static int q_count(ferry_conn *c, struct ferry_buf *sql, int64_t *n, struct ferry_error *err)
+static int q_count(ferry_conn *c, struct ferry_buf *sql, int berr, int64_t *n,
+		   struct ferry_error *err)
 {
 	struct ferry_buf out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 
-	rc = q1(c, sql, &out, &isnull, err);
+	rc = q1(c, sql, berr, &out, &isnull, err);
 	*n = rc == 0 && !isnull ? strtoll(out.buf, NULL, 10) : 0;
 	ferry_buf_release(&out);
 	return rc;
@@ -200,29 +219,30 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 		  const char *schema, const char *fingerprint,
 		  const struct strv *created, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	size_t i;
 	int rc;
 
-	ferry_buf_addstr(&sql, "INSERT INTO ferry.jobs (job, source, target_schema, fingerprint, "
+	berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.jobs (job, source, target_schema, fingerprint, "
 			 "state, created_tables) VALUES (");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addstr(&sql, ", ");
-	plan_quote_literal(&sql, source);
-	ferry_buf_addstr(&sql, ", ");
-	plan_quote_literal(&sql, schema);
-	ferry_buf_addstr(&sql, ", ");
-	plan_quote_literal(&sql, fingerprint);
-	ferry_buf_addstr(&sql, ", 'loading', ARRAY[");
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addstr(&sql, ", ");
+	berr |= plan_quote_literal(&sql, source);
+	berr |= ferry_buf_addstr(&sql, ", ");
+	berr |= plan_quote_literal(&sql, schema);
+	berr |= ferry_buf_addstr(&sql, ", ");
+	berr |= plan_quote_literal(&sql, fingerprint);
+	berr |= ferry_buf_addstr(&sql, ", 'loading', ARRAY[");
 	for (i = 0; i < created->n; i++) {
 		if (i)
-			ferry_buf_addstr(&sql, ", ");
-		plan_quote_literal(&sql, created->v[i]);
+			berr |= ferry_buf_addstr(&sql, ", ");
+		berr |= plan_quote_literal(&sql, created->v[i]);
 	}
 	/* again in the same transaction: the tables it created since */
-	ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
+	berr |= ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
 			 "EXCLUDED.created_tables");
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -230,14 +250,15 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
 		     struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "UPDATE ferry.jobs SET updated_at = now(), state = ");
-	plan_quote_literal(&sql, state);
-	ferry_buf_addstr(&sql, " WHERE job = ");
-	plan_quote_literal(&sql, job);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	berr |= ferry_buf_addstr(&sql, "UPDATE ferry.jobs SET updated_at = now(), state = ");
+	berr |= plan_quote_literal(&sql, state);
+	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
+	berr |= plan_quote_literal(&sql, job);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -253,12 +274,13 @@ int ck_job_created_tables(ferry_conn *dst, const char *job, struct strv *out,
 
 int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "DELETE FROM ferry.jobs WHERE job = ");
-	plan_quote_literal(&sql, job);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	berr |= ferry_buf_addstr(&sql, "DELETE FROM ferry.jobs WHERE job = ");
+	berr |= plan_quote_literal(&sql, job);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -267,28 +289,29 @@ int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
 int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *ck,
 		     size_t n, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	size_t i;
 	int rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
 		if (sql.len == 0)
-			ferry_buf_addstr(&sql, "INSERT INTO ferry.progress (job, stream_no, stream, "
+			berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.progress (job, stream_no, stream, "
 					 "range_lo, range_hi, has_range, key_lo, key_hi) VALUES ");
 		else
-			ferry_buf_addstr(&sql, ", ");
-		ferry_buf_addch(&sql, '(');
-		plan_quote_literal(&sql, job);
-		ferry_buf_addf(&sql, ", %d, ", ck[i].tp->index);
-		plan_quote_literal(&sql, ck[i].tp->src->name);
-		ferry_buf_addf(&sql, ", %lld, %lld, %s, ", (long long)ck[i].lo, (long long)ck[i].hi,
+			berr |= ferry_buf_addstr(&sql, ", ");
+		berr |= ferry_buf_addch(&sql, '(');
+		berr |= plan_quote_literal(&sql, job);
+		berr |= ferry_buf_addf(&sql, ", %d, ", ck[i].tp->index);
+		berr |= plan_quote_literal(&sql, ck[i].tp->src->name);
+		berr |= ferry_buf_addf(&sql, ", %lld, %lld, %s, ", (long long)ck[i].lo, (long long)ck[i].hi,
 			       ck[i].has_range ? "true" : "false");
-		literal_or_null(&sql, ck[i].key_lo);
-		ferry_buf_addstr(&sql, ", ");
-		literal_or_null(&sql, ck[i].key_hi);
-		ferry_buf_addch(&sql, ')');
+		berr |= literal_or_null(&sql, ck[i].key_lo);
+		berr |= ferry_buf_addstr(&sql, ", ");
+		berr |= literal_or_null(&sql, ck[i].key_hi);
+		berr |= ferry_buf_addch(&sql, ')');
 		if ((i + 1) % 500 == 0 || i + 1 == n) {
-			rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+			rc = sql_exec(dst, &sql, berr, err);
 			ferry_buf_clear(&sql);
 		}
 	}
@@ -299,14 +322,17 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 /* The condition on ferry.progress p of a chunk a worker may take (with
  * FOR UPDATE SKIP LOCKED: and that no worker holds): pending and, in an
  * ordered stream, the first pending one. */
-static void claimable(struct ferry_buf *sql, const char *job)
+static int claimable(struct ferry_buf *sql, const char *job)
 {
-	ferry_buf_addstr(sql, "p.job = ");
-	plan_quote_literal(sql, job);
-	ferry_buf_addstr(sql, " AND p.state = 'pending' AND (p.key_lo IS NULL OR NOT EXISTS ("
+	int berr = 0;
+
+	berr |= ferry_buf_addstr(sql, "p.job = ");
+	berr |= plan_quote_literal(sql, job);
+	berr |= ferry_buf_addstr(sql, " AND p.state = 'pending' AND (p.key_lo IS NULL OR NOT EXISTS ("
 			 "SELECT 1 FROM ferry.progress q WHERE q.job = p.job AND "
 			 "q.stream_no = p.stream_no AND q.state = 'pending' AND "
 			 "q.range_lo < p.range_lo))");
+	return berr;
 }
 
 /*
@@ -320,17 +346,18 @@ int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
 	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
 	     struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 
 	*found = 0;
 	*key_lo = *key_hi = NULL;
-	ferry_buf_addstr(&sql, "SELECT stream_no || ' ' || range_lo || ' ' || range_hi || ' ' || "
+	berr |= ferry_buf_addstr(&sql, "SELECT stream_no || ' ' || range_lo || ' ' || range_hi || ' ' || "
 			 "has_range::int || ' ' || coalesce(key_lo, '-') || ' ' || "
 			 "coalesce(key_hi, '-') FROM ferry.progress p WHERE ");
-	claimable(&sql, job);
-	ferry_buf_addstr(&sql, " ORDER BY stream_no, range_lo LIMIT 1 FOR UPDATE SKIP LOCKED");
-	rc = q1(dst, &sql, &out, &isnull, err);
+	berr |= claimable(&sql, job);
+	berr |= ferry_buf_addstr(&sql, " ORDER BY stream_no, range_lo LIMIT 1 FOR UPDATE SKIP LOCKED");
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
 		long long a, b;
 		int s, h, n = 0;
@@ -371,26 +398,27 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
 		  const struct ferry_buf *rejects, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addf(&sql, "UPDATE ferry.progress SET state = 'done', rows_read = %lld, "
+	berr |= ferry_buf_addf(&sql, "UPDATE ferry.progress SET state = 'done', rows_read = %lld, "
 		       "rows_written = %lld, rows_rejected = %lld, bytes = %llu, "
 		       "hash = '%016llx', done_at = now(), worker = ",
 		       (long long)cs->read, (long long)cs->written, (long long)cs->rejected,
 		       (unsigned long long)cs->bytes, (unsigned long long)hash);
-	plan_quote_literal(&sql, worker);
-	ferry_buf_addstr(&sql, " WHERE job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
+	berr |= plan_quote_literal(&sql, worker);
+	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
 	if (rejects && rejects->len) {
-		ferry_buf_addstr(&sql, "; INSERT INTO ferry.rejects (job, stream_no, range_lo, lines) VALUES (");
-		plan_quote_literal(&sql, job);
-		ferry_buf_addf(&sql, ", %d, %lld, ", stream_no, (long long)lo);
-		plan_quote_literal(&sql, rejects->buf);
-		ferry_buf_addstr(&sql, ") ON CONFLICT (job, stream_no, range_lo) DO UPDATE SET lines = EXCLUDED.lines");
+		berr |= ferry_buf_addstr(&sql, "; INSERT INTO ferry.rejects (job, stream_no, range_lo, lines) VALUES (");
+		berr |= plan_quote_literal(&sql, job);
+		berr |= ferry_buf_addf(&sql, ", %d, %lld, ", stream_no, (long long)lo);
+		berr |= plan_quote_literal(&sql, rejects->buf);
+		berr |= ferry_buf_addstr(&sql, ") ON CONFLICT (job, stream_no, range_lo) DO UPDATE SET lines = EXCLUDED.lines");
 	}
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -398,12 +426,13 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 /* Number of chunks not done yet (locked ones included). */
 int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
-	plan_quote_literal(&sql, job);
-	rc = q_count(dst, &sql, n, err);
+	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
+	berr |= plan_quote_literal(&sql, job);
+	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -411,13 +440,14 @@ int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error 
 /* Number of chunks a worker could take now and no worker holds. */
 int ck_unheld(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "SELECT count(*) FROM (SELECT 1 FROM ferry.progress p WHERE ");
-	claimable(&sql, job);
-	ferry_buf_addstr(&sql, " FOR UPDATE SKIP LOCKED) c");
-	rc = q_count(dst, &sql, n, err);
+	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM (SELECT 1 FROM ferry.progress p WHERE ");
+	berr |= claimable(&sql, job);
+	berr |= ferry_buf_addstr(&sql, " FOR UPDATE SKIP LOCKED) c");
+	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -426,16 +456,17 @@ int ck_unheld(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *
 int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 		     struct chunk_stats *cs, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 
 	memset(cs, 0, sizeof(*cs));
-	ferry_buf_addstr(&sql, "SELECT coalesce(sum(rows_read), 0) || ' ' || coalesce(sum(rows_written), 0) "
+	berr |= ferry_buf_addstr(&sql, "SELECT coalesce(sum(rows_read), 0) || ' ' || coalesce(sum(rows_written), 0) "
 			 "|| ' ' || coalesce(sum(rows_rejected), 0) || ' ' || coalesce(sum(bytes), 0) "
 			 "FROM ferry.progress WHERE state = 'done' AND job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND stream_no = %d", stream_no);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addf(&sql, " AND stream_no = %d", stream_no);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
 		long long a, b, c;
 		unsigned long long d;
@@ -458,16 +489,17 @@ int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 		     int64_t *count, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 	FILE *f;
 	size_t i;
 
 	*count = 0;
-	ferry_buf_addstr(&sql, "SELECT string_agg(lines, '' ORDER BY stream_no, range_lo) "
+	berr |= ferry_buf_addstr(&sql, "SELECT string_agg(lines, '' ORDER BY stream_no, range_lo) "
 			 "FROM ferry.rejects WHERE job = ");
-	plan_quote_literal(&sql, job);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	berr |= plan_quote_literal(&sql, job);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc < 0 || isnull || out.len == 0)
 		goto out;
 	f = fopen(path, "w");
@@ -493,6 +525,7 @@ out:
 int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 		    const int *stages, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	size_t i;
 	int rc = 0, isnull = 1;
@@ -500,10 +533,10 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	/* only once per job: a resumed run keeps the recorded steps (the
 	 * restores recorded with the job, numbered from STEP_RESTORE_BASE,
 	 * are not these) */
-	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
 		goto out;
 	/* one statement: a run killed while recording the steps leaves all
@@ -512,16 +545,16 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	if (stmts->n == 0)
 		goto out;
 	ferry_buf_clear(&sql);
-	ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES ");
+	berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES ");
 	for (i = 0; i < stmts->n; i++) {
-		ferry_buf_addstr(&sql, i ? ", (" : "(");
-		plan_quote_literal(&sql, job);
-		ferry_buf_addf(&sql, ", %zu, %d, ", i, stages[i]);
-		plan_quote_literal(&sql, stmts->v[i]);
-		ferry_buf_addch(&sql, ')');
+		berr |= ferry_buf_addstr(&sql, i ? ", (" : "(");
+		berr |= plan_quote_literal(&sql, job);
+		berr |= ferry_buf_addf(&sql, ", %zu, %d, ", i, stages[i]);
+		berr |= plan_quote_literal(&sql, stmts->v[i]);
+		berr |= ferry_buf_addch(&sql, ')');
 	}
-	ferry_buf_addstr(&sql, " ON CONFLICT DO NOTHING");
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	berr |= ferry_buf_addstr(&sql, " ON CONFLICT DO NOTHING");
+	rc = sql_exec(dst, &sql, berr, err);
 out:
 	ferry_buf_release(&sql);
 	ferry_buf_release(&out);
@@ -536,31 +569,33 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		  int *wait, int *step, int *stage, struct ferry_buf *stmt,
 		  struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int isnull = 1, rc;
 	char *sp;
 
 	*found = 0;
 	*wait = 0;
-	ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
+	berr |= ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
 			 "WHERE s.job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
 		       "(SELECT min(stage) FROM ferry.steps WHERE job = s.job AND state = 'pending') "
 		       "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED", max_stage);
-	rc = q1(dst, &sql, &out, &isnull, err);
+	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull && (sp = strchr(out.buf, ' ')) != NULL &&
 	    (sp = strchr(sp + 1, ' ')) != NULL) {
 		*found = 1;
 		sscanf(out.buf, "%d %d", step, stage);
 		ferry_buf_clear(stmt);
-		ferry_buf_addstr(stmt, sp + 1);
+		if (ferry_buf_addstr(stmt, sp + 1) < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	} else if (rc == 0) {
 		ferry_buf_clear(&sql);
-		ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
+		berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
 			       "stage <= %d AND job = ", max_stage);
-		plan_quote_literal(&sql, job);
-		rc = q1(dst, &sql, &out, &isnull, err);
+		berr |= plan_quote_literal(&sql, job);
+		rc = q1(dst, &sql, berr, &out, &isnull, err);
 		*wait = rc == 0 && !isnull && strcmp(out.buf, "0");
 	}
 	ferry_buf_release(&sql);
@@ -573,15 +608,16 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 static int step_mark(ferry_conn *dst, const char *job, int step, const char *state,
 		     const char *note, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addf(&sql, "UPDATE ferry.steps SET state = '%s', note = ", state);
-	literal_or_null(&sql, note);
-	ferry_buf_addstr(&sql, " WHERE job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addf(&sql, " AND step = %d", step);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	berr |= ferry_buf_addf(&sql, "UPDATE ferry.steps SET state = '%s', note = ", state);
+	berr |= literal_or_null(&sql, note);
+	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addf(&sql, " AND step = %d", step);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -611,13 +647,14 @@ int ck_step_fail(ferry_conn *dst, const char *job, int step, const char *note,
 /* A rerun tries the failed steps again (the rows may have been fixed). */
 int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
+	berr |= ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
 			 "WHERE state = 'failed' AND job = ");
-	plan_quote_literal(&sql, job);
-	rc = ferry_conn_ops_of(dst)->exec(dst, sql.buf, err);
+	berr |= plan_quote_literal(&sql, job);
+	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
 }
@@ -629,6 +666,7 @@ int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
  */
 int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf all = FERRY_BUF_INIT;
 	struct strv notes = { 0 };
 	size_t i;
@@ -639,7 +677,11 @@ int ck_steps_check(ferry_conn *dst, const char *job, struct ferry_error *err)
 	if (rc < 0 || !notes.n)
 		goto out;
 	for (i = 0; i < notes.n; i++)
-		ferry_buf_addf(&all, "\n  %s", notes.v[i]);
+		berr |= ferry_buf_addf(&all, "\n  %s", notes.v[i]);
+	if (berr < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = ferry_error_set(err, FERRY_ESQL,
 		"%zu key%s or constraint%s of the target cannot be built from the rows copied:%s\n"
 		"the rows stay, the job is not done.  Keys SQLite holds apart can collide in one "
@@ -692,6 +734,7 @@ static int take_count_text(void *ud, int ncols, const char *const *vals,
 int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 	       const struct strv *empty, int64_t *nfks, int64_t *nidx, struct ferry_error *err)
 {
+	int berr = 0;
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
 	struct ferry_buf arr = FERRY_BUF_INIT, sel = FERRY_BUF_INIT, sql = FERRY_BUF_INIT,
 			 out = FERRY_BUF_INIT;
@@ -705,18 +748,18 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 		if (!list->n)
 			continue;
 		ferry_buf_clear(&arr);
-		ferry_buf_addstr(&arr, "(SELECT to_regclass(x) FROM unnest(ARRAY[");
+		berr |= ferry_buf_addstr(&arr, "(SELECT to_regclass(x) FROM unnest(ARRAY[");
 		for (i = 0; i < list->n; i++) {
 			if (i)
-				ferry_buf_addstr(&arr, ", ");
-			plan_quote_literal(&arr, list->v[i]);
+				berr |= ferry_buf_addstr(&arr, ", ");
+			berr |= plan_quote_literal(&arr, list->v[i]);
 		}
-		ferry_buf_addstr(&arr, "]::text[]) x)");
+		berr |= ferry_buf_addstr(&arr, "]::text[]) x)");
 		/* what to take off: (o, rel, name, def): a foreign key's table and
 		 * name, or an index's own qualified name; def puts it back */
 		ferry_buf_clear(&sel);
 		if (pass == 0)
-			ferry_buf_addf(&sel, "SELECT c.oid AS o, format('%%I.%%I', n.nspname, r.relname) "
+			berr |= ferry_buf_addf(&sel, "SELECT c.oid AS o, format('%%I.%%I', n.nspname, r.relname) "
 				       "AS rel, c.conname AS name, format('ALTER TABLE %%I.%%I ADD "
 				       "CONSTRAINT %%I %%s', n.nspname, r.relname, c.conname, "
 				       "pg_get_constraintdef(c.oid)) AS def FROM pg_constraint c "
@@ -724,7 +767,7 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 				       "n.oid = r.relnamespace WHERE c.contype = 'f' AND c.conparentid = 0 "
 				       "AND (c.conrelid IN %s OR c.confrelid IN %s)", arr.buf, arr.buf);
 		else
-			ferry_buf_addf(&sel, "SELECT i.indexrelid AS o, format('%%I.%%I', n.nspname, "
+			berr |= ferry_buf_addf(&sel, "SELECT i.indexrelid AS o, format('%%I.%%I', n.nspname, "
 				       "x.relname) AS rel, x.relname AS name, "
 				       "pg_get_indexdef(i.indexrelid) AS def FROM pg_index i "
 				       "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON "
@@ -736,7 +779,7 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 				       arr.buf);
 		/* the drops, before anything changes */
 		ferry_buf_clear(&sql);
-		ferry_buf_addf(&sql, "SELECT count(*), coalesce(string_agg(%s, '; '), '') "
+		berr |= ferry_buf_addf(&sql, "SELECT count(*), coalesce(string_agg(%s, '; '), '') "
 			       "FROM (%s) d",
 			       pass == 0 ? "format('ALTER TABLE %s DROP CONSTRAINT %I', rel, name)"
 					 : "format('DROP INDEX %s', rel)",
@@ -745,7 +788,11 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 			struct count_text ct = { 0, &out };
 
 			ferry_buf_clear(&out);
-			if ((rc = ops->query(dst, sql.buf, NULL, 0, take_count_text, &ct, err)) < 0)
+			if (berr < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			else
+				rc = ops->query(dst, sql.buf, NULL, 0, take_count_text, &ct, err);
+			if (rc < 0)
 				break;
 			if (pass == 0)
 				*nfks = ct.n;
@@ -756,15 +803,15 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 			continue;
 		/* record the restores, then drop */
 		ferry_buf_clear(&sql);
-		ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) SELECT ");
-		plan_quote_literal(&sql, job);
-		ferry_buf_addf(&sql, ", (SELECT coalesce(max(step), %d) FROM ferry.steps WHERE job = ",
+		berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) SELECT ");
+		berr |= plan_quote_literal(&sql, job);
+		berr |= ferry_buf_addf(&sql, ", (SELECT coalesce(max(step), %d) FROM ferry.steps WHERE job = ",
 			       STEP_RESTORE_BASE - 1);
-		plan_quote_literal(&sql, job);
-		ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
+		berr |= plan_quote_literal(&sql, job);
+		berr |= ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
 			       "FROM (%s) d", STEP_RESTORE_BASE, pass == 0 ? STAGE_FKEYS : STAGE_KEYS,
 			       sel.buf);
-		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
+		if ((rc = sql_exec(dst, &sql, berr, err)) < 0)
 			break;
 		rc = ops->exec(dst, out.buf, err);
 	}
@@ -787,15 +834,18 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 		    struct ferry_error *err)
 {
+	int berr = 0;
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
 	struct ferry_buf sql = FERRY_BUF_INIT, nv = FERRY_BUF_INIT;
 	struct strv todo = { 0 };
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	ferry_buf_addf(&sql, "SELECT sql FROM ferry.steps WHERE state <> 'done' AND job = $1 "
+	berr |= ferry_buf_addf(&sql, "SELECT sql FROM ferry.steps WHERE state <> 'done' AND job = $1 "
 		       "AND step >= %d ORDER BY stage, step", STEP_RESTORE_BASE);
-	if ((rc = q_list(dst, sql.buf, job, &todo, err)) < 0)
+	if (berr < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (rc < 0 || (rc = q_list(dst, sql.buf, job, &todo, err)) < 0)
 		goto out;
 	for (i = 0; i < todo.n && rc == 0; i++) {
 		struct ferry_error e = FERRY_ERROR_INIT;
@@ -806,8 +856,9 @@ int ck_restores_run(ferry_conn *dst, const char *job, struct strv *warnings,
 			continue;
 		ops->exec(dst, "ROLLBACK TO SAVEPOINT ferry_restore", NULL);
 		ferry_buf_clear(&nv);
-		ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]);
-		if (strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
+		/* a statement cut short by a failed add never runs */
+		if (ferry_buf_addf(&nv, "%s NOT VALID", todo.v[i]) == 0 &&
+		    strstr(todo.v[i], " FOREIGN KEY ") && ops->exec(dst, nv.buf, NULL) == 0) {
 			plan_strv_pushf(warnings, "foreign key added NOT VALID because existing rows "
 				   "violate it: %.200s", todo.v[i]);
 			continue;
@@ -828,15 +879,16 @@ out:
 int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, int64_t *n,
 			 struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int rc;
 
-	ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'failed' AND job = ");
-	plan_quote_literal(&sql, job);
-	ferry_buf_addstr(&sql, " AND strpos(sql, ");
-	plan_quote_literal(&sql, prefix);
-	ferry_buf_addstr(&sql, ") > 0");
-	rc = q_count(dst, &sql, n, err);
+	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'failed' AND job = ");
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addstr(&sql, " AND strpos(sql, ");
+	berr |= plan_quote_literal(&sql, prefix);
+	berr |= ferry_buf_addstr(&sql, ") > 0");
+	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
 }

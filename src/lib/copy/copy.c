@@ -287,34 +287,41 @@ static int plan_chunks(struct run *r, uint64_t *total, struct ferry_error *err)
 /* What a resumed run must agree on with the run that started the job:
  * the source (tables, columns, key ranges, row counts), the target types
  * and the options that shape the result. */
-static void fingerprint(struct run *r, char out[33])
+static int fingerprint(struct run *r, char out[33], struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf b = FERRY_BUF_INIT;
 	const struct ferry_copy_opts *o = r->o;
 	size_t i, k;
 
-	ferry_url_redact(o->src, &b);
-	ferry_buf_addf(&b, "|steps %d|%s|%d%d%d|%lld|", STEPS_FORMAT, r->schema, o->data_only,
+	berr |= ferry_url_redact(o->src, &b);
+	berr |= ferry_buf_addf(&b, "|steps %d|%s|%d%d%d|%lld|", STEPS_FORMAT, r->schema, o->data_only,
 		       o->schema_only, o->views, (long long)o->chunk_rows);
 	for (i = 0; o->include && o->include[i]; i++)
-		ferry_buf_addf(&b, "i:%s|", o->include[i]);
+		berr |= ferry_buf_addf(&b, "i:%s|", o->include[i]);
 	for (i = 0; o->exclude && o->exclude[i]; i++)
-		ferry_buf_addf(&b, "x:%s|", o->exclude[i]);
+		berr |= ferry_buf_addf(&b, "x:%s|", o->exclude[i]);
 	for (i = 0; o->casts && o->casts[i]; i++)
-		ferry_buf_addf(&b, "c:%s|", o->casts[i]);
+		berr |= ferry_buf_addf(&b, "c:%s|", o->casts[i]);
 	for (i = 0; i < r->plan.ntables; i++) {
 		const struct table_plan *tp = &r->plan.tables[i];
 
-		ferry_buf_addf(&b, "t:%s>%s:%lld:%lld:%lld|", tp->src->name, tp->dst_name,
+		berr |= ferry_buf_addf(&b, "t:%s>%s:%lld:%lld:%lld|", tp->src->name, tp->dst_name,
 			       (long long)tp->lo, (long long)tp->hi, (long long)tp->count);
 		if (tp->order)
-			ferry_buf_addf(&b, "o:%s|", tp->order);
+			berr |= ferry_buf_addf(&b, "o:%s|", tp->order);
 		for (k = 0; k < tp->ncols; k++)
-			ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
+			berr |= ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
 				       tp->cols[k].type_sql);
+	}
+	/* the hash of a text cut short would refuse (or accept) a resume wrongly */
+	if (berr < 0 || ferry_buf_error(&b)) {
+		ferry_buf_release(&b);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	ferry_hash128_hex(b.buf, b.len, out);
 	ferry_buf_release(&b);
+	return 0;
 }
 
 /*
@@ -365,9 +372,20 @@ int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *e
 	return 1;
 }
 
+/* copy_run_ddl of a statement built in b, unless an add to it failed
+ * (berr < 0, or the sticky error): a statement cut short never runs. */
+static int run_built(struct run *r, const struct ferry_buf *b, int berr,
+		     struct ferry_error *err)
+{
+	if (berr < 0 || ferry_buf_error(b))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return copy_run_ddl(r, b->buf, 0, err);
+}
+
 /* Is the target table one that ferry created (its comment says so)? */
 static int created_by_ferry(struct run *r, const char *table)
 {
+	int berr = 0;
 	struct ferry_buf name = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	struct ferry_error e = FERRY_ERROR_INIT;
 	const char *v[1];
@@ -375,9 +393,11 @@ static int created_by_ferry(struct run *r, const char *table)
 
 	if (!has_schemas(r))
 		return 0;
-	plan_qualified(&name, r->schema, table);
+	berr |= plan_qualified(&name, r->schema, table);
 	v[0] = name.buf;
-	if (copy_query_value(r->dst, "SELECT obj_description(to_regclass($1), 'pg_class')",
+	/* a name cut short by out-of-memory asks nothing: "no" refuses the drop */
+	if (berr == 0 &&
+	    copy_query_value(r->dst, "SELECT obj_description(to_regclass($1), 'pg_class')",
 			     v, 1, &out, &isnull, &e) == 0 && !isnull)
 		yes = !strncmp(out.buf, "ferry:", 6);
 	ferry_buf_release(&name);
@@ -389,16 +409,17 @@ static int created_by_ferry(struct run *r, const char *table)
  * transaction on PostgreSQL, so the schema appears whole or not at all). */
 static int phase_schema(struct run *r, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf b = FERRY_BUF_INIT, src = FERRY_BUF_INIT;
 	const char *schema = has_schemas(r) ? r->schema : NULL;
 	size_t i;
 	int rc = 0;
 
-	ferry_url_redact(r->o->src, &src);
+	berr |= ferry_url_redact(r->o->src, &src);
 	if (has_schemas(r) && strcmp(r->schema, "public")) {
-		ferry_buf_addstr(&b, "CREATE SCHEMA IF NOT EXISTS ");
-		plan_quote_ident(&b, r->schema);
-		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
+		berr |= ferry_buf_addstr(&b, "CREATE SCHEMA IF NOT EXISTS ");
+		berr |= plan_quote_ident(&b, r->schema);
+		if ((rc = run_built(r, &b, berr, err)) < 0)
 			goto out;
 	}
 	for (i = 0; i < r->plan.ntables; i++) {
@@ -412,17 +433,17 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 				goto out;
 			}
 			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, "DROP TABLE ");
-			plan_qualified(&b, schema, tp->dst_name);
-			ferry_buf_addstr(&b, has_schemas(r) ? " CASCADE" : "");
-			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
+			berr |= ferry_buf_addstr(&b, "DROP TABLE ");
+			berr |= plan_qualified(&b, schema, tp->dst_name);
+			berr |= ferry_buf_addstr(&b, has_schemas(r) ? " CASCADE" : "");
+			if ((rc = run_built(r, &b, berr, err)) < 0)
 				goto out;
 			tp->exists = 0;
 		} else if (tp->exists && r->o->truncate) {
 			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, has_schemas(r) ? "TRUNCATE " : "DELETE FROM ");
-			plan_qualified(&b, schema, tp->dst_name);
-			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
+			berr |= ferry_buf_addstr(&b, has_schemas(r) ? "TRUNCATE " : "DELETE FROM ");
+			berr |= plan_qualified(&b, schema, tp->dst_name);
+			if ((rc = run_built(r, &b, berr, err)) < 0)
 				goto out;
 			continue;
 		} else if (tp->exists && !r->o->data_only) {
@@ -435,22 +456,22 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if (r->o->data_only)
 			continue;
 		ferry_buf_clear(&b);
-		plan_ddl_create_table(&r->plan, tp, schema, &b);
-		if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
+		berr |= plan_ddl_create_table(&r->plan, tp, schema, &b);
+		if ((rc = run_built(r, &b, berr, err)) < 0)
 			goto out;
 		plan_strv_push(&r->created, ferry_strdup(tp->dst_name));
 		if (has_schemas(r)) {
 			struct ferry_buf c = FERRY_BUF_INIT;
 
 			ferry_buf_clear(&b);
-			ferry_buf_addstr(&b, "COMMENT ON TABLE ");
-			plan_qualified(&b, r->schema, tp->dst_name);
-			ferry_buf_addstr(&b, " IS ");
-			ferry_buf_addf(&c, "ferry: created by ferry copy job %s from %s table %s",
+			berr |= ferry_buf_addstr(&b, "COMMENT ON TABLE ");
+			berr |= plan_qualified(&b, r->schema, tp->dst_name);
+			berr |= ferry_buf_addstr(&b, " IS ");
+			berr |= ferry_buf_addf(&c, "ferry: created by ferry copy job %s from %s table %s",
 				       r->job, src.buf, tp->src->name);
-			plan_quote_literal(&b, c.buf);
+			berr |= plan_quote_literal(&b, c.buf);
 			ferry_buf_release(&c);
-			if ((rc = copy_run_ddl(r, b.buf, 0, err)) < 0)
+			if ((rc = run_built(r, &b, berr, err)) < 0)
 				goto out;
 		}
 	}
@@ -464,6 +485,7 @@ out:
  * --rollback-on-abort). */
 static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 {
+	int berr = 0;
 	struct strv tables = { 0 };
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t i;
@@ -475,10 +497,10 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		goto out;
 	for (i = 0; i < tables.n && rc == 0; i++) {
 		ferry_buf_clear(&b);
-		ferry_buf_addstr(&b, "DROP TABLE IF EXISTS ");
-		plan_qualified(&b, r->schema, tables.v[i]);
-		ferry_buf_addstr(&b, " CASCADE");
-		rc = copy_run_ddl(r, b.buf, 0, err);
+		berr |= ferry_buf_addstr(&b, "DROP TABLE IF EXISTS ");
+		berr |= plan_qualified(&b, r->schema, tables.v[i]);
+		berr |= ferry_buf_addstr(&b, " CASCADE");
+		rc = run_built(r, &b, berr, err);
 	}
 	/* rows this job inserted into tables it did not create: by chunk,
 	 * through the column that carries the source rowid */
@@ -504,14 +526,14 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 			continue;
 		}
 		ferry_buf_clear(&b);
-		ferry_buf_addstr(&b, "DELETE FROM ");
-		plan_qualified(&b, r->schema, tp->dst_name);
-		ferry_buf_addstr(&b, " t USING ferry.progress p WHERE p.state = 'done' AND p.job = ");
-		plan_quote_literal(&b, r->job);
-		ferry_buf_addf(&b, " AND p.stream_no = %d AND t.", tp->index);
-		plan_quote_ident(&b, key);
-		ferry_buf_addstr(&b, " BETWEEN p.range_lo AND p.range_hi");
-		rc = copy_run_ddl(r, b.buf, 0, err);
+		berr |= ferry_buf_addstr(&b, "DELETE FROM ");
+		berr |= plan_qualified(&b, r->schema, tp->dst_name);
+		berr |= ferry_buf_addstr(&b, " t USING ferry.progress p WHERE p.state = 'done' AND p.job = ");
+		berr |= plan_quote_literal(&b, r->job);
+		berr |= ferry_buf_addf(&b, " AND p.stream_no = %d AND t.", tp->index);
+		berr |= plan_quote_ident(&b, key);
+		berr |= ferry_buf_addstr(&b, " BETWEEN p.range_lo AND p.range_hi");
+		rc = run_built(r, &b, berr, err);
 	}
 	if (rc == 0)
 		rc = ck_restores_run(r->dst, r->job, &r->plan.warnings, err);
@@ -563,6 +585,7 @@ int copy_mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err)
  */
 static int takeoff(struct run *r, int pass, struct ferry_error *err)
 {
+	int berr = 0;
 	struct strv tables = { 0 }, none = { 0 };
 	struct ferry_buf q = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
 	int64_t nfks = 0, nidx = 0;
@@ -578,21 +601,27 @@ static int takeoff(struct run *r, int pass, struct ferry_error *err)
 
 		if (!tp->exists)
 			continue;
-		plan_qualified(&name, r->schema, tp->dst_name);
+		berr |= plan_qualified(&name, r->schema, tp->dst_name);
 		if (pass == 1) {
 			if (tp->count <= 0) {
 				ferry_buf_release(&name);
 				continue;
 			}
 			ferry_buf_clear(&q);
-			ferry_buf_addf(&q, "SELECT NOT EXISTS (SELECT 1 FROM %s)", name.buf);
-			rc = copy_query_value(r->dst, q.buf, NULL, 0, &out, &isnull, err);
+			berr |= ferry_buf_addf(&q, "SELECT NOT EXISTS (SELECT 1 FROM %s)", name.buf);
+			if (berr < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			else
+				rc = copy_query_value(r->dst, q.buf, NULL, 0, &out, &isnull, err);
 			if (rc < 0 || isnull || strcmp(out.buf, "t")) {
 				ferry_buf_release(&name);
 				continue;
 			}
 		}
-		rc = plan_strv_push(&tables, ferry_buf_detach(&name, NULL));
+		if (berr < 0)
+			rc = FERRY_ENOMEM;
+		else
+			rc = plan_strv_push(&tables, ferry_buf_detach(&name, NULL));
 		if (rc < 0)
 			rc = ferry_error_set(err, rc, "out of memory");
 		ferry_buf_release(&name);
@@ -623,6 +652,7 @@ static int takeoff(struct run *r, int pass, struct ferry_error *err)
  */
 static int prepare_job(struct run *r, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf state = FERRY_BUF_INIT, fp = FERRY_BUF_INIT, lock = FERRY_BUF_INIT,
 			 src = FERRY_BUF_INIT;
 	char plan_fp[33], content[33], want[68];
@@ -630,8 +660,8 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	int exists = 0, rc, locked = 0;
 
 	/* stored as "PLAN CONTENT" (jobs of older versions: "PLAN") */
-	fingerprint(r, plan_fp);
-	if ((rc = content_fingerprint(r, content, err)) < 0)
+	if ((rc = fingerprint(r, plan_fp, err)) < 0 ||
+	    (rc = content_fingerprint(r, content, err)) < 0)
 		goto out;
 	snprintf(want, sizeof(want), "%s %s", plan_fp, content);
 	/* a sort memory the server refuses fails now, not after the load */
@@ -643,9 +673,13 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	ferry_buf_clear(&lock);
 	if ((rc = ck_setup(r->dst, err)) < 0)
 		goto out;
-	ferry_buf_addstr(&lock, "SELECT pg_advisory_lock(7301162, hashtext(");
-	plan_quote_literal(&lock, r->job);
-	ferry_buf_addstr(&lock, "))");
+	berr |= ferry_buf_addstr(&lock, "SELECT pg_advisory_lock(7301162, hashtext(");
+	berr |= plan_quote_literal(&lock, r->job);
+	berr |= ferry_buf_addstr(&lock, "))");
+	if (berr < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((rc = r->dops->exec(r->dst, lock.buf, err)) < 0)
 		goto out;
 	locked = 1;
@@ -664,7 +698,11 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 				const char *v[1];
 				int isnull = 1;
 
-				plan_qualified(&name, r->schema, r->plan.tables[i].dst_name);
+				if (plan_qualified(&name, r->schema, r->plan.tables[i].dst_name) < 0) {
+					ferry_buf_release(&name);
+					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					goto out;
+				}
 				v[0] = name.buf;
 				if (copy_query_value(r->dst, "SELECT to_regclass($1)::text", v, 1,
 						     &o, &isnull, NULL) == 0)
@@ -711,7 +749,10 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 		}
 		goto out;
 	}
-	ferry_url_redact(r->o->src, &src);
+	if (ferry_url_redact(r->o->src, &src) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((rc = r->dops->begin(r->dst, err)) < 0)
 		goto out;
 	/* the job row first: the restores of what comes off before a
@@ -732,10 +773,10 @@ out:
 	if (locked) {
 		struct ferry_buf un = FERRY_BUF_INIT;
 
-		ferry_buf_addstr(&un, "SELECT pg_advisory_unlock(7301162, hashtext(");
-		plan_quote_literal(&un, r->job);
-		ferry_buf_addstr(&un, "))");
-		r->dops->exec(r->dst, un.buf, NULL);
+		/* out of memory here leaves the lock to the session's end */
+		if (ferry_buf_addstr(&un, "SELECT pg_advisory_unlock(7301162, hashtext(") == 0 &&
+		    plan_quote_literal(&un, r->job) == 0 && ferry_buf_addstr(&un, "))") == 0)
+			r->dops->exec(r->dst, un.buf, NULL);
 		ferry_buf_release(&un);
 	}
 	ferry_buf_release(&state);
@@ -921,9 +962,12 @@ static int collect(struct run *r, struct ferry_error *err)
 				if (rejected) {
 					struct ferry_buf p = FERRY_BUF_INIT;
 
-					ferry_buf_addf(&p, "%s/rejects.ndjson", r->rej.dir);
-					rej_mkdir(r->rej.dir);
-					rc = ck_write_rejects(r->dst, r->job, p.buf, &n, err);
+					if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->rej.dir) < 0) {
+						rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					} else {
+						rej_mkdir(r->rej.dir);
+						rc = ck_write_rejects(r->dst, r->job, p.buf, &n, err);
+					}
 					if (rc == 0 && n)
 						r->rej.path = ferry_buf_detach(&p, NULL);
 					ferry_buf_release(&p);
@@ -969,14 +1013,17 @@ static void fill_result(struct run *r)
  * the copy reads one consistent state even while the application writes. */
 static int take_snapshot(struct run *r, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf path = FERRY_BUF_INIT, url = FERRY_BUF_INIT;
 	const char *tmp = getenv("TMPDIR");
 	ferry_conn *c = NULL;
 	int rc;
 
-	ferry_buf_addf(&path, "%s/ferry-snapshot-%ld.db", tmp && *tmp ? tmp : "/tmp",
+	berr |= ferry_buf_addf(&path, "%s/ferry-snapshot-%ld.db", tmp && *tmp ? tmp : "/tmp",
 		       (long)getpid());
-	if ((rc = ferry_conn_open(r->o->src, FERRY_OPEN_READONLY, &c, err)) == 0)
+	if (berr < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else if ((rc = ferry_conn_open(r->o->src, FERRY_OPEN_READONLY, &c, err)) == 0)
 		rc = ferry_conn_ops_of(c)->snapshot(c, path.buf, &url, err);
 	ferry_conn_close(c);
 	if (rc == 0) {
@@ -1029,6 +1076,7 @@ static void remove_db_file(const struct ferry_conn_ops *ops, const char *path)
 int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **out,
 		   struct ferry_error *err)
 {
+	int berr = 0;
 	struct run r;
 	struct ferry_copy_opts lo;
 	char *ts_url = NULL;
@@ -1077,16 +1125,21 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	if (!o->job && o->schema_only && r.res->job) {
 		struct ferry_buf jn = FERRY_BUF_INIT;
 
-		ferry_buf_addf(&jn, "%s-schema", r.res->job);
+		if (ferry_buf_addf(&jn, "%s-schema", r.res->job) < 0) {
+			ferry_buf_release(&jn);
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 		ferry_free(r.res->job);
 		r.res->job = ferry_buf_detach(&jn, NULL);
 	}
 	r.job = r.res->job;
 	if (o->rejects_dir)
-		ferry_buf_addstr(&rejdir, o->rejects_dir);
+		berr |= ferry_buf_addstr(&rejdir, o->rejects_dir);
 	else
-		ferry_buf_addf(&rejdir, "ferry-rejects/%s", r.res->job);
-	if ((rc = rej_init(&r.rej, rejdir.buf)) < 0) {
+		berr |= ferry_buf_addf(&rejdir, "ferry-rejects/%s", r.res->job);
+	rc = berr < 0 ? FERRY_ENOMEM : rej_init(&r.rej, rejdir.buf);
+	if (rc < 0) {
 		ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}

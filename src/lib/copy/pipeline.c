@@ -174,9 +174,12 @@ struct worker {
 };
 
 /* Order-independent hash of the rows written: the sum of one XXH3 per
- * row over its converted cells (kind, then 8 bytes or length + bytes). */
-static uint64_t rows_hash(const struct ferry_batch *b, struct ferry_buf *scratch)
+ * row over its converted cells (kind, then 8 bytes or length + bytes),
+ * added to *h; FERRY_ENOMEM (and *h as it was) when a row's bytes could
+ * not be gathered, since a hash of cut rows would tell verify a lie. */
+static int rows_hash(const struct ferry_batch *b, struct ferry_buf *scratch, uint64_t *hp)
 {
+	int berr = 0;
 	uint64_t h = 0;
 	size_t r, i;
 
@@ -187,17 +190,20 @@ static uint64_t rows_hash(const struct ferry_batch *b, struct ferry_buf *scratch
 		for (i = 0; i < b->ncols; i++) {
 			const struct ferry_cell *c = ferry_batch_cell(b, r, i);
 
-			ferry_buf_addch(scratch, c->kind);
+			berr |= ferry_buf_addch(scratch, c->kind);
 			if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL)
-				ferry_buf_add(scratch, &c->v, 8);
+				berr |= ferry_buf_add(scratch, &c->v, 8);
 			else if (c->kind != FERRY_V_NULL) {
-				ferry_buf_add(scratch, &c->len, 4);
-				ferry_buf_add(scratch, ferry_cell_bytes(b, c), c->len);
+				berr |= ferry_buf_add(scratch, &c->len, 4);
+				berr |= ferry_buf_add(scratch, ferry_cell_bytes(b, c), c->len);
 			}
 		}
+		if (berr < 0)
+			return FERRY_ENOMEM;
 		h += ferry_hash64(scratch->buf, scratch->len);
 	}
-	return h;
+	*hp += h;
+	return 0;
 }
 
 /* Has the job rejected more than --max-errors / --max-error-rate allow? */
@@ -242,8 +248,8 @@ static int process(struct worker *w, struct table_plan *tp, ferry_writer *wr,
 			return ferry_error_set(err, FERRY_EABORT, "error budget exceeded");
 		}
 	}
-	if (lc->job)
-		w->hash += rows_hash(b, &w->scratch);
+	if (lc->job && rows_hash(b, &w->scratch, &w->hash) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	if (b->nrows > b->nskipped) {
 		int rc = ferry_conn_ops_of(w->dst)->write_batch(wr, b, err);
 
@@ -1015,6 +1021,7 @@ static int is_retryable(const struct ferry_error *e)
 static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 		    struct ferry_error *err)
 {
+	int berr = 0;
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(c);
 	struct ferry_buf stmt = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	struct ferry_error e = FERRY_ERROR_INIT;
@@ -1055,15 +1062,20 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 			struct ferry_buf nv = FERRY_BUF_INIT;
 			struct ferry_error e2 = FERRY_ERROR_INIT;
 
-			ferry_buf_addf(&nv, "%s NOT VALID", stmt.buf);
+			if (ferry_buf_addf(&nv, "%s NOT VALID", stmt.buf) < 0) {
+				/* never run cut short; the step stays pending */
+				ferry_buf_release(&nv);
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			if (ops->exec(c, nv.buf, &e2) == 0) {
-				ferry_buf_addf(&note, "foreign key added NOT VALID because existing rows "
+				berr |= ferry_buf_addf(&note, "foreign key added NOT VALID because existing rows "
 					       "violate it: %.200s; fix the rows, then run ALTER TABLE ... "
 					       "VALIDATE CONSTRAINT", stmt.buf);
 			} else {
 				ops->exec(c, "ROLLBACK TO SAVEPOINT ferry_step", NULL);
 				failed = 1;
-				ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e2.msg);
+				berr |= ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e2.msg);
 			}
 			ferry_buf_release(&nv);
 		} else if (!strncmp(e.origin, "sqlstate 23", 11) || step >= STEP_RESTORE_BASE) {
@@ -1072,7 +1084,7 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 			 * the load does not come back: the copy is not what the
 			 * source was, so it fails rather than warns */
 			failed = 1;
-			ferry_buf_addf(&note, "cannot build '%.300s': %s", stmt.buf, e.msg);
+			berr |= ferry_buf_addf(&note, "cannot build '%.300s': %s", stmt.buf, e.msg);
 		} else if (stage == STAGE_ATTACH) {
 			/* a primary key or UNIQUE constraint, never a warning; when
 			 * its index failed, that step says why: a rerun tries both */
@@ -1082,18 +1094,25 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 
 			failed = 1;
 			if (ix) {
-				ferry_buf_addf(&like, "CREATE UNIQUE INDEX %s ", ix + 13);
-				if ((rc = ck_steps_failed_like(c, sc->job, like.buf, &n, err)) < 0) {
+				if (ferry_buf_addf(&like, "CREATE UNIQUE INDEX %s ", ix + 13) < 0)
+					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				else
+					rc = ck_steps_failed_like(c, sc->job, like.buf, &n, err);
+				if (rc < 0) {
 					ferry_buf_release(&like);
 					goto out;
 				}
 			}
 			ferry_buf_release(&like);
 			if (!n)
-				ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e.msg);
+				berr |= ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e.msg);
 		} else {
-			ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e.msg);
+			berr |= ferry_buf_addf(&note, "skipped '%.300s': %s", stmt.buf, e.msg);
 		}
+	}
+	if (berr < 0) {  /* a note cut short is not recorded: the step stays pending */
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
 	}
 	if ((rc = (failed ? ck_step_fail : ck_step_done)(c, sc->job, step,
 							 note.len ? note.buf : NULL, err)) < 0)

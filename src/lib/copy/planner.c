@@ -74,6 +74,7 @@ void plan_strv_release(struct strv *v)
  */
 static char *shorten(const char *name, unsigned salt)
 {
+	int berr = 0;
 	size_t n = strlen(name), keep = PG_NAMEDATALEN - 9;
 	char *out;
 	uint64_t h;
@@ -87,11 +88,13 @@ static char *shorten(const char *name, unsigned salt)
 	{
 		struct ferry_buf b = FERRY_BUF_INIT;
 
-		ferry_buf_add(&b, name, n);
+		berr |= ferry_buf_add(&b, name, n);
 		if (salt)
-			ferry_buf_addf(&b, "#%u", salt);
+			berr |= ferry_buf_addf(&b, "#%u", salt);
 		h = ferry_hash64(b.buf, b.len);
 		ferry_buf_release(&b);
+		if (berr < 0)
+			return NULL;  /* out of memory, as below */
 	}
 	out = ferry_malloc(keep + 10);
 	if (!out)
@@ -127,39 +130,46 @@ static char *unique_name(const char *name, char **names, size_t n,
 	return s;
 }
 
-void plan_quote_ident(struct ferry_buf *b, const char *name)
+int plan_quote_ident(struct ferry_buf *b, const char *name)
 {
+	int berr = 0;
 	const char *p;
 
-	ferry_buf_addch(b, '"');
+	berr |= ferry_buf_addch(b, '"');
 	for (p = name; *p; p++) {
-		ferry_buf_addch(b, *p);
+		berr |= ferry_buf_addch(b, *p);
 		if (*p == '"')
-			ferry_buf_addch(b, '"');
+			berr |= ferry_buf_addch(b, '"');
 	}
-	ferry_buf_addch(b, '"');
+	berr |= ferry_buf_addch(b, '"');
+	return berr;
 }
 
-void plan_quote_literal(struct ferry_buf *b, const char *s)
+int plan_quote_literal(struct ferry_buf *b, const char *s)
 {
+	int berr = 0;
 	const char *p;
 
-	ferry_buf_addch(b, '\'');
+	berr |= ferry_buf_addch(b, '\'');
 	for (p = s; *p; p++) {
-		ferry_buf_addch(b, *p);
+		berr |= ferry_buf_addch(b, *p);
 		if (*p == '\'')
-			ferry_buf_addch(b, '\'');
+			berr |= ferry_buf_addch(b, '\'');
 	}
-	ferry_buf_addch(b, '\'');
+	berr |= ferry_buf_addch(b, '\'');
+	return berr;
 }
 
-void plan_qualified(struct ferry_buf *b, const char *schema, const char *name)
+int plan_qualified(struct ferry_buf *b, const char *schema, const char *name)
 {
+	int berr = 0;
+
 	if (schema) {
-		plan_quote_ident(b, schema);
-		ferry_buf_addch(b, '.');
+		berr |= plan_quote_ident(b, schema);
+		berr |= ferry_buf_addch(b, '.');
 	}
-	plan_quote_ident(b, name);
+	berr |= plan_quote_ident(b, name);
+	return berr;
 }
 
 /* ---- types ------------------------------------------------------------- */
@@ -548,46 +558,59 @@ static int is_number(const char *s)
 	return *end == '\0';
 }
 
+/* The text built in b, or NULL (b released, as for out of memory) when
+ * an add to it failed (berr < 0): never a text cut short. */
+static char *whole(struct ferry_buf *b, int berr)
+{
+	if (berr < 0) {
+		ferry_buf_release(b);
+		return NULL;
+	}
+	return ferry_buf_detach(b, NULL);
+}
+
 /* strftime format to to_char format, or NULL when a directive has no
  * equivalent. */
 static char *strftime_to_char(const char *fmt)
 {
+	int berr = 0;
 	struct ferry_buf b = FERRY_BUF_INIT;
 	const char *p;
 
 	for (p = fmt; *p; p++) {
 		if (*p != '%') {
 			if (*p == '"' || isalpha((unsigned char)*p)) {
-				ferry_buf_addch(&b, '"');
-				ferry_buf_addch(&b, *p);
-				ferry_buf_addch(&b, '"');
+				berr |= ferry_buf_addch(&b, '"');
+				berr |= ferry_buf_addch(&b, *p);
+				berr |= ferry_buf_addch(&b, '"');
 			} else {
-				ferry_buf_addch(&b, *p);
+				berr |= ferry_buf_addch(&b, *p);
 			}
 			continue;
 		}
 		switch (*++p) {
-		case 'Y': ferry_buf_addstr(&b, "YYYY"); break;
-		case 'm': ferry_buf_addstr(&b, "MM"); break;
-		case 'd': ferry_buf_addstr(&b, "DD"); break;
-		case 'H': ferry_buf_addstr(&b, "HH24"); break;
-		case 'M': ferry_buf_addstr(&b, "MI"); break;
-		case 'S': ferry_buf_addstr(&b, "SS"); break;
-		case 'f': ferry_buf_addstr(&b, "SS.MS"); break;
-		case 'j': ferry_buf_addstr(&b, "DDD"); break;
-		case '%': ferry_buf_addch(&b, '%'); break;
+		case 'Y': berr |= ferry_buf_addstr(&b, "YYYY"); break;
+		case 'm': berr |= ferry_buf_addstr(&b, "MM"); break;
+		case 'd': berr |= ferry_buf_addstr(&b, "DD"); break;
+		case 'H': berr |= ferry_buf_addstr(&b, "HH24"); break;
+		case 'M': berr |= ferry_buf_addstr(&b, "MI"); break;
+		case 'S': berr |= ferry_buf_addstr(&b, "SS"); break;
+		case 'f': berr |= ferry_buf_addstr(&b, "SS.MS"); break;
+		case 'j': berr |= ferry_buf_addstr(&b, "DDD"); break;
+		case '%': berr |= ferry_buf_addch(&b, '%'); break;
 		default:
 			ferry_buf_release(&b);
 			return NULL;
 		}
 	}
-	return ferry_buf_detach(&b, NULL);
+	return whole(&b, berr);
 }
 
 /* Translate a SQLite default for a column of type cp->type; NULL when it
  * cannot be (the caller warns and drops it). */
 static char *translate_default(const struct col_plan *cp, const char *d)
 {
+	int berr = 0;
 	struct ferry_buf b = FERRY_BUF_INIT;
 	char sq[512];
 	const char *v = d;
@@ -652,11 +675,11 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			return ferry_strdup("CURRENT_TIMESTAMP");
 		if (cp->type != FERRY_T_TEXT || !(tc = strftime_to_char(fmt)))
 			return NULL;
-		ferry_buf_addstr(&b, "to_char(now() AT TIME ZONE 'UTC', ");
-		plan_quote_literal(&b, tc);
-		ferry_buf_addch(&b, ')');
+		berr |= ferry_buf_addstr(&b, "to_char(now() AT TIME ZONE 'UTC', ");
+		berr |= plan_quote_literal(&b, tc);
+		berr |= ferry_buf_addch(&b, ')');
 		ferry_free(tc);
-		return ferry_buf_detach(&b, NULL);
+		return whole(&b, berr);
 	}
 	/* literals */
 	while (*v == '(' || isspace((unsigned char)*v))
@@ -679,8 +702,8 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			}
 			if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON ||
 			    cp->type == FERRY_T_JSONB) {
-				plan_quote_literal(&b, lit);
-				return ferry_buf_detach(&b, NULL);
+				berr |= plan_quote_literal(&b, lit);
+				return whole(&b, berr);
 			}
 			if (cp->type == FERRY_T_BYTES || is_time || cp->type == FERRY_T_DATE ||
 			    cp->type == FERRY_T_UUID)
@@ -724,10 +747,10 @@ static char *translate_default(const struct col_plan *cp, const char *d)
 			return ferry_strdup(lit);
 		}
 		if ((lit[0] == 'x' || lit[0] == 'X') && lit[1] == '\'' && cp->type == FERRY_T_BYTES) {
-			ferry_buf_addstr(&b, "'\\x");
-			ferry_buf_add(&b, lit + 2, n - 3);
-			ferry_buf_addstr(&b, "'::bytea");
-			return ferry_buf_detach(&b, NULL);
+			berr |= ferry_buf_addstr(&b, "'\\x");
+			berr |= ferry_buf_add(&b, lit + 2, n - 3);
+			berr |= ferry_buf_addstr(&b, "'::bytea");
+			return whole(&b, berr);
 		}
 	}
 	return NULL;
@@ -753,6 +776,7 @@ int plan_glob_match(const char *const *globs, const char *name)
 int plan_check_filters(const char *const *include, const char *const *exclude,
 		       const struct ferry_catalog *scat, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf names = FERRY_BUF_INIT;
 	const char *const *globs;
 	const char *glob = NULL, *opt = NULL;
@@ -774,10 +798,12 @@ int plan_check_filters(const char *const *include, const char *const *exclude,
 	if (!glob)
 		return 0;
 	for (i = 0; i < scat->ntables && i < 10; i++)
-		ferry_buf_addf(&names, "%s%s", i ? ", " : "", scat->tables[i].name);
+		berr |= ferry_buf_addf(&names, "%s%s", i ? ", " : "", scat->tables[i].name);
 	if (scat->ntables > 10)
-		ferry_buf_addf(&names, " and %zu more", scat->ntables - 10);
-	if (scat->ntables)
+		berr |= ferry_buf_addf(&names, " and %zu more", scat->ntables - 10);
+	if (berr < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else if (scat->ntables)
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "%s '%s' matches no table of the source; its tables: %s",
 				     opt, glob, names.buf);
@@ -829,6 +855,7 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		      ferry_conn *src, struct table_plan *tp,
 		      const struct ferry_table *target, struct ferry_error *err)
 {
+	int berr = 0;
 	const struct ferry_table *t = tp->src;
 	char **names = NULL;
 	int *scan = NULL;
@@ -866,9 +893,13 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 				/* the name a copy gave it (below) */
 				struct ferry_buf rn = FERRY_BUF_INIT;
 
-				ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
+				berr |= ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
 				tc = ferry_table_find_column(target, rn.buf);
 				ferry_buf_release(&rn);
+				if (berr < 0) {
+					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					goto out;
+				}
 			}
 			if (tc < 0) {
 				rc = ferry_error_set(err, FERRY_ENOTFOUND,
@@ -901,7 +932,12 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 			 * a tag or field named like a column ferry adds does */
 			struct ferry_buf rn = FERRY_BUF_INIT;
 
-			ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
+			berr |= ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
+			if (berr < 0) {
+				ferry_buf_release(&rn);
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			cp->dst_name = unique_name(rn.buf, names, k, &pl->renames, "column");
 			if (cp->dst_name && !strcmp(cp->dst_name, rn.buf))
 				plan_strv_pushf(&pl->renames, "column '%s.%s' -> '%s' (a PostgreSQL "
@@ -969,6 +1005,7 @@ out:
 static int check_cast_targets(const struct ferry_copy_opts *o,
 			      const struct ferry_catalog *scat, struct ferry_error *err)
 {
+	int berr = 0;
 	size_t i, t, k;
 
 	for (i = 0; o->casts && o->casts[i]; i++) {
@@ -1005,7 +1042,11 @@ static int check_cast_targets(const struct ferry_copy_opts *o,
 			struct ferry_buf cols = FERRY_BUF_INIT;
 
 			for (k = 0; k < tab->ncols; k++)
-				ferry_buf_addf(&cols, "%s%s", k ? ", " : "", tab->cols[k].name);
+				berr |= ferry_buf_addf(&cols, "%s%s", k ? ", " : "", tab->cols[k].name);
+			if (berr < 0) {
+				ferry_buf_release(&cols);
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			}
 			ferry_error_set(err, FERRY_EUSAGE,
 				"invalid --cast '%s': table '%s' has no column '%.*s' (its columns: "
 				"%.300s)", c, tab->name, (int)(eq - c - strlen(tab->name) - 1),
@@ -1103,26 +1144,28 @@ void plan_release(struct plan *pl)
 int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 		     const char *schema, struct ferry_buf *b)
 {
+	int berr = 0;
 	size_t i;
 
-	ferry_buf_addstr(b, "CREATE TABLE ");
-	plan_qualified(b, schema, tp->dst_name);
-	ferry_buf_addstr(b, " (");
+	berr |= ferry_buf_addstr(b, "CREATE TABLE ");
+	berr |= plan_qualified(b, schema, tp->dst_name);
+	berr |= ferry_buf_addstr(b, " (");
 	for (i = 0; i < tp->ncols; i++) {
 		const struct col_plan *cp = &tp->cols[i];
 
-		ferry_buf_addstr(b, i ? ",\n  " : "\n  ");
-		plan_quote_ident(b, cp->dst_name);
-		ferry_buf_addch(b, ' ');
-		ferry_buf_addstr(b, cp->type_sql);
+		berr |= ferry_buf_addstr(b, i ? ",\n  " : "\n  ");
+		berr |= plan_quote_ident(b, cp->dst_name);
+		berr |= ferry_buf_addch(b, ' ');
+		berr |= ferry_buf_addstr(b, cp->type_sql);
 		if (cp->notnull)
-			ferry_buf_addstr(b, " NOT NULL");
+			berr |= ferry_buf_addstr(b, " NOT NULL");
 		if (cp->default_sql) {
-			ferry_buf_addstr(b, " DEFAULT ");
-			ferry_buf_addstr(b, cp->default_sql);
+			berr |= ferry_buf_addstr(b, " DEFAULT ");
+			berr |= ferry_buf_addstr(b, cp->default_sql);
 		}
 	}
-	return ferry_buf_addstr(b, "\n)");
+	berr |= ferry_buf_addstr(b, "\n)");
+	return berr;
 }
 
 static const struct col_plan *find_col(const struct table_plan *tp, const char *src)
@@ -1154,17 +1197,19 @@ const struct table_plan *plan_find(const struct plan *pl, const char *src_name)
 /* An index expression or predicate from SQLite: turn [x] and `x` quoting
  * into "x"; the rest is passed through (PostgreSQL rejects what it does
  * not understand, and the caller reports that as a warning). */
-static void translate_expr(struct ferry_buf *b, const char *e)
+static int translate_expr(struct ferry_buf *b, const char *e)
 {
+	int berr = 0;
+
 	for (; *e; e++) {
 		if (*e == '[' || *e == '`') {
 			char close = *e == '[' ? ']' : '`';
 			const char *end = strchr(e + 1, close);
 
 			if (end) {
-				ferry_buf_addch(b, '"');
-				ferry_buf_add(b, e + 1, (size_t)(end - e - 1));
-				ferry_buf_addch(b, '"');
+				berr |= ferry_buf_addch(b, '"');
+				berr |= ferry_buf_add(b, e + 1, (size_t)(end - e - 1));
+				berr |= ferry_buf_addch(b, '"');
 				e = end;
 				continue;
 			}
@@ -1175,32 +1220,36 @@ static void translate_expr(struct ferry_buf *b, const char *e)
 			for (e++; *e && !(*e == '\'' && e[1] != '\''); e++)
 				if (*e == '\'')
 					e++;
-			ferry_buf_add(b, s, (size_t)(e - s) + (*e ? 1 : 0));
+			berr |= ferry_buf_add(b, s, (size_t)(e - s) + (*e ? 1 : 0));
 			if (!*e)
 				break;
 			continue;
 		}
-		ferry_buf_addch(b, *e);
+		berr |= ferry_buf_addch(b, *e);
 	}
+	return berr;
 }
 
+/* "(a, b)" onto b: 0, -1 when a column is not in the plan, or the failed
+ * add's error (the caller tells it by ferry_buf_error(b)). */
 static int col_list(struct ferry_buf *b, const struct table_plan *tp,
 		    char **cols, size_t n)
 {
+	int berr = 0;
 	size_t i;
 
-	ferry_buf_addch(b, '(');
+	berr |= ferry_buf_addch(b, '(');
 	for (i = 0; i < n; i++) {
 		const struct col_plan *cp = cols[i] ? find_col(tp, cols[i]) : NULL;
 
 		if (!cp)
 			return -1;
 		if (i)
-			ferry_buf_addstr(b, ", ");
-		plan_quote_ident(b, cp->dst_name);
+			berr |= ferry_buf_addstr(b, ", ");
+		berr |= plan_quote_ident(b, cp->dst_name);
 	}
-	ferry_buf_addch(b, ')');
-	return 0;
+	berr |= ferry_buf_addch(b, ')');
+	return berr;
 }
 
 /* Is name taken by a table, an index or a key this plan creates? */
@@ -1233,8 +1282,9 @@ static int rel_name_taken(const struct plan *pl, const char *name)
 }
 
 /* The primary key's columns (npk of them), in key order, comma-separated. */
-static void pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
+static int pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
 {
+	int berr = 0;
 	const struct ferry_table *t = tp->src;
 	size_t i;
 	int k;
@@ -1245,9 +1295,10 @@ static void pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
 				const struct col_plan *cp = find_col(tp, t->cols[i].name);
 
 				if (k > 1)
-					ferry_buf_addstr(b, ", ");
-				plan_quote_ident(b, cp ? cp->dst_name : t->cols[i].name);
+					berr |= ferry_buf_addstr(b, ", ");
+				berr |= plan_quote_ident(b, cp ? cp->dst_name : t->cols[i].name);
 			}
+	return berr;
 }
 
 /*
@@ -1257,46 +1308,54 @@ static void pk_cols(struct ferry_buf *b, const struct table_plan *tp, int npk)
  * and would make every build of the table wait).  The name is PostgreSQL's
  * own (table_pkey, table_col_key), made unique among the plan's names.
  */
-static void key_index(struct plan *pl, const struct table_plan *tp, const char *schema,
+static int key_index(struct plan *pl, const struct table_plan *tp, const char *schema,
 		      const char *suffix, const char *kind, const char *cols,
 		      struct strv *keys, struct strv *attach)
 {
+	int berr = 0;
 	struct ferry_buf b = FERRY_BUF_INIT;
 	unsigned salt = 0;
 	char *name;
 
-	ferry_buf_addf(&b, "%s_%s", tp->dst_name, suffix);
+	berr |= ferry_buf_addf(&b, "%s_%s", tp->dst_name, suffix);
 	name = shorten(b.buf, 0);
 	while (name && rel_name_taken(pl, name)) {
 		ferry_free(name);
 		name = shorten(b.buf, ++salt);
 	}
-	if (!name) {
+	if (berr < 0 || !name) {
+		ferry_free(name);
 		ferry_buf_release(&b);
-		return;
+		return FERRY_ENOMEM;  /* shorten() fails only so */
 	}
-	plan_strv_push(&pl->keynames, ferry_strdup(name));
+	berr |= plan_strv_push(&pl->keynames, ferry_strdup(name));
 	ferry_buf_clear(&b);
-	ferry_buf_addstr(&b, "CREATE UNIQUE INDEX ");
-	plan_quote_ident(&b, name);
-	ferry_buf_addstr(&b, " ON ");
-	plan_qualified(&b, schema, tp->dst_name);
-	ferry_buf_addf(&b, " %s", cols);
-	plan_strv_push(keys, ferry_buf_detach(&b, NULL));
-	ferry_buf_addstr(&b, "ALTER TABLE ");
-	plan_qualified(&b, schema, tp->dst_name);
-	ferry_buf_addstr(&b, " ADD CONSTRAINT ");
-	plan_quote_ident(&b, name);
-	ferry_buf_addf(&b, " %s USING INDEX ", kind);
-	plan_quote_ident(&b, name);
-	plan_strv_push(attach, ferry_buf_detach(&b, NULL));
+	berr |= ferry_buf_addstr(&b, "CREATE UNIQUE INDEX ");
+	berr |= plan_quote_ident(&b, name);
+	berr |= ferry_buf_addstr(&b, " ON ");
+	berr |= plan_qualified(&b, schema, tp->dst_name);
+	berr |= ferry_buf_addf(&b, " %s", cols);
+	/* a statement cut short is never kept */
+	if (berr == 0)
+		berr = plan_strv_push(keys, ferry_buf_detach(&b, NULL));
+	berr |= ferry_buf_addstr(&b, "ALTER TABLE ");
+	berr |= plan_qualified(&b, schema, tp->dst_name);
+	berr |= ferry_buf_addstr(&b, " ADD CONSTRAINT ");
+	berr |= plan_quote_ident(&b, name);
+	berr |= ferry_buf_addf(&b, " %s USING INDEX ", kind);
+	berr |= plan_quote_ident(&b, name);
+	if (berr == 0)
+		berr = plan_strv_push(attach, ferry_buf_detach(&b, NULL));
+	ferry_buf_release(&b);
 	ferry_free(name);
+	return berr;
 }
 
 int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
 		  struct strv *fks)
 {
+	int berr = 0;
 	const struct ferry_table *t = tp->src;
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t i, k;
@@ -1309,10 +1368,11 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 	if (npk) {
 		struct ferry_buf cols = FERRY_BUF_INIT;
 
-		ferry_buf_addch(&cols, '(');
-		pk_cols(&cols, tp, npk);
-		ferry_buf_addch(&cols, ')');
-		key_index(pl, tp, schema, "pkey", "PRIMARY KEY", cols.buf, keys, attach);
+		berr |= ferry_buf_addch(&cols, '(');
+		berr |= pk_cols(&cols, tp, npk);
+		berr |= ferry_buf_addch(&cols, ')');
+		if (berr == 0)
+			berr |= key_index(pl, tp, schema, "pkey", "PRIMARY KEY", cols.buf, keys, attach);
 		ferry_buf_release(&cols);
 	}
 	for (i = 0; i < t->nidx; i++) {
@@ -1330,12 +1390,15 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 				for (k = 0; k < x->nparts; k++) {
 					const struct col_plan *cp = find_col(tp, x->cols[k]);
 
-					ferry_buf_addstr(&suffix, cp->dst_name);
-					ferry_buf_addch(&suffix, '_');
+					berr |= ferry_buf_addstr(&suffix, cp->dst_name);
+					berr |= ferry_buf_addch(&suffix, '_');
 				}
-				ferry_buf_addstr(&suffix, "key");
-				key_index(pl, tp, schema, suffix.buf, "UNIQUE", b.buf, keys, attach);
+				berr |= ferry_buf_addstr(&suffix, "key");
+				if (berr == 0)
+					berr |= key_index(pl, tp, schema, suffix.buf, "UNIQUE", b.buf,
+							  keys, attach);
 			}
+			berr |= ferry_buf_error(&b);
 			ferry_buf_release(&suffix);
 			ferry_buf_clear(&b);
 			continue;
@@ -1343,36 +1406,37 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		{
 			char *iname = shorten(x->name, 0);
 
-			ferry_buf_addstr(&b, x->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ");
-			plan_quote_ident(&b, iname ? iname : x->name);
+			berr |= ferry_buf_addstr(&b, x->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ");
+			berr |= plan_quote_ident(&b, iname ? iname : x->name);
 			if (iname && strcmp(iname, x->name))
 				plan_strv_pushf(&pl->renames, "index '%s' -> '%s'", x->name, iname);
 			ferry_free(iname);
 		}
-		ferry_buf_addstr(&b, " ON ");
-		plan_qualified(&b, schema, tp->dst_name);
-		ferry_buf_addstr(&b, " (");
+		berr |= ferry_buf_addstr(&b, " ON ");
+		berr |= plan_qualified(&b, schema, tp->dst_name);
+		berr |= ferry_buf_addstr(&b, " (");
 		for (k = 0; k < x->nparts; k++) {
 			if (k)
-				ferry_buf_addstr(&b, ", ");
+				berr |= ferry_buf_addstr(&b, ", ");
 			if (x->cols[k]) {
 				const struct col_plan *cp = find_col(tp, x->cols[k]);
 
-				plan_quote_ident(&b, cp ? cp->dst_name : x->cols[k]);
+				berr |= plan_quote_ident(&b, cp ? cp->dst_name : x->cols[k]);
 			} else {
-				ferry_buf_addch(&b, '(');
-				translate_expr(&b, x->exprs[k] ? x->exprs[k] : "");
-				ferry_buf_addch(&b, ')');
+				berr |= ferry_buf_addch(&b, '(');
+				berr |= translate_expr(&b, x->exprs[k] ? x->exprs[k] : "");
+				berr |= ferry_buf_addch(&b, ')');
 			}
 			if (x->desc && x->desc[k])
-				ferry_buf_addstr(&b, " DESC");
+				berr |= ferry_buf_addstr(&b, " DESC");
 		}
-		ferry_buf_addch(&b, ')');
+		berr |= ferry_buf_addch(&b, ')');
 		if (x->where) {
-			ferry_buf_addstr(&b, " WHERE ");
-			translate_expr(&b, x->where);
+			berr |= ferry_buf_addstr(&b, " WHERE ");
+			berr |= translate_expr(&b, x->where);
 		}
-		plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
+		if (berr == 0)
+			berr = plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
 	}
 	for (i = 0; i < t->nfks; i++) {
 		const struct ferry_fk *f = &t->fks[i];
@@ -1384,28 +1448,31 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 				t->name, f->ref_table, f->ref_table);
 			continue;
 		}
-		ferry_buf_addstr(&b, "ALTER TABLE ");
-		plan_qualified(&b, schema, tp->dst_name);
-		ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
+		berr |= ferry_buf_addstr(&b, "ALTER TABLE ");
+		berr |= plan_qualified(&b, schema, tp->dst_name);
+		berr |= ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
 		if (col_list(&b, tp, f->from, f->ncols) < 0) {
+			berr |= ferry_buf_error(&b);
 			ferry_buf_release(&b);
 			continue;
 		}
-		ferry_buf_addstr(&b, " REFERENCES ");
-		plan_qualified(&b, schema, rt->dst_name);
+		berr |= ferry_buf_addstr(&b, " REFERENCES ");
+		berr |= plan_qualified(&b, schema, rt->dst_name);
 		if (f->to && f->to[0]) {
-			ferry_buf_addch(&b, ' ');
+			berr |= ferry_buf_addch(&b, ' ');
 			if (col_list(&b, rt, f->to, f->ncols) < 0) {
+				berr |= ferry_buf_error(&b);
 				ferry_buf_release(&b);
 				continue;
 			}
 		}
 		if (f->on_delete && strcasecmp(f->on_delete, "NO ACTION"))
-			ferry_buf_addf(&b, " ON DELETE %s", f->on_delete);
+			berr |= ferry_buf_addf(&b, " ON DELETE %s", f->on_delete);
 		if (f->on_update && strcasecmp(f->on_update, "NO ACTION"))
-			ferry_buf_addf(&b, " ON UPDATE %s", f->on_update);
-		plan_strv_push(fks, ferry_buf_detach(&b, NULL));
+			berr |= ferry_buf_addf(&b, " ON UPDATE %s", f->on_update);
+		if (berr == 0)
+			berr = plan_strv_push(fks, ferry_buf_detach(&b, NULL));
 	}
 	ferry_buf_release(&b);
-	return 0;
+	return berr < 0 ? FERRY_ENOMEM : 0;
 }

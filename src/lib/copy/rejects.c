@@ -56,30 +56,32 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 	    const char *column, const char *reason, int vkind,
 	    const void *value, size_t n, struct ferry_error *err)
 {
+	int berr = 0;
 	struct ferry_buf line = FERRY_BUF_INIT;
 	int rc = 0;
 
 	if (!r)
 		return 0;   /* a second read of rows already accounted for */
-	ferry_buf_addstr(&line, "{\"table\":");
-	ferry_buf_addjson(&line, table, strlen(table));
-	ferry_buf_addstr(&line, ",\"key\":");
-	ferry_buf_addstr(&line, key_json);
-	ferry_buf_addstr(&line, ",\"column\":");
-	ferry_buf_addjson(&line, column, strlen(column));
-	ferry_buf_addstr(&line, ",\"reason\":");
-	ferry_buf_addjson(&line, reason, strlen(reason));
-	ferry_buf_addstr(&line, ",\"storage_class\":\"");
-	ferry_buf_addstr(&line, ferry_vkind_name(vkind));
-	ferry_buf_addstr(&line, "\",\"value_base64\":");
+	berr |= ferry_buf_addstr(&line, "{\"table\":");
+	berr |= ferry_buf_addjson(&line, table, strlen(table));
+	berr |= ferry_buf_addstr(&line, ",\"key\":");
+	berr |= ferry_buf_addstr(&line, key_json);
+	berr |= ferry_buf_addstr(&line, ",\"column\":");
+	berr |= ferry_buf_addjson(&line, column, strlen(column));
+	berr |= ferry_buf_addstr(&line, ",\"reason\":");
+	berr |= ferry_buf_addjson(&line, reason, strlen(reason));
+	berr |= ferry_buf_addstr(&line, ",\"storage_class\":\"");
+	berr |= ferry_buf_addstr(&line, ferry_vkind_name(vkind));
+	berr |= ferry_buf_addstr(&line, "\",\"value_base64\":");
 	if (value) {
-		ferry_buf_addch(&line, '"');
-		ferry_buf_addbase64(&line, value, n);
-		ferry_buf_addch(&line, '"');
+		berr |= ferry_buf_addch(&line, '"');
+		berr |= ferry_buf_addbase64(&line, value, n);
+		berr |= ferry_buf_addch(&line, '"');
 	} else {
-		ferry_buf_addstr(&line, "null");
+		berr |= ferry_buf_addstr(&line, "null");
 	}
-	if (ferry_buf_addstr(&line, "}\n") < 0) {
+	berr |= ferry_buf_addstr(&line, "}\n");
+	if (berr < 0) {  /* a line cut short is never written */
 		ferry_buf_release(&line);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
@@ -95,7 +97,11 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 	if (!r->f) {
 		struct ferry_buf p = FERRY_BUF_INIT;
 
-		ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir);
+		if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			ferry_buf_release(&p);
+			goto out;
+		}
 		if (rej_mkdir(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
 			rc = ferry_error_set(err, FERRY_EIO,
 				"cannot write the reject file '%s': %s; choose another place with --rejects DIR",

@@ -213,7 +213,12 @@ int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_er
 		sp->bufsize = SPILL_MIN_BUF;
 	if (sp->bufsize > SPILL_MAX_BUF)
 		sp->bufsize = SPILL_MAX_BUF;
-	ferry_buf_addf(&path, "%s/ferry-spill-XXXXXX", dir && *dir ? dir : "/tmp");
+	if (ferry_buf_addf(&path, "%s/ferry-spill-XXXXXX", dir && *dir ? dir : "/tmp") < 0) {
+		ferry_buf_release(&path);
+		ferry_free(sp->p);
+		ferry_free(sp);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	sp->fd = mkstemp(path.buf);
 	if (sp->fd < 0) {
 		int e = errno;

@@ -37,12 +37,13 @@ static size_t utf8_chars(const char *s, size_t n)
 /*
  * Normalize decimal text (optional sign, digits, optional fraction,
  * optional exponent) to plain "-123.45" form in out.  Returns 0 when s is
- * not a decimal number.  The digit count is bounded (1000) so the
+ * not a decimal number, -1 when out of memory.  The digit count is bounded (1000) so the
  * encoder's fixed buffers always hold the value.
  */
 static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 			     int *int_digits, int *frac_digits)
 {
+	int berr = 0;
 	char mant[1100];
 	size_t i = 0, nm = 0;
 	int neg = 0, dot = -1, exp = 0, point, k;
@@ -89,10 +90,10 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 	point = (dot < 0 ? (int)nm : dot) + exp;  /* digits before the point */
 	/* integer part */
 	if (neg)
-		ferry_buf_addch(out, '-');
+		berr |= ferry_buf_addch(out, '-');
 	*int_digits = 0;
 	if (point <= 0) {
-		ferry_buf_addch(out, '0');
+		berr |= ferry_buf_addch(out, '0');
 	} else {
 		int started = 0;
 
@@ -102,21 +103,23 @@ static int normalize_decimal(const char *s, size_t n, struct ferry_buf *out,
 			if (c == '0' && !started && k < point - 1)
 				continue;
 			started = 1;
-			ferry_buf_addch(out, c);
+			berr |= ferry_buf_addch(out, c);
 			(*int_digits)++;
 		}
+		if (berr < 0)
+			return -1;
 		if (*int_digits == 1 && out->buf[out->len - 1] == '0')
 			*int_digits = 0;
 	}
 	*frac_digits = 0;
 	if ((int)nm > point) {
-		ferry_buf_addch(out, '.');
+		berr |= ferry_buf_addch(out, '.');
 		for (k = point; k < (int)nm; k++) {
-			ferry_buf_addch(out, k < 0 ? '0' : mant[k]);
+			berr |= ferry_buf_addch(out, k < 0 ? '0' : mant[k]);
 			(*frac_digits)++;
 		}
 	}
-	return out->len < 2100;
+	return berr < 0 ? -1 : out->len < 2100;
 }
 
 /* Keep the decimal text as written but check it fits numeric(p,s). */
@@ -299,8 +302,10 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			return ok ? 1 : -1;
 		}
 		ok = normalize_decimal(src, sn, &tmp, &idig, &fdig);
-		if (!ok) {
+		if (ok <= 0) {
 			ferry_buf_release(&tmp);
+			if (ok < 0)
+				return -1;
 			goto mismatch;
 		}
 		if (!numeric_fits(cp->typmod, idig, fdig, tmp.buf, tmp.len)) {
@@ -473,17 +478,19 @@ mismatch:
  * {"file":"sub/a.lp","line":N} (see ferry_table.key_files). */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 {
+	int berr = 0;
 	uint64_t file = (uint64_t)key >> 40;
 
 	if (t->key_files && key >= 0 && file < t->nkey_files) {
 		struct ferry_buf b = FERRY_BUF_INIT;
 
-		/* a name that does not fit is cut, the JSON stays whole */
-		ferry_buf_addstr(&b, "{\"file\":");
-		ferry_buf_addjson(&b, t->key_files[file], strlen(t->key_files[file]));
-		ferry_buf_addf(&b, ",\"%s\":%lld}", t->key_label ? t->key_label : "line",
+		/* a name that does not fit (or out of memory) gives the file's
+		 * number instead, the JSON stays whole */
+		berr |= ferry_buf_addstr(&b, "{\"file\":");
+		berr |= ferry_buf_addjson(&b, t->key_files[file], strlen(t->key_files[file]));
+		berr |= ferry_buf_addf(&b, ",\"%s\":%lld}", t->key_label ? t->key_label : "line",
 			       (long long)(key & ((INT64_C(1) << 40) - 1)));
-		if (b.buf && b.len < n) {
+		if (berr == 0 && b.len < n) {
 			memcpy(out, b.buf, b.len + 1);
 			ferry_buf_release(&b);
 			return;

@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef FERRY_WARN_UNUSED
+#define FERRY_WARN_UNUSED __attribute__((warn_unused_result))
+#endif
+
 struct ferry_buf {
 	char *buf;
 	size_t len;
@@ -48,25 +52,25 @@ static inline int ferry_buf_error(const struct ferry_buf *b)
 }
 
 /* Make room for at least extra more bytes beyond len. */
-int ferry_buf_grow(struct ferry_buf *b, size_t extra);
-int ferry_buf_setlen(struct ferry_buf *b, size_t len);
+FERRY_WARN_UNUSED int ferry_buf_grow(struct ferry_buf *b, size_t extra);
+FERRY_WARN_UNUSED int ferry_buf_setlen(struct ferry_buf *b, size_t len);
 
-int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n);
-int ferry_buf_addstr(struct ferry_buf *b, const char *s);
-int ferry_buf_addch(struct ferry_buf *b, int c);
-int ferry_buf_addf(struct ferry_buf *b, const char *fmt, ...)
+FERRY_WARN_UNUSED int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n);
+FERRY_WARN_UNUSED int ferry_buf_addstr(struct ferry_buf *b, const char *s);
+FERRY_WARN_UNUSED int ferry_buf_addch(struct ferry_buf *b, int c);
+FERRY_WARN_UNUSED int ferry_buf_addf(struct ferry_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-int ferry_buf_vaddf(struct ferry_buf *b, const char *fmt, va_list ap);
+FERRY_WARN_UNUSED int ferry_buf_vaddf(struct ferry_buf *b, const char *fmt, va_list ap);
 
 /* Big-endian appends used by binary wire formats. */
-int ferry_buf_addbe16(struct ferry_buf *b, uint16_t v);
-int ferry_buf_addbe32(struct ferry_buf *b, uint32_t v);
-int ferry_buf_addbe64(struct ferry_buf *b, uint64_t v);
+FERRY_WARN_UNUSED int ferry_buf_addbe16(struct ferry_buf *b, uint16_t v);
+FERRY_WARN_UNUSED int ferry_buf_addbe32(struct ferry_buf *b, uint32_t v);
+FERRY_WARN_UNUSED int ferry_buf_addbe64(struct ferry_buf *b, uint64_t v);
 
 /* JSON string literal (with quotes) of n bytes of UTF-8 text. */
-int ferry_buf_addjson(struct ferry_buf *b, const char *s, size_t n);
+FERRY_WARN_UNUSED int ferry_buf_addjson(struct ferry_buf *b, const char *s, size_t n);
 /* Standard base64 of n bytes. */
-int ferry_buf_addbase64(struct ferry_buf *b, const void *data, size_t n);
+FERRY_WARN_UNUSED int ferry_buf_addbase64(struct ferry_buf *b, const void *data, size_t n);
 
 /* Remove trailing whitespace. */
 void ferry_buf_rtrim(struct ferry_buf *b);

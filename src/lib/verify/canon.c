@@ -271,9 +271,11 @@ static int jc_object(struct jc *j, struct ferry_buf *out)
 		}
 		m[nm].order = nm;
 		m[nm].koff = tmp.len;
-		if (jc_string_raw(j, &tmp) < 0)
+		if ((rc = jc_string_raw(j, &tmp)) < 0)  /* FERRY_EPARSE or FERRY_ENOMEM */
 			goto out;
-		m[nm].klen = tmp.len - m[nm].koff;
+		rc = FERRY_EPARSE;
+		m[nm].klen
+ = tmp.len - m[nm].koff;
 		jc_ws(j);
 		if (j->p >= j->e || *j->p++ != ':')
 			goto out;

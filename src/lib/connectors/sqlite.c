@@ -352,12 +352,20 @@ static int describe_indexes(struct ferry_conn *c, struct ferry_table *t,
 				x->exprs[k] = ferry_strdup("rowid");
 			}
 			x->nparts++;
+			/* out of memory: a part with neither would pass for a column */
+			if (!x->cols[k] && !x->exprs[k]) {
+				rc = FERRY_ENOMEM;
+				break;
+			}
 		}
 		sqlite3_reset(ix);
 		for (i = 0; i < nparts; i++)
 			ferry_free(parts[i]);
 		ferry_free(parts);
+		if (rc < 0)
+			goto out;
 	}
+
 out:
 	sqlite3_finalize(il);
 	sqlite3_finalize(ix);

@@ -224,7 +224,9 @@ struct ferry_conn_ops {
  * ferry_pg_advice: append to out what to do about a server message msg:
  * a missing database (createdb; --create-db when offer_create), a missing
  * CREATE privilege on a database or schema (the GRANT for role user).
+ * Returns 0, or out's sticky error when an add failed.
  */
+
 int ferry_pg_create_database(const char *url, int *created,
 			     struct ferry_error *err);
 int ferry_pg_advice(const char *msg, const char *user, int offer_create,

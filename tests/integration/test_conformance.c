@@ -247,7 +247,7 @@ static void sq_bad_urls(struct cx *x)
 		assert_non_null(f);
 		fputs("this is not an sqlite database, just some text\n", f);
 		fclose(f);
-		ferry_buf_addf(&u, "sqlite://%s", p);
+		assert_int_equal(ferry_buf_addf(&u, "sqlite://%s", p), 0);
 		assert_open_fails(u.buf, "not-a-db", NULL);
 		ferry_buf_release(&u);
 		unlink(p);
@@ -297,7 +297,7 @@ static int first_cb(void *ud, int ncols, const char *const *vals, struct ferry_e
 	if (f->nrows++ == 0 && vals[0]) {
 		f->isnull = 0;
 		ferry_buf_clear(f->out);
-		ferry_buf_addstr(f->out, vals[0]);
+		assert_int_equal(ferry_buf_addstr(f->out, vals[0]), 0);
 	}
 	return 0;
 }
@@ -315,7 +315,7 @@ static int q1(struct cx *x, struct ferry_buf *out, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	ferry_buf_vaddf(&sql, fmt, ap);
+	assert_int_equal(ferry_buf_vaddf(&sql, fmt, ap), 0);
 	va_end(ap);
 	if (x->ops->query(x->c, sql.buf, NULL, 0, first_cb, &f, &err) < 0)
 		fail_msg("%s: %s", sql.buf, err.msg);
@@ -536,17 +536,17 @@ static void ddl_for(struct cx *x, const char *table, struct ferry_buf *b)
 {
 	size_t i;
 
-	ferry_buf_addstr(b, "CREATE TABLE ");
+	assert_int_equal(ferry_buf_addstr(b, "CREATE TABLE "), 0);
 	x->ops->quote_ident(table, b);
-	ferry_buf_addstr(b, " (");
+	assert_int_equal(ferry_buf_addstr(b, " ("), 0);
 	for (i = 0; i < NC; i++) {
 		if (i)
-			ferry_buf_addstr(b, ", ");
+			assert_int_equal(ferry_buf_addstr(b, ", "), 0);
 		x->ops->quote_ident(col_names[i], b);
-		ferry_buf_addch(b, ' ');
-		ferry_buf_addstr(b, ferry_type_name(col_types[i]));
+		assert_int_equal(ferry_buf_addch(b, ' '), 0);
+		assert_int_equal(ferry_buf_addstr(b, ferry_type_name(col_types[i])), 0);
 	}
-	ferry_buf_addch(b, ')');
+	assert_int_equal(ferry_buf_addch(b, ')'), 0);
 }
 
 /* A plan for conf_types: what copy would use to write it. */
@@ -747,13 +747,13 @@ static void describe_cell(const struct ferry_batch *b, const struct ferry_cell *
 {
 	ferry_buf_clear(out);
 	switch (c->kind) {
-	case FERRY_V_NULL: ferry_buf_addstr(out, "NULL"); break;
-	case FERRY_V_INT: ferry_buf_addf(out, "int %lld", (long long)c->v.i); break;
-	case FERRY_V_REAL: ferry_buf_addf(out, "real %.17g", c->v.d); break;
+	case FERRY_V_NULL: assert_int_equal(ferry_buf_addstr(out, "NULL"), 0); break;
+	case FERRY_V_INT: assert_int_equal(ferry_buf_addf(out, "int %lld", (long long)c->v.i), 0); break;
+	case FERRY_V_REAL: assert_int_equal(ferry_buf_addf(out, "real %.17g", c->v.d), 0); break;
 	default:
-		ferry_buf_addf(out, "%s '", c->kind == FERRY_V_TEXT ? "text" : "blob");
-		ferry_buf_addjson(out, ferry_cell_bytes(b, c), c->len);
-		ferry_buf_addch(out, '\'');
+		assert_int_equal(ferry_buf_addf(out, "%s '", c->kind == FERRY_V_TEXT ? "text" : "blob"), 0);
+		assert_int_equal(ferry_buf_addjson(out, ferry_cell_bytes(b, c), c->len), 0);
+		assert_int_equal(ferry_buf_addch(out, '\''), 0);
 	}
 }
 
@@ -1072,15 +1072,15 @@ static void source_setup(struct cx *x)
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int id;
 
-	ferry_buf_addstr(&sql, "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT);");
+	assert_int_equal(ferry_buf_addstr(&sql, "CREATE TABLE src (id INTEGER PRIMARY KEY, v TEXT);"), 0);
 	for (id = 20; id >= 5; id--)
-		ferry_buf_addf(&sql, "INSERT INTO src VALUES (%d, 'v%d');", id, id);
+		assert_int_equal(ferry_buf_addf(&sql, "INSERT INTO src VALUES (%d, 'v%d');", id, id), 0);
 	/* a table keyed by text: WITHOUT ROWID in SQLite, any such table in
 	 * a store without rowids */
-	ferry_buf_addstr(&sql, "CREATE TABLE wr (k TEXT PRIMARY KEY, n INTEGER)");
+	assert_int_equal(ferry_buf_addstr(&sql, "CREATE TABLE wr (k TEXT PRIMARY KEY, n INTEGER)"), 0);
 	if (!strcmp(x->ops->name, "sqlite"))
-		ferry_buf_addstr(&sql, " WITHOUT ROWID");
-	ferry_buf_addstr(&sql, ";INSERT INTO wr VALUES ('b', 2), ('c', 3), ('a', 1);");
+		assert_int_equal(ferry_buf_addstr(&sql, " WITHOUT ROWID"), 0);
+	assert_int_equal(ferry_buf_addstr(&sql, ";INSERT INTO wr VALUES ('b', 2), ('c', 3), ('a', 1);"), 0);
 	OK(x->ops->exec(x->c, sql.buf, err), sql.buf);
 	ferry_buf_release(&sql);
 }
@@ -1225,15 +1225,15 @@ static int rows_text(struct ferry_batch *b, void *ud, struct ferry_error *err)
 			const struct ferry_cell *c = ferry_batch_cell(b, r, i);
 
 			if (i)
-				ferry_buf_addch(&t, '|');
+				assert_int_equal(ferry_buf_addch(&t, '|'), 0);
 			if (c->kind == FERRY_V_INT)
-				ferry_buf_addf(&t, "i:%lld", (long long)c->v.i);
+				assert_int_equal(ferry_buf_addf(&t, "i:%lld", (long long)c->v.i), 0);
 			else if (c->kind == FERRY_V_REAL)
-				ferry_buf_addf(&t, "d:%.17g", c->v.d);
+				assert_int_equal(ferry_buf_addf(&t, "d:%.17g", c->v.d), 0);
 			else if (c->kind == FERRY_V_TEXT)
-				ferry_buf_addf(&t, "t:%.*s", (int)c->len, ferry_cell_bytes(b, c));
+				assert_int_equal(ferry_buf_addf(&t, "t:%.*s", (int)c->len, ferry_cell_bytes(b, c)), 0);
 			else
-				ferry_buf_addstr(&t, "null");
+				assert_int_equal(ferry_buf_addstr(&t, "null"), 0);
 		}
 		rs->v = realloc(rs->v, (rs->n + 1) * sizeof(char *));
 		rs->v[rs->n++] = ferry_buf_detach(&t, NULL);

@@ -43,7 +43,7 @@ static int dbseq;
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
 {
-	ferry_buf_add(ud, p, s * n);
+	assert_int_equal(ferry_buf_add(ud, p, s * n), 0);
 	return s * n;
 }
 
@@ -146,24 +146,24 @@ static char *canon(struct lp_str m, const struct lp_tag *tags, size_t nt,
 		memcpy(fl, fields, nf * sizeof(*fl));
 	qsort(tg, nt, sizeof(*tg), cmp_tag);
 	qsort(fl, nf, sizeof(*fl), cmp_field);
-	ferry_buf_addf(&b, "[%.*s]", (int)m.n, m.p);
+	assert_int_equal(ferry_buf_addf(&b, "[%.*s]", (int)m.n, m.p), 0);
 	for (i = 0; i < nt; i++)
-		ferry_buf_addf(&b, " T[%.*s]=[%.*s]", (int)tg[i].key.n, tg[i].key.p,
-			       (int)tg[i].val.n, tg[i].val.p);
+		assert_int_equal(ferry_buf_addf(&b, " T[%.*s]=[%.*s]", (int)tg[i].key.n, tg[i].key.p,
+			       (int)tg[i].val.n, tg[i].val.p), 0);
 	for (i = 0; i < nf; i++) {
-		ferry_buf_addf(&b, " F[%.*s]=", (int)fl[i].key.n, fl[i].key.p);
+		assert_int_equal(ferry_buf_addf(&b, " F[%.*s]=", (int)fl[i].key.n, fl[i].key.p), 0);
 		switch (fl[i].type) {
-		case LP_FLOAT: ferry_buf_addf(&b, "float:%.17g", fl[i].v.f); break;
-		case LP_INT: ferry_buf_addf(&b, "int:%" PRId64, fl[i].v.i); break;
-		case LP_UINT: ferry_buf_addf(&b, "uint:%" PRIu64, fl[i].v.u); break;
-		case LP_BOOL: ferry_buf_addf(&b, "bool:%d", fl[i].v.b); break;
+		case LP_FLOAT: assert_int_equal(ferry_buf_addf(&b, "float:%.17g", fl[i].v.f), 0); break;
+		case LP_INT: assert_int_equal(ferry_buf_addf(&b, "int:%" PRId64, fl[i].v.i), 0); break;
+		case LP_UINT: assert_int_equal(ferry_buf_addf(&b, "uint:%" PRIu64, fl[i].v.u), 0); break;
+		case LP_BOOL: assert_int_equal(ferry_buf_addf(&b, "bool:%d", fl[i].v.b), 0); break;
 		case LP_STRING:
-			ferry_buf_addf(&b, "str:%zu:", fl[i].v.s.n);
-			ferry_buf_add(&b, fl[i].v.s.p, fl[i].v.s.n);
+			assert_int_equal(ferry_buf_addf(&b, "str:%zu:", fl[i].v.s.n), 0);
+			assert_int_equal(ferry_buf_add(&b, fl[i].v.s.p, fl[i].v.s.n), 0);
 			break;
 		}
 	}
-	ferry_buf_addf(&b, " @%" PRId64, t);
+	assert_int_equal(ferry_buf_addf(&b, " @%" PRId64, t), 0);
 	return ferry_buf_detach(&b, NULL);
 }
 
@@ -774,7 +774,7 @@ static void cut_mid_chunk(void **state)
 	(void)state;
 	new_db(db, sizeof(db), NULL);
 	for (i = 0; i < 30000; i++)
-		ferry_buf_addf(&text, "cut,s=%zu v=%zu.5,w=\"%zu\" %zu\n", i % 7, i, i, 1000 + i);
+		assert_int_equal(ferry_buf_addf(&text, "cut,s=%zu v=%zu.5,w=\"%zu\" %zu\n", i % 7, i, i, 1000 + i), 0);
 	write_lp(db, text.buf);
 	ferry_buf_release(&text);
 	proxy_start();

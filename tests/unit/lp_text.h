@@ -15,27 +15,27 @@ static void lp_text(struct ferry_buf *b, struct lp_str m, const struct lp_tag *t
 {
 	size_t i;
 
-	ferry_buf_add(b, m.p, m.n);
+	assert_int_equal(ferry_buf_add(b, m.p, m.n), 0);
 	for (i = 0; i < ntags; i++) {
-		ferry_buf_addch(b, '|');
-		ferry_buf_add(b, tags[i].key.p, tags[i].key.n);
-		ferry_buf_addch(b, '=');
-		ferry_buf_add(b, tags[i].val.p, tags[i].val.n);
+		assert_int_equal(ferry_buf_addch(b, '|'), 0);
+		assert_int_equal(ferry_buf_add(b, tags[i].key.p, tags[i].key.n), 0);
+		assert_int_equal(ferry_buf_addch(b, '='), 0);
+		assert_int_equal(ferry_buf_add(b, tags[i].val.p, tags[i].val.n), 0);
 	}
 	for (i = 0; i < nfields; i++) {
 		const struct lp_field *f = &fields[i];
 
-		ferry_buf_addstr(b, i ? "," : " ");
-		ferry_buf_add(b, f->key.p, f->key.n);
+		assert_int_equal(ferry_buf_addstr(b, i ? "," : " "), 0);
+		assert_int_equal(ferry_buf_add(b, f->key.p, f->key.n), 0);
 		switch (f->type) {
-		case LP_FLOAT: ferry_buf_addf(b, ":f=%.17g", f->v.f); break;
-		case LP_INT: ferry_buf_addf(b, ":i=%lld", (long long)f->v.i); break;
-		case LP_UINT: ferry_buf_addf(b, ":u=%llu", (unsigned long long)f->v.u); break;
-		case LP_BOOL: ferry_buf_addf(b, ":b=%d", f->v.b); break;
+		case LP_FLOAT: assert_int_equal(ferry_buf_addf(b, ":f=%.17g", f->v.f), 0); break;
+		case LP_INT: assert_int_equal(ferry_buf_addf(b, ":i=%lld", (long long)f->v.i), 0); break;
+		case LP_UINT: assert_int_equal(ferry_buf_addf(b, ":u=%llu", (unsigned long long)f->v.u), 0); break;
+		case LP_BOOL: assert_int_equal(ferry_buf_addf(b, ":b=%d", f->v.b), 0); break;
 		case LP_STRING:
-			ferry_buf_addstr(b, ":s=<");
-			ferry_buf_add(b, f->v.s.p, f->v.s.n);
-			ferry_buf_addch(b, '>');
+			assert_int_equal(ferry_buf_addstr(b, ":s=<"), 0);
+			assert_int_equal(ferry_buf_add(b, f->v.s.p, f->v.s.n), 0);
+			assert_int_equal(ferry_buf_addch(b, '>'), 0);
 			break;
 		}
 	}

@@ -84,13 +84,13 @@ static void buf_encodings(void **state)
 	struct ferry_buf b = FERRY_BUF_INIT;
 
 	(void)state;
-	ferry_buf_addbase64(&b, "ferry", 5);
+	assert_int_equal(ferry_buf_addbase64(&b, "ferry", 5), 0);
 	assert_string_equal(b.buf, "ZmVycnk=");
 	ferry_buf_clear(&b);
-	ferry_buf_addjson(&b, "a\"b\\c\n\x01", 7);
+	assert_int_equal(ferry_buf_addjson(&b, "a\"b\\c\n\x01", 7), 0);
 	assert_string_equal(b.buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
 	ferry_buf_clear(&b);
-	ferry_buf_addbe32(&b, 0x01020304u);
+	assert_int_equal(ferry_buf_addbe32(&b, 0x01020304u), 0);
 	assert_memory_equal(b.buf, "\x01\x02\x03\x04", 4);
 	ferry_buf_release(&b);
 }

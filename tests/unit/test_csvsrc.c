@@ -44,28 +44,28 @@ static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 	size_t i;
 
 	(void)err;
-	ferry_buf_addf(b, "%lld %.*s", (long long)p->key, (int)p->measurement.n,
-		       p->measurement.p);
+	assert_int_equal(ferry_buf_addf(b, "%lld %.*s", (long long)p->key, (int)p->measurement.n,
+		       p->measurement.p), 0);
 	for (i = 0; i < p->ntags; i++)
-		ferry_buf_addf(b, ",%.*s=%.*s", (int)p->tags[i].key.n, p->tags[i].key.p,
-			       (int)p->tags[i].val.n, p->tags[i].val.p);
+		assert_int_equal(ferry_buf_addf(b, ",%.*s=%.*s", (int)p->tags[i].key.n, p->tags[i].key.p,
+			       (int)p->tags[i].val.n, p->tags[i].val.p), 0);
 	for (i = 0; i < p->nfields; i++) {
 		const struct lp_field *f = &p->fields[i];
 
-		ferry_buf_addf(b, "%s%.*s=", i ? "," : " ", (int)f->key.n, f->key.p);
+		assert_int_equal(ferry_buf_addf(b, "%s%.*s=", i ? "," : " ", (int)f->key.n, f->key.p), 0);
 		switch (f->type) {
-		case LP_FLOAT: ferry_buf_addf(b, "%.17gf", f->v.f); break;
-		case LP_INT: ferry_buf_addf(b, "%lldi", (long long)f->v.i); break;
-		case LP_UINT: ferry_buf_addf(b, "%lluu", (unsigned long long)f->v.u); break;
-		case LP_BOOL: ferry_buf_addstr(b, f->v.b ? "T" : "F"); break;
+		case LP_FLOAT: assert_int_equal(ferry_buf_addf(b, "%.17gf", f->v.f), 0); break;
+		case LP_INT: assert_int_equal(ferry_buf_addf(b, "%lldi", (long long)f->v.i), 0); break;
+		case LP_UINT: assert_int_equal(ferry_buf_addf(b, "%lluu", (unsigned long long)f->v.u), 0); break;
+		case LP_BOOL: assert_int_equal(ferry_buf_addstr(b, f->v.b ? "T" : "F"), 0); break;
 		case LP_STRING:
-			ferry_buf_addch(b, '<');
-			ferry_buf_add(b, f->v.s.p, f->v.s.n);
-			ferry_buf_addch(b, '>');
+			assert_int_equal(ferry_buf_addch(b, '<'), 0);
+			assert_int_equal(ferry_buf_add(b, f->v.s.p, f->v.s.n), 0);
+			assert_int_equal(ferry_buf_addch(b, '>'), 0);
 			break;
 		}
 	}
-	ferry_buf_addf(b, " %lld\n", (long long)p->time_ns);
+	assert_int_equal(ferry_buf_addf(b, " %lld\n", (long long)p->time_ns), 0);
 	return 0;
 }
 
@@ -75,9 +75,9 @@ static int on_reject(void *ud, int64_t key, const char *reason, const void *raw,
 	struct ferry_buf *b = ud;
 
 	(void)err;
-	ferry_buf_addf(b, "!%lld %s [", (long long)key, reason);
-	ferry_buf_add(b, raw, n);
-	ferry_buf_addstr(b, "]\n");
+	assert_int_equal(ferry_buf_addf(b, "!%lld %s [", (long long)key, reason), 0);
+	assert_int_equal(ferry_buf_add(b, raw, n), 0);
+	assert_int_equal(ferry_buf_addstr(b, "]\n"), 0);
 	return 0;
 }
 
@@ -93,13 +93,13 @@ static void dump_schema(struct ferry_buf *b, const struct tm_schema *s)
 	size_t i, k;
 
 	for (i = 0; i < s->n; i++) {
-		ferry_buf_addf(b, "%s(%lld/%lld):", s->m[i].name, (long long)s->m[i].points,
-			       (long long)s->m[i].values);
+		assert_int_equal(ferry_buf_addf(b, "%s(%lld/%lld):", s->m[i].name, (long long)s->m[i].points,
+			       (long long)s->m[i].values), 0);
 		for (k = 0; k < s->m[i].ntags; k++)
-			ferry_buf_addf(b, " #%s", s->m[i].tags[k]);
+			assert_int_equal(ferry_buf_addf(b, " #%s", s->m[i].tags[k]), 0);
 		for (k = 0; k < s->m[i].nfields; k++)
-			ferry_buf_addf(b, " %s/%x", s->m[i].fields[k].name, s->m[i].fields[k].types);
-		ferry_buf_addch(b, '\n');
+			assert_int_equal(ferry_buf_addf(b, " %s/%x", s->m[i].fields[k].name, s->m[i].fields[k].types), 0);
+		assert_int_equal(ferry_buf_addch(b, '\n'), 0);
 	}
 }
 
@@ -407,16 +407,16 @@ static void test_chunking(void **state)
 	int i;
 
 	(void)state;
-	ferry_buf_addstr(&t, "Time,root.sg.d1.s1,root.sg.d1.txt,root.sg.d2.s1\r\n");
+	assert_int_equal(ferry_buf_addstr(&t, "Time,root.sg.d1.s1,root.sg.d1.txt,root.sg.d2.s1\r\n"), 0);
 	for (i = 0; i < 400; i++) {
-		ferry_buf_addf(&t, "%d,%d,", 1000 + i, i * 7);
+		assert_int_equal(ferry_buf_addf(&t, "%d,%d,", 1000 + i, i * 7), 0);
 		if (i % 5 == 0)
-			ferry_buf_addf(&t, "\"multi\nline, %d \\\"q\\\" \"\"\"", i);
+			assert_int_equal(ferry_buf_addf(&t, "\"multi\nline, %d \\\"q\\\" \"\"\"", i), 0);
 		else if (i % 11 == 0)
-			ferry_buf_addstr(&t, "\"open");   /* an odd quote: reject */
-		ferry_buf_addf(&t, ",%s\r\n", i % 3 ? "1.5" : "");
+			assert_int_equal(ferry_buf_addstr(&t, "\"open"), 0);   /* an odd quote: reject */
+		assert_int_equal(ferry_buf_addf(&t, ",%s\r\n", i % 3 ? "1.5" : ""), 0);
 		if (i % 37 == 0)
-			ferry_buf_addstr(&t, "bad,row\n");
+			assert_int_equal(ferry_buf_addstr(&t, "bad,row\n"), 0);
 	}
 	write_file("c1.csv", t.buf, t.len);
 	o.chunk_bytes = (uint64_t)t.len * 2;
@@ -501,11 +501,11 @@ static void test_throughput(void **state)
 	if (ext) {
 		snprintf(u, sizeof(u), "csv://%s", ext);
 	} else {
-		ferry_buf_addstr(&t, "Time,root.ha.p.power,root.ha.p.energy,root.ha.s.text,root.ha.s.on\n");
+		assert_int_equal(ferry_buf_addstr(&t, "Time,root.ha.p.power,root.ha.p.energy,root.ha.s.text,root.ha.s.on\n"), 0);
 		for (r = 0; t.len < want; r++)
-			ferry_buf_addf(&t, "2024-01-01T%02ld:%02ld:%02ld.%03ld+08:00,%ld,%ld.25,\"state %ld\",%s\n",
+			assert_int_equal(ferry_buf_addf(&t, "2024-01-01T%02ld:%02ld:%02ld.%03ld+08:00,%ld,%ld.25,\"state %ld\",%s\n",
 				       (r / 3600000) % 24, (r / 60000) % 60, (r / 1000) % 60, r % 1000,
-				       r, r % 977, r % 13, r % 2 ? "true" : "false");
+				       r, r % 977, r % 13, r % 2 ? "true" : "false"), 0);
 		write_file("bench.csv", t.buf, t.len);
 		ferry_buf_release(&t);
 		snprintf(u, sizeof(u), "csv://%s/bench.csv", dir);

@@ -28,7 +28,7 @@ static void dump(struct ferry_buf *b, const struct lp_point *pt)
 	ferry_buf_clear(b);
 	lp_text(b, pt->measurement, pt->tags, pt->ntags, pt->fields, pt->nfields);
 	if (pt->has_ts)
-		ferry_buf_addf(b, " @%lld", (long long)pt->ts);
+		assert_int_equal(ferry_buf_addf(b, " @%lld", (long long)pt->ts), 0);
 }
 
 struct pcase {
@@ -174,7 +174,7 @@ static void parse_table(void **state)
 			assert_true(pt.nfields >= 1);
 		} else {
 			ferry_buf_clear(&b);
-			ferry_buf_add(&b, pt.text.p, pt.text.n);
+			assert_int_equal(ferry_buf_add(&b, pt.text.p, pt.text.n), 0);
 		}
 		if (strcmp(b.buf, c->want))
 			fail_msg("case %zu '%s': got '%s', want '%s'", i, c->in, b.buf, c->want);
@@ -216,16 +216,16 @@ static void wide_lines(void **state)
 
 	(void)state;
 	lp_scratch_init(&s);
-	ferry_buf_addstr(&b, "m");
+	assert_int_equal(ferry_buf_addstr(&b, "m"), 0);
 	for (i = 0; i < 300; i++)
-		ferry_buf_addf(&b, ",t%d=%d", i, i);
+		assert_int_equal(ferry_buf_addf(&b, ",t%d=%d", i, i), 0);
 	for (i = 0; i < 5000; i++)
-		ferry_buf_addf(&b, "%cf%d=%di", i ? ',' : ' ', i, i);
+		assert_int_equal(ferry_buf_addf(&b, "%cf%d=%di", i ? ',' : ' ', i, i), 0);
 	assert_int_equal(lp_parse_line(b.buf, b.len, &pt, &s, &why), LP_POINT);
 	assert_int_equal(pt.ntags, 300);
 	assert_int_equal(pt.nfields, 5000);
 	assert_int_equal(pt.fields[4999].v.i, 4999);
-	ferry_buf_addstr(&b, ",f1234=1");
+	assert_int_equal(ferry_buf_addstr(&b, ",f1234=1"), 0);
 	assert_int_equal(lp_parse_line(b.buf, b.len, &pt, &s, &why), FERRY_EREJECT);
 	assert_string_equal(why, "duplicate field 'f1234'");
 	ferry_buf_release(&b);

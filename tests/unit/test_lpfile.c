@@ -109,9 +109,9 @@ static int open_src(const char *name, const char *query, const struct tm_source_
 /* Transcript of what a read delivers: one line per call. */
 static void dump_point(struct ferry_buf *b, const struct tm_point *p)
 {
-	ferry_buf_addf(b, "P %lld ", (long long)p->key);
+	assert_int_equal(ferry_buf_addf(b, "P %lld ", (long long)p->key), 0);
 	lp_text(b, p->measurement, p->tags, p->ntags, p->fields, p->nfields);
-	ferry_buf_addf(b, " @%lld\n", (long long)p->time_ns);
+	assert_int_equal(ferry_buf_addf(b, " @%lld\n", (long long)p->time_ns), 0);
 }
 
 static int on_point(const struct tm_point *p, void *ud, struct ferry_error *err)
@@ -125,9 +125,9 @@ static int on_reject(void *ud, int64_t key, const char *reason, const void *raw,
 {
 	struct ferry_buf *b = ud;
 
-	ferry_buf_addf(b, "R %lld %s <", (long long)key, reason);
-	ferry_buf_add(b, raw, n > 200 ? 200 : n);
-	ferry_buf_addstr(b, ">\n");
+	assert_int_equal(ferry_buf_addf(b, "R %lld %s <", (long long)key, reason), 0);
+	assert_int_equal(ferry_buf_add(b, raw, n > 200 ? 200 : n), 0);
+	assert_int_equal(ferry_buf_addstr(b, ">\n"), 0);
 	return 0;
 }
 
@@ -199,7 +199,7 @@ static void expect_records(const char *const *recs, size_t n, struct ferry_buf *
 			assert_true(pt.has_ts);
 			dump_point(out, &tp);
 		} else if (k == FERRY_EREJECT) {
-			ferry_buf_addf(out, "R %lld %s <%s>\n", (long long)line, why, recs[i]);
+			assert_int_equal(ferry_buf_addf(out, "R %lld %s <%s>\n", (long long)line, why, recs[i]), 0);
 		}
 		for (q = recs[i]; (q = strchr(q, '\n')); q++)
 			line++;
@@ -214,8 +214,8 @@ static void join_records(const char *const *recs, size_t n, const char *nl,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		ferry_buf_addstr(out, recs[i]);
-		ferry_buf_addstr(out, nl);
+		assert_int_equal(ferry_buf_addstr(out, recs[i]), 0);
+		assert_int_equal(ferry_buf_addstr(out, nl), 0);
 	}
 }
 
@@ -322,11 +322,11 @@ static void random_record(struct ferry_buf *b, unsigned *seed, int64_t ts)
 	int kind = rand_r(seed) % 20, i, nf;
 
 	if (kind == 0) {
-		ferry_buf_addstr(b, "# a comment \"with a quote\n");
+		assert_int_equal(ferry_buf_addstr(b, "# a comment \"with a quote\n"), 0);
 		return;
 	}
 	if (kind == 1) {
-		ferry_buf_addstr(b, (rand_r(seed) & 1) ? "\n" : "  \r\n");
+		assert_int_equal(ferry_buf_addstr(b, (rand_r(seed) & 1) ? "\n" : "  \r\n"), 0);
 		return;
 	}
 	if (kind == 2) {
@@ -336,37 +336,37 @@ static void random_record(struct ferry_buf *b, unsigned *seed, int64_t ts)
 			"cpu v=NaN 1\n", "cpu v=\"x\"y 1\n",
 		};
 
-		ferry_buf_addstr(b, bad[rand_r(seed) % (sizeof(bad) / sizeof(bad[0]))]);
+		assert_int_equal(ferry_buf_addstr(b, bad[rand_r(seed) % (sizeof(bad) / sizeof(bad[0]))]), 0);
 		return;
 	}
-	ferry_buf_addf(b, "m%d", rand_r(seed) % 3);
+	assert_int_equal(ferry_buf_addf(b, "m%d", rand_r(seed) % 3), 0);
 	if (rand_r(seed) % 4 == 0)
-		ferry_buf_addstr(b, "\\ x\\,y");
+		assert_int_equal(ferry_buf_addstr(b, "\\ x\\,y"), 0);
 	for (i = 0; i < rand_r(seed) % 3; i++)
-		ferry_buf_addf(b, ",t%d=v%d%s", i, rand_r(seed) % 5,
-			       (rand_r(seed) % 5) ? "" : "\\ \\=\\,z");
-	ferry_buf_addch(b, ' ');
+		assert_int_equal(ferry_buf_addf(b, ",t%d=v%d%s", i, rand_r(seed) % 5,
+			       (rand_r(seed) % 5) ? "" : "\\ \\=\\,z"), 0);
+	assert_int_equal(ferry_buf_addch(b, ' '), 0);
 	nf = 1 + rand_r(seed) % 3;
 	for (i = 0; i < nf; i++) {
-		ferry_buf_addf(b, "%sf%d=", i ? "," : "", i);
+		assert_int_equal(ferry_buf_addf(b, "%sf%d=", i ? "," : "", i), 0);
 		switch (rand_r(seed) % 6) {
-		case 0: ferry_buf_addf(b, "%d.%d", rand_r(seed) % 100, rand_r(seed) % 10); break;
-		case 1: ferry_buf_addf(b, "%di", rand_r(seed) % 1000 - 500); break;
-		case 2: ferry_buf_addf(b, "%du", rand_r(seed) % 1000); break;
-		case 3: ferry_buf_addstr(b, (rand_r(seed) & 1) ? "t" : "false"); break;
-		case 4: ferry_buf_addstr(b, "\"a \\\"q\\\" b\""); break;
+		case 0: assert_int_equal(ferry_buf_addf(b, "%d.%d", rand_r(seed) % 100, rand_r(seed) % 10), 0); break;
+		case 1: assert_int_equal(ferry_buf_addf(b, "%di", rand_r(seed) % 1000 - 500), 0); break;
+		case 2: assert_int_equal(ferry_buf_addf(b, "%du", rand_r(seed) % 1000), 0); break;
+		case 3: assert_int_equal(ferry_buf_addstr(b, (rand_r(seed) & 1) ? "t" : "false"), 0); break;
+		case 4: assert_int_equal(ferry_buf_addstr(b, "\"a \\\"q\\\" b\""), 0); break;
 		default: {
 			int k, nl = 1 + rand_r(seed) % 4;
 
-			ferry_buf_addch(b, '"');
+			assert_int_equal(ferry_buf_addch(b, '"'), 0);
 			for (k = 0; k < nl; k++)
-				ferry_buf_addf(b, "line %d, x=%d%s\n", k, rand_r(seed) % 9,
-					       (rand_r(seed) % 3) ? "" : "\r");
-			ferry_buf_addstr(b, "end\"");
+				assert_int_equal(ferry_buf_addf(b, "line %d, x=%d%s\n", k, rand_r(seed) % 9,
+					       (rand_r(seed) % 3) ? "" : "\r"), 0);
+			assert_int_equal(ferry_buf_addstr(b, "end\""), 0);
 		}
 		}
 	}
-	ferry_buf_addf(b, " %lld%s\n", (long long)ts, (rand_r(seed) % 5) ? "" : "\r");
+	assert_int_equal(ferry_buf_addf(b, " %lld%s\n", (long long)ts, (rand_r(seed) % 5) ? "" : "\r"), 0);
 }
 
 static void make_random(struct ferry_buf *b, unsigned seed, int nrec)
@@ -377,7 +377,7 @@ static void make_random(struct ferry_buf *b, unsigned seed, int nrec)
 	for (i = 0; i < nrec; i++)
 		random_record(b, &seed, 1700000000000000000LL + i);
 	if (seed & 1)   /* sometimes no newline at the end */
-		ferry_buf_addstr(b, "last v=1i 99");
+		assert_int_equal(ferry_buf_addstr(b, "last v=1i 99"), 0);
 }
 
 static void test_chunks_equal_whole(void **state)
@@ -686,7 +686,7 @@ static void test_directory(void **state)
 		ferry_buf_release(&nb);
 	}
 	assert_int_equal(lpf_source_ops.identity(s, &id, &err), 0);
-	ferry_buf_addf(&want, "%s/dir/a.lp\t8\t", tmpdir);
+	assert_int_equal(ferry_buf_addf(&want, "%s/dir/a.lp\t8\t", tmpdir), 0);
 	assert_non_null(strstr(id.buf, want.buf));
 	assert_true(strstr(id.buf, "/dir/a.lp\t") < strstr(id.buf, "/dir/a/z.lp\t"));
 	assert_true(strstr(id.buf, "/dir/a/z.lp\t") < strstr(id.buf, "/dir/b.lp\t"));
@@ -849,13 +849,13 @@ static void test_oversized(void **state)
 	size_t big = ((size_t)16 << 20) + 100, n = 0;
 	const char *r;
 
-	ferry_buf_addstr(&file, "a v=1 1\nhuge s=\"");
+	assert_int_equal(ferry_buf_addstr(&file, "a v=1 1\nhuge s=\""), 0);
 	assert_int_equal(ferry_buf_grow(&file, big + 100), 0);
 	memset(file.buf + file.len, 'x', big);
 	file.buf[file.len + 1000] = '\n';   /* a raw newline inside: one more line */
 	file.len += big;
-	ferry_buf_addstr(&file, "\" 2\na v=2 3\nhuge2 s=\"\n\n");
-	ferry_buf_addstr(&file, "\" 4\na v=3 5\n");
+	assert_int_equal(ferry_buf_addstr(&file, "\" 2\na v=2 3\nhuge2 s=\"\n\n"), 0);
+	assert_int_equal(ferry_buf_addstr(&file, "\" 4\na v=3 5\n"), 0);
 	write_file("big.lp", file.buf, file.len);
 	transcript("big.lp", NULL, 0, &one, NULL);
 	transcript("big.lp", NULL, 1 << 20, &many, &n);
@@ -886,12 +886,12 @@ static void test_values_estimate(void **state)
 
 	(void)state;
 	for (i = 0; i < 1000; i++)
-		ferry_buf_addf(&text, "m,k=%zu a=1,b=2i,c=\"x\" %zu\n", i % 7, i);
+		assert_int_equal(ferry_buf_addf(&text, "m,k=%zu a=1,b=2i,c=\"x\" %zu\n", i % 7, i), 0);
 	write_file("client.lp", text.buf, text.len);
 	ferry_buf_clear(&text);
-	ferry_buf_addstr(&text, "# DML\n# CONTEXT-DATABASE: db\n");
+	assert_int_equal(ferry_buf_addstr(&text, "# DML\n# CONTEXT-DATABASE: db\n"), 0);
 	for (i = 0; i < 1000; i++)
-		ferry_buf_addf(&text, "m,k=%zu a=1 %zu\n", i % 7, i);
+		assert_int_equal(ferry_buf_addf(&text, "m,k=%zu a=1 %zu\n", i % 7, i), 0);
 	write_file("export.lp", text.buf, text.len);
 	o.chunk_bytes = 4000;
 	assert_int_equal(open_src("client.lp", NULL, &o, &s, &err), 0);
@@ -919,9 +919,9 @@ static void test_values_estimate(void **state)
 	 * each chunk is sampled, so the estimate follows both halves */
 	ferry_buf_clear(&text);
 	for (i = 0; i < 1000; i++)
-		ferry_buf_addf(&text, "m a=1 %zu\n", i);
+		assert_int_equal(ferry_buf_addf(&text, "m a=1 %zu\n", i), 0);
 	for (i = 0; i < 1000; i++)
-		ferry_buf_addf(&text, "n a=1,b=2,c=3 %zu\n", i);
+		assert_int_equal(ferry_buf_addf(&text, "n a=1,b=2,c=3 %zu\n", i), 0);
 	write_file("halves.lp", text.buf, text.len);
 	vals = 0;
 	assert_int_equal(open_src("halves.lp", NULL, &o, &s, &err), 0);

@@ -307,7 +307,7 @@ static void builtin_matches_example(void **state)
 	f = fopen(path, "rb");
 	assert_non_null(f);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		ferry_buf_add(&b, chunk, n);
+		assert_int_equal(ferry_buf_add(&b, chunk, n), 0);
 	fclose(f);
 	text = ferry_recipe_builtin_text("asyncio-mqtt-to-aiomqtt");
 	assert_non_null(text);

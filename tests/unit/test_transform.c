@@ -220,7 +220,7 @@ static json_t *read_rejects(struct fx *f)
 static void b64(const void *p, size_t n, struct ferry_buf *out)
 {
 	ferry_buf_clear(out);
-	ferry_buf_addbase64(out, p, n);
+	assert_int_equal(ferry_buf_addbase64(out, p, n), 0);
 }
 
 /* ---- integers ---------------------------------------------------------- */

@@ -651,6 +651,42 @@ static void test_options(void **state)
 	assert_true(ferry_ts_url("sqlite:x.db", &t, &out, &err) < 0);
 }
 
+/* Out of memory at the n-th allocation, for each n until none fails: an
+ * error every time, never a URL cut short (it would read another source). */
+static void test_options_out_of_memory(void **state)
+{
+	struct ferry_ts_opts t;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	char *out = NULL;
+	long n;
+	int rc = -1;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	t.layout = "wide";
+	t.start = "2024-01-01T00:00:00Z";
+	t.end = "2024-02-01T00:00:00Z";
+	t.series_tag = "a b&c with a long name to grow the buffer more than once";
+	t.chunk_time = "1h";
+	t.precision = "ms";
+	for (n = 1; n < 1000; n++) {
+		ferry_alloc_fail_after(n);
+		rc = ferry_ts_url("influx://h:1/db?rp=x", &t, &out, &err);
+		ferry_alloc_fail_after(0);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, FERRY_ENOMEM);
+		assert_null(out);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(n > 1);  /* some failures did happen */
+	assert_string_equal(out, "influx://h:1/db?rp=x&layout=wide&series_tag=a%20b%26c%20with"
+			    "%20a%20long%20name%20to%20grow%20the%20buffer%20more%20than%20once"
+			    "&start=2024-01-01T00:00:00Z&end=2024-02-01T00:00:00Z&chunk_time=1h"
+			    "&precision=ms");
+	ferry_free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_options_out_of_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "ferry/error.h"
 #include "ferry/model.h"
 #include "verify/verify_int.h"
 
@@ -212,6 +214,80 @@ static void json_forms(void **state)
 	}
 }
 
+/*
+ * Out of memory at the n-th allocation, for every n until the encoding
+ * needs no more: an error every time, never a success with a cut text.
+ * out starts with some room so that the failures hit the middle of a run
+ * of adds, where only the sticky error tells the result is cut.
+ */
+typedef int (*canon_fn)(const char *s, size_t n, struct ferry_buf *out);
+
+static int canon_num(const char *s, size_t n, struct ferry_buf *out)
+{
+	return vf_canon_numeric(s, n, -1, out);
+}
+
+static int canon_cell(const char *s, size_t n, struct ferry_buf *out)
+{
+	struct ferry_batch b;
+	struct ferry_cell c = ckind(FERRY_V_TEXT);
+	int rc;
+
+	if (ferry_batch_init(&b, 1, 1) < 0)
+		return FERRY_ENOMEM;
+	rc = ferry_cell_set_bytes(&b, &c, FERRY_V_TEXT, s, n);
+	if (rc == 0)
+		rc = vf_cell_encode(&b, &c, FERRY_T_JSONB, -1, out);
+	ferry_batch_release(&b);
+	return rc;
+}
+
+static void canon_fails_whole(canon_fn fn, const char *in)
+{
+	struct ferry_buf want = FERRY_BUF_INIT, got = FERRY_BUF_INIT;
+	long n;
+	int rc = -1;
+
+	assert_int_equal(fn(in, strlen(in), &want), 0);
+	for (n = 1; n < 10000; n++) {
+		assert_int_equal(ferry_buf_addstr(&got, "0123456789abcdef"), 0);
+		ferry_buf_clear(&got);
+		ferry_alloc_fail_after(n);
+		rc = fn(in, strlen(in), &got);
+		ferry_alloc_fail_after(0);
+		if (rc == 0)
+			break;
+		if (rc != FERRY_ENOMEM)
+			fail_msg("n=%ld rc=%d in=%.20s", n, rc, in);
+		ferry_buf_release(&got);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(n > 1);  /* some failures did happen */
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.buf, want.buf, want.len);
+	ferry_buf_release(&got);
+	ferry_buf_release(&want);
+}
+
+static void canon_out_of_memory(void **state)
+{
+	char big[600];
+
+	(void)state;
+	memset(big, '7', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	big[300] = '.';
+	canon_fails_whole(canon_num, big);
+	canon_fails_whole(vf_canon_json, "\"a long string value, long enough to grow the buffer a few times: "
+			  "0123456789 0123456789 0123456789 0123456789 0123456789 0123456789 "
+			  "\\u00e9\\ud83d\\ude80 0123456789 0123456789 0123456789 0123456789\"");
+	canon_fails_whole(vf_canon_json, "{\"zz\": [1, 2.50, 1e2, \"x\"], \"a\": {\"c\": null, "
+			  "\"b\": \"0123456789 0123456789 0123456789 0123456789 0123456789\"}, "
+			  "\"m\": [\"0123456789 0123456789 0123456789\", 123456789012345678901234567890]}");
+	canon_fails_whole(canon_cell, "{\"b\": \"0123456789 0123456789 0123456789 0123456789 "
+			  "0123456789 0123456789 0123456789\", \"a\": 2}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +298,7 @@ int main(void)
 		cmocka_unit_test(digest_order_independent),
 		cmocka_unit_test(numeric_forms),
 		cmocka_unit_test(json_forms),
+		cmocka_unit_test(canon_out_of_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/error.h"
 #include "ferry/model.h"
@@ -258,12 +259,55 @@ static void numerics(void **state)
 	ferry_buf_release(&o);
 }
 
+/* Out of memory at the n-th allocation, for each n until none fails: the
+ * numeric's text and its binary form are an error or whole, never cut
+ * (their buffer starts with some room, so failures hit mid-number). */
+static void numerics_out_of_memory(void **state)
+{
+	static const char text[] = "-123456789012345678901234567890123456789012345678901234567890."
+		"00000000000000000000000000000000000000000000000000000000000000000000000001";
+	struct ferry_buf bin = FERRY_BUF_INIT, want = FERRY_BUF_INIT, got = FERRY_BUF_INIT;
+	long n;
+	int rc = -1, pass;
+
+	(void)state;
+	assert_int_equal(wire_pgcopy_add_numeric(&bin, text, strlen(text)), 0);
+	assert_int_equal(wire_pgcopy_numeric_text((const unsigned char *)bin.buf + 4, bin.len - 4,
+						  &want), 0);
+	assert_string_equal(want.buf, text);
+	for (pass = 0; pass < 2; pass++) {
+		for (n = 1; n < 1000; n++) {
+			assert_int_equal(ferry_buf_addstr(&got, "0123456789abcdef"), 0);
+			ferry_buf_clear(&got);
+			ferry_alloc_fail_after(n);
+			rc = pass ? wire_pgcopy_add_numeric(&got, text, strlen(text)) :
+			     wire_pgcopy_numeric_text((const unsigned char *)bin.buf + 4,
+						      bin.len - 4, &got);
+			ferry_alloc_fail_after(0);
+			if (rc == 0)
+				break;
+			assert_int_equal(rc, FERRY_ENOMEM);
+			ferry_buf_release(&got);
+		}
+		assert_int_equal(rc, 0);
+		assert_true(n > 1);  /* some failures did happen */
+		if (pass)
+			assert_memory_equal(got.buf, bin.buf, bin.len);
+		else
+			assert_string_equal(got.buf, want.buf);
+		ferry_buf_release(&got);
+	}
+	ferry_buf_release(&bin);
+	ferry_buf_release(&want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(copy_stream),
 		cmocka_unit_test(copy_stream_decode),
 		cmocka_unit_test(numerics),
+		cmocka_unit_test(numerics_out_of_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,47 +57,51 @@ static int quoted_after(const char *msg, const char *prefix, struct ferry_buf *o
 }
 
 /* Append name as a double-quoted SQL identifier. */
-static void add_ident(struct ferry_buf *out, const char *name)
+static int add_ident(struct ferry_buf *out, const char *name)
 {
-	ferry_buf_addch(out, '"');
+	int e = 0;
+
+	e |= ferry_buf_addch(out, '"');
 	for (; *name; name++) {
 		if (*name == '"')
-			ferry_buf_addch(out, '"');
-		ferry_buf_addch(out, *name);
+			e |= ferry_buf_addch(out, '"');
+		e |= ferry_buf_addch(out, *name);
 	}
-	ferry_buf_addch(out, '"');
+	e |= ferry_buf_addch(out, '"');
+	return e;
 }
 
 int ferry_pg_advice(const char *msg, const char *user, int offer_create,
 		    struct ferry_buf *out)
 {
 	struct ferry_buf name = FERRY_BUF_INIT;
+	int e = 0;
 
 	if (!msg)
 		return 0;
 	if (strstr(msg, "does not exist") && quoted_after(msg, "database \"", &name)) {
-		ferry_buf_addstr(out, "; create it first: 'createdb ");
-		ferry_buf_addstr(out, name.buf);
-		ferry_buf_addstr(out, "' or, connected to another database, 'CREATE DATABASE ");
-		add_ident(out, name.buf);
-		ferry_buf_addstr(out, offer_create ? "', or pass --create-db" : "'");
+		e |= ferry_buf_addstr(out, "; create it first: 'createdb ");
+		e |= ferry_buf_addstr(out, name.buf);
+		e |= ferry_buf_addstr(out, "' or, connected to another database, 'CREATE DATABASE ");
+		e |= add_ident(out, name.buf);
+		e |= ferry_buf_addstr(out, offer_create ? "', or pass --create-db" : "'");
 	} else if (ferry_buf_clear(&name), quoted_after(msg, "permission denied for database ", &name)) {
-		ferry_buf_addstr(out, "; the role needs the CREATE privilege on the database: ask its owner or a superuser to run 'GRANT CREATE ON DATABASE ");
-		add_ident(out, name.buf);
-		ferry_buf_addstr(out, " TO ");
-		add_ident(out, user && *user ? user : "your_role");
-		ferry_buf_addstr(out, "'");
+		e |= ferry_buf_addstr(out, "; the role needs the CREATE privilege on the database: ask its owner or a superuser to run 'GRANT CREATE ON DATABASE ");
+		e |= add_ident(out, name.buf);
+		e |= ferry_buf_addstr(out, " TO ");
+		e |= add_ident(out, user && *user ? user : "your_role");
+		e |= ferry_buf_addstr(out, "'");
 	} else if (ferry_buf_clear(&name), quoted_after(msg, "permission denied for schema ", &name)) {
-		ferry_buf_addstr(out, "; the role needs the CREATE privilege on the schema: ask its owner or a superuser to run 'GRANT CREATE ON SCHEMA ");
-		add_ident(out, name.buf);
-		ferry_buf_addstr(out, " TO ");
-		add_ident(out, user && *user ? user : "your_role");
-		ferry_buf_addstr(out, "'");
+		e |= ferry_buf_addstr(out, "; the role needs the CREATE privilege on the schema: ask its owner or a superuser to run 'GRANT CREATE ON SCHEMA ");
+		e |= add_ident(out, name.buf);
+		e |= ferry_buf_addstr(out, " TO ");
+		e |= add_ident(out, user && *user ? user : "your_role");
+		e |= ferry_buf_addstr(out, "'");
 		if (!strcmp(name.buf, "public"))
-			ferry_buf_addstr(out, " (since PostgreSQL 15 only the database owner may create in schema public)");
+			e |= ferry_buf_addstr(out, " (since PostgreSQL 15 only the database owner may create in schema public)");
 	}
 	ferry_buf_release(&name);
-	return 0;
+	return e;
 }
 
 /*
@@ -149,7 +153,7 @@ int ferry_pg_create_database(const char *url, int *created,
 	PGconn *pg = NULL;
 	PGresult *res = NULL;
 	ferry_url *u = NULL;
-	int rc;
+	int rc, e = 0;
 
 	*created = 0;
 	if (ferry_url_parse(url, &u, err) < 0 || !is_pg_scheme(u->scheme)) {
@@ -192,8 +196,12 @@ int ferry_pg_create_database(const char *url, int *created,
 			dbname, m.buf);
 		goto out;
 	}
-	ferry_buf_addstr(&sql, "CREATE DATABASE ");
-	add_ident(&sql, dbname);
+	e |= ferry_buf_addstr(&sql, "CREATE DATABASE ");
+	e |= add_ident(&sql, dbname);
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	res = PQexec(pg, sql.buf);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -206,9 +214,10 @@ int ferry_pg_create_database(const char *url, int *created,
 		ferry_url_redact(PQresultErrorMessage(res), &m);
 		ferry_buf_rtrim(&m);
 		if (state && !strcmp(state, "42501"))
-			ferry_buf_addf(&m, "; the role needs CREATEDB: ask a superuser to run 'ALTER ROLE \"%s\" CREATEDB', or to create the database", PQuser(pg));
+			e |= ferry_buf_addf(&m, "; the role needs CREATEDB: ask a superuser to run 'ALTER ROLE \"%s\" CREATEDB', or to create the database", PQuser(pg));
 		rc = ferry_error_set(err, FERRY_ESQL, "--create-db: cannot create database '%s': %s",
-				     dbname, m.buf);
+				     dbname, e < 0 || ferry_buf_error(&m) ? "out of memory" : m.buf);
+
 		if (state)
 			ferry_error_origin(err, "sqlstate %s", state);
 		goto out;

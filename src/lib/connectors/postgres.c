@@ -48,23 +48,23 @@ static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
 	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	struct ferry_buf text = FERRY_BUF_INIT, clean = FERRY_BUF_INIT;
-	int code = FERRY_ESQL;
+	int code = FERRY_ESQL, e = 0;
 
 	if (prim) {
-		ferry_buf_addstr(&text, prim);
+		e |= ferry_buf_addstr(&text, prim);
 		if (detail)
-			ferry_buf_addf(&text, " (%s)", detail);
+			e |= ferry_buf_addf(&text, " (%s)", detail);
 		if (hint)
-			ferry_buf_addf(&text, "; hint: %s", hint);
+			e |= ferry_buf_addf(&text, "; hint: %s", hint);
 	} else {
 		const char *msg = res ? PQresultErrorMessage(res) : NULL;
 
-		ferry_buf_addstr(&text, msg && *msg ? msg : PQerrorMessage(pg));
+		e |= ferry_buf_addstr(&text, msg && *msg ? msg : PQerrorMessage(pg));
 	}
 	ferry_url_redact(text.len ? text.buf : "unknown error", &clean);
 	ferry_buf_rtrim(&clean);
 	if (PQstatus(pg) == CONNECTION_OK)  /* a missing privilege: which GRANT */
-		ferry_pg_advice(clean.buf, PQuser(pg), 0, &clean);
+		e |= ferry_pg_advice(clean.buf, PQuser(pg), 0, &clean);
 	/* a lost server: the connection is gone, the server is shutting down
 	 * or restarting (class 08, 57P0x), or libpq saw the socket close */
 	if (PQstatus(pg) == CONNECTION_BAD ||
@@ -73,7 +73,8 @@ static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
 			strstr(clean.buf, "no connection to the server") ||
 			strstr(clean.buf, "terminating connection"))))
 		code = FERRY_ECONN;
-	ferry_error_set(err, code, "%s: %s", what, clean.buf);
+	ferry_error_set(err, code, "%s: %s", what,
+			e < 0 || ferry_buf_error(&clean) ? "out of memory" : clean.buf);
 	if (state)
 		ferry_error_origin(err, "sqlstate %s", state);
 	ferry_buf_release(&text);
@@ -101,12 +102,16 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		/* a missing target database: how to create it (--create-db on
 		 * copy); a reader (verify) is better told nothing than that */
 		ferry_buf_clear(&where);
-		ferry_buf_addstr(&where, err->msg);
-		n = where.len;
-		if (flags & FERRY_OPEN_CREATE)
-			ferry_pg_advice(err->msg, NULL, 1, &where);
-		if (where.len > n)
+		n = 0;
+		if (ferry_buf_addstr(&where, err->msg) == 0) {
+			n = where.len;
+			if (flags & FERRY_OPEN_CREATE)
+				ferry_pg_advice(err->msg, NULL, 1, &where);
+		}
+		/* out of memory: pg_fail's message stays, without the advice */
+		if (where.len > n && !ferry_buf_error(&where))
 			ferry_error_set(err, FERRY_ECONN, "%s", where.buf);
+
 		ferry_buf_release(&where);
 		rc = FERRY_ECONN;
 		err->code = rc;
@@ -359,7 +364,7 @@ static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 	struct ferry_writer *w;
 	PGresult *res = NULL;
 	size_t i;
-	int rc = 0;
+	int rc = 0, e = 0;
 
 	w = ferry_calloc(1, sizeof(*w));
 	if (!w || !(w->types = ferry_calloc(spec->ncols ? spec->ncols : 1, sizeof(int)))) {
@@ -370,19 +375,20 @@ static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 	w->ncols = spec->ncols;
 	memcpy(w->types, spec->types, spec->ncols * sizeof(int));
 	ferry_buf_init(&w->out, 0);
-	ferry_buf_addstr(&sql, "COPY ");
+	e |= ferry_buf_addstr(&sql, "COPY ");
 	if (spec->schema) {
-		conn_quote_dq(spec->schema, &sql);
-		ferry_buf_addch(&sql, '.');
+		e |= conn_quote_dq(spec->schema, &sql);
+		e |= ferry_buf_addch(&sql, '.');
 	}
-	conn_quote_dq(spec->table, &sql);
-	ferry_buf_addstr(&sql, " (");
+	e |= conn_quote_dq(spec->table, &sql);
+	e |= ferry_buf_addstr(&sql, " (");
 	for (i = 0; i < spec->ncols; i++) {
 		if (i)
-			ferry_buf_addstr(&sql, ", ");
-		conn_quote_dq(spec->cols[i], &sql);
+			e |= ferry_buf_addstr(&sql, ", ");
+		e |= conn_quote_dq(spec->cols[i], &sql);
 	}
-	if (ferry_buf_addstr(&sql, ") FROM STDIN (FORMAT binary)") < 0) {
+	e |= ferry_buf_addstr(&sql, ") FROM STDIN (FORMAT binary)");
+	if (e < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -511,20 +517,21 @@ static int pg_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	int kc = read_key_col(t);
 	PGresult *res = NULL;
-	int rc = 0;
+	int rc = 0, e = 0;
 
 	if (kc >= 0) {
 		const char *k = visible_col(t, kc)->name;
 
-		ferry_buf_addstr(&sql, "SELECT min(");
-		conn_quote_dq(k, &sql);
-		ferry_buf_addstr(&sql, "), max(");
-		conn_quote_dq(k, &sql);
-		ferry_buf_addstr(&sql, "), count(*) FROM ");
+		e |= ferry_buf_addstr(&sql, "SELECT min(");
+		e |= conn_quote_dq(k, &sql);
+		e |= ferry_buf_addstr(&sql, "), max(");
+		e |= conn_quote_dq(k, &sql);
+		e |= ferry_buf_addstr(&sql, "), count(*) FROM ");
 	} else {
-		ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
+		e |= ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
 	}
-	if (conn_quote_dq(t->name, &sql) < 0) {
+	e |= conn_quote_dq(t->name, &sql);
+	if (e < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -652,7 +659,7 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 	struct ferry_batch b;
 	PGresult *res = NULL;
 	size_t i, k;
-	int rc = 0, n, in_copy = 0, batch_live = 0;
+	int rc = 0, n, in_copy = 0, batch_live = 0, e = 0;
 	char *buf;
 
 	memset(&cr, 0, sizeof(cr));
@@ -664,30 +671,30 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	ferry_buf_addstr(&sql, "COPY (SELECT ");
+	e |= ferry_buf_addstr(&sql, "COPY (SELECT ");
 	for (i = 0; i < t->ncols; i++) {
 		if (t->cols[i].hidden)
 			continue;
 		if (cr.ncols)
-			ferry_buf_addstr(&sql, ", ");
-		conn_quote_dq(t->cols[i].name, &sql);
+			e |= ferry_buf_addstr(&sql, ", ");
+		e |= conn_quote_dq(t->cols[i].name, &sql);
 		cr.types[cr.ncols++] = t->cols[i].type;
 	}
 	if (cr.ncols == 0)
-		ferry_buf_addstr(&sql, "1");  /* keep the row count */
-	ferry_buf_addstr(&sql, " FROM ");
-	conn_quote_dq(t->name, &sql);
+		e |= ferry_buf_addstr(&sql, "1");  /* keep the row count */
+	e |= ferry_buf_addstr(&sql, " FROM ");
+	e |= conn_quote_dq(t->name, &sql);
 	if (cr.keycol >= 0) {
 		const char *kn = visible_col(t, cr.keycol)->name;
 
 		if (spec->has_range) {
-			ferry_buf_addstr(&sql, " WHERE ");
-			conn_quote_dq(kn, &sql);
-			ferry_buf_addf(&sql, " BETWEEN %lld AND %lld", (long long)spec->lo,
+			e |= ferry_buf_addstr(&sql, " WHERE ");
+			e |= conn_quote_dq(kn, &sql);
+			e |= ferry_buf_addf(&sql, " BETWEEN %lld AND %lld", (long long)spec->lo,
 				       (long long)spec->hi);
 		}
-		ferry_buf_addstr(&sql, " ORDER BY ");
-		conn_quote_dq(kn, &sql);
+		e |= ferry_buf_addstr(&sql, " ORDER BY ");
+		e |= conn_quote_dq(kn, &sql);
 	} else {
 		/* the full primary key, in key order, when there is one */
 		int npk = 0, pos;
@@ -698,11 +705,12 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		for (pos = 1; pos <= npk; pos++)
 			for (k = 0; k < t->ncols; k++)
 				if (!t->cols[k].hidden && t->cols[k].pk_pos == pos) {
-					ferry_buf_addstr(&sql, pos == 1 ? " ORDER BY " : ", ");
-					conn_quote_dq(t->cols[k].name, &sql);
+					e |= ferry_buf_addstr(&sql, pos == 1 ? " ORDER BY " : ", ");
+					e |= conn_quote_dq(t->cols[k].name, &sql);
 				}
 	}
-	if (ferry_buf_addstr(&sql, ") TO STDOUT (FORMAT binary)") < 0) {
+	e |= ferry_buf_addstr(&sql, ") TO STDOUT (FORMAT binary)");
+	if (e < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}

@@ -277,7 +277,10 @@ static char *clean_part(const char *s, int *desc)
 		last_end = e;
 		p = e;
 	}
-	ferry_buf_add(&b, skip_ws(s), (size_t)(last_end - skip_ws(s)));
+	if (ferry_buf_add(&b, skip_ws(s), (size_t)(last_end - skip_ws(s))) < 0) {
+		ferry_buf_release(&b);
+		return NULL;
+	}
 	return ferry_buf_detach(&b, NULL);
 }
 
@@ -349,12 +352,20 @@ static int describe_indexes(struct ferry_conn *c, struct ferry_table *t,
 				x->exprs[k] = ferry_strdup("rowid");
 			}
 			x->nparts++;
+			/* out of memory: a part with neither would pass for a column */
+			if (!x->cols[k] && !x->exprs[k]) {
+				rc = FERRY_ENOMEM;
+				break;
+			}
 		}
 		sqlite3_reset(ix);
 		for (i = 0; i < nparts; i++)
 			ferry_free(parts[i]);
 		ferry_free(parts);
+		if (rc < 0)
+			goto out;
 	}
+
 out:
 	sqlite3_finalize(il);
 	sqlite3_finalize(ix);
@@ -537,17 +548,20 @@ out:
  * count): separate subqueries, because min and max are seeks and count(*)
  * alone counts the smallest b-tree's cells, where one SELECT of all three
  * decodes every row (0.6 s at 5M rows). */
-static void range_sql(struct ferry_buf *sql, const char *table, int with_count)
+static int range_sql(struct ferry_buf *sql, const char *table, int with_count)
 {
-	ferry_buf_addstr(sql, "SELECT (SELECT min(rowid) FROM ");
-	conn_quote_dq(table, sql);
-	ferry_buf_addstr(sql, "), (SELECT max(rowid) FROM ");
-	conn_quote_dq(table, sql);
+	int e = 0;
+
+	e |= ferry_buf_addstr(sql, "SELECT (SELECT min(rowid) FROM ");
+	e |= conn_quote_dq(table, sql);
+	e |= ferry_buf_addstr(sql, "), (SELECT max(rowid) FROM ");
+	e |= conn_quote_dq(table, sql);
 	if (with_count) {
-		ferry_buf_addstr(sql, "), (SELECT count(*) FROM ");
-		conn_quote_dq(table, sql);
+		e |= ferry_buf_addstr(sql, "), (SELECT count(*) FROM ");
+		e |= conn_quote_dq(table, sql);
 	}
-	ferry_buf_addch(sql, ')');
+	e |= ferry_buf_addch(sql, ')');
+	return e;
 }
 
 static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
@@ -555,13 +569,17 @@ static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 {
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	sqlite3_stmt *st = NULL;
-	int rc = 0;
+	int rc = 0, e = 0;
 
 	if (t->without_rowid) {
-		ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
-		conn_quote_dq(t->name, &sql);
+		e |= ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
+		e |= conn_quote_dq(t->name, &sql);
 	} else {
-		range_sql(&sql, t->name, 1);
+		e |= range_sql(&sql, t->name, 1);
+	}
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
 	}
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
@@ -653,62 +671,67 @@ out:
 }
 
 /* "c1", "c2", rowid */
-static void order_list(struct ferry_buf *b, char **cols, size_t n)
+static int order_list(struct ferry_buf *b, char **cols, size_t n)
 {
 	size_t i;
+	int e = 0;
 
 	for (i = 0; i < n; i++) {
-		conn_quote_dq(cols[i], b);
-		ferry_buf_addstr(b, ", ");
+		e |= conn_quote_dq(cols[i], b);
+		e |= ferry_buf_addstr(b, ", ");
 	}
-	ferry_buf_addstr(b, "rowid");
+	e |= ferry_buf_addstr(b, "rowid");
+	return e;
 }
 
 static const char hexd[] = "0123456789abcdef";
 
-static void key_hex(struct ferry_buf *b, const unsigned char *p, size_t n)
+static int key_hex(struct ferry_buf *b, const unsigned char *p, size_t n)
 {
 	size_t i;
+	int e = 0;
 
 	for (i = 0; i < n; i++) {
-		ferry_buf_addch(b, hexd[p[i] >> 4]);
-		ferry_buf_addch(b, hexd[p[i] & 15]);
+		e |= ferry_buf_addch(b, hexd[p[i] >> 4]);
+		e |= ferry_buf_addch(b, hexd[p[i] & 15]);
 	}
+	return e;
 }
 
 /* Columns 0..n-1 of st as a key: one token per value, joined by ','
  * (i<integer>, r<16 hex digits of the double>, t<hex>, b<hex>, n). */
-static void key_encode(struct ferry_buf *b, sqlite3_stmt *st, int n)
+static int key_encode(struct ferry_buf *b, sqlite3_stmt *st, int n)
 {
-	int k;
+	int k, e = 0;
 
 	for (k = 0; k < n; k++) {
 		if (k)
-			ferry_buf_addch(b, ',');
+			e |= ferry_buf_addch(b, ',');
 		switch (sqlite3_column_type(st, k)) {
 		case SQLITE_INTEGER:
-			ferry_buf_addf(b, "i%lld", (long long)sqlite3_column_int64(st, k));
+			e |= ferry_buf_addf(b, "i%lld", (long long)sqlite3_column_int64(st, k));
 			break;
 		case SQLITE_FLOAT: {
 			double d = sqlite3_column_double(st, k);
 			uint64_t u;
 
 			memcpy(&u, &d, sizeof(u));
-			ferry_buf_addf(b, "r%016llx", (unsigned long long)u);
+			e |= ferry_buf_addf(b, "r%016llx", (unsigned long long)u);
 			break;
 		}
 		case SQLITE_TEXT:
-			ferry_buf_addch(b, 't');
-			key_hex(b, sqlite3_column_text(st, k), (size_t)sqlite3_column_bytes(st, k));
+			e |= ferry_buf_addch(b, 't');
+			e |= key_hex(b, sqlite3_column_text(st, k), (size_t)sqlite3_column_bytes(st, k));
 			break;
 		case SQLITE_BLOB:
-			ferry_buf_addch(b, 'b');
-			key_hex(b, sqlite3_column_blob(st, k), (size_t)sqlite3_column_bytes(st, k));
+			e |= ferry_buf_addch(b, 'b');
+			e |= key_hex(b, sqlite3_column_blob(st, k), (size_t)sqlite3_column_bytes(st, k));
 			break;
 		default:
-			ferry_buf_addch(b, 'n');
+			e |= ferry_buf_addch(b, 'n');
 		}
 	}
+	return e;
 }
 
 /* Bind the n values of key to parameters first..first+n-1; -1 when key is
@@ -762,13 +785,16 @@ static int sq_order_bounds(ferry_conn *c, const struct ferry_table *t, const cha
 	size_t ncols = 0, nkeys = 0, kcap = 0, i;
 	sqlite3_stmt *st = NULL;
 	int64_t lo = 0, hi = 0, step, want;
-	int rc, s;
+	int rc, s, e = 0;
 
 	if ((rc = order_cols(c, t, index, &cols, &ncols, err)) != 0)
 		return rc;
 	if (nchunks < 2)
 		goto out;
-	range_sql(&sql, t->name, 0);
+	if (range_sql(&sql, t->name, 0) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot sample an index");
@@ -783,13 +809,17 @@ static int sq_order_bounds(ferry_conn *c, const struct ferry_table *t, const cha
 		hi = cap;
 	want = nchunks * 8;
 	step = hi >= lo ? (hi - lo) / want + 1 : 1;
-	ferry_buf_addstr(&sql, "WITH RECURSIVE s(x) AS (VALUES(?1) UNION ALL SELECT x + ?2 FROM s "
+	e |= ferry_buf_addstr(&sql, "WITH RECURSIVE s(x) AS (VALUES(?1) UNION ALL SELECT x + ?2 FROM s "
 			 "WHERE x + ?2 <= ?3) SELECT ");
-	order_list(&sql, cols, ncols);
-	ferry_buf_addstr(&sql, " FROM ");
-	conn_quote_dq(t->name, &sql);
-	ferry_buf_addstr(&sql, " WHERE rowid IN s ORDER BY ");
-	order_list(&sql, cols, ncols);
+	e |= order_list(&sql, cols, ncols);
+	e |= ferry_buf_addstr(&sql, " FROM ");
+	e |= conn_quote_dq(t->name, &sql);
+	e |= ferry_buf_addstr(&sql, " WHERE rowid IN s ORDER BY ");
+	e |= order_list(&sql, cols, ncols);
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot sample an index");
 		goto out;
@@ -799,8 +829,8 @@ static int sq_order_bounds(ferry_conn *c, const struct ferry_table *t, const cha
 	sqlite3_bind_int64(st, 3, hi);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		ferry_buf_clear(&key);
-		key_encode(&key, st, (int)ncols + 1);
-		if (FERRY_GROW(keys, kcap, nkeys + 1) < 0 ||
+		if (key_encode(&key, st, (int)ncols + 1) < 0 ||
+		    FERRY_GROW(keys, kcap, nkeys + 1) < 0 ||
 		    !(keys[nkeys] = ferry_strdup(key.buf))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
@@ -816,9 +846,11 @@ static int sq_order_bounds(ferry_conn *c, const struct ferry_table *t, const cha
 
 		if (at == 0 || (i > 1 && at == (i - 1) * nkeys / (size_t)nchunks))
 			continue;
-		ferry_buf_addstr(out, keys[at]);
-		ferry_buf_addch(out, '\n');
+		e |= ferry_buf_addstr(out, keys[at]);
+		e |= ferry_buf_addch(out, '\n');
 	}
+	if (e < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
 	sqlite3_finalize(st);
 	for (i = 0; i < nkeys; i++)
@@ -838,7 +870,7 @@ static int ordered_stmt(struct ferry_conn *c, const struct ferry_read_spec *spec
 	struct ferry_buf scratch = FERRY_BUF_INIT;
 	char **cols = NULL;
 	size_t ncols = 0, i;
-	int rc, at = 1;
+	int rc, at = 1, e = 0;
 
 	if ((rc = order_cols(c, t, spec->order, &cols, &ncols, err)) != 0) {
 		if (rc > 0)
@@ -848,28 +880,32 @@ static int ordered_stmt(struct ferry_conn *c, const struct ferry_read_spec *spec
 				"allows NULL)", spec->order, t->name);
 		return rc;
 	}
-	ferry_buf_addstr(sql, " FROM ");
-	conn_quote_dq(t->name, sql);
-	ferry_buf_addstr(sql, " INDEXED BY ");
-	conn_quote_dq(spec->order, sql);
-	ferry_buf_addstr(sql, " WHERE 1");
+	e |= ferry_buf_addstr(sql, " FROM ");
+	e |= conn_quote_dq(t->name, sql);
+	e |= ferry_buf_addstr(sql, " INDEXED BY ");
+	e |= conn_quote_dq(spec->order, sql);
+	e |= ferry_buf_addstr(sql, " WHERE 1");
 	if (spec->has_range)
-		ferry_buf_addf(sql, " AND rowid <= ?%d", at++);
+		e |= ferry_buf_addf(sql, " AND rowid <= ?%d", at++);
 	for (i = 0; i < 2; i++) {
 		const char *k = i ? spec->key_hi : spec->key_lo;
 		size_t j;
 
 		if (!k)
 			continue;
-		ferry_buf_addstr(sql, " AND (");
-		order_list(sql, cols, ncols);
-		ferry_buf_addstr(sql, i ? ") < (" : ") >= (");
+		e |= ferry_buf_addstr(sql, " AND (");
+		e |= order_list(sql, cols, ncols);
+		e |= ferry_buf_addstr(sql, i ? ") < (" : ") >= (");
 		for (j = 0; j <= ncols; j++)
-			ferry_buf_addf(sql, "%s?%d", j ? ", " : "", at + (int)(i * (ncols + 1) + j));
-		ferry_buf_addch(sql, ')');
+			e |= ferry_buf_addf(sql, "%s?%d", j ? ", " : "", at + (int)(i * (ncols + 1) + j));
+		e |= ferry_buf_addch(sql, ')');
 	}
-	ferry_buf_addstr(sql, " ORDER BY ");
-	order_list(sql, cols, ncols);
+	e |= ferry_buf_addstr(sql, " ORDER BY ");
+	e |= order_list(sql, cols, ncols);
+	if (e < 0 || ferry_buf_error(sql)) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (sqlite3_prepare_v2(c->db, sql->buf, -1, st, NULL) != SQLITE_OK) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot read table");
 		goto out;
@@ -900,15 +936,15 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 	sqlite3_stmt *st = NULL;
 	size_t i, ncols = 0, maxrows = spec->batch_rows ? spec->batch_rows : 10000;
 	size_t maxbytes = spec->batch_bytes ? spec->batch_bytes : (8u << 20);
-	int rc = 0, step, keyed = !t->without_rowid;
+	int rc = 0, step, keyed = !t->without_rowid, e = 0;
 	int64_t ordinal = 0;
 
-	ferry_buf_addstr(&sql, keyed ? "SELECT rowid" : "SELECT NULL");
+	e |= ferry_buf_addstr(&sql, keyed ? "SELECT rowid" : "SELECT NULL");
 	for (i = 0; i < t->ncols; i++) {
 		if (t->cols[i].hidden)
 			continue;
-		ferry_buf_addstr(&sql, ", ");
-		conn_quote_dq(t->cols[i].name, &sql);
+		e |= ferry_buf_addstr(&sql, ", ");
+		e |= conn_quote_dq(t->cols[i].name, &sql);
 		ncols++;
 	}
 	if ((rc = ferry_batch_init(&b, ncols, maxrows)) < 0) {
@@ -920,12 +956,16 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 			goto out;
 		goto rows;
 	}
-	ferry_buf_addstr(&sql, " FROM ");
-	conn_quote_dq(t->name, &sql);
+	e |= ferry_buf_addstr(&sql, " FROM ");
+	e |= conn_quote_dq(t->name, &sql);
 	if (keyed && spec->has_range)
-		ferry_buf_addstr(&sql, " WHERE rowid BETWEEN ?1 AND ?2");
+		e |= ferry_buf_addstr(&sql, " WHERE rowid BETWEEN ?1 AND ?2");
 	if (keyed)
-		ferry_buf_addstr(&sql, " ORDER BY rowid");
+		e |= ferry_buf_addstr(&sql, " ORDER BY rowid");
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot read table");
 		goto out;
@@ -1152,7 +1192,7 @@ static int sq_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	struct ferry_writer *w;
 	size_t i;
-	int rc = 0;
+	int rc = 0, e = 0;
 
 	w = ferry_calloc(1, sizeof(*w));
 	if (!w || !(w->types = ferry_calloc(spec->ncols, sizeof(int)))) {
@@ -1162,20 +1202,27 @@ static int sq_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 	w->c = c;
 	w->ncols = spec->ncols;
 	memcpy(w->types, spec->types, spec->ncols * sizeof(int));
-	ferry_buf_addstr(&sql, "INSERT INTO ");
-	conn_quote_dq(spec->table, &sql);
-	ferry_buf_addstr(&sql, " (");
+	e |= ferry_buf_addstr(&sql, "INSERT INTO ");
+	e |= conn_quote_dq(spec->table, &sql);
+	e |= ferry_buf_addstr(&sql, " (");
 	for (i = 0; i < spec->ncols; i++) {
 		if (i)
-			ferry_buf_addstr(&sql, ", ");
-		conn_quote_dq(spec->cols[i], &sql);
+			e |= ferry_buf_addstr(&sql, ", ");
+		e |= conn_quote_dq(spec->cols[i], &sql);
 	}
-	ferry_buf_addstr(&sql, ") VALUES (");
+	e |= ferry_buf_addstr(&sql, ") VALUES (");
 	for (i = 0; i < spec->ncols; i++)
-		ferry_buf_addstr(&sql, i ? ", ?" : "?");
-	ferry_buf_addch(&sql, ')');
+		e |= ferry_buf_addstr(&sql, i ? ", ?" : "?");
+	e |= ferry_buf_addch(&sql, ')');
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		ferry_free(w->types);
+		ferry_free(w);
+		goto out;
+	}
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &w->ins, NULL) != SQLITE_OK) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot prepare insert");
+
 		ferry_free(w->types);
 		ferry_free(w);
 		goto out;

@@ -169,8 +169,11 @@ int gen_write_sqlite(struct gen_out *w, struct ferry_error *err)
 	if (rc < 0)
 		goto out;
 	ferry_buf_clear(&sql);
-	ferry_buf_addf(&sql, "INSERT INTO \"%s\" (id, entity_id, ts, value, state, attributes)"
-		       " VALUES (?, ?, ?, ?, ?, ?)", table);
+	if (ferry_buf_addf(&sql, "INSERT INTO \"%s\" (id, entity_id, ts, value, state, attributes)"
+			   " VALUES (?, ?, ?, ?, ?, ?)", table) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (sqlite3_prepare_v3(s.db, sql.buf, -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL)) {
 		rc = sq_fail(s.db, err, "prepare the insert");
 		goto out;
@@ -201,9 +204,12 @@ int gen_write_sqlite(struct gen_out *w, struct ferry_error *err)
 	ferry_log(FERRY_LOG_INFO, "generate: %llu rows inserted in %.2fs, building the index",
 		  (unsigned long long)w->rows, ferry_now() - t0);
 	ferry_buf_clear(&sql);
-	ferry_buf_addf(&sql, "CREATE INDEX \"%s_entity_id_ts\" ON \"%s\" (entity_id, ts); COMMIT;",
-		       table, table);
-	rc = sq_exec(s.db, sql.buf, err);
+	if (ferry_buf_addf(&sql, "CREATE INDEX \"%s_entity_id_ts\" ON \"%s\" (entity_id, ts); COMMIT;",
+			   table, table) < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else
+		rc = sq_exec(s.db, sql.buf, err);
+
 out:
 	sqlite3_finalize(ins);
 	rc = sq_close(&s, w, rc, err);

@@ -133,13 +133,20 @@ static void say(struct ferry_migrator *m, const char *fmt, ...)
 	fflush(m->out);
 }
 
-/* Print text indented, at most the last 20 lines. */
-static void say_indented(struct ferry_migrator *m, const char *text)
+/* Print a step's output indented, at most the last 20 lines; output
+ * whose collecting ran out of memory is not shown as if whole. */
+static void say_indented(struct ferry_migrator *m, const struct ferry_buf *out)
 {
-	const char *p = text + strlen(text);
+	const char *text = out->buf, *p = text + strlen(text);
 	int lines = 0;
 
-	if (!m->out || !*text)
+	if (!m->out)
+		return;
+	if (ferry_buf_error(out)) {
+		fprintf(m->out, "     | (output lost: out of memory)\n");
+		return;
+	}
+	if (!*text)
 		return;
 	while (p > text && lines <= 20)
 		if (*--p == '\n' && p[1])
@@ -167,7 +174,7 @@ static json_t *new_report(struct ferry_migrator *m, const char *command)
 			 "run_id", m->run_id);
 }
 
-static int emit(json_t *report, int rc, const struct ferry_error *err,
+static int emit(json_t *report, int rc, struct ferry_error *err,
 		struct ferry_buf *json)
 {
 	char *s;
@@ -178,7 +185,8 @@ static int emit(json_t *report, int rc, const struct ferry_error *err,
 	if (rc < 0)
 		json_object_set_new(report, "error", json_string(err->msg));
 	if (json && (s = json_dumps(report, JSON_INDENT(2)))) {
-		ferry_buf_addf(json, "%s\n", s);
+		if (ferry_buf_addf(json, "%s\n", s) < 0 && rc >= 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		free(s);
 	}
 	json_decref(report);
@@ -494,10 +502,12 @@ static int plan_print(struct ferry_migrator *m, struct mig_step **v, size_t n,
 			const char *p;
 
 			say(m, "%zu. %s\n", i + 1, s->label);
-			if (mig_ops[s->kind]->has_down(s))
-				mig_ops[s->kind]->describe(m, s, 0, &d);
-			else
-				ferry_buf_addstr(&d, "-- no down migration: cannot be reverted automatically\n");
+			if ((mig_ops[s->kind]->has_down(s) ? mig_ops[s->kind]->describe(m, s, 0, &d) :
+			     ferry_buf_addstr(&d, "-- no down migration: cannot be reverted automatically\n")) < 0 ||
+			    ferry_buf_error(&d)) {
+				ferry_buf_release(&d);
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			}
 			for (p = d.buf; *p; ) {
 				const char *e = strchr(p, '\n');
 				int len = e ? (int)(e - p) : (int)strlen(p);
@@ -547,20 +557,21 @@ out:
 /* ---- running steps ---------------------------------------------------------- */
 
 /* "statement 3 of 4 failed after statements 1-2 took effect" */
-static void add_partial(struct ferry_buf *b, const struct mig_partial *p)
+static int add_partial(struct ferry_buf *b, const struct mig_partial *p)
 {
-	if (p->total && p->done >= p->total) {  /* the journal row failed */
-		ferry_buf_addf(b, "all %zu statements took effect, then journaling the step failed",
-			       p->done);
-		return;
-	}
-	ferry_buf_addf(b, "statement %zu", p->done + 1);
+	int e = 0;
+
+	if (p->total && p->done >= p->total)  /* the journal row failed */
+		return ferry_buf_addf(b, "all %zu statements took effect, then journaling the step failed",
+				      p->done);
+	e |= ferry_buf_addf(b, "statement %zu", p->done + 1);
 	if (p->total)
-		ferry_buf_addf(b, " of %zu", p->total);
+		e |= ferry_buf_addf(b, " of %zu", p->total);
 	if (p->done == 1)
-		ferry_buf_addstr(b, " failed after statement 1 took effect");
+		e |= ferry_buf_addstr(b, " failed after statement 1 took effect");
 	else
-		ferry_buf_addf(b, " failed after statements 1-%zu took effect", p->done);
+		e |= ferry_buf_addf(b, " failed after statements 1-%zu took effect", p->done);
+	return e;
 }
 
 /*
@@ -598,7 +609,7 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 	}
 	say(m, "FAILED %.1fs\n", dt);
 	say(m, "   error: %s\n", err->msg);
-	say_indented(m, output.buf);
+	say_indented(m, &output);
 	if (tx) {
 		clean = mig_db_exec(m->db, "ROLLBACK", &jerr) == 0;
 	} else if (s->kind == MIG_SQL) {
@@ -622,7 +633,7 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 		clean = ops->run(m, s, 0, &o2, &jerr) == 0;
 		say(m, clean ? "ok\n" : "FAILED: %s\n", jerr.msg);
 		if (!clean)
-			say_indented(m, o2.buf);
+			say_indented(m, &o2);
 		ferry_buf_release(&o2);
 	}
 	outcome = forward ? (clean ? "failed" : "dirty") :
@@ -699,15 +710,17 @@ static void print_backup(struct ferry_migrator *m, struct mig_backup *b,
 		"files_dir", b->files_dir, "files", files));
 }
 
-static void add_labels(struct ferry_buf *b, json_t *arr, struct mig_step **v,
-		       size_t n)
+static int add_labels(struct ferry_buf *b, json_t *arr, struct mig_step **v,
+		      size_t n)
 {
 	size_t i;
+	int e = 0;
 
 	for (i = 0; i < n; i++) {
-		ferry_buf_addf(b, "%s%s", i ? ", " : "", v[i]->label);
+		e |= ferry_buf_addf(b, "%s%s", i ? ", " : "", v[i]->label);
 		json_array_append_new(arr, json_string(v[i]->label));
 	}
+	return e;
 }
 
 /*
@@ -729,20 +742,23 @@ static void report_failure(struct ferry_migrator *m, json_t *report,
 			 next = FERRY_BUF_INIT, msg = FERRY_BUF_INIT;
 	json_t *state = json_object(), *jkept = json_array(), *jback = json_array(),
 	       *jnot = json_array();
+	int e = 0;
 
-	add_labels(&kept, jkept, done, left);
-	add_labels(&back, jback, done + left, ndone - left);
-	add_labels(&notrun, jnot, rest, nrest);
+	e |= add_labels(&kept, jkept, done, left);
+	e |= add_labels(&back, jback, done + left, ndone - left);
+	e |= add_labels(&notrun, jnot, rest, nrest);
 	if (failed && dirty) {
 		if (failed->kind == MIG_SQL && m->partial.done) {
-			add_partial(&how, &m->partial);
-			ferry_buf_addstr(&how, "; it runs without a transaction, so they stay");
+			e |= add_partial(&how, &m->partial);
+			e |= ferry_buf_addstr(&how, "; it runs without a transaction, so they stay");
 		} else if (failed->kind == MIG_SQL) {
-			ferry_buf_addstr(&how, "its CONCURRENTLY statement failed and left an invalid index behind");
+			e |= ferry_buf_addstr(&how, "its CONCURRENTLY statement failed and left an invalid index behind");
 		} else {
-			ferry_buf_addstr(&how, "it failed and undoing it with its backward call failed too");
+			e |= ferry_buf_addstr(&how, "it failed and undoing it with its backward call failed too");
 		}
 	}
+	if (e < 0)
+		goto nomem;
 	say(m, "\nstate of %s now:\n", target_name(m));
 	if (left)
 		say(m, "  applied in this run, not rolled back: %s\n", kept.buf);
@@ -756,24 +772,26 @@ static void report_failure(struct ferry_migrator *m, json_t *report,
 	if (nrest)
 		say(m, "  not run: %s\n", notrun.buf);
 	if (failed && dirty) {
-		ferry_buf_addf(&next,
+		e |= ferry_buf_addf(&next,
 			"undo what '%s' did by hand and run 'ferry migrate repair' (or complete it and run 'ferry migrate repair --as-applied'), then 'ferry migrate up' again",
 			failed->label);
-		ferry_buf_addf(&msg, "%s; '%s' is half-applied (%s)%s%s%s: %s",
+		e |= ferry_buf_addf(&msg, "%s; '%s' is half-applied (%s)%s%s%s: %s",
 			err->msg, failed->label, how.buf,
 			left ? "; nothing was rolled back, still applied from this run: " : "",
 			kept.buf, left ? "" : "; nothing else in this run had been applied",
 			next.buf);
 	} else if (left) {
-		ferry_buf_addf(&next, "run 'ferry migrate status' for what to do");
-		ferry_buf_addf(&msg, "%s; rollback stopped at '%s' with %zu step%s still applied (%s): %s",
+		e |= ferry_buf_addf(&next, "run 'ferry migrate status' for what to do");
+		e |= ferry_buf_addf(&msg, "%s; rollback stopped at '%s' with %zu step%s still applied (%s): %s",
 			err->msg, done[left - 1]->label, left, left == 1 ? "" : "s",
 			kept.buf, next.buf);
 	} else {
-		ferry_buf_addf(&next, "fix the cause and run 'ferry migrate up' again");
-		ferry_buf_addf(&msg, "%s; %zu applied step%s rolled back, the target is as before",
+		e |= ferry_buf_addf(&next, "fix the cause and run 'ferry migrate up' again");
+		e |= ferry_buf_addf(&msg, "%s; %zu applied step%s rolled back, the target is as before",
 			err->msg, ndone, ndone == 1 ? "" : "s");
 	}
+	if (e < 0)
+		goto nomem;
 	say(m, "next: %s\n", next.buf);
 	ferry_error_set(err, err->code, "%s", msg.buf);
 	json_object_set_new(state, "failed_step", failed ? json_string(failed->label) : json_null());
@@ -791,6 +809,17 @@ static void report_failure(struct ferry_migrator *m, json_t *report,
 	json_object_set_new(state, "as_before", json_boolean(!dirty && !left));
 	json_object_set_new(state, "next", json_string(next.buf));
 	json_object_set_new(report, "state", state);
+	goto out;
+nomem:
+	/* no partial state lists: the first error's code stays, its text
+	 * says what is known */
+	say(m, "\nstate of %s now: unknown (out of memory while listing it)\n", target_name(m));
+	ferry_error_set(err, err->code, "out of memory while describing a failed run; run 'ferry migrate status'");
+	json_decref(state);
+	json_decref(jkept);
+	json_decref(jback);
+	json_decref(jnot);
+out:
 	ferry_buf_release(&kept);
 	ferry_buf_release(&back);
 	ferry_buf_release(&notrun);
@@ -883,7 +912,7 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 		rc = mig_shell(m, m->test_cmd, NULL, &output, err);
 		say(m, rc == 0 ? "ok\n" : "FAILED\n");
 		if (rc < 0)
-			say_indented(m, output.buf);
+			say_indented(m, &output);
 		ferry_buf_release(&output);
 		if (rc < 0)
 			ferry_error_prefix(err, "the test command failed after the migrations");
@@ -945,7 +974,7 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 				       &output, err);
 			say(m, rc == 0 ? "ok\n" : "FAILED\n");
 			if (rc < 0) {
-				say_indented(m, output.buf);
+				say_indented(m, &output);
 				ferry_error_prefix(err, "migrations applied, but restarting '%s' failed",
 						   json_string_value(svc));
 			}
@@ -1026,21 +1055,23 @@ int ferry_migrate_down(ferry_migrator *m, struct ferry_buf *json,
 	for (i = 0; i < n; i++)
 		if ((rc = run_step(m, v[i], 0, "reverted", steps, &fail_outcome, err)) < 0) {
 			struct ferry_buf how = FERRY_BUF_INIT;
+			int e = 0;
 
 			/* say whether the failed revert changed anything */
 			if (fail_outcome && !strcmp(fail_outcome, "dirty")) {
 				if (v[i]->kind == MIG_SQL && m->partial.done)
-					add_partial(&how, &m->partial);
-				ferry_buf_addf(&how, "%s'%s' is half-reverted (journal: dirty): revert the rest by hand, then run 'ferry migrate repair'",
+					e |= add_partial(&how, &m->partial);
+				e |= ferry_buf_addf(&how, "%s'%s' is half-reverted (journal: dirty): revert the rest by hand, then run 'ferry migrate repair'",
 					       how.len ? "; " : "", v[i]->label);
 			} else {
-				ferry_buf_addf(&how, "'%s' is unchanged and still applied", v[i]->label);
+				e |= ferry_buf_addf(&how, "'%s' is unchanged and still applied", v[i]->label);
 			}
 			{
 				struct ferry_error first = *err;
 
 				ferry_error_set(err, rc, "reverting stopped at '%s' (%zu of %zu reverted): %s; %s",
-						v[i]->label, i, n, first.msg, how.buf);
+						v[i]->label, i, n, first.msg,
+						e < 0 ? "out of memory" : how.buf);
 				if (first.origin[0])
 					ferry_error_origin(err, "%s", first.origin);
 			}
@@ -1248,12 +1279,17 @@ int ferry_migrate_new(const char *dir, const char *name, int kind,
 	uint64_t max = 0;
 	DIR *d;
 	const char *p;
-	int fd = -1, rc = 0, width = 4;
+	int fd = -1, rc = 0, width = 4, e = 0;
 
 	for (p = name; *p; p++)
-		ferry_buf_addch(&clean, isalnum((unsigned char)*p) ?
-				tolower((unsigned char)*p) : '_');
+		e |= ferry_buf_addch(&clean, isalnum((unsigned char)*p) ?
+				     tolower((unsigned char)*p) : '_');
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (!clean.len) {
+
 		rc = ferry_error_set(err, FERRY_EUSAGE, "the migration needs a name, e.g. 'ferry migrate new add_rooms'");
 		goto out;
 	}

@@ -245,8 +245,8 @@ static int state_write(const struct ferry_migrator *m, const struct mig_step *s,
 
 		if (ferry_buf_addf(&d, "%s/.ferry", m->root) == 0) {
 			mkdir(d.buf, 0777);
-			ferry_buf_addstr(&d, "/rewrite");
-			mkdir(d.buf, 0777);
+			if (ferry_buf_addstr(&d, "/rewrite") == 0)
+				mkdir(d.buf, 0777);
 		}
 		ferry_buf_release(&d);
 	}
@@ -304,31 +304,41 @@ static int rewrite_forward(struct ferry_migrator *m, struct mig_step *s,
 	struct ferry_error e2 = FERRY_ERROR_INIT;
 	ferry_rewrite_plan *plan = NULL;
 	size_t i, n;
-	int rc;
+	int rc, e = 0;
 
 	if ((rc = rw_open(s, &src, &text, err)) < 0)
 		goto record;
+
 	if ((rc = ferry_rewrite_plan_dir(src.recipe, m->root, &plan, err)) < 0) {
 		ferry_error_prefix(err, "'%s' forward failed", s->label);
 		goto record;
 	}
 	n = ferry_rewrite_plan_nfiles(plan);
-	ferry_buf_addstr(output, ferry_rewrite_plan_warnings(plan));
+	e |= ferry_buf_addstr(output, ferry_rewrite_plan_warnings(plan));
 	if (!n) {
-		ferry_buf_addf(output, "recipe '%s': nothing to change (%s)\n",
-			       ferry_recipe_name(src.recipe),
-			       ferry_rewrite_plan_state(plan) == FERRY_RW_MIGRATED ?
-			       "already migrated" : "not used here");
+		e |= ferry_buf_addf(output, "recipe '%s': nothing to change (%s)\n",
+				    ferry_recipe_name(src.recipe),
+				    ferry_rewrite_plan_state(plan) == FERRY_RW_MIGRATED ?
+				    "already migrated" : "not used here");
+		if (e < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto record;
 	}
 	for (i = 0; i < n; i++)
-		ferry_buf_addf(output, "%s: %s\n", ferry_rewrite_plan_file(plan, i),
-			       ferry_rewrite_plan_file_notes(plan, i));
+		e |= ferry_buf_addf(output, "%s: %s\n", ferry_rewrite_plan_file(plan, i),
+				    ferry_rewrite_plan_file_notes(plan, i));
+	if (e < 0) {  /* nothing changed yet: fail before touching a file */
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto record;
+	}
 	memset(&opts, 0, sizeof(opts));
 	opts.test_cmd = src.test.buf;
 	rc = ferry_rewrite_apply(plan, &opts, &res, err);
-	if (res.test_output.len)
-		ferry_buf_add(output, res.test_output.buf, res.test_output.len);
+	if (res.test_output.len &&
+	    ferry_buf_add(output, res.test_output.buf, res.test_output.len) < 0) {
+		/* the files are rewritten: no reason to fail the step; output
+		 * shows only after a failure, and the runner says it was lost */
+	}
 	if (rc < 0)
 		ferry_error_prefix(err, "'%s' forward failed%s", s->label,
 				   res.restored ? " (files restored)" : "");
@@ -371,7 +381,11 @@ static int rewrite_backward(struct ferry_migrator *m, struct mig_step *s,
 			ferry_error_prefix(err, "'%s' backward failed", s->label);
 			goto out;
 		}
-		ferry_buf_addf(output, "restored the files from '%s'\n", backup.buf);
+		if (ferry_buf_addf(output, "restored the files from '%s'\n", backup.buf) < 0) {
+			/* the files are restored: no reason to fail; output shows
+			 * only after a failure, and the runner says it was lost */
+		}
+
 	}
 	if (unlink(path.buf) < 0 && errno != ENOENT)
 		rc = ferry_error_set(err, FERRY_EIO, "cannot remove '%s': %s",

@@ -76,9 +76,13 @@ static void drain(int *fd, struct ferry_buf *b)
 	ssize_t n = read(*fd, chunk, sizeof(chunk));
 
 	if (n > 0) {
-		if (b && b->len + (size_t)n <= CHILD_OUTPUT_MAX)
-			ferry_buf_add(b, chunk, (size_t)n);
+		if (b && b->len + (size_t)n <= CHILD_OUTPUT_MAX &&
+		    ferry_buf_add(b, chunk, (size_t)n) < 0) {
+			/* b stays sticky: the runner says the output was lost */
+		}
 		return;
+
+
 	}
 	if (n < 0 && errno == EINTR)
 		return;
@@ -394,7 +398,8 @@ static int python_call(struct ferry_migrator *m, struct mig_step *s,
 
 		rc = mig_run_child(m, argv, output, &result, &cerr);
 	}
-	j = result.len ? json_loads(result.buf, 0, NULL) : NULL;
+	/* a result cut by out of memory is no result */
+	j = result.len && !ferry_buf_error(&result) ? json_loads(result.buf, 0, NULL) : NULL;
 	if (j && !json_is_true(json_object_get(j, "ok"))) {
 		const char *e = json_string_value(json_object_get(j, "error"));
 
@@ -403,7 +408,9 @@ static int python_call(struct ferry_migrator *m, struct mig_step *s,
 	} else if (!j) {
 		rc = ferry_error_set(err, FERRY_ECHILD,
 			"'%s' %s failed: %s gave no result (%s); check that '%s' runs",
-			s->label, action, m->python, rc < 0 ? cerr.msg : "no output",
+			s->label, action, m->python,
+			ferry_buf_error(&result) ? "out of memory" : rc < 0 ? cerr.msg : "no output",
+
 			m->python);
 	}
 	free(abs);

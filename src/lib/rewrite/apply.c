@@ -339,7 +339,7 @@ int rw_run_cmd(const char *dir, const char *cmd, double timeout,
 	int pfd[2] = { -1, -1 };
 	pid_t pid;
 	double deadline = timeout > 0 ? ferry_now() + timeout : 0;
-	int st = 0, exited = 0, rc = 0, eof = 0;
+	int st = 0, exited = 0, rc = 0, eof = 0, e = 0;
 	char chunk[4096];
 
 	*timed_out = 0;
@@ -392,7 +392,7 @@ int rw_run_cmd(const char *dir, const char *cmd, double timeout,
 
 			if (n > 0) {
 				if (out->len + (size_t)n <= RW_TEST_OUTPUT_CAP)
-					ferry_buf_add(out, chunk, (size_t)n);
+					e |= ferry_buf_add(out, chunk, (size_t)n);
 			} else if (n == 0) {
 				eof = 1;
 			}
@@ -424,12 +424,19 @@ int rw_run_cmd(const char *dir, const char *cmd, double timeout,
 		fcntl(pfd[0], F_SETFL, fl | O_NONBLOCK);
 		while ((n = read(pfd[0], chunk, sizeof(chunk))) > 0)
 			if (out->len + (size_t)n <= RW_TEST_OUTPUT_CAP)
-				ferry_buf_add(out, chunk, (size_t)n);
+				e |= ferry_buf_add(out, chunk, (size_t)n);
 	}
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) :
 		  WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+	if (e < 0) {  /* never shown cut as if whole; the status stands */
+		ferry_buf_clear(out);
+		if (ferry_buf_addstr(out, "(test output lost: out of memory)\n") < 0) {
+			/* out stays sticky: its readers check ferry_buf_error() */
+		}
+	}
 out:
 	if (pfd[0] >= 0)
+
 		close(pfd[0]);
 	if (pfd[1] >= 0)
 		close(pfd[1]);
@@ -531,8 +538,9 @@ int ferry_rewrite_apply(const ferry_rewrite_plan *p,
 		goto fail_backup;
 	res->backup_dir = ferry_strdup(bdir.buf);
 	ferry_buf_clear(&path);
-	ferry_buf_addf(&path, "%s/rollback.sh", bdir.buf);
-	res->rollback = ferry_strdup(path.buf);
+	res->rollback = ferry_buf_addf(&path, "%s/rollback.sh", bdir.buf) < 0 ? NULL :
+			ferry_strdup(path.buf);
+
 	if (!res->backup_dir || !res->rollback) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto fail_backup;

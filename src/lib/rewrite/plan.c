@@ -270,12 +270,18 @@ static int service_check(const struct ferry_recipe *r, const char *dir,
 		for (j = 0; j < files->n && !ok; j++)
 			ok = rw_glob_match(r->service_any.v[i], files->v[j]);
 	if (!ok) {
+		int e = 0;
+
 		for (i = 0; i < r->service_any.n; i++)
-			ferry_buf_addf(&want, "%s%s", i ? ", " : "", r->service_any.v[i]);
-		rc = ferry_error_set(err, FERRY_ENOTFOUND,
-				     "'%s' does not look like a service: none of %s "
-				     "exists in it; pass the service directories, "
-				     "not their parent", dir, want.buf);
+			e |= ferry_buf_addf(&want, "%s%s", i ? ", " : "", r->service_any.v[i]);
+		if (e < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		else
+			rc = ferry_error_set(err, FERRY_ENOTFOUND,
+					     "'%s' does not look like a service: none of %s "
+					     "exists in it; pass the service directories, "
+					     "not their parent", dir, want.buf);
+
 		goto out;
 	}
 	for (i = 0; i < r->service_all.n; i++) {

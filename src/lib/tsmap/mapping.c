@@ -103,11 +103,12 @@ static int note(struct tm_layout *l, const char *fmt, ...)
 	struct ferry_buf b = FERRY_BUF_INIT;
 	char **v;
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	ferry_buf_vaddf(&b, fmt, ap);
+	rc = ferry_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	v = ferry_realloc(l->notes, (l->nnotes + 1) * sizeof(*v));
+	v = rc < 0 ? NULL : ferry_realloc(l->notes, (l->nnotes + 1) * sizeof(*v));
 	if (!v) {
 		ferry_buf_release(&b);
 		return FERRY_ENOMEM;
@@ -317,8 +318,9 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 				     m->tags[k]);
 				struct ferry_buf nb = FERRY_BUF_INIT;
 
-				ferry_buf_addf(&nb, "%s_tag", m->tags[k]);
-				rc = add_col(t, nb.buf, TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
+				rc = ferry_buf_addf(&nb, "%s_tag", m->tags[k]);
+				if (rc == 0)
+					rc = add_col(t, nb.buf, TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
 				ferry_buf_release(&nb);
 			} else {
 				rc = add_col(t, m->tags[k], TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
@@ -331,9 +333,14 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 			struct ferry_buf nb = FERRY_BUF_INIT;
 			int ty = wide_type(f->types);
 
-			ferry_buf_addstr(&nb, f->name);
-			while (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf))
-				ferry_buf_addstr(&nb, "_field");
+			/* a failed add grows nothing: stop, or this loops forever */
+			rc = ferry_buf_addstr(&nb, f->name);
+			while (rc == 0 && (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf)))
+				rc = ferry_buf_addstr(&nb, "_field");
+			if (rc < 0) {
+				ferry_buf_release(&nb);
+				return rc;
+			}
 			if (strcmp(nb.buf, f->name))
 				note(l, "measurement '%s': field '%s' has the name of %s; it is "
 				     "loaded as '%s'", m->name, f->name,
@@ -385,9 +392,11 @@ static int map_bad(struct mapctx *c, struct fy_node *n, const char *fmt, ...)
 	if (n && fy_node_get_type(n) == FYNT_SCALAR && fy_node_get_scalar_token(n))
 		mk = fy_token_start_mark(fy_node_get_scalar_token(n));
 	va_start(ap, fmt);
-	ferry_buf_vaddf(&b, fmt, ap);
+	rc = ferry_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	if (mk)
+	if (rc < 0)
+		rc = ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+	else if (mk)
 		rc = ferry_error_set(c->err, FERRY_EUSAGE, "map '%s' line %d: %s", c->path,
 				     mk->line + 1, b.buf);
 	else
@@ -553,14 +562,18 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 	FILE *f;
 	char blk[8192];
 	size_t got;
-	int rc = 0;
+	int rc = 0, e = 0;
 
 	if (!(f = fopen(path, "rb")))
 		return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", path,
 				       strerror(errno));
 	while ((got = fread(blk, 1, sizeof(blk), f)) > 0)
-		ferry_buf_add(&text, blk, got);
+		e |= ferry_buf_add(&text, blk, got);
 	fclose(f);
+	if (e < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	/* YAML is UTF-8, and libfyaml 0.7.12 loops on some invalid bytes */
 	if (!val_utf8_ok(text.buf, text.len, &why)) {
 		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s", path, why);
@@ -745,9 +758,11 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 			static const int da[] = { 0, 1 }, db[] = { 0, 0, 0, 1 };
 			struct ferry_buf n1 = FERRY_BUF_INIT, n2 = FERRY_BUF_INIT;
 
-			ferry_buf_addf(&n1, "%s_series_time_idx", t->name);
-			ferry_buf_addf(&n2, "%s_series_field_time_idx", t->name);
-			rc = add_index(ft, n1.buf, a, da, 2);
+			if (ferry_buf_addf(&n1, "%s_series_time_idx", t->name) < 0 ||
+			    ferry_buf_addf(&n2, "%s_series_field_time_idx", t->name) < 0)
+				rc = FERRY_ENOMEM;
+			if (rc == 0)
+				rc = add_index(ft, n1.buf, a, da, 2);
 			if (rc == 0)
 				rc = add_index(ft, n2.buf, b, db, 4);
 			if (rc == 0 && t->ordered && !(ft->chunk_order = ferry_strdup(n2.buf)))
@@ -982,13 +997,16 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 		const char *e;
 
 		if (*s != '{' || !(e = strchr(s, '}'))) {
-			ferry_buf_addch(out, *s++);
+			if (ferry_buf_addch(out, *s++) < 0)
+				return FERRY_ENOMEM;
 			continue;
 		}
 		if (!strncmp(s, "{measurement}", 13)) {
-			ferry_buf_add(out, p->measurement.p, p->measurement.n);
+			if (ferry_buf_add(out, p->measurement.p, p->measurement.n) < 0)
+				return FERRY_ENOMEM;
 		} else if (!strncmp(s, "{field}", 7)) {
-			ferry_buf_add(out, f->key.p, f->key.n);
+			if (ferry_buf_add(out, f->key.p, f->key.n) < 0)
+				return FERRY_ENOMEM;
 		} else if (!strncmp(s, "{series}", 8)) {
 			size_t n;
 			const char *sv = pc_series(r, pc, p, &n);
@@ -996,7 +1014,8 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 			if (!sv)
 				return FERRY_ENOMEM;
 
-			ferry_buf_add(out, sv, n);
+			if (ferry_buf_add(out, sv, n) < 0)
+				return FERRY_ENOMEM;
 		} else if (!strncmp(s, "{tag.", 5)) {
 			char key[256];
 			size_t kn = (size_t)(e - s - 5);
@@ -1007,7 +1026,8 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 			memcpy(key, s + 5, kn);
 			key[kn] = 0;
 			if ((tg = find_tag(p, key)) != NULL) {
-				ferry_buf_add(out, tg->val.p, tg->val.n);
+				if (ferry_buf_add(out, tg->val.p, tg->val.n) < 0)
+					return FERRY_ENOMEM;
 				saw_tag(c, ntag);
 			}
 			ntag++;
@@ -1041,8 +1061,8 @@ int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct fe
 	lp.has_ts = 1;
 	lp.ts = p->time_ns;
 	ferry_buf_clear(b);
-	if (lp_point_write(b, &lp) < 0)
-		ferry_buf_add(b, p->measurement.p, p->measurement.n);
+	if (lp_point_write(b, &lp) < 0)  /* 0, or out of memory (b is sticky) */
+		return ferry_buf_add(b, p->measurement.p, p->measurement.n);
 	return 0;
 }
 
@@ -1131,13 +1151,16 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 	case TF_JSON:
 		ferry_buf_clear(&r->scratch);
 		if (f->type == LP_STRING) {
-			ferry_buf_addjson(&r->scratch, f->v.s.p, f->v.s.n);
+			if (ferry_buf_addjson(&r->scratch, f->v.s.p, f->v.s.n) < 0)
+				return FERRY_ENOMEM;
 		} else {
 			struct ferry_cell tmp;
 
 			if (value_text(b, &tmp, f) < 0)
 				return FERRY_ENOMEM;
-			ferry_buf_add(&r->scratch, ferry_cell_bytes(b, &tmp), tmp.len);
+			if (ferry_buf_add(&r->scratch, ferry_cell_bytes(b, &tmp), tmp.len) < 0)
+				return FERRY_ENOMEM;
+
 		}
 		return set_text(b, cell, r->scratch.buf, r->scratch.len);
 	}
@@ -1182,8 +1205,12 @@ static int reject_field(struct tm_rows *r, const struct tm_point *p, const struc
 
 	if (!r->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
-	tm_point_lp(p, f, &raw);
-	rc = r->reject(r->reject_ud, p->key, "", why, raw.buf, raw.len, err);
+	if (tm_point_lp(p, f, &raw) < 0) {  /* never a cut line as the rejected one */
+		ferry_buf_release(&raw);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	rc = r->reject(
+r->reject_ud, p->key, "", why, raw.buf, raw.len, err);
 	ferry_buf_release(&raw);
 	return rc < 0 ? rc : 0;
 }

@@ -188,8 +188,12 @@ static int reject_sub_us(struct tm_merge *m, const struct tm_point *p, const str
 		 e->file ? "' " : "", sk->key_label, TM_KEY_LINE(e->key));
 	if (!sk->reject)
 		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
-	tm_point_lp(p, NULL, &raw);
-	rc = sk->reject(sk->ud, p->key, "", why, raw.buf, raw.len, err);
+	if (tm_point_lp(p, NULL, &raw) < 0) {  /* never a cut line as the rejected one */
+		ferry_buf_release(&raw);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	rc = sk->reject(
+sk->ud, p->key, "", why, raw.buf, raw.len, err);
 	ferry_buf_release(&raw);
 	(void)m;
 	return rc < 0 ? rc : 0;

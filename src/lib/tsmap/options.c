@@ -88,33 +88,35 @@ int ferry_ts_opts_set(const struct ferry_ts_opts *t)
 		     t->start || t->end || t->chunk_time || t->chunk_bytes || t->precision);
 }
 
-static void add_param(struct ferry_buf *b, int *first, const char *k, const char *v)
+static int add_param(struct ferry_buf *b, int *first, const char *k, const char *v)
 {
 	const char *p;
+	int e = 0;
 
-	ferry_buf_addch(b, *first ? '?' : '&');
+	e |= ferry_buf_addch(b, *first ? '?' : '&');
 	*first = 0;
-	ferry_buf_addstr(b, k);
-	ferry_buf_addch(b, '=');
+	e |= ferry_buf_addstr(b, k);
+	e |= ferry_buf_addch(b, '=');
 	for (p = v; *p; p++) {
 		unsigned char ch = (unsigned char)*p;
 
 		if (isalnum(ch) || strchr("-._~:/", ch))
-			ferry_buf_addch(b, ch);
+			e |= ferry_buf_addch(b, ch);
 		else
-			ferry_buf_addf(b, "%%%02X", ch);
+			e |= ferry_buf_addf(b, "%%%02X", ch);
 	}
+	return e;
 }
 
 int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 		    struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
-	int first = strchr(src, '?') == NULL;
+	int first = strchr(src, '?') == NULL, e = 0;
 
-	ferry_buf_addstr(&b, src);
+	e |= ferry_buf_addstr(&b, src);
 	if (t->layout)
-		add_param(&b, &first, "layout", t->layout);
+		e |= add_param(&b, &first, "layout", t->layout);
 	if (t->map) {
 		char *abs = realpath(t->map, NULL);
 
@@ -123,25 +125,29 @@ int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 			return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", t->map,
 					       strerror(errno));
 		}
-		add_param(&b, &first, "map", abs);
+		e |= add_param(&b, &first, "map", abs);
 		free(abs);
 	}
 	if (t->table)
-		add_param(&b, &first, "table", t->table);
+		e |= add_param(&b, &first, "table", t->table);
 	if (t->series_tag)
-		add_param(&b, &first, "series_tag", t->series_tag);
+		e |= add_param(&b, &first, "series_tag", t->series_tag);
 	if (t->keep_ns)
-		add_param(&b, &first, "keep_ns", "1");
+		e |= add_param(&b, &first, "keep_ns", "1");
 	if (t->start)
-		add_param(&b, &first, "start", t->start);
+		e |= add_param(&b, &first, "start", t->start);
 	if (t->end)
-		add_param(&b, &first, "end", t->end);
+		e |= add_param(&b, &first, "end", t->end);
 	if (t->chunk_time)
-		add_param(&b, &first, "chunk_time", t->chunk_time);
+		e |= add_param(&b, &first, "chunk_time", t->chunk_time);
 	if (t->chunk_bytes)
-		add_param(&b, &first, "chunk_bytes", t->chunk_bytes);
+		e |= add_param(&b, &first, "chunk_bytes", t->chunk_bytes);
 	if (t->precision)
-		add_param(&b, &first, "precision", t->precision);
+		e |= add_param(&b, &first, "precision", t->precision);
+	if (e < 0) {  /* never a cut URL */
+		ferry_buf_release(&b);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
 	*out = ferry_buf_detach(&b, NULL);
 	return *out ? 0 : ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }

@@ -378,24 +378,26 @@ static int tag_notes(const struct tm_layout *l, struct ferry_buf *out)
 int tm_reader_notes(struct tm_reader *c, struct ferry_buf *out)
 {
 	uint64_t cut = atomic_load(&c->sh->ns_cut);
+	int e = 0;
 
 	if (cut)
-		ferry_buf_addf(out, "%llu points had nanoseconds that timestamptz cannot keep: "
+		e |= ferry_buf_addf(out, "%llu points had nanoseconds that timestamptz cannot keep: "
 			       "their time was cut to microseconds%s\n", (unsigned long long)cut,
 			       c->sh->o.keep_ns ? " (time_ns keeps the exact value)" :
 			       "; add --keep-ns to keep the exact value in a time_ns column");
 	if (c->sops->notes)
-		c->sops->notes(c->s, out);
+		e |= c->sops->notes(c->s, out);
 	if (atomic_load(&c->sh->points))
-		tag_notes(&c->sh->lay, out);
+		e |= tag_notes(&c->sh->lay, out);
 	/* InfluxDB keeps one point per series and time; a file may hold
 	 * a point twice, and only the wide layout merges by key */
 	if (!strcmp(c->sh->o.layout, "narrow") && !c->sops->unique_points)
-		ferry_buf_addstr(out, "narrow layout: every line is a row, so a point written "
+		e |= ferry_buf_addstr(out, "narrow layout: every line is a row, so a point written "
 				 "twice in the source is loaded twice (InfluxDB and --layout "
 				 "wide keep the last write of each field)\n");
-	return 0;
+	return e < 0 ? FERRY_ENOMEM : 0;
 }
+
 
 /* The source's identity when it covers the content (see tm_source_ops),
  * else 1: it cannot say. */

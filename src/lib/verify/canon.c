@@ -29,7 +29,7 @@ int vf_canon_numeric(const char *s, size_t n, int32_t typmod, struct ferry_buf *
 	int neg = 0, dot = -1, exp = 0, point, scale, k, nonzero = 0;
 	const char *digs = NULL;
 	char *mant;
-	int rc = FERRY_EPARSE;
+	int rc = FERRY_EPARSE, e = 0;
 
 	while (n && isspace((unsigned char)s[n - 1]))
 		n--;
@@ -83,21 +83,21 @@ int vf_canon_numeric(const char *s, size_t n, int32_t typmod, struct ferry_buf *
 	if (typmod >= 0)
 		scale = typmod & 0xFFFF;
 	if (neg && nonzero)
-		ferry_buf_addch(out, '-');
+		e |= ferry_buf_addch(out, '-');
 	for (lead = 0; (int)lead < point && lead < nd && digs[lead] == '0'; lead++)
 		;
 	if (point <= 0 || (int)lead == point) {
-		ferry_buf_addch(out, '0');
+		e |= ferry_buf_addch(out, '0');
 	} else {
 		for (k = (int)lead; k < point; k++)
-			ferry_buf_addch(out, k < (int)nd ? digs[k] : '0');
+			e |= ferry_buf_addch(out, k < (int)nd ? digs[k] : '0');
 	}
 	if (scale > 0) {
-		ferry_buf_addch(out, '.');
+		e |= ferry_buf_addch(out, '.');
 		for (k = point; k < point + scale; k++)
-			ferry_buf_addch(out, k >= 0 && k < (int)nd ? digs[k] : '0');
+			e |= ferry_buf_addch(out, k >= 0 && k < (int)nd ? digs[k] : '0');
 	}
-	rc = 0;
+	rc = e;  /* 0, or the sticky error of out */
 out:
 	ferry_free(mant);
 	return rc;
@@ -134,52 +134,57 @@ static int hex4(const char *p, unsigned *u)
 	return 1;
 }
 
-static void put_utf8(struct ferry_buf *o, unsigned cp)
+static int put_utf8(struct ferry_buf *o, unsigned cp)
 {
+	int e = 0;
+
 	if (cp < 0x80) {
-		ferry_buf_addch(o, (int)cp);
+		e |= ferry_buf_addch(o, (int)cp);
 	} else if (cp < 0x800) {
-		ferry_buf_addch(o, (int)(0xC0 | cp >> 6));
-		ferry_buf_addch(o, (int)(0x80 | (cp & 0x3F)));
+		e |= ferry_buf_addch(o, (int)(0xC0 | cp >> 6));
+		e |= ferry_buf_addch(o, (int)(0x80 | (cp & 0x3F)));
 	} else if (cp < 0x10000) {
-		ferry_buf_addch(o, (int)(0xE0 | cp >> 12));
-		ferry_buf_addch(o, (int)(0x80 | (cp >> 6 & 0x3F)));
-		ferry_buf_addch(o, (int)(0x80 | (cp & 0x3F)));
+		e |= ferry_buf_addch(o, (int)(0xE0 | cp >> 12));
+		e |= ferry_buf_addch(o, (int)(0x80 | (cp >> 6 & 0x3F)));
+		e |= ferry_buf_addch(o, (int)(0x80 | (cp & 0x3F)));
 	} else {
-		ferry_buf_addch(o, (int)(0xF0 | cp >> 18));
-		ferry_buf_addch(o, (int)(0x80 | (cp >> 12 & 0x3F)));
-		ferry_buf_addch(o, (int)(0x80 | (cp >> 6 & 0x3F)));
-		ferry_buf_addch(o, (int)(0x80 | (cp & 0x3F)));
+		e |= ferry_buf_addch(o, (int)(0xF0 | cp >> 18));
+		e |= ferry_buf_addch(o, (int)(0x80 | (cp >> 12 & 0x3F)));
+		e |= ferry_buf_addch(o, (int)(0x80 | (cp >> 6 & 0x3F)));
+		e |= ferry_buf_addch(o, (int)(0x80 | (cp & 0x3F)));
 	}
+	return e;
 }
 
 /* Decode a JSON string at j->p (the opening quote) into raw UTF-8. */
 static int jc_string_raw(struct jc *j, struct ferry_buf *raw)
 {
+	int e = 0;
+
 	j->p++;
 	while (j->p < j->e) {
 		unsigned char c = (unsigned char)*j->p;
 
 		if (c == '"') {
 			j->p++;
-			return 0;
+			return e;
 		}
 		if (c < 0x20)
 			return FERRY_EPARSE;
 		if (c != '\\') {
-			ferry_buf_addch(raw, c);
+			e |= ferry_buf_addch(raw, c);
 			j->p++;
 			continue;
 		}
 		if (++j->p >= j->e)
 			return FERRY_EPARSE;
 		switch (*j->p) {
-		case '"': case '\\': case '/': ferry_buf_addch(raw, *j->p); break;
-		case 'b': ferry_buf_addch(raw, '\b'); break;
-		case 'f': ferry_buf_addch(raw, '\f'); break;
-		case 'n': ferry_buf_addch(raw, '\n'); break;
-		case 'r': ferry_buf_addch(raw, '\r'); break;
-		case 't': ferry_buf_addch(raw, '\t'); break;
+		case '"': case '\\': case '/': e |= ferry_buf_addch(raw, *j->p); break;
+		case 'b': e |= ferry_buf_addch(raw, '\b'); break;
+		case 'f': e |= ferry_buf_addch(raw, '\f'); break;
+		case 'n': e |= ferry_buf_addch(raw, '\n'); break;
+		case 'r': e |= ferry_buf_addch(raw, '\r'); break;
+		case 't': e |= ferry_buf_addch(raw, '\t'); break;
 		case 'u': {
 			unsigned u, lo;
 
@@ -191,7 +196,7 @@ static int jc_string_raw(struct jc *j, struct ferry_buf *raw)
 				u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
 				j->p += 6;
 			}
-			put_utf8(raw, u);
+			e |= put_utf8(raw, u);
 			break;
 		}
 		default:
@@ -203,24 +208,26 @@ static int jc_string_raw(struct jc *j, struct ferry_buf *raw)
 }
 
 /* Re-escape raw UTF-8 as a JSON string, minimally. */
-static void put_jstring(struct ferry_buf *o, const char *s, size_t n)
+static int put_jstring(struct ferry_buf *o, const char *s, size_t n)
 {
 	size_t i;
+	int e = 0;
 
-	ferry_buf_addch(o, '"');
+	e |= ferry_buf_addch(o, '"');
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '"' || c == '\\') {
-			ferry_buf_addch(o, '\\');
-			ferry_buf_addch(o, c);
+			e |= ferry_buf_addch(o, '\\');
+			e |= ferry_buf_addch(o, c);
 		} else if (c < 0x20) {
-			ferry_buf_addf(o, "\\u%04x", c);
+			e |= ferry_buf_addf(o, "\\u%04x", c);
 		} else {
-			ferry_buf_addch(o, c);
+			e |= ferry_buf_addch(o, c);
 		}
 	}
-	ferry_buf_addch(o, '"');
+	e |= ferry_buf_addch(o, '"');
+	return e;
 }
 
 struct member {
@@ -246,7 +253,7 @@ static int jc_object(struct jc *j, struct ferry_buf *out)
 	struct ferry_buf tmp = FERRY_BUF_INIT;
 	struct member *m = NULL;
 	size_t nm = 0, cap = 0, i;
-	int rc = FERRY_EPARSE;
+	int rc = FERRY_EPARSE, e = 0;
 
 	j->p++;
 	jc_ws(j);
@@ -264,9 +271,11 @@ static int jc_object(struct jc *j, struct ferry_buf *out)
 		}
 		m[nm].order = nm;
 		m[nm].koff = tmp.len;
-		if (jc_string_raw(j, &tmp) < 0)
+		if ((rc = jc_string_raw(j, &tmp)) < 0)  /* FERRY_EPARSE or FERRY_ENOMEM */
 			goto out;
-		m[nm].klen = tmp.len - m[nm].koff;
+		rc = FERRY_EPARSE;
+		m[nm].klen
+ = tmp.len - m[nm].koff;
 		jc_ws(j);
 		if (j->p >= j->e || *j->p++ != ':')
 			goto out;
@@ -288,19 +297,20 @@ static int jc_object(struct jc *j, struct ferry_buf *out)
 		goto out;
 	}
 	qsort_r(m, nm, sizeof(*m), member_cmp, tmp.buf);
-	ferry_buf_addch(out, '{');
+	e |= ferry_buf_addch(out, '{');
 	for (i = 0; i < nm; i++) {
 		/* jsonb keeps the last of duplicate keys */
 		if (i + 1 < nm && m[i + 1].klen == m[i].klen &&
 		    !memcmp(tmp.buf + m[i].koff, tmp.buf + m[i + 1].koff, m[i].klen))
 			continue;
 		if (out->buf[out->len - 1] != '{')
-			ferry_buf_addstr(out, ", ");
-		put_jstring(out, tmp.buf + m[i].koff, m[i].klen);
-		ferry_buf_addstr(out, ": ");
-		ferry_buf_add(out, tmp.buf + m[i].voff, m[i].vlen);
+			e |= ferry_buf_addstr(out, ", ");
+		e |= put_jstring(out, tmp.buf + m[i].koff, m[i].klen);
+		e |= ferry_buf_addstr(out, ": ");
+		e |= ferry_buf_add(out, tmp.buf + m[i].voff, m[i].vlen);
 	}
-	rc = ferry_buf_addch(out, '}');
+	e |= ferry_buf_addch(out, '}');
+	rc = e;
 out:
 	ferry_free(m);
 	ferry_buf_release(&tmp);
@@ -309,7 +319,7 @@ out:
 
 static int jc_value(struct jc *j, struct ferry_buf *out)
 {
-	int rc;
+	int rc, e = 0;
 
 	jc_ws(j);
 	if (j->p >= j->e || ++j->depth > 1000)
@@ -322,7 +332,7 @@ static int jc_value(struct jc *j, struct ferry_buf *out)
 		int first = 1;
 
 		j->p++;
-		ferry_buf_addch(out, '[');
+		e |= ferry_buf_addch(out, '[');
 		jc_ws(j);
 		if (j->p < j->e && *j->p == ']') {
 			j->p++;
@@ -331,7 +341,7 @@ static int jc_value(struct jc *j, struct ferry_buf *out)
 		}
 		for (;;) {
 			if (!first)
-				ferry_buf_addstr(out, ", ");
+				e |= ferry_buf_addstr(out, ", ");
 			first = 0;
 			if ((rc = jc_value(j, out)) < 0)
 				return rc;
@@ -354,7 +364,7 @@ static int jc_value(struct jc *j, struct ferry_buf *out)
 
 		rc = jc_string_raw(j, &raw);
 		if (rc == 0)
-			put_jstring(out, raw.buf, raw.len);
+			rc = put_jstring(out, raw.buf, raw.len);
 		ferry_buf_release(&raw);
 		break;
 	}
@@ -385,7 +395,7 @@ static int jc_value(struct jc *j, struct ferry_buf *out)
 	}
 	}
 	j->depth--;
-	return rc;
+	return rc < 0 ? rc : e;
 }
 
 int vf_canon_json(const char *s, size_t n, struct ferry_buf *out)
@@ -401,7 +411,7 @@ int vf_canon_json(const char *s, size_t n, struct ferry_buf *out)
 
 /* ---- cells and rows ---------------------------------------------------- */
 
-static void put_be64(struct ferry_buf *o, uint64_t v)
+static int put_be64(struct ferry_buf *o, uint64_t v)
 {
 	unsigned char b[8];
 	int k;
@@ -410,29 +420,31 @@ static void put_be64(struct ferry_buf *o, uint64_t v)
 		b[k] = (unsigned char)v;
 		v >>= 8;
 	}
-	ferry_buf_add(o, b, 8);
+	return ferry_buf_add(o, b, 8);
 }
+
 
 int vf_cell_encode(const struct ferry_batch *b, const struct ferry_cell *c,
 		   int type, int32_t typmod, struct ferry_buf *out)
 {
-	int rc;
+	int rc, e = 0;
 
 	/* room for every fixed-size part, so only the canonical forms below
 	 * can fail to grow the buffer */
 	if ((rc = ferry_buf_grow(out, 16 + (c->kind >= FERRY_V_TEXT ? c->len : 0))) < 0)
 		return rc;
-	ferry_buf_addch(out, c->kind);
+	e |= ferry_buf_addch(out, c->kind);
 	switch (c->kind) {
 	case FERRY_V_INT:
-		put_be64(out, (uint64_t)c->v.i);
+		e |= put_be64(out, (uint64_t)c->v.i);
 		break;
 	case FERRY_V_REAL: {
 		uint64_t u = 0x7FF8000000000000ULL;
 
 		if (!isnan(c->v.d))
 			memcpy(&u, &c->v.d, 8);
-		put_be64(out, u);
+		e |= put_be64(out, u);
+
 		break;
 	}
 	case FERRY_V_TEXT:
@@ -442,7 +454,7 @@ int vf_cell_encode(const struct ferry_batch *b, const struct ferry_cell *c,
 		uint32_t n = c->len;
 		unsigned char len[4];
 
-		ferry_buf_add(out, "\0\0\0\0", 4);
+		e |= ferry_buf_add(out, "\0\0\0\0", 4);
 		if (c->kind == FERRY_V_TEXT && type == FERRY_T_NUMERIC)
 			rc = vf_canon_numeric(s, n, typmod, out);
 		else if (c->kind == FERRY_V_TEXT && type == FERRY_T_JSONB)
@@ -450,7 +462,7 @@ int vf_cell_encode(const struct ferry_batch *b, const struct ferry_cell *c,
 		else
 			rc = ferry_buf_add(out, s, n);
 		if (rc == FERRY_EPARSE) {  /* not canonicalizable: its bytes */
-			ferry_buf_setlen(out, at + 4);
+			e |= ferry_buf_setlen(out, at + 4);
 			rc = ferry_buf_add(out, s, n);
 		}
 		if (rc < 0)
@@ -466,10 +478,11 @@ int vf_cell_encode(const struct ferry_batch *b, const struct ferry_cell *c,
 	default:
 		break;
 	}
-	return 0;
+	return e;  /* 0, or the sticky error of out */
 }
 
-int vf_row_hash(const struct ferry_batch *b, size_t r, const int *types,
+int vf_row_hash(
+const struct ferry_batch *b, size_t r, const int *types,
 		const int32_t *typmods, struct ferry_buf *scratch, uint64_t *h)
 {
 	size_t i;

@@ -138,22 +138,23 @@ void ferry_verify_result_free(struct ferry_verify_result *r)
 /* ---- reading one side ---------------------------------------------------- */
 
 /* Render a cell for a message: numbers exactly, text quoted and cut. */
-static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
-		      struct ferry_buf *o)
+static int show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
+		     struct ferry_buf *o)
 {
 	char num[64];
 	size_t i;
+	int e = 0;
 
 	switch (c->kind) {
 	case FERRY_V_NULL:
-		ferry_buf_addstr(o, "NULL");
+		e |= ferry_buf_addstr(o, "NULL");
 		break;
 	case FERRY_V_INT:
-		ferry_buf_addf(o, "%lld", (long long)c->v.i);
+		e |= ferry_buf_addf(o, "%lld", (long long)c->v.i);
 		break;
 	case FERRY_V_REAL:
 		val_format_double(c->v.d, num, sizeof(num));
-		ferry_buf_addstr(o, num);
+		e |= ferry_buf_addstr(o, num);
 		break;
 	case FERRY_V_TEXT: {
 		const char *t = ferry_cell_bytes(b, c);
@@ -161,30 +162,29 @@ static void show_cell(const struct ferry_batch *b, const struct ferry_cell *c,
 
 		while (n < c->len && n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
 			n--;   /* cut before a character, not inside one */
-		ferry_buf_addjson(o, t, n);
+		e |= ferry_buf_addjson(o, t, n);
 		if (n < c->len)
-			ferry_buf_addstr(o, "...");
+			e |= ferry_buf_addstr(o, "...");
 		break;
 	}
 	default:
-		ferry_buf_addstr(o, "x'");
+		e |= ferry_buf_addstr(o, "x'");
 		for (i = 0; i < c->len && i < 32; i++)
-			ferry_buf_addf(o, "%02x", (unsigned char)ferry_cell_bytes(b, c)[i]);
-		ferry_buf_addstr(o, c->len > 32 ? "...'" : "'");
+			e |= ferry_buf_addf(o, "%02x", (unsigned char)ferry_cell_bytes(b, c)[i]);
+		e |= ferry_buf_addstr(o, c->len > 32 ? "...'" : "'");
 	}
+	return e;
 }
 
 /* A timestamp cell (microseconds since 2000-01-01 UTC) as UTC text. */
-static void show_time(int64_t us, int tz, struct ferry_buf *o)
+static int show_time(int64_t us, int tz, struct ferry_buf *o)
 {
 	char tmp[64];
 
-	if (us == INT64_MIN || us == INT64_MAX) {   /* PostgreSQL's -infinity, infinity */
-		ferry_buf_addstr(o, us < 0 ? "\"-infinity\"" : "\"infinity\"");
-		return;
-	}
+	if (us == INT64_MIN || us == INT64_MAX)   /* PostgreSQL's -infinity, infinity */
+		return ferry_buf_addstr(o, us < 0 ? "\"-infinity\"" : "\"infinity\"");
 	val_format_timestamp(tmp, sizeof(tmp), us, VAL_TS_PG_EPOCH, tz ? "+00" : NULL);
-	ferry_buf_addf(o, "\"%s\"", tmp);
+	return ferry_buf_addf(o, "\"%s\"", tmp);
 }
 
 /* Row r as "col=value, ..." (values as show_cell renders them), NUL-ended. */
@@ -192,20 +192,22 @@ static int row_text(const struct ferry_batch *b, size_t r, const struct vf_table
 		    struct ferry_buf *o)
 {
 	size_t i;
+	int e = 0;
 
 	for (i = 0; i < b->ncols; i++) {
 		const struct ferry_cell *c = ferry_batch_cell((struct ferry_batch *)b, r, i);
 		int ty = vt->types[i];
 
 		if (i)
-			ferry_buf_addstr(o, ", ");
-		ferry_buf_addf(o, "%s=", vt->tp->cols[i].src_name);
+			e |= ferry_buf_addstr(o, ", ");
+		e |= ferry_buf_addf(o, "%s=", vt->tp->cols[i].src_name);
 		if (c->kind == FERRY_V_INT && (ty == FERRY_T_TIMESTAMP || ty == FERRY_T_TIMESTAMPTZ))
-			show_time(c->v.i, ty == FERRY_T_TIMESTAMPTZ, o);
+			e |= show_time(c->v.i, ty == FERRY_T_TIMESTAMPTZ, o);
 		else
-			show_cell(b, c, o);
+			e |= show_cell(b, c, o);
 	}
-	return ferry_buf_addch(o, '\0');
+	e |= ferry_buf_addch(o, '\0');
+	return e;
 }
 
 /* Count row r (hash h) in the side's bucket table; its text when new. */
@@ -270,8 +272,11 @@ static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 				if (!s->shown[i]) {
 					struct ferry_buf t = FERRY_BUF_INIT;
 
-					show_cell(b, ferry_batch_cell(b, r, i), &t);
-					s->shown[i] = ferry_buf_detach(&t, NULL);
+					if (show_cell(b, ferry_batch_cell(b, r, i), &t) < 0 ||
+					    !(s->shown[i] = ferry_buf_detach(&t, NULL))) {
+						ferry_buf_release(&t);
+						return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					}
 				}
 			}
 			s->n++;
@@ -432,8 +437,11 @@ static int name_column(ferry_conn *src, ferry_conn *dst, struct rejects *rej,
 		if (ss.cells[i].len == ds.cells[i].len &&
 		    !memcmp(ss.cells[i].buf, ds.cells[i].buf, ss.cells[i].len))
 			continue;
-		ferry_buf_addf(&msg, "column '%s' differs: source %s, target %s",
-			       vt->tp->cols[i].src_name, ss.shown[i], ds.shown[i]);
+		if (ferry_buf_addf(&msg, "column '%s' differs: source %s, target %s",
+				   vt->tp->cols[i].src_name, ss.shown[i], ds.shown[i]) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 		ferry_free(d->what);
 		d->what = ferry_buf_detach(&msg, NULL);
 		d->column = ferry_strdup(vt->tp->cols[i].src_name);
@@ -657,9 +665,10 @@ static int check_chunk(struct worker *w, const struct vf_chunk *ck, struct ferry
 		 * cannot be read twice) */
 		struct ferry_buf m = FERRY_BUF_INIT;
 
-		ferry_buf_addf(&m, "no row named: cannot read it again: %s", err->msg);
+		int bad = ferry_buf_addf(&m, "no row named: cannot read it again: %s", err->msg);
 		ferry_error_clear(err);
-		if (!(d.what = ferry_buf_detach(&m, NULL))) {
+		if (bad < 0 || !(d.what = ferry_buf_detach(&m, NULL))) {
+			ferry_buf_release(&m);
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -714,9 +723,12 @@ static int open_target(struct vf_run *r, ferry_conn **out, struct ferry_error *e
 		ferry_error_prefix(err, "cannot open the target");
 		return rc;
 	}
-	ferry_buf_addstr(&sql, "SET search_path TO ");
+	rc = ferry_buf_addstr(&sql, "SET search_path TO ");
 	plan_quote_ident(&sql, r->schema);
-	rc = ferry_conn_ops_of(c)->exec(c, sql.buf, err);
+	if (rc < 0 || ferry_buf_error(&sql))   /* never run a cut statement */
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else
+		rc = ferry_conn_ops_of(c)->exec(c, sql.buf, err);
 	ferry_buf_release(&sql);
 	if (rc < 0) {
 		ferry_conn_close(c);
@@ -774,13 +786,19 @@ static char *literal_glob(const char *name)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	const char *p;
+	int e = 0;
 
 	for (p = name; *p; p++) {
 		if (strchr("*?[]\\", *p))
-			ferry_buf_addch(&b, '\\');
-		ferry_buf_addch(&b, *p);
+			e |= ferry_buf_addch(&b, '\\');
+		e |= ferry_buf_addch(&b, *p);
+	}
+	if (e < 0) {
+		ferry_buf_release(&b);
+		return NULL;
 	}
 	return ferry_buf_detach(&b, NULL);
+
 }
 
 /* Map the plan's columns onto the target table; decide whether ranges
@@ -912,9 +930,14 @@ static int plan_chunks(struct vf_run *r, ferry_conn *src, uint64_t *total,
 			for (i = 0; i < n; i++) {
 				struct ferry_buf b = FERRY_BUF_INIT;
 
-				ferry_buf_addf(&b, "%llu/%s/%zu", (unsigned long long)r->o->seed,
-					       vt->tp->src->name, i);
+				if (ferry_buf_addf(&b, "%llu/%s/%zu", (unsigned long long)r->o->seed,
+						   vt->tp->src->name, i) < 0) {
+					ferry_buf_release(&b);
+					ferry_free(pk);
+					goto nomem;
+				}
 				pk[i].score = ferry_hash64(b.buf, b.len);
+
 				pk[i].idx = i;
 				ferry_buf_release(&b);
 			}

@@ -33,15 +33,16 @@ int wire_pgcopy_add_numeric(struct ferry_buf *o, const char *s, size_t n)
 	uint16_t digits[1100];
 	char ip[2100], fp[2100];
 	size_t ni = 0, nf = 0, i, nd = 0, first = 0;
-	int neg = 0, weight, rc;
+	int neg = 0, weight, rc, e = 0;
 
 	if (n == 3 && !strncasecmp(s, "NaN", 3)) {
 		if ((rc = ferry_buf_addbe32(o, 8)) < 0)
 			return rc;
-		ferry_buf_addbe16(o, 0);
-		ferry_buf_addbe16(o, 0);
-		ferry_buf_addbe16(o, 0xC000);
-		return ferry_buf_addbe16(o, 0);
+		e |= ferry_buf_addbe16(o, 0);
+		e |= ferry_buf_addbe16(o, 0);
+		e |= ferry_buf_addbe16(o, 0xC000);
+		e |= ferry_buf_addbe16(o, 0);
+		return e;  /* 0, or o's sticky error */
 	}
 	i = 0;
 	if (i < n && (s[i] == '-' || s[i] == '+'))
@@ -87,13 +88,13 @@ int wire_pgcopy_add_numeric(struct ferry_buf *o, const char *s, size_t n)
 		}
 		if ((rc = ferry_buf_addbe32(o, (uint32_t)(8 + 2 * (nd - first)))) < 0)
 			return rc;
-		ferry_buf_addbe16(o, (uint16_t)(nd - first));
-		ferry_buf_addbe16(o, (uint16_t)(int16_t)weight);
-		ferry_buf_addbe16(o, neg ? 0x4000 : 0);
-		rc = ferry_buf_addbe16(o, (uint16_t)dscale);
+		e |= ferry_buf_addbe16(o, (uint16_t)(nd - first));
+		e |= ferry_buf_addbe16(o, (uint16_t)(int16_t)weight);
+		e |= ferry_buf_addbe16(o, neg ? 0x4000 : 0);
+		e |= ferry_buf_addbe16(o, (uint16_t)dscale);
 		for (i = first; i < nd; i++)
-			rc = ferry_buf_addbe16(o, digits[i]);
-		return rc;
+			e |= ferry_buf_addbe16(o, digits[i]);
+		return e;  /* 0, or o's sticky error */
 	}
 }
 
@@ -226,7 +227,7 @@ long wire_pgcopy_header_len(const unsigned char *p, size_t n)
  */
 int wire_pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf *o)
 {
-	int nd, weight, sign, dscale, k, f;
+	int nd, weight, sign, dscale, k, f, e = 0;
 
 	ferry_buf_clear(o);
 	if (n < 8)
@@ -245,21 +246,21 @@ int wire_pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf 
 	if (sign == 0xF000)
 		return ferry_buf_addstr(o, "-Infinity");
 	if (sign == 0x4000)
-		ferry_buf_addch(o, '-');
+		e |= ferry_buf_addch(o, '-');  /* e: 0, or o's sticky error */
 	if (weight < 0) {
-		ferry_buf_addch(o, '0');
+		e |= ferry_buf_addch(o, '0');
 	} else {
 		for (k = 0; k <= weight; k++) {
 			unsigned d = k < nd ? wire_pgcopy_rd16(p + 2 * k) : 0;
 
 			if (k == 0)
-				ferry_buf_addf(o, "%u", d);
+				e |= ferry_buf_addf(o, "%u", d);
 			else
-				ferry_buf_addf(o, "%04u", d);
+				e |= ferry_buf_addf(o, "%04u", d);
 		}
 	}
 	if (dscale > 0) {
-		ferry_buf_addch(o, '.');
+		e |= ferry_buf_addch(o, '.');
 		for (f = 0; f < dscale; f += 4) {
 			int idx = weight + 1 + f / 4, j;
 			unsigned d = idx >= 0 && idx < nd ? wire_pgcopy_rd16(p + 2 * idx) : 0;
@@ -267,10 +268,13 @@ int wire_pgcopy_numeric_text(const unsigned char *p, size_t n, struct ferry_buf 
 
 			snprintf(g, sizeof(g), "%04u", d);
 			for (j = 0; j < 4 && f + j < dscale; j++)
-				ferry_buf_addch(o, g[j]);
+				e |= ferry_buf_addch(o, g[j]);
 		}
 	}
+	if (e < 0)
+		return e;
 	return o->len ? 0 : -1;
+
 }
 
 int wire_pgcopy_decode_field(struct ferry_batch *b, struct ferry_cell *cell, int type,

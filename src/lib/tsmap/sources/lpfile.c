@@ -1009,13 +1009,16 @@ static int check_databases(const struct lpf_source *S, struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t k;
-	int rc = 0, found = 0;
+	int rc = 0, found = 0, e = 0;
 
 	for (k = 0; k < S->ndbs; k++) {
-		ferry_buf_addf(&b, "%s'%s'", k ? ", " : "", S->dbs[k]);
+		e |= ferry_buf_addf(&b, "%s'%s'", k ? ", " : "", S->dbs[k]);
 		found |= S->want_db && !strcmp(S->dbs[k], S->want_db);
 	}
-	if (S->want_db && !found)
+	if (e < 0 && ((S->want_db && !found) || (!S->want_db && S->ndbs > 1)))
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else if (S->want_db && !found)
+
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "'%s' has no '# CONTEXT-DATABASE: %s' section (%s%s): "
 				     "check ?db=", S->root, S->want_db,

@@ -93,8 +93,8 @@ static int walk_dir(struct walker *w, const char *rel, int depth, struct ferry_e
 			int e = errno;
 
 			if (lstat(full.buf, &st) == 0 && S_ISLNK(st.st_mode)) {
-				ferry_buf_addf(&sub, " (a link to nothing: %s)", strerror(e));
-				if (push(&w->out->skipped, &w->out->nskipped, &w->caps,
+				if (ferry_buf_addf(&sub, " (a link to nothing: %s)", strerror(e)) < 0 ||
+				    push(&w->out->skipped, &w->out->nskipped, &w->caps,
 					 ferry_buf_detach(&sub, NULL)) < 0)
 					goto oom;
 				continue;
@@ -106,11 +106,12 @@ static int walk_dir(struct walker *w, const char *rel, int depth, struct ferry_e
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 			continue;
 		if (S_ISREG(st.st_mode) && !ext_ok(w->exts, de->d_name)) {
-			ferry_buf_addstr(&sub, " (not ");
+			int e = ferry_buf_addstr(&sub, " (not ");
+
 			for (k = 0; w->exts[k]; k++)
-				ferry_buf_addf(&sub, "%s%s", k ? " or " : "", w->exts[k]);
-			ferry_buf_addch(&sub, ')');
-			if (push(&w->out->skipped, &w->out->nskipped, &w->caps,
+				e |= ferry_buf_addf(&sub, "%s%s", k ? " or " : "", w->exts[k]);
+			e |= ferry_buf_addch(&sub, ')');
+			if (e < 0 || push(&w->out->skipped, &w->out->nskipped, &w->caps,
 				 ferry_buf_detach(&sub, NULL)) < 0)
 				goto oom;
 			continue;
@@ -120,8 +121,8 @@ static int walk_dir(struct walker *w, const char *rel, int depth, struct ferry_e
 				if (w->up[k].dev == st.st_dev && w->up[k].ino == st.st_ino)
 					break;
 			if (k <= depth) {  /* a link back up the tree: a loop */
-				ferry_buf_addstr(&sub, " (a link to a directory above it)");
-				if (push(&w->out->skipped, &w->out->nskipped, &w->caps,
+				if (ferry_buf_addstr(&sub, " (a link to a directory above it)") < 0 ||
+				    push(&w->out->skipped, &w->out->nskipped, &w->caps,
 					 ferry_buf_detach(&sub, NULL)) < 0)
 					goto oom;
 				continue;
@@ -199,9 +200,9 @@ static int take_files(struct walker *w)
 			c->rel = NULL;
 			continue;
 		}
-		ferry_buf_addf(&b, "%s (already read as %s)", c->rel,
-			       w->out->files[w->out->nfiles - 1]);
-		if (push(&w->out->skipped, &w->out->nskipped, &w->caps,
+		if (ferry_buf_addf(&b, "%s (already read as %s)", c->rel,
+				   w->out->files[w->out->nfiles - 1]) < 0 ||
+		    push(&w->out->skipped, &w->out->nskipped, &w->caps,
 			 ferry_buf_detach(&b, NULL)) < 0)
 			return FERRY_ENOMEM;
 	}

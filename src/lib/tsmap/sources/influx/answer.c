@@ -214,8 +214,11 @@ out:
 		size_t rest = (size_t)(end - p);
 
 		memmove(st->in.buf, p, rest);
-		ferry_buf_setlen(&st->in, rest);
+		/* shorter: fails only when st->in is already out of memory */
+		if ((rc = ferry_buf_setlen(&st->in, rest)) < 0)
+			rc = ferry_error_set(err, rc, "out of memory");
 		st->tried = rest;
+
 	}
 	return rc;
 }

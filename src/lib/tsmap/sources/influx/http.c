@@ -65,22 +65,23 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 /* The message of an error answer: {"error": ".."} in JSON or MessagePack,
- * else the text itself (control bytes shown as '?'). */
-static void error_text(const struct ferry_buf *b, struct ferry_buf *out)
+ * else the text itself (control bytes shown as '?').  0, or out of memory. */
+static int error_text(const struct ferry_buf *b, struct ferry_buf *out)
 {
 	json_t *j = json_loadb(b->buf, b->len, 0, NULL);
 	const unsigned char *p = (const unsigned char *)b->buf, *end = p + b->len;
 	struct mp_val v, k;
 	uint32_t i;
 	size_t n;
+	int rc = 0;
 
 	if (j) {
 		json_t *e = json_object_get(j, "error");
 
 		if (json_is_string(e)) {
-			ferry_buf_addstr(out, json_string_value(e));
+			rc = ferry_buf_addstr(out, json_string_value(e));
 			json_decref(j);
-			return;
+			return rc;
 		}
 		json_decref(j);
 	}
@@ -88,10 +89,8 @@ static void error_text(const struct ferry_buf *b, struct ferry_buf *out)
 		for (i = 0; i < v.v.n; i++) {
 			if (mp_next(&p, end, &k))
 				break;
-			if (mp_key_is(&k, "error") && !mp_next(&p, end, &v) && v.t == MP_STR) {
-				ferry_buf_add(out, v.s, v.len);
-				return;
-			}
+			if (mp_key_is(&k, "error") && !mp_next(&p, end, &v) && v.t == MP_STR)
+				return ferry_buf_add(out, v.s, v.len);
 			if (mp_skip(&p, end))
 				break;
 		}
@@ -99,11 +98,12 @@ static void error_text(const struct ferry_buf *b, struct ferry_buf *out)
 	for (n = 0; n < b->len && n < 300; n++) {
 		unsigned char c = (unsigned char)b->buf[n];
 
-		ferry_buf_addch(out, c < 0x20 || c == 0x7f ? '?' : c);
+		rc |= ferry_buf_addch(out, c < 0x20 || c == 0x7f ? '?' : c);
 	}
 	ferry_buf_rtrim(out);
 	if (!out->len)
-		ferry_buf_addstr(out, "empty answer");
+		rc |= ferry_buf_addstr(out, "empty answer");
+	return rc;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -228,15 +228,17 @@ int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
 		goto fail;
 	}
 	if (st.status != 200) {
-		error_text(&st.body, &msg);
+		const char *shown = error_text(&st.body, &msg) < 0 ? "out of memory" : msg.buf;
+
 		if (st.status == 401 || st.status == 403)
 			rc = ferry_error_set(err, FERRY_ECONN,
 				"InfluxDB at %s refused the credentials (HTTP %ld: %s): give a user "
 				"and password as influx://USER:PASSWORD@%s/%s or ?u=USER&p=PASSWORD",
-				ix->where, st.status, msg.buf, ix->where, ix->db);
+				ix->where, st.status, shown, ix->where, ix->db);
 		else
 			rc = ferry_error_set(err, FERRY_ESQL, "InfluxDB at %s answered HTTP %ld: %s",
-					     ix->where, st.status, msg.buf);
+					     ix->where, st.status, shown);
+
 		ferry_error_origin(err, "http %ld", st.status);
 		goto fail;
 	}

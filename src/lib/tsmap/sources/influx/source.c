@@ -25,13 +25,13 @@ struct names {
 	char *dflt;              /* retention policies: the default one */
 };
 
-static void names_add(struct names *nm, const struct mp_val *v)
+static int names_add(struct names *nm, const struct mp_val *v)
 {
-	if (nm->list.len)
-		ferry_buf_addstr(&nm->list, ", ");
-	ferry_buf_add(&nm->list, v->s, v->len);
 	if (nm->want && strlen(nm->want) == v->len && !memcmp(nm->want, v->s, v->len))
 		nm->found = 1;
+	if (nm->list.len && ferry_buf_addstr(&nm->list, ", ") < 0)
+		return FERRY_ENOMEM;
+	return ferry_buf_add(&nm->list, v->s, v->len);
 }
 
 static int db_row(struct rows_ctx *c, const struct series *s, const struct mp_val *cells,
@@ -39,9 +39,8 @@ static int db_row(struct rows_ctx *c, const struct series *s, const struct mp_va
 {
 	const struct mp_val *v = ifx_cell(s, cells, "name");
 
-	(void)err;
-	if (v && v->t == MP_STR)
-		names_add(c->ud, v);
+	if (v && v->t == MP_STR && names_add(c->ud, v) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -53,8 +52,10 @@ static int rp_row(struct rows_ctx *c, const struct series *s, const struct mp_va
 
 	if (!v || v->t != MP_STR)
 		return 0;
-	names_add(nm, v);
-	if (d && d->t == MP_BOOL && d->v.b && !nm->dflt &&
+	if (names_add(nm, v) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (d && d->t == MP_BOOL
+ && d->v.b && !nm->dflt &&
 	    !(nm->dflt = ferry_strndup(v->s, v->len)))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;

@@ -1153,15 +1153,9 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	topen = ferry_now();
 	r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
-	/* a time-series source reads its catalog (InfluxDB: a query or more
-	 * per measurement) or scans its files when it opens: say so */
 	ts = (ferry_conn_url_caps(r.src_url) & FERRY_CAP_CHUNKS) != 0;
-	if (ts)
-		ferry_progress_note(r.progress, "reading the source's catalog and planning its chunks");
-	if ((rc = ferry_conn_open(r.src_url, FERRY_OPEN_READONLY, &r.src, err)) < 0) {
-		ferry_error_prefix(err, "cannot open the source");
+	if ((rc = copy_open_source(r.src_url, "copying", r.progress, &r.src, err)) < 0)
 		goto out;
-	}
 	made = file_to_create(o->dst);
 	if ((rc = ferry_conn_open(o->dst, FERRY_OPEN_CREATE, &r.dst, err)) < 0) {
 		ferry_error_prefix(err, "cannot open the target");
@@ -1175,19 +1169,6 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.ckpt = (r.dops->caps & FERRY_CAP_CHECKPOINT) != 0;
 	if (!r.ckpt)
 		r.jobs = 1;  /* SQLite has one writer */
-	/* the planner and transform read SQLite's storage classes, or the
-	 * typed rows of a time-series source's layout (tsmap) */
-	if (!(r.sops->caps & (FERRY_CAP_UNTYPED | FERRY_CAP_CHUNKS))) {
-		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-			"copying from '%s' is not supported yet: the source must be sqlite:, "
-			"influx:, lp: or csv:", r.sops->name);
-		goto out;
-	}
-	if (!(r.sops->caps & FERRY_CAP_READ)) {
-		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy source",
-				     r.sops->name);
-		goto out;
-	}
 	if (!(r.dops->caps & FERRY_CAP_WRITE)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy target",
 				     r.dops->name);

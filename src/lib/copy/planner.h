@@ -7,6 +7,8 @@
 #include <stdarg.h>
 
 #include "copy/copy_int.h"
+#include "ferry/connector.h"
+#include "ferry/progress.h"
 
 struct strv {
 	char **v;
@@ -25,6 +27,13 @@ struct plan {
 	struct strv renames;
 	struct strv keynames;  /* names given to primary and unique keys */
 };
+
+/* Open a copy's or a verify's source read-only (source.c), telling
+ * progress when a time-series source plans its chunks first; a store the
+ * row path cannot read is FERRY_EUNSUPPORTED, "<doing> from 'name' is not
+ * supported yet".  *out is set only on success. */
+int copy_open_source(const char *url, const char *doing, ferry_progress *progress,
+		     ferry_conn **out, struct ferry_error *err);
 
 /* Does name match one of the NULL-terminated fnmatch globs? */
 int plan_glob_match(const char *const *globs, const char *name);

@@ -1056,22 +1056,9 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		goto out;
 	r.progress = ferry_progress_new(o->progress_out ? o->progress_out : stderr,
 					o->progress_mode, "verify", 0);
-	if (ferry_conn_url_caps(r.src_url) & FERRY_CAP_CHUNKS)   /* as ferry copy says */
-		ferry_progress_note(r.progress, "reading the source's catalog and planning its chunks");
-	if ((rc = ferry_conn_open(r.src_url, FERRY_OPEN_READONLY, &src, err)) < 0) {
-		ferry_error_prefix(err, "cannot open the source");
+	if ((rc = copy_open_source(r.src_url, "verifying", r.progress, &src, err)) < 0 ||
+	    (rc = open_target(&r, &dst, err)) < 0)
 		goto out;
-	}
-	if ((rc = open_target(&r, &dst, err)) < 0)
-		goto out;
-	if (!(ferry_conn_ops_of(src)->caps & FERRY_CAP_READ) ||
-	    !(ferry_conn_ops_of(src)->caps & (FERRY_CAP_UNTYPED | FERRY_CAP_CHUNKS))) {
-		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-			"cannot verify from '%s': the source must be SQLite, InfluxDB, "
-			"line protocol or CSV",
-			ferry_conn_ops_of(src)->name);
-		goto out;
-	}
 	if (!(ferry_conn_ops_of(dst)->caps & FERRY_CAP_HASH_SQL)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"cannot verify into '%s': the target must be PostgreSQL",

@@ -30,20 +30,25 @@ void cli_error(const struct ferry_error *err)
 			ferry_strerror(err->code));
 }
 
+void cli_json_print(json_t *root)
+{
+	char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(root);
+}
+
 void cli_json_error(int code, const char *msg)
 {
 	json_t *root;
-	char *s;
 
 	if (!cli.json)
 		return;
 	root = json_pack("{s:s, s:i, s:s}", "command", cli.cmd, "exit_code", code,
 			 "error", msg);
-	s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-	if (s)
-		puts(s);
-	free(s);
-	json_decref(root);
+	cli_json_print(root);
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)

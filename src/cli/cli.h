@@ -125,6 +125,10 @@ int cli_usage(const char *cmd, const char *fmt, ...)
  * object with those two members instead.  No-op without --json.
  */
 void cli_json_error(int code, const char *msg);
+/* Print a command's JSON document on stdout, indented, and drop it (root
+ * may be NULL after an out-of-memory: then nothing is printed). */
+typedef struct json_t json_t;
+void cli_json_print(json_t *root);
 /* The exit code of a library result: FERRY_EUSAGE is 2, other errors 1. */
 int cli_exit_code(int rc);
 

@@ -159,7 +159,6 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 	json_t *root = json_object(), *tables = json_array(), *phases = json_object(),
 	       *warn = json_array(), *ren = json_array();
 	size_t i;
-	char *s;
 
 	for (i = 0; i < r->ntables; i++) {
 		const struct ferry_copy_table_stats *t = &r->tables[i];
@@ -197,11 +196,7 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 			    json_string(r->rejects_path) : json_null());
 	if (err && err->code)
 		json_object_set_new(root, "error", json_string(err->msg));
-	s = json_dumps(root, JSON_INDENT(2));
-	if (s)
-		puts(s);
-	free(s);
-	json_decref(root);
+	cli_json_print(root);
 }
 
 int cmd_copy(int argc, char **argv)

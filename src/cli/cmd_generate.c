@@ -77,12 +77,8 @@ static void print_json(const struct ferry_gen_opts *o, const struct ferry_gen_re
 				 "pattern", ferry_gen_pattern_name(o->pattern),
 				 "rows", (json_int_t)r->rows, "bytes", (json_int_t)r->bytes,
 				 "seconds", r->seconds, "exit_code", FERRY_EXIT_OK);
-	char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
 
-	if (s)
-		puts(s);
-	free(s);
-	json_decref(root);
+	cli_json_print(root);
 }
 
 int cmd_generate(int argc, char **argv)

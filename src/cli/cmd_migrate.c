@@ -129,7 +129,6 @@ static int exit_code(int rc)
 static void print_json(const struct ferry_buf *doc, int code, const struct ferry_error *err)
 {
 	json_t *root = doc->len ? json_loads(doc->buf, 0, NULL) : NULL;
-	char *s;
 
 	if (!root) {
 		cli_json_error(code, err->msg[0] ? err->msg : ferry_strerror(code));
@@ -138,11 +137,7 @@ static void print_json(const struct ferry_buf *doc, int code, const struct ferry
 	json_object_set_new(root, "exit_code", json_integer(code));
 	if (code && !json_object_get(root, "error") && err->msg[0])
 		json_object_set_new(root, "error", json_string(err->msg));
-	s = json_dumps(root, JSON_INDENT(2));
-	if (s)
-		puts(s);
-	free(s);
-	json_decref(root);
+	cli_json_print(root);
 }
 
 int cmd_migrate(int argc, char **argv)

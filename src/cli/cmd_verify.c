@@ -145,7 +145,6 @@ static void print_json(const struct ferry_verify_result *r, const struct ferry_e
 {
 	json_t *root = json_object(), *tables = json_array(), *diffs = json_array();
 	size_t i;
-	char *s;
 
 	for (i = 0; r && i < r->ntables; i++) {
 		const struct ferry_verify_table *t = &r->tables[i];
@@ -188,11 +187,7 @@ static void print_json(const struct ferry_verify_result *r, const struct ferry_e
 		json_object_set_new(root, "error", json_sprintf(
 			"the target differs from the source: %lld differing chunk%s",
 			(long long)r->differing, r->differing == 1 ? "" : "s"));
-	s = json_dumps(root, JSON_INDENT(2));
-	if (s)
-		puts(s);
-	free(s);
-	json_decref(root);
+	cli_json_print(root);
 }
 
 int cmd_verify(int argc, char **argv)

@@ -247,4 +247,47 @@ struct ferry_ts_opts;
 int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 		    struct ferry_error *err);
 
+/*
+ * The checks of one line-protocol record that `ferry copy lp://` and the
+ * relay share (check.c), so that a line one refuses the other refuses
+ * with the same reason: the parser, a timestamp (or the default), its
+ * range at the precision, UTF-8 and NUL bytes in every name and string,
+ * NaN/Inf.  A struct tm_point it gives points into c and dies with the
+ * next call.
+ */
+struct tm_check {
+	struct lp_scratch scratch;
+	struct lp_point pt;
+	enum lp_precision precision;
+	int has_default_ns;      /* a point without timestamp gets default_ns */
+	int64_t default_ns;      /* (the relay: now); else it is a reject */
+	char why[320];
+};
+enum { TM_CHECK_SKIP = 0, TM_CHECK_POINT, TM_CHECK_REJECT };
+void tm_check_init(struct tm_check *c, enum lp_precision precision);
+void tm_check_release(struct tm_check *c);
+/* TM_CHECK_POINT (*tp set; key 0, file NULL), TM_CHECK_SKIP (a blank or
+ * comment record), TM_CHECK_REJECT (*why set, lower-case), FERRY_ENOMEM. */
+int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_point *tp,
+		    const char **why);
+
+/*
+ * The layout of `ferry copy` for points that arrive one at a time (the
+ * relay; live.c): narrow, or a map file (ferry_ts_opts as for a copy).
+ * A live row equals the row the backfill writes for the same point.
+ * One table; tm_live_rows() is called by one thread at a time.
+ */
+struct tm_live;
+int tm_live_open(const struct ferry_ts_opts *o, struct tm_live **out, struct ferry_error *err);
+void tm_live_close(struct tm_live *l);
+/* The table as a catalog (to create it when missing, with copy's DDL). */
+int tm_live_catalog(struct tm_live *l, struct ferry_catalog **out, struct ferry_error *err);
+/* The table's name, and its columns and types in batch order. */
+const char *tm_live_table(const struct tm_live *l);
+size_t tm_live_columns(const struct tm_live *l, const char *const **names, const int **types);
+/* Append p's rows to b (which has room for p->nfields more rows); a field
+ * no column takes goes to rej (NULL: it is an error). */
+int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch *b,
+		 tm_row_reject_fn rej, void *ud, struct ferry_error *err);
+
 #endif

@@ -1,0 +1,104 @@
+/*
+ * relay.h - `ferry relay` and `ferry cutover` (module relay/, the live half
+ * of a migration; see ../shared/DESIGN.md, "Relay and cutover").
+ *
+ * The relay is a drop-in InfluxDB write endpoint.  Every write is parsed and
+ * checked as `ferry copy lp://` checks a file, written to the primary store
+ * of the current phase and appended, fsync'd, to the spool of the
+ * secondary store before the client gets its 204.  A replay thread feeds
+ * the spool into the secondary in order; the PostgreSQL sink records the
+ * spool position it committed in the same transaction as the rows, so a
+ * replay after kill -9 never doubles a row.
+ *
+ * Ownership: every string in struct ferry_relay_opts is borrowed from the
+ * caller, except those that ferry_relay_config_load() and
+ * ferry_relay_env_load() set: those live in opts->owned and die with
+ * ferry_relay_opts_release().
+ */
+#ifndef FERRY_RELAY_H
+#define FERRY_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/error.h"
+#include "ferry/tsmap.h"
+
+/* The phases of a cutover, in order (ferry.cutover in the new database). */
+enum ferry_phase {
+	FERRY_PHASE_OLD_ONLY = 0,    /* old store only */
+	FERRY_PHASE_DUAL,            /* old primary, new through the spool */
+	FERRY_PHASE_NEW_PRIMARY,     /* new primary, old through the spool */
+	FERRY_PHASE_NEW_ONLY         /* new store only */
+};
+
+/* "old-only", "dual", "new-primary", "new-only"; NULL for a bad value. */
+const char *ferry_phase_name(int phase);
+/* 0 and *phase set, or FERRY_EUSAGE. */
+int ferry_phase_parse(const char *s, int *phase);
+
+struct ferry_relay_opts {
+	const char *listen;          /* HOST:PORT; default ":8086" (every address) */
+	const char *old_url;         /* influx:// or postgres:// */
+	const char *new_url;         /* postgres:// (or influx://) */
+	const char *spool_dir;       /* required when a phase has a secondary */
+	uint64_t spool_max;          /* bytes; 0 = 1 GiB */
+	const char *phase;           /* first phase when ferry.cutover has none; NULL = dual */
+	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns of the
+				      * PostgreSQL rows: the same as `ferry copy` */
+	size_t max_body;             /* bytes of a decoded body; 0 = 25,000,000 (influxd) */
+	int threads;                 /* HTTP worker threads; 0 = 4 per core */
+	const char *const *databases;/* databases /write accepts (NULL-terminated);
+				      * NULL = the database of the influx:// URL, else
+				      * "home_assistant" */
+	const char *auth_user;       /* NULL: auth off, credentials ignored (influxd's
+				      * default); else /write needs these */
+	const char *auth_password;
+	const char *devices_table;   /* /api/v1/telemetry: API keys to device ids, a
+				      * table in the new database; NULL = "devices" */
+	const char *devices_key_column;   /* NULL = "api_key" */
+	const char *devices_id_column;    /* NULL = "device_id" */
+	const char *telemetry_measurement;/* NULL = "telemetry" */
+	int commit_window_us;        /* primary group commit window; 0 = 2000 */
+	void *owned;                 /* strings the loaders allocated */
+};
+
+void ferry_relay_opts_init(struct ferry_relay_opts *o);
+void ferry_relay_opts_release(struct ferry_relay_opts *o);
+/* Fill the options a YAML file sets (keys as the long options without
+ * "--": listen, old, new, spool, spool-max, phase, layout, map, table,
+ * series-tag, keep-ns, max-body, threads, databases (a list), auth
+ * {user, password}, devices {table, key-column, id-column, measurement},
+ * commit-window-us).  An unknown key is FERRY_EUSAGE naming it and the
+ * line.  Only options still unset are filled: load the command line
+ * first, then the environment, then the file. */
+int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
+			    struct ferry_error *err);
+/* The same from FERRY_RELAY_LISTEN, FERRY_RELAY_OLD, FERRY_RELAY_NEW,
+ * FERRY_RELAY_SPOOL, ... (the key upper-cased, '-' as '_';
+ * FERRY_RELAY_DATABASES comma-separated, FERRY_RELAY_AUTH_USER, ...). */
+int ferry_relay_env_load(struct ferry_relay_opts *o, struct ferry_error *err);
+
+/* Run the relay until SIGINT or SIGTERM (then drain: stop taking writes,
+ * finish the ones in flight, leave the spool for the next start).
+ * 0 after a clean stop, else a negative FERRY_E* with err set. */
+int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err);
+
+/* What `ferry cutover status` prints. */
+struct ferry_cutover_status {
+	int phase;                   /* enum ferry_phase */
+	char changed_at[40];         /* RFC 3339, "" when never changed */
+	char changed_by[128];
+	int64_t relays;              /* relays that reported in the last minute */
+	int64_t spool_records;       /* what they have not replayed, summed */
+	double replay_lag_s;         /* the largest of theirs */
+};
+
+/* Move the phase stored in the PostgreSQL database url to phase (creating
+ * ferry.cutover when missing) and notify every relay; by is logged. */
+int ferry_cutover_set_phase(const char *url, int phase, const char *by,
+			    struct ferry_error *err);
+int ferry_cutover_status(const char *url, struct ferry_cutover_status *out,
+			 struct ferry_error *err);
+
+#endif

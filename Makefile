@@ -7,13 +7,14 @@
 #                 and server-side binary COPY on generated data (BENCH_ARGS=...)
 #   make bench-influx  build, then bench/influx: ferry copy influx:// vs curl's raw
 #                 export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
+#   make check-tsan  the relay's tests (ctest -R relay) under ThreadSanitizer
 #   make demo     deps, build, then copy a Home-Assistant-like SQLite database
 #                 into a private PostgreSQL (scripts/demo; stop: scripts/demo stop)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
 
-.PHONY: all ferry deps demo check check-asan fuzz clean bench bench-influx
+.PHONY: all ferry deps demo check check-asan check-tsan fuzz clean bench bench-influx
 
 all: ferry
 
@@ -35,6 +36,14 @@ check-asan:
 	@test -f build-asan/CMakeCache.txt || cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $(CTEST_JOBS)
+
+# The relay's tests (its threads: HTTP pool, committers, spool, replay,
+# phase) under ThreadSanitizer; suppressions for uninstrumented libraries
+# in tests/tsan.supp.
+check-tsan:
+	@test -f build-tsan/CMakeCache.txt || cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFERRY_TSAN=ON
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(CTEST_JOBS) -R 'relay|services_'
 
 # Every libFuzzer harness for FUZZ_SECONDS (default 10) each.
 FUZZ_SECONDS ?= 10

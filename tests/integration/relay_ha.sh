@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# relay_ha.sh - Home Assistant's InfluxDB integration (simulated by the real
+# python3-influxdb client it uses) writes through `ferry relay` while the
+# phase is moved by hand through every phase and back: every write is
+# acknowledged, the stores hold the same points as `ferry verify` shows, no
+# row is doubled; and the relay answers bad input as influxd does (curl).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
+t_init relay_ha
+t_need pg
+t_need influx
+
+relay_services
+relay_start
+
+# ---- influxd's answers, as clients rely on them
+code=$(curl -sS -o /dev/null -D "$T/ping.h" -w '%{http_code}' "$RURL/ping")
+assert_eq "/ping" "$code" 204
+assert_contains "/ping has X-Influxdb-Version" "$(cat "$T/ping.h")" "X-Influxdb-Version"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -I "$RURL/ping")
+assert_eq "HEAD /ping" "$code" 204
+assert_eq "/health" "$(curl -sS -o /dev/null -w '%{http_code}' "$RURL/health")" 200
+assert_eq "/ready" "$(curl -sS -o /dev/null -w '%{http_code}' "$RURL/ready")" 200
+
+# Home Assistant's start-up check is write_points([]): it must not raise
+t_run client "$T/acked-a" --empty-first --batches 6 --size 100 --tag a
+assert_eq "HA client in dual: every batch acknowledged" "$T_OUT" "acked=6 failed=0"
+t_run "$FERRY" cutover status --db "$PGURL" --json
+assert_contains "cutover status says dual" "$T_OUT" '"dual"'
+
+check "spool drained" relay_drained
+assert_eq "dual: InfluxDB has the points" "$(ifx_points)" 600
+assert_eq "dual: PostgreSQL has the points" "$(pg_points)" 600
+t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL"
+assert_eq "dual: ferry verify finds the stores equal" "$T_RC" 0
+
+# ---- by hand to new-primary: PostgreSQL first, InfluxDB through the spool
+t_run "$FERRY" cutover set-phase new-primary --db "$PGURL"
+assert_eq "set-phase new-primary" "$T_RC" 0
+check "the relay follows within seconds" relay_phase_is new-primary
+t_run client "$T/acked-b" --batches 6 --size 100 --tag b --start-ns 1700000001000000000
+assert_eq "HA client in new-primary" "$T_OUT" "acked=6 failed=0"
+check "spool drained" relay_drained
+assert_eq "new-primary: InfluxDB has every point" "$(ifx_points)" 1200
+assert_eq "new-primary: PostgreSQL has every point" "$(pg_points)" 1200
+t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL"
+assert_eq "new-primary: ferry verify finds the stores equal" "$T_RC" 0
+
+# ---- bad input among good lines: influxd's partial write, the good kept in both
+now=$(date +%s)
+printf 'W,entity_id=sensor.p_1,domain=sensor value=1 %s\nW,entity_id=sensor.p_2 value= %s\nW,entity_id=sensor.p_3,domain=sensor value=3 %s\n' \
+	"${now}000000001" "${now}000000002" "${now}000000003" >"$T/partial.lp"
+code=$(curl -sS -o "$T/partial.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary @"$T/partial.lp")
+assert_eq "a malformed line among good ones: 400" "$code" 400
+assert_contains "partial write, influxd's words" "$(cat "$T/partial.out")" "partial write"
+assert_contains "dropped=1" "$(cat "$T/partial.out")" "dropped=1"
+check "spool drained" relay_drained
+assert_eq "the good lines are in InfluxDB" "$(ifx_points)" 1202
+assert_eq "the good lines are in PostgreSQL" "$(pg_points)" 1202
+
+code=$(curl -sS -o "$T/nodb.out" -w '%{http_code}' -XPOST "$RURL/write" --data-binary 'W value=1')
+assert_eq "no db: 400" "$code" 400
+assert_contains "no db: influxd's message" "$(cat "$T/nodb.out")" "database is required"
+code=$(curl -sS -o "$T/unk.out" -w '%{http_code}' -XPOST "$RURL/write?db=nope" --data-binary 'W value=1')
+assert_eq "unknown db: 404" "$code" 404
+assert_contains "unknown db: influxd's message" "$(cat "$T/unk.out")" 'database not found: \"nope\"'
+printf 'W,entity_id=sensor.gz value=7 %s000000009\n' "$now" | gzip >"$T/body.gz"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	-H 'Content-Encoding: gzip' --data-binary @"$T/body.gz")
+assert_eq "gzip body: 204" "$code" 204
+head -c 20 "$T/body.gz" >"$T/broken.gz"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	-H 'Content-Encoding: gzip' --data-binary @"$T/broken.gz")
+assert_eq "broken gzip: 400" "$code" 400
+code=$(curl -sS -o "$T/nan.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.nan value=NaN ${now}000000010")
+assert_eq "NaN: 400" "$code" 400
+printf 'W,entity_id=sensor.\xff value=1 %s000000011\n' "$now" >"$T/utf8.lp"
+code=$(curl -sS -o "$T/utf8.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary @"$T/utf8.lp")
+assert_eq "invalid UTF-8: 400" "$code" 400
+assert_contains "invalid UTF-8 named" "$(cat "$T/utf8.out")" "UTF-8"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant&precision=s" \
+	--data-binary 'W,entity_id=sensor.far value=1 99999999999999')
+assert_eq "timestamp out of range: 400" "$code" 400
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	-H 'X-Request-Id: abc-123' -D "$T/rid.h" --data-binary '')
+assert_eq "empty body: 204" "$code" 204
+assert_contains "X-Request-Id echoed" "$(cat "$T/rid.h")" "abc-123"
+out=$(curl -sS "$RURL/query" --data-urlencode 'q=SHOW DATABASES')
+assert_contains "/query passes through to InfluxDB" "$out" "home_assistant"
+out=$(curl -sS "$RURL/metrics")
+assert_contains "/metrics: ferry_relay_ counters" "$out" "ferry_relay_points_written_total"
+assert_contains "/metrics: a bucket at 0.05 s" "$out" 'le="0.05"'
+
+# ---- new-only: InfluxDB no longer written; and back (reversible)
+check "spool drained" relay_drained
+t_run "$FERRY" cutover set-phase new-only --db "$PGURL"
+check "the relay follows to new-only" relay_phase_is new-only
+before_i=$(ifx_points)
+t_run client "$T/acked-c" --batches 2 --size 50 --tag c --start-ns 1700000002000000000
+assert_eq "HA client in new-only" "$T_OUT" "acked=2 failed=0"
+assert_eq "new-only: PostgreSQL has the new points" "$(pg_points)" $((1203 + 100))
+assert_eq "new-only: InfluxDB does not" "$(ifx_points)" "$before_i"
+t_run "$FERRY" cutover set-phase old-only --db "$PGURL"
+check "back to old-only" relay_phase_is old-only
+t_run client "$T/acked-d" --batches 2 --size 50 --tag d --start-ns 1700000003000000000
+assert_eq "HA client in old-only" "$T_OUT" "acked=2 failed=0"
+assert_eq "old-only: InfluxDB has them" "$(ifx_points)" $((before_i + 100))
+assert_eq "old-only: PostgreSQL does not" "$(pg_points)" $((1203 + 100))
+assert_eq "no row doubled in PostgreSQL" "$(pg_doubled)" 0
+t_run "$FERRY" cutover status --db "$PGURL" --json
+assert_contains "status after the round trip" "$T_OUT" '"old-only"'
+
+# ---- credentials: with --auth, HA's default root:root is refused as influxd does
+relay_stop
+relay_start --auth root:secret
+code=$(curl -sS -o /dev/null -D "$T/auth.h" -w '%{http_code}' -XPOST -u root:root \
+	"$RURL/write?db=home_assistant" --data-binary "W,entity_id=sensor.a value=1 ${now}000000012")
+assert_eq "wrong credentials: 401" "$code" 401
+assert_contains "WWW-Authenticate" "$(cat "$T/auth.h")" 'Basic realm="InfluxDB"'
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST -u root:secret \
+	"$RURL/write?db=home_assistant" --data-binary "W,entity_id=sensor.a value=1 ${now}000000012")
+assert_eq "right credentials: 204" "$code" 204
+relay_stop
+t_done

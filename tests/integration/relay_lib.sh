@@ -1,0 +1,109 @@
+# shellcheck shell=bash
+# tests/integration/relay_lib.sh - sourced by the relay tests after lib.sh.
+#
+# relay_services          private PostgreSQL + InfluxDB for this test (the relay
+#                         tests stop and kill them; never the shared ones);
+#                         sets SVC, PGPORT, IPORT, IURL (http), creates the
+#                         InfluxDB database home_assistant and the PostgreSQL
+#                         database relay (PGURL)
+# relay_start [ARGS...]   tests/services start-relay; sets RPORT, RURL
+# relay_stop [TERM|KILL]
+# ifx_q QUERY             POST /query to the InfluxDB (db home_assistant), JSON out
+# ifx_points              points stored in InfluxDB (count of "value")
+# pg_points               points in PostgreSQL (rows of field 'value')
+# pg_doubled              rows stored more than once in PostgreSQL
+# relay_stat KEY          a number from the relay's /stats
+# relay_drained           wait until the relay's spool is empty (max 120 s)
+# relay_phase_is PHASE    wait until /stats says PHASE (max 10 s)
+# client ARGS...          relay_client.py against the relay (HA's python client)
+
+PY=/usr/bin/python3
+
+relay_services() {
+	SVC="$T/svc"
+	if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx >"$T/svc.log" 2>&1; then
+		cat "$T/svc.log" >&2
+		return 1
+	fi
+	T_OWN_SVC+=("$SVC")
+	PGPORT=$(sed -n 's/^FERRY_PG_PORT=//p' "$SVC/env")
+	IPORT=$(sed -n 's/^FERRY_INFLUX_PORT=//p' "$SVC/env")
+	IURL="http://127.0.0.1:$IPORT"
+	psql -XAtq -d "postgres://postgres@127.0.0.1:$PGPORT/postgres" -c 'CREATE DATABASE relay' >/dev/null
+	PGURL="postgres://postgres@127.0.0.1:$PGPORT/relay"
+	curl -sS -XPOST "$IURL/query" --data-urlencode 'q=CREATE DATABASE home_assistant' >/dev/null
+	export SVC PGPORT IPORT IURL PGURL
+}
+
+relay_start() {
+	if ! FERRY_RELAY_TEST_PGDB=relay "$FERRY_SRC/tests/services" start-relay "$SVC" "$@" \
+		>>"$T/relay-start.log" 2>&1; then
+		cat "$T/relay-start.log" >&2
+		return 1
+	fi
+	RPORT=$(sed -n 's/^FERRY_RELAY_PORT=//p' "$SVC/env")
+	RURL="http://127.0.0.1:$RPORT"
+	export RPORT RURL
+}
+
+relay_stop() {
+	"$FERRY_SRC/tests/services" stop-relay "$SVC" "${1:-TERM}"
+}
+
+ifx_q() {
+	curl -sS -XPOST "$IURL/query?db=home_assistant" --data-urlencode "q=$1"
+}
+
+ifx_points() {
+	ifx_q 'SELECT count("value") FROM /.*/' | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+n = 0
+for r in d.get("results", []):
+    for s in r.get("series", []) or []:
+        n += s["values"][0][1]
+print(n)'
+}
+
+pg_points() {
+	pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE field = 'value'"
+}
+
+pg_doubled() {
+	pg_q "$PGURL" "SELECT count(*) - count(DISTINCT (series, measurement, field, time)) FROM telemetry_data"
+}
+
+relay_stat() {
+	curl -sS "$RURL/stats" | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+k = sys.argv[1]
+v = d
+for part in k.split("."):
+    v = v[part]
+print(v)' "$1"
+}
+
+relay_drained() {
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		[[ "$(relay_stat spool_records 2>/dev/null)" == 0 ]] && return 0
+		sleep 0.1
+	done
+	_t_say "the relay's spool did not drain in 120 s: $(curl -sS "$RURL/stats")" >&2
+	return 1
+}
+
+relay_phase_is() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ "$(relay_stat phase 2>/dev/null)" == "$1" ]] && return 0
+		sleep 0.1
+	done
+	_t_say "the relay did not follow to phase $1: $(curl -sS "$RURL/stats")" >&2
+	return 1
+}
+
+client() {
+	$PY "$FERRY_SRC/tests/integration/relay_client.py" "$RPORT" home_assistant "$@"
+}

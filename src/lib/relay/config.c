@@ -140,7 +140,7 @@ void ferry_relay_opts_release(struct ferry_relay_opts *o)
 
 /* ---- the option table ------------------------------------------------------------ */
 
-enum kind { K_STR, K_PHASE, K_LAYOUT, K_SIZE64, K_SIZE, K_INT, K_BOOL, K_LIST };
+enum kind { K_STR, K_PHASE, K_LAYOUT, K_SIZE64, K_SIZE, K_INT, K_WINDOW, K_BOOL, K_LIST };
 
 struct key {
 	const char *name;   /* YAML key, "auth.user" inside a mapping */
@@ -171,7 +171,8 @@ static const struct key keys[] = {
 	{ "devices.key-column", K_STR, OFF(devices_key_column), "a column name" },
 	{ "devices.id-column", K_STR, OFF(devices_id_column), "a column name" },
 	{ "devices.measurement", K_STR, OFF(telemetry_measurement), "a measurement name" },
-	{ "commit-window-us", K_INT, OFF(commit_window_us), "microseconds, e.g. 2000" },
+	{ "commit-window-us", K_WINDOW, OFF(commit_window_us),
+	  "microseconds, e.g. 2000 (0: no window)" },
 };
 #undef OFF
 
@@ -182,7 +183,7 @@ static int key_is_set(const struct ferry_relay_opts *o, const struct key *k)
 	switch (k->kind) {
 	case K_SIZE64: return *FIELD(o, k, uint64_t) != 0;
 	case K_SIZE: return *FIELD(o, k, size_t) != 0;
-	case K_INT: case K_BOOL: return *FIELD(o, k, int) != 0;
+	case K_INT: case K_WINDOW: case K_BOOL: return *FIELD(o, k, int) != 0;
 	case K_LIST: return *FIELD(o, k, const char *const *) != NULL;
 	default: return *FIELD(o, k, const char *) != NULL;
 	}
@@ -246,6 +247,15 @@ static int key_set(struct ferry_relay_opts *o, const struct key *k, const char *
 		if (!isdigit((unsigned char)*v) || *end || errno || l <= 0 || l > 1000000000)
 			goto bad;
 		*FIELD(o, k, int) = (int)l;
+		return 0;
+	case K_WINDOW:
+		/* 0 is "unset" in the options (the default window): a window of
+		 * none is -1 there */
+		errno = 0;
+		l = strtol(v, &end, 10);
+		if (!isdigit((unsigned char)*v) || *end || errno || l < 0 || l > 10000000)
+			goto bad;
+		*FIELD(o, k, int) = l ? (int)l : -1;
 		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b) < 0)

@@ -53,6 +53,14 @@ int64_t relay_pg_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CREATE ... IF NOT EXISTS says "already exists, skipping" every start:
+ * nothing for the relay's log or the user's terminal */
+static void no_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
 PGconn *relay_pg_connect(const char *url, struct ferry_error *err)
 {
 	/* the url expanded first, then our keywords override it */
@@ -74,6 +82,7 @@ PGconn *relay_pg_connect(const char *url, struct ferry_error *err)
 		PQfinish(pg);
 		return NULL;
 	}
+	PQsetNoticeProcessor(pg, no_notices, NULL);
 	return pg;
 }
 
@@ -145,18 +154,23 @@ static const char ddl[] =
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
-static int ensure_tables(PGconn *pg, int initial, struct ferry_error *err)
+static int ensure_tables(PGconn *pg, int initial, int *inserted, struct ferry_error *err)
 {
 	const char *p[1] = { ferry_phase_name(initial) };
+	PGresult *res = NULL;
 	int rc;
 
 	if ((rc = run(pg, "SELECT pg_advisory_xact_lock(" CUTOVER_LOCK_KEY ")",
 		      "cannot lock ferry.cutover", err)) < 0 ||
-	    (rc = run(pg, ddl, "cannot create ferry.cutover", err)) < 0)
+	    (rc = run(pg, ddl, "cannot create ferry.cutover", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover (phase) VALUES ($1) "
+				"ON CONFLICT DO NOTHING", 1, p, &res,
+				"cannot store the first phase in ferry.cutover", err)) < 0)
 		return rc;
-	return relay_pg_exec(pg, "INSERT INTO ferry.cutover (phase) VALUES ($1) "
-			     "ON CONFLICT DO NOTHING", 1, p, NULL,
-			     "cannot store the first phase in ferry.cutover", err);
+	if (inserted)
+		*inserted = !strcmp(PQcmdTuples(res), "1");
+	PQclear(res);
+	return 0;
 }
 
 static int read_phase(PGconn *pg, int *phase, struct ferry_error *err)
@@ -202,7 +216,7 @@ static int attach(struct relay_phase *w, int create, int initial, struct ferry_e
 		return FERRY_ECONN;
 	if (create) {
 		if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
-		    (rc = ensure_tables(pg, initial, err)) < 0 ||
+		    (rc = ensure_tables(pg, initial, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit ferry.cutover", err)) < 0)
 			goto fail;
 	}
@@ -395,9 +409,11 @@ int ferry_cutover_set_phase(const char *url, int phase, const char *by,
 			    struct ferry_error *err)
 {
 	const char *name = ferry_phase_name(phase);
-	const char *p[2] = { name, by ? by : "" };
+	const char *p[3] = { name, by ? by : "", NULL };
+	PGresult *res = NULL;
+	char prev[32] = "";
 	PGconn *pg;
-	int rc;
+	int rc, created = 0;
 
 	if (!name)
 		return ferry_error_set(err, FERRY_EUSAGE,
@@ -408,18 +424,29 @@ int ferry_cutover_set_phase(const char *url, int phase, const char *by,
 	/* one transaction: the row, its log line and the notification are
 	 * seen together or not at all (NOTIFY is delivered at commit) */
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
-	    (rc = ensure_tables(pg, phase, err)) < 0 ||
-	    (rc = relay_pg_exec(pg,
-				"WITH prev AS (SELECT phase FROM ferry.cutover FOR UPDATE),"
-				" upd AS (UPDATE ferry.cutover SET phase = $1, changed_at = now(),"
-				"  changed_by = $2 RETURNING 1)"
-				" INSERT INTO ferry.cutover_log (phase, previous, changed_by)"
-				" SELECT $1, (SELECT phase FROM prev), $2 FROM upd",
-				2, p, NULL, "cannot set the phase in ferry.cutover", err)) < 0 ||
+	    (rc = ensure_tables(pg, phase, &created, err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT phase FROM ferry.cutover FOR UPDATE", 0, NULL,
+				&res, "cannot read ferry.cutover", err)) < 0)
+		goto out;
+	/* previous: NULL when this very call made the row */
+	if (!created && PQntuples(res) == 1) {
+		snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 0));
+		p[2] = prev;
+	}
+	if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover SET phase = $1, changed_at = now(),"
+				" changed_by = $2", 2, p, NULL,
+				"cannot set the phase in ferry.cutover", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_log (phase, changed_by, previous)"
+				" VALUES ($1, $2, $3)", 3, p, NULL,
+				"cannot log the phase in ferry.cutover_log", err)) < 0 ||
 	    (rc = relay_pg_exec(pg, "SELECT pg_notify('ferry_cutover', $1)", 1, p, NULL,
 				"cannot notify the relays", err)) < 0 ||
 	    (rc = run(pg, "COMMIT", "cannot commit the phase", err)) < 0)
+		goto out;
+out:
+	if (rc < 0)
 		rollback(pg);
+	PQclear(res);
 	PQfinish(pg);
 	return rc;
 }

@@ -599,14 +599,13 @@ int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
 			rc = ferry_error_set(err, FERRY_EUSAGE,
 					     "cannot parse relay config '%s' at line %d: %s",
 					     path, de->line + 1, de->msg);
-		else
-			rc = ferry_error_set(err, FERRY_EUSAGE,
-					     "cannot parse relay config '%s': invalid YAML", path);
+		/* else no document at all: an empty file, or only comments,
+		 * sets nothing */
 		goto out;
 	}
 	root = fy_document_root(doc);
-	if (!root)
-		goto out;  /* an empty file sets nothing */
+	if (!root || (fy_node_get_type(root) == FYNT_SCALAR && fy_node_is_null(root)))
+		goto out;  /* an empty file (or only comments) sets nothing */
 	if (fy_node_get_type(root) != FYNT_MAPPING) {
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "cannot read relay config '%s': expected a mapping of "

@@ -6,6 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 t_init relay_cutover
 url=$(new_db relay_cutover)
+# jget KEY: member KEY of the JSON document in $T_OUT
+jget() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1" <<<"$T_OUT"; }
 
 t_run "$FERRY" cutover --help
 assert_eq "--help exits 0" "$T_RC" 0
@@ -19,7 +21,7 @@ assert_eq "status without ferry.cutover exits 1" "$T_RC" 1
 assert_contains "status says what to do" "$T_ERR" "ferry cutover set-phase"
 t_run "$FERRY" cutover status --db "$url" --json
 assert_eq "status --json without ferry.cutover exits 1" "$T_RC" 1
-assert_eq "its JSON has exit_code 1" "$(jq -r .exit_code <<<"$T_OUT")" 1
+assert_eq "its JSON has exit_code 1" "$(jget exit_code)" 1
 
 # ---- round trip
 t_run "$FERRY" cutover set-phase dual --db "$url" --by alice
@@ -27,16 +29,16 @@ assert_eq "set-phase dual exits 0" "$T_RC" 0
 assert_contains "set-phase says so" "$T_OUT" "phase is now dual"
 t_run "$FERRY" cutover status --db "$url" --json
 assert_eq "status --json exits 0" "$T_RC" 0
-assert_eq "status: phase" "$(jq -r .phase <<<"$T_OUT")" dual
-assert_eq "status: changed_by" "$(jq -r .changed_by <<<"$T_OUT")" alice
-assert_eq "status: relays" "$(jq -r .relays <<<"$T_OUT")" 0
-assert_eq "status: exit_code" "$(jq -r .exit_code <<<"$T_OUT")" 0
+assert_eq "status: phase" "$(jget phase)" dual
+assert_eq "status: changed_by" "$(jget changed_by)" alice
+assert_eq "status: relays" "$(jget relays)" 0
+assert_eq "status: exit_code" "$(jget exit_code)" 0
 check "status: changed_at is RFC 3339" grep -Eq \
 	'"changed_at": "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"' <<<"$T_OUT"
 
 t_run "$FERRY" cutover set-phase new-primary --db "$url" --json --by bob
 assert_eq "set-phase --json exits 0" "$T_RC" 0
-assert_eq "set-phase --json: phase" "$(jq -r .phase <<<"$T_OUT")" new-primary
+assert_eq "set-phase --json: phase" "$(jget phase)" new-primary
 t_run "$FERRY" cutover status --db "$url"
 assert_contains "status text: phase" "$T_OUT" "phase:       new-primary"
 assert_contains "status text: by bob" "$T_OUT" "by bob"
@@ -47,7 +49,7 @@ assert_eq "the log has every move" \
 	"$(pg_q "$url" "select string_agg(coalesce(previous, '-') || '>' || phase, ' ' order by id) from ferry.cutover_log")" \
 	"->dual dual>new-primary new-primary>dual"
 t_run env DATABASE_URL="$url" "$FERRY" cutover status --json
-assert_eq "status from DATABASE_URL" "$(jq -r .phase <<<"$T_OUT")" dual
+assert_eq "status from DATABASE_URL" "$(jget phase)" dual
 
 # ---- usage errors: 2, nothing changed
 t_run "$FERRY" cutover set-phase half --db "$url"
@@ -55,7 +57,7 @@ assert_eq "a bad phase exits 2" "$T_RC" 2
 assert_contains "it names the phases" "$T_ERR" "old-only, dual, new-primary or new-only"
 t_run "$FERRY" cutover set-phase half --db "$url" --json
 assert_eq "a bad phase with --json exits 2" "$T_RC" 2
-assert_eq "its JSON has exit_code 2" "$(jq -r .exit_code <<<"$T_OUT")" 2
+assert_eq "its JSON has exit_code 2" "$(jget exit_code)" 2
 t_run "$FERRY" cutover set-phase --db "$url"
 assert_eq "no phase exits 2" "$T_RC" 2
 t_run env -u DATABASE_URL "$FERRY" cutover status

@@ -36,6 +36,7 @@ static const char cutover_usage[] =
 	"                  (default: $USER)\n"
 	"  --json          one JSON document on stdout\n"
 	"  -q, --quiet     print nothing on success\n"
+	"  -v, --verbose   more diagnostics (repeat for debug)\n"
 	"  -h, --help      this help\n"
 	"\n"
 	"exit codes: 0 ok, 1 failed (database unreachable, no cutover yet),\n"

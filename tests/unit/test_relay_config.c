@@ -252,6 +252,19 @@ static void test_precedence(void **state)
 	assert_string_equal(o.auth_user, "fileuser");
 	assert_string_equal(o.auth_password, "envpw");
 	ferry_relay_opts_release(&o);
+
+	/* a value that looks unset still wins: keep-ns false from the
+	 * environment over the file's true; an empty variable is unset */
+	write_cfg("keep-ns: true\ncommit-window-us: 100\nnew: postgres://file/new\n");
+	setenv("FERRY_RELAY_KEEP_NS", "false", 1);
+	setenv("FERRY_RELAY_NEW", "", 1);
+	ferry_relay_opts_init(&o);
+	assert_int_equal(ferry_relay_env_load(&o, &err), 0);
+	assert_int_equal(ferry_relay_config_load(&o, path, &err), 0);
+	assert_int_equal(o.ts.keep_ns, 0);
+	assert_int_equal(o.commit_window_us, 100);
+	assert_string_equal(o.new_url, "postgres://file/new");
+	ferry_relay_opts_release(&o);
 }
 
 static void expect_error(const char *yaml, const char *const *needles)

@@ -96,20 +96,27 @@ int ferry_relay_size_parse(const char *s, uint64_t *out)
 struct owned {
 	void **p;       /* every allocation a loader made */
 	size_t n, cap;
+	uint64_t set;   /* bit i: keys[i] was set by a loader, also to a value
+			 * that looks unset (keep-ns: false from the environment
+			 * must still win over the file's true) */
 };
+
+static struct owned *owned_of(struct ferry_relay_opts *o)
+{
+	if (!o->owned)
+		o->owned = ferry_calloc(1, sizeof(struct owned));
+	return o->owned;
+}
 
 static void *own(struct ferry_relay_opts *o, void *p)
 {
-	struct owned *w = o->owned;
+	struct owned *w;
 
 	if (!p)
 		return NULL;
-	if (!w) {
-		if (!(w = ferry_calloc(1, sizeof(*w)))) {
-			ferry_free(p);
-			return NULL;
-		}
-		o->owned = w;
+	if (!(w = owned_of(o))) {
+		ferry_free(p);
+		return NULL;
 	}
 	if (FERRY_GROW(w->p, w->cap, w->n + 1) < 0) {
 		ferry_free(p);
@@ -180,6 +187,10 @@ static const struct key keys[] = {
 
 static int key_is_set(const struct ferry_relay_opts *o, const struct key *k)
 {
+	const struct owned *w = o->owned;
+
+	if (w && (w->set >> (k - keys) & 1))
+		return 1;
 	switch (k->kind) {
 	case K_SIZE64: return *FIELD(o, k, uint64_t) != 0;
 	case K_SIZE: return *FIELD(o, k, size_t) != 0;
@@ -209,9 +220,28 @@ static int parse_bool(const char *v, int *b)
  * names the source for a message ("FERRY_RELAY_THREADS", "relay config 'F'
  * line 3").  0, FERRY_EUSAGE or FERRY_ENOMEM.
  */
+static int key_set1(struct ferry_relay_opts *o, const struct key *k, const char *v,
+		    const char *const *items, size_t n, const char *where,
+		    struct ferry_error *err);
+
 static int key_set(struct ferry_relay_opts *o, const struct key *k, const char *v,
 		   const char *const *items, size_t n, const char *where,
 		   struct ferry_error *err)
+{
+	struct owned *w;
+	int rc = key_set1(o, k, v, items, n, where, err);
+
+	if (rc < 0)
+		return rc;
+	if (!(w = owned_of(o)))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	w->set |= 1ULL << (k - keys);
+	return 0;
+}
+
+static int key_set1(struct ferry_relay_opts *o, const struct key *k, const char *v,
+		    const char *const *items, size_t n, const char *where,
+		    struct ferry_error *err)
 {
 	uint64_t u;
 	long l;
@@ -311,7 +341,8 @@ int ferry_relay_env_load(struct ferry_relay_opts *o, struct ferry_error *err)
 		const char *v;
 
 		env_name(k, name, sizeof(name));
-		if (!(v = getenv(name)) || key_is_set(o, k))
+		/* an empty variable is an unset one (VAR= in a unit file) */
+		if (!(v = getenv(name)) || !*v || key_is_set(o, k))
 			continue;
 		if (k->kind == K_LIST) {
 			/* comma-separated: "home_assistant,telegraf" */

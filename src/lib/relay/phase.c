@@ -64,8 +64,12 @@ static void no_notices(void *arg, const char *msg)
 PGconn *relay_pg_connect(const char *url, struct ferry_error *err)
 {
 	/* the url expanded first, then our keywords override it */
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *vals[] = { url, "5", "ferry relay", NULL };
+	/* keepalives: a watcher blocked on a server that vanished from the
+	 * network (no FIN, no RST) learns of it in about half a minute */
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", "keepalives",
+			       "keepalives_idle", "keepalives_interval", "keepalives_count",
+			       NULL };
+	const char *vals[] = { url, "5", "ferry relay", "1", "10", "5", "3", NULL };
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 
 	if (!pg || PQstatus(pg) != CONNECTION_OK) {

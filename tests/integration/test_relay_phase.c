@@ -207,10 +207,10 @@ static void concurrent_opens(void **state)
 	assert_value(url, "SELECT count(*) FROM ferry.cutover", "1");
 	snprintf(want, sizeof(want), "%s", ferry_phase_name(relay_phase_get(op[0].w)));
 	assert_value(url, "SELECT phase FROM ferry.cutover", want);
-	for (i = 0; i < NOPEN; i++) {
+	for (i = 0; i < NOPEN; i++)
 		assert_int_equal(relay_phase_get(op[i].w), relay_phase_get(op[0].w));
+	for (i = 0; i < NOPEN; i++)
 		relay_phase_close(op[i].w);
-	}
 	pthread_barrier_destroy(&go);
 	free(url);
 }

@@ -217,6 +217,30 @@ static void concurrent_opens(void **state)
 
 /* ---- device keys ---- */
 
+struct looker {
+	struct relay_devices *d;
+	int bad;
+};
+
+/* Many threads asking at once each get their own right answers. */
+static void *look_many(void *arg)
+{
+	struct looker *l = arg;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	char id[64], key[32];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		int k = i % 3, rc;
+
+		snprintf(key, sizeof(key), k == 2 ? "unknown-%d" : "k%d", k == 2 ? i : k + 1);
+		rc = relay_devices_lookup(l->d, key, id, sizeof(id), &err);
+		if (k == 2 ? rc != 0 : rc != 1 || strcmp(id, k ? "dev-2" : "dev-1"))
+			l->bad++;
+	}
+	return NULL;
+}
+
 static void devices_lookup(void **state)
 {
 	char *url = svc_new_pg_db("relay_devices");
@@ -246,6 +270,21 @@ static void devices_lookup(void **state)
 	assert_int_equal(relay_devices_lookup(d, "k1", id, sizeof(id), &err), 1);
 	assert_string_equal(id, "dev-1");
 	assert_int_equal(relay_devices_lookup(d, "nope", id, sizeof(id), &err), 0);
+	{
+		struct looker l[4];
+		pthread_t th[4];
+		int i;
+
+		for (i = 0; i < 4; i++) {
+			l[i].d = d;
+			l[i].bad = 0;
+			assert_int_equal(pthread_create(&th[i], NULL, look_many, &l[i]), 0);
+		}
+		for (i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(l[i].bad, 0);
+		}
+	}
 	relay_devices_close(d);
 
 	/* quoted names, schema-qualified table, a uuid key column */

@@ -345,8 +345,9 @@ static void test_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(root, "phase")), "dual");
 	assert_int_equal(json_integer_value(json_object_get(root, "requests")), 11);
 	assert_true(json_is_true(json_object_get(root, "ready")));
-	o = json_object_get(json_object_get(root, "spool"), "records");
-	assert_int_equal(json_integer_value(o), 7);
+	assert_int_equal(json_integer_value(json_object_get(root, "spool_records")), 7);
+	assert_int_equal(json_integer_value(json_object_get(root, "spool_bytes")), 1234);
+	assert_true(json_real_value(json_object_get(root, "replay_lag_seconds")) == 1.5);
 	o = json_object_get(json_object_get(root, "stores"), "new");
 	assert_non_null(o);
 	assert_string_equal(json_string_value(json_object_get(o, "kind")), "postgres");

@@ -300,12 +300,12 @@ static int set_u64(json_t *o, const char *k, uint64_t v)
 int relay_metrics_json(struct relay_metrics *m, const struct relay_gauges *g,
 		       struct ferry_buf *out)
 {
-	json_t *root = json_object(), *stores = json_object(), *spool = json_object();
+	json_t *root = json_object(), *stores = json_object();
 	const char *phase = ferry_phase_name(g->phase);
 	char *text = NULL;
 	int st, e = 0, rc;
 
-	if (!root || !stores || !spool) {
+	if (!root || !stores) {
 		e = -1;
 		goto out;
 	}
@@ -316,10 +316,11 @@ int relay_metrics_json(struct relay_metrics *m, const struct relay_gauges *g,
 	e |= set_u64(root, "rejects", ld(&m->c[RELAY_C_REJECTS]));
 	e |= set_u64(root, "write_errors", ld(&m->c[RELAY_C_WRITE_ERRORS]));
 	e |= set_u64(root, "dead_letters", ld(&m->c[RELAY_C_DEAD_LETTERS]));
-	e |= set_u64(spool, "bytes", g->spool_bytes);
-	e |= set_u64(spool, "records", g->spool_records);
-	e |= json_object_set_new(spool, "replay_lag_seconds", json_real(g->replay_lag_s));
-	e |= json_object_set(root, "spool", spool);
+	/* flat, named as the Prometheus gauges: scripts read them as
+	 * .spool_records */
+	e |= set_u64(root, "spool_bytes", g->spool_bytes);
+	e |= set_u64(root, "spool_records", g->spool_records);
+	e |= json_object_set_new(root, "replay_lag_seconds", json_real(g->replay_lag_s));
 	for (st = 0; st < 2; st++) {
 		json_t *s;
 
@@ -346,6 +347,5 @@ out:
 	free(text);
 	json_decref(root);
 	json_decref(stores);
-	json_decref(spool);
 	return rc;
 }

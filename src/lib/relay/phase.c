@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
+#include <poll.h>
 #include <time.h>
 
 #include "ferry/alloc.h"
@@ -360,18 +360,16 @@ int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err)
 			continue;
 		}
 		{
-			fd_set rd;
-			struct timeval tv;
+			/* poll(), not select(): a reconnect in a busy relay may get
+			 * a descriptor above FD_SETSIZE */
+			struct pollfd pfd = { sock, POLLIN, 0 };
+			int got = poll(&pfd, 1, (int)wait);
 
-			FD_ZERO(&rd);
-			FD_SET(sock, &rd);
-			tv.tv_sec = (time_t)(wait / 1000);
-			tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
-			if (select(sock + 1, &rd, NULL, NULL, &tv) < 0 && errno != EINTR) {
+			if (got < 0 && errno != EINTR) {
 				drop(w);
 				continue;
 			}
-			if (FD_ISSET(sock, &rd) &&
+			if (got > 0 &&
 			    (!PQconsumeInput(w->pg) || PQstatus(w->pg) != CONNECTION_OK)) {
 				/* the server went away (restart, crash) */
 				relay_pg_fail(w->pg, NULL, "lost the connection to ferry.cutover",

@@ -396,6 +396,63 @@ static void concurrent_appenders(void **state)
 	ferry_free(o);
 }
 
+static int count_only(void *ud, uint64_t seq, const void *p, size_t n, struct ferry_error *err)
+{
+	struct owners *o = ud;
+
+	(void)p;
+	(void)err;
+	if (seq != o->last + 1 || seq > NTHREADS * PER_THREAD || n < 5)
+		o->bad++;
+	else
+		o->seen[seq]++;
+	o->last = seq;
+	return 0;
+}
+/* The relay's pattern: appenders keep going while one thread reads,
+ * acks what it read (deleting segments under the appenders' feet) and
+ * waits for more; every record arrives once, in order. */
+static void read_ack_while_appending(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_spool *s;
+	struct appender *a = ferry_calloc(4, sizeof(*a));
+	struct owners *o = ferry_calloc(1, sizeof(*o));
+	struct relay_spool_stats st;
+	pthread_t th[4];
+	int t, i, r;
+
+	(void)state;
+	setenv("FERRY_SPOOL_SEGMENT_BYTES", "2048", 1);
+	s = open_spool(0);
+	for (t = 0; t < 4; t++) {
+		a[t].s = s;
+		a[t].t = t;
+		assert_int_equal(pthread_create(&th[t], NULL, append_thread, &a[t]), 0);
+	}
+	while (o->last < 4 * PER_THREAD) {
+		/* the payloads are checked after the join (owners not known yet) */
+		r = relay_spool_read(s, o->last, 3000, 10000, count_only, o, &err);
+		if (r < 0)
+			fail_msg("read: %s", err.msg);
+		assert_true(r > 0);
+		if (relay_spool_ack(s, o->last, &err) != 0)
+			fail_msg("ack: %s", err.msg);
+	}
+	for (t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	assert_int_equal(o->bad, 0);
+	for (i = 1; i <= 4 * PER_THREAD; i++)
+		assert_int_equal(o->seen[i], 1);
+	relay_spool_stats(s, &st);
+	assert_int_equal(st.records, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(count_segments(), 1);
+	relay_spool_close(s);
+	ferry_free(a);
+	ferry_free(o);
+}
+
 static void torn_tail_cut(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -820,6 +877,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(seq_after_all_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(cap_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_appenders, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_ack_while_appending, setup, teardown),
 		cmocka_unit_test_setup_teardown(torn_tail_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollover_and_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_sees_new, setup, teardown),

@@ -938,7 +938,8 @@ static int list_segs(struct relay_spool *s, uint64_t **out, size_t *n, struct fe
 			(*n)++;
 	}
 	closedir(d);
-	qsort(v, *n, sizeof(*v), cmp_u64);
+	if (*n)
+		qsort(v, *n, sizeof(*v), cmp_u64);
 	*out = v;
 	return 0;
 }

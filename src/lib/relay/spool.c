@@ -480,9 +480,9 @@ static void lead(struct relay_spool *s)
 		s->wcap = 0;
 	}
 	pthread_mutex_lock(&s->mu);
+	/* none of these is done (from is the first unpublished one): a done
+	 * waiter's appender may have returned, its node gone */
 	for (w = from; rc < 0 && w; w = w->next) {
-		if (w->done)
-			continue;
 		s->qbytes -= HDR + w->n;
 		w->rc = rc;
 		w->done = 1;
@@ -737,7 +737,9 @@ int relay_spool_ack(struct relay_spool *s, uint64_t seq, struct ferry_error *err
 		s->bytes_total -= g->size;
 		s->bytes_acked -= g->ack_off;
 		seg_path(s, g->first, path, sizeof(path));
-		if (unlink(path) < 0)
+		/* oldest first, each unlink made durable: a crash leaves a prefix
+		 * of them deleted, never a gap (which open refuses) */
+		if (unlink(path) < 0 || fsync(s->dirfd) < 0)
 			ferry_warn("cannot remove replayed spool segment '%s': %s", path,
 				   strerror(errno));
 		seg_unref(g);
@@ -753,12 +755,13 @@ int relay_spool_ack(struct relay_spool *s, uint64_t seq, struct ferry_error *err
 			next = s->rnext;
 		}
 		for (; next <= seq; next++) {
-			if (pread_all(g->fd, hb, HDR, off) < 0 || get32(hb) != MAGIC) {
+			int bad = pread_all(g->fd, hb, HDR, off) < 0 ? errno : 0;
+
+			if (bad || get32(hb) != MAGIC) {
 				seg_path(s, g->first, path, sizeof(path));
 				rc = ferry_error_set(err, FERRY_EIO, "cannot read spool segment "
 						     "'%s' at offset %" PRIu64 ": %s", path, off,
-						     get32(hb) != MAGIC ? "no record magic" :
-						     strerror(errno));
+						     bad ? strerror(bad) : "no record magic");
 				pthread_mutex_unlock(&s->mu);
 				goto out;
 			}

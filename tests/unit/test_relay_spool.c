@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -517,6 +518,46 @@ static void torn_tail_cut(void **state)
 	ferry_free(g);
 }
 
+/* A write that fails (here: the file size limit, as a full disk would) is
+ * reported with the file and offset, leaves nothing behind, and the next
+ * append reuses the seq; a second open of the same spool is refused. */
+static void write_failure_and_lock(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_spool *s = open_spool(0), *s2 = NULL;
+	struct got *g = ferry_calloc(1, sizeof(*g));
+	struct rlimit old, lim;
+	char p[512], seg[700];
+	uint64_t seq = 0;
+	off_t size;
+	int rc;
+
+	(void)state;
+	assert_int_equal(relay_spool_open(spool, 0, &s2, &err), FERRY_ELOCKED);
+	assert_null(s2);
+	append(s, p, payload(1, p, sizeof(p)));
+	last_segment(seg, sizeof(seg));
+	size = file_size(seg);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = relay_spool_append(s, p, payload(2, p, sizeof(p)), &seq, &err);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, FERRY_EIO);
+	assert_non_null(strstr(err.msg, seg));
+	assert_non_null(strstr(err.msg, "at offset"));
+	assert_int_equal(file_size(seg), size);
+	assert_int_equal(append(s, p, payload(2, p, sizeof(p))), 2);
+	g->check = 1;
+	assert_int_equal(read_all(s, 0, g), 2);
+	assert_int_equal(g->bad, 0);
+	relay_spool_close(s);
+	ferry_free(g);
+}
+
 static void rollover_and_ack(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -879,6 +920,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(concurrent_appenders, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_ack_while_appending, setup, teardown),
 		cmocka_unit_test_setup_teardown(torn_tail_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_failure_and_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollover_and_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_sees_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(dead_letters, setup, teardown),

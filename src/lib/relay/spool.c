@@ -744,9 +744,11 @@ int relay_spool_ack(struct relay_spool *s, uint64_t seq, struct ferry_error *err
 				   strerror(errno));
 		seg_unref(g);
 	}
+	g = s->segs[0];
+	if (g->first - 1 > s->acked)
+		__atomic_store_n(&s->acked, g->first - 1, __ATOMIC_RELAXED);
 	/* then the records up to seq in the first segment left: walk their
 	 * headers from the last ack (the reader's cursor usually knows) */
-	g = s->segs[0];
 	if (seq >= g->first) {
 		off = g->ack_off;
 		next = s->acked + 1 > g->first ? s->acked + 1 : g->first;
@@ -981,8 +983,9 @@ static int scan_seg(struct relay_spool *s, uint64_t first, int is_last, int64_t 
 		if (r == 0 && !is_last) {
 			rc = ferry_error_set(err, FERRY_EIO, "spool segment '%s' is corrupt at "
 					     "offset %" PRIu64 " (%s), and it is not the last one: "
-					     "move the spool away and replay what it holds by hand",
-					     path, off, why);
+					     "restore the spool from a backup, or move '%s' away to "
+					     "start an empty one (its unreplayed records are lost)",
+					     path, off, why, s->dir);
 			goto out;
 		}
 		if (r == 0) {

@@ -237,6 +237,41 @@ static void read_limits(void **state)
 	ferry_free(g);
 }
 
+/* fn runs without the spool's lock: it may even append (a held lock
+ * would deadlock here), and the record it adds is delivered. */
+static int append_from_fn(void *ud, uint64_t seq, const void *p, size_t n,
+			  struct ferry_error *err)
+{
+	struct relay_spool *s = ud;
+	uint64_t q;
+
+	(void)p;
+	(void)n;
+	if (seq == 1 && relay_spool_append(s, "from fn", 7, &q, err) != 0)
+		return -1;
+	return 0;
+}
+
+static void fn_runs_unlocked(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_spool *s = open_spool(0);
+	struct got *g = ferry_calloc(1, sizeof(*g));
+	struct relay_spool_stats st;
+
+	(void)state;
+	append(s, "first", 5);
+	/* the new record lands in the segment being read: the same call
+	 * goes on to it */
+	assert_int_equal(relay_spool_read(s, 0, 100, 0, append_from_fn, s, &err), 2);
+	relay_spool_stats(s, &st);
+	assert_int_equal(st.last_seq, 2);
+	assert_int_equal(relay_spool_read(s, 1, 100, 0, collect, g, &err), 1);
+	assert_int_equal(g->seqs[0], 2);
+	relay_spool_close(s);
+	ferry_free(g);
+}
+
 static void seq_after_all_acked(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -915,6 +950,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(order_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(fn_runs_unlocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(seq_after_all_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(cap_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_appenders, setup, teardown),

@@ -315,6 +315,8 @@ struct relay_http;
 /* Bind and start serving; the port is taken when this returns. */
 int relay_http_start(const struct relay_http_cfg *cfg, const struct relay_http_ops *ops,
 		     void *ud, struct relay_http **out, struct ferry_error *err);
+/* The port it listens on (the one the system chose for port 0). */
+int relay_http_port(const struct relay_http *h);
 /* Stop accepting, finish the requests in flight, free. */
 void relay_http_stop(struct relay_http *h);
 

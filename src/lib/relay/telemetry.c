@@ -207,14 +207,17 @@ static int number_ts(json_t *v, int64_t *ns)
 		*ns = (int64_t)t * mul[u];
 		return 1;
 	} else {
-		double t = json_real_value(v), a = fabs(t), r;
+		double t = json_real_value(v), a = fabs(t), w, r;
 
 		while (u < 3 && a >= lim[u])
 			u++;
-		r = t * (double)mul[u];
+		/* whole units and the fraction apart: 1700000000.25 s times 1e9
+		 * in one double would come out as ...249999872 ns */
+		w = trunc(t);
+		r = w * (double)mul[u];
 		if (!(r > -9.2e18 && r < 9.2e18))
 			return 0;
-		*ns = (int64_t)llround(r);
+		*ns = (int64_t)w * mul[u] + (int64_t)llround((t - w) * (double)mul[u]);
 		return 1;
 	}
 }

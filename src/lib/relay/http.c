@@ -910,6 +910,8 @@ int relay_http_start(const struct relay_http_cfg *cfg, const struct relay_http_o
 	if (!(h = ferry_calloc(1, sizeof(*h))))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	h->cfg = *cfg;
+	if (!h->cfg.max_body)
+		h->cfg.max_body = 25000000;   /* influxd's max-body-size */
 	h->ops = ops;
 	h->ud = ud;
 	snprintf(h->listen, sizeof(h->listen), "%s", cfg->listen);

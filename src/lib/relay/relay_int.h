@@ -5,7 +5,7 @@
  *                /ping /query /health /ready /metrics /stats; answers as
  *                influxd does (status codes, headers, error bodies); gzip,
  *                body limit, auth; calls the struct relay_http_ops below
- *   ingest.c     a /write body -> struct relay_points (tm_point_check: the
+ *   ingest.c     a /write body -> struct relay_points (tm_check_record: the
  *                same checks as `ferry copy lp://`)
  *   telemetry.c  a device API JSON body -> struct relay_points
  *   store_pg.c   PostgreSQL sink: points -> rows by the copy layout (tsmap

@@ -357,7 +357,7 @@ static void test_health_ready_unknown(void **state)
 	pthread_mutex_unlock(&C.mu);
 
 	req(port, "GET", "/nope", NULL, NULL, 0, &r);
-	expect(&r, 404, "{\"error\":\"404 page not found: /nope\"}\n");
+	expect(&r, 404, "{\"error\":\"404 page not found\"}\n");
 	assert_string_equal(hval(&r, "Content-Type", v, sizeof(v)), "application/json");
 	reply_release(&r);
 	req(port, "GET", "/write?db=home", NULL, NULL, 0, &r);
@@ -385,6 +385,11 @@ static void test_write_errors(void **state)
 	expect(&r, 404, "{\"error\":\"database not found: \\\"nope\\\"\"}\n");
 	assert_string_equal(hval(&r, "X-InfluxDB-Error", v, sizeof(v)),
 			    "database not found: \"nope\"");
+	reply_release(&r);
+
+	/* a name that is not text comes back as '?' (JSON and the header stay text) */
+	post("/write?db=n%FF", "m v=1", &r);
+	expect(&r, 404, "{\"error\":\"database not found: \\\"n?\\\"\"}\n");
 	reply_release(&r);
 
 	post("/write?db=home&precision=fortnight", "m v=1", &r);

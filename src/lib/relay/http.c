@@ -46,6 +46,7 @@
 #include <zlib.h>
 
 #include "ferry/alloc.h"
+#include "model/value.h"
 #include "relay/relay_int.h"
 
 /*
@@ -231,6 +232,22 @@ static const char *v2_code(int status)
 	}
 }
 
+/* A message names what the client sent (a database, a store's answer):
+ * bytes that are not UTF-8 become '?', so that the JSON body and the
+ * header stay text. */
+static void text_only(struct ferry_buf *m)
+{
+	size_t i = 0;
+
+	while (i < m->len) {
+		const char *why;
+
+		i += val_utf8_prefix(m->buf + i, m->len - i, 0, &why);
+		if (i < m->len)
+			m->buf[i++] = '?';
+	}
+}
+
 /* An error answer: {"error":msg} (v2: {"code":..,"message":msg}). */
 static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int status,
 				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -245,6 +262,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int s
 	va_start(ap, fmt);
 	rc = ferry_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
+	text_only(&msg);
 	if (r->v2)
 		rc |= ferry_buf_addf(&js, "{\"code\":\"%s\",\"message\":", v2_code(status));
 	else
@@ -769,7 +787,7 @@ static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c
 	r->route = route_of(url, method, &allowed);
 	r->v2 = r->route == R_WRITE2;
 	if (r->route == R_NONE)
-		return send_error(c, r, 404, "404 page not found: %s", url);
+		return send_error(c, r, 404, "404 page not found");
 	if (!allowed)
 		return send_error(c, r, 405, "method %s not allowed on %s", method, url);
 	switch (r->route) {

@@ -25,7 +25,7 @@
  * handler blocks its thread while relay.c commits the write (a group
  * commit of a few ms), so the pool size bounds the writes in flight.
  *
- * Every answer carries X-Influxdb-Version "1.8.10-ferry" (influxd 1.8's
+ * Answers (http_answer.c): every one carries X-Influxdb-Version "1.8.10-ferry" (influxd 1.8's
  * API, and who is answering), X-Influxdb-Build OSS, and X-Request-Id and
  * Request-Id (the client's, else a random UUID).  Errors: a JSON body
  * {"error":"..."} ({"code","message"} on /api/v2/write) and
@@ -38,16 +38,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-#include <zlib.h>
-
 #include "ferry/alloc.h"
-#include "model/value.h"
-#include "relay/relay_int.h"
+#include "relay/http_int.h"
 
 /*
  * metrics.c is another part of the relay; the front works without it
@@ -60,55 +55,6 @@
 #pragma weak relay_metrics_observe
 #pragma weak relay_metrics_prometheus
 #pragma weak relay_metrics_json
-
-#define RELAY_HTTP_VERSION "1.8.10-ferry"
-#define RELAY_ERR_HEADER_MAX 1024
-
-struct relay_http {
-	struct MHD_Daemon *d;
-	struct relay_http_cfg cfg;     /* strings borrowed from the caller */
-	const struct relay_http_ops *ops;
-	void *ud;
-	char listen[128];
-	int port;
-};
-
-enum route {
-	R_NONE = 0, R_WRITE, R_WRITE2, R_TELEMETRY, R_QUERY, R_PING, R_HEALTH,
-	R_READY, R_METRICS, R_STATS
-};
-
-/* One request, from its headers to its answer (the connection's con_cls). */
-struct req {
-	struct relay_http *h;
-	enum route route;
-	int v2;                 /* errors as {"code","message"} */
-	int body_expected;      /* a route that reads the body */
-	struct ferry_buf body;  /* decoded, capped at max_body */
-	int too_big;
-	int gz;                 /* Content-Encoding: gzip */
-	int gz_init, gz_done;
-	z_stream z;
-	char gz_err[160];
-	enum lp_precision prec;
-	char device[256];
-	char rid[96];
-	struct timespec t0;
-};
-
-void relay_answer_init(struct relay_answer *a)
-{
-	a->status = 0;
-	a->content_type[0] = '\0';
-	ferry_buf_init(&a->body, 0);
-}
-
-void relay_answer_release(struct relay_answer *a)
-{
-	ferry_buf_release(&a->body);
-	a->status = 0;
-	a->content_type[0] = '\0';
-}
 
 static int metrics_on(const struct relay_http *h)
 {
@@ -137,223 +83,12 @@ static int64_t now_ns(void)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static const char *arg(struct MHD_Connection *c, const char *k)
-{
-	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
-}
-
-static const char *header(struct MHD_Connection *c, const char *k)
-{
-	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, k);
-}
-
-/* ------------------------------------------------------------ answers */
-
-/* The client's request id if it sent a usable one, else a random UUID. */
-static void request_id(struct MHD_Connection *c, struct req *r)
-{
-	const char *id = header(c, "X-Request-Id");
-	unsigned char b[16];
-	size_t i;
-
-	if (!id || !*id)
-		id = header(c, "Request-Id");
-	if (id && *id && strlen(id) < sizeof(r->rid)) {
-		for (i = 0; id[i]; i++)
-			if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
-				break;
-		if (!id[i]) {
-			strcpy(r->rid, id);
-			return;
-		}
-	}
-	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
-		/* no entropy yet (early boot): unique enough for a log key */
-		struct timespec t;
-		static unsigned long seq;
-
-		clock_gettime(CLOCK_REALTIME, &t);
-		memcpy(b, &t, sizeof(b) < sizeof(t) ? sizeof(b) : sizeof(t));
-		b[15] ^= (unsigned char)__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
-	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
-	snprintf(r->rid, sizeof(r->rid),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-		 b[12], b[13], b[14], b[15]);
-}
-
-/* Queue status with body (copied) and the headers every answer has. */
-static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *r, int status,
-				   const char *ctype, const char *body, size_t n,
-				   const char *errmsg)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
-
-	resp = MHD_create_response_from_buffer(n, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, "X-Influxdb-Version", RELAY_HTTP_VERSION);
-	MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
-	MHD_add_response_header(resp, "X-Request-Id", r->rid);
-	MHD_add_response_header(resp, "Request-Id", r->rid);
-	if (ctype && *ctype)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (status == 401) {
-		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"InfluxDB\"");
-	} else if (errmsg) {
-		/* a header value: one line, at most 1024 bytes (influxd's cut) */
-		char hv[RELAY_ERR_HEADER_MAX + 1];
-		size_t i;
-
-		for (i = 0; errmsg[i] && i < RELAY_ERR_HEADER_MAX; i++)
-			hv[i] = (unsigned char)errmsg[i] < 0x20 || errmsg[i] == 0x7f ? ' ' : errmsg[i];
-		hv[i] = '\0';
-		MHD_add_response_header(resp, "X-InfluxDB-Error", hv);
-	}
-	ok = MHD_queue_response(c, (unsigned)status, resp);
-	MHD_destroy_response(resp);
-	return ok;
-}
-
-static const char *v2_code(int status)
-{
-	switch (status) {
-	case 400: return "invalid";
-	case 401: return "unauthorized";
-	case 403: return "forbidden";
-	case 404: return "not found";
-	case 405: return "method not allowed";
-	case 413: return "request too large";
-	case 503: return "unavailable";
-	default: return "internal error";
-	}
-}
-
-/* A message names what the client sent (a database, a store's answer):
- * bytes that are not UTF-8 become '?', so that the JSON body and the
- * header stay text. */
-static void text_only(struct ferry_buf *m)
-{
-	size_t i = 0;
-
-	while (i < m->len) {
-		const char *why;
-
-		i += val_utf8_prefix(m->buf + i, m->len - i, 0, &why);
-		if (i < m->len)
-			m->buf[i++] = '?';
-	}
-}
-
-/* An error answer: {"error":msg} (v2: {"code":..,"message":msg}). */
-static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int status,
-				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int status,
-				  const char *fmt, ...)
-{
-	struct ferry_buf msg = FERRY_BUF_INIT, js = FERRY_BUF_INIT;
-	enum MHD_Result ok;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = ferry_buf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	text_only(&msg);
-	if (r->v2)
-		rc |= ferry_buf_addf(&js, "{\"code\":\"%s\",\"message\":", v2_code(status));
-	else
-		rc |= ferry_buf_addstr(&js, "{\"error\":");
-	rc |= ferry_buf_addjson(&js, msg.buf, msg.len);
-	rc |= ferry_buf_addstr(&js, "}\n");
-	if (rc)
-		ok = send_answer(c, r, 500, "text/plain", "out of memory\n", 14, "out of memory");
-	else
-		ok = send_answer(c, r, status, "application/json", js.buf, js.len, msg.buf);
-	ferry_buf_release(&msg);
-	ferry_buf_release(&js);
-	return ok;
-}
-
-static enum MHD_Result send_text(struct MHD_Connection *c, struct req *r, int status,
-				 const char *ctype, const char *s)
-{
-	return send_answer(c, r, status, ctype, s, strlen(s), NULL);
-}
-
-/* ------------------------------------------------------------ auth */
-
-static int same(const char *a, const char *b)
-{
-	size_t na = strlen(a), nb = strlen(b), i;
-	unsigned char d = na != nb;
-
-	/* no early exit on the first difference: the time taken does not
-	 * tell how much of a guessed password was right */
-	for (i = 0; i < na && i < nb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return !d;
-}
-
-/*
- * influxd's parseCredentials: u and p in the query (both non-empty), else
- * "Authorization: Token user:pass", else Basic.  0 when auth is off or the
- * credentials are the configured ones, else the 401 was queued (*done).
- */
-static int check_auth(struct MHD_Connection *c, struct req *r, enum MHD_Result *done)
-{
-	const struct relay_http_cfg *cfg = &r->h->cfg;
-	const char *u = arg(c, "u"), *p = arg(c, "p"), *az;
-	char *bu = NULL, *bp = NULL, tok[512];
-	int ok;
-
-	if (!cfg->auth_user)
-		return 0;
-	if (!(u && *u && p && *p)) {
-		u = p = NULL;
-		az = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
-		if (az && !strncmp(az, "Token ", 6) && strchr(az + 6, ':') &&
-		    !strchr(az + 6, ' ') && strlen(az + 6) < sizeof(tok)) {
-			strcpy(tok, az + 6);
-			u = tok;
-			*strchr(tok, ':') = '\0';
-			p = tok + strlen(tok) + 1;
-		} else if (az && !strncmp(az, "Bearer ", 7)) {
-			*done = send_error(c, r, 401, "bearer auth disabled: the relay takes Basic, u/p or Token user:password");
-			return 1;
-		} else if (az && (bu = MHD_basic_auth_get_username_password(c, &bp))) {
-			u = bu;
-			p = bp ? bp : "";
-		}
-	}
-	if (!u) {
-		*done = send_error(c, r, 401, "unable to parse authentication credentials");
-		return 1;
-	}
-	if (!*u) {
-		ok = 0;
-		*done = send_error(c, r, 401, "username required");
-	} else {
-		ok = same(u, cfg->auth_user) &
-		     same(p, cfg->auth_password ? cfg->auth_password : "");
-		if (!ok)
-			*done = send_error(c, r, 401, "authorization failed");
-	}
-	if (bu)
-		MHD_free(bu);
-	if (bp)
-		MHD_free(bp);
-	return !ok;
-}
 
 /* ------------------------------------------------------------ body */
 
 /* Add n bytes of the decoded body; over the cap: too_big, the rest is
  * read and dropped (the answer is given once the client has sent it). */
-static void body_add(struct req *r, const char *p, size_t n)
+static void body_add(struct relay_req *r, const char *p, size_t n)
 {
 	if (r->too_big || !n)
 		return;
@@ -361,7 +96,7 @@ static void body_add(struct req *r, const char *p, size_t n)
 		r->too_big = 1;   /* ETOOBIG; ENOMEM is told apart at the end */
 }
 
-static void body_gunzip(struct req *r, const char *p, size_t n)
+static void body_gunzip(struct relay_req *r, const char *p, size_t n)
 {
 	char out[16384];
 	int zr;
@@ -401,7 +136,7 @@ static void body_gunzip(struct req *r, const char *p, size_t n)
 	}
 }
 
-static void body_take(struct req *r, const char *p, size_t n)
+static void body_take(struct relay_req *r, const char *p, size_t n)
 {
 	if (r->gz)
 		body_gunzip(r, p, n);
@@ -411,19 +146,19 @@ static void body_take(struct req *r, const char *p, size_t n)
 
 /* After the last byte: 0, or the answer for a body that cannot be used
  * was queued (*done). */
-static int body_check(struct MHD_Connection *c, struct req *r, enum MHD_Result *done)
+static int body_check(struct MHD_Connection *c, struct relay_req *r, enum MHD_Result *done)
 {
 	if (r->too_big) {
 		if (ferry_buf_error(&r->body) == FERRY_ENOMEM)
-			*done = send_error(c, r, 500, "out of memory");
+			*done = relay_http_error(c, r, 500, "out of memory");
 		else
-			*done = send_error(c, r, 413, "http: request body too large");
+			*done = relay_http_error(c, r, 413, "http: request body too large");
 		return 1;
 	}
 	if (r->gz && !r->gz_err[0] && r->gz_init && !r->gz_done)
 		snprintf(r->gz_err, sizeof(r->gz_err), "gzip: unexpected EOF");
 	if (r->gz_err[0]) {
-		*done = send_error(c, r, 400, "%s", r->gz_err);
+		*done = relay_http_error(c, r, 400, "%s", r->gz_err);
 		return 1;
 	}
 	return 0;
@@ -431,21 +166,21 @@ static int body_check(struct MHD_Connection *c, struct req *r, enum MHD_Result *
 
 /* ------------------------------------------------------------ routes */
 
-static enum route route_of(const char *url, const char *method, int *allowed)
+static enum relay_route route_of(const char *url, const char *method, int *allowed)
 {
 	static const struct {
 		const char *path, *methods;
-		enum route r;
+		enum relay_route r;
 	} t[] = {
-		{ "/write", "POST", R_WRITE },
-		{ "/api/v2/write", "POST", R_WRITE2 },
-		{ "/api/v1/telemetry", "POST", R_TELEMETRY },
-		{ "/query", "GET POST", R_QUERY },
-		{ "/ping", "GET HEAD", R_PING },
-		{ "/health", "GET HEAD", R_HEALTH },
-		{ "/ready", "GET HEAD", R_READY },
-		{ "/metrics", "GET HEAD", R_METRICS },
-		{ "/stats", "GET HEAD", R_STATS },
+		{ "/write", "POST", RELAY_R_WRITE },
+		{ "/api/v2/write", "POST", RELAY_R_WRITE2 },
+		{ "/api/v1/telemetry", "POST", RELAY_R_TELEMETRY },
+		{ "/query", "GET POST", RELAY_R_QUERY },
+		{ "/ping", "GET HEAD", RELAY_R_PING },
+		{ "/health", "GET HEAD", RELAY_R_HEALTH },
+		{ "/ready", "GET HEAD", RELAY_R_READY },
+		{ "/metrics", "GET HEAD", RELAY_R_METRICS },
+		{ "/stats", "GET HEAD", RELAY_R_STATS },
 	};
 	size_t i, ml = strlen(method);
 
@@ -464,50 +199,50 @@ static enum route route_of(const char *url, const char *method, int *allowed)
 		}
 		return t[i].r;
 	}
-	return R_NONE;
+	return RELAY_R_NONE;
 }
 
 /* The checks a write's headers decide (auth, database, precision, size):
  * 0 to read the body, else the answer was queued (*done). */
-static int write_headers(struct MHD_Connection *c, struct req *r, enum MHD_Result *done)
+static int write_headers(struct MHD_Connection *c, struct relay_req *r, enum MHD_Result *done)
 {
 	struct relay_http *h = r->h;
-	const char *db, *prec = arg(c, "precision");
+	const char *db, *prec = relay_http_arg(c, "precision");
 
-	if (check_auth(c, r, done))
+	if (relay_http_auth(c, r, done))
 		return 1;
-	if (r->route == R_WRITE2) {
-		const char *b = arg(c, "bucket");
+	if (r->route == RELAY_R_WRITE2) {
+		const char *b = relay_http_arg(c, "bucket");
 
 		if (!b || !*b) {
-			*done = send_error(c, r, 400, "bucket is required");
+			*done = relay_http_error(c, r, 400, "bucket is required");
 			return 1;
 		}
 		/* "db/rp" or "db": as influxd 1.8 maps a bucket */
 		db = b;
 	} else {
-		db = arg(c, "db");
+		db = relay_http_arg(c, "db");
 	}
 	if (!db || !*db) {
-		*done = send_error(c, r, 400, "database is required");
+		*done = relay_http_error(c, r, 400, "database is required");
 		return 1;
 	}
-	if (r->route == R_WRITE2 && strchr(db, '/')) {
+	if (r->route == RELAY_R_WRITE2 && strchr(db, '/')) {
 		char d[256];
 		size_t k = (size_t)(strchr(db, '/') - db);
 
 		if (k >= sizeof(d)) {
-			*done = send_error(c, r, 400, "bucket name too long");
+			*done = relay_http_error(c, r, 400, "bucket name too long");
 			return 1;
 		}
 		memcpy(d, db, k);
 		d[k] = '\0';
 		if (h->ops->has_db && !h->ops->has_db(h->ud, d)) {
-			*done = send_error(c, r, 404, "database not found: \"%s\"", d);
+			*done = relay_http_error(c, r, 404, "database not found: \"%s\"", d);
 			return 1;
 		}
 	} else if (h->ops->has_db && !h->ops->has_db(h->ud, db)) {
-		*done = send_error(c, r, 404, "database not found: \"%s\"", db);
+		*done = relay_http_error(c, r, 404, "database not found: \"%s\"", db);
 		return 1;
 	}
 	r->prec = LP_PREC_NS;
@@ -515,11 +250,11 @@ static int write_headers(struct MHD_Connection *c, struct req *r, enum MHD_Resul
 		int bad = lp_precision_parse(prec, &r->prec) < 0;
 
 		/* the 2.x API knows ns us ms s only */
-		if (r->route == R_WRITE2 && (r->prec == LP_PREC_M || r->prec == LP_PREC_H))
+		if (r->route == RELAY_R_WRITE2 && (r->prec == LP_PREC_M || r->prec == LP_PREC_H))
 			bad = 1;
 		if (bad) {
-			*done = send_error(c, r, 400, "invalid precision \"%s\" (use %s)", prec,
-					   r->route == R_WRITE2 ? "ns, us, ms or s" :
+			*done = relay_http_error(c, r, 400, "invalid precision \"%s\" (use %s)", prec,
+					   r->route == RELAY_R_WRITE2 ? "ns, us, ms or s" :
 					   "n, ns, u, us, ms, s, m or h");
 			return 1;
 		}
@@ -527,23 +262,23 @@ static int write_headers(struct MHD_Connection *c, struct req *r, enum MHD_Resul
 	return 0;
 }
 
-static int telemetry_headers(struct MHD_Connection *c, struct req *r, enum MHD_Result *done)
+static int telemetry_headers(struct MHD_Connection *c, struct relay_req *r, enum MHD_Result *done)
 {
 	struct relay_http *h = r->h;
-	const char *key = header(c, "X-API-Key");
+	const char *key = relay_http_header(c, "X-API-Key");
 	int k;
 
 	if (!key || !*key) {
-		*done = send_error(c, r, 401, "an X-API-Key header is required");
+		*done = relay_http_error(c, r, 401, "an X-API-Key header is required");
 		return 1;
 	}
 	k = h->ops->device ? h->ops->device(h->ud, key, r->device, sizeof(r->device)) : -1;
 	if (k == 0) {
-		*done = send_error(c, r, 401, "unknown API key");
+		*done = relay_http_error(c, r, 401, "unknown API key");
 		return 1;
 	}
 	if (k < 0) {
-		*done = send_error(c, r, 503, "cannot look up the API key now: the device table cannot be read; try again");
+		*done = relay_http_error(c, r, 503, "cannot look up the API key now: the device table cannot be read; try again");
 		return 1;
 	}
 	return 0;
@@ -551,7 +286,7 @@ static int telemetry_headers(struct MHD_Connection *c, struct req *r, enum MHD_R
 
 /* The answer of a write once the points are checked (both write APIs and
  * the device API): ops->write, then influxd's wording. */
-static enum MHD_Result do_write(struct MHD_Connection *c, struct req *r, const char *db,
+static enum MHD_Result do_write(struct MHD_Connection *c, struct relay_req *r, const char *db,
 				const char *rp, struct relay_points *pts)
 {
 	struct relay_http *h = r->h;
@@ -565,17 +300,17 @@ static enum MHD_Result do_write(struct MHD_Connection *c, struct req *r, const c
 		/* influxd: an empty batch is a 204 (Home Assistant's start-up
 		 * check writes one); only bad lines: 400 with the first reason */
 		if (pts->nrejected)
-			return send_error(c, r, 400, "%s", pts->why);
-		return send_answer(c, r, 204, NULL, "", 0, NULL);
+			return relay_http_error(c, r, 400, "%s", pts->why);
+		return relay_http_send(c, r, 204, NULL, "", 0, NULL);
 	}
 	relay_answer_init(&ans);
 	st = h->ops->write(h->ud, db, rp, pts, &ans);
 	if (st >= 200 && st < 300) {
 		if (pts->nrejected)
-			ok = send_error(c, r, 400, "partial write: %s dropped=%zu", pts->why,
+			ok = relay_http_error(c, r, 400, "partial write: %s dropped=%zu", pts->why,
 					pts->nrejected);
 		else
-			ok = send_answer(c, r, 204, NULL, "", 0, NULL);
+			ok = relay_http_send(c, r, 204, NULL, "", 0, NULL);
 	} else {
 		const char *m = ans.body.len ? ans.body.buf :
 				st == 404 ? "database not found" :
@@ -586,13 +321,13 @@ static enum MHD_Result do_write(struct MHD_Connection *c, struct req *r, const c
 			st = 500;
 		if (st >= 500)
 			count(h, RELAY_C_WRITE_ERRORS, 1);
-		ok = send_error(c, r, st, "%s", m);
+		ok = relay_http_error(c, r, st, "%s", m);
 	}
 	relay_answer_release(&ans);
 	return ok;
 }
 
-static enum MHD_Result finish_write(struct MHD_Connection *c, struct req *r)
+static enum MHD_Result finish_write(struct MHD_Connection *c, struct relay_req *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct relay_points pts;
@@ -600,33 +335,33 @@ static enum MHD_Result finish_write(struct MHD_Connection *c, struct req *r)
 	const char *db, *rp;
 	enum MHD_Result ok;
 
-	if (r->route == R_WRITE2) {
-		const char *b = arg(c, "bucket"), *sl = strchr(b, '/');
+	if (r->route == RELAY_R_WRITE2) {
+		const char *b = relay_http_arg(c, "bucket"), *sl = strchr(b, '/');
 
 		snprintf(dbb, sizeof(dbb), "%.*s", sl ? (int)(sl - b) : (int)strlen(b), b);
 		db = dbb;
 		rp = sl ? sl + 1 : "";
 	} else {
-		db = arg(c, "db");
-		rp = arg(c, "rp");
+		db = relay_http_arg(c, "db");
+		rp = relay_http_arg(c, "rp");
 		if (!rp)
 			rp = "";
 	}
 	relay_points_init(&pts);
 	if (relay_ingest_lp(r->body.buf, r->body.len, r->prec, now_ns(), &pts, &err) < 0)
-		ok = send_error(c, r, 500, "%s", err.msg);
+		ok = relay_http_error(c, r, 500, "%s", err.msg);
 	else
 		ok = do_write(c, r, db, rp, &pts);
 	relay_points_release(&pts);
 	return ok;
 }
 
-static enum MHD_Result finish_telemetry(struct MHD_Connection *c, struct req *r)
+static enum MHD_Result finish_telemetry(struct MHD_Connection *c, struct relay_req *r)
 {
 	struct relay_http *h = r->h;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct relay_points pts;
-	const char *db = arg(c, "db");
+	const char *db = relay_http_arg(c, "db");
 	enum MHD_Result ok;
 	int rc;
 
@@ -636,9 +371,9 @@ static enum MHD_Result finish_telemetry(struct MHD_Connection *c, struct req *r)
 				    "telemetry", r->device, now_ns(), &pts, &err);
 	if (rc == FERRY_EPARSE) {
 		count(h, RELAY_C_REJECTS, 1);
-		ok = send_error(c, r, 400, "%s", err.msg);
+		ok = relay_http_error(c, r, 400, "%s", err.msg);
 	} else if (rc < 0) {
-		ok = send_error(c, r, 500, "%s", err.msg);
+		ok = relay_http_error(c, r, 500, "%s", err.msg);
 	} else {
 		/* no ?db=: "" for the relay's own database */
 		ok = do_write(c, r, db ? db : "", "", &pts);
@@ -677,32 +412,32 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
 	return rc ? MHD_NO : MHD_YES;
 }
 
-static enum MHD_Result finish_query(struct MHD_Connection *c, struct req *r, const char *method)
+static enum MHD_Result finish_query(struct MHD_Connection *c, struct relay_req *r, const char *method)
 {
 	struct relay_http *h = r->h;
 	struct ferry_buf qs = FERRY_BUF_INIT;
 	struct relay_answer ans;
-	const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ct = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
 	enum MHD_Result ok;
 	int rc;
 
 	relay_answer_init(&ans);
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &qs);
 	if (ferry_buf_error(&qs)) {
-		ok = send_error(c, r, 500, "out of memory");
+		ok = relay_http_error(c, r, 500, "out of memory");
 		goto out;
 	}
 	if (!h->ops->query) {
-		ok = send_error(c, r, 502, "no InfluxDB behind the relay to pass /query to");
+		ok = relay_http_error(c, r, 502, "no InfluxDB behind the relay to pass /query to");
 		goto out;
 	}
 	rc = h->ops->query(h->ud, method, qs.buf, r->body.buf, r->body.len, ct, &ans);
 	if (rc < 0) {
-		ok = send_error(c, r, 502, "cannot pass /query to InfluxDB%s%s", ans.body.len ? ": " : "",
+		ok = relay_http_error(c, r, 502, "cannot pass /query to InfluxDB%s%s", ans.body.len ? ": " : "",
 				ans.body.len ? ans.body.buf : " (it cannot be reached)");
 		goto out;
 	}
-	ok = send_answer(c, r, ans.status ? ans.status : 200,
+	ok = relay_http_send(c, r, ans.status ? ans.status : 200,
 			 ans.content_type[0] ? ans.content_type : "application/json",
 			 ans.body.buf, ans.body.len, NULL);
 out:
@@ -711,7 +446,7 @@ out:
 	return ok;
 }
 
-static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct req *r, int prom)
+static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct relay_req *r, int prom)
 {
 	struct relay_http *h = r->h;
 	struct relay_gauges g;
@@ -720,50 +455,50 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct req *r, in
 	int rc;
 
 	if (!metrics_on(h) || !relay_metrics_prometheus || !relay_metrics_json)
-		return send_error(c, r, 503, "metrics are not enabled in this relay");
+		return relay_http_error(c, r, 503, "metrics are not enabled in this relay");
 	memset(&g, 0, sizeof(g));
 	if (h->ops->gauges)
 		h->ops->gauges(h->ud, &g);
 	rc = prom ? relay_metrics_prometheus(h->cfg.metrics, &g, &out) :
 		    relay_metrics_json(h->cfg.metrics, &g, &out);
 	if (rc < 0 || ferry_buf_error(&out))
-		ok = send_error(c, r, 500, "out of memory");
+		ok = relay_http_error(c, r, 500, "out of memory");
 	else
-		ok = send_answer(c, r, 200, prom ? "text/plain; version=0.0.4; charset=utf-8" :
+		ok = relay_http_send(c, r, 200, prom ? "text/plain; version=0.0.4; charset=utf-8" :
 				 "application/json", out.buf, out.len, NULL);
 	ferry_buf_release(&out);
 	return ok;
 }
 
 /* Answers that need no body: on the first call. */
-static enum MHD_Result serve_now(struct MHD_Connection *c, struct req *r)
+static enum MHD_Result serve_now(struct MHD_Connection *c, struct relay_req *r)
 {
 	struct relay_http *h = r->h;
 	const char *v;
 
 	switch (r->route) {
-	case R_PING:
-		v = arg(c, "verbose");
+	case RELAY_R_PING:
+		v = relay_http_arg(c, "verbose");
 		if (v && *v && strcmp(v, "0") && strcmp(v, "false"))
-			return send_text(c, r, 200, "application/json",
+			return relay_http_text(c, r, 200, "application/json",
 					 "{\"version\":\"" RELAY_HTTP_VERSION "\"}\n");
-		return send_answer(c, r, 204, NULL, "", 0, NULL);
-	case R_HEALTH:
+		return relay_http_send(c, r, 204, NULL, "", 0, NULL);
+	case RELAY_R_HEALTH:
 		/* liveness: a store outage must not fail it (a restart would
 		 * not help and would drop the spool's replay) */
-		return send_text(c, r, 200, "application/json",
+		return relay_http_text(c, r, 200, "application/json",
 				 "{\"name\":\"ferry-relay\",\"message\":\"ready for queries and writes\","
 				 "\"status\":\"pass\",\"checks\":[],\"version\":\"" RELAY_HTTP_VERSION "\"}\n");
-	case R_READY:
+	case RELAY_R_READY:
 		if (h->ops->ready && h->ops->ready(h->ud))
-			return send_text(c, r, 200, "application/json", "{\"status\":\"ready\"}\n");
-		return send_text(c, r, 503, "application/json", "{\"status\":\"not ready\"}\n");
-	case R_METRICS:
+			return relay_http_text(c, r, 200, "application/json", "{\"status\":\"ready\"}\n");
+		return relay_http_text(c, r, 503, "application/json", "{\"status\":\"not ready\"}\n");
+	case RELAY_R_METRICS:
 		return serve_metrics(c, r, 1);
-	case R_STATS:
+	case RELAY_R_STATS:
 		return serve_metrics(c, r, 0);
 	default:
-		return send_error(c, r, 500, "internal error: route %d", (int)r->route);
+		return relay_http_error(c, r, 500, "internal error: route %d", (int)r->route);
 	}
 }
 
@@ -772,7 +507,7 @@ static enum MHD_Result serve_now(struct MHD_Connection *c, struct req *r)
 static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c,
 				  const char *url, const char *method, void **con_cls)
 {
-	struct req *r = ferry_calloc(1, sizeof(*r));
+	struct relay_req *r = ferry_calloc(1, sizeof(*r));
 	const char *cl, *ce;
 	enum MHD_Result done = MHD_YES;
 	int allowed;
@@ -783,41 +518,41 @@ static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c
 	r->h = h;
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	ferry_buf_init(&r->body, h->cfg.max_body);
-	request_id(c, r);
+	relay_http_request_id(c, r);
 	r->route = route_of(url, method, &allowed);
-	r->v2 = r->route == R_WRITE2;
-	if (r->route == R_NONE)
-		return send_error(c, r, 404, "404 page not found");
+	r->v2 = r->route == RELAY_R_WRITE2;
+	if (r->route == RELAY_R_NONE)
+		return relay_http_error(c, r, 404, "404 page not found");
 	if (!allowed)
-		return send_error(c, r, 405, "method %s not allowed on %s", method, url);
+		return relay_http_error(c, r, 405, "method %s not allowed on %s", method, url);
 	switch (r->route) {
-	case R_WRITE:
-	case R_WRITE2:
+	case RELAY_R_WRITE:
+	case RELAY_R_WRITE2:
 		count(h, RELAY_C_REQUESTS, 1);
 		if (write_headers(c, r, &done))
 			return done;
 		break;
-	case R_TELEMETRY:
+	case RELAY_R_TELEMETRY:
 		count(h, RELAY_C_REQUESTS, 1);
 		if (telemetry_headers(c, r, &done))
 			return done;
 		break;
-	case R_QUERY:
-		if (check_auth(c, r, &done))
+	case RELAY_R_QUERY:
+		if (relay_http_auth(c, r, &done))
 			return done;
 		break;
 	default:
 		return serve_now(c, r);
 	}
 	r->body_expected = 1;
-	cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	cl = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && h->cfg.max_body && strtoull(cl, NULL, 10) > h->cfg.max_body)
-		return send_error(c, r, 413, "http: request body too large");
-	ce = header(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
+		return relay_http_error(c, r, 413, "http: request body too large");
+	ce = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
 	if (ce && !strcasecmp(ce, "gzip"))
 		r->gz = 1;
 	else if (ce && *ce && strcasecmp(ce, "identity"))
-		return send_error(c, r, 415, "unsupported Content-Encoding \"%s\" (use gzip)", ce);
+		return relay_http_error(c, r, 415, "unsupported Content-Encoding \"%s\" (use gzip)", ce);
 	return MHD_YES;
 }
 
@@ -826,7 +561,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct relay_http *h = cls;
-	struct req *r = *con_cls;
+	struct relay_req *r = *con_cls;
 	enum MHD_Result done = MHD_YES, ok;
 
 	(void)version;
@@ -840,20 +575,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (body_check(c, r, &done))
 		return done;
 	switch (r->route) {
-	case R_WRITE:
-	case R_WRITE2:
+	case RELAY_R_WRITE:
+	case RELAY_R_WRITE2:
 		ok = finish_write(c, r);
 		break;
-	case R_TELEMETRY:
+	case RELAY_R_TELEMETRY:
 		ok = finish_telemetry(c, r);
 		break;
-	case R_QUERY:
+	case RELAY_R_QUERY:
 		ok = finish_query(c, r, method);
 		break;
 	default:
-		ok = send_error(c, r, 500, "internal error: route %d", (int)r->route);
+		ok = relay_http_error(c, r, 500, "internal error: route %d", (int)r->route);
 	}
-	if (r->route != R_QUERY && metrics_on(h) && relay_metrics_observe)
+	if (r->route != RELAY_R_QUERY && metrics_on(h) && relay_metrics_observe)
 		relay_metrics_observe(h->cfg.metrics, -1, since(&r->t0));
 	return ok;
 }
@@ -863,7 +598,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct req *r = *con_cls;
+	struct relay_req *r = *con_cls;
 
 	(void)cls;
 	(void)c;

@@ -122,12 +122,19 @@ static void body_gunzip(struct relay_req *r, const char *p, size_t n)
 			}
 			r->gz_done = 0;
 		}
+		uInt before = r->z.avail_in;
+
 		r->z.next_out = (Bytef *)out;
 		r->z.avail_out = sizeof(out);
 		zr = inflate(&r->z, Z_NO_FLUSH);
 		body_add(r, out, sizeof(out) - r->z.avail_out);
 		if (zr == Z_STREAM_END) {
 			r->gz_done = 1;
+		} else if (zr == Z_BUF_ERROR && r->z.avail_in == before &&
+			   r->z.avail_out == sizeof(out)) {
+			/* no progress with input and room left: never loop on it */
+			snprintf(r->gz_err, sizeof(r->gz_err), "gzip: invalid compressed data");
+			return;
 		} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
 			snprintf(r->gz_err, sizeof(r->gz_err), "gzip: %s",
 				 r->z.msg ? r->z.msg : "invalid compressed data");

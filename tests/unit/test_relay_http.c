@@ -723,6 +723,36 @@ static void test_disconnect_mid_body(void **state)
 	assert_string_equal(V.lp, "ok v=1 1\n");
 }
 
+/* Keep-alive: one client connection carries many requests, also after
+ * an error answer that read its body (libcurl reuses the connection:
+ * no new connect for the later requests). */
+static void test_keep_alive(void **state)
+{
+	CURL *cu = curl_easy_init();
+	struct ferry_buf sink = FERRY_BUF_INIT;
+	char url[128];
+	long connects, status;
+	int i;
+
+	assert_non_null(cu);
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, &sink);
+	for (i = 0; i < 6; i++) {
+		const char *body = i % 2 ? "broken" : "m v=1 1";
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/write?db=home", port);
+		curl_easy_setopt(cu, CURLOPT_URL, url);
+		curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body);
+		assert_int_equal(curl_easy_perform(cu), CURLE_OK);
+		curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
+		assert_int_equal(status, i % 2 ? 400 : 204);
+		curl_easy_getinfo(cu, CURLINFO_NUM_CONNECTS, &connects);
+		assert_int_equal(connects, i == 0 ? 1 : 0);
+	}
+	curl_easy_cleanup(cu);
+	ferry_buf_release(&sink);
+}
+
 /* Home Assistant's client: write_points([]) at start-up, then points;
  * it raises on anything but 204. */
 static void test_python_influxdb(void **state)
@@ -775,6 +805,7 @@ int main(void)
 		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_disconnect_mid_body),
+		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_python_influxdb),
 	};
 

@@ -551,7 +551,6 @@ static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c
 	default:
 		return serve_now(c, r);
 	}
-	r->body_expected = 1;
 	cl = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && h->cfg.max_body && strtoull(cl, NULL, 10) > h->cfg.max_body)
 		return relay_http_error(c, r, 413, "http: request body too large");

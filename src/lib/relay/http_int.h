@@ -34,7 +34,6 @@ struct relay_req {
 	struct relay_http *h;
 	enum relay_route route;
 	int v2;                 /* errors as {"code","message"} */
-	int body_expected;      /* a route that reads the body */
 	struct ferry_buf body;  /* decoded, capped at max_body */
 	int too_big;
 	int gz;                 /* Content-Encoding: gzip */

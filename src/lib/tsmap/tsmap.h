@@ -253,7 +253,9 @@ int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
  * with the same reason: the parser, a timestamp (or the default), its
  * range at the precision, UTF-8 and NUL bytes in every name and string,
  * NaN/Inf.  A struct tm_point it gives points into c and dies with the
- * next call.
+ * next call.  NaN/Inf: scratch.drop_nonfinite is 0 after tm_check_init(),
+ * so such a line is refused whole, as influxd does (the relay); lp://
+ * sets it to 1 (the value left out, listed in scratch.dropped).
  */
 struct tm_check {
 	struct lp_scratch scratch;
@@ -261,6 +263,10 @@ struct tm_check {
 	enum lp_precision precision;
 	int has_default_ns;      /* a point without timestamp gets default_ns */
 	int64_t default_ns;      /* (the relay: now); else it is a reject */
+	/* lp:// --start/--end: a point outside [start_ns, end_ns) is
+	 * TM_CHECK_SKIP, decided before the text checks (0: no bound) */
+	int has_start, has_end;
+	int64_t start_ns, end_ns;
 	char why[320];
 };
 enum { TM_CHECK_SKIP = 0, TM_CHECK_POINT, TM_CHECK_REJECT };

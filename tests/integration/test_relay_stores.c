@@ -382,7 +382,9 @@ static void test_pg_down_and_back(void **state)
 	rc = relay_store_write(s, &rec, 1, "sp", &err);
 	assert_int_equal(services("start-pg", dir, NULL), 0);
 	assert_int_equal(rc, FERRY_ECONN);
-	/* the same handle, no reopen */
+	/* the same handle, no reopen: the failed write left no position */
+	assert_int_equal(relay_store_position(s, "sp", &seq, &err), 0);
+	assert_int_equal(seq, 1);
 	rec_set(&rec, 3, "home", "m,entity_id=a v=3 1700000002000000000\n", 1, NULL);
 	rc = relay_store_write(s, &rec, 1, "sp", &err);
 	if (rc != 0) {
@@ -517,6 +519,35 @@ static void test_influx(void **state)
 	if (!strstr(body, ",2]"))
 		fail_msg("count: %s", body);
 	free(body);
+	relay_store_close(s);
+
+	/* a gzip'd body (gzip=1: on loopback the default is plain), and a
+	 * /query POST with a form body passed through */
+	snprintf(url, sizeof(url), "%s/%s?gzip=1", influx_url, db);
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	rec_set(&recs[0], 0, db, "gz,host=a v=5 1700000005000000000\n", 1, NULL);
+	if (relay_store_write(s, recs, 1, NULL, &err) < 0)
+		fail_msg("gzip write: %s", err.msg);
+	assert_int_equal(recs[0].nbad, 0);
+	{
+		struct relay_answer ans;
+		char qs[128];
+		static const char form[] = "q=SELECT%20v%20FROM%20gz";
+
+		memset(&ans, 0, sizeof(ans));
+		ferry_buf_init(&ans.body, 0);
+		snprintf(qs, sizeof(qs), "db=%s", db);
+		assert_int_equal(relay_influx_query(s, "POST", qs, form, strlen(form),
+						    "application/x-www-form-urlencoded", &ans, &err), 0);
+		assert_int_equal(ans.status, 200);
+		if (!strstr(ans.body.buf, ",5]"))
+			fail_msg("gz: %s", ans.body.buf);
+		/* an InfluxQL error comes back as influxd gave it */
+		assert_int_equal(relay_influx_query(s, "GET", "q=SELEC", NULL, 0, NULL, &ans, &err), 0);
+		assert_int_equal(ans.status, 400);
+		assert_non_null(strstr(ans.body.buf, "error"));
+		ferry_buf_release(&ans.body);
+	}
 	relay_store_close(s);
 
 	/* nobody listening: FERRY_ECONN, nothing refused */

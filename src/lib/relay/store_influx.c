@@ -43,13 +43,23 @@
 #define IFX_ANSWER_MAX (256u << 20)  /* a /query answer passed through, at most */
 #define IFX_DB_REFRESH_S 3        /* SHOW DATABASES again after a miss, at most this often */
 
-struct relay_ifx {
-	struct tm_influx_url u;
+/* One curl handle and its buffers, used by one thread at a time. */
+struct hconn {
+	pthread_mutex_t lock;
 	CURL *h;
-	struct ferry_buf body, gz, ans, url;
+	struct ferry_buf gz, ans, url;
 	char cerr[CURL_ERROR_SIZE];
 	size_t ans_max;
-	char **dbs;                   /* SHOW DATABASES, cached */
+	int lock_made;
+};
+
+/* Writes go through w; /ping, /query and SHOW DATABASES through q, so
+ * that the HTTP threads of the relay never wait behind a write. */
+struct relay_ifx {
+	struct tm_influx_url u;
+	struct hconn w, q;
+	struct ferry_buf body;
+	char **dbs;                   /* SHOW DATABASES, cached (under q.lock) */
 	size_t ndbs;
 	time_t dbs_at;                /* when asked; 0 never */
 };
@@ -72,17 +82,33 @@ static void dbs_free(struct relay_ifx *x)
 	x->ndbs = 0;
 }
 
+static int hconn_init(struct hconn *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	c->lock_made = 1;
+	return (c->h = curl_easy_init()) != NULL ? 0 : FERRY_ENOMEM;
+}
+
+static void hconn_release(struct hconn *c)
+{
+	if (!c->lock_made)
+		return;
+	if (c->h)
+		curl_easy_cleanup(c->h);
+	ferry_buf_release(&c->gz);
+	ferry_buf_release(&c->ans);
+	ferry_buf_release(&c->url);
+	pthread_mutex_destroy(&c->lock);
+}
+
 void relay_ifx_close(struct relay_ifx *x)
 {
 	if (!x)
 		return;
-	if (x->h)
-		curl_easy_cleanup(x->h);
+	hconn_release(&x->w);
+	hconn_release(&x->q);
 	tm_influx_url_release(&x->u);
 	ferry_buf_release(&x->body);
-	ferry_buf_release(&x->gz);
-	ferry_buf_release(&x->ans);
-	ferry_buf_release(&x->url);
 	dbs_free(x);
 	ferry_free(x);
 }
@@ -99,7 +125,7 @@ int relay_ifx_open(const char *url, struct relay_ifx **out, struct ferry_error *
 	pthread_once(&curl_once, curl_setup);
 	if ((rc = ferry_url_parse(url, &u, err)) < 0 || (rc = tm_influx_url(u, &x->u, err)) < 0)
 		goto fail;
-	if (!(x->h = curl_easy_init())) {
+	if (hconn_init(&x->w) < 0 || hconn_init(&x->q) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "cannot start a curl handle");
 		goto fail;
 	}
@@ -116,15 +142,15 @@ fail:
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 {
-	struct relay_ifx *x = ud;
+	struct hconn *c = ud;
 	size_t n = size * nmemb;
 
-	if (x->ans.len + n > x->ans_max)
+	if (c->ans.len + n > c->ans_max)
 		return 0;   /* curl fails the transfer: CURLE_WRITE_ERROR */
-	return ferry_buf_add(&x->ans, data, n) < 0 ? 0 : n;
+	return ferry_buf_add(&c->ans, data, n) < 0 ? 0 : n;
 }
 
-static int gzip_body(struct relay_ifx *x, const char *p, size_t n)
+static int gzip_body(struct hconn *c, const char *p, size_t n)
 {
 	z_stream z;
 	uLong bound;
@@ -136,17 +162,17 @@ static int gzip_body(struct relay_ifx *x, const char *p, size_t n)
 		return FERRY_ENOMEM;
 	bound = deflateBound(&z, (uLong)n) + 64;
 
-	ferry_buf_clear(&x->gz);
-	if (ferry_buf_grow(&x->gz, bound) < 0) {
+	ferry_buf_clear(&c->gz);
+	if (ferry_buf_grow(&c->gz, bound) < 0) {
 		deflateEnd(&z);
 		return FERRY_ENOMEM;
 	}
 	z.next_in = (Bytef *)(uintptr_t)p;
 	z.avail_in = (uInt)n;
-	z.next_out = (Bytef *)x->gz.buf;
+	z.next_out = (Bytef *)c->gz.buf;
 	z.avail_out = (uInt)bound;
 	zr = deflate(&z, Z_FINISH);
-	if (ferry_buf_setlen(&x->gz, z.total_out) < 0)
+	if (ferry_buf_setlen(&c->gz, z.total_out) < 0)
 		zr = Z_BUF_ERROR;
 	deflateEnd(&z);
 	return zr == Z_STREAM_END ? 0 : FERRY_ENOMEM;
@@ -154,10 +180,11 @@ static int gzip_body(struct relay_ifx *x, const char *p, size_t n)
 
 /*
  * One request: method, path and query after the base URL, the body (NULL:
- * none) with its content type; the answer in x->ans (at most max bytes),
+ * none) with its content type, through c (locked by the caller); the
+ * answer in c->ans (at most max bytes),
  * the status in *status.  0, or FERRY_ECONN when no answer came.
  */
-static int request(struct relay_ifx *x, const char *method, const char *pathq,
+static int request(struct relay_ifx *x, struct hconn *c, const char *method, const char *pathq,
 		   const char *body, size_t n, const char *ctype, int gzip, int auth,
 		   size_t max, long *status, char *ctype_out, size_t ctcap,
 		   struct ferry_error *err)
@@ -167,37 +194,37 @@ static int request(struct relay_ifx *x, const char *method, const char *pathq,
 	char line[160];
 	int rc = 0;
 
-	ferry_buf_clear(&x->ans);
-	ferry_buf_clear(&x->url);
-	x->ans_max = max;
-	x->cerr[0] = '\0';
+	ferry_buf_clear(&c->ans);
+	ferry_buf_clear(&c->url);
+	c->ans_max = max;
+	c->cerr[0] = '\0';
 	*status = 0;
-	if (ferry_buf_addstr(&x->url, x->u.base) < 0 || ferry_buf_addstr(&x->url, pathq) < 0)
+	if (ferry_buf_addstr(&c->url, x->u.base) < 0 || ferry_buf_addstr(&c->url, pathq) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	curl_easy_reset(x->h);   /* keeps the connection cache */
-	curl_easy_setopt(x->h, CURLOPT_URL, x->url.buf);
-	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->h, CURLOPT_TIMEOUT, (long)IFX_TIMEOUT_S);
-	curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT, (long)IFX_CONNECT_S);
-	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->cerr);
-	curl_easy_setopt(x->h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_reset(c->h);   /* keeps the connection cache */
+	curl_easy_setopt(c->h, CURLOPT_URL, c->url.buf);
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, (long)IFX_TIMEOUT_S);
+	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, (long)IFX_CONNECT_S);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->cerr);
+	curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "");
 	if (auth && x->u.user) {
-		curl_easy_setopt(x->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(x->h, CURLOPT_USERNAME, x->u.user);
-		curl_easy_setopt(x->h, CURLOPT_PASSWORD, x->u.pass ? x->u.pass : "");
+		curl_easy_setopt(c->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(c->h, CURLOPT_USERNAME, x->u.user);
+		curl_easy_setopt(c->h, CURLOPT_PASSWORD, x->u.pass ? x->u.pass : "");
 	}
 	if (!strcmp(method, "HEAD"))
-		curl_easy_setopt(x->h, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(c->h, CURLOPT_NOBODY, 1L);
 	else if (strcmp(method, "GET") && strcmp(method, "POST"))
-		curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, method);
+		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
 		if (gzip) {
-			if (gzip_body(x, body, n) < 0)
+			if (gzip_body(c, body, n) < 0)
 				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			body = x->gz.buf;
-			n = x->gz.len;
+			body = c->gz.buf;
+			n = c->gz.len;
 			if (!(h2 = curl_slist_append(hdr, "Content-Encoding: gzip")))
 				goto nomem;
 			hdr = h2;
@@ -208,31 +235,31 @@ static int request(struct relay_ifx *x, const char *method, const char *pathq,
 				goto nomem;
 			hdr = h2;
 		}
-		curl_easy_setopt(x->h, CURLOPT_POST, 1L);
-		curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+		curl_easy_setopt(c->h, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
 		if (!strcmp(method, "GET"))
-			curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, "GET");
+			curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, "GET");
 	}
 	if (!(h2 = curl_slist_append(hdr, "Expect:")))  /* no 100-continue round trip */
 		goto nomem;
 	hdr = h2;
-	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, hdr);
-	cc = curl_easy_perform(x->h);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdr);
+	cc = curl_easy_perform(c->h);
 	if (cc != CURLE_OK) {
-		if (cc == CURLE_WRITE_ERROR && x->ans.len + 1 > x->ans_max)
+		if (cc == CURLE_WRITE_ERROR && c->ans.len + 1 > c->ans_max)
 			rc = ferry_error_set(err, FERRY_ETOOBIG, "the answer of %s is over %zu bytes",
 					     x->u.where, max);
 		else
 			rc = ferry_error_set(err, FERRY_ECONN, "cannot reach InfluxDB at %s: %s",
-					     x->u.where, x->cerr[0] ? x->cerr : curl_easy_strerror(cc));
+					     x->u.where, c->cerr[0] ? c->cerr : curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, status);
 	if (ctype_out) {
 		char *ct = NULL;
 
-		curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
+		curl_easy_getinfo(c->h, CURLINFO_CONTENT_TYPE, &ct);
 		snprintf(ctype_out, ctcap, "%s", ct ? ct : "");
 	}
 out:
@@ -244,17 +271,17 @@ nomem:
 }
 
 /* influxd's {"error":"..."} (else the answer as text), cut to cap bytes. */
-static void answer_error(struct relay_ifx *x, char *out, size_t cap)
+static void answer_error(const struct hconn *c, char *out, size_t cap)
 {
 	json_error_t je;
-	json_t *j = json_loadb(x->ans.buf ? x->ans.buf : "", x->ans.len, 0, &je);
+	json_t *j = json_loadb(c->ans.buf ? c->ans.buf : "", c->ans.len, 0, &je);
 	const char *s = j ? json_string_value(json_object_get(j, "error")) : NULL;
 
 	if (s)
 		snprintf(out, cap, "%s", s);
 	else
-		snprintf(out, cap, "%.*s", (int)(x->ans.len > 200 ? 200 : x->ans.len),
-			 x->ans.buf ? x->ans.buf : "");
+		snprintf(out, cap, "%.*s", (int)(c->ans.len > 200 ? 200 : c->ans.len),
+			 c->ans.buf ? c->ans.buf : "");
 	json_decref(j);
 	if (!out[0])
 		snprintf(out, cap, "empty answer");
@@ -290,7 +317,7 @@ static int post(struct relay_ifx *x, const char *db, const char *rp, const char 
 		size_t n, char *why, size_t wcap, struct ferry_error *err)
 {
 	struct ferry_buf q = FERRY_BUF_INIT;
-	char *edb = curl_easy_escape(x->h, db, 0), *erp = curl_easy_escape(x->h, rp, 0);
+	char *edb = curl_easy_escape(x->w.h, db, 0), *erp = curl_easy_escape(x->w.h, rp, 0);
 	char msg[512];
 	long st;
 	int rc, e = 0;
@@ -306,14 +333,14 @@ static int post(struct relay_ifx *x, const char *db, const char *rp, const char 
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = request(x, "POST", q.buf, body, n, "text/plain; charset=utf-8", x->u.gzip, 1,
+	if ((rc = request(x, &x->w, "POST", q.buf, body, n, "text/plain; charset=utf-8", x->u.gzip, 1,
 			  IFX_ERRBODY_MAX, &st, NULL, 0, err)) < 0)
 		goto out;
 	if (st == 204 || st == 200) {
 		rc = WR_OK;
 		goto out;
 	}
-	answer_error(x, msg, sizeof(msg));
+	answer_error(&x->w, msg, sizeof(msg));
 	if (st == 400 || st == 404) {
 		cut_copy(why, wcap, msg);
 		rc = st == 400 ? WR_BAD : WR_NODB;
@@ -400,8 +427,8 @@ static int one_rec(struct relay_ifx *x, struct relay_rec *r, struct ferry_error 
 	return rc;
 }
 
-int relay_ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
-		    struct ferry_error *err)
+static int ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
+		     struct ferry_error *err)
 {
 	size_t i = 0, k, j;
 	int rc = 0;
@@ -445,17 +472,30 @@ int relay_ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 	return rc < 0 ? rc : 0;
 }
 
+int relay_ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
+		    struct ferry_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&x->w.lock);
+	rc = ifx_write(x, recs, n, err);
+	pthread_mutex_unlock(&x->w.lock);
+	return rc;
+}
+
 /* ------------------------------------------------------------ the rest */
 
 int relay_ifx_ping(struct relay_ifx *x)
 {
 	struct ferry_error e = FERRY_ERROR_INIT;
 	long st;
+	int rc;
 
-	if (request(x, "GET", "/ping", NULL, 0, NULL, 0, 1, IFX_ERRBODY_MAX, &st, NULL, 0,
-		    &e) < 0)
-		return 0;
-	return st == 204 || st == 200;
+	pthread_mutex_lock(&x->q.lock);
+	rc = request(x, &x->q, "GET", "/ping", NULL, 0, NULL, 0, 1, IFX_ERRBODY_MAX, &st, NULL, 0,
+		     &e);
+	pthread_mutex_unlock(&x->q.lock);
+	return rc == 0 && (st == 204 || st == 200);
 }
 
 static int dbs_load(struct relay_ifx *x, struct ferry_error *err)
@@ -467,16 +507,16 @@ static int dbs_load(struct relay_ifx *x, struct ferry_error *err)
 	size_t i;
 	int rc;
 
-	if ((rc = request(x, "GET", "/query?q=SHOW%20DATABASES", NULL, 0, NULL, 0, 1,
+	if ((rc = request(x, &x->q, "GET", "/query?q=SHOW%20DATABASES", NULL, 0, NULL, 0, 1,
 			  16u << 20, &st, NULL, 0, err)) < 0)
 		return rc == FERRY_ETOOBIG ? FERRY_ECONN : rc;
 	if (st != 200) {
-		answer_error(x, msg, sizeof(msg));
+		answer_error(&x->q, msg, sizeof(msg));
 		return ferry_error_set(err, FERRY_ECONN,
 				       "cannot list the databases of InfluxDB at %s (HTTP %ld: %s)",
 				       x->u.where, st, msg);
 	}
-	if (!(j = json_loadb(x->ans.buf ? x->ans.buf : "", x->ans.len, 0, &je)))
+	if (!(j = json_loadb(x->q.ans.buf ? x->q.ans.buf : "", x->q.ans.len, 0, &je)))
 		return ferry_error_set(err, FERRY_ECONN, "InfluxDB at %s answered SHOW DATABASES "
 				       "with something that is not JSON: %s", x->u.where, je.text);
 	vals = json_object_get(json_array_get(json_object_get(json_array_get(
@@ -498,7 +538,7 @@ static int dbs_load(struct relay_ifx *x, struct ferry_error *err)
 	return 0;
 }
 
-int relay_ifx_has_db(struct relay_ifx *x, const char *db, struct ferry_error *err)
+static int has_db(struct relay_ifx *x, const char *db, struct ferry_error *err)
 {
 	size_t i;
 	int rc;
@@ -515,6 +555,16 @@ int relay_ifx_has_db(struct relay_ifx *x, const char *db, struct ferry_error *er
 		if (!strcmp(x->dbs[i], db))
 			return 1;
 	return 0;
+}
+
+int relay_ifx_has_db(struct relay_ifx *x, const char *db, struct ferry_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&x->q.lock);
+	rc = has_db(x, db, err);
+	pthread_mutex_unlock(&x->q.lock);
+	return rc;
 }
 
 /* Does the client's query string carry credentials (u= or p=)? */
@@ -542,15 +592,17 @@ int relay_ifx_query(struct relay_ifx *x, const char *method, const char *query,
 		ferry_buf_release(&pq);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
-	rc = request(x, method ? method : "GET", pq.buf, n || (method && !strcmp(method, "POST")) ?
+	pthread_mutex_lock(&x->q.lock);
+	rc = request(x, &x->q, method ? method : "GET", pq.buf, n || (method && !strcmp(method, "POST")) ?
 		     (body ? body : "") : NULL, n, content_type, 0, !has_creds(query),
 		     IFX_ANSWER_MAX, &st, ans->content_type, sizeof(ans->content_type), err);
 	ferry_buf_release(&pq);
-	if (rc < 0)
-		return rc;
-	ans->status = (int)st;
-	ferry_buf_clear(&ans->body);
-	if (x->ans.len && ferry_buf_add(&ans->body, x->ans.buf, x->ans.len) < 0)
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	return 0;
+	if (rc == 0) {
+		ans->status = (int)st;
+		ferry_buf_clear(&ans->body);
+		if (x->q.ans.len && ferry_buf_add(&ans->body, x->q.ans.buf, x->q.ans.len) < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	pthread_mutex_unlock(&x->q.lock);
+	return rc;
 }

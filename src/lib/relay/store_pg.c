@@ -22,6 +22,7 @@
  * and one batch of at most LIVE_ROWS rows / LIVE_BYTES bytes.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct line {
 };
 
 struct relay_pg {
+	pthread_mutex_t lock;         /* a ping from another thread waits for a write */
 	char *url;
 	ferry_conn *c;                /* NULL: connect on the next use */
 	const struct ferry_conn_ops *ops;
@@ -116,6 +118,7 @@ static int pg_open(const char *url, const struct ferry_ts_opts *ts, struct relay
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	lp_scratch_init(&s->scratch);
+	pthread_mutex_init(&s->lock, NULL);
 	if ((rc = tm_live_open(ts, &s->live, err)) < 0 ||
 	    (rc = tm_live_catalog(s->live, &s->cat, err)) < 0)
 		goto fail;
@@ -139,6 +142,7 @@ fail:
 		ferry_batch_release(&s->b);
 		lp_scratch_release(&s->scratch);
 		pg_drop(s);
+		pthread_mutex_destroy(&s->lock);
 		ferry_free(s->url);
 		ferry_free(s);
 	}
@@ -156,6 +160,7 @@ static void pg_close(struct relay_pg *s)
 	ferry_batch_release(&s->b);
 	lp_scratch_release(&s->scratch);
 	ferry_free(s->lines);
+	pthread_mutex_destroy(&s->lock);
 	ferry_free(s->url);
 	ferry_free(s);
 }
@@ -526,24 +531,43 @@ const char *relay_store_kind(const struct relay_store *s)
 int relay_store_write(struct relay_store *s, struct relay_rec *recs, size_t n,
 		      const char *spool_id, struct ferry_error *err)
 {
+	int rc;
+
 	if (s->ifx)
 		return relay_ifx_write(s->ifx, recs, n, err);
-	return pg_write(s->pg, recs, n, spool_id, err);
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&s->pg->lock);
+	rc = pg_write(s->pg, recs, n, spool_id, err);
+	pthread_mutex_unlock(&s->pg->lock);
+	return rc;
 }
 
 int relay_store_position(struct relay_store *s, const char *spool_id, uint64_t *seq,
 			 struct ferry_error *err)
 {
+	int rc;
+
 	if (s->ifx) {
 		*seq = 0;
 		return 0;
 	}
-	return pg_position(s->pg, spool_id, seq, err);
+	pthread_mutex_lock(&s->pg->lock);
+	rc = pg_position(s->pg, spool_id, seq, err);
+	pthread_mutex_unlock(&s->pg->lock);
+	return rc;
 }
 
 int relay_store_ping(struct relay_store *s)
 {
-	return s->ifx ? relay_ifx_ping(s->ifx) : pg_ping(s->pg);
+	int up;
+
+	if (s->ifx)
+		return relay_ifx_ping(s->ifx);
+	pthread_mutex_lock(&s->pg->lock);
+	up = pg_ping(s->pg);
+	pthread_mutex_unlock(&s->pg->lock);
+	return up;
 }
 
 int relay_store_has_db(struct relay_store *s, const char *db, struct ferry_error *err)

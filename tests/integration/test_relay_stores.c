@@ -219,6 +219,49 @@ static void test_pg_narrow_equals_copy(void **state)
 	free(url);
 }
 
+/* The options of the layout (table, series tag, keep_ns) as copy's. */
+static void test_pg_narrow_options(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_ts_opts ts;
+	struct relay_store *s = NULL;
+	struct relay_rec recs[2];
+	char *url = svc_new_pg_db("relay_opts");
+	char path[600], args[2048];
+
+	(void)state;
+	assert_non_null(url);
+	memset(&ts, 0, sizeof(ts));
+	ts.table = "tele";
+	ts.series_tag = "host";
+	ts.keep_ns = 1;
+	ts.layout = "narrow";
+	if (relay_store_open(url, &ts, &s, &err) < 0)
+		fail_msg("open: %s", err.msg);
+	rec_set(&recs[0], 1, "home", rec1, 3, NULL);
+	rec_set(&recs[1], 2, "home", rec2, 2, NULL);
+	if (relay_store_write(s, recs, 2, NULL, &err) < 0)
+		fail_msg("write: %s", err.msg);
+	relay_store_close(s);
+	snprintf(path, sizeof(path), "%s/opts.lp", tmpdir);
+	{
+		struct ferry_buf all = FERRY_BUF_INIT;
+
+		assert_int_equal(ferry_buf_addstr(&all, rec1), 0);
+		assert_int_equal(ferry_buf_addstr(&all, rec2), 0);
+		write_file(path, all.buf);
+		ferry_buf_release(&all);
+	}
+	snprintf(args, sizeof(args), "--rejects %s/rej-opts --schema copied --table tele "
+		 "--series-tag host --keep-ns --layout narrow lp://%s %s", tmpdir, path, url);
+	assert_int_equal(ferry_copy(args), 3);
+	tables_equal(url, "public.tele", "copied.tele", "8");
+	/* the series is the host tag where there is one; time_ns is exact */
+	sql_eq(url, "SELECT series || '|' || time_ns FROM tele WHERE measurement = 'power'",
+	       "a b|1700000002000000001");
+	free(url);
+}
+
 static void test_pg_wide_refused(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -499,6 +542,14 @@ static void test_influx(void **state)
 	assert_int_equal(recs[2].nbad, 1);
 	assert_non_null(strstr(recs[2].why, "database not found"));
 	assert_string_equal(bad.buf, "cpu,host=a v=9 1700000001000000000\n");
+	/* a retention policy that is not there (influxd: a 500) is bad input too */
+	ferry_buf_clear(&bad);
+	rec_set(&recs[0], 0, db, "cpu,host=z v=1 1700000000000000000\n", 1, &bad);
+	recs[0].rp = "nope";
+	if (relay_store_write(s, recs, 1, NULL, &err) < 0)
+		fail_msg("write: %s", err.msg);
+	assert_int_equal(recs[0].nbad, 1);
+	assert_non_null(strstr(recs[0].why, "retention policy not found"));
 	body = ifx_q(s, db, "SELECT sum(v) FROM cpu", &st);
 	assert_int_equal(st, 200);
 	if (!strstr(body, ",7.5]"))
@@ -568,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_pg_wide_refused),
 		cmocka_unit_test(test_pg_down_at_open),
 		cmocka_unit_test(test_pg_narrow_equals_copy),
+		cmocka_unit_test(test_pg_narrow_options),
 		cmocka_unit_test(test_pg_map),
 		cmocka_unit_test(test_pg_down_and_back),
 	};

@@ -16,7 +16,8 @@
  *                line sent twice is stored once
  *   404          database not found: influxd 1.x does not create databases
  *                on /write, so every point of the record is refused with
- *                that reason (dead letters, not a retry forever)
+ *                that reason (dead letters, not a retry forever); the same
+ *                for a 500 "retention policy not found" (influxd 1.6)
  *   401, 403     the URL's credentials: FERRY_ECONN (a configuration
  *                problem that the operator fixes; the spool keeps the data)
  *   413          body too large: the records again one by one
@@ -341,7 +342,8 @@ static int post(struct relay_ifx *x, const char *db, const char *rp, const char 
 		goto out;
 	}
 	answer_error(&x->w, msg, sizeof(msg));
-	if (st == 400 || st == 404) {
+	if (st == 400 || st == 404 ||
+	    (st == 500 && !strncmp(msg, "retention policy not found", 26))) {
 		cut_copy(why, wcap, msg);
 		rc = st == 400 ? WR_BAD : WR_NODB;
 	} else if (st == 413) {

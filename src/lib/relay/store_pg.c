@@ -290,14 +290,16 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
 	return s->ops->write_close(w, 1, err);
 }
 
-/* A refusal of the data, not of the store: class 22 (data exception) or
- * 23 (integrity constraint violation). */
+/* A refusal of the data, not of the store: class 22 (data exception), 23
+ * (integrity constraint violation), or 54000 (a value too long for an
+ * index row: a huge series tag). */
 static int is_data_error(const struct ferry_error *e)
 {
 	const char *st = strstr(e->origin, "sqlstate ");
 
 	return e->code == FERRY_ESQL && st && (!strncmp(st + 9, "22", 2) ||
-					       !strncmp(st + 9, "23", 2));
+					       !strncmp(st + 9, "23", 2) ||
+					       !strncmp(st + 9, "54000", 5));
 }
 
 static int savepoint(struct relay_pg *s, const char *verb, struct ferry_error *err)

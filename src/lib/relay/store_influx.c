@@ -506,7 +506,7 @@ static int dbs_load(struct relay_ifx *x, struct ferry_error *err)
 	json_t *j, *vals;
 	char msg[256];
 	long st;
-	size_t i;
+	size_t i, nv;
 	int rc;
 
 	if ((rc = request(x, &x->q, "GET", "/query?q=SHOW%20DATABASES", NULL, 0, NULL, 0, 1,
@@ -523,16 +523,17 @@ static int dbs_load(struct relay_ifx *x, struct ferry_error *err)
 				       "with something that is not JSON: %s", x->u.where, je.text);
 	vals = json_object_get(json_array_get(json_object_get(json_array_get(
 		json_object_get(j, "results"), 0), "series"), 0), "values");
+	nv = json_array_size(vals);
 	dbs_free(x);
-	x->dbs = ferry_calloc(json_array_size(vals) + 1, sizeof(char *));
-	for (i = 0; x->dbs && i < json_array_size(vals); i++) {
+	x->dbs = ferry_calloc(nv + 1, sizeof(char *));
+	for (i = 0; x->dbs && i < nv; i++) {
 		const char *s = json_string_value(json_array_get(json_array_get(vals, i), 0));
 
 		if (s && !(x->dbs[x->ndbs++] = ferry_strdup(s)))
 			break;
 	}
 	json_decref(j);
-	if (!x->dbs || i < json_array_size(vals)) {
+	if (!x->dbs || i < nv) {
 		dbs_free(x);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}

@@ -379,7 +379,7 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 	struct ferry_error e = FERRY_ERROR_INIT;
 	uint64_t seq = 0;
 	size_t i;
-	int rc, in_txn = 0;
+	int rc, in_txn = 0, had;
 
 	for (i = 0; i < n; i++) {
 		recs[i].nbad = 0;
@@ -388,11 +388,20 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 			seq = recs[i].seq;
 	}
 	s->recs = recs;
-	if ((rc = pg_ready(s, err)) < 0)
-		goto out;
 	if ((rc = lines_make(s, recs, n, err)) < 0)
 		goto out;
-	if ((rc = s->ops->begin(s->c, err)) < 0)
+	had = s->c != NULL;
+	if ((rc = pg_ready(s, err)) < 0)
+		goto out;
+	/* a connection that died while idle (the server restarted since the
+	 * last write) fails at BEGIN, before anything was sent: connect again
+	 * once, rather than fail a write that a live server can take */
+	if ((rc = s->ops->begin(s->c, err)) == FERRY_ECONN && had) {
+		pg_drop(s);
+		if ((rc = pg_ready(s, err)) == 0)
+			rc = s->ops->begin(s->c, err);
+	}
+	if (rc < 0)
 		goto out;
 	in_txn = 1;
 	if ((rc = write_lines(s, 0, s->nlines, &e)) < 0) {
@@ -475,12 +484,15 @@ static int pg_position(struct relay_pg *s, const char *spool_id, uint64_t *seq,
 static int pg_ping(struct relay_pg *s)
 {
 	struct ferry_error e = FERRY_ERROR_INIT;
-	int rc;
+	int rc = FERRY_ECONN, tries;
 
-	if (pg_ready(s, &e) < 0)
-		return 0;
-	if ((rc = s->ops->query(s->c, "SELECT 1", NULL, 0, NULL, NULL, &e)) == FERRY_ECONN)
-		pg_drop(s);
+	/* twice: an idle connection the server dropped says nothing of now */
+	for (tries = 0; tries < 2 && rc == FERRY_ECONN; tries++) {
+		if (pg_ready(s, &e) < 0)
+			return 0;
+		if ((rc = s->ops->query(s->c, "SELECT 1", NULL, 0, NULL, NULL, &e)) == FERRY_ECONN)
+			pg_drop(s);
+	}
 	return rc == 0;
 }
 

@@ -13,7 +13,10 @@
  *     handle writes again after start-pg;
  *   - InfluxDB: written points read back through relay_influx_query(), a
  *     field type conflict refuses exactly its line, an unknown database
- *     refuses the record, a closed port is FERRY_ECONN.
+ *     refuses the record (so does a missing retention policy), gzip'd
+ *     bodies, /query GET and POST passed through, a closed port is
+ *     FERRY_ECONN; with auth-enabled (a private influxd) the URL's
+ *     credentials are used, and refused ones are FERRY_ECONN.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -624,6 +627,94 @@ static void test_influx(void **state)
 	ferry_buf_release(&bad);
 }
 
+/* The env file's value of key in dir (static buffer). */
+static const char *env_of(const char *dir, const char *key)
+{
+	static char val[512];
+	char path[700], line[1024];
+	size_t kl = strlen(key);
+	FILE *f;
+
+	val[0] = '\0';
+	snprintf(path, sizeof(path), "%s/env", dir);
+	if (!(f = fopen(path, "r")))
+		return val;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == '=') {
+			snprintf(val, sizeof(val), "%.500s", line + kl + 1);
+			val[strcspn(val, "\n")] = '\0';
+		}
+	fclose(f);
+	return val;
+}
+
+/* An influxd with auth-enabled (a private one): the URL's credentials go
+ * as Basic auth; refused credentials and a user without write permission
+ * are FERRY_ECONN (configuration: the spool keeps the points), never bad
+ * input. */
+static void test_influx_auth(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_store *s = NULL;
+	struct relay_rec rec;
+	struct relay_answer ans;
+	char dir[600], base[600], url[800], cmd[2048];
+	int st;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/auth-influx", tmpdir);
+	snprintf(cmd, sizeof(cmd), "FERRY_INFLUX_AUTH=true \"%s/tests/services\" start \"%s\" influx "
+		 ">>%s/services.log 2>&1", getenv("FERRY_SRC"), dir, tmpdir);
+	st = system(cmd);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("cannot start an influxd with auth (see %s/services.log)", tmpdir);
+	snprintf(base, sizeof(base), "%s", env_of(dir, "FERRY_INFLUX_URL") + 7);
+	/* the first user may be made without credentials */
+	snprintf(url, sizeof(url), "influx://%s/x", base);
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	memset(&ans, 0, sizeof(ans));
+	ferry_buf_init(&ans.body, 0);
+	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20USER%20admin%20WITH%20PASSWORD"
+		"%20%27adminpw%27%20WITH%20ALL%20PRIVILEGES", NULL, 0, NULL, &ans, &err), 0);
+	assert_int_equal(ans.status, 200);
+	relay_store_close(s);
+
+	snprintf(url, sizeof(url), "influx://admin:adminpw@%s/ha", base);
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	/* no credentials from the client: the URL's */
+	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20DATABASE%20ha", NULL, 0, NULL,
+					    &ans, &err), 0);
+	assert_int_equal(ans.status, 200);
+	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20USER%20reader%20WITH%20PASSWORD"
+		"%20%27readpw%27", NULL, 0, NULL, &ans, &err), 0);
+	assert_int_equal(ans.status, 200);
+	assert_int_equal(relay_store_has_db(s, "ha", &err), 1);
+	rec_set(&rec, 0, "ha", "m v=1 1700000000000000000\n", 1, NULL);
+	if (relay_store_write(s, &rec, 1, NULL, &err) < 0)
+		fail_msg("write as admin: %s", err.msg);
+	assert_int_equal(rec.nbad, 0);
+	/* the client's own credentials are passed as given */
+	assert_int_equal(relay_influx_query(s, "GET", "u=admin&p=wrong&q=SHOW%20DATABASES", NULL, 0,
+					    NULL, &ans, &err), 0);
+	assert_int_equal(ans.status, 401);
+	relay_store_close(s);
+
+	snprintf(url, sizeof(url), "influx://admin:nope@%s/ha", base);
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_write(s, &rec, 1, NULL, &err), FERRY_ECONN);
+	assert_non_null(strstr(err.msg, "credentials"));
+	assert_int_equal(rec.nbad, 0);
+	relay_store_close(s);
+
+	snprintf(url, sizeof(url), "influx://reader:readpw@%s/ha", base);
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_write(s, &rec, 1, NULL, &err), FERRY_ECONN);
+	assert_non_null(strstr(err.msg, "HTTP 403"));
+	relay_store_close(s);
+	ferry_buf_release(&ans.body);
+	assert_int_equal(services("stop", dir, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pg[] = {
@@ -636,6 +727,7 @@ int main(void)
 	};
 	const struct CMUnitTest ifx[] = {
 		cmocka_unit_test(test_influx),
+		cmocka_unit_test(test_influx_auth),
 	};
 	const char *t = getenv("FERRY_TEST_TMP");
 	int rc;
@@ -653,5 +745,14 @@ int main(void)
 	rc = cmocka_run_group_tests_name("relay stores: postgres", pg, NULL, NULL);
 	if (svc_get("FERRY_INFLUX_URL"))
 		rc |= cmocka_run_group_tests_name("relay stores: influx", ifx, influx_setup, NULL);
+	/* private servers of a test that failed half-way (stop is idempotent) */
+	{
+		char dir[600];
+
+		snprintf(dir, sizeof(dir), "%s/own-pg", tmpdir);
+		services("stop", dir, NULL);
+		snprintf(dir, sizeof(dir), "%s/auth-influx", tmpdir);
+		services("stop", dir, NULL);
+	}
 	return rc;
 }

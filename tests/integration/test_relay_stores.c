@@ -584,6 +584,33 @@ static void test_influx(void **state)
 	if (!strstr(body, ",2]"))
 		fail_msg("count: %s", body);
 	free(body);
+
+	/* 40 lines, two in conflict, in the second of two records of one
+	 * body: exactly those two, in order, found by halving */
+	ferry_buf_clear(&bad);
+	{
+		struct ferry_buf many = FERRY_BUF_INIT;
+		int i;
+
+		for (i = 0; i < 40; i++)
+			assert_int_equal(ferry_buf_addf(&many, i == 7 || i == 30 ?
+				"cpu,host=d v=\"t%d\" %d\n" : "cpu,host=d v=%d %d\n", i,
+				1700000100 + i), 0);
+		rec_set(&recs[0], 0, db, "cpu,host=e v=1 1700000100000000000\n", 1, &bad);
+		rec_set(&recs[1], 0, db, many.buf, 40, &bad);
+		if (relay_store_write(s, recs, 2, NULL, &err) < 0)
+			fail_msg("write: %s", err.msg);
+		ferry_buf_release(&many);
+	}
+	assert_int_equal(recs[0].nbad, 0);
+	assert_int_equal(recs[1].nbad, 2);
+	assert_non_null(strstr(recs[1].why, "field type conflict"));
+	assert_string_equal(bad.buf, "cpu,host=d v=\"t7\" 1700000107\n"
+			    "cpu,host=d v=\"t30\" 1700000130\n");
+	body = ifx_q(s, db, "SELECT count(v) FROM cpu WHERE host='d' OR host='e'", &st);
+	if (!strstr(body, ",39]"))
+		fail_msg("count: %s", body);
+	free(body);
 	relay_store_close(s);
 
 	/* a gzip'd body (gzip=1: on loopback the default is plain), and a

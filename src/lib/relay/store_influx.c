@@ -375,29 +375,78 @@ static int add_bad(struct relay_rec *r, const char *line, size_t n, const char *
 	return 0;
 }
 
-/* A record influxd refused some of: its lines one by one. */
-static int by_line(struct relay_ifx *x, struct relay_rec *r, struct ferry_error *err)
+/*
+ * Lines [lo, hi) of record r (line i is the bytes off[i]..off[i+1]) after
+ * influxd refused some of them: each half is sent again until the refused
+ * lines stand alone (influxd has kept the good points of a refused body,
+ * and keeps one point per series and time, so a line sent twice is stored
+ * once).  k refused lines among n cost about 2k log2(n) requests.
+ * refused: this range was just refused with why, do not send it again.
+ */
+static int bisect(struct relay_ifx *x, struct relay_rec *r, const size_t *off, size_t lo,
+		  size_t hi, int refused, char *why, size_t wcap, struct ferry_error *err)
 {
-	const char *p = r->lp, *end = r->lp + r->n;
-	char why[256];
+	size_t mid, i;
 	int rc;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		size_t ln = len - (nl != NULL);
-
-		if (ln) {
-			why[0] = '\0';
-			rc = post(x, rec_db(x, r), rec_rp(x, r), p, len, why, sizeof(why), err);
-			if (rc < 0)
-				return rc;
-			if (rc != WR_OK && add_bad(r, p, ln, why) < 0)
-				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (!refused) {
+		why[0] = '\0';
+		rc = post(x, rec_db(x, r), rec_rp(x, r), r->lp + off[lo], off[hi] - off[lo], why,
+			  wcap, err);
+		if (rc <= WR_OK)
+			return rc;
+		if (rc == WR_NODB) {   /* dropped since: every line of the range */
+			for (i = lo; i < hi; i++)
+				if (add_bad(r, r->lp + off[i], off[i + 1] - off[i] -
+					    (r->lp[off[i + 1] - 1] == '\n'), why) < 0)
+					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			return 0;
 		}
+	}
+	if (hi - lo == 1) {
+		if (add_bad(r, r->lp + off[lo], off[hi] - off[lo] - (r->lp[off[hi] - 1] == '\n'),
+			    why) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		return 0;
+	}
+	mid = lo + (hi - lo) / 2;
+	if ((rc = bisect(x, r, off, lo, mid, 0, why, wcap, err)) < 0)
+		return rc;
+	return bisect(x, r, off, mid, hi, 0, why, wcap, err);
+}
+
+/* A record influxd refused some of (why): which lines. */
+static int by_line(struct relay_ifx *x, struct relay_rec *r, char *why, size_t wcap,
+		   struct ferry_error *err)
+{
+	const char *p = r->lp, *end = r->lp + r->n;
+	size_t *off, nl = 0, cap = 64;
+	int rc = 0;
+
+	if (!(off = ferry_malloc(cap * sizeof(*off))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	while (p < end) {
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		size_t len = e ? (size_t)(e - p) + 1 : (size_t)(end - p);
+
+		if (nl + 2 > cap) {
+			size_t *o = ferry_realloc(off, cap * 2 * sizeof(*off));
+
+			if (!o) {
+				ferry_free(off);
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			}
+			off = o;
+			cap *= 2;
+		}
+		off[nl++] = (size_t)(p - r->lp);
 		p += len;
 	}
-	return 0;
+	off[nl] = r->n;
+	if (nl)
+		rc = bisect(x, r, off, 0, nl, 1, why, wcap, err);
+	ferry_free(off);
+	return rc;
 }
 
 /* Every point of the record refused for one reason (an unknown database). */
@@ -423,7 +472,7 @@ static int one_rec(struct relay_ifx *x, struct relay_rec *r, struct ferry_error 
 	int rc = post(x, rec_db(x, r), rec_rp(x, r), r->lp, r->n, why, sizeof(why), err);
 
 	if (rc == WR_BAD || rc == WR_TOOBIG)
-		return by_line(x, r, err);
+		return by_line(x, r, why, sizeof(why), err);
 	if (rc == WR_NODB)
 		return all_bad(r, why, err);
 	return rc;

@@ -296,4 +296,21 @@ size_t tm_live_columns(const struct tm_live *l, const char *const **names, const
 int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch *b,
 		 tm_row_reject_fn rej, void *ud, struct ferry_error *err);
 
+/*
+ * An influx:// URL as the InfluxDB source reads it (sources/influx/source.c),
+ * for the relay's InfluxDB sink:
+ *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
+ * base "http(s)://host:port", where "host:port" (messages), db, rp (NULL:
+ * the database's default), user/pass (NULL: none), gzip (the gzip= value,
+ * default on unless the host is loopback).  Strings are owned: release
+ * with tm_influx_url_release().  0, FERRY_EINVAL (a bad URL, err says the
+ * form) or FERRY_ENOMEM.
+ */
+struct tm_influx_url {
+	char *base, *where, *db, *rp, *user, *pass;
+	int gzip;
+};
+int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err);
+void tm_influx_url_release(struct tm_influx_url *u);
+
 #endif

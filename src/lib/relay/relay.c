@@ -328,6 +328,8 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 
 	if (!pts->npoints)
 		return answer(ans, 204, NULL);
+	if (!db || !*db)   /* the device API names no database: the first one */
+		db = R->dbs[0];
 	if (!R->has[pri])
 		return answer(ans, 503, "the %s store of phase '%s' is not configured",
 			      which_name(pri), ferry_phase_name(phase));

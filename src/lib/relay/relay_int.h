@@ -5,7 +5,7 @@
  *                /ping /query /health /ready /metrics /stats; answers as
  *                influxd does (status codes, headers, error bodies); gzip,
  *                body limit, auth; calls the struct relay_http_ops below
- *   ingest.c     a /write body -> struct relay_points (tm_point_check: the
+ *   ingest.c     a /write body -> struct relay_points (tm_check_record: the
  *                same checks as `ferry copy lp://`)
  *   telemetry.c  a device API JSON body -> struct relay_points
  *   store_pg.c   PostgreSQL sink: points -> rows by the copy layout (tsmap
@@ -315,6 +315,8 @@ struct relay_http;
 /* Bind and start serving; the port is taken when this returns. */
 int relay_http_start(const struct relay_http_cfg *cfg, const struct relay_http_ops *ops,
 		     void *ud, struct relay_http **out, struct ferry_error *err);
+/* The port it listens on (the one the system chose for port 0). */
+int relay_http_port(const struct relay_http *h);
 /* Stop accepting, finish the requests in flight, free. */
 void relay_http_stop(struct relay_http *h);
 

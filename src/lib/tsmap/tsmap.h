@@ -253,7 +253,9 @@ int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
  * with the same reason: the parser, a timestamp (or the default), its
  * range at the precision, UTF-8 and NUL bytes in every name and string,
  * NaN/Inf.  A struct tm_point it gives points into c and dies with the
- * next call.
+ * next call.  NaN/Inf: scratch.drop_nonfinite is 0 after tm_check_init(),
+ * so such a line is refused whole, as influxd does (the relay); lp://
+ * sets it to 1 (the value left out, listed in scratch.dropped).
  */
 struct tm_check {
 	struct lp_scratch scratch;
@@ -261,6 +263,10 @@ struct tm_check {
 	enum lp_precision precision;
 	int has_default_ns;      /* a point without timestamp gets default_ns */
 	int64_t default_ns;      /* (the relay: now); else it is a reject */
+	/* lp:// --start/--end: a point outside [start_ns, end_ns) is
+	 * TM_CHECK_SKIP, decided before the text checks (0: no bound) */
+	int has_start, has_end;
+	int64_t start_ns, end_ns;
 	char why[320];
 };
 enum { TM_CHECK_SKIP = 0, TM_CHECK_POINT, TM_CHECK_REJECT };
@@ -289,5 +295,22 @@ size_t tm_live_columns(const struct tm_live *l, const char *const **names, const
  * no column takes goes to rej (NULL: it is an error). */
 int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch *b,
 		 tm_row_reject_fn rej, void *ud, struct ferry_error *err);
+
+/*
+ * An influx:// URL as the InfluxDB source reads it (sources/influx/source.c),
+ * for the relay's InfluxDB sink:
+ *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
+ * base "http(s)://host:port", where "host:port" (messages), db, rp (NULL:
+ * the database's default), user/pass (NULL: none), gzip (the gzip= value,
+ * default on unless the host is loopback).  Strings are owned: release
+ * with tm_influx_url_release().  0, FERRY_EINVAL (a bad URL, err says the
+ * form) or FERRY_ENOMEM.
+ */
+struct tm_influx_url {
+	char *base, *where, *db, *rp, *user, *pass;
+	int gzip;
+};
+int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err);
+void tm_influx_url_release(struct tm_influx_url *u);
 
 #endif

@@ -55,7 +55,6 @@
 
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
-#include "model/value.h"
 #include "tsmap/sources/walk.h"
 #include "tsmap/tsmap.h"
 
@@ -403,175 +402,38 @@ static int scan_next(struct scan *sc, struct rec *r, struct ferry_error *err)
 
 /* ------------------------------------------------------------- checks */
 
-/* Per-read state of the point checks. */
-struct checker {
-	const struct lpf_source *S;
-	struct lp_scratch scratch;
-	struct lp_point pt;
-	char why[320];
-};
-
-static const char *prec_name(enum lp_precision p)
+/* The record checks are tsmap's (check.c, shared with the relay); a file
+ * adds its own: NaN/Inf leave out that value (the point's other fields
+ * load), the time range of --start/--end, and records over the size
+ * limit, which are cut without being loaded. */
+static void checker_init(struct tm_check *c, const struct lpf_source *S)
 {
-	static const char *const names[] = { "ns", "us", "ms", "s", "m", "h" };
-
-	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
+	tm_check_init(c, S->o.precision);
+	c->scratch.drop_nonfinite = 1;
+	c->has_start = S->o.has_start;
+	c->start_ns = S->o.start_ns;
+	c->has_end = S->o.has_end;
+	c->end_ns = S->o.end_ns;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0. */
-static size_t utf8_len(const char *p, size_t n)
-{
-	unsigned c = (unsigned char)*p;
-	size_t k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	const char *why;
-
-	return k <= n && val_utf8_ok(p, k, &why) ? k : 0;
-}
-
-/* A name for a reason: at most 40 bytes, control bytes and bytes that
- * are not UTF-8 as '?' (a reason is text in a one-line reject record). */
-static const char *show(char *dst, size_t cap, const char *p, size_t n)
-{
-	size_t i = 0, k = 0, lim = n > 40 ? 37 : n;
-
-	while (i < lim && k + 5 < cap) {
-		size_t u = utf8_len(p + i, lim - i);
-
-		if (u > 1) {
-			memcpy(dst + k, p + i, u);
-			k += u;
-			i += u;
-			continue;
-		}
-		dst[k++] = (u == 0 || (unsigned char)p[i] < 0x20 || p[i] == 0x7f) ? '?' : p[i];
-		i++;
-	}
-	if (lim < n)
-		for (i = 0; i < 3 && k + 1 < cap; i++)
-			dst[k++] = '.';
-	dst[k] = '\0';
-	return dst;
-}
-
-/* Whether n bytes are all ASCII and none is NUL (8 at a time). */
-static int plain_ascii(const char *s, size_t n)
-{
-	const uint64_t hi = 0x8080808080808080ull, lo = 0x0101010101010101ull;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v;
-
-		memcpy(&v, s + i, 8);
-		if ((v & hi) || ((v - lo) & ~v & hi))
-			return 0;
-	}
-	for (; i < n; i++)
-		if ((unsigned char)s[i] >= 0x80 || !s[i])
-			return 0;
-	return 1;
-}
-
-/* 0 when s is valid UTF-8 without NUL, else the reason's first words. */
-static const char *text_problem(const struct lp_str *s)
-{
-	const char *why;
-
-	if (val_utf8_ok(s->p, s->n, &why))
-		return NULL;
-	return memchr(s->p, 0, s->n) ? "NUL byte" : "invalid UTF-8";
-}
-
-static int check_text(struct checker *c, const char *raw, size_t rawn)
-{
-	const struct lp_point *pt = &c->pt;
-	const char *w;
-	char a[48];
-	size_t i;
-
-	if (plain_ascii(raw, rawn))
-		return 0;
-	if ((w = text_problem(&pt->measurement))) {
-		snprintf(c->why, sizeof(c->why), "%s in measurement", w);
-		return 1;
-	}
-	for (i = 0; i < pt->ntags; i++) {
-		if ((w = text_problem(&pt->tags[i].key))) {
-			snprintf(c->why, sizeof(c->why), "%s in tag key '%s'", w,
-				 show(a, sizeof(a), pt->tags[i].key.p, pt->tags[i].key.n));
-			return 1;
-		}
-		if ((w = text_problem(&pt->tags[i].val))) {
-			snprintf(c->why, sizeof(c->why), "%s in tag value of '%s'", w,
-				 show(a, sizeof(a), pt->tags[i].key.p, pt->tags[i].key.n));
-			return 1;
-		}
-	}
-	for (i = 0; i < pt->nfields; i++) {
-		const struct lp_field *f = &pt->fields[i];
-
-		if ((w = text_problem(&f->key))) {
-			snprintf(c->why, sizeof(c->why), "%s in field key '%s'", w,
-				 show(a, sizeof(a), f->key.p, f->key.n));
-			return 1;
-		}
-		if (f->type == LP_STRING && (w = text_problem(&f->v.s))) {
-			snprintf(c->why, sizeof(c->why), "%s in string value of field '%s'", w,
-				 show(a, sizeof(a), f->key.p, f->key.n));
-			return 1;
-		}
-	}
-	return 0;
-}
-
-enum { REC_SKIP = 0, REC_POINT, REC_REJECT };
-
-/* Parse and check one record: REC_POINT (*tp set), REC_SKIP (not a point,
- * or outside the time range), REC_REJECT (*why set), or FERRY_ENOMEM. */
-static int check_record(struct checker *c, const struct rec *r, struct tm_point *tp,
+/* Parse and check one record: TM_CHECK_POINT (*tp set), TM_CHECK_SKIP (not
+ * a point, or outside the time range), TM_CHECK_REJECT (*why set), or
+ * FERRY_ENOMEM. */
+static int check_record(struct tm_check *c, const struct rec *r, struct tm_point *tp,
 			const char **why)
 {
-	const struct tm_source_opts *o = &c->S->o;
-	int64_t ns;
 	int k;
 
 	if (r->oversized) {
 		snprintf(c->why, sizeof(c->why), "record longer than %zu MiB",
 			 LPF_MAX_RECORD >> 20);
 		*why = c->why;
-		return REC_REJECT;
+		return TM_CHECK_REJECT;
 	}
-	c->scratch.drop_nonfinite = 1;   /* NaN/Inf: that value is a reject */
-	k = lp_parse_line(r->p, r->n, &c->pt, &c->scratch, why);
-	if (k == FERRY_EREJECT)
-		return REC_REJECT;
-	if (k < 0)
-		return k;
-	if (k != LP_POINT)
-		return REC_SKIP;
-	*why = c->why;
-	if (!c->pt.has_ts) {
-		snprintf(c->why, sizeof(c->why), "missing timestamp");
-		return REC_REJECT;
-	}
-	if (lp_ts_to_ns(c->pt.ts, o->precision, &ns) < 0) {
-		snprintf(c->why, sizeof(c->why), "timestamp %lld out of range at precision '%s'",
-			 (long long)c->pt.ts, prec_name(o->precision));
-		return REC_REJECT;
-	}
-	if ((o->has_start && ns < o->start_ns) || (o->has_end && ns >= o->end_ns))
-		return REC_SKIP;
-	if (check_text(c, r->p, r->n))
-		return REC_REJECT;
-	tp->measurement = c->pt.measurement;
-	tp->tags = c->pt.tags;
-	tp->ntags = c->pt.ntags;
-	tp->fields = c->pt.fields;
-	tp->nfields = c->pt.nfields;
-	tp->time_ns = ns;
-	tp->key = (int64_t)r->line;
-	tp->file = NULL;
-	return REC_POINT;
+	k = tm_check_record(c, r->p, r->n, tp, why);
+	if (k == TM_CHECK_POINT)
+		tp->key = (int64_t)r->line;
+	return k;
 }
 
 /* The measurement a record names (unescaped as the parser does) into b;
@@ -1042,7 +904,7 @@ static int check_databases(const struct lpf_source *S, struct ferry_error *err)
  * the chunks and points of other databases are left out here, and read()
  * never sees them. */
 static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct shapes *sh,
-		     struct checker *c, struct ferry_error *err)
+		     struct tm_check *c, struct ferry_error *err)
 {
 	struct scan sc;
 	struct rec r;
@@ -1071,7 +933,7 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 		rc = check_record(c, &r, &tp, &why);
 		if (rc < 0)
 			goto oom;
-		if (rc == REC_POINT && (rc = shapes_add(sh, &tp)) < 0)
+		if (rc == TM_CHECK_POINT && (rc = shapes_add(sh, &tp)) < 0)
 			goto oom;
 	}
 	if (rc < 0)
@@ -1097,14 +959,12 @@ static int sample_range(struct lpf_source *S, int i, uint64_t lo, uint64_t hi, i
 	struct scan sc;
 	struct rec r;
 	struct tm_point tp;
-	struct checker c;
+	struct tm_check c;
 	const char *why;
 	int rc;
 
 	*recs = *values = 0;
-	memset(&c, 0, sizeof(c));
-	c.S = S;
-	lp_scratch_init(&c.scratch);
+	checker_init(&c, S);
 	if ((rc = scan_open(&sc, S, i, lo, hi, (uint64_t)line0, err)) < 0)
 		goto out;
 	while (*recs < LPF_SAMPLE && (rc = scan_next(&sc, &r, err)) > 0) {
@@ -1113,14 +973,14 @@ static int sample_range(struct lpf_source *S, int i, uint64_t lo, uint64_t hi, i
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (rc == REC_POINT)
+		if (rc == TM_CHECK_POINT)
 			*values += (int64_t)tp.nfields;
 	}
 	if (rc > 0)
 		rc = 0;
 out:
 	scan_release(&sc);
-	lp_scratch_release(&c.scratch);
+	tm_check_release(&c);
 	return rc;
 }
 
@@ -1181,13 +1041,11 @@ static int src_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 	struct tm_schema sch = { 0 };
 	struct planner pl = { 0 };
 	struct shapes sh = { 0 };
-	struct checker c;
+	struct tm_check c;
 	size_t i;
 	int rc = 0;
 
-	memset(&c, 0, sizeof(c));
-	c.S = S;
-	lp_scratch_init(&c.scratch);
+	checker_init(&c, S);
 	if (!S->o.need_types)
 		goto done;   /* measurements come with the points; nothing to scan */
 	if (S->is_stdin) {
@@ -1223,7 +1081,7 @@ out:
 	tm_schema_release(&sch);
 	ferry_free(pl.c);
 	shapes_release(&sh);
-	lp_scratch_release(&c.scratch);
+	tm_check_release(&c);
 	return rc;
 }
 
@@ -1300,7 +1158,7 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 {
 	struct lpf_source *S = s;
 	struct scan sc;
-	struct checker c;
+	struct tm_check c;
 	struct ferry_buf mb = FERRY_BUF_INIT;
 	const char *oname = NULL, *why;
 	size_t onlen = 0;
@@ -1310,9 +1168,7 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 
 	memset(&sc, 0, sizeof(sc));
 	sc.in.fd = -1;
-	memset(&c, 0, sizeof(c));
-	c.S = S;
-	lp_scratch_init(&c.scratch);
+	checker_init(&c, S);
 	if (only >= 0) {
 		/* a connection that did not discover reads by the names of the
 		 * one that did */
@@ -1366,7 +1222,7 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 		k = check_record(&c, &r, &tp, &why);
 		if (k < 0)
 			goto oom;
-		if (k == REC_POINT) {
+		if (k == TM_CHECK_POINT) {
 			if (oname && (tp.measurement.n != onlen ||
 				      memcmp(tp.measurement.p, oname, onlen)))
 				continue;
@@ -1380,9 +1236,9 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 				continue;
 			why = "not a finite number";
 		}
-		if (k == REC_REJECT || k == REC_POINT) {
+		if (k == TM_CHECK_REJECT || k == TM_CHECK_POINT) {
 			ferry_buf_clear(&mb);
-			if (k == REC_POINT)  /* the values left out, the rest loaded */
+			if (k == TM_CHECK_POINT)  /* the values left out, the rest loaded */
 				rc = ferry_buf_addf(&mb, "%s, left out (the point's other fields "
 						    "load): %s", why, c.scratch.dropped);
 			else
@@ -1403,7 +1259,7 @@ oom:
 out:
 	scan_release(&sc);
 	ferry_buf_release(&mb);
-	lp_scratch_release(&c.scratch);
+	tm_check_release(&c);
 	return rc;
 }
 

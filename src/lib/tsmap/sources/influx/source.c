@@ -92,43 +92,95 @@ static int truthy(const char *v)
 		     !strcasecmp(v, "on"));
 }
 
-static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void **out,
-		    struct ferry_error *err)
+void tm_influx_url_release(struct tm_influx_url *u)
 {
-	struct ifx *ix = NULL;
-	struct names nm;
-	struct ferry_buf q = FERRY_BUF_INIT;
-	const char *db, *rp, *u, *p, *ssl, *gz;
-	int port, rc;
+	ferry_free(u->base);
+	ferry_free(u->where);
+	ferry_free(u->db);
+	ferry_free(u->rp);
+	ferry_free(u->user);
+	ferry_free(u->pass);
+	memset(u, 0, sizeof(*u));
+}
 
-	memset(&nm, 0, sizeof(nm));
-	ferry_buf_init(&nm.list, 0);
+int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err)
+{
+	struct ferry_buf b = FERRY_BUF_INIT, w = FERRY_BUF_INIT;
+	const char *db, *rp, *u, *p, *ssl, *gz;
+	int port, rc = 0;
+
+	memset(out, 0, sizeof(*out));
 	db = url->path ? url->path : "";
 	while (*db == '/')
 		db++;
-	if (!url->host || !*url->host || !*db) {
-		rc = ferry_error_set(err, FERRY_EINVAL,
+	if (!url->host || !*url->host || !*db)
+		return ferry_error_set(err, FERRY_EINVAL,
 			"influx URL needs a host and a database: "
 			"influx://[user[:password]@]host[:port]/DATABASE[?rp=POLICY&ssl=1]");
-		goto out;
-	}
-	if (strchr(db, '/')) {
-		rc = ferry_error_set(err, FERRY_EINVAL,
+	if (strchr(db, '/'))
+		return ferry_error_set(err, FERRY_EINVAL,
 			"influx URL path '%s' is not a database name: "
 			"influx://host[:port]/DATABASE[?rp=POLICY] (give the retention policy as ?rp=)",
 			db);
-		goto out;
-	}
 	rp = ferry_url_param(url, "rp");
 	u = ferry_url_param(url, "u");
 	p = ferry_url_param(url, "p");
 	ssl = ferry_url_param(url, "ssl");
 	gz = ferry_url_param(url, "gzip");
 	port = url->port ? url->port : IFX_DEFAULT_PORT;
+	/* gzip costs InfluxDB about as much CPU as the query itself (a 6 MB
+	 * answer: 0.15-0.23 s plain, 0.31-0.45 s gzip'd); worth it over a
+	 * network, not over loopback */
+	out->gzip = gz ? truthy(gz) : !is_loopback(url->host);
+	rc |= ferry_buf_addf(&w, strchr(url->host, ':') ? "[%s]:%d" : "%s:%d", url->host, port);
+	rc |= ferry_buf_addf(&b, "%s://%s", truthy(ssl) ? "https" : "http", w.buf ? w.buf : "");
+	out->base = ferry_buf_detach(&b, NULL);
+	out->where = ferry_buf_detach(&w, NULL);
+	out->db = ferry_strdup(db);
+	if (rp)
+		out->rp = ferry_strdup(rp);
+	if (u || url->user)
+		out->user = ferry_strdup(u ? u : url->user);
+	if (p || url->password)
+		out->pass = ferry_strdup(p ? p : url->password);
+	if (rc < 0 || !out->base || !out->where || !out->db || (rp && !out->rp) ||
+	    ((u || url->user) && !out->user) || ((p || url->password) && !out->pass)) {
+		ferry_buf_release(&b);
+		ferry_buf_release(&w);
+		tm_influx_url_release(out);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void **out,
+		    struct ferry_error *err)
+{
+	struct ifx *ix = NULL;
+	struct names nm;
+	struct ferry_buf q = FERRY_BUF_INIT;
+	struct tm_influx_url iu;
+	const char *rp;
+	int rc;
+
+	memset(&nm, 0, sizeof(nm));
+	ferry_buf_init(&nm.list, 0);
+	if ((rc = tm_influx_url(url, &iu, err)) < 0)
+		return rc;
+	rp = ferry_url_param(url, "rp");
 	if (!(ix = ferry_calloc(1, sizeof(*ix)))) {
+		tm_influx_url_release(&iu);
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* the URL's strings move into the handle */
+	ix->base = iu.base;
+	ix->where = iu.where;
+	ix->db = iu.db;
+	ix->user = iu.user;
+	ix->pass = iu.pass;
+	ix->gzip = iu.gzip;
+	ferry_free(iu.rp);   /* set below from the answer of SHOW RETENTION POLICIES */
 	if (o)
 		ix->o = *o;
 	if (ix->o.order_tag && !(ix->order_tag = ferry_strdup(ix->o.order_tag))) {
@@ -136,10 +188,6 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		goto out;
 	}
 	ix->o.order_tag = ix->order_tag;
-	/* gzip costs InfluxDB about as much CPU as the query itself (a 6 MB
-	 * answer: 0.15-0.23 s plain, 0.31-0.45 s gzip'd); worth it over a
-	 * network, not over loopback */
-	ix->gzip = gz ? truthy(gz) : !is_loopback(url->host);
 	ix->whole_max = IFX_WHOLE_MAX;
 	{
 		const char *v = getenv("FERRY_INFLUX_ANSWER_MAX");
@@ -151,32 +199,6 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		else if (v)
 			ferry_warn("ignoring FERRY_INFLUX_ANSWER_MAX='%s': give a number of "
 				   "bytes from 1 to %u", v, IFX_OBJECT_MAX);
-	}
-	{
-		struct ferry_buf b = FERRY_BUF_INIT, w = FERRY_BUF_INIT;
-		int ipv6 = strchr(url->host, ':') != NULL;
-
-		rc = ferry_buf_addf(&w, ipv6 ? "[%s]:%d" : "%s:%d", url->host, port);
-		if (rc == 0)
-			rc = ferry_buf_addf(&b, "%s://%s", truthy(ssl) ? "https" : "http", w.buf);
-		if (rc < 0) {
-			ferry_buf_release(&b);
-			ferry_buf_release(&w);
-			rc = ferry_error_set(err, rc, "out of memory");
-			goto out;
-		}
-		ix->base = ferry_buf_detach(&b, NULL);
-		ix->where = ferry_buf_detach(&w, NULL);
-	}
-	ix->db = ferry_strdup(db);
-	if (u || url->user)
-		ix->user = ferry_strdup(u ? u : url->user);
-	if (p || url->password)
-		ix->pass = ferry_strdup(p ? p : url->password);
-	if (!ix->base || !ix->where || !ix->db || ((u || url->user) && !ix->user) ||
-	    ((p || url->password) && !ix->pass)) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
 	}
 	/* Reachable, credentials accepted, the database exists. */
 	nm.want = ix->db;

@@ -1,0 +1,43 @@
+/*
+ * live.h - ferry copy's plan of one table for rows that arrive a batch at
+ * a time (the relay's PostgreSQL sink, live.c): the target table created
+ * when missing with copy's own DDL and indexes, and each batch converted
+ * exactly as a copy converts it (the same transform, the same rejects).
+ * The only header of copy/ the relay includes.
+ */
+#ifndef FERRY_COPY_LIVE_H
+#define FERRY_COPY_LIVE_H
+
+#include <stdint.h>
+
+#include "ferry/connector.h"
+#include "ferry/error.h"
+#include "ferry/model.h"
+
+struct copy_live;
+
+/*
+ * Plan the one table of cat (a point layout's catalog, tm_live_catalog) in
+ * schema (NULL: public) of dst: when the table is missing, create the
+ * schema, the table, its indexes and its comment in one transaction with
+ * the statements `ferry copy` runs; then plan the load as --data-only
+ * does, from the target's own columns.  must_exist: the table is the
+ * user's (a map file's target), never created: missing is FERRY_ENOTFOUND.
+ * cat must outlive the plan.
+ */
+int copy_live_open(ferry_conn *dst, const struct ferry_catalog *cat, const char *schema,
+		   int must_exist, struct copy_live **out, struct ferry_error *err);
+void copy_live_close(struct copy_live *cl);
+/* Where to write a converted batch (valid while cl is). */
+void copy_live_spec(const struct copy_live *cl, struct ferry_write_spec *spec);
+
+/* A row the transform refused: its index in the batch, column and reason. */
+typedef int (*copy_live_reject_fn)(void *ud, size_t row, const char *column,
+				   const char *reason, struct ferry_error *err);
+/* Convert b in place for the target; a row with a value the target column
+ * cannot take exactly is marked skipped (b->skip) and given to fn.
+ * Returns the number of rows refused, or a negative FERRY_E*. */
+int copy_live_convert(struct copy_live *cl, struct ferry_batch *b, copy_live_reject_fn fn,
+		      void *ud, struct ferry_error *err);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * store.h - the two sinks behind struct relay_store (relay_int.h,
+ * "stores"): store_pg.c (PostgreSQL, rows by the copy layout) and
+ * store_influx.c (InfluxDB 1.x over HTTP).  relay_store_open() and the
+ * other relay_store_* entry points live in store_pg.c and hand an
+ * influx:// store to the relay_ifx_* functions below.
+ */
+#ifndef FERRY_RELAY_STORE_H
+#define FERRY_RELAY_STORE_H
+
+#include "relay/relay_int.h"
+
+struct relay_ifx;
+
+int relay_ifx_open(const char *url, struct relay_ifx **out, struct ferry_error *err);
+void relay_ifx_close(struct relay_ifx *x);
+int relay_ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
+		    struct ferry_error *err);
+int relay_ifx_ping(struct relay_ifx *x);
+int relay_ifx_has_db(struct relay_ifx *x, const char *db, struct ferry_error *err);
+int relay_ifx_query(struct relay_ifx *x, const char *method, const char *query,
+		    const char *body, size_t n, const char *content_type,
+		    struct relay_answer *ans, struct ferry_error *err);
+
+/* An influx:// store is the InfluxDB sink (ifx set), else PostgreSQL. */
+struct relay_pg;
+struct relay_store {
+	struct relay_ifx *ifx;
+	struct relay_pg *pg;
+};
+
+#endif

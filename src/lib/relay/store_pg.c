@@ -1,0 +1,602 @@
+/*
+ * store_pg.c - the PostgreSQL sink of the relay, and the relay_store_*
+ * entry points of both sinks (an influx:// URL goes to store_influx.c).
+ *
+ * A write turns every line of its records into rows with the live mapper
+ * of tsmap (tm_live_rows: the layout `ferry copy` uses), converts them with
+ * copy's own transform (copy_live_convert), sends them with the
+ * connector's COPY, stores the spool position, and commits: rows and
+ * position in one transaction, so that a replay after a crash starts
+ * exactly after what PostgreSQL has.
+ *
+ * Bad input must not hold good points hostage: when PostgreSQL refuses
+ * the COPY for the data (SQLSTATE class 22 or 23: a value the column type
+ * cannot take, a check or unique constraint of a map's table), the write
+ * is redone record by record, and a record that fails point by point, each
+ * under a savepoint, so only the refused points are left out.  A lost
+ * server (class 08, 57P01..03, a closed socket: FERRY_ECONN from the
+ * connector) rolls back and drops the connection; the next call
+ * reconnects.
+ *
+ * Memory per call: the records (the caller's), one line table of them,
+ * and one batch of at most LIVE_ROWS rows / LIVE_BYTES bytes.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "copy/live.h"
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/connector.h"
+#include "ferry/model.h"
+#include "ferry/registry.h"
+#include "ferry/tsmap.h"
+#include "relay/store.h"
+#include "tsmap/tsmap.h"
+#include "wire/lineproto.h"
+
+#define LIVE_ROWS 4096
+#define LIVE_BYTES (4u << 20)
+
+/* One line of the records of a write. */
+struct line {
+	const char *p;
+	size_t n;
+	size_t rec;
+	int bad;            /* refused: by the mapper, the transform or the server */
+};
+
+struct relay_pg {
+	pthread_mutex_t lock;         /* a ping from another thread waits for a write */
+	char *url;
+	ferry_conn *c;                /* NULL: connect on the next use */
+	const struct ferry_conn_ops *ops;
+	struct tm_live *live;
+	struct ferry_catalog *cat;    /* the live table, for the plan */
+	int must_exist;               /* a map file's table: the user's */
+	struct copy_live *plan;       /* NULL until the first connection */
+	struct ferry_batch b;
+	struct lp_scratch scratch;
+	struct lp_point pt;
+	struct line *lines;
+	size_t nlines, lcap;
+	struct relay_rec *recs;       /* of the write in progress */
+};
+
+/* ------------------------------------------------------------ connection */
+
+static void pg_drop(struct relay_pg *s)
+{
+	if (s->c)
+		ferry_conn_close(s->c);
+	s->c = NULL;
+}
+
+static const char spool_ddl[] =
+	"CREATE SCHEMA IF NOT EXISTS ferry; "
+	"CREATE TABLE IF NOT EXISTS ferry.relay_spool (spool_id text PRIMARY KEY, "
+	"seq bigint NOT NULL, updated_at timestamptz)";
+
+/* Connected and planned, or FERRY_ECONN (the store is down) or another
+ * error (the table cannot be made: a configuration problem). */
+static int pg_ready(struct relay_pg *s, struct ferry_error *err)
+{
+	int rc;
+
+	if (s->c)
+		return 0;
+	if ((rc = ferry_conn_open(s->url, 0, &s->c, err)) < 0) {
+		s->c = NULL;
+		return rc;
+	}
+	s->ops = ferry_conn_ops_of(s->c);
+	if (!s->plan) {
+		if ((rc = s->ops->exec(s->c, spool_ddl, err)) < 0)
+			goto fail;
+		if ((rc = copy_live_open(s->c, s->cat, NULL, s->must_exist, &s->plan, err)) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	pg_drop(s);
+	return rc;
+}
+
+static int pg_open(const char *url, const struct ferry_ts_opts *ts, struct relay_pg **out,
+		   struct ferry_error *err)
+{
+	struct relay_pg *s = ferry_calloc(1, sizeof(*s));
+	const char *const *names;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	int rc;
+
+	if (!s || !(s->url = ferry_strdup(url))) {
+		ferry_free(s);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	lp_scratch_init(&s->scratch);
+	pthread_mutex_init(&s->lock, NULL);
+	if ((rc = tm_live_open(ts, &s->live, err)) < 0 ||
+	    (rc = tm_live_catalog(s->live, &s->cat, err)) < 0)
+		goto fail;
+	s->must_exist = ts && ts->map;
+	if (ferry_batch_init(&s->b, tm_live_columns(s->live, &names, NULL), LIVE_ROWS) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* a server that is down now is not an error: the first write connects */
+	if ((rc = pg_ready(s, &e)) < 0 && rc != FERRY_ECONN) {
+		ferry_error_set(err, rc, "%s", e.msg);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	*out = NULL;
+	if (s) {
+		ferry_catalog_free(s->cat);
+		tm_live_close(s->live);
+		ferry_batch_release(&s->b);
+		lp_scratch_release(&s->scratch);
+		pg_drop(s);
+		pthread_mutex_destroy(&s->lock);
+		ferry_free(s->url);
+		ferry_free(s);
+	}
+	return rc;
+}
+
+static void pg_close(struct relay_pg *s)
+{
+	if (!s)
+		return;
+	pg_drop(s);
+	copy_live_close(s->plan);
+	ferry_catalog_free(s->cat);
+	tm_live_close(s->live);
+	ferry_batch_release(&s->b);
+	lp_scratch_release(&s->scratch);
+	ferry_free(s->lines);
+	pthread_mutex_destroy(&s->lock);
+	ferry_free(s->url);
+	ferry_free(s);
+}
+
+/* ------------------------------------------------------------ lines */
+
+static int lines_make(struct relay_pg *s, struct relay_rec *recs, size_t n,
+		      struct ferry_error *err)
+{
+	size_t r;
+
+	s->nlines = 0;
+	for (r = 0; r < n; r++) {
+		const char *p = recs[r].lp, *end = p + recs[r].n;
+
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+			if (len) {
+				if (s->nlines == s->lcap) {
+					size_t cap = s->lcap ? s->lcap * 2 : 256;
+					struct line *l = ferry_realloc(s->lines, cap * sizeof(*l));
+
+					if (!l)
+						return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					s->lines = l;
+					s->lcap = cap;
+				}
+				s->lines[s->nlines++] = (struct line){ p, len, r, 0 };
+			}
+			p += len + 1;
+		}
+	}
+	return 0;
+}
+
+/* The first reason of a record's refusals is its why. */
+static void refuse(struct relay_pg *s, size_t line, const char *reason)
+{
+	struct line *l = &s->lines[line];
+	struct relay_rec *rec = &s->recs[l->rec];
+
+	if (!l->bad && !rec->why[0])
+		snprintf(rec->why, sizeof(rec->why), "%.255s", reason);
+	l->bad = 1;
+}
+
+static int map_reject(void *ud, int64_t key, const char *column, const char *reason,
+		      const void *raw, size_t n, struct ferry_error *err)
+{
+	(void)column, (void)raw, (void)n, (void)err;
+	refuse(ud, (size_t)key, reason);
+	return 0;
+}
+
+static int conv_reject(void *ud, size_t row, const char *column, const char *reason,
+		       struct ferry_error *err)
+{
+	struct relay_pg *s = ud;
+	char why[256];
+
+	(void)err;
+	snprintf(why, sizeof(why), "column '%.60s': %.180s", column, reason);
+	refuse(s, (size_t)s->b.keys[row], why);
+	return 0;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static int flush(struct relay_pg *s, ferry_writer *w, struct ferry_error *err)
+{
+	int rc;
+
+	if (!s->b.nrows)
+		return 0;
+	if ((rc = copy_live_convert(s->plan, &s->b, conv_reject, s, err)) < 0)
+		return rc;
+	if (s->b.nrows > s->b.nskipped && (rc = s->ops->write_batch(w, &s->b, err)) < 0)
+		return rc;
+	ferry_batch_clear(&s->b);
+	return 0;
+}
+
+/* COPY the rows of lines [lo, hi) (those not refused yet). */
+static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err)
+{
+	struct ferry_write_spec spec;
+	ferry_writer *w = NULL;
+	size_t i;
+	int rc;
+
+	ferry_batch_clear(&s->b);
+	copy_live_spec(s->plan, &spec);
+	if ((rc = s->ops->write_open(s->c, &spec, &w, err)) < 0)
+		return rc;
+	for (i = lo; i < hi && rc == 0; i++) {
+		struct line *l = &s->lines[i];
+		const char *why = NULL;
+		struct tm_point tp;
+
+		if (l->bad)
+			continue;
+		if (lp_parse_line(l->p, l->n, &s->pt, &s->scratch, &why) != LP_POINT ||
+		    !s->pt.has_ts)
+			continue;  /* the lines were checked: nothing else comes */
+		memset(&tp, 0, sizeof(tp));
+		tp.measurement = s->pt.measurement;
+		tp.tags = s->pt.tags;
+		tp.ntags = s->pt.ntags;
+		tp.fields = s->pt.fields;
+		tp.nfields = s->pt.nfields;
+		tp.time_ns = s->pt.ts;   /* relay_points: nanoseconds */
+		tp.key = (int64_t)i;
+		if (s->b.nrows + tp.nfields > s->b.cap || s->b.arena.len > LIVE_BYTES)
+			rc = flush(s, w, err);
+		if (rc == 0)
+			rc = tm_live_rows(s->live, &tp, &s->b, map_reject, s, err);
+	}
+	if (rc == 0)
+		rc = flush(s, w, err);
+	if (rc < 0) {
+		s->ops->write_close(w, 0, NULL);
+		ferry_batch_clear(&s->b);
+		return rc;
+	}
+	return s->ops->write_close(w, 1, err);
+}
+
+/* A refusal of the data, not of the store: class 22 (data exception), 23
+ * (integrity constraint violation), or 54000 (a value too long for an
+ * index row: a huge series tag). */
+static int is_data_error(const struct ferry_error *e)
+{
+	const char *st = strstr(e->origin, "sqlstate ");
+
+	return e->code == FERRY_ESQL && st && (!strncmp(st + 9, "22", 2) ||
+					       !strncmp(st + 9, "23", 2) ||
+					       !strncmp(st + 9, "54000", 5));
+}
+
+static int savepoint(struct relay_pg *s, const char *verb, struct ferry_error *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "%s relay_sp", verb);
+	return s->ops->exec(s->c, sql, err);
+}
+
+/* Lines [lo, hi) under a savepoint: 0 written, 1 refused for the data
+ * (rolled back, e set), or a negative code. */
+static int try_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *e,
+		     struct ferry_error *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = lo; i < hi; i++)   /* marks of an earlier try are redone */
+		s->lines[i].bad = 0;
+	if ((rc = savepoint(s, "SAVEPOINT", err)) < 0)
+		return rc;
+	ferry_error_clear(e);
+	if ((rc = write_lines(s, lo, hi, e)) == 0)
+		return savepoint(s, "RELEASE SAVEPOINT", err);
+	if (!is_data_error(e)) {
+		ferry_error_set(err, rc, "%s", e->msg);
+		ferry_error_origin(err, "%s", e->origin);
+		return rc;
+	}
+	if ((rc = savepoint(s, "ROLLBACK TO SAVEPOINT", err)) < 0)
+		return rc;
+	return 1;
+}
+
+/* After PostgreSQL refused the write for its data: record by record, and
+ * a refused record point by point. */
+static int redo(struct relay_pg *s, size_t nrecs, struct ferry_error *err)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	size_t r, lo = 0, hi, i;
+	int rc = 0;
+
+	for (r = 0; r < nrecs && rc >= 0; r++) {
+		for (hi = lo; hi < s->nlines && s->lines[hi].rec == r; hi++)
+			;
+		if (hi > lo && (rc = try_lines(s, lo, hi, &e, err)) == 1) {
+			for (i = lo; i < hi && rc >= 0; i++) {
+				rc = try_lines(s, i, i + 1, &e, err);
+				if (rc == 1) {
+					refuse(s, i, e.msg);
+					rc = 0;
+				}
+			}
+		}
+		lo = hi;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq,
+			  struct ferry_error *err)
+{
+	char v[32];
+	const char *params[2] = { spool_id, v };
+
+	snprintf(v, sizeof(v), "%" PRIu64, seq);
+	return s->ops->query(s->c,
+		"INSERT INTO ferry.relay_spool (spool_id, seq, updated_at) VALUES ($1, $2, now()) "
+		"ON CONFLICT (spool_id) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()",
+		params, 2, NULL, NULL, err);
+}
+
+static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
+		    const char *spool_id, struct ferry_error *err)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	uint64_t seq = 0;
+	size_t i;
+	int rc, in_txn = 0, had;
+
+	for (i = 0; i < n; i++) {
+		recs[i].nbad = 0;
+		recs[i].why[0] = '\0';
+		if (recs[i].seq > seq)
+			seq = recs[i].seq;
+	}
+	s->recs = recs;
+	if ((rc = lines_make(s, recs, n, err)) < 0)
+		goto out;
+	had = s->c != NULL;
+	if ((rc = pg_ready(s, err)) < 0)
+		goto out;
+	/* a connection that died while idle (the server restarted since the
+	 * last write) fails at BEGIN, before anything was sent: connect again
+	 * once, rather than fail a write that a live server can take */
+	if ((rc = s->ops->begin(s->c, err)) == FERRY_ECONN && had) {
+		pg_drop(s);
+		if ((rc = pg_ready(s, err)) == 0)
+			rc = s->ops->begin(s->c, err);
+	}
+	if (rc < 0)
+		goto out;
+	in_txn = 1;
+	if ((rc = write_lines(s, 0, s->nlines, &e)) < 0) {
+		if (!is_data_error(&e)) {
+			ferry_error_set(err, rc, "%s", e.msg);
+			ferry_error_origin(err, "%s", e.origin);
+			goto out;
+		}
+		/* the whole transaction is aborted: again, piece by piece */
+		s->ops->rollback(s->c, NULL);
+		in_txn = 0;
+		for (i = 0; i < n; i++)
+			recs[i].why[0] = '\0';
+		if ((rc = s->ops->begin(s->c, err)) < 0)
+			goto out;
+		in_txn = 1;
+		if ((rc = redo(s, n, err)) < 0)
+			goto out;
+	}
+	if (spool_id && (rc = store_position(s, spool_id, seq, err)) < 0)
+		goto out;
+	rc = s->ops->commit(s->c, err);
+	in_txn = 0;
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < s->nlines; i++) {
+		struct line *l = &s->lines[i];
+		struct relay_rec *rec = &recs[l->rec];
+
+		if (!l->bad)
+			continue;
+		rec->nbad++;
+		if (rec->bad && (ferry_buf_add(rec->bad, l->p, l->n) < 0 ||
+				 ferry_buf_addch(rec->bad, '\n') < 0))
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+out:
+	if (in_txn && s->c)
+		s->ops->rollback(s->c, NULL);
+	if (rc == FERRY_ECONN)
+		pg_drop(s);   /* the next call connects again */
+	if (rc < 0)
+		for (i = 0; i < n; i++)
+			recs[i].nbad = 0;
+	s->recs = NULL;
+	return rc;
+}
+
+struct pos_ctx {
+	uint64_t seq;
+};
+
+static int pos_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	(void)err;
+	if (ncols > 0 && vals[0])
+		((struct pos_ctx *)ud)->seq = strtoull(vals[0], NULL, 10);
+	return 0;
+}
+
+static int pg_position(struct relay_pg *s, const char *spool_id, uint64_t *seq,
+		       struct ferry_error *err)
+{
+	struct pos_ctx pc = { 0 };
+	const char *params[1] = { spool_id };
+	int rc;
+
+	*seq = 0;
+	if ((rc = pg_ready(s, err)) < 0)
+		return rc;
+	rc = s->ops->query(s->c, "SELECT seq FROM ferry.relay_spool WHERE spool_id = $1",
+			   params, 1, pos_row, &pc, err);
+	if (rc == FERRY_ECONN)
+		pg_drop(s);
+	if (rc == 0)
+		*seq = pc.seq;
+	return rc;
+}
+
+static int pg_ping(struct relay_pg *s)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	int rc = FERRY_ECONN, tries;
+
+	/* twice: an idle connection the server dropped says nothing of now */
+	for (tries = 0; tries < 2 && rc == FERRY_ECONN; tries++) {
+		if (pg_ready(s, &e) < 0)
+			return 0;
+		if ((rc = s->ops->query(s->c, "SELECT 1", NULL, 0, NULL, NULL, &e)) == FERRY_ECONN)
+			pg_drop(s);
+	}
+	return rc == 0;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+static int is_influx(const char *url)
+{
+	return !strncmp(url, "influx://", 9) || !strncmp(url, "influxs://", 10);
+}
+
+int relay_store_open(const char *url, const struct ferry_ts_opts *ts,
+		     struct relay_store **out, struct ferry_error *err)
+{
+	struct relay_store *s = ferry_calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (is_influx(url))
+		rc = relay_ifx_open(url, &s->ifx, err);
+	else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+		rc = pg_open(url, ts, &s->pg, err);
+	else
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "the relay cannot write to this store: give a postgres:// or "
+				     "influx:// URL");
+	if (rc < 0) {
+		ferry_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void relay_store_close(struct relay_store *s)
+{
+	if (!s)
+		return;
+	relay_ifx_close(s->ifx);
+	pg_close(s->pg);
+	ferry_free(s);
+}
+
+const char *relay_store_kind(const struct relay_store *s)
+{
+	return s->ifx ? "influx" : "postgres";
+}
+
+int relay_store_write(struct relay_store *s, struct relay_rec *recs, size_t n,
+		      const char *spool_id, struct ferry_error *err)
+{
+	int rc;
+
+	if (s->ifx)
+		return relay_ifx_write(s->ifx, recs, n, err);
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&s->pg->lock);
+	rc = pg_write(s->pg, recs, n, spool_id, err);
+	pthread_mutex_unlock(&s->pg->lock);
+	return rc;
+}
+
+int relay_store_position(struct relay_store *s, const char *spool_id, uint64_t *seq,
+			 struct ferry_error *err)
+{
+	int rc;
+
+	if (s->ifx) {
+		*seq = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&s->pg->lock);
+	rc = pg_position(s->pg, spool_id, seq, err);
+	pthread_mutex_unlock(&s->pg->lock);
+	return rc;
+}
+
+int relay_store_ping(struct relay_store *s)
+{
+	int up;
+
+	if (s->ifx)
+		return relay_ifx_ping(s->ifx);
+	pthread_mutex_lock(&s->pg->lock);
+	up = pg_ping(s->pg);
+	pthread_mutex_unlock(&s->pg->lock);
+	return up;
+}
+
+int relay_store_has_db(struct relay_store *s, const char *db, struct ferry_error *err)
+{
+	if (!s->ifx)
+		return 1;   /* PostgreSQL takes every database's points into one table */
+	return relay_ifx_has_db(s->ifx, db, err);
+}
+
+int relay_influx_query(struct relay_store *s, const char *method, const char *query,
+		       const char *body, size_t n, const char *content_type,
+		       struct relay_answer *ans, struct ferry_error *err)
+{
+	if (!s->ifx)
+		return ferry_error_set(err, FERRY_EUNSUPPORTED,
+				       "/query needs an InfluxDB store: PostgreSQL cannot answer InfluxQL");
+	return relay_ifx_query(s->ifx, method, query, body, n, content_type, ans, err);
+}

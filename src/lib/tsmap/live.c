@@ -1,0 +1,149 @@
+/*
+ * live.c - the layout of `ferry copy` for points that arrive one at a time
+ * (the relay's PostgreSQL sink).  The options are struct ferry_ts_opts, as
+ * for a copy; they become the same struct tm_opts that reader.c reads from
+ * a source URL (tm_opts_from_url), and the table and its rows come from
+ * the same builders (tm_layout_build, tm_layout_catalog, tm_rows_add), so
+ * a live row is the row the backfill writes for the same point.
+ *
+ * Only the layouts that need no schema up front: narrow (one row per
+ * field, whatever the measurement) and a map file (the user's table).
+ * The wide layout makes a table per measurement with a column per field
+ * seen in the whole source, which a stream of points cannot know.
+ */
+#include <string.h>
+
+#include "ferry/alloc.h"
+#include "ferry/tsmap.h"
+#include "tsmap/tm_int.h"
+
+struct tm_live {
+	struct tm_opts o;
+	struct tm_layout lay;
+	struct tm_rows rows;
+	char *table, *map, *series_tag;   /* the options' strings, owned */
+	const char **names;
+	int *types;
+};
+
+void tm_live_close(struct tm_live *l)
+{
+	if (!l)
+		return;
+	tm_rows_release(&l->rows);
+	tm_layout_release(&l->lay);
+	ferry_free(l->table);
+	ferry_free(l->map);
+	ferry_free(l->series_tag);
+	ferry_free(l->names);
+	ferry_free(l->types);
+	ferry_free(l);
+}
+
+static char *dup_or_null(const char *s, int *e)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	if (!(d = ferry_strdup(s)))
+		*e = 1;
+	return d;
+}
+
+int tm_live_open(const struct ferry_ts_opts *t, struct tm_live **out, struct ferry_error *err)
+{
+	struct tm_live *l = ferry_calloc(1, sizeof(*l));
+	struct tm_opts *o;
+	const struct tm_table *tb;
+	size_t k;
+	int rc = 0, e = 0;
+
+	*out = NULL;
+	if (!l)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	o = &l->o;
+	/* the defaults of tm_opts_from_url(), from the struct instead of a URL */
+	l->table = dup_or_null(t ? t->table : NULL, &e);
+	l->map = dup_or_null(t ? t->map : NULL, &e);
+	l->series_tag = dup_or_null(t ? t->series_tag : NULL, &e);
+	if (e) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto fail;
+	}
+	o->layout = t && t->layout ? t->layout : l->map ? "map" : "narrow";
+	o->map_path = l->map;
+	o->table = l->table ? l->table : "telemetry_data";
+	o->series_tag = l->series_tag;
+	o->keep_ns = t ? t->keep_ns : 0;
+	o->src.precision = LP_PREC_NS;
+	if (!strcmp(o->layout, "wide")) {
+		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"the relay cannot write the wide layout yet: it needs every measurement's "
+			"fields up front; use --layout narrow or a --map FILE for the relay for now");
+		goto fail;
+	}
+	if (strcmp(o->layout, "narrow") && strcmp(o->layout, "map")) {
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+				     "unknown layout '%s': use narrow, wide, or --map FILE", o->layout);
+		goto fail;
+	}
+	if (!strcmp(o->layout, "map") && !o->map_path) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
+		goto fail;
+	}
+	o->layout = !strcmp(o->layout, "map") ? "map" : "narrow";  /* t's string dies */
+	if ((rc = tm_layout_build(&l->lay, o, NULL, NULL, 0, err)) < 0)
+		goto fail;
+	if (l->lay.n != 1) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "the live layout has %zu tables, not one",
+				     l->lay.n);
+		goto fail;
+	}
+	tb = &l->lay.t[0];
+	l->names = ferry_calloc(tb->ncols ? tb->ncols : 1, sizeof(*l->names));
+	l->types = ferry_calloc(tb->ncols ? tb->ncols : 1, sizeof(*l->types));
+	if (!l->names || !l->types) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (k = 0; k < tb->ncols; k++) {
+		l->names[k] = tb->cols[k].name;
+		l->types[k] = tb->cols[k].type;
+	}
+	l->rows.t = tb;
+	l->rows.o = o;
+	*out = l;
+	return 0;
+fail:
+	tm_live_close(l);
+	return rc;
+}
+
+int tm_live_catalog(struct tm_live *l, struct ferry_catalog **out, struct ferry_error *err)
+{
+	return tm_layout_catalog(&l->lay, &l->o, out, err);
+}
+
+const char *tm_live_table(const struct tm_live *l)
+{
+	return l->lay.t[0].name;
+}
+
+size_t tm_live_columns(const struct tm_live *l, const char *const **names, const int **types)
+{
+	if (names)
+		*names = l->names;
+	if (types)
+		*types = l->types;
+	return l->lay.t[0].ncols;
+}
+
+int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch *b,
+		 tm_row_reject_fn rej, void *ud, struct ferry_error *err)
+{
+	l->rows.b = b;
+	l->rows.reject = rej;
+	l->rows.reject_ud = ud;
+	return tm_rows_add(&l->rows, p, err);
+}

@@ -336,7 +336,9 @@ static int conn_open(struct conn *k)
 {
 	struct addrinfo hints = {0}, *ai = NULL, *a;
 	int fd = -1, one = 1;
-	struct timeval tv = {60, 0};
+	/* a slow answer is waited for as long as a batch may take: a timeout
+	 * and resend would write the batch twice into the narrow table */
+	struct timeval tv = {(time_t)C.give_up_s + 1, 0};
 
 	hints.ai_socktype = SOCK_STREAM;
 	if (getaddrinfo(C.host, C.port, &hints, &ai) != 0)
@@ -408,10 +410,13 @@ static int fill(struct conn *k)
 	return 0;
 }
 
+/* drop the first n bytes read (an answer); the rest stays NUL-terminated
+ * for the strstr() of the next answer */
 static void consume(struct conn *k, size_t n)
 {
 	memmove(k->in.p, k->in.p + n, k->in.len - n);
 	k->in.len -= n;
+	k->in.p[k->in.len] = 0;
 }
 
 /* find a header's value in the head (lower-case name with ':') */
@@ -608,11 +613,13 @@ static void *client_main(void *arg)
 				break;
 			}
 			if (st < 0) {
+				int e = errno;
+
 				cl->conn_errors++;
 				if (!cl->first_error[0])
 					snprintf(cl->first_error, sizeof(cl->first_error),
 						 "connection to %s:%s failed: %s", C.host, C.port,
-						 strerror(errno));
+						 strerror(e));
 			} else {
 				cl->non204++;
 				cl->status[st / 100 < 6 ? st / 100 : 5]++;

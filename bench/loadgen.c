@@ -837,7 +837,8 @@ int main(int argc, char **argv)
 		die("out of memory");
 	nall = 0;
 	for (i = 0; i < C.clients; i++) {
-		memcpy(all + nall, CL[i].lat, CL[i].nlat * sizeof(double));
+		if (CL[i].nlat)
+			memcpy(all + nall, CL[i].lat, CL[i].nlat * sizeof(double));
 		nall += CL[i].nlat;
 		free(CL[i].lat);
 	}

@@ -63,6 +63,11 @@ struct ferry_relay_opts {
 	void *owned;                 /* strings the loaders allocated */
 };
 
+/* A size: "25000000", "25MB" (decimal: kB MB GB TB), "1GiB" (binary: KiB
+ * MiB GiB TiB, and k M G T as --chunk-bytes takes them).  0 and *out set,
+ * or FERRY_EUSAGE. */
+int ferry_relay_size_parse(const char *s, uint64_t *out);
+
 void ferry_relay_opts_init(struct ferry_relay_opts *o);
 void ferry_relay_opts_release(struct ferry_relay_opts *o);
 /* Fill the options a YAML file sets (keys as the long options without

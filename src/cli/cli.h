@@ -41,6 +41,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_cutover(int argc, char **argv);
 
 /*
  * Option parsing, one way for every command: getopt_long (so --opt=value,

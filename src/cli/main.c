@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
 	{ "verify", cmd_verify, "prove the target holds exactly what the source holds" },
 	{ "rewrite", cmd_rewrite, "rewrite service trees for a new dependency (recipes)" },
 	{ "migrate", cmd_migrate, "versioned up/down migrations with locks, checksums and rollback" },
+	{ "cutover", cmd_cutover, "move a live migration between phases; show its status" },
 	{ NULL, NULL, NULL }
 };
 

@@ -57,7 +57,7 @@ PY
 # The --options a help text names, one a line.
 help_opts() { grep -oE -- '--[a-z][a-z0-9-]*' | sort -u | sed 's/^--//'; }
 
-for cmd in copy verify generate rewrite migrate; do
+for cmd in copy verify generate rewrite migrate cutover; do
 	t_run "$FERRY" "$cmd" --help
 	assert_eq "ferry $cmd --help exits 0" "$T_RC" 0
 	help="$T_OUT"

@@ -1,0 +1,501 @@
+/*
+ * phase.c - the cutover phase every relay follows, kept in the new
+ * PostgreSQL database, and the relays' heartbeats.
+ *
+ *   ferry.cutover      one row: phase (CHECK: the four names), changed_at,
+ *                      changed_by; changed_at is NULL until someone moved
+ *                      the phase (a relay creating the row is no change)
+ *   ferry.cutover_log  every set-phase: phase, previous, when, by whom
+ *   ferry.relays       one row per relay: relay_id, listen, last_seen,
+ *                      spool_records, replay_lag_s (`ferry cutover status`)
+ *
+ * The tables are created under a transaction-scoped advisory lock, so two
+ * relays starting at once against a fresh database do not trip over each
+ * other's CREATE ... IF NOT EXISTS (which is not race-free in PostgreSQL:
+ * the loser fails on pg_type's unique index), and the first phase goes in
+ * with ON CONFLICT DO NOTHING, so an existing phase always wins.
+ *
+ * set-phase updates the row, logs it and NOTIFYs ferry_cutover in one
+ * transaction: a relay woken by the notification reads the committed row.
+ * The watcher LISTENs on a connection of its own and, because a NOTIFY is
+ * lost while a relay is disconnected, re-reads the row every few seconds
+ * and after every reconnect as well: the table is the truth, the
+ * notification only the doorbell.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <time.h>
+
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/connector.h"
+#include "ferry/url.h"
+#include "relay/relay_int.h"
+#include "relay/relay_pg.h"
+
+/* pg_advisory_xact_lock key of the DDL: "ferrycut" in ASCII, apart from
+ * the keys migrate and copy take */
+#define CUTOVER_LOCK_KEY "7378707290140276084"
+#define REREAD_MS 5000        /* the table is read at least this often */
+#define RECONNECT_MS 500      /* between connection attempts while down */
+
+/* ---- libpq helpers (relay_pg.h) ----------------------------------------------- */
+
+int64_t relay_pg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* CREATE ... IF NOT EXISTS says "already exists, skipping" every start:
+ * nothing for the relay's log or the user's terminal */
+static void no_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+PGconn *relay_pg_connect(const char *url, struct ferry_error *err)
+{
+	/* the url expanded first, then our keywords override it */
+	/* keepalives: a watcher blocked on a server that vanished from the
+	 * network (no FIN, no RST) learns of it in about half a minute */
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", "keepalives",
+			       "keepalives_idle", "keepalives_interval", "keepalives_count",
+			       NULL };
+	const char *vals[] = { url, "5", "ferry relay", "1", "10", "5", "3", NULL };
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+
+	if (!pg || PQstatus(pg) != CONNECTION_OK) {
+		struct ferry_buf m = FERRY_BUF_INIT, where = FERRY_BUF_INIT;
+		int e;
+
+		e = ferry_url_redact(pg ? PQerrorMessage(pg) : "out of memory", &m);
+		e |= ferry_url_redact(url, &where);
+		ferry_buf_rtrim(&m);
+		ferry_error_set(err, FERRY_ECONN, "cannot connect to PostgreSQL '%s': %s",
+				e < 0 ? "?" : where.buf, e < 0 ? "out of memory" : m.buf);
+		ferry_buf_release(&m);
+		ferry_buf_release(&where);
+		PQfinish(pg);
+		return NULL;
+	}
+	PQsetNoticeProcessor(pg, no_notices, NULL);
+	return pg;
+}
+
+int relay_pg_fail(PGconn *pg, PGresult *res, const char *what, struct ferry_error *err)
+{
+	const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	struct ferry_buf m = FERRY_BUF_INIT;
+	int code = FERRY_ESQL, e;
+
+	e = ferry_url_redact(prim ? prim : PQerrorMessage(pg), &m);
+	ferry_buf_rtrim(&m);
+	/* lost: the socket closed, or the server is going away (class 08,
+	 * 57P01 admin shutdown, ...) */
+	if (PQstatus(pg) == CONNECTION_BAD ||
+	    (state && (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3))))
+		code = FERRY_ECONN;
+	ferry_error_set(err, code, "%s: %s", what,
+			e < 0 ? "out of memory" : m.len ? m.buf : "unknown error");
+	if (state)
+		ferry_error_origin(err, "sqlstate %s", state);
+	ferry_buf_release(&m);
+	PQclear(res);
+	return code;
+}
+
+int relay_pg_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
+		  PGresult **out, const char *what, struct ferry_error *err)
+{
+	PGresult *res = nparams ? PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)
+				: PQexec(pg, sql);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return relay_pg_fail(pg, res, what, err);
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+static int run(PGconn *pg, const char *sql, const char *what, struct ferry_error *err)
+{
+	return relay_pg_exec(pg, sql, 0, NULL, NULL, what, err);
+}
+
+/* ---- the tables ------------------------------------------------------------ */
+
+static const char ddl[] =
+	"CREATE SCHEMA IF NOT EXISTS ferry;"
+	"CREATE TABLE IF NOT EXISTS ferry.cutover ("
+	" one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" phase text NOT NULL CHECK (phase IN ('old-only','dual','new-primary','new-only')),"
+	" changed_at timestamptz,"
+	" changed_by text NOT NULL DEFAULT '');"
+	"CREATE TABLE IF NOT EXISTS ferry.cutover_log ("
+	" id bigserial PRIMARY KEY,"
+	" phase text NOT NULL,"
+	" previous text,"
+	" changed_at timestamptz NOT NULL DEFAULT now(),"
+	" changed_by text NOT NULL DEFAULT '');"
+	"CREATE TABLE IF NOT EXISTS ferry.relays ("
+	" relay_id text PRIMARY KEY,"
+	" listen text,"
+	" last_seen timestamptz NOT NULL DEFAULT now(),"
+	" spool_records bigint NOT NULL DEFAULT 0,"
+	" replay_lag_s double precision NOT NULL DEFAULT 0)";
+
+/* Inside the caller's transaction: the tables, and the row with initial
+ * unless a phase is already stored. */
+static int ensure_tables(PGconn *pg, int initial, int *inserted, struct ferry_error *err)
+{
+	const char *p[1] = { ferry_phase_name(initial) };
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = run(pg, "SELECT pg_advisory_xact_lock(" CUTOVER_LOCK_KEY ")",
+		      "cannot lock ferry.cutover", err)) < 0 ||
+	    (rc = run(pg, ddl, "cannot create ferry.cutover", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover (phase) VALUES ($1) "
+				"ON CONFLICT DO NOTHING", 1, p, &res,
+				"cannot store the first phase in ferry.cutover", err)) < 0)
+		return rc;
+	if (inserted)
+		*inserted = !strcmp(PQcmdTuples(res), "1");
+	PQclear(res);
+	return 0;
+}
+
+static int read_phase(PGconn *pg, int *phase, struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = relay_pg_exec(pg, "SELECT phase FROM ferry.cutover", 0, NULL, &res,
+				"cannot read ferry.cutover", err)) < 0)
+		return rc;
+	if (PQntuples(res) != 1 || ferry_phase_parse(PQgetvalue(res, 0, 0), phase) < 0)
+		rc = ferry_error_set(err, FERRY_ESQL,
+				     "ferry.cutover holds no phase: run ferry cutover set-phase");
+	PQclear(res);
+	return rc;
+}
+
+static void rollback(PGconn *pg)
+{
+	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE)
+		PQclear(PQexec(pg, "ROLLBACK"));
+}
+
+/* ---- the watcher ------------------------------------------------------------ */
+
+struct relay_phase {
+	char *url;
+	PGconn *pg;            /* NULL while down */
+	_Atomic int phase;
+	int64_t read_ms;       /* when the table was last read */
+	int64_t tried_ms;      /* the last connection attempt */
+};
+
+/* Connect, (create,) LISTEN, read: the watcher's connection from nothing.
+ * LISTEN comes before the read, so a change between the two is not lost. */
+static int attach(struct relay_phase *w, int create, int initial, struct ferry_error *err)
+{
+	PGconn *pg;
+	int rc, ph;
+
+	w->tried_ms = relay_pg_now_ms();
+	if (!(pg = relay_pg_connect(w->url, err)))
+		return FERRY_ECONN;
+	if (create) {
+		if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
+		    (rc = ensure_tables(pg, initial, NULL, err)) < 0 ||
+		    (rc = run(pg, "COMMIT", "cannot commit ferry.cutover", err)) < 0)
+			goto fail;
+	}
+	if ((rc = run(pg, "LISTEN ferry_cutover", "cannot LISTEN ferry_cutover", err)) < 0 ||
+	    (rc = read_phase(pg, &ph, err)) < 0)
+		goto fail;
+	atomic_store(&w->phase, ph);
+	w->read_ms = relay_pg_now_ms();
+	w->pg = pg;
+	return 0;
+fail:
+	PQfinish(pg);
+	return rc;
+}
+
+int relay_phase_open(const char *pg_url, int initial, struct relay_phase **out,
+		     struct ferry_error *err)
+{
+	struct relay_phase *w;
+	int rc;
+
+	if (!ferry_phase_name(initial))
+		return ferry_error_set(err, FERRY_EINVAL, "invalid first phase %d", initial);
+	if (!(w = ferry_calloc(1, sizeof(*w))) || !(w->url = ferry_strdup(pg_url))) {
+		ferry_free(w);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	atomic_init(&w->phase, initial);
+	if ((rc = attach(w, 1, initial, err)) < 0) {
+		relay_phase_close(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+void relay_phase_close(struct relay_phase *w)
+{
+	if (!w)
+		return;
+	PQfinish(w->pg);
+	ferry_free(w->url);
+	ferry_free(w);
+}
+
+int relay_phase_get(const struct relay_phase *w)
+{
+	return atomic_load(&((struct relay_phase *)w)->phase);
+}
+
+static void drop(struct relay_phase *w)
+{
+	PQfinish(w->pg);
+	w->pg = NULL;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Re-read the table; 1 when the phase moved. */
+static int reread(struct relay_phase *w, struct ferry_error *err)
+{
+	int ph, rc;
+
+	if ((rc = read_phase(w->pg, &ph, err)) < 0) {
+		if (rc == FERRY_ECONN || PQstatus(w->pg) != CONNECTION_OK)
+			drop(w);
+		return rc;
+	}
+	w->read_ms = relay_pg_now_ms();
+	if (ph == atomic_load(&w->phase))
+		return 0;
+	atomic_store(&w->phase, ph);
+	return 1;
+}
+
+int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err)
+{
+	int64_t deadline = relay_pg_now_ms() + (ms > 0 ? ms : 0);
+	int rc = 0;
+
+	for (;;) {
+		int64_t now = relay_pg_now_ms(), wait;
+		int notified = 0, sock;
+		PGnotify *n;
+
+		if (!w->pg) {
+			/* down: try again every RECONNECT_MS until the deadline;
+			 * the phase is kept meanwhile */
+			int prev = atomic_load(&w->phase);
+
+			if (now - w->tried_ms >= RECONNECT_MS) {
+				if (attach(w, 0, prev, err) == 0)
+					return atomic_load(&w->phase) != prev;
+				now = relay_pg_now_ms();
+			}
+			if (now >= deadline) {
+				if (!err || err->code != FERRY_ECONN)
+					ferry_error_set(err, FERRY_ECONN,
+							"no connection to ferry.cutover: "
+							"keeping phase %s", ferry_phase_name(prev));
+				return FERRY_ECONN;
+			}
+			wait = w->tried_ms + RECONNECT_MS - now;
+			sleep_ms(wait < deadline - now ? wait : deadline - now);
+			continue;
+		}
+		/* notifications that arrived during another statement are
+		 * already buffered: look before waiting */
+		while ((n = PQnotifies(w->pg)) != NULL) {
+			notified = 1;
+			PQfreemem(n);
+		}
+		if (notified || now - w->read_ms >= REREAD_MS) {
+			rc = reread(w, err);
+			if (rc == 1 || (rc < 0 && w->pg))
+				return rc;   /* changed, or a statement failed */
+			continue;            /* unchanged, or lost: reconnect */
+		}
+		if (now >= deadline)
+			return 0;
+		wait = deadline - now;
+		if (w->read_ms + REREAD_MS - now < wait)
+			wait = w->read_ms + REREAD_MS - now;
+		sock = PQsocket(w->pg);
+		if (sock < 0) {
+			drop(w);
+			continue;
+		}
+		{
+			/* poll(), not select(): a reconnect in a busy relay may get
+			 * a descriptor above FD_SETSIZE */
+			struct pollfd pfd = { sock, POLLIN, 0 };
+			int got = poll(&pfd, 1, (int)wait);
+
+			if (got < 0 && errno != EINTR) {
+				drop(w);
+				continue;
+			}
+			if (got > 0 &&
+			    (!PQconsumeInput(w->pg) || PQstatus(w->pg) != CONNECTION_OK)) {
+				/* the server went away (restart, crash) */
+				relay_pg_fail(w->pg, NULL, "lost the connection to ferry.cutover",
+					      err);
+				drop(w);
+				continue;
+			}
+		}
+	}
+}
+
+int relay_phase_report(struct relay_phase *w, const char *relay_id, const char *listen,
+		       uint64_t spool_records, double lag_s, struct ferry_error *err)
+{
+	char rec[32], lag[48];
+	const char *p[4] = { relay_id, listen, rec, lag };
+	int rc;
+
+	if (!w->pg)
+		return ferry_error_set(err, FERRY_ECONN,
+				       "cannot report to ferry.relays: no connection");
+	snprintf(rec, sizeof(rec), "%llu", (unsigned long long)spool_records);
+	snprintf(lag, sizeof(lag), "%.6f", lag_s);
+	rc = relay_pg_exec(w->pg,
+			   "INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
+			   " replay_lag_s) VALUES ($1, $2, now(), $3, $4)"
+			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
+			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
+			   " replay_lag_s = EXCLUDED.replay_lag_s",
+			   4, p, NULL, "cannot report to ferry.relays", err);
+	if (rc == FERRY_ECONN)
+		drop(w);
+	return rc;
+}
+
+/* ---- ferry cutover set-phase / status --------------------------------------- */
+
+int ferry_cutover_set_phase(const char *url, int phase, const char *by,
+			    struct ferry_error *err)
+{
+	const char *name = ferry_phase_name(phase);
+	const char *p[3] = { name, by ? by : "", NULL };
+	PGresult *res = NULL;
+	char prev[32] = "";
+	PGconn *pg;
+	int rc, created = 0;
+
+	if (!name)
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid phase %d: use old-only, dual, new-primary or "
+				       "new-only", phase);
+	if (!(pg = relay_pg_connect(url, err)))
+		return FERRY_ECONN;
+	/* one transaction: the row, its log line and the notification are
+	 * seen together or not at all (NOTIFY is delivered at commit) */
+	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
+	    (rc = ensure_tables(pg, phase, &created, err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT phase FROM ferry.cutover FOR UPDATE", 0, NULL,
+				&res, "cannot read ferry.cutover", err)) < 0)
+		goto out;
+	/* previous: NULL when this very call made the row */
+	if (!created && PQntuples(res) == 1) {
+		snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 0));
+		p[2] = prev;
+	}
+	if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover SET phase = $1, changed_at = now(),"
+				" changed_by = $2", 2, p, NULL,
+				"cannot set the phase in ferry.cutover", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_log (phase, changed_by, previous)"
+				" VALUES ($1, $2, $3)", 3, p, NULL,
+				"cannot log the phase in ferry.cutover_log", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT pg_notify('ferry_cutover', $1)", 1, p, NULL,
+				"cannot notify the relays", err)) < 0 ||
+	    (rc = run(pg, "COMMIT", "cannot commit the phase", err)) < 0)
+		goto out;
+out:
+	if (rc < 0)
+		rollback(pg);
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}
+
+int ferry_cutover_status(const char *url, struct ferry_cutover_status *out,
+			 struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	PGconn *pg;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!(pg = relay_pg_connect(url, err)))
+		return FERRY_ECONN;
+	if ((rc = relay_pg_exec(pg, "SELECT to_regclass('ferry.cutover') IS NOT NULL, "
+				"to_regclass('ferry.relays') IS NOT NULL", 0, NULL, &res,
+				"cannot look for ferry.cutover", err)) < 0)
+		goto out;
+	if (strcmp(PQgetvalue(res, 0, 0), "t")) {
+		rc = ferry_error_set(err, FERRY_ENOTFOUND,
+				     "no cutover in this database (ferry.cutover is missing): "
+				     "start ferry relay or run ferry cutover set-phase");
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	if ((rc = relay_pg_exec(pg,
+				"SELECT phase, coalesce(to_char(changed_at AT TIME ZONE 'UTC',"
+				" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), ''), changed_by,"
+				" r.n, r.rec, r.lag FROM ferry.cutover,"
+				" (SELECT count(*) AS n, coalesce(sum(spool_records), 0) AS rec,"
+				"  coalesce(max(replay_lag_s), 0) AS lag FROM ferry.relays"
+				"  WHERE last_seen > now() - interval '1 minute') r",
+				0, NULL, &res, "cannot read ferry.cutover", err)) < 0)
+		goto out;
+	if (PQntuples(res) != 1 || ferry_phase_parse(PQgetvalue(res, 0, 0), &out->phase) < 0) {
+		rc = ferry_error_set(err, FERRY_ESQL,
+				     "ferry.cutover holds no phase: run ferry cutover set-phase");
+		goto out;
+	}
+	snprintf(out->changed_at, sizeof(out->changed_at), "%s", PQgetvalue(res, 0, 1));
+	snprintf(out->changed_by, sizeof(out->changed_by), "%s", PQgetvalue(res, 0, 2));
+	out->relays = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	out->spool_records = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	out->replay_lag_s = strtod(PQgetvalue(res, 0, 5), NULL);
+out:
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}

@@ -8,13 +8,16 @@
 #   make bench-influx  build, then bench/influx: ferry copy influx:// vs curl's raw
 #                 export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
 #   make check-tsan  the relay's tests (ctest -R relay) under ThreadSanitizer
+#   make bench-relay   build, then bench/relay: ferry relay under Home Assistant
+#                 and Telegraf write load vs each store's own ingest and a
+#                 Python Flask dual-writer (BENCH_ARGS=..., sizes: BENCH_* env)
 #   make demo     deps, build, then copy a Home-Assistant-like SQLite database
 #                 into a private PostgreSQL (scripts/demo; stop: scripts/demo stop)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= 2
 
-.PHONY: all ferry deps demo check check-asan check-tsan fuzz clean bench bench-influx
+.PHONY: all ferry deps demo check check-asan check-tsan fuzz clean bench bench-influx bench-relay
 
 all: ferry
 
@@ -62,6 +65,10 @@ bench:
 bench-influx:
 	$(MAKE) --no-print-directory ferry
 	bench/influx $(BENCH_ARGS)
+
+bench-relay:
+	$(MAKE) --no-print-directory ferry
+	bench/relay $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

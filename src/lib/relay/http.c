@@ -44,21 +44,9 @@
 #include "ferry/alloc.h"
 #include "relay/http_int.h"
 
-/*
- * metrics.c is another part of the relay; the front works without it
- * (cfg->metrics NULL: nothing counted, /metrics and /stats 503).  Weak
- * references keep a binary that has no metrics.c linkable (the HTTP
- * layer's own tests); in `ferry` relay.c creates the metrics, so
- * metrics.c is linked and these resolve to it.
- */
-#pragma weak relay_metrics_add
-#pragma weak relay_metrics_observe
-#pragma weak relay_metrics_prometheus
-#pragma weak relay_metrics_json
-
 static int metrics_on(const struct relay_http *h)
 {
-	return h->cfg.metrics && relay_metrics_add;
+	return h->cfg.metrics != NULL;
 }
 
 static void count(struct relay_http *h, int counter, uint64_t n)
@@ -461,7 +449,7 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct relay_req 
 	enum MHD_Result ok;
 	int rc;
 
-	if (!metrics_on(h) || !relay_metrics_prometheus || !relay_metrics_json)
+	if (!metrics_on(h))
 		return relay_http_error(c, r, 503, "metrics are not enabled in this relay");
 	memset(&g, 0, sizeof(g));
 	if (h->ops->gauges)
@@ -594,7 +582,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	default:
 		ok = relay_http_error(c, r, 500, "internal error: route %d", (int)r->route);
 	}
-	if (r->route != RELAY_R_QUERY && metrics_on(h) && relay_metrics_observe)
+	if (r->route != RELAY_R_QUERY && metrics_on(h))
 		relay_metrics_observe(h->cfg.metrics, -1, since(&r->t0));
 	return ok;
 }

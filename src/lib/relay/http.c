@@ -299,7 +299,10 @@ static enum MHD_Result do_write(struct MHD_Connection *c, struct relay_req *r, c
 		return relay_http_send(c, r, 204, NULL, "", 0, NULL);
 	}
 	relay_answer_init(&ans);
+	/* 0: the status is in ans (relay.c); an op may also return it */
 	st = h->ops->write(h->ud, db, rp, pts, &ans);
+	if (st == 0)
+		st = ans.status;
 	if (st >= 200 && st < 300) {
 		if (pts->nrejected)
 			ok = relay_http_error(c, r, 400, "partial write: %s dropped=%zu", pts->why,

@@ -450,7 +450,10 @@ static int op_ready(void *ud)
 
 	if (!R->has[pri] || !atomic_load(&R->up[pri]))
 		return 0;
-	return sec < 0 || !R->has[sec] || relay_spool_room(R->spool, 1 << 20);
+	/* room for a big write (a Telegraf batch), or a quarter of a small spool */
+	return sec < 0 || !R->has[sec] ||
+	       relay_spool_room(R->spool, R->o->spool_max && R->o->spool_max < (4u << 20) ?
+				       (size_t)(R->o->spool_max / 4) : (1u << 20));
 }
 
 static void op_gauges(void *ud, struct relay_gauges *g)

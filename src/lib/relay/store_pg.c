@@ -93,6 +93,12 @@ static int pg_ready(struct relay_pg *s, struct ferry_error *err)
 		return rc;
 	}
 	s->ops = ferry_conn_ops_of(s->c);
+	/* acknowledged means durable: a commit returns once its WAL is
+	 * flushed, whatever the server's default (a server set to
+	 * synchronous_commit = off would lose acknowledged points, and the
+	 * spool position with them, in a crash) */
+	if ((rc = s->ops->exec(s->c, "SET synchronous_commit = on", err)) < 0)
+		goto fail;
 	if (!s->plan) {
 		if ((rc = s->ops->exec(s->c, spool_ddl, err)) < 0)
 			goto fail;

@@ -105,10 +105,10 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assis
 assert_eq "a float value: 204" "$code" 204
 # PostgreSQL (narrow) takes a string for the same field; InfluxDB refuses it
 code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
-	--data-binary 'W,entity_id=sensor.conflict value="on" 1700000030000000001')
+	--data-binary 'W,entity_id=sensor.conflict value="on" 1700000030000001000')
 assert_eq "a string value of the same field: 204 (the primary took it)" "$code" 204
 code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
-	--data-binary 'W,entity_id=sensor.after value=2 1700000030000000002')
+	--data-binary 'W,entity_id=sensor.after value=2 1700000030000002000')
 assert_eq "a later write: 204" "$code" 204
 check "spool drained" relay_drained
 dl="$(sed -n 's/^FERRY_RELAY_SPOOL_DIR=//p' "$SVC/env")/dead-letters.ndjson"
@@ -130,7 +130,7 @@ for ((b = 0; b < 200; b++)); do
 import sys
 b = int(sys.argv[1])
 for i in range(100):
-    print('W,entity_id=sensor.full_%d value=%d %d' % (i % 10, b * 100 + i, 1700000040000000000 + b * 100 + i))" "$b")
+    print('W,entity_id=sensor.full_%d value=%d %d' % (i % 10, b * 100 + i, 1700000040000000000 + (b * 100 + i) * 1000))" "$b")
 	code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" --data-binary "$body")
 	if [[ $code == 503 ]]; then full=1; break; fi
 	[[ $code == 204 ]] || { fail "spool filling: unexpected $code"; break; }

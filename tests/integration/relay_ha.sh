@@ -94,6 +94,24 @@ out=$(curl -sS "$RURL/metrics")
 assert_contains "/metrics: ferry_relay_ counters" "$out" "ferry_relay_points_written_total"
 assert_contains "/metrics: a bucket at 0.05 s" "$out" 'le="0.05"'
 
+# ---- the device API: X-API-Key resolved by a table of the new database
+pg_q "$PGURL" "CREATE TABLE devices (api_key text PRIMARY KEY, device_id text NOT NULL);
+INSERT INTO devices VALUES ('k-123', 'boiler-7')" >/dev/null
+code=$(curl -sS -o "$T/tel.out" -w '%{http_code}' -XPOST "$RURL/api/v1/telemetry" \
+	-H 'X-API-Key: k-123' -H 'Content-Type: application/json' \
+	--data-binary '{"data":{"temperature":61.5,"pump":{"on":true}},"metadata":{"site":"cellar"},"timestamp":1700000005}')
+assert_eq "device API with a known key: 204" "$code" 204
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/api/v1/telemetry" \
+	-H 'X-API-Key: nope' --data-binary '{"data":{"temperature":1}}')
+assert_eq "device API with an unknown key: 401" "$code" 401
+code=$(curl -sS -o "$T/telbad.out" -w '%{http_code}' -XPOST "$RURL/api/v1/telemetry" \
+	-H 'X-API-Key: k-123' --data-binary '{"data":{"temperature":')
+assert_eq "device API with malformed JSON: 400" "$code" 400
+check "spool drained" relay_drained
+assert_eq "the device's point is in PostgreSQL, under its device id" \
+	"$(pg_q "$PGURL" "SELECT numeric_value FROM telemetry_data WHERE measurement = 'telemetry' AND field = 'temperature' AND tags->>'device_id' = 'boiler-7' AND tags->>'site' = 'cellar'")" 61.5
+assert_contains "and in InfluxDB" "$(ifx_q "SELECT temperature FROM telemetry WHERE device_id = 'boiler-7'")" "61.5"
+
 # ---- new-only: InfluxDB no longer written; and back (reversible)
 check "spool drained" relay_drained
 t_run "$FERRY" cutover set-phase new-only --db "$PGURL"

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "ferry/alloc.h"
+#include "ferry/log.h"
 #include "ferry/relay.h"
 #include "ferry/tsmap.h"
 
@@ -34,7 +35,8 @@ static const char relay_usage[] =
 	"                       full the relay answers 503 and never drops data\n"
 	"  --phase P            first phase when the database has none: old-only,\n"
 	"                       dual (default), new-primary, new-only\n"
-	"  --layout L           PostgreSQL rows: narrow (default) or wide\n"
+	"  --layout L           PostgreSQL rows: narrow (default; the relay does not\n"
+	"                       take wide yet: use narrow or a map file)\n"
 	"  --map FILE           or: a map file into an existing table\n"
 	"  --table T            the narrow table (default telemetry_data)\n"
 	"  --series-tag T       the tag that names a series (default entity_id)\n"
@@ -51,7 +53,8 @@ static const char relay_usage[] =
 	"                       key-column, id-column, measurement},\n"
 	"                       commit-window-us); default $FERRY_RELAY_CONFIG\n"
 	"  --json               print the final status (after a stop) as JSON\n"
-	"  -q, --quiet          no summary; errors still print\n"
+	"  -q, --quiet          log warnings and errors only (default: one line\n"
+	"                       per event: start, phase, a store down or back)\n"
 	"  -v, --verbose        more diagnostics (repeat for debug)\n"
 	"  -h, --help           this help\n"
 	"\n"
@@ -206,6 +209,10 @@ int cmd_relay(int argc, char **argv)
 			  "wait there while it is down)");
 		goto out;
 	}
+	/* a service logs one line per event (start, phase, a store down or
+	 * back, dead letters); -q keeps warnings and errors only */
+	if (!cli.quiet && ferry_log_get_level() < FERRY_LOG_INFO)
+		ferry_log_set_level(FERRY_LOG_INFO);
 	if ((rc = ferry_relay_run(&o, &err)) < 0)
 		goto fail;
 	if (cli.json)

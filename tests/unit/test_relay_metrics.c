@@ -163,11 +163,12 @@ static void parse_expo(const char *text, struct expo *x)
 				line[ll - 1] = '\0';
 				*brace = '\0';
 				assert_true(valid_labels(brace + 1));
-				snprintf(s->labels, sizeof(s->labels), "%s", brace + 1);
+				snprintf(s->labels, sizeof(s->labels), "%.*s", (int)(sizeof(s->labels) - 1),
+				 brace + 1);
 			}
 			assert_true(valid_name(line, strlen(line)));
 			assert_true(!strncmp(line, "ferry_relay_", 12));
-			snprintf(s->name, sizeof(s->name), "%s", line);
+			snprintf(s->name, sizeof(s->name), "%.*s", (int)(sizeof(s->name) - 1), line);
 			/* TYPE came before the sample */
 			t = sample_type(x, s->name, fam, sizeof(fam));
 			if (!t)

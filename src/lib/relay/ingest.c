@@ -25,26 +25,6 @@
 
 #define RELAY_WHY_LINE 64    /* bytes of a refused line quoted in the reason */
 
-void relay_points_init(struct relay_points *p)
-{
-	memset(p, 0, sizeof(*p));
-	ferry_buf_init(&p->lp, 0);
-}
-
-void relay_points_release(struct relay_points *p)
-{
-	ferry_buf_release(&p->lp);
-	p->npoints = p->nrejected = 0;
-	p->why[0] = '\0';
-}
-
-void relay_points_clear(struct relay_points *p)
-{
-	ferry_buf_clear(&p->lp);
-	p->npoints = p->nrejected = 0;
-	p->why[0] = '\0';
-}
-
 /* The first RELAY_WHY_LINE bytes of a line for a message that becomes a
  * JSON string and an HTTP header: cut on a character boundary, control
  * bytes and bytes that are not UTF-8 as '?'. */

@@ -64,6 +64,8 @@ struct relay_pg {
 	struct line *lines;
 	size_t nlines, lcap;
 	struct relay_rec *recs;       /* of the write in progress */
+	char *merge_sql;              /* narrow: the stage into the table, last
+				       * write of a point wins (NULL: map) */
 };
 
 /* ------------------------------------------------------------ connection */
@@ -79,6 +81,94 @@ static const char spool_ddl[] =
 	"CREATE SCHEMA IF NOT EXISTS ferry; "
 	"CREATE TABLE IF NOT EXISTS ferry.relay_spool (spool_id text PRIMARY KEY, "
 	"seq bigint NOT NULL, updated_at timestamptz)";
+
+/*
+ * A point written twice must be one point, as in InfluxDB: a client that
+ * did not get its 204 (the relay was killed after the primary and the
+ * spool had the write) sends the batch again, and the spool then holds it
+ * twice.  So the narrow table is written through a session's temporary
+ * stage: COPY into it, then the stage's points replace the table's rows
+ * of the same (series, measurement, field, time[, time_ns]) (the last
+ * write of a point wins, also inside one stage), in the write's
+ * transaction.  A map's table is the user's: written as it is.
+ */
+static const char *const narrow_key[] = { "series", "measurement", "field", "time" };
+
+static int narrow_merge_sql(struct relay_pg *s, const struct ferry_write_spec *spec,
+			    struct ferry_buf *b)
+{
+	struct ferry_buf t = FERRY_BUF_INIT, k = FERRY_BUF_INIT, on = FERRY_BUF_INIT;
+	size_t i, found = 0;
+	int e = 0, ns = 0;
+
+	for (i = 0; i < spec->ncols; i++) {
+		size_t j;
+
+		for (j = 0; j < 4; j++)
+			found += !strcmp(spec->cols[i], narrow_key[j]);
+		ns |= !strcmp(spec->cols[i], "time_ns");
+	}
+	if (found != 4)
+		return 1;
+	if (spec->schema) {
+		e |= s->ops->quote_ident(spec->schema, &t);
+		e |= ferry_buf_addch(&t, '.');
+	}
+	e |= s->ops->quote_ident(spec->table, &t);
+	for (i = 0; i < 4 + (size_t)ns; i++) {
+		const char *c = i < 4 ? narrow_key[i] : "time_ns";
+
+		e |= ferry_buf_addf(&k, "%s%s", i ? ", " : "", c);
+		e |= ferry_buf_addf(&on, "%st.%s = s.%s", i ? " AND " : "", c, c);
+	}
+	e |= ferry_buf_addf(b,
+		"DELETE FROM %s t USING (SELECT DISTINCT %s FROM pg_temp.ferry_relay_stage) s "
+		"WHERE %s; "
+		"INSERT INTO %s SELECT DISTINCT ON (%s) * FROM pg_temp.ferry_relay_stage "
+		"ORDER BY %s, ctid DESC; "
+		"TRUNCATE pg_temp.ferry_relay_stage",
+		t.buf, k.buf, on.buf, t.buf, k.buf, k.buf);
+	ferry_buf_release(&t);
+	ferry_buf_release(&k);
+	ferry_buf_release(&on);
+	return e ? FERRY_ENOMEM : 0;
+}
+
+/* The session's stage (a temporary table like the target); the merge. */
+static int stage_make(struct relay_pg *s, struct ferry_error *err)
+{
+	struct ferry_write_spec spec;
+	struct ferry_buf b = FERRY_BUF_INIT, t = FERRY_BUF_INIT;
+	int rc = 0, e = 0;
+
+	copy_live_spec(s->plan, &spec);
+	if (!s->merge_sql && !s->must_exist) {
+		if ((rc = narrow_merge_sql(s, &spec, &b)) < 0)
+			goto oom;
+		if (rc == 0 && !(s->merge_sql = ferry_buf_detach(&b, NULL)))
+			goto oom;
+		rc = 0;
+	}
+	if (!s->merge_sql)
+		goto out;
+	if (spec.schema) {
+		e |= s->ops->quote_ident(spec.schema, &t);
+		e |= ferry_buf_addch(&t, '.');
+	}
+	e |= s->ops->quote_ident(spec.table, &t);
+	e |= ferry_buf_addf(&b, "CREATE TEMP TABLE IF NOT EXISTS ferry_relay_stage "
+			    "(LIKE %s INCLUDING DEFAULTS)", t.buf);
+	if (e)
+		goto oom;
+	rc = s->ops->exec(s->c, b.buf, err);
+	goto out;
+oom:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	ferry_buf_release(&b);
+	ferry_buf_release(&t);
+	return rc;
+}
 
 /* Connected and planned, or FERRY_ECONN (the store is down) or another
  * error (the table cannot be made: a configuration problem). */
@@ -105,6 +195,8 @@ static int pg_ready(struct relay_pg *s, struct ferry_error *err)
 		if ((rc = copy_live_open(s->c, s->cat, NULL, s->must_exist, &s->plan, err)) < 0)
 			goto fail;
 	}
+	if ((rc = stage_make(s, err)) < 0)
+		goto fail;
 	return 0;
 fail:
 	pg_drop(s);
@@ -161,6 +253,7 @@ static void pg_close(struct relay_pg *s)
 		return;
 	pg_drop(s);
 	copy_live_close(s->plan);
+	ferry_free(s->merge_sql);
 	ferry_catalog_free(s->cat);
 	tm_live_close(s->live);
 	ferry_batch_release(&s->b);
@@ -261,6 +354,10 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
 
 	ferry_batch_clear(&s->b);
 	copy_live_spec(s->plan, &spec);
+	if (s->merge_sql) {
+		spec.schema = "pg_temp";
+		spec.table = "ferry_relay_stage";
+	}
 	if ((rc = s->ops->write_open(s->c, &spec, &w, err)) < 0)
 		return rc;
 	for (i = lo; i < hi && rc == 0; i++) {
@@ -293,7 +390,9 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
 		ferry_batch_clear(&s->b);
 		return rc;
 	}
-	return s->ops->write_close(w, 1, err);
+	if ((rc = s->ops->write_close(w, 1, err)) < 0 || !s->merge_sql)
+		return rc;
+	return s->ops->exec(s->c, s->merge_sql, err);
 }
 
 /* A refusal of the data, not of the store: class 22 (data exception), 23

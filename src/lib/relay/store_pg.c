@@ -31,6 +31,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/hash.h"
 #include "ferry/model.h"
 #include "ferry/registry.h"
 #include "ferry/tsmap.h"
@@ -46,8 +47,12 @@ struct line {
 	const char *p;
 	size_t n;
 	size_t rec;
-	int bad;            /* refused: by the mapper, the transform or the server */
+	int bad;            /* refused: by the mapper, the transform or the server;
+			     * LINE_SEEN: its record was written before (a retry) */
 };
+#define LINE_SEEN 2
+#define SEEN_KEEP "6 hours"      /* how long a write's identity is remembered */
+#define SEEN_PRUNE_EVERY 1000    /* writes between prunes of the old ones */
 
 struct relay_pg {
 	pthread_mutex_t lock;         /* a ping from another thread waits for a write */
@@ -64,8 +69,8 @@ struct relay_pg {
 	struct line *lines;
 	size_t nlines, lcap;
 	struct relay_rec *recs;       /* of the write in progress */
-	char *merge_sql;              /* narrow: the stage into the table, last
-				       * write of a point wins (NULL: map) */
+	struct ferry_buf seen;        /* the records' identities, for SQL */
+	unsigned writes;              /* since the last prune */
 };
 
 /* ------------------------------------------------------------ connection */
@@ -80,95 +85,10 @@ static void pg_drop(struct relay_pg *s)
 static const char spool_ddl[] =
 	"CREATE SCHEMA IF NOT EXISTS ferry; "
 	"CREATE TABLE IF NOT EXISTS ferry.relay_spool (spool_id text PRIMARY KEY, "
-	"seq bigint NOT NULL, updated_at timestamptz)";
-
-/*
- * A point written twice must be one point, as in InfluxDB: a client that
- * did not get its 204 (the relay was killed after the primary and the
- * spool had the write) sends the batch again, and the spool then holds it
- * twice.  So the narrow table is written through a session's temporary
- * stage: COPY into it, then the stage's points replace the table's rows
- * of the same (series, measurement, field, time[, time_ns]) (the last
- * write of a point wins, also inside one stage), in the write's
- * transaction.  A map's table is the user's: written as it is.
- */
-static const char *const narrow_key[] = { "series", "measurement", "field", "time" };
-
-static int narrow_merge_sql(struct relay_pg *s, const struct ferry_write_spec *spec,
-			    struct ferry_buf *b)
-{
-	struct ferry_buf t = FERRY_BUF_INIT, k = FERRY_BUF_INIT, on = FERRY_BUF_INIT;
-	size_t i, found = 0;
-	int e = 0, ns = 0;
-
-	for (i = 0; i < spec->ncols; i++) {
-		size_t j;
-
-		for (j = 0; j < 4; j++)
-			found += !strcmp(spec->cols[i], narrow_key[j]);
-		ns |= !strcmp(spec->cols[i], "time_ns");
-	}
-	if (found != 4)
-		return 1;
-	if (spec->schema) {
-		e |= s->ops->quote_ident(spec->schema, &t);
-		e |= ferry_buf_addch(&t, '.');
-	}
-	e |= s->ops->quote_ident(spec->table, &t);
-	for (i = 0; i < 4 + (size_t)ns; i++) {
-		const char *c = i < 4 ? narrow_key[i] : "time_ns";
-
-		e |= ferry_buf_addf(&k, "%s%s", i ? ", " : "", c);
-		e |= ferry_buf_addf(&on, "%st.%s = s.%s", i ? " AND " : "", c, c);
-	}
-	e |= ferry_buf_addf(b,
-		"DELETE FROM %s t USING (SELECT DISTINCT %s FROM pg_temp.ferry_relay_stage) s "
-		"WHERE %s; "
-		"INSERT INTO %s SELECT DISTINCT ON (%s) * FROM pg_temp.ferry_relay_stage "
-		"ORDER BY %s, ctid DESC; "
-		"TRUNCATE pg_temp.ferry_relay_stage",
-		t.buf, k.buf, on.buf, t.buf, k.buf, k.buf);
-	ferry_buf_release(&t);
-	ferry_buf_release(&k);
-	ferry_buf_release(&on);
-	return e ? FERRY_ENOMEM : 0;
-}
-
-/* The session's stage (a temporary table like the target); the merge. */
-static int stage_make(struct relay_pg *s, struct ferry_error *err)
-{
-	struct ferry_write_spec spec;
-	struct ferry_buf b = FERRY_BUF_INIT, t = FERRY_BUF_INIT;
-	int rc = 0, e = 0;
-
-	copy_live_spec(s->plan, &spec);
-	if (!s->merge_sql && !s->must_exist) {
-		if ((rc = narrow_merge_sql(s, &spec, &b)) < 0)
-			goto oom;
-		if (rc == 0 && !(s->merge_sql = ferry_buf_detach(&b, NULL)))
-			goto oom;
-		rc = 0;
-	}
-	if (!s->merge_sql)
-		goto out;
-	if (spec.schema) {
-		e |= s->ops->quote_ident(spec.schema, &t);
-		e |= ferry_buf_addch(&t, '.');
-	}
-	e |= s->ops->quote_ident(spec.table, &t);
-	e |= ferry_buf_addf(&b, "CREATE TEMP TABLE IF NOT EXISTS ferry_relay_stage "
-			    "(LIKE %s INCLUDING DEFAULTS)", t.buf);
-	if (e)
-		goto oom;
-	rc = s->ops->exec(s->c, b.buf, err);
-	goto out;
-oom:
-	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-out:
-	ferry_buf_release(&b);
-	ferry_buf_release(&t);
-	return rc;
-}
+	"seq bigint NOT NULL, updated_at timestamptz); "
+	"CREATE TABLE IF NOT EXISTS ferry.relay_seen (h text PRIMARY KEY, "
+	"at timestamptz NOT NULL DEFAULT now()); "
+	"CREATE INDEX IF NOT EXISTS relay_seen_at_idx ON ferry.relay_seen (at)";
 
 /* Connected and planned, or FERRY_ECONN (the store is down) or another
  * error (the table cannot be made: a configuration problem). */
@@ -195,8 +115,6 @@ static int pg_ready(struct relay_pg *s, struct ferry_error *err)
 		if ((rc = copy_live_open(s->c, s->cat, NULL, s->must_exist, &s->plan, err)) < 0)
 			goto fail;
 	}
-	if ((rc = stage_make(s, err)) < 0)
-		goto fail;
 	return 0;
 fail:
 	pg_drop(s);
@@ -216,6 +134,7 @@ static int pg_open(const char *url, const struct ferry_ts_opts *ts, struct relay
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	lp_scratch_init(&s->scratch);
+	ferry_buf_init(&s->seen, 0);
 	pthread_mutex_init(&s->lock, NULL);
 	if ((rc = tm_live_open(ts, &s->live, err)) < 0 ||
 	    (rc = tm_live_catalog(s->live, &s->cat, err)) < 0)
@@ -253,12 +172,12 @@ static void pg_close(struct relay_pg *s)
 		return;
 	pg_drop(s);
 	copy_live_close(s->plan);
-	ferry_free(s->merge_sql);
 	ferry_catalog_free(s->cat);
 	tm_live_close(s->live);
 	ferry_batch_release(&s->b);
 	lp_scratch_release(&s->scratch);
 	ferry_free(s->lines);
+	ferry_buf_release(&s->seen);
 	pthread_mutex_destroy(&s->lock);
 	ferry_free(s->url);
 	ferry_free(s);
@@ -303,6 +222,8 @@ static void refuse(struct relay_pg *s, size_t line, const char *reason)
 	struct line *l = &s->lines[line];
 	struct relay_rec *rec = &s->recs[l->rec];
 
+	if (l->bad == LINE_SEEN)
+		return;
 	if (!l->bad && !rec->why[0])
 		snprintf(rec->why, sizeof(rec->why), "%.255s", reason);
 	l->bad = 1;
@@ -354,10 +275,6 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
 
 	ferry_batch_clear(&s->b);
 	copy_live_spec(s->plan, &spec);
-	if (s->merge_sql) {
-		spec.schema = "pg_temp";
-		spec.table = "ferry_relay_stage";
-	}
 	if ((rc = s->ops->write_open(s->c, &spec, &w, err)) < 0)
 		return rc;
 	for (i = lo; i < hi && rc == 0; i++) {
@@ -390,9 +307,7 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
 		ferry_batch_clear(&s->b);
 		return rc;
 	}
-	if ((rc = s->ops->write_close(w, 1, err)) < 0 || !s->merge_sql)
-		return rc;
-	return s->ops->exec(s->c, s->merge_sql, err);
+	return s->ops->write_close(w, 1, err);
 }
 
 /* A refusal of the data, not of the store: class 22 (data exception), 23
@@ -424,7 +339,8 @@ static int try_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_erro
 	int rc;
 
 	for (i = lo; i < hi; i++)   /* marks of an earlier try are redone */
-		s->lines[i].bad = 0;
+		if (s->lines[i].bad != LINE_SEEN)
+			s->lines[i].bad = 0;
 	if ((rc = savepoint(s, "SAVEPOINT", err)) < 0)
 		return rc;
 	ferry_error_clear(e);
@@ -478,6 +394,79 @@ static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq
 		params, 2, NULL, NULL, err);
 }
 
+/*
+ * A write seen before is not written again.  A client that did not get its
+ * 204 (the relay was killed after the primary and the spool had the write,
+ * or the answer was lost) sends the same batch again; InfluxDB keeps one
+ * point per series and time, and the narrow table, which keeps every
+ * row, would hold it twice.  So each record's identity (a 128-bit hash of
+ * its database, retention policy and lines: a retried batch is the same
+ * bytes, and a point without a timestamp was given one at its first
+ * arrival) goes into ferry.relay_seen in the write's transaction; a record
+ * whose identity is there already is left out.  Shared by every relay on
+ * the database, so a retry that reaches another relay is caught too, and
+ * kept SEEN_KEEP.
+ */
+static int seen_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct relay_pg *s = ud;
+	char *hex = s->seen.buf;
+	size_t r, i;
+
+	(void)err;
+	if (ncols < 1 || !vals[0])
+		return 0;
+	/* identity r is at r * 33 of "h0,h1,...": the first record with
+	 * this identity is new, its lines are written */
+	for (r = 0; r * 33 < s->seen.len; r++)
+		if (!memcmp(hex + r * 33, vals[0], 32)) {
+			for (i = 0; i < s->nlines; i++)
+				if (s->lines[i].rec == r && s->lines[i].bad == LINE_SEEN)
+					s->lines[i].bad = 0;
+			break;
+		}
+	return 0;
+}
+
+static int seen_mark(struct relay_pg *s, const struct relay_rec *recs, size_t n,
+		     struct ferry_error *err)
+{
+	const char *params[1];
+	size_t r, i;
+	int rc;
+
+	ferry_buf_clear(&s->seen);
+	for (r = 0; r < n; r++) {
+		char h[33], id[33 + 33];
+		ferry_hash_stream *hs = ferry_hash_stream_new();
+
+		if (!hs)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		ferry_hash_stream_update(hs, recs[r].db, strlen(recs[r].db) + 1);
+		ferry_hash_stream_update(hs, recs[r].rp, strlen(recs[r].rp) + 1);
+		ferry_hash_stream_update(hs, recs[r].lp, recs[r].n);
+		ferry_hash_stream_hex(hs, h);
+		ferry_hash_stream_free(hs);
+		snprintf(id, sizeof(id), "%s%s", r ? "," : "", h);
+		if (ferry_buf_addstr(&s->seen, id) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	/* every line is a retry's until the server says its record is new */
+	for (i = 0; i < s->nlines; i++)
+		if (!s->lines[i].bad)
+			s->lines[i].bad = LINE_SEEN;
+	params[0] = s->seen.buf;
+	rc = s->ops->query(s->c,
+		"INSERT INTO ferry.relay_seen (h) SELECT unnest(string_to_array($1, ',')) "
+		"ON CONFLICT (h) DO NOTHING RETURNING h", params, 1, seen_row, s, err);
+	if (rc == 0 && ++s->writes >= SEEN_PRUNE_EVERY) {
+		s->writes = 0;
+		rc = s->ops->exec(s->c, "DELETE FROM ferry.relay_seen WHERE at < now() - "
+				  "interval '" SEEN_KEEP "'", err);
+	}
+	return rc;
+}
+
 static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 		    const char *spool_id, struct ferry_error *err)
 {
@@ -509,6 +498,8 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 	if (rc < 0)
 		goto out;
 	in_txn = 1;
+	if ((rc = seen_mark(s, recs, n, err)) < 0)
+		goto out;
 	if ((rc = write_lines(s, 0, s->nlines, &e)) < 0) {
 		if (!is_data_error(&e)) {
 			ferry_error_set(err, rc, "%s", e.msg);
@@ -523,6 +514,11 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 		if ((rc = s->ops->begin(s->c, err)) < 0)
 			goto out;
 		in_txn = 1;
+		for (i = 0; i < s->nlines; i++)   /* the rollback forgot them */
+			if (s->lines[i].bad == LINE_SEEN)
+				s->lines[i].bad = 0;
+		if ((rc = seen_mark(s, recs, n, err)) < 0)
+			goto out;
 		if ((rc = redo(s, n, err)) < 0)
 			goto out;
 	}
@@ -536,7 +532,7 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 		struct line *l = &s->lines[i];
 		struct relay_rec *rec = &recs[l->rec];
 
-		if (!l->bad)
+		if (l->bad != 1)
 			continue;
 		rec->nbad++;
 		if (rec->bad && (ferry_buf_add(rec->bad, l->p, l->n) < 0 ||

@@ -70,6 +70,16 @@ assert_eq "a batch written twice is one row in PostgreSQL" \
 	"$(pg_q "$PGURL" "SELECT count(*) || ':' || max(numeric_value) FROM telemetry_data WHERE series = 'sensor.again'")" "1:2"
 assert_eq "and one point in InfluxDB" "$(ifx_points)" 1203
 
+# InfluxDB 2.x clients: /api/v2/write with a Token, bucket db[/rp]
+code=$(curl -sS -o "$T/v2.out" -w '%{http_code}' -XPOST \
+	"$RURL/api/v2/write?org=ha&bucket=home_assistant/autogen&precision=s" \
+	-H 'Authorization: Token root:root' --data-binary "W,entity_id=sensor.v2,domain=sensor value=5 ${now}")
+assert_eq "/api/v2/write: 204" "$code" 204
+check "spool drained" relay_drained
+assert_eq "the v2 point is in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT numeric_value FROM telemetry_data WHERE series = 'sensor.v2'")" 5
+assert_contains "and in InfluxDB" "$(ifx_q "SELECT value FROM W WHERE entity_id = 'sensor.v2'")" ',5]'
+
 code=$(curl -sS -o "$T/nodb.out" -w '%{http_code}' -XPOST "$RURL/write" --data-binary 'W value=1')
 assert_eq "no db: 400" "$code" 400
 assert_contains "no db: influxd's message" "$(cat "$T/nodb.out")" "database is required"
@@ -130,14 +140,14 @@ check "the relay follows to new-only" relay_phase_is new-only
 before_i=$(ifx_points)
 t_run client "$T/acked-c" --batches 2 --size 50 --tag c --start-ns 1700000002000000000
 assert_eq "HA client in new-only" "$T_OUT" "acked=2 failed=0"
-assert_eq "new-only: PostgreSQL has the new points" "$(pg_points)" $((1204 + 100))
+assert_eq "new-only: PostgreSQL has the new points" "$(pg_points)" $((1205 + 100))
 assert_eq "new-only: InfluxDB does not" "$(ifx_points)" "$before_i"
 t_run "$FERRY" cutover set-phase old-only --db "$PGURL"
 check "back to old-only" relay_phase_is old-only
 t_run client "$T/acked-d" --batches 2 --size 50 --tag d --start-ns 1700000003000000000
 assert_eq "HA client in old-only" "$T_OUT" "acked=2 failed=0"
 assert_eq "old-only: InfluxDB has them" "$(ifx_points)" $((before_i + 100))
-assert_eq "old-only: PostgreSQL does not" "$(pg_points)" $((1204 + 100))
+assert_eq "old-only: PostgreSQL does not" "$(pg_points)" $((1205 + 100))
 assert_eq "no row doubled in PostgreSQL" "$(pg_doubled)" 0
 t_run "$FERRY" cutover status --db "$PGURL" --json
 assert_contains "status after the round trip" "$T_OUT" '"old-only"'

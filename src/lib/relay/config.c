@@ -26,6 +26,7 @@
 #include "ferry/buf.h"
 #include "ferry/relay.h"
 #include "model/value.h"
+#include "wire/yaml.h"
 
 /* ---- phase names ------------------------------------------------------------ */
 
@@ -579,12 +580,9 @@ int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
 {
 	struct cfgctx c = { path, o, err };
 	struct ferry_buf text = FERRY_BUF_INIT;
-	struct fy_parse_cfg cfg;
-	struct fy_diag_cfg dcfg;
-	struct fy_diag *diag = NULL;
-	struct fy_document *doc = NULL;
+	struct wire_yaml y = { NULL, NULL };
+	struct wire_yaml_error ye;
 	struct fy_node *root;
-	const char *why;
 	char blk[8192];
 	size_t got;
 	FILE *f;
@@ -606,35 +604,21 @@ int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* YAML is UTF-8, and libfyaml 0.7.12 loops on some invalid bytes */
-	if (!val_utf8_ok(text.buf, text.len, &why)) {
-		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read relay config '%s': %s",
-				     path, why);
-		goto out;
-	}
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;  /* errors are ours to report, not libfyaml's to print */
-	if (!(diag = fy_diag_create(&dcfg))) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	fy_diag_set_collect_errors(diag, true);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
-	cfg.diag = diag;
-	if (!(doc = fy_document_build_from_string(&cfg, text.buf, text.len))) {
-		void *it = NULL;
-		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
-
-		if (de)
+	if ((rc = wire_yaml_parse(text.buf, text.len, &y, &ye)) < 0) {
+		if (rc == FERRY_ENOMEM)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		else if (rc == FERRY_EINVAL)
+			rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read relay config '%s': %s",
+					     path, ye.msg);
+		else
 			rc = ferry_error_set(err, FERRY_EUSAGE,
 					     "cannot parse relay config '%s' at line %d: %s",
-					     path, de->line + 1, de->msg);
-		/* else no document at all: an empty file, or only comments,
-		 * sets nothing */
+					     path, ye.line, ye.msg);
 		goto out;
 	}
-	root = fy_document_root(doc);
+	if (!y.doc)
+		goto out;  /* an empty file, or only comments, sets nothing */
+	root = fy_document_root(y.doc);
 	if (!root || (fy_node_get_type(root) == FYNT_SCALAR && fy_node_is_null(root)))
 		goto out;  /* an empty file (or only comments) sets nothing */
 	if (fy_node_get_type(root) != FYNT_MAPPING) {
@@ -645,10 +629,7 @@ int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
 	}
 	rc = load_mapping(&c, root, "");
 out:
-	if (doc)
-		fy_document_destroy(doc);
-	if (diag)
-		fy_diag_destroy(diag);
+	wire_yaml_release(&y);
 	ferry_buf_release(&text);
 	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "ferry/alloc.h"
 #include "rewrite_int.h"
+#include "wire/yaml.h"
 
 #define RW_DEFAULT_TEST_CMD "pytest tests/ -v --tb=short"
 
@@ -502,68 +503,40 @@ static int parse_root(struct ctx *c, struct ferry_recipe *r,
 int ferry_recipe_parse(const char *text, size_t len, const char *origin,
 		       ferry_recipe **out, struct ferry_error *err)
 {
-	struct fy_diag_cfg dcfg;
-	struct fy_diag *diag = NULL;
-	struct fy_parse_cfg cfg;
-	struct fy_document *doc = NULL;
+	struct wire_yaml y = { NULL, NULL };
+	struct wire_yaml_error ye;
 	struct ferry_recipe *r = NULL;
 	struct ctx c = { origin, err };
 	int rc = 0;
 
-	/* YAML is UTF-8; and libfyaml 0.7.12 loops forever on a directive
-	 * followed by an invalid byte ("%\x89", found by fuzz_recipe), so
-	 * nothing else may reach it */
-	{
-		int bad_line = 0;
-
-		if (rw_utf8_check(text, len, &bad_line) || memchr(text, '\0', len)) {
-			rc = ferry_error_set(err, FERRY_EPARSE,
-				"cannot parse recipe '%s': line %d is not valid UTF-8 text",
-				origin, bad_line ? bad_line : 1);
-			goto out;
-		}
-	}
 	r = ferry_calloc(1, sizeof(*r));
 	if (!r) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	diag = fy_diag_create(&dcfg);
-	if (!diag) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	fy_diag_set_collect_errors(diag, true);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
-	cfg.diag = diag;
-	doc = fy_document_build_from_string(&cfg, text, len);
-	if (!doc) {
-		void *it = NULL;
-		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
-
-		if (de)
+	if ((rc = wire_yaml_parse(text, len, &y, &ye)) < 0 || !y.doc) {
+		if (rc == FERRY_ENOMEM)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		else if (rc == FERRY_EINVAL)
+			rc = ferry_error_set(err, FERRY_EPARSE,
+				"cannot parse recipe '%s': line %d is not valid UTF-8 text",
+				origin, ye.line);
+		else if (rc == FERRY_EPARSE)
 			rc = ferry_error_set(err, FERRY_EPARSE,
 					     "cannot parse recipe '%s' at line %d: %s",
-					     origin, de->line + 1, de->msg);
+					     origin, ye.line, ye.msg);
 		else
 			rc = ferry_error_set(err, FERRY_EPARSE,
-					     "cannot parse recipe '%s': invalid YAML",
-					     origin);
+					     "cannot parse recipe '%s': invalid YAML", origin);
 		goto out;
 	}
-	if ((rc = parse_root(&c, r, fy_document_root(doc))))
+	if ((rc = parse_root(&c, r, fy_document_root(y.doc))))
 		goto out;
 	*out = r;
 	r = NULL;
 out:
 	ferry_recipe_free(r);
-	if (doc)
-		fy_document_destroy(doc);
-	if (diag)
-		fy_diag_destroy(diag);
+	wire_yaml_release(&y);
 	return rc;
 }
 

@@ -38,6 +38,7 @@
 #include "model/value.h"
 #include "tsmap/tm_int.h"
 #include "wire/lineproto.h"
+#include "wire/yaml.h"
 
 #define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
 
@@ -549,14 +550,11 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 {
 	struct mapctx c = { path, err };
 	struct ferry_buf text = FERRY_BUF_INIT;
-	struct fy_parse_cfg cfg;
-	struct fy_diag_cfg dcfg;
-	struct fy_diag *diag = NULL;
-	struct fy_document *doc = NULL;
+	struct wire_yaml y = { NULL, NULL };
+	struct wire_yaml_error ye;
 	struct fy_node *root, *n;
 	struct fy_node_pair *p;
 	struct tm_table *t;
-	const char *why;
 	void *it = NULL;
 	char *target = NULL;
 	FILE *f;
@@ -574,23 +572,19 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* YAML is UTF-8, and libfyaml 0.7.12 loops on some invalid bytes */
-	if (!val_utf8_ok(text.buf, text.len, &why)) {
-		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s", path, why);
+	if ((rc = wire_yaml_parse(text.buf, text.len, &y, &ye)) < 0) {
+		if (rc == FERRY_ENOMEM)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		else if (rc == FERRY_EINVAL)
+			rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s at line %d",
+					     path, ye.msg, ye.line);
+		else
+			rc = ferry_error_set(err, FERRY_EUSAGE, "cannot parse map '%s' at line %d: %s",
+					     path, ye.line, ye.msg);
 		goto out;
 	}
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;  /* errors are ours to report, not libfyaml's to print */
-	if (!(diag = fy_diag_create(&dcfg))) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	fy_diag_set_collect_errors(diag, true);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
-	cfg.diag = diag;
-	if (!(doc = fy_document_build_from_string(&cfg, text.buf, text.len)) ||
-	    !(root = fy_document_root(doc)) || fy_node_get_type(root) != FYNT_MAPPING) {
+	if (!y.doc || !(root = fy_document_root(y.doc)) ||
+	    fy_node_get_type(root) != FYNT_MAPPING) {
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "cannot parse map '%s': expected YAML with target: and columns:",
 				     path);
@@ -653,10 +647,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
 	ferry_free(target);
-	if (doc)
-		fy_document_destroy(doc);
-	if (diag)
-		fy_diag_destroy(diag);
+	wire_yaml_release(&y);
 	ferry_buf_release(&text);
 	return rc;
 }

@@ -49,6 +49,17 @@ struct line {
 	size_t rec;
 	int bad;            /* refused: by the mapper, the transform or the server;
 			     * LINE_SEEN: its record was written before (a retry) */
+	int keep;           /* refused before the transaction (wide: a field type
+			     * its column cannot take): whatever the redo does */
+	size_t table;       /* the live layout's table of its point */
+};
+
+/* The wide layout's table ti as this relay last made it in PostgreSQL. */
+struct wtab {
+	size_t synced;                /* its columns PostgreSQL has (0: not looked at) */
+	struct ferry_catalog *cat;    /* of the live table, for the plan */
+	struct copy_live *plan;
+	char *pk;                     /* the primary key constraint's name */
 };
 #define LINE_SEEN 2
 #define SEEN_KEEP "6 hours"      /* how long a write's identity is remembered */
@@ -71,6 +82,10 @@ struct relay_pg {
 	struct relay_rec *recs;       /* of the write in progress */
 	struct ferry_buf seen;        /* the records' identities, for SQL */
 	unsigned writes;              /* since the last prune */
+	int wide;                     /* --layout wide: a table per measurement */
+	int spool_made;               /* the ferry schema's tables exist */
+	struct wtab *wt;              /* wide: per table of the live layout */
+	size_t nwt;
 };
 
 /* ------------------------------------------------------------ connection */
@@ -109,12 +124,15 @@ static int pg_ready(struct relay_pg *s, struct ferry_error *err)
 	 * spool position with them, in a crash) */
 	if ((rc = s->ops->exec(s->c, "SET synchronous_commit = on", err)) < 0)
 		goto fail;
-	if (!s->plan) {
+	if (!s->spool_made) {
 		if ((rc = s->ops->exec(s->c, spool_ddl, err)) < 0)
 			goto fail;
-		if ((rc = copy_live_open(s->c, s->cat, NULL, s->must_exist, &s->plan, err)) < 0)
-			goto fail;
+		s->spool_made = 1;
 	}
+	/* wide: each table is made when its first point comes (wide_sync) */
+	if (!s->plan && !s->wide &&
+	    (rc = copy_live_open(s->c, s->cat, NULL, s->must_exist, &s->plan, err)) < 0)
+		goto fail;
 	return 0;
 fail:
 	pg_drop(s);
@@ -136,11 +154,15 @@ static int pg_open(const char *url, const struct ferry_ts_opts *ts, struct relay
 	lp_scratch_init(&s->scratch);
 	ferry_buf_init(&s->seen, 0);
 	pthread_mutex_init(&s->lock, NULL);
-	if ((rc = tm_live_open(ts, &s->live, err)) < 0 ||
-	    (rc = tm_live_catalog(s->live, &s->cat, err)) < 0)
+	if ((rc = tm_live_open(ts, &s->live, err)) < 0)
+		goto fail;
+	s->wide = tm_live_wide(s->live);
+	if (!s->wide && (rc = tm_live_catalog(s->live, &s->cat, err)) < 0)
 		goto fail;
 	s->must_exist = ts && ts->map;
-	if (ferry_batch_init(&s->b, tm_live_columns(s->live, &names, NULL), LIVE_ROWS) < 0) {
+	/* wide: the batch is as wide as the table being written (wide_batch) */
+	if (ferry_batch_init(&s->b, s->wide ? 1 : tm_live_columns(s->live, &names, NULL),
+			     LIVE_ROWS) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -166,11 +188,24 @@ fail:
 	return rc;
 }
 
+static void wide_release(struct relay_pg *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nwt; i++) {
+		copy_live_close(s->wt[i].plan);
+		ferry_catalog_free(s->wt[i].cat);
+		ferry_free(s->wt[i].pk);
+	}
+	ferry_free(s->wt);
+}
+
 static void pg_close(struct relay_pg *s)
 {
 	if (!s)
 		return;
 	pg_drop(s);
+	wide_release(s);
 	copy_live_close(s->plan);
 	ferry_catalog_free(s->cat);
 	tm_live_close(s->live);
@@ -208,7 +243,7 @@ static int lines_make(struct relay_pg *s, struct relay_rec *recs, size_t n,
 					s->lines = l;
 					s->lcap = cap;
 				}
-				s->lines[s->nlines++] = (struct line){ p, len, r, 0 };
+				s->lines[s->nlines++] = (struct line){ p, len, r, 0, 0, 0 };
 			}
 			p += len + 1;
 		}
@@ -251,13 +286,14 @@ static int conv_reject(void *ud, size_t row, const char *column, const char *rea
 
 /* ------------------------------------------------------------ writing */
 
-static int flush(struct relay_pg *s, ferry_writer *w, struct ferry_error *err)
+static int flush(struct relay_pg *s, struct copy_live *plan, ferry_writer *w,
+		 struct ferry_error *err)
 {
 	int rc;
 
 	if (!s->b.nrows)
 		return 0;
-	if ((rc = copy_live_convert(s->plan, &s->b, conv_reject, s, err)) < 0)
+	if ((rc = copy_live_convert(plan, &s->b, conv_reject, s, err)) < 0)
 		return rc;
 	if (s->b.nrows > s->b.nskipped && (rc = s->ops->write_batch(w, &s->b, err)) < 0)
 		return rc;
@@ -265,49 +301,447 @@ static int flush(struct relay_pg *s, ferry_writer *w, struct ferry_error *err)
 	return 0;
 }
 
+/* Line i's point: 0, or 1 when it is none (the lines were checked: a
+ * line that parses to no point is a blank or a comment). */
+static int line_point(struct relay_pg *s, size_t i, struct tm_point *tp)
+{
+	struct line *l = &s->lines[i];
+	const char *why = NULL;
+
+	if (lp_parse_line(l->p, l->n, &s->pt, &s->scratch, &why) != LP_POINT || !s->pt.has_ts)
+		return 1;
+	memset(tp, 0, sizeof(*tp));
+	tp->measurement = s->pt.measurement;
+	tp->tags = s->pt.tags;
+	tp->ntags = s->pt.ntags;
+	tp->fields = s->pt.fields;
+	tp->nfields = s->pt.nfields;
+	tp->time_ns = s->pt.ts;   /* relay_points: nanoseconds */
+	tp->key = (int64_t)i;
+	return 0;
+}
+
+/* COPY the rows of the lines [lo, hi) of table ti (those not refused
+ * yet) with plan's spec to w. */
+static int copy_lines(struct relay_pg *s, struct copy_live *plan, ferry_writer *w, size_t ti,
+		      size_t lo, size_t hi, struct ferry_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = lo; i < hi && rc == 0; i++) {
+		struct line *l = &s->lines[i];
+		struct tm_point tp;
+
+		if (l->bad || l->table != ti || line_point(s, i, &tp))
+			continue;
+		if (s->b.nrows + tp.nfields > s->b.cap || s->b.arena.len > LIVE_BYTES)
+			rc = flush(s, plan, w, err);
+		if (rc == 0)
+			rc = s->wide ? tm_live_rows_at(s->live, ti, &tp, &s->b, map_reject, s, err)
+				     : tm_live_rows(s->live, &tp, &s->b, map_reject, s, err);
+	}
+	if (rc == 0)
+		rc = flush(s, plan, w, err);
+	return rc;
+}
+
+static int write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err);
+
 /* COPY the rows of lines [lo, hi) (those not refused yet). */
 static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err)
 {
 	struct ferry_write_spec spec;
 	ferry_writer *w = NULL;
-	size_t i;
 	int rc;
 
+	if (s->wide)
+		return write_wide(s, lo, hi, err);
 	ferry_batch_clear(&s->b);
 	copy_live_spec(s->plan, &spec);
 	if ((rc = s->ops->write_open(s->c, &spec, &w, err)) < 0)
 		return rc;
-	for (i = lo; i < hi && rc == 0; i++) {
-		struct line *l = &s->lines[i];
-		const char *why = NULL;
-		struct tm_point tp;
-
-		if (l->bad)
-			continue;
-		if (lp_parse_line(l->p, l->n, &s->pt, &s->scratch, &why) != LP_POINT ||
-		    !s->pt.has_ts)
-			continue;  /* the lines were checked: nothing else comes */
-		memset(&tp, 0, sizeof(tp));
-		tp.measurement = s->pt.measurement;
-		tp.tags = s->pt.tags;
-		tp.ntags = s->pt.ntags;
-		tp.fields = s->pt.fields;
-		tp.nfields = s->pt.nfields;
-		tp.time_ns = s->pt.ts;   /* relay_points: nanoseconds */
-		tp.key = (int64_t)i;
-		if (s->b.nrows + tp.nfields > s->b.cap || s->b.arena.len > LIVE_BYTES)
-			rc = flush(s, w, err);
-		if (rc == 0)
-			rc = tm_live_rows(s->live, &tp, &s->b, map_reject, s, err);
-	}
-	if (rc == 0)
-		rc = flush(s, w, err);
+	rc = copy_lines(s, s->plan, w, 0, lo, hi, err);
 	if (rc < 0) {
 		s->ops->write_close(w, 0, NULL);
 		ferry_batch_clear(&s->b);
 		return rc;
 	}
 	return s->ops->write_close(w, 1, err);
+}
+
+/* ------------------------------------------------------------ wide */
+
+/*
+ * --layout wide: a table per measurement, as `ferry copy --layout wide`
+ * makes it (tm_live_route grows the live layout point by point, with
+ * copy's names and types).  A new table is created with copy's DDL
+ * (copy_live_open); a new column is added, a tag NOT NULL DEFAULT ''
+ * (copy gives '' for a tag a point lacks) and appended to the primary key,
+ * which is (time[, time_ns], tags...) as copy makes it.  This DDL commits
+ * on its own before the write's transaction: it is idempotent (IF NOT
+ * EXISTS, the key checked first), so a relay that finds another's table or
+ * columns, or its own after a rolled back write, just goes on.
+ *
+ * Rows merge as InfluxDB merges points: a point's fields replace those of
+ * the row of its key (time and tags), the row's other fields stay.  So the
+ * rows go through a stage table and
+ *   INSERT ... SELECT ... GROUP BY key ON CONFLICT ON CONSTRAINT pk
+ *   DO UPDATE SET f = COALESCE(EXCLUDED.f, t.f), ...
+ * where each field of a key in the stage is its last non-NULL value in
+ * arrival order (relay_ord), as copy's merge (merge.c) keeps the last
+ * write of each field.
+ */
+
+struct pk_ctx {
+	struct ferry_buf name, cols;   /* cols: each name NUL-ended */
+	size_t ncols;
+};
+
+static int pk_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct pk_ctx *pk = ud;
+
+	if (ncols < 2 || !vals[0] || !vals[1])
+		return 0;
+	if ((!pk->name.len && ferry_buf_add(&pk->name, vals[0], strlen(vals[0]) + 1) < 0) ||
+	    ferry_buf_add(&pk->cols, vals[1], strlen(vals[1]) + 1) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	pk->ncols++;
+	return 0;
+}
+
+static int pk_has(const struct pk_ctx *pk, const char *col)
+{
+	size_t at = 0, i;
+
+	for (i = 0; i < pk->ncols; i++) {
+		const char *c = pk->cols.buf + at;
+
+		if (!strcmp(c, col))
+			return 1;
+		at += strlen(c) + 1;
+	}
+	return 0;
+}
+
+/* The primary key of qname (its name, its columns in key order). */
+static int pk_read(struct relay_pg *s, const char *qname, struct pk_ctx *pk,
+		   struct ferry_error *err)
+{
+	const char *params[1] = { qname };
+
+	ferry_buf_clear(&pk->name);
+	ferry_buf_clear(&pk->cols);
+	pk->ncols = 0;
+	return s->ops->query(s->c,
+		"SELECT c.conname, a.attname FROM pg_constraint c, "
+		"unnest(c.conkey) WITH ORDINALITY AS k(att, ord), pg_attribute a "
+		"WHERE c.conrelid = $1::regclass AND c.contype = 'p' "
+		"AND a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.ord",
+		params, 1, pk_row, pk, err);
+}
+
+static int is_tag(const struct ferry_column *c)
+{
+	return c->pk_pos > 0 && c->type == FERRY_T_TEXT;
+}
+
+/* Make table ti in PostgreSQL as the live layout has it now. */
+static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
+{
+	struct wtab *w = &s->wt[ti];
+	size_t n = tm_live_ncols_at(s->live, ti), k, i;
+	struct ferry_catalog *cat = NULL;
+	struct copy_live *plan = NULL;
+	struct ferry_buf q = FERRY_BUF_INIT, sql = FERRY_BUF_INIT;
+	struct pk_ctx pk;
+	const struct ferry_table *ft;
+	int rc, txn = 0, tags = 0, berr = 0;
+
+	memset(&pk, 0, sizeof(pk));
+	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0)
+		goto out;
+	ft = &cat->tables[0];
+	/* created as copy creates it, when missing (its own transaction) */
+	if (!w->plan && (rc = copy_live_open(s->c, cat, NULL, 0, &plan, err)) < 0)
+		goto out;
+	copy_live_close(plan);
+	plan = NULL;
+	berr |= ferry_buf_addstr(&q, "public.");
+	berr |= s->ops->quote_ident(ft->name, &q);
+	if (berr < 0 || ferry_buf_error(&q)) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = s->ops->begin(s->c, err)) < 0)
+		goto out;
+	txn = 1;
+	for (k = w->synced; k < n && k < ft->ncols; k++) {
+		const struct ferry_column *c = &ft->cols[k];
+
+		ferry_buf_clear(&sql);
+		berr |= ferry_buf_addf(&sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", q.buf);
+		berr |= s->ops->quote_ident(c->name, &sql);
+		berr |= ferry_buf_addf(&sql, " %s", ferry_type_name(c->type));
+		if (is_tag(c)) {
+			/* old rows lack the tag: '' as copy gives a point without
+			 * it; and so does a relay that does not know the tag yet */
+			berr |= ferry_buf_addstr(&sql, " NOT NULL DEFAULT ''; ALTER TABLE ");
+			berr |= ferry_buf_addf(&sql, "%s ALTER COLUMN ", q.buf);
+			berr |= s->ops->quote_ident(c->name, &sql);
+			berr |= ferry_buf_addstr(&sql, " SET DEFAULT ''");
+			tags = 1;
+		}
+		if (berr < 0 || ferry_buf_error(&sql)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = s->ops->exec(s->c, sql.buf, err)) < 0)
+			goto out;
+	}
+	if ((rc = pk_read(s, q.buf, &pk, err)) < 0)
+		goto out;
+	if (!pk.ncols) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has no primary key: the wide "
+				     "layout merges the points of a key into its row; add the key "
+				     "(time, tags) or give the relay another table", ft->name);
+		goto out;
+	}
+	/* a new tag is part of the key: the key is made again with it (one
+	 * ALTER, so the table never lacks one; rows are unique already) */
+	ferry_buf_clear(&sql);
+	for (k = 0; tags && k < n && k < ft->ncols; k++) {
+		size_t at = 0;
+
+		if (!is_tag(&ft->cols[k]) || pk_has(&pk, ft->cols[k].name))
+			continue;
+		if (!sql.len) {
+			berr |= ferry_buf_addf(&sql, "ALTER TABLE %s DROP CONSTRAINT ", q.buf);
+			berr |= s->ops->quote_ident(pk.name.buf, &sql);
+			berr |= ferry_buf_addstr(&sql, ", ADD CONSTRAINT ");
+			berr |= s->ops->quote_ident(pk.name.buf, &sql);
+			berr |= ferry_buf_addstr(&sql, " PRIMARY KEY (");
+			for (i = 0; i < pk.ncols; i++) {
+				berr |= s->ops->quote_ident(pk.cols.buf + at, &sql);
+				berr |= ferry_buf_addstr(&sql, ", ");
+				at += strlen(pk.cols.buf + at) + 1;
+			}
+		}
+		berr |= s->ops->quote_ident(ft->cols[k].name, &sql);
+		berr |= ferry_buf_addstr(&sql, ", ");
+	}
+	if (sql.len) {
+		sql.len -= 2;
+		berr |= ferry_buf_addch(&sql, ')');
+		if (berr < 0 || ferry_buf_error(&sql)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = s->ops->exec(s->c, sql.buf, err)) < 0)
+			goto out;
+	}
+	rc = s->ops->commit(s->c, err);
+	txn = 0;
+	/* loaded as --data-only loads it, from the table's own columns */
+	if (rc == 0)
+		rc = copy_live_open(s->c, cat, NULL, 1, &plan, err);
+	if (rc < 0)
+		goto out;
+	ferry_free(w->pk);
+	if (!(w->pk = ferry_strdup(pk.name.buf))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	copy_live_close(w->plan);
+	ferry_catalog_free(w->cat);
+	w->plan = plan;
+	w->cat = cat;
+	plan = NULL;
+	cat = NULL;
+	w->synced = n;
+out:
+	if (txn)
+		s->ops->rollback(s->c, NULL);
+	if (rc < 0)
+		ferry_error_prefix(err, "cannot make table '%s' for --layout wide",
+				   tm_live_table_at(s->live, ti));
+	copy_live_close(plan);
+	ferry_catalog_free(cat);
+	ferry_buf_release(&q);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&pk.name);
+	ferry_buf_release(&pk.cols);
+	return rc;
+}
+
+/* Before the write's transaction: every point to its table, which is made
+ * or grown for it; a point refused by the layout is left out for good. */
+static int wide_route(struct relay_pg *s, struct ferry_error *err)
+{
+	size_t i, n;
+	int rc = 0;
+
+	for (i = 0; i < s->nlines && rc >= 0; i++) {
+		struct line *l = &s->lines[i];
+		struct tm_point tp;
+		char why[256];
+
+		if (l->bad || line_point(s, i, &tp))
+			continue;
+		if ((rc = tm_live_route(s->live, &tp, &l->table, why, sizeof(why), err)) == 1) {
+			refuse(s, i, why);
+			l->keep = 1;
+			rc = 0;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	n = tm_live_ntables(s->live);
+	if (n > s->nwt) {
+		struct wtab *wt = ferry_realloc(s->wt, n * sizeof(*wt));
+
+		if (!wt)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		memset(wt + s->nwt, 0, (n - s->nwt) * sizeof(*wt));
+		s->wt = wt;
+		s->nwt = n;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		if (tm_live_ncols_at(s->live, i) > s->wt[i].synced)
+			rc = wide_sync(s, i, err);
+	return rc;
+}
+
+/* The stage's rows merged into table ti. */
+static int wide_merge(struct relay_pg *s, size_t ti, const struct ferry_write_spec *spec,
+		      struct ferry_error *err)
+{
+	const struct ferry_table *ft = &s->wt[ti].cat->tables[0];
+	struct ferry_buf b = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
+	size_t k, nf = 0;
+	int berr = 0, rc;
+
+	for (k = 0; k < spec->ncols; k++)
+		if (ft->cols[k].pk_pos > 0) {
+			berr |= key.len ? ferry_buf_addstr(&key, ", ") : 0;
+			berr |= s->ops->quote_ident(spec->cols[k], &key);
+		}
+	berr |= ferry_buf_addstr(&b, "INSERT INTO ");
+	berr |= s->ops->quote_ident(spec->schema, &b);
+	berr |= ferry_buf_addch(&b, '.');
+	berr |= s->ops->quote_ident(spec->table, &b);
+	berr |= ferry_buf_addstr(&b, " AS t (");
+	for (k = 0; k < spec->ncols; k++) {
+		berr |= k ? ferry_buf_addstr(&b, ", ") : 0;
+		berr |= s->ops->quote_ident(spec->cols[k], &b);
+	}
+	berr |= ferry_buf_addstr(&b, ") SELECT ");
+	for (k = 0; k < spec->ncols; k++) {
+		berr |= k ? ferry_buf_addstr(&b, ", ") : 0;
+		if (ft->cols[k].pk_pos > 0) {
+			berr |= s->ops->quote_ident(spec->cols[k], &b);
+			continue;
+		}
+		berr |= ferry_buf_addstr(&b, "(array_agg(");
+		berr |= s->ops->quote_ident(spec->cols[k], &b);
+		berr |= ferry_buf_addstr(&b, " ORDER BY relay_ord DESC) FILTER (WHERE ");
+		berr |= s->ops->quote_ident(spec->cols[k], &b);
+		berr |= ferry_buf_addstr(&b, " IS NOT NULL))[1]");
+	}
+	berr |= ferry_buf_addstr(&b, " FROM pg_temp.relay_stage GROUP BY ");
+	berr |= ferry_buf_add(&b, key.buf, key.len);
+	berr |= ferry_buf_addstr(&b, " ON CONFLICT ON CONSTRAINT ");
+	berr |= s->ops->quote_ident(s->wt[ti].pk, &b);
+	berr |= ferry_buf_addstr(&b, " DO UPDATE SET ");
+	for (k = 0; k < spec->ncols; k++) {
+		if (ft->cols[k].pk_pos > 0)
+			continue;
+		berr |= nf++ ? ferry_buf_addstr(&b, ", ") : 0;
+		berr |= s->ops->quote_ident(spec->cols[k], &b);
+		berr |= ferry_buf_addstr(&b, " = COALESCE(EXCLUDED.");
+		berr |= s->ops->quote_ident(spec->cols[k], &b);
+		berr |= ferry_buf_addstr(&b, ", t.");
+		berr |= s->ops->quote_ident(spec->cols[k], &b);
+		berr |= ferry_buf_addch(&b, ')');
+	}
+	berr |= ferry_buf_addstr(&b, "; DROP TABLE pg_temp.relay_stage");
+	if (berr < 0 || ferry_buf_error(&b) || ferry_buf_error(&key))
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else
+		rc = s->ops->exec(s->c, b.buf, err);
+	ferry_buf_release(&b);
+	ferry_buf_release(&key);
+	return rc;
+}
+
+/* The rows of lines [lo, hi) of table ti through the stage. */
+static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
+		      struct ferry_error *err)
+{
+	struct wtab *w = &s->wt[ti];
+	struct ferry_write_spec spec, stage;
+	struct ferry_buf b = FERRY_BUF_INIT;
+	ferry_writer *wr = NULL;
+	size_t k;
+	int berr = 0, rc;
+
+	copy_live_spec(w->plan, &spec);
+	if (s->b.ncols != spec.ncols) {
+		ferry_batch_release(&s->b);
+		if (ferry_batch_init(&s->b, spec.ncols, LIVE_ROWS) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	ferry_batch_clear(&s->b);
+	/* the table's columns as they are, without constraints: NOT NULL is
+	 * checked by the INSERT, where its refusal is the point's */
+	berr |= ferry_buf_addstr(&b, "DROP TABLE IF EXISTS pg_temp.relay_stage; "
+				 "CREATE TEMP TABLE relay_stage ON COMMIT DROP AS SELECT ");
+	for (k = 0; k < spec.ncols; k++) {
+		berr |= k ? ferry_buf_addstr(&b, ", ") : 0;
+		berr |= s->ops->quote_ident(spec.cols[k], &b);
+	}
+	berr |= ferry_buf_addstr(&b, " FROM ");
+	berr |= s->ops->quote_ident(spec.schema, &b);
+	berr |= ferry_buf_addch(&b, '.');
+	berr |= s->ops->quote_ident(spec.table, &b);
+	berr |= ferry_buf_addstr(&b, " WITH NO DATA; ALTER TABLE pg_temp.relay_stage "
+				 "ADD COLUMN relay_ord bigserial");
+	if (berr < 0 || ferry_buf_error(&b))
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else
+		rc = s->ops->exec(s->c, b.buf, err);
+	ferry_buf_release(&b);
+	if (rc < 0)
+		return rc;
+	stage = spec;
+	stage.schema = "pg_temp";
+	stage.table = "relay_stage";
+	if ((rc = s->ops->write_open(s->c, &stage, &wr, err)) < 0)
+		return rc;
+	if ((rc = copy_lines(s, w->plan, wr, ti, lo, hi, err)) < 0) {
+		s->ops->write_close(wr, 0, NULL);
+		ferry_batch_clear(&s->b);
+		return rc;
+	}
+	if ((rc = s->ops->write_close(wr, 1, err)) < 0)
+		return rc;
+	return wide_merge(s, ti, &spec, err);
+}
+
+static int write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err)
+{
+	size_t ti, i;
+	int rc = 0;
+
+	for (ti = 0; ti < s->nwt && rc == 0; ti++) {
+		for (i = lo; i < hi; i++)
+			if (!s->lines[i].bad && s->lines[i].table == ti)
+				break;
+		if (i < hi)
+			rc = wide_table(s, ti, i, hi, err);
+	}
+	return rc;
 }
 
 /* A refusal of the data, not of the store: class 22 (data exception), 23
@@ -339,7 +773,7 @@ static int try_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_erro
 	int rc;
 
 	for (i = lo; i < hi; i++)   /* marks of an earlier try are redone */
-		if (s->lines[i].bad != LINE_SEEN)
+		if (s->lines[i].bad != LINE_SEEN && !s->lines[i].keep)
 			s->lines[i].bad = 0;
 	if ((rc = savepoint(s, "SAVEPOINT", err)) < 0)
 		return rc;
@@ -472,7 +906,7 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 {
 	struct ferry_error e = FERRY_ERROR_INIT;
 	uint64_t seq = 0;
-	size_t i;
+	size_t i, li;
 	int rc, in_txn = 0, had;
 
 	for (i = 0; i < n; i++) {
@@ -486,6 +920,8 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 		goto out;
 	had = s->c != NULL;
 	if ((rc = pg_ready(s, err)) < 0)
+		goto out;
+	if (s->wide && (rc = wide_route(s, err)) < 0)
 		goto out;
 	/* a connection that died while idle (the server restarted since the
 	 * last write) fails at BEGIN, before anything was sent: connect again
@@ -509,8 +945,16 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 		/* the whole transaction is aborted: again, piece by piece */
 		s->ops->rollback(s->c, NULL);
 		in_txn = 0;
-		for (i = 0; i < n; i++)
-			recs[i].why[0] = '\0';
+		/* a record keeps its why when it is a refusal of the layout
+		 * (before the transaction: the first of the record's) */
+		for (i = 0, li = 0; i < n; i++) {
+			int keep = 0;
+
+			for (; li < s->nlines && s->lines[li].rec == i; li++)
+				keep |= s->lines[li].keep;
+			if (!keep)
+				recs[i].why[0] = '\0';
+		}
 		if ((rc = s->ops->begin(s->c, err)) < 0)
 			goto out;
 		in_txn = 1;

@@ -6,10 +6,14 @@
  * the same builders (tm_layout_build, tm_layout_catalog, tm_rows_add), so
  * a live row is the row the backfill writes for the same point.
  *
- * Only the layouts that need no schema up front: narrow (one row per
- * field, whatever the measurement) and a map file (the user's table).
- * The wide layout makes a table per measurement with a column per field
- * seen in the whole source, which a stream of points cannot know.
+ * narrow (one row per field, whatever the measurement) and a map file
+ * (the user's table) are one table known up front.  The wide layout makes
+ * a table per measurement with a column per tag and field seen in the
+ * whole source, which a stream of points cannot know: live it grows as
+ * points arrive (tm_wide_grow in mapping.c, with build_wide's names and
+ * types), and tm_live_route() tells the caller which table a point goes
+ * to and how many columns it has now, so that the caller can create the
+ * table or add the columns before it writes the point's row.
  */
 #include <string.h>
 
@@ -78,10 +82,10 @@ int tm_live_open(const struct ferry_ts_opts *t, struct tm_live **out, struct fer
 	o->keep_ns = t ? t->keep_ns : 0;
 	o->src.precision = LP_PREC_NS;
 	if (!strcmp(o->layout, "wide")) {
-		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-			"the relay cannot write the wide layout yet: it needs every measurement's "
-			"fields up front; use --layout narrow or a --map FILE for the relay for now");
-		goto fail;
+		o->layout = "wide";   /* t's string dies; no table until a point comes */
+		l->rows.o = o;
+		*out = l;
+		return 0;
 	}
 	if (strcmp(o->layout, "narrow") && strcmp(o->layout, "map")) {
 		rc = ferry_error_set(err, FERRY_EUSAGE,
@@ -146,4 +150,53 @@ int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch
 	l->rows.reject = rej;
 	l->rows.reject_ud = ud;
 	return tm_rows_add(&l->rows, p, err);
+}
+
+int tm_live_wide(const struct tm_live *l)
+{
+	return !strcmp(l->o.layout, "wide");
+}
+
+size_t tm_live_ntables(const struct tm_live *l)
+{
+	return l->lay.n;
+}
+
+const char *tm_live_table_at(const struct tm_live *l, size_t table)
+{
+	return l->lay.t[table].name;
+}
+
+size_t tm_live_ncols_at(const struct tm_live *l, size_t table)
+{
+	return l->lay.t[table].ncols;
+}
+
+int tm_live_route(struct tm_live *l, const struct tm_point *p, size_t *table, char *why,
+		  size_t nwhy, struct ferry_error *err)
+{
+	int rc;
+
+	*table = 0;
+	if (!tm_live_wide(l))
+		return 0;
+	if ((rc = tm_wide_grow(&l->lay, &l->o, p, table, why, nwhy)) == FERRY_ENOMEM)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return rc;
+}
+
+int tm_live_catalog_at(struct tm_live *l, size_t table, struct ferry_catalog **out,
+		       struct ferry_error *err)
+{
+	/* one table of the layout, without the notes (said when it grew) */
+	struct tm_layout one = { &l->lay.t[table], 1, NULL, 0 };
+
+	return tm_layout_catalog(&one, &l->o, out, err);
+}
+
+int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
+		    struct ferry_batch *b, tm_row_reject_fn rej, void *ud, struct ferry_error *err)
+{
+	l->rows.t = &l->lay.t[table];   /* the tables move as the layout grows */
+	return tm_live_rows(l, p, b, rej, ud, err);
 }

@@ -290,6 +290,58 @@ static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
 	return chunks_for(t, sch, ck, nck, -1, 1);
 }
 
+/* Wide: the column of tag `tag` of measurement mname, added to t: a tag
+ * named like a column ferry adds, or like a PostgreSQL system column
+ * (xmin), which no table can have, is loaded as "<tag>_tag". */
+static int wide_tag(struct tm_layout *l, struct tm_table *t, const char *mname, const char *tag)
+{
+	struct ferry_buf nb = FERRY_BUF_INIT;
+	int rc;
+
+	if (col_index(t, tag) < 0 && !ferry_pg_system_column(tag))
+		return add_col(t, tag, TF_TAG, tag, FERRY_T_TEXT, 1);
+	note(l, "measurement '%s': tag '%s' is named like a %s; it is loaded as '%s_tag'",
+	     mname, tag, col_index(t, tag) >= 0 ? "column ferry adds" : "PostgreSQL system column",
+	     tag);
+	rc = ferry_buf_addf(&nb, "%s_tag", tag);
+	if (rc == 0)
+		rc = add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
+	ferry_buf_release(&nb);
+	return rc;
+}
+
+/* Wide: the column of field `name` (of these types) of measurement mname,
+ * added to t, typed by wide_type(); a name taken by a tag or column, or
+ * a system column's, gets "_field" until it is free. */
+static int wide_field(struct tm_layout *l, struct tm_table *t, const char *mname,
+		      const char *name, unsigned types)
+{
+	struct ferry_buf nb = FERRY_BUF_INIT;
+	int ty = wide_type(types), rc;
+
+	/* a failed add grows nothing: stop, or this loops forever */
+	rc = ferry_buf_addstr(&nb, name);
+	while (rc == 0 && (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf)))
+		rc = ferry_buf_addstr(&nb, "_field");
+	if (rc < 0) {
+		ferry_buf_release(&nb);
+		return rc;
+	}
+	if (strcmp(nb.buf, name))
+		note(l, "measurement '%s': field '%s' has the name of %s; it is loaded as '%s'",
+		     mname, name, col_index(t, name) >= 0 ? "a tag or column"
+							  : "a PostgreSQL system column", nb.buf);
+	if (types & (types - 1))
+		note(l, "measurement '%s': field '%s' is %s in different points (shards); "
+		     "column '%s' is %s", mname, name, type_word(types), nb.buf,
+		     ferry_type_name(ty));
+	rc = add_col(t, nb.buf, TF_WIDE_FIELD, name, ty, 0);
+	ferry_buf_release(&nb);
+	if (rc == 0)
+		t->cols[t->ncols - 1].ftypes = types;
+	return rc;
+}
+
 static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		      const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck)
 {
@@ -308,56 +360,12 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 			return rc;
 		if (o->keep_ns && (rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1)) < 0)
 			return rc;
-		for (k = 0; k < m->ntags; k++) {
-			/* a tag named like a column ferry adds, or like a
-			 * PostgreSQL system column (xmin), which no table can have */
-			if (col_index(t, m->tags[k]) >= 0 || ferry_pg_system_column(m->tags[k])) {
-				note(l, "measurement '%s': tag '%s' is named like a %s; "
-				     "it is loaded as '%s_tag'", m->name, m->tags[k],
-				     col_index(t, m->tags[k]) >= 0 ? "column ferry adds"
-								  : "PostgreSQL system column",
-				     m->tags[k]);
-				struct ferry_buf nb = FERRY_BUF_INIT;
-
-				rc = ferry_buf_addf(&nb, "%s_tag", m->tags[k]);
-				if (rc == 0)
-					rc = add_col(t, nb.buf, TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
-				ferry_buf_release(&nb);
-			} else {
-				rc = add_col(t, m->tags[k], TF_TAG, m->tags[k], FERRY_T_TEXT, 1);
-			}
-			if (rc < 0)
+		for (k = 0; k < m->ntags; k++)
+			if ((rc = wide_tag(l, t, m->name, m->tags[k])) < 0)
 				return rc;
-		}
-		for (k = 0; k < m->nfields; k++) {
-			const struct tm_field_info *f = &m->fields[k];
-			struct ferry_buf nb = FERRY_BUF_INIT;
-			int ty = wide_type(f->types);
-
-			/* a failed add grows nothing: stop, or this loops forever */
-			rc = ferry_buf_addstr(&nb, f->name);
-			while (rc == 0 && (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf)))
-				rc = ferry_buf_addstr(&nb, "_field");
-			if (rc < 0) {
-				ferry_buf_release(&nb);
+		for (k = 0; k < m->nfields; k++)
+			if ((rc = wide_field(l, t, m->name, m->fields[k].name, m->fields[k].types)) < 0)
 				return rc;
-			}
-			if (strcmp(nb.buf, f->name))
-				note(l, "measurement '%s': field '%s' has the name of %s; it is "
-				     "loaded as '%s'", m->name, f->name,
-				     col_index(t, f->name) >= 0 ? "a tag or column"
-								: "a PostgreSQL system column",
-				     nb.buf);
-			if (f->types & (f->types - 1))
-				note(l, "measurement '%s': field '%s' is %s in different points "
-				     "(shards); column '%s' is %s", m->name, f->name,
-				     type_word(f->types), nb.buf, ferry_type_name(ty));
-			rc = add_col(t, nb.buf, TF_WIDE_FIELD, f->name, ty, 0);
-			ferry_buf_release(&nb);
-			if (rc < 0)
-				return rc;
-			t->cols[t->ncols - 1].ftypes = f->types;
-		}
 		if ((rc = chunks_for(t, sch, ck, nck, (int)i, 0)) < 0)
 			return rc;
 		/* a chunk of a file holds any points, and a key's fields may be
@@ -371,6 +379,96 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 			t->est = m->points;
 	}
 	return 0;
+}
+
+/* Live, wide (see tm_int.h). */
+static int lp_is(struct lp_str a, const char *b)
+{
+	return a.n == strlen(b) && !memcmp(a.p, b, a.n);
+}
+
+static int wide_find(const struct tm_table *t, int from, struct lp_str key)
+{
+	size_t k;
+
+	for (k = 0; k < t->ncols; k++)
+		if (t->cols[k].from == from && t->cols[k].arg && lp_is(key, t->cols[k].arg))
+			return (int)k;
+	return -1;
+}
+
+int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_point *p,
+		 size_t *ti, char *why, size_t nwhy)
+{
+	struct ferry_buf nm = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
+	struct tm_table *t = NULL;
+	size_t i;
+	int rc = 0, c;
+
+	for (i = 0; i < l->n && !t; i++)
+		if (lp_is(p->measurement, l->t[i].name))
+			t = &l->t[i];
+	/* first pass: a field whose type its column cannot take refuses the
+	 * point before anything grows */
+	for (i = 0; t && i < p->nfields; i++) {
+		const struct lp_field *f = &p->fields[i];
+		unsigned bit = TM_TYPE_BIT(f->type), u;
+		const struct tm_col *col;
+
+		if ((c = wide_find(t, TF_WIDE_FIELD, f->key)) < 0)
+			continue;
+		col = &t->cols[c];
+		u = col->ftypes | bit;
+		if ((col->ftypes & bit) || wide_type(u) == col->type)
+			continue;
+		char was[64], is[64];  /* type_word() has one buffer */
+
+		snprintf(is, sizeof(is), "%s", type_word(bit));
+		snprintf(was, sizeof(was), "%s", type_word(col->ftypes));
+		snprintf(why, nwhy, "field '%.*s' is %s, but column '%.64s' of table '%.64s' is %s "
+			 "(made for the %s values before); a column's type does not change while "
+			 "the relay runs: write the field as %s", (int)(f->key.n > 64 ? 64 : f->key.n),
+			 f->key.p, is, col->name, t->name, ferry_type_name(col->type), was, was);
+		return 1;
+	}
+	if (!t) {
+		if (ferry_buf_add(&nm, p->measurement.p, p->measurement.n) < 0 ||
+		    ferry_buf_addch(&nm, 0) < 0 || !(t = add_table(l, nm.buf))) {
+			rc = FERRY_ENOMEM;
+			goto out;
+		}
+		t->per_point = 1;
+		rc = add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
+		if (rc == 0 && o->keep_ns)
+			rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
+	}
+	for (i = 0; i < p->ntags && rc == 0; i++)
+		if (wide_find(t, TF_TAG, p->tags[i].key) < 0) {
+			ferry_buf_clear(&key);
+			if (ferry_buf_add(&key, p->tags[i].key.p, p->tags[i].key.n) < 0 ||
+			    ferry_buf_addch(&key, 0) < 0)
+				rc = FERRY_ENOMEM;
+			else
+				rc = wide_tag(l, t, t->name, key.buf);
+		}
+	for (i = 0; i < p->nfields && rc == 0; i++) {
+		const struct lp_field *f = &p->fields[i];
+
+		if ((c = wide_find(t, TF_WIDE_FIELD, f->key)) >= 0) {
+			t->cols[c].ftypes |= TM_TYPE_BIT(f->type);
+			continue;
+		}
+		ferry_buf_clear(&key);
+		if (ferry_buf_add(&key, f->key.p, f->key.n) < 0 || ferry_buf_addch(&key, 0) < 0)
+			rc = FERRY_ENOMEM;
+		else
+			rc = wide_field(l, t, t->name, key.buf, TM_TYPE_BIT(f->type));
+	}
+	*ti = (size_t)(t - l->t);
+out:
+	ferry_buf_release(&nm);
+	ferry_buf_release(&key);
+	return rc;
 }
 
 /* ---- the map file ---------------------------------------------------------- */

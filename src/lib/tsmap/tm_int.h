@@ -93,6 +93,15 @@ void tm_layout_release(struct tm_layout *l);
 int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 		      struct ferry_catalog **out, struct ferry_error *err);
 
+/* The relay's wide layout, which grows as points arrive: *ti = the table
+ * of p's measurement in l (added when new), with a column for each of
+ * p's tags and fields it lacked, named and typed as build_wide() does
+ * for a source whose points are those seen so far.  A field of a type
+ * its column cannot take (wide_type() of the types seen would differ)
+ * refuses p before anything grows: 1, why set.  0, or FERRY_ENOMEM. */
+int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_point *p,
+		 size_t *ti, char *why, size_t nwhy);
+
 /* Turns points into rows of one table. */
 struct tm_rows {
 	const struct tm_table *t;

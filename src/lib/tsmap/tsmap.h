@@ -295,6 +295,29 @@ size_t tm_live_columns(const struct tm_live *l, const char *const **names, const
  * no column takes goes to rej (NULL: it is an error). */
 int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch *b,
 		 tm_row_reject_fn rej, void *ud, struct ferry_error *err);
+/*
+ * The wide layout (tm_live_wide): a table per measurement, made and grown
+ * as points arrive.  tm_live_route() first, for every point: *table is the
+ * index of its table (0 for narrow and map), which then has a column for
+ * each of its tags and fields (tm_live_ncols_at: more than before means
+ * the caller must add them; a new index, create the table); 1 when the
+ * point is refused (a field of a type its column cannot take; why set,
+ * nothing grew), 0, or a negative FERRY_E*.  Tables are never removed and
+ * columns are only appended, so an index and a column count stay valid.
+ */
+int tm_live_wide(const struct tm_live *l);
+size_t tm_live_ntables(const struct tm_live *l);
+int tm_live_route(struct tm_live *l, const struct tm_point *p, size_t *table, char *why,
+		  size_t nwhy, struct ferry_error *err);
+const char *tm_live_table_at(const struct tm_live *l, size_t table);
+size_t tm_live_ncols_at(const struct tm_live *l, size_t table);
+/* The table as a catalog, as tm_live_catalog (columns in batch order; the
+ * primary key's columns have pk_pos: time[, time_ns] and the tags). */
+int tm_live_catalog_at(struct tm_live *l, size_t table, struct ferry_catalog **out,
+		       struct ferry_error *err);
+/* p's row in table (after tm_live_route), as tm_live_rows. */
+int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
+		    struct ferry_batch *b, tm_row_reject_fn rej, void *ud, struct ferry_error *err);
 
 /*
  * An influx:// URL as the InfluxDB source reads it (sources/influx/source.c),

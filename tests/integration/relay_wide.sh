@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# relay_wide.sh - `ferry relay --layout wide` writes the rows `ferry copy
+# lp:// --layout wide` writes for the same lines: a table per measurement,
+# grown live (a new measurement, tag or field), rows of a key merged across
+# writes (a later field joins the row, a repeated point's last value wins);
+# and `ferry verify --layout wide` finds InfluxDB and PostgreSQL equal.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
+t_init relay_wide
+t_need pg
+t_need influx
+
+relay_services
+relay_start --layout wide
+
+: >"$T/all.lp"
+w() {   # one write through the relay; its lines are kept for the copy
+	local code
+	printf '%s\n' "$@" >"$T/w.lp"
+	cat "$T/w.lp" >>"$T/all.lp"
+	code=$(curl -sS -o "$T/w.out" -w '%{http_code}' -XPOST \
+		"$RURL/write?db=home_assistant" --data-binary @"$T/w.lp")
+	assert_eq "write of $1: 204" "$code" 204
+}
+
+T0=1700000000000000000
+T1=1700000001000000000
+T2=1700000002000000000
+w "cpu,host=a usage=1.5,idle=10i $T0" \
+  "cpu,host=b usage=2.5 $T0" \
+  "mem,host=a used=100i $T0"
+# a field that comes later for a key: a new column, merged into the row
+w "cpu,host=a temp=40.5 $T0"
+# a tag some points have: a new key column ('' for the rows without it)
+w "cpu,host=a,region=eu usage=3.5 $T1" \
+  "cpu usage=9 $T2"
+# a repeated point: its last value wins; and twice in one write
+w "mem,host=a used=200i $T0"
+w "mem,host=b used=1i,free=5i $T1" \
+  "mem,host=b used=2i $T1" \
+  "cpu,host=b usage=7.25,idle=3i $T0"
+check "spool drained" relay_drained
+
+assert_eq "cpu: rows merged by key" \
+	"$(pg_q "$PGURL" "SELECT host, region, usage, idle, temp FROM cpu ORDER BY time, host")" \
+"a||1.5|10|40.5
+b||7.25|3|
+a|eu|3.5||
+||9||"
+assert_eq "mem: last value of each field wins" \
+	"$(pg_q "$PGURL" "SELECT host, used, free FROM mem ORDER BY time, host")" \
+"a|200|
+b|2|5"
+assert_eq "cpu's primary key has the tag added later" \
+	"$(pg_q "$PGURL" "SELECT string_agg(a.attname, ',' ORDER BY k.o) FROM pg_constraint c,
+		unnest(c.conkey) WITH ORDINALITY k(n, o), pg_attribute a
+		WHERE c.conrelid = 'cpu'::regclass AND c.contype = 'p'
+		AND a.attrelid = c.conrelid AND a.attnum = k.n")" "time,host,region"
+
+# the same lines through ferry copy, into schema c of the same database
+t_run "$FERRY" copy "lp://$T/all.lp" "$PGURL" --layout wide --schema c
+assert_eq "ferry copy lp:// --layout wide" "$T_RC" 0
+for q in "cpu:time, host, region, usage, idle, temp" "mem:time, host, used, free"; do
+	tb=${q%%:*} cols=${q#*:}
+	assert_eq "$tb: the relay's rows minus copy's" "$(pg_q "$PGURL" \
+		"SELECT count(*) FROM (SELECT $cols FROM public.$tb EXCEPT ALL
+		 SELECT $cols FROM c.$tb) x")" 0
+	assert_eq "$tb: copy's rows minus the relay's" "$(pg_q "$PGURL" \
+		"SELECT count(*) FROM (SELECT $cols FROM c.$tb EXCEPT ALL
+		 SELECT $cols FROM public.$tb) x")" 0
+	assert_eq "$tb: the same column types as copy's" "$(pg_q "$PGURL" \
+		"SELECT count(*) FROM information_schema.columns a FULL JOIN
+		 (SELECT * FROM information_schema.columns WHERE table_schema = 'c'
+		  AND table_name = '$tb') b USING (column_name)
+		 WHERE a.table_schema = 'public' AND a.table_name = '$tb'
+		 AND a.data_type IS DISTINCT FROM b.data_type")" 0
+done
+t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL" --layout wide
+assert_eq "ferry verify --layout wide: equal" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || _t_show verify "$T_OUT $T_ERR"
+
+relay_stop
+t_done

@@ -79,5 +79,21 @@ t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL" --layo
 assert_eq "ferry verify --layout wide: equal" "$T_RC" 0
 [[ $T_RC -eq 0 ]] || _t_show verify "$T_OUT $T_ERR"
 
+# a field of a type its column cannot take (bigint, and a float comes: copy
+# would have made the column double precision) is refused point by point
+# with the reason; InfluxDB takes it (another shard), so it is a dead letter
+T30=1702592000000000000
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "mem,host=a used=1.5 $T30
+cpu,host=c usage=7.5 $T30")
+assert_eq "a float for a bigint column: 204 (the primary took it)" "$code" 204
+check "spool drained" relay_drained
+assert_eq "the refused point is not in PostgreSQL, its neighbour is" \
+	"$(pg_q "$PGURL" "SELECT (SELECT count(*) FROM mem WHERE time = to_timestamp(1702592000)),
+		(SELECT host || '=' || usage FROM cpu WHERE time = to_timestamp(1702592000))")" "0|c=7.5"
+dl="$(sed -n 's/^FERRY_RELAY_SPOOL_DIR=//p' "$SVC/env")/dead-letters.ndjson"
+assert_contains "the dead letter says why" "$(cat "$dl" 2>&1)" "column 'used' of table 'mem' is bigint"
+assert_not_contains "the dead letter is only the refused point" "$(cat "$dl" 2>&1)" "host=c"
+
 relay_stop
 t_done

@@ -18,6 +18,9 @@
  * connector) rolls back and drops the connection; the next call
  * reconnects.
  *
+ * --layout wide writes a table per measurement through a stage table
+ * that merges rows by key (see "wide" below).
+ *
  * Memory per call: the records (the caller's), one line table of them,
  * and one batch of at most LIVE_ROWS rows / LIVE_BYTES bytes.
  */

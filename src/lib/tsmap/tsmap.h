@@ -279,9 +279,10 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 
 /*
  * The layout of `ferry copy` for points that arrive one at a time (the
- * relay; live.c): narrow, or a map file (ferry_ts_opts as for a copy).
- * A live row equals the row the backfill writes for the same point.
- * One table; tm_live_rows() is called by one thread at a time.
+ * relay; live.c): narrow, a map file or wide (ferry_ts_opts as for a
+ * copy).  A live row equals the row the backfill writes for the same
+ * point.  narrow and map: one table (tm_live_table, tm_live_columns,
+ * tm_live_rows); wide: see tm_live_route below.  One thread at a time.
  */
 struct tm_live;
 int tm_live_open(const struct ferry_ts_opts *o, struct tm_live **out, struct ferry_error *err);

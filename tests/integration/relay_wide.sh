@@ -95,5 +95,18 @@ dl="$(sed -n 's/^FERRY_RELAY_SPOOL_DIR=//p' "$SVC/env")/dead-letters.ndjson"
 assert_contains "the dead letter says why" "$(cat "$dl" 2>&1)" "column 'used' of table 'mem' is bigint"
 assert_not_contains "the dead letter is only the refused point" "$(cat "$dl" 2>&1)" "host=c"
 
+# a restarted relay knows no columns: the tables are extended, not made again
+relay_stop
+relay_start --layout wide
+T3=1700000003000000000
+w "cpu,host=d usage=1.25,load=2i $T3" \
+  "cpu,host=a,region=eu usage=4.5 $T1"
+check "spool drained" relay_drained
+assert_eq "after a restart: a new column, '' for a tag the relay has not seen, merged" \
+	"$(pg_q "$PGURL" "SELECT host, region, usage, load FROM cpu
+		WHERE time IN (to_timestamp(1700000003), to_timestamp(1700000001)) ORDER BY time")" \
+"a|eu|4.5|
+d||1.25|2"
+
 relay_stop
 t_done

@@ -414,6 +414,18 @@ static int pk_row(void *ud, int ncols, const char *const *vals, struct ferry_err
 	return 0;
 }
 
+/* One value into pk->name (its first row's). */
+static int pk_row_one(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct pk_ctx *pk = ud;
+
+	if (ncols < 1 || !vals[0] || pk->name.len)
+		return 0;
+	if (ferry_buf_add(&pk->name, vals[0], strlen(vals[0]) + 1) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
 static int pk_has(const struct pk_ctx *pk, const char *col)
 {
 	size_t at = 0, i;
@@ -466,16 +478,26 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0)
 		goto out;
 	ft = &cat->tables[0];
-	/* created as copy creates it, when missing (its own transaction) */
-	if (!w->plan && (rc = copy_live_open(s->c, cat, NULL, 0, &plan, err)) < 0)
-		goto out;
-	copy_live_close(plan);
-	plan = NULL;
 	berr |= ferry_buf_addstr(&q, "public.");
 	berr |= s->ops->quote_ident(ft->name, &q);
 	if (berr < 0 || ferry_buf_error(&q)) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
+	}
+	/* created as copy creates it, when missing (its own transaction); one
+	 * that exists (another relay's, or this one's before a restart) is
+	 * only extended below */
+	if (!w->plan) {
+		const char *params[1] = { q.buf };
+
+		ferry_buf_clear(&pk.name);
+		if ((rc = s->ops->query(s->c, "SELECT 'y' WHERE to_regclass($1) IS NOT NULL",
+					params, 1, pk_row_one, &pk, err)) < 0)
+			goto out;
+		if (!pk.name.len && (rc = copy_live_open(s->c, cat, NULL, 0, &plan, err)) < 0)
+			goto out;
+		copy_live_close(plan);
+		plan = NULL;
 	}
 	if ((rc = s->ops->begin(s->c, err)) < 0)
 		goto out;

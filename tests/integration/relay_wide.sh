@@ -95,6 +95,19 @@ dl="$(sed -n 's/^FERRY_RELAY_SPOOL_DIR=//p' "$SVC/env")/dead-letters.ndjson"
 assert_contains "the dead letter says why" "$(cat "$dl" 2>&1)" "column 'used' of table 'mem' is bigint"
 assert_not_contains "the dead letter is only the refused point" "$(cat "$dl" 2>&1)" "host=c"
 
+# a table PostgreSQL cannot make (over 1600 columns): its points are
+# refused with PostgreSQL's reason, the write's other points are written
+big=$(seq -f 'f%g=1i' -s, 1 1700)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "huge,host=a $big $T30
+cpu,host=e usage=8.5 $T30")
+assert_eq "a point of 1700 fields: 204 (the primary took it)" "$code" 204
+check "spool drained" relay_drained
+assert_eq "its neighbour is in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT usage FROM cpu WHERE host = 'e'")" "8.5"
+assert_contains "the dead letter says PostgreSQL's reason" "$(cat "$dl" 2>&1)" "1600"
+assert_contains "the dead letter has the point" "$(cat "$dl" 2>&1)" "huge,host=a"
+
 # a restarted relay knows no columns: the tables are extended, not made again
 relay_stop
 relay_start --layout wide

@@ -600,6 +600,16 @@ out:
 	return rc;
 }
 
+/* PostgreSQL refused the DDL for what it says, not for now: class 42
+ * (a name or definition it cannot take) or 54 (a limit: 1600 columns). */
+static int is_ddl_refusal(const struct ferry_error *e)
+{
+	const char *st = strstr(e->origin, "sqlstate ");
+
+	return e->code == FERRY_ESQL && st && (!strncmp(st + 9, "42", 2) ||
+					       !strncmp(st + 9, "54", 2));
+}
+
 /* Before the write's transaction: every point to its table, which is made
  * or grown for it; a point refused by the layout is left out for good. */
 static int wide_route(struct relay_pg *s, struct ferry_error *err)
@@ -632,9 +642,29 @@ static int wide_route(struct relay_pg *s, struct ferry_error *err)
 		s->wt = wt;
 		s->nwt = n;
 	}
-	for (i = 0; i < n && rc == 0; i++)
-		if (tm_live_ncols_at(s->live, i) > s->wt[i].synced)
-			rc = wide_sync(s, i, err);
+	for (i = 0; i < n && rc == 0; i++) {
+		struct ferry_error e = FERRY_ERROR_INIT;
+		size_t k;
+
+		if (tm_live_ncols_at(s->live, i) <= s->wt[i].synced)
+			continue;
+		if ((rc = wide_sync(s, i, &e)) == 0)
+			continue;
+		if (!is_ddl_refusal(&e)) {
+			ferry_error_set(err, rc, "%s", e.msg);
+			ferry_error_origin(err, "%s", e.origin);
+			break;
+		}
+		/* PostgreSQL cannot make the table so (more than 1600
+		 * columns, ...): its points of this write are refused, the
+		 * others go on; the next point of the table tries again */
+		for (k = 0; k < s->nlines; k++)
+			if (!s->lines[k].bad && s->lines[k].table == i) {
+				refuse(s, k, e.msg);
+				s->lines[k].keep = 1;
+			}
+		rc = 0;
+	}
 	return rc;
 }
 

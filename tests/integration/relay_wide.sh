@@ -121,5 +121,32 @@ assert_eq "after a restart: a new column, '' for a tag the relay has not seen, m
 "a|eu|4.5|
 d||1.25|2"
 
+# --keep-ns: time_ns is in the key, points a nanosecond apart are two rows
+relay_stop
+pg_q "postgres://postgres@127.0.0.1:$PGPORT/postgres" 'CREATE DATABASE relay_ns' >/dev/null
+PGURL="postgres://postgres@127.0.0.1:$PGPORT/relay_ns"
+if ! FERRY_RELAY_TEST_PGDB=relay_ns "$FERRY_SRC/tests/services" start-relay "$SVC" \
+	--layout wide --keep-ns >>"$T/relay-start.log" 2>&1; then
+	cat "$T/relay-start.log" >&2
+	exit 1
+fi
+RPORT=$(sed -n 's/^FERRY_RELAY_PORT=//p' "$SVC/env")
+RURL="http://127.0.0.1:$RPORT"
+: >"$T/all.lp"
+w "ns,host=a v=1 1700000000000000001" \
+  "ns,host=a v=2 1700000000000000002"
+w "ns,host=a u=5i 1700000000000000002"
+check "spool drained" relay_drained
+assert_eq "--keep-ns: two rows, the later field merged into its row" \
+	"$(pg_q "$PGURL" "SELECT time_ns, v, u FROM ns ORDER BY time_ns")" \
+"1700000000000000001|1|
+1700000000000000002|2|5"
+t_run "$FERRY" copy "lp://$T/all.lp" "$PGURL" --layout wide --keep-ns --schema c
+assert_eq "ferry copy lp:// --layout wide --keep-ns" "$T_RC" 0
+c="time, time_ns, host, v, u"
+assert_eq "--keep-ns: the relay's rows are copy's" "$(pg_q "$PGURL" \
+	"SELECT count(*) FROM ((SELECT $c FROM public.ns EXCEPT ALL SELECT $c FROM c.ns)
+	 UNION ALL (SELECT $c FROM c.ns EXCEPT ALL SELECT $c FROM public.ns)) x")" 0
+
 relay_stop
 t_done

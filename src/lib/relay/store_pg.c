@@ -601,13 +601,19 @@ out:
 }
 
 /* PostgreSQL refused the DDL for what it says, not for now: class 42
- * (a name or definition it cannot take) or 54 (a limit: 1600 columns). */
+ * (a name or definition it cannot take) or 54 (a limit: 1600 columns).
+ * Not a duplicate table, column or object (42P07, 42701, 42710): another
+ * relay made it at the same moment, and the write is tried again. */
 static int is_ddl_refusal(const struct ferry_error *e)
 {
 	const char *st = strstr(e->origin, "sqlstate ");
 
-	return e->code == FERRY_ESQL && st && (!strncmp(st + 9, "42", 2) ||
-					       !strncmp(st + 9, "54", 2));
+	if (e->code != FERRY_ESQL || !st)
+		return 0;
+	st += 9;
+	if (!strncmp(st, "42P07", 5) || !strncmp(st, "42701", 5) || !strncmp(st, "42710", 5))
+		return 0;
+	return !strncmp(st, "42", 2) || !strncmp(st, "54", 2);
 }
 
 /* Before the write's transaction: every point to its table, which is made

@@ -88,6 +88,7 @@ struct relay {
 	struct relay_metrics *metrics;
 	_Atomic int up[2];            /* last write to the store worked */
 	_Atomic int stop;
+	_Atomic int64_t probe_ms;     /* last probe of a primary that was down */
 	pthread_t replay_th, phase_th;
 	int replay_started, phase_started;
 	char **dbs;                   /* databases /write accepts */
@@ -448,8 +449,19 @@ static int op_ready(void *ud)
 	int phase = atomic_load(&R->phase);
 	int pri = primary_of(phase), sec = secondary_of(phase);
 
-	if (!R->has[pri] || !atomic_load(&R->up[pri]))
+	if (!R->has[pri])
 		return 0;
+	/* a primary that was down is asked again (at most once a second):
+	 * behind a load balancer a relay that is not ready gets no writes,
+	 * so a failed write alone would never make it ready again */
+	if (!atomic_load(&R->up[pri])) {
+		int64_t now = (int64_t)(now_s() * 1000), last = atomic_load(&R->probe_ms);
+
+		if (now - last < 1000 || !atomic_compare_exchange_strong(&R->probe_ms, &last, now) ||
+		    !relay_store_ping(R->cm[pri].st))
+			return 0;
+		set_up(R, pri, 1);
+	}
 	/* room for a big write (a Telegraf batch), or a quarter of a small spool */
 	return sec < 0 || !R->has[sec] ||
 	       relay_spool_room(R->spool, R->o->spool_max && R->o->spool_max < (4u << 20) ?

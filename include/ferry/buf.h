@@ -72,6 +72,11 @@ FERRY_WARN_UNUSED int ferry_buf_addjson(struct ferry_buf *b, const char *s, size
 /* Standard base64 of n bytes. */
 FERRY_WARN_UNUSED int ferry_buf_addbase64(struct ferry_buf *b, const void *data, size_t n);
 
+/* Append the whole file at path.  0; FERRY_ENOTFOUND when it cannot be
+ * opened and FERRY_EIO when reading fails (errno says why, for the
+ * caller's message); FERRY_ENOMEM (or b's cap) when it does not fit. */
+FERRY_WARN_UNUSED int ferry_buf_read_file(struct ferry_buf *b, const char *path);
+
 /* Remove trailing whitespace. */
 void ferry_buf_rtrim(struct ferry_buf *b);
 

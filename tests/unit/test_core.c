@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "ferry/alloc.h"
@@ -31,6 +34,33 @@ static void buf_basics(void **state)
 	assert_string_equal(b.buf, "");
 	ferry_buf_release(&b);
 	assert_ptr_equal(b.buf, ferry_buf_empty);
+}
+
+static void buf_read_file(void **state)
+{
+	char dir[] = "/tmp/ferry-buf-XXXXXX", path[64];
+	struct ferry_buf b = FERRY_BUF_INIT;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_non_null(f = fopen(path, "wb"));
+	fputs("abc\ndef", f);
+	fclose(f);
+	assert_int_equal(ferry_buf_addstr(&b, ">"), 0);
+	assert_int_equal(ferry_buf_read_file(&b, path), 0);      /* appends */
+	assert_string_equal(b.buf, ">abc\ndef");
+	ferry_buf_release(&b);
+	ferry_buf_init(&b, 4);                                    /* over the cap */
+	assert_int_equal(ferry_buf_read_file(&b, path), FERRY_ETOOBIG);
+	ferry_buf_release(&b);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(ferry_buf_read_file(&b, path), FERRY_ENOTFOUND);
+	assert_int_equal(ferry_buf_read_file(&b, dir), FERRY_EIO);  /* a directory: EISDIR */
+	snprintf(path, sizeof(path), "%s/f", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
 static void buf_cap(void **state)
@@ -209,6 +239,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_basics),
 		cmocka_unit_test(buf_cap),
+		cmocka_unit_test(buf_read_file),
 		cmocka_unit_test(buf_sticky),
 		cmocka_unit_test(buf_encodings),
 		cmocka_unit_test(alloc_faults),

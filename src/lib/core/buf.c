@@ -1,6 +1,7 @@
 /*
  * buf.c - the growable buffer (see ferry/buf.h for the invariants).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -257,6 +258,25 @@ int ferry_buf_addbase64(struct ferry_buf *b, const void *data, size_t n)
 	b->len = o;
 	b->buf[o] = '\0';
 	return 0;
+}
+
+int ferry_buf_read_file(struct ferry_buf *b, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[8192];
+	size_t n;
+	int rc = 0, saved;
+
+	if (!f)
+		return FERRY_ENOTFOUND;
+	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		rc = ferry_buf_add(b, chunk, n);
+	if (rc == 0 && ferror(f))
+		rc = FERRY_EIO;
+	saved = errno;
+	fclose(f);
+	errno = saved;
+	return rc;
 }
 
 void ferry_buf_rtrim(struct ferry_buf *b)

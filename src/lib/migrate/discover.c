@@ -26,28 +26,18 @@
 int mig_read_file(const char *path, struct ferry_buf *out,
 		  struct ferry_error *err)
 {
-	FILE *f = fopen(path, "rb");
-	char chunk[8192];
-	size_t n;
-	int rc = 0;
+	int rc = ferry_buf_read_file(out, path), saved = errno;
 
-	if (!f) {
-		ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s", path,
-				strerror(errno));
-		ferry_error_origin(err, "errno %d", errno);
+	if (rc == FERRY_ENOTFOUND) {
+		ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s", path, strerror(saved));
+		ferry_error_origin(err, "errno %d", saved);
 		return FERRY_EIO;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if ((rc = ferry_buf_add(out, chunk, n)) < 0) {
-			ferry_error_set(err, rc, "cannot read '%s': %s", path,
-					ferry_strerror(rc));
-			goto out;
-		}
-	if (ferror(f))
-		rc = ferry_error_set(err, FERRY_EIO, "cannot read '%s'", path);
-out:
-	fclose(f);
-	return rc;
+	if (rc == FERRY_EIO)
+		return ferry_error_set(err, FERRY_EIO, "cannot read '%s'", path);
+	if (rc < 0)
+		return ferry_error_set(err, rc, "cannot read '%s': %s", path, ferry_strerror(rc));
+	return 0;
 }
 
 int mig_normalize(const char *data, size_t n, struct ferry_buf *out)

@@ -583,19 +583,11 @@ int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
 	struct wire_yaml y = { NULL, NULL };
 	struct wire_yaml_error ye;
 	struct fy_node *root;
-	char blk[8192];
-	size_t got;
-	FILE *f;
-	int rc = 0, e = 0;
+	int rc = 0, e;
 
-	if (!(f = fopen(path, "rb")))
+	if ((e = ferry_buf_read_file(&text, path)) == FERRY_ENOTFOUND)
 		return ferry_error_set(err, FERRY_EUSAGE, "cannot open relay config '%s': %s",
 				       path, strerror(errno));
-	while ((got = fread(blk, 1, sizeof(blk), f)) > 0)
-		e |= ferry_buf_add(&text, blk, got);
-	if (ferror(f))
-		e = FERRY_EIO;
-	fclose(f);
 	if (e == FERRY_EIO) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot read relay config '%s'", path);
 		goto out;

@@ -544,32 +544,18 @@ int ferry_recipe_load_file(const char *path, ferry_recipe **out,
 			   struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
-	FILE *f = NULL;
-	char chunk[8192];
-	size_t n;
-	int rc = 0;
+	int rc = ferry_buf_read_file(&b, path);
 
-	f = fopen(path, "rb");
-	if (!f) {
+	if (rc == FERRY_ENOTFOUND)
 		rc = ferry_error_set(err, FERRY_EIO, "cannot open recipe '%s': %s",
 				     path, strerror(errno));
-		goto out;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (ferry_buf_add(&b, chunk, n)) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (ferror(f)) {
+	else if (rc == FERRY_EIO)
 		rc = ferry_error_set(err, FERRY_EIO, "cannot read recipe '%s': %s",
 				     path, strerror(errno));
-		goto out;
-	}
-	rc = ferry_recipe_parse(b.buf, b.len, path, out, err);
-out:
-	if (f)
-		fclose(f);
+	else if (rc < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else
+		rc = ferry_recipe_parse(b.buf, b.len, path, out, err);
 	ferry_buf_release(&b);
 	return rc;
 }

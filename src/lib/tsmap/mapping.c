@@ -655,17 +655,16 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 	struct tm_table *t;
 	void *it = NULL;
 	char *target = NULL;
-	FILE *f;
-	char blk[8192];
-	size_t got;
-	int rc = 0, e = 0;
+	int rc = 0, e;
 
-	if (!(f = fopen(path, "rb")))
+	if ((e = ferry_buf_read_file(&text, path)) == FERRY_ENOTFOUND)
 		return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", path,
 				       strerror(errno));
-	while ((got = fread(blk, 1, sizeof(blk), f)) > 0)
-		e |= ferry_buf_add(&text, blk, got);
-	fclose(f);
+	if (e == FERRY_EIO) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot read map '%s': %s", path,
+				     strerror(errno));
+		goto out;
+	}
 	if (e < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;

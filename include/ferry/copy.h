@@ -45,6 +45,11 @@ struct ferry_copy_opts {
 	int progress_mode;          /* enum ferry_progress_mode */
 	FILE *progress_out;         /* NULL = stderr */
 	struct ferry_ts_opts ts;    /* influx:, lp:, csv: sources */
+	/* influx:// and lp:// targets (points out, through ts.map's points:) */
+	int create_db;              /* create the target database (and ?rp=) */
+	const char *state;          /* where done chunks are kept: a file path
+				     * or postgres:// URL; NULL = a file beside
+				     * the rejects */
 };
 
 struct ferry_copy_table_stats {

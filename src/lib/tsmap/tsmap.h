@@ -337,4 +337,101 @@ struct tm_influx_url {
 int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err);
 void tm_influx_url_release(struct tm_influx_url *u);
 
+/*
+ * Point maps (pmap.c): the `points:` rules of a map file, point -> points,
+ * first matching rule wins, a point no rule matches passes unchanged.
+ * A rule: from (measurement name or glob, optional tag conditions), to
+ * (template: {measurement}, {tag.NAME}, {field}; {field} makes a point
+ * per field), tags (new tag -> template) and drop_tags, fields (new
+ * field -> source field, tag.NAME to move a tag to a field, cast int |
+ * float | string | bool, scale and offset), field_tags (a field moved
+ * to a tag), only_named, drop.  The same map serves `ferry copy` into
+ * InfluxDB or lp:// (points out), into PostgreSQL before the narrow,
+ * wide or table-map layout (tm_reader, tm_live), the relay's InfluxDB
+ * sink and `ferry verify`.
+ *
+ * A loaded map is read-only and shared between threads; each thread
+ * applies it through its own struct tm_pmap_run (the strings of the
+ * points it hands to fn live in the run until the next apply).
+ */
+struct tm_pmap;
+struct tm_pmap_run;
+
+/* Load the `points:` list of a YAML file.  0 (*out set); 1 when the file
+ * has no top-level `points:` (*out NULL: not a point map); FERRY_EUSAGE
+ * naming the file, line and what is wrong; FERRY_EIO; FERRY_ENOMEM. */
+int tm_pmap_load(const char *path, struct tm_pmap **out, struct ferry_error *err);
+void tm_pmap_free(struct tm_pmap *m);
+/* 32 hex digits over the file's bytes (resume fingerprints). */
+const char *tm_pmap_digest(const struct tm_pmap *m);
+/* 0 (*out set) or FERRY_ENOMEM. */
+int tm_pmap_run_new(const struct tm_pmap *m, struct tm_pmap_run **out);
+void tm_pmap_run_free(struct tm_pmap_run *r);
+/*
+ * Map p: fn gets each point it becomes (*emitted of them: 0 when a rule
+ * drops it or leaves it no field).  The points keep p's time_ns, key and
+ * file.  Returns 0; 1 when the point is refused (a cast that cannot
+ * convert a value exactly, a template naming a tag the point lacks, ...:
+ * why set, lower-case, naming the rule's line; fn not called); a
+ * negative FERRY_E* (fn's, or FERRY_ENOMEM).  Thread-safe across runs.
+ */
+int tm_pmap_apply(struct tm_pmap_run *r, const struct tm_point *p, tm_point_fn fn,
+		  void *ud, size_t *emitted, char *why, size_t nwhy, struct ferry_error *err);
+/* One line per rule no point has matched yet in any run of m:
+ * "map FILE:LINE: rule from 'X' matched no point\n".  0 or FERRY_ENOMEM. */
+int tm_pmap_unmatched(const struct tm_pmap *m, struct ferry_buf *out);
+/*
+ * The schema the map's points have, from the source's (measurements,
+ * tags, fields and field types through the rules).  0; 1 when it cannot
+ * be known without the points (to: or tags: use a tag's value): the
+ * caller scans the points through the map instead; negative FERRY_E*.
+ */
+int tm_pmap_schema(const struct tm_pmap *m, const struct tm_schema *in,
+		   struct tm_schema *out, struct ferry_error *err);
+
+/*
+ * Writing line protocol to InfluxDB (sources/influx/write.c), the one
+ * InfluxDB write path: `ferry copy` into influx:// and the relay's sink.
+ * One keep-alive libcurl handle per writer, used by one thread at a time.
+ *   influx://[user[:pw]@]host[:port]/DB[?rp=RP&u=&p=&ssl=1&gzip=0|1]  (1.x /write)
+ *   influx://host[:port]/?org=ORG&bucket=BUCKET&token=TOKEN          (2.x /api/v2/write)
+ * Bodies are gzip'd unless the host is loopback (gzip= decides).
+ */
+struct tm_ifx_writer;
+int tm_ifx_writer_open(const ferry_url *url, struct tm_ifx_writer **out,
+		       struct ferry_error *err);
+void tm_ifx_writer_close(struct tm_ifx_writer *w);
+/* The URL's database (2.x: bucket) and retention policy (NULL: default). */
+const char *tm_ifx_writer_db(const struct tm_ifx_writer *w);
+const char *tm_ifx_writer_rp(const struct tm_ifx_writer *w);
+/* A line InfluxDB refused: unit is the index of its unit (see below),
+ * why influxd's reason.  Non-zero return stops the write with it. */
+typedef int (*tm_ifx_refused_fn)(void *ud, size_t unit, const char *line, size_t n,
+				 const char *why, struct ferry_error *err);
+/*
+ * Write body (records, each ending in '\n', nanosecond timestamps) to
+ * db/rp (NULL: the URL's).  units: nunits offsets into body where each
+ * unit starts (units[0] == 0), a unit being records the caller accounts
+ * for together (the relay: one client write); NULL: each record is its
+ * own unit.  On a 400 (partial write, type conflict, unable to parse) or
+ * 413 the refused lines are found by halving the units, then line by
+ * line within a refused unit, and reported to fn; everything else is
+ * written (a point sent twice is stored once by InfluxDB).  Returns 0;
+ * FERRY_ENOTFOUND (the database or retention policy does not exist:
+ * nothing written, err says which); FERRY_ECONN (no answer, timeout,
+ * 5xx, 401/403: nothing known to be written, err says what; retry);
+ * FERRY_ENOMEM; or fn's error.
+ */
+int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const char *body,
+		 size_t n, const size_t *units, size_t nunits, tm_ifx_refused_fn fn, void *ud,
+		 struct ferry_error *err);
+/* /ping: 1 up, 0 not. */
+int tm_ifx_ping(struct tm_ifx_writer *w);
+/* Does database db exist (2.x: bucket)?  1, 0, or FERRY_ECONN. */
+int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *err);
+/* CREATE DATABASE db, and CREATE RETENTION POLICY rp ON db (DURATION INF
+ * REPLICATION 1) when rp is not NULL and missing.  0 or FERRY_E*. */
+int tm_ifx_create_db(struct tm_ifx_writer *w, const char *db, const char *rp,
+		     struct ferry_error *err);
+
 #endif

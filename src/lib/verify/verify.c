@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,6 +131,7 @@ void ferry_verify_result_free(struct ferry_verify_result *r)
 		ferry_free(r->diffs[i].what);
 		ferry_free(r->diffs[i].column);
 		ferry_free(r->diffs[i].row);
+		ferry_free(r->diffs[i].range);
 	}
 	ferry_free(r->diffs);
 	ferry_free(r);
@@ -1023,6 +1025,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	size_t i;
 	int rc = 0, jobs;
 
+	if (!strncasecmp(o->dst, "influx:", 7))   /* points, not rows */
+		return vf_points_run(o, out, err);
 	memset(&r, 0, sizeof(r));
 	memset(&co, 0, sizeof(co));
 	pthread_mutex_init(&r.lock, NULL);

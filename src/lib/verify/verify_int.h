@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ferry/buf.h"
+#include "ferry/error.h"
 #include "ferry/model.h"
 
 /* A chunk digest: row count, sum (mod 2^64) and xor of row hashes.  The
@@ -54,5 +55,12 @@ int vf_canon_numeric(const char *s, size_t n, int32_t typmod, struct ferry_buf *
  * the last of duplicate keys kept, strings unescaped and re-escaped
  * minimally, numbers as numeric prints them.  -1 when s is not JSON. */
 int vf_canon_json(const char *s, size_t n, struct ferry_buf *out);
+
+/* ferry verify into InfluxDB (points.c): ferry_verify_run() hands over
+ * when the target is influx://.  The same contract. */
+struct ferry_verify_opts;
+struct ferry_verify_result;
+int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result **out,
+		  struct ferry_error *err);
 
 #endif

@@ -136,6 +136,16 @@ assert_contains "lp file: extra in target" "$T_OUT" "extra in target: °C,domain
 t_run "$FERRY" verify --progress none "lp://$T/points.lp" "$(I "$a")"
 assert_eq "lp file, default windows: exit 0" "$T_RC" 0
 
+# ---- --include / --exclude: globs on the measurements ---------------------------
+t_run "${V[@]}" --include 'sw*' --include '°C' "$(I "$a")" "$(I "$c")"
+assert_eq "--include leaves the changed W out: exit 0" "$T_RC" 0
+assert_not_contains "--include: no W" "$T_OUT" "W "
+t_run "${V[@]}" --exclude '°C' "$(I "$a")" "$(I "$x")"
+assert_eq "--exclude leaves the extra °C point out: exit 0" "$T_RC" 0
+t_run "${V[@]}" --include 'nomatch*' "$(I "$a")" "$(I "$b")"
+assert_eq "--include matching nothing: usage error" "$T_RC" 2
+assert_contains "--include matching nothing: says so" "$T_ERR" "--include matches no measurement"
+
 # ---- bad input --------------------------------------------------------------
 t_run "${V[@]}" "$(I "$a")" "$(I nosuchdb)"
 assert_eq "target database missing: exit 1" "$T_RC" 1

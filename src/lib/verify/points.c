@@ -1210,6 +1210,9 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 			rc = run_batch(&r, 0, err);
 		}
 	}
+	if (rc == 0 && !r.ntabs && o->include && o->include[0])
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+			"--include matches no measurement of the windows compared");
 out:
 	if (r.res) {
 		struct ferry_verify_result *res = r.res;

@@ -136,6 +136,66 @@ assert_contains "lp file: extra in target" "$T_OUT" "extra in target: °C,domain
 t_run "$FERRY" verify --progress none "lp://$T/points.lp" "$(I "$a")"
 assert_eq "lp file, default windows: exit 0" "$T_RC" 0
 
+# ---- through a point map: the mapped points written by hand ---------------------
+cat >"$T/map.yaml" <<'EOF_MAP'
+points:
+  - from: W
+    to: "{tag.domain}"
+    tags: {unit: "{measurement}"}
+    drop_tags: [domain, friendly_name]
+    fields:
+      power_mw: {from: value, scale: 1000}
+  - from: switch
+    to: switch_state
+    fields:
+      n: {from: count, cast: float}
+    only_named: true
+  - from: "°C"
+    fields:
+      t: {from: value, cast: int}
+    only_named: true
+  - from: "kWh"
+    drop: true
+EOF_MAP
+# W: value -> power_mw (x1000), other fields kept, measurement = the
+# domain, unit tag; switch: count -> n as a float, the rest dropped; °C:
+# only 21.0 casts to an integer exactly, the other 17 are refused
+{
+	for ((k = 0; k < 18; k++)); do
+		t=$((t0 + k * step))
+		echo "sensor,entity_id=sensor.inverter_power,unit=W power_mw=$(((1500 + k) * 1000 + 500)) $t"
+		echo "sensor,entity_id=sensor.fridge_power,unit=W power_mw=$(((80 + k % 3) * 1000 + 250)),device_class_str=\"power\" $t"
+		echo "switch_state,domain=switch,entity_id=switch.heater n=$k $t"
+	done
+	echo "°C,domain=sensor,entity_id=sensor.küche t=21i $t0"
+} >"$T/mapped.lp"
+mp=$(newdb vfmap)
+iwrite "$mp" "$T/mapped.lp"
+t_run "${V[@]}" --map "$T/map.yaml" "$(I "$a")" "$(I "$mp")"
+assert_eq "through the map: exit 0" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || { echo "$T_OUT"; echo "$T_ERR"; }
+assert_contains "through the map: the casts the map refuses are rejected, not differences" \
+	"$T_OUT" "17 source rows are rejected at copy"
+assert_contains "through the map: a rule that matched nothing is a warning with its line" "$T_ERR" \
+	"map.yaml:17: rule from 'kWh' matched no point"
+assert_contains "through the map: compared as the target's measurements" "$T_OUT" \
+	"sensor               6           54           54         0         0"
+t_run "${V[@]}" --map "$T/map.yaml" "lp://$T/dup.lp" "$(I "$mp")"
+assert_eq "lp file through the map: exit 0" "$T_RC" 0
+echo "switch_state,domain=switch,entity_id=switch.heater n=99 $t7" >"$T/mchg.lp"
+iwrite "$mp" "$T/mchg.lp"
+t_run "${V[@]}" --map "$T/map.yaml" "$(I "$a")" "$(I "$mp")"
+assert_eq "through the map, one value changed: exit 1" "$T_RC" 1
+assert_contains "through the map: the changed value named in the target's terms" "$T_OUT" \
+	"differs: table 'switch_state' time 2023-11-15T00:00:00Z..2023-11-15T01:00:00Z: source 3 rows, target 3 rows; first difference: field 'n' differs: source 7, target 99: switch_state,domain=switch,entity_id=switch.heater n=7 2023-11-15T00:20:00Z"
+# without the map the same databases differ everywhere
+t_run "${V[@]}" -q "$(I "$a")" "$(I "$mp")"
+assert_eq "without the map: exit 1" "$T_RC" 1
+printf 'target: telemetry_data\ncolumns:\n  timestamp: time\n' >"$T/table.yaml"
+t_run "${V[@]}" --map "$T/table.yaml" "$(I "$a")" "$(I "$mp")"
+assert_eq "a table map into InfluxDB: usage error" "$T_RC" 2
+assert_contains "a table map: says it needs points:" "$T_ERR" "has no top-level 'points:' list"
+
 # ---- --include / --exclude: globs on the measurements ---------------------------
 t_run "${V[@]}" --include 'sw*' --include '°C' "$(I "$a")" "$(I "$c")"
 assert_eq "--include leaves the changed W out: exit 0" "$T_RC" 0

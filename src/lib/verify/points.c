@@ -37,6 +37,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/hash.h"
+#include "ferry/log.h"
 #include "ferry/progress.h"
 #include "ferry/registry.h"
 #include "ferry/url.h"
@@ -129,6 +130,8 @@ struct pv_run {
 	struct lp_tag *tags;
 	size_t capt;
 	int64_t rejected;
+	ferry_progress *progress; /* target values read */
+	uint64_t ticks;
 	struct pv_tab *tabs;
 	size_t ntabs, captabs;
 	char **skip;              /* measurements --include/--exclude leave out */
@@ -525,6 +528,11 @@ static int take_point(const struct tm_point *p, void *ud, struct ferry_error *er
 	if ((rc = ser_find(r, win, p->measurement.p, p->measurement.n, &si)) < 0)
 		return ferry_error_set(err, rc, rc == FERRY_ENOMEM ? "out of memory" :
 				       "more than 4 billion series in one window: give a smaller --chunk-time");
+	if (r->side == 1 && !r->naming) {
+		ferry_progress_add(r->progress, p->nfields, 0);
+		if (!(++r->ticks & 1023))
+			ferry_progress_tick(r->progress);
+	}
 	if (si < 0 || r->ser[si].tab < 0 || (r->naming && !r->ser[si].chosen))
 		return 0;
 	for (i = 0; i < p->nfields; i++) {
@@ -1164,6 +1172,8 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 	dso.has_end = so.has_end;
 	dso.end_ns = so.end_ns;
 	dso.precision = LP_PREC_NS;
+	r.progress = ferry_progress_new(o->progress_out ? o->progress_out : stderr,
+					o->progress_mode, "verify", 0);
 	if ((rc = side_open(&r.src, o->src, &so, "source", err)) < 0 ||
 	    (rc = side_open(&r.dst, o->dst, &dso, "target", err)) < 0)
 		goto out;
@@ -1197,6 +1207,14 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 	}
 	r.res->chunks = (int64_t)total;
 	r.res->checked = (int64_t)nwins;
+	{
+		int64_t est = 0;
+
+		for (i = 0; i < r.dst.sch.n; i++)
+			est += r.dst.sch.m[i].values > 0 ? r.dst.sch.m[i].values : 0;
+		ferry_progress_reset(r.progress, "verify",
+				     total ? (uint64_t)((__int128)est * nwins / total) : 0);
+	}
 	if (r.src.is_file) {
 		r.wins = wins;
 		r.nwins = nwins;
@@ -1210,9 +1228,27 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 			rc = run_batch(&r, 0, err);
 		}
 	}
+	ferry_progress_done(r.progress);
 	if (rc == 0 && !r.ntabs && o->include && o->include[0])
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 			"--include matches no measurement of the windows compared");
+	if (rc == 0 && r.map && nwins == total) {
+		/* a rule no point matched is likely a typo (a sample reads
+		 * too little to say) */
+		struct ferry_buf un = FERRY_BUF_INIT;
+		char *line, *next;
+
+		if (tm_pmap_unmatched(r.map, &un) == 0 && un.len)
+			for (line = un.buf; *line; line = next) {
+				next = strchr(line, '\n');
+				if (next)
+					*next++ = '\0';
+				else
+					next = line + strlen(line);
+				ferry_warn("%s", line);
+			}
+		ferry_buf_release(&un);
+	}
 out:
 	if (r.res) {
 		struct ferry_verify_result *res = r.res;
@@ -1255,6 +1291,7 @@ out:
 	ferry_buf_release(&r.recs_text);
 	side_close(&r.src);
 	side_close(&r.dst);
+	ferry_progress_free(r.progress);
 	tm_pmap_run_free(r.mrun);
 	tm_pmap_free(r.map);
 	if (out)

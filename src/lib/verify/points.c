@@ -194,24 +194,31 @@ static void batch_clear(struct pv_run *r)
 static int idx_grow(uint32_t **slot, size_t *cap, size_t n,
 		    uint64_t (*hash_of)(const struct pv_run *, uint32_t), const struct pv_run *r)
 {
-	size_t ncap = *cap ? *cap * 2 : 1024, i, j;
+	size_t ncap = *cap ? *cap * 2 : 1024, i;
 	uint32_t *ns;
 
 	if ((n + 1) * 2 <= *cap)
 		return 0;
 	if (!(ns = ferry_calloc(ncap, sizeof(*ns))))
 		return FERRY_ENOMEM;
-	for (i = 0; i < *cap; i++) {
-		if (!(*slot)[i])
-			continue;
-		for (j = hash_of(r, (*slot)[i] - 1) & (ncap - 1); ns[j]; j = (j + 1) & (ncap - 1))
-			;
-		ns[j] = (*slot)[i];
-	}
+	for (i = 0; i < *cap; i++)
+		if ((*slot)[i])
+			idx_put(ns, ncap, hash_of(r, (*slot)[i] - 1), (*slot)[i]);
 	ferry_free(*slot);
 	*slot = ns;
 	*cap = ncap;
 	return 0;
+}
+
+/* Put entry number v (index + 1) of hash h into a free slot (the index
+ * has room: idx_grow first). */
+static void idx_put(uint32_t *slot, size_t cap, uint64_t h, uint32_t v)
+{
+	size_t j;
+
+	for (j = h & (cap - 1); slot[j]; j = (j + 1) & (cap - 1))
+		;
+	slot[j] = v;
 }
 
 static uint64_t ser_hash(const struct pv_run *r, uint32_t i)
@@ -303,9 +310,7 @@ static int ser_find(struct pv_run *r, int64_t win, const char *m, size_t mlen, i
 	s->tab = tab;
 	if (ferry_buf_add(&r->arena, k->buf, k->len) < 0)
 		return FERRY_ENOMEM;
-	for (j = h & (r->sidxcap - 1); r->sidx[j]; j = (j + 1) & (r->sidxcap - 1))
-		;
-	r->sidx[j] = (uint32_t)++r->nser;
+	idx_put(r->sidx, r->sidxcap, h, (uint32_t)++r->nser);
 	*out = (int64_t)r->nser - 1;
 	return 0;
 }
@@ -333,9 +338,7 @@ static int fld_find(struct pv_run *r, const struct lp_str *f, uint32_t *out)
 	e->h = h;
 	if (ferry_buf_add(&r->arena, f->p, f->n) < 0)
 		return FERRY_ENOMEM;
-	for (j = h & (r->fidxcap - 1); r->fidx[j]; j = (j + 1) & (r->fidxcap - 1))
-		;
-	r->fidx[j] = (uint32_t)++r->nfld;
+	idx_put(r->fidx, r->fidxcap, h, (uint32_t)++r->nfld);
 	*out = (uint32_t)r->nfld - 1;
 	return 0;
 }
@@ -939,31 +942,18 @@ static size_t uniq(int64_t *v, size_t n)
 	return m;
 }
 
-struct pick {
-	uint64_t score;
-	int64_t win;
-};
-
-static int pick_cmp(const void *a, const void *b)
-{
-	const struct pick *x = a, *y = b;
-
-	return x->score < y->score ? -1 : x->score > y->score;
-}
-
 /* --sample: the windows with the smallest hash of (seed, window start),
  * back in time order; *n becomes how many. */
 static int sample(const struct pv_run *r, int64_t *v, size_t *n)
 {
 	const struct ferry_verify_opts *o = r->o;
 	size_t want, i;
-	struct pick *pk;
+	struct vf_pick *pk;
+	int64_t *all;
 
 	if (!(o->sample_pct > 0 && o->sample_pct < 100) || *n <= 1)
 		return 0;
-	want = (size_t)((double)*n * o->sample_pct / 100.0 + 0.999999);
-	if (want < 1)
-		want = 1;
+	want = vf_sample_want(*n, o->sample_pct);
 	if (!(pk = ferry_calloc(*n, sizeof(*pk))))
 		return FERRY_ENOMEM;
 	for (i = 0; i < *n; i++) {
@@ -974,13 +964,19 @@ static int sample(const struct pv_run *r, int64_t *v, size_t *n)
 		win_span(r->w, v[i], &lo, &hi);
 		len = snprintf(b, sizeof(b), "%llu/%lld", (unsigned long long)o->seed, (long long)lo);
 		pk[i].score = ferry_hash64(b, (size_t)len);
-		pk[i].win = v[i];
+		pk[i].idx = i;
 	}
-	qsort(pk, *n, sizeof(*pk), pick_cmp);
+	qsort(pk, *n, sizeof(*pk), vf_pick_cmp);
+	if (!(all = ferry_malloc(*n * sizeof(*all)))) {
+		ferry_free(pk);
+		return FERRY_ENOMEM;
+	}
+	memcpy(all, v, *n * sizeof(*all));
 	for (i = 0; i < want; i++)
-		v[i] = pk[i].win;
+		v[i] = all[pk[i].idx];
 	*n = want;
 	qsort(v, want, sizeof(*v), i64_cmp);
+	ferry_free(all);
 	ferry_free(pk);
 	return 0;
 }

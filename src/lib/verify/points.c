@@ -190,6 +190,17 @@ static void batch_clear(struct pv_run *r)
 	ferry_buf_clear(&r->recs_text);
 }
 
+/* Put entry number v (index + 1) of hash h into a free slot (the index
+ * has room: idx_grow first). */
+static void idx_put(uint32_t *slot, size_t cap, uint64_t h, uint32_t v)
+{
+	size_t j;
+
+	for (j = h & (cap - 1); slot[j]; j = (j + 1) & (cap - 1))
+		;
+	slot[j] = v;
+}
+
 /* Grow an index of entry numbers to twice its size, rehashed by hash_of. */
 static int idx_grow(uint32_t **slot, size_t *cap, size_t n,
 		    uint64_t (*hash_of)(const struct pv_run *, uint32_t), const struct pv_run *r)
@@ -208,17 +219,6 @@ static int idx_grow(uint32_t **slot, size_t *cap, size_t n,
 	*slot = ns;
 	*cap = ncap;
 	return 0;
-}
-
-/* Put entry number v (index + 1) of hash h into a free slot (the index
- * has room: idx_grow first). */
-static void idx_put(uint32_t *slot, size_t cap, uint64_t h, uint32_t v)
-{
-	size_t j;
-
-	for (j = h & (cap - 1); slot[j]; j = (j + 1) & (cap - 1))
-		;
-	slot[j] = v;
 }
 
 static uint64_t ser_hash(const struct pv_run *r, uint32_t i)

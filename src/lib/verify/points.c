@@ -28,6 +28,7 @@
  * wide layout merges a file's measurement in memory.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,9 @@ struct pv_ser {
 	int64_t win;
 	uint64_t h;               /* hash of (win, key) */
 	size_t key, klen;         /* its key "meas,k=v,..." (line protocol) in arena */
-	int tab;                  /* index into pv_run.tabs, -1: filtered out */
+	size_t m, mlen;           /* the measurement's name in arena */
+	int tab;                  /* index into pv_run.tabs, -1: filtered out,
+				   * -2: not asked (the target's own set) */
 	int chosen;               /* naming read: keep its values */
 	struct vf_sum s, d;
 };
@@ -69,8 +72,17 @@ struct pv_val {
 	uint64_t h;
 };
 
+/* Series by (window, key): open addressing of their index + 1. */
+struct pv_sset {
+	struct pv_ser *ser;
+	size_t n, cap;
+	uint32_t *idx;
+	size_t idxcap;
+	struct ferry_buf arena;
+};
+
 struct pv_fld {
-	size_t off, len;          /* in arena */
+	size_t off, len;          /* in pv_run.farena */
 	uint64_t h;
 };
 
@@ -109,34 +121,37 @@ struct pv_run {
 	const int64_t *wins;      /* the windows of this batch, sorted */
 	size_t nwins;
 	int naming;               /* the naming read: collect chosen series' values */
-	int side;                 /* the side being read: 0 source, 1 target */
-	/* per batch */
-	struct pv_ser *ser;
-	size_t nser, capser;
-	uint32_t *sidx;           /* open addressing: series index + 1 */
-	size_t sidxcap;
+	/* per batch: the series compared (S), the target's while it is read
+	 * on its own thread (T, then added into S) */
+	struct pv_sset S, T;
 	struct pv_fld *fld;
 	size_t nfld, capfld;
 	uint32_t *fidx;
 	size_t fidxcap;
 	struct pv_val *val;       /* open addressing */
 	size_t nval, capval;
-	struct ferry_buf arena;
+	struct ferry_buf farena;  /* field names */
 	struct pv_rec *recs;
 	size_t nrecs, caprecs;
 	struct ferry_buf recs_text;
-	/* per point */
-	struct ferry_buf key, rec;
-	struct lp_tag *tags;
-	size_t capt;
 	int64_t rejected;
 	ferry_progress *progress; /* target values read */
-	uint64_t ticks;
 	struct pv_tab *tabs;
 	size_t ntabs, captabs;
 	char **skip;              /* measurements --include/--exclude leave out */
 	size_t nskip, capskip;
 	struct ferry_verify_result *res;
+};
+
+/* One side's reading: the scratch of its thread. */
+struct pv_ctx {
+	struct pv_run *r;
+	int side;                 /* 0 source, 1 target */
+	struct pv_sset *ss;       /* where its series go */
+	struct ferry_buf key, rec;
+	struct lp_tag *tags;
+	size_t capt;
+	uint64_t ticks;
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -174,18 +189,32 @@ static int win_in(const struct pv_run *r, int64_t k)
 
 /* ---- the batch's tables ------------------------------------------------ */
 
+static void sset_clear(struct pv_sset *ss)
+{
+	ss->n = 0;
+	if (ss->idx)
+		memset(ss->idx, 0, ss->idxcap * sizeof(*ss->idx));
+	ferry_buf_clear(&ss->arena);
+}
+
+static void sset_release(struct pv_sset *ss)
+{
+	ferry_free(ss->ser);
+	ferry_free(ss->idx);
+	ferry_buf_release(&ss->arena);
+}
+
 static void batch_clear(struct pv_run *r)
 {
-	r->nser = 0;
-	if (r->sidx)
-		memset(r->sidx, 0, r->sidxcap * sizeof(*r->sidx));
+	sset_clear(&r->S);
+	sset_clear(&r->T);
 	r->nfld = 0;
 	if (r->fidx)
 		memset(r->fidx, 0, r->fidxcap * sizeof(*r->fidx));
 	r->nval = 0;
 	if (r->val)
 		memset(r->val, 0, r->capval * sizeof(*r->val));
-	ferry_buf_clear(&r->arena);
+	ferry_buf_clear(&r->farena);
 	r->nrecs = 0;
 	ferry_buf_clear(&r->recs_text);
 }
@@ -203,7 +232,7 @@ static void idx_put(uint32_t *slot, size_t cap, uint64_t h, uint32_t v)
 
 /* Grow an index of entry numbers to twice its size, rehashed by hash_of. */
 static int idx_grow(uint32_t **slot, size_t *cap, size_t n,
-		    uint64_t (*hash_of)(const struct pv_run *, uint32_t), const struct pv_run *r)
+		    uint64_t (*hash_of)(const void *, uint32_t), const void *r)
 {
 	size_t ncap = *cap ? *cap * 2 : 1024, i;
 	uint32_t *ns;
@@ -221,14 +250,14 @@ static int idx_grow(uint32_t **slot, size_t *cap, size_t n,
 	return 0;
 }
 
-static uint64_t ser_hash(const struct pv_run *r, uint32_t i)
+static uint64_t ser_hash(const void *ss, uint32_t i)
 {
-	return r->ser[i].h;
+	return ((const struct pv_sset *)ss)->ser[i].h;
 }
 
-static uint64_t fld_hash(const struct pv_run *r, uint32_t i)
+static uint64_t fld_hash(const void *r, uint32_t i)
 {
-	return r->fld[i].h;
+	return ((const struct pv_run *)r)->fld[i].h;
 }
 
 /* *tab: the measurement's table, made when new, or -1 when --include or
@@ -270,23 +299,26 @@ static int tab_of(struct pv_run *r, const char *m, size_t n, int *tab)
 	return 0;
 }
 
-/* The series of key r->key (measurement mlen bytes raw at m) in window
- * win: its index (*out), made when new unless naming (then -1 when not
- * there). */
-static int ser_find(struct pv_run *r, int64_t win, const char *m, size_t mlen, int64_t *out)
+/*
+ * The series of key k (klen bytes; measurement m, mlen bytes raw) in
+ * window win of set ss: its index (*out), made when new unless the naming
+ * read is on (then -1 when not there).  Only the set S asks tab_of (the
+ * main thread's), T's series get tab -2.
+ */
+static int ser_find(struct pv_run *r, struct pv_sset *ss, int64_t win, const char *k,
+		    size_t klen, const char *m, size_t mlen, int64_t *out)
 {
-	struct ferry_buf *k = &r->key;
-	uint64_t h = ferry_hash64(k->buf, k->len) ^ ((uint64_t)win * UINT64_C(0x9e3779b97f4a7c15));
+	uint64_t h = ferry_hash64(k, klen) ^ ((uint64_t)win * UINT64_C(0x9e3779b97f4a7c15));
 	size_t j;
 	struct pv_ser *s;
-	int tab;
+	int tab = -2, x = 0;
 
-	if (r->sidxcap)
-		for (j = h & (r->sidxcap - 1); r->sidx[j]; j = (j + 1) & (r->sidxcap - 1)) {
-			s = &r->ser[r->sidx[j] - 1];
-			if (s->h == h && s->win == win && s->klen == k->len &&
-			    !memcmp(r->arena.buf + s->key, k->buf, k->len)) {
-				*out = r->sidx[j] - 1;
+	if (ss->idxcap)
+		for (j = h & (ss->idxcap - 1); ss->idx[j]; j = (j + 1) & (ss->idxcap - 1)) {
+			s = &ss->ser[ss->idx[j] - 1];
+			if (s->h == h && s->win == win && s->klen == klen &&
+			    !memcmp(ss->arena.buf + s->key, k, klen)) {
+				*out = ss->idx[j] - 1;
 				return 0;
 			}
 		}
@@ -294,24 +326,28 @@ static int ser_find(struct pv_run *r, int64_t win, const char *m, size_t mlen, i
 		*out = -1;
 		return 0;
 	}
-	if (tab_of(r, m, mlen, &tab) < 0)
+	if (ss == &r->S && tab_of(r, m, mlen, &tab) < 0)
 		return FERRY_ENOMEM;
-	if (r->nser >= UINT32_MAX - 1)
+	if (ss->n >= UINT32_MAX - 1)
 		return FERRY_ETOOBIG;
-	if (FERRY_GROW(r->ser, r->capser, r->nser + 1) < 0 ||
-	    idx_grow(&r->sidx, &r->sidxcap, r->nser, ser_hash, r) < 0)
+	if (FERRY_GROW(ss->ser, ss->cap, ss->n + 1) < 0 ||
+	    idx_grow(&ss->idx, &ss->idxcap, ss->n, ser_hash, ss) < 0)
 		return FERRY_ENOMEM;
-	s = &r->ser[r->nser];
+	s = &ss->ser[ss->n];
 	memset(s, 0, sizeof(*s));
 	s->win = win;
 	s->h = h;
-	s->key = r->arena.len;
-	s->klen = k->len;
 	s->tab = tab;
-	if (ferry_buf_add(&r->arena, k->buf, k->len) < 0)
+	s->key = ss->arena.len;
+	s->klen = klen;
+	x |= ferry_buf_add(&ss->arena, k, klen);
+	s->m = ss->arena.len;
+	s->mlen = mlen;
+	x |= ferry_buf_add(&ss->arena, m, mlen);
+	if (x < 0)
 		return FERRY_ENOMEM;
-	idx_put(r->sidx, r->sidxcap, h, (uint32_t)++r->nser);
-	*out = (int64_t)r->nser - 1;
+	idx_put(ss->idx, ss->idxcap, h, (uint32_t)++ss->n);
+	*out = (int64_t)ss->n - 1;
 	return 0;
 }
 
@@ -324,7 +360,7 @@ static int fld_find(struct pv_run *r, const struct lp_str *f, uint32_t *out)
 	if (r->fidxcap)
 		for (j = h & (r->fidxcap - 1); r->fidx[j]; j = (j + 1) & (r->fidxcap - 1)) {
 			e = &r->fld[r->fidx[j] - 1];
-			if (e->h == h && e->len == f->n && !memcmp(r->arena.buf + e->off, f->p, f->n)) {
+			if (e->h == h && e->len == f->n && !memcmp(r->farena.buf + e->off, f->p, f->n)) {
 				*out = r->fidx[j] - 1;
 				return 0;
 			}
@@ -333,10 +369,10 @@ static int fld_find(struct pv_run *r, const struct lp_str *f, uint32_t *out)
 	    idx_grow(&r->fidx, &r->fidxcap, r->nfld, fld_hash, r) < 0)
 		return FERRY_ENOMEM;
 	e = &r->fld[r->nfld];
-	e->off = r->arena.len;
+	e->off = r->farena.len;
 	e->len = f->n;
 	e->h = h;
-	if (ferry_buf_add(&r->arena, f->p, f->n) < 0)
+	if (ferry_buf_add(&r->farena, f->p, f->n) < 0)
 		return FERRY_ENOMEM;
 	idx_put(r->fidx, r->fidxcap, h, (uint32_t)++r->nfld);
 	*out = (uint32_t)r->nfld - 1;
@@ -428,19 +464,19 @@ static void put_u64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
-/* The canonical record of one field value of the series in r->key:
+/* The canonical record of one field value of the series in c->key:
  * key, field, type, value, time, each length-prefixed or fixed-size. */
-static int record_hash(struct pv_run *r, const struct lp_field *f, int64_t t, uint64_t *h)
+static int record_hash(struct pv_ctx *c, const struct lp_field *f, int64_t t, uint64_t *h)
 {
-	struct ferry_buf *b = &r->rec;
+	struct ferry_buf *b = &c->rec;
 	unsigned char n8[8];
 	uint64_t bits;
 	int e = 0;
 
 	ferry_buf_clear(b);
-	put_u64(n8, r->key.len);
+	put_u64(n8, c->key.len);
 	e |= ferry_buf_add(b, n8, 8);
-	e |= ferry_buf_add(b, r->key.buf, r->key.len);
+	e |= ferry_buf_add(b, c->key.buf, c->key.len);
 	put_u64(n8, f->key.n);
 	e |= ferry_buf_add(b, n8, 8);
 	e |= ferry_buf_add(b, f->key.p, f->key.n);
@@ -475,8 +511,8 @@ static int record_hash(struct pv_run *r, const struct lp_field *f, int64_t t, ui
 	return 0;
 }
 
-static int keep_rec(struct pv_run *r, uint32_t ser, const struct lp_field *f, int64_t t,
-		    uint64_t h)
+static int keep_rec(struct pv_run *r, int side, uint32_t ser, const struct lp_field *f,
+		    int64_t t, uint64_t h)
 {
 	struct pv_rec *e;
 	int x = 0;
@@ -485,7 +521,7 @@ static int keep_rec(struct pv_run *r, uint32_t ser, const struct lp_field *f, in
 		return FERRY_ENOMEM;
 	e = &r->recs[r->nrecs];
 	e->ser = ser;
-	e->side = r->side;
+	e->side = side;
 	e->seq = r->nrecs;
 	e->t = t;
 	e->h = h;
@@ -504,51 +540,57 @@ static int keep_rec(struct pv_run *r, uint32_t ser, const struct lp_field *f, in
 /* A point of either side (the source's after the map). */
 static int take_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 {
-	struct pv_run *r = ud;
+	struct pv_ctx *c = ud;
+	struct pv_run *r = c->r;
+	struct pv_ser *sr;
 	int64_t win = floor_div(p->time_ns, r->w), si;
 	size_t i, nt = 0;
 	int e = 0, rc;
 
 	/* a file source is read whole; an InfluxDB side only in the batch */
-	if (r->nwins && !win_in(r, win) && !(r->side == 0 && r->src.is_file && !r->naming))
+	if (r->nwins && !win_in(r, win) && !(c->side == 0 && r->src.is_file && !r->naming))
 		return 0;
-	if (FERRY_GROW(r->tags, r->capt, p->ntags + 1) < 0)
+	if (FERRY_GROW(c->tags, c->capt, p->ntags + 1) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (i = 0; i < p->ntags; i++)
 		if (p->tags[i].val.n)   /* InfluxDB keeps no tag with an empty value */
-			r->tags[nt++] = p->tags[i];
-	qsort(r->tags, nt, sizeof(*r->tags), tag_cmp);
-	ferry_buf_clear(&r->key);
-	e |= lp_escape(&r->key, p->measurement.p, p->measurement.n, 1);
+			c->tags[nt++] = p->tags[i];
+	qsort(c->tags, nt, sizeof(*c->tags), tag_cmp);
+	ferry_buf_clear(&c->key);
+	e |= lp_escape(&c->key, p->measurement.p, p->measurement.n, 1);
 	for (i = 0; i < nt; i++) {
-		e |= ferry_buf_addch(&r->key, ',');
-		e |= lp_escape(&r->key, r->tags[i].key.p, r->tags[i].key.n, 0);
-		e |= ferry_buf_addch(&r->key, '=');
-		e |= lp_escape(&r->key, r->tags[i].val.p, r->tags[i].val.n, 0);
+		e |= ferry_buf_addch(&c->key, ',');
+		e |= lp_escape(&c->key, c->tags[i].key.p, c->tags[i].key.n, 0);
+		e |= ferry_buf_addch(&c->key, '=');
+		e |= lp_escape(&c->key, c->tags[i].val.p, c->tags[i].val.n, 0);
 	}
-	if (e < 0 || ferry_buf_error(&r->key))
+	if (e < 0 || ferry_buf_error(&c->key))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	if ((rc = ser_find(r, win, p->measurement.p, p->measurement.n, &si)) < 0)
+	if ((rc = ser_find(r, c->ss, win, c->key.buf, c->key.len, p->measurement.p,
+			   p->measurement.n, &si)) < 0)
 		return ferry_error_set(err, rc, rc == FERRY_ENOMEM ? "out of memory" :
 				       "more than 4 billion series in one window: give a smaller --chunk-time");
-	if (r->side == 1 && !r->naming) {
+	if (c->side == 1 && !r->naming) {
 		ferry_progress_add(r->progress, p->nfields, 0);
-		if (!(++r->ticks & 1023))
+		if (!(++c->ticks & 1023))
 			ferry_progress_tick(r->progress);
 	}
-	if (si < 0 || r->ser[si].tab < 0 || (r->naming && !r->ser[si].chosen))
+	if (si < 0)
+		return 0;
+	sr = &c->ss->ser[si];
+	if (sr->tab == -1 || (r->naming && !sr->chosen))
 		return 0;
 	for (i = 0; i < p->nfields; i++) {
 		const struct lp_field *f = &p->fields[i];
 		uint64_t h;
 		uint32_t fid;
 
-		if ((rc = record_hash(r, f, p->time_ns, &h)) < 0)
+		if ((rc = record_hash(c, f, p->time_ns, &h)) < 0)
 			return ferry_error_set(err, rc, "out of memory");
 		if (r->naming)
-			rc = keep_rec(r, (uint32_t)si, f, p->time_ns, h);
-		else if (r->side == 1)
-			vf_sum_add(&r->ser[si].d, h);
+			rc = keep_rec(r, c->side, (uint32_t)si, f, p->time_ns, h);
+		else if (c->side == 1)
+			vf_sum_add(&sr->d, h);
 		else if ((rc = fld_find(r, &f->key, &fid)) == 0)
 			rc = val_put(r, (uint32_t)si, fid, p->time_ns, h);
 		if (rc < 0)
@@ -560,14 +602,15 @@ static int take_point(const struct tm_point *p, void *ud, struct ferry_error *er
 /* A source point: through the map, when there is one. */
 static int take_src(const struct tm_point *p, void *ud, struct ferry_error *err)
 {
-	struct pv_run *r = ud;
+	struct pv_ctx *c = ud;
+	struct pv_run *r = c->r;
 	char why[256];
 	size_t emitted = 0;
 	int rc;
 
 	if (!r->map)
-		return take_point(p, r, err);
-	rc = tm_pmap_apply(r->mrun, p, take_point, r, &emitted, why, sizeof(why), err);
+		return take_point(p, c, err);
+	rc = tm_pmap_apply(r->mrun, p, take_point, c, &emitted, why, sizeof(why), err);
 	if (rc == 1) {            /* the copy rejects it too */
 		if (!r->naming)
 			r->rejected++;
@@ -579,7 +622,7 @@ static int take_src(const struct tm_point *p, void *ud, struct ferry_error *err)
 static int src_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
 		      struct ferry_error *err)
 {
-	struct pv_run *r = ud;
+	struct pv_run *r = ((struct pv_ctx *)ud)->r;
 
 	(void)key;
 	(void)reason;
@@ -604,19 +647,20 @@ static int dst_reject(void *ud, int64_t key, const char *reason, const void *raw
 /* ---- reading ----------------------------------------------------------- */
 
 /* The points of side sd in the batch's windows (a file: all of them). */
-static int read_side(struct pv_run *r, struct pv_side *sd, int side, struct ferry_error *err)
+static int read_side(struct pv_run *r, struct pv_ctx *cx, struct pv_side *sd,
+		     struct ferry_error *err)
 {
+	int side = cx->side;
 	size_t c, k;
 	int rc = 0;
 
-	r->side = side;
 	for (c = 0; c < sd->nck && rc == 0; c++) {
 		struct tm_chunk piece = sd->ck[c];
 
 		if (sd->is_file || !sd->ck[c].has_time) {
 			rc = sd->ops->read(sd->h, &sd->sch, &sd->ck[c], -1,
 					   side ? take_point : take_src,
-					   side ? dst_reject : src_reject, r, err);
+					   side ? dst_reject : src_reject, cx, err);
 			continue;
 		}
 		for (k = 0; k < r->nwins && rc == 0; k++) {
@@ -628,7 +672,7 @@ static int read_side(struct pv_run *r, struct pv_side *sd, int side, struct ferr
 			if (piece.t_lo >= piece.t_hi)
 				continue;
 			rc = sd->ops->read(sd->h, &sd->sch, &piece, -1, side ? take_point : take_src,
-					   side ? dst_reject : src_reject, r, err);
+					   side ? dst_reject : src_reject, cx, err);
 		}
 	}
 	if (rc < 0)
@@ -644,7 +688,7 @@ static const struct pv_run *sort_run;   /* qsort has no context argument */
 static int ser_order(const void *a, const void *b)
 {
 	const struct pv_run *r = sort_run;
-	const struct pv_ser *x = &r->ser[*(const uint32_t *)a], *y = &r->ser[*(const uint32_t *)b];
+	const struct pv_ser *x = &r->S.ser[*(const uint32_t *)a], *y = &r->S.ser[*(const uint32_t *)b];
 	size_t n = x->klen < y->klen ? x->klen : y->klen;
 	int c;
 
@@ -652,7 +696,7 @@ static int ser_order(const void *a, const void *b)
 		return x->win < y->win ? -1 : 1;
 	if (x->tab != y->tab)
 		return strcmp(r->tabs[x->tab].name, r->tabs[y->tab].name);
-	c = memcmp(r->arena.buf + x->key, r->arena.buf + y->key, n);
+	c = memcmp(r->S.arena.buf + x->key, r->S.arena.buf + y->key, n);
 	return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
@@ -684,12 +728,12 @@ static int same_key(const struct pv_run *r, const struct pv_rec *x, const struct
 /* "meas,tags field=value 2024-01-01T00:00:00Z" */
 static int point_text(const struct pv_run *r, const struct pv_rec *e, struct ferry_buf *o)
 {
-	const struct pv_ser *s = &r->ser[e->ser];
+	const struct pv_ser *s = &r->S.ser[e->ser];
 	char ts[64];
 	int x = 0;
 
 	val_format_timestamp(ts, sizeof(ts), e->t, VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT, "Z");
-	x |= ferry_buf_add(o, r->arena.buf + s->key, s->klen);
+	x |= ferry_buf_add(o, r->S.arena.buf + s->key, s->klen);
 	x |= ferry_buf_addch(o, ' ');
 	x |= lp_escape(o, r->recs_text.buf + e->f, e->flen, 0);
 	x |= ferry_buf_addf(o, "=%s %s", r->recs_text.buf + e->v, ts);
@@ -797,7 +841,8 @@ static void diff_release(struct ferry_verify_diff *d)
  * series of the batch's windows; a (window, measurement) with a
  * differing series becomes a difference, named by a second read.
  */
-static int compare_batch(struct pv_run *r, struct ferry_error *err)
+static int compare_batch(struct pv_run *r, struct pv_ctx *cs, struct pv_ctx *ct,
+			 struct ferry_error *err)
 {
 	uint32_t *ord = NULL;
 	size_t i, n = 0, g, nchosen = 0;
@@ -807,28 +852,28 @@ static int compare_batch(struct pv_run *r, struct ferry_error *err)
 	memset(&d, 0, sizeof(d));
 	for (i = 0; i < r->capval; i++)
 		if (r->val[i].ser)
-			vf_sum_add(&r->ser[r->val[i].ser - 1].s, r->val[i].h);
-	if (r->nser && !(ord = ferry_calloc(r->nser, sizeof(*ord)))) {
+			vf_sum_add(&r->S.ser[r->val[i].ser - 1].s, r->val[i].h);
+	if (r->S.n && !(ord = ferry_calloc(r->S.n, sizeof(*ord)))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < r->nser; i++)
-		if (r->ser[i].tab >= 0 && win_in(r, r->ser[i].win))
+	for (i = 0; i < r->S.n; i++)
+		if (r->S.ser[i].tab >= 0 && win_in(r, r->S.ser[i].win))
 			ord[n++] = (uint32_t)i;
 	sort_run = r;
 	if (n)
 		qsort(ord, n, sizeof(*ord), ser_order);
 	/* groups of one window and measurement */
 	for (g = 0; g < n;) {
-		const struct pv_ser *s0 = &r->ser[ord[g]];
+		const struct pv_ser *s0 = &r->S.ser[ord[g]];
 		struct ferry_verify_table *st = &r->tabs[s0->tab].st;
 		int64_t sr = 0, dr = 0;
 		int64_t first = -1;
 		size_t e;
 
-		for (e = g; e < n && r->ser[ord[e]].win == s0->win &&
-			    r->ser[ord[e]].tab == s0->tab; e++) {
-			const struct pv_ser *s = &r->ser[ord[e]];
+		for (e = g; e < n && r->S.ser[ord[e]].win == s0->win &&
+			    r->S.ser[ord[e]].tab == s0->tab; e++) {
+			const struct pv_ser *s = &r->S.ser[ord[e]];
 
 			sr += (int64_t)s->s.rows;
 			dr += (int64_t)s->d.rows;
@@ -841,7 +886,7 @@ static int compare_batch(struct pv_run *r, struct ferry_error *err)
 		st->dst_rows += dr;
 		if (first >= 0) {
 			st->differing++;
-			r->ser[first].chosen = 1;
+			r->S.ser[first].chosen = 1;
 			nchosen++;
 		}
 		g = e;
@@ -852,13 +897,14 @@ static int compare_batch(struct pv_run *r, struct ferry_error *err)
 	r->naming = 1;
 	r->nrecs = 0;
 	ferry_buf_clear(&r->recs_text);
-	if ((rc = read_side(r, &r->src, 0, err)) < 0 || (rc = read_side(r, &r->dst, 1, err)) < 0)
+	cs->ss = ct->ss = &r->S;
+	if ((rc = read_side(r, cs, &r->src, err)) < 0 || (rc = read_side(r, ct, &r->dst, err)) < 0)
 		goto out;
 	sort_run = r;
 	if (r->nrecs)
 		qsort(r->recs, r->nrecs, sizeof(*r->recs), rec_order);
 	for (g = 0; g < n; g++) {
-		const struct pv_ser *s = &r->ser[ord[g]];
+		const struct pv_ser *s = &r->S.ser[ord[g]];
 		size_t at = 0, j;
 
 		if (!s->chosen)
@@ -872,9 +918,9 @@ static int compare_batch(struct pv_run *r, struct ferry_error *err)
 		}
 		/* the window's counts for this measurement */
 		for (j = 0; j < n; j++)
-			if (r->ser[ord[j]].win == s->win && r->ser[ord[j]].tab == s->tab) {
-				d.src_rows += (int64_t)r->ser[ord[j]].s.rows;
-				d.dst_rows += (int64_t)r->ser[ord[j]].d.rows;
+			if (r->S.ser[ord[j]].win == s->win && r->S.ser[ord[j]].tab == s->tab) {
+				d.src_rows += (int64_t)r->S.ser[ord[j]].s.rows;
+				d.dst_rows += (int64_t)r->S.ser[ord[j]].d.rows;
 			}
 		d.lo_open = d.hi_open = 1;
 		if (at < r->nrecs && r->recs[at].ser == ord[g]) {
@@ -1107,21 +1153,81 @@ out:
 	return rc;
 }
 
-static int run_batch(struct pv_run *r, int src_read, struct ferry_error *err)
-{
+struct pv_job {
+	struct pv_run *r;
+	struct pv_ctx *c;
 	int rc;
+	struct ferry_error err;
+};
 
-	if (!src_read && (rc = read_side(r, &r->src, 0, err)) < 0)
-		return rc;
-	if ((rc = read_side(r, &r->dst, 1, err)) < 0)
-		return rc;
-	return compare_batch(r, err);
+static void *target_main(void *arg)
+{
+	struct pv_job *j = arg;
+
+	j->rc = read_side(j->r, j->c, &j->r->dst, &j->err);
+	return NULL;
+}
+
+/*
+ * One batch: the target's series into T on a second thread while this
+ * one reads the source into S (unless src_read: a file, read already),
+ * then T added into S and compared.  InfluxDB answers the queries of
+ * both sides at once.
+ */
+static int run_batch(struct pv_run *r, struct pv_ctx *cs, struct pv_ctx *ct, int src_read,
+		     struct ferry_error *err)
+{
+	struct pv_job j;
+	pthread_t th;
+	size_t i;
+	int rc = 0;
+
+	memset(&j, 0, sizeof(j));
+	j.r = r;
+	j.c = ct;
+	cs->ss = &r->S;
+	ct->ss = &r->T;
+	sset_clear(&r->T);
+	if (src_read) {
+		target_main(&j);
+	} else {
+		if (pthread_create(&th, NULL, target_main, &j) != 0)
+			return ferry_error_set(err, FERRY_EIO, "cannot start a reader thread");
+		rc = read_side(r, cs, &r->src, err);
+		pthread_join(th, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	if (j.rc < 0) {
+		*err = j.err;
+		return j.rc;
+	}
+	for (i = 0; i < r->T.n; i++) {
+		const struct pv_ser *t = &r->T.ser[i];
+		int64_t si;
+
+		if ((rc = ser_find(r, &r->S, t->win, r->T.arena.buf + t->key, t->klen,
+				   r->T.arena.buf + t->m, t->mlen, &si)) < 0)
+			return ferry_error_set(err, rc, "out of memory");
+		r->S.ser[si].d.rows += t->d.rows;
+		r->S.ser[si].d.sum += t->d.sum;
+		r->S.ser[si].d.xor ^= t->d.xor;
+	}
+	return compare_batch(r, cs, ct, err);
+}
+
+static void ctx_release(struct pv_ctx *c)
+{
+	ferry_buf_release(&c->key);
+	ferry_buf_release(&c->rec);
+	ferry_free(c->tags);
 }
 
 int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result **out,
 		  struct ferry_error *err)
 {
 	struct pv_run r;
+	struct pv_ctx cs, ct;
 	struct tm_source_opts so, dso;
 	int64_t *wins = NULL;
 	size_t nwins = 0, capw = 0, total, i;
@@ -1130,9 +1236,18 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
-	ferry_buf_init(&r.arena, 0);
-	ferry_buf_init(&r.key, 0);
-	ferry_buf_init(&r.rec, 0);
+	memset(&cs, 0, sizeof(cs));
+	memset(&ct, 0, sizeof(ct));
+	cs.r = ct.r = &r;
+	ct.side = 1;
+	cs.ss = ct.ss = &r.S;
+	ferry_buf_init(&cs.key, 0);
+	ferry_buf_init(&cs.rec, 0);
+	ferry_buf_init(&ct.key, 0);
+	ferry_buf_init(&ct.rec, 0);
+	ferry_buf_init(&r.S.arena, 0);
+	ferry_buf_init(&r.T.arena, 0);
+	ferry_buf_init(&r.farena, 0);
 	ferry_buf_init(&r.recs_text, 0);
 	if (!(r.res = ferry_calloc(1, sizeof(*r.res)))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -1185,14 +1300,14 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 	if (r.src.is_file) {
 		/* one read of the file, every window; then the windows it had */
 		r.nwins = 0;
-		if ((rc = read_side(&r, &r.src, 0, err)) < 0)
+		if ((rc = read_side(&r, &cs, &r.src, err)) < 0)
 			goto out;
-		for (i = 0; i < r.nser; i++) {
+		for (i = 0; i < r.S.n; i++) {
 			if (FERRY_GROW(wins, capw, nwins + 1) < 0) {
 				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 				goto out;
 			}
-			wins[nwins++] = r.ser[i].win;
+			wins[nwins++] = r.S.ser[i].win;
 		}
 	}
 	nwins = uniq(wins, nwins);
@@ -1215,13 +1330,13 @@ int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result 
 		r.wins = wins;
 		r.nwins = nwins;
 		if (nwins)
-			rc = run_batch(&r, 1, err);
+			rc = run_batch(&r, &cs, &ct, 1, err);
 	} else {
 		for (i = 0; i < nwins && rc == 0; i++) {
 			batch_clear(&r);
 			r.wins = &wins[i];
 			r.nwins = 1;
-			rc = run_batch(&r, 0, err);
+			rc = run_batch(&r, &cs, &ct, 0, err);
 		}
 	}
 	ferry_progress_done(r.progress);
@@ -1274,16 +1389,15 @@ out:
 		ferry_free(r.skip[i]);
 	ferry_free(r.skip);
 	ferry_free(wins);
-	ferry_free(r.ser);
-	ferry_free(r.sidx);
+	sset_release(&r.S);
+	sset_release(&r.T);
 	ferry_free(r.fld);
 	ferry_free(r.fidx);
 	ferry_free(r.val);
 	ferry_free(r.recs);
-	ferry_free(r.tags);
-	ferry_buf_release(&r.arena);
-	ferry_buf_release(&r.key);
-	ferry_buf_release(&r.rec);
+	ferry_buf_release(&r.farena);
+	ctx_release(&cs);
+	ctx_release(&ct);
 	ferry_buf_release(&r.recs_text);
 	side_close(&r.src);
 	side_close(&r.dst);

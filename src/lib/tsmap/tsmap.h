@@ -333,6 +333,10 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 struct tm_influx_url {
 	char *base, *where, *db, *rp, *user, *pass;
 	int gzip;
+	/* InfluxDB 2.x (?org=&bucket=&token=, any of them): db is the bucket,
+	 * org and token (NULL: none) as given; rp, user and pass unused */
+	int v2;
+	char *org, *token;
 };
 int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err);
 void tm_influx_url_release(struct tm_influx_url *u);
@@ -427,6 +431,19 @@ int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const 
 		 struct ferry_error *err);
 /* /ping: 1 up, 0 not. */
 int tm_ifx_ping(struct tm_ifx_writer *w);
+/*
+ * Any other request through w's handle and credentials (the relay's
+ * /query pass-through): method, path ("/query?db=.."), body (NULL: none)
+ * of n bytes with its content type (NULL: none); own_auth: the request
+ * carries its own credentials, do not add the URL's.  The answer as the
+ * server gave it: *status, its content type in ctype (cap bytes), its
+ * body in ans (cleared first; FERRY_ETOOBIG past max bytes).  0, or
+ * FERRY_ECONN when no answer came.
+ */
+int tm_ifx_request(struct tm_ifx_writer *w, const char *method, const char *path,
+		   const char *body, size_t n, const char *content_type, int own_auth,
+		   size_t max, long *status, char *ctype, size_t cap, struct ferry_buf *ans,
+		   struct ferry_error *err);
 /* Does database db exist (2.x: bucket)?  1, 0, or FERRY_ECONN. */
 int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *err);
 /* CREATE DATABASE db, and CREATE RETENTION POLICY rp ON db (DURATION INF

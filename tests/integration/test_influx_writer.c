@@ -144,16 +144,13 @@ static void new_db(char *db, size_t cap, const char *what)
 	snprintf(db, cap, "w_%s_%d_%d", what, (int)getpid(), ++seq);
 }
 
-/* tests/services CMD DIR [ARG] */
+/* tests/services CMD DIR [ARG], its output in tmpdir/services.log */
 static int services(const char *cmd, const char *dir, const char *arg)
 {
-	char line[2048];
-	int st;
+	char log[600];
 
-	snprintf(line, sizeof(line), "\"%s/tests/services\" %s \"%s\" %s >>%s/services.log 2>&1",
-		 getenv("FERRY_SRC"), cmd, dir, arg ? arg : "", tmpdir);
-	st = system(line);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	snprintf(log, sizeof(log), "%s/services.log", tmpdir);
+	return svc_run(cmd, dir, arg, log);
 }
 
 /* ------------------------------------------------------------ 1.x */
@@ -359,27 +356,6 @@ static void test_create_db_rp(void **state)
 	ferry_buf_release(&r.b);
 }
 
-/* The env file's value of key in dir (static buffer). */
-static const char *env_of(const char *dir, const char *key)
-{
-	static char val[512];
-	char path[700], line[1024];
-	size_t kl = strlen(key);
-	FILE *f;
-
-	val[0] = '\0';
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return val;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == '=') {
-			snprintf(val, sizeof(val), "%.500s", line + kl + 1);
-			val[strcspn(val, "\n")] = '\0';
-		}
-	fclose(f);
-	return val;
-}
-
 static void test_influxd_stopped(void **state)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -393,7 +369,7 @@ static void test_influxd_stopped(void **state)
 	snprintf(dir, sizeof(dir), "%s/own-influx", tmpdir);
 	if (services("start", dir, "influx") != 0)
 		fail_msg("cannot start a private influxd (see %s/services.log)", tmpdir);
-	snprintf(where, sizeof(where), "%s", env_of(dir, "FERRY_INFLUX_URL") + 7);
+	snprintf(where, sizeof(where), "%s", svc_env_of(dir, "FERRY_INFLUX_URL") + 7);
 	snprintf(url, sizeof(url), "influx://%s/down", where);
 	w = wopen(url);
 	assert_int_equal(tm_ifx_create_db(w, "down", NULL, &err), 0);

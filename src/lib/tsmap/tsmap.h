@@ -321,9 +321,10 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 		    struct ferry_batch *b, tm_row_reject_fn rej, void *ud, struct ferry_error *err);
 
 /*
- * An influx:// URL as the InfluxDB source reads it (sources/influx/source.c),
- * for the relay's InfluxDB sink:
+ * An influx:// URL as the InfluxDB source and writer read it
+ * (sources/influx/source.c):
  *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
+ *   influx://host[:port]/?org=ORG&bucket=BUCKET&token=TOKEN[&ssl=1&gzip=0|1]  (2.x)
  * base "http(s)://host:port", where "host:port" (messages), db, rp (NULL:
  * the database's default), user/pass (NULL: none), gzip (the gzip= value,
  * default on unless the host is loopback).  Strings are owned: release

@@ -566,6 +566,16 @@ static void test_v2_errors(void **state)
 	assert_int_equal(tm_influx_url(u, &iu, &err), FERRY_EINVAL);
 	assert_non_null(strstr(err.msg, "org=ORG&bucket=BUCKET"));
 	ferry_url_free(u);
+	/* the source reads 1.x's /query only: a 2.x URL is refused, clearly */
+	{
+		void *src = NULL;
+
+		assert_int_equal(ferry_url_parse("influx://127.0.0.1/?org=acme&bucket=ha", &u, &err),
+				 0);
+		assert_int_equal(ifx_source_ops.open(u, NULL, &src, &err), FERRY_EUNSUPPORTED);
+		assert_non_null(strstr(err.msg, "not a 2.x org and bucket"));
+		ferry_url_free(u);
+	}
 	ferry_buf_release(&r.b);
 }
 

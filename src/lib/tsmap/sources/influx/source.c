@@ -151,7 +151,7 @@ int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_
 	out->base = ferry_buf_detach(&b, NULL);
 	out->where = ferry_buf_detach(&w, NULL);
 	out->db = ferry_strdup(db);
-	if (rp)
+	if (rp && !out->v2)   /* 2.x has buckets, not policies */
 		out->rp = ferry_strdup(rp);
 	if (u || url->user)
 		out->user = ferry_strdup(u ? u : url->user);
@@ -161,7 +161,7 @@ int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_
 		out->org = ferry_strdup(org);
 	if (token)
 		out->token = ferry_strdup(token);
-	if (rc < 0 || !out->base || !out->where || !out->db || (rp && !out->rp) ||
+	if (rc < 0 || !out->base || !out->where || !out->db || (rp && !out->v2 && !out->rp) ||
 	    (org && !out->org) || (token && !out->token) ||
 	    ((u || url->user) && !out->user) || ((p || url->password) && !out->pass)) {
 		ferry_buf_release(&b);

@@ -418,14 +418,17 @@ typedef int (*tm_ifx_refused_fn)(void *ud, size_t unit, const char *line, size_t
  * db/rp (NULL: the URL's).  units: nunits offsets into body where each
  * unit starts (units[0] == 0), a unit being records the caller accounts
  * for together (the relay: one client write); NULL: each record is its
- * own unit.  On a 400 (partial write, type conflict, unable to parse) or
- * 413 the refused lines are found by halving the units, then line by
- * line within a refused unit, and reported to fn; everything else is
- * written (a point sent twice is stored once by InfluxDB).  Returns 0;
- * FERRY_ENOTFOUND (the database or retention policy does not exist:
- * nothing written, err says which); FERRY_ECONN (no answer, timeout,
- * 5xx, 401/403: nothing known to be written, err says what; retry);
- * FERRY_ENOMEM; or fn's error.
+ * own unit.  On a 400 (partial write, type conflict, unable to parse),
+ * a 2.x 422 or a 413 the refused lines are found by halving the units,
+ * then line by line within a refused unit, and reported to fn (in body
+ * order; fn may be NULL); everything else is written (a point sent twice
+ * is stored once by InfluxDB).  Returns 0; FERRY_ENOTFOUND (the database,
+ * retention policy, bucket or org does not exist: nothing written, err
+ * says which with influxd's words; when it was dropped during the
+ * halving, lines told to fn before stay told); FERRY_ECONN (no answer,
+ * timeout, 5xx, 401/403, 2.x 429: nothing known to be written, err says
+ * what and the server's Retry-After; retry); FERRY_EINVAL (units not
+ * starting at 0 and rising); FERRY_ENOMEM; or fn's error.
  */
 int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const char *body,
 		 size_t n, const size_t *units, size_t nunits, tm_ifx_refused_fn fn, void *ud,

@@ -290,74 +290,52 @@ static int parse_field(struct tm_mapfile *c, struct pm_field *f, struct fy_node 
 	return 0;
 }
 
-static int parse_fields(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n)
+/*
+ * A mapping of NAME: VALUE lines into an array of elements that start
+ * with their owned name (struct pm_field, pm_tagmap, pm_ftag): one() reads
+ * each value.  what and shape word the error for a wrong node.
+ */
+static int parse_named(struct tm_mapfile *c, struct fy_node *n, const char *what,
+		       const char *shape, void **arr, size_t *cnt, size_t elem,
+		       int (*one)(struct tm_mapfile *c, void *el, struct fy_node *v))
 {
 	struct fy_node_pair *p;
 	void *it = NULL;
 	int rc;
 
 	if (!n || fy_node_get_type(n) != FYNT_MAPPING)
-		return tm_yaml_bad(c, n, "fields: expected NEW_FIELD: SOURCE lines");
-	r->fields = ferry_calloc((size_t)fy_node_mapping_item_count(n) + 1, sizeof(*r->fields));
-	if (!r->fields)
+		return tm_yaml_bad(c, n, "%s: expected %s lines", what, shape);
+	if (!(*arr = ferry_calloc((size_t)fy_node_mapping_item_count(n) + 1, elem)))
 		return nomem(c);
 	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		struct pm_field *f = &r->fields[r->nfields];
+		char *el = (char *)*arr + *cnt * elem;
+		char **name = (char **)(void *)el;
 
-		if (!(f->name = tm_yaml_str(fy_node_pair_key(p))) || !f->name[0])
-			return f->name ? tm_yaml_bad(c, fy_node_pair_key(p), "fields: empty name") :
-			       tm_yaml_bad(c, fy_node_pair_key(p), "fields: expected a field name");
-		r->nfields++;
-		if ((rc = parse_field(c, f, fy_node_pair_value(p))) < 0)
+		if (!(*name = tm_yaml_str(fy_node_pair_key(p))) || !(*name)[0])
+			return tm_yaml_bad(c, fy_node_pair_key(p), "%s: expected a name", what);
+		(*cnt)++;
+		if ((rc = one(c, el, fy_node_pair_value(p))) < 0)
 			return rc;
 	}
 	return 0;
 }
 
-static int parse_tags(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n)
+static int one_field(struct tm_mapfile *c, void *el, struct fy_node *v)
 {
-	struct fy_node_pair *p;
-	void *it = NULL;
-	int rc;
-
-	if (!n || fy_node_get_type(n) != FYNT_MAPPING)
-		return tm_yaml_bad(c, n, "tags: expected NEW_TAG: TEMPLATE lines");
-	r->tags = ferry_calloc((size_t)fy_node_mapping_item_count(n) + 1, sizeof(*r->tags));
-	if (!r->tags)
-		return nomem(c);
-	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		struct pm_tagmap *t = &r->tags[r->ntags];
-
-		if (!(t->name = tm_yaml_str(fy_node_pair_key(p))) || !t->name[0])
-			return tm_yaml_bad(c, fy_node_pair_key(p), "tags: expected a tag name");
-		r->ntags++;
-		if ((rc = tpl_parse(c, fy_node_pair_value(p), "tags", &t->tpl)) < 0)
-			return rc;
-	}
-	return 0;
+	return parse_field(c, el, v);
 }
 
-static int parse_ftags(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n)
+static int one_tag(struct tm_mapfile *c, void *el, struct fy_node *v)
 {
-	struct fy_node_pair *p;
-	void *it = NULL;
+	return tpl_parse(c, v, "tags", &((struct pm_tagmap *)el)->tpl);
+}
 
-	if (!n || fy_node_get_type(n) != FYNT_MAPPING)
-		return tm_yaml_bad(c, n, "field_tags: expected NEW_TAG: FIELD lines");
-	r->ftags = ferry_calloc((size_t)fy_node_mapping_item_count(n) + 1, sizeof(*r->ftags));
-	if (!r->ftags)
-		return nomem(c);
-	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		struct pm_ftag *t = &r->ftags[r->nftags];
+static int one_ftag(struct tm_mapfile *c, void *el, struct fy_node *v)
+{
+	struct pm_ftag *t = el;
 
-		if (!(t->tag = tm_yaml_str(fy_node_pair_key(p))) || !t->tag[0])
-			return tm_yaml_bad(c, fy_node_pair_key(p), "field_tags: expected a tag name");
-		r->nftags++;
-		if (!(t->field = tm_yaml_str(fy_node_pair_value(p))) || !t->field[0])
-			return tm_yaml_bad(c, fy_node_pair_value(p) ? fy_node_pair_value(p) :
-					   fy_node_pair_key(p),
-					   "field_tags: '%s': expected the field to move", t->tag);
-	}
+	if (!(t->field = tm_yaml_str(v)) || !t->field[0])
+		return tm_yaml_bad(c, v, "field_tags: '%s': expected the field to move", t->tag);
 	return 0;
 }
 
@@ -396,7 +374,8 @@ static int parse_rule(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n
 			rc = tpl_parse(c, v, "to", &r->to);
 			r->has_to = 1;
 		} else if (tm_yaml_key_is(k, "tags")) {
-			rc = parse_tags(c, r, v);
+			rc = parse_named(c, v, "tags", "NEW_TAG: TEMPLATE", (void **)&r->tags,
+					 &r->ntags, sizeof(*r->tags), one_tag);
 		} else if (tm_yaml_key_is(k, "drop_tags")) {
 			if (!v)
 				return tm_yaml_bad(c, k, "drop_tags: expected a list of tags, or \"*\"");
@@ -405,9 +384,11 @@ static int parse_rule(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n
 				if (!strcmp(r->drop_tags[i], "*"))
 					r->drop_all = 1;
 		} else if (tm_yaml_key_is(k, "fields")) {
-			rc = parse_fields(c, r, v);
+			rc = parse_named(c, v, "fields", "NEW_FIELD: SOURCE", (void **)&r->fields,
+					 &r->nfields, sizeof(*r->fields), one_field);
 		} else if (tm_yaml_key_is(k, "field_tags")) {
-			rc = parse_ftags(c, r, v);
+			rc = parse_named(c, v, "field_tags", "NEW_TAG: FIELD", (void **)&r->ftags,
+					 &r->nftags, sizeof(*r->ftags), one_ftag);
 		} else if (tm_yaml_key_is(k, "only_named")) {
 			rc = parse_bool(c, v, "only_named", &r->only_named);
 		} else if (tm_yaml_key_is(k, "drop")) {

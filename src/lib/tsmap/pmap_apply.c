@@ -36,15 +36,10 @@ struct stag {
 	struct ps k, v;
 };
 
+/* A staged field: f's type and value, but a string's bytes in s. */
 struct sfield {
 	struct ps k;
-	enum lp_ftype type;
-	union {
-		double f;
-		int64_t i;
-		uint64_t u;
-		int b;
-	} v;
+	struct lp_field f;
 	struct ps s;
 };
 
@@ -99,24 +94,26 @@ static int lp_eq(struct lp_str a, const char *b)
 	return a.n == strlen(b) && !memcmp(a.p, b, a.n);
 }
 
-static int ptag(const struct tm_point *p, const char *key)
+/* The index of key among n elements of `stride` bytes that start with
+ * their struct lp_str key (struct lp_tag, lp_field), or -1. */
+static int find_key(const void *arr, size_t n, size_t stride, const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < p->ntags; i++)
-		if (lp_eq(p->tags[i].key, key))
+	for (i = 0; i < n; i++)
+		if (lp_eq(*(const struct lp_str *)(const void *)((const char *)arr + i * stride), key))
 			return (int)i;
 	return -1;
 }
 
+static int ptag(const struct tm_point *p, const char *key)
+{
+	return find_key(p->tags, p->ntags, sizeof(*p->tags), key);
+}
+
 static int pfield(const struct tm_point *p, const char *key)
 {
-	size_t i;
-
-	for (i = 0; i < p->nfields; i++)
-		if (lp_eq(p->fields[i].key, key))
-			return (int)i;
-	return -1;
+	return find_key(p->fields, p->nfields, sizeof(*p->fields), key);
 }
 
 static int rule_matches(const struct pm_rule *ru, const struct tm_point *p)
@@ -229,18 +226,18 @@ static int value_text(struct tm_pmap_run *r, const struct sfield *f, struct ps *
 	char num[64];
 	int k;
 
-	switch (f->type) {
+	switch (f->f.type) {
 	case LP_FLOAT:
-		k = val_format_double(f->v.f, num, sizeof(num));
+		k = val_format_double(f->f.v.f, num, sizeof(num));
 		break;
 	case LP_INT:
-		k = snprintf(num, sizeof(num), "%" PRId64, f->v.i);
+		k = snprintf(num, sizeof(num), "%" PRId64, f->f.v.i);
 		break;
 	case LP_UINT:
-		k = snprintf(num, sizeof(num), "%" PRIu64, f->v.u);
+		k = snprintf(num, sizeof(num), "%" PRIu64, f->f.v.u);
 		break;
 	case LP_BOOL:
-		*out = lit(f->v.b ? "true" : "false");
+		*out = lit(f->f.v.b ? "true" : "false");
 		return 0;
 	default:
 		*out = f->s;
@@ -298,17 +295,17 @@ static int convert(struct tm_pmap_run *r, const struct pm_rule *ru, const struct
 	struct lp_str s = res(r, v->s);
 
 	if (fm->has_scale || fm->has_offset) {
-		switch (v->type) {
+		switch (v->f.type) {
 		case LP_FLOAT:
-			d = v->v.f;
+			d = v->f.v.f;
 			break;
 		case LP_INT:
-			ok = tm_double_holds_int(v->v.i);
-			d = (double)v->v.i;
+			ok = tm_double_holds_int(v->f.v.i);
+			d = (double)v->f.v.i;
 			break;
 		case LP_UINT:
-			ok = tm_double_holds_uint(v->v.u);
-			d = (double)v->v.u;
+			ok = tm_double_holds_uint(v->f.v.u);
+			d = (double)v->f.v.u;
 			break;
 		case LP_STRING:
 			ok = parse_num(s, &is_int, &i, &d);
@@ -326,65 +323,65 @@ static int convert(struct tm_pmap_run *r, const struct pm_rule *ru, const struct
 		}
 		if (!ok)
 			goto bad;
-		v->type = LP_FLOAT;
-		v->v.f = d;
+		v->f.type = LP_FLOAT;
+		v->f.v.f = d;
 		done_scale = 1;
 	}
 	switch (fm->cast) {
 	case PM_CAST_INT:
-		if (v->type == LP_FLOAT)
-			ok = float_to_int(v->v.f, &i);
-		else if (v->type == LP_UINT)
-			ok = v->v.u <= INT64_MAX && ((i = (int64_t)v->v.u), 1);
-		else if (v->type == LP_BOOL)
-			i = v->v.b;
-		else if (v->type == LP_STRING)
+		if (v->f.type == LP_FLOAT)
+			ok = float_to_int(v->f.v.f, &i);
+		else if (v->f.type == LP_UINT)
+			ok = v->f.v.u <= INT64_MAX && ((i = (int64_t)v->f.v.u), 1);
+		else if (v->f.type == LP_BOOL)
+			i = v->f.v.b;
+		else if (v->f.type == LP_STRING)
 			ok = parse_num(s, &is_int, &i, &d) && (is_int || float_to_int(d, &i));
 		else
-			i = v->v.i;
-		v->type = LP_INT;
-		v->v.i = i;
+			i = v->f.v.i;
+		v->f.type = LP_INT;
+		v->f.v.i = i;
 		break;
 	case PM_CAST_FLOAT:
-		if (v->type == LP_INT)
-			ok = tm_double_holds_int(v->v.i), d = (double)v->v.i;
-		else if (v->type == LP_UINT)
-			ok = tm_double_holds_uint(v->v.u), d = (double)v->v.u;
-		else if (v->type == LP_BOOL)
-			d = v->v.b;
-		else if (v->type == LP_STRING)
+		if (v->f.type == LP_INT)
+			ok = tm_double_holds_int(v->f.v.i), d = (double)v->f.v.i;
+		else if (v->f.type == LP_UINT)
+			ok = tm_double_holds_uint(v->f.v.u), d = (double)v->f.v.u;
+		else if (v->f.type == LP_BOOL)
+			d = v->f.v.b;
+		else if (v->f.type == LP_STRING)
 			ok = parse_num(s, &is_int, &i, &d) &&
 			     (!is_int || (tm_double_holds_int(i) && ((d = (double)i), 1)));
 		else
-			d = v->v.f;
-		v->type = LP_FLOAT;
-		v->v.f = d;
+			d = v->f.v.f;
+		v->f.type = LP_FLOAT;
+		v->f.v.f = d;
 		break;
 	case PM_CAST_STRING:
 		if (value_text(r, v, &v->s) < 0)
 			return FERRY_ENOMEM;
-		v->type = LP_STRING;
+		v->f.type = LP_STRING;
 		break;
 	case PM_CAST_BOOL:
-		if (v->type == LP_STRING) {
+		if (v->f.type == LP_STRING) {
 			if ((s.n == 4 && !strncasecmp(s.p, "true", 4)) || (s.n == 1 && s.p[0] == '1'))
-				v->v.b = 1;
+				v->f.v.b = 1;
 			else if ((s.n == 5 && !strncasecmp(s.p, "false", 5)) ||
 				 (s.n == 1 && s.p[0] == '0'))
-				v->v.b = 0;
+				v->f.v.b = 0;
 			else
 				ok = 0;
-		} else if (v->type == LP_INT) {
-			ok = v->v.i == 0 || v->v.i == 1;
-			v->v.b = v->v.i == 1;
-		} else if (v->type == LP_UINT) {
-			ok = v->v.u <= 1;
-			v->v.b = v->v.u == 1;
-		} else if (v->type == LP_FLOAT) {
-			ok = v->v.f == 0 || v->v.f == 1;
-			v->v.b = v->v.f == 1;
+		} else if (v->f.type == LP_INT) {
+			ok = v->f.v.i == 0 || v->f.v.i == 1;
+			v->f.v.b = v->f.v.i == 1;
+		} else if (v->f.type == LP_UINT) {
+			ok = v->f.v.u <= 1;
+			v->f.v.b = v->f.v.u == 1;
+		} else if (v->f.type == LP_FLOAT) {
+			ok = v->f.v.f == 0 || v->f.v.f == 1;
+			v->f.v.b = v->f.v.f == 1;
 		}
-		v->type = LP_BOOL;
+		v->f.type = LP_BOOL;
 		break;
 	}
 	if (ok)
@@ -448,28 +445,10 @@ static int emit(struct tm_pmap_run *r, const struct tm_point *p, struct ps meas,
 		if (r->st[i].v.n)
 			r->ot[nt++] = (struct lp_tag){ res(r, r->st[i].k), res(r, r->st[i].v) };
 	for (i = lo; i < hi; i++, nf++) {
-		const struct sfield *f = &r->sf[i];
-		struct lp_field *o = &r->of[nf];
-
-		memset(o, 0, sizeof(*o));
-		o->key = res(r, f->k);
-		o->type = f->type;
-		switch (f->type) {
-		case LP_FLOAT:
-			o->v.f = f->v.f;
-			break;
-		case LP_INT:
-			o->v.i = f->v.i;
-			break;
-		case LP_UINT:
-			o->v.u = f->v.u;
-			break;
-		case LP_BOOL:
-			o->v.b = f->v.b;
-			break;
-		default:
-			o->v.s = res(r, f->s);
-		}
+		r->of[nf] = r->sf[i].f;
+		r->of[nf].key = res(r, r->sf[i].k);
+		if (r->sf[i].f.type == LP_STRING)
+			r->of[nf].v.s = res(r, r->sf[i].s);
 	}
 	q.measurement = res(r, meas);
 	q.tags = r->ot;
@@ -483,23 +462,9 @@ static int emit(struct tm_pmap_run *r, const struct tm_point *p, struct ps meas,
 
 static void field_value(struct sfield *o, const struct lp_field *f)
 {
-	o->type = f->type;
-	switch (f->type) {
-	case LP_FLOAT:
-		o->v.f = f->v.f;
-		break;
-	case LP_INT:
-		o->v.i = f->v.i;
-		break;
-	case LP_UINT:
-		o->v.u = f->v.u;
-		break;
-	case LP_BOOL:
-		o->v.b = f->v.b;
-		break;
-	default:
+	o->f = *f;
+	if (f->type == LP_STRING)
 		o->s = ext(f->v.s);
-	}
 }
 
 int tm_pmap_apply(struct tm_pmap_run *r, const struct tm_point *p, tm_point_fn fn, void *ud,
@@ -575,7 +540,7 @@ int tm_pmap_apply(struct tm_pmap_run *r, const struct tm_point *p, tm_point_fn f
 		if (fm->src_tag) {
 			if ((k = ptag(p, fm->src)) < 0)
 				continue;
-			f.type = LP_STRING;
+			f.f.type = LP_STRING;
 			f.s = ext(p->tags[k].val);
 		} else {
 			if ((k = pfield(p, fm->src)) < 0)

@@ -470,3 +470,22 @@ int tm_pmap_unmatched(const struct tm_pmap *m, struct ferry_buf *out)
 			return FERRY_ENOMEM;
 	return 0;
 }
+
+int tm_map_kinds(const char *path, int *points, int *table, struct ferry_error *err)
+{
+	struct ferry_buf text = FERRY_BUF_INIT;
+	struct wire_yaml y = { NULL, NULL };
+	struct fy_node *root;
+	int rc;
+
+	*points = *table = 0;
+	if ((rc = tm_yaml_load(path, &text, &y, err)) == 0 && y.doc &&
+	    (root = fy_document_root(y.doc)) && fy_node_get_type(root) == FYNT_MAPPING) {
+		*points = fy_node_mapping_lookup_by_string(root, "points", FY_NT) != NULL;
+		*table = fy_node_mapping_lookup_by_string(root, "target", FY_NT) != NULL ||
+			 fy_node_mapping_lookup_by_string(root, "columns", FY_NT) != NULL;
+	}
+	wire_yaml_release(&y);
+	ferry_buf_release(&text);
+	return rc;
+}

@@ -362,6 +362,11 @@ struct tm_pmap_run;
  * naming the file, line and what is wrong; FERRY_EIO; FERRY_ENOMEM. */
 int tm_pmap_load(const char *path, struct tm_pmap **out, struct ferry_error *err);
 void tm_pmap_free(struct tm_pmap *m);
+/* What the map file at path holds: *points a top-level `points:` (a
+ * point map), *table `target:`/`columns:` (a table map, which loads into
+ * the user's table; without one the layout is --layout's, narrow by
+ * default).  0, or FERRY_EUSAGE/EIO/ENOMEM (err names the file, line). */
+int tm_map_kinds(const char *path, int *points, int *table, struct ferry_error *err);
 /* 32 hex digits over the file's bytes (resume fingerprints). */
 const char *tm_pmap_digest(const struct tm_pmap *m);
 /* 0 (*out set) or FERRY_ENOMEM. */

@@ -171,6 +171,12 @@ static void test_fields(void **st)
 				 "W,entity_id=k,domain=sensor value=1,friendly_name_str=\"Kitchen\","
 				 "count=3i"),
 			    "W,domain=sensor,name=Kitchen,n=3 value=1,entity=\"k\" 1\n");
+	/* a named field replaces the point's field of that name only when
+	 * the point has its source */
+	assert_string_equal(map1("points:\n  - from: W\n"
+				 "    fields: {name_str: {from: tag.name}}\n",
+				 "W,name=K value=1,name_str=\"x\"\nW value=1,name_str=\"x\""),
+			    "W value=1,name_str=\"K\" 1\nW value=1,name_str=\"x\" 1\n");
 	/* a source the point lacks gives no field; no field left: no point */
 	assert_string_equal(map1("points:\n  - from: W\n    only_named: true\n"
 				 "    fields: {power: watts}\n", "W value=1"), "");

@@ -399,14 +399,36 @@ bad:
 		      ts.p);
 }
 
-/* Is source field i (key) taken by the rule: renamed, cast or moved? */
-static int field_named(const struct pm_rule *ru, struct lp_str key)
+/* Does point p (or, for the schema, measurement im) have fm's source? */
+static int has_source(const struct pm_field *fm, const struct tm_point *p,
+		      const struct tm_measurement *im)
+{
+	size_t k;
+
+	if (p)
+		return (fm->src_tag ? ptag(p, fm->src) : pfield(p, fm->src)) >= 0;
+	if (fm->src_tag) {
+		for (k = 0; k < im->ntags; k++)
+			if (!strcmp(im->tags[k], fm->src))
+				return 1;
+		return 0;
+	}
+	for (k = 0; k < im->nfields; k++)
+		if (!strcmp(im->fields[k].name, fm->src))
+			return 1;
+	return 0;
+}
+
+/* Is field key of p (or im) taken by the rule: renamed, cast or moved,
+ * or replaced by a named field that has its source? */
+static int field_named(const struct pm_rule *ru, struct lp_str key, const struct tm_point *p,
+		       const struct tm_measurement *im)
 {
 	size_t i;
 
 	for (i = 0; i < ru->nfields; i++)
-		if (lp_eq(key, ru->fields[i].name) ||
-		    (!ru->fields[i].src_tag && lp_eq(key, ru->fields[i].src)))
+		if ((!ru->fields[i].src_tag && lp_eq(key, ru->fields[i].src)) ||
+		    (lp_eq(key, ru->fields[i].name) && has_source(&ru->fields[i], p, im)))
 			return 1;
 	for (i = 0; i < ru->nftags; i++)
 		if (lp_eq(key, ru->ftags[i].field))
@@ -523,7 +545,7 @@ int tm_pmap_apply(struct tm_pmap_run *r, const struct tm_point *p, tm_point_fn f
 	for (i = 0; !ru->only_named && i < p->nfields; i++) {
 		struct sfield f;
 
-		if (field_named(ru, p->fields[i].key))
+		if (field_named(ru, p->fields[i].key, p, NULL))
 			continue;
 		memset(&f, 0, sizeof(f));
 		f.k = ext(p->fields[i].key);
@@ -655,7 +677,8 @@ static int schema_add(const struct pm_rule *ru, const struct tm_measurement *im,
 	for (k = 0; !ru->only_named && k < im->nfields; k++) {
 		const char *fn = im->fields[k].name;
 
-		if (field_named(ru, (struct lp_str){ fn, strlen(fn) }) || (only && strcmp(fn, only)))
+		if (field_named(ru, (struct lp_str){ fn, strlen(fn) }, NULL, im) ||
+		    (only && strcmp(fn, only)))
 			continue;
 		if (tm_measurement_add_field(om, fn, strlen(fn), im->fields[k].types) < 0)
 			return FERRY_ENOMEM;
@@ -693,23 +716,6 @@ static int schema_add(const struct pm_rule *ru, const struct tm_measurement *im,
 	return 0;
 }
 
-/* Does measurement im have source field or tag src (of fm)? */
-static int has_source(const struct tm_measurement *im, const struct pm_field *fm)
-{
-	size_t k;
-
-	if (fm->src_tag) {
-		for (k = 0; k < im->ntags; k++)
-			if (!strcmp(im->tags[k], fm->src))
-				return 1;
-		return 0;
-	}
-	for (k = 0; k < im->nfields; k++)
-		if (!strcmp(im->fields[k].name, fm->src))
-			return 1;
-	return 0;
-}
-
 /* A per-field rule: a measurement per field the points keep. */
 static int schema_per_field(const struct pm_rule *ru, const struct tm_measurement *im,
 			    struct tm_schema *out, struct ferry_buf *b)
@@ -720,14 +726,14 @@ static int schema_per_field(const struct pm_rule *ru, const struct tm_measuremen
 	for (k = 0; !ru->only_named && k < im->nfields; k++) {
 		const char *fn = im->fields[k].name;
 
-		if (field_named(ru, (struct lp_str){ fn, strlen(fn) }))
+		if (field_named(ru, (struct lp_str){ fn, strlen(fn) }, NULL, im))
 			continue;
 		if ((rc = schema_name(ru, im->name, fn, b)) < 0 ||
 		    (rc = schema_add(ru, im, out, b->buf, fn)) < 0)
 			return rc;
 	}
 	for (k = 0; k < ru->nfields; k++) {
-		if (!has_source(im, &ru->fields[k]))
+		if (!has_source(&ru->fields[k], NULL, im))
 			continue;
 		if ((rc = schema_name(ru, im->name, ru->fields[k].name, b)) < 0 ||
 		    (rc = schema_add(ru, im, out, b->buf, ru->fields[k].name)) < 0)

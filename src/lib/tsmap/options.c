@@ -28,12 +28,13 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	o->series_tag = ferry_url_param(u, "series_tag");
 	/* a map with a table (target:) is its own layout; a point map alone
 	 * maps the points before narrow (or --layout's) */
-	if (o->map_path && !o->layout) {
-		int pts, tab, rc;
+	if (o->map_path) {
+		int tab, rc;
 
-		if ((rc = tm_map_kinds(o->map_path, &pts, &tab, err)) < 0)
+		if ((rc = tm_map_kinds(o->map_path, &o->has_points, &tab, err)) < 0)
 			return rc;
-		o->layout = tab || !pts ? "map" : "narrow";
+		if (!o->layout)
+			o->layout = tab || !o->has_points ? "map" : "narrow";
 	}
 	if (!o->layout)
 		o->layout = "narrow";
@@ -45,7 +46,9 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 		return ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
 	if (!o->table)
 		o->table = "telemetry_data";
-	if (!strcmp(o->layout, "narrow"))
+	/* a map sees whole points: a source read in index order may hand
+	 * over a point a field at a time */
+	if (!strcmp(o->layout, "narrow") && !o->has_points)
 		o->src.order_tag = o->series_tag ? o->series_tag : "entity_id";
 	v = ferry_url_param(u, "keep_ns");
 	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");

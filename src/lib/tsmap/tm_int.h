@@ -66,6 +66,7 @@ struct tm_table {
 struct tm_opts {
 	const char *layout;   /* "narrow", "wide", "map" */
 	const char *map_path;
+	int has_points;       /* the map file has points: rules (a point map) */
 	const char *table;    /* narrow table name */
 	const char *series_tag;  /* NULL: entity_id when present */
 	int keep_ns;

@@ -311,9 +311,10 @@ static int parse_named(struct tm_mapfile *c, struct fy_node *n, const char *what
 		char *el = (char *)*arr + *cnt * elem;
 		char **name = (char **)(void *)el;
 
-		if (!(*name = tm_yaml_str(fy_node_pair_key(p))) || !(*name)[0])
+		*name = tm_yaml_str(fy_node_pair_key(p));
+		(*cnt)++;   /* freed with the rule, even when it is refused */
+		if (!*name || !(*name)[0])
 			return tm_yaml_bad(c, fy_node_pair_key(p), "%s: expected a name", what);
-		(*cnt)++;
 		if ((rc = one(c, el, fy_node_pair_value(p))) < 0)
 			return rc;
 	}

@@ -35,6 +35,10 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 			return rc;
 		if (!o->layout)
 			o->layout = tab || !o->has_points ? "map" : "narrow";
+		else if (tab && strcmp(o->layout, "map"))
+			return ferry_error_set(err, FERRY_EUSAGE, "map '%s' loads into its target: "
+					       "table, so --layout %s does not apply", o->map_path,
+					       o->layout);
 	}
 	if (!o->layout)
 		o->layout = "narrow";

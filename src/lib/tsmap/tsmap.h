@@ -287,6 +287,13 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 struct tm_live;
 int tm_live_open(const struct ferry_ts_opts *o, struct tm_live **out, struct ferry_error *err);
 void tm_live_close(struct tm_live *l);
+/* The map file's points: rules, NULL when it has none.  The caller maps
+ * each point through it (a tm_pmap_run of its own) and hands the points it
+ * becomes to the functions below, as the copy does before its layout. */
+struct tm_pmap;
+const struct tm_pmap *tm_live_pmap(const struct tm_live *l);
+/* The table is the user's (a map file with target:): never created. */
+int tm_live_user_table(const struct tm_live *l);
 /* The table as a catalog (to create it when missing, with copy's DDL). */
 int tm_live_catalog(struct tm_live *l, struct ferry_catalog **out, struct ferry_error *err);
 /* The table's name, and its columns and types in batch order. */

@@ -742,23 +742,6 @@ static int schema_per_field(const struct pm_rule *ru, const struct tm_measuremen
 	return 0;
 }
 
-static int schema_copy(const struct tm_measurement *im, struct tm_schema *out)
-{
-	struct tm_measurement *om = tm_schema_measurement(out, im->name, strlen(im->name));
-	size_t k;
-
-	if (!om)
-		return FERRY_ENOMEM;
-	for (k = 0; k < im->ntags; k++)
-		if (tm_measurement_add_tag(om, im->tags[k], strlen(im->tags[k])) < 0)
-			return FERRY_ENOMEM;
-	for (k = 0; k < im->nfields; k++)
-		if (tm_measurement_add_field(om, im->fields[k].name, strlen(im->fields[k].name),
-					     im->fields[k].types) < 0)
-			return FERRY_ENOMEM;
-	return 0;
-}
-
 int tm_pmap_schema(const struct tm_pmap *m, const struct tm_schema *in, struct tm_schema *out,
 		   struct ferry_error *err)
 {
@@ -782,7 +765,7 @@ int tm_pmap_schema(const struct tm_pmap *m, const struct tm_schema *in, struct t
 			break;
 		}
 		if (!ru)
-			rc = schema_copy(im, out);
+			rc = tm_schema_merge(out, im);
 		else if (ru->drop)
 			continue;
 		else if (ru->per_field)

@@ -93,24 +93,6 @@ static int add_feed(struct tm_shared *sh, int src, const char *out, size_t n)
 	return 0;
 }
 
-/* Add measurement m of part (tags, fields and types) to sh->msch. */
-static int merge_measurement(struct tm_shared *sh, const struct tm_measurement *m)
-{
-	struct tm_measurement *o = tm_schema_measurement(&sh->msch, m->name, strlen(m->name));
-	size_t k;
-
-	if (!o)
-		return FERRY_ENOMEM;
-	for (k = 0; k < m->ntags; k++)
-		if (tm_measurement_add_tag(o, m->tags[k], strlen(m->tags[k])) < 0)
-			return FERRY_ENOMEM;
-	for (k = 0; k < m->nfields; k++)
-		if (tm_measurement_add_field(o, m->fields[k].name, strlen(m->fields[k].name),
-					     m->fields[k].types) < 0)
-			return FERRY_ENOMEM;
-	return 0;
-}
-
 struct scan {
 	struct tm_shared *sh;
 	struct tm_pmap_run *run;
@@ -172,7 +154,7 @@ static int mapped_schema(const struct tm_source_ops *sops, void *s, struct tm_sh
 		if ((rc = tm_pmap_schema(sh->pm, &one, &part, err)) != 0)
 			break;
 		for (k = 0; k < part.n && rc == 0; k++)
-			if ((rc = merge_measurement(sh, &part.m[k])) == 0)
+			if ((rc = tm_schema_merge(&sh->msch, &part.m[k])) == 0)
 				rc = add_feed(sh, (int)i, part.m[k].name, strlen(part.m[k].name));
 		tm_schema_release(&part);
 		if (rc < 0)

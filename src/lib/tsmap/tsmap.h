@@ -96,6 +96,9 @@ struct tm_measurement *tm_schema_measurement(struct tm_schema *s, const char *na
 int tm_measurement_add_tag(struct tm_measurement *m, const char *key, size_t n);
 int tm_measurement_add_field(struct tm_measurement *m, const char *key, size_t n,
 			     unsigned types);
+/* Add measurement m (a copy of its name, tags and fields with their
+ * types, joined with what s has of it).  0 or FERRY_ENOMEM. */
+int tm_schema_merge(struct tm_schema *s, const struct tm_measurement *m);
 /* Index of name in s, or -1. */
 int tm_schema_find(const struct tm_schema *s, const char *name, size_t n);
 

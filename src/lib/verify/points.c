@@ -13,6 +13,8 @@
  *        record (series = measurement and sorted tags, field, typed value,
  *        time_ns) hashed with XXH3; per series the count, sum and xor of
  *        the hashes (struct vf_sum), so the order of reading never counts
+ *        (the target is read on a second thread into a set of its own,
+ *        added into the compared one after: both sides' queries at once)
  *     -> a window whose series differ is read again keeping only the
  *        first differing series of each measurement (by series key), to
  *        name its first differing value (by time, then field).
@@ -24,8 +26,9 @@
  * earlier (in read order, the order a copy writes them), and only then
  * summed.  An InfluxDB source is read window by window, so memory is one
  * window's values and series; a file cannot be read by time, so it is
- * read whole once and all its values are held (32 bytes each), as the
- * wide layout merges a file's measurement in memory.
+ * read whole once and all its values are held (24 bytes each in a table
+ * kept at most half full), as the wide layout merges a file's measurement
+ * in memory.
  */
 #include <inttypes.h>
 #include <pthread.h>

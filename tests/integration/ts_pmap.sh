@@ -77,6 +77,16 @@ pg_q "$u1" "update telemetry_data set integer_value = 86 where series = 'battery
 t_run "$FERRY" verify --map "$T/map.yaml" "lp://$T/ha.lp" "$u1"
 assert_eq "verify through the map finds a changed value" "$T_RC" 1
 
+# the map's content is in the resume fingerprint: an edited map is another job
+t_run "$FERRY" copy -q --rejects "$T/rej" --map "$T/map.yaml" "lp://$T/ha.lp" "$u1"
+assert_contains "rerun with the same map: the job is complete" "$T_OUT$T_ERR" "already complete"
+cp "$T/map.yaml" "$T/map.yaml.orig"
+sed -i 's/cast: int/cast: float/' "$T/map.yaml"
+t_run "$FERRY" copy -q --rejects "$T/rej" --map "$T/map.yaml" "lp://$T/ha.lp" "$u1"
+assert_eq "rerun with an edited map: refused" "$T_RC" 2
+assert_contains "rerun with an edited map: says why" "$T_ERR" "other options"
+mv "$T/map.yaml.orig" "$T/map.yaml"
+
 # ---- lp:// -> wide through the map --------------------------------------------
 u2=$(new_db ts_pmap_wide)
 t_run "$FERRY" copy --rejects "$T/rej2" --layout wide --map "$T/map.yaml" "lp://$T/ha.lp" "$u2"

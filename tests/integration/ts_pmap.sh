@@ -146,6 +146,29 @@ assert_eq "example: climate keeps its attribute fields, unit as a tag" \
 	"$(pg_q "$u5" "select entity_id || '/' || unit || '/' || value || '/' || temperature || '/' || friendly_name_str from climate")" \
 	"living/°C/21.5/22/Living"
 
+# ---- points: and a table map in one file: the points first, then the table ------
+u7=$(new_db ts_pmap_table)
+pg_q "$u7" "CREATE TABLE t (ts timestamptz, name text, num double precision)" >/dev/null
+cat >"$T/both.yaml" <<'EOF'
+points:
+  - from: {measurement: "*", tags: {domain: "*"}}
+    to: "{tag.domain}"
+    fields:
+      value: {scale: 2}
+target: t
+columns:
+  ts: time
+  name: "{measurement}.{field}"
+  num: value.numeric
+include:
+  field: [value]
+EOF
+t_run "$FERRY" copy -q --map "$T/both.yaml" "lp://$T/ha.lp" "$u7"
+assert_eq "points then table map: exit code" "$T_RC" 0
+assert_eq "points then table map: rows" \
+	"$(pg_q "$u7" "SELECT string_agg(name || '=' || num, ',' ORDER BY ts, name, num) FROM t")" \
+	"climate.value=43,sensor.value=174,sensor.value=3047,sensor.value=175,sensor.value=3200"
+
 # ---- a bad map: the file and line ---------------------------------------------------
 printf 'points:\n  - from: W\n    colour: red\n' >"$T/bad.yaml"
 u6=$(new_db ts_pmap_bad)

@@ -96,6 +96,9 @@ struct tm_measurement *tm_schema_measurement(struct tm_schema *s, const char *na
 int tm_measurement_add_tag(struct tm_measurement *m, const char *key, size_t n);
 int tm_measurement_add_field(struct tm_measurement *m, const char *key, size_t n,
 			     unsigned types);
+/* Add measurement m (a copy of its name, tags and fields with their
+ * types, joined with what s has of it).  0 or FERRY_ENOMEM. */
+int tm_schema_merge(struct tm_schema *s, const struct tm_measurement *m);
 /* Index of name in s, or -1. */
 int tm_schema_find(const struct tm_schema *s, const char *name, size_t n);
 
@@ -287,6 +290,13 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 struct tm_live;
 int tm_live_open(const struct ferry_ts_opts *o, struct tm_live **out, struct ferry_error *err);
 void tm_live_close(struct tm_live *l);
+/* The map file's points: rules, NULL when it has none.  The caller maps
+ * each point through it (a tm_pmap_run of its own) and hands the points it
+ * becomes to the functions below, as the copy does before its layout. */
+struct tm_pmap;
+const struct tm_pmap *tm_live_pmap(const struct tm_live *l);
+/* The table is the user's (a map file with target:): never created. */
+int tm_live_user_table(const struct tm_live *l);
 /* The table as a catalog (to create it when missing, with copy's DDL). */
 int tm_live_catalog(struct tm_live *l, struct ferry_catalog **out, struct ferry_error *err);
 /* The table's name, and its columns and types in batch order. */
@@ -367,6 +377,11 @@ struct tm_pmap_run;
  * naming the file, line and what is wrong; FERRY_EIO; FERRY_ENOMEM. */
 int tm_pmap_load(const char *path, struct tm_pmap **out, struct ferry_error *err);
 void tm_pmap_free(struct tm_pmap *m);
+/* What the map file at path holds: *points a top-level `points:` (a
+ * point map), *table `target:`/`columns:` (a table map, which loads into
+ * the user's table; without one the layout is --layout's, narrow by
+ * default).  0, or FERRY_EUSAGE/EIO/ENOMEM (err names the file, line). */
+int tm_map_kinds(const char *path, int *points, int *table, struct ferry_error *err);
 /* 32 hex digits over the file's bytes (resume fingerprints). */
 const char *tm_pmap_digest(const struct tm_pmap *m);
 /* 0 (*out set) or FERRY_ENOMEM. */

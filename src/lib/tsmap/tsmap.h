@@ -331,9 +331,10 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 		    struct ferry_batch *b, tm_row_reject_fn rej, void *ud, struct ferry_error *err);
 
 /*
- * An influx:// URL as the InfluxDB source reads it (sources/influx/source.c),
- * for the relay's InfluxDB sink:
+ * An influx:// URL as the InfluxDB source and writer read it
+ * (sources/influx/source.c):
  *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
+ *   influx://host[:port]/?org=ORG&bucket=BUCKET&token=TOKEN[&ssl=1&gzip=0|1]  (2.x)
  * base "http(s)://host:port", where "host:port" (messages), db, rp (NULL:
  * the database's default), user/pass (NULL: none), gzip (the gzip= value,
  * default on unless the host is loopback).  Strings are owned: release
@@ -343,6 +344,10 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 struct tm_influx_url {
 	char *base, *where, *db, *rp, *user, *pass;
 	int gzip;
+	/* InfluxDB 2.x (?org=&bucket=&token=, any of them): db is the bucket,
+	 * org and token (NULL: none) as given; rp, user and pass unused */
+	int v2;
+	char *org, *token;
 };
 int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err);
 void tm_influx_url_release(struct tm_influx_url *u);
@@ -433,20 +438,36 @@ typedef int (*tm_ifx_refused_fn)(void *ud, size_t unit, const char *line, size_t
  * db/rp (NULL: the URL's).  units: nunits offsets into body where each
  * unit starts (units[0] == 0), a unit being records the caller accounts
  * for together (the relay: one client write); NULL: each record is its
- * own unit.  On a 400 (partial write, type conflict, unable to parse) or
- * 413 the refused lines are found by halving the units, then line by
- * line within a refused unit, and reported to fn; everything else is
- * written (a point sent twice is stored once by InfluxDB).  Returns 0;
- * FERRY_ENOTFOUND (the database or retention policy does not exist:
- * nothing written, err says which); FERRY_ECONN (no answer, timeout,
- * 5xx, 401/403: nothing known to be written, err says what; retry);
- * FERRY_ENOMEM; or fn's error.
+ * own unit.  On a 400 (partial write, type conflict, unable to parse),
+ * a 2.x 422 or a 413 the refused lines are found by halving the units,
+ * then line by line within a refused unit, and reported to fn (in body
+ * order; fn may be NULL); everything else is written (a point sent twice
+ * is stored once by InfluxDB).  Returns 0; FERRY_ENOTFOUND (the database,
+ * retention policy, bucket or org does not exist: nothing written, err
+ * says which with influxd's words; when it was dropped during the
+ * halving, lines told to fn before stay told); FERRY_ECONN (no answer,
+ * timeout, 5xx, 401/403, 2.x 429: nothing known to be written, err says
+ * what and the server's Retry-After; retry); FERRY_EINVAL (units not
+ * starting at 0 and rising); FERRY_ENOMEM; or fn's error.
  */
 int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const char *body,
 		 size_t n, const size_t *units, size_t nunits, tm_ifx_refused_fn fn, void *ud,
 		 struct ferry_error *err);
 /* /ping: 1 up, 0 not. */
 int tm_ifx_ping(struct tm_ifx_writer *w);
+/*
+ * Any other request through w's handle and credentials (the relay's
+ * /query pass-through): method, path ("/query?db=.."), body (NULL: none)
+ * of n bytes with its content type (NULL: none); own_auth: the request
+ * carries its own credentials, do not add the URL's.  The answer as the
+ * server gave it: *status, its content type in ctype (cap bytes), its
+ * body in ans (cleared first; FERRY_ETOOBIG past max bytes).  0, or
+ * FERRY_ECONN when no answer came.
+ */
+int tm_ifx_request(struct tm_ifx_writer *w, const char *method, const char *path,
+		   const char *body, size_t n, const char *content_type, int own_auth,
+		   size_t max, long *status, char *ctype, size_t cap, struct ferry_buf *ans,
+		   struct ferry_error *err);
 /* Does database db exist (2.x: bucket)?  1, 0, or FERRY_ECONN. */
 int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *err);
 /* CREATE DATABASE db, and CREATE RETENTION POLICY rp ON db (DURATION INF

@@ -11,12 +11,9 @@ t_init verify_influx
 t_need influx
 
 IURL="http://127.0.0.1:$FERRY_INFLUX_PORT"
-iq() {  # iq DB QUERY  (POST /query)
-	curl -sS -XPOST "$IURL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
-}
 newdb() {  # newdb NAME: a fresh database
 	local db=$1_$RANDOM$RANDOM
-	iq "$db" "CREATE DATABASE $db" >/dev/null
+	curl -sS -XPOST "$IURL/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
 	echo "$db"
 }
 iwrite() {  # iwrite DB FILE  (POST /write, ns precision)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "copy/planner.h"
+#include "copy/points_int.h"
 #include "copy/run_int.h"
 #include "ferry/alloc.h"
 #include "ferry/log.h"
@@ -1141,6 +1142,17 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	rc = berr < 0 ? FERRY_ENOMEM : rej_init(&r.rej, rejdir.buf);
 	if (rc < 0) {
 		ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	/* InfluxDB and line-protocol files take points, not rows */
+	if (ferry_conn_url_caps(o->dst) & FERRY_CAP_POINTS) {
+		r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
+		rc = copy_points_run(&r, err);
+		goto out;
+	}
+	if (o->state) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "--state is for influx: and lp: targets; "
+				     "a PostgreSQL target keeps its job in schema 'ferry'");
 		goto out;
 	}
 	if (o->snapshot && !(ferry_conn_url_caps(o->src) & FERRY_CAP_SNAPSHOT)) {

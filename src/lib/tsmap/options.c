@@ -80,6 +80,20 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	return 0;
 }
 
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err)
+{
+	struct tm_opts t;
+	int rc;
+
+	if ((rc = tm_opts_from_url(u, &t, err)) < 0)
+		return rc;
+	*o = t.src;
+	o->order_tag = NULL;
+	o->need_types = 0;
+	return 0;
+}
+
 /* ---- the options into the URL ------------------------------------------ */
 
 int ferry_ts_opts_set(const struct ferry_ts_opts *t)

@@ -143,6 +143,12 @@ struct tm_source_opts {
 				     * NULL: any order */
 };
 
+/* The source options in url's query (start=, end=, chunk_time=,
+ * chunk_bytes=, precision=; see ferry_ts_url), for a reader of raw
+ * points (ferry copy into a point store): no series order, no types. */
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err);
+
 typedef int (*tm_point_fn)(const struct tm_point *p, void *ud, struct ferry_error *err);
 /* A record that is not a valid point: key as in struct tm_point, reason
  * lower-case without a full stop ("invalid field value 'x' for field

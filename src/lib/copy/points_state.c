@@ -1,0 +1,202 @@
+/*
+ * points_state.c - the done chunks of a copy into a point store
+ * (InfluxDB or a line-protocol file), which has no transactions to keep
+ * them in: a small append-only log beside the rejects (or --state PATH).
+ *
+ *   ferry-points-state 1 FINGERPRINT NCHUNKS
+ *   done CHUNK OFFSET
+ *   ...
+ *
+ * The header is written to a temporary file, fsync'd and renamed over the
+ * old log, so a log is never half a header; each "done" line is appended
+ * and fsync'd before the chunk counts as done.  A line cut short by a
+ * crash is dropped (the file truncated to the last whole line) when the
+ * log is opened again: its chunk is copied again, which InfluxDB takes
+ * as the same points.  OFFSET is the lp:// target's size after the chunk
+ * (0 for InfluxDB).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "copy/points_int.h"
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+
+#define PST_MAGIC "ferry-points-state 1"
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A new log with only the header: temp + fsync + rename. */
+static int create_log(struct pstate *s, struct ferry_error *err)
+{
+	struct ferry_buf tmp = FERRY_BUF_INIT, hdr = FERRY_BUF_INIT;
+	int fd = -1, rc = 0;
+
+	if (ferry_buf_addf(&tmp, "%s.tmp", s->path) < 0 ||
+	    ferry_buf_addf(&hdr, PST_MAGIC " %s %zu\n", s->fp, s->nchunks) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, hdr.buf, hdr.len) < 0 || fsync(fd) < 0 ||
+	    rename(tmp.buf, s->path) < 0) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the state file '%s': %s; "
+				     "choose another place with --state PATH", s->path,
+				     strerror(errno));
+		goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	ferry_buf_release(&tmp);
+	ferry_buf_release(&hdr);
+	return rc;
+}
+
+/* Read the log at s->path: 1 when there is none, 0 when read (the done
+ * chunks set; *fp_ok whether its fingerprint is s->fp), else FERRY_E*. */
+static int read_log(struct pstate *s, int *fp_ok, struct ferry_error *err)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	char *line, *nl;
+	size_t keep = 0, n;
+	char fp[64];
+	int rc;
+
+	*fp_ok = 0;
+	rc = ferry_buf_read_file(&b, s->path);
+	if (rc < 0 && errno == ENOENT) {
+		ferry_buf_release(&b);
+		return 1;
+	}
+	if (rc < 0) {
+		ferry_buf_release(&b);
+		return ferry_error_set(err, FERRY_EIO, "cannot read the state file '%s': %s",
+				       s->path, strerror(errno));
+	}
+	line = b.buf;
+	nl = b.len ? memchr(line, '\n', b.len) : NULL;
+	if (!nl || sscanf(line, PST_MAGIC " %63s %zu", fp, &n) != 2) {
+		ferry_buf_release(&b);
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "'%s' is not a ferry state file: give another --state PATH, "
+				       "or remove it to start over", s->path);
+	}
+	*fp_ok = !strcmp(fp, s->fp) && n == s->nchunks;
+	keep = (size_t)(nl + 1 - b.buf);
+	for (line = nl + 1; *fp_ok && line < b.buf + b.len; line = nl + 1) {
+		unsigned long long ck, off;
+
+		nl = memchr(line, '\n', (size_t)(b.buf + b.len - line));
+		if (!nl)
+			break;  /* cut short by a crash: the chunk is not done */
+		*nl = '\0';
+		if (sscanf(line, "done %llu %llu", &ck, &off) != 2 || ck >= s->nchunks) {
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"state file '%s': line '%s' is not a done chunk of this job; "
+				"rerun with --restart to start over", s->path, line);
+			ferry_buf_release(&b);
+			return rc;
+		}
+		s->done[ck] = 1;
+		s->ndone++;
+		if (off > s->offset)
+			s->offset = off;
+		keep = (size_t)(nl + 1 - b.buf);
+	}
+	if (*fp_ok && keep < b.len && truncate(s->path, (off_t)keep) < 0) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot truncate the state file '%s': %s",
+				     s->path, strerror(errno));
+		ferry_buf_release(&b);
+		return rc;
+	}
+	ferry_buf_release(&b);
+	return 0;
+}
+
+int pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
+	     int restart, const char *job, struct ferry_error *err)
+{
+	int rc, fp_ok = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	snprintf(s->fp, sizeof(s->fp), "%s", fp);
+	s->nchunks = nchunks;
+	s->path = ferry_strdup(path);
+	s->done = ferry_calloc(nchunks ? nchunks : 1, 1);
+	if (!s->path || !s->done)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	rc = restart ? 1 : read_log(s, &fp_ok, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 && !fp_ok)
+		return ferry_error_set(err, FERRY_EUSAGE,
+			"job '%s' in the target was started with another source state or other "
+			"options (the source changed, a table, type or option differs, or another "
+			"version of ferry started it); rerun with --restart to start it over, "
+			"or give this copy another --job name (state file '%s')", job, path);
+	if (rc == 1) {
+		memset(s->done, 0, nchunks);
+		s->ndone = 0;
+		s->offset = 0;
+		if ((rc = create_log(s, err)) < 0)
+			return rc;
+	} else {
+		s->resumed = s->ndone > 0;
+	}
+	s->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (s->fd < 0)
+		return ferry_error_set(err, FERRY_EIO, "cannot open the state file '%s': %s",
+				       path, strerror(errno));
+	return 0;
+}
+
+int pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err)
+{
+	char line[64];
+	int n, rc = 0;
+
+	n = snprintf(line, sizeof(line), "done %zu %llu\n", chunk, (unsigned long long)offset);
+	pthread_mutex_lock(&s->lock);
+	if (write_all(s->fd, line, (size_t)n) < 0 || fsync(s->fd) < 0) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the state file '%s': %s",
+				     s->path, strerror(errno));
+	} else {
+		s->done[chunk] = 1;
+		s->ndone++;
+		if (offset > s->offset)
+			s->offset = offset;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void pst_close(struct pstate *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	ferry_free(s->path);
+	ferry_free(s->done);
+	pthread_mutex_destroy(&s->lock);
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+}

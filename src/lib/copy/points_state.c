@@ -3,9 +3,11 @@
  * (InfluxDB or a line-protocol file), which has no transactions to keep
  * them in: a small append-only log beside the rejects (or --state PATH).
  *
- *   ferry-points-state 1 FINGERPRINT NCHUNKS
- *   done CHUNK OFFSET
+ *   {"ferry_points_state":1,"fingerprint":"FP","chunks":N}
+ *   {"done":CHUNK,"offset":OFFSET}
  *   ...
+ *
+ * (JSON lines, so the default name state.json tells no lie.)
  *
  * The header is written to a temporary file, fsync'd and renamed over the
  * old log, so a log is never half a header; each "done" line is appended
@@ -26,7 +28,10 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 
-#define PST_MAGIC "ferry-points-state 1"
+#define PST_HEAD "{\"ferry_points_state\":1,\"fingerprint\":\"%s\",\"chunks\":%zu}\n"
+#define PST_HEAD_SCAN "{\"ferry_points_state\":1,\"fingerprint\":\"%63[^\\\"]\",\"chunks\":%zu}"
+#define PST_DONE "{\"done\":%zu,\"offset\":%llu}\n"
+#define PST_DONE_SCAN "{\"done\":%llu,\"offset\":%llu}"
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -50,7 +55,7 @@ static int create_log(struct pstate *s, struct ferry_error *err)
 	int fd = -1, rc = 0;
 
 	if (ferry_buf_addf(&tmp, "%s.tmp", s->path) < 0 ||
-	    ferry_buf_addf(&hdr, PST_MAGIC " %s %zu\n", s->fp, s->nchunks) < 0) {
+	    ferry_buf_addf(&hdr, PST_HEAD, s->fp, s->nchunks) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -93,7 +98,7 @@ static int read_log(struct pstate *s, int *fp_ok, struct ferry_error *err)
 	}
 	line = b.buf;
 	nl = b.len ? memchr(line, '\n', b.len) : NULL;
-	if (!nl || sscanf(line, PST_MAGIC " %63s %zu", fp, &n) != 2) {
+	if (!nl || sscanf(line, PST_HEAD_SCAN, fp, &n) != 2) {
 		ferry_buf_release(&b);
 		return ferry_error_set(err, FERRY_EUSAGE,
 				       "'%s' is not a ferry state file: give another --state PATH, "
@@ -108,7 +113,7 @@ static int read_log(struct pstate *s, int *fp_ok, struct ferry_error *err)
 		if (!nl)
 			break;  /* cut short by a crash: the chunk is not done */
 		*nl = '\0';
-		if (sscanf(line, "done %llu %llu", &ck, &off) != 2 || ck >= s->nchunks) {
+		if (sscanf(line, PST_DONE_SCAN, &ck, &off) != 2 || ck >= s->nchunks) {
 			rc = ferry_error_set(err, FERRY_EUSAGE,
 				"state file '%s': line '%s' is not a done chunk of this job; "
 				"rerun with --restart to start over", s->path, line);
@@ -172,10 +177,10 @@ int pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
 
 int pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err)
 {
-	char line[64];
+	char line[96];
 	int n, rc = 0;
 
-	n = snprintf(line, sizeof(line), "done %zu %llu\n", chunk, (unsigned long long)offset);
+	n = snprintf(line, sizeof(line), PST_DONE, chunk, (unsigned long long)offset);
 	pthread_mutex_lock(&s->lock);
 	if (write_all(s->fd, line, (size_t)n) < 0 || fsync(s->fd) < 0) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot write the state file '%s': %s",

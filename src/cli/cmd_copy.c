@@ -71,7 +71,8 @@ static const char copy_usage[] =
 	"  --rollback-on-abort  on abort, remove every table and row the job wrote\n"
 	"  --retries N          reconnect attempts after a lost connection (default 10)\n"
 	"  --state PATH         influx/lp targets: the file that records the done\n"
-	"                       chunks (default state.json in the rejects directory)\n"
+	"                       chunks (default: state-HASH.json in the rejects\n"
+	"                       directory, one per target)\n"
 	"  --json               print the summary as JSON on stdout (also on failure)\n"
 	"  -q, --quiet          no progress and no summary, only warnings and errors\n"
 	"  -v, --verbose        more diagnostics (repeat for debug)\n"
@@ -100,6 +101,15 @@ static void human(uint64_t b, char *out, size_t n)
 		i++;
 	}
 	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* Does the copy write its points to stdout (lp:-)?  Then the summary
+ * goes to stderr. */
+static int to_stdout(const char *dst)
+{
+	size_t n = strlen(dst);
+
+	return (ferry_conn_url_caps(dst) & FERRY_CAP_FILE) && n > 2 && !strcmp(dst + n - 2, ":-");
 }
 
 /* The summary; quiet leaves only what asks for action (renames,
@@ -369,7 +379,7 @@ int cmd_copy(int argc, char **argv)
 	else if (cli.json)
 		cli_json_error(status, err.msg);
 	else if (res && (rc == 0 || res->read))
-		print_text(res, stdout, cli.quiet);
+		print_text(res, to_stdout(o.dst) ? stderr : stdout, cli.quiet);
 	if (rc < 0)
 		cli_error(&err);
 out:

@@ -712,14 +712,28 @@ static int fill(struct pout *P, struct ferry_error *err)
 	return 0;
 }
 
-/* The state's default place: state.json beside the rejects of the job. */
+/* The state's default place: in the rejects directory of the job, one
+ * per target (the job is named after the source, and the same source
+ * copied to two targets is two jobs): state-HASH.json. */
 static int state_path(struct pout *P, struct ferry_buf *out)
 {
+	struct ferry_buf t = FERRY_BUF_INIT;
+	char h[33];
+	int rc;
+
 	if (P->r->o->state)
 		return ferry_buf_addstr(out, P->r->o->state);
 	if (rej_mkdir(P->r->rej.dir) < 0)
 		return -1;
-	return ferry_buf_addf(out, "%s/state.json", P->r->rej.dir);
+	if (ferry_url_redact(P->r->o->dst, &t) < 0) {
+		ferry_buf_release(&t);
+		return -1;
+	}
+	ferry_hash128_hex(t.buf, t.len, h);
+	ferry_buf_release(&t);
+	h[8] = '\0';
+	rc = ferry_buf_addf(out, "%s/state-%s.json", P->r->rej.dir, h);
+	return rc;
 }
 
 int copy_points_run(struct run *r, struct ferry_error *err)

@@ -55,20 +55,20 @@ static void test_new_mark_reopen(void **state)
 	struct pstate s;
 
 	(void)state;
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
 	assert_int_equal(s.ndone, 0);
 	assert_int_equal(s.resumed, 0);
-	assert_int_equal(pst_mark(&s, 3, 100, &err), 0);
-	assert_int_equal(pst_mark(&s, 0, 40, &err), 0);
-	pst_close(&s);
+	assert_int_equal(copy_pst_mark(&s, 3, 100, &err), 0);
+	assert_int_equal(copy_pst_mark(&s, 0, 40, &err), 0);
+	copy_pst_close(&s);
 
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
 	assert_int_equal(s.ndone, 2);
 	assert_int_equal(s.resumed, 1);
 	assert_true(s.done[0] && s.done[3]);
 	assert_false(s.done[1] || s.done[2] || s.done[4]);
 	assert_int_equal(s.offset, 100);
-	pst_close(&s);
+	copy_pst_close(&s);
 }
 
 static void test_torn_line(void **state)
@@ -77,20 +77,20 @@ static void test_torn_line(void **state)
 	struct pstate s;
 
 	(void)state;
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
-	assert_int_equal(pst_mark(&s, 1, 10, &err), 0);
-	pst_close(&s);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
+	assert_int_equal(copy_pst_mark(&s, 1, 10, &err), 0);
+	copy_pst_close(&s);
 	append("{\"done\":2,\"off");   /* a crash in the middle of the write */
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
 	assert_int_equal(s.ndone, 1);
 	assert_false(s.done[2]);
-	assert_int_equal(pst_mark(&s, 4, 30, &err), 0);
-	pst_close(&s);
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
+	assert_int_equal(copy_pst_mark(&s, 4, 30, &err), 0);
+	copy_pst_close(&s);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
 	assert_int_equal(s.ndone, 2);
 	assert_true(s.done[1] && s.done[4]);
 	assert_int_equal(s.offset, 30);
-	pst_close(&s);
+	copy_pst_close(&s);
 }
 
 static void test_other_job(void **state)
@@ -99,22 +99,22 @@ static void test_other_job(void **state)
 	struct pstate s;
 
 	(void)state;
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
-	assert_int_equal(pst_mark(&s, 1, 0, &err), 0);
-	pst_close(&s);
-	assert_int_equal(pst_open(&s, path, "fp2", 5, 0, "myjob", &err), FERRY_EUSAGE);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), 0);
+	assert_int_equal(copy_pst_mark(&s, 1, 0, &err), 0);
+	copy_pst_close(&s);
+	assert_int_equal(copy_pst_open(&s, path, "fp2", 5, 0, "myjob", &err), FERRY_EUSAGE);
 	assert_non_null(strstr(err.msg, "job 'myjob'"));
 	assert_non_null(strstr(err.msg, "--restart"));
-	pst_close(&s);
-	assert_int_equal(pst_open(&s, path, "fp1", 6, 0, "job", &err), FERRY_EUSAGE);
-	pst_close(&s);
+	copy_pst_close(&s);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 6, 0, "job", &err), FERRY_EUSAGE);
+	copy_pst_close(&s);
 	/* --restart: a new log */
-	assert_int_equal(pst_open(&s, path, "fp2", 5, 1, "job", &err), 0);
+	assert_int_equal(copy_pst_open(&s, path, "fp2", 5, 1, "job", &err), 0);
 	assert_int_equal(s.ndone, 0);
-	pst_close(&s);
-	assert_int_equal(pst_open(&s, path, "fp2", 5, 0, "job", &err), 0);
+	copy_pst_close(&s);
+	assert_int_equal(copy_pst_open(&s, path, "fp2", 5, 0, "job", &err), 0);
 	assert_int_equal(s.ndone, 0);
-	pst_close(&s);
+	copy_pst_close(&s);
 }
 
 static void test_not_a_log(void **state)
@@ -124,9 +124,9 @@ static void test_not_a_log(void **state)
 
 	(void)state;
 	append("{\"some\": \"json\"}\n");
-	assert_int_equal(pst_open(&s, path, "fp1", 5, 0, "job", &err), FERRY_EUSAGE);
+	assert_int_equal(copy_pst_open(&s, path, "fp1", 5, 0, "job", &err), FERRY_EUSAGE);
 	assert_non_null(strstr(err.msg, "not a ferry state file"));
-	pst_close(&s);
+	copy_pst_close(&s);
 }
 
 int main(void)

@@ -35,12 +35,12 @@ struct pstate {
 /* Open the log at path for a job of nchunks chunks with fingerprint fp:
  * its done chunks when it has the same fingerprint, a new log when there
  * is none or restart; FERRY_EUSAGE (naming job and path) when it is
- * another job's.  pst_close() in every case. */
-int pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
-	     int restart, const char *job, struct ferry_error *err);
+ * another job's.  copy_pst_close() in every case. */
+int copy_pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
+		  int restart, const char *job, struct ferry_error *err);
 /* Record chunk as done (offset: the lp file's size after it, else 0),
  * fsync'd before it returns; thread-safe. */
-int pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err);
-void pst_close(struct pstate *s);
+int copy_pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err);
+void copy_pst_close(struct pstate *s);
 
 #endif

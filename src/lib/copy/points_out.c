@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -482,7 +483,7 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 	/* recorded before the next chunk may follow it into a file, so that
 	 * the log's last offset never covers a chunk it does not list */
 	if (rc == 0 && P->has_state)
-		rc = pst_mark(&P->st, w->chunk, off, err);
+		rc = copy_pst_mark(&P->st, w->chunk, off, err);
 	if (rc < 0) {
 		/* a file must not get the chunks after a missing one */
 		pthread_mutex_lock(&P->lock);
@@ -600,7 +601,17 @@ static int open_file(struct pout *P, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_EIO, "cannot open the target '%s': %s", path,
 				       strerror(errno));
 	if (P->st.ndone > 0) {
+		struct stat st;
+
 		P->off = P->st.offset;
+		/* a file that lost what the log says it holds would resume
+		 * into a hole */
+		if (fstat(P->fd, &st) == 0 && (uint64_t)st.st_size < P->off)
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"the target '%s' is shorter (%lld bytes) than the %llu bytes the "
+				"state file '%s' says earlier runs wrote: rerun with --restart to "
+				"write it again", path, (long long)st.st_size,
+				(unsigned long long)P->off, P->st.path);
 	} else {
 		if ((rc = file_header(P, &h, err)) < 0) {
 			ferry_buf_release(&h);
@@ -798,7 +809,7 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 			goto out;
 		}
 		P.has_state = 1;
-		if ((rc = pst_open(&P.st, sp.buf, fp, P.nck, o->restart, r->job, err)) < 0)
+		if ((rc = copy_pst_open(&P.st, sp.buf, fp, P.nck, o->restart, r->job, err)) < 0)
 			goto out;
 		r->resumed = P.st.resumed;
 	}
@@ -888,7 +899,7 @@ out:
 	if (P.fd >= 0 && !P.to_stdout)
 		close(P.fd);
 	if (P.has_state || P.st.path)
-		pst_close(&P.st);
+		copy_pst_close(&P.st);
 	tm_chunks_free(P.ck);
 	tm_schema_release(&P.sch);
 	tm_pmap_free(P.map);

@@ -136,8 +136,8 @@ static int read_log(struct pstate *s, int *fp_ok, struct ferry_error *err)
 	return 0;
 }
 
-int pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
-	     int restart, const char *job, struct ferry_error *err)
+int copy_pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
+		  int restart, const char *job, struct ferry_error *err)
 {
 	int rc, fp_ok = 0;
 
@@ -175,7 +175,7 @@ int pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
 	return 0;
 }
 
-int pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err)
+int copy_pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err)
 {
 	char line[96];
 	int n, rc = 0;
@@ -195,7 +195,7 @@ int pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error
 	return rc;
 }
 
-void pst_close(struct pstate *s)
+void copy_pst_close(struct pstate *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);

@@ -15,7 +15,7 @@ t_init ts_influx_target
 t_need influx
 
 SVC="$T/svc"
-if ! "$FERRY_SRC/tests/services" start "$SVC" influx >"$T/svc.log" 2>&1; then
+if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx >"$T/svc.log" 2>&1; then
 	cat "$T/svc.log" >&2
 	exit 1
 fi
@@ -23,6 +23,7 @@ T_OWN_SVC+=("$SVC")
 IPORT=$(sed -n 's/^FERRY_INFLUX_PORT=//p' "$SVC/env")
 IURL="http://127.0.0.1:$IPORT"
 IFX="influx://127.0.0.1:$IPORT"
+PGSTATE=$(sed -n 's/^FERRY_PG_URL=//p' "$SVC/env")
 PY=/usr/bin/python3
 
 iq() {  # iq DB QUERY
@@ -132,6 +133,23 @@ kill_at_delays "0.4 0.8 1.5" "$FERRY" copy -q --create-db -j 2 --chunk-time 1h \
 t_run "$FERRY" copy -q --create-db -j 2 --chunk-time 1h "$IFX/ha" "$IFX/killed"
 assert_eq "after kill -9: rerun exit 0" "$T_RC" 0
 assert_eq "after kill -9: equal to the source" "$(digest killed)" "$src_digest"
+
+# the same with the state in PostgreSQL (--state postgres://)
+kill_at_delays "0.4 0.8 1.5" "$FERRY" copy -q --create-db -j 2 --chunk-time 1h \
+	--state "$PGSTATE" "$IFX/ha" "$IFX/killed_pg"
+check "state in PostgreSQL: chunks recorded" test \
+	"$(pg_q "$PGSTATE" 'select count(*) from ferry.point_chunks')" -ge 0
+t_run "$FERRY" copy -q --create-db -j 2 --chunk-time 1h --state "$PGSTATE" "$IFX/ha" \
+	"$IFX/killed_pg"
+assert_eq "state in PostgreSQL, after kill -9: rerun exit 0" "$T_RC" 0
+assert_eq "state in PostgreSQL, after kill -9: equal to the source" "$(digest killed_pg)" \
+	"$src_digest"
+assert_eq "state in PostgreSQL: every chunk done" \
+	"$(pg_q "$PGSTATE" 'select count(*) = max(j.chunks) from ferry.point_chunks c join ferry.point_jobs j using (job)')" t
+t_run "$FERRY" copy -q --create-db -j 2 --chunk-time 2h --state "$PGSTATE" "$IFX/ha" \
+	"$IFX/killed_pg"
+assert_eq "state in PostgreSQL: other options refused (exit 2)" "$T_RC" 2
+assert_contains "state in PostgreSQL: other options refused, --restart named" "$T_ERR" "--restart"
 
 # ---- a field type conflict with data already in the target -----------------------
 iq x "CREATE DATABASE conflict" >/dev/null

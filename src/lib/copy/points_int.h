@@ -30,9 +30,12 @@ struct pstate {
 	size_t ndone;
 	uint64_t offset;       /* the largest offset recorded */
 	int resumed;           /* an earlier run recorded done chunks */
+	struct ferry_conn *pg; /* --state postgres://: the state's database */
+	char *key;             /* its job key */
 };
 
-/* Open the log at path for a job of nchunks chunks with fingerprint fp:
+/* Open the log at path (a file, or a postgres:// URL: tables in schema
+ * ferry, key job) for a job of nchunks chunks with fingerprint fp:
  * its done chunks when it has the same fingerprint, a new log when there
  * is none or restart; FERRY_EUSAGE (naming job and path) when it is
  * another job's.  copy_pst_close() in every case. */

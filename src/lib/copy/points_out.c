@@ -726,16 +726,11 @@ static int fill(struct pout *P, struct ferry_error *err)
 /* The state's default place: in the rejects directory of the job, one
  * per target (the job is named after the source, and the same source
  * copied to two targets is two jobs): state-HASH.json. */
-static int state_path(struct pout *P, struct ferry_buf *out)
+static int state_path(struct pout *P, struct ferry_buf *out, struct ferry_buf *key)
 {
 	struct ferry_buf t = FERRY_BUF_INIT;
 	char h[33];
-	int rc;
 
-	if (P->r->o->state)
-		return ferry_buf_addstr(out, P->r->o->state);
-	if (rej_mkdir(P->r->rej.dir) < 0)
-		return -1;
 	if (ferry_url_redact(P->r->o->dst, &t) < 0) {
 		ferry_buf_release(&t);
 		return -1;
@@ -743,14 +738,20 @@ static int state_path(struct pout *P, struct ferry_buf *out)
 	ferry_hash128_hex(t.buf, t.len, h);
 	ferry_buf_release(&t);
 	h[8] = '\0';
-	rc = ferry_buf_addf(out, "%s/state-%s.json", P->r->rej.dir, h);
-	return rc;
+	/* a state table holds the jobs of every target */
+	if (ferry_buf_addf(key, "%s@%s", P->r->job, h) < 0)
+		return -1;
+	if (P->r->o->state)
+		return ferry_buf_addstr(out, P->r->o->state);
+	if (rej_mkdir(P->r->rej.dir) < 0)
+		return -1;
+	return ferry_buf_addf(out, "%s/state-%s.json", P->r->rej.dir, h);
 }
 
 int copy_points_run(struct run *r, struct ferry_error *err)
 {
 	const struct ferry_copy_opts *o = r->o;
-	struct ferry_buf sp = FERRY_BUF_INIT;
+	struct ferry_buf sp = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
 	struct pworker *ws = NULL;
 	struct pout P;
 	void *h = NULL;
@@ -797,19 +798,15 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	if (!P.to_stdout) {
 		if ((rc = points_fingerprint(&P, fp, err)) < 0)
 			goto out;
-		if (!strncmp(o->state ? o->state : "", "postgres", 8)) {
-			rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
-					     "--state %s: a state table in PostgreSQL is not "
-					     "supported yet; give a file path", o->state);
-			goto out;
-		}
-		if (state_path(&P, &sp) < 0) {
+		if (state_path(&P, &sp, &key) < 0) {
 			rc = ferry_error_set(err, FERRY_EIO, "cannot make the directory '%s': %s",
 					     r->rej.dir, strerror(errno));
 			goto out;
 		}
 		P.has_state = 1;
-		if ((rc = copy_pst_open(&P.st, sp.buf, fp, P.nck, o->restart, r->job, err)) < 0)
+		if ((rc = copy_pst_open(&P.st, sp.buf, fp, P.nck, o->restart,
+					(ferry_conn_url_caps(sp.buf) & FERRY_CAP_CHECKPOINT) ? key.buf :
+					r->job, err)) < 0)
 			goto out;
 		r->resumed = P.st.resumed;
 	}
@@ -907,6 +904,7 @@ out:
 	ferry_url_free(P.src);
 	ferry_url_free(P.dst);
 	ferry_buf_release(&sp);
+	ferry_buf_release(&key);
 	pthread_mutex_destroy(&P.lock);
 	pthread_cond_destroy(&P.turn);
 	return rc;

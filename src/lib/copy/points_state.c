@@ -16,6 +16,11 @@
  * log is opened again: its chunk is copied again, which InfluxDB takes
  * as the same points.  OFFSET is the lp:// target's size after the chunk
  * (0 for InfluxDB).
+ *
+ * --state postgres://...: the same in two tables of schema ferry (as the
+ * row copy keeps its jobs there), ferry.point_jobs (job, fingerprint,
+ * chunks) and ferry.point_chunks (job, chunk, byte_offset); each chunk's
+ * row is committed before the chunk counts as done.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +29,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "copy/copy_int.h"
 #include "copy/points_int.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "ferry/registry.h"
 
 #define PST_HEAD "{\"ferry_points_state\":1,\"fingerprint\":\"%s\",\"chunks\":%zu}\n"
 #define PST_HEAD_SCAN "{\"ferry_points_state\":1,\"fingerprint\":\"%63[^\\\"]\",\"chunks\":%zu}"
@@ -136,6 +143,107 @@ static int read_log(struct pstate *s, int *fp_ok, struct ferry_error *err)
 	return 0;
 }
 
+/* ---- a state in PostgreSQL ------------------------------------------ */
+
+static const char pg_schema_sql[] =
+	"CREATE SCHEMA IF NOT EXISTS ferry;"
+	"CREATE TABLE IF NOT EXISTS ferry.point_jobs ("
+	"  job text PRIMARY KEY,"
+	"  fingerprint text NOT NULL,"
+	"  chunks bigint NOT NULL,"
+	"  created_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS ferry.point_chunks ("
+	"  job text NOT NULL REFERENCES ferry.point_jobs ON DELETE CASCADE,"
+	"  chunk bigint NOT NULL,"
+	"  byte_offset bigint NOT NULL,"
+	"  done_at timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (job, chunk));";
+
+static int take_chunk(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct pstate *s = ud;
+	unsigned long long ck, off;
+
+	(void)err;
+	if (ncols < 2 || !vals[0] || !vals[1])
+		return 0;
+	ck = strtoull(vals[0], NULL, 10);
+	off = strtoull(vals[1], NULL, 10);
+	if (ck < s->nchunks && !s->done[ck]) {
+		s->done[ck] = 1;
+		s->ndone++;
+	}
+	if (off > s->offset)
+		s->offset = off;
+	return 0;
+}
+
+static int pg_open(struct pstate *s, int restart, const char *job, struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops;
+	struct ferry_buf fp = FERRY_BUF_INIT;
+	char n[32];
+	const char *v[3] = { s->key, s->fp, n };
+	int rc, isnull = 1;
+
+	if ((rc = ferry_conn_open(s->path, 0, &s->pg, err)) < 0) {
+		ferry_error_prefix(err, "cannot open the --state database");
+		return rc;
+	}
+	ops = ferry_conn_ops_of(s->pg);
+	snprintf(n, sizeof(n), "%zu", s->nchunks);
+	if ((rc = ops->exec(s->pg, pg_schema_sql, err)) < 0)
+		goto out;
+	if (restart && (rc = ops->query(s->pg, "DELETE FROM ferry.point_jobs WHERE job = $1", v,
+					1, NULL, NULL, err)) < 0)
+		goto out;
+	if ((rc = copy_query_value(s->pg, "SELECT fingerprint || ' ' || chunks FROM "
+				   "ferry.point_jobs WHERE job = $1", v, 1, &fp, &isnull, err)) < 0)
+		goto out;
+	if (isnull) {
+		rc = ops->query(s->pg, "INSERT INTO ferry.point_jobs (job, fingerprint, chunks) "
+				"VALUES ($1, $2, $3::bigint)", v, 3, NULL, NULL, err);
+		goto out;
+	}
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "%s %zu", s->fp, s->nchunks);
+		if (strcmp(fp.buf, want)) {
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"job '%s' in the target was started with another source state or "
+				"other options (the source changed, a table, type or option differs, "
+				"or another version of ferry started it); rerun with --restart to "
+				"start it over, or give this copy another --job name (--state table "
+				"ferry.point_jobs)", job);
+			goto out;
+		}
+	}
+	rc = ops->query(s->pg, "SELECT chunk, byte_offset FROM ferry.point_chunks WHERE job = $1",
+			v, 1, take_chunk, s, err);
+	s->resumed = rc == 0 && s->ndone > 0;
+out:
+	if (rc < 0 && rc != FERRY_EUSAGE)
+		ferry_error_prefix(err, "--state database");
+	ferry_buf_release(&fp);
+	return rc;
+}
+
+static int pg_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err)
+{
+	char c[32], o[32];
+	const char *v[3] = { s->key, c, o };
+
+	snprintf(c, sizeof(c), "%zu", chunk);
+	snprintf(o, sizeof(o), "%llu", (unsigned long long)offset);
+	return ferry_conn_ops_of(s->pg)->query(s->pg,
+		"INSERT INTO ferry.point_chunks (job, chunk, byte_offset) VALUES ($1, $2::bigint, "
+		"$3::bigint) ON CONFLICT (job, chunk) DO UPDATE SET byte_offset = EXCLUDED.byte_offset, "
+		"done_at = now()", v, 3, NULL, NULL, err);
+}
+
+/* ---- either ----------------------------------------------------------- */
+
 int copy_pst_open(struct pstate *s, const char *path, const char *fp, size_t nchunks,
 		  int restart, const char *job, struct ferry_error *err)
 {
@@ -150,6 +258,11 @@ int copy_pst_open(struct pstate *s, const char *path, const char *fp, size_t nch
 	s->done = ferry_calloc(nchunks ? nchunks : 1, 1);
 	if (!s->path || !s->done)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (ferry_conn_url_caps(path) & FERRY_CAP_CHECKPOINT) {
+		if (!(s->key = ferry_strdup(job)))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		return pg_open(s, restart, job, err);
+	}
 	rc = restart ? 1 : read_log(s, &fp_ok, err);
 	if (rc < 0)
 		return rc;
@@ -182,7 +295,15 @@ int copy_pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_
 
 	n = snprintf(line, sizeof(line), PST_DONE, chunk, (unsigned long long)offset);
 	pthread_mutex_lock(&s->lock);
-	if (write_all(s->fd, line, (size_t)n) < 0 || fsync(s->fd) < 0) {
+	if (s->pg) {
+		rc = pg_mark(s, chunk, offset, err);
+		if (rc == 0) {
+			s->done[chunk] = 1;
+			s->ndone++;
+			if (offset > s->offset)
+				s->offset = offset;
+		}
+	} else if (write_all(s->fd, line, (size_t)n) < 0 || fsync(s->fd) < 0) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot write the state file '%s': %s",
 				     s->path, strerror(errno));
 	} else {
@@ -199,6 +320,8 @@ void copy_pst_close(struct pstate *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
+	ferry_conn_close(s->pg);
+	ferry_free(s->key);
 	ferry_free(s->path);
 	ferry_free(s->done);
 	pthread_mutex_destroy(&s->lock);

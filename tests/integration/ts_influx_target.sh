@@ -211,7 +211,9 @@ if command -v influx >/dev/null; then
 	iq x "CREATE DATABASE ha" >/dev/null
 	influx -host 127.0.0.1 -port "$IPORT" -import -path "$T/out.lp" -precision ns \
 		>"$T/import.out" 2>&1 || true
-	assert_contains "influx -import reads the file" "$(cat "$T/import.out")" "0 points failed"
+	assert_contains "influx -import reads the file" "$(cat "$T/import.out")" "Failed 0 inserts"
+	assert_contains "influx -import: every point" "$(cat "$T/import.out")" "Processed $want inserts"
+	assert_eq "influx -import of the same points changes nothing" "$(digest ha)" "$src_digest"
 fi
 
 t_done

@@ -4,7 +4,8 @@
 # stopped mid-copy): an lp file into a database made by --create-db; a
 # missing database without the flag is exit 2 naming it; InfluxDB ->
 # InfluxDB (a second database) equal point for point, and through a map
-# (a measurement per domain); kill -9 and rerun resumes to the same
+# (a measurement per domain), a failed cast a reject naming the rule,
+# --max-errors; kill -9 and rerun resumes to the same
 # points; a field type conflict with data already in the target rejects
 # those points with InfluxDB's reason while the others land; influxd
 # stopped mid-copy is exit 1 naming the rerun, which then completes; an
@@ -126,6 +127,33 @@ assert_eq "through the map: no domain tag left on sensor points" \
 	"$(idump mapped | grep '^sensor|' | grep -c 'domain=' || true)" 0
 assert_eq "through the map: the unit as a tag" \
 	"$(idump mapped | grep '^sensor|' | grep -c 'unit=' || true)" "$sensors"
+
+# a cast the value does not survive: a reject with the rule's line and the
+# point's line, the other points land; --max-errors stops the copy
+cat >"$T/cast.yaml" <<'EOF'
+points:
+  - from: W
+    fields:
+      value: {from: value, cast: int}
+EOF
+t_run "$FERRY" copy -q --json --create-db --rejects "$T/rej-cast" --map "$T/cast.yaml" \
+	"$IFX/ha" "$IFX/casted"
+assert_eq "failed cast: exit 3" "$T_RC" 3
+rej=$(cat "$T/rej-cast/rejects.ndjson" 2>/dev/null || true)
+assert_contains "failed cast: the rule's line named" "$rej" "cast.yaml:2: field 'value' value"
+all_w=$(grep -c '^W,' "$T/ha.lp" || true)
+nrej=$(grep -c '"table":"W"' <<<"$rej" || true)
+check "failed cast: some W values are not integers" test "$nrej" -gt 0
+assert_eq "failed cast: W landed + refused = all W" \
+	"$(( $(idump casted | grep -c '^W|' || true) + nrej ))" "$all_w"
+assert_eq "failed cast: the other measurements landed" \
+	"$(idump casted | grep -vc '^W|' || true)" "$((want - all_w))"
+t_run "$FERRY" copy -q --create-db --rejects "$T/rej-budget" --max-errors 5 \
+	--map "$T/cast.yaml" "$IFX/ha" "$IFX/budget"
+assert_eq "--max-errors 5: exit 1" "$T_RC" 1
+assert_contains "--max-errors 5: the budget named" "$T_ERR" "error budget"
+assert_eq "--max-errors 5: stops at the sixth reject" \
+	"$(grep -c . "$T/rej-budget/rejects.ndjson")" 6
 
 # ---- kill -9 mid-copy, then rerun: the same points ------------------------------
 kill_at_delays "0.4 0.8 1.5" "$FERRY" copy -q --create-db -j 2 --chunk-time 1h \

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,7 @@ struct pout {
 	struct ferry_error err; /* the first worker error */
 	int rc;
 	struct pcounts cnt;     /* per measurement, under lock */
-	int64_t read, rejected;
+	_Atomic int64_t read, rejected;  /* of the chunks folded in */
 };
 
 struct pworker {
@@ -86,6 +87,7 @@ struct pworker {
 	struct tm_ifx_writer *w;
 	struct tm_pmap_run *run;
 	size_t chunk;
+	int64_t chunk_rej;      /* rejects of this chunk so far */
 	int meas;               /* source measurement of the point at hand */
 	struct ferry_buf body;  /* line protocol not yet written */
 	struct ferry_buf line;
@@ -163,13 +165,20 @@ static const char *meas_name(const struct pworker *w, int m)
 static int reject(struct pworker *w, int meas, int64_t key, const char *file,
 		  const char *why, const void *raw, size_t n, struct ferry_error *err)
 {
+	int64_t max_errors = w->P->r->o->max_errors;
 	char kj[512];
 
 	key_json(w, key, file, kj, sizeof(kj));
 	if (meas < 0 && (meas = pc_find(&w->cnt, PC_UNPARSED, strlen(PC_UNPARSED))) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	w->cnt.v[meas].rejected++;
-	return rej_add(&w->P->r->rej, meas_name(w, meas), kj, "", why, FERRY_V_TEXT, raw, n, err);
+	w->chunk_rej++;
+	if (rej_add(&w->P->r->rej, meas_name(w, meas), kj, "", why, FERRY_V_TEXT, raw, n, err) < 0)
+		return err->code;
+	/* --max-errors stops within a chunk; the rate is judged per chunk */
+	if (max_errors >= 0 && atomic_load(&w->P->rejected) + w->chunk_rej > max_errors)
+		return ferry_error_set(err, FERRY_EABORT, "error budget exceeded");
+	return 0;
 }
 
 /* ---- points to line protocol --------------------------------------- */
@@ -435,10 +444,12 @@ static int over_budget(const struct pout *P, int final)
 {
 	const struct ferry_copy_opts *o = P->r->o;
 
-	if (o->max_errors >= 0 && P->rejected > o->max_errors)
+	int64_t rd = atomic_load(&P->read), rj = atomic_load(&P->rejected);
+
+	if (o->max_errors >= 0 && rj > o->max_errors)
 		return 1;
-	if (o->max_error_rate >= 0 && P->read > 0 && (final || P->read >= 1000) &&
-	    (double)P->rejected / (double)P->read > o->max_error_rate)
+	if (o->max_error_rate >= 0 && rd > 0 && (final || rd >= 1000) &&
+	    (double)rj / (double)rd > o->max_error_rate)
 		return 1;
 	return 0;
 }
@@ -466,8 +477,8 @@ static int chunk_done(struct pworker *w)
 			P->cnt.v[k].rejected += c->rejected;
 			P->cnt.v[k].dropped += c->dropped;
 		}
-		P->read += c->read;
-		P->rejected += c->rejected;
+		atomic_fetch_add(&P->read, c->read);
+		atomic_fetch_add(&P->rejected, c->rejected);
 		rd += c->read;
 		c->read = c->written = c->rejected = c->dropped = 0;
 	}
@@ -505,6 +516,7 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 
 	ferry_buf_clear(&w->body);
 	w->nlines = 0;
+	w->chunk_rej = 0;
 	rc = P->sops->read(w->src, &P->sch, &P->ck[w->chunk], -1, on_point, on_bad_record, w,
 			   err);
 	if (rc == 0)
@@ -519,6 +531,7 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 		P->abort = 1;
 		pthread_cond_broadcast(&P->turn);
 		pthread_mutex_unlock(&P->lock);
+		chunk_done(w);  /* what it read and rejected, for the summary */
 		return rc;
 	}
 	if (P->to_file)
@@ -891,8 +904,9 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 			"aborted: %lld of %lld points rejected (%.2f%%) exceeds the error budget "
 			"(--max-errors %lld, --max-error-rate %g); the points written so far stay: "
 			"rerun with a larger budget to resume",
-			(long long)P.rejected, (long long)P.read,
-			P.read ? 100.0 * (double)P.rejected / (double)P.read : 0.0,
+			(long long)atomic_load(&P.rejected), (long long)atomic_load(&P.read),
+			atomic_load(&P.read) ? 100.0 * (double)atomic_load(&P.rejected) /
+						       (double)atomic_load(&P.read) : 0.0,
 			(long long)o->max_errors, o->max_error_rate);
 	} else if (rc < 0) {
 		*err = P.err;

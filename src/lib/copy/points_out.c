@@ -690,11 +690,15 @@ static int check_db(struct pout *P, struct ferry_error *err)
 	rc = tm_ifx_has_db(w, db, err);
 	if (rc == 0 && P->r->o->create_db) {
 		rc = tm_ifx_create_db(w, db, tm_ifx_writer_rp(w), err);
-		if (rc == 0)
-			plan_strv_pushf(&P->r->plan.warnings, "created database '%s'%s%s%s", db,
-					tm_ifx_writer_rp(w) ? " (retention policy '" : "",
-					tm_ifx_writer_rp(w) ? tm_ifx_writer_rp(w) : "",
-					tm_ifx_writer_rp(w) ? "')" : "");
+		if (rc == 0) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "created database '%s'%s%s%s", db,
+				 tm_ifx_writer_rp(w) ? " (retention policy '" : "",
+				 tm_ifx_writer_rp(w) ? tm_ifx_writer_rp(w) : "",
+				 tm_ifx_writer_rp(w) ? "')" : "");
+			ferry_progress_note(P->r->progress, msg);
+		}
 	} else if (rc == 0) {
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 				     "the target database '%s' does not exist: create it, or add "

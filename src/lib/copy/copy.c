@@ -315,13 +315,18 @@ static int fingerprint(struct run *r, char out[33], struct ferry_error *err)
 			berr |= ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
 				       tp->cols[k].type_sql);
 	}
+	return copy_fingerprint_of(&b, berr, out, err);
+}
+
+int copy_fingerprint_of(struct ferry_buf *b, int berr, char out[33], struct ferry_error *err)
+{
 	/* the hash of a text cut short would refuse (or accept) a resume wrongly */
-	if (berr < 0 || ferry_buf_error(&b)) {
-		ferry_buf_release(&b);
+	if (berr < 0 || ferry_buf_error(b)) {
+		ferry_buf_release(b);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
-	ferry_hash128_hex(b.buf, b.len, out);
-	ferry_buf_release(&b);
+	ferry_hash128_hex(b->buf, b->len, out);
+	ferry_buf_release(b);
 	return 0;
 }
 

@@ -45,5 +45,7 @@ int copy_pst_open(struct pstate *s, const char *path, const char *fp, size_t nch
  * fsync'd before it returns; thread-safe. */
 int copy_pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_error *err);
 void copy_pst_close(struct pstate *s);
+/* write(2) all of p[0..n) (EINTR retried): 0, or -1 with errno set. */
+int copy_write_all(int fd, const char *p, size_t n);
 
 #endif

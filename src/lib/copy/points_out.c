@@ -379,21 +379,6 @@ static int flush(struct pworker *w, struct ferry_error *err)
 
 /* ---- the lp:// file ----------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Append this chunk's lines to the file in plan order: wait for the
  * turn of w->chunk (the chunks before it written or done earlier). */
 static int file_chunk(struct pworker *w, uint64_t *off, struct ferry_error *err)
@@ -411,7 +396,7 @@ static int file_chunk(struct pworker *w, uint64_t *off, struct ferry_error *err)
 	}
 	pthread_mutex_unlock(&P->lock);
 	/* the file is ours until next_write moves on */
-	if (write_all(P->fd, w->body.buf, w->body.len) < 0 ||
+	if (copy_write_all(P->fd, w->body.buf, w->body.len) < 0 ||
 	    (!P->to_stdout && fdatasync(P->fd) < 0))
 		rc = ferry_error_set(err, FERRY_EIO, "cannot write '%s': %s",
 				     P->to_stdout ? "stdout" : P->dst->path, strerror(errno));
@@ -587,13 +572,7 @@ static int points_fingerprint(struct pout *P, char out[33], struct ferry_error *
 	berr |= ferry_buf_addch(&b, '|');
 	berr |= ferry_url_redact(o->dst, &b);
 	berr |= ferry_buf_addf(&b, "|%s|%zu", P->map ? tm_pmap_digest(P->map) : "-", P->nck);
-	if (berr < 0 || ferry_buf_error(&b)) {
-		ferry_buf_release(&b);
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	}
-	ferry_hash128_hex(b.buf, b.len, out);
-	ferry_buf_release(&b);
-	return 0;
+	return copy_fingerprint_of(&b, berr, out, err);
 }
 
 /* The database header of an lp:// file (as influx_inspect export writes
@@ -632,7 +611,7 @@ static int open_file(struct pout *P, struct ferry_error *err)
 
 	if (P->to_stdout) {
 		P->fd = STDOUT_FILENO;
-		if ((rc = file_header(P, &h, err)) == 0 && write_all(P->fd, h.buf, h.len) < 0)
+		if ((rc = file_header(P, &h, err)) == 0 && copy_write_all(P->fd, h.buf, h.len) < 0)
 			rc = ferry_error_set(err, FERRY_EIO, "cannot write stdout: %s",
 					     strerror(errno));
 		ferry_buf_release(&h);
@@ -665,7 +644,7 @@ static int open_file(struct pout *P, struct ferry_error *err)
 	 * starts the file over with its header */
 	if (ftruncate(P->fd, P->st.ndone > 0 ? (off_t)P->off : 0) < 0)
 		goto fail;
-	if (P->st.ndone == 0 && (write_all(P->fd, h.buf, h.len) < 0 || fdatasync(P->fd) < 0))
+	if (P->st.ndone == 0 && (copy_write_all(P->fd, h.buf, h.len) < 0 || fdatasync(P->fd) < 0))
 		goto fail;
 	if (lseek(P->fd, (off_t)P->off, SEEK_SET) < 0)
 		goto fail;

@@ -40,7 +40,7 @@
 #define PST_DONE "{\"done\":%zu,\"offset\":%llu}\n"
 #define PST_DONE_SCAN "{\"done\":%llu,\"offset\":%llu}"
 
-static int write_all(int fd, const char *p, size_t n)
+int copy_write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -67,7 +67,7 @@ static int create_log(struct pstate *s, struct ferry_error *err)
 		goto out;
 	}
 	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, hdr.buf, hdr.len) < 0 || fsync(fd) < 0 ||
+	if (fd < 0 || copy_write_all(fd, hdr.buf, hdr.len) < 0 || fsync(fd) < 0 ||
 	    rename(tmp.buf, s->path) < 0) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot write the state file '%s': %s; "
 				     "choose another place with --state PATH", s->path,
@@ -303,7 +303,7 @@ int copy_pst_mark(struct pstate *s, size_t chunk, uint64_t offset, struct ferry_
 			if (offset > s->offset)
 				s->offset = offset;
 		}
-	} else if (write_all(s->fd, line, (size_t)n) < 0 || fsync(s->fd) < 0) {
+	} else if (copy_write_all(s->fd, line, (size_t)n) < 0 || fsync(s->fd) < 0) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot write the state file '%s': %s",
 				     s->path, strerror(errno));
 	} else {

@@ -43,6 +43,7 @@
 struct pcount {
 	char *name;
 	int64_t read, written, rejected, dropped;
+	uint64_t bytes;         /* of its lines of line protocol */
 };
 
 struct pcounts {
@@ -263,6 +264,7 @@ static int emit(const struct tm_point *p, void *ud, struct ferry_error *err)
 	}
 	if (rc < 0 || ferry_buf_addch(&w->body, '\n') < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	w->cnt.v[w->meas].bytes += w->body.len - mark;
 	w->keys[w->nlines] = p->key;
 	w->meas_of[w->nlines] = w->meas;
 	w->file_of[w->nlines] = p->file;
@@ -374,6 +376,7 @@ static int flush(struct pworker *w, struct ferry_error *err)
 			w->cnt.v[w->meas_of[i]].written++;
 	ferry_buf_clear(&w->body);
 	w->nlines = 0;
+	ferry_progress_tick(P->r->progress);
 	return 0;
 }
 
@@ -444,6 +447,7 @@ static int chunk_done(struct pworker *w)
 {
 	struct pout *P = w->P;
 	int64_t rd = 0;
+	uint64_t by = 0;
 	size_t m;
 	int over;
 
@@ -461,17 +465,21 @@ static int chunk_done(struct pworker *w)
 			P->cnt.v[k].written += c->written;
 			P->cnt.v[k].rejected += c->rejected;
 			P->cnt.v[k].dropped += c->dropped;
+			P->cnt.v[k].bytes += c->bytes;
 		}
+		by += c->bytes;
 		atomic_fetch_add(&P->read, c->read);
 		atomic_fetch_add(&P->rejected, c->rejected);
 		rd += c->read;
 		c->read = c->written = c->rejected = c->dropped = 0;
+		c->bytes = 0;
 	}
 	over = over_budget(P, 0);
 	pthread_mutex_unlock(&P->lock);
 	if (oom)
 		ferry_warn("out of memory: the summary misses some measurements");
-	ferry_progress_add(P->r->progress, (uint64_t)rd, 0);
+	ferry_progress_add(P->r->progress, (uint64_t)rd, by);
+	ferry_progress_tick(P->r->progress);
 	return over;
 }
 
@@ -729,6 +737,7 @@ static int fill(struct pout *P, struct ferry_error *err)
 		t->read = c->read;
 		t->written = c->written;
 		t->rejected = c->rejected;
+		t->bytes = c->bytes;
 		dropped += c->dropped;
 		if (c->dropped)
 			plan_strv_pushf(&P->r->plan.warnings, "%s: %lld points dropped by the map",

@@ -115,9 +115,13 @@ points:
     to: "{tag.domain}"
     tags: {unit: "{measurement}"}
     drop_tags: [domain]
+  - from: no_such_measurement
+    drop: true
 EOF
 t_run "$FERRY" copy -q --create-db --map "$T/map.yaml" "$IFX/ha" "$IFX/mapped"
 assert_eq "through the map: exit 0" "$T_RC" 0
+assert_contains "through the map: a rule that matched nothing is named with its line" \
+	"$T_OUT$T_ERR" "map.yaml:6: rule from 'no_such_measurement' matched no point"
 sensors=$(grep -c 'domain=sensor' "$T/ha.lp" || true)
 assert_eq "through the map: every sensor point in 'sensor'" \
 	"$(idump mapped | grep -c '^sensor|' || true)" "$sensors"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -196,4 +197,35 @@ out:
 	PQclear(res);
 	PQfinish(conn);
 	return out;
+}
+
+int svc_run(const char *cmd, const char *dir, const char *arg, const char *log)
+{
+	char line[4096];
+	int st;
+
+	snprintf(line, sizeof(line), "\"%s/tests/services\" %s \"%s\" %s >>\"%s\" 2>&1",
+		 getenv("FERRY_SRC"), cmd, dir, arg ? arg : "", log);
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *svc_env_of(const char *dir, const char *key)
+{
+	static char val[512];
+	char path[4096], line[1024];
+	size_t kl = strlen(key);
+	FILE *f;
+
+	val[0] = '\0';
+	snprintf(path, sizeof(path), "%s/env", dir);
+	if (!(f = fopen(path, "r")))
+		return val;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == '=') {
+			snprintf(val, sizeof(val), "%.500s", line + kl + 1);
+			val[strcspn(val, "\n")] = '\0';
+		}
+	fclose(f);
+	return val;
 }

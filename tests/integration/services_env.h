@@ -33,4 +33,15 @@ const char *svc_get(const char *key);
  */
 char *svc_new_pg_db(const char *prefix);
 
+/*
+ * Private servers (a test that stops or restarts one must not touch the
+ * shared ones): run `tests/services CMD DIR [ARG]` ($FERRY_SRC), its
+ * output appended to LOG; its exit code (-1 when it did not exit).
+ */
+int svc_run(const char *cmd, const char *dir, const char *arg, const char *log);
+
+/* The value of KEY in DIR/env, the env file of private servers started in
+ * DIR ("" when none); a static buffer, overwritten by the next call. */
+const char *svc_env_of(const char *dir, const char *key);
+
 #endif

@@ -393,16 +393,13 @@ static void test_pg_map(void **state)
 	free(url);
 }
 
-/* tests/services CMD DIR [ARG] */
+/* tests/services CMD DIR [ARG], its output in tmpdir/services.log */
 static int services(const char *cmd, const char *dir, const char *arg)
 {
-	char line[2048];
-	int st;
+	char log[600];
 
-	snprintf(line, sizeof(line), "\"%s/tests/services\" %s \"%s\" %s >>%s/services.log 2>&1",
-		 getenv("FERRY_SRC"), cmd, dir, arg ? arg : "", tmpdir);
-	st = system(line);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	snprintf(log, sizeof(log), "%s/services.log", tmpdir);
+	return svc_run(cmd, dir, arg, log);
 }
 
 static void test_pg_down_and_back(void **state)
@@ -661,27 +658,6 @@ static void test_influx(void **state)
 	ferry_buf_release(&bad);
 }
 
-/* The env file's value of key in dir (static buffer). */
-static const char *env_of(const char *dir, const char *key)
-{
-	static char val[512];
-	char path[700], line[1024];
-	size_t kl = strlen(key);
-	FILE *f;
-
-	val[0] = '\0';
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return val;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == '=') {
-			snprintf(val, sizeof(val), "%.500s", line + kl + 1);
-			val[strcspn(val, "\n")] = '\0';
-		}
-	fclose(f);
-	return val;
-}
-
 /* An influxd with auth-enabled (a private one): the URL's credentials go
  * as Basic auth; refused credentials and a user without write permission
  * are FERRY_ECONN (configuration: the spool keeps the points), never bad
@@ -702,7 +678,7 @@ static void test_influx_auth(void **state)
 	st = system(cmd);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail_msg("cannot start an influxd with auth (see %s/services.log)", tmpdir);
-	snprintf(base, sizeof(base), "%s", env_of(dir, "FERRY_INFLUX_URL") + 7);
+	snprintf(base, sizeof(base), "%s", svc_env_of(dir, "FERRY_INFLUX_URL") + 7);
 	/* the first user may be made without credentials */
 	snprintf(url, sizeof(url), "influx://%s/x", base);
 	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);

@@ -4,13 +4,14 @@
 # stopped mid-copy): an lp file into a database made by --create-db; a
 # missing database without the flag is exit 2 naming it; InfluxDB ->
 # InfluxDB (a second database) equal point for point, and through a map
-# (a measurement per domain), a failed cast a reject naming the rule,
+# (examples/maps/ha-per-domain.yaml), a failed cast a reject naming the rule,
 # --max-errors; kill -9 and rerun resumes to the same
 # points; a field type conflict with data already in the target rejects
 # those points with InfluxDB's reason while the others land; influxd
 # stopped mid-copy is exit 1 naming the rerun, which then completes; an
 # lp:// target read back into InfluxDB is the same database, and a killed
-# lp:// copy resumes to the same file.
+# lp:// copy resumes to the same file; InfluxDB 2.x's /api/v2/write
+# (influx2_fake.py: no 2.x server on the test machines).
 source "$(dirname "$0")/lib.sh"
 t_init ts_influx_target
 t_need influx
@@ -132,6 +133,18 @@ assert_eq "through the map: no domain tag left on sensor points" \
 assert_eq "through the map: the unit as a tag" \
 	"$(idump mapped | grep '^sensor|' | grep -c 'unit=' || true)" "$sensors"
 
+# the example map: a measurement per domain, entity_id and unit the only tags
+t_run "$FERRY" copy -q --create-db -j 2 --map "$FERRY_SRC/examples/maps/ha-per-domain.yaml" \
+	"$IFX/ha" "$IFX/ha_v2"
+assert_eq "ha-per-domain: exit 0" "$T_RC" 0
+assert_eq "ha-per-domain: every point" "$(npoints ha_v2)" "$want"
+assert_eq "ha-per-domain: the domains are the measurements" \
+	"$(idump ha_v2 | cut -d'|' -f1 | sort -u | tr '\n' ' ')" \
+	"$(grep -o 'domain=[a-z_]*' "$T/ha.lp" | cut -d= -f2 | sort -u | tr '\n' ' ')"
+assert_eq "ha-per-domain: no tag but entity_id and unit" \
+	"$(idump ha_v2 | cut -d'|' -f2 | tr ',' '\n' | cut -d= -f1 | sort -u | tr '\n' ' ')" \
+	"entity_id unit "
+
 # a cast the value does not survive: a reject with the rule's line and the
 # point's line, the other points land; --max-errors stops the copy
 cat >"$T/cast.yaml" <<'EOF'
@@ -220,6 +233,28 @@ t_run "$FERRY" copy -q --create-db -j 1 --state "$state" "lp://$T/ha.lp?chunk_by
 	"$IFX/down"
 assert_eq "influxd back: rerun exit 0" "$T_RC" 0
 assert_eq "influxd back: equal to the source" "$(digest down)" "$src_digest"
+
+# ---- InfluxDB 2.x (/api/v2/write), against tests/integration/influx2_fake.py --
+"$PY" "$FERRY_SRC/tests/integration/influx2_fake.py" "$T/fake2.port" >"$T/fake2.log" 2>&1 &
+fake=$!
+for ((i = 0; i < 100; i++)); do [[ -s "$T/fake2.port" ]] && break; sleep 0.1; done
+F2="influx://127.0.0.1:$(cat "$T/fake2.port")/?org=acme&token=s3cret"
+printf 'm,host=a v=1 1700000000000000000\nm,host=b v=2i 1700000000000000000\nm,host=a v=3 1700000001000000000\n' \
+	>"$T/v2.lp"
+t_run "$FERRY" copy -q --json --rejects "$T/rej-v2" "lp://$T/v2.lp" "$F2&bucket=ha"
+assert_eq "2.x: exit 3 (a type conflict)" "$T_RC" 3
+assert_eq "2.x: the points in the bucket" \
+	"$(curl -sS "http://127.0.0.1:$(cat "$T/fake2.port")/fake/points?bucket=ha")" \
+	$'m,host=a 1700000000000000000 v=1\nm,host=a 1700000001000000000 v=3'
+assert_contains "2.x: the conflict in the rejects" "$(cat "$T/rej-v2/rejects.ndjson")" \
+	"field type conflict"
+t_run "$FERRY" copy -q "lp://$T/v2.lp" "$F2&bucket=nob"
+assert_eq "2.x: a missing bucket is exit 2" "$T_RC" 2
+assert_contains "2.x: a missing bucket is named" "$T_ERR" "'nob'"
+t_run "$FERRY" copy -q --create-db --rejects "$T/rej-v2b" "lp://$T/v2.lp" "$F2&bucket=nob"
+assert_eq "2.x: --create-db makes the bucket (exit 3: the conflict)" "$T_RC" 3
+kill "$fake"
+wait "$fake" 2>/dev/null || true
 
 # ---- lp:// target: read back into InfluxDB --------------------------------------
 t_run "$FERRY" copy -q -j 2 --chunk-time 6h "$IFX/ha" "lp://$T/out.lp"

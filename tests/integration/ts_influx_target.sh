@@ -13,20 +13,15 @@
 # lp:// copy resumes to the same file; InfluxDB 2.x's /api/v2/write
 # (influx2_fake.py: no 2.x server on the test machines).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
 t_init ts_influx_target
 t_need influx
 
-SVC="$T/svc"
-if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx >"$T/svc.log" 2>&1; then
-	cat "$T/svc.log" >&2
-	exit 1
-fi
-T_OWN_SVC+=("$SVC")
-IPORT=$(sed -n 's/^FERRY_INFLUX_PORT=//p' "$SVC/env")
-IURL="http://127.0.0.1:$IPORT"
+# private servers (influxd is stopped mid-copy below): SVC, IPORT, IURL,
+# PGURL (the --state database), PY
+relay_services
 IFX="influx://127.0.0.1:$IPORT"
-PGSTATE=$(sed -n 's/^FERRY_PG_URL=//p' "$SVC/env")
-PY=/usr/bin/python3
+PGSTATE=$PGURL
 
 iq() {  # iq DB QUERY
 	curl -sS -XPOST "$IURL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"

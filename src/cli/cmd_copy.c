@@ -188,6 +188,9 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 			"seconds", t->seconds));
 		json_object_set_new(json_array_get(tables, json_array_size(tables) - 1), "order",
 				    t->order ? json_string(t->order) : json_null());
+		if (t->dropped)
+			json_object_set_new(json_array_get(tables, json_array_size(tables) - 1),
+					    "dropped", json_integer(t->dropped));
 	}
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		json_object_set_new(phases, ferry_copy_phase_name((int)i),

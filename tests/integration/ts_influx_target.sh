@@ -140,6 +140,19 @@ assert_eq "ha-per-domain: no tag but entity_id and unit" \
 	"$(idump ha_v2 | cut -d'|' -f2 | tr ',' '\n' | cut -d= -f1 | sort -u | tr '\n' ' ')" \
 	"entity_id unit "
 
+# drop: true leaves points behind, counted per measurement
+cat >"$T/drop.yaml" <<'EOF'
+points:
+  - from: "%"
+    drop: true
+EOF
+t_run "$FERRY" copy -q --json --create-db --map "$T/drop.yaml" "$IFX/ha" "$IFX/dropped"
+assert_eq "drop: exit 0" "$T_RC" 0
+pct=$(grep -c '^%,' "$T/ha.lp" || true)
+assert_contains "drop: counted in the summary" "$T_OUT" "\"dropped\": $pct"
+assert_eq "drop: none of them written" "$(idump dropped | grep -c '^%|' || true)" 0
+assert_eq "drop: the others written" "$(npoints dropped)" "$((want - pct))"
+
 # a cast the value does not survive: a reject with the rule's line and the
 # point's line, the other points land; --max-errors stops the copy
 cat >"$T/cast.yaml" <<'EOF'

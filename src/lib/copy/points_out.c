@@ -722,7 +722,6 @@ static int load_map(struct pout *P, struct ferry_error *err)
 static int fill(struct pout *P, struct ferry_error *err)
 {
 	struct ferry_copy_result *res = P->r->res;
-	int64_t dropped = 0;
 	size_t m;
 
 	res->tables = ferry_calloc(P->cnt.n ? P->cnt.n : 1, sizeof(*res->tables));
@@ -738,7 +737,7 @@ static int fill(struct pout *P, struct ferry_error *err)
 		t->written = c->written;
 		t->rejected = c->rejected;
 		t->bytes = c->bytes;
-		dropped += c->dropped;
+		t->dropped = c->dropped;
 		if (c->dropped)
 			plan_strv_pushf(&P->r->plan.warnings, "%s: %lld points dropped by the map",
 					c->name, (long long)c->dropped);
@@ -753,7 +752,6 @@ static int fill(struct pout *P, struct ferry_error *err)
 				plan_strv_pushf(&P->r->plan.warnings, "%s", line);
 		ferry_buf_release(&u);
 	}
-	(void)dropped;
 	return 0;
 }
 

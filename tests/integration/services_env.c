@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,4 +229,47 @@ const char *svc_env_of(const char *dir, const char *key)
 		}
 	fclose(f);
 	return val;
+}
+
+int svc_fake2_start(const char *dir, int *port)
+{
+	char script[4096], portf[4096];
+	FILE *f = NULL;
+	pid_t pid;
+	int i;
+
+	snprintf(portf, sizeof(portf), "%s/fake2.port", dir);
+	unlink(portf);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		/* not the test's stdout: ctest waits for every holder of that pipe */
+		snprintf(script, sizeof(script), "%s/fake2.log", dir);
+		if (!freopen(script, "a", stdout) || !freopen(script, "a", stderr))
+			_exit(126);
+		snprintf(script, sizeof(script), "%s/tests/integration/influx2_fake.py",
+			 getenv("FERRY_SRC"));
+		execl("/usr/bin/python3", "python3", script, portf, (char *)NULL);
+		_exit(127);
+	}
+	/* it writes the port once it listens (a rename: whole or absent) */
+	for (i = 0; i < 300 && !(f = fopen(portf, "r")); i++)
+		usleep(100000);
+	if (!f || fscanf(f, "%d", port) != 1) {
+		fprintf(stderr, "influx2_fake.py did not start (no %s)\n", portf);
+		if (f)
+			fclose(f);
+		svc_fake2_stop(pid);
+		return -1;
+	}
+	fclose(f);
+	return (int)pid;
+}
+
+void svc_fake2_stop(int pid)
+{
+	if (pid <= 0)
+		return;
+	kill((pid_t)pid, SIGTERM);
+	waitpid((pid_t)pid, NULL, 0);
 }

@@ -44,4 +44,13 @@ int svc_run(const char *cmd, const char *dir, const char *arg, const char *log);
  * DIR ("" when none); a static buffer, overwritten by the next call. */
 const char *svc_env_of(const char *dir, const char *key);
 
+/*
+ * Start tests/integration/influx2_fake.py (a stand-in for the InfluxDB 2.x
+ * API: org "acme", token "s3cret", bucket "ha") on a free loopback port,
+ * its port file in DIR.  Its pid (stop it with svc_fake2_stop), and its
+ * port in *port; -1 with the reason on stderr.
+ */
+int svc_fake2_start(const char *dir, int *port);
+void svc_fake2_stop(int pid);
+
 #endif

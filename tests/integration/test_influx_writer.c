@@ -27,7 +27,6 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -397,45 +396,18 @@ static void test_influxd_stopped(void **state)
 
 /* ------------------------------------------------------------ 2.x */
 
-static pid_t fake_pid;
-static int fake_port;
+static int fake_pid, fake_port;
 
 static int fake_start(void **state)
 {
-	char cmd[2048], portf[600];
-	FILE *f;
-	int i;
-
 	(void)state;
-	snprintf(portf, sizeof(portf), "%s/fake2.port", tmpdir);
-	unlink(portf);
-	fake_pid = fork();
-	if (fake_pid < 0)
-		return -1;
-	if (fake_pid == 0) {
-		snprintf(cmd, sizeof(cmd), "%s/tests/integration/influx2_fake.py",
-			 getenv("FERRY_SRC"));
-		execl("/usr/bin/python3", "python3", cmd, portf, (char *)NULL);
-		_exit(127);
-	}
-	/* it writes the port once it listens (rename: whole or absent) */
-	for (i = 0; i < 300 && !(f = fopen(portf, "r")); i++)
-		usleep(100000);
-	if (!f || fscanf(f, "%d", &fake_port) != 1) {
-		fprintf(stderr, "influx2_fake.py did not start\n");
-		return -1;
-	}
-	fclose(f);
-	return 0;
+	return (fake_pid = svc_fake2_start(tmpdir, &fake_port)) < 0 ? -1 : 0;
 }
 
 static int fake_stop(void **state)
 {
 	(void)state;
-	if (fake_pid > 0) {
-		kill(fake_pid, SIGTERM);
-		waitpid(fake_pid, NULL, 0);
-	}
+	svc_fake2_stop(fake_pid);
 	return 0;
 }
 

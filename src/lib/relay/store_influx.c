@@ -33,8 +33,9 @@ struct relay_ifx {
 	struct ferry_buf body;        /* the records of one database and policy */
 	size_t *units;                /* where each record starts in body */
 	size_t ucap;
-	size_t *blen;                 /* recs[i].bad->len before the write */
-	size_t bcap;
+	size_t *blen, *glen;          /* recs[i].bad->len before the write, and
+				       * before the write of its group */
+	size_t bcap, gcap;
 };
 
 void relay_ifx_close(struct relay_ifx *x)
@@ -48,6 +49,7 @@ void relay_ifx_close(struct relay_ifx *x)
 	ferry_buf_release(&x->body);
 	ferry_free(x->units);
 	ferry_free(x->blen);
+	ferry_free(x->glen);
 	ferry_free(x);
 }
 
@@ -131,15 +133,16 @@ static int all_bad(struct relay_rec *r, const char *why, struct ferry_error *err
 }
 
 /* What records [i, j) were told undone: nothing refused, their bad lines
- * gone (in reverse order: records may share one bad buffer). */
-static void undo_bad(struct relay_ifx *x, struct relay_rec *recs, size_t i, size_t j)
+ * gone back to len[] (in reverse order: records may share one buffer, so
+ * len[] must be taken when [i, j) began, after what came before). */
+static void undo_bad(struct relay_rec *recs, size_t i, size_t j, const size_t *len)
 {
 	while (j-- > i) {
 		recs[j].nbad = 0;
 		recs[j].why[0] = '\0';
 		/* shorter than it is: cannot fail */
-		if (recs[j].bad && ferry_buf_setlen(recs[j].bad, x->blen[j]) < 0)
-			recs[j].bad->len = x->blen[j];
+		if (recs[j].bad && ferry_buf_setlen(recs[j].bad, len[j]) < 0)
+			recs[j].bad->len = len[j];
 	}
 }
 
@@ -151,9 +154,10 @@ static int write_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, si
 	int rc;
 
 	ferry_buf_clear(&x->body);
-	if (FERRY_GROW(x->units, x->ucap, j - i))
+	if (FERRY_GROW(x->units, x->ucap, j - i) || FERRY_GROW(x->glen, x->gcap, j))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (k = i; k < j; k++) {
+		x->glen[k] = recs[k].bad ? recs[k].bad->len : 0;
 		x->units[k - i] = x->body.len;
 		if (ferry_buf_add(&x->body, recs[k].lp, recs[k].n) < 0)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -168,7 +172,7 @@ static int write_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, si
 		return rc;
 	/* dropped or never made: every point of these records, even those
 	 * told refused before it went (halving) */
-	undo_bad(x, recs, i, j);
+	undo_bad(recs, i, j, x->glen);
 	for (k = i, rc = 0; k < j && rc == 0; k++)
 		rc = all_bad(&recs[k], err->msg, err);
 	return rc;
@@ -195,7 +199,7 @@ static int ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 		i = j;
 	}
 	if (rc < 0)
-		undo_bad(x, recs, 0, n);
+		undo_bad(recs, 0, n, x->blen);
 	return rc < 0 ? rc : 0;
 }
 

@@ -471,7 +471,7 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   "INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
 			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
 			   " old_writes, old_errors, new_writes, new_errors)"
-			   " VALUES ($1, $2, now(), $3, $4, $5, to_timestamp($6::bigint / 1e6),"
+			   " VALUES ($1, $2, now(), $3, $4, $5, (timestamptz 'epoch' + $6::bigint * interval '1 microsecond'),"
 			   " $7, $8, $9, $10, $11, $12, $13)"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"

@@ -146,7 +146,8 @@ struct ferry_cutover_opts {
 	/* prepare */
 	const char *old_url;         /* the old store (kept whole: backfill and
 				      * verify read it; printed without password) */
-	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns */
+	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns;
+				      * chunk_time for the backfill and verify */
 	const char *strategy;        /* NULL = dual-write */
 	double soak_s;               /* switchover -> cleanup; < 0 = 3600 */
 	const char *switch_cmd;      /* run (sh -c) after switchover; NULL none */

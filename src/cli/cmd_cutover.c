@@ -22,8 +22,8 @@
 
 static const char cutover_usage[] =
 	"usage: ferry cutover prepare --db URL --old URL [--layout L | --map FILE]\n"
-	"                     [--strategy S] [--soak DURATION] [--switch-cmd CMD]\n"
-	"                     [--final-export FILE] [--by NAME]\n"
+	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
+	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
@@ -63,6 +63,8 @@ static const char cutover_usage[] =
 	"  --layout L, --map FILE, --table NAME, --series-tag TAG, --keep-ns\n"
 	"                       prepare: the PostgreSQL rows, as for ferry copy and\n"
 	"                       ferry relay (default: narrow)\n"
+	"  --chunk-time T       prepare: InfluxDB time per chunk of the backfill and\n"
+	"                       the verify (6h, 1d), as for ferry copy\n"
 	"  --strategy S         prepare: dual-write (default), immediate, gradual,\n"
 	"                       blue-green (recorded; every strategy runs the\n"
 	"                       dual-write steps for now)\n"
@@ -104,7 +106,7 @@ static int takes(int sub, int opt)
 	case OPT_BY: return sub != SUB_STATUS;
 	case OPT_OLD: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
 	case OPT_FINAL_EXPORT: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
-	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS:
+	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
 	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
 		return sub == SUB_ADVANCE;

@@ -99,7 +99,7 @@ static const char plan_ddl[] =
 	" old_url text NOT NULL,"
 	" old_shown text NOT NULL,"
 	" new_shown text NOT NULL,"
-	" layout text, map text, map_digest text, tbl text, series_tag text,"
+	" layout text, map text, map_digest text, tbl text, series_tag text, chunk_time text,"
 	" keep_ns boolean NOT NULL DEFAULT false,"
 	" soak_s double precision NOT NULL,"
 	" switch_cmd text, final_export text,"
@@ -192,6 +192,7 @@ static void plan_release(struct cut_plan *p)
 	ferry_free(p->series_tag);
 	ferry_free(p->switch_cmd);
 	ferry_free(p->final_export);
+	ferry_free(p->chunk_time);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -225,11 +226,11 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text FROM ferry.cutover_plan FOR UPDATE" :
+				" last_gates::text, chunk_time FROM ferry.cutover_plan FOR UPDATE" :
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text FROM ferry.cutover_plan",
+				" last_gates::text, chunk_time FROM ferry.cutover_plan",
 				0, NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -258,6 +259,7 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 	p->t0_us = PQgetisnull(res, 0, 13) ? 0 : strtoll(PQgetvalue(res, 0, 13), NULL, 10);
 	p->backfill_t0_us = PQgetisnull(res, 0, 14) ? 0 :
 			    strtoll(PQgetvalue(res, 0, 14), NULL, 10);
+	p->chunk_time = col(res, 16);
 	if (last && !PQgetisnull(res, 0, 15))
 		*last = json_loads(PQgetvalue(res, 0, 15), 0, NULL);
 	PQclear(res);
@@ -333,7 +335,7 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " " RFC("step_since") " AS step_since,"
 			       " (SELECT phase FROM ferry.cutover) AS phase,"
 			       " old_shown AS old, new_shown AS new, layout, map, map_digest,"
-			       " tbl AS table, series_tag, keep_ns, " RFC("t0") " AS t0,"
+			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
 			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
 			       " " RFC("created_at") " AS created_at, created_by"
 			       " FROM ferry.cutover_plan) p", err)) ||
@@ -465,17 +467,18 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	PQclear(res);
 	res = NULL;
 	{
-		const char *p[14] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+		const char *p[15] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
 				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
-				      o->switch_cmd, o->final_export, o->by ? o->by : "" };
+				      o->switch_cmd, o->final_export, o->by ? o->by : "",
+				      o->ts.chunk_time };
 
 		/* a new plan forgets the old one's T0s: its backfill starts over */
 		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
 					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
 					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
-					" created_by) VALUES ('active', $1, 'prepare', $2, $3, $4, $5,"
-					" $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+					" created_by, chunk_time) VALUES ('active', $1, 'prepare', $2,"
+					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
 					" strategy = $1, step = 'prepare', step_since = now(),"
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
@@ -483,7 +486,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
 					" final_export = $13, t0 = NULL, backfill_t0 = NULL,"
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
-					" created_by = $14", 14, p, NULL,
+					" created_by = $14, chunk_time = $15", 15, p, NULL,
 					"cannot record the plan in ferry.cutover_plan", err)) < 0)
 			goto out;
 	}

@@ -54,6 +54,7 @@ void cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts)
 	ts->table = p->table && *p->table ? p->table : NULL;
 	ts->series_tag = p->series_tag && *p->series_tag ? p->series_tag : NULL;
 	ts->keep_ns = p->keep_ns;
+	ts->chunk_time = p->chunk_time && *p->chunk_time ? p->chunk_time : NULL;
 }
 
 /* One row of numbers about the live relays (sql selects them). */
@@ -298,8 +299,8 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 	}
 	e = ferry_buf_addf(&sql, "WITH d AS (SELECT ctid, row_number() OVER"
 			   " (PARTITION BY x::text ORDER BY ctid) AS n FROM %s x"
-			   " WHERE time >= to_timestamp(%" PRId64 " / 1e6) - interval '" SEAM "'"
-			   " AND time < to_timestamp(%" PRId64 " / 1e6))"
+			   " WHERE time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond') - interval '" SEAM "'"
+			   " AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'))"
 			   " DELETE FROM %s t USING d WHERE t.ctid = d.ctid AND d.n > 1",
 			   q, c->plan->t0_us, c->plan->t0_us, q);
 	PQfreemem(q);
@@ -403,7 +404,7 @@ static int window_views(struct cut_ctx *c, struct cut_result *r)
 			   "  AND b.table_type = 'BASE TABLE'"
 			   "  AND c.data_type = 'timestamp with time zone' LOOP"
 			   "  EXECUTE format('CREATE VIEW " WINDOW_SCHEMA ".%%I AS SELECT * FROM"
-			   "   public.%%I WHERE time < to_timestamp(%" PRId64 " / 1e6)', t, t);"
+			   "   public.%%I WHERE time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')', t, t);"
 			   " END LOOP; END $$", c->plan->t0_us) < 0)
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL,

@@ -28,7 +28,7 @@ struct cut_plan {
 	int step;
 	double step_age_s;       /* since the step began (the database's clock) */
 	char *old_url;           /* whole, with its password */
-	char *layout, *map, *table, *series_tag;
+	char *layout, *map, *table, *series_tag, *chunk_time;
 	int keep_ns;
 	double soak_s;
 	char *switch_cmd, *final_export;

@@ -50,9 +50,9 @@ unhold() {
 relay_services
 OLD="influx://ha:s3cret@127.0.0.1:$IPORT/home_assistant"
 
-# ---- history in the old store: a month of a Home Assistant's sensors
+# ---- history in the old store: the last hours of a Home Assistant's sensors
 "$FERRY" generate --format lp --rows 40000 --entities 20 --seed 3 \
-	--start 2026-10-01T00:00:00Z -q -o "$T/history.lp"
+	--start $(($(date +%s) - 9 * 3600)) -q -o "$T/history.lp"
 split -l 5000 "$T/history.lp" "$T/hist."
 for p in "$T"/hist.*; do
 	curl -sS -XPOST "$IURL/write?db=home_assistant" --data-binary @"$p"
@@ -175,7 +175,11 @@ assert_eq "killed during the backfill: the step stays" "$(pg_q "$PGURL" "SELECT 
 assert_eq "the job is unfinished" "$(pg_q "$PGURL" "SELECT state <> 'done' FROM ferry.jobs WHERE job = 'cutover-backfill'")" t
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "the rerun completes the backfill" "$T_RC" 0
-assert_contains "it resumed the job" "$T_OUT" "(resumed)"
+assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
+# ferry copy resumes the job, or (an InfluxDB source whose plan moved with
+# the live writes after T0) the backfill starts over; either way the
+# verify gate below and the doubled-row check at the end judge the result
+echo "# rerun: $(grep -o '(resumed)\|(started over[^)]*)' <<<"$T_OUT")"
 assert_contains "it moved to validate" "$T_OUT" "moved to validate"
 assert_eq "every chunk copied once" \
 	"$(pg_q "$PGURL" "SELECT count(*) FILTER (WHERE state <> 'done') FROM ferry.progress WHERE job = 'cutover-backfill'")" 0

@@ -243,7 +243,14 @@ int cmd_cutover(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "to", required_argument, NULL, OPT_TO },
-		CLI_TS_LONGOPTS,
+		/* the rows' options of ferry copy, not its time window: the
+		 * backfill's window is the plan's (before T0) */
+		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
+		{ "map", required_argument, NULL, CLI_TS_MAP },
+		{ "table", required_argument, NULL, CLI_TS_TABLE },
+		{ "series-tag", required_argument, NULL, CLI_TS_SERIES_TAG },
+		{ "keep-ns", no_argument, NULL, CLI_TS_KEEP_NS },
+		{ "chunk-time", required_argument, NULL, CLI_TS_CHUNK_TIME },
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};

@@ -371,6 +371,17 @@ out:
 	return rc;
 }
 
+static void ctx_init(struct cut_ctx *c, PGconn *pg, const struct ferry_cutover_opts *o,
+		     const char *db, struct cut_plan *plan, int work)
+{
+	memset(c, 0, sizeof(*c));
+	c->pg = pg;
+	c->o = o;
+	c->db = db;
+	c->plan = plan;
+	c->work = work;
+}
+
 /* ---- prepare -------------------------------------------------------------------- */
 
 /* The target schema, made as ferry copy makes it (narrow: the table the
@@ -505,11 +516,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	/* the prepare gates, for the record and the operator */
 	if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
 		goto out;
-	memset(&c, 0, sizeof(c));
-	c.pg = pg;
-	c.o = o;
-	c.db = o->db;
-	c.plan = &plan;
+	ctx_init(&c, pg, o, o->db, &plan, 0);
 	if (!(gates = json_array()) || (rc = cut_gates_eval(&c, gates, o->out)) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -629,12 +636,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 				       "cutover is complete", json, err);
 			goto out;
 		}
-		memset(&c, 0, sizeof(c));
-		c.pg = pg;
-		c.o = o;
-		c.db = o->db;
-		c.plan = &plan;
-		c.work = 1;
+		ctx_init(&c, pg, o, o->db, &plan, 1);
 		json_decref(gates);
 		if (o->out)
 			fprintf(o->out, "%s -> %s: gates\n", ferry_cutover_step_name(plan.step),
@@ -826,10 +828,7 @@ int ferry_cutover_report(const char *db, char **json, struct ferry_error *err)
 	}
 	if (rc < 0)
 		goto out;
-	memset(&c, 0, sizeof(c));
-	c.pg = pg;
-	c.db = db;
-	c.plan = &plan;
+	ctx_init(&c, pg, NULL, db, &plan, 0);
 	c.last = last;
 	if (!(gates = json_array())) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");

@@ -117,13 +117,16 @@ static void g_schema(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 	PQclear(res);
 }
 
-static void g_relays_ready(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+/* How many live relays report column true; pass when all of them do. */
+static void all_live(struct cut_ctx *c, const char *column, const char *what,
+		     const char *why, struct cut_result *r)
 {
+	char sql[160];
 	PGresult *res = NULL;
 	int64_t n, ok;
 
-	(void)g;
-	if (live_row(c, "SELECT count(*), count(*) FILTER (WHERE ready)" LIVE, &res, r) < 0)
+	snprintf(sql, sizeof(sql), "SELECT count(*), count(*) FILTER (WHERE %s)" LIVE, column);
+	if (live_row(c, sql, &res, r) < 0)
 		return;
 	n = num(res, 0);
 	ok = num(res, 1);
@@ -132,28 +135,21 @@ static void g_relays_ready(struct cut_ctx *c, const struct cut_gate *g, struct c
 	if (no_relay(r, n))
 		return;
 	r->pass = ok == n;
-	snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays ready%s",
-		 ok, n, r->pass ? "" : " (see their /ready and logs)");
+	snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays %s%s",
+		 ok, n, what, r->pass ? "" : why);
+}
+
+static void g_relays_ready(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	(void)g;
+	all_live(c, "ready", "ready", " (see their /ready and logs)", r);
 }
 
 static void g_spool_writable(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
-	PGresult *res = NULL;
-	int64_t n, ok;
-
 	(void)g;
-	if (live_row(c, "SELECT count(*), count(*) FILTER (WHERE spool_ok)" LIVE, &res, r) < 0)
-		return;
-	n = num(res, 0);
-	ok = num(res, 1);
-	PQclear(res);
-	r->value = (double)ok;
-	if (no_relay(r, n))
-		return;
-	r->pass = ok == n;
-	snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays have a "
-		 "writable spool with room%s", ok, n,
-		 r->pass ? "" : " (a relay without --spool, or its spool is full)");
+	all_live(c, "spool_ok", "have a writable spool with room",
+		 " (a relay without --spool, or its spool is full)", r);
 }
 
 /* ---- every relay in the step's phase ---------------------------------------- */
@@ -299,7 +295,8 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 	}
 	e = ferry_buf_addf(&sql, "WITH d AS (SELECT ctid, row_number() OVER"
 			   " (PARTITION BY x::text ORDER BY ctid) AS n FROM %s x"
-			   " WHERE time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond') - interval '" SEAM "'"
+			   " WHERE time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+			   " - interval '" SEAM "'"
 			   " AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'))"
 			   " DELETE FROM %s t USING d WHERE t.ctid = d.ctid AND d.n > 1",
 			   q, c->plan->t0_us, c->plan->t0_us, q);
@@ -457,7 +454,8 @@ static int window_views(struct cut_ctx *c, struct cut_result *r)
 			   "  AND b.table_type = 'BASE TABLE'"
 			   "  AND c.data_type = 'timestamp with time zone' LOOP"
 			   "  EXECUTE format('CREATE VIEW " WINDOW_SCHEMA ".%%I AS SELECT * FROM"
-			   "   public.%%I WHERE time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')', t, t);"
+			   "   public.%%I WHERE time < (timestamptz ''epoch'' + %" PRId64
+			   "   * interval ''1 microsecond'')', t, t);"
 			   " END LOOP; END $$", c->plan->t0_us) < 0)
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL,

@@ -238,6 +238,8 @@ check "the relay follows to new-only" relay_phase_is new-only
 t_run "$FERRY" cutover rollback --db "$PGURL"
 assert_eq "rollback after cleanup: 1" "$T_RC" 1
 assert_contains "it says why" "$T_ERR" "not reversible"
+t_run "$FERRY" cutover abort --db "$PGURL"
+assert_eq "abort after cleanup: 1" "$T_RC" 1
 t_run "$FERRY" cutover advance --db "$PGURL"
 assert_eq "advance after cleanup: 0, nothing to do" "$T_RC" 0
 assert_contains "it says so" "$T_OUT" "cleanup is the last step"

@@ -271,7 +271,8 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 /* ---- the log ------------------------------------------------------------------- */
 
 /* Inside the move's transaction: move the relays to phase (when it
- * differs from the stored one) and log the event in that same row. */
+ * differs from the stored one; phase -1: leave it) and log the event in
+ * that same row. */
 static int log_event(PGconn *pg, const char *by, int phase, const char *step,
 		     const char *action, json_t *gates, const char *note,
 		     struct ferry_error *err)
@@ -282,12 +283,16 @@ static int log_event(PGconn *pg, const char *by, int phase, const char *step,
 	PGresult *res = NULL;
 	int rc, same;
 
-	if ((rc = relay_pg_exec(pg, "SELECT phase = $1 FROM ferry.cutover", 1, ph, &res,
-				"cannot read ferry.cutover", err)) < 0)
-		goto out;
-	same = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
-	PQclear(res);
-	res = NULL;
+	if (phase < 0) {
+		same = 1;
+	} else {
+		if ((rc = relay_pg_exec(pg, "SELECT phase = $1 FROM ferry.cutover", 1, ph, &res,
+					"cannot read ferry.cutover", err)) < 0)
+			goto out;
+		same = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+		PQclear(res);
+		res = NULL;
+	}
 	if (!same) {
 		if ((rc = relay_phase_set_tx(pg, phase, by, err)) < 0)
 			goto out;
@@ -662,9 +667,8 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET last_gates = $1::jsonb",
 					1, p, NULL, "cannot record the gates", err)) < 0 ||
-		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(from),
-				    ferry_cutover_step_name(from), "advance-refused", gates, NULL,
-				    err)) < 0 ||
+		    (rc = log_event(pg, o->by, -1, ferry_cutover_step_name(from),
+				    "advance-refused", gates, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
 			goto out;
 		rc = doc_build(pg, gates, "the gates do not all pass: the cutover stays where "
@@ -699,7 +703,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 
 		if (run(pg, "BEGIN", "cannot begin", &e2) == 0 &&
-		    log_event(pg, o->by, FERRY_PHASE_NEW_PRIMARY, "switchover", "switch-cmd-failed",
+		    log_event(pg, o->by, -1, "switchover", "switch-cmd-failed",
 			      NULL, note.buf, &e2) == 0)
 			run(pg, "COMMIT", "cannot commit", &e2);
 		rollback_tx(pg);
@@ -712,7 +716,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 
 		final_export(&plan, &note);
 		if (run(pg, "BEGIN", "cannot begin", &e2) == 0 &&
-		    log_event(pg, o->by, FERRY_PHASE_NEW_ONLY, "cleanup", "final-export", NULL,
+		    log_event(pg, o->by, -1, "cleanup", "final-export", NULL,
 			      note.buf, &e2) == 0)
 			run(pg, "COMMIT", "cannot commit", &e2);
 		rollback_tx(pg);

@@ -682,12 +682,14 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		const char *p[3] = { ferry_cutover_step_name(to), NULL, NULL };
 
 		snprintf(t0, sizeof(t0), "%" PRId64, c.t0_us);
-		/* T0: when the last relay began dual-writing (the dual-write gate) */
+		/* T0: when the last relay began dual-writing (the dual-write
+		 * gate), unless kept through a rollback */
 		p[1] = from == FERRY_STEP_DUAL_WRITE ? t0 : NULL;
 		p[2] = from == FERRY_STEP_DUAL_WRITE ? "t" : "f";
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $3 THEN " TS_OF("$2") " ELSE t0 END", 3, p,
+					" t0 = CASE WHEN $3 AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
+					3, p,
 					NULL, "cannot move the plan", err)) < 0 ||
 		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
 				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
@@ -774,12 +776,12 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 	{
 		const char *p[2] = { ferry_cutover_step_name(to), abort_ ? "aborted" : "active" };
 
-		/* T0 is found again on the way forward: the same moment when the
-		 * relays stayed in dual, a later one when they left it */
+		/* T0 stays while the relays write both stores (dual and
+		 * new-primary both do); back at prepare they stopped, and the
+		 * way forward finds a later one */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1, status = $2,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $1 IN ('prepare', 'dual-write') THEN NULL"
-					" ELSE t0 END", 2, p, NULL, "cannot move the plan", err)) < 0 ||
+					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END", 2, p, NULL, "cannot move the plan", err)) < 0 ||
 		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
 				    ferry_cutover_step_name(to), abort_ ? "abort" : "rollback", NULL,
 				    NULL, err)) < 0 ||

@@ -688,10 +688,37 @@ static void *replay_main(void *arg)
 
 /* ------------------------------------------------------------ phase */
 
+/* This relay's heartbeat: what `ferry cutover` gates on. */
+static void beat(struct relay *R, int64_t phase_since_us)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_gauges g;
+	struct relay_beat b;
+	int i;
+
+	op_gauges(R, &g);
+	memset(&b, 0, sizeof(b));
+	b.relay_id = R->relay_id;
+	b.listen = R->o->listen ? R->o->listen : "";
+	b.phase = g.phase;
+	b.phase_since_us = phase_since_us;
+	b.ready = g.ready;
+	b.spool_ok = R->spool && relay_spool_room(R->spool, 1);
+	b.spool_records = g.spool_records;
+	b.lag_s = g.replay_lag_s;
+	for (i = 0; i < 2; i++) {
+		b.writes[i] = relay_metrics_store_get(R->metrics, i, RELAY_S_WRITES);
+		b.errors[i] = relay_metrics_store_get(R->metrics, i, RELAY_S_ERRORS);
+	}
+	if (relay_phase_report(R->ph, &b, &err) < 0)
+		ferry_debug("relay: heartbeat: %s", err.msg);
+}
+
 static void *phase_main(void *arg)
 {
 	struct relay *R = arg;
 	time_t last_beat = 0;
+	int64_t since_us = wall_ns() / 1000;
 	int down = 0;
 
 	while (!atomic_load(&R->stop)) {
@@ -701,6 +728,10 @@ static void *phase_main(void *arg)
 		if (rc > 0) {
 			int was = atomic_exchange(&R->phase, relay_phase_get(R->ph));
 
+			/* from now on every write takes the new phase's path: the
+			 * moment the cutover's T0 is made of; told at once */
+			since_us = wall_ns() / 1000;
+			last_beat = 0;
 			ferry_info("relay: phase %s -> %s", ferry_phase_name(was),
 				   ferry_phase_name(relay_phase_get(R->ph)));
 		} else if (rc < 0 && !down) {
@@ -709,12 +740,7 @@ static void *phase_main(void *arg)
 		}
 		down = rc < 0;
 		if (!down && time(NULL) - last_beat >= HEARTBEAT_S) {
-			struct relay_gauges g;
-
-			op_gauges(R, &g);
-			if (relay_phase_report(R->ph, R->relay_id, R->o->listen ? R->o->listen : "",
-					       g.spool_records, g.replay_lag_s, &err) < 0)
-				ferry_debug("relay: heartbeat: %s", err.msg);
+			beat(R, since_us);
 			last_beat = time(NULL);
 		}
 	}

@@ -101,6 +101,21 @@ measurements() {
 print(" ".join(v[0] for s in d["results"][0].get("series", []) for v in s["values"]))'
 }
 
+# bad input: a table map for an InfluxDB store, --db URL twice, --db not PostgreSQL
+printf 'target: readings\ncolumns:\n  time: time\n' >"$T/table-map.yaml"
+t_run "$FERRY" relay --listen 127.0.0.1:0 --old "influx://127.0.0.1:$IPORT/home_assistant" \
+	--new "$NEW" --map "$T/table-map.yaml" --spool "$T/spool-x"
+assert_eq "a table map for an InfluxDB new store: exit 2" "$T_RC" 2
+assert_contains "it says the map has no points:" "$T_ERR" "has no points: rules"
+t_run "$FERRY" relay --old "influx://127.0.0.1:$IPORT/home_assistant" --new "$NEW" \
+	--spool "$T/spool-x" --db "$PGURL" --db "${PGURL}2"
+assert_eq "--db URL twice: exit 2" "$T_RC" 2
+assert_contains "it names both" "$T_ERR" "--db URL given twice"
+FERRY_RELAY_DB=home_assistant t_run "$FERRY" relay --old "influx://127.0.0.1:$IPORT/home_assistant" \
+	--new "$NEW" --spool "$T/spool-x"
+assert_eq "FERRY_RELAY_DB not a postgres:// URL: exit 2" "$T_RC" 2
+assert_contains "it names the variable" "$T_ERR" "FERRY_RELAY_DB"
+
 relay_start --new "$NEW" --map "$T/map.yaml" --db "$PGURL"
 t_run "$FERRY" cutover status --db "$PGURL" --json
 assert_contains "the phase lives in the --db database: dual" "$T_OUT" '"dual"'
@@ -136,6 +151,28 @@ assert_eq "the new store has the neighbour, cast to int, in the domain's measure
 	"$(curl -sS -XPOST "http://127.0.0.1:$IPORT2/query?db=ha_v2&epoch=ns" \
 		--data-urlencode 'q=SELECT value FROM counter WHERE entity_id = '"'clicks'"' AND unit = '"'events'"'' |
 		grep -o '"values":\[\[[^]]*')" '"values":[[1700000001000000000,3'
+
+# ---- a mapped point influxd refuses (a field type conflict in ha_v2): a
+# dead letter with influxd's reason and the client's line (the same shard
+# group: InfluxDB 1.x types a field per shard), the neighbour (another
+# measurement) written; the old store has both
+curl -sS -XPOST "http://127.0.0.1:$IPORT2/write?db=ha_v2" \
+	--data-binary 'switch,entity_id=conflict,unit=W value="on" 1699999999000000000'
+code=$(curl -sS -o "$T/w.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary 'W,domain=switch,entity_id=conflict value=1 1700000000000000000
+W,domain=light,entity_id=fine value=2 1700000000000000000')
+assert_eq "a write the new store half refuses: 204" "$code" 204
+check "spool drained" relay_drained
+assert_contains "the dead letter has influxd's reason" "$(cat "$dl" 2>&1)" "field type conflict"
+assert_contains "the dead letter has the client's line, not the mapped one" "$(cat "$dl" 2>&1)" \
+	'W,domain=switch,entity_id=conflict value=1 1700000000000000000'
+assert_eq "the neighbour is in the new store" \
+	"$(curl -sS -XPOST "http://127.0.0.1:$IPORT2/query?db=ha_v2" \
+		--data-urlencode 'q=SELECT count(value) FROM light WHERE entity_id = '"'fine'"'' |
+		grep -o '"values":\[\[[^]]*' | grep -o '[0-9]*$')" 1
+assert_eq "the old store has both" \
+	"$(ifx_q 'SELECT count("value") FROM "W" WHERE "domain" = '"'switch'"' OR "domain" = '"'light'"'' |
+		grep -o '"values":\[\[[^]]*' | grep -o '[0-9]*$')" 2
 
 # ---- kill -9 of the relay mid-stream with the new influxd down
 "$FERRY_SRC/tests/services" stop-influx "$SVC2"

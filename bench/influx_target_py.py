@@ -21,17 +21,20 @@ BATCH = 1000
 
 
 def map_point(measurement, tags, fields, t):
-    """Home Assistant's layout -> a measurement per domain, entity_id and the
-    unit as tags, the other tags as string fields, fields kept."""
-    out_tags = {"entity_id": tags.get("entity_id", "")}
-    if measurement != tags.get("entity_id"):
+    """Home Assistant's layout -> a measurement per domain: entity_id and the
+    unit (the old measurement, unless it is DOMAIN.OBJECT_ID) as tags, the
+    friendly_name tag as the field friendly_name_str, the other tags left
+    out, fields kept (examples/maps/ha-per-domain.yaml)."""
+    if not tags.get("domain") or not tags.get("entity_id"):
+        return {"measurement": measurement, "tags": tags, "fields": fields, "time": t}
+    out_tags = {"entity_id": tags["entity_id"]}
+    if "." not in measurement:
         out_tags["unit"] = measurement
     out_fields = dict(fields)
-    for k, v in tags.items():
-        if k not in ("entity_id", "domain"):
-            out_fields[k] = v
+    if tags.get("friendly_name"):
+        out_fields["friendly_name_str"] = tags["friendly_name"]
     return {
-        "measurement": tags.get("domain") or measurement,
+        "measurement": tags["domain"],
         "tags": out_tags,
         "fields": out_fields,
         "time": t,

@@ -77,6 +77,16 @@ pg_q "$u1" "update telemetry_data set integer_value = 86 where series = 'battery
 t_run "$FERRY" verify --map "$T/map.yaml" "lp://$T/ha.lp" "$u1"
 assert_eq "verify through the map finds a changed value" "$T_RC" 1
 
+# the map's content is in the resume fingerprint: an edited map is another job
+t_run "$FERRY" copy -q --rejects "$T/rej" --map "$T/map.yaml" "lp://$T/ha.lp" "$u1"
+assert_contains "rerun with the same map: the job is complete" "$T_OUT$T_ERR" "already complete"
+cp "$T/map.yaml" "$T/map.yaml.orig"
+sed -i 's/cast: int/cast: float/' "$T/map.yaml"
+t_run "$FERRY" copy -q --rejects "$T/rej" --map "$T/map.yaml" "lp://$T/ha.lp" "$u1"
+assert_eq "rerun with an edited map: refused" "$T_RC" 2
+assert_contains "rerun with an edited map: says why" "$T_ERR" "other options"
+mv "$T/map.yaml.orig" "$T/map.yaml"
+
 # ---- lp:// -> wide through the map --------------------------------------------
 u2=$(new_db ts_pmap_wide)
 t_run "$FERRY" copy --rejects "$T/rej2" --layout wide --map "$T/map.yaml" "lp://$T/ha.lp" "$u2"
@@ -135,6 +145,29 @@ assert_eq "example: a table per domain" \
 assert_eq "example: climate keeps its attribute fields, unit as a tag" \
 	"$(pg_q "$u5" "select entity_id || '/' || unit || '/' || value || '/' || temperature || '/' || friendly_name_str from climate")" \
 	"living/°C/21.5/22/Living"
+
+# ---- points: and a table map in one file: the points first, then the table ------
+u7=$(new_db ts_pmap_table)
+pg_q "$u7" "CREATE TABLE t (ts timestamptz, name text, num double precision)" >/dev/null
+cat >"$T/both.yaml" <<'EOF'
+points:
+  - from: {measurement: "*", tags: {domain: "*"}}
+    to: "{tag.domain}"
+    fields:
+      value: {scale: 2}
+target: t
+columns:
+  ts: time
+  name: "{measurement}.{field}"
+  num: value.numeric
+include:
+  field: [value]
+EOF
+t_run "$FERRY" copy -q --map "$T/both.yaml" "lp://$T/ha.lp" "$u7"
+assert_eq "points then table map: exit code" "$T_RC" 0
+assert_eq "points then table map: rows" \
+	"$(pg_q "$u7" "SELECT string_agg(name || '=' || num, ',' ORDER BY ts, name, num) FROM t")" \
+	"climate.value=43,sensor.value=174,sensor.value=3047,sensor.value=175,sensor.value=3200"
 
 # ---- a bad map: the file and line ---------------------------------------------------
 printf 'points:\n  - from: W\n    colour: red\n' >"$T/bad.yaml"

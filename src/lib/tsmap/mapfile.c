@@ -158,13 +158,26 @@ int tm_glob_any(char *const *globs, const char *s, size_t n)
 {
 	char tmp[512];
 	size_t i;
+	int copied = 0;
 
-	if (n >= sizeof(tmp))
-		n = sizeof(tmp) - 1;
-	memcpy(tmp, s, n);
-	tmp[n] = 0;
-	for (i = 0; globs[i]; i++)
+	for (i = 0; globs[i]; i++) {
+		/* per point and rule: "*" and plain names without fnmatch */
+		if (globs[i][0] == '*' && !globs[i][1])
+			return 1;
+		if (!strpbrk(globs[i], "*?[\\")) {
+			if (strlen(globs[i]) == n && !memcmp(globs[i], s, n))
+				return 1;
+			continue;
+		}
+		if (!copied) {
+			if (n >= sizeof(tmp))
+				n = sizeof(tmp) - 1;
+			memcpy(tmp, s, n);
+			tmp[n] = 0;
+			copied = 1;
+		}
 		if (fnmatch(globs[i], tmp, 0) == 0)
 			return 1;
+	}
 	return 0;
 }

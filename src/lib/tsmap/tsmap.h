@@ -396,11 +396,16 @@ int tm_pmap_run_new(const struct tm_pmap *m, struct tm_pmap_run **out);
 void tm_pmap_run_free(struct tm_pmap_run *r);
 /*
  * Map p: fn gets each point it becomes (*emitted of them: 0 when a rule
- * drops it or leaves it no field).  The points keep p's time_ns, key and
- * file.  Returns 0; 1 when the point is refused (a cast that cannot
- * convert a value exactly, a template naming a tag the point lacks, ...:
- * why set, lower-case, naming the rule's line; fn not called); a
- * negative FERRY_E* (fn's, or FERRY_ENOMEM).  Thread-safe across runs.
+ * drops it or leaves it no field; p itself when no rule matches).  The
+ * points keep p's time_ns, key and file.  Returns 0; 1 when the point is
+ * refused (a cast that cannot convert a value exactly, a template naming
+ * a tag the point lacks, ...: why set, lower-case, "map FILE:LINE: field
+ * 'F' value 'V' cannot be cast to int exactly"; fn not called); fn's
+ * non-zero return as it is; FERRY_ENOMEM.  Thread-safe across runs.
+ * Field semantics: a field named in fields: takes its source (a rename:
+ * the source is not kept under its old name) and replaces a field of its
+ * own name when the point has the source; a tag a field takes
+ * (from: tag.NAME) and a field field_tags takes leave their old place.
  */
 int tm_pmap_apply(struct tm_pmap_run *r, const struct tm_point *p, tm_point_fn fn,
 		  void *ud, size_t *emitted, char *why, size_t nwhy, struct ferry_error *err);

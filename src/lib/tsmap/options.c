@@ -95,6 +95,18 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	return 0;
 }
 
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err)
+{
+	struct tm_opts to;
+	int rc;
+
+	if ((rc = tm_opts_from_url(u, &to, err)) < 0)
+		return rc;
+	*o = to.src;
+	return 0;
+}
+
 /* ---- the options into the URL ------------------------------------------ */
 
 int ferry_ts_opts_set(const struct ferry_ts_opts *t)

@@ -249,6 +249,12 @@ int tm_reader_content_id(struct tm_reader *r, struct ferry_buf *out,
 struct ferry_ts_opts;
 int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 		    struct ferry_error *err);
+/* The point source's options of a URL that carries them (--start/--end,
+ * --chunk-time, --chunk-bytes, --precision), as a copy reads them; the
+ * layout's options are checked too.  0 or FERRY_EUSAGE naming the bad
+ * option. */
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err);
 
 /*
  * The checks of one line-protocol record that `ferry copy lp://` and the

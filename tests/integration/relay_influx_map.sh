@@ -8,7 +8,9 @@
 # old store has the point; kill -9 of the relay mid-stream while the new
 # influxd is down loses nothing acknowledged (the spool replays it, mapped);
 # the phase lives in the --db PostgreSQL database and moves with `ferry
-# cutover set-phase --db` (dual -> new-primary -> dual).
+# cutover set-phase --db` (dual -> new-primary -> dual); `ferry verify
+# --map` finds both databases equal through the map, and then the points
+# refused on purpose.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 t_init relay_influx_map
@@ -134,6 +136,45 @@ assert_eq "old database: every point" "$(ifx_points)" 600
 check "new database: the same points, values and fields, tags entity_id and unit" same_both
 assert_eq "600 points compared" "$(wc -l <"$T/new.txt")" 600
 
+# ---- kill -9 of the relay mid-stream with the new influxd down
+"$FERRY_SRC/tests/services" stop-influx "$SVC2"
+client "$T/acked-k" --batches 40 --size 50 --tag k --start-ns 1700000010000000000 --retry \
+	>"$T/k-client.out" 2>&1 &
+cpid=$!
+for ((i = 0; i < 600; i++)); do
+	[[ -s "$T/acked-k" && $(wc -l <"$T/acked-k") -ge 500 ]] && break
+	sleep 0.05
+done
+spooled=$(relay_stat spool_records)
+relay_stop KILL
+check "the relay is killed with writes spooled for the new store ($spooled)" \
+	test "$spooled" -gt 0
+relay_start --new "$NEW" --map "$T/map.yaml" --db "$PGURL"
+wait "$cpid"
+assert_eq "kill -9: the client got every batch acknowledged in the end" \
+	"$(cat "$T/k-client.out")" "acked=40 failed=0"
+"$FERRY_SRC/tests/services" start-influx "$SVC2"
+check "spool drained into the new influxd once it is back" relay_drained
+check "kill -9: every acknowledged point is in the new database, mapped" acked_in_new "$T/acked-k"
+check "kill -9: old and new hold the same points" same_both
+assert_eq "2600 points compared" "$(wc -l <"$T/new.txt")" 2600
+
+# ---- the phase, by hand, in the --db database: the new store primary, and back
+relay_set_phase new-primary
+t_run client "$T/acked-b" --batches 4 --size 100 --tag b --start-ns 1700000020000000000
+assert_eq "HA client in new-primary: every batch acknowledged" "$T_OUT" "acked=4 failed=0"
+check "spool drained" relay_drained
+check "new-primary: old and new hold the same points" same_both
+relay_set_phase dual   # a rollback
+t_run client "$T/acked-c" --batches 2 --size 100 --tag c --start-ns 1700000030000000000
+assert_eq "HA client in dual again" "$T_OUT" "acked=2 failed=0"
+check "spool drained" relay_drained
+check "dual again: old and new hold the same points" same_both
+assert_eq "3200 points compared" "$(wc -l <"$T/new.txt")" 3200
+# the whole history compared through the map by `ferry verify`
+t_run "$FERRY" verify --map "$T/map.yaml" "influx://127.0.0.1:$IPORT/home_assistant" "$NEW"
+assert_eq "ferry verify --map: old and new equal through the map" "$T_RC" 0
+
 # ---- a cast the map refuses: a dead letter; the old store has the point
 code=$(curl -sS -o "$T/w.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" \
 	--data-binary 'events,domain=counter,entity_id=clicks value=2.5 1700000000000000000
@@ -174,41 +215,9 @@ assert_eq "the old store has both" \
 	"$(ifx_q 'SELECT count("value") FROM "W" WHERE "domain" = '"'switch'"' OR "domain" = '"'light'"'' |
 		grep -o '"values":\[\[[^]]*' | grep -o '[0-9]*$')" 2
 
-# ---- kill -9 of the relay mid-stream with the new influxd down
-"$FERRY_SRC/tests/services" stop-influx "$SVC2"
-client "$T/acked-k" --batches 40 --size 50 --tag k --start-ns 1700000010000000000 --retry \
-	>"$T/k-client.out" 2>&1 &
-cpid=$!
-for ((i = 0; i < 600; i++)); do
-	[[ -s "$T/acked-k" && $(wc -l <"$T/acked-k") -ge 500 ]] && break
-	sleep 0.05
-done
-spooled=$(relay_stat spool_records)
-relay_stop KILL
-check "the relay is killed with writes spooled for the new store ($spooled)" \
-	test "$spooled" -gt 0
-relay_start --new "$NEW" --map "$T/map.yaml" --db "$PGURL"
-wait "$cpid"
-assert_eq "kill -9: the client got every batch acknowledged in the end" \
-	"$(cat "$T/k-client.out")" "acked=40 failed=0"
-"$FERRY_SRC/tests/services" start-influx "$SVC2"
-check "spool drained into the new influxd once it is back" relay_drained
-check "kill -9: every acknowledged point is in the new database, mapped" acked_in_new "$T/acked-k"
-check "kill -9: old and new hold the same points" same_both
-assert_eq "2600 points compared" "$(wc -l <"$T/new.txt")" 2600
-
-# ---- the phase, by hand, in the --db database: the new store primary, and back
-relay_set_phase new-primary
-t_run client "$T/acked-b" --batches 4 --size 100 --tag b --start-ns 1700000020000000000
-assert_eq "HA client in new-primary: every batch acknowledged" "$T_OUT" "acked=4 failed=0"
-check "spool drained" relay_drained
-check "new-primary: old and new hold the same points" same_both
-relay_set_phase dual   # a rollback
-t_run client "$T/acked-c" --batches 2 --size 100 --tag c --start-ns 1700000030000000000
-assert_eq "HA client in dual again" "$T_OUT" "acked=2 failed=0"
-check "spool drained" relay_drained
-check "dual again: old and new hold the same points" same_both
-assert_eq "3200 points compared" "$(wc -l <"$T/new.txt")" 3200
+t_run "$FERRY" verify --map "$T/map.yaml" "influx://127.0.0.1:$IPORT/home_assistant" "$NEW"
+assert_eq "ferry verify --map: the refused points differ" "$T_RC" 1
+assert_contains "it names the refused cast's measurement" "$T_OUT$T_ERR" "counter"
 t_run "$FERRY" cutover status --db "$PGURL" --json
 assert_contains "cutover status: dual" "$T_OUT" '"dual"'
 

@@ -45,6 +45,9 @@ struct ferry_relay_opts {
 	const char *spool_dir;       /* required when a phase has a secondary */
 	uint64_t spool_max;          /* bytes; 0 = 1 GiB */
 	const char *phase;           /* first phase when ferry.cutover has none; NULL = dual */
+	const char *cutover_db;      /* postgres:// URL of ferry.cutover (the phase);
+				      * NULL = the PostgreSQL store (new, else old),
+				      * none: the phase stays fixed */
 	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns of the
 				      * PostgreSQL rows: the same as `ferry copy` */
 	size_t max_body;             /* bytes of a decoded body; 0 = 25,000,000 (influxd) */
@@ -68,11 +71,14 @@ struct ferry_relay_opts {
  * MiB GiB TiB, and k M G T as --chunk-bytes takes them).  0 and *out set,
  * or FERRY_EUSAGE. */
 int ferry_relay_size_parse(const char *s, uint64_t *out);
+/* Is s a postgres:// (or postgresql://) URL?  1 or 0: `--db URL` names
+ * the cutover database, `--db NAME` a database /write accepts. */
+int ferry_relay_is_pg_url(const char *s);
 
 void ferry_relay_opts_init(struct ferry_relay_opts *o);
 void ferry_relay_opts_release(struct ferry_relay_opts *o);
 /* Fill the options a YAML file sets (keys as the long options without
- * "--": listen, old, new, spool, spool-max, phase, layout, map, table,
+ * "--": listen, old, new, spool, spool-max, phase, db (cutover_db), layout, map, table,
  * series-tag, keep-ns, max-body, threads, databases (a list), auth
  * {user, password}, devices {table, key-column, id-column, measurement},
  * commit-window-us).  An unknown key is FERRY_EUSAGE naming it and the

@@ -24,7 +24,8 @@ static const char relay_usage[] =
 	"primary store of the current phase and, fsync'd, to the spool of the\n"
 	"other before the client gets its 204; the spool is replayed into the\n"
 	"secondary in order.  The phase lives in ferry.cutover of the new\n"
-	"database; move it with `ferry cutover set-phase`.\n"
+	"database (or of --db postgres://URL); move it with `ferry cutover\n"
+	"set-phase`.\n"
 	"\n"
 	"options:\n"
 	"  --listen HOST:PORT   where to take writes (default :8086, every address)\n"
@@ -37,7 +38,9 @@ static const char relay_usage[] =
 	"                       dual (default), new-primary, new-only\n"
 	"  --layout L           PostgreSQL rows: narrow (default) or wide (a table\n"
 	"                       per measurement, grown as tags and fields arrive)\n"
-	"  --map FILE           a map file: points: rules map the points first;\n"
+	"  --map FILE           a map file: points: rules map the points first\n"
+	"                       (an InfluxDB new store writes the mapped points,\n"
+	"                       into its URL's database);\n"
 	"                       target:/columns: rows into an existing table\n"
 	"  --table T            the narrow table (default telemetry_data)\n"
 	"  --series-tag T       the tag that names a series (default entity_id)\n"
@@ -46,6 +49,10 @@ static const char relay_usage[] =
 	"  --threads N          HTTP worker threads (default 4 per core)\n"
 	"  --db NAME            a database /write accepts (repeatable; default the\n"
 	"                       database of the influx:// URL)\n"
+	"  --db postgres://URL  the database that holds the cutover phase\n"
+	"                       (ferry.cutover) when neither store is PostgreSQL\n"
+	"                       (default: the PostgreSQL store; with none the\n"
+	"                       phase stays --phase)\n"
 	"  --auth USER:PASS     require these credentials (default: auth off,\n"
 	"                       credentials ignored, as influxd)\n"
 	"  --config FILE        a YAML file of these options (keys as the long\n"
@@ -161,6 +168,17 @@ int cmd_relay(int argc, char **argv)
 			break;
 		}
 		case OPT_DB:
+			/* a URL: where the phase lives; a name: a database */
+			if (ferry_relay_is_pg_url(optarg)) {
+				if (o.cutover_db) {
+					cli_usage("relay", "--db URL given twice ('%s', '%s'): the "
+						  "phase lives in one database", o.cutover_db,
+						  optarg);
+					goto out;
+				}
+				o.cutover_db = optarg;
+				break;
+			}
 			if (!*optarg || cli_strlist_push(&dbs, optarg) < 0) {
 				cli_usage("relay", "invalid --db '%s'", optarg);
 				goto out;

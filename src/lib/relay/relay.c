@@ -864,6 +864,9 @@ static int open_all(struct relay *R, struct ferry_error *err)
 	if (!o->old_url && !o->new_url)
 		return ferry_error_set(err, FERRY_EUSAGE, "ferry relay needs --old URL and --new URL "
 				       "(the store clients write to today, and the next one)");
+	if (o->cutover_db && !ferry_relay_is_pg_url(o->cutover_db))
+		return ferry_error_set(err, FERRY_EUSAGE, "invalid --db '%s': the cutover phase "
+				       "lives in PostgreSQL: give a postgres:// URL", o->cutover_db);
 	R->url[RELAY_OLD] = o->old_url;
 	R->url[RELAY_NEW] = o->new_url;
 	if (o->old_url && o->new_url && !o->spool_dir)
@@ -878,21 +881,23 @@ static int open_all(struct relay *R, struct ferry_error *err)
 		if (!R->url[i])
 			continue;
 		R->has[i] = 1;
-		if ((rc = relay_store_open(R->url[i], &o->ts, &R->cm[i].st, err)) < 0 ||
-		    (rc = relay_store_open(R->url[i], &o->ts, &R->rs[i], err)) < 0) {
+		if ((rc = relay_store_open(R->url[i], i, &o->ts, &R->cm[i].st, err)) < 0 ||
+		    (rc = relay_store_open(R->url[i], i, &o->ts, &R->rs[i], err)) < 0) {
 			ferry_error_prefix(err, "%s store", which_name(i));
 			return rc;
 		}
 		atomic_store(&R->up[i], relay_store_ping(R->cm[i].st));
 	}
 	if (R->url[RELAY_OLD] && !is_row_store(R->url[RELAY_OLD]) &&
-	    (rc = relay_store_open(R->url[RELAY_OLD], &o->ts, &R->qs, err)) < 0)
+	    (rc = relay_store_open(R->url[RELAY_OLD], RELAY_OLD, &o->ts, &R->qs, err)) < 0)
 		return rc;
 	if (o->spool_dir &&
 	    (rc = relay_spool_open(o->spool_dir, o->spool_max ? o->spool_max : SPOOL_MAX_DEFAULT,
 				   &R->spool, err)) < 0)
 		return rc;
-	pg = is_row_store(o->new_url) ? o->new_url : is_row_store(o->old_url) ? o->old_url : NULL;
+	/* the phase: where --db says, else in the PostgreSQL store */
+	pg = o->cutover_db ? o->cutover_db : is_row_store(o->new_url) ? o->new_url :
+	     is_row_store(o->old_url) ? o->old_url : NULL;
 	atomic_store(&R->phase, phase);
 	if (pg) {
 		if ((rc = relay_phase_open(pg, phase, &R->ph, err)) < 0) {

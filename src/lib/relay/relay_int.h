@@ -92,11 +92,16 @@ struct relay_rec {
 
 struct relay_store;
 
-/* Open a store by URL (postgres://, influx://).  For PostgreSQL, ts gives
- * the layout of the rows (as `ferry copy`), and the layout's tables are
- * created when missing (the same DDL as ferry copy).  A store that is down
- * at open is not an error: the handle connects when first used. */
-int relay_store_open(const char *url, const struct ferry_ts_opts *ts,
+/* Open a store by URL (postgres://, influx://) as the old or the new
+ * store (which: RELAY_OLD, RELAY_NEW).  For PostgreSQL, ts gives the
+ * layout of the rows (as `ferry copy`, a map's points: first), and the
+ * layout's tables are created when missing (the same DDL as ferry copy).
+ * An InfluxDB new store writes into the database of its URL, each point
+ * through ts's point map (ts->map's points:, NULL ts: none); an InfluxDB
+ * old store takes the client's lines unchanged into the database each
+ * record names.  A store that is down at open is not an error: the handle
+ * connects when first used. */
+int relay_store_open(const char *url, int which, const struct ferry_ts_opts *ts,
 		     struct relay_store **out, struct ferry_error *err);
 void relay_store_close(struct relay_store *s);
 /* "postgres" or "influx", for metrics and messages. */

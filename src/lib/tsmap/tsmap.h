@@ -287,6 +287,13 @@ void tm_check_release(struct tm_check *c);
 int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_point *tp,
 		    const char **why);
 
+/* Append p as one line of line protocol (no newline, its time in ns),
+ * its tags sorted by key as InfluxDB keeps them (point.c; *tags, *cap: the
+ * caller's room for a sorted copy, grown here).  0, FERRY_EINVAL (a name
+ * line protocol cannot hold, see lp_point_write) or FERRY_ENOMEM. */
+int tm_point_write(struct ferry_buf *b, const struct tm_point *p, struct lp_tag **tags,
+		   size_t *cap);
+
 /*
  * The layout of `ferry copy` for points that arrive one at a time (the
  * relay; live.c): narrow, a map file or wide (ferry_ts_opts as for a

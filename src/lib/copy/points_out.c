@@ -184,49 +184,12 @@ static int reject(struct pworker *w, int meas, int64_t key, const char *file,
 
 /* ---- points to line protocol --------------------------------------- */
 
-static int tag_cmp(const void *a, const void *b)
-{
-	const struct lp_str *x = &((const struct lp_tag *)a)->key;
-	const struct lp_str *y = &((const struct lp_tag *)b)->key;
-	int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
-
-	return c ? c : (x->n > y->n) - (x->n < y->n);
-}
-
-/* p as one line of line protocol, its tags sorted by key (as InfluxDB
- * wants them, and so that a point is the same line whatever order a
- * source handle gave the tags in: an lp:// target is the same file from
- * every run).  0, FERRY_EINVAL (a name line protocol cannot hold) or
- * FERRY_ENOMEM. */
+/* p as one line (tm_point_write: tags sorted by key, so that a point is
+ * the same line whatever order a source handle gave the tags in, and an
+ * lp:// target is the same file from every run). */
 static int point_line(struct pworker *w, const struct tm_point *p, struct ferry_buf *b)
 {
-	struct lp_point lp;
-	size_t i;
-
-	memset(&lp, 0, sizeof(lp));
-	lp.measurement = p->measurement;
-	lp.tags = (struct lp_tag *)p->tags;
-	lp.ntags = p->ntags;
-	for (i = 1; i < p->ntags && tag_cmp(&p->tags[i - 1], &p->tags[i]) < 0; i++)
-		;
-	if (p->ntags > 1 && i < p->ntags) {
-		if (w->captags < p->ntags) {
-			struct lp_tag *t = ferry_realloc(w->tags, p->ntags * sizeof(*t));
-
-			if (!t)
-				return FERRY_ENOMEM;
-			w->tags = t;
-			w->captags = p->ntags;
-		}
-		memcpy(w->tags, p->tags, p->ntags * sizeof(*w->tags));
-		qsort(w->tags, p->ntags, sizeof(*w->tags), tag_cmp);
-		lp.tags = w->tags;
-	}
-	lp.fields = (struct lp_field *)p->fields;
-	lp.nfields = p->nfields;
-	lp.has_ts = 1;
-	lp.ts = p->time_ns;
-	return lp_point_write(b, &lp);
+	return tm_point_write(b, p, &w->tags, &w->captags);
 }
 
 static int flush(struct pworker *w, struct ferry_error *err);

@@ -71,14 +71,13 @@ struct ferry_relay_opts {
  * MiB GiB TiB, and k M G T as --chunk-bytes takes them).  0 and *out set,
  * or FERRY_EUSAGE. */
 int ferry_relay_size_parse(const char *s, uint64_t *out);
-/* Is s a postgres:// (or postgresql://) URL?  1 or 0: `--db URL` names
- * the cutover database, `--db NAME` a database /write accepts. */
+/* Is s a postgres:// (or postgresql://) URL?  1 or 0 (--cutover-db). */
 int ferry_relay_is_pg_url(const char *s);
 
 void ferry_relay_opts_init(struct ferry_relay_opts *o);
 void ferry_relay_opts_release(struct ferry_relay_opts *o);
 /* Fill the options a YAML file sets (keys as the long options without
- * "--": listen, old, new, spool, spool-max, phase, db (cutover_db), layout, map, table,
+ * "--": listen, old, new, spool, spool-max, phase, cutover-db, layout, map, table,
  * series-tag, keep-ns, max-body, threads, databases (a list), auth
  * {user, password}, devices {table, key-column, id-column, measurement},
  * commit-window-us).  An unknown key is FERRY_EUSAGE naming it and the

@@ -24,7 +24,7 @@ static const char relay_usage[] =
 	"primary store of the current phase and, fsync'd, to the spool of the\n"
 	"other before the client gets its 204; the spool is replayed into the\n"
 	"secondary in order.  The phase lives in ferry.cutover of the new\n"
-	"database (or of --db postgres://URL); move it with `ferry cutover\n"
+	"database (or of --cutover-db URL); move it with `ferry cutover\n"
 	"set-phase`.\n"
 	"\n"
 	"options:\n"
@@ -49,7 +49,7 @@ static const char relay_usage[] =
 	"  --threads N          HTTP worker threads (default 4 per core)\n"
 	"  --db NAME            a database /write accepts (repeatable; default the\n"
 	"                       database of the influx:// URL)\n"
-	"  --db postgres://URL  the database that holds the cutover phase\n"
+	"  --cutover-db URL     the PostgreSQL database that holds the cutover phase\n"
 	"                       (ferry.cutover) when neither store is PostgreSQL\n"
 	"                       (default: the PostgreSQL store; with none the\n"
 	"                       phase stays --phase)\n"
@@ -77,7 +77,7 @@ static const char relay_usage[] =
 
 enum {
 	OPT_LISTEN = 256, OPT_OLD, OPT_NEW, OPT_SPOOL, OPT_SPOOL_MAX, OPT_PHASE,
-	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_AUTH, OPT_CONFIG
+	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_CUTOVER_DB, OPT_AUTH, OPT_CONFIG
 };
 
 int cmd_relay(int argc, char **argv)
@@ -97,6 +97,7 @@ int cmd_relay(int argc, char **argv)
 		{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "db", required_argument, NULL, OPT_DB },
+		{ "cutover-db", required_argument, NULL, OPT_CUTOVER_DB },
 		{ "auth", required_argument, NULL, OPT_AUTH },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		CLI_COMMON_LONGOPTS,
@@ -167,17 +168,24 @@ int cmd_relay(int argc, char **argv)
 			o.threads = (int)n;
 			break;
 		}
+		case OPT_CUTOVER_DB:
+			if (o.cutover_db) {
+				cli_usage("relay", "--cutover-db given twice ('%s', '%s'): the "
+					  "phase lives in one database", o.cutover_db, optarg);
+				goto out;
+			}
+			if (!ferry_relay_is_pg_url(optarg)) {
+				cli_usage("relay", "invalid --cutover-db '%s': give the postgres:// "
+					  "URL of the database that holds the phase", optarg);
+				goto out;
+			}
+			o.cutover_db = optarg;
+			break;
 		case OPT_DB:
-			/* a URL: where the phase lives; a name: a database */
 			if (ferry_relay_is_pg_url(optarg)) {
-				if (o.cutover_db) {
-					cli_usage("relay", "--db URL given twice ('%s', '%s'): the "
-						  "phase lives in one database", o.cutover_db,
-						  optarg);
-					goto out;
-				}
-				o.cutover_db = optarg;
-				break;
+				cli_usage("relay", "--db '%s' names a database /write accepts; the "
+					  "database of the cutover phase is --cutover-db URL", optarg);
+				goto out;
 			}
 			if (!*optarg || cli_strlist_push(&dbs, optarg) < 0) {
 				cli_usage("relay", "invalid --db '%s'", optarg);

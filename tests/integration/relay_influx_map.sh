@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # relay_influx_map.sh - `ferry relay --old influx://.../home_assistant --new
-# influx://.../ha_v2 --map examples/maps/ha-per-domain.yaml --db postgres://`:
+# influx://.../ha_v2 --map examples/maps/ha-per-domain.yaml --cutover-db postgres://`:
 # Home Assistant's client (python3-influxdb) writes through the relay in
 # dual; the old database keeps the points as written, the new one (a
 # second influxd) has them in the per-domain layout with equal values; a
 # cast the map refuses is a dead letter with the map's reason while the
 # old store has the point; kill -9 of the relay mid-stream while the new
 # influxd is down loses nothing acknowledged (the spool replays it, mapped);
-# the phase lives in the --db PostgreSQL database and moves with `ferry
+# the phase lives in the --cutover-db PostgreSQL database and moves with `ferry
 # cutover set-phase --db` (dual -> new-primary -> dual); `ferry verify
 # --map` finds both databases equal through the map, and then the points
 # refused on purpose.
@@ -103,22 +103,26 @@ measurements() {
 print(" ".join(v[0] for s in d["results"][0].get("series", []) for v in s["values"]))'
 }
 
-# bad input: a table map for an InfluxDB store, --db URL twice, --db not PostgreSQL
+# bad input: a table map for an InfluxDB store, --cutover-db twice, --db with a URL
 printf 'target: readings\ncolumns:\n  time: time\n' >"$T/table-map.yaml"
 t_run "$FERRY" relay --listen 127.0.0.1:0 --old "influx://127.0.0.1:$IPORT/home_assistant" \
 	--new "$NEW" --map "$T/table-map.yaml" --spool "$T/spool-x"
 assert_eq "a table map for an InfluxDB new store: exit 2" "$T_RC" 2
 assert_contains "it says the map has no points:" "$T_ERR" "has no points: rules"
 t_run "$FERRY" relay --old "influx://127.0.0.1:$IPORT/home_assistant" --new "$NEW" \
-	--spool "$T/spool-x" --db "$PGURL" --db "${PGURL}2"
-assert_eq "--db URL twice: exit 2" "$T_RC" 2
-assert_contains "it names both" "$T_ERR" "--db URL given twice"
-FERRY_RELAY_DB=home_assistant t_run "$FERRY" relay --old "influx://127.0.0.1:$IPORT/home_assistant" \
+	--spool "$T/spool-x" --cutover-db "$PGURL" --cutover-db "${PGURL}2"
+assert_eq "--cutover-db twice: exit 2" "$T_RC" 2
+assert_contains "it names both" "$T_ERR" "--cutover-db given twice"
+t_run "$FERRY" relay --old "influx://127.0.0.1:$IPORT/home_assistant" --new "$NEW" \
+	--spool "$T/spool-x" --db "$PGURL"
+assert_eq "--db with a postgres:// URL: exit 2" "$T_RC" 2
+assert_contains "it points to --cutover-db" "$T_ERR" "--cutover-db URL"
+FERRY_RELAY_CUTOVER_DB=home_assistant t_run "$FERRY" relay --old "influx://127.0.0.1:$IPORT/home_assistant" \
 	--new "$NEW" --spool "$T/spool-x"
-assert_eq "FERRY_RELAY_DB not a postgres:// URL: exit 2" "$T_RC" 2
-assert_contains "it names the variable" "$T_ERR" "FERRY_RELAY_DB"
+assert_eq "FERRY_RELAY_CUTOVER_DB not a postgres:// URL: exit 2" "$T_RC" 2
+assert_contains "it names the variable" "$T_ERR" "FERRY_RELAY_CUTOVER_DB"
 
-relay_start --new "$NEW" --map "$T/map.yaml" --db "$PGURL"
+relay_start --new "$NEW" --map "$T/map.yaml" --cutover-db "$PGURL"
 t_run "$FERRY" cutover status --db "$PGURL" --json
 assert_contains "the phase lives in the --db database: dual" "$T_OUT" '"dual"'
 
@@ -149,7 +153,7 @@ spooled=$(relay_stat spool_records)
 relay_stop KILL
 check "the relay is killed with writes spooled for the new store ($spooled)" \
 	test "$spooled" -gt 0
-relay_start --new "$NEW" --map "$T/map.yaml" --db "$PGURL"
+relay_start --new "$NEW" --map "$T/map.yaml" --cutover-db "$PGURL"
 wait "$cpid"
 assert_eq "kill -9: the client got every batch acknowledged in the end" \
 	"$(cat "$T/k-client.out")" "acked=40 failed=0"

@@ -170,7 +170,7 @@ static const struct key keys[] = {
 	{ "spool", K_STR, OFF(spool_dir), "a directory" },
 	{ "spool-max", K_SIZE64, OFF(spool_max), "e.g. 1GiB, 500MB, 1048576" },
 	{ "phase", K_PHASE, OFF(phase), "old-only, dual, new-primary or new-only" },
-	{ "db", K_PGURL, OFF(cutover_db), "the postgres:// URL of the database that holds "
+	{ "cutover-db", K_PGURL, OFF(cutover_db), "the postgres:// URL of the database that holds "
 	  "the cutover phase" },
 	{ "layout", K_LAYOUT, OFF(ts.layout), "narrow or wide" },
 	{ "map", K_STR, OFF(ts.map), "a map file" },

@@ -51,7 +51,12 @@ struct ferry_verify_diff {
 	char *column;        /* the first differing column, or NULL */
 	int table_missing;   /* the target has no such table */
 	char *row;           /* unkeyed: that row's columns as text
-			      * ("time=..., series='a', ..."), or NULL */
+			      * ("time=..., series='a', ..."), or NULL;
+			      * an InfluxDB target: the point as line
+			      * protocol ("m,tag=a field=1.5 2024-...Z") */
+	char *range;         /* an InfluxDB target: the time window
+			      * ("time 2024-01-01T00:00:00Z..2024-01-01T06:00:00Z"),
+			      * table the measurement; else NULL */
 };
 
 struct ferry_verify_table {

@@ -37,7 +37,8 @@ static const char relay_usage[] =
 	"                       dual (default), new-primary, new-only\n"
 	"  --layout L           PostgreSQL rows: narrow (default) or wide (a table\n"
 	"                       per measurement, grown as tags and fields arrive)\n"
-	"  --map FILE           or: a map file into an existing table\n"
+	"  --map FILE           a map file: points: rules map the points first;\n"
+	"                       target:/columns: rows into an existing table\n"
 	"  --table T            the narrow table (default telemetry_data)\n"
 	"  --series-tag T       the tag that names a series (default entity_id)\n"
 	"  --keep-ns            keep nanosecond timestamps in a time_ns column\n"
@@ -196,10 +197,6 @@ int cmd_relay(int argc, char **argv)
 	if ((rc = ferry_relay_env_load(&o, &err)) < 0 ||
 	    (config && *config && (rc = ferry_relay_config_load(&o, config, &err)) < 0))
 		goto fail;
-	if (o.ts.map && o.ts.layout) {
-		cli_usage("relay", "give --map or --layout, not both");
-		goto out;
-	}
 	if (!o.old_url && !o.new_url) {
 		cli_usage("relay", "no stores: give --old URL and --new URL");
 		goto out;

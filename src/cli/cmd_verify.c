@@ -26,7 +26,10 @@ static const char verify_usage[] =
 	"\n"
 	"  SRC   sqlite:///abs/path.db or sqlite:rel/path.db, or a time-series\n"
 	"        source as for 'ferry copy' (influx://, lp:, csv:)\n"
-	"  DST   postgres://user:pw@host:port/db (anything libpq accepts)\n"
+	"  DST   postgres://user:pw@host:port/db (anything libpq accepts), or\n"
+	"        influx://host:port/DB: SRC is then a point source (influx://, lp:,\n"
+	"        csv:), compared value by value in time windows (--chunk-time),\n"
+	"        through --map FILE's points: rules when given\n"
 	"\n"
 	"options:\n"
 	"  --schema NAME        target schema (default public)\n"
@@ -52,7 +55,9 @@ enum {
 
 static void range_text(const struct ferry_verify_diff *d, char *out, size_t n)
 {
-	if (!d->keyed)
+	if (d->range)
+		snprintf(out, n, "%s", d->range);
+	else if (!d->keyed)
 		snprintf(out, n, "all rows");
 	else if (d->lo_open && d->hi_open)
 		snprintf(out, n, "all keys");
@@ -167,6 +172,8 @@ static void print_json(const struct ferry_verify_result *r, const struct ferry_e
 		json_object_set_new(o, "hi", d->keyed ? range_json(d->hi_open, d->hi) : json_null());
 		json_object_set_new(o, "first_key", d->has_key ? json_integer(d->key) : json_null());
 		json_object_set_new(o, "first_row", d->row ? json_string(d->row) : json_null());
+		if (d->range)
+			json_object_set_new(o, "range", json_string(d->range));
 		json_array_append_new(diffs, o);
 	}
 	json_object_set_new(root, "equal", json_boolean(status == FERRY_EXIT_OK));

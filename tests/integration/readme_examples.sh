@@ -325,6 +325,15 @@ check "influx rows arrived" test "$(pg_q "$iot1" 'SELECT count(*) FROM telemetry
 # ferry verify influx://influx:8086/homeassistant postgres://db/iot
 t_run "$FERRY" verify "influx://127.0.0.1:$FERRY_INFLUX_PORT/$idb" "$iot1"
 assert_eq "verify influx://host/db" "$T_RC" 0
+# ferry verify influx://old:8086/home_assistant influx://new:8086/home_assistant
+idb2="readme_$RANDOM$RANDOM"
+curl -sS -XPOST "$IURL/query" --data-urlencode "q=CREATE DATABASE $idb2" >/dev/null
+"$FERRY" generate --rows 1000 --format lp -o - | curl -sS -o write.out -w '%{http_code}' \
+	--data-binary @- "$IURL/write?db=$idb2" > write.code
+assert_eq "the same points into a second database" "$(cat write.code)" 204
+t_run "$FERRY" verify "influx://127.0.0.1:$FERRY_INFLUX_PORT/$idb" \
+	"influx://127.0.0.1:$FERRY_INFLUX_PORT/$idb2"
+assert_eq "verify influx://old/db influx://new/db" "$T_RC" 0
 # ferry copy lp:///backups/export.lp.gz postgres://db/iot
 mkdir -p backups
 "$FERRY" generate -q --rows 1000 --format lp -o backups/export.lp

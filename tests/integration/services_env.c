@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -196,4 +198,78 @@ out:
 	PQclear(res);
 	PQfinish(conn);
 	return out;
+}
+
+int svc_run(const char *cmd, const char *dir, const char *arg, const char *log)
+{
+	char line[4096];
+	int st;
+
+	snprintf(line, sizeof(line), "\"%s/tests/services\" %s \"%s\" %s >>\"%s\" 2>&1",
+		 getenv("FERRY_SRC"), cmd, dir, arg ? arg : "", log);
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *svc_env_of(const char *dir, const char *key)
+{
+	static char val[512];
+	char path[4096], line[1024];
+	size_t kl = strlen(key);
+	FILE *f;
+
+	val[0] = '\0';
+	snprintf(path, sizeof(path), "%s/env", dir);
+	if (!(f = fopen(path, "r")))
+		return val;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == '=') {
+			snprintf(val, sizeof(val), "%.500s", line + kl + 1);
+			val[strcspn(val, "\n")] = '\0';
+		}
+	fclose(f);
+	return val;
+}
+
+int svc_fake2_start(const char *dir, int *port)
+{
+	char script[4096], portf[4096];
+	FILE *f = NULL;
+	pid_t pid;
+	int i;
+
+	snprintf(portf, sizeof(portf), "%s/fake2.port", dir);
+	unlink(portf);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		/* not the test's stdout: ctest waits for every holder of that pipe */
+		snprintf(script, sizeof(script), "%s/fake2.log", dir);
+		if (!freopen(script, "a", stdout) || !freopen(script, "a", stderr))
+			_exit(126);
+		snprintf(script, sizeof(script), "%s/tests/integration/influx2_fake.py",
+			 getenv("FERRY_SRC"));
+		execl("/usr/bin/python3", "python3", script, portf, (char *)NULL);
+		_exit(127);
+	}
+	/* it writes the port once it listens (a rename: whole or absent) */
+	for (i = 0; i < 300 && !(f = fopen(portf, "r")); i++)
+		usleep(100000);
+	if (!f || fscanf(f, "%d", port) != 1) {
+		fprintf(stderr, "influx2_fake.py did not start (no %s)\n", portf);
+		if (f)
+			fclose(f);
+		svc_fake2_stop(pid);
+		return -1;
+	}
+	fclose(f);
+	return (int)pid;
+}
+
+void svc_fake2_stop(int pid)
+{
+	if (pid <= 0)
+		return;
+	kill((pid_t)pid, SIGTERM);
+	waitpid((pid_t)pid, NULL, 0);
 }

@@ -33,4 +33,24 @@ const char *svc_get(const char *key);
  */
 char *svc_new_pg_db(const char *prefix);
 
+/*
+ * Private servers (a test that stops or restarts one must not touch the
+ * shared ones): run `tests/services CMD DIR [ARG]` ($FERRY_SRC), its
+ * output appended to LOG; its exit code (-1 when it did not exit).
+ */
+int svc_run(const char *cmd, const char *dir, const char *arg, const char *log);
+
+/* The value of KEY in DIR/env, the env file of private servers started in
+ * DIR ("" when none); a static buffer, overwritten by the next call. */
+const char *svc_env_of(const char *dir, const char *key);
+
+/*
+ * Start tests/integration/influx2_fake.py (a stand-in for the InfluxDB 2.x
+ * API: org "acme", token "s3cret", bucket "ha") on a free loopback port,
+ * its port file in DIR.  Its pid (stop it with svc_fake2_stop), and its
+ * port in *port; -1 with the reason on stderr.
+ */
+int svc_fake2_start(const char *dir, int *port);
+void svc_fake2_stop(int pid);
+
 #endif

@@ -16,7 +16,9 @@
  *     refuses the record (so does a missing retention policy), gzip'd
  *     bodies, /query GET and POST passed through, a closed port is
  *     FERRY_ECONN; with auth-enabled (a private influxd) the URL's
- *     credentials are used, and refused ones are FERRY_ECONN.
+ *     credentials are used, and refused ones are FERRY_ECONN;
+ *   - InfluxDB 2.x (influx2_fake.py, no real 2.x here): the same through
+ *     /api/v2/write with the URL's token.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +36,7 @@
 #include "ferry/registry.h"
 #include "relay/relay_int.h"
 #include "services_env.h"
+#include "tsmap/tsmap.h"
 
 static char tmpdir[512];
 
@@ -393,16 +396,13 @@ static void test_pg_map(void **state)
 	free(url);
 }
 
-/* tests/services CMD DIR [ARG] */
+/* tests/services CMD DIR [ARG], its output in tmpdir/services.log */
 static int services(const char *cmd, const char *dir, const char *arg)
 {
-	char line[2048];
-	int st;
+	char log[600];
 
-	snprintf(line, sizeof(line), "\"%s/tests/services\" %s \"%s\" %s >>%s/services.log 2>&1",
-		 getenv("FERRY_SRC"), cmd, dir, arg ? arg : "", tmpdir);
-	st = system(line);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	snprintf(log, sizeof(log), "%s/services.log", tmpdir);
+	return svc_run(cmd, dir, arg, log);
 }
 
 static void test_pg_down_and_back(void **state)
@@ -661,27 +661,6 @@ static void test_influx(void **state)
 	ferry_buf_release(&bad);
 }
 
-/* The env file's value of key in dir (static buffer). */
-static const char *env_of(const char *dir, const char *key)
-{
-	static char val[512];
-	char path[700], line[1024];
-	size_t kl = strlen(key);
-	FILE *f;
-
-	val[0] = '\0';
-	snprintf(path, sizeof(path), "%s/env", dir);
-	if (!(f = fopen(path, "r")))
-		return val;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == '=') {
-			snprintf(val, sizeof(val), "%.500s", line + kl + 1);
-			val[strcspn(val, "\n")] = '\0';
-		}
-	fclose(f);
-	return val;
-}
-
 /* An influxd with auth-enabled (a private one): the URL's credentials go
  * as Basic auth; refused credentials and a user without write permission
  * are FERRY_ECONN (configuration: the spool keeps the points), never bad
@@ -702,7 +681,7 @@ static void test_influx_auth(void **state)
 	st = system(cmd);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail_msg("cannot start an influxd with auth (see %s/services.log)", tmpdir);
-	snprintf(base, sizeof(base), "%s", env_of(dir, "FERRY_INFLUX_URL") + 7);
+	snprintf(base, sizeof(base), "%s", svc_env_of(dir, "FERRY_INFLUX_URL") + 7);
 	/* the first user may be made without credentials */
 	snprintf(url, sizeof(url), "influx://%s/x", base);
 	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
@@ -749,6 +728,74 @@ static void test_influx_auth(void **state)
 	assert_int_equal(services("stop", dir, NULL), 0);
 }
 
+static int fake2_pid;   /* stopped by main when a test failed half-way */
+
+/* An InfluxDB 2.x store (influx2_fake.py: no 2.x server can be installed
+ * here): records of one bucket in one /api/v2/write, a type conflict
+ * (2.x: 422) refuses exactly its line into the record, an unknown bucket
+ * refuses the record (dead letters), and the pass-through carries the
+ * token. */
+static void test_influx2(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_store *s = NULL;
+	struct relay_rec recs[3];
+	struct relay_answer ans;
+	struct ferry_buf bad = FERRY_BUF_INIT;
+	char url[256];
+	int port, pid;
+
+	(void)state;
+	if ((pid = fake2_pid = svc_fake2_start(tmpdir, &port)) < 0)
+		fail_msg("cannot start influx2_fake.py");
+	snprintf(url, sizeof(url), "influx://127.0.0.1:%d/?org=acme&bucket=ha&token=s3cret", port);
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_ping(s), 1);
+	assert_int_equal(relay_store_has_db(s, "ha", &err), 1);
+	rec_set(&recs[0], 0, "ha", "m,e=a v=1 1700000000000000000\n", 1, &bad);
+	rec_set(&recs[1], 0, "ha", "m,e=a v=2 1700000001000000000\n"
+		"m,e=a v=\"s\" 1700000002000000000\n", 2, &bad);
+	rec_set(&recs[2], 0, "gone", "m,e=a v=3 1700000003000000000\n", 1, &bad);
+	if (relay_store_write(s, recs, 3, NULL, &err) < 0)
+		fail_msg("write: %s", err.msg);
+	assert_int_equal(recs[0].nbad, 0);
+	assert_int_equal(recs[1].nbad, 1);
+	assert_non_null(strstr(recs[1].why, "field type conflict"));
+	assert_int_equal(recs[2].nbad, 1);
+	assert_non_null(strstr(recs[2].why, "bucket \"gone\" not found"));
+	assert_string_equal(bad.buf, "m,e=a v=\"s\" 1700000002000000000\n"
+			    "m,e=a v=3 1700000003000000000\n");
+	memset(&ans, 0, sizeof(ans));
+	ferry_buf_init(&ans.body, 0);
+	if (relay_influx_query(s, "GET", NULL, NULL, 0, NULL, &ans, &err) < 0)
+		fail_msg("query: %s", err.msg);
+	ferry_buf_release(&ans.body);
+	relay_store_close(s);
+	/* what the stand-in stored: the good lines of both records */
+	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	{
+		struct tm_ifx_writer *w;
+		ferry_url *u = NULL;
+		struct ferry_buf pts = FERRY_BUF_INIT;
+		char ct[64];
+		long st;
+
+		assert_int_equal(ferry_url_parse(url, &u, &err), 0);
+		assert_int_equal(tm_ifx_writer_open(u, &w, &err), 0);
+		assert_int_equal(tm_ifx_request(w, "GET", "/fake/points?bucket=ha", NULL, 0, NULL, 0,
+						1u << 20, &st, ct, sizeof(ct), &pts, &err), 0);
+		assert_string_equal(pts.buf, "m,e=a 1700000000000000000 v=1\n"
+				    "m,e=a 1700000001000000000 v=2\n");
+		tm_ifx_writer_close(w);
+		ferry_url_free(u);
+		ferry_buf_release(&pts);
+	}
+	relay_store_close(s);
+	svc_fake2_stop(pid);
+	fake2_pid = 0;
+	ferry_buf_release(&bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pg[] = {
@@ -762,6 +809,7 @@ int main(void)
 	const struct CMUnitTest ifx[] = {
 		cmocka_unit_test(test_influx),
 		cmocka_unit_test(test_influx_auth),
+		cmocka_unit_test(test_influx2),
 	};
 	const char *t = getenv("FERRY_TEST_TMP");
 	int rc;
@@ -787,6 +835,7 @@ int main(void)
 		services("stop", dir, NULL);
 		snprintf(dir, sizeof(dir), "%s/auth-influx", tmpdir);
 		services("stop", dir, NULL);
+		svc_fake2_stop(fake2_pid);
 	}
 	return rc;
 }

@@ -34,6 +34,7 @@
 #include "ferry/progress.h"
 #include "ferry/registry.h"
 #include "ferry/url.h"
+#include "tsmap/tsmap.h"
 
 #define DEFAULT_CHUNK_ROWS 250000
 #define DEFAULT_BATCH_ROWS 10000
@@ -1092,14 +1093,22 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	if (out)
 		*out = NULL;
 	/* a time-series source carries its mapping options in its URL, so
-	 * every connection and the resume fingerprint see them; a map file
-	 * loads into the user's existing table */
+	 * every connection and the resume fingerprint see them; a table map
+	 * (target:) loads into the user's existing table, a point map alone
+	 * into the tables of --layout, which copy creates */
 	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0)
 		return rc;
 	lo = *o;
 	lo.src = ts_url;
-	if (o->ts.map)
-		lo.data_only = 1;
+	if (o->ts.map) {
+		int pts, tab;
+
+		if ((rc = tm_map_kinds(o->ts.map, &pts, &tab, err)) < 0) {
+			ferry_free(ts_url);
+			return rc;
+		}
+		lo.data_only = tab || !pts;
+	}
 	o = &lo;
 	r.o = o;
 	r.schema = o->schema ? o->schema : "public";

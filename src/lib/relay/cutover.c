@@ -522,7 +522,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
 		goto out;
 	ctx_init(&c, pg, o, o->db, &plan, 0);
-	if (!(gates = json_array()) || (rc = cut_gates_eval(&c, gates, o->out)) < 0) {
+	if (!(gates = json_array()) || (rc = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -599,7 +599,7 @@ static void final_export(const struct cut_plan *p, struct ferry_buf *note)
 	co.dst = dst.buf;
 	co.job = "cutover-final-export";
 	co.progress_mode = FERRY_PROGRESS_QUIET;
-	cut_plan_ts(p, &co.ts);
+	relay_cut_plan_ts(p, &co.ts);
 	if (e < 0 || ferry_copy_run(&co, &res, &err) < 0)
 		e |= ferry_buf_addf(note, "the final export to %s was not written: %s",
 				    p->final_export, e < 0 ? "out of memory" : err.msg);
@@ -646,7 +646,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		if (o->out)
 			fprintf(o->out, "%s -> %s: gates\n", ferry_cutover_step_name(plan.step),
 				ferry_cutover_step_name(plan.step + 1));
-		if (!(gates = json_array()) || (pass = cut_gates_eval(&c, gates, o->out)) < 0) {
+		if (!(gates = json_array()) || (pass = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -781,7 +781,8 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		 * way forward finds a later one */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1, status = $2,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END", 2, p, NULL, "cannot move the plan", err)) < 0 ||
+					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END", 2, p,
+					NULL, "cannot move the plan", err)) < 0 ||
 		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
 				    ferry_cutover_step_name(to), abort_ ? "abort" : "rollback", NULL,
 				    NULL, err)) < 0 ||
@@ -841,7 +842,7 @@ int ferry_cutover_report(const char *db, char **json, struct ferry_error *err)
 		goto out;
 	}
 	if (!strcmp(plan.status, "active") && plan.step != FERRY_STEP_CLEANUP &&
-	    cut_gates_eval(&c, gates, NULL) < 0) {
+	    relay_cut_gates_eval(&c, gates, NULL) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}

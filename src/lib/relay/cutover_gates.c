@@ -1,7 +1,7 @@
 /*
  * cutover_gates.c - the gates of `ferry cutover advance`, as a table.
  *
- * Each step's exit gates are rows of cut_gates[] below, evaluated in
+ * Each step's exit gates are rows of relay_cut_gates[] below, evaluated in
  * order.  The relays' figures come from their heartbeats in ferry.relays
  * (phase, phase_since, ready, spool_ok, replay lag, per store writes and
  * failed writes of the last 5 min); a relay counts when it reported in the
@@ -35,7 +35,7 @@
 #define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
 #define BACKFILL_JOB "cutover-backfill"
 
-void cut_time_text(int64_t us, char *buf, size_t n)
+void relay_cut_time_text(int64_t us, char *buf, size_t n)
 {
 	time_t s = (time_t)(us / 1000000);
 	struct tm tm;
@@ -47,7 +47,7 @@ void cut_time_text(int64_t us, char *buf, size_t n)
 	snprintf(buf, n, "%.19s.%06uZ", d, (unsigned)(us % 1000000) % 1000000u);
 }
 
-void cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts)
+void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts)
 {
 	memset(ts, 0, sizeof(*ts));
 	ts->layout = p->layout && *p->layout ? p->layout : NULL;
@@ -180,7 +180,7 @@ static void relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 			char t0[64];
 
 			c->t0_us = num(res, 2);
-			cut_time_text(c->t0_us, t0, sizeof(t0));
+			relay_cut_time_text(c->t0_us, t0, sizeof(t0));
 			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live "
 				 "relays in %s, the last since %s", in, n, name, t0);
 		} else {
@@ -364,7 +364,7 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	int rc, started_over = 0;
 
 	(void)g;
-	cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
 	if (!c->plan->t0_us) {
 		snprintf(r->figure, sizeof(r->figure), "no T0 recorded: roll back to dual-write "
 			 "and advance again");
@@ -373,7 +373,7 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	if (c->plan->backfill_t0_us && c->plan->backfill_t0_us != c->plan->t0_us) {
 		/* the relays left dual (a rollback to prepare) and came back:
 		 * the new store misses the writes in between */
-		cut_time_text(c->plan->backfill_t0_us, bt0, sizeof(bt0));
+		relay_cut_time_text(c->plan->backfill_t0_us, bt0, sizeof(bt0));
 		snprintf(r->figure, sizeof(r->figure), "the backfill ran up to T0 %s, but T0 is "
 			 "now %s (the relays left dual): the new store misses the writes in "
 			 "between; abort, empty the new store's tables and prepare again",
@@ -387,7 +387,7 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	co.data_only = 1;
 	co.progress_mode = c->o->progress_mode;
 	co.progress_out = c->o->progress_out;
-	cut_plan_ts(c->plan, &co.ts);
+	relay_cut_plan_ts(c->plan, &co.ts);
 	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
 	co.ts.end = end;
 	snprintf(us, sizeof(us), "%" PRId64, c->plan->t0_us);
@@ -484,7 +484,7 @@ static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 		snprintf(r->figure, sizeof(r->figure), "no T0 recorded");
 		return;
 	}
-	cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
 	if (seam_repair(c, r) < 0 || window_views(c, r) < 0)
 		return;
 	memset(&vo, 0, sizeof(vo));
@@ -493,7 +493,7 @@ static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 	vo.schema = WINDOW_SCHEMA;
 	vo.progress_mode = c->o->progress_mode;
 	vo.progress_out = c->o->progress_out;
-	cut_plan_ts(c->plan, &vo.ts);
+	relay_cut_plan_ts(c->plan, &vo.ts);
 	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
 	vo.ts.end = end;
 	rc = ferry_verify_run(&vo, &res, &err);
@@ -525,7 +525,7 @@ static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 
 /* ---- the table ----------------------------------------------------------------- */
 
-const struct cut_gate cut_gates[] = {
+const struct cut_gate relay_cut_gates[] = {
 	{ "schema", FERRY_STEP_PREPARE, 0, 0,
 	  "the target tables exist (made at prepare as ferry copy makes them)", g_schema },
 	{ "relays-ready", FERRY_STEP_PREPARE, 0, 0,
@@ -553,7 +553,7 @@ const struct cut_gate cut_gates[] = {
 	{ "soak", FERRY_STEP_SWITCHOVER, 0, 0,
 	  "the soak period (prepare --soak, default 1h) has passed", g_soak },
 };
-const size_t cut_ngates = sizeof(cut_gates) / sizeof(cut_gates[0]);
+const size_t relay_cut_ngates = sizeof(relay_cut_gates) / sizeof(relay_cut_gates[0]);
 
 /* The last recorded result of a work gate (status runs no copy). */
 static json_t *last_of(json_t *last, const char *name)
@@ -570,13 +570,13 @@ static json_t *last_of(json_t *last, const char *name)
 	return NULL;
 }
 
-int cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out)
+int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out)
 {
 	int all = 1;
 	size_t i;
 
-	for (i = 0; i < cut_ngates; i++) {
-		const struct cut_gate *g = &cut_gates[i];
+	for (i = 0; i < relay_cut_ngates; i++) {
+		const struct cut_gate *g = &relay_cut_gates[i];
 		struct cut_result r;
 		const char *state;
 		json_t *o, *prev;

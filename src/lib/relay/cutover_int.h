@@ -65,16 +65,16 @@ struct cut_gate {
 	void (*fn)(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 };
 
-extern const struct cut_gate cut_gates[];
-extern const size_t cut_ngates;
+extern const struct cut_gate relay_cut_gates[];
+extern const size_t relay_cut_ngates;
 
 /* Evaluate the exit gates of c->plan->step: one JSON object per gate
  * appended to arr; 1 when all pass.  Lines go to out as they finish. */
-int cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
+int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
-void cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);
+void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);
 /* T0 as RFC 3339 (microseconds, UTC) into buf. */
-void cut_time_text(int64_t us, char *buf, size_t n);
+void relay_cut_time_text(int64_t us, char *buf, size_t n);
 
 #endif

@@ -10,8 +10,8 @@
  *   telemetry.c  a device API JSON body -> struct relay_points
  *   store_pg.c   PostgreSQL sink: points -> rows by the copy layout (tsmap
  *                live mapper), COPY, spool position in the same transaction
- *   store_influx.c  InfluxDB sink: line protocol over HTTP (libcurl), and
- *                the /query pass-through
+ *   store_influx.c  InfluxDB sink: records through tsmap's one write path
+ *                (tm_ifx_write), and the /query pass-through (tm_ifx_request)
  *   spool.c      the durable append-only log of the secondary's writes,
  *                dead letters
  *   phase.c      ferry.cutover (the phase), LISTEN/NOTIFY, relay heartbeats

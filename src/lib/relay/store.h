@@ -1,7 +1,7 @@
 /*
  * store.h - the two sinks behind struct relay_store (relay_int.h,
  * "stores"): store_pg.c (PostgreSQL, rows by the copy layout) and
- * store_influx.c (InfluxDB 1.x over HTTP).  relay_store_open() and the
+ * store_influx.c (InfluxDB 1.x or 2.x, through tsmap's tm_ifx_writer).  relay_store_open() and the
  * other relay_store_* entry points live in store_pg.c and hand an
  * influx:// store to the relay_ifx_* functions below.
  */

@@ -55,6 +55,8 @@ struct line {
 	int keep;           /* refused before the transaction (wide: a field type
 			     * its column cannot take): whatever the redo does */
 	size_t table;       /* the live layout's table of its point */
+	size_t moff;        /* a point map's point: its text at s->mapped + moff */
+	int mapped;
 };
 
 /* The wide layout's table ti as this relay last made it in PostgreSQL. */
@@ -89,6 +91,13 @@ struct relay_pg {
 	int spool_made;               /* the ferry schema's tables exist */
 	struct wtab *wt;              /* wide: per table of the live layout */
 	size_t nwt;
+	/* a point map (the map file's points:): each line's point becomes the
+	 * lines of the points it maps to, as `ferry copy` maps them */
+	struct tm_pmap_run *run;
+	struct line *olines;          /* the lines as the client wrote them */
+	size_t nolines, olcap;
+	struct ferry_buf mapped;      /* the mapped points' lines */
+	size_t cur;                   /* the client's line being mapped */
 };
 
 /* ------------------------------------------------------------ connection */
@@ -162,7 +171,11 @@ static int pg_open(const char *url, const struct ferry_ts_opts *ts, struct relay
 	s->wide = tm_live_wide(s->live);
 	if (!s->wide && (rc = tm_live_catalog(s->live, &s->cat, err)) < 0)
 		goto fail;
-	s->must_exist = ts && ts->map;
+	s->must_exist = tm_live_user_table(s->live);
+	if (tm_live_pmap(s->live) && tm_pmap_run_new(tm_live_pmap(s->live), &s->run) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto fail;
+	}
 	/* wide: the batch is as wide as the table being written (wide_batch) */
 	if (ferry_batch_init(&s->b, s->wide ? 1 : tm_live_columns(s->live, &names, NULL),
 			     LIVE_ROWS) < 0) {
@@ -180,6 +193,7 @@ fail:
 	*out = NULL;
 	if (s) {
 		ferry_catalog_free(s->cat);
+		tm_pmap_run_free(s->run);
 		tm_live_close(s->live);
 		ferry_batch_release(&s->b);
 		lp_scratch_release(&s->scratch);
@@ -211,10 +225,13 @@ static void pg_close(struct relay_pg *s)
 	wide_release(s);
 	copy_live_close(s->plan);
 	ferry_catalog_free(s->cat);
+	tm_pmap_run_free(s->run);
 	tm_live_close(s->live);
 	ferry_batch_release(&s->b);
 	lp_scratch_release(&s->scratch);
 	ferry_free(s->lines);
+	ferry_free(s->olines);
+	ferry_buf_release(&s->mapped);
 	ferry_buf_release(&s->seen);
 	pthread_mutex_destroy(&s->lock);
 	ferry_free(s->url);
@@ -222,6 +239,111 @@ static void pg_close(struct relay_pg *s)
 }
 
 /* ------------------------------------------------------------ lines */
+
+static int line_add(struct relay_pg *s, const struct line *l)
+{
+	if (s->nlines == s->lcap) {
+		size_t cap = s->lcap ? s->lcap * 2 : 256;
+		struct line *nl = ferry_realloc(s->lines, cap * sizeof(*nl));
+
+		if (!nl)
+			return FERRY_ENOMEM;
+		s->lines = nl;
+		s->lcap = cap;
+	}
+	s->lines[s->nlines++] = *l;
+	return 0;
+}
+
+static void refuse(struct relay_pg *s, size_t line, const char *reason);
+
+/* A mapped point: its line (nanosecond timestamp) in s->mapped. */
+static int map_out(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct relay_pg *s = ud;
+	struct lp_point lp;
+	struct line l = s->olines[s->cur];
+	int rc;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.measurement = p->measurement;
+	lp.tags = (struct lp_tag *)p->tags;
+	lp.ntags = p->ntags;
+	lp.fields = (struct lp_field *)p->fields;
+	lp.nfields = p->nfields;
+	lp.has_ts = 1;
+	lp.ts = p->time_ns;
+	l.moff = s->mapped.len;
+	l.mapped = 1;
+	if ((rc = lp_point_write(&s->mapped, &lp)) == FERRY_ENOMEM)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	l.n = s->mapped.len - l.moff;
+	if (rc < 0) {   /* a name line protocol cannot hold */
+		s->mapped.len = l.moff;
+		l.mapped = 0;
+		if (line_add(s, &l) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		refuse(s, s->nlines - 1, "the point map made a point line protocol cannot "
+		       "write (an empty name)");
+		s->lines[s->nlines - 1].keep = 1;
+		return 0;
+	}
+	return line_add(s, &l) < 0 ? ferry_error_set(err, FERRY_ENOMEM, "out of memory") : 0;
+}
+
+/* Through the point map: each client line becomes the lines of the points
+ * its point maps to (none when dropped); a point the map refuses is
+ * refused with the map's reason, as a copy rejects it. */
+static int lines_map(struct relay_pg *s, struct ferry_error *err)
+{
+	size_t i, emitted;
+	struct line *t;
+	int rc;
+
+	t = s->olines;
+	s->olines = s->lines;
+	s->lines = t;
+	i = s->olcap;
+	s->olcap = s->lcap;
+	s->lcap = i;
+	s->nolines = s->nlines;
+	s->nlines = 0;
+	ferry_buf_clear(&s->mapped);
+	for (s->cur = 0; s->cur < s->nolines; s->cur++) {
+		const struct line *l = &s->olines[s->cur];
+		const char *why = NULL;
+		struct tm_point tp;
+		char mwhy[320];
+
+		if (lp_parse_line(l->p, l->n, &s->pt, &s->scratch, &why) != LP_POINT ||
+		    !s->pt.has_ts) {
+			if (line_add(s, l) < 0)
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		}
+		memset(&tp, 0, sizeof(tp));
+		tp.measurement = s->pt.measurement;
+		tp.tags = s->pt.tags;
+		tp.ntags = s->pt.ntags;
+		tp.fields = s->pt.fields;
+		tp.nfields = s->pt.nfields;
+		tp.time_ns = s->pt.ts;
+		rc = tm_pmap_apply(s->run, &tp, map_out, s, &emitted, mwhy, sizeof(mwhy), err);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			if (line_add(s, l) < 0)
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			refuse(s, s->nlines - 1, mwhy);
+			s->lines[s->nlines - 1].keep = 1;
+		}
+	}
+	/* the buffer has stopped moving */
+	for (i = 0; i < s->nlines; i++)
+		if (s->lines[i].mapped)
+			s->lines[i].p = s->mapped.buf + s->lines[i].moff;
+	return 0;
+}
 
 static int lines_make(struct relay_pg *s, struct relay_rec *recs, size_t n,
 		      struct ferry_error *err)
@@ -236,22 +358,12 @@ static int lines_make(struct relay_pg *s, struct relay_rec *recs, size_t n,
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
-			if (len) {
-				if (s->nlines == s->lcap) {
-					size_t cap = s->lcap ? s->lcap * 2 : 256;
-					struct line *l = ferry_realloc(s->lines, cap * sizeof(*l));
-
-					if (!l)
-						return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-					s->lines = l;
-					s->lcap = cap;
-				}
-				s->lines[s->nlines++] = (struct line){ p, len, r, 0, 0, 0 };
-			}
+			if (len && line_add(s, &(struct line){ p, len, r, 0, 0, 0, 0, 0 }) < 0)
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			p += len + 1;
 		}
 	}
-	return 0;
+	return s->run ? lines_map(s, err) : 0;
 }
 
 /* The first reason of a record's refusals is its why. */

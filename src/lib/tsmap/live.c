@@ -26,6 +26,7 @@ struct tm_live {
 	struct tm_layout lay;
 	struct tm_rows rows;
 	char *table, *map, *series_tag;   /* the options' strings, owned */
+	struct tm_pmap *pm;               /* the map file's points: rules, or NULL */
 	const char **names;
 	int *types;
 };
@@ -36,6 +37,7 @@ void tm_live_close(struct tm_live *l)
 		return;
 	tm_rows_release(&l->rows);
 	tm_layout_release(&l->lay);
+	tm_pmap_free(l->pm);
 	ferry_free(l->table);
 	ferry_free(l->map);
 	ferry_free(l->series_tag);
@@ -75,8 +77,26 @@ int tm_live_open(const struct ferry_ts_opts *t, struct tm_live **out, struct fer
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto fail;
 	}
-	o->layout = t && t->layout ? t->layout : l->map ? "map" : "narrow";
+	o->layout = t && t->layout ? t->layout : "narrow";
 	o->map_path = l->map;
+	/* as tm_opts_from_url: a table map is its own layout, a point map
+	 * maps the points before --layout's */
+	if (l->map) {
+		int tab;
+
+		if ((rc = tm_map_kinds(l->map, &o->has_points, &tab, err)) < 0)
+			goto fail;
+		if (!(t && t->layout)) {
+			o->layout = tab || !o->has_points ? "map" : "narrow";
+		} else if (tab && strcmp(o->layout, "map")) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "map '%s' loads into its target: "
+					     "table, so --layout %s does not apply", l->map,
+					     o->layout);
+			goto fail;
+		}
+		if (o->has_points && (rc = tm_pmap_load(l->map, &l->pm, err)) < 0)
+			goto fail;
+	}
 	o->table = l->table ? l->table : "telemetry_data";
 	o->series_tag = l->series_tag;
 	o->keep_ns = t ? t->keep_ns : 0;
@@ -199,4 +219,14 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 {
 	l->rows.t = &l->lay.t[table];   /* the tables move as the layout grows */
 	return tm_live_rows(l, p, b, rej, ud, err);
+}
+
+const struct tm_pmap *tm_live_pmap(const struct tm_live *l)
+{
+	return l->pm;
+}
+
+int tm_live_user_table(const struct tm_live *l)
+{
+	return !tm_live_wide(l) && l->lay.n == 1 && l->lay.t[0].exists;
 }

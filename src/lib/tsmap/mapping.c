@@ -42,33 +42,8 @@
 
 #define PG_EPOCH_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 */
 
-/* Does a double hold i exactly?  Every integer up to 2^53 in magnitude,
- * and above that those with enough trailing zero bits (2^53+2, 2^60,
- * -2^63).  2^63 itself is not an int64: the cast back would be undefined. */
-static int double_holds_int(int64_t i)
-{
-	double d = (double)i;
-
-	return d < 9223372036854775808.0 && (int64_t)d == i;
-}
-
-static int double_holds_uint(uint64_t u)
-{
-	double d = (double)u;
-
-	return d < 18446744073709551616.0 && (uint64_t)d == u;
-}
 
 /* ---- layouts -------------------------------------------------------------- */
-
-static void strs_free(char **v)
-{
-	size_t i;
-
-	for (i = 0; v && v[i]; i++)
-		ferry_free(v[i]);
-	ferry_free(v);
-}
 
 void tm_layout_release(struct tm_layout *l)
 {
@@ -83,10 +58,10 @@ void tm_layout_release(struct tm_layout *l)
 			ferry_free(t->cols[k].arg);
 		}
 		ferry_free(t->cols);
-		strs_free(t->inc_m);
-		strs_free(t->exc_m);
-		strs_free(t->inc_f);
-		strs_free(t->exc_f);
+		tm_strs_free(t->inc_m);
+		tm_strs_free(t->exc_m);
+		tm_strs_free(t->inc_f);
+		tm_strs_free(t->exc_f);
 		ferry_free(t->chunks);
 	}
 	ferry_free(l->t);
@@ -473,84 +448,14 @@ out:
 
 /* ---- the map file ---------------------------------------------------------- */
 
-struct mapctx {
-	const char *path;
-	struct ferry_error *err;
-};
-
-static int map_bad(struct mapctx *c, struct fy_node *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int map_bad(struct mapctx *c, struct fy_node *n, const char *fmt, ...)
-{
-	struct ferry_buf b = FERRY_BUF_INIT;
-	const struct fy_mark *mk = NULL;
-	va_list ap;
-	int rc;
-
-	if (n && fy_node_get_type(n) == FYNT_SCALAR && fy_node_get_scalar_token(n))
-		mk = fy_token_start_mark(fy_node_get_scalar_token(n));
-	va_start(ap, fmt);
-	rc = ferry_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	if (rc < 0)
-		rc = ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
-	else if (mk)
-		rc = ferry_error_set(c->err, FERRY_EUSAGE, "map '%s' line %d: %s", c->path,
-				     mk->line + 1, b.buf);
-	else
-		rc = ferry_error_set(c->err, FERRY_EUSAGE, "map '%s': %s", c->path, b.buf);
-	ferry_buf_release(&b);
-	return rc;
-}
-
-static char *scalar_dup(struct fy_node *n)
-{
-	size_t len;
-	const char *s;
-
-	if (!n || fy_node_get_type(n) != FYNT_SCALAR)
-		return NULL;
-	s = fy_node_get_scalar(n, &len);
-	return s ? ferry_strndup(s, len) : NULL;
-}
-
-/* A string or a list of strings -> NULL-terminated array. */
-static int map_list(struct mapctx *c, struct fy_node *n, char ***out)
-{
-	void *it = NULL;
-	struct fy_node *e;
-	size_t k = 0, cnt;
-	char **v;
-
-	cnt = fy_node_get_type(n) == FYNT_SEQUENCE ? (size_t)fy_node_sequence_item_count(n) : 1;
-	v = ferry_calloc(cnt + 1, sizeof(*v));
-	if (!v)
-		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
-	*out = v;
-	if (fy_node_get_type(n) == FYNT_SCALAR) {
-		v[0] = scalar_dup(n);
-		return v[0] ? 0 : ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
-	}
-	if (fy_node_get_type(n) != FYNT_SEQUENCE)
-		return map_bad(c, n, "expected a name or a list of names");
-	while ((e = fy_node_sequence_iterate(n, &it)) != NULL) {
-		if (fy_node_get_type(e) != FYNT_SCALAR)
-			return map_bad(c, e, "expected a name");
-		if (!(v[k++] = scalar_dup(e)))
-			return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-static int map_filters(struct mapctx *c, struct fy_node *n, int exclude, struct tm_table *t)
+static int map_filters(struct tm_mapfile *c, struct fy_node *n, int exclude, struct tm_table *t)
 {
 	void *it = NULL;
 	struct fy_node_pair *p;
 	int rc;
 
 	if (fy_node_get_type(n) != FYNT_MAPPING)
-		return map_bad(c, n, "%s: expected 'measurement:' and/or 'field:' lists",
+		return tm_yaml_bad(c, n, "%s: expected 'measurement:' and/or 'field:' lists",
 			       exclude ? "exclude" : "include");
 	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
 		struct fy_node *k = fy_node_pair_key(p);
@@ -559,11 +464,11 @@ static int map_filters(struct mapctx *c, struct fy_node *n, int exclude, struct 
 
 		ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
 		if (ks && kl == 11 && !memcmp(ks, "measurement", 11))
-			rc = map_list(c, fy_node_pair_value(p), exclude ? &t->exc_m : &t->inc_m);
+			rc = tm_yaml_list(c, fy_node_pair_value(p), exclude ? &t->exc_m : &t->inc_m);
 		else if (ks && kl == 5 && !memcmp(ks, "field", 5))
-			rc = map_list(c, fy_node_pair_value(p), exclude ? &t->exc_f : &t->inc_f);
+			rc = tm_yaml_list(c, fy_node_pair_value(p), exclude ? &t->exc_f : &t->inc_f);
 		else
-			rc = map_bad(c, k, "unknown filter '%.*s': use measurement or field",
+			rc = tm_yaml_bad(c, k, "unknown filter '%.*s': use measurement or field",
 				     ks ? (int)kl : 0, ks ? ks : "");
 		if (rc < 0)
 			return rc;
@@ -590,19 +495,19 @@ static const struct {
 	{ "value", TF_VALUE, ~0u },
 };
 
-static int map_column(struct mapctx *c, struct tm_table *t, const char *col, struct fy_node *v)
+static int map_column(struct tm_mapfile *c, struct tm_table *t, const char *col, struct fy_node *v)
 {
-	char *s = scalar_dup(v);
+	char *s = tm_yaml_str(v);
 	size_t i;
 	int rc = 0;
 
 	if (!s)
 		return fy_node_get_type(v) == FYNT_SCALAR ?
 		       ferry_error_set(c->err, FERRY_ENOMEM, "out of memory") :
-		       map_bad(c, v, "column '%s': expected a value source such as time, "
+		       tm_yaml_bad(c, v, "column '%s': expected a value source such as time, "
 			       "tag.NAME, tags, value.numeric or \"{measurement}.{field}\"", col);
 	if (col_index(t, col) >= 0) {
-		rc = map_bad(c, v, "column '%s' is mapped twice", col);
+		rc = tm_yaml_bad(c, v, "column '%s' is mapped twice", col);
 		goto out;
 	}
 	if (!strncmp(s, "tag.", 4) && s[4]) {
@@ -617,7 +522,7 @@ static int map_column(struct mapctx *c, struct tm_table *t, const char *col, str
 
 			if (!e || !(!strncmp(p, "{measurement}", 13) || !strncmp(p, "{field}", 7) ||
 				    !strncmp(p, "{series}", 8) || (!strncmp(p, "{tag.", 5) && e > p + 5))) {
-				rc = map_bad(c, v, "column '%s': unknown placeholder in '%s': use "
+				rc = tm_yaml_bad(c, v, "column '%s': unknown placeholder in '%s': use "
 					     "{measurement}, {field}, {series} or {tag.NAME}", col, s);
 				goto out;
 			}
@@ -632,7 +537,7 @@ static int map_column(struct mapctx *c, struct tm_table *t, const char *col, str
 			t->value_types |= map_sources[i].takes;
 			goto out;
 		}
-	rc = map_bad(c, v, "column '%s': unknown value source '%s': use time, time_ns, series, "
+	rc = tm_yaml_bad(c, v, "column '%s': unknown value source '%s': use time, time_ns, series, "
 		     "measurement, field, tags, tag.NAME, value, value.numeric, value.integer, "
 		     "value.text, value.boolean, value.json or a \"{measurement}.{field}\" template",
 		     col, s);
@@ -646,40 +551,18 @@ out:
 static int map_load(struct tm_layout *l, const char *path, const struct tm_schema *sch,
 		    const struct tm_chunk *ck, size_t nck, struct ferry_error *err)
 {
-	struct mapctx c = { path, err };
+	struct tm_mapfile c = { path, err };
 	struct ferry_buf text = FERRY_BUF_INIT;
 	struct wire_yaml y = { NULL, NULL };
-	struct wire_yaml_error ye;
 	struct fy_node *root, *n;
 	struct fy_node_pair *p;
 	struct tm_table *t;
 	void *it = NULL;
 	char *target = NULL;
-	int rc = 0, e;
+	int rc = 0;
 
-	if ((e = ferry_buf_read_file(&text, path)) == FERRY_ENOTFOUND)
-		return ferry_error_set(err, FERRY_EUSAGE, "cannot open map '%s': %s", path,
-				       strerror(errno));
-	if (e == FERRY_EIO) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot read map '%s': %s", path,
-				     strerror(errno));
+	if ((rc = tm_yaml_load(path, &text, &y, err)) < 0)
 		goto out;
-	}
-	if (e < 0) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = wire_yaml_parse(text.buf, text.len, &y, &ye)) < 0) {
-		if (rc == FERRY_ENOMEM)
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		else if (rc == FERRY_EINVAL)
-			rc = ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s at line %d",
-					     path, ye.msg, ye.line);
-		else
-			rc = ferry_error_set(err, FERRY_EUSAGE, "cannot parse map '%s' at line %d: %s",
-					     path, ye.line, ye.msg);
-		goto out;
-	}
 	if (!y.doc || !(root = fy_document_root(y.doc)) ||
 	    fy_node_get_type(root) != FYNT_MAPPING) {
 		rc = ferry_error_set(err, FERRY_EUSAGE,
@@ -687,8 +570,8 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 				     path);
 		goto out;
 	}
-	if (!(target = scalar_dup(fy_node_mapping_lookup_by_string(root, "target", FY_NT)))) {
-		rc = map_bad(&c, root, "missing 'target: TABLE'");
+	if (!(target = tm_yaml_str(fy_node_mapping_lookup_by_string(root, "target", FY_NT)))) {
+		rc = tm_yaml_bad(&c, root, "missing 'target: TABLE'");
 		goto out;
 	}
 	if (!(t = add_table(l, target))) {
@@ -705,23 +588,25 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 		if (!ks || !((kl == 6 && !memcmp(ks, "target", 6)) ||
 			     (kl == 7 && !memcmp(ks, "columns", 7)) ||
 			     (kl == 7 && !memcmp(ks, "include", 7)) ||
-			     (kl == 7 && !memcmp(ks, "exclude", 7)))) {
-			rc = map_bad(&c, k, "unknown key '%.*s': use target, columns, include, exclude",
+			     (kl == 7 && !memcmp(ks, "exclude", 7)) ||
+			     (kl == 6 && !memcmp(ks, "points", 6)))) {
+			rc = tm_yaml_bad(&c, k, "unknown key '%.*s': use target, columns, include, "
+					 "exclude, points",
 				     ks ? (int)kl : 0, ks ? ks : "");
 			goto out;
 		}
 	}
 	n = fy_node_mapping_lookup_by_string(root, "columns", FY_NT);
 	if (!n || fy_node_get_type(n) != FYNT_MAPPING || !fy_node_mapping_item_count(n)) {
-		rc = map_bad(&c, n ? n : root, "missing 'columns:' (target column: value source)");
+		rc = tm_yaml_bad(&c, n ? n : root, "missing 'columns:' (target column: value source)");
 		goto out;
 	}
 	it = NULL;
 	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		char *col = scalar_dup(fy_node_pair_key(p));
+		char *col = tm_yaml_str(fy_node_pair_key(p));
 
 		if (!col) {
-			rc = map_bad(&c, fy_node_pair_key(p), "expected a column name");
+			rc = tm_yaml_bad(&c, fy_node_pair_key(p), "expected a column name");
 			goto out;
 		}
 		rc = map_column(&c, t, col, fy_node_pair_value(p));
@@ -736,7 +621,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 	    (rc = map_filters(&c, n, 1, t)) < 0)
 		goto out;
 	if (!t->value_types) {
-		rc = map_bad(&c, root, "no column takes the field values: map one to value, "
+		rc = tm_yaml_bad(&c, root, "no column takes the field values: map one to value, "
 			     "value.numeric, value.text, ...");
 		goto out;
 	}
@@ -871,21 +756,6 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 }
 
 /* ---- rows --------------------------------------------------------------------- */
-
-static int glob_any(char *const *globs, const char *s, size_t n)
-{
-	char tmp[512];
-	size_t i;
-
-	if (n >= sizeof(tmp))
-		n = sizeof(tmp) - 1;
-	memcpy(tmp, s, n);
-	tmp[n] = 0;
-	for (i = 0; globs[i]; i++)
-		if (fnmatch(globs[i], tmp, 0) == 0)
-			return 1;
-	return 0;
-}
 
 static int str_eq(struct lp_str a, const char *b)
 {
@@ -1201,12 +1071,12 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 		if (f->type == LP_FLOAT) {
 			set_real(cell, f->v.f);
 		} else if (f->type == LP_INT) {
-			if (double_holds_int(f->v.i))
+			if (tm_double_holds_int(f->v.i))
 				set_real(cell, (double)f->v.i);
 			else if (r->t->exists)  /* a map: the column decides, or rejects */
 				set_int(cell, f->v.i);
 		} else if (f->type == LP_UINT) {
-			if (double_holds_uint(f->v.u))
+			if (tm_double_holds_uint(f->v.u))
 				set_real(cell, (double)f->v.u);
 			else if (r->t->exists)
 				return set_uint(b, cell, f->v.u);
@@ -1365,9 +1235,9 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 	size_t i, k;
 	int rc = 0;
 
-	if (t->inc_m && !glob_any(t->inc_m, p->measurement.p, p->measurement.n))
+	if (t->inc_m && !tm_glob_any(t->inc_m, p->measurement.p, p->measurement.n))
 		return 0;
-	if (t->exc_m && glob_any(t->exc_m, p->measurement.p, p->measurement.n))
+	if (t->exc_m && tm_glob_any(t->exc_m, p->measurement.p, p->measurement.n))
 		return 0;
 	pc.sorted = pc.have_series = pc.have_tags = 0;
 	pc.series = &r->series;
@@ -1416,9 +1286,9 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 		const struct lp_field *f = &p->fields[i];
 		size_t row = b->nrows;
 
-		if (t->inc_f && !glob_any(t->inc_f, f->key.p, f->key.n))
+		if (t->inc_f && !tm_glob_any(t->inc_f, f->key.p, f->key.n))
 			continue;
-		if (t->exc_f && glob_any(t->exc_f, f->key.p, f->key.n))
+		if (t->exc_f && tm_glob_any(t->exc_f, f->key.p, f->key.n))
 			continue;
 		if (!(t->value_types & TM_TYPE_BIT(f->type))) {
 			char why[200];

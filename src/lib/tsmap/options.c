@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ferry/alloc.h"
+#include "ferry/hash.h"
 #include "ferry/tsmap.h"
 #include "ferry/url.h"
 #include "model/value.h"
@@ -25,8 +26,20 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	o->map_path = ferry_url_param(u, "map");
 	o->table = ferry_url_param(u, "table");
 	o->series_tag = ferry_url_param(u, "series_tag");
-	if (o->map_path && !o->layout)
-		o->layout = "map";
+	/* a map with a table (target:) is its own layout; a point map alone
+	 * maps the points before narrow (or --layout's) */
+	if (o->map_path) {
+		int tab, rc;
+
+		if ((rc = tm_map_kinds(o->map_path, &o->has_points, &tab, err)) < 0)
+			return rc;
+		if (!o->layout)
+			o->layout = tab || !o->has_points ? "map" : "narrow";
+		else if (tab && strcmp(o->layout, "map"))
+			return ferry_error_set(err, FERRY_EUSAGE, "map '%s' loads into its target: "
+					       "table, so --layout %s does not apply", o->map_path,
+					       o->layout);
+	}
 	if (!o->layout)
 		o->layout = "narrow";
 	if (strcmp(o->layout, "narrow") && strcmp(o->layout, "wide") && strcmp(o->layout, "map"))
@@ -37,7 +50,9 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 		return ferry_error_set(err, FERRY_EUSAGE, "the map layout needs --map FILE");
 	if (!o->table)
 		o->table = "telemetry_data";
-	if (!strcmp(o->layout, "narrow"))
+	/* a map sees whole points: a source read in index order may hand
+	 * over a point a field at a time */
+	if (!strcmp(o->layout, "narrow") && !o->has_points)
 		o->src.order_tag = o->series_tag ? o->series_tag : "entity_id";
 	v = ferry_url_param(u, "keep_ns");
 	o->keep_ns = v && strcmp(v, "0") && strcmp(v, "false");
@@ -77,6 +92,18 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 		return ferry_error_set(err, FERRY_EUSAGE,
 				       "invalid --precision '%s': use ns, us, ms, s, m or h", v);
 	o->src.need_types = !strcmp(o->layout, "wide");
+	return 0;
+}
+
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err)
+{
+	struct tm_opts to;
+	int rc;
+
+	if ((rc = tm_opts_from_url(u, &to, err)) < 0)
+		return rc;
+	*o = to.src;
 	return 0;
 }
 
@@ -126,6 +153,24 @@ int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 					       strerror(errno));
 		}
 		e |= add_param(&b, &first, "map", abs);
+		/* the map's content, so that a resume with an edited map (a
+		 * different result) is refused: the URL is in the fingerprint */
+		{
+			ferry_hash_stream *hs = ferry_hash_stream_new();
+			char hex[33];
+
+			if (!hs || ferry_hash_stream_file(hs, abs) < 0) {
+				ferry_hash_stream_free(hs);
+				free(abs);
+				ferry_buf_release(&b);
+				return hs ? ferry_error_set(err, FERRY_EUSAGE, "cannot read map '%s': %s",
+							    t->map, strerror(errno)) :
+					    ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			}
+			ferry_hash_stream_hex(hs, hex);
+			ferry_hash_stream_free(hs);
+			e |= add_param(&b, &first, "map_hash", hex);
+		}
 		free(abs);
 	}
 	if (t->table)

@@ -29,6 +29,12 @@ struct tm_shared {
 	struct tm_chunk *ck;
 	size_t nck;
 	struct tm_layout lay;
+	struct tm_pmap *pm;      /* the map file's points: rules, or NULL */
+	struct tm_schema msch;   /* wide through pm: the mapped points' schema */
+	struct feed *feeds;      /* ... and which source measurement feeds which */
+	size_t nfeeds;
+	size_t *owner;           /* ... and per chunk, the first table reading it:
+				  * the one that reports a point the map refuses */
 	_Atomic uint64_t ns_cut;
 	_Atomic uint64_t points;   /* read by this process: tags checked only then */
 };
@@ -39,6 +45,13 @@ struct tm_reader {
 	struct tm_shared *sh;
 };
 
+/* Wide through a point map: source measurement src has points that
+ * become measurement out. */
+struct feed {
+	int src;
+	char *out;
+};
+
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tm_shared *cache;
 
@@ -47,11 +60,159 @@ static void shared_free(struct tm_shared *sh)
 	if (!sh)
 		return;
 	tm_layout_release(&sh->lay);
+	tm_pmap_free(sh->pm);
+	tm_schema_release(&sh->msch);
+	while (sh->nfeeds)
+		ferry_free(sh->feeds[--sh->nfeeds].out);
+	ferry_free(sh->feeds);
+	ferry_free(sh->owner);
 	tm_chunks_free(sh->ck);
 	tm_schema_release(&sh->sch);
 	ferry_url_free(sh->url);
 	ferry_free(sh->key);
 	ferry_free(sh);
+}
+
+/* ---- wide through a point map: the tables the mapped points need ---- */
+
+static int add_feed(struct tm_shared *sh, int src, const char *out, size_t n)
+{
+	size_t i;
+	struct feed *f;
+
+	for (i = 0; i < sh->nfeeds; i++)
+		if (sh->feeds[i].src == src && strlen(sh->feeds[i].out) == n &&
+		    !memcmp(sh->feeds[i].out, out, n))
+			return 0;
+	if (!(f = ferry_realloc(sh->feeds, (sh->nfeeds + 1) * sizeof(*f))))
+		return FERRY_ENOMEM;
+	sh->feeds = f;
+	if (!(f[sh->nfeeds].out = ferry_strndup(out, n)))
+		return FERRY_ENOMEM;
+	f[sh->nfeeds++].src = src;
+	return 0;
+}
+
+struct scan {
+	struct tm_shared *sh;
+	struct tm_pmap_run *run;
+	int src;
+};
+
+static int scan_mapped(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct scan *sc = ud;
+	struct tm_measurement *o;
+	size_t k;
+
+	o = tm_schema_measurement(&sc->sh->msch, p->measurement.p, p->measurement.n);
+	if (!o || add_feed(sc->sh, sc->src, p->measurement.p, p->measurement.n) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (k = 0; k < p->ntags; k++)
+		if (tm_measurement_add_tag(o, p->tags[k].key.p, p->tags[k].key.n) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (k = 0; k < p->nfields; k++)
+		if (tm_measurement_add_field(o, p->fields[k].key.p, p->fields[k].key.n,
+					     TM_TYPE_BIT(p->fields[k].type)) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int scan_point(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct scan *sc = ud;
+	char why[8];
+	size_t n;
+	int rc;
+
+	sc->src = tm_schema_find(&sc->sh->sch, p->measurement.p, p->measurement.n);
+	rc = tm_pmap_apply(sc->run, p, scan_mapped, sc, &n, why, sizeof(why), err);
+	return rc == 1 ? 0 : rc;   /* refused: its table's read rejects it */
+}
+
+static int scan_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
+		       struct ferry_error *err)
+{
+	(void)ud, (void)key, (void)reason, (void)raw, (void)n, (void)err;
+	return 0;
+}
+
+/* The schema of the mapped points (sh->msch) and which source
+ * measurement feeds which of them: from the source's schema when the
+ * map can say (tm_pmap_schema), else a read of every point. */
+static int mapped_schema(const struct tm_source_ops *sops, void *s, struct tm_shared *sh,
+			 struct ferry_error *err)
+{
+	struct scan sc = { sh, NULL, -1 };
+	size_t i, k;
+	int rc = 0;
+
+	sh->msch.typed = sh->sch.typed;
+	for (i = 0; i < sh->sch.n && rc == 0; i++) {
+		struct tm_schema one = { &sh->sch.m[i], 1, sh->sch.typed }, part;
+
+		if ((rc = tm_pmap_schema(sh->pm, &one, &part, err)) != 0)
+			break;
+		for (k = 0; k < part.n && rc == 0; k++)
+			if ((rc = tm_schema_merge(&sh->msch, &part.m[k])) == 0)
+				rc = add_feed(sh, (int)i, part.m[k].name, strlen(part.m[k].name));
+		tm_schema_release(&part);
+		if (rc < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	if (rc <= 0)
+		return rc;
+	/* the map needs the points: read them all once */
+	tm_schema_release(&sh->msch);
+	sh->msch.typed = 1;
+	while (sh->nfeeds)
+		ferry_free(sh->feeds[--sh->nfeeds].out);
+	if (tm_pmap_run_new(sh->pm, &sc.run) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (i = 0, rc = 0; i < sh->nck && rc == 0; i++)
+		rc = sops->read(s, &sh->sch, &sh->ck[i], -1, scan_point, scan_reject, &sc, err);
+	tm_pmap_run_free(sc.run);
+	return rc > 0 ? 0 : rc;
+}
+
+/* Each wide table reads the chunks of the source measurements that feed
+ * it (all of a chunk that holds any measurement); a table fed by several,
+ * or by chunks without a time range, merges all its points as one unit. */
+static int wide_chunks(struct tm_shared *sh)
+{
+	size_t i, j, f;
+
+	if (!(sh->owner = ferry_calloc(sh->nck ? sh->nck : 1, sizeof(*sh->owner))))
+		return FERRY_ENOMEM;
+	for (j = 0; j < sh->nck; j++)
+		sh->owner[j] = SIZE_MAX;
+	for (i = 0; i < sh->lay.n; i++) {
+		struct tm_table *t = &sh->lay.t[i];
+		int src = -2;
+
+		t->nchunks = 0;
+		t->est = 0;
+		t->merge_all = 0;
+		for (j = 0; j < sh->nck; j++) {
+			const struct tm_chunk *ck = &sh->ck[j];
+			int in = ck->measurement < 0;
+
+			for (f = 0; !in && f < sh->nfeeds; f++)
+				in = sh->feeds[f].src == ck->measurement &&
+				     !strcmp(sh->feeds[f].out, t->name);
+			if (!in)
+				continue;
+			t->chunks[t->nchunks++] = j;   /* chunks_for made room for all */
+			if (ck->est > 0)
+				t->est += ck->est;
+			if (!ck->has_time || (src != -2 && src != ck->measurement))
+				t->merge_all = 1;
+			src = ck->measurement;
+			if (sh->owner[j] == SIZE_MAX)
+				sh->owner[j] = i;
+		}
+	}
+	return 0;
 }
 
 static int shared_make(const struct tm_source_ops *sops, void *s, const ferry_url *url,
@@ -73,8 +234,20 @@ static int shared_make(const struct tm_source_ops *sops, void *s, const ferry_ur
 		goto fail;
 	if ((rc = sops->plan(s, &sh->sch, &sh->ck, &sh->nck, err)) < 0)
 		goto fail;
-	if ((rc = tm_layout_build(&sh->lay, &sh->o, &sh->sch, sh->ck, sh->nck, err)) < 0)
+	if (sh->o.map_path && (rc = tm_pmap_load(sh->o.map_path, &sh->pm, err)) < 0)
 		goto fail;
+	if (sh->pm && !strcmp(sh->o.layout, "wide")) {
+		if ((rc = mapped_schema(sops, s, sh, err)) < 0)
+			goto fail;
+		if ((rc = tm_layout_build(&sh->lay, &sh->o, &sh->msch, sh->ck, sh->nck, err)) < 0)
+			goto fail;
+		if ((rc = wide_chunks(sh)) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto fail;
+		}
+	} else if ((rc = tm_layout_build(&sh->lay, &sh->o, &sh->sch, sh->ck, sh->nck, err)) < 0) {
+		goto fail;
+	}
 	*out = sh;
 	return 0;
 fail:
@@ -204,6 +377,13 @@ struct rd {
 	uint64_t points;         /* points read */
 	struct tm_merge merge;   /* wide: the points go through it */
 	struct tm_merge_sink sink;
+	/* through a point map: the source's points go to the run, its points
+	 * to next (wide: only those of this table's measurement) */
+	struct tm_pmap_run *run;
+	tm_point_fn next;
+	const char *only;
+	int report;              /* this table reports the map's refusals */
+	struct ferry_buf raw;
 };
 
 static int flush(struct rd *r, struct ferry_error *err)
@@ -247,6 +427,39 @@ static int on_point_merge(const struct tm_point *p, void *ud, struct ferry_error
 	struct rd *r = ud;
 
 	return tm_merge_add(&r->merge, p, &r->sink, err);
+}
+
+static int on_mapped(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct rd *r = ud;
+
+	if (r->only && !(p->measurement.n == strlen(r->only) &&
+			 !memcmp(p->measurement.p, r->only, p->measurement.n)))
+		return 0;
+	return r->next(p, ud, err);
+}
+
+/* A source point through the map; a point it refuses is a reject with
+ * the point's key (line), as a malformed record is. */
+static int on_source_point(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct rd *r = ud;
+	char why[512];
+	size_t n;
+	int rc;
+
+	r->points++;   /* read, whatever the map makes of it (notes) */
+	rc = tm_pmap_apply(r->run, p, on_mapped, r, &n, why, sizeof(why), err);
+	if (rc != 1)
+		return rc;
+	if (!r->report)
+		return 0;
+	if (!r->spec->reject)
+		return ferry_error_set(err, FERRY_EREJECT, "point at %lld: %s", (long long)p->key,
+				       why);
+	if (tm_point_lp(p, NULL, &r->raw) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return r->spec->reject(r->spec->reject_ud, p->key, "", why, r->raw.buf, r->raw.len, err);
 }
 
 static int on_reject(void *ud, int64_t key, const char *reason, const void *raw, size_t n,
@@ -299,8 +512,12 @@ int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batc
 	r.rows.b = &r.b;
 	r.rows.reject = spec->reject;
 	r.rows.reject_ud = spec->reject_ud;
+	if (c->sh->pm && tm_pmap_run_new(c->sh->pm, &r.run) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (t->per_point) {
-		const char *mn = c->sh->sch.m[t->measurement].name;
+		const char *mn = (c->sh->pm ? &c->sh->msch : &c->sh->sch)->m[t->measurement].name;
 
 		r.sink.reject = spec->reject;
 		r.sink.ud = spec->reject_ud;
@@ -313,9 +530,17 @@ int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batc
 	}
 	for (j = first; j <= last && rc == 0 && !r.stopped; j++) {
 		const struct tm_chunk *ck = &c->sh->ck[t->chunks[j]];
+		tm_point_fn fn1 = t->per_point ? on_point_merge : on_point;
 
-		rc = c->sops->read(c->s, &c->sh->sch, ck, t->per_point ? t->measurement : -1,
-				   t->per_point ? on_point_merge : on_point, on_reject, &r, err);
+		if (r.run) {
+			r.next = fn1;
+			r.only = t->per_point ? t->name : NULL;
+			r.report = !c->sh->owner || c->sh->owner[t->chunks[j]] == (size_t)(t - c->sh->lay.t);
+			fn1 = on_source_point;
+		}
+		rc = c->sops->read(c->s, &c->sh->sch, ck,
+				   t->per_point && !r.run ? t->measurement : -1, fn1,
+				   on_reject, &r, err);
 		/* InfluxDB's chunks hold whole keys: hand each one's rows on */
 		if (rc == 0 && t->per_point && (!t->merge_all || j == last))
 			rc = tm_merge_flush(&r.merge, on_point, &r, err);
@@ -327,6 +552,8 @@ int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batc
 	if (rc == 0 && !r.stopped && (rc = flush(&r, err)) > 0)
 		rc = 0;
 out:
+	tm_pmap_run_free(r.run);
+	ferry_buf_release(&r.raw);
 	tm_merge_release(&r.merge);
 	atomic_fetch_add(&c->sh->ns_cut, r.rows.ns_cut);
 	atomic_fetch_add(&c->sh->points, r.points);
@@ -389,6 +616,9 @@ int tm_reader_notes(struct tm_reader *c, struct ferry_buf *out)
 		e |= c->sops->notes(c->s, out);
 	if (atomic_load(&c->sh->points))
 		e |= tag_notes(&c->sh->lay, out);
+	/* only once every chunk was read could a rule be known to match nothing */
+	if (c->sh->pm && atomic_load(&c->sh->points))
+		e |= tm_pmap_unmatched(c->sh->pm, out);
 	/* InfluxDB keeps one point per series and time; a file may hold
 	 * a point twice, and only the wide layout merges by key */
 	if (!strcmp(c->sh->o.layout, "narrow") && !c->sops->unique_points)

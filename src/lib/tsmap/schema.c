@@ -151,3 +151,20 @@ int tm_measurement_add_field(struct tm_measurement *m, const char *key, size_t n
 	m->nfields++;
 	return 0;
 }
+
+int tm_schema_merge(struct tm_schema *s, const struct tm_measurement *m)
+{
+	struct tm_measurement *o = tm_schema_measurement(s, m->name, strlen(m->name));
+	size_t k;
+
+	if (!o)
+		return FERRY_ENOMEM;
+	for (k = 0; k < m->ntags; k++)
+		if (tm_measurement_add_tag(o, m->tags[k], strlen(m->tags[k])) < 0)
+			return FERRY_ENOMEM;
+	for (k = 0; k < m->nfields; k++)
+		if (tm_measurement_add_field(o, m->fields[k].name, strlen(m->fields[k].name),
+					     m->fields[k].types) < 0)
+			return FERRY_ENOMEM;
+	return 0;
+}

@@ -66,6 +66,7 @@ struct tm_table {
 struct tm_opts {
 	const char *layout;   /* "narrow", "wide", "map" */
 	const char *map_path;
+	int has_points;       /* the map file has points: rules (a point map) */
 	const char *table;    /* narrow table name */
 	const char *series_tag;  /* NULL: entity_id when present */
 	int keep_ns;
@@ -164,5 +165,42 @@ int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_m
  * then empty.  fn's non-zero return is returned. */
 int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_error *err);
 void tm_merge_release(struct tm_merge *m);
+
+/* ---- map files (mapfile.c): what the table map and the point map share ---- */
+
+#include <libfyaml.h>
+#include "wire/yaml.h"
+
+struct tm_mapfile {
+	const char *path;
+	struct ferry_error *err;
+};
+
+/* Read and parse the YAML of map file path into y (text keeps the bytes;
+ * release both in every case).  0; FERRY_EUSAGE (cannot open, not UTF-8,
+ * a YAML error: file and line), FERRY_EIO, FERRY_ENOMEM; err set. */
+int tm_yaml_load(const char *path, struct ferry_buf *text, struct wire_yaml *y,
+		 struct ferry_error *err);
+/* The 1-based line of n (a collection: of its first scalar), 0 unknown. */
+int tm_yaml_line(struct fy_node *n);
+/* FERRY_EUSAGE "map 'PATH' line N: <fmt>" (n's line), err set. */
+int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A scalar's text, owned; NULL when n is not a scalar or out of memory. */
+char *tm_yaml_str(struct fy_node *n);
+/* Is k the scalar name? */
+int tm_yaml_key_is(struct fy_node *k, const char *name);
+/* A string or a list of strings -> NULL-terminated array (*out is set
+ * even on error: free it with tm_strs_free). */
+int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out);
+void tm_strs_free(char **v);
+/* Does s[0..n) match one of the NULL-ended fnmatch globs? */
+int tm_glob_any(char *const *globs, const char *s, size_t n);
+/* Does a double hold i (u) exactly?  Every integer up to 2^53 in
+ * magnitude, and above that those with enough trailing zero bits (2^53+2,
+ * 2^60, -2^63).  2^63 itself is not an int64: the cast back would be
+ * undefined. */
+int tm_double_holds_int(int64_t i);
+int tm_double_holds_uint(uint64_t u);
 
 #endif

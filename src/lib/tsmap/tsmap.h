@@ -96,6 +96,9 @@ struct tm_measurement *tm_schema_measurement(struct tm_schema *s, const char *na
 int tm_measurement_add_tag(struct tm_measurement *m, const char *key, size_t n);
 int tm_measurement_add_field(struct tm_measurement *m, const char *key, size_t n,
 			     unsigned types);
+/* Add measurement m (a copy of its name, tags and fields with their
+ * types, joined with what s has of it).  0 or FERRY_ENOMEM. */
+int tm_schema_merge(struct tm_schema *s, const struct tm_measurement *m);
 /* Index of name in s, or -1. */
 int tm_schema_find(const struct tm_schema *s, const char *name, size_t n);
 
@@ -246,6 +249,12 @@ int tm_reader_content_id(struct tm_reader *r, struct ferry_buf *out,
 struct ferry_ts_opts;
 int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 		    struct ferry_error *err);
+/* The point source's options of a URL that carries them (--start/--end,
+ * --chunk-time, --chunk-bytes, --precision), as a copy reads them; the
+ * layout's options are checked too.  0 or FERRY_EUSAGE naming the bad
+ * option. */
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err);
 
 /*
  * The checks of one line-protocol record that `ferry copy lp://` and the
@@ -287,6 +296,13 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 struct tm_live;
 int tm_live_open(const struct ferry_ts_opts *o, struct tm_live **out, struct ferry_error *err);
 void tm_live_close(struct tm_live *l);
+/* The map file's points: rules, NULL when it has none.  The caller maps
+ * each point through it (a tm_pmap_run of its own) and hands the points it
+ * becomes to the functions below, as the copy does before its layout. */
+struct tm_pmap;
+const struct tm_pmap *tm_live_pmap(const struct tm_live *l);
+/* The table is the user's (a map file with target:): never created. */
+int tm_live_user_table(const struct tm_live *l);
 /* The table as a catalog (to create it when missing, with copy's DDL). */
 int tm_live_catalog(struct tm_live *l, struct ferry_catalog **out, struct ferry_error *err);
 /* The table's name, and its columns and types in batch order. */
@@ -321,9 +337,10 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 		    struct ferry_batch *b, tm_row_reject_fn rej, void *ud, struct ferry_error *err);
 
 /*
- * An influx:// URL as the InfluxDB source reads it (sources/influx/source.c),
- * for the relay's InfluxDB sink:
+ * An influx:// URL as the InfluxDB source and writer read it
+ * (sources/influx/source.c):
  *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
+ *   influx://host[:port]/?org=ORG&bucket=BUCKET&token=TOKEN[&ssl=1&gzip=0|1]  (2.x)
  * base "http(s)://host:port", where "host:port" (messages), db, rp (NULL:
  * the database's default), user/pass (NULL: none), gzip (the gzip= value,
  * default on unless the host is loopback).  Strings are owned: release
@@ -333,6 +350,10 @@ int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 struct tm_influx_url {
 	char *base, *where, *db, *rp, *user, *pass;
 	int gzip;
+	/* InfluxDB 2.x (?org=&bucket=&token=, any of them): db is the bucket,
+	 * org and token (NULL: none) as given; rp, user and pass unused */
+	int v2;
+	char *org, *token;
 };
 int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err);
 void tm_influx_url_release(struct tm_influx_url *u);
@@ -362,6 +383,11 @@ struct tm_pmap_run;
  * naming the file, line and what is wrong; FERRY_EIO; FERRY_ENOMEM. */
 int tm_pmap_load(const char *path, struct tm_pmap **out, struct ferry_error *err);
 void tm_pmap_free(struct tm_pmap *m);
+/* What the map file at path holds: *points a top-level `points:` (a
+ * point map), *table `target:`/`columns:` (a table map, which loads into
+ * the user's table; without one the layout is --layout's, narrow by
+ * default).  0, or FERRY_EUSAGE/EIO/ENOMEM (err names the file, line). */
+int tm_map_kinds(const char *path, int *points, int *table, struct ferry_error *err);
 /* 32 hex digits over the file's bytes (resume fingerprints). */
 const char *tm_pmap_digest(const struct tm_pmap *m);
 /* 0 (*out set) or FERRY_ENOMEM. */
@@ -369,11 +395,16 @@ int tm_pmap_run_new(const struct tm_pmap *m, struct tm_pmap_run **out);
 void tm_pmap_run_free(struct tm_pmap_run *r);
 /*
  * Map p: fn gets each point it becomes (*emitted of them: 0 when a rule
- * drops it or leaves it no field).  The points keep p's time_ns, key and
- * file.  Returns 0; 1 when the point is refused (a cast that cannot
- * convert a value exactly, a template naming a tag the point lacks, ...:
- * why set, lower-case, naming the rule's line; fn not called); a
- * negative FERRY_E* (fn's, or FERRY_ENOMEM).  Thread-safe across runs.
+ * drops it or leaves it no field; p itself when no rule matches).  The
+ * points keep p's time_ns, key and file.  Returns 0; 1 when the point is
+ * refused (a cast that cannot convert a value exactly, a template naming
+ * a tag the point lacks, ...: why set, lower-case, "map FILE:LINE: field
+ * 'F' value 'V' cannot be cast to int exactly"; fn not called); fn's
+ * non-zero return as it is; FERRY_ENOMEM.  Thread-safe across runs.
+ * Field semantics: a field named in fields: takes its source (a rename:
+ * the source is not kept under its old name) and replaces a field of its
+ * own name when the point has the source; a tag a field takes
+ * (from: tag.NAME) and a field field_tags takes leave their old place.
  */
 int tm_pmap_apply(struct tm_pmap_run *r, const struct tm_point *p, tm_point_fn fn,
 		  void *ud, size_t *emitted, char *why, size_t nwhy, struct ferry_error *err);
@@ -413,20 +444,36 @@ typedef int (*tm_ifx_refused_fn)(void *ud, size_t unit, const char *line, size_t
  * db/rp (NULL: the URL's).  units: nunits offsets into body where each
  * unit starts (units[0] == 0), a unit being records the caller accounts
  * for together (the relay: one client write); NULL: each record is its
- * own unit.  On a 400 (partial write, type conflict, unable to parse) or
- * 413 the refused lines are found by halving the units, then line by
- * line within a refused unit, and reported to fn; everything else is
- * written (a point sent twice is stored once by InfluxDB).  Returns 0;
- * FERRY_ENOTFOUND (the database or retention policy does not exist:
- * nothing written, err says which); FERRY_ECONN (no answer, timeout,
- * 5xx, 401/403: nothing known to be written, err says what; retry);
- * FERRY_ENOMEM; or fn's error.
+ * own unit.  On a 400 (partial write, type conflict, unable to parse),
+ * a 2.x 422 or a 413 the refused lines are found by halving the units,
+ * then line by line within a refused unit, and reported to fn (in body
+ * order; fn may be NULL); everything else is written (a point sent twice
+ * is stored once by InfluxDB).  Returns 0; FERRY_ENOTFOUND (the database,
+ * retention policy, bucket or org does not exist: nothing written, err
+ * says which with influxd's words; when it was dropped during the
+ * halving, lines told to fn before stay told); FERRY_ECONN (no answer,
+ * timeout, 5xx, 401/403, 2.x 429: nothing known to be written, err says
+ * what and the server's Retry-After; retry); FERRY_EINVAL (units not
+ * starting at 0 and rising); FERRY_ENOMEM; or fn's error.
  */
 int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const char *body,
 		 size_t n, const size_t *units, size_t nunits, tm_ifx_refused_fn fn, void *ud,
 		 struct ferry_error *err);
 /* /ping: 1 up, 0 not. */
 int tm_ifx_ping(struct tm_ifx_writer *w);
+/*
+ * Any other request through w's handle and credentials (the relay's
+ * /query pass-through): method, path ("/query?db=.."), body (NULL: none)
+ * of n bytes with its content type (NULL: none); own_auth: the request
+ * carries its own credentials, do not add the URL's.  The answer as the
+ * server gave it: *status, its content type in ctype (cap bytes), its
+ * body in ans (cleared first; FERRY_ETOOBIG past max bytes).  0, or
+ * FERRY_ECONN when no answer came.
+ */
+int tm_ifx_request(struct tm_ifx_writer *w, const char *method, const char *path,
+		   const char *body, size_t n, const char *content_type, int own_auth,
+		   size_t max, long *status, char *ctype, size_t cap, struct ferry_buf *ans,
+		   struct ferry_error *err);
 /* Does database db exist (2.x: bucket)?  1, 0, or FERRY_ECONN. */
 int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *err);
 /* CREATE DATABASE db, and CREATE RETENTION POLICY rp ON db (DURATION INF

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,6 +131,7 @@ void ferry_verify_result_free(struct ferry_verify_result *r)
 		ferry_free(r->diffs[i].what);
 		ferry_free(r->diffs[i].column);
 		ferry_free(r->diffs[i].row);
+		ferry_free(r->diffs[i].range);
 	}
 	ferry_free(r->diffs);
 	ferry_free(r);
@@ -866,18 +868,18 @@ static int push_chunk(struct vf_run *r, size_t *cap, struct vf_table *vt, int64_
 	return 0;
 }
 
-/* Deterministic sample: the k chunks of a table with the smallest hash of
- * (seed, table, index). */
-struct pick {
-	uint64_t score;
-	size_t idx;
-};
-
-static int pick_cmp(const void *a, const void *b)
+int vf_pick_cmp(const void *a, const void *b)
 {
-	const struct pick *x = a, *y = b;
+	const struct vf_pick *x = a, *y = b;
 
 	return x->score < y->score ? -1 : x->score > y->score;
+}
+
+size_t vf_sample_want(size_t n, double pct)
+{
+	size_t want = (size_t)((double)n * pct / 100.0 + 0.999999);
+
+	return want < 1 ? 1 : want;
 }
 
 static int plan_chunks(struct vf_run *r, ferry_conn *src, uint64_t *total,
@@ -919,14 +921,12 @@ static int plan_chunks(struct vf_run *r, ferry_conn *src, uint64_t *total,
 		n = r->nchunks - first;
 		vt->st->chunks = (int64_t)n;
 		if (r->o->sample_pct > 0 && r->o->sample_pct < 100 && n > 1) {
-			struct pick *pk = ferry_calloc(n, sizeof(*pk));
+			struct vf_pick *pk = ferry_calloc(n, sizeof(*pk));
 			struct vf_chunk *keep;
-			size_t want = (size_t)((double)n * r->o->sample_pct / 100.0 + 0.999999);
+			size_t want = vf_sample_want(n, r->o->sample_pct);
 
 			if (!pk)
 				goto nomem;
-			if (want < 1)
-				want = 1;
 			for (i = 0; i < n; i++) {
 				struct ferry_buf b = FERRY_BUF_INIT;
 
@@ -942,7 +942,7 @@ static int plan_chunks(struct vf_run *r, ferry_conn *src, uint64_t *total,
 				ferry_buf_release(&b);
 			}
 			if (n)  /* qsort(NULL, 0) is undefined */
-				qsort(pk, n, sizeof(*pk), pick_cmp);
+				qsort(pk, n, sizeof(*pk), vf_pick_cmp);
 			keep = ferry_calloc(want, sizeof(*keep));
 			if (!keep) {
 				ferry_free(pk);
@@ -1023,6 +1023,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	size_t i;
 	int rc = 0, jobs;
 
+	if (!strncasecmp(o->dst, "influx:", 7))   /* points, not rows */
+		return vf_points_run(o, out, err);
 	memset(&r, 0, sizeof(r));
 	memset(&co, 0, sizeof(co));
 	pthread_mutex_init(&r.lock, NULL);

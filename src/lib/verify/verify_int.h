@@ -5,9 +5,11 @@
 #ifndef FERRY_VERIFY_INT_H
 #define FERRY_VERIFY_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ferry/buf.h"
+#include "ferry/error.h"
 #include "ferry/model.h"
 
 /* A chunk digest: row count, sum (mod 2^64) and xor of row hashes.  The
@@ -54,5 +56,24 @@ int vf_canon_numeric(const char *s, size_t n, int32_t typmod, struct ferry_buf *
  * the last of duplicate keys kept, strings unescaped and re-escaped
  * minimally, numbers as numeric prints them.  -1 when s is not JSON. */
 int vf_canon_json(const char *s, size_t n, struct ferry_buf *out);
+
+/* --sample (verify.c): each chunk gets a score, a hash of the seed and
+ * what names the chunk; the want with the smallest scores are checked,
+ * so the same seed picks the same chunks. */
+struct vf_pick {
+	uint64_t score;
+	size_t idx;
+};
+int vf_pick_cmp(const void *a, const void *b);
+/* How many of n chunks --sample pct checks: pct percent rounded up, at
+ * least one. */
+size_t vf_sample_want(size_t n, double pct);
+
+/* ferry verify into InfluxDB (points.c): ferry_verify_run() hands over
+ * when the target is influx://.  The same contract. */
+struct ferry_verify_opts;
+struct ferry_verify_result;
+int vf_points_run(const struct ferry_verify_opts *o, struct ferry_verify_result **out,
+		  struct ferry_error *err);
 
 #endif

@@ -42,7 +42,7 @@ int wire_yaml_parse(const char *text, size_t len, struct wire_yaml *y,
 
 		if (!de)
 			return 0;   /* no document, no error: nothing but comments */
-		ye->line = de->line + 1;
+		ye->line = de->line;   /* libfyaml's diagnostics count from 1 already */
 		snprintf(ye->msg, sizeof(ye->msg), "%s", de->msg ? de->msg : "invalid YAML");
 		return FERRY_EPARSE;
 	}

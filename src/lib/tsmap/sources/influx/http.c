@@ -64,9 +64,10 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* The message of an error answer: {"error": ".."} in JSON or MessagePack,
- * else the text itself (control bytes shown as '?').  0, or out of memory. */
-static int error_text(const struct ferry_buf *b, struct ferry_buf *out)
+/* The message of an error answer: {"error": ".."} in JSON or MessagePack
+ * (1.x), {"code": "..", "message": ".."} (2.x), else the text itself
+ * (control bytes shown as '?').  0, or out of memory. */
+int ifx_error_text(const struct ferry_buf *b, struct ferry_buf *out)
 {
 	json_t *j = json_loadb(b->buf, b->len, 0, NULL);
 	const unsigned char *p = (const unsigned char *)b->buf, *end = p + b->len;
@@ -78,6 +79,8 @@ static int error_text(const struct ferry_buf *b, struct ferry_buf *out)
 	if (j) {
 		json_t *e = json_object_get(j, "error");
 
+		if (!json_is_string(e))
+			e = json_object_get(j, "message");
 		if (json_is_string(e)) {
 			rc = ferry_buf_addstr(out, json_string_value(e));
 			json_decref(j);
@@ -111,6 +114,12 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_setup(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* curl_global_init(), once per process, before any handle. */
+void ifx_curl_global(void)
+{
+	pthread_once(&curl_once, curl_setup);
 }
 
 /* InfluxQL identifier: double quotes, with '"' and '\' escaped. */
@@ -163,7 +172,7 @@ int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
 	CURLcode cc;
 	int rc;
 
-	pthread_once(&curl_once, curl_setup);
+	ifx_curl_global();
 	memset(&st, 0, sizeof(st));
 	st.where = ix->where;
 	st.fn = fn;
@@ -228,7 +237,7 @@ int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
 		goto fail;
 	}
 	if (st.status != 200) {
-		const char *shown = error_text(&st.body, &msg) < 0 ? "out of memory" : msg.buf;
+		const char *shown = ifx_error_text(&st.body, &msg) < 0 ? "out of memory" : msg.buf;
 
 		if (st.status == 401 || st.status == 403)
 			rc = ferry_error_set(err, FERRY_ECONN,

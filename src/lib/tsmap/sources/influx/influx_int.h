@@ -11,6 +11,8 @@
  *                shard groups
  *   plan.c       chunks by time (and shard group), or in series order
  *   read.c       a chunk's points to the mapper, with a fetch-ahead thread
+ *   write.c      the one write path (tm_ifx_writer_*): line protocol to
+ *                1.x /write or 2.x /api/v2/write over a keep-alive handle
  *
  *   influx://[user[:password]@]host[:port]/DB[?rp=POLICY&u=USER&p=PASS&ssl=1&gzip=0|1]
  *
@@ -158,6 +160,13 @@ struct rd {
 };
 
 /* ---- http.c: the curl client */
+
+/* curl_global_init(), once per process, before any handle. */
+void ifx_curl_global(void);
+/* The message of an error answer: {"error": ".."} in JSON or MessagePack
+ * (1.x), {"code": "..", "message": ".."} (2.x), else the text itself
+ * (control bytes shown as '?').  0, or out of memory. */
+int ifx_error_text(const struct ferry_buf *b, struct ferry_buf *out);
 
 /* InfluxQL identifier: double quotes, with '"' and '\' escaped. */
 int ifx_add_ident(struct ferry_buf *b, const char *s, size_t n);

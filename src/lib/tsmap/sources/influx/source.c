@@ -100,24 +100,38 @@ void tm_influx_url_release(struct tm_influx_url *u)
 	ferry_free(u->rp);
 	ferry_free(u->user);
 	ferry_free(u->pass);
+	ferry_free(u->org);
+	ferry_free(u->token);
 	memset(u, 0, sizeof(*u));
 }
 
 int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_error *err)
 {
 	struct ferry_buf b = FERRY_BUF_INIT, w = FERRY_BUF_INIT;
-	const char *db, *rp, *u, *p, *ssl, *gz;
+	const char *db, *rp, *u, *p, *ssl, *gz, *org, *bucket, *token;
 	int port, rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	db = url->path ? url->path : "";
 	while (*db == '/')
 		db++;
+	org = ferry_url_param(url, "org");
+	bucket = ferry_url_param(url, "bucket");
+	token = ferry_url_param(url, "token");
+	if (org || bucket || token) {   /* InfluxDB 2.x */
+		out->v2 = 1;
+		if (bucket && *bucket)
+			db = bucket;
+		if (!org || !*org || !*db || !url->host || !*url->host)
+			return ferry_error_set(err, FERRY_EINVAL,
+				"InfluxDB 2.x URL needs a host, an org and a bucket: "
+				"influx://host[:port]/?org=ORG&bucket=BUCKET&token=TOKEN");
+	}
 	if (!url->host || !*url->host || !*db)
 		return ferry_error_set(err, FERRY_EINVAL,
 			"influx URL needs a host and a database: "
 			"influx://[user[:password]@]host[:port]/DATABASE[?rp=POLICY&ssl=1]");
-	if (strchr(db, '/'))
+	if (!out->v2 && strchr(db, '/'))
 		return ferry_error_set(err, FERRY_EINVAL,
 			"influx URL path '%s' is not a database name: "
 			"influx://host[:port]/DATABASE[?rp=POLICY] (give the retention policy as ?rp=)",
@@ -137,13 +151,18 @@ int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_
 	out->base = ferry_buf_detach(&b, NULL);
 	out->where = ferry_buf_detach(&w, NULL);
 	out->db = ferry_strdup(db);
-	if (rp)
+	if (rp && !out->v2)   /* 2.x has buckets, not policies */
 		out->rp = ferry_strdup(rp);
 	if (u || url->user)
 		out->user = ferry_strdup(u ? u : url->user);
 	if (p || url->password)
 		out->pass = ferry_strdup(p ? p : url->password);
-	if (rc < 0 || !out->base || !out->where || !out->db || (rp && !out->rp) ||
+	if (org)
+		out->org = ferry_strdup(org);
+	if (token)
+		out->token = ferry_strdup(token);
+	if (rc < 0 || !out->base || !out->where || !out->db || (rp && !out->v2 && !out->rp) ||
+	    (org && !out->org) || (token && !out->token) ||
 	    ((u || url->user) && !out->user) || ((p || url->password) && !out->pass)) {
 		ferry_buf_release(&b);
 		ferry_buf_release(&w);
@@ -167,6 +186,12 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 	ferry_buf_init(&nm.list, 0);
 	if ((rc = tm_influx_url(url, &iu, err)) < 0)
 		return rc;
+	if (iu.v2) {
+		tm_influx_url_release(&iu);
+		return ferry_error_set(err, FERRY_EUNSUPPORTED,
+			"ferry reads InfluxDB over the 1.x /query API: give "
+			"influx://host[:port]/DATABASE, not a 2.x org and bucket");
+	}
 	rp = ferry_url_param(url, "rp");
 	if (!(ix = ferry_calloc(1, sizeof(*ix)))) {
 		tm_influx_url_release(&iu);

@@ -22,9 +22,10 @@
  * second (less often when a read is slow: the pause is five times the
  * read's duration), and only while somebody polls (a request in the last
  * WATCH_S).  A request never talks to the database: it copies the last
- * report.  One that finds the report older than STALE_S (nobody looked
- * for a while) waits up to WAIT_S for the thread's fresh read, so that a
- * page opened after a pause does not show a step long gone.
+ * report.  One that finds the report older than STALE_S and a read due
+ * (nobody looked for a while) waits up to WAIT_S for the thread's fresh
+ * read, so that a page opened after a pause does not show a step long
+ * gone.
  *
  * The page's Content-Security-Policy allows only the relay itself (no
  * inline script or style, no other origin): what the page prints comes
@@ -59,6 +60,7 @@ struct relay_status {
 	int has_plan;
 	char error[FERRY_ERRMSG_MAX]; /* the last read's failure, "" none */
 	uint64_t reads;          /* reads finished */
+	uint64_t answered;       /* of those, the ones the database answered */
 	double read_at;          /* when the last read finished (monotonic s) */
 	double asked_at;         /* when the last request came, 0 never */
 	double gap;              /* pause between reads */
@@ -123,6 +125,7 @@ static void *reader_main(void *arg)
 			ferry_free(s->doc);
 			s->doc = doc;       /* NULL: no plan */
 			s->has_plan = doc != NULL;
+			s->answered++;
 			doc = NULL;
 		}
 		ferry_free(doc);
@@ -240,7 +243,9 @@ static void report_take(struct relay_status *s, struct ferry_buf *out)
 
 	pthread_mutex_lock(&s->mu);
 	s->asked_at = now;
-	if (!s->reads || now - s->read_at > STALE_S) {
+	/* a read is due anyway (past the pause) and the copy is old: nobody
+	 * polled for a while; wait for the read (one for every waiter) */
+	if (!s->reads || (now - s->read_at > STALE_S && now - s->read_at >= s->gap)) {
 		uint64_t n = s->reads;
 		struct timespec ts = at(now + WAIT_S);
 
@@ -251,7 +256,7 @@ static void report_take(struct relay_status *s, struct ferry_buf *out)
 	} else if (now - s->read_at >= s->gap) {
 		pthread_cond_signal(&s->want);
 	}
-	if (!s->reads) {
+	if (!s->answered) {
 		e |= ferry_buf_addstr(out, ",\"cutover\":null,\"cutover_note\":"
 				      "\"the cutover database has not answered yet\"");
 	} else {

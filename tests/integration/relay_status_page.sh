@@ -33,7 +33,7 @@ page() {
 cat >"$T/dom.py" <<'EOF'
 # dom.py FILE ID [rows]: the text of the element with id ID, or the cells
 # of its table's body ("a|b|c" a row, each cell with ":class" when it has
-# one); dom.py FILE @ATTR: an attribute of <body>
+# one); dom.py FILE @ATTR: an attribute of <body>; @ID:ATTR of element ID
 import sys
 from html.parser import HTMLParser
 
@@ -44,11 +44,14 @@ class P(HTMLParser):
         super().__init__()
         self.want, self.depth, self.text, self.body = want, 0, [], {}
         self.rows, self.row, self.cell, self.inbody = [], None, None, False
+        self.attrs = {}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "body":
             self.body = a
+        if a.get("id"):
+            self.attrs[a["id"]] = a
         if tag in VOID:
             return
         if self.depth:
@@ -82,7 +85,10 @@ class P(HTMLParser):
 want = sys.argv[2]
 p = P(want)
 p.feed(open(sys.argv[1], encoding="utf-8").read())
-if want.startswith("@"):
+if want.startswith("@") and ":" in want:
+    i, a = want[1:].split(":", 1)
+    print(p.attrs.get(i, {}).get(a, ""))
+elif want.startswith("@"):
     print(p.body.get(want[1:], ""))
 elif len(sys.argv) > 3:
     print("\n".join(p.rows))
@@ -96,6 +102,7 @@ page_ok() {
 	check "$1: the script polled again (rates and charts drawn)" \
 		test "$(dom @data-polls)" -ge 2
 	assert_eq "$1: no script error on the page" "$(dom js-errors)" ""
+	check "$1: the charts plotted the polls" test "$(dom @chart-spool:data-plotted)" -ge 1
 	assert_eq "$1: nothing in the console" "$(cat "$T/console.txt")" ""
 }
 # api EXPR: a python expression over d, the /api/status document
@@ -189,6 +196,7 @@ assert_eq "step after advance" "$(dom step)" dual-write
 assert_contains "its gate" "$(dom gates rows)" "relays-dual|"
 assert_contains "the log shows the advance by bob" "$(dom log rows)" "|bob|advance|"
 assert_contains "the write latency table" "$(dom latency rows)" "writes into old (influx)|5:num|"
+check "points/s of both stores plotted" test "$(dom @chart-points:data-plotted)" -ge 2
 
 # /api/status read by a program: the gates, the stores, the live figures
 assert_eq "api: the step's gates" \

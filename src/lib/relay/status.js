@@ -211,7 +211,7 @@
 		g.fillText('now', L + pw, h - 3);
 		g.textAlign = 'left';
 		g.fillText('-5 min', L, h - 3);
-		let lx = L;
+		let lx = L, plotted = 0;
 		series.forEach(function (s) {
 			g.fillStyle = s.color;
 			g.fillText('\u25a0 ' + s.name, lx, 12);
@@ -234,9 +234,13 @@
 				else
 					g.moveTo(px, py);
 				pen = true;
+				plotted++;
 			});
 			g.stroke();
 		});
+		// what was drawn, for a reader of the DOM (the page's test)
+		cv.dataset.plotted = String(plotted);
+		cv.dataset.max = String(max);
 	}
 
 	function storeSeries(key, d) {

@@ -151,6 +151,9 @@ struct ferry_cutover_opts {
 	/* prepare */
 	const char *old_url;         /* the old store (kept whole: backfill and
 				      * verify read it; printed without password) */
+	const char *new_url;         /* the new store the backfill, the verify and
+				      * the schema gate write and read: influx://
+				      * or postgres://; NULL = db */
 	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns;
 				      * chunk_time for the backfill and verify */
 	const char *strategy;        /* NULL = dual-write */

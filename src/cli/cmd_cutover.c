@@ -21,7 +21,8 @@
 #include "ferry/tsmap.h"
 
 static const char cutover_usage[] =
-	"usage: ferry cutover prepare --db URL --old URL [--layout L | --map FILE]\n"
+	"usage: ferry cutover prepare --db URL --old URL [--new URL]\n"
+	"                     [--layout L | --map FILE]\n"
 	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
 	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
@@ -60,6 +61,11 @@ static const char cutover_usage[] =
 	"options:\n"
 	"  --db URL             the new PostgreSQL database (default: $DATABASE_URL)\n"
 	"  --old URL            prepare: the old store (influx://...)\n"
+	"  --new URL            prepare: the new store, when it is not --db: an\n"
+	"                       InfluxDB database (influx://HOST:PORT/DB, made when\n"
+	"                       missing) the backfill copies into (through --map's\n"
+	"                       points: rules) and the verify reads; the plan stays\n"
+	"                       in --db, the relays' --cutover-db\n"
 	"  --layout L, --map FILE, --table NAME, --series-tag TAG, --keep-ns\n"
 	"                       prepare: the PostgreSQL rows, as for ferry copy and\n"
 	"                       ferry relay (default: narrow)\n"
@@ -89,7 +95,7 @@ static const char cutover_usage[] =
 	"3 advance refused: a gate does not pass\n";
 
 enum {
-	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
+	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_NEW, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
 	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO
 };
 
@@ -104,7 +110,7 @@ static int takes(int sub, int opt)
 	switch (opt) {
 	case OPT_DB: return 1;
 	case OPT_BY: return sub != SUB_STATUS;
-	case OPT_OLD: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
+	case OPT_OLD: case OPT_NEW: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
 	case OPT_FINAL_EXPORT: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
@@ -235,6 +241,7 @@ int cmd_cutover(int argc, char **argv)
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "by", required_argument, NULL, OPT_BY },
 		{ "old", required_argument, NULL, OPT_OLD },
+		{ "new", required_argument, NULL, OPT_NEW },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "soak", required_argument, NULL, OPT_SOAK },
 		{ "switch-cmd", required_argument, NULL, OPT_SWITCH_CMD },
@@ -301,6 +308,7 @@ int cmd_cutover(int argc, char **argv)
 		case OPT_DB: db = optarg; break;
 		case OPT_BY: by = optarg; break;
 		case OPT_OLD: o.old_url = optarg; break;
+		case OPT_NEW: o.new_url = optarg; break;
 		case OPT_STRATEGY:
 			if (ferry_cutover_strategy_check(optarg) < 0)
 				return cli_usage(cmdname, "unknown strategy '%s': use dual-write, "

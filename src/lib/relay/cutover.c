@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -135,9 +136,12 @@ static int tables(PGconn *pg, struct ferry_error *err)
 {
 	int rc;
 
-	if ((rc = relay_phase_tables(pg, FERRY_PHASE_OLD_ONLY, NULL, err)) < 0)
+	if ((rc = relay_phase_tables(pg, FERRY_PHASE_OLD_ONLY, NULL, err)) < 0 ||
+	    (rc = run(pg, plan_ddl, "cannot create ferry.cutover_plan", err)) < 0)
 		return rc;
-	return run(pg, plan_ddl, "cannot create ferry.cutover_plan", err);
+	/* prepare --new (NULL: the plan's database is the new store) */
+	return run(pg, "ALTER TABLE ferry.cutover_plan ADD COLUMN IF NOT EXISTS new_url text",
+		   "cannot add ferry.cutover_plan.new_url", err);
 }
 
 /* Connect and take the move lock: FERRY_ELOCKED naming the holder when
@@ -186,6 +190,7 @@ fail:
 static void plan_release(struct cut_plan *p)
 {
 	ferry_free(p->old_url);
+	ferry_free(p->new_url);
 	ferry_free(p->layout);
 	ferry_free(p->map);
 	ferry_free(p->table);
@@ -199,6 +204,21 @@ static void plan_release(struct cut_plan *p)
 static char *col(PGresult *res, int c)
 {
 	return PQgetisnull(res, 0, c) ? NULL : ferry_strdup(PQgetvalue(res, 0, c));
+}
+
+/* The plan's new store, when prepare --new named one (a plan of an older
+ * ferry has no column: its new store is the plan's database). */
+static int plan_read_new(PGconn *pg, struct cut_plan *p, struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = relay_pg_exec(pg, "SELECT to_jsonb(p) ->> 'new_url' FROM ferry.cutover_plan p",
+				0, NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
+		return rc;
+	p->new_url = PQntuples(res) == 1 ? col(res, 0) : NULL;
+	PQclear(res);
+	return 0;
 }
 
 /* Read the plan (FOR UPDATE inside a transaction when lock); *last the
@@ -265,7 +285,7 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 	PQclear(res);
 	if (!p->old_url)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	return 0;
+	return plan_read_new(pg, p, err);
 }
 
 /* ---- the log ------------------------------------------------------------------- */
@@ -401,6 +421,16 @@ static void make_schema(PGconn *pg, const struct ferry_cutover_opts *o, struct f
 	PGresult *r = NULL;
 	int rc, e = 0;
 
+	if (o->new_url && !ferry_relay_is_pg_url(o->new_url)) {
+		char msg[512];
+
+		/* InfluxDB: the database (a relay writing it made it, maybe) */
+		if (relay_cut_ifx_db(o->new_url, 1, msg, sizeof(msg)) < 0 ||
+		    strstr(msg, "created"))
+			e |= ferry_buf_addstr(note, msg);
+		(void)e;
+		return;
+	}
 	if ((o->ts.layout && strcmp(o->ts.layout, "narrow")) || o->ts.map)
 		return;   /* wide: made point by point; a map: the user's tables */
 	if (relay_pg_exec(pg, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, p, &r,
@@ -462,9 +492,24 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		ferry_hash_stream_hex(h, digest);
 		ferry_hash_stream_free(h);
 	}
+	if (o->new_url && ferry_relay_is_pg_url(o->new_url) && o->db &&
+	    strcmp(o->new_url, o->db))
+		return ferry_error_set(err, FERRY_EUSAGE, "--new is a PostgreSQL database other than "
+				       "--db: the gates read the new tables where the plan lives; "
+				       "give the new database as --db (and leave --new out)");
+	if (o->new_url && !ferry_relay_is_pg_url(o->new_url) &&
+	    strncasecmp(o->new_url, "influx:", 7))
+		return ferry_error_set(err, FERRY_EUSAGE, "--new '%s' is not a new store ferry "
+				       "cutover moves to: give influx://HOST:PORT/DB or leave it "
+				       "out (the new store is then --db)", o->new_url);
+	if (o->new_url && !ferry_relay_is_pg_url(o->new_url) && o->ts.layout)
+		return ferry_error_set(err, FERRY_EUSAGE, "--layout is for a PostgreSQL new store; "
+				       "an InfluxDB one (--new %s) takes points as they are, or "
+				       "through --map's points: rules", o->new_url);
 	if (!(pg = connect_locked(o->db, err)))
 		return err->code ? err->code : FERRY_ECONN;
-	if (ferry_url_redact(o->old_url, &oldr) < 0 || ferry_url_redact(o->db, &newr) < 0) {
+	if (ferry_url_redact(o->old_url, &oldr) < 0 ||
+	    ferry_url_redact(o->new_url ? o->new_url : o->db, &newr) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -504,6 +549,13 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
 					" created_by = $14, chunk_time = $15", 15, p, NULL,
 					"cannot record the plan in ferry.cutover_plan", err)) < 0)
+			goto out;
+	}
+	{
+		const char *p[1] = { o->new_url && strcmp(o->new_url, o->db) ? o->new_url : NULL };
+
+		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET new_url = $1", 1, p, NULL,
+					"cannot record the new store in ferry.cutover_plan", err)) < 0)
 			goto out;
 	}
 	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL, NULL,

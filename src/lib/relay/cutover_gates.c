@@ -28,8 +28,10 @@
 #include "ferry/buf.h"
 #include "ferry/copy.h"
 #include "ferry/log.h"
+#include "ferry/url.h"
 #include "ferry/verify.h"
 #include "relay/cutover_int.h"
+#include "tsmap/tsmap.h"
 
 #define SEAM "10 minutes"
 #define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
@@ -56,6 +58,48 @@ void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts)
 	ts->series_tag = p->series_tag && *p->series_tag ? p->series_tag : NULL;
 	ts->keep_ns = p->keep_ns;
 	ts->chunk_time = p->chunk_time && *p->chunk_time ? p->chunk_time : NULL;
+}
+
+const char *relay_cut_new(const struct cut_ctx *c)
+{
+	return c->plan->new_url && *c->plan->new_url ? c->plan->new_url : c->db;
+}
+
+int relay_cut_new_influx(const struct cut_ctx *c)
+{
+	return !ferry_relay_is_pg_url(relay_cut_new(c));
+}
+
+int relay_cut_ifx_db(const char *url, int create, char *msg, size_t n)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_ifx_writer *w = NULL;
+	ferry_url *u = NULL;
+	const char *db;
+	int rc;
+
+	if ((rc = ferry_url_parse(url, &u, &err)) < 0 ||
+	    (rc = tm_ifx_writer_open(u, &w, &err)) < 0) {
+		snprintf(msg, n, "the new store: %s", err.msg);
+		ferry_url_free(u);
+		return rc;
+	}
+	db = tm_ifx_writer_db(w);
+	rc = tm_ifx_has_db(w, db, &err);
+	if (rc == 0 && create && (rc = tm_ifx_create_db(w, db, tm_ifx_writer_rp(w), &err)) == 0) {
+		snprintf(msg, n, "created database '%s' in the new InfluxDB", db);
+		rc = 1;
+	} else if (rc < 0) {
+		snprintf(msg, n, "cannot look for database '%s' in the new InfluxDB: %s", db,
+			 err.msg);
+	} else {
+		snprintf(msg, n, rc ? "database '%s' exists in the new InfluxDB" :
+			 "database '%s' is missing in the new InfluxDB: run ferry cutover "
+			 "prepare again (it creates it)", db);
+	}
+	tm_ifx_writer_close(w);
+	ferry_url_free(u);
+	return rc;
 }
 
 /* One row of numbers about the live relays (sql selects them). */
@@ -97,6 +141,10 @@ static void g_schema(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 	PGresult *res = NULL;
 
 	(void)g;
+	if (relay_cut_new_influx(c)) {
+		r->pass = relay_cut_ifx_db(relay_cut_new(c), 0, r->figure, sizeof(r->figure)) == 1;
+		return;
+	}
 	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
 	    (c->plan->map && *c->plan->map)) {
 		/* wide: a table per measurement, made as its first point comes;
@@ -288,8 +336,8 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 	int e;
 
 	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
-	    (c->plan->map && *c->plan->map))
-		return 0;   /* a primary key (wide), or the user's table (map) */
+	    (c->plan->map && *c->plan->map) || relay_cut_new_influx(c))
+		return 0;   /* a primary key (wide), the user's table (map), InfluxDB */
 	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t)))) {
 		snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
 		return -1;
@@ -333,6 +381,8 @@ static int start_over(struct cut_ctx *c, struct cut_result *r)
 	char *q;
 	int rc = -1;
 
+	if (relay_cut_new_influx(c))
+		return 1;   /* InfluxDB stores a point written twice once */
 	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
 	    (c->plan->map && *c->plan->map))
 		return 0;
@@ -382,9 +432,13 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	}
 	ferry_copy_opts_init(&co);
 	co.src = c->plan->old_url;
-	co.dst = c->db;
+	co.dst = relay_cut_new(c);
 	co.job = BACKFILL_JOB;
 	co.data_only = 1;
+	/* InfluxDB: the done chunks are kept beside the plan, so an advance
+	 * from any machine resumes them (prepare made the database) */
+	co.state = relay_cut_new_influx(c) ? c->db : NULL;
+	co.create_db = relay_cut_new_influx(c);
 	co.progress_mode = c->o->progress_mode;
 	co.progress_out = c->o->progress_out;
 	relay_cut_plan_ts(c->plan, &co.ts);
@@ -485,12 +539,13 @@ static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 		return;
 	}
 	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
-	if (seam_repair(c, r) < 0 || window_views(c, r) < 0)
+	/* InfluxDB: the verify reads the window itself (--end) */
+	if (!relay_cut_new_influx(c) && (seam_repair(c, r) < 0 || window_views(c, r) < 0))
 		return;
 	memset(&vo, 0, sizeof(vo));
 	vo.src = c->plan->old_url;
-	vo.dst = c->db;
-	vo.schema = WINDOW_SCHEMA;
+	vo.dst = relay_cut_new(c);
+	vo.schema = relay_cut_new_influx(c) ? NULL : WINDOW_SCHEMA;
 	vo.progress_mode = c->o->progress_mode;
 	vo.progress_out = c->o->progress_out;
 	relay_cut_plan_ts(c->plan, &vo.ts);

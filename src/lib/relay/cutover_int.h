@@ -28,6 +28,7 @@ struct cut_plan {
 	int step;
 	double step_age_s;       /* since the step began (the database's clock) */
 	char *old_url;           /* whole, with its password */
+	char *new_url;           /* prepare --new, whole; NULL: the plan's database */
 	char *layout, *map, *table, *series_tag, *chunk_time;
 	int keep_ns;
 	double soak_s;
@@ -74,6 +75,13 @@ int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);
+/* The new store of c's plan (prepare --new, else the plan's database),
+ * and whether it is InfluxDB (influx://: no tables, no seam to repair). */
+const char *relay_cut_new(const struct cut_ctx *c);
+int relay_cut_new_influx(const struct cut_ctx *c);
+/* An InfluxDB new store's database: 1 there (made when create and
+ * missing), 0 missing, < 0 with the reason in msg. */
+int relay_cut_ifx_db(const char *url, int create, char *msg, size_t n);
 /* T0 as RFC 3339 (microseconds, UTC) into buf. */
 void relay_cut_time_text(int64_t us, char *buf, size_t n);
 

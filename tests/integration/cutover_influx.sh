@@ -118,18 +118,19 @@ CREATE TRIGGER hold_last BEFORE INSERT ON ferry.point_chunks FOR EACH ROW EXECUT
 adv=$!
 held() {
 	wait_sql "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE 'INSERT INTO ferry.point_chunks%'" &&
-		wait_sql "SELECT count(*) = max(j.chunks) - 1 AND max(j.chunks) > 2 FROM ferry.point_jobs j JOIN ferry.point_chunks c USING (job) WHERE job LIKE 'cutover-backfill@%'"
+		wait_sql "SELECT count(*) >= max(j.chunks) - 2 AND max(j.chunks) > 2 FROM ferry.point_jobs j JOIN ferry.point_chunks c USING (job) WHERE job LIKE 'cutover-backfill@%'"
 }
-check "the copy wrote every chunk but the held one" held
+# (the workers share the state's connection: one more chunk may wait)
+check "the copy wrote every chunk but the held one (or two)" held
 kill -9 "$adv"
 wait "$adv" 2>/dev/null || true
-pg_q "$PGURL" "DROP TRIGGER hold_last ON ferry.point_chunks" >/dev/null &
+# the killed command's session sleeps on: ended, then the trigger dropped
 pg_q "$PGURL" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE 'INSERT INTO ferry.point_chunks%'" >/dev/null
-wait
+pg_q "$PGURL" "DROP TRIGGER hold_last ON ferry.point_chunks" >/dev/null
 assert_eq "killed during the backfill: the step stays" \
 	"$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" backfill
-assert_eq "one chunk unfinished" \
-	"$(pg_q "$PGURL" "SELECT max(j.chunks) - count(*) FROM ferry.point_jobs j JOIN ferry.point_chunks c USING (job) WHERE job LIKE 'cutover-backfill@%'")" 1
+assert_eq "one or two chunks unfinished" \
+	"$(pg_q "$PGURL" "SELECT max(j.chunks) - count(*) BETWEEN 1 AND 2 FROM ferry.point_jobs j JOIN ferry.point_chunks c USING (job) WHERE job LIKE 'cutover-backfill@%'")" t
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "the rerun completes the backfill" "$T_RC" 0
 assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
@@ -171,6 +172,7 @@ assert_not_contains "the writer had no failed batch" "$(cat "$T/writer.out")" "f
 check "spool drained" relay_drained
 t_run "$FERRY" verify --map "$MAP" "$OLD" "$NEW"
 assert_eq "ferry verify --map: home_assistant and ha_v2 equal" "$T_RC" 0
+[[ "$T_RC" == 0 ]] || printf '%s\n' "$T_OUT" "$T_ERR" >&2
 check "every acknowledged point is in home_assistant" acked_in home_assistant W
 check "every acknowledged point is in ha_v2" acked_in ha_v2 sensor
 check "acknowledged points were written" test "$(sort -u "$T/acked" | wc -l)" -gt 100

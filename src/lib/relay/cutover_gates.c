@@ -314,45 +314,6 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 	return n;
 }
 
-/*
- * ferry copy refuses to resume a job whose source plan moved, and an
- * InfluxDB source's plan moves with the points written after T0: its
- * chunks are cut by the measurement's point count, which --end does not
- * limit (a limitation of the source's planner).  For the narrow layout
- * the backfill can start over: every row before T0 in the new store is
- * the backfill's or a late live point the old store has too, so they are
- * deleted and copied again (a point arriving meanwhile is a duplicate the
- * seam repair removes).  1 when done, 0 when not possible (the gate fails
- * with copy's reason), -1 with the reason in r.
- */
-static int start_over(struct cut_ctx *c, struct cut_result *r)
-{
-	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
-	struct ferry_error err = FERRY_ERROR_INIT;
-	struct ferry_buf sql = FERRY_BUF_INIT;
-	char *q;
-	int rc = -1;
-
-	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
-	    (c->plan->map && *c->plan->map))
-		return 0;
-	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t)))) {
-		snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
-		return -1;
-	}
-	if (ferry_buf_addf(&sql, "DELETE FROM %s WHERE time < (timestamptz 'epoch' + %" PRId64
-			   " * interval '1 microsecond')", q, c->plan->t0_us) < 0)
-		snprintf(r->figure, sizeof(r->figure), "out of memory");
-	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL,
-			       "cannot empty the backfill's window to start it over", &err) < 0)
-		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-	else
-		rc = 1;
-	PQfreemem(q);
-	ferry_buf_release(&sql);
-	return rc;
-}
-
 static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
 	struct ferry_copy_result *res = NULL;
@@ -361,7 +322,7 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	char end[32], us[32], t0[64], bt0[64];
 	const char *p[1] = { us };
 	int64_t seam;
-	int rc, started_over = 0;
+	int rc;
 
 	(void)g;
 	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
@@ -391,6 +352,9 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
 	co.ts.end = end;
 	snprintf(us, sizeof(us), "%" PRId64, c->plan->t0_us);
+	/* this plan's first run: a job of an earlier (aborted) plan ran with
+	 * another T0 and is not this one's to resume */
+	co.restart = !c->plan->backfill_t0_us;
 	/* recorded before the copy: a rerun after kill -9 resumes the same
 	 * job, never one with another end */
 	if (relay_pg_exec(c->pg, "UPDATE ferry.cutover_plan SET backfill_t0 ="
@@ -400,16 +364,14 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 		return;
 	}
 	c->plan->backfill_t0_us = c->plan->t0_us;
+	/* the InfluxDB source plans --end T0 by the points before T0 only:
+	 * the live writes after T0 leave the job resumable */
 	rc = ferry_copy_run(&co, &res, &err);
-	if (rc == FERRY_EUSAGE && strstr(err.msg, "was started with another source state") &&
-	    (started_over = start_over(c, r)) == 1) {
-		/* resume refused (see start_over): once more from nothing */
-		ferry_copy_result_free(res);
-		res = NULL;
-		ferry_error_clear(&err);
-		co.restart = 1;
-		rc = ferry_copy_run(&co, &res, &err);
-	} else if (started_over < 0) {
+	if (rc == FERRY_EUSAGE && strstr(err.msg, "another source state")) {
+		snprintf(r->figure, sizeof(r->figure), "job %s cannot resume: the old store "
+			 "changed before T0 %s since it began (points stamped before T0 written "
+			 "late); abort, delete the new store's rows before T0 and prepare again",
+			 BACKFILL_JOB, t0);
 		ferry_copy_result_free(res);
 		return;
 	}
@@ -428,9 +390,7 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	r->pass = !res || res->rejected == 0;
 	snprintf(r->figure, sizeof(r->figure), "job %s %s: %" PRId64 " rows before T0 %s%s"
 		 "%s%s", BACKFILL_JOB, r->pass ? "complete" : "rejected rows",
-		 res ? res->written : 0, t0, res && res->resumed ? " (resumed)" :
-		 started_over ? " (started over: ferry copy refused to resume an InfluxDB "
-		 "job whose source grew after T0)" : "",
+		 res ? res->written : 0, t0, res && res->resumed ? " (resumed)" : "",
 		 seam ? "; rows written twice at the seam removed" : "",
 		 !r->pass && res && res->rejects_path ? res->rejects_path : "");
 	ferry_copy_result_free(res);

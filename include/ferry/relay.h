@@ -157,6 +157,9 @@ struct ferry_cutover_opts {
 	double soak_s;               /* switchover -> cleanup; < 0 = 3600 */
 	const char *switch_cmd;      /* run (sh -c) after switchover; NULL none */
 	const char *final_export;    /* cleanup: old store -> lp://FILE; NULL none */
+	const char *const *queries;  /* NAME=SQL, timed by the query-latency gate */
+	size_t nqueries;
+	const char *queries_file;    /* YAML: NAME: {sql: .., influxql: ..}; NULL none */
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	double timeout_s;            /* with wait; <= 0: no limit */

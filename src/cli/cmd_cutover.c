@@ -24,6 +24,7 @@ static const char cutover_usage[] =
 	"usage: ferry cutover prepare --db URL --old URL [--layout L | --map FILE]\n"
 	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
 	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
+	"                     [--query NAME=SQL]... [--queries FILE]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
@@ -42,7 +43,8 @@ static const char cutover_usage[] =
 	"                           before T0, job cutover-backfill; resumable)\n"
 	"  validate    dual         gates: spool-drained (lag < 5 s), error-rate-old,\n"
 	"                           error-rate-new (< 1% in 5 min), verify (equal\n"
-	"                           before T0)\n"
+	"                           before T0), query-latency (p95 < 100 ms on the\n"
+	"                           new store, the old store's beside it)\n"
 	"  switchover  new-primary  --switch-cmd runs; gates: relays-new-primary,\n"
 	"                           error-rate-new, spool-drained, soak\n"
 	"  cleanup     new-only     the old store is left untouched (--final-export)\n"
@@ -73,6 +75,12 @@ static const char cutover_usage[] =
 	"  --switch-cmd CMD     prepare: run with sh -c after the switchover (e.g. to\n"
 	"                       restart readers on the new store)\n"
 	"  --final-export FILE  prepare: at cleanup, export the old store to lp://FILE\n"
+	"  --query NAME=SQL     prepare: a query the query-latency gate times on the\n"
+	"                       new store (repeat it); the narrow layout has three of\n"
+	"                       its own (latest-per-device, device-last-24h,\n"
+	"                       hourly-avg-week)\n"
+	"  --queries FILE       prepare: YAML, NAME: {sql: ..., influxql: ...}; the\n"
+	"                       influxql one is timed on the old store beside it\n"
 	"  --wait               advance: re-check the gates every 2 s until they pass\n"
 	"  --timeout DURATION   advance --wait: give up after this long\n"
 	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
@@ -90,7 +98,7 @@ static const char cutover_usage[] =
 
 enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
-	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO
+	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
@@ -105,7 +113,7 @@ static int takes(int sub, int opt)
 	case OPT_DB: return 1;
 	case OPT_BY: return sub != SUB_STATUS;
 	case OPT_OLD: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
-	case OPT_FINAL_EXPORT: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
+	case OPT_FINAL_EXPORT: case OPT_QUERY: case OPT_QUERIES: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
 	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
@@ -243,6 +251,8 @@ int cmd_cutover(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "to", required_argument, NULL, OPT_TO },
+		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "queries", required_argument, NULL, OPT_QUERIES },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -259,6 +269,7 @@ int cmd_cutover(int argc, char **argv)
 	struct ferry_cutover_opts o;
 	const char *db = getenv("DATABASE_URL"), *by = getenv("USER"), *sub;
 	char *doc = NULL;
+	static const char **queries;   /* --query, kept to the exit */
 	int c, rc, s, phase = 0, step;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -313,6 +324,18 @@ int cmd_cutover(int argc, char **argv)
 			break;
 		case OPT_SWITCH_CMD: o.switch_cmd = optarg; break;
 		case OPT_FINAL_EXPORT: o.final_export = optarg; break;
+		case OPT_QUERY:
+			if (!strchr(optarg, '=') || *optarg == '=')
+				return cli_usage(cmdname, "--query '%s': give NAME=SQL", optarg);
+			/* argc bounds how many there can be */
+			if (!queries && !(queries = ferry_calloc((size_t)argc, sizeof(*queries)))) {
+				fprintf(stderr, "ferry: out of memory\n");
+				return FERRY_EXIT_FAILED;
+			}
+			queries[o.nqueries++] = optarg;
+			o.queries = queries;
+			break;
+		case OPT_QUERIES: o.queries_file = optarg; break;
 		case OPT_WAIT: o.wait = 1; break;
 		case OPT_TIMEOUT:
 			if (duration(cmdname, "--timeout", optarg, &o.timeout_s))

@@ -108,6 +108,7 @@ static const char plan_ddl[] =
 	" last_gates jsonb,"
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" created_by text NOT NULL DEFAULT '');"
+	"ALTER TABLE ferry.cutover_plan ADD COLUMN IF NOT EXISTS queries jsonb;"
 	"ALTER TABLE ferry.cutover_log"
 	" ADD COLUMN IF NOT EXISTS step text,"
 	" ADD COLUMN IF NOT EXISTS action text,"
@@ -193,6 +194,7 @@ static void plan_release(struct cut_plan *p)
 	ferry_free(p->switch_cmd);
 	ferry_free(p->final_export);
 	ferry_free(p->chunk_time);
+	ferry_free(p->queries);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -226,11 +228,11 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text, chunk_time FROM ferry.cutover_plan FOR UPDATE" :
+				" last_gates::text, chunk_time, queries::text FROM ferry.cutover_plan FOR UPDATE" :
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text, chunk_time FROM ferry.cutover_plan",
+				" last_gates::text, chunk_time, queries::text FROM ferry.cutover_plan",
 				0, NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -260,6 +262,7 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 	p->backfill_t0_us = PQgetisnull(res, 0, 14) ? 0 :
 			    strtoll(PQgetvalue(res, 0, 14), NULL, 10);
 	p->chunk_time = col(res, 16);
+	p->queries = col(res, 17);
 	if (last && !PQgetisnull(res, 0, 15))
 		*last = json_loads(PQgetvalue(res, 0, 15), 0, NULL);
 	PQclear(res);
@@ -433,7 +436,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 {
 	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	const char *strategy = o->strategy ? o->strategy : "dual-write";
-	char digest[33] = "", soak[32];
+	char digest[33] = "", soak[32], *queries = NULL;
 	struct cut_plan plan;
 	struct cut_ctx c;
 	json_t *gates = NULL;
@@ -449,21 +452,28 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	if (ferry_cutover_strategy_check(strategy) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE, "unknown strategy '%s': use dual-write, "
 				       "immediate, gradual or blue-green", strategy);
+	if ((rc = relay_cut_queries(o, &queries, err)) < 0)
+		return rc;
 	if (o->ts.map) {
 		ferry_hash_stream *h = ferry_hash_stream_new();
 
-		if (!h)
+		if (!h) {
+			free(queries);
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
 		if (ferry_hash_stream_file(h, o->ts.map) < 0) {
 			ferry_hash_stream_free(h);
+			free(queries);
 			return ferry_error_set(err, FERRY_EUSAGE, "cannot read map file '%s'",
 					       o->ts.map);
 		}
 		ferry_hash_stream_hex(h, digest);
 		ferry_hash_stream_free(h);
 	}
-	if (!(pg = connect_locked(o->db, err)))
+	if (!(pg = connect_locked(o->db, err))) {
+		free(queries);
 		return err->code ? err->code : FERRY_ECONN;
+	}
 	if (ferry_url_redact(o->old_url, &oldr) < 0 || ferry_url_redact(o->db, &newr) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -483,18 +493,19 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	PQclear(res);
 	res = NULL;
 	{
-		const char *p[15] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+		const char *p[16] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
 				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
 				      o->switch_cmd, o->final_export, o->by ? o->by : "",
-				      o->ts.chunk_time };
+				      o->ts.chunk_time, queries };
 
 		/* a new plan forgets the old one's T0s: its backfill starts over */
 		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
 					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
 					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
-					" created_by, chunk_time) VALUES ('active', $1, 'prepare', $2,"
-					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+					" created_by, chunk_time, queries) VALUES ('active', $1, 'prepare',"
+					" $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+					" $16::jsonb)"
 					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
 					" strategy = $1, step = 'prepare', step_since = now(),"
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
@@ -502,7 +513,8 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
 					" final_export = $13, t0 = NULL, backfill_t0 = NULL,"
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
-					" created_by = $14, chunk_time = $15", 15, p, NULL,
+					" created_by = $14, chunk_time = $15, queries = $16::jsonb", 16,
+					p, NULL,
 					"cannot record the plan in ferry.cutover_plan", err)) < 0)
 			goto out;
 	}
@@ -546,6 +558,7 @@ out:
 	ferry_buf_release(&oldr);
 	ferry_buf_release(&newr);
 	ferry_buf_release(&note);
+	free(queries);
 	PQfinish(pg);
 	return rc;
 }

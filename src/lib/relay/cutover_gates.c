@@ -504,6 +504,9 @@ const struct cut_gate relay_cut_gates[] = {
 	  "failed writes to the new store in the last 5 min under 1%", g_errors_new },
 	{ "verify", FERRY_STEP_VALIDATE, 1, 0,
 	  "ferry verify: both stores equal before T0", g_verify },
+	{ "query-latency", FERRY_STEP_VALIDATE, 1, 100,
+	  "representative queries on the new store: p95 under 100 ms (the old store's "
+	  "beside it)", relay_cut_g_latency },
 	{ "relays-new-primary", FERRY_STEP_SWITCHOVER, 0, 0,
 	  "every live relay writes the new store first", g_relays_new_primary },
 	{ "error-rate-new", FERRY_STEP_SWITCHOVER, 0, 0.01,

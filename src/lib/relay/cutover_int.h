@@ -34,6 +34,7 @@ struct cut_plan {
 	char *switch_cmd, *final_export;
 	int64_t t0_us;           /* 0: not yet */
 	int64_t backfill_t0_us;  /* the T0 the backfill job ran with; 0: none */
+	char *queries;           /* the user's queries (JSON array), or NULL */
 };
 
 struct cut_ctx {
@@ -71,6 +72,13 @@ extern const size_t relay_cut_ngates;
 /* Evaluate the exit gates of c->plan->step: one JSON object per gate
  * appended to arr; 1 when all pass.  Lines go to out as they finish. */
 int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
+
+/* prepare: the user's queries (--query, --queries) as a JSON array of
+ * {name, sql, influxql} into *json (NULL: none); FERRY_EUSAGE naming the
+ * bad one. */
+int relay_cut_queries(const struct ferry_cutover_opts *o, char **json, struct ferry_error *err);
+/* The query-latency gate (cutover_latency.c). */
+void relay_cut_g_latency(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);

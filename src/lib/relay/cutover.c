@@ -70,6 +70,26 @@ int ferry_cutover_step_phase(int step)
 	return step >= 0 && step < FERRY_STEP_N ? step_phase[step] : -1;
 }
 
+/*
+ * The relay phase of a step under a plan's strategy.  blue-green and
+ * immediate never write both stores before the switch: the relays stay in
+ * old-only through backfill and validate (their dual-write step is
+ * skipped: T0 is the moment advance left prepare), and what was written
+ * from T0 to the switch reaches the new store by the catch-up copy
+ * (cutover_gates.c).  At the switch blue-green goes to new-primary (the
+ * old store still written, warm for a rollback), immediate to new-only.
+ */
+int relay_cut_phase(const struct cut_plan *p, int step)
+{
+	if (step < 0 || step >= FERRY_STEP_N)
+		return -1;
+	if (RELAY_CUT_CATCHUP(p) && step < FERRY_STEP_SWITCHOVER)
+		return FERRY_PHASE_OLD_ONLY;
+	if (!strcmp(p->strategy, "immediate") && step == FERRY_STEP_SWITCHOVER)
+		return FERRY_PHASE_NEW_ONLY;
+	return step_phase[step];
+}
+
 int ferry_cutover_strategy_check(const char *s)
 {
 	size_t i;
@@ -108,7 +128,8 @@ static const char plan_ddl[] =
 	" last_gates jsonb,"
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" created_by text NOT NULL DEFAULT '');"
-	"ALTER TABLE ferry.cutover_plan ADD COLUMN IF NOT EXISTS queries jsonb;"
+	"ALTER TABLE ferry.cutover_plan ADD COLUMN IF NOT EXISTS queries jsonb,"
+	" ADD COLUMN IF NOT EXISTS t1 timestamptz;"
 	"ALTER TABLE ferry.cutover_log"
 	" ADD COLUMN IF NOT EXISTS step text,"
 	" ADD COLUMN IF NOT EXISTS action text,"
@@ -228,11 +249,11 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text, chunk_time, queries::text FROM ferry.cutover_plan FOR UPDATE" :
+				" last_gates::text, chunk_time, queries::text, " US_OF("t1") " FROM ferry.cutover_plan FOR UPDATE" :
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text, chunk_time, queries::text FROM ferry.cutover_plan",
+				" last_gates::text, chunk_time, queries::text, " US_OF("t1") " FROM ferry.cutover_plan",
 				0, NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -263,6 +284,7 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 			    strtoll(PQgetvalue(res, 0, 14), NULL, 10);
 	p->chunk_time = col(res, 16);
 	p->queries = col(res, 17);
+	p->t1_us = PQgetisnull(res, 0, 18) ? 0 : strtoll(PQgetvalue(res, 0, 18), NULL, 10);
 	if (last && !PQgetisnull(res, 0, 15))
 		*last = json_loads(PQgetvalue(res, 0, 15), 0, NULL);
 	PQclear(res);
@@ -452,6 +474,11 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	if (ferry_cutover_strategy_check(strategy) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE, "unknown strategy '%s': use dual-write, "
 				       "immediate, gradual or blue-green", strategy);
+	if (!strcmp(strategy, "gradual"))
+		return ferry_error_set(err, FERRY_EUSAGE, "strategy gradual is not implemented yet: "
+				       "the relays follow one phase for every measurement, and "
+				       "switching measurements or series groups in waves needs a "
+				       "phase per measurement; use dual-write, blue-green or immediate");
 	if ((rc = relay_cut_queries(o, &queries, err)) < 0)
 		return rc;
 	if (o->ts.map) {
@@ -511,7 +538,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
 					" map = $6, map_digest = $7, tbl = $8, series_tag = $9,"
 					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
-					" final_export = $13, t0 = NULL, backfill_t0 = NULL,"
+					" final_export = $13, t0 = NULL, backfill_t0 = NULL, t1 = NULL,"
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
 					" created_by = $14, chunk_time = $15, queries = $16::jsonb", 16,
 					p, NULL,
@@ -669,6 +696,8 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	}
 	from = plan.step;
 	to = from + 1;
+	if (to == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(&plan))
+		to = FERRY_STEP_BACKFILL;   /* no dual phase: T0 is now */
 	if (!(g = json_dumps(gates, JSON_COMPACT))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -699,19 +728,40 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		 * gate), unless kept through a rollback */
 		p[1] = from == FERRY_STEP_DUAL_WRITE ? t0 : NULL;
 		p[2] = from == FERRY_STEP_DUAL_WRITE ? "t" : "f";
+		/* without a dual phase, T0 is this move: the relays write the
+		 * old store only until the switch, and the catch-up copies
+		 * from T0 on */
+		if (to == FERRY_STEP_BACKFILL && from == FERRY_STEP_PREPARE)
+			p[2] = "n";
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $3 AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
+					" t0 = CASE WHEN $3 = 'n' THEN now()"
+					" WHEN $3 = 't' AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
 					3, p,
 					NULL, "cannot move the plan", err)) < 0 ||
-		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;
 	}
 	if (o->out)
 		fprintf(o->out, "moved to %s: the relays are in %s\n", ferry_cutover_step_name(to),
-			ferry_phase_name(ferry_cutover_step_phase(to)));
+			ferry_phase_name(relay_cut_phase(&plan, to)));
+	/* blue-green, immediate: the points of [T0, switch) before the
+	 * readers move (the switchover's catch-up gate runs it again if
+	 * this one did not finish) */
+	if (to == FERRY_STEP_SWITCHOVER && RELAY_CUT_CATCHUP(&plan)) {
+		plan_release(&plan);
+		if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
+			goto out;
+		ctx_init(&c, pg, o, o->db, &plan, 1);
+		if (relay_cut_catchup_now(&c, o->out) < 0 &&
+		    ferry_buf_addstr(&note, "the catch-up did not finish: advance runs it "
+				     "again") < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	/* after the commit: the relays already follow the new phase */
 	if (to == FERRY_STEP_SWITCHOVER && plan.switch_cmd && *plan.switch_cmd &&
 	    switch_cmd(plan.switch_cmd, &note) < 0) {
@@ -775,6 +825,14 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		goto out;
 	}
 	to = abort_ ? FERRY_STEP_PREPARE : o->to_step >= 0 ? o->to_step : plan.step - 1;
+	if (to == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(&plan))
+		to = FERRY_STEP_PREPARE;   /* it has no dual-write step */
+	if (!abort_ && !strcmp(plan.strategy, "immediate") && plan.step == FERRY_STEP_SWITCHOVER) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "strategy immediate has no way back after "
+				     "the switch: the relays write only the new store (new-only), so "
+				     "the old store misses what came since; blue-green keeps it warm");
+		goto out;
+	}
 	if (!abort_ && plan.step == FERRY_STEP_PREPARE) {
 		rc = ferry_error_set(err, FERRY_EINVAL, "nothing to roll back: the cutover is at "
 				     "prepare (ferry cutover abort drops the plan)");
@@ -794,9 +852,10 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		 * way forward finds a later one */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1, status = $2,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END", 2, p,
+					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END,"
+					" t1 = CASE WHEN $1 IN ('switchover', 'cleanup') THEN t1 END", 2, p,
 					NULL, "cannot move the plan", err)) < 0 ||
-		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), abort_ ? "abort" : "rollback", NULL,
 				    NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
@@ -805,7 +864,7 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 	if (o->out)
 		fprintf(o->out, "%s %s to %s: the relays are in %s\n",
 			abort_ ? "aborted: back" : "rolled back", ferry_cutover_step_name(plan.step),
-			ferry_cutover_step_name(to), ferry_phase_name(ferry_cutover_step_phase(to)));
+			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)));
 	rc = doc_build(pg, NULL, NULL, json, err);
 out:
 	if (rc < 0)

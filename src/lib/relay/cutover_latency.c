@@ -307,7 +307,7 @@ static int defaults(struct cut_ctx *c, json_t *arr, struct cut_result *r)
 		goto nomem;
 	ferry_buf_clear(&q);
 	ferry_buf_clear(&s);
-	e |= ferry_buf_addf(&q, "SELECT time, field, numeric_value, string_value FROM %s WHERE"
+	e |= ferry_buf_addf(&q, "SELECT time, field, numeric_value, text_value FROM %s WHERE"
 			    " series = %s AND time >= now() - interval '24 hours' ORDER BY time",
 			    qt, lit);
 	e |= ferry_buf_addf(&s, "SELECT * FROM /.*/ WHERE \"%s\" = %s AND time >= now() - 24h",

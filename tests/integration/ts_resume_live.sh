@@ -47,14 +47,7 @@ hold() {
 unhold() {
 	pg_q "$DST" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'live_hold%'" >/dev/null
 }
-wait_sql() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[[ "$(pg_q "$DST" "$1" 2>/dev/null || true)" == t ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_sql() { pg_wait "$DST" "$1"; }
 "$FERRY" copy "$SRC" "$DST" --end "$END" --schema-only -q
 # a row of its own keeps the table's indexes through the load (an empty
 # table's are dropped first, which the held lock would stop before planning)

@@ -111,6 +111,8 @@ echo "# $(grep query-latency <<<"$T_OUT")"
 assert_contains "the switch: new-primary" "$T_OUT" "moved to switchover: the relays are in new-primary"
 assert_contains "the catch-up ran at the switch" "$T_OUT" "pass   catchup"
 check "the relay follows to new-primary" relay_phase_is new-primary
+t_run "$FERRY" cutover status --db "$PGURL"
+assert_contains "status shows the catch-up's result" "$T_OUT" "pass    catchup"
 n=$(wc -l <"$T/acked")
 check "the writer goes on through the switch" acked_grows "$n"
 writer_stop

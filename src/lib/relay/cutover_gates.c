@@ -655,6 +655,22 @@ int relay_cut_catchup_now(struct cut_ctx *c, FILE *out)
 		fprintf(out, "  %-6s %-20s %s\n", r.pass ? "pass" : "fail", "catchup", r.figure);
 		fflush(out);
 	}
+	/* status shows it as the catchup gate's last result */
+	{
+		json_t *a = json_pack("[{s:s, s:s, s:s, s:f, s:f}]", "name", "catchup", "state",
+				      r.pass ? "pass" : "fail", "figure", r.figure, "value",
+				      r.value, "threshold", 0.0);
+		char *g = a ? json_dumps(a, JSON_COMPACT) : NULL;
+		const char *p[1] = { g };
+		struct ferry_error err = FERRY_ERROR_INIT;
+
+		if (g && relay_pg_exec(c->pg, "UPDATE ferry.cutover_plan SET last_gates ="
+				       " $1::jsonb", 1, p, NULL, "cannot record the catch-up",
+				       &err) < 0)
+			ferry_warn("cutover: %s", err.msg);
+		free(g);
+		json_decref(a);
+	}
 	return r.pass ? 0 : -1;
 }
 

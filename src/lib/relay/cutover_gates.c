@@ -5,10 +5,13 @@
  * order.  The relays' figures come from their heartbeats in ferry.relays
  * (phase, phase_since, ready, spool_ok, replay lag, per store writes and
  * failed writes of the last 5 min); a relay counts when it reported in the
- * last CUT_LIVE_S seconds.  Two gates do work: backfill runs the copy of
- * everything before T0 (job "cutover-backfill", resumable), verify
- * compares both stores before T0.  A work gate after a failed gate is
- * skipped: a verify while the spool is behind would only report the lag.
+ * last CUT_LIVE_S seconds.  A row applies to the strategies of its CUT_*
+ * bits.  Four gates do work: backfill runs the copy of everything before
+ * T0 (job "cutover-backfill", resumable), verify compares both stores
+ * before T0, query-latency times queries on both (cutover_latency.c), and
+ * catchup (blue-green, immediate) copies T0 to the switch.  A work gate
+ * after a failed gate is skipped: a verify while the spool is behind would
+ * only report the lag.
  *
  * The backfill and the live writes meet at T0.  A point stamped just
  * before T0 that reached a relay after it switched to dual is in the new

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "ferry/alloc.h"
+#include "ferry/hash.h"
 #include "ferry/log.h"
 #include "ferry/url.h"
 #include "relay/mqtt_int.h"
@@ -90,6 +91,8 @@ struct relay_mqtt {
 	int subscribed;             /* this process subscribed once */
 	int resubscribed;           /* this connection subscribed again */
 	uint16_t next_id;
+	uint64_t *rset;             /* topics (hashes) of retained messages taken */
+	size_t rcap, rn;
 	int64_t last_send_ms, ping_sent_ms;
 };
 
@@ -254,6 +257,39 @@ static void dead_letter(struct relay_mqtt *q, const struct mqtt_pkt *pk, const c
 		ferry_log(FERRY_LOG_ERROR, "relay: cannot write a dead letter: %s", err.msg);
 }
 
+/* Has this process taken a retained message of topic before?  Marks it.
+ * Overlapping filters (ha-states, ha-attributes) each get the retained
+ * messages on SUBSCRIBE, where live messages come once. */
+static int retained_seen(struct relay_mqtt *q, const char *topic, size_t tl)
+{
+	uint64_t h = ferry_hash64(topic, tl) | 1;
+	size_t i;
+
+	if (q->rn * 2 >= q->rcap) {
+		size_t nc = q->rcap ? q->rcap * 2 : 1024, j;
+		uint64_t *ns = ferry_calloc(nc, sizeof(*ns));
+
+		if (!ns)
+			return 0;    /* no memory: take it (a duplicate, never a loss) */
+		for (j = 0; j < q->rcap; j++) {
+			if (!q->rset[j])
+				continue;
+			for (i = (size_t)q->rset[j] & (nc - 1); ns[i]; i = (i + 1) & (nc - 1))
+				;
+			ns[i] = q->rset[j];
+		}
+		ferry_free(q->rset);
+		q->rset = ns;
+		q->rcap = nc;
+	}
+	for (i = (size_t)h & (q->rcap - 1); q->rset[i]; i = (i + 1) & (q->rcap - 1))
+		if (q->rset[i] == h)
+			return 1;
+	q->rset[i] = h;
+	q->rn++;
+	return 0;
+}
+
 /* A PUBLISH into the batch (or refused), its ack queued. */
 static int take_publish(struct relay_mqtt *q, const struct mqtt_pkt *pk)
 {
@@ -273,7 +309,7 @@ static int take_publish(struct relay_mqtt *q, const struct mqtt_pkt *pk)
 		/* a filter of an older map, kept by the broker in our session */
 		atomic_fetch_add(&q->unmatched, 1);
 		dead_letter(q, pk, "no subscription of the map matches the topic");
-	} else if (pk->retain && q->resubscribed) {
+	} else if (pk->retain && (q->resubscribed || retained_seen(q, pk->topic, pk->topic_len))) {
 		atomic_fetch_add(&c->retained_skipped, 1);
 	} else {
 		size_t before = q->pts.npoints;
@@ -593,6 +629,7 @@ static void free_client(struct relay_mqtt *q)
 	ferry_buf_release(&q->out);
 	relay_points_release(&q->pts);
 	ferry_free(q->acks);
+	ferry_free(q->rset);
 	ferry_free(q);
 }
 
@@ -698,7 +735,7 @@ static const struct {
 	  "Retained MQTT messages taken at the first subscription.",
 	  offsetof(struct relay_mqtt_counts, retained) },
 	{ "ferry_relay_mqtt_retained_skipped_total", "retained_skipped",
-	  "Retained MQTT messages sent again after a resubscribe, not taken.",
+	  "Retained MQTT messages sent again (a resubscribe, overlapping filters), not taken.",
 	  offsetof(struct relay_mqtt_counts, retained_skipped) },
 };
 

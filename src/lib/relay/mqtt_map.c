@@ -131,6 +131,8 @@ static int bad(struct ld *L, struct fy_node *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (!line_of(n))
+		return ferry_error_set(L->err, FERRY_EUSAGE, "mqtt map '%s': %s", L->path, msg);
 	return ferry_error_set(L->err, FERRY_EUSAGE, "mqtt map '%s' line %d: %s", L->path,
 			       line_of(n), msg);
 }
@@ -419,7 +421,7 @@ void relay_mqtt_map_free(struct relay_mqtt_map *m)
 static int load_root(struct ld *L, struct fy_node *root, struct relay_mqtt_map *m)
 {
 	struct fy_node_pair *pr;
-	struct fy_node *subs = NULL;
+	struct fy_node *subs = NULL, *subs_key = NULL;
 	void *it = NULL;
 	size_t i;
 	int rc = 0;
@@ -434,6 +436,7 @@ static int load_root(struct ld *L, struct fy_node *root, struct relay_mqtt_map *
 			return FERRY_ENOMEM;
 		if (!strcmp(k, "subscriptions")) {
 			subs = vn;
+			subs_key = kn;
 		} else if (strcmp(k, "database") && strcmp(k, "retention-policy") &&
 			   strcmp(k, "max-payload")) {
 			rc = bad(L, kn, "unknown key '%s': use subscriptions, database, "
@@ -459,7 +462,7 @@ static int load_root(struct ld *L, struct fy_node *root, struct relay_mqtt_map *
 		return rc;
 	if (!subs || fy_node_get_type(subs) != FYNT_SEQUENCE ||
 	    !fy_node_sequence_item_count(subs))
-		return bad(L, subs ? subs : root, "'subscriptions' must be a list of one or more "
+		return bad(L, subs_key ? subs_key : root, "'subscriptions' must be a list of one or more "
 			   "subscriptions");
 	m->nsubs = (size_t)fy_node_sequence_item_count(subs);
 	if (!(m->subs = ferry_calloc(m->nsubs, sizeof(*m->subs))))

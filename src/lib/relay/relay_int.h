@@ -20,6 +20,8 @@
  *   config.c     YAML file and FERRY_RELAY_* environment into the options
  *   relay.c      the write path and the ack rule: primary (group commit) +
  *                spool, then 204; the replay thread; phase changes
+ *   mqtt.c, mqtt_map.c  MQTT subscriptions into the same write path
+ *                (mqtt_int.h)
  *
  * Threads: libmicrohttpd's pool calls the http ops concurrently; relay.c
  * serialises each store behind its own committer thread, so a struct

@@ -759,21 +759,19 @@ int relay_mqtt_prometheus(struct relay_mqtt *q, struct ferry_buf *out)
 					    relay_mqtt_map_name(q->map, i),
 					    (unsigned long long)counter(q, i, k));
 	}
-	e |= ferry_buf_addf(out, "# HELP ferry_relay_mqtt_unmatched_total MQTT messages no "
-			    "subscription of the map matches (dead letters).\n"
-			    "# TYPE ferry_relay_mqtt_unmatched_total counter\n"
-			    "ferry_relay_mqtt_unmatched_total %llu\n",
-			    (unsigned long long)atomic_load(&q->unmatched));
-	e |= ferry_buf_addf(out, "# HELP ferry_relay_mqtt_store_refused_total MQTT points the "
-			    "primary store refused as bad input.\n"
-			    "# TYPE ferry_relay_mqtt_store_refused_total counter\n"
-			    "ferry_relay_mqtt_store_refused_total %llu\n",
-			    (unsigned long long)atomic_load(&q->store_refused));
-	e |= ferry_buf_addf(out, "# HELP ferry_relay_mqtt_reconnects_total Connections to the "
-			    "MQTT broker that ended or failed.\n"
-			    "# TYPE ferry_relay_mqtt_reconnects_total counter\n"
-			    "ferry_relay_mqtt_reconnects_total %llu\n",
-			    (unsigned long long)atomic_load(&q->reconnects));
+	for (k = 0; k < 3; k++) {
+		static const char *const name[] = { "unmatched", "store_refused", "reconnects" },
+			*const help[] = {
+			"MQTT messages no subscription of the map matches (dead letters).",
+			"MQTT points the primary store refused as bad input.",
+			"Connections to the MQTT broker that ended or failed." };
+		_Atomic uint64_t *v[] = { &q->unmatched, &q->store_refused, &q->reconnects };
+
+		e |= ferry_buf_addf(out, "# HELP ferry_relay_mqtt_%s_total %s\n"
+				    "# TYPE ferry_relay_mqtt_%s_total counter\n"
+				    "ferry_relay_mqtt_%s_total %llu\n", name[k], help[k], name[k],
+				    name[k], (unsigned long long)atomic_load(v[k]));
+	}
 	e |= ferry_buf_addf(out, "# HELP ferry_relay_mqtt_connected 1 while connected to the "
 			    "MQTT broker.\n# TYPE ferry_relay_mqtt_connected gauge\n"
 			    "ferry_relay_mqtt_connected %d\n", atomic_load(&q->connected) ? 1 : 0);

@@ -48,9 +48,11 @@ enum ferry_conn_caps {
 				       * DROP TABLE ... CASCADE */
 	FERRY_CAP_HASH_SQL = 1 << 13, /* computes ferry's canonical row hashes in
 				       * SQL: a target ferry verify can read */
-	FERRY_CAP_FILE = 1 << 14      /* the url's path is a local file (a database,
+	FERRY_CAP_FILE = 1 << 14,     /* the url's path is a local file (a database,
 				       * or lp/csv data: a file or a directory)
 				       * that a read needs (see file_sides) */
+	FERRY_CAP_POINTS = 1 << 15    /* a point store: ferry copy writes points
+				       * into it (copy/points_out.c), not rows */
 };
 
 /* Open flags. */

@@ -58,6 +58,7 @@ struct ferry_copy_table_stats {
 	int64_t read;
 	int64_t written;
 	int64_t rejected;
+	int64_t dropped;   /* a point store target: points the map left behind */
 	uint64_t bytes;    /* source bytes of text/blob values plus 8 per number */
 	double seconds;
 	char *order;       /* rows were loaded in the order of this source

@@ -22,6 +22,10 @@ const struct ferry_conn_ops *ferry_conn_url_ops(const char *url);
 /* The capabilities (FERRY_CAP_*) of the connector url names, 0 when it
  * names none; nothing is opened. */
 unsigned ferry_conn_url_caps(const char *url);
+/* The point source (tsmap.h) behind the connector url names, NULL when
+ * it is not a point source (FERRY_CAP_CHUNKS); nothing is opened. */
+struct tm_source_ops;
+const struct tm_source_ops *ferry_point_source(const char *url);
 /* All registered connectors, NULL-terminated. */
 const struct ferry_conn_ops *const *ferry_conn_list(void);
 

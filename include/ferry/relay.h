@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ferry/error.h"
 #include "ferry/tsmap.h"
@@ -44,6 +45,9 @@ struct ferry_relay_opts {
 	const char *spool_dir;       /* required when a phase has a secondary */
 	uint64_t spool_max;          /* bytes; 0 = 1 GiB */
 	const char *phase;           /* first phase when ferry.cutover has none; NULL = dual */
+	const char *cutover_db;      /* postgres:// URL of ferry.cutover (the phase);
+				      * NULL = the PostgreSQL store (new, else old),
+				      * none: the phase stays fixed */
 	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns of the
 				      * PostgreSQL rows: the same as `ferry copy` */
 	size_t max_body;             /* bytes of a decoded body; 0 = 25,000,000 (influxd) */
@@ -71,11 +75,13 @@ struct ferry_relay_opts {
  * MiB GiB TiB, and k M G T as --chunk-bytes takes them).  0 and *out set,
  * or FERRY_EUSAGE. */
 int ferry_relay_size_parse(const char *s, uint64_t *out);
+/* Is s a postgres:// (or postgresql://) URL?  1 or 0 (--cutover-db). */
+int ferry_relay_is_pg_url(const char *s);
 
 void ferry_relay_opts_init(struct ferry_relay_opts *o);
 void ferry_relay_opts_release(struct ferry_relay_opts *o);
 /* Fill the options a YAML file sets (keys as the long options without
- * "--": listen, old, new, spool, spool-max, phase, layout, map, table,
+ * "--": listen, old, new, spool, spool-max, phase, cutover-db, layout, map, table,
  * series-tag, keep-ns, max-body, threads, databases (a list), auth
  * {user, password}, devices {table, key-column, id-column, measurement},
  * commit-window-us, mqtt, mqtt-map, mqtt-client-id).  An unknown key is FERRY_EUSAGE naming it and the
@@ -109,5 +115,81 @@ int ferry_cutover_set_phase(const char *url, int phase, const char *by,
 			    struct ferry_error *err);
 int ferry_cutover_status(const char *url, struct ferry_cutover_status *out,
 			 struct ferry_error *err);
+
+/* ---- ferry cutover: the gated state machine (cutover.c, cutover_gates.c) --
+ *
+ * One plan per new database (ferry.cutover_plan), moved step by step:
+ *   prepare -> dual-write -> backfill -> validate -> switchover -> cleanup
+ * Each step has exit gates (a table in cutover_gates.c); advance moves on
+ * only when all of them pass, and every attempt is logged with its gates
+ * in ferry.cutover_log.  A step sets the relays' phase:
+ *   prepare old-only; dual-write, backfill, validate dual; switchover
+ *   new-primary; cleanup new-only.
+ * Results come back as one JSON document (a string the caller frees with
+ * ferry_free): the plan, the gates with their figures, the relays, the log. */
+enum ferry_cutover_step {
+	FERRY_STEP_PREPARE = 0,
+	FERRY_STEP_DUAL_WRITE,
+	FERRY_STEP_BACKFILL,
+	FERRY_STEP_VALIDATE,
+	FERRY_STEP_SWITCHOVER,
+	FERRY_STEP_CLEANUP,
+	FERRY_STEP_N
+};
+
+/* "prepare", "dual-write", ...; NULL for a bad value. */
+const char *ferry_cutover_step_name(int step);
+/* 0 and *step set, or FERRY_EUSAGE. */
+int ferry_cutover_step_parse(const char *s, int *step);
+/* The relay phase of a step (enum ferry_phase). */
+int ferry_cutover_step_phase(int step);
+/* "dual-write", "immediate", "gradual", "blue-green": 0, or FERRY_EUSAGE. */
+int ferry_cutover_strategy_check(const char *s);
+
+/* advance: the gates did not all pass (not an error: the plan is unchanged) */
+#define FERRY_CUTOVER_REFUSED 1
+
+struct ferry_cutover_opts {
+	const char *db;              /* the new PostgreSQL: the plan lives there */
+	const char *by;              /* who, for the log; NULL = "unknown" */
+	/* prepare */
+	const char *old_url;         /* the old store (kept whole: backfill and
+				      * verify read it; printed without password) */
+	struct ferry_ts_opts ts;     /* layout, map, table, series_tag, keep_ns;
+				      * chunk_time for the backfill and verify */
+	const char *strategy;        /* NULL = dual-write */
+	double soak_s;               /* switchover -> cleanup; < 0 = 3600 */
+	const char *switch_cmd;      /* run (sh -c) after switchover; NULL none */
+	const char *final_export;    /* cleanup: old store -> lp://FILE; NULL none */
+	/* advance */
+	int wait;                    /* re-check every 2 s until the gates pass */
+	double timeout_s;            /* with wait; <= 0: no limit */
+	int progress_mode;           /* backfill and verify progress */
+	FILE *progress_out;          /* NULL = stderr */
+	FILE *out;                   /* gate lines as they are evaluated; NULL none */
+	/* rollback */
+	int to_step;                 /* -1: one step back */
+};
+
+void ferry_cutover_opts_init(struct ferry_cutover_opts *o);
+/* Record the plan (step prepare, relays to old-only), create the target
+ * schema as ferry copy does, evaluate the prepare gates.  A plan already
+ * past prepare is FERRY_EEXIST (abort it first). */
+int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
+			  struct ferry_error *err);
+/* Evaluate the current step's exit gates and move to the next step when
+ * they pass: 0 moved, FERRY_CUTOVER_REFUSED, or a negative FERRY_E*
+ * (FERRY_ELOCKED: another ferry cutover is moving this plan). */
+int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
+			  struct ferry_error *err);
+/* One step back (or to o->to_step); refused after cleanup. */
+int ferry_cutover_rollback(const struct ferry_cutover_opts *o, char **json,
+			   struct ferry_error *err);
+/* Back to old-only, the plan marked aborted. */
+int ferry_cutover_abort(const struct ferry_cutover_opts *o, char **json,
+			struct ferry_error *err);
+/* The plan, the current step's gates (those that do work show their last
+ * result), the relays, the log; *json NULL when no plan is recorded. */
+int ferry_cutover_report(const char *db, char **json, struct ferry_error *err);
 
 #endif

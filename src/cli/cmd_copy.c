@@ -13,6 +13,7 @@
 #include "ferry/copy.h"
 #include "ferry/log.h"
 #include "ferry/progress.h"
+#include "ferry/registry.h"
 #include "ferry/url.h"
 
 static const char copy_usage[] =
@@ -28,7 +29,10 @@ static const char copy_usage[] =
 	"        lp:///path (line protocol: a file, .gz, a directory, or lp:- for stdin),\n"
 	"        csv:///path (IoTDB export-csv or CSV with a header; file or directory)\n"
 	"  DST   postgres://user:pw@host:port/db (anything libpq accepts),\n"
-	"        or sqlite:///path.db\n"
+	"        or sqlite:///path.db; from a point source (influx, lp, csv) also\n"
+	"        influx://[user:pw@]host:8086/db[?rp=RP] (InfluxDB 1.x),\n"
+	"        influx://host:8086/?org=ORG&bucket=B&token=T (InfluxDB 2.x),\n"
+	"        lp:///path[?db=NAME] (a line-protocol file; lp:- for stdout)\n"
 	"\n"
 	"options:\n"
 	"  --schema NAME        target schema (default public)\n"
@@ -37,7 +41,8 @@ static const char copy_usage[] =
 	"  --include GLOB       copy only matching tables (repeatable)\n"
 	"  --exclude GLOB       leave matching tables out (repeatable)\n"
 	"  --cast T.C=TYPE      override the target type of one column (repeatable)\n"
-	"  --create-db          create the target PostgreSQL database if it does not exist\n"
+	"  --create-db          create the target database if it does not exist\n"
+	"                       (PostgreSQL; InfluxDB: also the URL's ?rp=)\n"
 	"  --truncate           empty existing target tables, then load into them\n"
 	"  --drop               drop and recreate target tables ferry created before\n"
 	"  --force              with --drop: also drop tables ferry did not create\n"
@@ -65,6 +70,10 @@ static const char copy_usage[] =
 	"  --max-error-rate R   abort when more than R (0..1) of the rows are rejected\n"
 	"  --rollback-on-abort  on abort, remove every table and row the job wrote\n"
 	"  --retries N          reconnect attempts after a lost connection (default 10)\n"
+	"  --state PATH|URL     influx/lp targets: the file that records the done\n"
+	"                       chunks (default: state-HASH.json in the rejects\n"
+	"                       directory, one per target), or postgres://URL\n"
+	"                       (tables in its schema ferry)\n"
 	"  --json               print the summary as JSON on stdout (also on failure)\n"
 	"  -q, --quiet          no progress and no summary, only warnings and errors\n"
 	"  -v, --verbose        more diagnostics (repeat for debug)\n"
@@ -79,7 +88,7 @@ enum {
 	OPT_CAST, OPT_TRUNCATE, OPT_DROP, OPT_FORCE, OPT_VIEWS, OPT_REJECTS, OPT_JOB,
 	OPT_BATCH_ROWS, OPT_CHUNK_ROWS, OPT_JOBS, OPT_RESTART, OPT_WORKER,
 	OPT_SNAPSHOT, OPT_MAX_ERRORS, OPT_MAX_ERROR_RATE, OPT_ROLLBACK, OPT_RETRIES, OPT_PROGRESS,
-	OPT_KEY_ORDER, OPT_MWM, OPT_CREATE_DB
+	OPT_KEY_ORDER, OPT_MWM, OPT_CREATE_DB, OPT_STATE
 };
 
 static void human(uint64_t b, char *out, size_t n)
@@ -93,6 +102,15 @@ static void human(uint64_t b, char *out, size_t n)
 		i++;
 	}
 	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* Does the copy write its points to stdout (lp:-)?  Then the summary
+ * goes to stderr. */
+static int to_stdout(const char *dst)
+{
+	size_t n = strlen(dst);
+
+	return (ferry_conn_url_caps(dst) & FERRY_CAP_FILE) && n > 2 && !strcmp(dst + n - 2, ":-");
 }
 
 /* The summary; quiet leaves only what asks for action (renames,
@@ -170,6 +188,9 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 			"seconds", t->seconds));
 		json_object_set_new(json_array_get(tables, json_array_size(tables) - 1), "order",
 				    t->order ? json_string(t->order) : json_null());
+		if (t->dropped)
+			json_object_set_new(json_array_get(tables, json_array_size(tables) - 1),
+					    "dropped", json_integer(t->dropped));
 	}
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		json_object_set_new(phases, ferry_copy_phase_name((int)i),
@@ -228,6 +249,7 @@ int cmd_copy(int argc, char **argv)
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "create-db", no_argument, NULL, OPT_CREATE_DB },
+		{ "state", required_argument, NULL, OPT_STATE },
 		CLI_COMMON_LONGOPTS,
 		CLI_TS_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -289,6 +311,7 @@ int cmd_copy(int argc, char **argv)
 			break;
 		}
 		case OPT_CREATE_DB: create_db = 1; break;
+		case OPT_STATE: o.state = optarg; break;
 		case OPT_RESTART: o.restart = 1; break;
 		case OPT_WORKER: break;  /* every run can share its job; kept for scripts */
 		case OPT_SNAPSHOT: o.snapshot = 1; break;
@@ -339,6 +362,10 @@ int cmd_copy(int argc, char **argv)
 	o.progress_out = stderr;
 	if (cli.quiet)
 		o.progress_mode = FERRY_PROGRESS_QUIET;
+	/* a point store target (InfluxDB) makes its database in the copy */
+	o.create_db = create_db;
+	if (ferry_conn_url_caps(o.dst) & FERRY_CAP_POINTS)
+		create_db = 0;
 	if (create_db && (rc = cli_create_db(o.dst, cli.quiet ? NULL : stderr, &err)) < 0) {
 		status = cli_exit_code(rc);
 		if (cli.json)
@@ -356,7 +383,7 @@ int cmd_copy(int argc, char **argv)
 	else if (cli.json)
 		cli_json_error(status, err.msg);
 	else if (res && (rc == 0 || res->read))
-		print_text(res, stdout, cli.quiet);
+		print_text(res, to_stdout(o.dst) ? stderr : stdout, cli.quiet);
 	if (rc < 0)
 		cli_error(&err);
 out:

@@ -1,9 +1,9 @@
 /*
- * cmd_cutover.c - `ferry cutover set-phase PHASE --db URL` and `ferry
- * cutover status --db URL`: move the phase every `ferry relay` follows by
- * hand, and see where a cutover stands.  The phase lives in ferry.cutover
- * of the new PostgreSQL database; the relays hear of a change through
- * NOTIFY within a second (see ferry/relay.h).
+ * cmd_cutover.c - `ferry cutover`: the gated migration from the old store
+ * to the new one (prepare, advance, rollback, abort, status), and
+ * set-phase, the relays' phase by hand.  The plan and the phase live in
+ * the new PostgreSQL database (see ferry/relay.h); this file parses the
+ * options and prints what the library's JSON document says.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,86 +14,330 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "ferry/alloc.h"
+#include "ferry/generate.h"
+#include "ferry/progress.h"
 #include "ferry/relay.h"
+#include "ferry/tsmap.h"
 
 static const char cutover_usage[] =
-	"usage: ferry cutover set-phase PHASE --db URL [--by NAME]\n"
+	"usage: ferry cutover prepare --db URL --old URL [--layout L | --map FILE]\n"
+	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
+	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
+	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
+	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
+	"       ferry cutover abort --db URL [--by NAME]\n"
 	"       ferry cutover status --db URL [--json]\n"
+	"       ferry cutover set-phase PHASE --db URL [--by NAME]\n"
 	"\n"
-	"Move a live migration between its phases by hand, or show where it\n"
-	"stands.  Every `ferry relay` writing to the database follows a change\n"
-	"within a second.  The phases, in order:\n"
-	"  old-only      writes go to the old store only\n"
-	"  dual          the old store is primary, the new one gets every write\n"
-	"                through the relay's spool\n"
-	"  new-primary   the new store is primary, the old one follows\n"
-	"  new-only      writes go to the new store only\n"
-	"Any move is allowed (going back is how a cutover is rolled back).\n"
+	"Move a live migration from the old store to the new one, step by step,\n"
+	"each step let out by gates.  The plan lives in the new database (--db),\n"
+	"so any machine can see and move it; every `ferry relay` writing to that\n"
+	"database follows the phase of the step within a second:\n"
+	"  prepare     old-only     plan recorded, target schema made; gates: schema,\n"
+	"                           relays-ready, spool-writable\n"
+	"  dual-write  dual         the relays write both stores; gate: relays-dual\n"
+	"                           (T0: when the last relay began dual-writing)\n"
+	"  backfill    dual         gate: backfill (ferry copy OLD NEW of everything\n"
+	"                           before T0, job cutover-backfill; resumable)\n"
+	"  validate    dual         gates: spool-drained (lag < 5 s), error-rate-old,\n"
+	"                           error-rate-new (< 1% in 5 min), verify (equal\n"
+	"                           before T0)\n"
+	"  switchover  new-primary  --switch-cmd runs; gates: relays-new-primary,\n"
+	"                           error-rate-new, spool-drained, soak\n"
+	"  cleanup     new-only     the old store is left untouched (--final-export)\n"
+	"\n"
+	"commands:\n"
+	"  prepare     record the plan and check the prepare gates\n"
+	"  advance     check the current step's gates; move to the next step when\n"
+	"              all pass (exit 3 with the failing gates otherwise)\n"
+	"  rollback    one step back (or --to STEP); not after cleanup\n"
+	"  abort       back to old-only, the plan marked aborted\n"
+	"  status      the step, each gate with its figure, the relays, T0, the log\n"
+	"  set-phase   move the relays' phase by hand (old-only, dual, new-primary,\n"
+	"              new-only), outside any plan\n"
 	"\n"
 	"options:\n"
-	"  --db URL        the new PostgreSQL database (default: $DATABASE_URL)\n"
-	"  --by NAME       who moved the phase, kept in ferry.cutover_log\n"
-	"                  (default: $USER)\n"
-	"  --json          one JSON document on stdout\n"
-	"  -q, --quiet     print nothing on success\n"
-	"  -v, --verbose   more diagnostics (repeat for debug)\n"
-	"  -h, --help      this help\n"
+	"  --db URL             the new PostgreSQL database (default: $DATABASE_URL)\n"
+	"  --old URL            prepare: the old store (influx://...)\n"
+	"  --layout L, --map FILE, --table NAME, --series-tag TAG, --keep-ns\n"
+	"                       prepare: the PostgreSQL rows, as for ferry copy and\n"
+	"                       ferry relay (default: narrow)\n"
+	"  --chunk-time T       prepare: InfluxDB time per chunk of the backfill and\n"
+	"                       the verify (6h, 1d), as for ferry copy\n"
+	"  --strategy S         prepare: dual-write (default), immediate, gradual,\n"
+	"                       blue-green (recorded; every strategy runs the\n"
+	"                       dual-write steps for now)\n"
+	"  --soak DURATION      prepare: switchover -> cleanup waits this long (30m,\n"
+	"                       1h, 2d; default 1h)\n"
+	"  --switch-cmd CMD     prepare: run with sh -c after the switchover (e.g. to\n"
+	"                       restart readers on the new store)\n"
+	"  --final-export FILE  prepare: at cleanup, export the old store to lp://FILE\n"
+	"  --wait               advance: re-check the gates every 2 s until they pass\n"
+	"  --timeout DURATION   advance --wait: give up after this long\n"
+	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
+	"                       plain, none\n"
+	"  --to STEP            rollback: to this step (default: one back)\n"
+	"  --by NAME            who did it, kept in ferry.cutover_log (default: $USER)\n"
+	"  --json               one JSON document on stdout\n"
+	"  -q, --quiet          print nothing on success\n"
+	"  -v, --verbose        more diagnostics (repeat for debug)\n"
+	"  -h, --help           this help\n"
 	"\n"
-	"exit codes: 0 ok, 1 failed (database unreachable, no cutover yet),\n"
-	"2 usage error (an unknown phase)\n";
+	"exit codes: 0 ok, 1 failed (database unreachable, no plan, another\n"
+	"ferry cutover is moving it, the switch command failed), 2 usage error,\n"
+	"3 advance refused: a gate does not pass\n";
 
-enum { OPT_DB = 256, OPT_BY };
+enum {
+	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
+	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO
+};
+
+enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
+static const char *const subs[SUB_N] = {
+	"set-phase", "status", "prepare", "advance", "rollback", "abort"
+};
+
+/* Which command takes which option (the rest is a usage error). */
+static int takes(int sub, int opt)
+{
+	switch (opt) {
+	case OPT_DB: return 1;
+	case OPT_BY: return sub != SUB_STATUS;
+	case OPT_OLD: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
+	case OPT_FINAL_EXPORT: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
+	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
+		return sub == SUB_PREPARE;
+	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
+		return sub == SUB_ADVANCE;
+	case OPT_TO: return sub == SUB_ROLLBACK;
+	default: return 0;
+	}
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static void print_gates(json_t *gates)
+{
+	size_t i;
+	json_t *g;
+
+	json_array_foreach(gates, i, g)
+		printf("  %-7s %-20s %s\n", str(g, "state"), str(g, "name"), str(g, "figure"));
+}
+
+/* status in text: the plan, its gates, the relays, the last of the log */
+static void print_plan(json_t *d)
+{
+	json_t *relays = json_object_get(d, "relays"), *log = json_object_get(d, "log"), *v;
+	size_t i, n = json_array_size(log);
+
+	printf("cutover:     %s, strategy %s\n", str(d, "status"), str(d, "strategy"));
+	printf("step:        %s since %s (relays: %s)\n", str(d, "step"), str(d, "step_since"),
+	       str(d, "phase"));
+	printf("old:         %s\n", str(d, "old"));
+	printf("new:         %s\n", str(d, "new"));
+	printf("T0:          %s\n", *str(d, "t0") ? str(d, "t0") : "not yet (dual-write)");
+	if (*str(d, "schema_note"))
+		printf("schema:      %s\n", str(d, "schema_note"));
+	if (json_array_size(json_object_get(d, "gates"))) {
+		printf("gates of %s:\n", str(d, "step"));
+		print_gates(json_object_get(d, "gates"));
+	}
+	printf("relays (last hour):\n");
+	json_array_foreach(relays, i, v)
+		printf("  %s  %s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
+		       str(v, "relay_id"), str(v, "phase"),
+		       json_is_true(json_object_get(v, "live")) ? "" : " (not live)",
+		       json_string_value(json_object_get(v, "seen_seconds_ago")) ?
+		       str(v, "seen_seconds_ago") : "?",
+		       json_is_true(json_object_get(v, "ready")) ? "yes" : "no",
+		       json_is_true(json_object_get(v, "spool_ok")) ? "ok" : "not writable",
+		       json_number_value(json_object_get(v, "replay_lag_seconds")));
+	if (!json_array_size(relays))
+		printf("  none\n");
+	printf("log:\n");
+	for (i = n > 10 ? n - 10 : 0; i < n; i++) {
+		v = json_array_get(log, i);
+		printf("  %s  %-16s %-11s %s by %s%s%s\n", str(v, "at"),
+		       *str(v, "action") ? str(v, "action") : "set-phase",
+		       *str(v, "step") ? str(v, "step") : "-", str(v, "phase"), str(v, "by"),
+		       *str(v, "note") ? ": " : "", str(v, "note"));
+	}
+}
+
+static int run_status(const char *db, const char *cmdname)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_cutover_status st;
+	char *doc = NULL;
+	json_t *d = NULL;
+	int rc;
+
+	if ((rc = ferry_cutover_status(db, &st, &err)) < 0 ||
+	    (rc = ferry_cutover_report(db, &doc, &err)) < 0) {
+		cli_error(&err);
+		cli_json_error(cli_exit_code(rc), err.msg);
+		return cli_exit_code(rc);
+	}
+	d = doc ? json_loads(doc, 0, NULL) : NULL;
+	ferry_free(doc);
+	if (cli.json) {
+		json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:f, s:i}",
+				      "command", cmdname, "phase", ferry_phase_name(st.phase),
+				      "changed_at", st.changed_at[0] ? st.changed_at : NULL,
+				      "changed_by", st.changed_by, "relays", (json_int_t)st.relays,
+				      "spool_records", (json_int_t)st.spool_records,
+				      "replay_lag_seconds", st.replay_lag_s,
+				      "exit_code", FERRY_EXIT_OK);
+
+		if (o && d)
+			json_object_set(o, "cutover", d);
+		cli_json_print(o);
+	} else if (!cli.quiet) {
+		printf("phase:       %s\n", ferry_phase_name(st.phase));
+		if (st.changed_at[0])
+			printf("changed:     %s by %s\n", st.changed_at,
+			       st.changed_by[0] ? st.changed_by : "unknown");
+		else
+			printf("changed:     never (the first relay set it)\n");
+		printf("relays:      %lld reported in the last minute\n", (long long)st.relays);
+		printf("spool:       %lld records not yet replayed\n", (long long)st.spool_records);
+		printf("replay lag:  %.1f s\n", st.replay_lag_s);
+		if (d)
+			print_plan(d);
+		else
+			printf("cutover:     none planned (ferry cutover prepare)\n");
+	}
+	json_decref(d);
+	return FERRY_EXIT_OK;
+}
+
+static int duration(const char *cmd, const char *opt, const char *s, double *out)
+{
+	int64_t us;
+
+	if (ferry_gen_parse_duration(s, &us) < 0 || us < 0)
+		return cli_usage(cmd, "%s '%s' is not a duration: use e.g. 30s, 90m, 1h, 2d",
+				 opt, s);
+	*out = (double)us / 1e6;
+	return 0;
+}
 
 int cmd_cutover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "by", required_argument, NULL, OPT_BY },
+		{ "old", required_argument, NULL, OPT_OLD },
+		{ "strategy", required_argument, NULL, OPT_STRATEGY },
+		{ "soak", required_argument, NULL, OPT_SOAK },
+		{ "switch-cmd", required_argument, NULL, OPT_SWITCH_CMD },
+		{ "final-export", required_argument, NULL, OPT_FINAL_EXPORT },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "to", required_argument, NULL, OPT_TO },
+		/* the rows' options of ferry copy, not its time window: the
+		 * backfill's window is the plan's (before T0) */
+		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
+		{ "map", required_argument, NULL, CLI_TS_MAP },
+		{ "table", required_argument, NULL, CLI_TS_TABLE },
+		{ "series-tag", required_argument, NULL, CLI_TS_SERIES_TAG },
+		{ "keep-ns", no_argument, NULL, CLI_TS_KEEP_NS },
+		{ "chunk-time", required_argument, NULL, CLI_TS_CHUNK_TIME },
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static char cmdname[32];
 	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_cutover_opts o;
 	const char *db = getenv("DATABASE_URL"), *by = getenv("USER"), *sub;
-	int c, rc, set, phase = 0;
+	char *doc = NULL;
+	int c, rc, s, phase = 0, step;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(cutover_usage, argc < 2 ? stderr : stdout);
 		if (argc < 2) {
 			cli_getopt_begin("cutover", argc, argv);
-			cli_json_error(FERRY_EXIT_USAGE, "no cutover command: use set-phase or status");
+			cli_json_error(FERRY_EXIT_USAGE, "no cutover command: use prepare, advance, "
+				       "rollback, abort, status or set-phase");
 		}
 		return argc < 2 ? FERRY_EXIT_USAGE : FERRY_EXIT_OK;
 	}
 	sub = argv[1];
-	if (strcmp(sub, "set-phase") && strcmp(sub, "status")) {
+	for (s = 0; s < SUB_N && strcmp(sub, subs[s]); s++)
+		;
+	if (s == SUB_N) {
 		cli_getopt_begin("cutover", argc, argv);
-		return cli_usage("cutover", "'%s' is not a cutover command: use set-phase or status",
-				 sub);
+		return cli_usage("cutover", "'%s' is not a cutover command: use prepare, advance, "
+				 "rollback, abort, status or set-phase", sub);
 	}
-	set = !strcmp(sub, "set-phase");
+	ferry_cutover_opts_init(&o);
 	snprintf(cmdname, sizeof(cmdname), "cutover %s", sub);
 	/* argv[1], the subcommand, stands where getopt expects the name */
 	cli_getopt_begin(cmdname, argc - 1, argv + 1);
 	while ((c = cli_getopt(argc - 1, argv + 1, "h", longopts)) != -1) {
-		switch (c) {
-		case CLI_OPT_BAD: return FERRY_EXIT_USAGE;
-		case OPT_DB: db = optarg; break;
-		case OPT_BY:
-			if (!set)
-				return cli_usage(cmdname, "option '--by' is not for '%s'", cmdname);
-			by = optarg;
-			break;
-		case 'h':
+		if (c == CLI_OPT_BAD)
+			return FERRY_EXIT_USAGE;
+		if (c == 'h') {
 			fputs(cutover_usage, stdout);
 			return FERRY_EXIT_OK;
+		}
+		if (!takes(s, c)) {
+			const struct option *lo;
+
+			for (lo = longopts; lo->name && lo->val != c; lo++)
+				;
+			return cli_usage(cmdname, "option '--%s' is not for '%s'",
+					 lo->name ? lo->name : "?", cmdname);
+		}
+		switch (c) {
+		case OPT_DB: db = optarg; break;
+		case OPT_BY: by = optarg; break;
+		case OPT_OLD: o.old_url = optarg; break;
+		case OPT_STRATEGY:
+			if (ferry_cutover_strategy_check(optarg) < 0)
+				return cli_usage(cmdname, "unknown strategy '%s': use dual-write, "
+						 "immediate, gradual or blue-green", optarg);
+			o.strategy = optarg;
+			break;
+		case OPT_SOAK:
+			if (duration(cmdname, "--soak", optarg, &o.soak_s))
+				return FERRY_EXIT_USAGE;
+			break;
+		case OPT_SWITCH_CMD: o.switch_cmd = optarg; break;
+		case OPT_FINAL_EXPORT: o.final_export = optarg; break;
+		case OPT_WAIT: o.wait = 1; break;
+		case OPT_TIMEOUT:
+			if (duration(cmdname, "--timeout", optarg, &o.timeout_s))
+				return FERRY_EXIT_USAGE;
+			break;
+		case OPT_PROGRESS:
+			if (cli_progress_mode(optarg, &o.progress_mode) < 0)
+				return cli_usage(cmdname, "unknown progress mode '%s': use auto, bar, "
+						 "plain or none", optarg);
+			break;
+		case OPT_TO:
+			if (ferry_cutover_step_parse(optarg, &step) < 0)
+				return cli_usage(cmdname, "unknown step '%s': use prepare, dual-write, "
+						 "backfill, validate or switchover", optarg);
+			o.to_step = step;
+			break;
 		default:
+			if (cli_ts_option(c, optarg, &o.ts))
+				break;
 			return cli_usage(cmdname, "unknown option");
 		}
 	}
 	argc--;
 	argv++;
-	if (set) {
+	if (s == SUB_SET) {
 		if (optind >= argc)
 			return cli_usage(cmdname, "no phase: give old-only, dual, new-primary or "
 					 "new-only");
@@ -107,7 +351,16 @@ int cmd_cutover(int argc, char **argv)
 	if (!db || !*db)
 		return cli_usage(cmdname, "no database: give --db URL (the new PostgreSQL "
 				 "database) or set DATABASE_URL");
-	if (set) {
+	if (o.ts.layout && o.ts.map)
+		return cli_usage(cmdname, "--layout and --map exclude each other");
+	if (o.timeout_s > 0 && !o.wait)
+		return cli_usage(cmdname, "--timeout is for --wait");
+	if (s == SUB_PREPARE && !o.old_url)
+		return cli_usage(cmdname, "no old store: give --old URL (the store the clients "
+				 "write to today)");
+	if (s == SUB_STATUS)
+		return run_status(db, cmdname);
+	if (s == SUB_SET) {
 		rc = ferry_cutover_set_phase(db, phase, by && *by ? by : "unknown", &err);
 		if (rc < 0)
 			goto fail;
@@ -118,37 +371,48 @@ int cmd_cutover(int argc, char **argv)
 		else if (!cli.quiet)
 			printf("phase is now %s\n", ferry_phase_name(phase));
 		return FERRY_EXIT_OK;
-	} else {
-		struct ferry_cutover_status st;
+	}
+	o.db = db;
+	o.by = by && *by ? by : "unknown";
+	o.out = cli.json || cli.quiet ? NULL : stdout;
+	if (cli.quiet || cli.json)
+		o.progress_mode = o.progress_mode ? o.progress_mode : FERRY_PROGRESS_QUIET;
+	switch (s) {
+	case SUB_PREPARE: rc = ferry_cutover_prepare(&o, &doc, &err); break;
+	case SUB_ADVANCE: rc = ferry_cutover_advance(&o, &doc, &err); break;
+	case SUB_ROLLBACK: rc = ferry_cutover_rollback(&o, &doc, &err); break;
+	default: rc = ferry_cutover_abort(&o, &doc, &err); break;
+	}
+	if (rc < 0)
+		goto fail;
+	{
+		int code = rc == FERRY_CUTOVER_REFUSED ? FERRY_EXIT_REJECTS : FERRY_EXIT_OK;
+		json_t *d = doc ? json_loads(doc, 0, NULL) : NULL;
 
-		if ((rc = ferry_cutover_status(db, &st, &err)) < 0)
-			goto fail;
+		ferry_free(doc);
 		if (cli.json) {
-			cli_json_print(json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:f, s:i}",
-						 "command", cmdname,
-						 "phase", ferry_phase_name(st.phase),
-						 "changed_at", st.changed_at[0] ? st.changed_at : NULL,
-						 "changed_by", st.changed_by,
-						 "relays", (json_int_t)st.relays,
-						 "spool_records", (json_int_t)st.spool_records,
-						 "replay_lag_seconds", st.replay_lag_s,
-						 "exit_code", FERRY_EXIT_OK));
+			json_t *out = json_pack("{s:s, s:i}", "command", cmdname, "exit_code", code);
+
+			if (out && d)
+				json_object_update(out, d);
+			cli_json_print(out);
+		} else if (rc == FERRY_CUTOVER_REFUSED) {
+			fprintf(stderr, "ferry: advance refused: the cutover stays at %s until every "
+				"gate passes\n", str(d, "step"));
 		} else if (!cli.quiet) {
-			printf("phase:       %s\n", ferry_phase_name(st.phase));
-			if (st.changed_at[0])
-				printf("changed:     %s by %s\n", st.changed_at,
-				       st.changed_by[0] ? st.changed_by : "unknown");
-			else
-				printf("changed:     never (the first relay set it)\n");
-			printf("relays:      %lld reported in the last minute\n",
-			       (long long)st.relays);
-			printf("spool:       %lld records not yet replayed\n",
-			       (long long)st.spool_records);
-			printf("replay lag:  %.1f s\n", st.replay_lag_s);
+			if (*str(d, "note"))
+				printf("%s\n", str(d, "note"));
+			if (s == SUB_PREPARE) {
+				printf("planned: %s -> %s, strategy %s; the relays are in %s\n",
+				       str(d, "old"), str(d, "new"), str(d, "strategy"),
+				       str(d, "phase"));
+			}
 		}
-		return FERRY_EXIT_OK;
+		json_decref(d);
+		return code;
 	}
 fail:
+	ferry_free(doc);
 	cli_error(&err);
 	cli_json_error(cli_exit_code(rc), err.msg);
 	return cli_exit_code(rc);

@@ -24,7 +24,8 @@ static const char relay_usage[] =
 	"primary store of the current phase and, fsync'd, to the spool of the\n"
 	"other before the client gets its 204; the spool is replayed into the\n"
 	"secondary in order.  The phase lives in ferry.cutover of the new\n"
-	"database; move it with `ferry cutover set-phase`.\n"
+	"database (or of --cutover-db URL); move it with `ferry cutover\n"
+	"set-phase`.\n"
 	"\n"
 	"options:\n"
 	"  --listen HOST:PORT   where to take writes (default :8086, every address)\n"
@@ -37,7 +38,9 @@ static const char relay_usage[] =
 	"                       dual (default), new-primary, new-only\n"
 	"  --layout L           PostgreSQL rows: narrow (default) or wide (a table\n"
 	"                       per measurement, grown as tags and fields arrive)\n"
-	"  --map FILE           a map file: points: rules map the points first;\n"
+	"  --map FILE           a map file: points: rules map the points first\n"
+	"                       (an InfluxDB new store writes the mapped points,\n"
+	"                       into its URL's database);\n"
 	"                       target:/columns: rows into an existing table\n"
 	"  --table T            the narrow table (default telemetry_data)\n"
 	"  --series-tag T       the tag that names a series (default entity_id)\n"
@@ -46,6 +49,10 @@ static const char relay_usage[] =
 	"  --threads N          HTTP worker threads (default 4 per core)\n"
 	"  --db NAME            a database /write accepts (repeatable; default the\n"
 	"                       database of the influx:// URL)\n"
+	"  --cutover-db URL     the PostgreSQL database that holds the cutover phase\n"
+	"                       (ferry.cutover) when neither store is PostgreSQL\n"
+	"                       (default: the PostgreSQL store; with none the\n"
+	"                       phase stays --phase)\n"
 	"  --auth USER:PASS     require these credentials (default: auth off,\n"
 	"                       credentials ignored, as influxd)\n"
 	"  --mqtt URL           also subscribe to an MQTT broker:\n"
@@ -78,8 +85,8 @@ static const char relay_usage[] =
 
 enum {
 	OPT_LISTEN = 256, OPT_OLD, OPT_NEW, OPT_SPOOL, OPT_SPOOL_MAX, OPT_PHASE,
-	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_AUTH, OPT_CONFIG, OPT_MQTT, OPT_MQTT_MAP,
-	OPT_MQTT_CLIENT_ID
+	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_CUTOVER_DB, OPT_AUTH, OPT_CONFIG, OPT_MQTT,
+	OPT_MQTT_MAP, OPT_MQTT_CLIENT_ID
 };
 
 int cmd_relay(int argc, char **argv)
@@ -99,6 +106,7 @@ int cmd_relay(int argc, char **argv)
 		{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "db", required_argument, NULL, OPT_DB },
+		{ "cutover-db", required_argument, NULL, OPT_CUTOVER_DB },
 		{ "auth", required_argument, NULL, OPT_AUTH },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "mqtt", required_argument, NULL, OPT_MQTT },
@@ -172,7 +180,25 @@ int cmd_relay(int argc, char **argv)
 			o.threads = (int)n;
 			break;
 		}
+		case OPT_CUTOVER_DB:
+			if (o.cutover_db) {
+				cli_usage("relay", "--cutover-db given twice ('%s', '%s'): the "
+					  "phase lives in one database", o.cutover_db, optarg);
+				goto out;
+			}
+			if (!ferry_relay_is_pg_url(optarg)) {
+				cli_usage("relay", "invalid --cutover-db '%s': give the postgres:// "
+					  "URL of the database that holds the phase", optarg);
+				goto out;
+			}
+			o.cutover_db = optarg;
+			break;
 		case OPT_DB:
+			if (ferry_relay_is_pg_url(optarg)) {
+				cli_usage("relay", "--db '%s' names a database /write accepts; the "
+					  "database of the cutover phase is --cutover-db URL", optarg);
+				goto out;
+			}
 			if (!*optarg || cli_strlist_push(&dbs, optarg) < 0) {
 				cli_usage("relay", "invalid --db '%s'", optarg);
 				goto out;

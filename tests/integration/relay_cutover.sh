@@ -62,8 +62,11 @@ t_run "$FERRY" cutover set-phase --db "$url"
 assert_eq "no phase exits 2" "$T_RC" 2
 t_run env -u DATABASE_URL "$FERRY" cutover status
 assert_eq "no --db exits 2" "$T_RC" 2
-t_run "$FERRY" cutover rollback --db "$url"
+t_run "$FERRY" cutover sideways --db "$url"
 assert_eq "an unknown cutover command exits 2" "$T_RC" 2
+t_run "$FERRY" cutover rollback --db "$url"
+assert_eq "rollback without a plan exits 1" "$T_RC" 1
+assert_contains "it says what to do" "$T_ERR" "ferry cutover prepare"
 t_run "$FERRY" cutover status --db "$url" --by x
 assert_eq "--by is only for set-phase" "$T_RC" 2
 assert_eq "the phase is unchanged" "$(pg_q "$url" "select phase from ferry.cutover")" dual

@@ -15,6 +15,8 @@
 # relay_stat KEY          a number from the relay's /stats
 # relay_drained           wait until the relay's spool is empty (max 120 s)
 # relay_phase_is PHASE    wait until /stats says PHASE (max 10 s)
+# relay_set_phase PHASE [URL]  ferry cutover set-phase PHASE --db URL (default
+#                         PGURL), asserted, and the relay following it
 # client ARGS...          relay_client.py against the relay (HA's python client)
 
 PY=/usr/bin/python3
@@ -103,6 +105,12 @@ relay_phase_is() {
 	done
 	_t_say "the relay did not follow to phase $1: $(curl -sS "$RURL/stats")" >&2
 	return 1
+}
+
+relay_set_phase() {
+	t_run "$FERRY" cutover set-phase "$1" --db "${2:-$PGURL}"
+	assert_eq "set-phase $1" "$T_RC" 0
+	check "the relay follows to $1" relay_phase_is "$1"
 }
 
 client() {

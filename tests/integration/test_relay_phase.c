@@ -25,6 +25,27 @@
 
 /* ---- helpers ---- */
 
+/* A heartbeat as relay.c sends it: writes cumulative writes to the new
+ * store, a tenth of them failed. */
+static int report(struct relay_phase *w, const char *id, const char *listen,
+		  uint64_t records, double lag, uint64_t writes, struct ferry_error *err)
+{
+	struct relay_beat b;
+
+	memset(&b, 0, sizeof(b));
+	b.relay_id = id;
+	b.listen = listen;
+	b.phase = relay_phase_get(w);
+	b.phase_since_us = 1700000000000000;
+	b.ready = 1;
+	b.spool_ok = 1;
+	b.spool_records = records;
+	b.lag_s = lag;
+	b.writes[RELAY_NEW] = writes;
+	b.errors[RELAY_NEW] = writes / 10;
+	return relay_phase_report(w, &b, err);
+}
+
 static void sql(const char *url, const char *q)
 {
 	PGconn *c = PQconnectdb(url);
@@ -117,13 +138,17 @@ static void watcher_follows_set_phase(void **state)
 	assert_int_equal(relay_phase_get(w2), FERRY_PHASE_DUAL);
 
 	/* heartbeats: counted, summed, the largest lag */
-	assert_int_equal(relay_phase_report(w, "r1", "127.0.0.1:8086", 12, 3.5, &err), 0);
-	assert_int_equal(relay_phase_report(w2, "r2", ":8087", 3, 1.25, &err), 0);
-	assert_int_equal(relay_phase_report(w, "r1", "127.0.0.1:8086", 10, 2.5, &err), 0);
+	assert_int_equal(report(w, "r1", "127.0.0.1:8086", 12, 3.5, 100, &err), 0);
+	assert_int_equal(report(w2, "r2", ":8087", 3, 1.25, 0, &err), 0);
+	assert_int_equal(report(w, "r1", "127.0.0.1:8086", 10, 2.5, 130, &err), 0);
 	assert_int_equal(ferry_cutover_status(url, &st, &err), 0);
 	assert_int_equal(st.relays, 2);
 	assert_int_equal(st.spool_records, 13);
 	assert_true(st.replay_lag_s == 2.5);
+	/* the cutover's figures: the phase and the writes of the window (the
+	 * difference of the cumulative counters), errors of the new store */
+	assert_value(url, "SELECT phase || ' ' || new_writes || ' ' || new_errors || ' ' || "
+		     "spool_ok FROM ferry.relays WHERE relay_id = 'r1'", "dual 30 3 true");
 	sql(url, "UPDATE ferry.relays SET last_seen = now() - interval '2 minutes' "
 		 "WHERE relay_id = 'r2'");
 	assert_int_equal(ferry_cutover_status(url, &st, &err), 0);
@@ -391,7 +416,7 @@ static void survives_restart(void **state)
 	assert_int_equal(relay_phase_get(w), FERRY_PHASE_NEW_PRIMARY);
 	assert_int_equal(relay_phase_poll(w, 200, &err), FERRY_ECONN);
 	assert_int_equal(relay_phase_get(w), FERRY_PHASE_NEW_PRIMARY);
-	assert_true(relay_phase_report(w, "r", ":1", 0, 0, &err) < 0);
+	assert_true(report(w, "r", ":1", 0, 0, 0, &err) < 0);
 	assert_int_equal(relay_devices_lookup(d, "k2", id, sizeof(id), &err), FERRY_ECONN);
 	/* a cached answer still comes while the database is down */
 	assert_int_equal(relay_devices_lookup(d, "k1", id, sizeof(id), &err), 1);
@@ -401,7 +426,7 @@ static void survives_restart(void **state)
 	assert_int_equal(ferry_cutover_set_phase(own_url, FERRY_PHASE_NEW_ONLY, "t", &err), 0);
 	assert_int_equal(poll_until_news(w, 40), 1);
 	assert_int_equal(relay_phase_get(w), FERRY_PHASE_NEW_ONLY);
-	assert_int_equal(relay_phase_report(w, "r", ":1", 0, 0, &err), 0);
+	assert_int_equal(report(w, "r", ":1", 0, 0, 0, &err), 0);
 	assert_int_equal(relay_devices_lookup(d, "k2", id, sizeof(id), &err), 1);
 	assert_string_equal(id, "dev-2");
 

@@ -172,7 +172,7 @@ static void test_pg_narrow_equals_copy(void **state)
 	(void)state;
 	assert_non_null(url);
 	memset(&ts, 0, sizeof(ts));
-	if (relay_store_open(url, &ts, &s, &err) < 0)
+	if (relay_store_open(url, RELAY_OLD, &ts, &s, &err) < 0)
 		fail_msg("open: %s", err.msg);
 	assert_string_equal(relay_store_kind(s), "postgres");
 	assert_int_equal(relay_store_position(s, "spool-a", &seq, &err), 0);
@@ -226,7 +226,7 @@ static void test_pg_narrow_equals_copy(void **state)
 	/* a second store on the same database finds the table and the position */
 	relay_store_close(s);
 	s = NULL;
-	assert_int_equal(relay_store_open(url, &ts, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, &ts, &s, &err), 0);
 	assert_int_equal(relay_store_position(s, "spool-a", &seq, &err), 0);
 	assert_int_equal(seq, 8);
 	assert_int_equal(relay_store_position(s, "spool-b", &seq, &err), 0);
@@ -253,7 +253,7 @@ static void test_pg_narrow_options(void **state)
 	ts.series_tag = "host";
 	ts.keep_ns = 1;
 	ts.layout = "narrow";
-	if (relay_store_open(url, &ts, &s, &err) < 0)
+	if (relay_store_open(url, RELAY_OLD, &ts, &s, &err) < 0)
 		fail_msg("open: %s", err.msg);
 	rec_set(&recs[0], 1, "home", rec1, 3, NULL);
 	rec_set(&recs[1], 2, "home", rec2, 2, NULL);
@@ -291,12 +291,12 @@ static void test_pg_layouts(void **state)
 	(void)state;
 	memset(&ts, 0, sizeof(ts));
 	ts.layout = "wide";
-	assert_int_equal(relay_store_open("postgres://127.0.0.1:1/x", &ts, &s, &err), 0);
+	assert_int_equal(relay_store_open("postgres://127.0.0.1:1/x", RELAY_OLD, &ts, &s, &err), 0);
 	assert_non_null(s);
 	relay_store_close(s);
 	s = NULL;
 	ts.layout = "tall";
-	assert_int_equal(relay_store_open("postgres://127.0.0.1:1/x", &ts, &s, &err),
+	assert_int_equal(relay_store_open("postgres://127.0.0.1:1/x", RELAY_OLD, &ts, &s, &err),
 			 FERRY_EUSAGE);
 	assert_null(s);
 	assert_non_null(strstr(err.msg, "narrow, wide"));
@@ -339,7 +339,7 @@ static void test_pg_map(void **state)
 	write_file(map, map_yaml);
 	memset(&ts, 0, sizeof(ts));
 	ts.map = map;
-	if (relay_store_open(url, &ts, &s, &err) < 0)
+	if (relay_store_open(url, RELAY_OLD, &ts, &s, &err) < 0)
 		fail_msg("open: %s", err.msg);
 	rec_set(&recs[0], 1, "home", map_rec1, 3, &bad);
 	rec_set(&recs[1], 2, "home", map_rec2, 1, &bad);
@@ -390,7 +390,7 @@ static void test_pg_map(void **state)
 
 	/* a map whose table is missing: the user's table is never made */
 	sql_exec(url, "DROP TABLE public.readings");
-	assert_true(relay_store_open(url, &ts, &s, &err) < 0);
+	assert_true(relay_store_open(url, RELAY_OLD, &ts, &s, &err) < 0);
 	assert_non_null(strstr(err.msg, "readings"));
 	ferry_buf_release(&bad);
 	free(url);
@@ -432,7 +432,7 @@ static void test_pg_down_and_back(void **state)
 	assert_true(url[0] != '\0');
 
 	memset(&ts, 0, sizeof(ts));
-	if (relay_store_open(url, &ts, &s, &err) < 0) {
+	if (relay_store_open(url, RELAY_OLD, &ts, &s, &err) < 0) {
 		services("stop", dir, NULL);
 		fail_msg("open: %s", err.msg);
 	}
@@ -474,7 +474,7 @@ static void test_pg_down_at_open(void **state)
 
 	(void)state;
 	memset(&ts, 0, sizeof(ts));
-	assert_int_equal(relay_store_open("postgres://127.0.0.1:1/nothing", &ts, &s, &err), 0);
+	assert_int_equal(relay_store_open("postgres://127.0.0.1:1/nothing", RELAY_OLD, &ts, &s, &err), 0);
 	assert_int_equal(relay_store_ping(s), 0);
 	rec_set(&rec, 1, "home", "m v=1 1\n", 1, NULL);
 	assert_int_equal(relay_store_write(s, &rec, 1, NULL, &err), FERRY_ECONN);
@@ -537,7 +537,7 @@ static void test_influx(void **state)
 	(void)state;
 	snprintf(db, sizeof(db), "relay_%d", (int)getpid());
 	snprintf(url, sizeof(url), "%s/%s", influx_url, db);
-	if (relay_store_open(url, NULL, &s, &err) < 0)
+	if (relay_store_open(url, RELAY_OLD, NULL, &s, &err) < 0)
 		fail_msg("open %s: %s", url, err.msg);
 	assert_string_equal(relay_store_kind(s), "influx");
 	assert_int_equal(relay_store_ping(s), 1);
@@ -623,7 +623,7 @@ static void test_influx(void **state)
 	/* a gzip'd body (gzip=1: on loopback the default is plain), and a
 	 * /query POST with a form body passed through */
 	snprintf(url, sizeof(url), "%s/%s?gzip=1", influx_url, db);
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	rec_set(&recs[0], 0, db, "gz,host=a v=5 1700000005000000000\n", 1, NULL);
 	if (relay_store_write(s, recs, 1, NULL, &err) < 0)
 		fail_msg("gzip write: %s", err.msg);
@@ -650,7 +650,7 @@ static void test_influx(void **state)
 	relay_store_close(s);
 
 	/* nobody listening: FERRY_ECONN, nothing refused */
-	assert_int_equal(relay_store_open("influx://127.0.0.1:1/x", NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open("influx://127.0.0.1:1/x", RELAY_OLD, NULL, &s, &err), 0);
 	assert_int_equal(relay_store_ping(s), 0);
 	rec_set(&recs[0], 0, "x", "cpu v=1 1\n", 1, NULL);
 	assert_int_equal(relay_store_write(s, recs, 1, NULL, &err), FERRY_ECONN);
@@ -684,7 +684,7 @@ static void test_influx_auth(void **state)
 	snprintf(base, sizeof(base), "%s", svc_env_of(dir, "FERRY_INFLUX_URL") + 7);
 	/* the first user may be made without credentials */
 	snprintf(url, sizeof(url), "influx://%s/x", base);
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	memset(&ans, 0, sizeof(ans));
 	ferry_buf_init(&ans.body, 0);
 	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20USER%20admin%20WITH%20PASSWORD"
@@ -693,7 +693,7 @@ static void test_influx_auth(void **state)
 	relay_store_close(s);
 
 	snprintf(url, sizeof(url), "influx://admin:adminpw@%s/ha", base);
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	/* no credentials from the client: the URL's */
 	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20DATABASE%20ha", NULL, 0, NULL,
 					    &ans, &err), 0);
@@ -713,14 +713,14 @@ static void test_influx_auth(void **state)
 	relay_store_close(s);
 
 	snprintf(url, sizeof(url), "influx://admin:nope@%s/ha", base);
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	assert_int_equal(relay_store_write(s, &rec, 1, NULL, &err), FERRY_ECONN);
 	assert_non_null(strstr(err.msg, "credentials"));
 	assert_int_equal(rec.nbad, 0);
 	relay_store_close(s);
 
 	snprintf(url, sizeof(url), "influx://reader:readpw@%s/ha", base);
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	assert_int_equal(relay_store_write(s, &rec, 1, NULL, &err), FERRY_ECONN);
 	assert_non_null(strstr(err.msg, "HTTP 403"));
 	relay_store_close(s);
@@ -749,7 +749,7 @@ static void test_influx2(void **state)
 	if ((pid = fake2_pid = svc_fake2_start(tmpdir, &port)) < 0)
 		fail_msg("cannot start influx2_fake.py");
 	snprintf(url, sizeof(url), "influx://127.0.0.1:%d/?org=acme&bucket=ha&token=s3cret", port);
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	assert_int_equal(relay_store_ping(s), 1);
 	assert_int_equal(relay_store_has_db(s, "ha", &err), 1);
 	rec_set(&recs[0], 0, "ha", "m,e=a v=1 1700000000000000000\n", 1, &bad);
@@ -772,7 +772,7 @@ static void test_influx2(void **state)
 	ferry_buf_release(&ans.body);
 	relay_store_close(s);
 	/* what the stand-in stored: the good lines of both records */
-	assert_int_equal(relay_store_open(url, NULL, &s, &err), 0);
+	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	{
 		struct tm_ifx_writer *w;
 		ferry_url *u = NULL;

@@ -38,7 +38,7 @@ static const char *const env_names[] = {
 	"FERRY_RELAY_MAX_BODY", "FERRY_RELAY_THREADS", "FERRY_RELAY_DATABASES",
 	"FERRY_RELAY_AUTH_USER", "FERRY_RELAY_AUTH_PASSWORD", "FERRY_RELAY_DEVICES_TABLE",
 	"FERRY_RELAY_DEVICES_KEY_COLUMN", "FERRY_RELAY_DEVICES_ID_COLUMN",
-	"FERRY_RELAY_DEVICES_MEASUREMENT", "FERRY_RELAY_COMMIT_WINDOW_US",
+	"FERRY_RELAY_DEVICES_MEASUREMENT", "FERRY_RELAY_COMMIT_WINDOW_US", "FERRY_RELAY_CUTOVER_DB",
 };
 
 static int clean_env(void **state)
@@ -117,6 +117,7 @@ static void test_file_every_key(void **state)
 		  "spool: /var/lib/ferry/spool\n"
 		  "spool-max: 1GiB\n"
 		  "phase: new-primary\n"
+		  "cutover-db: postgresql://app@db/cutover\n"
 		  "layout: wide\n"
 		  "table: readings\n"
 		  "series-tag: sensor\n"
@@ -141,6 +142,7 @@ static void test_file_every_key(void **state)
 	assert_string_equal(o.spool_dir, "/var/lib/ferry/spool");
 	assert_true(o.spool_max == 1ULL << 30);
 	assert_string_equal(o.phase, "new-primary");
+	assert_string_equal(o.cutover_db, "postgresql://app@db/cutover");
 	assert_string_equal(o.ts.layout, "wide");
 	assert_string_equal(o.ts.table, "readings");
 	assert_string_equal(o.ts.series_tag, "sensor");
@@ -193,6 +195,7 @@ static void test_env(void **state)
 	setenv("FERRY_RELAY_KEEP_NS", "yes", 1);
 	setenv("FERRY_RELAY_THREADS", "3", 1);
 	setenv("FERRY_RELAY_PHASE", "old-only", 1);
+	setenv("FERRY_RELAY_CUTOVER_DB", "postgres://env/cutover", 1);
 	ferry_relay_opts_init(&o);
 	assert_int_equal(ferry_relay_env_load(&o, &err), 0);
 	assert_string_equal(o.listen, ":9999");
@@ -207,7 +210,9 @@ static void test_env(void **state)
 	assert_int_equal(o.ts.keep_ns, 1);
 	assert_int_equal(o.threads, 3);
 	assert_string_equal(o.phase, "old-only");
+	assert_string_equal(o.cutover_db, "postgres://env/cutover");
 	ferry_relay_opts_release(&o);
+	unsetenv("FERRY_RELAY_CUTOVER_DB");
 
 	/* a bad value names the variable */
 	setenv("FERRY_RELAY_MAX_BODY", "huge", 1);
@@ -305,6 +310,11 @@ static void test_file_errors(void **state)
 	expect_error("threads: -2\n", (const char *const[]){ "invalid threads '-2'", NULL });
 	expect_error("phase: half\n",
 		     (const char *const[]){ "invalid phase 'half'", "new-primary", NULL });
+	/* cutover-db names where the phase lives: a PostgreSQL URL, not a database
+	 * /write accepts (that is databases:) */
+	expect_error("cutover-db: home_assistant\n",
+		     (const char *const[]){ "line 1", "invalid cutover-db 'home_assistant'",
+					    "postgres:// URL", NULL });
 	expect_error("layout: tall\n", (const char *const[]){ "narrow or wide", NULL });
 	expect_error("keep-ns: maybe\n", (const char *const[]){ "true or false", NULL });
 	expect_error("old:\n", (const char *const[]){ "line 1", "'old' needs a value", NULL });

@@ -144,8 +144,10 @@ static const char *const ifx_schemes[] = { "influx", NULL };
 static const char *const lpf_schemes[] = { "lp", NULL };
 static const char *const csv_schemes[] = { "csv", NULL };
 
-const struct ferry_conn_ops pt_ifx_ops = PT_OPS("influx", ifx_schemes, ifx_conn_open, PT_CAPS, NULL);
+const struct ferry_conn_ops pt_ifx_ops = PT_OPS("influx", ifx_schemes, ifx_conn_open,
+					     PT_CAPS | FERRY_CAP_POINTS, NULL);
 const struct ferry_conn_ops pt_lpf_ops = PT_OPS("lp", lpf_schemes, lpf_conn_open,
-					     PT_CAPS | FERRY_CAP_FILE, pt_file_sides);
+					     PT_CAPS | FERRY_CAP_FILE | FERRY_CAP_POINTS,
+					     pt_file_sides);
 const struct ferry_conn_ops pt_csv_ops = PT_OPS("csv", csv_schemes, csv_conn_open,
 					     PT_CAPS | FERRY_CAP_FILE, pt_file_sides);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "copy/planner.h"
+#include "copy/points_int.h"
 #include "copy/run_int.h"
 #include "ferry/alloc.h"
 #include "ferry/log.h"
@@ -315,13 +316,18 @@ static int fingerprint(struct run *r, char out[33], struct ferry_error *err)
 			berr |= ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
 				       tp->cols[k].type_sql);
 	}
+	return copy_fingerprint_of(&b, berr, out, err);
+}
+
+int copy_fingerprint_of(struct ferry_buf *b, int berr, char out[33], struct ferry_error *err)
+{
 	/* the hash of a text cut short would refuse (or accept) a resume wrongly */
-	if (berr < 0 || ferry_buf_error(&b)) {
-		ferry_buf_release(&b);
+	if (berr < 0 || ferry_buf_error(b)) {
+		ferry_buf_release(b);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
-	ferry_hash128_hex(b.buf, b.len, out);
-	ferry_buf_release(&b);
+	ferry_hash128_hex(b->buf, b->len, out);
+	ferry_buf_release(b);
 	return 0;
 }
 
@@ -1150,6 +1156,17 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	rc = berr < 0 ? FERRY_ENOMEM : rej_init(&r.rej, rejdir.buf);
 	if (rc < 0) {
 		ferry_error_set(err, rc, "out of memory");
+		goto out;
+	}
+	/* InfluxDB and line-protocol files take points, not rows */
+	if (ferry_conn_url_caps(o->dst) & FERRY_CAP_POINTS) {
+		r.progress = ferry_progress_new(o->progress_out, o->progress_mode, "copy", 0);
+		rc = copy_points_run(&r, err);
+		goto out;
+	}
+	if (o->state) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "--state is for influx: and lp: targets; "
+				     "a PostgreSQL target keeps its job in schema 'ferry'");
 		goto out;
 	}
 	if (o->snapshot && !(ferry_conn_url_caps(o->src) & FERRY_CAP_SNAPSHOT)) {

@@ -36,6 +36,10 @@ struct run {
 	int budget_exceeded;
 };
 
+/* out = the 32 hex digits of the hash of b's text, which the caller
+ * built with adds or-ed into berr (FERRY_ENOMEM when one failed); b is
+ * released. */
+int copy_fingerprint_of(struct ferry_buf *b, int berr, char out[33], struct ferry_error *err);
 /* Run one statement on the target; a failure becomes a warning (returns 1)
  * when soft. */
 int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err);

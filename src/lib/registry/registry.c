@@ -32,6 +32,27 @@ static const struct ferry_conn_ops *const registry[] = {
 	NULL
 };
 
+/* The point sources behind the point connectors. */
+static const struct {
+	const struct ferry_conn_ops *conn;
+	const struct tm_source_ops *points;
+} point_sources[] = {
+	{ &pt_ifx_ops, &ifx_source_ops },
+	{ &pt_lpf_ops, &lpf_source_ops },
+	{ &pt_csv_ops, &csv_source_ops },
+};
+
+const struct tm_source_ops *ferry_point_source(const char *url)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_url_ops(url);
+	size_t i;
+
+	for (i = 0; ops && i < sizeof(point_sources) / sizeof(point_sources[0]); i++)
+		if (point_sources[i].conn == ops)
+			return point_sources[i].points;
+	return NULL;
+}
+
 const struct ferry_conn_ops *const *ferry_conn_list(void)
 {
 	return registry;

@@ -51,6 +51,11 @@ int ferry_phase_parse(const char *s, int *phase)
 	return FERRY_EUSAGE;
 }
 
+int ferry_relay_is_pg_url(const char *s)
+{
+	return s && (!strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13));
+}
+
 /* ---- sizes ------------------------------------------------------------------ */
 
 /*
@@ -148,7 +153,7 @@ void ferry_relay_opts_release(struct ferry_relay_opts *o)
 
 /* ---- the option table ------------------------------------------------------------ */
 
-enum kind { K_STR, K_PHASE, K_LAYOUT, K_SIZE64, K_SIZE, K_INT, K_WINDOW, K_BOOL, K_LIST };
+enum kind { K_STR, K_PGURL, K_PHASE, K_LAYOUT, K_SIZE64, K_SIZE, K_INT, K_WINDOW, K_BOOL, K_LIST };
 
 struct key {
 	const char *name;   /* YAML key, "auth.user" inside a mapping */
@@ -165,6 +170,8 @@ static const struct key keys[] = {
 	{ "spool", K_STR, OFF(spool_dir), "a directory" },
 	{ "spool-max", K_SIZE64, OFF(spool_max), "e.g. 1GiB, 500MB, 1048576" },
 	{ "phase", K_PHASE, OFF(phase), "old-only, dual, new-primary or new-only" },
+	{ "cutover-db", K_PGURL, OFF(cutover_db), "the postgres:// URL of the database that holds "
+	  "the cutover phase" },
 	{ "layout", K_LAYOUT, OFF(ts.layout), "narrow or wide" },
 	{ "map", K_STR, OFF(ts.map), "a map file" },
 	{ "table", K_STR, OFF(ts.table), "a table name" },
@@ -255,6 +262,10 @@ static int key_set1(struct ferry_relay_opts *o, const struct key *k, const char 
 	switch (k->kind) {
 	case K_PHASE:
 		if (ferry_phase_parse(v, &ph) < 0)
+			goto bad;
+		/* fall through */
+	case K_PGURL:
+		if (k->kind == K_PGURL && !ferry_relay_is_pg_url(v))
 			goto bad;
 		/* fall through */
 	case K_STR:

@@ -83,6 +83,14 @@ void relay_metrics_store_add(struct relay_metrics *m, int store, int counter, ui
 		atomic_fetch_add_explicit(&m->s[store][counter], n, memory_order_relaxed);
 }
 
+uint64_t relay_metrics_store_get(struct relay_metrics *m, int store, int counter)
+{
+	if (!m || (store != RELAY_OLD && store != RELAY_NEW) || counter < 0 ||
+	    counter >= RELAY_S_N)
+		return 0;
+	return atomic_load_explicit(&m->s[store][counter], memory_order_relaxed);
+}
+
 void relay_metrics_observe(struct relay_metrics *m, int store, double seconds)
 {
 	struct hist *h;

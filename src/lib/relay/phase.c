@@ -7,7 +7,11 @@
  *                      the phase (a relay creating the row is no change)
  *   ferry.cutover_log  every set-phase: phase, previous, when, by whom
  *   ferry.relays       one row per relay: relay_id, listen, last_seen,
- *                      spool_records, replay_lag_s (`ferry cutover status`)
+ *                      spool_records, replay_lag_s; the phase it follows
+ *                      and since when (its clock: the moment it switched),
+ *                      ready, spool_ok, and per store the writes and the
+ *                      failed writes of the last RATE_WINDOW_S seconds
+ *                      (`ferry cutover` computes its gates from them)
  *
  * The tables are created under a transaction-scoped advisory lock, so two
  * relays starting at once against a fresh database do not trip over each
@@ -154,11 +158,23 @@ static const char ddl[] =
 	" listen text,"
 	" last_seen timestamptz NOT NULL DEFAULT now(),"
 	" spool_records bigint NOT NULL DEFAULT 0,"
-	" replay_lag_s double precision NOT NULL DEFAULT 0)";
+	" replay_lag_s double precision NOT NULL DEFAULT 0);"
+	/* added by the cutover state machine: a table made by an older relay
+	 * gets them too */
+	"ALTER TABLE ferry.relays"
+	" ADD COLUMN IF NOT EXISTS phase text,"
+	" ADD COLUMN IF NOT EXISTS phase_since timestamptz,"
+	" ADD COLUMN IF NOT EXISTS ready boolean,"
+	" ADD COLUMN IF NOT EXISTS spool_ok boolean,"
+	" ADD COLUMN IF NOT EXISTS window_s double precision,"
+	" ADD COLUMN IF NOT EXISTS old_writes bigint,"
+	" ADD COLUMN IF NOT EXISTS old_errors bigint,"
+	" ADD COLUMN IF NOT EXISTS new_writes bigint,"
+	" ADD COLUMN IF NOT EXISTS new_errors bigint";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
-static int ensure_tables(PGconn *pg, int initial, int *inserted, struct ferry_error *err)
+int relay_phase_tables(PGconn *pg, int initial, int *inserted, struct ferry_error *err)
 {
 	const char *p[1] = { ferry_phase_name(initial) };
 	PGresult *res = NULL;
@@ -200,12 +216,22 @@ static void rollback(PGconn *pg)
 
 /* ---- the watcher ------------------------------------------------------------ */
 
+/* A heartbeat's counters as they were then: the windowed rates are the
+ * difference between the newest and the oldest sample of the window. */
+struct beat_sample {
+	int64_t ms;                       /* relay_pg_now_ms() */
+	uint64_t writes[2], errors[2];    /* cumulative, RELAY_OLD/RELAY_NEW */
+};
+#define NSAMPLES 128                      /* > RATE_WINDOW_S / heartbeat period */
+
 struct relay_phase {
 	char *url;
 	PGconn *pg;            /* NULL while down */
 	_Atomic int phase;
 	int64_t read_ms;       /* when the table was last read */
 	int64_t tried_ms;      /* the last connection attempt */
+	struct beat_sample ring[NSAMPLES];
+	size_t nring, head;    /* head: the oldest sample */
 };
 
 /* Connect, (create,) LISTEN, read: the watcher's connection from nothing.
@@ -220,7 +246,7 @@ static int attach(struct relay_phase *w, int create, int initial, struct ferry_e
 		return FERRY_ECONN;
 	if (create) {
 		if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
-		    (rc = ensure_tables(pg, initial, NULL, err)) < 0 ||
+		    (rc = relay_phase_tables(pg, initial, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit ferry.cutover", err)) < 0)
 			goto fail;
 	}
@@ -381,25 +407,81 @@ int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err)
 	}
 }
 
-int relay_phase_report(struct relay_phase *w, const char *relay_id, const char *listen,
-		       uint64_t spool_records, double lag_s, struct ferry_error *err)
+/* Keep b's counters; drop the samples older than the window, but keep
+ * one at or before its start, so the difference spans the whole window. */
+static void ring_push(struct relay_phase *w, const struct relay_beat *b, int64_t now)
 {
-	char rec[32], lag[48];
-	const char *p[4] = { relay_id, listen, rec, lag };
-	int rc;
+	struct beat_sample *sm;
+
+	while (w->nring >= 2) {
+		const struct beat_sample *next = &w->ring[(w->head + 1) % NSAMPLES];
+
+		if (now - next->ms < (int64_t)RATE_WINDOW_S * 1000 && w->nring < NSAMPLES)
+			break;
+		w->head = (w->head + 1) % NSAMPLES;
+		w->nring--;
+	}
+	sm = &w->ring[(w->head + w->nring) % NSAMPLES];
+	sm->ms = now;
+	memcpy(sm->writes, b->writes, sizeof(sm->writes));
+	memcpy(sm->errors, b->errors, sizeof(sm->errors));
+	w->nring++;
+}
+
+int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
+		       struct ferry_error *err)
+{
+	char rec[32], lag[48], since[32], win[32], n[4][32];
+	const char *p[13];
+	const struct beat_sample *o;
+	int64_t now = relay_pg_now_ms();
+	int rc, i;
 
 	if (!w->pg)
 		return ferry_error_set(err, FERRY_ECONN,
 				       "cannot report to ferry.relays: no connection");
-	snprintf(rec, sizeof(rec), "%llu", (unsigned long long)spool_records);
-	snprintf(lag, sizeof(lag), "%.6f", lag_s);
+	ring_push(w, b, now);
+	o = &w->ring[w->head];
+	snprintf(rec, sizeof(rec), "%llu", (unsigned long long)b->spool_records);
+	snprintf(lag, sizeof(lag), "%.6f", b->lag_s);
+	snprintf(since, sizeof(since), "%lld", (long long)b->phase_since_us);
+	snprintf(win, sizeof(win), "%.3f", (double)(now - o->ms) / 1000.0);
+	/* a counter below the sample's: the relay restarted in between, which
+	 * a new process (new metrics) cannot do: keep it simple, count from 0 */
+	for (i = 0; i < 2; i++) {
+		snprintf(n[2 * i], sizeof(n[0]), "%llu", (unsigned long long)
+			 (b->writes[i] >= o->writes[i] ? b->writes[i] - o->writes[i] : b->writes[i]));
+		snprintf(n[2 * i + 1], sizeof(n[0]), "%llu", (unsigned long long)
+			 (b->errors[i] >= o->errors[i] ? b->errors[i] - o->errors[i] : b->errors[i]));
+	}
+	p[0] = b->relay_id;
+	p[1] = b->listen ? b->listen : "";
+	p[2] = rec;
+	p[3] = lag;
+	p[4] = ferry_phase_name(b->phase);
+	p[5] = since;
+	p[6] = b->ready ? "t" : "f";
+	p[7] = b->spool_ok ? "t" : "f";
+	p[8] = win;
+	p[9] = n[0];
+	p[10] = n[1];
+	p[11] = n[2];
+	p[12] = n[3];
 	rc = relay_pg_exec(w->pg,
 			   "INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
-			   " replay_lag_s) VALUES ($1, $2, now(), $3, $4)"
+			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
+			   " old_writes, old_errors, new_writes, new_errors)"
+			   " VALUES ($1, $2, now(), $3, $4, $5,"
+			   " timestamptz 'epoch' + $6::bigint * interval '1 microsecond',"
+			   " $7, $8, $9, $10, $11, $12, $13)"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
-			   " replay_lag_s = EXCLUDED.replay_lag_s",
-			   4, p, NULL, "cannot report to ferry.relays", err);
+			   " replay_lag_s = EXCLUDED.replay_lag_s, phase = EXCLUDED.phase,"
+			   " phase_since = EXCLUDED.phase_since, ready = EXCLUDED.ready,"
+			   " spool_ok = EXCLUDED.spool_ok, window_s = EXCLUDED.window_s,"
+			   " old_writes = EXCLUDED.old_writes, old_errors = EXCLUDED.old_errors,"
+			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors",
+			   13, p, NULL, "cannot report to ferry.relays", err);
 	if (rc == FERRY_ECONN)
 		drop(w);
 	return rc;
@@ -407,17 +489,47 @@ int relay_phase_report(struct relay_phase *w, const char *relay_id, const char *
 
 /* ---- ferry cutover set-phase / status --------------------------------------- */
 
-int ferry_cutover_set_phase(const char *url, int phase, const char *by,
-			    struct ferry_error *err)
+int relay_phase_set_tx(PGconn *pg, int phase, const char *by, struct ferry_error *err)
 {
 	const char *name = ferry_phase_name(phase);
 	const char *p[3] = { name, by ? by : "", NULL };
 	PGresult *res = NULL;
 	char prev[32] = "";
-	PGconn *pg;
 	int rc, created = 0;
 
 	if (!name)
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid phase %d: use old-only, dual, new-primary or "
+				       "new-only", phase);
+	if ((rc = relay_phase_tables(pg, phase, &created, err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT phase FROM ferry.cutover FOR UPDATE", 0, NULL,
+				&res, "cannot read ferry.cutover", err)) < 0)
+		return rc;
+	/* previous: NULL when this very call made the row */
+	if (!created && PQntuples(res) == 1) {
+		snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 0));
+		p[2] = prev;
+	}
+	PQclear(res);
+	if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover SET phase = $1, changed_at = now(),"
+				" changed_by = $2", 2, p, NULL,
+				"cannot set the phase in ferry.cutover", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_log (phase, changed_by, previous)"
+				" VALUES ($1, $2, $3)", 3, p, NULL,
+				"cannot log the phase in ferry.cutover_log", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT pg_notify('ferry_cutover', $1)", 1, p, NULL,
+				"cannot notify the relays", err)) < 0)
+		return rc;
+	return 0;
+}
+
+int ferry_cutover_set_phase(const char *url, int phase, const char *by,
+			    struct ferry_error *err)
+{
+	PGconn *pg;
+	int rc;
+
+	if (!ferry_phase_name(phase))
 		return ferry_error_set(err, FERRY_EUSAGE,
 				       "invalid phase %d: use old-only, dual, new-primary or "
 				       "new-only", phase);
@@ -426,29 +538,9 @@ int ferry_cutover_set_phase(const char *url, int phase, const char *by,
 	/* one transaction: the row, its log line and the notification are
 	 * seen together or not at all (NOTIFY is delivered at commit) */
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
-	    (rc = ensure_tables(pg, phase, &created, err)) < 0 ||
-	    (rc = relay_pg_exec(pg, "SELECT phase FROM ferry.cutover FOR UPDATE", 0, NULL,
-				&res, "cannot read ferry.cutover", err)) < 0)
-		goto out;
-	/* previous: NULL when this very call made the row */
-	if (!created && PQntuples(res) == 1) {
-		snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 0));
-		p[2] = prev;
-	}
-	if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover SET phase = $1, changed_at = now(),"
-				" changed_by = $2", 2, p, NULL,
-				"cannot set the phase in ferry.cutover", err)) < 0 ||
-	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_log (phase, changed_by, previous)"
-				" VALUES ($1, $2, $3)", 3, p, NULL,
-				"cannot log the phase in ferry.cutover_log", err)) < 0 ||
-	    (rc = relay_pg_exec(pg, "SELECT pg_notify('ferry_cutover', $1)", 1, p, NULL,
-				"cannot notify the relays", err)) < 0 ||
+	    (rc = relay_phase_set_tx(pg, phase, by, err)) < 0 ||
 	    (rc = run(pg, "COMMIT", "cannot commit the phase", err)) < 0)
-		goto out;
-out:
-	if (rc < 0)
 		rollback(pg);
-	PQclear(res);
 	PQfinish(pg);
 	return rc;
 }

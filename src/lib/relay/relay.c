@@ -691,10 +691,37 @@ static void *replay_main(void *arg)
 
 /* ------------------------------------------------------------ phase */
 
+/* This relay's heartbeat: what `ferry cutover` gates on. */
+static void beat(struct relay *R, int64_t phase_since_us)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_gauges g;
+	struct relay_beat b;
+	int i;
+
+	op_gauges(R, &g);
+	memset(&b, 0, sizeof(b));
+	b.relay_id = R->relay_id;
+	b.listen = R->o->listen ? R->o->listen : "";
+	b.phase = g.phase;
+	b.phase_since_us = phase_since_us;
+	b.ready = g.ready;
+	b.spool_ok = R->spool && relay_spool_room(R->spool, 1);
+	b.spool_records = g.spool_records;
+	b.lag_s = g.replay_lag_s;
+	for (i = 0; i < 2; i++) {
+		b.writes[i] = relay_metrics_store_get(R->metrics, i, RELAY_S_WRITES);
+		b.errors[i] = relay_metrics_store_get(R->metrics, i, RELAY_S_ERRORS);
+	}
+	if (relay_phase_report(R->ph, &b, &err) < 0)
+		ferry_debug("relay: heartbeat: %s", err.msg);
+}
+
 static void *phase_main(void *arg)
 {
 	struct relay *R = arg;
 	time_t last_beat = 0;
+	int64_t since_us = wall_ns() / 1000;
 	int down = 0;
 
 	while (!atomic_load(&R->stop)) {
@@ -704,6 +731,10 @@ static void *phase_main(void *arg)
 		if (rc > 0) {
 			int was = atomic_exchange(&R->phase, relay_phase_get(R->ph));
 
+			/* from now on every write takes the new phase's path: the
+			 * moment the cutover's T0 is made of; told at once */
+			since_us = wall_ns() / 1000;
+			last_beat = 0;
 			ferry_info("relay: phase %s -> %s", ferry_phase_name(was),
 				   ferry_phase_name(relay_phase_get(R->ph)));
 		} else if (rc < 0 && !down) {
@@ -712,12 +743,7 @@ static void *phase_main(void *arg)
 		}
 		down = rc < 0;
 		if (!down && time(NULL) - last_beat >= HEARTBEAT_S) {
-			struct relay_gauges g;
-
-			op_gauges(R, &g);
-			if (relay_phase_report(R->ph, R->relay_id, R->o->listen ? R->o->listen : "",
-					       g.spool_records, g.replay_lag_s, &err) < 0)
-				ferry_debug("relay: heartbeat: %s", err.msg);
+			beat(R, since_us);
 			last_beat = time(NULL);
 		}
 	}
@@ -841,6 +867,9 @@ static int open_all(struct relay *R, struct ferry_error *err)
 	if (!o->old_url && !o->new_url)
 		return ferry_error_set(err, FERRY_EUSAGE, "ferry relay needs --old URL and --new URL "
 				       "(the store clients write to today, and the next one)");
+	if (o->cutover_db && !ferry_relay_is_pg_url(o->cutover_db))
+		return ferry_error_set(err, FERRY_EUSAGE, "invalid --db '%s': the cutover phase "
+				       "lives in PostgreSQL: give a postgres:// URL", o->cutover_db);
 	R->url[RELAY_OLD] = o->old_url;
 	R->url[RELAY_NEW] = o->new_url;
 	if (o->old_url && o->new_url && !o->spool_dir)
@@ -855,21 +884,23 @@ static int open_all(struct relay *R, struct ferry_error *err)
 		if (!R->url[i])
 			continue;
 		R->has[i] = 1;
-		if ((rc = relay_store_open(R->url[i], &o->ts, &R->cm[i].st, err)) < 0 ||
-		    (rc = relay_store_open(R->url[i], &o->ts, &R->rs[i], err)) < 0) {
+		if ((rc = relay_store_open(R->url[i], i, &o->ts, &R->cm[i].st, err)) < 0 ||
+		    (rc = relay_store_open(R->url[i], i, &o->ts, &R->rs[i], err)) < 0) {
 			ferry_error_prefix(err, "%s store", which_name(i));
 			return rc;
 		}
 		atomic_store(&R->up[i], relay_store_ping(R->cm[i].st));
 	}
 	if (R->url[RELAY_OLD] && !is_row_store(R->url[RELAY_OLD]) &&
-	    (rc = relay_store_open(R->url[RELAY_OLD], &o->ts, &R->qs, err)) < 0)
+	    (rc = relay_store_open(R->url[RELAY_OLD], RELAY_OLD, &o->ts, &R->qs, err)) < 0)
 		return rc;
 	if (o->spool_dir &&
 	    (rc = relay_spool_open(o->spool_dir, o->spool_max ? o->spool_max : SPOOL_MAX_DEFAULT,
 				   &R->spool, err)) < 0)
 		return rc;
-	pg = is_row_store(o->new_url) ? o->new_url : is_row_store(o->old_url) ? o->old_url : NULL;
+	/* the phase: where --db says, else in the PostgreSQL store */
+	pg = o->cutover_db ? o->cutover_db : is_row_store(o->new_url) ? o->new_url :
+	     is_row_store(o->old_url) ? o->old_url : NULL;
 	atomic_store(&R->phase, phase);
 	if (pg) {
 		if ((rc = relay_phase_open(pg, phase, &R->ph, err)) < 0) {

@@ -100,11 +100,16 @@ struct relay_rec {
 
 struct relay_store;
 
-/* Open a store by URL (postgres://, influx://).  For PostgreSQL, ts gives
- * the layout of the rows (as `ferry copy`), and the layout's tables are
- * created when missing (the same DDL as ferry copy).  A store that is down
- * at open is not an error: the handle connects when first used. */
-int relay_store_open(const char *url, const struct ferry_ts_opts *ts,
+/* Open a store by URL (postgres://, influx://) as the old or the new
+ * store (which: RELAY_OLD, RELAY_NEW).  For PostgreSQL, ts gives the
+ * layout of the rows (as `ferry copy`, a map's points: first), and the
+ * layout's tables are created when missing (the same DDL as ferry copy).
+ * An InfluxDB new store writes into the database of its URL, each point
+ * through ts's point map (ts->map's points:, NULL ts: none); an InfluxDB
+ * old store takes the client's lines unchanged into the database each
+ * record names.  A store that is down at open is not an error: the handle
+ * connects when first used. */
+int relay_store_open(const char *url, int which, const struct ferry_ts_opts *ts,
 		     struct relay_store **out, struct ferry_error *err);
 void relay_store_close(struct relay_store *s);
 /* "postgres" or "influx", for metrics and messages. */
@@ -228,10 +233,23 @@ int relay_phase_get(const struct relay_phase *w);
  * 0 when not, negative while the database stays unreachable (the phase is
  * kept).  Call from one thread. */
 int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err);
-/* Heartbeat in ferry.relays: this relay's id, listen address, spool
- * records, replay lag; read by `ferry cutover status`.  Same thread. */
-int relay_phase_report(struct relay_phase *w, const char *relay_id, const char *listen,
-		       uint64_t spool_records, double lag_s, struct ferry_error *err);
+/* What a relay says of itself in ferry.relays (`ferry cutover` reads it). */
+#define RATE_WINDOW_S 300        /* writes and errors are counted over this */
+struct relay_beat {
+	const char *relay_id, *listen;
+	int phase;                   /* the phase it follows now */
+	int64_t phase_since_us;      /* since when (its wall clock, us since 1970) */
+	int ready;                   /* /ready would answer 200 */
+	int spool_ok;                /* the spool takes writes (open, not full) */
+	uint64_t spool_records;
+	double lag_s;
+	uint64_t writes[2], errors[2];   /* cumulative per store (RELAY_OLD/NEW):
+					  * the report turns them into the counts
+					  * of the last RATE_WINDOW_S */
+};
+/* Heartbeat in ferry.relays.  Same thread as relay_phase_poll. */
+int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
+		       struct ferry_error *err);
 
 /* ------------------------------------------------------------ devices */
 
@@ -271,6 +289,8 @@ void relay_metrics_add(struct relay_metrics *m, int counter, uint64_t n);
 /* store: RELAY_OLD (0) or RELAY_NEW (1). */
 enum { RELAY_OLD = 0, RELAY_NEW = 1 };
 void relay_metrics_store_add(struct relay_metrics *m, int store, int counter, uint64_t n);
+/* A store counter's value now. */
+uint64_t relay_metrics_store_get(struct relay_metrics *m, int store, int counter);
 /* A write's latency into store, and a request's (store -1). */
 void relay_metrics_observe(struct relay_metrics *m, int store, double seconds);
 

@@ -28,6 +28,13 @@ int relay_pg_fail(PGconn *pg, PGresult *res, const char *what, struct ferry_erro
  * succeeded (commands and row sets), else relay_pg_fail's code. */
 int relay_pg_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
 		  PGresult **out, const char *what, struct ferry_error *err);
+/* Inside the caller's transaction (phase.c): ferry.cutover, ferry.cutover_log
+ * and ferry.relays made when missing (under an advisory lock), with phase
+ * initial unless a phase is stored (*inserted: 1 when this call stored it). */
+int relay_phase_tables(PGconn *pg, int initial, int *inserted, struct ferry_error *err);
+/* Inside the caller's transaction: set the phase, log it, notify the relays
+ * (delivered at the caller's COMMIT). */
+int relay_phase_set_tx(PGconn *pg, int phase, const char *by, struct ferry_error *err);
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t relay_pg_now_ms(void);
 

@@ -12,7 +12,11 @@
 
 struct relay_ifx;
 
-int relay_ifx_open(const char *url, struct relay_ifx **out, struct ferry_error *err);
+/* is_new: the new store writes into its URL's database (when it names
+ * one), through the point map of the file map (NULL: none; a file without
+ * points: is FERRY_EUSAGE); else into the database each record names. */
+int relay_ifx_open(const char *url, int is_new, const char *map, struct relay_ifx **out,
+		   struct ferry_error *err);
 void relay_ifx_close(struct relay_ifx *x);
 int relay_ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 		    struct ferry_error *err);

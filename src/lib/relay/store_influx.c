@@ -11,6 +11,17 @@
  * other failure (FERRY_ECONN: down, 5xx, credentials) leaves the records
  * untouched for the spool to send again.
  *
+ * The new store (relay_ifx_open's is_new) writes into the database of its
+ * URL (ha_v2 of influx://host/ha_v2) whatever database the client named,
+ * and, given a point map (a map file's points:), writes each client line
+ * as the points the map makes of it (map_group): the same map, casts and
+ * rejects as `ferry copy` into InfluxDB, lines as tm_point_write() makes
+ * them.  There each client line is a unit of tm_ifx_write, so a mapped
+ * line influxd refuses is a refusal of the client line it came from, and
+ * a record's refused lines (bad) stay the client's, which the relay takes
+ * out of the other store's copy.  The old store writes the client's lines
+ * unchanged into the database each record names.
+ *
  * Two writers on the same URL: writes go through w; /ping, SHOW DATABASES
  * and the /query pass-through through q, so that the HTTP threads of the
  * relay never wait behind a write.  Each is used under its own lock.
@@ -27,8 +38,26 @@
 
 #define IFX_ANSWER_MAX (256u << 20)  /* a /query answer passed through, at most */
 
+/* A client line of a mapped write. */
+struct mline {
+	size_t rec;                   /* its record */
+	const char *p;
+	size_t n;
+	int bad;                      /* refused: by the map or by influxd */
+};
+
 struct relay_ifx {
 	struct tm_ifx_writer *w, *q;
+	int is_new;                   /* into the URL's database, through map */
+	struct tm_pmap *map;          /* NULL: the lines as they are */
+	struct tm_pmap_run *run;
+	struct tm_check chk;
+	struct mline *ml;             /* map_group: the lines of the group */
+	size_t nml, mlcap;
+	size_t cur;                   /* the line being mapped */
+	struct relay_rec *recs;       /* of the write in progress */
+	struct lp_tag *tags;          /* tm_point_write's sorted tags */
+	size_t tcap;
 	pthread_mutex_t wlock, qlock;
 	struct ferry_buf body;        /* the records of one database and policy */
 	size_t *units;                /* where each record starts in body */
@@ -44,6 +73,11 @@ void relay_ifx_close(struct relay_ifx *x)
 		return;
 	tm_ifx_writer_close(x->w);
 	tm_ifx_writer_close(x->q);
+	tm_pmap_run_free(x->run);
+	tm_pmap_free(x->map);
+	tm_check_release(&x->chk);
+	ferry_free(x->ml);
+	ferry_free(x->tags);
 	pthread_mutex_destroy(&x->wlock);
 	pthread_mutex_destroy(&x->qlock);
 	ferry_buf_release(&x->body);
@@ -53,7 +87,25 @@ void relay_ifx_close(struct relay_ifx *x)
 	ferry_free(x);
 }
 
-int relay_ifx_open(const char *url, struct relay_ifx **out, struct ferry_error *err)
+/* The point map of path for the new store: a file without points: is a
+ * table map, which only PostgreSQL has tables for. */
+static int load_map(struct relay_ifx *x, const char *path, struct ferry_error *err)
+{
+	int rc = tm_pmap_load(path, &x->map, err);
+
+	if (rc == 1)
+		return ferry_error_set(err, FERRY_EUSAGE, "map '%s' has no points: rules: an "
+				       "InfluxDB store takes a point map (target:/columns: are "
+				       "for a PostgreSQL store)", path);
+	if (rc < 0)
+		return rc;
+	if (tm_pmap_run_new(x->map, &x->run) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+int relay_ifx_open(const char *url, int is_new, const char *map, struct relay_ifx **out,
+		   struct ferry_error *err)
 {
 	struct relay_ifx *x = ferry_calloc(1, sizeof(*x));
 	ferry_url *u = NULL;
@@ -64,9 +116,13 @@ int relay_ifx_open(const char *url, struct relay_ifx **out, struct ferry_error *
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	pthread_mutex_init(&x->wlock, NULL);
 	pthread_mutex_init(&x->qlock, NULL);
+	/* the records were checked (nanosecond timestamps): parsed again */
+	tm_check_init(&x->chk, LP_PREC_NS);
+	x->is_new = is_new;
 	if ((rc = ferry_url_parse(url, &u, err)) < 0 ||
 	    (rc = tm_ifx_writer_open(u, &x->w, err)) < 0 ||
-	    (rc = tm_ifx_writer_open(u, &x->q, err)) < 0) {
+	    (rc = tm_ifx_writer_open(u, &x->q, err)) < 0 ||
+	    (is_new && map && (rc = load_map(x, map, err)) < 0)) {
 		ferry_url_free(u);
 		relay_ifx_close(x);
 		return rc;
@@ -78,16 +134,24 @@ int relay_ifx_open(const char *url, struct relay_ifx **out, struct ferry_error *
 
 /* ------------------------------------------------------------ write */
 
+/* The new store's own database: its URL's, when it names one. */
+static int own_db(const struct relay_ifx *x)
+{
+	const char *db = tm_ifx_writer_db(x->w);
+
+	return x->is_new && db && *db;
+}
+
 static const char *rec_db(const struct relay_ifx *x, const struct relay_rec *r)
 {
-	return r->db && *r->db ? r->db : tm_ifx_writer_db(x->w);
+	return !own_db(x) && r->db && *r->db ? r->db : tm_ifx_writer_db(x->w);
 }
 
 static const char *rec_rp(const struct relay_ifx *x, const struct relay_rec *r)
 {
 	const char *rp = tm_ifx_writer_rp(x->w);
 
-	return r->rp && *r->rp ? r->rp : rp ? rp : "";
+	return !own_db(x) && r->rp && *r->rp ? r->rp : rp ? rp : "";
 }
 
 static int add_bad(struct relay_rec *r, const char *line, size_t n, const char *why)
@@ -178,6 +242,121 @@ static int write_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, si
 	return rc;
 }
 
+/* ------------------------------------------------------------ mapped */
+
+/* Client line l refused (the first reason of its record is its why). */
+static void line_bad(struct relay_ifx *x, size_t l, const char *why)
+{
+	struct relay_rec *r = &x->recs[x->ml[l].rec];
+
+	if (!r->why[0])
+		snprintf(r->why, sizeof(r->why), "%.255s", why);
+	x->ml[l].bad = 1;
+}
+
+/* tm_point_fn: a point the map made of line x->cur, a line of the body. */
+static int map_emit(const struct tm_point *p, void *ud, struct ferry_error *err)
+{
+	struct relay_ifx *x = ud;
+	size_t at = x->body.len;
+	int rc = tm_point_write(&x->body, p, &x->tags, &x->tcap);
+
+	if (rc == FERRY_EINVAL) {   /* a name line protocol cannot hold */
+		x->body.len = at;
+		line_bad(x, x->cur, "the point map made a point line protocol cannot write "
+			 "(an empty name)");
+		return 0;
+	}
+	if (rc < 0 || ferry_buf_addch(&x->body, '\n') < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* tm_ifx_refused_fn: unit k is client line k of the group. */
+static int on_refused_line(void *ud, size_t unit, const char *line, size_t n, const char *why,
+			   struct ferry_error *err)
+{
+	(void)line, (void)n, (void)err;
+	line_bad(ud, unit, why);
+	return 0;
+}
+
+/* Records [i, j) through the point map: each client line becomes the
+ * lines of the points it maps to (none when a rule drops it), one unit. */
+static int map_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, size_t j,
+		     struct ferry_error *err)
+{
+	size_t k, l, emitted;
+	int rc = 0;
+
+	ferry_buf_clear(&x->body);
+	x->recs = recs;
+	x->nml = 0;
+	for (k = i; k < j; k++) {
+		const char *p = recs[k].lp, *end = p + recs[k].n;
+
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+			if (len && (FERRY_GROW(x->ml, x->mlcap, x->nml + 1) ||
+				    FERRY_GROW(x->units, x->ucap, x->nml + 1)))
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			if (len) {
+				x->ml[x->nml] = (struct mline){ k, p, len, 0 };
+				x->units[x->nml++] = x->body.len;
+			}
+			p += len + 1;
+		}
+	}
+	for (l = 0; l < x->nml; l++) {
+		const char *why = NULL;
+		struct tm_point tp;
+		char mwhy[320];
+
+		x->cur = l;
+		x->units[l] = x->body.len;
+		rc = tm_check_record(&x->chk, x->ml[l].p, x->ml[l].n, &tp, &why);
+		if (rc == FERRY_ENOMEM)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (rc == TM_CHECK_REJECT)   /* the relay checked it: not expected */
+			line_bad(x, l, why);
+		if (rc != TM_CHECK_POINT)
+			continue;
+		rc = tm_pmap_apply(x->run, &tp, map_emit, x, &emitted, mwhy, sizeof(mwhy), err);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			line_bad(x, l, mwhy);
+	}
+	rc = x->body.len ? tm_ifx_write(x->w, rec_db(x, &recs[i]), rec_rp(x, &recs[i]),
+					x->body.buf, x->body.len, x->units, x->nml,
+					on_refused_line, x, err) : 0;
+	if (rc == FERRY_ENOTFOUND) {
+		/* dropped or never made: every point of these records */
+		for (k = i; k < j; k++)
+			recs[k].why[0] = '\0';
+		for (l = 0; l < x->nml; l++)
+			line_bad(x, l, err->msg);
+		rc = 0;
+	}
+	if (rc < 0)
+		return rc;
+	/* the client's lines, in order: what the relay leaves out of the
+	 * other store's copy, and the dead letter's lines */
+	for (l = 0; l < x->nml; l++) {
+		struct relay_rec *r = &recs[x->ml[l].rec];
+
+		if (!x->ml[l].bad)
+			continue;
+		r->nbad++;
+		if (r->bad && (ferry_buf_add(r->bad, x->ml[l].p, x->ml[l].n) < 0 ||
+			       ferry_buf_addch(r->bad, '\n') < 0))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 		     struct ferry_error *err)
 {
@@ -195,7 +374,7 @@ static int ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 		for (j = i; j < n && !strcmp(rec_db(x, &recs[j]), rec_db(x, &recs[i])) &&
 			    !strcmp(rec_rp(x, &recs[j]), rec_rp(x, &recs[i])); j++)
 			;
-		rc = write_group(x, recs, i, j, err);
+		rc = x->run ? map_group(x, recs, i, j, err) : write_group(x, recs, i, j, err);
 		i = j;
 	}
 	if (rc < 0)

@@ -1221,7 +1221,7 @@ static int is_influx(const char *url)
 	return !strncmp(url, "influx://", 9) || !strncmp(url, "influxs://", 10);
 }
 
-int relay_store_open(const char *url, const struct ferry_ts_opts *ts,
+int relay_store_open(const char *url, int which, const struct ferry_ts_opts *ts,
 		     struct relay_store **out, struct ferry_error *err)
 {
 	struct relay_store *s = ferry_calloc(1, sizeof(*s));
@@ -1231,7 +1231,7 @@ int relay_store_open(const char *url, const struct ferry_ts_opts *ts,
 	if (!s)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	if (is_influx(url))
-		rc = relay_ifx_open(url, &s->ifx, err);
+		rc = relay_ifx_open(url, which == RELAY_NEW, ts ? ts->map : NULL, &s->ifx, err);
 	else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
 		rc = pg_open(url, ts, &s->pg, err);
 	else

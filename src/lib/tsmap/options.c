@@ -98,12 +98,14 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
 			    struct ferry_error *err)
 {
-	struct tm_opts to;
+	struct tm_opts t;
 	int rc;
 
-	if ((rc = tm_opts_from_url(u, &to, err)) < 0)
+	if ((rc = tm_opts_from_url(u, &t, err)) < 0)
 		return rc;
-	*o = to.src;
+	*o = t.src;
+	o->order_tag = NULL;
+	o->need_types = 0;
 	return 0;
 }
 

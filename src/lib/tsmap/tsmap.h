@@ -146,6 +146,14 @@ struct tm_source_opts {
 				     * NULL: any order */
 };
 
+/* The source options in url's query (start=, end=, chunk_time=,
+ * chunk_bytes=, precision=; see ferry_ts_url), for a reader of raw
+ * points (ferry copy into a point store, ferry verify into InfluxDB):
+ * no series order, no types; the layout's options are checked too.
+ * 0 or FERRY_EUSAGE naming the bad option. */
+int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
+			    struct ferry_error *err);
+
 typedef int (*tm_point_fn)(const struct tm_point *p, void *ud, struct ferry_error *err);
 /* A record that is not a valid point: key as in struct tm_point, reason
  * lower-case without a full stop ("invalid field value 'x' for field
@@ -249,13 +257,6 @@ int tm_reader_content_id(struct tm_reader *r, struct ferry_buf *out,
 struct ferry_ts_opts;
 int tm_url_add_opts(const char *src, const struct ferry_ts_opts *t, char **out,
 		    struct ferry_error *err);
-/* The point source's options of a URL that carries them (--start/--end,
- * --chunk-time, --chunk-bytes, --precision), as a copy reads them; the
- * layout's options are checked too.  0 or FERRY_EUSAGE naming the bad
- * option. */
-int tm_source_opts_from_url(const ferry_url *u, struct tm_source_opts *o,
-			    struct ferry_error *err);
-
 /*
  * The checks of one line-protocol record that `ferry copy lp://` and the
  * relay share (check.c), so that a line one refuses the other refuses
@@ -285,6 +286,13 @@ void tm_check_release(struct tm_check *c);
  * comment record), TM_CHECK_REJECT (*why set, lower-case), FERRY_ENOMEM. */
 int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_point *tp,
 		    const char **why);
+
+/* Append p as one line of line protocol (no newline, its time in ns),
+ * its tags sorted by key as InfluxDB keeps them (point.c; *tags, *cap: the
+ * caller's room for a sorted copy, grown here).  0, FERRY_EINVAL (a name
+ * line protocol cannot hold, see lp_point_write) or FERRY_ENOMEM. */
+int tm_point_write(struct ferry_buf *b, const struct tm_point *p, struct lp_tag **tags,
+		   size_t *cap);
 
 /*
  * The layout of `ferry copy` for points that arrive one at a time (the

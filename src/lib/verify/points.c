@@ -1144,13 +1144,9 @@ static int source_opts(const struct ferry_verify_opts *o, struct tm_source_opts 
 			"--layout, --table, --series-tag and --keep-ns are for PostgreSQL targets: "
 			"verify into InfluxDB compares points (give --map for a point map)");
 	t.map = NULL;
-	if ((rc = ferry_ts_url(o->src, &t, &url, err)) < 0 ||
-	    (rc = ferry_url_parse(url, &u, err)) < 0 ||
-	    (rc = tm_source_opts_from_url(u, so, err)) < 0)
-		goto out;
-	so->order_tag = NULL;     /* time chunks, never series order */
-	so->need_types = 0;
-out:
+	if ((rc = ferry_ts_url(o->src, &t, &url, err)) == 0 &&
+	    (rc = ferry_url_parse(url, &u, err)) == 0)
+		rc = tm_source_opts_from_url(u, so, err);
 	ferry_url_free(u);
 	ferry_free(url);
 	return rc;

@@ -1,0 +1,856 @@
+/*
+ * cutover.c - `ferry cutover prepare | advance | rollback | abort | status`:
+ * a migration as one resumable state machine whose state lives in the new
+ * database, so any machine can see and move it.
+ *
+ *   ferry.cutover_plan  one row: the old store (its URL whole: backfill and
+ *                       verify read it; only the redacted form is shown),
+ *                       layout or map (and the map's digest), strategy, the
+ *                       step and since when, T0, the T0 the backfill ran
+ *                       with, soak, switch command, final export, the gates
+ *                       of the last advance, who made it and when
+ *   ferry.cutover_log   (phase.c's) with step, action and gates added: one
+ *                       row per prepare, advance (moved or refused),
+ *                       rollback, abort; a row that moved the phase is the
+ *                       row of that move
+ *
+ * Who moves: a command that changes the plan holds a session advisory
+ * lock on the control connection for its whole run (a backfill included),
+ * so a second operator is told at once that someone else is moving it, and
+ * a kill -9 frees it with the connection.  Each move is one transaction:
+ * the plan row (FOR UPDATE), the relays' phase, the log row and the NOTIFY.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/copy.h"
+#include "ferry/hash.h"
+#include "ferry/progress.h"
+#include "ferry/url.h"
+#include "relay/cutover_int.h"
+
+/* pg_try_advisory_lock key of a command moving the plan (not the DDL's) */
+#define MOVE_LOCK_KEY "7378707290140276085"
+#define WAIT_S 2
+
+static const char *const step_names[FERRY_STEP_N] = {
+	"prepare", "dual-write", "backfill", "validate", "switchover", "cleanup"
+};
+static const int step_phase[FERRY_STEP_N] = {
+	FERRY_PHASE_OLD_ONLY, FERRY_PHASE_DUAL, FERRY_PHASE_DUAL, FERRY_PHASE_DUAL,
+	FERRY_PHASE_NEW_PRIMARY, FERRY_PHASE_NEW_ONLY
+};
+static const char *const strategies[] = { "dual-write", "immediate", "gradual", "blue-green" };
+
+const char *ferry_cutover_step_name(int step)
+{
+	return step >= 0 && step < FERRY_STEP_N ? step_names[step] : NULL;
+}
+
+int ferry_cutover_step_parse(const char *s, int *step)
+{
+	int i;
+
+	for (i = 0; s && i < FERRY_STEP_N; i++)
+		if (!strcmp(s, step_names[i])) {
+			*step = i;
+			return 0;
+		}
+	return FERRY_EUSAGE;
+}
+
+int ferry_cutover_step_phase(int step)
+{
+	return step >= 0 && step < FERRY_STEP_N ? step_phase[step] : -1;
+}
+
+int ferry_cutover_strategy_check(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s && i < sizeof(strategies) / sizeof(strategies[0]); i++)
+		if (!strcmp(s, strategies[i]))
+			return 0;
+	return FERRY_EUSAGE;
+}
+
+void ferry_cutover_opts_init(struct ferry_cutover_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->soak_s = -1;
+	o->to_step = -1;
+}
+
+/* ---- the tables ------------------------------------------------------------- */
+
+static const char plan_ddl[] =
+	"CREATE TABLE IF NOT EXISTS ferry.cutover_plan ("
+	" one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" status text NOT NULL DEFAULT 'active' CHECK (status IN ('active','aborted')),"
+	" strategy text NOT NULL,"
+	" step text NOT NULL,"
+	" step_since timestamptz NOT NULL DEFAULT now(),"
+	" old_url text NOT NULL,"
+	" old_shown text NOT NULL,"
+	" new_shown text NOT NULL,"
+	" layout text, map text, map_digest text, tbl text, series_tag text, chunk_time text,"
+	" keep_ns boolean NOT NULL DEFAULT false,"
+	" soak_s double precision NOT NULL,"
+	" switch_cmd text, final_export text,"
+	" t0 timestamptz, backfill_t0 timestamptz,"
+	" schema_note text,"
+	" last_gates jsonb,"
+	" created_at timestamptz NOT NULL DEFAULT now(),"
+	" created_by text NOT NULL DEFAULT '');"
+	"ALTER TABLE ferry.cutover_log"
+	" ADD COLUMN IF NOT EXISTS step text,"
+	" ADD COLUMN IF NOT EXISTS action text,"
+	" ADD COLUMN IF NOT EXISTS gates jsonb,"
+	" ADD COLUMN IF NOT EXISTS note text";
+
+/* us since 1970 <-> timestamptz, exactly (to_timestamp goes through a double) */
+#define TS_OF(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
+#define US_OF(c) "(extract(epoch FROM " c ") * 1000000)::bigint"
+#define RFC(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+static int run(PGconn *pg, const char *sql, const char *what, struct ferry_error *err)
+{
+	return relay_pg_exec(pg, sql, 0, NULL, NULL, what, err);
+}
+
+static void rollback_tx(PGconn *pg)
+{
+	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE)
+		PQclear(PQexec(pg, "ROLLBACK"));
+}
+
+/* Inside a transaction: every table of the cutover. */
+static int tables(PGconn *pg, struct ferry_error *err)
+{
+	int rc;
+
+	if ((rc = relay_phase_tables(pg, FERRY_PHASE_OLD_ONLY, NULL, err)) < 0)
+		return rc;
+	return run(pg, plan_ddl, "cannot create ferry.cutover_plan", err);
+}
+
+/* Connect and take the move lock: FERRY_ELOCKED naming the holder when
+ * another command has it. */
+static PGconn *connect_locked(const char *db, struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	PGconn *pg;
+
+	if (!db || !*db) {
+		ferry_error_set(err, FERRY_EUSAGE, "no database: give --db URL (the new "
+				"PostgreSQL database)");
+		return NULL;
+	}
+	if (!(pg = relay_pg_connect(db, err)))
+		return NULL;
+	if (relay_pg_exec(pg, "SELECT pg_try_advisory_lock(" MOVE_LOCK_KEY ")", 0, NULL, &res,
+			  "cannot lock the cutover", err) < 0)
+		goto fail;
+	if (strcmp(PQgetvalue(res, 0, 0), "t")) {
+		PQclear(res);
+		res = NULL;
+		if (relay_pg_exec(pg, "SELECT coalesce(string_agg(a.pid || ' (' ||"
+				  " coalesce(nullif(a.client_addr::text, ''), 'local') || ', since ' ||"
+				  " to_char(a.backend_start AT TIME ZONE 'UTC', 'HH24:MI:SS') || ' UTC)',"
+				  " ', '), '?') FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+				  " WHERE l.locktype = 'advisory' AND l.granted AND"
+				  " ((l.classid::bigint << 32) | l.objid::bigint) = " MOVE_LOCK_KEY,
+				  0, NULL, &res, "cannot lock the cutover", err) < 0)
+			goto fail;
+		ferry_error_set(err, FERRY_ELOCKED, "another ferry cutover command is moving this "
+				"cutover right now (PostgreSQL backend %s): wait for it to finish "
+				"and look at ferry cutover status", PQgetvalue(res, 0, 0));
+		goto fail;
+	}
+	PQclear(res);
+	return pg;
+fail:
+	PQclear(res);
+	PQfinish(pg);
+	return NULL;
+}
+
+/* ---- the plan ------------------------------------------------------------------ */
+
+static void plan_release(struct cut_plan *p)
+{
+	ferry_free(p->old_url);
+	ferry_free(p->layout);
+	ferry_free(p->map);
+	ferry_free(p->table);
+	ferry_free(p->series_tag);
+	ferry_free(p->switch_cmd);
+	ferry_free(p->final_export);
+	ferry_free(p->chunk_time);
+	memset(p, 0, sizeof(*p));
+}
+
+static char *col(PGresult *res, int c)
+{
+	return PQgetisnull(res, 0, c) ? NULL : ferry_strdup(PQgetvalue(res, 0, c));
+}
+
+/* Read the plan (FOR UPDATE inside a transaction when lock); *last the
+ * gates of the last advance (json, or NULL).  FERRY_ENOTFOUND when none. */
+static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
+		     struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (last)
+		*last = NULL;
+	if ((rc = relay_pg_exec(pg, "SELECT to_regclass('ferry.cutover_plan') IS NOT NULL", 0,
+				NULL, &res, "cannot look for ferry.cutover_plan", err)) < 0)
+		return rc;
+	if (strcmp(PQgetvalue(res, 0, 0), "t")) {
+		PQclear(res);
+		return ferry_error_set(err, FERRY_ENOTFOUND, "no cutover is planned in this "
+				       "database: run ferry cutover prepare");
+	}
+	PQclear(res);
+	res = NULL;
+	if ((rc = relay_pg_exec(pg, lock ?
+				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
+				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
+				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
+				" last_gates::text, chunk_time FROM ferry.cutover_plan FOR UPDATE" :
+				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
+				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
+				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
+				" last_gates::text, chunk_time FROM ferry.cutover_plan",
+				0, NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
+		return rc;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return ferry_error_set(err, FERRY_ENOTFOUND, "no cutover is planned in this "
+				       "database: run ferry cutover prepare");
+	}
+	snprintf(p->status, sizeof(p->status), "%s", PQgetvalue(res, 0, 0));
+	snprintf(p->strategy, sizeof(p->strategy), "%s", PQgetvalue(res, 0, 1));
+	if (ferry_cutover_step_parse(PQgetvalue(res, 0, 2), &p->step) < 0) {
+		rc = ferry_error_set(err, FERRY_ESQL, "ferry.cutover_plan holds an unknown step "
+				     "'%s'", PQgetvalue(res, 0, 2));
+		PQclear(res);
+		return rc;
+	}
+	p->step_age_s = strtod(PQgetvalue(res, 0, 3), NULL);
+	p->old_url = col(res, 4);
+	p->layout = col(res, 5);
+	p->map = col(res, 6);
+	p->table = col(res, 7);
+	p->series_tag = col(res, 8);
+	p->keep_ns = !strcmp(PQgetvalue(res, 0, 9), "t");
+	p->soak_s = strtod(PQgetvalue(res, 0, 10), NULL);
+	p->switch_cmd = col(res, 11);
+	p->final_export = col(res, 12);
+	p->t0_us = PQgetisnull(res, 0, 13) ? 0 : strtoll(PQgetvalue(res, 0, 13), NULL, 10);
+	p->backfill_t0_us = PQgetisnull(res, 0, 14) ? 0 :
+			    strtoll(PQgetvalue(res, 0, 14), NULL, 10);
+	p->chunk_time = col(res, 16);
+	if (last && !PQgetisnull(res, 0, 15))
+		*last = json_loads(PQgetvalue(res, 0, 15), 0, NULL);
+	PQclear(res);
+	if (!p->old_url)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- the log ------------------------------------------------------------------- */
+
+/* Inside the move's transaction: move the relays to phase (when it
+ * differs from the stored one; phase -1: leave it) and log the event in
+ * that same row. */
+static int log_event(PGconn *pg, const char *by, int phase, const char *step,
+		     const char *action, json_t *gates, const char *note,
+		     struct ferry_error *err)
+{
+	char *g = gates ? json_dumps(gates, JSON_COMPACT) : NULL;
+	const char *p[5] = { step, action, g, note, by ? by : "" };  /* $5: INSERT only */
+	const char *ph[1] = { ferry_phase_name(phase) };
+	PGresult *res = NULL;
+	int rc, same;
+
+	if (phase < 0) {
+		same = 1;
+	} else {
+		if ((rc = relay_pg_exec(pg, "SELECT phase = $1 FROM ferry.cutover", 1, ph, &res,
+					"cannot read ferry.cutover", err)) < 0)
+			goto out;
+		same = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+		PQclear(res);
+		res = NULL;
+	}
+	if (!same) {
+		if ((rc = relay_phase_set_tx(pg, phase, by, err)) < 0)
+			goto out;
+		rc = relay_pg_exec(pg, "UPDATE ferry.cutover_log SET step = $1, action = $2,"
+				   " gates = $3::jsonb, note = $4 WHERE id ="
+				   " currval(pg_get_serial_sequence('ferry.cutover_log', 'id'))",
+				   4, p, NULL,
+				   "cannot log in ferry.cutover_log", err);
+	} else {
+		rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_log (phase, previous, changed_by,"
+				   " step, action, gates, note) SELECT phase, phase, $5, $1, $2,"
+				   " $3::jsonb, $4 FROM ferry.cutover", 5, p, NULL,
+				   "cannot log in ferry.cutover_log", err);
+	}
+out:
+	free(g);
+	return rc;
+}
+
+/* ---- the document ------------------------------------------------------------- */
+
+static json_t *query_json(PGconn *pg, const char *sql, struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	json_t *j;
+
+	if (relay_pg_exec(pg, sql, 0, NULL, &res, "cannot read the cutover", err) < 0)
+		return NULL;
+	j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	if (!j)
+		ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return j;
+}
+
+/* The plan, the gates, the relays and the log as one document. */
+static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
+		     struct ferry_error *err)
+{
+	json_t *doc, *relays = NULL, *log = NULL;
+	int rc = FERRY_ENOMEM;
+
+	*out = NULL;
+	if (!(doc = query_json(pg, "SELECT row_to_json(p) FROM (SELECT status, strategy, step,"
+			       " " RFC("step_since") " AS step_since,"
+			       " (SELECT phase FROM ferry.cutover) AS phase,"
+			       " old_shown AS old, new_shown AS new, layout, map, map_digest,"
+			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
+			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
+			       " " RFC("created_at") " AS created_at, created_by"
+			       " FROM ferry.cutover_plan) p", err)) ||
+	    !(relays = query_json(pg, "SELECT coalesce(json_agg(r ORDER BY relay_id), '[]')"
+				  " FROM (SELECT relay_id, listen, phase,"
+				  " " RFC("phase_since") " AS phase_since,"
+				  " round(extract(epoch FROM now() - last_seen)::numeric, 1)"
+				  "  AS seen_seconds_ago,"
+				  " last_seen > now() - interval '30 seconds' AS live,"
+				  " ready, spool_ok, spool_records, replay_lag_s AS replay_lag_seconds,"
+				  " old_writes, old_errors, new_writes, new_errors,"
+				  " window_s AS window_seconds FROM ferry.relays"
+				  " WHERE last_seen > now() - interval '1 hour') r", err)) ||
+	    !(log = query_json(pg, "SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM"
+			       " (SELECT id, " RFC("changed_at") " AS at, changed_by AS by, action,"
+			       " step, previous, phase, gates, note FROM ferry.cutover_log"
+			       " ORDER BY id DESC LIMIT 100) l", err))) {
+		rc = err && err->code ? err->code : FERRY_ENOMEM;
+		goto out;
+	}
+	if (json_object_set(doc, "gates", gates ? gates : json_array()) < 0 ||
+	    json_object_set(doc, "relays", relays) < 0 || json_object_set(doc, "log", log) < 0 ||
+	    (note && json_object_set_new(doc, "note", json_string(note)) < 0))
+		goto out;
+	if ((*out = json_dumps(doc, JSON_INDENT(2))))
+		rc = 0;
+out:
+	if (rc == FERRY_ENOMEM && (!err || !err->code))
+		ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	json_decref(doc);
+	json_decref(relays);
+	json_decref(log);
+	return rc;
+}
+
+static void ctx_init(struct cut_ctx *c, PGconn *pg, const struct ferry_cutover_opts *o,
+		     const char *db, struct cut_plan *plan, int work)
+{
+	memset(c, 0, sizeof(*c));
+	c->pg = pg;
+	c->o = o;
+	c->db = db;
+	c->plan = plan;
+	c->work = work;
+}
+
+/* ---- prepare -------------------------------------------------------------------- */
+
+/* The target schema, made as ferry copy makes it (narrow: the table the
+ * relay also makes when missing); a note of what happened. */
+static void make_schema(PGconn *pg, const struct ferry_cutover_opts *o, struct ferry_buf *note)
+{
+	const char *t = o->ts.table ? o->ts.table : "telemetry_data";
+	const char *p[1] = { t };
+	struct ferry_copy_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_copy_opts co;
+	PGresult *r = NULL;
+	int rc, e = 0;
+
+	if ((o->ts.layout && strcmp(o->ts.layout, "narrow")) || o->ts.map)
+		return;   /* wide: made point by point; a map: the user's tables */
+	if (relay_pg_exec(pg, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, p, &r,
+			  "cannot look for the target table", &err) < 0) {
+		e |= ferry_buf_addstr(note, err.msg);
+		(void)e;
+		return;
+	}
+	rc = !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (rc)
+		return;
+	ferry_copy_opts_init(&co);
+	co.src = o->old_url;
+	co.dst = o->db;
+	co.job = "cutover-schema";
+	co.schema_only = 1;
+	co.progress_mode = FERRY_PROGRESS_QUIET;
+	co.ts = o->ts;
+	rc = ferry_copy_run(&co, &res, &err);
+	/* a relay made it meanwhile: as good */
+	if (rc < 0 && rc != FERRY_EEXIST)
+		e |= ferry_buf_addf(note, "ferry copy --schema-only failed: %s", err.msg);
+	(void)e;
+	ferry_copy_result_free(res);
+}
+
+int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
+			  struct ferry_error *err)
+{
+	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
+	const char *strategy = o->strategy ? o->strategy : "dual-write";
+	char digest[33] = "", soak[32];
+	struct cut_plan plan;
+	struct cut_ctx c;
+	json_t *gates = NULL;
+	PGresult *res = NULL;
+	PGconn *pg;
+	int rc;
+
+	*json = NULL;
+	memset(&plan, 0, sizeof(plan));
+	if (!o->old_url || !*o->old_url)
+		return ferry_error_set(err, FERRY_EUSAGE, "ferry cutover prepare needs --old URL "
+				       "(the store the clients write to today)");
+	if (ferry_cutover_strategy_check(strategy) < 0)
+		return ferry_error_set(err, FERRY_EUSAGE, "unknown strategy '%s': use dual-write, "
+				       "immediate, gradual or blue-green", strategy);
+	if (o->ts.map) {
+		ferry_hash_stream *h = ferry_hash_stream_new();
+
+		if (!h)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (ferry_hash_stream_file(h, o->ts.map) < 0) {
+			ferry_hash_stream_free(h);
+			return ferry_error_set(err, FERRY_EUSAGE, "cannot read map file '%s'",
+					       o->ts.map);
+		}
+		ferry_hash_stream_hex(h, digest);
+		ferry_hash_stream_free(h);
+	}
+	if (!(pg = connect_locked(o->db, err)))
+		return err->code ? err->code : FERRY_ECONN;
+	if (ferry_url_redact(o->old_url, &oldr) < 0 || ferry_url_redact(o->db, &newr) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(soak, sizeof(soak), "%.3f", o->soak_s < 0 ? 3600.0 : o->soak_s);
+	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT step, status FROM ferry.cutover_plan FOR UPDATE", 0,
+				NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
+		goto out;
+	if (PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 1), "active") &&
+	    strcmp(PQgetvalue(res, 0, 0), "prepare")) {
+		rc = ferry_error_set(err, FERRY_EEXIST, "a cutover is under way here (step %s): "
+				     "go on with ferry cutover advance, or ferry cutover abort it "
+				     "before planning a new one", PQgetvalue(res, 0, 0));
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	{
+		const char *p[15] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
+				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
+				      o->switch_cmd, o->final_export, o->by ? o->by : "",
+				      o->ts.chunk_time };
+
+		/* a new plan forgets the old one's T0s: its backfill starts over */
+		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
+					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
+					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
+					" created_by, chunk_time) VALUES ('active', $1, 'prepare', $2,"
+					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
+					" strategy = $1, step = 'prepare', step_since = now(),"
+					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
+					" map = $6, map_digest = $7, tbl = $8, series_tag = $9,"
+					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
+					" final_export = $13, t0 = NULL, backfill_t0 = NULL,"
+					" schema_note = NULL, last_gates = NULL, created_at = now(),"
+					" created_by = $14, chunk_time = $15", 15, p, NULL,
+					"cannot record the plan in ferry.cutover_plan", err)) < 0)
+			goto out;
+	}
+	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL, NULL,
+			    err)) < 0 ||
+	    (rc = run(pg, "COMMIT", "cannot commit the plan", err)) < 0)
+		goto out;
+	make_schema(pg, o, &note);
+	if (note.len) {
+		const char *p[1] = { note.buf };
+
+		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET schema_note = $1", 1, p,
+					NULL, "cannot record the schema", err)) < 0)
+			goto out;
+	}
+	/* the prepare gates, for the record and the operator */
+	if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
+		goto out;
+	ctx_init(&c, pg, o, o->db, &plan, 0);
+	if (!(gates = json_array()) || (rc = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		char *g = json_dumps(gates, JSON_COMPACT);
+		const char *p[1] = { g };
+
+		rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET last_gates = $1::jsonb", 1, p,
+				   NULL, "cannot record the gates", err);
+		free(g);
+		if (rc < 0)
+			goto out;
+	}
+	rc = doc_build(pg, gates, note.len ? note.buf : NULL, json, err);
+out:
+	if (rc < 0)
+		rollback_tx(pg);
+	PQclear(res);
+	json_decref(gates);
+	plan_release(&plan);
+	ferry_buf_release(&oldr);
+	ferry_buf_release(&newr);
+	ferry_buf_release(&note);
+	PQfinish(pg);
+	return rc;
+}
+
+/* ---- advance ------------------------------------------------------------------- */
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+static double mono_s(void)
+{
+	return (double)relay_pg_now_ms() / 1000.0;
+}
+
+/* Run the switch command (sh -c) after the relays went to new-primary. */
+static int switch_cmd(const char *cmd, struct ferry_buf *note)
+{
+	int st = system(cmd), e = 0;
+
+	if (st == 0)
+		return 0;
+	if (st < 0)
+		e |= ferry_buf_addf(note, "the switch command could not be started");
+	else if (WIFEXITED(st))
+		e |= ferry_buf_addf(note, "the switch command exited with %d", WEXITSTATUS(st));
+	else
+		e |= ferry_buf_addf(note, "the switch command was killed by signal %d",
+				    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	(void)e;
+	return -1;
+}
+
+/* The old store, whole, into lp://FILE: what the user keeps when the old
+ * store is switched off. */
+static void final_export(const struct cut_plan *p, struct ferry_buf *note)
+{
+	struct ferry_copy_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_copy_opts co;
+	struct ferry_buf dst = FERRY_BUF_INIT;
+	int e = 0;
+
+	e |= ferry_buf_addf(&dst, "lp://%s", p->final_export);
+	ferry_copy_opts_init(&co);
+	co.src = p->old_url;
+	co.dst = dst.buf;
+	co.job = "cutover-final-export";
+	co.progress_mode = FERRY_PROGRESS_QUIET;
+	relay_cut_plan_ts(p, &co.ts);
+	if (e < 0 || ferry_copy_run(&co, &res, &err) < 0)
+		e |= ferry_buf_addf(note, "the final export to %s was not written: %s",
+				    p->final_export, e < 0 ? "out of memory" : err.msg);
+	else
+		e |= ferry_buf_addf(note, "final export of the old store written to %s",
+				    p->final_export);
+	(void)e;
+	ferry_copy_result_free(res);
+	ferry_buf_release(&dst);
+}
+
+int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
+			  struct ferry_error *err)
+{
+	struct ferry_buf note = FERRY_BUF_INIT;
+	struct cut_plan plan;
+	struct cut_ctx c;
+	json_t *gates = NULL;
+	double t_start = mono_s();
+	PGconn *pg;
+	int rc, pass, from, to;
+	char *g = NULL;
+
+	*json = NULL;
+	memset(&plan, 0, sizeof(plan));
+	if (!(pg = connect_locked(o->db, err)))
+		return err->code ? err->code : FERRY_ECONN;
+	for (;;) {
+		plan_release(&plan);
+		if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
+			goto out;
+		if (strcmp(plan.status, "active")) {
+			rc = ferry_error_set(err, FERRY_EINVAL, "the cutover was aborted: plan a new "
+					     "one with ferry cutover prepare");
+			goto out;
+		}
+		if (plan.step == FERRY_STEP_CLEANUP) {
+			rc = doc_build(pg, NULL, "nothing to advance: cleanup is the last step, the "
+				       "cutover is complete", json, err);
+			goto out;
+		}
+		ctx_init(&c, pg, o, o->db, &plan, 1);
+		json_decref(gates);
+		if (o->out)
+			fprintf(o->out, "%s -> %s: gates\n", ferry_cutover_step_name(plan.step),
+				ferry_cutover_step_name(plan.step + 1));
+		if (!(gates = json_array()) || (pass = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (pass || !o->wait || (o->timeout_s > 0 && mono_s() - t_start >= o->timeout_s))
+			break;
+		sleep_s(WAIT_S);
+	}
+	from = plan.step;
+	to = from + 1;
+	if (!(g = json_dumps(gates, JSON_COMPACT))) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0)
+		goto out;
+	if (!pass) {
+		const char *p[1] = { g };
+
+		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET last_gates = $1::jsonb",
+					1, p, NULL, "cannot record the gates", err)) < 0 ||
+		    (rc = log_event(pg, o->by, -1, ferry_cutover_step_name(from),
+				    "advance-refused", gates, NULL, err)) < 0 ||
+		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
+			goto out;
+		rc = doc_build(pg, gates, "the gates do not all pass: the cutover stays where "
+			       "it is", json, err);
+		if (rc == 0)
+			rc = FERRY_CUTOVER_REFUSED;
+		goto out;
+	}
+	{
+		char t0[32];
+		const char *p[3] = { ferry_cutover_step_name(to), NULL, NULL };
+
+		snprintf(t0, sizeof(t0), "%" PRId64, c.t0_us);
+		/* T0: when the last relay began dual-writing (the dual-write
+		 * gate), unless kept through a rollback */
+		p[1] = from == FERRY_STEP_DUAL_WRITE ? t0 : NULL;
+		p[2] = from == FERRY_STEP_DUAL_WRITE ? "t" : "f";
+		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1,"
+					" step_since = now(), last_gates = NULL,"
+					" t0 = CASE WHEN $3 AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
+					3, p,
+					NULL, "cannot move the plan", err)) < 0 ||
+		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
+		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
+			goto out;
+	}
+	if (o->out)
+		fprintf(o->out, "moved to %s: the relays are in %s\n", ferry_cutover_step_name(to),
+			ferry_phase_name(ferry_cutover_step_phase(to)));
+	/* after the commit: the relays already follow the new phase */
+	if (to == FERRY_STEP_SWITCHOVER && plan.switch_cmd && *plan.switch_cmd &&
+	    switch_cmd(plan.switch_cmd, &note) < 0) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		if (run(pg, "BEGIN", "cannot begin", &e2) == 0 &&
+		    log_event(pg, o->by, -1, "switchover", "switch-cmd-failed",
+			      NULL, note.buf, &e2) == 0)
+			run(pg, "COMMIT", "cannot commit", &e2);
+		rollback_tx(pg);
+		rc = ferry_error_set(err, FERRY_ECHILD, "%s: the relays are in new-primary; "
+				     "ferry cutover rollback goes back to validate (dual)", note.buf);
+		goto out;
+	}
+	if (to == FERRY_STEP_CLEANUP && plan.final_export && *plan.final_export) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		final_export(&plan, &note);
+		if (run(pg, "BEGIN", "cannot begin", &e2) == 0 &&
+		    log_event(pg, o->by, -1, "cleanup", "final-export", NULL,
+			      note.buf, &e2) == 0)
+			run(pg, "COMMIT", "cannot commit", &e2);
+		rollback_tx(pg);
+	}
+	rc = doc_build(pg, gates, note.len ? note.buf : NULL, json, err);
+out:
+	if (rc < 0)
+		rollback_tx(pg);
+	free(g);
+	json_decref(gates);
+	plan_release(&plan);
+	ferry_buf_release(&note);
+	PQfinish(pg);
+	return rc;
+}
+
+/* ---- rollback, abort ---------------------------------------------------------- */
+
+static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json,
+		     struct ferry_error *err)
+{
+	struct cut_plan plan;
+	PGconn *pg;
+	int rc, to;
+
+	*json = NULL;
+	memset(&plan, 0, sizeof(plan));
+	if (!(pg = connect_locked(o->db, err)))
+		return err->code ? err->code : FERRY_ECONN;
+	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
+	    (rc = plan_read(pg, 1, &plan, NULL, err)) < 0)
+		goto out;
+	if (strcmp(plan.status, "active")) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "the cutover was aborted already");
+		goto out;
+	}
+	if (plan.step == FERRY_STEP_CLEANUP) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "the cutover is past cleanup, which is not "
+				     "reversible: the relays write only the new store (ferry cutover "
+				     "set-phase moves them by hand)");
+		goto out;
+	}
+	to = abort_ ? FERRY_STEP_PREPARE : o->to_step >= 0 ? o->to_step : plan.step - 1;
+	if (!abort_ && plan.step == FERRY_STEP_PREPARE) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "nothing to roll back: the cutover is at "
+				     "prepare (ferry cutover abort drops the plan)");
+		goto out;
+	}
+	if (!abort_ && to >= plan.step) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot roll back to %s: the cutover is at "
+				     "%s; give an earlier step", ferry_cutover_step_name(to),
+				     ferry_cutover_step_name(plan.step));
+		goto out;
+	}
+	{
+		const char *p[2] = { ferry_cutover_step_name(to), abort_ ? "aborted" : "active" };
+
+		/* T0 stays while the relays write both stores (dual and
+		 * new-primary both do); back at prepare they stopped, and the
+		 * way forward finds a later one */
+		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1, status = $2,"
+					" step_since = now(), last_gates = NULL,"
+					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END", 2, p,
+					NULL, "cannot move the plan", err)) < 0 ||
+		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+				    ferry_cutover_step_name(to), abort_ ? "abort" : "rollback", NULL,
+				    NULL, err)) < 0 ||
+		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
+			goto out;
+	}
+	if (o->out)
+		fprintf(o->out, "%s %s to %s: the relays are in %s\n",
+			abort_ ? "aborted: back" : "rolled back", ferry_cutover_step_name(plan.step),
+			ferry_cutover_step_name(to), ferry_phase_name(ferry_cutover_step_phase(to)));
+	rc = doc_build(pg, NULL, NULL, json, err);
+out:
+	if (rc < 0)
+		rollback_tx(pg);
+	plan_release(&plan);
+	PQfinish(pg);
+	return rc;
+}
+
+int ferry_cutover_rollback(const struct ferry_cutover_opts *o, char **json,
+			   struct ferry_error *err)
+{
+	return move_back(o, 0, json, err);
+}
+
+int ferry_cutover_abort(const struct ferry_cutover_opts *o, char **json,
+			struct ferry_error *err)
+{
+	return move_back(o, 1, json, err);
+}
+
+/* ---- status ------------------------------------------------------------------- */
+
+int ferry_cutover_report(const char *db, char **json, struct ferry_error *err)
+{
+	struct cut_plan plan;
+	struct cut_ctx c;
+	json_t *gates = NULL, *last = NULL;
+	PGconn *pg;
+	int rc;
+
+	*json = NULL;
+	if (!(pg = relay_pg_connect(db, err)))
+		return FERRY_ECONN;
+	rc = plan_read(pg, 0, &plan, &last, err);
+	if (rc == FERRY_ENOTFOUND) {
+		ferry_error_clear(err);
+		PQfinish(pg);
+		return 0;
+	}
+	if (rc < 0)
+		goto out;
+	ctx_init(&c, pg, NULL, db, &plan, 0);
+	c.last = last;
+	if (!(gates = json_array())) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!strcmp(plan.status, "active") && plan.step != FERRY_STEP_CLEANUP &&
+	    relay_cut_gates_eval(&c, gates, NULL) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = doc_build(pg, gates, NULL, json, err);
+out:
+	json_decref(gates);
+	json_decref(last);
+	plan_release(&plan);
+	PQfinish(pg);
+	return rc;
+}

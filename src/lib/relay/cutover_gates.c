@@ -1,0 +1,618 @@
+/*
+ * cutover_gates.c - the gates of `ferry cutover advance`, as a table.
+ *
+ * Each step's exit gates are rows of relay_cut_gates[] below, evaluated in
+ * order.  The relays' figures come from their heartbeats in ferry.relays
+ * (phase, phase_since, ready, spool_ok, replay lag, per store writes and
+ * failed writes of the last 5 min); a relay counts when it reported in the
+ * last CUT_LIVE_S seconds.  Two gates do work: backfill runs the copy of
+ * everything before T0 (job "cutover-backfill", resumable), verify
+ * compares both stores before T0.  A work gate after a failed gate is
+ * skipped: a verify while the spool is behind would only report the lag.
+ *
+ * The backfill and the live writes meet at T0.  A point stamped just
+ * before T0 that reached a relay after it switched to dual is in the new
+ * store twice: once from the relay, once from the backfill.  In a table
+ * without a primary key (the narrow layout) two equal rows are never two
+ * points (InfluxDB keeps one point per series and time), so the seam, the
+ * SEAM before T0, is cleared of exact duplicates after the backfill and
+ * again before the verify.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/copy.h"
+#include "ferry/log.h"
+#include "ferry/verify.h"
+#include "relay/cutover_int.h"
+
+#define SEAM "10 minutes"
+#define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
+#define BACKFILL_JOB "cutover-backfill"
+
+void relay_cut_time_text(int64_t us, char *buf, size_t n)
+{
+	time_t s = (time_t)(us / 1000000);
+	struct tm tm;
+	char d[24];
+
+	gmtime_r(&s, &tm);
+	if (!strftime(d, sizeof(d), "%Y-%m-%dT%H:%M:%S", &tm))
+		d[0] = '\0';
+	snprintf(buf, n, "%.19s.%06uZ", d, (unsigned)(us % 1000000) % 1000000u);
+}
+
+void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts)
+{
+	memset(ts, 0, sizeof(*ts));
+	ts->layout = p->layout && *p->layout ? p->layout : NULL;
+	ts->map = p->map && *p->map ? p->map : NULL;
+	ts->table = p->table && *p->table ? p->table : NULL;
+	ts->series_tag = p->series_tag && *p->series_tag ? p->series_tag : NULL;
+	ts->keep_ns = p->keep_ns;
+	ts->chunk_time = p->chunk_time && *p->chunk_time ? p->chunk_time : NULL;
+}
+
+/* One row of numbers about the live relays (sql selects them). */
+static int live_row(struct cut_ctx *c, const char *sql, PGresult **res, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	if (relay_pg_exec(c->pg, sql, 0, NULL, res, "cannot read ferry.relays", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t num(PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? 0 : strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+#define LIVE " FROM ferry.relays WHERE last_seen > now() - interval '30 seconds'"
+
+static int no_relay(struct cut_result *r, int64_t n)
+{
+	if (n > 0)
+		return 0;
+	snprintf(r->figure, sizeof(r->figure), "no relay reported in the last %d s: start "
+		 "ferry relay with --new pointing at this database (it reports every 10 s)",
+		 CUT_LIVE_S);
+	return 1;
+}
+
+/* ---- prepare ---------------------------------------------------------------- */
+
+static void g_schema(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
+	const char *p[1] = { t };
+	struct ferry_error err = FERRY_ERROR_INIT;
+	PGresult *res = NULL;
+
+	(void)g;
+	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
+	    (c->plan->map && *c->plan->map)) {
+		/* wide: a table per measurement, made as its first point comes;
+		 * a map: the user's tables, which prepare's copy checked */
+		r->pass = 1;
+		snprintf(r->figure, sizeof(r->figure), "%s: the tables are made (or checked) "
+			 "by the relay and the backfill as points come",
+			 c->plan->map && *c->plan->map ? "map" : "wide");
+		return;
+	}
+	if (relay_pg_exec(c->pg, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, p, &res,
+			  "cannot look for the target table", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return;
+	}
+	r->pass = !strcmp(PQgetvalue(res, 0, 0), "t");
+	snprintf(r->figure, sizeof(r->figure), r->pass ? "table %s exists" :
+		 "table %s is missing: run ferry cutover prepare again", t);
+	PQclear(res);
+}
+
+/* How many live relays report column true; pass when all of them do. */
+static void all_live(struct cut_ctx *c, const char *column, const char *what,
+		     const char *why, struct cut_result *r)
+{
+	char sql[160];
+	PGresult *res = NULL;
+	int64_t n, ok;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*), count(*) FILTER (WHERE %s)" LIVE, column);
+	if (live_row(c, sql, &res, r) < 0)
+		return;
+	n = num(res, 0);
+	ok = num(res, 1);
+	PQclear(res);
+	r->value = (double)ok;
+	if (no_relay(r, n))
+		return;
+	r->pass = ok == n;
+	snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays %s%s",
+		 ok, n, what, r->pass ? "" : why);
+}
+
+static void g_relays_ready(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	(void)g;
+	all_live(c, "ready", "ready", " (see their /ready and logs)", r);
+}
+
+static void g_spool_writable(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	(void)g;
+	all_live(c, "spool_ok", "have a writable spool with room",
+		 " (a relay without --spool, or its spool is full)", r);
+}
+
+/* ---- every relay in the step's phase ---------------------------------------- */
+
+static void relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
+{
+	const char *name = ferry_phase_name(phase);
+	struct ferry_error err = FERRY_ERROR_INIT;
+	const char *p[1] = { name };
+	PGresult *res = NULL;
+	int64_t n, in;
+
+	if (relay_pg_exec(c->pg, "SELECT count(*), count(*) FILTER (WHERE phase = $1),"
+			  " (extract(epoch FROM max(phase_since)) * 1000000)::bigint,"
+			  " string_agg(CASE WHEN phase IS DISTINCT FROM $1 THEN relay_id || ' in ' ||"
+			  " coalesce(phase, 'an unknown phase') END, ', ')" LIVE, 1, p, &res,
+			  "cannot read ferry.relays", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return;
+	}
+	n = num(res, 0);
+	in = num(res, 1);
+	r->value = (double)in;
+	if (!no_relay(r, n)) {
+		r->pass = in == n;
+		if (r->pass) {
+			char t0[64];
+
+			c->t0_us = num(res, 2);
+			relay_cut_time_text(c->t0_us, t0, sizeof(t0));
+			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live "
+				 "relays in %s, the last since %s", in, n, name, t0);
+		} else {
+			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live "
+				 "relays in %s (%s): they follow within a second and report "
+				 "every 10 s", in, n, name, PQgetvalue(res, 0, 3));
+		}
+	}
+	PQclear(res);
+}
+
+static void g_relays_dual(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	(void)g;
+	relays_in(c, FERRY_PHASE_DUAL, r);
+}
+
+static void g_relays_new_primary(struct cut_ctx *c, const struct cut_gate *g,
+				 struct cut_result *r)
+{
+	(void)g;
+	relays_in(c, FERRY_PHASE_NEW_PRIMARY, r);
+}
+
+/* ---- rates and lag ----------------------------------------------------------- */
+
+static void error_rate(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r,
+		       const char *store)
+{
+	char sql[256];
+	PGresult *res = NULL;
+	int64_t n, w, e;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*), sum(%s_writes), sum(%s_errors)" LIVE,
+		 store, store);
+	if (live_row(c, sql, &res, r) < 0)
+		return;
+	n = num(res, 0);
+	w = num(res, 1);
+	e = num(res, 2);
+	PQclear(res);
+	if (no_relay(r, n))
+		return;
+	r->value = w ? (double)e / (double)w : 0;
+	r->pass = r->value < g->threshold;
+	if (!w)
+		snprintf(r->figure, sizeof(r->figure), "no writes to the %s store in the last "
+			 "5 min", store);
+	else
+		snprintf(r->figure, sizeof(r->figure), "%.2f%% of %" PRId64 " writes to the %s "
+			 "store failed in the last 5 min (%" PRId64 "), threshold %g%%",
+			 r->value * 100, w, store, e, g->threshold * 100);
+}
+
+static void g_errors_old(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	error_rate(c, g, r, "old");
+}
+
+static void g_errors_new(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	error_rate(c, g, r, "new");
+}
+
+static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	PGresult *res = NULL;
+	int64_t n, rec;
+
+	if (live_row(c, "SELECT count(*), coalesce(sum(spool_records), 0),"
+		     " coalesce(max(replay_lag_s), 0)" LIVE, &res, r) < 0)
+		return;
+	n = num(res, 0);
+	rec = num(res, 1);
+	r->value = strtod(PQgetvalue(res, 0, 2), NULL);
+	PQclear(res);
+	if (no_relay(r, n))
+		return;
+	r->pass = r->value < g->threshold;
+	snprintf(r->figure, sizeof(r->figure), "replay lag %.1f s, %" PRId64 " records not yet "
+		 "replayed, threshold %g s", r->value, rec, g->threshold);
+}
+
+static void g_soak(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	(void)g;
+	r->value = c->plan->step_age_s;
+	r->pass = r->value >= c->plan->soak_s;
+	snprintf(r->figure, sizeof(r->figure), "%.0f s in switchover of the %.0f s soak "
+		 "(prepare --soak)", r->value, c->plan->soak_s);
+}
+
+/* ---- the work: backfill and verify ------------------------------------------- */
+
+/* Remove exact duplicate rows of the narrow table in the SEAM before T0;
+ * the number removed, or -1 with the reason in r. */
+static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
+{
+	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	PGresult *res = NULL;
+	char *q;
+	int64_t n = -1;
+	int e;
+
+	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
+	    (c->plan->map && *c->plan->map))
+		return 0;   /* a primary key (wide), or the user's table (map) */
+	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t)))) {
+		snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
+		return -1;
+	}
+	e = ferry_buf_addf(&sql, "WITH d AS (SELECT ctid, row_number() OVER"
+			   " (PARTITION BY x::text ORDER BY ctid) AS n FROM %s x"
+			   " WHERE time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+			   " - interval '" SEAM "'"
+			   " AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'))"
+			   " DELETE FROM %s t USING d WHERE t.ctid = d.ctid AND d.n > 1",
+			   q, c->plan->t0_us, c->plan->t0_us, q);
+	PQfreemem(q);
+	if (e < 0)
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res,
+			       "cannot clear the seam of the backfill", &err) < 0)
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+	else
+		n = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	ferry_buf_release(&sql);
+	return n;
+}
+
+/*
+ * ferry copy refuses to resume a job whose source plan moved, and an
+ * InfluxDB source's plan moves with the points written after T0: its
+ * chunks are cut by the measurement's point count, which --end does not
+ * limit (a limitation of the source's planner).  For the narrow layout
+ * the backfill can start over: every row before T0 in the new store is
+ * the backfill's or a late live point the old store has too, so they are
+ * deleted and copied again (a point arriving meanwhile is a duplicate the
+ * seam repair removes).  1 when done, 0 when not possible (the gate fails
+ * with copy's reason), -1 with the reason in r.
+ */
+static int start_over(struct cut_ctx *c, struct cut_result *r)
+{
+	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	char *q;
+	int rc = -1;
+
+	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
+	    (c->plan->map && *c->plan->map))
+		return 0;
+	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t)))) {
+		snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
+		return -1;
+	}
+	if (ferry_buf_addf(&sql, "DELETE FROM %s WHERE time < (timestamptz 'epoch' + %" PRId64
+			   " * interval '1 microsecond')", q, c->plan->t0_us) < 0)
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL,
+			       "cannot empty the backfill's window to start it over", &err) < 0)
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+	else
+		rc = 1;
+	PQfreemem(q);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	struct ferry_copy_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_copy_opts co;
+	char end[32], us[32], t0[64], bt0[64];
+	const char *p[1] = { us };
+	int64_t seam;
+	int rc, started_over = 0;
+
+	(void)g;
+	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	if (!c->plan->t0_us) {
+		snprintf(r->figure, sizeof(r->figure), "no T0 recorded: roll back to dual-write "
+			 "and advance again");
+		return;
+	}
+	if (c->plan->backfill_t0_us && c->plan->backfill_t0_us != c->plan->t0_us) {
+		/* the relays left dual (a rollback to prepare) and came back:
+		 * the new store misses the writes in between */
+		relay_cut_time_text(c->plan->backfill_t0_us, bt0, sizeof(bt0));
+		snprintf(r->figure, sizeof(r->figure), "the backfill ran up to T0 %s, but T0 is "
+			 "now %s (the relays left dual): the new store misses the writes in "
+			 "between; abort, empty the new store's tables and prepare again",
+			 bt0, t0);
+		return;
+	}
+	ferry_copy_opts_init(&co);
+	co.src = c->plan->old_url;
+	co.dst = c->db;
+	co.job = BACKFILL_JOB;
+	co.data_only = 1;
+	co.progress_mode = c->o->progress_mode;
+	co.progress_out = c->o->progress_out;
+	relay_cut_plan_ts(c->plan, &co.ts);
+	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
+	co.ts.end = end;
+	snprintf(us, sizeof(us), "%" PRId64, c->plan->t0_us);
+	/* recorded before the copy: a rerun after kill -9 resumes the same
+	 * job, never one with another end */
+	if (relay_pg_exec(c->pg, "UPDATE ferry.cutover_plan SET backfill_t0 ="
+			  " to_timestamp($1::bigint / 1e6)", 1, p, NULL,
+			  "cannot record the backfill's T0", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return;
+	}
+	c->plan->backfill_t0_us = c->plan->t0_us;
+	rc = ferry_copy_run(&co, &res, &err);
+	if (rc == FERRY_EUSAGE && strstr(err.msg, "was started with another source state") &&
+	    (started_over = start_over(c, r)) == 1) {
+		/* resume refused (see start_over): once more from nothing */
+		ferry_copy_result_free(res);
+		res = NULL;
+		ferry_error_clear(&err);
+		co.restart = 1;
+		rc = ferry_copy_run(&co, &res, &err);
+	} else if (started_over < 0) {
+		ferry_copy_result_free(res);
+		return;
+	}
+	if (rc < 0) {
+		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s (advance again "
+			 "resumes it)", BACKFILL_JOB, err.msg);
+		ferry_copy_result_free(res);
+		return;
+	}
+	c->backfilled = res ? res->written : 0;
+	r->value = (double)c->backfilled;
+	if ((seam = seam_repair(c, r)) < 0) {
+		ferry_copy_result_free(res);
+		return;
+	}
+	r->pass = !res || res->rejected == 0;
+	snprintf(r->figure, sizeof(r->figure), "job %s %s: %" PRId64 " rows before T0 %s%s"
+		 "%s%s", BACKFILL_JOB, r->pass ? "complete" : "rejected rows",
+		 res ? res->written : 0, t0, res && res->resumed ? " (resumed)" :
+		 started_over ? " (started over: ferry copy refused to resume an InfluxDB "
+		 "job whose source grew after T0)" : "",
+		 seam ? "; rows written twice at the seam removed" : "",
+		 !r->pass && res && res->rejects_path ? res->rejects_path : "");
+	ferry_copy_result_free(res);
+}
+
+/* The target's time-series tables cut at T0, in a schema of their own, so
+ * the verify compares what the backfill promised: every table of the
+ * public schema with a timestamptz column "time".  Copies (unlogged,
+ * dropped after the verify), not views: ferry verify reads tables only.
+ * That costs a read and a write of the window; a verify that takes a
+ * target window itself would spare it. */
+static int window_views(struct cut_ctx *c, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc = -1;
+
+	if (ferry_buf_addf(&sql,
+			   "DO $$ DECLARE t text; BEGIN"
+			   " DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE;"
+			   " CREATE SCHEMA " WINDOW_SCHEMA ";"
+			   " FOR t IN SELECT c.table_name FROM information_schema.columns c"
+			   "  JOIN information_schema.tables b USING (table_schema, table_name)"
+			   "  WHERE c.table_schema = 'public' AND c.column_name = 'time'"
+			   "  AND b.table_type = 'BASE TABLE'"
+			   "  AND c.data_type = 'timestamp with time zone' LOOP"
+			   "  EXECUTE format('CREATE UNLOGGED TABLE " WINDOW_SCHEMA ".%%I AS SELECT * FROM"
+			   "   public.%%I WHERE time < (timestamptz ''epoch'' + %" PRId64
+			   "   * interval ''1 microsecond'')', t, t);"
+			   " END LOOP; END $$", c->plan->t0_us) < 0)
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL,
+			       "cannot copy the window before T0 for the verify", &err) < 0)
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+	else
+		rc = 0;
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	struct ferry_verify_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_verify_opts vo;
+	char end[32], t0[64];
+	int rc;
+
+	(void)g;
+	if (!c->plan->t0_us) {
+		snprintf(r->figure, sizeof(r->figure), "no T0 recorded");
+		return;
+	}
+	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	if (seam_repair(c, r) < 0 || window_views(c, r) < 0)
+		return;
+	memset(&vo, 0, sizeof(vo));
+	vo.src = c->plan->old_url;
+	vo.dst = c->db;
+	vo.schema = WINDOW_SCHEMA;
+	vo.progress_mode = c->o->progress_mode;
+	vo.progress_out = c->o->progress_out;
+	relay_cut_plan_ts(c->plan, &vo.ts);
+	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
+	vo.ts.end = end;
+	rc = ferry_verify_run(&vo, &res, &err);
+	if (rc < 0) {
+		snprintf(r->figure, sizeof(r->figure), "ferry verify failed: %s", err.msg);
+	} else {
+		r->pass = res->equal;
+		r->value = (double)res->differing;
+		if (res->equal)
+			snprintf(r->figure, sizeof(r->figure), "equal before T0 %s: %" PRId64
+				 " rows in both stores", t0, res->dst_rows);
+		else
+			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " rows in the old store, "
+				 "%" PRId64 " in the new before T0 %s; first difference: %s%s%s",
+				 res->src_rows, res->dst_rows, t0,
+				 res->ndiffs ? res->diffs[0].table : "?",
+				 res->ndiffs && res->diffs[0].what ? ": " : "",
+				 res->ndiffs && res->diffs[0].what ? res->diffs[0].what : "");
+	}
+	ferry_verify_result_free(res);
+	{
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		if (relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE", 0, NULL,
+				  NULL, "cannot drop the window's copy", &e2) < 0)
+			ferry_warn("cutover: %s", e2.msg);
+	}
+}
+
+/* ---- the table ----------------------------------------------------------------- */
+
+const struct cut_gate relay_cut_gates[] = {
+	{ "schema", FERRY_STEP_PREPARE, 0, 0,
+	  "the target tables exist (made at prepare as ferry copy makes them)", g_schema },
+	{ "relays-ready", FERRY_STEP_PREPARE, 0, 0,
+	  "at least one relay reported in the last 30 s, every one ready", g_relays_ready },
+	{ "spool-writable", FERRY_STEP_PREPARE, 0, 0,
+	  "every live relay has a spool with room", g_spool_writable },
+	{ "relays-dual", FERRY_STEP_DUAL_WRITE, 0, 0,
+	  "every live relay writes both stores; T0 is when the last one began", g_relays_dual },
+	{ "backfill", FERRY_STEP_BACKFILL, 1, 0,
+	  "ferry copy of everything before T0 complete (job cutover-backfill)", g_backfill },
+	{ "spool-drained", FERRY_STEP_VALIDATE, 0, 5,
+	  "replay lag of every live relay under 5 s", g_spool_drained },
+	{ "error-rate-old", FERRY_STEP_VALIDATE, 0, 0.01,
+	  "failed writes to the old store in the last 5 min under 1%", g_errors_old },
+	{ "error-rate-new", FERRY_STEP_VALIDATE, 0, 0.01,
+	  "failed writes to the new store in the last 5 min under 1%", g_errors_new },
+	{ "verify", FERRY_STEP_VALIDATE, 1, 0,
+	  "ferry verify: both stores equal before T0", g_verify },
+	{ "relays-new-primary", FERRY_STEP_SWITCHOVER, 0, 0,
+	  "every live relay writes the new store first", g_relays_new_primary },
+	{ "error-rate-new", FERRY_STEP_SWITCHOVER, 0, 0.01,
+	  "failed writes to the new store in the last 5 min under 1%", g_errors_new },
+	{ "spool-drained", FERRY_STEP_SWITCHOVER, 0, 5,
+	  "the old store caught up: replay lag under 5 s", g_spool_drained },
+	{ "soak", FERRY_STEP_SWITCHOVER, 0, 0,
+	  "the soak period (prepare --soak, default 1h) has passed", g_soak },
+};
+const size_t relay_cut_ngates = sizeof(relay_cut_gates) / sizeof(relay_cut_gates[0]);
+
+/* The last recorded result of a work gate (status runs no copy). */
+static json_t *last_of(json_t *last, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(last, i, v) {
+		const char *n = json_string_value(json_object_get(v, "name"));
+
+		if (n && !strcmp(n, name))
+			return v;
+	}
+	return NULL;
+}
+
+int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out)
+{
+	int all = 1;
+	size_t i;
+
+	for (i = 0; i < relay_cut_ngates; i++) {
+		const struct cut_gate *g = &relay_cut_gates[i];
+		struct cut_result r;
+		const char *state;
+		json_t *o, *prev;
+
+		if (g->step != c->plan->step)
+			continue;
+		memset(&r, 0, sizeof(r));
+		r.ran = 1;
+		if (g->work && !c->work) {
+			prev = c->last ? last_of(c->last, g->name) : NULL;
+			if (prev) {
+				json_array_append(arr, prev);
+				if (strcmp(json_string_value(json_object_get(prev, "state")), "pass"))
+					all = 0;
+				continue;
+			}
+			r.ran = 0;
+			snprintf(r.figure, sizeof(r.figure), "not run yet: advance runs it");
+		} else if (g->work && !all) {
+			r.ran = 0;
+			snprintf(r.figure, sizeof(r.figure), "skipped: a gate above failed");
+		} else {
+			g->fn(c, g, &r);
+		}
+		state = !r.ran ? (g->work && c->work ? "skipped" : "not-run") :
+			r.pass ? "pass" : "fail";
+		if (!r.pass)
+			all = 0;
+		o = json_pack("{s:s, s:s, s:s, s:f, s:f}", "name", g->name, "state", state,
+			      "figure", r.figure, "value", r.value, "threshold", g->threshold);
+		if (!o || json_array_append_new(arr, o) < 0)
+			return FERRY_ENOMEM;
+		if (out) {
+			fprintf(out, "  %-6s %-20s %s\n", state, g->name, r.figure);
+			fflush(out);
+		}
+	}
+	return all;
+}

@@ -1,0 +1,80 @@
+/*
+ * cutover_int.h - what cutover.c (the plan, the steps, the lock, the log)
+ * and cutover_gates.c (the gates) share.
+ *
+ * A gate is a row of the table in cutover_gates.c: the step it lets out
+ * of, the strategies it applies to, whether it does work (runs a copy or
+ * a verify: only advance runs those; status shows their last result), its
+ * threshold, and a function that fills a result with pass/fail and the
+ * figure a person reads.  Phase-2 gates (live consistency, query latency)
+ * are rows added to that table; nothing else changes.
+ */
+#ifndef FERRY_RELAY_CUTOVER_INT_H
+#define FERRY_RELAY_CUTOVER_INT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ferry/relay.h"
+#include "relay/relay_pg.h"
+
+#define CUT_LIVE_S 30          /* a relay is live when it reported this recently */
+
+/* ferry.cutover_plan, as read. */
+struct cut_plan {
+	char status[16];         /* active, aborted */
+	char strategy[16];
+	int step;
+	double step_age_s;       /* since the step began (the database's clock) */
+	char *old_url;           /* whole, with its password */
+	char *layout, *map, *table, *series_tag, *chunk_time;
+	int keep_ns;
+	double soak_s;
+	char *switch_cmd, *final_export;
+	int64_t t0_us;           /* 0: not yet */
+	int64_t backfill_t0_us;  /* the T0 the backfill job ran with; 0: none */
+};
+
+struct cut_ctx {
+	PGconn *pg;
+	const struct ferry_cutover_opts *o;   /* NULL in status */
+	const char *db;
+	struct cut_plan *plan;
+	int work;                /* run the gates that do work */
+	json_t *last;            /* status: the gates of the last advance, or NULL */
+	int64_t t0_us;           /* set by the dual-write gate */
+	int64_t backfilled;      /* points the backfill wrote (this run) */
+};
+
+struct cut_result {
+	int pass;
+	int ran;                 /* 0: a work gate status did not run */
+	double value;
+	char figure[1536];
+};
+
+struct cut_gate {
+	const char *name;
+	int step;                /* lets out of this step */
+	int work;                /* runs a copy or a verify */
+	double threshold;
+	const char *what;        /* one line for the help and the README */
+	/* 0 with r filled (a gate that cannot be computed fails with the
+	 * reason as its figure: it never stops the evaluation) */
+	void (*fn)(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+};
+
+extern const struct cut_gate relay_cut_gates[];
+extern const size_t relay_cut_ngates;
+
+/* Evaluate the exit gates of c->plan->step: one JSON object per gate
+ * appended to arr; 1 when all pass.  Lines go to out as they finish. */
+int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
+
+/* The plan's ts options for a copy or a verify (borrowing its strings). */
+void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);
+/* T0 as RFC 3339 (microseconds, UTC) into buf. */
+void relay_cut_time_text(int64_t us, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# cutover_steps.sh - `ferry cutover` from prepare to cleanup and back, against
+# a real InfluxDB (old), PostgreSQL (new) and `ferry relay`, while a Home
+# Assistant-like writer (the python3-influxdb client HA uses) writes through
+# the relay the whole time: a gate that fails refuses the advance with its
+# reason; kill -9 of `advance` during the backfill, and the rerun resumes
+# the copy; two advances at once, one wins; the stores verified equal where
+# both are written; no acknowledged point lost, none doubled.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
+t_init cutover_steps
+t_need pg
+t_need influx
+# jget PATH: a member of the JSON document in $T_OUT ("a.b.0.c")
+jget() {
+	$PY -c '
+import json, sys
+v = json.loads(sys.stdin.read())
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$1" <<<"$T_OUT"
+}
+# gate NAME: "state figure" of a gate in the status document
+gate() {
+	t_run "$FERRY" cutover status --db "$PGURL" --json
+	$PY -c '
+import json, sys
+d = json.loads(sys.stdin.read())["cutover"]
+for g in d["gates"]:
+    if g["name"] == sys.argv[1]:
+        print(g["state"], g["figure"])' "$1" <<<"$T_OUT"
+}
+wait_sql() {  # wait_sql SQL: poll until it returns t (max 60 s)
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[[ "$(pg_q "$PGURL" "$1" 2>/dev/null || true)" == t ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# a session holding a lock until unlock (psql's statement sleeps)
+hold() {
+	PGAPPNAME=cutover_hold psql -XAtq -d "$PGURL" -c "$1; SELECT pg_sleep(600)" >/dev/null 2>&1 &
+	wait_sql "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'cutover_hold' AND wait_event = 'PgSleep'"
+}
+unhold() {
+	pg_q "$PGURL" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cutover_hold'" >/dev/null
+}
+
+relay_services
+OLD="influx://ha:s3cret@127.0.0.1:$IPORT/home_assistant"
+
+# ---- history in the old store: the last hours of a Home Assistant's sensors
+"$FERRY" generate --format lp --rows 40000 --entities 20 --seed 3 \
+	--start $(($(date +%s) - 9 * 3600)) -q -o "$T/history.lp"
+split -l 5000 "$T/history.lp" "$T/hist."
+for p in "$T"/hist.*; do
+	curl -sS -XPOST "$IURL/write?db=home_assistant" --data-binary @"$p"
+done
+hist=$(ifx_q 'SELECT count(*) FROM /.*/' | $PY -c '
+import json, sys
+print(sum(v for r in json.load(sys.stdin)["results"] for s in r.get("series", [])
+          for v in s["values"][0][1:] if v))')
+echo "# history: $hist field values in InfluxDB"
+
+# ---- usage
+t_run "$FERRY" cutover --help
+assert_contains "--help names prepare" "$T_OUT" "ferry cutover prepare --db URL --old URL"
+assert_contains "--help names the gates" "$T_OUT" "relays-dual"
+t_run "$FERRY" cutover prepare --db "$PGURL"
+assert_eq "prepare without --old: 2" "$T_RC" 2
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy sideways
+assert_eq "an unknown strategy: 2" "$T_RC" 2
+assert_contains "it names the strategies" "$T_ERR" "dual-write, immediate, gradual or blue-green"
+t_run "$FERRY" cutover advance --db "$PGURL" --to validate
+assert_eq "--to is for rollback: 2" "$T_RC" 2
+t_run "$FERRY" cutover advance --db "$PGURL"
+assert_eq "advance before prepare: 1" "$T_RC" 1
+assert_contains "it says what to do" "$T_ERR" "ferry cutover prepare"
+
+# ---- prepare, no relay yet: the relay gates fail, advance is refused
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 2s --chunk-time 30m \
+	--switch-cmd "touch $T/switched" --by alice
+assert_eq "prepare exits 0" "$T_RC" 0
+assert_contains "prepare shows the schema gate" "$T_OUT" "table telemetry_data exists"
+assert_contains "prepare: no relay yet" "$T_OUT" "no relay reported in the last 30 s"
+assert_not_contains "the old store's password is not printed" "$T_OUT" "s3cret"
+assert_eq "the plan keeps the whole URL for the backfill" \
+	"$(pg_q "$PGURL" "SELECT old_url = '$OLD' AND old_shown NOT LIKE '%s3cret%' FROM ferry.cutover_plan")" t
+t_run "$FERRY" cutover advance --db "$PGURL" --by bob
+assert_eq "advance with a failing gate: 3" "$T_RC" 3
+assert_contains "it prints the failing gate with its reason" "$T_OUT" "fail   relays-ready"
+assert_contains "it says it stays" "$T_ERR" "stays at prepare"
+assert_eq "the refusal is logged with its gates" \
+	"$(pg_q "$PGURL" "SELECT action || ' by ' || changed_by || ' ' || (gates @> '[{\"name\":\"relays-ready\",\"state\":\"fail\"}]') FROM ferry.cutover_log ORDER BY id DESC LIMIT 1")" \
+	"advance-refused by bob true"
+t_run "$FERRY" cutover advance --db "$PGURL" --json
+assert_eq "--json refusal: 3" "$T_RC" 3
+assert_eq "--json refusal: exit_code" "$(jget exit_code)" 3
+assert_eq "--json refusal: the step" "$(jget step)" prepare
+
+# ---- the relay comes (it keeps the stored phase, old-only), the writer starts
+relay_start
+check "the relay is in old-only" relay_phase_is old-only
+cat >"$T/writer.py" <<'EOF'
+# Home Assistant's way: a batch every 0.1 s stamped now, 204 or a failure;
+# the acknowledged points' keys go to ACKED.  Stops when STOP exists.
+import os, sys, time
+from influxdb import InfluxDBClient
+port, acked, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = InfluxDBClient(host="127.0.0.1", port=port, username="root", password="root",
+                   database="home_assistant", timeout=10, retries=1)
+n = ok = bad = 0
+parent = os.getppid()
+with open(acked, "a") as out:
+    # the test gone (it failed): stop too
+    while not os.path.exists(stop) and os.getppid() == parent:
+        now = time.time_ns() // 1000 * 1000
+        pts = [{"measurement": "W", "tags": {"domain": "sensor", "entity_id": "sensor.live_%d" % i},
+                "fields": {"value": float(n + i)}, "time": now} for i in range(10)]
+        n += 10
+        try:
+            c.write_points(pts, time_precision="n")
+            ok += 1
+            for p in pts:
+                out.write("%s %d\n" % (p["tags"]["entity_id"], now))
+            out.flush()
+        except Exception as e:
+            bad += 1
+            print("write failed: %s" % e, file=sys.stderr)
+        time.sleep(0.1)
+print("acked=%d failed=%d" % (ok, bad))
+EOF
+$PY "$T/writer.py" "$RPORT" "$T/acked" "$T/stop" >"$T/writer.out" 2>"$T/writer.err" &
+writer=$!
+acked_some() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[[ -s "$T/acked" ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "the writer is acknowledged" acked_some
+
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --by bob
+assert_eq "prepare -> dual-write" "$T_RC" 0
+assert_contains "the gates passed" "$T_OUT" "pass   relays-ready"
+assert_contains "it says where it moved" "$T_OUT" "moved to dual-write: the relays are in dual"
+check "the relay follows to dual" relay_phase_is dual
+
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "dual-write -> backfill" "$T_RC" 0
+assert_contains "relays-dual passed" "$T_OUT" "pass   relays-dual"
+t0=$(pg_q "$PGURL" "SELECT t0 IS NOT NULL AND t0 = (SELECT max(phase_since) FROM ferry.relays) FROM ferry.cutover_plan")
+assert_eq "T0 is when the relay began dual-writing" "$t0" t
+
+# ---- backfill: held on a chunk, a second advance is refused, kill -9, rerun resumes
+hold "LOCK TABLE telemetry_data IN SHARE MODE"
+"$FERRY" cutover advance --db "$PGURL" --progress plain >"$T/adv1.out" 2>&1 &
+adv=$!
+check "the backfill job exists" wait_sql "SELECT count(*) > 2 FROM ferry.progress WHERE job = 'cutover-backfill'"
+t_run "$FERRY" cutover advance --db "$PGURL"
+assert_eq "a second advance at the same time: 1" "$T_RC" 1
+assert_contains "it is told another one moves the cutover" "$T_ERR" "another ferry cutover command is moving this cutover"
+t_run "$FERRY" cutover rollback --db "$PGURL"
+assert_eq "a rollback meanwhile is refused too" "$T_RC" 1
+# one chunk further on is held; the others are copied, then the copy waits
+PGAPPNAME=cutover_hold_row psql -XAtq -d "$PGURL" -c "SELECT 1 FROM ferry.progress WHERE job = 'cutover-backfill' AND state = 'pending' ORDER BY stream_no, range_lo DESC LIMIT 1 FOR UPDATE SKIP LOCKED; SELECT pg_sleep(600)" >/dev/null 2>&1 &
+wait_sql "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'cutover_hold_row' AND wait_event = 'PgSleep'"
+unhold
+check "the copy committed chunks" wait_sql "SELECT count(*) FILTER (WHERE state = 'done') > 0 AND count(*) FILTER (WHERE state = 'pending') = 1 FROM ferry.progress WHERE job = 'cutover-backfill'"
+kill -9 "$adv"
+wait "$adv" 2>/dev/null || true
+pg_q "$PGURL" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'cutover_hold_row'" >/dev/null
+assert_eq "killed during the backfill: the step stays" "$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" backfill
+assert_eq "the job is unfinished" "$(pg_q "$PGURL" "SELECT state <> 'done' FROM ferry.jobs WHERE job = 'cutover-backfill'")" t
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "the rerun completes the backfill" "$T_RC" 0
+assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
+# ferry copy resumes the job, or (an InfluxDB source whose plan moved with
+# the live writes after T0) the backfill starts over; either way the
+# verify gate below and the doubled-row check at the end judge the result
+echo "# rerun: $(grep -o '(resumed)\|(started over[^)]*)' <<<"$T_OUT")"
+assert_contains "it moved to validate" "$T_OUT" "moved to validate"
+assert_eq "every chunk copied once" \
+	"$(pg_q "$PGURL" "SELECT count(*) FILTER (WHERE state <> 'done') FROM ferry.progress WHERE job = 'cutover-backfill'")" 0
+
+# ---- validate: a row the old store lacks fails the verify gate
+pg_q "$PGURL" "INSERT INTO telemetry_data (time, series, measurement, field, numeric_value, tags) VALUES ('2026-10-02', 'sensor.intruder', 'W', 'value', 1, '{}')" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
+assert_eq "verify differs: advance refused" "$T_RC" 3
+assert_contains "the verify gate fails" "$T_OUT" "fail   verify"
+assert_contains "with the counts before T0" "$T_OUT" "in the new before T0"
+assert_eq "still validate" "$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" validate
+assert_contains "status shows the verify gate's last result" "$(gate verify)" "fail"
+pg_q "$PGURL" "DELETE FROM telemetry_data WHERE series = 'sensor.intruder'" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
+assert_eq "validate -> switchover" "$T_RC" 0
+assert_contains "verify equal" "$T_OUT" "pass   verify"
+assert_contains "error rates shown" "$T_OUT" "error-rate-new"
+check "the relay follows to new-primary" relay_phase_is new-primary
+check "the switch command ran" test -e "$T/switched"
+
+# both stores written: equal (the writer paused for the comparison)
+touch "$T/stop"
+wait "$writer"
+check "spool drained" relay_drained
+t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL"
+assert_eq "switchover: the stores are equal" "$T_RC" 0
+rm -f "$T/stop"
+$PY "$T/writer.py" "$RPORT" "$T/acked" "$T/stop" >>"$T/writer.out" 2>>"$T/writer.err" &
+writer=$!
+
+# ---- and back: rollback to validate (dual), forward again
+t_run "$FERRY" cutover rollback --db "$PGURL" --by carol
+assert_eq "rollback exits 0" "$T_RC" 0
+assert_contains "rolled back to validate" "$T_OUT" "rolled back switchover to validate: the relays are in dual"
+check "the relay follows back to dual" relay_phase_is dual
+t_run "$FERRY" cutover rollback --db "$PGURL" --to cleanup
+assert_eq "rollback --to a later step: 2" "$T_RC" 2
+t_run "$FERRY" cutover rollback --db "$PGURL" --to dual-write
+assert_eq "rollback --to dual-write" "$T_RC" 0
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "dual-write -> backfill again (the relays never left dual)" "$T_RC" 0
+assert_eq "the same T0" "$(pg_q "$PGURL" "SELECT t0 = backfill_t0 FROM ferry.cutover_plan")" t
+for step in validate switchover; do
+	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
+	assert_eq "-> $step again" "$T_RC" 0
+done
+check "new-primary again" relay_phase_is new-primary
+
+# ---- cleanup after the soak: new-only; not reversible
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "switchover -> cleanup" "$T_RC" 0
+assert_contains "the soak gate" "$T_OUT" "pass   soak"
+check "the relay follows to new-only" relay_phase_is new-only
+t_run "$FERRY" cutover rollback --db "$PGURL"
+assert_eq "rollback after cleanup: 1" "$T_RC" 1
+assert_contains "it says why" "$T_ERR" "not reversible"
+t_run "$FERRY" cutover abort --db "$PGURL"
+assert_eq "abort after cleanup: 1" "$T_RC" 1
+t_run "$FERRY" cutover advance --db "$PGURL"
+assert_eq "advance after cleanup: 0, nothing to do" "$T_RC" 0
+assert_contains "it says so" "$T_OUT" "cleanup is the last step"
+
+touch "$T/stop"
+wait "$writer"
+cat "$T/writer.out"
+assert_not_contains "the writer had no failed batch" "$(cat "$T/writer.out")" "failed=[1-9]"
+check "spool drained" relay_drained
+# every acknowledged point is in the new store, once; none of the history is doubled
+sort -u "$T/acked" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$T/acked.tsv"
+psql -XAtq -d "$PGURL" -c "CREATE TABLE acked (series text, ns bigint)" \
+	-c "\\copy acked FROM '$T/acked.tsv'" >/dev/null
+assert_eq "every acknowledged point is in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')")" 0
+check "acknowledged points were written" test "$(wc -l <"$T/acked.tsv")" -gt 100
+assert_eq "no row doubled in PostgreSQL" "$(pg_doubled)" 0
+assert_eq "the history is in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT count(*) >= $hist FROM telemetry_data WHERE series NOT LIKE 'sensor.live_%'")" t
+
+# ---- status: the whole story
+t_run "$FERRY" cutover status --db "$PGURL"
+assert_contains "status: the step" "$T_OUT" "step:        cleanup"
+assert_contains "status: the log has the rollback" "$T_OUT" "rollback"
+assert_not_contains "status: no password" "$T_OUT" "s3cret"
+t_run "$FERRY" cutover status --db "$PGURL" --json
+assert_eq "status --json: step" "$(jget cutover.step)" cleanup
+assert_eq "status --json: the relay" "$(jget cutover.relays.0.phase)" new-only
+assert_eq "the log, in order" \
+	"$(pg_q "$PGURL" "SELECT string_agg(action || ':' || step, ' ' ORDER BY id) FROM ferry.cutover_log WHERE action IN ('prepare', 'advance', 'rollback')")" \
+	"prepare:prepare advance:dual-write advance:backfill advance:validate advance:switchover rollback:validate rollback:dual-write advance:backfill advance:validate advance:switchover advance:cleanup"
+relay_stop
+t_done

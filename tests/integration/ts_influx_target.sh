@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# ts_influx_target.sh - ferry copy INTO InfluxDB (influx://) and into a
+# line-protocol file (lp://), against a private influxd of its own (it is
+# stopped mid-copy): an lp file into a database made by --create-db; a
+# missing database without the flag is exit 2 naming it; InfluxDB ->
+# InfluxDB (a second database) equal point for point, and through a map
+# (examples/maps/ha-per-domain.yaml), a failed cast a reject naming the rule,
+# --max-errors; kill -9 and rerun resumes to the same
+# points; a field type conflict with data already in the target rejects
+# those points with InfluxDB's reason while the others land; influxd
+# stopped mid-copy is exit 1 naming the rerun, which then completes; an
+# lp:// target read back into InfluxDB is the same database, and a killed
+# lp:// copy resumes to the same file; InfluxDB 2.x's /api/v2/write
+# (influx2_fake.py: no 2.x server on the test machines).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
+t_init ts_influx_target
+t_need influx
+
+# private servers (influxd is stopped mid-copy below): SVC, IPORT, IURL,
+# PGURL (the --state database), PY
+relay_services
+IFX="influx://127.0.0.1:$IPORT"
+PGSTATE=$PGURL
+
+iq() {  # iq DB QUERY
+	curl -sS -XPOST "$IURL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
+}
+iwrite() {  # iwrite DB FILE
+	local code
+	code=$(curl -sS -o "$T/write.out" -w '%{http_code}' -XPOST \
+		"$IURL/write?db=$1&precision=ns" --data-binary "@$2")
+	[[ $code == 204 ]] || { cat "$T/write.out" >&2; return 1; }
+}
+# every point of a database, one canonical line each (measurement, tags
+# sorted, time, fields sorted), sorted; read in chunked answers
+idump() {
+	"$PY" - "$IURL" "$1" <<-'EOF'
+	import json, sys, urllib.parse, urllib.request
+	base, db = sys.argv[1], sys.argv[2]
+	def query(q):
+	    data = urllib.parse.urlencode({"db": db, "q": q, "epoch": "ns", "chunked": "true",
+	                                   "chunk_size": "5000"}).encode()
+	    with urllib.request.urlopen(base + "/query", data) as r:
+	        for line in r:
+	            if line.strip():
+	                yield json.loads(line)
+	meas = []
+	for a in query("SHOW MEASUREMENTS"):
+	    for res in a.get("results", []):
+	        for s in res.get("series", []):
+	            meas += [v[0] for v in s["values"]]
+	out = []
+	for m in meas:
+	    q = 'SELECT * FROM "%s" GROUP BY *' % m.replace('\\', '\\\\').replace('"', '\\"')
+	    for a in query(q):
+	        for res in a.get("results", []):
+	            if "error" in res:
+	                sys.exit(res["error"])
+	            for s in res.get("series", []):
+	                tags = ",".join("%s=%s" % kv for kv in sorted(s.get("tags", {}).items()) if kv[1] != "")
+	                cols = s["columns"]
+	                for v in s["values"]:
+	                    f = ",".join("%s=%r" % (c, x) for c, x in sorted(zip(cols[1:], v[1:])) if x is not None)
+	                    out.append("%s|%s|%d|%s" % (s["name"], tags, v[0], f))
+	out.sort()
+	print("\n".join(out))
+	EOF
+}
+npoints() { idump "$1" | grep -c . || true; }
+digest() { idump "$1" | md5sum | cut -d' ' -f1; }
+
+# ---- a Home Assistant database in the private influxd ----------------------
+"$FERRY" generate --format lp --rows 120000 --entities 20 --seed 11 -q -o "$T/ha.lp"
+want=$(grep -c . "$T/ha.lp")
+iq x "CREATE DATABASE ha" >/dev/null
+split -l 10000 "$T/ha.lp" "$T/ha.part."
+for p in "$T"/ha.part.*; do iwrite ha "$p"; done
+assert_eq "source database: every generated point" "$(npoints ha)" "$want"
+src_digest=$(digest ha)
+
+# ---- a missing database without --create-db: exit 2 -------------------------
+t_run "$FERRY" copy -q "lp://$T/ha.lp" "$IFX/fromlp"
+assert_eq "missing database: exit 2" "$T_RC" 2
+assert_contains "missing database: named" "$T_ERR" "'fromlp'"
+assert_contains "missing database: the flag named" "$T_ERR" "--create-db"
+
+# ---- lp file -> InfluxDB with --create-db -------------------------------------
+t_run "$FERRY" copy -q --json --create-db -j 2 "lp://$T/ha.lp?chunk_bytes=1M" "$IFX/fromlp"
+assert_eq "lp -> influx: exit 0" "$T_RC" 0
+assert_contains "lp -> influx: points written" "$T_OUT" "\"written\": $want"
+assert_eq "lp -> influx: the same points as written by curl" "$(digest fromlp)" "$src_digest"
+
+# ---- InfluxDB -> InfluxDB (a second database), no map -------------------------
+t_run "$FERRY" copy -q --create-db -j 3 --chunk-time 6h "$IFX/ha" "$IFX/copy1"
+assert_eq "influx -> influx: exit 0" "$T_RC" 0
+assert_eq "influx -> influx: equal" "$(digest copy1)" "$src_digest"
+# a rerun of the finished job writes nothing again
+t_run "$FERRY" copy --json --create-db -j 3 --chunk-time 6h "$IFX/ha" "$IFX/copy1"
+assert_eq "rerun of a done job: exit 0" "$T_RC" 0
+assert_contains "rerun of a done job: nothing read" "$T_OUT" '"read": 0'
+# another source state for the same job is refused, as the row copy does
+t_run "$FERRY" copy -q --create-db --chunk-time 2h "$IFX/ha" "$IFX/copy1"
+assert_eq "other options, same job: exit 2" "$T_RC" 2
+assert_contains "other options, same job: --restart named" "$T_ERR" "--restart"
+
+# ---- through a map: a measurement per domain ----------------------------------
+cat >"$T/map.yaml" <<'EOF'
+points:
+  - from: {measurement: "*", tags: {domain: sensor}}
+    to: "{tag.domain}"
+    tags: {unit: "{measurement}"}
+    drop_tags: [domain]
+  - from: no_such_measurement
+    drop: true
+EOF
+t_run "$FERRY" copy -q --create-db --map "$T/map.yaml" "$IFX/ha" "$IFX/mapped"
+assert_eq "through the map: exit 0" "$T_RC" 0
+assert_contains "through the map: a rule that matched nothing is named with its line" \
+	"$T_OUT$T_ERR" "map.yaml:6: rule from 'no_such_measurement' matched no point"
+sensors=$(grep -c 'domain=sensor' "$T/ha.lp" || true)
+assert_eq "through the map: every sensor point in 'sensor'" \
+	"$(idump mapped | grep -c '^sensor|' || true)" "$sensors"
+assert_eq "through the map: the others unchanged" \
+	"$(idump mapped | grep -vc '^sensor|' || true)" "$((want - sensors))"
+assert_eq "through the map: no domain tag left on sensor points" \
+	"$(idump mapped | grep '^sensor|' | grep -c 'domain=' || true)" 0
+assert_eq "through the map: the unit as a tag" \
+	"$(idump mapped | grep '^sensor|' | grep -c 'unit=' || true)" "$sensors"
+
+# the example map: a measurement per domain, entity_id and unit the only tags
+t_run "$FERRY" copy -q --create-db -j 2 --map "$FERRY_SRC/examples/maps/ha-per-domain.yaml" \
+	"$IFX/ha" "$IFX/ha_v2"
+assert_eq "ha-per-domain: exit 0" "$T_RC" 0
+assert_eq "ha-per-domain: every point" "$(npoints ha_v2)" "$want"
+assert_eq "ha-per-domain: the domains are the measurements" \
+	"$(idump ha_v2 | cut -d'|' -f1 | sort -u | tr '\n' ' ')" \
+	"$(grep -o 'domain=[a-z_]*' "$T/ha.lp" | cut -d= -f2 | sort -u | tr '\n' ' ')"
+assert_eq "ha-per-domain: no tag but entity_id and unit" \
+	"$(idump ha_v2 | cut -d'|' -f2 | tr ',' '\n' | cut -d= -f1 | sort -u | tr '\n' ' ')" \
+	"entity_id unit "
+
+# drop: true leaves points behind, counted per measurement
+cat >"$T/drop.yaml" <<'EOF'
+points:
+  - from: "%"
+    drop: true
+EOF
+t_run "$FERRY" copy -q --json --create-db --map "$T/drop.yaml" "$IFX/ha" "$IFX/dropped"
+assert_eq "drop: exit 0" "$T_RC" 0
+pct=$(grep -c '^%,' "$T/ha.lp" || true)
+assert_contains "drop: counted in the summary" "$T_OUT" "\"dropped\": $pct"
+assert_eq "drop: none of them written" "$(idump dropped | grep -c '^%|' || true)" 0
+assert_eq "drop: the others written" "$(npoints dropped)" "$((want - pct))"
+
+# a cast the value does not survive: a reject with the rule's line and the
+# point's line, the other points land; --max-errors stops the copy
+cat >"$T/cast.yaml" <<'EOF'
+points:
+  - from: W
+    fields:
+      value: {from: value, cast: int}
+EOF
+t_run "$FERRY" copy -q --json --create-db --rejects "$T/rej-cast" --map "$T/cast.yaml" \
+	"$IFX/ha" "$IFX/casted"
+assert_eq "failed cast: exit 3" "$T_RC" 3
+rej=$(cat "$T/rej-cast/rejects.ndjson" 2>/dev/null || true)
+assert_contains "failed cast: the rule's line named" "$rej" "cast.yaml:2: field 'value' value"
+all_w=$(grep -c '^W,' "$T/ha.lp" || true)
+nrej=$(grep -c '"table":"W"' <<<"$rej" || true)
+check "failed cast: some W values are not integers" test "$nrej" -gt 0
+assert_eq "failed cast: W landed + refused = all W" \
+	"$(( $(idump casted | grep -c '^W|' || true) + nrej ))" "$all_w"
+assert_eq "failed cast: the other measurements landed" \
+	"$(idump casted | grep -vc '^W|' || true)" "$((want - all_w))"
+t_run "$FERRY" copy -q --create-db --rejects "$T/rej-budget" --max-errors 5 \
+	--map "$T/cast.yaml" "$IFX/ha" "$IFX/budget"
+assert_eq "--max-errors 5: exit 1" "$T_RC" 1
+assert_contains "--max-errors 5: the budget named" "$T_ERR" "error budget"
+assert_eq "--max-errors 5: stops at the sixth reject" \
+	"$(grep -c . "$T/rej-budget/rejects.ndjson")" 6
+
+# ---- kill -9 mid-copy, then rerun: the same points ------------------------------
+kill_at_delays "0.4 0.8 1.5" "$FERRY" copy -q --create-db -j 2 --chunk-time 1h \
+	"$IFX/ha" "$IFX/killed"
+t_run "$FERRY" copy -q --create-db -j 2 --chunk-time 1h "$IFX/ha" "$IFX/killed"
+assert_eq "after kill -9: rerun exit 0" "$T_RC" 0
+assert_eq "after kill -9: equal to the source" "$(digest killed)" "$src_digest"
+
+# the same with the state in PostgreSQL (--state postgres://)
+kill_at_delays "0.4 0.8 1.5" "$FERRY" copy -q --create-db -j 2 --chunk-time 1h \
+	--state "$PGSTATE" "$IFX/ha" "$IFX/killed_pg"
+t_run "$FERRY" copy -q --create-db -j 2 --chunk-time 1h --state "$PGSTATE" "$IFX/ha" \
+	"$IFX/killed_pg"
+assert_eq "state in PostgreSQL, after kill -9: rerun exit 0" "$T_RC" 0
+assert_eq "state in PostgreSQL, after kill -9: equal to the source" "$(digest killed_pg)" \
+	"$src_digest"
+assert_eq "state in PostgreSQL: every chunk done" \
+	"$(pg_q "$PGSTATE" 'select count(*) = max(j.chunks) from ferry.point_chunks c join ferry.point_jobs j using (job)')" t
+t_run "$FERRY" copy -q --create-db -j 2 --chunk-time 2h --state "$PGSTATE" "$IFX/ha" \
+	"$IFX/killed_pg"
+assert_eq "state in PostgreSQL: other options refused (exit 2)" "$T_RC" 2
+assert_contains "state in PostgreSQL: other options refused, --restart named" "$T_ERR" "--restart"
+
+# ---- a field type conflict with data already in the target -----------------------
+iq x "CREATE DATABASE conflict" >/dev/null
+first_w=$(grep -m1 '^W,' "$T/ha.lp" | awk '{print $NF}')
+echo "W,entity_id=preexisting value=\"text\" $first_w" >"$T/pre.lp"
+iwrite conflict "$T/pre.lp"
+t_run "$FERRY" copy -q --json --rejects "$T/rej-conflict" "$IFX/ha" "$IFX/conflict"
+assert_eq "type conflict: exit 3 (rejects)" "$T_RC" 3
+rej=$(cat "$T/rej-conflict/rejects.ndjson" 2>/dev/null || true)
+assert_contains "type conflict: InfluxDB's reason in the rejects" "$rej" "field type conflict"
+landed_w=$(idump conflict | grep -c '^W|' || true)
+nrej=$(grep -c 'field type conflict' <<<"$rej" || true)
+all_w=$(grep -c '^W,' "$T/ha.lp" || true)
+check "type conflict: some W points refused" test "$nrej" -gt 0
+assert_eq "type conflict: W points landed + refused = all (plus the one there before)" \
+	"$((landed_w + nrej))" "$((all_w + 1))"
+assert_eq "type conflict: every other measurement landed" \
+	"$(idump conflict | grep -vc '^W|' || true)" "$((want - all_w))"
+assert_contains "type conflict: counted in the summary" "$T_OUT" "\"rejected\": $nrej"
+
+# ---- influxd stopped mid-copy: exit 1, rerun completes --------------------------
+state="$T/down.state"
+"$FERRY" copy -q --create-db -j 1 --retries 2 --state "$state" \
+	"lp://$T/ha.lp?chunk_bytes=64k" "$IFX/down" >"$T/down.out" 2>&1 &
+pid=$!
+# stop influxd once the first chunks are recorded as done
+for ((i = 0; i < 600; i++)); do
+	[[ -f "$state" && $(grep -c done "$state") -ge 2 ]] && break
+	sleep 0.05
+done
+"$FERRY_SRC/tests/services" stop-influx "$SVC"
+rc=0
+wait "$pid" || rc=$?
+assert_eq "influxd down mid-copy: exit 1" "$rc" 1
+assert_contains "influxd down mid-copy: a rerun resumes" "$(cat "$T/down.out")" "rerun"
+"$FERRY_SRC/tests/services" start-influx "$SVC"
+t_run "$FERRY" copy -q --create-db -j 1 --state "$state" "lp://$T/ha.lp?chunk_bytes=64k" \
+	"$IFX/down"
+assert_eq "influxd back: rerun exit 0" "$T_RC" 0
+assert_eq "influxd back: equal to the source" "$(digest down)" "$src_digest"
+
+# ---- InfluxDB 2.x (/api/v2/write), against tests/integration/influx2_fake.py --
+"$PY" "$FERRY_SRC/tests/integration/influx2_fake.py" "$T/fake2.port" >"$T/fake2.log" 2>&1 &
+fake=$!
+for ((i = 0; i < 100; i++)); do [[ -s "$T/fake2.port" ]] && break; sleep 0.1; done
+F2="influx://127.0.0.1:$(cat "$T/fake2.port")/?org=acme&token=s3cret"
+printf 'm,host=a v=1 1700000000000000000\nm,host=b v=2i 1700000000000000000\nm,host=a v=3 1700000001000000000\n' \
+	>"$T/v2.lp"
+t_run "$FERRY" copy -q --json --rejects "$T/rej-v2" "lp://$T/v2.lp" "$F2&bucket=ha"
+assert_eq "2.x: exit 3 (a type conflict)" "$T_RC" 3
+assert_eq "2.x: the points in the bucket" \
+	"$(curl -sS "http://127.0.0.1:$(cat "$T/fake2.port")/fake/points?bucket=ha")" \
+	$'m,host=a 1700000000000000000 v=1\nm,host=a 1700000001000000000 v=3'
+assert_contains "2.x: the conflict in the rejects" "$(cat "$T/rej-v2/rejects.ndjson")" \
+	"field type conflict"
+t_run "$FERRY" copy -q "lp://$T/v2.lp" "$F2&bucket=nob"
+assert_eq "2.x: a missing bucket is exit 2" "$T_RC" 2
+assert_contains "2.x: a missing bucket is named" "$T_ERR" "'nob'"
+t_run "$FERRY" copy -q --create-db --rejects "$T/rej-v2b" "lp://$T/v2.lp" "$F2&bucket=nob"
+assert_eq "2.x: --create-db makes the bucket (exit 3: the conflict)" "$T_RC" 3
+kill "$fake"
+wait "$fake" 2>/dev/null || true
+
+# ---- lp:// target: read back into InfluxDB --------------------------------------
+t_run "$FERRY" copy -q -j 2 --chunk-time 6h "$IFX/ha" "lp://$T/out.lp"
+assert_eq "influx -> lp: exit 0" "$T_RC" 0
+assert_eq "influx -> lp: the export header" "$(head -2 "$T/out.lp")" \
+	$'# DML\n# CONTEXT-DATABASE: ha'
+assert_eq "influx -> lp: every point" "$(grep -vc '^#' "$T/out.lp")" "$want"
+t_run "$FERRY" copy -q --create-db "lp://$T/out.lp" "$IFX/back"
+assert_eq "lp -> influx: exit 0" "$T_RC" 0
+assert_eq "lp round trip: equal to the source" "$(digest back)" "$src_digest"
+# kill -9 of an lp:// copy: the file is cut back to the last done chunk
+kill_at_delays "0.2 0.4 0.8" "$FERRY" copy -q -j 2 --chunk-time 1h "$IFX/ha" "lp://$T/out2.lp"
+t_run "$FERRY" copy -q -j 2 --chunk-time 1h "$IFX/ha" "lp://$T/out2.lp"
+assert_eq "lp after kill -9: exit 0" "$T_RC" 0
+t_run "$FERRY" copy -q -j 1 --chunk-time 1h "$IFX/ha" "lp://$T/out3.lp"
+check "lp after kill -9: the same file as one uninterrupted run" cmp "$T/out2.lp" "$T/out3.lp"
+# lp:- writes to stdout (no state, no resume)
+"$FERRY" copy -q "$IFX/ha" lp:- >"$T/stdout.lp"
+assert_eq "lp:- : every point" "$(grep -vc '^#' "$T/stdout.lp")" "$want"
+if command -v influx >/dev/null; then
+	iq x "CREATE DATABASE ha" >/dev/null
+	influx -host 127.0.0.1 -port "$IPORT" -import -path "$T/out.lp" -precision ns \
+		>"$T/import.out" 2>&1 || true
+	assert_contains "influx -import reads the file" "$(cat "$T/import.out")" "Failed 0 inserts"
+	assert_contains "influx -import: every point" "$(cat "$T/import.out")" "Processed $want inserts"
+	assert_eq "influx -import of the same points changes nothing" "$(digest ha)" "$src_digest"
+fi
+
+t_done

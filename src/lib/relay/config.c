@@ -186,11 +186,11 @@ static const struct key keys[] = {
 	{ "devices.key-column", K_STR, OFF(devices_key_column), "a column name" },
 	{ "devices.id-column", K_STR, OFF(devices_id_column), "a column name" },
 	{ "devices.measurement", K_STR, OFF(telemetry_measurement), "a measurement name" },
+	{ "commit-window-us", K_WINDOW, OFF(commit_window_us),
+	  "microseconds, e.g. 2000 (0: no window)" },
 	{ "mqtt", K_STR, OFF(mqtt_url), "mqtt://[USER[:PASSWORD]@]HOST[:PORT]" },
 	{ "mqtt-map", K_STR, OFF(mqtt_map), "a map file of MQTT subscriptions" },
 	{ "mqtt-client-id", K_STR, OFF(mqtt_client_id), "a client id" },
-	{ "commit-window-us", K_WINDOW, OFF(commit_window_us),
-	  "microseconds, e.g. 2000 (0: no window)" },
 };
 #undef OFF
 

@@ -89,6 +89,7 @@ struct relay_mqtt {
 	struct ack *acks;
 	size_t nacks, capacks, nmsgs;
 	int subscribed;             /* this process subscribed once */
+	int progressed;             /* a batch was acknowledged since the last reconnect */
 	int resubscribed;           /* this connection subscribed again */
 	uint16_t next_id;
 	uint64_t *rset;             /* topics (hashes) of retained messages taken */
@@ -383,6 +384,7 @@ static int flush_batch(struct relay_mqtt *q, char *why, size_t cap)
 	q->nmsgs = 0;
 	if (rc)
 		return rc;
+	q->progressed = 1;
 	return flush_out(q, why, cap);
 }
 
@@ -600,8 +602,12 @@ static void *client_main(void *arg)
 		atomic_store(&q->connected, 0);
 		if (atomic_load(&q->stop))
 			break;
-		if (up)
+		/* a connection that took messages starts the backoff again; one
+		 * whose writes fail (the primary down) does not, or the relay
+		 * would reconnect every 0.1 s for as long as the store is down */
+		if (up && q->progressed)
 			backoff = 100;
+		q->progressed = 0;
 		atomic_fetch_add(&q->reconnects, 1);
 		if (up || was_up)
 			ferry_warn("relay: mqtt: %s; reconnecting (backoff from %d ms)",

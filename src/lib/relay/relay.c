@@ -993,15 +993,17 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 		if (sigwait(&set, &sig))
 			break;
 	ferry_info("relay: stopping (signal %d): finishing the writes in flight", sig);
-	relay_mqtt_stop(R.mqtt);
-	R.mqtt = NULL;
+	/* HTTP first: /metrics reads the MQTT counters; MQTT's last batch
+	 * still needs the committers, which teardown stops */
 	relay_http_stop(h);
 	h = NULL;
+	relay_mqtt_stop(R.mqtt);
+	R.mqtt = NULL;
 	rc = 0;
 out:
-	relay_mqtt_stop(R.mqtt);
 	if (h)
 		relay_http_stop(h);
+	relay_mqtt_stop(R.mqtt);
 	relay_teardown(&R);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -90,6 +90,7 @@ struct relay_mqtt {
 	size_t nacks, capacks, nmsgs;
 	int subscribed;             /* this process subscribed once */
 	int progressed;             /* a batch was acknowledged since the last reconnect */
+	int64_t up_ms;              /* when the last CONNACK came */
 	int resubscribed;           /* this connection subscribed again */
 	uint16_t next_id;
 	uint64_t *rset;             /* topics (hashes) of retained messages taken */
@@ -536,6 +537,7 @@ static int session(struct relay_mqtt *q, char *why, size_t cap)
 	if (ferry_buf_setlen(&q->in, q->in.len - (size_t)k) < 0)
 		return 0;
 	atomic_store(&q->connected, 1);
+	q->up_ms = mono_ms();
 	q->resubscribed = 0;
 	if (!q->subscribed || !pk.session_present) {
 		q->resubscribed = q->subscribed;
@@ -602,10 +604,11 @@ static void *client_main(void *arg)
 		atomic_store(&q->connected, 0);
 		if (atomic_load(&q->stop))
 			break;
-		/* a connection that took messages starts the backoff again; one
-		 * whose writes fail (the primary down) does not, or the relay
-		 * would reconnect every 0.1 s for as long as the store is down */
-		if (up && q->progressed)
+		/* a connection that took messages (or lived a minute) starts the
+		 * backoff again; one whose writes fail (the primary down) does
+		 * not, or the relay would reconnect every 0.1 s for as long as
+		 * the store is down */
+		if (up && (q->progressed || mono_ms() - q->up_ms > 60000))
 			backoff = 100;
 		q->progressed = 0;
 		atomic_fetch_add(&q->reconnects, 1);

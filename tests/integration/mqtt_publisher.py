@@ -7,6 +7,10 @@ when the broker goes away.  Every sequence number the broker acknowledged
 they are not within --timeout seconds.
 
 usage: mqtt_publisher.py PORT N ACKED [--start-us US] [--timeout S]
+       [--rate MSGS_PER_S] [--pt] [--client-id ID]
+--rate paces the publishing (default: as fast as paho goes); --pt adds
+"pt", the publish time in microseconds since the epoch (bench/relay_mqtt
+measures publish-to-commit with it).
 """
 import argparse
 import sys
@@ -21,6 +25,9 @@ ap.add_argument("n", type=int)
 ap.add_argument("acked")
 ap.add_argument("--start-us", type=int, default=1700000000000000)
 ap.add_argument("--timeout", type=float, default=600)
+ap.add_argument("--rate", type=float, default=0)
+ap.add_argument("--pt", action="store_true")
+ap.add_argument("--client-id", default="relay-test-publisher")
 a = ap.parse_args()
 
 lock = threading.Lock()
@@ -29,7 +36,7 @@ early = set()     # mids acknowledged before publish() returned them
 acked = []
 done = threading.Event()
 
-c = mqtt.Client(client_id="relay-test-publisher", clean_session=False)
+c = mqtt.Client(client_id=a.client_id, clean_session=False)
 c.max_inflight_messages_set(100)
 c.max_queued_messages_set(0)
 c.reconnect_delay_set(0.1, 1)
@@ -55,9 +62,15 @@ def on_publish(client, userdata, mid):
 c.on_publish = on_publish
 c.connect("127.0.0.1", a.port, keepalive=10)
 c.loop_start()
+t0 = time.time()
 for i in range(a.n):
-    payload = '{"seq":%d,"temperature":%.2f,"ts":%d}' % (i, 20 + (i % 100) / 10,
-                                                          a.start_us + i)
+    if a.rate and i % 50 == 0:
+        ahead = t0 + i / a.rate - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+    pt = ',"pt":%d' % int(time.time() * 1e6) if a.pt else ""
+    payload = '{"seq":%d,"temperature":%.2f,"ts":%d%s}' % (i, 20 + (i % 100) / 10,
+                                                            a.start_us + i, pt)
     info = c.publish("devices/d%d/telemetry" % (i % 10), payload, qos=1)
     with lock:
         if info.mid in early:

@@ -162,6 +162,18 @@ check "new-primary: replayed into InfluxDB" wait_for replayed \
 t_run "$FERRY" cutover set-phase dual --db "$PGURL"
 check "back to dual" relay_phase_is dual
 
+# ---- the primary (InfluxDB) down: nothing acknowledged, nothing lost
+"$FERRY_SRC/tests/services" stop-influx "$SVC"
+pub -t devices/pdown/telemetry -m '{"temperature": 3, "ts": 1700000300}'
+check "primary down: the write fails and the relay reconnects" wait_for refused \
+	stat_ge mqtt.reconnects 1
+assert_eq "primary down: nothing in PostgreSQL" "$(pg_rows "tags->>'device_id' = 'pdown'")" 0
+"$FERRY_SRC/tests/services" start-influx "$SVC"
+check "primary back: the broker's redelivery lands in InfluxDB" wait_for pback \
+	test "$(ifx_count "SELECT count(temperature) FROM telemetry WHERE device_id = 'pdown'")" = 1
+check "and in PostgreSQL" wait_for pback-pg test "$(pg_rows "tags->>'device_id' = 'pdown'")" = 1
+check "the redelivery is counted" stat_ge mqtt.subscriptions.devices.redeliveries 1
+
 # ---- kill -9 of the relay and a broker restart under a QoS 1 stream.
 # The publisher finishes while the relay is down (the broker queues for
 # the persistent session), so the broker restart falls into the relay's

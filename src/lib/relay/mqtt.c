@@ -548,6 +548,11 @@ static int session(struct relay_mqtt *q, char *why, size_t cap)
 	ferry_info("relay: mqtt connected to %s as '%s' (%s)%s", q->where, q->client_id,
 		   pk.session_present ? "session resumed" : "new session",
 		   q->resubscribed ? "; subscribed again, retained messages not taken again" : "");
+	/* what came with the CONNACK (a resumed session's messages): the
+	 * broker waits for their acks, so no more bytes may come to poll for */
+	if (q->in.len && (take_packets(q, &suback, why, cap) < 0 || flush_batch(q, why, cap) < 0 ||
+			  (q->out.len && flush_out(q, why, cap) < 0)))
+		return 1;
 	for (;;) {
 		int64_t now = mono_ms(), wait;
 

@@ -192,6 +192,7 @@ check "the session resumes after the restart" wait_for resumed stat_ge mqtt.subs
 "$FERRY_SRC/tests/services" start-mqtt "$SVC"
 seqs() { pg_q "$PGURL" "SELECT count(DISTINCT numeric_value) FROM telemetry_data WHERE measurement = 'telemetry' AND field = 'seq'"; }
 check "every message reaches the stores" wait_for all test "$(seqs)" = "$N"
+cp "$SVC_ROOT/relay/relay.log" "$SVC_ROOT/mqtt/mosquitto.log" "$T/" 2>/dev/null || true
 check "the spool drains" relay_drained
 missing=$(psql -XAtq -v ON_ERROR_STOP=1 -d "$PGURL" <<-EOF
 	CREATE TEMP TABLE acked (seq float8);

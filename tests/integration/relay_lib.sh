@@ -1,11 +1,11 @@
 # shellcheck shell=bash
 # tests/integration/relay_lib.sh - sourced by the relay tests after lib.sh.
 #
-# relay_services          private PostgreSQL + InfluxDB for this test (the relay
-#                         tests stop and kill them; never the shared ones);
-#                         sets SVC, PGPORT, IPORT, IURL (http), creates the
-#                         InfluxDB database home_assistant and the PostgreSQL
-#                         database relay (PGURL)
+# relay_services [mqtt]   private PostgreSQL + InfluxDB (+ Mosquitto) for this
+#                         test (the relay tests stop and kill them; never the
+#                         shared ones); sets SVC, PGPORT, IPORT, IURL (http),
+#                         MPORT (mqtt), creates the InfluxDB database
+#                         home_assistant and the PostgreSQL database relay (PGURL)
 # relay_start [ARGS...]   tests/services start-relay; sets RPORT, RURL
 # relay_stop [TERM|KILL]
 # ifx_q QUERY             POST /query to the InfluxDB (db home_assistant), JSON out
@@ -23,7 +23,7 @@ PY=/usr/bin/python3
 
 relay_services() {
 	SVC="$T/svc"
-	if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx >"$T/svc.log" 2>&1; then
+	if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx "$@" >"$T/svc.log" 2>&1; then
 		cat "$T/svc.log" >&2
 		return 1
 	fi
@@ -31,10 +31,11 @@ relay_services() {
 	PGPORT=$(sed -n 's/^FERRY_PG_PORT=//p' "$SVC/env")
 	IPORT=$(sed -n 's/^FERRY_INFLUX_PORT=//p' "$SVC/env")
 	IURL="http://127.0.0.1:$IPORT"
+	MPORT=$(sed -n 's/^FERRY_MQTT_PORT=//p' "$SVC/env")
 	psql -XAtq -d "postgres://postgres@127.0.0.1:$PGPORT/postgres" -c 'CREATE DATABASE relay' >/dev/null
 	PGURL="postgres://postgres@127.0.0.1:$PGPORT/relay"
 	curl -sS -XPOST "$IURL/query" --data-urlencode 'q=CREATE DATABASE home_assistant' >/dev/null
-	export SVC PGPORT IPORT IURL PGURL
+	export SVC PGPORT IPORT IURL PGURL MPORT
 }
 
 relay_start() {

@@ -40,6 +40,7 @@
 #include "ferry/log.h"
 #include "ferry/registry.h"
 #include "ferry/url.h"
+#include "relay/mqtt_int.h"
 #include "relay/relay_int.h"
 
 #define SPOOL_MAX_DEFAULT (UINT64_C(1) << 30)
@@ -96,6 +97,7 @@ struct relay {
 	size_t ndbs;
 	char relay_id[160];
 	uint64_t window_us;
+	struct relay_mqtt *mqtt;      /* MQTT ingest, NULL when off */
 };
 
 static double now_s(void)
@@ -489,6 +491,7 @@ static void op_gauges(void *ud, struct relay_gauges *g)
 		g->store_kind[i] = R->has[i] ? relay_store_kind(R->cm[i].st) : NULL;
 		g->store_up[i] = R->has[i] && atomic_load(&R->up[i]);
 	}
+	g->mqtt = R->mqtt;
 }
 
 static const struct relay_http_ops http_ops = {
@@ -972,6 +975,21 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	hc.status = R.status;
 	if ((rc = relay_http_start(&hc, &http_ops, &R, &h, err)) < 0)
 		goto out;
+	if (o->mqtt_url || o->mqtt_map) {
+		/* MQTT messages take the write path of /write: op_write */
+		struct relay_mqtt_cfg mc = {
+			.url = o->mqtt_url, .map_path = o->mqtt_map,
+			.client_id = o->mqtt_client_id, .default_db = R.dbs[0],
+			.spool = R.spool, .write = op_write, .ud = &R,
+		};
+
+		if (!o->mqtt_url) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt-map needs --mqtt URL");
+			goto out;
+		}
+		if ((rc = relay_mqtt_start(&mc, &R.mqtt, err)) < 0)
+			goto out;
+	}
 	ferry_info("relay: listening on %s, phase %s%s, old %s, new %s", hc.listen,
 		   ferry_phase_name(atomic_load(&R.phase)), R.fixed_phase ? " (fixed)" : "",
 		   R.has[RELAY_OLD] ? relay_store_kind(R.cm[RELAY_OLD].st) : "none",
@@ -980,12 +998,17 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 		if (sigwait(&set, &sig))
 			break;
 	ferry_info("relay: stopping (signal %d): finishing the writes in flight", sig);
+	/* HTTP first: /metrics reads the MQTT counters; MQTT's last batch
+	 * still needs the committers, which teardown stops */
 	relay_http_stop(h);
 	h = NULL;
+	relay_mqtt_stop(R.mqtt);
+	R.mqtt = NULL;
 	rc = 0;
 out:
 	if (h)
 		relay_http_stop(h);
+	relay_mqtt_stop(R.mqtt);
 	relay_teardown(&R);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

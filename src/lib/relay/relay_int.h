@@ -22,6 +22,8 @@
  *   config.c     YAML file and FERRY_RELAY_* environment into the options
  *   relay.c      the write path and the ack rule: primary (group commit) +
  *                spool, then 204; the replay thread; phase changes
+ *   mqtt.c, mqtt_map.c  MQTT subscriptions into the same write path
+ *                (mqtt_int.h)
  *
  * Threads: libmicrohttpd's pool calls the http ops concurrently; relay.c
  * serialises each store behind its own committer thread, so a struct
@@ -73,6 +75,12 @@ int relay_ingest_lp(const char *body, size_t n, enum lp_precision precision,
 int relay_ingest_telemetry(const char *json, size_t n, const char *measurement,
 			   const char *device, int64_t now_ns, struct relay_points *out,
 			   struct ferry_error *err);
+
+/* A JSON time as the device API takes "timestamp" (a number: seconds,
+ * ms, us or ns by its size; a string: RFC 3339) in ns: 1, 0 when out of
+ * range or not a time, -1 when v is neither a number nor a string. */
+struct json_t;
+int relay_json_time(struct json_t *v, int64_t *ns);
 
 /* ------------------------------------------------------------ stores */
 
@@ -296,6 +304,7 @@ struct relay_gauges {
 	double replay_lag_s;
 	const char *store_kind[2];  /* "influx", "postgres", NULL when absent */
 	int store_up[2];
+	struct relay_mqtt *mqtt;    /* MQTT ingest (mqtt_int.h), NULL when off */
 };
 /* Prometheus text exposition (ferry_relay_ prefix). */
 int relay_metrics_prometheus(struct relay_metrics *m, const struct relay_gauges *g,

@@ -157,6 +157,13 @@ struct ferry_cutover_opts {
 	double soak_s;               /* switchover -> cleanup; < 0 = 3600 */
 	const char *switch_cmd;      /* run (sh -c) after switchover; NULL none */
 	const char *final_export;    /* cleanup: old store -> lp://FILE; NULL none */
+	/* automatic rollback: in switchover (new-primary) the relays move the
+	 * cutover back to validate (dual) when the new store's failed writes
+	 * over the window reach the threshold, counted once they wrote at
+	 * least min_writes in it; 0 = the defaults 5%, 60 s, 20 */
+	double rollback_threshold;   /* a fraction: 0.05 */
+	double rollback_window_s;
+	int rollback_min_writes;
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	double timeout_s;            /* with wait; <= 0: no limit */

@@ -112,7 +112,14 @@ static const char plan_ddl[] =
 	" ADD COLUMN IF NOT EXISTS step text,"
 	" ADD COLUMN IF NOT EXISTS action text,"
 	" ADD COLUMN IF NOT EXISTS gates jsonb,"
-	" ADD COLUMN IF NOT EXISTS note text";
+	" ADD COLUMN IF NOT EXISTS note text;"
+	/* automatic rollback (the relays read these in new-primary, and
+	 * record what they did in auto_rollback) */
+	"ALTER TABLE ferry.cutover_plan"
+	" ADD COLUMN IF NOT EXISTS rollback_threshold double precision NOT NULL DEFAULT 0.05,"
+	" ADD COLUMN IF NOT EXISTS rollback_window_s double precision NOT NULL DEFAULT 60,"
+	" ADD COLUMN IF NOT EXISTS rollback_min_writes integer NOT NULL DEFAULT 20,"
+	" ADD COLUMN IF NOT EXISTS auto_rollback jsonb";
 
 /* us since 1970 <-> timestamptz, exactly (to_timestamp goes through a double) */
 #define TS_OF(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
@@ -342,7 +349,9 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " old_shown AS old, new_shown AS new, layout, map, map_digest,"
 			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
 			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
-			       " " RFC("created_at") " AS created_at, created_by"
+			       " " RFC("created_at") " AS created_at, created_by,"
+			       " rollback_threshold, rollback_window_s AS rollback_window_seconds,"
+			       " rollback_min_writes, auto_rollback"
 			       " FROM ferry.cutover_plan) p", err)) ||
 	    !(relays = query_json(pg, "SELECT coalesce(json_agg(r ORDER BY relay_id), '[]')"
 				  " FROM (SELECT relay_id, listen, phase,"
@@ -433,7 +442,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 {
 	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	const char *strategy = o->strategy ? o->strategy : "dual-write";
-	char digest[33] = "", soak[32];
+	char digest[33] = "", soak[32], rb[3][32];
 	struct cut_plan plan;
 	struct cut_ctx c;
 	json_t *gates = NULL;
@@ -469,6 +478,12 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		goto out;
 	}
 	snprintf(soak, sizeof(soak), "%.3f", o->soak_s < 0 ? 3600.0 : o->soak_s);
+	snprintf(rb[0], sizeof(rb[0]), "%.6f", o->rollback_threshold > 0 ? o->rollback_threshold :
+		 0.05);
+	snprintf(rb[1], sizeof(rb[1]), "%.3f", o->rollback_window_s > 0 ? o->rollback_window_s :
+		 60.0);
+	snprintf(rb[2], sizeof(rb[2]), "%d", o->rollback_min_writes > 0 ? o->rollback_min_writes :
+		 20);
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
 	    (rc = relay_pg_exec(pg, "SELECT step, status FROM ferry.cutover_plan FOR UPDATE", 0,
 				NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
@@ -483,18 +498,20 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	PQclear(res);
 	res = NULL;
 	{
-		const char *p[15] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+		const char *p[18] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
 				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
 				      o->switch_cmd, o->final_export, o->by ? o->by : "",
-				      o->ts.chunk_time };
+				      o->ts.chunk_time, rb[0], rb[1], rb[2] };
 
 		/* a new plan forgets the old one's T0s: its backfill starts over */
 		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
 					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
 					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
-					" created_by, chunk_time) VALUES ('active', $1, 'prepare', $2,"
-					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+					" created_by, chunk_time, rollback_threshold, rollback_window_s,"
+					" rollback_min_writes) VALUES ('active', $1, 'prepare', $2,"
+					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+					" $16, $17, $18)"
 					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
 					" strategy = $1, step = 'prepare', step_since = now(),"
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
@@ -502,7 +519,9 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
 					" final_export = $13, t0 = NULL, backfill_t0 = NULL,"
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
-					" created_by = $14, chunk_time = $15", 15, p, NULL,
+					" created_by = $14, chunk_time = $15,"
+					" rollback_threshold = $16, rollback_window_s = $17,"
+					" rollback_min_writes = $18, auto_rollback = NULL", 18, p, NULL,
 					"cannot record the plan in ferry.cutover_plan", err)) < 0)
 			goto out;
 	}
@@ -679,19 +698,34 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	}
 	{
 		char t0[32];
-		const char *p[3] = { ferry_cutover_step_name(to), NULL, NULL };
+		const char *p[4] = { ferry_cutover_step_name(to), NULL, NULL,
+				     ferry_cutover_step_name(from) };
+		PGresult *res = NULL;
 
 		snprintf(t0, sizeof(t0), "%" PRId64, c.t0_us);
 		/* T0: when the last relay began dual-writing (the dual-write
 		 * gate), unless kept through a rollback */
 		p[1] = from == FERRY_STEP_DUAL_WRITE ? t0 : NULL;
 		p[2] = from == FERRY_STEP_DUAL_WRITE ? "t" : "f";
+		/* the step it was at when the gates ran, or nothing: a relay may
+		 * have rolled the switchover back meanwhile (automatic rollback
+		 * takes the plan row, not the operators' lock) */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $3 AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
-					3, p,
-					NULL, "cannot move the plan", err)) < 0 ||
-		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+					" t0 = CASE WHEN $3 AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END"
+					" WHERE step = $4 AND status = 'active' RETURNING 1",
+					4, p, &res, "cannot move the plan", err)) < 0)
+			goto out;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			rollback_tx(pg);
+			rc = ferry_error_set(err, FERRY_EINVAL, "the cutover moved while its gates "
+					     "were checked (a relay's automatic rollback, or ferry "
+					     "cutover abort): see ferry cutover status");
+			goto out;
+		}
+		PQclear(res);
+		if ((rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
 				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;

@@ -102,35 +102,7 @@ assert_eq "--json refusal: the step" "$(jget step)" prepare
 # ---- the relay comes (it keeps the stored phase, old-only), the writer starts
 relay_start
 check "the relay is in old-only" relay_phase_is old-only
-cat >"$T/writer.py" <<'EOF'
-# Home Assistant's way: a batch every 0.1 s stamped now, 204 or a failure;
-# the acknowledged points' keys go to ACKED.  Stops when STOP exists.
-import os, sys, time
-from influxdb import InfluxDBClient
-port, acked, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-c = InfluxDBClient(host="127.0.0.1", port=port, username="root", password="root",
-                   database="home_assistant", timeout=10, retries=1)
-n = ok = bad = 0
-parent = os.getppid()
-with open(acked, "a") as out:
-    # the test gone (it failed): stop too
-    while not os.path.exists(stop) and os.getppid() == parent:
-        now = time.time_ns() // 1000 * 1000
-        pts = [{"measurement": "W", "tags": {"domain": "sensor", "entity_id": "sensor.live_%d" % i},
-                "fields": {"value": float(n + i)}, "time": now} for i in range(10)]
-        n += 10
-        try:
-            c.write_points(pts, time_precision="n")
-            ok += 1
-            for p in pts:
-                out.write("%s %d\n" % (p["tags"]["entity_id"], now))
-            out.flush()
-        except Exception as e:
-            bad += 1
-            print("write failed: %s" % e, file=sys.stderr)
-        time.sleep(0.1)
-print("acked=%d failed=%d" % (ok, bad))
-EOF
+cp "$FERRY_SRC/tests/integration/cutover_writer.py" "$T/writer.py"
 $PY "$T/writer.py" "$RPORT" "$T/acked" "$T/stop" >"$T/writer.out" 2>"$T/writer.err" &
 writer=$!
 acked_some() {

@@ -164,6 +164,9 @@ struct ferry_cutover_opts {
 	double rollback_threshold;   /* a fraction: 0.05 */
 	double rollback_window_s;
 	int rollback_min_writes;
+	/* live consistency: in dual the relays sample 1 in this many writes
+	 * (at most 60 a minute each); 0 = 100 */
+	int sample_every;
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	double timeout_s;            /* with wait; <= 0: no limit */

@@ -25,7 +25,7 @@ static const char cutover_usage[] =
 	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
 	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
 	"                     [--rollback-threshold PCT] [--rollback-window DURATION]\n"
-	"                     [--rollback-min-writes N]\n"
+	"                     [--rollback-min-writes N] [--sample-every N]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
@@ -44,7 +44,9 @@ static const char cutover_usage[] =
 	"                           before T0, job cutover-backfill; resumable)\n"
 	"  validate    dual         gates: spool-drained (lag < 5 s), error-rate-old,\n"
 	"                           error-rate-new (< 1% in 5 min), verify (equal\n"
-	"                           before T0)\n"
+	"                           before T0), live-consistency (points the relays\n"
+	"                           sampled in dual read back from both stores:\n"
+	"                           under 0.1% differ)\n"
 	"  switchover  new-primary  --switch-cmd runs; gates: relays-new-primary,\n"
 	"                           error-rate-new, spool-drained, soak; automatic\n"
 	"                           rollback: when the new store's failed writes pass\n"
@@ -87,6 +89,9 @@ static const char cutover_usage[] =
 	"  --rollback-min-writes N\n"
 	"                       prepare: ... once a relay wrote at least N times in it\n"
 	"                       (default 20)\n"
+	"  --sample-every N     prepare: in dual each relay keeps 1 in N writes (at\n"
+	"                       most 60 a minute) for the live-consistency gate\n"
+	"                       (default 100)\n"
 	"  --wait               advance: re-check the gates every 2 s until they pass\n"
 	"  --timeout DURATION   advance --wait: give up after this long\n"
 	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
@@ -105,7 +110,7 @@ static const char cutover_usage[] =
 enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
 	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_RB_THRESHOLD,
-	OPT_RB_WINDOW, OPT_RB_MIN
+	OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
@@ -121,7 +126,7 @@ static int takes(int sub, int opt)
 	case OPT_BY: return sub != SUB_STATUS;
 	case OPT_OLD: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
 	case OPT_FINAL_EXPORT: case OPT_RB_THRESHOLD: case OPT_RB_WINDOW: case OPT_RB_MIN:
-	case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
+	case OPT_SAMPLE_EVERY: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
 	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
@@ -290,6 +295,7 @@ int cmd_cutover(int argc, char **argv)
 		{ "rollback-threshold", required_argument, NULL, OPT_RB_THRESHOLD },
 		{ "rollback-window", required_argument, NULL, OPT_RB_WINDOW },
 		{ "rollback-min-writes", required_argument, NULL, OPT_RB_MIN },
+		{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -370,14 +376,18 @@ int cmd_cutover(int argc, char **argv)
 				return cli_usage(cmdname, "--rollback-window '%s' is out of range: "
 						 "give 1s to 1h", optarg);
 			break;
-		case OPT_RB_MIN: {
+		case OPT_RB_MIN: case OPT_SAMPLE_EVERY: {
 			char *end;
 			long n = strtol(optarg, &end, 10);
 
 			if (end == optarg || *end || n < 1 || n > 1000000)
-				return cli_usage(cmdname, "--rollback-min-writes '%s' is not a count "
-						 "from 1 to 1000000", optarg);
-			o.rollback_min_writes = (int)n;
+				return cli_usage(cmdname, "--%s '%s' is not a count from 1 to "
+						 "1000000", c == OPT_RB_MIN ? "rollback-min-writes" :
+						 "sample-every", optarg);
+			if (c == OPT_RB_MIN)
+				o.rollback_min_writes = (int)n;
+			else
+				o.sample_every = (int)n;
 			break;
 		}
 		case OPT_FINAL_EXPORT: o.final_export = optarg; break;

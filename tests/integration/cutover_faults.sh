@@ -73,7 +73,7 @@ t_run "$FERRY" cutover --help
 assert_contains "--help names --rollback-threshold" "$T_OUT" "--rollback-threshold PCT"
 
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 1h --chunk-time 1h \
-	--rollback-threshold 5% --rollback-window 20s --rollback-min-writes 20
+	--rollback-threshold 5% --rollback-window 20s --rollback-min-writes 20 --sample-every 3
 assert_eq "prepare exits 0" "$T_RC" 0
 assert_eq "the limits are in the plan" \
 	"$(pg_q "$PGURL" "SELECT rollback_threshold || ' ' || rollback_window_s || ' ' || rollback_min_writes FROM ferry.cutover_plan")" \
@@ -84,10 +84,30 @@ cp "$FERRY_SRC/tests/integration/cutover_writer.py" "$T/writer.py"
 $PY "$T/writer.py" "$RPORT" "$T/acked" "$T/stop" >"$T/writer.out" 2>"$T/writer.err" &
 writer=$!
 check "the writer is acknowledged" acked_grows
-for step in dual-write backfill validate switchover; do
+for step in dual-write backfill validate; do
 	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 120s --progress none
 	assert_eq "-> $step" "$T_RC" 0
 done
+
+# ---- live consistency: the relay samples its writes in dual; a sampled
+# point that differs in the new store refuses the advance
+check "the relay sampled points in dual" \
+	wait_sql "SELECT count(*) >= 5 FROM ferry.cutover_samples s JOIN ferry.relay_spool p USING (spool_id) WHERE s.seq <= p.seq"
+assert_eq "a sample is a point the relay wrote" \
+	"$(pg_q "$PGURL" "SELECT bool_and(line LIKE 'W,%' AND measurement = 'W' AND line LIKE '% ' || time_ns) FROM ferry.cutover_samples")" t
+spoil="UPDATE telemetry_data t SET numeric_value = numeric_value + 1000 FROM (SELECT measurement, time_ns FROM ferry.cutover_samples ORDER BY id LIMIT 1) s WHERE t.measurement = s.measurement AND t.time = timestamptz 'epoch' + s.time_ns / 1000 * interval '1 microsecond' AND t.series = 'sensor.live_0'"
+pg_q "$PGURL" "$spoil" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "a sampled point differs: advance refused" "$T_RC" 3
+assert_contains "the live-consistency gate fails" "$T_OUT" "fail   live-consistency"
+assert_contains "with its figure and the differing row" "$T_OUT" "sampled points differ between the stores (1), threshold 0.1%; "
+assert_contains "naming the value the new store holds" "$T_OUT" "new store only: "
+pg_q "$PGURL" "${spoil/+ 1000/- 1000}" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 120s --progress none
+assert_eq "-> switchover" "$T_RC" 0
+assert_contains "the live-consistency gate passes" "$T_OUT" "pass   live-consistency"
+assert_contains "with 0 differing" "$T_OUT" "0.00% of "
+assert_eq "the scratch table is gone" "$(pg_q "$PGURL" "SELECT to_regclass('ferry_cutover_check') IS NULL")" t
 check "the relay is in new-primary" phase_is new-primary
 t_run "$FERRY" cutover status --db "$PGURL"
 assert_contains "status shows the rollback limits" "$T_OUT" \

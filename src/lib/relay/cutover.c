@@ -119,7 +119,9 @@ static const char plan_ddl[] =
 	" ADD COLUMN IF NOT EXISTS rollback_threshold double precision NOT NULL DEFAULT 0.05,"
 	" ADD COLUMN IF NOT EXISTS rollback_window_s double precision NOT NULL DEFAULT 60,"
 	" ADD COLUMN IF NOT EXISTS rollback_min_writes integer NOT NULL DEFAULT 20,"
-	" ADD COLUMN IF NOT EXISTS auto_rollback jsonb";
+	" ADD COLUMN IF NOT EXISTS auto_rollback jsonb,"
+	/* the relays' live consistency samples in dual: 1 in this many writes */
+	" ADD COLUMN IF NOT EXISTS sample_every integer NOT NULL DEFAULT 100";
 
 /* us since 1970 <-> timestamptz, exactly (to_timestamp goes through a double) */
 #define TS_OF(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
@@ -442,7 +444,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 {
 	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	const char *strategy = o->strategy ? o->strategy : "dual-write";
-	char digest[33] = "", soak[32], rb[3][32];
+	char digest[33] = "", soak[32], rb[4][32];
 	struct cut_plan plan;
 	struct cut_ctx c;
 	json_t *gates = NULL;
@@ -484,6 +486,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		 60.0);
 	snprintf(rb[2], sizeof(rb[2]), "%d", o->rollback_min_writes > 0 ? o->rollback_min_writes :
 		 20);
+	snprintf(rb[3], sizeof(rb[3]), "%d", o->sample_every > 0 ? o->sample_every : 100);
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
 	    (rc = relay_pg_exec(pg, "SELECT step, status FROM ferry.cutover_plan FOR UPDATE", 0,
 				NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
@@ -498,20 +501,20 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	PQclear(res);
 	res = NULL;
 	{
-		const char *p[18] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+		const char *p[19] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
 				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
 				      o->switch_cmd, o->final_export, o->by ? o->by : "",
-				      o->ts.chunk_time, rb[0], rb[1], rb[2] };
+				      o->ts.chunk_time, rb[0], rb[1], rb[2], rb[3] };
 
 		/* a new plan forgets the old one's T0s: its backfill starts over */
 		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
 					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
 					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
 					" created_by, chunk_time, rollback_threshold, rollback_window_s,"
-					" rollback_min_writes) VALUES ('active', $1, 'prepare', $2,"
-					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-					" $16, $17, $18)"
+					" rollback_min_writes, sample_every) VALUES ('active', $1,"
+					" 'prepare', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+					" $14, $15, $16, $17, $18, $19)"
 					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
 					" strategy = $1, step = 'prepare', step_since = now(),"
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
@@ -521,8 +524,12 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
 					" created_by = $14, chunk_time = $15,"
 					" rollback_threshold = $16, rollback_window_s = $17,"
-					" rollback_min_writes = $18, auto_rollback = NULL", 18, p, NULL,
-					"cannot record the plan in ferry.cutover_plan", err)) < 0)
+					" rollback_min_writes = $18, auto_rollback = NULL,"
+					" sample_every = $19", 19, p, NULL,
+					"cannot record the plan in ferry.cutover_plan", err)) < 0 ||
+		    /* a new plan's consistency is its own relays' samples */
+		    (rc = run(pg, "DELETE FROM ferry.cutover_samples",
+			      "cannot empty ferry.cutover_samples", err)) < 0)
 			goto out;
 	}
 	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL, NULL,

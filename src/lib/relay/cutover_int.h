@@ -72,6 +72,9 @@ extern const size_t relay_cut_ngates;
  * appended to arr; 1 when all pass.  Lines go to out as they finish. */
 int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
 
+/* The live-consistency gate (cutover_live.c). */
+void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);
 /* T0 as RFC 3339 (microseconds, UTC) into buf. */

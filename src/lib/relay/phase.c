@@ -171,7 +171,19 @@ static const char ddl[] =
 	" ADD COLUMN IF NOT EXISTS old_writes bigint,"
 	" ADD COLUMN IF NOT EXISTS old_errors bigint,"
 	" ADD COLUMN IF NOT EXISTS new_writes bigint,"
-	" ADD COLUMN IF NOT EXISTS new_errors bigint";
+	" ADD COLUMN IF NOT EXISTS new_errors bigint;"
+	/* points the relays wrote in dual, read back from both stores by the
+	 * live consistency gate once the spool replayed them (seq) */
+	"CREATE TABLE IF NOT EXISTS ferry.cutover_samples ("
+	" id bigserial PRIMARY KEY,"
+	" relay_id text NOT NULL,"
+	" spool_id text NOT NULL,"
+	" seq bigint NOT NULL,"
+	" db text NOT NULL,"
+	" measurement text NOT NULL,"
+	" time_ns bigint NOT NULL,"
+	" line text NOT NULL,"
+	" sampled_at timestamptz NOT NULL)";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
@@ -246,7 +258,7 @@ static void read_limits(struct relay_phase *w, PGconn *pg, int phase)
 	PGresult *res = NULL;
 
 	memset(&w->lim, 0, sizeof(w->lim));
-	if (phase != FERRY_PHASE_NEW_PRIMARY)
+	if (phase != FERRY_PHASE_NEW_PRIMARY && phase != FERRY_PHASE_DUAL)
 		return;
 	if (relay_pg_exec(pg, "SELECT to_regclass('ferry.cutover_plan') IS NOT NULL", 0, NULL,
 			  &res, "cannot look for ferry.cutover_plan", &err) < 0)
@@ -257,17 +269,25 @@ static void read_limits(struct relay_phase *w, PGconn *pg, int phase)
 	}
 	PQclear(res);
 	res = NULL;
-	if (relay_pg_exec(pg, "SELECT rollback_threshold, rollback_window_s, rollback_min_writes"
-			  " FROM ferry.cutover_plan WHERE status = 'active' AND step = 'switchover'",
-			  0, NULL, &res, "cannot read the rollback limits of ferry.cutover_plan",
-			  &err) < 0)
+	if (relay_pg_exec(pg, "SELECT step, rollback_threshold, rollback_window_s,"
+			  " rollback_min_writes, sample_every FROM ferry.cutover_plan"
+			  " WHERE status = 'active'", 0, NULL, &res,
+			  "cannot read the rollback limits of ferry.cutover_plan", &err) < 0)
 		goto fail;
-	if (PQntuples(res) == 1) {
+	if (PQntuples(res) == 1 && phase == FERRY_PHASE_NEW_PRIMARY &&
+	    !strcmp(PQgetvalue(res, 0, 0), "switchover")) {
 		w->lim.on = 1;
-		w->lim.threshold = strtod(PQgetvalue(res, 0, 0), NULL);
-		w->lim.window_s = strtod(PQgetvalue(res, 0, 1), NULL);
-		w->lim.min_writes = atoi(PQgetvalue(res, 0, 2));
+		w->lim.threshold = strtod(PQgetvalue(res, 0, 1), NULL);
+		w->lim.window_s = strtod(PQgetvalue(res, 0, 2), NULL);
+		w->lim.min_writes = atoi(PQgetvalue(res, 0, 3));
 	}
+	/* dual while the plan is in a step of dual: the live consistency
+	 * gate's samples */
+	if (PQntuples(res) == 1 && phase == FERRY_PHASE_DUAL &&
+	    (!strcmp(PQgetvalue(res, 0, 0), "dual-write") ||
+	     !strcmp(PQgetvalue(res, 0, 0), "backfill") ||
+	     !strcmp(PQgetvalue(res, 0, 0), "validate")))
+		w->lim.sample_every = atoi(PQgetvalue(res, 0, 4));
 	PQclear(res);
 	return;
 fail:
@@ -583,6 +603,41 @@ int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
 	memset(&w->lim, 0, sizeof(w->lim));
 out:
 	PQclear(res);
+	if (rc < 0) {
+		rollback(w->pg);
+		if (rc == FERRY_ECONN || PQstatus(w->pg) != CONNECTION_OK)
+			drop(w);
+	}
+	return rc;
+}
+
+int relay_phase_samples(struct relay_phase *w, const char *relay_id, const char *spool_id,
+			const struct relay_sample *s, size_t n, struct ferry_error *err)
+{
+	char seq[32], t[32], at[32];
+	size_t i;
+	int rc;
+
+	if (!w->pg)
+		return ferry_error_set(err, FERRY_ECONN, "cannot record samples: no connection");
+	if ((rc = run(w->pg, "BEGIN", "cannot begin", err)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const char *p[8] = { relay_id, spool_id, seq, s[i].db, s[i].measurement, t,
+				     s[i].line, at };
+
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)s[i].seq);
+		snprintf(t, sizeof(t), "%lld", (long long)s[i].time_ns);
+		snprintf(at, sizeof(at), "%lld", (long long)s[i].sampled_us);
+		if ((rc = relay_pg_exec(w->pg, "INSERT INTO ferry.cutover_samples (relay_id,"
+					" spool_id, seq, db, measurement, time_ns, line, sampled_at)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, timestamptz 'epoch' +"
+					" $8::bigint * interval '1 microsecond')", 8, p, NULL,
+					"cannot record a sample in ferry.cutover_samples", err)) < 0)
+			goto out;
+	}
+	rc = run(w->pg, "COMMIT", "cannot commit the samples", err);
+out:
 	if (rc < 0) {
 		rollback(w->pg);
 		if (rc == FERRY_ECONN || PQstatus(w->pg) != CONNECTION_OK)

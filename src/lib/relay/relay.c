@@ -49,6 +49,8 @@
 #define GROUP_MAX 256                   /* requests per primary write */
 #define HEARTBEAT_S 10
 #define ERRWIN_S 3600                   /* the longest rollback window */
+#define SAMPLE_PER_MIN 60               /* samples of a relay per minute, at most */
+#define SAMPLE_QUEUE 64                 /* taken, not yet recorded */
 
 /*
  * Automatic rollback.  In new-primary every client write the new store
@@ -67,6 +69,24 @@
 struct errwin {
 	pthread_mutex_t mu;
 	struct { int64_t s; uint64_t w, e; } b[ERRWIN_S];
+};
+
+/*
+ * Live consistency.  In dual (while the plan is in a step of dual) one
+ * write in the plan's sample_every, at most SAMPLE_PER_MIN a minute, has
+ * its first point kept with the spool record that carries the new store's
+ * copy; the phase thread records them in ferry.cutover_samples, and the
+ * live-consistency gate reads them back from both stores once the replay
+ * passed that record.
+ */
+struct samples {
+	pthread_mutex_t mu;
+	struct relay_sample q[SAMPLE_QUEUE];
+	size_t n;
+	uint64_t writes;              /* in dual, since the relay started */
+	int64_t minute;
+	int in_minute;
+	_Atomic int every;            /* the plan's; 0: not sampling */
 };
 
 /* One request waiting for its primary write. */
@@ -117,6 +137,7 @@ struct relay {
 	char relay_id[160];
 	uint64_t window_us;
 	struct errwin ew;             /* the new store's primary writes */
+	struct samples sm;
 	/* a rollback decided and not yet recorded (phase thread only) */
 	int rb_pending;
 	int64_t rb_decided_us;
@@ -183,6 +204,71 @@ static void errwin_reset(struct errwin *w)
 	pthread_mutex_lock(&w->mu);
 	memset(w->b, 0, sizeof(w->b));
 	pthread_mutex_unlock(&w->mu);
+}
+
+/* Keep the first point of a write the spool's record seq carries (dual). */
+static void sample(struct relay *R, const char *db, const char *lp, size_t n, uint64_t seq)
+{
+	struct samples *sm = &R->sm;
+	int every = atomic_load(&sm->every), take;
+	const char *nl = memchr(lp, '\n', n), *why = NULL;
+	struct lp_scratch scr;
+	struct lp_point pt;
+	struct relay_sample x;
+
+	if (every <= 0)
+		return;
+	pthread_mutex_lock(&sm->mu);
+	take = ++sm->writes % (uint64_t)every == 0 && sm->n < SAMPLE_QUEUE;
+	if (take && (int64_t)(now_s() / 60) != sm->minute) {
+		sm->minute = (int64_t)(now_s() / 60);
+		sm->in_minute = 0;
+	}
+	take = take && sm->in_minute < SAMPLE_PER_MIN;
+	sm->in_minute += take;
+	pthread_mutex_unlock(&sm->mu);
+	if (!take)
+		return;
+	memset(&x, 0, sizeof(x));
+	n = nl ? (size_t)(nl - lp) : n;
+	lp_scratch_init(&scr);
+	if (lp_parse_line(lp, n, &pt, &scr, &why) == LP_POINT && pt.has_ts &&
+	    pt.measurement.n < sizeof(x.measurement) && (x.line = ferry_malloc(n + 1))) {
+		memcpy(x.line, lp, n);
+		x.line[n] = '\0';
+		memcpy(x.measurement, pt.measurement.p, pt.measurement.n);
+		snprintf(x.db, sizeof(x.db), "%s", db);
+		x.time_ns = pt.ts;     /* the relay's lines are in ns */
+		x.seq = seq;
+		x.sampled_us = wall_ns() / 1000;
+		pthread_mutex_lock(&sm->mu);
+		if (sm->n < SAMPLE_QUEUE) {
+			sm->q[sm->n++] = x;
+			x.line = NULL;
+		}
+		pthread_mutex_unlock(&sm->mu);
+	}
+	ferry_free(x.line);
+	lp_scratch_release(&scr);
+}
+
+/* Record what sample() kept (phase thread). */
+static void samples_flush(struct relay *R)
+{
+	struct relay_sample q[SAMPLE_QUEUE];
+	struct ferry_error err = FERRY_ERROR_INIT;
+	size_t n, i;
+
+	pthread_mutex_lock(&R->sm.mu);
+	n = R->sm.n;
+	memcpy(q, R->sm.q, n * sizeof(q[0]));
+	R->sm.n = 0;
+	pthread_mutex_unlock(&R->sm.mu);
+	if (n && relay_phase_samples(R->ph, R->relay_id, relay_spool_id(R->spool), q, n,
+				     &err) < 0)
+		ferry_debug("relay: %zu live consistency sample(s) not recorded: %s", n, err.msg);
+	for (i = 0; i < n; i++)
+		ferry_free(q[i].line);
 }
 
 /* The store a phase writes first, and the one it spools for (-1: none). */
@@ -450,6 +536,8 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 			       err.msg);
 			goto out;
 		}
+		if (phase == FERRY_PHASE_DUAL)
+			sample(R, db, lp, n, seq);
 	}
 	/* points the primary refused after the checks passed (a field type
 	 * conflict): influxd's partial write, worded by http.c, as influxd
@@ -878,6 +966,15 @@ static void *phase_main(void *arg)
 				   ferry_phase_name(atomic_load(&R->phase)), err.msg);
 		}
 		down = rc < 0;
+		{
+			struct relay_rb_limits lim;
+
+			relay_phase_limits(R->ph, &lim);
+			atomic_store(&R->sm.every, atomic_load(&R->phase) == FERRY_PHASE_DUAL &&
+				     R->spool ? lim.sample_every : 0);
+		}
+		if (!down)
+			samples_flush(R);
 		if (rollback_due(R)) {
 			since_us = wall_ns() / 1000;
 			last_beat = 0;
@@ -985,6 +1082,9 @@ static void relay_teardown(struct relay *R)
 		relay_store_close(R->qs);
 	pthread_mutex_destroy(&R->qmu);
 	pthread_mutex_destroy(&R->ew.mu);
+	for (i = 0; i < R->sm.n; i++)
+		ferry_free(R->sm.q[i].line);
+	pthread_mutex_destroy(&R->sm.mu);
 	if (R->ph)
 		relay_phase_close(R->ph);
 	if (R->dev)
@@ -1075,6 +1175,7 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 		      o->commit_window_us < 0 ? 0 : 2000;
 	pthread_mutex_init(&R.qmu, NULL);
 	pthread_mutex_init(&R.ew.mu, NULL);
+	pthread_mutex_init(&R.sm.mu, NULL);
 	/* the signals go to sigwait() below, never to a worker thread */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -250,9 +250,22 @@ struct relay_rb_limits {
 	double threshold;            /* a fraction of the writes */
 	double window_s;
 	int min_writes;
+	int sample_every;            /* dual: sample 1 in this many writes; 0 off */
 };
 /* As last read (same thread as relay_phase_poll). */
 void relay_phase_limits(const struct relay_phase *w, struct relay_rb_limits *out);
+/* A point a relay wrote in dual, for the live consistency gate. */
+struct relay_sample {
+	char db[128];
+	char measurement[256];
+	int64_t time_ns;
+	uint64_t seq;                /* its spool record (the new store's copy) */
+	int64_t sampled_us;          /* wall clock */
+	char *line;                  /* the point as line protocol */
+};
+/* Record samples in ferry.cutover_samples (one transaction). */
+int relay_phase_samples(struct relay_phase *w, const char *relay_id, const char *spool_id,
+			const struct relay_sample *s, size_t n, struct ferry_error *err);
 /* Move the cutover back from switchover to validate (the relays to dual)
  * in one transaction conditional on the plan still being in switchover
  * and the phase new-primary: *moved 1 when this call did it, 0 when the

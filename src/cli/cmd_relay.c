@@ -26,6 +26,8 @@ static const char relay_usage[] =
 	"secondary in order.  The phase lives in ferry.cutover of the new\n"
 	"database (or of --cutover-db URL); move it with `ferry cutover\n"
 	"set-phase`.\n"
+	"A status page (phase, cutover step and gates, rates, latency, spool)\n"
+	"is served at / of --listen; its data as JSON at /api/status.\n"
 	"\n"
 	"options:\n"
 	"  --listen HOST:PORT   where to take writes (default :8086, every address)\n"

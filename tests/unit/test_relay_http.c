@@ -389,6 +389,27 @@ static void test_health_ready_unknown(void **state)
 	req(port, "GET", "/write?db=home", NULL, NULL, 0, &r);
 	expect(&r, 405, NULL);
 	reply_release(&r);
+	/* the status page: built in, its script and style from the relay only */
+	req(port, "GET", "/", NULL, NULL, 0, &r);
+	expect(&r, 200, NULL);
+	assert_string_equal(hval(&r, "Content-Type", v, sizeof(v)), "text/html; charset=utf-8");
+	assert_non_null(strstr(hval(&r, "Content-Security-Policy", v, sizeof(v)),
+			       "default-src 'none'; script-src 'self'"));
+	assert_non_null(strstr(r.body.buf, "<script src=\"/status.js\""));
+	reply_release(&r);
+	req(port, "GET", "/status.js", NULL, NULL, 0, &r);
+	expect(&r, 200, NULL);
+	assert_non_null(strstr(r.body.buf, "/api/status"));
+	reply_release(&r);
+	/* no metrics and no cutover database given to this relay */
+	req(port, "GET", "/api/status", NULL, NULL, 0, &r);
+	expect(&r, 200, NULL);
+	assert_string_equal(hval(&r, "Content-Type", v, sizeof(v)), "application/json");
+	assert_non_null(strstr(r.body.buf, "\"relay\":null,\"cutover_db\":false,\"cutover\":null"));
+	reply_release(&r);
+	req(port, "POST", "/api/status", NULL, NULL, 0, &r);
+	expect(&r, 405, NULL);
+	reply_release(&r);
 	/* no metrics given to this relay */
 	req(port, "GET", "/metrics", NULL, NULL, 0, &r);
 	expect(&r, 503, NULL);
@@ -629,6 +650,21 @@ static void test_auth(void **state)
 	/* probes need none */
 	req(port_auth, "GET", "/ping", NULL, NULL, 0, &r);
 	expect(&r, 204, "");
+	reply_release(&r);
+	/* the status page names stores and hosts: with auth on, the
+	 * credentials (a browser asks for them: Basic) */
+	req(port_auth, "GET", "/", NULL, NULL, 0, &r);
+	expect(&r, 401, NULL);
+	assert_string_equal(hval(&r, "WWW-Authenticate", v, sizeof(v)), "Basic realm=\"InfluxDB\"");
+	reply_release(&r);
+	req(port_auth, "GET", "/api/status", NULL, NULL, 0, &r);
+	expect(&r, 401, NULL);
+	reply_release(&r);
+	req(port_auth, "GET", "/", basic, NULL, 0, &r);
+	expect(&r, 200, NULL);
+	reply_release(&r);
+	req(port_auth, "GET", "/api/status", basic, NULL, 0, &r);
+	expect(&r, 200, NULL);
 	reply_release(&r);
 }
 

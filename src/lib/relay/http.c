@@ -9,6 +9,7 @@
  *   GET|POST /query           passed through to the InfluxDB store
  *   GET|HEAD /ping            204 (?verbose=true: 200 and the version)
  *   GET /health /ready /metrics /stats
+ *   GET / /api/status         the status page and its document (status.c)
  *
  * A request's life: the first call of the access handler sees the headers
  * only; everything a header decides (route, auth, database, precision, a
@@ -176,6 +177,10 @@ static enum relay_route route_of(const char *url, const char *method, int *allow
 		{ "/ready", "GET HEAD", RELAY_R_READY },
 		{ "/metrics", "GET HEAD", RELAY_R_METRICS },
 		{ "/stats", "GET HEAD", RELAY_R_STATS },
+		{ "/", "GET HEAD", RELAY_R_PAGE },
+		{ "/status.js", "GET HEAD", RELAY_R_PAGE },
+		{ "/status.css", "GET HEAD", RELAY_R_PAGE },
+		{ "/api/status", "GET HEAD", RELAY_R_STATUS },
 	};
 	size_t i, ml = strlen(method);
 
@@ -539,6 +544,14 @@ static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c
 		if (relay_http_auth(c, r, &done))
 			return done;
 		break;
+	case RELAY_R_PAGE:
+	case RELAY_R_STATUS:
+		/* the plan names stores, hosts and commands: with auth on, the
+		 * relay's credentials (a browser asks for them: Basic) */
+		if (relay_http_auth(c, r, &done))
+			return done;
+		return r->route == RELAY_R_PAGE ? relay_status_page(c, r, url) :
+		       relay_status_api(c, r);
 	default:
 		return serve_now(c, r);
 	}

@@ -66,6 +66,15 @@ void relay_http_request_id(struct MHD_Connection *c, struct relay_req *r)
 		 b[12], b[13], b[14], b[15]);
 }
 
+/* The headers every answer has. */
+void relay_http_headers(struct MHD_Response *resp, const struct relay_req *r)
+{
+	MHD_add_response_header(resp, "X-Influxdb-Version", RELAY_HTTP_VERSION);
+	MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
+	MHD_add_response_header(resp, "X-Request-Id", r->rid);
+	MHD_add_response_header(resp, "Request-Id", r->rid);
+}
+
 /* Queue status with body (copied) and the headers every answer has. */
 enum MHD_Result relay_http_send(struct MHD_Connection *c, struct relay_req *r, int status,
 				   const char *ctype, const char *body, size_t n,
@@ -77,10 +86,7 @@ enum MHD_Result relay_http_send(struct MHD_Connection *c, struct relay_req *r, i
 	resp = MHD_create_response_from_buffer(n, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, "X-Influxdb-Version", RELAY_HTTP_VERSION);
-	MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
-	MHD_add_response_header(resp, "X-Request-Id", r->rid);
-	MHD_add_response_header(resp, "Request-Id", r->rid);
+	relay_http_headers(resp, r);
 	if (ctype && *ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	if (status == 401) {

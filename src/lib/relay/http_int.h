@@ -26,7 +26,8 @@ struct relay_http {
 
 enum relay_route {
 	RELAY_R_NONE = 0, RELAY_R_WRITE, RELAY_R_WRITE2, RELAY_R_TELEMETRY, RELAY_R_QUERY,
-	RELAY_R_PING, RELAY_R_HEALTH, RELAY_R_READY, RELAY_R_METRICS, RELAY_R_STATS
+	RELAY_R_PING, RELAY_R_HEALTH, RELAY_R_READY, RELAY_R_METRICS, RELAY_R_STATS,
+	RELAY_R_PAGE, RELAY_R_STATUS
 };
 
 /* One request, from its headers to its answer (the connection's con_cls). */
@@ -58,6 +59,8 @@ static inline const char *relay_http_header(struct MHD_Connection *c, const char
 
 /* The client's X-Request-Id (or Request-Id) if usable, else a random UUID. */
 void relay_http_request_id(struct MHD_Connection *c, struct relay_req *r);
+/* The headers every answer has (version, build, request ids). */
+void relay_http_headers(struct MHD_Response *resp, const struct relay_req *r);
 /* Queue status with body (copied) and the headers every answer has;
  * errmsg not NULL: X-InfluxDB-Error (a 401: WWW-Authenticate instead). */
 enum MHD_Result relay_http_send(struct MHD_Connection *c, struct relay_req *r, int status,
@@ -72,5 +75,11 @@ enum MHD_Result relay_http_text(struct MHD_Connection *c, struct relay_req *r, i
  * configured ones: 0 when auth is off or they match, else 1 with the 401
  * queued (*done). */
 int relay_http_auth(struct MHD_Connection *c, struct relay_req *r, enum MHD_Result *done);
+
+/* status.c: the status page's files (GET /, /status.js, /status.css) and
+ * GET /api/status, the document the page polls. */
+enum MHD_Result relay_status_page(struct MHD_Connection *c, struct relay_req *r,
+				  const char *url);
+enum MHD_Result relay_status_api(struct MHD_Connection *c, struct relay_req *r);
 
 #endif

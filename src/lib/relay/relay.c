@@ -127,6 +127,7 @@ struct relay {
 	struct relay_phase *ph;
 	struct relay_devices *dev;
 	struct relay_metrics *metrics;
+	struct relay_status *status;  /* the status page's cutover report */
 	_Atomic int up[2];            /* last write to the store worked */
 	_Atomic int stop;
 	_Atomic int64_t probe_ms;     /* last probe of a primary that was down */
@@ -1093,6 +1094,8 @@ static void relay_teardown(struct relay *R)
 		relay_spool_close(R->spool);
 	if (R->metrics)
 		relay_metrics_free(R->metrics);
+	if (R->status)
+		relay_status_close(R->status);
 	for (i = 0; i < R->ndbs; i++)
 		ferry_free(R->dbs[i]);
 	ferry_free(R->dbs);
@@ -1157,7 +1160,8 @@ static int open_all(struct relay *R, struct ferry_error *err)
 	} else {
 		R->fixed_phase = 1;
 	}
-	return 0;
+	/* the status page reads the cutover where the phase lives */
+	return relay_status_open(pg, &R->status, err);
 }
 
 int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
@@ -1213,6 +1217,7 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	hc.telemetry_measurement = o->telemetry_measurement ? o->telemetry_measurement :
 				   "telemetry";
 	hc.metrics = R.metrics;
+	hc.status = R.status;
 	if ((rc = relay_http_start(&hc, &http_ops, &R, &h, err)) < 0)
 		goto out;
 	ferry_info("relay: listening on %s, phase %s%s, old %s, new %s", hc.listen,

@@ -17,6 +17,8 @@
  *   phase.c      ferry.cutover (the phase), LISTEN/NOTIFY, relay heartbeats
  *   devices.c    X-API-Key -> device id (a table in the new database)
  *   metrics.c    counters and histograms; Prometheus text and JSON
+ *   status.c     the status page (GET /, its files built in) and
+ *                /api/status: the metrics and the cached cutover report
  *   config.c     YAML file and FERRY_RELAY_* environment into the options
  *   relay.c      the write path and the ack rule: primary (group commit) +
  *                spool, then 204; the replay thread; phase changes
@@ -337,6 +339,17 @@ int relay_metrics_prometheus(struct relay_metrics *m, const struct relay_gauges 
 int relay_metrics_json(struct relay_metrics *m, const struct relay_gauges *g,
 		       struct ferry_buf *out);
 
+/* ------------------------------------------------------------ status */
+
+/* The cutover report the status page shows (status.c), read from the
+ * cutover database by a thread of its own: at most once a second, only
+ * while somebody polls /api/status, never by a request. */
+struct relay_status;
+/* pg_url: the cutover database (NULL: none; the page says so).  Starts
+ * the reading thread. */
+int relay_status_open(const char *pg_url, struct relay_status **out, struct ferry_error *err);
+void relay_status_close(struct relay_status *s);
+
 /* ------------------------------------------------------------ http */
 
 /* What http.c asks relay.c.  Each may be called from any pool thread. */
@@ -364,6 +377,7 @@ struct relay_http_cfg {
 	const char *auth_user, *auth_password;   /* NULL: auth off */
 	const char *telemetry_measurement;
 	struct relay_metrics *metrics;
+	struct relay_status *status;  /* /api/status's cutover report; NULL: none */
 };
 
 struct relay_http;

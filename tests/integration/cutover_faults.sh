@@ -17,22 +17,6 @@ source "$(dirname "$0")/relay_lib.sh"
 t_init cutover_faults
 t_need pg
 t_need influx
-jget() {
-	$PY -c '
-import json, sys
-v = json.loads(sys.stdin.read())
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1" <<<"$T_OUT"
-}
-wait_sql() {  # wait_sql SQL: poll until it returns t (max 90 s)
-	local i
-	for ((i = 0; i < 900; i++)); do
-		[[ "$(pg_q "$PGURL" "$1" 2>/dev/null || true)" == t ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 acked_n() { sort -u "$T/acked" 2>/dev/null | wc -l; }
 acked_grows() {  # acked_grows: at least 50 more acknowledged points (max 60 s)
 	local i from
@@ -172,12 +156,8 @@ touch "$T/stop"
 wait "$writer"
 cat "$T/writer.out"
 check "spool drained" relay_drained
-sort -u "$T/acked" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$T/acked.tsv"
+assert_eq "every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
 echo "# $(wc -l <"$T/acked.tsv") acknowledged points, $(grep -c 'write failed' "$T/writer.err") failed batches"
-psql -XAtq -d "$PGURL" -c "CREATE TABLE acked (series text, ns bigint)" \
-	-c "\\copy acked FROM '$T/acked.tsv'" >/dev/null
-assert_eq "every acknowledged point is in PostgreSQL" \
-	"$(pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')")" 0
 curl -sS -XPOST "$IURL/query?db=home_assistant&epoch=ns" --data-urlencode 'q=SELECT "value", entity_id FROM W' >"$T/w.json"
 assert_eq "every acknowledged point is in InfluxDB" "$($PY -c '
 import json, sys

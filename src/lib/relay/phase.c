@@ -636,6 +636,11 @@ int relay_phase_samples(struct relay_phase *w, const char *relay_id, const char 
 					"cannot record a sample in ferry.cutover_samples", err)) < 0)
 			goto out;
 	}
+	/* the gate reads the latest 500: keep a bounded tail, not a day's */
+	if ((rc = run(w->pg, "DELETE FROM ferry.cutover_samples WHERE id <"
+		      " (SELECT max(id) - 10000 FROM ferry.cutover_samples)",
+		      "cannot prune ferry.cutover_samples", err)) < 0)
+		goto out;
 	rc = run(w->pg, "COMMIT", "cannot commit the samples", err);
 out:
 	if (rc < 0) {

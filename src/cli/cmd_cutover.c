@@ -166,11 +166,15 @@ static void print_plan(json_t *d)
 	printf("T0:          %s\n", *str(d, "t0") ? str(d, "t0") : "not yet (dual-write)");
 	if (*str(d, "schema_note"))
 		printf("schema:      %s\n", str(d, "schema_note"));
-	printf("rollback:    automatic at %g%% failed writes to the new store over %g s "
-	       "(at least %lld writes)\n",
-	       json_number_value(json_object_get(d, "rollback_threshold")) * 100,
-	       json_number_value(json_object_get(d, "rollback_window_seconds")),
-	       (long long)json_integer_value(json_object_get(d, "rollback_min_writes")));
+	if (json_is_number(json_object_get(d, "rollback_threshold")))
+		printf("rollback:    automatic at %g%% failed writes to the new store over %g s "
+		       "(at least %lld writes)\n",
+		       json_number_value(json_object_get(d, "rollback_threshold")) * 100,
+		       json_number_value(json_object_get(d, "rollback_window_seconds")),
+		       (long long)json_integer_value(json_object_get(d, "rollback_min_writes")));
+	if (json_is_number(json_object_get(d, "sample_every")))
+		printf("samples:     1 in %lld writes in dual (live-consistency)\n",
+		       (long long)json_integer_value(json_object_get(d, "sample_every")));
 	if (json_is_object(json_object_get(d, "auto_rollback"))) {
 		json_t *a = json_object_get(d, "auto_rollback");
 

@@ -352,9 +352,14 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
 			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
 			       " " RFC("created_at") " AS created_at, created_by,"
-			       " rollback_threshold, rollback_window_s AS rollback_window_seconds,"
-			       " rollback_min_writes, auto_rollback"
-			       " FROM ferry.cutover_plan) p", err)) ||
+			       /* through to_jsonb: status reads a plan made by a ferry
+				* before these columns without adding them */
+			       " to_jsonb(cp) -> 'rollback_threshold' AS rollback_threshold,"
+			       " to_jsonb(cp) -> 'rollback_window_s' AS rollback_window_seconds,"
+			       " to_jsonb(cp) -> 'rollback_min_writes' AS rollback_min_writes,"
+			       " to_jsonb(cp) -> 'sample_every' AS sample_every,"
+			       " to_jsonb(cp) -> 'auto_rollback' AS auto_rollback"
+			       " FROM ferry.cutover_plan cp) p", err)) ||
 	    !(relays = query_json(pg, "SELECT coalesce(json_agg(r ORDER BY relay_id), '[]')"
 				  " FROM (SELECT relay_id, listen, phase,"
 				  " " RFC("phase_since") " AS phase_since,"

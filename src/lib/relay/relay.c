@@ -191,6 +191,8 @@ static void errwin_sum(struct errwin *w, double window_s, uint64_t *writes, uint
 	*writes = *errors = 0;
 	if (n > ERRWIN_S)
 		n = ERRWIN_S;
+	if (n > s + 1)
+		n = s + 1;     /* the monotonic clock counts from boot */
 	pthread_mutex_lock(&w->mu);
 	for (k = 0; k < n; k++)
 		if (w->b[(s - k) % ERRWIN_S].s == s - k) {

@@ -164,6 +164,16 @@ struct ferry_cutover_opts {
 	const char *const *queries;  /* NAME=SQL, timed by the query-latency gate */
 	size_t nqueries;
 	const char *queries_file;    /* YAML: NAME: {sql: .., influxql: ..}; NULL none */
+	/* automatic rollback: in switchover (new-primary) the relays move the
+	 * cutover back to validate (dual) when the new store's failed writes
+	 * over the window reach the threshold, counted once they wrote at
+	 * least min_writes in it; 0 = the defaults 5%, 60 s, 20 */
+	double rollback_threshold;   /* a fraction: 0.05 */
+	double rollback_window_s;
+	int rollback_min_writes;
+	/* live consistency: in dual the relays sample 1 in this many writes
+	 * (at most 60 a minute each); 0 = 100 */
+	int sample_every;
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	double timeout_s;            /* with wait; <= 0: no limit */

@@ -25,6 +25,8 @@ static const char cutover_usage[] =
 	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
 	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
 	"                     [--query NAME=SQL]... [--queries FILE]\n"
+	"                     [--rollback-threshold PCT] [--rollback-window DURATION]\n"
+	"                     [--rollback-min-writes N] [--sample-every N]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
@@ -44,9 +46,15 @@ static const char cutover_usage[] =
 	"  validate    dual         gates: spool-drained (lag < 5 s), error-rate-old,\n"
 	"                           error-rate-new (< 1% in 5 min), verify (equal\n"
 	"                           before T0), query-latency (p95 < 100 ms on the\n"
-	"                           new store, the old store's beside it)\n"
+	"                           new store, the old store's beside it),\n"
+	"                           live-consistency (points the relays sampled in\n"
+	"                           dual read back from both stores: under 0.1%\n"
+	"                           differ)\n"
 	"  switchover  new-primary  --switch-cmd runs; gates: relays-new-primary,\n"
-	"                           error-rate-new, spool-drained, soak\n"
+	"                           error-rate-new, spool-drained, soak; automatic\n"
+	"                           rollback: when the new store's failed writes pass\n"
+	"                           --rollback-threshold, a relay moves the cutover\n"
+	"                           back to validate (dual) and logs why\n"
 	"  cleanup     new-only     the old store is left untouched (--final-export)\n"
 	"\n"
 	"commands:\n"
@@ -84,6 +92,18 @@ static const char cutover_usage[] =
 	"                       hourly-avg-week)\n"
 	"  --queries FILE       prepare: YAML, NAME: {sql: ..., influxql: ...}; the\n"
 	"                       influxql one is timed on the old store beside it\n"
+	"  --rollback-threshold PCT\n"
+	"                       prepare: in switchover, the relays roll back to\n"
+	"                       validate (dual) when this share of their writes to\n"
+	"                       the new store fails (5%, 0.05; default 5%)\n"
+	"  --rollback-window DURATION\n"
+	"                       prepare: ... over this window (default 60s, at most 1h)\n"
+	"  --rollback-min-writes N\n"
+	"                       prepare: ... once a relay wrote at least N times in it\n"
+	"                       (default 20)\n"
+	"  --sample-every N     prepare: in dual each relay keeps 1 in N writes (at\n"
+	"                       most 60 a minute) for the live-consistency gate\n"
+	"                       (default 100)\n"
 	"  --wait               advance: re-check the gates every 2 s until they pass\n"
 	"  --timeout DURATION   advance --wait: give up after this long\n"
 	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
@@ -101,7 +121,8 @@ static const char cutover_usage[] =
 
 enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
-	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES
+	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES,
+	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
@@ -116,7 +137,9 @@ static int takes(int sub, int opt)
 	case OPT_DB: return 1;
 	case OPT_BY: return sub != SUB_STATUS;
 	case OPT_OLD: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
-	case OPT_FINAL_EXPORT: case OPT_QUERY: case OPT_QUERIES: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
+	case OPT_FINAL_EXPORT: case OPT_QUERY: case OPT_QUERIES: case OPT_RB_THRESHOLD:
+	case OPT_RB_WINDOW: case OPT_RB_MIN: case OPT_SAMPLE_EVERY: case CLI_TS_LAYOUT:
+	case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
 	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
@@ -156,6 +179,21 @@ static void print_plan(json_t *d)
 	printf("T0:          %s\n", *str(d, "t0") ? str(d, "t0") : "not yet (dual-write)");
 	if (*str(d, "schema_note"))
 		printf("schema:      %s\n", str(d, "schema_note"));
+	if (json_is_number(json_object_get(d, "rollback_threshold")))
+		printf("rollback:    automatic at %g%% failed writes to the new store over %g s "
+		       "(at least %lld writes)\n",
+		       json_number_value(json_object_get(d, "rollback_threshold")) * 100,
+		       json_number_value(json_object_get(d, "rollback_window_seconds")),
+		       (long long)json_integer_value(json_object_get(d, "rollback_min_writes")));
+	if (json_is_number(json_object_get(d, "sample_every")))
+		printf("samples:     1 in %lld writes in dual (live-consistency)\n",
+		       (long long)json_integer_value(json_object_get(d, "sample_every")));
+	if (json_is_object(json_object_get(d, "auto_rollback"))) {
+		json_t *a = json_object_get(d, "auto_rollback");
+
+		printf("rolled back: automatically at %s by relay %s: %s\n", str(a, "at"),
+		       str(a, "by"), str(a, "why"));
+	}
 	if (json_array_size(json_object_get(d, "gates"))) {
 		printf("gates of %s:\n", str(d, "step"));
 		print_gates(json_object_get(d, "gates"));
@@ -240,6 +278,23 @@ static int duration(const char *cmd, const char *opt, const char *s, double *out
 	return 0;
 }
 
+/* "5%" or "0.05": a share in (0, 1]. */
+static int share(const char *cmd, const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end != s && *end == '%' && !end[1])
+		v /= 100;
+	else if (end == s || *end)
+		v = -1;
+	if (!(v > 0 && v <= 1))
+		return cli_usage(cmd, "--rollback-threshold '%s' is not a share: give a "
+				 "percentage above 0 and up to 100 (5%%) or a fraction (0.05)", s);
+	*out = v;
+	return 0;
+}
+
 int cmd_cutover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -256,6 +311,10 @@ int cmd_cutover(int argc, char **argv)
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "query", required_argument, NULL, OPT_QUERY },
 		{ "queries", required_argument, NULL, OPT_QUERIES },
+		{ "rollback-threshold", required_argument, NULL, OPT_RB_THRESHOLD },
+		{ "rollback-window", required_argument, NULL, OPT_RB_WINDOW },
+		{ "rollback-min-writes", required_argument, NULL, OPT_RB_MIN },
+		{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -326,6 +385,31 @@ int cmd_cutover(int argc, char **argv)
 				return FERRY_EXIT_USAGE;
 			break;
 		case OPT_SWITCH_CMD: o.switch_cmd = optarg; break;
+		case OPT_RB_THRESHOLD:
+			if (share(cmdname, optarg, &o.rollback_threshold))
+				return FERRY_EXIT_USAGE;
+			break;
+		case OPT_RB_WINDOW:
+			if (duration(cmdname, "--rollback-window", optarg, &o.rollback_window_s))
+				return FERRY_EXIT_USAGE;
+			if (o.rollback_window_s < 1 || o.rollback_window_s > 3600)
+				return cli_usage(cmdname, "--rollback-window '%s' is out of range: "
+						 "give 1s to 1h", optarg);
+			break;
+		case OPT_RB_MIN: case OPT_SAMPLE_EVERY: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || n < 1 || n > 1000000)
+				return cli_usage(cmdname, "--%s '%s' is not a count from 1 to "
+						 "1000000", c == OPT_RB_MIN ? "rollback-min-writes" :
+						 "sample-every", optarg);
+			if (c == OPT_RB_MIN)
+				o.rollback_min_writes = (int)n;
+			else
+				o.sample_every = (int)n;
+			break;
+		}
 		case OPT_FINAL_EXPORT: o.final_export = optarg; break;
 		case OPT_QUERY:
 			if (!strchr(optarg, '=') || *optarg == '=')

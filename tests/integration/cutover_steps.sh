@@ -11,15 +11,6 @@ source "$(dirname "$0")/relay_lib.sh"
 t_init cutover_steps
 t_need pg
 t_need influx
-# jget PATH: a member of the JSON document in $T_OUT ("a.b.0.c")
-jget() {
-	$PY -c '
-import json, sys
-v = json.loads(sys.stdin.read())
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1" <<<"$T_OUT"
-}
 # gate NAME: "state figure" of a gate in the status document
 gate() {
 	t_run "$FERRY" cutover status --db "$PGURL" --json
@@ -29,14 +20,6 @@ d = json.loads(sys.stdin.read())["cutover"]
 for g in d["gates"]:
     if g["name"] == sys.argv[1]:
         print(g["state"], g["figure"])' "$1" <<<"$T_OUT"
-}
-wait_sql() {  # wait_sql SQL: poll until it returns t (max 60 s)
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[[ "$(pg_q "$PGURL" "$1" 2>/dev/null || true)" == t ]] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 # a session holding a lock until unlock (psql's statement sleeps)
 hold() {
@@ -168,6 +151,7 @@ pg_q "$PGURL" "DELETE FROM telemetry_data WHERE series = 'sensor.intruder'" >/de
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
 assert_eq "validate -> switchover" "$T_RC" 0
 assert_contains "verify equal" "$T_OUT" "pass   verify"
+assert_contains "live consistency (cutover_faults.sh tests it failing)" "$T_OUT" "pass   live-consistency"
 assert_contains "error rates shown" "$T_OUT" "error-rate-new"
 check "the relay follows to new-primary" relay_phase_is new-primary
 check "the switch command ran" test -e "$T/switched"
@@ -220,11 +204,7 @@ cat "$T/writer.out"
 assert_not_contains "the writer had no failed batch" "$(cat "$T/writer.out")" "failed=[1-9]"
 check "spool drained" relay_drained
 # every acknowledged point is in the new store, once; none of the history is doubled
-sort -u "$T/acked" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$T/acked.tsv"
-psql -XAtq -d "$PGURL" -c "CREATE TABLE acked (series text, ns bigint)" \
-	-c "\\copy acked FROM '$T/acked.tsv'" >/dev/null
-assert_eq "every acknowledged point is in PostgreSQL" \
-	"$(pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')")" 0
+assert_eq "every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
 check "acknowledged points were written" test "$(wc -l <"$T/acked.tsv")" -gt 100
 assert_eq "no row doubled in PostgreSQL" "$(pg_doubled)" 0
 assert_eq "the history is in PostgreSQL" \

@@ -18,6 +18,10 @@
 # relay_set_phase PHASE [URL]  ferry cutover set-phase PHASE --db URL (default
 #                         PGURL), asserted, and the relay following it
 # client ARGS...          relay_client.py against the relay (HA's python client)
+# jget PATH               a member of the JSON document in $T_OUT ("a.b.0.c")
+# wait_sql SQL            poll PGURL until SQL returns t (max 90 s)
+# acked_missing_pg FILE   acknowledged points ("series time_ns" lines of
+#                         cutover_writer.py) missing in PostgreSQL's narrow table
 
 PY=/usr/bin/python3
 
@@ -115,4 +119,29 @@ relay_set_phase() {
 
 client() {
 	$PY "$FERRY_SRC/tests/integration/relay_client.py" "$RPORT" home_assistant "$@"
+}
+
+jget() {
+	$PY -c '
+import json, sys
+v = json.loads(sys.stdin.read())
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$1" <<<"$T_OUT"
+}
+
+wait_sql() {
+	local i
+	for ((i = 0; i < 900; i++)); do
+		[[ "$(pg_q "$PGURL" "$1" 2>/dev/null || true)" == t ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+acked_missing_pg() {
+	sort -u "$1" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$1.tsv"
+	psql -XAtq -d "$PGURL" -c "DROP TABLE IF EXISTS acked" -c "CREATE TABLE acked (series text, ns bigint)" \
+		-c "\\copy acked FROM '$1.tsv'" >/dev/null
+	pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')"
 }

@@ -134,7 +134,16 @@ static const char plan_ddl[] =
 	" ADD COLUMN IF NOT EXISTS step text,"
 	" ADD COLUMN IF NOT EXISTS action text,"
 	" ADD COLUMN IF NOT EXISTS gates jsonb,"
-	" ADD COLUMN IF NOT EXISTS note text";
+	" ADD COLUMN IF NOT EXISTS note text;"
+	/* automatic rollback (the relays read these in new-primary, and
+	 * record what they did in auto_rollback) */
+	"ALTER TABLE ferry.cutover_plan"
+	" ADD COLUMN IF NOT EXISTS rollback_threshold double precision NOT NULL DEFAULT 0.05,"
+	" ADD COLUMN IF NOT EXISTS rollback_window_s double precision NOT NULL DEFAULT 60,"
+	" ADD COLUMN IF NOT EXISTS rollback_min_writes integer NOT NULL DEFAULT 20,"
+	" ADD COLUMN IF NOT EXISTS auto_rollback jsonb,"
+	/* the relays' live consistency samples in dual: 1 in this many writes */
+	" ADD COLUMN IF NOT EXISTS sample_every integer NOT NULL DEFAULT 100";
 
 /* us since 1970 <-> timestamptz, exactly (to_timestamp goes through a double) */
 #define TS_OF(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
@@ -367,8 +376,15 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " old_shown AS old, new_shown AS new, layout, map, map_digest,"
 			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
 			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
-			       " " RFC("created_at") " AS created_at, created_by"
-			       " FROM ferry.cutover_plan) p", err)) ||
+			       " " RFC("created_at") " AS created_at, created_by,"
+			       /* through to_jsonb: status reads a plan made by a ferry
+				* before these columns without adding them */
+			       " to_jsonb(cp) -> 'rollback_threshold' AS rollback_threshold,"
+			       " to_jsonb(cp) -> 'rollback_window_s' AS rollback_window_seconds,"
+			       " to_jsonb(cp) -> 'rollback_min_writes' AS rollback_min_writes,"
+			       " to_jsonb(cp) -> 'sample_every' AS sample_every,"
+			       " to_jsonb(cp) -> 'auto_rollback' AS auto_rollback"
+			       " FROM ferry.cutover_plan cp) p", err)) ||
 	    !(relays = query_json(pg, "SELECT coalesce(json_agg(r ORDER BY relay_id), '[]')"
 				  " FROM (SELECT relay_id, listen, phase,"
 				  " " RFC("phase_since") " AS phase_since,"
@@ -458,7 +474,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 {
 	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	const char *strategy = o->strategy ? o->strategy : "dual-write";
-	char digest[33] = "", soak[32], *queries = NULL;
+	char digest[33] = "", soak[32], rb[4][32], *queries = NULL;
 	struct cut_plan plan;
 	struct cut_ctx c;
 	json_t *gates = NULL;
@@ -506,6 +522,13 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		goto out;
 	}
 	snprintf(soak, sizeof(soak), "%.3f", o->soak_s < 0 ? 3600.0 : o->soak_s);
+	snprintf(rb[0], sizeof(rb[0]), "%.6f", o->rollback_threshold > 0 ? o->rollback_threshold :
+		 0.05);
+	snprintf(rb[1], sizeof(rb[1]), "%.3f", o->rollback_window_s > 0 ? o->rollback_window_s :
+		 60.0);
+	snprintf(rb[2], sizeof(rb[2]), "%d", o->rollback_min_writes > 0 ? o->rollback_min_writes :
+		 20);
+	snprintf(rb[3], sizeof(rb[3]), "%d", o->sample_every > 0 ? o->sample_every : 100);
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
 	    (rc = relay_pg_exec(pg, "SELECT step, status FROM ferry.cutover_plan FOR UPDATE", 0,
 				NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
@@ -520,19 +543,20 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	PQclear(res);
 	res = NULL;
 	{
-		const char *p[16] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+		const char *p[20] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
 				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
 				      o->switch_cmd, o->final_export, o->by ? o->by : "",
-				      o->ts.chunk_time, queries };
+				      o->ts.chunk_time, queries, rb[0], rb[1], rb[2], rb[3] };
 
 		/* a new plan forgets the old one's T0s: its backfill starts over */
 		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
 					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
 					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
-					" created_by, chunk_time, queries) VALUES ('active', $1, 'prepare',"
-					" $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-					" $16::jsonb)"
+					" created_by, chunk_time, queries, rollback_threshold,"
+					" rollback_window_s, rollback_min_writes, sample_every)"
+					" VALUES ('active', $1, 'prepare', $2, $3, $4, $5, $6, $7, $8, $9,"
+					" $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18, $19, $20)"
 					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
 					" strategy = $1, step = 'prepare', step_since = now(),"
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
@@ -540,9 +564,14 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
 					" final_export = $13, t0 = NULL, backfill_t0 = NULL, t1 = NULL,"
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
-					" created_by = $14, chunk_time = $15, queries = $16::jsonb", 16,
-					p, NULL,
-					"cannot record the plan in ferry.cutover_plan", err)) < 0)
+					" created_by = $14, chunk_time = $15, queries = $16::jsonb,"
+					" rollback_threshold = $17, rollback_window_s = $18,"
+					" rollback_min_writes = $19, auto_rollback = NULL,"
+					" sample_every = $20", 20, p, NULL,
+					"cannot record the plan in ferry.cutover_plan", err)) < 0 ||
+		    /* a new plan's consistency is its own relays' samples */
+		    (rc = run(pg, "DELETE FROM ferry.cutover_samples",
+			      "cannot empty ferry.cutover_samples", err)) < 0)
 			goto out;
 	}
 	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL, NULL,
@@ -721,7 +750,9 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	}
 	{
 		char t0[32];
-		const char *p[3] = { ferry_cutover_step_name(to), NULL, NULL };
+		const char *p[4] = { ferry_cutover_step_name(to), NULL, NULL,
+				     ferry_cutover_step_name(from) };
+		PGresult *res = NULL;
 
 		snprintf(t0, sizeof(t0), "%" PRId64, c.t0_us);
 		/* T0: when the last relay began dual-writing (the dual-write
@@ -733,13 +764,26 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		 * from T0 on */
 		if (to == FERRY_STEP_BACKFILL && from == FERRY_STEP_PREPARE)
 			p[2] = "n";
+		/* the step it was at when the gates ran, or nothing: a relay may
+		 * have rolled the switchover back meanwhile (automatic rollback
+		 * takes the plan row, not the operators' lock) */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1,"
 					" step_since = now(), last_gates = NULL,"
 					" t0 = CASE WHEN $3 = 'n' THEN now()"
-					" WHEN $3 = 't' AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
-					3, p,
-					NULL, "cannot move the plan", err)) < 0 ||
-		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
+					" WHEN $3 = 't' AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END"
+					" WHERE step = $4 AND status = 'active' RETURNING 1",
+					4, p, &res, "cannot move the plan", err)) < 0)
+			goto out;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			rollback_tx(pg);
+			rc = ferry_error_set(err, FERRY_EINVAL, "the cutover moved while its gates "
+					     "were checked (a relay's automatic rollback, or ferry "
+					     "cutover abort): see ferry cutover status");
+			goto out;
+		}
+		PQclear(res);
+		if ((rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;

@@ -6,10 +6,12 @@
  * (phase, phase_since, ready, spool_ok, replay lag, per store writes and
  * failed writes of the last 5 min); a relay counts when it reported in the
  * last CUT_LIVE_S seconds.  A row applies to the strategies of its CUT_*
- * bits.  Four gates do work: backfill runs the copy of everything before
+ * bits.  Five gates do work: backfill runs the copy of everything before
  * T0 (job "cutover-backfill", resumable), verify compares both stores
- * before T0, query-latency times queries on both (cutover_latency.c), and
- * catchup (blue-green, immediate) copies T0 to the switch.  A work gate
+ * before T0, query-latency times queries on both (cutover_latency.c),
+ * live-consistency reads the relays' samples back from both
+ * (cutover_live.c), and catchup (blue-green, immediate) copies T0 to the
+ * switch.  A work gate
  * after a failed gate is skipped: a verify while the spool is behind would
  * only report the lag.
  *
@@ -598,6 +600,9 @@ const struct cut_gate relay_cut_gates[] = {
 	{ "query-latency", FERRY_STEP_VALIDATE, CUT_ALL, 1, 100,
 	  "representative queries on the new store: p95 under 100 ms (the old store's "
 	  "beside it)", relay_cut_g_latency },
+	{ "live-consistency", FERRY_STEP_VALIDATE, CUT_DUAL, 1, 0.001,
+	  "points the relays wrote in dual, read back from both stores: under 0.1% differ",
+	  relay_cut_live },
 	{ "relays-new-primary", FERRY_STEP_SWITCHOVER, CUT_DUAL | CUT_BLUE, 0, 0,
 	  "every live relay writes the new store first", g_relays_new_primary },
 	{ "relays-new-only", FERRY_STEP_SWITCHOVER, CUT_IMM, 0, 0,

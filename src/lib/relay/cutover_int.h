@@ -100,6 +100,8 @@ void relay_cut_g_latency(struct cut_ctx *c, const struct cut_gate *g, struct cut
  * relays to switch, then run the catch-up, its line to out; 0 when it
  * passed. */
 int relay_cut_catchup_now(struct cut_ctx *c, FILE *out);
+/* The live-consistency gate (cutover_live.c). */
+void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);

@@ -64,6 +64,10 @@ struct ferry_relay_opts {
 	const char *devices_id_column;    /* NULL = "device_id" */
 	const char *telemetry_measurement;/* NULL = "telemetry" */
 	int commit_window_us;        /* primary group commit window; 0 = 2000 */
+	const char *mqtt_url;        /* mqtt://[user[:pw]@]host[:port]; NULL: no MQTT */
+	const char *mqtt_map;        /* the subscriptions (YAML) */
+	const char *mqtt_client_id;  /* the broker keeps our session under it;
+				      * NULL = "ferry-relay-" + host name */
 	void *owned;                 /* strings the loaders allocated */
 };
 
@@ -80,7 +84,7 @@ void ferry_relay_opts_release(struct ferry_relay_opts *o);
  * "--": listen, old, new, spool, spool-max, phase, cutover-db, layout, map, table,
  * series-tag, keep-ns, max-body, threads, databases (a list), auth
  * {user, password}, devices {table, key-column, id-column, measurement},
- * commit-window-us).  An unknown key is FERRY_EUSAGE naming it and the
+ * commit-window-us, mqtt, mqtt-map, mqtt-client-id).  An unknown key is FERRY_EUSAGE naming it and the
  * line.  Only options still unset are filled: load the command line
  * first, then the environment, then the file. */
 int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,
@@ -160,6 +164,19 @@ struct ferry_cutover_opts {
 	double soak_s;               /* switchover -> cleanup; < 0 = 3600 */
 	const char *switch_cmd;      /* run (sh -c) after switchover; NULL none */
 	const char *final_export;    /* cleanup: old store -> lp://FILE; NULL none */
+	const char *const *queries;  /* NAME=SQL, timed by the query-latency gate */
+	size_t nqueries;
+	const char *queries_file;    /* YAML: NAME: {sql: .., influxql: ..}; NULL none */
+	/* automatic rollback: in switchover (new-primary) the relays move the
+	 * cutover back to validate (dual) when the new store's failed writes
+	 * over the window reach the threshold, counted once they wrote at
+	 * least min_writes in it; 0 = the defaults 5%, 60 s, 20 */
+	double rollback_threshold;   /* a fraction: 0.05 */
+	double rollback_window_s;
+	int rollback_min_writes;
+	/* live consistency: in dual the relays sample 1 in this many writes
+	 * (at most 60 a minute each); 0 = 100 */
+	int sample_every;
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	double timeout_s;            /* with wait; <= 0: no limit */

@@ -25,6 +25,9 @@ static const char cutover_usage[] =
 	"                     [--layout L | --map FILE]\n"
 	"                     [--chunk-time T] [--strategy S] [--soak DURATION]\n"
 	"                     [--switch-cmd CMD] [--final-export FILE] [--by NAME]\n"
+	"                     [--query NAME=SQL]... [--queries FILE]\n"
+	"                     [--rollback-threshold PCT] [--rollback-window DURATION]\n"
+	"                     [--rollback-min-writes N] [--sample-every N]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
@@ -43,9 +46,16 @@ static const char cutover_usage[] =
 	"                           before T0, job cutover-backfill; resumable)\n"
 	"  validate    dual         gates: spool-drained (lag < 5 s), error-rate-old,\n"
 	"                           error-rate-new (< 1% in 5 min), verify (equal\n"
-	"                           before T0)\n"
+	"                           before T0), query-latency (p95 < 100 ms on the\n"
+	"                           new store, the old store's beside it),\n"
+	"                           live-consistency (points the relays sampled in\n"
+	"                           dual read back from both stores: under 0.1%\n"
+	"                           differ)\n"
 	"  switchover  new-primary  --switch-cmd runs; gates: relays-new-primary,\n"
-	"                           error-rate-new, spool-drained, soak\n"
+	"                           error-rate-new, spool-drained, soak; automatic\n"
+	"                           rollback: when the new store's failed writes pass\n"
+	"                           --rollback-threshold, a relay moves the cutover\n"
+	"                           back to validate (dual) and logs why\n"
 	"  cleanup     new-only     the old store is left untouched (--final-export)\n"
 	"\n"
 	"commands:\n"
@@ -71,14 +81,35 @@ static const char cutover_usage[] =
 	"                       ferry relay (default: narrow)\n"
 	"  --chunk-time T       prepare: InfluxDB time per chunk of the backfill and\n"
 	"                       the verify (6h, 1d), as for ferry copy\n"
-	"  --strategy S         prepare: dual-write (default), immediate, gradual,\n"
-	"                       blue-green (recorded; every strategy runs the\n"
-	"                       dual-write steps for now)\n"
+	"  --strategy S         prepare: dual-write (default, the steps above);\n"
+	"                       blue-green: no dual-write step, the relays stay\n"
+	"                       old-only until switchover (new-primary), where a\n"
+	"                       catch-up copies T0 to the switch; immediate: the\n"
+	"                       same, but the switch goes to new-only, no soak, no\n"
+	"                       way back; gradual: not implemented yet (refused)\n"
 	"  --soak DURATION      prepare: switchover -> cleanup waits this long (30m,\n"
 	"                       1h, 2d; default 1h)\n"
 	"  --switch-cmd CMD     prepare: run with sh -c after the switchover (e.g. to\n"
 	"                       restart readers on the new store)\n"
 	"  --final-export FILE  prepare: at cleanup, export the old store to lp://FILE\n"
+	"  --query NAME=SQL     prepare: a query the query-latency gate times on the\n"
+	"                       new store (repeat it); the narrow layout has three of\n"
+	"                       its own (latest-per-device, device-last-24h,\n"
+	"                       hourly-avg-week)\n"
+	"  --queries FILE       prepare: YAML, NAME: {sql: ..., influxql: ...}; the\n"
+	"                       influxql one is timed on the old store beside it\n"
+	"  --rollback-threshold PCT\n"
+	"                       prepare: in switchover, the relays roll back to\n"
+	"                       validate (dual) when this share of their writes to\n"
+	"                       the new store fails (5%, 0.05; default 5%)\n"
+	"  --rollback-window DURATION\n"
+	"                       prepare: ... over this window (default 60s, at most 1h)\n"
+	"  --rollback-min-writes N\n"
+	"                       prepare: ... once a relay wrote at least N times in it\n"
+	"                       (default 20)\n"
+	"  --sample-every N     prepare: in dual each relay keeps 1 in N writes (at\n"
+	"                       most 60 a minute) for the live-consistency gate\n"
+	"                       (default 100)\n"
 	"  --wait               advance: re-check the gates every 2 s until they pass\n"
 	"  --timeout DURATION   advance --wait: give up after this long\n"
 	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
@@ -96,7 +127,8 @@ static const char cutover_usage[] =
 
 enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_NEW, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
-	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO
+	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES,
+	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
@@ -111,7 +143,9 @@ static int takes(int sub, int opt)
 	case OPT_DB: return 1;
 	case OPT_BY: return sub != SUB_STATUS;
 	case OPT_OLD: case OPT_NEW: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
-	case OPT_FINAL_EXPORT: case CLI_TS_LAYOUT: case CLI_TS_MAP: case CLI_TS_TABLE:
+	case OPT_FINAL_EXPORT: case OPT_QUERY: case OPT_QUERIES: case OPT_RB_THRESHOLD:
+	case OPT_RB_WINDOW: case OPT_RB_MIN: case OPT_SAMPLE_EVERY: case CLI_TS_LAYOUT:
+	case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
 	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
@@ -151,6 +185,21 @@ static void print_plan(json_t *d)
 	printf("T0:          %s\n", *str(d, "t0") ? str(d, "t0") : "not yet (dual-write)");
 	if (*str(d, "schema_note"))
 		printf("schema:      %s\n", str(d, "schema_note"));
+	if (json_is_number(json_object_get(d, "rollback_threshold")))
+		printf("rollback:    automatic at %g%% failed writes to the new store over %g s "
+		       "(at least %lld writes)\n",
+		       json_number_value(json_object_get(d, "rollback_threshold")) * 100,
+		       json_number_value(json_object_get(d, "rollback_window_seconds")),
+		       (long long)json_integer_value(json_object_get(d, "rollback_min_writes")));
+	if (json_is_number(json_object_get(d, "sample_every")))
+		printf("samples:     1 in %lld writes in dual (live-consistency)\n",
+		       (long long)json_integer_value(json_object_get(d, "sample_every")));
+	if (json_is_object(json_object_get(d, "auto_rollback"))) {
+		json_t *a = json_object_get(d, "auto_rollback");
+
+		printf("rolled back: automatically at %s by relay %s: %s\n", str(a, "at"),
+		       str(a, "by"), str(a, "why"));
+	}
 	if (json_array_size(json_object_get(d, "gates"))) {
 		printf("gates of %s:\n", str(d, "step"));
 		print_gates(json_object_get(d, "gates"));
@@ -235,6 +284,23 @@ static int duration(const char *cmd, const char *opt, const char *s, double *out
 	return 0;
 }
 
+/* "5%" or "0.05": a share in (0, 1]. */
+static int share(const char *cmd, const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end != s && *end == '%' && !end[1])
+		v /= 100;
+	else if (end == s || *end)
+		v = -1;
+	if (!(v > 0 && v <= 1))
+		return cli_usage(cmd, "--rollback-threshold '%s' is not a share: give a "
+				 "percentage above 0 and up to 100 (5%%) or a fraction (0.05)", s);
+	*out = v;
+	return 0;
+}
+
 int cmd_cutover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -250,6 +316,12 @@ int cmd_cutover(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "to", required_argument, NULL, OPT_TO },
+		{ "query", required_argument, NULL, OPT_QUERY },
+		{ "queries", required_argument, NULL, OPT_QUERIES },
+		{ "rollback-threshold", required_argument, NULL, OPT_RB_THRESHOLD },
+		{ "rollback-window", required_argument, NULL, OPT_RB_WINDOW },
+		{ "rollback-min-writes", required_argument, NULL, OPT_RB_MIN },
+		{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -266,6 +338,7 @@ int cmd_cutover(int argc, char **argv)
 	struct ferry_cutover_opts o;
 	const char *db = getenv("DATABASE_URL"), *by = getenv("USER"), *sub;
 	char *doc = NULL;
+	static const char **queries;   /* --query, kept to the exit */
 	int c, rc, s, phase = 0, step;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -320,7 +393,44 @@ int cmd_cutover(int argc, char **argv)
 				return FERRY_EXIT_USAGE;
 			break;
 		case OPT_SWITCH_CMD: o.switch_cmd = optarg; break;
+		case OPT_RB_THRESHOLD:
+			if (share(cmdname, optarg, &o.rollback_threshold))
+				return FERRY_EXIT_USAGE;
+			break;
+		case OPT_RB_WINDOW:
+			if (duration(cmdname, "--rollback-window", optarg, &o.rollback_window_s))
+				return FERRY_EXIT_USAGE;
+			if (o.rollback_window_s < 1 || o.rollback_window_s > 3600)
+				return cli_usage(cmdname, "--rollback-window '%s' is out of range: "
+						 "give 1s to 1h", optarg);
+			break;
+		case OPT_RB_MIN: case OPT_SAMPLE_EVERY: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || n < 1 || n > 1000000)
+				return cli_usage(cmdname, "--%s '%s' is not a count from 1 to "
+						 "1000000", c == OPT_RB_MIN ? "rollback-min-writes" :
+						 "sample-every", optarg);
+			if (c == OPT_RB_MIN)
+				o.rollback_min_writes = (int)n;
+			else
+				o.sample_every = (int)n;
+			break;
+		}
 		case OPT_FINAL_EXPORT: o.final_export = optarg; break;
+		case OPT_QUERY:
+			if (!strchr(optarg, '=') || *optarg == '=')
+				return cli_usage(cmdname, "--query '%s': give NAME=SQL", optarg);
+			/* argc bounds how many there can be */
+			if (!queries && !(queries = ferry_calloc((size_t)argc, sizeof(*queries)))) {
+				fprintf(stderr, "ferry: out of memory\n");
+				return FERRY_EXIT_FAILED;
+			}
+			queries[o.nqueries++] = optarg;
+			o.queries = queries;
+			break;
+		case OPT_QUERIES: o.queries_file = optarg; break;
 		case OPT_WAIT: o.wait = 1; break;
 		case OPT_TIMEOUT:
 			if (duration(cmdname, "--timeout", optarg, &o.timeout_s))

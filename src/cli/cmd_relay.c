@@ -57,11 +57,19 @@ static const char relay_usage[] =
 	"                       phase stays --phase)\n"
 	"  --auth USER:PASS     require these credentials (default: auth off,\n"
 	"                       credentials ignored, as influxd)\n"
+	"  --mqtt URL           also subscribe to an MQTT broker:\n"
+	"                       mqtt://[USER[:PASS]@]HOST[:PORT]; a QoS 1/2\n"
+	"                       message is acknowledged after the ack rule holds\n"
+	"  --mqtt-map FILE      the subscriptions and how messages become points\n"
+	"                       (YAML; examples/mqtt/)\n"
+	"  --mqtt-client-id ID  the broker keeps our session under this id\n"
+	"                       (default ferry-relay-HOSTNAME)\n"
 	"  --config FILE        a YAML file of these options (keys as the long\n"
 	"                       options: listen, old, ..., databases: [..],\n"
 	"                       auth: {user, password}, devices: {table,\n"
 	"                       key-column, id-column, measurement},\n"
-	"                       commit-window-us); default $FERRY_RELAY_CONFIG\n"
+	"                       commit-window-us, mqtt, mqtt-map,\n"
+	"                       mqtt-client-id); default $FERRY_RELAY_CONFIG\n"
 	"  --json               print the final status (after a stop) as JSON\n"
 	"  -q, --quiet          log warnings and errors only (default: one line\n"
 	"                       per event: start, phase, a store down or back)\n"
@@ -79,7 +87,8 @@ static const char relay_usage[] =
 
 enum {
 	OPT_LISTEN = 256, OPT_OLD, OPT_NEW, OPT_SPOOL, OPT_SPOOL_MAX, OPT_PHASE,
-	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_CUTOVER_DB, OPT_AUTH, OPT_CONFIG
+	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_CUTOVER_DB, OPT_AUTH, OPT_CONFIG, OPT_MQTT,
+	OPT_MQTT_MAP, OPT_MQTT_CLIENT_ID
 };
 
 int cmd_relay(int argc, char **argv)
@@ -102,6 +111,9 @@ int cmd_relay(int argc, char **argv)
 		{ "cutover-db", required_argument, NULL, OPT_CUTOVER_DB },
 		{ "auth", required_argument, NULL, OPT_AUTH },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "mqtt", required_argument, NULL, OPT_MQTT },
+		{ "mqtt-map", required_argument, NULL, OPT_MQTT_MAP },
+		{ "mqtt-client-id", required_argument, NULL, OPT_MQTT_CLIENT_ID },
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -206,6 +218,9 @@ int cmd_relay(int argc, char **argv)
 			o.auth_password = colon + 1;
 			break;
 		case OPT_CONFIG: config = optarg; break;
+		case OPT_MQTT: o.mqtt_url = optarg; break;
+		case OPT_MQTT_MAP: o.mqtt_map = optarg; break;
+		case OPT_MQTT_CLIENT_ID: o.mqtt_client_id = optarg; break;
 		case 'h':
 			fputs(relay_usage, stdout);
 			ret = FERRY_EXIT_OK;

@@ -25,6 +25,7 @@
 #   t_need influx|mqtt          t_skip unless that server was started
 #   new_db NAME                 create database NAME_<random>, echo its URL
 #   pg_q URL SQL                run SQL with psql -XAtq -v ON_ERROR_STOP=1, echo output
+#   pg_wait URL SQL             poll SQL every 0.1 s until it returns t (max 60 s)
 #   t_run CMD...                run CMD without aborting: T_RC (exit code),
 #                               T_OUT / T_ERR (stdout / stderr text), also
 #                               kept in $T/last.out and $T/last.err
@@ -146,6 +147,15 @@ new_db() {
 	db="${base}_${rnd}"
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$FERRY_PG_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
 	printf 'postgres://%s@%s:%s/%s\n' "$FERRY_PG_USER" "$FERRY_PG_HOST" "$FERRY_PG_PORT" "$db"
+}
+
+pg_wait() {
+	local url=${1:?pg_wait needs a URL} sql=${2:?pg_wait needs SQL} i
+	for ((i = 0; i < 600; i++)); do
+		[[ "$(pg_q "$url" "$sql" 2>/dev/null || true)" == t ]] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 pg_q() {

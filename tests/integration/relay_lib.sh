@@ -1,11 +1,11 @@
 # shellcheck shell=bash
 # tests/integration/relay_lib.sh - sourced by the relay tests after lib.sh.
 #
-# relay_services          private PostgreSQL + InfluxDB for this test (the relay
-#                         tests stop and kill them; never the shared ones);
-#                         sets SVC, PGPORT, IPORT, IURL (http), creates the
-#                         InfluxDB database home_assistant and the PostgreSQL
-#                         database relay (PGURL)
+# relay_services [mqtt]   private PostgreSQL + InfluxDB (+ Mosquitto) for this
+#                         test (the relay tests stop and kill them; never the
+#                         shared ones); sets SVC, PGPORT, IPORT, IURL (http),
+#                         MPORT (mqtt), creates the InfluxDB database
+#                         home_assistant and the PostgreSQL database relay (PGURL)
 # relay_start [ARGS...]   tests/services start-relay; sets RPORT, RURL
 # relay_stop [TERM|KILL]
 # ifx_q QUERY             POST /query to the InfluxDB (db home_assistant), JSON out
@@ -18,12 +18,16 @@
 # relay_set_phase PHASE [URL]  ferry cutover set-phase PHASE --db URL (default
 #                         PGURL), asserted, and the relay following it
 # client ARGS...          relay_client.py against the relay (HA's python client)
+# jget PATH               a member of the JSON document in $T_OUT ("a.b.0.c")
+# wait_sql SQL            poll PGURL until SQL returns t (max 90 s)
+# acked_missing_pg FILE   acknowledged points ("series time_ns" lines of
+#                         cutover_writer.py) missing in PostgreSQL's narrow table
 
 PY=/usr/bin/python3
 
 relay_services() {
 	SVC="$T/svc"
-	if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx >"$T/svc.log" 2>&1; then
+	if ! "$FERRY_SRC/tests/services" start "$SVC" pg influx "$@" >"$T/svc.log" 2>&1; then
 		cat "$T/svc.log" >&2
 		return 1
 	fi
@@ -31,10 +35,11 @@ relay_services() {
 	PGPORT=$(sed -n 's/^FERRY_PG_PORT=//p' "$SVC/env")
 	IPORT=$(sed -n 's/^FERRY_INFLUX_PORT=//p' "$SVC/env")
 	IURL="http://127.0.0.1:$IPORT"
+	MPORT=$(sed -n 's/^FERRY_MQTT_PORT=//p' "$SVC/env")
 	psql -XAtq -d "postgres://postgres@127.0.0.1:$PGPORT/postgres" -c 'CREATE DATABASE relay' >/dev/null
 	PGURL="postgres://postgres@127.0.0.1:$PGPORT/relay"
 	curl -sS -XPOST "$IURL/query" --data-urlencode 'q=CREATE DATABASE home_assistant' >/dev/null
-	export SVC PGPORT IPORT IURL PGURL
+	export SVC PGPORT IPORT IURL PGURL MPORT
 }
 
 relay_start() {
@@ -114,4 +119,29 @@ relay_set_phase() {
 
 client() {
 	$PY "$FERRY_SRC/tests/integration/relay_client.py" "$RPORT" home_assistant "$@"
+}
+
+jget() {
+	$PY -c '
+import json, sys
+v = json.loads(sys.stdin.read())
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$1" <<<"$T_OUT"
+}
+
+wait_sql() {
+	local i
+	for ((i = 0; i < 900; i++)); do
+		[[ "$(pg_q "$PGURL" "$1" 2>/dev/null || true)" == t ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+acked_missing_pg() {
+	sort -u "$1" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$1.tsv"
+	psql -XAtq -d "$PGURL" -c "DROP TABLE IF EXISTS acked" -c "CREATE TABLE acked (series text, ns bigint)" \
+		-c "\\copy acked FROM '$1.tsv'" >/dev/null
+	pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')"
 }

@@ -188,6 +188,9 @@ static const struct key keys[] = {
 	{ "devices.measurement", K_STR, OFF(telemetry_measurement), "a measurement name" },
 	{ "commit-window-us", K_WINDOW, OFF(commit_window_us),
 	  "microseconds, e.g. 2000 (0: no window)" },
+	{ "mqtt", K_STR, OFF(mqtt_url), "mqtt://[USER[:PASSWORD]@]HOST[:PORT]" },
+	{ "mqtt-map", K_STR, OFF(mqtt_map), "a map file of MQTT subscriptions" },
+	{ "mqtt-client-id", K_STR, OFF(mqtt_client_id), "a client id" },
 };
 #undef OFF
 

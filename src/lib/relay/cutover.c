@@ -71,6 +71,26 @@ int ferry_cutover_step_phase(int step)
 	return step >= 0 && step < FERRY_STEP_N ? step_phase[step] : -1;
 }
 
+/*
+ * The relay phase of a step under a plan's strategy.  blue-green and
+ * immediate never write both stores before the switch: the relays stay in
+ * old-only through backfill and validate (their dual-write step is
+ * skipped: T0 is the moment advance left prepare), and what was written
+ * from T0 to the switch reaches the new store by the catch-up copy
+ * (cutover_gates.c).  At the switch blue-green goes to new-primary (the
+ * old store still written, warm for a rollback), immediate to new-only.
+ */
+int relay_cut_phase(const struct cut_plan *p, int step)
+{
+	if (step < 0 || step >= FERRY_STEP_N)
+		return -1;
+	if (RELAY_CUT_CATCHUP(p) && step < FERRY_STEP_SWITCHOVER)
+		return FERRY_PHASE_OLD_ONLY;
+	if (!strcmp(p->strategy, "immediate") && step == FERRY_STEP_SWITCHOVER)
+		return FERRY_PHASE_NEW_ONLY;
+	return step_phase[step];
+}
+
 int ferry_cutover_strategy_check(const char *s)
 {
 	size_t i;
@@ -109,11 +129,22 @@ static const char plan_ddl[] =
 	" last_gates jsonb,"
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" created_by text NOT NULL DEFAULT '');"
+	"ALTER TABLE ferry.cutover_plan ADD COLUMN IF NOT EXISTS queries jsonb,"
+	" ADD COLUMN IF NOT EXISTS t1 timestamptz;"
 	"ALTER TABLE ferry.cutover_log"
 	" ADD COLUMN IF NOT EXISTS step text,"
 	" ADD COLUMN IF NOT EXISTS action text,"
 	" ADD COLUMN IF NOT EXISTS gates jsonb,"
-	" ADD COLUMN IF NOT EXISTS note text";
+	" ADD COLUMN IF NOT EXISTS note text;"
+	/* automatic rollback (the relays read these in new-primary, and
+	 * record what they did in auto_rollback) */
+	"ALTER TABLE ferry.cutover_plan"
+	" ADD COLUMN IF NOT EXISTS rollback_threshold double precision NOT NULL DEFAULT 0.05,"
+	" ADD COLUMN IF NOT EXISTS rollback_window_s double precision NOT NULL DEFAULT 60,"
+	" ADD COLUMN IF NOT EXISTS rollback_min_writes integer NOT NULL DEFAULT 20,"
+	" ADD COLUMN IF NOT EXISTS auto_rollback jsonb,"
+	/* the relays' live consistency samples in dual: 1 in this many writes */
+	" ADD COLUMN IF NOT EXISTS sample_every integer NOT NULL DEFAULT 100";
 
 /* us since 1970 <-> timestamptz, exactly (to_timestamp goes through a double) */
 #define TS_OF(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
@@ -198,6 +229,7 @@ static void plan_release(struct cut_plan *p)
 	ferry_free(p->switch_cmd);
 	ferry_free(p->final_export);
 	ferry_free(p->chunk_time);
+	ferry_free(p->queries);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -246,11 +278,11 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text, chunk_time FROM ferry.cutover_plan FOR UPDATE" :
+				" last_gates::text, chunk_time, queries::text, " US_OF("t1") " FROM ferry.cutover_plan FOR UPDATE" :
 				"SELECT status, strategy, step, extract(epoch FROM now() - step_since),"
 				" old_url, layout, map, tbl, series_tag, keep_ns, soak_s, switch_cmd,"
 				" final_export, " US_OF("t0") ", " US_OF("backfill_t0") ","
-				" last_gates::text, chunk_time FROM ferry.cutover_plan",
+				" last_gates::text, chunk_time, queries::text, " US_OF("t1") " FROM ferry.cutover_plan",
 				0, NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -280,6 +312,8 @@ static int plan_read(PGconn *pg, int lock, struct cut_plan *p, json_t **last,
 	p->backfill_t0_us = PQgetisnull(res, 0, 14) ? 0 :
 			    strtoll(PQgetvalue(res, 0, 14), NULL, 10);
 	p->chunk_time = col(res, 16);
+	p->queries = col(res, 17);
+	p->t1_us = PQgetisnull(res, 0, 18) ? 0 : strtoll(PQgetvalue(res, 0, 18), NULL, 10);
 	if (last && !PQgetisnull(res, 0, 15))
 		*last = json_loads(PQgetvalue(res, 0, 15), 0, NULL);
 	PQclear(res);
@@ -362,8 +396,15 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " old_shown AS old, new_shown AS new, layout, map, map_digest,"
 			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
 			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
-			       " " RFC("created_at") " AS created_at, created_by"
-			       " FROM ferry.cutover_plan) p", err)) ||
+			       " " RFC("created_at") " AS created_at, created_by,"
+			       /* through to_jsonb: status reads a plan made by a ferry
+				* before these columns without adding them */
+			       " to_jsonb(cp) -> 'rollback_threshold' AS rollback_threshold,"
+			       " to_jsonb(cp) -> 'rollback_window_s' AS rollback_window_seconds,"
+			       " to_jsonb(cp) -> 'rollback_min_writes' AS rollback_min_writes,"
+			       " to_jsonb(cp) -> 'sample_every' AS sample_every,"
+			       " to_jsonb(cp) -> 'auto_rollback' AS auto_rollback"
+			       " FROM ferry.cutover_plan cp) p", err)) ||
 	    !(relays = query_json(pg, "SELECT coalesce(json_agg(r ORDER BY relay_id), '[]')"
 				  " FROM (SELECT relay_id, listen, phase,"
 				  " " RFC("phase_since") " AS phase_since,"
@@ -463,7 +504,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 {
 	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	const char *strategy = o->strategy ? o->strategy : "dual-write";
-	char digest[33] = "", soak[32];
+	char digest[33] = "", soak[32], rb[4][32], *queries = NULL;
 	struct cut_plan plan;
 	struct cut_ctx c;
 	json_t *gates = NULL;
@@ -479,19 +520,11 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	if (ferry_cutover_strategy_check(strategy) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE, "unknown strategy '%s': use dual-write, "
 				       "immediate, gradual or blue-green", strategy);
-	if (o->ts.map) {
-		ferry_hash_stream *h = ferry_hash_stream_new();
-
-		if (!h)
-			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		if (ferry_hash_stream_file(h, o->ts.map) < 0) {
-			ferry_hash_stream_free(h);
-			return ferry_error_set(err, FERRY_EUSAGE, "cannot read map file '%s'",
-					       o->ts.map);
-		}
-		ferry_hash_stream_hex(h, digest);
-		ferry_hash_stream_free(h);
-	}
+	if (!strcmp(strategy, "gradual"))
+		return ferry_error_set(err, FERRY_EUSAGE, "strategy gradual is not implemented yet: "
+				       "the relays follow one phase for every measurement, and "
+				       "switching measurements or series groups in waves needs a "
+				       "phase per measurement; use dual-write, blue-green or immediate");
 	if (o->new_url && ferry_relay_is_pg_url(o->new_url) && o->db &&
 	    strcmp(o->new_url, o->db))
 		return ferry_error_set(err, FERRY_EUSAGE, "--new is a PostgreSQL database other than "
@@ -506,14 +539,41 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		return ferry_error_set(err, FERRY_EUSAGE, "--layout is for a PostgreSQL new store; "
 				       "an InfluxDB one (--new %s) takes points as they are, or "
 				       "through --map's points: rules", o->new_url);
-	if (!(pg = connect_locked(o->db, err)))
+	if ((rc = relay_cut_queries(o, &queries, err)) < 0)
+		return rc;
+	if (o->ts.map) {
+		ferry_hash_stream *h = ferry_hash_stream_new();
+
+		if (!h) {
+			free(queries);
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		if (ferry_hash_stream_file(h, o->ts.map) < 0) {
+			ferry_hash_stream_free(h);
+			free(queries);
+			return ferry_error_set(err, FERRY_EUSAGE, "cannot read map file '%s'",
+					       o->ts.map);
+		}
+		ferry_hash_stream_hex(h, digest);
+		ferry_hash_stream_free(h);
+	}
+	if (!(pg = connect_locked(o->db, err))) {
+		free(queries);
 		return err->code ? err->code : FERRY_ECONN;
+	}
 	if (ferry_url_redact(o->old_url, &oldr) < 0 ||
 	    ferry_url_redact(o->new_url ? o->new_url : o->db, &newr) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
 	snprintf(soak, sizeof(soak), "%.3f", o->soak_s < 0 ? 3600.0 : o->soak_s);
+	snprintf(rb[0], sizeof(rb[0]), "%.6f", o->rollback_threshold > 0 ? o->rollback_threshold :
+		 0.05);
+	snprintf(rb[1], sizeof(rb[1]), "%.3f", o->rollback_window_s > 0 ? o->rollback_window_s :
+		 60.0);
+	snprintf(rb[2], sizeof(rb[2]), "%d", o->rollback_min_writes > 0 ? o->rollback_min_writes :
+		 20);
+	snprintf(rb[3], sizeof(rb[3]), "%d", o->sample_every > 0 ? o->sample_every : 100);
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
 	    (rc = relay_pg_exec(pg, "SELECT step, status FROM ferry.cutover_plan FOR UPDATE", 0,
 				NULL, &res, "cannot read ferry.cutover_plan", err)) < 0)
@@ -528,27 +588,35 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	PQclear(res);
 	res = NULL;
 	{
-		const char *p[15] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
+		const char *p[20] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
 				      o->ts.series_tag, o->ts.keep_ns ? "t" : "f", soak,
 				      o->switch_cmd, o->final_export, o->by ? o->by : "",
-				      o->ts.chunk_time };
+				      o->ts.chunk_time, queries, rb[0], rb[1], rb[2], rb[3] };
 
 		/* a new plan forgets the old one's T0s: its backfill starts over */
 		if ((rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover_plan (status, strategy, step,"
 					" old_url, old_shown, new_shown, layout, map, map_digest, tbl,"
 					" series_tag, keep_ns, soak_s, switch_cmd, final_export,"
-					" created_by, chunk_time) VALUES ('active', $1, 'prepare', $2,"
-					" $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+					" created_by, chunk_time, queries, rollback_threshold,"
+					" rollback_window_s, rollback_min_writes, sample_every)"
+					" VALUES ('active', $1, 'prepare', $2, $3, $4, $5, $6, $7, $8, $9,"
+					" $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18, $19, $20)"
 					" ON CONFLICT (one) DO UPDATE SET status = 'active',"
 					" strategy = $1, step = 'prepare', step_since = now(),"
 					" old_url = $2, old_shown = $3, new_shown = $4, layout = $5,"
 					" map = $6, map_digest = $7, tbl = $8, series_tag = $9,"
 					" keep_ns = $10, soak_s = $11, switch_cmd = $12,"
-					" final_export = $13, t0 = NULL, backfill_t0 = NULL,"
+					" final_export = $13, t0 = NULL, backfill_t0 = NULL, t1 = NULL,"
 					" schema_note = NULL, last_gates = NULL, created_at = now(),"
-					" created_by = $14, chunk_time = $15", 15, p, NULL,
-					"cannot record the plan in ferry.cutover_plan", err)) < 0)
+					" created_by = $14, chunk_time = $15, queries = $16::jsonb,"
+					" rollback_threshold = $17, rollback_window_s = $18,"
+					" rollback_min_writes = $19, auto_rollback = NULL,"
+					" sample_every = $20", 20, p, NULL,
+					"cannot record the plan in ferry.cutover_plan", err)) < 0 ||
+		    /* a new plan's consistency is its own relays' samples */
+		    (rc = run(pg, "DELETE FROM ferry.cutover_samples",
+			      "cannot empty ferry.cutover_samples", err)) < 0)
 			goto out;
 	}
 	{
@@ -598,6 +666,7 @@ out:
 	ferry_buf_release(&oldr);
 	ferry_buf_release(&newr);
 	ferry_buf_release(&note);
+	free(queries);
 	PQfinish(pg);
 	return rc;
 }
@@ -708,6 +777,8 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	}
 	from = plan.step;
 	to = from + 1;
+	if (to == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(&plan))
+		to = FERRY_STEP_BACKFILL;   /* no dual phase: T0 is now */
 	if (!(g = json_dumps(gates, JSON_COMPACT))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -731,26 +802,62 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	}
 	{
 		char t0[32];
-		const char *p[3] = { ferry_cutover_step_name(to), NULL, NULL };
+		const char *p[4] = { ferry_cutover_step_name(to), NULL, NULL,
+				     ferry_cutover_step_name(from) };
+		PGresult *res = NULL;
 
 		snprintf(t0, sizeof(t0), "%" PRId64, c.t0_us);
 		/* T0: when the last relay began dual-writing (the dual-write
 		 * gate), unless kept through a rollback */
 		p[1] = from == FERRY_STEP_DUAL_WRITE ? t0 : NULL;
 		p[2] = from == FERRY_STEP_DUAL_WRITE ? "t" : "f";
+		/* without a dual phase, T0 is this move: the relays write the
+		 * old store only until the switch, and the catch-up copies
+		 * from T0 on */
+		if (to == FERRY_STEP_BACKFILL && from == FERRY_STEP_PREPARE)
+			p[2] = "n";
+		/* the step it was at when the gates ran, or nothing: a relay may
+		 * have rolled the switchover back meanwhile (automatic rollback
+		 * takes the plan row, not the operators' lock) */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $3 AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END",
-					3, p,
-					NULL, "cannot move the plan", err)) < 0 ||
-		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+					" t0 = CASE WHEN $3 = 'n' THEN now()"
+					" WHEN $3 = 't' AND t0 IS NULL THEN " TS_OF("$2") " ELSE t0 END"
+					" WHERE step = $4 AND status = 'active' RETURNING 1",
+					4, p, &res, "cannot move the plan", err)) < 0)
+			goto out;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			rollback_tx(pg);
+			rc = ferry_error_set(err, FERRY_EINVAL, "the cutover moved while its gates "
+					     "were checked (a relay's automatic rollback, or ferry "
+					     "cutover abort): see ferry cutover status");
+			goto out;
+		}
+		PQclear(res);
+		if ((rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;
 	}
 	if (o->out)
 		fprintf(o->out, "moved to %s: the relays are in %s\n", ferry_cutover_step_name(to),
-			ferry_phase_name(ferry_cutover_step_phase(to)));
+			ferry_phase_name(relay_cut_phase(&plan, to)));
+	/* blue-green, immediate: the points of [T0, switch) before the
+	 * readers move (the switchover's catch-up gate runs it again if
+	 * this one did not finish) */
+	if (to == FERRY_STEP_SWITCHOVER && RELAY_CUT_CATCHUP(&plan)) {
+		plan_release(&plan);
+		if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
+			goto out;
+		ctx_init(&c, pg, o, o->db, &plan, 1);
+		if (relay_cut_catchup_now(&c, o->out) < 0 &&
+		    ferry_buf_addstr(&note, "the catch-up did not finish: advance runs it "
+				     "again") < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	/* after the commit: the relays already follow the new phase */
 	if (to == FERRY_STEP_SWITCHOVER && plan.switch_cmd && *plan.switch_cmd &&
 	    switch_cmd(plan.switch_cmd, &note) < 0) {
@@ -814,6 +921,14 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		goto out;
 	}
 	to = abort_ ? FERRY_STEP_PREPARE : o->to_step >= 0 ? o->to_step : plan.step - 1;
+	if (to == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(&plan))
+		to = FERRY_STEP_PREPARE;   /* it has no dual-write step */
+	if (!abort_ && !strcmp(plan.strategy, "immediate") && plan.step == FERRY_STEP_SWITCHOVER) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "strategy immediate has no way back after "
+				     "the switch: the relays write only the new store (new-only), so "
+				     "the old store misses what came since; blue-green keeps it warm");
+		goto out;
+	}
 	if (!abort_ && plan.step == FERRY_STEP_PREPARE) {
 		rc = ferry_error_set(err, FERRY_EINVAL, "nothing to roll back: the cutover is at "
 				     "prepare (ferry cutover abort drops the plan)");
@@ -833,9 +948,10 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		 * way forward finds a later one */
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step = $1, status = $2,"
 					" step_since = now(), last_gates = NULL,"
-					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END", 2, p,
+					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END,"
+					" t1 = CASE WHEN $1 IN ('switchover', 'cleanup') THEN t1 END", 2, p,
 					NULL, "cannot move the plan", err)) < 0 ||
-		    (rc = log_event(pg, o->by, ferry_cutover_step_phase(to),
+		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), abort_ ? "abort" : "rollback", NULL,
 				    NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
@@ -844,7 +960,7 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 	if (o->out)
 		fprintf(o->out, "%s %s to %s: the relays are in %s\n",
 			abort_ ? "aborted: back" : "rolled back", ferry_cutover_step_name(plan.step),
-			ferry_cutover_step_name(to), ferry_phase_name(ferry_cutover_step_phase(to)));
+			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)));
 	rc = doc_build(pg, NULL, NULL, json, err);
 out:
 	if (rc < 0)

@@ -13,6 +13,7 @@
 #define FERRY_RELAY_CUTOVER_INT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -35,7 +36,17 @@ struct cut_plan {
 	char *switch_cmd, *final_export;
 	int64_t t0_us;           /* 0: not yet */
 	int64_t backfill_t0_us;  /* the T0 the backfill job ran with; 0: none */
+	char *queries;           /* the user's queries (JSON array), or NULL */
+	int64_t t1_us;           /* blue-green, immediate: the switch, the catch-up's
+				  * end; 0: not yet */
 };
+
+/* No dual phase: the relays stay in old-only until the switch, and a
+ * catch-up copies [T0, switch) (blue-green, immediate). */
+#define RELAY_CUT_CATCHUP(p) (!strcmp((p)->strategy, "blue-green") || \
+			      !strcmp((p)->strategy, "immediate"))
+/* The relay phase of step under p's strategy (cutover.c). */
+int relay_cut_phase(const struct cut_plan *p, int step);
 
 struct cut_ctx {
 	PGconn *pg;
@@ -55,9 +66,15 @@ struct cut_result {
 	char figure[1536];
 };
 
+#define CUT_DUAL 1               /* strategies a gate applies to */
+#define CUT_BLUE 2
+#define CUT_IMM 4
+#define CUT_ALL (CUT_DUAL | CUT_BLUE | CUT_IMM)
+
 struct cut_gate {
 	const char *name;
 	int step;                /* lets out of this step */
+	int strategies;          /* CUT_* bits */
 	int work;                /* runs a copy or a verify */
 	double threshold;
 	const char *what;        /* one line for the help and the README */
@@ -72,6 +89,20 @@ extern const size_t relay_cut_ngates;
 /* Evaluate the exit gates of c->plan->step: one JSON object per gate
  * appended to arr; 1 when all pass.  Lines go to out as they finish. */
 int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out);
+
+/* prepare: the user's queries (--query, --queries) as a JSON array of
+ * {name, sql, influxql} into *json (NULL: none); FERRY_EUSAGE naming the
+ * bad one. */
+int relay_cut_queries(const struct ferry_cutover_opts *o, char **json, struct ferry_error *err);
+/* The query-latency gate (cutover_latency.c). */
+void relay_cut_g_latency(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+
+/* At the move into switchover (blue-green, immediate): wait for the
+ * relays to switch, then run the catch-up, its line to out; 0 when it
+ * passed. */
+int relay_cut_catchup_now(struct cut_ctx *c, FILE *out);
+/* The live-consistency gate (cutover_live.c). */
+void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);

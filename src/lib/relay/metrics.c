@@ -23,6 +23,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "relay/mqtt_int.h"
 #include "relay/relay_int.h"
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
@@ -267,6 +268,8 @@ int relay_metrics_prometheus(struct relay_metrics *m, const struct relay_gauges 
 		  "The cutover phase the relay follows (always 1; the phase is the label).");
 	e |= ferry_buf_addf(out, "ferry_relay_phase{phase=\"%s\"} 1\n",
 			    phase ? phase : "unknown");
+	if (g->mqtt)
+		e |= relay_mqtt_prometheus(g->mqtt, out);
 	return e < 0 ? ferry_buf_error(out) : 0;
 }
 
@@ -348,6 +351,8 @@ int relay_metrics_json(struct relay_metrics *m, const struct relay_gauges *g,
 	}
 	e |= json_object_set(root, "stores", stores);
 	e |= json_object_set_new(root, "request_duration_seconds", hist_json(&m->request));
+	if (g->mqtt)
+		e |= json_object_set_new(root, "mqtt", relay_mqtt_json(g->mqtt));
 	if (!e && !(text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9))))
 		e = -1;
 out:

@@ -37,6 +37,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/log.h"
 #include "ferry/url.h"
 #include "relay/relay_int.h"
 #include "relay/relay_pg.h"
@@ -170,7 +171,19 @@ static const char ddl[] =
 	" ADD COLUMN IF NOT EXISTS old_writes bigint,"
 	" ADD COLUMN IF NOT EXISTS old_errors bigint,"
 	" ADD COLUMN IF NOT EXISTS new_writes bigint,"
-	" ADD COLUMN IF NOT EXISTS new_errors bigint";
+	" ADD COLUMN IF NOT EXISTS new_errors bigint;"
+	/* points the relays wrote in dual, read back from both stores by the
+	 * live consistency gate once the spool replayed them (seq) */
+	"CREATE TABLE IF NOT EXISTS ferry.cutover_samples ("
+	" id bigserial PRIMARY KEY,"
+	" relay_id text NOT NULL,"
+	" spool_id text NOT NULL,"
+	" seq bigint NOT NULL,"
+	" db text NOT NULL,"
+	" measurement text NOT NULL,"
+	" time_ns bigint NOT NULL,"
+	" line text NOT NULL,"
+	" sampled_at timestamptz NOT NULL)";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
@@ -228,11 +241,63 @@ struct relay_phase {
 	char *url;
 	PGconn *pg;            /* NULL while down */
 	_Atomic int phase;
+	struct relay_rb_limits lim;   /* read with a new-primary phase */
 	int64_t read_ms;       /* when the table was last read */
 	int64_t tried_ms;      /* the last connection attempt */
 	struct beat_sample ring[NSAMPLES];
 	size_t nring, head;    /* head: the oldest sample */
 };
+
+/* The automatic rollback's limits, when the phase read is new-primary
+ * and a plan is in switchover; off otherwise (no plan: set-phase by hand,
+ * or a plan made by a ferry without them).  Never an error of the read:
+ * the phase matters more. */
+static void read_limits(struct relay_phase *w, PGconn *pg, int phase)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	PGresult *res = NULL;
+
+	memset(&w->lim, 0, sizeof(w->lim));
+	if (phase != FERRY_PHASE_NEW_PRIMARY && phase != FERRY_PHASE_DUAL)
+		return;
+	if (relay_pg_exec(pg, "SELECT to_regclass('ferry.cutover_plan') IS NOT NULL", 0, NULL,
+			  &res, "cannot look for ferry.cutover_plan", &err) < 0)
+		goto fail;
+	if (strcmp(PQgetvalue(res, 0, 0), "t")) {
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	res = NULL;
+	if (relay_pg_exec(pg, "SELECT step, rollback_threshold, rollback_window_s,"
+			  " rollback_min_writes, sample_every FROM ferry.cutover_plan"
+			  " WHERE status = 'active'", 0, NULL, &res,
+			  "cannot read the rollback limits of ferry.cutover_plan", &err) < 0)
+		goto fail;
+	if (PQntuples(res) == 1 && phase == FERRY_PHASE_NEW_PRIMARY &&
+	    !strcmp(PQgetvalue(res, 0, 0), "switchover")) {
+		w->lim.on = 1;
+		w->lim.threshold = strtod(PQgetvalue(res, 0, 1), NULL);
+		w->lim.window_s = strtod(PQgetvalue(res, 0, 2), NULL);
+		w->lim.min_writes = atoi(PQgetvalue(res, 0, 3));
+	}
+	/* dual while the plan is in a step of dual: the live consistency
+	 * gate's samples */
+	if (PQntuples(res) == 1 && phase == FERRY_PHASE_DUAL &&
+	    (!strcmp(PQgetvalue(res, 0, 0), "dual-write") ||
+	     !strcmp(PQgetvalue(res, 0, 0), "backfill") ||
+	     !strcmp(PQgetvalue(res, 0, 0), "validate")))
+		w->lim.sample_every = atoi(PQgetvalue(res, 0, 4));
+	PQclear(res);
+	return;
+fail:
+	ferry_debug("relay: no automatic rollback: %s", err.msg);
+}
+
+void relay_phase_limits(const struct relay_phase *w, struct relay_rb_limits *out)
+{
+	*out = w->lim;
+}
 
 /* Connect, (create,) LISTEN, read: the watcher's connection from nothing.
  * LISTEN comes before the read, so a change between the two is not lost. */
@@ -253,6 +318,7 @@ static int attach(struct relay_phase *w, int create, int initial, struct ferry_e
 	if ((rc = run(pg, "LISTEN ferry_cutover", "cannot LISTEN ferry_cutover", err)) < 0 ||
 	    (rc = read_phase(pg, &ph, err)) < 0)
 		goto fail;
+	read_limits(w, pg, ph);
 	atomic_store(&w->phase, ph);
 	w->read_ms = relay_pg_now_ms();
 	w->pg = pg;
@@ -326,6 +392,7 @@ static int reread(struct relay_phase *w, struct ferry_error *err)
 		return rc;
 	}
 	w->read_ms = relay_pg_now_ms();
+	read_limits(w, w->pg, ph);
 	if (ph == atomic_load(&w->phase))
 		return 0;
 	atomic_store(&w->phase, ph);
@@ -484,6 +551,103 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   13, p, NULL, "cannot report to ferry.relays", err);
 	if (rc == FERRY_ECONN)
 		drop(w);
+	return rc;
+}
+
+/* ---- automatic rollback ------------------------------------------------------ */
+
+int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
+			 const char *figures, int64_t decided_us, int *moved,
+			 struct ferry_error *err)
+{
+	char dec[32];
+	const char *p[4] = { by, why, figures, dec };
+	PGresult *res = NULL;
+	int rc;
+
+	*moved = 0;
+	if (!w->pg)
+		return ferry_error_set(err, FERRY_ECONN, "cannot record the automatic rollback: "
+				       "no connection to ferry.cutover");
+	snprintf(dec, sizeof(dec), "%lld", (long long)decided_us);
+	/* the plan row first, as every ferry cutover command takes it: one
+	 * relay wins, the others find the step moved */
+	if ((rc = run(w->pg, "BEGIN", "cannot begin", err)) < 0 ||
+	    (rc = relay_pg_exec(w->pg, "SELECT p.status = 'active' AND p.step = 'switchover' AND"
+				" c.phase = 'new-primary' FROM ferry.cutover_plan p, ferry.cutover c"
+				" FOR UPDATE OF p", 0, NULL, &res,
+				"cannot read ferry.cutover_plan", err)) < 0)
+		goto out;
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t")) {
+		rc = run(w->pg, "COMMIT", "cannot commit", err);
+		goto out;
+	}
+	if ((rc = relay_pg_exec(w->pg, "UPDATE ferry.cutover_plan SET step = 'validate',"
+				" step_since = now(), last_gates = NULL, auto_rollback ="
+				" jsonb_build_object('at', to_char(now() AT TIME ZONE 'UTC',"
+				"  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'decided_at',"
+				"  to_char((timestamptz 'epoch' + $4::bigint * interval '1 microsecond')"
+				"  AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+				"  'by', $1::text, 'why', $2::text, 'figures', $3::jsonb)",
+				4, p, NULL, "cannot roll the plan back", err)) < 0 ||
+	    (rc = relay_phase_set_tx(w->pg, FERRY_PHASE_DUAL, by, err)) < 0 ||
+	    (rc = relay_pg_exec(w->pg, "UPDATE ferry.cutover_log SET step = 'validate',"
+				" action = 'auto-rollback', note = $1, gates = $2::jsonb WHERE id ="
+				" currval(pg_get_serial_sequence('ferry.cutover_log', 'id'))", 2, p + 1,
+				NULL,
+				"cannot log the automatic rollback", err)) < 0 ||
+	    (rc = run(w->pg, "COMMIT", "cannot commit the automatic rollback", err)) < 0)
+		goto out;
+	*moved = 1;
+	atomic_store(&w->phase, FERRY_PHASE_DUAL);
+	memset(&w->lim, 0, sizeof(w->lim));
+out:
+	PQclear(res);
+	if (rc < 0) {
+		rollback(w->pg);
+		if (rc == FERRY_ECONN || PQstatus(w->pg) != CONNECTION_OK)
+			drop(w);
+	}
+	return rc;
+}
+
+int relay_phase_samples(struct relay_phase *w, const char *relay_id, const char *spool_id,
+			const struct relay_sample *s, size_t n, struct ferry_error *err)
+{
+	char seq[32], t[32], at[32];
+	size_t i;
+	int rc;
+
+	if (!w->pg)
+		return ferry_error_set(err, FERRY_ECONN, "cannot record samples: no connection");
+	if ((rc = run(w->pg, "BEGIN", "cannot begin", err)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const char *p[8] = { relay_id, spool_id, seq, s[i].db, s[i].measurement, t,
+				     s[i].line, at };
+
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)s[i].seq);
+		snprintf(t, sizeof(t), "%lld", (long long)s[i].time_ns);
+		snprintf(at, sizeof(at), "%lld", (long long)s[i].sampled_us);
+		if ((rc = relay_pg_exec(w->pg, "INSERT INTO ferry.cutover_samples (relay_id,"
+					" spool_id, seq, db, measurement, time_ns, line, sampled_at)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, timestamptz 'epoch' +"
+					" $8::bigint * interval '1 microsecond')", 8, p, NULL,
+					"cannot record a sample in ferry.cutover_samples", err)) < 0)
+			goto out;
+	}
+	/* the gate reads the latest 500: keep a bounded tail, not a day's */
+	if ((rc = run(w->pg, "DELETE FROM ferry.cutover_samples WHERE id <"
+		      " (SELECT max(id) - 10000 FROM ferry.cutover_samples)",
+		      "cannot prune ferry.cutover_samples", err)) < 0)
+		goto out;
+	rc = run(w->pg, "COMMIT", "cannot commit the samples", err);
+out:
+	if (rc < 0) {
+		rollback(w->pg);
+		if (rc == FERRY_ECONN || PQstatus(w->pg) != CONNECTION_OK)
+			drop(w);
+	}
 	return rc;
 }
 

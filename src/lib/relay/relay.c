@@ -6,7 +6,8 @@
  *        -> spool append of the secondary's copy (fsync, group commit)
  *        -> 204
  *   replay thread: spool --in order--> secondary store, position with the rows
- *   phase thread: ferry.cutover (LISTEN/NOTIFY) -> which store is primary
+ *   phase thread: ferry.cutover (LISTEN/NOTIFY) -> which store is primary;
+ *                 the automatic rollback (below)
  *
  * The ack rule (DESIGN.md): a write is answered 204 only after the primary
  * committed it and the secondary's copy is fsync'd in the spool.  The
@@ -40,6 +41,7 @@
 #include "ferry/log.h"
 #include "ferry/registry.h"
 #include "ferry/url.h"
+#include "relay/mqtt_int.h"
 #include "relay/relay_int.h"
 
 #define SPOOL_MAX_DEFAULT (UINT64_C(1) << 30)
@@ -47,6 +49,46 @@
 #define REPLAY_MAX_RECS 4096
 #define GROUP_MAX 256                   /* requests per primary write */
 #define HEARTBEAT_S 10
+#define ERRWIN_S 3600                   /* the longest rollback window */
+#define SAMPLE_PER_MIN 60               /* samples of a relay per minute, at most */
+#define SAMPLE_QUEUE 64                 /* taken, not yet recorded */
+
+/*
+ * Automatic rollback.  In new-primary every client write the new store
+ * fails is answered 5xx (the ack rule: nothing is acknowledged that the
+ * primary did not commit), and counted here by second.  When the share of
+ * failed writes over the plan's window reaches its threshold (after at
+ * least its minimum of writes), the phase thread moves this relay to
+ * dual at once, on its own: the old store becomes the primary again and
+ * the new one is fed from the spool, so writes are acknowledged again.
+ * Then it records the rollback in the cutover database (the plan back to
+ * validate, every relay to dual, a log row with the figures); when that
+ * database is down (it is usually the new store itself) the relay stays
+ * in dual and records it as soon as the database answers, before it
+ * follows the stored phase again.
+ */
+struct errwin {
+	pthread_mutex_t mu;
+	struct { int64_t s; uint64_t w, e; } b[ERRWIN_S];
+};
+
+/*
+ * Live consistency.  In dual (while the plan is in a step of dual) one
+ * write in the plan's sample_every, at most SAMPLE_PER_MIN a minute, has
+ * its first point kept with the spool record that carries the new store's
+ * copy; the phase thread records them in ferry.cutover_samples, and the
+ * live-consistency gate reads them back from both stores once the replay
+ * passed that record.
+ */
+struct samples {
+	pthread_mutex_t mu;
+	struct relay_sample q[SAMPLE_QUEUE];
+	size_t n;
+	uint64_t writes;              /* in dual, since the relay started */
+	int64_t minute;
+	int in_minute;
+	_Atomic int every;            /* the plan's; 0: not sampling */
+};
 
 /* One request waiting for its primary write. */
 struct pending {
@@ -96,6 +138,13 @@ struct relay {
 	size_t ndbs;
 	char relay_id[160];
 	uint64_t window_us;
+	struct relay_mqtt *mqtt;      /* MQTT ingest, NULL when off */
+	struct errwin ew;             /* the new store's primary writes */
+	struct samples sm;
+	/* a rollback decided and not yet recorded (phase thread only) */
+	int rb_pending;
+	int64_t rb_decided_us;
+	char rb_why[512], rb_fig[512];
 };
 
 static double now_s(void)
@@ -120,6 +169,111 @@ static void sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static void errwin_add(struct errwin *w, int failed)
+{
+	int64_t s = (int64_t)now_s();
+
+	pthread_mutex_lock(&w->mu);
+	if (w->b[s % ERRWIN_S].s != s) {
+		w->b[s % ERRWIN_S].s = s;
+		w->b[s % ERRWIN_S].w = w->b[s % ERRWIN_S].e = 0;
+	}
+	w->b[s % ERRWIN_S].w++;
+	w->b[s % ERRWIN_S].e += failed != 0;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Writes and failures of the last window_s seconds (this one included). */
+static void errwin_sum(struct errwin *w, double window_s, uint64_t *writes, uint64_t *errors)
+{
+	int64_t s = (int64_t)now_s(), k, n = (int64_t)(window_s + 0.999);
+
+	*writes = *errors = 0;
+	if (n > ERRWIN_S)
+		n = ERRWIN_S;
+	if (n > s + 1)
+		n = s + 1;     /* the monotonic clock counts from boot */
+	pthread_mutex_lock(&w->mu);
+	for (k = 0; k < n; k++)
+		if (w->b[(s - k) % ERRWIN_S].s == s - k) {
+			*writes += w->b[(s - k) % ERRWIN_S].w;
+			*errors += w->b[(s - k) % ERRWIN_S].e;
+		}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void errwin_reset(struct errwin *w)
+{
+	pthread_mutex_lock(&w->mu);
+	memset(w->b, 0, sizeof(w->b));
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Keep the first point of a write the spool's record seq carries (dual). */
+static void sample(struct relay *R, const char *db, const char *lp, size_t n, uint64_t seq)
+{
+	struct samples *sm = &R->sm;
+	int every = atomic_load(&sm->every), take;
+	const char *nl = memchr(lp, '\n', n), *why = NULL;
+	struct lp_scratch scr;
+	struct lp_point pt;
+	struct relay_sample x;
+
+	if (every <= 0)
+		return;
+	pthread_mutex_lock(&sm->mu);
+	take = ++sm->writes % (uint64_t)every == 0 && sm->n < SAMPLE_QUEUE;
+	if (take && (int64_t)(now_s() / 60) != sm->minute) {
+		sm->minute = (int64_t)(now_s() / 60);
+		sm->in_minute = 0;
+	}
+	take = take && sm->in_minute < SAMPLE_PER_MIN;
+	sm->in_minute += take;
+	pthread_mutex_unlock(&sm->mu);
+	if (!take)
+		return;
+	memset(&x, 0, sizeof(x));
+	n = nl ? (size_t)(nl - lp) : n;
+	lp_scratch_init(&scr);
+	if (lp_parse_line(lp, n, &pt, &scr, &why) == LP_POINT && pt.has_ts &&
+	    pt.measurement.n < sizeof(x.measurement) && (x.line = ferry_malloc(n + 1))) {
+		memcpy(x.line, lp, n);
+		x.line[n] = '\0';
+		memcpy(x.measurement, pt.measurement.p, pt.measurement.n);
+		snprintf(x.db, sizeof(x.db), "%s", db);
+		x.time_ns = pt.ts;     /* the relay's lines are in ns */
+		x.seq = seq;
+		x.sampled_us = wall_ns() / 1000;
+		pthread_mutex_lock(&sm->mu);
+		if (sm->n < SAMPLE_QUEUE) {
+			sm->q[sm->n++] = x;
+			x.line = NULL;
+		}
+		pthread_mutex_unlock(&sm->mu);
+	}
+	ferry_free(x.line);
+	lp_scratch_release(&scr);
+}
+
+/* Record what sample() kept (phase thread). */
+static void samples_flush(struct relay *R)
+{
+	struct relay_sample q[SAMPLE_QUEUE];
+	struct ferry_error err = FERRY_ERROR_INIT;
+	size_t n, i;
+
+	pthread_mutex_lock(&R->sm.mu);
+	n = R->sm.n;
+	memcpy(q, R->sm.q, n * sizeof(q[0]));
+	R->sm.n = 0;
+	pthread_mutex_unlock(&R->sm.mu);
+	if (n && relay_phase_samples(R->ph, R->relay_id, relay_spool_id(R->spool), q, n,
+				     &err) < 0)
+		ferry_debug("relay: %zu live consistency sample(s) not recorded: %s", n, err.msg);
+	for (i = 0; i < n; i++)
+		ferry_free(q[i].line);
 }
 
 /* The store a phase writes first, and the one it spools for (-1: none). */
@@ -350,6 +504,8 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 	p.rec.n = pts->lp.len;
 	p.rec.npoints = pts->npoints;
 	commit_wait(&R->cm[pri], &p);
+	if (phase == FERRY_PHASE_NEW_PRIMARY)
+		errwin_add(&R->ew, p.rc < 0);
 	if (p.rc == FERRY_ECONN) {
 		answer(ans, 503, "the %s store cannot take writes now: %s", which_name(pri), p.msg);
 		goto out;
@@ -385,6 +541,8 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 			       err.msg);
 			goto out;
 		}
+		if (phase == FERRY_PHASE_DUAL)
+			sample(R, db, lp, n, seq);
 	}
 	/* points the primary refused after the checks passed (a field type
 	 * conflict): influxd's partial write, worded by http.c, as influxd
@@ -489,6 +647,7 @@ static void op_gauges(void *ud, struct relay_gauges *g)
 		g->store_kind[i] = R->has[i] ? relay_store_kind(R->cm[i].st) : NULL;
 		g->store_up[i] = R->has[i] && atomic_load(&R->up[i]);
 	}
+	g->mqtt = R->mqtt;
 }
 
 static const struct relay_http_ops http_ops = {
@@ -715,31 +874,119 @@ static void beat(struct relay *R, int64_t phase_since_us)
 		ferry_debug("relay: heartbeat: %s", err.msg);
 }
 
+/* In new-primary: has the new store failed enough writes to go back to
+ * dual?  Then move this relay now and keep the rollback to record. */
+static int rollback_due(struct relay *R)
+{
+	struct relay_rb_limits lim;
+	uint64_t w, e;
+	double rate;
+	char t[64];
+
+	if (R->rb_pending || atomic_load(&R->phase) != FERRY_PHASE_NEW_PRIMARY)
+		return 0;
+	relay_phase_limits(R->ph, &lim);
+	if (!lim.on)
+		return 0;
+	errwin_sum(&R->ew, lim.window_s, &w, &e);
+	rate = w ? (double)e / (double)w : 0;
+	if (w < (uint64_t)lim.min_writes || rate < lim.threshold)
+		return 0;
+	R->rb_pending = 1;
+	R->rb_decided_us = wall_ns() / 1000;
+	snprintf(R->rb_why, sizeof(R->rb_why), "the new store failed %llu of %llu writes "
+		 "(%.1f%%) in the last %g s, threshold %g%%", (unsigned long long)e,
+		 (unsigned long long)w, rate * 100, lim.window_s, lim.threshold * 100);
+	snprintf(t, sizeof(t), "%.6f", rate);
+	snprintf(R->rb_fig, sizeof(R->rb_fig), "{\"relay\": \"%s\", \"writes\": %llu, "
+		 "\"errors\": %llu, \"rate\": %s, \"threshold\": %g, \"window_seconds\": %g, "
+		 "\"min_writes\": %d}", R->relay_id, (unsigned long long)w,
+		 (unsigned long long)e, t, lim.threshold, lim.window_s, lim.min_writes);
+	atomic_store(&R->phase, FERRY_PHASE_DUAL);
+	ferry_warn("relay: automatic rollback: %s: this relay writes dual now (the old store "
+		   "first); recording it in the cutover", R->rb_why);
+	return 1;
+}
+
+/* Record the rollback decided: 1 when done (recorded, or the cutover is
+ * no longer in switchover), 0 while the database cannot be asked. */
+static int rollback_record(struct relay *R, int *warned)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	char why[sizeof(R->rb_why) + 160];
+	int64_t late = wall_ns() / 1000 - R->rb_decided_us;
+	int moved = 0, rc;
+
+	snprintf(why, sizeof(why), "%s%s", R->rb_why, late > 5000000 ?
+		 "; decided earlier (decided_at), recorded when the cutover database "
+		 "answered again: the relay wrote dual meanwhile" : "");
+	rc = relay_phase_rollback(R->ph, R->relay_id, why, R->rb_fig, R->rb_decided_us, &moved,
+				  &err);
+	if (rc < 0) {
+		if (!*warned)
+			ferry_warn("relay: cannot record the automatic rollback yet (staying in "
+				   "dual): %s", err.msg);
+		*warned = 1;
+		return 0;
+	}
+	if (moved)
+		ferry_info("relay: automatic rollback recorded: the cutover is back at validate, "
+			   "every relay in dual");
+	else
+		ferry_info("relay: the cutover had left switchover already (another relay's "
+			   "rollback, or an operator): following the stored phase %s",
+			   ferry_phase_name(relay_phase_get(R->ph)));
+	R->rb_pending = 0;
+	*warned = 0;
+	return 1;
+}
+
 static void *phase_main(void *arg)
 {
 	struct relay *R = arg;
 	time_t last_beat = 0;
 	int64_t since_us = wall_ns() / 1000;
-	int down = 0;
+	int down = 0, warned = 0;
 
 	while (!atomic_load(&R->stop)) {
 		struct ferry_error err = FERRY_ERROR_INIT;
-		int rc = relay_phase_poll(R->ph, 500, &err);
+		int rc = relay_phase_poll(R->ph, 500, &err), ph;
 
-		if (rc > 0) {
-			int was = atomic_exchange(&R->phase, relay_phase_get(R->ph));
+		if (R->rb_pending && rc >= 0)
+			rollback_record(R, &warned);
+		ph = relay_phase_get(R->ph);
+		/* a rollback not yet recorded keeps dual, whatever is stored */
+		if (!R->rb_pending && ph != atomic_load(&R->phase)) {
+			int was = atomic_exchange(&R->phase, ph);
 
 			/* from now on every write takes the new phase's path: the
 			 * moment the cutover's T0 is made of; told at once */
 			since_us = wall_ns() / 1000;
 			last_beat = 0;
+			if (ph == FERRY_PHASE_NEW_PRIMARY)
+				errwin_reset(&R->ew);
 			ferry_info("relay: phase %s -> %s", ferry_phase_name(was),
-				   ferry_phase_name(relay_phase_get(R->ph)));
+				   ferry_phase_name(ph));
 		} else if (rc < 0 && !down) {
 			ferry_warn("relay: cannot follow the phase (kept %s): %s",
 				   ferry_phase_name(atomic_load(&R->phase)), err.msg);
 		}
 		down = rc < 0;
+		{
+			struct relay_rb_limits lim;
+
+			relay_phase_limits(R->ph, &lim);
+			atomic_store(&R->sm.every, atomic_load(&R->phase) == FERRY_PHASE_DUAL &&
+				     R->spool ? lim.sample_every : 0);
+		}
+		if (!down)
+			samples_flush(R);
+		if (rollback_due(R)) {
+			since_us = wall_ns() / 1000;
+			last_beat = 0;
+			if (!down)
+				rollback_record(R, &warned);
+		}
 		if (!down && time(NULL) - last_beat >= HEARTBEAT_S) {
 			beat(R, since_us);
 			last_beat = time(NULL);
@@ -840,6 +1087,10 @@ static void relay_teardown(struct relay *R)
 	if (R->qs)
 		relay_store_close(R->qs);
 	pthread_mutex_destroy(&R->qmu);
+	pthread_mutex_destroy(&R->ew.mu);
+	for (i = 0; i < R->sm.n; i++)
+		ferry_free(R->sm.q[i].line);
+	pthread_mutex_destroy(&R->sm.mu);
 	if (R->ph)
 		relay_phase_close(R->ph);
 	if (R->dev)
@@ -932,6 +1183,8 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	R.window_us = o->commit_window_us > 0 ? (uint64_t)o->commit_window_us :
 		      o->commit_window_us < 0 ? 0 : 2000;
 	pthread_mutex_init(&R.qmu, NULL);
+	pthread_mutex_init(&R.ew.mu, NULL);
+	pthread_mutex_init(&R.sm.mu, NULL);
 	/* the signals go to sigwait() below, never to a worker thread */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -972,6 +1225,21 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	hc.status = R.status;
 	if ((rc = relay_http_start(&hc, &http_ops, &R, &h, err)) < 0)
 		goto out;
+	if (o->mqtt_url || o->mqtt_map) {
+		/* MQTT messages take the write path of /write: op_write */
+		struct relay_mqtt_cfg mc = {
+			.url = o->mqtt_url, .map_path = o->mqtt_map,
+			.client_id = o->mqtt_client_id, .default_db = R.dbs[0],
+			.spool = R.spool, .write = op_write, .ud = &R,
+		};
+
+		if (!o->mqtt_url) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt-map needs --mqtt URL");
+			goto out;
+		}
+		if ((rc = relay_mqtt_start(&mc, &R.mqtt, err)) < 0)
+			goto out;
+	}
 	ferry_info("relay: listening on %s, phase %s%s, old %s, new %s", hc.listen,
 		   ferry_phase_name(atomic_load(&R.phase)), R.fixed_phase ? " (fixed)" : "",
 		   R.has[RELAY_OLD] ? relay_store_kind(R.cm[RELAY_OLD].st) : "none",
@@ -980,12 +1248,17 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 		if (sigwait(&set, &sig))
 			break;
 	ferry_info("relay: stopping (signal %d): finishing the writes in flight", sig);
+	/* HTTP first: /metrics reads the MQTT counters; MQTT's last batch
+	 * still needs the committers, which teardown stops */
 	relay_http_stop(h);
 	h = NULL;
+	relay_mqtt_stop(R.mqtt);
+	R.mqtt = NULL;
 	rc = 0;
 out:
 	if (h)
 		relay_http_stop(h);
+	relay_mqtt_stop(R.mqtt);
 	relay_teardown(&R);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -22,6 +22,8 @@
  *   config.c     YAML file and FERRY_RELAY_* environment into the options
  *   relay.c      the write path and the ack rule: primary (group commit) +
  *                spool, then 204; the replay thread; phase changes
+ *   mqtt.c, mqtt_map.c  MQTT subscriptions into the same write path
+ *                (mqtt_int.h)
  *
  * Threads: libmicrohttpd's pool calls the http ops concurrently; relay.c
  * serialises each store behind its own committer thread, so a struct
@@ -73,6 +75,12 @@ int relay_ingest_lp(const char *body, size_t n, enum lp_precision precision,
 int relay_ingest_telemetry(const char *json, size_t n, const char *measurement,
 			   const char *device, int64_t now_ns, struct relay_points *out,
 			   struct ferry_error *err);
+
+/* A JSON time as the device API takes "timestamp" (a number: seconds,
+ * ms, us or ns by its size; a string: RFC 3339) in ns: 1, 0 when out of
+ * range or not a time, -1 when v is neither a number nor a string. */
+struct json_t;
+int relay_json_time(struct json_t *v, int64_t *ns);
 
 /* ------------------------------------------------------------ stores */
 
@@ -245,6 +253,41 @@ struct relay_beat {
 int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 		       struct ferry_error *err);
 
+/* Automatic rollback (ferry.cutover_plan's rollback_* columns): on when
+ * the phase last read is new-primary and a plan is in switchover. */
+struct relay_rb_limits {
+	int on;
+	double threshold;            /* a fraction of the writes */
+	double window_s;
+	int min_writes;
+	int sample_every;            /* dual: sample 1 in this many writes; 0 off */
+};
+/* As last read (same thread as relay_phase_poll). */
+void relay_phase_limits(const struct relay_phase *w, struct relay_rb_limits *out);
+/* A point a relay wrote in dual, for the live consistency gate. */
+struct relay_sample {
+	char db[128];
+	char measurement[256];
+	int64_t time_ns;
+	uint64_t seq;                /* its spool record (the new store's copy) */
+	int64_t sampled_us;          /* wall clock */
+	char *line;                  /* the point as line protocol */
+};
+/* Record samples in ferry.cutover_samples (one transaction). */
+int relay_phase_samples(struct relay_phase *w, const char *relay_id, const char *spool_id,
+			const struct relay_sample *s, size_t n, struct ferry_error *err);
+/* Move the cutover back from switchover to validate (the relays to dual)
+ * in one transaction conditional on the plan still being in switchover
+ * and the phase new-primary: *moved 1 when this call did it, 0 when the
+ * cutover is elsewhere (another relay won, an operator moved it).  by,
+ * why (a sentence) and figures (a JSON object) go to
+ * ferry.cutover_plan.auto_rollback and the log row; decided_us (wall
+ * clock) is when the relay decided, which is earlier than the record when
+ * the database was down meanwhile.  FERRY_ECONN while it is unreachable. */
+int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
+			 const char *figures, int64_t decided_us, int *moved,
+			 struct ferry_error *err);
+
 /* ------------------------------------------------------------ devices */
 
 struct relay_devices;
@@ -296,6 +339,7 @@ struct relay_gauges {
 	double replay_lag_s;
 	const char *store_kind[2];  /* "influx", "postgres", NULL when absent */
 	int store_up[2];
+	struct relay_mqtt *mqtt;    /* MQTT ingest (mqtt_int.h), NULL when off */
 };
 /* Prometheus text exposition (ferry_relay_ prefix). */
 int relay_metrics_prometheus(struct relay_metrics *m, const struct relay_gauges *g,

@@ -222,6 +222,18 @@ static int number_ts(json_t *v, int64_t *ns)
 	}
 }
 
+int relay_json_time(json_t *v, int64_t *ns)
+{
+	int tz;
+
+	if (json_is_number(v))
+		return number_ts(v, ns) ? 1 : 0;
+	if (json_is_string(v))
+		return val_parse_timestamp_ns(json_string_value(v), json_string_length(v),
+					      VAL_TSP_NS, ns, &tz) == 1 ? 1 : 0;
+	return -1;
+}
+
 static int get_ts(struct tele *T, json_t *v, int64_t *ns)
 {
 	int tz;

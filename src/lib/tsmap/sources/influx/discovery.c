@@ -16,6 +16,19 @@
 #include "ferry/log.h"
 #include "tsmap/sources/influx/influx_int.h"
 
+int ifx_add_window(struct ferry_buf *q, const struct ifx *ix, int and_)
+{
+	int rc = 0;
+
+	if (ix->o.has_start)
+		rc = ferry_buf_addf(q, " %s time >= %" PRId64, and_ ? "AND" : "WHERE",
+				    ix->o.start_ns);
+	if (rc == 0 && ix->o.has_end)
+		rc = ferry_buf_addf(q, " %s time < %" PRId64, and_ || ix->o.has_start ?
+				    "AND" : "WHERE", ix->o.end_ns);
+	return rc;
+}
+
 static unsigned type_bit(const struct mp_val *v)
 {
 	static const struct { const char *n; enum lp_ftype t; } map[] = {
@@ -154,6 +167,8 @@ static int edge_time(const struct ifx *ix, const struct tm_measurement *m, int d
 	if (rc == 0)
 		rc = ifx_add_ident(&q, m->name, strlen(m->name));
 	if (rc == 0)
+		rc = ifx_add_window(&q, ix, 0);
+	if (rc == 0)
 		rc = ferry_buf_addstr(&q, desc ? " ORDER BY time DESC LIMIT 1" : " LIMIT 1");
 	if (rc < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
@@ -229,7 +244,8 @@ int ifx_stats(const struct ifx *ix, struct tm_schema *sch, struct ifx_meas *meas
 	int rc;
 
 	if ((rc = ferry_buf_addstr(&q, "SELECT count(*) FROM ")) < 0 ||
-	    (rc = ifx_add_dbrp(&q, ix)) < 0 || (rc = ferry_buf_addstr(&q, "./.*/")) < 0) {
+	    (rc = ifx_add_dbrp(&q, ix)) < 0 || (rc = ferry_buf_addstr(&q, "./.*/")) < 0 ||
+	    (rc = ifx_add_window(&q, ix, 0)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
@@ -415,15 +431,18 @@ static int load_shards(struct ifx *ix, const struct ifx_meas *meas, size_t nm,
 	return 0;
 }
 
-int ifx_schema_copy(const struct tm_schema *from, struct tm_schema *to)
+int ifx_schema_copy(const struct tm_schema *from, const struct ifx_meas *only,
+		    struct tm_schema *to)
 {
 	size_t i, k;
 
 	for (i = 0; i < from->n; i++) {
 		const struct tm_measurement *a = &from->m[i];
-		struct tm_measurement *b = tm_schema_measurement(to, a->name, strlen(a->name));
+		struct tm_measurement *b;
 
-		if (!b)
+		if (only && !only[i].have)
+			continue;
+		if (!(b = tm_schema_measurement(to, a->name, strlen(a->name))))
 			return FERRY_ENOMEM;
 		b->points = a->points;
 		b->values = a->values;
@@ -510,6 +529,34 @@ out:
 	return rc;
 }
 
+/*
+ * With --start/--end, only the measurements with points inside the window
+ * (*sch and *meas, side by side): one written only after --end would add
+ * a table to the plan, and a copy resumed after it came would be refused
+ * as "started with another source state".
+ */
+static int keep_windowed(struct tm_schema *sch, struct ifx_meas *meas,
+			 struct ferry_error *err)
+{
+	struct tm_schema kept = { NULL, 0, 0 };
+	size_t i, n = 0;
+
+	for (i = 0; i < sch->n; i++)
+		n += meas[i].have != 0;
+	if (n == sch->n)
+		return 0;
+	if (ifx_schema_copy(sch, meas, &kept) < 0) {
+		tm_schema_release(&kept);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	for (i = 0, n = 0; i < sch->n; i++)
+		if (meas[i].have)
+			meas[n++] = meas[i];
+	tm_schema_release(sch);
+	*sch = kept;
+	return 0;
+}
+
 int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 {
 	struct ifx *ix = s;
@@ -543,6 +590,8 @@ int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 				conflicts = 1;
 			}
 		}
+	if (IFX_WINDOWED(ix) && (rc = keep_windowed(&sch, meas, err)) < 0)
+		goto out;
 	if (conflicts && (rc = load_shards(ix, meas, sch.n, err)) < 0)
 		goto out;
 	tm_schema_release(&ix->sch);
@@ -551,7 +600,7 @@ int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err)
 	ix->meas = meas;
 	meas = NULL;
 	memset(&sch, 0, sizeof(sch));
-	if ((rc = ifx_schema_copy(&ix->sch, out)) < 0) {
+	if ((rc = ifx_schema_copy(&ix->sch, NULL, out)) < 0) {
 		tm_schema_release(out);
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;

@@ -232,7 +232,17 @@ int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, void *u
  */
 int ifx_stats(const struct ifx *ix, struct tm_schema *sch, struct ifx_meas *meas,
 	      struct ferry_error *err);
-int ifx_schema_copy(const struct tm_schema *from, struct tm_schema *to);
+/* from into to; with only, just the measurements i with only[i].have. */
+int ifx_schema_copy(const struct tm_schema *from, const struct ifx_meas *only,
+		    struct tm_schema *to);
+/* --start/--end given: counts, first/last times, the measurements and the
+ * narrow plan's series are those of the points inside the window, so a
+ * plan (and the identity) does not move as points are written after
+ * --end, and a copy stopped by kill -9 resumes. */
+#define IFX_WINDOWED(ix) ((ix)->o.has_start || (ix)->o.has_end)
+/* " WHERE time >= start AND time < end" (" AND ..." when and_) of the
+ * window, or nothing without one. */
+int ifx_add_window(struct ferry_buf *q, const struct ifx *ix, int and_);
 /* tm_source_ops.discover: measurements, tag and field keys and types, the
  * counts and times, the shard groups; the source keeps its own copy. */
 int ifx_discover(void *s, struct tm_schema *out, struct ferry_error *err);

@@ -118,6 +118,7 @@ struct units {
 	struct ferry_buf str;     /* conditions, NUL-separated, from offset 1 */
 	int m, mi;
 	const char *tag;
+	int64_t rest;             /* window: points without a usable tag value */
 };
 
 /* InfluxQL string literal: single quotes, with '\'' and '\' escaped and a
@@ -191,6 +192,41 @@ static int tagval_row(struct rows_ctx *c, const struct series *s, const struct m
 	return 0;
 }
 
+/*
+ * With --start/--end: the values of the tag that have points inside the
+ * window, each with its count (SELECT count(*) ... GROUP BY "tag").
+ * SHOW TAG VALUES takes no time filter on InfluxDB 1.x, so a device that
+ * first wrote after --end would add a unit, move the plan, and a stopped
+ * copy would not resume.  A series without the tag, or with a value a
+ * string literal cannot hold, counts into us->rest.
+ */
+static int tagcount_row(struct rows_ctx *c, const struct series *s, const struct mp_val *cells,
+			struct ferry_error *err)
+{
+	struct units *us = c->ud;
+	const struct lp_str *v = NULL;
+	int64_t n = 0;
+	size_t j;
+
+	for (j = 1; j < s->ncols; j++)
+		if (cells[j].t == MP_INT && cells[j].v.i > n)
+			n = cells[j].v.i;
+	if (n <= 0)
+		return 0;
+	for (j = 0; j < s->ntags; j++)
+		if (s->tags[j].key.n == strlen(us->tag) &&
+		    !memcmp(s->tags[j].key.p, us->tag, s->tags[j].key.n))
+			v = &s->tags[j].val;
+	if (!v || !v->n || memchr(v->p, 0, v->n)) {
+		us->rest += n;
+		return 0;
+	}
+	if (unit_add(us, v->p, v->n, v->p, v->n) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	us->u[us->n - 1].est = n;
+	return 0;
+}
+
 /* The units of measurement j (i in the plan's schema). */
 static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 		    struct ferry_error *err)
@@ -205,7 +241,21 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 			has_tag = 1;
 	us->m = j;
 	us->mi = i;
-	if (has_tag) {
+	us->rest = has_tag ? 0 : m->points;
+	if (has_tag && IFX_WINDOWED(ix)) {
+		if (ferry_buf_addstr(&q, "SELECT count(*) FROM ") < 0 || ifx_add_dbrp(&q, ix) < 0 ||
+		    ferry_buf_addch(&q, '.') < 0 || ifx_add_ident(&q, m->name, strlen(m->name)) < 0 ||
+		    ifx_add_window(&q, ix, 0) < 0 || ferry_buf_addstr(&q, " GROUP BY ") < 0 ||
+		    ifx_add_ident(&q, us->tag, strlen(us->tag)) < 0 ||
+		    ferry_buf_addf(&key, "cannot count the points per value of tag '%s' in "
+				   "measurement '%s'", us->tag, m->name) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = ifx_query_rows(ix, q.buf, tagcount_row, us, key.buf, err)) < 0)
+			goto out;
+		ferry_buf_clear(&key);
+	} else if (has_tag) {
 		if (ferry_buf_addstr(&q, "SHOW TAG VALUES ON ") < 0 ||
 		    ifx_add_ident(&q, ix->db, strlen(ix->db)) < 0 || ferry_buf_addstr(&q, " FROM ") < 0 ||
 		    ifx_add_ident(&q, ix->rp, strlen(ix->rp)) < 0 || ferry_buf_addch(&q, '.') < 0 ||
@@ -227,6 +277,18 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 	}
 	/* the points without the tag (all of them when the measurement has
 	 * no such tag key): their canonical keys start "measurement," */
+	if (IFX_WINDOWED(ix)) {
+		/* counted: only the units with points in the window */
+		if (us->rest > 0 && (lp_escape(&key, m->name, strlen(m->name), 1) < 0 ||
+				     ferry_buf_addch(&key, ',') < 0 ||
+				     unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0) < 0)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (us->rest > 0)
+			us->u[us->n - 1].est = us->rest;
+		goto out;
+	}
 	if (lp_escape(&key, m->name, strlen(m->name), 1) < 0 || ferry_buf_addch(&key, ',') < 0 ||
 	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");

@@ -275,8 +275,9 @@ out:
 
 /* -------------------------------------------------------------- identity */
 
-/* Per measurement: points counted and first/last time.  Changes when
- * points are added or deleted (not when a point is overwritten in place). */
+/* Per measurement: points counted and first/last time, inside --start/
+ * --end when given.  Changes when points are added or deleted there (not
+ * when a point is overwritten in place, nor by points outside the window). */
 static int ifx_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
 {
 	struct ifx *ix = s;
@@ -293,7 +294,7 @@ static int ifx_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
 		if (rc < 0)
 			return rc;
 	}
-	if ((rc = ifx_schema_copy(&ix->sch, &sch)) < 0) {
+	if ((rc = ifx_schema_copy(&ix->sch, NULL, &sch)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# cutover_strategies.sh - `ferry cutover` with --strategy blue-green and
+# immediate, against a real InfluxDB (old), PostgreSQL (new) and `ferry
+# relay`, while the python3-influxdb client HA uses writes through the relay
+# the whole time: neither writes both stores before the switch (the relays
+# stay in old-only through backfill and validate), the points of T0 to the
+# switch reach the new store by the catch-up copy, blue-green keeps the old
+# store warm (new-primary) and rolls back to it, immediate switches to
+# new-only and refuses to go back; gradual is refused as not implemented.
+# The query-latency gate of validate: the narrow layout's defaults timed
+# on both stores, the user's queries (--query, --queries FILE), a slow
+# one refuses the advance.  No acknowledged point lost, none doubled.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
+t_init cutover_strategies
+t_need pg
+t_need influx
+
+writer_start() {
+	rm -f "$T/stop"
+	$PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" >>"$T/writer.out" 2>>"$T/writer.err" &
+	writer=$!
+}
+writer_stop() {
+	touch "$T/stop"
+	wait "$writer"
+}
+acked_grows() {  # more acknowledged points than $1 (max 30 s)
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[[ $(wc -l <"$T/acked" 2>/dev/null || echo 0) -gt $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# every acknowledged point in PostgreSQL, no row doubled
+no_loss() {
+	sort -u "$T/acked" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$T/acked.tsv"
+	psql -XAtq -d "$PGURL" -c "DROP TABLE IF EXISTS acked" -c "CREATE TABLE acked (series text, ns bigint)" \
+		-c "\\copy acked FROM '$T/acked.tsv'" >/dev/null
+	assert_eq "$1: every acknowledged point is in PostgreSQL" \
+		"$(pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')")" 0
+	assert_eq "$1: no row doubled in PostgreSQL" "$(pg_doubled)" 0
+}
+# services, history, a relay and the writer; the stores of the last run stopped
+setup() {
+	[[ -z "${SVC:-}" ]] || { relay_stop || true; "$FERRY_SRC/tests/services" stop "$SVC" >/dev/null 2>&1 || true; }
+	relay_services
+	OLD="influx://127.0.0.1:$IPORT/home_assistant"
+	"$FERRY" generate --format lp --rows 20000 --entities 10 --seed 5 \
+		--start $(($(date +%s) - 12 * 3600)) -q -o "$T/history.lp"
+	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$T/history.lp"
+	# all of it in the past: a point stamped after the switch would be
+	# neither the backfill's nor the catch-up's
+	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
+	rm -f "$T/acked"
+}
+
+# ---- usage: gradual is refused, bad queries named
+setup
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy gradual
+assert_eq "gradual: 2" "$T_RC" 2
+assert_contains "gradual: not implemented, and why" "$T_ERR" "strategy gradual is not implemented yet"
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --query nosql
+assert_eq "--query without =: 2" "$T_RC" 2
+assert_contains "it says the form" "$T_ERR" "give NAME=SQL"
+printf 'mine:\n  sql: SELECT 1\n  flux: x\n' >"$T/bad.yaml"
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --queries "$T/bad.yaml"
+assert_eq "--queries with an unknown key: 2" "$T_RC" 2
+assert_contains "it names the file, the query and the key" "$T_ERR" "bad.yaml', query 'mine': unknown key 'flux'"
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --query a=SELECT\ 1 --query a=SELECT\ 2
+assert_eq "a query twice: 2" "$T_RC" 2
+
+# ---- blue-green: old-only until the switch, one step, old warm for rollback
+cat >"$T/queries.yaml" <<'EOF2'
+live-count:
+  sql: SELECT count(*) FROM telemetry_data WHERE series LIKE 'sensor.live_%'
+  influxql: SELECT count("value") FROM "W" WHERE "entity_id" =~ /^sensor\.live_/
+EOF2
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy blue-green --soak 2s \
+	--chunk-time 1h --queries "$T/queries.yaml" --query "rows=SELECT count(*) FROM telemetry_data"
+assert_eq "blue-green: prepare" "$T_RC" 0
+assert_eq "the queries are recorded" \
+	"$(pg_q "$PGURL" "SELECT string_agg(q->>'name', ',' ORDER BY q->>'name') FROM ferry.cutover_plan, jsonb_array_elements(queries) q")" \
+	"live-count,rows"
+relay_start
+check "the relay is in old-only" relay_phase_is old-only
+writer_start
+check "the writer is acknowledged" acked_grows 0
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "blue-green: prepare -> backfill (no dual-write step)" "$T_RC" 0
+assert_contains "it skips dual-write, the relays stay old-only" "$T_OUT" "moved to backfill: the relays are in old-only"
+assert_eq "T0 is recorded" "$(pg_q "$PGURL" "SELECT t0 IS NOT NULL FROM ferry.cutover_plan")" t
+sleep 1
+assert_eq "the relay writes only the old store" "$(relay_stat phase)" old-only
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "blue-green: backfill -> validate" "$T_RC" 0
+assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
+assert_eq "nothing from T0 on in the new store yet" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data, ferry.cutover_plan WHERE time >= t0")" 0
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress none
+assert_eq "blue-green: validate -> switchover" "$T_RC" 0
+assert_contains "verify passed" "$T_OUT" "pass   verify"
+assert_contains "the latency gate passed" "$T_OUT" "pass   query-latency"
+assert_contains "the default queries, timed on both stores" "$T_OUT" "latest-per-device p95"
+assert_contains "the old store's figure beside it" "$T_OUT" "hourly-avg-week p95"
+assert_contains "the user's query from the file, old store too" "$T_OUT" "live-count p95"
+assert_contains "the user's --query, no influxql" "$T_OUT" "rows p95"
+assert_contains "the old store is timed" "$T_OUT" "(old "
+echo "# $(grep query-latency <<<"$T_OUT")"
+assert_contains "the switch: new-primary" "$T_OUT" "moved to switchover: the relays are in new-primary"
+assert_contains "the catch-up ran at the switch" "$T_OUT" "pass   catchup"
+check "the relay follows to new-primary" relay_phase_is new-primary
+t_run "$FERRY" cutover status --db "$PGURL"
+assert_contains "status shows the catch-up's result" "$T_OUT" "pass    catchup"
+n=$(wc -l <"$T/acked")
+check "the writer goes on through the switch" acked_grows "$n"
+writer_stop
+check "spool drained" relay_drained
+t_run "$FERRY" verify "$OLD" "$PGURL"
+assert_eq "blue-green after the switch: both stores equal" "$T_RC" 0
+[[ $T_RC == 0 ]] || { tail -5 <<<"$T_OUT"; tail -5 <<<"$T_ERR"; }
+no_loss "blue-green switched"
+
+# rollback: back to the warm old store (old-only), and forward again
+writer_start
+t_run "$FERRY" cutover rollback --db "$PGURL"
+assert_eq "blue-green: rollback" "$T_RC" 0
+assert_contains "back to validate, old-only" "$T_OUT" "rolled back switchover to validate: the relays are in old-only"
+check "the relay follows back to old-only" relay_phase_is old-only
+n=$(wc -l <"$T/acked")
+check "writes go on in old-only" acked_grows $((n + 50))
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress none
+assert_eq "blue-green: forward to switchover again" "$T_RC" 0
+assert_contains "a new catch-up" "$T_OUT" "pass   catchup"
+check "new-primary again" relay_phase_is new-primary
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "blue-green: switchover -> cleanup" "$T_RC" 0
+assert_contains "the soak gate" "$T_OUT" "pass   soak"
+check "the relay follows to new-only" relay_phase_is new-only
+writer_stop
+cat "$T/writer.out"
+assert_not_contains "blue-green: the writer had no failed batch" "$(cat "$T/writer.out")" "failed=[1-9]"
+check "spool drained" relay_drained
+no_loss "blue-green"
+assert_eq "the log, in order" \
+	"$(pg_q "$PGURL" "SELECT string_agg(action || ':' || step || ':' || phase, ' ' ORDER BY id) FROM ferry.cutover_log WHERE action IN ('prepare', 'advance', 'rollback')")" \
+	"prepare:prepare:old-only advance:backfill:old-only advance:validate:old-only advance:switchover:new-primary rollback:validate:old-only advance:switchover:new-primary advance:cleanup:new-only"
+
+# ---- immediate: old-only, then straight to new-only; no way back
+setup
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy immediate --chunk-time 1h \
+	--query "slow=SELECT pg_sleep(0.15)"
+assert_eq "immediate: prepare" "$T_RC" 0
+relay_start
+writer_start
+check "the writer is acknowledged" acked_grows 0
+for step in backfill validate; do
+	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
+	assert_eq "immediate: -> $step" "$T_RC" 0
+	assert_contains "immediate: $step in old-only" "$T_OUT" "moved to $step: the relays are in old-only"
+done
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "a query over 100 ms: advance refused" "$T_RC" 3
+assert_contains "the latency gate fails" "$T_OUT" "fail   query-latency"
+assert_contains "with the slow query's figure" "$T_OUT" "slow p95"
+# the operator's way is a plan without it; here it is dropped from the plan
+pg_q "$PGURL" "UPDATE ferry.cutover_plan SET queries = NULL" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress none
+assert_eq "immediate: validate -> switchover" "$T_RC" 0
+assert_contains "the switch: new-only" "$T_OUT" "moved to switchover: the relays are in new-only"
+assert_contains "the catch-up ran" "$T_OUT" "pass   catchup"
+check "the relay follows to new-only" relay_phase_is new-only
+n=$(wc -l <"$T/acked")
+check "the writer goes on through the switch" acked_grows $((n + 50))
+t_run "$FERRY" cutover rollback --db "$PGURL"
+assert_eq "immediate: no rollback after the switch" "$T_RC" 1
+assert_contains "it says why" "$T_ERR" "no way back after the switch"
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "immediate: switchover -> cleanup (no soak)" "$T_RC" 0
+assert_not_contains "no soak gate" "$T_OUT" "soak"
+assert_contains "relays-new-only gate" "$T_OUT" "pass   relays-new-only"
+writer_stop
+cat "$T/writer.out"
+assert_not_contains "immediate: the writer had no failed batch" "$(cat "$T/writer.out")" "failed=[1-9]"
+no_loss "immediate"
+t1=$(pg_q "$PGURL" "SELECT (extract(epoch FROM t1) * 1000000000)::bigint FROM ferry.cutover_plan")
+assert_eq "immediate: everything the old store has before the switch is in the new" \
+	"$(ifx_q "SELECT count(\"value\") FROM /.*/ WHERE time < $t1" | $PY -c '
+import json, sys
+print(sum(s["values"][0][1] for r in json.load(sys.stdin)["results"] for s in r.get("series", [])))')" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data, ferry.cutover_plan WHERE field = 'value' AND time < ferry.cutover_plan.t1")"
+relay_stop
+t_done

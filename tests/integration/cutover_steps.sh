@@ -87,14 +87,6 @@ relay_start
 check "the relay is in old-only" relay_phase_is old-only
 $PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" >"$T/writer.out" 2>"$T/writer.err" &
 writer=$!
-acked_some() {
-	local i
-	for ((i = 0; i < 300; i++)); do
-		[[ -s "$T/acked" ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 check "the writer is acknowledged" acked_some
 
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --by bob

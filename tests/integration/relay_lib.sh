@@ -18,6 +18,7 @@
 # relay_set_phase PHASE [URL]  ferry cutover set-phase PHASE --db URL (default
 #                         PGURL), asserted, and the relay following it
 # client ARGS...          relay_client.py against the relay (HA's python client)
+# acked_some              wait until $T/acked (cutover_writer.py's) has a line (max 30 s)
 # jget PATH               a member of the JSON document in $T_OUT ("a.b.0.c")
 # wait_sql SQL            poll PGURL until SQL returns t (max 90 s)
 # acked_missing_pg FILE   acknowledged points ("series time_ns" lines of
@@ -144,4 +145,13 @@ acked_missing_pg() {
 	psql -XAtq -d "$PGURL" -c "DROP TABLE IF EXISTS acked" -c "CREATE TABLE acked (series text, ns bigint)" \
 		-c "\\copy acked FROM '$1.tsv'" >/dev/null
 	pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM telemetry_data t WHERE t.series = a.series AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')"
+}
+
+acked_some() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[[ -s "$T/acked" ]] && return 0
+		sleep 0.1
+	done
+	return 1
 }

@@ -75,7 +75,7 @@ static const char cutover_usage[] =
 	"                       InfluxDB database (influx://HOST:PORT/DB, made when\n"
 	"                       missing) the backfill copies into (through --map's\n"
 	"                       points: rules) and the verify reads; the plan stays\n"
-	"                       in --db, the relays' --cutover-db\n"
+	"                       in --db (what the relays follow)\n"
 	"  --layout L, --map FILE, --table NAME, --series-tag TAG, --keep-ns\n"
 	"                       prepare: the PostgreSQL rows, as for ferry copy and\n"
 	"                       ferry relay (default: narrow)\n"

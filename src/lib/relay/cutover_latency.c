@@ -57,16 +57,6 @@ static int add_query(json_t *arr, const char *name, size_t nl, const char *sql,
 	return 0;
 }
 
-static char *scalar(struct fy_node *n)
-{
-	const char *s;
-	size_t len;
-
-	if (!n || fy_node_get_type(n) != FYNT_SCALAR || !(s = fy_node_get_scalar(n, &len)))
-		return NULL;
-	return ferry_strndup(s, len);
-}
-
 /* FILE: a mapping NAME: {sql: ..., influxql: ...}. */
 static int queries_file(json_t *arr, const char *path, struct ferry_error *err)
 {
@@ -110,7 +100,7 @@ static int queries_file(json_t *arr, const char *path, struct ferry_error *err)
 	}
 	while (rc == 0 && (p = fy_node_mapping_iterate(root, &it)) != NULL) {
 		struct fy_node *v = fy_node_pair_value(p);
-		char *name = scalar(fy_node_pair_key(p)), *sql = NULL, *iql = NULL;
+		char *name = wire_yaml_str(fy_node_pair_key(p)), *sql = NULL, *iql = NULL;
 		char where[512];
 
 		snprintf(where, sizeof(where), "--queries file '%s', query '%s'", path,
@@ -123,12 +113,12 @@ static int queries_file(json_t *arr, const char *path, struct ferry_error *err)
 			void *it2 = NULL;
 
 			while (rc == 0 && (q = fy_node_mapping_iterate(v, &it2)) != NULL) {
-				char *k = scalar(fy_node_pair_key(q));
+				char *k = wire_yaml_str(fy_node_pair_key(q));
 
 				if (k && !strcmp(k, "sql") && !sql)
-					sql = scalar(fy_node_pair_value(q));
+					sql = wire_yaml_str(fy_node_pair_value(q));
 				else if (k && !strcmp(k, "influxql") && !iql)
-					iql = scalar(fy_node_pair_value(q));
+					iql = wire_yaml_str(fy_node_pair_value(q));
 				else
 					rc = ferry_error_set(err, FERRY_EUSAGE, "%s: unknown key '%s' "
 							     "(sql:, influxql:)", where, k ? k : "?");

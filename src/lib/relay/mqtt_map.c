@@ -100,26 +100,6 @@ struct ld {
 	struct ferry_error *err;
 };
 
-static int line_of(struct fy_node *n)
-{
-	struct fy_token *t;
-	const struct fy_mark *mk;
-	void *it = NULL;
-
-	if (!n)
-		return 0;
-	if (fy_node_get_type(n) == FYNT_MAPPING) {
-		struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-
-		return p ? line_of(fy_node_pair_key(p)) : 0;
-	}
-	if (fy_node_get_type(n) == FYNT_SEQUENCE)
-		return line_of(fy_node_sequence_iterate(n, &it));
-	t = fy_node_get_scalar_token(n);
-	mk = t ? fy_token_start_mark(t) : NULL;
-	return mk ? mk->line + 1 : 0;
-}
-
 static int bad(struct ld *L, struct fy_node *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -131,20 +111,10 @@ static int bad(struct ld *L, struct fy_node *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!line_of(n))
+	if (!wire_yaml_line(n))
 		return ferry_error_set(L->err, FERRY_EUSAGE, "mqtt map '%s': %s", L->path, msg);
 	return ferry_error_set(L->err, FERRY_EUSAGE, "mqtt map '%s' line %d: %s", L->path,
-			       line_of(n), msg);
-}
-
-static char *scalar(struct fy_node *n)
-{
-	const char *s;
-	size_t len;
-
-	if (!n || fy_node_get_type(n) != FYNT_SCALAR || !(s = fy_node_get_scalar(n, &len)))
-		return NULL;
-	return ferry_strndup(s, len);
+			       wire_yaml_line(n), msg);
 }
 
 /* A list of scalars (or one scalar) into *out. */
@@ -164,13 +134,13 @@ static int str_list(struct ld *L, struct fy_node *v, const char *key, char ***ou
 	if (!(*out = ferry_calloc(cap + 1, sizeof(char *))))
 		return FERRY_ENOMEM;
 	if (fy_node_get_type(v) == FYNT_SCALAR) {
-		if (!((*out)[0] = scalar(v)))
+		if (!((*out)[0] = wire_yaml_str(v)))
 			return FERRY_ENOMEM;
 		*n = 1;
 		return 0;
 	}
 	while ((e = fy_node_sequence_iterate(v, &it)) != NULL && *n < cap) {
-		if (!((*out)[*n] = scalar(e)))
+		if (!((*out)[*n] = wire_yaml_str(e)))
 			return fy_node_get_type(e) == FYNT_SCALAR ? FERRY_ENOMEM :
 			       bad(L, e, "'%s' takes a list of names", key);
 		(*n)++;
@@ -279,7 +249,7 @@ static int load_sub(struct ld *L, struct fy_node *m, struct sub *s, size_t idx)
 	s->format = RELAY_MQTT_VALUE;
 	while (!rc && (pr = fy_node_mapping_iterate(m, &it)) != NULL) {
 		struct fy_node *kn = fy_node_pair_key(pr), *vn = fy_node_pair_value(pr);
-		char *k = scalar(kn);
+		char *k = wire_yaml_str(kn);
 
 		if (!k)
 			return FERRY_ENOMEM;
@@ -293,7 +263,7 @@ static int load_sub(struct ld *L, struct fy_node *m, struct sub *s, size_t idx)
 			ferry_free(k);
 			continue;
 		}
-		if (!vn || !(v = scalar(vn))) {
+		if (!vn || !(v = wire_yaml_str(vn))) {
 			rc = bad(L, kn, "'%s' needs a value", k);
 			ferry_free(k);
 			break;
@@ -430,7 +400,7 @@ static int load_root(struct ld *L, struct fy_node *root, struct relay_mqtt_map *
 		return bad(L, root, "expected a mapping with 'subscriptions:'");
 	while (!rc && (pr = fy_node_mapping_iterate(root, &it)) != NULL) {
 		struct fy_node *kn = fy_node_pair_key(pr), *vn = fy_node_pair_value(pr);
-		char *k = scalar(kn), *v = NULL;
+		char *k = wire_yaml_str(kn), *v = NULL;
 
 		if (!k)
 			return FERRY_ENOMEM;
@@ -441,7 +411,7 @@ static int load_root(struct ld *L, struct fy_node *root, struct relay_mqtt_map *
 			   strcmp(k, "max-payload")) {
 			rc = bad(L, kn, "unknown key '%s': use subscriptions, database, "
 				 "retention-policy or max-payload", k);
-		} else if (!(v = scalar(vn))) {
+		} else if (!(v = wire_yaml_str(vn))) {
 			rc = bad(L, kn, "'%s' needs a value", k);
 		} else if (!strcmp(k, "database")) {
 			m->db = v, v = NULL;

@@ -27,33 +27,11 @@ int tm_double_holds_uint(uint64_t u)
 	return d < 18446744073709551616.0 && (uint64_t)d == u;
 }
 
-/* libfyaml marks only tokens: a collection's line is its first scalar's */
-int tm_yaml_line(struct fy_node *n)
-{
-	const struct fy_mark *mk;
-	struct fy_node_pair *p;
-	void *it = NULL;
-
-	if (!n)
-		return 0;
-	switch (fy_node_get_type(n)) {
-	case FYNT_SCALAR:
-		mk = fy_node_get_scalar_token(n) ?
-		     fy_token_start_mark(fy_node_get_scalar_token(n)) : NULL;
-		return mk ? mk->line + 1 : 0;
-	case FYNT_SEQUENCE:
-		return tm_yaml_line(fy_node_sequence_iterate(n, &it));
-	default:
-		p = fy_node_mapping_iterate(n, &it);
-		return p ? tm_yaml_line(fy_node_pair_key(p)) : 0;
-	}
-}
-
 int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	va_list ap;
-	int rc, line = tm_yaml_line(n);
+	int rc, line = wire_yaml_line(n);
 
 	va_start(ap, fmt);
 	rc = ferry_buf_vaddf(&b, fmt, ap);
@@ -69,27 +47,6 @@ int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
 	return rc;
 }
 
-char *tm_yaml_str(struct fy_node *n)
-{
-	size_t len;
-	const char *s;
-
-	if (!n || fy_node_get_type(n) != FYNT_SCALAR)
-		return NULL;
-	s = fy_node_get_scalar(n, &len);
-	return s ? ferry_strndup(s, len) : NULL;
-}
-
-int tm_yaml_key_is(struct fy_node *k, const char *name)
-{
-	const char *s;
-	size_t n;
-
-	if (!k || fy_node_get_type(k) != FYNT_SCALAR || !(s = fy_node_get_scalar(k, &n)))
-		return 0;
-	return n == strlen(name) && !memcmp(s, name, n);
-}
-
 int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out)
 {
 	void *it = NULL;
@@ -103,7 +60,7 @@ int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out)
 		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
 	*out = v;
 	if (fy_node_get_type(n) == FYNT_SCALAR) {
-		v[0] = tm_yaml_str(n);
+		v[0] = wire_yaml_str(n);
 		return v[0] ? 0 : ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
 	}
 	if (fy_node_get_type(n) != FYNT_SEQUENCE)
@@ -111,7 +68,7 @@ int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out)
 	while ((e = fy_node_sequence_iterate(n, &it)) != NULL) {
 		if (fy_node_get_type(e) != FYNT_SCALAR)
 			return tm_yaml_bad(c, e, "expected a name");
-		if (!(v[k++] = tm_yaml_str(e)))
+		if (!(v[k++] = wire_yaml_str(e)))
 			return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
 	}
 	return 0;

@@ -497,7 +497,7 @@ static const struct {
 
 static int map_column(struct tm_mapfile *c, struct tm_table *t, const char *col, struct fy_node *v)
 {
-	char *s = tm_yaml_str(v);
+	char *s = wire_yaml_str(v);
 	size_t i;
 	int rc = 0;
 
@@ -570,7 +570,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 				     path);
 		goto out;
 	}
-	if (!(target = tm_yaml_str(fy_node_mapping_lookup_by_string(root, "target", FY_NT)))) {
+	if (!(target = wire_yaml_str(fy_node_mapping_lookup_by_string(root, "target", FY_NT)))) {
 		rc = tm_yaml_bad(&c, root, "missing 'target: TABLE'");
 		goto out;
 	}
@@ -603,7 +603,7 @@ static int map_load(struct tm_layout *l, const char *path, const struct tm_schem
 	}
 	it = NULL;
 	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		char *col = tm_yaml_str(fy_node_pair_key(p));
+		char *col = wire_yaml_str(fy_node_pair_key(p));
 
 		if (!col) {
 			rc = tm_yaml_bad(&c, fy_node_pair_key(p), "expected a column name");

@@ -98,7 +98,7 @@ static int tpl_parse(struct tm_mapfile *c, struct fy_node *n, const char *what,
 	if (!n || fy_node_get_type(n) != FYNT_SCALAR)
 		return tm_yaml_bad(c, n, "%s: expected a text (a template with {measurement}, "
 				   "{tag.NAME} or {field})", what);
-	if (!(t->text = tm_yaml_str(n)))
+	if (!(t->text = wire_yaml_str(n)))
 		return nomem(c);
 	for (s = t->text; *s; s = e) {
 		struct pm_part pt = { PM_LIT, NULL, 0 };
@@ -153,9 +153,9 @@ static int parse_from(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n
 		while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
 			struct fy_node *k = fy_node_pair_key(p);
 
-			if (tm_yaml_key_is(k, "measurement"))
+			if (wire_yaml_key_is(k, "measurement"))
 				meas = fy_node_pair_value(p);
-			else if (tm_yaml_key_is(k, "tags"))
+			else if (wire_yaml_key_is(k, "tags"))
 				tags = fy_node_pair_value(p);
 			else
 				return tm_yaml_bad(c, k, "from: unknown key '%s': use measurement, "
@@ -169,7 +169,7 @@ static int parse_from(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n
 	if (meas && fy_node_get_type(meas) != FYNT_SCALAR)
 		return tm_yaml_bad(c, meas, "from: measurement: expected a name or glob");
 	if (!(r->mglob = ferry_calloc(2, sizeof(char *))) ||
-	    !(r->mglob[0] = meas ? tm_yaml_str(meas) : ferry_strdup("*")))
+	    !(r->mglob[0] = meas ? wire_yaml_str(meas) : ferry_strdup("*")))
 		return nomem(c);
 	if (!tags)
 		return (r->from_text = ferry_strdup(r->mglob[0])) ? 0 : nomem(c);
@@ -182,7 +182,7 @@ static int parse_from(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n
 	while ((q = fy_node_mapping_iterate(tags, &it)) != NULL) {
 		struct pm_cond *cd = &r->conds[r->nconds];
 
-		if (!(cd->key = tm_yaml_str(fy_node_pair_key(q))))
+		if (!(cd->key = wire_yaml_str(fy_node_pair_key(q))))
 			return tm_yaml_bad(c, fy_node_pair_key(q), "from: tags: expected a tag name");
 		r->nconds++;
 		if ((rc = tm_yaml_list(c, fy_node_pair_value(q), &cd->globs)) < 0)
@@ -210,7 +210,7 @@ static const char *const cast_names[] = { "", "int", "float", "string", "bool" }
 
 static int parse_number(struct tm_mapfile *c, struct fy_node *n, const char *what, double *out)
 {
-	char *s = tm_yaml_str(n), *end;
+	char *s = wire_yaml_str(n), *end;
 
 	if (!s)
 		return tm_yaml_bad(c, n, "%s: expected a number", what);
@@ -234,17 +234,17 @@ static int parse_field(struct tm_mapfile *c, struct pm_field *f, struct fy_node 
 	size_t i;
 	int rc;
 
-	f->line = tm_yaml_line(v);
+	f->line = wire_yaml_line(v);
 	if (v && fy_node_get_type(v) == FYNT_SCALAR) {
 		src = v;
 	} else if (v && fy_node_get_type(v) == FYNT_MAPPING) {
 		while ((p = fy_node_mapping_iterate(v, &it)) != NULL) {
 			struct fy_node *k = fy_node_pair_key(p), *pv = fy_node_pair_value(p);
 
-			if (tm_yaml_key_is(k, "from")) {
+			if (wire_yaml_key_is(k, "from")) {
 				src = pv;
-			} else if (tm_yaml_key_is(k, "cast")) {
-				char *s = tm_yaml_str(pv);
+			} else if (wire_yaml_key_is(k, "cast")) {
+				char *s = wire_yaml_str(pv);
 
 				for (i = 1; s && i < sizeof(cast_names) / sizeof(*cast_names); i++)
 					if (!strcmp(s, cast_names[i]))
@@ -253,11 +253,11 @@ static int parse_field(struct tm_mapfile *c, struct pm_field *f, struct fy_node 
 				if (!f->cast)
 					return tm_yaml_bad(c, pv, "field '%s': cast: use int, float, "
 							   "string or bool", f->name);
-			} else if (tm_yaml_key_is(k, "scale")) {
+			} else if (wire_yaml_key_is(k, "scale")) {
 				if ((rc = parse_number(c, pv, "scale", &f->scale)) < 0)
 					return rc;
 				f->has_scale = 1;
-			} else if (tm_yaml_key_is(k, "offset")) {
+			} else if (wire_yaml_key_is(k, "offset")) {
 				if ((rc = parse_number(c, pv, "offset", &f->offset)) < 0)
 					return rc;
 				f->has_offset = 1;
@@ -273,7 +273,7 @@ static int parse_field(struct tm_mapfile *c, struct pm_field *f, struct fy_node 
 		return tm_yaml_bad(c, v, "field '%s': expected a source field, tag.NAME, or "
 				   "{from: SOURCE, cast: TYPE, scale: X, offset: Y}", f->name);
 	}
-	if (src && (fy_node_get_type(src) != FYNT_SCALAR || !(f->src = tm_yaml_str(src)) ||
+	if (src && (fy_node_get_type(src) != FYNT_SCALAR || !(f->src = wire_yaml_str(src)) ||
 		    !f->src[0]))
 		return tm_yaml_bad(c, src, "field '%s': from: expected a field or tag.NAME",
 				   f->name);
@@ -311,7 +311,7 @@ static int parse_named(struct tm_mapfile *c, struct fy_node *n, const char *what
 		char *el = (char *)*arr + *cnt * elem;
 		char **name = (char **)(void *)el;
 
-		*name = tm_yaml_str(fy_node_pair_key(p));
+		*name = wire_yaml_str(fy_node_pair_key(p));
 		(*cnt)++;   /* freed with the rule, even when it is refused */
 		if (!*name || !(*name)[0])
 			return tm_yaml_bad(c, fy_node_pair_key(p), "%s: expected a name", what);
@@ -335,7 +335,7 @@ static int one_ftag(struct tm_mapfile *c, void *el, struct fy_node *v)
 {
 	struct pm_ftag *t = el;
 
-	if (!(t->field = tm_yaml_str(v)) || !t->field[0])
+	if (!(t->field = wire_yaml_str(v)) || !t->field[0])
 		return tm_yaml_bad(c, v, "field_tags: '%s': expected the field to move", t->tag);
 	return 0;
 }
@@ -365,34 +365,34 @@ static int parse_rule(struct tm_mapfile *c, struct pm_rule *r, struct fy_node *n
 
 	if (!n || fy_node_get_type(n) != FYNT_MAPPING || !fy_node_mapping_item_count(n))
 		return tm_yaml_bad(c, n, "points: each rule is a mapping with from: and what to do");
-	r->line = tm_yaml_line(n);
+	r->line = wire_yaml_line(n);
 	while ((p = fy_node_mapping_iterate(n, &it)) != NULL && rc == 0) {
 		struct fy_node *k = fy_node_pair_key(p), *v = fy_node_pair_value(p);
 
-		if (tm_yaml_key_is(k, "from")) {
+		if (wire_yaml_key_is(k, "from")) {
 			from = v ? v : k;
-		} else if (tm_yaml_key_is(k, "to")) {
+		} else if (wire_yaml_key_is(k, "to")) {
 			rc = tpl_parse(c, v, "to", &r->to);
 			r->has_to = 1;
-		} else if (tm_yaml_key_is(k, "tags")) {
+		} else if (wire_yaml_key_is(k, "tags")) {
 			rc = parse_named(c, v, "tags", "NEW_TAG: TEMPLATE", (void **)&r->tags,
 					 &r->ntags, sizeof(*r->tags), one_tag);
-		} else if (tm_yaml_key_is(k, "drop_tags")) {
+		} else if (wire_yaml_key_is(k, "drop_tags")) {
 			if (!v)
 				return tm_yaml_bad(c, k, "drop_tags: expected a list of tags, or \"*\"");
 			rc = tm_yaml_list(c, v, &r->drop_tags);
 			for (i = 0; rc == 0 && r->drop_tags[i]; i++)
 				if (!strcmp(r->drop_tags[i], "*"))
 					r->drop_all = 1;
-		} else if (tm_yaml_key_is(k, "fields")) {
+		} else if (wire_yaml_key_is(k, "fields")) {
 			rc = parse_named(c, v, "fields", "NEW_FIELD: SOURCE", (void **)&r->fields,
 					 &r->nfields, sizeof(*r->fields), one_field);
-		} else if (tm_yaml_key_is(k, "field_tags")) {
+		} else if (wire_yaml_key_is(k, "field_tags")) {
 			rc = parse_named(c, v, "field_tags", "NEW_TAG: FIELD", (void **)&r->ftags,
 					 &r->nftags, sizeof(*r->ftags), one_ftag);
-		} else if (tm_yaml_key_is(k, "only_named")) {
+		} else if (wire_yaml_key_is(k, "only_named")) {
 			rc = parse_bool(c, v, "only_named", &r->only_named);
-		} else if (tm_yaml_key_is(k, "drop")) {
+		} else if (wire_yaml_key_is(k, "drop")) {
 			rc = parse_bool(c, v, "drop", &r->drop);
 		} else {
 			rc = tm_yaml_bad(c, k, "unknown key '%s' in a points rule: use from, to, tags, "

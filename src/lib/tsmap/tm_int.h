@@ -181,15 +181,9 @@ struct tm_mapfile {
  * a YAML error: file and line), FERRY_EIO, FERRY_ENOMEM; err set. */
 int tm_yaml_load(const char *path, struct ferry_buf *text, struct wire_yaml *y,
 		 struct ferry_error *err);
-/* The 1-based line of n (a collection: of its first scalar), 0 unknown. */
-int tm_yaml_line(struct fy_node *n);
 /* FERRY_EUSAGE "map 'PATH' line N: <fmt>" (n's line), err set. */
 int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A scalar's text, owned; NULL when n is not a scalar or out of memory. */
-char *tm_yaml_str(struct fy_node *n);
-/* Is k the scalar name? */
-int tm_yaml_key_is(struct fy_node *k, const char *name);
 /* A string or a list of strings -> NULL-terminated array (*out is set
  * even on error: free it with tm_strs_free). */
 int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out);

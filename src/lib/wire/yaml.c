@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ferry/alloc.h"
 #include "ferry/error.h"
 #include "model/value.h"
 #include "wire/yaml.h"
@@ -57,4 +58,47 @@ void wire_yaml_release(struct wire_yaml *y)
 		fy_diag_destroy(y->diag);
 	y->doc = NULL;
 	y->diag = NULL;
+}
+
+/* libfyaml marks only tokens: a collection's line is its first scalar's */
+int wire_yaml_line(struct fy_node *n)
+{
+	const struct fy_mark *mk;
+	struct fy_node_pair *p;
+	void *it = NULL;
+
+	if (!n)
+		return 0;
+	switch (fy_node_get_type(n)) {
+	case FYNT_SCALAR:
+		mk = fy_node_get_scalar_token(n) ?
+		     fy_token_start_mark(fy_node_get_scalar_token(n)) : NULL;
+		return mk ? mk->line + 1 : 0;
+	case FYNT_SEQUENCE:
+		return wire_yaml_line(fy_node_sequence_iterate(n, &it));
+	default:
+		p = fy_node_mapping_iterate(n, &it);
+		return p ? wire_yaml_line(fy_node_pair_key(p)) : 0;
+	}
+}
+
+char *wire_yaml_str(struct fy_node *n)
+{
+	size_t len;
+	const char *s;
+
+	if (!n || fy_node_get_type(n) != FYNT_SCALAR)
+		return NULL;
+	s = fy_node_get_scalar(n, &len);
+	return s ? ferry_strndup(s, len) : NULL;
+}
+
+int wire_yaml_key_is(struct fy_node *k, const char *name)
+{
+	const char *s;
+	size_t n;
+
+	if (!k || fy_node_get_type(k) != FYNT_SCALAR || !(s = fy_node_get_scalar(k, &n)))
+		return 0;
+	return n == strlen(name) && !memcmp(s, name, n);
 }

@@ -36,4 +36,12 @@ int wire_yaml_parse(const char *text, size_t len, struct wire_yaml *y,
 		    struct wire_yaml_error *ye);
 void wire_yaml_release(struct wire_yaml *y);
 
+/* The 1-based line of n (a collection: of its first scalar), 0 unknown. */
+int wire_yaml_line(struct fy_node *n);
+/* A scalar's text, owned (ferry_free); NULL when n is not a scalar or out
+ * of memory. */
+char *wire_yaml_str(struct fy_node *n);
+/* Is k the scalar name? */
+int wire_yaml_key_is(struct fy_node *k, const char *name);
+
 #endif

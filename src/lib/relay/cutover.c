@@ -422,7 +422,7 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 		rc = err && err->code ? err->code : FERRY_ENOMEM;
 		goto out;
 	}
-	if (json_object_set(doc, "gates", gates ? gates : json_array()) < 0 ||
+	if (json_object_set_new(doc, "gates", gates ? json_incref(gates) : json_array()) < 0 ||
 	    json_object_set(doc, "relays", relays) < 0 || json_object_set(doc, "log", log) < 0 ||
 	    (note && json_object_set_new(doc, "note", json_string(note)) < 0))
 		goto out;

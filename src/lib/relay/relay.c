@@ -1206,6 +1206,23 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 		}
 		R.replay_started = 1;
 	}
+	if (o->mqtt_url || o->mqtt_map) {
+		/* MQTT messages take the write path of /write: op_write.  Started
+		 * before the threads that read R.mqtt (the phase beat and the
+		 * HTTP server's gauges). */
+		struct relay_mqtt_cfg mc = {
+			.url = o->mqtt_url, .map_path = o->mqtt_map,
+			.client_id = o->mqtt_client_id, .default_db = R.dbs[0],
+			.spool = R.spool, .write = op_write, .ud = &R,
+		};
+
+		if (!o->mqtt_url) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt-map needs --mqtt URL");
+			goto out;
+		}
+		if ((rc = relay_mqtt_start(&mc, &R.mqtt, err)) < 0)
+			goto out;
+	}
 	if (R.ph) {
 		if (pthread_create(&R.phase_th, NULL, phase_main, &R)) {
 			rc = ferry_error_set(err, FERRY_EIO, "cannot start a thread");
@@ -1225,21 +1242,6 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	hc.status = R.status;
 	if ((rc = relay_http_start(&hc, &http_ops, &R, &h, err)) < 0)
 		goto out;
-	if (o->mqtt_url || o->mqtt_map) {
-		/* MQTT messages take the write path of /write: op_write */
-		struct relay_mqtt_cfg mc = {
-			.url = o->mqtt_url, .map_path = o->mqtt_map,
-			.client_id = o->mqtt_client_id, .default_db = R.dbs[0],
-			.spool = R.spool, .write = op_write, .ud = &R,
-		};
-
-		if (!o->mqtt_url) {
-			rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt-map needs --mqtt URL");
-			goto out;
-		}
-		if ((rc = relay_mqtt_start(&mc, &R.mqtt, err)) < 0)
-			goto out;
-	}
 	ferry_info("relay: listening on %s, phase %s%s, old %s, new %s", hc.listen,
 		   ferry_phase_name(atomic_load(&R.phase)), R.fixed_phase ? " (fixed)" : "",
 		   R.has[RELAY_OLD] ? relay_store_kind(R.cm[RELAY_OLD].st) : "none",

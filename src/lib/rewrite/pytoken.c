@@ -633,8 +633,9 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 			 int *changed, struct ferry_error *err)
 {
 	struct py p;
+	struct ferry_buf mid = FERRY_BUF_INIT;
 	size_t i, total = 0, start = out->len;
-	int bad_line, rc = 0;
+	int bad_line, rc = 0, used = 0;
 
 	memset(&p, 0, sizeof(p));
 	p.r = r;
@@ -677,20 +678,25 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 			goto out;
 		}
 	}
-	/* API warnings only where the old module was in use */
-	if (total && (rc = check_warnings(&p, notes, err)))
+	if ((rc = rw_edits_apply(&p.edits, text, len, &mid))) {
+		ferry_error_set(err, rc, "cannot apply the rename: %s",
+				ferry_strerror(rc));
+		goto out;
+	}
+	/* codemods see the renamed imports (aiomqtt.Client, not asyncio_mqtt) */
+	if ((rc = rw_codemod_python(r, mid.buf ? mid.buf : "", mid.len, out,
+				    notes, &used, err)))
+		goto out;
+	/* API warnings only where the old module (or a codemod's) was in use */
+	if ((total || used) && (rc = check_warnings(&p, notes, err)))
 		goto out;
 	if ((rc = check_strings(&p, notes))) {
 		ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if ((rc = rw_edits_apply(&p.edits, text, len, out))) {
-		ferry_error_set(err, rc, "cannot apply the rename: %s",
-				ferry_strerror(rc));
-		goto out;
-	}
 	*changed = out->len - start != len || memcmp(out->buf + start, text, len);
 out:
+	ferry_buf_release(&mid);
 	rw_edits_release(&p.edits);
 	rw_pyt_tokens_release(&p.t);
 	ferry_free(p.sig);

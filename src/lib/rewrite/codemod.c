@@ -719,10 +719,22 @@ static void call_codemod(struct cm *c, size_t ci, size_t open,
 		size_t npos = 0;
 		int skip = 0;
 
-		for (j = open + 1; j < close && !skip; j++)
+		/* "already there": a name of `unless`, also under an alias
+		 * (from paho.mqtt.client import CallbackAPIVersion as V) */
+		for (j = open + 1; j < close && !skip; j++) {
+			const struct bind *ab;
+			const char *last = NULL;
+			int sh;
+
+			if (!is_name(c, j))
+				continue;
+			if ((ab = resolve(c, j, &sh)))
+				last = strrchr(ab->path, '.');
 			for (i = 0; i < m->insert_unless.n; i++)
-				if (is_name(c, j) && is(c, j, m->insert_unless.v[i]))
+				if (is(c, j, m->insert_unless.v[i]) ||
+				    (last && !strcmp(last + 1, m->insert_unless.v[i])))
 					skip = 1;
+		}
 		for (j = 0; j < nargs && !args[j].kw && !args[j].star; j++)
 			npos++;
 		if (skip) {

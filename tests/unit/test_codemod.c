@@ -169,9 +169,11 @@ static void must_not_touch(void **state)
 	    "make = aiomqtt.Client\n"
 	    "k = getattr(aiomqtt, 'Client')\n"
 	    "def f(c: aiomqtt.Client) -> aiomqtt.Client:\n"
-	    "    return isinstance(c, aiomqtt.Client)\n";
+	    "    return isinstance(c, aiomqtt.Client)\n"
+	    "M = {'default': aiomqtt.Client}\n";
 	n = cm_case(r, s, s);
 	has(n, "warning: 2: aiomqtt.Client is used here without a call");
+	has(n, "warning: 6: aiomqtt.Client is used here without a call");
 	has(n, "warning: 3: getattr() on aiomqtt");
 	lacks(n, "warning: 4:");
 	lacks(n, "warning: 5:");

@@ -779,28 +779,48 @@ static void call_codemod(struct cm *c, size_t ci, size_t open,
  * (uses that need no codemod), rather than the class handed around? */
 static int annotation(const struct cm *c, size_t k, size_t e)
 {
-	size_t j;
+	size_t j, open = 0;
+	int found = 0;
 
+	/* the bracket the reference sits in: `{` makes ':' a dict value */
+	for (j = k; j-- > 0 && T(c, k)->depth > 0;)
+		if (T(c, j)->kind == PYT_OP && T(c, j)->len == 1 &&
+		    strchr("([{", c->s[T(c, j)->off]) &&
+		    T(c, j)->depth == T(c, k)->depth) {
+			open = j;
+			found = 1;
+			break;
+		}
+	if (found && is(c, open, "{"))
+		return 0;
 	if (k > 0 && (is(c, k - 1, ":") || is(c, k - 1, "->") ||
 		      is(c, k - 1, "[") || is(c, k - 1, "|")))
 		return 1;
 	if (is(c, e, "]") || is(c, e, "|"))
 		return 1;
-	for (j = k; j-- > 0;)
-		if (T(c, j)->kind == PYT_OP && T(c, j)->len == 1 &&
-		    strchr("([{", c->s[T(c, j)->off]) &&
-		    T(c, j)->depth == T(c, k)->depth)
-			return j > 0 && (is(c, j - 1, "isinstance") ||
-					 is(c, j - 1, "issubclass"));
+	return found && open > 0 && (is(c, open - 1, "isinstance") ||
+				     is(c, open - 1, "issubclass"));
+}
+
+/* Is the token at k where a name is bound (not a use of it)? */
+static int binding_site(const struct cm *c, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < c->nb; i++)
+		if (c->b[i].name == c->s + T(c, k)->off)
+			return 1;
 	return 0;
 }
 
-/* A call through a name imported from a target's module but rebound in
- * this file: had it not been rebound, would a codemod apply?  Say so. */
-static void shadowed_call(struct cm *c, size_t k, size_t e)
+/* A use of a name imported from a target's module but rebound in this
+ * file: had it not been rebound, would a codemod apply?  Say so. */
+static void shadowed_use(struct cm *c, size_t k, size_t e)
 {
 	size_t i, j, ci;
 
+	if (binding_site(c, k))
+		return;
 	for (i = 0; i < c->nb; i++) {
 		struct ferry_buf p = FERRY_BUF_INIT;
 
@@ -814,10 +834,17 @@ static void shadowed_call(struct cm *c, size_t k, size_t e)
 			if (c->r->codemods[ci].kind == RW_CM_CALL &&
 			    !strcmp(c->r->codemods[ci].target, p.buf))
 				break;
-		if (!ferry_buf_error(&p) && ci < c->r->ncodemods)
+		if (ferry_buf_error(&p) || ci == c->r->ncodemods)
+			;
+		else if (is(c, e, "("))
 			warn(c, T(c, k)->line, "'%.*s' is imported from %s but also "
 			     "rebound in this file; this call is not rewritten",
 			     (int)T(c, k)->len, c->s + T(c, k)->off, c->b[i].path);
+		else if (!annotation(c, k, e))
+			warn(c, T(c, k)->line, "%s is used here without a call "
+			     "(and '%.*s' is rebound in this file); calls made "
+			     "through it are not rewritten", p.buf,
+			     (int)T(c, k)->len, c->s + T(c, k)->off);
 		ferry_buf_release(&p);
 		if (ci < c->r->ncodemods)
 			return;
@@ -870,8 +897,8 @@ static void walk(struct cm *c)
 		}
 		head = resolve(c, k, &shadow);
 		full = chain_path(c, k, e, &shadow, &hp);
-		if (shadow && is(c, e, "("))
-			shadowed_call(c, k, e);
+		if (shadow)
+			shadowed_use(c, k, e);
 		if (!full) {
 			k = e - 1;
 			continue;

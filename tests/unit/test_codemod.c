@@ -231,6 +231,12 @@ static void insert_argument(void **state)
 	n = cm_case(r, s, s);
 	has(n, "warning: 2: paho.mqtt.client.Client(...): cannot tell where");
 	free(n);
+	/* keyword spread: it may already carry callback_api_version */
+	s = "import paho.mqtt.client as mqtt\nc = mqtt.Client(**cfg)\n";
+	n = cm_case(r, s, s);
+	has(n, "warning: 2: paho.mqtt.client.Client(...) gets '**' keyword "
+	    "arguments that may already give");
+	free(n);
 	/* the name is taken by something else: cannot spell it */
 	s = "from paho.mqtt.client import Client\nfrom x import CallbackAPIVersion\n"
 	    "c = Client()\n";

@@ -739,6 +739,10 @@ static void call_codemod(struct cm *c, size_t ci, size_t open,
 			npos++;
 		if (skip) {
 			/* already given: nothing to do */
+		} else if (dstar) {
+			warn(c, line, "%s(...) gets '**' keyword arguments that may "
+			     "already give what '%s' inserts; insert it by hand",
+			     m->target, m->insert_value);
 		} else if (npos < (size_t)m->insert_pos ||
 			   (npos == (size_t)m->insert_pos && npos < nargs &&
 			    args[npos].star == 1)) {
@@ -1008,16 +1012,13 @@ int rw_codemod_python(const struct ferry_recipe *r, const char *text,
 	c.notes = notes;
 	if ((rc = rw_pyt_tokenize(text, len, &c.t, err)))
 		goto out;
-	c.sig = ferry_calloc(c.t.n + 1, sizeof(*c.sig));
+	c.sig = rw_pyt_significant(&c.t, &c.nsig);
 	c.in_import = ferry_calloc(c.t.n + 1, 1);
 	c.hits = ferry_calloc(r->ncodemods, sizeof(*c.hits));
 	if (!c.sig || !c.in_import || !c.hits) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < c.t.n; i++)
-		if (c.t.v[i].kind != PYT_NL && c.t.v[i].kind != PYT_COMMENT)
-			c.sig[c.nsig++] = i;
 	scan_imports(&c);
 	c.used = file_uses(&c);
 	if (c.used) {

@@ -309,6 +309,19 @@ int rw_pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 	return 0;
 }
 
+size_t *rw_pyt_significant(const struct pyt_tokens *t, size_t *n)
+{
+	size_t *sig = ferry_calloc(t->n + 1, sizeof(*sig)), i;
+
+	*n = 0;
+	if (!sig)
+		return NULL;
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].kind != PYT_NL && t->v[i].kind != PYT_COMMENT)
+			sig[(*n)++] = i;
+	return sig;
+}
+
 void rw_pyt_tokens_release(struct pyt_tokens *t)
 {
 	ferry_free(t->v);
@@ -654,16 +667,13 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 	}
 	if ((rc = rw_pyt_tokenize(text, len, &p.t, err)))
 		goto out;
-	p.sig = ferry_calloc(p.t.n + 1, sizeof(*p.sig));
+	p.sig = rw_pyt_significant(&p.t, &p.nsig);
 	p.count = ferry_calloc(r->nmodules + 1, sizeof(*p.count));
 	p.bare = ferry_calloc(r->nmodules + 1, sizeof(*p.bare));
 	if (!p.sig || !p.count || !p.bare) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < p.t.n; i++)
-		if (p.t.v[i].kind != PYT_NL && p.t.v[i].kind != PYT_COMMENT)
-			p.sig[p.nsig++] = i;
 	if ((rc = rename_all(&p))) {
 		ferry_error_set(err, rc, "out of memory");
 		goto out;

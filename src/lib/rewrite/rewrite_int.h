@@ -158,6 +158,9 @@ struct pyt_tokens {
 int rw_pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 		 struct ferry_error *err);
 void rw_pyt_tokens_release(struct pyt_tokens *t);
+/* Indexes of the tokens that are neither NL nor COMMENT (*n of them);
+ * NULL when out of memory.  Caller frees. */
+size_t *rw_pyt_significant(const struct pyt_tokens *t, size_t *n);
 
 /* ---- codemods (codemod.c) ------------------------------------------- */
 

@@ -210,11 +210,23 @@ static void insert_argument(void **state)
 	/* called through a from-import: the name joins that import */
 	free(cm_case(r, "from paho.mqtt.client import Client as PahoClient\n"
 		     "c = PahoClient('id')\nd = PahoClient()\n",
-		     "from paho.mqtt.client import CallbackAPIVersion, Client as PahoClient\n"
+		     "from paho.mqtt.client import Client as PahoClient, CallbackAPIVersion\n"
 		     "c = PahoClient(CallbackAPIVersion.VERSION1, 'id')\n"
 		     "d = PahoClient(CallbackAPIVersion.VERSION1)\n"));
 	free(cm_case(r, "from paho.mqtt.client import (Client, MQTTv311)\nc = Client()\n",
-		     "from paho.mqtt.client import (CallbackAPIVersion, Client, MQTTv311)\n"
+		     "from paho.mqtt.client import (Client, MQTTv311, CallbackAPIVersion)\n"
+		     "c = Client(CallbackAPIVersion.VERSION1)\n"));
+	/* an attribute rename and an added name in one import; an alias
+	 * imported after the call (a NameError there) is not used */
+	free(cm_case(r, "from paho.mqtt.client import OldError, Client\n"
+		     "c = Client()\nimport paho.mqtt.client as late\n",
+		     "from paho.mqtt.client import OldError, Client, CallbackAPIVersion\n"
+		     "c = Client(CallbackAPIVersion.VERSION1)\nimport paho.mqtt.client as late\n"));
+	free(cm_case(r, "from paho.mqtt.client import (\n    Client,\n)\n"
+		     "def f():\n    import paho.mqtt.client as local\n"
+		     "c = Client()\n",
+		     "from paho.mqtt.client import (\n    Client, CallbackAPIVersion,\n)\n"
+		     "def f():\n    import paho.mqtt.client as local\n"
 		     "c = Client(CallbackAPIVersion.VERSION1)\n"));
 	/* already imported by the file */
 	free(cm_case(r, "from paho.mqtt.client import Client, CallbackAPIVersion as V\n"

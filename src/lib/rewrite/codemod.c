@@ -35,6 +35,8 @@ struct bind {
 	size_t ins_off;    /* B_IMPORT by `from M import`: where a name fits */
 	char *from_mod;    /* that M, else NULL */
 	size_t rhs;        /* B_INSTANCE candidates: sig index of the callee */
+	size_t stmt_off;   /* B_IMPORT: offset of its import statement */
+	int top;           /* B_IMPORT: that statement starts a line */
 };
 
 struct cm {
@@ -223,10 +225,12 @@ static size_t do_import(struct cm *c, size_t k)
 
 static int is_target_module(const struct cm *c, const char *mod);
 
+/* `from M import a, b as c`: binds a and c; a name the codemods need
+ * joins the list after its last name (ins_off), where no rename edits. */
 static size_t do_from(struct cm *c, size_t k)
 {
 	struct ferry_buf mod = FERRY_BUF_INIT;
-	size_t e, ins;
+	size_t e, first = c->nb, i, end = 0;
 
 	k++;
 	if (!is_name(c, k))   /* relative import: the project's own code */
@@ -235,13 +239,8 @@ static size_t do_from(struct cm *c, size_t k)
 	if (!is(c, e, "import") || chain_text(c, k, e, &mod))
 		goto skip;
 	k = e + 1;
-	ins = T(c, e)->off + T(c, e)->len;
-	if (is(c, k, "(")) {
-		ins = T(c, k)->off + 1;
+	if (is(c, k, "("))
 		k++;
-	} else {
-		ins = T(c, k)->off;
-	}
 	if (is(c, k, "*")) {
 		if (is_target_module(c, mod.buf))
 			warn(c, T(c, k)->line, "'from %s import *': names from it "
@@ -260,16 +259,18 @@ static size_t do_from(struct cm *c, size_t k)
 		if (b) {
 			b->path = dup_join(mod.buf, ".", c->s + T(c, k)->off, T(c, k)->len);
 			b->from_mod = ferry_strdup(mod.buf);
-			b->ins_off = ins;
 			b->rhs = k;   /* the imported name's token */
 			if (!b->path || !b->from_mod)
 				c->oom = 1;
 		}
+		end = T(c, nk)->off + T(c, nk)->len;
 		k = nk + 1;
 		if (!is(c, k, ","))
 			break;
 		k++;
 	}
+	for (i = first; i < c->nb; i++)
+		c->b[i].ins_off = end;
 skip:
 	while (k < c->nsig && T(c, k)->kind != PYT_NEWLINE && !is(c, k, ";"))
 		k++;
@@ -279,12 +280,19 @@ skip:
 
 static void scan_imports(struct cm *c)
 {
-	size_t k, e, x;
+	size_t k, e, x, nb;
 
 	for (k = 0; k < c->nsig; k++) {
 		if (!stmt_start(c, k) || !(is(c, k, "import") || is(c, k, "from")))
 			continue;
+		nb = c->nb;
 		e = is(c, k, "import") ? do_import(c, k) : do_from(c, k);
+		for (x = nb; x < c->nb; x++) {
+			size_t off = T(c, k)->off;
+
+			c->b[x].stmt_off = off;
+			c->b[x].top = off == 0 || c->s[off - 1] == '\n';
+		}
 		for (x = k; x < e && x < c->nsig; x++)
 			c->in_import[x] = 1;
 		if (e > k)
@@ -559,16 +567,40 @@ static int file_uses(const struct cm *c)
 
 /* ---- 4. the edits --------------------------------------------------------- */
 
+/* May a name bound by import b be used at offset `at`?  Only a module
+ * level import (column 0) that comes before: an alias imported later, or
+ * inside some function, would be a NameError there. */
+static int visible(const struct cm *c, const struct bind *b, size_t at)
+{
+	return b->top && b->stmt_off < at && (b->stmt_off == 0 ||
+					      c->s[b->stmt_off - 1] == '\n');
+}
+
+/* Is b the only meaning of its name in this file? */
+static int unique_import(const struct cm *c, const struct bind *b)
+{
+	size_t i;
+
+	for (i = 0; i < c->nb; i++)
+		if (c->b[i].nlen == b->nlen && !memcmp(c->b[i].name, b->name, b->nlen) &&
+		    (c->b[i].kind != B_IMPORT || strcmp(c->b[i].path, b->path)))
+			return 0;
+	return 1;
+}
+
 /*
- * Spell "{module:Name}" / "{module}" of a template with this file's own
- * imports.  May add Name to the `from module import` that bound the call
- * (via), once per file.  0 when it cannot be spelled.
+ * Spell "{module:Name}" / "{module}" of a template for a call at offset
+ * `at` made through import binding via, with names that are in scope
+ * there: via itself (`mqtt.Client` -> mqtt.Name), the full dotted path
+ * after a plain `import paho.mqtt.client`, a module-level import of Name
+ * or module before the call, or else Name added to via's own
+ * `from module import` (once per file).  0 when it cannot be spelled.
  */
 static int spell(struct cm *c, const char *tmpl, const struct bind *via,
-		 struct ferry_buf *out)
+		 size_t at, struct ferry_buf *out)
 {
 	const char *o = strchr(tmpl, '{'), *z = o ? strchr(o, '}') : NULL;
-	char mod[256], *colon;
+	char mod[256], full[512], *colon;
 	const char *attr = NULL;
 	size_t i;
 
@@ -581,58 +613,46 @@ static int spell(struct cm *c, const char *tmpl, const struct bind *via,
 		*colon = '\0';
 		attr = colon + 1;
 	}
+	snprintf(full, sizeof(full), "%s%s%s", mod, attr ? "." : "",
+		 attr ? attr : "");
 	putn(out, tmpl, (size_t)(o - tmpl));
+	/* 1. through the call's own module binding */
+	if (via && !strcmp(via->path, mod)) {
+		put(out, "%.*s%s%s%s", (int)via->nlen, via->name, attr ? "." : "",
+		    attr ? attr : "", z + 1);
+		return !ferry_buf_error(out);
+	}
+	if (via && !via->from_mod && !strncmp(mod, via->path, strlen(via->path)) &&
+	    mod[strlen(via->path)] == '.' && via->nlen == strlen(via->path) &&
+	    !memcmp(via->name, via->path, via->nlen)) {
+		put(out, "%s%s", full, z + 1);
+		return !ferry_buf_error(out);
+	}
+	/* 2. a module-level import of Name (or of the module) before the call,
+	 * or Name imported by via's own statement */
 	for (i = 0; i < c->nb; i++) {
 		const struct bind *b = &c->b[i];
-		struct ferry_buf full = FERRY_BUF_INIT;
-		const struct bind *r;
-		int shadow, hit;
+		int same, hit;
 
 		if (b->kind != B_IMPORT)
 			continue;
-		put(&full, "%s%s%s", mod, attr ? "." : "", attr ? attr : "");
-		hit = !strcmp(b->path, full.buf) ? 2 : attr && !strcmp(b->path, mod);
-		ferry_buf_release(&full);
-		if (!hit)
-			continue;
-		/* only a name that means this and nothing else */
-		{
-			size_t k;
-
-			for (k = 0; k < c->nsig; k++)
-				if (tok_is(c, k, b->name, b->nlen))
-					break;
-			r = k < c->nsig ? resolve(c, k, &shadow) : NULL;
-		}
-		if (!r)
+		same = via && via->from_mod && b->from_mod &&
+		       b->ins_off == via->ins_off;
+		hit = !strcmp(b->path, full) ? 2 : attr && !strcmp(b->path, mod);
+		if (!hit || !(same || visible(c, b, at)) || !unique_import(c, b))
 			continue;
 		putn(out, b->name, b->nlen);
 		if (hit == 1)
 			put(out, ".%s", attr);
-		return ferry_buf_addstr(out, z + 1) == 0;
+		put(out, "%s", z + 1);
+		return !ferry_buf_error(out);
 	}
-	/* a plain `import paho.mqtt.client` spells the module in full */
-	for (i = 0; i < c->mods.n; i++)
-		if (!strcmp(c->mods.v[i], mod)) {
-			size_t k;
-			int shadow;
-
-			for (k = 0; k < c->nsig; k++)
-				if (is_name(c, k) && !strncmp(c->s + T(c, k)->off, mod,
-							      T(c, k)->len) &&
-				    mod[T(c, k)->len] == '.')
-					break;
-			if (k == c->nsig || !resolve(c, k, &shadow))
-				break;
-			put(out, "%s%s%s%s", mod, attr ? "." : "",
-				       attr ? attr : "", z + 1);
-			return !ferry_buf_error(out);
-		}
-	/* add Name to the `from module import Client` the call came through */
+	/* 3. add Name to the `from module import Client` the call came through */
 	if (attr && via && via->from_mod && !strcmp(via->from_mod, mod)) {
 		for (i = 0; i < c->nb; i++)
 			if (c->b[i].nlen == strlen(attr) &&
-			    !memcmp(c->b[i].name, attr, c->b[i].nlen))
+			    !memcmp(c->b[i].name, attr, c->b[i].nlen) &&
+			    (c->b[i].kind != B_IMPORT || strcmp(c->b[i].path, full)))
 				return 0;   /* the name means something else here */
 		for (i = 0; i < c->added.n; i++)
 			if (!strcmp(c->added.v[i], attr))
@@ -640,7 +660,7 @@ static int spell(struct cm *c, const char *tmpl, const struct bind *via,
 		if (i == c->added.n) {
 			struct ferry_buf ins = FERRY_BUF_INIT;
 
-			put(&ins, "%s, ", attr);
+			put(&ins, ", %s", attr);
 			if (ferry_buf_error(&ins) ||
 			    rw_edits_add(&c->edits, via->ins_off, 0, ins.buf, ins.len) ||
 			    rw_strlist_push(&c->added, attr))
@@ -749,7 +769,7 @@ static void call_codemod(struct cm *c, size_t ci, size_t open,
 			warn(c, line, "%s(...): cannot tell where positional "
 			     "argument %d goes (fewer or '*' arguments); insert it by "
 			     "hand", m->target, m->insert_pos + 1);
-		} else if (!spell(c, m->insert_value, via, &v)) {
+		} else if (!spell(c, m->insert_value, via, T(c, open)->off, &v)) {
 			warn(c, line, "%s(...): cannot spell '%s' with this file's "
 			     "imports; insert it by hand", m->target, m->insert_value);
 		} else {

@@ -158,6 +158,8 @@ static void must_not_touch(void **state)
 	free(cm_case(r, s, s));
 	s = "from aiomqtt import Client\nclass Client: pass\nClient(client_id=1)\n";
 	free(cm_case(r, s, s));
+	s = "from aiomqtt import Client\na = Client = b = other\nClient(client_id=1)\n";
+	free(cm_case(r, s, s));
 	/* both spellings given: left for a human */
 	s = "import aiomqtt\naiomqtt.Client(client_id=1, identifier=2)\n";
 	n = cm_case(r, s, s);

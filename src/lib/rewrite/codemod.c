@@ -435,6 +435,11 @@ static void scan_bindings(struct cm *c)
 				}
 			if (!eq)
 				continue;
+			/* a = b = X(): every name before the last '=' is bound */
+			for (j = eq + 1; j < c->nsig && T(c, j)->kind != PYT_NEWLINE &&
+			     !is(c, j, ";"); j++)
+				if (is(c, j, "=") && T(c, j)->depth == 0)
+					eq = j;
 			if (eq == k + 1 && is(c, eq, "=") && is_name(c, k)) {
 				bind_maybe_instance(c, k, eq + 1);
 				continue;

@@ -24,7 +24,7 @@ else
 fi
 PAHO2_RUN="PYTHONPATH=$PAHO2 $RUN"
 
-fresh() { rm -rf "$T/$1"; cp -r "$FIX/$1" "$T/$1"; }
+fresh() { rm -rf "${T:?}/$1"; cp -r "$FIX/$1" "$T/$1"; }
 # Every file of the fixture back byte for byte (cmp), and no other file
 # but the backup and Python caches.
 same_as_fixture() {
@@ -40,10 +40,10 @@ same_as_fixture() {
 
 # ---- aiomqtt: keyword rename through aliases --------------------------------
 fresh codemod-aliases
-cd "$T/codemod-aliases"
-t_run $RUN
+cd "$T/codemod-aliases" || exit 1
+t_run bash -c "$RUN"
 check "codemod-aliases: tests pass before (asyncio-mqtt stub)" [ "$T_RC" -eq 0 ]
-cd "$T"
+cd "$T" || exit 1
 t_run "$FERRY" rewrite --recipe asyncio-mqtt-to-aiomqtt --dry-run codemod-aliases
 assert_eq "dry run exits 1 (changes pending)" "$T_RC" 1
 check "dry run writes nothing" same_as_fixture codemod-aliases
@@ -84,7 +84,7 @@ check "rollback restores every file byte-exact" same_as_fixture codemod-aliases
 
 # ---- paho-mqtt 1 -> 2 --------------------------------------------------------
 fresh paho-v1
-cd "$T/paho-v1"
+cd "$T/paho-v1" || exit 1
 t_run bash -c "$RUN"
 check "paho-v1: tests pass on Debian's paho-mqtt $($PY -c 'import paho.mqtt as m; print(m.__version__)')" [ "$T_RC" -eq 0 ]
 assert_contains "paho-v1: broker round trip ran" "$T_OUT" "4 passed"
@@ -92,7 +92,7 @@ t_run bash -c "$PAHO2_RUN"
 check "paho-v1 unmigrated fails on paho-mqtt 2.1.0 (the tests can fail)" [ "$T_RC" -ne 0 ]
 assert_contains "  ... because Client() needs a callback API version" "$T_OUT" \
 	"Unsupported callback API version"
-cd "$T"
+cd "$T" || exit 1
 t_run "$FERRY" rewrite --recipe paho-mqtt-1-to-2 --dry-run paho-v1
 assert_eq "paho dry run exits 1" "$T_RC" 1
 check "paho dry run writes nothing" same_as_fixture paho-v1
@@ -105,10 +105,10 @@ assert_not_contains "paho: string untouched" "$T_OUT" '+BANNER'
 t_run "$FERRY" rewrite --recipe paho-mqtt-1-to-2 --test-cmd "$PAHO2_RUN" paho-v1
 assert_eq "paho rewrite with tests on paho-mqtt 2.1.0 exits 0" "$T_RC" 0
 assert_contains "paho: tests passed" "$T_OUT" "[OK] tests passed: $PAHO2_RUN"
-cd "$T/paho-v1"
+cd "$T/paho-v1" || exit 1
 t_run bash -c "$PAHO2_RUN"
 assert_contains "paho: migrated round trip on 2.1.0" "$T_OUT" "4 passed"
-cd "$T"
+cd "$T" || exit 1
 t_run "$FERRY" rewrite --recipe paho-mqtt-1-to-2 --no-test paho-v1
 assert_eq "paho: second run exits 0" "$T_RC" 0
 assert_contains "paho: second run: already migrated" "$T_OUT" "already migrated"

@@ -114,7 +114,11 @@ int relay_mqtt_tls_new(const struct relay_mqtt_tls_opts *o, const char *host,
 		if (access(o->key, R_OK) < 0)
 			return ctx_fail(t, err, "--mqtt-key", o->key, "cannot read it");
 		if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key, SSL_FILETYPE_PEM) != 1)
-			return ctx_fail(t, err, "--mqtt-key", o->key, "no private key (PEM) in it");
+			return ctx_fail(t, err, "--mqtt-key", o->key,
+					ERR_GET_REASON(ERR_peek_last_error()) ==
+					X509_R_KEY_VALUES_MISMATCH ?
+					"not the key of the --mqtt-cert certificate" :
+					"no private key (PEM) in it");
 		if (SSL_CTX_check_private_key(t->ctx) != 1)
 			return ctx_fail(t, err, "--mqtt-key", o->key,
 					"not the key of the --mqtt-cert certificate");
@@ -163,10 +167,14 @@ static void tls_why(struct relay_mqtt_conn *c, int ret, const char *doing, const
 			 " (is that port TLS? mqtts:// is 8883 by default)" : "");
 	} else if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !errno)) {
 		snprintf(why, cap, "%s closed the connection%s", where,
-			 SSL_is_init_finished(ssl) ? "" : " during the TLS handshake");
+			 SSL_is_init_finished(ssl) ? "" : " during the TLS handshake (is that "
+			 "port TLS? mqtts:// is 8883 by default)");
 	} else {
-		snprintf(why, cap, "TLS %s %s failed: %s", doing, where,
-			 e == SSL_ERROR_SYSCALL ? strerror(errno) : "unexpected TLS state");
+		/* a plain MQTT port resets a ClientHello, or closes on it */
+		snprintf(why, cap, "TLS %s %s failed: %s%s", doing, where,
+			 e == SSL_ERROR_SYSCALL ? strerror(errno) : "unexpected TLS state",
+			 SSL_is_init_finished(ssl) ? "" :
+			 " (is that port TLS? mqtts:// is 8883 by default)");
 	}
 }
 

@@ -47,18 +47,6 @@ subscriptions:
     time: ts
 EOF
 
-wait_for() {
-	local desc=$1 i
-	shift
-	for ((i = 0; i < ${WAIT_S:-60} * 10; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	_t_say "waited ${WAIT_S:-60} s for: $desc ($(curl -sS "$RURL/stats"))" >&2
-	return 1
-}
-connected() { [[ "$(relay_stat mqtt.connected)" == True ]]; }
-stat_ge() { (($(relay_stat "$1") >= $2)); }
 error_has() { [[ "$(relay_stat mqtt.error)" == *"$1"* ]]; }
 pg_rows() { pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE $1"; }
 rows_is() { [[ "$(pg_rows "$1")" == "$2" ]]; }
@@ -81,7 +69,7 @@ tpub -r -t homeassistant/sensor/porch/state -m 11.5
 GOOD=(--mqtt "mqtts://ferry@127.0.0.1:$TPORT" --mqtt-cafile "$TD/ca.crt"
 	--mqtt-map "$T/map.yaml" --mqtt-client-id tls-test)
 FERRY_RELAY_MQTT_PASSWORD=s3cret relay_start "${GOOD[@]}"
-check "the relay connects over TLS with user and password" wait_for connected connected
+check "the relay connects over TLS with user and password" wait_for connected mqtt_connected
 assert_contains "the log says TLS" "$(relay_log)" "over TLS as 'tls-test'"
 tpub -t devices/t1/telemetry -m '{"temperature": 21.5, "ts": 1700000000}'
 check "a message published over TLS lands in PostgreSQL" wait_for t1 \
@@ -92,7 +80,7 @@ relay_stop
 
 # ---- retained messages across restarts: the same state not again ...
 FERRY_RELAY_MQTT_PASSWORD=s3cret relay_start "${GOOD[@]}"
-check "restarted: connected" wait_for connected connected
+check "restarted: connected" wait_for connected mqtt_connected
 check "restarted: the retained state comes again and is skipped" wait_for skipped \
 	stat_ge mqtt.subscriptions.ha-states.retained_skipped 1
 tpub -t devices/t2/telemetry -m '{"temperature": 22, "ts": 1700000001}'
@@ -148,7 +136,7 @@ refused "a listener that requires a client certificate refuses none" "certificat
 # ---- --mqtt-insecure: connects to the wrong host name, loudly warned
 relay_start --mqtt "mqtts://localhost:$WPORT" --mqtt-insecure --mqtt-map "$T/map.yaml" \
 	--mqtt-client-id tls-insecure
-check "--mqtt-insecure connects" wait_for insecure connected
+check "--mqtt-insecure connects" wait_for insecure mqtt_connected
 assert_contains "--mqtt-insecure is warned about" "$(relay_log)" \
 	"--mqtt-insecure: the certificate and the host name of localhost:$WPORT are NOT checked"
 relay_stop
@@ -157,7 +145,7 @@ relay_stop
 relay_start --mqtt "mqtts://localhost:$CPORT" --mqtt-cafile "$TD/ca.crt" \
 	--mqtt-cert "$TD/client.crt" --mqtt-key "$TD/client.key" --mqtt-map "$T/map.yaml" \
 	--mqtt-client-id tls-cert
-check "the relay connects with a client certificate" wait_for cert connected
+check "the relay connects with a client certificate" wait_for cert mqtt_connected
 mosquitto_pub -h localhost -p "$CPORT" --cafile "$TD/ca.crt" --cert "$TD/client.crt" \
 	--key "$TD/client.key" -q 1 -t devices/c1/telemetry -m '{"temperature": 5, "ts": 1700000010}'
 check "a message through the client certificate listener lands" wait_for c1 \

@@ -39,7 +39,6 @@
 #include "relay/mqtt_int.h"
 
 #define MAGIC "FRYSEEN1"
-#define SYNC_MS 1000
 
 struct ent {
 	uint64_t topic, ret, last;    /* hashes | 1; 0: none */
@@ -60,17 +59,9 @@ struct relay_mqtt_seen {
 	struct ent *out;              /* records of one commit */
 	size_t capout;
 	uint64_t records;             /* in the file */
-	int64_t synced_ms;
+	time_t synced;                /* when it was last fsync'd (seconds) */
 	int dirty, warned;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t h64(const void *p, size_t n)
 {
@@ -169,7 +160,7 @@ static void rewrite(struct relay_mqtt_seen *s)
 	s->fd = fd;
 	s->records = s->n;
 	s->dirty = 0;
-	s->synced_ms = mono_ms();
+	s->synced = time(NULL);
 }
 
 static int load(struct relay_mqtt_seen *s, struct ferry_error *err)
@@ -232,7 +223,7 @@ int relay_mqtt_seen_open(const char *dir, struct relay_mqtt_seen **out,
 			relay_mqtt_seen_close(s);
 			return rc;
 		}
-		s->synced_ms = mono_ms();
+		s->synced = time(NULL);
 	}
 	*out = s;
 	return 0;
@@ -297,11 +288,11 @@ void relay_mqtt_seen_commit(struct relay_mqtt_seen *s)
 	s->dirty = 1;
 	if (s->records > 2 * s->n + 4096)
 		rewrite(s);
-	else if (mono_ms() - s->synced_ms >= SYNC_MS) {
+	else if (time(NULL) != s->synced) {
 		if (fdatasync(s->fd) < 0)
 			warn_once(s, "fsync");
 		s->dirty = 0;
-		s->synced_ms = mono_ms();
+		s->synced = time(NULL);
 	}
 }
 

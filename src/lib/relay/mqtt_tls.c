@@ -11,7 +11,8 @@
  * go on now returns 0 and says in conn->want which readiness to wait for.
  * TLS may need to write to read (a key update) and read to write, so that
  * is POLLIN or POLLOUT either way.  TLS also reads whole records: bytes of
- * a record may sit decrypted in OpenSSL while the socket is empty, so
+ * a record may sit decrypted in OpenSSL while the socket is empty (the
+ * client read less than the record), so
  * relay_mqtt_conn_pending() tells the client not to poll then.
  *
  * Verification: the broker's chain against --mqtt-cafile (default: the
@@ -300,7 +301,9 @@ long relay_mqtt_conn_write(struct relay_mqtt_conn *c, const void *buf, size_t n,
 
 int relay_mqtt_conn_pending(const struct relay_mqtt_conn *c)
 {
-	return c->ssl && SSL_has_pending(c->ssl);
+	/* decrypted bytes only: a partial record in OpenSSL's buffer needs the
+	 * rest from the socket, so poll is right for it */
+	return c->ssl && SSL_pending(c->ssl) > 0;
 }
 
 void relay_mqtt_conn_close(struct relay_mqtt_conn *c)

@@ -792,10 +792,11 @@ static const struct {
 	  "QoS 0 MQTT messages (best effort, never acknowledged).",
 	  offsetof(struct relay_mqtt_counts, qos0) },
 	{ "ferry_relay_mqtt_retained_total", "retained",
-	  "Retained MQTT messages taken at the first subscription.",
+	  "Retained MQTT messages taken (a payload new to the topic).",
 	  offsetof(struct relay_mqtt_counts, retained) },
 	{ "ferry_relay_mqtt_retained_skipped_total", "retained_skipped",
-	  "Retained MQTT messages sent again (a resubscribe, overlapping filters), not taken.",
+	  "Retained MQTT messages whose payload the topic already had (a restart, a "
+	  "resubscribe, overlapping filters), not taken.",
 	  offsetof(struct relay_mqtt_counts, retained_skipped) },
 };
 

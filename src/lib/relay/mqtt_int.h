@@ -36,9 +36,9 @@ struct relay_mqtt_counts {
 	_Atomic uint64_t rejects;       /* messages refused (dead letters) */
 	_Atomic uint64_t redeliveries;  /* PUBLISH with the DUP flag */
 	_Atomic uint64_t qos0;          /* QoS 0 messages: best effort */
-	_Atomic uint64_t retained;      /* retained messages taken at start */
-	_Atomic uint64_t retained_skipped;  /* retained ones sent again after a
-					     * resubscribe, not taken */
+	_Atomic uint64_t retained;      /* retained messages taken (new payload) */
+	_Atomic uint64_t retained_skipped;  /* retained ones whose payload the topic
+					     * had (mqtt_seen.c), not taken */
 };
 
 struct relay_mqtt_map;

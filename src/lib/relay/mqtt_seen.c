@@ -286,7 +286,9 @@ void relay_mqtt_seen_commit(struct relay_mqtt_seen *s)
 	}
 	s->records += nout;
 	s->dirty = 1;
-	if (s->records > 2 * s->n + 4096)
+	/* a busy topic writes a record per message: rewrite once the stale
+	 * ones are most of the file and more than 1.5 MB */
+	if (s->records > 2 * s->n + 65536)
 		rewrite(s);
 	else if (time(NULL) != s->synced) {
 		if (fdatasync(s->fd) < 0)

@@ -55,7 +55,6 @@
 #include <unistd.h>
 
 #include "ferry/alloc.h"
-#include "ferry/hash.h"
 #include "ferry/log.h"
 #include "ferry/url.h"
 #include "relay/mqtt_int.h"

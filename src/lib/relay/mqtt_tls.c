@@ -56,8 +56,23 @@ static int ctx_fail(struct relay_mqtt_tls *t, struct ferry_error *err, const cha
 		    const char *file, const char *what)
 {
 	int rc = ferry_error_set(err, FERRY_EUSAGE, "%s '%s': %s: %s", opt, file, what,
-				 ossl_reason(strerror(errno)));
+				 ossl_reason("unknown reason"));
 
+	relay_mqtt_tls_free(t);
+	return rc;
+}
+
+/* A file an option names must be readable: checked first, so that the
+ * message says why in the system's words, not OpenSSL's. */
+static int unreadable(struct relay_mqtt_tls *t, struct ferry_error *err, const char *opt,
+		      const char *file)
+{
+	int rc;
+
+	if (access(file, R_OK) == 0)
+		return 0;
+	rc = ferry_error_set(err, FERRY_EUSAGE, "%s '%s': cannot read it: %s", opt, file,
+			     strerror(errno));
 	relay_mqtt_tls_free(t);
 	return rc;
 }
@@ -90,8 +105,8 @@ int relay_mqtt_tls_new(const struct relay_mqtt_tls_opts *o, const char *host,
 	if (o->cafile) {
 		int dir = stat(o->cafile, &st) == 0 && S_ISDIR(st.st_mode);
 
-		if (access(o->cafile, R_OK) < 0)
-			return ctx_fail(t, err, "--mqtt-cafile", o->cafile, "cannot read it");
+		if (unreadable(t, err, "--mqtt-cafile", o->cafile))
+			return FERRY_EUSAGE;
 		if (SSL_CTX_load_verify_locations(t->ctx, dir ? NULL : o->cafile,
 						  dir ? o->cafile : NULL) != 1)
 			return ctx_fail(t, err, "--mqtt-cafile", o->cafile,
@@ -108,12 +123,12 @@ int relay_mqtt_tls_new(const struct relay_mqtt_tls_opts *o, const char *host,
 				       "(a client certificate and its private key, PEM)");
 	}
 	if (o->cert) {
-		if (access(o->cert, R_OK) < 0)
-			return ctx_fail(t, err, "--mqtt-cert", o->cert, "cannot read it");
+		if (unreadable(t, err, "--mqtt-cert", o->cert))
+			return FERRY_EUSAGE;
 		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
 			return ctx_fail(t, err, "--mqtt-cert", o->cert, "no certificate (PEM) in it");
-		if (access(o->key, R_OK) < 0)
-			return ctx_fail(t, err, "--mqtt-key", o->key, "cannot read it");
+		if (unreadable(t, err, "--mqtt-key", o->key))
+			return FERRY_EUSAGE;
 		if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key, SSL_FILETYPE_PEM) != 1)
 			return ctx_fail(t, err, "--mqtt-key", o->key,
 					ERR_GET_REASON(ERR_peek_last_error()) ==

@@ -141,10 +141,11 @@ assert_contains "--mqtt-insecure is warned about" "$(relay_log)" \
 	"--mqtt-insecure: the certificate and the host name of localhost:$WPORT are NOT checked"
 relay_stop
 
-# ---- a client certificate
-relay_start --mqtt "mqtts://localhost:$CPORT" --mqtt-cafile "$TD/ca.crt" \
-	--mqtt-cert "$TD/client.crt" --mqtt-key "$TD/client.key" --mqtt-map "$T/map.yaml" \
-	--mqtt-client-id tls-cert
+# ---- a client certificate; the TLS options from the environment and a
+# config file this time (the options above came from the command line)
+printf 'mqtt-cert: %s\nmqtt-key: %s\n' "$TD/client.crt" "$TD/client.key" >"$T/relay.yaml"
+FERRY_RELAY_MQTT_CAFILE="$TD/ca.crt" relay_start --mqtt "mqtts://localhost:$CPORT" \
+	--config "$T/relay.yaml" --mqtt-map "$T/map.yaml" --mqtt-client-id tls-cert
 check "the relay connects with a client certificate" wait_for cert mqtt_connected
 mosquitto_pub -h localhost -p "$CPORT" --cafile "$TD/ca.crt" --cert "$TD/client.crt" \
 	--key "$TD/client.key" -q 1 -t devices/c1/telemetry -m '{"temperature": 5, "ts": 1700000010}'

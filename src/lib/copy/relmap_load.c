@@ -18,7 +18,7 @@
 #include "copy/relmap.h"
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
-#include "tsmap/tm_int.h"
+#include "tsmap/tsmap.h"
 
 static int nomem(struct tm_mapfile *c)
 {

@@ -1104,8 +1104,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		*out = NULL;
 	/* a map with tables: reshapes a relational source (relmap.h); the
 	 * other maps are for time-series sources */
-	if (o->ts.map && (rc = relmap_is(o->ts.map, err)) != 0) {
-		if (rc < 0 || (rc = relmap_load(o->ts.map, &r.map, err)) < 0)
+	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
+		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &r.map, err)) < 0)
 			return rc;
 		mo = *o;
 		mo.ts.map = NULL;
@@ -1116,7 +1116,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	 * (target:) loads into the user's existing table, a point map alone
 	 * into the tables of --layout, which copy creates */
 	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0) {
-		relmap_free(r.map);
+		copy_relmap_free(r.map);
 		return rc;
 	}
 	lo = *o;
@@ -1137,7 +1137,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.res = ferry_calloc(1, sizeof(*r.res));
 	if (!r.res) {
 		ferry_free(ts_url);
-		relmap_free(r.map);
+		copy_relmap_free(r.map);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -1222,7 +1222,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	if (r.dops->describe && (rc = r.dops->describe(r.dst, r.schema, &r.tcat, err)) < 0)
 		goto out;
 	if (r.map)
-		rc = relmap_plan(&r.plan, r.map, r.src, r.scat, r.tcat, r.schema, 0, err);
+		rc = copy_relmap_plan(&r.plan, r.map, r.src, r.scat, r.tcat, r.schema, 0, err);
 	else
 		rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err);
 	if (rc < 0)
@@ -1334,7 +1334,7 @@ out:
 	ferry_free(r.chunks);
 	ferry_catalog_free(r.scat);
 	ferry_catalog_free(r.tcat);
-	relmap_free(r.map);
+	copy_relmap_free(r.map);
 	ferry_conn_close(r.src);
 	ferry_conn_close(r.dst);
 	if (rc < 0 && made && access(made, F_OK) == 0) {

@@ -902,7 +902,7 @@ static void *worker_main(void *arg)
 			}
 			break;
 		}
-		if (ck.tp->map && (rc = relmap_lookups_load(ck.tp->map, w->dst, lc->schema,
+		if (ck.tp->map && (rc = copy_relmap_lookups(ck.tp->map, w->dst, lc->schema,
 							    &w->err)) < 0)
 			goto failed;
 		rc = load_chunk(w, &ck, &cs, &w->err);

@@ -78,7 +78,7 @@ static int dict_put(struct rm_dict *d, const char *k, const char *v)
 	return v && !s->val ? FERRY_ENOMEM : 0;
 }
 
-void relmap_free(struct relmap *m)
+void copy_relmap_free(struct relmap *m)
 {
 	size_t i, k;
 
@@ -537,7 +537,7 @@ static int plan_one(struct plan *pl, struct table_plan *tp, struct relmap_table 
 	return 0;
 }
 
-int relmap_plan(struct plan *pl, struct relmap *m, ferry_conn *src,
+int copy_relmap_plan(struct plan *pl, struct relmap *m, ferry_conn *src,
 		const struct ferry_catalog *scat, const struct ferry_catalog *tcat,
 		const char *schema, int verify, struct ferry_error *err)
 {
@@ -591,7 +591,7 @@ static int put_row(void *ud, int ncols, const char *const *vals, struct ferry_er
 	return 0;
 }
 
-int relmap_lookups_load(struct relmap_table *t, ferry_conn *dst, const char *schema,
+int copy_relmap_lookups(struct relmap_table *t, ferry_conn *dst, const char *schema,
 			struct ferry_error *err)
 {
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
@@ -653,7 +653,7 @@ static int cell_text(const struct ferry_batch *b, const struct ferry_cell *c, st
 	}
 }
 
-int relmap_apply(const struct relmap_table *t, const struct table_plan *tp,
+int copy_relmap_apply(const struct relmap_table *t, const struct table_plan *tp,
 		 struct ferry_batch *b, struct rejects *rej, struct ferry_error *err)
 {
 	struct ferry_buf k = FERRY_BUF_INIT;

@@ -14,7 +14,7 @@
  * verify read it as they read a stored table.  Lookups are resolved in
  * ferry, not in SQL: before its first chunk a table's lookups read the
  * (target column -> returned column) pairs of the looked-up target table,
- * which the load order has loaded completely by then (relmap_gate), and
+ * which the load order has loaded completely by then (the gate), and
  * xf_batch replaces each looked-up value with its pair's, or rejects the
  * row naming the value and the map line.
  */
@@ -55,7 +55,7 @@ struct relmap_table {
 	size_t nlookups;
 	const char *path;  /* the map file (the relmap's) */
 	int level;         /* load level: after every table of a lower one */
-	/* built by relmap_plan */
+	/* built by copy_relmap_plan */
 	struct ferry_query query;
 	struct ferry_table src;
 	pthread_mutex_t lock;
@@ -65,19 +65,19 @@ struct relmap_table {
 struct relmap {
 	char *path;
 	char digest[33];   /* of the file's bytes: part of the job's fingerprint */
-	struct relmap_table *t;  /* in load order once relmap_plan ran */
+	struct relmap_table *t;  /* in load order once copy_relmap_plan ran */
 	size_t n;
-	const struct ferry_catalog *tcat;  /* the target's, during relmap_plan */
+	const struct ferry_catalog *tcat;  /* the target's, during copy_relmap_plan */
 	char *gate;        /* SQL on ferry.progress p: may p be claimed yet? NULL
 			    * when every table is of level 0 */
 };
 
 /* Does the YAML map at path have a top-level `tables:`?  0 no, 1 yes, or
  * a negative FERRY_E* (err names the file, line). */
-int relmap_is(const char *path, struct ferry_error *err);
+int copy_relmap_is(const char *path, struct ferry_error *err);
 /* Parse it.  FERRY_EUSAGE naming the file and line of what is wrong. */
-int relmap_load(const char *path, struct relmap **out, struct ferry_error *err);
-void relmap_free(struct relmap *m);
+int copy_relmap_load(const char *path, struct relmap **out, struct ferry_error *err);
+void copy_relmap_free(struct relmap *m);
 
 /*
  * The plan of map m against the source src (its catalog scat) and the
@@ -87,15 +87,15 @@ void relmap_free(struct relmap *m);
  * makes m->gate.  verify: every target table must exist.  pl->tables[i].map
  * points into m, which must outlive the plan.
  */
-int relmap_plan(struct plan *pl, struct relmap *m, ferry_conn *src,
+int copy_relmap_plan(struct plan *pl, struct relmap *m, ferry_conn *src,
 		const struct ferry_catalog *scat, const struct ferry_catalog *tcat,
 		const char *schema, int verify, struct ferry_error *err);
 /* Read the lookups of t from the target dst (once; thread-safe). */
-int relmap_lookups_load(struct relmap_table *t, ferry_conn *dst, const char *schema,
+int copy_relmap_lookups(struct relmap_table *t, ferry_conn *dst, const char *schema,
 			struct ferry_error *err);
 /* In xf_batch: replace the looked-up cells of b's rows, rejecting those
  * whose value has no pair.  Returns the rows rejected or a FERRY_E*. */
-int relmap_apply(const struct relmap_table *t, const struct table_plan *tp,
+int copy_relmap_apply(const struct relmap_table *t, const struct table_plan *tp,
 		 struct ferry_batch *b, struct rejects *rej, struct ferry_error *err);
 
 #endif

@@ -288,7 +288,7 @@ static struct fy_node *tables_node(struct wire_yaml *y)
 	return fy_node_mapping_lookup_by_string(root, "tables", FY_NT);
 }
 
-int relmap_is(const char *path, struct ferry_error *err)
+int copy_relmap_is(const char *path, struct ferry_error *err)
 {
 	struct ferry_buf text = FERRY_BUF_INIT;
 	struct wire_yaml y = { NULL, NULL };
@@ -301,7 +301,7 @@ int relmap_is(const char *path, struct ferry_error *err)
 	return rc;
 }
 
-int relmap_load(const char *path, struct relmap **out, struct ferry_error *err)
+int copy_relmap_load(const char *path, struct relmap **out, struct ferry_error *err)
 {
 	struct ferry_buf text = FERRY_BUF_INIT;
 	struct wire_yaml y = { NULL, NULL };
@@ -362,7 +362,7 @@ int relmap_load(const char *path, struct relmap **out, struct ferry_error *err)
 	m = NULL;
 	rc = 0;
 out:
-	relmap_free(m);
+	copy_relmap_free(m);
 	wire_yaml_release(&y);
 	ferry_buf_release(&text);
 	return rc;

@@ -515,7 +515,7 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 	size_t r, i;
 	int rejected = 0, rc;
 
-	if (tp->map && (rejected = relmap_apply(tp->map, tp, b, rej, err)) < 0)
+	if (tp->map && (rejected = copy_relmap_apply(tp->map, tp, b, rej, err)) < 0)
 		return rejected;
 	for (r = 0; r < b->nrows; r++) {
 		if (b->skip[r])  /* a lookup found nothing */

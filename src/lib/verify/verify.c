@@ -1058,8 +1058,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	}
 	/* a map with tables: compares each target table with its source
 	 * query (relmap.h): one chunk per table, as a multiset of rows */
-	if (o->ts.map && (rc = relmap_is(o->ts.map, err)) != 0) {
-		if (rc < 0 || (rc = relmap_load(o->ts.map, &map, err)) < 0)
+	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
+		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &map, err)) < 0)
 			goto out;
 		mo = *o;
 		mo.ts.map = NULL;
@@ -1136,10 +1136,10 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	co.include = o->include;
 	co.exclude = (const char *const *)excl.v;
 	if (map) {
-		if ((rc = relmap_plan(&r.plan, map, src, scat, tcat, r.schema, 1, err)) < 0)
+		if ((rc = copy_relmap_plan(&r.plan, map, src, scat, tcat, r.schema, 1, err)) < 0)
 			goto out;
 		for (i = 0; i < r.plan.ntables; i++)
-			if ((rc = relmap_lookups_load(r.plan.tables[i].map, dst, r.schema, err)) < 0)
+			if ((rc = copy_relmap_lookups(r.plan.tables[i].map, dst, r.schema, err)) < 0)
 				goto out;
 	} else if ((rc = plan_build(&r.plan, &co, src, scat, tcat, err)) < 0) {
 		ferry_error_prefix(err, "cannot map the source onto the target");
@@ -1221,7 +1221,7 @@ out:
 	plan_strv_release(&excl);
 	ferry_catalog_free(scat);
 	ferry_catalog_free(tcat);
-	relmap_free(map);
+	copy_relmap_free(map);
 	ferry_conn_close(src);
 	ferry_conn_close(dst);
 	pthread_mutex_destroy(&r.lock);

@@ -145,6 +145,51 @@ t_run "$FERRY" verify "sqlite://$T/old.db" "$BAD_URL" --map "$T/rej.yaml"
 assert_eq "verify counts the rejects, not differences" "$T_RC" 0
 assert_contains "verify: rejected at copy" "$T_OUT" "6001"
 
+# an error budget: aborted, the rows stay for a rerun with a larger one
+url=$(newdb relmap_budget)
+t_run "$FERRY" copy -q "sqlite://$T/old.db" "$url" --map "$T/rej.yaml" --max-error-rate 0.1
+assert_eq "over the error budget: exit 1" "$T_RC" 1
+assert_contains "over the error budget: says so" "$T_ERR" "exceeds the error budget"
+t_run "$FERRY" copy -q "sqlite://$T/old.db" "$url" --map "$T/rej.yaml" --max-error-rate 0.5
+assert_eq "a larger budget resumes" "$T_RC" 3
+assert_eq "resumed: the same rows" "$(pg_q "$url" "SELECT count(*) FROM port_data")" $((24000 - 6000 - 1))
+# --truncate: a copy again from the start into the same tables
+t_run "$FERRY" copy -q "sqlite://$T/old.db" "$url" --map "$T/rej.yaml" --truncate
+assert_eq "--truncate: exit 3" "$T_RC" 3
+assert_eq "--truncate: not doubled" "$(pg_q "$url" "SELECT count(*) FROM port_data")" $((24000 - 6000 - 1))
+
+# tables the target lacks are created from the map, typed
+cat > "$T/create.yaml" <<'Y'
+tables:
+  daily_energy:
+    from: >
+      SELECT serial, date(ts, 'unixepoch') AS day, sum(energy) AS wh, min(id) AS k
+      FROM readings WHERE port = 0 GROUP BY serial, day
+    key: k
+    columns:
+      serial: serial
+      day: {expr: day, type: date}
+      wh: {expr: wh, type: double precision}
+  raw:
+    from: readings
+    columns: {serial: serial, power: power, ts: ts}
+    default: {active: true}
+Y
+url=$(new_db relmap_create)
+t_run "$FERRY" copy "sqlite://$T/old.db" "$url" --map "$T/create.yaml"
+assert_eq "created tables: exit code" "$T_RC" 0
+assert_eq "created tables: types" "$(pg_q "$url" "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attrelid::regclass::text, attnum)
+	FROM pg_attribute WHERE attrelid IN ('daily_energy'::regclass, 'raw'::regclass) AND attnum > 0")" \
+	"serial text, day date, wh double precision, serial text, power double precision, ts bigint, active text"
+assert_contains "created tables: the warning names the line" "$T_OUT$T_ERR" "create.yaml line 8: column 'daily_energy.serial' is created as text"
+assert_eq "created tables: rows" "$(pg_q "$url" "SELECT count(*) FROM raw WHERE active = 'true'")" 36000
+t_run "$FERRY" verify "sqlite://$T/old.db" "$url" --map "$T/create.yaml"
+assert_eq "created tables: verify equal" "$T_RC" 0
+# into SQLite
+t_run "$FERRY" copy -q "sqlite://$T/old.db" "sqlite://$T/new.db" --map "$T/create.yaml"
+assert_eq "into SQLite: exit code" "$T_RC" 0
+assert_eq "into SQLite: rows" "$(sqlite3 "$T/new.db" "SELECT count(*) FROM raw")" 36000
+
 # ---- (b) Home Assistant recorder -> telemetry ----------------------------------
 "$FERRY_SRC/tests/data/make-ha-recorder.sh" "$T/ha.db" 20000 >/dev/null
 hmap="$ex/ha-recorder/map.yaml"

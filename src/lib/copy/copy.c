@@ -529,12 +529,17 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 			for (k = 0; k < tp->ncols; k++)
 				if (!strcmp(tp->cols[k].src_name, tp->src->cols[tp->src->rowid_alias].name))
 					key = tp->cols[k].dst_name;
-		if (!key) {
+		if (!key && r->map && !r->o->truncate)
+			plan_strv_pushf(&r->plan.warnings,
+				"rows job '%s' wrote into '%s' stay: a map's rows carry no source key "
+				"to find them by (--truncate empties the table first)", r->job,
+				tp->dst_name);
+		else if (!key && !r->o->truncate)
 			plan_strv_pushf(&r->plan.warnings,
 				"rows written to '%s' cannot be removed by chunk: the table has no "
 				"integer key; it is left as it is", tp->dst_name);
+		if (!key)
 			continue;
-		}
 		ferry_buf_clear(&b);
 		berr |= ferry_buf_addstr(&b, "DELETE FROM ");
 		berr |= plan_qualified(&b, r->schema, tp->dst_name);

@@ -117,6 +117,9 @@ Y
 bad cycle
 assert_eq "cycle: exit 2" "$T_RC" 2
 assert_contains "cycle: names both lookups" "$T_ERR" "'inverter_data' looks up 'port_data' (line 6), 'port_data' looks up 'inverter_data' (line 11)"
+t_run "$FERRY" copy "sqlite://$T/old.db" "$BAD_URL" --map "$map" --include inverters
+assert_eq "--include with a map: exit 2" "$T_RC" 2
+assert_contains "--include with a map: why" "$T_ERR" "do not apply to map"
 # a lookup that finds nothing, and values that do not fit: rejects
 cat > "$T/rej.yaml" <<'Y'
 tables:

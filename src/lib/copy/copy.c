@@ -1112,6 +1112,13 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
 		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &r.map, err)) < 0)
 			return rc;
+		if ((o->include && o->include[0]) || (o->exclude && o->exclude[0]) ||
+		    (o->casts && o->casts[0]) || o->views) {
+			copy_relmap_free(r.map);
+			return ferry_error_set(err, FERRY_EUSAGE, "--include, --exclude, --cast and "
+					       "--views do not apply to map '%s': its tables: names "
+					       "the tables, their columns and types", o->ts.map);
+		}
 		mo = *o;
 		mo.ts.map = NULL;
 		o = &mo;

@@ -1061,6 +1061,12 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
 		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &map, err)) < 0)
 			goto out;
+		if ((o->include && o->include[0]) || (o->exclude && o->exclude[0])) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "--include and --exclude do not "
+					     "apply to map '%s': its tables: names the tables",
+					     o->ts.map);
+			goto out;
+		}
 		mo = *o;
 		mo.ts.map = NULL;
 		o = &mo;

@@ -107,7 +107,8 @@ void copy_relmap_free(struct relmap *m)
 		ferry_free(t->query.exprs);
 		ferry_free(t->src.cols);
 		ferry_free(t->src.key_label);
-		pthread_mutex_destroy(&t->lock);
+		if (m->locks)
+			pthread_mutex_destroy(&t->lock);
 	}
 	ferry_free(m->t);
 	ferry_free(m->gate);
@@ -366,10 +367,15 @@ static int order(struct relmap *m, const struct ferry_catalog *tcat, struct ferr
 					sorted[k++].level = l;
 				}
 	}
+	/* a mutex is not moved: a new one at the new place (none is held) */
+	for (i = 0; i < m->n; i++)
+		pthread_mutex_destroy(&m->t[i].lock);
 	ferry_free(m->t);
 	m->t = sorted;
-	for (i = 0; i < m->n; i++)
+	for (i = 0; i < m->n; i++) {
 		m->t[i].src.query = &m->t[i].query;
+		pthread_mutex_init(&m->t[i].lock, NULL);
+	}
 	ferry_free(lvl);
 	return 0;
 }

@@ -68,6 +68,7 @@ struct relmap {
 	struct relmap_table *t;  /* in load order once copy_relmap_plan ran */
 	size_t n;
 	const struct ferry_catalog *tcat;  /* the target's, during copy_relmap_plan */
+	int locks;         /* the tables' locks are initialized */
 	char *gate;        /* SQL on ferry.progress p: may p be claimed yet? NULL
 			    * when every table is of level 0 */
 };

@@ -348,7 +348,6 @@ int copy_relmap_load(const char *path, struct relmap **out, struct ferry_error *
 		}
 		t = &m->t[m->n++];
 		memset(t, 0, sizeof(*t));
-		pthread_mutex_init(&t->lock, NULL);
 		if ((rc = parse_table(&c, t, fy_node_pair_key(p), fy_node_pair_value(p))) < 0)
 			goto out;
 		for (i = 0; i + 1 < m->n; i++)
@@ -358,6 +357,10 @@ int copy_relmap_load(const char *path, struct relmap **out, struct ferry_error *
 				goto out;
 			}
 	}
+	/* once the array stops moving */
+	for (cap = 0; cap < m->n; cap++)
+		pthread_mutex_init(&m->t[cap].lock, NULL);
+	m->locks = 1;
 	*out = m;
 	m = NULL;
 	rc = 0;

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# -j auto (the default) decides the streams and the index builds from the
+# cores, where the server runs and the tables (src/lib/copy/tune.c), and
+# says so: whatever it decides, the target must equal a serial copy
+# (-j 1): rows, rejects, keys, indexes, foreign keys and their validity,
+# identities.  FERRY_TUNE_CORES plays a bigger machine, where the ramp
+# starts one stream and may add more while the copy runs; killed and
+# resumed, the same.
+source "$(dirname "$0")/lib.sh"
+t_init copy_auto
+
+# the recorder (foreign keys, blobs, several tables), a table loaded in
+# the order of its text-led index, rows that are rejected
+t_run "$FERRY" generate -q --format recorder --rows 30000 --seed 3 -o rec.db
+assert_eq "generate recorder" "$T_RC" 0
+t_run "$FERRY" generate -q --rows 40000 --seed 3 -o flat.db
+assert_eq "generate flat" "$T_RC" 0
+sqlite3 rec.db <<'SQL'
+ATTACH 'flat.db' AS f;
+CREATE TABLE telemetry (id INTEGER PRIMARY KEY, entity_id TEXT NOT NULL, ts REAL NOT NULL,
+  value REAL, state TEXT, attributes TEXT);
+INSERT INTO telemetry SELECT * FROM f.telemetry;
+CREATE INDEX telemetry_entity_id_ts ON telemetry (entity_id, ts);
+CREATE TABLE counts (id INTEGER PRIMARY KEY, n INTEGER);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000)
+INSERT INTO counts SELECT i, CASE WHEN i % 500 = 0 THEN 'many' ELSE i END FROM c;
+SQL
+src="sqlite://$T/rec.db"
+
+# every table's rows in key order, the keys, indexes and constraints, the
+# identities' next values
+sums() {
+	local t
+	for t in $(sqlite3 "$T/rec.db" "SELECT name FROM sqlite_master WHERE type = 'table'
+		AND name NOT LIKE 'sqlite_%' ORDER BY name"); do
+		pg_q "$1" "SELECT '$t', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))
+			FROM \"$t\" x"
+	done
+	pg_q "$1" "SELECT conrelid::regclass, conname, contype, convalidated, pg_get_constraintdef(oid)
+		FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2;
+		SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname;
+		SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
+}
+
+ref=$(new_db auto_ref)
+t_run "$FERRY" copy -q -j 1 --rejects "$T/rej_ref" --json "$src" "$ref"
+assert_eq "serial copy (-j 1) exit code (rejects)" "$T_RC" 3
+assert_contains "-j 1 says it was set" "$T_OUT" '"jobs 1: set with -j'
+want=$(sums "$ref")
+check "the reference has foreign keys" grep -q 'FOREIGN KEY' <<<"$want"
+
+# the defaults, on this machine: a server on this host
+url=$(new_db auto_default)
+t_run "$FERRY" copy -q --rejects "$T/rej_def" --json "$src" "$url"
+assert_eq "default copy exit code" "$T_RC" 3
+assert_contains "default: says where the server runs" "$T_OUT" 'server on this host'
+assert_contains "default: says how the indexes are built" "$T_OUT" 'index builds'
+assert_eq "default == serial copy" "$(sums "$url")" "$want"
+assert_eq "default: reject file == serial copy's" \
+	"$(sort "$T/rej_def/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
+t_run "$FERRY" verify -q "$src" "$url"
+assert_eq "default: ferry verify: identical" "$T_RC" 0
+
+# two cores shared with the server: one stream, builds one at a time, each
+# as the server runs it (no SET LOCAL taking its parallel workers away)
+url=$(new_db auto_two)
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q -j auto --rejects "$T/rej_two" --json "$src" "$url"
+assert_eq "2 cores: exit code" "$T_RC" 3
+assert_contains "2 cores: one stream, and why" "$T_OUT" \
+	'jobs 1: server on this host, 2 cores: one stream'
+assert_contains "2 cores: tables of 40000 rows count as small: builds side by side" "$T_OUT" \
+	'index builds up to 2 side by side: 9 tables'
+assert_eq "2 cores == serial copy" "$(sums "$url")" "$want"
+
+# a bigger machine: up to 4 streams (cores / 2), the ramp starting with
+# one; small chunks so that there are many to share
+url=$(new_db auto_ramp)
+FERRY_TUNE_CORES=8 t_run "$FERRY" copy -q --chunk-rows 2000 --batch-rows 500 \
+	--rejects "$T/rej_ramp" --json "$src" "$url"
+assert_eq "8 cores: exit code" "$T_RC" 3
+assert_contains "8 cores: up to 4 streams" "$T_OUT" 'jobs up to 4: server on this host, 8 cores'
+assert_contains "8 cores: the ramp says what it kept" "$T_OUT" 'streams: '
+assert_eq "8 cores (ramp) == serial copy" "$(sums "$url")" "$want"
+assert_eq "8 cores: reject file == serial copy's" \
+	"$(sort "$T/rej_ramp/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
+
+# the ramp's two ways, on short windows (FERRY_TUNE_RAMP="SECONDS GAIN"):
+# any gain is enough (every stream kept), no gain is (the second stream
+# finishes its chunk and stops)
+url=$(new_db auto_all)
+FERRY_TUNE_CORES=8 FERRY_TUNE_RAMP="0.02 0" t_run "$FERRY" copy -q --chunk-rows 1000 \
+	--batch-rows 200 --rejects "$T/rej_all" --json "$src" "$url"
+assert_eq "ramp to 4 streams: exit code" "$T_RC" 3
+assert_contains "ramp to 4 streams: says so" "$T_OUT" '4 streams kept'
+assert_eq "ramp to 4 streams == serial copy" "$(sums "$url")" "$want"
+url=$(new_db auto_back)
+FERRY_TUNE_CORES=8 FERRY_TUNE_RAMP="0.02 1000" t_run "$FERRY" copy -q --chunk-rows 1000 \
+	--batch-rows 200 --rejects "$T/rej_back" --json "$src" "$url"
+assert_eq "second stream given back: exit code" "$T_RC" 3
+assert_contains "second stream given back: says so" "$T_OUT" '1 stream kept'
+assert_contains "second stream given back: after trying 2" "$T_OUT" ', 2: '
+assert_eq "second stream given back == serial copy" "$(sums "$url")" "$want"
+assert_eq "second stream given back: reject file == serial copy's" \
+	"$(sort "$T/rej_back/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
+
+# killed at growing delays and resumed, with the ramp: the same target
+url=$(new_db auto_kill)
+export FERRY_TUNE_CORES=8
+kill_at_delays "0.05 0.1 0.2 0.3 0.5 0.8 1.2 2 3 5" \
+	"$FERRY" copy -q --chunk-rows 2000 --batch-rows 500 --rejects "$T/rej_kill" "$src" "$url"
+check "killed at least twice" test "$KILLS" -ge 2
+t_run "$FERRY" copy -q --chunk-rows 2000 --batch-rows 500 --rejects "$T/rej_kill" "$src" "$url"
+unset FERRY_TUNE_CORES
+assert_eq "after kills: exit code" "$T_RC" 3
+assert_eq "killed and resumed (ramp) == serial copy" "$(sums "$url")" "$want"
+assert_eq "after kills: every chunk done once" \
+	"$(pg_q "$url" "SELECT count(*) FILTER (WHERE state <> 'done') FROM ferry.progress")" 0
+
+# -j takes a number or auto
+url=$(new_db auto_usage)
+t_run "$FERRY" copy -q -j many "$src" "$url"
+assert_eq "-j many: usage error" "$T_RC" 2
+assert_contains "-j many: names the value" "$T_ERR" "invalid number 'many'"
+t_run "$FERRY" copy --help
+assert_contains "--help shows -j auto" "$T_OUT" '--jobs N|auto'
+
+t_done

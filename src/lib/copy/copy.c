@@ -812,6 +812,7 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
 	lc.jobs = r->jobs;
 	lc.ramp = r->ramp;
+	lc.readers = r->readers;
 	lc.job = r->ckpt ? r->job : NULL;
 	lc.worker_id = r->worker_id;
 	lc.tables = r->plan.tables;

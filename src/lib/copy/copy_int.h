@@ -216,6 +216,7 @@ struct load_ctx {
 	size_t batch_rows, batch_bytes;
 	int jobs;                 /* workers (with ramp: at most) */
 	int ramp;                 /* start one, add while the rows/s rise (tune.c) */
+	int readers;              /* readers of the scan into ferry's sort; 0: jobs */
 	_Atomic int allowed;      /* with ramp: workers below this number claim */
 	_Atomic int ramp_final;   /* the ramp has decided: parked workers end */
 	_Atomic int drained;      /* a worker found no chunk left to claim */

@@ -433,7 +433,8 @@ off:
 }
 
 /*
- * Scan the table in rowid ranges (up to MAXREADERS readers, one per job)
+ * Scan the table in rowid ranges (up to MAXREADERS readers, one per job,
+ * or as -j auto decided: no COPY of this table runs meanwhile)
  * and file every row from piece `first` on in the table's spill.
  */
 static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
@@ -454,7 +455,7 @@ static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
 		pthread_mutex_init(&qs[r].lock, NULL);
 		pthread_cond_init(&qs[r].cond, NULL);
 	}
-	nr = lc->jobs < 1 ? 1 : (size_t)lc->jobs;
+	nr = lc->readers > 0 ? (size_t)lc->readers : lc->jobs < 1 ? 1 : (size_t)lc->jobs;
 	if (nr > MAXREADERS)
 		nr = MAXREADERS;
 	if ((int64_t)nr > span)

@@ -26,6 +26,7 @@ struct run {
 	int jobs;                 /* streams (at most: see ramp) */
 	int ramp;                 /* -j auto: start with one, add while they pay */
 	int builds;               /* index builds side by side; 0: as -j N has it */
+	int readers;              /* readers of ferry's sort scan; 0: as -j N */
 	int server_local;         /* the target server shares this host's cores */
 	struct strv decisions;    /* what -j auto decided and why (tune.c) */
 	int ckpt;                 /* checkpointed job (FERRY_CAP_CHECKPOINT target) */

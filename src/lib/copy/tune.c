@@ -22,8 +22,13 @@
  *            maintenance workers) side by side, at least one, each with
  *            the server's defaults; only small tables (every table under
  *            SMALL_TABLE rows): one per core, since each such build is
- *            mostly round trips; a server elsewhere: one per client core
- *            (its cores are not visible from here)
+ *            mostly round trips; every big table loaded in the order of
+ *            an index: one per core, each without parallel workers
+ *            (post.c: no_workers; measured on 2 cores, 5M telemetry rows:
+ *            PK and (entity_id, ts) side by side without workers 2.7-3.0
+ *            s, one after the other with 2 workers each 3.4-3.9 s); a
+ *            server elsewhere: one per client core (its cores are not
+ *            visible from here)
  *
  * -j N keeps what it always did: N streams from the start and up to
  * min(N, cores) builds side by side.  Nothing here changes which rows go
@@ -75,10 +80,11 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	long cores = client_cores(), mpmw = 2, cap;
 	int64_t biggest = 0;
 	size_t i, ntables = 0;
-	int rc = 0;
+	int rc = 0, big_unordered = 0;
 
 	r->builds = 0;
 	r->ramp = 0;
+	r->readers = 0;
 	if (!r->ckpt) {
 		r->jobs = 1;  /* SQLite has one writer */
 		return 0;
@@ -95,7 +101,15 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		ntables++;
 		if (r->plan.tables[i].count > biggest)
 			biggest = r->plan.tables[i].count;
+		/* a table ferry sorts into an index's order builds that index
+		 * from sorted rows and its others without parallel workers */
+		if (r->plan.tables[i].count >= SMALL_TABLE &&
+		    !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered))
+			big_unordered = 1;
 	}
+	/* reading the source into ferry's sort (spill.c) runs before any
+	 * COPY of that table: the cores are free for its readers */
+	r->readers = (int)cores;
 	/*
 	 * A Unix socket has no server address; over loopback, or to one of
 	 * this host's own addresses, the server sees the connection come
@@ -144,6 +158,11 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %zu tables, "
 				"the biggest %lld rows (small builds are mostly round trips)",
 				r->builds, ntables, (long long)biggest);
+	} else if (biggest > 0 && !big_unordered && r->builds < cores) {
+		r->builds = (int)cores;
+		plan_strv_pushf(&r->decisions, "index builds up to %d side by side, without "
+				"parallel workers: the big tables were loaded in the order of an "
+				"index, so their builds sort little", r->builds);
 	} else if (r->builds == 1) {
 		plan_strv_pushf(&r->decisions, "index builds one at a time with the server's "
 				"defaults: server on this host, %ld core%s, each build uses up to %ld",

@@ -72,6 +72,28 @@ assert_contains "2 cores: tables of 40000 rows count as small: builds side by si
 	'index builds up to 2 side by side: 9 tables'
 assert_eq "2 cores == serial copy" "$(sums "$url")" "$want"
 
+# tables over 200000 rows, on 2 cores shared with the server: one loaded in the
+# order of its text-led index builds side by side without workers, the
+# same in key ranges one build at a time as the server runs it
+t_run "$FERRY" generate -q --rows 250000 --seed 3 -o big.db
+url=$(new_db auto_big_ordered)
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big.db" "$url"
+assert_eq "big ordered table: exit code" "$T_RC" 0
+assert_contains "big ordered table: builds side by side without workers" "$T_OUT" \
+	'index builds up to 2 side by side, without parallel workers'
+bigsum=$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")
+nw="SELECT count(*) FILTER (WHERE sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; %'),
+	count(*) FROM ferry.steps WHERE stage = 1"
+assert_eq "big ordered table: both builds without workers" "$(pg_q "$url" "$nw")" "2|2"
+url=$(new_db auto_big_ranges)
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big.db" "$url"
+assert_eq "big table in key ranges: exit code" "$T_RC" 0
+assert_contains "big table in key ranges: builds one at a time" "$T_OUT" \
+	"index builds one at a time with the server's defaults: server on this host, 2 cores"
+assert_eq "big table in key ranges: builds with the server's workers" "$(pg_q "$url" "$nw")" "0|2"
+assert_eq "big table: in index order == in key ranges" \
+	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
+
 # a bigger machine: up to 4 streams (cores / 2), the ramp starting with
 # one; small chunks so that there are many to share
 url=$(new_db auto_ramp)

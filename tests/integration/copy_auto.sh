@@ -49,28 +49,35 @@ assert_contains "-j 1 says it was set" "$T_OUT" '"jobs 1: set with -j'
 want=$(sums "$ref")
 check "the reference has foreign keys" grep -q 'FOREIGN KEY' <<<"$want"
 
+# like_serial WHAT DB VAR=VALUE... -- COPY-OPTIONS...: copy with -j auto
+# into a new database DB with those variables set; the exit code, the
+# target and the reject file must be the serial copy's (T_OUT: the JSON)
+like_serial() {
+	local what=$1 db=$2 vars=()
+	shift 2
+	while [[ $1 != -- ]]; do vars+=("$1"); shift; done
+	shift
+	url=$(new_db "$db")
+	t_run env "${vars[@]}" "$FERRY" copy -q "$@" --rejects "$T/rej_$db" --json "$src" "$url"
+	assert_eq "$what: exit code (rejects)" "$T_RC" 3
+	assert_eq "$what == serial copy" "$(sums "$url")" "$want"
+	assert_eq "$what: reject file == serial copy's" \
+		"$(sort "$T/rej_$db/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
+}
+
 # the defaults, on this machine: a server on this host
-url=$(new_db auto_default)
-t_run "$FERRY" copy -q --rejects "$T/rej_def" --json "$src" "$url"
-assert_eq "default copy exit code" "$T_RC" 3
+like_serial "default" auto_default --
 assert_contains "default: says where the server runs" "$T_OUT" 'server on this host'
 assert_contains "default: says how the indexes are built" "$T_OUT" 'index builds'
-assert_eq "default == serial copy" "$(sums "$url")" "$want"
-assert_eq "default: reject file == serial copy's" \
-	"$(sort "$T/rej_def/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
 t_run "$FERRY" verify -q "$src" "$url"
 assert_eq "default: ferry verify: identical" "$T_RC" 0
 
-# two cores shared with the server: one stream, builds one at a time, each
-# as the server runs it (no SET LOCAL taking its parallel workers away)
-url=$(new_db auto_two)
-FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q -j auto --rejects "$T/rej_two" --json "$src" "$url"
-assert_eq "2 cores: exit code" "$T_RC" 3
+# two cores shared with the server: one stream
+like_serial "2 cores" auto_two FERRY_TUNE_CORES=2 -- -j auto
 assert_contains "2 cores: one stream, and why" "$T_OUT" \
 	'jobs 1: server on this host, 2 cores: one stream'
 assert_contains "2 cores: tables of 40000 rows count as small: builds side by side" "$T_OUT" \
 	'index builds up to 2 side by side: 9 tables'
-assert_eq "2 cores == serial copy" "$(sums "$url")" "$want"
 
 # tables over 200000 rows, on 2 cores shared with the server: one loaded in the
 # order of its text-led index builds side by side without workers, the
@@ -96,34 +103,20 @@ assert_eq "big table: in index order == in key ranges" \
 
 # a bigger machine: up to 4 streams (cores / 2), the ramp starting with
 # one; small chunks so that there are many to share
-url=$(new_db auto_ramp)
-FERRY_TUNE_CORES=8 t_run "$FERRY" copy -q --chunk-rows 2000 --batch-rows 500 \
-	--rejects "$T/rej_ramp" --json "$src" "$url"
-assert_eq "8 cores: exit code" "$T_RC" 3
+like_serial "8 cores" auto_ramp FERRY_TUNE_CORES=8 -- --chunk-rows 2000 --batch-rows 500
 assert_contains "8 cores: up to 4 streams" "$T_OUT" 'jobs up to 4: server on this host, 8 cores'
 assert_contains "8 cores: the ramp says what it kept" "$T_OUT" 'streams: '
-assert_eq "8 cores (ramp) == serial copy" "$(sums "$url")" "$want"
-assert_eq "8 cores: reject file == serial copy's" \
-	"$(sort "$T/rej_ramp/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
 
 # the ramp's two ways, on short windows (FERRY_TUNE_RAMP="SECONDS GAIN"):
 # any gain is enough (every stream kept), no gain is (the second stream
 # finishes its chunk and stops)
-url=$(new_db auto_all)
-FERRY_TUNE_CORES=8 FERRY_TUNE_RAMP="0.02 0" t_run "$FERRY" copy -q --chunk-rows 1000 \
-	--batch-rows 200 --rejects "$T/rej_all" --json "$src" "$url"
-assert_eq "ramp to 4 streams: exit code" "$T_RC" 3
+like_serial "ramp to 4 streams" auto_all FERRY_TUNE_CORES=8 FERRY_TUNE_RAMP="0.02 0" -- \
+	--chunk-rows 1000 --batch-rows 200
 assert_contains "ramp to 4 streams: says so" "$T_OUT" '4 streams kept'
-assert_eq "ramp to 4 streams == serial copy" "$(sums "$url")" "$want"
-url=$(new_db auto_back)
-FERRY_TUNE_CORES=8 FERRY_TUNE_RAMP="0.02 1000" t_run "$FERRY" copy -q --chunk-rows 1000 \
-	--batch-rows 200 --rejects "$T/rej_back" --json "$src" "$url"
-assert_eq "second stream given back: exit code" "$T_RC" 3
+like_serial "second stream given back" auto_back FERRY_TUNE_CORES=8 FERRY_TUNE_RAMP="0.02 1000" -- \
+	--chunk-rows 1000 --batch-rows 200
 assert_contains "second stream given back: says so" "$T_OUT" '1 stream kept'
 assert_contains "second stream given back: after trying 2" "$T_OUT" ', 2: '
-assert_eq "second stream given back == serial copy" "$(sums "$url")" "$want"
-assert_eq "second stream given back: reject file == serial copy's" \
-	"$(sort "$T/rej_back/rejects.ndjson")" "$(sort "$T/rej_ref/rejects.ndjson")"
 
 # killed at growing delays and resumed, with the ramp: the same target
 url=$(new_db auto_kill)

@@ -145,7 +145,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	r->ramp = cap > 1;
 	if (r->server_local && cores / 2 <= 1)
 		plan_strv_pushf(&r->decisions, "jobs 1: server on this host, %ld core%s: one stream "
-				"(its COPY backend needs the other core)", cores, cores == 1 ? "" : "s");
+				"(its COPY backend needs a core of its own)", cores, cores == 1 ? "" : "s");
 	else if (r->ramp)
 		plan_strv_pushf(&r->decisions, "jobs up to %d: %s, %ld cores; one stream first, "
 				"another only while it adds rows/s", r->jobs,

@@ -102,6 +102,10 @@ struct ferry_read_spec {
 	void *reject_ud;
 	const char *order;       /* index name, NULL: key order */
 	const char *key_lo, *key_hi;
+	/* per batch column, nonzero: the caller never looks at it, the
+	 * source may deliver NULL there without reading it (a pre-scan of a
+	 * few columns of a wide table); NULL: every column */
+	const unsigned char *unread;
 };
 
 /*

@@ -954,7 +954,12 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		if (t->cols[i].hidden)
 			continue;
 		e |= ferry_buf_addstr(&sql, ", ");
-		e |= conn_quote_dq(t->cols[i].name, &sql);
+		/* SQLite decodes a record's fields only up to the last one a
+		 * statement reads: NULL in place of a blob is never copied */
+		if (spec->unread && spec->unread[ncols])
+			e |= ferry_buf_addstr(&sql, "NULL");
+		else
+			e |= conn_quote_dq(t->cols[i].name, &sql);
 		ncols++;
 	}
 	if ((rc = ferry_batch_init(&b, ncols, maxrows)) < 0) {

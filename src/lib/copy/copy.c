@@ -75,6 +75,9 @@ void ferry_copy_result_free(struct ferry_copy_result *r)
 	for (i = 0; i < r->nrenames; i++)
 		ferry_free(r->renames[i]);
 	ferry_free(r->renames);
+	for (i = 0; i < r->ndecisions; i++)
+		ferry_free(r->decisions[i]);
+	ferry_free(r->decisions);
 	ferry_free(r->rejects_path);
 	ferry_free(r->job);
 	ferry_free(r);
@@ -816,6 +819,8 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
 	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
 	lc.jobs = r->jobs;
+	lc.ramp = r->ramp;
+	lc.readers = r->readers;
 	lc.job = r->ckpt ? r->job : NULL;
 	lc.worker_id = r->worker_id;
 	lc.tables = r->plan.tables;
@@ -847,6 +852,8 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	}
 	rc = copy_load_chunks(&lc, err);
 	ferry_progress_done(r->progress);
+	if (lc.ramp && lc.ramp_note[0])
+		plan_strv_pushf(&r->decisions, "streams: %s", lc.ramp_note);
 	if (rc == 0 && (lc.max_errors >= 0 || lc.max_error_rate >= 0)) {
 		int64_t rd = atomic_load(&lc.read_total), rj = atomic_load(&lc.rejected_total);
 
@@ -1009,6 +1016,9 @@ static void fill_result(struct run *r)
 	res->warnings = r->plan.warnings.v;
 	res->nwarnings = r->plan.warnings.n;
 	memset(&r->plan.warnings, 0, sizeof(r->plan.warnings));
+	res->decisions = r->decisions.v;
+	res->ndecisions = r->decisions.n;
+	memset(&r->decisions, 0, sizeof(r->decisions));
 	res->renames = r->plan.renames.v;
 	res->nrenames = r->plan.renames.n;
 	memset(&r->plan.renames, 0, sizeof(r->plan.renames));
@@ -1217,12 +1227,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	r.sops = ferry_conn_ops_of(r.src);
 	r.dops = ferry_conn_ops_of(r.dst);
-	r.jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (r.jobs < 1)
-		r.jobs = 1;
+	r.jobs = 1;  /* copy_tune decides, once the plan is known */
 	r.ckpt = (r.dops->caps & FERRY_CAP_CHECKPOINT) != 0;
-	if (!r.ckpt)
-		r.jobs = 1;  /* SQLite has one writer */
 	if (!(r.dops->caps & FERRY_CAP_WRITE)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy target",
 				     r.dops->name);
@@ -1256,6 +1262,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		r.res->ntables++;
 	}
 	if ((rc = plan_chunks(&r, &total, err)) < 0)
+		goto out;
+	if ((rc = copy_tune(&r, err)) < 0)
 		goto out;
 	if (ts) {
 		char msg[96];
@@ -1339,6 +1347,7 @@ out:
 	plan_release(&r.plan);
 	rej_release(&r.rej);
 	plan_strv_release(&r.created);
+	plan_strv_release(&r.decisions);
 	for (i = 0; i < r.nchunks; i++) {
 		ferry_free(r.chunks[i].key_lo);
 		ferry_free(r.chunks[i].key_hi);

@@ -220,7 +220,14 @@ struct load_ctx {
 	struct rejects *rej;
 	struct ferry_progress *progress;
 	size_t batch_rows, batch_bytes;
-	int jobs;
+	int jobs;                 /* workers (with ramp: at most) */
+	int ramp;                 /* start one, add while the rows/s rise (tune.c) */
+	int readers;              /* readers of the scan into ferry's sort; 0: jobs */
+	_Atomic int allowed;      /* with ramp: workers below this number claim */
+	_Atomic int ramp_final;   /* the ramp has decided: parked workers end */
+	_Atomic int drained;      /* a worker found no chunk left to claim */
+	_Atomic int running;      /* workers not yet ended */
+	char ramp_note[256];      /* what the ramp measured and kept */
 	struct chunk_spec *chunks;
 	size_t nchunks;
 	const char *claim_gate;   /* a relational map's load order (ck_claim), or NULL */
@@ -229,6 +236,10 @@ struct load_ctx {
 	pthread_mutex_t stats_lock;
 	pthread_mutex_t spill_lock;  /* the tables' spill state (spill_prepare) */
 };
+
+/* The ramp of the data phase (tune.c): runs until the load ends or it has
+ * decided how many of the n workers copy; fills lc->ramp_note. */
+void copy_ramp(struct load_ctx *lc, int n);
 
 /* Load every chunk with lc->jobs parallel workers; the first failure stops
  * the others (their open chunks roll back) and is returned. */

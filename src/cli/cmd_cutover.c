@@ -237,7 +237,7 @@ static void print_plan(json_t *d)
 	}
 	printf("relays (last hour):\n");
 	json_array_foreach(relays, i, v)
-		printf("  %s  %s%s%s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
+		printf("  %s  %s%s%s%s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
 		       str(v, "relay_id"), str(v, "phase"), *str(v, "waves") ? " (waves " : "",
 		       str(v, "waves"), *str(v, "waves") ? ")" : "",
 		       json_is_true(json_object_get(v, "live")) ? "" : " (not live)",

@@ -23,6 +23,10 @@
 # wait_sql SQL            poll PGURL until SQL returns t (max 90 s)
 # acked_missing_pg FILE   acknowledged points ("series time_ns" lines of
 #                         cutover_writer.py) missing in PostgreSQL's narrow table
+# writer_start, writer_stop  cutover_writer.py through the relay into $T/acked
+#                         (its output appended to $T/writer.out, .err)
+# acked_grows N           more than N acknowledged points in $T/acked (max 30 s)
+# no_loss WHAT            every acknowledged point in PostgreSQL, no row doubled
 
 PY=/usr/bin/python3
 
@@ -154,4 +158,29 @@ acked_some() {
 		sleep 0.1
 	done
 	return 1
+}
+
+writer_start() {
+	rm -f "$T/stop"
+	$PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" >>"$T/writer.out" 2>>"$T/writer.err" &
+	writer=$!
+}
+
+writer_stop() {
+	touch "$T/stop"
+	wait "$writer"
+}
+
+acked_grows() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[[ $(wc -l <"$T/acked" 2>/dev/null || echo 0) -gt $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+no_loss() {
+	assert_eq "$1: every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
+	assert_eq "$1: no row doubled in PostgreSQL" "$(pg_doubled)" 0
 }

@@ -338,8 +338,12 @@ void relay_cut_g_wave_errors(struct cut_ctx *c, const struct cut_gate *g, struct
 
 /*
  * The verify of the next wave, before T0: its measurements when every
- * selector of it is a measurement glob; a wave with a tag condition (or
- * the rest) may have points in any measurement, so all are compared.
+ * selector of it is a measurement glob and the new store is InfluxDB
+ * (ferry verify's --include names measurements there).  A wave with a tag
+ * condition (or the rest) may have points in any measurement, and a
+ * PostgreSQL new store's verify takes tables (the narrow layout has one
+ * for every measurement): then everything before T0 is compared, which
+ * holds the wave's points too.
  */
 void relay_cut_g_wave_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
@@ -364,12 +368,14 @@ void relay_cut_g_wave_verify(struct cut_ctx *c, const struct cut_gate *g, struct
 			globs[n++] = s;
 	}
 	globs[n] = NULL;
-	c->include = scoped && n ? globs : NULL;
+	scoped = scoped && n;
+	c->include = scoped && relay_cut_new_influx(c) ? globs : NULL;
 	relay_cut_verify(c, g, r);
-	c->include = NULL;
 	snprintf(fig, sizeof(fig), "%s", r->figure);
 	snprintf(r->figure, sizeof(r->figure), "wave %d (%.60s), %s: %.1380s", next + 1,
-		 c->waves.name[next], scoped && n ? "its measurements" :
-		 "every measurement (its selectors are not measurements only)", fig);
+		 c->waves.name[next], c->include ? "its measurements" : !scoped ?
+		 "every measurement (its selectors are not measurements only)" :
+		 "every measurement (the new store's tables hold them together)", fig);
+	c->include = NULL;
 	json_decref(m);
 }

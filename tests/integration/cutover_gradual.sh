@@ -161,7 +161,7 @@ t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress non
 assert_eq "switchover: wave 2" "$T_RC" 0
 assert_contains "the gates of the wave" "$T_OUT" "switchover, wave 2 (power) -> new-primary: gates"
 assert_contains "the relays follow the waves" "$T_OUT" "pass   relays-waves"
-assert_contains "wave 1's error rate" "$T_OUT" "wave 1 (live-a): 0.00% of"
+assert_contains "wave 1's error rate" "$T_OUT" "pass   wave-error-rate      wave 1 (live-a): "
 assert_contains "the soak of the last wave" "$T_OUT" "since the last wave switched"
 assert_contains "the verify of wave 2 (the narrow table holds every measurement)" "$T_OUT" \
 	"pass   wave-verify          wave 2 (power), every measurement (the new store's tables hold them together): equal before T0"
@@ -195,10 +195,11 @@ assert_eq "switchover: wave 3" "$T_RC" 0
 assert_contains "every wave" "$T_OUT" "moved wave 3 (rest) to new-primary: 3 of 3 waves in new-primary; the relays are in new-primary"
 check "the relay's phase is new-primary" relay_phase_is new-primary
 check "the switch command ran" test -e "$T/switched"
-routing "1 2 3" "every wave switched"
 equal "every wave switched"
 
 # ---- and back: the last wave, then everything to validate; forward again
+# (before the old store goes down once more: validate's error-rate-old
+# counts its failed writes of the last 5 min)
 t_run "$FERRY" cutover rollback --db "$PGURL"
 assert_eq "rollback of wave 3" "$T_RC" 0
 check "the relay's phase back to dual" relay_phase_is dual
@@ -210,9 +211,12 @@ check "the relay follows no waves" relay_waves ""
 for w in 1 2 3; do
 	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress none
 	assert_eq "forward again: wave $w" "$T_RC" 0
+	[[ $T_RC == 0 ]] || cat <<<"$T_OUT"
 done
 assert_eq "every wave new-primary" "$(waves)" "new-primary,new-primary,new-primary"
 check "new-primary again" relay_phase_is new-primary
+routing "1 2 3" "every wave switched"
+equal "every wave switched, again"
 
 # ---- cleanup after the soak
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s

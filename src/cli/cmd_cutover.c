@@ -333,6 +333,18 @@ static int share(const char *cmd, const char *s, double *out)
 	return 0;
 }
 
+/* A repeated option's argument appended to *v (argc bounds how many
+ * there can be: the array is made that long at the first). */
+static int push_arg(const char ***v, size_t *n, int argc, const char *arg)
+{
+	if (!*v && !(*v = ferry_calloc((size_t)argc, sizeof(**v)))) {
+		fprintf(stderr, "ferry: out of memory\n");
+		return -1;
+	}
+	(*v)[(*n)++] = arg;
+	return 0;
+}
+
 int cmd_cutover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -457,21 +469,14 @@ int cmd_cutover(int argc, char **argv)
 		case OPT_QUERY:
 			if (!strchr(optarg, '=') || *optarg == '=')
 				return cli_usage(cmdname, "--query '%s': give NAME=SQL", optarg);
-			/* argc bounds how many there can be */
-			if (!queries && !(queries = ferry_calloc((size_t)argc, sizeof(*queries)))) {
-				fprintf(stderr, "ferry: out of memory\n");
+			if (push_arg(&queries, &o.nqueries, argc, optarg) < 0)
 				return FERRY_EXIT_FAILED;
-			}
-			queries[o.nqueries++] = optarg;
 			o.queries = queries;
 			break;
 		case OPT_QUERIES: o.queries_file = optarg; break;
 		case OPT_WAVE:
-			if (!waves && !(waves = ferry_calloc((size_t)argc, sizeof(*waves)))) {
-				fprintf(stderr, "ferry: out of memory\n");
+			if (push_arg(&waves, &o.nwaves, argc, optarg) < 0)
 				return FERRY_EXIT_FAILED;
-			}
-			waves[o.nwaves++] = optarg;
 			o.waves = waves;
 			break;
 		case OPT_WAVES: o.waves_spec = optarg; break;

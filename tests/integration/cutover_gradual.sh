@@ -19,15 +19,6 @@ t_init cutover_gradual
 t_need pg
 t_need influx
 
-setup() {
-	[[ -z "${SVC:-}" ]] || { relay_stop || true; "$FERRY_SRC/tests/services" stop "$SVC" >/dev/null 2>&1 || true; }
-	relay_services
-	OLD="influx://127.0.0.1:$IPORT/home_assistant"
-	"$FERRY" generate --format lp --rows "$1" --entities 10 --seed 7 \
-		--start $(($(date +%s) - 12 * 3600)) -q -o "$T/history.lp"
-	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$T/history.lp"
-	rm -f "$T/acked"
-}
 # the waves of the plan, in order
 waves() {
 	pg_q "$PGURL" "SELECT string_agg(phase, ',' ORDER BY n) FROM ferry.cutover_waves"
@@ -95,7 +86,7 @@ equal() {
 	writer_start
 }
 
-setup 20000
+cutover_setup 20000
 
 # ---- usage
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy gradual
@@ -241,7 +232,7 @@ assert_eq "each wave's move is noted" \
 relay_stop
 
 # ---- automatic rollback: every wave back to dual, the reason recorded
-setup 2000
+cutover_setup 2000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy gradual --soak 1h \
 	--wave 'entity_id=sensor.live_[0-4]' --rollback-window 20s --rollback-min-writes 20
 assert_eq "gradual: prepare (unnamed waves)" "$T_RC" 0

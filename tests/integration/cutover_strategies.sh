@@ -16,22 +16,9 @@ t_init cutover_strategies
 t_need pg
 t_need influx
 
-# services, history, a relay and the writer; the stores of the last run stopped
-setup() {
-	[[ -z "${SVC:-}" ]] || { relay_stop || true; "$FERRY_SRC/tests/services" stop "$SVC" >/dev/null 2>&1 || true; }
-	relay_services
-	OLD="influx://127.0.0.1:$IPORT/home_assistant"
-	"$FERRY" generate --format lp --rows 20000 --entities 10 --seed 5 \
-		--start $(($(date +%s) - 12 * 3600)) -q -o "$T/history.lp"
-	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$T/history.lp"
-	# all of it in the past: a point stamped after the switch would be
-	# neither the backfill's nor the catch-up's
-	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
-	rm -f "$T/acked"
-}
 
 # ---- usage: gradual without waves, bad queries named
-setup
+cutover_setup 20000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy gradual
 assert_eq "gradual without waves: 2" "$T_RC" 2
 assert_contains "gradual: it asks for the waves" "$T_ERR" "strategy gradual needs its waves"
@@ -122,7 +109,7 @@ assert_eq "the log, in order" \
 	"prepare:prepare:old-only advance:backfill:old-only advance:validate:old-only advance:switchover:new-primary rollback:validate:old-only advance:switchover:new-primary advance:cleanup:new-only"
 
 # ---- immediate: old-only, then straight to new-only; no way back
-setup
+cutover_setup 20000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy immediate --chunk-time 1h \
 	--query "slow=SELECT pg_sleep(0.15)"
 assert_eq "immediate: prepare" "$T_RC" 0

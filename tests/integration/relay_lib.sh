@@ -27,6 +27,9 @@
 #                         (its output appended to $T/writer.out, .err)
 # acked_grows N           more than N acknowledged points in $T/acked (max 30 s)
 # no_loss WHAT            every acknowledged point in PostgreSQL, no row doubled
+# cutover_setup ROWS      (again) private services, ROWS of generated history
+#                         (the last 12 h, checked to be in the past) in the
+#                         InfluxDB; OLD its URL; $T/acked emptied
 
 PY=/usr/bin/python3
 
@@ -183,4 +186,17 @@ acked_grows() {
 no_loss() {
 	assert_eq "$1: every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
 	assert_eq "$1: no row doubled in PostgreSQL" "$(pg_doubled)" 0
+}
+
+cutover_setup() {
+	[[ -z "${SVC:-}" ]] || { relay_stop || true; "$FERRY_SRC/tests/services" stop "$SVC" >/dev/null 2>&1 || true; }
+	relay_services
+	OLD="influx://127.0.0.1:$IPORT/home_assistant"
+	"$FERRY" generate --format lp --rows "$1" --entities 10 --seed 5 \
+		--start $(($(date +%s) - 12 * 3600)) -q -o "$T/history.lp"
+	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$T/history.lp"
+	# all of it in the past: a point stamped after the switch would be
+	# neither the backfill's nor the catch-up's
+	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
+	rm -f "$T/acked"
 }

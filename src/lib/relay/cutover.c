@@ -438,7 +438,10 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			goto out;
 		rc = !strcmp(PQgetvalue(r, 0, 0), "t");
 		PQclear(r);
-		if (rc && !(w = relay_cut_waves_doc(pg, err))) {
+		if (rc && !(w = query_json(pg, "SELECT coalesce(json_agg(json_build_object("
+					   "'wave', n, 'name', name, 'match', match, 'phase', phase,"
+					   " 'since', " RFC("since") ", 'changed_by', changed_by)"
+					   " ORDER BY n), '[]') FROM ferry.cutover_waves", err))) {
 			rc = err && err->code ? err->code : FERRY_ENOMEM;
 			goto out;
 		}

@@ -140,8 +140,6 @@ void relay_cut_waves_release(struct cut_waves *w);
 /* Inside a move's transaction: the first k waves in new-primary, the rest
  * dual, and the relays told. */
 int relay_cut_waves_set(PGconn *pg, int k, const char *by, struct ferry_error *err);
-/* The waves for the status document (a JSON array), or NULL when none. */
-json_t *relay_cut_waves_doc(PGconn *pg, struct ferry_error *err);
 void relay_cut_g_relays_waves(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 void relay_cut_g_wave_errors(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 void relay_cut_g_wave_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);

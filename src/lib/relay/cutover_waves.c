@@ -33,7 +33,6 @@
 #include "relay/relay_int.h"
 
 #define LIVE_RELAYS " FROM ferry.relays WHERE last_seen > now() - interval '30 seconds'"
-#define RFC(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* ---- prepare ------------------------------------------------------------------ */
 
@@ -232,23 +231,6 @@ int relay_cut_waves_set(PGconn *pg, int k, const char *by, struct ferry_error *e
 	/* the relays re-read the waves with the phase (delivered at commit) */
 	return relay_pg_exec(pg, "SELECT pg_notify('ferry_cutover', 'waves')", 0, NULL, NULL,
 			     "cannot notify the relays", err);
-}
-
-json_t *relay_cut_waves_doc(PGconn *pg, struct ferry_error *err)
-{
-	PGresult *res = NULL;
-	json_t *j;
-
-	if (relay_pg_exec(pg, "SELECT coalesce(json_agg(json_build_object('wave', n, 'name', name,"
-			  " 'match', match, 'phase', phase, 'since', " RFC("since") ","
-			  " 'changed_by', changed_by) ORDER BY n), '[]') FROM ferry.cutover_waves",
-			  0, NULL, &res, "cannot read ferry.cutover_waves", err) < 0)
-		return NULL;
-	j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	PQclear(res);
-	if (!j)
-		ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	return j;
 }
 
 int relay_cut_waves_left(const struct cut_ctx *c)

@@ -143,6 +143,7 @@ assert_eq "status --json: the relay's waves" "$(jget cutover.relays.0.waves)" "n
 assert_eq "the relay's /api/status has the waves" \
 	"$(curl -sS "$RURL/api/status" | $PY -c 'import json,sys; d=json.load(sys.stdin); print(",".join(w["phase"] for w in d["cutover"]["waves"]))')" \
 	"new-primary,dual,dual"
+assert_contains "the status page has a table of the waves" "$(curl -sS "$RURL/")" 'id="waves"'
 n=$(wc -l <"$T/acked")
 check "the writer goes on (its batches are of two waves)" acked_grows $((n + 50))
 routing "1" "wave 1 switched"

@@ -417,7 +417,8 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 				  " last_seen > now() - interval '30 seconds' AS live,"
 				  " ready, spool_ok, spool_records, replay_lag_s AS replay_lag_seconds,"
 				  " old_writes, old_errors, new_writes, new_errors,"
-				  " to_jsonb(x) -> 'waves' AS waves,"
+				  " to_jsonb(x) -> 'waves' AS waves, to_jsonb(x) -> 'wave_writes' AS"
+				  " wave_writes, to_jsonb(x) -> 'wave_errors' AS wave_errors,"
 				  " window_s AS window_seconds FROM ferry.relays x"
 				  " WHERE last_seen > now() - interval '1 hour') r", err)) ||
 	    !(log = query_json(pg, "SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM"

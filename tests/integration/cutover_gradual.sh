@@ -144,6 +144,15 @@ assert_eq "the relay's /api/status has the waves" \
 	"$(curl -sS "$RURL/api/status" | $PY -c 'import json,sys; d=json.load(sys.stdin); print(",".join(w["phase"] for w in d["cutover"]["waves"]))')" \
 	"new-primary,dual,dual"
 assert_contains "the status page has a table of the waves" "$(curl -sS "$RURL/")" 'id="waves"'
+if command -v chromium >/dev/null; then
+	page "$RURL/"
+	page_ok "the status page"
+	assert_contains "the page lists wave 1 in new-primary" "$(dom waves rows)" \
+		"1|live-a|entity_id=sensor.live_[0-4]|new-primary:pass|"
+	assert_contains "wave 2 in dual" "$(dom waves rows)" "2|power|W|dual|"
+	assert_contains "the rest" "$(dom waves rows)" "3|rest|(every point of no other wave)|dual|"
+	assert_contains "the relay's waves" "$(dom relays rows)" "dual (waves new-primary,dual,dual)"
+fi
 n=$(wc -l <"$T/acked")
 check "the writer goes on (its batches are of two waves)" acked_grows $((n + 50))
 routing "1" "wave 1 switched"

@@ -27,6 +27,10 @@
 #                         (its output appended to $T/writer.out, .err)
 # acked_grows N           more than N acknowledged points in $T/acked (max 30 s)
 # no_loss WHAT            every acknowledged point in PostgreSQL, no row doubled
+# page URL                the status page in headless Chromium (when installed:
+#                         command -v chromium); its DOM to $T/dom.html
+# dom ID [rows] | @ATTR   status_dom.py on it: an element's text, a table's rows
+# page_ok WHAT            the page's script rendered and polled, no error
 # cutover_setup ROWS      (again) private services, ROWS of generated history
 #                         (the last 12 h, checked to be in the past) in the
 #                         InfluxDB; OLD its URL; $T/acked emptied
@@ -199,4 +203,27 @@ cutover_setup() {
 	# neither the backfill's nor the catch-up's
 	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
 	rm -f "$T/acked"
+}
+
+# page URL: load URL in headless Chromium until its script has polled a
+# few times; the DOM after the script to $T/dom.html, the page's console
+# lines (script errors, CSP refusals, console.*) to $T/console.txt
+page() {
+	rm -f "$T/dom.html" "$T/console.txt"
+	HOME="$T" timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$T/chromium" --enable-logging=stderr --v=0 \
+		--virtual-time-budget=6000 --dump-dom "$1" >"$T/dom.html" 2>"$T/chromium.err"
+	local rc=$?
+	grep -F ':CONSOLE' "$T/chromium.err" >"$T/console.txt" || true
+	return $rc
+}
+dom() { $PY "$FERRY_SRC/tests/integration/status_dom.py" "$T/dom.html" "$@"; }
+# page_ok WHAT: the page loaded, its script ran without a complaint
+page_ok() {
+	assert_eq "$1: the script rendered" "$(dom @data-state)" ok
+	check "$1: the script polled again (rates and charts drawn)" \
+		test "$(dom @data-polls)" -ge 2
+	assert_eq "$1: no script error on the page" "$(dom js-errors)" ""
+	check "$1: the charts plotted the polls" test "$(dom @chart-spool:data-plotted)" -ge 1
+	assert_eq "$1: nothing in the console" "$(cat "$T/console.txt")" ""
 }

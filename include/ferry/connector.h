@@ -51,8 +51,14 @@ enum ferry_conn_caps {
 	FERRY_CAP_FILE = 1 << 14,     /* the url's path is a local file (a database,
 				       * or lp/csv data: a file or a directory)
 				       * that a read needs (see file_sides) */
-	FERRY_CAP_POINTS = 1 << 15    /* a point store: ferry copy writes points
+	FERRY_CAP_POINTS = 1 << 15,   /* a point store: ferry copy writes points
 				       * into it (copy/points_out.c), not rows */
+	FERRY_CAP_TYPED = 1 << 16     /* a typed row source (PostgreSQL): describe
+				       * gives each column's exact type, keys,
+				       * indexes and foreign keys, and read gives
+				       * each cell in that type's representation
+				       * (see enum ferry_type): ferry copy and
+				       * verify take the types as they are */
 };
 
 /* Open flags. */

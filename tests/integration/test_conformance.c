@@ -911,7 +911,7 @@ static void ops_table(void **state)
 	assert_non_null(o->close);
 	assert_non_null(o->quote_ident);
 	/* no bit beyond the last one connector.h defines */
-	assert_int_equal(caps & ~(((unsigned)FERRY_CAP_POINTS << 1) - 1u), 0);
+	assert_int_equal(caps & ~(((unsigned)FERRY_CAP_TYPED << 1) - 1u), 0);
 	if (caps & FERRY_CAP_LOCK)
 		assert_true(o->lock && o->unlock);
 	if (caps & FERRY_CAP_SNAPSHOT)
@@ -923,6 +923,9 @@ static void ops_table(void **state)
 		assert_true((caps & FERRY_CAP_DDL) && (caps & FERRY_CAP_TXN) && o->query);
 	if (caps & FERRY_CAP_UNTYPED)
 		assert_true(caps & FERRY_CAP_READ);
+	if (caps & FERRY_CAP_TYPED)
+		assert_true((caps & FERRY_CAP_READ) && (caps & FERRY_CAP_DESCRIBE) &&
+			    !(caps & FERRY_CAP_UNTYPED));
 	if (caps & FERRY_CAP_DDL)
 		assert_non_null(o->query);
 	/* what the registry answers for a URL is this table */

@@ -384,6 +384,8 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		int64_t us;
 		int tz;
 
+		if (c->kind == FERRY_V_INT && cp->src_type == FERRY_T_DATE)
+			return 1;   /* already days since 2000-01-01 */
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
 		if (!val_parse_date(s, n, &days)) {
@@ -430,6 +432,8 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 	case FERRY_T_TIME: {
 		int64_t us;
 
+		if (c->kind == FERRY_V_INT && cp->src_type == FERRY_T_TIME)
+			return precision_ok(c->v.i, cp, reason, rn);
 		if (c->kind != FERRY_V_TEXT || !val_parse_time_of_day(s, n, &us))
 			goto mismatch;
 		if (!precision_ok(us, cp, reason, rn))

@@ -186,6 +186,12 @@ static int precision_ok(int64_t us, const struct col_plan *cp, char *reason, siz
 	return 0;
 }
 
+/* PostgreSQL's "infinity" or "-infinity" of a date or timestamp. */
+static int is_infinity(const char *s, size_t n)
+{
+	return (n == 8 && !strncmp(s, "infinity", 8)) || (n == 9 && !strncmp(s, "-infinity", 9));
+}
+
 /* Convert one cell; on failure fill reason (up to 200 bytes) and return 0. */
 static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		const struct col_plan *cp, char *reason, size_t rn)
@@ -388,6 +394,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			return 1;   /* already days since 2000-01-01 */
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
+		if (is_infinity(s, n)) {   /* as a PostgreSQL source wrote it */
+			c->kind = FERRY_V_INT;
+			c->v.i = s[0] == '-' ? INT32_MIN : INT32_MAX;
+			return 1;
+		}
 		if (!val_parse_date(s, n, &days)) {
 			/* a timestamp at midnight is an exact date */
 			if (val_parse_timestamp(s, n, &us, &tz, 0) && !tz &&
@@ -414,6 +425,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		}
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
+		if (is_infinity(s, n)) {
+			c->kind = FERRY_V_INT;
+			c->v.i = s[0] == '-' ? INT64_MIN : INT64_MAX;
+			return 1;
+		}
 		if (!val_parse_timestamp(s, n, &us, &tz, 1)) {
 			snprintf(reason, rn, "invalid or out-of-range timestamp");
 			return 0;

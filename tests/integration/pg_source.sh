@@ -80,7 +80,7 @@ assert_contains "ctid ranges are said" "$T_OUT$T_ERR" "table 'nokey' has no sing
 assert_eq "types kept" "$(pg_q "$dst" "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '\"select\"'::regclass AND attnum > 0")" \
 	"bigint,integer,smallint,integer,bigint,real,double precision,numeric(12,4),numeric,text,character varying(20),bytea,boolean,timestamp without time zone,timestamp with time zone,date,json,jsonb,uuid,time without time zone,text"
 assert_eq "chunks: key ranges and ctid ranges" \
-	"$(pg_q "$dst" "SELECT string_agg(stream || ':' || n, ',' ORDER BY stream COLLATE "C") FROM (SELECT stream, count(*) n FROM ferry.progress GROUP BY stream) p")" \
+	"$(pg_q "$dst" "SELECT string_agg(stream || ':' || n, ',' ORDER BY stream COLLATE \"C\") FROM (SELECT stream, count(*) n FROM ferry.progress GROUP BY stream) p")" \
 	"big:10,$long:1,nokey:1,owners:1,pairs:1,select:1"
 
 t_run "$FERRY" verify --chunk-rows 20000 "$src" "$dst"

@@ -134,12 +134,24 @@ assert_eq "copy into SQLite exit code" "$T_RC" 0
 assert_eq "rows in SQLite" "$(sqlite3 out.db "SELECT count(*) FROM big; SELECT count(*) FROM nokey; SELECT sum(b) FROM pairs")" \
 	"$(printf '200000\n3000\n2001000')"
 assert_eq "timestamps as text" "$(sqlite3 out.db "SELECT ts FROM big WHERE id = 1")" "2024-01-01 00:00:01.000000+00:00"
-# verify reads PostgreSQL as the target: the SQLite copy is its source
+t_run "$FERRY" verify -q --exclude select --exclude owners "$src" "sqlite://$T/out.db"
+assert_eq "verify PostgreSQL -> its SQLite copy" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+# and the other way round: the SQLite file as the source
 t_run "$FERRY" verify -q "sqlite://$T/out.db" "$src"
 assert_eq "verify the SQLite copy against PostgreSQL" "$T_RC" 0
 [[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
 sqlite3 out.db "UPDATE big SET s = 'changed' WHERE id = 777"
-t_run "$FERRY" verify -q "sqlite://$T/out.db" "$src"
+t_run "$FERRY" verify --exclude select --exclude owners "$src" "sqlite://$T/out.db"
 assert_eq "verify: a changed SQLite row is a difference" "$T_RC" 1
+assert_contains "names the row" "$T_OUT" "missing in target: id=777,"
+t_run "$FERRY" verify -q "sqlite://$T/out.db" "$src"
+assert_eq "verify the other way: a difference too" "$T_RC" 1
+# SQLite's own losses (NaN, -0, numeric scale) are differences, never equal
+t_run "$FERRY" copy -q --include select --include owners "$src" "sqlite://$T/all.db"
+assert_eq "copy the typed table into SQLite" "$T_RC" 0
+t_run "$FERRY" verify --include select "$src" "sqlite://$T/all.db"
+assert_eq "verify names what SQLite lost" "$T_RC" 1
+assert_contains "the row SQLite changed" "$T_OUT" "first difference:"
 
 t_done

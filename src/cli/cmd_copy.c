@@ -25,6 +25,8 @@ static const char copy_usage[] =
 	"exactly go to a reject file; every other row loads.\n"
 	"\n"
 	"  SRC   sqlite:///abs/path.db or sqlite:rel/path.db,\n"
+	"        postgres://user:pw@host:port/db[?schema=NAME] (one schema, default\n"
+	"        public; binary COPY in primary-key ranges, or ctid ranges),\n"
 	"        influx://[user:pw@]host:8086/db[?rp=RP] (InfluxDB 1.x),\n"
 	"        lp:///path (line protocol: a file, .gz, a directory, or lp:- for stdin),\n"
 	"        csv:///path (IoTDB export-csv or CSV with a header; file or directory)\n"

@@ -94,17 +94,9 @@ assert_contains "names the row of the table without an integer key" "$T_OUT" 'a=
 
 # ---- kill -9 and rerun: the same target --------------------------------------
 url=$(new_db pgs_kill)
-wait_for() {  # wait_for SQL: poll until it returns t (max ~20 s)
-	local i
-	for ((i = 0; i < 2000; i++)); do
-		[[ "$(pg_q "$url" "$1" 2>/dev/null || true)" == t ]] && return 0
-		sleep 0.01
-	done
-	return 1
-}
 "$FERRY" copy -q -j 2 --chunk-rows 5000 "$src" "$url" >/dev/null 2>&1 &
 pid=$!
-check "a COPY was running" wait_for "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY %'"
+check "a COPY was running" pg_wait "$url" "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY %'"
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 assert_eq "killed inside a COPY: no chunk half-committed" \

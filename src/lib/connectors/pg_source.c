@@ -105,6 +105,24 @@ int pg_conninfo(const ferry_url *url, struct ferry_buf *out, char **schema)
 
 /* ---- columns ------------------------------------------------------------ */
 
+/* Run catalog query q for schema ($1) into *out: 0, or the code of
+ * the failure with err set (what: "cannot read the ..."). */
+static int catalog_query(ferry_conn *c, const char *q, const char *schema,
+			 const char *what, PGresult **out, struct ferry_error *err)
+{
+	const char *params[1] = { schema };
+	PGresult *res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
+	int rc;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		*out = res;
+		return 0;
+	}
+	rc = pg_fail(c->pg, res, err, what);
+	PQclear(res);
+	return rc;
+}
+
 static int describe_columns(ferry_conn *c, const char *schema, struct ferry_catalog *cat,
 			    struct ferry_error *err)
 {
@@ -127,17 +145,13 @@ static int describe_columns(ferry_conn *c, const char *schema, struct ferry_cata
 		"LEFT JOIN pg_constraint pk ON pk.conrelid = cl.oid AND pk.contype = 'p' "
 		"WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition "
 		"ORDER BY cl.relname, a.attnum";
-	const char *params[1] = { schema };
 	struct ferry_table *t = NULL;
 	struct ferry_buf note = FERRY_BUF_INIT;
 	PGresult *res;
 	int i, n, rc = 0;
 
-	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(c->pg, res, err, "cannot read the catalog");
-		goto out;
-	}
+	if ((rc = catalog_query(c, q, schema, "cannot read the catalog", &res, err)) < 0)
+		return rc;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		struct ferry_column *col;
@@ -254,18 +268,14 @@ static int describe_indexes(ferry_conn *c, const char *schema, struct ferry_cata
 		"WHERE ns.nspname = $1 AND t.relkind IN ('r', 'p') AND NOT t.relispartition "
 		"  AND NOT x.indisprimary "
 		"ORDER BY t.relname, i.relname, k.n";
-	const char *params[1] = { schema };
 	struct ferry_index *x = NULL;
 	struct ferry_table *t = NULL;
 	const char *skipped = NULL;
 	PGresult *res;
 	int i, n, rc = 0;
 
-	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(c->pg, res, err, "cannot read the indexes");
-		goto out;
-	}
+	if ((rc = catalog_query(c, q, schema, "cannot read the indexes", &res, err)) < 0)
+		return rc;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		const char *tn = PQgetvalue(res, i, 0), *in = PQgetvalue(res, i, 1);
@@ -356,18 +366,14 @@ static int describe_fks(ferry_conn *c, const char *schema, struct ferry_catalog 
 		"WHERE con.contype = 'f' AND ns.nspname = $1 AND NOT t.relispartition "
 		"  AND con.conparentid = 0 "
 		"ORDER BY t.relname, con.conname, k.o";
-	const char *params[1] = { schema };
 	struct ferry_table *t = NULL;
 	struct ferry_fk *f = NULL;
 	char *cur = NULL, *skipped = NULL;
 	PGresult *res;
 	int i, n, rc = 0;
 
-	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(c->pg, res, err, "cannot read the foreign keys");
-		goto out;
-	}
+	if ((rc = catalog_query(c, q, schema, "cannot read the foreign keys", &res, err)) < 0)
+		return rc;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		const char *tn = PQgetvalue(res, i, 0), *cn = PQgetvalue(res, i, 1);
@@ -419,15 +425,11 @@ static int describe_views(ferry_conn *c, const char *schema, struct ferry_catalo
 {
 	static const char q[] =
 		"SELECT viewname, definition FROM pg_views WHERE schemaname = $1 ORDER BY viewname";
-	const char *params[1] = { schema };
 	PGresult *res;
 	int i, n, rc = 0;
 
-	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(c->pg, res, err, "cannot read the views");
-		goto out;
-	}
+	if ((rc = catalog_query(c, q, schema, "cannot read the views", &res, err)) < 0)
+		return rc;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		struct ferry_view *v = ferry_catalog_add_view(cat);

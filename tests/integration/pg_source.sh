@@ -108,6 +108,17 @@ assert_eq "killed and resumed == source" "$(sums "$url")" "$want"
 t_run "$FERRY" verify -q "$src" "$url"
 assert_eq "verify the resumed target" "$T_RC" 0
 
+# a changed source is refused while the job is unfinished (an error budget
+# stops the first run: a cast the rows do not fit, no rejects allowed)
+url=$(new_db pgs_changed)
+t_run "$FERRY" copy -q --include big --cast 'big.s=integer' --max-errors 0 "$src" "$url"
+assert_eq "the error budget stops the first run" "$T_RC" 1
+pg_q "$src" "UPDATE big SET s = s || 'x' WHERE id = 5" >/dev/null
+t_run "$FERRY" copy -q --include big --cast 'big.s=integer' --max-errors 0 "$src" "$url"
+assert_eq "an UPDATE in the source (same counts and keys) is refused" "$T_RC" 2
+assert_contains "says how to go on" "$T_ERR" "rerun with --restart"
+pg_q "$src" "UPDATE big SET s = left(s, -1) WHERE id = 5" >/dev/null
+
 # ---- ?schema= ------------------------------------------------------------------
 pg_q "$src" "CREATE SCHEMA app; CREATE TABLE app.readings (id int PRIMARY KEY, v real);
 	INSERT INTO app.readings VALUES (1, 0.5), (2, NULL)" >/dev/null

@@ -27,6 +27,10 @@ int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err, const char *what
 int pg_describe(ferry_conn *c, const char *schema, struct ferry_catalog **out,
 		struct ferry_error *err);
 
+/* ops->content_id (pg_source.c): per table, its row count and a sum of
+ * row hashes computed by the server. */
+int pg_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
+
 /*
  * The connection string for libpq of url->raw without ferry's own query
  * parameter schema= (libpq refuses parameters it does not know); the

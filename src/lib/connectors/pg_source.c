@@ -510,3 +510,51 @@ out:
 	*out = cat;
 	return 0;
 }
+
+/* ---- the content a resumed copy compares ---------------------------------- */
+
+/*
+ * Per table of the schema, in name order: its row count and the sum of
+ * a 64-bit hash of each row's text (hashtextextended), read on the
+ * server: an UPDATE that keeps the counts and key ranges (which the
+ * job's fingerprint holds) still changes it.  One pass over the rows,
+ * as the SQLite source's page hash is one over its file.
+ */
+int pg_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err)
+{
+	static const char q[] =
+		"SELECT cl.relname FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace "
+		"WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition "
+		"ORDER BY cl.relname";
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	PGresult *res = NULL, *tr;
+	int i, rc, e = 0;
+
+	if ((rc = catalog_query(c, q, c->schema ? c->schema : "public",
+				"cannot read the tables", &res, err)) < 0)
+		return rc;
+	for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+		const char *tn = PQgetvalue(res, i, 0);
+
+		ferry_buf_clear(&sql);
+		e = ferry_buf_addstr(&sql, "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0) FROM ");
+		e |= conn_quote_dq(tn, &sql);
+		e |= ferry_buf_addstr(&sql, " t");
+		if (e < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			break;
+		}
+		tr = PQexec(c->pg, sql.buf);
+		if (PQresultStatus(tr) != PGRES_TUPLES_OK || PQntuples(tr) != 1) {
+			rc = pg_fail(c->pg, tr, err, "cannot hash the rows");
+			ferry_error_prefix(err, "table '%s'", tn);
+		} else if (ferry_buf_addf(out, "%s:%s:%s\n", tn, PQgetvalue(tr, 0, 0),
+					  PQgetvalue(tr, 0, 1)) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		PQclear(tr);
+	}
+	PQclear(res);
+	ferry_buf_release(&sql);
+	return rc;
+}

@@ -736,6 +736,7 @@ const struct ferry_conn_ops pg_ops = {
 	.write_batch = pg_write_batch,
 	.write_close = pg_write_close,
 	.quote_ident = pg_quote_ident,
+	.content_id = pg_content_id,
 	.lock = pg_lock,
 	.unlock = pg_unlock,
 	/* a bulk load is checkpointed by ferry.progress, not by the WAL flush

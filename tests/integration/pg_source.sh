@@ -40,7 +40,11 @@ INSERT INTO \"select\" (owner_id, i2, i4, i8, f4, f8, num, numfree, t, vc, b, fl
   '\\x00'::bytea, false, 'infinity', '-infinity', '0001-01-01', 'null', '[]', NULL,
   '00:00:00', '{}'),
  (NULL, NULL, NULL, NULL, NULL, 'NaN', NULL, '-12345678901234567890.123456789', NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'Infinity', NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-Infinity', NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 INSERT INTO pairs SELECT 'k' || (g % 7), g, g * 0.5 FROM generate_series(1, 2000) g;
 INSERT INTO nokey SELECT md5(g::text), g FROM generate_series(1, 20000) g;
 INSERT INTO $long VALUES (1, 'x'), (2, NULL);

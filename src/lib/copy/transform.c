@@ -307,6 +307,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			ok = set_text(b, c, "NaN", 3) == 0;
 			return ok ? 1 : -1;
 		}
+		/* a PostgreSQL (14+) source's numeric infinity: its target takes it */
+		if (cp->src_type == FERRY_T_NUMERIC && c->kind == FERRY_V_TEXT &&
+		    ((sn == 8 && !strncmp(src, "Infinity", 8)) ||
+		     (sn == 9 && !strncmp(src, "-Infinity", 9))))
+			return 1;
 		ok = normalize_decimal(src, sn, &tmp, &idig, &fdig);
 		if (ok <= 0) {
 			ferry_buf_release(&tmp);

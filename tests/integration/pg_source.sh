@@ -29,6 +29,10 @@ CREATE TABLE nokey (x text, y int);
 CREATE TABLE $long (\"$lcol\" int PRIMARY KEY, \"user\" text);
 CREATE TABLE big (id bigint PRIMARY KEY, owner_id int NOT NULL REFERENCES owners(id),
   ts timestamptz NOT NULL, v double precision, s text);
+CREATE TABLE m (ts timestamptz NOT NULL, v double precision) PARTITION BY RANGE (ts);
+CREATE TABLE m_2023 PARTITION OF m FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO m SELECT '2023-06-01'::timestamptz + g * interval '1 hour', g FROM generate_series(1, 10000) g;
 INSERT INTO owners (name) VALUES ('ann'), ('bob');
 INSERT INTO \"select\" (owner_id, i2, i4, i8, f4, f8, num, numfree, t, vc, b, flag, ts,
   tstz, d, j, jb, u, tm, arr) VALUES
@@ -60,6 +64,7 @@ sums() {
 		SELECT 'nokey', count(*), md5(string_agg(n::text, '|' ORDER BY y)) FROM nokey n;
 		SELECT 'long', count(*), md5(string_agg(l::text, '|' ORDER BY 1)) FROM $long l;
 		SELECT 'big', count(*), md5(string_agg(b::text, '|' ORDER BY id)) FROM big b;
+		SELECT 'm', count(*), md5(string_agg(m::text, '|' ORDER BY ts)) FROM m;
 		SELECT 'idx', count(*) FROM pg_indexes WHERE schemaname = 'public';
 		SELECT 'fk', string_agg(pg_get_constraintdef(oid), ';' ORDER BY conname) FROM pg_constraint
 			WHERE contype = 'f' AND connamespace = 'public'::regnamespace;
@@ -81,11 +86,13 @@ assert_eq "int[] became text" \
 assert_contains "the text column is named with its type" "$T_OUT$T_ERR" \
 	"column 'select.arr' has type integer[], which ferry does not map"
 assert_contains "ctid ranges are said" "$T_OUT$T_ERR" "table 'nokey' has no single-column integer primary key: read in ctid ranges"
+assert_contains "a partitioned table is one chunk" "$T_OUT$T_ERR" "table 'm' is partitioned and has no single-column integer primary key: read as one chunk"
+assert_eq "partitions are not tables of their own" "$(pg_q "$dst" "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'm\_%'")" 0
 assert_eq "types kept" "$(pg_q "$dst" "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '\"select\"'::regclass AND attnum > 0")" \
 	"bigint,integer,smallint,integer,bigint,real,double precision,numeric(12,4),numeric,text,character varying(20),bytea,boolean,timestamp without time zone,timestamp with time zone,date,json,jsonb,uuid,time without time zone,text"
 assert_eq "chunks: key ranges and ctid ranges" \
 	"$(pg_q "$dst" "SELECT string_agg(stream || ':' || n, ',' ORDER BY stream COLLATE \"C\") FROM (SELECT stream, count(*) n FROM ferry.progress GROUP BY stream) p")" \
-	"big:10,$long:1,nokey:1,owners:1,pairs:1,select:1"
+	"big:10,$long:1,m:1,nokey:1,owners:1,pairs:1,select:1"
 
 t_run "$FERRY" verify --chunk-rows 20000 "$src" "$dst"
 assert_eq "verify: equal" "$T_RC" 0

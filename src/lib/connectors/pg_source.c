@@ -136,7 +136,7 @@ static int describe_columns(ferry_conn *c, const char *schema, struct ferry_cata
 		"  a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE "
 		"  'nextval(%', false), a.attgenerated <> '', "
 		"  coalesce(array_position(pk.conkey, a.attnum), 0), "
-		"  CASE WHEN ty.typtype = 'd' THEN bt.typname ELSE ty.typname END "
+		"  cl.relkind = 'p' "
 		"FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace "
 		"JOIN pg_attribute a ON a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped "
 		"JOIN pg_type ty ON ty.oid = a.atttypid "
@@ -161,6 +161,8 @@ static int describe_columns(ferry_conn *c, const char *schema, struct ferry_cata
 			t = ferry_catalog_add_table(cat);
 			if (!t || !(t->name = ferry_strdup(PQgetvalue(res, i, 0))))
 				goto nomem;
+			/* a partitioned table has no ctids of its own (see below) */
+			t->without_rowid = PQgetvalue(res, i, 10)[0] == 't';
 		}
 		col = ferry_table_add_column(t);
 		if (!col || !(col->name = ferry_strdup(PQgetvalue(res, i, 1))) ||
@@ -481,20 +483,28 @@ int pg_describe(ferry_conn *c, const char *schema, struct ferry_catalog **out,
 		int kc = pg_key_col(t), vis = 0;
 
 		t->rowid_alias = -1;
-		t->without_rowid = 0;
 		for (k = 0; kc >= 0 && k < t->ncols; k++) {
 			if (t->cols[k].hidden)
 				continue;
 			if (vis++ == kc)
 				t->rowid_alias = (int)k;
 		}
-		if (kc >= 0)
+		if (kc >= 0) {
+			t->without_rowid = 0;
 			continue;
+		}
+		ferry_buf_clear(&note);
+		if (t->without_rowid) {  /* partitioned: one chunk */
+			if (ferry_buf_addf(&note, "table '%s' is partitioned and has no single-column "
+					   "integer primary key: read as one chunk", t->name) < 0 ||
+			    ferry_catalog_add_note(cat, note.buf) < 0)
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			continue;
+		}
 		if (!(t->key_label = ferry_strdup("ctid"))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			break;
 		}
-		ferry_buf_clear(&note);
 		if (ferry_buf_addf(&note, "table '%s' has no single-column integer primary key: "
 				   "read in ctid ranges (its rows must not change until the copy "
 				   "is done); rejects name a row by ctid, block * 65536 + line",

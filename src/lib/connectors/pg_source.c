@@ -10,8 +10,9 @@
  * place (block, line), with a TID range scan: a batch key is then
  * block << 16 | line, and ferry copy says so in its warnings.  ctids move
  * when rows are updated, so such a table must not change while a copy
- * of it runs or is resumed (ferry copy's fingerprint compares each
- * table's size and row count).
+ * of it runs (a resumed copy compares pg_content_id's row hashes).  A
+ * partitioned table without such a key is one chunk: its partitions'
+ * ctids overlap.
  *
  * Types: every type the PostgreSQL target creates is read in its binary
  * send format and decoded into cells (wire/pgcopy.c).  A type ferry has

@@ -663,6 +663,32 @@ static void typed_time_columns(void **state)
 	assert_true(one_text(f, FERRY_T_DATE, -1, "date", "infinity"));
 	assert_int_equal(out0(f)->v.i, INT32_MAX);
 	assert_false(one_text(f, FERRY_T_DATE, -1, "date", "Infinity"));
+
+	/* --cast to text: the text PostgreSQL prints, not the integer */
+	f->cols[0].src_type = FERRY_T_TIMESTAMPTZ;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 1500000));
+	assert_cell_text(f, out0(f), "2000-01-01 00:00:01.5+00");
+	f->cols[0].src_type = FERRY_T_TIMESTAMP;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", -DAY_US));
+	assert_cell_text(f, out0(f), "1999-12-31 00:00:00");
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", INT64_MAX));
+	assert_cell_text(f, out0(f), "infinity");
+	f->cols[0].src_type = FERRY_T_DATE;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", -11122));
+	assert_cell_text(f, out0(f), "1969-07-20");
+	f->cols[0].src_type = FERRY_T_TIME;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 45296789000));
+	assert_cell_text(f, out0(f), "12:34:56.789");
+	f->cols[0].src_type = FERRY_T_BOOL;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 1));
+	assert_cell_text(f, out0(f), "true");
+	f->cols[0].src_type = FERRY_T_UUID;
+	assert_true(one_bytes(f, FERRY_T_TEXT, -1, "text", FERRY_V_BLOB,
+			      "\x12\x3e\x45\x67\xe8\x9b\x12\xd3\xa4\x56\x42\x66\x14\x17\x40\x00", 16));
+	assert_cell_text(f, out0(f), "123e4567-e89b-12d3-a456-426614174000");
+	f->cols[0].src_type = FERRY_T_UNKNOWN;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 1));   /* a SQLite integer */
+	assert_cell_text(f, out0(f), "1");
 }
 
 /* ---- bool, uuid --------------------------------------------------------- */

@@ -146,6 +146,67 @@ static int set_text(struct ferry_batch *b, struct ferry_cell *c, const char *s,
 	return ferry_cell_set_bytes(b, c, FERRY_V_TEXT, s, n);
 }
 
+/*
+ * A typed source's date, time, timestamp, boolean or uuid cell as the
+ * text PostgreSQL prints for it (a --cast to text): 1 when c was one and
+ * is now its text, 0 when it is not such a cell, -1 out of memory.
+ */
+static int typed_as_text(struct ferry_batch *b, struct ferry_cell *c, int src_type)
+{
+	char tmp[64];
+	int n = -1;
+
+	if (c->kind == FERRY_V_INT) {
+		int64_t v = c->v.i;
+
+		if (src_type == FERRY_T_BOOL)
+			n = snprintf(tmp, sizeof(tmp), "%s", v ? "true" : "false");
+		else if (src_type == FERRY_T_TIME)
+			n = snprintf(tmp, sizeof(tmp), "%02d:%02d:%02d.%06d", (int)(v / 3600000000LL),
+				     (int)(v / 60000000 % 60), (int)(v / 1000000 % 60),
+				     (int)(v % 1000000));
+		else if (src_type == FERRY_T_DATE && (v == INT32_MAX || v == INT32_MIN))
+			n = snprintf(tmp, sizeof(tmp), "%s", v > 0 ? "infinity" : "-infinity");
+		else if ((src_type == FERRY_T_TIMESTAMP || src_type == FERRY_T_TIMESTAMPTZ) &&
+			 (v == INT64_MAX || v == INT64_MIN))
+			n = snprintf(tmp, sizeof(tmp), "%s", v > 0 ? "infinity" : "-infinity");
+		else if (src_type == FERRY_T_DATE)
+			n = val_format_timestamp(tmp, sizeof(tmp), v * 86400000000LL,
+						 VAL_TS_PG_EPOCH | VAL_TS_DATE, NULL);
+		else if (src_type == FERRY_T_TIMESTAMP || src_type == FERRY_T_TIMESTAMPTZ)
+			n = val_format_timestamp(tmp, sizeof(tmp), v, VAL_TS_PG_EPOCH,
+						 src_type == FERRY_T_TIMESTAMPTZ ? "+00" : NULL);
+	} else if (c->kind == FERRY_V_BLOB && src_type == FERRY_T_UUID && c->len == 16) {
+		const unsigned char *u = (const unsigned char *)ferry_cell_bytes(b, c);
+		int i, k = 0;
+
+		for (i = 0; i < 16; i++) {
+			if (i == 4 || i == 6 || i == 8 || i == 10)
+				tmp[k++] = '-';
+			k += snprintf(tmp + k, sizeof(tmp) - (size_t)k, "%02x", u[i]);
+		}
+		n = k;
+	}
+	if (n < 0 || n >= (int)sizeof(tmp))
+		return 0;
+	if (c->kind == FERRY_V_INT && src_type != FERRY_T_BOOL) {
+		/* PostgreSQL prints the fraction without its trailing zeros */
+		char *dot = strchr(tmp, '.'), *end;
+
+		if (dot) {
+			for (end = dot + 1; *end >= '0' && *end <= '9'; end++)
+				;
+			while (end[-1] == '0')
+				end--;
+			if (end[-1] == '.')
+				end--;
+			memmove(end, dot + 7, strlen(dot + 7) + 1);
+			n = (int)strlen(tmp);
+		}
+	}
+	return set_text(b, c, tmp, (size_t)n) < 0 ? -1 : 1;
+}
+
 static int parse_int64_text(const char *s, size_t n, int64_t *v)
 {
 	char tmp[32], *end;
@@ -331,7 +392,14 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 	case FERRY_T_TEXT:
 	case FERRY_T_JSON:
 	case FERRY_T_JSONB: {
-		if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL) {
+		int tt = cp->type == FERRY_T_TEXT ? typed_as_text(b, c, cp->src_type) : 0;
+
+		if (tt < 0)
+			return -1;
+		if (tt > 0) {
+			s = ferry_cell_bytes(b, c);
+			n = c->len;
+		} else if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL) {
 			char num[64];
 			int k;
 

@@ -305,6 +305,8 @@ static int fingerprint(struct run *r, char out[33], struct ferry_error *err)
 		berr |= ferry_buf_addf(&b, "x:%s|", o->exclude[i]);
 	for (i = 0; o->casts && o->casts[i]; i++)
 		berr |= ferry_buf_addf(&b, "c:%s|", o->casts[i]);
+	if (r->map)
+		berr |= ferry_buf_addf(&b, "map:%s|", r->map->digest);
 	for (i = 0; i < r->plan.ntables; i++) {
 		const struct table_plan *tp = &r->plan.tables[i];
 
@@ -453,14 +455,15 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			if ((rc = run_built(r, &b, berr, err)) < 0)
 				goto out;
 			continue;
-		} else if (tp->exists && !r->o->data_only) {
+		} else if (tp->exists && !r->o->data_only && !r->map) {
 			rc = ferry_error_set(err, FERRY_EEXIST,
 				"table '%s' already exists in the target: use --data-only to load "
 				"into it, --truncate to empty it first, or --drop to recreate it",
 				tp->dst_name);
 			goto out;
 		}
-		if (r->o->data_only)
+		/* a map loads the tables that exist as they are */
+		if (r->o->data_only || (r->map && tp->exists))
 			continue;
 		ferry_buf_clear(&b);
 		berr |= plan_ddl_create_table(&r->plan, tp, schema, &b);
@@ -526,12 +529,17 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 			for (k = 0; k < tp->ncols; k++)
 				if (!strcmp(tp->cols[k].src_name, tp->src->cols[tp->src->rowid_alias].name))
 					key = tp->cols[k].dst_name;
-		if (!key) {
+		if (!key && r->map && !r->o->truncate)
+			plan_strv_pushf(&r->plan.warnings,
+				"rows job '%s' wrote into '%s' stay: a map's rows carry no source key "
+				"to find them by (--truncate empties the table first)", r->job,
+				tp->dst_name);
+		else if (!key && !r->o->truncate)
 			plan_strv_pushf(&r->plan.warnings,
 				"rows written to '%s' cannot be removed by chunk: the table has no "
 				"integer key; it is left as it is", tp->dst_name);
+		if (!key)
 			continue;
-		}
 		ferry_buf_clear(&b);
 		berr |= ferry_buf_addstr(&b, "DELETE FROM ");
 		berr |= plan_qualified(&b, r->schema, tp->dst_name);
@@ -814,6 +822,7 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.ntables = r->plan.ntables;
 	lc.chunks = r->chunks;
 	lc.nchunks = r->nchunks;
+	lc.claim_gate = r->map ? r->map->gate : NULL;
 	lc.max_errors = r->o->max_errors;
 	lc.max_error_rate = r->o->max_error_rate;
 	lc.retries = r->o->retries >= 0 ? r->o->retries : 10;
@@ -1085,7 +1094,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 {
 	int berr = 0;
 	struct run r;
-	struct ferry_copy_opts lo;
+	struct ferry_copy_opts lo, mo;
 	char *ts_url = NULL;
 	struct ferry_buf rejdir = FERRY_BUF_INIT;
 	char *made = NULL;  /* a SQLite target file this run creates */
@@ -1098,12 +1107,30 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	memset(&r, 0, sizeof(r));
 	if (out)
 		*out = NULL;
+	/* a map with tables: reshapes a relational source (relmap.h); the
+	 * other maps are for time-series sources */
+	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
+		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &r.map, err)) < 0)
+			return rc;
+		if ((o->include && o->include[0]) || (o->exclude && o->exclude[0]) ||
+		    (o->casts && o->casts[0]) || o->views) {
+			copy_relmap_free(r.map);
+			return ferry_error_set(err, FERRY_EUSAGE, "--include, --exclude, --cast and "
+					       "--views do not apply to map '%s': its tables: names "
+					       "the tables, their columns and types", o->ts.map);
+		}
+		mo = *o;
+		mo.ts.map = NULL;
+		o = &mo;
+	}
 	/* a time-series source carries its mapping options in its URL, so
 	 * every connection and the resume fingerprint see them; a table map
 	 * (target:) loads into the user's existing table, a point map alone
 	 * into the tables of --layout, which copy creates */
-	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0)
+	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0) {
+		copy_relmap_free(r.map);
 		return rc;
+	}
 	lo = *o;
 	lo.src = ts_url;
 	if (o->ts.map) {
@@ -1122,6 +1149,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.res = ferry_calloc(1, sizeof(*r.res));
 	if (!r.res) {
 		ferry_free(ts_url);
+		copy_relmap_free(r.map);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -1205,7 +1233,11 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	if (r.dops->describe && (rc = r.dops->describe(r.dst, r.schema, &r.tcat, err)) < 0)
 		goto out;
-	if ((rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err)) < 0)
+	if (r.map)
+		rc = copy_relmap_plan(&r.plan, r.map, r.src, r.scat, r.tcat, r.schema, 0, err);
+	else
+		rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err);
+	if (rc < 0)
 		goto out;
 	for (i = 0; i < r.plan.ntables; i++)
 		r.plan.tables[i].index = (int)i;
@@ -1280,7 +1312,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 			"keys, indexes and foreign keys are only recreated on PostgreSQL targets");
 		copy_plain_views(&r);
 	}
-	for (i = 0; !o->views && i < r.scat->nviews; i++)
+	for (i = 0; !o->views && !r.map && i < r.scat->nviews; i++)
 		plan_strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",
 			   r.scat->views[i].name);
 out:
@@ -1314,6 +1346,7 @@ out:
 	ferry_free(r.chunks);
 	ferry_catalog_free(r.scat);
 	ferry_catalog_free(r.tcat);
+	copy_relmap_free(r.map);
 	ferry_conn_close(r.src);
 	ferry_conn_close(r.dst);
 	if (rc < 0 && made && access(made, F_OK) == 0) {

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "copy/planner.h"
+#include "copy/relmap.h"
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
@@ -821,7 +822,7 @@ static int claim(struct worker *w, struct chunk_spec *out, int *found,
 		}
 		return 0;
 	}
-	rc = ck_claim(w->dst, lc->job, found, &stream, &lo, &hi, &has_range, &out->key_lo,
+	rc = ck_claim(w->dst, lc->job, lc->claim_gate, found, &stream, &lo, &hi, &has_range, &out->key_lo,
 		      &out->key_hi, err);
 	if (rc == 0 && *found) {
 		if (stream < 0 || (size_t)stream >= lc->ntables ||
@@ -885,9 +886,25 @@ static void *worker_main(void *arg)
 		if ((rc = claim(w, &ck, &found, &w->err)) < 0)
 			goto failed;
 		if (!found) {
+			int64_t pending = 0;
+
 			dops->commit(w->dst, NULL);
+			/* a relational map's later tables wait for the chunks of
+			 * the tables they look up, which others are loading */
+			if (lc->claim_gate && lc->job &&
+			    (rc = ck_pending(w->dst, lc->job, &pending, &w->err)) < 0)
+				goto failed;
+			if (pending > 0 && lc->claim_gate) {
+				struct timespec ts = { 0, 200000000 };
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
 			break;
 		}
+		if (ck.tp->map && (rc = copy_relmap_lookups(ck.tp->map, w->dst, lc->schema,
+							    &w->err)) < 0)
+			goto failed;
 		rc = load_chunk(w, &ck, &cs, &w->err);
 		if (rc == 0 && lc->job)
 			rc = ck_chunk_done(w->dst, lc->job, ck.tp->index, ck.lo, &cs, w->hash,

@@ -350,6 +350,18 @@ static void map_decl(struct col_plan *cp, const char *decl, int *scan)
 	}
 }
 
+void plan_col_type(struct col_plan *cp, int type, int32_t typmod)
+{
+	set_type(cp, type, typmod);
+}
+
+void plan_col_decl(struct col_plan *cp, const char *decl)
+{
+	int scan;
+
+	map_decl(cp, decl, &scan);
+}
+
 /* ---- pre-scan ---------------------------------------------------------- */
 
 struct scan_col {

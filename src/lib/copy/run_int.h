@@ -7,6 +7,7 @@
 #define FERRY_COPY_RUN_INT_H
 
 #include "copy/planner.h"
+#include "copy/relmap.h"
 #include "ferry/connector.h"
 #include "ferry/progress.h"
 
@@ -34,6 +35,7 @@ struct run {
 	int already_done;
 	int created_job;          /* this run created the job */
 	int budget_exceeded;
+	struct relmap *map;       /* a relational map (--map with tables:), or NULL */
 };
 
 /* out = the 32 hex digits of the hash of b's text, which the caller

@@ -45,11 +45,20 @@ int pg_conninfo(const ferry_url *url, struct ferry_buf *out, char **schema);
  */
 int pg_key_col(const struct ferry_table *t);
 
+/* FERRY_CAP_QUERY (pg_query.c): a query table's (ferry_table.query) key
+ * range, and the COPY statement that reads spec's range of it into out,
+ * its columns' decoding types in types (t->ncols of them); with a key,
+ * the statement's first field is the key, as a bigint. */
+int pg_query_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo, int64_t *hi,
+		       int64_t *count, struct ferry_error *err);
+int pg_query_copy_sql(ferry_conn *c, const struct ferry_read_spec *spec, struct ferry_buf *out,
+		      int *types, struct ferry_error *err);
+
 /* A table without such a key that is read in ctid ranges: a batch key
  * is the row's ctid as block << 16 | line (see pg_source.c). */
 static inline int pg_by_ctid(const struct ferry_table *t)
 {
-	return !t->without_rowid && pg_key_col(t) < 0;
+	return !t->query && !t->without_rowid && pg_key_col(t) < 0;
 }
 
 /* The type ferry reads a column of type oid as, FERRY_T_UNKNOWN when it

@@ -431,6 +431,8 @@ static int pg_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 	PGresult *res = NULL;
 	int rc = 0, e = 0;
 
+	if (t->query)
+		return pg_query_key_range(c, t, lo, hi, count, err);
 	if (kc >= 0) {
 		const char *k = visible_col(t, kc)->name;
 
@@ -474,6 +476,7 @@ struct copy_reader {
 	size_t ncols;
 	int keycol;
 	int tid;             /* a last field, the ctid, is the row's key */
+	int qkey;            /* a first field, a query's key (bigint), is */
 	int header_done;
 	int ended;           /* trailer seen */
 	int64_t ordinal;
@@ -510,9 +513,15 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			cr->ended = 1;
 			return 0;
 		}
-		if ((size_t)nf != cr->ncols + (cr->tid != 0))
+		if ((size_t)nf != cr->ncols + (cr->tid != 0) + (cr->qkey != 0))
 			goto bad;
 		row = &b->cells[b->nrows * cr->ncols];
+		if (cr->qkey) {  /* its length, then 8 bytes */
+			if (e - p < 12 || wire_pgcopy_rd32(p) != 8)
+				goto bad;
+			b->keys[b->nrows] = (int64_t)wire_pgcopy_rd64(p + 4);
+			p += 12;
+		}
 		for (i = 0; i < cr->ncols; i++) {
 			int32_t len;
 
@@ -539,6 +548,8 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			b->keys[b->nrows] = (int64_t)wire_pgcopy_rd32(p + 4) << 16 |
 					    wire_pgcopy_rd16(p + 8);
 			p += 10;
+		} else if (cr->qkey) {
+			;
 		} else if (cr->keycol >= 0 && row[cr->keycol].kind == FERRY_V_INT)
 			b->keys[b->nrows] = row[cr->keycol].v.i;
 		else
@@ -596,6 +607,16 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 	if (!cr.types) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
+	}
+	if (t->query) {   /* a relational map's source query (pg_query.c) */
+		cr.keycol = -1;
+		cr.qkey = t->query->key != NULL;
+		cr.ncols = t->ncols;
+		if ((rc = pg_query_copy_sql(c, spec, &sql, cr.types, err)) < 0)
+			goto out;
+		if (cr.ncols == 0 && !cr.qkey)
+			cr.types[cr.ncols++] = FERRY_T_INT32;   /* its "SELECT 1" */
+		goto run;
 	}
 	e |= ferry_buf_addstr(&sql, "COPY (SELECT ");
 	for (i = 0; i < t->ncols; i++) {
@@ -657,6 +678,7 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
+run:
 	if ((rc = ferry_batch_init(&b, cr.ncols, maxrows)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
@@ -721,7 +743,7 @@ const struct ferry_conn_ops pg_ops = {
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
 		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_LOCK | FERRY_CAP_KEYRANGE |
 		FERRY_CAP_CHECKPOINT | FERRY_CAP_SCHEMAS | FERRY_CAP_HASH_SQL |
-		FERRY_CAP_TYPED,
+		FERRY_CAP_TYPED | FERRY_CAP_QUERY,
 	.open = pg_open,
 	.close = pg_close,
 	.describe = pg_describe,

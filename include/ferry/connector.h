@@ -53,9 +53,15 @@ enum ferry_conn_caps {
 				       * that a read needs (see file_sides) */
 	FERRY_CAP_POINTS = 1 << 15,   /* a point store: ferry copy writes points
 				       * into it (copy/points_out.c), not rows */
-	FERRY_CAP_QUERY = 1 << 16     /* key_range and read take a ferry_table
+	FERRY_CAP_QUERY = 1 << 16,    /* key_range and read take a ferry_table
 				       * whose query is set (model.h: a relational
 				       * map's source query, in this store's SQL) */
+	FERRY_CAP_TYPED = 1 << 17     /* a typed row source (PostgreSQL): describe
+				       * gives each column's exact type, keys,
+				       * indexes and foreign keys, and read gives
+				       * each cell in that type's representation
+				       * (see enum ferry_type): ferry copy and
+				       * verify take the types as they are */
 };
 
 /* Open flags. */

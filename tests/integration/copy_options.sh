@@ -104,10 +104,9 @@ assert_contains "message names the target" "$T_ERR" "postgres://postgres:***@127
 check "password not in stderr" bash -c "! grep -q s3cr3t-pw '$T/last.err'"
 check "password not in stdout" bash -c "! grep -q s3cr3t-pw '$T/last.out'"
 
-# PostgreSQL is not a copy source (yet): a clear refusal
+# PostgreSQL as a source (tests/integration/pg_source.sh has the rest)
 t_run "$FERRY" copy -q "$url" "sqlite://$T/x.db"
-assert_eq "postgres source refused" "$T_RC" 1
-assert_contains "postgres source message" "$T_ERR" "copying from 'postgres' is not supported yet"
+assert_eq "postgres source into SQLite" "$T_RC" 0
 
 # SQLite as the target
 t_run "$FERRY" copy -q "$src" "sqlite://$T/copy.db"

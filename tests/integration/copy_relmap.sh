@@ -29,16 +29,7 @@ newdb() {  # a database with the new application's schema
 	pg_q "$u" "$(cat "$ex/inverter-bridge/schema.sql")" >/dev/null
 	echo "$u"
 }
-# the target's content through the natural keys (ids are the target's own)
-dump() {
-	pg_q "$1" "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
-		SELECT i.serial || ',' || d.time || ',' || d.power_w || ',' || d.energy_kwh AS x
-		FROM inverter_data d JOIN inverters i ON i.id = d.inverter_id
-		UNION ALL SELECT i.serial || ',' || p.port || ',' || p.time || ',' || p.power_w || ',' || p.voltage_v
-		FROM port_data p JOIN inverters i ON i.id = p.inverter_id
-		UNION ALL SELECT serial || ',' || first_seen || ',' || model FROM inverters
-		UNION ALL SELECT key || '=' || value FROM config) q"
-}
+dump() { bridge_content "$1"; }   # lib.sh
 url=$(newdb relmap_a)
 t_run "$FERRY" copy --json "sqlite://$T/old.db" "$url" --map "$map"
 assert_eq "inverter bridge: exit code" "$T_RC" 0

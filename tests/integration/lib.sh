@@ -39,6 +39,7 @@
 #                               same time); sets OWN_SVC (its tests/services DIR),
 #                               OWN_PG_URL, OWN_PG_PORT; stopped when the test ends.
 #                               Kill it: tests/services stop-pg "$OWN_SVC" immediate
+#   bridge_content URL          md5 of an inverter-bridge target (examples/maps)
 #   t_done                      print "N passed, M failed", exit 1 if any failed
 #                               (or if nothing was checked)
 # An unexpected error (set -e) ends the test as one more failure, with the line.
@@ -184,6 +185,19 @@ _t_show() {
 	else
 		_t_say "       $label: '$value'"
 	fi
+}
+
+# bridge_content URL: the content of the inverter bridge's new schema
+# (examples/maps/inverter-bridge) through its natural keys, as one md5
+# (ids are the target's own)
+bridge_content() {
+	pg_q "$1" "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
+		SELECT i.serial || ',' || d.time || ',' || d.power_w || ',' || d.energy_kwh AS x
+		FROM inverter_data d JOIN inverters i ON i.id = d.inverter_id
+		UNION ALL SELECT i.serial || ',' || p.port || ',' || p.time || ',' || p.power_w || ',' || p.voltage_v
+		FROM port_data p JOIN inverters i ON i.id = p.inverter_id
+		UNION ALL SELECT serial || ',' || first_seen || ',' || model FROM inverters
+		UNION ALL SELECT key || '=' || value FROM config) q"
 }
 
 # kill_at_delays "DELAYS" CMD...: start CMD in the background and kill -9

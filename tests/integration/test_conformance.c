@@ -36,7 +36,9 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/connector.h"
+#include "ferry/copy.h"
 #include "ferry/registry.h"
+#include "ferry/verify.h"
 #include "ferry/model.h"
 #include "services_env.h"
 
@@ -911,7 +913,7 @@ static void ops_table(void **state)
 	assert_non_null(o->close);
 	assert_non_null(o->quote_ident);
 	/* no bit beyond the last one connector.h defines */
-	assert_int_equal(caps & ~(((unsigned)FERRY_CAP_QUERY << 1) - 1u), 0);
+	assert_int_equal(caps & ~(((unsigned)FERRY_CAP_TYPED << 1) - 1u), 0);
 	/* a relational map's source: read and key_range of a query table */
 	if (caps & FERRY_CAP_QUERY)
 		assert_true(o->read && o->key_range && o->query && (caps & FERRY_CAP_READ));
@@ -926,6 +928,9 @@ static void ops_table(void **state)
 		assert_true((caps & FERRY_CAP_DDL) && (caps & FERRY_CAP_TXN) && o->query);
 	if (caps & FERRY_CAP_UNTYPED)
 		assert_true(caps & FERRY_CAP_READ);
+	if (caps & FERRY_CAP_TYPED)
+		assert_true((caps & FERRY_CAP_READ) && (caps & FERRY_CAP_DESCRIBE) &&
+			    !(caps & FERRY_CAP_UNTYPED));
 	if (caps & FERRY_CAP_DDL)
 		assert_non_null(o->query);
 	/* what the registry answers for a URL is this table */
@@ -1152,13 +1157,21 @@ static void source_reads(void **state)
 		assert_int_equal(g.all.keys[r], (int64_t)r + 5);
 	ferry_batch_release(&g.all);
 
-	/* WITHOUT ROWID: every row, keys are ordinals */
+	/* no integer key: WITHOUT ROWID, every row in one read, keys are
+	 * ordinals; or (a typed store: PostgreSQL's ctid) ranges of the
+	 * store's own row address, which key_range spans */
 	t = ferry_catalog_find(cat, "wr");
 	assert_non_null(t);
-	assert_int_equal(t->without_rowid, 1);
+	assert_int_equal(t->without_rowid, !(x->ops->caps & FERRY_CAP_TYPED));
 	OK(x->ops->key_range(x->c, t, &lo, &hi, &n, err), "key_range");
 	assert_int_equal(n, 3);
-	read_all(x, t, 0, 0, 0, 2, &g, 2, 100);
+	if (!t->without_rowid) {
+		assert_true(lo <= hi);
+		read_all(x, t, 1, hi + 1, hi + 100000, 0, &g, 2, 100);
+		assert_int_equal(g.all.nrows, 0);
+		ferry_batch_release(&g.all);
+	}
+	read_all(x, t, !t->without_rowid, lo, hi, 2, &g, 2, 100);
 	assert_int_equal(g.all.nrows, 3);
 	assert_int_equal(g.nbatches, 2);
 	{
@@ -1168,7 +1181,11 @@ static void source_reads(void **state)
 			const struct ferry_cell *k = ferry_batch_cell(&g.all, r, 0);
 			const struct ferry_cell *v = ferry_batch_cell(&g.all, r, 1);
 
-			assert_int_equal(g.all.keys[r], (int64_t)r + 1);
+			if (t->without_rowid)
+				assert_int_equal(g.all.keys[r], (int64_t)r + 1);
+			else
+				assert_true(g.all.keys[r] >= lo && g.all.keys[r] <= hi &&
+					    (r == 0 || g.all.keys[r] != g.all.keys[r - 1]));
 			assert_int_equal(k->kind, FERRY_V_TEXT);
 			assert_int_equal(k->len, 1);
 			assert_int_equal(v->kind, FERRY_V_INT);
@@ -1179,6 +1196,88 @@ static void source_reads(void **state)
 	}
 	ferry_batch_release(&g.all);
 	ferry_catalog_free(cat);
+}
+
+/*
+ * A typed row source (FERRY_CAP_TYPED) that is also a checkpointing
+ * target: ferry copy of the typed table (every type, the edge values)
+ * into a second store of its kind, then ferry verify says equal, and
+ * names the key of a row changed in the target.
+ */
+static void typed_copy_verify(void **state)
+{
+	struct cx *x = *state, y;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct ferry_copy_opts co;
+	struct ferry_verify_opts vo;
+	struct ferry_copy_result *cres = NULL;
+	struct ferry_verify_result *vres = NULL;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	const char *why = NULL;
+	const char *only[] = { "conf_copy", NULL };
+	ferry_conn *d = NULL;
+	struct ferry_batch b;
+	char *dst;
+
+	NEED_CAPS(x, FERRY_CAP_TYPED | FERRY_CAP_WRITE | FERRY_CAP_DDL | FERRY_CAP_CHECKPOINT);
+	ddl_for(x, "conf_copy", &sql);
+	assert_int_equal(ferry_buf_addstr(&sql, "; ALTER TABLE conf_copy ADD PRIMARY KEY (id)"), 0);
+	OK(x->ops->exec(x->c, sql.buf, err), sql.buf);
+	ferry_buf_release(&sql);
+	make_batch(x, &b);
+	write_rows(x, "conf_copy", &b, 1);
+	ferry_batch_release(&b);
+	y = *x;
+	y.path[0] = '\0';
+	dst = x->prof->make_url(&y, &why);
+	assert_non_null(dst);
+
+	memset(&co, 0, sizeof(co));
+	co.src = x->url;
+	co.dst = dst;
+	co.include = only;
+	co.rejects_dir = x->rejdir;
+	co.chunk_rows = 2;
+	co.jobs = 2;
+	co.max_errors = -1;
+	co.max_error_rate = -1;
+	co.retries = -1;
+	co.progress_mode = FERRY_PROGRESS_QUIET;
+	if (ferry_copy_run(&co, &cres, &e) < 0)
+		fail_msg("copy %s -> %s: %s", x->ops->name, x->ops->name, e.msg);
+	assert_int_equal(cres->written, NROWS - 2);
+	assert_int_equal(cres->rejected, 0);
+	ferry_copy_result_free(cres);
+
+	memset(&vo, 0, sizeof(vo));
+	vo.src = x->url;
+	vo.dst = dst;
+	vo.include = only;
+	vo.chunk_rows = 3;
+	vo.jobs = 2;
+	vo.progress_mode = FERRY_PROGRESS_QUIET;
+	if (ferry_verify_run(&vo, &vres, &e) < 0)
+		fail_msg("verify: %s", e.msg);
+	if (!vres->equal)
+		fail_msg("verify: not equal: %s", vres->ndiffs ? vres->diffs[0].what : "?");
+	assert_int_equal(vres->src_rows, NROWS - 2);
+	ferry_verify_result_free(vres);
+
+	if (ferry_conn_open(dst, 0, &d, &e) < 0)
+		fail_msg("open %s: %s", dst, e.msg);
+	OK(ferry_conn_ops_of(d)->exec(d, "UPDATE conf_copy SET c_f64 = 2 WHERE id = 4", &e),
+	   "update");
+	ferry_conn_close(d);
+	if (ferry_verify_run(&vo, &vres, &e) < 0)
+		fail_msg("verify: %s", e.msg);
+	assert_int_equal(vres->equal, 0);
+	assert_int_equal(vres->ndiffs, 1);
+	assert_int_equal(vres->diffs[0].has_key, 1);
+	assert_int_equal(vres->diffs[0].key, 4);
+	assert_non_null(vres->diffs[0].column);
+	assert_string_equal(vres->diffs[0].column, "c_f64");
+	ferry_verify_result_free(vres);
+	free(dst);
 }
 
 /*
@@ -1591,6 +1690,7 @@ int main(void)
 		cmocka_unit_test(describe_tables),
 		cmocka_unit_test(source_reads),
 		cmocka_unit_test(source_stop),
+		cmocka_unit_test(typed_copy_verify),
 		cmocka_unit_test(query_reads),
 		cmocka_unit_test(point_reads),
 		cmocka_unit_test(query_params),

@@ -634,6 +634,63 @@ static void time_columns(void **state)
 	assert_false(one_text(f, FERRY_T_TIME, -1, "time", "12:00:00.1234567"));
 }
 
+/*
+ * A typed source (PostgreSQL) hands dates, times and timestamps over as
+ * its own integers; only such a source's integers are taken as they are.
+ * PostgreSQL's infinity, as text (a SQLite copy of it), is infinity.
+ */
+static void typed_time_columns(void **state)
+{
+	struct fx *f = *state;
+
+	f->cols[0].src_type = FERRY_T_DATE;
+	assert_true(one_int(f, FERRY_T_DATE, -1, "date", -11122));
+	assert_int_equal(out0(f)->v.i, -11122);
+	f->cols[0].src_type = FERRY_T_TIME;
+	assert_true(one_int(f, FERRY_T_TIME, -1, "time", DAY_US - 1));
+	assert_int_equal(out0(f)->v.i, DAY_US - 1);
+	assert_false(one_int(f, FERRY_T_TIME, 3, "time(3)", 1));  /* 1 us: precision */
+	f->cols[0].src_type = FERRY_T_TIMESTAMPTZ;
+	assert_true(one_int(f, FERRY_T_TIMESTAMPTZ, -1, "timestamptz", INT64_MAX));
+	f->cols[0].src_type = FERRY_T_UNKNOWN;
+	assert_false(one_int(f, FERRY_T_DATE, -1, "date", 5));   /* a SQLite integer */
+	assert_false(one_int(f, FERRY_T_TIME, -1, "time", 5));
+
+	assert_true(one_text(f, FERRY_T_TIMESTAMP, -1, "timestamp", "infinity"));
+	assert_int_equal(out0(f)->v.i, INT64_MAX);
+	assert_true(one_text(f, FERRY_T_TIMESTAMPTZ, -1, "timestamptz", "-infinity"));
+	assert_int_equal(out0(f)->v.i, INT64_MIN);
+	assert_true(one_text(f, FERRY_T_DATE, -1, "date", "infinity"));
+	assert_int_equal(out0(f)->v.i, INT32_MAX);
+	assert_false(one_text(f, FERRY_T_DATE, -1, "date", "Infinity"));
+
+	/* --cast to text: the text PostgreSQL prints, not the integer */
+	f->cols[0].src_type = FERRY_T_TIMESTAMPTZ;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 1500000));
+	assert_cell_text(f, out0(f), "2000-01-01 00:00:01.5+00");
+	f->cols[0].src_type = FERRY_T_TIMESTAMP;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", -DAY_US));
+	assert_cell_text(f, out0(f), "1999-12-31 00:00:00");
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", INT64_MAX));
+	assert_cell_text(f, out0(f), "infinity");
+	f->cols[0].src_type = FERRY_T_DATE;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", -11122));
+	assert_cell_text(f, out0(f), "1969-07-20");
+	f->cols[0].src_type = FERRY_T_TIME;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 45296789000));
+	assert_cell_text(f, out0(f), "12:34:56.789");
+	f->cols[0].src_type = FERRY_T_BOOL;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 1));
+	assert_cell_text(f, out0(f), "true");
+	f->cols[0].src_type = FERRY_T_UUID;
+	assert_true(one_bytes(f, FERRY_T_TEXT, -1, "text", FERRY_V_BLOB,
+			      "\x12\x3e\x45\x67\xe8\x9b\x12\xd3\xa4\x56\x42\x66\x14\x17\x40\x00", 16));
+	assert_cell_text(f, out0(f), "123e4567-e89b-12d3-a456-426614174000");
+	f->cols[0].src_type = FERRY_T_UNKNOWN;
+	assert_true(one_int(f, FERRY_T_TEXT, -1, "text", 1));   /* a SQLite integer */
+	assert_cell_text(f, out0(f), "1");
+}
+
 /* ---- bool, uuid --------------------------------------------------------- */
 
 static void bools(void **state)
@@ -931,6 +988,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(utf8_validation, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(json_validation, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(time_columns, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(typed_time_columns, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(bools, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(uuids, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(batch_rejects_file, fx_setup, fx_teardown),

@@ -37,6 +37,26 @@ int conn_quote_dq(const char *name, struct ferry_buf *out)
 	return ferry_buf_addch(out, '"');
 }
 
+int conn_query_from(struct ferry_buf *sql, const struct ferry_query *q)
+{
+	int e = 0;
+
+	e |= ferry_buf_addstr(sql, " FROM ");
+	if (q->from_sql) {
+		e |= ferry_buf_addch(sql, '(');
+		e |= ferry_buf_addstr(sql, q->from);
+		e |= ferry_buf_addstr(sql, "\n) AS ferry_q");
+	} else {
+		e |= conn_quote_dq(q->from, sql);
+	}
+	if (q->where) {
+		e |= ferry_buf_addstr(sql, " WHERE (");
+		e |= ferry_buf_addstr(sql, q->where);
+		e |= ferry_buf_addstr(sql, "\n)");
+	}
+	return e;
+}
+
 static int hexval(int ch)
 {
 	if (ch >= '0' && ch <= '9')

@@ -1,8 +1,9 @@
 /*
  * postgres.c - the PostgreSQL connector: target (DDL through exec,
- * rows through binary COPY), catalog for --data-only, transactions and
- * advisory locks, and key-range reads (ferry verify reads the target
- * back through binary COPY TO STDOUT, decoded straight into cells).
+ * rows through binary COPY), transactions and advisory locks, and
+ * key-range reads through binary COPY TO STDOUT, decoded straight into
+ * cells (a PostgreSQL source, and ferry verify reading a target back).
+ * The catalog and the chunking of a source: pg_source.c.
  *
  * The encoder writes the COPY binary format directly from typed cells:
  * no text formatting and no parsing on the server for numbers, times or
@@ -10,22 +11,16 @@
  * representation its column type needs (see copy/transform.c), so the
  * encoder cannot fail on data, only on memory.
  */
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "connectors/conn_int.h"
+#include "connectors/pg_int.h"
 #include "ferry/alloc.h"
 #include "ferry/connector.h"
 #include "ferry/log.h"
 #include "wire/pgcopy.h"
-
-struct ferry_conn {
-	struct ferry_conn_base base;
-	PGconn *pg;
-};
 
 struct ferry_writer {
 	struct ferry_conn *c;
@@ -40,8 +35,7 @@ struct ferry_writer {
  * migrate all come through here).  The message is "what: primary
  * (detail); hint: ..." on one line, never with a password.
  */
-static int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err,
-		   const char *what)
+int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err, const char *what)
 {
 	const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
@@ -86,13 +80,20 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		   struct ferry_error *err)
 {
 	struct ferry_conn *c = ferry_calloc(1, sizeof(*c));
+	struct ferry_buf conninfo = FERRY_BUF_INIT;
 	PGresult *res;
 	size_t n;
 	int rc = 0;
 
-	if (!c)
+	if (!c || pg_conninfo(url, &conninfo, &c->schema) < 0) {
+		ferry_buf_release(&conninfo);
+		if (c)
+			ferry_free(c->schema);
+		ferry_free(c);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	c->pg = PQconnectdb(url->raw);
+	}
+	c->pg = PQconnectdb(conninfo.buf);
+	ferry_buf_release(&conninfo);
 	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
 		struct ferry_buf where = FERRY_BUF_INIT;
 
@@ -134,7 +135,29 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		goto fail;
 	}
 	PQclear(res);
-	if (strcmp(PQparameterStatus(c->pg, "server_encoding") ?
+	if (c->schema) {
+		/* a source's ?schema=: its tables are read by their bare names */
+		struct ferry_buf sp = FERRY_BUF_INIT;
+
+		if (ferry_buf_addstr(&sp, "SET search_path TO ") < 0 ||
+		    conn_quote_dq(c->schema, &sp) < 0) {
+			ferry_buf_release(&sp);
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto fail;
+		}
+		res = PQexec(c->pg, sp.buf);
+		ferry_buf_release(&sp);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			rc = pg_fail(c->pg, res, err, "cannot set the schema");
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+	}
+	/* a reader gets UTF-8 from any server encoding: the server converts
+	 * text to the client encoding */
+	if (!(flags & FERRY_OPEN_READONLY) &&
+	    strcmp(PQparameterStatus(c->pg, "server_encoding") ?
 		   PQparameterStatus(c->pg, "server_encoding") : "", "UTF8")) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"target database encoding is '%s', not UTF8: create it with ENCODING 'UTF8'",
@@ -145,6 +168,7 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 	return 0;
 fail:
 	PQfinish(c->pg);
+	ferry_free(c->schema);
 	ferry_free(c);
 	return rc;
 }
@@ -154,6 +178,7 @@ static void pg_close(ferry_conn *c)
 	if (!c)
 		return;
 	PQfinish(c->pg);
+	ferry_free(c->schema);
 	ferry_free(c);
 }
 
@@ -251,108 +276,6 @@ static int pg_rollback(ferry_conn *c, struct ferry_error *err)
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE)
 		return 0;
 	return pg_exec(c, "ROLLBACK", err);
-}
-
-/* ---- catalog ----------------------------------------------------------- */
-
-static int type_of_oid(uint32_t oid)
-{
-	switch (oid) {
-	case 16: return FERRY_T_BOOL;
-	case 17: return FERRY_T_BYTES;
-	case 20: return FERRY_T_INT64;
-	case 21: return FERRY_T_INT16;
-	case 23: return FERRY_T_INT32;
-	case 25: case 1043: case 1042: case 19: return FERRY_T_TEXT;
-	case 114: return FERRY_T_JSON;
-	case 3802: return FERRY_T_JSONB;
-	case 700: return FERRY_T_FLOAT32;
-	case 701: return FERRY_T_FLOAT64;
-	case 1082: return FERRY_T_DATE;
-	case 1083: return FERRY_T_TIME;
-	case 1114: return FERRY_T_TIMESTAMP;
-	case 1184: return FERRY_T_TIMESTAMPTZ;
-	case 1700: return FERRY_T_NUMERIC;
-	case 2950: return FERRY_T_UUID;
-	}
-	return FERRY_T_UNKNOWN;
-}
-
-static int read_key_col(const struct ferry_table *t);
-
-static int pg_describe(ferry_conn *c, const char *schema,
-		       struct ferry_catalog **out, struct ferry_error *err)
-{
-	static const char q[] =
-		"SELECT cl.relname, a.attname, a.atttypid, a.atttypmod, a.attnotnull, "
-		"  format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid), "
-		"  a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE "
-		"  'nextval(%', false), a.attgenerated <> '', "
-		"  coalesce(array_position(pk.conkey, a.attnum), 0) "
-		"FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace "
-		"JOIN pg_attribute a ON a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped "
-		"LEFT JOIN pg_attrdef d ON d.adrelid = cl.oid AND d.adnum = a.attnum "
-		"LEFT JOIN pg_constraint pk ON pk.conrelid = cl.oid AND pk.contype = 'p' "
-		"WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') "
-		"ORDER BY cl.relname, a.attnum";
-	const char *params[1] = { schema ? schema : "public" };
-	struct ferry_catalog *cat = ferry_catalog_new();
-	struct ferry_table *t = NULL;
-	PGresult *res;
-	int i, n, rc = 0;
-
-	if (!cat)
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(c->pg, res, err, "cannot read the target catalog");
-		goto out;
-	}
-	n = PQntuples(res);
-	for (i = 0; i < n; i++) {
-		struct ferry_column *col;
-
-		if (!t || strcmp(t->name, PQgetvalue(res, i, 0))) {
-			t = ferry_catalog_add_table(cat);
-			if (!t || !(t->name = ferry_strdup(PQgetvalue(res, i, 0))))
-				goto nomem;
-		}
-		col = ferry_table_add_column(t);
-		if (!col || !(col->name = ferry_strdup(PQgetvalue(res, i, 1))) ||
-		    !(col->type_sql = ferry_strdup(PQgetvalue(res, i, 5))) ||
-		    !(col->decl_type = ferry_strdup(PQgetvalue(res, i, 5))))
-			goto nomem;
-		col->type_oid = (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10);
-		col->typmod = (int32_t)strtol(PQgetvalue(res, i, 3), NULL, 10);
-		col->notnull = PQgetvalue(res, i, 4)[0] == 't';
-		col->type = type_of_oid(col->type_oid);
-		if (!PQgetisnull(res, i, 6) &&
-		    !(col->default_sql = ferry_strdup(PQgetvalue(res, i, 6))))
-			goto nomem;
-		col->identity = PQgetvalue(res, i, 7)[0] == 't';
-		col->hidden = PQgetvalue(res, i, 8)[0] == 't';
-		col->pk_pos = atoi(PQgetvalue(res, i, 9));
-	}
-	/* In ferry's model a table without a single-column integer key has
-	 * no rowid: reads give ordinals as keys and cannot be cut in ranges. */
-	for (i = 0; i < (int)cat->ntables; i++) {
-		struct ferry_table *tt = &cat->tables[i];
-		int kc = read_key_col(tt);
-
-		tt->rowid_alias = kc;
-		tt->without_rowid = kc < 0;
-	}
-	goto out;
-nomem:
-	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-out:
-	PQclear(res);
-	if (rc < 0) {
-		ferry_catalog_free(cat);
-		return rc;
-	}
-	*out = cat;
-	return 0;
 }
 
 /* ---- binary COPY ------------------------------------------------------- */
@@ -472,33 +395,6 @@ static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 
 /* ---- reading (binary COPY TO STDOUT) ----------------------------------- */
 
-/*
- * The key of a table read back: its single-column integer primary key
- * (what ferry copies a SQLite rowid alias to), as an index among the
- * visible columns, or -1 when the table has no such key.
- */
-static int read_key_col(const struct ferry_table *t)
-{
-	size_t i;
-	int k = -1, vis = 0, npk = 0;
-
-	for (i = 0; i < t->ncols; i++) {
-		const struct ferry_column *c = &t->cols[i];
-
-		if (c->hidden)
-			continue;
-		if (c->pk_pos) {
-			npk++;
-			if (c->pk_pos == 1 && (c->type == FERRY_T_INT16 ||
-					       c->type == FERRY_T_INT32 ||
-					       c->type == FERRY_T_INT64))
-				k = vis;
-		}
-		vis++;
-	}
-	return npk == 1 ? k : -1;
-}
-
 static const struct ferry_column *visible_col(const struct ferry_table *t, int n)
 {
 	size_t i;
@@ -509,16 +405,34 @@ static const struct ferry_column *visible_col(const struct ferry_table *t, int n
 	return NULL;
 }
 
+/* The quoted identifier name as a string literal ('"a""b"'), for
+ * ::regclass. */
+static int ident_literal(const char *name, struct ferry_buf *out)
+{
+	struct ferry_buf q = FERRY_BUF_INIT;
+	size_t i;
+	int e = conn_quote_dq(name, &q);
+
+	e |= ferry_buf_addch(out, '\'');
+	for (i = 0; e == 0 && i < q.len; i++)
+		e |= q.buf[i] == '\'' ? ferry_buf_addstr(out, "''") : ferry_buf_addch(out, q.buf[i]);
+	e |= ferry_buf_addch(out, '\'');
+	ferry_buf_release(&q);
+	return e;
+}
+
 /* Tables are named without a schema: the session's search_path picks
  * it (ferry verify sets it to the target schema). */
 static int pg_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 			int64_t *hi, int64_t *count, struct ferry_error *err)
 {
 	struct ferry_buf sql = FERRY_BUF_INIT;
-	int kc = read_key_col(t);
+	int kc = pg_key_col(t);
 	PGresult *res = NULL;
 	int rc = 0, e = 0;
 
+	if (t->query)
+		return pg_query_key_range(c, t, lo, hi, count, err);
 	if (kc >= 0) {
 		const char *k = visible_col(t, kc)->name;
 
@@ -527,6 +441,12 @@ static int pg_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 		e |= ferry_buf_addstr(&sql, "), max(");
 		e |= conn_quote_dq(k, &sql);
 		e |= ferry_buf_addstr(&sql, "), count(*) FROM ");
+	} else if (pg_by_ctid(t)) {
+		/* ctid ranges: block << 16 | line, up to the last block */
+		e |= ferry_buf_addstr(&sql, "SELECT 0, (pg_relation_size(");
+		e |= ident_literal(t->name, &sql);
+		e |= ferry_buf_addstr(&sql, "::regclass) / current_setting('block_size')::bigint)"
+				      " * 65536 - 1, count(*) FROM ");
 	} else {
 		e |= ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
 	}
@@ -555,6 +475,8 @@ struct copy_reader {
 	int *types;          /* per visible column */
 	size_t ncols;
 	int keycol;
+	int tid;             /* a last field, the ctid, is the row's key */
+	int qkey;            /* a first field, a query's key (bigint), is */
 	int header_done;
 	int ended;           /* trailer seen */
 	int64_t ordinal;
@@ -591,9 +513,15 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 			cr->ended = 1;
 			return 0;
 		}
-		if ((size_t)nf != cr->ncols)
+		if ((size_t)nf != cr->ncols + (cr->tid != 0) + (cr->qkey != 0))
 			goto bad;
 		row = &b->cells[b->nrows * cr->ncols];
+		if (cr->qkey) {  /* its length, then 8 bytes */
+			if (e - p < 12 || wire_pgcopy_rd32(p) != 8)
+				goto bad;
+			b->keys[b->nrows] = (int64_t)wire_pgcopy_rd64(p + 4);
+			p += 12;
+		}
 		for (i = 0; i < cr->ncols; i++) {
 			int32_t len;
 
@@ -614,7 +542,15 @@ static int parse_copy_msg(struct copy_reader *cr, struct ferry_batch *b,
 				return ferry_error_set(err, rc, "out of memory");
 			p += len;
 		}
-		if (cr->keycol >= 0 && row[cr->keycol].kind == FERRY_V_INT)
+		if (cr->tid) {  /* block (4 bytes), line (2) */
+			if (e - p < 10 || wire_pgcopy_rd32(p) != 6)
+				goto bad;
+			b->keys[b->nrows] = (int64_t)wire_pgcopy_rd32(p + 4) << 16 |
+					    wire_pgcopy_rd16(p + 8);
+			p += 10;
+		} else if (cr->qkey) {
+			;
+		} else if (cr->keycol >= 0 && row[cr->keycol].kind == FERRY_V_INT)
 			b->keys[b->nrows] = row[cr->keycol].v.i;
 		else
 			b->keys[b->nrows] = ++cr->ordinal;
@@ -665,11 +601,22 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 	memset(&cr, 0, sizeof(cr));
 	ferry_buf_init(&cr.tmp, 0);
 	cr.t = t;
-	cr.keycol = read_key_col(t);
+	cr.keycol = pg_key_col(t);
+	cr.tid = pg_by_ctid(t);
 	cr.types = ferry_calloc(t->ncols + 1, sizeof(int));
 	if (!cr.types) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
+	}
+	if (t->query) {   /* a relational map's source query (pg_query.c) */
+		cr.keycol = -1;
+		cr.qkey = t->query->key != NULL;
+		cr.ncols = t->ncols;
+		if ((rc = pg_query_copy_sql(c, spec, &sql, cr.types, err)) < 0)
+			goto out;
+		if (cr.ncols == 0 && !cr.qkey)
+			cr.types[cr.ncols++] = FERRY_T_INT32;   /* its "SELECT 1" */
+		goto run;
 	}
 	e |= ferry_buf_addstr(&sql, "COPY (SELECT ");
 	for (i = 0; i < t->ncols; i++) {
@@ -678,12 +625,29 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		if (cr.ncols)
 			e |= ferry_buf_addstr(&sql, ", ");
 		e |= conn_quote_dq(t->cols[i].name, &sql);
+		/* a type without a decoder is read as its text (pg_source.c) */
+		if (t->cols[i].type == FERRY_T_TEXT &&
+		    pg_type_of_oid(t->cols[i].type_oid) == FERRY_T_UNKNOWN)
+			e |= ferry_buf_addstr(&sql, "::text");
 		cr.types[cr.ncols++] = t->cols[i].type;
 	}
-	if (cr.ncols == 0)
+	if (cr.ncols == 0) {
 		e |= ferry_buf_addstr(&sql, "1");  /* keep the row count */
+		cr.types[cr.ncols++] = FERRY_T_INT32;
+	}
+	if (cr.tid)
+		e |= ferry_buf_addstr(&sql, ", ctid");
 	e |= ferry_buf_addstr(&sql, " FROM ");
 	e |= conn_quote_dq(t->name, &sql);
+	if (cr.tid && spec->has_range) {
+		int64_t lo = spec->lo < 0 ? 0 : spec->lo, hi = spec->hi;
+
+		if (hi > (INT64_C(0xFFFFFFFF) << 16 | 0xFFFF))
+			hi = INT64_C(0xFFFFFFFF) << 16 | 0xFFFF;
+		e |= ferry_buf_addf(&sql, " WHERE ctid >= '(%lld,%lld)'::tid AND ctid <= '(%lld,%lld)'::tid",
+				    (long long)(lo >> 16), (long long)(lo & 0xFFFF),
+				    (long long)(hi >> 16), (long long)(hi & 0xFFFF));
+	}
 	if (cr.keycol >= 0) {
 		const char *kn = visible_col(t, cr.keycol)->name;
 
@@ -714,8 +678,7 @@ static int pg_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (cr.ncols == 0)
-		cr.types[cr.ncols++] = FERRY_T_INT32;
+run:
 	if ((rc = ferry_batch_init(&b, cr.ncols, maxrows)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
@@ -779,7 +742,8 @@ const struct ferry_conn_ops pg_ops = {
 	.schemes = pg_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
 		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_LOCK | FERRY_CAP_KEYRANGE |
-		FERRY_CAP_CHECKPOINT | FERRY_CAP_SCHEMAS | FERRY_CAP_HASH_SQL,
+		FERRY_CAP_CHECKPOINT | FERRY_CAP_SCHEMAS | FERRY_CAP_HASH_SQL |
+		FERRY_CAP_TYPED | FERRY_CAP_QUERY,
 	.open = pg_open,
 	.close = pg_close,
 	.describe = pg_describe,
@@ -794,6 +758,7 @@ const struct ferry_conn_ops pg_ops = {
 	.write_batch = pg_write_batch,
 	.write_close = pg_write_close,
 	.quote_ident = pg_quote_ident,
+	.content_id = pg_content_id,
 	.lock = pg_lock,
 	.unlock = pg_unlock,
 	/* a bulk load is checkpointed by ferry.progress, not by the WAL flush

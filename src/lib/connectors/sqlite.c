@@ -1266,6 +1266,11 @@ static int bind_cell(struct ferry_writer *w, const struct ferry_batch *b,
 	case FERRY_T_TIMESTAMPTZ: {
 		int64_t us = type == FERRY_T_DATE ? cell->v.i * 86400000000LL : cell->v.i;
 
+		/* PostgreSQL's infinity and -infinity, as PostgreSQL writes them */
+		if (type == FERRY_T_DATE ? cell->v.i == INT32_MAX || cell->v.i == INT32_MIN :
+		    us == INT64_MAX || us == INT64_MIN)
+			return sqlite3_bind_text(st, k, cell->v.i > 0 ? "infinity" : "-infinity",
+						 -1, SQLITE_STATIC);
 		/* day/microsecond counts since 2000-01-01 the way SQLite's own
 		 * date functions write them */
 		val_format_timestamp(tmp, sizeof(tmp), us,

@@ -9,27 +9,6 @@
 #include "connectors/sqlite_int.h"
 #include "ferry/alloc.h"
 
-/* " FROM <from> [WHERE (<where>)]": a SELECT becomes a subquery. */
-static int from_where(struct ferry_buf *sql, const struct ferry_query *q)
-{
-	int e = 0;
-
-	e |= ferry_buf_addstr(sql, " FROM ");
-	if (q->from_sql) {
-		e |= ferry_buf_addch(sql, '(');
-		e |= ferry_buf_addstr(sql, q->from);
-		e |= ferry_buf_addstr(sql, "\n) AS ferry_q");
-	} else {
-		e |= conn_quote_dq(q->from, sql);
-	}
-	if (q->where) {
-		e |= ferry_buf_addstr(sql, " WHERE (");
-		e |= ferry_buf_addstr(sql, q->where);
-		e |= ferry_buf_addstr(sql, "\n)");
-	}
-	return e;
-}
-
 int sq_query_key_range(struct ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 		       int64_t *hi, int64_t *count, struct ferry_error *err)
 {
@@ -48,7 +27,7 @@ int sq_query_key_range(struct ferry_conn *c, const struct ferry_table *t, int64_
 	} else {
 		e |= ferry_buf_addstr(&sql, "SELECT 1, count(*), count(*), 0 FROM (SELECT 1");
 	}
-	e |= from_where(&sql, q);
+	e |= conn_query_from(&sql, q);
 	e |= ferry_buf_addch(&sql, ')');
 	if (e < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -91,7 +70,7 @@ int sq_query_stmt(struct ferry_conn *c, const struct ferry_read_spec *spec, sqli
 		e |= ferry_buf_addstr(&sql, ",\n ");
 		e |= ferry_buf_addstr(&sql, q->exprs[i]);
 	}
-	e |= from_where(&sql, q);
+	e |= conn_query_from(&sql, q);
 	if (q->key && spec->has_range) {
 		e |= ferry_buf_addstr(&sql, q->where ? " AND (" : " WHERE (");
 		e |= ferry_buf_addstr(&sql, q->key);

@@ -1005,9 +1005,15 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		if (sc->hidden)
 			continue;
 		cp = &tp->cols[k++];
-		if ((int)i == t->rowid_alias && (cp->type == FERRY_T_INT64))
+		/* a typed source (PostgreSQL) says which columns are identity or
+		 * serial, and its other defaults are PostgreSQL's already */
+		if (sc->type != FERRY_T_UNKNOWN ? sc->identity && cp->type >= FERRY_T_INT16 &&
+		    cp->type <= FERRY_T_INT64 : (int)i == t->rowid_alias && cp->type == FERRY_T_INT64)
 			cp->identity = 1;
-		if (sc->default_sql) {
+		if (sc->default_sql && sc->type != FERRY_T_UNKNOWN && (sc->identity ||
+		    (ferry_conn_url_caps(o->dst) & FERRY_CAP_SCHEMAS))) {
+			cp->default_sql = sc->identity ? NULL : ferry_strdup(sc->default_sql);
+		} else if (sc->default_sql) {
 			cp->default_sql = translate_default(cp, sc->default_sql);
 			if (!cp->default_sql && strcasecmp(sc->default_sql, "NULL"))
 				plan_strv_pushf(&pl->warnings,

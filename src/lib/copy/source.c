@@ -24,12 +24,14 @@ int copy_open_source(const char *url, const char *doing, ferry_progress *progres
 		return rc;
 	}
 	ops = ferry_conn_ops_of(c);
-	/* the planner and transform read SQLite's storage classes, or the
-	 * typed rows of a time-series source's layout (tsmap) */
-	if (!(ops->caps & FERRY_CAP_READ) || !(ops->caps & (FERRY_CAP_UNTYPED | FERRY_CAP_CHUNKS))) {
+	/* the planner and transform read SQLite's storage classes, the typed
+	 * rows of a time-series source's layout (tsmap), or a typed row
+	 * store's (PostgreSQL) */
+	if (!(ops->caps & FERRY_CAP_READ) ||
+	    !(ops->caps & (FERRY_CAP_UNTYPED | FERRY_CAP_CHUNKS | FERRY_CAP_TYPED))) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"%s from '%s' is not supported yet: the source must be sqlite:, "
-			"influx:, lp: or csv:", doing, ops->name);
+			"postgres:, influx:, lp: or csv:", doing, ops->name);
 		ferry_conn_close(c);
 		return rc;
 	}

@@ -147,6 +147,67 @@ static int set_text(struct ferry_batch *b, struct ferry_cell *c, const char *s,
 	return ferry_cell_set_bytes(b, c, FERRY_V_TEXT, s, n);
 }
 
+/*
+ * A typed source's date, time, timestamp, boolean or uuid cell as the
+ * text PostgreSQL prints for it (a --cast to text): 1 when c was one and
+ * is now its text, 0 when it is not such a cell, -1 out of memory.
+ */
+static int typed_as_text(struct ferry_batch *b, struct ferry_cell *c, int src_type)
+{
+	char tmp[64];
+	int n = -1;
+
+	if (c->kind == FERRY_V_INT) {
+		int64_t v = c->v.i;
+
+		if (src_type == FERRY_T_BOOL)
+			n = snprintf(tmp, sizeof(tmp), "%s", v ? "true" : "false");
+		else if (src_type == FERRY_T_TIME)
+			n = snprintf(tmp, sizeof(tmp), "%02d:%02d:%02d.%06d", (int)(v / 3600000000LL),
+				     (int)(v / 60000000 % 60), (int)(v / 1000000 % 60),
+				     (int)(v % 1000000));
+		else if (src_type == FERRY_T_DATE && (v == INT32_MAX || v == INT32_MIN))
+			n = snprintf(tmp, sizeof(tmp), "%s", v > 0 ? "infinity" : "-infinity");
+		else if ((src_type == FERRY_T_TIMESTAMP || src_type == FERRY_T_TIMESTAMPTZ) &&
+			 (v == INT64_MAX || v == INT64_MIN))
+			n = snprintf(tmp, sizeof(tmp), "%s", v > 0 ? "infinity" : "-infinity");
+		else if (src_type == FERRY_T_DATE)
+			n = val_format_timestamp(tmp, sizeof(tmp), v * 86400000000LL,
+						 VAL_TS_PG_EPOCH | VAL_TS_DATE, NULL);
+		else if (src_type == FERRY_T_TIMESTAMP || src_type == FERRY_T_TIMESTAMPTZ)
+			n = val_format_timestamp(tmp, sizeof(tmp), v, VAL_TS_PG_EPOCH,
+						 src_type == FERRY_T_TIMESTAMPTZ ? "+00" : NULL);
+	} else if (c->kind == FERRY_V_BLOB && src_type == FERRY_T_UUID && c->len == 16) {
+		const unsigned char *u = (const unsigned char *)ferry_cell_bytes(b, c);
+		int i, k = 0;
+
+		for (i = 0; i < 16; i++) {
+			if (i == 4 || i == 6 || i == 8 || i == 10)
+				tmp[k++] = '-';
+			k += snprintf(tmp + k, sizeof(tmp) - (size_t)k, "%02x", u[i]);
+		}
+		n = k;
+	}
+	if (n < 0 || n >= (int)sizeof(tmp))
+		return 0;
+	if (c->kind == FERRY_V_INT && src_type != FERRY_T_BOOL) {
+		/* PostgreSQL prints the fraction without its trailing zeros */
+		char *dot = strchr(tmp, '.'), *end;
+
+		if (dot) {
+			for (end = dot + 1; *end >= '0' && *end <= '9'; end++)
+				;
+			while (end[-1] == '0')
+				end--;
+			if (end[-1] == '.')
+				end--;
+			memmove(end, dot + 7, strlen(dot + 7) + 1);
+			n = (int)strlen(tmp);
+		}
+	}
+	return set_text(b, c, tmp, (size_t)n) < 0 ? -1 : 1;
+}
+
 static int parse_int64_text(const char *s, size_t n, int64_t *v)
 {
 	char tmp[32], *end;
@@ -185,6 +246,12 @@ static int precision_ok(int64_t us, const struct col_plan *cp, char *reason, siz
 		return 1;
 	snprintf(reason, rn, "more fractional-second digits than %s keeps", cp->type_sql);
 	return 0;
+}
+
+/* PostgreSQL's "infinity" or "-infinity" of a date or timestamp. */
+static int is_infinity(const char *s, size_t n)
+{
+	return (n == 8 && !strncmp(s, "infinity", 8)) || (n == 9 && !strncmp(s, "-infinity", 9));
 }
 
 /* Convert one cell; on failure fill reason (up to 200 bytes) and return 0. */
@@ -302,6 +369,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			ok = set_text(b, c, "NaN", 3) == 0;
 			return ok ? 1 : -1;
 		}
+		/* a PostgreSQL (14+) source's numeric infinity: its target takes it */
+		if (cp->src_type == FERRY_T_NUMERIC && c->kind == FERRY_V_TEXT &&
+		    ((sn == 8 && !strncmp(src, "Infinity", 8)) ||
+		     (sn == 9 && !strncmp(src, "-Infinity", 9))))
+			return 1;
 		ok = normalize_decimal(src, sn, &tmp, &idig, &fdig);
 		if (ok <= 0) {
 			ferry_buf_release(&tmp);
@@ -321,7 +393,14 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 	case FERRY_T_TEXT:
 	case FERRY_T_JSON:
 	case FERRY_T_JSONB: {
-		if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL) {
+		int tt = cp->type == FERRY_T_TEXT ? typed_as_text(b, c, cp->src_type) : 0;
+
+		if (tt < 0)
+			return -1;
+		if (tt > 0) {
+			s = ferry_cell_bytes(b, c);
+			n = c->len;
+		} else if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL) {
 			char num[64];
 			int k;
 
@@ -385,8 +464,15 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		int64_t us;
 		int tz;
 
+		if (c->kind == FERRY_V_INT && cp->src_type == FERRY_T_DATE)
+			return 1;   /* already days since 2000-01-01 */
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
+		if (is_infinity(s, n)) {   /* as a PostgreSQL source wrote it */
+			c->kind = FERRY_V_INT;
+			c->v.i = s[0] == '-' ? INT32_MIN : INT32_MAX;
+			return 1;
+		}
 		if (!val_parse_date(s, n, &days)) {
 			/* a timestamp at midnight is an exact date */
 			if (val_parse_timestamp(s, n, &us, &tz, 0) && !tz &&
@@ -413,6 +499,11 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		}
 		if (c->kind != FERRY_V_TEXT)
 			goto mismatch;
+		if (is_infinity(s, n)) {
+			c->kind = FERRY_V_INT;
+			c->v.i = s[0] == '-' ? INT64_MIN : INT64_MAX;
+			return 1;
+		}
 		if (!val_parse_timestamp(s, n, &us, &tz, 1)) {
 			snprintf(reason, rn, "invalid or out-of-range timestamp");
 			return 0;
@@ -431,6 +522,8 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 	case FERRY_T_TIME: {
 		int64_t us;
 
+		if (c->kind == FERRY_V_INT && cp->src_type == FERRY_T_TIME)
+			return precision_ok(c->v.i, cp, reason, rn);
 		if (c->kind != FERRY_V_TEXT || !val_parse_time_of_day(s, n, &us))
 			goto mismatch;
 		if (!precision_ok(us, cp, reason, rn))

@@ -51,6 +51,10 @@
 struct vf_table {
 	struct table_plan *tp;
 	struct ferry_table dst;      /* target columns in plan order */
+	/* an untyped target (SQLite, the copy of a PostgreSQL source): its
+	 * cells are converted to the plan's types as a source's are, a
+	 * value that does not convert is missing from the target's side */
+	struct table_plan *dxf;
 	int keyed;
 	int *types;
 	int32_t *typmods;
@@ -262,6 +266,8 @@ static int take_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 		s->rejected += rej;
 		ferry_progress_add(s->progress, b->nrows, 0);
 		ferry_progress_tick(s->progress);
+	} else if (vt->dxf && (rc = xf_batch(b, vt->dxf, s->rej, err)) < 0) {
+		return rc;
 	}
 	if (s->cells) {  /* a single-row read: keep each column's encoding */
 		for (r = 0; r < b->nrows; r++) {
@@ -429,7 +435,7 @@ static int name_column(ferry_conn *src, ferry_conn *dst, struct rejects *rej,
 		ferry_buf_init(&ss.cells[i], 0);
 		ferry_buf_init(&ds.cells[i], 0);
 	}
-	ss.rej = rej;
+	ss.rej = ds.rej = rej;
 	if ((rc = read_both(src, dst, vt, 1, key, key, &ss, &ds, err)) < 0)
 		goto out;
 	if (ss.n != 1 || ds.n != 1) {
@@ -611,6 +617,7 @@ static int reread_bucket(struct worker *w, const struct vf_chunk *ck, const stru
 	if (b == VF_BUCKETS)
 		return 0;   /* the sums are the buckets' sums: cannot happen */
 	s2->vt = d2->vt = ck->vt;
+	d2->rej = &w->r->rej;
 	s2->is_src = 1;
 	s2->keep = d2->keep = 2;
 	s2->bucket = d2->bucket = b;
@@ -632,7 +639,7 @@ static int check_chunk(struct worker *w, const struct vf_chunk *ck, struct ferry
 	memset(&d, 0, sizeof(d));
 	ss.vt = ds.vt = vt;
 	ss.is_src = 1;
-	ss.rej = &r->rej;
+	ss.rej = ds.rej = &r->rej;
 	ss.progress = r->progress;
 	ss.keep = ds.keep = vt->keyed;   /* a keyed chunk's rows are few */
 	if (!vt->keyed && (!(ss.bsum = ferry_calloc(VF_BUCKETS, sizeof(*ss.bsum))) ||
@@ -726,6 +733,10 @@ static int open_target(struct vf_run *r, ferry_conn **out, struct ferry_error *e
 		ferry_error_prefix(err, "cannot open the target");
 		return rc;
 	}
+	if (!(ferry_conn_ops_of(c)->caps & FERRY_CAP_SCHEMAS)) {
+		*out = c;
+		return 0;
+	}
 	rc = ferry_buf_addstr(&sql, "SET search_path TO ");
 	plan_quote_ident(&sql, r->schema);
 	if (rc < 0 || ferry_buf_error(&sql))   /* never run a cut statement */
@@ -808,7 +819,7 @@ static char *literal_glob(const char *name)
  * can be used (a rowid alias in the source that is an integer column in
  * the target). */
 static int setup_table(struct vf_table *vt, const struct ferry_table *target,
-		       unsigned src_caps, struct ferry_error *err)
+		       unsigned src_caps, unsigned dst_caps, struct ferry_error *err)
 {
 	const struct table_plan *tp = vt->tp;
 	const struct ferry_table *st = tp->src;
@@ -831,7 +842,10 @@ static int setup_table(struct vf_table *vt, const struct ferry_table *target,
 	if (!vt->dst.cols || !vt->types || !vt->typmods)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	vt->dst.ncols = tp->ncols;
+	/* an untyped target holds the key in a column, not its rowid (ferry
+	 * copy recreates keys on PostgreSQL only): one chunk, by hashes */
 	vt->keyed = alias >= 0 && !st->without_rowid && (src_caps & FERRY_CAP_KEYRANGE) &&
+		    (dst_caps & FERRY_CAP_HASH_SQL) &&
 		    (tp->cols[alias].type == FERRY_T_INT64 || tp->cols[alias].type == FERRY_T_INT32 ||
 		     tp->cols[alias].type == FERRY_T_INT16);
 	for (i = 0; i < tp->ncols; i++) {
@@ -850,6 +864,18 @@ static int setup_table(struct vf_table *vt, const struct ferry_table *target,
 		vt->typmods[i] = tp->cols[i].typmod;
 	}
 	vt->dst.without_rowid = !vt->keyed;
+	if (dst_caps & FERRY_CAP_UNTYPED) {
+		if (!(vt->dxf = ferry_calloc(1, sizeof(*vt->dxf))) ||
+		    !(vt->dxf->cols = ferry_calloc(tp->ncols + 1, sizeof(*vt->dxf->cols))))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		vt->dxf->src = &vt->dst;
+		vt->dxf->ncols = tp->ncols;
+		for (i = 0; i < tp->ncols; i++) {
+			vt->dxf->cols[i] = tp->cols[i];   /* borrowed names */
+			vt->dxf->cols[i].notnull = 0;
+			vt->dxf->cols[i].src_type = FERRY_T_UNKNOWN;
+		}
+	}
 	return 0;
 }
 
@@ -979,10 +1005,42 @@ nomem:
 
 /* ---- the run ------------------------------------------------------------- */
 
+/* A typed source (PostgreSQL) and an untyped target that can be read
+ * (SQLite): the SQLite copy of a PostgreSQL database. */
+static int typed_into_untyped(const struct ferry_conn_ops *s, const struct ferry_conn_ops *d)
+{
+	return s && d && (s->caps & FERRY_CAP_TYPED) && (d->caps & FERRY_CAP_UNTYPED) &&
+	       (d->caps & FERRY_CAP_READ) && (d->caps & FERRY_CAP_DESCRIBE);
+}
+
+/* An untyped target's columns take the types their declarations name
+ * (ferry copy declared them: "double precision", "timestamptz"); one
+ * that names none stays unknown, which the plan refuses by name. */
+static int type_untyped(const struct ferry_conn_ops *d, struct ferry_catalog *tcat,
+			struct ferry_error *err)
+{
+	size_t i, k;
+
+	for (i = 0; (d->caps & FERRY_CAP_UNTYPED) && i < tcat->ntables; i++)
+		for (k = 0; k < tcat->tables[i].ncols; k++) {
+			struct ferry_column *c = &tcat->tables[i].cols[k];
+			const char *decl = c->decl_type ? c->decl_type : "";
+
+			if (c->type != FERRY_T_UNKNOWN ||
+			    plan_parse_type_sql(decl, &c->type, &c->typmod) < 0)
+				continue;
+			ferry_free(c->type_sql);
+			if (!(c->type_sql = ferry_strdup(decl)))
+				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+	return 0;
+}
+
 /*
  * verify reads the target as PostgreSQL (search_path, catalogs, hashing
- * SQL): refuse any other target before opening anything, and name the
- * likely mistake, SRC and DST given the wrong way round.
+ * SQL), or as the SQLite copy of a PostgreSQL source: refuse any other
+ * target before opening anything, and name the likely mistake, SRC and
+ * DST given the wrong way round.
  */
 static int check_target_store(const char *src, const char *dst,
 			      struct ferry_error *err)
@@ -993,7 +1051,7 @@ static int check_target_store(const char *src, const char *dst,
 	struct ferry_buf rs = FERRY_BUF_INIT, rd = FERRY_BUF_INIT;
 	int rc = 0;
 
-	if (!dops || (dops->caps & FERRY_CAP_HASH_SQL))
+	if (!dops || (dops->caps & FERRY_CAP_HASH_SQL) || typed_into_untyped(sops, dops))
 		return 0;
 	ferry_url_redact(src, &rs);
 	ferry_url_redact(dst, &rd);
@@ -1080,7 +1138,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	if ((rc = copy_open_source(r.src_url, "verifying", r.progress, &src, err)) < 0 ||
 	    (rc = open_target(&r, &dst, err)) < 0)
 		goto out;
-	if (!(ferry_conn_ops_of(dst)->caps & FERRY_CAP_HASH_SQL)) {
+	if (!(ferry_conn_ops_of(dst)->caps & FERRY_CAP_HASH_SQL) &&
+	    !typed_into_untyped(ferry_conn_ops_of(src), ferry_conn_ops_of(dst))) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 			"cannot verify into '%s': the target must be PostgreSQL",
 			ferry_conn_ops_of(dst)->name);
@@ -1088,7 +1147,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	}
 	if ((rc = ferry_conn_ops_of(src)->describe(src, NULL, &scat, err)) < 0 ||
 	    (rc = ferry_conn_ops_of(dst)->describe(dst, r.schema, &tcat, err)) < 0 ||
-	    (rc = plan_check_filters(o->include, o->exclude, scat, err)) < 0)
+	    (rc = plan_check_filters(o->include, o->exclude, scat, err)) < 0 ||
+	    (rc = type_untyped(ferry_conn_ops_of(dst), tcat, err)) < 0)
 		goto out;
 	/* tables the target lacks are differences, not planning errors */
 	r.res->tables = ferry_calloc(scat->ntables + (map ? map->n : 0) + 1,
@@ -1165,7 +1225,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		st->name = ferry_strdup(vt->tp->src->name);
 		st->target = ferry_strdup(vt->tp->dst_name);
 		if ((rc = setup_table(vt, ferry_catalog_find(tcat, vt->tp->dst_name),
-				      ferry_conn_ops_of(src)->caps, err)) < 0) {
+				      ferry_conn_ops_of(src)->caps, ferry_conn_ops_of(dst)->caps,
+				      err)) < 0) {
 			ferry_error_prefix(err, "cannot verify table '%s'", vt->tp->src->name);
 			goto out;
 		}
@@ -1215,6 +1276,9 @@ out:
 		ferry_free(r.tables[i].dst.cols);
 		ferry_free(r.tables[i].types);
 		ferry_free(r.tables[i].typmods);
+		if (r.tables[i].dxf)
+			ferry_free(r.tables[i].dxf->cols);
+		ferry_free(r.tables[i].dxf);
 	}
 	ferry_free(r.tables);
 	ferry_free(r.chunks);

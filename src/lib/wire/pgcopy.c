@@ -26,21 +26,28 @@ int wire_pgcopy_add_trailer(struct ferry_buf *o)
 	return ferry_buf_addbe16(o, 0xFFFF);
 }
 
-/* Canonical decimal text ("-12.340", "NaN") to PostgreSQL's binary
- * numeric: base-10000 digits around the decimal point. */
+/* Canonical decimal text ("-12.340", "NaN", "-Infinity": PostgreSQL 14's
+ * numeric infinities) to PostgreSQL's binary numeric: base-10000 digits
+ * around the decimal point. */
 int wire_pgcopy_add_numeric(struct ferry_buf *o, const char *s, size_t n)
 {
 	uint16_t digits[1100];
 	char ip[2100], fp[2100];
 	size_t ni = 0, nf = 0, i, nd = 0, first = 0;
-	int neg = 0, weight, rc, e = 0;
+	int neg = 0, weight, rc, e = 0, special = 0;
 
-	if (n == 3 && !strncasecmp(s, "NaN", 3)) {
+	if (n == 3 && !strncasecmp(s, "NaN", 3))
+		special = 0xC000;
+	else if (n == 8 && !strncmp(s, "Infinity", 8))
+		special = 0xD000;
+	else if (n == 9 && !strncmp(s, "-Infinity", 9))
+		special = 0xF000;
+	if (special) {
 		if ((rc = ferry_buf_addbe32(o, 8)) < 0)
 			return rc;
 		e |= ferry_buf_addbe16(o, 0);
 		e |= ferry_buf_addbe16(o, 0);
-		e |= ferry_buf_addbe16(o, 0xC000);
+		e |= ferry_buf_addbe16(o, (uint16_t)special);
 		e |= ferry_buf_addbe16(o, 0);
 		return e;  /* 0, or o's sticky error */
 	}

@@ -148,13 +148,18 @@ static int str_value(struct tw *t, size_t *i)
 	return fail_at(t, b, "unterminated string");
 }
 
-/* A dotted key at s[*i] into name (unquoted, "." between parts). */
-static int key_path(struct tw *t, size_t *i, struct ferry_buf *name)
+/*
+ * A dotted key at s[*i] into name (unquoted, "." between parts); *parts
+ * (may be NULL) is the number of parts: "a.b" quoted is one.
+ */
+static int key_path(struct tw *t, size_t *i, struct ferry_buf *name, int *parts)
 {
 	const char *s = t->s;
 	size_t n = t->n, k = *i;
 
 	ferry_buf_clear(name);
+	if (parts)
+		*parts = 1;
 	for (;;) {
 		k = rw_skip_ws(s, n, k);
 		if (k < n && (s[k] == '"' || s[k] == '\'')) {
@@ -181,6 +186,8 @@ static int key_path(struct tw *t, size_t *i, struct ferry_buf *name)
 		if (k < n && s[k] == '.') {
 			if (ferry_buf_addch(name, '.'))
 				return fail_at(t, k, "out of memory");
+			if (parts)
+				++*parts;
 			k++;
 			continue;
 		}
@@ -236,7 +243,7 @@ static int table_value(struct tw *t, size_t *i, int depth)
 			fail_at(t, open, "unterminated inline table");
 			goto out;
 		}
-		if (key_path(t, &k, &key))
+		if (key_path(t, &k, &key, NULL))
 			goto out;
 		if (k >= n || s[k] != '=') {
 			fail_at(t, k, "expected '=' after the key");
@@ -305,6 +312,7 @@ struct tent {
 	size_t kb, ke;       /* the key (or header) as written */
 	size_t vb, ve;       /* the value */
 	int line;
+	int parts;           /* parts of the key: a.b = 1 is two */
 };
 
 typedef int (*tent_fn)(struct rw_rq *q, const struct tent *e,
@@ -365,7 +373,7 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 			size_t hb = i;
 
 			i += arr ? 2 : 1;
-			if (key_path(&t, &i, &table))
+			if (key_path(&t, &i, &table, NULL))
 				break;
 			if (i >= n || s[i] != ']' || (arr && (i + 1 >= n || s[i + 1] != ']'))) {
 				fail_at(&t, i, arr ? "expected ']]' to close the table "
@@ -394,7 +402,7 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 			continue;
 		}
 		e.kb = i;
-		if (key_path(&t, &i, &key))
+		if (key_path(&t, &i, &key, &e.parts))
 			break;
 		e.ke = i;
 		while (e.ke > e.kb && rw_ws(s[e.ke - 1]))
@@ -492,7 +500,7 @@ static int scan_itab(const char *s, size_t n, size_t b, size_t e, struct itab *i
 		if (k >= e || s[k] == '}')
 			break;
 		kb = k;
-		if (key_path(&t, &k, &key) || k >= e || s[k] != '=')
+		if (key_path(&t, &k, &key, NULL) || k >= e || s[k] != '=')
 			break;
 		vb = k = rw_skip_ws(s, e, k + 1);
 		if (value(&t, &k, 1))
@@ -737,7 +745,7 @@ static int pyproject_ent(struct rw_rq *q, const struct tent *e,
 		return rw_rq_array(q, e->vb, &end);
 	if (!strcmp(e->table, "tool.poetry.extras") && q->s[e->vb] == '[')
 		return poetry_extras(q, e->vb, e->ve);
-	if (poetry_table(e->table) && !strchr(e->key, '.'))
+	if (poetry_table(e->table) && e->parts == 1)
 		return rw_rq_keyed(q, e->kb, e->ke, e->vb, e->ve, 1);
 	return 0;
 }
@@ -777,7 +785,7 @@ static int pipfile_ent(struct rw_rq *q, const struct tent *e,
 				       "[dev-packages], [<category>-packages], [source], "
 				       "[requires], [scripts], [pipenv])", e->line, root);
 	}
-	if (pipfile_packages(e->table) && !strchr(e->key, '.'))
+	if (pipfile_packages(e->table) && e->parts == 1)
 		return rw_rq_keyed(q, e->kb, e->ke, e->vb, e->ve, 0);
 	return 0;
 }

@@ -5,34 +5,18 @@
 # tests run by ferry, the batch table and --json, lock files, the dry-run
 # diff against the real run, byte-exact rollback, partial declarations
 # (--allow-partial) and bad input that must leave a directory untouched.
-# Self-contained like rewrite_fixtures.sh; prints "N passed, M failed".
+# Helpers in rewrite_lib.sh; prints "N passed, M failed".
 set -u
 
-FERRY_BIN=${FERRY_BIN:-$(pwd)/build/ferry}
-FERRY_SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-TMP=${FERRY_TEST_TMP:-/tmp}/rewrite_decl.$$
-FIX=$FERRY_SRC/tests/data/rewrite
-RECIPE=asyncio-mqtt-to-aiomqtt
-PY=/usr/bin/python3
-export PYTHONDONTWRITEBYTECODE=1
-
-pass=0
-failn=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { failn=$((failn + 1)); echo "FAIL - $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-snap() {
-	(cd "$1" && find . \( -name '.ferry-backup-*' -o -name .pytest_cache \
-		-o -name __pycache__ \) -prune -o -type f -print0 | sort -z |
-		xargs -0 sha256sum)
-}
-fresh() { rm -rf "$TMP/$1"; cp -r "$FIX/$1" "$TMP/$1"; }
+TMP_NAME=rewrite_decl
+. "$(dirname "$0")/rewrite_lib.sh"
 
 if ! command -v pytest >/dev/null 2>&1; then
 	echo "# pytest is needed: the fixture services test their own declarations"
 	exit 77
 fi
 TEST="pytest tests/ -q -p no:cacheprovider"
+PY=/usr/bin/python3
 ALL="poetry-only pipfile-svc setupcfg-svc setuppy-svc hass-integration docker-svc pdm-hatch"
 
 rm -rf "$TMP"

@@ -2,28 +2,11 @@
 # rewrite_fixtures.sh - drive `ferry rewrite` over copies of the fixture
 # service trees in tests/data/rewrite: diffs, real writes, byte-exact
 # restores (rollback.sh and automatic), idempotence, --json, bad inputs.
-# Self-contained (no lib.sh yet); prints "N passed, M failed".
+# Helpers in rewrite_lib.sh (no lib.sh); prints "N passed, M failed".
 set -u
 
-FERRY_BIN=${FERRY_BIN:-$(pwd)/build/ferry}
-FERRY_SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-TMP=${FERRY_TEST_TMP:-/tmp}/rewrite.$$
-FIX=$FERRY_SRC/tests/data/rewrite
-RECIPE=asyncio-mqtt-to-aiomqtt
-export PYTHONDONTWRITEBYTECODE=1
-
-pass=0
-failn=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { failn=$((failn + 1)); echo "FAIL - $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-# Content hashes of every file except backups and test caches.
-snap() {
-	(cd "$1" && find . \( -name '.ferry-backup-*' -o -name .pytest_cache \
-		-o -name __pycache__ \) -prune -o -type f -print0 | sort -z |
-		xargs -0 sha256sum)
-}
-fresh() { rm -rf "$TMP/$1"; cp -r "$FIX/$1" "$TMP/$1"; }
+TMP_NAME=rewrite
+. "$(dirname "$0")/rewrite_lib.sh"
 
 rm -rf "$TMP"
 mkdir -p "$TMP"

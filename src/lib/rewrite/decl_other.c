@@ -221,8 +221,10 @@ int rw_decl_setup_py(struct rw_rq *q, struct ferry_error *err)
 	long k;
 	int rc;
 
-	if ((rc = rw_pyt_tokenize(q->s, q->n, &tk, err)))
+	if ((rc = rw_pyt_tokenize(q->s, q->n, &tk, err))) {
+		rw_pyt_tokens_release(&tk);
 		return rc;
+	}
 	for (k = 0; (size_t)k < tk.n && !rc; k++) {
 		const struct pyt_token *t = &tk.v[k];
 		const struct rw_replace *rule;

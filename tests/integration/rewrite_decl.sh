@@ -147,6 +147,13 @@ check "Poetry git dependency named with its line" \
 	grep -q "^\[PARTIAL\] pyproject.toml:11: 'asyncio-mqtt' is a git dependency" pg.out
 check "Poetry git dependency: nothing written" [ "$b" = "$(snap poetry-only)" ]
 
+# hashes pinned in a requirements file: named with the command that regenerates them
+mkdir -p hashed
+printf 'asyncio-mqtt==0.16.1 \\\n    --hash=sha256:%064d\n' 0 >hashed/requirements.txt
+"$FERRY_BIN" rewrite --recipe $RECIPE --dry-run hashed >hs.out 2>&1
+check "hashed requirements: lock line with pip-compile" grep -qx \
+	"\[LOCK\] requirements.txt pins the old package: regenerate it with 'pip-compile --generate-hashes'" hs.out
+
 # --- bad input: a clear message with file and line, directory untouched -----
 badcase() {  # name fixture file content expected-message
 	local name=$1 fix=$2 file=$3 content=$4 msg=$5 b

@@ -195,6 +195,10 @@ static void decl_poetry_pipfile(void **state)
 		    "{ version = \"2\", python = \">=3\" }]\n", 3);
 	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies.asyncio-mqtt]\n"
 		    "version = \"^0.16\"\n", 1);
+	/* an inline table without a version gets the recipe's */
+	req_case(r, FERRY_REQ_PIPFILE, "[packages]\nasyncio-mqtt = { extras = [\"x\"] }\n",
+		 "[packages]\naiomqtt = { version = \"==2.4.0\", extras = [\"x\"] }\n"
+		 "paho-mqtt = \"==2.1.0\"\n");
 	/* Pipfile keeps PEP 440 and "*" */
 	req_case(r, FERRY_REQ_PIPFILE,
 		 "[packages]\nasyncio_mqtt = \"*\"\n\n[dev-packages]\npytest = \"*\"\n",

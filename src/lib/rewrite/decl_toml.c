@@ -611,11 +611,20 @@ int rw_rq_keyed(struct rw_rq *q, size_t kb, size_t ke, size_t vb, size_t ve,
 	}
 	if (rw_edits_add(&q->edits, nmb, nme - nmb, rule->to, strlen(rule->to)))
 		goto nomem;
-	if (ie > ib || s[vb] != '{') {
+	ferry_buf_clear(&nb);
+	if (s[vb] != '{' || it.ver_b) {
 		/* a string value, or the version of an inline table */
-		ferry_buf_clear(&nb);
 		if (rw_keyed_spec(rule->pin, poetry, &nb) ||
 		    rw_edits_add(&q->edits, ib, ie - ib, nb.buf, nb.len))
+			goto nomem;
+	} else {
+		/* an inline table without a version gets the recipe's */
+		size_t at = skip_gap(s, ve, vb + 1);
+
+		if (ferry_buf_addstr(&nb, "version = \"") ||
+		    rw_keyed_spec(rule->pin, poetry, &nb) ||
+		    ferry_buf_addstr(&nb, s[at] == '}' ? "\" " : "\", ") ||
+		    rw_edits_add(&q->edits, at, 0, nb.buf, nb.len))
 			goto nomem;
 	}
 	if (rule->comment && !memchr(s + ve, '#', f->after - ve)) {

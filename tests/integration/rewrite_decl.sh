@@ -37,6 +37,7 @@ check "dry-run: Poetry string" grep -qx -- '+aiomqtt = "2.4.0"   # MQTT' dry.out
 check "dry-run: Poetry inline table keeps markers" \
 	grep -qxF -- "+\"aiomqtt\" = { version = \"2.4.0\", markers = \"sys_platform == 'linux'\" }" dry.out
 check "dry-run: Poetry extras" grep -qx -- '+mqtt = \["aiomqtt"\]' dry.out
+check "dry-run: Poetry table form" grep -qx -- '+\[tool.poetry.group.bridge.dependencies.aiomqtt\]' dry.out
 check "dry-run: Pipfile" grep -qx -- '+aiomqtt = "==2.4.0"' dry.out
 check "dry-run: setup.cfg line" grep -qx -- '+    aiomqtt==2.4.0' dry.out
 check "dry-run: setup.py list" grep -qx -- '+    "aiomqtt==2.4.0",  # MQTT' dry.out

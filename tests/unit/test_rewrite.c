@@ -193,8 +193,18 @@ static void decl_poetry_pipfile(void **state)
 	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies]\nz = \"1\"\n"
 		    "asyncio-mqtt = [{ version = \"1\", python = \"<3\" }, "
 		    "{ version = \"2\", python = \">=3\" }]\n", 3);
+	/* the table form: header and version; one without a version gets one */
+	req_case(r, FERRY_REQ_PYPROJECT,
+		 "[tool.poetry.dependencies.asyncio-mqtt]\nversion = \"^0.16\"\n"
+		 "extras = [\"a\"]\n\n[tool.poetry.group.dev.dependencies.\"asyncio_mqtt\"]\n"
+		 "optional = true\n",
+		 "[tool.poetry.dependencies.aiomqtt]\nversion = \"2.4.0\"\n"
+		 "extras = [\"a\"]\n\n[tool.poetry.group.dev.dependencies.\"aiomqtt\"]\n"
+		 "version = \"2.4.0\"\noptional = true\n");
 	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies.asyncio-mqtt]\n"
-		    "version = \"^0.16\"\n", 1);
+		    "git = \"https://x/y.git\"\n", 2);
+	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies]\naiomqtt = \"2\"\n"
+		    "[tool.poetry.dependencies.asyncio-mqtt]\nversion = \"1\"\n", 3);
 	/* an inline table without a version gets the recipe's */
 	req_case(r, FERRY_REQ_PIPFILE, "[packages]\nasyncio-mqtt = { extras = [\"x\"] }\n",
 		 "[packages]\naiomqtt = { version = \"==2.4.0\", extras = [\"x\"] }\n"

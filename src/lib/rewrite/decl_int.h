@@ -59,6 +59,8 @@ struct rw_found {
 	size_t comma_at;     /* where to put a ',' when last */
 	char quote;          /* quote character (0: none) */
 	int poetry;          /* keyed: Poetry syntax (else Pipfile) */
+	int table_form;      /* [tool.poetry.dependencies.<pkg>]: no sibling
+				lines can follow it, it is never dropped */
 	char *spec;          /* its specifier text, for pin warnings */
 	int deleted;
 	size_t edit_b, edit_e;  /* its edits in rq.edits */
@@ -75,6 +77,14 @@ struct rw_rq {
 	struct ferry_buf *notes;
 	struct ferry_buf tmp;
 	int hold;            /* a declaration cannot be rewritten: edit nothing */
+	/* pyproject: the open [tool.poetry.dependencies.<pkg>] table */
+	struct {
+		const struct rw_replace *rule;  /* NULL: none or not replaced */
+		char *table;
+		size_t body;                    /* start of its first key line */
+		int line;
+		int has_version, source;
+	} sub;
 };
 
 int rw_ws(char c);                 /* blank or tab */

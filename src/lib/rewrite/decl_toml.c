@@ -729,27 +729,133 @@ static int poetry_extras(struct rw_rq *q, size_t b, size_t e)
 	return 0;
 }
 
+/*
+ * Close the open [tool.poetry.dependencies.<pkg>] table: a replaced
+ * package without a version key gets the recipe's.
+ */
+static int sub_close(struct rw_rq *q)
+{
+	struct ferry_buf nb = FERRY_BUF_INIT;
+	int rc = 0;
+
+	if (q->sub.rule && !q->sub.has_version && !q->sub.source) {
+		if (ferry_buf_addstr(&nb, "version = \"") ||
+		    rw_keyed_spec(q->sub.rule->pin, 1, &nb) ||
+		    ferry_buf_addstr(&nb, "\"\n") ||
+		    rw_edits_add(&q->edits, q->sub.body, 0, nb.buf, nb.len))
+			rc = FERRY_ENOMEM;
+	}
+	ferry_buf_release(&nb);
+	ferry_free(q->sub.table);
+	memset(&q->sub, 0, sizeof(q->sub));
+	return rc;
+}
+
+/* The header of [tool.poetry.dependencies.<pkg>] (pkg as written last). */
+static int sub_open(struct rw_rq *q, const struct tent *e, const char *pkg)
+{
+	const char *s = q->s;
+	const struct rw_replace *rule;
+	struct rw_found *f;
+	size_t pe = e->ke, pb, le;
+
+	ferry_buf_clear(&q->tmp);
+	if (ferry_pip_normalize(pkg, strlen(pkg), &q->tmp))
+		return FERRY_ENOMEM;
+	rule = rw_find_replace(q->r, q->tmp.buf);
+	f = rw_rq_add_found(q);
+	if (!f)
+		return FERRY_ENOMEM;
+	f->layout = RW_LAY_KEYED;
+	f->table_form = 1;
+	f->poetry = 1;
+	f->line = e->line;
+	f->edit_b = f->edit_e = q->edits.n;
+	f->orig_norm = ferry_strdup(q->tmp.buf);
+	f->norm = ferry_strdup(rule ? rule->to_norm : q->tmp.buf);
+	f->spec = ferry_strdup(pkg);
+	f->marker = ferry_strdup("");
+	f->indent = ferry_strdup("");
+	f->eol = ferry_strdup("");
+	if (!f->orig_norm || !f->norm || !f->spec || !f->marker || !f->indent ||
+	    !f->eol)
+		return FERRY_ENOMEM;
+	for (le = e->ke; le < q->n && s[le] != '\n'; le++)
+		;
+	f->line_b = f->after = le;
+	if (!rule)
+		return 0;
+	/* the last key part of the header: before the ']' */
+	while (pe > e->kb && s[pe - 1] == ']')
+		pe--;
+	while (pe > e->kb && rw_ws(s[pe - 1]))
+		pe--;
+	if (pe > e->kb && (s[pe - 1] == '"' || s[pe - 1] == '\'')) {
+		char qc = s[--pe];
+
+		for (pb = pe; pb > e->kb && s[pb - 1] != qc; pb--)
+			;
+	} else {
+		for (pb = pe; pb > e->kb && s[pb - 1] != '.' && s[pb - 1] != '[' &&
+		     !rw_ws(s[pb - 1]); pb--)
+			;
+	}
+	if (rw_edits_add(&q->edits, pb, pe - pb, rule->to, strlen(rule->to)))
+		return FERRY_ENOMEM;
+	f->edit_e = q->edits.n;
+	q->sub.rule = rule;
+	q->sub.table = ferry_strdup(e->table);
+	q->sub.body = le < q->n ? le + 1 : le;
+	q->sub.line = e->line;
+	if (!q->sub.table)
+		return FERRY_ENOMEM;
+	return rw_rq_note(q, "%s -> %s%s", pkg, rule->to, rule->pin);
+}
+
+/* A key of the open [tool.poetry.dependencies.<pkg>] table. */
+static int sub_key(struct rw_rq *q, const struct tent *e)
+{
+	struct ferry_buf nb = FERRY_BUF_INIT;
+	size_t ib, ie;
+	int rc = 0;
+
+	if (!strcmp(e->key, "version")) {
+		q->sub.has_version = 1;
+		if (string_inside(q->s, e->vb, e->ve, &ib, &ie))
+			return rw_rq_partial(q, e->line, "the version of [%s] is no "
+					     "string; replace it by hand", e->table);
+		if (rw_keyed_spec(q->sub.rule->pin, 1, &nb) ||
+		    rw_edits_add(&q->edits, ib, ie - ib, nb.buf, nb.len))
+			rc = FERRY_ENOMEM;
+		ferry_buf_release(&nb);
+		return rc;
+	}
+	if (!strcmp(e->key, "git") || !strcmp(e->key, "path") ||
+	    !strcmp(e->key, "url") || !strcmp(e->key, "file")) {
+		q->sub.source = 1;
+		return rw_rq_partial(q, e->line, "[%s] is a %s dependency; replace "
+				     "it by '%s' by hand", e->table, e->key,
+				     q->sub.rule->to);
+	}
+	return 0;
+}
+
 static int pyproject_ent(struct rw_rq *q, const struct tent *e,
 			 struct ferry_error *err)
 {
 	size_t end;
 	const char *pkg;
+	int rc;
 
 	(void)err;
 	if (!e->key) {
+		if ((rc = sub_close(q)))
+			return rc;
 		pkg = poetry_subtable(e->table);
-		if (pkg) {
-			ferry_buf_clear(&q->tmp);
-			if (ferry_pip_normalize(pkg, strlen(pkg), &q->tmp))
-				return FERRY_ENOMEM;
-			if (rw_find_replace(q->r, q->tmp.buf))
-				return rw_rq_partial(q, e->line, "[%s] is a table; write "
-						     "it as one line '%s = \"...\"' or "
-						     "replace it by hand", e->table,
-						     rw_find_replace(q->r, q->tmp.buf)->to);
-		}
-		return 0;
+		return pkg ? sub_open(q, e, pkg) : 0;
 	}
+	if (q->sub.rule && !strcmp(e->table, q->sub.table))
+		return sub_key(q, e);
 	if (q->s[e->vb] == '[' && dep_array(e->table, e->key))
 		return rw_rq_array(q, e->vb, &end);
 	if (!strcmp(e->table, "tool.poetry.extras") && q->s[e->vb] == '[')
@@ -761,7 +867,9 @@ static int pyproject_ent(struct rw_rq *q, const struct tent *e,
 
 int rw_decl_pyproject(struct rw_rq *q, struct ferry_error *err)
 {
-	return walk(q, pyproject_ent, "TOML", err);
+	int rc = walk(q, pyproject_ent, "TOML", err);
+
+	return rc ? rc : sub_close(q);
 }
 
 /* ---- Pipfile ---------------------------------------------------------- */

@@ -223,6 +223,7 @@ static void rq_release(struct rw_rq *q)
 		ferry_free(q->found[i].spec);
 	}
 	ferry_free(q->found);
+	ferry_free(q->sub.table);
 	rw_edits_release(&q->edits);
 	ferry_buf_release(&q->tmp);
 }
@@ -433,6 +434,14 @@ static int drop_duplicates(struct rw_rq *q)
 				break;
 		if (j == q->nfound)
 			continue;
+		if (f->table_form) {
+			/* a whole table: deleting it is not a line's edit */
+			if (rw_rq_partial(q, f->line, "[...%s] table: '%s' is already "
+					  "listed; remove the table by hand", f->spec,
+					  f->norm))
+				return FERRY_ENOMEM;
+			continue;
+		}
 		/* neutralize this entry's edits, then delete its line */
 		for (j = f->edit_b; j < f->edit_e; j++) {
 			q->edits.v[j].len = 0;
@@ -468,6 +477,13 @@ static int apply_adds(struct rw_rq *q)
 			}
 		if (!w)
 			continue;
+		if (w->table_form && !found_present(q, a->norm, 1)) {
+			if (rw_rq_warn(q, w->line, "add '%s%s' beside '%s' by hand "
+				       "(ferry does not add tables)", a->package,
+				       a->pin, a->when))
+				goto nomem;
+			continue;
+		}
 		if (found_present(q, a->norm, 1)) {
 			for (j = 0; j < q->nfound; j++) {
 				struct rw_found *f = &q->found[j];
@@ -756,14 +772,14 @@ int ferry_rewrite_requirements(const ferry_recipe *r, int kind,
 	case FERRY_REQ_DOCKERFILE: rc = rw_decl_dockerfile(&q, err); break;
 	default: rc = do_txt(&q); break;
 	}
+	if (!rc)
+		rc = drop_duplicates(&q);
 	if (!rc && q.hold) {
 		/* a declaration this reader cannot rewrite: never half edit */
 		*changed = 0;
 		rc = ferry_buf_add(out, text, len) ? FERRY_ENOMEM : 0;
 		goto fail;
 	}
-	if (!rc)
-		rc = drop_duplicates(&q);
 	if (!rc)
 		rc = apply_adds(&q);
 	if (!rc)

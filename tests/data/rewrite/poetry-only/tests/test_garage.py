@@ -13,6 +13,8 @@ def test_poetry_declares_aiomqtt():
     assert dev["aiomqtt"]["version"] == "2.4.0"
     assert dev["aiomqtt"]["markers"] == "sys_platform == 'linux'"
     assert doc["tool"]["poetry"]["extras"]["mqtt"] == ["aiomqtt"]
+    bridge = doc["tool"]["poetry"]["group"]["bridge"]["dependencies"]
+    assert bridge["aiomqtt"] == {"version": "2.4.0", "optional": True}
 
 
 def test_no_asyncio_mqtt_left():

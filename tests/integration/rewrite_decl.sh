@@ -8,8 +8,8 @@
 # Helpers in rewrite_lib.sh; prints "N passed, M failed".
 set -u
 
-TMP_NAME=rewrite_decl
-. "$(dirname "$0")/rewrite_lib.sh"
+# shellcheck source=tests/integration/rewrite_lib.sh
+. "$(dirname "$0")/rewrite_lib.sh" rewrite_decl
 
 if ! command -v pytest >/dev/null 2>&1; then
 	echo "# pytest is needed: the fixture services test their own declarations"

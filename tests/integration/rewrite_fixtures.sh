@@ -5,8 +5,8 @@
 # Helpers in rewrite_lib.sh (no lib.sh); prints "N passed, M failed".
 set -u
 
-TMP_NAME=rewrite
-. "$(dirname "$0")/rewrite_lib.sh"
+# shellcheck source=tests/integration/rewrite_lib.sh
+. "$(dirname "$0")/rewrite_lib.sh" rewrite
 
 rm -rf "$TMP"
 mkdir -p "$TMP"

@@ -1,12 +1,13 @@
+# shellcheck shell=bash
 # rewrite_lib.sh - what the `ferry rewrite` tests share (sourced by
-# rewrite_fixtures.sh and rewrite_decl.sh; set TMP_NAME first): the
+# rewrite_fixtures.sh and rewrite_decl.sh with their name as $1): the
 # fixture paths, ok/bad/check counters, snap (content hashes of a tree
 # without backups and test caches) and fresh (a new copy of a fixture).
 FERRY_BIN=${FERRY_BIN:-$(pwd)/build/ferry}
 FERRY_SRC=${FERRY_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-TMP=${FERRY_TEST_TMP:-/tmp}/$TMP_NAME.$$
+TMP=${FERRY_TEST_TMP:-/tmp}/$1.$$
 FIX=$FERRY_SRC/tests/data/rewrite
-RECIPE=asyncio-mqtt-to-aiomqtt
+export RECIPE=asyncio-mqtt-to-aiomqtt  # used by the scripts that source this
 export PYTHONDONTWRITEBYTECODE=1
 
 pass=0
@@ -20,4 +21,4 @@ snap() {
 		-o -name __pycache__ \) -prune -o -type f -print0 | sort -z |
 		xargs -0 sha256sum)
 }
-fresh() { rm -rf "$TMP/$1"; cp -r "$FIX/$1" "$TMP/$1"; }
+fresh() { rm -rf "${TMP:?}/$1"; cp -r "$FIX/$1" "$TMP/$1"; }

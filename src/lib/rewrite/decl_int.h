@@ -77,6 +77,8 @@ struct rw_rq {
 	struct ferry_buf *notes;
 	struct ferry_buf tmp;
 	int hold;            /* a declaration cannot be rewritten: edit nothing */
+	size_t line_pos;     /* rw_rq_line's cache: line_no is the line there */
+	int line_no;
 	/* pyproject: the open [tool.poetry.dependencies.<pkg>] table */
 	struct {
 		const struct rw_replace *rule;  /* NULL: none or not replaced */
@@ -90,6 +92,8 @@ struct rw_rq {
 int rw_ws(char c);                 /* blank or tab */
 size_t rw_skip_ws(const char *s, size_t n, size_t i);
 int rw_line_of(const char *s, size_t off);
+/* The same for q->s, linear over a reader's forward walk. */
+int rw_rq_line(struct rw_rq *q, size_t off);
 struct rw_found *rw_rq_add_found(struct rw_rq *q);
 /* Change note ("asyncio-mqtt -> aiomqtt==2.4.0"). */
 int rw_rq_note(struct rw_rq *q, const char *fmt, ...)
@@ -118,11 +122,11 @@ int rw_rq_handle_req(struct rw_rq *q, size_t base, size_t len, int in_string,
 int rw_rq_array(struct rw_rq *q, size_t open, size_t *end);
 /*
  * One `name = value` entry of a Poetry (poetry) or Pipfile table: key
- * s[kb, ke) (with its quotes), value s[vb, ve) (a string, an inline table
- * or an array).
+ * s[kb, ke) (with its quotes) on 1-based line, value s[vb, ve) (a string,
+ * an inline table or an array).
  */
 int rw_rq_keyed(struct rw_rq *q, size_t kb, size_t ke, size_t vb, size_t ve,
-		int poetry);
+		int line, int poetry);
 
 /*
  * A recipe pin ("==2.4.0", "" for any) as the version string of a keyed

@@ -11,6 +11,7 @@
  * original, so comments and layout stay as written.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ferry/alloc.h"
@@ -318,14 +319,90 @@ struct tent {
 typedef int (*tent_fn)(struct rw_rq *q, const struct tent *e,
 		       struct ferry_error *err);
 
-static int list_has(const struct rw_strlist *l, const char *s)
+/*
+ * Names defined in the file, for "defined twice": tables (by name) and
+ * keys (by the header they follow and their name), checked once sorted
+ * at the end so that large files stay n log n.
+ */
+struct defd {
+	char *name;          /* table, or "<header seq>\001<key>" */
+	const char *table;   /* for the message (points into name or tabs) */
+	size_t off;
+	int is_key;
+};
+
+struct defs {
+	struct defd *v;
+	size_t n, cap;
+};
+
+static int defs_add(struct defs *d, int is_key, size_t seq, const char *table,
+		    const char *name, size_t off)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	struct defd *x;
+
+	if (FERRY_GROW(d->v, d->cap, d->n + 1))
+		return FERRY_ENOMEM;
+	if (is_key ? ferry_buf_addf(&b, "%zu\001%s", seq, name) ||
+		     ferry_buf_add(&b, "", 1) || ferry_buf_addstr(&b, table) :
+		     ferry_buf_addstr(&b, name)) {
+		ferry_buf_release(&b);
+		return FERRY_ENOMEM;
+	}
+	x = &d->v[d->n++];
+	/* a key is "<seq>\001<key>\0<table>": one block for both */
+	x->name = ferry_malloc(b.len + 1);
+	if (x->name) {
+		memcpy(x->name, b.buf, b.len);
+		x->name[b.len] = '\0';
+	}
+	x->table = x->name && is_key ? x->name + strlen(x->name) + 1 : x->name;
+	x->off = off;
+	x->is_key = is_key;
+	ferry_buf_release(&b);
+	if (!x->name) {
+		d->n--;
+		return FERRY_ENOMEM;
+	}
+	return 0;
+}
+
+static int defd_cmp(const void *a, const void *b)
+{
+	const struct defd *x = a, *y = b;
+	int c = x->is_key - y->is_key;
+
+	if (!c)
+		c = strcmp(x->name, y->name);
+	if (!c)
+		c = x->off < y->off ? -1 : x->off > y->off;
+	return c;
+}
+
+/* The first name (in file order) defined a second time, or NULL. */
+static const struct defd *defs_twice(struct defs *d)
+{
+	const struct defd *first = NULL;
+	size_t i;
+
+	if (d->n)
+		qsort(d->v, d->n, sizeof(*d->v), defd_cmp);
+	for (i = 1; i < d->n; i++)
+		if (d->v[i].is_key == d->v[i - 1].is_key &&
+		    !strcmp(d->v[i].name, d->v[i - 1].name) &&
+		    (!first || d->v[i].off < first->off))
+			first = &d->v[i];
+	return first;
+}
+
+static void defs_release(struct defs *d)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], s))
-			return 1;
-	return 0;
+	for (i = 0; i < d->n; i++)
+		ferry_free(d->v[i].name);
+	ferry_free(d->v);
 }
 
 /* End of the line at i: only blanks and a comment may follow a value. */
@@ -352,9 +429,11 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 	const char *s = q->s;
 	size_t n = q->n, i = 0;
 	struct ferry_buf table = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
-	struct rw_strlist tables = { NULL, 0, 0 }, keys = { NULL, 0, 0 };
+	struct defs defs = { NULL, 0, 0 };
+	const struct defd *twice;
 	char dup[160];
-	int rc = 0;
+	size_t seen = 0, seq = 0;
+	int rc = 0, line = 1;
 
 	while (i < n && !t.why && !rc) {
 		struct tent e;
@@ -367,7 +446,10 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 			continue;
 		}
 		memset(&e, 0, sizeof(e));
-		e.line = rw_line_of(s, i);
+		/* lines counted as the walk goes: large files stay linear */
+		for (; seen < i; seen++)
+			line += s[seen] == '\n';
+		e.line = line;
 		if (s[i] == '[') {
 			int arr = i + 1 < n && s[i + 1] == '[';
 			size_t hb = i;
@@ -385,17 +467,11 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 			e.ke = i;
 			if (line_end(&t, &i, "text after the table header"))
 				break;
-			if (!arr && list_has(&tables, table.buf)) {
-				snprintf(dup, sizeof(dup), "table [%s] is defined twice",
-					 table.buf);
-				fail_at(&t, hb, dup);
-				break;
-			}
-			if (!arr && rw_strlist_push(&tables, table.buf)) {
+			if (!arr && defs_add(&defs, 0, 0, "", table.buf, hb)) {
 				rc = FERRY_ENOMEM;
 				break;
 			}
-			rw_strlist_release(&keys);
+			seq++;
 			e.table = table.buf;
 			if (fn)
 				rc = fn(q, &e, err);
@@ -418,13 +494,7 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 		e.ve = i;
 		if (line_end(&t, &i, "text after the value"))
 			break;
-		if (list_has(&keys, key.buf)) {
-			snprintf(dup, sizeof(dup), "key '%s' is defined twice in [%s]",
-				 key.buf, table.buf);
-			fail_at(&t, e.kb, dup);
-			break;
-		}
-		if (rw_strlist_push(&keys, key.buf)) {
+		if (defs_add(&defs, 1, seq, table.buf, key.buf, e.kb)) {
 			rc = FERRY_ENOMEM;
 			break;
 		}
@@ -433,13 +503,21 @@ static int walk(struct rw_rq *q, tent_fn fn, const char *file,
 		if (fn)
 			rc = fn(q, &e, err);
 	}
+	if (!t.why && !rc && (twice = defs_twice(&defs))) {
+		if (twice->is_key)
+			snprintf(dup, sizeof(dup), "key '%s' is defined twice in [%s]",
+				 strchr(twice->name, 1) + 1, twice->table);
+		else
+			snprintf(dup, sizeof(dup), "table [%s] is defined twice",
+				 twice->name);
+		fail_at(&t, twice->off, dup);
+	}
 	if (t.why && !rc)
 		rc = ferry_error_set(err, FERRY_EPARSE, "line %d: not valid %s: %s",
 				     rw_line_of(s, t.bad), file, t.why);
 	ferry_buf_release(&table);
 	ferry_buf_release(&key);
-	rw_strlist_release(&tables);
-	rw_strlist_release(&keys);
+	defs_release(&defs);
 	return rc;
 }
 
@@ -526,7 +604,7 @@ static int scan_itab(const char *s, size_t n, size_t b, size_t e, struct itab *i
 }
 
 int rw_rq_keyed(struct rw_rq *q, size_t kb, size_t ke, size_t vb, size_t ve,
-		int poetry)
+		int line, int poetry)
 {
 	const char *s = q->s;
 	const struct rw_replace *rule;
@@ -553,7 +631,7 @@ int rw_rq_keyed(struct rw_rq *q, size_t kb, size_t ke, size_t vb, size_t ve,
 	f->layout = RW_LAY_KEYED;
 	f->poetry = poetry;
 	f->edit_b = f->edit_e = q->edits.n;
-	f->line = rw_line_of(s, kb);
+	f->line = line;
 	f->orig_norm = ferry_strdup(q->tmp.buf);
 	for (ls = kb; ls > 0 && s[ls - 1] != '\n'; ls--)
 		;
@@ -861,7 +939,7 @@ static int pyproject_ent(struct rw_rq *q, const struct tent *e,
 	if (!strcmp(e->table, "tool.poetry.extras") && q->s[e->vb] == '[')
 		return poetry_extras(q, e->vb, e->ve);
 	if (poetry_table(e->table) && e->parts == 1)
-		return rw_rq_keyed(q, e->kb, e->ke, e->vb, e->ve, 1);
+		return rw_rq_keyed(q, e->kb, e->ke, e->vb, e->ve, e->line, 1);
 	return 0;
 }
 
@@ -903,7 +981,7 @@ static int pipfile_ent(struct rw_rq *q, const struct tent *e,
 				       "[requires], [scripts], [pipenv])", e->line, root);
 	}
 	if (pipfile_packages(e->table) && e->parts == 1)
-		return rw_rq_keyed(q, e->kb, e->ke, e->vb, e->ve, 0);
+		return rw_rq_keyed(q, e->kb, e->ke, e->vb, e->ve, e->line, 0);
 	return 0;
 }
 

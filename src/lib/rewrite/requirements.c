@@ -254,6 +254,21 @@ int rw_line_of(const char *s, size_t off)
 	return line;
 }
 
+/* rw_line_of from a cached position: readers go forward, so a file with
+ * many requirements stays linear */
+int rw_rq_line(struct rw_rq *q, size_t off)
+{
+	if (off < q->line_pos) {
+		q->line_pos = 0;
+		q->line_no = 1;
+	}
+	if (!q->line_no)
+		q->line_no = 1;
+	for (; q->line_pos < off; q->line_pos++)
+		q->line_no += q->s[q->line_pos] == '\n';
+	return q->line_no;
+}
+
 struct rw_found *rw_rq_add_found(struct rw_rq *q)
 {
 	struct rw_found *f;
@@ -294,7 +309,7 @@ int rw_rq_handle_req(struct rw_rq *q, size_t base, size_t len, int in_string,
 	f->marker = r.marker_e > r.marker_b ?
 		ferry_strndup(s + r.spec_e, r.marker_e - r.spec_e) : ferry_strdup("");
 	f->spec = ferry_strndup(s + r.name_b, r.spec_e - r.name_b);
-	f->line = rw_line_of(q->s, base + r.name_b);
+	f->line = rw_rq_line(q, base + r.name_b);
 	f->in_string = in_string;
 	if (!f->orig_norm || !f->marker || !f->spec)
 		return FERRY_ENOMEM;

@@ -368,6 +368,13 @@ warnings:
 	json_object_set_new(jd, "partial", lines_json(partial));
 	json_object_set_new(jd, "locks", locks_json(ferry_rewrite_plan_locks(plan)));
 out:
+	/* the same keys for every directory, also one that failed early */
+	if (!json_object_get(jd, "warnings"))
+		json_object_set_new(jd, "warnings", json_array());
+	if (!json_object_get(jd, "partial"))
+		json_object_set_new(jd, "partial", json_array());
+	if (!json_object_get(jd, "locks"))
+		json_object_set_new(jd, "locks", json_array());
 	json_object_set_new(jd, "status", json_string(status));
 	json_object_set_new(jd, "result", json_string(result_json[row->result]));
 	json_object_set_new(jd, "files", jfiles);

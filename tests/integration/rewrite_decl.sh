@@ -110,6 +110,7 @@ assert r["poetry-only"]["locks"] == [{"file": "poetry.lock", "command": "poetry 
 assert r["setuppy-svc"]["result"] == "failed-partial"
 assert r["setuppy-svc"]["partial"][0].startswith("setup.py:4: ")
 assert r["notaservice"]["result"] == "not-a-service"
+assert all({"partial", "locks", "warnings", "files"} <= set(x) for x in d["directories"])
 s = d["summary"]
 assert s["migrated"] == 1 and s["failed-partial"] == 1 and s["not-a-service"] == 1, s
 assert d["exit_code"] == 1 and "error" in d

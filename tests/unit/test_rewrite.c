@@ -282,6 +282,28 @@ static void decl_other_formats(void **state)
 	ferry_recipe_free(r);
 }
 
+/* A pin the shell would read as a redirection gets quoted in Dockerfiles. */
+static void decl_docker_quotes(void **state)
+{
+	static const char rc_text[] =
+		"name: q\n"
+		"requirements:\n"
+		"  replace:\n"
+		"    - {package: asyncio-mqtt, with: aiomqtt, pin: \">=2.4,<3\"}\n"
+		"  add:\n"
+		"    - {package: paho-mqtt, pin: \">=2.1\", when: aiomqtt}\n";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_recipe *r = NULL;
+
+	(void)state;
+	assert_int_equal(ferry_recipe_parse(rc_text, strlen(rc_text), "t", &r, &err), 0);
+	req_case(r, FERRY_REQ_DOCKERFILE, "RUN pip install asyncio-mqtt==0.16 x\n",
+		 "RUN pip install \"aiomqtt>=2.4,<3\" \"paho-mqtt>=2.1\" x\n");
+	req_case(r, FERRY_REQ_DOCKERFILE, "RUN pip install 'asyncio-mqtt'\n",
+		 "RUN pip install 'aiomqtt>=2.4,<3' 'paho-mqtt>=2.1'\n");
+	ferry_recipe_free(r);
+}
+
 static void decl_kinds(void **state)
 {
 	(void)state;
@@ -522,6 +544,7 @@ int main(void)
 		cmocka_unit_test(decl_poetry_pipfile),
 		cmocka_unit_test(decl_other_formats),
 		cmocka_unit_test(decl_kinds),
+		cmocka_unit_test(decl_docker_quotes),
 		cmocka_unit_test(python_rename),
 		cmocka_unit_test(python_warnings_and_errors),
 		cmocka_unit_test(tokens),

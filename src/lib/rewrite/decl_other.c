@@ -465,6 +465,42 @@ static int split_words(const char *s, size_t b, size_t e, struct word **out,
 	return 0;
 }
 
+/* Does a pin of the recipe mean something to the shell? */
+static int pins_need_quotes(const struct ferry_recipe *r)
+{
+	static const char special[] = "<>|&;()$`\\\"' \t*?[]#~!{}";
+	size_t i;
+
+	for (i = 0; i < r->nreplace; i++)
+		if (strpbrk(r->replace[i].pin, special))
+			return 1;
+	for (i = 0; i < r->nadd; i++)
+		if (strpbrk(r->add[i].pin, special))
+			return 1;
+	return 0;
+}
+
+/* Put the bare word of f (ending at we) in double quotes: the opening
+ * quote goes into its rename edit, which starts the word. */
+static int quote_word(struct rw_rq *q, struct rw_found *f, size_t we)
+{
+	struct rw_edit *x = &q->edits.v[f->edit_b];
+	size_t n = strlen(x->text);
+	char *t = ferry_malloc(n + 2);
+
+	if (!t)
+		return FERRY_ENOMEM;
+	t[0] = '"';
+	memcpy(t + 1, x->text, n + 1);
+	ferry_free(x->text);
+	x->text = t;
+	f->quote = '"';
+	if (rw_edits_add(&q->edits, we, 0, "\"", 1))
+		return FERRY_ENOMEM;
+	f->edit_e = q->edits.n;
+	return 0;
+}
+
 /* The requirement words of every `pip install` in one RUN. */
 static int docker_run(struct rw_rq *q, size_t b, size_t e)
 {
@@ -517,6 +553,11 @@ static int docker_run(struct rw_rq *q, size_t b, size_t e)
 			f->layout = RW_LAY_WORD;
 			f->no_comment = 1;
 			f->quote = qc;
+			if (!qc && f->edit_e > f->edit_b && pins_need_quotes(q->r)) {
+				/* ">=2,<3" bare would be a shell redirection */
+				if ((rc = quote_word(q, f, w[a].e)))
+					break;
+			}
 			f->line_b = w[a].b;
 			while (f->line_b > b && rw_ws(s[f->line_b - 1]))
 				f->line_b--;

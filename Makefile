@@ -3,8 +3,9 @@
 #   make deps     install missing Debian packages (scripts/deps.txt)
 #   make check    deps, build, then every test (ctest starts and stops the
 #                 test servers itself; see tests/services)
-#   make bench    build, then bench/run: ferry copy vs pgloader, sqlite3|psql
-#                 and server-side binary COPY on generated data (BENCH_ARGS=...)
+#   make bench    build, then bench/run: the matrix of 5 generated table shapes,
+#                 ferry's defaults vs -j 1/-j N, pgloader, sqlite3|psql and the
+#                 server-side binary COPY + builds (BENCH_ARGS=..., BENCH_ROWS=...)
 #   make bench-influx  build, then bench/influx: ferry copy influx:// vs curl's raw
 #                 export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
 #   make check-tsan  the relay's tests (ctest -R relay) under ThreadSanitizer

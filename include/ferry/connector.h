@@ -51,8 +51,11 @@ enum ferry_conn_caps {
 	FERRY_CAP_FILE = 1 << 14,     /* the url's path is a local file (a database,
 				       * or lp/csv data: a file or a directory)
 				       * that a read needs (see file_sides) */
-	FERRY_CAP_POINTS = 1 << 15    /* a point store: ferry copy writes points
+	FERRY_CAP_POINTS = 1 << 15,   /* a point store: ferry copy writes points
 				       * into it (copy/points_out.c), not rows */
+	FERRY_CAP_QUERY = 1 << 16     /* key_range and read take a ferry_table
+				       * whose query is set (model.h: a relational
+				       * map's source query, in this store's SQL) */
 };
 
 /* Open flags. */
@@ -99,6 +102,10 @@ struct ferry_read_spec {
 	void *reject_ud;
 	const char *order;       /* index name, NULL: key order */
 	const char *key_lo, *key_hi;
+	/* per batch column, nonzero: the caller never looks at it, the
+	 * source may deliver NULL there without reading it (a pre-scan of a
+	 * few columns of a wide table); NULL: every column */
+	const unsigned char *unread;
 };
 
 /*

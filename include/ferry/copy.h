@@ -32,7 +32,9 @@ struct ferry_copy_opts {
 	size_t batch_rows;          /* 0 = default */
 	size_t batch_bytes;
 	int64_t chunk_rows;         /* rows per committed chunk, 0 = default */
-	int jobs;                   /* parallel connections, 0 = one per core */
+	int jobs;                   /* parallel streams; 0 = auto: decided from
+				     * the cores, where the server runs and the
+				     * tables, and said in the result's decisions */
 	int key_order;              /* never load a table in an index's order */
 	const char *maintenance_work_mem; /* for the index builds ("64MB"); NULL =
 				     * the server's, raised to 64MB if lower */
@@ -83,6 +85,8 @@ struct ferry_copy_result {
 	uint64_t bytes;
 	char **warnings;     /* human lines, in order */
 	size_t nwarnings;
+	char **decisions;    /* what -j auto decided and why, one line each */
+	size_t ndecisions;
 	char **renames;      /* "long name -> short name" */
 	size_t nrenames;
 	char *rejects_path;  /* NULL when nothing was rejected */

@@ -135,6 +135,26 @@ struct ferry_fk {
 	int deferrable;
 };
 
+/*
+ * A relational map's source (FERRY_CAP_QUERY): the rows of a query in the
+ * store's own SQL, one column per expression, read in key order.  A read
+ * (ferry_read_spec) of a table with a query selects
+ *   key, exprs[0], ... FROM from [WHERE where] [AND key BETWEEN lo AND hi]
+ *   ORDER BY key
+ * where from is a table name, or a SELECT (from_sql) read as a subquery;
+ * the batch keys are the key's values.  key_range gives the smallest and
+ * largest key and the row count, and fails (FERRY_EINVAL, naming the key)
+ * when a key value is NULL or not an integer.  Without a key the rows
+ * come in the query's order as one range, keyed by their ordinal.
+ */
+struct ferry_query {
+	char *from;          /* a table name, or a SELECT when from_sql */
+	int from_sql;
+	char *key;           /* integer expression over from's columns, or NULL */
+	char *where;         /* filter expression, or NULL */
+	char **exprs;        /* one per column of the table */
+};
+
 struct ferry_table {
 	char *name;
 	char *sql;
@@ -158,6 +178,8 @@ struct ferry_table {
 	char *chunk_order;   /* FERRY_CAP_CHUNKS: the chunks, in ordinal order,
 			      * hold the rows in the order of this index; NULL:
 			      * in no index's order */
+	const struct ferry_query *query;  /* FERRY_CAP_QUERY: read this query,
+			      * not a stored table (borrowed; see above) */
 };
 
 struct ferry_view {

@@ -64,7 +64,13 @@ struct ferry_relay_opts {
 	const char *devices_id_column;    /* NULL = "device_id" */
 	const char *telemetry_measurement;/* NULL = "telemetry" */
 	int commit_window_us;        /* primary group commit window; 0 = 2000 */
-	const char *mqtt_url;        /* mqtt://[user[:pw]@]host[:port]; NULL: no MQTT */
+	const char *mqtt_url;        /* mqtt[s]://[user[:pw]@]host[:port]; NULL: no MQTT */
+	const char *mqtt_password;   /* when the URL has a user and no password
+				      * (environment or file only: not in `ps`) */
+	const char *mqtt_cafile;     /* mqtts://: CA file or directory; NULL: the system's */
+	const char *mqtt_cert;       /* mqtts://: client certificate (PEM) */
+	const char *mqtt_key;        /* mqtts://: its private key (PEM) */
+	int mqtt_insecure;           /* mqtts://: check neither certificate nor host name */
 	const char *mqtt_map;        /* the subscriptions (YAML) */
 	const char *mqtt_client_id;  /* the broker keeps our session under it;
 				      * NULL = "ferry-relay-" + host name */
@@ -84,7 +90,8 @@ void ferry_relay_opts_release(struct ferry_relay_opts *o);
  * "--": listen, old, new, spool, spool-max, phase, cutover-db, layout, map, table,
  * series-tag, keep-ns, max-body, threads, databases (a list), auth
  * {user, password}, devices {table, key-column, id-column, measurement},
- * commit-window-us, mqtt, mqtt-map, mqtt-client-id).  An unknown key is FERRY_EUSAGE naming it and the
+ * commit-window-us, mqtt, mqtt-map, mqtt-client-id, mqtt-password, mqtt-cafile,
+ * mqtt-cert, mqtt-key, mqtt-insecure).  An unknown key is FERRY_EUSAGE naming it and the
  * line.  Only options still unset are filled: load the command line
  * first, then the environment, then the file. */
 int ferry_relay_config_load(struct ferry_relay_opts *o, const char *path,

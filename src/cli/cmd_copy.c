@@ -35,6 +35,10 @@ static const char copy_usage[] =
 	"        lp:///path[?db=NAME] (a line-protocol file; lp:- for stdout)\n"
 	"\n"
 	"options:\n"
+	"  --map FILE.yaml      with a top-level tables: (a relational map): reshape\n"
+	"                       a SQLite source into other tables, each a source\n"
+	"                       table or query with column expressions, lookups\n"
+	"                       and defaults (examples/maps/inverter-bridge/)\n"
 	"  --schema NAME        target schema (default public)\n"
 	"  --data-only          load into tables that already exist (matched by name)\n"
 	"  --schema-only        create tables, keys and indexes, copy no rows\n"
@@ -52,7 +56,10 @@ static const char copy_usage[] =
 	"  --batch-rows N       rows per batch (default 10000)\n"
 	"  --chunk-rows N       rows per committed chunk (default 250000, or less\n"
 	"                       so that one big table keeps every job busy)\n"
-	"  -j, --jobs N         parallel connections (default: one per core)\n"
+	"  -j, --jobs N|auto    parallel COPY streams (default auto: from the cores,\n"
+	"                       whether the server is on this host, the tables;\n"
+	"                       one stream first, more only while they add rows/s;\n"
+	"                       the summary says what it chose and why)\n"
 	"  --key-order          load every table in key ranges, in parallel; by\n"
 	"                       default a table whose target gets an index led by a\n"
 	"                       text column is loaded in that index's order (one\n"
@@ -148,6 +155,11 @@ static void print_text(const struct ferry_copy_result *r, FILE *o, int quiet)
 		if (r->tables[i].order)
 			fprintf(o, "%s: loaded in the order of index %s (one stream)\n",
 				r->tables[i].name, r->tables[i].order);
+	if (r->ndecisions) {
+		fprintf(o, "\ndecided:\n");
+		for (i = 0; i < r->ndecisions; i++)
+			fprintf(o, "  %s\n", r->decisions[i]);
+	}
 	fprintf(o, "\nphases:");
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		fprintf(o, " %s %.2fs", ferry_copy_phase_name((int)i), r->phase_seconds[i]);
@@ -213,6 +225,13 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 	json_object_set_new(root, "phases", phases);
 	json_object_set_new(root, "warnings", warn);
 	json_object_set_new(root, "renames", ren);
+	{
+		json_t *dec = json_array();
+
+		for (i = 0; i < r->ndecisions; i++)
+			json_array_append_new(dec, json_string(r->decisions[i]));
+		json_object_set_new(root, "decided", dec);
+	}
 	json_object_set_new(root, "rejects_file", r->rejects_path ?
 			    json_string(r->rejects_path) : json_null());
 	if (err && err->code)
@@ -298,7 +317,13 @@ int cmd_copy(int argc, char **argv)
 		case OPT_BATCH_ROWS:
 		case OPT_CHUNK_ROWS: {
 			char *end;
-			long long v = strtoll(optarg, &end, 10);
+			long long v;
+
+			if (c == 'j' && !strcmp(optarg, "auto")) {
+				o.jobs = 0;
+				break;
+			}
+			v = strtoll(optarg, &end, 10);
 
 			if (*end || v <= 0)
 				return cli_usage("copy", "invalid number '%s'", optarg);

@@ -58,18 +58,29 @@ static const char relay_usage[] =
 	"  --auth USER:PASS     require these credentials (default: auth off,\n"
 	"                       credentials ignored, as influxd)\n"
 	"  --mqtt URL           also subscribe to an MQTT broker:\n"
-	"                       mqtt://[USER[:PASS]@]HOST[:PORT]; a QoS 1/2\n"
-	"                       message is acknowledged after the ack rule holds\n"
+	"                       mqtt://[USER[:PASS]@]HOST[:PORT] (port 1883) or\n"
+	"                       mqtts://... (TLS, port 8883); a QoS 1/2 message\n"
+	"                       is acknowledged after the ack rule holds; the\n"
+	"                       password may come from $FERRY_RELAY_MQTT_PASSWORD\n"
 	"  --mqtt-map FILE      the subscriptions and how messages become points\n"
 	"                       (YAML; examples/mqtt/)\n"
 	"  --mqtt-client-id ID  the broker keeps our session under this id\n"
 	"                       (default ferry-relay-HOSTNAME)\n"
+	"  --mqtt-cafile FILE   mqtts://: the CA certificates (PEM file or\n"
+	"                       directory) the broker's certificate must chain\n"
+	"                       to (default: the system's CA store)\n"
+	"  --mqtt-cert FILE     mqtts://: a client certificate (PEM), for brokers\n"
+	"  --mqtt-key FILE      that require one, and its private key\n"
+	"  --mqtt-insecure      mqtts://: check neither the broker's certificate\n"
+	"                       nor its host name (testing only: warned at start)\n"
 	"  --config FILE        a YAML file of these options (keys as the long\n"
 	"                       options: listen, old, ..., databases: [..],\n"
 	"                       auth: {user, password}, devices: {table,\n"
 	"                       key-column, id-column, measurement},\n"
 	"                       commit-window-us, mqtt, mqtt-map,\n"
-	"                       mqtt-client-id); default $FERRY_RELAY_CONFIG\n"
+	"                       mqtt-client-id, mqtt-password, mqtt-cafile,\n"
+	"                       mqtt-cert, mqtt-key, mqtt-insecure); default\n"
+	"                       $FERRY_RELAY_CONFIG\n"
 	"  --json               print the final status (after a stop) as JSON\n"
 	"  -q, --quiet          log warnings and errors only (default: one line\n"
 	"                       per event: start, phase, a store down or back)\n"
@@ -88,7 +99,8 @@ static const char relay_usage[] =
 enum {
 	OPT_LISTEN = 256, OPT_OLD, OPT_NEW, OPT_SPOOL, OPT_SPOOL_MAX, OPT_PHASE,
 	OPT_MAX_BODY, OPT_THREADS, OPT_DB, OPT_CUTOVER_DB, OPT_AUTH, OPT_CONFIG, OPT_MQTT,
-	OPT_MQTT_MAP, OPT_MQTT_CLIENT_ID
+	OPT_MQTT_MAP, OPT_MQTT_CLIENT_ID, OPT_MQTT_CAFILE, OPT_MQTT_CERT, OPT_MQTT_KEY,
+	OPT_MQTT_INSECURE
 };
 
 int cmd_relay(int argc, char **argv)
@@ -114,6 +126,10 @@ int cmd_relay(int argc, char **argv)
 		{ "mqtt", required_argument, NULL, OPT_MQTT },
 		{ "mqtt-map", required_argument, NULL, OPT_MQTT_MAP },
 		{ "mqtt-client-id", required_argument, NULL, OPT_MQTT_CLIENT_ID },
+		{ "mqtt-cafile", required_argument, NULL, OPT_MQTT_CAFILE },
+		{ "mqtt-cert", required_argument, NULL, OPT_MQTT_CERT },
+		{ "mqtt-key", required_argument, NULL, OPT_MQTT_KEY },
+		{ "mqtt-insecure", no_argument, NULL, OPT_MQTT_INSECURE },
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -221,6 +237,10 @@ int cmd_relay(int argc, char **argv)
 		case OPT_MQTT: o.mqtt_url = optarg; break;
 		case OPT_MQTT_MAP: o.mqtt_map = optarg; break;
 		case OPT_MQTT_CLIENT_ID: o.mqtt_client_id = optarg; break;
+		case OPT_MQTT_CAFILE: o.mqtt_cafile = optarg; break;
+		case OPT_MQTT_CERT: o.mqtt_cert = optarg; break;
+		case OPT_MQTT_KEY: o.mqtt_key = optarg; break;
+		case OPT_MQTT_INSECURE: o.mqtt_insecure = 1; break;
 		case 'h':
 			fputs(relay_usage, stdout);
 			ret = FERRY_EXIT_OK;

@@ -32,6 +32,8 @@ static const char verify_usage[] =
 	"        through --map FILE's points: rules when given\n"
 	"\n"
 	"options:\n"
+	"  --map FILE.yaml      with a top-level tables: (a relational map): compare\n"
+	"                       each target table with its source query, as rows\n"
 	"  --schema NAME        target schema (default public)\n"
 	"  --include GLOB       verify only matching tables (repeatable)\n"
 	"  --exclude GLOB       leave matching tables out (repeatable)\n"

@@ -1,6 +1,7 @@
 /*
- * fuzz_recipe.c - rewrite recipes (YAML), and with the built-in recipe
- * the requirements and Python rewriters on arbitrary input.
+ * fuzz_recipe.c - rewrite recipes (YAML), and with the built-in recipes
+ * the requirements and Python rewriters (renames and codemods) on
+ * arbitrary input.
  */
 #include <stdint.h>
 #include <string.h>
@@ -23,6 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		ferry_buf_clear(&out);
 		ferry_rewrite_requirements(r, FERRY_REQ_PYPROJECT, s, n, &out, &notes, &changed, &err);
 		ferry_buf_clear(&out);
+		ferry_rewrite_python(r, s, n, &out, &notes, &changed, &err);
+		ferry_recipe_free(r);
+	}
+	/* the codemods: argument insertion spelled per file */
+	r = NULL;
+	ferry_buf_clear(&out);
+	if (ferry_recipe_load("paho-mqtt-1-to-2", &r, &err) == 0) {
 		ferry_rewrite_python(r, s, n, &out, &notes, &changed, &err);
 		ferry_recipe_free(r);
 	}

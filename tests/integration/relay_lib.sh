@@ -13,6 +13,10 @@
 # pg_points               points in PostgreSQL (rows of field 'value')
 # pg_doubled              rows stored more than once in PostgreSQL
 # relay_stat KEY          a number from the relay's /stats
+# wait_for DESC CMD...    until CMD succeeds (max WAIT_S, default 60 s); else
+#                         say so with the relay's /stats
+# stat_ge KEY N           relay_stat KEY >= N
+# mqtt_connected          /stats says the relay is connected to the broker
 # relay_drained           wait until the relay's spool is empty (max 120 s)
 # relay_phase_is PHASE    wait until /stats says PHASE (max 10 s)
 # relay_set_phase PHASE [URL]  ferry cutover set-phase PHASE --db URL (default
@@ -91,6 +95,21 @@ for part in k.split("."):
     v = v[part]
 print(v)' "$1"
 }
+
+wait_for() {
+	local desc=$1 i
+	shift
+	for ((i = 0; i < ${WAIT_S:-60} * 10; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	_t_say "waited ${WAIT_S:-60} s for: $desc ($(curl -sS "$RURL/stats"))" >&2
+	return 1
+}
+
+stat_ge() { (($(relay_stat "$1") >= $2)); }
+
+mqtt_connected() { [[ "$(relay_stat mqtt.connected)" == True ]]; }
 
 relay_drained() {
 	local i

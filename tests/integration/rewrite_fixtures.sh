@@ -36,7 +36,7 @@ check "dry-run exits 1 when changes are pending" [ $? -eq 1 ]
 check "dry-run writes nothing" [ "$before" = "$(snap client-code)" ]
 check "dry-run shows the requirement change" \
 	grep -qx -- '+aiomqtt\[websockets\]==2.4.0 ; python_version >= "3.8"  # MQTT client' dry.out
-check "dry-run shows the import change" grep -qx -- '+from aiomqtt.error import MqttCodeError' dry.out
+check "dry-run shows the import change" grep -qx -- '+from aiomqtt.exceptions import MqttCodeError' dry.out
 check "summary line for requirements" grep -qx -- '\[DRY\] requirements.txt: Asyncio_MQTT -> aiomqtt==2.4.0' dry.out
 check "already-migrated is skipped" grep -q 'already migrated' dry.out
 check "API warning with file:line" \
@@ -63,7 +63,7 @@ check "strings untouched" grep -qx 'BANNER = "built on asyncio_mqtt"' client-cod
 check "f-string untouched" grep -qxF "TEMPLATE = f\"{BANNER} via {'asyncio_mqtt'!r}\"" client-code/src/sensor_bridge/mqtt.py
 check "comment untouched" grep -qx '# Client wrapper around asyncio_mqtt (see the asyncio_mqtt docs).' client-code/src/sensor_bridge/mqtt.py
 check "longer identifier untouched" grep -qx 'def my_asyncio_mqtt_helper():' client-code/src/sensor_bridge/mqtt.py
-check "attribute use rewritten" grep -qx '    return aiomqtt.Client(hostname=host, client_id="bridge-1")' client-code/src/sensor_bridge/mqtt.py
+check "attribute use rewritten" grep -qx '    return aiomqtt.Client(hostname=host, identifier="bridge-1")' client-code/src/sensor_bridge/mqtt.py
 bk=$(ls -d client-code/.ferry-backup-$RECIPE-* 2>/dev/null | head -1)
 check "backup directory with rollback.sh" [ -x "$bk/rollback.sh" ]
 

@@ -676,7 +676,7 @@ static void read_all(struct cx *x, const struct ferry_table *t, int has_range,
 		     int64_t lo, int64_t hi, size_t batch_rows, struct got *g,
 		     size_t ncols, size_t cap)
 {
-	struct ferry_read_spec rs = { t, has_range, lo, hi, batch_rows, 0, NULL, NULL, NULL, NULL, NULL };
+	struct ferry_read_spec rs = { t, has_range, lo, hi, batch_rows, 0, NULL, NULL, NULL, NULL, NULL, NULL };
 
 	memset(g, 0, sizeof(*g));
 	assert_int_equal(ferry_batch_init(&g->all, ncols, cap), 0);
@@ -911,7 +911,10 @@ static void ops_table(void **state)
 	assert_non_null(o->close);
 	assert_non_null(o->quote_ident);
 	/* no bit beyond the last one connector.h defines */
-	assert_int_equal(caps & ~(((unsigned)FERRY_CAP_POINTS << 1) - 1u), 0);
+	assert_int_equal(caps & ~(((unsigned)FERRY_CAP_QUERY << 1) - 1u), 0);
+	/* a relational map's source: read and key_range of a query table */
+	if (caps & FERRY_CAP_QUERY)
+		assert_true(o->read && o->key_range && o->query && (caps & FERRY_CAP_READ));
 	if (caps & FERRY_CAP_LOCK)
 		assert_true(o->lock && o->unlock);
 	if (caps & FERRY_CAP_SNAPSHOT)
@@ -1178,6 +1181,94 @@ static void source_reads(void **state)
 	ferry_catalog_free(cat);
 }
 
+/*
+ * FERRY_CAP_QUERY (model.h's struct ferry_query): a query table's key
+ * range and its rows in key order, a range of them, a query as from:,
+ * no key (one range of ordinals), and a key that is not an integer.
+ */
+static void query_reads(void **state)
+{
+	struct cx *x = *state;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	char *exprs[3] = { (char *)"serial", (char *)"ts + 1", NULL };
+	struct ferry_query q = { (char *)"qsrc", 0, (char *)"id", (char *)"serial = 'a'", exprs };
+	struct ferry_column cols[2] = { { .name = (char *)"serial" }, { .name = (char *)"ts1" } };
+	struct ferry_table t = { .name = (char *)"q", .cols = cols, .ncols = 2, .rowid_alias = -1,
+				 .query = &q };
+	int64_t lo = -1, hi = -1, n = -1;
+	struct got g;
+	size_t r;
+	int id;
+
+	NEED_CAPS(x, FERRY_CAP_QUERY | FERRY_CAP_DDL);
+	assert_int_equal(ferry_buf_addstr(&sql, "CREATE TABLE qsrc (id INTEGER PRIMARY KEY, "
+					  "serial TEXT, ts INTEGER);"), 0);
+	for (id = 10; id >= 1; id--)
+		assert_int_equal(ferry_buf_addf(&sql, "INSERT INTO qsrc VALUES (%d, '%s', %d);", id,
+						id % 2 ? "b" : "a", 1000 + id), 0);
+	OK(x->ops->exec(x->c, sql.buf, err), sql.buf);
+	ferry_buf_release(&sql);
+
+	OK(x->ops->key_range(x->c, &t, &lo, &hi, &n, err), "key_range of a query");
+	assert_int_equal(lo, 2);
+	assert_int_equal(hi, 10);
+	assert_int_equal(n, 5);
+	read_all(x, &t, 0, 0, 0, 2, &g, 2, 100);
+	assert_int_equal(g.all.nrows, 5);
+	for (r = 0; r < 5; r++) {
+		const struct ferry_cell *s = ferry_batch_cell(&g.all, r, 0);
+		const struct ferry_cell *v = ferry_batch_cell(&g.all, r, 1);
+
+		assert_int_equal(g.all.keys[r], 2 * (int64_t)r + 2);
+		assert_int_equal(s->kind, FERRY_V_TEXT);
+		assert_memory_equal(ferry_cell_bytes(&g.all, s), "a", 1);
+		assert_int_equal(v->kind, FERRY_V_INT);
+		assert_int_equal(v->v.i, 1001 + 2 * (int64_t)r + 2);
+	}
+	ferry_batch_release(&g.all);
+	read_all(x, &t, 1, 3, 8, 0, &g, 2, 100);
+	assert_int_equal(g.all.nrows, 3);
+	assert_int_equal(g.all.keys[0], 4);
+	assert_int_equal(g.all.keys[2], 8);
+	ferry_batch_release(&g.all);
+
+	/* a query as from:, keyed by one of its columns */
+	q.from = (char *)"SELECT serial, min(ts) AS ts, min(id) AS k FROM qsrc GROUP BY serial";
+	q.from_sql = 1;
+	q.key = (char *)"k";
+	q.where = NULL;
+	OK(x->ops->key_range(x->c, &t, &lo, &hi, &n, err), "key_range of a from: query");
+	assert_int_equal(lo, 1);
+	assert_int_equal(hi, 2);
+	assert_int_equal(n, 2);
+	read_all(x, &t, 1, 1, 2, 0, &g, 2, 100);
+	assert_int_equal(g.all.nrows, 2);
+	assert_int_equal(g.all.keys[0], 1);
+	assert_memory_equal(ferry_cell_bytes(&g.all, ferry_batch_cell(&g.all, 0, 0)), "b", 1);
+	assert_int_equal(ferry_batch_cell(&g.all, 0, 1)->v.i, 1002);
+	ferry_batch_release(&g.all);
+
+	/* no key: every row, keys are ordinals */
+	q.key = NULL;
+	t.without_rowid = 1;
+	OK(x->ops->key_range(x->c, &t, &lo, &hi, &n, err), "key_range without a key");
+	assert_int_equal(n, 2);
+	read_all(x, &t, 0, 0, 0, 0, &g, 2, 100);
+	assert_int_equal(g.all.nrows, 2);
+	assert_int_equal(g.all.keys[0], 1);
+	assert_int_equal(g.all.keys[1], 2);
+	ferry_batch_release(&g.all);
+
+	/* a key that is not an integer cannot cut chunks */
+	{
+		struct ferry_error e = FERRY_ERROR_INIT;
+
+		q.key = (char *)"serial";
+		assert_int_equal(x->ops->key_range(x->c, &t, &lo, &hi, &n, &e), FERRY_EINVAL);
+		assert_non_null(strstr(e.msg, "not an integer"));
+	}
+}
+
 /* A callback's non-zero return stops the read and is passed back. */
 static int stop_after_one(struct ferry_batch *b, void *ud, struct ferry_error *err)
 {
@@ -1191,7 +1282,7 @@ static void source_stop(void **state)
 	struct cx *x = *state;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_catalog *cat;
-	struct ferry_read_spec rs = { NULL, 0, 0, 0, 2, 0, NULL, NULL, NULL, NULL, NULL };
+	struct ferry_read_spec rs = { NULL, 0, 0, 0, 2, 0, NULL, NULL, NULL, NULL, NULL, NULL };
 	int calls = 0;
 
 	NEED_CAPS(x, FERRY_CAP_READ | FERRY_CAP_DESCRIBE | FERRY_CAP_DDL);
@@ -1260,7 +1351,7 @@ static void rowset_free(struct rowset *rs)
 static void read_rows(ferry_conn *c, const struct ferry_table *t, int has_range, int64_t lo,
 		      int64_t hi, struct rowset *out)
 {
-	struct ferry_read_spec rs = { t, has_range, lo, hi, 2, 0, NULL, NULL, NULL, NULL, NULL };
+	struct ferry_read_spec rs = { t, has_range, lo, hi, 2, 0, NULL, NULL, NULL, NULL, NULL, NULL };
 
 	OK(ferry_conn_ops_of(c)->read(c, &rs, rows_text, out, err), "read");
 }
@@ -1500,6 +1591,7 @@ int main(void)
 		cmocka_unit_test(describe_tables),
 		cmocka_unit_test(source_reads),
 		cmocka_unit_test(source_stop),
+		cmocka_unit_test(query_reads),
 		cmocka_unit_test(point_reads),
 		cmocka_unit_test(query_params),
 		cmocka_unit_test(lock_unlock),

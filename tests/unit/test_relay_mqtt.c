@@ -4,7 +4,9 @@
  * stream cut anywhere asks for more, malformed packets and oversized
  * PUBLISH heads are told apart; map files load or fail naming the line;
  * each payload format gives the line protocol an HTTP /write would, and
- * each kind of bad message is a reject with its reason.
+ * each kind of bad message is a reject with its reason; the record of
+ * what was taken per topic (mqtt_seen.c) skips what it should, forgets an
+ * undone batch, and reads back after a restart and a torn write.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -293,6 +295,98 @@ static void test_map_load_errors(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ seen */
+
+#define SEEN(s, t, p) relay_mqtt_seen_has(s, t, strlen(t), p, strlen(p))
+#define ADD(s, t, p, r) relay_mqtt_seen_add(s, t, strlen(t), p, strlen(p), r)
+
+static void test_seen(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct relay_mqtt_seen *s = NULL;
+	char dir[] = "/tmp/ferry-seen-XXXXXX", path[64];
+	FILE *f;
+	long size;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mqtt-seen", dir);
+	assert_int_equal(relay_mqtt_seen_open(dir, &s, &err), 0);
+	assert_int_equal(SEEN(s, "ha/porch", "11.5"), 0);
+	/* pending: seen within the batch (overlapping filters), forgotten when
+	 * the batch is not durable */
+	ADD(s, "ha/porch", "11.5", 1);
+	assert_int_equal(SEEN(s, "ha/porch", "11.5"), 1);
+	relay_mqtt_seen_drop(s);
+	assert_int_equal(SEEN(s, "ha/porch", "11.5"), 0);
+	/* committed: the retained payload, then live ones on the topic */
+	ADD(s, "ha/porch", "11.5", 1);
+	relay_mqtt_seen_commit(s);
+	ADD(s, "ha/porch", "12", 0);
+	ADD(s, "ha/porch", "13", 0);
+	ADD(s, "ha/hall", "19.5", 0);
+	relay_mqtt_seen_commit(s);
+	assert_int_equal(SEEN(s, "ha/porch", "11.5"), 1);   /* the retained one */
+	assert_int_equal(SEEN(s, "ha/porch", "13"), 1);     /* the last one */
+	assert_int_equal(SEEN(s, "ha/porch", "12"), 0);     /* neither */
+	assert_int_equal(SEEN(s, "ha/hall", "19.5"), 1);
+	assert_int_equal(SEEN(s, "ha/other", "19.5"), 0);
+	relay_mqtt_seen_close(s);
+
+	/* a restart reads it back, a torn record at the end is dropped */
+	assert_non_null(f = fopen(path, "ab"));
+	fputs("torn", f);
+	fclose(f);
+	assert_int_equal(relay_mqtt_seen_open(dir, &s, &err), 0);
+	assert_int_equal(SEEN(s, "ha/porch", "11.5"), 1);
+	assert_int_equal(SEEN(s, "ha/porch", "13"), 1);
+	assert_int_equal(SEEN(s, "ha/hall", "19.5"), 1);
+	assert_int_equal(SEEN(s, "ha/porch", "12"), 0);
+	relay_mqtt_seen_close(s);
+	assert_non_null(f = fopen(path, "rb"));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	assert_int_equal((size - 8) % 24, 0);
+
+	/* many changes: the file is rewritten whole, and still reads back */
+	assert_int_equal(relay_mqtt_seen_open(dir, &s, &err), 0);
+	for (int i = 0; i < 100000; i++) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", i);
+		ADD(s, "ha/busy", v, 0);
+		relay_mqtt_seen_commit(s);
+	}
+	relay_mqtt_seen_close(s);
+	assert_non_null(f = fopen(path, "rb"));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	assert_true(size < 8 + 24 * 70000);
+	assert_int_equal(relay_mqtt_seen_open(dir, &s, &err), 0);
+	assert_int_equal(SEEN(s, "ha/busy", "99999"), 1);
+	assert_int_equal(SEEN(s, "ha/porch", "11.5"), 1);
+	relay_mqtt_seen_close(s);
+
+	/* not our file: an error naming it, nothing overwritten */
+	assert_non_null(f = fopen(path, "wb"));
+	fputs("something else entirely", f);
+	fclose(f);
+	assert_int_equal(relay_mqtt_seen_open(dir, &s, &err), FERRY_EIO);
+	assert_non_null(strstr(err.msg, "is not a record of MQTT topics"));
+	assert_non_null(strstr(err.msg, path));
+	unlink(path);
+
+	/* no directory: in memory only */
+	assert_int_equal(relay_mqtt_seen_open(NULL, &s, &err), 0);
+	ADD(s, "t", "p", 1);
+	relay_mqtt_seen_commit(s);
+	assert_int_equal(SEEN(s, "t", "p"), 1);
+	relay_mqtt_seen_close(s);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_map_formats),
 		cmocka_unit_test(test_map_rejects),
 		cmocka_unit_test(test_map_load_errors),
+		cmocka_unit_test(test_seen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

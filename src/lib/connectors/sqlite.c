@@ -571,6 +571,8 @@ static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 	sqlite3_stmt *st = NULL;
 	int rc = 0, e = 0;
 
+	if (t->query)
+		return sq_query_key_range(c, t, lo, hi, count, err);
 	if (t->without_rowid) {
 		e |= ferry_buf_addstr(&sql, "SELECT 0, 0, count(*) FROM ");
 		e |= conn_quote_dq(t->name, &sql);
@@ -939,12 +941,25 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 	int rc = 0, step, keyed = !t->without_rowid, e = 0;
 	int64_t ordinal = 0;
 
+	if (t->query) {
+		if ((rc = ferry_batch_init(&b, t->ncols, maxrows)) < 0)
+			return ferry_error_set(err, rc, "out of memory");
+		ncols = t->ncols;
+		if ((rc = sq_query_stmt(c, spec, &st, &keyed, err)) < 0)
+			goto out;
+		goto rows;
+	}
 	e |= ferry_buf_addstr(&sql, keyed ? "SELECT rowid" : "SELECT NULL");
 	for (i = 0; i < t->ncols; i++) {
 		if (t->cols[i].hidden)
 			continue;
 		e |= ferry_buf_addstr(&sql, ", ");
-		e |= conn_quote_dq(t->cols[i].name, &sql);
+		/* SQLite decodes a record's fields only up to the last one a
+		 * statement reads: NULL in place of a blob is never copied */
+		if (spec->unread && spec->unread[ncols])
+			e |= ferry_buf_addstr(&sql, "NULL");
+		else
+			e |= conn_quote_dq(t->cols[i].name, &sql);
 		ncols++;
 	}
 	if ((rc = ferry_batch_init(&b, ncols, maxrows)) < 0) {
@@ -1374,7 +1389,8 @@ const struct ferry_conn_ops sq_ops = {
 	.schemes = sq_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
 		FERRY_CAP_TXN | FERRY_CAP_DDL | FERRY_CAP_KEYRANGE | FERRY_CAP_ORDERED |
-		FERRY_CAP_LOCK | FERRY_CAP_SNAPSHOT | FERRY_CAP_UNTYPED | FERRY_CAP_FILE,
+		FERRY_CAP_LOCK | FERRY_CAP_SNAPSHOT | FERRY_CAP_UNTYPED | FERRY_CAP_FILE |
+		FERRY_CAP_QUERY,
 	.open = sq_open,
 	.close = sq_close,
 	.describe = sq_describe,

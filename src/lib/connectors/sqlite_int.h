@@ -24,4 +24,12 @@ int sq_err(struct ferry_conn *c, struct ferry_error *err, int code,
 /* ops->content_id: a hash of the pages a reader sees (main file + WAL). */
 int sq_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
 
+/* A relational map's source query (sqlite_query.c, FERRY_CAP_QUERY):
+ * key_range of t->query, and the prepared statement of a read of it
+ * (*keyed: its first column is the key, else NULL). */
+int sq_query_key_range(struct ferry_conn *c, const struct ferry_table *t, int64_t *lo,
+		       int64_t *hi, int64_t *count, struct ferry_error *err);
+int sq_query_stmt(struct ferry_conn *c, const struct ferry_read_spec *spec, sqlite3_stmt **st,
+		  int *keyed, struct ferry_error *err);
+
 #endif

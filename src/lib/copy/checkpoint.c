@@ -340,9 +340,10 @@ static int claimable(struct ferry_buf *sql, const char *job)
  * chunks other workers hold.  *found = 0 when none is left unlocked.  The
  * chunks of an ordered table (bounds set) go one after the other, so the
  * rows land in the target in that order: only the first pending one of
- * such a table can be taken.
+ * such a table can be taken.  gate (NULL: none) is more SQL on p that a
+ * chunk must pass: a relational map's load order (relmap.h).
  */
-int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
+int ck_claim(ferry_conn *dst, const char *job, const char *gate, int *found, int *stream_no,
 	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
 	     struct ferry_error *err)
 {
@@ -356,6 +357,10 @@ int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
 			 "has_range::int || ' ' || coalesce(key_lo, '-') || ' ' || "
 			 "coalesce(key_hi, '-') FROM ferry.progress p WHERE ");
 	berr |= claimable(&sql, job);
+	if (gate) {
+		berr |= ferry_buf_addstr(&sql, " AND ");
+		berr |= ferry_buf_addstr(&sql, gate);
+	}
 	berr |= ferry_buf_addstr(&sql, " ORDER BY stream_no, range_lo LIMIT 1 FOR UPDATE SKIP LOCKED");
 	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull) {

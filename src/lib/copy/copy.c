@@ -75,6 +75,9 @@ void ferry_copy_result_free(struct ferry_copy_result *r)
 	for (i = 0; i < r->nrenames; i++)
 		ferry_free(r->renames[i]);
 	ferry_free(r->renames);
+	for (i = 0; i < r->ndecisions; i++)
+		ferry_free(r->decisions[i]);
+	ferry_free(r->decisions);
 	ferry_free(r->rejects_path);
 	ferry_free(r->job);
 	ferry_free(r);
@@ -305,6 +308,8 @@ static int fingerprint(struct run *r, char out[33], struct ferry_error *err)
 		berr |= ferry_buf_addf(&b, "x:%s|", o->exclude[i]);
 	for (i = 0; o->casts && o->casts[i]; i++)
 		berr |= ferry_buf_addf(&b, "c:%s|", o->casts[i]);
+	if (r->map)
+		berr |= ferry_buf_addf(&b, "map:%s|", r->map->digest);
 	for (i = 0; i < r->plan.ntables; i++) {
 		const struct table_plan *tp = &r->plan.tables[i];
 
@@ -453,14 +458,15 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			if ((rc = run_built(r, &b, berr, err)) < 0)
 				goto out;
 			continue;
-		} else if (tp->exists && !r->o->data_only) {
+		} else if (tp->exists && !r->o->data_only && !r->map) {
 			rc = ferry_error_set(err, FERRY_EEXIST,
 				"table '%s' already exists in the target: use --data-only to load "
 				"into it, --truncate to empty it first, or --drop to recreate it",
 				tp->dst_name);
 			goto out;
 		}
-		if (r->o->data_only)
+		/* a map loads the tables that exist as they are */
+		if (r->o->data_only || (r->map && tp->exists))
 			continue;
 		ferry_buf_clear(&b);
 		berr |= plan_ddl_create_table(&r->plan, tp, schema, &b);
@@ -526,12 +532,17 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 			for (k = 0; k < tp->ncols; k++)
 				if (!strcmp(tp->cols[k].src_name, tp->src->cols[tp->src->rowid_alias].name))
 					key = tp->cols[k].dst_name;
-		if (!key) {
+		if (!key && r->map && !r->o->truncate)
+			plan_strv_pushf(&r->plan.warnings,
+				"rows job '%s' wrote into '%s' stay: a map's rows carry no source key "
+				"to find them by (--truncate empties the table first)", r->job,
+				tp->dst_name);
+		else if (!key && !r->o->truncate)
 			plan_strv_pushf(&r->plan.warnings,
 				"rows written to '%s' cannot be removed by chunk: the table has no "
 				"integer key; it is left as it is", tp->dst_name);
+		if (!key)
 			continue;
-		}
 		ferry_buf_clear(&b);
 		berr |= ferry_buf_addstr(&b, "DELETE FROM ");
 		berr |= plan_qualified(&b, r->schema, tp->dst_name);
@@ -808,12 +819,15 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
 	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
 	lc.jobs = r->jobs;
+	lc.ramp = r->ramp;
+	lc.readers = r->readers;
 	lc.job = r->ckpt ? r->job : NULL;
 	lc.worker_id = r->worker_id;
 	lc.tables = r->plan.tables;
 	lc.ntables = r->plan.ntables;
 	lc.chunks = r->chunks;
 	lc.nchunks = r->nchunks;
+	lc.claim_gate = r->map ? r->map->gate : NULL;
 	lc.max_errors = r->o->max_errors;
 	lc.max_error_rate = r->o->max_error_rate;
 	lc.retries = r->o->retries >= 0 ? r->o->retries : 10;
@@ -838,6 +852,8 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	}
 	rc = copy_load_chunks(&lc, err);
 	ferry_progress_done(r->progress);
+	if (lc.ramp && lc.ramp_note[0])
+		plan_strv_pushf(&r->decisions, "streams: %s", lc.ramp_note);
 	if (rc == 0 && (lc.max_errors >= 0 || lc.max_error_rate >= 0)) {
 		int64_t rd = atomic_load(&lc.read_total), rj = atomic_load(&lc.rejected_total);
 
@@ -1000,6 +1016,9 @@ static void fill_result(struct run *r)
 	res->warnings = r->plan.warnings.v;
 	res->nwarnings = r->plan.warnings.n;
 	memset(&r->plan.warnings, 0, sizeof(r->plan.warnings));
+	res->decisions = r->decisions.v;
+	res->ndecisions = r->decisions.n;
+	memset(&r->decisions, 0, sizeof(r->decisions));
 	res->renames = r->plan.renames.v;
 	res->nrenames = r->plan.renames.n;
 	memset(&r->plan.renames, 0, sizeof(r->plan.renames));
@@ -1085,7 +1104,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 {
 	int berr = 0;
 	struct run r;
-	struct ferry_copy_opts lo;
+	struct ferry_copy_opts lo, mo;
 	char *ts_url = NULL;
 	struct ferry_buf rejdir = FERRY_BUF_INIT;
 	char *made = NULL;  /* a SQLite target file this run creates */
@@ -1098,12 +1117,30 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	memset(&r, 0, sizeof(r));
 	if (out)
 		*out = NULL;
+	/* a map with tables: reshapes a relational source (relmap.h); the
+	 * other maps are for time-series sources */
+	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
+		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &r.map, err)) < 0)
+			return rc;
+		if ((o->include && o->include[0]) || (o->exclude && o->exclude[0]) ||
+		    (o->casts && o->casts[0]) || o->views) {
+			copy_relmap_free(r.map);
+			return ferry_error_set(err, FERRY_EUSAGE, "--include, --exclude, --cast and "
+					       "--views do not apply to map '%s': its tables: names "
+					       "the tables, their columns and types", o->ts.map);
+		}
+		mo = *o;
+		mo.ts.map = NULL;
+		o = &mo;
+	}
 	/* a time-series source carries its mapping options in its URL, so
 	 * every connection and the resume fingerprint see them; a table map
 	 * (target:) loads into the user's existing table, a point map alone
 	 * into the tables of --layout, which copy creates */
-	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0)
+	if ((rc = ferry_ts_url(o->src, &o->ts, &ts_url, err)) < 0) {
+		copy_relmap_free(r.map);
 		return rc;
+	}
 	lo = *o;
 	lo.src = ts_url;
 	if (o->ts.map) {
@@ -1122,6 +1159,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	r.res = ferry_calloc(1, sizeof(*r.res));
 	if (!r.res) {
 		ferry_free(ts_url);
+		copy_relmap_free(r.map);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -1189,12 +1227,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	r.sops = ferry_conn_ops_of(r.src);
 	r.dops = ferry_conn_ops_of(r.dst);
-	r.jobs = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (r.jobs < 1)
-		r.jobs = 1;
+	r.jobs = 1;  /* copy_tune decides, once the plan is known */
 	r.ckpt = (r.dops->caps & FERRY_CAP_CHECKPOINT) != 0;
-	if (!r.ckpt)
-		r.jobs = 1;  /* SQLite has one writer */
 	if (!(r.dops->caps & FERRY_CAP_WRITE)) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED, "'%s' cannot be a copy target",
 				     r.dops->name);
@@ -1205,7 +1239,11 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	if (r.dops->describe && (rc = r.dops->describe(r.dst, r.schema, &r.tcat, err)) < 0)
 		goto out;
-	if ((rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err)) < 0)
+	if (r.map)
+		rc = copy_relmap_plan(&r.plan, r.map, r.src, r.scat, r.tcat, r.schema, 0, err);
+	else
+		rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err);
+	if (rc < 0)
 		goto out;
 	for (i = 0; i < r.plan.ntables; i++)
 		r.plan.tables[i].index = (int)i;
@@ -1224,6 +1262,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		r.res->ntables++;
 	}
 	if ((rc = plan_chunks(&r, &total, err)) < 0)
+		goto out;
+	if ((rc = copy_tune(&r, err)) < 0)
 		goto out;
 	if (ts) {
 		char msg[96];
@@ -1280,7 +1320,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 			"keys, indexes and foreign keys are only recreated on PostgreSQL targets");
 		copy_plain_views(&r);
 	}
-	for (i = 0; !o->views && i < r.scat->nviews; i++)
+	for (i = 0; !o->views && !r.map && i < r.scat->nviews; i++)
 		plan_strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",
 			   r.scat->views[i].name);
 out:
@@ -1307,6 +1347,7 @@ out:
 	plan_release(&r.plan);
 	rej_release(&r.rej);
 	plan_strv_release(&r.created);
+	plan_strv_release(&r.decisions);
 	for (i = 0; i < r.nchunks; i++) {
 		ferry_free(r.chunks[i].key_lo);
 		ferry_free(r.chunks[i].key_hi);
@@ -1314,6 +1355,7 @@ out:
 	ferry_free(r.chunks);
 	ferry_catalog_free(r.scat);
 	ferry_catalog_free(r.tcat);
+	copy_relmap_free(r.map);
 	ferry_conn_close(r.src);
 	ferry_conn_close(r.dst);
 	if (rc < 0 && made && access(made, F_OK) == 0) {

@@ -14,6 +14,8 @@
 #include "ferry/progress.h"
 #include "model/value.h"
 
+struct relmap_table;
+
 /* One target column. */
 struct col_plan {
 	const char *src_name;  /* borrowed from the source catalog */
@@ -28,6 +30,8 @@ struct col_plan {
 	int src_type;          /* enum ferry_type of a typed source column (its
 				* cells already hold that type's representation,
 				* e.g. TIMESTAMPTZ microseconds), else UNKNOWN */
+	int map_line;          /* a relational map's column: its line, named in
+				* the reason of a reject */
 };
 
 struct table_plan {
@@ -55,6 +59,8 @@ struct table_plan {
 	int src_ordered;        /* ordered by the source's own chunks
 				 * (ferry_table.chunk_order): a plain read */
 	struct ferry_copy_table_stats *stats;
+	struct relmap_table *map;  /* a relational map's table (relmap.h): src
+				    * is its query; NULL otherwise */
 };
 
 /* Reject writer: one NDJSON file, created on the first reject, or (mem
@@ -143,7 +149,7 @@ int ck_job_created_tables(ferry_conn *dst, const char *job, struct strv *out,
 int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err);
 int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *ck,
 		     size_t n, struct ferry_error *err);
-int ck_claim(ferry_conn *dst, const char *job, int *found, int *stream_no,
+int ck_claim(ferry_conn *dst, const char *job, const char *gate, int *found, int *stream_no,
 	     int64_t *lo, int64_t *hi, int *has_range, char **key_lo, char **key_hi,
 	     struct ferry_error *err);
 int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
@@ -214,14 +220,26 @@ struct load_ctx {
 	struct rejects *rej;
 	struct ferry_progress *progress;
 	size_t batch_rows, batch_bytes;
-	int jobs;
+	int jobs;                 /* workers (with ramp: at most) */
+	int ramp;                 /* start one, add while the rows/s rise (tune.c) */
+	int readers;              /* readers of the scan into ferry's sort; 0: jobs */
+	_Atomic int allowed;      /* with ramp: workers below this number claim */
+	_Atomic int ramp_final;   /* the ramp has decided: parked workers end */
+	_Atomic int drained;      /* a worker found no chunk left to claim */
+	_Atomic int running;      /* workers not yet ended */
+	char ramp_note[256];      /* what the ramp measured and kept */
 	struct chunk_spec *chunks;
 	size_t nchunks;
+	const char *claim_gate;   /* a relational map's load order (ck_claim), or NULL */
 	_Atomic size_t next;
 	_Atomic int abort;
 	pthread_mutex_t stats_lock;
 	pthread_mutex_t spill_lock;  /* the tables' spill state (spill_prepare) */
 };
+
+/* The ramp of the data phase (tune.c): runs until the load ends or it has
+ * decided how many of the n workers copy; fills lc->ramp_note. */
+void copy_ramp(struct load_ctx *lc, int n);
 
 /* Load every chunk with lc->jobs parallel workers; the first failure stops
  * the others (their open chunks roll back) and is returned. */

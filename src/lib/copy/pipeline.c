@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "copy/planner.h"
+#include "copy/relmap.h"
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
@@ -166,6 +167,7 @@ struct worker {
 	ferry_conn *src, *dst;
 	ferry_conn *xsrc[MAXREADERS];  /* more readers of an ordered chunk */
 	pthread_t th;
+	int idx;                  /* 0..jobs-1: the ramp lets the first ones claim */
 	int rc;
 	struct ferry_error err;
 	struct rejects *rej;      /* where this chunk's rejects go */
@@ -432,7 +434,8 @@ off:
 }
 
 /*
- * Scan the table in rowid ranges (up to MAXREADERS readers, one per job)
+ * Scan the table in rowid ranges (up to MAXREADERS readers, one per job,
+ * or as -j auto decided: no COPY of this table runs meanwhile)
  * and file every row from piece `first` on in the table's spill.
  */
 static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
@@ -453,7 +456,7 @@ static int spill_scan(struct worker *w, struct table_plan *tp, size_t first,
 		pthread_mutex_init(&qs[r].lock, NULL);
 		pthread_cond_init(&qs[r].cond, NULL);
 	}
-	nr = lc->jobs < 1 ? 1 : (size_t)lc->jobs;
+	nr = lc->readers > 0 ? (size_t)lc->readers : lc->jobs < 1 ? 1 : (size_t)lc->jobs;
 	if (nr > MAXREADERS)
 		nr = MAXREADERS;
 	if ((int64_t)nr > span)
@@ -821,7 +824,7 @@ static int claim(struct worker *w, struct chunk_spec *out, int *found,
 		}
 		return 0;
 	}
-	rc = ck_claim(w->dst, lc->job, found, &stream, &lo, &hi, &has_range, &out->key_lo,
+	rc = ck_claim(w->dst, lc->job, lc->claim_gate, found, &stream, &lo, &hi, &has_range, &out->key_lo,
 		      &out->key_hi, err);
 	if (rc == 0 && *found) {
 		if (stream < 0 || (size_t)stream >= lc->ntables ||
@@ -849,6 +852,27 @@ static void chunk_keys_free(struct chunk_spec *ck)
 	ck->key_lo = ck->key_hi = NULL;
 }
 
+/*
+ * With the ramp (-j auto): wait while this worker is not among the ones
+ * allowed to claim; 0 when it never will be (the ramp has decided, or the
+ * chunks ran out), and the worker ends.  Its connections stay open until
+ * copy_load_chunks closes them: an idle backend costs the server nothing.
+ */
+static int may_claim(struct worker *w)
+{
+	struct load_ctx *lc = w->lc;
+
+	while (w->idx >= atomic_load(&lc->allowed)) {
+		struct timespec ts = { 0, 50000000 };
+
+		if (atomic_load(&lc->ramp_final) || atomic_load(&lc->drained) ||
+		    atomic_load(&lc->abort))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -870,6 +894,8 @@ static void *worker_main(void *arg)
 
 		if (atomic_load(&lc->abort))
 			break;
+		if (lc->ramp && !may_claim(w))
+			break;
 		if (!w->dst && (rc = reconnect(w, &w->err)) < 0) {
 			w->rc = rc;
 			break;
@@ -885,9 +911,26 @@ static void *worker_main(void *arg)
 		if ((rc = claim(w, &ck, &found, &w->err)) < 0)
 			goto failed;
 		if (!found) {
+			int64_t pending = 0;
+
 			dops->commit(w->dst, NULL);
+			/* a relational map's later tables wait for the chunks of
+			 * the tables they look up, which others are loading */
+			if (lc->claim_gate && lc->job &&
+			    (rc = ck_pending(w->dst, lc->job, &pending, &w->err)) < 0)
+				goto failed;
+			if (pending > 0 && lc->claim_gate) {
+				struct timespec ts = { 0, 200000000 };
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			atomic_store(&lc->drained, 1);
 			break;
 		}
+		if (ck.tp->map && (rc = copy_relmap_lookups(ck.tp->map, w->dst, lc->schema,
+							    &w->err)) < 0)
+			goto failed;
 		rc = load_chunk(w, &ck, &cs, &w->err);
 		if (rc == 0 && lc->job)
 			rc = ck_chunk_done(w->dst, lc->job, ck.tp->index, ck.lo, &cs, w->hash,
@@ -930,6 +973,7 @@ failed:
 	}
 	ferry_buf_release(&rejbuf);
 	ferry_buf_release(&w->scratch);
+	atomic_fetch_sub(&lc->running, 1);
 	return NULL;
 }
 
@@ -948,8 +992,14 @@ int copy_load_chunks(struct load_ctx *lc, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	pthread_mutex_init(&lc->stats_lock, NULL);
 	pthread_mutex_init(&lc->spill_lock, NULL);
+	atomic_store(&lc->allowed, lc->ramp ? 1 : n);
+	atomic_store(&lc->ramp_final, !lc->ramp);
+	atomic_store(&lc->drained, 0);
+	atomic_store(&lc->running, 0);
+	lc->ramp_note[0] = 0;
 	for (i = 0; i < n; i++) {
 		ws[i].lc = lc;
+		ws[i].idx = i;
 		if ((rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &ws[i].src, err)) < 0 ||
 		    (rc = ferry_conn_open(lc->dst_url, FERRY_OPEN_CREATE, &ws[i].dst, err)) < 0)
 			goto out;
@@ -957,12 +1007,21 @@ int copy_load_chunks(struct load_ctx *lc, struct ferry_error *err)
 		    (rc = ferry_conn_ops_of(ws[i].dst)->exec(ws[i].dst, lc->session_sql, err)) < 0)
 			goto out;
 	}
-	for (started = 0; started < n; started++)
+	for (started = 0; started < n; started++) {
+		atomic_fetch_add(&lc->running, 1);
 		if (pthread_create(&ws[started].th, NULL, worker_main, &ws[started]) != 0) {
+			atomic_fetch_sub(&lc->running, 1);
 			rc = ferry_error_set(err, FERRY_EIO, "cannot start worker threads");
 			atomic_store(&lc->abort, 1);
 			break;
 		}
+	}
+	if (lc->ramp && n > 1 && started == n)
+		copy_ramp(lc, n);
+	else if (lc->ramp)
+		snprintf(lc->ramp_note, sizeof(lc->ramp_note), "%d stream%s: %zu chunk%s",
+			 n, n == 1 ? "" : "s", lc->nchunks, lc->nchunks == 1 ? "" : "s");
+	atomic_store(&lc->ramp_final, 1);
 	for (i = 0; i < started; i++)
 		pthread_join(ws[i].th, NULL);
 	for (i = 0; i < started && rc == 0; i++)

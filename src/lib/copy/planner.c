@@ -350,6 +350,18 @@ static void map_decl(struct col_plan *cp, const char *decl, int *scan)
 	}
 }
 
+void plan_col_type(struct col_plan *cp, int type, int32_t typmod)
+{
+	set_type(cp, type, typmod);
+}
+
+void plan_col_decl(struct col_plan *cp, const char *decl)
+{
+	int scan;
+
+	map_decl(cp, decl, &scan);
+}
+
 /* ---- pre-scan ---------------------------------------------------------- */
 
 struct scan_col {
@@ -510,6 +522,7 @@ static int prescan(struct plan *pl, ferry_conn *src, struct table_plan *tp,
 {
 	struct scan_state ss = { 0 };
 	struct ferry_read_spec spec = { 0 };
+	unsigned char *unread;
 	size_t i, n = 0;
 	int rc;
 
@@ -527,8 +540,19 @@ static int prescan(struct plan *pl, ferry_conn *src, struct table_plan *tp,
 			ss.cols[ss.n].col = (int)i;
 			ss.n++;
 		}
+	/* only the scanned columns are read: the recorder's states table has
+	 * 20 columns (blobs among them) and 3 to scan */
+	unread = ferry_calloc(tp->ncols ? tp->ncols : 1, 1);
+	if (!unread) {
+		ferry_free(ss.cols);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < tp->ncols; i++)
+		unread[i] = !kinds[i];
 	spec.table = tp->src;
+	spec.unread = unread;
 	rc = ferry_conn_ops_of(src)->read(src, &spec, scan_batch, &ss, err);
+	ferry_free(unread);
 	if (rc == 0)
 		for (i = 0; i < ss.n; i++)
 			decide(pl, tp, &tp->cols[ss.cols[i].col], &ss.cols[i]);

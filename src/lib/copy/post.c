@@ -66,7 +66,8 @@ static void no_workers(struct strv *list, size_t from)
  * (*nbuilds of them), the keys attached to their indexes, foreign keys,
  * identities and sequences, views.  FERRY_ENOMEM when one of them could
  * not be built whole: then none of them may be recorded. */
-static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *nbuilds)
+static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *nbuilds,
+		      int side_by_side)
 {
 	int berr = 0;
 	struct strv keys = { 0 }, idx = { 0 }, attach = { 0 }, fks = { 0 }, seqs = { 0 },
@@ -85,7 +86,8 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 			size_t k0 = keys.n, i0 = idx.n;
 
 			berr |= plan_ddl_post_load(&r->plan, tp, schema, &keys, &idx, &attach, &fks);
-			if (tp->order && !tp->src_ordered && keys.n - k0 + idx.n - i0 >= 2) {
+			if (side_by_side && tp->order && !tp->src_ordered &&
+			    keys.n - k0 + idx.n - i0 >= 2) {
 				no_workers(&keys, k0);
 				no_workers(&idx, i0);
 			}
@@ -182,7 +184,7 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 	int *stages = NULL;
 	size_t nbuilds = 0;
 	double t0 = ferry_now();
-	int rc;
+	int rc, n;
 
 	if ((rc = copy_mwm_sql(r, &mwm, err)) < 0)
 		goto out;
@@ -196,7 +198,22 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if (post_steps(r, &stmts, &stages, &nbuilds) < 0 || (!stages && stmts.n)) {
+	/*
+	 * Builds run side by side: as many as copy_tune decided (-j auto),
+	 * or one per core, at most -j.  Side by side, a table loaded in the
+	 * order of an index builds without parallel workers (no_workers);
+	 * one at a time, every build runs as the server runs it by default.
+	 */
+	{
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (cores < 1)
+			cores = 1;
+		n = r->builds > 0 ? r->builds : (int)(cores < r->jobs ? cores : r->jobs);
+		if (n < 1)
+			n = 1;
+	}
+	if (post_steps(r, &stmts, &stages, &nbuilds, n > 1) < 0 || (!stages && stmts.n)) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -204,25 +221,17 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 	    (rc = ck_steps_retry(r->dst, r->job, err)) < 0)
 		goto out;
 	/*
-	 * Builds run side by side, one per core (at most --jobs), each with the
-	 * server's parallel workers.  Fewer workers per build looked better on
-	 * two cheap sorts (5M telemetry rows, PK + (text, double) index, 2
-	 * cores: no workers side by side 2.5-3.3 s, 2 workers each 2.9-3.9 s
-	 * side by side, 3.4-3.9 s one after the other) but much worse on two
-	 * costly ones (6M narrow rows, 2 text-led indexes: 26 s against
-	 * 17-19 s): a parallel build sorts smaller runs.
+	 * Side by side, each build keeps the server's parallel workers.
+	 * Fewer workers per build looked better on two cheap sorts (5M
+	 * telemetry rows, PK + (text, double) index, 2 cores: no workers side
+	 * by side 2.5-3.3 s, 2 workers each 2.9-3.9 s side by side, 3.4-3.9 s
+	 * one after the other) but much worse on two costly ones (6M narrow
+	 * rows, 2 text-led indexes: 26 s against 17-19 s): a parallel build
+	 * sorts smaller runs.
 	 */
 	{
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		int n;
-
-		if (cores < 1)
-			cores = 1;
-		n = (int)(cores < r->jobs ? cores : r->jobs);
 		if (nbuilds > 0 && (size_t)n > nbuilds)
 			n = (int)nbuilds;
-		if (n < 1)
-			n = 1;
 		/* stage by stage, so each phase reports its own time */
 		static const struct { int stage, phase; } order[] = {
 			{ STAGE_KEYS, FERRY_PHASE_INDEXES },

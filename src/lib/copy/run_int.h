@@ -7,6 +7,7 @@
 #define FERRY_COPY_RUN_INT_H
 
 #include "copy/planner.h"
+#include "copy/relmap.h"
 #include "ferry/connector.h"
 #include "ferry/progress.h"
 
@@ -23,7 +24,12 @@ struct run {
 	struct rejects rej;
 	ferry_progress *progress;
 	struct ferry_copy_result *res;
-	int jobs;
+	int jobs;                 /* streams (at most: see ramp) */
+	int ramp;                 /* -j auto: start with one, add while they pay */
+	int builds;               /* index builds side by side; 0: as -j N has it */
+	int readers;              /* readers of ferry's sort scan; 0: as -j N */
+	int server_local;         /* the target server shares this host's cores */
+	struct strv decisions;    /* what -j auto decided and why (tune.c) */
 	int ckpt;                 /* checkpointed job (FERRY_CAP_CHECKPOINT target) */
 	const char *job;
 	char worker_id[128];
@@ -34,6 +40,7 @@ struct run {
 	int already_done;
 	int created_job;          /* this run created the job */
 	int budget_exceeded;
+	struct relmap *map;       /* a relational map (--map with tables:), or NULL */
 };
 
 /* out = the 32 hex digits of the hash of b's text, which the caller
@@ -46,6 +53,9 @@ int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *e
 /* The SET maintenance_work_mem a build session starts with (empty for
  * the server's own value). */
 int copy_mwm_sql(struct run *r, struct ferry_buf *out, struct ferry_error *err);
+/* Decide r->jobs, r->ramp and r->builds (tune.c), once the plan is
+ * known; each decision is said in r->decisions. */
+int copy_tune(struct run *r, struct ferry_error *err);
 /* The post-load phase: keys, indexes, foreign keys, identities, views. */
 int copy_phase_post(struct run *r, struct ferry_error *err);
 /* Views on a target without checkpoints (SQLite), each a soft failure. */

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "copy/copy_int.h"
+#include "copy/relmap.h"
 #include "ferry/buf.h"
 #include "model/value.h"
 
@@ -514,7 +515,11 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 	size_t r, i;
 	int rejected = 0, rc;
 
+	if (tp->map && (rejected = copy_relmap_apply(tp->map, tp, b, rej, err)) < 0)
+		return rejected;
 	for (r = 0; r < b->nrows; r++) {
+		if (b->skip[r])  /* a lookup found nothing */
+			continue;
 		for (i = 0; i < tp->ncols; i++) {
 			struct ferry_cell *c = ferry_batch_cell(b, r, i);
 			const struct col_plan *cp = &tp->cols[i];
@@ -551,6 +556,12 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 					val = num;
 				}
 				xf_key_json(tp->src, b->keys[r], key, sizeof(key));
+				if (cp->map_line) {  /* a relational map's column */
+					size_t rl = strlen(reason);
+
+					snprintf(reason + rl, sizeof(reason) - rl, " (map %s line %d)",
+						 tp->map->path, cp->map_line);
+				}
 				if ((rc = rej_add(rej, tp->src->name, key, cp->src_name, reason,
 						  orig.kind, val, vn, err)) < 0)
 					return rc;

@@ -188,9 +188,14 @@ static const struct key keys[] = {
 	{ "devices.measurement", K_STR, OFF(telemetry_measurement), "a measurement name" },
 	{ "commit-window-us", K_WINDOW, OFF(commit_window_us),
 	  "microseconds, e.g. 2000 (0: no window)" },
-	{ "mqtt", K_STR, OFF(mqtt_url), "mqtt://[USER[:PASSWORD]@]HOST[:PORT]" },
+	{ "mqtt", K_STR, OFF(mqtt_url), "mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT]" },
 	{ "mqtt-map", K_STR, OFF(mqtt_map), "a map file of MQTT subscriptions" },
 	{ "mqtt-client-id", K_STR, OFF(mqtt_client_id), "a client id" },
+	{ "mqtt-password", K_STR, OFF(mqtt_password), "the password of the mqtt:// URL's user" },
+	{ "mqtt-cafile", K_STR, OFF(mqtt_cafile), "a CA certificate file (PEM) or directory" },
+	{ "mqtt-cert", K_STR, OFF(mqtt_cert), "a client certificate file (PEM)" },
+	{ "mqtt-key", K_STR, OFF(mqtt_key), "the client certificate's key file (PEM)" },
+	{ "mqtt-insecure", K_BOOL, OFF(mqtt_insecure), "true or false" },
 };
 #undef OFF
 

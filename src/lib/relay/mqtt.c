@@ -16,9 +16,8 @@
  * lose a message the broker counts as delivered.  So the relay speaks
  * MQTT 3.1.1 itself (wire/mqtt.c, a pure codec, fuzzed), which is small
  * for a subscriber: CONNECT, SUBSCRIBE, PUBLISH in, the acks, PINGREQ.
- * TLS (mqtts://) is left out: ferry has no TLS library of its own (libcurl
- * and libpq bring theirs privately); run the relay beside the broker or
- * through a local TLS tunnel.
+ * mqtts:// is the same over TLS (mqtt_tls.c, OpenSSL): the client polls
+ * the socket itself either way.
  *
  * Session: clean session 0 and a fixed client id (--mqtt-client-id), so
  * the broker keeps our subscriptions and every unacknowledged QoS 1/2
@@ -34,10 +33,14 @@
  * is a dead letter (DIR/dead-letters.ndjson, fsync'd) and then
  * acknowledged: bad input never blocks the ones behind it.
  *
- * Retained messages: the first subscription of this process takes them
- * (counted as retained); a later resubscribe (the broker lost our
- * session) gets them again, and those are acknowledged but not taken
- * (retained_skipped): the same state is not ingested on every reconnect.
+ * Retained messages: every start of the relay subscribes again (the map
+ * may have changed), and the broker then sends every retained message
+ * again; a resubscribe after the broker lost our session does too, and
+ * overlapping filters get one copy each.  mqtt_seen.c records, per topic,
+ * the payload of the retained message taken and of the last message
+ * taken, after the batch is durable, in the spool directory: a retained
+ * message whose payload the topic already had is acknowledged and not
+ * taken (retained_skipped); a changed one is taken (retained).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -52,7 +55,6 @@
 #include <unistd.h>
 
 #include "ferry/alloc.h"
-#include "ferry/hash.h"
 #include "ferry/log.h"
 #include "ferry/url.h"
 #include "relay/mqtt_int.h"
@@ -82,7 +84,14 @@ struct relay_mqtt {
 	_Atomic int connected;
 	_Atomic uint64_t reconnects, unmatched, store_refused;
 	int wake[2];                /* a byte here ends a poll (stop) */
-	int fd;
+	struct relay_mqtt_conn conn;
+	short rwant;                /* what the last read that got nothing waits for */
+	struct relay_mqtt_tls *tls; /* mqtts://, else NULL */
+	struct relay_mqtt_seen *seen;
+	const char *password;
+	int port;
+	pthread_mutex_t emu;        /* guards error: /stats reads it */
+	char error[512];            /* why the last connection ended or failed */
 	struct ferry_buf in, out;
 	size_t skip;                /* bytes of a refused oversized packet still to drop */
 	struct relay_points pts;    /* the batch */
@@ -91,10 +100,7 @@ struct relay_mqtt {
 	int subscribed;             /* this process subscribed once */
 	int progressed;             /* a batch was acknowledged since the last reconnect */
 	int64_t up_ms;              /* when the last CONNACK came */
-	int resubscribed;           /* this connection subscribed again */
 	uint16_t next_id;
-	uint64_t *rset;             /* topics (hashes) of retained messages taken */
-	size_t rcap, rn;
 	int64_t last_send_ms, ping_sent_ms;
 };
 
@@ -138,6 +144,14 @@ static void sleep_or_stop(struct relay_mqtt *q, int ms)
 		poll(&p, 1, ms);
 }
 
+/* Why the connection ended or could not be made, for /stats ("" when up). */
+static void set_error(struct relay_mqtt *q, const char *why)
+{
+	pthread_mutex_lock(&q->emu);
+	snprintf(q->error, sizeof(q->error), "%s", why);
+	pthread_mutex_unlock(&q->emu);
+}
+
 /* ---- socket ------------------------------------------------------------------- */
 
 static int dial(struct relay_mqtt *q, char *why, size_t cap)
@@ -145,11 +159,12 @@ static int dial(struct relay_mqtt *q, char *why, size_t cap)
 	struct addrinfo hints, *res = NULL, *a;
 	char port[16];
 	int fd = -1, rc;
+	int64_t t0;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", q->url->port ? q->url->port : 1883);
+	snprintf(port, sizeof(port), "%d", q->port);
 	if ((rc = getaddrinfo(q->url->host, port, &hints, &res))) {
 		snprintf(why, cap, "cannot resolve '%s': %s", q->url->host, gai_strerror(rc));
 		return -1;
@@ -175,7 +190,22 @@ static int dial(struct relay_mqtt *q, char *why, size_t cap)
 		}
 	}
 	freeaddrinfo(res);
-	return fd;
+	q->conn.fd = fd;
+	if (fd < 0)
+		return -1;
+	/* mqtts://: the TLS handshake, polled as the rest */
+	for (t0 = mono_ms();;) {
+		int64_t left = IO_TIMEOUT_MS - (mono_ms() - t0);
+
+		rc = relay_mqtt_conn_handshake(q->tls, &q->conn, q->where, why, cap);
+		if (rc != 0)
+			return rc > 0 ? 0 : -1;
+		if (left <= 0 || !wait_fd(q, fd, q->conn.want, (int)left)) {
+			snprintf(why, cap, "TLS handshake with %s: no answer within %d s", q->where,
+				 IO_TIMEOUT_MS / 1000);
+			return -1;
+		}
+	}
 }
 
 /* Send q->out whole. */
@@ -184,20 +214,19 @@ static int flush_out(struct relay_mqtt *q, char *why, size_t cap)
 	size_t off = 0;
 
 	while (off < q->out.len) {
-		ssize_t w = send(q->fd, q->out.buf + off, q->out.len - off, MSG_NOSIGNAL);
+		long w = relay_mqtt_conn_write(&q->conn, q->out.buf + off, q->out.len - off,
+					       q->where, why, cap);
 
 		if (w > 0) {
 			off += (size_t)w;
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(q, q->fd, POLLOUT, IO_TIMEOUT_MS))
-			continue;
-		snprintf(why, cap, "cannot send to %s: %s", q->where,
-			 w < 0 ? strerror(errno) : "timed out");
-		return -1;
+		if (w < 0)
+			return -1;
+		if (!wait_fd(q, q->conn.fd, q->conn.want, IO_TIMEOUT_MS)) {
+			snprintf(why, cap, "cannot send to %s: timed out", q->where);
+			return -1;
+		}
 	}
 	ferry_buf_clear(&q->out);
 	q->last_send_ms = mono_ms();
@@ -207,26 +236,31 @@ static int flush_out(struct relay_mqtt *q, char *why, size_t cap)
 /* Read what is there (at most 64 KiB): >0 bytes, 0 none now, -1 closed. */
 static int read_some(struct relay_mqtt *q, char *why, size_t cap)
 {
-	ssize_t r;
+	long r;
 
 	if (ferry_buf_grow(&q->in, 65536) < 0) {
 		snprintf(why, cap, "out of memory");
 		return -1;
 	}
-	do
-		r = recv(q->fd, q->in.buf + q->in.len, 65536, 0);
-	while (r < 0 && errno == EINTR);
+	r = relay_mqtt_conn_read(&q->conn, q->in.buf + q->in.len, 65536, q->where, why, cap);
 	if (r > 0) {
 		/* the buffer grew above: len + r fits */
 		if (ferry_buf_setlen(&q->in, q->in.len + (size_t)r) < 0)
 			return -1;
+		q->rwant = POLLIN;
 		return 1;
 	}
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	snprintf(why, cap, "%s closed the connection%s%s", q->where, r < 0 ? ": " : "",
-		 r < 0 ? strerror(errno) : "");
-	return -1;
+	/* TLS may have to send before it can read on (a key update) */
+	q->rwant = q->conn.want;
+	return r < 0 ? -1 : 0;
+}
+
+/* Wait up to ms for input: 1 to read (TLS may hold it already), 0 not. */
+static int wait_input(struct relay_mqtt *q, int ms)
+{
+	if (relay_mqtt_conn_pending(&q->conn))
+		return 1;
+	return wait_fd(q, q->conn.fd, q->rwant, ms);
 }
 
 /* ---- messages ------------------------------------------------------------------ */
@@ -259,39 +293,6 @@ static void dead_letter(struct relay_mqtt *q, const struct mqtt_pkt *pk, const c
 		ferry_log(FERRY_LOG_ERROR, "relay: cannot write a dead letter: %s", err.msg);
 }
 
-/* Has this process taken a retained message of topic before?  Marks it.
- * Overlapping filters (ha-states, ha-attributes) each get the retained
- * messages on SUBSCRIBE, where live messages come once. */
-static int retained_seen(struct relay_mqtt *q, const char *topic, size_t tl)
-{
-	uint64_t h = ferry_hash64(topic, tl) | 1;
-	size_t i;
-
-	if (q->rn * 2 >= q->rcap) {
-		size_t nc = q->rcap ? q->rcap * 2 : 1024, j;
-		uint64_t *ns = ferry_calloc(nc, sizeof(*ns));
-
-		if (!ns)
-			return 0;    /* no memory: take it (a duplicate, never a loss) */
-		for (j = 0; j < q->rcap; j++) {
-			if (!q->rset[j])
-				continue;
-			for (i = (size_t)q->rset[j] & (nc - 1); ns[i]; i = (i + 1) & (nc - 1))
-				;
-			ns[i] = q->rset[j];
-		}
-		ferry_free(q->rset);
-		q->rset = ns;
-		q->rcap = nc;
-	}
-	for (i = (size_t)h & (q->rcap - 1); q->rset[i]; i = (i + 1) & (q->rcap - 1))
-		if (q->rset[i] == h)
-			return 1;
-	q->rset[i] = h;
-	q->rn++;
-	return 0;
-}
-
 /* A PUBLISH into the batch (or refused), its ack queued. */
 static int take_publish(struct relay_mqtt *q, const struct mqtt_pkt *pk)
 {
@@ -311,7 +312,9 @@ static int take_publish(struct relay_mqtt *q, const struct mqtt_pkt *pk)
 		/* a filter of an older map, kept by the broker in our session */
 		atomic_fetch_add(&q->unmatched, 1);
 		dead_letter(q, pk, "no subscription of the map matches the topic");
-	} else if (pk->retain && (q->resubscribed || retained_seen(q, pk->topic, pk->topic_len))) {
+	} else if (pk->retain && pk->payload &&
+		   relay_mqtt_seen_has(q->seen, pk->topic, pk->topic_len, pk->payload,
+				       pk->payload_len)) {
 		atomic_fetch_add(&c->retained_skipped, 1);
 	} else {
 		size_t before = q->pts.npoints;
@@ -329,6 +332,11 @@ static int take_publish(struct relay_mqtt *q, const struct mqtt_pkt *pk)
 			return rc;
 		}
 	}
+	/* recorded (once the batch is durable) whether taken or refused: a
+	 * retained dead letter is not refused again at every start */
+	if (pk->payload)
+		relay_mqtt_seen_add(q->seen, pk->topic, pk->topic_len, pk->payload,
+				    pk->payload_len, pk->retain);
 	q->nmsgs++;
 	if (pk->qos)
 		return add_ack(q, pk->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pk->id);
@@ -383,8 +391,13 @@ static int flush_batch(struct relay_mqtt *q, char *why, size_t cap)
 	relay_points_clear(&q->pts);
 	q->nacks = 0;
 	q->nmsgs = 0;
-	if (rc)
+	if (rc) {
+		relay_mqtt_seen_drop(q->seen);
 		return rc;
+	}
+	/* durable now (or refused for good): a retained message of the batch
+	 * is not taken again */
+	relay_mqtt_seen_commit(q->seen);
 	q->progressed = 1;
 	return flush_out(q, why, cap);
 }
@@ -500,18 +513,20 @@ static int session(struct relay_mqtt *q, char *why, size_t cap)
 	struct mqtt_pkt pk;
 	const char *bad = "";
 	int64_t t0;
-	int suback = 0, rc;
+	int suback = 0, rc, resub = 0;
 	long k;
 
 	ferry_buf_clear(&q->in);
 	ferry_buf_clear(&q->out);
 	relay_points_clear(&q->pts);
+	relay_mqtt_seen_drop(q->seen);
 	q->nacks = q->nmsgs = 0;
 	q->skip = 0;
 	q->ping_sent_ms = 0;
-	if ((q->fd = dial(q, why, cap)) < 0)
+	q->rwant = POLLIN;
+	if (dial(q, why, cap) < 0)
 		return 0;
-	if (mqtt_connect(&q->out, q->client_id, q->url->user, q->url->password, KEEPALIVE_S,
+	if (mqtt_connect(&q->out, q->client_id, q->url->user, q->password, KEEPALIVE_S,
 			 0) < 0 || flush_out(q, why, cap) < 0)
 		return 0;
 	/* CONNACK */
@@ -520,7 +535,7 @@ static int session(struct relay_mqtt *q, char *why, size_t cap)
 		if (k > 0)
 			break;
 		if (k < 0 || mono_ms() - t0 > IO_TIMEOUT_MS ||
-		    !wait_fd(q, q->fd, POLLIN, IO_TIMEOUT_MS) || read_some(q, why, cap) < 0) {
+		    !wait_input(q, IO_TIMEOUT_MS) || read_some(q, why, cap) < 0) {
 			if (k < 0 || !why[0])
 				snprintf(why, cap, "no CONNACK from %s%s%s", q->where,
 					 k < 0 ? ": " : "", k < 0 ? bad : "");
@@ -538,16 +553,17 @@ static int session(struct relay_mqtt *q, char *why, size_t cap)
 		return 0;
 	atomic_store(&q->connected, 1);
 	q->up_ms = mono_ms();
-	q->resubscribed = 0;
 	if (!q->subscribed || !pk.session_present) {
-		q->resubscribed = q->subscribed;
+		resub = q->subscribed;
 		if (subscribe(q) < 0 || flush_out(q, why, cap) < 0)
 			return 1;
 		q->subscribed = 1;
 	}
-	ferry_info("relay: mqtt connected to %s as '%s' (%s)%s", q->where, q->client_id,
+	set_error(q, "");
+	ferry_info("relay: mqtt connected to %s%s as '%s' (%s)%s", q->where,
+		   q->tls ? " over TLS" : "", q->client_id,
 		   pk.session_present ? "session resumed" : "new session",
-		   q->resubscribed ? "; subscribed again, retained messages not taken again" : "");
+		   resub ? "; subscribed again" : "");
 	/* what came with the CONNACK (a resumed session's messages): the
 	 * broker waits for their acks, so no more bytes may come to poll for */
 	if (q->in.len && (take_packets(q, &suback, why, cap) < 0 || flush_batch(q, why, cap) < 0 ||
@@ -570,7 +586,7 @@ static int session(struct relay_mqtt *q, char *why, size_t cap)
 		wait = q->last_send_ms + KEEPALIVE_S * 1000 / 2 - now;
 		if (q->ping_sent_ms)
 			wait = 1000;
-		if (!wait_fd(q, q->fd, POLLIN, wait < 10 ? 10 : (int)wait))
+		if (!wait_input(q, wait < 10 ? 10 : (int)wait))
 			continue;
 		/* read what is there now; a batch ends when the socket is drained */
 		while ((rc = read_some(q, why, cap)) > 0) {
@@ -603,10 +619,9 @@ static void *client_main(void *arg)
 		char why[1024] = "";
 		int up = session(q, why, sizeof(why));
 
-		if (q->fd >= 0)
-			close(q->fd);
-		q->fd = -1;
+		relay_mqtt_conn_close(&q->conn);
 		atomic_store(&q->connected, 0);
+		set_error(q, why[0] ? why : up ? "connection lost" : "");
 		if (atomic_load(&q->stop))
 			break;
 		/* a connection that took messages (or lived a minute) starts the
@@ -631,6 +646,35 @@ static void *client_main(void *arg)
 
 /* ---- start, stop ------------------------------------------------------------------ */
 
+/* The port, the password, and for mqtts:// the TLS context. */
+static int start_tls(struct relay_mqtt *q, const struct relay_mqtt_cfg *cfg,
+		     struct ferry_error *err)
+{
+	struct relay_mqtt_tls_opts to = { cfg->cafile, cfg->cert, cfg->key, cfg->insecure };
+	int tls = !strcmp(q->url->scheme, "mqtts");
+
+	q->port = q->url->port ? q->url->port : tls ? 8883 : 1883;
+	/* a password outside the URL: not in `ps`, not in the config file */
+	q->password = q->url->password ? q->url->password : q->url->user ? cfg->password : NULL;
+	if (cfg->password && !q->url->user)
+		return ferry_error_set(err, FERRY_EUSAGE, "--mqtt: a password is given "
+				       "(FERRY_RELAY_MQTT_PASSWORD, mqtt-password) but the URL "
+				       "has no user: mqtt[s]://USER@HOST");
+	if (!tls) {
+		if (cfg->cafile || cfg->cert || cfg->key || cfg->insecure)
+			return ferry_error_set(err, FERRY_EUSAGE, "--mqtt-%s is for TLS: give an "
+					       "mqtts:// URL", cfg->cafile ? "cafile" :
+					       cfg->cert ? "cert" : cfg->key ? "key" : "insecure");
+		return 0;
+	}
+	if (cfg->insecure)
+		ferry_warn("relay: --mqtt-insecure: the certificate and the host name of %s:%d "
+			   "are NOT checked; anyone on the path can read and change the "
+			   "messages and see the password. Use --mqtt-cafile instead",
+			   q->url->host, q->port);
+	return relay_mqtt_tls_new(&to, q->url->host, &q->tls, err);
+}
+
 static void free_client(struct relay_mqtt *q)
 {
 	if (q->wake[0] >= 0)
@@ -643,7 +687,9 @@ static void free_client(struct relay_mqtt *q)
 	ferry_buf_release(&q->out);
 	relay_points_release(&q->pts);
 	ferry_free(q->acks);
-	ferry_free(q->rset);
+	relay_mqtt_tls_free(q->tls);
+	relay_mqtt_seen_close(q->seen);
+	pthread_mutex_destroy(&q->emu);
 	ferry_free(q);
 }
 
@@ -657,7 +703,8 @@ int relay_mqtt_start(const struct relay_mqtt_cfg *cfg, struct relay_mqtt **out,
 	if (!q)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	q->cfg = *cfg;
-	q->fd = q->wake[0] = q->wake[1] = -1;
+	q->conn.fd = q->wake[0] = q->wake[1] = -1;
+	pthread_mutex_init(&q->emu, NULL);
 	ferry_buf_init(&q->in, 0);
 	ferry_buf_init(&q->out, 0);
 	relay_points_init(&q->pts);
@@ -665,18 +712,16 @@ int relay_mqtt_start(const struct relay_mqtt_cfg *cfg, struct relay_mqtt **out,
 		ferry_error_prefix(err, "--mqtt");
 		goto fail;
 	}
-	if (!strcmp(q->url->scheme, "mqtts")) {
-		rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt: mqtts:// (TLS) is not supported: "
-				     "run the relay beside the broker on mqtt://, or reach it "
-				     "through a TLS tunnel (stunnel, a mosquitto bridge)");
-		goto fail;
-	}
-	if (strcmp(q->url->scheme, "mqtt") || !q->url->host || !q->url->host[0] ||
+	if ((strcmp(q->url->scheme, "mqtt") && strcmp(q->url->scheme, "mqtts")) ||
+	    !q->url->host || !q->url->host[0] ||
 	    (q->url->path && q->url->path[0] && strcmp(q->url->path, "/"))) {
 		rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt: expected mqtt://[USER[:PASSWORD]@]"
-				     "HOST[:PORT] (default port 1883)");
+				     "HOST[:PORT] (default port 1883) or mqtts://... (TLS, "
+				     "default port 8883)");
 		goto fail;
 	}
+	if ((rc = start_tls(q, cfg, err)) < 0)
+		goto fail;
 	if (!cfg->map_path) {
 		rc = ferry_error_set(err, FERRY_EUSAGE, "--mqtt needs --mqtt-map FILE: the "
 				     "subscriptions and how their messages become points "
@@ -695,8 +740,9 @@ int relay_mqtt_start(const struct relay_mqtt_cfg *cfg, struct relay_mqtt **out,
 				     "(the broker keeps the session under this id)");
 		goto fail;
 	}
-	snprintf(q->where, sizeof(q->where), "MQTT broker %s:%d", q->url->host,
-		 q->url->port ? q->url->port : 1883);
+	snprintf(q->where, sizeof(q->where), "MQTT broker %s:%d", q->url->host, q->port);
+	if ((rc = relay_mqtt_seen_open(cfg->spool_dir, &q->seen, err)) < 0)
+		goto fail;
 	if (pipe(q->wake) < 0) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot make a pipe: %s", strerror(errno));
 		goto fail;
@@ -722,8 +768,7 @@ void relay_mqtt_stop(struct relay_mqtt *q)
 		ferry_debug("relay: mqtt: cannot wake the client: %s", strerror(errno));
 	if (q->started)
 		pthread_join(q->th, NULL);
-	if (q->fd >= 0)
-		close(q->fd);
+	relay_mqtt_conn_close(&q->conn);
 	free_client(q);
 }
 
@@ -746,10 +791,11 @@ static const struct {
 	  "QoS 0 MQTT messages (best effort, never acknowledged).",
 	  offsetof(struct relay_mqtt_counts, qos0) },
 	{ "ferry_relay_mqtt_retained_total", "retained",
-	  "Retained MQTT messages taken at the first subscription.",
+	  "Retained MQTT messages taken (a payload new to the topic).",
 	  offsetof(struct relay_mqtt_counts, retained) },
 	{ "ferry_relay_mqtt_retained_skipped_total", "retained_skipped",
-	  "Retained MQTT messages sent again (a resubscribe, overlapping filters), not taken.",
+	  "Retained MQTT messages whose payload the topic already had (a restart, a "
+	  "resubscribe, overlapping filters), not taken.",
 	  offsetof(struct relay_mqtt_counts, retained_skipped) },
 };
 
@@ -818,6 +864,9 @@ struct json_t *relay_mqtt_json(struct relay_mqtt *q)
 					 json_integer((json_int_t)atomic_load(&q->unmatched)));
 		e |= json_object_set_new(o, "store_refused",
 					 json_integer((json_int_t)atomic_load(&q->store_refused)));
+		pthread_mutex_lock(&q->emu);
+		e |= json_object_set_new(o, "error", json_string(q->error));
+		pthread_mutex_unlock(&q->emu);
 		e |= json_object_set(o, "subscriptions", subs);
 	}
 	json_decref(subs);

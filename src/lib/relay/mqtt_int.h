@@ -9,6 +9,10 @@
  *               (wire/mqtt.c), batches of messages through the relay's
  *               write path (the same function HTTP writes call), then the
  *               acknowledgements; reconnects, metrics
+ *   mqtt_tls.c  the byte stream under it: a plain socket or TLS (OpenSSL),
+ *               non-blocking, polled by mqtt.c
+ *   mqtt_seen.c what was taken, per topic, kept in the spool directory: a
+ *               retained message is taken once across relay restarts
  */
 #ifndef FERRY_RELAY_MQTT_INT_H
 #define FERRY_RELAY_MQTT_INT_H
@@ -32,9 +36,9 @@ struct relay_mqtt_counts {
 	_Atomic uint64_t rejects;       /* messages refused (dead letters) */
 	_Atomic uint64_t redeliveries;  /* PUBLISH with the DUP flag */
 	_Atomic uint64_t qos0;          /* QoS 0 messages: best effort */
-	_Atomic uint64_t retained;      /* retained messages taken at start */
-	_Atomic uint64_t retained_skipped;  /* retained ones sent again after a
-					     * resubscribe, not taken */
+	_Atomic uint64_t retained;      /* retained messages taken (new payload) */
+	_Atomic uint64_t retained_skipped;  /* retained ones whose payload the topic
+					     * had (mqtt_seen.c), not taken */
 };
 
 struct relay_mqtt_map;
@@ -73,7 +77,12 @@ int relay_mqtt_map_message(struct relay_mqtt_map *m, int sub, const char *topic,
 /* ------------------------------------------------------------ client */
 
 struct relay_mqtt_cfg {
-	const char *url;          /* mqtt://[user[:password]@]host[:port] */
+	const char *url;          /* mqtt[s]://[user[:password]@]host[:port] */
+	const char *password;     /* when the URL has a user and no password */
+	const char *cafile;       /* mqtts://: CA file or directory (NULL: the system's) */
+	const char *cert, *key;   /* mqtts://: client certificate and key (PEM) */
+	int insecure;             /* mqtts://: no certificate or host name check */
+	const char *spool_dir;    /* where the record of what was taken lives (NULL: none) */
 	const char *map_path;
 	const char *client_id;    /* NULL: "ferry-relay-" and the host name */
 	const char *default_db;   /* when the map names none */
@@ -96,5 +105,69 @@ void relay_mqtt_stop(struct relay_mqtt *q);
 int relay_mqtt_prometheus(struct relay_mqtt *q, struct ferry_buf *out);
 /* The same as a JSON object {"connected":..,"subscriptions":{NAME:{...}}}. */
 struct json_t *relay_mqtt_json(struct relay_mqtt *q);
+
+/* ------------------------------------------------------------ transport */
+
+struct relay_mqtt_tls_opts {
+	const char *cafile, *cert, *key;
+	int insecure;
+};
+
+struct relay_mqtt_tls;
+
+/* A TLS context for the broker host (a name or an address): the CAs, the
+ * client certificate.  FERRY_EUSAGE naming the option, the file and
+ * OpenSSL's reason. */
+int relay_mqtt_tls_new(const struct relay_mqtt_tls_opts *o, const char *host,
+		       struct relay_mqtt_tls **out, struct ferry_error *err);
+void relay_mqtt_tls_free(struct relay_mqtt_tls *t);
+
+/* One connection: a connected non-blocking socket, TLS on it or not. */
+struct relay_mqtt_conn {
+	int fd;
+	void *ssl;        /* SSL *, NULL for plain mqtt:// */
+	short want;       /* after a 0 below: POLLIN or POLLOUT to wait for */
+	int failed;       /* a fatal TLS error happened */
+};
+
+/* One step of the TLS handshake (t NULL: nothing to do): 1 done, 0 call
+ * again once c->want is ready, -1 failed (why names where and the reason:
+ * "certificate verify failed: hostname mismatch"). */
+int relay_mqtt_conn_handshake(struct relay_mqtt_tls *t, struct relay_mqtt_conn *c,
+			      const char *where, char *why, size_t cap);
+/* >0 bytes moved, 0 none now (wait for c->want), -1 closed or failed (why). */
+long relay_mqtt_conn_read(struct relay_mqtt_conn *c, void *buf, size_t n, const char *where,
+			  char *why, size_t cap);
+long relay_mqtt_conn_write(struct relay_mqtt_conn *c, const void *buf, size_t n,
+			   const char *where, char *why, size_t cap);
+/* 1 when bytes were read from the socket and not yet returned (TLS
+ * records): the socket may be empty, so do not poll, read. */
+int relay_mqtt_conn_pending(const struct relay_mqtt_conn *c);
+/* Close (TLS: close_notify first, best effort); fd -1 after. */
+void relay_mqtt_conn_close(struct relay_mqtt_conn *c);
+
+/* ------------------------------------------------------------ seen */
+
+struct relay_mqtt_seen;
+
+/* The record in dir/mqtt-seen (dir NULL: in memory only), read when it
+ * exists.  FERRY_EIO naming the file. */
+int relay_mqtt_seen_open(const char *dir, struct relay_mqtt_seen **out,
+			 struct ferry_error *err);
+/* Was this payload taken on this topic before (as the retained message of
+ * an earlier start, or as the last message the topic had)?  1: a
+ * retained message that is not taken again. */
+int relay_mqtt_seen_has(struct relay_mqtt_seen *s, const char *topic, size_t tl,
+			const void *payload, size_t n);
+/* A message of the batch in hand was taken (retained or not): pending
+ * until relay_mqtt_seen_commit(), which records the batch's messages once
+ * the batch is durable, or relay_mqtt_seen_drop(), which forgets them (the
+ * write failed: the broker sends them again). */
+void relay_mqtt_seen_add(struct relay_mqtt_seen *s, const char *topic, size_t tl,
+			 const void *payload, size_t n, int retained);
+void relay_mqtt_seen_commit(struct relay_mqtt_seen *s);
+void relay_mqtt_seen_drop(struct relay_mqtt_seen *s);
+/* Write the record whole (fsync'd) and free. */
+void relay_mqtt_seen_close(struct relay_mqtt_seen *s);
 
 #endif

@@ -1214,6 +1214,9 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 			.url = o->mqtt_url, .map_path = o->mqtt_map,
 			.client_id = o->mqtt_client_id, .default_db = R.dbs[0],
 			.spool = R.spool, .write = op_write, .ud = &R,
+			.password = o->mqtt_password, .cafile = o->mqtt_cafile,
+			.cert = o->mqtt_cert, .key = o->mqtt_key, .insecure = o->mqtt_insecure,
+			.spool_dir = o->spool_dir,
 		};
 
 		if (!o->mqtt_url) {

@@ -465,7 +465,8 @@ int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 						break;
 				for (size_t t = 0; t < r->nmodules && !migrated; t++)
 					migrated = mentions(&text, r->modules[t].to);
-				if (m == r->nmodules)
+				if (m == r->nmodules &&
+				    !rw_codemod_mentions(r, text.buf, text.len))
 					continue;
 				used = 1;
 				rc = ferry_rewrite_python(r, text.buf, text.len, &nb,

@@ -309,6 +309,19 @@ int rw_pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 	return 0;
 }
 
+size_t *rw_pyt_significant(const struct pyt_tokens *t, size_t *n)
+{
+	size_t *sig = ferry_calloc(t->n + 1, sizeof(*sig)), i;
+
+	*n = 0;
+	if (!sig)
+		return NULL;
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].kind != PYT_NL && t->v[i].kind != PYT_COMMENT)
+			sig[(*n)++] = i;
+	return sig;
+}
+
 void rw_pyt_tokens_release(struct pyt_tokens *t)
 {
 	ferry_free(t->v);
@@ -633,8 +646,9 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 			 int *changed, struct ferry_error *err)
 {
 	struct py p;
+	struct ferry_buf mid = FERRY_BUF_INIT;
 	size_t i, total = 0, start = out->len;
-	int bad_line, rc = 0;
+	int bad_line, rc = 0, used = 0;
 
 	memset(&p, 0, sizeof(p));
 	p.r = r;
@@ -653,16 +667,13 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 	}
 	if ((rc = rw_pyt_tokenize(text, len, &p.t, err)))
 		goto out;
-	p.sig = ferry_calloc(p.t.n + 1, sizeof(*p.sig));
+	p.sig = rw_pyt_significant(&p.t, &p.nsig);
 	p.count = ferry_calloc(r->nmodules + 1, sizeof(*p.count));
 	p.bare = ferry_calloc(r->nmodules + 1, sizeof(*p.bare));
 	if (!p.sig || !p.count || !p.bare) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < p.t.n; i++)
-		if (p.t.v[i].kind != PYT_NL && p.t.v[i].kind != PYT_COMMENT)
-			p.sig[p.nsig++] = i;
 	if ((rc = rename_all(&p))) {
 		ferry_error_set(err, rc, "out of memory");
 		goto out;
@@ -677,20 +688,25 @@ int ferry_rewrite_python(const ferry_recipe *r, const char *text, size_t len,
 			goto out;
 		}
 	}
-	/* API warnings only where the old module was in use */
-	if (total && (rc = check_warnings(&p, notes, err)))
+	if ((rc = rw_edits_apply(&p.edits, text, len, &mid))) {
+		ferry_error_set(err, rc, "cannot apply the rename: %s",
+				ferry_strerror(rc));
+		goto out;
+	}
+	/* codemods see the renamed imports (aiomqtt.Client, not asyncio_mqtt) */
+	if ((rc = rw_codemod_python(r, mid.buf ? mid.buf : "", mid.len, out,
+				    notes, &used, err)))
+		goto out;
+	/* API warnings only where the old module (or a codemod's) was in use */
+	if ((total || used) && (rc = check_warnings(&p, notes, err)))
 		goto out;
 	if ((rc = check_strings(&p, notes))) {
 		ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
-	if ((rc = rw_edits_apply(&p.edits, text, len, out))) {
-		ferry_error_set(err, rc, "cannot apply the rename: %s",
-				ferry_strerror(rc));
-		goto out;
-	}
 	*changed = out->len - start != len || memcmp(out->buf + start, text, len);
 out:
+	ferry_buf_release(&mid);
 	rw_edits_release(&p.edits);
 	rw_pyt_tokens_release(&p.t);
 	ferry_free(p.sig);

@@ -86,6 +86,9 @@ void ferry_recipe_free(ferry_recipe *r)
 		ferry_free(r->warnings[i].message);
 	}
 	ferry_free(r->warnings);
+	for (i = 0; i < r->ncodemods; i++)
+		rw_codemod_release(&r->codemods[i]);
+	ferry_free(r->codemods);
 	ferry_free(r->test_cmd);
 	ferry_free(r);
 }
@@ -373,10 +376,120 @@ static int parse_requirements(struct ctx *c, struct ferry_recipe *r,
 	return 0;
 }
 
+/* One python.codemods entry: exactly one of call/attribute/method. */
+static int parse_codemod(struct ctx *c, struct rw_codemod *m, struct fy_node *e)
+{
+	static const char *const keys[] = { "call", "attribute", "method",
+		"rename_keywords", "insert_argument", "to", NULL };
+	static const char *const ikeys[] = { "position", "value", "unless", NULL };
+	struct fy_node *kw, *ins, *x;
+	char *call = NULL, *attr = NULL, *meth = NULL, *s = NULL;
+	int rc, nkind;
+
+	m->insert_pos = -1;
+	if ((rc = check_keys(c, e, "codemods", keys)))
+		return rc;
+	if ((rc = get_str(c, get(e, "call"), "call", &call)) ||
+	    (rc = get_str(c, get(e, "attribute"), "attribute", &attr)) ||
+	    (rc = get_str(c, get(e, "method"), "method", &meth)) ||
+	    (rc = get_str(c, get(e, "to"), "to", &m->to))) {
+		ferry_free(call);
+		ferry_free(attr);
+		ferry_free(meth);
+		return rc;
+	}
+	nkind = !!call + !!attr + !!meth;
+	m->kind = call ? RW_CM_CALL : attr ? RW_CM_ATTR : RW_CM_METHOD;
+	m->target = call ? call : attr ? attr : meth;
+	if (call && attr)
+		ferry_free(attr);
+	if ((call || attr) && meth)
+		ferry_free(meth);
+	if (nkind != 1)
+		return bad(c, e, "%s", "a codemod names exactly one of 'call', "
+			   "'attribute' or 'method'");
+	if (!valid_module(m->target) || !strchr(m->target, '.'))
+		return bad(c, e, "codemod target '%s' must be a dotted import path "
+			   "(module.Name)", m->target);
+	if (m->kind != RW_CM_CALL) {
+		if (!m->to || !valid_module(m->to) || strchr(m->to, '.'))
+			return bad(c, e, "'%s' codemods need a 'to' name",
+				   m->kind == RW_CM_ATTR ? "attribute" : "method");
+		if (get(e, "rename_keywords") || get(e, "insert_argument"))
+			return bad(c, e, "%s", "'rename_keywords' and "
+				   "'insert_argument' belong to 'call' codemods");
+		if (m->kind == RW_CM_METHOD && !strchr(strchr(m->target, '.') + 1, '.'))
+			return bad(c, e, "method '%s' must be module.Class.method",
+				   m->target);
+		return 0;
+	}
+	if (m->to)
+		return bad(c, e, "%s", "'to' belongs to 'attribute' and 'method' "
+			   "codemods; a call takes 'rename_keywords'");
+	if ((kw = get(e, "rename_keywords"))) {
+		void *it = NULL;
+		struct fy_node_pair *pair;
+
+		if (fy_node_get_type(kw) != FYNT_MAPPING)
+			return bad(c, kw, "%s", "'rename_keywords' must be a mapping "
+				   "old: new");
+		while ((pair = fy_node_mapping_iterate(kw, &it))) {
+			char *from = NULL, *to = NULL;
+
+			if ((rc = get_str(c, fy_node_pair_key(pair), "rename_keywords", &from)) ||
+			    (rc = get_str(c, fy_node_pair_value(pair), "rename_keywords", &to))) {
+				ferry_free(from);
+				return rc;
+			}
+			rc = !from || !to || !valid_module(from) || !valid_module(to) ||
+			     strchr(from, '.') || strchr(to, '.');
+			if (!rc && (rw_strlist_push(&m->kw_from, from) ||
+				    rw_strlist_push(&m->kw_to, to)))
+				rc = -1;
+			ferry_free(from);
+			ferry_free(to);
+			if (rc > 0)
+				return bad(c, kw, "%s", "'rename_keywords' maps "
+					   "Python names to Python names");
+			if (rc)
+				return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+		}
+	}
+	if ((ins = get(e, "insert_argument"))) {
+		char *end;
+
+		if ((rc = check_keys(c, ins, "insert_argument", ikeys)) ||
+		    (rc = get_str(c, get(ins, "value"), "value", &m->insert_value)) ||
+		    (rc = get_strlist(c, get(ins, "unless"), "unless",
+				      &m->insert_unless)) ||
+		    (rc = get_str(c, (x = get(ins, "position")), "position", &s)))
+			return rc;
+		m->insert_pos = s ? (int)strtol(s, &end, 10) : 0;
+		if (s && (end == s || *end || m->insert_pos < 0 || m->insert_pos > 32)) {
+			ferry_free(s);
+			return bad(c, x, "%s", "'position' must be 0..32 (0: first "
+				   "argument)");
+		}
+		ferry_free(s);
+		if (!m->insert_value || !m->insert_value[0])
+			return bad(c, ins, "%s", "'insert_argument' needs a 'value'");
+		if (strchr(m->insert_value, '{') &&
+		    (!strchr(m->insert_value, '}') ||
+		     strchr(m->insert_value, '}') < strchr(m->insert_value, '{')))
+			return bad(c, ins, "%s", "'value': '{module:Name}' is missing "
+				   "its '}'");
+	}
+	if (!m->kw_from.n && !m->insert_value)
+		return bad(c, e, "call codemod '%s' needs 'rename_keywords' or "
+			   "'insert_argument'", m->target);
+	return 0;
+}
+
 static int parse_python(struct ctx *c, struct ferry_recipe *r,
 			struct fy_node *n)
 {
-	static const char *const keys[] = { "files", "rename", "warnings", NULL };
+	static const char *const keys[] = { "files", "rename", "warnings",
+		"codemods", NULL };
 	static const char *const mkeys[] = { "module", "to", NULL };
 	static const char *const wkeys[] = { "match", "message", NULL };
 	struct fy_node *seq, *e;
@@ -430,6 +543,21 @@ static int parse_python(struct ctx *c, struct ferry_recipe *r,
 		if (!w->match.n || !w->message)
 			return bad(c, e, "'%s' entries need 'match' and 'message'",
 				   "warnings");
+	}
+	it = NULL;
+	seq = get(n, "codemods");
+	if (seq && fy_node_get_type(seq) != FYNT_SEQUENCE)
+		return bad(c, seq, "'%s' must be a list", "codemods");
+	while (seq && (e = fy_node_sequence_iterate(seq, &it))) {
+		size_t cap = r->ncodemods;
+
+		if (ferry_array_grow((void **)&r->codemods, &cap, r->ncodemods + 1,
+				     sizeof(*r->codemods)))
+			return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
+		memset(&r->codemods[r->ncodemods], 0, sizeof(*r->codemods));
+		r->ncodemods++;
+		if ((rc = parse_codemod(c, &r->codemods[r->ncodemods - 1], e)))
+			return rc;
 	}
 	return 0;
 }
@@ -495,8 +623,9 @@ static int parse_root(struct ctx *c, struct ferry_recipe *r,
 	r->test_cmd_given = r->test_cmd != NULL;
 	if (!r->test_cmd && !(r->test_cmd = ferry_strdup(RW_DEFAULT_TEST_CMD)))
 		return ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
-	if (!r->nreplace && !r->nadd && !r->nmodules)
-		return bad(c, root, "%s", "the recipe has no 'replace', 'add' or 'rename' rule");
+	if (!r->nreplace && !r->nadd && !r->nmodules && !r->ncodemods)
+		return bad(c, root, "%s", "the recipe has no 'replace', 'add', "
+			   "'rename' or 'codemods' rule");
 	return 0;
 }
 

@@ -55,6 +55,28 @@ struct rw_warning {
 	char *message;
 };
 
+/*
+ * A codemod (python.codemods in a recipe), applied on tokens only where
+ * the file's imports prove the target (codemod.c):
+ *  RW_CM_CALL    calls of `target` (dotted import path of a class or
+ *                function): keyword renames and/or an inserted argument;
+ *  RW_CM_ATTR    the module attribute `target` renamed to `to`;
+ *  RW_CM_METHOD  `.name` of `target` (Class.method) renamed to `to` on
+ *                variables bound only to calls of the class.
+ */
+enum rw_cm_kind { RW_CM_CALL = 1, RW_CM_ATTR, RW_CM_METHOD };
+
+struct rw_codemod {
+	int kind;
+	char *target;
+	struct rw_strlist kw_from;     /* RW_CM_CALL: keyword renames */
+	struct rw_strlist kw_to;
+	int insert_pos;                /* -1: no insertion */
+	char *insert_value;            /* template: {module:Name} spelled per file */
+	struct rw_strlist insert_unless;  /* names that mean "already there" */
+	char *to;                      /* RW_CM_ATTR / RW_CM_METHOD */
+};
+
 struct ferry_recipe {
 	char *name;
 	char *description;
@@ -70,6 +92,8 @@ struct ferry_recipe {
 	size_t nmodules;
 	struct rw_warning *warnings;
 	size_t nwarnings;
+	struct rw_codemod *codemods;
+	size_t ncodemods;
 	char *test_cmd;
 	int test_cmd_given;   /* tests.command was in the recipe */
 	double test_timeout;
@@ -137,6 +161,26 @@ struct pyt_tokens {
 int rw_pyt_tokenize(const char *s, size_t n, struct pyt_tokens *out,
 		 struct ferry_error *err);
 void rw_pyt_tokens_release(struct pyt_tokens *t);
+/* Indexes of the tokens that are neither NL nor COMMENT (*n of them);
+ * NULL when out of memory.  Caller frees. */
+size_t *rw_pyt_significant(const struct pyt_tokens *t, size_t *n);
+
+/* ---- codemods (codemod.c) ------------------------------------------- */
+
+/*
+ * Apply the recipe's codemods to Python source text into out (appended).
+ * notes gets "codemod ..." summary lines and "warning: N: ..." lines for
+ * what the tokens cannot prove; *used is set when the file imports a
+ * module a codemod targets.  The text must already be valid UTF-8.
+ */
+int rw_codemod_python(const struct ferry_recipe *r, const char *text,
+		      size_t len, struct ferry_buf *out, struct ferry_buf *notes,
+		      int *used, struct ferry_error *err);
+/* Does text name the top-level module of a codemod target (plan filter)? */
+int rw_codemod_mentions(const struct ferry_recipe *r, const char *text,
+			size_t len);
+/* Parse and free python.codemods entries (recipe.c keeps the YAML). */
+void rw_codemod_release(struct rw_codemod *c);
 
 /* ---- edit lists: replace [off, off+len) by text, applied in one pass -- */
 

@@ -482,6 +482,11 @@ int tm_map_kinds(const char *path, int *points, int *table, struct ferry_error *
 	*points = *table = 0;
 	if ((rc = tm_yaml_load(path, &text, &y, err)) == 0 && y.doc &&
 	    (root = fy_document_root(y.doc)) && fy_node_get_type(root) == FYNT_MAPPING) {
+		/* ferry copy and verify take a relational map before this */
+		if (fy_node_mapping_lookup_by_string(root, "tables", FY_NT))
+			rc = ferry_error_set(err, FERRY_EUSAGE, "map '%s' has tables: (a relational "
+					     "map, for ferry copy and verify from a SQLite source); "
+					     "points take target:/columns: or points:", path);
 		*points = fy_node_mapping_lookup_by_string(root, "points", FY_NT) != NULL;
 		*table = fy_node_mapping_lookup_by_string(root, "target", FY_NT) != NULL ||
 			 fy_node_mapping_lookup_by_string(root, "columns", FY_NT) != NULL;

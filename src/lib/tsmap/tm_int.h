@@ -171,19 +171,8 @@ void tm_merge_release(struct tm_merge *m);
 #include <libfyaml.h>
 #include "wire/yaml.h"
 
-struct tm_mapfile {
-	const char *path;
-	struct ferry_error *err;
-};
-
-/* Read and parse the YAML of map file path into y (text keeps the bytes;
- * release both in every case).  0; FERRY_EUSAGE (cannot open, not UTF-8,
- * a YAML error: file and line), FERRY_EIO, FERRY_ENOMEM; err set. */
-int tm_yaml_load(const char *path, struct ferry_buf *text, struct wire_yaml *y,
-		 struct ferry_error *err);
-/* FERRY_EUSAGE "map 'PATH' line N: <fmt>" (n's line), err set. */
-int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* struct tm_mapfile, tm_yaml_load and tm_yaml_bad: tsmap.h (relational
+ * maps in copy/ read their YAML with them too) */
 /* A string or a list of strings -> NULL-terminated array (*out is set
  * even on error: free it with tm_strs_free). */
 int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out);

@@ -489,4 +489,23 @@ int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *e
 int tm_ifx_create_db(struct tm_ifx_writer *w, const char *db, const char *rp,
 		     struct ferry_error *err);
 
+/* ---- map files (mapfile.c): shared by every kind of map file ---- */
+
+#include <libfyaml.h>
+#include "wire/yaml.h"
+
+struct tm_mapfile {
+	const char *path;
+	struct ferry_error *err;
+};
+
+/* Read and parse the YAML of map file path into y (text keeps the bytes;
+ * release both in every case).  0; FERRY_EUSAGE (cannot open, not UTF-8,
+ * a YAML error: file and line), FERRY_EIO, FERRY_ENOMEM; err set. */
+int tm_yaml_load(const char *path, struct ferry_buf *text, struct wire_yaml *y,
+		 struct ferry_error *err);
+/* FERRY_EUSAGE "map 'PATH' line N: <fmt>" (n's line), err set. */
+int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

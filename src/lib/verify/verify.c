@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "copy/planner.h"
+#include "copy/relmap.h"
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "ferry/log.h"
@@ -1018,6 +1019,8 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	struct ferry_catalog *scat = NULL, *tcat = NULL;
 	ferry_conn *src = NULL, *dst = NULL;
 	struct strv excl = { 0 };
+	struct ferry_verify_opts mo;
+	struct relmap *map = NULL;
 	double start = ferry_now();
 	uint64_t total = 0;
 	size_t i;
@@ -1053,6 +1056,22 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}
+	/* a map with tables: compares each target table with its source
+	 * query (relmap.h): one chunk per table, as a multiset of rows */
+	if (o->ts.map && (rc = copy_relmap_is(o->ts.map, err)) != 0) {
+		if (rc < 0 || (rc = copy_relmap_load(o->ts.map, &map, err)) < 0)
+			goto out;
+		if ((o->include && o->include[0]) || (o->exclude && o->exclude[0])) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "--include and --exclude do not "
+					     "apply to map '%s': its tables: names the tables",
+					     o->ts.map);
+			goto out;
+		}
+		mo = *o;
+		mo.ts.map = NULL;
+		o = &mo;
+		r.o = o;
+	}
 	if ((rc = check_target_store(o->src, o->dst, err)) < 0 ||
 	    (rc = ferry_ts_url(o->src, &o->ts, &r.src_url, err)) < 0)
 		goto out;
@@ -1072,14 +1091,15 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	    (rc = plan_check_filters(o->include, o->exclude, scat, err)) < 0)
 		goto out;
 	/* tables the target lacks are differences, not planning errors */
-	r.res->tables = ferry_calloc(scat->ntables + 1, sizeof(*r.res->tables));
+	r.res->tables = ferry_calloc(scat->ntables + (map ? map->n : 0) + 1,
+				     sizeof(*r.res->tables));
 	if (!r.res->tables) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; o->exclude && o->exclude[i]; i++)
 		plan_strv_push(&excl, ferry_strdup(o->exclude[i]));
-	for (i = 0; i < scat->ntables; i++) {
+	for (i = 0; !map && i < scat->ntables; i++) {
 		const struct ferry_table *t = &scat->tables[i];
 		struct ferry_verify_table *st;
 		struct ferry_verify_diff d;
@@ -1121,7 +1141,13 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	co.data_only = 1;
 	co.include = o->include;
 	co.exclude = (const char *const *)excl.v;
-	if ((rc = plan_build(&r.plan, &co, src, scat, tcat, err)) < 0) {
+	if (map) {
+		if ((rc = copy_relmap_plan(&r.plan, map, src, scat, tcat, r.schema, 1, err)) < 0)
+			goto out;
+		for (i = 0; i < r.plan.ntables; i++)
+			if ((rc = copy_relmap_lookups(r.plan.tables[i].map, dst, r.schema, err)) < 0)
+				goto out;
+	} else if ((rc = plan_build(&r.plan, &co, src, scat, tcat, err)) < 0) {
 		ferry_error_prefix(err, "cannot map the source onto the target");
 		goto out;
 	}
@@ -1201,6 +1227,7 @@ out:
 	plan_strv_release(&excl);
 	ferry_catalog_free(scat);
 	ferry_catalog_free(tcat);
+	copy_relmap_free(map);
 	ferry_conn_close(src);
 	ferry_conn_close(dst);
 	pthread_mutex_destroy(&r.lock);

@@ -267,7 +267,11 @@ static int scan_open(struct scan *sc, struct lpf_source *S, int file,
 	sc->end = off_hi;
 	sc->cur.off = 0;
 	sc->cur.lineno = line0;
+	/* a small chunk gets a small buffer: a plan of many small chunks
+	 * would otherwise allocate LPF_BLOCK per chunk */
 	sc->cap = LPF_BLOCK;
+	if (off_hi != LPF_END_UNKNOWN && off_hi - off_lo < LPF_BLOCK)
+		sc->cap = (size_t)(off_hi - off_lo) + 1;
 	if (!(sc->buf = ferry_malloc(sc->cap)))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return input_open(S, file, off_lo, &sc->in, err);
@@ -283,7 +287,7 @@ static void scan_release(struct scan *sc)
 /* Keep the unread tail, read more after it; sets eof at the end. */
 static int refill(struct scan *sc, struct ferry_error *err)
 {
-	size_t keep = sc->len - sc->cur.off, want;
+	size_t keep = sc->len - sc->cur.off, want, need;
 	long got;
 
 	if (sc->cur.off) {
@@ -292,8 +296,11 @@ static int refill(struct scan *sc, struct ferry_error *err)
 		sc->len = keep;
 		sc->cur.off = 0;
 	}
-	if (sc->cap - sc->len < LPF_BLOCK / 2) {
-		size_t ncap = sc->len + LPF_BLOCK;
+	need = LPF_BLOCK / 2;
+	if (sc->end != LPF_END_UNKNOWN && sc->end - (sc->base + sc->len) < need)
+		need = (size_t)(sc->end - (sc->base + sc->len));
+	if (sc->cap - sc->len < need) {
+		size_t ncap = sc->len + (need < LPF_BLOCK / 2 ? need : LPF_BLOCK);
 		char *nb = ferry_realloc(sc->buf, ncap);
 
 		if (!nb)

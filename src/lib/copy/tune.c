@@ -1,0 +1,286 @@
+/*
+ * tune.c - what `ferry copy` runs side by side when -j is left to it
+ * (-j auto, the default): the COPY streams of the data phase and the
+ * index builds after it, decided from what ferry can see, and said in
+ * the summary.
+ *
+ * Measured on 2 cores with PostgreSQL on the same host (issue 22): a 5M
+ * row table with an integer key and an (integer, text) index took
+ * 9.8-11.3 s with two streams and two builds side by side, 6.5 s with one
+ * stream and the builds one after the other with the server's defaults
+ * (data 4.3 s against 2.8 s, indexes 5.4 s against 3.4-3.6 s).  Every
+ * COPY stream costs a server backend as busy as ferry's own side of it,
+ * and every build as the server runs it by default is a leader plus
+ * max_parallel_maintenance_workers: on cores they share, more of either
+ * only queues for the same cores.  So:
+ *
+ *   streams  server on this host (loopback, a Unix socket, or the
+ *            server's address is the client's): at most cores / 2, else
+ *            at most the client's cores; past one stream the ramp in
+ *            copy_load_chunks keeps another only while it adds rows/s
+ *   builds   server on this host: cores / (1 + the server's parallel
+ *            maintenance workers) side by side, at least one, each with
+ *            the server's defaults; only small tables (every table under
+ *            SMALL_TABLE rows): one per core, since each such build is
+ *            mostly round trips; every big table loaded in the order of
+ *            an index: one per core, each without parallel workers
+ *            (post.c: no_workers; measured on 2 cores, 5M telemetry rows:
+ *            PK and (entity_id, ts) side by side without workers 2.7-3.0
+ *            s, one after the other with 2 workers each 3.4-3.9 s); a
+ *            server elsewhere: one per client core (its cores are not
+ *            visible from here)
+ *
+ * -j N keeps what it always did: N streams from the start and up to
+ * min(N, cores) builds side by side.  Nothing here changes which rows go
+ * where: chunks, their order and their commits are the same whatever
+ * runs them, so every choice gives the target a serial copy gives.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "copy/run_int.h"
+#include "ferry/alloc.h"
+
+/* A table under this many rows builds its indexes in well under a second. */
+#define SMALL_TABLE 200000
+
+struct where {
+	struct ferry_buf local, mpmw;
+};
+
+static int take_where(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct where *w = ud;
+
+	if (ncols < 2)
+		return 0;
+	if (ferry_buf_addstr(&w->local, vals[0] ? vals[0] : "f") < 0 ||
+	    ferry_buf_addstr(&w->mpmw, vals[1] ? vals[1] : "2") < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* FERRY_TUNE_CORES stands in for the host's cores: the tests use it to
+ * take the paths of a bigger machine (the ramp) on a small one. */
+static long client_cores(void)
+{
+	const char *e = getenv("FERRY_TUNE_CORES");
+	long c = e && atol(e) > 0 ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return c < 1 ? 1 : c;
+}
+
+int copy_tune(struct run *r, struct ferry_error *err)
+{
+	struct where w = { FERRY_BUF_INIT, FERRY_BUF_INIT };
+	long cores = client_cores(), mpmw = 2, cap;
+	int64_t biggest = 0;
+	size_t i, ntables = 0;
+	int rc = 0, big_unordered = 0;
+
+	r->builds = 0;
+	r->ramp = 0;
+	r->readers = 0;
+	if (!r->ckpt) {
+		r->jobs = 1;  /* SQLite has one writer */
+		return 0;
+	}
+	if (r->o->jobs > 0) {
+		r->jobs = r->o->jobs;
+		plan_strv_pushf(&r->decisions, "jobs %d: set with -j (builds side by side: up to %ld)",
+				r->jobs, cores < r->jobs ? cores : (long)r->jobs);
+		return 0;
+	}
+	for (i = 0; i < r->plan.ntables; i++) {
+		if (r->plan.tables[i].skip)
+			continue;
+		ntables++;
+		if (r->plan.tables[i].count > biggest)
+			biggest = r->plan.tables[i].count;
+		/* a table ferry sorts into an index's order builds that index
+		 * from sorted rows and its others without parallel workers */
+		if (r->plan.tables[i].count >= SMALL_TABLE &&
+		    !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered))
+			big_unordered = 1;
+	}
+	/* reading the source into ferry's sort (spill.c) runs before any
+	 * COPY of that table: the cores are free for its readers */
+	r->readers = (int)cores;
+	/*
+	 * A Unix socket has no server address; over loopback, or to one of
+	 * this host's own addresses, the server sees the connection come
+	 * from its own address.
+	 */
+	rc = ferry_conn_ops_of(r->dst)->query(r->dst,
+		"SELECT inet_server_addr() IS NULL OR inet_server_addr() = inet_client_addr() "
+		"OR host(inet_server_addr()) IN ('127.0.0.1', '::1'), "
+		"current_setting('max_parallel_maintenance_workers')", NULL, 0, take_where, &w, err);
+	if (rc < 0) {
+		ferry_error_prefix(err, "cannot tell where the target server runs");
+		goto out;
+	}
+	r->server_local = w.local.buf && w.local.buf[0] == 't';
+	if (w.mpmw.buf && atol(w.mpmw.buf) >= 0)
+		mpmw = atol(w.mpmw.buf);
+	if (r->server_local) {
+		cap = cores / 2;
+		if (cap < 1)
+			cap = 1;
+		r->builds = (int)(cores / (1 + mpmw));
+		if (r->builds < 1)
+			r->builds = 1;
+	} else {
+		cap = cores;
+		r->builds = (int)cores;
+	}
+	if (cap > 8)
+		cap = 8;  /* past that the server's cores, not ferry's, decide */
+	if ((size_t)cap > r->nchunks)
+		cap = r->nchunks ? (long)r->nchunks : 1;
+	r->jobs = (int)cap;
+	r->ramp = cap > 1;
+	if (r->server_local && cores / 2 <= 1)
+		plan_strv_pushf(&r->decisions, "jobs 1: server on this host, %ld core%s: one stream "
+				"(its COPY backend needs a core of its own)", cores, cores == 1 ? "" : "s");
+	else if (r->ramp)
+		plan_strv_pushf(&r->decisions, "jobs up to %d: %s, %ld cores; one stream first, "
+				"another only while it adds rows/s", r->jobs,
+				r->server_local ? "server on this host" : "server on another host", cores);
+	else
+		plan_strv_pushf(&r->decisions, "jobs 1: %zu chunk%s to copy", r->nchunks,
+				r->nchunks == 1 ? "" : "s");
+	if (biggest > 0 && biggest < SMALL_TABLE && r->builds < cores) {
+		r->builds = (int)cores;
+		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %zu tables, "
+				"the biggest %lld rows (small builds are mostly round trips)",
+				r->builds, ntables, (long long)biggest);
+	} else if (biggest > 0 && !big_unordered && r->builds < cores) {
+		r->builds = (int)cores;
+		plan_strv_pushf(&r->decisions, "index builds up to %d side by side, without "
+				"parallel workers: the big tables were loaded in the order of an "
+				"index, so their builds sort little", r->builds);
+	} else if (r->builds == 1) {
+		plan_strv_pushf(&r->decisions, "index builds one at a time with the server's "
+				"defaults: server on this host, %ld core%s, each build uses up to %ld",
+				cores, cores == 1 ? "" : "s", 1 + mpmw);
+	} else {
+		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %s, %ld cores",
+				r->builds, r->server_local ? "server on this host" :
+				"server on another host", cores);
+	}
+out:
+	ferry_buf_release(&w.local);
+	ferry_buf_release(&w.mpmw);
+	return rc;
+}
+
+/*
+ * The data phase's ramp (copy_load_chunks runs it on its own thread
+ * while the workers copy): worker k may claim chunks only while k <
+ * lc->allowed.  One stream runs first; once its rows flow and it has run
+ * WARM seconds, its rate is measured over WINDOW seconds; then one more
+ * stream is allowed, given SETTLE seconds and measured again.  It stays when the rows/s rose
+ * by GAIN or more, and the next one is tried; otherwise it finishes the
+ * chunk it holds and the streams stay as they were.  Rates are read from
+ * lc->read_total, which every batch adds to.
+ */
+#define WARM 1.0
+#define SETTLE 1.0
+#define WINDOW 2.0
+#define GAIN 1.10
+
+/* FERRY_TUNE_RAMP="SECONDS GAIN" replaces WARM, SETTLE and WINDOW by
+ * SECONDS and GAIN by GAIN: the tests use it to take each of the ramp's
+ * ways (keep every stream, give the second one back) on small copies. */
+static void ramp_params(double *warm, double *settle, double *window, double *gain)
+{
+	const char *e = getenv("FERRY_TUNE_RAMP");
+	double s, g;
+
+	*warm = WARM;
+	*settle = SETTLE;
+	*window = WINDOW;
+	*gain = GAIN;
+	if (e && sscanf(e, "%lf %lf", &s, &g) == 2 && s > 0 && g >= 0) {
+		*warm = *settle = *window = s;
+		*gain = g;
+	}
+}
+
+static int stopped(struct load_ctx *lc)
+{
+	return atomic_load(&lc->abort) || atomic_load(&lc->drained) ||
+	       atomic_load(&lc->running) == 0;
+}
+
+/* Sleep for secs unless the load ends first; 0 when it ended. */
+static int nap(struct load_ctx *lc, double secs)
+{
+	double end = ferry_now() + secs;
+
+	while (ferry_now() < end) {
+		struct timespec ts = { 0, 50000000 };
+
+		if (stopped(lc))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
+/* Rows/s over secs; < 0 when the load ended first. */
+static double rate(struct load_ctx *lc, double secs)
+{
+	int64_t a = atomic_load(&lc->read_total), b;
+	double t0 = ferry_now();
+
+	if (!nap(lc, secs))
+		return -1;
+	b = atomic_load(&lc->read_total);
+	return (double)(b - a) / (ferry_now() - t0);
+}
+
+void copy_ramp(struct load_ctx *lc, int n)
+{
+	double base, more, warm, settle, window, gain;
+	int64_t start = atomic_load(&lc->read_total);
+	int k = 1;
+	size_t len = 0;
+
+	ramp_params(&warm, &settle, &window, &gain);
+	lc->ramp_note[0] = 0;
+	atomic_store(&lc->allowed, 1);
+	/* rows start to flow after the first chunk's setup (a table loaded in
+	 * an index's order is scanned into a temporary file first) */
+	while (atomic_load(&lc->read_total) == start && nap(lc, 0.05))
+		;
+	if (!nap(lc, warm) || (base = rate(lc, window)) < 0)
+		goto out;
+	while (k < n) {
+		atomic_store(&lc->allowed, k + 1);
+		if (!nap(lc, settle) || (more = rate(lc, window)) < 0) {
+			k++;  /* the load ended with it running */
+			break;
+		}
+		len += (size_t)snprintf(lc->ramp_note + len, sizeof(lc->ramp_note) - len,
+			"%s%d stream%s %.0f rows/s, %d: %.0f", len ? "; " : "", k,
+			k == 1 ? "" : "s", base, k + 1, more);
+		if (len >= sizeof(lc->ramp_note))
+			len = sizeof(lc->ramp_note) - 1;
+		/* gain 0 (tests): any rate pays */
+		if (gain > 0 && !(more > 0 && more >= base * gain)) {
+			atomic_store(&lc->allowed, k);
+			break;
+		}
+		base = more;
+		k++;
+	}
+out:
+	atomic_store(&lc->ramp_final, 1);
+	snprintf(lc->ramp_note + len, sizeof(lc->ramp_note) - len, "%s%d stream%s kept",
+		 len ? "; " : "", k, k == 1 ? "" : "s");
+}

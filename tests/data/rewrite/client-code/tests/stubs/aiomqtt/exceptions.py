@@ -1,0 +1,5 @@
+from . import MqttError
+
+
+class MqttCodeError(MqttError):
+    pass

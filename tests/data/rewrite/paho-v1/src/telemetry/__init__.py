@@ -1,0 +1,1 @@
+"""Telemetry: publish sensor readings over MQTT and collect them back."""

@@ -1,0 +1,5 @@
+__version__ = "2.1.0"
+
+
+class MQTTException(Exception):
+    pass

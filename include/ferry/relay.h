@@ -131,7 +131,9 @@ int ferry_cutover_status(const char *url, struct ferry_cutover_status *out,
  * only when all of them pass, and every attempt is logged with its gates
  * in ferry.cutover_log.  A step sets the relays' phase:
  *   prepare old-only; dual-write, backfill, validate dual; switchover
- *   new-primary; cleanup new-only.
+ *   new-primary; cleanup new-only.  Strategy gradual switches waves of
+ *   measurements or series in switchover, one per advance (each point by
+ *   its wave's phase, ferry.cutover_waves).
  * Results come back as one JSON document (a string the caller frees with
  * ferry_free): the plan, the gates with their figures, the relays, the log. */
 enum ferry_cutover_step {
@@ -184,6 +186,12 @@ struct ferry_cutover_opts {
 	/* live consistency: in dual the relays sample 1 in this many writes
 	 * (at most 60 a minute each); 0 = 100 */
 	int sample_every;
+	/* gradual: the waves in order, each "[NAME:]SEL[,SEL...]" (SEL a
+	 * measurement glob or TAG=GLOB); waves_spec the same separated by
+	 * ';'; the points of no wave are the last wave, "rest" */
+	const char *const *waves;
+	size_t nwaves;
+	const char *waves_spec;
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	double timeout_s;            /* with wait; <= 0: no limit */

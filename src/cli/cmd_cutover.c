@@ -28,6 +28,7 @@ static const char cutover_usage[] =
 	"                     [--query NAME=SQL]... [--queries FILE]\n"
 	"                     [--rollback-threshold PCT] [--rollback-window DURATION]\n"
 	"                     [--rollback-min-writes N] [--sample-every N]\n"
+	"                     [--wave [NAME:]SEL[,SEL...]]... [--waves SPEC]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
@@ -86,7 +87,12 @@ static const char cutover_usage[] =
 	"                       old-only until switchover (new-primary), where a\n"
 	"                       catch-up copies T0 to the switch; immediate: the\n"
 	"                       same, but the switch goes to new-only, no soak, no\n"
-	"                       way back; gradual: not implemented yet (refused)\n"
+	"                       way back; gradual: as dual-write up to validate,\n"
+	"                       then switchover moves the waves (--wave) to\n"
+	"                       new-primary one per advance, each with its gates\n"
+	"                       (relays-waves, wave-error-rate, spool-drained,\n"
+	"                       soak, wave-verify of the next wave); rollback\n"
+	"                       takes the last wave switched back to dual\n"
 	"  --soak DURATION      prepare: switchover -> cleanup waits this long (30m,\n"
 	"                       1h, 2d; default 1h)\n"
 	"  --switch-cmd CMD     prepare: run with sh -c after the switchover (e.g. to\n"
@@ -110,6 +116,14 @@ static const char cutover_usage[] =
 	"  --sample-every N     prepare: in dual each relay keeps 1 in N writes (at\n"
 	"                       most 60 a minute) for the live-consistency gate\n"
 	"                       (default 100)\n"
+	"  --wave [NAME:]SEL[,SEL...]\n"
+	"                       prepare, gradual: one wave, in order (repeat it); SEL\n"
+	"                       is a measurement glob (W, kW*) or TAG=GLOB\n"
+	"                       (entity_id=sensor.kitchen_*); a point is in the\n"
+	"                       first wave it matches, the points of none in the\n"
+	"                       last wave, 'rest'\n"
+	"  --waves SPEC         prepare, gradual: the waves in one argument,\n"
+	"                       separated by ';' ('power: W,kWh; climate: °C')\n"
 	"  --wait               advance: re-check the gates every 2 s until they pass\n"
 	"  --timeout DURATION   advance --wait: give up after this long\n"
 	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
@@ -128,7 +142,7 @@ static const char cutover_usage[] =
 enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_NEW, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
 	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES,
-	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY
+	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY, OPT_WAVE, OPT_WAVES
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
@@ -144,7 +158,8 @@ static int takes(int sub, int opt)
 	case OPT_BY: return sub != SUB_STATUS;
 	case OPT_OLD: case OPT_NEW: case OPT_STRATEGY: case OPT_SOAK: case OPT_SWITCH_CMD:
 	case OPT_FINAL_EXPORT: case OPT_QUERY: case OPT_QUERIES: case OPT_RB_THRESHOLD:
-	case OPT_RB_WINDOW: case OPT_RB_MIN: case OPT_SAMPLE_EVERY: case CLI_TS_LAYOUT:
+	case OPT_RB_WINDOW: case OPT_RB_MIN: case OPT_SAMPLE_EVERY: case OPT_WAVE: case OPT_WAVES:
+	case CLI_TS_LAYOUT:
 	case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
@@ -200,14 +215,31 @@ static void print_plan(json_t *d)
 		printf("rolled back: automatically at %s by relay %s: %s\n", str(a, "at"),
 		       str(a, "by"), str(a, "why"));
 	}
+	if (json_array_size(json_object_get(d, "waves"))) {
+		printf("waves:\n");
+		json_array_foreach(json_object_get(d, "waves"), i, v) {
+			json_t *m = json_object_get(v, "match"), *x;
+			size_t k;
+
+			printf("  %lld %-12s %-11s", (long long)json_integer_value(
+			       json_object_get(v, "wave")), str(v, "name"), str(v, "phase"));
+			if (*str(v, "since"))
+				printf(" since %s", str(v, "since"));
+			printf("  ");
+			json_array_foreach(m, k, x)
+				printf("%s%s", k ? ", " : "", json_string_value(x));
+			printf("%s\n", json_array_size(m) ? "" : "(every point of no other wave)");
+		}
+	}
 	if (json_array_size(json_object_get(d, "gates"))) {
 		printf("gates of %s:\n", str(d, "step"));
 		print_gates(json_object_get(d, "gates"));
 	}
 	printf("relays (last hour):\n");
 	json_array_foreach(relays, i, v)
-		printf("  %s  %s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
-		       str(v, "relay_id"), str(v, "phase"),
+		printf("  %s  %s%s%s%s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
+		       str(v, "relay_id"), str(v, "phase"), *str(v, "waves") ? " (waves " : "",
+		       str(v, "waves"), *str(v, "waves") ? ")" : "",
 		       json_is_true(json_object_get(v, "live")) ? "" : " (not live)",
 		       json_string_value(json_object_get(v, "seen_seconds_ago")) ?
 		       str(v, "seen_seconds_ago") : "?",
@@ -301,6 +333,18 @@ static int share(const char *cmd, const char *s, double *out)
 	return 0;
 }
 
+/* A repeated option's argument appended to *v (argc bounds how many
+ * there can be: the array is made that long at the first). */
+static int push_arg(const char ***v, size_t *n, int argc, const char *arg)
+{
+	if (!*v && !(*v = ferry_calloc((size_t)argc, sizeof(**v)))) {
+		fprintf(stderr, "ferry: out of memory\n");
+		return -1;
+	}
+	(*v)[(*n)++] = arg;
+	return 0;
+}
+
 int cmd_cutover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -322,6 +366,8 @@ int cmd_cutover(int argc, char **argv)
 		{ "rollback-window", required_argument, NULL, OPT_RB_WINDOW },
 		{ "rollback-min-writes", required_argument, NULL, OPT_RB_MIN },
 		{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
+		{ "wave", required_argument, NULL, OPT_WAVE },
+		{ "waves", required_argument, NULL, OPT_WAVES },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -339,6 +385,7 @@ int cmd_cutover(int argc, char **argv)
 	const char *db = getenv("DATABASE_URL"), *by = getenv("USER"), *sub;
 	char *doc = NULL;
 	static const char **queries;   /* --query, kept to the exit */
+	static const char **waves;     /* --wave, the same */
 	int c, rc, s, phase = 0, step;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -422,15 +469,17 @@ int cmd_cutover(int argc, char **argv)
 		case OPT_QUERY:
 			if (!strchr(optarg, '=') || *optarg == '=')
 				return cli_usage(cmdname, "--query '%s': give NAME=SQL", optarg);
-			/* argc bounds how many there can be */
-			if (!queries && !(queries = ferry_calloc((size_t)argc, sizeof(*queries)))) {
-				fprintf(stderr, "ferry: out of memory\n");
+			if (push_arg(&queries, &o.nqueries, argc, optarg) < 0)
 				return FERRY_EXIT_FAILED;
-			}
-			queries[o.nqueries++] = optarg;
 			o.queries = queries;
 			break;
 		case OPT_QUERIES: o.queries_file = optarg; break;
+		case OPT_WAVE:
+			if (push_arg(&waves, &o.nwaves, argc, optarg) < 0)
+				return FERRY_EXIT_FAILED;
+			o.waves = waves;
+			break;
+		case OPT_WAVES: o.waves_spec = optarg; break;
 		case OPT_WAIT: o.wait = 1; break;
 		case OPT_TIMEOUT:
 			if (duration(cmdname, "--timeout", optarg, &o.timeout_s))

@@ -6,7 +6,7 @@
 # stay in old-only through backfill and validate), the points of T0 to the
 # switch reach the new store by the catch-up copy, blue-green keeps the old
 # store warm (new-primary) and rolls back to it, immediate switches to
-# new-only and refuses to go back; gradual is refused as not implemented.
+# new-only and refuses to go back (gradual: cutover_gradual.sh).
 # The query-latency gate of validate: the narrow layout's defaults timed
 # on both stores, the user's queries (--query, --queries FILE), a slow
 # one refuses the advance.  No acknowledged point lost, none doubled.
@@ -16,47 +16,12 @@ t_init cutover_strategies
 t_need pg
 t_need influx
 
-writer_start() {
-	rm -f "$T/stop"
-	$PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" >>"$T/writer.out" 2>>"$T/writer.err" &
-	writer=$!
-}
-writer_stop() {
-	touch "$T/stop"
-	wait "$writer"
-}
-acked_grows() {  # more acknowledged points than $1 (max 30 s)
-	local i
-	for ((i = 0; i < 300; i++)); do
-		[[ $(wc -l <"$T/acked" 2>/dev/null || echo 0) -gt $1 ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# every acknowledged point in PostgreSQL, no row doubled
-no_loss() {
-	assert_eq "$1: every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
-	assert_eq "$1: no row doubled in PostgreSQL" "$(pg_doubled)" 0
-}
-# services, history, a relay and the writer; the stores of the last run stopped
-setup() {
-	[[ -z "${SVC:-}" ]] || { relay_stop || true; "$FERRY_SRC/tests/services" stop "$SVC" >/dev/null 2>&1 || true; }
-	relay_services
-	OLD="influx://127.0.0.1:$IPORT/home_assistant"
-	"$FERRY" generate --format lp --rows 20000 --entities 10 --seed 5 \
-		--start $(($(date +%s) - 12 * 3600)) -q -o "$T/history.lp"
-	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$T/history.lp"
-	# all of it in the past: a point stamped after the switch would be
-	# neither the backfill's nor the catch-up's
-	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
-	rm -f "$T/acked"
-}
 
-# ---- usage: gradual is refused, bad queries named
-setup
+# ---- usage: gradual without waves, bad queries named
+cutover_setup 20000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy gradual
-assert_eq "gradual: 2" "$T_RC" 2
-assert_contains "gradual: not implemented, and why" "$T_ERR" "strategy gradual is not implemented yet"
+assert_eq "gradual without waves: 2" "$T_RC" 2
+assert_contains "gradual: it asks for the waves" "$T_ERR" "strategy gradual needs its waves"
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --query nosql
 assert_eq "--query without =: 2" "$T_RC" 2
 assert_contains "it says the form" "$T_ERR" "give NAME=SQL"
@@ -144,7 +109,7 @@ assert_eq "the log, in order" \
 	"prepare:prepare:old-only advance:backfill:old-only advance:validate:old-only advance:switchover:new-primary rollback:validate:old-only advance:switchover:new-primary advance:cleanup:new-only"
 
 # ---- immediate: old-only, then straight to new-only; no way back
-setup
+cutover_setup 20000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy immediate --chunk-time 1h \
 	--query "slow=SELECT pg_sleep(0.15)"
 assert_eq "immediate: prepare" "$T_RC" 0

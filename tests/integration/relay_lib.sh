@@ -27,6 +27,17 @@
 # wait_sql SQL            poll PGURL until SQL returns t (max 90 s)
 # acked_missing_pg FILE   acknowledged points ("series time_ns" lines of
 #                         cutover_writer.py) missing in PostgreSQL's narrow table
+# writer_start, writer_stop  cutover_writer.py through the relay into $T/acked
+#                         (its output appended to $T/writer.out, .err)
+# acked_grows N           more than N acknowledged points in $T/acked (max 30 s)
+# no_loss WHAT            every acknowledged point in PostgreSQL, no row doubled
+# page URL                the status page in headless Chromium (when installed:
+#                         command -v chromium); its DOM to $T/dom.html
+# dom ID [rows] | @ATTR   status_dom.py on it: an element's text, a table's rows
+# page_ok WHAT            the page's script rendered and polled, no error
+# cutover_setup ROWS      (again) private services, ROWS of generated history
+#                         (the last 12 h, checked to be in the past) in the
+#                         InfluxDB; OLD its URL; $T/acked emptied
 
 PY=/usr/bin/python3
 
@@ -173,4 +184,65 @@ acked_some() {
 		sleep 0.1
 	done
 	return 1
+}
+
+writer_start() {
+	rm -f "$T/stop"
+	$PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" >>"$T/writer.out" 2>>"$T/writer.err" &
+	writer=$!
+}
+
+writer_stop() {
+	touch "$T/stop"
+	wait "$writer"
+}
+
+acked_grows() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[[ $(wc -l <"$T/acked" 2>/dev/null || echo 0) -gt $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+no_loss() {
+	assert_eq "$1: every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
+	assert_eq "$1: no row doubled in PostgreSQL" "$(pg_doubled)" 0
+}
+
+cutover_setup() {
+	[[ -z "${SVC:-}" ]] || { relay_stop || true; "$FERRY_SRC/tests/services" stop "$SVC" >/dev/null 2>&1 || true; }
+	relay_services
+	OLD="influx://127.0.0.1:$IPORT/home_assistant"
+	"$FERRY" generate --format lp --rows "$1" --entities 10 --seed 5 \
+		--start $(($(date +%s) - 12 * 3600)) -q -o "$T/history.lp"
+	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$T/history.lp"
+	# all of it in the past: a point stamped after the switch would be
+	# neither the backfill's nor the catch-up's
+	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
+	rm -f "$T/acked"
+}
+
+# page URL: load URL in headless Chromium until its script has polled a
+# few times; the DOM after the script to $T/dom.html, the page's console
+# lines (script errors, CSP refusals, console.*) to $T/console.txt
+page() {
+	rm -f "$T/dom.html" "$T/console.txt"
+	HOME="$T" timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$T/chromium" --enable-logging=stderr --v=0 \
+		--virtual-time-budget=6000 --dump-dom "$1" >"$T/dom.html" 2>"$T/chromium.err"
+	local rc=$?
+	grep -F ':CONSOLE' "$T/chromium.err" >"$T/console.txt" || true
+	return $rc
+}
+dom() { $PY "$FERRY_SRC/tests/integration/status_dom.py" "$T/dom.html" "$@"; }
+# page_ok WHAT: the page loaded, its script ran without a complaint
+page_ok() {
+	assert_eq "$1: the script rendered" "$(dom @data-state)" ok
+	check "$1: the script polled again (rates and charts drawn)" \
+		test "$(dom @data-polls)" -ge 2
+	assert_eq "$1: no script error on the page" "$(dom js-errors)" ""
+	check "$1: the charts plotted the polls" test "$(dom @chart-spool:data-plotted)" -ge 1
+	assert_eq "$1: nothing in the console" "$(cat "$T/console.txt")" ""
 }

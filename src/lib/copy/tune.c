@@ -223,7 +223,7 @@ static int nap(struct load_ctx *lc, double secs)
 	double end = ferry_now() + secs;
 
 	while (ferry_now() < end) {
-		struct timespec ts = { 0, 50000000 };
+		struct timespec ts = { 0, 10000000 };
 
 		if (stopped(lc))
 			return 0;

@@ -32,6 +32,7 @@
 #include "ferry/buf.h"
 #include "ferry/copy.h"
 #include "ferry/hash.h"
+#include "ferry/log.h"
 #include "ferry/progress.h"
 #include "ferry/url.h"
 #include "relay/cutover_int.h"
@@ -86,6 +87,9 @@ int relay_cut_phase(const struct cut_plan *p, int step)
 		return -1;
 	if (RELAY_CUT_CATCHUP(p) && step < FERRY_STEP_SWITCHOVER)
 		return FERRY_PHASE_OLD_ONLY;
+	/* gradual: dual until the last wave moved (relay_cut_waves_set) */
+	if (RELAY_CUT_GRADUAL(p) && step == FERRY_STEP_SWITCHOVER)
+		return FERRY_PHASE_DUAL;
 	if (!strcmp(p->strategy, "immediate") && step == FERRY_STEP_SWITCHOVER)
 		return FERRY_PHASE_NEW_ONLY;
 	return step_phase[step];
@@ -413,7 +417,9 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 				  " last_seen > now() - interval '30 seconds' AS live,"
 				  " ready, spool_ok, spool_records, replay_lag_s AS replay_lag_seconds,"
 				  " old_writes, old_errors, new_writes, new_errors,"
-				  " window_s AS window_seconds FROM ferry.relays"
+				  " to_jsonb(x) -> 'waves' AS waves, to_jsonb(x) -> 'wave_writes' AS"
+				  " wave_writes, to_jsonb(x) -> 'wave_errors' AS wave_errors,"
+				  " window_s AS window_seconds FROM ferry.relays x"
 				  " WHERE last_seen > now() - interval '1 hour') r", err)) ||
 	    !(log = query_json(pg, "SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM"
 			       " (SELECT id, " RFC("changed_at") " AS at, changed_by AS by, action,"
@@ -421,6 +427,32 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " ORDER BY id DESC LIMIT 100) l", err))) {
 		rc = err && err->code ? err->code : FERRY_ENOMEM;
 		goto out;
+	}
+	/* gradual: the waves with their phases (a plan of another strategy
+	 * has none; a database of an older ferry no table) */
+	{
+		PGresult *r = NULL;
+		json_t *w;
+
+		if (relay_pg_exec(pg, "SELECT to_regclass('ferry.cutover_waves') IS NOT NULL", 0,
+				  NULL, &r, "cannot look for ferry.cutover_waves", err) < 0)
+			goto out;
+		rc = !strcmp(PQgetvalue(r, 0, 0), "t");
+		PQclear(r);
+		if (rc && !(w = query_json(pg, "SELECT coalesce(json_agg(json_build_object("
+					   "'wave', n, 'name', name, 'match', match, 'phase', phase,"
+					   " 'since', " RFC("since") ", 'changed_by', changed_by)"
+					   " ORDER BY n), '[]') FROM ferry.cutover_waves", err))) {
+			rc = err && err->code ? err->code : FERRY_ENOMEM;
+			goto out;
+		}
+		if (rc && json_array_size(w) && json_object_set_new(doc, "waves", w) < 0)
+			rc = FERRY_ENOMEM;
+		else if (rc && !json_array_size(w))
+			json_decref(w);
+		if (rc == FERRY_ENOMEM)
+			goto out;
+		rc = FERRY_ENOMEM;
 	}
 	if (json_object_set_new(doc, "gates", gates ? json_incref(gates) : json_array()) < 0 ||
 	    json_object_set(doc, "relays", relays) < 0 || json_object_set(doc, "log", log) < 0 ||
@@ -440,12 +472,18 @@ out:
 static void ctx_init(struct cut_ctx *c, PGconn *pg, const struct ferry_cutover_opts *o,
 		     const char *db, struct cut_plan *plan, int work)
 {
+	struct ferry_error err = FERRY_ERROR_INIT;
+
 	memset(c, 0, sizeof(*c));
 	c->pg = pg;
 	c->o = o;
 	c->db = db;
 	c->plan = plan;
 	c->work = work;
+	/* a failed read leaves no waves: the wave gates then do not apply,
+	 * and the move refuses (see wave_move) */
+	if (relay_cut_waves_read(c, &err) < 0)
+		ferry_warn("cutover: %s", err.msg);
 }
 
 /* ---- prepare -------------------------------------------------------------------- */
@@ -504,7 +542,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 {
 	struct ferry_buf oldr = FERRY_BUF_INIT, newr = FERRY_BUF_INIT, note = FERRY_BUF_INIT;
 	const char *strategy = o->strategy ? o->strategy : "dual-write";
-	char digest[33] = "", soak[32], rb[4][32], *queries = NULL;
+	char digest[33] = "", soak[32], rb[4][32], *queries = NULL, *waves = NULL;
 	struct cut_plan plan;
 	struct cut_ctx c;
 	json_t *gates = NULL;
@@ -514,17 +552,16 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 
 	*json = NULL;
 	memset(&plan, 0, sizeof(plan));
+	memset(&c, 0, sizeof(c));
 	if (!o->old_url || !*o->old_url)
 		return ferry_error_set(err, FERRY_EUSAGE, "ferry cutover prepare needs --old URL "
 				       "(the store the clients write to today)");
 	if (ferry_cutover_strategy_check(strategy) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE, "unknown strategy '%s': use dual-write, "
 				       "immediate, gradual or blue-green", strategy);
-	if (!strcmp(strategy, "gradual"))
-		return ferry_error_set(err, FERRY_EUSAGE, "strategy gradual is not implemented yet: "
-				       "the relays follow one phase for every measurement, and "
-				       "switching measurements or series groups in waves needs a "
-				       "phase per measurement; use dual-write, blue-green or immediate");
+	if (strcmp(strategy, "gradual") && (o->nwaves || o->waves_spec))
+		return ferry_error_set(err, FERRY_EUSAGE, "--wave and --waves are for --strategy "
+				       "gradual (strategy %s switches every point at once)", strategy);
 	if (o->new_url && ferry_relay_is_pg_url(o->new_url) && o->db &&
 	    strcmp(o->new_url, o->db))
 		return ferry_error_set(err, FERRY_EUSAGE, "--new is a PostgreSQL database other than "
@@ -539,18 +576,24 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		return ferry_error_set(err, FERRY_EUSAGE, "--layout is for a PostgreSQL new store; "
 				       "an InfluxDB one (--new %s) takes points as they are, or "
 				       "through --map's points: rules", o->new_url);
-	if ((rc = relay_cut_queries(o, &queries, err)) < 0)
+	if (!strcmp(strategy, "gradual") && (rc = relay_cut_waves_parse(o, &waves, err)) < 0)
 		return rc;
+	if ((rc = relay_cut_queries(o, &queries, err)) < 0) {
+		free(waves);
+		return rc;
+	}
 	if (o->ts.map) {
 		ferry_hash_stream *h = ferry_hash_stream_new();
 
 		if (!h) {
 			free(queries);
+			free(waves);
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		}
 		if (ferry_hash_stream_file(h, o->ts.map) < 0) {
 			ferry_hash_stream_free(h);
 			free(queries);
+			free(waves);
 			return ferry_error_set(err, FERRY_EUSAGE, "cannot read map file '%s'",
 					       o->ts.map);
 		}
@@ -559,6 +602,7 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	}
 	if (!(pg = connect_locked(o->db, err))) {
 		free(queries);
+		free(waves);
 		return err->code ? err->code : FERRY_ECONN;
 	}
 	if (ferry_url_redact(o->old_url, &oldr) < 0 ||
@@ -623,7 +667,9 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		const char *p[1] = { o->new_url && strcmp(o->new_url, o->db) ? o->new_url : NULL };
 
 		if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET new_url = $1", 1, p, NULL,
-					"cannot record the new store in ferry.cutover_plan", err)) < 0)
+					"cannot record the new store in ferry.cutover_plan", err)) < 0 ||
+		    /* gradual: the waves, all dual; another strategy: none */
+		    (rc = relay_cut_waves_store(pg, waves, o->by, err)) < 0)
 			goto out;
 	}
 	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL, NULL,
@@ -667,6 +713,8 @@ out:
 	ferry_buf_release(&newr);
 	ferry_buf_release(&note);
 	free(queries);
+	free(waves);
+	relay_cut_waves_release(&c.waves);
 	PQfinish(pg);
 	return rc;
 }
@@ -732,6 +780,42 @@ static void final_export(const struct cut_plan *p, struct ferry_buf *note)
 	ferry_buf_release(&dst);
 }
 
+/*
+ * gradual, in switchover, inside the move's transaction: the next wave to
+ * new-primary (dir > 0) or the last one switched back to dual (dir < 0).
+ * The step stays; its step_since is the move, so the soak counts from
+ * the last wave.  The last wave's move puts the one phase in new-primary
+ * too (every point is then there), the first one back leaves it dual.
+ * note: what moved, for the operator.
+ */
+static int wave_move(PGconn *pg, const struct ferry_cutover_opts *o, const struct cut_ctx *c,
+		     json_t *gates, int dir, char *note, size_t nn, struct ferry_error *err)
+{
+	const struct cut_waves *w = &c->waves;
+	int k = w->k + (dir > 0 ? 1 : -1), moved = dir > 0 ? k : k + 1, rc;
+	PGresult *res = NULL;
+
+	if (k < 0 || k > w->n || moved < 1)
+		return ferry_error_set(err, FERRY_EINVAL, "no wave to move %s (%d of %d in "
+				       "new-primary)", dir > 0 ? "forward" : "back", w->k, w->n);
+	if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET step_since = now(),"
+				" last_gates = NULL WHERE step = 'switchover' AND status = 'active'"
+				" RETURNING 1", 0, NULL, &res, "cannot move the plan", err)) < 0)
+		return rc;
+	rc = PQntuples(res);
+	PQclear(res);
+	if (rc != 1)
+		return ferry_error_set(err, FERRY_EINVAL, "the cutover moved while its gates were "
+				       "checked (a relay's automatic rollback, or ferry cutover "
+				       "abort): see ferry cutover status");
+	snprintf(note, nn, "wave %d (%s) to %s: %d of %d waves in new-primary", moved,
+		 w->name[moved - 1], dir > 0 ? "new-primary" : "dual", k, w->n);
+	if ((rc = relay_cut_waves_set(pg, k, o->by, err)) < 0)
+		return rc;
+	return log_event(pg, o->by, k == w->n ? FERRY_PHASE_NEW_PRIMARY : FERRY_PHASE_DUAL,
+			 "switchover", dir > 0 ? "advance-wave" : "rollback-wave", gates, note, err);
+}
+
 int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 			  struct ferry_error *err)
 {
@@ -741,14 +825,16 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	json_t *gates = NULL;
 	double t_start = mono_s();
 	PGconn *pg;
-	int rc, pass, from, to;
-	char *g = NULL;
+	int rc, pass, from, to, wave = 0, all = 0;
+	char *g = NULL, wnote[256] = "";
 
 	*json = NULL;
 	memset(&plan, 0, sizeof(plan));
+	memset(&c, 0, sizeof(c));
 	if (!(pg = connect_locked(o->db, err)))
 		return err->code ? err->code : FERRY_ECONN;
 	for (;;) {
+		relay_cut_waves_release(&c.waves);
 		plan_release(&plan);
 		if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
 			goto out;
@@ -764,7 +850,17 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		}
 		ctx_init(&c, pg, o, o->db, &plan, 1);
 		json_decref(gates);
-		if (o->out)
+		if (RELAY_CUT_GRADUAL(&plan) && plan.step == FERRY_STEP_SWITCHOVER && !c.waves.n) {
+			rc = ferry_error_set(err, FERRY_ESQL, "the gradual plan has no waves in "
+					     "ferry.cutover_waves: abort it and prepare again");
+			goto out;
+		}
+		wave = RELAY_CUT_GRADUAL(&plan) && plan.step == FERRY_STEP_SWITCHOVER &&
+		       relay_cut_waves_left(&c);
+		if (o->out && wave)
+			fprintf(o->out, "switchover, wave %d (%s) -> new-primary: gates\n",
+				c.waves.k + 1, c.waves.name[c.waves.k]);
+		else if (o->out)
 			fprintf(o->out, "%s -> %s: gates\n", ferry_cutover_step_name(plan.step),
 				ferry_cutover_step_name(plan.step + 1));
 		if (!(gates = json_array()) || (pass = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
@@ -799,6 +895,17 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		if (rc == 0)
 			rc = FERRY_CUTOVER_REFUSED;
 		goto out;
+	}
+	if (wave) {
+		if ((rc = wave_move(pg, o, &c, gates, 1, wnote, sizeof(wnote), err)) < 0 ||
+		    (rc = run(pg, "COMMIT", "cannot commit the wave", err)) < 0)
+			goto out;
+		all = c.waves.k + 1 == c.waves.n;
+		if (o->out)
+			fprintf(o->out, "moved %s; the relays are in %s\n", wnote,
+				all ? "new-primary" : "dual for the others");
+		to = from;
+		goto moved;
 	}
 	{
 		char t0[32];
@@ -835,14 +942,28 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 			goto out;
 		}
 		PQclear(res);
-		if ((rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
-				    ferry_cutover_step_name(to), "advance", gates, NULL, err)) < 0 ||
+		/* gradual: the first wave switches with the step, the others
+		 * stay dual; back before switchover every wave is dual */
+		if (RELAY_CUT_GRADUAL(&plan) && to == FERRY_STEP_SWITCHOVER && c.waves.n) {
+			snprintf(wnote, sizeof(wnote), "wave 1 (%s) to new-primary: 1 of %d waves "
+				 "in new-primary", c.waves.name[0], c.waves.n);
+			rc = relay_cut_waves_set(pg, 1, o->by, err);
+		} else if (RELAY_CUT_GRADUAL(&plan)) {
+			rc = relay_cut_waves_set(pg, 0, o->by, err);
+		}
+		if (rc < 0 ||
+		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
+				    ferry_cutover_step_name(to), "advance", gates,
+				    *wnote ? wnote : NULL, err)) < 0 ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;
 	}
 	if (o->out)
-		fprintf(o->out, "moved to %s: the relays are in %s\n", ferry_cutover_step_name(to),
-			ferry_phase_name(relay_cut_phase(&plan, to)));
+		fprintf(o->out, "moved to %s: the relays are in %s%s%s\n",
+			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)),
+			*wnote ? "; " : "", wnote);
+	all = to == FERRY_STEP_SWITCHOVER && !RELAY_CUT_GRADUAL(&plan);
+moved:
 	/* blue-green, immediate: the points of [T0, switch) before the
 	 * readers move (the switchover's catch-up gate runs it again if
 	 * this one did not finish) */
@@ -850,6 +971,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		plan_release(&plan);
 		if ((rc = plan_read(pg, 0, &plan, NULL, err)) < 0)
 			goto out;
+		relay_cut_waves_release(&c.waves);
 		ctx_init(&c, pg, o, o->db, &plan, 1);
 		if (relay_cut_catchup_now(&c, o->out) < 0 &&
 		    ferry_buf_addstr(&note, "the catch-up did not finish: advance runs it "
@@ -858,8 +980,9 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 			goto out;
 		}
 	}
-	/* after the commit: the relays already follow the new phase */
-	if (to == FERRY_STEP_SWITCHOVER && plan.switch_cmd && *plan.switch_cmd &&
+	/* after the commit: the relays already follow the new phase (gradual:
+	 * once every wave switched) */
+	if (all && plan.switch_cmd && *plan.switch_cmd &&
 	    switch_cmd(plan.switch_cmd, &note) < 0) {
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 
@@ -888,6 +1011,7 @@ out:
 		rollback_tx(pg);
 	free(g);
 	json_decref(gates);
+	relay_cut_waves_release(&c.waves);
 	plan_release(&plan);
 	ferry_buf_release(&note);
 	PQfinish(pg);
@@ -900,16 +1024,20 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		     struct ferry_error *err)
 {
 	struct cut_plan plan;
+	struct cut_ctx c;
 	PGconn *pg;
 	int rc, to;
+	char wnote[256] = "";
 
 	*json = NULL;
 	memset(&plan, 0, sizeof(plan));
+	memset(&c, 0, sizeof(c));
 	if (!(pg = connect_locked(o->db, err)))
 		return err->code ? err->code : FERRY_ECONN;
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
 	    (rc = plan_read(pg, 1, &plan, NULL, err)) < 0)
 		goto out;
+	ctx_init(&c, pg, o, o->db, &plan, 0);
 	if (strcmp(plan.status, "active")) {
 		rc = ferry_error_set(err, FERRY_EINVAL, "the cutover was aborted already");
 		goto out;
@@ -934,6 +1062,19 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 				     "prepare (ferry cutover abort drops the plan)");
 		goto out;
 	}
+	/* gradual, a wave or more switched after the first: one back is
+	 * the last wave switched back to dual, the step stays */
+	if (!abort_ && o->to_step < 0 && plan.step == FERRY_STEP_SWITCHOVER &&
+	    RELAY_CUT_GRADUAL(&plan) && c.waves.k > 1) {
+		if ((rc = wave_move(pg, o, &c, NULL, -1, wnote, sizeof(wnote), err)) < 0 ||
+		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
+			goto out;
+		if (o->out)
+			fprintf(o->out, "rolled back %s; the relays are in dual for the others\n",
+				wnote);
+		rc = doc_build(pg, NULL, NULL, json, err);
+		goto out;
+	}
 	if (!abort_ && to >= plan.step) {
 		rc = ferry_error_set(err, FERRY_EUSAGE, "cannot roll back to %s: the cutover is at "
 				     "%s; give an earlier step", ferry_cutover_step_name(to),
@@ -951,6 +1092,9 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 					" t0 = CASE WHEN $1 = 'prepare' THEN NULL ELSE t0 END,"
 					" t1 = CASE WHEN $1 IN ('switchover', 'cleanup') THEN t1 END", 2, p,
 					NULL, "cannot move the plan", err)) < 0 ||
+		    /* gradual: before switchover every wave is dual */
+		    (RELAY_CUT_GRADUAL(&plan) &&
+		     (rc = relay_cut_waves_set(pg, 0, o->by, err)) < 0) ||
 		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), abort_ ? "abort" : "rollback", NULL,
 				    NULL, err)) < 0 ||
@@ -965,6 +1109,7 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 out:
 	if (rc < 0)
 		rollback_tx(pg);
+	relay_cut_waves_release(&c.waves);
 	plan_release(&plan);
 	PQfinish(pg);
 	return rc;
@@ -993,6 +1138,7 @@ int ferry_cutover_report(const char *db, char **json, struct ferry_error *err)
 	int rc;
 
 	*json = NULL;
+	memset(&c, 0, sizeof(c));
 	if (!(pg = relay_pg_connect(db, err)))
 		return FERRY_ECONN;
 	rc = plan_read(pg, 0, &plan, &last, err);
@@ -1018,6 +1164,7 @@ int ferry_cutover_report(const char *db, char **json, struct ferry_error *err)
 out:
 	json_decref(gates);
 	json_decref(last);
+	relay_cut_waves_release(&c.waves);
 	plan_release(&plan);
 	PQfinish(pg);
 	return rc;

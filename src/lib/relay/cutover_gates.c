@@ -210,7 +210,7 @@ static void g_spool_writable(struct cut_ctx *c, const struct cut_gate *g, struct
 
 /* ---- every relay in the step's phase ---------------------------------------- */
 
-static void relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
+void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 {
 	const char *name = ferry_phase_name(phase);
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -250,21 +250,21 @@ static void relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 static void g_relays_dual(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
 	(void)g;
-	relays_in(c, FERRY_PHASE_DUAL, r);
+	relay_cut_relays_in(c, FERRY_PHASE_DUAL, r);
 }
 
 static void g_relays_new_primary(struct cut_ctx *c, const struct cut_gate *g,
 				 struct cut_result *r)
 {
 	(void)g;
-	relays_in(c, FERRY_PHASE_NEW_PRIMARY, r);
+	relay_cut_relays_in(c, FERRY_PHASE_NEW_PRIMARY, r);
 }
 
 static void g_relays_new_only(struct cut_ctx *c, const struct cut_gate *g,
 			      struct cut_result *r)
 {
 	(void)g;
-	relays_in(c, FERRY_PHASE_NEW_ONLY, r);
+	relay_cut_relays_in(c, FERRY_PHASE_NEW_ONLY, r);
 }
 
 /* ---- rates and lag ----------------------------------------------------------- */
@@ -331,8 +331,9 @@ static void g_soak(struct cut_ctx *c, const struct cut_gate *g, struct cut_resul
 	(void)g;
 	r->value = c->plan->step_age_s;
 	r->pass = r->value >= c->plan->soak_s;
-	snprintf(r->figure, sizeof(r->figure), "%.0f s in switchover of the %.0f s soak "
-		 "(prepare --soak)", r->value, c->plan->soak_s);
+	snprintf(r->figure, sizeof(r->figure), "%.0f s %s of the %.0f s soak "
+		 "(prepare --soak)", r->value, c->waves.n ? "since the last wave switched" :
+		 "in switchover", c->plan->soak_s);
 }
 
 /* ---- the work: backfill and verify ------------------------------------------- */
@@ -493,7 +494,7 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 		return;
 	}
 	if (!c->plan->t1_us) {
-		relays_in(c, relay_cut_phase(c->plan, FERRY_STEP_SWITCHOVER), r);
+		relay_cut_relays_in(c, relay_cut_phase(c->plan, FERRY_STEP_SWITCHOVER), r);
 		if (!r->pass)
 			return;
 		r->pass = 0;
@@ -578,7 +579,7 @@ static int window_views(struct cut_ctx *c, struct cut_result *r)
 	return rc;
 }
 
-static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
 	struct ferry_verify_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -599,13 +600,19 @@ static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 	vo.src = c->plan->old_url;
 	vo.dst = relay_cut_new(c);
 	vo.schema = relay_cut_new_influx(c) ? NULL : WINDOW_SCHEMA;
+	vo.include = c->include;
 	vo.progress_mode = c->o->progress_mode;
 	vo.progress_out = c->o->progress_out;
 	relay_cut_plan_ts(c->plan, &vo.ts);
 	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
 	vo.ts.end = end;
 	rc = ferry_verify_run(&vo, &res, &err);
-	if (rc < 0) {
+	if (rc == FERRY_EUSAGE && c->include && strstr(err.msg, "matches no measurement")) {
+		/* a wave of measurements with no point before T0 */
+		r->pass = 1;
+		snprintf(r->figure, sizeof(r->figure), "no point of these measurements before "
+			 "T0 %s in the old store: nothing to compare", t0);
+	} else if (rc < 0) {
 		snprintf(r->figure, sizeof(r->figure), "ferry verify failed: %s", err.msg);
 	} else {
 		r->pass = res->equal;
@@ -635,42 +642,55 @@ static void g_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 
 const struct cut_gate relay_cut_gates[] = {
 	{ "schema", FERRY_STEP_PREPARE, CUT_ALL, 0, 0,
-	  "the target tables exist (made at prepare as ferry copy makes them)", g_schema },
+	  "the target tables exist (made at prepare as ferry copy makes them)", g_schema, NULL },
 	{ "relays-ready", FERRY_STEP_PREPARE, CUT_ALL, 0, 0,
-	  "at least one relay reported in the last 30 s, every one ready", g_relays_ready },
+	  "at least one relay reported in the last 30 s, every one ready", g_relays_ready, NULL },
 	{ "spool-writable", FERRY_STEP_PREPARE, CUT_ALL, 0, 0,
-	  "every live relay has a spool with room", g_spool_writable },
-	{ "relays-dual", FERRY_STEP_DUAL_WRITE, CUT_DUAL, 0, 0,
-	  "every live relay writes both stores; T0 is when the last one began", g_relays_dual },
+	  "every live relay has a spool with room", g_spool_writable, NULL },
+	{ "relays-dual", FERRY_STEP_DUAL_WRITE, CUT_DUAL | CUT_GRAD, 0, 0,
+	  "every live relay writes both stores; T0 is when the last one began", g_relays_dual, NULL },
 	{ "backfill", FERRY_STEP_BACKFILL, CUT_ALL, 1, 0,
-	  "ferry copy of everything before T0 complete (job cutover-backfill)", g_backfill },
+	  "ferry copy of everything before T0 complete (job cutover-backfill)", g_backfill, NULL },
 	{ "spool-drained", FERRY_STEP_VALIDATE, CUT_ALL, 0, 5,
-	  "replay lag of every live relay under 5 s", g_spool_drained },
+	  "replay lag of every live relay under 5 s", g_spool_drained, NULL },
 	{ "error-rate-old", FERRY_STEP_VALIDATE, CUT_ALL, 0, 0.01,
-	  "failed writes to the old store in the last 5 min under 1%", g_errors_old },
+	  "failed writes to the old store in the last 5 min under 1%", g_errors_old, NULL },
 	{ "error-rate-new", FERRY_STEP_VALIDATE, CUT_ALL, 0, 0.01,
-	  "failed writes to the new store in the last 5 min under 1%", g_errors_new },
+	  "failed writes to the new store in the last 5 min under 1%", g_errors_new, NULL },
 	{ "verify", FERRY_STEP_VALIDATE, CUT_ALL, 1, 0,
-	  "ferry verify: both stores equal before T0", g_verify },
+	  "ferry verify: both stores equal before T0", relay_cut_verify, NULL },
 	{ "query-latency", FERRY_STEP_VALIDATE, CUT_ALL, 1, 100,
 	  "representative queries on the new store: p95 under 100 ms (the old store's "
-	  "beside it)", relay_cut_g_latency },
-	{ "live-consistency", FERRY_STEP_VALIDATE, CUT_DUAL, 1, 0.001,
+	  "beside it)", relay_cut_g_latency, NULL },
+	{ "live-consistency", FERRY_STEP_VALIDATE, CUT_DUAL | CUT_GRAD, 1, 0.001,
 	  "points the relays wrote in dual, read back from both stores: under 0.1% differ",
-	  relay_cut_live },
+	  relay_cut_live, NULL },
 	{ "relays-new-primary", FERRY_STEP_SWITCHOVER, CUT_DUAL | CUT_BLUE, 0, 0,
-	  "every live relay writes the new store first", g_relays_new_primary },
+	  "every live relay writes the new store first", g_relays_new_primary, NULL },
+	{ "relays-waves", FERRY_STEP_SWITCHOVER, CUT_GRAD, 0, 0,
+	  "gradual: every live relay writes each wave by its phase",
+	  relay_cut_g_relays_waves, NULL },
+	{ "relays-new-primary", FERRY_STEP_SWITCHOVER, CUT_GRAD, 0, 0,
+	  "gradual, every wave switched: every live relay writes the new store first",
+	  g_relays_new_primary, relay_cut_waves_all },
+	{ "wave-error-rate", FERRY_STEP_SWITCHOVER, CUT_GRAD, 0, 0.01,
+	  "gradual: the last wave switched: failed writes of its points to the new store "
+	  "(the primary) in the last 5 min under 1%", relay_cut_g_wave_errors, NULL },
 	{ "relays-new-only", FERRY_STEP_SWITCHOVER, CUT_IMM, 0, 0,
-	  "immediate: every live relay writes only the new store", g_relays_new_only },
+	  "immediate: every live relay writes only the new store", g_relays_new_only, NULL },
 	{ "catchup", FERRY_STEP_SWITCHOVER, CUT_BLUE | CUT_IMM, 1, 0,
 	  "blue-green, immediate: ferry copy of T0 to the switch complete (job "
-	  "cutover-catchup)", g_catchup },
+	  "cutover-catchup)", g_catchup, NULL },
 	{ "error-rate-new", FERRY_STEP_SWITCHOVER, CUT_ALL, 0, 0.01,
-	  "failed writes to the new store in the last 5 min under 1%", g_errors_new },
+	  "failed writes to the new store in the last 5 min under 1%", g_errors_new, NULL },
 	{ "spool-drained", FERRY_STEP_SWITCHOVER, CUT_ALL, 0, 5,
-	  "the old store caught up: replay lag under 5 s", g_spool_drained },
-	{ "soak", FERRY_STEP_SWITCHOVER, CUT_DUAL | CUT_BLUE, 0, 0,
-	  "the soak period (prepare --soak, default 1h) has passed", g_soak },
+	  "the old store caught up: replay lag under 5 s", g_spool_drained, NULL },
+	{ "soak", FERRY_STEP_SWITCHOVER, CUT_DUAL | CUT_BLUE | CUT_GRAD, 0, 0,
+	  "the soak period (prepare --soak, default 1h) has passed (gradual: since "
+	  "the last wave switched)", g_soak, NULL },
+	{ "wave-verify", FERRY_STEP_SWITCHOVER, CUT_GRAD, 1, 0,
+	  "gradual: ferry verify of the next wave's measurements: equal before T0",
+	  relay_cut_g_wave_verify, relay_cut_waves_left },
 };
 const size_t relay_cut_ngates = sizeof(relay_cut_gates) / sizeof(relay_cut_gates[0]);
 
@@ -692,7 +712,8 @@ static json_t *last_of(json_t *last, const char *name)
 static int strategy_bit(const struct cut_plan *p)
 {
 	return !strcmp(p->strategy, "blue-green") ? CUT_BLUE :
-	       !strcmp(p->strategy, "immediate") ? CUT_IMM : CUT_DUAL;
+	       !strcmp(p->strategy, "immediate") ? CUT_IMM :
+	       !strcmp(p->strategy, "gradual") ? CUT_GRAD : CUT_DUAL;
 }
 
 int relay_cut_catchup_now(struct cut_ctx *c, FILE *out)
@@ -704,7 +725,7 @@ int relay_cut_catchup_now(struct cut_ctx *c, FILE *out)
 	/* the relays follow within a second and report every 10 s */
 	for (i = 0; i < 30; i++) {
 		memset(&r, 0, sizeof(r));
-		relays_in(c, phase, &r);
+		relay_cut_relays_in(c, phase, &r);
 		if (r.pass)
 			break;
 		sleep(1);
@@ -748,7 +769,7 @@ int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out)
 		const char *state;
 		json_t *o, *prev;
 
-		if (g->step != c->plan->step || !(g->strategies & bit))
+		if (g->step != c->plan->step || !(g->strategies & bit) || (g->when && !g->when(c)))
 			continue;
 		memset(&r, 0, sizeof(r));
 		r.ran = 1;

@@ -48,6 +48,17 @@ struct cut_plan {
 /* The relay phase of step under p's strategy (cutover.c). */
 int relay_cut_phase(const struct cut_plan *p, int step);
 
+#define RELAY_CUT_MAX_WAVES 16   /* as the relay's RELAY_MAX_WAVES */
+#define RELAY_CUT_GRADUAL(p) (!strcmp((p)->strategy, "gradual"))
+
+/* A gradual plan's waves (ferry.cutover_waves), as read. */
+struct cut_waves {
+	int n;                   /* waves, the rest included; 0: not gradual */
+	int k;                   /* in new-primary: the first k */
+	char name[RELAY_CUT_MAX_WAVES][64];
+	char *match[RELAY_CUT_MAX_WAVES];   /* JSON arrays of selectors */
+	char sig[RELAY_CUT_MAX_WAVES * 12 + 1];   /* "new-primary,dual" */
+};
 struct cut_ctx {
 	PGconn *pg;
 	const struct ferry_cutover_opts *o;   /* NULL in status */
@@ -57,6 +68,8 @@ struct cut_ctx {
 	json_t *last;            /* status: the gates of the last advance, or NULL */
 	int64_t t0_us;           /* set by the dual-write gate */
 	int64_t backfilled;      /* points the backfill wrote (this run) */
+	struct cut_waves waves;  /* gradual (relay_cut_waves_read) */
+	const char *const *include;   /* the verify gate: these measurements only */
 };
 
 struct cut_result {
@@ -69,7 +82,8 @@ struct cut_result {
 #define CUT_DUAL 1               /* strategies a gate applies to */
 #define CUT_BLUE 2
 #define CUT_IMM 4
-#define CUT_ALL (CUT_DUAL | CUT_BLUE | CUT_IMM)
+#define CUT_GRAD 8
+#define CUT_ALL (CUT_DUAL | CUT_BLUE | CUT_IMM | CUT_GRAD)
 
 struct cut_gate {
 	const char *name;
@@ -81,6 +95,8 @@ struct cut_gate {
 	/* 0 with r filled (a gate that cannot be computed fails with the
 	 * reason as its figure: it never stops the evaluation) */
 	void (*fn)(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+	/* NULL, or whether the gate applies now (gradual: to the wave) */
+	int (*when)(const struct cut_ctx *c);
 };
 
 extern const struct cut_gate relay_cut_gates[];
@@ -103,6 +119,33 @@ void relay_cut_g_latency(struct cut_ctx *c, const struct cut_gate *g, struct cut
 int relay_cut_catchup_now(struct cut_ctx *c, FILE *out);
 /* The live-consistency gate (cutover_live.c). */
 void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+
+/* The verify gate (cutover_gates.c): both stores before T0, c->include's
+ * measurements only when set. */
+void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+/* How many live relays report phase, with the last one's phase_since as
+ * c->t0_us when all do. */
+void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r);
+
+/* ---- gradual (cutover_waves.c) ---- */
+/* prepare: --wave and --waves as a JSON array of {name, match} (the rest
+ * last) into *json; FERRY_EUSAGE naming the bad one. */
+int relay_cut_waves_parse(const struct ferry_cutover_opts *o, char **json,
+			  struct ferry_error *err);
+/* Inside prepare's transaction: ferry.cutover_waves holds json's waves, all dual. */
+int relay_cut_waves_store(PGconn *pg, const char *json, const char *by, struct ferry_error *err);
+/* c->waves from ferry.cutover_waves (n 0 when not gradual). */
+int relay_cut_waves_read(struct cut_ctx *c, struct ferry_error *err);
+void relay_cut_waves_release(struct cut_waves *w);
+/* Inside a move's transaction: the first k waves in new-primary, the rest
+ * dual, and the relays told. */
+int relay_cut_waves_set(PGconn *pg, int k, const char *by, struct ferry_error *err);
+void relay_cut_g_relays_waves(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+void relay_cut_g_wave_errors(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+void relay_cut_g_wave_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+/* when: a wave is left to switch / every wave switched */
+int relay_cut_waves_left(const struct cut_ctx *c);
+int relay_cut_waves_all(const struct cut_ctx *c);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);

@@ -183,7 +183,20 @@ static const char ddl[] =
 	" measurement text NOT NULL,"
 	" time_ns bigint NOT NULL,"
 	" line text NOT NULL,"
-	" sampled_at timestamptz NOT NULL)";
+	" sampled_at timestamptz NOT NULL);"
+	/* a gradual cutover's waves (cutover_waves.c): in switchover each
+	 * relay writes a point by the phase of its wave */
+	"CREATE TABLE IF NOT EXISTS ferry.cutover_waves ("
+	" n integer PRIMARY KEY,"
+	" name text NOT NULL,"
+	" match jsonb NOT NULL,"
+	" phase text NOT NULL DEFAULT 'dual' CHECK (phase IN ('dual','new-primary')),"
+	" since timestamptz,"
+	" changed_by text NOT NULL DEFAULT '');"
+	"ALTER TABLE ferry.relays"
+	" ADD COLUMN IF NOT EXISTS waves text,"
+	" ADD COLUMN IF NOT EXISTS wave_writes bigint[],"
+	" ADD COLUMN IF NOT EXISTS wave_errors bigint[]";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
@@ -234,6 +247,7 @@ static void rollback(PGconn *pg)
 struct beat_sample {
 	int64_t ms;                       /* relay_pg_now_ms() */
 	uint64_t writes[2], errors[2];    /* cumulative, RELAY_OLD/RELAY_NEW */
+	uint64_t ww[RELAY_MAX_WAVES], we[RELAY_MAX_WAVES];   /* per wave */
 };
 #define NSAMPLES 128                      /* > RATE_WINDOW_S / heartbeat period */
 
@@ -246,7 +260,82 @@ struct relay_phase {
 	int64_t tried_ms;      /* the last connection attempt */
 	struct beat_sample ring[NSAMPLES];
 	size_t nring, head;    /* head: the oldest sample */
+	/* gradual: the waves as last read (what they were read from, to see
+	 * a change), handed to the relay by relay_phase_waves */
+	struct ferry_buf waves_key;
+	struct relay_waves *waves;
+	int waves_changed;
+	int waves_np;          /* a wave is in new-primary */
 };
+
+/* The waves of a gradual plan in switchover (none otherwise: the relay
+ * follows the one phase).  A read that fails keeps the last ones. */
+static void read_waves(struct relay_phase *w, PGconn *pg)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf key = FERRY_BUF_INIT;
+	struct relay_waves *ws = NULL;
+	PGresult *res = NULL;
+	int i, n, np = 0, e = 0;
+
+	if (relay_pg_exec(pg, "SELECT w.name, w.match::text, w.phase FROM ferry.cutover_waves w,"
+			  " ferry.cutover_plan p WHERE p.status = 'active' AND p.strategy = 'gradual'"
+			  " AND p.step = 'switchover' ORDER BY w.n", 0, NULL, &res,
+			  "cannot read ferry.cutover_waves", &err) < 0) {
+		/* no plan table yet: no waves */
+		if (PQstatus(pg) == CONNECTION_OK && err.code != FERRY_ECONN)
+			ferry_debug("relay: %s", err.msg);
+		return;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		e |= ferry_buf_addf(&key, "%s\x1f%s\x1f%s\x1e", PQgetvalue(res, i, 0),
+				    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+	if (e < 0 || (w->waves_key.len == key.len &&
+		      (!key.len || !memcmp(w->waves_key.buf, key.buf, key.len)))) {
+		PQclear(res);
+		ferry_buf_release(&key);
+		return;
+	}
+	if (n && !(ws = ferry_calloc(1, sizeof(*ws))))
+		goto out;
+	for (i = 0; i < n; i++) {
+		int ph = FERRY_PHASE_DUAL;
+
+		ferry_phase_parse(PQgetvalue(res, i, 2), &ph);
+		np |= ph == FERRY_PHASE_NEW_PRIMARY;
+		if (relay_waves_add(ws, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), ph) < 0) {
+			ferry_warn("relay: cannot take wave '%s' of ferry.cutover_waves: its "
+				   "selectors are not a JSON array of strings (or more than %d "
+				   "waves)", PQgetvalue(res, i, 0), RELAY_MAX_WAVES);
+			relay_waves_free(ws);
+			goto out;
+		}
+	}
+	relay_waves_free(w->waves);
+	w->waves = ws;
+	w->waves_np = np;
+	w->waves_changed = 1;
+	ferry_buf_release(&w->waves_key);
+	w->waves_key = key;
+	key.buf = NULL;
+out:
+	PQclear(res);
+	ferry_buf_release(&key);
+}
+
+int relay_phase_waves(struct relay_phase *w, struct relay_waves **out)
+{
+	*out = NULL;
+	if (!w->waves_changed)
+		return 0;
+	w->waves_changed = 0;
+	*out = w->waves;
+	w->waves = NULL;
+	/* the caller has them now; the key stays, so the same rows are no
+	 * change */
+	return 1;
+}
 
 /* The automatic rollback's limits, when the phase read is new-primary
  * and a plan is in switchover; off otherwise (no plan: set-phase by hand,
@@ -274,7 +363,8 @@ static void read_limits(struct relay_phase *w, PGconn *pg, int phase)
 			  " WHERE status = 'active'", 0, NULL, &res,
 			  "cannot read the rollback limits of ferry.cutover_plan", &err) < 0)
 		goto fail;
-	if (PQntuples(res) == 1 && phase == FERRY_PHASE_NEW_PRIMARY &&
+	/* gradual: the phase stays dual while a wave of it is in new-primary */
+	if (PQntuples(res) == 1 && (phase == FERRY_PHASE_NEW_PRIMARY || w->waves_np) &&
 	    !strcmp(PQgetvalue(res, 0, 0), "switchover")) {
 		w->lim.on = 1;
 		w->lim.threshold = strtod(PQgetvalue(res, 0, 1), NULL);
@@ -318,6 +408,7 @@ static int attach(struct relay_phase *w, int create, int initial, struct ferry_e
 	if ((rc = run(pg, "LISTEN ferry_cutover", "cannot LISTEN ferry_cutover", err)) < 0 ||
 	    (rc = read_phase(pg, &ph, err)) < 0)
 		goto fail;
+	read_waves(w, pg);
 	read_limits(w, pg, ph);
 	atomic_store(&w->phase, ph);
 	w->read_ms = relay_pg_now_ms();
@@ -354,6 +445,8 @@ void relay_phase_close(struct relay_phase *w)
 	if (!w)
 		return;
 	PQfinish(w->pg);
+	relay_waves_free(w->waves);
+	ferry_buf_release(&w->waves_key);
 	ferry_free(w->url);
 	ferry_free(w);
 }
@@ -392,6 +485,7 @@ static int reread(struct relay_phase *w, struct ferry_error *err)
 		return rc;
 	}
 	w->read_ms = relay_pg_now_ms();
+	read_waves(w, w->pg);
 	read_limits(w, w->pg, ph);
 	if (ph == atomic_load(&w->phase))
 		return 0;
@@ -492,6 +586,8 @@ static void ring_push(struct relay_phase *w, const struct relay_beat *b, int64_t
 	sm->ms = now;
 	memcpy(sm->writes, b->writes, sizeof(sm->writes));
 	memcpy(sm->errors, b->errors, sizeof(sm->errors));
+	memcpy(sm->ww, b->wave_writes, sizeof(sm->ww));
+	memcpy(sm->we, b->wave_errors, sizeof(sm->we));
 	w->nring++;
 }
 
@@ -499,7 +595,10 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 		       struct ferry_error *err)
 {
 	char rec[32], lag[48], since[32], win[32], n[4][32];
-	const char *p[13];
+	struct ferry_buf wa[2] = { FERRY_BUF_INIT, FERRY_BUF_INIT };
+	const char *p[16];
+	size_t k;
+	int e = 0;
 	const struct beat_sample *o;
 	int64_t now = relay_pg_now_ms();
 	int rc, i;
@@ -534,21 +633,45 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	p[10] = n[1];
 	p[11] = n[2];
 	p[12] = n[3];
+	/* the waves' counts of the window, as the stores' above */
+	for (i = 0; i < 2; i++) {
+		const uint64_t *cur = i ? b->wave_errors : b->wave_writes;
+		const uint64_t *old = i ? o->we : o->ww;
+
+		e |= ferry_buf_addstr(&wa[i], "{");
+		for (k = 0; k < b->nwaves && k < RELAY_MAX_WAVES; k++)
+			e |= ferry_buf_addf(&wa[i], "%s%llu", k ? "," : "", (unsigned long long)
+					    (cur[k] >= old[k] ? cur[k] - old[k] : cur[k]));
+		e |= ferry_buf_addstr(&wa[i], "}");
+	}
+	if (e < 0) {
+		ferry_buf_release(&wa[0]);
+		ferry_buf_release(&wa[1]);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	p[13] = b->waves && *b->waves ? b->waves : NULL;
+	p[14] = b->nwaves ? wa[0].buf : NULL;
+	p[15] = b->nwaves ? wa[1].buf : NULL;
 	rc = relay_pg_exec(w->pg,
 			   "INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
 			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
-			   " old_writes, old_errors, new_writes, new_errors)"
+			   " old_writes, old_errors, new_writes, new_errors, waves, wave_writes,"
+			   " wave_errors)"
 			   " VALUES ($1, $2, now(), $3, $4, $5,"
 			   " timestamptz 'epoch' + $6::bigint * interval '1 microsecond',"
-			   " $7, $8, $9, $10, $11, $12, $13)"
+			   " $7, $8, $9, $10, $11, $12, $13, $14, $15::bigint[], $16::bigint[])"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
 			   " replay_lag_s = EXCLUDED.replay_lag_s, phase = EXCLUDED.phase,"
 			   " phase_since = EXCLUDED.phase_since, ready = EXCLUDED.ready,"
 			   " spool_ok = EXCLUDED.spool_ok, window_s = EXCLUDED.window_s,"
 			   " old_writes = EXCLUDED.old_writes, old_errors = EXCLUDED.old_errors,"
-			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors",
-			   13, p, NULL, "cannot report to ferry.relays", err);
+			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors,"
+			   " waves = EXCLUDED.waves, wave_writes = EXCLUDED.wave_writes,"
+			   " wave_errors = EXCLUDED.wave_errors",
+			   16, p, NULL, "cannot report to ferry.relays", err);
+	ferry_buf_release(&wa[0]);
+	ferry_buf_release(&wa[1]);
 	if (rc == FERRY_ECONN)
 		drop(w);
 	return rc;
@@ -574,7 +697,9 @@ int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
 	 * relay wins, the others find the step moved */
 	if ((rc = run(w->pg, "BEGIN", "cannot begin", err)) < 0 ||
 	    (rc = relay_pg_exec(w->pg, "SELECT p.status = 'active' AND p.step = 'switchover' AND"
-				" c.phase = 'new-primary' FROM ferry.cutover_plan p, ferry.cutover c"
+				" (c.phase = 'new-primary' OR (p.strategy = 'gradual' AND EXISTS"
+				" (SELECT 1 FROM ferry.cutover_waves WHERE phase = 'new-primary')))"
+				" FROM ferry.cutover_plan p, ferry.cutover c"
 				" FOR UPDATE OF p", 0, NULL, &res,
 				"cannot read ferry.cutover_plan", err)) < 0)
 		goto out;
@@ -590,6 +715,11 @@ int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
 				"  AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
 				"  'by', $1::text, 'why', $2::text, 'figures', $3::jsonb)",
 				4, p, NULL, "cannot roll the plan back", err)) < 0 ||
+	    /* gradual: every wave back to dual with the plan (the waves
+	     * matter in switchover only; validate starts from none) */
+	    (rc = run(w->pg, "UPDATE ferry.cutover_waves SET phase = 'dual', since = now(),"
+		      " changed_by = 'auto-rollback' WHERE phase <> 'dual'",
+		      "cannot roll the waves back", err)) < 0 ||
 	    (rc = relay_phase_set_tx(w->pg, FERRY_PHASE_DUAL, by, err)) < 0 ||
 	    (rc = relay_pg_exec(w->pg, "UPDATE ferry.cutover_log SET step = 'validate',"
 				" action = 'auto-rollback', note = $1, gates = $2::jsonb WHERE id ="
@@ -602,6 +732,10 @@ int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
 	atomic_store(&w->phase, FERRY_PHASE_DUAL);
 	memset(&w->lim, 0, sizeof(w->lim));
 out:
+	/* the relay dropped its waves when it decided: the next read hands
+	 * it whatever is stored then, even rows equal to the last ones */
+	ferry_buf_clear(&w->waves_key);
+	w->waves_np = 0;
 	PQclear(res);
 	if (rc < 0) {
 		rollback(w->pg);

@@ -141,6 +141,12 @@ struct relay {
 	struct relay_mqtt *mqtt;      /* MQTT ingest, NULL when off */
 	struct errwin ew;             /* the new store's primary writes */
 	struct samples sm;
+	/* gradual: the waves the phase thread last took (NULL: the one
+	 * phase), read by every write under wmu; per wave the client writes
+	 * to the new store as the primary, and the failed ones */
+	pthread_rwlock_t wmu;
+	struct relay_waves *waves;
+	_Atomic uint64_t wave_w[RELAY_MAX_WAVES], wave_e[RELAY_MAX_WAVES];
 	/* a rollback decided and not yet recorded (phase thread only) */
 	int rb_pending;
 	int64_t rb_decided_us;
@@ -470,29 +476,28 @@ static int without_bad(const char *lp, size_t n, const struct ferry_buf *bad,
 	return 0;
 }
 
-static int op_write(void *ud, const char *db, const char *rp, struct relay_points *pts,
-		    struct relay_answer *ans)
+/* The points lp[0..n) (npoints of pts, all of one phase) by phase's
+ * path: the primary, then the secondary's copy in the spool; ans 204 or
+ * why not.  waves: the waves they are of (gradual), counted for the new
+ * store as the primary. */
+static int write_phase(struct relay *R, int phase, const char *db, const char *rp,
+		       const char *lp, size_t n, size_t npoints, unsigned waves,
+		       struct relay_points *pts, struct relay_answer *ans)
 {
-	struct relay *R = ud;
-	int phase = atomic_load(&R->phase);
 	int pri = primary_of(phase), sec = secondary_of(phase);
 	struct ferry_buf rec = FERRY_BUF_INIT, kept = FERRY_BUF_INIT;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct pending p;
 	uint64_t seq;
-	int rc = 0;
+	int rc = 0, k;
 
-	if (!pts->npoints)
-		return answer(ans, 204, NULL);
-	if (!db || !*db)   /* the device API names no database: the first one */
-		db = R->dbs[0];
 	if (!R->has[pri])
 		return answer(ans, 503, "the %s store of phase '%s' is not configured",
 			      which_name(pri), ferry_phase_name(phase));
 	if (sec >= 0 && !R->has[sec])
 		sec = -1;
 	/* full: refuse before the primary has it, or the stores would differ */
-	if (sec >= 0 && !relay_spool_room(R->spool, pts->lp.len + 256))
+	if (sec >= 0 && !relay_spool_room(R->spool, n + 256))
 		return answer(ans, 503, "the spool of the %s store is full (%llu bytes): it "
 			      "is not taking writes; the relay answers 503 until it drains",
 			      which_name(sec), (unsigned long long)R->o->spool_max);
@@ -500,12 +505,17 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 	ferry_buf_init(&p.bad, 0);
 	p.rec.db = db;
 	p.rec.rp = rp ? rp : "";
-	p.rec.lp = pts->lp.buf;
-	p.rec.n = pts->lp.len;
-	p.rec.npoints = pts->npoints;
+	p.rec.lp = lp;
+	p.rec.n = n;
+	p.rec.npoints = npoints;
 	commit_wait(&R->cm[pri], &p);
 	if (phase == FERRY_PHASE_NEW_PRIMARY)
 		errwin_add(&R->ew, p.rc < 0);
+	for (k = 0; waves && k < RELAY_MAX_WAVES && phase == FERRY_PHASE_NEW_PRIMARY; k++)
+		if (waves & (1u << k)) {
+			atomic_fetch_add(&R->wave_w[k], 1);
+			atomic_fetch_add(&R->wave_e[k], p.rc < 0);
+		}
 	if (p.rc == FERRY_ECONN) {
 		answer(ans, 503, "the %s store cannot take writes now: %s", which_name(pri), p.msg);
 		goto out;
@@ -515,9 +525,6 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 		goto out;
 	}
 	if (sec >= 0 && p.rec.nbad < p.rec.npoints) {
-		const char *lp = pts->lp.buf;
-		size_t n = pts->lp.len;
-
 		if (p.rec.nbad) {
 			if ((rc = without_bad(lp, n, &p.bad, &kept)) < 0) {
 				answer(ans, 500, "out of memory");
@@ -557,6 +564,53 @@ out:
 	ferry_buf_release(&p.bad);
 	ferry_buf_release(&rec);
 	ferry_buf_release(&kept);
+	return 0;
+}
+
+/*
+ * A write.  In a gradual cutover's switchover each point takes the phase
+ * of its wave: a write whose points are all of one phase goes that way
+ * whole; one with points of both is two writes, the dual points first
+ * (the old store primary), then the new-primary ones, and is answered
+ * 204 only when both were (the ack rule holds for each part: a retry
+ * after a failed second part writes the first again, which the stores
+ * take as the same points).
+ */
+static int op_write(void *ud, const char *db, const char *rp, struct relay_points *pts,
+		    struct relay_answer *ans)
+{
+	struct relay *R = ud;
+	struct relay_wave_split sp;
+	int phase = atomic_load(&R->phase), g, rc = 0, split = 0;
+
+	if (!pts->npoints)
+		return answer(ans, 204, NULL);
+	if (!db || !*db)   /* the device API names no database: the first one */
+		db = R->dbs[0];
+	memset(&sp, 0, sizeof(sp));
+	pthread_rwlock_rdlock(&R->wmu);
+	if (R->waves && (phase == FERRY_PHASE_DUAL || phase == FERRY_PHASE_NEW_PRIMARY)) {
+		split = 1;
+		rc = relay_waves_split(R->waves, pts->lp.buf, pts->lp.len, &sp);
+	}
+	pthread_rwlock_unlock(&R->wmu);
+	if (rc < 0) {
+		answer(ans, 500, "out of memory");
+	} else if (!split) {
+		write_phase(R, phase, db, rp, pts->lp.buf, pts->lp.len, pts->npoints, 0, pts, ans);
+	} else {
+		for (g = 0; g < 2; g++) {
+			if (!sp.npoints[g])
+				continue;
+			write_phase(R, g ? FERRY_PHASE_NEW_PRIMARY : FERRY_PHASE_DUAL, db, rp,
+				    sp.lp[g].buf, sp.lp[g].len, sp.npoints[g], sp.waves[g], pts,
+				    ans);
+			if (ans->status != 204)
+				break;
+		}
+	}
+	ferry_buf_release(&sp.lp[0]);
+	ferry_buf_release(&sp.lp[1]);
 	return 0;
 }
 
@@ -854,6 +908,7 @@ static void beat(struct relay *R, int64_t phase_since_us)
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct relay_gauges g;
 	struct relay_beat b;
+	char sig[RELAY_MAX_WAVES * 12 + 1];
 	int i;
 
 	op_gauges(R, &g);
@@ -870,12 +925,49 @@ static void beat(struct relay *R, int64_t phase_since_us)
 		b.writes[i] = relay_metrics_store_get(R->metrics, i, RELAY_S_WRITES);
 		b.errors[i] = relay_metrics_store_get(R->metrics, i, RELAY_S_ERRORS);
 	}
+	/* the phase thread alone changes R->waves: no lock to read it here */
+	relay_waves_sig(R->waves, sig, sizeof(sig));
+	b.waves = sig;
+	b.nwaves = R->waves ? R->waves->n : 0;
+	for (i = 0; i < RELAY_MAX_WAVES; i++) {
+		b.wave_writes[i] = atomic_load(&R->wave_w[i]);
+		b.wave_errors[i] = atomic_load(&R->wave_e[i]);
+	}
 	if (relay_phase_report(R->ph, &b, &err) < 0)
 		ferry_debug("relay: heartbeat: %s", err.msg);
 }
 
-/* In new-primary: has the new store failed enough writes to go back to
- * dual?  Then move this relay now and keep the rollback to record. */
+/* Is a wave in new-primary?  (Phase thread.) */
+static int waves_np(const struct relay *R)
+{
+	size_t i;
+
+	for (i = 0; R->waves && i < R->waves->n; i++)
+		if (R->waves->w[i].phase == FERRY_PHASE_NEW_PRIMARY)
+			return 1;
+	return 0;
+}
+
+/* Follow the waves the phase thread read (gradual), or none. */
+static void waves_take(struct relay *R, struct relay_waves *ws)
+{
+	struct relay_waves *old;
+	char was[RELAY_MAX_WAVES * 12 + 1], now[RELAY_MAX_WAVES * 12 + 1];
+
+	relay_waves_sig(R->waves, was, sizeof(was));
+	relay_waves_sig(ws, now, sizeof(now));
+	pthread_rwlock_wrlock(&R->wmu);
+	old = R->waves;
+	R->waves = ws;
+	pthread_rwlock_unlock(&R->wmu);
+	relay_waves_free(old);
+	if (strcmp(was, now))
+		ferry_info("relay: waves %s -> %s", *was ? was : "none", *now ? now : "none");
+}
+
+/* In new-primary (or a wave of it): has the new store failed enough
+ * writes to go back to dual?  Then move this relay now, every wave with
+ * it, and keep the rollback to record. */
 static int rollback_due(struct relay *R)
 {
 	struct relay_rb_limits lim;
@@ -883,7 +975,8 @@ static int rollback_due(struct relay *R)
 	double rate;
 	char t[64];
 
-	if (R->rb_pending || atomic_load(&R->phase) != FERRY_PHASE_NEW_PRIMARY)
+	if (R->rb_pending ||
+	    (atomic_load(&R->phase) != FERRY_PHASE_NEW_PRIMARY && !waves_np(R)))
 		return 0;
 	relay_phase_limits(R->ph, &lim);
 	if (!lim.on)
@@ -903,6 +996,7 @@ static int rollback_due(struct relay *R)
 		 "\"min_writes\": %d}", R->relay_id, (unsigned long long)w,
 		 (unsigned long long)e, t, lim.threshold, lim.window_s, lim.min_writes);
 	atomic_store(&R->phase, FERRY_PHASE_DUAL);
+	waves_take(R, NULL);
 	ferry_warn("relay: automatic rollback: %s: this relay writes dual now (the old store "
 		   "first); recording it in the cutover", R->rb_why);
 	return 1;
@@ -970,6 +1064,19 @@ static void *phase_main(void *arg)
 		} else if (rc < 0 && !down) {
 			ferry_warn("relay: cannot follow the phase (kept %s): %s",
 				   ferry_phase_name(atomic_load(&R->phase)), err.msg);
+		}
+		if (!R->rb_pending) {
+			struct relay_waves *ws;
+
+			if (relay_phase_waves(R->ph, &ws)) {
+				int np = waves_np(R);
+
+				waves_take(R, ws);
+				last_beat = 0;
+				/* a first wave in new-primary: count its writes afresh */
+				if (!np && waves_np(R))
+					errwin_reset(&R->ew);
+			}
 		}
 		down = rc < 0;
 		{
@@ -1088,6 +1195,8 @@ static void relay_teardown(struct relay *R)
 		relay_store_close(R->qs);
 	pthread_mutex_destroy(&R->qmu);
 	pthread_mutex_destroy(&R->ew.mu);
+	relay_waves_free(R->waves);
+	pthread_rwlock_destroy(&R->wmu);
 	for (i = 0; i < R->sm.n; i++)
 		ferry_free(R->sm.q[i].line);
 	pthread_mutex_destroy(&R->sm.mu);
@@ -1185,6 +1294,7 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	pthread_mutex_init(&R.qmu, NULL);
 	pthread_mutex_init(&R.ew.mu, NULL);
 	pthread_mutex_init(&R.sm.mu, NULL);
+	pthread_rwlock_init(&R.wmu, NULL);
 	/* the signals go to sigwait() below, never to a worker thread */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -236,6 +236,7 @@ int relay_phase_get(const struct relay_phase *w);
  * kept).  Call from one thread. */
 int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err);
 /* What a relay says of itself in ferry.relays (`ferry cutover` reads it). */
+#define RELAY_MAX_WAVES 16       /* a gradual cutover's waves, at most */
 #define RATE_WINDOW_S 300        /* writes and errors are counted over this */
 struct relay_beat {
 	const char *relay_id, *listen;
@@ -248,6 +249,12 @@ struct relay_beat {
 	uint64_t writes[2], errors[2];   /* cumulative per store (RELAY_OLD/NEW):
 					  * the report turns them into the counts
 					  * of the last RATE_WINDOW_S */
+	/* gradual: the waves' phases it follows ("new-primary,dual"; NULL
+	 * none) and per wave its client writes to the new store as the
+	 * primary and the failed ones, cumulative as above */
+	const char *waves;
+	size_t nwaves;
+	uint64_t wave_writes[RELAY_MAX_WAVES], wave_errors[RELAY_MAX_WAVES];
 };
 /* Heartbeat in ferry.relays.  Same thread as relay_phase_poll. */
 int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
@@ -287,6 +294,44 @@ int relay_phase_samples(struct relay_phase *w, const char *relay_id, const char 
 int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
 			 const char *figures, int64_t decided_us, int *moved,
 			 struct ferry_error *err);
+
+/* ------------------------------------------------------------ waves */
+
+/* A gradual cutover's waves (waves.c): each with its selectors and the
+ * phase its points follow (dual or new-primary); the last takes the rest. */
+struct relay_wave {
+	char name[64];
+	char **sel;                  /* "GLOB" (measurement) or "TAG=GLOB" */
+	size_t nsel;
+	int phase;
+};
+struct relay_waves {
+	size_t n;
+	struct relay_wave w[RELAY_MAX_WAVES];
+};
+/* 0, or -1 with why: selector sel is not one. */
+int relay_wave_sel_check(const char *sel, char *why, size_t n);
+/* Append a wave (match: a JSON array of selectors); -1 when full, out of
+ * memory or match is not an array of strings. */
+int relay_waves_add(struct relay_waves *ws, const char *name, const char *match, int phase);
+void relay_waves_free(struct relay_waves *ws);
+/* The index of pt's wave. */
+size_t relay_waves_of(const struct relay_waves *ws, const struct lp_point *pt);
+/* A write's lines split by their wave's phase: [0] dual, [1] new-primary,
+ * with the points of each and a bit per wave that has points in it. */
+struct relay_wave_split {
+	struct ferry_buf lp[2];
+	size_t npoints[2];
+	unsigned waves[2];
+};
+int relay_waves_split(const struct relay_waves *ws, const char *lp, size_t n,
+		      struct relay_wave_split *out);
+/* "new-primary,dual,dual": the phases by wave ("" for none). */
+void relay_waves_sig(const struct relay_waves *ws, char *buf, size_t n);
+/* The waves last read when they changed since the last call (1; *out
+ * NULL: none, the relay follows the one phase), else 0.  The caller owns
+ * *out.  Same thread as relay_phase_poll. */
+int relay_phase_waves(struct relay_phase *w, struct relay_waves **out);
 
 /* ------------------------------------------------------------ devices */
 

@@ -332,8 +332,10 @@
 	function renderCutover(d) {
 		const c = d.cutover;
 		const gates = body('gates'), relays = body('relays'), log = body('log');
+		const waves = body('waves');
 
 		renderSteps(c);
+		$('waves-section').hidden = !(c && c.waves && c.waves.length);
 		if (!c) {
 			setText('step', d.cutover_db ? 'none planned' : 'no cutover database', 'big pending');
 			setText('strategy', '');
@@ -358,8 +360,14 @@
 
 			row(gates, [g.name, { text: cls, cls: cls, title: g.state }, g.figure]);
 		});
+		(c.waves || []).forEach(function (w) {
+			row(waves, [String(w.wave), w.name,
+				    w.match.length ? w.match.join(', ') : '(every point of no other wave)',
+				    { text: w.phase, cls: w.phase === 'new-primary' ? 'pass' : '' },
+				    w.since || '']);
+		});
 		(c.relays || []).forEach(function (x) {
-			row(relays, [x.relay_id, x.listen, x.phase,
+			row(relays, [x.relay_id, x.listen, x.phase + (x.waves ? ' (waves ' + x.waves + ')' : ''),
 				     { text: num(x.seen_seconds_ago, 1) + ' s ago', cls: x.live ? '' : 'bad' },
 				     { text: x.ready ? 'yes' : 'no', cls: x.ready ? 'pass' : 'fail' },
 				     num(x.spool_records), num(x.replay_lag_seconds, 1) + ' s',

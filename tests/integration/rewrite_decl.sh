@@ -168,27 +168,39 @@ badcase() {  # name fixture file content expected-message
 	check "$name: message names file and line" grep -qF -- "$msg" "$name.out"
 	check "$name: directory byte-identical" [ "$b" = "$(snap "$name")" ]
 }
-badcase toml-string poetry-only pyproject.toml \
-	$'[tool.poetry.dependencies]\nasyncio-mqtt = "^0.16.1\n' \
+# one case per row: name, fixture, file, its new content, the message
+bad_cases=(
+	toml-string poetry-only pyproject.toml
+	$'[tool.poetry.dependencies]\nasyncio-mqtt = "^0.16.1\n'
 	"'toml-string/pyproject.toml': line 2: not valid TOML: unterminated string"
-badcase toml-array pdm-hatch pyproject.toml \
-	$'[project]\nname = "x"\ndependencies = [\n  "asyncio-mqtt",\n' \
+
+	toml-array pdm-hatch pyproject.toml
+	$'[project]\nname = "x"\ndependencies = [\n  "asyncio-mqtt",\n'
 	"'toml-array/pyproject.toml': line 3: not valid TOML: unterminated array"
-badcase toml-dup poetry-only pyproject.toml \
-	$'[tool.poetry]\nname = "x"\n\n[tool.poetry]\nversion = "1"\n' \
+
+	toml-dup poetry-only pyproject.toml
+	$'[tool.poetry]\nname = "x"\n\n[tool.poetry]\nversion = "1"\n'
 	"'toml-dup/pyproject.toml': line 4: not valid TOML: table [tool.poetry] is defined twice"
-badcase toml-key poetry-only pyproject.toml \
-	$'[tool.poetry.dependencies]\nasyncio mqtt = "^0.16"\n' \
+
+	toml-key poetry-only pyproject.toml
+	$'[tool.poetry.dependencies]\nasyncio mqtt = "^0.16"\n'
 	"'toml-key/pyproject.toml': line 2: not valid TOML: expected '=' after the key"
-badcase pipfile-section pipfile-svc Pipfile \
-	$'[packages]\nasyncio-mqtt = "*"\n\n[dev-pakages]\npytest = "*"\n' \
+
+	pipfile-section pipfile-svc Pipfile
+	$'[packages]\nasyncio-mqtt = "*"\n\n[dev-pakages]\npytest = "*"\n'
 	"'pipfile-section/Pipfile': line 4: unknown section [dev-pakages] in a Pipfile"
-badcase manifest-json hass-integration custom_components/mqtt_bridge/manifest.json \
-	$'{\n  "domain": "mqtt_bridge",\n  "requirements": ["asyncio-mqtt==0.16.1",]\n}\n' \
+
+	manifest-json hass-integration custom_components/mqtt_bridge/manifest.json
+	$'{\n  "domain": "mqtt_bridge",\n  "requirements": ["asyncio-mqtt==0.16.1",]\n}\n'
 	"'manifest-json/custom_components/mqtt_bridge/manifest.json': line 3: not valid JSON"
-badcase setup-computed setuppy-svc setup.py \
-	$'from setuptools import setup\nsetup(install_requires=[f"asyncio-mqtt=={V}"])\n' \
+
+	setup-computed setuppy-svc setup.py
+	$'from setuptools import setup\nsetup(install_requires=[f"asyncio-mqtt=={V}"])\n'
 	"[PARTIAL] setup.py:2: 'asyncio-mqtt' is declared in a computed expression"
+)
+for ((k = 0; k < ${#bad_cases[@]}; k += 5)); do
+	badcase "${bad_cases[@]:k:5}"
+done
 
 # --- help and usage ----------------------------------------------------------
 "$FERRY_BIN" rewrite --help >h.out

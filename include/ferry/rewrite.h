@@ -61,15 +61,34 @@ int ferry_pip_normalize(const char *name, size_t n, struct ferry_buf *out);
 /* Kinds of requirement files. */
 enum ferry_req_kind {
 	FERRY_REQ_TXT = 0,   /* requirements*.txt, constraints*.txt */
-	FERRY_REQ_PYPROJECT  /* pyproject.toml dependency arrays */
+	FERRY_REQ_PYPROJECT, /* pyproject.toml: PEP 621, Poetry, PDM, Hatch */
+	FERRY_REQ_PIPFILE,   /* Pipfile [packages], [dev-packages] */
+	FERRY_REQ_SETUP_CFG, /* setup.cfg install_requires, extras_require */
+	FERRY_REQ_SETUP_PY,  /* literal lists of setup.py */
+	FERRY_REQ_MANIFEST,  /* Home Assistant manifest.json "requirements" */
+	FERRY_REQ_DOCKERFILE /* `pip install` lines of Dockerfiles */
 };
+
+/*
+ * The declaration format of a path relative to a service directory by
+ * its name (pyproject.toml, Pipfile, setup.cfg, setup.py,
+ * custom_components/<x>/manifest.json, Dockerfile, *.Dockerfile,
+ * Dockerfile.*, Containerfile), FERRY_REQ_TXT for requirements*.txt and
+ * constraints*.txt, -1 for anything else.
+ */
+int ferry_rewrite_req_kind(const char *path);
 
 /*
  * Rewrite one requirements file (text of len bytes) with the recipe's
  * requirement rules into out.  notes receives one line per change
  * ("asyncio-mqtt -> aiomqtt==2.4.0") and one per warning prefixed with
  * "warning: <line>: "; either may be NULL.  *changed is set to 1 when out
- * differs from the input.
+ * differs from the input.  A declaration of a replaced package the
+ * format's reader cannot rewrite safely (a computed list in setup.py, a
+ * git dependency in Poetry) is a "partial: <line>: " note and leaves the
+ * whole file unchanged; a hash pin to regenerate is a "lock: <command>"
+ * note.  Input that is not the format (invalid TOML or JSON, an unknown
+ * Pipfile section) is FERRY_EPARSE with "line N: ..." and writes nothing.
  */
 int ferry_rewrite_requirements(const ferry_recipe *r, int kind,
 			       const char *text, size_t len,
@@ -127,6 +146,18 @@ const char *ferry_rewrite_plan_file_notes(const ferry_rewrite_plan *p,
 /* Warnings over all scanned files, one per line: "path:line: message". */
 const char *ferry_rewrite_plan_warnings(const ferry_rewrite_plan *p);
 
+/*
+ * Declarations of a replaced package the rewrite leaves behind, one per
+ * line: "path:line: message".  Empty when the migration is complete.
+ */
+const char *ferry_rewrite_plan_partial(const ferry_rewrite_plan *p);
+/*
+ * Lock files (poetry.lock, Pipfile.lock, pdm.lock, uv.lock) and hashed
+ * requirement files that pin a replaced package, one per line:
+ * "path\tcommand that regenerates it".
+ */
+const char *ferry_rewrite_plan_locks(const ferry_rewrite_plan *p);
+
 /* Unified diff of every changed file, labelled "<dir>/<path>". */
 int ferry_rewrite_plan_diff(const ferry_rewrite_plan *p,
 			    struct ferry_buf *out);
@@ -147,9 +178,10 @@ struct ferry_rewrite_result {
 	double test_seconds;
 	int restored;         /* the backup was restored automatically */
 	struct ferry_buf test_output;  /* combined stdout+stderr (capped) */
+	long tests_passed;    /* "N passed" (pytest) / "Ran N tests" + OK, -1: unknown */
 };
 
-#define FERRY_REWRITE_RESULT_INIT { NULL, NULL, 0, 0, 0, 0, 0, FERRY_BUF_INIT }
+#define FERRY_REWRITE_RESULT_INIT { NULL, NULL, 0, 0, 0, 0, 0, FERRY_BUF_INIT, -1 }
 
 /*
  * Apply a plan with changes: back up the touched files to

@@ -19,10 +19,13 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: ferry rewrite --recipe <file|name> [options] <dir>...\n"
 		"\n"
-		"Rewrite Python service trees for a new dependency: requirement\n"
-		"files, pyproject.toml arrays, imports and the call sites the\n"
-		"recipe's codemods prove, as a reviewed, reversible and tested\n"
-		"change.\n"
+		"Rewrite Python service trees for a new dependency wherever it is\n"
+		"declared (requirements*.txt, constraints*.txt, pyproject.toml: PEP 621,\n"
+		"Poetry, PDM, Hatch; Pipfile, setup.cfg, setup.py, Home Assistant\n"
+		"manifest.json, Dockerfile pip install lines), its imports and the\n"
+		"call sites the recipe's codemods prove, as a reviewed, reversible and\n"
+		"tested change.  Lock files that pin the old package are named with\n"
+		"the command that regenerates them.\n"
 		"\n"
 		"options:\n"
 		"  --recipe R              recipe file, or a built-in recipe name\n"
@@ -36,6 +39,10 @@ static void usage(FILE *out)
 		"  --no-test               run no test command\n"
 		"  --test-timeout SEC      kill the tests after SEC seconds (then restore)\n"
 		"  --keep-on-test-failure  keep the rewrite when the tests fail\n"
+		"  --allow-partial         write a directory even when declarations of\n"
+		"                          the old package are left (a computed list in\n"
+		"                          setup.py, a git dependency); without it such\n"
+		"                          a directory fails and nothing is written\n"
 		"  --json                  print the summary as JSON on stdout (also on failure)\n"
 		"  -q, --quiet             only warnings and errors: no diffs, test output\n"
 		"                          or summary\n"
@@ -43,10 +50,14 @@ static void usage(FILE *out)
 		"  -h, --help              this help\n"
 		"\n"
 		"Each changed directory gets .ferry-backup-<recipe>-<time>/ with the\n"
-		"original files and rollback.sh.\n"
+		"original files and rollback.sh.  A table over all directories ends\n"
+		"the run (migrated, already migrated, skipped: not a service,\n"
+		"failed: tests, failed: partial).\n"
 		"\n"
-		"exit codes: 0 done or nothing to do, 1 a directory failed or\n"
-		"(--dry-run) changes are pending, 2 usage or recipe error\n");
+		"exit codes: 0 done or nothing to do, 1 a directory failed (or left a\n"
+		"declaration of the old package without --allow-partial), no directory\n"
+		"is a service, or (--dry-run) changes are pending; 2 usage or recipe\n"
+		"error\n");
 }
 
 struct opts {
@@ -58,6 +69,7 @@ struct opts {
 	int keep;
 	int json;
 	int quiet;
+	int allow_partial;
 };
 
 /* Print each line of text with a prefix; `path` is put before each. */
@@ -107,8 +119,94 @@ static const char *tail(const char *text, size_t len, int n)
 	return p;
 }
 
+/* What happened to one directory: a row of the batch table. */
+enum result {
+	R_MIGRATED = 0,
+	R_MIGRATED_PARTIAL,   /* --allow-partial: written, declarations left */
+	R_PENDING,            /* --dry-run: changes to make */
+	R_ALREADY,
+	R_NOT_USED,
+	R_NOT_SERVICE,
+	R_FAIL_TESTS,
+	R_FAIL_PARTIAL,
+	R_FAILED,
+	R_NRESULTS
+};
+
+static const char *const result_text[R_NRESULTS] = {
+	"migrated", "migrated, partial", "changes pending", "already migrated",
+	"not used", "skipped: not a service", "failed: tests",
+	"failed: partial", "failed"
+};
+
+/* JSON names of the results (stable, for scripts). */
+static const char *const result_json[R_NRESULTS] = {
+	"migrated", "migrated-partial", "pending", "already-migrated",
+	"not-used", "not-a-service", "failed-tests", "failed-partial", "failed"
+};
+
+struct row {
+	const char *dir;
+	int result;
+	size_t nfiles;
+	long tests;           /* tests passed, -1 unknown, -2 none ran */
+	double seconds;
+	char *why;            /* first partial declaration or error, or NULL */
+	int pending;
+};
+
+/* The first line of text, copied. */
+static char *first_line(const char *text)
+{
+	const char *e = strchr(text, '\n');
+	size_t n = e ? (size_t)(e - text) : strlen(text);
+	char *d = malloc(n + 1);
+
+	if (d) {
+		memcpy(d, text, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* Lock files: "[LOCK] path pins the old package: run 'cmd'". */
+static void print_locks(const char *dir, const char *locks)
+{
+	const char *s = locks, *e, *tab;
+
+	while (*s) {
+		e = strchr(s, '\n');
+		if (!e)
+			e = s + strlen(s);
+		tab = memchr(s, '\t', (size_t)(e - s));
+		if (tab)
+			printf("[LOCK] %s%s%.*s pins the old package: regenerate it "
+			       "with '%.*s'\n", dir ? dir : "", dir ? "/" : "",
+			       (int)(tab - s), s, (int)(e - tab - 1), tab + 1);
+		s = *e ? e + 1 : e;
+	}
+}
+
+static json_t *locks_json(const char *locks)
+{
+	json_t *a = json_array();
+	const char *s = locks, *e, *tab;
+
+	while (a && *s) {
+		e = strchr(s, '\n');
+		if (!e)
+			e = s + strlen(s);
+		tab = memchr(s, '\t', (size_t)(e - s));
+		if (tab)
+			json_array_append_new(a, json_pack("{s:s%,s:s%}", "file", s,
+				(size_t)(tab - s), "command", tab + 1, (size_t)(e - tab - 1)));
+		s = *e ? e + 1 : e;
+	}
+	return a;
+}
+
 static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
-		   json_t *jdirs, int *pending)
+		   json_t *jdirs, struct row *row)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_rewrite_result res = FERRY_REWRITE_RESULT_INIT;
@@ -116,28 +214,47 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 	struct ferry_buf diff = FERRY_BUF_INIT;
 	ferry_rewrite_plan *plan = NULL;
 	json_t *jd = json_object(), *jfiles = json_array();
-	const char *status = "ok", *tag;
+	const char *status = "ok", *tag, *partial = "";
 	size_t i;
 	int rc = 0, failed = 0;
 	/* text lines, unless JSON or -q (which keeps only the warnings) */
 	int talk = !o->json && !o->quiet;
 
+	row->dir = dir;
+	row->tests = -2;
 	json_object_set_new(jd, "dir", json_string(dir));
 	if (talk)
 		printf("== %s ==\n", dir);
 	if ((rc = ferry_rewrite_plan_dir(r, dir, &plan, &err))) {
-		status = "failed";
-		failed = 1;
-		if (talk)
-			printf("[FAIL] %s\n", err.msg);
-		cli_error(&err);
+		/* a directory that is no service is skipped, not failed */
+		if (rc == FERRY_ENOTFOUND &&
+		    strstr(err.msg, "does not look like a service")) {
+			status = "skipped";
+			row->result = R_NOT_SERVICE;
+			if (!o->json)
+				printf("[SKIP] %s\n", err.msg);
+		} else {
+			status = "failed";
+			failed = 1;
+			row->result = R_FAILED;
+			if (talk)
+				printf("[FAIL] %s\n", err.msg);
+			cli_error(&err);
+		}
+		row->why = strdup(err.msg);
 		json_object_set_new(jd, "error", json_string(err.msg));
 		goto out;
 	}
-	if (ferry_rewrite_plan_state(plan) != FERRY_RW_CHANGES) {
+	partial = ferry_rewrite_plan_partial(plan);
+	if (*partial && !o->json)
+		print_lines("[PARTIAL]", talk ? NULL : dir, partial);
+	if (*partial)
+		row->why = first_line(partial);
+	if (ferry_rewrite_plan_state(plan) != FERRY_RW_CHANGES && !*partial) {
 		int mig = ferry_rewrite_plan_state(plan) == FERRY_RW_MIGRATED;
 
 		status = mig ? "already-migrated" : "not-used";
+		row->result = mig ? R_ALREADY : R_NOT_USED;
 		if (talk)
 			printf("[SKIP] %s\n", mig ? "already migrated, nothing to do" :
 			       "the recipe's packages and modules are not used here");
@@ -146,27 +263,44 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 	if (ferry_rewrite_plan_diff(plan, &diff)) {
 		fprintf(stderr, "ferry: error: out of memory\n");
 		failed = 1;
+		row->result = R_FAILED;
 		goto out;
 	}
 	json_object_set_new(jd, "diff", json_stringn(diff.buf, diff.len));
 	if (talk)
 		fwrite(diff.buf, 1, diff.len, stdout);
-	if (o->dry_run) {
+	if (*partial && !o->allow_partial) {
+		/* never half migrated: write nothing, say what is left */
+		failed = 1;
+		status = "failed";
+		row->result = R_FAIL_PARTIAL;
+		ferry_error_set(&err, FERRY_EABORT, "'%s': declarations of the old "
+				"package would be left behind (see [PARTIAL]); nothing "
+				"was written: change them by hand, or pass "
+				"--allow-partial to write the rest", dir);
+		rc = FERRY_EABORT;
+		tag = "[TODO]";
+	} else if (o->dry_run) {
 		status = "pending";
-		*pending = 1;
+		row->result = R_PENDING;
+		row->pending = 1;
+		tag = "[DRY]";
 	} else {
 		ao.test_cmd = o->no_test ? "" : o->test_cmd;
 		ao.test_timeout = o->timeout;
 		ao.keep_on_test_failure = o->keep;
 		fflush(stdout);
 		rc = ferry_rewrite_apply(plan, &ao, &res, &err);
+		row->result = *partial ? R_MIGRATED_PARTIAL : R_MIGRATED;
 		if (rc) {
 			failed = 1;
 			status = res.restored ? "restored" : "failed";
+			row->result = res.tests_run ? R_FAIL_TESTS : R_FAILED;
 		}
+		tag = res.restored ? "[UNDONE]" : (rc && !res.tests_run) ? "[FAIL]" :
+		      *partial ? "[PARTIAL]" : "[OK]";
 	}
-	tag = o->dry_run ? "[DRY]" : res.restored ? "[UNDONE]" :
-	      (rc && !res.tests_run) ? "[FAIL]" : "[OK]";
+	row->nfiles = ferry_rewrite_plan_nfiles(plan);
 	for (i = 0; i < ferry_rewrite_plan_nfiles(plan); i++) {
 		const char *f = ferry_rewrite_plan_file(plan, i);
 		const char *notes = ferry_rewrite_plan_file_notes(plan, i);
@@ -181,16 +315,24 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 	if (res.tests_run) {
 		json_t *jt = json_object();
 		const char *cmd = o->test_cmd ? o->test_cmd : ferry_recipe_test_cmd(r);
+		int passed = !res.test_timed_out && !res.test_status;
 
+		row->tests = passed ? res.tests_passed : -2;
+		row->seconds = res.test_seconds;
 		json_object_set_new(jt, "command", json_string(cmd));
 		json_object_set_new(jt, "exit_status", json_integer(res.test_status));
 		json_object_set_new(jt, "timed_out", json_boolean(res.test_timed_out));
 		json_object_set_new(jt, "seconds", json_real(res.test_seconds));
-		json_object_set_new(jt, "passed", json_boolean(!res.test_timed_out &&
-							     !res.test_status));
+		json_object_set_new(jt, "passed", json_boolean(passed));
+		json_object_set_new(jt, "count", res.tests_passed >= 0 ?
+				    json_integer(res.tests_passed) : json_null());
 		json_object_set_new(jd, "tests", jt);
 		if (talk) {
-			if (!res.test_timed_out && !res.test_status)
+			if (passed && res.tests_passed >= 0)
+				printf("[OK] tests passed: %ld test%s, %s (%.1f s)\n",
+				       res.tests_passed, res.tests_passed == 1 ? "" : "s",
+				       cmd, res.test_seconds);
+			else if (passed)
 				printf("[OK] tests passed: %s (%.1f s)\n", cmd,
 				       res.test_seconds);
 			else
@@ -205,6 +347,8 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 			       "; restored the original files" : "");
 		cli_error(&err);
 		json_object_set_new(jd, "error", json_string(err.msg));
+		if (!row->why)
+			row->why = strdup(err.msg);
 	}
 	json_object_set_new(jd, "restored", json_boolean(res.restored));
 	if (res.backup_dir) {
@@ -215,14 +359,27 @@ static int run_dir(const ferry_recipe *r, const struct opts *o, const char *dir,
 			       res.rollback);
 	}
 warnings:
-	if (talk)
+	if (talk) {
+		print_locks(NULL, ferry_rewrite_plan_locks(plan));
 		print_lines("[WARN]", NULL, ferry_rewrite_plan_warnings(plan));
-	else if (!o->json)  /* -q: no header names the directory */
+	} else if (!o->json) {  /* -q: no header names the directory */
+		print_locks(dir, ferry_rewrite_plan_locks(plan));
 		print_lines("[WARN]", dir, ferry_rewrite_plan_warnings(plan));
+	}
 	json_object_set_new(jd, "warnings",
 			    lines_json(ferry_rewrite_plan_warnings(plan)));
+	json_object_set_new(jd, "partial", lines_json(partial));
+	json_object_set_new(jd, "locks", locks_json(ferry_rewrite_plan_locks(plan)));
 out:
+	/* the same keys for every directory, also one that failed early */
+	if (!json_object_get(jd, "warnings"))
+		json_object_set_new(jd, "warnings", json_array());
+	if (!json_object_get(jd, "partial"))
+		json_object_set_new(jd, "partial", json_array());
+	if (!json_object_get(jd, "locks"))
+		json_object_set_new(jd, "locks", json_array());
 	json_object_set_new(jd, "status", json_string(status));
+	json_object_set_new(jd, "result", json_string(result_json[row->result]));
 	json_object_set_new(jd, "files", jfiles);
 	json_array_append_new(jdirs, jd);
 	ferry_rewrite_result_release(&res);
@@ -231,7 +388,47 @@ out:
 	return failed;
 }
 
-enum { OPT_RECIPE = 256, OPT_DRY_RUN, OPT_TEST_CMD, OPT_NO_TEST, OPT_TEST_TIMEOUT, OPT_KEEP };
+/* The batch table: one row per directory, then the counts. */
+static void print_table(const struct row *rows, int n, int *count)
+{
+	int w = 9, i, k, first = 1;
+
+	for (i = 0; i < n; i++)
+		if ((int)strlen(rows[i].dir) > w)
+			w = (int)strlen(rows[i].dir);
+	if (w > 48)
+		w = 48;
+	printf("\n%-*s  %-22s  %5s  %s\n", w, "directory", "result", "files", "tests");
+	for (i = 0; i < n; i++) {
+		const struct row *x = &rows[i];
+		char tests[64];
+
+		if (x->tests >= 0)
+			snprintf(tests, sizeof(tests), "%ld passed (%.1f s)", x->tests,
+				 x->seconds);
+		else if (x->tests == -1)
+			snprintf(tests, sizeof(tests), "passed (%.1f s)", x->seconds);
+		else
+			snprintf(tests, sizeof(tests), "-");
+		if (x->result == R_FAIL_TESTS)
+			snprintf(tests, sizeof(tests), "failed (%.1f s)", x->seconds);
+		printf("%-*s  %-22s  %5zu  %s\n", w, x->dir, result_text[x->result],
+		       x->nfiles, tests);
+		if (x->why && x->result != R_MIGRATED && x->result != R_PENDING &&
+		    x->result != R_ALREADY && x->result != R_NOT_USED)
+			printf("%-*s    %s\n", w, "", x->why);
+	}
+	printf("%d director%s:", n, n == 1 ? "y" : "ies");
+	for (k = 0; k < R_NRESULTS; k++)
+		if (count[k]) {
+			printf("%s %d %s", first ? "" : ",", count[k], result_text[k]);
+			first = 0;
+		}
+	putchar('\n');
+}
+
+enum { OPT_RECIPE = 256, OPT_DRY_RUN, OPT_TEST_CMD, OPT_NO_TEST, OPT_TEST_TIMEOUT, OPT_KEEP,
+       OPT_ALLOW_PARTIAL };
 
 int cmd_rewrite(int argc, char **argv)
 {
@@ -242,6 +439,7 @@ int cmd_rewrite(int argc, char **argv)
 		{ "no-test", no_argument, NULL, OPT_NO_TEST },
 		{ "test-timeout", required_argument, NULL, OPT_TEST_TIMEOUT },
 		{ "keep-on-test-failure", no_argument, NULL, OPT_KEEP },
+		{ "allow-partial", no_argument, NULL, OPT_ALLOW_PARTIAL },
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -250,6 +448,8 @@ int cmd_rewrite(int argc, char **argv)
 	ferry_recipe *r = NULL;
 	json_t *root = NULL, *jdirs = NULL;
 	int c, i, ndirs, failed = 0, pending = 0, ret;
+	int count[R_NRESULTS] = { 0 };
+	struct row *rows;
 	char **dirs;
 
 	memset(&o, 0, sizeof(o));
@@ -275,6 +475,7 @@ int cmd_rewrite(int argc, char **argv)
 		case OPT_DRY_RUN: o.dry_run = 1; break;
 		case OPT_NO_TEST: o.no_test = 1; break;
 		case OPT_KEEP: o.keep = 1; break;
+		case OPT_ALLOW_PARTIAL: o.allow_partial = 1; break;
 		default:
 			return cli_usage("rewrite", "unknown option");
 		}
@@ -294,21 +495,44 @@ int cmd_rewrite(int argc, char **argv)
 	}
 	root = json_object();
 	jdirs = json_array();
+	rows = calloc((size_t)ndirs, sizeof(*rows));
+	if (!rows) {
+		fprintf(stderr, "ferry: error: out of memory\n");
+		ferry_recipe_free(r);
+		json_decref(root);
+		json_decref(jdirs);
+		return FERRY_EXIT_FAILED;
+	}
 	for (i = 0; i < ndirs; i++) {
-		failed += run_dir(r, &o, dirs[i], jdirs, &pending);
+		failed += run_dir(r, &o, dirs[i], jdirs, &rows[i]);
+		pending |= rows[i].pending;
+		count[rows[i].result]++;
 		if (!o.json)
 			fflush(stdout);
 	}
+	/* every directory skipped as no service: the wrong directories */
+	if (count[R_NOT_SERVICE] == ndirs)
+		failed = ndirs;
 	ret = failed || pending ? FERRY_EXIT_FAILED : FERRY_EXIT_OK;
 	if (o.json) {
+		json_t *sum = json_object();
+
+		for (i = 0; i < R_NRESULTS; i++)
+			json_object_set_new(sum, result_json[i], json_integer(count[i]));
 		json_object_set_new(root, "recipe", json_string(ferry_recipe_name(r)));
 		json_object_set_new(root, "dry_run", json_boolean(o.dry_run));
+		json_object_set_new(root, "allow_partial", json_boolean(o.allow_partial));
 		json_object_set_new(root, "directories", jdirs);
 		jdirs = NULL;
+		json_object_set_new(root, "summary", sum);
 		json_object_set_new(root, "failed", json_integer(failed));
 		json_object_set_new(root, "pending", json_boolean(pending));
 		json_object_set_new(root, "exit_code", json_integer(ret));
-		if (failed)  /* every exit 1 says why */
+		if (count[R_NOT_SERVICE] == ndirs)
+			json_object_set_new(root, "error", json_string(
+				"no directory looks like a service; pass the service "
+				"directories, not their parent"));
+		else if (failed)  /* every exit 1 says why */
 			json_object_set_new(root, "error", json_sprintf(
 				"%d of %d director%s failed", failed, ndirs,
 				ndirs == 1 ? "y" : "ies"));
@@ -317,11 +541,16 @@ int cmd_rewrite(int argc, char **argv)
 				"changes are pending (--dry-run changed nothing)"));
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
-	} else if (!o.quiet) {
-		printf("%d director%s, %d failed%s\n", ndirs, ndirs == 1 ? "y" : "ies",
-		       failed, o.dry_run ? (pending ? ", changes pending" :
-					   ", nothing to change") : "");
+	} else {
+		if (!o.quiet)
+			print_table(rows, ndirs, count);
+		if (count[R_NOT_SERVICE] == ndirs)
+			fprintf(stderr, "ferry: error: no directory looks like a service; "
+				"pass the service directories, not their parent\n");
 	}
+	for (i = 0; i < ndirs; i++)
+		free(rows[i].why);
+	free(rows);
 	json_decref(jdirs);
 	json_decref(root);
 	ferry_recipe_free(r);

@@ -163,6 +163,16 @@ fhas src/app.py "import aiomqtt" "inline recipe renamed the import"
 run 0 "down" "$FERRY" migrate down 1
 eq "$(filehashes "$Q")" "$before" "down restores the version-folder rewrite"
 
+# ---- a declaration the rewrite cannot reach fails the step, nothing written --
+S=$T/proj4
+mkproject "$S"
+printf 'from setuptools import setup\nV = "0.16.1"\nsetup(install_requires=["asyncio-mqtt==" + V])\n' > "$S/setup.py"
+cd "$S"
+before=$(filehashes "$S")
+fails "up with a computed setup.py list fails" "$FERRY" migrate up
+has "setup.py:3: 'asyncio-mqtt' is declared in a computed expression" "names the declaration left"
+eq "$(filehashes "$S")" "$before" "partial rewrite step wrote nothing"
+
 # ---- bad step files fail loudly ----------------------------------------------
 R=$T/proj3
 mkproject "$R"

@@ -73,7 +73,7 @@ rm -rf patched && mkdir patched && cp -r "$FIX/codemod-aliases" patched/
 check "dry-run diff applies" patch -s -p0 -d patched -i "$T/aliases.diff"
 t_run "$FERRY" rewrite --recipe asyncio-mqtt-to-aiomqtt --test-cmd "$RUN" codemod-aliases
 assert_eq "rewrite with the fixture's tests exits 0" "$T_RC" 0
-assert_contains "tests passed" "$T_OUT" "[OK] tests passed: $RUN"
+assert_contains "tests passed, with their count" "$T_OUT" " tests, $RUN ("
 check "result equals the patched dry-run diff" \
 	diff -r -x '.ferry-backup-*' patched/codemod-aliases codemod-aliases
 t_run "$FERRY" rewrite --recipe asyncio-mqtt-to-aiomqtt --dry-run codemod-aliases
@@ -104,7 +104,7 @@ assert_contains "diff: from-import alias spelled with the module alias" "$T_OUT"
 assert_not_contains "paho: string untouched" "$T_OUT" '+BANNER'
 t_run "$FERRY" rewrite --recipe paho-mqtt-1-to-2 --test-cmd "$PAHO2_RUN" paho-v1
 assert_eq "paho rewrite with tests on paho-mqtt 2.1.0 exits 0" "$T_RC" 0
-assert_contains "paho: tests passed" "$T_OUT" "[OK] tests passed: $PAHO2_RUN"
+assert_contains "paho: tests passed, with their count" "$T_OUT" "[OK] tests passed: 4 tests, $PAHO2_RUN ("
 cd "$T/paho-v1" || exit 1
 t_run bash -c "$PAHO2_RUN"
 assert_contains "paho: migrated round trip on 2.1.0" "$T_OUT" "4 passed"

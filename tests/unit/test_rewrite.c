@@ -1,6 +1,8 @@
 /*
  * test_rewrite.c - unit tests for src/lib/rewrite: pip name
- * normalization, requirement line and pyproject rewriting, the Python
+ * normalization, requirement line and pyproject rewriting, every other
+ * declaration format (Poetry, Pipfile, setup.cfg, setup.py, manifest.json,
+ * Dockerfile) with its partial and bad-input cases, the Python
  * tokenizer and rename (strings, comments, f-strings, longer identifiers
  * untouched), unified diff output, recipe errors, and the built-in recipe
  * staying identical to examples/recipes/.
@@ -128,6 +130,195 @@ static void requirements_pyproject(void **state)
 		 "[tool.x]\nlist = [\"asyncio-mqtt\"]\n[project]\ndescription = \"\"\"\n"
 		 "[project]\ndependencies = [\"asyncio-mqtt\"]\"\"\"\n");
 	ferry_recipe_free(r);
+}
+
+/* Rewrite as kind and expect an error whose message contains msg. */
+static void req_error(ferry_recipe *r, int kind, const char *in, const char *msg)
+{
+	struct ferry_buf out = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	int changed = -1;
+
+	assert_int_equal(ferry_rewrite_requirements(r, kind, in, strlen(in), &out,
+						    NULL, &changed, &err), FERRY_EPARSE);
+	if (!strstr(err.msg, msg))
+		fail_msg("input:\n%s\nerror '%s' lacks '%s'", in, err.msg, msg);
+	ferry_buf_release(&out);
+}
+
+/* Rewrite as kind: unchanged, with a "partial: line: " note. */
+static void req_partial(ferry_recipe *r, int kind, const char *in, int line)
+{
+	struct ferry_buf out = FERRY_BUF_INIT, notes = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	char want[32];
+	int changed = -1;
+
+	assert_int_equal(ferry_rewrite_requirements(r, kind, in, strlen(in), &out,
+						    &notes, &changed, &err), 0);
+	assert_int_equal(changed, 0);
+	assert_string_equal(out.buf, in);
+	snprintf(want, sizeof(want), "partial: %d: ", line);
+	if (!strstr(notes.buf, want))
+		fail_msg("input:\n%s\nnotes:\n%s\nlack '%s'", in, notes.buf, want);
+	ferry_buf_release(&out);
+	ferry_buf_release(&notes);
+}
+
+static void decl_poetry_pipfile(void **state)
+{
+	ferry_recipe *r = recipe();
+
+	(void)state;
+	req_case(r, FERRY_REQ_PYPROJECT,
+		 "[tool.poetry.dependencies]\npython = \"^3.11\"\n"
+		 "asyncio-mqtt = \"^0.16.1\"  # mqtt\nx = \"*\"\n",
+		 "[tool.poetry.dependencies]\npython = \"^3.11\"\n"
+		 "aiomqtt = \"2.4.0\"  # mqtt\npaho-mqtt = \"2.1.0\"\nx = \"*\"\n");
+	/* inline table: version replaced, extras and markers kept; CRLF */
+	req_case(r, FERRY_REQ_PYPROJECT,
+		 "[tool.poetry.group.dev.dependencies]\r\n"
+		 "\"Asyncio.MQTT\" = {version = \"^0.16\", extras = [\"a\"], python = \">=3.8\"}\r\n",
+		 "[tool.poetry.group.dev.dependencies]\r\n"
+		 "\"aiomqtt\" = {version = \"2.4.0\", extras = [\"a\"], python = \">=3.8\"}\r\n"
+		 "paho-mqtt = { version = \"2.1.0\", python = \">=3.8\" }\r\n");
+	/* the target already listed: the old entry goes */
+	req_case(r, FERRY_REQ_PYPROJECT,
+		 "[tool.poetry.dependencies]\naiomqtt = \"^2\"\nasyncio-mqtt = \"*\"\n"
+		 "paho-mqtt = \"2.1.0\"\n",
+		 "[tool.poetry.dependencies]\naiomqtt = \"^2\"\npaho-mqtt = \"2.1.0\"\n");
+	/* what ferry cannot rewrite safely in Poetry */
+	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies]\n"
+		    "asyncio-mqtt = { git = \"https://x/y.git\" }\n", 2);
+	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies]\nz = \"1\"\n"
+		    "asyncio-mqtt = [{ version = \"1\", python = \"<3\" }, "
+		    "{ version = \"2\", python = \">=3\" }]\n", 3);
+	/* the table form: header and version; one without a version gets one */
+	req_case(r, FERRY_REQ_PYPROJECT,
+		 "[tool.poetry.dependencies.asyncio-mqtt]\nversion = \"^0.16\"\n"
+		 "extras = [\"a\"]\n\n[tool.poetry.group.dev.dependencies.\"asyncio_mqtt\"]\n"
+		 "optional = true\n",
+		 "[tool.poetry.dependencies.aiomqtt]\nversion = \"2.4.0\"\n"
+		 "extras = [\"a\"]\n\n[tool.poetry.group.dev.dependencies.\"aiomqtt\"]\n"
+		 "version = \"2.4.0\"\noptional = true\n");
+	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies.asyncio-mqtt]\n"
+		    "git = \"https://x/y.git\"\n", 2);
+	req_partial(r, FERRY_REQ_PYPROJECT, "[tool.poetry.dependencies]\naiomqtt = \"2\"\n"
+		    "[tool.poetry.dependencies.asyncio-mqtt]\nversion = \"1\"\n", 3);
+	/* an inline table without a version gets the recipe's */
+	req_case(r, FERRY_REQ_PIPFILE, "[packages]\nasyncio-mqtt = { extras = [\"x\"] }\n",
+		 "[packages]\naiomqtt = { version = \"==2.4.0\", extras = [\"x\"] }\n"
+		 "paho-mqtt = \"==2.1.0\"\n");
+	/* Pipfile keeps PEP 440 and "*" */
+	req_case(r, FERRY_REQ_PIPFILE,
+		 "[packages]\nasyncio_mqtt = \"*\"\n\n[dev-packages]\npytest = \"*\"\n",
+		 "[packages]\naiomqtt = \"==2.4.0\"\npaho-mqtt = \"==2.1.0\"\n\n"
+		 "[dev-packages]\npytest = \"*\"\n");
+	/* bad input */
+	req_error(r, FERRY_REQ_PIPFILE, "[packages]\nx = \"*\"\n[tools]\n",
+		  "line 3: unknown section [tools]");
+	req_error(r, FERRY_REQ_PYPROJECT, "[a]\nx = 1\n[b]\n[a]\n",
+		  "line 4: not valid TOML: table [a] is defined twice");
+	req_error(r, FERRY_REQ_PYPROJECT, "[a]\nx = 1\nx = 2\n",
+		  "line 3: not valid TOML: key 'x' is defined twice");
+	req_error(r, FERRY_REQ_PYPROJECT, "[a]\nx = '''\nnever closed\n",
+		  "line 2: not valid TOML: unterminated multi-line string");
+	req_error(r, FERRY_REQ_PYPROJECT, "[a]\nx = {y = 1\n",
+		  "line 2: not valid TOML:");
+	req_error(r, FERRY_REQ_PYPROJECT, "[a\n", "line 1: not valid TOML: expected ']'");
+	req_error(r, FERRY_REQ_PYPROJECT, "x = 1 2\n",
+		  "line 1: not valid TOML: text after the value");
+	ferry_recipe_free(r);
+}
+
+static void decl_other_formats(void **state)
+{
+	ferry_recipe *r = recipe();
+
+	(void)state;
+	/* setup.cfg: no trailing comments (configparser would keep them) */
+	req_case(r, FERRY_REQ_SETUP_CFG,
+		 "[options]\ninstall_requires =\n    asyncio-mqtt>=0.16\n    x\n"
+		 "[other]\nkey =\n    asyncio-mqtt\n",
+		 "[options]\ninstall_requires =\n    aiomqtt==2.4.0\n    paho-mqtt==2.1.0\n"
+		 "    x\n[other]\nkey =\n    asyncio-mqtt\n");
+	req_case(r, FERRY_REQ_SETUP_CFG,
+		 "[options.extras_require]\nmqtt = asyncio-mqtt; python_version>'3'\n",
+		 "[options.extras_require]\nmqtt = aiomqtt==2.4.0; python_version>'3'\n"
+		 "    paho-mqtt==2.1.0; python_version>'3'\n");
+	/* setup.py: literal lists only; subscripts and calls are computed */
+	req_case(r, FERRY_REQ_SETUP_PY,
+		 "setup(install_requires=['asyncio-mqtt'], x=d['other'])\n",
+		 "setup(install_requires=['aiomqtt==2.4.0', 'paho-mqtt==2.1.0'], "
+		 "x=d['other'])\n");
+	req_partial(r, FERRY_REQ_SETUP_PY,
+		    "setup(install_requires=['asyncio-mqtt'],\n x=d['asyncio-mqtt'])\n", 2);
+	req_partial(r, FERRY_REQ_SETUP_PY,
+		    "REQ = ['x']\nsetup(install_requires=REQ + ['asyncio-mqtt' + V])\n", 2);
+	req_partial(r, FERRY_REQ_SETUP_PY,
+		    "setup(install_requires=['a',\n  f'asyncio-mqtt=={V}'])\n", 2);
+	req_partial(r, FERRY_REQ_SETUP_PY, "setup(install_requires='asyncio-mqtt')\n", 1);
+	/* manifest.json: JSON stays JSON (no comments) */
+	req_case(r, FERRY_REQ_MANIFEST,
+		 "{\"domain\": \"x\", \"requirements\": [\n  \"asyncio-mqtt==0.16\"\n]}\n",
+		 "{\"domain\": \"x\", \"requirements\": [\n  \"aiomqtt==2.4.0\",\n"
+		 "  \"paho-mqtt==2.1.0\"\n]}\n");
+	req_case(r, FERRY_REQ_MANIFEST,
+		 "{\"name\": {\"requirements\": [\"asyncio-mqtt\"]}}",
+		 "{\"name\": {\"requirements\": [\"asyncio-mqtt\"]}}");
+	req_error(r, FERRY_REQ_MANIFEST, "{\n\"requirements\": [\"a\",]\n}",
+		  "line 2: not valid JSON");
+	req_error(r, FERRY_REQ_MANIFEST, "[1]", "not a JSON object");
+	/* Dockerfile: pip install words, continuation lines, options */
+	req_case(r, FERRY_REQ_DOCKERFILE,
+		 "RUN pip3 install -r req.txt --index-url http://x \\\n"
+		 "    'asyncio-mqtt[ws]==0.16' && echo ok\n",
+		 "RUN pip3 install -r req.txt --index-url http://x \\\n"
+		 "    'aiomqtt[ws]==2.4.0' 'paho-mqtt==2.1.0' && echo ok\n");
+	req_partial(r, FERRY_REQ_DOCKERFILE,
+		    "ARG PKG=asyncio-mqtt\nRUN pip install $PKG asyncio-mqtt\n", 1);
+	req_case(r, FERRY_REQ_DOCKERFILE, "# asyncio-mqtt\nRUN pip install x\n",
+		 "# asyncio-mqtt\nRUN pip install x\n");
+	ferry_recipe_free(r);
+}
+
+/* A pin the shell would read as a redirection gets quoted in Dockerfiles. */
+static void decl_docker_quotes(void **state)
+{
+	static const char rc_text[] =
+		"name: q\n"
+		"requirements:\n"
+		"  replace:\n"
+		"    - {package: asyncio-mqtt, with: aiomqtt, pin: \">=2.4,<3\"}\n"
+		"  add:\n"
+		"    - {package: paho-mqtt, pin: \">=2.1\", when: aiomqtt}\n";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_recipe *r = NULL;
+
+	(void)state;
+	assert_int_equal(ferry_recipe_parse(rc_text, strlen(rc_text), "t", &r, &err), 0);
+	req_case(r, FERRY_REQ_DOCKERFILE, "RUN pip install asyncio-mqtt==0.16 x\n",
+		 "RUN pip install \"aiomqtt>=2.4,<3\" \"paho-mqtt>=2.1\" x\n");
+	req_case(r, FERRY_REQ_DOCKERFILE, "RUN pip install 'asyncio-mqtt'\n",
+		 "RUN pip install 'aiomqtt>=2.4,<3' 'paho-mqtt>=2.1'\n");
+	ferry_recipe_free(r);
+}
+
+static void decl_kinds(void **state)
+{
+	(void)state;
+	assert_int_equal(ferry_rewrite_req_kind("pyproject.toml"), FERRY_REQ_PYPROJECT);
+	assert_int_equal(ferry_rewrite_req_kind("sub/Pipfile"), FERRY_REQ_PIPFILE);
+	assert_int_equal(ferry_rewrite_req_kind("setup.cfg"), FERRY_REQ_SETUP_CFG);
+	assert_int_equal(ferry_rewrite_req_kind("setup.py"), FERRY_REQ_SETUP_PY);
+	assert_int_equal(ferry_rewrite_req_kind("custom_components/x/manifest.json"),
+			 FERRY_REQ_MANIFEST);
+	assert_int_equal(ferry_rewrite_req_kind("web/manifest.json"), -1);
+	assert_int_equal(ferry_rewrite_req_kind("docker/Dockerfile.prod"),
+			 FERRY_REQ_DOCKERFILE);
+	assert_int_equal(ferry_rewrite_req_kind("api.Dockerfile"), FERRY_REQ_DOCKERFILE);
+	assert_int_equal(ferry_rewrite_req_kind("requirements-dev.txt"), FERRY_REQ_TXT);
+	assert_int_equal(ferry_rewrite_req_kind("src/x.py"), -1);
 }
 
 static void py_case(ferry_recipe *r, const char *in, const char *want)
@@ -350,6 +541,10 @@ int main(void)
 		cmocka_unit_test(norm),
 		cmocka_unit_test(requirements_txt),
 		cmocka_unit_test(requirements_pyproject),
+		cmocka_unit_test(decl_poetry_pipfile),
+		cmocka_unit_test(decl_other_formats),
+		cmocka_unit_test(decl_kinds),
+		cmocka_unit_test(decl_docker_quotes),
 		cmocka_unit_test(python_rename),
 		cmocka_unit_test(python_warnings_and_errors),
 		cmocka_unit_test(tokens),

@@ -315,6 +315,17 @@ static int rewrite_forward(struct ferry_migrator *m, struct mig_step *s,
 	}
 	n = ferry_rewrite_plan_nfiles(plan);
 	e |= ferry_buf_addstr(output, ferry_rewrite_plan_warnings(plan));
+	if (*ferry_rewrite_plan_partial(plan)) {
+		/* a half migration is no migration: write nothing */
+		const char *left = ferry_rewrite_plan_partial(plan);
+
+		e |= ferry_buf_addstr(output, left);
+		rc = ferry_error_set(err, FERRY_EABORT, "'%s' forward failed: a "
+				     "declaration of the old package would be left "
+				     "(%.*s); nothing was written", s->label,
+				     (int)strcspn(left, "\n"), left);
+		goto record;
+	}
 	if (!n) {
 		e |= ferry_buf_addf(output, "recipe '%s': nothing to change (%s)\n",
 				    ferry_recipe_name(src.recipe),

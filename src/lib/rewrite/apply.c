@@ -443,6 +443,36 @@ out:
 	return rc;
 }
 
+/*
+ * How many tests passed, from the runner's last summary: pytest's
+ * "== 12 passed, 1 skipped in 0.31s ==" or unittest's "Ran 12 tests"
+ * followed by "OK".  -1 when the output says neither.
+ */
+static long tests_passed(const struct ferry_buf *out)
+{
+	const char *s = out->buf, *p, *last = NULL;
+	long n = -1;
+
+	if (ferry_buf_error(out) || !out->len)
+		return -1;
+	for (p = s; (p = strstr(p, " passed")); p++)
+		last = p;
+	if (last) {
+		const char *d = last;
+
+		while (d > s && d[-1] >= '0' && d[-1] <= '9')
+			d--;
+		if (d < last)
+			return strtol(d, NULL, 10);
+	}
+	for (p = s; (p = strstr(p, "\nRan ")); p++)
+		last = p;
+	if (last && !strncmp(last, "\nRan ", 5) &&
+	    last[5] >= '0' && last[5] <= '9' && strstr(last, "\nOK"))
+		n = strtol(last + 5, NULL, 10);
+	return n;
+}
+
 void ferry_rewrite_result_release(struct ferry_rewrite_result *res)
 {
 	ferry_free(res->backup_dir);
@@ -588,6 +618,7 @@ int ferry_rewrite_apply(const ferry_rewrite_plan *p,
 			     &res->test_status, &res->test_timed_out, err)))
 		goto out;
 	res->test_seconds = ferry_now() - t0;
+	res->tests_passed = tests_passed(&res->test_output);
 	if (!res->test_timed_out && res->test_status == 0)
 		goto out;
 	if (res->test_timed_out)

@@ -19,7 +19,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/log.h"
-#include "rewrite_int.h"
+#include "decl_int.h"
 
 #define RW_MAX_FILE (64u << 20)   /* larger "sources" are not sources */
 #define RW_MAX_FILES 200000
@@ -233,10 +233,31 @@ void ferry_rewrite_plan_free(ferry_rewrite_plan *p)
 	ferry_free(p->files);
 	ferry_free(p->dir);
 	ferry_buf_release(&p->warnings);
+	ferry_buf_release(&p->partial);
+	ferry_buf_release(&p->locks);
 	ferry_free(p);
 }
 
-/* Split notes: "warning: N: msg" lines go to the plan as "path:N: msg". */
+/* A lock file to regenerate, once per file. */
+static int add_lock(struct ferry_rewrite_plan *p, const char *path,
+		    const char *cmd, size_t cmdlen)
+{
+	struct ferry_buf line = FERRY_BUF_INIT;
+	int rc = 0;
+
+	if (ferry_buf_addf(&line, "%s\t%.*s\n", path, (int)cmdlen, cmd))
+		rc = FERRY_ENOMEM;
+	else if (!p->locks.len || !strstr(p->locks.buf, line.buf))
+		rc = ferry_buf_add(&p->locks, line.buf, line.len) ? FERRY_ENOMEM : 0;
+	ferry_buf_release(&line);
+	return rc;
+}
+
+/*
+ * Split notes: "warning: N: msg" lines go to the plan as "path:N: msg",
+ * "partial: N: msg" to the declarations left behind, "lock: cmd" to the
+ * lock files; the change notes stay with the file (keep).
+ */
 static int take_notes(struct ferry_rewrite_plan *p, const char *path,
 		      const struct ferry_buf *notes, struct ferry_buf *keep)
 {
@@ -249,6 +270,13 @@ static int take_notes(struct ferry_rewrite_plan *p, const char *path,
 		if (!strncmp(s, "warning: ", 9)) {
 			if (ferry_buf_addf(&p->warnings, "%s:%.*s\n", path,
 					   (int)(e - s - 9), s + 9))
+				return FERRY_ENOMEM;
+		} else if (!strncmp(s, "partial: ", 9)) {
+			if (ferry_buf_addf(&p->partial, "%s:%.*s\n", path,
+					   (int)(e - s - 9), s + 9))
+				return FERRY_ENOMEM;
+		} else if (!strncmp(s, "lock: ", 6)) {
+			if (add_lock(p, path, s + 6, (size_t)(e - s - 6)))
 				return FERRY_ENOMEM;
 		} else if (keep && (ferry_buf_add(keep, s, (size_t)(e - s)) ||
 				    ferry_buf_addch(keep, '\n'))) {
@@ -321,6 +349,54 @@ static int names_package(const struct ferry_buf *b, const char *norm)
 	return found;
 }
 
+/* A lock file (poetry.lock, ...) that still names a replaced package. */
+static int lock_file(struct ferry_rewrite_plan *p, const char *dir,
+		     const char *rel, struct ferry_buf *text,
+		     struct ferry_error *err)
+{
+	unsigned mode;
+	size_t m;
+	int rc;
+
+	ferry_buf_clear(text);
+	if ((rc = read_file(dir, rel, text, &mode, err)))
+		return rc;
+	for (m = 0; m < p->recipe->nreplace; m++)
+		if (names_package(text, p->recipe->replace[m].from_norm))
+			break;
+	if (m == p->recipe->nreplace)
+		return 0;
+	if (add_lock(p, rel, rw_lock_command(rel), strlen(rw_lock_command(rel))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* setup.py is a declaration and a Python source: its imports too. */
+static int setup_py_imports(const ferry_recipe *r, const struct ferry_buf *text,
+			    struct ferry_buf *nb, struct ferry_buf *notes,
+			    int *changed, struct ferry_error *err)
+{
+	struct ferry_buf py = FERRY_BUF_INIT;
+	const struct ferry_buf *src = *changed ? nb : text;
+	size_t m;
+	int ch = 0, rc;
+
+	for (m = 0; m < r->nmodules; m++)
+		if (mentions(src, r->modules[m].from))
+			break;
+	if (m == r->nmodules)
+		return 0;
+	rc = ferry_rewrite_python(r, src->buf, src->len, &py, notes, &ch, err);
+	if (!rc && ch) {
+		ferry_buf_release(nb);
+		*nb = py;
+		ferry_buf_init(&py, 0);
+		*changed = 1;
+	}
+	ferry_buf_release(&py);
+	return rc;
+}
+
 int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 			   ferry_rewrite_plan **out, struct ferry_error *err)
 {
@@ -345,6 +421,8 @@ int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 		p->dir[i - 1] = '\0';
 	p->recipe = r;
 	ferry_buf_init(&p->warnings, 0);
+	ferry_buf_init(&p->partial, 0);
+	ferry_buf_init(&p->locks, 0);
 	if ((rc = walk(dir, "", 0, &files, err)))
 		goto out;
 	if (files.n)  /* qsort(NULL, 0) is undefined */
@@ -356,13 +434,23 @@ int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 	for (k = 0; k < 2; k++) {
 		for (i = 0; i < files.n; i++) {
 			const char *rel = files.v[i];
-			int is_req = any_match(&r->req_files, rel);
+			int kind = ferry_rewrite_req_kind(rel);
+			/* the recipe's files, and every declaration format
+			 * wherever it is: none may keep the old package */
+			int is_req = any_match(&r->req_files, rel) ||
+				     kind > FERRY_REQ_TXT;
+			const char *lock = rw_lock_command(rel);
 			int changed = 0, bad_line;
 			unsigned mode = 0644;
 			struct ferry_buf nb = FERRY_BUF_INIT;
 			struct rw_file *f;
 			size_t m;
 
+			if (k == 0 && lock) {
+				if ((rc = lock_file(p, dir, rel, &text, err)))
+					goto out;
+				continue;
+			}
 			if (k == 0 ? !is_req : (is_req || !any_match(&r->py_files, rel)))
 				continue;
 			ferry_buf_clear(&text);
@@ -399,9 +487,11 @@ int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 							     bad_line);
 				else
 					rc = ferry_rewrite_requirements(r,
-						rw_glob_match("**/pyproject.toml", rel) ?
-						FERRY_REQ_PYPROJECT : FERRY_REQ_TXT,
+						kind < 0 ? FERRY_REQ_TXT : kind,
 						text.buf, text.len, &nb, &notes, &changed, err);
+				if (!rc && kind == FERRY_REQ_SETUP_PY)
+					rc = setup_py_imports(r, &text, &nb, &notes,
+							      &changed, err);
 			}
 			if (rc) {
 				ferry_error_prefix(err, "cannot rewrite '%s/%s'", dir, rel);
@@ -476,6 +566,16 @@ const char *ferry_rewrite_plan_file_notes(const ferry_rewrite_plan *p,
 const char *ferry_rewrite_plan_warnings(const ferry_rewrite_plan *p)
 {
 	return p->warnings.buf;
+}
+
+const char *ferry_rewrite_plan_partial(const ferry_rewrite_plan *p)
+{
+	return p->partial.buf;
+}
+
+const char *ferry_rewrite_plan_locks(const ferry_rewrite_plan *p)
+{
+	return p->locks.buf;
 }
 
 int ferry_rewrite_plan_diff(const ferry_rewrite_plan *p, struct ferry_buf *out)

@@ -1,6 +1,8 @@
 /*
- * requirements.c - requirement rules on requirements*.txt,
- * constraints*.txt and pyproject.toml dependency arrays.
+ * requirements.c - requirement rules on requirements*.txt and
+ * constraints*.txt, and what every declaration reader shares (see
+ * decl_int.h): the requirement parser, the rename/add/drop edits and the
+ * format dispatch of ferry_rewrite_requirements().
  *
  * Every change is an edit of the exact bytes of one requirement (name and
  * version specifier); everything around it - extras, environment markers,
@@ -15,7 +17,7 @@
 #include <string.h>
 
 #include "ferry/alloc.h"
-#include "rewrite_int.h"
+#include "decl_int.h"
 
 /* ---- edit lists ------------------------------------------------------- */
 
@@ -118,30 +120,17 @@ int ferry_pip_normalize(const char *name, size_t n, struct ferry_buf *out)
 
 /* ---- one requirement -------------------------------------------------- */
 
-/*
- * Spans of one PEP 508 requirement inside s[0..n): the name, the end of
- * the extras, the version specifier (or @ url) and the marker.  Stops at a
- * comment (" #"), an option (" --hash") or a trailing backslash.
- */
-struct req {
-	size_t name_b, name_e;
-	size_t spec_b, spec_e;      /* spec_b is after the extras */
-	size_t marker_b, marker_e;  /* marker_b at ';', equal when none */
-	size_t end;                 /* end of the requirement proper */
-	int has_comment;
-};
-
-static int ws(char c)
+int rw_ws(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-static int parse_req(const char *s, size_t n, struct req *r)
+int rw_req_parse(const char *s, size_t n, struct rw_req *r)
 {
 	size_t i = 0, q;
 
 	memset(r, 0, sizeof(*r));
-	while (i < n && ws(s[i]))
+	while (i < n && rw_ws(s[i]))
 		i++;
 	if (i >= n || !is_alnum(s[i]))
 		return -1;
@@ -153,7 +142,7 @@ static int parse_req(const char *s, size_t n, struct req *r)
 		i--;
 	r->name_e = i;
 	q = i;
-	while (q < n && ws(s[q]))
+	while (q < n && rw_ws(s[q]))
 		q++;
 	if (q < n && s[q] == '[') {
 		while (q < n && s[q] != ']' && s[q] != '\n')
@@ -167,7 +156,7 @@ static int parse_req(const char *s, size_t n, struct req *r)
 	for (q = i; q < n; q++) {
 		if (s[q] == ';' || s[q] == '\n' || s[q] == '\r')
 			break;
-		if (ws(s[q]) && q + 1 < n && (s[q + 1] == '#' ||
+		if (rw_ws(s[q]) && q + 1 < n && (s[q + 1] == '#' ||
 		    (s[q + 1] == '-' && q + 2 < n && s[q + 2] == '-')))
 			break;
 		if (s[q] == '\\' && (q + 1 == n || s[q + 1] == '\n' ||
@@ -175,26 +164,26 @@ static int parse_req(const char *s, size_t n, struct req *r)
 			break;
 	}
 	r->spec_e = q;
-	while (r->spec_e > r->spec_b && ws(s[r->spec_e - 1]))
+	while (r->spec_e > r->spec_b && rw_ws(s[r->spec_e - 1]))
 		r->spec_e--;
 	r->marker_b = r->marker_e = q;
 	if (q < n && s[q] == ';') {
 		for (; q < n; q++) {
 			if (s[q] == '\n' || s[q] == '\r')
 				break;
-			if (ws(s[q]) && q + 1 < n && s[q + 1] == '#')
+			if (rw_ws(s[q]) && q + 1 < n && s[q + 1] == '#')
 				break;
 			if (s[q] == '\\' && (q + 1 == n || s[q + 1] == '\n' ||
 					     s[q + 1] == '\r'))
 				break;
 		}
 		r->marker_e = q;
-		while (r->marker_e > r->marker_b && ws(s[r->marker_e - 1]))
+		while (r->marker_e > r->marker_b && rw_ws(s[r->marker_e - 1]))
 			r->marker_e--;
 	}
 	r->end = q;
 	for (; q < n && s[q] != '\n'; q++)
-		if (s[q] == '#' && (q == 0 || ws(s[q - 1]))) {
+		if (s[q] == '#' && (q == 0 || rw_ws(s[q - 1]))) {
 			r->has_comment = 1;
 			break;
 		}
@@ -202,14 +191,14 @@ static int parse_req(const char *s, size_t n, struct req *r)
 }
 
 /* Normalized name of a parsed requirement into b (cleared first). */
-static int req_norm(const char *s, const struct req *r, struct ferry_buf *b)
+static int req_norm(const char *s, const struct rw_req *r, struct ferry_buf *b)
 {
 	ferry_buf_clear(b);
 	return ferry_pip_normalize(s + r->name_b, r->name_e - r->name_b, b);
 }
 
-static const struct rw_replace *find_replace(const struct ferry_recipe *rc,
-					     const char *norm)
+const struct rw_replace *rw_find_replace(const struct ferry_recipe *rc,
+					 const char *norm)
 {
 	size_t i;
 
@@ -221,38 +210,7 @@ static const struct rw_replace *find_replace(const struct ferry_recipe *rc,
 
 /* ---- shared state of one file's rewrite ------------------------------- */
 
-/* One requirement found in the file. */
-struct found {
-	char *norm;          /* normalized name, after the rewrite */
-	char *orig_norm;     /* as found */
-	size_t line_b;       /* start of its (logical) line or string */
-	size_t after;        /* where an added sibling goes */
-	int line;            /* 1-based line */
-	char *marker;        /* "; ..." or "" */
-	char *indent;        /* indentation of the line / array element */
-	char *eol;           /* line ending after it ("\n", "\r\n" or "") */
-	int in_string;       /* pyproject: element of a TOML array */
-	int inline_array;    /* pyproject: array on one line */
-	int last_in_array;   /* pyproject: no ',' after it */
-	size_t comma_at;     /* pyproject: where to put a ',' when last */
-	char quote;          /* pyproject: quote character */
-	char *spec;          /* its specifier text, for pin warnings */
-	int deleted;
-	size_t edit_b, edit_e;  /* its edits in rq.edits */
-};
-
-struct rq {
-	const struct ferry_recipe *r;
-	const char *s;
-	size_t n;
-	struct rw_edits edits;
-	struct found *found;
-	size_t nfound, capfound;
-	struct ferry_buf *notes;
-	struct ferry_buf tmp;
-};
-
-static void rq_release(struct rq *q)
+static void rq_release(struct rw_rq *q)
 {
 	size_t i;
 
@@ -265,14 +223,12 @@ static void rq_release(struct rq *q)
 		ferry_free(q->found[i].spec);
 	}
 	ferry_free(q->found);
+	ferry_free(q->sub.table);
 	rw_edits_release(&q->edits);
 	ferry_buf_release(&q->tmp);
 }
 
-static int note(struct rq *q, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int note(struct rq *q, const char *fmt, ...)
+int rw_rq_note(struct rw_rq *q, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -287,7 +243,7 @@ static int note(struct rq *q, const char *fmt, ...)
 	return 0;
 }
 
-static int line_of(const char *s, size_t off)
+int rw_line_of(const char *s, size_t off)
 {
 	int line = 1;
 	size_t i;
@@ -298,9 +254,24 @@ static int line_of(const char *s, size_t off)
 	return line;
 }
 
-static struct found *add_found(struct rq *q)
+/* rw_line_of from a cached position: readers go forward, so a file with
+ * many requirements stays linear */
+int rw_rq_line(struct rw_rq *q, size_t off)
 {
-	struct found *f;
+	if (off < q->line_pos) {
+		q->line_pos = 0;
+		q->line_no = 1;
+	}
+	if (!q->line_no)
+		q->line_no = 1;
+	for (; q->line_pos < off; q->line_pos++)
+		q->line_no += q->s[q->line_pos] == '\n';
+	return q->line_no;
+}
+
+struct rw_found *rw_rq_add_found(struct rw_rq *q)
+{
+	struct rw_found *f;
 
 	if (FERRY_GROW(q->found, q->capfound, q->nfound + 1))
 		return NULL;
@@ -313,22 +284,22 @@ static struct found *add_found(struct rq *q)
  * Rewrite one requirement at s[base .. base+len) (a requirements line or
  * the inside of a TOML string) and record what was found.
  */
-static int handle_req(struct rq *q, size_t base, size_t len, int in_string,
-		      struct found **fout)
+int rw_rq_handle_req(struct rw_rq *q, size_t base, size_t len, int in_string,
+		     struct rw_found **fout)
 {
 	const char *s = q->s + base;
 	const struct rw_replace *rule;
 	struct ferry_buf nb = FERRY_BUF_INIT;
-	struct req r;
-	struct found *f;
+	struct rw_req r;
+	struct rw_found *f;
 	int rc = 0;
 
 	*fout = NULL;
-	if (parse_req(s, len, &r))
+	if (rw_req_parse(s, len, &r))
 		return 0;
 	if (req_norm(s, &r, &q->tmp))
 		return FERRY_ENOMEM;
-	f = add_found(q);
+	f = rw_rq_add_found(q);
 	if (!f)
 		return FERRY_ENOMEM;
 	*fout = f;
@@ -338,11 +309,11 @@ static int handle_req(struct rq *q, size_t base, size_t len, int in_string,
 	f->marker = r.marker_e > r.marker_b ?
 		ferry_strndup(s + r.spec_e, r.marker_e - r.spec_e) : ferry_strdup("");
 	f->spec = ferry_strndup(s + r.name_b, r.spec_e - r.name_b);
-	f->line = line_of(q->s, base + r.name_b);
+	f->line = rw_rq_line(q, base + r.name_b);
 	f->in_string = in_string;
 	if (!f->orig_norm || !f->marker || !f->spec)
 		return FERRY_ENOMEM;
-	rule = find_replace(q->r, f->orig_norm);
+	rule = rw_find_replace(q->r, f->orig_norm);
 	if (!rule) {
 		f->norm = ferry_strdup(f->orig_norm);
 		return f->norm ? 0 : FERRY_ENOMEM;
@@ -358,7 +329,7 @@ static int handle_req(struct rq *q, size_t base, size_t len, int in_string,
 	{
 		size_t e = r.name_e;
 
-		while (e < r.spec_b && ws(s[e]))
+		while (e < r.spec_b && rw_ws(s[e]))
 			e++;
 		if (ferry_buf_add(&nb, s + e, r.spec_b - e) ||
 		    ferry_buf_addstr(&nb, rule->pin)) {
@@ -396,7 +367,7 @@ static int handle_req(struct rq *q, size_t base, size_t len, int in_string,
 			rc = FERRY_ENOMEM;
 			goto out;
 		}
-		rc = note(q, "%s -> %s", old, nb.buf);
+		rc = rw_rq_note(q, "%s -> %s", old, nb.buf);
 		ferry_free(old);
 	}
 	f->edit_e = q->edits.n;
@@ -405,7 +376,7 @@ out:
 	return rc;
 }
 
-static int found_present(const struct rq *q, const char *norm, int orig)
+static int found_present(const struct rw_rq *q, const char *norm, int orig)
 {
 	size_t i;
 
@@ -416,24 +387,46 @@ static int found_present(const struct rq *q, const char *norm, int orig)
 	return 0;
 }
 
-static int warn(struct rq *q, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int tagged(struct rw_rq *q, const char *tag, int line,
+		  const char *fmt, va_list ap)
+{
+	if (!q->notes)
+		return 0;
+	if (ferry_buf_addf(q->notes, "%s: %d: ", tag, line) ||
+	    ferry_buf_vaddf(q->notes, fmt, ap) ||
+	    ferry_buf_addch(q->notes, '\n'))
+		return FERRY_ENOMEM;
+	return 0;
+}
 
-static int warn(struct rq *q, int line, const char *fmt, ...)
+int rw_rq_warn(struct rw_rq *q, int line, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
 
+	va_start(ap, fmt);
+	rc = tagged(q, "warning", line, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int rw_rq_partial(struct rw_rq *q, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	q->hold = 1;
+	va_start(ap, fmt);
+	rc = tagged(q, "partial", line, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int rw_rq_lock(struct rw_rq *q, const char *command)
+{
 	if (!q->notes)
 		return 0;
-	if (ferry_buf_addf(q->notes, "warning: %d: ", line))
-		return FERRY_ENOMEM;
-	va_start(ap, fmt);
-	rc = ferry_buf_vaddf(q->notes, fmt, ap);
-	va_end(ap);
-	if (rc || ferry_buf_addch(q->notes, '\n'))
-		return FERRY_ENOMEM;
-	return 0;
+	return ferry_buf_addf(q->notes, "lock: %s\n", command) ? FERRY_ENOMEM : 0;
 }
 
 /*
@@ -441,20 +434,29 @@ static int warn(struct rq *q, int line, const char *fmt, ...)
  * instead of listing the target twice (pip rejects double requirements).
  * Entries that share their line with others (inline TOML arrays) stay.
  */
-static int drop_duplicates(struct rq *q)
+static int drop_duplicates(struct rw_rq *q)
 {
 	size_t i, j;
 
 	for (i = 0; i < q->nfound; i++) {
-		struct found *f = &q->found[i];
+		struct rw_found *f = &q->found[i];
 
-		if (!strcmp(f->norm, f->orig_norm) || f->inline_array)
+		if (!strcmp(f->norm, f->orig_norm) ||
+		    (f->inline_array && f->layout != RW_LAY_WORD))
 			continue;
 		for (j = 0; j < q->nfound; j++)
 			if (j != i && !strcmp(q->found[j].orig_norm, f->norm))
 				break;
 		if (j == q->nfound)
 			continue;
+		if (f->table_form) {
+			/* a whole table: deleting it is not a line's edit */
+			if (rw_rq_partial(q, f->line, "[...%s] table: '%s' is already "
+					  "listed; remove the table by hand", f->spec,
+					  f->norm))
+				return FERRY_ENOMEM;
+			continue;
+		}
 		/* neutralize this entry's edits, then delete its line */
 		for (j = f->edit_b; j < f->edit_e; j++) {
 			q->edits.v[j].len = 0;
@@ -464,7 +466,7 @@ static int drop_duplicates(struct rq *q)
 				 f->after + strlen(f->eol) - f->line_b, "", 0))
 			return FERRY_ENOMEM;
 		f->deleted = 1;
-		if (warn(q, f->line, "'%s' dropped: '%s' is already listed",
+		if (rw_rq_warn(q, f->line, "'%s' dropped: '%s' is already listed",
 			 f->spec, f->norm))
 			return FERRY_ENOMEM;
 	}
@@ -472,7 +474,7 @@ static int drop_duplicates(struct rq *q)
 }
 
 /* Add rules: after the first entry of `when`, unless the package is there. */
-static int apply_adds(struct rq *q, int kind)
+static int apply_adds(struct rw_rq *q)
 {
 	struct ferry_buf nb = FERRY_BUF_INIT;
 	size_t i, j;
@@ -480,7 +482,7 @@ static int apply_adds(struct rq *q, int kind)
 
 	for (i = 0; i < q->r->nadd; i++) {
 		const struct rw_add *a = &q->r->add[i];
-		struct found *w = NULL;
+		struct rw_found *w = NULL;
 
 		for (j = 0; j < q->nfound; j++)
 			if (!q->found[j].deleted &&
@@ -490,9 +492,16 @@ static int apply_adds(struct rq *q, int kind)
 			}
 		if (!w)
 			continue;
+		if (w->table_form && !found_present(q, a->norm, 1)) {
+			if (rw_rq_warn(q, w->line, "add '%s%s' beside '%s' by hand "
+				       "(ferry does not add tables)", a->package,
+				       a->pin, a->when))
+				goto nomem;
+			continue;
+		}
 		if (found_present(q, a->norm, 1)) {
 			for (j = 0; j < q->nfound; j++) {
-				struct found *f = &q->found[j];
+				struct rw_found *f = &q->found[j];
 				struct ferry_buf want = FERRY_BUF_INIT;
 
 				if (strcmp(f->orig_norm, a->norm))
@@ -503,7 +512,7 @@ static int apply_adds(struct rq *q, int kind)
 					goto out;
 				}
 				if (a->pin[0] && !strstr(f->spec, a->pin))
-					rc = warn(q, f->line, "'%s' kept; the recipe "
+					rc = rw_rq_warn(q, f->line, "'%s' kept; the recipe "
 						  "wants '%s' beside '%s'", f->spec,
 						  want.buf, a->when);
 				ferry_buf_release(&want);
@@ -513,20 +522,48 @@ static int apply_adds(struct rq *q, int kind)
 			continue;
 		}
 		ferry_buf_clear(&nb);
-		if (kind == FERRY_REQ_TXT) {
+		if (w->layout == RW_LAY_LINE) {
 			if (!w->eol[0] && ferry_buf_addstr(&nb, "\n"))
 				goto nomem;
 			if (ferry_buf_addf(&nb, "%s%s%s", w->indent, a->package, a->pin))
 				goto nomem;
 			if (w->marker[0] && ferry_buf_addf(&nb, "%s", w->marker))
 				goto nomem;
-			if (a->comment && ferry_buf_addf(&nb, "  # %s", a->comment))
+			if (a->comment && !w->no_comment &&
+			    ferry_buf_addf(&nb, "  # %s", a->comment))
 				goto nomem;
 			if (w->eol[0] && ferry_buf_addstr(&nb, w->eol))
 				goto nomem;
 			/* insert after the whole logical line of `when` */
 			if (rw_edits_add(&q->edits, w->after + strlen(w->eol), 0,
 					 nb.buf, nb.len))
+				goto nomem;
+		} else if (w->layout == RW_LAY_KEYED) {
+			if (ferry_buf_addf(&nb, "%s%s = ", w->indent, a->package))
+				goto nomem;
+			if (w->marker[0] && ferry_buf_addstr(&nb, "{ version = "))
+				goto nomem;
+			if (ferry_buf_addch(&nb, '"') ||
+			    rw_keyed_spec(a->pin, w->poetry, &nb) ||
+			    ferry_buf_addch(&nb, '"'))
+				goto nomem;
+			if (w->marker[0] && ferry_buf_addf(&nb, "%s }", w->marker))
+				goto nomem;
+			if (a->comment && ferry_buf_addf(&nb, "  # %s", a->comment))
+				goto nomem;
+			if (ferry_buf_addstr(&nb, w->eol[0] ? w->eol : "\n"))
+				goto nomem;
+			if (!w->eol[0] && rw_edits_add(&q->edits, w->after, 0, "\n", 1))
+				goto nomem;
+			if (rw_edits_add(&q->edits, w->after + strlen(w->eol), 0,
+					 nb.buf, nb.len))
+				goto nomem;
+		} else if (w->layout == RW_LAY_WORD) {
+			if (w->quote ? ferry_buf_addf(&nb, " %c%s%s%c", w->quote,
+						      a->package, a->pin, w->quote) :
+				       ferry_buf_addf(&nb, " %s%s", a->package, a->pin))
+				goto nomem;
+			if (rw_edits_add(&q->edits, w->after, 0, nb.buf, nb.len))
 				goto nomem;
 		} else if (w->inline_array) {
 			if (ferry_buf_addf(&nb, ", %c%s%s%s%c", w->quote, a->package,
@@ -542,7 +579,8 @@ static int apply_adds(struct rq *q, int kind)
 					   a->package, a->pin, w->marker, w->quote,
 					   w->last_in_array ? "" : ","))
 				goto nomem;
-			if (a->comment && ferry_buf_addf(&nb, "  # %s", a->comment))
+			if (a->comment && !w->no_comment &&
+			    ferry_buf_addf(&nb, "  # %s", a->comment))
 				goto nomem;
 			if (ferry_buf_addstr(&nb, w->eol[0] ? w->eol : "\n"))
 				goto nomem;
@@ -551,7 +589,7 @@ static int apply_adds(struct rq *q, int kind)
 				goto nomem;
 		}
 		ferry_buf_clear(&nb);
-		if (note(q, "+ %s%s%s%s%s", a->package, a->pin,
+		if (rw_rq_note(q, "+ %s%s%s%s%s", a->package, a->pin,
 			 a->comment ? " (" : "", a->comment ? a->comment : "",
 			 a->comment ? ")" : ""))
 			goto nomem;
@@ -564,9 +602,16 @@ out:
 	return rc;
 }
 
+size_t rw_skip_ws(const char *s, size_t n, size_t i)
+{
+	while (i < n && rw_ws(s[i]))
+		i++;
+	return i;
+}
+
 /* ---- requirements.txt ------------------------------------------------- */
 
-static int do_txt(struct rq *q)
+static int do_txt(struct rw_rq *q)
 {
 	const char *s = q->s;
 	size_t n = q->n, pos = 0;
@@ -575,7 +620,7 @@ static int do_txt(struct rq *q)
 		size_t b = pos, e, le, nl;
 		size_t first_e;
 		int cont = 0;
-		struct found *f;
+		struct rw_found *f;
 		int rc;
 
 		/* physical line [b, e), its end of line [e, le) */
@@ -589,7 +634,7 @@ static int do_txt(struct rq *q)
 		{
 			size_t k = b;
 
-			while (k < first_e && ws(s[k]))
+			while (k < first_e && rw_ws(s[k]))
 				k++;
 			cont = k < first_e && s[k] != '#' && first_e > b &&
 			       s[first_e - 1] == '\\';
@@ -608,10 +653,10 @@ static int do_txt(struct rq *q)
 		{
 			size_t k = b;
 
-			while (k < first_e && ws(s[k]))
+			while (k < first_e && rw_ws(s[k]))
 				k++;
 			if (k < first_e && s[k] != '#' && s[k] != '-') {
-				if ((rc = handle_req(q, b, first_e - b, 0, &f)))
+				if ((rc = rw_rq_handle_req(q, b, first_e - b, 0, &f)))
 					return rc;
 				if (f) {
 					f->line_b = b;
@@ -623,9 +668,10 @@ static int do_txt(struct rq *q)
 						return FERRY_ENOMEM;
 					if (memmem(s + b, le - b, "--hash", 6) &&
 					    strcmp(f->norm, f->orig_norm) &&
-					    warn(q, f->line, "hashes of '%s' no longer "
+					    (rw_rq_warn(q, f->line, "hashes of '%s' no longer "
 						 "match; regenerate them (pip-compile "
-						 "--generate-hashes)", f->spec))
+						 "--generate-hashes)", f->spec) ||
+					     rw_rq_lock(q, "pip-compile --generate-hashes")))
 						return FERRY_ENOMEM;
 				}
 			}
@@ -635,108 +681,18 @@ static int do_txt(struct rq *q)
 	return 0;
 }
 
-/* ---- pyproject.toml --------------------------------------------------- */
-
-static size_t skip_ws(const char *s, size_t n, size_t i)
-{
-	while (i < n && ws(s[i]))
-		i++;
-	return i;
-}
-
-/* Skip one TOML string at s[i] (a quote); returns the index after it. */
-static size_t skip_string(const char *s, size_t n, size_t i)
-{
-	char qch = s[i];
-	int triple = i + 2 < n && s[i + 1] == qch && s[i + 2] == qch;
-
-	if (triple) {
-		for (i += 3; i + 2 < n; i++) {
-			if (qch == '"' && s[i] == '\\') {
-				i++;
-				continue;
-			}
-			if (s[i] == qch && s[i + 1] == qch && s[i + 2] == qch) {
-				i += 3;
-				while (i < n && s[i] == qch)
-					i++;
-				return i;
-			}
-		}
-		return n;
-	}
-	for (i++; i < n && s[i] != '\n'; i++) {
-		if (qch == '"' && s[i] == '\\') {
-			i++;
-			continue;
-		}
-		if (s[i] == qch)
-			return i + 1;
-	}
-	return i;
-}
-
-/* Skip a TOML value (scalar, string, array, inline table). */
-static size_t skip_value(const char *s, size_t n, size_t i)
-{
-	int depth = 0;
-
-	while (i < n) {
-		char c = s[i];
-
-		if (c == '"' || c == '\'') {
-			i = skip_string(s, n, i);
-			continue;
-		}
-		if (c == '#') {
-			while (i < n && s[i] != '\n')
-				i++;
-			continue;
-		}
-		if (c == '[' || c == '{')
-			depth++;
-		else if (c == ']' || c == '}')
-			depth--;
-		else if (c == '\n' && depth <= 0)
-			return i;
-		i++;
-		if (depth <= 0 && (c == ']' || c == '}'))
-			return i;
-	}
-	return i;
-}
-
-static int dep_array(const char *table, const char *key)
-{
-	if (!strcmp(table, "project"))
-		return !strcmp(key, "dependencies");
-	if (!strcmp(table, "build-system"))
-		return !strcmp(key, "requires");
-	if (!strcmp(table, "tool.uv"))
-		return !strcmp(key, "dev-dependencies");
-	return !strcmp(table, "project.optional-dependencies") ||
-	       !strcmp(table, "dependency-groups") ||
-	       !strcmp(table, "tool.pdm.dev-dependencies");
-}
-
-static int poetry_table(const char *t)
-{
-	size_t n = strlen(t);
-
-	return !strncmp(t, "tool.poetry", 11) && n >= 12 &&
-	       !strcmp(t + n - 12, "dependencies");
-}
+/* ---- lists of requirement strings (TOML, JSON, Python) -------------- */
 
 /* Process the array starting at s[i] == '['; returns the index after it. */
-static int do_array(struct rq *q, size_t i, size_t *end)
+int rw_rq_array(struct rw_rq *q, size_t i, size_t *end)
 {
 	const char *s = q->s;
 	size_t n = q->n, open = i, close;
 	int inline_array;
-	struct found *prev = NULL;
+	struct rw_found *prev = NULL;
 	int rc;
 
-	close = skip_value(s, n, i);
+	close = rw_toml_skip_value(s, n, i);
 	inline_array = !memchr(s + open, '\n', close - open);
 	i++;
 	while (i < close) {
@@ -748,12 +704,12 @@ static int do_array(struct rq *q, size_t i, size_t *end)
 			continue;
 		}
 		if (c == '"' || c == '\'') {
-			size_t se = skip_string(s, n, i), k;
+			size_t se = rw_toml_skip_string(s, n, i), k;
 			int triple = se - i >= 6 && s[i + 1] == c && s[i + 2] == c;
-			struct found *f = NULL;
+			struct rw_found *f = NULL;
 
 			if (!triple) {
-				if ((rc = handle_req(q, i + 1, se - i - 2, 1, &f)))
+				if ((rc = rw_rq_handle_req(q, i + 1, se - i - 2, 1, &f)))
 					return rc;
 			}
 			if (f) {
@@ -762,12 +718,13 @@ static int do_array(struct rq *q, size_t i, size_t *end)
 				while (ls > 0 && s[ls - 1] != '\n')
 					ls--;
 				f->quote = c;
+				f->layout = RW_LAY_ARRAY;
 				f->inline_array = inline_array;
-				f->indent = ferry_strndup(s + ls, skip_ws(s, n, ls) - ls);
+				f->indent = ferry_strndup(s + ls, rw_skip_ws(s, n, ls) - ls);
 				if (!f->indent)
 					return FERRY_ENOMEM;
 				/* after: past the ',' and any comment to EOL */
-				k = skip_ws(s, n, se);
+				k = rw_skip_ws(s, n, se);
 				f->last_in_array = !(k < n && s[k] == ',');
 				f->comma_at = se;
 				if (inline_array) {
@@ -804,88 +761,12 @@ static int do_array(struct rq *q, size_t i, size_t *end)
 	return 0;
 }
 
-static int do_pyproject(struct rq *q)
-{
-	const char *s = q->s;
-	size_t n = q->n, i = 0;
-	struct ferry_buf table = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
-	int rc = 0;
-
-	while (i < n) {
-		i = skip_ws(s, n, i);
-		if (i >= n)
-			break;
-		if (s[i] == '\n' || s[i] == '\r' || s[i] == '#') {
-			while (i < n && s[i] != '\n')
-				i++;
-			i++;
-			continue;
-		}
-		if (s[i] == '[') {
-			/* [table] or [[array.of.tables]]: keep the dotted name */
-			ferry_buf_clear(&table);
-			while (i < n && s[i] == '[')
-				i++;
-			while (i < n && s[i] != ']' && s[i] != '\n') {
-				if (!ws(s[i]) && s[i] != '"' && s[i] != '\'' &&
-				    ferry_buf_addch(&table, s[i]))
-					goto nomem;
-				i++;
-			}
-			while (i < n && s[i] != '\n')
-				i++;
-			continue;
-		}
-		/* key = value */
-		ferry_buf_clear(&key);
-		while (i < n && s[i] != '=' && s[i] != '\n') {
-			if (!ws(s[i]) && s[i] != '"' && s[i] != '\'' &&
-			    ferry_buf_addch(&key, s[i]))
-				goto nomem;
-			i++;
-		}
-		if (i >= n || s[i] != '=') {
-			i++;
-			continue;
-		}
-		i = skip_ws(s, n, i + 1);
-		if (i < n && s[i] == '[' && dep_array(table.buf, key.buf)) {
-			if ((rc = do_array(q, i, &i)))
-				goto out;
-			continue;
-		}
-		if (poetry_table(table.buf)) {
-			struct ferry_buf nb = FERRY_BUF_INIT;
-
-			if (ferry_pip_normalize(key.buf, key.len, &nb)) {
-				ferry_buf_release(&nb);
-				goto nomem;
-			}
-			if (find_replace(q->r, nb.buf))
-				rc = warn(q, line_of(s, i), "poetry dependency '%s' "
-					  "not rewritten; change it to '%s' by hand",
-					  key.buf, find_replace(q->r, nb.buf)->to);
-			ferry_buf_release(&nb);
-			if (rc)
-				goto out;
-		}
-		i = skip_value(s, n, i);
-	}
-	goto out;
-nomem:
-	rc = FERRY_ENOMEM;
-out:
-	ferry_buf_release(&table);
-	ferry_buf_release(&key);
-	return rc;
-}
-
 int ferry_rewrite_requirements(const ferry_recipe *r, int kind,
 			       const char *text, size_t len,
 			       struct ferry_buf *out, struct ferry_buf *notes,
 			       int *changed, struct ferry_error *err)
 {
-	struct rq q;
+	struct rw_rq q;
 	size_t start = out->len;
 	int rc;
 
@@ -893,22 +774,38 @@ int ferry_rewrite_requirements(const ferry_recipe *r, int kind,
 	q.r = r;
 	q.s = text;
 	q.n = len;
+	q.kind = kind;
 	q.notes = notes;
 	ferry_buf_init(&q.tmp, 0);
-	rc = kind == FERRY_REQ_PYPROJECT ? do_pyproject(&q) : do_txt(&q);
+	ferry_error_clear(err);
+	switch (kind) {
+	case FERRY_REQ_PYPROJECT: rc = rw_decl_pyproject(&q, err); break;
+	case FERRY_REQ_PIPFILE: rc = rw_decl_pipfile(&q, err); break;
+	case FERRY_REQ_SETUP_CFG: rc = rw_decl_setup_cfg(&q, err); break;
+	case FERRY_REQ_SETUP_PY: rc = rw_decl_setup_py(&q, err); break;
+	case FERRY_REQ_MANIFEST: rc = rw_decl_manifest(&q, err); break;
+	case FERRY_REQ_DOCKERFILE: rc = rw_decl_dockerfile(&q, err); break;
+	default: rc = do_txt(&q); break;
+	}
 	if (!rc)
 		rc = drop_duplicates(&q);
+	if (!rc && q.hold) {
+		/* a declaration this reader cannot rewrite: never half edit */
+		*changed = 0;
+		rc = ferry_buf_add(out, text, len) ? FERRY_ENOMEM : 0;
+		goto fail;
+	}
 	if (!rc)
-		rc = apply_adds(&q, kind);
+		rc = apply_adds(&q);
 	if (!rc)
 		rc = rw_edits_apply(&q.edits, text, len, out);
-	if (rc) {
+	if (!rc)
+		*changed = out->len - start != len ||
+			   memcmp(out->buf + start, text, len);
+fail:
+	if (rc && !(err && err->code))
 		ferry_error_set(err, rc, "cannot rewrite requirements: %s",
 				ferry_strerror(rc));
-		goto out;
-	}
-	*changed = out->len - start != len || memcmp(out->buf + start, text, len);
-out:
 	rq_release(&q);
 	return rc;
 }

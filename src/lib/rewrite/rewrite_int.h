@@ -2,10 +2,11 @@
  * rewrite_int.h - the insides of the rewrite module: recipe and plan
  * structs and the helpers the layers share (tokenizer, glob, UTF-8).
  *
- * Layers: recipe.c (YAML -> struct ferry_recipe), requirements.c
- * (requirement lines and pyproject arrays), pytoken.c (Python tokens and
- * the module rename), diff.c (unified diff), plan.c (walk a service tree
- * into a plan), apply.c (backup, atomic write, rollback script, tests).
+ * Layers: recipe.c (YAML -> struct ferry_recipe), requirements.c,
+ * decl_toml.c and decl_other.c (dependency declarations, decl_int.h),
+ * pytoken.c (Python tokens and the module rename), diff.c (unified
+ * diff), plan.c (walk a service tree into a plan), apply.c (backup,
+ * atomic write, rollback script, tests).
  */
 #ifndef FERRY_REWRITE_INT_H
 #define FERRY_REWRITE_INT_H
@@ -115,6 +116,8 @@ struct ferry_rewrite_plan {
 	size_t nfiles;
 	size_t cap;
 	struct ferry_buf warnings;
+	struct ferry_buf partial;  /* "path:line: message": declarations left */
+	struct ferry_buf locks;    /* "path\tcommand": lock files to regenerate */
 };
 
 int rw_strlist_push(struct rw_strlist *l, const char *s);

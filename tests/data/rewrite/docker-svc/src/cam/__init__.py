@@ -1,0 +1,1 @@
+import asyncio_mqtt

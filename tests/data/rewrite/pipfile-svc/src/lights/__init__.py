@@ -1,0 +1,5 @@
+from asyncio_mqtt import Client
+
+
+def make(host):
+    return Client(hostname=host)

@@ -38,6 +38,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "tsmap/sources/influx/influx_int.h"
+#include "wire/lineproto.h"
 
 #define IFX_W_TIMEOUT_S 30        /* a request that takes longer: down */
 #define IFX_W_CONNECT_S 5
@@ -455,6 +456,111 @@ static long lines_of(const char *body, size_t lo, size_t hi, size_t **off, size_
 
 static int split_unit(struct wr *r, size_t unit, size_t lo, size_t hi, struct ferry_error *err);
 
+/* influxql's names of a field's types, as a conflict names them */
+static const char *ftype_name(enum lp_ftype t)
+{
+	switch (t) {
+	case LP_FLOAT: return "float";
+	case LP_INT: return "integer";
+	case LP_UINT: return "unsigned";
+	case LP_STRING: return "string";
+	case LP_BOOL: return "boolean";
+	}
+	return "";
+}
+
+/* Does the line body[lo, hi) carry field f of type ty on measurement m? */
+static int line_conflicts(struct lp_scratch *sc, const char *body, size_t lo, size_t hi,
+			  const char *m, const char *f, const char *ty)
+{
+	struct lp_point pt;
+	const char *why;
+	size_t i;
+
+	if (lp_parse_line(body + lo, hi - lo, &pt, sc, &why) != LP_POINT ||
+	    pt.measurement.n != strlen(m) || memcmp(pt.measurement.p, m, pt.measurement.n))
+		return 0;
+	for (i = 0; i < pt.nfields; i++)
+		if (pt.fields[i].key.n == strlen(f) && !memcmp(pt.fields[i].key.p, f, strlen(f)))
+			return !strcmp(ftype_name(pt.fields[i].type), ty);
+	return 0;
+}
+
+/*
+ * influxd 1.x answers a body with field type conflicts with a 400
+ *   partial write: field type conflict: input field "F" on measurement "M"
+ *   is type T, already exists as type U dropped=N
+ * having stored every other point of the body.  It names the first
+ * conflict only.  When exactly N lines of parts [lo, hi) carry F of type T
+ * on M, and the other lines, sent again, are all taken (a line refused
+ * once is refused again: types stay), then the N were the refused ones:
+ * two requests instead of about 2N log2(lines).  1 when so (the N told),
+ * 0 when not (the halving finds them), or a FERRY_E*.  Never for 2.x,
+ * which refuses a whole body on a 400.
+ */
+static int conflict_lines(struct wr *r, const size_t *off, size_t lo, size_t hi, int lines,
+			  size_t unit, struct ferry_error *err)
+{
+	static const char pre[] = "partial write: field type conflict: input field \"";
+	char f[256], m[256], ty[16], why[IFX_W_WHY];
+	struct lp_scratch sc;
+	struct ferry_buf rest = FERRY_BUF_INIT;
+	const char *d, *body = r->body;
+	size_t i, j, n = 0, want, *loff = NULL, lcap = 0;
+	int pass, rc = 0;
+
+	if (r->w->u.v2 || strncmp(r->why, pre, sizeof(pre) - 1) ||
+	    sscanf(r->why + sizeof(pre) - 1, "%255[^\"]\" on measurement \"%255[^\"]\" is type %15[a-z]",
+		   f, m, ty) != 3 || !(d = strstr(r->why, " dropped=")) ||
+	    sscanf(d + 9, "%zu", &want) != 1 || want == 0)
+		return 0;
+	memcpy(why, r->why, sizeof(why));
+	lp_scratch_init(&sc);
+	/* pass 0 counts and gathers the rest, pass 1 tells the refused */
+	for (pass = 0; pass < 2 && rc == 0; pass++) {
+		for (i = lo; i < hi && rc == 0; i++) {
+			long nl = 1;
+
+			if (!lines && (nl = lines_of(body, off[i], off[i + 1], &loff, &lcap)) < 0) {
+				rc = FERRY_ENOMEM;
+				break;
+			}
+			for (j = 0; j < (size_t)nl && rc == 0; j++) {
+				size_t a = lines ? off[i] : loff[j], b = lines ? off[i + 1] : loff[j + 1];
+
+				if (!line_conflicts(&sc, body, a, b, m, f, ty)) {
+					if (pass == 0 && ferry_buf_add(&rest, body + a, b - a) < 0)
+						rc = FERRY_ENOMEM;
+				} else if (pass == 0) {
+					n++;
+				} else {
+					rc = refuse(r, lines ? unit : i, a, b, err);
+				}
+			}
+		}
+		if (pass == 1 || rc)
+			break;
+		if (n != want) {
+			rc = 1;   /* not only those: halve */
+			break;
+		}
+		if (rest.len) {
+			r->body = rest.buf;
+			rc = post(r, 0, rest.len, err);
+			r->body = body;
+			memcpy(r->why, why, sizeof(why));
+			if (rc > WR_OK)
+				rc = 1;   /* the rest was not all taken: halve */
+		}
+	}
+	lp_scratch_release(&sc);
+	ferry_buf_release(&rest);
+	free(loff);
+	if (rc == FERRY_ENOMEM)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return rc < 0 ? rc : !rc;
+}
+
 /*
  * Parts [lo, hi) of off (part i: body[off[i], off[i + 1])) after influxd
  * refused some of them: each half is sent again until the refused parts
@@ -472,6 +578,8 @@ static int halve(struct wr *r, const size_t *off, size_t lo, size_t hi, int line
 		return 0;
 	if (!refused && (rc = post(r, off[lo], off[hi], err)) <= WR_OK)
 		return rc;
+	if ((rc = conflict_lines(r, off, lo, hi, lines, unit, err)) != 0)
+		return rc < 0 ? rc : 0;
 	if (hi - lo == 1)
 		return lines ? refuse(r, unit, off[lo], off[hi], err) :
 			       split_unit(r, lo, off[lo], off[hi], err);

@@ -856,7 +856,7 @@ static void chunk_keys_free(struct chunk_spec *ck)
  * With the ramp (-j auto): wait while this worker is not among the ones
  * allowed to claim; 0 when it never will be (the ramp has decided, or the
  * chunks ran out), and the worker ends.  Its connections stay open until
- * copy_load_chunks closes them: an idle backend costs the server nothing.
+ * the data phase closes them: an idle backend costs the server nothing.
  */
 static int may_claim(struct worker *w)
 {

@@ -48,6 +48,9 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 void plan_release(struct plan *pl);
 const struct table_plan *plan_find(const struct plan *pl, const char *src_name);
 int plan_parse_type_sql(const char *t, int *type, int32_t *typmod);
+/* cp's source default d as PostgreSQL SQL (plan_default.c); NULL when it
+ * has no faithful translation or memory ran out */
+char *plan_translate_default(const struct col_plan *cp, const char *d);
 /* Set a column's type (and its type_sql); or the type of a SQLite
  * declared type (a column without one: bytes). */
 void plan_col_type(struct col_plan *cp, int type, int32_t typmod);

@@ -17,7 +17,7 @@
  *   streams  server on this host (loopback, a Unix socket, or the
  *            server's address is the client's): at most cores / 2, else
  *            at most the client's cores; past one stream the ramp in
- *            copy_load_chunks keeps another only while it adds rows/s
+ *            the loader keeps another only while it adds rows/s
  *   builds   server on this host: cores / (1 + the server's parallel
  *            maintenance workers) side by side, at least one, each with
  *            the server's defaults; only small tables (every table under
@@ -179,7 +179,7 @@ out:
 }
 
 /*
- * The data phase's ramp (copy_load_chunks runs it on its own thread
+ * The data phase's ramp (the loader runs it on its own thread
  * while the workers copy): worker k may claim chunks only while k <
  * lc->allowed.  One stream runs first; once its rows flow and it has run
  * WARM seconds, its rate is measured over WINDOW seconds; then one more

@@ -266,6 +266,28 @@ static void test_refused_lines(void **state)
 	    !strstr(r.b.buf, "50|cpu,host=m v=\"s50\" 1700000150|"))
 		fail_msg("refused:\n%s", r.b.buf);
 	q1_has(w, db, "SELECT count(v) FROM cpu WHERE host='m'", ",62]");
+	/* the count alone told the two conflicts: their reason without it */
+	assert_null(strstr(r.b.buf, "dropped="));
+
+	/* two conflicts of different fields in one body: influxd names only
+	 * the first, so its lines are not all the dropped ones; each still
+	 * refused with its own reason, every other line stored */
+	assert_int_equal(wr(w, NULL, NULL, "mem,host=m x=1i 1700000200\n", NULL, 0, &r, &err), 0);
+	ferry_buf_clear(&body);
+	ferry_buf_clear(&r.b);
+	r.n = 0;
+	for (i = 0; i < 32; i++)
+		assert_int_equal(ferry_buf_addf(&body, i == 3 ? "cpu,host=k v=\"s%d\" %d\n" :
+			i == 20 ? "mem,host=k x=%d.5 %d\n" : "cpu,host=k v=%d %d\n", i,
+			1700000300 + i), 0);
+	assert_int_equal(wr(w, NULL, NULL, body.buf, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.n, 2);
+	if (!strstr(r.b.buf, "3|cpu,host=k v=\"s3\" 1700000303|partial write: field type "
+		    "conflict: input field \"v\" on measurement \"cpu\" is type string") ||
+	    !strstr(r.b.buf, "20|mem,host=k x=20.5 1700000320|partial write: field type "
+		    "conflict: input field \"x\" on measurement \"mem\" is type float"))
+		fail_msg("refused:\n%s", r.b.buf);
+	q1_has(w, db, "SELECT count(v) FROM cpu WHERE host='k'", ",30]");
 
 	tm_ifx_writer_close(w);
 	ferry_buf_release(&body);

@@ -477,6 +477,8 @@ static int line_conflicts(struct lp_scratch *sc, const char *body, size_t lo, si
 	const char *why;
 	size_t i;
 
+	while (hi > lo && (body[hi - 1] == '\n' || body[hi - 1] == '\r'))
+		hi--;
 	if (lp_parse_line(body + lo, hi - lo, &pt, sc, &why) != LP_POINT ||
 	    pt.measurement.n != strlen(m) || memcmp(pt.measurement.p, m, pt.measurement.n))
 		return 0;
@@ -544,11 +546,15 @@ static int conflict_lines(struct wr *r, const size_t *off, size_t lo, size_t hi,
 			rc = 1;   /* not only those: halve */
 			break;
 		}
-		if (rest.len) {
+		if (!rest.len)
+			r->why[d - r->why] = 0;
+		else {
 			r->body = rest.buf;
 			rc = post(r, 0, rest.len, err);
 			r->body = body;
 			memcpy(r->why, why, sizeof(why));
+			/* each refused line's reason: the conflict, not the count */
+			r->why[d - r->why] = 0;
 			if (rc > WR_OK)
 				rc = 1;   /* the rest was not all taken: halve */
 		}

@@ -31,6 +31,11 @@ ap.add_argument("--client-id", default="relay-test-publisher")
 a = ap.parse_args()
 
 lock = threading.Lock()
+room = threading.Condition(lock)
+# paho numbers messages 1..65535 and queues without bound (max_queued 0)
+# while the broker is away: at most OUTSTANDING unacknowledged, so that a
+# message id is never handed out twice while its first holder waits
+OUTSTANDING = 20000
 mid_seq = {}
 early = set()     # mids acknowledged before publish() returned them
 acked = []
@@ -57,6 +62,7 @@ def on_publish(client, userdata, mid):
             early.add(mid)
         else:
             ack(seq)
+        room.notify_all()
 
 
 c.on_publish = on_publish
@@ -71,6 +77,9 @@ for i in range(a.n):
     pt = ',"pt":%d' % int(time.time() * 1e6) if a.pt else ""
     payload = '{"seq":%d,"temperature":%.2f,"ts":%d%s}' % (i, 20 + (i % 100) / 10,
                                                             a.start_us + i, pt)
+    with lock:
+        while i - len(acked) >= OUTSTANDING:
+            room.wait(1)
     info = c.publish("devices/d%d/telemetry" % (i % 10), payload, qos=1)
     with lock:
         if info.mid in early:

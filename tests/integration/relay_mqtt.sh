@@ -16,7 +16,7 @@ t_need mqtt
 command -v mosquitto_pub >/dev/null || t_skip "mosquitto_pub is not installed (make deps)"
 $PY -c 'import paho.mqtt' 2>/dev/null || t_skip "python3-paho-mqtt is not installed (make deps)"
 
-N=${FERRY_MQTT_TEST_N:-20000}    # at most 60000 (paho's message ids)
+N=${FERRY_MQTT_TEST_N:-100000}
 
 relay_services mqtt
 SVC_ROOT=$(sed -n 's/^FERRY_SERVICES_ROOT=//p' "$SVC/env")

@@ -3,7 +3,9 @@
 #         -DNAME=relay_status_html -P cmake/embed.cmake
 # writes "static const unsigned char NAME[] = { 0x3c, ... };" (no NUL added:
 # sizeof(NAME) is the file's size).  Used for the relay's status page, so the
-# binary serves it with no file beside it.  Nothing is downloaded.
+# binary serves it with no file beside it, and for the built-in rewrite
+# recipes (-DNUL=1 appends a NUL byte: they are read as C strings).
+# Nothing is downloaded.
 if(NOT IN OR NOT OUT OR NOT NAME)
   message(FATAL_ERROR "embed.cmake: give -DIN=FILE -DOUT=HEADER -DNAME=SYMBOL")
 endif()
@@ -13,6 +15,9 @@ if(n EQUAL 0)
   message(FATAL_ERROR "embed.cmake: '${IN}' is empty")
 endif()
 # 16 bytes a line
+if(NUL)
+  string(APPEND hex "00")
+endif()
 string(REGEX REPLACE "(..)" "0x\\1," bytes "${hex}")
 string(REGEX REPLACE "((0x..,){16})" "\\1\n\t" bytes "${bytes}")
 get_filename_component(base "${IN}" NAME)

@@ -1094,9 +1094,12 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 	if (!found) {
 		rc = ops->commit(c, err);
 		if (rc == 0 && wait) {
-			struct timespec ts = { 0, 200000000 };
+			/* others hold this stage's last steps: a short nap, as a
+			 * small table's build takes milliseconds and every stage
+			 * waits for the last worker to come back */
+			struct timespec ts = { 0, 20000000 };
 
-			nanosleep(&ts, NULL);  /* others hold this stage's last steps */
+			nanosleep(&ts, NULL);
 			*more = 1;
 		}
 		goto out;

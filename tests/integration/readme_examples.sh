@@ -295,9 +295,10 @@ else
 	fail "pytest is needed for the README's rewrite example (the recipe's test command)"
 fi
 
-# ---- "Benchmarks": bench/run --sizes 1000000 --recorder-rows 0 -----------------
+# ---- "Benchmarks": BENCH_ROWS=1000000 bench/run --shapes telemetry,textidx ------
 # (2000 rows, and --no-record: a test must not append to bench/RESULTS.md)
-t_run "$FERRY_SRC/bench/run" --sizes 2000 --recorder-rows 0 --no-record --work "$T/bench"
+BENCH_ROWS=2000 t_run "$FERRY_SRC/bench/run" --shapes telemetry,textidx --no-record \
+	--work "$T/bench"
 assert_eq "bench/run exits 0" "$T_RC" 0
 assert_contains "bench/run timed ferry" "$T_OUT" "| telemetry | 2000 | ferry |"
 # shellcheck disable=SC2016 # $1 is bash -c's

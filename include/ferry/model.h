@@ -208,6 +208,12 @@ struct ferry_view *ferry_catalog_add_view(struct ferry_catalog *c);
 struct ferry_column *ferry_table_add_column(struct ferry_table *t);
 struct ferry_index *ferry_table_add_index(struct ferry_table *t);
 struct ferry_fk *ferry_table_add_fk(struct ferry_table *t);
+/* One more part of x (col, or expr when col is NULL), or column of fk (to
+ * NULL: the referenced table's key).  Both take the strings (malloc'd, or
+ * NULL) and free them on failure; FERRY_ENOMEM also when col and expr, or
+ * from, are NULL: a failed copy upstream. */
+int ferry_index_add_part(struct ferry_index *x, char *col, char *expr, int desc);
+int ferry_fk_add_column(struct ferry_fk *fk, char *from, char *to);
 struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
 				       const char *name);
 int ferry_table_find_column(const struct ferry_table *t, const char *name);

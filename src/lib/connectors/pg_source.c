@@ -226,27 +226,16 @@ static int note_skip(struct ferry_catalog *cat, const char *what, const char *ta
 	return rc < 0 ? FERRY_ENOMEM : 0;
 }
 
-/* Append one part (a column, or an expression when col is NULL). */
-static int index_part(struct ferry_index *x, const char *col, const char *expr, int desc)
+/* Row i's part of x: its column, or (no column) its expression. */
+static int index_row(struct ferry_index *x, const PGresult *res, int i)
 {
-	char **cols = ferry_realloc(x->cols, (x->nparts + 1) * sizeof(char *));
-	char **exprs;
-	int *d;
+	int is_col = !PQgetisnull(res, i, 7);
+	char *s = ferry_strdup(PQgetvalue(res, i, is_col ? 7 : 8));
 
-	if (!cols)
+	if (!s)
 		return FERRY_ENOMEM;
-	x->cols = cols;
-	if (!(exprs = ferry_realloc(x->exprs, (x->nparts + 1) * sizeof(char *))))
-		return FERRY_ENOMEM;
-	x->exprs = exprs;
-	if (!(d = ferry_realloc(x->desc, (x->nparts + 1) * sizeof(int))))
-		return FERRY_ENOMEM;
-	x->desc = d;
-	cols[x->nparts] = col ? ferry_strdup(col) : NULL;
-	exprs[x->nparts] = col ? NULL : ferry_strdup(expr);
-	d[x->nparts] = desc;
-	x->nparts++;
-	return (col ? cols[x->nparts - 1] : exprs[x->nparts - 1]) ? 0 : FERRY_ENOMEM;
+	return ferry_index_add_part(x, is_col ? s : NULL, is_col ? NULL : s,
+				    PQgetvalue(res, i, 9)[0] == 't');
 }
 
 static int describe_indexes(ferry_conn *c, const char *schema, struct ferry_catalog *cat,
@@ -288,8 +277,7 @@ static int describe_indexes(ferry_conn *c, const char *schema, struct ferry_cata
 			continue;  /* the rest of an index already skipped */
 		skipped = NULL;
 		if (x && !strcmp(x->name, in) && t && !strcmp(t->name, tn)) {
-			if (index_part(x, PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
-				       PQgetvalue(res, i, 8), PQgetvalue(res, i, 9)[0] == 't') < 0)
+			if (index_row(x, res, i) < 0)
 				goto nomem;
 			continue;
 		}
@@ -317,8 +305,7 @@ static int describe_indexes(ferry_conn *c, const char *schema, struct ferry_cata
 		x->origin = !strcmp(PQgetvalue(res, i, 3), "u") ? 'u' : 'c';
 		if (!PQgetisnull(res, i, 6) && !(x->where = ferry_strdup(PQgetvalue(res, i, 6))))
 			goto nomem;
-		if (index_part(x, PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
-			       PQgetvalue(res, i, 8), PQgetvalue(res, i, 9)[0] == 't') < 0)
+		if (index_row(x, res, i) < 0)
 			goto nomem;
 	}
 	goto out;
@@ -342,14 +329,14 @@ static const char *fk_action(char a)
 	return "NO ACTION";
 }
 
-static int strv_add(char ***v, size_t n, const char *s)
+/* Row i's column pair (from, to) onto f. */
+static int fk_column(struct ferry_fk *f, const PGresult *res, int i)
 {
-	char **nv = ferry_realloc(*v, (n + 1) * sizeof(char *));
+	char *to = ferry_strdup(PQgetvalue(res, i, 8));
 
-	if (!nv)
+	if (!to)
 		return FERRY_ENOMEM;
-	*v = nv;
-	return (nv[n] = ferry_strdup(s)) ? 0 : FERRY_ENOMEM;
+	return ferry_fk_add_column(f, ferry_strdup(PQgetvalue(res, i, 7)), to);
 }
 
 static int describe_fks(ferry_conn *c, const char *schema, struct ferry_catalog *cat,
@@ -384,10 +371,8 @@ static int describe_fks(ferry_conn *c, const char *schema, struct ferry_catalog 
 		if (skipped && !strcmp(skipped, cn))
 			continue;
 		if (f && cur && !strcmp(cur, cn) && !strcmp(t->name, tn)) {
-			if (strv_add(&f->from, f->ncols, PQgetvalue(res, i, 7)) < 0 ||
-			    strv_add(&f->to, f->ncols, PQgetvalue(res, i, 8)) < 0)
+			if (fk_column(f, res, i) < 0)
 				goto nomem;
-			f->ncols++;
 			continue;
 		}
 		f = NULL;
@@ -407,10 +392,8 @@ static int describe_fks(ferry_conn *c, const char *schema, struct ferry_catalog 
 		    !(f->on_delete = ferry_strdup(fk_action(PQgetvalue(res, i, 5)[0]))))
 			goto nomem;
 		f->deferrable = PQgetvalue(res, i, 6)[0] == 't';
-		if (strv_add(&f->from, 0, PQgetvalue(res, i, 7)) < 0 ||
-		    strv_add(&f->to, 0, PQgetvalue(res, i, 8)) < 0)
+		if (fk_column(f, res, i) < 0)
 			goto nomem;
-		f->ncols = 1;
 		cur = (char *)cn;
 	}
 	goto out;

@@ -308,7 +308,7 @@ static int describe_indexes(struct ferry_conn *c, struct ferry_table *t,
 		const char *origin = (const char *)sqlite3_column_text(il, 2);
 		struct ferry_index *x;
 		char **parts = NULL, *where = NULL;
-		size_t nparts = 0, i, cap = 0;
+		size_t nparts = 0, i;
 
 		if (origin && !strcmp(origin, "pk"))
 			continue;  /* the primary key comes from pk_pos */
@@ -332,31 +332,19 @@ static int describe_indexes(struct ferry_conn *c, struct ferry_table *t,
 		sqlite3_bind_text(ix, 1, x->name, -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(ix) == SQLITE_ROW) {
 			size_t k = x->nparts;
+			char *col = NULL, *expr = NULL;
 
-			if (FERRY_GROW(x->cols, cap, k + 1) < 0 ||
-			    !(x->exprs = ferry_realloc(x->exprs, (k + 1) * sizeof(char *))) ||
-			    !(x->desc = ferry_realloc(x->desc, (k + 1) * sizeof(int)))) {
-				rc = FERRY_ENOMEM;
-				goto out;
-			}
-			x->cols[k] = NULL;
-			x->exprs[k] = NULL;
-			x->desc[k] = sqlite3_column_int(ix, 2);
 			if (sqlite3_column_int(ix, 0) >= 0) {
-				x->cols[k] = col_dup(ix, 1);
+				col = col_dup(ix, 1);
 			} else if (k < nparts) {
 				int d;
 
-				x->exprs[k] = clean_part(parts[k], &d);
+				expr = clean_part(parts[k], &d);
 			} else {
-				x->exprs[k] = ferry_strdup("rowid");
+				expr = ferry_strdup("rowid");
 			}
-			x->nparts++;
-			/* out of memory: a part with neither would pass for a column */
-			if (!x->cols[k] && !x->exprs[k]) {
-				rc = FERRY_ENOMEM;
+			if ((rc = ferry_index_add_part(x, col, expr, sqlite3_column_int(ix, 2))) < 0)
 				break;
-			}
 		}
 		sqlite3_reset(ix);
 		for (i = 0; i < nparts; i++)
@@ -387,7 +375,6 @@ static int describe_fks(struct ferry_conn *c, struct ferry_table *t,
 	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int id = sqlite3_column_int(st, 0);
-		size_t k;
 
 		if (id != last_id) {
 			fk = ferry_table_add_fk(t);
@@ -400,16 +387,8 @@ static int describe_fks(struct ferry_conn *c, struct ferry_table *t,
 			fk->on_delete = col_dup(st, 5);
 			last_id = id;
 		}
-		k = fk->ncols;
-		fk->from = ferry_realloc(fk->from, (k + 1) * sizeof(char *));
-		fk->to = ferry_realloc(fk->to, (k + 1) * sizeof(char *));
-		if (!fk->from || !fk->to) {
-			rc = FERRY_ENOMEM;
+		if ((rc = ferry_fk_add_column(fk, col_dup(st, 2), col_dup(st, 3))) < 0)
 			goto out;
-		}
-		fk->from[k] = col_dup(st, 2);
-		fk->to[k] = col_dup(st, 3);
-		fk->ncols++;
 	}
 out:
 	sqlite3_finalize(st);

@@ -148,6 +148,49 @@ struct ferry_fk *ferry_table_add_fk(struct ferry_table *t)
 	return append((void **)&t->fks, &t->nfks, sizeof(struct ferry_fk));
 }
 
+int ferry_index_add_part(struct ferry_index *x, char *col, char *expr, int desc)
+{
+	char **c = NULL, **e = NULL;
+	int *d = NULL;
+
+	/* out of memory upstream: a part with neither would pass for a column */
+	if ((col || expr) && (c = ferry_realloc(x->cols, (x->nparts + 1) * sizeof(*c))))
+		x->cols = c;
+	if (c && (e = ferry_realloc(x->exprs, (x->nparts + 1) * sizeof(*e))))
+		x->exprs = e;
+	if (e && (d = ferry_realloc(x->desc, (x->nparts + 1) * sizeof(*d))))
+		x->desc = d;
+	if (!d) {
+		ferry_free(col);
+		ferry_free(expr);
+		return FERRY_ENOMEM;
+	}
+	c[x->nparts] = col;
+	e[x->nparts] = expr;
+	d[x->nparts] = desc;
+	x->nparts++;
+	return 0;
+}
+
+int ferry_fk_add_column(struct ferry_fk *fk, char *from, char *to)
+{
+	char **f = NULL, **t = NULL;
+
+	if (from && (f = ferry_realloc(fk->from, (fk->ncols + 1) * sizeof(*f))))
+		fk->from = f;
+	if (f && (t = ferry_realloc(fk->to, (fk->ncols + 1) * sizeof(*t))))
+		fk->to = t;
+	if (!t) {
+		ferry_free(from);
+		ferry_free(to);
+		return FERRY_ENOMEM;
+	}
+	f[fk->ncols] = from;
+	t[fk->ncols] = to;
+	fk->ncols++;
+	return 0;
+}
+
 struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
 				       const char *name)
 {

@@ -36,6 +36,24 @@ static void buf_basics(void **state)
 	assert_ptr_equal(b.buf, ferry_buf_empty);
 }
 
+/* Appending a part of a buffer to itself: the grow may move the bytes
+ * being copied (the fuzzer found this in relay/telemetry.c). */
+static void buf_add_self(void **state)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	int i;
+
+	(void)state;
+	assert_int_equal(ferry_buf_addstr(&b, "data.key"), 0);
+	for (i = 0; i < 12; i++)  /* doubles each time: many reallocs */
+		assert_int_equal(ferry_buf_add(&b, b.buf, b.len), 0);
+	assert_int_equal(b.len, 8u << 12);
+	for (i = 0; i < (int)b.len; i += 8)
+		assert_memory_equal(b.buf + i, "data.key", 8);
+	assert_int_equal(b.buf[b.len], '\0');
+	ferry_buf_release(&b);
+}
+
 static void buf_read_file(void **state)
 {
 	char dir[] = "/tmp/ferry-buf-XXXXXX", path[64];
@@ -238,6 +256,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_basics),
+		cmocka_unit_test(buf_add_self),
 		cmocka_unit_test(buf_cap),
 		cmocka_unit_test(buf_read_file),
 		cmocka_unit_test(buf_sticky),

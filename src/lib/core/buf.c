@@ -111,9 +111,18 @@ int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n)
 
 	if (n == 0)
 		return b->err;
-	if ((rc = ferry_buf_grow(b, n)) < 0)
-		return rc;
-	memcpy(b->buf + b->len, data, n);
+	if (b->alloc && (const char *)data >= b->buf && (const char *)data < b->buf + b->alloc) {
+		/* appending a part of b to itself: growing may move it */
+		size_t at = (size_t)((const char *)data - b->buf);
+
+		if ((rc = ferry_buf_grow(b, n)) < 0)
+			return rc;
+		memmove(b->buf + b->len, b->buf + at, n);
+	} else {
+		if ((rc = ferry_buf_grow(b, n)) < 0)
+			return rc;
+		memcpy(b->buf + b->len, data, n);
+	}
 	b->len += n;
 	b->buf[b->len] = '\0';
 	return 0;

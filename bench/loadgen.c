@@ -2,12 +2,27 @@
  * loadgen.c - the load generator of bench/relay: N concurrent clients POST
  * InfluxDB line protocol batches to a /write URL, as Home Assistant's and
  * Telegraf's InfluxDB outputs do, and the acknowledgement time of every
- * batch is measured.
+ * batch is measured.  With --mqtt, the publisher of bench/relay_mqtt: N
+ * connections publish JSON readings to an MQTT broker (see "MQTT
+ * publisher" below).
  *
  *   ferry-loadgen --url http://HOST:PORT/write?db=D [--shape ha|telegraf]
  *                 [--clients N] [--batch B] [--points N] [--max-seconds S]
  *                 [--interval-ms MS] [--seed S] [--label NAME]
  *   ferry-loadgen --dump FILE ...      write the same lines to FILE instead
+ *   ferry-loadgen --mqtt mqtt://HOST[:PORT] [--topic devices/{client}/telemetry]
+ *                 [--qos 1] [--clients 4] [--points N] [--inflight 1000]
+ *                 [--rate MSGS_PER_S] [--pt] [--acked FILE] [--start-us US]
+ *                 [--client-id-prefix ferry-loadgen] [--max-seconds S]
+ *
+ * --mqtt: --points messages in all; --inflight unacknowledged ones at most
+ * per connection; --rate paces them (all connections together), --pt adds
+ * the publish time to each (for publish-to-commit latency); --acked FILE
+ * gets the sequence number of every acknowledged message, one a line (as
+ * tests/integration/mqtt_publisher.py writes them); a connection's client
+ * id is PREFIX-<n>, with a persistent session.  The latency reported is
+ * from publish to PUBACK (the broker's, not the subscriber's).  Exits 1
+ * when a message was not acknowledged.
  *
  * Shapes (the defaults of each in brackets):
  *   ha        [50 clients, 100 points a batch, a batch every 1000 ms]
@@ -43,7 +58,7 @@
  *
  * Output: one JSON object on stdout, one human line on stderr.
  *
- * Raw blocking sockets with HTTP/1.1 keep-alive, one thread per client: no
+ * HTTP: raw blocking sockets with HTTP/1.1 keep-alive, one thread per client: no
  * library between the clock and the server, and little CPU of the shared
  * cores.  A stand-alone tool, not part of libferry (plain malloc).
  */
@@ -57,6 +72,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -672,6 +688,378 @@ static double pct(const double *v, size_t n, double p)
 	return v[i - 1];
 }
 
+/* ---- MQTT publisher -------------------------------------------------- */
+
+/*
+ * --mqtt: N connections publish JSON readings, as sensor firmware does,
+ * {"seq":i,"temperature":t,"ts":<us>[,"pt":<us>]} (the shape of
+ * tests/integration/mqtt_publisher.py).  Message i goes out on connection
+ * i % N, its topic the --topic template with {client} replaced by that
+ * connection's number; ts = --start-us + i, so every reading has its own
+ * time and none overwrites another in InfluxDB.
+ *
+ * MQTT 3.1.1 spoken over the raw socket, as the HTTP side does, one
+ * thread per connection: every PUBLISH the window (--inflight) has room
+ * for goes out in one write, and one read takes every PUBACK that came.
+ * libmosquitto makes two writes per PUBLISH and three reads per PUBACK:
+ * at 70,000 messages/s that was 0.7 of a core, taken from the relay on a
+ * small machine.  Packet ids count 1..65535 and wrap, so with a window
+ * below that an id names one message at a time: a table indexed by id
+ * maps a PUBACK to its sequence number and publish time.  A lost
+ * connection is opened again with the same client id (clean session
+ * off) and the unacknowledged messages are sent again, marked DUP.
+ */
+#define MQ_MIDS 65536
+
+struct mq_client {
+	pthread_t th;
+	int id;
+	struct conn k;
+	char topic[512];
+	long long total, sent, acked, reconnects;
+	int lowat;                  /* SO_RCVLOWAT set, in bytes */
+	unsigned next_mid;          /* the last id handed out */
+	long long *acked_seq;       /* sequence numbers, in PUBACK order */
+	long long seq_of_mid[MQ_MIDS];  /* -1: no message in flight */
+	double t_of_mid[MQ_MIDS];
+	double *lat;                /* ms from publish to PUBACK */
+	struct sbuf out;
+	char first_error[256];
+};
+
+static struct {
+	const char *topic, *acked, *id_prefix;
+	int qos, inflight, pt;
+	double rate;
+	long long start_us;
+} M;
+
+static void mq_error(struct mq_client *q, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (q->first_error[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(q->first_error, sizeof(q->first_error), fmt, ap);
+	va_end(ap);
+}
+
+/* a fixed header: the type and flags byte, then the remaining length */
+static void mq_head(struct sbuf *b, int type, size_t len)
+{
+	sb_grow(b, 5 + len);
+	b->p[b->len++] = (char)type;
+	do {
+		b->p[b->len] = (char)(len & 0x7f);
+		len >>= 7;
+		if (len)
+			b->p[b->len] |= (char)0x80;
+		b->len++;
+	} while (len);
+}
+
+static void mq_u16(struct sbuf *b, unsigned v)
+{
+	b->p[b->len++] = (char)(v >> 8);
+	b->p[b->len++] = (char)(v & 0xff);
+}
+
+static void mq_str(struct sbuf *b, const char *s, size_t n)
+{
+	mq_u16(b, (unsigned)n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* Appends the PUBLISH of sequence number seq with packet id mid. */
+static void mq_publish(struct mq_client *q, long long seq, unsigned mid, int dup)
+{
+	char payload[160];
+	size_t tl = strlen(q->topic);
+	int n;
+
+	n = snprintf(payload, sizeof(payload), "{\"seq\":%lld,\"temperature\":%.2f,\"ts\":%lld",
+		     seq, 20 + (double)(seq % 100) / 10, M.start_us + seq);
+	if (M.pt) {
+		struct timespec rt;
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		n += snprintf(payload + n, sizeof(payload) - (size_t)n, ",\"pt\":%lld}",
+			      (long long)rt.tv_sec * 1000000 + rt.tv_nsec / 1000);
+	} else {
+		payload[n++] = '}';
+	}
+	mq_head(&q->out, 0x30 | (dup ? 0x08 : 0) | M.qos << 1,
+		2 + tl + (M.qos ? 2 : 0) + (size_t)n);
+	mq_str(&q->out, q->topic, tl);
+	if (M.qos)
+		mq_u16(&q->out, mid);
+	memcpy(q->out.p + q->out.len, payload, (size_t)n);
+	q->out.len += (size_t)n;
+}
+
+static void mq_acked(struct mq_client *q, unsigned mid)
+{
+	if (q->seq_of_mid[mid] < 0)
+		return;         /* a second PUBACK for a message sent again */
+	q->acked_seq[q->acked] = q->seq_of_mid[mid];
+	q->lat[q->acked++] = (now_s() - q->t_of_mid[mid]) * 1000.0;
+	q->seq_of_mid[mid] = -1;
+}
+
+static int mq_write(struct mq_client *q)
+{
+	struct iovec iov = {q->out.p, q->out.len};
+	int rc = send_all(q->k.fd, &iov, 1);
+
+	q->out.len = 0;
+	return rc;
+}
+
+/* Connects with CONNECT/CONNACK and sends the unacknowledged messages
+ * again (after a lost connection); 0 when connected. */
+static int mq_connect(struct mq_client *q)
+{
+	char id[160];
+	size_t il;
+	unsigned mid;
+
+	if (conn_open(&q->k) < 0) {
+		mq_error(q, "cannot connect to the broker %s:%s: %s", C.host, C.port, strerror(errno));
+		return -1;
+	}
+	il = (size_t)snprintf(id, sizeof(id), "%s-%d", M.id_prefix, q->id);
+	q->out.len = 0;
+	mq_head(&q->out, 0x10, 10 + 2 + il);
+	mq_str(&q->out, "MQTT", 4);
+	q->out.p[q->out.len++] = 4;         /* 3.1.1 */
+	q->out.p[q->out.len++] = 0;         /* clean session off, no will, no login */
+	mq_u16(&q->out, 0);                 /* no keep-alive */
+	mq_str(&q->out, id, il);
+	if (mq_write(q) < 0)
+		goto lost;
+	while (q->k.in.len < 4)
+		if (fill(&q->k) < 0)
+			goto lost;
+	if ((unsigned char)q->k.in.p[0] != 0x20 || q->k.in.p[3]) {
+		mq_error(q, "the broker %s:%s refused client id '%s' (CONNACK code %d)", C.host,
+			 C.port, id, q->k.in.p[3]);
+		conn_close(&q->k);
+		return -1;
+	}
+	consume(&q->k, 4);
+	q->lowat = 1;
+	for (mid = 1; mid < MQ_MIDS; mid++)
+		if (q->seq_of_mid[mid] >= 0)
+			mq_publish(q, q->seq_of_mid[mid], mid, 1);
+	if (q->out.len && mq_write(q) < 0)
+		goto lost;
+	return 0;
+lost:
+	mq_error(q, "connection to the broker %s:%s lost: %s", C.host, C.port, strerror(errno));
+	conn_close(&q->k);
+	return -1;
+}
+
+/* Takes the PUBACKs read (and skips any other packet); -1 on a stream
+ * that is not MQTT. */
+static int mq_parse(struct mq_client *q)
+{
+	const unsigned char *p = (const unsigned char *)q->k.in.p;
+	size_t at = 0, n = q->k.in.len;
+
+	while (n - at >= 2) {
+		size_t len = 0, h = 1;
+		int shift = 0;
+
+		do {
+			if (at + h >= n)
+				goto partial;
+			len |= (size_t)(p[at + h] & 0x7f) << shift;
+			shift += 7;
+		} while (p[at + h++] & 0x80 && h < 5);
+		if (at + h + len > n)
+			break;
+		if (p[at] == 0x40 && len == 2)
+			mq_acked(q, (unsigned)p[at + h] << 8 | p[at + h + 1]);
+		else if (p[at] >> 4 != 13) {    /* anything but a PINGRESP */
+			mq_error(q, "unexpected MQTT packet type %d from the broker", p[at] >> 4);
+			return -1;
+		}
+		at += h + len;
+	}
+partial:
+	consume(&q->k, at);
+	return 0;
+}
+
+/* Wakes the thread only when a quarter of a full window's PUBACKs (4
+ * bytes each) is there, not for every few the broker writes: a wake-up
+ * costs more than the read (most of the publisher's CPU without it).
+ * Paced, or with few messages left to wait for, any PUBACK wakes it. */
+static void set_lowat(struct mq_client *q, int paced)
+{
+	int want = !paced && q->sent - q->acked >= M.inflight / 2 ? M.inflight : 1;
+
+	if (want != q->lowat &&
+	    setsockopt(q->k.fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == 0)
+		q->lowat = want;
+}
+
+static void *mq_client_main(void *arg)
+{
+	struct mq_client *q = arg;
+	/* paced: this connection's share of --rate */
+	double gap = M.rate > 0 ? C.clients / M.rate : 0, t0 = now_s(), progress = t0;
+	long long seen = 0;
+
+	q->k.fd = -1;
+	if (mq_connect(q) < 0)
+		return NULL;
+	for (;;) {
+		double t = now_s(), wait = 0.1;
+		struct pollfd pf = {q->k.fd, POLLIN, 0};
+
+		/* every message that is due and fits in the window, one write */
+		while (q->sent < q->total && q->sent - q->acked < M.inflight) {
+			double due = t0 + q->sent * gap;
+
+			if (DEADLINE > 0 && t >= DEADLINE) {
+				q->total = q->sent;     /* only the sent are waited for */
+				break;
+			}
+			if (t < due) {
+				wait = due - t < wait ? due - t : wait;
+				break;
+			}
+			q->next_mid = q->next_mid % (MQ_MIDS - 1) + 1;
+			mq_publish(q, q->id + q->sent * C.clients, q->next_mid, 0);
+			q->seq_of_mid[q->next_mid] = q->id + q->sent * C.clients;
+			q->t_of_mid[q->next_mid] = t;
+			q->sent++;
+			if (!M.qos)
+				mq_acked(q, q->next_mid);
+		}
+		if (q->out.len && mq_write(q) < 0)
+			goto lost;
+		if (q->acked == q->total)
+			break;
+		set_lowat(q, gap > 0);
+		if (poll(&pf, 1, (int)(wait * 1000) + 1) > 0) {
+			if (fill(&q->k) < 0)
+				goto lost;
+			if (mq_parse(q) < 0)
+				break;
+		}
+		if (q->acked != seen) {
+			seen = q->acked;
+			progress = now_s();
+		} else if (now_s() - progress > C.give_up_s) {
+			mq_error(q, "no PUBACK from the broker in %.0f s", C.give_up_s);
+			break;
+		}
+		continue;
+lost:
+		mq_error(q, "connection to the broker %s:%s lost: %s", C.host, C.port, strerror(errno));
+		conn_close(&q->k);
+		q->out.len = 0;
+		do {
+			if (now_s() - progress > C.give_up_s)
+				goto out;
+			q->reconnects++;
+			usleep(200000);
+		} while (mq_connect(q) < 0);
+	}
+out:
+	conn_close(&q->k);
+	return NULL;
+}
+
+static int mqtt_run(const char *url)
+{
+	struct mq_client *cl;
+	long long planned = 0, expected = 0, sent = 0, acked = 0, reconnects = 0;
+	double secs, *all;
+	size_t nall = 0;
+	const char *first_error = "";
+	FILE *f = NULL;
+	int i;
+
+	cl = calloc((size_t)C.clients, sizeof(*cl));
+	if (!cl)
+		die("out of memory");
+	for (i = 0; i < C.clients; i++) {
+		struct mq_client *q = &cl[i];
+		const char *p = strstr(M.topic, "{client}");
+
+		q->id = i;
+		q->total = client_points(i);
+		planned += q->total;
+		q->acked_seq = malloc((size_t)(q->total ? q->total : 1) * sizeof(long long));
+		q->lat = malloc((size_t)(q->total ? q->total : 1) * sizeof(double));
+		if (!q->acked_seq || !q->lat)
+			die("out of memory");
+		memset(q->seq_of_mid, 0xff, sizeof(q->seq_of_mid));
+		if (p)
+			snprintf(q->topic, sizeof(q->topic), "%.*s%d%s", (int)(p - M.topic), M.topic,
+				 i, p + 8);
+		else
+			snprintf(q->topic, sizeof(q->topic), "%s", M.topic);
+	}
+	T0 = now_s();
+	DEADLINE = C.max_seconds > 0 ? T0 + C.max_seconds : 0;
+	for (i = 0; i < C.clients; i++)
+		if (pthread_create(&cl[i].th, NULL, mq_client_main, &cl[i]))
+			die("cannot start client thread %d", i);
+	for (i = 0; i < C.clients; i++) {
+		pthread_join(cl[i].th, NULL);
+		sent += cl[i].sent;
+		expected += cl[i].total;
+		acked += cl[i].acked;
+		reconnects += cl[i].reconnects;
+		if (!first_error[0])
+			first_error = cl[i].first_error;
+	}
+	secs = now_s() - T0;
+	if (M.acked && !(f = fopen(M.acked, "w")))
+		die("cannot write '%s': %s", M.acked, strerror(errno));
+	all = malloc((size_t)(acked ? acked : 1) * sizeof(double));
+	if (!all)
+		die("out of memory");
+	for (i = 0; i < C.clients; i++) {
+		long long j;
+
+		for (j = 0; f && j < cl[i].acked; j++)
+			fprintf(f, "%lld\n", cl[i].acked_seq[j]);
+		memcpy(all + nall, cl[i].lat, (size_t)cl[i].acked * sizeof(double));
+		nall += (size_t)cl[i].acked;
+	}
+	if (f && fclose(f))
+		die("cannot write '%s': %s", M.acked, strerror(errno));
+	qsort(all, nall, sizeof(double), cmp_double);
+	printf("{\"label\":\"%s\",\"mqtt\":\"%s\",\"clients\":%d,\"qos\":%d,\"inflight\":%d,"
+	       "\"rate\":%.0f,\"messages_planned\":%lld,\"messages\":%lld,\"acked\":%lld,"
+	       "\"seconds\":%.3f,\"messages_per_s\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
+	       "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"reconnects\":%lld,\"first_error\":\"%s\"}\n",
+	       C.label, url, C.clients, M.qos, M.inflight, M.rate, planned, sent, acked, secs,
+	       acked / secs, pct(all, nall, 50), pct(all, nall, 95), pct(all, nall, 99),
+	       nall ? all[nall - 1] : 0.0, reconnects, first_error);
+	fprintf(stderr, "ferry-loadgen: %s: %lld of %lld messages acknowledged in %.2f s = %.0f/s "
+		"(QoS %d, %d connections); publish to PUBACK p50 %.1f ms, p95 %.1f ms%s%s\n",
+		C.label[0] ? C.label : url, acked, planned, secs, acked / secs, M.qos, C.clients,
+		pct(all, nall, 50), pct(all, nall, 95), first_error[0] ? "; " : "", first_error);
+	for (i = 0; i < C.clients; i++) {
+		free(cl[i].acked_seq);
+		free(cl[i].lat);
+		free(cl[i].out.p);
+		free(cl[i].k.in.p);
+	}
+	free(all);
+	free(cl);
+	return acked == expected ? 0 : 1;
+}
+
 static void parse_url(const char *url)
 {
 	const char *p, *slash, *colon;
@@ -704,12 +1092,34 @@ static void parse_url(const char *url)
 	strcpy(C.path, slash);
 }
 
+/* mqtt://HOST[:PORT] */
+static void parse_mqtt_url(const char *url)
+{
+	const char *p = url + 7, *colon;
+	size_t hl;
+
+	if (strncmp(url, "mqtt://", 7) || strchr(p, '@') || strchr(p, '/'))
+		die("--mqtt must be mqtt://HOST[:PORT] (got '%s')", url);
+	colon = strchr(p, ':');
+	hl = colon ? (size_t)(colon - p) : strlen(p);
+	if (hl == 0 || hl >= sizeof(C.host))
+		die("bad host in --mqtt '%s'", url);
+	memcpy(C.host, p, hl);
+	C.host[hl] = 0;
+	snprintf(C.port, sizeof(C.port), "%s", colon ? colon + 1 : "1883");
+	if (atoi(C.port) < 1 || atoi(C.port) > 65535)
+		die("bad port in --mqtt '%s'", url);
+}
+
 static void usage(void)
 {
 	fputs("usage: ferry-loadgen --url http://HOST:PORT/write?db=D [--shape ha|telegraf]\n"
 	      "         [--clients N] [--batch B] [--points N] [--max-seconds S]\n"
 	      "         [--interval-ms MS] [--seed S] [--label NAME] [--give-up-seconds S]\n"
-	      "       ferry-loadgen --dump FILE [--shape ...] [--clients N] [--batch B] [--points N]\n",
+	      "       ferry-loadgen --dump FILE [--shape ...] [--clients N] [--batch B] [--points N]\n"
+	      "       ferry-loadgen --mqtt mqtt://HOST[:PORT] [--topic T] [--qos 0|1] [--clients N]\n"
+	      "         [--points N] [--inflight W] [--rate MSGS_PER_S] [--pt] [--acked FILE]\n"
+	      "         [--start-us US] [--client-id-prefix P] [--max-seconds S] [--label NAME]\n",
 	      stderr);
 	exit(2);
 }
@@ -733,12 +1143,16 @@ int main(int argc, char **argv)
 		{"batch", 1, 0, 'b'}, {"points", 1, 0, 'n'}, {"max-seconds", 1, 0, 't'},
 		{"interval-ms", 1, 0, 'i'}, {"seed", 1, 0, 'S'}, {"label", 1, 0, 'l'},
 		{"dump", 1, 0, 'd'}, {"give-up-seconds", 1, 0, 'g'}, {"help", 0, 0, 'h'},
+		{"mqtt", 1, 0, 'm'}, {"topic", 1, 0, 'T'}, {"qos", 1, 0, 'q'},
+		{"inflight", 1, 0, 'w'}, {"rate", 1, 0, 'r'}, {"pt", 0, 0, 'p'},
+		{"acked", 1, 0, 'a'}, {"start-us", 1, 0, 'U'}, {"client-id-prefix", 1, 0, 'I'},
 		{0, 0, 0, 0}};
 	int o, i, clients = -1, batch = -1, interval = -1;
 	struct client tot = {0};
 	double *all, secs;
 	size_t nall = 0;
 	char status[256] = "";
+	const char *mqtt = NULL;
 
 	C.points = 100000;
 	C.seed = 1;
@@ -746,6 +1160,11 @@ int main(int argc, char **argv)
 	C.give_up_s = 120;
 	C.hosts = 50;
 	C.entities = 40;
+	M.topic = "devices/{client}/telemetry";
+	M.qos = 1;
+	M.inflight = 1000;
+	M.start_us = 1700000000000000LL;
+	M.id_prefix = "ferry-loadgen";
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (o) {
 		case 'u': C.url = optarg; break;
@@ -766,11 +1185,29 @@ int main(int argc, char **argv)
 		case 'l': C.label = optarg; break;
 		case 'd': C.dump = optarg; break;
 		case 'g': C.give_up_s = atof(optarg); break;
+		case 'm': mqtt = optarg; break;
+		case 'T': M.topic = optarg; break;
+		case 'q': M.qos = (int)num(optarg, "--qos"); break;
+		case 'w': M.inflight = (int)num(optarg, "--inflight"); break;
+		case 'r': M.rate = atof(optarg); break;
+		case 'p': M.pt = 1; break;
+		case 'a': M.acked = optarg; break;
+		case 'U': M.start_us = num(optarg, "--start-us"); break;
+		case 'I': M.id_prefix = optarg; break;
 		default: usage();
 		}
 	}
-	if (optind != argc || (!C.url && !C.dump))
+	if (optind != argc || (!C.url && !C.dump && !mqtt))
 		usage();
+	if (mqtt) {
+		C.clients = clients >= 0 ? clients : 4;
+		if (C.clients < 1 || C.clients > 10000)
+			die("--clients must be 1-10000");
+		if (M.qos > 1 || M.inflight < 1 || M.inflight >= MQ_MIDS)
+			die("--qos must be 0 or 1 and --inflight 1-%d", MQ_MIDS - 1);
+		parse_mqtt_url(mqtt);
+		return mqtt_run(mqtt);
+	}
 	C.clients = clients >= 0 ? clients : C.shape == SHAPE_HA ? 50 : 4;
 	C.batch = batch >= 0 ? batch : C.shape == SHAPE_HA ? 100 : 5000;
 	C.interval_ms = interval >= 0 ? interval : C.shape == SHAPE_HA ? 1000 : 0;

@@ -80,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -980,10 +981,11 @@ static int mqtt_run(const char *url)
 {
 	struct mq_client *cl;
 	long long planned = 0, expected = 0, sent = 0, acked = 0, reconnects = 0;
-	double secs, *all;
+	double secs, cpu, *all;
 	size_t nall = 0;
 	const char *first_error = "";
 	FILE *f = NULL;
+	struct rusage ru;
 	int i;
 
 	cl = calloc((size_t)C.clients, sizeof(*cl));
@@ -1022,6 +1024,9 @@ static int mqtt_run(const char *url)
 			first_error = cl[i].first_error;
 	}
 	secs = now_s() - T0;
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	if (M.acked && !(f = fopen(M.acked, "w")))
 		die("cannot write '%s': %s", M.acked, strerror(errno));
 	all = malloc((size_t)(acked ? acked : 1) * sizeof(double));
@@ -1041,10 +1046,11 @@ static int mqtt_run(const char *url)
 	printf("{\"label\":\"%s\",\"mqtt\":\"%s\",\"clients\":%d,\"qos\":%d,\"inflight\":%d,"
 	       "\"rate\":%.0f,\"messages_planned\":%lld,\"messages\":%lld,\"acked\":%lld,"
 	       "\"seconds\":%.3f,\"messages_per_s\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
-	       "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"reconnects\":%lld,\"first_error\":\"%s\"}\n",
+	       "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"cpu_s\":%.2f,\"reconnects\":%lld,"
+	       "\"first_error\":\"%s\"}\n",
 	       C.label, url, C.clients, M.qos, M.inflight, M.rate, planned, sent, acked, secs,
 	       acked / secs, pct(all, nall, 50), pct(all, nall, 95), pct(all, nall, 99),
-	       nall ? all[nall - 1] : 0.0, reconnects, first_error);
+	       nall ? all[nall - 1] : 0.0, cpu, reconnects, first_error);
 	fprintf(stderr, "ferry-loadgen: %s: %lld of %lld messages acknowledged in %.2f s = %.0f/s "
 		"(QoS %d, %d connections); publish to PUBACK p50 %.1f ms, p95 %.1f ms%s%s\n",
 		C.label[0] ? C.label : url, acked, planned, secs, acked / secs, M.qos, C.clients,

@@ -53,6 +53,11 @@ subscriptions:
     qos: 0
     format: value
     measurement: fast
+  - name: loadgen
+    topic: loadgen/{device_id}/telemetry
+    format: json
+    measurement: loadgen
+    time: ts
 EOF
 
 # a retained state before the relay runs: taken once at its start, although
@@ -152,6 +157,24 @@ check "new-primary: replayed into InfluxDB" wait_for replayed \
 	ifx_is "SELECT count(temperature) FROM telemetry WHERE device_id = 'after'" 1
 t_run "$FERRY" cutover set-phase dual --db "$PGURL"
 check "back to dual" relay_phase_is dual
+
+# ---- bench/relay_mqtt's publisher (ferry-loadgen --mqtt): 4 connections,
+# one device each, land in both stores
+LG="$(dirname "$FERRY")/ferry-loadgen"
+t_run "$LG" --mqtt "mqtt://127.0.0.1:$MPORT" --topic 'loadgen/d{client}/telemetry' --clients 4 \
+	--points 1000 --inflight 100 --acked "$T/lg-acked" --client-id-prefix relay-test-lg \
+	--start-us 1705000000000000
+assert_eq "ferry-loadgen --mqtt: every message acknowledged by the broker" "$T_RC" 0
+assert_contains "ferry-loadgen --mqtt: its JSON counts them" "$T_OUT" '"acked":1000,'
+check "ferry-loadgen --mqtt: in PostgreSQL" wait_for lg \
+	rows_is "measurement = 'loadgen' AND field = 'seq'" 1000
+check "ferry-loadgen --mqtt: in InfluxDB" wait_for lg-ifx ifx_is "SELECT count(seq) FROM loadgen" 1000
+assert_eq "ferry-loadgen --mqtt: the acknowledged sequence numbers are the stored ones" \
+	"$(sort -n "$T/lg-acked" | md5sum)" \
+	"$(pg_q "$PGURL" "SELECT numeric_value::bigint FROM telemetry_data WHERE measurement = 'loadgen' AND field = 'seq' ORDER BY 1" | md5sum)"
+assert_eq "ferry-loadgen --mqtt: a device per connection, times from ts" \
+	"$(pg_q "$PGURL" "SELECT count(DISTINCT tags->>'device_id') || ' ' || extract(epoch FROM min(time)) || ' ' || count(DISTINCT time) FROM telemetry_data WHERE measurement = 'loadgen' AND field = 'temperature'")" \
+	"4 1705000000.000000 1000"
 
 # ---- the primary (InfluxDB) down: nothing acknowledged, nothing lost
 "$FERRY_SRC/tests/services" stop-influx "$SVC"

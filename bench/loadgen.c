@@ -844,8 +844,8 @@ static int mq_connect(struct mq_client *q)
 		if (fill(&q->k) < 0)
 			goto lost;
 	if ((unsigned char)q->k.in.p[0] != 0x20 || q->k.in.p[3]) {
-		mq_error(q, "the broker %s:%s refused client id '%s' (CONNACK code %d)", C.host,
-			 C.port, id, q->k.in.p[3]);
+		mq_error(q, "the broker %s:%s did not accept client '%s' (answer %02x, code %d)",
+			 C.host, C.port, id, (unsigned char)q->k.in.p[0], (unsigned char)q->k.in.p[3]);
 		conn_close(&q->k);
 		return -1;
 	}
@@ -939,7 +939,7 @@ static void *mq_client_main(void *arg)
 			q->seq_of_mid[q->next_mid] = q->id + q->sent * C.clients;
 			q->t_of_mid[q->next_mid] = t;
 			q->sent++;
-			if (!M.qos)
+			if (!M.qos)     /* no PUBACK: counted when written */
 				mq_acked(q, q->next_mid);
 		}
 		if (q->out.len && mq_write(q) < 0)

@@ -581,12 +581,15 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 
 	*found = 0;
 	*wait = 0;
+	/* the lowest pending stage once (an uncorrelated subquery: a
+	 * correlated one ran per row, 5 ms a claim at 400 steps) */
 	berr |= ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
 			 "WHERE s.job = ");
 	berr |= plan_quote_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
-		       "(SELECT min(stage) FROM ferry.steps WHERE job = s.job AND state = 'pending') "
-		       "ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED", max_stage);
+		       "(SELECT min(stage) FROM ferry.steps WHERE job = ", max_stage);
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addstr(&sql, " AND state = 'pending') ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED");
 	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull && (sp = strchr(out.buf, ' ')) != NULL &&
 	    (sp = strchr(sp + 1, ' ')) != NULL) {

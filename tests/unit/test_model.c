@@ -465,6 +465,66 @@ static void format_timestamps(void **state)
 
 /* ---- doubles --------------------------------------------------------------- */
 
+/* The printf loop val_format_double always ran, as the reference for
+ * its printf-free path. */
+static void ref_format(double d, char *out, size_t n)
+{
+	int prec;
+
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(out, n, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			break;
+	}
+}
+
+/* Decimals of every length and scale, their neighbours one ulp away, and
+ * random bit patterns: the same text as the printf loop, every time. */
+static void format_double_fast(void **state)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	char got[64], want[64];
+	long i;
+
+	(void)state;
+	for (i = 0; i < 400000; i++) {
+		double d;
+		uint64_t bits;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		switch (i % 4) {
+		case 0:  /* m / 10^k: what SQLite reals of money and sensors hold */
+			d = (double)(x % 1000000000000000ull >> (x % 40)) / pow(10, (double)(x >> 59));
+			break;
+		case 1:
+			d = (double)(int64_t)(x % 2000001) / 100.0 - 10000.0;
+			break;
+		case 2:  /* a neighbour of a short decimal */
+			d = nextafter((double)(x % 100000) / 1000.0, (x & 1) ? 1e300 : -1e300);
+			break;
+		default:
+			bits = x;
+			memcpy(&d, &bits, sizeof(d));
+			if (isnan(d) || isinf(d))
+				continue;
+		}
+		if (x & 2)
+			d = -d;
+		val_format_double(d, got, sizeof(got));
+		ref_format(d, want, sizeof(want));
+		if (strcmp(got, want))
+			fail_msg("%.17g formats as '%s', the printf loop as '%s'", d, got, want);
+	}
+	val_format_double(1e-4, got, sizeof(got));
+	assert_string_equal(got, "0.0001");
+	val_format_double(-123.45, got, sizeof(got));
+	assert_string_equal(got, "-123.45");
+	val_format_double(999999999999999.0, got, sizeof(got));
+	assert_string_equal(got, "999999999999999");
+	val_format_double(1e15, got, sizeof(got));
+	assert_string_equal(got, "1e+15");
+}
+
 static void format_double(void **state)
 {
 	static const double ds[] = { 0.0, -0.0, 0.1, 0.2, 0.3, 1.0 / 3.0, 0.1 + 0.2,
@@ -510,6 +570,7 @@ int main(void)
 		cmocka_unit_test(civil_days),
 		cmocka_unit_test(format_timestamps),
 		cmocka_unit_test(format_double),
+		cmocka_unit_test(format_double_fast),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,11 @@
 #include "ferry/connector.h"
 #include "ferry/progress.h"
 
+/* A table under this many rows (200000; FERRY_TUNE_SMALL_TABLE in tests)
+ * builds its indexes in well under a second (tune.c) and is not worth
+ * putting in an index's order (copy.c). */
+int64_t copy_small_table(void);
+
 struct run {
 	const struct ferry_copy_opts *o;
 	const char *schema;

@@ -21,7 +21,7 @@
  *   builds   server on this host: cores / (1 + the server's parallel
  *            maintenance workers) side by side, at least one, each with
  *            the server's defaults; only small tables (every table under
- *            SMALL_TABLE rows): one per core, since each such build is
+ *            copy_small_table() rows): one per core, since each such build is
  *            mostly round trips; every big table loaded in the order of
  *            an index: one per core, each without parallel workers
  *            (post.c: no_workers; measured on 2 cores, 5M telemetry rows:
@@ -45,8 +45,6 @@
 #include "copy/run_int.h"
 #include "ferry/alloc.h"
 
-/* A table under this many rows builds its indexes in well under a second. */
-#define SMALL_TABLE 200000
 
 struct where {
 	struct ferry_buf local, mpmw;
@@ -72,6 +70,13 @@ static long client_cores(void)
 	long c = e && atol(e) > 0 ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
 
 	return c < 1 ? 1 : c;
+}
+
+int64_t copy_small_table(void)
+{
+	const char *e = getenv("FERRY_TUNE_SMALL_TABLE");
+
+	return e && atoll(e) > 0 ? atoll(e) : 200000;
 }
 
 int copy_tune(struct run *r, struct ferry_error *err)
@@ -103,7 +108,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 			biggest = r->plan.tables[i].count;
 		/* a table ferry sorts into an index's order builds that index
 		 * from sorted rows and its others without parallel workers */
-		if (r->plan.tables[i].count >= SMALL_TABLE &&
+		if (r->plan.tables[i].count >= copy_small_table() &&
 		    !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered))
 			big_unordered = 1;
 	}
@@ -153,7 +158,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	else
 		plan_strv_pushf(&r->decisions, "jobs 1: %zu chunk%s to copy", r->nchunks,
 				r->nchunks == 1 ? "" : "s");
-	if (biggest > 0 && biggest < SMALL_TABLE && r->builds < cores) {
+	if (biggest > 0 && biggest < copy_small_table() && r->builds < cores) {
 		r->builds = (int)cores;
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %zu tables, "
 				"the biggest %lld rows (small builds are mostly round trips)",

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -777,9 +778,66 @@ int val_json_ok(const char *s, size_t n, int for_jsonb)
 	return j.p == j.e;
 }
 
+/*
+ * The common case without printf: a value in [1e-4, 1e15) that some
+ * decimal m / 10^k with m < 10^15 reads back as.  The smallest such k
+ * gives the digits "%.15g" prints (a double is within half an ulp,
+ * ~1e-16 relative, of that decimal: far inside the 15th digit's
+ * rounding), and m / 10^k is the double strtod makes of that decimal
+ * (both exact, the quotient correctly rounded).  snprintf plus strtod
+ * took ~0.5 us a value, a fifth of ferry's time on a numeric(10,2)
+ * column read from SQLite reals.  -1 when the value is not such a one.
+ */
+static int format_short_fixed(double d, char *out, size_t n)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+				      1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19 };
+	double a = fabs(d), m = 0;
+	char dig[24], *o = out;
+	int k, nd = 0, i;
+	uint64_t u;
+
+	if (!(a >= 1e-4 && a < 1e15) || n < 32)
+		return -1;
+	for (k = 0; k < 20; k++) {
+		m = nearbyint(a * p10[k]);
+		if (m >= 1e15)
+			return -1;
+		if (m / p10[k] == a)
+			break;
+	}
+	if (k == 20)
+		return -1;
+	for (u = (uint64_t)m; u; u /= 10)
+		dig[nd++] = (char)('0' + u % 10);  /* reversed; m >= 1 */
+	if (d < 0)
+		*o++ = '-';
+	if (nd <= k) {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = nd; i < k; i++)
+			*o++ = '0';
+		while (nd)
+			*o++ = dig[--nd];
+	} else {
+		while (nd > k)
+			*o++ = dig[--nd];
+		if (k) {
+			*o++ = '.';
+			while (nd)
+				*o++ = dig[--nd];
+		}
+	}
+	*o = '\0';
+	return (int)(o - out);
+}
+
 int val_format_double(double d, char *out, size_t n)
 {
 	int prec;
+
+	if ((prec = format_short_fixed(d, out, n)) >= 0)
+		return prec;
 
 	if (isnan(d))
 		return snprintf(out, n, "NaN");

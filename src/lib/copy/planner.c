@@ -289,18 +289,6 @@ int plan_parse_type_sql(const char *t, int *type, int32_t *typmod)
 	return 0;
 }
 
-/* What a pre-scan must look at for a candidate type. */
-enum {
-	SCAN_NONE = 0,
-	SCAN_DATE,
-	SCAN_TIMESTAMP,
-	SCAN_JSON,
-	SCAN_BOOL,
-	SCAN_VARCHAR,
-	SCAN_UUID,
-	SCAN_UNTYPED
-};
-
 /* Map a SQLite declared type.  Sets *scan when values must be checked. */
 static void map_decl(struct col_plan *cp, const char *decl, int *scan)
 {
@@ -360,284 +348,6 @@ void plan_col_decl(struct col_plan *cp, const char *decl)
 	int scan;
 
 	map_decl(cp, decl, &scan);
-}
-
-/* ---- pre-scan ---------------------------------------------------------- */
-
-struct scan_col {
-	int kind;        /* SCAN_* */
-	int col;         /* batch column */
-	unsigned classes;/* 1 << FERRY_V_* seen */
-	int64_t nonnull, bad;
-	size_t maxchars;
-	int has_tz;
-	int blob_utf8_bad;
-	int skip;        /* not read: prescan_narrow found nothing to check */
-};
-
-struct scan_state {
-	struct scan_col *cols;
-	size_t n;
-};
-
-static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
-{
-	struct scan_state *ss = ud;
-	size_t r, k;
-
-	for (k = 0; k < ss->n; k++) {
-		struct scan_col *sc = &ss->cols[k];
-
-		if (sc->skip)
-			continue;
-		for (r = 0; r < b->nrows; r++) {
-			const struct ferry_cell *c = ferry_batch_cell(b, r, (size_t)sc->col);
-			const char *s = ferry_cell_bytes(b, c), *why;
-			int64_t us;
-			int32_t days;
-			int tz, v;
-
-			if (c->kind == FERRY_V_NULL)
-				continue;
-			sc->classes |= 1u << c->kind;
-			sc->nonnull++;
-			switch (sc->kind) {
-			case SCAN_DATE:
-				if (c->kind != FERRY_V_TEXT || !val_parse_date(s, c->len, &days))
-					sc->bad++;
-				break;
-			case SCAN_TIMESTAMP:
-				if (c->kind != FERRY_V_TEXT ||
-				    !val_parse_timestamp(s, c->len, &us, &tz, 1))
-					sc->bad++;
-				else if (tz)
-					sc->has_tz = 1;
-				break;
-			case SCAN_JSON:
-				if (c->kind != FERRY_V_TEXT || !val_json_ok(s, c->len, 1))
-					sc->bad++;
-				break;
-			case SCAN_BOOL:
-				if (!((c->kind == FERRY_V_INT && (c->v.i == 0 || c->v.i == 1)) ||
-				      (c->kind == FERRY_V_TEXT && val_parse_bool(s, c->len, &v))))
-					sc->bad++;
-				break;
-			case SCAN_UUID:
-				if (!((c->kind == FERRY_V_BLOB && c->len == 16) ||
-				      (c->kind == FERRY_V_TEXT && (c->len == 36 || c->len == 32))))
-					sc->bad++;
-				break;
-			case SCAN_VARCHAR:
-				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB) {
-					size_t i, n = 0;
-
-					for (i = 0; i < c->len; i++)
-						if (((unsigned char)s[i] & 0xC0) != 0x80)
-							n++;
-					if (n > sc->maxchars)
-						sc->maxchars = n;
-				}
-				break;
-			case SCAN_UNTYPED:
-				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
-					sc->blob_utf8_bad = 1;
-				break;
-			}
-		}
-	}
-	return 0;
-}
-
-/* The type the stored values themselves ask for. */
-static void type_from_classes(struct col_plan *cp, const struct scan_col *sc)
-{
-	unsigned c = sc->classes;
-	unsigned I = 1u << FERRY_V_INT, R = 1u << FERRY_V_REAL,
-		 B = 1u << FERRY_V_BLOB;
-
-	if (c == I)
-		set_type(cp, FERRY_T_INT64, -1);
-	else if (c && !(c & ~(I | R)))
-		set_type(cp, FERRY_T_FLOAT64, -1);
-	else if (c & B)
-		set_type(cp, (c == B || sc->blob_utf8_bad) ? FERRY_T_BYTES : FERRY_T_TEXT, -1);
-	else
-		set_type(cp, FERRY_T_TEXT, -1);
-}
-
-static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
-		   const struct scan_col *sc)
-{
-	const char *was = cp->type_sql ? cp->type_sql : "";
-	char old[64];
-
-	snprintf(old, sizeof(old), "%s", was);
-	switch (sc->kind) {
-	case SCAN_DATE:
-	case SCAN_TIMESTAMP:
-		if (sc->nonnull && sc->bad == sc->nonnull) {
-			type_from_classes(cp, sc);
-			plan_strv_pushf(&pl->warnings,
-				"column '%s.%s' is declared %s but none of its values is a date/time: copied as %s",
-				tp->src->name, cp->src_name, old, cp->type_sql);
-		} else {
-			if (sc->kind == SCAN_TIMESTAMP && sc->has_tz)
-				set_type(cp, FERRY_T_TIMESTAMPTZ, -1);
-			if (sc->bad)
-				plan_strv_pushf(&pl->warnings,
-					"column '%s.%s': %lld of %lld values are not valid dates/times and will be rejected",
-					tp->src->name, cp->src_name, (long long)sc->bad,
-					(long long)sc->nonnull);
-		}
-		break;
-	case SCAN_JSON:
-	case SCAN_BOOL:
-	case SCAN_UUID:
-		if (sc->bad) {
-			if (sc->kind == SCAN_JSON)
-				set_type(cp, FERRY_T_TEXT, -1);
-			else
-				type_from_classes(cp, sc);
-			plan_strv_pushf(&pl->warnings,
-				"column '%s.%s': %lld values are not valid %s: copied as %s",
-				tp->src->name, cp->src_name, (long long)sc->bad, old, cp->type_sql);
-		}
-		break;
-	case SCAN_VARCHAR:
-		if (sc->maxchars > (size_t)cp->typmod) {
-			set_type(cp, FERRY_T_TEXT, -1);
-			plan_strv_pushf(&pl->warnings,
-				"column '%s.%s' is declared %s but holds values of %zu characters: copied as text",
-				tp->src->name, cp->src_name, old, sc->maxchars);
-		}
-		break;
-	case SCAN_UNTYPED:
-		if (sc->classes)
-			type_from_classes(cp, sc);
-		else
-			set_type(cp, FERRY_T_TEXT, -1);
-		break;
-	}
-}
-
-struct agg {
-	int64_t v[64];
-	int n;
-};
-
-static int take_agg(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
-{
-	struct agg *a = ud;
-	int i;
-
-	(void)err;
-	for (i = 0; i < ncols && i < 64; i++)
-		a->v[i] = vals[i] ? strtoll(vals[i], NULL, 10) : -1;  /* max() of no rows */
-	a->n = ncols;
-	return 0;
-}
-
-static void prescan_narrow(ferry_conn *src, const struct table_plan *tp, int *kinds)
-{
-	const struct ferry_conn_ops *ops = ferry_conn_ops_of(src);
-	struct ferry_buf sql = FERRY_BUF_INIT;
-	struct ferry_error e = FERRY_ERROR_INIT;
-	struct agg a = { { 0 }, -1 };
-	size_t i;
-	int berr = 0, n = 0, rc;
-
-	if (strcmp(ops->name, "sqlite") || !ops->query || tp->src->query)
-		return;
-	berr |= ferry_buf_addstr(&sql, "SELECT ");
-	for (i = 0; i < tp->ncols && n < 32; i++) {
-		if (!kinds[i])
-			continue;
-		berr |= ferry_buf_addstr(&sql, n ? ", count(" : "count(");
-		berr |= plan_quote_ident(&sql, tp->cols[i].src_name);
-		berr |= ferry_buf_addstr(&sql, "), max(length(CAST(");
-		berr |= plan_quote_ident(&sql, tp->cols[i].src_name);
-		berr |= ferry_buf_addstr(&sql, " AS BLOB)))");
-		n++;
-	}
-	berr |= ferry_buf_addstr(&sql, " FROM ");
-	berr |= plan_quote_ident(&sql, tp->src->name);
-	if (berr < 0 || n == 0) {
-		ferry_buf_release(&sql);
-		return;
-	}
-	rc = ops->query(src, sql.buf, NULL, 0, take_agg, &a, &e);
-	if (rc == 0 && a.n == 2 * n) {
-		int k = 0;
-
-		for (i = 0; i < tp->ncols && k < n; i++) {
-			int64_t cnt, len;
-
-			if (!kinds[i])
-				continue;
-			cnt = a.v[2 * k];
-			len = a.v[2 * k + 1];
-			k++;
-			if (cnt == 0)
-				kinds[i] = SCAN_NONE;
-			else if (kinds[i] == SCAN_VARCHAR && tp->cols[i].typmod > 0 && len >= 0 &&
-				 len <= tp->cols[i].typmod)
-				kinds[i] = SCAN_NONE;
-		}
-	}
-	ferry_buf_release(&sql);
-}
-
-static int prescan(struct plan *pl, ferry_conn *src, struct table_plan *tp,
-		   const int *kinds, struct ferry_error *err)
-{
-	struct scan_state ss = { 0 };
-	struct ferry_read_spec spec = { 0 };
-	unsigned char *unread;
-	int *read;
-	size_t i, n = 0, nread = 0;
-	int rc = 0;
-
-	for (i = 0; i < tp->ncols; i++)
-		if (kinds[i])
-			n++;
-	if (!n)
-		return 0;
-	ss.cols = ferry_calloc(n, sizeof(*ss.cols));
-	read = ferry_calloc(tp->ncols, sizeof(*read));
-	/* only the scanned columns are read: the recorder's states table has
-	 * 20 columns (blobs among them) and 3 to scan */
-	unread = ferry_calloc(tp->ncols, 1);
-	if (!ss.cols || !read || !unread) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(read, kinds, tp->ncols * sizeof(*read));
-	prescan_narrow(src, tp, read);
-	for (i = 0; i < tp->ncols; i++) {
-		unread[i] = !read[i];
-		nread += read[i] != 0;
-		if (kinds[i]) {
-			ss.cols[ss.n].kind = kinds[i];
-			ss.cols[ss.n].col = (int)i;
-			ss.cols[ss.n].skip = !read[i];
-			ss.n++;
-		}
-	}
-	if (nread) {
-		spec.table = tp->src;
-		spec.unread = unread;
-		rc = ferry_conn_ops_of(src)->read(src, &spec, scan_batch, &ss, err);
-	}
-	/* a column let off by prescan_narrow is decided as one whose values
-	 * all passed */
-	if (rc == 0)
-		for (i = 0; i < ss.n; i++)
-			decide(pl, tp, &tp->cols[ss.cols[i].col], &ss.cols[i]);
-out:
-	ferry_free(unread);
-	ferry_free(read);
-	ferry_free(ss.cols);
-	return rc;
 }
 
 /* ---- the plan ---------------------------------------------------------- */
@@ -736,8 +446,8 @@ int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err)
 }
 
 static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
-		      ferry_conn *src, struct table_plan *tp,
-		      const struct ferry_table *target, struct ferry_error *err)
+		      struct table_plan *tp, const struct ferry_table *target, int **kinds,
+		      struct ferry_error *err)
 {
 	int berr = 0;
 	const struct ferry_table *t = tp->src;
@@ -853,12 +563,24 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		k++;
 	}
 	tp->ncols = k;
-	if (!target && (rc = prescan(pl, src, tp, scan, err)) < 0) {
-		ferry_error_prefix(err, "cannot pre-scan table '%s'", t->name);
-		goto out;
+	if (!target) {  /* plan_prescan reads these, plan_table_finish follows */
+		*kinds = scan;
+		scan = NULL;
 	}
-	/* defaults, identity (after types are final) */
-	for (i = 0, k = 0; i < t->ncols && !target; i++) {
+out:
+	ferry_free(names);
+	ferry_free(scan);
+	return rc;
+}
+
+/* Defaults and identity, once the pre-scan has made the types final. */
+static void plan_table_finish(struct plan *pl, const struct ferry_copy_opts *o,
+			      struct table_plan *tp)
+{
+	const struct ferry_table *t = tp->src;
+	size_t i, k;
+
+	for (i = 0, k = 0; i < t->ncols; i++) {
 		const struct ferry_column *sc = &t->cols[i];
 		struct col_plan *cp;
 
@@ -881,10 +603,6 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 					t->name, sc->name, sc->default_sql, cp->type_sql);
 		}
 	}
-out:
-	ferry_free(names);
-	ferry_free(scan);
-	return rc;
 }
 
 /*
@@ -953,15 +671,18 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 	       struct ferry_error *err)
 {
 	char **names;
-	size_t i;
+	struct plan_scan *jobs;
+	size_t i, njobs = 0;
 	int rc = 0;
 
 	if ((rc = plan_check_filters(o->include, o->exclude, scat, err)) < 0)
 		return rc;
 	pl->tables = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(*pl->tables));
 	names = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(char *));
-	if (!pl->tables || !names) {
+	jobs = ferry_calloc(scat->ntables ? scat->ntables : 1, sizeof(*jobs));
+	if (!pl->tables || !names || !jobs) {
 		ferry_free(names);
+		ferry_free(jobs);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	for (i = 0; i < scat->ntables; i++) {
@@ -991,11 +712,26 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 			break;
 		}
 		pl->ntables++;
-		if ((rc = plan_table(pl, o, src, tp,
+		jobs[njobs].tp = tp;
+		if ((rc = plan_table(pl, o, tp,
 				     (o->data_only || (target && o->truncate && !o->drop)) ? target : NULL,
-				     err)) < 0)
+				     &jobs[njobs].kinds, err)) < 0)
 			break;
+		if (jobs[njobs].kinds)
+			njobs++;
 	}
+	/* the scans side by side, then each table's types and defaults in
+	 * order, so the warnings come out as a serial scan gives them */
+	if (rc == 0 && (rc = plan_prescan(pl, o->src, src, jobs, njobs, err)) == 0)
+		for (i = 0; i < njobs; i++) {
+			plan_prescan_decide(pl, &jobs[i]);
+			plan_table_finish(pl, o, jobs[i].tp);
+		}
+	for (i = 0; i <= njobs && i < scat->ntables; i++) {
+		plan_prescan_release(&jobs[i]);
+		ferry_free(jobs[i].kinds);
+	}
+	ferry_free(jobs);
 	for (i = 0; rc == 0 && i < scat->nnotes; i++)
 		plan_strv_pushf(&pl->warnings, "%s", scat->notes[i]);
 	if (rc == 0)

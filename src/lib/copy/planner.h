@@ -56,6 +56,36 @@ char *plan_translate_default(const struct col_plan *cp, const char *d);
 void plan_col_type(struct col_plan *cp, int type, int32_t typmod);
 void plan_col_decl(struct col_plan *cp, const char *decl);
 
+/* What a pre-scan (prescan.c) must look at for a candidate type. */
+enum {
+	SCAN_NONE = 0,
+	SCAN_DATE,
+	SCAN_TIMESTAMP,
+	SCAN_JSON,
+	SCAN_BOOL,
+	SCAN_VARCHAR,
+	SCAN_UUID,
+	SCAN_UNTYPED
+};
+
+/* One table's pre-scan: kinds[i] is the SCAN_* of column i of tp. */
+struct plan_scan {
+	struct table_plan *tp;
+	int *kinds;
+	void *state;  /* prescan.c's, between the scan and the decisions */
+	int rc;
+	struct ferry_error err;
+};
+
+/* Scan every table of jobs (side by side on their own connections to
+ * src_url when there are several and the cores to run them); src is the
+ * plan's own source connection.  Then plan_prescan_decide each job, in
+ * order: the scanned columns' types, warnings added to pl. */
+int plan_prescan(struct plan *pl, const char *src_url, ferry_conn *src,
+		 struct plan_scan *jobs, size_t n, struct ferry_error *err);
+void plan_prescan_decide(struct plan *pl, struct plan_scan *job);
+void plan_prescan_release(struct plan_scan *job);
+
 int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 		     const char *schema, struct ferry_buf *b);
 /*

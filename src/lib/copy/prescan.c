@@ -1,0 +1,379 @@
+/*
+ * prescan.c - the copy planner's pre-scan: a SQLite column's declared
+ * type is a wish, so before a table is created ferry reads the values of
+ * the columns whose type they could contradict (dates that are not, JSON
+ * that does not parse, varchar values longer than declared, columns
+ * without a declared type) and decides the target type from what is
+ * there, with a warning.  Tables are scanned side by side, each reader on
+ * its own connection, when there are several and the cores for them: the
+ * server waits meanwhile (bench/run's appdb: 40 tables, two DATETIME
+ * columns each).  The decisions are made table by table in order, so the
+ * warnings come out as a serial scan gives them.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "copy/planner.h"
+#include "ferry/alloc.h"
+#include "ferry/registry.h"
+#include "model/value.h"
+
+struct scan_col {
+	int kind;        /* SCAN_* */
+	int col;         /* batch column */
+	unsigned classes;/* 1 << FERRY_V_* seen */
+	int64_t nonnull, bad;
+	size_t maxchars;
+	int has_tz;
+	int blob_utf8_bad;
+	int skip;        /* not read: prescan_narrow found nothing to check */
+};
+
+struct scan_state {
+	struct scan_col *cols;
+	size_t n;
+};
+
+static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
+{
+	struct scan_state *ss = ud;
+	size_t r, k;
+
+	for (k = 0; k < ss->n; k++) {
+		struct scan_col *sc = &ss->cols[k];
+
+		if (sc->skip)
+			continue;
+		for (r = 0; r < b->nrows; r++) {
+			const struct ferry_cell *c = ferry_batch_cell(b, r, (size_t)sc->col);
+			const char *s = ferry_cell_bytes(b, c), *why;
+			int64_t us;
+			int32_t days;
+			int tz, v;
+
+			if (c->kind == FERRY_V_NULL)
+				continue;
+			sc->classes |= 1u << c->kind;
+			sc->nonnull++;
+			switch (sc->kind) {
+			case SCAN_DATE:
+				if (c->kind != FERRY_V_TEXT || !val_parse_date(s, c->len, &days))
+					sc->bad++;
+				break;
+			case SCAN_TIMESTAMP:
+				if (c->kind != FERRY_V_TEXT ||
+				    !val_parse_timestamp(s, c->len, &us, &tz, 1))
+					sc->bad++;
+				else if (tz)
+					sc->has_tz = 1;
+				break;
+			case SCAN_JSON:
+				if (c->kind != FERRY_V_TEXT || !val_json_ok(s, c->len, 1))
+					sc->bad++;
+				break;
+			case SCAN_BOOL:
+				if (!((c->kind == FERRY_V_INT && (c->v.i == 0 || c->v.i == 1)) ||
+				      (c->kind == FERRY_V_TEXT && val_parse_bool(s, c->len, &v))))
+					sc->bad++;
+				break;
+			case SCAN_UUID:
+				if (!((c->kind == FERRY_V_BLOB && c->len == 16) ||
+				      (c->kind == FERRY_V_TEXT && (c->len == 36 || c->len == 32))))
+					sc->bad++;
+				break;
+			case SCAN_VARCHAR:
+				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB) {
+					size_t i, n = 0;
+
+					for (i = 0; i < c->len; i++)
+						if (((unsigned char)s[i] & 0xC0) != 0x80)
+							n++;
+					if (n > sc->maxchars)
+						sc->maxchars = n;
+				}
+				break;
+			case SCAN_UNTYPED:
+				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
+					sc->blob_utf8_bad = 1;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The type the stored values themselves ask for. */
+static void type_from_classes(struct col_plan *cp, const struct scan_col *sc)
+{
+	unsigned c = sc->classes;
+	unsigned I = 1u << FERRY_V_INT, R = 1u << FERRY_V_REAL,
+		 B = 1u << FERRY_V_BLOB;
+
+	if (c == I)
+		plan_col_type(cp, FERRY_T_INT64, -1);
+	else if (c && !(c & ~(I | R)))
+		plan_col_type(cp, FERRY_T_FLOAT64, -1);
+	else if (c & B)
+		plan_col_type(cp, (c == B || sc->blob_utf8_bad) ? FERRY_T_BYTES : FERRY_T_TEXT, -1);
+	else
+		plan_col_type(cp, FERRY_T_TEXT, -1);
+}
+
+static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
+		   const struct scan_col *sc)
+{
+	const char *was = cp->type_sql ? cp->type_sql : "";
+	char old[64];
+
+	snprintf(old, sizeof(old), "%s", was);
+	switch (sc->kind) {
+	case SCAN_DATE:
+	case SCAN_TIMESTAMP:
+		if (sc->nonnull && sc->bad == sc->nonnull) {
+			type_from_classes(cp, sc);
+			plan_strv_pushf(&pl->warnings,
+				"column '%s.%s' is declared %s but none of its values is a date/time: copied as %s",
+				tp->src->name, cp->src_name, old, cp->type_sql);
+		} else {
+			if (sc->kind == SCAN_TIMESTAMP && sc->has_tz)
+				plan_col_type(cp, FERRY_T_TIMESTAMPTZ, -1);
+			if (sc->bad)
+				plan_strv_pushf(&pl->warnings,
+					"column '%s.%s': %lld of %lld values are not valid dates/times and will be rejected",
+					tp->src->name, cp->src_name, (long long)sc->bad,
+					(long long)sc->nonnull);
+		}
+		break;
+	case SCAN_JSON:
+	case SCAN_BOOL:
+	case SCAN_UUID:
+		if (sc->bad) {
+			if (sc->kind == SCAN_JSON)
+				plan_col_type(cp, FERRY_T_TEXT, -1);
+			else
+				type_from_classes(cp, sc);
+			plan_strv_pushf(&pl->warnings,
+				"column '%s.%s': %lld values are not valid %s: copied as %s",
+				tp->src->name, cp->src_name, (long long)sc->bad, old, cp->type_sql);
+		}
+		break;
+	case SCAN_VARCHAR:
+		if (sc->maxchars > (size_t)cp->typmod) {
+			plan_col_type(cp, FERRY_T_TEXT, -1);
+			plan_strv_pushf(&pl->warnings,
+				"column '%s.%s' is declared %s but holds values of %zu characters: copied as text",
+				tp->src->name, cp->src_name, old, sc->maxchars);
+		}
+		break;
+	case SCAN_UNTYPED:
+		if (sc->classes)
+			type_from_classes(cp, sc);
+		else
+			plan_col_type(cp, FERRY_T_TEXT, -1);
+		break;
+	}
+}
+
+struct agg {
+	int64_t v[64];
+	int n;
+};
+
+static int take_agg(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct agg *a = ud;
+	int i;
+
+	(void)err;
+	for (i = 0; i < ncols && i < 64; i++)
+		a->v[i] = vals[i] ? strtoll(vals[i], NULL, 10) : -1;  /* max() of no rows */
+	a->n = ncols;
+	return 0;
+}
+
+static void prescan_narrow(ferry_conn *src, const struct table_plan *tp, int *kinds)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(src);
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	struct agg a = { { 0 }, -1 };
+	size_t i;
+	int berr = 0, n = 0, rc;
+
+	if (strcmp(ops->name, "sqlite") || !ops->query || tp->src->query)
+		return;
+	berr |= ferry_buf_addstr(&sql, "SELECT ");
+	for (i = 0; i < tp->ncols && n < 32; i++) {
+		if (!kinds[i])
+			continue;
+		berr |= ferry_buf_addstr(&sql, n ? ", count(" : "count(");
+		berr |= plan_quote_ident(&sql, tp->cols[i].src_name);
+		berr |= ferry_buf_addstr(&sql, "), max(length(CAST(");
+		berr |= plan_quote_ident(&sql, tp->cols[i].src_name);
+		berr |= ferry_buf_addstr(&sql, " AS BLOB)))");
+		n++;
+	}
+	berr |= ferry_buf_addstr(&sql, " FROM ");
+	berr |= plan_quote_ident(&sql, tp->src->name);
+	if (berr < 0 || n == 0) {
+		ferry_buf_release(&sql);
+		return;
+	}
+	rc = ops->query(src, sql.buf, NULL, 0, take_agg, &a, &e);
+	if (rc == 0 && a.n == 2 * n) {
+		int k = 0;
+
+		for (i = 0; i < tp->ncols && k < n; i++) {
+			int64_t cnt, len;
+
+			if (!kinds[i])
+				continue;
+			cnt = a.v[2 * k];
+			len = a.v[2 * k + 1];
+			k++;
+			if (cnt == 0)
+				kinds[i] = SCAN_NONE;
+			else if (kinds[i] == SCAN_VARCHAR && tp->cols[i].typmod > 0 && len >= 0 &&
+				 len <= tp->cols[i].typmod)
+				kinds[i] = SCAN_NONE;
+		}
+	}
+	ferry_buf_release(&sql);
+}
+
+/* Read tp's columns to check (all of kinds, less those prescan_narrow
+ * lets off) into ss; every column of kinds gets a scan_col. */
+static int scan_one(ferry_conn *src, struct table_plan *tp, const int *kinds,
+		    struct scan_state *ss, struct ferry_error *err)
+{
+	struct ferry_read_spec spec = { 0 };
+	unsigned char *unread;
+	int *read;
+	size_t i, n = 0, nread = 0;
+	int rc = 0;
+
+	for (i = 0; i < tp->ncols; i++)
+		if (kinds[i])
+			n++;
+	if (!n)
+		return 0;
+	ss->cols = ferry_calloc(n, sizeof(*ss->cols));
+	read = ferry_calloc(tp->ncols, sizeof(*read));
+	/* only the scanned columns are read: the recorder's states table has
+	 * 20 columns (blobs among them) and 3 to scan */
+	unread = ferry_calloc(tp->ncols, 1);
+	if (!ss->cols || !read || !unread) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(read, kinds, tp->ncols * sizeof(*read));
+	prescan_narrow(src, tp, read);
+	for (i = 0; i < tp->ncols; i++) {
+		unread[i] = !read[i];
+		nread += read[i] != 0;
+		if (kinds[i]) {
+			ss->cols[ss->n].kind = kinds[i];
+			ss->cols[ss->n].col = (int)i;
+			ss->cols[ss->n].skip = !read[i];
+			ss->n++;
+		}
+	}
+	if (nread) {
+		spec.table = tp->src;
+		spec.unread = unread;
+		rc = ferry_conn_ops_of(src)->read(src, &spec, scan_batch, ss, err);
+		if (rc < 0)
+			ferry_error_prefix(err, "cannot pre-scan table '%s'", tp->src->name);
+	}
+out:
+	ferry_free(unread);
+	ferry_free(read);
+	return rc;
+}
+
+struct pool {
+	struct plan_scan *jobs;
+	size_t n;
+	atomic_size_t next;
+	const char *url;
+};
+
+static void *scan_main(void *arg)
+{
+	struct pool *p = arg;
+	ferry_conn *c = NULL;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	size_t i;
+
+	if (ferry_conn_open(p->url, FERRY_OPEN_READONLY, &c, &e) < 0)
+		return NULL;  /* the tables it would have taken wait for the others */
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		struct plan_scan *j = &p->jobs[i];
+
+		j->rc = scan_one(c, j->tp, j->kinds, j->state, &j->err);
+	}
+	ferry_conn_close(c);
+	return NULL;
+}
+
+int plan_prescan(struct plan *pl, const char *src_url, ferry_conn *src,
+		 struct plan_scan *jobs, size_t n, struct ferry_error *err)
+{
+	struct pool p = { jobs, n, 0, src_url };
+	pthread_t th[8];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i, k, nth = 0, want;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		jobs[i].rc = 0;
+		jobs[i].err = (struct ferry_error)FERRY_ERROR_INIT;
+		if (!(jobs[i].state = ferry_calloc(1, sizeof(struct scan_state))))
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	want = cores > 1 ? (size_t)cores : 1;
+	if (want > n)
+		want = n;
+	if (want > 8)
+		want = 8;
+	/* helpers on their own connections (SQLite only: a file every
+	 * connection opens cheaply); this thread scans on src meanwhile */
+	if (rc == 0 && want > 1 && src_url && !strcmp(ferry_conn_ops_of(src)->name, "sqlite"))
+		for (k = 0; k + 1 < want; k++)
+			if (pthread_create(&th[nth], NULL, scan_main, &p) == 0)
+				nth++;
+	while (rc == 0 && (i = atomic_fetch_add(&p.next, 1)) < n)
+		jobs[i].rc = scan_one(src, jobs[i].tp, jobs[i].kinds, jobs[i].state, &jobs[i].err);
+	for (k = 0; k < nth; k++)
+		pthread_join(th[k], NULL);
+	for (i = 0; rc == 0 && i < n; i++)
+		if (jobs[i].rc < 0) {
+			*err = jobs[i].err;
+			rc = jobs[i].rc;
+		}
+	return rc;
+}
+
+/* A column let off by prescan_narrow is decided as one whose values all
+ * passed. */
+void plan_prescan_decide(struct plan *pl, struct plan_scan *job)
+{
+	struct scan_state *ss = job->state;
+	size_t k;
+
+	for (k = 0; ss && k < ss->n; k++)
+		decide(pl, job->tp, &job->tp->cols[ss->cols[k].col], &ss->cols[k]);
+}
+
+void plan_prescan_release(struct plan_scan *job)
+{
+	struct scan_state *ss = job->state;
+
+	if (ss)
+		ferry_free(ss->cols);
+	ferry_free(ss);
+	job->state = NULL;
+}

@@ -175,4 +175,31 @@ t_run "$FERRY" copy -q --json "sqlite://$T/src.db" "$url3"
 assert_eq "--json exit code" "$T_RC" 0
 assert_eq "--json parses, totals" "$(printf '%s' "$T_OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d["written"], len(d["tables"]), sorted(d["phases"]))')" \
 	"ok 17 9 ['constraints', 'data', 'indexes', 'schema', 'sequences']"
+# foreign keys: added NOT VALID, then validated side by side; rows that
+# break one (SQLite with foreign keys off) leave it NOT VALID, with a
+# warning naming the statement that validates it, and the others valid;
+# a composite key and a key named past 63 bytes keep working
+sqlite3 "$T/fk.db" <<'EOF2'
+CREATE TABLE parent (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b TEXT NOT NULL, UNIQUE (a, b));
+CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id),
+	pa INTEGER, pb TEXT, FOREIGN KEY (pa, pb) REFERENCES parent (a, b));
+CREATE TABLE orphans (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));
+CREATE TABLE a_table_name_long_enough_to_push_its_key_name_past_sixty_three (
+	id INTEGER PRIMARY KEY, parent_id_with_a_long_name_too INTEGER REFERENCES parent (id));
+INSERT INTO parent VALUES (1, 10, 'x'), (2, 20, 'y');
+INSERT INTO child VALUES (1, 1, 10, 'x'), (2, 2, 20, 'y'), (3, NULL, NULL, NULL);
+INSERT INTO orphans VALUES (1, 1), (2, 99);
+INSERT INTO a_table_name_long_enough_to_push_its_key_name_past_sixty_three VALUES (1, 2);
+EOF2
+url4=$(new_db copy_shapes_fk)
+t_run "$FERRY" copy "sqlite://$T/fk.db" "$url4"
+assert_eq "foreign keys: exit code" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+assert_eq "foreign keys: valid except the orphaned one" "$(pg_q "$url4" "SELECT string_agg(conrelid::regclass || ':' || pg_get_constraintdef(oid) || ':' || convalidated, ' | ' ORDER BY conrelid::regclass::text, conname)
+	FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace")" \
+	"a_table_name_long_enough_to_push_its_key_name_past_sixty_three:FOREIGN KEY (parent_id_with_a_long_name_too) REFERENCES parent(id):true | child:FOREIGN KEY (pa, pb) REFERENCES parent(a, b):true | child:FOREIGN KEY (parent_id) REFERENCES parent(id):true | orphans:FOREIGN KEY (parent_id) REFERENCES parent(id) NOT VALID:false"
+assert_contains "foreign keys: the orphans in a warning" "$T_OUT$T_ERR" "foreign key added NOT VALID because existing rows violate it"
+assert_contains "foreign keys: the warning says how to validate" "$T_OUT$T_ERR" 'VALIDATE CONSTRAINT "orphans_parent_id_fkey"'
+pg_q "$url4" "DELETE FROM orphans WHERE id = 2; ALTER TABLE orphans VALIDATE CONSTRAINT orphans_parent_id_fkey" >/dev/null
+assert_eq "foreign keys: valid once the rows are fixed" "$(pg_q "$url4" "SELECT convalidated FROM pg_constraint WHERE conname = 'orphans_parent_id_fkey'")" t
 t_done

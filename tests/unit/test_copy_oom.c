@@ -75,7 +75,7 @@ static struct table_plan table = {
 /* The statements of one plan_ddl_post_load run. */
 struct post {
 	struct plan pl;
-	struct strv keys, idx, attach, fks;
+	struct strv keys, idx, attach, fks, checks;
 };
 
 static int post_run(struct post *p)
@@ -84,7 +84,7 @@ static int post_run(struct post *p)
 	p->pl.tables = &table;
 	p->pl.ntables = 1;
 	return plan_ddl_post_load(&p->pl, &table, "my\"schema", &p->keys, &p->idx,
-				  &p->attach, &p->fks);
+				  &p->attach, &p->fks, &p->checks);
 }
 
 static void post_release(struct post *p)
@@ -93,6 +93,7 @@ static void post_release(struct post *p)
 	plan_strv_release(&p->idx);
 	plan_strv_release(&p->attach);
 	plan_strv_release(&p->fks);
+	plan_strv_release(&p->checks);
 	plan_strv_release(&p->pl.warnings);
 	plan_strv_release(&p->pl.renames);
 	plan_strv_release(&p->pl.keynames);
@@ -161,9 +162,13 @@ static void post_load_never_cut(void **state)
 	assert_int_equal(ref.idx.n, 2);
 	assert_int_equal(ref.attach.n, 2);
 	assert_int_equal(ref.fks.n, 1);
-	assert_string_equal(ref.fks.v[0], "ALTER TABLE \"my\"\"schema\".\"states\" ADD FOREIGN KEY "
+	assert_string_equal(ref.fks.v[0], "ALTER TABLE \"my\"\"schema\".\"states\" ADD CONSTRAINT "
+			    "\"states_old_state_id_fkey\" FOREIGN KEY "
 			    "(\"old_state_id\") REFERENCES \"my\"\"schema\".\"states\" (\"id\") "
-			    "ON DELETE CASCADE");
+			    "ON DELETE CASCADE NOT VALID");
+	assert_int_equal(ref.checks.n, 1);
+	assert_string_equal(ref.checks.v[0], "ALTER TABLE \"my\"\"schema\".\"states\" VALIDATE "
+			    "CONSTRAINT \"states_old_state_id_fkey\"");
 	assert_string_equal(ref.idx.v[0], "CREATE INDEX \"ix_states_entity_state\" ON "
 			    "\"my\"\"schema\".\"states\" (\"entity\"\"id\", (lower(\"state\")) DESC)"
 			    " WHERE \"state\" <> 'it''s'");
@@ -176,6 +181,7 @@ static void post_load_never_cut(void **state)
 			assert_same_list(&p.idx, &ref.idx);
 			assert_same_list(&p.attach, &ref.attach);
 			assert_same_list(&p.fks, &ref.fks);
+			assert_same_list(&p.checks, &ref.checks);
 			done = 1;
 		} else {
 			assert_int_equal(rc, FERRY_ENOMEM);

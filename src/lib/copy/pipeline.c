@@ -1118,7 +1118,15 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 			goto out;
 		}
 		ops->exec(c, "ROLLBACK TO SAVEPOINT ferry_step", NULL);
-		if (stage == STAGE_FKEYS) {
+		if (strstr(stmt.buf, " VALIDATE CONSTRAINT ")) {
+			/* SQLite often runs with foreign keys off and holds
+			 * orphans: the key stays, for new rows, unvalidated */
+			berr |= ferry_buf_addf(&note, "foreign key added NOT VALID because existing rows "
+				       "violate it (%s); fix the rows, then run %.300s", e.msg, stmt.buf);
+		} else if (stage == STAGE_FKEYS && strstr(stmt.buf, " NOT VALID")) {
+			failed = 1;
+			berr |= ferry_buf_addf(&note, "cannot add '%.300s': %s", stmt.buf, e.msg);
+		} else if (stage == STAGE_FKEYS) {
 			/* SQLite often runs with foreign keys off and holds orphans:
 			 * keep the constraint for new rows, unvalidated */
 			struct ferry_buf nv = FERRY_BUF_INIT;

@@ -977,10 +977,47 @@ static int key_index(struct plan *pl, const struct table_plan *tp, const char *s
 	return berr;
 }
 
+/*
+ * A foreign key's name as PostgreSQL gives it, table_col1_col2_fkey
+ * (shortened past 63 bytes), unique among tp's keys in taken.
+ */
+static int fk_name(const struct table_plan *tp, const struct ferry_fk *f, struct strv *taken,
+		   struct ferry_buf *out)
+{
+	int berr = 0;
+	struct ferry_buf b = FERRY_BUF_INIT;
+	unsigned salt = 0;
+	size_t k;
+	char *name;
+
+	berr |= ferry_buf_addstr(&b, tp->dst_name);
+	for (k = 0; k < f->ncols; k++) {
+		const struct col_plan *cp = find_col(tp, f->from[k]);
+
+		berr |= ferry_buf_addch(&b, '_');
+		berr |= ferry_buf_addstr(&b, cp ? cp->dst_name : f->from[k]);
+	}
+	berr |= ferry_buf_addstr(&b, "_fkey");
+	name = berr < 0 ? NULL : shorten(b.buf, 0);
+	while (name && name_taken(taken->v, taken->n, name)) {
+		ferry_free(name);
+		name = shorten(b.buf, ++salt);
+	}
+	ferry_buf_release(&b);
+	if (!name)
+		return FERRY_ENOMEM;
+	ferry_buf_clear(out);
+	berr |= ferry_buf_addstr(out, name);
+	berr |= plan_strv_push(taken, name);
+	return berr;
+}
+
 int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
-		  struct strv *fks)
+		  struct strv *fks, struct strv *validates)
 {
+	struct strv fknames = { 0 };
+	struct ferry_buf fkname = FERRY_BUF_INIT;
 	int berr = 0;
 	const struct ferry_table *t = tp->src;
 	struct ferry_buf b = FERRY_BUF_INIT;
@@ -1076,7 +1113,15 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		}
 		berr |= ferry_buf_addstr(&b, "ALTER TABLE ");
 		berr |= plan_qualified(&b, schema, tp->dst_name);
-		berr |= ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
+		if (validates) {
+			/* named as PostgreSQL names it, so the VALIDATE can */
+			berr |= fk_name(tp, f, &fknames, &fkname);
+			berr |= ferry_buf_addstr(&b, " ADD CONSTRAINT ");
+			berr |= plan_quote_ident(&b, fkname.buf);
+			berr |= ferry_buf_addstr(&b, " FOREIGN KEY ");
+		} else {
+			berr |= ferry_buf_addstr(&b, " ADD FOREIGN KEY ");
+		}
 		if (col_list(&b, tp, f->from, f->ncols) < 0) {
 			berr |= ferry_buf_error(&b);
 			ferry_buf_release(&b);
@@ -1096,9 +1141,21 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 			berr |= ferry_buf_addf(&b, " ON DELETE %s", f->on_delete);
 		if (f->on_update && strcasecmp(f->on_update, "NO ACTION"))
 			berr |= ferry_buf_addf(&b, " ON UPDATE %s", f->on_update);
+		if (validates)
+			berr |= ferry_buf_addstr(&b, " NOT VALID");
 		if (berr == 0)
 			berr = plan_strv_push(fks, ferry_buf_detach(&b, NULL));
+		if (validates && berr == 0) {
+			berr |= ferry_buf_addstr(&b, "ALTER TABLE ");
+			berr |= plan_qualified(&b, schema, tp->dst_name);
+			berr |= ferry_buf_addstr(&b, " VALIDATE CONSTRAINT ");
+			berr |= plan_quote_ident(&b, fkname.buf);
+			if (berr == 0)
+				berr = plan_strv_push(validates, ferry_buf_detach(&b, NULL));
+		}
 	}
 	ferry_buf_release(&b);
+	ferry_buf_release(&fkname);
+	plan_strv_release(&fknames);
 	return berr < 0 ? FERRY_ENOMEM : 0;
 }

@@ -91,12 +91,16 @@ int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
 /*
  * What to run after the load: key indexes (PK, UNIQUE) and other indexes,
  * which can be built at the same time, then the statements that attach the
- * key indexes as constraints, then foreign keys.  FERRY_ENOMEM when a
- * statement could not be built whole (the lists then hold only whole ones).
+ * key indexes as constraints, then foreign keys.  With validates, each
+ * foreign key is named and added NOT VALID in fks, and validated by its
+ * statement in validates, to run after every one of fks has committed
+ * (validations then run side by side: see post.c); without, fks add and
+ * validate in one.  FERRY_ENOMEM when a statement could not be built whole
+ * (the lists then hold only whole ones).
  */
 int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
-		  struct strv *fks);
+		  struct strv *fks, struct strv *validates);
 
 /* Quoted names and literals onto b: 0, or the buffer's sticky error. */
 int plan_quote_ident(struct ferry_buf *b, const char *name);

@@ -100,6 +100,15 @@ assert_contains "big table in key ranges: builds one at a time" "$T_OUT" \
 assert_eq "big table in key ranges: builds with the server's workers" "$(pg_q "$url" "$nw")" "0|2"
 assert_eq "big table: in index order == in key ranges" \
 	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
+# a third index to build: two builds side by side, each with the workers
+cp "$T/big.db" "$T/big3.db"
+sqlite3 "$T/big3.db" "CREATE INDEX ix_telemetry_ts ON telemetry (ts)"
+url=$(new_db auto_big_three)
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big3.db" "$url"
+assert_eq "big table, three builds: exit code" "$T_RC" 0
+assert_contains "big table, three builds: two side by side" "$T_OUT" \
+	"index builds up to 2 side by side with the server's defaults"
+assert_eq "big table, three builds: with the server's workers" "$(pg_q "$url" "$nw")" "0|3"
 
 # a bigger machine: up to 4 streams (cores / 2), the ramp starting with
 # one; small chunks so that there are many to share

@@ -105,7 +105,7 @@ int ferry_buf_setlen(struct ferry_buf *b, size_t len)
 	return 0;
 }
 
-int ferry_buf_add(struct ferry_buf *b, const void *data, size_t n)
+int ferry_buf_add_slow(struct ferry_buf *b, const void *data, size_t n)
 {
 	int rc;
 

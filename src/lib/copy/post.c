@@ -77,14 +77,14 @@ static void no_workers(struct strv *list, size_t from)
  */
 static int add_col(struct strv *cols, const struct table_plan *tp, const char *src_name)
 {
-	size_t k;
+	size_t i, k;
 
 	for (k = 0; k < tp->ncols; k++)
 		if (!strcmp(tp->cols[k].src_name, src_name))
 			break;
 	if (k == tp->ncols)
 		return 0;
-	for (size_t i = 0; i < cols->n; i++)
+	for (i = 0; i < cols->n; i++)
 		if (!strcmp(cols->v[i], tp->cols[k].dst_name))
 			return 0;
 	return plan_strv_push(cols, ferry_strdup(tp->cols[k].dst_name));
@@ -268,6 +268,7 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 	int *stages = NULL;
 	size_t nbuilds = 0;
 	double t0 = ferry_now();
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc, n;
 
 	if ((rc = copy_mwm_sql(r, &mwm, err)) < 0)
@@ -288,15 +289,11 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 	 * order of an index builds without parallel workers (no_workers);
 	 * one at a time, every build runs as the server runs it by default.
 	 */
-	{
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-		if (cores < 1)
-			cores = 1;
-		n = r->builds > 0 ? r->builds : (int)(cores < r->jobs ? cores : r->jobs);
-		if (n < 1)
-			n = 1;
-	}
+	if (cores < 1)
+		cores = 1;
+	n = r->builds > 0 ? r->builds : (int)(cores < r->jobs ? cores : r->jobs);
+	if (n < 1)
+		n = 1;
 	if (post_steps(r, &stmts, &stages, &nbuilds, n > 1) < 0 || (!stages && stmts.n)) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -316,7 +313,6 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 	{
 		if (nbuilds > 0 && (size_t)n > nbuilds)
 			n = (int)nbuilds;
-		/* stage by stage, so each phase reports its own time */
 		/*
 		 * Stage by stage, so each phase reports its own time.  The
 		 * foreign keys are added NOT VALID (a moment each, but under a
@@ -336,7 +332,6 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 			{ STAGE_SEQUENCES, FERRY_PHASE_CONSTRAINTS, 1 },
 			{ STAGE_VIEWS, FERRY_PHASE_SEQUENCES, 0 },
 		};
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 		size_t i;
 
 		for (i = 0; i < sizeof(order) / sizeof(order[0]) && rc == 0; i++) {

@@ -47,7 +47,6 @@
 #include "copy/run_int.h"
 #include "ferry/alloc.h"
 
-
 struct where {
 	struct ferry_buf local, mpmw;
 };

@@ -109,20 +109,17 @@ int ferry_buf_add_slow(struct ferry_buf *b, const void *data, size_t n)
 {
 	int rc;
 
+	const char *p = data;
+	size_t at = (size_t)-1;
+
 	if (n == 0)
 		return b->err;
-	if (b->alloc && (const char *)data >= b->buf && (const char *)data < b->buf + b->alloc) {
-		/* appending a part of b to itself: growing may move it */
-		size_t at = (size_t)((const char *)data - b->buf);
-
-		if ((rc = ferry_buf_grow(b, n)) < 0)
-			return rc;
-		memmove(b->buf + b->len, b->buf + at, n);
-	} else {
-		if ((rc = ferry_buf_grow(b, n)) < 0)
-			return rc;
-		memcpy(b->buf + b->len, data, n);
-	}
+	/* appending a part of b to itself: growing may move it */
+	if (b->alloc && p >= b->buf && p < b->buf + b->alloc)
+		at = (size_t)(p - b->buf);
+	if ((rc = ferry_buf_grow(b, n)) < 0)
+		return rc;
+	memcpy(b->buf + b->len, at != (size_t)-1 ? b->buf + at : p, n);
 	b->len += n;
 	b->buf[b->len] = '\0';
 	return 0;

@@ -58,6 +58,11 @@ kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 assert_eq "killed inside a COPY: no chunk half-committed" \
 	"$(pg_q "$url" "SELECT (SELECT count(*) FROM states) = coalesce((SELECT sum(rows_written) FROM ferry.progress WHERE state = 'done' AND stream = 'states'), 0)")" t
+# autovacuum stays off on the tables ferry created until the post-load
+# steps are done: a VACUUM of a loaded table made each build wait 1 s
+relopts() { pg_q "$url" "SELECT coalesce(string_agg(DISTINCT array_to_string(reloptions, ','), ';'), '-') FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"; }
+assert_eq "killed inside a COPY: autovacuum off on the created tables" "$(relopts)" \
+	"autovacuum_enabled=off"
 "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_tk" "$src" "$url" >/dev/null 2>&1 &
 pid=$!
 check "post-load steps were reached" wait_for "SELECT count(*) > 0 FROM ferry.steps"
@@ -67,6 +72,7 @@ echo "steps after the kill: $(pg_q "$url" "SELECT string_agg(state, ',' ORDER BY
 t_run "$FERRY" copy -q --chunk-rows 10000 --rejects "$T/rej_tk" "$src" "$url"
 assert_eq "resumed after targeted kills" "$T_RC" 3
 assert_eq "targeted kills: target == uninterrupted" "$(sums "$url")" "$want"
+assert_eq "resumed to the end: autovacuum back on every created table" "$(relopts)" "-"
 
 # 1. kill -9 at growing delays until a run completes by itself
 url=$(new_db resume_kill)

@@ -253,7 +253,7 @@ enum {
 	STAGE_KEYS = 1, STAGE_ATTACH = 2, STAGE_FKEYS = 3, STAGE_SEQUENCES = 4,
 	STAGE_VIEWS = 5
 };
-#define STEPS_FORMAT 3
+#define STEPS_FORMAT 4
 /* Steps recorded with the job (the restores of what ck_takeoff took off)
  * are numbered from here, the post-load steps from 0. */
 #define STEP_RESTORE_BASE 1000000

@@ -130,7 +130,7 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 	int berr = 0;
 	struct strv keys = { 0 }, idx = { 0 }, attach = { 0 }, fks = { 0 }, checks = { 0 },
 		    seqs = { 0 },
-		    views = { 0 };
+		    views = { 0 }, resets = { 0 };
 	struct ferry_buf b = FERRY_BUF_INIT;
 	const char *schema = r->schema;
 	size_t i, k, n = 0;
@@ -149,6 +149,13 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 
 			berr |= plan_ddl_post_load(&r->plan, tp, schema, &keys, &idx, &attach, &fks,
 						   &checks);
+			/* autovacuum back on (copy.c created the table without) */
+			ferry_buf_clear(&b);
+			berr |= ferry_buf_addstr(&b, "ALTER TABLE ");
+			berr |= ferry_buf_addstr(&b, tname.buf);
+			berr |= ferry_buf_addstr(&b, " RESET (autovacuum_enabled, "
+						 "toast.autovacuum_enabled)");
+			berr |= plan_strv_push(&resets, ferry_strdup(b.buf));
 			if (analyze && fks.n > f0)
 				berr |= mark_fk_cols(r, tp, analyze);
 			if (side_by_side && tp->order && !tp->src_ordered &&
@@ -231,7 +238,8 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 		berr |= plan_strv_push(&views, ferry_strdup(b.buf));
 	}
 	*nbuilds = keys.n + idx.n;
-	st = ferry_calloc(keys.n + idx.n + attach.n + fks.n + checks.n + seqs.n + views.n + 1,
+	st = ferry_calloc(keys.n + idx.n + attach.n + fks.n + checks.n + seqs.n + views.n +
+			 resets.n + 1,
 			 sizeof(int));
 #define TAKE(list, stage) \
 	for (i = 0; i < (list).n; i++) { \
@@ -248,6 +256,7 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 	TAKE(checks, STAGE_SEQUENCES)  /* the validations, after every key is added */
 	TAKE(seqs, STAGE_SEQUENCES)
 	TAKE(views, STAGE_VIEWS)
+	TAKE(resets, STAGE_VIEWS)  /* after every step that locks the table */
 #undef TAKE
 	*stages = st;
 	plan_strv_release(&keys);
@@ -257,6 +266,7 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 	plan_strv_release(&checks);
 	plan_strv_release(&seqs);
 	plan_strv_release(&views);
+	plan_strv_release(&resets);
 	ferry_buf_release(&b);
 	return berr < 0 ? FERRY_ENOMEM : 0;
 }

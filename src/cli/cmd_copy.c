@@ -2,6 +2,9 @@
  * cmd_copy.c - `ferry copy SRC DST`: options, the run, the summary.
  */
 #include <getopt.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +287,21 @@ int cmd_copy(int argc, char **argv)
 
 	ferry_copy_opts_init(&o);
 	o.progress_mode = FERRY_PROGRESS_AUTO;
+#ifdef M_ARENA_MAX
+	/*
+	 * glibc gives threads their own malloc arenas (up to 8 per core),
+	 * and each keeps what its threads freed.  A copy starts a reader
+	 * thread per chunk, so batches land in ever more arenas: appdb with
+	 * two streams peaked at 70-97 MB from one run to the next, 64 MB in
+	 * every run with one arena per core, at the same speed.  Before any
+	 * thread starts.
+	 */
+	{
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		mallopt(M_ARENA_MAX, cores < 2 ? 2 : (int)cores);
+	}
+#endif
 	cli_getopt_begin("copy", argc, argv);
 	while ((c = cli_getopt(argc, argv, "hj:", longopts)) != -1) {
 		switch (c) {

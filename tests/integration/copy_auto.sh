@@ -79,6 +79,12 @@ assert_contains "2 cores: one stream, and why" "$T_OUT" \
 assert_contains "2 cores: tables of 40000 rows count as small: builds side by side" "$T_OUT" \
 	'index builds up to 2 side by side: 9 tables'
 
+# rows spread over several big tables (here: over 20000 rows), 2 cores
+# shared with the server: two streams, smaller batches
+like_serial "2 cores, two big tables" auto_two_big FERRY_TUNE_CORES=2 FERRY_TUNE_SMALL_TABLE=20000 -- -j auto
+assert_contains "2 cores, two big tables: two streams, and why" "$T_OUT" \
+	'jobs 2: server on this host, 2 cores, 2 tables of 20000 rows or more: two streams'
+
 # tables over 200000 rows, on 2 cores shared with the server: one loaded in the
 # order of its text-led index builds side by side without workers, the
 # same in key ranges one build at a time as the server runs it

@@ -832,7 +832,8 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.session_sql = r->dops->bulk_session_sql;
 	lc.rej = &r->rej;
 	lc.progress = r->progress;
-	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows : DEFAULT_BATCH_ROWS;
+	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows :
+			r->batch_rows ? r->batch_rows : DEFAULT_BATCH_ROWS;
 	lc.batch_bytes = r->o->batch_bytes ? r->o->batch_bytes : DEFAULT_BATCH_BYTES;
 	lc.jobs = r->jobs;
 	lc.ramp = r->ramp;

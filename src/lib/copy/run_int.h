@@ -33,6 +33,7 @@ struct run {
 	int ramp;                 /* -j auto: start with one, add while they pay */
 	int builds;               /* index builds side by side; 0: as -j N has it */
 	int readers;              /* readers of ferry's sort scan; 0: as -j N */
+	size_t batch_rows;        /* -j auto's rows per batch; 0: the default */
 	int server_local;         /* the target server shares this host's cores */
 	struct strv decisions;    /* what -j auto decided and why (tune.c) */
 	int ckpt;                 /* checkpointed job (FERRY_CAP_CHECKPOINT target) */

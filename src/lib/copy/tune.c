@@ -86,7 +86,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 {
 	struct where w = { FERRY_BUF_INIT, FERRY_BUF_INIT };
 	long cores = client_cores(), mpmw = 2, cap;
-	int64_t biggest = 0;
+	int64_t biggest = 0, small = copy_small_table();
 	size_t i, ntables = 0;
 	int rc = 0, big_unordered = 0, most = 0, nbig = 0;
 
@@ -105,17 +105,17 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		return 0;
 	}
 	for (i = 0; i < r->plan.ntables; i++) {
+		int big = r->plan.tables[i].count >= small;
+
 		if (r->plan.tables[i].skip)
 			continue;
 		ntables++;
 		if (r->plan.tables[i].count > biggest)
 			biggest = r->plan.tables[i].count;
-		if (r->plan.tables[i].count >= copy_small_table())
-			nbig++;
+		nbig += big;
 		/* a table ferry sorts into an index's order builds that index
 		 * from sorted rows and its others without parallel workers */
-		if (r->plan.tables[i].count >= copy_small_table() &&
-		    !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered)) {
+		if (big && !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered)) {
 			/* its indexes, and a key on the rowid */
 			int nb = (int)r->plan.tables[i].src->nidx + 1;
 
@@ -179,7 +179,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		r->batch_rows = 5000;
 		plan_strv_pushf(&r->decisions, "jobs 2: server on this host, 2 cores, %d tables of "
 				"%lld rows or more: two streams (one left the cores a quarter idle), "
-				"batches of 5000 rows", nbig, (long long)copy_small_table());
+				"batches of 5000 rows", nbig, (long long)small);
 	} else if (r->server_local && cores / 2 <= 1)
 		plan_strv_pushf(&r->decisions, "jobs 1: server on this host, %ld core%s: one stream "
 				"(its COPY backend needs a core of its own)", cores, cores == 1 ? "" : "s");
@@ -190,7 +190,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	else
 		plan_strv_pushf(&r->decisions, "jobs 1: %zu chunk%s to copy", r->nchunks,
 				r->nchunks == 1 ? "" : "s");
-	if (biggest > 0 && biggest < copy_small_table() && r->builds < cores) {
+	if (biggest > 0 && biggest < small && r->builds < cores) {
 		r->builds = (int)cores;
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %zu tables, "
 				"the biggest %lld rows (small builds are mostly round trips)",

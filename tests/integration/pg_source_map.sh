@@ -51,11 +51,21 @@ assert_contains "names the table" "$T_OUT" "port_data"
 
 # kill -9 and rerun: the same target
 url=$(newdb pgmap_kill)
+# while the table slow_gate exists, each row into port_data takes 10 ms,
+# so the kill lands inside a COPY however fast the machine is
+pg_q "$url" "CREATE TABLE slow_gate ();
+CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF to_regclass('public.slow_gate') IS NOT NULL THEN PERFORM pg_sleep(0.01); END IF;
+	RETURN NEW;
+END \$\$;
+CREATE TRIGGER slow_row BEFORE INSERT ON port_data FOR EACH ROW EXECUTE FUNCTION slow_row();" >/dev/null
 "$FERRY" copy -q --chunk-rows 2000 "$src" "$url" --map map.yaml >/dev/null 2>&1 &
 pid=$!
 check "a COPY was running" pg_wait "$url" "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY %'"
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
+pg_q "$url" "DROP TABLE slow_gate" >/dev/null
 kill_at_delays "0.2 0.4 0.8 1.5 3" "$FERRY" copy -q --chunk-rows 2000 "$src" "$url" --map map.yaml
 t_run "$FERRY" copy -q --chunk-rows 2000 "$src" "$url" --map map.yaml
 assert_eq "rerun after kills: exit code" "$T_RC" 0

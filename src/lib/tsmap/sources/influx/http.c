@@ -14,6 +14,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "ferry/log.h"
 #include "tsmap/sources/influx/influx_int.h"
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
@@ -220,6 +221,7 @@ int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
 		curl_easy_setopt(h, CURLOPT_PASSWORD, ix->pass ? ix->pass : "");
 	}
 	st.h = h;
+	ferry_debug("influx query (db %s): %s", ix->db, q);
 	cc = curl_easy_perform(h);
 	if (st.rc < 0) {
 		rc = st.rc;

@@ -351,24 +351,6 @@ int copy_fingerprint_of(struct ferry_buf *b, int berr, char out[33], struct ferr
  * an edit there mixes versions as well.  One extra pass over the bytes
  * when a job starts and when it resumes (see the connectors' content_id).
  */
-static int content_fingerprint(struct run *r, char out[33], struct ferry_error *err)
-{
-	struct ferry_buf b = FERRY_BUF_INIT;
-	double t0 = ferry_now();
-	int rc = 1;
-
-	strcpy(out, "-");
-	if (r->sops->content_id && !r->o->schema_only)
-		rc = r->sops->content_id(r->src, &b, err);
-	ferry_debug("source content hashed in %.3f s", ferry_now() - t0);
-	if (rc < 0)
-		ferry_error_prefix(err, "cannot check the source for changes");
-	else if (rc == 0)
-		ferry_hash128_hex(b.buf, b.len, out);
-	ferry_buf_release(&b);
-	return rc < 0 ? rc : 0;
-}
-
 /* Run one statement; a failure becomes a warning (returns 1) when soft. */
 int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err)
 {
@@ -695,7 +677,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 
 	/* stored as "PLAN CONTENT" (jobs of older versions: "PLAN") */
 	if ((rc = fingerprint(r, plan_fp, err)) < 0 ||
-	    (rc = content_fingerprint(r, content, err)) < 0)
+	    (rc = copy_content_get(r, content, err)) < 0)
 		goto out;
 	snprintf(want, sizeof(want), "%s %s", plan_fp, content);
 	/* a sort memory the server refuses fails now, not after the load */
@@ -1278,6 +1260,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		r.plan.tables[i].stats = st;
 		r.res->ntables++;
 	}
+	copy_content_start(&r);  /* side by side with plan_chunks' row counts */
 	if ((rc = plan_chunks(&r, &total, err)) < 0)
 		goto out;
 	if ((rc = copy_tune(&r, err)) < 0)
@@ -1357,6 +1340,7 @@ out:
 			rc = e2.code;
 		}
 	}
+	copy_content_stop(&r);
 	if (r.res)
 		fill_result(&r);
 	r.res->total_seconds = ferry_now() - start;

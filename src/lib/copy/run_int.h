@@ -6,6 +6,8 @@
 #ifndef FERRY_COPY_RUN_INT_H
 #define FERRY_COPY_RUN_INT_H
 
+#include <pthread.h>
+
 #include "copy/planner.h"
 #include "copy/relmap.h"
 #include "ferry/connector.h"
@@ -15,6 +17,15 @@
  * builds its indexes in well under a second (tune.c) and is not worth
  * putting in an index's order (copy.c). */
 int64_t copy_small_table(void);
+
+/* The source's content hash, computed in a thread (content.c). */
+struct copy_content {
+	ferry_conn *conn;         /* the thread's own connection to the source */
+	pthread_t thread;
+	int started, joined, rc;
+	char out[33];
+	struct ferry_error err;
+};
 
 struct run {
 	const struct ferry_copy_opts *o;
@@ -47,12 +58,23 @@ struct run {
 	int created_job;          /* this run created the job */
 	int budget_exceeded;
 	struct relmap *map;       /* a relational map (--map with tables:), or NULL */
+	struct copy_content content;
 };
 
 /* out = the 32 hex digits of the hash of b's text, which the caller
  * built with adds or-ed into berr (FERRY_ENOMEM when one failed); b is
  * released. */
 int copy_fingerprint_of(struct ferry_buf *b, int berr, char out[33], struct ferry_error *err);
+/* Start hashing the source's content on a connection of its own, in a
+ * thread, when the job will need it and the source is cheap to open
+ * again; anything that keeps it from starting leaves the hash to
+ * copy_content_get. */
+void copy_content_start(struct run *r);
+/* The content hash a job is created with or resumed against: the
+ * thread's result, or computed now. */
+int copy_content_get(struct run *r, char out[33], struct ferry_error *err);
+/* Wait for the thread, if any (every run's end). */
+void copy_content_stop(struct run *r);
 /* Run one statement on the target; a failure becomes a warning (returns 1)
  * when soft. */
 int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err);

@@ -977,6 +977,7 @@ rows:
 		for (i = 0; i < ncols; i++) {
 			int k = (int)i + 1;
 			struct ferry_cell *cell = &row[i];
+			sqlite3_value *v;
 
 			if (skip && skip[i]) {
 				/* selected as NULL: 20 API calls a row cost more than
@@ -984,27 +985,31 @@ rows:
 				cell->kind = FERRY_V_NULL;
 				continue;
 			}
-			switch (sqlite3_column_type(st, k)) {
+			/* one column_* call a cell: each costs the statement's
+			 * checks again, the value_* calls on its value do not
+			 * (the connection is this thread's, NOMUTEX) */
+			v = sqlite3_column_value(st, k);
+			switch (sqlite3_value_type(v)) {
 			case SQLITE_INTEGER:
 				cell->kind = FERRY_V_INT;
-				cell->v.i = sqlite3_column_int64(st, k);
+				cell->v.i = sqlite3_value_int64(v);
 				break;
 			case SQLITE_FLOAT:
 				cell->kind = FERRY_V_REAL;
-				cell->v.d = sqlite3_column_double(st, k);
+				cell->v.d = sqlite3_value_double(v);
 				break;
 			case SQLITE_TEXT: {
-				const unsigned char *s = sqlite3_column_text(st, k);
+				const unsigned char *s = sqlite3_value_text(v);
 
 				rc = ferry_cell_set_bytes(&b, cell, FERRY_V_TEXT, s,
-							  (size_t)sqlite3_column_bytes(st, k));
+							  (size_t)sqlite3_value_bytes(v));
 				break;
 			}
 			case SQLITE_BLOB: {
-				const void *s = sqlite3_column_blob(st, k);
+				const void *s = sqlite3_value_blob(v);
 
 				rc = ferry_cell_set_bytes(&b, cell, FERRY_V_BLOB, s,
-							  (size_t)sqlite3_column_bytes(st, k));
+							  (size_t)sqlite3_value_bytes(v));
 				break;
 			}
 			default:

@@ -25,8 +25,18 @@
 #include "ferry/progress.h"
 #include "ferry/registry.h"
 
-/* The hash of one connection's source into out ("-" when the source has
- * none to give). */
+/*
+ * The source's content as the 32 hex digits of its hash, or "-" when the
+ * source cannot say (InfluxDB; with --schema-only no row is copied).
+ * The plan's fingerprint sees row counts and key ranges, which an UPDATE
+ * or a same-size edit keeps; a resumed job must refuse those too, or the
+ * target ends up with the old version of the rows copied before and the
+ * new version of the rest.  Whole content rather than per chunk: a chunk
+ * still pending when the job stopped has no hash of what the first run
+ * would have copied, and an edit there mixes versions as well.  One extra
+ * pass over the bytes when a job starts and when it resumes (see the
+ * connectors' content_id).
+ */
 static int content_of(const struct ferry_conn_ops *ops, ferry_conn *c, int schema_only,
 		      char out[33], struct ferry_error *err)
 {

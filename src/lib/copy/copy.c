@@ -340,17 +340,6 @@ int copy_fingerprint_of(struct ferry_buf *b, int berr, char out[33], struct ferr
 	return 0;
 }
 
-/*
- * The source's content as the 32 hex digits of its hash, or "-" when the
- * source cannot say (InfluxDB; with --schema-only no row is copied).  The plan's fingerprint sees row
- * counts and key ranges, which an UPDATE or a same-size edit keeps; a
- * resumed job must refuse those too, or the target ends up with the old
- * version of the rows copied before and the new version of the rest.
- * Whole content rather than per chunk: a chunk still pending when the
- * job stopped has no hash of what the first run would have copied, and
- * an edit there mixes versions as well.  One extra pass over the bytes
- * when a job starts and when it resumes (see the connectors' content_id).
- */
 /* Run one statement; a failure becomes a warning (returns 1) when soft. */
 int copy_run_ddl(struct run *r, const char *sql, int soft, struct ferry_error *err)
 {

@@ -1,7 +1,8 @@
 /*
  * run_int.h - one run of ferry copy, shared by the files of its phases:
- * copy.c (open, plan, schema, data, report) and post.c (keys, indexes,
- * foreign keys, sequences and views after the load).
+ * copy.c (open, plan, schema, data, report), content.c (the source's
+ * content hash, in a thread) and post.c (keys, indexes, foreign keys,
+ * sequences and views after the load).
  */
 #ifndef FERRY_COPY_RUN_INT_H
 #define FERRY_COPY_RUN_INT_H

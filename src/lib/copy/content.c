@@ -88,7 +88,7 @@ void copy_content_start(struct run *r)
 }
 
 /* Wait for the thread, if one runs; its connection closes. */
-static void content_join(struct run *r)
+void copy_content_stop(struct run *r)
 {
 	struct copy_content *t = &r->content;
 
@@ -105,7 +105,7 @@ int copy_content_get(struct run *r, char out[33], struct ferry_error *err)
 {
 	struct copy_content *t = &r->content;
 
-	content_join(r);
+	copy_content_stop(r);
 	if (!t->joined)
 		return content_of(r->sops, r->src, r->o->schema_only, out, err);
 	if (t->rc < 0) {
@@ -114,9 +114,4 @@ int copy_content_get(struct run *r, char out[33], struct ferry_error *err)
 	}
 	memcpy(out, t->out, 33);
 	return 0;
-}
-
-void copy_content_stop(struct run *r)
-{
-	content_join(r);
 }

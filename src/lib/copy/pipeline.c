@@ -191,10 +191,8 @@ static int rows_hash(const struct ferry_batch *b, struct ferry_buf *scratch, uin
 		ferry_buf_clear(scratch);
 		for (i = 0; i < b->ncols; i++) {
 			const struct ferry_cell *c = ferry_batch_cell(b, r, i);
-			char kind = (char)c->kind;
 
-			/* ferry_buf_add is inline, ferry_buf_addch a call */
-			berr |= ferry_buf_add(scratch, &kind, 1);
+			berr |= ferry_buf_addch(scratch, c->kind);
 			if (c->kind == FERRY_V_INT || c->kind == FERRY_V_REAL)
 				berr |= ferry_buf_add(scratch, &c->v, 8);
 			else if (c->kind != FERRY_V_NULL) {

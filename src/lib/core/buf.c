@@ -130,13 +130,6 @@ int ferry_buf_addstr(struct ferry_buf *b, const char *s)
 	return ferry_buf_add(b, s, strlen(s));
 }
 
-int ferry_buf_addch(struct ferry_buf *b, int c)
-{
-	char ch = (char)c;
-
-	return ferry_buf_add(b, &ch, 1);
-}
-
 int ferry_buf_vaddf(struct ferry_buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;

@@ -135,15 +135,16 @@ assert_eq "--maintenance-work-mem 128MB rows and keys" \
 	"$(pg_q "$url" "SELECT count(*) FROM states; SELECT count(*) FROM pg_indexes WHERE tablename = 'states'")" "2500
 1"
 
-# the pre-scan's types, on columns its SQLite aggregate lets off (no
-# values; a varchar whose longest value fits in bytes) and on those it
-# still reads (multibyte text longer in bytes than in characters, an
-# overlong value, dates that are not, a declared-less column)
+# the pre-scan's types: columns without values, a varchar whose longest
+# value fits, multibyte text longer in bytes than in characters (before
+# and after a longer one: a value of no more bytes than the longest so far
+# is not counted again), an overlong value, dates that are not, a
+# declared-less column
 sqlite3 scan.db <<'EOF2'
 CREATE TABLE s(id INTEGER PRIMARY KEY, v3 VARCHAR(3), v5 VARCHAR(5), vfit VARCHAR(8),
-	dnull DATETIME, dbad DATETIME, dgood DATETIME, unull, utext);
-INSERT INTO s VALUES (1, 'äöü', 'abcdef', 'abc', NULL, 'soon', '2024-01-01 10:00:00', NULL, 'x'),
-	(2, 'ab', NULL, NULL, NULL, 'later', NULL, NULL, NULL);
+	dnull DATETIME, dbad DATETIME, dgood DATETIME, unull, utext, vmix VARCHAR(4), vmb VARCHAR(4));
+INSERT INTO s VALUES (1, 'äöü', 'abcdef', 'abc', NULL, 'soon', '2024-01-01 10:00:00', NULL, 'x', 'äöüß', 'abcd'),
+	(2, 'ab', NULL, NULL, NULL, 'later', NULL, NULL, NULL, 'abcde', 'äöüß');
 EOF2
 url=$(new_db copy_prescan)
 t_run "$FERRY" copy -q "sqlite://$T/scan.db" "$url"
@@ -151,8 +152,8 @@ assert_eq "pre-scan copy exit code" "$T_RC" 0
 q() { pg_q "$url" "$1"; }
 coltypes=$(q "SELECT string_agg(attname || '=' || format_type(atttypid, atttypmod), ' ' ORDER BY attnum)
 	FROM pg_attribute WHERE attrelid = 's'::regclass AND attnum > 0")
-assert_eq "pre-scan types" "$coltypes" "id=bigint v3=character varying(3) v5=text vfit=character varying(8) dnull=timestamp without time zone dbad=text dgood=timestamp without time zone unull=text utext=text"
-assert_eq "pre-scan rows" "$(q "SELECT v3 || '|' || v5 || '|' || dbad FROM s WHERE id = 1")" "äöü|abcdef|soon"
+assert_eq "pre-scan types" "$coltypes" "id=bigint v3=character varying(3) v5=text vfit=character varying(8) dnull=timestamp without time zone dbad=text dgood=timestamp without time zone unull=text utext=text vmix=text vmb=character varying(4)"
+assert_eq "pre-scan rows" "$(q "SELECT v3 || '|' || v5 || '|' || dbad || '|' || vmix FROM s WHERE id = 1")" "äöü|abcdef|soon|äöüß"
 
 # progress: plain lines when stderr is not a TTY, nothing with -q
 url=$(new_db copy_progress)

@@ -29,7 +29,6 @@ struct scan_col {
 	size_t maxchars;
 	int has_tz;
 	int blob_utf8_bad;
-	int skip;        /* not read: prescan_narrow found nothing to check */
 };
 
 struct scan_state {
@@ -45,8 +44,6 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 	for (k = 0; k < ss->n; k++) {
 		struct scan_col *sc = &ss->cols[k];
 
-		if (sc->skip)
-			continue;
 		for (r = 0; r < b->nrows; r++) {
 			const struct ferry_cell *c = ferry_batch_cell(b, r, (size_t)sc->col);
 			const char *s = ferry_cell_bytes(b, c), *why;
@@ -85,7 +82,10 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 					sc->bad++;
 				break;
 			case SCAN_VARCHAR:
-				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB) {
+				/* a value of no more bytes than the longest so far has
+				 * no more characters either */
+				if ((c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB) &&
+				    c->len > sc->maxchars) {
 					size_t i, n = 0;
 
 					for (i = 0; i < c->len; i++)
@@ -177,82 +177,17 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 	}
 }
 
-struct agg {
-	int64_t v[64];
-	int n;
-};
-
-static int take_agg(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
-{
-	struct agg *a = ud;
-	int i;
-
-	(void)err;
-	for (i = 0; i < ncols && i < 64; i++)
-		a->v[i] = vals[i] ? strtoll(vals[i], NULL, 10) : -1;  /* max() of no rows */
-	a->n = ncols;
-	return 0;
-}
-
-static void prescan_narrow(ferry_conn *src, const struct table_plan *tp, int *kinds)
-{
-	const struct ferry_conn_ops *ops = ferry_conn_ops_of(src);
-	struct ferry_buf sql = FERRY_BUF_INIT;
-	struct ferry_error e = FERRY_ERROR_INIT;
-	struct agg a = { { 0 }, -1 };
-	size_t i;
-	int berr = 0, n = 0, rc;
-
-	if (strcmp(ops->name, "sqlite") || !ops->query || tp->src->query)
-		return;
-	berr |= ferry_buf_addstr(&sql, "SELECT ");
-	for (i = 0; i < tp->ncols && n < 32; i++) {
-		if (!kinds[i])
-			continue;
-		berr |= ferry_buf_addstr(&sql, n ? ", count(" : "count(");
-		berr |= plan_quote_ident(&sql, tp->cols[i].src_name);
-		berr |= ferry_buf_addstr(&sql, "), max(length(CAST(");
-		berr |= plan_quote_ident(&sql, tp->cols[i].src_name);
-		berr |= ferry_buf_addstr(&sql, " AS BLOB)))");
-		n++;
-	}
-	berr |= ferry_buf_addstr(&sql, " FROM ");
-	berr |= plan_quote_ident(&sql, tp->src->name);
-	if (berr < 0 || n == 0) {
-		ferry_buf_release(&sql);
-		return;
-	}
-	rc = ops->query(src, sql.buf, NULL, 0, take_agg, &a, &e);
-	if (rc == 0 && a.n == 2 * n) {
-		int k = 0;
-
-		for (i = 0; i < tp->ncols && k < n; i++) {
-			int64_t cnt, len;
-
-			if (!kinds[i])
-				continue;
-			cnt = a.v[2 * k];
-			len = a.v[2 * k + 1];
-			k++;
-			if (cnt == 0)
-				kinds[i] = SCAN_NONE;
-			else if (kinds[i] == SCAN_VARCHAR && tp->cols[i].typmod > 0 && len >= 0 &&
-				 len <= tp->cols[i].typmod)
-				kinds[i] = SCAN_NONE;
-		}
-	}
-	ferry_buf_release(&sql);
-}
-
-/* Read tp's columns to check (all of kinds, less those prescan_narrow
- * lets off) into ss; every column of kinds gets a scan_col. */
+/* Read tp's columns to check (those of kinds) into ss, one scan_col
+ * each.  Asking SQLite first for each column's count and longest value
+ * (to leave out empty columns and varchars that fit) cost more than it
+ * saved: that aggregate reads every row too (bench/run's appdb, 40 tables:
+ * schema phase 2.1-2.4 s with it, 1.2-1.4 s without). */
 static int scan_one(ferry_conn *src, struct table_plan *tp, const int *kinds,
 		    struct scan_state *ss, struct ferry_error *err)
 {
 	struct ferry_read_spec spec = { 0 };
 	unsigned char *unread;
-	int *read;
-	size_t i, n = 0, nread = 0;
+	size_t i, n = 0;
 	int rc = 0;
 
 	for (i = 0; i < tp->ncols; i++)
@@ -261,36 +196,28 @@ static int scan_one(ferry_conn *src, struct table_plan *tp, const int *kinds,
 	if (!n)
 		return 0;
 	ss->cols = ferry_calloc(n, sizeof(*ss->cols));
-	read = ferry_calloc(tp->ncols, sizeof(*read));
 	/* only the scanned columns are read: the recorder's states table has
 	 * 20 columns (blobs among them) and 3 to scan */
 	unread = ferry_calloc(tp->ncols, 1);
-	if (!ss->cols || !read || !unread) {
+	if (!ss->cols || !unread) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	memcpy(read, kinds, tp->ncols * sizeof(*read));
-	prescan_narrow(src, tp, read);
 	for (i = 0; i < tp->ncols; i++) {
-		unread[i] = !read[i];
-		nread += read[i] != 0;
+		unread[i] = !kinds[i];
 		if (kinds[i]) {
 			ss->cols[ss->n].kind = kinds[i];
 			ss->cols[ss->n].col = (int)i;
-			ss->cols[ss->n].skip = !read[i];
 			ss->n++;
 		}
 	}
-	if (nread) {
-		spec.table = tp->src;
-		spec.unread = unread;
-		rc = ferry_conn_ops_of(src)->read(src, &spec, scan_batch, ss, err);
-		if (rc < 0)
-			ferry_error_prefix(err, "cannot pre-scan table '%s'", tp->src->name);
-	}
+	spec.table = tp->src;
+	spec.unread = unread;
+	rc = ferry_conn_ops_of(src)->read(src, &spec, scan_batch, ss, err);
+	if (rc < 0)
+		ferry_error_prefix(err, "cannot pre-scan table '%s'", tp->src->name);
 out:
 	ferry_free(unread);
-	ferry_free(read);
 	return rc;
 }
 
@@ -357,8 +284,6 @@ int plan_prescan(struct plan *pl, const char *src_url, ferry_conn *src,
 	return rc;
 }
 
-/* A column let off by prescan_narrow is decided as one whose values all
- * passed. */
 void plan_prescan_decide(struct plan *pl, struct plan_scan *job)
 {
 	struct scan_state *ss = job->state;

@@ -186,14 +186,18 @@ static int mdays(int y, int m)
 	return md[m - 1];
 }
 
-static int digits(const char *s, size_t n, size_t *i, int count, int *out)
+/* count ASCII digits at s[*i] -> *out; inline, and no isdigit(): the
+ * pre-scan and every copied date or timestamp cell come through here */
+static inline int digits(const char *s, size_t n, size_t *i, int count, int *out)
 {
 	int v = 0, k;
 
 	for (k = 0; k < count; k++, (*i)++) {
-		if (*i >= n || !isdigit((unsigned char)s[*i]))
+		unsigned dv = *i < n ? (unsigned)(unsigned char)s[*i] - '0' : 10;
+
+		if (dv > 9)
 			return 0;
-		v = v * 10 + (s[*i] - '0');
+		v = v * 10 + (int)dv;
 	}
 	*out = v;
 	return 1;

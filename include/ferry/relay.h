@@ -77,10 +77,6 @@ struct ferry_relay_opts {
 	void *owned;                 /* strings the loaders allocated */
 };
 
-/* A size: "25000000", "25MB" (decimal: kB MB GB TB), "1GiB" (binary: KiB
- * MiB GiB TiB, and k M G T as --chunk-bytes takes them).  0 and *out set,
- * or FERRY_EUSAGE. */
-int ferry_relay_size_parse(const char *s, uint64_t *out);
 /* Is s a postgres:// (or postgresql://) URL?  1 or 0 (--cutover-db). */
 int ferry_relay_is_pg_url(const char *s);
 

@@ -14,6 +14,7 @@
 #include "ferry/alloc.h"
 #include "ferry/log.h"
 #include "ferry/relay.h"
+#include "ferry/size.h"
 #include "ferry/tsmap.h"
 
 static const char relay_usage[] =
@@ -151,7 +152,7 @@ int cmd_relay(int argc, char **argv)
 		case OPT_NEW: o.new_url = optarg; break;
 		case OPT_SPOOL: o.spool_dir = optarg; break;
 		case OPT_SPOOL_MAX:
-			if (ferry_relay_size_parse(optarg, &v) < 0 || !v) {
+			if (ferry_size_parse(optarg, &v) < 0 || !v) {
 				cli_usage("relay", "invalid --spool-max '%s': use e.g. 1GiB, 500MB, "
 					  "1048576", optarg);
 				goto out;
@@ -180,7 +181,7 @@ int cmd_relay(int argc, char **argv)
 			cli_ts_option(c, optarg, &o.ts);
 			break;
 		case OPT_MAX_BODY:
-			if (ferry_relay_size_parse(optarg, &v) < 0 || !v || v > SIZE_MAX) {
+			if (ferry_size_parse(optarg, &v) < 0 || !v || v > SIZE_MAX) {
 				cli_usage("relay", "invalid --max-body '%s': use e.g. 25MB, 25000000",
 					  optarg);
 				goto out;

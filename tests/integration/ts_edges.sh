@@ -136,6 +136,15 @@ assert_eq "?db=garage: exit 0" "$T_RC" 0
 assert_eq "?db=garage: only its points" "$(pg_q "$u6" 'select string_agg(numeric_value::text, $$ $$) from telemetry_data')" 2
 t_run "$FERRY" verify -q --chunk-bytes 1 "lp://$T/two.lp?db=garage" "$u6"
 assert_eq "verify ?db=garage: equal" "$T_RC" 0
+# --chunk-bytes: the sizes of size.h; one that overflows 64 bits is an
+# error, not a small chunk
+t_run "$FERRY" verify -q --chunk-bytes 1KiB "lp://$T/two.lp?db=garage" "$u6"
+assert_eq "--chunk-bytes 1KiB: equal" "$T_RC" 0
+for bad in 99999999999999G 0 12XB; do
+	t_run "$FERRY" verify -q --chunk-bytes "$bad" "lp://$T/two.lp?db=garage" "$u6"
+	assert_eq "--chunk-bytes $bad: exit 2" "$T_RC" 2
+	assert_contains "--chunk-bytes $bad: named" "$T_ERR" "invalid --chunk-bytes '$bad'"
+done
 t_run "$FERRY" copy -q --layout wide "lp://$T/two.lp?db=nope" "$u6"
 assert_eq "?db= naming no section: exit 2" "$T_RC" 2
 assert_contains "?db= naming no section: says which there are" "$T_ERR" "it has 'home', 'garage'"

@@ -15,6 +15,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/error.h"
+#include "ferry/size.h"
 #include "ferry/url.h"
 
 static void buf_basics(void **state)
@@ -252,6 +253,35 @@ static void url_redaction(void **state)
 	redact("sqlite:///tmp/x.db", "sqlite:///tmp/x.db");
 }
 
+/* sizes (size.h): the units of influxd's max-body-size and of
+ * --chunk-bytes, and what overflows or is not a size */
+static void size_parse(void **state)
+{
+	static const struct { const char *s; uint64_t v; } good[] = {
+		{ "25000000", 25000000 }, { "25MB", 25000000 }, { "1GiB", 1073741824ULL },
+		{ "64M", 64ULL << 20 }, { "512k", 524288 }, { "10kB", 10000 },
+		{ "2GB", 2000000000ULL }, { "3 MiB", 3ULL << 20 }, { "100B", 100 },
+		{ "1TiB", 1ULL << 40 },
+	};
+	static const char *const bad[] = {
+		"", "MB", "-1", "1.5GB", "10XB", "25mb", "1 GiB extra", " 5",
+		"99999999999999999999", "20000000TB", "18446744073709551615K",
+	};
+	uint64_t v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 0;
+		if (ferry_size_parse(good[i].s, &v) != 0 || v != good[i].v)
+			fail_msg("'%s' gave %llu", good[i].s, (unsigned long long)v);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ferry_size_parse(bad[i], &v) != FERRY_EUSAGE)
+			fail_msg("'%s' was taken", bad[i]);
+	assert_int_equal(ferry_size_parse(NULL, &v), FERRY_EUSAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +296,7 @@ int main(void)
 		cmocka_unit_test(url_parse_forms),
 		cmocka_unit_test(url_parse_conninfo),
 		cmocka_unit_test(url_redaction),
+		cmocka_unit_test(size_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,33 +77,6 @@ static void test_phase_names(void **state)
 	assert_int_equal(ferry_phase_parse(NULL, &p), FERRY_EUSAGE);
 }
 
-static void test_sizes(void **state)
-{
-	static const struct { const char *s; uint64_t v; } good[] = {
-		{ "25000000", 25000000 }, { "25MB", 25000000 }, { "1GiB", 1073741824ULL },
-		{ "64M", 64ULL << 20 }, { "512k", 524288 }, { "10kB", 10000 },
-		{ "2GB", 2000000000ULL }, { "3 MiB", 3ULL << 20 }, { "100B", 100 },
-		{ "1TiB", 1ULL << 40 },
-	};
-	static const char *const bad[] = {
-		"", "MB", "-1", "1.5GB", "10XB", "25mb", "1 GiB extra", " 5",
-		"99999999999999999999", "20000000TB", "18446744073709551615K",
-	};
-	uint64_t v;
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		v = 0;
-		if (ferry_relay_size_parse(good[i].s, &v) != 0 || v != good[i].v)
-			fail_msg("'%s' gave %llu", good[i].s, (unsigned long long)v);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (ferry_relay_size_parse(bad[i], &v) != FERRY_EUSAGE)
-			fail_msg("'%s' was taken", bad[i]);
-	assert_int_equal(ferry_relay_size_parse(NULL, &v), FERRY_EUSAGE);
-}
-
 static void test_file_every_key(void **state)
 {
 	struct ferry_relay_opts o;
@@ -334,7 +307,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_phase_names),
-		cmocka_unit_test(test_sizes),
 		cmocka_unit_test_setup_teardown(test_file_every_key, clean_env, teardown),
 		cmocka_unit_test_setup_teardown(test_env, clean_env, teardown),
 		cmocka_unit_test_setup_teardown(test_precedence, clean_env, teardown),

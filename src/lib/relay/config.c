@@ -25,6 +25,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/relay.h"
+#include "ferry/size.h"
 #include "model/value.h"
 #include "wire/yaml.h"
 
@@ -54,47 +55,6 @@ int ferry_phase_parse(const char *s, int *phase)
 int ferry_relay_is_pg_url(const char *s)
 {
 	return s && (!strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13));
-}
-
-/* ---- sizes ------------------------------------------------------------------ */
-
-/*
- * "25000000", "25MB" (decimal, as influxd's max-body-size is), "1GiB"
- * (binary), and the single letters k/M/G/T binary as --chunk-bytes takes
- * them ("64M").  A trailing "B" alone is bytes.
- */
-int ferry_relay_size_parse(const char *s, uint64_t *out)
-{
-	static const struct { const char *unit; uint64_t mul; } units[] = {
-		{ "", 1 }, { "B", 1 },
-		{ "k", 1ULL << 10 }, { "K", 1ULL << 10 }, { "M", 1ULL << 20 },
-		{ "G", 1ULL << 30 }, { "T", 1ULL << 40 },
-		{ "kB", 1000ULL }, { "KB", 1000ULL }, { "MB", 1000000ULL },
-		{ "GB", 1000000000ULL }, { "TB", 1000000000000ULL },
-		{ "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 }, { "GiB", 1ULL << 30 },
-		{ "TiB", 1ULL << 40 },
-	};
-	unsigned long long v;
-	char *end;
-	size_t i;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return FERRY_EUSAGE;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return FERRY_EUSAGE;
-	while (*end == ' ')
-		end++;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit))
-			continue;
-		if (v > UINT64_MAX / units[i].mul)
-			return FERRY_EUSAGE;
-		*out = (uint64_t)v * units[i].mul;
-		return 0;
-	}
-	return FERRY_EUSAGE;
 }
 
 /* ---- owned strings ------------------------------------------------------------ */
@@ -284,7 +244,7 @@ static int key_set1(struct ferry_relay_opts *o, const struct key *k, const char 
 		return 0;
 	case K_SIZE64:
 	case K_SIZE:
-		if (ferry_relay_size_parse(v, &u) < 0 || !u || (k->kind == K_SIZE && u > SIZE_MAX))
+		if (ferry_size_parse(v, &u) < 0 || !u || (k->kind == K_SIZE && u > SIZE_MAX))
 			goto bad;
 		if (k->kind == K_SIZE64)
 			*FIELD(o, k, uint64_t) = u;

@@ -50,6 +50,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
+#include "ferry/size.h"
 #include "model/value.h"
 #include "relay/mqtt_int.h"
 #include "wire/yaml.h"
@@ -420,7 +421,7 @@ static int load_root(struct ld *L, struct fy_node *root, struct relay_mqtt_map *
 		} else {
 			uint64_t u;
 
-			if (ferry_relay_size_parse(v, &u) < 0 || !u || u > (64u << 20))
+			if (ferry_size_parse(v, &u) < 0 || !u || u > (64u << 20))
 				rc = bad(L, vn, "'max-payload' '%s' is not a size up to 64MiB "
 					 "(e.g. 256KiB)", v);
 			m->max_payload = (size_t)u;

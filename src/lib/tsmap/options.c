@@ -12,6 +12,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
+#include "ferry/size.h"
 #include "ferry/tsmap.h"
 #include "ferry/url.h"
 #include "model/value.h"
@@ -76,16 +77,10 @@ int tm_opts_from_url(const ferry_url *u, struct tm_opts *o, struct ferry_error *
 	    val_parse_duration(v, &o->src.chunk_ns) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE,
 				       "invalid --chunk-time '%s': use e.g. 6h, 1d, 2w", v);
-	if ((v = ferry_url_param(u, "chunk_bytes")) != NULL) {
-		char *end;
-		unsigned long long b = strtoull(v, &end, 10);
-
-		if (!b || (*end && strcmp(end, "k") && strcmp(end, "M") && strcmp(end, "G")))
-			return ferry_error_set(err, FERRY_EUSAGE,
-					       "invalid --chunk-bytes '%s': use e.g. 65536, 64M", v);
-		b <<= *end == 'k' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-		o->src.chunk_bytes = b;
-	}
+	if ((v = ferry_url_param(u, "chunk_bytes")) != NULL &&
+	    (ferry_size_parse(v, &o->src.chunk_bytes) < 0 || !o->src.chunk_bytes))
+		return ferry_error_set(err, FERRY_EUSAGE,
+				       "invalid --chunk-bytes '%s': use e.g. 65536, 64M, 1GiB", v);
 	o->src.precision = LP_PREC_NS;
 	if ((v = ferry_url_param(u, "precision")) != NULL &&
 	    lp_precision_parse(v, &o->src.precision) < 0)

@@ -159,6 +159,30 @@ pg_wait() {
 	return 1
 }
 
+# pg_watch_copy URL: start a watcher in the background (its pid in
+# WATCH_PID) that ends, status 0, as soon as a COPY runs in URL's database,
+# or status 1 after 60 s; it returns once the watcher is polling, so start
+# the client after it.  It polls inside the server every 5 ms: polling
+# from here, a psql every 0.1 s, missed the whole COPY phase of a short
+# copy on a loaded machine.
+pg_watch_copy() {
+	local url=${1:?pg_watch_copy needs a URL}
+	PGAPPNAME=ferry-test-watch psql -XAtq -v ON_ERROR_STOP=1 -d "$url" -c "DO \$\$
+BEGIN
+	FOR i IN 1..12000 LOOP
+		PERFORM pg_stat_clear_snapshot();
+		IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+			   AND state = 'active' AND query LIKE 'COPY %') THEN
+			RETURN;
+		END IF;
+		PERFORM pg_sleep(0.005);
+	END LOOP;
+	RAISE EXCEPTION 'no COPY ran in 60 s';
+END \$\$" >/dev/null 2>&1 &
+	WATCH_PID=$!
+	pg_wait "$url" "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'ferry-test-watch' AND state = 'active'"
+}
+
 pg_q() {
 	local url=${1:?pg_q needs a URL} sql=${2:?pg_q needs SQL}
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$url" -f - <<<"$sql"

@@ -105,9 +105,12 @@ assert_contains "names the row of the table without an integer key" "$T_OUT" 'a=
 
 # ---- kill -9 and rerun: the same target --------------------------------------
 url=$(new_db pgs_kill)
+pg_watch_copy "$url"
 "$FERRY" copy -q -j 2 --chunk-rows 5000 "$src" "$url" >/dev/null 2>&1 &
 pid=$!
-check "a COPY was running" pg_wait "$url" "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY %'"
+wrc=0
+wait "$WATCH_PID" || wrc=$?
+check "a COPY was running" test "$wrc" -eq 0
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 assert_eq "killed inside a COPY: no chunk half-committed" \

@@ -199,6 +199,14 @@ assert_eq "foreign keys: valid except the orphaned one" "$(pg_q "$url4" "SELECT 
 	FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace")" \
 	"a_table_name_long_enough_to_push_its_key_name_past_sixty_three:FOREIGN KEY (parent_id_with_a_long_name_too) REFERENCES parent(id):true | child:FOREIGN KEY (pa, pb) REFERENCES parent(a, b):true | child:FOREIGN KEY (parent_id) REFERENCES parent(id):true | orphans:FOREIGN KEY (parent_id) REFERENCES parent(id) NOT VALID:false"
 assert_contains "foreign keys: the orphans in a warning" "$T_OUT$T_ERR" "foreign key added NOT VALID because existing rows violate it"
+# the tables on both sides of a key are vacuumed before the validations,
+# so those read the keys' indexes alone (post.c), and their key columns
+# analyzed
+assert_eq "foreign keys: both sides vacuumed, visibility map set" "$(pg_q "$url4" "SELECT string_agg(s.relname || ':' || s.vacuum_count || ':' || (c.relallvisible = c.relpages AND c.relpages > 0), ' ' ORDER BY s.relname)
+	FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE s.schemaname = 'public'")" \
+	"a_table_name_long_enough_to_push_its_key_name_past_sixty_three:1:true child:1:true orphans:1:true parent:1:true"
+assert_eq "foreign keys: key columns analyzed" "$(pg_q "$url4" "SELECT string_agg(tablename || '.' || attname, ' ' ORDER BY tablename, attname) FROM pg_stats WHERE schemaname = 'public' AND tablename IN ('child', 'parent')")" \
+	"child.pa child.parent_id child.pb parent.a parent.b parent.id"
 assert_contains "foreign keys: the warning says how to validate" "$T_OUT$T_ERR" 'VALIDATE CONSTRAINT "orphans_parent_id_fkey"'
 pg_q "$url4" "DELETE FROM orphans WHERE id = 2; ALTER TABLE orphans VALIDATE CONSTRAINT orphans_parent_id_fkey" >/dev/null
 assert_eq "foreign keys: valid once the rows are fixed" "$(pg_q "$url4" "SELECT convalidated FROM pg_constraint WHERE conname = 'orphans_parent_id_fkey'")" t

@@ -1106,6 +1106,31 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 	}
 	*more = 1;
 	ferry_debug("step %d: %s", step, stmt.buf);
+	if (!strncmp(stmt.buf, "VACUUM ", 7)) {
+		/*
+		 * VACUUM cannot run inside a transaction: the step is done
+		 * once claimed, then runs on its own.  It only makes what
+		 * follows cheaper (post.c), and autovacuum does it later
+		 * anyway, so one cut short by a kill is not run again and
+		 * one that fails is a warning.  The claim commits
+		 * synchronously: the chunks committed without waiting for
+		 * their WAL, and until it is flushed VACUUM cannot tell their
+		 * rows visible to all, nor set the visibility map.
+		 */
+		if ((rc = ops->exec(c, "SET LOCAL synchronous_commit TO on", err)) < 0 ||
+		    (rc = ck_step_done(c, sc->job, step, NULL, err)) < 0 ||
+		    (rc = ops->commit(c, err)) < 0)
+			goto out;
+		if (ops->exec(c, stmt.buf, &e) < 0) {
+			if (e.code == FERRY_ECONN) {
+				rc = e.code;
+				*err = e;
+			} else {
+				ferry_warn("%s: %s (only a little slower for it)", stmt.buf, e.msg);
+			}
+		}
+		goto out;
+	}
 	if ((rc = ops->exec(c, "SAVEPOINT ferry_step", err)) < 0)
 		goto out;
 	if (ops->exec(c, stmt.buf, &e) < 0) {

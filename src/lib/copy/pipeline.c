@@ -1126,7 +1126,8 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 				rc = e.code;
 				*err = e;
 			} else {
-				ferry_warn("%s: %s (only a little slower for it)", stmt.buf, e.msg);
+				ferry_warn("%s failed (%s): the foreign keys are validated without it, more slowly",
+					   stmt.buf, e.msg);
 			}
 		}
 		goto out;

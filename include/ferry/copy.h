@@ -82,6 +82,8 @@ struct ferry_copy_result {
 	double phase_seconds[FERRY_PHASE_COUNT];
 	double total_seconds;
 	int64_t read, written, rejected;
+	int64_t written_run; /* of written, the rows this run wrote (a resumed
+			      * job's totals count earlier runs' rows too) */
 	uint64_t bytes;
 	char **warnings;     /* human lines, in order */
 	size_t nwarnings;

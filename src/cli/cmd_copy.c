@@ -169,9 +169,10 @@ static void print_text(const struct ferry_copy_result *r, FILE *o, int quiet)
 	fprintf(o, "\nphases:");
 	for (i = 0; i < FERRY_PHASE_COUNT; i++)
 		fprintf(o, " %s %.2fs", ferry_copy_phase_name((int)i), r->phase_seconds[i]);
-	if (r->phase_seconds[FERRY_PHASE_DATA] > 0)
-		fprintf(o, "\nrate: %.0f rows/s during the data phase",
-			(double)r->written / r->phase_seconds[FERRY_PHASE_DATA]);
+	if (r->phase_seconds[FERRY_PHASE_DATA] > 0 && r->written_run > 0)
+		fprintf(o, "\nrate: %.0f rows/s during the data phase%s",
+			(double)r->written_run / r->phase_seconds[FERRY_PHASE_DATA],
+			r->written_run < r->written ? " (the rows this run wrote)" : "");
 	fputc('\n', o);
 notes:
 	if (r->nrenames) {
@@ -225,6 +226,7 @@ static void print_json(const struct ferry_copy_result *r, const struct ferry_err
 	json_object_set_new(root, "tables", tables);
 	json_object_set_new(root, "read", json_integer(r->read));
 	json_object_set_new(root, "written", json_integer(r->written));
+	json_object_set_new(root, "written_this_run", json_integer(r->written_run));
 	json_object_set_new(root, "rejected", json_integer(r->rejected));
 	json_object_set_new(root, "bytes", json_integer((json_int_t)r->bytes));
 	json_object_set_new(root, "seconds", json_real(r->total_seconds));

@@ -74,6 +74,25 @@ assert_eq "resumed after targeted kills" "$T_RC" 3
 assert_eq "targeted kills: target == uninterrupted" "$(sums "$url")" "$want"
 assert_eq "resumed to the end: autovacuum back on every created table" "$(relopts)" "-"
 
+# a resumed run counts the rows it wrote apart from the job's totals, and
+# its rate is of those rows
+url=$(new_db resume_rate)
+"$FERRY" copy -q -j 1 --chunk-rows 10000 --rejects "$T/rej_rt" "$src" "$url" >/dev/null 2>&1 &
+pid=$!
+check "a COPY was running" wait_for "SELECT count(*) > 0 FROM ferry.progress WHERE state = 'done'"
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+before=$(pg_q "$url" "SELECT coalesce(sum(rows_written), 0) FROM ferry.progress WHERE state = 'done'")
+echo "rows committed before the kill: $before"
+t_run "$FERRY" copy --json --chunk-rows 10000 --rejects "$T/rej_rt" "$src" "$url"
+assert_eq "resumed: exit code" "$T_RC" 3
+assert_eq "resumed: written this run = the job's rows less those committed before" \
+	"$(printf '%s' "$T_OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["resumed"], d["written"] - d["written_this_run"])')" \
+	"True $before"
+t_run "$FERRY" copy --chunk-rows 10000 --rejects "$T/rej_rt" "$src" "$url"
+assert_eq "a done job: no rows written, no rate" "$(printf '%s' "$T_OUT" | grep -c '^rate:' || true)" 0
+assert_contains "a done job: totals from earlier runs" "$T_OUT" "totals include the rows earlier runs committed"
+
 # 1. kill -9 at growing delays until a run completes by itself
 url=$(new_db resume_kill)
 kill_at_delays "0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.5 0.6 0.7 0.8 1.0 1.2 1.5 2 3 5 10" \

@@ -949,6 +949,10 @@ static int collect(struct run *r, struct ferry_error *err)
 	int rc = 0;
 
 	if (r->ckpt) {
+		r->collected = 1;
+		res->written_run = 0;
+		for (i = 0; i < res->ntables; i++)  /* this run's, before the totals */
+			res->written_run += res->tables[i].written;
 		for (i = 0; i < r->plan.ntables && rc == 0; i++) {
 			struct chunk_stats cs;
 
@@ -1018,6 +1022,8 @@ static void fill_result(struct run *r)
 		res->rejected += res->tables[i].rejected;
 		res->bytes += res->tables[i].bytes;
 	}
+	if (!r->collected)  /* no job: every row is this run's */
+		res->written_run = res->written;
 	if (r->rej.path)
 		res->rejects_path = ferry_strdup(r->rej.path);
 	res->resumed = r->resumed;

@@ -201,10 +201,14 @@ assert_eq "foreign keys: valid except the orphaned one" "$(pg_q "$url4" "SELECT 
 assert_contains "foreign keys: the orphans in a warning" "$T_OUT$T_ERR" "foreign key added NOT VALID because existing rows violate it"
 # the tables on both sides of a key are vacuumed before the validations,
 # so those read the keys' indexes alone (post.c), and their key columns
-# analyzed
-assert_eq "foreign keys: both sides vacuumed, visibility map set" "$(pg_q "$url4" "SELECT string_agg(s.relname || ':' || s.vacuum_count || ':' || (c.relallvisible = c.relpages AND c.relpages > 0), ' ' ORDER BY s.relname)
-	FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE s.schemaname = 'public'")" \
-	"a_table_name_long_enough_to_push_its_key_name_past_sixty_three:1:true child:1:true orphans:1:true parent:1:true"
+# analyzed; the visibility map is set (VACUUM skips a page someone else
+# has pinned at that moment, the bgwriter say: these tables have one
+# page each, hence any, not all; without the synchronous claim, none)
+assert_eq "foreign keys: both sides vacuumed" "$(pg_q "$url4" "SELECT string_agg(relname || ':' || vacuum_count, ' ' ORDER BY relname)
+	FROM pg_stat_user_tables WHERE schemaname = 'public'")" \
+	"a_table_name_long_enough_to_push_its_key_name_past_sixty_three:1 child:1 orphans:1 parent:1"
+assert_eq "foreign keys: the vacuumed tables' visibility map set" "$(pg_q "$url4" "SELECT sum(relallvisible) > 0 FROM pg_class
+	WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'")" t
 assert_eq "foreign keys: key columns analyzed" "$(pg_q "$url4" "SELECT string_agg(tablename || '.' || attname, ' ' ORDER BY tablename, attname) FROM pg_stats WHERE schemaname = 'public' AND tablename IN ('child', 'parent')")" \
 	"child.pa child.parent_id child.pb parent.a parent.b parent.id"
 assert_contains "foreign keys: the warning says how to validate" "$T_OUT$T_ERR" 'VALIDATE CONSTRAINT "orphans_parent_id_fkey"'

@@ -79,7 +79,7 @@ assert_eq "resumed to the end: autovacuum back on every created table" "$(relopt
 url=$(new_db resume_rate)
 "$FERRY" copy -q -j 1 --chunk-rows 10000 --rejects "$T/rej_rt" "$src" "$url" >/dev/null 2>&1 &
 pid=$!
-check "a COPY was running" wait_for "SELECT count(*) > 0 FROM ferry.progress WHERE state = 'done'"
+check "a chunk was committed" wait_for "SELECT count(*) > 0 FROM ferry.progress WHERE state = 'done'"
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 before=$(pg_q "$url" "SELECT coalesce(sum(rows_written), 0) FROM ferry.progress WHERE state = 'done'")

@@ -949,10 +949,6 @@ static int collect(struct run *r, struct ferry_error *err)
 	int rc = 0;
 
 	if (r->ckpt) {
-		r->collected = 1;
-		res->written_run = 0;
-		for (i = 0; i < res->ntables; i++)  /* this run's, before the totals */
-			res->written_run += res->tables[i].written;
 		for (i = 0; i < r->plan.ntables && rc == 0; i++) {
 			struct chunk_stats cs;
 
@@ -1022,8 +1018,6 @@ static void fill_result(struct run *r)
 		res->rejected += res->tables[i].rejected;
 		res->bytes += res->tables[i].bytes;
 	}
-	if (!r->collected)  /* no job: every row is this run's */
-		res->written_run = res->written;
 	if (r->rej.path)
 		res->rejects_path = ferry_strdup(r->rej.path);
 	res->resumed = r->resumed;
@@ -1319,6 +1313,10 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		plan_strv_pushf(&r.plan.warnings, "view '%s' skipped: add --views to try creating it",
 			   r.scat->views[i].name);
 out:
+	/* the rows this run wrote, before collect() puts the job's totals
+	 * in their place */
+	for (i = 0; r.res && r.res->tables && i < r.res->ntables; i++)
+		r.res->written_run += r.res->tables[i].written;
 	if (rc < 0 && r.budget_exceeded && o->rollback_on_abort && r.ckpt) {
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 

@@ -55,7 +55,6 @@ struct run {
 	size_t nchunks;
 	struct strv created;      /* target tables this job creates */
 	int resumed;
-	int collected;            /* collect() put the job's totals in res */
 	int already_done;
 	int created_job;          /* this run created the job */
 	int budget_exceeded;

@@ -6,8 +6,8 @@
 #   make bench    build, then bench/run: the matrix of 5 generated table shapes,
 #                 ferry's defaults vs -j 1/-j N, pgloader, sqlite3|psql and the
 #                 server-side binary COPY + builds (BENCH_ARGS=..., BENCH_ROWS=...)
-#   make bench-influx  build, then bench/influx: ferry copy influx:// vs curl's raw
-#                 export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
+#   make bench-influx  build, then bench/influx: ferry copy influx:// vs the server-side
+#                 limit, curl's raw export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
 #   make check-tsan  the relay's tests (ctest -R relay) under ThreadSanitizer
 #   make bench-relay   build, then bench/relay: ferry relay under Home Assistant
 #                 and Telegraf write load vs each store's own ingest and a

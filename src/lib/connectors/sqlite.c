@@ -543,24 +543,6 @@ static int range_sql(struct ferry_buf *sql, const char *table, int with_count)
 	return e;
 }
 
-/*
- * Reads through a memory map (PRAGMA mmap_size) while on, through pread
- * when off.  Only for counting: count(*) touches a page's header and cell
- * count, and mapped that costs no copy of the page (wide, 730 MB, 5M
- * rows: 0.29 s -> 0.10 s).  A read of every column is slower mapped
- * (1.47 s -> 1.65 s for the same table: SQLite parses the page where it
- * lies, cold, rather than in a cache-hot copy).  The map is safe while
- * the read lasts: in WAL mode no checkpoint writes or truncates the file
- * under a reader, in rollback mode a reader's SHARED lock keeps writers
- * out.  Failing to map (a build without mmap) is not an error: the
- * pragma then leaves reads as they were.
- */
-static void count_mapped(ferry_conn *c, int on)
-{
-	sqlite3_exec(c->db, on ? "PRAGMA mmap_size = 2147418112" : "PRAGMA mmap_size = 0", NULL,
-		     NULL, NULL);
-}
-
 static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 			int64_t *hi, int64_t *count, struct ferry_error *err)
 {
@@ -580,9 +562,6 @@ static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* count(*) visits every leaf page and reads only its header: mapped,
-	 * the pages are not copied (see count_mapped) */
-	count_mapped(c, 1);
 	if (sqlite3_prepare_v2(c->db, sql.buf, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		rc = sq_err(c, err, FERRY_ESQL, "cannot count rows");
@@ -593,7 +572,6 @@ static int sq_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 	*count = sqlite3_column_int64(st, 2);
 out:
 	sqlite3_finalize(st);
-	count_mapped(c, 0);
 	ferry_buf_release(&sql);
 	return rc;
 }

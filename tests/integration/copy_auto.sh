@@ -87,7 +87,8 @@ assert_contains "2 cores, two big tables: two streams, and why" "$T_OUT" \
 
 # tables over 200000 rows, on 2 cores shared with the server: one loaded in the
 # order of its text-led index builds side by side without workers, the
-# same in key ranges one build at a time as the server runs it
+# same in key ranges (a key and an index) two builds side by side with the
+# server's workers, and with its key alone one build at a time
 t_run "$FERRY" generate -q --rows 250000 --seed 3 -o big.db
 url=$(new_db auto_big_ordered)
 FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big.db" "$url"
@@ -101,11 +102,21 @@ assert_eq "big ordered table: both builds without workers" "$(pg_q "$url" "$nw")
 url=$(new_db auto_big_ranges)
 FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big.db" "$url"
 assert_eq "big table in key ranges: exit code" "$T_RC" 0
-assert_contains "big table in key ranges: builds one at a time" "$T_OUT" \
-	"index builds one at a time with the server's defaults: server on this host, 2 cores"
+assert_contains "big table in key ranges: its key and its index side by side" "$T_OUT" \
+	"index builds up to 2 side by side with the server's defaults: a table of 250000 rows has 2 to build"
 assert_eq "big table in key ranges: builds with the server's workers" "$(pg_q "$url" "$nw")" "0|2"
 assert_eq "big table: in index order == in key ranges" \
 	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
+# its key alone: one build, as the server runs it
+cp "$T/big.db" "$T/big1.db"
+sqlite3 "$T/big1.db" "SELECT 'DROP INDEX \"' || name || '\";' FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL" |
+	sqlite3 "$T/big1.db"
+url=$(new_db auto_big_one)
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big1.db" "$url"
+assert_eq "big table, one build: exit code" "$T_RC" 0
+assert_contains "big table, one build: one at a time" "$T_OUT" \
+	"index builds one at a time with the server's defaults: server on this host, 2 cores"
+assert_eq "big table, one build: with the server's workers" "$(pg_q "$url" "$nw")" "0|1"
 # a third index to build: two builds side by side, each with the workers
 cp "$T/big.db" "$T/big3.db"
 sqlite3 "$T/big3.db" "CREATE INDEX ix_telemetry_ts ON telemetry (ts)"
@@ -113,7 +124,7 @@ url=$(new_db auto_big_three)
 FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big3.db" "$url"
 assert_eq "big table, three builds: exit code" "$T_RC" 0
 assert_contains "big table, three builds: two side by side" "$T_OUT" \
-	"index builds up to 2 side by side with the server's defaults"
+	"index builds up to 2 side by side with the server's defaults: a table of 250000 rows has 3 to build"
 assert_eq "big table, three builds: with the server's workers" "$(pg_q "$url" "$nw")" "0|3"
 
 # a bigger machine: up to 4 streams (cores / 2), the ramp starting with

@@ -82,6 +82,19 @@ int64_t copy_small_table(void)
 	return e && atoll(e) > 0 ? atoll(e) : 200000;
 }
 
+/* The builds a table's target gets: its indexes, and its primary key
+ * when it has one (SQLite's INTEGER PRIMARY KEY among them; an InfluxDB
+ * measurement's narrow table has none). */
+static int table_builds(const struct ferry_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncols; i++)
+		if (t->cols[i].pk_pos > 0)
+			return (int)t->nidx + 1;
+	return (int)t->nidx;
+}
+
 int copy_tune(struct run *r, struct ferry_error *err)
 {
 	struct where w = { FERRY_BUF_INIT, FERRY_BUF_INIT };
@@ -116,8 +129,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		/* a table ferry sorts into an index's order builds that index
 		 * from sorted rows and its others without parallel workers */
 		if (big && !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered)) {
-			/* its indexes, and a key on the rowid */
-			int nb = (int)r->plan.tables[i].src->nidx + 1;
+			int nb = table_builds(r->plan.tables[i].src);
 
 			big_unordered = 1;
 			if (nb > most)
@@ -200,14 +212,17 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side, without "
 				"parallel workers: the big tables were loaded in the order of an "
 				"index, so their builds sort little", r->builds);
-	} else if (r->server_local && most >= 3 && r->builds < 2 && cores >= 2) {
+	} else if (r->server_local && most >= 2 && r->builds < 2 && cores >= 2) {
 		/*
-		 * Many builds of one big table: each parallel build ends in
+		 * Several builds of one big table: each parallel build ends in
 		 * its leader's merge and write, on one core; a second build
 		 * beside it fills the other.  The recorder's states (2M rows,
 		 * 6 builds), 2 cores: indexes 3.56-3.72 s two side by side,
-		 * 3.88-3.95 s one at a time.  A table with one or two builds
-		 * (textidx) showed no difference either way.
+		 * 3.88-3.95 s one at a time.  InfluxDB's narrow table (6M
+		 * rows, 2 indexes, no key), by hand after the same load, 4
+		 * rounds: 7.2-9.9 s side by side, 8.9-10.1 s one at a time.
+		 * textidx (a key and an index) showed no difference either
+		 * way.
 		 */
 		r->builds = 2;
 		plan_strv_pushf(&r->decisions, "index builds up to 2 side by side with the server's "

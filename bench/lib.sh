@@ -48,3 +48,16 @@ why() {
 iq() {
 	curl -sS -f -G "$INFLUX/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
 }
+
+# median V...: the middle one of the numbers V (of an even count, the
+# lower of the two in the middle)
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+# times_note SECS...: "median of A s, B s, ..." for more than one time,
+# nothing for one
+times_note() {
+	[[ $# -gt 1 ]] && printf 'median of %s' "$(printf '%s s, ' "$@" | sed 's/, $//')"
+	return 0
+}

@@ -1010,7 +1010,7 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	struct sq_reader rd;
 	sqlite3_stmt *st = NULL;
-	size_t i, ncols = 0;
+	size_t i, k, ncols = 0;
 	int rc = 0, step, e = 0, by_fn = 0;
 
 	memset(&rd, 0, sizeof(rd));
@@ -1042,17 +1042,17 @@ static int sq_read(ferry_conn *c, const struct ferry_read_spec *spec,
 		by_fn = 0;
 	e |= ferry_buf_addstr(&sql, by_fn ? "SELECT ferry_take_row(" : "SELECT ");
 	e |= ferry_buf_addstr(&sql, rd.keyed ? "rowid" : "NULL");
-	for (i = 0, ncols = 0; i < t->ncols; i++) {
+	for (i = 0, k = 0; i < t->ncols; i++) {
 		if (t->cols[i].hidden)
 			continue;
 		e |= ferry_buf_addstr(&sql, ", ");
 		/* SQLite decodes a record's fields only up to the last one a
 		 * statement reads: NULL in place of a blob is never copied */
-		if (spec->unread && spec->unread[ncols])
+		if (rd.skip && rd.skip[k])
 			e |= ferry_buf_addstr(&sql, "NULL");
 		else
 			e |= conn_quote_dq(t->cols[i].name, &sql);
-		ncols++;
+		k++;
 	}
 	if (by_fn)
 		e |= ferry_buf_addch(&sql, ')');

@@ -804,6 +804,107 @@ static void cut_mid_chunk(void **state)
 	ferry_url_free(url);
 }
 
+/*
+ * Series order through the proxy: six series, one item each, fetched
+ * ahead of the reader.  Cut halfway through the bytes of a whole read,
+ * the read fails naming the measurement, after handing on whole items
+ * only (an item goes on once its answer is whole); read again, every
+ * point comes, in the same order as without the proxy.  Run with the
+ * default look-ahead and with FERRY_INFLUX_AHEAD_MAX=0 (the next item
+ * only), which must not change a point.
+ */
+static void series_order_cut_one(const char *ahead)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o;
+	struct ferry_buf text = FERRY_BUF_INIT;
+	struct plist direct = { 0 }, got = { 0 };
+	struct src d;
+	struct tm_schema sch = { NULL, 0, 0 };
+	struct tm_chunk *ck = NULL;
+	ferry_url *url = NULL;
+	char db[64], u[256];
+	size_t nck = 0, i;
+	long seen = 0, whole;
+	void *s = NULL;
+	int rc;
+
+	if (ahead)
+		setenv("FERRY_INFLUX_AHEAD_MAX", ahead, 1);
+	else
+		unsetenv("FERRY_INFLUX_AHEAD_MAX");
+	new_db(db, sizeof(db), NULL);
+	for (i = 0; i < 18000; i++)
+		assert_int_equal(ferry_buf_addf(&text, "so,k=%c v=%zu.25,w=\"%zu-%zu\" %zu\n",
+						(int)('a' + i % 6), i, i, i * 7, 1000 + i), 0);
+	write_lp(db, text.buf);
+	ferry_buf_release(&text);
+	memset(&o, 0, sizeof(o));
+	o.order_tag = "k";
+	src_load(&d, db, &o);
+	assert_int_equal(d.nck, 1);
+	assert_true(d.ck[0].nitems >= 6);
+	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &direct, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(direct.n, 36000);
+	src_done(&d);
+
+	if (proxy_fd < 0)
+		proxy_start();
+	snprintf(u, sizeof(u), "influx://127.0.0.1:%d/%s", proxy_port, db);
+	assert_int_equal(ferry_url_parse(u, &url, &err), 0);
+	if (ifx_source_ops.open(url, &o, &s, &err) < 0 ||
+	    ifx_source_ops.discover(s, &sch, &err) < 0 ||
+	    ifx_source_ops.plan(s, &sch, &ck, &nck, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(nck, 1);
+	proxy_budget = 1L << 40;    /* counts the bytes of a whole read */
+	assert_int_equal(ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen,
+					     &err), 0);
+	/* the proxy's threads count the last bytes after the client has
+	 * them: let them finish before reading or setting the budget */
+	do {
+		whole = proxy_budget;
+		usleep(100000);
+	} while (whole != proxy_budget);
+	whole = (1L << 40) - whole;
+	assert_int_equal(seen, 36000);
+	seen = 0;
+	proxy_budget = whole / 2;
+	rc = ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen, &err);
+	proxy_budget = -1;
+	if (rc != FERRY_ECONN && rc != FERRY_EIO)
+		fail_msg("cut at %ld of %ld bytes: rc %d, %s, %ld points", whole / 2, whole, rc,
+			 err.msg, seen);
+	if (!strstr(err.msg, "cannot read measurement 'so'"))
+		fail_msg("%s", err.msg);
+	/* whole items only: 3000 points of two fields each */
+	assert_true(seen > 0 && seen < 36000);
+	assert_int_equal(seen % 6000, 0);
+	ferry_error_clear(&err);
+	if (ifx_source_ops.read(s, NULL, &ck[0], -1, on_point, on_reject, &got, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(got.n, direct.n);
+	for (i = 0; i < got.n; i++) {
+		assert_string_equal(got.v[i], direct.v[i]);
+		assert_int_equal(got.keys[i], (int64_t)i);
+	}
+	plist_free(&direct);
+	plist_free(&got);
+	tm_chunks_free(ck);
+	tm_schema_release(&sch);
+	ifx_source_ops.close(s);
+	ferry_url_free(url);
+	unsetenv("FERRY_INFLUX_AHEAD_MAX");
+}
+
+static void series_order_cut(void **state)
+{
+	(void)state;
+	series_order_cut_one(NULL);
+	series_order_cut_one("0");
+}
+
 /* identity changes when points are added */
 static void identity_changes(void **state)
 {
@@ -835,6 +936,7 @@ int main(void)
 		cmocka_unit_test(series_order),
 		cmocka_unit_test(errors),
 		cmocka_unit_test(cut_mid_chunk),
+		cmocka_unit_test(series_order_cut),
 		cmocka_unit_test(identity_changes),
 	};
 

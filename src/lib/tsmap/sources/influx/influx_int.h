@@ -65,7 +65,9 @@
 #define IFX_MAX_BOUNDS 10000000       /* shard group bounds, derived without SHOW SHARDS */
 #define IFX_WHOLE_MAX (32u << 20)     /* a series-order answer taken whole, at most;
 					 * FERRY_INFLUX_ANSWER_MAX (bytes) sets it */
-#define IFX_AHEAD 1                   /* series order: answers fetched ahead */
+#define IFX_AHEAD_BYTES (8u << 20)    /* series order: answers fetched ahead while
+					 * those not freed hold less (read.c);
+					 * FERRY_INFLUX_AHEAD_MAX (bytes) sets it */
 #define IFX_WHOLE_ROWS 1000000000     /* chunk_size= of an answer taken whole: one
 					 * message, which max-row-limit (it caps
 					 * unchunked answers) does not cut */
@@ -126,6 +128,7 @@ struct ifx {
 	char *order_tag;          /* o.order_tag, owned */
 	int gzip;                 /* ask for gzip'd answers */
 	size_t whole_max;         /* IFX_WHOLE_MAX or FERRY_INFLUX_ANSWER_MAX */
+	size_t ahead_max;         /* IFX_AHEAD_BYTES or FERRY_INFLUX_AHEAD_MAX */
 };
 
 

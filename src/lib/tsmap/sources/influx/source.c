@@ -225,6 +225,18 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 			ferry_warn("ignoring FERRY_INFLUX_ANSWER_MAX='%s': give a number of "
 				   "bytes from 1 to %u", v, IFX_OBJECT_MAX);
 	}
+	ix->ahead_max = IFX_AHEAD_BYTES;
+	{
+		const char *v = getenv("FERRY_INFLUX_AHEAD_MAX");
+		char *end;
+		unsigned long long n = v ? strtoull(v, &end, 10) : 0;
+
+		if (v && *v && !*end && n <= IFX_OBJECT_MAX)
+			ix->ahead_max = (size_t)n;
+		else if (v)
+			ferry_warn("ignoring FERRY_INFLUX_AHEAD_MAX='%s': give a number of "
+				   "bytes from 0 to %u", v, IFX_OBJECT_MAX);
+	}
 	/* Reachable, credentials accepted, the database exists. */
 	nm.want = ix->db;
 	if ((rc = ifx_query_rows(ix, "SHOW DATABASES", db_row, &nm, NULL, err)) < 0)

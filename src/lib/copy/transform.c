@@ -208,6 +208,21 @@ static int typed_as_text(struct ferry_batch *b, struct ferry_cell *c, int src_ty
 	return set_text(b, c, tmp, (size_t)n) < 0 ? -1 : 1;
 }
 
+/* Does s hold the escape \u0000?  memchr for the backslashes: JSON the
+ * source made (InfluxDB's tags) seldom has one, and memmem's set-up per
+ * call cost 7% of ferry's CPU on 6M short tag objects (bench/influx). */
+static int has_u0000(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
 static int parse_int64_text(const char *s, size_t n, int64_t *v)
 {
 	char tmp[32], *end;
@@ -431,7 +446,7 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 		 * checked above); only a U+0000, which jsonb refuses, needs
 		 * the full check */
 		if (cp->type != FERRY_T_TEXT &&
-		    (!cp->json_made || memmem(s, n, "\\u0000", 6)) &&
+		    (!cp->json_made || has_u0000(s, n)) &&
 		    !val_json_ok(s, n, cp->type == FERRY_T_JSONB)) {
 			snprintf(reason, rn, "invalid JSON for %s", cp->type_sql);
 			return 0;

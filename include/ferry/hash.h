@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 uint64_t ferry_hash64(const void *data, size_t n);
+/* The same with a seed: a hash of several pieces, each seeded with the
+ * hash of the ones before, without gathering them. */
+uint64_t ferry_hash64_seed(const void *data, size_t n, uint64_t seed);
 /* 32 lower-case hex digits of the 128-bit XXH3 hash into out[33]. */
 void ferry_hash128_hex(const void *data, size_t n, char out[33]);
 

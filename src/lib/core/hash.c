@@ -17,6 +17,11 @@ uint64_t ferry_hash64(const void *data, size_t n)
 	return XXH3_64bits(data, n);
 }
 
+uint64_t ferry_hash64_seed(const void *data, size_t n, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(data, n, seed);
+}
+
 void ferry_hash128_hex(const void *data, size_t n, char out[33])
 {
 	XXH128_hash_t h = XXH3_128bits(data, n);

@@ -86,22 +86,28 @@ assert_contains "2 cores, two big tables: two streams, and why" "$T_OUT" \
 	'jobs 2: server on this host, 2 cores, 2 tables of 20000 rows or more: two streams'
 
 # tables over 200000 rows, on 2 cores shared with the server: one loaded in the
-# order of its text-led index builds side by side without workers, the
-# same in key ranges (a key and an index) two builds side by side with the
-# server's workers, and with its key alone one build at a time
+# order of its text-led index builds side by side without workers (one
+# stream: its chunks go one at a time), the same in key ranges (a key and
+# an index) two builds side by side with the server's workers, and with
+# its key alone one build at a time; loaded in no index's order and in
+# more than one chunk, on two streams
 t_run "$FERRY" generate -q --rows 250000 --seed 3 -o big.db
 url=$(new_db auto_big_ordered)
 FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big.db" "$url"
 assert_eq "big ordered table: exit code" "$T_RC" 0
 assert_contains "big ordered table: builds side by side without workers" "$T_OUT" \
 	'index builds up to 2 side by side, without parallel workers'
+assert_contains "big ordered table: one stream (it goes a chunk at a time)" "$T_OUT" \
+	'jobs 1: server on this host, 2 cores: one stream'
 bigsum=$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")
 nw="SELECT count(*) FILTER (WHERE sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; %'),
 	count(*) FROM ferry.steps WHERE stage = 1"
 assert_eq "big ordered table: both builds without workers" "$(pg_q "$url" "$nw")" "2|2"
 url=$(new_db auto_big_ranges)
-FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big.db" "$url"
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --chunk-rows 100000 --json "sqlite://$T/big.db" "$url"
 assert_eq "big table in key ranges: exit code" "$T_RC" 0
+assert_contains "big table in key ranges: two streams, and why" "$T_OUT" \
+	"jobs 2: server on this host, 2 cores, a table of 250000 rows loaded in no index's order: two streams"
 assert_contains "big table in key ranges: its key and its index side by side" "$T_OUT" \
 	"index builds up to 2 side by side with the server's defaults: a table of 250000 rows has 2 to build"
 assert_eq "big table in key ranges: builds with the server's workers" "$(pg_q "$url" "$nw")" "0|2"
@@ -112,11 +118,15 @@ cp "$T/big.db" "$T/big1.db"
 sqlite3 "$T/big1.db" "SELECT 'DROP INDEX \"' || name || '\";' FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL" |
 	sqlite3 "$T/big1.db"
 url=$(new_db auto_big_one)
-FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big1.db" "$url"
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --chunk-rows 100000 --json "sqlite://$T/big1.db" "$url"
 assert_eq "big table, one build: exit code" "$T_RC" 0
 assert_contains "big table, one build: one at a time" "$T_OUT" \
 	"index builds one at a time with the server's defaults: server on this host, 2 cores"
 assert_eq "big table, one build: with the server's workers" "$(pg_q "$url" "$nw")" "0|1"
+assert_contains "big table, one build: two streams" "$T_OUT" \
+	"jobs 2: server on this host, 2 cores, a table of 250000 rows loaded in no index's order"
+assert_eq "big table, one build, two streams == in index order" \
+	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
 # a third index to build: two builds side by side, each with the workers
 cp "$T/big.db" "$T/big3.db"
 sqlite3 "$T/big3.db" "CREATE INDEX ix_telemetry_ts ON telemetry (ts)"

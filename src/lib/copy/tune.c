@@ -12,14 +12,17 @@
  * COPY stream costs a server backend as busy as ferry's own side of it,
  * and every build as the server runs it by default is a leader plus
  * max_parallel_maintenance_workers: on cores they share, more of either
- * only queues for the same cores.  So:
+ * only queues for the same cores.  (That was before ferry's reading of
+ * SQLite got cheaper: a second stream now pays on that shape, see
+ * copy_tune.)  So:
  *
  *   streams  server on this host (loopback, a Unix socket, or the
  *            server's address is the client's): at most cores / 2, else
  *            at most the client's cores; past one stream the ramp in
  *            the loader keeps another only while it adds rows/s; on 2
  *            cores with the server, two when two or more tables are big
- *            (measured: see copy_tune), with half-size batches
+ *            or a big one is loaded in no index's order (measured: see
+ *            copy_tune), with half-size batches
  *   builds   server on this host: cores / (1 + the server's parallel
  *            maintenance workers) side by side, at least one, each with
  *            the server's defaults; only small tables (every table under
@@ -101,7 +104,8 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	long cores = client_cores(), mpmw = 2, cap;
 	int64_t biggest = 0, small = copy_small_table();
 	size_t i, ntables = 0;
-	int rc = 0, big_unordered = 0, most = 0, nbig = 0;
+	int rc = 0, big_unordered = 0, most = 0, nbig = 0, nfree = 0;
+	int64_t free_rows = 0;
 
 	r->builds = 0;
 	r->ramp = 0;
@@ -126,6 +130,13 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		if (r->plan.tables[i].count > biggest)
 			biggest = r->plan.tables[i].count;
 		nbig += big;
+		/* a big table loaded in no index's order: its chunks can go
+		 * side by side (an ordered one goes a chunk at a time) */
+		if (big && !r->plan.tables[i].order) {
+			nfree++;
+			if (r->plan.tables[i].count > free_rows)
+				free_rows = r->plan.tables[i].count;
+		}
 		/* a table ferry sorts into an index's order builds that index
 		 * from sorted rows and its others without parallel workers */
 		if (big && !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered)) {
@@ -172,16 +183,23 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		cap = r->nchunks ? (long)r->nchunks : 1;
 	r->jobs = (int)cap;
 	r->ramp = cap > 1;
-	if (r->server_local && cores == 2 && nbig >= 2 && r->nchunks >= 2) {
+	if (r->server_local && cores == 2 && (nbig >= 2 || nfree >= 1) && r->nchunks >= 2) {
 		/*
 		 * Rows spread over several big tables: one stream left a
 		 * quarter of both cores idle (appdb, 5M rows in 40 tables, 5
 		 * of them over 200k rows: ferry 0.8 of a core, its backend 0.7,
 		 * data 4.7 s; two streams 1.0 + 1.0, data 3.9 s, the copy
-		 * 12.8 s against 14.4 s).  One big table (telemetry, wide,
-		 * textidx, the recorder's states) gained nothing from a second
-		 * stream or lost (telemetry 1.32x), and its data phase is too
-		 * short for the ramp to measure on two cores.
+		 * 12.8 s against 14.4 s).  One big table loaded in no index's
+		 * order the same, since ferry's reading of SQLite got cheaper
+		 * (its COPY backend a core, ferry half of the other): data
+		 * phase with one stream and with two, 4 copies each: wide
+		 * 5.30-5.53 s against 4.94-4.99 s (the copy 7.08-7.21 s
+		 * against 6.74-6.86 s), textidx 3.22-3.24 against 2.86-2.93
+		 * s, the recorder 2.17-2.21 against 1.86-1.91 s.  A table
+		 * loaded in an index's order (telemetry, InfluxDB's narrow
+		 * table) goes a chunk at a time whatever the streams: 5.97-
+		 * 6.11 s against 5.98-6.18 s.  The data phase is too short
+		 * for the ramp to measure on two cores.
 		 */
 		r->jobs = 2;
 		r->ramp = 0;
@@ -189,9 +207,15 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		 * RSS 97 MB with 10000-row batches, 73 MB with 5000, the
 		 * same speed) */
 		r->batch_rows = 5000;
-		plan_strv_pushf(&r->decisions, "jobs 2: server on this host, 2 cores, %d tables of "
-				"%lld rows or more: two streams (one left the cores a quarter idle), "
-				"batches of 5000 rows", nbig, (long long)small);
+		if (nbig >= 2)
+			plan_strv_pushf(&r->decisions, "jobs 2: server on this host, 2 cores, %d "
+					"tables of %lld rows or more: two streams (one left the cores "
+					"a quarter idle), batches of 5000 rows", nbig, (long long)small);
+		else
+			plan_strv_pushf(&r->decisions, "jobs 2: server on this host, 2 cores, a "
+					"table of %lld rows loaded in no index's order: two streams "
+					"(one left half a core idle), batches of 5000 rows",
+					(long long)free_rows);
 	} else if (r->server_local && cores / 2 <= 1)
 		plan_strv_pushf(&r->decisions, "jobs 1: server on this host, %ld core%s: one stream "
 				"(its COPY backend needs a core of its own)", cores, cores == 1 ? "" : "s");

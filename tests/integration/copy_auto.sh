@@ -127,6 +127,14 @@ assert_contains "big table, one build: two streams" "$T_OUT" \
 	"jobs 2: server on this host, 2 cores, a table of 250000 rows loaded in no index's order"
 assert_eq "big table, one build, two streams == in index order" \
 	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
+# in one chunk (the default 250000 rows), beside a small table's chunk: one
+# stream, since its one chunk cannot go side by side
+sqlite3 "$T/big1.db" "CREATE TABLE extra (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO extra VALUES (1, 'a'), (2, 'b')"
+url=$(new_db auto_big_one_chunk)
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big1.db" "$url"
+assert_eq "big table in one chunk: exit code" "$T_RC" 0
+assert_contains "big table in one chunk: one stream" "$T_OUT" \
+	'jobs 1: server on this host, 2 cores: one stream'
 # a third index to build: two builds side by side, each with the workers
 cp "$T/big.db" "$T/big3.db"
 sqlite3 "$T/big3.db" "CREATE INDEX ix_telemetry_ts ON telemetry (ts)"

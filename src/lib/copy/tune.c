@@ -88,6 +88,16 @@ int64_t copy_small_table(void)
 /* The builds a table's target gets: its indexes, and its primary key
  * when it has one (SQLite's INTEGER PRIMARY KEY among them; an InfluxDB
  * measurement's narrow table has none). */
+/* How many of the plan's chunks are table tp's. */
+static size_t chunks_of(const struct run *r, const struct table_plan *tp)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < r->nchunks; k++)
+		n += r->chunks[k].tp == tp;
+	return n;
+}
+
 static int table_builds(const struct ferry_table *t)
 {
 	size_t i;
@@ -130,9 +140,11 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		if (r->plan.tables[i].count > biggest)
 			biggest = r->plan.tables[i].count;
 		nbig += big;
-		/* a big table loaded in no index's order: its chunks can go
-		 * side by side (an ordered one goes a chunk at a time) */
-		if (big && !r->plan.tables[i].order) {
+		/* a big table loaded in no index's order, in two chunks or
+		 * more: they can go side by side (an ordered table's go one
+		 * at a time) */
+		if (big && !r->plan.tables[i].order &&
+		    chunks_of(r, &r->plan.tables[i]) >= 2) {
 			nfree++;
 			if (r->plan.tables[i].count > free_rows)
 				free_rows = r->plan.tables[i].count;

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -676,7 +677,7 @@ static void errors(void **state)
 /* A TCP proxy to influxd that closes both sides once `budget` response
  * bytes have passed (budget < 0: no limit). */
 static int proxy_fd = -1, proxy_port;
-static volatile long proxy_budget = -1;
+static _Atomic long proxy_budget = -1;
 
 static void *proxy_conn(void *arg)
 {
@@ -701,15 +702,22 @@ static void *proxy_conn(void *arg)
 					break;
 			}
 			if (p[1].revents) {
-				long b = proxy_budget;
+				long b = atomic_load(&proxy_budget), take;
 
 				if ((n = read(u, buf, sizeof(buf))) <= 0)
 					break;
-				if (b >= 0 && n > b)
-					n = b;
+				/* taken from the budget before the client has
+				 * the bytes: a test that reads it after a read
+				 * sees every byte counted */
+				do {
+					b = atomic_load(&proxy_budget);
+					take = b >= 0 && n > b ? b : n;
+				} while (b >= 0 &&
+					 !atomic_compare_exchange_weak(&proxy_budget, &b, b - take));
+				n = take;
 				if (n > 0 && write(c, buf, n) != n)
 					break;
-				if (b >= 0 && (proxy_budget = b - n) <= 0)
+				if (b >= 0 && b - take <= 0)
 					break;
 			}
 		}
@@ -861,13 +869,7 @@ static void series_order_cut_one(const char *ahead)
 	proxy_budget = 1L << 40;    /* counts the bytes of a whole read */
 	assert_int_equal(ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen,
 					     &err), 0);
-	/* the proxy's threads count the last bytes after the client has
-	 * them: let them finish before reading or setting the budget */
-	do {
-		whole = proxy_budget;
-		usleep(100000);
-	} while (whole != proxy_budget);
-	whole = (1L << 40) - whole;
+	whole = (1L << 40) - atomic_load(&proxy_budget);
 	assert_int_equal(seen, 36000);
 	seen = 0;
 	proxy_budget = whole / 2;

@@ -172,6 +172,25 @@ int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_
 	return 0;
 }
 
+/* A number of bytes from the environment variable name, lo to
+ * IFX_OBJECT_MAX; def when it is not set, or (with a warning) not such a
+ * number. */
+static size_t env_bytes(const char *name, size_t def, unsigned long long lo)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long n;
+
+	if (!v)
+		return def;
+	n = strtoull(v, &end, 10);
+	if (*v && !*end && n >= lo && n <= IFX_OBJECT_MAX)
+		return (size_t)n;
+	ferry_warn("ignoring %s='%s': give a number of bytes from %llu to %u", name, v, lo,
+		   IFX_OBJECT_MAX);
+	return def;
+}
+
 static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void **out,
 		    struct ferry_error *err)
 {
@@ -213,30 +232,8 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		goto out;
 	}
 	ix->o.order_tag = ix->order_tag;
-	ix->whole_max = IFX_WHOLE_MAX;
-	{
-		const char *v = getenv("FERRY_INFLUX_ANSWER_MAX");
-		char *end;
-		unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-
-		if (v && *v && !*end && n > 0 && n <= IFX_OBJECT_MAX)
-			ix->whole_max = (size_t)n;
-		else if (v)
-			ferry_warn("ignoring FERRY_INFLUX_ANSWER_MAX='%s': give a number of "
-				   "bytes from 1 to %u", v, IFX_OBJECT_MAX);
-	}
-	ix->ahead_max = IFX_AHEAD_BYTES;
-	{
-		const char *v = getenv("FERRY_INFLUX_AHEAD_MAX");
-		char *end;
-		unsigned long long n = v ? strtoull(v, &end, 10) : 0;
-
-		if (v && *v && !*end && n <= IFX_OBJECT_MAX)
-			ix->ahead_max = (size_t)n;
-		else if (v)
-			ferry_warn("ignoring FERRY_INFLUX_AHEAD_MAX='%s': give a number of "
-				   "bytes from 0 to %u", v, IFX_OBJECT_MAX);
-	}
+	ix->whole_max = env_bytes("FERRY_INFLUX_ANSWER_MAX", IFX_WHOLE_MAX, 1);
+	ix->ahead_max = env_bytes("FERRY_INFLUX_AHEAD_MAX", IFX_AHEAD_BYTES, 0);
 	/* Reachable, credentials accepted, the database exists. */
 	nm.want = ix->db;
 	if ((rc = ifx_query_rows(ix, "SHOW DATABASES", db_row, &nm, NULL, err)) < 0)

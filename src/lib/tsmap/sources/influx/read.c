@@ -497,7 +497,7 @@ static void *ahead_main(void *arg)
 	for (j = 0; j < a->n; j++) {
 		const struct tm_item *it = &a->ck->items[a->todo[j]];
 		struct fetch *f;
-		int stop;
+		int stop, failed;
 
 		pthread_mutex_lock(&a->mu);
 		while (!a->stop && j > a->at + 1 && a->held >= a->ix->ahead_max)
@@ -507,6 +507,8 @@ static void *ahead_main(void *arg)
 		if (stop)
 			break;
 		f = fetch_item(a->ix, it, &a->sch->m[it->measurement]);
+		/* read before it is handed over: the reader frees it */
+		failed = !f || f->rc < 0;
 		pthread_mutex_lock(&a->mu);
 		a->got[j] = f;
 		a->fetched = j + 1;
@@ -514,7 +516,7 @@ static void *ahead_main(void *arg)
 			a->held += f->bytes;
 		pthread_cond_broadcast(&a->cv);
 		pthread_mutex_unlock(&a->mu);
-		if (!f || f->rc < 0)
+		if (failed)
 			break;   /* the reader reports it when it gets there */
 	}
 	pthread_mutex_lock(&a->mu);

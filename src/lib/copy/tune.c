@@ -85,9 +85,6 @@ int64_t copy_small_table(void)
 	return e && atoll(e) > 0 ? atoll(e) : 200000;
 }
 
-/* The builds a table's target gets: its indexes, and its primary key
- * when it has one (SQLite's INTEGER PRIMARY KEY among them; an InfluxDB
- * measurement's narrow table has none). */
 /* How many of the plan's chunks are table tp's. */
 static size_t chunks_of(const struct run *r, const struct table_plan *tp)
 {
@@ -98,6 +95,9 @@ static size_t chunks_of(const struct run *r, const struct table_plan *tp)
 	return n;
 }
 
+/* The builds a table's target gets: its indexes, and its primary key
+ * when it has one (SQLite's INTEGER PRIMARY KEY among them; an InfluxDB
+ * measurement's narrow table has none). */
 static int table_builds(const struct ferry_table *t)
 {
 	size_t i;

@@ -8,7 +8,7 @@
 #                 server-side binary COPY + builds (BENCH_ARGS=..., BENCH_ROWS=...)
 #   make bench-influx  build, then bench/influx: ferry copy influx:// vs the server-side
 #                 limit, curl's raw export and a Python influxdb+psycopg2 script (BENCH_ARGS=...)
-#   make check-tsan  the relay's tests (ctest -R relay) under ThreadSanitizer
+#   make check-tsan  the relay's tests and the InfluxDB reader's (threads) under ThreadSanitizer
 #   make bench-relay   build, then bench/relay: ferry relay under Home Assistant
 #                 and Telegraf write load vs each store's own ingest and a
 #                 Python Flask dual-writer (BENCH_ARGS=..., sizes: BENCH_* env)
@@ -42,12 +42,13 @@ check-asan:
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $(CTEST_JOBS)
 
 # The relay's tests (its threads: HTTP pool, committers, spool, replay,
-# phase) under ThreadSanitizer; suppressions for uninstrumented libraries
-# in tests/tsan.supp.
+# phase) and the InfluxDB source's (its read-ahead thread) under
+# ThreadSanitizer; suppressions for uninstrumented libraries in
+# tests/tsan.supp.
 check-tsan:
 	@test -f build-tsan/CMakeCache.txt || cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DFERRY_TSAN=ON
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(CTEST_JOBS) -R 'relay|services_'
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(CTEST_JOBS) -R 'relay|services_|influx_source'
 
 # Every libFuzzer harness for FUZZ_SECONDS (default 10) each.
 FUZZ_SECONDS ?= 10

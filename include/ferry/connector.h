@@ -112,6 +112,10 @@ struct ferry_read_spec {
 	 * source may deliver NULL there without reading it (a pre-scan of a
 	 * few columns of a wide table); NULL: every column */
 	const unsigned char *unread;
+	/* nonzero: the range after hi is likely the next this connection
+	 * reads (one stream takes every chunk): a source may fetch some of
+	 * it ahead */
+	int then_next;
 };
 
 /*

@@ -678,7 +678,7 @@ static void read_all(struct cx *x, const struct ferry_table *t, int has_range,
 		     int64_t lo, int64_t hi, size_t batch_rows, struct got *g,
 		     size_t ncols, size_t cap)
 {
-	struct ferry_read_spec rs = { t, has_range, lo, hi, batch_rows, 0, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct ferry_read_spec rs = { t, has_range, lo, hi, batch_rows, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 
 	memset(g, 0, sizeof(*g));
 	assert_int_equal(ferry_batch_init(&g->all, ncols, cap), 0);
@@ -1381,7 +1381,7 @@ static void source_stop(void **state)
 	struct cx *x = *state;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_catalog *cat;
-	struct ferry_read_spec rs = { NULL, 0, 0, 0, 2, 0, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct ferry_read_spec rs = { NULL, 0, 0, 0, 2, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 	int calls = 0;
 
 	NEED_CAPS(x, FERRY_CAP_READ | FERRY_CAP_DESCRIBE | FERRY_CAP_DDL);
@@ -1450,7 +1450,7 @@ static void rowset_free(struct rowset *rs)
 static void read_rows(ferry_conn *c, const struct ferry_table *t, int has_range, int64_t lo,
 		      int64_t hi, struct rowset *out)
 {
-	struct ferry_read_spec rs = { t, has_range, lo, hi, 2, 0, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct ferry_read_spec rs = { t, has_range, lo, hi, 2, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 
 	OK(ferry_conn_ops_of(c)->read(c, &rs, rows_text, out, err), "read");
 }

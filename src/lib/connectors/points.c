@@ -75,6 +75,7 @@ int pt_conn_read(ferry_conn *fc, const struct ferry_read_spec *spec, ferry_batch
 		.batch_bytes = spec->batch_bytes,
 		.reject = spec->reject,
 		.reject_ud = spec->reject_ud,
+		.then_next = spec->then_next,
 	};
 
 	return tm_reader_read(((struct pt_conn *)fc)->rd, &rs, fn, ud, err);

@@ -711,6 +711,8 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		}
 		ra[r].spec.reject = reader_reject;
 		ra[r].spec.reject_ud = &rr;
+		/* one stream: the chunk after this one is its next */
+		ra[r].spec.then_next = nr == 1 && lc->jobs == 1;
 		ra[r].bounds = bounds;
 		ra[r].npieces = npieces;
 		ra[r].first = r;

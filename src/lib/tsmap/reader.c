@@ -538,6 +538,12 @@ int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batc
 			r.report = !c->sh->owner || c->sh->owner[t->chunks[j]] == (size_t)(t - c->sh->lay.t);
 			fn1 = on_source_point;
 		}
+		/* the chunk read after it: the next of this range, or of the
+		 * table when one stream takes them all */
+		if (c->sops->next_chunk)
+			c->sops->next_chunk(c->s, j < last ? &c->sh->ck[t->chunks[j + 1]] :
+					    spec->then_next && last + 1 < t->nchunks &&
+					    !t->merge_all ? &c->sh->ck[t->chunks[last + 1]] : NULL);
 		rc = c->sops->read(c->s, &c->sh->sch, ck,
 				   t->per_point && !r.run ? t->measurement : -1, fn1,
 				   on_reject, &r, err);

@@ -182,6 +182,11 @@ struct tm_source_ops {
 	int (*read)(void *s, const struct tm_schema *sch, const struct tm_chunk *ck,
 		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
 		    struct ferry_error *err);
+	/* Optional: the chunk of the same plan this handle will likely read
+	 * after the one its next read() reads (NULL: none known).  A source
+	 * may fetch some of it ahead during that read(); what it fetched
+	 * stands only if the next read() asks for the same. */
+	void (*next_chunk)(void *s, const struct tm_chunk *ck);
 	/* Optional: a short text that changes when the source's data changes
 	 * (files: a hash of their bytes; InfluxDB: points counted and first
 	 * and last times).  NULL entry = none; returns 1 when it cannot say. */
@@ -232,6 +237,7 @@ struct tm_read_spec {
 	size_t batch_bytes;       /* flush a batch once its arena reaches this */
 	tm_row_reject_fn reject;  /* NULL: such records fail the read */
 	void *reject_ud;
+	int then_next;            /* ferry_read_spec.then_next */
 };
 
 int tm_reader_open(const struct tm_source_ops *sops, const ferry_url *url,

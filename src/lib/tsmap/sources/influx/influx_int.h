@@ -114,6 +114,8 @@ struct ifx_meas {
 	int conflict;             /* a field has more than one type */
 };
 
+struct fetch;                 /* read.c: one answer taken whole */
+
 struct ifx {
 	char *base;               /* "http://host:port" */
 	char *where;              /* "host:port", for messages */
@@ -129,6 +131,10 @@ struct ifx {
 	int gzip;                 /* ask for gzip'd answers */
 	size_t whole_max;         /* IFX_WHOLE_MAX or FERRY_INFLUX_ANSWER_MAX */
 	size_t ahead_max;         /* IFX_AHEAD_BYTES or FERRY_INFLUX_AHEAD_MAX */
+	const struct tm_chunk *next_ck;  /* the chunk likely read after the next
+					  * (tm_source_ops.next_chunk), or NULL */
+	struct fetch *carry;      /* the answer of next_ck's first item, fetched
+				   * while the chunk before it was read (read.c) */
 };
 
 
@@ -267,6 +273,10 @@ int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err);
 int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chunk *ck,
 	     int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
 	     struct ferry_error *err);
+/* tm_source_ops.next_chunk. */
+void ifx_next_chunk(void *s, const struct tm_chunk *ck);
+/* Free what ix fetched ahead and nothing read (ix->carry). */
+void ifx_carry_free(struct ifx *ix);
 
 /* ---- source.c */
 

@@ -77,6 +77,7 @@ static void ifx_close(void *s)
 	ferry_free(ix->meas);
 	ferry_free(ix->bounds);
 	ferry_free(ix->order_tag);
+	ifx_carry_free(ix);
 	ferry_free(ix);
 }
 
@@ -333,6 +334,7 @@ const struct tm_source_ops ifx_source_ops = {
 	.discover = ifx_discover,
 	.plan = ifx_plan,
 	.read = ifx_read,
+	.next_chunk = ifx_next_chunk,
 	.identity = ifx_identity,
 	.unique_points = 1,
 };

@@ -1028,9 +1028,11 @@ static void assert_same_order(const struct plist *want, size_t w0, const struct 
  * hint gives what a plain read gives; with the proxy then passing nothing,
  * the hinted chunk still reads whole (its answer was at hand) and the one
  * after it fails (nothing was); a hint for another chunk than the one read
- * next, or one whose query InfluxDB refuses, changes nothing read.
+ * next, or one whose query InfluxDB refuses, changes nothing read.  With
+ * the default look-ahead and with FERRY_INFLUX_AHEAD_MAX=0 (the carry is
+ * then the item after the last one, fetched once the reader is on it).
  */
-static void series_order_carry(void **state)
+static void series_order_carry_one(const char *ahead)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct tm_source_opts o;
@@ -1046,7 +1048,10 @@ static void series_order_carry(void **state)
 	void *s = NULL;
 	int rc;
 
-	(void)state;
+	if (ahead)
+		setenv("FERRY_INFLUX_AHEAD_MAX", ahead, 1);
+	else
+		unsetenv("FERRY_INFLUX_AHEAD_MAX");
 	new_db(db, sizeof(db), NULL);
 	for (i = 0; i < 2400; i++)
 		assert_int_equal(ferry_buf_addf(&text, "cy,k=%c v=%zu.5,w=\"%zu\" %" PRId64 "\n",
@@ -1136,6 +1141,14 @@ static void series_order_carry(void **state)
 	tm_schema_release(&sch);
 	ifx_source_ops.close(s);
 	ferry_url_free(url);
+	unsetenv("FERRY_INFLUX_AHEAD_MAX");
+}
+
+static void series_order_carry(void **state)
+{
+	(void)state;
+	series_order_carry_one(NULL);
+	series_order_carry_one("0");
 }
 
 /* identity changes when points are added */

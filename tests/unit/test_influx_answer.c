@@ -212,12 +212,38 @@ static void impossible_row_count(void **state)
 	ferry_buf_release(&b);
 }
 
+/* An answer the connection cut (curl may still call it complete): cut
+ * inside its message, or no byte at all; the message says so, and no
+ * point goes on. */
+static void cut_by_the_connection(void **state)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct seen s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	answer(&b, 0, 0, 0);
+	b.len /= 2;
+	assert_int_equal(parse_fieldwise(&b, &s, &err), FERRY_EIO);
+	assert_non_null(strstr(err.msg, "answer from InfluxDB at test was cut short: it ends in "
+				     "the middle of a message"));
+	assert_string_equal(s.text, "");
+	ferry_error_clear(&err);
+	b.len = 0;
+	assert_int_equal(parse_fieldwise(&b, &s, &err), FERRY_EIO);
+	assert_non_null(strstr(err.msg, "answer from InfluxDB at test was empty: not one message"));
+	assert_string_equal(s.text, "");
+	ferry_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cut_answers),
 		cmocka_unit_test(field_by_field),
 		cmocka_unit_test(impossible_row_count),
+		cmocka_unit_test(cut_by_the_connection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,8 @@ void *ferry_realloc(void *p, size_t n);
 void ferry_free(void *p);
 char *ferry_strdup(const char *s);
 char *ferry_strndup(const char *s, size_t n);
+/* qsort()/bsearch() order of an array of C strings (char *): strcmp's. */
+int ferry_strp_cmp(const void *a, const void *b);
 
 /* Make allocation number n (1 = the next one) and all later ones fail;
  * n = 0 switches fault injection off.  Not thread-safe by design: tests

@@ -66,6 +66,11 @@ char *ferry_strdup(const char *s)
 	return s ? ferry_strndup(s, strlen(s)) : NULL;
 }
 
+int ferry_strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int ferry_array_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
 	size_t ncap;

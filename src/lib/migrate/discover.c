@@ -447,11 +447,6 @@ void mig_step_release(struct mig_step *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sorted entry names of dir (without . and ..). */
 static int list_dir(const char *dir, char ***names, size_t *n,
 		    struct ferry_error *err)
@@ -480,7 +475,7 @@ static int list_dir(const char *dir, char ***names, size_t *n,
 		cnt++;
 	}
 	if (cnt)  /* qsort(NULL, 0) is undefined */
-		qsort(v, cnt, sizeof(*v), name_cmp);
+		qsort(v, cnt, sizeof(*v), ferry_strp_cmp);
 out:
 	closedir(d);
 	if (rc < 0) {

@@ -139,11 +139,6 @@ out:
 	return rc;
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int any_match(const struct rw_strlist *pats, const char *path)
 {
 	size_t i;
@@ -426,7 +421,7 @@ int ferry_rewrite_plan_dir(const ferry_recipe *r, const char *dir,
 	if ((rc = walk(dir, "", 0, &files, err)))
 		goto out;
 	if (files.n)  /* qsort(NULL, 0) is undefined */
-		qsort(files.v, files.n, sizeof(*files.v), str_cmp);
+		qsort(files.v, files.n, sizeof(*files.v), ferry_strp_cmp);
 	if ((rc = service_check(r, dir, &files, err)))
 		goto out;
 

@@ -163,11 +163,6 @@ out:
 	return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* By file, then path: the first of each file is its bytewise-first path. */
 static int cmp_cand(const void *a, const void *b)
 {
@@ -234,9 +229,9 @@ int tm_walk(const char *root, const char *const *exts, struct tm_walk *out,
 	} else {
 		/* qsort's base must not be NULL, even for no elements */
 		if (out->nfiles)
-			qsort(out->files, out->nfiles, sizeof(*out->files), cmp_str);
+			qsort(out->files, out->nfiles, sizeof(*out->files), ferry_strp_cmp);
 		if (out->nskipped)
-			qsort(out->skipped, out->nskipped, sizeof(*out->skipped), cmp_str);
+			qsort(out->skipped, out->nskipped, sizeof(*out->skipped), ferry_strp_cmp);
 	}
 	for (i = 0; i < w.nc; i++)
 		ferry_free(w.c[i].rel);

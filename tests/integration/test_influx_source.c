@@ -710,19 +710,25 @@ static void counts_without_strings(void **state)
 		 "mixed,k=x value=2,state=\"2\",attr=\"w\" %" PRId64 "\n"
 		 "mixed,k=y state=\"unavailable\",attr=\"w\" %" PRId64 "\n"
 		 "late value=5 %" PRId64 "\n"
-		 "late state=\"on\" %" PRId64 "\n",
+		 "late state=\"on\" %" PRId64 "\n"
+		 "tagged,value=a other=\"x\" %" PRId64 "\n"
+		 "tagged,value=b n=1i %" PRId64 "\n"
+		 "onlytag,value=z s=\"q\" %" PRId64 "\n",
 		 HOUR + 1, 2 * HOUR, 2 * HOUR + 5, HOUR + 2, 2 * HOUR + 1, 2 * HOUR + 2,
-		 HOUR + 3, 2 * HOUR + 3);
+		 HOUR + 3, 2 * HOUR + 3, 2 * HOUR + 6, 2 * HOUR + 7, 2 * HOUR + 8);
 	write_lp(db, text);
 	src_load(&s, db, NULL);
 	m = meas_of(&s.sch, "strs");        /* count(*): exact */
 	assert_int_equal(m->points, 3);     /* the largest count of one field */
 	assert_int_equal(m->values, 5);
 	m = meas_of(&s.sch, "mixed");       /* value counted, the strings estimated */
-	assert_int_equal(m->points, 2);
+	assert_int_equal(m->points, 2);     /* today's estimate: 3 have a point */
 	assert_int_equal(m->values, 2 + 2 * 2);
 	m = meas_of(&s.sch, "late");
 	assert_int_equal(m->points, 1);
+	/* "value" is a tag there: count("value") counts nothing in them */
+	assert_int_equal(meas_of(&s.sch, "tagged")->points, 1);
+	assert_int_equal(meas_of(&s.sch, "onlytag")->points, 1);
 	src_done(&s);
 
 	/* a window from 1.5 h: late's float is out, its string in */
@@ -742,7 +748,10 @@ static void counts_without_strings(void **state)
 			"strs,k=x s=\"d\",t=\"e\" 7200000000005\n"
 			"mixed,k=x value=2,state=\"2\",attr=\"w\" 7200000000001\n"
 			"mixed,k=y state=\"unavailable\",attr=\"w\" 7200000000002\n"
-			"late state=\"on\" 7200000000003\n";
+			"late state=\"on\" 7200000000003\n"
+			"tagged,value=a other=\"x\" 7200000000006\n"
+			"tagged,value=b n=1i 7200000000007\n"
+			"onlytag,value=z s=\"q\" 7200000000008\n";
 		struct ferry_error err = FERRY_ERROR_INIT;
 		size_t i;
 
@@ -996,7 +1005,7 @@ static void series_order_cut(void **state)
 	series_order_cut_one("0");
 }
 
-/* Read chunk i of s into out (keys must count from 0), with next as the
+/* Read chunk ck of s into out (keys must count from 0), with next as the
  * hint for the read after it; the read's return code. */
 static int read_hinted(void *s, const struct tm_chunk *ck, const struct tm_chunk *next,
 		       struct plist *out, struct ferry_error *err)
@@ -1106,6 +1115,15 @@ static void series_order_carry_one(const char *ahead)
 	rc = read_hinted(s, &ck[2], NULL, &got, &err);
 	assert_true(rc == FERRY_ECONN || rc == FERRY_EIO);
 	ferry_error_clear(&err);
+	proxy_budget = -1;
+
+	/* a chunk that came as a carry fetches the next one's in turn */
+	plist_free(&got);
+	assert_int_equal(read_hinted(s, &ck[0], &ck[1], &got, &err), 0);
+	assert_int_equal(read_hinted(s, &ck[1], &ck[2], &got, &err), 0);
+	proxy_budget = 0;
+	assert_int_equal(read_hinted(s, &ck[2], NULL, &got, &err), 0);
+	assert_same_order(&direct, at[2], &got, at[2] - at[0], at[3] - at[2]);
 	proxy_budget = -1;
 
 	/* told chunk 1, then reading chunk 3: chunk 3 as it is, and nothing of

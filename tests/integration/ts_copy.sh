@@ -228,9 +228,15 @@ assert_contains "influxd cuts unchunked answers" \
 ref=$(new_db ts_ha_ref)
 # the queries ferry sent (-vv logs each); InfluxDB's own counter also
 # counts the other tests' queries to the same server (ctest -j)
-t_run "$FERRY" copy -q --json -vv --chunk-time 6h "$src" "$ref"
+t_run "$FERRY" copy -q --json -vv -j 1 --chunk-time 6h "$src" "$ref"
 q_whole=$(grep -c '^ferry: debug: influx query' <<<"$T_ERR")
 assert_eq "HA copy exit code" "$T_RC" 0
+# one stream: each chunk after the first starts with its first answer
+# fetched while the chunk before it was read
+carried=$(grep -c "^ferry: debug: influx: the chunk's first answer was fetched ahead" <<<"$T_ERR")
+nck=$(pg_q "$ref" 'select count(*) from ferry.progress')
+echo "# chunks: $nck, started with an answer fetched ahead: $carried"
+check "HA: every chunk after the first fetched ahead" test "$carried" -ge $((nck - 1))
 # read series by series, loaded on one stream: the heap follows the
 # (series, measurement, field, time desc) index, chunk after chunk
 assert_contains "HA: loaded in the narrow index's order" "$T_OUT" '"order": "telemetry_data_series_field_time_idx"'

@@ -183,9 +183,10 @@ struct tm_source_ops {
 		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
 		    struct ferry_error *err);
 	/* Optional: the chunk of the same plan this handle will likely read
-	 * after the one its next read() reads (NULL: none known).  A source
-	 * may fetch some of it ahead during that read(); what it fetched
-	 * stands only if the next read() asks for the same. */
+	 * after the one its next read() reads (NULL: none known); ck stays
+	 * valid until that read() returns.  A source may fetch some of it
+	 * ahead during that read(); what it fetched stands only if the read
+	 * after asks for the same. */
 	void (*next_chunk)(void *s, const struct tm_chunk *ck);
 	/* Optional: a short text that changes when the source's data changes
 	 * (files: a hash of their bytes; InfluxDB: points counted and first

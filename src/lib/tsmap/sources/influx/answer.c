@@ -189,9 +189,10 @@ int ifx_drain(struct stream *st, int final, struct ferry_error *err)
 			rc = 0;
 			if (final) {
 				rc = ferry_error_set(err, FERRY_EIO,
-					"answer from InfluxDB at %s was cut short: it ends in the "
-					"middle of a message (%zu bytes of it; did the connection "
-					"close early?)", st->where, (size_t)(end - p));
+					"answer from InfluxDB at %s was cut short: its last %zu "
+					"bytes are an unfinished message (the connection closed "
+					"early: rerun; if it repeats, see InfluxDB's log and any "
+					"proxy's timeout)", st->where, (size_t)(end - p));
 				goto out;
 			}
 			if ((size_t)(end - p) > st->max_object) {
@@ -308,7 +309,8 @@ int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, void *u
 	*raw = st.in;
 	if (rc == 0 && st.objects == 0)
 		rc = ferry_error_set(err, FERRY_EIO, "answer from InfluxDB at %s was empty: "
-				     "not one message (did the connection close early?)",
+				     "not one message (the connection closed early: rerun; if "
+				     "it repeats, see InfluxDB's log and any proxy's timeout)",
 				     ix->where);
 	ferry_free(st.tags);
 	ferry_free(st.cols);

@@ -224,60 +224,56 @@ static void *stat_main(void *arg)
 	return NULL;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Whether field f of a measurement is counted by a query over names[0..n)
  * (sorted). */
 static int counted(const char *const *names, size_t n, const char *f)
 {
-	return n && bsearch(&f, names, n, sizeof(*names), cmp_str) != NULL;
+	return bsearch(&f, names, n, sizeof(*names), ferry_strp_cmp) != NULL;
 }
 
 /*
  * The count query: count(*) over every measurement costs InfluxDB a
  * decode of every value, and strings cost most (bench/influx, 2M points
  * with a float and two string fields each: 0.55 s, the floats alone 0.17
- * s; Home Assistant writes an attribute a string field).  A point
+ * s; Home Assistant writes each attribute as a string field).  A point
  * count is only an estimate for the plan (the largest count of a field),
  * so it counts the fields that are a number or a boolean somewhere
- * (*names, sorted, n of them; borrowed from sch) and the measurements
- * left at 0 again with count(*) (count_rest).  n = 0: count(*).
+ * (*names, sorted, *n of them; borrowed from sch) and, with count_rest,
+ * the measurements that leaves at 0 with count(*).  No field of that kind
+ * anywhere: count(*).  A measurement whose points mostly hold strings
+ * only counts low: its chunks come out larger than planned, and an
+ * answer over the whole-answer limit is read a field at a time; slower,
+ * never a point less.
  */
 static int count_query(const struct ifx *ix, const struct tm_schema *sch, struct ferry_buf *q,
 		       const char ***names, size_t *n)
 {
 	const unsigned str = TM_TYPE_BIT(LP_STRING);
-	size_t i, k, cap = 0, u = 0;
+	const char **v = NULL;
+	size_t i, k, cap = 0, nv = 0, u = 0;
 	int rc = 0;
 
-	*names = NULL;
-	*n = 0;
-	for (i = 0; i < sch->n; i++)
-		for (k = 0; k < sch->m[i].nfields; k++)
-			if ((sch->m[i].fields[k].types & ~str) != 0) {
-				if (FERRY_GROW(*names, cap, *n + 1))
-					return FERRY_ENOMEM;
-				(*names)[(*n)++] = sch->m[i].fields[k].name;
-			}
-	if (*n) {
-		qsort(*names, *n, sizeof(**names), cmp_str);
-		for (i = 0; i < *n; i++)
-			if (!u || strcmp((*names)[u - 1], (*names)[i]))
-				(*names)[u++] = (*names)[i];
-		*n = u;
+	for (i = 0; i < sch->n && rc == 0; i++)
+		for (k = 0; k < sch->m[i].nfields && rc == 0; k++)
+			if ((sch->m[i].fields[k].types & ~str) != 0 &&
+			    (rc = FERRY_GROW(v, cap, nv + 1)) == 0)
+				v[nv++] = sch->m[i].fields[k].name;
+	if (rc == 0 && nv) {
+		qsort(v, nv, sizeof(*v), ferry_strp_cmp);
+		for (i = 0; i < nv; i++)
+			if (!u || strcmp(v[u - 1], v[i]))
+				v[u++] = v[i];
 	}
-	rc = ferry_buf_addstr(q, "SELECT ");
-	for (i = 0; i < *n && rc == 0; i++) {
+	if (rc == 0)
+		rc = ferry_buf_addstr(q, "SELECT ");
+	for (i = 0; i < u && rc == 0; i++) {
 		rc = ferry_buf_addstr(q, i ? ", count(" : "count(");
 		if (rc == 0)
-			rc = ifx_add_ident(q, (*names)[i], strlen((*names)[i]));
+			rc = ifx_add_ident(q, v[i], strlen(v[i]));
 		if (rc == 0)
 			rc = ferry_buf_addch(q, ')');
 	}
-	if (rc == 0 && !*n)
+	if (rc == 0 && !u)
 		rc = ferry_buf_addstr(q, "count(*)");
 	if (rc == 0)
 		rc = ferry_buf_addstr(q, " FROM ");
@@ -287,30 +283,35 @@ static int count_query(const struct ifx *ix, const struct tm_schema *sch, struct
 		rc = ferry_buf_addstr(q, "./.*/");
 	if (rc == 0)
 		rc = ifx_add_window(q, ix, 0);
+	if (rc == 0) {
+		*names = v;
+		*n = u;
+	} else {
+		ferry_free(v);
+	}
 	return rc;
 }
 
 /*
- * After count_query over names[0..n): count(*) of the measurements that
- * have fields and no count (only strings counted nothing, or not one of
- * their points has a number), so that none with points looks empty to the
- * plan; the others' values gain a value per point for each field not
- * counted (an estimate: the plan's rows of the narrow layout).
+ * After count_query over names[0..n) (n > 0): count(*) of the
+ * measurements that have fields, a point (meas[].have: in the window, if
+ * one is given) and no count (only strings, or only strings in the
+ * window), so that none with points looks empty to the plan; the others'
+ * values gain a value per point for each field not counted (an estimate:
+ * the plan's rows of the narrow layout).
  */
-static int count_rest(const struct ifx *ix, struct tm_schema *sch, const char *const *names,
-		      size_t n, struct ferry_error *err)
+static int count_rest(const struct ifx *ix, struct tm_schema *sch, const struct ifx_meas *meas,
+		      const char *const *names, size_t n, struct ferry_error *err)
 {
 	struct ferry_buf q = FERRY_BUF_INIT;
 	size_t i, k, left = 0;
 	int rc = 0;
 
-	if (!n)
-		return 0;
-	for (i = 0; i < sch->n; i++) {
+	for (i = 0; i < sch->n && n; i++) {
 		struct tm_measurement *m = &sch->m[i];
 		int64_t rest = 0;
 
-		if (m->nfields && m->points <= 0) {
+		if (m->nfields && m->points <= 0 && meas[i].have) {
 			rc = ferry_buf_addstr(&q, left++ ? ", " : "SELECT count(*) FROM ");
 			if (rc == 0)
 				rc = ifx_add_dbrp(&q, ix);
@@ -389,7 +390,7 @@ int ifx_stats(const struct ifx *ix, struct tm_schema *sch, struct ifx_meas *meas
 			*err = job[i].err;
 		}
 	if (rc == 0)
-		rc = count_rest(ix, sch, names, nnames, err);
+		rc = count_rest(ix, sch, meas, names, nnames, err);
 out:
 	ferry_free(names);
 	ferry_buf_release(&q);

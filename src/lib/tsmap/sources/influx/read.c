@@ -480,7 +480,10 @@ static int fetch_hand(struct fetch *f, struct rd *r, const struct tm_measurement
  * first answer at hand instead of PostgreSQL waiting for it after each
  * commit (4 stalls of 0.03-0.09 s on bench/influx).  The carry stands
  * only if the next read's first query is the same text (carry_fits);
- * else it is dropped.
+ * else it is dropped.  The reader joins the thread, so a carry still
+ * being fetched when the chunk's last point is handed on delays that
+ * chunk's commit by the rest of its fetch: the gain is the part fetched
+ * while the reader handed on the last item.
  */
 struct ahead {
 	const struct ifx *ix;
@@ -495,7 +498,8 @@ struct ahead {
 	size_t start;         /* got[0..start) came with the chunk (a carry) */
 	const struct tm_item *carry_it;  /* the next chunk's first item, or NULL */
 	struct fetch *carry;  /* its answer, once fetched (whole, without error) */
-	int stop;             /* the reader is done: fetch no more */
+	int stop;             /* the reader is done: fetch no more items */
+	int abandon;          /* with stop: the read failed, fetch no carry */
 	int done;             /* the thread has stopped */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -531,17 +535,21 @@ static void *ahead_main(void *arg)
 		if (failed)
 			break;   /* the reader reports it when it gets there */
 	}
+	/* every item fetched (a reader done early has failed): the carry */
 	if (!stop && !failed && a->carry_it) {
 		struct fetch *f;
+		int skip;
 
 		/* as an item after the last: the next one once the reader is on
-		 * the last, before that only within the budget */
+		 * the last, before that only within the budget; fetched after
+		 * the reader is done too (it joins this thread, and the next
+		 * chunk needs the answer anyway), unless its read failed */
 		pthread_mutex_lock(&a->mu);
 		while (!a->stop && a->n > a->at + 1 && a->held >= a->ix->ahead_max)
 			pthread_cond_wait(&a->cv, &a->mu);
-		stop = a->stop;
+		skip = a->abandon;
 		pthread_mutex_unlock(&a->mu);
-		f = stop ? NULL : fetch_item(a->ix, a->carry_it, &a->sch->m[a->carry_it->measurement]);
+		f = skip ? NULL : fetch_item(a->ix, a->carry_it, &a->sch->m[a->carry_it->measurement]);
 		if (f && (f->rc < 0 || f->empty || f->too_big)) {
 			fetch_free(f);   /* the next read fetches it again, and says why */
 			f = NULL;
@@ -595,6 +603,21 @@ static void ahead_free_one(struct ahead *a, struct fetch *f, int threaded)
 	fetch_free(f);
 }
 
+/* Whether c, fetched ahead while the chunk before was read, is the
+ * answer of item it: the same query text. */
+static int carry_fits(const struct ifx *ix, const struct fetch *c, const struct tm_item *it,
+		      const struct tm_measurement *m)
+{
+	struct ferry_buf q = FERRY_BUF_INIT, ctx = FERRY_BUF_INIT;
+	int64_t lo, hi;
+	int fits = range_query(ix, m, -1, it->where, it->t_lo, it->t_hi, 0, &q, &ctx, &lo,
+			       &hi) == 1 && q.len == c->q.len && !memcmp(q.buf, c->q.buf, q.len);
+
+	ferry_buf_release(&q);
+	ferry_buf_release(&ctx);
+	return fits;
+}
+
 /*
  * The items of a chunk in series order.  Each asks for every field of its
  * unit and piece in one answer (cheaper for InfluxDB than a query per
@@ -602,23 +625,11 @@ static void ahead_free_one(struct ahead *a, struct fetch *f, int threaded)
  * items' answers are fetched meanwhile (struct ahead).  An answer over
  * ix->whole_max, or one the server cut, is read again a field at a time,
  * streamed, newest first, with the same points and rejects.  Its size
- * decides, so a chunk read again gives the same rows.
+ * decides, so a chunk read again gives the same rows.  The first answer
+ * may be ix->carry (taken either way); next (NULL: none) is the chunk
+ * whose first answer is fetched last and left in ix->carry when the read
+ * succeeds.
  */
-/* Whether c, fetched ahead while the chunk before was read, is item
- * it's answer: the same query text. */
-static int carry_fits(const struct ifx *ix, const struct fetch *c, const struct tm_item *it,
-		      const struct tm_measurement *m)
-{
-	struct ferry_buf q = FERRY_BUF_INIT, ctx = FERRY_BUF_INIT;
-	int64_t lo, hi;
-	int fits = c->ix == ix &&
-		range_query(ix, m, -1, it->where, it->t_lo, it->t_hi, 0, &q, &ctx, &lo, &hi) == 1 &&
-		q.len == c->q.len && !memcmp(q.buf, c->q.buf, q.len);
-
-	ferry_buf_release(&q);
-	ferry_buf_release(&ctx);
-	return fits;
-}
 
 static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		      const struct tm_chunk *ck, const struct tm_chunk *next, int only,
@@ -655,6 +666,7 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 			a.got[0] = ix->carry;
 			a.held = ix->carry->bytes;
 			a.fetched = a.start = 1;
+			ferry_debug("influx: the chunk's first answer was fetched ahead");
 		} else {
 			fetch_free(ix->carry);
 		}
@@ -665,7 +677,8 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		a.carry_it = &next->items[0];
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
-	if ((n > a.start + 1 || (n > a.start && a.carry_it)) &&
+	/* a thread for items after the reader's, or for the carry alone */
+	if ((n > a.start + 1 || (n > 0 && a.carry_it)) &&
 	    pthread_create(&th, NULL, ahead_main, &a) == 0)
 		threaded = 1;
 	for (i = 0; i < n && rc == 0; i++) {
@@ -687,6 +700,7 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 	if (threaded) {
 		pthread_mutex_lock(&a.mu);
 		a.stop = 1;
+		a.abandon = rc != 0;
 		pthread_cond_broadcast(&a.cv);
 		pthread_mutex_unlock(&a.mu);
 		pthread_join(th, NULL);

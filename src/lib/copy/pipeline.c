@@ -711,8 +711,11 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 		}
 		ra[r].spec.reject = reader_reject;
 		ra[r].spec.reject_ud = &rr;
-		/* one stream: the chunk after this one is its next */
-		ra[r].spec.then_next = nr == 1 && lc->jobs == 1;
+		/* the chunk after this one is this worker's next: with one
+		 * stream, and with a table loaded in an index's order, whose
+		 * chunks go one after the other (a worker that finds none it
+		 * may take ends) */
+		ra[r].spec.then_next = nr == 1 && (lc->jobs == 1 || tp->order);
 		ra[r].bounds = bounds;
 		ra[r].npieces = npieces;
 		ra[r].first = r;

@@ -857,6 +857,26 @@ static void proxy_start(void)
 	pthread_detach(t);
 }
 
+/* Open db through the proxy (started on first use) with o, discover and
+ * plan: *s, *sch, *ck and *nck, for the caller to free. */
+static void proxy_load(const char *db, const struct tm_source_opts *o, void **s,
+		       struct tm_schema *sch, struct tm_chunk **ck, size_t *nck)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_url *url = NULL;
+	char u[256];
+
+	if (proxy_fd < 0)
+		proxy_start();
+	snprintf(u, sizeof(u), "influx://127.0.0.1:%d/%s", proxy_port, db);
+	assert_int_equal(ferry_url_parse(u, &url, &err), 0);
+	if (ifx_source_ops.open(url, o, s, &err) < 0 ||
+	    ifx_source_ops.discover(*s, sch, &err) < 0 ||
+	    ifx_source_ops.plan(*s, sch, ck, nck, &err) < 0)
+		fail_msg("%s", err.msg);
+	ferry_url_free(url);
+}
+
 static int count_point(const struct tm_point *p, void *ud, struct ferry_error *err)
 {
 	(void)p; (void)err;
@@ -870,8 +890,7 @@ static void cut_mid_chunk(void **state)
 	struct tm_schema sch = { NULL, 0, 0 };
 	struct tm_chunk *ck = NULL;
 	struct ferry_buf text = FERRY_BUF_INIT;
-	ferry_url *url = NULL;
-	char db[64], u[256];
+	char db[64];
 	size_t nck, i;
 	long seen = 0;
 	void *s = NULL;
@@ -883,13 +902,7 @@ static void cut_mid_chunk(void **state)
 		assert_int_equal(ferry_buf_addf(&text, "cut,s=%zu v=%zu.5,w=\"%zu\" %zu\n", i % 7, i, i, 1000 + i), 0);
 	write_lp(db, text.buf);
 	ferry_buf_release(&text);
-	proxy_start();
-	snprintf(u, sizeof(u), "influx://127.0.0.1:%d/%s", proxy_port, db);
-	assert_int_equal(ferry_url_parse(u, &url, &err), 0);
-	if (ifx_source_ops.open(url, NULL, &s, &err) < 0 ||
-	    ifx_source_ops.discover(s, &sch, &err) < 0 ||
-	    ifx_source_ops.plan(s, &sch, &ck, &nck, &err) < 0)
-		fail_msg("%s", err.msg);
+	proxy_load(db, NULL, &s, &sch, &ck, &nck);
 	assert_int_equal(nck, 1);
 	proxy_budget = 200000;      /* well inside the answer (~1.3 MB) */
 	rc = ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen, &err);
@@ -907,7 +920,6 @@ static void cut_mid_chunk(void **state)
 	tm_chunks_free(ck);
 	tm_schema_release(&sch);
 	ifx_source_ops.close(s);
-	ferry_url_free(url);
 }
 
 /*
@@ -928,8 +940,7 @@ static void series_order_cut_one(const char *ahead)
 	struct src d;
 	struct tm_schema sch = { NULL, 0, 0 };
 	struct tm_chunk *ck = NULL;
-	ferry_url *url = NULL;
-	char db[64], u[256];
+	char db[64];
 	size_t nck = 0, i;
 	long seen = 0, whole;
 	void *s = NULL;
@@ -955,14 +966,7 @@ static void series_order_cut_one(const char *ahead)
 	assert_int_equal(direct.n, 36000);
 	src_done(&d);
 
-	if (proxy_fd < 0)
-		proxy_start();
-	snprintf(u, sizeof(u), "influx://127.0.0.1:%d/%s", proxy_port, db);
-	assert_int_equal(ferry_url_parse(u, &url, &err), 0);
-	if (ifx_source_ops.open(url, &o, &s, &err) < 0 ||
-	    ifx_source_ops.discover(s, &sch, &err) < 0 ||
-	    ifx_source_ops.plan(s, &sch, &ck, &nck, &err) < 0)
-		fail_msg("%s", err.msg);
+	proxy_load(db, &o, &s, &sch, &ck, &nck);
 	assert_int_equal(nck, 1);
 	proxy_budget = 1L << 40;    /* counts the bytes of a whole read */
 	assert_int_equal(ifx_source_ops.read(s, NULL, &ck[0], -1, count_point, on_reject, &seen,
@@ -994,7 +998,6 @@ static void series_order_cut_one(const char *ahead)
 	tm_chunks_free(ck);
 	tm_schema_release(&sch);
 	ifx_source_ops.close(s);
-	ferry_url_free(url);
 	unsetenv("FERRY_INFLUX_AHEAD_MAX");
 }
 
@@ -1051,9 +1054,8 @@ static void series_order_carry_one(const char *ahead)
 	struct tm_schema sch = { NULL, 0, 0 };
 	struct tm_chunk *ck = NULL, bad;
 	struct tm_item bad_item;
-	ferry_url *url = NULL;
 	size_t *at = NULL, nck = 0, i;
-	char db[64], u[256];
+	char db[64];
 	void *s = NULL;
 	int rc;
 
@@ -1086,14 +1088,7 @@ static void series_order_carry_one(const char *ahead)
 	assert_int_equal(direct.n, 4800);
 	src_done(&d);
 
-	if (proxy_fd < 0)
-		proxy_start();
-	snprintf(u, sizeof(u), "influx://127.0.0.1:%d/%s", proxy_port, db);
-	assert_int_equal(ferry_url_parse(u, &url, &err), 0);
-	if (ifx_source_ops.open(url, &o, &s, &err) < 0 ||
-	    ifx_source_ops.discover(s, &sch, &err) < 0 ||
-	    ifx_source_ops.plan(s, &sch, &ck, &nck, &err) < 0)
-		fail_msg("%s", err.msg);
+	proxy_load(db, &o, &s, &sch, &ck, &nck);
 	assert_int_equal(nck, 15);
 
 	/* every chunk in order, each told the next */
@@ -1158,7 +1153,6 @@ static void series_order_carry_one(const char *ahead)
 	tm_chunks_free(ck);
 	tm_schema_release(&sch);
 	ifx_source_ops.close(s);
-	ferry_url_free(url);
 	unsetenv("FERRY_INFLUX_AHEAD_MAX");
 }
 

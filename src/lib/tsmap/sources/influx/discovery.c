@@ -161,11 +161,7 @@ static int edge_time(const struct ifx *ix, const struct tm_measurement *m, int d
 	if (rc == 0)
 		rc = ferry_buf_addstr(&q, " FROM ");
 	if (rc == 0)
-		rc = ifx_add_dbrp(&q, ix);
-	if (rc == 0)
-		rc = ferry_buf_addch(&q, '.');
-	if (rc == 0)
-		rc = ifx_add_ident(&q, m->name, strlen(m->name));
+		rc = ifx_add_meas(&q, ix, m->name);
 	if (rc == 0)
 		rc = ifx_add_window(&q, ix, 0);
 	if (rc == 0)
@@ -314,11 +310,7 @@ static int count_rest(const struct ifx *ix, struct tm_schema *sch, const struct 
 		if (m->nfields && m->points <= 0 && meas[i].have) {
 			rc = ferry_buf_addstr(&q, left++ ? ", " : "SELECT count(*) FROM ");
 			if (rc == 0)
-				rc = ifx_add_dbrp(&q, ix);
-			if (rc == 0)
-				rc = ferry_buf_addch(&q, '.');
-			if (rc == 0)
-				rc = ifx_add_ident(&q, m->name, strlen(m->name));
+				rc = ifx_add_meas(&q, ix, m->name);
 			if (rc < 0) {
 				rc = ferry_error_set(err, rc, "out of memory");
 				goto out;

@@ -152,6 +152,18 @@ int ifx_add_dbrp(struct ferry_buf *b, const struct ifx *ix)
 	return rc;
 }
 
+/* "db"."rp"."m": measurement m in the copy's database and policy */
+int ifx_add_meas(struct ferry_buf *b, const struct ifx *ix, const char *m)
+{
+	int rc = ifx_add_dbrp(b, ix);
+
+	if (rc == 0)
+		rc = ferry_buf_addch(b, '.');
+	if (rc == 0)
+		rc = ifx_add_ident(b, m, strlen(m));
+	return rc;
+}
+
 /*
  * Run one InfluxQL statement q.  whole == 0: stream the answer and hand
  * every series of it to fn.  whole > 0 (fn NULL): take the answer, asked

@@ -181,6 +181,8 @@ int ifx_error_text(const struct ferry_buf *b, struct ferry_buf *out);
 int ifx_add_ident(struct ferry_buf *b, const char *s, size_t n);
 /* "db"."rp" */
 int ifx_add_dbrp(struct ferry_buf *b, const struct ifx *ix);
+/* "db"."rp"."m" */
+int ifx_add_meas(struct ferry_buf *b, const struct ifx *ix, const char *m);
 /*
  * Run one InfluxQL statement q.  whole == 0: stream the answer and hand
  * every series of it to fn.  whole > 0 (fn NULL): take the answer, asked

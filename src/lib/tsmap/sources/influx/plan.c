@@ -243,8 +243,7 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 	us->mi = i;
 	us->rest = has_tag ? 0 : m->points;
 	if (has_tag && IFX_WINDOWED(ix)) {
-		if (ferry_buf_addstr(&q, "SELECT count(*) FROM ") < 0 || ifx_add_dbrp(&q, ix) < 0 ||
-		    ferry_buf_addch(&q, '.') < 0 || ifx_add_ident(&q, m->name, strlen(m->name)) < 0 ||
+		if (ferry_buf_addstr(&q, "SELECT count(*) FROM ") < 0 || ifx_add_meas(&q, ix, m->name) < 0 ||
 		    ifx_add_window(&q, ix, 0) < 0 || ferry_buf_addstr(&q, " GROUP BY ") < 0 ||
 		    ifx_add_ident(&q, us->tag, strlen(us->tag)) < 0 ||
 		    ferry_buf_addf(&key, "cannot count the points per value of tag '%s' in "

@@ -333,11 +333,7 @@ static int range_query(const struct ifx *ix, const struct tm_measurement *m, int
 	if (rc == 0)
 		rc = ferry_buf_addstr(q, " FROM ");
 	if (rc == 0)
-		rc = ifx_add_dbrp(q, ix);
-	if (rc == 0)
-		rc = ferry_buf_addch(q, '.');
-	if (rc == 0)
-		rc = ifx_add_ident(q, m->name, strlen(m->name));
+		rc = ifx_add_meas(q, ix, m->name);
 	if (rc == 0)
 		rc = ferry_buf_addstr(q, " WHERE ");
 	if (rc == 0 && where)

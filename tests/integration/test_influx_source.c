@@ -857,6 +857,15 @@ static void proxy_start(void)
 	pthread_detach(t);
 }
 
+/* FERRY_INFLUX_AHEAD_MAX for the handles opened next (NULL: unset). */
+static void ahead_env(const char *ahead)
+{
+	if (ahead)
+		setenv("FERRY_INFLUX_AHEAD_MAX", ahead, 1);
+	else
+		unsetenv("FERRY_INFLUX_AHEAD_MAX");
+}
+
 /* Open db through the proxy (started on first use) with o, discover and
  * plan: *s, *sch, *ck and *nck, for the caller to free. */
 static void proxy_load(const char *db, const struct tm_source_opts *o, void **s,
@@ -946,10 +955,7 @@ static void series_order_cut_one(const char *ahead)
 	void *s = NULL;
 	int rc;
 
-	if (ahead)
-		setenv("FERRY_INFLUX_AHEAD_MAX", ahead, 1);
-	else
-		unsetenv("FERRY_INFLUX_AHEAD_MAX");
+	ahead_env(ahead);
 	new_db(db, sizeof(db), NULL);
 	for (i = 0; i < 18000; i++)
 		assert_int_equal(ferry_buf_addf(&text, "so,k=%c v=%zu.25,w=\"%zu-%zu\" %zu\n",
@@ -998,7 +1004,7 @@ static void series_order_cut_one(const char *ahead)
 	tm_chunks_free(ck);
 	tm_schema_release(&sch);
 	ifx_source_ops.close(s);
-	unsetenv("FERRY_INFLUX_AHEAD_MAX");
+	ahead_env(NULL);
 }
 
 static void series_order_cut(void **state)
@@ -1059,10 +1065,7 @@ static void series_order_carry_one(const char *ahead)
 	void *s = NULL;
 	int rc;
 
-	if (ahead)
-		setenv("FERRY_INFLUX_AHEAD_MAX", ahead, 1);
-	else
-		unsetenv("FERRY_INFLUX_AHEAD_MAX");
+	ahead_env(ahead);
 	new_db(db, sizeof(db), NULL);
 	for (i = 0; i < 2400; i++)
 		assert_int_equal(ferry_buf_addf(&text, "cy,k=%c v=%zu.5,w=\"%zu\" %" PRId64 "\n",
@@ -1153,7 +1156,7 @@ static void series_order_carry_one(const char *ahead)
 	tm_chunks_free(ck);
 	tm_schema_release(&sch);
 	ifx_source_ops.close(s);
-	unsetenv("FERRY_INFLUX_AHEAD_MAX");
+	ahead_env(NULL);
 }
 
 static void series_order_carry(void **state)

@@ -113,8 +113,8 @@ struct ferry_read_spec {
 	 * few columns of a wide table); NULL: every column */
 	const unsigned char *unread;
 	/* nonzero: the range after hi is likely the next this connection
-	 * reads (one stream takes every chunk): a source may fetch some of
-	 * it ahead */
+	 * reads (one stream, or a table whose chunks go one after the
+	 * other): a source may fetch some of it ahead */
 	int then_next;
 };
 

@@ -626,7 +626,6 @@ static int carry_fits(const struct ifx *ix, const struct fetch *c, const struct 
  * whose first answer is fetched last and left in ix->carry when the read
  * succeeds.
  */
-
 static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		      const struct tm_chunk *ck, const struct tm_chunk *next, int only,
 		      struct ferry_error *err)

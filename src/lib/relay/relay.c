@@ -119,6 +119,7 @@ struct relay {
 	const char *url[2];
 	int has[2];
 	_Atomic int phase;
+	_Atomic long writing[4];      /* writes in progress, by the phase they took */
 	int fixed_phase;              /* no PostgreSQL to hold it */
 	struct committer cm[2];
 	struct relay_store *rs[2];    /* the replay thread's handles */
@@ -581,10 +582,19 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 {
 	struct relay *R = ud;
 	struct relay_wave_split sp;
-	int phase = atomic_load(&R->phase), g, rc = 0, split = 0;
+	int phase, g, rc = 0, split = 0;
 
 	if (!pts->npoints)
 		return answer(ans, 204, NULL);
+	/* counted under the phase it takes, which the phase watcher waits
+	 * for before it reports a new one (phase_main) */
+	for (;;) {
+		phase = atomic_load(&R->phase);
+		atomic_fetch_add(&R->writing[phase], 1);
+		if (atomic_load(&R->phase) == phase)
+			break;
+		atomic_fetch_sub(&R->writing[phase], 1);
+	}
 	if (!db || !*db)   /* the device API names no database: the first one */
 		db = R->dbs[0];
 	memset(&sp, 0, sizeof(sp));
@@ -611,6 +621,7 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 	}
 	ferry_buf_release(&sp.lp[0]);
 	ferry_buf_release(&sp.lp[1]);
+	atomic_fetch_sub(&R->writing[phase], 1);
 	return 0;
 }
 
@@ -1035,6 +1046,19 @@ static int rollback_record(struct relay *R, int *warned)
 	return 1;
 }
 
+/* Wait until no write that took phase ph is in progress (at most 30 s). */
+static void drain_phase(struct relay *R, int ph)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	for (i = 0; i < 30000 && atomic_load(&R->writing[ph]) > 0; i++)
+		nanosleep(&ts, NULL);
+	if (atomic_load(&R->writing[ph]) > 0)
+		ferry_warn("relay: %ld writes of phase %s still in progress after 30 s",
+			   atomic_load(&R->writing[ph]), ferry_phase_name(ph));
+}
+
 static void *phase_main(void *arg)
 {
 	struct relay *R = arg;
@@ -1053,8 +1077,15 @@ static void *phase_main(void *arg)
 		if (!R->rb_pending && ph != atomic_load(&R->phase)) {
 			int was = atomic_exchange(&R->phase, ph);
 
-			/* from now on every write takes the new phase's path: the
-			 * moment the cutover's T0 is made of; told at once */
+			/* from now on every write takes the new phase's path; the
+			 * writes that took the old one finish first (at most 30 s):
+			 * the moment after is the one the cutover's T0 and T1 are
+			 * made of, and its catch-up copy must find every point
+			 * written the old way.  Seen: a batch in flight under
+			 * old-only reached the old store after the relay reported
+			 * new-only, and the catch-up that started at once missed
+			 * it.  Told at once. */
+			drain_phase(R, was);
 			since_us = wall_ns() / 1000;
 			last_beat = 0;
 			if (ph == FERRY_PHASE_NEW_PRIMARY)

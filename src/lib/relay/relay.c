@@ -120,6 +120,7 @@ struct relay {
 	int has[2];
 	_Atomic int phase;
 	_Atomic long writing[4];      /* writes in progress, by the phase they took */
+	_Atomic int phase_stop;       /* the phase thread ends (before MQTT stops) */
 	int fixed_phase;              /* no PostgreSQL to hold it */
 	struct committer cm[2];
 	struct relay_store *rs[2];    /* the replay thread's handles */
@@ -1046,6 +1047,17 @@ static int rollback_record(struct relay *R, int *warned)
 	return 1;
 }
 
+/* End the phase thread: its heartbeat reads the MQTT client's counters
+ * (op_gauges), so it goes before MQTT stops (TSan saw the heartbeat read
+ * R->mqtt while the main thread stopped it). */
+static void phase_thread_stop(struct relay *R)
+{
+	atomic_store(&R->phase_stop, 1);
+	if (R->phase_started)
+		pthread_join(R->phase_th, NULL);
+	R->phase_started = 0;
+}
+
 /* Wait until no write that took phase ph is in progress (at most 30 s). */
 static void drain_phase(struct relay *R, int ph)
 {
@@ -1066,7 +1078,7 @@ static void *phase_main(void *arg)
 	int64_t since_us = wall_ns() / 1000;
 	int down = 0, warned = 0;
 
-	while (!atomic_load(&R->stop)) {
+	while (!atomic_load(&R->stop) && !atomic_load(&R->phase_stop)) {
 		struct ferry_error err = FERRY_ERROR_INIT;
 		int rc = relay_phase_poll(R->ph, 500, &err), ph;
 
@@ -1398,12 +1410,14 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	 * still needs the committers, which teardown stops */
 	relay_http_stop(h);
 	h = NULL;
+	phase_thread_stop(&R);
 	relay_mqtt_stop(R.mqtt);
 	R.mqtt = NULL;
 	rc = 0;
 out:
 	if (h)
 		relay_http_stop(h);
+	phase_thread_stop(&R);
 	relay_mqtt_stop(R.mqtt);
 	relay_teardown(&R);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

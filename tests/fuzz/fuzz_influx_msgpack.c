@@ -124,6 +124,32 @@ static void run_fieldwise(const uint8_t *data, size_t size)
 	ifx_rd_release(&r);
 }
 
+/* The same input as a streamed answer handed on field by field as it
+ * comes (IFX_FW_STREAM: a series' pieces held, in parts past a small
+ * whole_max): memory safety, and an error always says something. */
+static void run_streamed(const uint8_t *data, size_t size)
+{
+	struct ferry_buf raw = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct out o = { 0, 0 };
+	struct ifx ix;
+	struct rd r;
+	int rc;
+
+	reader(&ix, &r, &o);
+	ix.whole_max = size ? 1 + data[size - 1] % 512 : 64;
+	r.fieldwise = IFX_FW_STREAM;
+	if (ferry_buf_add(&raw, data, size) == 0) {
+		rc = ifx_parse(&ix, &raw, ifx_rd_series, &r, &err);
+		if (rc == 0)
+			rc = ifx_rd_flush(&r, &err);
+		if (rc < 0 && !err.msg[0])
+			abort();
+	}
+	ferry_buf_release(&raw);
+	ifx_rd_release(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct out a = { 0, 0 }, b = { 0, 0 };
@@ -135,5 +161,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ra != rb || a.points != b.points || a.hash != b.hash)
 		abort();
 	run_fieldwise(data, size);
+	run_streamed(data, size);
 	return 0;
 }

@@ -1166,6 +1166,134 @@ static void series_order_carry(void **state)
 	series_order_carry_one("0");
 }
 
+/*
+ * Series order, a chunk that starts without its first answer at hand: the
+ * reader streams the first items newest first (struct ifx_hold) until the
+ * thread takes over.  Unit a: one series of three pieces (InfluxDB sends
+ * 10000 rows a message), a sparse field, a string field; unit b: two
+ * series.  Streamed, a series' points come field by field (bytewise),
+ * each newest first, as an answer taken whole gives them; a unit's series
+ * come last first (InfluxDB's order for ORDER BY time DESC).  Read again
+ * as the next chunk's carry, unit a comes whole, in the same order, and b
+ * streamed again.  With the look-ahead at 0 the thread takes over after
+ * unit a's first piece, and fetches unit b whole, which InfluxDB sends as a
+ * message per series, taken for cut: read again a field at a time.  With
+ * answers capped below a series' size, the held rows go on in parts: the
+ * same points.
+ */
+static void streamed_want(struct plist *want, const char *k, int z, int n, int f)
+{
+	static const char *const fields[] = { "f", "g", "s" };
+	struct lp_tag tg[2];
+	struct lp_field fl;
+	char zs[8], sv[32];
+	int i;
+
+	snprintf(zs, sizeof(zs), "%d", z);
+	tg[0].key.p = "k"; tg[0].key.n = 1; tg[0].val.p = k; tg[0].val.n = strlen(k);
+	tg[1].key.p = "z"; tg[1].key.n = 1; tg[1].val.p = zs; tg[1].val.n = strlen(zs);
+	for (i = n - 1; i >= 0; i--) {
+		fl.key.p = fields[f];
+		fl.key.n = 1;
+		if (f == 0) {
+			fl.type = LP_FLOAT;
+			fl.v.f = i + 0.5;
+		} else if (f == 1) {
+			if (i % 3)
+				continue;
+			fl.type = LP_INT;
+			fl.v.i = i;
+		} else {
+			snprintf(sv, sizeof(sv), "v%d", i * z);
+			fl.type = LP_STRING;
+			fl.v.s.p = sv;
+			fl.v.s.n = strlen(sv);
+		}
+		plist_add(want, canon((struct lp_str){ "st", 2 }, tg, 2, &fl, 1,
+				      1000000 + (int64_t)i * 10 + z), 0);
+	}
+}
+
+#define ST_A 25000   /* points of unit a's series */
+#define ST_B 12000   /* of each of unit b's two */
+
+/* order: got's order is streamed's (0), whole's (1), or not checked (-1) */
+static void series_order_streamed_one(const char *db, const char *ahead, const char *cap,
+				      int order)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o;
+	struct plist streamed = { 0 }, whole = { 0 }, got = { 0 }, again = { 0 };
+	struct src d;
+	size_t i;
+	int f, z;
+
+	ahead_env(ahead);
+	if (cap)
+		setenv("FERRY_INFLUX_ANSWER_MAX", cap, 1);
+	for (f = 0; f < 3; f++) {
+		streamed_want(&streamed, "a", 1, ST_A, f);
+		streamed_want(&whole, "a", 1, ST_A, f);
+	}
+	for (z = 2; z >= 1; z--)
+		for (f = 0; f < 3; f++)
+			streamed_want(&streamed, "b", z, ST_B, f);
+	for (f = 0; f < 3; f++)
+		for (z = 2; z >= 1; z--)
+			streamed_want(&whole, "b", z, ST_B, f);
+	memset(&o, 0, sizeof(o));
+	o.order_tag = "k";
+	src_load(&d, db, &o);
+	assert_int_equal(d.nck, 1);
+	assert_true(d.ck[0].nitems >= 2);
+	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &got, &err) < 0)
+		fail_msg("%s", err.msg);
+	for (i = 0; i < got.n; i++)
+		assert_int_equal(got.keys[i], (int64_t)i);
+	/* told that it comes next, chunk 0 reads again from a carry */
+	assert_int_equal(read_hinted(d.s, &d.ck[0], &d.ck[0], &again, &err), 0);
+	plist_free(&again);
+	assert_int_equal(read_hinted(d.s, &d.ck[0], NULL, &again, &err), 0);
+	if (order >= 0) {
+		assert_same_order(order ? &whole : &streamed, 0, &got, 0, streamed.n);
+		assert_same_order(&streamed, 0, &again, 0, streamed.n);
+	}
+	assert_same(&whole, &again);
+	assert_same(&streamed, &got);
+	plist_free(&streamed);
+	plist_free(&whole);
+	plist_free(&got);
+	plist_free(&again);
+	src_done(&d);
+	unsetenv("FERRY_INFLUX_ANSWER_MAX");
+	ahead_env(NULL);
+}
+
+static void series_order_streamed(void **state)
+{
+	struct ferry_buf text = FERRY_BUF_INIT;
+	char db[64], g[32];
+	int i, z;
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	for (z = 0; z <= 2; z++)   /* z 0: unit a's series, z=1 */
+		for (i = 0; i < (z ? ST_B : ST_A); i++) {
+			g[0] = 0;
+			if (i % 3 == 0)
+				snprintf(g, sizeof(g), ",g=%di", i);
+			assert_int_equal(ferry_buf_addf(&text, "st,k=%s,z=%d f=%d.5,s=\"v%d\"%s %d\n",
+							z ? "b" : "a", z ? z : 1, i, i * (z ? z : 1),
+							g, 1000000 + i * 10 + (z ? z : 1)), 0);
+		}
+	write_lp(db, text.buf);
+	ferry_buf_release(&text);
+	series_order_streamed_one(db, NULL, NULL, 0);
+	/* the thread takes unit b: whole, a field at a time */
+	series_order_streamed_one(db, "0", NULL, 1);
+	series_order_streamed_one(db, NULL, "300000", -1);
+}
+
 /* identity changes when points are added */
 static void identity_changes(void **state)
 {
@@ -1200,6 +1328,7 @@ int main(void)
 		cmocka_unit_test(cut_mid_chunk),
 		cmocka_unit_test(series_order_cut),
 		cmocka_unit_test(series_order_carry),
+		cmocka_unit_test(series_order_streamed),
 		cmocka_unit_test(identity_changes),
 	};
 

@@ -33,9 +33,10 @@
  * order, so the same chunk always yields the same points in the same order.
  *
  * For the narrow layout (tm_source_opts.order_tag) the chunks go series by
- * series instead, each query's answer taken whole (at most whole_max
- * bytes) and handed on field by field, newest first: see "plan in series
- * order" in plan.c.
+ * series instead, each query's answer handed on field by field, newest
+ * first: a chunk's first ones streamed (ORDER BY time DESC), the rest
+ * taken whole (at most whole_max bytes) and fetched ahead: see "plan in
+ * series order" in plan.c and read_items in read.c.
  *
  * Field type conflicts: a field has one type per shard but may have another
  * in a different shard group.  A SELECT that spans both picks one type for
@@ -72,6 +73,13 @@
 					 * message, which max-row-limit (it caps
 					 * unchunked answers) does not cut */
 #define IFX_HOUR_NS INT64_C(3600000000000)
+
+/* struct rd's fieldwise: rows as they come (0), or field by field, each
+ * field newest first, from an answer taken whole (rows oldest first) or
+ * from one streamed newest first (ORDER BY time DESC), whose first field
+ * goes on as it comes and the others once its series is whole (read.c). */
+#define IFX_FW_WHOLE 1
+#define IFX_FW_STREAM 2
 
 /* One series of a result: rows are read from values..vend by the callback. */
 struct series {
@@ -115,6 +123,7 @@ struct ifx_meas {
 };
 
 struct fetch;                 /* read.c: one answer taken whole */
+struct ifx_hold;              /* read.c: a streamed series held */
 
 struct ifx {
 	char *base;               /* "http://host:port" */
@@ -162,7 +171,8 @@ struct rd {
 	size_t rcap;
 	int *order;               /* fieldwise: field columns, bytewise by name */
 	size_t ocap;
-	int fieldwise;            /* emit field by field, newest first */
+	int fieldwise;            /* emit field by field, newest first: IFX_FW_* */
+	struct ifx_hold *hold;    /* IFX_FW_STREAM: the series being held (read.c) */
 	int64_t key;
 	int64_t lo, hi;
 	char why[256];
@@ -269,8 +279,11 @@ int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out, size_t
 
 void ifx_rd_release(struct rd *r);
 /* A series_fn: the rows of s as points of r->m to r->fn (field by field,
- * newest first, when r->fieldwise), bad values to r->rej. */
+ * newest first, by r->fieldwise), bad values to r->rej.  IFX_FW_STREAM
+ * holds the rest of a series until its last piece: ifx_rd_flush then. */
 int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err);
+/* IFX_FW_STREAM: the held fields of the series the answer ended with. */
+int ifx_rd_flush(struct rd *r, struct ferry_error *err);
 /* tm_source_ops.read. */
 int ifx_read(void *s, const struct tm_schema *shared, const struct tm_chunk *ck,
 	     int only, tm_point_fn fn, tm_reject_fn rej, void *ud,

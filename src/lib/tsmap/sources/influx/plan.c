@@ -93,7 +93,8 @@ static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, i
  *                SELECT * FROM m WHERE "tag"::tag = 'v'
  *                  AND time >= lo AND time < hi GROUP BY *
  *              answered in one message and handed on field by field,
- *              newest first (ifx_read_range, ifx_rd_fieldwise), or, should the
+ *              newest first (read_items, fw_emit in read.c; a chunk's
+ *              first items streamed newest first), or, should the
  *              answer be over IFX_WHOLE_MAX, a query per field with
  *              ORDER BY time DESC;
  *   a chunk  = consecutive items of about IFX_TARGET_POINTS points (one

@@ -38,8 +38,55 @@ static unsigned field_types(const struct tm_measurement *m, const struct lp_str 
 	return 0;
 }
 
+/*
+ * A series read streamed newest first (IFX_FW_STREAM): its first field
+ * (bytewise) goes on as its pieces come; the pieces are held, and the
+ * other fields go on from them once the series is whole (its next piece
+ * is another series', or the answer ends).  The same points in the same
+ * order as the answer taken whole, handed on field by field (fw_emit),
+ * with PostgreSQL fed from the first piece on instead of once InfluxDB
+ * has made the whole answer.  A series held past ix->whole_max bytes has
+ * its other fields handed on for the rows held so far, and goes on from
+ * there (the answer taken whole would have been over whole_max too, and
+ * read a field at a time).
+ */
+struct ifx_hold {
+	struct ferry_buf meta;    /* name, tag keys and values, column names */
+	struct ferry_buf rows;    /* the rows held, newest first */
+	struct lp_tag *tags;
+	size_t tagcap, ntags;
+	struct lp_str *cols;
+	size_t colcap, ncols;
+	struct lp_str name;
+	uint32_t nrows;
+	int have;                 /* a series is held (meta is its) */
+	size_t bytes;             /* bytes of rows streamed in this answer */
+	struct ahead *a;          /* stream_item's: the rows held count in its
+				   budget, and it takes over from item next
+				   once bytes reach lead_at */
+	size_t next, lead_at;
+	int led;
+};
+
+struct ahead;
+static void ahead_held(struct ahead *a, size_t add, size_t sub);
+static void ahead_lead(struct ahead *a, size_t lead);
+
+static void hold_free(struct ifx_hold *h)
+{
+	if (!h)
+		return;
+	ferry_buf_release(&h->meta);
+	ferry_buf_release(&h->rows);
+	ferry_free(h->tags);
+	ferry_free(h->cols);
+	ferry_free(h);
+}
+
 void ifx_rd_release(struct rd *r)
 {
+	hold_free(r->hold);
+	r->hold = NULL;
 	ferry_free(r->fields);
 	ferry_free(r->ctypes);
 	ferry_free(r->rows);
@@ -207,19 +254,14 @@ static int col_cmp(const struct series *s, int a, int b)
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/*
- * Fieldwise: the rows of s (oldest first) go out field by field, fields
- * bytewise by name, each newest first: the order of the narrow layout's
- * (series, measurement, field, time desc) index.  A value ferry cannot
- * take, or a row whose time is not an integer, is rejected field by
- * field, as the query per field of read_items' fallback rejects it.
- */
-static int ifx_rd_fieldwise(struct rd *r, const struct series *s, struct ferry_error *err)
+/* Where each row of s starts (r->rows[0..nrows]) and its field columns,
+ * bytewise by name (r->order[0..*nord)). */
+static int fw_index(struct rd *r, const struct series *s, size_t *nord,
+		    struct ferry_error *err)
 {
 	const unsigned char *p = s->values;
-	size_t k, i, j, nord = 0;
+	size_t k, i, n = 0;
 	uint32_t row;
-	int rc;
 
 	/* every row takes a byte at least: a count beyond that is not real */
 	if ((size_t)s->nrows > (size_t)(s->vend - s->values))
@@ -234,13 +276,33 @@ static int ifx_rd_fieldwise(struct rd *r, const struct series *s, struct ferry_e
 	}
 	r->rows[s->nrows] = p;
 	for (k = 1; k < s->ncols; k++) {   /* insertion sort: a few columns */
-		for (i = nord; i > 0 && col_cmp(s, r->order[i - 1], (int)k) > 0; i--)
+		for (i = n; i > 0 && col_cmp(s, r->order[i - 1], (int)k) > 0; i--)
 			r->order[i] = r->order[i - 1];
 		r->order[i] = (int)k;
-		nord++;
+		n++;
 	}
-	for (k = 0; k < nord; k++)
-		for (row = s->nrows; row-- > 0;) {
+	*nord = n;
+	return 0;
+}
+
+/*
+ * Fieldwise: fields r->order[k0..k1) of s (fw_index first), each newest
+ * first (s's rows come newest first when desc, else oldest first): the
+ * order of the narrow layout's (series, measurement, field, time desc)
+ * index.  A value ferry cannot take, or a row whose time is not an
+ * integer, is rejected field by field, as the query per field of
+ * read_items' fallback rejects it.
+ */
+static int fw_emit(struct rd *r, const struct series *s, size_t k0, size_t k1, int desc,
+		   struct ferry_error *err)
+{
+	size_t k, j;
+	uint32_t i;
+	int rc;
+
+	for (k = k0; k < k1; k++)
+		for (i = 0; i < s->nrows; i++) {
+			uint32_t row = desc ? i : s->nrows - 1 - i;
 			const unsigned char *q = r->rows[row], *at;
 			struct mp_val v;
 			int64_t t;
@@ -266,14 +328,10 @@ static int ifx_rd_fieldwise(struct rd *r, const struct series *s, struct ferry_e
 	return 0;
 }
 
-int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err)
+/* s is r->m's, with a time column: room for its cells, its column types. */
+static int rd_prelude(struct rd *r, const struct series *s, struct ferry_error *err)
 {
-	struct rd *r = ud;
-	const unsigned char *p = s->values;
-	uint32_t row;
-	size_t j, nf;
-	int64_t t;
-	int rc;
+	size_t j;
 
 	if (s->name.n != strlen(r->m->name) || memcmp(s->name.p, r->m->name, s->name.n) ||
 	    s->ncols < 1 || s->cols[0].n != 4 || memcmp(s->cols[0].p, "time", 4))
@@ -285,8 +343,166 @@ int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (j = 1; j < s->ncols; j++)
 		r->ctypes[j] = field_types(r->m, &s->cols[j]);
-	if (r->fieldwise)
-		return ifx_rd_fieldwise(r, s, err);
+	return 0;
+}
+
+static int str_eq(const struct lp_str *a, const struct lp_str *b)
+{
+	return a->n == b->n && !memcmp(a->p, b->p, a->n);
+}
+
+/* Whether s is a piece of the series h holds.  Its tags may come in
+ * another order (InfluxDB's MessagePack writes a Go map as it iterates). */
+static int hold_same(const struct ifx_hold *h, const struct series *s)
+{
+	size_t i, j;
+
+	if (!str_eq(&h->name, &s->name) || h->ntags != s->ntags || h->ncols != s->ncols)
+		return 0;
+	for (i = 0; i < s->ntags; i++) {
+		for (j = 0; j < h->ntags && !str_eq(&h->tags[j].key, &s->tags[i].key); j++)
+			;
+		if (j == h->ntags || !str_eq(&h->tags[j].val, &s->tags[i].val))
+			return 0;
+	}
+	for (i = 0; i < s->ncols; i++)
+		if (!str_eq(&h->cols[i], &s->cols[i]))
+			return 0;
+	return 1;
+}
+
+/* h holds s's name, tags and columns (own copies), no rows yet. */
+static int hold_start(struct ifx_hold *h, const struct series *s)
+{
+	size_t i, off;
+	int rc = 0;
+
+	ferry_buf_clear(&h->meta);
+	ferry_buf_clear(&h->rows);
+	h->nrows = 0;
+	if (FERRY_GROW(h->tags, h->tagcap, s->ntags + 1) ||
+	    FERRY_GROW(h->cols, h->colcap, s->ncols + 1))
+		return FERRY_ENOMEM;
+	rc = ferry_buf_add(&h->meta, s->name.p, s->name.n);
+	for (i = 0; rc == 0 && i < s->ntags; i++)
+		if ((rc = ferry_buf_add(&h->meta, s->tags[i].key.p, s->tags[i].key.n)) == 0)
+			rc = ferry_buf_add(&h->meta, s->tags[i].val.p, s->tags[i].val.n);
+	for (i = 0; rc == 0 && i < s->ncols; i++)
+		rc = ferry_buf_add(&h->meta, s->cols[i].p, s->cols[i].n);
+	if (rc < 0)
+		return rc;
+	/* pointers once meta stops moving */
+	h->name.p = h->meta.buf;
+	h->name.n = s->name.n;
+	off = s->name.n;
+	for (i = 0; i < s->ntags; i++) {
+		h->tags[i].key.p = h->meta.buf + off;
+		h->tags[i].key.n = s->tags[i].key.n;
+		off += s->tags[i].key.n;
+		h->tags[i].val.p = h->meta.buf + off;
+		h->tags[i].val.n = s->tags[i].val.n;
+		off += s->tags[i].val.n;
+	}
+	for (i = 0; i < s->ncols; i++) {
+		h->cols[i].p = h->meta.buf + off;
+		h->cols[i].n = s->cols[i].n;
+		off += s->cols[i].n;
+	}
+	h->ntags = s->ntags;
+	h->ncols = s->ncols;
+	h->have = 1;
+	return 0;
+}
+
+/* The fields after the first of the rows held; the series stays held
+ * unless done. */
+static int hold_flush(struct rd *r, int done, struct ferry_error *err)
+{
+	struct ifx_hold *h = r->hold;
+	struct series hs;
+	size_t nord;
+	int rc = 0;
+
+	if (!h || !h->have)
+		return 0;
+	if (h->nrows) {
+		memset(&hs, 0, sizeof(hs));
+		hs.name = h->name;
+		hs.tags = h->tags;
+		hs.ntags = h->ntags;
+		hs.cols = h->cols;
+		hs.ncols = h->ncols;
+		hs.values = (const unsigned char *)h->rows.buf;
+		hs.vend = hs.values + h->rows.len;
+		hs.nrows = h->nrows;
+		if ((rc = rd_prelude(r, &hs, err)) == 0 && (rc = fw_index(r, &hs, &nord, err)) == 0)
+			rc = fw_emit(r, &hs, 1, nord, 1, err);
+	}
+	if (h->a)
+		ahead_held(h->a, 0, h->rows.len);
+	ferry_buf_clear(&h->rows);
+	h->nrows = 0;
+	if (done)
+		h->have = 0;
+	return rc;
+}
+
+int ifx_rd_flush(struct rd *r, struct ferry_error *err)
+{
+	return hold_flush(r, 1, err);
+}
+
+/* IFX_FW_STREAM: a piece of a series, newest first (struct ifx_hold). */
+static int rd_streamed(struct rd *r, const struct series *s, struct ferry_error *err)
+{
+	struct ifx_hold *h = r->hold;
+	size_t nord, n = (size_t)(s->vend - s->values);
+	int rc;
+
+	if (!h && !(h = r->hold = ferry_calloc(1, sizeof(*h))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (h->have && !hold_same(h, s) && (rc = hold_flush(r, 1, err)) < 0)
+		return rc;
+	if ((rc = rd_prelude(r, s, err)) < 0 || (rc = fw_index(r, s, &nord, err)) < 0 ||
+	    (rc = fw_emit(r, s, 0, nord ? 1 : 0, 1, err)) < 0)
+		return rc;
+	if (nord > 1 && s->nrows) {
+		if (!h->have && hold_start(h, s) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (ferry_buf_add(&h->rows, s->values, n) < 0)
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (h->a)
+			ahead_held(h->a, n, 0);
+		h->nrows += s->nrows;
+		if (h->rows.len >= r->ix->whole_max && (rc = hold_flush(r, 0, err)) < 0)
+			return rc;
+	}
+	h->bytes += n;
+	if (h->a && !h->led && h->bytes >= h->lead_at) {
+		ahead_lead(h->a, h->next);
+		h->led = 1;
+	}
+	return 0;
+}
+
+int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err)
+{
+	struct rd *r = ud;
+	const unsigned char *p = s->values;
+	uint32_t row;
+	size_t nf, nord;
+	int64_t t;
+	int rc;
+
+	if (r->fieldwise == IFX_FW_STREAM)
+		return rd_streamed(r, s, err);
+	if ((rc = rd_prelude(r, s, err)) < 0)
+		return rc;
+	if (r->fieldwise) {
+		if ((rc = fw_index(r, s, &nord, err)) < 0)
+			return rc;
+		return fw_emit(r, s, 0, nord, 0, err);
+	}
 	for (row = 0; row < s->nrows; row++) {
 		const unsigned char *start = p;
 
@@ -449,7 +665,7 @@ static int fetch_hand(struct fetch *f, struct rd *r, const struct tm_measurement
 	r->m = m;
 	r->lo = f->lo;
 	r->hi = f->hi;
-	r->fieldwise = 1;
+	r->fieldwise = IFX_FW_WHOLE;
 	rc = ifx_parse(f->ix, &f->raw, ifx_rd_series, r, err);
 	r->fieldwise = 0;
 	if (rc < 0 && err)
@@ -492,6 +708,8 @@ struct ahead {
 	size_t at;            /* the item the reader is on */
 	size_t held;          /* bytes of answers fetched and not freed */
 	size_t start;         /* got[0..start) came with the chunk (a carry) */
+	size_t lead;          /* items before it the reader streams itself;
+				 SIZE_MAX: not known yet (the thread waits) */
 	const struct tm_item *carry_it;  /* the next chunk's first item, or NULL */
 	struct fetch *carry;  /* its answer, once fetched (whole, without error) */
 	int stop;             /* the reader is done: fetch no more items */
@@ -504,10 +722,16 @@ struct ahead {
 static void *ahead_main(void *arg)
 {
 	struct ahead *a = arg;
-	size_t j;
+	size_t j, j0;
 	int stop = 0, failed = 0;
 
-	for (j = a->start; j < a->n; j++) {
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop && a->lead == SIZE_MAX)
+		pthread_cond_wait(&a->cv, &a->mu);
+	j0 = a->lead == SIZE_MAX ? a->n : a->lead;
+	stop = a->lead == SIZE_MAX;   /* the reader stopped before handing over */
+	pthread_mutex_unlock(&a->mu);
+	for (j = j0; !stop && j < a->n; j++) {
 		const struct tm_item *it = &a->ck->items[a->todo[j]];
 		struct fetch *f;
 
@@ -550,7 +774,7 @@ static void *ahead_main(void *arg)
 			fetch_free(f);   /* the next read fetches it again, and says why */
 			f = NULL;
 		}
-		pthread_mutex_lock(&a->mu);
+			pthread_mutex_lock(&a->mu);
 		a->carry = f;
 		pthread_mutex_unlock(&a->mu);
 	}
@@ -559,6 +783,69 @@ static void *ahead_main(void *arg)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
+}
+
+/* The reader hands the items from lead on to the thread. */
+static void ahead_lead(struct ahead *a, size_t lead)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->lead == SIZE_MAX)
+		a->lead = lead;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* The rows the reader holds (struct ifx_hold) count in the budget. */
+static void ahead_held(struct ahead *a, size_t add, size_t sub)
+{
+	pthread_mutex_lock(&a->mu);
+	a->held += add;
+	a->held -= sub;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * Item i streamed by the reader: a chunk's items from the first (or the
+ * one after its carry) until one has streamed ahead_max / 4 bytes, from
+ * when the thread takes over with the next item; the rows held (struct
+ * ifx_hold) count in the thread's budget.  Its points go on as they come,
+ * newest first, field by field.  A chunk's first answers were otherwise
+ * waited for whole while PostgreSQL sat idle: the first one 0.2-0.3 s on
+ * bench/influx (a 5.8 MB answer InfluxDB makes whole before it sends a
+ * byte, after three small ones), and a big one after a small carry
+ * 0.05-0.17 s at two chunks of five; sampled every 2.5 ms, the COPY
+ * backend's idle time 0.40-0.60 s -> 0.20-0.29 s.
+ */
+static int stream_item(struct ahead *a, struct rd *r, size_t i, const struct tm_item *it,
+		       const struct tm_measurement *m, struct ferry_error *err)
+{
+	struct ifx_hold *h;
+	int rc;
+
+	if (!r->hold && !(r->hold = ferry_calloc(1, sizeof(*r->hold))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	h = r->hold;
+	h->have = 0;
+	h->bytes = 0;
+	h->a = a;
+	h->next = i + 1;
+	h->lead_at = a->ix->ahead_max / 4;
+	h->led = 0;
+	pthread_mutex_lock(&a->mu);
+	a->at = i;            /* the item after it goes ahead whatever the budget */
+	pthread_mutex_unlock(&a->mu);
+	r->fieldwise = IFX_FW_STREAM;
+	rc = ifx_read_range(r, m, -1, it->where, it->t_lo, it->t_hi, 1, err);
+	if (rc == 0)
+		rc = ifx_rd_flush(r, err);
+	r->fieldwise = 0;
+	ahead_held(a, 0, h->rows.len);   /* what a failed read left */
+	ferry_buf_clear(&h->rows);
+	h->nrows = 0;
+	h->have = 0;
+	h->a = NULL;
+	return rc;
 }
 
 /* Item i's answer (the caller frees it with ahead_free_one): from the
@@ -617,14 +904,18 @@ static int carry_fits(const struct ifx *ix, const struct fetch *c, const struct 
 /*
  * The items of a chunk in series order.  Each asks for every field of its
  * unit and piece in one answer (cheaper for InfluxDB than a query per
- * field) and hands the points on field by field, newest first; later
- * items' answers are fetched meanwhile (struct ahead).  An answer over
- * ix->whole_max, or one the server cut, is read again a field at a time,
- * streamed, newest first, with the same points and rejects.  Its size
- * decides, so a chunk read again gives the same rows.  The first answer
- * may be ix->carry (taken either way); next (NULL: none) is the chunk
- * whose first answer is fetched last and left in ix->carry when the read
- * succeeds.
+ * field) and hands the points on field by field, newest first: the first
+ * items streamed (stream_item), later items' answers fetched whole
+ * meanwhile (struct ahead).  An answer taken whole over ix->whole_max, or
+ * one the server cut, is read again a field at a time, streamed, newest
+ * first, with the same points and rejects.  A unit of several series
+ * gives them last first when streamed, and a field at a time when taken
+ * whole (InfluxDB sends such an answer in a message per series, which
+ * ifx_answer_cut takes for cut): the same rows either way, in the order
+ * of the narrow layout's second index but for the series of such a
+ * unit.  The first answer may be ix->carry (taken either way); next
+ * (NULL: none) is the chunk whose first answer is fetched last and left
+ * in ix->carry when the read succeeds.
  */
 static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		      const struct tm_chunk *ck, const struct tm_chunk *next, int only,
@@ -654,6 +945,7 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 	a.ck = ck;
 	a.todo = todo;
 	a.n = n;
+	a.lead = SIZE_MAX;
 	if (ix->carry) {
 		const struct tm_item *it0 = n ? &ck->items[todo[0]] : NULL;
 
@@ -676,13 +968,20 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 	if ((n > a.start + 1 || (n > 0 && a.carry_it)) &&
 	    pthread_create(&th, NULL, ahead_main, &a) == 0)
 		threaded = 1;
+	/* without a thread, every answer is taken whole */
+	if (!threaded)
+		ahead_lead(&a, a.start);
 	for (i = 0; i < n && rc == 0; i++) {
 		const struct tm_item *it = &ck->items[todo[i]];
 		const struct tm_measurement *m = &sch->m[it->measurement];
-		struct fetch *f = ahead_take(&a, i, threaded);
+		struct fetch *f;
 		int k;
 
-		if (!f) {
+		if (i >= a.start && i < a.lead) {   /* only the reader sets lead */
+			rc = stream_item(&a, r, i, it, m, err);
+			continue;
+		}
+		if (!(f = ahead_take(&a, i, threaded))) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			break;
 		}
@@ -693,6 +992,8 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 				rc = ifx_read_range(r, m, k, it->where, it->t_lo, it->t_hi, 1, err);
 	}
 	if (threaded) {
+		if (rc == 0)
+			ahead_lead(&a, n);   /* every item streamed: the carry */
 		pthread_mutex_lock(&a.mu);
 		a.stop = 1;
 		a.abandon = rc != 0;

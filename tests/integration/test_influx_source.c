@@ -932,13 +932,15 @@ static void cut_mid_chunk(void **state)
 }
 
 /*
- * Series order through the proxy: six series, one item each, fetched
- * ahead of the reader.  Cut halfway through the bytes of a whole read,
- * the read fails naming the measurement, after handing on whole items
- * only (an item goes on once its answer is whole); read again, every
- * point comes, in the same order as without the proxy.  Run with the
- * default look-ahead and with FERRY_INFLUX_AHEAD_MAX=0 (the next item
- * only), which must not change a point.
+ * Series order through the proxy: six series, one item each, streamed
+ * or fetched ahead of the reader.  Cut halfway through the bytes of a
+ * whole read, the read fails naming the measurement, after handing on
+ * whole items only (each item's answer is one message: under 10000 rows,
+ * its series is whole when its message is; a fetched answer goes on once
+ * whole); read again, every point comes, in the same order as without
+ * the proxy.  Run with the default look-ahead (every item streamed) and
+ * with FERRY_INFLUX_AHEAD_MAX=0 (the first item streamed, then the next
+ * item only fetched ahead), which must not change a point.
  */
 static void series_order_cut_one(const char *ahead)
 {

@@ -809,7 +809,8 @@ static void ahead_held(struct ahead *a, size_t add, size_t sub)
  * Item i streamed by the reader: a chunk's items from the first (or the
  * one after its carry) until one has streamed ahead_max / 4 bytes, from
  * when the thread takes over with the next item; the rows held (struct
- * ifx_hold) count in the thread's budget.  Its points go on as they come,
+ * ifx_hold) count in the thread's budget.  Without a thread (one item,
+ * and no next chunk to fetch for), every item streams.  Its points go on as they come,
  * newest first, field by field.  A chunk's first answers were otherwise
  * waited for whole while PostgreSQL sat idle: the first one 0.2-0.3 s on
  * bench/influx (a 5.8 MB answer InfluxDB makes whole before it sends a
@@ -817,8 +818,9 @@ static void ahead_held(struct ahead *a, size_t add, size_t sub)
  * 0.05-0.17 s at two chunks of five; sampled every 2.5 ms, the COPY
  * backend's idle time 0.40-0.60 s -> 0.20-0.29 s.
  */
-static int stream_item(struct ahead *a, struct rd *r, size_t i, const struct tm_item *it,
-		       const struct tm_measurement *m, struct ferry_error *err)
+static int stream_item(struct ahead *a, int threaded, struct rd *r, size_t i,
+		       const struct tm_item *it, const struct tm_measurement *m,
+		       struct ferry_error *err)
 {
 	struct ifx_hold *h;
 	int rc;
@@ -828,19 +830,22 @@ static int stream_item(struct ahead *a, struct rd *r, size_t i, const struct tm_
 	h = r->hold;
 	h->have = 0;
 	h->bytes = 0;
-	h->a = a;
+	h->a = threaded ? a : NULL;   /* without a thread, every item streams */
 	h->next = i + 1;
 	h->lead_at = a->ix->ahead_max / 4;
 	h->led = 0;
-	pthread_mutex_lock(&a->mu);
-	a->at = i;            /* the item after it goes ahead whatever the budget */
-	pthread_mutex_unlock(&a->mu);
+	if (threaded) {
+		pthread_mutex_lock(&a->mu);
+		a->at = i;    /* the item after it goes ahead whatever the budget */
+		pthread_mutex_unlock(&a->mu);
+	}
 	r->fieldwise = IFX_FW_STREAM;
 	rc = ifx_read_range(r, m, -1, it->where, it->t_lo, it->t_hi, 1, err);
 	if (rc == 0)
 		rc = ifx_rd_flush(r, err);
 	r->fieldwise = 0;
-	ahead_held(a, 0, h->rows.len);   /* what a failed read left */
+	if (h->a)
+		ahead_held(a, 0, h->rows.len);   /* what a failed read left */
 	ferry_buf_clear(&h->rows);
 	h->nrows = 0;
 	h->have = 0;
@@ -968,9 +973,6 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 	if ((n > a.start + 1 || (n > 0 && a.carry_it)) &&
 	    pthread_create(&th, NULL, ahead_main, &a) == 0)
 		threaded = 1;
-	/* without a thread, every answer is taken whole */
-	if (!threaded)
-		ahead_lead(&a, a.start);
 	for (i = 0; i < n && rc == 0; i++) {
 		const struct tm_item *it = &ck->items[todo[i]];
 		const struct tm_measurement *m = &sch->m[it->measurement];
@@ -978,7 +980,7 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		int k;
 
 		if (i >= a.start && i < a.lead) {   /* only the reader sets lead */
-			rc = stream_item(&a, r, i, it, m, err);
+			rc = stream_item(&a, threaded, r, i, it, m, err);
 			continue;
 		}
 		if (!(f = ahead_take(&a, i, threaded))) {

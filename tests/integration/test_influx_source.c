@@ -1178,10 +1178,10 @@ static void series_order_carry(void **state)
  * come last first (InfluxDB's order for ORDER BY time DESC).  Read again
  * as the next chunk's carry, unit a comes whole, in the same order, and b
  * streamed again.  With the look-ahead at 0 the thread takes over after
- * unit a's first piece, and fetches unit b whole, which InfluxDB sends as a
- * message per series, taken for cut: read again a field at a time.  With
- * answers capped below a series' size, the held rows go on in parts: the
- * same points.
+ * unit a's first piece, and fetches unit b whole (InfluxDB sends it as a
+ * message per series, all but the last "partial": not cut): its series
+ * first first.  With answers capped below a series' size, the held rows
+ * go on in parts: the same points.
  */
 static void streamed_want(struct plist *want, const char *k, int z, int n, int f)
 {
@@ -1240,8 +1240,8 @@ static void series_order_streamed_one(const char *db, const char *ahead, const c
 	for (z = 2; z >= 1; z--)
 		for (f = 0; f < 3; f++)
 			streamed_want(&streamed, "b", z, ST_B, f);
-	for (f = 0; f < 3; f++)
-		for (z = 2; z >= 1; z--)
+	for (z = 1; z <= 2; z++)
+		for (f = 0; f < 3; f++)
 			streamed_want(&whole, "b", z, ST_B, f);
 	memset(&o, 0, sizeof(o));
 	o.order_tag = "k";

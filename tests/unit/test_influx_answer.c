@@ -168,7 +168,7 @@ static int parse_fieldwise(struct ferry_buf *raw, struct seen *s, struct ferry_e
 
 static void cut_answers(void **state)
 {
-	struct ferry_buf b = FERRY_BUF_INIT;
+	struct ferry_buf b = FERRY_BUF_INIT, b2 = FERRY_BUF_INIT;
 
 	(void)state;
 	answer(&b, 0, 0, 0);
@@ -178,7 +178,17 @@ static void cut_answers(void **state)
 	assert_true(ifx_answer_cut(&b));
 	answer(&b, 0, 1, 0);
 	assert_true(ifx_answer_cut(&b));
+	/* a series a message (GROUP BY *): every result but the last says
+	 * partial, and the answer is whole */
+	answer(&b2, 0, 1, 0);
+	answer(&b, 0, 0, 0);
+	assert_int_equal(ferry_buf_add(&b2, b.buf, b.len), 0);
+	assert_false(ifx_answer_cut(&b2));
+	answer(&b, 1, 0, 0);
+	assert_int_equal(ferry_buf_add(&b2, b.buf, b.len), 0);
+	assert_true(ifx_answer_cut(&b2));
 	ferry_buf_release(&b);
+	ferry_buf_release(&b2);
 }
 
 static void field_by_field(void **state)

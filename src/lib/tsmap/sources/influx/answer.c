@@ -275,20 +275,27 @@ const struct mp_val *ifx_cell(const struct series *s, const struct mp_val *cells
 }
 
 /*
- * Is the whole answer raw in more than one message?  Asked with a chunk
- * size no answer under whole_max reaches, it is one message; a series
- * that goes on in another says "partial": true, the bytes below in
- * MessagePack.  (An unchunked answer would not do: max-row-limit cuts
- * those, and InfluxDB 1.6 marks their series over 10000 rows partial
- * even when whole.)  A field value holding the bytes only sends the item
- * to the query per field, slower, never wrong; reading the answer's
- * structure instead cost as much as handing its points on.
+ * Was the whole answer raw cut?  Asked with a chunk size no answer under
+ * whole_max reaches, its rows come whole; but InfluxDB sends each series
+ * of a GROUP BY * answer as a message of its own, the result of every one
+ * but the last saying "partial": true, and max-row-limit (which cuts
+ * unchunked answers, and marks their series over 10000 rows partial even
+ * when whole) marks the series it cut.  Either way a "partial": true is
+ * the last key of the last message of a cut answer (InfluxDB writes a
+ * result's keys in the order statement_id, series, messages, partial),
+ * and only then: the bytes below in MessagePack, at the very end.  (Any
+ * "partial" key was once taken for a cut: an answer of several series
+ * was then read again a field at a time.)  A string value ending in the
+ * bytes, last in the answer, only sends the item to the query per field,
+ * slower, never wrong; reading the answer's structure instead cost as
+ * much as handing its points on.
  */
 int ifx_answer_cut(const struct ferry_buf *raw)
 {
 	static const char partial_true[] = "\xa7partial\xc3";
+	const size_t n = sizeof(partial_true) - 1;
 
-	return memmem(raw->buf, raw->len, partial_true, sizeof(partial_true) - 1) != NULL;
+	return raw->len >= n && !memcmp(raw->buf + raw->len - n, partial_true, n);
 }
 
 /* Every series of a whole answer (ifx_query with no fn) to fn. */

@@ -226,16 +226,8 @@ const struct mp_val *ifx_cell(const struct series *s, const struct mp_val *cells
  * written by val_format_timestamp(IFX_TS_FLAGS, "Z"): one owner each. */
 #define IFX_TIME_MODE (VAL_TIME_TRUNC | VAL_TIME_RFC3339)
 #define IFX_TS_FLAGS  (VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT)
-/*
- * Is the whole answer raw in more than one message?  Asked with a chunk
- * size no answer under whole_max reaches, it is one message; a series
- * that goes on in another says "partial": true, the bytes below in
- * MessagePack.  (An unchunked answer would not do: max-row-limit cuts
- * those, and InfluxDB 1.6 marks their series over 10000 rows partial
- * even when whole.)  A field value holding the bytes only sends the item
- * to the query per field, slower, never wrong; reading the answer's
- * structure instead cost as much as handing its points on.
- */
+/* Whether the whole answer raw was cut: its last message ends with
+ * "partial": true (see answer.c). */
 int ifx_answer_cut(const struct ferry_buf *raw);
 /* Every series of a whole answer (ifx_query with no fn) to fn. */
 int ifx_parse(const struct ifx *ix, struct ferry_buf *raw, series_fn fn, void *ud,

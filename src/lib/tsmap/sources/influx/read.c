@@ -914,13 +914,12 @@ static int carry_fits(const struct ifx *ix, const struct fetch *c, const struct 
  * meanwhile (struct ahead).  An answer taken whole over ix->whole_max, or
  * one the server cut, is read again a field at a time, streamed, newest
  * first, with the same points and rejects.  A unit of several series
- * gives them last first when streamed, and a field at a time when taken
- * whole (InfluxDB sends such an answer in a message per series, which
- * ifx_answer_cut takes for cut): the same rows either way, in the order
- * of the narrow layout's second index but for the series of such a
- * unit.  The first answer may be ix->carry (taken either way); next
- * (NULL: none) is the chunk whose first answer is fetched last and left
- * in ix->carry when the read succeeds.
+ * gives them last first when streamed (InfluxDB's order for ORDER BY time
+ * DESC), first first when taken whole: the same rows either way, in the
+ * order of the narrow layout's second index but for the series of such a
+ * unit when streamed.  The first answer may be ix->carry (taken either
+ * way); next (NULL: none) is the chunk whose first answer is fetched last
+ * and left in ix->carry when the read succeeds.
  */
 static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		      const struct tm_chunk *ck, const struct tm_chunk *next, int only,

@@ -101,33 +101,11 @@ static int run(const uint8_t *data, size_t size, size_t split, struct out *o)
 	return rc;
 }
 
-/* The same input as an answer taken whole, handed on field by field (the
- * series order): memory safety, and an error always says something. */
-static void run_fieldwise(const uint8_t *data, size_t size)
-{
-	struct ferry_buf raw = FERRY_BUF_INIT;
-	struct ferry_error err = FERRY_ERROR_INIT;
-	struct out o = { 0, 0 };
-	struct ifx ix;
-	struct rd r;
-	int rc;
-
-	reader(&ix, &r, &o);
-	r.fieldwise = 1;
-	if (ferry_buf_add(&raw, data, size) == 0) {
-		(void)ifx_answer_cut(&raw);
-		rc = ifx_parse(&ix, &raw, ifx_rd_series, &r, &err);
-		if (rc < 0 && !err.msg[0])
-			abort();
-	}
-	ferry_buf_release(&raw);
-	ifx_rd_release(&r);
-}
-
-/* The same input as a streamed answer handed on field by field as it
- * comes (IFX_FW_STREAM: a series' pieces held, in parts past a small
- * whole_max): memory safety, and an error always says something. */
-static void run_streamed(const uint8_t *data, size_t size)
+/* The same input handed on field by field (the series order), as an
+ * answer taken whole (IFX_FW_WHOLE) or streamed (IFX_FW_STREAM: a
+ * series' pieces held, in parts past a small whole_max): memory safety,
+ * and an error always says something. */
+static void run_fieldwise(const uint8_t *data, size_t size, int mode)
 {
 	struct ferry_buf raw = FERRY_BUF_INIT;
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -138,10 +116,11 @@ static void run_streamed(const uint8_t *data, size_t size)
 
 	reader(&ix, &r, &o);
 	ix.whole_max = size ? 1 + data[size - 1] % 512 : 64;
-	r.fieldwise = IFX_FW_STREAM;
+	r.fieldwise = mode;
 	if (ferry_buf_add(&raw, data, size) == 0) {
+		(void)ifx_answer_cut(&raw);
 		rc = ifx_parse(&ix, &raw, ifx_rd_series, &r, &err);
-		if (rc == 0)
+		if (rc == 0 && mode == IFX_FW_STREAM)
 			rc = ifx_rd_flush(&r, &err);
 		if (rc < 0 && !err.msg[0])
 			abort();
@@ -160,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * may stop at the same object either way: compare everything. */
 	if (ra != rb || a.points != b.points || a.hash != b.hash)
 		abort();
-	run_fieldwise(data, size);
-	run_streamed(data, size);
+	run_fieldwise(data, size, IFX_FW_WHOLE);
+	run_fieldwise(data, size, IFX_FW_STREAM);
 	return 0;
 }

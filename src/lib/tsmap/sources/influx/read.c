@@ -774,7 +774,7 @@ static void *ahead_main(void *arg)
 			fetch_free(f);   /* the next read fetches it again, and says why */
 			f = NULL;
 		}
-			pthread_mutex_lock(&a->mu);
+		pthread_mutex_lock(&a->mu);
 		a->carry = f;
 		pthread_mutex_unlock(&a->mu);
 	}

@@ -935,8 +935,9 @@ static void cut_mid_chunk(void **state)
  * Series order through the proxy: six series, one item each, streamed
  * or fetched ahead of the reader.  Cut halfway through the bytes of a
  * whole read, the read fails naming the measurement, after handing on
- * whole items only (each item's answer is one message: under 10000 rows,
- * its series is whole when its message is; a fetched answer goes on once
+ * whole fields of whole items only (each item's answer is one message of
+ * 3000 rows: a streamed item's first field goes on when its message is
+ * whole, its second once the answer ends; a fetched answer goes on once
  * whole); read again, every point comes, in the same order as without
  * the proxy.  Run with the default look-ahead (every item streamed) and
  * with FERRY_INFLUX_AHEAD_MAX=0 (the first item streamed, then the next
@@ -990,9 +991,9 @@ static void series_order_cut_one(const char *ahead)
 			 err.msg, seen);
 	if (!strstr(err.msg, "cannot read measurement 'so'"))
 		fail_msg("%s", err.msg);
-	/* whole items only: 3000 points of two fields each */
+	/* whole fields of whole items only: 3000 points each */
 	assert_true(seen > 0 && seen < 36000);
-	assert_int_equal(seen % 6000, 0);
+	assert_int_equal(seen % 3000, 0);
 	ferry_error_clear(&err);
 	if (ifx_source_ops.read(s, NULL, &ck[0], -1, on_point, on_reject, &got, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -1181,9 +1182,11 @@ static void series_order_carry(void **state)
  * unit a's first piece, and fetches unit b whole (InfluxDB sends it as a
  * message per series, all but the last "partial": not cut): its series
  * first first.  With answers capped below a series' size, the held rows
- * go on in parts: the same points.
+ * go on in parts: the same points; capped below a piece's, each piece's
+ * fields go on in turn.
  */
-static void streamed_want(struct plist *want, const char *k, int z, int n, int f)
+/* Field f of series (k, z)'s rows [lo, hi), newest first. */
+static void streamed_rows(struct plist *want, const char *k, int z, int lo, int hi, int f)
 {
 	static const char *const fields[] = { "f", "g", "s" };
 	struct lp_tag tg[2];
@@ -1194,7 +1197,7 @@ static void streamed_want(struct plist *want, const char *k, int z, int n, int f
 	snprintf(zs, sizeof(zs), "%d", z);
 	tg[0].key.p = "k"; tg[0].key.n = 1; tg[0].val.p = k; tg[0].val.n = strlen(k);
 	tg[1].key.p = "z"; tg[1].key.n = 1; tg[1].val.p = zs; tg[1].val.n = strlen(zs);
-	for (i = n - 1; i >= 0; i--) {
+	for (i = hi - 1; i >= lo; i--) {
 		fl.key.p = fields[f];
 		fl.key.n = 1;
 		if (f == 0) {
@@ -1219,7 +1222,24 @@ static void streamed_want(struct plist *want, const char *k, int z, int n, int f
 #define ST_A 25000   /* points of unit a's series */
 #define ST_B 12000   /* of each of unit b's two */
 
-/* order: got's order is streamed's (0), whole's (1), or not checked (-1) */
+static void streamed_want(struct plist *want, const char *k, int z, int n, int f)
+{
+	streamed_rows(want, k, z, 0, n, f);
+}
+
+/* Series (k, z) of n points streamed with every piece (10000 rows, the
+ * newest first) held past whole_max: each piece's fields in turn. */
+static void streamed_parts(struct plist *want, const char *k, int z, int n)
+{
+	int hi, f;
+
+	for (hi = n; hi > 0; hi -= 10000)
+		for (f = 0; f < 3; f++)
+			streamed_rows(want, k, z, hi > 10000 ? hi - 10000 : 0, hi, f);
+}
+
+/* order: got's order is streamed's (0), whole's (1), streamed's with
+ * every piece held past whole_max (2), or not checked (-1) */
 static void series_order_streamed_one(const char *db, const char *ahead, const char *cap,
 				      int order)
 {
@@ -1256,7 +1276,13 @@ static void series_order_streamed_one(const char *db, const char *ahead, const c
 	assert_int_equal(read_hinted(d.s, &d.ck[0], &d.ck[0], &again, &err), 0);
 	plist_free(&again);
 	assert_int_equal(read_hinted(d.s, &d.ck[0], NULL, &again, &err), 0);
-	if (order >= 0) {
+	if (order == 2) {     /* every piece past whole_max */
+		plist_free(&streamed);
+		streamed_parts(&streamed, "a", 1, ST_A);
+		streamed_parts(&streamed, "b", 2, ST_B);
+		streamed_parts(&streamed, "b", 1, ST_B);
+		assert_same_order(&streamed, 0, &got, 0, streamed.n);
+	} else if (order >= 0) {
 		assert_same_order(order ? &whole : &streamed, 0, &got, 0, streamed.n);
 		assert_same_order(&streamed, 0, &again, 0, streamed.n);
 	}
@@ -1294,6 +1320,7 @@ static void series_order_streamed(void **state)
 	/* the thread takes unit b: whole, a field at a time */
 	series_order_streamed_one(db, "0", NULL, 1);
 	series_order_streamed_one(db, NULL, "300000", -1);
+	series_order_streamed_one(db, NULL, "1", 2);
 }
 
 /* identity changes when points are added */

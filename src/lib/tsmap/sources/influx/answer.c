@@ -276,14 +276,14 @@ const struct mp_val *ifx_cell(const struct series *s, const struct mp_val *cells
 
 /*
  * Was the whole answer raw cut?  Asked with a chunk size no answer under
- * whole_max reaches, its rows come whole; but InfluxDB sends each series
- * of a GROUP BY * answer as a message of its own, the result of every one
- * but the last saying "partial": true, and max-row-limit (which cuts
- * unchunked answers, and marks their series over 10000 rows partial even
- * when whole) marks the series it cut.  Either way a "partial": true is
- * the last key of the last message of a cut answer (InfluxDB writes a
- * result's keys in the order statement_id, series, messages, partial),
- * and only then: the bytes below in MessagePack, at the very end.  (Any
+ * whole_max reaches, a series comes whole, in a message of its own: the
+ * result of every message but the last says "partial": true.  An answer
+ * that stops short says so last: its last result, or the series it cut
+ * (as max-row-limit marks those of unchunked answers; chunked ones it
+ * does not cut), ends with "partial": true (InfluxDB writes a result's
+ * keys in the order statement_id, series, messages, partial), the bytes
+ * below in MessagePack, at the very end.  None was seen cut so on
+ * influxd 1.6; the check costs nothing.  (Any
  * "partial" key was once taken for a cut: an answer of several series
  * was then read again a field at a time.)  A string value ending in the
  * bytes, last in the answer, only sends the item to the query per field,

@@ -69,9 +69,9 @@
 #define IFX_AHEAD_BYTES (8u << 20)    /* series order: answers fetched ahead while
 					 * those not freed hold less (read.c);
 					 * FERRY_INFLUX_AHEAD_MAX (bytes) sets it */
-#define IFX_WHOLE_ROWS 1000000000     /* chunk_size= of an answer taken whole: one
-					 * message, which max-row-limit (it caps
-					 * unchunked answers) does not cut */
+#define IFX_WHOLE_ROWS 1000000000     /* chunk_size= of an answer taken whole: a
+					 * message per series, which max-row-limit
+					 * (it caps unchunked answers) does not cut */
 #define IFX_HOUR_NS INT64_C(3600000000000)
 
 /* struct rd's fieldwise: rows as they come (0), or field by field, each
@@ -196,10 +196,9 @@ int ifx_add_meas(struct ferry_buf *b, const struct ifx *ix, const char *m);
 /*
  * Run one InfluxQL statement q.  whole == 0: stream the answer and hand
  * every series of it to fn.  whole > 0 (fn NULL): take the answer, asked
- * for in one message (IFX_WHOLE_ROWS), of at most whole bytes and hand
- * its bytes over in *raw for
- * ifx_answer_cut() and ifx_parse(); FERRY_ETOOBIG, without ctx, when it is
- * larger.  ctx (may be NULL) is put in front of error messages ("cannot
+ * for in a message per series (IFX_WHOLE_ROWS), of at most whole bytes,
+ * and hand its bytes over in *raw for ifx_answer_cut() and ifx_parse();
+ * FERRY_ETOOBIG, without ctx, when it is larger.  ctx (may be NULL) is put in front of error messages ("cannot
  * read 'm' [..)").
  */
 int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,

@@ -92,7 +92,7 @@ static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, i
  *   an item  = one query: a unit in a piece of time,
  *                SELECT * FROM m WHERE "tag"::tag = 'v'
  *                  AND time >= lo AND time < hi GROUP BY *
- *              answered in one message and handed on field by field,
+ *              answered in a message per series, handed on field by field,
  *              newest first (read_items, fw_emit in read.c; a chunk's
  *              first items streamed newest first), or, should the
  *              answer be over IFX_WHOLE_MAX, a query per field with

@@ -42,13 +42,14 @@ static unsigned field_types(const struct tm_measurement *m, const struct lp_str 
  * A series read streamed newest first (IFX_FW_STREAM): its first field
  * (bytewise) goes on as its pieces come; the pieces are held, and the
  * other fields go on from them once the series is whole (its next piece
- * is another series', or the answer ends).  The same points in the same
- * order as the answer taken whole, handed on field by field (fw_emit),
- * with PostgreSQL fed from the first piece on instead of once InfluxDB
- * has made the whole answer.  A series held past ix->whole_max bytes has
- * its other fields handed on for the rows held so far, and goes on from
- * there (the answer taken whole would have been over whole_max too, and
- * read a field at a time).
+ * is another series', or the answer ends): the order of an answer taken
+ * whole, handed on field by field (fw_emit), with PostgreSQL fed from the
+ * first piece on instead of once InfluxDB has made the whole answer.  The
+ * same points always; the order differs in two cases: InfluxDB sends a
+ * unit's several series last first, and a series held past ix->whole_max
+ * bytes has its other fields handed on for the pieces held so far, then
+ * goes on from there, field by field in parts (the answer taken whole
+ * would have been over whole_max too, and read a field at a time).
  */
 struct ifx_hold {
 	struct ferry_buf meta;    /* name, tag keys and values, column names */
@@ -60,7 +61,7 @@ struct ifx_hold {
 	struct lp_str name;
 	uint32_t nrows;
 	int have;                 /* a series is held (meta is its) */
-	size_t bytes;             /* bytes of rows streamed in this answer */
+	size_t bytes;             /* bytes of rows streamed in this read */
 	struct ahead *a;          /* stream_item's: the rows held count in its
 				   budget, and it takes over from item next
 				   once bytes reach lead_at */
@@ -807,8 +808,9 @@ static void ahead_held(struct ahead *a, size_t add, size_t sub)
 
 /*
  * Item i streamed by the reader: a chunk's items from the first (or the
- * one after its carry) until one has streamed ahead_max / 4 bytes, from
- * when the thread takes over with the next item; the rows held (struct
+ * one after its carry) until they have streamed ahead_max / 4 bytes, from
+ * when the thread takes over with the next item (or the last item: the
+ * thread then fetches the carry meanwhile); the rows held (struct
  * ifx_hold) count in the thread's budget.  Without a thread (one item,
  * and no next chunk to fetch for), every item streams.  Its points go on as they come,
  * newest first, field by field.  A chunk's first answers were otherwise
@@ -828,8 +830,7 @@ static int stream_item(struct ahead *a, int threaded, struct rd *r, size_t i,
 	if (!r->hold && !(r->hold = ferry_calloc(1, sizeof(*r->hold))))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	h = r->hold;
-	h->have = 0;
-	h->bytes = 0;
+	h->have = 0;          /* h->bytes counts on over the chunk's items */
 	h->a = threaded ? a : NULL;   /* without a thread, every item streams */
 	h->next = i + 1;
 	h->lead_at = a->ix->ahead_max / 4;
@@ -917,9 +918,12 @@ static int carry_fits(const struct ifx *ix, const struct fetch *c, const struct 
  * gives them last first when streamed (InfluxDB's order for ORDER BY time
  * DESC), first first when taken whole: the same rows either way, in the
  * order of the narrow layout's second index but for the series of such a
- * unit when streamed.  The first answer may be ix->carry (taken either
- * way); next (NULL: none) is the chunk whose first answer is fetched last
- * and left in ix->carry when the read succeeds.
+ * unit when streamed.  Which items stream depends on the carry and on
+ * the answers' sizes, so such a unit may come in either order from one
+ * read of a chunk to the next: the same rows, its rejects under other
+ * keys.  The first answer may be ix->carry (taken either way); next
+ * (NULL: none) is the chunk whose first answer is fetched last and left
+ * in ix->carry when the read succeeds.
  */
 static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		      const struct tm_chunk *ck, const struct tm_chunk *next, int only,
@@ -977,6 +981,10 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		const struct tm_measurement *m = &sch->m[it->measurement];
 		struct fetch *f;
 		int k;
+
+		/* on the last item: the thread fetches the carry meanwhile */
+		if (threaded && i + 1 == n)
+			ahead_lead(&a, n);
 
 		if (i >= a.start && i < a.lead) {   /* only the reader sets lead */
 			rc = stream_item(&a, threaded, r, i, it, m, err);

@@ -982,10 +982,10 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 		struct fetch *f;
 		int k;
 
-		/* on the last item: the thread fetches the carry meanwhile */
+		/* on the last item at the latest, the thread takes over: it
+		 * fetches the carry meanwhile */
 		if (threaded && i + 1 == n)
 			ahead_lead(&a, n);
-
 		if (i >= a.start && i < a.lead) {   /* only the reader sets lead */
 			rc = stream_item(&a, threaded, r, i, it, m, err);
 			continue;
@@ -1001,8 +1001,6 @@ static int read_items(struct ifx *ix, struct rd *r, const struct tm_schema *sch,
 				rc = ifx_read_range(r, m, k, it->where, it->t_lo, it->t_hi, 1, err);
 	}
 	if (threaded) {
-		if (rc == 0)
-			ahead_lead(&a, n);   /* every item streamed: the carry */
 		pthread_mutex_lock(&a.mu);
 		a.stop = 1;
 		a.abandon = rc != 0;

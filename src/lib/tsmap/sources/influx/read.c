@@ -855,20 +855,16 @@ static int stream_item(struct ahead *a, int threaded, struct rd *r, size_t i,
 }
 
 /* Item i's answer (the caller frees it with ahead_free_one): from the
- * thread, or fetched here when there is none (threaded == 0); NULL when
- * out of memory. */
+ * thread, or, when there is none (threaded == 0), the carry (without a
+ * thread every other item streams); NULL when out of memory. */
 static struct fetch *ahead_take(struct ahead *a, size_t i, int threaded)
 {
 	struct fetch *f;
 
 	if (!threaded) {
-		const struct tm_item *it = &a->ck->items[a->todo[i]];
-
-		if ((f = a->got[i]) != NULL) {   /* the carry */
-			a->got[i] = NULL;
-			return f;
-		}
-		return fetch_item(a->ix, it, &a->sch->m[it->measurement]);
+		f = a->got[i];
+		a->got[i] = NULL;
+		return f;
 	}
 	pthread_mutex_lock(&a->mu);
 	a->at = i;

@@ -283,12 +283,12 @@ const struct mp_val *ifx_cell(const struct series *s, const struct mp_val *cells
  * does not cut), ends with "partial": true (InfluxDB writes a result's
  * keys in the order statement_id, series, messages, partial), the bytes
  * below in MessagePack, at the very end.  None was seen cut so on
- * influxd 1.6; the check costs nothing.  (Any
- * "partial" key was once taken for a cut: an answer of several series
- * was then read again a field at a time.)  A string value ending in the
- * bytes, last in the answer, only sends the item to the query per field,
- * slower, never wrong; reading the answer's structure instead cost as
- * much as handing its points on.
+ * influxd 1.6; the check costs nothing.  (Any "partial" key was once
+ * taken for a cut: an answer of several series was then read again a
+ * field at a time.)  A string value ending in the bytes, last in the
+ * answer, only sends the item to the query per field, slower, never
+ * wrong; reading the answer's structure instead cost as much as handing
+ * its points on.
  */
 int ifx_answer_cut(const struct ferry_buf *raw)
 {

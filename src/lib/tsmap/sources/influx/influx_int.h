@@ -198,8 +198,8 @@ int ifx_add_meas(struct ferry_buf *b, const struct ifx *ix, const char *m);
  * every series of it to fn.  whole > 0 (fn NULL): take the answer, asked
  * for in a message per series (IFX_WHOLE_ROWS), of at most whole bytes,
  * and hand its bytes over in *raw for ifx_answer_cut() and ifx_parse();
- * FERRY_ETOOBIG, without ctx, when it is larger.  ctx (may be NULL) is put in front of error messages ("cannot
- * read 'm' [..)").
+ * FERRY_ETOOBIG, without ctx, when it is larger.  ctx (may be NULL) is
+ * put in front of error messages ("cannot read 'm' [..)").
  */
 int ifx_query(const struct ifx *ix, const char *q, size_t whole, series_fn fn,
 	      void *ud, const char *ctx, struct ferry_buf *raw, struct ferry_error *err);

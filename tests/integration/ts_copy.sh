@@ -256,8 +256,17 @@ assert_eq "HA --key-order == in order" "$(narrow_dump "$hk")" "$(narrow_dump "$r
 # gzip'd answers (the default for a host that is not loopback) give the
 # same table
 hz=$(new_db ts_ha_gzip)
-t_run "$FERRY" copy -q --chunk-time 6h "$src?gzip=1" "$hz"
+FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json --chunk-time 6h "$src?gzip=1" "$hz"
 assert_eq "HA gzip=1 exit code" "$T_RC" 0
+# its two builds side by side: the index the rows came in the order of
+# without parallel workers (a sorted input), the other with them
+assert_contains "HA: builds side by side, the presorted one without workers" "$T_OUT" \
+	'the index a table was read in the order of builds without workers'
+nw="SELECT string_agg(split_part(sql, ' ON ', 2) || ':' ||
+	(sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; %'), ' '
+	ORDER BY split_part(sql, ' ON ', 2)) FROM ferry.steps WHERE sql LIKE '%CREATE INDEX%'"
+assert_eq "HA: only the presorted index builds without workers" "$(pg_q "$hz" "$nw")" \
+	'"public"."telemetry_data" ("series", "measurement", "field", "time" DESC):true "public"."telemetry_data" ("series", "time" DESC):false'
 assert_eq "HA gzip=1 == plain answers" "$(narrow_dump "$hz")" "$(narrow_dump "$ref")"
 # answers over FERRY_INFLUX_ANSWER_MAX bytes are read a field at a time:
 # the same table, still in order.  A chunk's first items stream (never

@@ -68,14 +68,17 @@ static struct col_plan plan_cols[] = {
 	  .type_sql = "bigint", .typmod = -1 },
 };
 
+/* loaded in the order of ix_states_id: post_run's p->at finds its build */
 static struct table_plan table = {
 	.src = &src_table, .dst_name = "states", .cols = plan_cols, .ncols = 4,
+	.order = "ix_states_id",
 };
 
 /* The statements of one plan_ddl_post_load run. */
 struct post {
 	struct plan pl;
 	struct strv keys, idx, attach, fks, checks;
+	size_t at;
 };
 
 static int post_run(struct post *p)
@@ -84,7 +87,7 @@ static int post_run(struct post *p)
 	p->pl.tables = &table;
 	p->pl.ntables = 1;
 	return plan_ddl_post_load(&p->pl, &table, "my\"schema", &p->keys, &p->idx,
-				  &p->attach, &p->fks, &p->checks);
+				  &p->attach, &p->fks, &p->checks, &p->at);
 }
 
 static void post_release(struct post *p)
@@ -172,6 +175,9 @@ static void post_load_never_cut(void **state)
 	assert_string_equal(ref.idx.v[0], "CREATE INDEX \"ix_states_entity_state\" ON "
 			    "\"my\"\"schema\".\"states\" (\"entity\"\"id\", (lower(\"state\")) DESC)"
 			    " WHERE \"state\" <> 'it''s'");
+	assert_int_equal(ref.at, 1);
+	assert_string_equal(ref.idx.v[1], "CREATE UNIQUE INDEX \"ix_states_id\" ON "
+			    "\"my\"\"schema\".\"states\" (\"id\")");
 	for (n = 1; n < 2000 && !done; n++) {
 		ferry_alloc_fail_after(n);
 		rc = post_run(&p);
@@ -182,6 +188,7 @@ static void post_load_never_cut(void **state)
 			assert_same_list(&p.attach, &ref.attach);
 			assert_same_list(&p.fks, &ref.fks);
 			assert_same_list(&p.checks, &ref.checks);
+			assert_int_equal(p.at, ref.at);
 			done = 1;
 		} else {
 			assert_int_equal(rc, FERRY_ENOMEM);

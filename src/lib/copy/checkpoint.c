@@ -569,7 +569,7 @@ out:
 /* Inside an open transaction: lock one pending step of the lowest stage
  * that still has pending steps; *found = 0 when that stage's remaining
  * steps are all held by others (or none are left), *wait = 1 when steps
- * remain (held by others, or of a later stage waiting for them). */
+ * of a later stage wait for them. */
 int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		  int *wait, int *step, int *stage, struct ferry_buf *stmt,
 		  struct ferry_error *err)
@@ -599,15 +599,38 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		if (ferry_buf_addstr(stmt, sp + 1) < 0)
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	} else if (rc == 0) {
+		int64_t later = 0;
+
+		/* only steps of a later stage are worth waiting for: those
+		 * of this one are held by others, who finish them */
 		ferry_buf_clear(&sql);
 		berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
-			       "stage <= %d AND job = ", max_stage);
+			       "stage <= %d AND stage > (SELECT min(stage) FROM ferry.steps WHERE "
+			       "state = 'pending' AND job = ", max_stage);
 		berr |= plan_quote_literal(&sql, job);
-		rc = q1(dst, &sql, berr, &out, &isnull, err);
-		*wait = rc == 0 && !isnull && strcmp(out.buf, "0");
+		berr |= ferry_buf_addstr(&sql, ") AND job = ");
+		berr |= plan_quote_literal(&sql, job);
+		rc = q_count(dst, &sql, berr, &later, err);
+		*wait = rc == 0 && later > 0;
 	}
 	ferry_buf_release(&sql);
 	ferry_buf_release(&out);
+	return rc;
+}
+
+/* Number of steps of stages up to max_stage not done yet. */
+int ck_steps_pending(ferry_conn *dst, const char *job, int max_stage, int64_t *n,
+		     struct ferry_error *err)
+{
+	int berr = 0;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int rc;
+
+	berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
+			       "stage <= %d AND job = ", max_stage);
+	berr |= plan_quote_literal(&sql, job);
+	rc = q_count(dst, &sql, berr, n, err);
+	ferry_buf_release(&sql);
 	return rc;
 }
 

@@ -77,7 +77,7 @@ static int create_table(ferry_conn *dst, struct plan *pl, const char *schema,
 	berr |= plan_quote_literal(&b, "ferry: created by ferry relay");
 	if ((rc = run_sql(dst, &b, berr, err)) < 0)
 		goto out;
-	if (plan_ddl_post_load(pl, tp, schema, &keys, &idx, &attach, &fks, NULL) < 0) {
+	if (plan_ddl_post_load(pl, tp, schema, &keys, &idx, &attach, &fks, NULL, NULL) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}

@@ -1113,9 +1113,9 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 	if (!found) {
 		rc = ops->commit(c, err);
 		if (rc == 0 && wait) {
-			/* others hold this stage's last steps: a short nap, as a
-			 * small table's build takes milliseconds and every stage
-			 * waits for the last worker to come back */
+			/* others hold this stage's last steps and a later
+			 * stage's wait for them: a short nap, as a small table's
+			 * build takes milliseconds */
 			struct timespec ts = { 0, 20000000 };
 
 			nanosleep(&ts, NULL);

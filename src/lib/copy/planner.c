@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1018,7 +1019,7 @@ static int fk_name(const struct table_plan *tp, const struct ferry_fk *f, struct
 
 int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
-		  struct strv *fks, struct strv *validates)
+		  struct strv *fks, struct strv *validates, size_t *order_at)
 {
 	struct strv fknames = { 0 };
 	struct ferry_buf fkname = FERRY_BUF_INIT;
@@ -1028,6 +1029,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 	size_t i, k;
 	int npk = 0;
 
+	if (order_at)
+		*order_at = SIZE_MAX;
 	/* primary key, in key order */
 	for (i = 0; i < t->ncols; i++)
 		if (t->cols[i].pk_pos > npk)
@@ -1104,6 +1107,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		}
 		if (berr == 0)
 			berr = plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
+		if (berr == 0 && order_at && tp->order && !strcmp(x->name, tp->order))
+			*order_at = indexes->n - 1;
 	}
 	for (i = 0; i < t->nfks; i++) {
 		const struct ferry_fk *f = &t->fks[i];

@@ -32,10 +32,12 @@
  *            (post.c: no_workers; measured on 2 cores, 5M telemetry rows:
  *            PK and (entity_id, ts) side by side without workers 2.7-3.0
  *            s, one after the other with 2 workers each 3.4-3.9 s); a
- *            big table with three or more builds: two side by side, each
+ *            big table with two or more builds: two side by side, each
  *            with the server's defaults (each parallel build ends on one
- *            core); a server elsewhere: one per client core (its cores
- *            are not visible from here)
+ *            core), but the index a table in its source's own order was
+ *            read in (InfluxDB's narrow layout) without workers; a
+ *            server elsewhere: one per client core (its cores are not
+ *            visible from here)
  *
  * -j N keeps what it always did: N streams from the start and up to
  * min(N, cores) builds side by side.  Nothing here changes which rows go
@@ -108,13 +110,16 @@ static int table_builds(const struct ferry_table *t)
 	return (int)t->nidx;
 }
 
+#define PRESORTED "; the index a table was read in the order of builds without workers " \
+	"(its rows come sorted)"
+
 int copy_tune(struct run *r, struct ferry_error *err)
 {
 	struct where w = { FERRY_BUF_INIT, FERRY_BUF_INIT };
 	long cores = client_cores(), mpmw = 2, cap;
 	int64_t biggest = 0, small = copy_small_table();
 	size_t i, ntables = 0;
-	int rc = 0, big_unordered = 0, most = 0, nbig = 0, nfree = 0;
+	int rc = 0, big_unordered = 0, most = 0, nbig = 0, nfree = 0, presorted = 0;
 	int64_t free_rows = 0;
 
 	r->builds = 0;
@@ -158,6 +163,10 @@ int copy_tune(struct run *r, struct ferry_error *err)
 			if (nb > most)
 				most = nb;
 		}
+		/* in its source's order: that index's build goes without
+		 * workers when side by side (post.c) */
+		if (r->plan.tables[i].src_ordered && table_builds(r->plan.tables[i].src) >= 2)
+			presorted = 1;
 	}
 	/* reading the source into ferry's sort (spill.c) runs before any
 	 * COPY of that table: the cores are free for its readers */
@@ -241,8 +250,8 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	if (biggest > 0 && biggest < small && r->builds < cores) {
 		r->builds = (int)cores;
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %zu tables, "
-				"the biggest %lld rows (small builds are mostly round trips)",
-				r->builds, ntables, (long long)biggest);
+				"the biggest %lld rows (small builds are mostly round trips)%s",
+				r->builds, ntables, (long long)biggest, presorted ? PRESORTED : "");
 	} else if (biggest > 0 && !big_unordered && r->builds < cores) {
 		r->builds = (int)cores;
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side, without "
@@ -263,7 +272,8 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		r->builds = 2;
 		plan_strv_pushf(&r->decisions, "index builds up to 2 side by side with the server's "
 				"defaults: a table of %lld rows has %d to build, and each parallel "
-				"build ends on one core", (long long)biggest, most);
+				"build ends on one core%s", (long long)biggest, most,
+				presorted ? PRESORTED : "");
 	} else if (r->builds == 1) {
 		plan_strv_pushf(&r->decisions, "index builds one at a time with the server's "
 				"defaults: server on this host, %ld core%s, each build uses up to %ld",

@@ -1323,6 +1323,65 @@ static void series_order_streamed(void **state)
 	series_order_streamed_one(db, NULL, "1", 2);
 }
 
+/*
+ * Series order, the hand-over inside a big item: ten small units (100
+ * points each, about 3 KB an answer) stream past the look-ahead's
+ * quarter (16 KB) before a big unit of two series (12000 points each).
+ * Handed over on a small item, the thread would fetch the big one whole
+ * while the reader waited for InfluxDB to make all of it: series first
+ * first.  The reader streams it instead (last first), and the thread
+ * takes over inside it.
+ */
+#define HO_SMALL 10
+#define HO_PTS 100
+
+static void series_order_handover(void **state)
+{
+	struct ferry_buf text = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o;
+	struct plist want = { 0 }, got = { 0 };
+	struct src d;
+	char db[64], k[8], g[32];
+	int u, i, z, f;
+
+	(void)state;
+	new_db(db, sizeof(db), NULL);
+	for (u = 0; u <= HO_SMALL; u++)
+		for (z = 1; z <= (u < HO_SMALL ? 1 : 2); z++)
+			for (i = 0; i < (u < HO_SMALL ? HO_PTS : ST_B); i++) {
+				snprintf(k, sizeof(k), u < HO_SMALL ? "c%02d" : "d", u);
+				g[0] = 0;
+				if (i % 3 == 0)
+					snprintf(g, sizeof(g), ",g=%di", i);
+				assert_int_equal(ferry_buf_addf(&text, "st,k=%s,z=%d f=%d.5,s=\"v%d\"%s %d\n",
+								k, z, i, i * z, g, 1000000 + i * 10 + z), 0);
+			}
+	write_lp(db, text.buf);
+	ferry_buf_release(&text);
+	for (u = 0; u < HO_SMALL; u++) {
+		snprintf(k, sizeof(k), "c%02d", u);
+		for (f = 0; f < 3; f++)
+			streamed_want(&want, k, 1, HO_PTS, f);
+	}
+	for (z = 2; z >= 1; z--)   /* streamed: last first */
+		for (f = 0; f < 3; f++)
+			streamed_want(&want, "d", z, ST_B, f);
+	ahead_env("65536");
+	memset(&o, 0, sizeof(o));
+	o.order_tag = "k";
+	src_load(&d, db, &o);
+	assert_int_equal(d.nck, 1);
+	assert_true(d.ck[0].nitems >= HO_SMALL + 1);
+	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &got, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_same_order(&want, 0, &got, 0, want.n);
+	plist_free(&want);
+	plist_free(&got);
+	src_done(&d);
+	ahead_env(NULL);
+}
+
 /* identity changes when points are added */
 static void identity_changes(void **state)
 {
@@ -1358,6 +1417,7 @@ int main(void)
 		cmocka_unit_test(series_order_cut),
 		cmocka_unit_test(series_order_carry),
 		cmocka_unit_test(series_order_streamed),
+		cmocka_unit_test(series_order_handover),
 		cmocka_unit_test(identity_changes),
 	};
 

@@ -62,12 +62,29 @@ struct ifx_hold {
 	uint32_t nrows;
 	int have;                 /* a series is held (meta is its) */
 	size_t bytes;             /* bytes of rows streamed in this read */
+	size_t item0;             /* bytes when this item began */
 	struct ahead *a;          /* stream_item's: the rows held count in its
 				   budget, and it takes over from item next
-				   once bytes reach lead_at */
+				   (see hand_over) */
 	size_t next, lead_at;
 	int led;
 };
+
+/*
+ * Whether the thread takes over from the item after this one: once the
+ * chunk's streamed items reach lead_at, and this item streamed half as
+ * much itself (or the chunk four times as much).  The thread fetches the
+ * next items whole, and a big answer comes whole only once InfluxDB has
+ * made all of it (5.8 MB: 0.2-0.26 s): handed over on a small item with a
+ * big one next, the reader waited that long for it while PostgreSQL
+ * idled (bench/influx: once a copy, 0.17-0.22 s); handed over inside a big
+ * one, the thread makes the next answers while the rest of it streams.
+ */
+static int hand_over(const struct ifx_hold *h)
+{
+	return h->bytes >= h->lead_at &&
+	       (h->bytes - h->item0 >= h->lead_at / 2 || h->bytes / 4 >= h->lead_at);
+}
 
 struct ahead;
 static void ahead_held(struct ahead *a, size_t add, size_t sub);
@@ -479,7 +496,7 @@ static int rd_streamed(struct rd *r, const struct series *s, struct ferry_error 
 			return rc;
 	}
 	h->bytes += n;
-	if (h->a && !h->led && h->bytes >= h->lead_at) {
+	if (h->a && !h->led && hand_over(h)) {
 		ahead_lead(h->a, h->next);
 		h->led = 1;
 	}
@@ -808,9 +825,10 @@ static void ahead_held(struct ahead *a, size_t add, size_t sub)
 
 /*
  * Item i streamed by the reader: a chunk's items from the first (or the
- * one after its carry) until they have streamed ahead_max / 4 bytes, from
- * when the thread takes over with the next item (or the last item: the
- * thread then fetches the carry meanwhile); the rows held (struct
+ * one after its carry) until they have streamed ahead_max / 4 bytes and
+ * one of them is big (hand_over), from when the thread takes over with
+ * the next item (or the last item: the thread then fetches the carry
+ * meanwhile); the rows held (struct
  * ifx_hold) count in the thread's budget.  Without a thread (one item,
  * and no next chunk to fetch for), every item streams.  Its points go on as they come,
  * newest first, field by field.  A chunk's first answers were otherwise
@@ -831,6 +849,7 @@ static int stream_item(struct ahead *a, int threaded, struct rd *r, size_t i,
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	h = r->hold;
 	h->have = 0;          /* h->bytes counts on over the chunk's items */
+	h->item0 = h->bytes;
 	h->a = threaded ? a : NULL;   /* without a thread, every item streams */
 	h->next = i + 1;
 	h->lead_at = a->ix->ahead_max / 4;

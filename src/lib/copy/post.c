@@ -43,11 +43,11 @@ static const char *view_body(const char *sql)
  * 3.0-3.8 s with 2 each.  Other tables keep the server's workers: two
  * costly text-led sorts of 6M narrow rows took 26 s without them and
  * 17-19 s with them.  A table in its source's own order (the narrow layout
- * read series by series) has such a sort besides the presorted one: only
- * the presorted build goes without workers, and the other has them, and
- * the core the first leaves idle when it ends (6M narrow rows by hand, 4
- * rounds: 6.67-6.88 s against 6.85-7.50 s with workers for both and
- * 7.18-7.56 s for neither).
+ * read series by series) has such a sort beside the presorted one: only
+ * the presorted build goes without workers; the other keeps them, and
+ * with them the core the first leaves idle when it ends (6M narrow rows by
+ * hand, 4 rounds: 6.67-6.88 s, against 6.85-7.50 s with workers for both
+ * and 7.18-7.56 s for neither).
  */
 static void no_workers(struct strv *list, size_t from, size_t to)
 {

@@ -828,15 +828,15 @@ static void ahead_held(struct ahead *a, size_t add, size_t sub)
  * one after its carry) until they have streamed ahead_max / 4 bytes and
  * one of them is big (hand_over), from when the thread takes over with
  * the next item (or the last item: the thread then fetches the carry
- * meanwhile); the rows held (struct
- * ifx_hold) count in the thread's budget.  Without a thread (one item,
- * and no next chunk to fetch for), every item streams.  Its points go on as they come,
- * newest first, field by field.  A chunk's first answers were otherwise
- * waited for whole while PostgreSQL sat idle: the first one 0.2-0.3 s on
- * bench/influx (a 5.8 MB answer InfluxDB makes whole before it sends a
- * byte, after three small ones), and a big one after a small carry
- * 0.05-0.17 s at two chunks of five; sampled every 2.5 ms, the COPY
- * backend's idle time 0.40-0.60 s -> 0.20-0.29 s.
+ * meanwhile); the rows held (struct ifx_hold) count in the thread's
+ * budget.  Without a thread (one item, and no next chunk to fetch for),
+ * every item streams.  Its points go on as they come, newest first, field
+ * by field.  A chunk's first answers were otherwise waited for whole
+ * while PostgreSQL sat idle: the first one 0.2-0.3 s on bench/influx (a
+ * 5.8 MB answer InfluxDB makes whole before it sends a byte, after three
+ * small ones), and a big one after a small carry 0.05-0.17 s at two
+ * chunks of five; sampled every 2.5 ms, the COPY backend's idle time
+ * 0.40-0.60 s -> 0.20-0.29 s.
  */
 static int stream_item(struct ahead *a, int threaded, struct rd *r, size_t i,
 		       const struct tm_item *it, const struct tm_measurement *m,

@@ -1326,14 +1326,26 @@ static void series_order_streamed(void **state)
 /*
  * Series order, the hand-over inside a big item: ten small units (100
  * points each, about 3 KB an answer) stream past the look-ahead's
- * quarter (16 KB) before a big unit of two series (12000 points each).
- * Handed over on a small item, the thread would fetch the big one whole
- * while the reader waited for InfluxDB to make all of it: series first
- * first.  The reader streams it instead (last first), and the thread
- * takes over inside it.
+ * quarter (16 KB) before a big unit d of two series (12000 points each),
+ * then a small unit e of two series.  Handed over on a small item, the
+ * thread would fetch d whole while the reader waited for InfluxDB to make
+ * all of it: its series first first.  The reader streams d instead (last
+ * first), and the thread takes over inside it: e comes whole (first
+ * first).
  */
 #define HO_SMALL 10
 #define HO_PTS 100
+
+/* Unit u's tag value, its series and its points */
+static void ho_unit(int u, char *k, size_t kn, int *nz, int *npts)
+{
+	if (u < HO_SMALL)
+		snprintf(k, kn, "c%02d", u);
+	else
+		snprintf(k, kn, "%s", u == HO_SMALL ? "d" : "e");
+	*nz = u < HO_SMALL ? 1 : 2;
+	*npts = u == HO_SMALL ? ST_B : HO_PTS;
+}
 
 static void series_order_handover(void **state)
 {
@@ -1343,36 +1355,40 @@ static void series_order_handover(void **state)
 	struct plist want = { 0 }, got = { 0 };
 	struct src d;
 	char db[64], k[8], g[32];
-	int u, i, z, f;
+	int u, i, z, f, nz, npts;
 
 	(void)state;
 	new_db(db, sizeof(db), NULL);
-	for (u = 0; u <= HO_SMALL; u++)
-		for (z = 1; z <= (u < HO_SMALL ? 1 : 2); z++)
-			for (i = 0; i < (u < HO_SMALL ? HO_PTS : ST_B); i++) {
-				snprintf(k, sizeof(k), u < HO_SMALL ? "c%02d" : "d", u);
+	for (u = 0; u <= HO_SMALL + 1; u++) {
+		ho_unit(u, k, sizeof(k), &nz, &npts);
+		for (z = 1; z <= nz; z++)
+			for (i = 0; i < npts; i++) {
 				g[0] = 0;
 				if (i % 3 == 0)
 					snprintf(g, sizeof(g), ",g=%di", i);
 				assert_int_equal(ferry_buf_addf(&text, "st,k=%s,z=%d f=%d.5,s=\"v%d\"%s %d\n",
 								k, z, i, i * z, g, 1000000 + i * 10 + z), 0);
 			}
+	}
 	write_lp(db, text.buf);
 	ferry_buf_release(&text);
 	for (u = 0; u < HO_SMALL; u++) {
-		snprintf(k, sizeof(k), "c%02d", u);
+		ho_unit(u, k, sizeof(k), &nz, &npts);
 		for (f = 0; f < 3; f++)
-			streamed_want(&want, k, 1, HO_PTS, f);
+			streamed_want(&want, k, 1, npts, f);
 	}
-	for (z = 2; z >= 1; z--)   /* streamed: last first */
+	for (z = 2; z >= 1; z--)   /* d streamed: last first */
 		for (f = 0; f < 3; f++)
 			streamed_want(&want, "d", z, ST_B, f);
+	for (z = 1; z <= 2; z++)   /* e whole: first first */
+		for (f = 0; f < 3; f++)
+			streamed_want(&want, "e", z, HO_PTS, f);
 	ahead_env("65536");
 	memset(&o, 0, sizeof(o));
 	o.order_tag = "k";
 	src_load(&d, db, &o);
 	assert_int_equal(d.nck, 1);
-	assert_true(d.ck[0].nitems >= HO_SMALL + 1);
+	assert_true(d.ck[0].nitems >= HO_SMALL + 2);
 	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &got, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_same_order(&want, 0, &got, 0, want.n);

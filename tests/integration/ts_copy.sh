@@ -237,6 +237,11 @@ check "HA: every chunk after the first fetched ahead" test "$carried" -ge $((nck
 # read series by series, loaded on one stream: the heap follows the
 # (series, measurement, field, time desc) index, chunk after chunk
 assert_contains "HA: loaded in the narrow index's order" "$T_OUT" '"order": "telemetry_data_series_field_time_idx"'
+# the post-load stages: a worker per pending step at most, none for a
+# stage with nothing to run (each would open a session)
+assert_contains "HA: builds, one worker (-j 1)" "$T_ERR" "post-load stage 1: 2 steps pending, 1 worker"
+assert_contains "HA: no keys to attach, no worker" "$T_ERR" "post-load stage 2: 0 steps pending, 0 workers"
+assert_contains "HA: one reset, one worker" "$T_ERR" "post-load stage 5: 1 step pending, 1 worker"
 check "HA: more than one chunk" test "$(pg_q "$ref" 'select count(*) from ferry.progress')" -gt 1
 heap_viol() {
 	pg_q "$1" "select count(*) from (select series, measurement, field, time,
@@ -261,7 +266,7 @@ assert_eq "HA gzip=1 exit code" "$T_RC" 0
 # its two builds side by side: the index the rows came in the order of
 # without parallel workers (a sorted input), the other with them
 assert_contains "HA: builds side by side, the presorted one without workers" "$T_OUT" \
-	'the index a table was read in the order of builds without workers'
+	"index 'telemetry_data_series_field_time_idx' of table 'telemetry_data' builds without parallel workers beside the others"
 nw="SELECT string_agg(split_part(sql, ' ON ', 2) || ':' ||
 	(sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; %'), ' '
 	ORDER BY split_part(sql, ' ON ', 2)) FROM ferry.steps WHERE sql LIKE '%CREATE INDEX%'"

@@ -178,6 +178,16 @@ static void post_load_never_cut(void **state)
 	assert_int_equal(ref.at, 1);
 	assert_string_equal(ref.idx.v[1], "CREATE UNIQUE INDEX \"ix_states_id\" ON "
 			    "\"my\"\"schema\".\"states\" (\"id\")");
+	/* no order, or a unique key's (built among the keys): none */
+	table.order = NULL;
+	assert_int_equal(post_run(&p), 0);
+	assert_true(p.at == SIZE_MAX);
+	post_release(&p);
+	table.order = "states_entity_key";
+	assert_int_equal(post_run(&p), 0);
+	assert_true(p.at == SIZE_MAX);
+	post_release(&p);
+	table.order = "ix_states_id";
 	for (n = 1; n < 2000 && !done; n++) {
 		ferry_alloc_fail_after(n);
 		rc = post_run(&p);

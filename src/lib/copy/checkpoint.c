@@ -602,7 +602,10 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		int64_t later = 0;
 
 		/* only steps of a later stage are worth waiting for: those
-		 * of this one are held by others, who finish them */
+		 * of this one are held by others, who finish them and claim
+		 * again (a step committed since the claim can make this 0
+		 * while the next stage's steps became claimable: they are
+		 * then left to the workers still running) */
 		ferry_buf_clear(&sql);
 		berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
 			       "stage <= %d AND stage > (SELECT min(stage) FROM ferry.steps WHERE "
@@ -618,7 +621,7 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 	return rc;
 }
 
-/* Number of steps of stages up to max_stage not done yet. */
+/* Number of pending steps of stages up to max_stage. */
 int ck_steps_pending(ferry_conn *dst, const char *job, int max_stage, int64_t *n,
 		     struct ferry_error *err)
 {

@@ -168,7 +168,7 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		  int *wait, int *step, int *stage, struct ferry_buf *stmt,
 		  struct ferry_error *err);
-/* Steps of stages up to max_stage not done yet. */
+/* Pending steps of stages up to max_stage. */
 int ck_steps_pending(ferry_conn *dst, const char *job, int max_stage, int64_t *n,
 		     struct ferry_error *err);
 int ck_step_done(ferry_conn *dst, const char *job, int step, const char *note,

@@ -1114,8 +1114,8 @@ static int one_step(ferry_conn *c, struct steps_ctx *sc, int *more,
 		rc = ops->commit(c, err);
 		if (rc == 0 && wait) {
 			/* others hold this stage's last steps and a later
-			 * stage's wait for them: a short nap, as a small table's
-			 * build takes milliseconds */
+			 * stage's steps wait for them: a short nap, as a small
+			 * table's build takes milliseconds */
 			struct timespec ts = { 0, 20000000 };
 
 			nanosleep(&ts, NULL);

@@ -1028,9 +1028,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t i, k;
 	int npk = 0;
+	size_t at = SIZE_MAX;
 
-	if (order_at)
-		*order_at = SIZE_MAX;
 	/* primary key, in key order */
 	for (i = 0; i < t->ncols; i++)
 		if (t->cols[i].pk_pos > npk)
@@ -1107,8 +1106,8 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		}
 		if (berr == 0)
 			berr = plan_strv_push(indexes, ferry_buf_detach(&b, NULL));
-		if (berr == 0 && order_at && tp->order && !strcmp(x->name, tp->order))
-			*order_at = indexes->n - 1;
+		if (berr == 0 && tp->order && !strcmp(x->name, tp->order))
+			at = indexes->n - 1;
 	}
 	for (i = 0; i < t->nfks; i++) {
 		const struct ferry_fk *f = &t->fks[i];
@@ -1166,5 +1165,9 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 	ferry_buf_release(&b);
 	ferry_buf_release(&fkname);
 	plan_strv_release(&fknames);
-	return berr < 0 ? FERRY_ENOMEM : 0;
+	if (berr < 0)
+		return FERRY_ENOMEM;
+	if (order_at)
+		*order_at = at;
+	return 0;
 }

@@ -96,8 +96,9 @@ int plan_ddl_create_table(const struct plan *pl, const struct table_plan *tp,
  * statement in validates, to run after every one of fks has committed
  * (validations then run side by side: see post.c); without, fks add and
  * validate in one.  FERRY_ENOMEM when a statement could not be built whole
- * (the lists then hold only whole ones).  With order_at, *order_at is
- * the position in indexes of the build of index tp->order, or SIZE_MAX.
+ * (the lists then hold only whole ones).  With order_at, on success,
+ * *order_at is the position in indexes of the build of index tp->order,
+ * or SIZE_MAX.
  */
 int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char *schema,
 		  struct strv *keys, struct strv *indexes, struct strv *attach,

@@ -176,6 +176,10 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 					no_workers(&idx, i0, idx.n);
 				} else if (at != SIZE_MAX) {
 					no_workers(&idx, at, at + 1);
+					plan_strv_pushf(&r->decisions, "index '%s' of table '%s' builds "
+							"without parallel workers beside the others: its "
+							"rows came from the source in its order", tp->order,
+							tp->dst_name);
 				}
 			}
 		}
@@ -369,9 +373,13 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 			t0 = ferry_now();
 			if ((rc = ck_steps_pending(r->dst, r->job, order[i].stage, &left, err)) < 0)
 				break;
-			if (left > 0)
-				rc = copy_run_steps(r->o->dst, mwm.buf, r->job, order[i].stage,
-						    left < k ? (int)left : k, err);
+			if (left < k)
+				k = (int)left;
+			ferry_debug("post-load stage %d: %lld step%s pending, %d worker%s",
+				    order[i].stage, (long long)left, left == 1 ? "" : "s", k,
+				    k == 1 ? "" : "s");
+			if (k > 0)
+				rc = copy_run_steps(r->o->dst, mwm.buf, r->job, order[i].stage, k, err);
 			r->res->phase_seconds[order[i].phase] += ferry_now() - t0;
 		}
 	}

@@ -34,10 +34,10 @@
  *            s, one after the other with 2 workers each 3.4-3.9 s); a
  *            big table with two or more builds: two side by side, each
  *            with the server's defaults (each parallel build ends on one
- *            core), but the index a table in its source's own order was
- *            read in (InfluxDB's narrow layout) without workers; a
- *            server elsewhere: one per client core (its cores are not
- *            visible from here)
+ *            core), but side by side the index whose order a table was
+ *            read in from its source (InfluxDB's narrow layout) builds
+ *            without workers (post.c); a server elsewhere: one per
+ *            client core (its cores are not visible from here)
  *
  * -j N keeps what it always did: N streams from the start and up to
  * min(N, cores) builds side by side.  Nothing here changes which rows go
@@ -110,16 +110,13 @@ static int table_builds(const struct ferry_table *t)
 	return (int)t->nidx;
 }
 
-#define PRESORTED "; the index a table was read in the order of builds without workers " \
-	"(its rows come sorted)"
-
 int copy_tune(struct run *r, struct ferry_error *err)
 {
 	struct where w = { FERRY_BUF_INIT, FERRY_BUF_INIT };
 	long cores = client_cores(), mpmw = 2, cap;
 	int64_t biggest = 0, small = copy_small_table();
 	size_t i, ntables = 0;
-	int rc = 0, big_unordered = 0, most = 0, nbig = 0, nfree = 0, presorted = 0;
+	int rc = 0, big_unordered = 0, most = 0, nbig = 0, nfree = 0;
 	int64_t free_rows = 0;
 
 	r->builds = 0;
@@ -163,10 +160,6 @@ int copy_tune(struct run *r, struct ferry_error *err)
 			if (nb > most)
 				most = nb;
 		}
-		/* in its source's order: that index's build goes without
-		 * workers when side by side (post.c) */
-		if (r->plan.tables[i].src_ordered && table_builds(r->plan.tables[i].src) >= 2)
-			presorted = 1;
 	}
 	/* reading the source into ferry's sort (spill.c) runs before any
 	 * COPY of that table: the cores are free for its readers */
@@ -250,8 +243,8 @@ int copy_tune(struct run *r, struct ferry_error *err)
 	if (biggest > 0 && biggest < small && r->builds < cores) {
 		r->builds = (int)cores;
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side: %zu tables, "
-				"the biggest %lld rows (small builds are mostly round trips)%s",
-				r->builds, ntables, (long long)biggest, presorted ? PRESORTED : "");
+				"the biggest %lld rows (small builds are mostly round trips)",
+				r->builds, ntables, (long long)biggest);
 	} else if (biggest > 0 && !big_unordered && r->builds < cores) {
 		r->builds = (int)cores;
 		plan_strv_pushf(&r->decisions, "index builds up to %d side by side, without "
@@ -272,8 +265,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		r->builds = 2;
 		plan_strv_pushf(&r->decisions, "index builds up to 2 side by side with the server's "
 				"defaults: a table of %lld rows has %d to build, and each parallel "
-				"build ends on one core%s", (long long)biggest, most,
-				presorted ? PRESORTED : "");
+				"build ends on one core", (long long)biggest, most);
 	} else if (r->builds == 1) {
 		plan_strv_pushf(&r->decisions, "index builds one at a time with the server's "
 				"defaults: server on this host, %ld core%s, each build uses up to %ld",

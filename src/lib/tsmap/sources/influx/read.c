@@ -73,7 +73,7 @@ struct ifx_hold {
 /*
  * Whether the thread takes over from the item after this one: once the
  * chunk's streamed items reach lead_at, and this item streamed half as
- * much itself (or the chunk four times as much).  The thread fetches the
+ * much itself (or the chunk twice as much).  The thread fetches the
  * next items whole, and a big answer comes whole only once InfluxDB has
  * made all of it (5.8 MB: 0.2-0.26 s): handed over on a small item with a
  * big one next, the reader waited that long for it while PostgreSQL
@@ -83,7 +83,7 @@ struct ifx_hold {
 static int hand_over(const struct ifx_hold *h)
 {
 	return h->bytes >= h->lead_at &&
-	       (h->bytes - h->item0 >= h->lead_at / 2 || h->bytes / 4 >= h->lead_at);
+	       (h->bytes - h->item0 >= h->lead_at / 2 || h->bytes / 2 >= h->lead_at);
 }
 
 struct ahead;
@@ -826,12 +826,12 @@ static void ahead_held(struct ahead *a, size_t add, size_t sub)
 /*
  * Item i streamed by the reader: a chunk's items from the first (or the
  * one after its carry) until they have streamed ahead_max / 4 bytes and
- * one of them is big (hand_over), from when the thread takes over with
- * the next item (or the last item: the thread then fetches the carry
- * meanwhile); the rows held (struct ifx_hold) count in the thread's
- * budget.  Without a thread (one item, and no next chunk to fetch for),
- * every item streams.  Its points go on as they come, newest first, field
- * by field.  A chunk's first answers were otherwise waited for whole
+ * one of them is big, or twice that (hand_over), from when the thread
+ * takes over with the next item (or the last item: the thread then
+ * fetches the carry meanwhile); the rows held (struct ifx_hold) count in
+ * the thread's budget.  Without a thread (one item, and no next chunk to
+ * fetch for), every item streams.  Its points go on as they come, newest
+ * first, field by field.  A chunk's first answers were otherwise waited for whole
  * while PostgreSQL sat idle: the first one 0.2-0.3 s on bench/influx (a
  * 5.8 MB answer InfluxDB makes whole before it sends a byte, after three
  * small ones), and a big one after a small carry 0.05-0.17 s at two

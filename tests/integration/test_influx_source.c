@@ -300,6 +300,22 @@ static void src_done(struct src *s)
 	ifx_source_ops.close(s->s);
 }
 
+/* db read in series order (order_tag k): planned into one chunk of at
+ * least min_items items, and that chunk read into out. */
+static void series_read(struct src *d, const char *db, size_t min_items, struct plist *out)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.order_tag = "k";
+	src_load(d, db, &o);
+	assert_int_equal(d->nck, 1);
+	assert_true(d->ck[0].nitems >= min_items);
+	if (ifx_source_ops.read(d->s, NULL, &d->ck[0], -1, on_point, on_reject, out, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
 /* Every point of every chunk; checks keys count 0,1,2.. within a chunk and
  * that every point lies in its chunk. */
 static void read_all(struct src *s, struct plist *out)
@@ -965,13 +981,9 @@ static void series_order_cut_one(const char *ahead)
 						(int)('a' + i % 6), i, i, i * 7, 1000 + i), 0);
 	write_lp(db, text.buf);
 	ferry_buf_release(&text);
+	series_read(&d, db, 6, &direct);
 	memset(&o, 0, sizeof(o));
 	o.order_tag = "k";
-	src_load(&d, db, &o);
-	assert_int_equal(d.nck, 1);
-	assert_true(d.ck[0].nitems >= 6);
-	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &direct, &err) < 0)
-		fail_msg("%s", err.msg);
 	assert_int_equal(direct.n, 36000);
 	src_done(&d);
 
@@ -1244,7 +1256,6 @@ static void series_order_streamed_one(const char *db, const char *ahead, const c
 				      int order)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
-	struct tm_source_opts o;
 	struct plist streamed = { 0 }, whole = { 0 }, got = { 0 }, again = { 0 };
 	struct src d;
 	size_t i;
@@ -1263,13 +1274,7 @@ static void series_order_streamed_one(const char *db, const char *ahead, const c
 	for (z = 1; z <= 2; z++)
 		for (f = 0; f < 3; f++)
 			streamed_want(&whole, "b", z, ST_B, f);
-	memset(&o, 0, sizeof(o));
-	o.order_tag = "k";
-	src_load(&d, db, &o);
-	assert_int_equal(d.nck, 1);
-	assert_true(d.ck[0].nitems >= 2);
-	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &got, &err) < 0)
-		fail_msg("%s", err.msg);
+	series_read(&d, db, 2, &got);
 	for (i = 0; i < got.n; i++)
 		assert_int_equal(got.keys[i], (int64_t)i);
 	/* told that it comes next, chunk 0 reads again from a carry */
@@ -1350,8 +1355,6 @@ static void ho_unit(int u, char *k, size_t kn, int *nz, int *npts)
 static void series_order_handover(void **state)
 {
 	struct ferry_buf text = FERRY_BUF_INIT;
-	struct ferry_error err = FERRY_ERROR_INIT;
-	struct tm_source_opts o;
 	struct plist want = { 0 }, got = { 0 };
 	struct src d;
 	char db[64], k[8], g[32];
@@ -1384,13 +1387,7 @@ static void series_order_handover(void **state)
 		for (f = 0; f < 3; f++)
 			streamed_want(&want, "e", z, HO_PTS, f);
 	ahead_env("65536");
-	memset(&o, 0, sizeof(o));
-	o.order_tag = "k";
-	src_load(&d, db, &o);
-	assert_int_equal(d.nck, 1);
-	assert_true(d.ck[0].nitems >= HO_SMALL + 2);
-	if (ifx_source_ops.read(d.s, NULL, &d.ck[0], -1, on_point, on_reject, &got, &err) < 0)
-		fail_msg("%s", err.msg);
+	series_read(&d, db, HO_SMALL + 2, &got);
 	assert_same_order(&want, 0, &got, 0, want.n);
 	plist_free(&want);
 	plist_free(&got);

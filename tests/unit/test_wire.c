@@ -5,6 +5,9 @@
  * for one row of every type the encoder knows, and numeric_send() of a
  * set of numerics (sign, weight, scale, NaN, zero, padding); and the
  * decoder reading the same bytes back into the same cells and text.
+ * And src/lib/wire/msgpack.c: mp_skip against a skip made of mp_next
+ * calls (what it was before it sized the common bytes itself), on a
+ * value holding every type byte and on every cut of it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include "ferry/buf.h"
 #include "ferry/error.h"
 #include "ferry/model.h"
+#include "wire/msgpack.h"
 #include "wire/pgcopy.h"
 
 static size_t unhex(const char *h, unsigned char *out)
@@ -302,6 +306,74 @@ static void numerics_out_of_memory(void **state)
 	ferry_buf_release(&want);
 }
 
+/* A skip made of mp_next calls only: what mp_skip must agree with. */
+static int ref_skip(const unsigned char **pp, const unsigned char *end)
+{
+	uint64_t left = 1;
+	struct mp_val v;
+	int rc;
+
+	while (left) {
+		if ((rc = mp_next(pp, end, &v)))
+			return rc;
+		left--;
+		if (v.t == MP_ARRAY)
+			left += v.v.n;
+		else if (v.t == MP_MAP)
+			left += 2 * (uint64_t)v.v.n;
+	}
+	return 0;
+}
+
+static void msgpack_skip(void **state)
+{
+	/* an array of 3: a map of every scalar kind by key, an array of
+	 * every container header, an array of the long forms */
+	static const char *const hex =
+		"93"
+		"8f"                                    /* fixmap of 15 */
+		"a161" "05" "a162" "e0" "a163" "c0" "a164" "c2" "a165" "c3"
+		"a166" "ca3fc00000" "a167" "cb3ff8000000000000"
+		"a168" "cc" "ff" "a169" "cd" "ffff" "a16a" "ce" "ffffffff"
+		"a16b" "cf" "ffffffffffffffff" "a16c" "d0" "80" "a16d" "d1" "8000"
+		"a16e" "d2" "80000000" "a16f" "d3" "8000000000000000"
+		"99"                                    /* fixarray of 9 */
+		"90" "80" "dc0001" "01" "dd00000001" "02" "de0001" "a0" "c0"
+		"df00000001" "03" "04" "9f" "01" "02" "03" "04" "05" "06" "07" "08"
+		"09" "0a" "0b" "0c" "0d" "0e" "0f"
+		"bf" "41414141414141414141414141414141414141414141414141414141414141"
+		"a0"
+		"9b"                                    /* fixarray of 11 */
+		"d903" "616263" "da0002" "6465" "db00000001" "66"
+		"c402" "0102" "c50001" "03" "c600000000"
+		"d4" "01" "02" "d5" "01" "0203" "d6" "01" "04050607"
+		"d7" "01" "0102030405060708"
+		"c701" "05" "09";
+	unsigned char buf[256], bad[8];
+	size_t n = unhex(hex, buf), cut;
+
+	(void)state;
+	assert_true(n > 100 && n < sizeof(buf));
+	for (cut = 0; cut <= n; cut++) {
+		const unsigned char *p = buf, *q = buf;
+		int rc = mp_skip(&p, buf + cut), want = ref_skip(&q, buf + cut);
+
+		assert_int_equal(rc, want);
+		assert_int_equal(rc, cut == n ? 0 : MP_TRUNC);
+		assert_ptr_equal(p, q);
+	}
+	/* the never-used byte, inside a container and alone */
+	memcpy(bad, "\x92\x01\xc1\x02", 4);
+	{
+		const unsigned char *p = bad, *q = bad;
+
+		assert_int_equal(mp_skip(&p, bad + 4), MP_BAD);
+		assert_int_equal(ref_skip(&q, bad + 4), MP_BAD);
+		assert_ptr_equal(p, bad + 2);
+		assert_ptr_equal(q, bad + 2);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +381,7 @@ int main(void)
 		cmocka_unit_test(copy_stream_decode),
 		cmocka_unit_test(numerics),
 		cmocka_unit_test(numerics_out_of_memory),
+		cmocka_unit_test(msgpack_skip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

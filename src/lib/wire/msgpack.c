@@ -159,23 +159,71 @@ done:
 	return 0;
 }
 
-/* Skip one whole value (iteratively: no recursion on hostile nesting). */
+/* The whole length of a value by its first byte when that alone says
+ * it (0: a container, a length prefix, or 0xc1). */
+#define R8(x) x, x, x, x, x, x, x, x
+#define R64(x) R8(x), R8(x), R8(x), R8(x), R8(x), R8(x), R8(x), R8(x)
+static const unsigned char fixed_len[] = {
+	R64(1), R64(1),                                           /* fixint */
+	R8(0), R8(0), R8(0), R8(0),                               /* fixmap, fixarray */
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,    /* fixstr */
+	17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+	1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 5, 9, 2, 3, 5, 9,           /* 0xc0-0xcf */
+	2, 3, 5, 9, 3, 4, 6, 10, 18, 0, 0, 0, 0, 0, 0, 0,         /* 0xd0-0xdf */
+	R8(1), R8(1), R8(1), R8(1),                               /* negative fixint */
+};
+#undef R64
+#undef R8
+_Static_assert(sizeof(fixed_len) == 256, "fixed_len has one entry per byte");
+
+/* Skip one whole value (iteratively: no recursion on hostile nesting).
+ * Values whose first byte gives their length, and small arrays and
+ * maps, are sized here without a struct mp_val; the rest go through
+ * mp_next.  The InfluxDB source skips each answer message whole before
+ * it parses it (to know it is all there): through mp_next for every
+ * value, that was 14 % of ferry's instructions on bench/influx's data
+ * (callgrind, 200000 points). */
 int mp_skip(const unsigned char **pp, const unsigned char *end)
 {
+	const unsigned char *p = *pp;
 	uint64_t left = 1;
-	struct mp_val v;
-	int rc;
+	size_t n;
+	int rc = 0;
 
 	while (left) {
-		if ((rc = mp_next(pp, end, &v)))
-			return rc;
+		unsigned c;
+
+		if (p >= end) {
+			rc = MP_TRUNC;
+			break;
+		}
+		c = *p;
+		if ((n = fixed_len[c])) {
+			;
+		} else if (c <= 0x9f) {                   /* fixmap, fixarray */
+			left += c <= 0x8f ? 2 * (uint64_t)(c & 0x0f) : (uint64_t)(c & 0x0f);
+			n = 1;
+		} else {
+			const unsigned char *q = p;
+			struct mp_val v;
+
+			if ((rc = mp_next(&q, end, &v)))
+				break;
+			if (v.t == MP_ARRAY)
+				left += v.v.n;
+			else if (v.t == MP_MAP)
+				left += 2 * (uint64_t)v.v.n;
+			n = (size_t)(q - p);
+		}
+		if ((size_t)(end - p) < n) {
+			rc = MP_TRUNC;
+			break;
+		}
+		p += n;
 		left--;
-		if (v.t == MP_ARRAY)
-			left += v.v.n;
-		else if (v.t == MP_MAP)
-			left += 2 * (uint64_t)v.v.n;
 	}
-	return 0;
+	*pp = p;
+	return rc;
 }
 
 int mp_key_is(const struct mp_val *k, const char *s)

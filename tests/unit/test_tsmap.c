@@ -133,8 +133,15 @@ struct rdctx {
 	void *ud;
 };
 
+/* When set, the mem source gives its points series ids as the InfluxDB
+ * source does: the id of the line before for the same measurement and
+ * tags as written there, else a new one. */
+static int mem_ids;
+
 static int read_line(void *ud, const char *line, size_t n, int64_t lineno, struct ferry_error *err)
 {
+	static char prev[256];
+	static uint64_t id;
 	struct rdctx *r = ud;
 	struct lp_scratch sc;
 	struct lp_point pt;
@@ -155,6 +162,17 @@ static int read_line(void *ud, const char *line, size_t n, int64_t lineno, struc
 		tp.nfields = pt.nfields;
 		tp.time_ns = pt.ts;
 		tp.key = lineno;
+		if (mem_ids) {
+			size_t sk = strcspn(line, " ");
+
+			assert_true(sk < sizeof(prev));
+			if (strlen(prev) != sk || memcmp(prev, line, sk)) {
+				memcpy(prev, line, sk);
+				prev[sk] = '\0';
+				id++;
+			}
+			tp.series_id = id;
+		}
 		if (r->only < 0 || tm_schema_find(r->sch, pt.measurement.p, pt.measurement.n) == r->only)
 			rc = r->fn(&tp, r->ud, err);
 	}
@@ -436,6 +454,57 @@ static void test_narrow_rows(void **state)
 	pt_conn_close(c);
 }
 
+
+/* Points with series ids (as the InfluxDB source gives them) make the
+ * same rows as without: a series that comes back after another, one
+ * that differs only in a tag value of the same length, and two whose
+ * tags differ only in order. */
+static void test_narrow_series_ids(void **state)
+{
+	static const char text[] =
+		"m,entity_id=a.one,x=1 v=1 1700000000000000000\n"
+		"m,entity_id=a.one,x=1 v=2,w=3 1700000001000000000\n"
+		"m,entity_id=a.two,x=1 v=4 1700000002000000000\n"
+		"m,entity_id=a.one,x=1 v=5 1700000003000000000\n"
+		"m,entity_id=a.one,x=2 v=6 1700000004000000000\n"
+		"m,x=2,entity_id=a.one v=7 1700000005000000000\n"
+		"n,entity_id=a.one,x=2 v=8 1700000006000000000\n"
+		"n,entity_id=a.one,x=2 v=9 1700000007000000000\n";
+	struct ferry_catalog *cat[2];
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_conn *c[2];
+	struct got g[2];
+	size_t row, col;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		mem_ids = i;
+		c[i] = open_mem(text, NULL);
+		assert_int_equal(pt_conn_describe(c[i], NULL, &cat[i], &err), 0);
+		read_table(c[i], &cat[i]->tables[0], 0, 0, 0, &g[i]);
+	}
+	mem_ids = 0;
+	assert_int_equal(g[0].all.nrows, 9);
+	assert_int_equal(g[1].all.nrows, 9);
+	for (row = 0; row < 9; row++)
+		for (col = 0; col < g[0].all.ncols; col++) {
+			char want[512];
+
+			snprintf(want, sizeof(want), "%s", text_at(&g[0], row, col));
+			assert_string_equal(text_at(&g[1], row, col), want);
+		}
+	assert_string_equal(text_at(&g[1], 3, 1), "a.two");
+	assert_string_equal(text_at(&g[1], 4, 8), "{\"entity_id\":\"a.one\",\"x\":\"1\"}");
+	assert_string_equal(text_at(&g[1], 5, 8), "{\"entity_id\":\"a.one\",\"x\":\"2\"}");
+	assert_string_equal(text_at(&g[1], 7, 2), "n");
+	for (i = 0; i < 2; i++) {
+		ferry_batch_release(&g[i].all);
+		ferry_catalog_free(cat[i]);
+		pt_conn_close(c[i]);
+	}
+}
+
 static void test_narrow_notes(void **state)
 {
 	ferry_conn *c = open_mem("m,x=1 x=1,v=1 1\nm v=2i 2\n", NULL);
@@ -694,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_row_estimates),
 		cmocka_unit_test(test_narrow_rows),
 		cmocka_unit_test(test_narrow_notes),
+		cmocka_unit_test(test_narrow_series_ids),
 		cmocka_unit_test(test_keep_ns_series_tag),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_map),

@@ -185,5 +185,6 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 	tp->time_ns = ns;
 	tp->key = 0;
 	tp->file = NULL;
+	tp->series_id = 0;
 	return TM_CHECK_POINT;
 }

@@ -475,6 +475,7 @@ static int emit(struct tm_pmap_run *r, const struct tm_point *p, struct ps meas,
 	q.measurement = res(r, meas);
 	q.tags = r->ot;
 	q.ntags = nt;
+	q.series_id = 0;   /* the map's measurement and tags, not the source's */
 	q.fields = r->of;
 	q.nfields = nf;
 	(*emitted)++;

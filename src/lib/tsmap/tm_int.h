@@ -113,6 +113,8 @@ struct tm_rows {
 	struct ferry_buf prev;          /* measurement and tags of the point
 					 * before: when this point's are equal,
 					 * series and tags above are still right */
+	uint64_t prev_id;               /* the series_id of the point before
+					 * (0: none), when prev holds its parts */
 	int have_series, have_tags;     /* built for the point before */
 	uint64_t ns_cut;     /* points whose nanoseconds did not fit microseconds */
 	/* a point field no column takes: reported through this */

@@ -55,6 +55,10 @@ struct tm_point {
 	const char *file;  /* a directory's file the point is from, relative to
 			    * it (line numbers restart in each), else NULL:
 			    * rejects name it */
+	uint64_t series_id;  /* not 0: points with the same series_id have the
+			      * same measurement and tags (the source knows it:
+			      * one series of an InfluxDB answer), so the rows
+			      * need not compare them; 0: not known */
 };
 
 /* A directory source's key: the file's index (into the names the files

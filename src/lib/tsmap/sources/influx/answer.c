@@ -7,6 +7,7 @@
  * tests/fuzz/fuzz_influx_msgpack.c drive it directly.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,10 @@ static int server_error(const struct stream *st, const struct mp_val *msg,
 	return ferry_error_set(err, FERRY_ESQL, "InfluxDB at %s: %.*s", st->where,
 			       (int)(msg->len > 600 ? 600 : msg->len), msg->s);
 }
+
+/* Where series ids come from: one counter for every stream and thread,
+ * so that two series never share an id (tm_rows_add trusts equal ids). */
+static _Atomic uint64_t series_ids;
 
 static int parse_series(struct stream *st, const unsigned char **pp,
 			const unsigned char *end, struct ferry_error *err)
@@ -106,6 +111,7 @@ static int parse_series(struct stream *st, const unsigned char **pp,
 	}
 	s.tags = st->tags;
 	s.cols = st->cols;
+	s.id = atomic_fetch_add(&series_ids, 1) + 1;
 	return st->fn(st->ud, &s, err);
 }
 

@@ -90,6 +90,9 @@ struct series {
 	size_t ncols;
 	const unsigned char *values, *vend;   /* the rows, after the array header */
 	uint32_t nrows;
+	uint64_t id;       /* not 0: this series as read from one answer
+			    * message, unique in the process (tm_point's
+			    * series_id); 0 for one put together otherwise */
 };
 
 typedef int (*series_fn)(void *ud, const struct series *s, struct ferry_error *err);

@@ -253,6 +253,7 @@ static int emit(struct rd *r, const struct series *s, const unsigned char *start
 		pt.time_ns = t;
 		pt.key = r->key;
 		pt.file = NULL;
+		pt.series_id = s->id;
 		rc = r->fn(&pt, r->ud, err);
 	}
 	if (rc) {

@@ -26,9 +26,16 @@ enum ferry_vkind {
 	FERRY_V_BLOB    /* bytes in the arena */
 };
 
+/* Cell flags. */
+#define FERRY_CELL_TEXT_OK 0x01  /* TEXT: its maker checked it is UTF-8
+				  * without a NUL byte (the transform need
+				  * not look again); cleared by every
+				  * ferry_cell_set_bytes */
+
 struct ferry_cell {
 	uint8_t kind;    /* enum ferry_vkind */
-	uint8_t pad[3];
+	uint8_t flags;   /* FERRY_CELL_*, for TEXT/BLOB */
+	uint8_t pad[2];
 	uint32_t len;    /* TEXT/BLOB: byte length */
 	union {
 		int64_t i;
@@ -89,7 +96,8 @@ static inline const char *ferry_cell_bytes(const struct ferry_batch *b,
 	return b->arena.buf + c->v.off;
 }
 
-/* Store n bytes as a TEXT or BLOB cell value (copies into the arena). */
+/* Store n bytes as a TEXT or BLOB cell value (copies into the arena);
+ * no flags. */
 int ferry_cell_set_bytes(struct ferry_batch *b, struct ferry_cell *c,
 			 int kind, const void *data, size_t n);
 

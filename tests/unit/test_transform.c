@@ -548,6 +548,20 @@ static void utf8_validation(void **state)
 	assert_false(val_utf8_ok("a\0", 2, &why));
 	assert_string_equal(why, "NUL byte in text");
 	assert_true(val_utf8_ok("", 0, &why));
+	/* text its maker checked (FERRY_CELL_TEXT_OK) is taken as it is;
+	 * storing bytes into the cell again clears the mark */
+	f->tp.ncols = 0;
+	col(f, 0, FERRY_T_TEXT, -1, "text", 0, "v");
+	fresh_batch(f, 1);
+	set_bytes(f, 0, 0, FERRY_V_TEXT, "\xc3\xa4", 2);
+	cell(f, 0, 0)->flags |= FERRY_CELL_TEXT_OK;
+	assert_int_equal(run(f), 0);
+	fresh_batch(f, 1);
+	set_bytes(f, 0, 0, FERRY_V_TEXT, "a", 1);
+	cell(f, 0, 0)->flags |= FERRY_CELL_TEXT_OK;
+	set_bytes(f, 0, 0, FERRY_V_TEXT, "\xff", 1);
+	assert_int_equal(cell(f, 0, 0)->flags, 0);
+	assert_int_equal(run(f), 1);
 }
 
 /* ---- JSON -------------------------------------------------------------- */

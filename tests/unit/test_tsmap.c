@@ -221,10 +221,11 @@ static int collect(struct ferry_batch *b, void *ud, struct ferry_error *err)
 			struct ferry_cell *src = ferry_batch_cell(b, r, c);
 			struct ferry_cell *dst = ferry_batch_cell(&g->all, row, c);
 
-			if (src->kind == FERRY_V_TEXT || src->kind == FERRY_V_BLOB)
+			if (src->kind == FERRY_V_TEXT || src->kind == FERRY_V_BLOB) {
 				ferry_cell_set_bytes(&g->all, dst, src->kind, ferry_cell_bytes(b, src),
 						     src->len);
-			else
+				dst->flags = src->flags;
+			} else
 				*dst = *src;
 		}
 		g->all.keys[row] = b->keys[r];
@@ -505,6 +506,51 @@ static void test_narrow_series_ids(void **state)
 	}
 }
 
+
+/* The cells made of a series' names and tags say they are UTF-8 without
+ * NUL when they are (checked once a series), so that the transform does
+ * not check them a row at a time; a series with a bad byte anywhere in
+ * its measurement or tags gets no such cell, nor does a string value. */
+static void test_narrow_text_checked(void **state)
+{
+	static const char text[] =
+		"m,entity_id=a.one,x=1 v=1,s=\"t\" 1700000000000000000\n"
+		"m,entity_id=a.one,x=\xff v=2 1700000001000000000\n"
+		"m\xc3,entity_id=a.one,x=1 v=3 1700000002000000000\n"
+		"m,entity_id=a.one,x=1 \xc3\x28=4 1700000003000000000\n"
+		"m,entity_id=a.one,x=1 v=5 1700000004000000000\n";
+	struct ferry_catalog *cat;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	ferry_conn *c;
+	struct got g;
+	size_t row, col;
+
+	(void)state;
+	c = open_mem(text, NULL);
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
+	read_table(c, &cat->tables[0], 0, 0, 0, &g);
+	assert_int_equal(g.all.nrows, 6);
+	for (row = 0; row < 6; row++) {
+		/* series, measurement, field, tags */
+		static const size_t cols[] = { 1, 2, 3, 8 };
+		int want_series = row == 0 || row == 1 || row == 4 || row == 5;
+
+		for (col = 0; col < 4; col++) {
+			const struct ferry_cell *cl = ferry_batch_cell(&g.all, row, cols[col]);
+			int want = cols[col] == 3 ? row != 4 : want_series;
+
+			assert_int_equal(cl->kind, FERRY_V_TEXT);
+			assert_int_equal(!!(cl->flags & FERRY_CELL_TEXT_OK), want);
+		}
+	}
+	/* a string value: the transform checks it */
+	assert_string_equal(text_at(&g, 1, 6), "t");
+	assert_int_equal(ferry_batch_cell(&g.all, 1, 6)->flags & FERRY_CELL_TEXT_OK, 0);
+	ferry_batch_release(&g.all);
+	ferry_catalog_free(cat);
+	pt_conn_close(c);
+}
+
 static void test_narrow_notes(void **state)
 {
 	ferry_conn *c = open_mem("m,x=1 x=1,v=1 1\nm v=2i 2\n", NULL);
@@ -764,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_narrow_rows),
 		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_narrow_series_ids),
+		cmocka_unit_test(test_narrow_text_checked),
 		cmocka_unit_test(test_keep_ns_series_tag),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_map),

@@ -432,7 +432,10 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			s = ferry_cell_bytes(b, c);
 			n = c->len;
 		}
-		if (!val_utf8_ok(s, n, &why)) {
+		/* text its maker checked (the time-series sources' names and
+		 * tags: once a series, not once a row) is not checked again */
+		if (!(c->kind == FERRY_V_TEXT && (c->flags & FERRY_CELL_TEXT_OK)) &&
+		    !val_utf8_ok(s, n, &why)) {
 			snprintf(reason, rn, "%s", why);
 			return 0;
 		}

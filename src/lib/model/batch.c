@@ -89,6 +89,7 @@ int ferry_cell_set_bytes(struct ferry_batch *b, struct ferry_cell *c,
 	if ((rc = ferry_buf_add(&b->arena, data, n)) < 0)
 		return rc;
 	c->kind = (uint8_t)kind;
+	c->flags = 0;
 	c->len = (uint32_t)n;
 	c->v.off = off;
 	return 0;

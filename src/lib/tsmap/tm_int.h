@@ -115,6 +115,9 @@ struct tm_rows {
 					 * series and tags above are still right */
 	uint64_t prev_id;               /* the series_id of the point before
 					 * (0: none), when prev holds its parts */
+	int prev_text_ok;               /* prev's parts are UTF-8 without NUL */
+	struct ferry_buf fkey;          /* the field name checked last, */
+	int fkey_ok;                    /* and whether it is UTF-8 without NUL */
 	int have_series, have_tags;     /* built for the point before */
 	uint64_t ns_cut;     /* points whose nanoseconds did not fit microseconds */
 	/* a point field no column takes: reported through this */

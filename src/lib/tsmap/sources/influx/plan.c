@@ -13,6 +13,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/log.h"
+#include "model/value.h"
 #include "tsmap/sources/influx/influx_int.h"
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -141,29 +142,73 @@ static int add_strlit(struct ferry_buf *b, const char *s, size_t n)
 	return rc;
 }
 
+/* Does a value of the tag get a unit of its own?  Not when a string
+ * literal cannot hold it (a NUL: InfluxQL's scanner ends the query
+ * there) or InfluxDB cannot match it by it (bytes that are not UTF-8:
+ * InfluxDB reads the query as UTF-8, and "tag"::tag = 'v' with such
+ * bytes in v matched nothing, so ferry read none of its points and said
+ * nothing).  Those are read with the points without the tag. */
+static int own_unit(const char *v, size_t n)
+{
+	const char *why;
+
+	return n > 0 && val_utf8_ok(v, n, &why);
+}
+
+/* "U+FFFD" in UTF-8: what InfluxDB's regular expressions see for each
+ * byte that is not UTF-8 */
+#define REPLACEMENT_UTF8 "\xef\xbf\xbd"
+
+static int add_tag_is(struct units *us, const char *op, const char *v, size_t vn)
+{
+	int rc = ifx_add_ident(&us->str, us->tag, strlen(us->tag));
+
+	if (rc == 0)
+		rc = ferry_buf_addstr(&us->str, op);
+	if (rc == 0)
+		rc = v ? add_strlit(&us->str, v, vn) : 0;
+	return rc;
+}
+
 /*
  * A unit of measurement us->m: series key, condition "tag"::tag = 'v'.
- * v "" takes the values with a NUL too, which a string literal cannot
- * hold (tagval_row leaves them out): "tag"::tag = '' OR "tag"::tag =~
- * /\x00/.  v NULL: no condition.
+ * v "" takes the values without a unit of their own (own_unit): those
+ * with a NUL, by "tag"::tag =~ /\x00/, and those that are not UTF-8, by
+ * "tag"::tag =~ /\x{FFFD}/ (InfluxDB's regular expressions see U+FFFD
+ * for such a byte).  That also matches UTF-8 values holding a real
+ * U+FFFD, which have units of their own (us->u[first..]): they are left
+ * out by name.  v NULL: no condition.
  */
-static int unit_add(struct units *us, const char *series, size_t n, const char *v, size_t vn)
+static int unit_add(struct units *us, const char *series, size_t n, const char *v, size_t vn,
+		    size_t first)
 {
 	struct unit *u;
-	size_t at = us->str.len;
+	size_t at = us->str.len, k;
 	int rc = 0;
 
 	if (FERRY_GROW(us->u, us->cap, us->n + 1))
 		return FERRY_ENOMEM;
+	if (v && vn > 0) {
+		rc = add_tag_is(us, "::tag = ", v, vn);
+	} else if (v) {
+		rc = ferry_buf_addch(&us->str, '(');
+		if (rc == 0)
+			rc = add_tag_is(us, "::tag = ", "", 0);
+		if (rc == 0 && (rc = ferry_buf_addstr(&us->str, " OR ")) == 0)
+			rc = add_tag_is(us, "::tag =~ /\\x00/", NULL, 0);
+		if (rc == 0 && (rc = ferry_buf_addstr(&us->str, " OR ")) == 0)
+			rc = add_tag_is(us, "::tag =~ /\\x{FFFD}/", NULL, 0);
+		if (rc == 0)
+			rc = ferry_buf_addch(&us->str, ')');
+		for (k = first; k < us->n && rc == 0; k++) {
+			const char *sv = us->u[k].series;
+
+			if (strstr(sv, REPLACEMENT_UTF8) &&
+			    (rc = ferry_buf_addstr(&us->str, " AND ")) == 0)
+				rc = add_tag_is(us, "::tag != ", sv, strlen(sv));
+		}
+	}
 	if (v) {
-		rc = ifx_add_ident(&us->str, us->tag, strlen(us->tag));
-		if (rc == 0)
-			rc = ferry_buf_addstr(&us->str, "::tag = ");
-		if (rc == 0)
-			rc = add_strlit(&us->str, v, vn);
-		if (rc == 0 && vn == 0 && (rc = ferry_buf_addstr(&us->str, " OR ")) == 0 &&
-		    (rc = ifx_add_ident(&us->str, us->tag, strlen(us->tag))) == 0)
-			rc = ferry_buf_addstr(&us->str, "::tag =~ /\\x00/");
 		if (rc == 0)
 			rc = ferry_buf_addch(&us->str, '\0');
 		if (rc < 0)
@@ -186,9 +231,9 @@ static int tagval_row(struct rows_ctx *c, const struct series *s, const struct m
 	struct units *us = c->ud;
 	const struct mp_val *v = ifx_cell(s, cells, "value");
 
-	if (!v || v->t != MP_STR || v->len == 0 || memchr(v->s, 0, v->len))
-		return 0;   /* with a NUL: read with the points without the tag */
-	if (unit_add(us, v->s, v->len, v->s, v->len) < 0)
+	if (!v || v->t != MP_STR || !own_unit(v->s, v->len))
+		return 0;   /* read with the points without the tag */
+	if (unit_add(us, v->s, v->len, v->s, v->len, 0) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;
 }
@@ -198,8 +243,8 @@ static int tagval_row(struct rows_ctx *c, const struct series *s, const struct m
  * window, each with its count (SELECT count(*) ... GROUP BY "tag").
  * SHOW TAG VALUES takes no time filter on InfluxDB 1.x, so a device that
  * first wrote after --end would add a unit, move the plan, and a stopped
- * copy would not resume.  A series without the tag, or with a value a
- * string literal cannot hold, counts into us->rest.
+ * copy would not resume.  A series without the tag, or with a value
+ * without a unit of its own (own_unit), counts into us->rest.
  */
 static int tagcount_row(struct rows_ctx *c, const struct series *s, const struct mp_val *cells,
 			struct ferry_error *err)
@@ -218,11 +263,11 @@ static int tagcount_row(struct rows_ctx *c, const struct series *s, const struct
 		if (s->tags[j].key.n == strlen(us->tag) &&
 		    !memcmp(s->tags[j].key.p, us->tag, s->tags[j].key.n))
 			v = &s->tags[j].val;
-	if (!v || !v->n || memchr(v->p, 0, v->n)) {
+	if (!v || !own_unit(v->p, v->n)) {
 		us->rest += n;
 		return 0;
 	}
-	if (unit_add(us, v->p, v->n, v->p, v->n) < 0)
+	if (unit_add(us, v->p, v->n, v->p, v->n, 0) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	us->u[us->n - 1].est = n;
 	return 0;
@@ -281,7 +326,7 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 		/* counted: only the units with points in the window */
 		if (us->rest > 0 && (lp_escape(&key, m->name, strlen(m->name), 1) < 0 ||
 				     ferry_buf_addch(&key, ',') < 0 ||
-				     unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0) < 0)) {
+				     unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0, first) < 0)) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -290,7 +335,7 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 		goto out;
 	}
 	if (lp_escape(&key, m->name, strlen(m->name), 1) < 0 || ferry_buf_addch(&key, ',') < 0 ||
-	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0) < 0) {
+	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0, first) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}

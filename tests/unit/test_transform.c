@@ -553,9 +553,9 @@ static void utf8_validation(void **state)
 	f->tp.ncols = 0;
 	col(f, 0, FERRY_T_TEXT, -1, "text", 0, "v");
 	fresh_batch(f, 1);
-	set_bytes(f, 0, 0, FERRY_V_TEXT, "\xc3\xa4", 2);
+	set_bytes(f, 0, 0, FERRY_V_TEXT, "\xff", 1);
 	cell(f, 0, 0)->flags |= FERRY_CELL_TEXT_OK;
-	assert_int_equal(run(f), 0);
+	assert_int_equal(run(f), 0);   /* not looked at: its maker said so */
 	fresh_batch(f, 1);
 	set_bytes(f, 0, 0, FERRY_V_TEXT, "a", 1);
 	cell(f, 0, 0)->flags |= FERRY_CELL_TEXT_OK;

@@ -362,6 +362,31 @@ static void msgpack_skip(void **state)
 		assert_int_equal(rc, cut == n ? 0 : MP_TRUNC);
 		assert_ptr_equal(p, q);
 	}
+	/* every first byte, followed by enough bytes for any length it
+	 * names (0x01: fixint, and a length of 0x0101... for prefixes) */
+	{
+		unsigned char one[1 + 5 + 300];
+		unsigned c;
+
+		for (c = 0; c < 256; c++) {
+			memset(one, 0x01, sizeof(one));
+			one[0] = (unsigned char)c;
+			/* a 16- or 32-bit length or count of 0x0101...: cut it to
+			 * 1 so the value fits */
+			if (c == 0xc5 || c == 0xc8 || c == 0xda || c == 0xdc || c == 0xde)
+				one[1] = 0;
+			if (c == 0xc6 || c == 0xc9 || c == 0xdb || c == 0xdd || c == 0xdf)
+				one[1] = one[2] = one[3] = 0;
+			for (cut = 0; cut <= sizeof(one); cut++) {
+				const unsigned char *p = one, *q = one;
+				int rc = mp_skip(&p, one + cut), want = ref_skip(&q, one + cut);
+
+				if (rc != want || p != q)
+					fail_msg("first byte 0x%02x, %zu bytes: mp_skip %d at %td, "
+						 "mp_next %d at %td", c, cut, rc, p - one, want, q - one);
+			}
+		}
+	}
 	/* the never-used byte, inside a container and alone */
 	memcpy(bad, "\x92\x01\xc1\x02", 4);
 	{

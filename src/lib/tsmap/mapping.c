@@ -909,6 +909,7 @@ static int fkey_ok(struct tm_rows *r, const struct lp_str *k)
 	ferry_buf_clear(&r->fkey);
 	if (ferry_buf_add(&r->fkey, k->p, k->n) < 0) {
 		ferry_buf_clear(&r->fkey);
+		r->fkey_ok = 0;
 		return 0;     /* out of memory: the transform checks */
 	}
 	r->fkey_ok = val_utf8_ok(k->p, k->n, &why);
@@ -1063,6 +1064,7 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 	size_t n;
 
 	cell->kind = FERRY_V_NULL;
+	cell->flags = 0;
 	switch (c->from) {
 	case TF_TIME:
 		set_int(cell, us);
@@ -1160,6 +1162,7 @@ static int wide_cell(struct tm_rows *r, const struct tm_col *c, const struct lp_
 		     struct ferry_cell *cell)
 {
 	cell->kind = FERRY_V_NULL;
+	cell->flags = 0;
 	if (!f)
 		return 0;
 	switch (c->type) {

@@ -198,12 +198,11 @@ int mp_skip(const unsigned char **pp, const unsigned char *end)
 			break;
 		}
 		c = *p;
-		if ((n = fixed_len[c])) {
-			;
-		} else if (c <= 0x9f) {                   /* fixmap, fixarray */
+		n = fixed_len[c];
+		if (!n && c <= 0x9f) {                    /* fixmap, fixarray */
 			left += c <= 0x8f ? 2 * (uint64_t)(c & 0x0f) : (uint64_t)(c & 0x0f);
 			n = 1;
-		} else {
+		} else if (!n) {
 			const unsigned char *q = p;
 			struct mp_val v;
 

@@ -159,12 +159,14 @@ static int own_unit(const char *v, size_t n)
  * byte that is not UTF-8 */
 #define REPLACEMENT_UTF8 "\xef\xbf\xbd"
 
-static int add_tag_is(struct units *us, const char *op, const char *v, size_t vn)
+/* "tag"::tag then test, then v as a string literal when v is not NULL:
+ * test is " = ", " != " or a whole regular-expression match */
+static int add_tag_test(struct units *us, const char *test, const char *v, size_t vn)
 {
 	int rc = ifx_add_ident(&us->str, us->tag, strlen(us->tag));
 
 	if (rc == 0)
-		rc = ferry_buf_addstr(&us->str, op);
+		rc = ferry_buf_addstr(&us->str, test);
 	if (rc == 0)
 		rc = v ? add_strlit(&us->str, v, vn) : 0;
 	return rc;
@@ -189,15 +191,15 @@ static int unit_add(struct units *us, const char *series, size_t n, const char *
 	if (FERRY_GROW(us->u, us->cap, us->n + 1))
 		return FERRY_ENOMEM;
 	if (v && vn > 0) {
-		rc = add_tag_is(us, "::tag = ", v, vn);
+		rc = add_tag_test(us, "::tag = ", v, vn);
 	} else if (v) {
 		rc = ferry_buf_addch(&us->str, '(');
 		if (rc == 0)
-			rc = add_tag_is(us, "::tag = ", "", 0);
+			rc = add_tag_test(us, "::tag = ", "", 0);
 		if (rc == 0 && (rc = ferry_buf_addstr(&us->str, " OR ")) == 0)
-			rc = add_tag_is(us, "::tag =~ /\\x00/", NULL, 0);
+			rc = add_tag_test(us, "::tag =~ /\\x00/", NULL, 0);
 		if (rc == 0 && (rc = ferry_buf_addstr(&us->str, " OR ")) == 0)
-			rc = add_tag_is(us, "::tag =~ /\\x{FFFD}/", NULL, 0);
+			rc = add_tag_test(us, "::tag =~ /\\x{FFFD}/", NULL, 0);
 		if (rc == 0)
 			rc = ferry_buf_addch(&us->str, ')');
 		for (k = first; k < us->n && rc == 0; k++) {
@@ -205,7 +207,7 @@ static int unit_add(struct units *us, const char *series, size_t n, const char *
 
 			if (strstr(sv, REPLACEMENT_UTF8) &&
 			    (rc = ferry_buf_addstr(&us->str, " AND ")) == 0)
-				rc = add_tag_is(us, "::tag != ", sv, strlen(sv));
+				rc = add_tag_test(us, "::tag != ", sv, strlen(sv));
 		}
 	}
 	if (v) {

@@ -142,15 +142,23 @@ assert_contains "says it reads the catalog" "$T_ERR" "copy: reading the source's
 assert_contains "says how long planning took" "$T_ERR" "copy: 1 chunk planned in "
 assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_data')" 1700000000000000123
 
+# bad_tags NAME LINES: LINES (a printf format) into a new InfluxDB database,
+# copied with --rejects $T/rejNAME into a new PostgreSQL database, BAD_PG
+bad_tags() {
+	local idb=ferry_$1_$RANDOM$RANDOM
+	iq "$idb" "CREATE DATABASE $idb" >/dev/null
+	# shellcheck disable=SC2059 # the lines are the format: \x escapes
+	printf "$2" >"$T/$1.lp"
+	iwrite "$idb" "$T/$1.lp"
+	BAD_PG=$(new_db "ts_$1")
+	t_run "$FERRY" copy -q --rejects "$T/rej$1" "influx://127.0.0.1:$FERRY_INFLUX_PORT/$idb" "$BAD_PG"
+}
+
 # ---- a NUL in a tag: jsonb cannot hold it, so that point is a reject -----------
-nuldb=ferry_nul_$RANDOM$RANDOM
-iq "$nuldb" "CREATE DATABASE $nuldb" >/dev/null
 # (and in the series tag: no query can name that value, it is read with
 # the points without the tag, and its series is a reject too)
-printf 'm,entity_id=x,t=a\x00b v=1 1000\nm,entity_id=y,t=ok v=2 2000\nm,entity_id=z,t=a\\u0000b v=3 3000\nm,entity_id=n\x00ul,t=ok v=4 4000\n' >"$T/nul.lp"
-iwrite "$nuldb" "$T/nul.lp"
-un=$(new_db ts_nul)
-t_run "$FERRY" copy -q --rejects "$T/rejnul" "influx://127.0.0.1:$FERRY_INFLUX_PORT/$nuldb" "$un"
+bad_tags nul 'm,entity_id=x,t=a\x00b v=1 1000\nm,entity_id=y,t=ok v=2 2000\nm,entity_id=z,t=a\\u0000b v=3 3000\nm,entity_id=n\x00ul,t=ok v=4 4000\n'
+un=$BAD_PG
 assert_eq "NUL in a tag: exit code (rejects)" "$T_RC" 3
 assert_eq "NUL in a tag: two rejects" "$(wc -l <"$T/rejnul/rejects.ndjson")" 2
 assert_contains "NUL in a tag: rejected on tags" "$(cat "$T/rejnul/rejects.ndjson")" '"column":"tags","reason":"invalid JSON for jsonb"'
@@ -163,12 +171,8 @@ assert_eq "NUL in a tag: the others load, a literal \\u0000 too" \
 # query can name them either (its points were left out without a word); read
 # with the points without the tag, they are rejects on series; a UTF-8 value
 # with a real U+FFFD loads, once
-u8db=ferry_u8_$RANDOM$RANDOM
-iq "$u8db" "CREATE DATABASE $u8db" >/dev/null
-printf 'm,entity_id=ok v=1 1000\nm,entity_id=bad\xff v=2 2000\nm,entity_id=bad\xff v=3 2500\nm,entity_id=x\xef\xbf\xbdy v=4 3000\n' >"$T/u8.lp"
-iwrite "$u8db" "$T/u8.lp"
-uu=$(new_db ts_u8)
-t_run "$FERRY" copy -q --rejects "$T/reju8" "influx://127.0.0.1:$FERRY_INFLUX_PORT/$u8db" "$uu"
+bad_tags u8 'm,entity_id=ok v=1 1000\nm,entity_id=bad\xff v=2 2000\nm,entity_id=bad\xff v=3 2500\nm,entity_id=x\xef\xbf\xbdy v=4 3000\n'
+uu=$BAD_PG
 assert_eq "not UTF-8 in the series tag: exit code (rejects)" "$T_RC" 3
 assert_eq "not UTF-8 in the series tag: a reject a point" "$(wc -l <"$T/reju8/rejects.ndjson")" 2
 assert_contains "not UTF-8 in the series tag: rejected on series" "$(cat "$T/reju8/rejects.ndjson")" \

@@ -186,6 +186,9 @@ struct ferry_table {
 	char *chunk_order;   /* FERRY_CAP_CHUNKS: the chunks, in ordinal order,
 			      * hold the rows in the order of this index; NULL:
 			      * in no index's order */
+	char *plan_digest;   /* FERRY_CAP_CHUNKS: a digest of what each chunk
+			      * reads, which a resumed job must find again
+			      * (chunk N must be the same chunk); NULL: none */
 	const struct ferry_query *query;  /* FERRY_CAP_QUERY: read this query,
 			      * not a stored table (borrowed; see above) */
 };

@@ -551,6 +551,38 @@ static void test_narrow_text_checked(void **state)
 	pt_conn_close(c);
 }
 
+
+/* A table's plan digest: the same plan gives the same one; chunks that
+ * read other points give another, though the count of chunks and the
+ * estimates stay the same (a resumed job finds chunk N by number). */
+static void test_plan_digest(void **state)
+{
+	static const char a[] = "m v=1 1\nm v=2 2\nm v=3 3\nm v=4 4\n";
+	static const char b[] = "m v=1 1\nm v=22222222 2\nm v=3 3\nm v=4 4\n";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	const char *texts[3] = { a, a, b };
+	char digest[3][32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		ferry_conn *c = open_mem(texts[i], NULL);
+		struct ferry_catalog *cat;
+		const char *d;
+
+		assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
+		d = cat->tables[0].plan_digest;
+		assert_non_null(d);
+		assert_int_equal(strlen(d), 16);
+		assert_int_equal(strspn(d, "0123456789abcdef"), 16);
+		snprintf(digest[i], sizeof(digest[i]), "%s", d);
+		ferry_catalog_free(cat);
+		pt_conn_close(c);
+	}
+	assert_string_equal(digest[0], digest[1]);
+	assert_string_not_equal(digest[0], digest[2]);
+}
+
 static void test_narrow_notes(void **state)
 {
 	ferry_conn *c = open_mem("m,x=1 x=1,v=1 1\nm v=2i 2\n", NULL);
@@ -811,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_narrow_series_ids),
 		cmocka_unit_test(test_narrow_text_checked),
+		cmocka_unit_test(test_plan_digest),
 		cmocka_unit_test(test_keep_ns_series_tag),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_map),

@@ -321,6 +321,8 @@ static int fingerprint(struct run *r, char out[33], struct ferry_error *err)
 			       (long long)tp->lo, (long long)tp->hi, (long long)tp->count);
 		if (tp->order)
 			berr |= ferry_buf_addf(&b, "o:%s|", tp->order);
+		if (tp->src->plan_digest)
+			berr |= ferry_buf_addf(&b, "p:%s|", tp->src->plan_digest);
 		for (k = 0; k < tp->ncols; k++)
 			berr |= ferry_buf_addf(&b, "%s>%s:%s|", tp->cols[k].src_name, tp->cols[k].dst_name,
 				       tp->cols[k].type_sql);

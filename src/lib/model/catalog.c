@@ -35,6 +35,7 @@ static void table_release(struct ferry_table *t)
 		ferry_free(t->key_files[i]);
 	ferry_free(t->key_files);
 	ferry_free(t->chunk_order);
+	ferry_free(t->plan_digest);
 	ferry_free(t->sql);
 	for (i = 0; i < t->ncols; i++) {
 		ferry_free(t->cols[i].name);

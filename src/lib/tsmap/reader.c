@@ -11,10 +11,13 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/hash.h"
 #include "tsmap/tm_int.h"
 
 #define TM_MIN_BATCH 256
@@ -315,6 +318,42 @@ void tm_reader_close(struct tm_reader *c)
 	ferry_free(c);
 }
 
+static const struct tm_table *find_table(const struct tm_shared *sh, const char *name);
+
+/* A digest of what table t's chunks read, in their order: a resumed job
+ * finds chunk N by its number, and the counts the job's fingerprint has
+ * (chunks, points) can stay the same while a chunk reads other points,
+ * e.g. after a newer ferry plans InfluxDB's series differently.  16 hex
+ * digits, or NULL when out of memory. */
+static char *plan_digest(const struct tm_shared *sh, const struct tm_table *t)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	char *out = NULL;
+	size_t j, k;
+	int berr = 0;
+
+	for (j = 0; j < t->nchunks; j++) {
+		const struct tm_chunk *ck = &sh->ck[t->chunks[j]];
+
+		berr |= ferry_buf_addf(&b, "c%d:%d:%lld:%lld:%d:%llu:%llu:%lld:%zu|", ck->measurement,
+			       ck->has_time, (long long)ck->t_lo, (long long)ck->t_hi, ck->file,
+			       (unsigned long long)ck->off_lo, (unsigned long long)ck->off_hi,
+			       (long long)ck->line0, ck->nitems);
+		for (k = 0; k < ck->nitems; k++) {
+			const struct tm_item *it = &ck->items[k];
+
+			berr |= ferry_buf_addf(&b, "i%d:%lld:%lld:", it->measurement,
+					       (long long)it->t_lo, (long long)it->t_hi);
+			if (it->where)
+				berr |= ferry_buf_add(&b, it->where, strlen(it->where) + 1);
+		}
+	}
+	if (berr == 0 && !ferry_buf_error(&b) && (out = ferry_malloc(17)))
+		snprintf(out, 17, "%016llx", (unsigned long long)ferry_hash64(b.buf, b.len));
+	ferry_buf_release(&b);
+	return out;
+}
+
 int tm_reader_catalog(struct tm_reader *c, struct ferry_catalog **out,
 		      struct ferry_error *err)
 {
@@ -324,6 +363,12 @@ int tm_reader_catalog(struct tm_reader *c, struct ferry_catalog **out,
 
 	if ((rc = tm_layout_catalog(&c->sh->lay, &c->sh->o, out, err)) < 0)
 		return rc;
+	for (i = 0; i < (*out)->ntables; i++) {
+		const struct tm_table *tt = find_table(c->sh, (*out)->tables[i].name);
+
+		if (tt && !((*out)->tables[i].plan_digest = plan_digest(c->sh, tt)))
+			goto nomem;
+	}
 	if (c->sops->files)
 		c->sops->files(c->s, &names, &n);
 	/* keys of a directory's points name their file (TM_KEY) */

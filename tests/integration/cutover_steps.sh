@@ -133,9 +133,7 @@ assert_eq "every chunk copied once" \
 
 # ---- validate: a row the old store lacks fails the verify gate
 pg_q "$PGURL" "INSERT INTO telemetry_data (time, series, measurement, field, numeric_value, tags) VALUES ('2026-10-02', 'sensor.intruder', 'W', 'value', 1, '{}')" >/dev/null
-t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
-assert_eq "verify differs: advance refused" "$T_RC" 3
-assert_contains "the verify gate fails" "$T_OUT" "fail   verify"
+advance_refused verify
 assert_contains "with the counts before T0" "$T_OUT" "in the new before T0"
 assert_eq "still validate" "$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" validate
 assert_contains "status shows the verify gate's last result" "$(gate verify)" "fail"

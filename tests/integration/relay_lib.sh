@@ -27,7 +27,9 @@
 # wait_sql SQL            poll PGURL until SQL returns t (max 90 s)
 # acked_missing_pg FILE   acknowledged points ("series time_ns" lines of
 #                         cutover_writer.py) missing in PostgreSQL's narrow table
-# writer_start, writer_stop  cutover_writer.py through the relay into $T/acked
+# advance_refused GATE    cutover advance until refused by GATE (max 60 s), a pass/fail
+# writer_start [SECS], writer_stop  cutover_writer.py through the relay into
+#                         $T/acked (a batch every SECS, default 0.1 s)
 #                         (its output appended to $T/writer.out, .err)
 # acked_grows N           more than N acknowledged points in $T/acked (max 30 s)
 # no_loss WHAT            every acknowledged point in PostgreSQL, no row doubled
@@ -120,6 +122,27 @@ wait_for() {
 
 stat_ge() { (($(relay_stat "$1") >= $2)); }
 
+# advance_refused GATE: `ferry cutover advance` (no --wait) again until it
+# is refused (exit 3) with GATE failing, for at most 60 s: the gates
+# before GATE passed and GATE was checked.  A gate that fails for good is
+# seen at once, where --wait would wait out its --timeout.  T_OUT holds
+# the last advance's output (run it without `check`, which runs it in a
+# subshell).
+advance_refused() {
+	local end=$((SECONDS + 60))
+	while :; do
+		t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+		if [[ $T_RC == 3 && "$T_OUT" == *"fail   $1 "* ]]; then
+			pass "advance refused by the $1 gate (exit 3)"
+			return 0
+		fi
+		((SECONDS < end)) || break
+		sleep 0.5
+	done
+	fail "advance refused by the $1 gate within 60 s: exit $T_RC, $T_OUT"
+	return 0
+}
+
 mqtt_connected() { [[ "$(relay_stat mqtt.connected)" == True ]]; }
 
 relay_drained() {
@@ -188,7 +211,7 @@ acked_some() {
 
 writer_start() {
 	rm -f "$T/stop"
-	$PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" >>"$T/writer.out" 2>>"$T/writer.err" &
+	$PY "$FERRY_SRC/tests/integration/cutover_writer.py" "$RPORT" "$T/acked" "$T/stop" ${1:+"$1"} >>"$T/writer.out" 2>>"$T/writer.err" &
 	writer=$!
 }
 

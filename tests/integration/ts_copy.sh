@@ -142,16 +142,17 @@ assert_contains "says it reads the catalog" "$T_ERR" "copy: reading the source's
 assert_contains "says how long planning took" "$T_ERR" "copy: 1 chunk planned in "
 assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_data')" 1700000000000000123
 
-# bad_tags NAME LINES: LINES (a printf format) into a new InfluxDB database,
-# copied with --rejects $T/rejNAME into a new PostgreSQL database, BAD_PG
+# bad_tags NAME LINES [ARGS...]: LINES (a printf format) into a new InfluxDB
+# database, BAD_IN, copied with --rejects $T/rejNAME (and ARGS) into a new
+# PostgreSQL database, BAD_PG
 bad_tags() {
-	local idb=ferry_$1_$RANDOM$RANDOM
-	iq "$idb" "CREATE DATABASE $idb" >/dev/null
+	BAD_IN=influx://127.0.0.1:$FERRY_INFLUX_PORT/ferry_$1_$RANDOM$RANDOM
+	iq "${BAD_IN##*/}" "CREATE DATABASE ${BAD_IN##*/}" >/dev/null
 	# shellcheck disable=SC2059 # the lines are the format: \x escapes
 	printf "$2" >"$T/$1.lp"
-	iwrite "$idb" "$T/$1.lp"
+	iwrite "${BAD_IN##*/}" "$T/$1.lp"
 	BAD_PG=$(new_db "ts_$1")
-	t_run "$FERRY" copy -q --rejects "$T/rej$1" "influx://127.0.0.1:$FERRY_INFLUX_PORT/$idb" "$BAD_PG"
+	t_run "$FERRY" copy -q --rejects "$T/rej$1" "${@:3}" "$BAD_IN" "$BAD_PG"
 }
 
 # ---- a NUL in a tag: jsonb cannot hold it, so that point is a reject -----------
@@ -180,6 +181,17 @@ assert_contains "not UTF-8 in the series tag: rejected on series" "$(cat "$T/rej
 assert_eq "not UTF-8 in the series tag: the others load once" \
 	"$(pg_q "$uu" "select string_agg(series || '=' || numeric_value, ' ' order by numeric_value) from telemetry_data")" \
 	"$(printf 'ok=1 x\xef\xbf\xbdy=4')"
+
+# ---- wide: a tag key that is not UTF-8 cannot name a column as it is (CREATE
+# TABLE failed and nothing was loaded): each such byte is \xNN in the name
+bad_tags wk 'm,ok=a,b\xffad=x v=1 1000\nm,ok=b v=2 2000\nm2,t=z v=3 1000\n' --layout wide
+assert_eq "wide, a tag key not UTF-8: exit code" "$T_RC" 0
+assert_contains "it is said" "$T_OUT" "measurement 'm': tag key 'b\\xFFad' is not UTF-8"
+assert_eq "wide, a tag key not UTF-8: its column, every point" \
+	"$(pg_q "$BAD_PG" "select string_agg(concat_ws(':', ok, \"b\\xFFad\", v), ' ' order by v) from m")" 'a:x:1 b::2'
+assert_eq "wide, a tag key not UTF-8: the other measurement" "$(pg_q "$BAD_PG" "select count(*) from m2")" 1
+t_run "$FERRY" verify -q --layout wide "$BAD_IN" "$BAD_PG"
+assert_eq "wide, a tag key not UTF-8: verify equal" "$T_RC" 0
 
 # ---- a map file into the user's existing table -----------------------------------
 u4=$(new_db ts_map)

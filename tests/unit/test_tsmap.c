@@ -363,6 +363,56 @@ static void test_row_estimates(void **state)
 	tm_layout_release(&l);
 }
 
+/*
+ * Wide: PostgreSQL names are UTF-8, InfluxDB keeps other bytes in tag keys
+ * (older versions in measurement and field names too).  CREATE TABLE with
+ * such a name failed and the copy stopped; now each byte that is not
+ * UTF-8 is written \xNN in the name, the column still reads the bytes
+ * InfluxDB has (arg), and a note says so.
+ */
+static void test_wide_names_not_utf8(void **state)
+{
+	static char mn[] = "m\xff", t0[] = "b\xff" "ad", t1[] = "ok", f0[] = "b\xff" "ad",
+		    f1[] = "v\xe2\x82", f2[] = "w\xc3\xa9";
+	char *tags[2] = { t0, t1 };
+	struct tm_field_info fi[3] = { { f0, TM_TYPE_BIT(LP_FLOAT) }, { f1, TM_TYPE_BIT(LP_INT) },
+				      { f2, TM_TYPE_BIT(LP_FLOAT) } };
+	struct tm_measurement m = { mn, tags, 2, fi, 3, 10, 30 };
+	struct tm_schema sch = { &m, 1, 1 };
+	struct tm_chunk ck;
+	struct tm_opts o;
+	struct tm_layout l;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	const struct tm_table *t;
+
+	(void)state;
+	memset(&ck, 0, sizeof(ck));
+	memset(&o, 0, sizeof(o));
+	o.layout = "wide";
+	assert_int_equal(tm_layout_build(&l, &o, &sch, &ck, 1, &err), 0);
+	assert_int_equal(l.n, 1);
+	t = &l.t[0];
+	assert_string_equal(t->name, "m\\xFF");
+	assert_int_equal(t->ncols, 6);   /* time, 2 tags, 3 fields */
+	assert_string_equal(t->cols[1].name, "b\\xFFad");
+	assert_string_equal(t->cols[1].arg, t0);
+	assert_int_equal(t->cols[1].from, TF_TAG);
+	assert_string_equal(t->cols[2].name, "ok");
+	/* the field named like the tag, after the same rewriting */
+	assert_string_equal(t->cols[3].name, "b\\xFFad_field");
+	assert_string_equal(t->cols[3].arg, f0);
+	/* a cut sequence: its bytes one by one; UTF-8 as it is */
+	assert_string_equal(t->cols[4].name, "v\\xE2\\x82");
+	assert_string_equal(t->cols[4].arg, f1);
+	assert_string_equal(t->cols[5].name, "w\xc3\xa9");
+	/* the measurement, the tag key, the field key twice (not UTF-8, and
+	 * named like the tag), the other field key */
+	assert_int_equal(l.nnotes, 5);
+	assert_non_null(strstr(l.notes[0], "measurement 'm\\xFF' is not UTF-8"));
+	assert_non_null(strstr(l.notes[1], "tag key 'b\\xFFad' is not UTF-8"));
+	tm_layout_release(&l);
+}
+
 static void test_narrow_catalog(void **state)
 {
 	ferry_conn *c = open_mem(ha_text, NULL);
@@ -839,6 +889,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_narrow_catalog),
 		cmocka_unit_test(test_row_estimates),
+		cmocka_unit_test(test_wide_names_not_utf8),
 		cmocka_unit_test(test_narrow_rows),
 		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_narrow_series_ids),

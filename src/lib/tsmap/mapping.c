@@ -265,50 +265,90 @@ static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
 	return chunks_for(t, sch, ck, nck, -1, 1);
 }
 
-/* Wide: the column of tag `tag` of measurement mname, added to t: a tag
- * named like a column ferry adds, or like a PostgreSQL system column
- * (xmin), which no table can have, is loaded as "<tag>_tag". */
-static int wide_tag(struct tm_layout *l, struct tm_table *t, const char *mname, const char *tag)
+/* A name PostgreSQL takes, in *out, for an InfluxDB name s: PostgreSQL
+ * names are UTF-8, but InfluxDB keeps other bytes in tag keys (and older
+ * versions took them in measurement and field names too), and a table
+ * or column named by them cannot be made.  Each byte that is not part of
+ * valid UTF-8 is written as the text \xNN instead.  1 when the name
+ * changed (the caller notes it), 0 when not, FERRY_ENOMEM. */
+static int pg_name(struct ferry_buf *out, const char *s)
+{
+	size_t n = strlen(s), at = 0, k;
+	int rc = 0, changed = 0;
+
+	ferry_buf_clear(out);
+	while (rc == 0 && at < n) {
+		k = val_utf8_prefix(s + at, n - at, 0, NULL);
+		rc = ferry_buf_add(out, s + at, k);
+		at += k;
+		if (rc == 0 && at < n) {
+			rc = ferry_buf_addf(out, "\\x%02X", (unsigned char)s[at++]);
+			changed = 1;
+		}
+	}
+	return rc < 0 ? FERRY_ENOMEM : changed;
+}
+
+/* Wide: the column of tag `tag` (its bytes as InfluxDB has them) of table
+ * t, added to t and named by pg_name(): a tag named like a column ferry
+ * adds, or like a PostgreSQL system column (xmin), which no table can
+ * have, is loaded as "<tag>_tag". */
+static int wide_tag(struct tm_layout *l, struct tm_table *t, const char *tag)
 {
 	struct ferry_buf nb = FERRY_BUF_INIT;
-	int rc;
+	int rc = pg_name(&nb, tag);
 
-	if (col_index(t, tag) < 0 && !ferry_pg_system_column(tag))
-		return add_col(t, tag, TF_TAG, tag, FERRY_T_TEXT, 1);
+	if (rc == 1)
+		rc = note(l, "measurement '%s': tag key '%s' is not UTF-8 (each byte that is "
+			  "not is written \\xNN here); it is loaded as '%s'", t->name, nb.buf,
+			  nb.buf);
+	if (rc < 0)
+		goto out;
+	if (col_index(t, nb.buf) < 0 && !ferry_pg_system_column(nb.buf)) {
+		rc = add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
+		goto out;
+	}
 	note(l, "measurement '%s': tag '%s' is named like a %s; it is loaded as '%s_tag'",
-	     mname, tag, col_index(t, tag) >= 0 ? "column ferry adds" : "PostgreSQL system column",
-	     tag);
-	rc = ferry_buf_addf(&nb, "%s_tag", tag);
+	     t->name, nb.buf, col_index(t, nb.buf) >= 0 ? "column ferry adds"
+						      : "PostgreSQL system column", nb.buf);
+	rc = ferry_buf_addstr(&nb, "_tag");
 	if (rc == 0)
 		rc = add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
+out:
 	ferry_buf_release(&nb);
 	return rc;
 }
 
-/* Wide: the column of field `name` (of these types) of measurement mname,
- * added to t, typed by wide_type(); a name taken by a tag or column, or
- * a system column's, gets "_field" until it is free. */
-static int wide_field(struct tm_layout *l, struct tm_table *t, const char *mname,
-		      const char *name, unsigned types)
+/* Wide: the column of field `name` (of these types; its bytes as InfluxDB
+ * has them) of table t, added to t, named by pg_name() and typed by
+ * wide_type(); a name taken by a tag or column, or a system column's,
+ * gets "_field" until it is free. */
+static int wide_field(struct tm_layout *l, struct tm_table *t, const char *name, unsigned types)
 {
 	struct ferry_buf nb = FERRY_BUF_INIT;
-	int ty = wide_type(types), rc;
+	int ty = wide_type(types), rc, taken;
+	size_t base;
 
+	rc = pg_name(&nb, name);
+	if (rc == 1)
+		rc = note(l, "measurement '%s': field key '%s' is not UTF-8 (each byte that is "
+			  "not is written \\xNN here)", t->name, nb.buf);
+	base = nb.len;
+	taken = col_index(t, nb.buf) >= 0;
 	/* a failed add grows nothing: stop, or this loops forever */
-	rc = ferry_buf_addstr(&nb, name);
 	while (rc == 0 && (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf)))
 		rc = ferry_buf_addstr(&nb, "_field");
 	if (rc < 0) {
 		ferry_buf_release(&nb);
 		return rc;
 	}
-	if (strcmp(nb.buf, name))
-		note(l, "measurement '%s': field '%s' has the name of %s; it is loaded as '%s'",
-		     mname, name, col_index(t, name) >= 0 ? "a tag or column"
-							  : "a PostgreSQL system column", nb.buf);
+	if (nb.len != base)
+		note(l, "measurement '%s': field '%.*s' has the name of %s; it is loaded as '%s'",
+		     t->name, (int)base, nb.buf, taken ? "a tag or column"
+						       : "a PostgreSQL system column", nb.buf);
 	if (types & (types - 1))
-		note(l, "measurement '%s': field '%s' is %s in different points (shards); "
-		     "column '%s' is %s", mname, name, type_word(types), nb.buf,
+		note(l, "measurement '%s': field '%.*s' is %s in different points (shards); "
+		     "column '%s' is %s", t->name, (int)base, nb.buf, type_word(types), nb.buf,
 		     ferry_type_name(ty));
 	rc = add_col(t, nb.buf, TF_WIDE_FIELD, name, ty, 0);
 	ferry_buf_release(&nb);
@@ -325,8 +365,15 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 
 	for (i = 0; i < sch->n; i++) {
 		const struct tm_measurement *m = &sch->m[i];
-		struct tm_table *t = add_table(l, m->name);
+		struct ferry_buf nb = FERRY_BUF_INIT;
+		struct tm_table *t = NULL;
 
+		if ((rc = pg_name(&nb, m->name)) == 1)
+			rc = note(l, "measurement '%s' is not UTF-8 (each byte that is not is "
+				  "written \\xNN here); its table is named so", nb.buf);
+		if (rc == 0)
+			t = add_table(l, nb.buf);
+		ferry_buf_release(&nb);
 		if (!t)
 			return FERRY_ENOMEM;
 		t->per_point = 1;
@@ -336,10 +383,10 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		if (o->keep_ns && (rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1)) < 0)
 			return rc;
 		for (k = 0; k < m->ntags; k++)
-			if ((rc = wide_tag(l, t, m->name, m->tags[k])) < 0)
+			if ((rc = wide_tag(l, t, m->tags[k])) < 0)
 				return rc;
 		for (k = 0; k < m->nfields; k++)
-			if ((rc = wide_field(l, t, m->name, m->fields[k].name, m->fields[k].types)) < 0)
+			if ((rc = wide_field(l, t, m->fields[k].name, m->fields[k].types)) < 0)
 				return rc;
 		if ((rc = chunks_for(t, sch, ck, nck, (int)i, 0)) < 0)
 			return rc;
@@ -424,7 +471,7 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 			    ferry_buf_addch(&key, 0) < 0)
 				rc = FERRY_ENOMEM;
 			else
-				rc = wide_tag(l, t, t->name, key.buf);
+				rc = wide_tag(l, t, key.buf);
 		}
 	for (i = 0; i < p->nfields && rc == 0; i++) {
 		const struct lp_field *f = &p->fields[i];
@@ -437,7 +484,7 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 		if (ferry_buf_add(&key, f->key.p, f->key.n) < 0 || ferry_buf_addch(&key, 0) < 0)
 			rc = FERRY_ENOMEM;
 		else
-			rc = wide_field(l, t, t->name, key.buf, TM_TYPE_BIT(f->type));
+			rc = wide_field(l, t, key.buf, TM_TYPE_BIT(f->type));
 	}
 	*ti = (size_t)(t - l->t);
 out:

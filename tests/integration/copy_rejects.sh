@@ -79,6 +79,44 @@ url3=$(new_db copy_rejects3)
 t_run "$FERRY" copy -q "sqlite://$T/src.db" "$url3"
 check "default reject dir is ./ferry-rejects/<source name>/" test -s "$T/ferry-rejects/src/rejects.ndjson"
 
+# ---- a table whose every row is a reject (1 KB values with a NUL byte): a
+# chunk holds 4 MiB of its lines, more go to a temporary file, and they
+# are kept in ferry.rejects in pieces; the reject file is read back a page
+# at a time.  Before, a chunk's lines were held whole (twice, to quote
+# them) and the job's were read back as one value: 822 MB for 2M rejects,
+# and past 1 GB PostgreSQL refused the value and the copy failed at its end.
+python3 - "$T/many.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, n INTEGER)")
+c.executemany("INSERT INTO t VALUES (?, ?, ?)",
+              ((i, "x\0" + "y" * 1000, i) for i in range(150000)))
+c.executemany("INSERT INTO t VALUES (?, ?, ?)", ((i, "ok", i) for i in range(150000, 150010)))
+c.commit()
+PY
+url4=$(new_db copy_rejects_many)
+t_run /usr/bin/time -v -o "$T/many.time" "$FERRY" copy -q --rejects "$T/rejmany" "sqlite://$T/many.db" "$url4"
+assert_eq "every row a reject: exit code 3" "$T_RC" 3
+assert_eq "every reject in the file" "$(wc -l <"$T/rejmany/rejects.ndjson")" 150000
+assert_eq "in the order of the keys, each whole" \
+	"$(python3 -c 'import json,sys; k=[json.loads(l)["key"]["rowid"] for l in open(sys.argv[1])]; print(k == list(range(150000)))' "$T/rejmany/rejects.ndjson")" True
+assert_eq "the valid rows loaded" "$(pg_q "$url4" "SELECT count(*) FROM t")" 10
+check "a chunk's lines in several pieces" \
+	test "$(pg_q "$url4" "SELECT max(piece) FROM ferry.rejects")" -gt 0
+rss=$(awk -F': ' '/Maximum resident set size/ { printf "%d", $2 / 1024 }' "$T/many.time")
+check "memory: ${rss} MB for 210 MB of reject lines (at most 100 MB)" test "$rss" -le 100
+
+# ---- ferry.rejects as a ferry before the pieces made it: given them
+pg_q "$url4" "DELETE FROM ferry.rejects WHERE piece > 0;
+	ALTER TABLE ferry.rejects DROP CONSTRAINT rejects_pkey, DROP COLUMN piece,
+	ADD PRIMARY KEY (job, stream_no, range_lo)" >/dev/null
+t_run "$FERRY" copy -q --restart --rejects "$T/rejmany2" "sqlite://$T/many.db" "$url4"
+assert_eq "an old ferry.rejects: exit code 3" "$T_RC" 3
+assert_eq "its pieces column back, in the key" \
+	"$(pg_q "$url4" "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(att, n), pg_attribute a WHERE i.indrelid = 'ferry.rejects'::regclass AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.att")" \
+	"job,stream_no,range_lo,piece"
+check "the same reject file" cmp "$T/rejmany/rejects.ndjson" "$T/rejmany2/rejects.ndjson"
+
 # a source that is not a database: clear message, exit 1
 printf 'not a database' > junk.db
 t_run "$FERRY" copy -q "sqlite://$T/junk.db" "$url3"

@@ -19,6 +19,7 @@
  * simply releases its chunk, and any number of processes on any number of
  * machines can share one job through PostgreSQL alone.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,12 +67,20 @@ static const char schema_sql[] =
 	"  state text NOT NULL DEFAULT 'pending',"
 	"  note text,"
 	"  PRIMARY KEY (job, step));"
+	/* a chunk's reject lines in pieces of about CK_REJ_PIECE bytes */
 	"CREATE TABLE IF NOT EXISTS ferry.rejects ("
 	"  job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,"
 	"  stream_no int NOT NULL,"
 	"  range_lo bigint NOT NULL,"
+	"  piece int NOT NULL DEFAULT 0,"
 	"  lines text NOT NULL,"
-	"  PRIMARY KEY (job, stream_no, range_lo));";
+	"  PRIMARY KEY (job, stream_no, range_lo, piece));"
+	/* made by a ferry before the pieces: one row a chunk, piece 0 */
+	"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE "
+	"  attrelid = 'ferry.rejects'::regclass AND attname = 'piece' AND NOT attisdropped) THEN"
+	"  ALTER TABLE ferry.rejects ADD COLUMN piece int NOT NULL DEFAULT 0,"
+	"    DROP CONSTRAINT rejects_pkey, ADD PRIMARY KEY (job, stream_no, range_lo, piece);"
+	"END IF; END $$;";
 
 int ck_setup(ferry_conn *dst, struct ferry_error *err)
 {
@@ -398,13 +407,43 @@ out:
 	return rc;
 }
 
-/* Inside the chunk's transaction: mark it done and keep its rejects. */
+struct rej_insert {
+	ferry_conn *dst;
+	const char *job;
+	int stream_no;
+	int64_t lo;
+	int piece;
+};
+
+static int insert_piece(void *ud, const char *lines, size_t n, struct ferry_error *err)
+{
+	struct rej_insert *ri = ud;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int berr = 0, rc;
+
+	(void)n;   /* lines ends at a NUL: a piece is whole lines, a reject line has none */
+	berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.rejects (job, stream_no, range_lo, piece, "
+				 "lines) VALUES (");
+	berr |= plan_quote_literal(&sql, ri->job);
+	berr |= ferry_buf_addf(&sql, ", %d, %lld, %d, ", ri->stream_no, (long long)ri->lo,
+			       ri->piece++);
+	berr |= plan_quote_literal(&sql, lines);
+	berr |= ferry_buf_addch(&sql, ')');
+	rc = sql_exec(ri->dst, &sql, berr, err);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
+/* Inside the chunk's transaction: mark it done and keep its rejects, in
+ * pieces of CK_REJ_PIECE bytes (one literal of them all could pass
+ * PostgreSQL's 1 GB a value, and held the chunk's lines twice over). */
 int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
-		  const struct ferry_buf *rejects, struct ferry_error *err)
+		  struct rejects *rejects, struct ferry_error *err)
 {
 	int berr = 0;
 	struct ferry_buf sql = FERRY_BUF_INIT;
+	struct rej_insert ri = { dst, job, stream_no, lo, 0 };
 	int rc;
 
 	berr |= ferry_buf_addf(&sql, "UPDATE ferry.progress SET state = 'done', rows_read = %lld, "
@@ -416,15 +455,18 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
-	if (rejects && rejects->len) {
-		berr |= ferry_buf_addstr(&sql, "; INSERT INTO ferry.rejects (job, stream_no, range_lo, lines) VALUES (");
+	if (rejects && rejects->count) {
+		/* a chunk copied again (its commit lost) has no lines left, but
+		 * say so: the pieces below are all of them */
+		berr |= ferry_buf_addstr(&sql, "; DELETE FROM ferry.rejects WHERE job = ");
 		berr |= plan_quote_literal(&sql, job);
-		berr |= ferry_buf_addf(&sql, ", %d, %lld, ", stream_no, (long long)lo);
-		berr |= plan_quote_literal(&sql, rejects->buf);
-		berr |= ferry_buf_addstr(&sql, ") ON CONFLICT (job, stream_no, range_lo) DO UPDATE SET lines = EXCLUDED.lines");
+		berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no,
+				       (long long)lo);
 	}
 	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
+	if (rc == 0 && rejects && rejects->count)
+		rc = rej_chunk_pieces(rejects, CK_REJ_PIECE, insert_piece, &ri, err);
 	return rc;
 }
 
@@ -488,40 +530,80 @@ int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 	return rc;
 }
 
+struct rej_page {
+	const char *path;
+	FILE *f;            /* made at the first line: no reject, no file */
+	int64_t lines;
+	int rows;
+	char last[3][24];   /* stream_no, range_lo, piece of the last row */
+};
+
+static int take_rej_piece(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct rej_page *pg = ud;
+	size_t n, i;
+	int k;
+
+	if (ncols < 4 || !vals[3])
+		return 0;
+	n = strlen(vals[3]);
+	if (!pg->f && !(pg->f = fopen(pg->path, "w")))
+		return ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s; "
+				       "choose another place with --rejects DIR", pg->path,
+				       strerror(errno));
+	if (fwrite(vals[3], 1, n, pg->f) != n)
+		return ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",
+				       pg->path, strerror(errno));
+	for (i = 0; i < n; i++)
+		pg->lines += vals[3][i] == '\n';
+	for (k = 0; k < 3; k++)
+		snprintf(pg->last[k], sizeof(pg->last[k]), "%s", vals[k] ? vals[k] : "0");
+	pg->rows++;
+	return 0;
+}
+
 /* Regenerate the reject file from the committed reject lines, in chunk
  * order (so it is the same however many workers ran, and however often
- * the job was interrupted).  *count = number of lines. */
+ * the job was interrupted).  *count = number of lines.  A page at a time:
+ * the pieces after the last one written, while the pieces before one in
+ * the page come to less than CK_REJ_PAGE bytes (so at least one), and a
+ * job of millions of rejects is never in memory, nor in one PostgreSQL
+ * value (string_agg of them all failed past 1 GB). */
 int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 		     int64_t *count, struct ferry_error *err)
 {
-	int berr = 0;
-	struct ferry_buf sql = FERRY_BUF_INIT, out = FERRY_BUF_INIT;
-	int isnull = 1, rc;
-	FILE *f;
-	size_t i;
+	static const char page_sql[] =
+		"SELECT stream_no, range_lo, piece, lines FROM ("
+		"  SELECT stream_no, range_lo, piece, lines, sum(octet_length(lines)) OVER "
+		"    (ORDER BY stream_no, range_lo, piece) - octet_length(lines) AS before "
+		"  FROM ferry.rejects WHERE job = $1 "
+		"    AND (stream_no, range_lo, piece) > ($2::int, $3::bigint, $4::int)) p "
+		"WHERE before < $5::bigint ORDER BY stream_no, range_lo, piece";
+	struct rej_page pg;
+	const char *v[5];
+	char page[24];
+	int rc;
 
 	*count = 0;
-	berr |= ferry_buf_addstr(&sql, "SELECT string_agg(lines, '' ORDER BY stream_no, range_lo) "
-			 "FROM ferry.rejects WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
-	rc = q1(dst, &sql, berr, &out, &isnull, err);
-	if (rc < 0 || isnull || out.len == 0)
-		goto out;
-	f = fopen(path, "w");
-	if (!f) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s'; "
-				     "choose another place with --rejects DIR", path);
-		goto out;
-	}
-	if (fwrite(out.buf, 1, out.len, f) != out.len)
-		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s'", path);
-	if (fclose(f) != 0 && rc == 0)
-		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s'", path);
-	for (i = 0; i < out.len; i++)
-		*count += out.buf[i] == '\n';
-out:
-	ferry_buf_release(&sql);
-	ferry_buf_release(&out);
+	memset(&pg, 0, sizeof(pg));
+	pg.path = path;
+	snprintf(pg.last[0], sizeof(pg.last[0]), "-1");
+	snprintf(pg.last[1], sizeof(pg.last[1]), "%lld", (long long)INT64_MIN);
+	snprintf(pg.last[2], sizeof(pg.last[2]), "-1");
+	snprintf(page, sizeof(page), "%lu", (unsigned long)CK_REJ_PAGE);
+	do {
+		pg.rows = 0;
+		v[0] = job;
+		v[1] = pg.last[0];
+		v[2] = pg.last[1];
+		v[3] = pg.last[2];
+		v[4] = page;
+		rc = ferry_conn_ops_of(dst)->query(dst, page_sql, v, 5, take_rej_piece, &pg, err);
+	} while (rc == 0 && pg.rows > 0);
+	if (pg.f && fclose(pg.f) != 0 && rc == 0)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s", path,
+				     strerror(errno));
+	*count = pg.lines;
 	return rc;
 }
 

@@ -64,10 +64,21 @@ struct table_plan {
 };
 
 /* Reject writer: one NDJSON file, created on the first reject, or (mem
- * set) a buffer that the chunk commits into the target with its rows. */
+ * set) a buffer that the chunk commits into the target with its rows.
+ * With mem_max, the lines held in mem move to spill, a temporary file,
+ * whenever the next would take mem past mem_max: a chunk whose every row
+ * is a reject holds mem_max bytes of them, not the chunk's. */
+/* A chunk's reject lines: held in memory up to CK_REJ_PIECE bytes (more
+ * go to a temporary file), kept in ferry.rejects in pieces of about that
+ * size, read back CK_REJ_PAGE bytes at a time. */
+#define CK_REJ_PIECE (4u << 20)
+#define CK_REJ_PAGE (8u << 20)
+
 struct rejects {
 	pthread_mutex_t lock;
 	struct ferry_buf *mem;
+	size_t mem_max;       /* 0: mem grows as it needs */
+	FILE *spill;          /* the lines before mem's, in order (or NULL) */
 	char *dir;
 	char *path;
 	FILE *f;
@@ -78,6 +89,14 @@ int rej_init(struct rejects *r, const char *dir);
 /* mkdir -p; 0 or -1 (errno) */
 int rej_mkdir(const char *path);
 void rej_release(struct rejects *r);
+/* A chunk's rejects (mem set) start again: mem and spill emptied. */
+int rej_chunk_reset(struct rejects *r, struct ferry_error *err);
+/* Each piece of a chunk's reject lines (spill's, then mem's), in order:
+ * whole lines, about piece_max bytes each (more for a longer line);
+ * fn(ud, piece, n) returns 0 or a negative FERRY_E*. */
+int rej_chunk_pieces(struct rejects *r, size_t piece_max,
+		     int (*fn)(void *ud, const char *piece, size_t n, struct ferry_error *err),
+		     void *ud, struct ferry_error *err);
 /* Record one rejected row (r NULL: nowhere). */
 int rej_add(struct rejects *r, const char *table, const char *key_json,
 	    const char *column, const char *reason, int vkind,
@@ -113,6 +132,10 @@ int spill_bound_key(struct ferry_buf *out, const char *key, size_t n);
 /* A spill of npieces pieces of rows of ncols cells, in an unlinked
  * temporary file under $TMPDIR (or /tmp). */
 int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_error *err);
+/* A temporary file in $TMPDIR (else /tmp), named PREFIX-XXXXXX and
+ * unlinked at once (gone with the process, however it ends): its
+ * descriptor, or a negative FERRY_E* with err set. */
+int copy_temp_fd(const char *prefix, struct ferry_error *err);
 int spill_add(struct spill *sp, size_t piece, const void *key, size_t klen,
 	      const struct ferry_batch *b, size_t r, struct ferry_error *err);
 /* After the last spill_add: write out what is buffered. */
@@ -154,7 +177,7 @@ int ck_claim(ferry_conn *dst, const char *job, const char *gate, int *found, int
 	     struct ferry_error *err);
 int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		  const struct chunk_stats *cs, uint64_t hash, const char *worker,
-		  const struct ferry_buf *rejects, struct ferry_error *err);
+		  struct rejects *rejects, struct ferry_error *err);
 int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error *err);
 /* Chunks a worker could take now: pending and held by no one (a commit the
  * target lost in a crash, since chunks commit with synchronous_commit off). */

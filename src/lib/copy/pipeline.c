@@ -904,6 +904,7 @@ static void *worker_main(void *arg)
 
 	memset(&chunk_rej, 0, sizeof(chunk_rej));
 	chunk_rej.mem = &rejbuf;
+	chunk_rej.mem_max = CK_REJ_PIECE;
 	w->rej = lc->job ? &chunk_rej : lc->rej;
 	for (;;) {
 		const struct ferry_conn_ops *dops;
@@ -922,8 +923,11 @@ static void *worker_main(void *arg)
 		}
 		dops = ferry_conn_ops_of(w->dst);
 		ferry_error_clear(&w->err);
-		ferry_buf_clear(&rejbuf);
-		chunk_rej.count = 0;
+		if ((rc = rej_chunk_reset(&chunk_rej, &w->err)) < 0) {
+			w->rc = rc;
+			atomic_store(&lc->abort, 1);
+			break;
+		}
 		w->hash = 0;
 		t0 = ferry_now();
 		if ((rc = dops->begin(w->dst, &w->err)) < 0)
@@ -954,7 +958,7 @@ static void *worker_main(void *arg)
 		rc = load_chunk(w, &ck, &cs, &w->err);
 		if (rc == 0 && lc->job)
 			rc = ck_chunk_done(w->dst, lc->job, ck.tp->index, ck.lo, &cs, w->hash,
-					   lc->worker_id, &rejbuf, &w->err);
+					   lc->worker_id, &chunk_rej, &w->err);
 		if (rc == 0)
 			rc = dops->commit(w->dst, &w->err);
 		if (rc == 0) {
@@ -992,6 +996,8 @@ failed:
 		break;
 	}
 	ferry_buf_release(&rejbuf);
+	if (chunk_rej.spill)
+		fclose(chunk_rej.spill);
 	atomic_fetch_sub(&lc->running, 1);
 	return NULL;
 }

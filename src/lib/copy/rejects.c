@@ -5,8 +5,10 @@
  * replayed by hand.  The file is created on the first reject only.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "copy/copy_int.h"
 #include "ferry/alloc.h"
@@ -24,6 +26,8 @@ void rej_release(struct rejects *r)
 {
 	if (r->f)
 		fclose(r->f);
+	if (r->spill)
+		fclose(r->spill);
 	ferry_free(r->dir);
 	ferry_free(r->path);
 	pthread_mutex_destroy(&r->lock);
@@ -50,6 +54,83 @@ int rej_mkdir(const char *path)
 		}
 	}
 	return 0;
+}
+
+/* The lines in mem to the end of spill (made on first use). */
+static int spill_mem(struct rejects *r, struct ferry_error *err)
+{
+	int fd;
+
+	if (!r->spill) {
+		if ((fd = copy_temp_fd("ferry-rejects", err)) < 0)
+			return fd;
+		if (!(r->spill = fdopen(fd, "w+"))) {
+			close(fd);
+			return ferry_error_set(err, FERRY_EIO, "cannot open a temporary file: %s",
+					       strerror(errno));
+		}
+	}
+	if (fwrite(r->mem->buf, 1, r->mem->len, r->spill) != r->mem->len)
+		return ferry_error_set(err, FERRY_EIO, "cannot write a chunk's reject lines to "
+				       "a temporary file: %s", strerror(errno));
+	ferry_buf_clear(r->mem);
+	return 0;
+}
+
+int rej_chunk_reset(struct rejects *r, struct ferry_error *err)
+{
+	ferry_buf_clear(r->mem);
+	r->count = 0;
+	if (r->spill && (fflush(r->spill) != 0 || ftruncate(fileno(r->spill), 0) < 0 ||
+			 fseek(r->spill, 0, SEEK_SET) < 0))
+		return ferry_error_set(err, FERRY_EIO, "cannot empty a temporary file: %s",
+				       strerror(errno));
+	return 0;
+}
+
+/* Add s[0..n) (whole lines) to piece, handing it on once it holds max. */
+static int piece_add(struct ferry_buf *piece, const char *s, size_t n, size_t max,
+		     int (*fn)(void *, const char *, size_t, struct ferry_error *), void *ud,
+		     struct ferry_error *err)
+{
+	int rc;
+
+	if (ferry_buf_add(piece, s, n) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	if (piece->len < max)
+		return 0;
+	rc = fn(ud, piece->buf, piece->len, err);
+	ferry_buf_clear(piece);
+	return rc;
+}
+
+int rej_chunk_pieces(struct rejects *r, size_t piece_max,
+		     int (*fn)(void *ud, const char *piece, size_t n, struct ferry_error *err),
+		     void *ud, struct ferry_error *err)
+{
+	struct ferry_buf piece = FERRY_BUF_INIT;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (r->spill) {
+		if (fflush(r->spill) != 0 || fseek(r->spill, 0, SEEK_SET) < 0)
+			rc = ferry_error_set(err, FERRY_EIO, "cannot read a temporary file: %s",
+					     strerror(errno));
+		while (rc == 0 && (n = getline(&line, &cap, r->spill)) > 0)
+			rc = piece_add(&piece, line, (size_t)n, piece_max, fn, ud, err);
+		if (rc == 0 && ferror(r->spill))
+			rc = ferry_error_set(err, FERRY_EIO, "cannot read a temporary file: %s",
+					     strerror(errno));
+		free(line);   /* getline's */
+	}
+	if (rc == 0 && r->mem->len)
+		rc = piece_add(&piece, r->mem->buf, r->mem->len, 0, fn, ud, err);
+	else if (rc == 0 && piece.len)
+		rc = fn(ud, piece.buf, piece.len, err);
+	ferry_buf_release(&piece);
+	return rc;
 }
 
 int rej_add(struct rejects *r, const char *table, const char *key_json,
@@ -87,6 +168,9 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 	}
 	pthread_mutex_lock(&r->lock);  /* a chunk's reader and its worker both add */
 	if (r->mem) {
+		if (r->mem_max && r->mem->len && r->mem->len + line.len > r->mem_max &&
+		    (rc = spill_mem(r, err)) < 0)
+			goto out;
 		rc = ferry_buf_add(r->mem, line.buf, line.len);
 		if (rc < 0)
 			ferry_error_set(err, rc, "out of memory");

@@ -194,10 +194,30 @@ int spill_bound_key(struct ferry_buf *out, const char *key, size_t n)
 
 /* ---- the file ------------------------------------------------------------ */
 
-int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_error *err)
+int copy_temp_fd(const char *prefix, struct ferry_error *err)
 {
 	const char *dir = getenv("TMPDIR");
 	struct ferry_buf path = FERRY_BUF_INIT;
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	if (ferry_buf_addf(&path, "%s/%s-XXXXXX", dir, prefix) < 0) {
+		ferry_buf_release(&path);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	fd = mkstemp(path.buf);
+	if (fd < 0)
+		ferry_error_set(err, FERRY_EIO, "cannot create a temporary file in '%s': %s", dir,
+				strerror(errno));
+	else
+		unlink(path.buf);
+	ferry_buf_release(&path);
+	return fd < 0 ? FERRY_EIO : fd;
+}
+
+int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_error *err)
+{
 	struct spill *sp;
 
 	*out = NULL;
@@ -213,25 +233,13 @@ int spill_open(struct spill **out, size_t npieces, size_t ncols, struct ferry_er
 		sp->bufsize = SPILL_MIN_BUF;
 	if (sp->bufsize > SPILL_MAX_BUF)
 		sp->bufsize = SPILL_MAX_BUF;
-	if (ferry_buf_addf(&path, "%s/ferry-spill-XXXXXX", dir && *dir ? dir : "/tmp") < 0) {
-		ferry_buf_release(&path);
-		ferry_free(sp->p);
-		ferry_free(sp);
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	}
-	sp->fd = mkstemp(path.buf);
-	if (sp->fd < 0) {
-		int e = errno;
+	if ((sp->fd = copy_temp_fd("ferry-spill", err)) < 0) {
+		int rc = sp->fd;
 
-		ferry_error_set(err, FERRY_EIO, "cannot create a temporary file in '%s': %s",
-				dir && *dir ? dir : "/tmp", strerror(e));
-		ferry_buf_release(&path);
 		ferry_free(sp->p);
 		ferry_free(sp);
-		return FERRY_EIO;
+		return rc;
 	}
-	unlink(path.buf);  /* gone with the process, however it ends */
-	ferry_buf_release(&path);
 	*out = sp;
 	return 0;
 }

@@ -103,19 +103,32 @@ assert_eq "in the order of the keys, each whole" \
 assert_eq "the valid rows loaded" "$(pg_q "$url4" "SELECT count(*) FROM t")" 10
 check "a chunk's lines in several pieces" \
 	test "$(pg_q "$url4" "SELECT max(piece) FROM ferry.rejects")" -gt 0
+cp "$T/rejmany/rejects.ndjson" "$T/rejmany.ndjson"
 rss=$(awk -F': ' '/Maximum resident set size/ { printf "%d", $2 / 1024 }' "$T/many.time")
 check "memory: ${rss} MB for 210 MB of reject lines (at most 100 MB)" test "$rss" -le 100
 
-# ---- ferry.rejects as a ferry before the pieces made it: given them
-pg_q "$url4" "DELETE FROM ferry.rejects WHERE piece > 0;
-	ALTER TABLE ferry.rejects DROP CONSTRAINT rejects_pkey, DROP COLUMN piece,
-	ADD PRIMARY KEY (job, stream_no, range_lo)" >/dev/null
-t_run "$FERRY" copy -q --restart --rejects "$T/rejmany2" "sqlite://$T/many.db" "$url4"
-assert_eq "an old ferry.rejects: exit code 3" "$T_RC" 3
-assert_eq "its pieces column back, in the key" \
+# ---- ferry.rejects as a ferry before the pieces made it (a chunk's lines in
+# one row): given its pieces, and a resumed job (every chunk done) writes
+# the reject file from those old rows
+rm -f "$T/rejmany/rejects.ndjson"
+pg_q "$url4" "CREATE TABLE old_rejects AS SELECT job, stream_no, range_lo,
+		string_agg(lines, '' ORDER BY piece) AS lines
+	FROM ferry.rejects GROUP BY job, stream_no, range_lo;
+	DROP TABLE ferry.rejects;
+	CREATE TABLE ferry.rejects (
+		job text NOT NULL REFERENCES ferry.jobs ON DELETE CASCADE,
+		stream_no int NOT NULL, range_lo bigint NOT NULL, lines text NOT NULL,
+		PRIMARY KEY (job, stream_no, range_lo));
+	INSERT INTO ferry.rejects SELECT * FROM old_rejects;
+	UPDATE ferry.jobs SET state = 'loading'" >/dev/null
+t_run "$FERRY" copy --rejects "$T/rejmany2" "sqlite://$T/many.db" "$url4"
+assert_eq "an old ferry.rejects, resumed: exit code 3" "$T_RC" 3
+assert_contains "resumed, not copied again" "$T_OUT" "job 'many' resumed"
+assert_eq "its pieces column, in the key" \
 	"$(pg_q "$url4" "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(att, n), pg_attribute a WHERE i.indrelid = 'ferry.rejects'::regclass AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.att")" \
 	"job,stream_no,range_lo,piece"
-check "the same reject file" cmp "$T/rejmany/rejects.ndjson" "$T/rejmany2/rejects.ndjson"
+assert_eq "the reject file from the old rows" "$(cat "$T/rejmany2/rejects.ndjson" | wc -l)" 150000
+check "the same file as the first copy's" cmp "$T/rejmany.ndjson" "$T/rejmany2/rejects.ndjson"
 
 # a source that is not a database: clear message, exit 1
 printf 'not a database' > junk.db

@@ -136,10 +136,13 @@ advance_refused() {
 			pass "advance refused by the $1 gate (exit 3)"
 			return 0
 		fi
+		# refused by another gate (exit 3): again; anything else moved
+		# the cutover or failed, and another advance would hide it
+		[[ $T_RC == 3 ]] || break
 		((SECONDS < end)) || break
 		sleep 0.5
 	done
-	fail "advance refused by the $1 gate within 60 s: exit $T_RC, $T_OUT"
+	fail "advance refused by the $1 gate (within 60 s): exit $T_RC, $T_OUT $T_ERR"
 	return 0
 }
 

@@ -193,6 +193,20 @@ assert_eq "wide, a tag key not UTF-8: the other measurement" "$(pg_q "$BAD_PG" "
 t_run "$FERRY" verify -q --layout wide "$BAD_IN" "$BAD_PG"
 assert_eq "wide, a tag key not UTF-8: verify equal" "$T_RC" 0
 
+# ---- wide through a point map that names a measurement by a tag value that is
+# not UTF-8: its table is named with \xNN too, and gets its points (the
+# reader looked for the table's name among the map's measurements)
+cat >"$T/bydomain.yaml" <<'EOF'
+points:
+  - from: {measurement: "m", tags: {domain: "*"}}
+    to: "{tag.domain}"
+    drop_tags: "*"
+EOF
+bad_tags wm 'm,domain=a\xffb v=1 1000\nm,domain=ok v=2 2000\n' --layout wide --map "$T/bydomain.yaml"
+assert_eq "wide through a map, a measurement not UTF-8: exit code" "$T_RC" 0
+assert_eq "its table and its point" "$(pg_q "$BAD_PG" 'select v from "a\xFFb"')" 1
+assert_eq "the other table" "$(pg_q "$BAD_PG" 'select v from ok')" 2
+
 # ---- a map file into the user's existing table -----------------------------------
 u4=$(new_db ts_map)
 pg_q "$u4" "create table telemetry_data (id bigserial primary key, device_id integer,

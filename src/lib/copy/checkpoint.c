@@ -20,8 +20,10 @@
  * machines can share one job through PostgreSQL alone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "copy/planner.h"
 #include "ferry/alloc.h"
@@ -455,14 +457,12 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
 	berr |= plan_quote_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
-	if (rejects && rejects->count) {
-		/* a chunk copied again (its commit lost) has no lines left, but
-		 * say so: the pieces below are all of them */
-		berr |= ferry_buf_addstr(&sql, "; DELETE FROM ferry.rejects WHERE job = ");
-		berr |= plan_quote_literal(&sql, job);
-		berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no,
-				       (long long)lo);
-	}
+	/* a chunk copied again (its commit lost) has no lines left, but say
+	 * so: the pieces below are all of them (in the same round trip) */
+	berr |= ferry_buf_addstr(&sql, "; DELETE FROM ferry.rejects WHERE job = ");
+	berr |= plan_quote_literal(&sql, job);
+	berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no,
+			       (long long)lo);
 	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	if (rc == 0 && rejects && rejects->count)
@@ -579,6 +579,7 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 		"  FROM ferry.rejects WHERE job = $1 "
 		"    AND (stream_no, range_lo, piece) > ($2::int, $3::bigint, $4::int)) p "
 		"WHERE before < $5::bigint ORDER BY stream_no, range_lo, piece";
+	struct ferry_buf tmp = FERRY_BUF_INIT;
 	struct rej_page pg;
 	const char *v[5];
 	char page[24];
@@ -586,7 +587,11 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 
 	*count = 0;
 	memset(&pg, 0, sizeof(pg));
-	pg.path = path;
+	/* written beside it, then renamed: a page that fails leaves the
+	 * file of the run before whole */
+	if (ferry_buf_addf(&tmp, "%s.tmp", path) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	pg.path = tmp.buf;
 	snprintf(pg.last[0], sizeof(pg.last[0]), "-1");
 	snprintf(pg.last[1], sizeof(pg.last[1]), "%lld", (long long)INT64_MIN);
 	snprintf(pg.last[2], sizeof(pg.last[2]), "-1");
@@ -601,9 +606,15 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 		rc = ferry_conn_ops_of(dst)->query(dst, page_sql, v, 5, take_rej_piece, &pg, err);
 	} while (rc == 0 && pg.rows > 0);
 	if (pg.f && fclose(pg.f) != 0 && rc == 0)
-		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s", path,
-				     strerror(errno));
-	*count = pg.lines;
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",
+				     tmp.buf, strerror(errno));
+	if (pg.f && rc == 0 && rename(tmp.buf, path) < 0)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot rename '%s' to '%s': %s", tmp.buf,
+				     path, strerror(errno));
+	if (pg.f && rc < 0)
+		unlink(tmp.buf);
+	ferry_buf_release(&tmp);
+	*count = rc < 0 ? 0 : pg.lines;
 	return rc;
 }
 

@@ -63,17 +63,17 @@ struct table_plan {
 				    * is its query; NULL otherwise */
 };
 
-/* Reject writer: one NDJSON file, created on the first reject, or (mem
- * set) a buffer that the chunk commits into the target with its rows.
- * With mem_max, the lines held in mem move to spill, a temporary file,
- * whenever the next would take mem past mem_max: a chunk whose every row
- * is a reject holds mem_max bytes of them, not the chunk's. */
 /* A chunk's reject lines: held in memory up to CK_REJ_PIECE bytes (more
  * go to a temporary file), kept in ferry.rejects in pieces of about that
  * size, read back CK_REJ_PAGE bytes at a time. */
 #define CK_REJ_PIECE (4u << 20)
 #define CK_REJ_PAGE (8u << 20)
 
+/* Reject writer: one NDJSON file, created on the first reject, or (mem
+ * set) a buffer that the chunk commits into the target with its rows.
+ * With mem_max, the lines held in mem move to spill, a temporary file,
+ * whenever the next would take mem past mem_max: a chunk whose every row
+ * is a reject holds mem_max bytes of them, not the chunk's. */
 struct rejects {
 	pthread_mutex_t lock;
 	struct ferry_buf *mem;

@@ -5,7 +5,7 @@
  * replayed by hand.  The file is created on the first reject only.
  */
 #include <errno.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -109,21 +109,24 @@ int rej_chunk_pieces(struct rejects *r, size_t piece_max,
 		     void *ud, struct ferry_error *err)
 {
 	struct ferry_buf piece = FERRY_BUF_INIT;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	char part[65536];
+	size_t n;
 	int rc = 0;
 
 	if (r->spill) {
 		if (fflush(r->spill) != 0 || fseek(r->spill, 0, SEEK_SET) < 0)
 			rc = ferry_error_set(err, FERRY_EIO, "cannot read a temporary file: %s",
 					     strerror(errno));
-		while (rc == 0 && (n = getline(&line, &cap, r->spill)) > 0)
-			rc = piece_add(&piece, line, (size_t)n, piece_max, fn, ud, err);
+		/* a line at a time, or a part of a long one: handed on only
+		 * after a line's end */
+		while (rc == 0 && fgets(part, sizeof(part), r->spill)) {
+			n = strlen(part);   /* reject lines are JSON: no NUL */
+			rc = piece_add(&piece, part, n, part[n - 1] == '\n' ? piece_max : SIZE_MAX,
+				       fn, ud, err);
+		}
 		if (rc == 0 && ferror(r->spill))
 			rc = ferry_error_set(err, FERRY_EIO, "cannot read a temporary file: %s",
 					     strerror(errno));
-		free(line);   /* getline's */
 	}
 	if (rc == 0 && r->mem->len)
 		rc = piece_add(&piece, r->mem->buf, r->mem->len, 0, fn, ud, err);

@@ -208,8 +208,8 @@ int copy_temp_fd(const char *prefix, struct ferry_error *err)
 	}
 	fd = mkstemp(path.buf);
 	if (fd < 0)
-		ferry_error_set(err, FERRY_EIO, "cannot create a temporary file in '%s': %s", dir,
-				strerror(errno));
+		ferry_error_set(err, FERRY_EIO, "cannot create a temporary file in '%s': %s (set "
+				"TMPDIR to a directory with room)", dir, strerror(errno));
 	else
 		unlink(path.buf);
 	ferry_buf_release(&path);

@@ -300,8 +300,7 @@ static int wide_tag(struct tm_layout *l, struct tm_table *t, const char *tag)
 
 	if (rc == 1)
 		rc = note(l, "measurement '%s': tag key '%s' is not UTF-8 (each byte that is "
-			  "not is written \\xNN here); it is loaded as '%s'", t->name, nb.buf,
-			  nb.buf);
+			  "not is written \\xNN here): its column is named so", t->name, nb.buf);
 	if (rc < 0)
 		goto out;
 	if (col_index(t, nb.buf) < 0 && !ferry_pg_system_column(nb.buf)) {
@@ -427,8 +426,14 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 	size_t i;
 	int rc = 0, c;
 
+	/* the table's name as build_wide gives it (pg_name) */
+	if (ferry_buf_add(&key, p->measurement.p, p->measurement.n) < 0 ||
+	    ferry_buf_addch(&key, 0) < 0 || pg_name(&nm, key.buf) < 0) {
+		rc = FERRY_ENOMEM;
+		goto out;
+	}
 	for (i = 0; i < l->n && !t; i++)
-		if (lp_is(p->measurement, l->t[i].name))
+		if (!strcmp(nm.buf, l->t[i].name))
 			t = &l->t[i];
 	/* first pass: a field whose type its column cannot take refuses the
 	 * point before anything grows */
@@ -451,11 +456,11 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 			 "(made for the %s values before); a column's type does not change while "
 			 "the relay runs: write the field as %s", (int)(f->key.n > 64 ? 64 : f->key.n),
 			 f->key.p, is, col->name, t->name, ferry_type_name(col->type), was, was);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (!t) {
-		if (ferry_buf_add(&nm, p->measurement.p, p->measurement.n) < 0 ||
-		    ferry_buf_addch(&nm, 0) < 0 || !(t = add_table(l, nm.buf))) {
+		if (!(t = add_table(l, nm.buf))) {
 			rc = FERRY_ENOMEM;
 			goto out;
 		}

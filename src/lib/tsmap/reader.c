@@ -191,6 +191,9 @@ static int wide_chunks(struct tm_shared *sh)
 		sh->owner[j] = SIZE_MAX;
 	for (i = 0; i < sh->lay.n; i++) {
 		struct tm_table *t = &sh->lay.t[i];
+		/* the map's measurement as it makes it: the table's name writes
+		 * bytes that are not UTF-8 as \xNN (mapping.c, pg_name) */
+		const char *mn = sh->msch.m[t->measurement].name;
 		int src = -2;
 
 		t->nchunks = 0;
@@ -202,7 +205,7 @@ static int wide_chunks(struct tm_shared *sh)
 
 			for (f = 0; !in && f < sh->nfeeds; f++)
 				in = sh->feeds[f].src == ck->measurement &&
-				     !strcmp(sh->feeds[f].out, t->name);
+				     !strcmp(sh->feeds[f].out, mn);
 			if (!in)
 				continue;
 			t->chunks[t->nchunks++] = j;   /* chunks_for made room for all */
@@ -579,7 +582,7 @@ int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batc
 
 		if (r.run) {
 			r.next = fn1;
-			r.only = t->per_point ? t->name : NULL;
+			r.only = t->per_point ? (c->sh->pm ? &c->sh->msch : &c->sh->sch)->m[t->measurement].name : NULL;
 			r.report = !c->sh->owner || c->sh->owner[t->chunks[j]] == (size_t)(t - c->sh->lay.t);
 			fn1 = on_source_point;
 		}

@@ -426,13 +426,18 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 	size_t i;
 	int rc = 0, c;
 
-	/* the table's name as build_wide gives it (pg_name) */
-	if (ferry_buf_add(&key, p->measurement.p, p->measurement.n) < 0 ||
-	    ferry_buf_addch(&key, 0) < 0 || pg_name(&nm, key.buf) < 0) {
+	for (i = 0; i < l->n && !t; i++)
+		if (lp_is(p->measurement, l->t[i].name))
+			t = &l->t[i];
+	/* not found as it is: a name build_wide (pg_name) wrote otherwise,
+	 * or a new table; per point only then (the relay checked its points
+	 * are UTF-8, so the first look finds a table once it is made) */
+	if (!t && (ferry_buf_add(&key, p->measurement.p, p->measurement.n) < 0 ||
+		   ferry_buf_addch(&key, 0) < 0 || pg_name(&nm, key.buf) < 0)) {
 		rc = FERRY_ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < l->n && !t; i++)
+	for (i = 0; i < l->n && !t && nm.len; i++)
 		if (!strcmp(nm.buf, l->t[i].name))
 			t = &l->t[i];
 	/* first pass: a field whose type its column cannot take refuses the

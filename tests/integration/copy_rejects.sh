@@ -105,7 +105,13 @@ check "a chunk's lines in several pieces" \
 	test "$(pg_q "$url4" "SELECT max(piece) FROM ferry.rejects")" -gt 0
 cp "$T/rejmany/rejects.ndjson" "$T/rejmany.ndjson"
 rss=$(awk -F': ' '/Maximum resident set size/ { printf "%d", $2 / 1024 }' "$T/many.time")
-check "memory: ${rss} MB for 210 MB of reject lines (at most 100 MB)" test "$rss" -le 100
+if [[ -n "${ASAN_OPTIONS:-}" ]]; then
+	# AddressSanitizer's shadow memory and quarantine of freed blocks
+	# (256 MB) are in the RSS: 664 MB here; make check measures ferry's
+	_t_say "# memory not measured under AddressSanitizer (${rss} MB with its shadow and quarantine)"
+else
+	check "memory: ${rss} MB for 210 MB of reject lines (at most 100 MB)" test "$rss" -le 100
+fi
 
 # ---- ferry.rejects as a ferry before the pieces made it (a chunk's lines in
 # one row): given its pieces, and a resumed job (every chunk done) writes

@@ -420,20 +420,18 @@ struct rej_insert {
 static int insert_piece(void *ud, const char *lines, size_t n, struct ferry_error *err)
 {
 	struct rej_insert *ri = ud;
-	struct ferry_buf sql = FERRY_BUF_INIT;
-	int berr = 0, rc;
+	char stream[16], lo[24], piece[16];
+	/* lines ends at a NUL: a piece is whole lines, a reject line has none */
+	const char *v[5] = { ri->job, stream, lo, piece, lines };
 
-	(void)n;   /* lines ends at a NUL: a piece is whole lines, a reject line has none */
-	berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.rejects (job, stream_no, range_lo, piece, "
-				 "lines) VALUES (");
-	berr |= plan_quote_literal(&sql, ri->job);
-	berr |= ferry_buf_addf(&sql, ", %d, %lld, %d, ", ri->stream_no, (long long)ri->lo,
-			       ri->piece++);
-	berr |= plan_quote_literal(&sql, lines);
-	berr |= ferry_buf_addch(&sql, ')');
-	rc = sql_exec(ri->dst, &sql, berr, err);
-	ferry_buf_release(&sql);
-	return rc;
+	(void)n;
+	snprintf(stream, sizeof(stream), "%d", ri->stream_no);
+	snprintf(lo, sizeof(lo), "%lld", (long long)ri->lo);
+	snprintf(piece, sizeof(piece), "%d", ri->piece++);
+	return ferry_conn_ops_of(ri->dst)->query(ri->dst, "INSERT INTO ferry.rejects (job, "
+						 "stream_no, range_lo, piece, lines) VALUES ($1, "
+						 "$2::int, $3::bigint, $4::int, $5)", v, 5, NULL,
+						 NULL, err);
 }
 
 /* Inside the chunk's transaction: mark it done and keep its rejects, in

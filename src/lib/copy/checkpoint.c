@@ -586,8 +586,9 @@ int ck_write_rejects(ferry_conn *dst, const char *job, const char *path,
 	*count = 0;
 	memset(&pg, 0, sizeof(pg));
 	/* written beside it, then renamed: a page that fails leaves the
-	 * file of the run before whole */
-	if (ferry_buf_addf(&tmp, "%s.tmp", path) < 0)
+	 * file of the run before whole; named by the process, since workers
+	 * of one job (--worker) share the directory and each writes it */
+	if (ferry_buf_addf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	pg.path = tmp.buf;
 	snprintf(pg.last[0], sizeof(pg.last[0]), "-1");

@@ -763,8 +763,12 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	if ((rc = r->dops->begin(r->dst, err)) < 0)
 		goto out;
 	/* the job row first: the restores of what comes off before a
-	 * truncate are its steps */
-	if ((rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
+	 * truncate are its steps.  Committed durably (the session's chunks
+	 * commit without waiting for their WAL): a crash that took back the
+	 * job, its tables and its chunk list after the workers started left
+	 * them nothing to claim and the post-load steps no job to belong to. */
+	if ((rc = r->dops->exec(r->dst, "SET LOCAL synchronous_commit TO on", err)) < 0 ||
+	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
 	    (rc = takeoff(r, 0, err)) < 0 || (rc = phase_schema(r, err)) < 0 ||
 	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
 	    (rc = takeoff(r, 1, err)) < 0 ||

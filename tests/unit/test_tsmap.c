@@ -413,6 +413,36 @@ static void test_wide_names_not_utf8(void **state)
 	tm_layout_release(&l);
 }
 
+/* The text a measurement that is not UTF-8 gets can be another's own
+ * name: each table a name of its own (one CREATE TABLE each). */
+static void test_wide_names_collide(void **state)
+{
+	static char m0[] = "m\\xFF", m1[] = "m\\xFF_2", m2[] = "m\xff", f[] = "v";
+	struct tm_field_info fi[1] = { { f, TM_TYPE_BIT(LP_FLOAT) } };
+	struct tm_measurement m[3] = { { m0, NULL, 0, fi, 1, 1, 1 }, { m1, NULL, 0, fi, 1, 1, 1 },
+				       { m2, NULL, 0, fi, 1, 1, 1 } };
+	struct tm_schema sch = { m, 3, 1 };
+	struct tm_chunk ck;
+	struct tm_opts o;
+	struct tm_layout l;
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	(void)state;
+	memset(&ck, 0, sizeof(ck));
+	memset(&o, 0, sizeof(o));
+	o.layout = "wide";
+	assert_int_equal(tm_layout_build(&l, &o, &sch, &ck, 1, &err), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.t[0].name, "m\\xFF");
+	assert_string_equal(l.t[1].name, "m\\xFF_2");
+	assert_string_equal(l.t[2].name, "m\\xFF_3");
+	assert_int_equal(l.t[2].measurement, 2);
+	assert_int_equal(l.nnotes, 1);
+	assert_non_null(strstr(l.notes[0], "measurement 'm\\xFF' is not UTF-8"));
+	assert_non_null(strstr(l.notes[0], "its table is named 'm\\xFF_3'"));
+	tm_layout_release(&l);
+}
+
 static void test_narrow_catalog(void **state)
 {
 	ferry_conn *c = open_mem(ha_text, NULL);
@@ -890,6 +920,7 @@ int main(void)
 		cmocka_unit_test(test_narrow_catalog),
 		cmocka_unit_test(test_row_estimates),
 		cmocka_unit_test(test_wide_names_not_utf8),
+		cmocka_unit_test(test_wide_names_collide),
 		cmocka_unit_test(test_narrow_rows),
 		cmocka_unit_test(test_narrow_notes),
 		cmocka_unit_test(test_narrow_series_ids),

@@ -356,6 +356,27 @@ static int wide_field(struct tm_layout *l, struct tm_table *t, const char *name,
 	return rc;
 }
 
+/* Wide: the table name pg_name() wrote for a measurement that is not
+ * UTF-8 can be another measurement's own name (the text "m\xFF"), or one
+ * an earlier measurement took: "_2", "_3" ... until it is free of both. */
+static int wide_free_name(const struct tm_layout *l, const struct tm_schema *sch,
+			  struct ferry_buf *nb)
+{
+	size_t base = nb->len, i;
+	int taken = 1, n = 1, rc = 0;
+
+	while (rc == 0 && taken) {
+		taken = 0;
+		for (i = 0; i < sch->n && !taken; i++)
+			taken = !strcmp(sch->m[i].name, nb->buf);
+		for (i = 0; i < l->n && !taken; i++)
+			taken = !strcmp(l->t[i].name, nb->buf);
+		if (taken && (rc = ferry_buf_setlen(nb, base)) == 0)
+			rc = ferry_buf_addf(nb, "_%d", ++n);
+	}
+	return rc < 0 ? FERRY_ENOMEM : 0;
+}
+
 static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		      const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck)
 {
@@ -367,9 +388,14 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		struct ferry_buf nb = FERRY_BUF_INIT;
 		struct tm_table *t = NULL;
 
-		if ((rc = pg_name(&nb, m->name)) == 1)
-			rc = note(l, "measurement '%s' is not UTF-8 (each byte that is not is "
-				  "written \\xNN here); its table is named so", nb.buf);
+		if ((rc = pg_name(&nb, m->name)) == 1) {
+			size_t base = nb.len;
+
+			if ((rc = wide_free_name(l, sch, &nb)) == 0)
+				rc = note(l, "measurement '%.*s' is not UTF-8 (each byte that is not "
+					  "is written \\xNN here); its table is named '%s'", (int)base,
+					  nb.buf, nb.buf);
+		}
 		if (rc == 0)
 			t = add_table(l, nb.buf);
 		ferry_buf_release(&nb);

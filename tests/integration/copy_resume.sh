@@ -148,6 +148,20 @@ fi
 assert_eq "copy across a PostgreSQL restart completes" "$rc" 3
 assert_eq "restart: target == uninterrupted" "$(sums "$own")" "$want"
 
+# 3a. exit 0 means durable: the server's commits are asynchronous here
+# (tests/services) and its WAL writer now waits 10 s, so what ferry
+# committed last sits in shared memory until a synchronous commit flushes
+# it; PostgreSQL crashing right after ferry exits keeps every row, key and
+# the job's end
+pg_q "$OWN_PG_URL" "ALTER SYSTEM SET wal_writer_delay = '10s'; SELECT pg_reload_conf()" >/dev/null
+own=$(psql -XAtq -d "$OWN_PG_URL" -c "CREATE DATABASE resume_durable" >/dev/null && echo "${OWN_PG_URL%/*}/resume_durable")
+t_run "$FERRY" copy -q --chunk-rows 5000 "$src" "$own"
+assert_eq "durable: copy exit code" "$T_RC" 3
+"$FERRY_SRC/tests/services" restart-pg "$OWN_SVC" immediate >/dev/null 2>&1
+assert_eq "durable: after a crash, target == uninterrupted" "$(sums "$own")" "$want"
+assert_eq "durable: after a crash, the job is done" "$(pg_q "$own" "SELECT state FROM ferry.jobs")" done
+pg_q "$OWN_PG_URL" "ALTER SYSTEM RESET wal_writer_delay; SELECT pg_reload_conf()" >/dev/null
+
 # 3b. a chunk's commit lost after every worker ran out of chunks (chunks
 # commit with synchronous_commit off; a crash can undo one): the waiting
 # run copies it again instead of waiting for a worker that does not exist

@@ -1308,7 +1308,14 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	if (r.ckpt) {
 		if ((rc = copy_phase_post(&r, err)) < 0)
 			goto out;
-		if ((rc = ck_job_set_state(r.dst, r.job, "done", err)) < 0)
+		/*
+		 * Durably: chunks and builds committed without waiting for
+		 * their WAL, and a server whose default is the same (or that
+		 * crashes) could still take back rows the exit status called
+		 * copied.  Flushing this commit flushes all the WAL before it.
+		 */
+		if ((rc = r.dops->exec(r.dst, "SET synchronous_commit TO on", err)) < 0 ||
+		    (rc = ck_job_set_state(r.dst, r.job, "done", err)) < 0)
 			goto out;
 	} else {
 		plan_strv_pushf(&r.plan.warnings,

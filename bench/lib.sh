@@ -21,6 +21,7 @@ timed() {
 	sync
 	[[ "$BENCH_PROBE" == 1 ]] && PROBES+=("$(cpu_probe)")
 	t0=$(date +%s.%N)
+	T0=$t0   # the start, for a caller that times a part of the run
 	/usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
 	rc=$?
 	t1=$(date +%s.%N)

@@ -63,7 +63,7 @@ assert_eq "rerun of a complete job" "$T_RC" 0
 assert_contains "rerun says so" "$T_OUT" "job 'src' is already complete in the target: nothing to do"
 assert_eq "rerun added nothing" "$(pg_q "$url" 'SELECT count(*) FROM states')" 2500
 t_run "$FERRY" copy -q --job other "$src" "$url"
-assert_eq "another job refused" "$T_RC" 1
+assert_eq "another job refused (exit 2: a mistake to fix before rerunning)" "$T_RC" 2
 assert_contains "another job message" "$T_ERR" "table 'states' already exists in the target: use --data-only"
 t_run "$FERRY" copy -q --truncate "$src" "$url"
 assert_eq "--truncate exit code" "$T_RC" 0
@@ -76,12 +76,26 @@ assert_eq "--drop recreated" "$(pg_q "$url" 'SELECT count(*) FROM states')" 2500
 url=$(new_db copy_drop_foreign)
 pg_q "$url" "CREATE TABLE events(event_id int PRIMARY KEY, event_type text, time_fired text); INSERT INTO events VALUES (99, 'mine', NULL)"
 t_run "$FERRY" copy -q --drop --include events "$src" "$url"
-assert_eq "--drop foreign table refused" "$T_RC" 1
+assert_eq "--drop foreign table refused" "$T_RC" 2
 assert_contains "--drop refusal message" "$T_ERR" "refusing to drop table 'events': ferry did not create it; add --force"
 assert_eq "--drop refusal kept the data" "$(pg_q "$url" 'SELECT event_type FROM events')" mine
+# after a job loaded the user's table, a refused --drop still changes
+# nothing: forgetting that job took its rows out of the table first
+t_run "$FERRY" copy -q --data-only --include events "$src" "$url"
+assert_eq "--data-only into the user's table" "$T_RC" 0
+t_run "$FERRY" copy -q --drop --include events "$src" "$url"
+assert_eq "--drop after a job into the user's table refused" "$T_RC" 2
+assert_eq "the refusal kept the job's rows and the user's" \
+	"$(pg_q "$url" "SELECT string_agg(event_id::text, ',' ORDER BY event_id) FROM events")" "1,2,99"
+assert_eq "the refusal kept the job" "$(pg_q "$url" "SELECT count(*) FROM ferry.jobs WHERE job = 'src'")" 1
+# --force: the table goes whole (the foreign key into it with it), so the
+# job's rows are not deleted from it first (that failed on the key)
+pg_q "$url" "CREATE TABLE refs(e int REFERENCES events(event_id)); INSERT INTO refs VALUES (2)"
 t_run "$FERRY" copy -q --drop --force --include events "$src" "$url"
 assert_eq "--drop --force" "$T_RC" 0
 assert_eq "--drop --force replaced the table" "$(pg_q "$url" 'SELECT count(*) FROM events')" 2
+assert_eq "--drop --force dropped the key into it" \
+	"$(pg_q "$url" "SELECT count(*) FROM pg_constraint WHERE conrelid = 'refs'::regclass")" 0
 
 # usage and configuration errors: exit 2
 t_run "$FERRY" copy "$src"

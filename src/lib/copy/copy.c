@@ -394,6 +394,25 @@ static int created_by_ferry(struct run *r, const char *table)
 	return yes;
 }
 
+/* --drop without --force: refused (exit 2) when a table of the plan
+ * exists and ferry did not create it.  Checked before anything changes:
+ * also before a rerun forgets the job before it, which takes the job's
+ * rows out of the tables it loaded and did not create. */
+static int check_drop(struct run *r, struct ferry_error *err)
+{
+	size_t i;
+
+	for (i = 0; r->o->drop && !r->o->force && i < r->plan.ntables; i++) {
+		const struct table_plan *tp = &r->plan.tables[i];
+
+		if (tp->exists && !created_by_ferry(r, tp->dst_name))
+			return ferry_error_set(err, FERRY_EUSAGE,
+				"refusing to drop table '%s': ferry did not create it; "
+				"add --force to drop it anyway", tp->dst_name);
+	}
+	return 0;
+}
+
 /* Drop, truncate or create the target tables (inside the caller's
  * transaction on PostgreSQL, so the schema appears whole or not at all). */
 static int phase_schema(struct run *r, struct ferry_error *err)
@@ -411,16 +430,12 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if ((rc = run_built(r, &b, berr, err)) < 0)
 			goto out;
 	}
+	if ((rc = check_drop(r, err)) < 0)
+		goto out;
 	for (i = 0; i < r->plan.ntables; i++) {
 		struct table_plan *tp = &r->plan.tables[i];
 
 		if (tp->exists && r->o->drop) {
-			if (!r->o->force && !created_by_ferry(r, tp->dst_name)) {
-				rc = ferry_error_set(err, FERRY_EEXIST,
-					"refusing to drop table '%s': ferry did not create it; "
-					"add --force to drop it anyway", tp->dst_name);
-				goto out;
-			}
 			ferry_buf_clear(&b);
 			berr |= ferry_buf_addstr(&b, "DROP TABLE ");
 			berr |= plan_qualified(&b, schema, tp->dst_name);
@@ -436,7 +451,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 				goto out;
 			continue;
 		} else if (tp->exists && !r->o->data_only && !r->map) {
-			rc = ferry_error_set(err, FERRY_EEXIST,
+			rc = ferry_error_set(err, FERRY_EUSAGE,
 				"table '%s' already exists in the target: use --data-only to load "
 				"into it, --truncate to empty it first, or --drop to recreate it",
 				tp->dst_name);
@@ -693,7 +708,10 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	if ((rc = ck_job_get(r->dst, r->job, &exists, &state, &fp, err)) < 0)
 		goto out;
 	if (exists && (r->o->restart || r->o->drop || r->o->truncate)) {
-		if ((rc = forget_job(r, 1, err)) < 0)
+		/* a refused --drop changes nothing; an allowed one drops every
+		 * table of the plan that exists, so the job's rows need not come
+		 * out of them first (a foreign key into one made that fail) */
+		if ((rc = check_drop(r, err)) < 0 || (rc = forget_job(r, !r->o->drop, err)) < 0)
 			goto out;
 		exists = 0;
 		/* the plan saw the old tables as existing */

@@ -70,6 +70,34 @@ assert_eq "a batch written twice is one row in PostgreSQL" \
 	"$(pg_q "$PGURL" "SELECT count(*) || ':' || max(numeric_value) FROM telemetry_data WHERE series = 'sensor.again'")" "1:2"
 assert_eq "and one point in InfluxDB" "$(ifx_points)" 1203
 
+# a raw newline inside a string field value is part of the value (influxd
+# keeps it): the relay cut lines at every newline, so the rest of the
+# string became a point of its own in PostgreSQL (here one that says
+# value=99) and the real point was lost, answered 204
+forged="W,entity_id=sensor.forged,domain=sensor value=99 ${now}000000005"
+printf 'W,entity_id=sensor.nl_1,domain=sensor state="x\n%s\n" %s000000005\n' "$forged" "$now" >"$T/nl.lp"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" --data-binary @"$T/nl.lp")
+assert_eq "a newline inside a string: 204" "$code" 204
+# and in a partial write (the refused line taken out of the body the
+# other store gets, and InfluxDB's writer cutting a batch in halves)
+printf 'W,entity_id=sensor.nl_2,domain=sensor state="a\n%s\n" %s000000006\nW,entity_id=sensor.nl_3 value= %s000000007\n' \
+	"${forged/sensor.forged/sensor.forged2}" "$now" "$now" >"$T/nl2.lp"
+code=$(curl -sS -o "$T/nl2.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" --data-binary @"$T/nl2.lp")
+assert_eq "a newline inside a string, with a malformed line: 400" "$code" 400
+assert_contains "dropped=1" "$(cat "$T/nl2.out")" "dropped=1"
+check "spool drained" relay_drained
+assert_eq "no point made of a string's lines in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series LIKE 'sensor.forged%'")" 0
+assert_eq "nor in InfluxDB" "$(ifx_q "SELECT count(value) FROM W WHERE entity_id =~ /forged/" | grep -c '"values"')" 0
+assert_eq "the strings with their newlines in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT string_agg((text_value = CASE series WHEN 'sensor.nl_1' THEN 'x' ELSE 'a' END
+		|| chr(10) || replace('$forged', 'sensor.forged', CASE series WHEN 'sensor.nl_1' THEN 'sensor.forged'
+		ELSE 'sensor.forged2' END) || chr(10))::text, ',' ORDER BY series) FROM telemetry_data
+		WHERE series IN ('sensor.nl_1', 'sensor.nl_2') AND field = 'state'")" "true,true"
+assert_contains "and in InfluxDB" "$(ifx_q "SELECT state FROM W WHERE entity_id = 'sensor.nl_1'")" \
+	"\"x\\n$forged\\n\""
+assert_eq "the stores agree" "$(pg_points)" "$(ifx_points)"
+
 # InfluxDB 2.x clients: /api/v2/write with a Token, bucket db[/rp]
 code=$(curl -sS -o "$T/v2.out" -w '%{http_code}' -XPOST \
 	"$RURL/api/v2/write?org=ha&bucket=home_assistant/autogen&precision=s" \

@@ -224,7 +224,9 @@ static void sample(struct relay *R, const char *db, const char *lp, size_t n, ui
 {
 	struct samples *sm = &R->sm;
 	int every = atomic_load(&sm->every), take;
-	const char *nl = memchr(lp, '\n', n), *why = NULL;
+	struct lp_cursor cur = LP_CURSOR_INIT;
+	const char *why = NULL, *first = lp;
+	uint64_t lineno;
 	struct lp_scratch scr;
 	struct lp_point pt;
 	struct relay_sample x;
@@ -243,7 +245,9 @@ static void sample(struct relay *R, const char *db, const char *lp, size_t n, ui
 	if (!take)
 		return;
 	memset(&x, 0, sizeof(x));
-	n = nl ? (size_t)(nl - lp) : n;
+	if (!lp_next_line(lp, n, &cur, 1, &first, &n, &lineno))
+		n = 0;
+	lp = first;
 	lp_scratch_init(&scr);
 	if (lp_parse_line(lp, n, &pt, &scr, &why) == LP_POINT && pt.has_ts &&
 	    pt.measurement.n < sizeof(x.measurement) && (x.line = ferry_malloc(n + 1))) {
@@ -457,23 +461,25 @@ static int answer(struct relay_answer *ans, int status, const char *fmt, ...)
 }
 
 /* lp without the lines of bad (which the store appended in lp's order,
- * each with its '\n'), into out. */
+ * each with its '\n'), into out.  Lines on both sides as lp_next_line
+ * cuts them: a newline inside a string field value is part of its line. */
 static int without_bad(const char *lp, size_t n, const struct ferry_buf *bad,
 		       struct ferry_buf *out)
 {
-	const char *b = bad->buf, *bend = bad->buf + bad->len, *p = lp, *end = lp + n;
+	struct lp_cursor c = LP_CURSOR_INIT, bc = LP_CURSOR_INIT;
+	const char *line, *bline = NULL;
+	size_t len, blen = 0, start = 0;
+	uint64_t lineno;
+	int more = lp_next_line(bad->buf, bad->len, &bc, 1, &bline, &blen, &lineno);
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		const char *bl = b < bend ? memchr(b, '\n', (size_t)(bend - b)) : NULL;
-		size_t blen = b < bend ? (bl ? (size_t)(bl - b) + 1 : (size_t)(bend - b)) : 0;
+	while (lp_next_line(lp, n, &c, 1, &line, &len, &lineno)) {
+		size_t from = start;   /* the line with its newline: lp[from, c.off) */
 
-		if (blen == len && !memcmp(b, p, len))
-			b += blen;
-		else if (ferry_buf_add(out, p, len) < 0)
+		start = c.off;
+		if (more && len && blen == len && !memcmp(bline, line, len))
+			more = lp_next_line(bad->buf, bad->len, &bc, 1, &bline, &blen, &lineno);
+		else if (ferry_buf_add(out, lp + from, c.off - from) < 0)
 			return FERRY_ENOMEM;
-		p += len;
 	}
 	return 0;
 }

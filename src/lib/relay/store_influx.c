@@ -183,16 +183,16 @@ static int on_refused(void *ud, size_t unit, const char *line, size_t n, const c
 /* Every point of the record refused for one reason (an unknown database). */
 static int all_bad(struct relay_rec *r, const char *why, struct ferry_error *err)
 {
-	const char *p = r->lp, *end = r->lp + r->n;
+	struct lp_cursor cur = LP_CURSOR_INIT;
+	const char *line;
+	size_t ln;
+	uint64_t lineno;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (ln && add_bad(r, p, ln, why) < 0)
+	/* its lines as the stores cut them (a newline inside a string is
+	 * not the end of one) */
+	while (lp_next_line(r->lp, r->n, &cur, 1, &line, &ln, &lineno))
+		if (ln && add_bad(r, line, ln, why) < 0)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		p += ln + 1;
-	}
 	return 0;
 }
 
@@ -293,20 +293,20 @@ static int map_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, size
 	x->recs = recs;
 	x->nml = 0;
 	for (k = i; k < j; k++) {
-		const char *p = recs[k].lp, *end = p + recs[k].n;
+		struct lp_cursor cur = LP_CURSOR_INIT;
+		const char *line;
+		size_t len;
+		uint64_t lineno;
 
-		while (p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-			if (len && (FERRY_GROW(x->ml, x->mlcap, x->nml + 1) ||
-				    FERRY_GROW(x->units, x->ucap, x->nml + 1)))
+		/* a newline inside a string field value is part of its line */
+		while (lp_next_line(recs[k].lp, recs[k].n, &cur, 1, &line, &len, &lineno)) {
+			if (!len)
+				continue;
+			if (FERRY_GROW(x->ml, x->mlcap, x->nml + 1) ||
+			    FERRY_GROW(x->units, x->ucap, x->nml + 1))
 				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			if (len) {
-				x->ml[x->nml] = (struct mline){ k, p, len, 0 };
-				x->units[x->nml++] = x->body.len;
-			}
-			p += len + 1;
+			x->ml[x->nml] = (struct mline){ k, line, len, 0 };
+			x->units[x->nml++] = x->body.len;
 		}
 	}
 	for (l = 0; l < x->nml; l++) {

@@ -352,16 +352,17 @@ static int lines_make(struct relay_pg *s, struct relay_rec *recs, size_t n,
 
 	s->nlines = 0;
 	for (r = 0; r < n; r++) {
-		const char *p = recs[r].lp, *end = p + recs[r].n;
+		/* by lp_next_line: a newline inside a string field value is
+		 * part of its line (cut there, the line's rest was a point of
+		 * its own, whatever the string said) */
+		struct lp_cursor cur = LP_CURSOR_INIT;
+		const char *line;
+		size_t len;
+		uint64_t lineno;
 
-		while (p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-			if (len && line_add(s, &(struct line){ p, len, r, 0, 0, 0, 0, 0 }) < 0)
+		while (lp_next_line(recs[r].lp, recs[r].n, &cur, 1, &line, &len, &lineno))
+			if (len && line_add(s, &(struct line){ line, len, r, 0, 0, 0, 0, 0 }) < 0)
 				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			p += len + 1;
-		}
 	}
 	return s->run ? lines_map(s, err) : 0;
 }

@@ -432,21 +432,23 @@ static int refuse(struct wr *r, size_t unit, size_t lo, size_t hi, struct ferry_
 }
 
 /* Starts of the non-empty lines of body[lo, hi) into *off, then hi: the
- * count of lines, or FERRY_ENOMEM. */
+ * count of lines, or FERRY_ENOMEM.  Lines as lp_next_line cuts them: a
+ * newline inside a string field value does not end one (split there, a
+ * half would be written as a point of its own). */
 static long lines_of(const char *body, size_t lo, size_t hi, size_t **off, size_t *cap)
 {
-	size_t nl = 0, p = lo;
+	struct lp_cursor cur = LP_CURSOR_INIT;
+	const char *line;
+	size_t nl = 0, n, at = 0;
+	uint64_t lineno;
 
-	while (p < hi) {
-		const char *e = memchr(body + p, '\n', hi - p);
-		size_t end = e ? (size_t)(e - body) + 1 : hi;
-
-		if (end - p > 1 || body[p] != '\n') {
+	while (lp_next_line(body + lo, hi - lo, &cur, 1, &line, &n, &lineno)) {
+		if (n) {
 			if (FERRY_GROW(*off, *cap, nl + 2))
 				return FERRY_ENOMEM;
-			(*off)[nl++] = p;
+			(*off)[nl++] = lo + at;
 		}
-		p = end;
+		at = cur.off;
 	}
 	if (FERRY_GROW(*off, *cap, nl + 1))
 		return FERRY_ENOMEM;

@@ -108,6 +108,22 @@ assert_eq "the v2 point is in PostgreSQL" \
 	"$(pg_q "$PGURL" "SELECT numeric_value FROM telemetry_data WHERE series = 'sensor.v2'")" 5
 assert_contains "and in InfluxDB" "$(ifx_q "SELECT value FROM W WHERE entity_id = 'sensor.v2'")" ',5]'
 
+# precision: 1.x knows u (microseconds), not us: influxd 1.8 answers 400,
+# 1.6 took us for nanoseconds; the relay took it for microseconds, 1000x
+# apart from the store it dual-writes
+code=$(curl -sS -o "$T/us.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant&precision=us" \
+	--data-binary "W,entity_id=sensor.us level=1 ${now}000000")
+assert_eq "precision=us on /write: 400" "$code" 400
+assert_contains "influxd 1.8's words" "$(cat "$T/us.out")" 'invalid precision \"us\" (use n, u, ms, s, m or h)'
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant&precision=u" \
+	--data-binary "W,entity_id=sensor.u level=1 ${now}000000")
+assert_eq "precision=u: 204" "$code" 204
+check "spool drained" relay_drained
+assert_eq "precision=u is microseconds in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT extract(epoch FROM time)::bigint FROM telemetry_data WHERE series = 'sensor.u'")" "$now"
+assert_contains "and in InfluxDB" "$(curl -sS -XPOST "$IURL/query?db=home_assistant&epoch=s" \
+	--data-urlencode "q=SELECT level FROM W WHERE entity_id = 'sensor.u'")" "[$now,1]"
+
 code=$(curl -sS -o "$T/nodb.out" -w '%{http_code}' -XPOST "$RURL/write" --data-binary 'W value=1')
 assert_eq "no db: 400" "$code" 400
 assert_contains "no db: influxd's message" "$(cat "$T/nodb.out")" "database is required"

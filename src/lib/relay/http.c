@@ -249,13 +249,18 @@ static int write_headers(struct MHD_Connection *c, struct relay_req *r, enum MHD
 	if (prec && *prec) {
 		int bad = lp_precision_parse(prec, &r->prec) < 0;
 
-		/* the 2.x API knows ns us ms s only */
+		/* the 2.x API knows ns us ms s only; 1.x /write knows n ns u
+		 * ms s m h and refuses the rest, "us" too (influxd 1.8's
+		 * serveWriteV1; 1.6 took it, and any other word, for ns: taken
+		 * for microseconds here, the two stores were 1000x apart) */
 		if (r->route == RELAY_R_WRITE2 && (r->prec == LP_PREC_M || r->prec == LP_PREC_H))
+			bad = 1;
+		if (r->route != RELAY_R_WRITE2 && !strcmp(prec, "us"))
 			bad = 1;
 		if (bad) {
 			*done = relay_http_error(c, r, 400, "invalid precision \"%s\" (use %s)", prec,
 					   r->route == RELAY_R_WRITE2 ? "ns, us, ms or s" :
-					   "n, ns, u, us, ms, s, m or h");
+					   "n, u, ms, s, m or h");
 			return 1;
 		}
 	}

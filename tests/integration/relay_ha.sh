@@ -34,6 +34,22 @@ assert_eq "dual: PostgreSQL has the points" "$(pg_points)" 600
 t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL"
 assert_eq "dual: ferry verify finds the stores equal" "$T_RC" 0
 
+# dual: a line influxd refuses with a 400 that quotes it whole (a 70 KB
+# series key): the answer was over the writer's 64 KB and InfluxDB counted
+# as down: 503 for a write whose good lines InfluxDB had stored, for good
+now=$(date +%s)
+$PY -c "import sys; n = sys.argv[1]
+print('bigm,entity_id=sensor.big level=1 %s000012000' % n)
+print('bigm,entity_id=' + 'z' * 71680 + ' level=2 %s000013000' % n)
+print('bigm,entity_id=sensor.big level=3 %s000014000' % n)" "$now" >"$T/big.lp"
+code=$(curl -sS -o "$T/big.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" --data-binary @"$T/big.lp")
+assert_eq "a 70 KB series key among good lines: 400" "$code" 400
+assert_contains "a partial write" "$(cat "$T/big.out")" "partial write"
+check "spool drained" relay_drained
+assert_eq "the good lines in PostgreSQL" \
+	"$(pg_q "$PGURL" "SELECT string_agg(numeric_value::text, ',' ORDER BY time) FROM telemetry_data WHERE measurement = 'bigm'")" "1,3"
+assert_contains "and in InfluxDB" "$(ifx_q "SELECT count(level) FROM bigm")" ',2]'
+
 # ---- by hand to new-primary: PostgreSQL first, InfluxDB through the spool
 t_run "$FERRY" cutover set-phase new-primary --db "$PGURL"
 assert_eq "set-phase new-primary" "$T_RC" 0

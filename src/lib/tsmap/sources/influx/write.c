@@ -126,8 +126,20 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 	struct tm_ifx_writer *w = ud;
 	size_t n = size * nmemb;
 
-	if (w->ans.len + n > w->ans_max)
-		return 0;   /* curl fails the transfer: CURLE_WRITE_ERROR */
+	if (w->ans.len + n > w->ans_max) {
+		long st = 0;
+
+		/* an error's answer is a message: its first ans_max bytes are
+		 * kept (influxd's 400 quotes a refused line whole: a 70 KB
+		 * series key made InfluxDB look unreachable, and the relay
+		 * answered 503 to a write InfluxDB had partly stored) */
+		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &st);
+		if (st < 300)
+			return 0;   /* curl fails the transfer: CURLE_WRITE_ERROR */
+		if (ferry_buf_add(&w->ans, data, w->ans_max - w->ans.len) < 0)
+			return 0;
+		return n;
+	}
 	return ferry_buf_add(&w->ans, data, n) < 0 ? 0 : n;
 }
 

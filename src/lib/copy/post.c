@@ -190,6 +190,12 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 			if (cp->type != FERRY_T_INT64 && cp->type != FERRY_T_INT32 &&
 			    cp->type != FERRY_T_INT16)
 				continue;
+			/* the key: past the source's highest too (its key range): a
+			 * row rejected on the way keeps its key, as SQLite does, and
+			 * fixed and put back later meets no new row there */
+			if (tp->src->rowid_alias >= 0 && tp->count > 0 && tp->hi > floor_v &&
+			    !strcmp(cp->src_name, tp->src->cols[tp->src->rowid_alias].name))
+				floor_v = tp->hi;
 			ferry_buf_clear(&b);
 			if (cp->identity && !tp->exists) {
 				/* next value: past the highest key and, for AUTOINCREMENT,

@@ -422,7 +422,12 @@ int cmd_copy(int argc, char **argv)
 		goto out;
 	}
 	rc = ferry_copy_run(&o, &res, &err);
-	if (rc < 0)
+	/* FERRY_EEXIST: a table already there, or one --drop may not drop: a
+	 * mistake to fix before running again (exit 2, as the README says;
+	 * the cutover tells it from other failures by its code) */
+	if (rc == FERRY_EEXIST)
+		status = FERRY_EXIT_USAGE;
+	else if (rc < 0)
 		status = cli_exit_code(rc);
 	else
 		status = res->rejected ? FERRY_EXIT_REJECTS : FERRY_EXIT_OK;

@@ -68,6 +68,8 @@ assert_contains "another job message" "$T_ERR" "table 'states' already exists in
 t_run "$FERRY" copy -q --truncate "$src" "$url"
 assert_eq "--truncate exit code" "$T_RC" 0
 assert_eq "--truncate no duplicates" "$(pg_q "$url" 'SELECT count(*) FROM states')" 2500
+# the job's own table, though its comment no longer says ferry made it
+pg_q "$url" "COMMENT ON TABLE states IS 'ours now'"
 t_run "$FERRY" copy -q --drop "$src" "$url"
 assert_eq "--drop of ferry's own tables" "$T_RC" 0
 assert_eq "--drop recreated" "$(pg_q "$url" 'SELECT count(*) FROM states')" 2500

@@ -394,19 +394,24 @@ static int created_by_ferry(struct run *r, const char *table)
 	return yes;
 }
 
-/* --drop without --force: refused (exit 2) when a table of the plan
- * exists and ferry did not create it.  Checked before anything changes:
- * also before a rerun forgets the job before it, which takes the job's
- * rows out of the tables it loaded and did not create. */
-static int check_drop(struct run *r, struct ferry_error *err)
+/* --drop without --force: refused (FERRY_EEXIST, exit 2) when a table of
+ * the plan exists and ferry did not create it (its comment), but for the
+ * tables in mine (the earlier job's own, which forgetting it drops).
+ * Checked before anything changes: also before a rerun forgets the job
+ * before it, which takes the job's rows out of the tables it loaded and
+ * did not create. */
+static int check_drop(struct run *r, const struct strv *mine, struct ferry_error *err)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; r->o->drop && !r->o->force && i < r->plan.ntables; i++) {
 		const struct table_plan *tp = &r->plan.tables[i];
+		int own = 0;
 
-		if (tp->exists && !created_by_ferry(r, tp->dst_name))
-			return ferry_error_set(err, FERRY_EUSAGE,
+		for (k = 0; mine && k < mine->n; k++)
+			own |= !strcmp(mine->v[k], tp->dst_name);
+		if (tp->exists && !own && !created_by_ferry(r, tp->dst_name))
+			return ferry_error_set(err, FERRY_EEXIST,
 				"refusing to drop table '%s': ferry did not create it; "
 				"add --force to drop it anyway", tp->dst_name);
 	}
@@ -430,7 +435,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if ((rc = run_built(r, &b, berr, err)) < 0)
 			goto out;
 	}
-	if ((rc = check_drop(r, err)) < 0)
+	if ((rc = check_drop(r, NULL, err)) < 0)
 		goto out;
 	for (i = 0; i < r->plan.ntables; i++) {
 		struct table_plan *tp = &r->plan.tables[i];
@@ -451,7 +456,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 				goto out;
 			continue;
 		} else if (tp->exists && !r->o->data_only && !r->map) {
-			rc = ferry_error_set(err, FERRY_EUSAGE,
+			rc = ferry_error_set(err, FERRY_EEXIST,
 				"table '%s' already exists in the target: use --data-only to load "
 				"into it, --truncate to empty it first, or --drop to recreate it",
 				tp->dst_name);
@@ -711,7 +716,12 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 		/* a refused --drop changes nothing; an allowed one drops every
 		 * table of the plan that exists, so the job's rows need not come
 		 * out of them first (a foreign key into one made that fail) */
-		if ((rc = check_drop(r, err)) < 0 || (rc = forget_job(r, !r->o->drop, err)) < 0)
+		struct strv mine = { 0 };
+
+		if ((rc = ck_job_created_tables(r->dst, r->job, &mine, err)) == 0)
+			rc = check_drop(r, &mine, err);
+		plan_strv_release(&mine);
+		if (rc < 0 || (rc = forget_job(r, !r->o->drop, err)) < 0)
 			goto out;
 		exists = 0;
 		/* the plan saw the old tables as existing */

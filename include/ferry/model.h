@@ -206,6 +206,9 @@ struct ferry_catalog {
 	char **notes;        /* what describing the source decided and the user
 			      * should know (type conflicts, renames) */
 	size_t nnotes;
+	int exact_names;     /* its names differ by case (PostgreSQL, points):
+			      * a target's table is looked up exactly, never
+			      * as SQLite's case-blind names are */
 };
 
 /* Append a note (copied); 0 or FERRY_ENOMEM. */
@@ -225,6 +228,9 @@ struct ferry_fk *ferry_table_add_fk(struct ferry_table *t);
  * from, are NULL: a failed copy upstream. */
 int ferry_index_add_part(struct ferry_index *x, char *col, char *expr, int desc);
 int ferry_fk_add_column(struct ferry_fk *fk, char *from, char *to);
+/* The table named name, else (SQLite's names are case-blind) the first
+ * whose name differs only by case; _exact: only the table named name. */
+struct ferry_table *ferry_catalog_find_exact(const struct ferry_catalog *c, const char *name);
 struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
 				       const char *name);
 int ferry_table_find_column(const struct ferry_table *t, const char *name);

@@ -86,6 +86,48 @@ assert_eq "system column names from CSV headers (wide): exit code" "$T_RC" 0
 assert_contains "the CSV column's new name is printed" "$T_OUT" "field 'xmin' has the name of a PostgreSQL system column; it is loaded as 'xmin_field'"
 assert_eq "CSV values" "$(pg_q "$url" "SELECT string_agg(xmin_field || ':' || ctid_field || ':' || v, ' ' ORDER BY time) FROM plain")" "1.5:2:3 2.5:3:4"
 
+# 3b. names a copy must make up: a column over 63 bytes, a column named like
+# the suffixed name of a system column (xmin_col beside xmin, either order).
+# verify, --data-only and --truncate find the columns by the names the copy
+# gave them; a --data-only rerun keeps the job's tables (it dropped them)
+E=$(printf 'e%.0s' $(seq 70))
+sqlite3 n.db "CREATE TABLE a (id INTEGER PRIMARY KEY, $E TEXT, xmin_col INT, xmin INT);
+	INSERT INTO a VALUES (1, 'p', 10, 20), (2, 'q', 11, 21);
+	CREATE TABLE b (id INTEGER PRIMARY KEY, xmin INT, xmin_col INT, ctid TEXT, ctid_col TEXT);
+	INSERT INTO b VALUES (1, 30, 40, 'c1', 'd1'), (2, 31, 41, 'c2', 'd2');"
+url=$(new_db limits_made_names)
+t_run "$FERRY" copy "sqlite://$T/n.db" "$url"
+assert_eq "made-up names: exit code" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+assert_contains "the renamed list names the source column (xmin after xmin_col)" "$T_OUT" "column 'a.xmin' -> 'xmin_col_"
+assert_contains "the renamed list names the source column (xmin_col after xmin)" "$T_OUT" "column 'b.xmin_col' -> 'xmin_col_"
+assert_contains "b.xmin is xmin_col" "$T_OUT" "column 'b.xmin' -> 'xmin_col' (a PostgreSQL system column's name)"
+assert_eq "values under the made-up names" \
+	"$(pg_q "$url" "SELECT string_agg(to_jsonb(a)::text, ' ' ORDER BY id) FROM a")" \
+	"$(pg_q "$url" "SELECT string_agg(jsonb_build_object('id', id, '${E:0:54}_' || '$(
+		pg_q "$url" "SELECT split_part(column_name, '_', 2) FROM information_schema.columns
+			WHERE table_name = 'a' AND column_name LIKE 'eee%'")', e, 'xmin_col', xc,
+		'xmin_col_$(pg_q "$url" "SELECT split_part(column_name, '_', 3) FROM information_schema.columns
+			WHERE table_name = 'a' AND column_name LIKE 'xmin_col_%'")', x)::text, ' ' ORDER BY id)
+		FROM (VALUES (1, 'p', 10, 20), (2, 'q', 11, 21)) v(id, e, xc, x)")"
+assert_eq "b: xmin's values in xmin_col" "$(pg_q "$url" "SELECT string_agg(xmin_col::text, ',' ORDER BY id) FROM b")" "30,31"
+t_run "$FERRY" verify -q "sqlite://$T/n.db" "$url"
+assert_eq "verify finds the made-up names: equal" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+pg_q "$url" "UPDATE b SET xmin_col = 99 WHERE id = 2" >/dev/null
+t_run "$FERRY" verify -q "sqlite://$T/n.db" "$url"
+assert_eq "verify compares xmin with xmin_col: a changed value is a difference" "$T_RC" 1
+assert_contains "the difference is b.xmin's" "$T_OUT" "column 'xmin' differs: source 31, target 99"
+t_run "$FERRY" copy -q --data-only --truncate "sqlite://$T/n.db" "$url"
+assert_eq "--data-only --truncate rerun into the made-up names" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+t_run "$FERRY" copy -q --data-only --restart "sqlite://$T/n.db" "$url"
+assert_eq "--data-only --restart rerun" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+t_run "$FERRY" verify -q "sqlite://$T/n.db" "$url"
+assert_eq "after the --data-only reruns: equal (no table dropped, no row twice)" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+
 # 4. --cast naming no column is a usage error, not ignored
 url=$(new_db limits_cast)
 t_run "$FERRY" copy -q --cast 'readings.xmn=text' "sqlite://$T/x.db" "$url"

@@ -154,7 +154,7 @@ n1=$(q "SELECT count(*) FROM pg_attribute WHERE attrelid='wide'::regclass AND at
 assert_eq "two long columns stay two columns" "$n1" 2
 names=$(q "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid='wide'::regclass AND attnum > 0")
 assert_eq "long names shortened to 63 bytes" "$(echo "$names" | tr ',' '\n' | awk '{ if (length($0) != 63) bad=1 } END { print bad+0 }')" 0
-assert_contains "shortening printed" "$T_OUT" "column '$long1' -> '"
+assert_contains "shortening printed" "$T_OUT" "column 'wide.$long1' -> '"
 assert_eq "values under shortened names" "$(q 'SELECT * FROM wide')" "1|2"
 
 # views: reported and skipped; created with --views

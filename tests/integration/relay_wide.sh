@@ -108,6 +108,58 @@ assert_eq "its neighbour is in PostgreSQL" \
 assert_contains "the dead letter says PostgreSQL's reason" "$(cat "$dl" 2>&1)" "1600"
 assert_contains "the dead letter has the point" "$(cat "$dl" 2>&1)" "huge,host=a"
 
+# names PostgreSQL cannot take as they are - a tag key, a field key and a
+# measurement over 63 bytes, measurements differing only by case - get the
+# names ferry copy gives them (cut, with a hash), and every point lands;
+# a second write finds those tables and columns again and grows them
+: >"$T/all.lp"
+nd=$(wc -l <"$dl")
+K=$(printf 'k%.0s' $(seq 70)) FK=$(printf 'f%.0s' $(seq 70)) M=$(printf 'm%.0s' $(seq 70))
+w "long2,$K=x,host=a v=1 $T0" \
+  "long2,host=b $FK=2i $T0" \
+  "$M,host=a v=3 $T0" \
+  "wcase,host=a v=4 $T0" \
+  "WCase,host=a v=5 $T0"
+w "long2,$K=y,host=a v=6,$FK=7i $T1" \
+  "$M,host=a,$K=z v=9 $T1" \
+  "WCase,host=b v=8 $T1"
+check "spool drained" relay_drained
+assert_eq "long names and names differing by case: no dead letter" "$(wc -l <"$dl")" "$nd"
+assert_eq "wcase and WCase are two tables" \
+	"$(pg_q "$PGURL" "SELECT (SELECT string_agg(v::text, ',') FROM wcase),
+		(SELECT string_agg(v::text, ',' ORDER BY time) FROM \"WCase\")")" "4|5,8"
+t_run "$FERRY" copy "lp://$T/all.lp" "$PGURL" --layout wide --schema c2 --job names
+assert_eq "ferry copy lp:// --layout wide of the long names" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || _t_show copy "$T_OUT $T_ERR"
+tabs=$(pg_q "$PGURL" "SELECT string_agg(table_name, ' ' ORDER BY table_name) FROM
+	information_schema.tables WHERE table_schema = 'c2'")
+assert_eq "copy's tables" "$tabs" "WCase long2 mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm_$(
+	pg_q "$PGURL" "SELECT split_part(table_name, '_', 2) FROM information_schema.tables
+		WHERE table_schema = 'c2' AND table_name LIKE 'mmm%'") wcase"
+for tb in $tabs; do
+	assert_eq "$tb: the relay's rows are copy's, by column name" "$(pg_q "$PGURL" \
+		"SELECT count(*) FROM ((SELECT to_jsonb(a) FROM public.\"$tb\" a EXCEPT ALL
+		 SELECT to_jsonb(b) FROM c2.\"$tb\" b) UNION ALL (SELECT to_jsonb(b) FROM
+		 c2.\"$tb\" b EXCEPT ALL SELECT to_jsonb(a) FROM public.\"$tb\" a)) x")" 0
+done
+assert_eq "long2 holds 3 rows" "$(pg_q "$PGURL" "SELECT count(*) FROM long2")" 3
+t_run "$FERRY" verify "influx://127.0.0.1:$IPORT/home_assistant" "$PGURL" --layout wide \
+	--include long2 --include 'mmm*' --include wcase --include WCase
+assert_eq "ferry verify --layout wide of the long names: equal" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || _t_show verify "$T_OUT $T_ERR"
+
+# the same bytes again after another value of the point are its new value,
+# not a retried batch to leave out (InfluxDB keeps the last one written)
+T9=1700000009000000000
+w "cpu,host=r usage=1 $T9"
+w "cpu,host=r usage=2 $T9"
+w "cpu,host=r usage=1 $T9"
+check "spool drained" relay_drained
+assert_eq "v=1, v=2, v=1: PostgreSQL holds the last" \
+	"$(pg_q "$PGURL" "SELECT usage FROM cpu WHERE host = 'r'")" 1
+assert_contains "and so does InfluxDB" \
+	"$(ifx_q "SELECT usage FROM cpu WHERE host = 'r' AND time = $T9")" '"values":[["2023-11-14T22:13:29Z",1]]'
+
 # a restarted relay knows no columns: the tables are extended, not made again
 relay_stop
 relay_start --layout wide

@@ -453,6 +453,8 @@ int pg_describe(ferry_conn *c, const char *schema, struct ferry_catalog **out,
 
 	if (!schema)
 		schema = c->schema ? c->schema : "public";
+	if (cat)
+		cat->exact_names = 1;
 	if (!cat)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	if ((rc = describe_columns(c, schema, cat, err)) < 0 ||

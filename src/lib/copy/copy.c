@@ -504,16 +504,20 @@ out:
 }
 
 /* Drop the tables a job created and forget the job (for --restart and
- * --rollback-on-abort). */
+ * --rollback-on-abort).  --data-only makes no table and drops none: a
+ * table an earlier run of the job made stays, and the job's rows come out
+ * of it by chunk, as out of any table it did not make. */
 static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 {
 	int berr = 0;
 	struct strv tables = { 0 };
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	if ((rc = ck_job_created_tables(r->dst, r->job, &tables, err)) < 0)
+	if (r->o->data_only)
+		delete_rows = 1;
+	else if ((rc = ck_job_created_tables(r->dst, r->job, &tables, err)) < 0)
 		goto out;
 	if ((rc = r->dops->begin(r->dst, err)) < 0)
 		goto out;

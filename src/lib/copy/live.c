@@ -107,15 +107,22 @@ static int make_plan(struct copy_live *cl, ferry_conn *dst, const struct ferry_c
 {
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
 	struct ferry_copy_opts o;
-	int rc;
+	char *table = NULL, **cols = NULL;
+	int rc, found = 0;
 
 	plan_release(&cl->plan);
 	ferry_catalog_free(cl->tcat);
 	cl->tcat = NULL;
 	if ((rc = ops->describe(dst, cl->schema, &cl->tcat, err)) < 0)
 		return rc;
-	/* a table that exists is loaded as --data-only loads it */
-	if (!data_only && ferry_catalog_find(cl->tcat, cat->tables[0].name))
+	/* a table that exists (by the name a copy gives it, exactly: points'
+	 * names differ by case) is loaded as --data-only loads it */
+	if ((rc = copy_live_names(cat, &table, &cols, err)) == 0)
+		found = ferry_catalog_find_exact(cl->tcat, table) != NULL;
+	copy_live_names_free(table, cols);
+	if (rc < 0)
+		return rc;
+	if (found)
 		data_only = 1;
 	ferry_copy_opts_init(&o);
 	o.schema = cl->schema;
@@ -174,6 +181,24 @@ int copy_live_open(ferry_conn *dst, const struct ferry_catalog *cat, const char 
 fail:
 	copy_live_close(cl);
 	return rc;
+}
+
+int copy_live_names(const struct ferry_catalog *cat, char **table, char ***cols,
+		    struct ferry_error *err)
+{
+	*table = NULL;
+	*cols = NULL;
+	if (cat->ntables != 1)
+		return ferry_error_set(err, FERRY_EINVAL, "the live layout has %zu tables, not one",
+				       cat->ntables);
+	if (plan_names(&cat->tables[0], table, cols) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+void copy_live_names_free(char *table, char **cols)
+{
+	plan_names_free(table, cols);
 }
 
 void copy_live_spec(const struct copy_live *cl, struct ferry_write_spec *spec)

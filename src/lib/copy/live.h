@@ -28,6 +28,12 @@ struct copy_live;
 int copy_live_open(ferry_conn *dst, const struct ferry_catalog *cat, const char *schema,
 		   int must_exist, struct copy_live **out, struct ferry_error *err);
 void copy_live_close(struct copy_live *cl);
+/* The names copy_live_open gives the table of cat and its columns, in the
+ * catalog's order (ALTERs that grow the table use them); *cols ends with
+ * NULL.  Freed by copy_live_names_free, also after a failure. */
+int copy_live_names(const struct ferry_catalog *cat, char **table, char ***cols,
+		    struct ferry_error *err);
+void copy_live_names_free(char *table, char **cols);
 /* Where to write a converted batch (valid while cl is). */
 void copy_live_spec(const struct copy_live *cl, struct ferry_write_spec *spec);
 

@@ -115,9 +115,10 @@ static int name_taken(char **names, size_t n, const char *s)
 	return 0;
 }
 
-/* Shorten name so it is unique among names[0..n). */
+/* Shorten name so it is unique among names[0..n); a new name is told
+ * in renames (when given) as "<what> '<shown>' -> '<new>'". */
 static char *unique_name(const char *name, char **names, size_t n,
-			 struct strv *renames, const char *what)
+			 struct strv *renames, const char *what, const char *shown)
 {
 	unsigned salt = 0;
 	char *s = shorten(name, 0);
@@ -126,9 +127,40 @@ static char *unique_name(const char *name, char **names, size_t n,
 		ferry_free(s);
 		s = shorten(name, ++salt);
 	}
-	if (s && strcmp(s, name))
-		plan_strv_pushf(renames, "%s '%s' -> '%s'", what, name, s);
+	if (s && renames && strcmp(s, name))
+		plan_strv_pushf(renames, "%s '%s' -> '%s'", what, shown, s);
 	return s;
+}
+
+/*
+ * The name a copy gives source column sc of table t, unique among the
+ * names the columns before it got (names[0..k)): its own, with a suffix
+ * when PostgreSQL keeps it for a system column (a sensor's xmin), cut to
+ * 63 bytes.  A copy into a table it makes uses it; --data-only, --truncate
+ * and verify look for it in the target, so they find what a copy made.
+ */
+static char *copy_col_name(const struct ferry_table *t, const struct ferry_column *sc,
+			   char **names, size_t k, struct strv *renames)
+{
+	struct ferry_buf rn = FERRY_BUF_INIT, shown = FERRY_BUF_INIT;
+	char *s = NULL;
+
+	if (ferry_buf_addf(&shown, "%s.%s", t->name, sc->name) < 0)
+		goto out;
+	if (!ferry_pg_system_column(sc->name)) {
+		s = unique_name(sc->name, names, k, renames, "column", shown.buf);
+		goto out;
+	}
+	if (ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX) < 0)
+		goto out;
+	s = unique_name(rn.buf, names, k, renames, "column", shown.buf);
+	if (s && renames && !strcmp(s, rn.buf))
+		plan_strv_pushf(renames, "column '%s' -> '%s' (a PostgreSQL system column's "
+				"name)", shown.buf, s);
+out:
+	ferry_buf_release(&rn);
+	ferry_buf_release(&shown);
+	return s;  /* NULL: out of memory */
 }
 
 int plan_quote_ident(struct ferry_buf *b, const char *name)
@@ -450,7 +482,6 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		      struct table_plan *tp, const struct ferry_table *target, int **kinds,
 		      struct ferry_error *err)
 {
-	int berr = 0;
 	const struct ferry_table *t = tp->src;
 	char **names = NULL;
 	int *scan = NULL;
@@ -481,29 +512,41 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		cp->typmod = -1;
 		cp->src_type = sc->type;
 		cp->json_made = sc->json_made;
+		names[k] = copy_col_name(t, sc, names, k, target ? NULL : &pl->renames);
+		if (!names[k]) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 		if (target) {
-			int tc = ferry_table_find_column(target, sc->name);
+			/* the name a copy gave it, else its own (a table the
+			 * user made with the source's names) */
+			int tc = ferry_table_find_column(target, names[k]);
+			size_t j;
 
-			if (tc < 0 && ferry_pg_system_column(sc->name)) {
-				/* the name a copy gave it (below) */
-				struct ferry_buf rn = FERRY_BUF_INIT;
-
-				berr |= ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
-				tc = ferry_table_find_column(target, rn.buf);
-				ferry_buf_release(&rn);
-				if (berr < 0) {
-					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-					goto out;
-				}
-			}
+			if (tc < 0 && strcmp(names[k], sc->name))
+				tc = ferry_table_find_column(target, sc->name);
 			if (tc < 0) {
 				rc = ferry_error_set(err, FERRY_ENOTFOUND,
 					"cannot load table '%s': target table '%s' has no column '%s'; "
 					"add it or leave the table out with --exclude",
-					t->name, target->name, sc->name);
+					t->name, target->name, names[k]);
 				goto out;
 			}
+			for (j = 0; j < k; j++)
+				if (!strcmp(tp->cols[j].dst_name, target->cols[tc].name)) {
+					rc = ferry_error_set(err, FERRY_EINVAL,
+						"cannot load table '%s': columns '%s' and '%s' both "
+						"map onto column '%s' of target table '%s'; rename one "
+						"in the target or leave the table out with --exclude",
+						t->name, tp->cols[j].src_name, sc->name,
+						target->cols[tc].name, target->name);
+					goto out;
+				}
 			cp->dst_name = ferry_strdup(target->cols[tc].name);
+			if (!cp->dst_name) {
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+				goto out;
+			}
 			if (target->cols[tc].type == FERRY_T_UNKNOWN) {
 				rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
 					"cannot load column '%s.%s': target type '%s' is not supported yet",
@@ -521,25 +564,9 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 				set_type(cp, target->cols[tc].type, ty == target->cols[tc].type ? tm : -1);
 			}
 			cp->notnull = target->cols[tc].notnull;
-		} else if (ferry_pg_system_column(sc->name)) {
-			/* PostgreSQL refuses a column named like one of its
-			 * system columns (a sensor's xmin): it gets a suffix, as
-			 * a tag or field named like a column ferry adds does */
-			struct ferry_buf rn = FERRY_BUF_INIT;
-
-			berr |= ferry_buf_addf(&rn, "%s%s", sc->name, SYSCOL_SUFFIX);
-			if (berr < 0) {
-				ferry_buf_release(&rn);
-				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-				goto out;
-			}
-			cp->dst_name = unique_name(rn.buf, names, k, &pl->renames, "column");
-			if (cp->dst_name && !strcmp(cp->dst_name, rn.buf))
-				plan_strv_pushf(&pl->renames, "column '%s.%s' -> '%s' (a PostgreSQL "
-					   "system column's name)", t->name, sc->name, cp->dst_name);
-			ferry_buf_release(&rn);
-		} else {
-			cp->dst_name = unique_name(sc->name, names, k, &pl->renames, "column");
+		} else if (!(cp->dst_name = ferry_strdup(names[k]))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
 		}
 		if (!target) {
 			if (sc->type != FERRY_T_UNKNOWN)  /* a typed source says what it holds */
@@ -552,11 +579,6 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 			cp->notnull = sc->notnull || (int)i == t->rowid_alias ||
 				      (t->without_rowid && sc->pk_pos > 0);
 		}
-		if (!cp->dst_name) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-		names[k] = cp->dst_name;
 		if ((cast = cast_for(o, t->name, sc->name)) != NULL) {
 			int ty;
 			int32_t tm;
@@ -573,9 +595,40 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		scan = NULL;
 	}
 out:
+	for (i = 0; names && i < nvis; i++)
+		ferry_free(names[i]);
 	ferry_free(names);
 	ferry_free(scan);
 	return rc;
+}
+
+int plan_names(const struct ferry_table *t, char **table, char ***cols)
+{
+	char **names = ferry_calloc(t->ncols + 1, sizeof(char *));
+	size_t i, k = 0;
+
+	*table = NULL;
+	*cols = names;
+	if (!names || !(*table = shorten(t->name, 0)))
+		return FERRY_ENOMEM;
+	for (i = 0; i < t->ncols; i++) {
+		if (t->cols[i].hidden)
+			continue;
+		if (!(names[k] = copy_col_name(t, &t->cols[i], names, k, NULL)))
+			return FERRY_ENOMEM;
+		k++;
+	}
+	return 0;
+}
+
+void plan_names_free(char *table, char **cols)
+{
+	size_t i;
+
+	for (i = 0; cols && cols[i]; i++)
+		ferry_free(cols[i]);
+	ferry_free(cols);
+	ferry_free(table);
 }
 
 /* Defaults and identity, once the pre-scan has made the types final. */
@@ -699,14 +752,16 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 		    plan_glob_match(o->exclude, t->name))
 			continue;
 		tp->src = t;
-		tp->dst_name = unique_name(t->name, names, pl->ntables, &pl->renames, "table");
+		tp->dst_name = unique_name(t->name, names, pl->ntables, &pl->renames, "table",
+					   t->name);
 		if (!tp->dst_name) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			break;
 		}
 		names[pl->ntables] = tp->dst_name;
 		if (tcat)
-			target = ferry_catalog_find(tcat, tp->dst_name);
+			target = scat->exact_names ? ferry_catalog_find_exact(tcat, tp->dst_name)
+						   : ferry_catalog_find(tcat, tp->dst_name);
 		tp->exists = target != NULL;
 		if (o->data_only && !target) {
 			rc = ferry_error_set(err, FERRY_ENOTFOUND,

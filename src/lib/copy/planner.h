@@ -46,6 +46,12 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 	       const struct ferry_catalog *scat, const struct ferry_catalog *tcat,
 	       struct ferry_error *err);
 void plan_release(struct plan *pl);
+/* The names a copy into tables it makes gives t (alone in its catalog)
+ * and its columns that are not hidden, in order: cut to PostgreSQL's 63
+ * bytes, a system column's name suffixed.  *cols ends with NULL; both are
+ * freed by plan_names_free, also after a failure (FERRY_ENOMEM). */
+int plan_names(const struct ferry_table *t, char **table, char ***cols);
+void plan_names_free(char *table, char **cols);
 const struct table_plan *plan_find(const struct plan *pl, const char *src_name);
 int plan_parse_type_sql(const char *t, int *type, int32_t *typmod);
 /* cp's source default d as PostgreSQL SQL (plan_default.c); NULL when it

@@ -192,14 +192,24 @@ int ferry_fk_add_column(struct ferry_fk *fk, char *from, char *to)
 	return 0;
 }
 
-struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
-				       const char *name)
+struct ferry_table *ferry_catalog_find_exact(const struct ferry_catalog *c, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < c->ntables; i++)
 		if (!strcmp(c->tables[i].name, name))
 			return &c->tables[i];
+	return NULL;
+}
+
+struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
+				       const char *name)
+{
+	struct ferry_table *t = ferry_catalog_find_exact(c, name);
+	size_t i;
+
+	if (t)
+		return t;
 	for (i = 0; i < c->ntables; i++)
 		if (!strcasecmp(c->tables[i].name, name))
 			return &c->tables[i];

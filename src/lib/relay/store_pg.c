@@ -585,14 +585,16 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 	struct ferry_buf q = FERRY_BUF_INIT, sql = FERRY_BUF_INIT;
 	struct pk_ctx pk;
 	const struct ferry_table *ft;
+	char *tname = NULL, **cn = NULL;  /* the names copy gives them */
 	int rc, txn = 0, tags = 0, berr = 0;
 
 	memset(&pk, 0, sizeof(pk));
-	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0)
+	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
+	    (rc = copy_live_names(cat, &tname, &cn, err)) < 0)
 		goto out;
 	ft = &cat->tables[0];
 	berr |= ferry_buf_addstr(&q, "public.");
-	berr |= s->ops->quote_ident(ft->name, &q);
+	berr |= s->ops->quote_ident(tname, &q);
 	if (berr < 0 || ferry_buf_error(&q)) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -620,14 +622,14 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 
 		ferry_buf_clear(&sql);
 		berr |= ferry_buf_addf(&sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", q.buf);
-		berr |= s->ops->quote_ident(c->name, &sql);
+		berr |= s->ops->quote_ident(cn[k], &sql);
 		berr |= ferry_buf_addf(&sql, " %s", ferry_type_name(c->type));
 		if (is_tag(c)) {
 			/* old rows lack the tag: '' as copy gives a point without
 			 * it; and so does a relay that does not know the tag yet */
 			berr |= ferry_buf_addstr(&sql, " NOT NULL DEFAULT ''; ALTER TABLE ");
 			berr |= ferry_buf_addf(&sql, "%s ALTER COLUMN ", q.buf);
-			berr |= s->ops->quote_ident(c->name, &sql);
+			berr |= s->ops->quote_ident(cn[k], &sql);
 			berr |= ferry_buf_addstr(&sql, " SET DEFAULT ''");
 			tags = 1;
 		}
@@ -643,7 +645,7 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 	if (!pk.ncols) {
 		rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has no primary key: the wide "
 				     "layout merges the points of a key into its row; add the key "
-				     "(time, tags) or give the relay another table", ft->name);
+				     "(time, tags) or give the relay another table", tname);
 		goto out;
 	}
 	/* a new tag is part of the key: the key is made again with it (one
@@ -652,7 +654,7 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 	for (k = 0; tags && k < n && k < ft->ncols; k++) {
 		size_t at = 0;
 
-		if (!is_tag(&ft->cols[k]) || pk_has(&pk, ft->cols[k].name))
+		if (!is_tag(&ft->cols[k]) || pk_has(&pk, cn[k]))
 			continue;
 		if (!sql.len) {
 			berr |= ferry_buf_addf(&sql, "ALTER TABLE %s DROP CONSTRAINT ", q.buf);
@@ -666,7 +668,7 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 				at += strlen(pk.cols.buf + at) + 1;
 			}
 		}
-		berr |= s->ops->quote_ident(ft->cols[k].name, &sql);
+		berr |= s->ops->quote_ident(cn[k], &sql);
 		berr |= ferry_buf_addstr(&sql, ", ");
 	}
 	if (sql.len) {
@@ -705,6 +707,7 @@ out:
 		ferry_error_prefix(err, "cannot make table '%s' for --layout wide",
 				   tm_live_table_at(s->live, ti));
 	copy_live_close(plan);
+	copy_live_names_free(tname, cn);
 	ferry_catalog_free(cat);
 	ferry_buf_release(&q);
 	ferry_buf_release(&sql);
@@ -1043,6 +1046,12 @@ static int seen_mark(struct relay_pg *s, const struct relay_rec *recs, size_t n,
 	size_t r, i;
 	int rc;
 
+	/* the wide layout merges a point into its key's row: a retried batch
+	 * written again changes nothing, and the same bytes written after
+	 * another value of the point are the point's new value (v=1, v=2,
+	 * v=1 leaves InfluxDB at 1), not a retry to leave out */
+	if (s->wide)
+		return 0;
 	ferry_buf_clear(&s->seen);
 	for (r = 0; r < n; r++) {
 		char h[33], id[33 + 33];

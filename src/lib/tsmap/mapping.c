@@ -770,6 +770,7 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 
 	if (!cat)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	cat->exact_names = 1;  /* measurements differ by case */
 	for (i = 0; i < l->n && rc == 0; i++) {
 		const struct tm_table *t = &l->t[i];
 		struct ferry_table *ft = ferry_catalog_add_table(cat);

@@ -112,10 +112,10 @@ def() { q "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef d JOIN pg_attribut
 assert_eq "literal default" "$(def events small)" 0
 assert_eq "string default" "$(def events label)" "'none'::character varying"
 assert_eq "boolean default from 1" "$(def events flag)" true
-assert_contains "CURRENT_TIMESTAMP default" "$(def events at)" CURRENT_TIMESTAMP
+assert_eq "CURRENT_TIMESTAMP default: UTC's wall clock (timestamp without time zone)" "$(def events at)" "(now() AT TIME ZONE 'UTC'::text)"
 assert_contains "strftime('%s','now') default" "$(def events created_epoch)" "EXTRACT(epoch FROM now())"
 assert_contains "datetime('now') into text default" "$(def events created_text)" "to_char"
-assert_eq "date('now') default" "$(def events made)" CURRENT_DATE
+assert_eq "date('now') default: UTC's date" "$(def events made)" "((now() AT TIME ZONE 'UTC'::text))::date"
 assert_eq "untranslatable default dropped" "$(def events odd_default)" ""
 assert_contains "dropped default reported" "$T_OUT" "default of 'events.odd_default' (random()) cannot be translated"
 
@@ -269,4 +269,44 @@ for t in w20 k20 w140 k140; do
 	want=$(sqlite3 "$T/wide.db" "SELECT id$sel FROM $t ORDER BY id")
 	assert_eq "wide tables: $t's 7 rows" "$(pg_q "$url5" "SELECT id::text$psel FROM $t ORDER BY id")" "$want"
 done
+# defaults as SQLite stores them: a hex integer, a real past a double's
+# range, a real in an integer column (no faithful default: dropped, told);
+# CURRENT_TIMESTAMP / CURRENT_DATE / CURRENT_TIME are UTC in SQLite, so in
+# PostgreSQL too, whatever the session's time zone
+sqlite3 defs.db "CREATE TABLE defs (id INTEGER PRIMARY KEY, h INTEGER DEFAULT 0x10,
+	hn INTEGER DEFAULT -0x10, f REAL DEFAULT 1e400, i INT DEFAULT 1.5, j INT DEFAULT 2.0,
+	ts DATETIME DEFAULT CURRENT_TIMESTAMP, d DATE DEFAULT CURRENT_DATE,
+	t TEXT DEFAULT 0x1F, n NUMERIC DEFAULT 0x1F,
+	s STRING, tm TIME, ok MONEY);
+	INSERT INTO defs (id, i, ts, d, s, tm, ok) VALUES
+		(1, 1, '2024-01-01 10:00:00', '2024-01-01', 'abc', '10:30:00', 5),
+		(2, 2, '2024-01-02 10:00:00', '2024-01-02', 12, '11:00', 7.5);"
+url6=$(new_db copy_shapes_defs)
+t_run "$FERRY" copy --progress none "sqlite://$T/defs.db" "$url6"
+assert_eq "defaults and NUMERIC-affinity types: exit code" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || { echo "$T_OUT"; echo "$T_ERR"; }
+copy_out=$T_OUT
+t_run "$FERRY" verify -q "sqlite://$T/defs.db" "$url6"
+assert_eq "defaults and NUMERIC-affinity types: verify equal" "$T_RC" 0
+dq() { pg_q "$url6" "$1"; }
+ddef() { dq "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid=d.adrelid AND a.attnum=d.adnum WHERE d.adrelid='defs'::regclass AND a.attname='$1'"; }
+assert_eq "DEFAULT 0x10 is 16" "$(ddef h)" 16
+assert_eq "DEFAULT -0x10 is -16" "$(ddef hn)" "'-16'::integer"
+assert_eq "REAL DEFAULT 1e400 is Infinity" "$(ddef f)" "'Infinity'::double precision"
+assert_eq "INT DEFAULT 1.5: none (PostgreSQL would round it)" "$(ddef i)" ""
+assert_contains "INT DEFAULT 1.5: told" "$copy_out" "default of 'defs.i' (1.5) cannot be translated"
+assert_eq "INT DEFAULT 2.0 is 2" "$(ddef j)" 2
+assert_eq "TEXT DEFAULT 0x1F is '31'" "$(ddef t)" "'31'::text"
+assert_eq "NUMERIC DEFAULT 0x1F is 31" "$(ddef n)" 31
+got=$(PGTZ=Asia/Tokyo psql -XAtq -d "$url6" -c "INSERT INTO defs (id) VALUES (3);
+	SELECT h, f, abs(extract(epoch FROM ts - (now() AT TIME ZONE 'UTC'))) < 600,
+		d = (now() AT TIME ZONE 'UTC')::date FROM defs WHERE id = 3")
+assert_eq "a row of defaults, in a session at UTC+9: 16, Infinity, UTC's time and date" "$got" "16|Infinity|t|t"
+# type names SQLite gives NUMERIC affinity hold text where a value is no number
+assert_eq "STRING holding text -> text" "$(dq "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'defs'::regclass AND attname = 's'")" text
+assert_eq "TIME holding text -> text" "$(dq "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'defs'::regclass AND attname = 'tm'")" text
+assert_eq "MONEY holding numbers -> numeric" "$(dq "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'defs'::regclass AND attname = 'ok'")" numeric
+assert_eq "every value kept" "$(dq "SELECT string_agg(s || '/' || tm || '/' || ok, ' ' ORDER BY id) FROM defs WHERE id < 3")" "abc/10:30:00/5 12/11:00/7.5"
+assert_contains "the type change is told" "$copy_out" "column 'defs.s' is declared STRING, which SQLite stores as a number when the value is one, but 1 of its 2 values are not: copied as text"
+assert_not_contains "no rejects" "$copy_out" "rows rejected"
 t_done

@@ -50,6 +50,23 @@ assert_eq "the good lines in PostgreSQL" \
 	"$(pg_q "$PGURL" "SELECT string_agg(numeric_value::text, ',' ORDER BY time) FROM telemetry_data WHERE measurement = 'bigm'")" "1,3"
 assert_contains "and in InfluxDB" "$(ifx_q "SELECT count(level) FROM bigm")" ',2]'
 
+# dual: a field type conflict only InfluxDB can find: influxd's partial
+# write, worded once (it was "partial write: partial write: ... dropped=1
+# dropped=1"); and a field given twice, which influxd takes as its last value
+printf 'cf,entity_id=a level=1 %s000021000\n' "$now" >"$T/cf1.lp"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" --data-binary @"$T/cf1.lp")
+assert_eq "a float field: 204" "$code" 204
+printf 'cf,entity_id=a level="s" %s000022000\ncf,entity_id=a level=2,level=5 %s000023000\n' "$now" "$now" >"$T/cf2.lp"
+code=$(curl -sS -o "$T/cf2.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant" --data-binary @"$T/cf2.lp")
+assert_eq "then a string for it, and a field given twice: 400" "$code" 400
+assert_contains "influxd's partial write" "$(cat "$T/cf2.out")" 'partial write: field type conflict: input field \"level\" on measurement \"cf\" is type string, already exists as type float dropped=1"}'
+assert_not_contains "worded once" "$(cat "$T/cf2.out")" "partial write: partial write"
+check "spool drained" relay_drained
+assert_eq "PostgreSQL: the first value and the last of the field given twice" \
+	"$(pg_q "$PGURL" "SELECT string_agg(numeric_value::text, ',' ORDER BY time) FROM telemetry_data WHERE measurement = 'cf'")" "1,5"
+assert_contains "InfluxDB: the same" "$(ifx_q "SELECT level FROM cf")" ',1],["'
+assert_contains "InfluxDB: the last value" "$(ifx_q "SELECT level FROM cf")" ',5]]'
+
 # ---- by hand to new-primary: PostgreSQL first, InfluxDB through the spool
 t_run "$FERRY" cutover set-phase new-primary --db "$PGURL"
 assert_eq "set-phase new-primary" "$T_RC" 0

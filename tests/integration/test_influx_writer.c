@@ -236,11 +236,11 @@ static void test_refused_lines(void **state)
 	{
 		/* in body order, each with influxd's own reason for that line */
 		const char *a = strstr(r.b.buf, "1|cpu,host=u1 v=\"text\" 1700000002000000001|"
-				       "partial write: field type conflict: input field \"v\" on "
+				       "field type conflict: input field \"v\" on "
 				       "measurement \"cpu\" is type string, already exists as type float");
 		const char *b = strstr(r.b.buf, "2|cpu,host=u2 v= 1700000003000000001|");
-		const char *c = strstr(r.b.buf, "3|cpu,host=u3 v=true 1700000004000000000|partial "
-				       "write: field type conflict: input field \"v\" on measurement "
+		const char *c = strstr(r.b.buf, "3|cpu,host=u3 v=true 1700000004000000000|"
+				       "field type conflict: input field \"v\" on measurement "
 				       "\"cpu\" is type boolean");
 
 		if (!a || !b || !c || !(a < b && b < c))
@@ -282,9 +282,9 @@ static void test_refused_lines(void **state)
 			1700000300 + i), 0);
 	assert_int_equal(wr(w, NULL, NULL, body.buf, NULL, 0, &r, &err), 0);
 	assert_int_equal(r.n, 2);
-	if (!strstr(r.b.buf, "3|cpu,host=k v=\"s3\" 1700000303|partial write: field type "
+	if (!strstr(r.b.buf, "3|cpu,host=k v=\"s3\" 1700000303|field type "
 		    "conflict: input field \"v\" on measurement \"cpu\" is type string") ||
-	    !strstr(r.b.buf, "20|mem,host=k x=20.5 1700000320|partial write: field type "
+	    !strstr(r.b.buf, "20|mem,host=k x=20.5 1700000320|field type "
 		    "conflict: input field \"x\" on measurement \"mem\" is type float"))
 		fail_msg("refused:\n%s", r.b.buf);
 	q1_has(w, db, "SELECT count(v) FROM cpu WHERE host='k'", ",30]");
@@ -478,8 +478,8 @@ static void test_v2_write(void **state)
 		fail_msg("write: %s", err.msg);
 	assert_int_equal(r.n, 2);
 	if (!strstr(r.b.buf, "0|cpu,host=b v=\"str\" 1700000001000000001|failure writing points "
-		    "to database: partial write: field type conflict: input field \"v\" on "
-		    "measurement \"cpu\" is type string, already exists as type float dropped=1\n") ||
+		    "to database: field type conflict: input field \"v\" on "
+		    "measurement \"cpu\" is type string, already exists as type float\n") ||
 	    !strstr(r.b.buf, "1|cpu,host=c v=abc 1700000001000000002|unable to parse "
 		    "'cpu,host=c v=abc 1700000001000000002': invalid number\n"))
 		fail_msg("refused:\n%s", r.b.buf);

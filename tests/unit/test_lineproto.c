@@ -132,7 +132,14 @@ static const struct pcase cases[] = {
 	{ "cpu v=", FERRY_EREJECT, "missing field value for field 'v'" },
 	{ "cpu v=1,", FERRY_EREJECT, "missing field key" },
 	{ "cpu v=1,w=", FERRY_EREJECT, "missing field value for field 'w'" },
-	{ "cpu v=1,v=2", FERRY_EREJECT, "duplicate field 'v'" },
+	/* a field given twice: the last value, as InfluxDB keeps it; of two
+	 * types, refused as InfluxDB refuses it */
+	{ "cpu v=1,w=2i,v=3 7", LP_POINT, "cpu w:i=2,v:f=3 @7" },
+	{ "cpu v=1,v=2,v=3,w=4,w=5", LP_POINT, "cpu v:f=3,w:f=5" },
+	{ "cpu v=1i,v=2", FERRY_EREJECT, "field 'v' is given twice, as integer and as float: "
+	  "InfluxDB keeps the last value of a field given twice, of one type" },
+	{ "cpu v=\"a\",w=1,v=t", FERRY_EREJECT, "field 'v' is given twice, as string and as "
+	  "boolean: InfluxDB keeps the last value of a field given twice, of one type" },
 	{ "cpu v=\"abc", FERRY_EREJECT, "unterminated string for field 'v'" },
 	{ "cpu v=\"abc\\\"", FERRY_EREJECT, "unterminated string for field 'v'" },
 	{ "cpu v=\"abc\"x", FERRY_EREJECT, "invalid field value '\"abc\"x' for field 'v'" },
@@ -225,9 +232,19 @@ static void wide_lines(void **state)
 	assert_int_equal(pt.ntags, 300);
 	assert_int_equal(pt.nfields, 5000);
 	assert_int_equal(pt.fields[4999].v.i, 4999);
+	/* a field given again: its last value, in the line's order */
+	assert_int_equal(ferry_buf_addstr(&b, ",f1234=7i,f0=8i,f1234=9i"), 0);
+	assert_int_equal(lp_parse_line(b.buf, b.len, &pt, &s, &why), LP_POINT);
+	assert_int_equal(pt.nfields, 5000);
+	assert_int_equal(pt.fields[4997].v.i, 4999);
+	assert_memory_equal(pt.fields[4998].key.p, "f0", 2);
+	assert_int_equal(pt.fields[4998].v.i, 8);
+	assert_memory_equal(pt.fields[4999].key.p, "f1234", 5);
+	assert_int_equal(pt.fields[4999].v.i, 9);
 	assert_int_equal(ferry_buf_addstr(&b, ",f1234=1"), 0);
 	assert_int_equal(lp_parse_line(b.buf, b.len, &pt, &s, &why), FERRY_EREJECT);
-	assert_string_equal(why, "duplicate field 'f1234'");
+	assert_string_equal(why, "field 'f1234' is given twice, as integer and as float: "
+			    "InfluxDB keeps the last value of a field given twice, of one type");
 	ferry_buf_release(&b);
 	lp_scratch_release(&s);
 }

@@ -332,7 +332,7 @@ static void random_record(struct ferry_buf *b, unsigned *seed, int64_t ts)
 	if (kind == 2) {
 		static const char *const bad[] = {
 			"cpu\n", "cpu v=\n", ",t=1 v=1 1\n", "cpu v=1 12x\n",
-			"cpu v=\"open\n", "cpu v=1i,v=2i 3\n", "cpu v=1\n",
+			"cpu v=\"open\n", "cpu v=1i,v=2 3\n", "cpu v=1\n",
 			"cpu v=NaN 1\n", "cpu v=\"x\"y 1\n",
 		};
 

@@ -114,7 +114,7 @@ static const char *const bad_lines[] = {
 	"ok,k\xed\xa0\x80=1 v=1 8",
 	"ok f\xc0\xaf=1 9",
 	"ok,t=\"\xe2\x82\xac\" v=\"\xe2\x82\" 12",
-	"ok v=1i,v=2i 3",
+	"ok v=1i,v=2 3",
 	"ok v=12x 4",
 	"ok v=1 12abc",
 	",t=1 v=1 5",

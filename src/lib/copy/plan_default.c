@@ -4,6 +4,9 @@
  * has no faithful translation (the column then gets none, and a warning).
  */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +27,6 @@ static void squeeze(const char *s, char *out, size_t n)
 	out[k] = '\0';
 }
 
-static int is_number(const char *s)
-{
-	char *end;
-
-	if (!*s)
-		return 0;
-	strtod(s, &end);
-	return *end == '\0';
-}
-
 /* The text built in b, or NULL (b released, as for out of memory) when
  * an add to it failed (berr < 0): never a text cut short. */
 static char *whole(struct ferry_buf *b, int berr)
@@ -43,6 +36,104 @@ static char *whole(struct ferry_buf *b, int berr)
 		return NULL;
 	}
 	return ferry_buf_detach(b, NULL);
+}
+
+enum { NUM_NO, NUM_INT, NUM_REAL, NUM_HEX };
+
+/* What SQLite takes as a numeric literal: decimal digits with an optional
+ * sign, fraction and exponent, or a hexadecimal integer (0x10).  strtod()
+ * alone also takes inf, nan and hex floats, which PostgreSQL does not. */
+static int num_kind(const char *s)
+{
+	const char *p = s + (*s == '+' || *s == '-');
+	int digits = 0, real = 0;
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		size_t n = strlen(p + 2);
+
+		return n && n <= 16 && strspn(p + 2, "0123456789abcdefABCDEF") == n ? NUM_HEX
+										     : NUM_NO;
+	}
+	for (; isdigit((unsigned char)*p); p++)
+		digits++;
+	if (*p == '.')
+		for (real = 1, p++; isdigit((unsigned char)*p); p++)
+			digits++;
+	if (!digits)
+		return NUM_NO;
+	if (*p == 'e' || *p == 'E') {
+		real = 1;
+		p += 1 + (p[1] == '+' || p[1] == '-');
+		if (!isdigit((unsigned char)*p))
+			return NUM_NO;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return *p ? NUM_NO : real ? NUM_REAL : NUM_INT;
+}
+
+/*
+ * Numeric literal lit (kind k) as a default of a column of cp->type, the
+ * value SQLite would store: a hex integer in decimal (SQLite reads 0x10
+ * as 16; PostgreSQL 15 refuses the form), a real that overflows a double
+ * as Infinity (SQLite's 1e400); NULL when the column cannot hold it as
+ * SQLite does (1.5 in an integer column stays 1.5 there, PostgreSQL would
+ * round it).
+ */
+static char *num_default(const struct col_plan *cp, const char *lit, int k)
+{
+	char out[64];
+	int is_int = cp->type == FERRY_T_INT64 || cp->type == FERRY_T_INT32 ||
+		     cp->type == FERRY_T_INT16;
+
+	if (k == NUM_HEX) {
+		int neg = lit[0] == '-';
+		uint64_t u = strtoull(lit + (lit[0] == '+' || neg) + 2, NULL, 16);
+		int64_t v = (int64_t)u;  /* 64-bit two's complement, as SQLite */
+
+		if (neg && v == INT64_MIN)
+			return NULL;
+		snprintf(out, sizeof(out), "%lld", (long long)(neg ? -v : v));
+	} else if (k == NUM_INT && (is_int || cp->type == FERRY_T_BOOL)) {
+		char *end;
+
+		errno = 0;
+		(void)strtoll(lit, &end, 10);
+		if (errno)   /* SQLite makes it a real */
+			return NULL;
+		snprintf(out, sizeof(out), "%s", lit);
+	} else {
+		double d = strtod(lit, NULL);
+
+		if (is_int) {
+			if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) ||
+			    d != (double)(int64_t)d)
+				return NULL;
+			snprintf(out, sizeof(out), "%lld", (long long)(int64_t)d);
+		} else if (isinf(d)) {
+			return cp->type == FERRY_T_FLOAT64
+				       ? ferry_strdup(d > 0 ? "'Infinity'::double precision"
+							    : "'-Infinity'::double precision")
+				       : NULL;
+		} else if (cp->type == FERRY_T_FLOAT64 || cp->type == FERRY_T_NUMERIC) {
+			return ferry_strdup(lit);
+		} else {
+			snprintf(out, sizeof(out), "%.17g", d);
+		}
+	}
+	if (cp->type == FERRY_T_BOOL)
+		return !strcmp(out, "0") || !strcmp(out, "1") ?
+		       ferry_strdup(out[0] == '1' ? "true" : "false") : NULL;
+	if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON || cp->type == FERRY_T_JSONB) {
+		struct ferry_buf q = FERRY_BUF_INIT;
+
+		return whole(&q, plan_quote_literal(&q, k == NUM_HEX ? out : lit));
+	}
+	if (cp->type == FERRY_T_BYTES || cp->type == FERRY_T_TIMESTAMP ||
+	    cp->type == FERRY_T_TIMESTAMPTZ || cp->type == FERRY_T_DATE ||
+	    cp->type == FERRY_T_UUID || cp->type == FERRY_T_TIME)
+		return NULL;
+	return ferry_strdup(out);
 }
 
 /* strftime format to to_char format, or NULL when a directive has no
@@ -82,6 +173,18 @@ static char *strftime_to_char(const char *fmt)
 	return whole(&b, berr);
 }
 
+/* SQLite's CURRENT_TIMESTAMP, CURRENT_DATE and CURRENT_TIME are UTC: a
+ * column without a time zone gets UTC's wall clock, not the session's. */
+static const char *utc_now(int type)
+{
+	switch (type) {
+	case FERRY_T_TIMESTAMPTZ: return "CURRENT_TIMESTAMP";
+	case FERRY_T_DATE: return "((now() AT TIME ZONE 'UTC')::date)";
+	case FERRY_T_TIME: return "((now() AT TIME ZONE 'UTC')::time(0))";
+	default: return "(now() AT TIME ZONE 'UTC')";
+	}
+}
+
 /* Translate a SQLite default for a column of type cp->type; NULL when it
  * cannot be (the caller warns and drops it). */
 char *plan_translate_default(const struct col_plan *cp, const char *d)
@@ -103,8 +206,7 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 	if (!strcmp(sq, "current_timestamp") || !strcmp(sq, "datetime('now')") ||
 	    !strcmp(sq, "datetime(\"now\")")) {
 		if (is_time || cp->type == FERRY_T_DATE)
-			return ferry_strdup(cp->type == FERRY_T_DATE ? "CURRENT_DATE"
-								     : "CURRENT_TIMESTAMP");
+			return ferry_strdup(utc_now(cp->type));
 		if (cp->type == FERRY_T_TEXT)
 			return ferry_strdup("to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')");
 		return NULL;
@@ -113,13 +215,14 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 		return ferry_strdup("LOCALTIMESTAMP");
 	if (!strcmp(sq, "current_date") || !strcmp(sq, "date('now')")) {
 		if (cp->type == FERRY_T_DATE || is_time)
-			return ferry_strdup("CURRENT_DATE");
+			return ferry_strdup(cp->type == FERRY_T_TIMESTAMPTZ ?
+					    "date_trunc('day', now(), 'UTC')" : utc_now(FERRY_T_DATE));
 		if (cp->type == FERRY_T_TEXT)
 			return ferry_strdup("to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
 		return NULL;
 	}
 	if (!strcmp(sq, "current_time"))
-		return cp->type == FERRY_T_TIME ? ferry_strdup("LOCALTIME") :
+		return cp->type == FERRY_T_TIME ? ferry_strdup(utc_now(FERRY_T_TIME)) :
 		       cp->type == FERRY_T_TEXT ?
 		       ferry_strdup("to_char(now() AT TIME ZONE 'UTC', 'HH24:MI:SS')") : NULL;
 	if (!strcmp(sq, "strftime('%s','now')")) {
@@ -148,7 +251,7 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 		memcpy(fmt, q1 + 1, (size_t)(q2 - q1 - 1));
 		fmt[q2 - q1 - 1] = '\0';
 		if (is_time)
-			return ferry_strdup("CURRENT_TIMESTAMP");
+			return ferry_strdup(utc_now(cp->type));
 		if (cp->type != FERRY_T_TEXT || !(tc = strftime_to_char(fmt)))
 			return NULL;
 		berr |= ferry_buf_addstr(&b, "to_char(now() AT TIME ZONE 'UTC', ");
@@ -170,22 +273,8 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 			return NULL;
 		memcpy(lit, v, n);
 		lit[n] = '\0';
-		if (is_number(lit)) {
-			if (cp->type == FERRY_T_BOOL) {
-				if (!strcmp(lit, "0") || !strcmp(lit, "1"))
-					return ferry_strdup(lit[0] == '1' ? "true" : "false");
-				return NULL;
-			}
-			if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON ||
-			    cp->type == FERRY_T_JSONB) {
-				berr |= plan_quote_literal(&b, lit);
-				return whole(&b, berr);
-			}
-			if (cp->type == FERRY_T_BYTES || is_time || cp->type == FERRY_T_DATE ||
-			    cp->type == FERRY_T_UUID)
-				return NULL;
-			return ferry_strdup(lit);
-		}
+		if (num_kind(lit) != NUM_NO)
+			return num_default(cp, lit, num_kind(lit));
 		if (!strcasecmp(lit, "true") || !strcasecmp(lit, "false"))
 			return cp->type == FERRY_T_BOOL ? ferry_strdup(lit) :
 			       (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_INT32 ||
@@ -214,9 +303,11 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 				return NULL;
 			if (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_FLOAT64 ||
 			    cp->type == FERRY_T_NUMERIC) {
-				if (!is_number(inner))
-					return NULL;
-				return ferry_strdup(inner);
+				/* SQLite's affinity makes '12' a number, not '0x10' */
+				int nk = num_kind(inner);
+
+				return nk == NUM_INT || nk == NUM_REAL ? num_default(cp, inner, nk)
+								       : NULL;
 			}
 			if (cp->type == FERRY_T_BYTES)
 				return NULL;

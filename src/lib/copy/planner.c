@@ -367,7 +367,11 @@ static void map_decl(struct col_plan *cp, const char *decl, int *scan)
 		set_type(cp, FERRY_T_NUMERIC, np == 2 ? (p << 16 | (s >= 0 && s <= p ? s : 0))
 							: p << 16);
 	} else {
+		/* NUMERIC affinity: a value that does not look like a number
+		 * stays text in SQLite (STRING, TIME, ENUM, MONEY...) */
 		set_type(cp, FERRY_T_NUMERIC, -1);
+		if (!has_word(decl, "NUMERIC") && !has_word(decl, "DECIMAL"))
+			*scan = SCAN_NUMERIC;
 	}
 }
 

@@ -71,7 +71,8 @@ enum {
 	SCAN_BOOL,
 	SCAN_VARCHAR,
 	SCAN_UUID,
-	SCAN_UNTYPED
+	SCAN_UNTYPED,
+	SCAN_NUMERIC    /* a type name SQLite gives NUMERIC affinity (STRING, TIME) */
 };
 
 /* One table's pre-scan: kinds[i] is the SCAN_* of column i of tp. */

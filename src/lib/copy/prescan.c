@@ -98,6 +98,12 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
 					sc->blob_utf8_bad = 1;
 				break;
+			case SCAN_NUMERIC:
+				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
+					sc->blob_utf8_bad = 1;
+				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB)
+					sc->bad++;
+				break;
 			}
 		}
 	}
@@ -172,6 +178,23 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 			type_from_classes(cp, sc);
 		else
 			plan_col_type(cp, FERRY_T_TEXT, -1);
+		break;
+	case SCAN_NUMERIC:
+		if (sc->bad) {
+			const char *decl = "";
+			size_t i;
+
+			for (i = 0; i < tp->src->ncols; i++)
+				if (!strcmp(tp->src->cols[i].name, cp->src_name) &&
+				    tp->src->cols[i].decl_type)
+					decl = tp->src->cols[i].decl_type;
+			type_from_classes(cp, sc);
+			plan_strv_pushf(&pl->warnings,
+				"column '%s.%s' is declared %s, which SQLite stores as a number when "
+				"the value is one, but %lld of its %lld values are not: copied as %s",
+				tp->src->name, cp->src_name, decl, (long long)sc->bad,
+				(long long)sc->nonnull, cp->type_sql);
+		}
 		break;
 	}
 }

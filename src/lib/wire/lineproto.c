@@ -397,6 +397,72 @@ static const struct lp_str *find_dup(const void *base, size_t stride, size_t n,
 #undef KEY
 }
 
+static int cmp_key_at(const void *x, const void *y)
+{
+	const struct lp_str *a = *(const struct lp_str *const *)x;
+	const struct lp_str *b = *(const struct lp_str *const *)y;
+	int c = cmp_key(x, y);
+
+	return c ? c : (a > b) - (a < b);  /* then in the line's order */
+}
+
+static const char *ftype_word(enum lp_ftype t)
+{
+	switch (t) {
+	case LP_FLOAT: return "float";
+	case LP_INT: return "integer";
+	case LP_UINT: return "unsigned";
+	case LP_STRING: return "string";
+	case LP_BOOL: return "boolean";
+	default: return "non-finite";
+	}
+}
+
+/*
+ * A field key given more than once in a point: InfluxDB keeps the last
+ * value (v=1,v=2 is v=2) and refuses the point when two of them differ in
+ * type.  Keeps each key's last field, in place (a non-finite value that
+ * was dropped counts as one of its type); the first pair of types that
+ * differ is *bad (with *was, the earlier one's type), else NULL.
+ */
+static int last_fields(struct lp_scratch *s, size_t *nfields, const struct lp_field **bad,
+		       enum lp_ftype *was)
+{
+	struct lp_field *f = s->fields;
+	size_t n = *nfields, i, j, k;
+
+	*bad = NULL;
+	if (FERRY_GROW(s->idx, s->idxcap, n) < 0)
+		return FERRY_ENOMEM;
+	for (i = 0; i < n; i++)
+		s->idx[i] = &f[i].key;
+	qsort(s->idx, n, sizeof(*s->idx), cmp_key_at);
+	for (i = 0; i < n; i = j) {
+		const struct lp_field *last;
+
+		for (j = i + 1; j < n && str_eq(s->idx[j], s->idx[i]); j++)
+			;
+		last = (const struct lp_field *)(const void *)s->idx[j - 1];
+		for (k = i; k + 1 < j; k++) {
+			struct lp_field *e = (struct lp_field *)(void *)s->idx[k];
+
+			if (e->type != last->type && e->type != LP_DROPPED &&
+			    last->type != LP_DROPPED && !*bad) {
+				*bad = last;
+				*was = e->type;
+			}
+			if (e->type == LP_DROPPED)
+				s->ndropped--;  /* its value is not the field's */
+			e->key.p = NULL;    /* left out below */
+		}
+	}
+	for (i = 0, k = 0; i < n; i++)
+		if (f[i].key.p)
+			f[k++] = f[i];
+	*nfields = k;
+	return 0;
+}
+
 /* --------------------------------------------------------- non-points */
 
 static int has_prefix(const char *p, const char *end, const char *lit)
@@ -633,8 +699,18 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 		dup = find_dup(s->fields, sizeof(*s->fields), nfields, s, &oom);
 	if (oom)
 		return FERRY_ENOMEM;
-	if (dup)
-		return reject(s, "duplicate field '%s'", show(a, sizeof(a), dup->p, dup->n));
+	if (dup) {
+		const struct lp_field *bad;
+		enum lp_ftype was;
+
+		if (last_fields(s, &nfields, &bad, &was) < 0)
+			return FERRY_ENOMEM;
+		if (bad)
+			return reject(s, "field '%s' is given twice, as %s and as %s: InfluxDB "
+				      "keeps the last value of a field given twice, of one type",
+				      show(a, sizeof(a), bad->key.p, bad->key.n), ftype_word(was),
+				      ftype_word(bad->type));
+	}
 	if (s->ndropped) {
 		size_t i, k = 0;
 

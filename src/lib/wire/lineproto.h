@@ -27,6 +27,8 @@
  *   newlines), boolean (t T true True TRUE f F false False FALSE).
  * - timestamp: optional signed int64 in the writer's precision
  *   (lp_ts_to_ns() converts).
+ * - a field key given twice: its last value, as InfluxDB keeps it; given
+ *   with two types, the record is refused (so is a tag key given twice).
  * - leading spaces/tabs are skipped; several spaces between sections and
  *   trailing spaces are allowed; a trailing '\r' (CRLF files) is dropped.
  * - `influx_inspect export` files: '#' comment lines, the '# DDL' and

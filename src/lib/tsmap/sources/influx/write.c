@@ -436,11 +436,35 @@ static int post(struct wr *r, size_t lo, size_t hi, struct ferry_error *err)
 	return rc;
 }
 
+/* The reason of one refused line: InfluxDB's answer about the body
+ * without its "partial write: " and " dropped=N" (the relay words its own
+ * partial write around it, as influxd would; a reject file names lines). */
+static const char *line_why(const char *why, char *out, size_t n)
+{
+	static const char pw[] = "partial write: ";
+	const char *p = strstr(why, pw), *d = strstr(why, " dropped="), *e;
+	size_t len = strlen(why);
+
+	while (d && (e = strstr(d + 1, " dropped=")) != NULL)
+		d = e;
+	if (d && d[9] && strspn(d + 9, "0123456789") == strlen(d + 9))
+		len = (size_t)(d - why);
+	if (!p || (size_t)(p - why) > len)
+		snprintf(out, n, "%.*s", (int)len, why);
+	else
+		snprintf(out, n, "%.*s%.*s", (int)(p - why), why,
+			 (int)(len - (size_t)(p - why) - (sizeof(pw) - 1)), p + sizeof(pw) - 1);
+	return out;
+}
+
 static int refuse(struct wr *r, size_t unit, size_t lo, size_t hi, struct ferry_error *err)
 {
+	char why[IFX_W_WHY];
+
 	while (hi > lo && (r->body[hi - 1] == '\n' || r->body[hi - 1] == '\r'))
 		hi--;
-	return r->fn ? r->fn(r->ud, unit, r->body + lo, hi - lo, r->why, err) : 0;
+	return r->fn ? r->fn(r->ud, unit, r->body + lo, hi - lo,
+			     line_why(r->why, why, sizeof(why)), err) : 0;
 }
 
 /* Starts of the non-empty lines of body[lo, hi) into *off, then hi: the

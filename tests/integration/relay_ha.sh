@@ -67,6 +67,12 @@ assert_eq "PostgreSQL: the first value and the last of the field given twice" \
 assert_contains "InfluxDB: the same" "$(ifx_q "SELECT level FROM cf")" ',1],["'
 assert_contains "InfluxDB: the last value" "$(ifx_q "SELECT level FROM cf")" ',5]]'
 
+# dual: a retention policy InfluxDB does not have: influxd's 500 and words
+# (it was a 400 partial write naming where the relay's InfluxDB is)
+code=$(curl -sS -o "$T/rp.out" -w '%{http_code}' -XPOST "$RURL/write?db=home_assistant&rp=nope" --data-binary @"$T/cf1.lp")
+assert_eq "an unknown rp=: 500, as influxd" "$code" 500
+assert_eq "in influxd's words" "$(cat "$T/rp.out")" '{"error":"retention policy not found: nope"}'
+
 # ---- by hand to new-primary: PostgreSQL first, InfluxDB through the spool
 t_run "$FERRY" cutover set-phase new-primary --db "$PGURL"
 assert_eq "set-phase new-primary" "$T_RC" 0

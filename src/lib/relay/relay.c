@@ -403,6 +403,7 @@ static void *committer_main(void *arg)
 			p->rc = rc;
 			if (rc == 0) {
 				p->rec.nbad = recs[i].nbad;
+				p->rec.missing = recs[i].missing;
 				memcpy(p->rec.why, recs[i].why, sizeof(p->rec.why));
 				relay_metrics_store_add(R->metrics, c->which, RELAY_S_POINTS_WRITTEN,
 							p->rec.npoints - p->rec.nbad);
@@ -530,6 +531,16 @@ static int write_phase(struct relay *R, int phase, const char *db, const char *r
 	}
 	if (p.rc < 0) {
 		answer(ans, 500, "cannot write to the %s store: %s", which_name(pri), p.msg);
+		goto out;
+	}
+	if (p.rec.missing && p.rec.nbad >= p.rec.npoints) {
+		/* influxd's own answer (its words, not where the relay's
+		 * InfluxDB is): 404 database not found, 500 retention policy
+		 * not found; nothing was written, nothing is spooled */
+		const char *at = strstr(p.rec.why, " (InfluxDB at ");
+
+		answer(ans, strncmp(p.rec.why, "retention policy", 16) ? 404 : 500, "%.*s",
+		       (int)(at ? (size_t)(at - p.rec.why) : strlen(p.rec.why)), p.rec.why);
 		goto out;
 	}
 	if (sec >= 0 && p.rec.nbad < p.rec.npoints) {

@@ -237,8 +237,10 @@ static int write_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, si
 	/* dropped or never made: every point of these records, even those
 	 * told refused before it went (halving) */
 	undo_bad(recs, i, j, x->glen);
-	for (k = i, rc = 0; k < j && rc == 0; k++)
+	for (k = i, rc = 0; k < j && rc == 0; k++) {
+		recs[k].missing = 1;
 		rc = all_bad(&recs[k], err->msg, err);
+	}
 	return rc;
 }
 
@@ -334,8 +336,10 @@ static int map_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, size
 					on_refused_line, x, err) : 0;
 	if (rc == FERRY_ENOTFOUND) {
 		/* dropped or never made: every point of these records */
-		for (k = i; k < j; k++)
+		for (k = i; k < j; k++) {
 			recs[k].why[0] = '\0';
+			recs[k].missing = 1;
+		}
 		for (l = 0; l < x->nml; l++)
 			line_bad(x, l, err->msg);
 		rc = 0;
@@ -367,6 +371,7 @@ static int ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (k = 0; k < n; k++) {
 		recs[k].nbad = 0;
+		recs[k].missing = 0;
 		recs[k].why[0] = '\0';
 		x->blen[k] = recs[k].bad ? recs[k].bad->len : 0;
 	}

@@ -175,4 +175,20 @@ assert_eq "pre-scan rows" "$(q "SELECT v3 || '|' || v5 || '|' || dbad || '|' || 
 url=$(new_db copy_progress)
 t_run "$FERRY" copy --progress plain --chunk-rows 1000 "$src" "$url"
 assert_eq "progress run exit code" "$T_RC" 0
+# filters that together leave no table: a mistake (exit 2), not an empty copy
+url=$(new_db copy_nothing_left)
+t_run "$FERRY" copy -q --exclude '*' "$src" "$url"
+assert_eq "--exclude '*': exit 2" "$T_RC" 2
+assert_contains "says so" "$T_ERR" "--include and --exclude leave out every table of the source"
+t_run "$FERRY" verify -q --exclude '*' "$src" "$url"
+assert_eq "verify --exclude '*': exit 2 (nothing compared is not equal)" "$T_RC" 2
+# ferry's own schema is not a target schema (its jobs table is ferry.jobs)
+t_run "$FERRY" copy -q --schema ferry "$src" "$url"
+assert_eq "--schema ferry: exit 2" "$T_RC" 2
+assert_contains "names ferry's tables" "$T_ERR" "that schema holds ferry's own tables"
+# an empty file is an empty SQLite database: nothing to copy, and equal
+: >"$T/empty.db"
+t_run "$FERRY" copy -q "sqlite://$T/empty.db" "$url"
+assert_eq "a 0-byte SQLite file: copied (no tables)" "$T_RC" 0
+[[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
 t_done

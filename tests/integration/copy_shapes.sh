@@ -278,6 +278,8 @@ sqlite3 defs.db "CREATE TABLE defs (id INTEGER PRIMARY KEY, h INTEGER DEFAULT 0x
 	ts DATETIME DEFAULT CURRENT_TIMESTAMP, d DATE DEFAULT CURRENT_DATE,
 	t TEXT DEFAULT 0x1F, n NUMERIC DEFAULT 0x1F,
 	s STRING, tm TIME, ok MONEY);
+	CREATE TABLE u (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE UNIQUE, v INT CHECK (v > 0));
+	INSERT INTO u VALUES (1, 'Ab', 1);
 	INSERT INTO defs (id, i, ts, d, s, tm, ok) VALUES
 		(1, 1, '2024-01-01 10:00:00', '2024-01-01', 'abc', '10:30:00', 5),
 		(2, 2, '2024-01-02 10:00:00', '2024-01-02', 12, '11:00', 7.5);"
@@ -309,4 +311,6 @@ assert_eq "MONEY holding numbers -> numeric" "$(dq "SELECT format_type(atttypid,
 assert_eq "every value kept" "$(dq "SELECT string_agg(s || '/' || tm || '/' || ok, ' ' ORDER BY id) FROM defs WHERE id < 3")" "abc/10:30:00/5 12/11:00/7.5"
 assert_contains "the type change is told" "$copy_out" "column 'defs.s' is declared STRING, which SQLite stores as a number when the value is one, but 1 of its 2 values are not: copied as text"
 assert_not_contains "no rejects" "$copy_out" "rows rejected"
+assert_contains "CHECK constraints are not copied: told" "$copy_out" "table 'u' has CHECK constraints: they are not copied"
+assert_contains "COLLATE NOCASE is lost: told" "$copy_out" "column 'u.name' is COLLATE NOCASE in SQLite: PostgreSQL compares its values byte by byte"
 t_done

@@ -452,6 +452,43 @@ out:
 	return rc;
 }
 
+/* What SQLite enforces on t that the copy does not carry over: CHECK
+ * constraints (SQLite's expressions, not PostgreSQL's) and collations
+ * other than BINARY (PostgreSQL compares the column byte by byte, so a
+ * UNIQUE key on a NOCASE column takes 'Ab' beside 'ab'), told as notes. */
+static int note_lost(struct ferry_conn *c, struct ferry_catalog *cat, const struct ferry_table *t)
+{
+	struct ferry_buf b = FERRY_BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	if (t->sql && has_keyword(t->sql, "CHECK", 0)) {
+		rc = ferry_buf_addf(&b, "table '%s' has CHECK constraints: they are not copied "
+				    "(SQLite's expressions are not PostgreSQL's); add them to the "
+				    "target table if it needs them", t->name);
+		if (rc == 0)
+			rc = ferry_catalog_add_note(cat, b.buf);
+	}
+	for (i = 0; i < t->ncols && rc == 0; i++) {
+		const char *coll = NULL;
+
+		if (t->cols[i].hidden ||
+		    sqlite3_table_column_metadata(c->db, NULL, t->name, t->cols[i].name, NULL,
+						  &coll, NULL, NULL, NULL) != SQLITE_OK ||
+		    !coll || !strcasecmp(coll, "BINARY"))
+			continue;
+		ferry_buf_clear(&b);
+		rc = ferry_buf_addf(&b, "column '%s.%s' is COLLATE %s in SQLite: PostgreSQL "
+				    "compares its values byte by byte (a UNIQUE key or index on it "
+				    "takes values SQLite's %s calls equal)", t->name,
+				    t->cols[i].name, coll, coll);
+		if (rc == 0)
+			rc = ferry_catalog_add_note(cat, b.buf);
+	}
+	ferry_buf_release(&b);
+	return rc < 0 ? FERRY_ENOMEM : 0;
+}
+
 static int sq_describe(ferry_conn *c, const char *schema,
 		       struct ferry_catalog **out, struct ferry_error *err)
 {
@@ -500,6 +537,8 @@ static int sq_describe(ferry_conn *c, const char *schema,
 				ferry_error_prefix(err, "cannot describe table '%s'", t->name);
 				goto out;
 			}
+			if ((rc = note_lost(c, cat, t)) < 0)
+				goto out;
 			if (has_seq) {
 				sqlite3_bind_text(seq, 1, t->name, -1, SQLITE_STATIC);
 				if (sqlite3_step(seq) == SQLITE_ROW)

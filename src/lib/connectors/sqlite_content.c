@@ -192,6 +192,12 @@ int sq_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err)
 	} else {
 		page_size = wfd >= 0 && read_at(wfd, hdr, 12, 0) == 0 ? be32(hdr + 8) : 0;
 	}
+	if (st.st_size == 0 && page_size == 0) {
+		/* an empty file is an empty database to SQLite (0 tables) */
+		if (ferry_buf_addstr(out, "sqlite 0 pages: an empty file") < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (page_size < 512 || page_size > 65536 || (page_size & (page_size - 1))) {
 		rc = ferry_error_set(err, FERRY_EIO, "'%s' has no valid sqlite page size", path);
 		goto out;

@@ -1197,6 +1197,11 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 				     "--data-only and --schema-only exclude each other");
 		goto out;
 	}
+	if (o->schema && !strcmp(o->schema, "ferry")) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "--schema ferry: that schema holds ferry's "
+				     "own tables (jobs, progress, steps, rejects); copy into another");
+		goto out;
+	}
 	r.res->job = o->job ? ferry_strdup(o->job) : job_name(o->src);
 	/* --schema-only, then --data-only (the README's recipe for a schema
 	 * made before the load): two jobs, so the second is not refused as

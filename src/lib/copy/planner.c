@@ -426,8 +426,17 @@ int plan_check_filters(const char *const *include, const char *const *exclude,
 			}
 		}
 	}
-	if (!glob)
-		return 0;
+	if (!glob) {
+		/* each pattern matches, but together they leave nothing */
+		for (i = 0, k = 0; i < scat->ntables; i++)
+			k += (!include || !include[0] || plan_glob_match(include, scat->tables[i].name)) &&
+			     !plan_glob_match(exclude, scat->tables[i].name);
+		if (k || !scat->ntables || (!(include && include[0]) && !(exclude && exclude[0])))
+			return 0;
+		return ferry_error_set(err, FERRY_EUSAGE, "--include and --exclude leave out every "
+				       "table of the source (%zu): there is nothing to do",
+				       scat->ntables);
+	}
 	for (i = 0; i < scat->ntables && i < 10; i++)
 		berr |= ferry_buf_addf(&names, "%s%s", i ? ", " : "", scat->tables[i].name);
 	if (scat->ntables > 10)

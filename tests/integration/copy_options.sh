@@ -182,6 +182,12 @@ assert_eq "--exclude '*': exit 2" "$T_RC" 2
 assert_contains "says so" "$T_ERR" "--include and --exclude leave out every table of the source"
 t_run "$FERRY" verify -q --exclude '*' "$src" "$url"
 assert_eq "verify --exclude '*': exit 2 (nothing compared is not equal)" "$T_RC" 2
+# ...but tables the target lacks are differences, not filters (verify
+# leaves them out of its own plan; that is no usage error)
+url_none=$(new_db copy_verify_empty_target)
+t_run "$FERRY" verify -q "$src" "$url_none"
+assert_eq "verify against an empty target: exit 1, different" "$T_RC" 1
+assert_contains "the tables are missing" "$T_OUT" "table missing in target"
 # ferry's own schema is not a target schema (its jobs table is ferry.jobs)
 t_run "$FERRY" copy -q --schema ferry "$src" "$url"
 assert_eq "--schema ferry: exit 2" "$T_RC" 2

@@ -274,7 +274,8 @@ done
 # CURRENT_TIMESTAMP / CURRENT_DATE / CURRENT_TIME are UTC in SQLite, so in
 # PostgreSQL too, whatever the session's time zone
 sqlite3 defs.db "CREATE TABLE defs (id INTEGER PRIMARY KEY, h INTEGER DEFAULT 0x10,
-	hn INTEGER DEFAULT -0x10, f REAL DEFAULT 1e400, i INT DEFAULT 1.5, j INT DEFAULT 2.0,
+	hn INTEGER DEFAULT -0x10, f REAL DEFAULT 1e400, fu REAL DEFAULT 1e-400,
+	i INT DEFAULT 1.5, j INT DEFAULT 2.0,
 	ts DATETIME DEFAULT CURRENT_TIMESTAMP, d DATE DEFAULT CURRENT_DATE,
 	t TEXT DEFAULT 0x1F, n NUMERIC DEFAULT 0x1F,
 	s STRING, tm TIME, ok MONEY);
@@ -295,15 +296,16 @@ ddef() { dq "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef d JOIN pg_attrib
 assert_eq "DEFAULT 0x10 is 16" "$(ddef h)" 16
 assert_eq "DEFAULT -0x10 is -16" "$(ddef hn)" "'-16'::integer"
 assert_eq "REAL DEFAULT 1e400 is Infinity" "$(ddef f)" "'Infinity'::double precision"
+assert_eq "REAL DEFAULT 1e-400 is 0 (SQLite's value; PostgreSQL refused the literal at each insert)" "$(ddef fu)" 0
 assert_eq "INT DEFAULT 1.5: none (PostgreSQL would round it)" "$(ddef i)" ""
 assert_contains "INT DEFAULT 1.5: told" "$copy_out" "default of 'defs.i' (1.5) cannot be translated"
 assert_eq "INT DEFAULT 2.0 is 2" "$(ddef j)" 2
 assert_eq "TEXT DEFAULT 0x1F is '31'" "$(ddef t)" "'31'::text"
 assert_eq "NUMERIC DEFAULT 0x1F is 31" "$(ddef n)" 31
 got=$(PGTZ=Asia/Tokyo psql -XAtq -d "$url6" -c "INSERT INTO defs (id) VALUES (3);
-	SELECT h, f, abs(extract(epoch FROM ts - (now() AT TIME ZONE 'UTC'))) < 600,
+	SELECT h, f, fu, abs(extract(epoch FROM ts - (now() AT TIME ZONE 'UTC'))) < 600,
 		d = (now() AT TIME ZONE 'UTC')::date FROM defs WHERE id = 3")
-assert_eq "a row of defaults, in a session at UTC+9: 16, Infinity, UTC's time and date" "$got" "16|Infinity|t|t"
+assert_eq "a row of defaults, in a session at UTC+9: 16, Infinity, 0, UTC's time and date" "$got" "16|Infinity|0|t|t"
 # type names SQLite gives NUMERIC affinity hold text where a value is no number
 assert_eq "STRING holding text -> text" "$(dq "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'defs'::regclass AND attname = 's'")" text
 assert_eq "TIME holding text -> text" "$(dq "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'defs'::regclass AND attname = 'tm'")" text

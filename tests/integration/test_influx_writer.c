@@ -289,6 +289,26 @@ static void test_refused_lines(void **state)
 		fail_msg("refused:\n%s", r.b.buf);
 	q1_has(w, db, "SELECT count(v) FROM cpu WHERE host='k'", ",30]");
 
+	/* a string holding a newline (and what looks like a whole point) in a
+	 * unit that is halved down to its lines (two conflicts of different
+	 * fields): the string's line is one line, stored whole; cut at its
+	 * newline, one half would be refused and the other a point of its own */
+	units[0] = 0;
+	ferry_buf_clear(&r.b);
+	r.n = 0;
+	assert_int_equal(wr(w, NULL, NULL, "cpu,host=nl v=1 1700000500\n"
+			    "cpu,host=nl s=\"a\nb,host=forged v=999 1700000501\" 1700000501\n"
+			    "cpu,host=nl v=\"bad\" 1700000502\n"
+			    "mem,host=nl x=2.5 1700000503\n"
+			    "cpu,host=nl v=5 1700000504\n", units, 1, &r, &err), 0);
+	assert_int_equal(r.n, 2);
+	if (!strstr(r.b.buf, "0|cpu,host=nl v=\"bad\" 1700000502|field type conflict") ||
+	    !strstr(r.b.buf, "0|mem,host=nl x=2.5 1700000503|field type conflict"))
+		fail_msg("refused:\n%s", r.b.buf);
+	q1_has(w, db, "SELECT s FROM cpu WHERE host='nl'", "\"a\\nb,host=forged v=999 1700000501\"]");
+	q1_has(w, db, "SELECT count(v) FROM cpu WHERE host='nl'", ",2]");
+	q1_has(w, db, "SELECT count(v) FROM cpu WHERE host='forged'", "{\"statement_id\":0}");
+
 	tm_ifx_writer_close(w);
 	ferry_buf_release(&body);
 	ferry_buf_release(&r.b);

@@ -140,6 +140,11 @@ static const struct pcase cases[] = {
 	  "InfluxDB keeps the last value of a field given twice, of one type" },
 	{ "cpu v=\"a\",w=1,v=t", FERRY_EREJECT, "field 'v' is given twice, as string and as "
 	  "boolean: InfluxDB keeps the last value of a field given twice, of one type" },
+	/* fields after the last copy: the reason still names the key given twice */
+	{ "cpu v=1i,v=2,w=\"x\"", FERRY_EREJECT, "field 'v' is given twice, as integer and as "
+	  "float: InfluxDB keeps the last value of a field given twice, of one type" },
+	{ "cpu a=1,b=1,a=2i,c=\"s\"", FERRY_EREJECT, "field 'a' is given twice, as float and as "
+	  "integer: InfluxDB keeps the last value of a field given twice, of one type" },
 	{ "cpu v=\"abc", FERRY_EREJECT, "unterminated string for field 'v'" },
 	{ "cpu v=\"abc\\\"", FERRY_EREJECT, "unterminated string for field 'v'" },
 	{ "cpu v=\"abc\"x", FERRY_EREJECT, "invalid field value '\"abc\"x' for field 'v'" },
@@ -209,6 +214,35 @@ static void zero_copy(void **state)
 	assert_memory_equal(pt.measurement.p, "m x", 3);
 	assert_memory_equal(pt.tags[0].val.p, "v w", 3);
 	assert_memory_equal(pt.fields[0].v.s.p, "a\"", 2);
+	lp_scratch_release(&s);
+}
+
+/* drop_nonfinite: a non-finite value is a float left out; given twice,
+ * only the values left out at the end are told */
+static void dropped_twice(void **state)
+{
+	struct lp_scratch s;
+	struct lp_point pt;
+	struct ferry_buf b = FERRY_BUF_INIT;
+	const char *why = NULL;
+
+	(void)state;
+	lp_scratch_init(&s);
+	s.drop_nonfinite = 1;
+	assert_int_equal(lp_parse_line("m v=NaN,w=NaN,v=1", 17, &pt, &s, &why), LP_POINT);
+	dump(&b, &pt);
+	assert_string_equal(b.buf, "m v:f=1");
+	assert_int_equal(s.ndropped, 1);
+	assert_string_equal(s.dropped, "field 'w' value 'NaN'");
+	assert_int_equal(lp_parse_line("m v=1,v=Inf,w=2", 15, &pt, &s, &why), LP_POINT);
+	dump(&b, &pt);
+	assert_string_equal(b.buf, "m w:f=2");
+	assert_int_equal(s.ndropped, 1);
+	assert_string_equal(s.dropped, "field 'v' value 'Inf'");
+	assert_int_equal(lp_parse_line("m v=1i,v=NaN", 12, &pt, &s, &why), FERRY_EREJECT);
+	assert_string_equal(why, "field 'v' is given twice, as integer and as float: InfluxDB "
+			    "keeps the last value of a field given twice, of one type");
+	ferry_buf_release(&b);
 	lp_scratch_release(&s);
 }
 
@@ -536,6 +570,7 @@ int main(void)
 		cmocka_unit_test(parse_table),
 		cmocka_unit_test(zero_copy),
 		cmocka_unit_test(wide_lines),
+		cmocka_unit_test(dropped_twice),
 		cmocka_unit_test(splitter),
 		cmocka_unit_test(splitter_chunked),
 		cmocka_unit_test(precision),

@@ -1,7 +1,7 @@
 /*
  * sqlite_int.h - the SQLite connector's private parts, shared by
- * sqlite.c (open, describe, read, write) and sqlite_content.c (the
- * content id a resumed copy compares).
+ * sqlite.c (open, read, write), sqlite_describe.c (the catalog) and
+ * sqlite_content.c (the content id a resumed copy compares).
  */
 #ifndef FERRY_SQLITE_INT_H
 #define FERRY_SQLITE_INT_H
@@ -21,6 +21,9 @@ struct ferry_conn {
 /* Fill err with what failed and SQLite's message; returns code. */
 int sq_err(struct ferry_conn *c, struct ferry_error *err, int code,
 	   const char *what);
+/* ops->describe (sqlite_describe.c): the catalog of the main database. */
+int sq_describe(ferry_conn *c, const char *schema, struct ferry_catalog **out,
+		struct ferry_error *err);
 /* ops->content_id: a hash of the pages a reader sees (main file + WAL). */
 int sq_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err);
 

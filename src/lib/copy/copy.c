@@ -1272,7 +1272,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		goto out;
 	if (r.map)
 		rc = copy_relmap_plan(&r.plan, r.map, r.src, r.scat, r.tcat, r.schema, 0, err);
-	else
+	else if ((rc = plan_check_left(o->include, o->exclude, r.scat, err)) == 0)
 		rc = plan_build(&r.plan, o, r.src, r.scat, r.tcat, err);
 	if (rc < 0)
 		goto out;

@@ -103,8 +103,12 @@ static char *num_default(const struct col_plan *cp, const char *lit, int k)
 			return NULL;
 		snprintf(out, sizeof(out), "%s", lit);
 	} else {
-		double d = strtod(lit, NULL);
+		double d;
+		int under;
 
+		errno = 0;
+		d = strtod(lit, NULL);
+		under = errno == ERANGE && !isinf(d);  /* SQLite's 1e-400 is 0.0 */
 		if (is_int) {
 			if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) ||
 			    d != (double)(int64_t)d)
@@ -115,6 +119,8 @@ static char *num_default(const struct col_plan *cp, const char *lit, int k)
 				       ? ferry_strdup(d > 0 ? "'Infinity'::double precision"
 							    : "'-Infinity'::double precision")
 				       : NULL;
+		} else if (cp->type == FERRY_T_FLOAT64 && under) {
+			snprintf(out, sizeof(out), "%.17g", d);
 		} else if (cp->type == FERRY_T_FLOAT64 || cp->type == FERRY_T_NUMERIC) {
 			return ferry_strdup(lit);
 		} else {

@@ -82,10 +82,10 @@ static char *shorten(const char *name, unsigned salt)
 
 	if (n <= PG_NAMEDATALEN && salt == 0)
 		return ferry_strdup(name);
-	while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80)
-		keep--;
 	if (keep > n)
 		keep = n;
+	while (keep > 0 && keep < n && ((unsigned char)name[keep] & 0xC0) == 0x80)
+		keep--;
 	{
 		struct ferry_buf b = FERRY_BUF_INIT;
 
@@ -404,6 +404,22 @@ int plan_glob_match(const char *const *globs, const char *name)
  * until shown otherwise: copying or verifying nothing and saying "equal"
  * would hide it.  Names the glob and the first tables the source has.
  */
+int plan_check_left(const char *const *include, const char *const *exclude,
+		    const struct ferry_catalog *scat, struct ferry_error *err)
+{
+	size_t i, k;
+
+	if (!scat->ntables || (!(include && include[0]) && !(exclude && exclude[0])))
+		return 0;
+	for (i = 0, k = 0; i < scat->ntables; i++)
+		k += (!include || !include[0] || plan_glob_match(include, scat->tables[i].name)) &&
+		     !plan_glob_match(exclude, scat->tables[i].name);
+	if (k)
+		return 0;
+	return ferry_error_set(err, FERRY_EUSAGE, "--include and --exclude leave out every "
+			       "table of the source (%zu): there is nothing to do", scat->ntables);
+}
+
 int plan_check_filters(const char *const *include, const char *const *exclude,
 		       const struct ferry_catalog *scat, struct ferry_error *err)
 {
@@ -426,17 +442,8 @@ int plan_check_filters(const char *const *include, const char *const *exclude,
 			}
 		}
 	}
-	if (!glob) {
-		/* each pattern matches, but together they leave nothing */
-		for (i = 0, k = 0; i < scat->ntables; i++)
-			k += (!include || !include[0] || plan_glob_match(include, scat->tables[i].name)) &&
-			     !plan_glob_match(exclude, scat->tables[i].name);
-		if (k || !scat->ntables || (!(include && include[0]) && !(exclude && exclude[0])))
-			return 0;
-		return ferry_error_set(err, FERRY_EUSAGE, "--include and --exclude leave out every "
-				       "table of the source (%zu): there is nothing to do",
-				       scat->ntables);
-	}
+	if (!glob)
+		return 0;
 	for (i = 0; i < scat->ntables && i < 10; i++)
 		berr |= ferry_buf_addf(&names, "%s%s", i ? ", " : "", scat->tables[i].name);
 	if (scat->ntables > 10)
@@ -608,6 +615,10 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		scan = NULL;
 	}
 out:
+	/* a failure leaves what column k got for plan_release to free
+	 * (cols is zeroed: the columns after it hold nothing) */
+	if (rc < 0 && tp->cols)
+		tp->ncols = k < nvis ? k + 1 : k;
 	for (i = 0; names && i < nvis; i++)
 		ferry_free(names[i]);
 	ferry_free(names);

@@ -38,6 +38,10 @@ int copy_open_source(const char *url, const char *doing, ferry_progress *progres
 /* Does name match one of the NULL-terminated fnmatch globs? */
 int plan_glob_match(const char *const *globs, const char *name);
 /* FERRY_EUSAGE when a glob of include or exclude matches no table of scat. */
+/* The user's --include and --exclude, each matching, leave no table of
+ * scat (which has some): a usage error, there is nothing to do. */
+int plan_check_left(const char *const *include, const char *const *exclude,
+		    const struct ferry_catalog *scat, struct ferry_error *err);
 int plan_check_filters(const char *const *include, const char *const *exclude,
 		       const struct ferry_catalog *scat, struct ferry_error *err);
 int plan_check_casts(const struct ferry_copy_opts *o, struct ferry_error *err);

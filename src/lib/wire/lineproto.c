@@ -277,8 +277,8 @@ static int looks_nan_inf(const char *p, size_t n)
 /* A field left out of the point (see drop_nonfinite); never handed out. */
 #define LP_DROPPED ((enum lp_ftype)-1)
 
-/* Leave out field f, whose value [p, p+n) is not a finite number: 1. */
-static int drop_field(struct lp_field *f, const char *p, size_t n, struct lp_scratch *s)
+/* Tell field f (its key, its raw value in f->v.s) in s->dropped. */
+static void note_dropped(struct lp_scratch *s, const struct lp_field *f)
 {
 	char a[48], b[48];
 	size_t len = strlen(s->dropped);
@@ -286,9 +286,17 @@ static int drop_field(struct lp_field *f, const char *p, size_t n, struct lp_scr
 	if (len < sizeof(s->dropped) - 1)
 		snprintf(s->dropped + len, sizeof(s->dropped) - len, "%sfield '%s' value '%s'",
 			 len ? "; " : "", show(b, sizeof(b), f->key.p, f->key.n),
-			 show(a, sizeof(a), p, n));
+			 show(a, sizeof(a), f->v.s.p, f->v.s.n));
 	s->ndropped++;
+}
+
+/* Leave out field f, whose value [p, p+n) is not a finite number: 1. */
+static int drop_field(struct lp_field *f, const char *p, size_t n, struct lp_scratch *s)
+{
 	f->type = LP_DROPPED;
+	f->v.s.p = p;   /* the raw value, for the note */
+	f->v.s.n = n;
+	note_dropped(s, f);
 	return 1;
 }
 
@@ -422,16 +430,16 @@ static const char *ftype_word(enum lp_ftype t)
  * A field key given more than once in a point: InfluxDB keeps the last
  * value (v=1,v=2 is v=2) and refuses the point when two of them differ in
  * type.  Keeps each key's last field, in place (a non-finite value that
- * was dropped counts as one of its type); the first pair of types that
- * differ is *bad (with *was, the earlier one's type), else NULL.
+ * was dropped is a float); the first key given with two types is *bad
+ * (with *was, the earlier type, and *is, the later): 1, else 0.
  */
-static int last_fields(struct lp_scratch *s, size_t *nfields, const struct lp_field **bad,
-		       enum lp_ftype *was)
+static int last_fields(struct lp_scratch *s, size_t *nfields, struct lp_str *bad,
+		       enum lp_ftype *was, enum lp_ftype *is)
 {
 	struct lp_field *f = s->fields;
 	size_t n = *nfields, i, j, k;
+	int found = 0, renote = 0;
 
-	*bad = NULL;
 	if (FERRY_GROW(s->idx, s->idxcap, n) < 0)
 		return FERRY_ENOMEM;
 	for (i = 0; i < n; i++)
@@ -439,20 +447,23 @@ static int last_fields(struct lp_scratch *s, size_t *nfields, const struct lp_fi
 	qsort(s->idx, n, sizeof(*s->idx), cmp_key_at);
 	for (i = 0; i < n; i = j) {
 		const struct lp_field *last;
+		enum lp_ftype lt;
 
 		for (j = i + 1; j < n && str_eq(s->idx[j], s->idx[i]); j++)
 			;
 		last = (const struct lp_field *)(const void *)s->idx[j - 1];
+		lt = last->type == LP_DROPPED ? LP_FLOAT : last->type;
 		for (k = i; k + 1 < j; k++) {
 			struct lp_field *e = (struct lp_field *)(void *)s->idx[k];
+			enum lp_ftype et = e->type == LP_DROPPED ? LP_FLOAT : e->type;
 
-			if (e->type != last->type && e->type != LP_DROPPED &&
-			    last->type != LP_DROPPED && !*bad) {
-				*bad = last;
-				*was = e->type;
+			if (et != lt && !found) {
+				found = 1;
+				*bad = last->key;
+				*was = et;
+				*is = lt;
 			}
-			if (e->type == LP_DROPPED)
-				s->ndropped--;  /* its value is not the field's */
+			renote |= e->type == LP_DROPPED;  /* not the field's value */
 			e->key.p = NULL;    /* left out below */
 		}
 	}
@@ -460,7 +471,14 @@ static int last_fields(struct lp_scratch *s, size_t *nfields, const struct lp_fi
 		if (f[i].key.p)
 			f[k++] = f[i];
 	*nfields = k;
-	return 0;
+	if (renote) {   /* the note tells only the values left out now */
+		s->dropped[0] = '\0';
+		s->ndropped = 0;
+		for (i = 0; i < k; i++)
+			if (f[i].type == LP_DROPPED)
+				note_dropped(s, &f[i]);
+	}
+	return found;
 }
 
 /* --------------------------------------------------------- non-points */
@@ -700,16 +718,16 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 	if (oom)
 		return FERRY_ENOMEM;
 	if (dup) {
-		const struct lp_field *bad;
-		enum lp_ftype was;
+		struct lp_str bad;
+		enum lp_ftype was, is;
 
-		if (last_fields(s, &nfields, &bad, &was) < 0)
+		if ((rc = last_fields(s, &nfields, &bad, &was, &is)) < 0)
 			return FERRY_ENOMEM;
-		if (bad)
+		if (rc)
 			return reject(s, "field '%s' is given twice, as %s and as %s: InfluxDB "
 				      "keeps the last value of a field given twice, of one type",
-				      show(a, sizeof(a), bad->key.p, bad->key.n), ftype_word(was),
-				      ftype_word(bad->type));
+				      show(a, sizeof(a), bad.p, bad.n), ftype_word(was),
+				      ftype_word(is));
 	}
 	if (s->ndropped) {
 		size_t i, k = 0;

@@ -759,6 +759,35 @@ static void test_disconnect_mid_body(void **state)
 	assert_string_equal(V.lp, "ok v=1 1\n");
 }
 
+/* Two Content-Length headers: which body is it?  400, as influxd's Go
+ * server answers; nothing handed on (libmicrohttpd took the first). */
+static void test_two_lengths(void **state)
+{
+	struct sockaddr_in a;
+	char head[256], ans[1024];
+	int fd, w0 = writes();
+	ssize_t n, got = 0;
+
+	(void)state;
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	snprintf(head, sizeof(head), "POST /write?db=home HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Length: 8\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"
+		 "m v=1 1\nm v=2 2\n");
+	assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+	while ((n = read(fd, ans + got, sizeof(ans) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	ans[got > 0 ? got : 0] = '\0';
+	if (strncmp(ans, "HTTP/1.1 400", 12) || !strstr(ans, "multiple Content-Length"))
+		fail_msg("answer: %s", ans);
+	assert_int_equal(writes(), w0);
+}
+
 /* Keep-alive: one client connection carries many requests, also after
  * an error answer that read its body (libcurl reuses the connection:
  * no new connect for the later requests). */
@@ -841,6 +870,7 @@ int main(void)
 		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_disconnect_mid_body),
+		cmocka_unit_test(test_two_lengths),
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_python_influxdb),
 	};

@@ -512,6 +512,16 @@ static enum MHD_Result serve_now(struct MHD_Connection *c, struct relay_req *r)
 
 /* ------------------------------------------------------------ handler */
 
+static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
 static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c,
 				  const char *url, const char *method, void **con_cls)
 {
@@ -559,6 +569,16 @@ static enum MHD_Result first_call(struct relay_http *h, struct MHD_Connection *c
 		       relay_status_api(c, r);
 	default:
 		return serve_now(c, r);
+	}
+	/* two lengths: which body is this? (a proxy before the relay may
+	 * have taken the other; influxd's Go server refuses it so) */
+	{
+		int ncl = 0;
+
+		MHD_get_connection_values(c, MHD_HEADER_KIND, count_cl, &ncl);
+		if (ncl > 1)
+			return relay_http_error(c, r, 400, "http: message cannot contain multiple "
+						"Content-Length headers");
 	}
 	cl = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && h->cfg.max_body && strtoull(cl, NULL, 10) > h->cfg.max_body)

@@ -732,20 +732,29 @@ static void test_query(void **state)
  * request on a new connection is answered after the server has read what
  * the dead one sent, but the assertion does not depend on when the
  * server notices: a request without its whole body never reaches write. */
-static void test_disconnect_mid_body(void **state)
+/* A plain TCP connection to the relay, for requests curl would not send. */
+static int connect_raw(void)
 {
 	struct sockaddr_in a;
+	int fd;
+
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void test_disconnect_mid_body(void **state)
+{
 	struct reply r;
 	char head[256];
 	int fd, w0 = writes(), k;
 
 	for (k = 0; k < 3; k++) {
-		assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-		memset(&a, 0, sizeof(a));
-		a.sin_family = AF_INET;
-		a.sin_port = htons((uint16_t)port);
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		fd = connect_raw();
 		snprintf(head, sizeof(head),
 			 "POST /write?db=home HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
 			 "m v=1 1\nm v=2 2\n");
@@ -763,18 +772,12 @@ static void test_disconnect_mid_body(void **state)
  * server answers; nothing handed on (libmicrohttpd took the first). */
 static void test_two_lengths(void **state)
 {
-	struct sockaddr_in a;
 	char head[256], ans[1024];
 	int fd, w0 = writes();
 	ssize_t n, got = 0;
 
 	(void)state;
-	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	fd = connect_raw();
 	snprintf(head, sizeof(head), "POST /write?db=home HTTP/1.1\r\nHost: x\r\n"
 		 "Content-Length: 8\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"
 		 "m v=1 1\nm v=2 2\n");

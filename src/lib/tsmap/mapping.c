@@ -1110,17 +1110,6 @@ static int template_expand(struct tm_rows *r, struct point_ctx *pc, const struct
 	return 0;
 }
 
-static const char *ftype_name(int t)
-{
-	switch (t) {
-	case LP_FLOAT: return "float";
-	case LP_INT: return "integer";
-	case LP_UINT: return "unsigned";
-	case LP_STRING: return "string";
-	default: return "boolean";
-	}
-}
-
 int tm_point_lp(const struct tm_point *p, const struct lp_field *only, struct ferry_buf *b)
 {
 	struct lp_point lp;
@@ -1440,7 +1429,7 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 
 			snprintf(why, sizeof(why), "field '%.*s' is %s and no column of the map "
 				 "takes %s values", (int)(f->key.n > 64 ? 64 : f->key.n), f->key.p,
-				 ftype_name(f->type), ftype_name(f->type));
+				 lp_ftype_name(f->type), lp_ftype_name(f->type));
 			rc = reject_field(r, p, f, why, err);
 			continue;
 		}

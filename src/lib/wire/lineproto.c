@@ -414,7 +414,7 @@ static int cmp_key_at(const void *x, const void *y)
 	return c ? c : (a > b) - (a < b);  /* then in the line's order */
 }
 
-static const char *ftype_word(enum lp_ftype t)
+const char *lp_ftype_name(enum lp_ftype t)
 {
 	switch (t) {
 	case LP_FLOAT: return "float";
@@ -422,8 +422,8 @@ static const char *ftype_word(enum lp_ftype t)
 	case LP_UINT: return "unsigned";
 	case LP_STRING: return "string";
 	case LP_BOOL: return "boolean";
-	default: return "non-finite";
 	}
+	return "";
 }
 
 /*
@@ -726,8 +726,8 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 		if (rc)
 			return reject(s, "field '%s' is given twice, as %s and as %s: InfluxDB "
 				      "keeps the last value of a field given twice, of one type",
-				      show(a, sizeof(a), bad.p, bad.n), ftype_word(was),
-				      ftype_word(is));
+				      show(a, sizeof(a), bad.p, bad.n), lp_ftype_name(was),
+				      lp_ftype_name(is));
 	}
 	if (s->ndropped) {
 		size_t i, k = 0;

@@ -77,6 +77,10 @@ struct lp_field {
 	} v;
 };
 
+/* InfluxDB's name of a field type, as its type conflicts word it
+ * ("float", "integer", "unsigned", "string", "boolean"). */
+const char *lp_ftype_name(enum lp_ftype t);
+
 /* What a record is; lp_parse_line() returns one of these (>= 0). */
 enum lp_kind {
 	LP_POINT = 0,   /* a data point: measurement, tags, fields, ts */

@@ -494,18 +494,6 @@ static long lines_of(const char *body, size_t lo, size_t hi, size_t **off, size_
 
 static int split_unit(struct wr *r, size_t unit, size_t lo, size_t hi, struct ferry_error *err);
 
-/* influxql's names of a field's types, as a conflict names them */
-static const char *ftype_name(enum lp_ftype t)
-{
-	switch (t) {
-	case LP_FLOAT: return "float";
-	case LP_INT: return "integer";
-	case LP_UINT: return "unsigned";
-	case LP_STRING: return "string";
-	case LP_BOOL: return "boolean";
-	}
-	return "";
-}
 
 /* Does the line body[lo, hi) carry field f of type ty on measurement m? */
 static int line_conflicts(struct lp_scratch *sc, const char *body, size_t lo, size_t hi,
@@ -522,7 +510,7 @@ static int line_conflicts(struct lp_scratch *sc, const char *body, size_t lo, si
 		return 0;
 	for (i = 0; i < pt.nfields; i++)
 		if (pt.fields[i].key.n == strlen(f) && !memcmp(pt.fields[i].key.p, f, strlen(f)))
-			return !strcmp(ftype_name(pt.fields[i].type), ty);
+			return !strcmp(lp_ftype_name(pt.fields[i].type), ty);
 	return 0;
 }
 

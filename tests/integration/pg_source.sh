@@ -144,6 +144,14 @@ assert_eq "copy ?schema=app exit code" "$T_RC" 0
 assert_eq "only the schema's tables" "$(pg_q "$url" "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'")" readings
 t_run "$FERRY" verify -q "$src?schema=app" "$url"
 assert_eq "verify ?schema=app" "$T_RC" 0
+# names that differ by case are two tables in PostgreSQL: a source table
+# "Foo" is missing from a target holding only foo (a difference, exit 1),
+# not matched case-blind as SQLite's names are
+pg_q "$src" 'CREATE TABLE app."Foo" (id int PRIMARY KEY); INSERT INTO app."Foo" VALUES (1)' >/dev/null
+pg_q "$url" 'CREATE TABLE foo (id int PRIMARY KEY); INSERT INTO foo VALUES (1)' >/dev/null
+t_run "$FERRY" verify "$src?schema=app" "$url"
+assert_eq "verify: \"Foo\" against foo is a difference" "$T_RC" 1
+assert_contains "\"Foo\" is missing" "$T_OUT" "table missing in target"
 
 # ---- PostgreSQL -> SQLite ------------------------------------------------------
 # (SQLite itself loses NaN, -0 and numeric scale: conformance's sq_known_loss;

@@ -399,11 +399,8 @@ int plan_glob_match(const char *const *globs, const char *name)
 	return 0;
 }
 
-/*
- * A --include or --exclude glob that matches no source table is a typo
- * until shown otherwise: copying or verifying nothing and saying "equal"
- * would hide it.  Names the glob and the first tables the source has.
- */
+/* The user's --include and --exclude, each matching, leave no table of a
+ * source that has some: nothing to do is a usage error. */
 int plan_check_left(const char *const *include, const char *const *exclude,
 		    const struct ferry_catalog *scat, struct ferry_error *err)
 {
@@ -420,6 +417,11 @@ int plan_check_left(const char *const *include, const char *const *exclude,
 			       "table of the source (%zu): there is nothing to do", scat->ntables);
 }
 
+/*
+ * A --include or --exclude glob that matches no source table is a typo
+ * until shown otherwise: copying or verifying nothing and saying "equal"
+ * would hide it.  Names the glob and the first tables the source has.
+ */
 int plan_check_filters(const char *const *include, const char *const *exclude,
 		       const struct ferry_catalog *scat, struct ferry_error *err)
 {

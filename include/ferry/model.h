@@ -231,6 +231,11 @@ int ferry_fk_add_column(struct ferry_fk *fk, char *from, char *to);
 /* The table named name, else (SQLite's names are case-blind) the first
  * whose name differs only by case; _exact: only the table named name. */
 struct ferry_table *ferry_catalog_find_exact(const struct ferry_catalog *c, const char *name);
+/* The table of target catalog tcat that source scat's table named name
+ * lands in: found exactly when scat's names differ by case, else as
+ * ferry_catalog_find finds it. */
+struct ferry_table *ferry_catalog_target(const struct ferry_catalog *tcat,
+					 const struct ferry_catalog *scat, const char *name);
 struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
 				       const char *name);
 int ferry_table_find_column(const struct ferry_table *t, const char *name);

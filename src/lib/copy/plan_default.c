@@ -279,8 +279,10 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 			return NULL;
 		memcpy(lit, v, n);
 		lit[n] = '\0';
-		if (num_kind(lit) != NUM_NO)
-			return num_default(cp, lit, num_kind(lit));
+		int nk = num_kind(lit);
+
+		if (nk != NUM_NO)
+			return num_default(cp, lit, nk);
 		if (!strcasecmp(lit, "true") || !strcasecmp(lit, "false"))
 			return cp->type == FERRY_T_BOOL ? ferry_strdup(lit) :
 			       (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_INT32 ||
@@ -310,9 +312,9 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 			if (cp->type == FERRY_T_INT64 || cp->type == FERRY_T_FLOAT64 ||
 			    cp->type == FERRY_T_NUMERIC) {
 				/* SQLite's affinity makes '12' a number, not '0x10' */
-				int nk = num_kind(inner);
+				int ik = num_kind(inner);
 
-				return nk == NUM_INT || nk == NUM_REAL ? num_default(cp, inner, nk)
+				return ik == NUM_INT || ik == NUM_REAL ? num_default(cp, inner, ik)
 								       : NULL;
 			}
 			if (cp->type == FERRY_T_BYTES)

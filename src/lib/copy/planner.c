@@ -163,6 +163,27 @@ out:
 	return s;  /* NULL: out of memory */
 }
 
+/* The names copy_col_name gives t's columns that are not hidden, in
+ * order, in *out (ends with NULL; plan_names_free frees it, also after a
+ * failure: FERRY_ENOMEM).  Renames told in renames when given. */
+static int col_names(const struct ferry_table *t, struct strv *renames, char ***out)
+{
+	char **names = ferry_calloc(t->ncols + 1, sizeof(char *));
+	size_t i, k = 0;
+
+	*out = names;
+	if (!names)
+		return FERRY_ENOMEM;
+	for (i = 0; i < t->ncols; i++) {
+		if (t->cols[i].hidden)
+			continue;
+		if (!(names[k] = copy_col_name(t, &t->cols[i], names, k, renames)))
+			return FERRY_ENOMEM;
+		k++;
+	}
+	return 0;
+}
+
 int plan_quote_ident(struct ferry_buf *b, const char *name)
 {
 	int berr = 0;
@@ -513,9 +534,8 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 	for (i = 0; i < t->ncols; i++)
 		nvis += !t->cols[i].hidden;
 	tp->cols = ferry_calloc(nvis ? nvis : 1, sizeof(*tp->cols));
-	names = ferry_calloc(nvis ? nvis : 1, sizeof(char *));
 	scan = ferry_calloc(nvis ? nvis : 1, sizeof(int));
-	if (!tp->cols || !names || !scan) {
+	if (!tp->cols || !scan || col_names(t, target ? NULL : &pl->renames, &names) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -534,11 +554,6 @@ static int plan_table(struct plan *pl, const struct ferry_copy_opts *o,
 		cp->typmod = -1;
 		cp->src_type = sc->type;
 		cp->json_made = sc->json_made;
-		names[k] = copy_col_name(t, sc, names, k, target ? NULL : &pl->renames);
-		if (!names[k]) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
 		if (target) {
 			/* the name a copy gave it, else its own (a table the
 			 * user made with the source's names) */
@@ -621,30 +636,17 @@ out:
 	 * (cols is zeroed: the columns after it hold nothing) */
 	if (rc < 0 && tp->cols)
 		tp->ncols = k < nvis ? k + 1 : k;
-	for (i = 0; names && i < nvis; i++)
-		ferry_free(names[i]);
-	ferry_free(names);
+	plan_names_free(NULL, names);
 	ferry_free(scan);
 	return rc;
 }
 
 int plan_names(const struct ferry_table *t, char **table, char ***cols)
 {
-	char **names = ferry_calloc(t->ncols + 1, sizeof(char *));
-	size_t i, k = 0;
-
-	*table = NULL;
-	*cols = names;
-	if (!names || !(*table = shorten(t->name, 0)))
+	*cols = NULL;
+	if (!(*table = shorten(t->name, 0)))
 		return FERRY_ENOMEM;
-	for (i = 0; i < t->ncols; i++) {
-		if (t->cols[i].hidden)
-			continue;
-		if (!(names[k] = copy_col_name(t, &t->cols[i], names, k, NULL)))
-			return FERRY_ENOMEM;
-		k++;
-	}
-	return 0;
+	return col_names(t, NULL, cols);
 }
 
 void plan_names_free(char *table, char **cols)
@@ -786,8 +788,7 @@ int plan_build(struct plan *pl, const struct ferry_copy_opts *o, ferry_conn *src
 		}
 		names[pl->ntables] = tp->dst_name;
 		if (tcat)
-			target = scat->exact_names ? ferry_catalog_find_exact(tcat, tp->dst_name)
-						   : ferry_catalog_find(tcat, tp->dst_name);
+			target = ferry_catalog_target(tcat, scat, tp->dst_name);
 		tp->exists = target != NULL;
 		if (o->data_only && !target) {
 			rc = ferry_error_set(err, FERRY_ENOTFOUND,

@@ -202,6 +202,13 @@ struct ferry_table *ferry_catalog_find_exact(const struct ferry_catalog *c, cons
 	return NULL;
 }
 
+struct ferry_table *ferry_catalog_target(const struct ferry_catalog *tcat,
+					 const struct ferry_catalog *scat, const char *name)
+{
+	return scat->exact_names ? ferry_catalog_find_exact(tcat, name)
+				 : ferry_catalog_find(tcat, name);
+}
+
 struct ferry_table *ferry_catalog_find(const struct ferry_catalog *c,
 				       const char *name)
 {

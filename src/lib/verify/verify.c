@@ -795,15 +795,6 @@ out:
 
 /* ---- planning ------------------------------------------------------------ */
 
-/* The target's table named name, found as the planner finds it: exactly
- * for a source whose names differ by case (PostgreSQL, points). */
-static const struct ferry_table *target_of(const struct ferry_catalog *scat,
-					   const struct ferry_catalog *tcat, const char *name)
-{
-	return scat->exact_names ? ferry_catalog_find_exact(tcat, name)
-				 : ferry_catalog_find(tcat, name);
-}
-
 /* A glob that matches exactly name (fnmatch escapes). */
 static char *literal_glob(const char *name)
 {
@@ -1177,7 +1168,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 
 		if ((o->include && o->include[0] && !plan_glob_match(o->include, t->name)) ||
 		    plan_glob_match(o->exclude, t->name) || strlen(t->name) > 63 ||
-		    target_of(scat, tcat, t->name))
+		    ferry_catalog_target(tcat, scat, t->name))
 			continue;
 		if ((rc = plan_strv_push(&excl, literal_glob(t->name))) < 0) {
 			rc = ferry_error_set(err, rc, "out of memory");
@@ -1234,7 +1225,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		vt->st = st;
 		st->name = ferry_strdup(vt->tp->src->name);
 		st->target = ferry_strdup(vt->tp->dst_name);
-		if ((rc = setup_table(vt, target_of(scat, tcat, vt->tp->dst_name),
+		if ((rc = setup_table(vt, ferry_catalog_target(tcat, scat, vt->tp->dst_name),
 				      ferry_conn_ops_of(src)->caps, ferry_conn_ops_of(dst)->caps,
 				      err)) < 0) {
 			ferry_error_prefix(err, "cannot verify table '%s'", vt->tp->src->name);

@@ -494,7 +494,6 @@ static long lines_of(const char *body, size_t lo, size_t hi, size_t **off, size_
 
 static int split_unit(struct wr *r, size_t unit, size_t lo, size_t hi, struct ferry_error *err);
 
-
 /* Does the line body[lo, hi) carry field f of type ty on measurement m? */
 static int line_conflicts(struct lp_scratch *sc, const char *body, size_t lo, size_t hi,
 			  const char *m, const char *f, const char *ty)

@@ -5,11 +5,15 @@
  *
  * The checks are tsmap's tm_check_record(), the ones `ferry copy lp://`
  * runs on a file, so a line one refuses the other refuses with the same
- * reason.  Two differences, both influxd's behaviour for a live write: a
+ * reason.  Three differences, all influxd's behaviour for a live write: a
  * point without a timestamp gets the server's time (a file has no "now"),
- * and a NaN/Inf value refuses the whole line (scratch.drop_nonfinite 0; a
- * file keeps the point's other fields).  Comment and blank lines are
- * skipped as influxd skips them.
+ * a NaN/Inf value refuses the whole line (scratch.drop_nonfinite 0; a
+ * file keeps the point's other fields), and NUL bytes or invalid UTF-8 in
+ * a name or string value are taken (bytes_ok: influxd 1.x stores them;
+ * the PostgreSQL store, which cannot, refuses those points one by one:
+ * dead letters while it is the secondary, a partial write while it is
+ * the primary).  Comment and blank lines are skipped as influxd skips
+ * them.
  *
  * A point is written back as the client sent it when that is already what
  * the later stages want (a timestamp in nanoseconds): the original bytes
@@ -79,6 +83,7 @@ int relay_ingest_lp(const char *body, size_t n, enum lp_precision precision,
 	c.has_default_ns = 1;
 	c.default_ns = now_ns;
 	c.scratch.drop_nonfinite = 0;    /* NaN/Inf: the line is refused, as influxd */
+	c.bytes_ok = 1;                  /* NUL bytes, invalid UTF-8: taken, as influxd */
 	while (lp_next_line(body, n, &cur, 1, &line, &len, &lineno)) {
 		int k = tm_check_record(&c, line, len, &tp, &why);
 

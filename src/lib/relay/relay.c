@@ -41,6 +41,7 @@
 #include "ferry/log.h"
 #include "ferry/registry.h"
 #include "ferry/url.h"
+#include "model/value.h"
 #include "relay/mqtt_int.h"
 #include "relay/relay_int.h"
 
@@ -249,8 +250,11 @@ static void sample(struct relay *R, const char *db, const char *lp, size_t n, ui
 		n = 0;
 	lp = first;
 	lp_scratch_init(&scr);
+	/* a sample is recorded in PostgreSQL: text it can hold (the relay
+	 * takes NUL bytes and invalid UTF-8 as influxd does) */
 	if (lp_parse_line(lp, n, &pt, &scr, &why) == LP_POINT && pt.has_ts &&
-	    pt.measurement.n < sizeof(x.measurement) && (x.line = ferry_malloc(n + 1))) {
+	    pt.measurement.n < sizeof(x.measurement) && val_utf8_ok(lp, n, &why) &&
+	    (x.line = ferry_malloc(n + 1))) {
 		memcpy(x.line, lp, n);
 		x.line[n] = '\0';
 		memcpy(x.measurement, pt.measurement.p, pt.measurement.n);

@@ -845,12 +845,23 @@ int relay_spool_dead_letter(struct relay_spool *s, uint64_t seq, const char *sto
 	o = json_pack("{s:s, s:I, s:s, s:s, s:s}", "time", when, "seq", (json_int_t)seq,
 		      "store", store ? store : "", "db", db ? db : "",
 		      "reason", reason ? reason : "");
-	if (!o || json_object_set_new(o, "lp", json_text(lp, n)) < 0 ||
-	    !(line = json_dumps(o, JSON_COMPACT)) || ferry_buf_addstr(&nl, line) < 0 ||
-	    ferry_buf_addch(&nl, '\n') < 0) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
+	if (!o || json_object_set_new(o, "lp", json_text(lp, n)) < 0)
+		goto oom;
+	/* bytes that are not UTF-8 (influxd takes them): "lp" shows them as
+	 * U+FFFD, "lp_base64" keeps the record as it came */
+	if (val_utf8_prefix(lp, n, 1, NULL) < n) {
+		struct ferry_buf b64 = FERRY_BUF_INIT;
+		int bad = ferry_buf_addbase64(&b64, lp, n) < 0 ||
+			  json_object_set_new(o, "lp_base64",
+					      json_stringn(b64.buf ? b64.buf : "", b64.len)) < 0;
+
+		ferry_buf_release(&b64);
+		if (bad)
+			goto oom;
 	}
+	if (!(line = json_dumps(o, JSON_COMPACT)) || ferry_buf_addstr(&nl, line) < 0 ||
+	    ferry_buf_addch(&nl, '\n') < 0)
+		goto oom;
 	pthread_mutex_lock(&s->dlmu);
 	if (s->dlfd < 0)
 		s->dlfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -864,6 +875,9 @@ int relay_spool_dead_letter(struct relay_spool *s, uint64_t seq, const char *sto
 		s->dead_letters++;
 		pthread_mutex_unlock(&s->mu);
 	}
+	goto out;
+oom:
+	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 out:
 	ferry_buf_release(&nl);
 	free(line);

@@ -118,6 +118,7 @@ int relay_ifx_open(const char *url, int is_new, const char *map, struct relay_if
 	pthread_mutex_init(&x->qlock, NULL);
 	/* the records were checked (nanosecond timestamps): parsed again */
 	tm_check_init(&x->chk, LP_PREC_NS);
+	x->chk.bytes_ok = 1;   /* as the relay took them (ingest.c) */
 	x->is_new = is_new;
 	if ((rc = ferry_url_parse(url, &u, err)) < 0 ||
 	    (rc = tm_ifx_writer_open(u, &x->w, err)) < 0 ||

@@ -7,7 +7,8 @@
  *   else "missing timestamp"  ->  its range at the precision  ->  the
  *   caller's time range (a point outside it is skipped, before the text
  *   checks: lp:// --start/--end never reads it)  ->  UTF-8 and NUL bytes
- *   in every name and string value.
+ *   in every name and string value (not with bytes_ok: the relay takes
+ *   them, as influxd does).
  *
  * NaN/Inf are the parser's (struct lp_scratch.drop_nonfinite): 0 after
  * tm_check_init(), the whole line is refused as influxd refuses it; lp://
@@ -175,7 +176,7 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 	}
 	if ((c->has_start && ns < c->start_ns) || (c->has_end && ns >= c->end_ns))
 		return TM_CHECK_SKIP;
-	if (check_text(c, rec, n))
+	if (!c->bytes_ok && check_text(c, rec, n))
 		return TM_CHECK_REJECT;
 	tp->measurement = c->pt.measurement;
 	tp->tags = c->pt.tags;

@@ -288,6 +288,11 @@ struct tm_check {
 	 * TM_CHECK_SKIP, decided before the text checks (0: no bound) */
 	int has_start, has_end;
 	int64_t start_ns, end_ns;
+	/* 1: names and string values are taken as bytes, NUL bytes and
+	 * invalid UTF-8 included, as influxd takes them (the relay: the
+	 * InfluxDB store keeps them, the PostgreSQL store's conversion
+	 * refuses them point by point); 0: they are a reject */
+	int bytes_ok;
 	char why[320];
 };
 enum { TM_CHECK_SKIP = 0, TM_CHECK_POINT, TM_CHECK_REJECT };

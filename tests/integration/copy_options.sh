@@ -197,4 +197,13 @@ assert_contains "names ferry's tables" "$T_ERR" "that schema holds ferry's own t
 t_run "$FERRY" copy -q "sqlite://$T/empty.db" "$url"
 assert_eq "a 0-byte SQLite file: copied (no tables)" "$T_RC" 0
 [[ $T_RC -eq 0 ]] || echo "$T_OUT $T_ERR"
+t_run "$FERRY" verify -q "sqlite://$T/empty.db" "$url_none"
+assert_eq "verify of an empty source against an empty target: equal" "$T_RC" 0
+# ...but against a target with tables it compared nothing and said
+# "equal" (a wrong source path): a mistake to fix
+t_run "$FERRY" copy -q "$src" "$url_none"
+assert_eq "(a target with tables)" "$T_RC" 0
+t_run "$FERRY" verify -q "sqlite://$T/empty.db" "$url_none"
+assert_eq "verify of an empty source against a target with tables: exit 2" "$T_RC" 2
+assert_contains "says so" "$T_ERR" "the source has no tables and the target's schema 'public' has"
 t_done

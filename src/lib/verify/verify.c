@@ -1151,6 +1151,18 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	    (rc = plan_check_left(o->include, o->exclude, scat, err)) < 0 ||
 	    (rc = type_untyped(ferry_conn_ops_of(dst), tcat, err)) < 0)
 		goto out;
+	/* a target's tables are compared from the source's side: a source
+	 * without tables would compare nothing and say "equal" of any target
+	 * (a wrong path, an empty database): a mistake to fix, as filters
+	 * that leave no table are */
+	if (!map && !scat->ntables && tcat->ntables) {
+		rc = ferry_error_set(err, FERRY_EUSAGE, "the source has no tables and the "
+				     "target's schema '%s' has %zu (%s%s): there is nothing to "
+				     "compare them with; is the source the right one?", r.schema,
+				     tcat->ntables, tcat->tables[0].name,
+				     tcat->ntables > 1 ? ", ..." : "");
+		goto out;
+	}
 	/* tables the target lacks are differences, not planning errors */
 	r.res->tables = ferry_calloc(scat->ntables + (map ? map->n : 0) + 1,
 				     sizeof(*r.res->tables));

@@ -1069,6 +1069,39 @@ static int check_target_store(const char *src, const char *dst,
 	return rc;
 }
 
+static int count_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	(void)ncols, (void)vals, (void)err;
+	++*(size_t *)ud;
+	return 0;
+}
+
+/* 1 with *at the first table of tcat that holds a row, 0 when none does,
+ * or an error. */
+static int first_with_rows(ferry_conn *dst, const char *schema,
+			   const struct ferry_catalog *tcat, size_t *at, struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	size_t i, rows = 0;
+	int rc = 0;
+
+	*at = 0;
+	for (i = 0; i < tcat->ntables && !rows && rc == 0; i++) {
+		ferry_buf_clear(&sql);
+		if (ferry_buf_addstr(&sql, "SELECT 1 FROM ") < 0 ||
+		    ops->quote_ident(schema, &sql) < 0 || ferry_buf_addch(&sql, '.') < 0 ||
+		    ops->quote_ident(tcat->tables[i].name, &sql) < 0 ||
+		    ferry_buf_addstr(&sql, " LIMIT 1") < 0)
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		else
+			rc = ops->query(dst, sql.buf, NULL, 0, count_row, &rows, err);
+		*at = i;
+	}
+	ferry_buf_release(&sql);
+	return rc < 0 ? rc : rows > 0;
+}
+
 int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_result **out,
 		     struct ferry_error *err)
 {
@@ -1152,15 +1185,16 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	    (rc = type_untyped(ferry_conn_ops_of(dst), tcat, err)) < 0)
 		goto out;
 	/* a target's tables are compared from the source's side: a source
-	 * without tables would compare nothing and say "equal" of any target
-	 * (a wrong path, an empty database): a mistake to fix, as filters
-	 * that leave no table are */
-	if (!map && !scat->ntables && tcat->ntables) {
-		rc = ferry_error_set(err, FERRY_EUSAGE, "the source has no tables and the "
-				     "target's schema '%s' has %zu (%s%s): there is nothing to "
-				     "compare them with; is the source the right one?", r.schema,
-				     tcat->ntables, tcat->tables[0].name,
-				     tcat->ntables > 1 ? ", ..." : "");
+	 * without tables would compare nothing and say "equal" of a target
+	 * holding rows (a wrong path, an empty database): a mistake to fix,
+	 * as filters that leave no table are.  Empty target tables are equal
+	 * to it (the cutover's verify of an old store empty before T0). */
+	if (!map && !scat->ntables && (rc = first_with_rows(dst, r.schema, tcat, &i, err))) {
+		if (rc > 0)
+			rc = ferry_error_set(err, FERRY_EUSAGE, "the source has no tables, and "
+					     "table '%s' of the target's schema '%s' has rows: "
+					     "there is nothing to compare them with; is the source "
+					     "the right one?", tcat->tables[i].name, r.schema);
 		goto out;
 	}
 	/* tables the target lacks are differences, not planning errors */

@@ -315,4 +315,18 @@ assert_contains "the type change is told" "$copy_out" "column 'defs.s' is declar
 assert_not_contains "no rejects" "$copy_out" "rows rejected"
 assert_contains "CHECK constraints are not copied: told" "$copy_out" "table 'u' has CHECK constraints: they are not copied"
 assert_contains "COLLATE NOCASE is lost: told" "$copy_out" "column 'u.name' is COLLATE NOCASE in SQLite: PostgreSQL compares its values byte by byte"
+
+# an untyped column of reals and an integer a double cannot hold (2^53 + 1):
+# double precision rejected the integer; numeric holds both exactly
+sqlite3 "$T/mixnum.db" "CREATE TABLE m (id INTEGER PRIMARY KEY, v, w);
+	INSERT INTO m VALUES (1, 1.5, 1.5), (2, 9007199254740993, 9007199254740992), (3, -9223372036854775808, 0.1)"
+url7=$(new_db copy_shapes_mixnum)
+t_run "$FERRY" copy -q "sqlite://$T/mixnum.db" "$url7"
+assert_eq "reals with a big integer: copied, nothing rejected" "$T_RC" 0
+assert_eq "as numeric, each value exact" "$(pg_q "$url7" "SELECT pg_typeof(v)::text || ':' || string_agg(v::text, ',' ORDER BY id) FROM m GROUP BY pg_typeof(v)")" \
+	"numeric:1.5,9007199254740993,-9223372036854775808"
+assert_eq "reals with integers a double holds stay double precision" \
+	"$(pg_q "$url7" "SELECT DISTINCT pg_typeof(w) FROM m")" "double precision"
+t_run "$FERRY" verify -q "sqlite://$T/mixnum.db" "$url7"
+assert_eq "verify: equal" "$T_RC" 0
 t_done

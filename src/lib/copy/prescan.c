@@ -28,6 +28,7 @@ struct scan_col {
 	size_t maxchars;
 	int has_tz;
 	int blob_utf8_bad;
+	int int_inexact;   /* an integer a double cannot hold exactly */
 };
 
 struct scan_state {
@@ -97,10 +98,14 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 			case SCAN_UNTYPED:
 				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
 					sc->blob_utf8_bad = 1;
+				if (c->kind == FERRY_V_INT && !val_int_fits_double(c->v.i))
+					sc->int_inexact = 1;
 				break;
 			case SCAN_NUMERIC:
 				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
 					sc->blob_utf8_bad = 1;
+				if (c->kind == FERRY_V_INT && !val_int_fits_double(c->v.i))
+					sc->int_inexact = 1;
 				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB)
 					sc->bad++;
 				break;
@@ -119,8 +124,8 @@ static void type_from_classes(struct col_plan *cp, const struct scan_col *sc)
 
 	if (c == I)
 		plan_col_type(cp, FERRY_T_INT64, -1);
-	else if (c && !(c & ~(I | R)))
-		plan_col_type(cp, FERRY_T_FLOAT64, -1);
+	else if (c && !(c & ~(I | R)))   /* numeric holds both exactly */
+		plan_col_type(cp, sc->int_inexact ? FERRY_T_NUMERIC : FERRY_T_FLOAT64, -1);
 	else if (c & B)
 		plan_col_type(cp, (c == B || sc->blob_utf8_bad) ? FERRY_T_BYTES : FERRY_T_TEXT, -1);
 	else

@@ -320,7 +320,7 @@ static int conv(struct ferry_batch *b, struct ferry_cell *c,
 			d = c->v.d;
 		} else if (c->kind == FERRY_V_INT) {
 			d = (double)c->v.i;
-			if (d >= 9223372036854775808.0 || (int64_t)d != c->v.i) {
+			if (!val_int_fits_double(c->v.i)) {
 				snprintf(reason, rn, "integer %lld cannot be stored exactly in %s",
 					 (long long)c->v.i, cp->type_sql);
 				return 0;

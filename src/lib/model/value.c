@@ -836,6 +836,14 @@ static int format_short_fixed(double d, char *out, size_t n)
 	return (int)(o - out);
 }
 
+int val_int_fits_double(int64_t v)
+{
+	double d = (double)v;
+
+	/* 2^63 is a double but no int64: INT64_MAX rounds up to it */
+	return d < 9223372036854775808.0 && (int64_t)d == v;
+}
+
 int val_format_double(double d, char *out, size_t n)
 {
 	int prec;

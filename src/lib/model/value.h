@@ -142,4 +142,8 @@ int val_json_ok(const char *s, size_t n, int for_jsonb);
  * double; NaN, Infinity, -Infinity.  Returns the length written to out. */
 int val_format_double(double d, char *out, size_t n);
 
+/* 1 when a double holds v exactly (every integer up to 2^53 in size, and
+ * larger ones with enough trailing zero bits), else 0. */
+int val_int_fits_double(int64_t v);
+
 #endif

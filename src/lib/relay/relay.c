@@ -538,13 +538,9 @@ static int write_phase(struct relay *R, int phase, const char *db, const char *r
 		goto out;
 	}
 	if (p.rec.missing && p.rec.nbad >= p.rec.npoints) {
-		/* influxd's own answer (its words, not where the relay's
-		 * InfluxDB is): 404 database not found, 500 retention policy
-		 * not found; nothing was written, nothing is spooled */
-		const char *at = strstr(p.rec.why, " (InfluxDB at ");
-
-		answer(ans, strncmp(p.rec.why, "retention policy", 16) ? 404 : 500, "%.*s",
-		       (int)(at ? (size_t)(at - p.rec.why) : strlen(p.rec.why)), p.rec.why);
+		/* influxd's own answer: 404 database not found, 500 retention
+		 * policy not found; nothing was written, nothing is spooled */
+		answer(ans, p.rec.missing, "%s", p.rec.why);
 		goto out;
 	}
 	if (sec >= 0 && p.rec.nbad < p.rec.npoints) {

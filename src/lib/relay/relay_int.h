@@ -98,9 +98,10 @@ struct relay_rec {
 	size_t nbad;
 	char why[256];
 	struct ferry_buf *bad;
-	/* InfluxDB has no such database or retention policy: every point is
-	 * in bad, why is influxd's reason (a primary answers as influxd does,
-	 * 404 or 500, not with a partial write) */
+	/* InfluxDB has no such database or retention policy: influxd's
+	 * status (404, 500), every point is in bad, why is influxd's reason
+	 * (a primary answers with both, as influxd does, not with a partial
+	 * write); 0 otherwise */
 	int missing;
 };
 

@@ -215,7 +215,9 @@ static void undo_bad(struct relay_rec *recs, size_t i, size_t j, const size_t *l
 static int write_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, size_t j,
 		       struct ferry_error *err)
 {
+	const char *msg;
 	size_t k;
+	long st;
 	int rc;
 
 	ferry_buf_clear(&x->body);
@@ -238,9 +240,10 @@ static int write_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, si
 	/* dropped or never made: every point of these records, even those
 	 * told refused before it went (halving) */
 	undo_bad(recs, i, j, x->glen);
+	st = tm_ifx_writer_missing(x->w, &msg);
 	for (k = i, rc = 0; k < j && rc == 0; k++) {
-		recs[k].missing = 1;
-		rc = all_bad(&recs[k], err->msg, err);
+		recs[k].missing = (int)st;
+		rc = all_bad(&recs[k], msg, err);
 	}
 	return rc;
 }
@@ -337,12 +340,15 @@ static int map_group(struct relay_ifx *x, struct relay_rec *recs, size_t i, size
 					on_refused_line, x, err) : 0;
 	if (rc == FERRY_ENOTFOUND) {
 		/* dropped or never made: every point of these records */
+		const char *msg;
+		long st = tm_ifx_writer_missing(x->w, &msg);
+
 		for (k = i; k < j; k++) {
 			recs[k].why[0] = '\0';
-			recs[k].missing = 1;
+			recs[k].missing = (int)st;
 		}
 		for (l = 0; l < x->nml; l++)
-			line_bad(x, l, err->msg);
+			line_bad(x, l, msg);
 		rc = 0;
 	}
 	if (rc < 0)

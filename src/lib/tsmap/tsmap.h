@@ -483,6 +483,10 @@ typedef int (*tm_ifx_refused_fn)(void *ud, size_t unit, const char *line, size_t
 int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const char *body,
 		 size_t n, const size_t *units, size_t nunits, tm_ifx_refused_fn fn, void *ud,
 		 struct ferry_error *err);
+/* After tm_ifx_write returned FERRY_ENOTFOUND: influxd's HTTP status (404,
+ * or 1.x's 500 for a retention policy) and its words (*msg), without where
+ * the server is: what a relay answers its own client. */
+long tm_ifx_writer_missing(const struct tm_ifx_writer *w, const char **msg);
 /* /ping: 1 up, 0 not. */
 int tm_ifx_ping(struct tm_ifx_writer *w);
 /*

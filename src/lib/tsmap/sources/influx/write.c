@@ -55,6 +55,8 @@ struct tm_ifx_writer {
 	char *auth;                   /* 2.x: "Authorization: Token X" */
 	size_t *uoff, *loff;          /* unit and line starts of a write, + end */
 	size_t ucap, lcap;
+	long missing_st;              /* the last FERRY_ENOTFOUND: influxd's status */
+	char missing[256];            /* and its words */
 };
 
 /* ------------------------------------------------------------ open */
@@ -316,6 +318,12 @@ int tm_ifx_request(struct tm_ifx_writer *w, const char *method, const char *path
 	return 0;
 }
 
+long tm_ifx_writer_missing(const struct tm_ifx_writer *w, const char **msg)
+{
+	*msg = w->missing;
+	return w->missing_st;
+}
+
 int tm_ifx_ping(struct tm_ifx_writer *w)
 {
 	struct ferry_error e = FERRY_ERROR_INIT;
@@ -421,6 +429,8 @@ static int post(struct wr *r, size_t lo, size_t hi, struct ferry_error *err)
 		return WR_TOOBIG;
 	}
 	if (st == 404 || (st == 500 && !strncmp(msg, "retention policy not found", 26))) {
+		w->missing_st = st;
+		snprintf(w->missing, sizeof(w->missing), "%s", msg);
 		rc = ferry_error_set(err, FERRY_ENOTFOUND, "%s (InfluxDB at %s)", msg, w->u.where);
 	} else if (st == 401 || st == 403) {
 		return creds_error(w, st, err);

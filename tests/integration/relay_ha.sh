@@ -219,6 +219,9 @@ assert_eq "empty body: 204" "$code" 204
 assert_contains "X-Request-Id echoed" "$(cat "$T/rid.h")" "abc-123"
 out=$(curl -sS "$RURL/query" --data-urlencode 'q=SHOW DATABASES')
 assert_contains "/query passes through to InfluxDB" "$out" "home_assistant"
+out=$(curl -sS -D "$T/csv.h" -H 'Accept: application/csv' "$RURL/query" --data-urlencode 'q=SHOW DATABASES')
+assert_contains "/query with Accept: application/csv: influxd's CSV" "$out" "name,tags,name"
+assert_contains "as text/csv" "$(cat "$T/csv.h")" "Content-Type: text/csv"
 out=$(curl -sS "$RURL/metrics")
 assert_contains "/metrics: ferry_relay_ counters" "$out" "ferry_relay_points_written_total"
 assert_contains "/metrics: a bucket at 0.05 s" "$out" 'le="0.05"'

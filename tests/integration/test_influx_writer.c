@@ -80,11 +80,11 @@ static char *get(struct tm_ifx_writer *w, const char *path)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf ans = FERRY_BUF_INIT;
+	const struct tm_ifx_req rq = { .path = path, .max = 1u << 20 };
 	char ct[128];
 	long st;
 
-	if (tm_ifx_request(w, "GET", path, NULL, 0, NULL, 0, 1u << 20, &st, ct, sizeof(ct), &ans,
-			   &err) < 0)
+	if (tm_ifx_request(w, &rq, &st, ct, sizeof(ct), &ans, &err) < 0)
 		fail_msg("GET %s: %s", path, err.msg);
 	if (st != 200)
 		fail_msg("GET %s: HTTP %ld: %s", path, st, ans.buf ? ans.buf : "");
@@ -123,14 +123,20 @@ static void influxql(struct tm_ifx_writer *w, const char *q)
 	struct ferry_buf ans = FERRY_BUF_INIT, body = FERRY_BUF_INIT;
 	CURL *h = curl_easy_init();
 	char *e = curl_easy_escape(h, q, 0), ct[128];
+	struct tm_ifx_req rq = { 0 };
 	long st;
 
 	assert_int_equal(ferry_buf_addf(&body, "q=%s", e), 0);
 	curl_free(e);
 	curl_easy_cleanup(h);
-	if (tm_ifx_request(w, "POST", "/query", body.buf, body.len,
-			   "application/x-www-form-urlencoded", 0, 1u << 20, &st, ct, sizeof(ct),
-			   &ans, &err) < 0 || st != 200 || strstr(ans.buf, "\"error\""))
+	rq.method = "POST";
+	rq.path = "/query";
+	rq.body = body.buf;
+	rq.n = body.len;
+	rq.content_type = "application/x-www-form-urlencoded";
+	rq.max = 1u << 20;
+	if (tm_ifx_request(w, &rq, &st, ct, sizeof(ct), &ans, &err) < 0 || st != 200 ||
+	    strstr(ans.buf, "\"error\""))
 		fail_msg("%s: %s %s", q, err.msg, ans.buf ? ans.buf : "");
 	ferry_buf_release(&ans);
 	ferry_buf_release(&body);

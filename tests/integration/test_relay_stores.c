@@ -496,6 +496,17 @@ static int influx_setup(void **state)
 	return 0;
 }
 
+
+/* relay_influx_query() with a query of these parts (body NUL-ended). */
+static int iq(struct relay_store *s, const char *method, const char *query, const char *body,
+	      const char *ctype, const char *accept, struct relay_answer *ans,
+	      struct ferry_error *err)
+{
+	const struct relay_query q = { method, query, body, body ? strlen(body) : 0, ctype,
+				       accept };
+
+	return relay_influx_query(s, &q, ans, err);
+}
 /* An InfluxQL statement through the pass-through; the body (caller frees). */
 static char *ifx_q(struct relay_store *s, const char *db, const char *q, int *status)
 {
@@ -517,7 +528,7 @@ static char *ifx_q(struct relay_store *s, const char *db, const char *q, int *st
 		else
 			assert_int_equal(ferry_buf_addch(&qs, *p), 0);
 	}
-	if (relay_influx_query(s, "GET", qs.buf, NULL, 0, NULL, &ans, &err) < 0)
+	if (iq(s, "GET", qs.buf, NULL, NULL, NULL, &ans, &err) < 0)
 		fail_msg("query %s: %s", q, err.msg);
 	ferry_buf_release(&qs);
 	*status = ans.status;
@@ -640,15 +651,22 @@ static void test_influx(void **state)
 		memset(&ans, 0, sizeof(ans));
 		ferry_buf_init(&ans.body, 0);
 		snprintf(qs, sizeof(qs), "db=%s", db);
-		assert_int_equal(relay_influx_query(s, "POST", qs, form, strlen(form),
-						    "application/x-www-form-urlencoded", &ans, &err), 0);
+		assert_int_equal(iq(s, "POST", qs, form, "application/x-www-form-urlencoded", NULL,
+				    &ans, &err), 0);
 		assert_int_equal(ans.status, 200);
 		if (!strstr(ans.body.buf, ",5]"))
 			fail_msg("gz: %s", ans.body.buf);
 		/* an InfluxQL error comes back as influxd gave it */
-		assert_int_equal(relay_influx_query(s, "GET", "q=SELEC", NULL, 0, NULL, &ans, &err), 0);
+		assert_int_equal(iq(s, "GET", "q=SELEC", NULL, NULL, NULL, &ans, &err), 0);
 		assert_int_equal(ans.status, 400);
 		assert_non_null(strstr(ans.body.buf, "error"));
+		/* the client's Accept goes along: influxd answers CSV */
+		assert_int_equal(iq(s, "POST", qs, form, "application/x-www-form-urlencoded",
+				    "application/csv", &ans, &err), 0);
+		assert_int_equal(ans.status, 200);
+		assert_string_equal(ans.content_type, "text/csv");
+		if (strncmp(ans.body.buf, "name,tags,time,v\n", 16) || !strstr(ans.body.buf, ",5\n"))
+			fail_msg("csv: %s", ans.body.buf);
 		ferry_buf_release(&ans.body);
 	}
 	relay_store_close(s);
@@ -691,19 +709,18 @@ static void test_influx_auth(void **state)
 	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	memset(&ans, 0, sizeof(ans));
 	ferry_buf_init(&ans.body, 0);
-	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20USER%20admin%20WITH%20PASSWORD"
-		"%20%27adminpw%27%20WITH%20ALL%20PRIVILEGES", NULL, 0, NULL, &ans, &err), 0);
+	assert_int_equal(iq(s, "POST", "q=CREATE%20USER%20admin%20WITH%20PASSWORD"
+		"%20%27adminpw%27%20WITH%20ALL%20PRIVILEGES", NULL, NULL, NULL, &ans, &err), 0);
 	assert_int_equal(ans.status, 200);
 	relay_store_close(s);
 
 	snprintf(url, sizeof(url), "influx://admin:adminpw@%s/ha", base);
 	assert_int_equal(relay_store_open(url, RELAY_OLD, NULL, &s, &err), 0);
 	/* no credentials from the client: the URL's */
-	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20DATABASE%20ha", NULL, 0, NULL,
-					    &ans, &err), 0);
+	assert_int_equal(iq(s, "POST", "q=CREATE%20DATABASE%20ha", NULL, NULL, NULL, &ans, &err), 0);
 	assert_int_equal(ans.status, 200);
-	assert_int_equal(relay_influx_query(s, "POST", "q=CREATE%20USER%20reader%20WITH%20PASSWORD"
-		"%20%27readpw%27", NULL, 0, NULL, &ans, &err), 0);
+	assert_int_equal(iq(s, "POST", "q=CREATE%20USER%20reader%20WITH%20PASSWORD"
+		"%20%27readpw%27", NULL, NULL, NULL, &ans, &err), 0);
 	assert_int_equal(ans.status, 200);
 	assert_int_equal(relay_store_has_db(s, "ha", &err), 1);
 	rec_set(&rec, 0, "ha", "m v=1 1700000000000000000\n", 1, NULL);
@@ -711,8 +728,8 @@ static void test_influx_auth(void **state)
 		fail_msg("write as admin: %s", err.msg);
 	assert_int_equal(rec.nbad, 0);
 	/* the client's own credentials are passed as given */
-	assert_int_equal(relay_influx_query(s, "GET", "u=admin&p=wrong&q=SHOW%20DATABASES", NULL, 0,
-					    NULL, &ans, &err), 0);
+	assert_int_equal(iq(s, "GET", "u=admin&p=wrong&q=SHOW%20DATABASES", NULL, NULL, NULL,
+				    &ans, &err), 0);
 	assert_int_equal(ans.status, 401);
 	relay_store_close(s);
 
@@ -771,7 +788,7 @@ static void test_influx2(void **state)
 			    "m,e=a v=3 1700000003000000000\n");
 	memset(&ans, 0, sizeof(ans));
 	ferry_buf_init(&ans.body, 0);
-	if (relay_influx_query(s, "GET", NULL, NULL, 0, NULL, &ans, &err) < 0)
+	if (iq(s, "GET", NULL, NULL, NULL, NULL, &ans, &err) < 0)
 		fail_msg("query: %s", err.msg);
 	ferry_buf_release(&ans.body);
 	relay_store_close(s);
@@ -781,13 +798,13 @@ static void test_influx2(void **state)
 		struct tm_ifx_writer *w;
 		ferry_url *u = NULL;
 		struct ferry_buf pts = FERRY_BUF_INIT;
+		const struct tm_ifx_req rq = { .path = "/fake/points?bucket=ha", .max = 1u << 20 };
 		char ct[64];
 		long st;
 
 		assert_int_equal(ferry_url_parse(url, &u, &err), 0);
 		assert_int_equal(tm_ifx_writer_open(u, &w, &err), 0);
-		assert_int_equal(tm_ifx_request(w, "GET", "/fake/points?bucket=ha", NULL, 0, NULL, 0,
-						1u << 20, &st, ct, sizeof(ct), &pts, &err), 0);
+		assert_int_equal(tm_ifx_request(w, &rq, &st, ct, sizeof(ct), &pts, &err), 0);
 		assert_string_equal(pts.buf, "m,e=a 1700000000000000000 v=1\n"
 				    "m,e=a 1700000001000000000 v=2\n");
 		tm_ifx_writer_close(w);

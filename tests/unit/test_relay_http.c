@@ -39,7 +39,7 @@ struct calls {
 	int write_status;           /* what write answers (0: 204) */
 	const char *write_msg;
 	int ready;
-	char query[256], qmethod[8];
+	char query[256], qmethod[8], qaccept[64];
 	struct ferry_buf qbody;
 };
 
@@ -66,19 +66,19 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 	return st;
 }
 
-static int op_query(void *ud, const char *method, const char *query, const char *body,
-		    size_t n, const char *content_type, struct relay_answer *ans)
+static int op_query(void *ud, const struct relay_query *q, struct relay_answer *ans)
 {
 	struct calls *c = ud;
 
 	pthread_mutex_lock(&c->mu);
 	c->queries++;
-	snprintf(c->query, sizeof(c->query), "%s", query);
-	snprintf(c->qmethod, sizeof(c->qmethod), "%s", method);
+	snprintf(c->query, sizeof(c->query), "%s", q->query);
+	snprintf(c->qmethod, sizeof(c->qmethod), "%s", q->method);
+	snprintf(c->qaccept, sizeof(c->qaccept), "%s", q->accept ? q->accept : "");
 	ferry_buf_clear(&c->qbody);
-	assert_int_equal(ferry_buf_add(&c->qbody, body, n), 0);
+	assert_int_equal(ferry_buf_add(&c->qbody, q->body, q->n), 0);
 	pthread_mutex_unlock(&c->mu);
-	if (strstr(query, "down"))
+	if (strstr(q->query, "down"))
 		return FERRY_ECONN;
 	ans->status = 200;
 	snprintf(ans->content_type, sizeof(ans->content_type), "application/json");
@@ -125,7 +125,7 @@ static const struct relay_http_ops ops = {
  * assertions (the server's threads wrote it; the answer the client got
  * orders the two only through the socket, which TSan does not see). */
 static struct {
-	char db[64], rp[64], lp[8192], query[256], qmethod[8], qbody[256];
+	char db[64], rp[64], lp[8192], query[256], qmethod[8], qbody[256], qaccept[64];
 	size_t npoints, nrejected;
 } V;
 
@@ -138,6 +138,7 @@ static void view(void)
 	snprintf(V.query, sizeof(V.query), "%s", C.query);
 	snprintf(V.qmethod, sizeof(V.qmethod), "%s", C.qmethod);
 	snprintf(V.qbody, sizeof(V.qbody), "%s", C.qbody.buf);
+	snprintf(V.qaccept, sizeof(V.qaccept), "%s", C.qaccept);
 	V.npoints = C.npoints;
 	V.nrejected = C.nrejected;
 	pthread_mutex_unlock(&C.mu);
@@ -497,13 +498,14 @@ static void test_write_ok(void **state)
 	assert_int_equal(writes(), w0 + 2);
 
 	/* some lines bad: the good ones handed on, then influxd's partial write */
-	post("/write?db=home", "a v=1 1\nbroken\nb v=2 2\nc v=\"\xff\" 3\n", &r);
+	post("/write?db=home", "a v=1 1\nbroken\nb v=2 2\nc v=\"\xff\" 3\nd v= 4\n", &r);
 	expect(&r, 400, "{\"error\":\"partial write: unable to parse 'broken': missing fields dropped=2\"}\n");
 	reply_release(&r);
 	assert_int_equal(writes(), w0 + 3);
-	assert_int_equal(V.npoints, 2);
+	/* a string that is not UTF-8 is taken, as influxd takes it */
+	assert_int_equal(V.npoints, 3);
 	assert_int_equal(V.nrejected, 2);
-	assert_string_equal(V.lp, "a v=1 1\nb v=2 2\n");
+	assert_string_equal(V.lp, "a v=1 1\nb v=2 2\nc v=\"\xff\" 3\n");
 }
 
 static void test_gzip_and_limits(void **state)
@@ -721,6 +723,17 @@ static void test_query(void **state)
 	reply_release(&r);
 	assert_string_equal(V.qmethod, "POST");
 	assert_string_equal(V.qbody, "q=SELECT+1");
+	assert_string_equal(V.qaccept, "*/*");   /* curl's own */
+
+	/* the client's Accept goes to InfluxDB (CSV, MessagePack answers) */
+	{
+		static const char *const csv[] = { "Accept: application/csv", NULL };
+
+		req(port, "GET", "/query?q=SELECT+1", csv, NULL, 0, &r);
+		expect(&r, 200, NULL);
+		reply_release(&r);
+		assert_string_equal(V.qaccept, "application/csv");
+	}
 
 	req(port, "GET", "/query?q=down", NULL, NULL, 0, &r);
 	expect(&r, 502, NULL);

@@ -226,10 +226,12 @@ static void time_ifx(struct tm_ifx_writer *w, const char *iql, struct lat *l)
 		struct ferry_error err = FERRY_ERROR_INIT;
 		int64_t t = relay_pg_now_ms();
 		long st = 0;
+		const struct tm_ifx_req rq = { .method = "POST", .path = path.buf,
+					       .body = body.buf, .n = body.len,
+					       .content_type = "application/x-www-form-urlencoded",
+					       .max = LAT_ANSWER_MAX };
 
-		if (tm_ifx_request(w, "POST", path.buf, body.buf, body.len,
-				   "application/x-www-form-urlencoded", 0, LAT_ANSWER_MAX, &st,
-				   ctype, sizeof(ctype), &ans, &err) < 0) {
+		if (tm_ifx_request(w, &rq, &st, ctype, sizeof(ctype), &ans, &err) < 0) {
 			snprintf(l->err, sizeof(l->err), "%s", err.msg);
 			goto out;
 		}

@@ -425,7 +425,7 @@ static enum MHD_Result finish_query(struct MHD_Connection *c, struct relay_req *
 	struct relay_http *h = r->h;
 	struct ferry_buf qs = FERRY_BUF_INIT;
 	struct relay_answer ans;
-	const char *ct = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct relay_query q;
 	enum MHD_Result ok;
 	int rc;
 
@@ -439,7 +439,15 @@ static enum MHD_Result finish_query(struct MHD_Connection *c, struct relay_req *
 		ok = relay_http_error(c, r, 502, "no InfluxDB behind the relay to pass /query to");
 		goto out;
 	}
-	rc = h->ops->query(h->ud, method, qs.buf, r->body.buf, r->body.len, ct, &ans);
+	/* the Accept header too: influxd answers CSV or MessagePack for it */
+	memset(&q, 0, sizeof(q));
+	q.method = method;
+	q.query = qs.buf;
+	q.body = r->body.buf;
+	q.n = r->body.len;
+	q.content_type = relay_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	q.accept = relay_http_header(c, MHD_HTTP_HEADER_ACCEPT);
+	rc = h->ops->query(h->ud, &q, &ans);
 	if (rc < 0) {
 		ok = relay_http_error(c, r, 502, "cannot pass /query to InfluxDB%s%s", ans.body.len ? ": " : "",
 				ans.body.len ? ans.body.buf : " (it cannot be reached)");

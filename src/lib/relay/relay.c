@@ -643,8 +643,7 @@ static int op_write(void *ud, const char *db, const char *rp, struct relay_point
 	return 0;
 }
 
-static int op_query(void *ud, const char *method, const char *query, const char *body,
-		    size_t n, const char *content_type, struct relay_answer *ans)
+static int op_query(void *ud, const struct relay_query *q, struct relay_answer *ans)
 {
 	struct relay *R = ud;
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -653,7 +652,7 @@ static int op_query(void *ud, const char *method, const char *query, const char 
 	if (!R->qs)
 		return answer(ans, 404, "/query is passed to the old InfluxDB, and there is none");
 	pthread_mutex_lock(&R->qmu);
-	rc = relay_influx_query(R->qs, method, query, body, n, content_type, ans, &err);
+	rc = relay_influx_query(R->qs, q, ans, &err);
 	pthread_mutex_unlock(&R->qmu);
 	if (rc < 0)
 		return answer(ans, 502, "cannot pass /query to the old InfluxDB: %s", err.msg);

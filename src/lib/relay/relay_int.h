@@ -151,11 +151,20 @@ struct relay_answer {
 	struct ferry_buf body;
 };
 
-/* /query to an InfluxDB store: method, the query string as received
- * (without '?'), the body and its content type; the answer as influxd gave
- * it.  FERRY_ECONN when it cannot be reached. */
-int relay_influx_query(struct relay_store *s, const char *method, const char *query,
-		       const char *body, size_t n, const char *content_type,
+/* A client's /query, passed to InfluxDB as it came. */
+struct relay_query {
+	const char *method;         /* GET, POST */
+	const char *query;          /* the query string, without '?' */
+	const char *body;           /* NULL: none */
+	size_t n;
+	const char *content_type;   /* the body's; NULL: none */
+	const char *accept;         /* the client's Accept (application/csv,
+				     * application/x-msgpack); NULL: none */
+};
+
+/* /query to an InfluxDB store; the answer as influxd gave it.  FERRY_ECONN
+ * when it cannot be reached. */
+int relay_influx_query(struct relay_store *s, const struct relay_query *q,
 		       struct relay_answer *ans, struct ferry_error *err);
 
 /* ------------------------------------------------------------ spool */
@@ -419,8 +428,7 @@ struct relay_http_ops {
 	int (*write)(void *ud, const char *db, const char *rp, struct relay_points *pts,
 		     struct relay_answer *ans);
 	/* /query pass-through; 0 with ans filled, or a negative code (502). */
-	int (*query)(void *ud, const char *method, const char *query, const char *body,
-		     size_t n, const char *content_type, struct relay_answer *ans);
+	int (*query)(void *ud, const struct relay_query *q, struct relay_answer *ans);
 	/* API key -> device id: 1 found, 0 unknown (401), negative: 503. */
 	int (*device)(void *ud, const char *key, char *id, size_t cap);
 	/* Does /write accept db?  1, 0 (404). */

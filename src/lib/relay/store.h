@@ -22,8 +22,7 @@ int relay_ifx_write(struct relay_ifx *x, struct relay_rec *recs, size_t n,
 		    struct ferry_error *err);
 int relay_ifx_ping(struct relay_ifx *x);
 int relay_ifx_has_db(struct relay_ifx *x, const char *db, struct ferry_error *err);
-int relay_ifx_query(struct relay_ifx *x, const char *method, const char *query,
-		    const char *body, size_t n, const char *content_type,
+int relay_ifx_query(struct relay_ifx *x, const struct relay_query *q,
 		    struct relay_answer *ans, struct ferry_error *err);
 
 /* An influx:// store is the InfluxDB sink (ifx set), else PostgreSQL. */

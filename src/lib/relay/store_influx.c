@@ -438,25 +438,32 @@ static int has_creds(const char *q)
 	return 0;
 }
 
-int relay_ifx_query(struct relay_ifx *x, const char *method, const char *query,
-		    const char *body, size_t n, const char *content_type,
+int relay_ifx_query(struct relay_ifx *x, const struct relay_query *q,
 		    struct relay_answer *ans, struct ferry_error *err)
 {
 	struct ferry_buf pq = FERRY_BUF_INIT;
+	struct tm_ifx_req rq;
 	long st;
-	int rc, post = method && !strcmp(method, "POST");
+	int rc, post = q->method && !strcmp(q->method, "POST");
 
 	if (ferry_buf_addstr(&pq, "/query") < 0 ||
-	    (query && *query && (ferry_buf_addch(&pq, '?') < 0 ||
-				 ferry_buf_addstr(&pq, query) < 0))) {
+	    (q->query && *q->query && (ferry_buf_addch(&pq, '?') < 0 ||
+				       ferry_buf_addstr(&pq, q->query) < 0))) {
 		ferry_buf_release(&pq);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
+	memset(&rq, 0, sizeof(rq));
+	rq.method = q->method;
+	rq.path = pq.buf;
+	rq.body = q->n || post ? (q->body ? q->body : "") : NULL;
+	rq.n = q->n;
+	rq.content_type = q->content_type;
+	rq.accept = q->accept;
+	rq.own_auth = has_creds(q->query);
+	rq.max = IFX_ANSWER_MAX;
 	pthread_mutex_lock(&x->qlock);
-	rc = tm_ifx_request(x->q, method ? method : "GET", pq.buf,
-			    n || post ? (body ? body : "") : NULL, n, content_type,
-			    has_creds(query), IFX_ANSWER_MAX, &st, ans->content_type,
-			    sizeof(ans->content_type), &ans->body, err);
+	rc = tm_ifx_request(x->q, &rq, &st, ans->content_type, sizeof(ans->content_type),
+			    &ans->body, err);
 	pthread_mutex_unlock(&x->qlock);
 	ferry_buf_release(&pq);
 	if (rc == 0)

@@ -1319,12 +1319,11 @@ int relay_store_has_db(struct relay_store *s, const char *db, struct ferry_error
 	return relay_ifx_has_db(s->ifx, db, err);
 }
 
-int relay_influx_query(struct relay_store *s, const char *method, const char *query,
-		       const char *body, size_t n, const char *content_type,
+int relay_influx_query(struct relay_store *s, const struct relay_query *q,
 		       struct relay_answer *ans, struct ferry_error *err)
 {
 	if (!s->ifx)
 		return ferry_error_set(err, FERRY_EUNSUPPORTED,
 				       "/query needs an InfluxDB store: PostgreSQL cannot answer InfluxQL");
-	return relay_ifx_query(s->ifx, method, query, body, n, content_type, ans, err);
+	return relay_ifx_query(s->ifx, q, ans, err);
 }

@@ -489,19 +489,27 @@ int tm_ifx_write(struct tm_ifx_writer *w, const char *db, const char *rp, const 
 long tm_ifx_writer_missing(const struct tm_ifx_writer *w, const char **msg);
 /* /ping: 1 up, 0 not. */
 int tm_ifx_ping(struct tm_ifx_writer *w);
+/* One request through a writer's handle (tm_ifx_request). */
+struct tm_ifx_req {
+	const char *method;         /* GET, POST, HEAD, ...; NULL: GET */
+	const char *path;           /* after the base URL: "/query?db=.." */
+	const char *body;           /* NULL: none */
+	size_t n;                   /* its bytes */
+	const char *content_type;   /* the body's; NULL: none */
+	const char *accept;         /* the Accept header (application/csv,
+				     * application/x-msgpack); NULL: none */
+	int own_auth;               /* it carries its own credentials: the
+				     * URL's are not added */
+	size_t max;                 /* answer bytes at most (FERRY_ETOOBIG) */
+};
 /*
  * Any other request through w's handle and credentials (the relay's
- * /query pass-through): method, path ("/query?db=.."), body (NULL: none)
- * of n bytes with its content type (NULL: none); own_auth: the request
- * carries its own credentials, do not add the URL's.  The answer as the
- * server gave it: *status, its content type in ctype (cap bytes), its
- * body in ans (cleared first; FERRY_ETOOBIG past max bytes).  0, or
- * FERRY_ECONN when no answer came.
+ * /query pass-through).  The answer as the server gave it: *status, its
+ * content type in ctype (cap bytes), its body in ans (cleared first).  0,
+ * FERRY_ETOOBIG, or FERRY_ECONN when no answer came.
  */
-int tm_ifx_request(struct tm_ifx_writer *w, const char *method, const char *path,
-		   const char *body, size_t n, const char *content_type, int own_auth,
-		   size_t max, long *status, char *ctype, size_t cap, struct ferry_buf *ans,
-		   struct ferry_error *err);
+int tm_ifx_request(struct tm_ifx_writer *w, const struct tm_ifx_req *rq, long *status,
+		   char *ctype, size_t cap, struct ferry_buf *ans, struct ferry_error *err);
 /* Does database db exist (2.x: bucket)?  1, 0, or FERRY_ECONN. */
 int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *err);
 /* CREATE DATABASE db, and CREATE RETENTION POLICY rp ON db (DURATION INF

@@ -199,16 +199,18 @@ static int add_header(struct curl_slist **hdr, const char *line)
 }
 
 /*
- * One request through the keep-alive handle: method, path (with its query
- * string) after the base URL, the body (NULL: none) with its content type;
- * the answer in w->ans (at most max bytes), the status in *status.  0,
+ * One request rq through the keep-alive handle, its body gzip'd when gzip;
+ * the answer in w->ans (at most rq->max bytes), the status in *status,
+ * its content type in ctype_out (ctcap bytes; NULL: not wanted).  0,
  * FERRY_ETOOBIG (answer over max) or FERRY_ECONN when no answer came.
  */
-static int request(struct tm_ifx_writer *w, const char *method, const char *path,
-		   const char *body, size_t n, const char *ctype, int gzip, int own_auth,
-		   size_t max, long *status, char *ctype_out, size_t ctcap,
-		   struct ferry_error *err)
+static int request(struct tm_ifx_writer *w, const struct tm_ifx_req *rq, int gzip,
+		   long *status, char *ctype_out, size_t ctcap, struct ferry_error *err)
 {
+	const char *method = rq->method ? rq->method : "GET", *body = rq->body;
+	const char *ctype = rq->content_type;
+	size_t n = rq->n, max = rq->max;
+	int own_auth = rq->own_auth;
 	struct curl_slist *hdr = NULL;
 	char line[160];
 	CURLcode cc;
@@ -220,7 +222,7 @@ static int request(struct tm_ifx_writer *w, const char *method, const char *path
 	w->cerr[0] = '\0';
 	w->retry_after = -1;
 	*status = 0;
-	if (ferry_buf_addstr(&w->url, w->u.base) < 0 || ferry_buf_addstr(&w->url, path) < 0)
+	if (ferry_buf_addstr(&w->url, w->u.base) < 0 || ferry_buf_addstr(&w->url, rq->path) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	curl_easy_reset(w->h);   /* keeps the connection cache */
 	curl_easy_setopt(w->h, CURLOPT_URL, w->url.buf);
@@ -264,6 +266,11 @@ static int request(struct tm_ifx_writer *w, const char *method, const char *path
 		if (!strcmp(method, "GET"))
 			curl_easy_setopt(w->h, CURLOPT_CUSTOMREQUEST, "GET");
 	}
+	if (rq->accept) {
+		snprintf(line, sizeof(line), "Accept: %.140s", rq->accept);
+		if (add_header(&hdr, line) < 0)
+			goto nomem;
+	}
 	if (add_header(&hdr, "Expect:") < 0)   /* no 100-continue round trip */
 		goto nomem;
 	curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, hdr);
@@ -302,13 +309,10 @@ static const char *answer_msg(struct tm_ifx_writer *w)
 	return w->msg.buf;
 }
 
-int tm_ifx_request(struct tm_ifx_writer *w, const char *method, const char *path,
-		   const char *body, size_t n, const char *content_type, int own_auth,
-		   size_t max, long *status, char *ctype, size_t cap, struct ferry_buf *ans,
-		   struct ferry_error *err)
+int tm_ifx_request(struct tm_ifx_writer *w, const struct tm_ifx_req *rq, long *status,
+		   char *ctype, size_t cap, struct ferry_buf *ans, struct ferry_error *err)
 {
-	int rc = request(w, method ? method : "GET", path, body, n, content_type, 0, own_auth,
-			 max, status, ctype, cap, err);
+	int rc = request(w, rq, 0, status, ctype, cap, err);
 
 	if (rc < 0)
 		return rc;
@@ -329,8 +333,9 @@ int tm_ifx_ping(struct tm_ifx_writer *w)
 	struct ferry_error e = FERRY_ERROR_INIT;
 	long st;
 
-	return request(w, "GET", "/ping", NULL, 0, NULL, 0, 0, IFX_ERRBODY_MAX, &st, NULL, 0,
-		       &e) == 0 && (st == 204 || st == 200);
+	const struct tm_ifx_req rq = { .path = "/ping", .max = IFX_ERRBODY_MAX };
+
+	return request(w, &rq, 0, &st, NULL, 0, &e) == 0 && (st == 204 || st == 200);
 }
 
 /* A refusal of the credentials (401, 403): what to fix. */
@@ -410,12 +415,14 @@ static int post(struct wr *r, size_t lo, size_t hi, struct ferry_error *err)
 {
 	struct tm_ifx_writer *w = r->w;
 	const char *msg;
+	const struct tm_ifx_req rq = { .method = "POST", .path = w->path.buf,
+				       .body = r->body + lo, .n = hi - lo,
+				       .content_type = "text/plain; charset=utf-8",
+				       .max = IFX_ERRBODY_MAX };
 	long st;
 	int rc;
 
-	if ((rc = request(w, "POST", w->path.buf, r->body + lo, hi - lo,
-			  "text/plain; charset=utf-8", w->u.gzip, 0, IFX_ERRBODY_MAX, &st, NULL, 0,
-			  err)) < 0)
+	if ((rc = request(w, &rq, w->u.gzip, &st, NULL, 0, err)) < 0)
 		return rc == FERRY_ETOOBIG ? (err->code = FERRY_ECONN) : rc;
 	if (st == 204 || st == 200)
 		return WR_OK;
@@ -694,8 +701,10 @@ static int ask_json(struct tm_ifx_writer *w, const char *method, const char *pat
 		    const char *body, const char *ctype, long *st, json_t **out,
 		    struct ferry_error *err)
 {
-	int rc = request(w, method, path, body, body ? strlen(body) : 0, ctype, 0, 0,
-			 IFX_W_ANSWER_MAX, st, NULL, 0, err);
+	const struct tm_ifx_req rq = { .method = method, .path = path, .body = body,
+				       .n = body ? strlen(body) : 0, .content_type = ctype,
+				       .max = IFX_W_ANSWER_MAX };
+	int rc = request(w, &rq, 0, st, NULL, 0, err);
 
 	*out = NULL;
 	if (rc < 0)

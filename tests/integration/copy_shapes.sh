@@ -329,4 +329,17 @@ assert_eq "reals with integers a double holds stay double precision" \
 	"$(pg_q "$url7" "SELECT DISTINCT pg_typeof(w) FROM m")" "double precision"
 t_run "$FERRY" verify -q "sqlite://$T/mixnum.db" "$url7"
 assert_eq "verify: equal" "$T_RC" 0
+# a DATETIME column that mostly holds no dates is text, with a warning (it
+# stayed timestamp and most rows were rejects); a few bad among dates stay
+# rejects in a timestamp column
+sqlite3 "$T/dt.db" "CREATE TABLE dt (id INTEGER PRIMARY KEY, a DATETIME, b DATETIME);
+	INSERT INTO dt VALUES (1, 'n/a', '2024-01-01 00:00:00'), (2, 'soon', '2024-01-02 00:00:00'),
+		(3, '2024-01-03 00:00:00', '2024-01-03 00:00:00')"
+url8=$(new_db copy_shapes_dt)
+t_run "$FERRY" copy --progress none "sqlite://$T/dt.db" "$url8"
+assert_eq "mostly not dates: no rejects" "$T_RC" 0
+assert_contains "told" "$T_ERR$T_OUT" "column 'dt.a' is declared DATETIME but 2 of its 3 values are not dates/times: copied as text"
+assert_eq "as text, every value kept" "$(pg_q "$url8" "SELECT pg_typeof(a)::text || ':' || string_agg(a, ',' ORDER BY id) FROM dt GROUP BY pg_typeof(a)")" \
+	"text:n/a,soon,2024-01-03 00:00:00"
+assert_eq "dates stay timestamp" "$(pg_q "$url8" "SELECT DISTINCT pg_typeof(b) FROM dt")" "timestamp without time zone"
 t_done

@@ -115,6 +115,17 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 	return 0;
 }
 
+/* The source's declared type of cp ("" when none). */
+static const char *decl_of(const struct table_plan *tp, const struct col_plan *cp)
+{
+	size_t i;
+
+	for (i = 0; i < tp->src->ncols; i++)
+		if (!strcmp(tp->src->cols[i].name, cp->src_name) && tp->src->cols[i].decl_type)
+			return tp->src->cols[i].decl_type;
+	return "";
+}
+
 /* The type the stored values themselves ask for. */
 static void type_from_classes(struct col_plan *cp, const struct scan_col *sc)
 {
@@ -142,11 +153,19 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 	switch (sc->kind) {
 	case SCAN_DATE:
 	case SCAN_TIMESTAMP:
+		/* mostly not dates: the column is something else (a few bad
+		 * ones among dates are rejects, accounted for, in a typed column) */
 		if (sc->nonnull && sc->bad == sc->nonnull) {
 			type_from_classes(cp, sc);
 			plan_strv_pushf(&pl->warnings,
 				"column '%s.%s' is declared %s but none of its values is a date/time: copied as %s",
-				tp->src->name, cp->src_name, old, cp->type_sql);
+				tp->src->name, cp->src_name, decl_of(tp, cp), cp->type_sql);
+		} else if (sc->bad > sc->nonnull / 2) {
+			type_from_classes(cp, sc);
+			plan_strv_pushf(&pl->warnings,
+				"column '%s.%s' is declared %s but %lld of its %lld values are not dates/times: copied as %s",
+				tp->src->name, cp->src_name, decl_of(tp, cp), (long long)sc->bad,
+				(long long)sc->nonnull, cp->type_sql);
 		} else {
 			if (sc->kind == SCAN_TIMESTAMP && sc->has_tz)
 				plan_col_type(cp, FERRY_T_TIMESTAMPTZ, -1);
@@ -186,13 +205,8 @@ static void decide(struct plan *pl, struct table_plan *tp, struct col_plan *cp,
 		break;
 	case SCAN_NUMERIC:
 		if (sc->bad) {
-			const char *decl = "";
-			size_t i;
+			const char *decl = decl_of(tp, cp);
 
-			for (i = 0; i < tp->src->ncols; i++)
-				if (!strcmp(tp->src->cols[i].name, cp->src_name) &&
-				    tp->src->cols[i].decl_type)
-					decl = tp->src->cols[i].decl_type;
 			type_from_classes(cp, sc);
 			plan_strv_pushf(&pl->warnings,
 				"column '%s.%s' is declared %s, which SQLite stores as a number when "

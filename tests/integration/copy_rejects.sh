@@ -155,4 +155,19 @@ assert_eq "the last row rejected: exit 3" "$T_RC" 3
 assert_eq "the next identity is past the rejected key" \
 	"$(pg_q "$url" "INSERT INTO last (n) VALUES (4) RETURNING id")" 4
 
+# a WITHOUT ROWID table's reject names the row by its primary key's values
+# (it said {"row": N}, a position the user cannot look up); bytes that are
+# not text as base64
+sqlite3 wr.db "CREATE TABLE w (a TEXT, b INTEGER, v INTEGER, PRIMARY KEY (b, a)) WITHOUT ROWID;
+	INSERT INTO w VALUES ('x', 1, 5), ('y', 2, 'bad'), (CAST(x'7a0071' AS TEXT), 3, 7);"
+url=$(new_db copy_rejects_wr)
+t_run "$FERRY" copy -q --rejects "$T/rej_wr" "sqlite://$T/wr.db" "$url"
+assert_eq "WITHOUT ROWID with rejects: exit 3" "$T_RC" 3
+assert_eq "the keys are the primary key's values" \
+	"$(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    print(json.dumps(json.loads(l)["key"], sort_keys=True))' "$T/rej_wr/rejects.ndjson")" \
+	'{"primary_key": {"a": "y", "b": 2}, "row": 2}
+{"primary_key": {"a": {"base64": "egBx"}, "b": 3}, "row": 3}'
+
 t_done

@@ -585,7 +585,8 @@ mismatch:
 	return 0;
 }
 
-/* {"rowid":N} for rowid tables, {"row":N} (ordinal) otherwise, or the
+/* {"rowid":N} for rowid tables, {"row":N} (ordinal) otherwise (xf_batch
+ * adds a WITHOUT ROWID table's "primary_key" values), or the
  * source's own key name ({"line":N}); from a directory source
  * {"file":"sub/a.lp","line":N} (see ferry_table.key_files). */
 void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
@@ -620,10 +621,92 @@ void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 			 (long long)key);
 }
 
+#define XF_PK_MAX 16
+
+/* The batch columns of a WITHOUT ROWID table's primary key, in key order
+ * (at most XF_PK_MAX; 0 for other tables). */
+static size_t pk_columns(const struct table_plan *tp, size_t *pk)
+{
+	const struct ferry_table *t = tp->src;
+	size_t i, k, n = 0;
+	int pos;
+
+	if (!t->without_rowid)
+		return 0;
+	for (pos = 1; n < XF_PK_MAX; pos++) {
+		size_t was = n;
+
+		for (k = 0; k < t->ncols && n == was; k++)
+			if (t->cols[k].pk_pos == pos)
+				for (i = 0; i < tp->ncols; i++)
+					if (tp->cols[i].src_name == t->cols[k].name)
+						pk[n++] = i;
+		if (n == was)
+			break;
+	}
+	return n;
+}
+
+/* A source cell as a JSON value: a number, a string, or {"base64": ...}
+ * for bytes that are not text. */
+static int cell_json(struct ferry_buf *o, const struct ferry_batch *b, const struct ferry_cell *c)
+{
+	const char *s, *why;
+	char num[64];
+
+	switch (c->kind) {
+	case FERRY_V_NULL:
+		return ferry_buf_addstr(o, "null");
+	case FERRY_V_INT:
+		return ferry_buf_addf(o, "%lld", (long long)c->v.i);
+	case FERRY_V_REAL:
+		val_format_double(c->v.d, num, sizeof(num));
+		return isfinite(c->v.d) ? ferry_buf_addstr(o, num) : ferry_buf_addjson(o, num,
+										    strlen(num));
+	case FERRY_V_TEXT:
+		s = b->arena.buf + c->v.off;
+		if (val_utf8_ok(s, c->len, &why))
+			return ferry_buf_addjson(o, s, c->len);
+		break;
+	default:
+		s = b->arena.buf + c->v.off;
+		break;
+	}
+	return ferry_buf_addstr(o, "{\"base64\":\"") | ferry_buf_addbase64(o, s, c->len) |
+	       ferry_buf_addstr(o, "\"}");
+}
+
+/* key with "primary_key": the primary key's values of a WITHOUT ROWID table's
+ * row (the source cells pkv of the columns pk), in o; 0 or FERRY_ENOMEM. */
+static int key_with_values(struct ferry_buf *o, const char *key, const struct table_plan *tp,
+			   const struct ferry_batch *b, const size_t *pk,
+			   const struct ferry_cell *pkv, size_t npk)
+{
+	size_t j, kl = strlen(key);
+	int e = 0;
+
+	ferry_buf_clear(o);
+	e |= ferry_buf_add(o, key, kl && key[kl - 1] == '}' ? kl - 1 : kl);
+	e |= ferry_buf_addstr(o, ",\"primary_key\":{");
+	for (j = 0; j < npk; j++) {
+		const char *name = tp->cols[pk[j]].src_name;
+
+		e |= j ? ferry_buf_addch(o, ',') : 0;
+		e |= ferry_buf_addjson(o, name, strlen(name));
+		e |= ferry_buf_addch(o, ':');
+		e |= cell_json(o, b, &pkv[j]);
+	}
+	e |= ferry_buf_addstr(o, "}}");
+	return e ? FERRY_ENOMEM : 0;
+}
+
 int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 	     struct rejects *rej, struct ferry_error *err)
 {
-	size_t r, i;
+	struct ferry_buf kv = FERRY_BUF_INIT;
+	struct ferry_cell pkv[XF_PK_MAX];
+	size_t pk[XF_PK_MAX], npk = pk_columns(tp, pk);
+	size_t r, i, j;
 	int rejected = 0, rc;
 
 	if (tp->map && (rejected = copy_relmap_apply(tp->map, tp, b, rej, err)) < 0)
@@ -631,6 +714,9 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 	for (r = 0; r < b->nrows; r++) {
 		if (b->skip[r])  /* a lookup found nothing */
 			continue;
+		/* the key's cells as the source has them: cells convert in place */
+		for (j = 0; j < npk; j++)
+			pkv[j] = *ferry_batch_cell(b, r, pk[j]);
 		for (i = 0; i < tp->ncols; i++) {
 			struct ferry_cell *c = ferry_batch_cell(b, r, i);
 			const struct col_plan *cp = &tp->cols[i];
@@ -647,7 +733,7 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 				if (rc > 0)
 					continue;
 				if (rc < 0)
-					return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					goto oom;
 			}
 			{
 				char key[512];
@@ -667,15 +753,19 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 					val = num;
 				}
 				xf_key_json(tp->src, b->keys[r], key, sizeof(key));
+				if (npk && key_with_values(&kv, key, tp, b, pk, pkv, npk) < 0)
+					goto oom;
 				if (cp->map_line) {  /* a relational map's column */
 					size_t rl = strlen(reason);
 
 					snprintf(reason + rl, sizeof(reason) - rl, " (map %s line %d)",
 						 tp->map->path, cp->map_line);
 				}
-				if ((rc = rej_add(rej, tp->src->name, key, cp->src_name, reason,
-						  orig.kind, val, vn, err)) < 0)
+				if ((rc = rej_add(rej, tp->src->name, npk ? kv.buf : key,
+						  cp->src_name, reason, orig.kind, val, vn, err)) < 0) {
+					ferry_buf_release(&kv);
 					return rc;
+				}
 			}
 			b->skip[r] = 1;
 			b->nskipped++;
@@ -683,5 +773,9 @@ int xf_batch(struct ferry_batch *b, const struct table_plan *tp,
 			break;
 		}
 	}
+	ferry_buf_release(&kv);
 	return rejected;
+oom:
+	ferry_buf_release(&kv);
+	return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }

@@ -212,4 +212,19 @@ url_empty=$(new_db copy_verify_empty_tables)
 pg_q "$url_empty" "CREATE TABLE t (a int)" >/dev/null
 t_run "$FERRY" verify -q "sqlite://$T/empty.db" "$url_empty"
 assert_eq "an empty source against a target's empty table: equal" "$T_RC" 0
+# a --drop rerun that fails while it makes the schema (an enum named as a
+# table it creates: no relation, so no refusal to drop it, and CREATE TABLE
+# fails) leaves the earlier job whole: it used to forget the job and drop
+# its tables in a transaction of its own first, so the failure left
+# neither the job nor its table
+url_rerun=$(new_db copy_drop_rerun_fails)
+t_run "$FERRY" copy -q --job rerun --include states "$src" "$url_rerun"
+assert_eq "(a first job)" "$T_RC" 0
+pg_q "$url_rerun" "CREATE TYPE events AS ENUM ('x')" >/dev/null
+t_run "$FERRY" copy -q --job rerun --drop --include states --include events "$src" "$url_rerun"
+assert_eq "the rerun fails in its schema phase" "$T_RC" 1
+assert_contains "says which" "$T_ERR" '"events" already exists'
+assert_eq "the earlier job's table and rows are there" \
+	"$(pg_q "$url_rerun" "SELECT count(*) FROM states")" 2500
+assert_eq "and its job" "$(pg_q "$url_rerun" "SELECT count(*) FROM ferry.jobs WHERE job = 'rerun'")" 1
 t_done

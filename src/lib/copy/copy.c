@@ -395,22 +395,18 @@ static int created_by_ferry(struct run *r, const char *table)
 }
 
 /* --drop without --force: refused (FERRY_EEXIST, exit 2) when a table of
- * the plan exists and ferry did not create it (its comment), but for the
- * tables in mine (the earlier job's own, which forgetting it drops).
- * Checked before anything changes: also before a rerun forgets the job
- * before it, which takes the job's rows out of the tables it loaded and
- * did not create. */
-static int check_drop(struct run *r, const struct strv *mine, struct ferry_error *err)
+ * the plan exists and ferry did not create it (its comment).  Checked in
+ * the transaction that makes the schema, after a rerun forgot the job
+ * before it (dropping that job's own tables, whatever their comments say
+ * now): a refusal rolls all of it back. */
+static int check_drop(struct run *r, struct ferry_error *err)
 {
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; r->o->drop && !r->o->force && i < r->plan.ntables; i++) {
 		const struct table_plan *tp = &r->plan.tables[i];
-		int own = 0;
 
-		for (k = 0; mine && k < mine->n; k++)
-			own |= !strcmp(mine->v[k], tp->dst_name);
-		if (tp->exists && !own && !created_by_ferry(r, tp->dst_name))
+		if (tp->exists && !created_by_ferry(r, tp->dst_name))
 			return ferry_error_set(err, FERRY_EEXIST,
 				"refusing to drop table '%s': ferry did not create it; "
 				"add --force to drop it anyway", tp->dst_name);
@@ -435,7 +431,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 		if ((rc = run_built(r, &b, berr, err)) < 0)
 			goto out;
 	}
-	if ((rc = check_drop(r, NULL, err)) < 0)
+	if ((rc = check_drop(r, err)) < 0)
 		goto out;
 	for (i = 0; i < r->plan.ntables; i++) {
 		struct table_plan *tp = &r->plan.tables[i];
@@ -503,11 +499,13 @@ out:
 	return rc;
 }
 
-/* Drop the tables a job created and forget the job (for --restart and
- * --rollback-on-abort).  --data-only makes no table and drops none: a
- * table an earlier run of the job made stays, and the job's rows come out
- * of it by chunk, as out of any table it did not make. */
-static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
+/* Drop the tables a job created and forget the job, inside the caller's
+ * transaction (a rerun's --restart, --drop, --truncate: in the one that
+ * makes the new job, so that a failure there leaves the old job whole).
+ * --data-only makes no table and drops none: a table an earlier run of
+ * the job made stays, and the job's rows come out of it by chunk, as out
+ * of any table it did not make. */
+static int forget_in(struct run *r, int delete_rows, struct ferry_error *err)
 {
 	int berr = 0;
 	struct strv tables = { 0 };
@@ -518,8 +516,6 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 	if (r->o->data_only)
 		delete_rows = 1;
 	else if ((rc = ck_job_created_tables(r->dst, r->job, &tables, err)) < 0)
-		goto out;
-	if ((rc = r->dops->begin(r->dst, err)) < 0)
 		goto out;
 	for (i = 0; i < tables.n && rc == 0; i++) {
 		ferry_buf_clear(&b);
@@ -570,14 +566,49 @@ static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
 		rc = ck_restores_run(r->dst, r->job, &r->plan.warnings, err);
 	if (rc == 0)
 		rc = ck_job_delete(r->dst, r->job, err);
-	if (rc == 0)
-		rc = r->dops->commit(r->dst, err);
-	else
-		r->dops->rollback(r->dst, NULL);
 out:
 	plan_strv_release(&tables);
 	ferry_buf_release(&b);
 	return rc;
+}
+
+/* forget_in in a transaction of its own (--rollback-on-abort). */
+static int forget_job(struct run *r, int delete_rows, struct ferry_error *err)
+{
+	int rc = r->dops->begin(r->dst, err);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = forget_in(r, delete_rows, err)) == 0)
+		return r->dops->commit(r->dst, err);
+	r->dops->rollback(r->dst, NULL);
+	return rc;
+}
+
+/* After forget_in: which tables of the plan exist now. */
+static int refresh_exists(struct run *r, struct ferry_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < r->plan.ntables; i++) {
+		struct ferry_buf name = FERRY_BUF_INIT, o = FERRY_BUF_INIT;
+		const char *v[1];
+		int isnull = 1, rc;
+
+		if (plan_qualified(&name, r->schema, r->plan.tables[i].dst_name) < 0) {
+			ferry_buf_release(&name);
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		v[0] = name.buf;
+		rc = copy_query_value(r->dst, "SELECT to_regclass($1)::text", v, 1, &o, &isnull,
+				      err);
+		ferry_buf_release(&name);
+		ferry_buf_release(&o);
+		if (rc < 0)
+			return rc;
+		r->plan.tables[i].exists = !isnull;
+	}
+	return 0;
 }
 
 /*
@@ -688,7 +719,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 			 src = FERRY_BUF_INIT;
 	char plan_fp[33], content[33], want[68];
 	const char *had;
-	int exists = 0, rc, locked = 0;
+	int exists = 0, rc, locked = 0, forget = 0;
 
 	/* stored as "PLAN CONTENT" (jobs of older versions: "PLAN") */
 	if ((rc = fingerprint(r, plan_fp, err)) < 0 ||
@@ -716,40 +747,16 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	locked = 1;
 	if ((rc = ck_job_get(r->dst, r->job, &exists, &state, &fp, err)) < 0)
 		goto out;
+	/* a rerun that starts over forgets the job in the transaction that
+	 * makes the new one (below): a refused --drop (phase_schema's
+	 * check_drop, once the old job's own tables are gone) or any failure
+	 * there leaves the old job and its rows as they were.  An allowed
+	 * --drop drops every table of the plan that exists, so the job's rows
+	 * need not come out of them first (a foreign key into one made that
+	 * fail) */
 	if (exists && (r->o->restart || r->o->drop || r->o->truncate)) {
-		/* a refused --drop changes nothing; an allowed one drops every
-		 * table of the plan that exists, so the job's rows need not come
-		 * out of them first (a foreign key into one made that fail) */
-		struct strv mine = { 0 };
-
-		if ((rc = ck_job_created_tables(r->dst, r->job, &mine, err)) == 0)
-			rc = check_drop(r, &mine, err);
-		plan_strv_release(&mine);
-		if (rc < 0 || (rc = forget_job(r, !r->o->drop, err)) < 0)
-			goto out;
 		exists = 0;
-		/* the plan saw the old tables as existing */
-		{
-			size_t i;
-
-			for (i = 0; i < r->plan.ntables; i++) {
-				struct ferry_buf name = FERRY_BUF_INIT, o = FERRY_BUF_INIT;
-				const char *v[1];
-				int isnull = 1;
-
-				if (plan_qualified(&name, r->schema, r->plan.tables[i].dst_name) < 0) {
-					ferry_buf_release(&name);
-					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-					goto out;
-				}
-				v[0] = name.buf;
-				if (copy_query_value(r->dst, "SELECT to_regclass($1)::text", v, 1,
-						     &o, &isnull, NULL) == 0)
-					r->plan.tables[i].exists = !isnull;
-				ferry_buf_release(&name);
-				ferry_buf_release(&o);
-			}
-		}
+		forget = 1;
 	}
 	if (exists) {
 		had = strchr(fp.buf, ' ');
@@ -800,6 +807,8 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	 * job, its tables and its chunk list after the workers started left
 	 * them nothing to claim and the post-load steps no job to belong to. */
 	if ((rc = r->dops->exec(r->dst, "SET LOCAL synchronous_commit TO on", err)) < 0 ||
+	    (forget && ((rc = forget_in(r, !r->o->drop, err)) < 0 ||
+			(rc = refresh_exists(r, err)) < 0)) ||
 	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||
 	    (rc = takeoff(r, 0, err)) < 0 || (rc = phase_schema(r, err)) < 0 ||
 	    (rc = ck_job_create(r->dst, r->job, src.buf, r->schema, want, &r->created, err)) < 0 ||

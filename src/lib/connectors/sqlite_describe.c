@@ -19,6 +19,7 @@
 #include "ferry/connector.h"
 #include "ferry/log.h"
 #include "ferry/model.h"
+#include "wire/sqltext.h"
 
 static char *col_dup(sqlite3_stmt *st, int i)
 {
@@ -33,40 +34,23 @@ static char *col_dup(sqlite3_stmt *st, int i)
 static const char *skip_ws(const char *p)
 {
 	for (;;) {
+		const char *e;
+
 		while (isspace((unsigned char)*p))
 			p++;
-		if (p[0] == '-' && p[1] == '-') {
-			while (*p && *p != '\n')
-				p++;
-		} else if (p[0] == '/' && p[1] == '*') {
-			const char *e = strstr(p + 2, "*/");
-
-			p = e ? e + 2 : p + strlen(p);
-		} else {
+		if ((e = wire_sql_comment(p)) == p)
 			return p;
-		}
+		p = e;
 	}
 }
 
 /* Skip one token (quoted identifier/string, word, or one char). */
 static const char *skip_token(const char *p)
 {
-	char q = *p;
+	const char *e = wire_sql_quoted(p);
 
-	if (q == '"' || q == '\'' || q == '`' || q == '[') {
-		char close = q == '[' ? ']' : q;
-
-		for (p++; *p; p++) {
-			if (*p == close) {
-				if (close != ']' && p[1] == close) {
-					p++;
-					continue;
-				}
-				return p + 1;
-			}
-		}
-		return p;
-	}
+	if (e != p)
+		return e;
 	if (isalnum((unsigned char)*p) || *p == '_' || (unsigned char)*p >= 0x80) {
 		while (isalnum((unsigned char)*p) || *p == '_' || *p == '$' ||
 		       (unsigned char)*p >= 0x80)

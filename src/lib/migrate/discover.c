@@ -22,6 +22,7 @@
 #include "ferry/hash.h"
 #include "ferry/log.h"
 #include "mig_int.h"
+#include "wire/sqltext.h"
 
 int mig_read_file(const char *path, struct ferry_buf *out,
 		  struct ferry_error *err)
@@ -301,28 +302,12 @@ int mig_split_sections(const char *text, char **up, char **down, int *no_tx,
  */
 static int skip_quoted(const char **pp)
 {
-	const char *p = *pp;
+	const char *p = *pp, *e = wire_sql_comment(p);
 
-	if (p[0] == '-' && p[1] == '-') {
-		while (*p && *p != '\n')
-			p++;
-	} else if (p[0] == '/' && p[1] == '*') {
-		const char *e = strstr(p + 2, "*/");
-
-		p = e ? e + 2 : p + strlen(p);
+	if (e != p) {
+		p = e;
 	} else if (*p == '\'' || *p == '"' || *p == '`') {
-		char q = *p++;
-
-		for (; *p; p++) {
-			if (*p == q) {
-				if (p[1] == q) {
-					p++;
-					continue;
-				}
-				p++;
-				break;
-			}
-		}
+		p = wire_sql_quoted(p);
 	} else if (*p == '$') {
 		const char *t = p + 1;
 
@@ -332,12 +317,12 @@ static int skip_quoted(const char **pp)
 			return 0;
 		{
 			size_t tl = (size_t)(t - p + 1);
-			const char *e = t + 1;
+			const char *end = t + 1;
 
-			for (; *e; e++)
-				if (!strncmp(e, p, tl))
+			for (; *end; end++)
+				if (!strncmp(end, p, tl))
 					break;
-			p = *e ? e + tl : e;
+			p = *end ? end + tl : end;
 		}
 	} else {
 		return 0;

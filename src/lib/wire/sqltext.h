@@ -3,7 +3,8 @@
  * a CREATE statement must step over whole: comments and quoted strings or
  * names.  One owner for migrate's statement splitter and lint
  * (migrate/discover.c) and SQLite's CREATE statement reader
- * (connectors/sqlite_describe.c).  Pure, on NUL-terminated text.
+ * (connectors/sqlite_describe.c).  Pure, on NUL-terminated text; fuzzed
+ * through the splitter and lint (tests/fuzz/fuzz_migrate.c).
  */
 #ifndef FERRY_WIRE_SQLTEXT_H
 #define FERRY_WIRE_SQLTEXT_H

@@ -444,6 +444,27 @@ static int wide_find(const struct tm_table *t, int from, struct lp_str key)
 	return -1;
 }
 
+/* 1 with why set when a name of p is not UTF-8 text (a NUL byte, bytes
+ * that are not UTF-8: the relay takes them, as influxd does). */
+static int names_not_text(const struct tm_point *p, char *why, size_t nwhy)
+{
+	const char *w, *what = NULL;
+	size_t i;
+
+	if (!val_utf8_ok(p->measurement.p, p->measurement.n, &w))
+		what = "the measurement";
+	for (i = 0; !what && i < p->ntags; i++)
+		if (!val_utf8_ok(p->tags[i].key.p, p->tags[i].key.n, &w))
+			what = "a tag key";
+	for (i = 0; !what && i < p->nfields; i++)
+		if (!val_utf8_ok(p->fields[i].key.p, p->fields[i].key.n, &w))
+			what = "a field key";
+	if (!what)
+		return 0;
+	snprintf(why, nwhy, "%s in %s: PostgreSQL names are UTF-8 text", w, what);
+	return 1;
+}
+
 int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_point *p,
 		 size_t *ti, char *why, size_t nwhy)
 {
@@ -452,12 +473,17 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 	size_t i;
 	int rc = 0, c;
 
+	/* refused point by point, as the narrow layout's text columns refuse
+	 * them: pg_name would write such a name as the text of its escapes,
+	 * the table or column of another name written that way */
+	if (names_not_text(p, why, nwhy))
+		return 1;
 	for (i = 0; i < l->n && !t; i++)
 		if (lp_is(p->measurement, l->t[i].name))
 			t = &l->t[i];
 	/* not found as it is: a name build_wide (pg_name) wrote otherwise,
-	 * or a new table; per point only then (the relay checked its points
-	 * are UTF-8, so the first look finds a table once it is made) */
+	 * or a new table; per point only then (its names are UTF-8, so the
+	 * first look finds a table once it is made) */
 	if (!t && (ferry_buf_add(&key, p->measurement.p, p->measurement.n) < 0 ||
 		   ferry_buf_addch(&key, 0) < 0 || pg_name(&nm, key.buf) < 0)) {
 		rc = FERRY_ENOMEM;

@@ -209,9 +209,18 @@ assert_contains "says so" "$T_ERR" "the source has no tables, and table '"
 # an empty table is no difference (the cutover's verify of an old store
 # with nothing before T0)
 url_empty=$(new_db copy_verify_empty_tables)
+url_empty_src=$(new_db copy_verify_empty_pg)
 pg_q "$url_empty" "CREATE TABLE t (a int)" >/dev/null
 t_run "$FERRY" verify -q "sqlite://$T/empty.db" "$url_empty"
 assert_eq "an empty source against a target's empty table: equal" "$T_RC" 0
+# the same from PostgreSQL into a SQLite target (no schemas: the table is
+# looked up without one)
+sqlite3 "$T/vt.db" "CREATE TABLE t (a integer)"
+t_run "$FERRY" verify -q "$url_empty_src" "sqlite://$T/vt.db"
+assert_eq "an empty PostgreSQL source against SQLite's empty table: equal" "$T_RC" 0
+sqlite3 "$T/vt.db" "INSERT INTO t VALUES (1)"
+t_run "$FERRY" verify -q "$url_empty_src" "sqlite://$T/vt.db"
+assert_eq "and against a SQLite table with a row: exit 2" "$T_RC" 2
 # a --drop rerun that fails while it makes the schema (an enum named as a
 # table it creates: no relation, so no refusal to drop it, and CREATE TABLE
 # fails) leaves the earlier job whole: it used to forget the job and drop

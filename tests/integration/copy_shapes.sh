@@ -329,6 +329,16 @@ assert_eq "reals with integers a double holds stay double precision" \
 	"$(pg_q "$url7" "SELECT DISTINCT pg_typeof(w) FROM m")" "double precision"
 t_run "$FERRY" verify -q "sqlite://$T/mixnum.db" "$url7"
 assert_eq "verify: equal" "$T_RC" 0
+# ...but not when a real is one numeric cannot hold (±Infinity, -0): the
+# integer is the reject then, as before, and those reals stay whole
+sqlite3 "$T/mixinf.db" "CREATE TABLE m (id INTEGER PRIMARY KEY, v);
+	INSERT INTO m VALUES (1, 1e999), (2, -0.0), (3, 9007199254740993), (4, 2.5)"
+url7b=$(new_db copy_shapes_mixinf)
+t_run "$FERRY" copy -q --rejects "$T/rej_mixinf" "sqlite://$T/mixinf.db" "$url7b"
+assert_eq "reals with Infinity and a big integer: the integer rejected" "$T_RC" 3
+assert_eq "double precision keeps Infinity and -0" \
+	"$(pg_q "$url7b" "SELECT pg_typeof(v)::text || ':' || string_agg(v::text, ',' ORDER BY id) FROM m GROUP BY pg_typeof(v)")" \
+	"double precision:Infinity,-0,2.5"
 # a DATETIME column that mostly holds no dates is text, with a warning (it
 # stayed timestamp and most rows were rejects); a few bad among dates stay
 # rejects in a timestamp column

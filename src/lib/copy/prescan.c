@@ -10,6 +10,7 @@
  * columns each).  The decisions are made table by table in order, so the
  * warnings come out as a serial scan gives them.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct scan_col {
 	int has_tz;
 	int blob_utf8_bad;
 	int int_inexact;   /* an integer a double cannot hold exactly */
+	int real_special;  /* a real numeric cannot hold: ±Infinity, NaN, -0 */
 };
 
 struct scan_state {
@@ -100,12 +102,18 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 					sc->blob_utf8_bad = 1;
 				if (c->kind == FERRY_V_INT && !val_int_fits_double(c->v.i))
 					sc->int_inexact = 1;
+				if (c->kind == FERRY_V_REAL &&
+				    (!isfinite(c->v.d) || (c->v.d == 0 && signbit(c->v.d))))
+					sc->real_special = 1;
 				break;
 			case SCAN_NUMERIC:
 				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
 					sc->blob_utf8_bad = 1;
 				if (c->kind == FERRY_V_INT && !val_int_fits_double(c->v.i))
 					sc->int_inexact = 1;
+				if (c->kind == FERRY_V_REAL &&
+				    (!isfinite(c->v.d) || (c->v.d == 0 && signbit(c->v.d))))
+					sc->real_special = 1;
 				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB)
 					sc->bad++;
 				break;
@@ -135,8 +143,11 @@ static void type_from_classes(struct col_plan *cp, const struct scan_col *sc)
 
 	if (c == I)
 		plan_col_type(cp, FERRY_T_INT64, -1);
-	else if (c && !(c & ~(I | R)))   /* numeric holds both exactly */
-		plan_col_type(cp, sc->int_inexact ? FERRY_T_NUMERIC : FERRY_T_FLOAT64, -1);
+	else if (c && !(c & ~(I | R)))   /* numeric holds both exactly, but
+					    * not a real's ±Infinity, NaN or -0:
+					    * then the integer is the reject */
+		plan_col_type(cp, sc->int_inexact && !sc->real_special ? FERRY_T_NUMERIC :
+			      FERRY_T_FLOAT64, -1);
 	else if (c & B)
 		plan_col_type(cp, (c == B || sc->blob_utf8_bad) ? FERRY_T_BYTES : FERRY_T_TEXT, -1);
 	else

@@ -707,8 +707,10 @@ static void dead_letters(void **state)
 	(void)state;
 	assert_int_equal(relay_spool_dead_letter(s, 7, "postgres", "home", "field \"v\" conflicts",
 						 "m,t=a v=\"x\" 1\n", 14, &err), 0);
-	assert_int_equal(relay_spool_dead_letter(s, 8, "influx", "db", "bad", lp2, strlen(lp2),
-						 &err), 0);
+	/* a reason cut inside a character (or quoting bytes that are not
+	 * UTF-8): jansson refused it and the whole dead letter was lost */
+	assert_int_equal(relay_spool_dead_letter(s, 8, "influx", "d\xff" "b", "bad \xe2\x82", lp2,
+						 strlen(lp2), &err), 0);
 	relay_spool_stats(s, &st);
 	assert_int_equal(st.dead_letters, 2);
 	relay_spool_close(s);
@@ -736,6 +738,12 @@ static void dead_letters(void **state)
 		} else {
 			assert_non_null(strstr(json_string_value(json_object_get(j, "lp")),
 						"bad\xef\xbf\xbd"));
+			assert_string_equal(json_string_value(json_object_get(j, "reason")),
+					    "bad \xef\xbf\xbd\xef\xbf\xbd");
+			assert_string_equal(json_string_value(json_object_get(j, "db")),
+					    "d\xef\xbf\xbd" "b");
+			/* the exact bytes of a line that is not UTF-8 */
+			assert_non_null(json_object_get(j, "lp_base64"));
 		}
 		json_decref(j);
 		n++;

@@ -820,7 +820,7 @@ static json_t *json_text(const char *t, size_t n)
 
 		rc = ferry_buf_add(&b, t, k);
 		if (k < n)
-			rc = ferry_buf_add(&b, "\xef\xbf\xbd", 3), k++;
+			rc |= ferry_buf_add(&b, "\xef\xbf\xbd", 3), k++;
 		t += k;
 		n -= k;
 	}
@@ -842,10 +842,15 @@ int relay_spool_dead_letter(struct relay_spool *s, uint64_t seq, const char *sto
 
 	snprintf(path, sizeof(path), "%s/dead-letters.ndjson", s->dir);
 	val_format_timestamp(when, sizeof(when), now_ns(), VAL_TS_NS | VAL_TS_T, "Z");
-	o = json_pack("{s:s, s:I, s:s, s:s, s:s}", "time", when, "seq", (json_int_t)seq,
-		      "store", store ? store : "", "db", db ? db : "",
-		      "reason", reason ? reason : "");
-	if (!o || json_object_set_new(o, "lp", json_text(lp, n)) < 0)
+	/* the reason and the database as text whatever bytes they hold (a
+	 * reason cut inside a character, a name quoted from the line): a
+	 * value jansson refuses would lose the whole dead letter */
+	o = json_pack("{s:s, s:I, s:s}", "time", when, "seq", (json_int_t)seq,
+		      "store", store ? store : "");
+	if (!o || json_object_set_new(o, "db", json_text(db ? db : "", db ? strlen(db) : 0)) < 0 ||
+	    json_object_set_new(o, "reason", json_text(reason ? reason : "",
+						       reason ? strlen(reason) : 0)) < 0 ||
+	    json_object_set_new(o, "lp", json_text(lp, n)) < 0)
 		goto oom;
 	/* bytes that are not UTF-8 (influxd takes them): "lp" shows them as
 	 * U+FFFD, "lp_base64" keeps the record as it came */

@@ -51,6 +51,17 @@ static void utf8_prefix(void **state)
 	assert_true(val_utf8_ok(big + 4, 26, &why));
 }
 
+/* A message made text in place: what is not UTF-8 (a NUL, a stray byte, a
+ * character cut by a fixed-size buffer) becomes '?', the rest stays. */
+static void utf8_scrub(void **state)
+{
+	char m[] = "caf\xc3\xa9 \xff\0x \xe2\x82";
+
+	(void)state;
+	val_utf8_scrub(m, sizeof(m) - 1);
+	assert_memory_equal(m, "caf\xc3\xa9 ??x ??", sizeof(m) - 1);
+}
+
 /* ---- JSON ----------------------------------------------------------------- */
 
 /* PostgreSQL's jsonb input rejects unpaired UTF-16 surrogate escapes (json
@@ -559,6 +570,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(utf8_prefix),
+		cmocka_unit_test(utf8_scrub),
 		cmocka_unit_test(json_surrogates),
 		cmocka_unit_test(json_deep_nesting),
 		cmocka_unit_test(timestamps),

@@ -104,6 +104,19 @@ int val_utf8_ok(const char *s, size_t n, const char **reason)
 	return utf8_prefix(s, n, 0, reason) == n;
 }
 
+void val_utf8_scrub(char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		const char *why;
+
+		i += val_utf8_prefix(s + i, n - i, 0, &why);
+		if (i < n)
+			s[i++] = '?';
+	}
+}
+
 /* ---- dates and timestamps ------------------------------------------------ */
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian, H. Hinnant). */

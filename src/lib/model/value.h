@@ -32,6 +32,11 @@ size_t val_utf8_prefix(const char *s, size_t n, int nul_ok, const char **reason)
  * set (see val_utf8_prefix). */
 int val_utf8_ok(const char *s, size_t n, const char **reason);
 
+/* s[0..n) made text in place: each byte that is not part of valid UTF-8
+ * (a NUL, a sequence cut short by a fixed-size message) becomes '?', so
+ * that a message holding what a client or a server sent stays JSON. */
+void val_utf8_scrub(char *s, size_t n);
+
 /* ---- dates and times ---- */
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian).  Linear in d, so

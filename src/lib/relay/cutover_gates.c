@@ -36,6 +36,7 @@
 #include "ferry/log.h"
 #include "ferry/url.h"
 #include "ferry/verify.h"
+#include "model/value.h"
 #include "relay/cutover_int.h"
 #include "tsmap/tsmap.h"
 
@@ -793,6 +794,8 @@ int relay_cut_gates_eval(struct cut_ctx *c, json_t *arr, FILE *out)
 			r.pass ? "pass" : "fail";
 		if (!r.pass)
 			all = 0;
+		/* a figure quotes messages, cut to its size: text for JSON */
+		val_utf8_scrub(r.figure, strlen(r.figure));
 		o = json_pack("{s:s, s:s, s:s, s:f, s:f}", "name", g->name, "state", state,
 			      "figure", r.figure, "value", r.value, "threshold", g->threshold);
 		if (!o || json_array_append_new(arr, o) < 0)

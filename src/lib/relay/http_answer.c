@@ -120,22 +120,6 @@ static const char *v2_code(int status)
 	}
 }
 
-/* A message names what the client sent (a database, a store's answer):
- * bytes that are not UTF-8 become '?', so that the JSON body and the
- * header stay text. */
-static void text_only(struct ferry_buf *m)
-{
-	size_t i = 0;
-
-	while (i < m->len) {
-		const char *why;
-
-		i += val_utf8_prefix(m->buf + i, m->len - i, 0, &why);
-		if (i < m->len)
-			m->buf[i++] = '?';
-	}
-}
-
 /* An error answer: {"error":msg} (v2: {"code":..,"message":msg}). */
 enum MHD_Result relay_http_error(struct MHD_Connection *c, struct relay_req *r, int status,
 				  const char *fmt, ...)
@@ -148,7 +132,10 @@ enum MHD_Result relay_http_error(struct MHD_Connection *c, struct relay_req *r, 
 	va_start(ap, fmt);
 	rc = ferry_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	text_only(&msg);
+	/* a message names what the client sent (a database, a store's answer):
+	 * text, so that the JSON body and the header stay text */
+	if (msg.buf)
+		val_utf8_scrub(msg.buf, msg.len);
 	if (r->v2)
 		rc |= ferry_buf_addf(&js, "{\"code\":\"%s\",\"message\":", v2_code(status));
 	else

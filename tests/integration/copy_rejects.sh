@@ -169,5 +169,14 @@ for l in open(sys.argv[1]):
     print(json.dumps(json.loads(l)["key"], sort_keys=True))' "$T/rej_wr/rejects.ndjson")" \
 	'{"primary_key": {"a": "y", "b": 2}, "row": 2}
 {"primary_key": {"a": {"base64": "egBx"}, "b": 3}, "row": 3}'
+# a key of more than 16 columns: the position only, never part of a key
+cols=$(seq -f 'k%g INTEGER' -s, 1 17) keys=$(seq -f 'k%g' -s, 1 17) vals=$(seq -s, 1 17)
+sqlite3 wr17.db "CREATE TABLE w17 ($cols, v INTEGER, PRIMARY KEY ($keys)) WITHOUT ROWID;
+	INSERT INTO w17 VALUES ($vals, 'bad');"
+url=$(new_db copy_rejects_wr17)
+t_run "$FERRY" copy -q --rejects "$T/rej_wr17" "sqlite://$T/wr17.db" "$url"
+assert_eq "a 17-column key: the row's position" \
+	"$(python3 -c 'import json, sys; print(json.dumps(json.loads(open(sys.argv[1]).readline())["key"]))' \
+		"$T/rej_wr17/rejects.ndjson")" '{"row": 1}'
 
 t_done

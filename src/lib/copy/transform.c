@@ -623,26 +623,32 @@ void xf_key_json(const struct ferry_table *t, int64_t key, char *out, size_t n)
 
 #define XF_PK_MAX 16
 
-/* The batch columns of a WITHOUT ROWID table's primary key, in key order
- * (at most XF_PK_MAX; 0 for other tables). */
+/* The batch columns of a WITHOUT ROWID table's primary key, in key order;
+ * 0 for other tables, and when the key has more than XF_PK_MAX columns or
+ * one the copy leaves out (a part of a key names no row). */
 static size_t pk_columns(const struct table_plan *tp, size_t *pk)
 {
 	const struct ferry_table *t = tp->src;
-	size_t i, k, n = 0;
-	int pos;
+	size_t i, k, n = 0, want = 0;
 
 	if (!t->without_rowid)
 		return 0;
-	for (pos = 1; n < XF_PK_MAX; pos++) {
-		size_t was = n;
+	for (k = 0; k < t->ncols; k++)
+		want += t->cols[k].pk_pos > 0;
+	if (want > XF_PK_MAX)
+		return 0;
+	for (n = 0; n < want; n++) {
+		int found = 0;
 
-		for (k = 0; k < t->ncols && n == was; k++)
-			if (t->cols[k].pk_pos == pos)
-				for (i = 0; i < tp->ncols; i++)
-					if (tp->cols[i].src_name == t->cols[k].name)
-						pk[n++] = i;
-		if (n == was)
-			break;
+		for (k = 0; k < t->ncols && !found; k++)
+			if (t->cols[k].pk_pos == (int)n + 1)
+				for (i = 0; i < tp->ncols && !found; i++)
+					if (tp->cols[i].src_name == t->cols[k].name) {
+						pk[n] = i;
+						found = 1;
+					}
+		if (!found)
+			return 0;
 	}
 	return n;
 }

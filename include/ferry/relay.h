@@ -190,6 +190,10 @@ struct ferry_cutover_opts {
 	const char *waves_spec;
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
+	int64_t max_errors;          /* the backfill and catch-up gates pass with
+				      * at most this many rejected rows (rows the
+				      * new store cannot hold, in the rejects
+				      * file the figure names); 0: none */
 	double timeout_s;            /* with wait; <= 0: no limit */
 	int progress_mode;           /* backfill and verify progress */
 	FILE *progress_out;          /* NULL = stderr */

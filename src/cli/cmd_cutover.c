@@ -29,7 +29,8 @@ static const char cutover_usage[] =
 	"                     [--rollback-threshold PCT] [--rollback-window DURATION]\n"
 	"                     [--rollback-min-writes N] [--sample-every N]\n"
 	"                     [--wave [NAME:]SEL[,SEL...]]... [--waves SPEC]\n"
-	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--by NAME]\n"
+	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--max-errors N]\n"
+	"                             [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
 	"       ferry cutover status --db URL [--json]\n"
@@ -128,6 +129,9 @@ static const char cutover_usage[] =
 	"  --timeout DURATION   advance --wait: give up after this long\n"
 	"  --progress MODE      advance: backfill and verify progress: auto, bar,\n"
 	"                       plain, none\n"
+	"  --max-errors N       advance: the backfill and catch-up gates pass with up\n"
+	"                       to N rejected rows (rows the new store cannot hold,\n"
+	"                       listed in the rejects file the gate names; default 0)\n"
 	"  --to STEP            rollback: to this step (default: one back)\n"
 	"  --by NAME            who did it, kept in ferry.cutover_log (default: $USER)\n"
 	"  --json               one JSON document on stdout\n"
@@ -142,7 +146,8 @@ static const char cutover_usage[] =
 enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_NEW, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
 	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES,
-	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY, OPT_WAVE, OPT_WAVES
+	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY, OPT_WAVE, OPT_WAVES,
+	OPT_MAX_ERRORS
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
@@ -163,7 +168,7 @@ static int takes(int sub, int opt)
 	case CLI_TS_MAP: case CLI_TS_TABLE:
 	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
 		return sub == SUB_PREPARE;
-	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS:
+	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS: case OPT_MAX_ERRORS:
 		return sub == SUB_ADVANCE;
 	case OPT_TO: return sub == SUB_ROLLBACK;
 	default: return 0;
@@ -368,6 +373,7 @@ int cmd_cutover(int argc, char **argv)
 		{ "sample-every", required_argument, NULL, OPT_SAMPLE_EVERY },
 		{ "wave", required_argument, NULL, OPT_WAVE },
 		{ "waves", required_argument, NULL, OPT_WAVES },
+		{ "max-errors", required_argument, NULL, OPT_MAX_ERRORS },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -481,6 +487,16 @@ int cmd_cutover(int argc, char **argv)
 			break;
 		case OPT_WAVES: o.waves_spec = optarg; break;
 		case OPT_WAIT: o.wait = 1; break;
+		case OPT_MAX_ERRORS: {
+			char *end;
+			long long n = strtoll(optarg, &end, 10);
+
+			if (end == optarg || *end || n < 0)
+				return cli_usage(cmdname, "--max-errors '%s' is not a count of 0 or "
+						 "more", optarg);
+			o.max_errors = n;
+			break;
+		}
 		case OPT_TIMEOUT:
 			if (duration(cmdname, "--timeout", optarg, &o.timeout_s))
 				return FERRY_EXIT_USAGE;

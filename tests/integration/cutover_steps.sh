@@ -36,6 +36,9 @@ OLD="influx://ha:s3cret@127.0.0.1:$IPORT/home_assistant"
 # ---- history in the old store: the last hours of a Home Assistant's sensors
 "$FERRY" generate --format lp --rows 40000 --entities 20 --seed 3 \
 	--start $(($(date +%s) - 9 * 3600)) -q -o "$T/history.lp"
+# and one point PostgreSQL cannot hold (a NUL byte in a string): influxd
+# keeps it, the backfill rejects it
+printf 'W,entity_id=sensor.nul state="a\x00b" %s000000000\n' $(($(date +%s) - 8 * 3600)) >>"$T/history.lp"
 split -l 5000 "$T/history.lp" "$T/hist."
 for p in "$T"/hist.*; do
 	curl -sS -XPOST "$IURL/write?db=home_assistant" --data-binary @"$p"
@@ -122,11 +125,18 @@ pg_q "$PGURL" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHE
 assert_eq "killed during the backfill: the step stays" "$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" backfill
 assert_eq "the job is unfinished" "$(pg_q "$PGURL" "SELECT state <> 'done' FROM ferry.jobs WHERE job = 'cutover-backfill'")" t
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
-assert_eq "the rerun completes the backfill" "$T_RC" 0
-assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
 # ferry copy resumes the job: the InfluxDB source plans --end T0 by the
 # points before T0, which the live writes after T0 do not move
 assert_contains "the backfill resumed (not started over)" "$T_OUT" "(resumed)"
+# the rerun completes the copy; its one rejected row holds the gate
+assert_eq "a rejected row: the backfill gate refuses (3)" "$T_RC" 3
+assert_contains "it says how many and where" "$T_OUT" "1 rows rejected (the new store cannot hold them: "
+assert_contains "and how to accept them" "$T_OUT" "advance --max-errors N accepts them"
+assert_eq "still backfill" "$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" backfill
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none --max-errors 1
+assert_eq "--max-errors 1 accepts it" "$T_RC" 0
+assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
+assert_contains "within the budget" "$T_OUT" "within --max-errors"
 assert_contains "it moved to validate" "$T_OUT" "moved to validate"
 assert_eq "every chunk copied once" \
 	"$(pg_q "$PGURL" "SELECT count(*) FILTER (WHERE state <> 'done') FROM ferry.progress WHERE job = 'cutover-backfill'")" 0
@@ -169,7 +179,8 @@ t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
 assert_eq "dual-write -> backfill again (the relays never left dual)" "$T_RC" 0
 assert_eq "the same T0" "$(pg_q "$PGURL" "SELECT t0 = backfill_t0 FROM ferry.cutover_plan")" t
 for step in validate switchover; do
-	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
+	# the backfill gate runs again: its rejected row is accepted again
+	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --max-errors 1
 	assert_eq "-> $step again" "$T_RC" 0
 done
 check "new-primary again" relay_phase_is new-primary
@@ -197,8 +208,8 @@ check "spool drained" relay_drained
 assert_eq "every acknowledged point is in PostgreSQL" "$(acked_missing_pg "$T/acked")" 0
 check "acknowledged points were written" test "$(wc -l <"$T/acked.tsv")" -gt 100
 assert_eq "no row doubled in PostgreSQL" "$(pg_doubled)" 0
-assert_eq "the history is in PostgreSQL" \
-	"$(pg_q "$PGURL" "SELECT count(*) >= $hist FROM telemetry_data WHERE series NOT LIKE 'sensor.live_%'")" t
+assert_eq "the history is in PostgreSQL (but the rejected point)" \
+	"$(pg_q "$PGURL" "SELECT count(*) >= $hist - 1 FROM telemetry_data WHERE series NOT LIKE 'sensor.live_%'")" t
 
 # ---- status: the whole story
 t_run "$FERRY" cutover status --db "$PGURL"

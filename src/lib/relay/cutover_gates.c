@@ -377,6 +377,23 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 	return n;
 }
 
+/* Whether a work gate's copy passes on its rejected rows: at most
+ * advance's --max-errors (0 by default).  note: what the figure says of
+ * them (how many, where; "" when none). */
+static int rejects_ok(const struct cut_ctx *c, const struct ferry_copy_result *res, char *note,
+		      size_t n)
+{
+	int64_t rej = res ? res->rejected : 0;
+	int ok = rej <= c->o->max_errors;
+
+	note[0] = '\0';
+	if (rej)
+		snprintf(note, n, "; %" PRId64 " rows rejected (the new store cannot hold them: "
+			 "%s)%s", rej, res->rejects_path ? res->rejects_path : "the rejects file",
+			 ok ? ", within --max-errors" : "; advance --max-errors N accepts them");
+	return ok;
+}
+
 /* The SEAM before T0 (see the top of this file). */
 static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 {
@@ -388,7 +405,7 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_copy_opts co;
-	char end[32], us[32], t0[64], bt0[64];
+	char end[32], us[32], t0[64], bt0[64], rn[600];
 	const char *p[1] = { us };
 	int64_t seam;
 	int rc;
@@ -460,12 +477,11 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 		ferry_copy_result_free(res);
 		return;
 	}
-	r->pass = !res || res->rejected == 0;
+	r->pass = rejects_ok(c, res, rn, sizeof(rn));
 	snprintf(r->figure, sizeof(r->figure), "job %s %s: %" PRId64 " rows before T0 %s%s"
 		 "%s%s", BACKFILL_JOB, r->pass ? "complete" : "rejected rows",
 		 res ? res->written : 0, t0, res && res->resumed ? " (resumed)" : "",
-		 seam ? "; rows written twice at the seam removed" : "",
-		 !r->pass && res && res->rejects_path ? res->rejects_path : "");
+		 seam ? "; rows written twice at the seam removed" : "", rn);
 	ferry_copy_result_free(res);
 }
 
@@ -484,7 +500,7 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_copy_opts co;
-	char start[32], end[32], us[32], t0[64], t1[64];
+	char start[32], end[32], us[32], t0[64], t1[64], rn[600];
 	const char *p[1] = { us };
 	int first = 0;
 	int64_t dup;
@@ -537,11 +553,11 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 		return;
 	}
 	r->value = res ? (double)res->written : 0;
-	r->pass = !res || res->rejected == 0;
+	r->pass = rejects_ok(c, res, rn, sizeof(rn));
 	snprintf(r->figure, sizeof(r->figure), "job %s %s: %" PRId64 " rows of T0 %s to the "
-		 "switch %s%s%s", CATCHUP_JOB, r->pass ? "complete" : "rejected rows",
+		 "switch %s%s%s%s", CATCHUP_JOB, r->pass ? "complete" : "rejected rows",
 		 res ? res->written : 0, t0, t1, res && res->resumed ? " (resumed)" : "",
-		 dup ? "; rows there already removed" : "");
+		 dup ? "; rows there already removed" : "", rn);
 	ferry_copy_result_free(res);
 }
 

@@ -48,7 +48,11 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 
 		for (r = 0; r < b->nrows; r++) {
 			const struct ferry_cell *c = ferry_batch_cell(b, r, (size_t)sc->col);
-			const char *s = ferry_cell_bytes(b, c), *why;
+			/* a cell's bytes only where it has some: an integer's
+			 * value is no offset into the arena (INT64_MIN made the
+			 * pointer overflow) */
+			const char *s = c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB ?
+					ferry_cell_bytes(b, c) : NULL, *why;
 			int64_t us;
 			int32_t days;
 			int tz, v;

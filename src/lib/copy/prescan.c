@@ -102,14 +102,6 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 				}
 				break;
 			case SCAN_UNTYPED:
-				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
-					sc->blob_utf8_bad = 1;
-				if (c->kind == FERRY_V_INT && !val_int_fits_double(c->v.i))
-					sc->int_inexact = 1;
-				if (c->kind == FERRY_V_REAL &&
-				    (!isfinite(c->v.d) || (c->v.d == 0 && signbit(c->v.d))))
-					sc->real_special = 1;
-				break;
 			case SCAN_NUMERIC:
 				if (c->kind == FERRY_V_BLOB && !val_utf8_ok(s, c->len, &why))
 					sc->blob_utf8_bad = 1;
@@ -118,7 +110,8 @@ static int scan_batch(struct ferry_batch *b, void *ud, struct ferry_error *err)
 				if (c->kind == FERRY_V_REAL &&
 				    (!isfinite(c->v.d) || (c->v.d == 0 && signbit(c->v.d))))
 					sc->real_special = 1;
-				if (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB)
+				if (sc->kind == SCAN_NUMERIC &&
+				    (c->kind == FERRY_V_TEXT || c->kind == FERRY_V_BLOB))
 					sc->bad++;
 				break;
 			}

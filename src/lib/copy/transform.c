@@ -670,12 +670,12 @@ static int cell_json(struct ferry_buf *o, const struct ferry_batch *b, const str
 		return isfinite(c->v.d) ? ferry_buf_addstr(o, num) : ferry_buf_addjson(o, num,
 										    strlen(num));
 	case FERRY_V_TEXT:
-		s = b->arena.buf + c->v.off;
+		s = ferry_cell_bytes(b, c);
 		if (val_utf8_ok(s, c->len, &why))
 			return ferry_buf_addjson(o, s, c->len);
 		break;
 	default:
-		s = b->arena.buf + c->v.off;
+		s = ferry_cell_bytes(b, c);
 		break;
 	}
 	return ferry_buf_addstr(o, "{\"base64\":\"") | ferry_buf_addbase64(o, s, c->len) |

@@ -1090,9 +1090,8 @@ static int first_with_rows(ferry_conn *dst, const char *schema,
 	for (i = 0; i < tcat->ntables && !rows && rc == 0; i++) {
 		ferry_buf_clear(&sql);
 		if (ferry_buf_addstr(&sql, "SELECT 1 FROM ") < 0 ||
-		    ((ops->caps & FERRY_CAP_SCHEMAS) &&   /* not SQLite's */
-		     (ops->quote_ident(schema, &sql) < 0 || ferry_buf_addch(&sql, '.') < 0)) ||
-		    ops->quote_ident(tcat->tables[i].name, &sql) < 0 ||
+		    plan_qualified(&sql, (ops->caps & FERRY_CAP_SCHEMAS) ? schema : NULL,
+				   tcat->tables[i].name) ||   /* SQLite's has no schema */
 		    ferry_buf_addstr(&sql, " LIMIT 1") < 0)
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		else

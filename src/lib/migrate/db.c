@@ -253,3 +253,10 @@ int mig_db_untyped(const struct mig_db *db)
 {
 	return (db->ops->caps & FERRY_CAP_UNTYPED) != 0;
 }
+
+int mig_db_durable(struct mig_db *db, struct ferry_error *err)
+{
+	if (db->ops->caps & FERRY_CAP_FILE)
+		return 0;
+	return db->ops->exec(db->c, "SET synchronous_commit TO on", err);
+}

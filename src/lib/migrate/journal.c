@@ -269,7 +269,14 @@ int mig_journal_add(struct ferry_migrator *m, const struct mig_step *s,
 	v[7] = error;
 	v[8] = m->run_id;
 	if (m->db) {
-		rc = mig_db_execp(m->db, insert_sql, 9, v, err);
+		/* the row (and a step's transaction it commits with) survives
+		 * a crash of the server once migrate has said "ok": a server
+		 * whose commits are asynchronous (synchronous_commit off, as
+		 * on many a Raspberry Pi) could take back an applied step
+		 * whose effects outside the database stay */
+		rc = mig_db_durable(m->db, err);
+		if (rc == 0)
+			rc = mig_db_execp(m->db, insert_sql, 9, v, err);
 		if (rc < 0)
 			ferry_error_prefix(err, "cannot write the journal row for '%s'",
 					   s->label);

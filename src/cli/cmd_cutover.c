@@ -241,16 +241,21 @@ static void print_plan(json_t *d)
 		print_gates(json_object_get(d, "gates"));
 	}
 	printf("relays (last hour):\n");
-	json_array_foreach(relays, i, v)
+	json_array_foreach(relays, i, v) {
+		/* a number in the JSON (it was read as a string: "? s ago") */
+		json_t *seen = json_object_get(v, "seen_seconds_ago");
+		char ago[32] = "?";
+
+		if (json_is_number(seen))
+			snprintf(ago, sizeof(ago), "%.0f", json_number_value(seen));
 		printf("  %s  %s%s%s%s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
 		       str(v, "relay_id"), str(v, "phase"), *str(v, "waves") ? " (waves " : "",
 		       str(v, "waves"), *str(v, "waves") ? ")" : "",
-		       json_is_true(json_object_get(v, "live")) ? "" : " (not live)",
-		       json_string_value(json_object_get(v, "seen_seconds_ago")) ?
-		       str(v, "seen_seconds_ago") : "?",
+		       json_is_true(json_object_get(v, "live")) ? "" : " (not live)", ago,
 		       json_is_true(json_object_get(v, "ready")) ? "yes" : "no",
 		       json_is_true(json_object_get(v, "spool_ok")) ? "ok" : "not writable",
 		       json_number_value(json_object_get(v, "replay_lag_seconds")));
+	}
 	if (!json_array_size(relays))
 		printf("  none\n");
 	printf("log:\n");

@@ -216,6 +216,8 @@ t_run "$FERRY" cutover status --db "$PGURL"
 assert_contains "status: the step" "$T_OUT" "step:        cleanup"
 assert_contains "status: the log has the rollback" "$T_OUT" "rollback"
 assert_not_contains "status: no password" "$T_OUT" "s3cret"
+# how long ago each relay reported, in seconds (it printed "? s ago")
+assert_contains "status: the relay's last report" "$(grep -E '^  .*new-only' <<<"$T_OUT" | grep -E ', [0-9]+ s ago,')" "s ago"
 t_run "$FERRY" cutover status --db "$PGURL" --json
 assert_eq "status --json: step" "$(jget cutover.step)" cleanup
 assert_eq "status --json: the relay" "$(jget cutover.relays.0.phase)" new-only

@@ -8,7 +8,8 @@
 # --max-errors; kill -9 and rerun resumes to the same
 # points; a field type conflict with data already in the target rejects
 # those points with InfluxDB's reason while the others land; influxd
-# stopped mid-copy is exit 1 naming the rerun, which then completes; an
+# stopped mid-copy is exit 1 naming the rerun, which then completes; the
+# InfluxDB source restarted mid-copy into PostgreSQL is waited for; an
 # lp:// target read back into InfluxDB is the same database, and a killed
 # lp:// copy resumes to the same file; InfluxDB 2.x's /api/v2/write
 # (influx2_fake.py: no 2.x server on the test machines).
@@ -248,6 +249,31 @@ t_run "$FERRY" copy -q --create-db -j 1 --state "$state" "lp://$T/ha.lp?chunk_by
 	"$IFX/down"
 assert_eq "influxd back: rerun exit 0" "$T_RC" 0
 assert_eq "influxd back: equal to the source" "$(digest down)" "$src_digest"
+
+# ---- the InfluxDB source restarted mid-copy into PostgreSQL: the copy
+# claims the chunk again once influxd is back and completes, and says the
+# source went away (it said "lost the target connection", attempt 1 each
+# time, with PostgreSQL up throughout)
+psql -XAtq -d "postgres://postgres@127.0.0.1:$PGPORT/postgres" -c 'CREATE DATABASE srcdown' >/dev/null
+sd="postgres://postgres@127.0.0.1:$PGPORT/srcdown"
+"$FERRY" copy -q -j 1 --chunk-time 1m "$IFX/ha" "$sd" >"$T/srcdown.out" 2>&1 &
+pid=$!
+for ((i = 0; i < 600; i++)); do
+	[[ $(psql -XAtq -d "$sd" -c "SELECT count(*) FROM ferry.progress WHERE state = 'done'" 2>/dev/null || echo 0) -ge 2 ]] && break
+	sleep 0.05
+done
+"$FERRY_SRC/tests/services" stop-influx "$SVC"
+sleep 1
+"$FERRY_SRC/tests/services" start-influx "$SVC"
+rc=0
+wait "$pid" || rc=$?
+assert_eq "source restarted mid-copy: exit 0" "$rc" 0
+assert_contains "source restarted mid-copy: the warning names the source" \
+	"$(cat "$T/srcdown.out")" "lost the source"
+assert_not_contains "source restarted mid-copy: not the target" "$(cat "$T/srcdown.out")" \
+	"lost the target"
+t_run "$FERRY" verify "$IFX/ha" "$sd"
+assert_eq "source restarted mid-copy: verify equal" "$T_RC" 0
 
 # ---- InfluxDB 2.x (/api/v2/write), against tests/integration/influx2_fake.py --
 "$PY" "$FERRY_SRC/tests/integration/influx2_fake.py" "$T/fake2.port" >"$T/fake2.log" 2>&1 &

@@ -910,7 +910,7 @@ static void *worker_main(void *arg)
 		const struct ferry_conn_ops *dops;
 		struct chunk_spec ck = { NULL, 0, 0, 0, NULL, NULL };
 		struct chunk_stats cs = { 0 };
-		int found = 0, rc;
+		int found = 0, rc, target_ok;
 		double t0;
 
 		if (atomic_load(&lc->abort))
@@ -974,7 +974,22 @@ static void *worker_main(void *arg)
 			continue;
 		}
 failed:
-		dops->rollback(w->dst, NULL);
+		target_ok = dops->rollback(w->dst, NULL) == 0;
+		if (rc == FERRY_ECONN && lc->job && target_ok && ++failures <= lc->retries) {
+			/* the source went away (InfluxDB restarting): the target
+			 * took the rollback, the chunk is pending again; claim it
+			 * again once the source had time to come back (it said
+			 * "lost the target connection", always attempt 1) */
+			double wait = failures > 5 ? 10 : 0.5 * (double)(1 << (failures - 1));
+			struct timespec ts = { (time_t)wait,
+					       (long)((wait - (double)(time_t)wait) * 1e9) };
+
+			ferry_warn("lost the source: %s; copying the chunk again in %.1f s "
+				   "(attempt %d of %d)", w->err.msg, wait, failures, lc->retries);
+			nanosleep(&ts, NULL);
+			chunk_keys_free(&ck);
+			continue;
+		}
 		if (rc == FERRY_ECONN && lc->job && ++failures <= lc->retries) {
 			/* the chunk rolled back with the connection and is pending
 			 * again: reconnect and claim again */

@@ -178,17 +178,28 @@ assert_eq "rollback --to dual-write" "$T_RC" 0
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
 assert_eq "dual-write -> backfill again (the relays never left dual)" "$T_RC" 0
 assert_eq "the same T0" "$(pg_q "$PGURL" "SELECT t0 = backfill_t0 FROM ferry.cutover_plan")" t
+rm -f "$T/switched"
 for step in validate switchover; do
 	# the backfill gate runs again: its rejected row is accepted again
 	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --max-errors 1
 	assert_eq "-> $step again" "$T_RC" 0
 done
 check "new-primary again" relay_phase_is new-primary
+check "the switch command ran again" test -e "$T/switched"
+assert_eq "its run is logged" "$(pg_q "$PGURL" "SELECT count(*) FROM ferry.cutover_log WHERE action = 'switch-cmd'")" 2
+# an advance killed while the switch command ran: the move to switchover
+# committed, the command not at its end (no "switch-cmd" row since); the
+# next advance runs it before cleanup (it moved on without it, and the
+# readers never switched)
+pg_q "$PGURL" "DELETE FROM ferry.cutover_log WHERE action = 'switch-cmd' AND id > (SELECT max(id) FROM ferry.cutover_log WHERE step = 'switchover' AND action = 'advance')" >/dev/null
+rm -f "$T/switched"
 
 # ---- cleanup after the soak: new-only; not reversible
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
 assert_eq "switchover -> cleanup" "$T_RC" 0
 assert_contains "the soak gate" "$T_OUT" "pass   soak"
+assert_contains "the interrupted switch command: run before cleanup" "$T_OUT" "running it now"
+check "the interrupted switch command ran" test -e "$T/switched"
 check "the relay follows to new-only" relay_phase_is new-only
 t_run "$FERRY" cutover rollback --db "$PGURL"
 assert_eq "rollback after cleanup: 1" "$T_RC" 1

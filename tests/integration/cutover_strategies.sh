@@ -51,6 +51,7 @@ check "the writer is acknowledged" acked_grows 0
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
 assert_eq "blue-green: prepare -> backfill (no dual-write step)" "$T_RC" 0
 assert_contains "it skips dual-write, the relays stay old-only" "$T_OUT" "moved to backfill: the relays are in old-only"
+assert_contains "its gates are named for the step it moves to" "$T_OUT" "prepare -> backfill: gates"
 assert_eq "T0 is recorded" "$(pg_q "$PGURL" "SELECT t0 IS NOT NULL FROM ferry.cutover_plan")" t
 sleep 1
 assert_eq "the relay writes only the old store" "$(relay_stat phase)" old-only

@@ -130,6 +130,22 @@ t_run bash -c '"$1" verify lp:- "$2" <"$3"' _ "$FERRY" "$u2" "$T/file.lp"
 assert_eq "verify from stdin finds the changed value" "$T_RC" 1
 assert_contains "verify from stdin: no second read" "$T_OUT" "no row named: cannot read it again"
 
+# ---- stdin twice into one job: new input is refused, not skipped (the
+# second run said "already complete: nothing to do", exit 0, and loaded
+# none of it)
+us=$(new_db ts_stdin)
+head -n 5 "$T/file.lp" >"$T/day1.lp"
+printf 'day2,entity_id=d value=2 1700000000000000000\n' >"$T/day2.lp"
+t_run bash -c '"$1" copy -q "lp:-" "$2" <"$3"' _ "$FERRY" "$us" "$T/day1.lp"
+assert_eq "stdin: the first input loads" "$T_RC" 0
+t_run bash -c '"$1" copy -q "lp:-" "$2" <"$3"' _ "$FERRY" "$us" "$T/day2.lp"
+assert_eq "stdin: a second input into the done job: exit 2" "$T_RC" 2
+assert_contains "stdin: says what to do" "$T_ERR" "--job"
+t_run bash -c '"$1" copy -q --job day2 --data-only "lp:-" "$2" <"$3"' _ "$FERRY" "$us" "$T/day2.lp"
+assert_eq "stdin: its own --job (--data-only) loads it" "$T_RC" 0
+assert_eq "stdin: the second input is there" \
+	"$(pg_q "$us" "SELECT count(*) FROM telemetry_data WHERE measurement = 'day2'")" 1
+
 # ---- --keep-ns and the nanosecond report ---------------------------------------
 echo 'ns,entity_id=n value=1 1700000000000000123' >"$T/ns.lp"
 u3=$(new_db ts_ns)

@@ -250,13 +250,34 @@ t_run "$FERRY" copy -q --create-db -j 1 --state "$state" "lp://$T/ha.lp?chunk_by
 assert_eq "influxd back: rerun exit 0" "$T_RC" 0
 assert_eq "influxd back: equal to the source" "$(digest down)" "$src_digest"
 
+# ---- a rerun over changed content is refused, not skipped: a file edited
+# since (the state's fingerprint did not see its bytes: "1 chunk done by
+# an earlier run", exit 0, none of the new points), and stdin twice
+head -n 100 "$T/ha.lp" >"$T/day.lp"
+t_run "$FERRY" copy -q --create-db --rejects "$T/rej-day" "lp://$T/day.lp" "$IFX/day"
+assert_eq "changed file: the first copy" "$T_RC" 0
+sed -n 101,200p "$T/ha.lp" >"$T/day.lp"
+t_run "$FERRY" copy -q --rejects "$T/rej-day" "lp://$T/day.lp" "$IFX/day"
+assert_eq "changed file: the rerun is refused (exit 2)" "$T_RC" 2
+assert_contains "changed file: the source changed" "$T_ERR" "the source changed"
+t_run "$FERRY" copy -q --rejects "$T/rej-day" --restart "lp://$T/day.lp" "$IFX/day"
+assert_eq "changed file: --restart copies it" "$T_RC" 0
+assert_eq "changed file: both days' points are there" "$(npoints day)" 200
+t_run bash -c '"$1" copy -q --create-db --rejects "$2" lp:- "$3" <"$4"' _ "$FERRY" "$T/rej-in" \
+	"$IFX/stdin" "$T/day.lp"
+assert_eq "stdin: the first input" "$T_RC" 0
+t_run bash -c '"$1" copy -q --rejects "$2" lp:- "$3" <"$4"' _ "$FERRY" "$T/rej-in" \
+	"$IFX/stdin" "$T/ha.lp"
+assert_eq "stdin: a second input into the done job: exit 2" "$T_RC" 2
+assert_contains "stdin: says what to do" "$T_ERR" "--job"
+
 # ---- the InfluxDB source restarted mid-copy into PostgreSQL: the copy
 # claims the chunk again once influxd is back and completes, and says the
 # source went away (it said "lost the target connection", attempt 1 each
 # time, with PostgreSQL up throughout)
 psql -XAtq -d "postgres://postgres@127.0.0.1:$PGPORT/postgres" -c 'CREATE DATABASE srcdown' >/dev/null
 sd="postgres://postgres@127.0.0.1:$PGPORT/srcdown"
-"$FERRY" copy -q -j 1 --chunk-time 1m "$IFX/ha" "$sd" >"$T/srcdown.out" 2>&1 &
+"$FERRY" copy -q -j 1 --chunk-time 1h "$IFX/ha" "$sd" >"$T/srcdown.out" 2>&1 &
 pid=$!
 for ((i = 0; i < 600; i++)); do
 	[[ $(psql -XAtq -d "$sd" -c "SELECT count(*) FROM ferry.progress WHERE state = 'done'" 2>/dev/null || echo 0) -ge 2 ]] && break

@@ -780,6 +780,15 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 		}
 		r->resumed = 1;
 		r->already_done = !strcmp(state.buf, "done");
+		if (r->already_done && copy_source_is_stdin(r->o->src)) {
+			/* it said "nothing to do" and exit 0 to new input */
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"job '%s' is complete in the target, and standard input cannot be "
+				"compared with what it copied: give this input its own --job name "
+				"(with --data-only to add its rows to the tables there), or --restart "
+				"to copy it in place of the job's rows", r->job);
+			goto out;
+		}
 		/* tables this job created are its own, not pre-existing ones */
 		{
 			struct strv mine = { 0 };

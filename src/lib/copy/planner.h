@@ -34,6 +34,9 @@ struct plan {
  * supported yet".  *out is set only on success. */
 int copy_open_source(const char *url, const char *doing, ferry_progress *progress,
 		     ferry_conn **out, struct ferry_error *err);
+/* Whether url reads standard input (lp:- or csv:-): read once, so a rerun
+ * cannot tell whether it is what an earlier run of the job copied. */
+int copy_source_is_stdin(const char *url);
 
 /* Does name match one of the NULL-terminated fnmatch globs? */
 int plan_glob_match(const char *const *globs, const char *name);

@@ -532,17 +532,29 @@ out:
 
 /* What a rerun must agree on: the source and its options, the target
  * (without its password), the map's content. */
-static int points_fingerprint(struct pout *P, char out[33], struct ferry_error *err)
+static int points_fingerprint(struct pout *P, void *h, char out[33], struct ferry_error *err)
 {
 	const struct ferry_copy_opts *o = P->r->o;
 	struct ferry_buf b = FERRY_BUF_INIT;
 	int berr = 0;
 
-	berr |= ferry_buf_addstr(&b, "points 1|");
+	berr |= ferry_buf_addstr(&b, "points 2|");
 	berr |= ferry_url_redact(o->src, &b);
 	berr |= ferry_buf_addch(&b, '|');
 	berr |= ferry_url_redact(o->dst, &b);
-	berr |= ferry_buf_addf(&b, "|%s|%zu", P->map ? tm_pmap_digest(P->map) : "-", P->nck);
+	berr |= ferry_buf_addf(&b, "|%s|%zu|", P->map ? tm_pmap_digest(P->map) : "-", P->nck);
+	/* the files' bytes (a same-size edit too): a rerun over changed
+	 * content resumed with "1 done by an earlier run" and copied none of
+	 * it.  InfluxDB's identity (counts) is not its content: not here */
+	if (berr == 0 && P->sops->identity && P->sops->identity_is_content) {
+		int rc = P->sops->identity(h, &b, err);
+
+		if (rc < 0) {
+			ferry_buf_release(&b);
+			ferry_error_prefix(err, "cannot check the source for changes");
+			return rc;
+		}
+	}
 	return copy_fingerprint_of(&b, berr, out, err);
 }
 
@@ -791,7 +803,7 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	    (rc = P.sops->plan(h, &P.sch, &P.ck, &P.nck, err)) < 0)
 		goto out;
 	if (!P.to_stdout) {
-		if ((rc = points_fingerprint(&P, fp, err)) < 0)
+		if ((rc = points_fingerprint(&P, h, fp, err)) < 0)
 			goto out;
 		if (state_path(&P, &sp, &key) < 0) {
 			rc = ferry_error_set(err, FERRY_EIO, "cannot make the directory '%s': %s",
@@ -804,6 +816,14 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 					r->job, err)) < 0)
 			goto out;
 		r->resumed = P.st.resumed;
+		if (P.nck && P.st.ndone == P.nck && copy_source_is_stdin(o->src)) {
+			/* it said "total 0" and exit 0 to new input */
+			rc = ferry_error_set(err, FERRY_EUSAGE,
+				"job '%s' is complete, and standard input cannot be compared with "
+				"what it copied: give this input its own --job name (or --state), "
+				"or --restart to copy it again", r->job);
+			goto out;
+		}
 	}
 	if (P.to_file && (rc = open_file(&P, err)) < 0)
 		goto out;

@@ -4,9 +4,12 @@
  * waiting (it reads its catalog and plans its chunks when it opens), open
  * it read-only, and refuse a store the row path cannot read.
  */
+#include <string.h>
+
 #include "copy/planner.h"
 #include "ferry/connector.h"
 #include "ferry/registry.h"
+#include "ferry/url.h"
 
 int copy_open_source(const char *url, const char *doing, ferry_progress *progress,
 		     ferry_conn **out, struct ferry_error *err)
@@ -37,4 +40,18 @@ int copy_open_source(const char *url, const char *doing, ferry_progress *progres
 	}
 	*out = c;
 	return 0;
+}
+
+int copy_source_is_stdin(const char *url)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	ferry_url *u = NULL;
+	int yes;
+
+	if (ferry_url_parse(url, &u, &e) < 0)
+		return 0;
+	yes = u->path && !strcmp(u->path, "-") &&
+	      (!strcmp(u->scheme, "lp") || !strcmp(u->scheme, "csv"));
+	ferry_url_free(u);
+	return yes;
 }

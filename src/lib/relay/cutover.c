@@ -816,6 +816,52 @@ static int wave_move(PGconn *pg, const struct ferry_cutover_opts *o, const struc
 			 "switchover", dir > 0 ? "advance-wave" : "rollback-wave", gates, note, err);
 }
 
+/*
+ * Run the plan's switch command and log how it went ("switch-cmd" or
+ * "switch-cmd-failed"); a failure is the advance's error.  Logged once it
+ * ran, so that an advance killed while it ran (the move to switchover
+ * committed before) leaves no "switch-cmd" row: switch_cmd_done says so
+ * and the next advance runs it instead of moving on to cleanup without
+ * it (the readers never moved).
+ */
+static int run_switch_cmd(PGconn *pg, const struct ferry_cutover_opts *o,
+			  const struct cut_plan *plan, struct ferry_buf *note,
+			  struct ferry_error *err)
+{
+	struct ferry_error e2 = FERRY_ERROR_INIT;
+	int failed = switch_cmd(plan->switch_cmd, note) < 0;
+
+	if (run(pg, "BEGIN", "cannot begin", &e2) == 0 &&
+	    log_event(pg, o->by, -1, "switchover", failed ? "switch-cmd-failed" : "switch-cmd",
+		      NULL, failed ? note->buf : "the switch command ran", &e2) == 0)
+		run(pg, "COMMIT", "cannot commit", &e2);
+	rollback_tx(pg);
+	if (failed)
+		return ferry_error_set(err, FERRY_ECHILD, "%s: the relays are in new-primary; "
+				       "ferry cutover rollback goes back to validate (dual)",
+				       note->buf);
+	return 0;
+}
+
+/* 1 when the switch command ran to its end since the last switch (the
+ * move to switchover, or a gradual plan's wave moves), 0 if not, or an
+ * error. */
+static int switch_cmd_done(PGconn *pg, struct ferry_error *err)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = relay_pg_exec(pg, "SELECT EXISTS (SELECT 1 FROM ferry.cutover_log"
+				" WHERE action = 'switch-cmd' AND id > (SELECT coalesce(max(id), 0)"
+				" FROM ferry.cutover_log WHERE step = 'switchover'"
+				" AND action IN ('advance', 'advance-wave')))", 0, NULL, &res,
+				"cannot read ferry.cutover_log", err)) < 0)
+		return rc;
+	rc = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	return rc;
+}
+
 int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 			  struct ferry_error *err)
 {
@@ -860,9 +906,11 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		if (o->out && wave)
 			fprintf(o->out, "switchover, wave %d (%s) -> new-primary: gates\n",
 				c.waves.k + 1, c.waves.name[c.waves.k]);
-		else if (o->out)
+		else if (o->out)   /* blue-green, immediate: no dual-write step */
 			fprintf(o->out, "%s -> %s: gates\n", ferry_cutover_step_name(plan.step),
-				ferry_cutover_step_name(plan.step + 1));
+				ferry_cutover_step_name(plan.step == FERRY_STEP_PREPARE &&
+							RELAY_CUT_CATCHUP(&plan) ?
+							FERRY_STEP_BACKFILL : plan.step + 1));
 		if (!(gates = json_array()) || (pass = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
@@ -875,6 +923,24 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	to = from + 1;
 	if (to == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(&plan))
 		to = FERRY_STEP_BACKFILL;   /* no dual phase: T0 is now */
+	/* to cleanup (not reversible) only once the switch command ran: an
+	 * advance killed while it ran, or one that failed, runs it now */
+	if (pass && from == FERRY_STEP_SWITCHOVER && !wave && plan.switch_cmd &&
+	    *plan.switch_cmd) {
+		if ((rc = switch_cmd_done(pg, err)) < 0)
+			goto out;
+		if (!rc) {
+			if (o->out)
+				fprintf(o->out, "the switch command has not run to its end since "
+					"the switch (an advance interrupted, or it failed): "
+					"running it now\n");
+			ferry_buf_clear(&note);
+			if ((rc = run_switch_cmd(pg, o, &plan, &note, err)) < 0)
+				goto out;
+			ferry_buf_clear(&note);
+		}
+		rc = 0;
+	}
 	if (!(g = json_dumps(gates, JSON_COMPACT))) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
@@ -983,18 +1049,8 @@ moved:
 	/* after the commit: the relays already follow the new phase (gradual:
 	 * once every wave switched) */
 	if (all && plan.switch_cmd && *plan.switch_cmd &&
-	    switch_cmd(plan.switch_cmd, &note) < 0) {
-		struct ferry_error e2 = FERRY_ERROR_INIT;
-
-		if (run(pg, "BEGIN", "cannot begin", &e2) == 0 &&
-		    log_event(pg, o->by, -1, "switchover", "switch-cmd-failed",
-			      NULL, note.buf, &e2) == 0)
-			run(pg, "COMMIT", "cannot commit", &e2);
-		rollback_tx(pg);
-		rc = ferry_error_set(err, FERRY_ECHILD, "%s: the relays are in new-primary; "
-				     "ferry cutover rollback goes back to validate (dual)", note.buf);
+	    (rc = run_switch_cmd(pg, o, &plan, &note, err)) < 0)
 		goto out;
-	}
 	if (to == FERRY_STEP_CLEANUP && plan.final_export && *plan.final_export) {
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 

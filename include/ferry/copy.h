@@ -94,6 +94,8 @@ struct ferry_copy_result {
 	char *rejects_path;  /* NULL when nothing was rejected */
 	char *job;
 	int resumed;         /* an earlier run of the job had committed work */
+	int totals_of_run;   /* the totals count this run only (a point store's
+			      * job keeps no counts of what earlier runs wrote) */
 };
 
 const char *ferry_copy_phase_name(int phase);

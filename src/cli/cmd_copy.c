@@ -154,7 +154,10 @@ static void print_text(const struct ferry_copy_result *r, FILE *o, int quiet)
 	fprintf(o, "%-*s %12lld %12lld %9lld %10s %7.2fs\n", (int)w, "total",
 		(long long)r->read, (long long)r->written, (long long)r->rejected, hb,
 		r->total_seconds);
-	if (r->resumed)
+	if (r->resumed && r->totals_of_run)
+		fprintf(o, "(job '%s' resumed: the totals count this run; what earlier runs "
+			"wrote is not counted again)\n", r->job);
+	else if (r->resumed)
 		fprintf(o, "(job '%s' resumed: totals include the rows earlier runs committed)\n",
 			r->job);
 	for (i = 0; i < r->ntables; i++)

@@ -100,6 +100,10 @@ assert_eq "influx -> influx: equal" "$(digest copy1)" "$src_digest"
 t_run "$FERRY" copy --json --create-db -j 3 --chunk-time 6h "$IFX/ha" "$IFX/copy1"
 assert_eq "rerun of a done job: exit 0" "$T_RC" 0
 assert_contains "rerun of a done job: nothing read" "$T_OUT" '"read": 0'
+# its summary says what its totals count (it claimed they included the
+# points earlier runs wrote, and showed 0)
+t_run "$FERRY" copy --progress none --create-db -j 3 --chunk-time 6h "$IFX/ha" "$IFX/copy1"
+assert_contains "rerun of a done job: the totals are this run's" "$T_OUT" "the totals count this run"
 # another source state for the same job is refused, as the row copy does
 t_run "$FERRY" copy -q --create-db --chunk-time 2h "$IFX/ha" "$IFX/copy1"
 assert_eq "other options, same job: exit 2" "$T_RC" 2

@@ -816,6 +816,7 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 					r->job, err)) < 0)
 			goto out;
 		r->resumed = P.st.resumed;
+		r->res->totals_of_run = 1;
 		if (P.nck && P.st.ndone == P.nck && copy_source_is_stdin(o->src)) {
 			/* it said "total 0" and exit 0 to new input */
 			rc = ferry_error_set(err, FERRY_EUSAGE,

@@ -862,6 +862,15 @@ static int switch_cmd_done(PGconn *pg, struct ferry_error *err)
 	return rc;
 }
 
+/* The step an advance moves the plan to: the next one, but blue-green and
+ * immediate have no dual-write step (no dual phase: T0 is the move). */
+static int next_step(const struct cut_plan *plan)
+{
+	if (plan->step + 1 == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(plan))
+		return FERRY_STEP_BACKFILL;
+	return plan->step + 1;
+}
+
 int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 			  struct ferry_error *err)
 {
@@ -906,11 +915,9 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		if (o->out && wave)
 			fprintf(o->out, "switchover, wave %d (%s) -> new-primary: gates\n",
 				c.waves.k + 1, c.waves.name[c.waves.k]);
-		else if (o->out)   /* blue-green, immediate: no dual-write step */
+		else if (o->out)
 			fprintf(o->out, "%s -> %s: gates\n", ferry_cutover_step_name(plan.step),
-				ferry_cutover_step_name(plan.step == FERRY_STEP_PREPARE &&
-							RELAY_CUT_CATCHUP(&plan) ?
-							FERRY_STEP_BACKFILL : plan.step + 1));
+				ferry_cutover_step_name(next_step(&plan)));
 		if (!(gates = json_array()) || (pass = relay_cut_gates_eval(&c, gates, o->out)) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
@@ -920,9 +927,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		sleep_s(WAIT_S);
 	}
 	from = plan.step;
-	to = from + 1;
-	if (to == FERRY_STEP_DUAL_WRITE && RELAY_CUT_CATCHUP(&plan))
-		to = FERRY_STEP_BACKFILL;   /* no dual phase: T0 is now */
+	to = next_step(&plan);
 	/* to cleanup (not reversible) only once the switch command ran: an
 	 * advance killed while it ran, or one that failed, runs it now */
 	if (pass && from == FERRY_STEP_SWITCHOVER && !wave && plan.switch_cmd &&

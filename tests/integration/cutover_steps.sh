@@ -187,19 +187,26 @@ done
 check "new-primary again" relay_phase_is new-primary
 check "the switch command ran again" test -e "$T/switched"
 assert_eq "its run is logged" "$(pg_q "$PGURL" "SELECT count(*) FROM ferry.cutover_log WHERE action = 'switch-cmd'")" 2
+assert_eq "its start is logged in the move" "$(pg_q "$PGURL" "SELECT string_agg(action, ' ' ORDER BY id) FROM ferry.cutover_log WHERE id >= (SELECT max(id) FROM ferry.cutover_log WHERE step = 'switchover' AND action = 'advance')")" \
+	"advance switch-cmd-start switch-cmd"
 # an advance killed while the switch command ran: the move to switchover
-# committed, the command not at its end (no "switch-cmd" row since); the
-# next advance runs it before cleanup (it moved on without it, and the
-# readers never switched)
+# and the command's start committed, its end not logged; the next advance
+# runs it before cleanup (it moved on without it: the readers never
+# switched), and the soak starts again
 pg_q "$PGURL" "DELETE FROM ferry.cutover_log WHERE action = 'switch-cmd' AND id > (SELECT max(id) FROM ferry.cutover_log WHERE step = 'switchover' AND action = 'advance')" >/dev/null
 rm -f "$T/switched"
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
+assert_eq "the interrupted switch command: run, no move yet (exit 3)" "$T_RC" 3
+assert_contains "it says so" "$T_OUT" "running it now"
+assert_contains "the soak starts again" "$T_OUT" "the soak starts again"
+check "the interrupted switch command ran" test -e "$T/switched"
+assert_eq "still switchover" "$(pg_q "$PGURL" "SELECT step FROM ferry.cutover_plan")" switchover
 
 # ---- cleanup after the soak: new-only; not reversible
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
 assert_eq "switchover -> cleanup" "$T_RC" 0
 assert_contains "the soak gate" "$T_OUT" "pass   soak"
-assert_contains "the interrupted switch command: run before cleanup" "$T_OUT" "running it now"
-check "the interrupted switch command ran" test -e "$T/switched"
+assert_not_contains "the switch command is not run twice" "$T_OUT" "running it now"
 check "the relay follows to new-only" relay_phase_is new-only
 t_run "$FERRY" cutover rollback --db "$PGURL"
 assert_eq "rollback after cleanup: 1" "$T_RC" 1

@@ -5,7 +5,8 @@
 # words, a composite key and a table without a key: ctid ranges, a type
 # ferry reads as text) checked value by value against the source, then
 # ferry verify equal, one changed row reported by its chunk, kill -9 and
-# rerun giving the same target, ?schema=, and PostgreSQL -> SQLite.
+# rerun giving the same target, ?schema=, PostgreSQL -> SQLite, and the
+# source restarted mid-copy.
 source "$(dirname "$0")/lib.sh"
 t_init pg_source
 
@@ -180,5 +181,27 @@ assert_eq "copy the typed table into SQLite" "$T_RC" 0
 t_run "$FERRY" verify --include select "$src" "sqlite://$T/all.db"
 assert_eq "verify names what SQLite lost" "$T_RC" 1
 assert_contains "the row SQLite changed" "$T_OUT" "first difference:"
+
+# ---- the source restarted mid-copy: its session is opened again and the
+# chunk copied again (the copy said "lost the target connection", closed
+# the target that was up, and kept the dead source session until it gave up)
+t_own_pg
+pg_q "$OWN_PG_URL" "CREATE TABLE r (id bigint PRIMARY KEY, v text);
+INSERT INTO r SELECT g, repeat('x', 50) FROM generate_series(1, 300000) g" >/dev/null
+dst=$(new_db pgs_restart)
+"$FERRY" copy -q -j 1 --chunk-rows 2000 "$OWN_PG_URL" "$dst" >"$T/restart.out" 2>&1 &
+pid=$!
+for ((i = 0; i < 600; i++)); do
+	[[ $(psql -XAtq -d "$dst" -c "SELECT count(*) FROM ferry.progress WHERE state = 'done'" 2>/dev/null || echo 0) -ge 2 ]] && break
+	sleep 0.05
+done
+"$FERRY_SRC/tests/services" restart-pg "$OWN_SVC" immediate >/dev/null 2>&1
+rc=0
+wait "$pid" || rc=$?
+assert_eq "source restarted mid-copy: exit 0" "$rc" 0
+assert_contains "source restarted mid-copy: the source named" "$(cat "$T/restart.out")" "lost the source"
+assert_not_contains "source restarted mid-copy: not the target" "$(cat "$T/restart.out")" "lost the target"
+t_run "$FERRY" verify -q "$OWN_PG_URL" "$dst"
+assert_eq "source restarted mid-copy: verify equal" "$T_RC" 0
 
 t_done

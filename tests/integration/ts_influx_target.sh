@@ -288,7 +288,12 @@ for ((i = 0; i < 600; i++)); do
 	sleep 0.05
 done
 "$FERRY_SRC/tests/services" stop-influx "$SVC"
-sleep 1
+# influxd comes back once the copy said it lost it (or ended without)
+for ((i = 0; i < 300; i++)); do
+	grep -q "lost the source" "$T/srcdown.out" 2>/dev/null && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
 "$FERRY_SRC/tests/services" start-influx "$SVC"
 rc=0
 wait "$pid" || rc=$?

@@ -824,6 +824,57 @@ static int reconnect(struct worker *w, struct ferry_error *err)
 	return rc;
 }
 
+/* The pause before attempt n of a retry: 0.5, 1, 2 ... 10 s. */
+static double retry_wait(int n)
+{
+	return n > 5 ? 10 : 0.5 * (double)(1 << (n - 1));
+}
+
+/* Sleep retry_wait(n) in slices that see an abort: 0, or FERRY_EABORT. */
+static int retry_pause(struct load_ctx *lc, int n)
+{
+	double t, wait = retry_wait(n);
+
+	for (t = 0; t < wait; t += 0.1) {
+		struct timespec ts = { 0, 100000000 };
+
+		if (atomic_load(&lc->abort))
+			return FERRY_EABORT;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* After the source was lost: a row source's connections (PostgreSQL's
+ * session died with it) are opened again, while it keeps refusing up to
+ * the retries left (*failures counts on); a time-series source asks anew
+ * with each read (InfluxDB's HTTP), and opening it would plan it again. */
+static int reopen_source(struct worker *w, int *failures, struct ferry_error *err)
+{
+	struct load_ctx *lc = w->lc;
+	int r, rc;
+
+	if (ferry_conn_ops_of(w->src)->caps & FERRY_CAP_CHUNKS)
+		return 0;
+	for (r = 0; r < MAXREADERS; r++) {
+		ferry_conn_close(w->xsrc[r]);
+		w->xsrc[r] = NULL;
+	}
+	ferry_conn_close(w->src);
+	w->src = NULL;
+	for (;;) {
+		ferry_error_clear(err);
+		rc = ferry_conn_open(lc->src_url, FERRY_OPEN_READONLY, &w->src, err);
+		if (rc != FERRY_ECONN || ++*failures > lc->retries)
+			return rc;
+		ferry_warn("cannot reach the source again: %s; trying again in %.1f s "
+			   "(attempt %d of %d)", err->msg, retry_wait(*failures), *failures,
+			   lc->retries);
+		if ((rc = retry_pause(lc, *failures)) < 0)
+			return rc;
+	}
+}
+
 /* Take the next chunk: from the job's checkpoint table (locked for this
  * transaction) or, without checkpoints, from the in-memory list. */
 static int claim(struct worker *w, struct chunk_spec *out, int *found,
@@ -975,20 +1026,24 @@ static void *worker_main(void *arg)
 		}
 failed:
 		target_ok = dops->rollback(w->dst, NULL) == 0;
-		if (rc == FERRY_ECONN && lc->job && target_ok && ++failures <= lc->retries) {
-			/* the source went away (InfluxDB restarting): the target
-			 * took the rollback, the chunk is pending again; claim it
-			 * again once the source had time to come back (it said
-			 * "lost the target connection", always attempt 1) */
-			double wait = failures > 5 ? 10 : 0.5 * (double)(1 << (failures - 1));
-			struct timespec ts = { (time_t)wait,
-					       (long)((wait - (double)(time_t)wait) * 1e9) };
-
+		/* the source went away (InfluxDB or PostgreSQL restarting): the
+		 * target took the rollback, the chunk is pending again; claim
+		 * it again once the source had time to come back (it said
+		 * "lost the target connection", always attempt 1).  An HTTP
+		 * answer (InfluxDB refusing the credentials) is no loss. */
+		if (rc == FERRY_ECONN && lc->job && target_ok && strncmp(w->err.origin, "http ", 5) &&
+		    ++failures <= lc->retries) {
 			ferry_warn("lost the source: %s; copying the chunk again in %.1f s "
-				   "(attempt %d of %d)", w->err.msg, wait, failures, lc->retries);
-			nanosleep(&ts, NULL);
+				   "(attempt %d of %d)", w->err.msg, retry_wait(failures), failures,
+				   lc->retries);
 			chunk_keys_free(&ck);
-			continue;
+			if ((rc = retry_pause(lc, failures)) == 0)
+				rc = reopen_source(w, &failures, &w->err);
+			if (rc == 0)
+				continue;
+			w->rc = rc;
+			atomic_store(&lc->abort, 1);
+			break;
 		}
 		if (rc == FERRY_ECONN && lc->job && ++failures <= lc->retries) {
 			/* the chunk rolled back with the connection and is pending

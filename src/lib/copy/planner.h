@@ -34,7 +34,7 @@ struct plan {
  * supported yet".  *out is set only on success. */
 int copy_open_source(const char *url, const char *doing, ferry_progress *progress,
 		     ferry_conn **out, struct ferry_error *err);
-/* Whether url reads standard input (lp:- or csv:-): read once, so a rerun
+/* Whether url reads standard input (lp:-): read once, so a rerun
  * cannot tell whether it is what an earlier run of the job copied. */
 int copy_source_is_stdin(const char *url);
 

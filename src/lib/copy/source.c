@@ -50,8 +50,7 @@ int copy_source_is_stdin(const char *url)
 
 	if (ferry_url_parse(url, &u, &e) < 0)
 		return 0;
-	yes = u->path && !strcmp(u->path, "-") &&
-	      (!strcmp(u->scheme, "lp") || !strcmp(u->scheme, "csv"));
+	yes = u->path && !strcmp(u->path, "-") && !strcmp(u->scheme, "lp");
 	ferry_url_free(u);
 	return yes;
 }

@@ -191,9 +191,9 @@ int mig_db_query_p(struct mig_db *db, const char *sql, const char *const *vals, 
  * times as text)?  Else a typed SQL server (PostgreSQL's dialect). */
 int mig_db_untyped(const struct mig_db *db);
 /* Make the session's next commit durable whatever the server's default: a
- * server database's synchronous_commit on (it stays on for the session,
- * which the user's later steps then see); a SQLite file's commits are
- * synchronous already. */
+ * server database's synchronous_commit from off to on (it stays on for the
+ * session, which the user's later steps then see); a SQLite file's commits
+ * are synchronous already. */
 int mig_db_durable(struct mig_db *db, struct ferry_error *err);
 
 /* journal.c */

@@ -817,13 +817,22 @@ static int wave_move(PGconn *pg, const struct ferry_cutover_opts *o, const struc
 }
 
 /*
- * Run the plan's switch command and log how it went ("switch-cmd" or
- * "switch-cmd-failed"); a failure is the advance's error.  Logged once it
- * ran, so that an advance killed while it ran (the move to switchover
- * committed before) leaves no "switch-cmd" row: switch_cmd_done says so
- * and the next advance runs it instead of moving on to cleanup without
- * it (the readers never moved).
+ * The switch command's runs are logged: "switch-cmd-start" before it runs
+ * (in the move's own transaction when the move starts it), then
+ * "switch-cmd" or "switch-cmd-failed".  A start with no end after it is an
+ * advance killed while the command ran; the advance to cleanup runs it
+ * again first (switch_cmd_pending).  A plan switched by a ferry that
+ * logged no start counts as done: its command is not run twice.
  */
+static int log_switch_start(PGconn *pg, const struct ferry_cutover_opts *o,
+			    struct ferry_error *err)
+{
+	return log_event(pg, o->by, -1, "switchover", "switch-cmd-start", NULL,
+			 "the switch command starts", err);
+}
+
+/* Run the plan's switch command and log how it ended (the start logged
+ * already); a failure is the advance's error. */
 static int run_switch_cmd(PGconn *pg, const struct ferry_cutover_opts *o,
 			  const struct cut_plan *plan, struct ferry_buf *note,
 			  struct ferry_error *err)
@@ -837,24 +846,28 @@ static int run_switch_cmd(PGconn *pg, const struct ferry_cutover_opts *o,
 		run(pg, "COMMIT", "cannot commit", &e2);
 	rollback_tx(pg);
 	if (failed)
-		return ferry_error_set(err, FERRY_ECHILD, "%s: the relays are in new-primary; "
-				       "ferry cutover rollback goes back to validate (dual)",
-				       note->buf);
+		return ferry_error_set(err, FERRY_ECHILD, "%s: the relays are in %s; fix it and "
+				       "advance again (it runs the command before cleanup)%s",
+				       note->buf, ferry_phase_name(relay_cut_phase(plan,
+				       FERRY_STEP_SWITCHOVER)), strcmp(plan->strategy, "immediate") ?
+				       ", or ferry cutover rollback goes back to dual" : "");
 	return 0;
 }
 
-/* 1 when the switch command ran to its end since the last switch (the
- * move to switchover, or a gradual plan's wave moves), 0 if not, or an
- * error. */
-static int switch_cmd_done(PGconn *pg, struct ferry_error *err)
+/* 1 when the last run of the switch command since the last switch (the
+ * move to switchover, or a gradual plan's wave moves) started and did not
+ * end well, 0 if not, or an error. */
+static int switch_cmd_pending(PGconn *pg, struct ferry_error *err)
 {
 	PGresult *res = NULL;
 	int rc;
 
-	if ((rc = relay_pg_exec(pg, "SELECT EXISTS (SELECT 1 FROM ferry.cutover_log"
-				" WHERE action = 'switch-cmd' AND id > (SELECT coalesce(max(id), 0)"
+	if ((rc = relay_pg_exec(pg, "SELECT action <> 'switch-cmd' FROM ferry.cutover_log"
+				" WHERE action IN ('switch-cmd-start', 'switch-cmd',"
+				" 'switch-cmd-failed') AND id > (SELECT coalesce(max(id), 0)"
 				" FROM ferry.cutover_log WHERE step = 'switchover'"
-				" AND action IN ('advance', 'advance-wave')))", 0, NULL, &res,
+				" AND action IN ('advance', 'advance-wave'))"
+				" ORDER BY id DESC LIMIT 1", 0, NULL, &res,
 				"cannot read ferry.cutover_log", err)) < 0)
 		return rc;
 	rc = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
@@ -928,21 +941,33 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	}
 	from = plan.step;
 	to = next_step(&plan);
-	/* to cleanup (not reversible) only once the switch command ran: an
-	 * advance killed while it ran, or one that failed, runs it now */
+	/* to cleanup (not reversible) only once the switch command ran: one
+	 * an advance was killed in, or one that failed, runs now, and the
+	 * soak starts again (the readers only now moved) */
 	if (pass && from == FERRY_STEP_SWITCHOVER && !wave && plan.switch_cmd &&
 	    *plan.switch_cmd) {
-		if ((rc = switch_cmd_done(pg, err)) < 0)
+		if ((rc = switch_cmd_pending(pg, err)) < 0)
 			goto out;
-		if (!rc) {
+		if (rc) {
 			if (o->out)
-				fprintf(o->out, "the switch command has not run to its end since "
-					"the switch (an advance interrupted, or it failed): "
-					"running it now\n");
-			ferry_buf_clear(&note);
-			if ((rc = run_switch_cmd(pg, o, &plan, &note, err)) < 0)
+				fprintf(o->out, "the switch command did not run to its end (an "
+					"advance was interrupted, or it failed): running it now\n");
+			if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
+			    (rc = log_switch_start(pg, o, err)) < 0 ||
+			    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0 ||
+			    (rc = run_switch_cmd(pg, o, &plan, &note, err)) < 0 ||
+			    (rc = run(pg, "UPDATE ferry.cutover_plan SET step_since = now(),"
+				      " last_gates = NULL WHERE step = 'switchover' AND"
+				      " status = 'active'", "cannot restart the soak", err)) < 0)
 				goto out;
-			ferry_buf_clear(&note);
+			if (o->out)
+				fprintf(o->out, "the switch command ran, so the soak starts again: "
+					"advance once it passed to move to cleanup\n");
+			rc = doc_build(pg, gates, "the switch command ran now, so the soak starts "
+				       "again: advance once it passed to move to cleanup", json, err);
+			if (rc == 0)
+				rc = FERRY_CUTOVER_REFUSED;
+			goto out;
 		}
 		rc = 0;
 	}
@@ -968,10 +993,12 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		goto out;
 	}
 	if (wave) {
+		all = c.waves.k + 1 == c.waves.n;
 		if ((rc = wave_move(pg, o, &c, gates, 1, wnote, sizeof(wnote), err)) < 0 ||
+		    (all && plan.switch_cmd && *plan.switch_cmd &&
+		     (rc = log_switch_start(pg, o, err)) < 0) ||
 		    (rc = run(pg, "COMMIT", "cannot commit the wave", err)) < 0)
 			goto out;
-		all = c.waves.k + 1 == c.waves.n;
 		if (o->out)
 			fprintf(o->out, "moved %s; the relays are in %s\n", wnote,
 				all ? "new-primary" : "dual for the others");
@@ -1026,6 +1053,9 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 		    (rc = log_event(pg, o->by, relay_cut_phase(&plan, to),
 				    ferry_cutover_step_name(to), "advance", gates,
 				    *wnote ? wnote : NULL, err)) < 0 ||
+		    (to == FERRY_STEP_SWITCHOVER && !RELAY_CUT_GRADUAL(&plan) &&
+		     plan.switch_cmd && *plan.switch_cmd &&
+		     (rc = log_switch_start(pg, o, err)) < 0) ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;
 	}

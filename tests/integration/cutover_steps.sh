@@ -103,6 +103,14 @@ assert_eq "dual-write -> backfill" "$T_RC" 0
 assert_contains "relays-dual passed" "$T_OUT" "pass   relays-dual"
 t0=$(pg_q "$PGURL" "SELECT t0 IS NOT NULL AND t0 = (SELECT max(phase_since) FROM ferry.relays) FROM ferry.cutover_plan")
 assert_eq "T0 is when the relay began dual-writing" "$t0" t
+# two points of a series 100 ns apart with the same value, stamped before
+# T0 and sent in dual (a late point): equal narrow rows (microseconds),
+# both real; the seam repair after the backfill must keep both
+late=$(($(pg_q "$PGURL" "SELECT extract(epoch FROM t0)::bigint FROM ferry.cutover_plan") - 120))
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.subus value=9 ${late}000000100
+W,entity_id=sensor.subus value=9 ${late}000000200")
+assert_eq "two points 100 ns apart through the relay: 204" "$code" 204
 
 # ---- backfill: held on a chunk, a second advance is refused, kill -9, rerun resumes
 hold "LOCK TABLE telemetry_data IN SHARE MODE"
@@ -152,6 +160,8 @@ t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
 assert_eq "validate -> switchover" "$T_RC" 0
 assert_contains "verify equal" "$T_OUT" "pass   verify"
 assert_contains "live consistency (cutover_faults.sh tests it failing)" "$T_OUT" "pass   live-consistency"
+assert_eq "the seam kept both points 100 ns apart (one row each)" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.subus'")" 2
 assert_contains "error rates shown" "$T_OUT" "error-rate-new"
 check "the relay follows to new-primary" relay_phase_is new-primary
 check "the switch command ran" test -e "$T/switched"

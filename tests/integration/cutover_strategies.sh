@@ -55,6 +55,13 @@ assert_contains "its gates are named for the step it moves to" "$T_OUT" "prepare
 assert_eq "T0 is recorded" "$(pg_q "$PGURL" "SELECT t0 IS NOT NULL FROM ferry.cutover_plan")" t
 sleep 1
 assert_eq "the relay writes only the old store" "$(relay_stat phase)" old-only
+# two points 100 ns apart, the same value: equal narrow rows (microseconds);
+# the catch-up's removal of rows written twice keeps both (the verify below)
+now=$(date +%s)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.subus value=9 ${now}000000100
+W,entity_id=sensor.subus value=9 ${now}000000200")
+assert_eq "two points 100 ns apart through the relay: 204" "$code" 204
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "blue-green: backfill -> validate" "$T_RC" 0
 assert_contains "the backfill passed" "$T_OUT" "pass   backfill"

@@ -11,7 +11,7 @@
 # ifx_q QUERY             POST /query to the InfluxDB (db home_assistant), JSON out
 # ifx_points              points stored in InfluxDB (count of "value")
 # pg_points               points in PostgreSQL (rows of field 'value')
-# pg_doubled              rows stored more than once in PostgreSQL
+# pg_doubled              rows stored more than once in PostgreSQL (but sensor.subus)
 # relay_stat KEY          a number from the relay's /stats
 # wait_for DESC CMD...    until CMD succeeds (max WAIT_S, default 60 s); else
 #                         say so with the relay's /stats
@@ -95,7 +95,7 @@ pg_points() {
 }
 
 pg_doubled() {
-	pg_q "$PGURL" "SELECT count(*) - count(DISTINCT (series, measurement, field, time)) FROM telemetry_data"
+	pg_q "$PGURL" "SELECT count(*) - count(DISTINCT (series, measurement, field, time)) FROM telemetry_data WHERE series <> 'sensor.subus'"
 }
 
 relay_stat() {

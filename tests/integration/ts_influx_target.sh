@@ -92,6 +92,25 @@ assert_eq "lp -> influx: exit 0" "$T_RC" 0
 assert_contains "lp -> influx: points written" "$T_OUT" "\"written\": $want"
 assert_eq "lp -> influx: the same points as written by curl" "$(digest fromlp)" "$src_digest"
 
+# ---- a point written twice in a file: the later line wins, as with influx
+# -import, whatever -j (workers that wrote their chunks as they read them
+# let an earlier line land last: 30 of 20000 with -j 2)
+"$PY" - "$T/twice.lp" <<-'EOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(4000):
+        t = 1700000000000000000 + i * 1000
+        f.write('race,id=s%d v=1,pad="%s" %d\n' % (i % 7, "x" * 40, t))
+        f.write('race,id=s%d v=2,pad="%s" %d\n' % (i % 7, "y" * 40, t))
+EOF
+t_run "$FERRY" copy -q --create-db -j 3 "lp://$T/twice.lp?chunk_bytes=2K" \
+	"$IFX/twice"
+assert_eq "point twice, -j 3: exit 0" "$T_RC" 0
+assert_contains "point twice, -j 3: every point's later value" \
+	"$(iq twice 'SELECT count(v) FROM race WHERE v = 2')" '"count"],"values":[["1970-01-01T00:00:00Z",4000]]'
+assert_not_contains "point twice, -j 3: no earlier value kept" \
+	"$(iq twice 'SELECT count(v) FROM race WHERE v = 1')" '"count"'
+
 # ---- InfluxDB -> InfluxDB (a second database), no map -------------------------
 t_run "$FERRY" copy -q --create-db -j 3 --chunk-time 6h "$IFX/ha" "$IFX/copy1"
 assert_eq "influx -> influx: exit 0" "$T_RC" 0

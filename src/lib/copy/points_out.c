@@ -13,7 +13,10 @@
  * plan order, each with its own source handle and writer.  A file target
  * takes the chunks in plan order from whichever worker read them (one
  * writer at a time, in turn); the log records its size after each chunk
- * and a rerun cuts it back to the last one.
+ * and a rerun cuts it back to the last one.  InfluxDB takes them in turn
+ * too unless the source is InfluxDB: a file or a table may hold a point
+ * (series and time) twice, and the later line must win, as with `influx
+ * -import`; the other workers read ahead one batch meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +67,8 @@ struct pout {
 	struct tm_pmap *map;
 	int src_lines;          /* source keys are line numbers (a file) */
 	int to_file, to_stdout;
+	int in_turn;            /* chunks written in plan order (file; a source
+				 * that may hold a point twice) */
 	int fd;                 /* the lp:// file */
 	uint64_t off;           /* its size after the last chunk written */
 	struct pstate st;
@@ -73,7 +78,7 @@ struct pout {
 	pthread_mutex_t lock;
 	pthread_cond_t turn;
 	size_t next_claim;      /* the next chunk to claim */
-	size_t next_write;      /* file: the chunk whose turn it is */
+	size_t next_write;      /* in_turn: the chunk whose turn it is */
 	int abort;
 	struct ferry_error err; /* the first worker error */
 	int rc;
@@ -88,6 +93,7 @@ struct pworker {
 	struct tm_ifx_writer *w;
 	struct tm_pmap_run *run;
 	size_t chunk;
+	int has_turn;           /* in_turn: next_write is this chunk */
 	int64_t chunk_rej;      /* rejects of this chunk so far */
 	int meas;               /* source measurement of the point at hand */
 	struct ferry_buf body;  /* line protocol not yet written */
@@ -295,6 +301,26 @@ static void sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
+/* In turn (P->in_turn): wait until the chunks before w->chunk are
+ * written (or were done earlier); 0, or FERRY_EABORT when the job stops. */
+static int wait_turn(struct pworker *w, struct ferry_error *err)
+{
+	struct pout *P = w->P;
+	int abort;
+
+	if (!P->in_turn || w->has_turn)
+		return 0;
+	pthread_mutex_lock(&P->lock);
+	while (P->next_write != w->chunk && !P->abort)
+		pthread_cond_wait(&P->turn, &P->lock);
+	abort = P->abort;
+	pthread_mutex_unlock(&P->lock);
+	if (abort)
+		return ferry_error_set(err, FERRY_EABORT, "stopped");
+	w->has_turn = 1;
+	return 0;
+}
+
 /* Write the body to InfluxDB, retrying a target that does not answer. */
 static int flush(struct pworker *w, struct ferry_error *err)
 {
@@ -305,6 +331,8 @@ static int flush(struct pworker *w, struct ferry_error *err)
 
 	if (w->nlines == 0 || P->to_file)
 		return 0;
+	if ((rc = wait_turn(w, err)) < 0)
+		return rc;
 	for (attempt = 0;; attempt++) {
 		ferry_error_clear(err);
 		rc = tm_ifx_write(w->w, NULL, NULL, w->body.buf, w->body.len, NULL, 0, on_refused,
@@ -351,16 +379,10 @@ static int file_chunk(struct pworker *w, uint64_t *off, struct ferry_error *err)
 {
 	struct pout *P = w->P;
 	size_t i;
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&P->lock);
-	while (P->next_write != w->chunk && !P->abort)
-		pthread_cond_wait(&P->turn, &P->lock);
-	if (P->abort) {
-		pthread_mutex_unlock(&P->lock);
-		return ferry_error_set(err, FERRY_EABORT, "stopped");
-	}
-	pthread_mutex_unlock(&P->lock);
+	if ((rc = wait_turn(w, err)) < 0)
+		return rc;
 	/* the file is ours until next_write moves on */
 	if (copy_write_all(P->fd, w->body.buf, w->body.len) < 0 ||
 	    (!P->to_stdout && fdatasync(P->fd) < 0))
@@ -473,10 +495,15 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 	ferry_buf_clear(&w->body);
 	w->nlines = 0;
 	w->chunk_rej = 0;
+	w->has_turn = 0;
 	rc = P->sops->read(w->src, &P->sch, &P->ck[w->chunk], -1, on_point, on_bad_record, w,
 			   err);
 	if (rc == 0)
 		rc = P->to_file ? file_chunk(w, &off, err) : flush(w, err);
+	/* a chunk with nothing left to write takes its turn all the same:
+	 * the next one's follows it */
+	if (rc == 0)
+		rc = wait_turn(w, err);
 	/* recorded before the next chunk may follow it into a file, so that
 	 * the log's last offset never covers a chunk it does not list */
 	if (rc == 0 && P->has_state)
@@ -490,7 +517,7 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 		chunk_done(w);  /* what it read and rejected, for the summary */
 		return rc;
 	}
-	if (P->to_file)
+	if (P->in_turn)
 		next_turn(P, w->chunk);
 	if (chunk_done(w))
 		return ferry_error_set(err, FERRY_EABORT, "error budget exceeded");
@@ -784,6 +811,7 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	}
 	P.src_lines = (ferry_conn_url_caps(o->src) & FERRY_CAP_FILE) != 0;
 	P.to_file = (ferry_conn_url_caps(o->dst) & FERRY_CAP_FILE) != 0;
+	P.in_turn = P.to_file || P.sops != &ifx_source_ops;
 	if ((rc = ferry_url_parse(o->src, &P.src, err)) < 0 ||
 	    (rc = ferry_url_parse(o->dst, &P.dst, err)) < 0) {
 		if (rc == FERRY_EPARSE)

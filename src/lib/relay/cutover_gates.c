@@ -18,15 +18,16 @@
  * The backfill and the live writes meet at T0.  A point stamped just
  * before T0 that reached a relay after it switched to dual is in the new
  * store twice: once from the relay, once from the backfill.  In a table
- * without a primary key (the narrow layout) two equal rows are never two
- * points (InfluxDB keeps one point per series and time), so the seam, the
- * SEAM_S before T0, is cleared of exact duplicates after the backfill and
- * again before the verify.
+ * without a primary key (the narrow layout) the seam, the SEAM_S before
+ * T0, is cleared of rows that are there more often than the old store's
+ * points make them, after the backfill and again before the verify (two
+ * points less than 1 us apart can be two equal rows: see dedupe()).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@
 
 #define SEAM_S 600             /* 10 minutes */
 #define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
+#define SEAM_TABLE "ferry_cutover_seam"        /* the old store's rows of duplicates */
 #define BACKFILL_JOB "cutover-backfill"
 #define CATCHUP_JOB "cutover-catchup"
 
@@ -339,17 +341,45 @@ static void g_soak(struct cut_ctx *c, const struct cut_gate *g, struct cut_resul
 
 /* ---- the work: backfill and verify ------------------------------------------- */
 
-/* Remove exact duplicate rows of the narrow table in [lo, hi) (us); the
- * number removed, or -1 with the reason in r. */
+static void drop_seam(struct cut_ctx *c)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	relay_pg_exec(c->pg, "DROP TABLE IF EXISTS " SEAM_TABLE, 0, NULL, NULL,
+		      "cannot drop the scratch table", &err);
+}
+
+/* The (measurement, ns range) of the rows that are in the narrow table x
+ * more than once in [lo, hi) (us), a range per measurement and 10 s. */
+#define DUP_RANGES \
+	"SELECT measurement, min(us) * 1000, (max(us) + 1) * 1000 FROM (SELECT" \
+	" x.measurement, (extract(epoch FROM x.time) * 1000000)::bigint AS us FROM %s x" \
+	" WHERE " IN_WINDOW " GROUP BY x::text, x.measurement, x.time HAVING count(*) > 1) d" \
+	" GROUP BY measurement, us / 10000000"
+#define IN_WINDOW \
+	"time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')" \
+	" AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+
+/* Rows of the narrow table in [lo, hi) (us) that are there more often
+ * than the old store has points that make them, removed; the number
+ * removed, or -1 with the reason in r.  A narrow row keeps microseconds,
+ * so two points of a series less than 1 us apart with the same value are
+ * two equal rows, and both are real: the old store's points of the
+ * duplicates' ranges are made into rows again (relay_cut_old_points, the
+ * live-consistency gate's way) and each row is kept as many times as
+ * they hold it, at least once (an old store that is not InfluxDB: once). */
 static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_result *r)
 {
 	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf sql = FERRY_BUF_INIT;
-	PGresult *res = NULL;
-	char *q;
+	PGresult *res = NULL, *keys = NULL;
+	char **m = NULL;
+	int64_t *klo = NULL, *khi = NULL;
 	int64_t n = -1;
-	int e;
+	size_t nk = 0, i;
+	int e, counted = 0;
+	char *q;
 
 	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
 	    (c->plan->map && *c->plan->map) || relay_cut_new_influx(c))
@@ -358,13 +388,43 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 		snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
 		return -1;
 	}
-	e = ferry_buf_addf(&sql, "WITH d AS (SELECT ctid, row_number() OVER"
-			   " (PARTITION BY x::text ORDER BY ctid) AS n FROM %s x"
-			   " WHERE time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
-			   " AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'))"
-			   " DELETE FROM %s t USING d WHERE t.ctid = d.ctid AND d.n > 1",
-			   q, lo, hi, q);
-	PQfreemem(q);
+	if (ferry_buf_addf(&sql, DUP_RANGES, q, lo, hi) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &keys, "cannot look for rows written twice",
+			  &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		goto out;
+	}
+	if (!(nk = (size_t)PQntuples(keys))) {
+		n = 0;
+		goto out;
+	}
+	if (!strncasecmp(c->plan->old_url, "influx:", 7)) {
+		if (!(m = ferry_calloc(nk, sizeof(*m))) || !(klo = ferry_calloc(nk, sizeof(*klo))) ||
+		    !(khi = ferry_calloc(nk, sizeof(*khi)))) {
+			snprintf(r->figure, sizeof(r->figure), "out of memory");
+			goto out;
+		}
+		for (i = 0; i < nk; i++) {
+			m[i] = PQgetvalue(keys, (int)i, 0);
+			klo[i] = strtoll(PQgetvalue(keys, (int)i, 1), NULL, 10);
+			khi[i] = strtoll(PQgetvalue(keys, (int)i, 2), NULL, 10);
+		}
+		drop_seam(c);
+		if (relay_cut_old_points(c, SEAM_TABLE, m, klo, khi, nk, r) < 0)
+			goto out;
+		counted = 1;
+	}
+	ferry_buf_clear(&sql);
+	e = ferry_buf_addf(&sql, "WITH d AS (SELECT ctid, x::text AS row, row_number() OVER"
+			   " (PARTITION BY x::text ORDER BY ctid) AS n FROM %s x WHERE " IN_WINDOW "),"
+			   " k AS (%s)"
+			   " DELETE FROM %s t USING d LEFT JOIN k USING (row)"
+			   " WHERE t.ctid = d.ctid AND d.n > greatest(coalesce(k.n, 0), 1)",
+			   q, lo, hi, counted ? "SELECT x::text AS row, count(*) AS n FROM "
+			   SEAM_TABLE " x GROUP BY 1" : "SELECT NULL::text AS row, 0 AS n", q);
 	if (e < 0)
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res,
@@ -372,7 +432,15 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 	else
 		n = strtoll(PQcmdTuples(res), NULL, 10);
+out:
+	if (counted)
+		drop_seam(c);
 	PQclear(res);
+	PQclear(keys);
+	PQfreemem(q);
+	ferry_free(m);
+	ferry_free(klo);
+	ferry_free(khi);
 	ferry_buf_release(&sql);
 	return n;
 }
@@ -490,8 +558,8 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
  * they switched; T1 is when the last one did (recorded at the first run,
  * so a rerun copies the same window).  ferry copy [T0, T1) as job
  * cutover-catchup (started over when T1 is new: a rollback before the
- * switch and the way forward again give a later one), then exact
- * duplicate rows of the window removed: a point of it written by a relay
+ * switch and the way forward again give a later one), then the rows of
+ * the window written twice removed (dedupe()): a point of it written by a relay
  * that switched early, or by a catch-up before a rollback, is there
  * already (narrow; the wide layout's key refuses it, see the README).
  */

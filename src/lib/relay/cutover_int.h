@@ -119,6 +119,12 @@ void relay_cut_g_latency(struct cut_ctx *c, const struct cut_gate *g, struct cut
 int relay_cut_catchup_now(struct cut_ctx *c, FILE *out);
 /* The live-consistency gate (cutover_live.c). */
 void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
+/* The old store's (InfluxDB's) points of measurement m[i] in [lo[i],
+ * hi[i]) (ns), one record per range, written into the PostgreSQL table
+ * `table` (made when missing) by the relay's own sink: the rows the new
+ * store should hold for them.  0, or -1 with the reason in r->figure. */
+int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const int64_t *lo,
+			 const int64_t *hi, size_t n, struct cut_result *r);
 
 /* The verify gate (cutover_gates.c): both stores before T0, c->include's
  * measurements only when set. */

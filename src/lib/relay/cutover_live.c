@@ -55,10 +55,8 @@ static int take_point(const struct tm_point *p, void *ud, struct ferry_error *er
 	return 0;
 }
 
-/* The old store's points of the keys (m[i], t[i]), one record per key,
- * into the scratch table; 0 or -1 with the reason in r. */
-static int old_points(struct cut_ctx *c, char **m, int64_t *t, size_t n,
-		      struct cut_result *r)
+int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const int64_t *lo,
+			 const int64_t *hi, size_t n, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct tm_source_opts so;
@@ -78,7 +76,7 @@ static int old_points(struct cut_ctx *c, char **m, int64_t *t, size_t n,
 	memset(&l, 0, sizeof(l));
 	ferry_buf_init(&l.lp, 0);
 	relay_cut_plan_ts(c->plan, &ts);
-	ts.table = CHECK_TABLE;
+	ts.table = table;
 	if ((rc = ferry_url_parse(c->plan->old_url, &u, &err)) < 0 ||
 	    (rc = ifx_source_ops.open(u, &so, &h, &err)) < 0 ||
 	    (rc = ifx_source_ops.discover(h, &sch, &err)) < 0) {
@@ -88,7 +86,7 @@ static int old_points(struct cut_ctx *c, char **m, int64_t *t, size_t n,
 	if ((rc = relay_store_open(c->db, RELAY_NEW, &ts, &st, &err)) < 0)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(nonce, sizeof(nonce), "ferry cutover live-consistency %ld.%09ld %d",
+	snprintf(nonce, sizeof(nonce), "ferry cutover %.40s %ld.%09ld %d", table,
 		 (long)now.tv_sec, now.tv_nsec, (int)getpid());
 	for (i = 0; i < n; i++) {
 		int mi = tm_schema_find(&sch, m[i], strlen(m[i]));
@@ -100,8 +98,8 @@ static int old_points(struct cut_ctx *c, char **m, int64_t *t, size_t n,
 		memset(&ck, 0, sizeof(ck));
 		ck.measurement = mi;
 		ck.has_time = 1;
-		ck.t_lo = t[i];
-		ck.t_hi = t[i] + 1;
+		ck.t_lo = lo[i];
+		ck.t_hi = hi[i];
 		ck.est = ck.est_values = -1;
 		ferry_buf_clear(&l.lp);
 		l.n = 0;
@@ -197,7 +195,7 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 	struct ferry_buf ml = FERRY_BUF_INIT, tl = FERRY_BUF_INIT;
 	char first[512] = "", t0[32], db[256] = "";
 	char **m = NULL;
-	int64_t *t = NULL, bad, total, pending;
+	int64_t *t = NULL, *t1 = NULL, bad, total, pending;
 	PGresult *res = NULL, *cnt = NULL;
 	ferry_url *u = NULL;
 	size_t n, i;
@@ -251,7 +249,8 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 			 "1 in prepare --sample-every writes in dual", total, pending);
 		goto out;
 	}
-	if (!(m = ferry_calloc(n, sizeof(*m))) || !(t = ferry_calloc(n, sizeof(*t)))) {
+	if (!(m = ferry_calloc(n, sizeof(*m))) || !(t = ferry_calloc(n, sizeof(*t))) ||
+	    !(t1 = ferry_calloc(n, sizeof(*t1)))) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
@@ -260,6 +259,7 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 	for (i = 0; i < n; i++) {
 		m[i] = PQgetvalue(res, (int)i, 0);
 		t[i] = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
+		t1[i] = t[i] + 1;
 		e |= ferry_buf_add(&ml, i ? ",\"" : "\"", i ? 2 : 1);
 		for (const char *s = m[i]; *s; s++) {
 			if (*s == '"' || *s == '\\')
@@ -276,7 +276,7 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 		goto out;
 	}
 	drop_check(c);
-	if (old_points(c, m, t, n, r) < 0 ||
+	if (relay_cut_old_points(c, CHECK_TABLE, m, t, t1, n, r) < 0 ||
 	    (bad = compare(c, ml.buf, tl.buf, n, r, first, sizeof(first))) < 0)
 		goto out;
 	r->value = (double)bad / (double)n;
@@ -291,6 +291,7 @@ out:
 	PQclear(cnt);
 	ferry_free(m);
 	ferry_free(t);
+	ferry_free(t1);
 	ferry_buf_release(&ml);
 	ferry_buf_release(&tl);
 }

@@ -251,7 +251,9 @@ static void print_plan(json_t *d)
 		printf("  %s  %s%s%s%s%s, %s s ago, ready %s, spool %s, lag %.1f s\n",
 		       str(v, "relay_id"), str(v, "phase"), *str(v, "waves") ? " (waves " : "",
 		       str(v, "waves"), *str(v, "waves") ? ")" : "",
-		       json_is_true(json_object_get(v, "live")) ? "" : " (not live)", ago,
+		       json_is_true(json_object_get(v, "live")) ? "" :
+		       json_is_string(json_object_get(v, "stopped_at")) ? " (stopped)" :
+		       " (not live)", ago,
 		       json_is_true(json_object_get(v, "ready")) ? "yes" : "no",
 		       json_is_true(json_object_get(v, "spool_ok")) ? "ok" : "not writable",
 		       json_number_value(json_object_get(v, "replay_lag_seconds")));

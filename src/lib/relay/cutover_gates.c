@@ -129,7 +129,6 @@ static int64_t num(PGresult *res, int col)
 	return PQgetisnull(res, 0, col) ? 0 : strtoll(PQgetvalue(res, 0, col), NULL, 10);
 }
 
-#define LIVE " FROM ferry.relays WHERE last_seen > now() - interval '30 seconds'"
 
 static int no_relay(struct cut_result *r, int64_t n)
 {
@@ -180,11 +179,12 @@ static void g_schema(struct cut_ctx *c, const struct cut_gate *g, struct cut_res
 static void all_live(struct cut_ctx *c, const char *column, const char *what,
 		     const char *why, struct cut_result *r)
 {
-	char sql[160];
+	char sql[512];
 	PGresult *res = NULL;
 	int64_t n, ok;
 
-	snprintf(sql, sizeof(sql), "SELECT count(*), count(*) FILTER (WHERE %s)" LIVE, column);
+	snprintf(sql, sizeof(sql), "SELECT count(*), count(*) FILTER (WHERE %s)"
+		 CUT_LIVE_RELAYS, column);
 	if (live_row(c, sql, &res, r) < 0)
 		return;
 	n = num(res, 0);
@@ -224,7 +224,7 @@ void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 	if (relay_pg_exec(c->pg, "SELECT count(*), count(*) FILTER (WHERE phase = $1),"
 			  " (extract(epoch FROM max(phase_since)) * 1000000)::bigint,"
 			  " string_agg(CASE WHEN phase IS DISTINCT FROM $1 THEN relay_id || ' in ' ||"
-			  " coalesce(phase, 'an unknown phase') END, ', ')" LIVE, 1, p, &res,
+			  " coalesce(phase, 'an unknown phase') END, ', ')" CUT_LIVE_RELAYS, 1, p, &res,
 			  "cannot read ferry.relays", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		return;
@@ -233,8 +233,20 @@ void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 	in = num(res, 1);
 	r->value = (double)in;
 	if (!no_relay(r, n)) {
-		r->pass = in == n;
-		if (r->pass) {
+		char gone[400];
+		int64_t k = relay_cut_unseen(c, "phase", name, gone, sizeof(gone), r);
+
+		if (k < 0)
+			goto out;
+		r->pass = in == n && k == 0;
+		if (k > 0) {
+			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live "
+				 "relays in %s, but %s went silent without stopping: cut off "
+				 "from this database, it may still acknowledge writes in its "
+				 "phase; start it again (or stop it: it then says so), else it "
+				 "is let go %d min after it was last seen", in, n, name, gone,
+				 CUT_HOLD_S / 60);
+		} else if (r->pass) {
 			char t0[64];
 
 			c->t0_us = num(res, 2);
@@ -247,7 +259,38 @@ void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 				 "every 10 s", in, n, name, PQgetvalue(res, 0, 3));
 		}
 	}
+out:
 	PQclear(res);
+}
+
+int64_t relay_cut_unseen(struct cut_ctx *c, const char *column, const char *want, char *list,
+			 size_t n, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	const char *p[1] = { want };
+	PGresult *res = NULL;
+	int64_t k = -1;
+
+	list[0] = '\0';
+	if (ferry_buf_addf(&sql, "SELECT count(*), string_agg(relay_id || ' (' ||"
+			   " coalesce(nullif(%s, ''), 'none') || ', last seen ' ||"
+			   " round(extract(epoch FROM now() - last_seen)) || ' s ago)', ', '"
+			   " ORDER BY relay_id) FROM ferry.relays r"
+			   " WHERE last_seen <= now() - interval '" CUT_S(CUT_LIVE_S) " seconds'"
+			   " AND last_seen > now() - interval '" CUT_S(CUT_HOLD_S) " seconds'"
+			   " AND to_jsonb(r) ->> 'stopped_at' IS NULL"
+			   " AND %s IS DISTINCT FROM $1", column, column) < 0)
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+	else if (relay_pg_exec(c->pg, sql.buf, 1, p, &res, "cannot read ferry.relays", &err) < 0)
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+	else {
+		k = num(res, 0);
+		snprintf(list, n, "%s", PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	ferry_buf_release(&sql);
+	return k;
 }
 
 static void g_relays_dual(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
@@ -275,12 +318,12 @@ static void g_relays_new_only(struct cut_ctx *c, const struct cut_gate *g,
 static void error_rate(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r,
 		       const char *store)
 {
-	char sql[256];
+	char sql[512];
 	PGresult *res = NULL;
 	int64_t n, w, e;
 
-	snprintf(sql, sizeof(sql), "SELECT count(*), sum(%s_writes), sum(%s_errors)" LIVE,
-		 store, store);
+	snprintf(sql, sizeof(sql), "SELECT count(*), sum(%s_writes), sum(%s_errors)"
+		 CUT_LIVE_RELAYS, store, store);
 	if (live_row(c, sql, &res, r) < 0)
 		return;
 	n = num(res, 0);
@@ -316,7 +359,7 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 	int64_t n, rec;
 
 	if (live_row(c, "SELECT count(*), coalesce(sum(spool_records), 0),"
-		     " coalesce(max(replay_lag_s), 0)" LIVE, &res, r) < 0)
+		     " coalesce(max(replay_lag_s), 0)" CUT_LIVE_RELAYS, &res, r) < 0)
 		return;
 	n = num(res, 0);
 	rec = num(res, 1);
@@ -324,6 +367,23 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 	PQclear(res);
 	if (no_relay(r, n))
 		return;
+	/* a relay that stopped with records its spool still holds, and whose
+	 * spool no later relay took: they reach the new store when it runs */
+	if (live_row(c, "SELECT count(*), coalesce(sum(spool_records), 0), string_agg(relay_id,"
+		     " ', ' ORDER BY relay_id) FROM ferry.relays r WHERE to_jsonb(r) ->> "
+		     "'stopped_at' IS NOT NULL AND spool_records > 0 AND NOT EXISTS (SELECT 1"
+		     " FROM ferry.relays l WHERE to_jsonb(l) ->> 'spool_id' = to_jsonb(r) ->>"
+		     " 'spool_id' AND l.relay_id <> r.relay_id AND l.last_seen > r.last_seen)",
+		     &res, r) < 0)
+		return;
+	if (num(res, 0)) {
+		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " records not yet replayed in "
+			 "the spool of a relay that stopped (%s): start it again with the same "
+			 "--spool", num(res, 1), PQgetvalue(res, 0, 2));
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
 	r->pass = r->value < g->threshold;
 	snprintf(r->figure, sizeof(r->figure), "replay lag %.1f s, %" PRId64 " records not yet "
 		 "replayed, threshold %g s", r->value, rec, g->threshold);

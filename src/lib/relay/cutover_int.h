@@ -21,6 +21,14 @@
 #include "relay/relay_pg.h"
 
 #define CUT_LIVE_S 30          /* a relay is live when it reported this recently */
+#define CUT_HOLD_S 600         /* and held for when silent this long (relay_cut_unseen) */
+#define CUT_S_(x) #x
+#define CUT_S(x) CUT_S_(x)
+/* The live relays: reported in the last CUT_LIVE_S seconds and did not
+ * say they stopped (to_jsonb: a table of an older relay has no
+ * stopped_at). */
+#define CUT_LIVE_RELAYS " FROM ferry.relays r WHERE last_seen > now() - interval '" \
+	CUT_S(CUT_LIVE_S) " seconds' AND to_jsonb(r) ->> 'stopped_at' IS NULL"
 
 /* ferry.cutover_plan, as read. */
 struct cut_plan {
@@ -130,8 +138,15 @@ int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const i
  * measurements only when set. */
 void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);
 /* How many live relays report phase, with the last one's phase_since as
- * c->t0_us when all do. */
+ * c->t0_us when all do; it fails for a relay relay_cut_unseen() names. */
 void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r);
+/* The relays that went silent less than CUT_HOLD_S ago without saying
+ * they stopped, whose last column ("phase" or "waves") was not want:
+ * cut off from this database but not from their clients, they may still
+ * acknowledge writes by it (old-only after T0: points the new store never
+ * gets).  Their names into list; how many, or -1 with the reason in r. */
+int64_t relay_cut_unseen(struct cut_ctx *c, const char *column, const char *want, char *list,
+			 size_t n, struct cut_result *r);
 
 /* ---- gradual (cutover_waves.c) ---- */
 /* prepare: --wave and --waves as a JSON array of {name, match} (the rest

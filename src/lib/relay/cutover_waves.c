@@ -32,7 +32,6 @@
 #include "relay/cutover_int.h"
 #include "relay/relay_int.h"
 
-#define LIVE_RELAYS " FROM ferry.relays WHERE last_seen > now() - interval '30 seconds'"
 
 /* ---- prepare ------------------------------------------------------------------ */
 
@@ -250,23 +249,34 @@ void relay_cut_g_relays_waves(struct cut_ctx *c, const struct cut_gate *g, struc
 	struct ferry_error err = FERRY_ERROR_INIT;
 	const char *p[1] = { c->waves.sig };
 	PGresult *res = NULL;
-	int64_t n, ok;
+	char gone[400];
+	int64_t n, ok, k = 0;
 
 	(void)g;
 	if (relay_pg_exec(c->pg, "SELECT count(*), count(*) FILTER (WHERE waves = $1),"
 			  " string_agg(CASE WHEN waves IS DISTINCT FROM $1 THEN relay_id ||"
 			  " ' follows ' || coalesce(nullif(waves, ''), 'no waves') END, '; ')"
-			  LIVE_RELAYS, 1, p, &res, "cannot read ferry.relays", &err) < 0) {
+			  CUT_LIVE_RELAYS, 1, p, &res, "cannot read ferry.relays", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		return;
 	}
 	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	ok = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	r->value = (double)ok;
-	r->pass = n > 0 && ok == n;
+	if (n && (k = relay_cut_unseen(c, "waves", c->waves.sig, gone, sizeof(gone), r)) < 0) {
+		PQclear(res);
+		return;
+	}
+	r->pass = n > 0 && ok == n && k == 0;
 	if (!n)
 		snprintf(r->figure, sizeof(r->figure), "no relay reported in the last %d s",
 			 CUT_LIVE_S);
+	else if (k)
+		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays "
+			 "follow the waves (%s), but %s went silent without stopping: it may "
+			 "still acknowledge writes by its waves; start it again (or stop it), "
+			 "else it is let go %d min after it was last seen", ok, n, c->waves.sig,
+			 gone, CUT_HOLD_S / 60);
 	else if (r->pass)
 		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays "
 			 "follow the waves (%s)", ok, n, c->waves.sig);
@@ -292,7 +302,7 @@ void relay_cut_g_wave_errors(struct cut_ctx *c, const struct cut_gate *g, struct
 	}
 	snprintf(k, sizeof(k), "%d", i);
 	if (relay_pg_exec(c->pg, "SELECT count(*), coalesce(sum(wave_writes[$1::int]), 0),"
-			  " coalesce(sum(wave_errors[$1::int]), 0)" LIVE_RELAYS, 1, p, &res,
+			  " coalesce(sum(wave_errors[$1::int]), 0)" CUT_LIVE_RELAYS, 1, p, &res,
 			  "cannot read ferry.relays", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		return;

@@ -11,7 +11,9 @@
  *                      and since when (its clock: the moment it switched),
  *                      ready, spool_ok, and per store the writes and the
  *                      failed writes of the last RATE_WINDOW_S seconds
- *                      (`ferry cutover` computes its gates from them)
+ *                      (`ferry cutover` computes its gates from them);
+ *                      spool_id, and stopped_at once it ended (SIGTERM)
+ *                      or a later process took its spool
  *
  * The tables are created under a transaction-scoped advisory lock, so two
  * relays starting at once against a fresh database do not trip over each
@@ -207,7 +209,11 @@ static const char ddl[] =
 	"ALTER TABLE ferry.relays"
 	" ADD COLUMN IF NOT EXISTS waves text,"
 	" ADD COLUMN IF NOT EXISTS wave_writes bigint[],"
-	" ADD COLUMN IF NOT EXISTS wave_errors bigint[]";
+	" ADD COLUMN IF NOT EXISTS wave_errors bigint[],"
+	/* a relay that ended, or whose spool a later process took, says so:
+	 * the cutover holds for one that went silent without it */
+	" ADD COLUMN IF NOT EXISTS spool_id text,"
+	" ADD COLUMN IF NOT EXISTS stopped_at timestamptz";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
@@ -607,7 +613,7 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 {
 	char rec[32], lag[48], since[32], win[32], n[4][32];
 	struct ferry_buf wa[2] = { FERRY_BUF_INIT, FERRY_BUF_INIT };
-	const char *p[16];
+	const char *p[17];
 	size_t k;
 	int e = 0;
 	const struct beat_sample *o;
@@ -663,15 +669,21 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	p[13] = b->waves && *b->waves ? b->waves : NULL;
 	p[14] = b->nwaves ? wa[0].buf : NULL;
 	p[15] = b->nwaves ? wa[1].buf : NULL;
+	p[16] = b->spool_id;
+	/* one relay per spool (flock'd): a row of another process on it is
+	 * a relay that ended without saying so (kill -9) */
 	rc = relay_pg_exec(w->pg,
-			   "INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
+			   "WITH gone AS (UPDATE ferry.relays SET stopped_at = now()"
+			   " WHERE spool_id = $17 AND relay_id <> $1 AND stopped_at IS NULL)"
+			   " INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
 			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
 			   " old_writes, old_errors, new_writes, new_errors, waves, wave_writes,"
-			   " wave_errors)"
+			   " wave_errors, spool_id)"
 			   " VALUES ($1, $2, now(), $3, $4, $5,"
 			   " timestamptz 'epoch' + $6::bigint * interval '1 microsecond',"
-			   " $7, $8, $9, $10, $11, $12, $13, $14, $15::bigint[], $16::bigint[])"
+			   " $7, $8, $9, $10, $11, $12, $13, $14, $15::bigint[], $16::bigint[], $17)"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
+			   " spool_id = EXCLUDED.spool_id, stopped_at = NULL,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
 			   " replay_lag_s = EXCLUDED.replay_lag_s, phase = EXCLUDED.phase,"
 			   " phase_since = EXCLUDED.phase_since, ready = EXCLUDED.ready,"
@@ -680,12 +692,27 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors,"
 			   " waves = EXCLUDED.waves, wave_writes = EXCLUDED.wave_writes,"
 			   " wave_errors = EXCLUDED.wave_errors",
-			   16, p, NULL, "cannot report to ferry.relays", err);
+			   17, p, NULL, "cannot report to ferry.relays", err);
 	ferry_buf_release(&wa[0]);
 	ferry_buf_release(&wa[1]);
 	if (rc == FERRY_ECONN)
 		drop(w);
 	return rc;
+}
+
+int relay_phase_stopped(struct relay_phase *w, const char *relay_id, uint64_t spool_records,
+			struct ferry_error *err)
+{
+	char rec[32];
+	const char *p[2] = { relay_id, rec };
+
+	if (!w->pg)
+		return ferry_error_set(err, FERRY_ECONN,
+				       "cannot report to ferry.relays: no connection");
+	snprintf(rec, sizeof(rec), "%llu", (unsigned long long)spool_records);
+	return relay_pg_exec(w->pg, "UPDATE ferry.relays SET stopped_at = now(), last_seen ="
+			     " now(), spool_records = $2 WHERE relay_id = $1", 2, p, NULL,
+			     "cannot report to ferry.relays", err);
 }
 
 /* ---- automatic rollback ------------------------------------------------------ */

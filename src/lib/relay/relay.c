@@ -943,6 +943,7 @@ static void beat(struct relay *R, int64_t phase_since_us)
 	memset(&b, 0, sizeof(b));
 	b.relay_id = R->relay_id;
 	b.listen = R->o->listen ? R->o->listen : "";
+	b.spool_id = R->spool ? relay_spool_id(R->spool) : NULL;
 	b.phase = g.phase;
 	b.phase_since_us = phase_since_us;
 	b.ready = g.ready;
@@ -1259,8 +1260,21 @@ static void relay_teardown(struct relay *R)
 	for (i = 0; i < R->sm.n; i++)
 		ferry_free(R->sm.q[i].line);
 	pthread_mutex_destroy(&R->sm.mu);
-	if (R->ph)
+	if (R->ph) {
+		/* nothing is acknowledged any more: the cutover need not wait
+		 * for this relay, only for the records its spool keeps */
+		struct ferry_error err = FERRY_ERROR_INIT;
+		struct relay_spool_stats st;
+
+		memset(&st, 0, sizeof(st));
+		if (R->spool)
+			relay_spool_stats(R->spool, &st);
+		if (*R->relay_id &&
+		    relay_phase_stopped(R->ph, R->relay_id, st.records, &err) < 0)
+			ferry_warn("relay: cannot record that it stopped in ferry.relays: %s",
+				   err.msg);
 		relay_phase_close(R->ph);
+	}
 	if (R->dev)
 		relay_devices_close(R->dev);
 	if (R->spool)

@@ -254,6 +254,7 @@ int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err);
 #define RATE_WINDOW_S 300        /* writes and errors are counted over this */
 struct relay_beat {
 	const char *relay_id, *listen;
+	const char *spool_id;        /* NULL: no spool */
 	int phase;                   /* the phase it follows now */
 	int64_t phase_since_us;      /* since when (its wall clock, us since 1970) */
 	int ready;                   /* /ready would answer 200 */
@@ -270,9 +271,15 @@ struct relay_beat {
 	size_t nwaves;
 	uint64_t wave_writes[RELAY_MAX_WAVES], wave_errors[RELAY_MAX_WAVES];
 };
-/* Heartbeat in ferry.relays.  Same thread as relay_phase_poll. */
+/* Heartbeat in ferry.relays.  Same thread as relay_phase_poll.  The rows
+ * of earlier processes on the same spool (one relay per spool: they are
+ * gone) are marked stopped. */
 int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 		       struct ferry_error *err);
+/* At a relay's end (nothing more acknowledged): its row marked stopped,
+ * with the spool records it leaves for its next start. */
+int relay_phase_stopped(struct relay_phase *w, const char *relay_id, uint64_t spool_records,
+			struct ferry_error *err);
 
 /* Automatic rollback (ferry.cutover_plan's rollback_* columns): on when
  * the phase last read is new-primary and a plan is in switchover. */

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# relay_partition.sh - relays the cutover cannot see, against a real
+# InfluxDB (old), PostgreSQL (new) and two `ferry relay`s, relay B reaching
+# PostgreSQL through a TCP forwarder (tcp_forward.py) that is killed and
+# started again:
+#   - B cut off from the cutover database keeps acknowledging writes in
+#     old-only; the cutover must not record T0 without it (the points it
+#     acknowledges after T0 would be in the old store only): the
+#     relays-dual gate names it until it is back and follows dual;
+#   - a relay stopped with SIGTERM says so (ferry.relays.stopped_at) and
+#     holds nothing; one killed (kill -9) and started again on its spool
+#     replaces its old row;
+#   - a relay stopped with records its spool has not replayed holds the
+#     spool-drained gate until it runs again and replays them.
+# Being silent for long is pretended by moving B's last_seen back (the
+# gates count a relay live for 30 s, and hold for a silent one 10 min).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_lib.sh"
+t_init relay_partition
+t_need pg
+t_need influx
+free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+FWD=""
+fwd_start() {
+	$PY "$FERRY_SRC/tests/integration/tcp_forward.py" "$FPORT" "$PGPORT" >"$T/fwd.out" 2>&1 &
+	FWD=$!
+	check "the forwarder listens" wait_for_file "$T/fwd.out"
+}
+wait_for_file() { local i; for ((i = 0; i < 100; i++)); do [[ -s $1 ]] && return 0; sleep 0.1; done; return 1; }
+B=""
+b_start() {
+	"$FERRY" relay --listen "127.0.0.1:$BPORT" --old "$OLD" \
+		--new "postgres://postgres@127.0.0.1:$FPORT/relay" --spool "$T/spool-b" \
+		>>"$T/relay-b.log" 2>&1 &
+	B=$!
+	check "relay B answers" wait_ping "$BPORT"
+}
+wait_ping() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ping") == 204 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+b_write() {  # b_write TAG: one point through relay B, its HTTP status
+	curl -sS -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$BPORT/write?db=home_assistant" \
+		--data-binary "W,entity_id=sensor.b_$1 value=1 $(date +%s%N)"
+}
+b_row() { echo "listen = '127.0.0.1:$BPORT' AND spool_id IS NOT NULL"; }
+cleanup_b() {
+	[[ -z "$B" ]] || kill -9 "$B" 2>/dev/null || true
+	[[ -z "$FWD" ]] || kill -9 "$FWD" 2>/dev/null || true
+}
+trap cleanup_b EXIT
+
+cutover_setup 2000
+FPORT=$(free_port)
+BPORT=$(free_port)
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 2s --chunk-time 1h
+assert_eq "prepare" "$T_RC" 0
+relay_start
+fwd_start
+b_start
+check "both relays report" wait_sql "SELECT count(*) = 2 FROM ferry.relays WHERE stopped_at IS NULL"
+assert_eq "relay B's row has its spool" "$(pg_q "$PGURL" "SELECT count(*) FROM ferry.relays WHERE $(b_row)")" 1
+
+# ---- B cut off from PostgreSQL: it still acknowledges, in old-only
+kill -9 "$FWD"
+wait "$FWD" 2>/dev/null || true
+assert_eq "B cut off: a write is acknowledged (old-only)" "$(b_write cut1)" 204
+pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '60 seconds' WHERE $(b_row)" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "prepare -> dual-write (B is not live)" "$T_RC" 0
+check "relay A follows to dual" relay_phase_is dual
+pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '60 seconds' WHERE $(b_row)" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "dual-write -> backfill refused while B is silent" "$T_RC" 3
+assert_contains "relays-dual fails" "$T_OUT" "fail   relays-dual"
+assert_contains "it names the silent relay and its phase" "$T_OUT" "(old-only, last seen 6"
+assert_contains "and says what to do" "$T_OUT" "start it again (or stop it: it then says so)"
+assert_eq "no T0 recorded" "$(pg_q "$PGURL" "SELECT t0 IS NULL FROM ferry.cutover_plan")" t
+t_run "$FERRY" cutover status --db "$PGURL"
+assert_contains "status: B not live" "$T_OUT" "old-only (not live), 6"
+# silent for longer than the hold: let go (as before)
+pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '11 minutes' WHERE $(b_row)" >/dev/null
+t_run "$FERRY" cutover status --db "$PGURL" --json
+assert_eq "B silent for 11 min: not live" \
+	"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for r in d["cutover"]["relays"] if r["live"]))' <<<"$T_OUT")" 1
+
+# ---- B back: it follows dual, and the gate passes with both
+assert_eq "still cut off: acknowledged" "$(b_write cut2)" 204
+fwd_start
+check "B follows to dual once it reaches the database" \
+	wait_sql "SELECT count(*) = 1 FROM ferry.relays WHERE $(b_row) AND phase = 'dual' AND last_seen > now() - interval '5 seconds'"
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none --wait --timeout 60s
+assert_eq "dual-write -> backfill with B back" "$T_RC" 0
+assert_contains "2 of 2 relays in dual" "$T_OUT" "2 of 2 live relays in dual"
+assert_eq "T0 is B's switch (the later one)" \
+	"$(pg_q "$PGURL" "SELECT t0 = (SELECT phase_since FROM ferry.relays WHERE $(b_row)) FROM ferry.cutover_plan")" t
+
+# ---- the new store fails its writes: B's spool keeps them; B stopped (TERM)
+pg_q "$PGURL" "CREATE FUNCTION fail_writes() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'the disk is on fire'; END \$\$;
+CREATE TRIGGER fail_writes BEFORE INSERT ON telemetry_data FOR EACH STATEMENT EXECUTE FUNCTION fail_writes()" >/dev/null
+assert_eq "B in dual, the new store failing: acknowledged (spooled)" "$(b_write spooled)" 204
+kill -TERM "$B"
+wait "$B" 2>/dev/null || true
+B=""
+assert_eq "B says it stopped, with the records its spool keeps" \
+	"$(pg_q "$PGURL" "SELECT stopped_at IS NOT NULL AND spool_records > 0 FROM ferry.relays WHERE $(b_row)")" t
+t_run "$FERRY" cutover status --db "$PGURL"
+assert_contains "status: B stopped" "$T_OUT" "(stopped)"
+pg_q "$PGURL" "DROP TRIGGER fail_writes ON telemetry_data" >/dev/null
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "backfill -> validate (B stopped holds no phase gate)" "$T_RC" 0
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "validate -> switchover refused: B's spool" "$T_RC" 3
+assert_contains "spool-drained names B's records" "$T_OUT" "not yet replayed in the spool of a relay that stopped"
+b_start
+check "B started again on its spool replays it" \
+	wait_sql "SELECT count(*) = 1 FROM telemetry_data WHERE series = 'sensor.b_spooled'"
+check "B's old row is replaced (one live row of two on its spool)" \
+	wait_sql "SELECT count(*) FILTER (WHERE stopped_at IS NULL) = 1 AND count(*) = 2 FROM ferry.relays WHERE $(b_row)"
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none --wait --timeout 60s
+assert_eq "validate -> switchover" "$T_RC" 0
+assert_contains "spool drained" "$T_OUT" "pass   spool-drained"
+
+# ---- A killed (kill -9) and started again: its old row is replaced
+relay_stop KILL
+relay_start
+check "A's old row is marked stopped by its successor" \
+	wait_sql "SELECT count(*) = 1 FROM ferry.relays WHERE listen = '127.0.0.1:$RPORT' AND stopped_at IS NULL"
+
+# every point B acknowledged is in both stores
+for tag in cut1 cut2 spooled; do
+	assert_eq "B's $tag point in InfluxDB" \
+		"$(ifx_q "SELECT count(\"value\") FROM W WHERE entity_id = 'sensor.b_$tag'" | grep -c '"count"')" 1
+	check "B's $tag point in PostgreSQL" \
+		wait_sql "SELECT count(*) = 1 FROM telemetry_data WHERE series = 'sensor.b_$tag'"
+done
+t_done

@@ -66,7 +66,7 @@ assert_contains "it says what to do" "$T_ERR" "ferry cutover prepare"
 
 # ---- prepare, no relay yet: the relay gates fail, advance is refused
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 2s --chunk-time 30m \
-	--switch-cmd "touch $T/switched" --by alice
+	--switch-cmd "touch $T/switched" --by alice --sample-every 1
 assert_eq "prepare exits 0" "$T_RC" 0
 assert_contains "prepare shows the schema gate" "$T_OUT" "table telemetry_data exists"
 assert_contains "prepare: no relay yet" "$T_OUT" "no relay reported in the last 30 s"
@@ -149,6 +149,14 @@ assert_contains "it moved to validate" "$T_OUT" "moved to validate"
 assert_eq "every chunk copied once" \
 	"$(pg_q "$PGURL" "SELECT count(*) FILTER (WHERE state <> 'done') FROM ferry.progress WHERE job = 'cutover-backfill'")" 0
 
+# two more points 100 ns apart, after T0 (a write the relay samples): the
+# live-consistency gate reads their microsecond back from the old store
+now=$(date +%s)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.subus value=7 ${now}000000100
+W,entity_id=sensor.subus value=7 ${now}000000200")
+assert_eq "two points 100 ns apart after T0: 204" "$code" 204
+
 # ---- validate: a row the old store lacks fails the verify gate
 pg_q "$PGURL" "INSERT INTO telemetry_data (time, series, measurement, field, numeric_value, tags) VALUES ('2026-10-02', 'sensor.intruder', 'W', 'value', 1, '{}')" >/dev/null
 advance_refused verify
@@ -161,7 +169,7 @@ assert_eq "validate -> switchover" "$T_RC" 0
 assert_contains "verify equal" "$T_OUT" "pass   verify"
 assert_contains "live consistency (cutover_faults.sh tests it failing)" "$T_OUT" "pass   live-consistency"
 assert_eq "the seam kept both points 100 ns apart (one row each)" \
-	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.subus'")" 2
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.subus' AND numeric_value = 9")" 2
 assert_contains "error rates shown" "$T_OUT" "error-rate-new"
 check "the relay follows to new-primary" relay_phase_is new-primary
 check "the switch command ran" test -e "$T/switched"

@@ -259,7 +259,10 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 	for (i = 0; i < n; i++) {
 		m[i] = PQgetvalue(res, (int)i, 0);
 		t[i] = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
-		t1[i] = t[i] + 1;
+		/* the sample's microsecond: the rows compared are those of it,
+		 * and another point of it (sub-us apart) is a row there too */
+		t[i] -= ((t[i] % 1000) + 1000) % 1000;
+		t1[i] = t[i] + 1000;
 		e |= ferry_buf_add(&ml, i ? ",\"" : "\"", i ? 2 : 1);
 		for (const char *s = m[i]; *s; s++) {
 			if (*s == '"' || *s == '\\')

@@ -10,7 +10,12 @@
 # - the summary counts rows of the table, not field values;
 # - ferry verify merges the source's rows by key as the copy does: equal
 #   after a wide copy of an export, and a changed value is a difference;
-# - an InfluxDB source gives the same table as its export.
+# - an InfluxDB source gives the same table as its export;
+# - a value its column cannot hold (an integer a float/integer field's
+#   double cannot keep, text with a NUL byte from InfluxDB) is a reject
+#   of its own line and column, and its row loads with that cell NULL,
+#   keeping the fields other lines gave it (the whole merged row was a
+#   reject, and verify called the lost row rejected: equal).
 source "$(dirname "$0")/lib.sh"
 t_init ts_wide
 t_need influx
@@ -120,6 +125,70 @@ t_run "$FERRY" copy -q --include m --rejects "$T/rej5" --layout wide \
 	"influx://127.0.0.1:$FERRY_INFLUX_PORT/$db" "$u5"
 assert_eq "influx sub-microsecond points without --keep-ns: exit 3" "$T_RC" 3
 assert_contains "influx: the reject says why" "$(cat "$T/rej5/rejects.ndjson")" 'only below the microsecond'
+
+# ---- a value its column cannot hold: rejected alone, its row loads --------------
+# Column a is double precision (float and integer values).  Line 4's
+# integer is beyond 2^53, a double would round it: a reject naming line 4
+# and column a, and the row of time 0 (lines 1, 3, 4) loads with temp and
+# state.  Line 5's unsigned would round too, and its row has no other
+# field: not written.  Line 7 writes line 6's field again: the last write
+# is stored, the earlier value was never the point's, no reject.
+T0=1700000000000000000
+T1=1700000001000000000
+{
+	echo "w,id=1 temp=21.5 $T0"
+	echo "w,id=1 a=1.5 $T1"
+	echo "w,id=1 state=\"on\" $T0"
+	echo "w,id=1 a=9007199254740993i $T0"
+	echo "w,id=2 a=18446744073709551615u $T0"
+	echo "w,id=3 a=9007199254740993i $T1"
+	echo "w,id=3 a=4i $T1"
+} >"$T/cell.lp"
+u7=$(new_db ts_wide_cell)
+t_run "$FERRY" copy --json --rejects "$T/rej7" --layout wide "lp://$T/cell.lp" "$u7"
+assert_eq "a value its column cannot hold: exit 3" "$T_RC" 3
+assert_eq "the row keeps its other fields, the value's cell is NULL" \
+	"$(wide_dump "$u7" w "time, id, a, state, temp")" \
+	'("2023-11-14 22:13:20+00",1,,on,21.5) ("2023-11-14 22:13:21+00",1,1.5,,) ("2023-11-14 22:13:21+00",3,4,,)'
+summary=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["written"], d["rejected"])' <<<"$T_OUT")
+assert_eq "summary: 3 rows written, 2 values rejected" "$summary" "3 2"
+rej=$(cat "$T/rej7/rejects.ndjson")
+assert_eq "one reject per value" "$(wc -l <"$T/rej7/rejects.ndjson")" 2
+assert_contains "the reject names the value's own line and its column" "$rej" \
+	'"key":{"line":4},"column":"a","reason":"integer 9007199254740993 cannot be stored exactly in double precision: left out'
+assert_contains "the reject says the row's other fields load" "$rej" "the row's other fields load"
+assert_contains "an unsigned a double would round is a reject (it was stored rounded)" "$rej" \
+	'"key":{"line":5},"column":"a","reason":"unsigned integer 18446744073709551615 cannot be stored exactly in double precision'
+assert_contains "a row with no other field is not written" "$rej" 'its row is not written'
+t_run "$FERRY" verify --layout wide "lp://$T/cell.lp" "$u7"
+assert_eq "verify after the value rejects: equal" "$T_RC" 0
+# table, chunks, source rows, target rows, rejected, differ
+assert_contains "verify compares the rows and counts the rejected values" \
+	"$(tr -s ' ' <<<"$T_OUT")" "w 1 3 3 2 0"
+pg_q "$u7" "delete from w where time = to_timestamp(1700000000) and id = '1'" >/dev/null
+t_run "$FERRY" verify --layout wide "lp://$T/cell.lp" "$u7"
+assert_eq "verify finds the row lost, not hidden as rejected" "$T_RC" 1
+# InfluxDB: a string with a NUL byte beside another field of its point,
+# and a field that is float in one shard and integer in another
+db2=ferry_wide_cell_$RANDOM$RANDOM
+iq "$db2" "CREATE DATABASE $db2" >/dev/null
+printf 'w2,id=1 s="a\x00b",temp=2.5 %s\nw2,id=1 a=1.5 %s\n' "$T0" "$T0" >"$T/cell1.data"
+printf 'w2,id=1 a=9007199254740993i,temp=3.5 %s\n' "$((T0 + 8 * 86400 * 1000000000))" >"$T/cell2.data"
+iwrite "$db2" "$T/cell1.data"
+iwrite "$db2" "$T/cell2.data"   # 8 days on: another shard, where a is an integer
+u8=$(new_db ts_wide_cell_influx)
+t_run "$FERRY" copy -q --rejects "$T/rej8" --layout wide \
+	"influx://127.0.0.1:$FERRY_INFLUX_PORT/$db2" "$u8"
+assert_eq "influx: values their columns cannot hold: exit 3" "$T_RC" 3
+assert_eq "influx: each row keeps its other fields" \
+	"$(wide_dump "$u8" w2 "time, id, a, s, temp")" \
+	'("2023-11-14 22:13:20+00",1,1.5,,2.5) ("2023-11-22 22:13:20+00",1,,,3.5)'
+rej=$(cat "$T/rej8/rejects.ndjson")
+assert_contains "influx: the NUL byte is a reject of column s" "$rej" '"column":"s","reason":"NUL byte in text: left out'
+assert_contains "influx: the integer is a reject of column a" "$rej" '"column":"a","reason":"integer 9007199254740993'
+t_run "$FERRY" verify --layout wide "influx://127.0.0.1:$FERRY_INFLUX_PORT/$db2" "$u8"
+assert_eq "influx: verify after the value rejects: equal" "$T_RC" 0
+assert_contains "influx: verify counts the rejected values" "$T_OUT" "2 source rows are rejected at copy"
 
 # ---- narrow keeps every line, and says so --------------------------------------------
 u6=$(new_db ts_narrow_dup)

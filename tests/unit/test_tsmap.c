@@ -204,6 +204,7 @@ struct got {
 	struct ferry_batch all;
 	int64_t rejects;
 	char reasons[1024];
+	char columns[256];       /* each reject's column, then '|' */
 	int64_t reject_keys[16];
 };
 
@@ -239,7 +240,6 @@ static int on_rej(void *ud, int64_t key, const char *column, const char *reason,
 {
 	struct got *g = ud;
 
-	(void)column;
 	(void)raw;
 	(void)n;
 	(void)err;
@@ -248,6 +248,8 @@ static int on_rej(void *ud, int64_t key, const char *column, const char *reason,
 	g->rejects++;
 	strncat(g->reasons, reason, sizeof(g->reasons) - strlen(g->reasons) - 2);
 	strcat(g->reasons, "|");
+	strncat(g->columns, column ? column : "(null)", sizeof(g->columns) - strlen(g->columns) - 2);
+	strcat(g->columns, "|");
 	return 0;
 }
 
@@ -760,6 +762,64 @@ static void test_wide(void **state)
 	pt_conn_close(c);
 }
 
+/*
+ * Wide: a merged value its column cannot hold (an integer or unsigned a
+ * float/integer field's double would round, text that is not UTF-8) is
+ * left out of its row and rejected alone, with the line that wrote it
+ * and its column; the row keeps the fields of its other lines.  A row
+ * left without a field is not handed on; a value written again later is
+ * replaced, never rejected.  The file's two chunks are merged as one.
+ */
+static void test_wide_cell_rejects(void **state)
+{
+	ferry_conn *c = open_mem("w,id=1 temp=21.5 1000\n"
+				 "w,id=1 a=1.5 2000\n"
+				 "w,id=1 s=\"b\xff\" 1000\n"
+				 "w,id=1 a=9007199254740993i 1000\n"
+				 "w,id=2 a=18446744073709551615u 1000\n"
+				 "w,id=3 a=9007199254740993i 2000\n"
+				 "w,id=3 a=4i 2000\n",
+				 "layout=wide");
+	struct ferry_catalog *cat;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	const struct ferry_table *t;
+	struct got g;
+
+	(void)state;
+	assert_int_equal(pt_conn_describe(c, NULL, &cat, &err), 0);
+	t = &cat->tables[0];
+	assert_int_equal(t->ncols, 5);   /* time, id, a, s, temp */
+	assert_string_equal(t->cols[2].name, "a");
+	assert_int_equal(t->cols[2].type, FERRY_T_FLOAT64);
+	assert_string_equal(t->cols[3].name, "s");
+	assert_int_equal(t->cols[3].type, FERRY_T_TEXT);
+	read_table(c, t, 0, 0, 0, &g);
+	assert_int_equal(g.all.nrows, 3);
+	assert_string_equal(text_at(&g, 0, 1), "1");
+	assert_string_equal(text_at(&g, 0, 2), "NULL");
+	assert_string_equal(text_at(&g, 0, 3), "NULL");
+	assert_string_equal(text_at(&g, 0, 4), "d:21.5");
+	assert_int_equal(g.all.keys[0], 1);        /* the row's first line */
+	assert_string_equal(text_at(&g, 1, 2), "d:1.5");
+	assert_string_equal(text_at(&g, 2, 1), "3");
+	assert_string_equal(text_at(&g, 2, 2), "i:4");
+	assert_int_equal(g.rejects, 3);
+	assert_int_equal(g.reject_keys[0], 4);     /* each value's own line */
+	assert_int_equal(g.reject_keys[1], 3);
+	assert_int_equal(g.reject_keys[2], 5);
+	assert_string_equal(g.columns, "a|s|a|");
+	assert_non_null(strstr(g.reasons, "integer 9007199254740993 cannot be stored exactly in "
+				   "double precision: left out, column 'a' of its row is NULL"));
+	assert_non_null(strstr(g.reasons, "unsigned integer 18446744073709551615 cannot be "
+				   "stored exactly in double precision: left out, and its row is "
+				   "not written"));
+	assert_null(strstr(g.reasons, "9007199254740993 cannot be stored exactly in double "
+				  "precision: left out, and"));
+	ferry_batch_release(&g.all);
+	ferry_catalog_free(cat);
+	pt_conn_close(c);
+}
+
 static char *write_map(const char *yaml)
 {
 	char *path = strdup("/tmp/ferry-test-map-XXXXXX");
@@ -928,6 +988,7 @@ int main(void)
 		cmocka_unit_test(test_plan_digest),
 		cmocka_unit_test(test_keep_ns_series_tag),
 		cmocka_unit_test(test_wide),
+		cmocka_unit_test(test_wide_cell_rejects),
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_options),

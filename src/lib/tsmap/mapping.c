@@ -1273,8 +1273,9 @@ static int wide_cell(struct tm_rows *r, const struct tm_col *c, const struct lp_
 	case FERRY_T_FLOAT64:
 		if (f->type == LP_FLOAT)
 			set_real(cell, f->v.f);
-		else if (f->type == LP_INT)
-			set_int(cell, f->v.i);  /* the transform rejects what a double cannot hold */
+		else if (f->type == LP_INT)  /* one a double cannot hold: merge.c left it
+					      * out; the relay's transform rejects it */
+			set_int(cell, f->v.i);
 		else
 			return set_uint(r->b, cell, f->v.u);
 		return 0;

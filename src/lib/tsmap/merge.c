@@ -11,6 +11,13 @@
  * two points that differ only below the microsecond would become one row
  * and lose a value: the later one is a reject that says so.
  *
+ * A value its column cannot hold as it is (an integer beyond 2^53 in the
+ * double precision column of a float/integer field, text with a NUL
+ * byte or bytes that are not UTF-8, which InfluxDB keeps) is left out
+ * of its row and is a reject of its own, with the line it came from, as
+ * lp:// leaves out a NaN: the row's other fields, often from other
+ * lines, load.  The transform would refuse the whole row for that cell.
+ *
  * Both `ferry copy` and `ferry verify` read a wide table through
  * tm_reader_read(), which feeds every point to this merge and hands on the
  * merged points: the rows verify compares are made by the same code as
@@ -24,18 +31,23 @@
 
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
+#include "model/value.h"
 #include "tsmap/tm_int.h"
 
 struct mval {
 	int set;
 	enum lp_ftype type;
+	int64_t key;            /* the source position (line) of the point that
+				 * wrote it: its reject names that line */
 	union {
 		double f;
 		int64_t i;
 		uint64_t u;
 		int b;
+		struct {
+			size_t off, n;  /* LP_STRING: bytes in the arena */
+		} s;
 	} v;
-	size_t soff, sn;        /* LP_STRING: bytes in the arena */
 };
 
 struct ment {
@@ -173,30 +185,38 @@ static int grow_slots(struct tm_merge *m)
 	return 0;
 }
 
-/* Reject point p: it would share a row with the point of entry e. */
-static int reject_sub_us(struct tm_merge *m, const struct tm_point *p, const struct ment *e,
-			 const struct tm_merge_sink *sk, struct ferry_error *err)
+/* Reject point p, or only its field `only` (then column names its
+ * column), as the record at key. */
+static int reject_point(const struct tm_point *p, const struct lp_field *only, int64_t key,
+			const char *column, const char *why, const struct tm_merge_sink *sk,
+			struct ferry_error *err)
 {
 	struct ferry_buf raw = FERRY_BUF_INIT;
-	char why[640];
 	int rc;
+
+	if (!sk->reject)
+		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
+	if (tm_point_lp(p, only, &raw) < 0) {  /* never a cut line as the rejected one */
+		ferry_buf_release(&raw);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	rc = sk->reject(sk->ud, key, column, why, raw.buf, raw.len, err);
+	ferry_buf_release(&raw);
+	return rc < 0 ? rc : 0;
+}
+
+/* Reject point p: it would share a row with the point of entry e. */
+static int reject_sub_us(const struct tm_point *p, const struct ment *e,
+			 const struct tm_merge_sink *sk, struct ferry_error *err)
+{
+	char why[640];
 
 	snprintf(why, sizeof(why), "point at %" PRId64 " ns differs from the one at %"
 		 PRId64 " ns (%s%s%s%s %" PRId64 ") only below the microsecond, and time keeps "
 		 "microseconds: add --keep-ns to load both",
 		 p->time_ns, e->time_ns, e->file ? "file '" : "", e->file ? e->file : "",
 		 e->file ? "' " : "", sk->key_label, TM_KEY_LINE(e->key));
-	if (!sk->reject)
-		return ferry_error_set(err, FERRY_EREJECT, "%s", why);
-	if (tm_point_lp(p, NULL, &raw) < 0) {  /* never a cut line as the rejected one */
-		ferry_buf_release(&raw);
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	}
-	rc = sk->reject(
-sk->ud, p->key, "", why, raw.buf, raw.len, err);
-	ferry_buf_release(&raw);
-	(void)m;
-	return rc < 0 ? rc : 0;
+	return reject_point(p, NULL, p->key, "", why, sk, err);
 }
 
 int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_merge_sink *sk,
@@ -223,7 +243,7 @@ int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_m
 	if (m->slots[at]) {
 		e = &m->ents[m->slots[at] - 1];
 		if (e->time_ns != p->time_ns)
-			return reject_sub_us(m, p, e, sk, err);
+			return reject_sub_us(p, e, sk, err);
 	} else {
 		if (m->nents == m->cap) {
 			size_t nc = m->cap ? m->cap * 2 : 256;
@@ -260,9 +280,10 @@ int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_m
 			continue;   /* not in the catalog: cannot happen for a wide table */
 		v[fi].set = 1;
 		v[fi].type = f->type;
+		v[fi].key = p->key;
 		if (f->type == LP_STRING) {
-			v[fi].sn = f->v.s.n;
-			if ((rc = arena_add(m, f->v.s.p, f->v.s.n, &v[fi].soff)) < 0)
+			v[fi].v.s.n = f->v.s.n;
+			if ((rc = arena_add(m, f->v.s.p, f->v.s.n, &v[fi].v.s.off)) < 0)
 				goto nomem;
 		} else if (f->type == LP_FLOAT) {
 			v[fi].v.f = f->v.f;
@@ -279,10 +300,93 @@ nomem:
 	return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 }
 
-int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_error *err)
+/* Value v of field column k as a field of a point. */
+static void mval_field(const struct tm_merge *m, size_t k, const struct mval *v,
+		       struct lp_field *f)
+{
+	const char *fk = m->t->cols[m->fieldcol[k]].arg;
+
+	f->key.p = fk;
+	f->key.n = strlen(fk);
+	f->type = v->type;
+	if (f->type == LP_STRING) {
+		f->v.s.p = m->arena.buf + v->v.s.off;
+		f->v.s.n = v->v.s.n;
+	} else if (f->type == LP_FLOAT) {
+		f->v.f = v->v.f;
+	} else if (f->type == LP_INT) {
+		f->v.i = v->v.i;
+	} else if (f->type == LP_UINT) {
+		f->v.u = v->v.u;
+	} else {
+		f->v.b = v->v.b;
+	}
+}
+
+/*
+ * Does column c, of the type build_wide() gave it for the field's types
+ * (wide_type() in mapping.c), hold f as it is?  That type holds every
+ * value of those types exactly but these: an integer a double would
+ * round (a float/integer field's double precision column), and text
+ * PostgreSQL refuses (a NUL byte, bytes that are not UTF-8: InfluxDB
+ * keeps them).  0 with the reason in why[0..n) for those.  Left in the
+ * row, the transform (copy/transform.c) refused the whole row for such a
+ * cell, and stored an unsigned beyond int64 (its digits) rounded.
+ */
+static int column_holds(const struct tm_col *c, const struct lp_field *f, char *why, size_t n)
+{
+	const char *w;
+
+	if (c->type == FERRY_T_FLOAT64 && f->type == LP_INT && !tm_double_holds_int(f->v.i))
+		snprintf(why, n, "integer %" PRId64 " cannot be stored exactly in %s", f->v.i,
+			 ferry_type_name(c->type));
+	else if (c->type == FERRY_T_FLOAT64 && f->type == LP_UINT &&
+		 !tm_double_holds_uint(f->v.u))
+		snprintf(why, n, "unsigned integer %" PRIu64 " cannot be stored exactly in %s",
+			 f->v.u, ferry_type_name(c->type));
+	else if (c->type == FERRY_T_TEXT && f->type == LP_STRING &&
+		 !val_utf8_ok(f->v.s.p, f->v.s.n, &w))
+		snprintf(why, n, "%s", w);
+	else
+		return 1;
+	return 0;
+}
+
+/* Reject the values of entry v's field columns bad[0..nbad), each as
+ * the record of its own point; p is the row without them. */
+static int reject_values(const struct tm_merge *m, const struct mval *v, const size_t *bad,
+			 size_t nbad, const struct tm_point *p, const struct tm_merge_sink *sk,
+			 struct ferry_error *err)
+{
+	size_t j;
+	int rc = 0;
+
+	for (j = 0; j < nbad && rc == 0; j++) {
+		const struct tm_col *c = &m->t->cols[m->fieldcol[bad[j]]];
+		struct lp_field f;
+		char why[400];
+		size_t wn;
+
+		mval_field(m, bad[j], &v[bad[j]], &f);
+		column_holds(c, &f, why, sizeof(why));
+		wn = strlen(why);
+		if (p->nfields)
+			snprintf(why + wn, sizeof(why) - wn, ": left out, column '%.64s' of its row "
+				 "is NULL and the row's other fields load", c->name);
+		else
+			snprintf(why + wn, sizeof(why) - wn, ": left out, and its row is not "
+				 "written (it has no other field)");
+		rc = reject_point(p, &f, v[bad[j]].key, c->name, why, sk, err);
+	}
+	return rc;
+}
+
+int tm_merge_flush(struct tm_merge *m, const struct tm_merge_sink *sk, tm_point_fn fn,
+		   void *ud, struct ferry_error *err)
 {
 	struct lp_tag *tags = NULL;
 	struct lp_field *fields = NULL;
+	size_t *bad = NULL;
 	size_t i, k;
 	int rc = 0;
 
@@ -290,7 +394,8 @@ int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_er
 		return 0;
 	tags = ferry_calloc(m->ntags + 1, sizeof(*tags));
 	fields = ferry_calloc(m->nfields + 1, sizeof(*fields));
-	if (!tags || !fields) {
+	bad = ferry_calloc(m->nfields + 1, sizeof(*bad));
+	if (!tags || !fields || !bad) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -300,6 +405,7 @@ int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_er
 		const struct mval *v = &m->vals[i * m->nfields];
 		const char *kp = m->arena.buf + e->kofs + sizeof(int64_t);
 		struct tm_point p;
+		size_t nbad = 0;
 
 		memset(&p, 0, sizeof(p));
 		p.measurement = m->measurement;
@@ -325,33 +431,24 @@ int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_er
 			kp += n;
 		}
 		for (k = 0; k < m->nfields; k++) {
-			struct lp_field *f = &fields[p.nfields];
-			const char *fk = m->t->cols[m->fieldcol[k]].arg;
-
 			if (!v[k].set)
 				continue;
-			f->key.p = fk;
-			f->key.n = strlen(fk);
-			f->type = v[k].type;
-			if (f->type == LP_STRING) {
-				f->v.s.p = m->arena.buf + v[k].soff;
-				f->v.s.n = v[k].sn;
-			} else if (f->type == LP_FLOAT) {
-				f->v.f = v[k].v.f;
-			} else if (f->type == LP_INT) {
-				f->v.i = v[k].v.i;
-			} else if (f->type == LP_UINT) {
-				f->v.u = v[k].v.u;
-			} else {
-				f->v.b = v[k].v.b;
-			}
-			p.nfields++;
+			mval_field(m, k, &v[k], &fields[p.nfields]);
+			if (!column_holds(&m->t->cols[m->fieldcol[k]], &fields[p.nfields], NULL, 0))
+				bad[nbad++] = k;
+			else
+				p.nfields++;
 		}
-		rc = fn(&p, ud, err);
+		if (nbad)
+			rc = reject_values(m, v, bad, nbad, &p, sk, err);
+		/* a row of no field is no point: its values are all rejects */
+		if (rc == 0 && (p.nfields || !nbad))
+			rc = fn(&p, ud, err);
 	}
 	if (rc == 0)
 		merge_clear(m);
 out:
+	ferry_free(bad);
 	ferry_free(tags);
 	ferry_free(fields);
 	return rc;

@@ -597,7 +597,7 @@ int tm_reader_read(struct tm_reader *c, const struct tm_read_spec *spec, tm_batc
 				   on_reject, &r, err);
 		/* InfluxDB's chunks hold whole keys: hand each one's rows on */
 		if (rc == 0 && t->per_point && (!t->merge_all || j == last))
-			rc = tm_merge_flush(&r.merge, on_point, &r, err);
+			rc = tm_merge_flush(&r.merge, &r.sink, on_point, &r, err);
 		if (rc > 0 || r.stopped) {
 			rc = 0;
 			break;

@@ -167,8 +167,12 @@ int tm_merge_init(struct tm_merge *m, const struct tm_table *t, struct lp_str me
 int tm_merge_add(struct tm_merge *m, const struct tm_point *p, const struct tm_merge_sink *sk,
 		 struct ferry_error *err);
 /* Every merged point to fn, in the order of their keys' first points;
- * then empty.  fn's non-zero return is returned. */
-int tm_merge_flush(struct tm_merge *m, tm_point_fn fn, void *ud, struct ferry_error *err);
+ * then empty.  A value its column cannot hold is left out of its point
+ * and goes to sk->reject with the key (line) of the point that wrote it;
+ * a point left without a field is not handed on.  fn's non-zero return
+ * is returned. */
+int tm_merge_flush(struct tm_merge *m, const struct tm_merge_sink *sk, tm_point_fn fn,
+		   void *ud, struct ferry_error *err);
 void tm_merge_release(struct tm_merge *m);
 
 /* ---- map files (mapfile.c): what the table map and the point map share ---- */

@@ -248,6 +248,14 @@ struct ferry_conn_ops {
 
 int ferry_pg_create_database(const char *url, int *created,
 			     struct ferry_error *err);
+
+/* A PostgreSQL session whose commits must be durable once they say so,
+ * whatever the server's default (many a Raspberry Pi runs with
+ * synchronous_commit off: a crash then takes back what was reported
+ * committed): run this first.  It raises the setting from off only, so a
+ * server's remote_apply or remote_write is kept. */
+#define FERRY_PG_DURABLE_SQL "SELECT set_config('synchronous_commit', 'on', false)" \
+	" WHERE current_setting('synchronous_commit') = 'off'"
 int ferry_pg_advice(const char *msg, const char *user, int offer_create,
 		    struct ferry_buf *out);
 

@@ -49,7 +49,7 @@ static int content_of(const struct ferry_conn_ops *ops, ferry_conn *c, int schem
 		rc = ops->content_id(c, &b, err);
 	ferry_debug("source content hashed in %.3f s", ferry_now() - t0);
 	if (rc < 0)
-		ferry_error_prefix(err, "cannot check the source for changes");
+		ferry_error_prefix(err, COPY_CONTENT_FAIL);
 	else if (rc == 0)
 		ferry_hash128_hex(b.buf, b.len, out);
 	ferry_buf_release(&b);

@@ -795,35 +795,6 @@ out:
 
 /* ---- workers ------------------------------------------------------------ */
 
-/* Reconnect the target after a lost connection, backing off 0.5 s, 1 s,
- * 2 s ... (at most 10 s apart) for lc->retries attempts. */
-static int reconnect(struct worker *w, struct ferry_error *err)
-{
-	struct load_ctx *lc = w->lc;
-	double wait = 0.5;
-	int i, rc = FERRY_ECONN;
-
-	ferry_conn_close(w->dst);
-	w->dst = NULL;
-	for (i = 0; i < lc->retries && !atomic_load(&lc->abort); i++) {
-		struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
-
-		ferry_warn("lost the target connection; reconnecting in %.1f s (attempt %d of %d)",
-			   wait, i + 1, lc->retries);
-		nanosleep(&ts, NULL);
-		ferry_error_clear(err);
-		rc = ferry_conn_open(lc->dst_url, FERRY_OPEN_CREATE, &w->dst, err);
-		if (rc == 0 && lc->session_sql)
-			rc = ferry_conn_ops_of(w->dst)->exec(w->dst, lc->session_sql, err);
-		if (rc == 0)
-			return 0;
-		ferry_conn_close(w->dst);
-		w->dst = NULL;
-		wait = wait * 2 > 10 ? 10 : wait * 2;
-	}
-	return rc;
-}
-
 /* The pause before attempt n of a retry: 0.5, 1, 2 ... 10 s. */
 static double retry_wait(int n)
 {
@@ -843,6 +814,32 @@ static int retry_pause(struct load_ctx *lc, int n)
 		nanosleep(&ts, NULL);
 	}
 	return 0;
+}
+
+/* Reconnect the target after a lost connection, backing off as
+ * retry_wait() says for lc->retries attempts. */
+static int reconnect(struct worker *w, struct ferry_error *err)
+{
+	struct load_ctx *lc = w->lc;
+	int i, rc = FERRY_ECONN;
+
+	ferry_conn_close(w->dst);
+	w->dst = NULL;
+	for (i = 1; i <= lc->retries && !atomic_load(&lc->abort); i++) {
+		ferry_warn("lost the target connection; reconnecting in %.1f s (attempt %d of %d)",
+			   retry_wait(i), i, lc->retries);
+		if (retry_pause(lc, i) < 0)
+			break;
+		ferry_error_clear(err);
+		rc = ferry_conn_open(lc->dst_url, FERRY_OPEN_CREATE, &w->dst, err);
+		if (rc == 0 && lc->session_sql)
+			rc = ferry_conn_ops_of(w->dst)->exec(w->dst, lc->session_sql, err);
+		if (rc == 0)
+			return 0;
+		ferry_conn_close(w->dst);
+		w->dst = NULL;
+	}
+	return rc;
 }
 
 /* After the source was lost: a row source's connections (PostgreSQL's
@@ -1041,6 +1038,9 @@ failed:
 				rc = reopen_source(w, &failures, &w->err);
 			if (rc == 0)
 				continue;
+			if (rc == FERRY_EABORT)   /* the code and the message agree */
+				ferry_error_set(&w->err, FERRY_EABORT, "stopped while waiting for "
+						"the source to come back");
 			w->rc = rc;
 			atomic_store(&lc->abort, 1);
 			break;

@@ -573,12 +573,12 @@ static int points_fingerprint(struct pout *P, void *h, char out[33], struct ferr
 	/* the files' bytes (a same-size edit too): a rerun over changed
 	 * content resumed with "1 done by an earlier run" and copied none of
 	 * it.  InfluxDB's identity (counts) is not its content: not here */
-	if (berr == 0 && P->sops->identity && P->sops->identity_is_content) {
-		int rc = P->sops->identity(h, &b, err);
+	if (berr == 0) {
+		int rc = tm_source_content_id(P->sops, h, &b, err);
 
 		if (rc < 0) {
 			ferry_buf_release(&b);
-			ferry_error_prefix(err, "cannot check the source for changes");
+			ferry_error_prefix(err, COPY_CONTENT_FAIL);
 			return rc;
 		}
 	}

@@ -19,6 +19,9 @@
  * putting in an index's order (copy.c). */
 int64_t copy_small_table(void);
 
+/* What a failed content hash (of rows or points) is prefixed with. */
+#define COPY_CONTENT_FAIL "cannot check the source for changes"
+
 /* The source's content hash, computed in a thread (content.c). */
 struct copy_content {
 	ferry_conn *conn;         /* the thread's own connection to the source */

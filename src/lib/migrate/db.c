@@ -258,7 +258,5 @@ int mig_db_durable(struct mig_db *db, struct ferry_error *err)
 {
 	if (db->ops->caps & FERRY_CAP_FILE)
 		return 0;
-	/* only from off: a server's remote_apply or remote_write is kept */
-	return db->ops->exec(db->c, "SELECT set_config('synchronous_commit', 'on', false)"
-			     " WHERE current_setting('synchronous_commit') = 'off'", err);
+	return db->ops->exec(db->c, FERRY_PG_DURABLE_SQL, err);
 }

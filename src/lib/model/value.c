@@ -857,6 +857,14 @@ int val_int_fits_double(int64_t v)
 	return d < 9223372036854775808.0 && (int64_t)d == v;
 }
 
+int val_uint_fits_double(uint64_t v)
+{
+	double d = (double)v;
+
+	/* 2^64 likewise for UINT64_MAX */
+	return d < 18446744073709551616.0 && (uint64_t)d == v;
+}
+
 int val_format_double(double d, char *out, size_t n)
 {
 	int prec;

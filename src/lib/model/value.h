@@ -148,7 +148,9 @@ int val_json_ok(const char *s, size_t n, int for_jsonb);
 int val_format_double(double d, char *out, size_t n);
 
 /* 1 when a double holds v exactly (every integer up to 2^53 in size, and
- * larger ones with enough trailing zero bits), else 0. */
+ * larger ones with enough trailing zero bits: 2^53+2, 2^60, -2^63), else
+ * 0.  2^63 (2^64) is no int64 (uint64): the cast back would be undefined. */
 int val_int_fits_double(int64_t v);
+int val_uint_fits_double(uint64_t v);
 
 #endif

@@ -737,6 +737,14 @@ static double mono_s(void)
 }
 
 /* Run the switch command (sh -c) after the relays went to new-primary. */
+#define SOAK_AGAIN "the switch command ran now, so the soak starts again: advance once " \
+	"it passed to move to cleanup"
+
+static int has_switch_cmd(const struct cut_plan *p)
+{
+	return p->switch_cmd && *p->switch_cmd;
+}
+
 static int switch_cmd(const char *cmd, struct ferry_buf *note)
 {
 	int st = system(cmd), e = 0;
@@ -946,8 +954,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	/* to cleanup (not reversible) only once the switch command ran: one
 	 * an advance was killed in, or one that failed, runs now, and the
 	 * soak starts again (the readers only now moved) */
-	if (pass && from == FERRY_STEP_SWITCHOVER && !wave && plan.switch_cmd &&
-	    *plan.switch_cmd) {
+	if (pass && from == FERRY_STEP_SWITCHOVER && !wave && has_switch_cmd(&plan)) {
 		if ((rc = switch_cmd_pending(pg, err)) < 0)
 			goto out;
 		if (rc) {
@@ -963,10 +970,8 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 				      " status = 'active'", "cannot restart the soak", err)) < 0)
 				goto out;
 			if (o->out)
-				fprintf(o->out, "the switch command ran, so the soak starts again: "
-					"advance once it passed to move to cleanup\n");
-			rc = doc_build(pg, gates, "the switch command ran now, so the soak starts "
-				       "again: advance once it passed to move to cleanup", json, err);
+				fprintf(o->out, "%s\n", SOAK_AGAIN);
+			rc = doc_build(pg, gates, SOAK_AGAIN, json, err);
 			if (rc == 0)
 				rc = FERRY_CUTOVER_REFUSED;
 			goto out;
@@ -997,7 +1002,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	if (wave) {
 		all = c.waves.k + 1 == c.waves.n;
 		if ((rc = wave_move(pg, o, &c, gates, 1, wnote, sizeof(wnote), err)) < 0 ||
-		    (all && plan.switch_cmd && *plan.switch_cmd &&
+		    (all && has_switch_cmd(&plan) &&
 		     (rc = log_switch_start(pg, o, err)) < 0) ||
 		    (rc = run(pg, "COMMIT", "cannot commit the wave", err)) < 0)
 			goto out;
@@ -1056,7 +1061,7 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 				    ferry_cutover_step_name(to), "advance", gates,
 				    *wnote ? wnote : NULL, err)) < 0 ||
 		    (to == FERRY_STEP_SWITCHOVER && !RELAY_CUT_GRADUAL(&plan) &&
-		     plan.switch_cmd && *plan.switch_cmd &&
+		     has_switch_cmd(&plan) &&
 		     (rc = log_switch_start(pg, o, err)) < 0) ||
 		    (rc = run(pg, "COMMIT", "cannot commit the step", err)) < 0)
 			goto out;
@@ -1085,7 +1090,7 @@ moved:
 	}
 	/* after the commit: the relays already follow the new phase (gradual:
 	 * once every wave switched) */
-	if (all && plan.switch_cmd && *plan.switch_cmd &&
+	if (all && has_switch_cmd(&plan) &&
 	    (rc = run_switch_cmd(pg, o, &plan, &note, err)) < 0)
 		goto out;
 	if (to == FERRY_STEP_CLEANUP && plan.final_export && *plan.final_export) {

@@ -95,12 +95,10 @@ PGconn *relay_pg_connect(const char *url, struct ferry_error *err)
 	}
 	PQsetNoticeProcessor(pg, no_notices, NULL);
 	/* what a cutover or a relay commits here (a phase, a step, a relay's
-	 * row) is durable once it says so, whatever the server's default: with
-	 * synchronous_commit off a crash took back a phase `set-phase` had
-	 * reported, after the relays had already followed it (from off only:
-	 * a server's remote_apply or remote_write is kept) */
-	if (relay_pg_exec(pg, "SELECT set_config('synchronous_commit', 'on', false)"
-			  " WHERE current_setting('synchronous_commit') = 'off'", 0, NULL, NULL,
+	 * row) is durable once it says so: with synchronous_commit off a
+	 * crash took back a phase `set-phase` had reported, after the relays
+	 * had already followed it */
+	if (relay_pg_exec(pg, FERRY_PG_DURABLE_SQL, 0, NULL, NULL,
 			  "cannot configure the session", err) < 0) {
 		PQfinish(pg);
 		return NULL;

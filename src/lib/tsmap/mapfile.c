@@ -13,20 +13,6 @@
 #include "ferry/buf.h"
 #include "tsmap/tm_int.h"
 
-int tm_double_holds_int(int64_t i)
-{
-	double d = (double)i;
-
-	return d < 9223372036854775808.0 && (int64_t)d == i;
-}
-
-int tm_double_holds_uint(uint64_t u)
-{
-	double d = (double)u;
-
-	return d < 18446744073709551616.0 && (uint64_t)d == u;
-}
-
 int tm_yaml_bad(struct tm_mapfile *c, struct fy_node *n, const char *fmt, ...)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;

@@ -1202,12 +1202,12 @@ static int cell_for(struct tm_rows *r, struct point_ctx *pc, const struct tm_poi
 		if (f->type == LP_FLOAT) {
 			set_real(cell, f->v.f);
 		} else if (f->type == LP_INT) {
-			if (tm_double_holds_int(f->v.i))
+			if (val_int_fits_double(f->v.i))
 				set_real(cell, (double)f->v.i);
 			else if (r->t->exists)  /* a map: the column decides, or rejects */
 				set_int(cell, f->v.i);
 		} else if (f->type == LP_UINT) {
-			if (tm_double_holds_uint(f->v.u))
+			if (val_uint_fits_double(f->v.u))
 				set_real(cell, (double)f->v.u);
 			else if (r->t->exists)
 				return set_uint(b, cell, f->v.u);

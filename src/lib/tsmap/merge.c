@@ -337,11 +337,11 @@ static int column_holds(const struct tm_col *c, const struct lp_field *f, char *
 {
 	const char *w;
 
-	if (c->type == FERRY_T_FLOAT64 && f->type == LP_INT && !tm_double_holds_int(f->v.i))
+	if (c->type == FERRY_T_FLOAT64 && f->type == LP_INT && !val_int_fits_double(f->v.i))
 		snprintf(why, n, "integer %" PRId64 " cannot be stored exactly in %s", f->v.i,
 			 ferry_type_name(c->type));
 	else if (c->type == FERRY_T_FLOAT64 && f->type == LP_UINT &&
-		 !tm_double_holds_uint(f->v.u))
+		 !val_uint_fits_double(f->v.u))
 		snprintf(why, n, "unsigned integer %" PRIu64 " cannot be stored exactly in %s",
 			 f->v.u, ferry_type_name(c->type));
 	else if (c->type == FERRY_T_TEXT && f->type == LP_STRING &&

@@ -300,17 +300,17 @@ static int convert(struct tm_pmap_run *r, const struct pm_rule *ru, const struct
 			d = v->f.v.f;
 			break;
 		case LP_INT:
-			ok = tm_double_holds_int(v->f.v.i);
+			ok = val_int_fits_double(v->f.v.i);
 			d = (double)v->f.v.i;
 			break;
 		case LP_UINT:
-			ok = tm_double_holds_uint(v->f.v.u);
+			ok = val_uint_fits_double(v->f.v.u);
 			d = (double)v->f.v.u;
 			break;
 		case LP_STRING:
 			ok = parse_num(s, &is_int, &i, &d);
 			if (ok && is_int) {
-				ok = tm_double_holds_int(i);
+				ok = val_int_fits_double(i);
 				d = (double)i;
 			}
 			break;
@@ -344,14 +344,14 @@ static int convert(struct tm_pmap_run *r, const struct pm_rule *ru, const struct
 		break;
 	case PM_CAST_FLOAT:
 		if (v->f.type == LP_INT)
-			ok = tm_double_holds_int(v->f.v.i), d = (double)v->f.v.i;
+			ok = val_int_fits_double(v->f.v.i), d = (double)v->f.v.i;
 		else if (v->f.type == LP_UINT)
-			ok = tm_double_holds_uint(v->f.v.u), d = (double)v->f.v.u;
+			ok = val_uint_fits_double(v->f.v.u), d = (double)v->f.v.u;
 		else if (v->f.type == LP_BOOL)
 			d = v->f.v.b;
 		else if (v->f.type == LP_STRING)
 			ok = parse_num(s, &is_int, &i, &d) &&
-			     (!is_int || (tm_double_holds_int(i) && ((d = (double)i), 1)));
+			     (!is_int || (val_int_fits_double(i) && ((d = (double)i), 1)));
 		else
 			d = v->f.v.f;
 		v->f.type = LP_FLOAT;

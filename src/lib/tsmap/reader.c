@@ -685,9 +685,15 @@ int tm_reader_notes(struct tm_reader *c, struct ferry_buf *out)
 
 /* The source's identity when it covers the content (see tm_source_ops),
  * else 1: it cannot say. */
+int tm_source_content_id(const struct tm_source_ops *ops, void *h, struct ferry_buf *out,
+			 struct ferry_error *err)
+{
+	if (!ops->identity || !ops->identity_is_content)
+		return 1;
+	return ops->identity(h, out, err);
+}
+
 int tm_reader_content_id(struct tm_reader *c, struct ferry_buf *out, struct ferry_error *err)
 {
-	if (!c->sops->identity || !c->sops->identity_is_content)
-		return 1;
-	return c->sops->identity(c->s, out, err);
+	return tm_source_content_id(c->sops, c->s, out, err);
 }

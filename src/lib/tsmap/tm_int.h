@@ -188,11 +188,5 @@ int tm_yaml_list(struct tm_mapfile *c, struct fy_node *n, char ***out);
 void tm_strs_free(char **v);
 /* Does s[0..n) match one of the NULL-ended fnmatch globs? */
 int tm_glob_any(char *const *globs, const char *s, size_t n);
-/* Does a double hold i (u) exactly?  Every integer up to 2^53 in
- * magnitude, and above that those with enough trailing zero bits (2^53+2,
- * 2^60, -2^63).  2^63 itself is not an int64: the cast back would be
- * undefined. */
-int tm_double_holds_int(int64_t i);
-int tm_double_holds_uint(uint64_t u);
 
 #endif

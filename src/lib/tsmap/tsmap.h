@@ -258,8 +258,11 @@ int tm_reader_read(struct tm_reader *r, const struct tm_read_spec *spec, tm_batc
 		   void *ud, struct ferry_error *err);
 /* What reading decided that the user should know, one line each. */
 int tm_reader_notes(struct tm_reader *r, struct ferry_buf *out);
-/* The source's identity when it covers the content, else 1. */
+/* The source's identity when it covers the content, else 1: of a
+ * reader, or of a point source's open handle h (tm_source_content_id). */
 int tm_reader_content_id(struct tm_reader *r, struct ferry_buf *out,
+			 struct ferry_error *err);
+int tm_source_content_id(const struct tm_source_ops *ops, void *h, struct ferry_buf *out,
 			 struct ferry_error *err);
 
 /* *out = src with the options t as query parameters (the map path made

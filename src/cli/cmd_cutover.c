@@ -30,7 +30,7 @@ static const char cutover_usage[] =
 	"                     [--rollback-min-writes N] [--sample-every N]\n"
 	"                     [--wave [NAME:]SEL[,SEL...]]... [--waves SPEC]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--max-errors N]\n"
-	"                             [--by NAME]\n"
+	"                             [--progress MODE] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
 	"       ferry cutover status --db URL [--json]\n"

@@ -107,9 +107,20 @@ assert_eq "csv NaN: the row's other value loads; each file once despite the loop
 rej=$(cat "$T/rej5/rejects.ndjson")
 assert_contains "csv NaN: the reject names the file" "$rej" '"key":{"file":"deeper/iot.csv","line":3}'
 assert_contains "csv NaN: and column and value" "$rej" \
-	"not a finite number, left out (the row's other values load): column 'root.sg.d1.temp' value 'NaN'"
+	"left out (the row's other values load): column 'root.sg.d1.temp' value 'NaN' is not a finite number"
 assert_contains "csv directory: says it skipped readme.md" "$T_ERR$T_OUT" "readme.md (not .csv)"
 assert_contains "csv directory: says it skipped the loop" "$T_ERR$T_OUT" "deeper/loop (a link to a directory above it)"
+# a value that is not of its declared type: it alone is left out (the
+# whole row was a reject: the hum of that second was lost with it)
+printf 'Time,root.sg.d2.n(INT64),root.sg.d2.hum\n1000,5,40\n2000,x,41\n' >"$T/typed.csv"
+u6=$(new_db ts_edges_csv_typed)
+t_run "$FERRY" copy --rejects "$T/rej6" "csv://$T/typed.csv" "$u6"
+assert_eq "csv bad INT64: exit 3" "$T_RC" 3
+assert_eq "csv bad INT64: the row's other value loads" \
+	"$(pg_q "$u6" "select string_agg(field || coalesce(integer_value, numeric_value), ' ' order by time, field) from telemetry_data")" \
+	"hum40 n5 hum41"
+assert_contains "csv bad INT64: the reject names the column and value" \
+	"$(cat "$T/rej6/rejects.ndjson")" "value 'x' in column 'root.sg.d2.n' is not an INT64"
 
 # ---- an export of several databases ----------------------------------------------------
 cat >"$T/two.lp" <<'EOF'

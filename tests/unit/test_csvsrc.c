@@ -263,10 +263,15 @@ static void test_rejects(void **state)
 	       "5,5,\"bad\xff\"\n",
 	       "r1.csv",
 	       "2 root.sg.d1 s1=1i,s2=<a> 1000000\n"
-	       "!3 value 'x' in column 'root.sg.d1.s1' is not an INT64 [2,x,b]\n"
+	       /* a value that is none of its column's: it alone is left out */
+	       "!3 left out (the row's other values load): value 'x' in column "
+	       "'root.sg.d1.s1' is not an INT64 [2,x,b]\n"
+	       "3 root.sg.d1 s2=<b> 2000000\n"
 	       "!4 invalid time 'abc' [abc,3,c]\n"
 	       "!5 wrong number of columns: 2, header has 3 [4,4]\n"
-	       "!6 invalid UTF-8 in column 'root.sg.d1.s2' [5,5,\"bad\xff\"]\n",
+	       "!6 left out (the row's other values load): invalid UTF-8 in column "
+	       "'root.sg.d1.s2' [5,5,\"bad\xff\"]\n"
+	       "6 root.sg.d1 s1=5i 5000000\n",
 	       NULL);
 }
 
@@ -283,7 +288,9 @@ static void test_rejects_nul_unterminated(void **state)
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct run r;
 	static const char want[] =
-		"!2 NUL byte in column 'root.sg.d1.s2' [6,6,\"nul\0\"]\n"
+		"!2 left out (the row's other values load): NUL byte in column "
+		"'root.sg.d1.s2' [6,6,\"nul\0\"]\n"
+		"2 root.sg.d1 s1=6i 6000000\n"
 		/* the quote opened on line 3 closes on line 5: one record */
 		"!3 unexpected text after a quoted value in column 'root.sg.d1.s1' "
 		"[7,\"open,8\n8,8,ok\n9,9,\"unterminated]\n"
@@ -322,8 +329,8 @@ static void test_toolong_and_nan(void **state)
 		assert_non_null(strstr(r.out.buf, "!3 record longer than 100 bytes"));
 		/* NaN: that value is a reject, the row's other values load */
 		assert_non_null(strstr(r.out.buf, "4 root.a t=<z> 3000000\n"));
-		assert_non_null(strstr(r.out.buf, "!4 not a finite number, left out (the row's other "
-				       "values load): column 'root.a.v' value 'NaN'"));
+		assert_non_null(strstr(r.out.buf, "!4 left out (the row's other values load): "
+				       "column 'root.a.v' value 'NaN' is not a finite number"));
 		assert_non_null(strstr(r.out.buf, "5 root.a v=4f,t=<w> 4000000\n"));
 		assert_string_equal(r.schema.buf, "root.a(3/6): t/10 v/2\n");
 		run_release(&r);

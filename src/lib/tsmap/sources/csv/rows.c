@@ -221,7 +221,8 @@ static void quote_val(char *dst, size_t cap, const char *p, size_t n)
 }
 
 /* Convert cell v to field fl of column c's final type: 0; 1 when the value
- * is NaN/Inf (why names the column and value); or a reject reason in why. */
+ * is NaN/Inf, FERRY_EREJECT when it is not one of the type (why names the
+ * column and value: that value is left out of its row, csv_do_row). */
 static int convert(const struct col *c, const struct csv_cell *v, struct lp_field *fl,
 		   char *why, size_t whycap)
 {
@@ -250,9 +251,10 @@ static int convert(const struct col *c, const struct csv_cell *v, struct lp_fiel
 		r = csv_parse_double(p, n, &fl->v.f);
 		if (r == 0)
 			return 0;
-		if (r == -2) {  /* that value alone is a reject (do_row) */
+		if (r == -2) {
 			quote_val(q, sizeof(q), v->p, v->n);
-			snprintf(why, whycap, "column '%s' value '%s'", c->name, q);
+			snprintf(why, whycap, "column '%s' value '%s' is not a finite number",
+				 c->name, q);
 			return 1;
 		}
 		break;
@@ -364,7 +366,7 @@ int csv_do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, int 
 	for (i = 0; i < f->ncols; i++) {
 		struct col *c = &f->cols[i];
 		const struct csv_cell *v = &cells[i];
-		int bad8;
+		int bad8, left = 0;
 
 		s->rowkinds[i] = 0;
 		if (c->role == ROLE_TIME || (c->role != ROLE_DEVICE && cell_empty(f, c, v)))
@@ -372,30 +374,36 @@ int csv_do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, int 
 		if ((bad8 = csv_check_text(v->p, v->n))) {
 			snprintf(why, sizeof(why), "%s in column '%s'",
 				 bad8 == 1 ? "NUL byte" : "invalid UTF-8", c->name);
-			goto reject;
+			if (c->role != ROLE_FIELD)
+				goto reject;   /* a tag or device names the series */
+			left = 1;
 		}
 		if (c->role == ROLE_TAG)
 			s->rowkinds[i] = K_PRESENT;
 		if (c->role != ROLE_FIELD)
 			continue;
-		if (rdr->discover && !c->decl) {
+		if (!left && rdr->discover && !c->decl) {
 			s->rowkinds[i] = csv_classify(v->p, v->n, f->mode != MODE_PLAIN, v->quoted);
 			continue;
 		}
-		if (rdr->discover)
-			c->type = c->decl;
-		if (f->mode == MODE_ALIGNED) {
-			struct group *g = &f->groups[c->group];
+		if (!left) {
+			if (rdr->discover)
+				c->type = c->decl;
+			if (f->mode == MODE_ALIGNED) {
+				struct group *g = &f->groups[c->group];
 
-			dst = &s->fields[g->base + g->cnt++];
-		} else {
-			dst = &s->fields[nf];
+				dst = &s->fields[g->base + g->cnt++];
+			} else {
+				dst = &s->fields[nf];
+			}
+			left = convert(c, v, dst, why, sizeof(why)) != 0;
+			if (left && f->mode == MODE_ALIGNED)
+				f->groups[c->group].cnt--;
 		}
-		if ((rc = convert(c, v, dst, why, sizeof(why))) < 0)
-			goto reject;
-		if (rc > 0) {
-			/* NaN/Inf: that value is a reject, the row's others load,
-			 * as in line protocol */
+		if (left) {
+			/* a value that cannot be one (NaN, not a number, bad text):
+			 * it alone is a reject, the row's other values load, as a
+			 * NaN in line protocol */
 			size_t len = strlen(dropped);
 
 			/* a long list is cut: the first values say enough */
@@ -410,16 +418,14 @@ int csv_do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, int 
 			     tm_schema_find(&s->sch, dcell->p, dcell->n) == rdr->only) ||
 			    (f->mode == MODE_PLAIN && f->midx == rdr->only))
 				ndropped++;
-			if (f->mode == MODE_ALIGNED)
-				f->groups[c->group].cnt--;
 			continue;
 		}
 		s->rowkinds[i] = K_PRESENT;
 		nf++;
 	}
 	if (ndropped && !rdr->discover && rdr->rej) {
-		if (snprintf(why, sizeof(why), "not a finite number, left out (the row's "
-			     "other values load): %s", dropped) < 0)
+		if (snprintf(why, sizeof(why), "left out (the row's other values load): %s",
+			     dropped) < 0)
 			why[0] = '\0';
 		if ((rc = reject_row(rdr, why, rec, n, line, err)) != 0)
 			return rc;

@@ -111,6 +111,11 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?
 	--data-binary "W,entity_id=sensor.subus value=9 ${late}000000100
 W,entity_id=sensor.subus value=9 ${late}000000200")
 assert_eq "two points 100 ns apart through the relay: 204" "$code" 204
+# and a point 2 h late (a device that was offline): the backfill copies it
+# from the old store too, far outside the 10 min before T0
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.late value=5 $((late - 7200))000000000")
+assert_eq "a point 2 h late through the relay: 204" "$code" 204
 
 # ---- backfill: held on a chunk, a second advance is refused, kill -9, rerun resumes
 hold "LOCK TABLE telemetry_data IN SHARE MODE"
@@ -168,6 +173,8 @@ t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s
 assert_eq "validate -> switchover" "$T_RC" 0
 assert_contains "verify equal" "$T_OUT" "pass   verify"
 assert_contains "live consistency (cutover_faults.sh tests it failing)" "$T_OUT" "pass   live-consistency"
+assert_eq "the late point is in PostgreSQL once" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.late'")" 1
 assert_eq "the seam kept both points 100 ns apart (one row each)" \
 	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.subus' AND numeric_value = 9")" 2
 assert_contains "error rates shown" "$T_OUT" "error-rate-new"

@@ -19,9 +19,11 @@
  * before T0 that reached a relay after it switched to dual is in the new
  * store twice: once from the relay, once from the backfill.  In a table
  * without a primary key (the narrow layout) the seam, the SEAM_S before
- * T0, is cleared of rows that are there more often than the old store's
- * points make them, after the backfill and again before the verify (two
- * points less than 1 us apart can be two equal rows: see dedupe()).
+ * T0 or from the earliest point a relay wrote in dual (ferry.relays
+ * .dual_min_ns) when that is earlier, is cleared of rows that are there
+ * more often than the old store's points make them, after the backfill
+ * and again before the verify (two points less than 1 us apart can be two
+ * equal rows: see dedupe()).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -522,10 +524,27 @@ static int rejects_ok(const struct cut_ctx *c, const struct ferry_copy_result *r
 	return ok;
 }
 
-/* The SEAM before T0 (see the top of this file). */
+/* The seam before T0 (see the top of this file): SEAM_S, or down to the
+ * earliest point a relay wrote in dual during this plan (a late point,
+ * or a relay that went dual long before the last one did) when that is
+ * earlier. */
 static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 {
-	return dedupe(c, c->plan->t0_us - (int64_t)SEAM_S * 1000000, c->plan->t0_us, r);
+	struct ferry_error err = FERRY_ERROR_INIT;
+	int64_t lo = c->plan->t0_us - (int64_t)SEAM_S * 1000000;
+	PGresult *res = NULL;
+
+	if (relay_pg_exec(c->pg, "SELECT floor(min((to_jsonb(r) ->> 'dual_min_ns')::numeric)"
+			  " / 1000) FROM ferry.relays r, ferry.cutover_plan p"
+			  " WHERE r.last_seen >= p.created_at", 0, NULL, &res,
+			  "cannot read ferry.relays", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return -1;
+	}
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) && num(res, 0) < lo)
+		lo = num(res, 0);
+	PQclear(res);
+	return dedupe(c, lo, c->plan->t0_us, r);
 }
 
 static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)

@@ -2,8 +2,9 @@
 # ts_copy.sh - time-series sources into PostgreSQL against the real influxd:
 # the same line protocol written to InfluxDB and read back over HTTP
 # (influx://) and read from the file (lp://) gives the same narrow table;
-# every escaping and type case arrives exactly; malformed lines are
-# rejected with their line numbers while the rest loads; a map file loads
+# every escaping and type case arrives exactly (names as influxd stores
+# them); malformed lines are rejected with their line numbers while the
+# rest loads; a map file loads
 # a user's existing telemetry_data table; the wide layout regroups
 # influx_inspect's one-field-per-line export; kill -9 and rerun resumes to
 # the same result; ferry verify passes for both sources.
@@ -47,6 +48,10 @@ types,entity_id=t multi="line one
 line two" 1700000000000005000
 types,entity_id=t f1=1.7976931348623157e308,f2=5e-324,f3=-0.0,f4=0.1 1700000000000006000
 switch,domain=switch,entity_id=switch.heater value=1,state="on" 1700000000000007000
+m\=x,entity_id=esc1 value=11 1700000000000015000
+e4\",entity_id=esc2 value=12 1700000000000016000
+esc,entity_id=esc3 f\"k=13,q\"=14 1700000000000017000
+esc,entity_id=esc4,t\"k=a\"b\\\,c value=15 1700000000000018000
 EOF
 # what a client could write that InfluxDB refuses or a file holds by mistake
 {
@@ -67,7 +72,7 @@ iwrite "$db" "$T/ok.lp"
 u1=$(new_db ts_influx)
 t_run "$FERRY" copy -q "influx://127.0.0.1:$FERRY_INFLUX_PORT/$db" "$u1"
 assert_eq "influx copy exit code" "$T_RC" 0
-assert_eq "influx rows (one per field)" "$(pg_q "$u1" 'select count(*) from telemetry_data')" 38
+assert_eq "influx rows (one per field)" "$(pg_q "$u1" 'select count(*) from telemetry_data')" 43
 # the narrow table is read series by series: a tag value is a string
 # literal in the query, and a point without the tag is found too
 assert_eq "series with a quote, a backslash, a double quote; one without entity_id" \
@@ -92,6 +97,12 @@ assert_eq "float extremes" \
 	'1.7976931348623157e+308,5e-324,0.1'
 assert_eq "series from entity_id" \
 	"$(pg_q "$u1" "select distinct series from telemetry_data where measurement = '°C'")" 'sensor.küche_temperatur'
+# what influxd 1.x stores for these escapes: a measurement or field key
+# drops the backslash of '\=' and '\"', a tag keeps it; backslashes do not
+# pair ('\\\,' is a backslash kept, one kept and an escaped comma)
+assert_eq "escapes as influxd stores them" \
+	"$(pg_q "$u1" "select string_agg(measurement || '|' || field || '|' || coalesce(tags->>'t\\\"k', ''), ' ' order by numeric_value) from telemetry_data where numeric_value between 11 and 15")" \
+	'm=x|value| e4"|value| esc|f"k| esc|q"| esc|value|a\"b\\,c'
 assert_eq "series without entity_id: the series key" \
 	"$(pg_q "$u1" "select distinct series from telemetry_data where integer_value = 1 and field <> 'zero'")" \
 	'my\ meas\,ure,t2=x,tag\ key=tag\,val\=ue'
@@ -106,10 +117,15 @@ u2=$(new_db ts_lp)
 t_run "$FERRY" copy -q --rejects "$T/rej" "lp://$T/file.lp" "$u2"
 assert_eq "lp copy exit code (rejects)" "$T_RC" 3
 assert_eq "lp and influx give the same table" "$(narrow_dump "$u2")" "$(narrow_dump "$u1")"
+# the file's escapes read as influxd reads them (ferry kept the backslash
+# of 'm\=x', 'e4\"' and 'f\"k')
+assert_eq "lp: escapes as influxd stores them" \
+	"$(pg_q "$u2" "select string_agg(measurement || '|' || field || '|' || coalesce(tags->>'t\\\"k', ''), ' ' order by numeric_value) from telemetry_data where numeric_value between 11 and 15")" \
+	'm=x|value| e4"|value| esc|f"k| esc|q"| esc|value|a\"b\\,c'
 assert_eq "three rejects" "$(wc -l <"$T/rej/rejects.ndjson")" 3
-assert_contains "reject names line 17" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":17}'
-assert_contains "reject names line 18" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":18}'
-assert_contains "reject names line 19" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":19}'
+assert_contains "reject names line 21" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":21}'
+assert_contains "reject names line 22" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":22}'
+assert_contains "reject names line 23" "$(cat "$T/rej/rejects.ndjson")" '"key":{"line":23}'
 assert_contains "invalid UTF-8 reason" "$(cat "$T/rej/rejects.ndjson")" 'UTF-8'
 assert_contains "missing timestamp reason" "$(cat "$T/rej/rejects.ndjson")" 'timestamp'
 t_run "$FERRY" verify -q "lp://$T/file.lp" "$u2"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ts_influx_target.sh - ferry copy INTO InfluxDB (influx://) and into a
 # line-protocol file (lp://), against a private influxd of its own (it is
-# stopped mid-copy): an lp file into a database made by --create-db; a
-# missing database without the flag is exit 2 naming it; InfluxDB ->
+# stopped mid-copy): an lp file into a database made by --create-db; names
+# with escapes read and written as influxd reads them; a missing database
+# without the flag is exit 2 naming it; InfluxDB ->
 # InfluxDB (a second database) equal point for point, and through a map
 # (examples/maps/ha-per-domain.yaml), a failed cast a reject naming the rule,
 # --max-errors; kill -9 and rerun resumes to the same
@@ -91,6 +92,27 @@ t_run "$FERRY" copy -q --json --create-db -j 2 "lp://$T/ha.lp?chunk_bytes=1M" "$
 assert_eq "lp -> influx: exit 0" "$T_RC" 0
 assert_contains "lp -> influx: points written" "$T_OUT" "\"written\": $want"
 assert_eq "lp -> influx: the same points as written by curl" "$(digest fromlp)" "$src_digest"
+
+# ---- names with escapes: read as influxd reads them, written so that it
+# reads back the same names (ferry kept the backslash of 'm\=x', 'e4\"'
+# and 'f\"k', so verify said DIFFERENT; and wrote the field key 'a\"b'
+# as 'a\"b', which influxd reads as 'a"b')
+cat >"$T/esc.lp" <<'EOF'
+m\=x,t=v f=1i 1000
+e4\" v=1 1000
+c\,p\ u,k\,1\=\ x=v\,1\=\ y f=1i 1000
+n,a\"b=v\"w,t=a\\\,b f\"k=1i,a\\"b=2i,a\\\,b=3i 1000
+EOF
+iq x "CREATE DATABASE escd" >/dev/null
+iwrite escd "$T/esc.lp"
+t_run "$FERRY" verify -q "lp://$T/esc.lp" "$IFX/escd"
+assert_eq "escapes: the file verifies against what influxd made of it" "$T_RC" 0
+t_run "$FERRY" copy -q --create-db "lp://$T/esc.lp" "$IFX/escf"
+assert_eq "escapes: lp -> influx exit 0" "$T_RC" 0
+assert_eq "escapes: lp -> influx, the points curl wrote" "$(idump escf)" "$(idump escd)"
+t_run "$FERRY" copy -q --create-db "$IFX/escd" "$IFX/escc"
+assert_eq "escapes: influx -> influx exit 0" "$T_RC" 0
+assert_eq "escapes: influx -> influx, the same names" "$(idump escc)" "$(idump escd)"
 
 # ---- a point written twice in a file: the later line wins, as with influx
 # -import, whatever -j (workers that wrote their chunks as they read them

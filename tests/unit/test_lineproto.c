@@ -47,17 +47,62 @@ static const struct pcase cases[] = {
 	{ "cpu v=1 42\r", LP_POINT, "cpu v:f=1 @42" },
 	{ "cpu a=1,b=2i,c=3u,d=\"x\",e=t", LP_POINT,
 	  "cpu a:f=1,b:i=2,c:u=3,d:s=<x>,e:b=1" },
-	/* measurement escaping: comma and space; others literal */
+	/* names: what influxd 1.6 stores for each escape in each position
+	 * (written over /write, read back with SHOW MEASUREMENTS and SELECT *
+	 * GROUP BY *).  Measurements: the backslash of '\,' '\ ' '\=' '\"'
+	 * dropped, any other kept */
 	{ "c\\,p\\ u v=1", LP_POINT, "c,p u v:f=1" },
-	{ "c\\=pu v=1", LP_POINT, "c\\=pu v:f=1" },
+	{ "c\\=pu v=1", LP_POINT, "c=pu v:f=1" },
+	{ "m\\=x,t=v f=1i", LP_POINT, "m=x|t=v f:i=1" },
+	{ "e4\\\" v=1", LP_POINT, "e4\" v:f=1" },
+	{ "m\\\"x f=1", LP_POINT, "m\"x f:f=1" },
 	{ "c=pu v=1", LP_POINT, "c=pu v:f=1" },
+	{ "m\"x v=1", LP_POINT, "m\"x v:f=1" },
 	{ "c\\\\pu v=1", LP_POINT, "c\\\\pu v:f=1" },
+	{ "c\\\\\\\\pu v=1", LP_POINT, "c\\\\\\\\pu v:f=1" },
 	{ "c\\x\"pu v=1", LP_POINT, "c\\x\"pu v:f=1" },
-	/* tag keys/values and field keys: comma, equals, space */
+	{ "m\\x\\=y v=1", LP_POINT, "m\\x=y v:f=1" },
+	/* a backslash right before an escape: influxd takes the write, lists
+	 * the measurement, and SELECT finds no point under any name */
+	{ "a\\\\,b,t=v f=1", FERRY_EREJECT, "invalid measurement 'a\\\\,b': a backslash right "
+	  "before the escape '\\,' makes a name InfluxDB 1.x cannot read back" },
+	{ "a\\\\\\=b f=1", FERRY_EREJECT, "invalid measurement 'a\\\\\\=b': a backslash right "
+	  "before the escape '\\=' makes a name InfluxDB 1.x cannot read back" },
+	{ "a\\\\\"b f=1", FERRY_EREJECT, "invalid measurement 'a\\\\\"b': a backslash right "
+	  "before the escape '\\\"' makes a name InfluxDB 1.x cannot read back" },
+	{ "a\\\\ f=1", FERRY_EREJECT, "invalid measurement 'a\\\\ f=1': a backslash right "
+	  "before the escape '\\ ' makes a name InfluxDB 1.x cannot read back" },
+	{ "m\\ f=1", FERRY_EREJECT, "missing fields" },
+	/* tag keys/values: comma, equals, space; '\"' keeps its backslash */
 	{ "m,k\\,1\\=\\ x=v\\,1\\=\\ y f\\,\\=\\ z=1", LP_POINT, "m|k,1= x=v,1= y f,= z:f=1" },
 	{ "m,k=a\\b f\\q=1", LP_POINT, "m|k=a\\b f\\q:f=1" },
 	{ "m,k=\"q\" f=1", LP_POINT, "m|k=\"q\" f:f=1" },
-	{ "m,k=a\\\\,j=b f=1", LP_POINT, "m|k=a\\\\|j=b f:f=1" },
+	{ "m,a\\\"b=v\\\"w f=1", LP_POINT, "m|a\\\"b=v\\\"w f:f=1" },
+	{ "m,t=v\\= f=1", LP_POINT, "m|t=v= f:f=1" },
+	/* backslashes do not pair: the byte after a run is escaped */
+	{ "m,a\\\\,b=v f=1", LP_POINT, "m|a\\,b=v f:f=1" },
+	{ "m,t=a\\\\,b f=1", LP_POINT, "m|t=a\\,b f:f=1" },
+	{ "m,t=a\\\\=b f=1", LP_POINT, "m|t=a\\=b f:f=1" },
+	{ "m,t=a\\\\ b f=1", LP_POINT, "m|t=a\\ b f:f=1" },
+	{ "m,t=a\\\\\\,b f=1", LP_POINT, "m|t=a\\\\,b f:f=1" },
+	{ "m,k=a\\\\,j=b f=1", FERRY_EREJECT, "invalid tag value for tag 'k'" },
+	{ "m,t=v\\ f=1", FERRY_EREJECT, "invalid tag value for tag 't'" },
+	/* field keys: as measurements, and an even run of backslashes before
+	 * ',' ' ' '=' is refused as influxd refuses it */
+	{ "m f\\\"k=1", LP_POINT, "m f\"k:f=1" },
+	{ "m a\\\"b=1i,a\"b=2i", LP_POINT, "m a\"b:i=2" },
+	{ "m a\\\\\"b=1", LP_POINT, "m a\\\"b:f=1" },
+	{ "m a\\\\\\,b=1", LP_POINT, "m a\\\\,b:f=1" },
+	{ "m a\\\\\\\\\\,b=1", LP_POINT, "m a\\\\\\\\,b:f=1" },
+	{ "m f\\ =1i", LP_POINT, "m f :i=1" },
+	{ "m a\\\\,b=1", FERRY_EREJECT, "invalid field key 'a\\\\,b': InfluxDB 1.x refuses an "
+	  "even number of backslashes before ',' (an odd number escapes it)" },
+	{ "m a\\\\\\\\,b=1", FERRY_EREJECT, "invalid field key 'a\\\\\\\\,b': InfluxDB 1.x "
+	  "refuses an even number of backslashes before ',' (an odd number escapes it)" },
+	{ "m a\\\\=1i,b=2i", FERRY_EREJECT, "invalid field key 'a\\\\=1i': InfluxDB 1.x refuses "
+	  "an even number of backslashes before '=' (an odd number escapes it)" },
+	{ "m a\\\\ b=1", FERRY_EREJECT, "invalid field key 'a\\\\ b': InfluxDB 1.x refuses an "
+	  "even number of backslashes before ' ' (an odd number escapes it)" },
 	{ "m,k=\xc3\xa9t\xc3\xa9 f=1", LP_POINT, "m|k=\xc3\xa9t\xc3\xa9 f:f=1" },
 	/* string field values: \" and \\ are escapes, others literal */
 	{ "m s=\"a\\\"b\\\\c\\nd\"", LP_POINT, "m s:s=<a\"b\\c\\nd>" },
@@ -317,12 +362,13 @@ static void splitter(void **state)
 		"m s=\"esc \\\" still\n open\" 3\n"
 		"# comment with \" quote\n"
 		"m s=\"a\\\\\" 4\n"                     /* ends in an escaped backslash */
-		"m v=1 5";                              /* no final newline */
+		"m,t=a\\\\ b s=\"x\ny\" 5\n"              /* a space after two backslashes: escaped */
+		"m v=1 6";                              /* no final newline */
 	static const struct rec want[] = {
 		{ 1, "# DML" }, { 2, "# CONTEXT-DATABASE: ha" }, { 3, "" },
 		{ 4, "m s=\"two\nlines\",v=1 1" }, { 6, "m,t=\"x v=1 2" },
 		{ 7, "m s=\"esc \\\" still\n open\" 3" }, { 9, "# comment with \" quote" },
-		{ 10, "m s=\"a\\\\\" 4" }, { 11, "m v=1 5" },
+		{ 10, "m s=\"a\\\\\" 4" }, { 11, "m,t=a\\\\ b s=\"x\ny\" 5" }, { 13, "m v=1 6" },
 	};
 	static const char bad[] = "ok v=1\nbad s=\"never closed\nnext v=2\nlast v=3\n";
 	static const struct rec wbad[] = {
@@ -449,6 +495,122 @@ static void write_roundtrip(void **state)
 	lp_scratch_release(&s2);
 }
 
+/* Names the parser can give that need care to be written: each written
+ * so that it parses back the same; names with no spelling influxd reads
+ * back are FERRY_EINVAL. */
+static void write_names(void **state)
+{
+	static const struct {
+		int kind;        /* which name of the point */
+		const char *name;
+		const char *want;  /* the record written, or NULL: FERRY_EINVAL */
+	} c[] = {
+		{ LP_NAME_MEAS, "m=x\"y", "m=x\"y f=1i" },
+		{ LP_NAME_MEAS, "m\\x", "m\\x f=1i" },
+		{ LP_NAME_MEAS, "a\\,b", NULL },   /* influxd loses "a\\\\,b" */
+		{ LP_NAME_MEAS, "a\\=b", NULL },   /* influxd reads "a\\=b" as "a=b" */
+		{ LP_NAME_MEAS, "a\\\"b", NULL },
+		{ LP_NAME_MEAS, "a\\", NULL },
+		{ LP_NAME_TAG, "a\\,b", "m,t=a\\\\,b f=1i" },
+		{ LP_NAME_TAG, "a\\\"b", "m,t=a\\\"b f=1i" },
+		{ LP_NAME_TAG, "a\\", NULL },
+		{ LP_NAME_FIELD, "f\"k", "m f\\\"k=1i" },
+		{ LP_NAME_FIELD, "a\\\"b", "m a\\\\\"b=1i" },
+		{ LP_NAME_FIELD, "a\\\\,b", "m a\\\\\\,b=1i" },
+		{ LP_NAME_FIELD, "a\\,b", NULL },  /* "a\\\\,b": influxd answers 400 */
+		{ LP_NAME_FIELD, "a\\=b", NULL },
+		{ LP_NAME_FIELD, "a\\", NULL },
+		{ LP_NAME_FIELD, "a\nb", NULL },
+	};
+	struct ferry_buf w = FERRY_BUF_INIT, d1 = FERRY_BUF_INIT, d2 = FERRY_BUF_INIT;
+	struct lp_scratch s;
+	size_t i;
+
+	(void)state;
+	lp_scratch_init(&s);
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct lp_tag t = { { "t", 1 }, { "v", 1 } };
+		struct lp_field f;
+		struct lp_point pt, back;
+		struct lp_str name = { c[i].name, strlen(c[i].name) };
+		const char *why;
+		int rc;
+
+		memset(&pt, 0, sizeof(pt));
+		memset(&f, 0, sizeof(f));
+		f.key.p = "f";
+		f.key.n = 1;
+		f.type = LP_INT;
+		f.v.i = 1;
+		pt.measurement.p = "m";
+		pt.measurement.n = 1;
+		pt.fields = &f;
+		pt.nfields = 1;
+		if (c[i].kind == LP_NAME_MEAS)
+			pt.measurement = name;
+		else if (c[i].kind == LP_NAME_FIELD)
+			f.key = name;
+		else {
+			t.val = name;
+			pt.tags = &t;
+			pt.ntags = 1;
+		}
+		ferry_buf_clear(&w);
+		rc = lp_point_write(&w, &pt);
+		if (!c[i].want) {
+			if (rc != FERRY_EINVAL)
+				fail_msg("case %zu: '%s' wrote '%s', want EINVAL", i, c[i].name, w.buf);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		if (strcmp(w.buf, c[i].want))
+			fail_msg("case %zu: '%s' wrote '%s', want '%s'", i, c[i].name, w.buf, c[i].want);
+		assert_int_equal(lp_parse_line(w.buf, w.len, &back, &s, &why), LP_POINT);
+		dump(&d1, &pt);
+		dump(&d2, &back);
+		assert_string_equal(d1.buf, d2.buf);
+	}
+	ferry_buf_release(&w);
+	ferry_buf_release(&d1);
+	ferry_buf_release(&d2);
+	lp_scratch_release(&s);
+}
+
+/* lp_measurement(): the parser's measurement without a parse */
+static void measurement_only(void **state)
+{
+	static const char *const c[][2] = {
+		{ "cpu,host=a v=1", "cpu" },
+		{ "  my\\ m\\,x\\=y\\\"z\\q v=1\r", "my m,x=y\"z\\q" },
+		{ "m\\\\,t=v f=1", "m\\,t=v" },   /* rejected by the parser */
+		{ "m v=1\r", "m" },
+		{ "# DML", "" },
+		{ "CREATE DATABASE x", "" },
+		{ " \t", "" },
+	};
+	struct ferry_buf b = FERRY_BUF_INIT, d = FERRY_BUF_INIT;
+	struct lp_scratch s;
+	struct lp_point pt;
+	const char *why;
+	size_t i;
+
+	(void)state;
+	lp_scratch_init(&s);
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		assert_int_equal(lp_measurement(c[i][0], strlen(c[i][0]), &b), 0);
+		if (strcmp(b.buf, c[i][1]))
+			fail_msg("case %zu: '%s' gave '%s', want '%s'", i, c[i][0], b.buf, c[i][1]);
+		if (lp_parse_line(c[i][0], strlen(c[i][0]), &pt, &s, &why) == LP_POINT) {
+			ferry_buf_clear(&d);
+			assert_int_equal(ferry_buf_add(&d, pt.measurement.p, pt.measurement.n), 0);
+			assert_string_equal(b.buf, d.buf);
+		}
+	}
+	ferry_buf_release(&b);
+	ferry_buf_release(&d);
+	lp_scratch_release(&s);
+}
+
 /* The scratch grows through ferry_malloc: a failed allocation is
  * FERRY_ENOMEM, never a crash, and the next call works. */
 /* The one escaper: what a series key, a generated file and
@@ -468,6 +630,13 @@ static void escaper(void **state)
 	assert_int_equal(b.len, 0);
 	assert_int_equal(lp_escape(&b, "plain", 5, 0), 0);
 	assert_string_equal(b.buf, "plain");
+	ferry_buf_clear(&b);
+	/* a field key escapes '"' too, a measurement neither '=' nor '"' */
+	assert_int_equal(lp_escape(&b, "f\"k=v w,x", 9, LP_NAME_FIELD), 0);
+	assert_string_equal(b.buf, "f\\\"k\\=v\\ w\\,x");
+	ferry_buf_clear(&b);
+	assert_int_equal(lp_escape(&b, "m\"x=y", 5, LP_NAME_MEAS), 0);
+	assert_string_equal(b.buf, "m\"x=y");
 	ferry_buf_clear(&b);
 	assert_int_equal(lp_escape_string(&b, "say \"hi\" \\o/", 12), 0);
 	assert_string_equal(b.buf, "\"say \\\"hi\\\" \\\\o/\"");
@@ -576,6 +745,8 @@ int main(void)
 		cmocka_unit_test(precision),
 		cmocka_unit_test(write_roundtrip),
 		cmocka_unit_test(escaper),
+		cmocka_unit_test(write_names),
+		cmocka_unit_test(measurement_only),
 		cmocka_unit_test(out_of_memory),
 		cmocka_unit_test(throughput),
 	};

@@ -142,7 +142,7 @@ static char *put_iso(char *p, struct iso_cache *c, int64_t us)
  * wire's one line-protocol escaper. */
 static int add_lp_escaped(struct ferry_buf *b, const char *s, int esc_eq)
 {
-	return lp_escape(b, s, strlen(s), !esc_eq);
+	return lp_escape(b, s, strlen(s), esc_eq ? LP_NAME_TAG : LP_NAME_MEAS);
 }
 
 static int add_lp_string(struct ferry_buf *b, const char *s)

@@ -939,17 +939,17 @@ static const char *pc_series(struct tm_rows *r, struct point_ctx *pc, const stru
 
 		pc_sort(pc, p);
 		ferry_buf_clear(pc->series);
-		rc = lp_escape(pc->series, p->measurement.p, p->measurement.n, 1);
+		rc = lp_escape(pc->series, p->measurement.p, p->measurement.n, LP_NAME_MEAS);
 		for (i = 0; i < p->ntags && rc == 0; i++) {
 			const struct lp_tag *t = &p->tags[pc->ixp[i]];
 
 			rc = ferry_buf_addch(pc->series, ',');
 			if (rc == 0)
-				rc = lp_escape(pc->series, t->key.p, t->key.n, 0);
+				rc = lp_escape(pc->series, t->key.p, t->key.n, LP_NAME_TAG);
 			if (rc == 0)
 				rc = ferry_buf_addch(pc->series, '=');
 			if (rc == 0)
-				rc = lp_escape(pc->series, t->val.p, t->val.n, 0);
+				rc = lp_escape(pc->series, t->val.p, t->val.n, LP_NAME_TAG);
 		}
 		if (rc < 0)
 			return NULL;   /* out of memory; kept for no other point */

@@ -560,12 +560,12 @@ static int take_point(const struct tm_point *p, void *ud, struct ferry_error *er
 			c->tags[nt++] = p->tags[i];
 	qsort(c->tags, nt, sizeof(*c->tags), tag_cmp);
 	ferry_buf_clear(&c->key);
-	e |= lp_escape(&c->key, p->measurement.p, p->measurement.n, 1);
+	e |= lp_escape(&c->key, p->measurement.p, p->measurement.n, LP_NAME_MEAS);
 	for (i = 0; i < nt; i++) {
 		e |= ferry_buf_addch(&c->key, ',');
-		e |= lp_escape(&c->key, c->tags[i].key.p, c->tags[i].key.n, 0);
+		e |= lp_escape(&c->key, c->tags[i].key.p, c->tags[i].key.n, LP_NAME_TAG);
 		e |= ferry_buf_addch(&c->key, '=');
-		e |= lp_escape(&c->key, c->tags[i].val.p, c->tags[i].val.n, 0);
+		e |= lp_escape(&c->key, c->tags[i].val.p, c->tags[i].val.n, LP_NAME_TAG);
 	}
 	if (e < 0 || ferry_buf_error(&c->key))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -738,7 +738,7 @@ static int point_text(const struct pv_run *r, const struct pv_rec *e, struct fer
 	val_format_timestamp(ts, sizeof(ts), e->t, VAL_TS_NS | VAL_TS_T | VAL_TS_FRAC_OPT, "Z");
 	x |= ferry_buf_add(o, r->S.arena.buf + s->key, s->klen);
 	x |= ferry_buf_addch(o, ' ');
-	x |= lp_escape(o, r->recs_text.buf + e->f, e->flen, 0);
+	x |= lp_escape(o, r->recs_text.buf + e->f, e->flen, LP_NAME_FIELD);
 	x |= ferry_buf_addf(o, "=%s %s", r->recs_text.buf + e->v, ts);
 	return x;
 }

@@ -30,16 +30,34 @@
 #define C_SP    0x04
 #define C_BS    0x08
 #define C_NL    0x10
+#define C_DQ    0x20
 
 static const unsigned char cls[256] = {
 	[','] = C_COMMA, ['='] = C_EQ, [' '] = C_SP, ['\\'] = C_BS, ['\n'] = C_NL,
+	['"'] = C_DQ,
 };
 
-/* what ends a token / what a backslash escapes, per token kind */
-#define STOP_MEAS (C_COMMA | C_SP | C_BS | C_NL)
-#define STOP_KEY  (C_COMMA | C_EQ | C_SP | C_BS | C_NL)
-#define ESC_MEAS  (C_COMMA | C_SP)
-#define ESC_KEY   (C_COMMA | C_EQ | C_SP)
+#define C_DELIM (C_COMMA | C_EQ | C_SP)
+
+/*
+ * Names, per token kind, as influxd 1.x (1.6, checked against the server:
+ * written over /write, read back with SHOW MEASUREMENTS and SELECT *
+ * GROUP BY *) reads them:
+ * - stop: the bytes that end a token (a backslash only starts an escape);
+ * - unesc: the bytes a backslash before them escapes: it is dropped.  A
+ *   backslash before any other byte is kept, and backslashes do not pair:
+ *   "\\," reads as a kept backslash and an escaped comma ("\,");
+ * - esc: the bytes lp_escape() writes a backslash before.
+ * Measurements and field keys lose the backslash of '\"' and '\=',
+ * tag keys and values keep '\"'.
+ */
+static const struct name_kind {
+	unsigned stop, unesc, esc;
+} kinds[] = {
+	[LP_NAME_TAG] = { C_COMMA | C_EQ | C_SP | C_BS | C_NL, C_DELIM, C_DELIM },
+	[LP_NAME_MEAS] = { C_COMMA | C_SP | C_BS | C_NL, C_DELIM | C_DQ, C_COMMA | C_SP },
+	[LP_NAME_FIELD] = { C_COMMA | C_EQ | C_SP | C_BS | C_NL, C_DELIM | C_DQ, C_DELIM | C_DQ },
+};
 
 void lp_scratch_init(struct lp_scratch *s)
 {
@@ -87,10 +105,10 @@ static int reject(struct lp_scratch *s, const char *fmt, ...)
 
 /* -------------------------------------------------------------- names */
 
-/* End of a measurement/key/tag-value token starting at p.  A backslash
- * pairs with the byte after it (so "\\," is a backslash pair and then a
- * delimiter), except before a newline or the end.  *esc says whether the
- * token needs unescaping. */
+/* End of a name token starting at p (stop: its kind's).  The byte after a
+ * backslash, or after a run of them, is part of the token whatever it is
+ * (influxd looks only at the byte before a delimiter: "a\\,b" is one
+ * token), except a newline.  *esc is set when the token has a backslash. */
 static const char *scan_name(const char *p, const char *end, unsigned stop, int *esc)
 {
 	while (p < end) {
@@ -102,47 +120,84 @@ static const char *scan_name(const char *p, const char *end, unsigned stop, int 
 		}
 		if (c != C_BS)
 			break;
-		if (p + 1 < end && p[1] != '\n') {
-			*esc = 1;
-			p += 2;
-		} else {
+		*esc = 1;
+		while (++p < end && *p == '\\')
+			;
+		if (p < end && *p != '\n')
 			p++;
-		}
 	}
 	return p;
 }
 
-/* Unescape src[0..n) (same pairing as scan_name) into dst; returns the
- * length written. */
-static size_t unescape_name(char *dst, const char *src, size_t n, unsigned escmask)
+/* What unescape_name() found influxd does not store as it reads. */
+enum { NAME_OK, NAME_LOST, NAME_REFUSED };
+
+/*
+ * Unescape src[0..n) of kind k into dst (*len its length), as influxd
+ * reads it.  NAME_LOST: a measurement with a backslash right before an
+ * escape ("a\\,b", "a\\=b"): influxd takes the write and lists the
+ * measurement, but SELECT finds no point under any name.  NAME_REFUSED: a
+ * field key with an even run of backslashes before ',' ' ' or '=': two
+ * of influxd's scans disagree on it, and it answers 400 (or keeps a field
+ * key made of two fields: "a\\=1i,b=2i" is a field 'a\=1i,b').  *at is
+ * the escaped byte then.
+ */
+static int unescape_name(char *dst, size_t *len, const char *src, size_t n,
+			 enum lp_name k, char *at)
 {
-	size_t i = 0, k = 0;
+	size_t i = 0, j = 0, run = 0;
+	int rc = NAME_OK;
 
 	while (i < n) {
-		if (src[i] == '\\' && i + 1 < n) {
-			if (!(cls[(unsigned char)src[i + 1]] & escmask))
-				dst[k++] = '\\';
-			dst[k++] = src[i + 1];
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == '\\' && i + 1 < n && (cls[(unsigned char)src[i + 1]] & kinds[k].unesc)) {
+			if (rc == NAME_OK && k == LP_NAME_MEAS && run) {
+				rc = NAME_LOST;
+				*at = src[i + 1];
+			} else if (rc == NAME_OK && k == LP_NAME_FIELD && run % 2 &&
+				   (cls[(unsigned char)src[i + 1]] & C_DELIM)) {
+				rc = NAME_REFUSED;
+				*at = src[i + 1];
+			}
+			dst[j++] = src[i + 1];
 			i += 2;
+			run = 0;
 		} else {
-			dst[k++] = src[i++];
+			run = c == '\\' ? run + 1 : 0;
+			dst[j++] = src[i++];
 		}
 	}
-	return k;
+	*len = j;
+	return rc;
 }
 
-/* Make *out the token [p, q), unescaped into the scratch when needed. */
-static void take_name(struct lp_str *out, const char *p, const char *q, int esc,
-		      unsigned escmask, char **sp)
+/* Make *out the token [p, q) of kind k, unescaped into the scratch when
+ * esc: 0, or FERRY_EREJECT with the reason when influxd would not keep
+ * the name it reads (see unescape_name()). */
+static int take_name(struct lp_str *out, const char *p, const char *q, int esc,
+		     enum lp_name k, char **sp, struct lp_scratch *s)
 {
+	char a[48], at = 0;
+	int rc;
+
 	if (!esc) {
 		out->p = p;
 		out->n = (size_t)(q - p);
-		return;
+		return 0;
 	}
+	rc = unescape_name(*sp, &out->n, p, (size_t)(q - p), k, &at);
 	out->p = *sp;
-	out->n = unescape_name(*sp, p, (size_t)(q - p), escmask);
 	*sp += out->n;
+	if (rc == NAME_LOST)
+		return reject(s, "invalid measurement '%s': a backslash right before the escape "
+			      "'\\%c' makes a name InfluxDB 1.x cannot read back",
+			      show(a, sizeof(a), p, (size_t)(q - p)), at);
+	if (rc == NAME_REFUSED)
+		return reject(s, "invalid field key '%s': InfluxDB 1.x refuses an even number of "
+			      "backslashes before '%c' (an odd number escapes it)",
+			      show(a, sizeof(a), p, (size_t)(q - p)), at);
+	return 0;
 }
 
 /* ------------------------------------------------------------- numbers */
@@ -574,10 +629,11 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 
 	/* measurement */
 	esc = 0;
-	q = scan_name(p, end, STOP_MEAS, &esc);
+	q = scan_name(p, end, kinds[LP_NAME_MEAS].stop, &esc);
 	if (q == p)
 		return reject(s, "missing measurement");
-	take_name(&meas, p, q, esc, ESC_MEAS, &sp);
+	if (take_name(&meas, p, q, esc, LP_NAME_MEAS, &sp, s) < 0)
+		return FERRY_EREJECT;
 	p = q;
 
 	/* tags */
@@ -589,19 +645,19 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 		t = &s->tags[ntags++];
 		p++;
 		esc = 0;
-		q = scan_name(p, end, STOP_KEY, &esc);
+		q = scan_name(p, end, kinds[LP_NAME_TAG].stop, &esc);
 		if (q == p)
 			return reject(s, "missing tag key");
-		take_name(&t->key, p, q, esc, ESC_KEY, &sp);
+		take_name(&t->key, p, q, esc, LP_NAME_TAG, &sp, s);
 		if (q == end || *q != '=')
 			return reject(s, "missing tag value for tag '%s'", show(a, sizeof(a), p, (size_t)(q - p)));
 		p = q + 1;
 		esc = 0;
-		q = scan_name(p, end, STOP_KEY, &esc);
+		q = scan_name(p, end, kinds[LP_NAME_TAG].stop, &esc);
 		if (q == p || (q < end && *q == '='))
 			return reject(s, "%s tag value for tag '%s'", q == p ? "missing" : "invalid",
 				      show(a, sizeof(a), t->key.p, t->key.n));
-		take_name(&t->val, p, q, esc, ESC_KEY, &sp);
+		take_name(&t->val, p, q, esc, LP_NAME_TAG, &sp, s);
 		p = q;
 	}
 	if (p < end && *p == '\n')
@@ -620,10 +676,11 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 			return FERRY_ENOMEM;
 		f = &s->fields[nfields++];
 		esc = 0;
-		q = scan_name(p, end, STOP_KEY, &esc);
+		q = scan_name(p, end, kinds[LP_NAME_FIELD].stop, &esc);
 		if (q == p)
 			return reject(s, "missing field key");
-		take_name(&f->key, p, q, esc, ESC_KEY, &sp);
+		if (take_name(&f->key, p, q, esc, LP_NAME_FIELD, &sp, s) < 0)
+			return FERRY_EREJECT;
 		if (q == end || *q != '=')
 			return reject(s, "missing field value for field '%s'",
 				      show(a, sizeof(a), f->key.p, f->key.n));
@@ -751,6 +808,30 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 	return LP_POINT;
 }
 
+int lp_measurement(const char *line, size_t n, struct ferry_buf *b)
+{
+	const char *p = line, *end = line + n, *q;
+	size_t len;
+	char at;
+	int esc = 0, rc;
+
+	ferry_buf_clear(b);
+	while (end > p && end[-1] == '\r')
+		end--;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p == end || *p == '#' || has_prefix(p, end, "CREATE DATABASE ") ||
+	    has_prefix(p, end, "CREATE RETENTION POLICY "))
+		return 0;
+	q = scan_name(p, end, kinds[LP_NAME_MEAS].stop, &esc);
+	if (!esc)
+		return ferry_buf_add(b, p, (size_t)(q - p));
+	if ((rc = ferry_buf_grow(b, (size_t)(q - p))) < 0)
+		return rc;
+	(void)unescape_name(b->buf, &len, p, (size_t)(q - p), LP_NAME_MEAS, &at);
+	return ferry_buf_setlen(b, len);
+}
+
 /* ------------------------------------------------------------ splitter */
 
 enum { S_MEAS, S_FKEY, S_FVAL0, S_FVAL, S_STR, S_REST };
@@ -806,7 +887,9 @@ int lp_next_line(const char *buf, size_t len, struct lp_cursor *cur, int final,
 		switch (st) {
 		case S_MEAS:
 		case S_FKEY:
-			if (c == '\\') {
+			if (c == '\\') {   /* as scan_name(): past the run and the byte after it */
+				while (i + 1 < len && buf[i + 1] == '\\')
+					i++;
 				if (i + 1 < len && buf[i + 1] != '\n')
 					i++;
 			} else if (c == ' ') {
@@ -906,9 +989,9 @@ int lp_ts_to_ns(int64_t ts, enum lp_precision p, int64_t *ns)
 
 /* -------------------------------------------------------------- writer */
 
-int lp_escape(struct ferry_buf *b, const char *s, size_t n, int is_meas)
+int lp_escape(struct ferry_buf *b, const char *s, size_t n, enum lp_name kind)
 {
-	unsigned escmask = is_meas ? ESC_MEAS : ESC_KEY;
+	unsigned escmask = kinds[kind].esc;
 	size_t i, from = 0;
 	int rc = 0;
 
@@ -947,29 +1030,36 @@ int lp_escape_string(struct ferry_buf *b, const char *s, size_t n)
 	return rc ? rc : ferry_buf_addch(b, '"');
 }
 
-/* Write a name so scan_name/unescape_name give it back: lp_escape(),
- * once the name is known to have a spelling.  A backslash in the value
- * is written as-is when the byte after it is not one the context escapes
- * (it re-pairs the same way); a lone trailing backslash or a backslash
- * before an escaped byte has no spelling (the parser never produces one),
- * nor has an empty name or a newline. */
-static int put_name(struct ferry_buf *b, const struct lp_str *v, unsigned escmask)
+/*
+ * Write a name of kind k with lp_escape() once it is known to have a
+ * spelling that influxd (and lp_parse_line()) reads back as the same
+ * bytes.  lp_escape() copies a backslash as it is, and the reader keeps a
+ * backslash unless an escapable byte follows it, so what cannot be
+ * written: an empty name, a newline, a backslash at the end (it would
+ * escape the delimiter after the name), in a measurement a backslash
+ * before ',' ' ' '=' or '"' (influxd reads "\=" as "=", and "\\,"
+ * loses the point, see unescape_name()), in a field key an odd run of
+ * backslashes before ',' ' ' or '=' (the escape makes the run even, which
+ * influxd refuses).  The parser never produces any of them.
+ */
+static int put_name(struct ferry_buf *b, const struct lp_str *v, enum lp_name k)
 {
-	size_t i;
+	size_t i, run = 0;
 
 	if (!v->n)
 		return FERRY_EINVAL;
 	for (i = 0; i < v->n; i++) {
-		if (v->p[i] == '\n')
+		unsigned c = cls[(unsigned char)v->p[i]];
+
+		if ((c & C_NL) ||
+		    (run && k == LP_NAME_MEAS && (c & (C_DELIM | C_DQ))) ||
+		    (run % 2 && k == LP_NAME_FIELD && (c & C_DELIM)))
 			return FERRY_EINVAL;
-		if (v->p[i] == '\\') {
-			if (i + 1 >= v->n || (cls[(unsigned char)v->p[i + 1]] & escmask) ||
-			    v->p[i + 1] == '\n')
-				return FERRY_EINVAL;
-			i++;
-		}
+		run = c == C_BS ? run + 1 : 0;
 	}
-	return lp_escape(b, v->p, v->n, escmask == ESC_MEAS);
+	if (run)
+		return FERRY_EINVAL;
+	return lp_escape(b, v->p, v->n, k);
 }
 
 int lp_point_write(struct ferry_buf *b, const struct lp_point *pt)
@@ -980,22 +1070,22 @@ int lp_point_write(struct ferry_buf *b, const struct lp_point *pt)
 	if (!pt->nfields || !pt->measurement.n || pt->measurement.p[0] == '\t' ||
 	    pt->measurement.p[0] == '#')
 		return FERRY_EINVAL;
-	rc = put_name(b, &pt->measurement, ESC_MEAS);
+	rc = put_name(b, &pt->measurement, LP_NAME_MEAS);
 	for (i = 0; i < pt->ntags && !rc; i++) {
 		rc = ferry_buf_addch(b, ',');
 		if (!rc)
-			rc = put_name(b, &pt->tags[i].key, ESC_KEY);
+			rc = put_name(b, &pt->tags[i].key, LP_NAME_TAG);
 		if (!rc)
 			rc = ferry_buf_addch(b, '=');
 		if (!rc)
-			rc = put_name(b, &pt->tags[i].val, ESC_KEY);
+			rc = put_name(b, &pt->tags[i].val, LP_NAME_TAG);
 	}
 	for (i = 0; i < pt->nfields && !rc; i++) {
 		const struct lp_field *f = &pt->fields[i];
 
 		rc = ferry_buf_addch(b, i ? ',' : ' ');
 		if (!rc)
-			rc = put_name(b, &f->key, ESC_KEY);
+			rc = put_name(b, &f->key, LP_NAME_FIELD);
 		if (!rc)
 			rc = ferry_buf_addch(b, '=');
 		if (rc)

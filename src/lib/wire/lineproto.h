@@ -17,11 +17,19 @@
  *
  * Syntax accepted (InfluxDB 1.x):
  *   measurement[,tagk=tagv...] fieldk=value[,fieldk=value...] [timestamp]
- * - measurement: '\,' and '\ ' are escapes; tag keys, tag values, field
- *   keys: '\,' '\=' '\ '; string field values: '\"' '\\'.  A backslash
- *   before any other byte is kept literally (with that byte).  A backslash
- *   never escapes a newline: outside a quoted string a newline always ends
- *   the record.
+ * - names, as influxd 1.x reads them (checked against influxd 1.6: SHOW
+ *   MEASUREMENTS, SELECT * GROUP BY *): a byte right after a backslash, or
+ *   after a run of them, never ends a name ("a\\,b" is one token: influxd
+ *   looks only at the byte before a delimiter).  The backslash is dropped
+ *   before ',' ' ' '=' and, in measurements and field keys, '"'; it is
+ *   kept before any other byte ("\\" stays two backslashes, "\\," reads
+ *   "\,": backslashes do not pair).  Tag keys and values keep "\"".
+ *   Refused as influxd mishandles them: a measurement with a backslash
+ *   right before an escape ("a\\,b": influxd loses the point) and a field
+ *   key with an even run of backslashes before ',' ' ' or '=' (influxd
+ *   answers 400).  String field values: '\"' '\\' are escapes, a
+ *   backslash before any other byte is kept.  A backslash never escapes
+ *   a newline: outside a quoted string a newline always ends the record.
  * - field values: float (1, -1.5, 1e10, -1.5E-3; no NaN/Inf), integer
  *   (123i, int64), unsigned (123u, uint64), string ("..", may hold raw
  *   newlines), boolean (t T true True TRUE f F false False FALSE).
@@ -138,6 +146,12 @@ void lp_scratch_release(struct lp_scratch *s);
 int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 		  struct lp_scratch *scratch, const char **why);
 
+/* The measurement of record line[0..n) as lp_parse_line() unescapes it,
+ * into b (emptied first), without parsing the rest: empty for a record
+ * that is no point by its start (blank, '#', CREATE ...).  A record the
+ * parser rejects may have one too.  0 or FERRY_ENOMEM. */
+int lp_measurement(const char *line, size_t n, struct ferry_buf *b);
+
 /* Where lp_next_line() is in a buffer. */
 struct lp_cursor {
 	size_t off;       /* next unread byte */
@@ -180,15 +194,23 @@ int lp_precision_parse(const char *s, enum lp_precision *p);
  * fit int64 nanoseconds (*ns untouched). */
 int lp_ts_to_ns(int64_t ts, enum lp_precision p, int64_t *ns);
 
+/* The kinds of names; they escape and unescape different bytes. */
+enum lp_name {
+	LP_NAME_TAG = 0,    /* a tag key or value */
+	LP_NAME_MEAS = 1,   /* a measurement */
+	LP_NAME_FIELD = 2   /* a field key */
+};
+
 /*
- * Append s[0..n) escaped as a line-protocol name: '\,' and '\ ' always,
- * '\=' too unless is_meas (a measurement; tag keys, tag values and field
- * keys escape '=').  Every other byte, a backslash included, is copied
- * as it is, as InfluxDB writes series keys.  The one line-protocol
- * escaper: series keys (tsmap), generated files (generate) and
- * lp_point_write() all use it.  0 or FERRY_ENOMEM.
+ * Append s[0..n) escaped as a line-protocol name of kind k: a backslash
+ * before ',' and ' ', and before '=' unless a measurement, and before '"'
+ * in a field key, as InfluxDB writes series keys and field keys.  Every
+ * other byte, a backslash included, is copied as it is (see
+ * lp_point_write() for the names that have no spelling).  The one
+ * line-protocol escaper: series keys (tsmap), generated files
+ * (generate) and lp_point_write() all use it.  0 or FERRY_ENOMEM.
  */
-int lp_escape(struct ferry_buf *b, const char *s, size_t n, int is_meas);
+int lp_escape(struct ferry_buf *b, const char *s, size_t n, enum lp_name k);
 
 /* Append s[0..n) as a quoted string field value: '"', the bytes with '"'
  * and '\' escaped, '"'.  0 or FERRY_ENOMEM. */
@@ -196,10 +218,12 @@ int lp_escape_string(struct ferry_buf *b, const char *s, size_t n);
 
 /*
  * Append pt as one line-protocol record (no newline) with every escape
- * needed so that lp_parse_line() gives the same point back.  Floats are
- * written with 17 significant digits.  Returns 0, FERRY_ENOMEM, or
- * FERRY_EINVAL when a name cannot be written (empty, a measurement that
- * starts with a tab or '#', a name ending in a lone backslash).
+ * needed so that lp_parse_line() and influxd 1.x give the same point
+ * back.  Floats are written with 17 significant digits.  Returns 0,
+ * FERRY_ENOMEM, or FERRY_EINVAL when a name cannot be written: empty, a
+ * newline in it, a backslash at its end, a measurement that starts with
+ * a tab or '#' or has a backslash before ',' ' ' '=' or '"', a field key
+ * with an odd run of backslashes before ',' ' ' or '='.
  */
 int lp_point_write(struct ferry_buf *b, const struct lp_point *pt);
 

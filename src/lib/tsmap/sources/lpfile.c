@@ -443,33 +443,6 @@ static int check_record(struct tm_check *c, const struct rec *r, struct tm_point
 	return k;
 }
 
-/* The measurement a record names (unescaped as the parser does) into b;
- * empty for a comment or a record without one.  Used to pick records for
- * read(only) without parsing them. */
-static int record_measurement(const char *p, size_t n, struct ferry_buf *b)
-{
-	const char *e = p + n;
-
-	ferry_buf_clear(b);
-	while (p < e && (*p == ' ' || *p == '\t'))
-		p++;
-	if (p < e && *p == '#')
-		return 0;
-	while (p < e && *p != ',' && *p != ' ' && *p != '\n') {
-		if (*p == '\\' && p + 1 < e && p[1] != '\n') {
-			if (p[1] != ',' && p[1] != ' ' && ferry_buf_addch(b, '\\') < 0)
-				return FERRY_ENOMEM;
-			p++;
-		}
-		if (ferry_buf_addch(b, *p++) < 0)
-			return FERRY_ENOMEM;
-	}
-	/* the parser drops a trailing '\r' before it looks at the record */
-	if (p == e && b->len && b->buf[b->len - 1] == '\r')
-		b->len--;
-	return 0;
-}
-
 /* ------------------------------------------------------------- planning */
 
 struct planner {
@@ -1220,7 +1193,7 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 			 * whose measurement is not in the schema (a broken record)
 			 * to the read of measurement 0, so that reading every
 			 * measurement reports each reject once. */
-			if (record_measurement(r.p, r.n, &mb) < 0)
+			if (lp_measurement(r.p, r.n, &mb) < 0)
 				goto oom;
 			if (!(mb.len == onlen && !memcmp(mb.buf, oname, onlen)) &&
 			    (only != 0 || find_name(S, mb.buf, mb.len) >= 0))

@@ -326,7 +326,7 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 	 * no such tag key): their canonical keys start "measurement," */
 	if (IFX_WINDOWED(ix)) {
 		/* counted: only the units with points in the window */
-		if (us->rest > 0 && (lp_escape(&key, m->name, strlen(m->name), 1) < 0 ||
+		if (us->rest > 0 && (lp_escape(&key, m->name, strlen(m->name), LP_NAME_MEAS) < 0 ||
 				     ferry_buf_addch(&key, ',') < 0 ||
 				     unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0, first) < 0)) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -336,7 +336,7 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 			us->u[us->n - 1].est = us->rest;
 		goto out;
 	}
-	if (lp_escape(&key, m->name, strlen(m->name), 1) < 0 || ferry_buf_addch(&key, ',') < 0 ||
+	if (lp_escape(&key, m->name, strlen(m->name), LP_NAME_MEAS) < 0 || ferry_buf_addch(&key, ',') < 0 ||
 	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0, first) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		fields[2].key = (struct lp_str){ "n", 1 };
 		fields[2].type = LP_UINT;
 		fields[2].v.u = UINT64_MAX;
-		p = (struct tm_point){ { "W", 1 }, tags, 2, fields, 3, 1700000000000000123LL, 1, NULL, 0 };
+		p = (struct tm_point){ { "W", 1 }, tags, 2, fields, 3, 1700000000000000123LL, 1, NULL, 0, 0 };
 		if (ferry_batch_init(&b, l.t[0].ncols, 8) == 0) {
 			memset(&r, 0, sizeof(r));
 			r.t = &l.t[0];

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	fields[2] = (struct lp_field){ .key = { "u", 1 }, .type = LP_UINT, .v.u = UINT64_MAX };
 	fields[3] = (struct lp_field){ .key = { "s", 1 }, .type = LP_STRING, .v.s = { "1e3", 3 } };
 	fields[4] = (struct lp_field){ .key = { "b", 1 }, .type = LP_BOOL, .v.b = 1 };
-	p = (struct tm_point){ { "°C", 3 }, tags, 2, fields, 5, 1700000000000000000LL, 1, NULL, 0 };
+	p = (struct tm_point){ { "°C", 3 }, tags, 2, fields, 5, 1700000000000000000LL, 1, NULL, 0, 0 };
 	if (tm_pmap_run_new(m, &run) == 0) {
 		for (i = 0; i < 2; i++) {
 			tm_pmap_apply(run, &p, take, &b, &emitted, why, sizeof(why), &err);

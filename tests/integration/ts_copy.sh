@@ -3,8 +3,8 @@
 # the same line protocol written to InfluxDB and read back over HTTP
 # (influx://) and read from the file (lp://) gives the same narrow table;
 # every escaping and type case arrives exactly (names as influxd stores
-# them); malformed lines are rejected with their line numbers while the
-# rest loads; a map file loads
+# them); the nanosecond note counts points, whatever the source; malformed
+# lines are rejected with their line numbers while the rest loads; a map file loads
 # a user's existing telemetry_data table; the wide layout regroups
 # influx_inspect's one-field-per-line export; kill -9 and rerun resumes to
 # the same result; ferry verify passes for both sources.
@@ -167,6 +167,18 @@ echo 'ns,entity_id=n value=1 1700000000000000123' >"$T/ns.lp"
 u3=$(new_db ts_ns)
 t_run "$FERRY" copy -q "lp://$T/ns.lp" "$u3"
 assert_contains "nanoseconds reported" "$T_OUT$T_ERR" "1 points had nanoseconds"
+# counted by point, not by field value: the InfluxDB source hands a point
+# on field by field (it said 6 for these 3 points of 2 fields)
+printf 'ns,entity_id=a v=1,w=2 1700000000000000123\nns,entity_id=a v=3,w=4 1700000001000000123\nns,entity_id=b v=5,w=6 1700000000000000456\nns,entity_id=b v=7 1700000001000000000\n' >"$T/ns3.lp"
+nsdb=ferry_ns_$RANDOM$RANDOM
+iq "$nsdb" "CREATE DATABASE $nsdb" >/dev/null
+iwrite "$nsdb" "$T/ns3.lp"
+t_run "$FERRY" copy -q "influx://127.0.0.1:$FERRY_INFLUX_PORT/$nsdb" "$(new_db ts_ns_influx)"
+assert_contains "influx source: nanoseconds counted by point" "$T_OUT$T_ERR" "3 points had nanoseconds"
+t_run "$FERRY" copy -q --layout wide "influx://127.0.0.1:$FERRY_INFLUX_PORT/$nsdb" "$(new_db ts_ns_wide)"
+assert_contains "influx source, wide: nanoseconds counted by point" "$T_OUT$T_ERR" "3 points had nanoseconds"
+t_run "$FERRY" copy -q "lp://$T/ns3.lp" "$(new_db ts_ns_lp)"
+assert_contains "lp source: nanoseconds counted by point" "$T_OUT$T_ERR" "3 points had nanoseconds"
 u3b=$(new_db ts_ns2)
 t_run "$FERRY" copy --progress plain --keep-ns "lp://$T/ns.lp" "$u3b"
 # before its rows, a time-series copy says what the wait is for

@@ -193,7 +193,7 @@ static void expect_records(const char *const *recs, size_t n, struct ferry_buf *
 		if (k == LP_POINT) {
 			struct tm_point tp = {
 				pt.measurement, pt.tags, pt.ntags, pt.fields, pt.nfields,
-				pt.ts, line, NULL, 0
+				pt.ts, line, NULL, 0, 0
 			};
 
 			assert_true(pt.has_ts);

@@ -101,7 +101,7 @@ static int apply_lines(struct tm_pmap *m, const char *lines, size_t *emitted_tot
 
 		assert_int_equal(lp_parse_line(s, n, &lp, &sc, &w), LP_POINT);
 		p = (struct tm_point){ lp.measurement, lp.tags, lp.ntags, lp.fields, lp.nfields,
-				       1, 7, NULL, 42 };
+				       1, 7, NULL, 42, 0 };
 		in_point = &p;
 		rc = tm_pmap_apply(run, &p, collect, NULL, &emitted, why, sizeof(why), &err);
 		assert_true(rc == 0 || rc == 1);

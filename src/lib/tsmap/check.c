@@ -187,5 +187,6 @@ int tm_check_record(struct tm_check *c, const char *rec, size_t n, struct tm_poi
 	tp->key = 0;
 	tp->file = NULL;
 	tp->series_id = 0;
+	tp->again = 0;
 	return TM_CHECK_POINT;
 }

@@ -1413,7 +1413,7 @@ int tm_rows_add(struct tm_rows *r, const struct tm_point *p, struct ferry_error 
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	/* floor to microseconds: -1 ns is 1969-12-31T23:59:59.999999 */
 	us = p->time_ns / 1000 - (p->time_ns % 1000 < 0);
-	if (p->time_ns % 1000)
+	if (p->time_ns % 1000 && !p->again)   /* a point once, not once a field */
 		r->ns_cut++;
 	us -= PG_EPOCH_US;
 	if (t->per_point) {

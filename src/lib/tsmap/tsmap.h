@@ -59,6 +59,10 @@ struct tm_point {
 			      * same measurement and tags (the source knows it:
 			      * one series of an InfluxDB answer), so the rows
 			      * need not compare them; 0: not known */
+	int again;           /* not 0: more fields of a point (the same series
+			      * and time) handed on before with other fields:
+			      * the InfluxDB source hands points on field by
+			      * field.  What counts points counts it once. */
 };
 
 /* A directory source's key: the file's index (into the names the files

@@ -482,6 +482,7 @@ int csv_do_row(struct reader *rdr, const char *rec, size_t n, int64_t line, int 
 		pt.key = row_key(rdr, line);
 		pt.file = NULL;
 		pt.series_id = 0;
+		pt.again = 0;
 		if (s->is_dir)
 			for (pt.file = f->path + strlen(s->root); *pt.file == '/'; pt.file++)
 				;

@@ -174,6 +174,9 @@ struct rd {
 	size_t rcap;
 	int *order;               /* fieldwise: field columns, bytewise by name */
 	size_t ocap;
+	int *rank;                /* fieldwise: rank[column] = its index in order */
+	size_t rkcap;
+	int in_order;             /* fieldwise: the field columns come bytewise */
 	int fieldwise;            /* emit field by field, newest first: IFX_FW_* */
 	struct ifx_hold *hold;    /* IFX_FW_STREAM: the series being held (read.c) */
 	int64_t key;

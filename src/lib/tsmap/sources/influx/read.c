@@ -109,6 +109,7 @@ void ifx_rd_release(struct rd *r)
 	ferry_free(r->ctypes);
 	ferry_free(r->rows);
 	ferry_free(r->order);
+	ferry_free(r->rank);
 }
 
 static int bad_row(const struct rd *r, struct ferry_error *err)
@@ -233,10 +234,11 @@ static int decode_row(struct rd *r, const struct series *s, const unsigned char 
 	return time_in_range(r, *t, err);
 }
 
-/* Hand one point (nf fields from f) or one reject on. */
+/* Hand one point (nf fields from f; again: more fields of a point handed
+ * on before, see tm_point) or one reject on. */
 static int emit(struct rd *r, const struct series *s, const unsigned char *start,
 		const unsigned char *end, int64_t t, const struct lp_field *f, size_t nf,
-		struct ferry_error *err)
+		int again, struct ferry_error *err)
 {
 	struct tm_point pt;
 	int rc;
@@ -254,6 +256,7 @@ static int emit(struct rd *r, const struct series *s, const unsigned char *start
 		pt.key = r->key;
 		pt.file = NULL;
 		pt.series_id = s->id;
+		pt.again = again;
 		rc = r->fn(&pt, r->ud, err);
 	}
 	if (rc) {
@@ -274,7 +277,7 @@ static int col_cmp(const struct series *s, int a, int b)
 }
 
 /* Where each row of s starts (r->rows[0..nrows]) and its field columns,
- * bytewise by name (r->order[0..*nord)). */
+ * bytewise by name (r->order[0..*nord), r->rank, r->in_order). */
 static int fw_index(struct rd *r, const struct series *s, size_t *nord,
 		    struct ferry_error *err)
 {
@@ -286,7 +289,7 @@ static int fw_index(struct rd *r, const struct series *s, size_t *nord,
 	if ((size_t)s->nrows > (size_t)(s->vend - s->values))
 		return bad_row(r, err);
 	if (FERRY_GROW(r->rows, r->rcap, (size_t)s->nrows + 1) ||
-	    FERRY_GROW(r->order, r->ocap, s->ncols))
+	    FERRY_GROW(r->order, r->ocap, s->ncols) || FERRY_GROW(r->rank, r->rkcap, s->ncols))
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	for (row = 0; row < s->nrows; row++) {
 		r->rows[row] = p;
@@ -300,8 +303,24 @@ static int fw_index(struct rd *r, const struct series *s, size_t *nord,
 		r->order[i] = (int)k;
 		n++;
 	}
+	r->in_order = 1;
+	for (i = 0; i < n; i++) {
+		r->rank[r->order[i]] = (int)i;
+		r->in_order &= r->order[i] == (int)i + 1;
+	}
 	*nord = n;
 	return 0;
+}
+
+/* Whether the value at p is one take_cell() hands on as a field. */
+static int cell_taken(const unsigned char *p, const unsigned char *end)
+{
+	struct mp_val v;
+
+	if (mp_next(&p, end, &v))
+		return 0;
+	return v.t == MP_BOOL || v.t == MP_INT || v.t == MP_UINT || v.t == MP_FLOAT ||
+	       v.t == MP_STR;
 }
 
 /*
@@ -310,7 +329,10 @@ static int fw_index(struct rd *r, const struct series *s, size_t *nord,
  * order of the narrow layout's (series, measurement, field, time desc)
  * index.  A value ferry cannot take, or a row whose time is not an
  * integer, is rejected field by field, as the query per field of
- * read_items' fallback rejects it.
+ * read_items' fallback rejects it.  A row's fields go on in that order
+ * whatever k0 (IFX_FW_STREAM hands the first on before the others): a
+ * field is again (struct tm_point) when one before it in order was
+ * handed on, so a point is counted once.
  */
 static int fw_emit(struct rd *r, const struct series *s, size_t k0, size_t k1, int desc,
 		   struct ferry_error *err)
@@ -325,14 +347,17 @@ static int fw_emit(struct rd *r, const struct series *s, size_t k0, size_t k1, i
 			const unsigned char *q = r->rows[row], *at;
 			struct mp_val v;
 			int64_t t;
-			int got;
+			int got, again = 0;
 
 			r->why[0] = 0;
 			if ((rc = row_head(r, s, &q, &t, err)) < 0)
 				return rc;
-			for (j = 1; j < (size_t)r->order[k]; j++)
+			for (j = 1; j < (size_t)r->order[k]; j++) {
+				if (!again && r->rank[j] < (int)k)
+					again = cell_taken(q, s->vend);
 				if (mp_skip(&q, s->vend))
 					return bad_row(r, err);
+			}
 			at = q;
 			if (mp_next(&q, s->vend, &v))
 				return bad_row(r, err);
@@ -340,8 +365,17 @@ static int fw_emit(struct rd *r, const struct series *s, size_t k0, size_t k1, i
 				continue;
 			if (got < 0 && (q = at, mp_skip(&q, s->vend)))
 				return bad_row(r, err);
+			/* when the columns do not come bytewise, a field before
+			 * this one in order may come after it in the row */
+			for (j = (size_t)r->order[k] + 1; !r->in_order && !again && j < s->ncols; j++) {
+				if (r->rank[j] < (int)k)
+					again = cell_taken(q, s->vend);
+				if (mp_skip(&q, s->vend))
+					return bad_row(r, err);
+			}
 			if ((rc = time_in_range(r, t, err)) < 0 ||
-			    (rc = emit(r, s, r->rows[row], r->rows[row + 1], t, r->fields, 1, err)) < 0)
+			    (rc = emit(r, s, r->rows[row], r->rows[row + 1], t, r->fields, 1, again,
+				       err)) < 0)
 				return rc;
 		}
 	return 0;
@@ -525,8 +559,12 @@ int ifx_rd_series(void *ud, const struct series *s, struct ferry_error *err)
 	for (row = 0; row < s->nrows; row++) {
 		const unsigned char *start = p;
 
+		/* a row is a whole point; in read_items' fallback (a query
+		 * per field) it holds one field, and no answer tells whether
+		 * another field's query handed its point on: counted once a
+		 * field there (the nanosecond note counts over, never under) */
 		if ((rc = decode_row(r, s, &p, &t, &nf, err)) < 0 ||
-		    (rc = emit(r, s, start, p, t, r->fields, nf, err)) < 0)
+		    (rc = emit(r, s, start, p, t, r->fields, nf, 0, err)) < 0)
 			return rc;
 	}
 	return 0;

@@ -77,11 +77,11 @@ pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '60 seconds'
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "dual-write -> backfill refused while B is silent" "$T_RC" 3
 assert_contains "relays-dual fails" "$T_OUT" "fail   relays-dual"
-assert_contains "it names the silent relay and its phase" "$T_OUT" "(old-only, last seen 6"
+assert_contains "it names the silent relay and its phase" "$T_OUT" "(old-only, last seen "
 assert_contains "and says what to do" "$T_OUT" "start it again (or stop it: it then says so)"
 assert_eq "no T0 recorded" "$(pg_q "$PGURL" "SELECT t0 IS NULL FROM ferry.cutover_plan")" t
 t_run "$FERRY" cutover status --db "$PGURL"
-assert_contains "status: B not live" "$T_OUT" "old-only (not live), 6"
+assert_contains "status: B not live" "$T_OUT" "old-only (not live), "
 # silent for longer than the hold: let go (as before)
 pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '11 minutes' WHERE $(b_row)" >/dev/null
 t_run "$FERRY" cutover status --db "$PGURL" --json
@@ -115,7 +115,7 @@ t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "backfill -> validate (B stopped holds no phase gate)" "$T_RC" 0
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "validate -> switchover refused: B's spool" "$T_RC" 3
-assert_contains "spool-drained names B's records" "$T_OUT" "not yet replayed in the spool of a relay that stopped"
+assert_contains "spool-drained names B's records" "$T_OUT" "not yet replayed in the spool of a relay that is not running"
 b_start
 check "B started again on its spool replays it" \
 	wait_sql "SELECT count(*) = 1 FROM telemetry_data WHERE series = 'sensor.b_spooled'"

@@ -369,19 +369,23 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 	PQclear(res);
 	if (no_relay(r, n))
 		return;
-	/* a relay that stopped with records its spool still holds, and whose
-	 * spool no later relay took: they reach the new store when it runs */
+	/* a relay of this plan that is not live (stopped, or killed) with
+	 * records its spool still holds, and whose spool no later relay took:
+	 * they reach the new store only when it runs again */
 	if (live_row(c, "SELECT count(*), coalesce(sum(spool_records), 0), string_agg(relay_id,"
-		     " ', ' ORDER BY relay_id) FROM ferry.relays r WHERE to_jsonb(r) ->> "
-		     "'stopped_at' IS NOT NULL AND spool_records > 0 AND NOT EXISTS (SELECT 1"
+		     " ', ' ORDER BY relay_id) FROM ferry.relays r, ferry.cutover_plan p"
+		     " WHERE r.last_seen >= p.created_at AND spool_records > 0 AND NOT"
+		     " (r.last_seen > now() - interval '" CUT_S(CUT_LIVE_S) " seconds' AND"
+		     " to_jsonb(r) ->> 'stopped_at' IS NULL) AND NOT EXISTS (SELECT 1"
 		     " FROM ferry.relays l WHERE to_jsonb(l) ->> 'spool_id' = to_jsonb(r) ->>"
 		     " 'spool_id' AND l.relay_id <> r.relay_id AND l.last_seen > r.last_seen)",
 		     &res, r) < 0)
 		return;
 	if (num(res, 0)) {
 		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " records not yet replayed in "
-			 "the spool of a relay that stopped (%s): start it again with the same "
-			 "--spool", num(res, 1), PQgetvalue(res, 0, 2));
+			 "the spool of a relay that is not running (%s): start it again with the "
+			 "same --spool (to give them up: delete its row from ferry.relays)",
+			 num(res, 1), PQgetvalue(res, 0, 2));
 		PQclear(res);
 		return;
 	}
@@ -412,12 +416,13 @@ static void drop_seam(struct cut_ctx *c)
 }
 
 /* The (measurement, ns range) of the rows that are in the narrow table x
- * more than once in [lo, hi) (us), a range per measurement and 10 s. */
+ * more than once in [lo, hi) (us), a range per measurement and minute:
+ * one read of the old store each, of at most a minute of a measurement. */
 #define DUP_RANGES \
 	"SELECT measurement, min(us) * 1000, (max(us) + 1) * 1000 FROM (SELECT" \
 	" x.measurement, (extract(epoch FROM x.time) * 1000000)::bigint AS us FROM %s x" \
 	" WHERE " IN_WINDOW " GROUP BY x::text, x.measurement, x.time HAVING count(*) > 1) d" \
-	" GROUP BY measurement, us / 10000000"
+	" GROUP BY measurement, us / 60000000"
 #define IN_WINDOW \
 	"time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')" \
 	" AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
@@ -440,7 +445,7 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 	int64_t *klo = NULL, *khi = NULL;
 	int64_t n = -1;
 	size_t nk = 0, i;
-	int e, counted = 0;
+	int e, made = 0, counted = 0;
 	char *q;
 
 	if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
@@ -475,6 +480,7 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 			khi[i] = strtoll(PQgetvalue(keys, (int)i, 2), NULL, 10);
 		}
 		drop_seam(c);
+		made = 1;   /* dropped on every way out, also when the read fails */
 		if (relay_cut_old_points(c, SEAM_TABLE, m, klo, khi, nk, r) < 0)
 			goto out;
 		counted = 1;
@@ -495,7 +501,7 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 	else
 		n = strtoll(PQcmdTuples(res), NULL, 10);
 out:
-	if (counted)
+	if (made)
 		drop_seam(c);
 	PQclear(res);
 	PQclear(keys);

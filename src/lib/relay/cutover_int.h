@@ -20,10 +20,9 @@
 #include "ferry/relay.h"
 #include "relay/relay_pg.h"
 
-#define CUT_LIVE_S 30          /* a relay is live when it reported this recently */
+#define CUT_LIVE_S RELAY_LIVE_S   /* a relay is live when it reported this recently */
 #define CUT_HOLD_S 600         /* and held for when silent this long (relay_cut_unseen) */
-#define CUT_S_(x) #x
-#define CUT_S(x) CUT_S_(x)
+#define CUT_S(x) RELAY_S(x)
 /* The live relays: reported in the last CUT_LIVE_S seconds and did not
  * say they stopped (to_jsonb: a table of an older relay has no
  * stopped_at). */

@@ -672,11 +672,14 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	p[16] = b->spool_id;
 	snprintf(dmin, sizeof(dmin), "%lld", (long long)b->dual_min_ns);
 	p[17] = b->dual_min_ns == INT64_MAX ? NULL : dmin;
-	/* one relay per spool (flock'd): a row of another process on it is
-	 * a relay that ended without saying so (kill -9) */
+	/* one relay per spool on a host (flock'd): a row of another process
+	 * of this host on it is a relay that ended without saying so (kill
+	 * -9; relay_id is host:pid:spool).  The same spool id on another host
+	 * is a copy of the directory (a cloned card), left alone. */
 	rc = relay_pg_exec(w->pg,
 			   "WITH gone AS (UPDATE ferry.relays SET stopped_at = now()"
-			   " WHERE spool_id = $17 AND relay_id <> $1 AND stopped_at IS NULL)"
+			   " WHERE spool_id = $17 AND relay_id <> $1 AND stopped_at IS NULL"
+			   " AND split_part(relay_id, ':', 1) = split_part($1, ':', 1))"
 			   " INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
 			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
 			   " old_writes, old_errors, new_writes, new_errors, waves, wave_writes,"
@@ -687,7 +690,10 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " $18::bigint)"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
 			   " spool_id = EXCLUDED.spool_id, stopped_at = NULL,"
-			   " dual_min_ns = EXCLUDED.dual_min_ns,"
+			   /* a restart under the same id (PID 1 in a container) starts
+			    * from none: the earliest point stays until old-only */
+			   " dual_min_ns = CASE WHEN EXCLUDED.phase = 'old-only' THEN NULL"
+			   " ELSE least(ferry.relays.dual_min_ns, EXCLUDED.dual_min_ns) END,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
 			   " replay_lag_s = EXCLUDED.replay_lag_s, phase = EXCLUDED.phase,"
 			   " phase_since = EXCLUDED.phase_since, ready = EXCLUDED.ready,"

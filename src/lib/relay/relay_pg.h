@@ -15,6 +15,11 @@
 
 #include "ferry/error.h"
 
+/* A relay is live while its heartbeats (every 10 s) are this recent. */
+#define RELAY_LIVE_S 30
+#define RELAY_S_(x) #x
+#define RELAY_S(x) RELAY_S_(x)
+
 /* Connect to url (a postgres:// URL or a libpq string) with a 5 s connect
  * timeout and application_name "ferry relay".  NULL with err set
  * (FERRY_ECONN, the message redacted) when it fails. */

@@ -49,10 +49,16 @@ b_write() {  # b_write TAG: one point through relay B, its HTTP status
 }
 b_row() { echo "listen = '127.0.0.1:$BPORT' AND spool_id IS NOT NULL"; }
 cleanup_b() {
-	[[ -z "$B" ]] || kill -9 "$B" 2>/dev/null || true
-	[[ -z "$FWD" ]] || kill -9 "$FWD" 2>/dev/null || true
+	local p
+	for p in $B $FWD; do
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	B="" FWD=""
 }
-trap cleanup_b EXIT
+# relay B and the forwarder go with the test, however it ends (lib.sh's
+# own EXIT trap, which stops the servers, runs after with the exit code)
+trap 'rc=$?; cleanup_b; (exit $rc); _t_on_exit' EXIT
 
 cutover_setup 2000
 FPORT=$(free_port)
@@ -138,4 +144,5 @@ for tag in cut1 cut2 spooled; do
 	check "B's $tag point in PostgreSQL" \
 		wait_sql "SELECT count(*) = 1 FROM telemetry_data WHERE series = 'sensor.b_$tag'"
 done
+cleanup_b
 t_done

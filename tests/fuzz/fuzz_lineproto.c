@@ -77,6 +77,12 @@ static void check_point(const struct lp_point *pt, struct lp_scratch *s2, struct
 	if (!lp_next_line(w->buf, w->len, &cur, 1, &line, &n, &ln) || n != w->len ||
 	    cur.off != w->len)
 		abort();
+	{
+		int64_t ts;   /* the relay's sink reads a written line's time so */
+
+		if (pt->has_ts && (lp_line_ts(w->buf, w->len, &ts) != 0 || ts != pt->ts))
+			abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,6 +119,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (rc == LP_POINT)
 			check_point(&pt, &s2, &w);
+		{
+			int64_t ts;   /* any record: reads only its bytes (ASan) */
+
+			(void)lp_line_ts(line, n, &ts);
+		}
 	}
 	if (cur.off != size)
 		abort();

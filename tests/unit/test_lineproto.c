@@ -577,6 +577,27 @@ static void write_names(void **state)
 }
 
 /* lp_measurement(): the parser's measurement without a parse */
+static void line_ts(void **state)
+{
+	int64_t t = 0;
+#define TS(s) lp_line_ts(s, strlen(s), &t)
+
+	(void)state;
+	assert_int_equal(TS("m v=1 1700000000000000123"), 0);
+	assert_true(t == 1700000000000000123LL);
+	assert_int_equal(TS("m v=1 -5\n"), 0);
+	assert_true(t == -5);
+	assert_int_equal(TS("m,t=a\\ 1 s=\"x 2\" 7"), 0);
+	assert_true(t == 7);
+	assert_int_equal(TS("m v=1"), FERRY_EREJECT);      /* none */
+	assert_int_equal(TS("m v=1 "), FERRY_EREJECT);
+	assert_int_equal(TS("12"), FERRY_EREJECT);         /* no space */
+	assert_int_equal(TS("m v=1 99999999999999999999"), FERRY_EREJECT);
+	assert_int_equal(TS("m v=1 9223372036854775807"), 0);
+	assert_true(t == INT64_MAX);
+#undef TS
+}
+
 static void measurement_only(void **state)
 {
 	static const char *const c[][2] = {
@@ -747,6 +768,7 @@ int main(void)
 		cmocka_unit_test(escaper),
 		cmocka_unit_test(write_names),
 		cmocka_unit_test(measurement_only),
+		cmocka_unit_test(line_ts),
 		cmocka_unit_test(out_of_memory),
 		cmocka_unit_test(throughput),
 	};

@@ -36,6 +36,7 @@
 #include "ferry/progress.h"
 #include "ferry/url.h"
 #include "relay/cutover_int.h"
+#include "relay/store.h"
 
 /* pg_try_advisory_lock key of a command moving the plan (not the DDL's) */
 #define MOVE_LOCK_KEY "7378707290140276085"
@@ -662,7 +663,12 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 					"cannot record the plan in ferry.cutover_plan", err)) < 0 ||
 		    /* a new plan's consistency is its own relays' samples */
 		    (rc = run(pg, "DELETE FROM ferry.cutover_samples",
-			      "cannot empty ferry.cutover_samples", err)) < 0)
+			      "cannot empty ferry.cutover_samples", err)) < 0 ||
+		    /* and its seam the rows its relays replay from now on */
+		    (rc = run(pg, "DO $$ BEGIN IF to_regclass('ferry.relay_spool') IS NOT NULL"
+			      " THEN EXECUTE '" RELAY_SPOOL_MIN_DDL "';"
+			      " UPDATE ferry.relay_spool SET min_ns = NULL; END IF; END $$",
+			      "cannot empty ferry.relay_spool.min_ns", err)) < 0)
 			goto out;
 	}
 	{

@@ -19,8 +19,9 @@
  * before T0 that reached a relay after it switched to dual is in the new
  * store twice: once from the relay, once from the backfill.  In a table
  * without a primary key (the narrow layout) the seam, the SEAM_S before
- * T0 or from the earliest point a relay wrote in dual (ferry.relays
- * .dual_min_ns) when that is earlier, is cleared of rows that are there
+ * T0 or from the earliest row a relay's spool replayed into it during the
+ * plan (ferry.relay_spool.min_ns) when that is earlier, is cleared of rows
+ * that are there
  * more often than the old store's points make them, after the backfill
  * and again before the verify (two points less than 1 us apart can be two
  * equal rows: see dedupe()).
@@ -369,12 +370,17 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 	PQclear(res);
 	if (no_relay(r, n))
 		return;
-	/* a relay of this plan that is not live (stopped, or killed) with
-	 * records its spool still holds, and whose spool no later relay took:
-	 * they reach the new store only when it runs again */
+	/* a relay of this plan that is not live with records its spool still
+	 * holds, and whose spool no later relay took: they reach the new store
+	 * only when it runs again.  One that stopped says how many; one that
+	 * ended without a word (kill -9, or its last report failed) in a
+	 * phase that spools may have spooled more since its last heartbeat
+	 * (the database was down meanwhile): counted as holding some */
 	if (live_row(c, "SELECT count(*), coalesce(sum(spool_records), 0), string_agg(relay_id,"
 		     " ', ' ORDER BY relay_id) FROM ferry.relays r, ferry.cutover_plan p"
-		     " WHERE r.last_seen >= p.created_at AND spool_records > 0 AND NOT"
+		     " WHERE r.last_seen >= p.created_at AND (spool_records > 0 OR"
+		     " (to_jsonb(r) ->> 'stopped_at' IS NULL AND r.phase IN ('dual',"
+		     " 'new-primary'))) AND NOT"
 		     " (r.last_seen > now() - interval '" CUT_S(CUT_LIVE_S) " seconds' AND"
 		     " to_jsonb(r) ->> 'stopped_at' IS NULL) AND NOT EXISTS (SELECT 1"
 		     " FROM ferry.relays l WHERE to_jsonb(l) ->> 'spool_id' = to_jsonb(r) ->>"
@@ -382,10 +388,10 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 		     &res, r) < 0)
 		return;
 	if (num(res, 0)) {
-		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " records not yet replayed in "
-			 "the spool of a relay that is not running (%s): start it again with the "
-			 "same --spool (to give them up: delete its row from ferry.relays)",
-			 num(res, 1), PQgetvalue(res, 0, 2));
+		snprintf(r->figure, sizeof(r->figure), "records not yet replayed (%" PRId64 " at "
+			 "its last report) may be in the spool of a relay that is not running "
+			 "(%s): start it again with the same --spool (to give them up: delete "
+			 "its row from ferry.relays)", num(res, 1), PQgetvalue(res, 0, 2));
 		PQclear(res);
 		return;
 	}
@@ -531,24 +537,32 @@ static int rejects_ok(const struct cut_ctx *c, const struct ferry_copy_result *r
 }
 
 /* The seam before T0 (see the top of this file): SEAM_S, or down to the
- * earliest point a relay wrote in dual during this plan (a late point,
- * or a relay that went dual long before the last one did) when that is
- * earlier. */
+ * earliest row the relays' spools replayed into the new store during
+ * this plan (RELAY_SPOOL_MIN_DDL: a late point, or a relay that went dual
+ * long before the last one did) when that is earlier. */
 static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	int64_t lo = c->plan->t0_us - (int64_t)SEAM_S * 1000000;
 	PGresult *res = NULL;
 
-	if (relay_pg_exec(c->pg, "SELECT floor(min((to_jsonb(r) ->> 'dual_min_ns')::numeric)"
-			  " / 1000) FROM ferry.relays r, ferry.cutover_plan p"
-			  " WHERE r.last_seen >= p.created_at", 0, NULL, &res,
-			  "cannot read ferry.relays", &err) < 0) {
+	if (relay_pg_exec(c->pg, "SELECT to_regclass('ferry.relay_spool') IS NOT NULL", 0, NULL,
+			  &res, "cannot look for ferry.relay_spool", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		return -1;
 	}
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) && num(res, 0) < lo)
-		lo = num(res, 0);
+	if (!strcmp(PQgetvalue(res, 0, 0), "t")) {
+		PQclear(res);
+		res = NULL;
+		if (relay_pg_exec(c->pg, "SELECT floor(min((to_jsonb(s) ->> 'min_ns')::numeric)"
+				  " / 1000) FROM ferry.relay_spool s", 0, NULL, &res,
+				  "cannot read ferry.relay_spool", &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+			return -1;
+		}
+		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) && num(res, 0) < lo)
+			lo = num(res, 0);
+	}
 	PQclear(res);
 	return dedupe(c, lo, c->plan->t0_us, r);
 }

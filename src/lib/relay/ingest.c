@@ -122,8 +122,6 @@ int relay_ingest_lp(const char *body, size_t n, enum lp_precision precision,
 		if (ferry_buf_addch(&out->lp, '\n') < 0)
 			goto oom;
 		out->npoints++;
-		if (tp.time_ns < out->min_ns)
-			out->min_ns = tp.time_ns;
 	}
 	goto out;
 oom:

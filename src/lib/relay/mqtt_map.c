@@ -980,8 +980,6 @@ check:
 		goto out;
 	}
 	out->npoints += m->pts.npoints;
-	if (m->pts.min_ns < out->min_ns)
-		out->min_ns = m->pts.min_ns;
 	for (i = 0; g && i < g->nf; i++)
 		type_set(m, g->key[i], g->type[i]);
 	rc = 0;

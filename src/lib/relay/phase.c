@@ -211,9 +211,7 @@ static const char ddl[] =
 	/* a relay that ended, or whose spool a later process took, says so:
 	 * the cutover holds for one that went silent without it */
 	" ADD COLUMN IF NOT EXISTS spool_id text,"
-	" ADD COLUMN IF NOT EXISTS stopped_at timestamptz,"
-	/* the earliest point time it wrote in dual (ns; NULL: none) */
-	" ADD COLUMN IF NOT EXISTS dual_min_ns bigint";
+	" ADD COLUMN IF NOT EXISTS stopped_at timestamptz";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
@@ -611,9 +609,9 @@ static void ring_push(struct relay_phase *w, const struct relay_beat *b, int64_t
 int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 		       struct ferry_error *err)
 {
-	char rec[32], lag[48], since[32], win[32], n[4][32], dmin[32];
+	char rec[32], lag[48], since[32], win[32], n[4][32];
 	struct ferry_buf wa[2] = { FERRY_BUF_INIT, FERRY_BUF_INIT };
-	const char *p[18];
+	const char *p[17];
 	size_t k;
 	int e = 0;
 	const struct beat_sample *o;
@@ -670,8 +668,6 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	p[14] = b->nwaves ? wa[0].buf : NULL;
 	p[15] = b->nwaves ? wa[1].buf : NULL;
 	p[16] = b->spool_id;
-	snprintf(dmin, sizeof(dmin), "%lld", (long long)b->dual_min_ns);
-	p[17] = b->dual_min_ns == INT64_MAX ? NULL : dmin;
 	/* one relay per spool on a host (flock'd): a row of another process
 	 * of this host on it is a relay that ended without saying so (kill
 	 * -9; relay_id is host:pid:spool).  The same spool id on another host
@@ -683,17 +679,12 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
 			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
 			   " old_writes, old_errors, new_writes, new_errors, waves, wave_writes,"
-			   " wave_errors, spool_id, dual_min_ns)"
+			   " wave_errors, spool_id)"
 			   " VALUES ($1, $2, now(), $3, $4, $5,"
 			   " timestamptz 'epoch' + $6::bigint * interval '1 microsecond',"
-			   " $7, $8, $9, $10, $11, $12, $13, $14, $15::bigint[], $16::bigint[], $17,"
-			   " $18::bigint)"
+			   " $7, $8, $9, $10, $11, $12, $13, $14, $15::bigint[], $16::bigint[], $17)"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
 			   " spool_id = EXCLUDED.spool_id, stopped_at = NULL,"
-			   /* a restart under the same id (PID 1 in a container) starts
-			    * from none: the earliest point stays until old-only */
-			   " dual_min_ns = CASE WHEN EXCLUDED.phase = 'old-only' THEN NULL"
-			   " ELSE least(ferry.relays.dual_min_ns, EXCLUDED.dual_min_ns) END,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
 			   " replay_lag_s = EXCLUDED.replay_lag_s, phase = EXCLUDED.phase,"
 			   " phase_since = EXCLUDED.phase_since, ready = EXCLUDED.ready,"
@@ -702,7 +693,7 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors,"
 			   " waves = EXCLUDED.waves, wave_writes = EXCLUDED.wave_writes,"
 			   " wave_errors = EXCLUDED.wave_errors",
-			   18, p, NULL, "cannot report to ferry.relays", err);
+			   17, p, NULL, "cannot report to ferry.relays", err);
 	ferry_buf_release(&wa[0]);
 	ferry_buf_release(&wa[1]);
 	if (rc == FERRY_ECONN)

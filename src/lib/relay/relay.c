@@ -150,10 +150,6 @@ struct relay {
 	pthread_rwlock_t wmu;
 	struct relay_waves *waves;
 	_Atomic uint64_t wave_w[RELAY_MAX_WAVES], wave_e[RELAY_MAX_WAVES];
-	/* the earliest point time written in dual since old-only (INT64_MAX:
-	 * none): the cutover clears rows written twice down to it, since the
-	 * backfill copies what came before T0 from the old store too */
-	_Atomic int64_t dual_min_ns;
 	/* a rollback decided and not yet recorded (phase thread only) */
 	int rb_pending;
 	int64_t rb_decided_us;
@@ -571,14 +567,8 @@ static int write_phase(struct relay *R, int phase, const char *db, const char *r
 			       err.msg);
 			goto out;
 		}
-		if (phase == FERRY_PHASE_DUAL) {
-			int64_t was = atomic_load(&R->dual_min_ns);
-
+		if (phase == FERRY_PHASE_DUAL)
 			sample(R, db, lp, n, seq);
-			while (pts->min_ns < was &&
-			       !atomic_compare_exchange_weak(&R->dual_min_ns, &was, pts->min_ns))
-				;
-		}
 	}
 	/* points the primary refused after the checks passed (a field type
 	 * conflict): influxd's partial write, worded by http.c, as influxd
@@ -954,7 +944,6 @@ static void beat(struct relay *R, int64_t phase_since_us)
 	b.relay_id = R->relay_id;
 	b.listen = R->o->listen ? R->o->listen : "";
 	b.spool_id = R->spool ? relay_spool_id(R->spool) : NULL;
-	b.dual_min_ns = atomic_load(&R->dual_min_ns);
 	b.phase = g.phase;
 	b.phase_since_us = phase_since_us;
 	b.ready = g.ready;
@@ -1126,8 +1115,6 @@ static void *phase_main(void *arg)
 			 * new-only, and the catch-up that started at once missed
 			 * it.  Told at once. */
 			drain_phase(R, was);
-			if (ph == FERRY_PHASE_OLD_ONLY)   /* the next plan's dual starts anew */
-				atomic_store(&R->dual_min_ns, INT64_MAX);
 			since_us = wall_ns() / 1000;
 			last_beat = 0;
 			if (ph == FERRY_PHASE_NEW_PRIMARY)
@@ -1374,7 +1361,6 @@ int ferry_relay_run(const struct ferry_relay_opts *o, struct ferry_error *err)
 	int sig = 0, rc, i;
 
 	memset(&R, 0, sizeof(R));
-	atomic_init(&R.dual_min_ns, INT64_MAX);
 	R.o = o;
 	R.window_us = o->commit_window_us > 0 ? (uint64_t)o->commit_window_us :
 		      o->commit_window_us < 0 ? 0 : 2000;

@@ -51,7 +51,6 @@
 struct relay_points {
 	struct ferry_buf lp;
 	size_t npoints;
-	int64_t min_ns;         /* the earliest point's time (INT64_MAX: none) */
 	size_t nrejected;       /* lines refused by the checks */
 	char why[512];          /* the first refusal, worded as influxd does:
 				 * "unable to parse 'LINE': REASON" (LINE cut to
@@ -256,7 +255,6 @@ int relay_phase_poll(struct relay_phase *w, int ms, struct ferry_error *err);
 struct relay_beat {
 	const char *relay_id, *listen;
 	const char *spool_id;        /* NULL: no spool */
-	int64_t dual_min_ns;         /* earliest point written in dual, INT64_MAX */
 	int phase;                   /* the phase it follows now */
 	int64_t phase_since_us;      /* since when (its wall clock, us since 1970) */
 	int ready;                   /* /ready would answer 200 */

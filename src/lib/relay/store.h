@@ -32,4 +32,11 @@ struct relay_store {
 	struct relay_pg *pg;
 };
 
+/* ferry.relay_spool.min_ns: the earliest time (ns) of the rows a spool's
+ * replay wrote into PostgreSQL since `ferry cutover prepare` emptied it,
+ * committed with the rows: the cutover's seam reaches down to it (a point
+ * sent late in dual is in the new store from the relay and the backfill). */
+#define RELAY_SPOOL_MIN_DDL \
+	"ALTER TABLE ferry.relay_spool ADD COLUMN IF NOT EXISTS min_ns bigint"
+
 #endif

@@ -113,6 +113,7 @@ static const char spool_ddl[] =
 	"CREATE SCHEMA IF NOT EXISTS ferry; "
 	"CREATE TABLE IF NOT EXISTS ferry.relay_spool (spool_id text PRIMARY KEY, "
 	"seq bigint NOT NULL, updated_at timestamptz); "
+	RELAY_SPOOL_MIN_DDL "; "
 	"CREATE TABLE IF NOT EXISTS ferry.relay_seen (h text PRIMARY KEY, "
 	"at timestamptz NOT NULL DEFAULT now()); "
 	"CREATE INDEX IF NOT EXISTS relay_seen_at_idx ON ferry.relay_seen (at)";
@@ -992,17 +993,30 @@ static int redo(struct relay_pg *s, size_t nrecs, struct ferry_error *err)
 	return rc < 0 ? rc : 0;
 }
 
+/* The spool's position, in the transaction of the rows it replayed, with
+ * the earliest time of those rows (min_ns, see RELAY_SPOOL_MIN_DDL). */
 static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq,
 			  struct ferry_error *err)
 {
-	char v[32];
-	const char *params[2] = { spool_id, v };
+	char v[32], m[32];
+	const char *params[3] = { spool_id, v, NULL };
+	int64_t min = INT64_MAX, t;
+	size_t i;
 
+	for (i = 0; i < s->nlines; i++)
+		if (!s->lines[i].bad && lp_line_ts(s->lines[i].p, s->lines[i].n, &t) == 0 &&
+		    t < min)
+			min = t;
 	snprintf(v, sizeof(v), "%" PRIu64, seq);
+	snprintf(m, sizeof(m), "%" PRId64, min);
+	if (min != INT64_MAX)
+		params[2] = m;
 	return s->ops->query(s->c,
-		"INSERT INTO ferry.relay_spool (spool_id, seq, updated_at) VALUES ($1, $2, now()) "
-		"ON CONFLICT (spool_id) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()",
-		params, 2, NULL, NULL, err);
+		"INSERT INTO ferry.relay_spool (spool_id, seq, updated_at, min_ns)"
+		" VALUES ($1, $2, now(), $3::bigint) ON CONFLICT (spool_id) DO UPDATE SET"
+		" seq = EXCLUDED.seq, updated_at = now(),"
+		" min_ns = least(ferry.relay_spool.min_ns, EXCLUDED.min_ns)",
+		params, 3, NULL, NULL, err);
 }
 
 /*

@@ -356,8 +356,6 @@ int relay_ingest_telemetry(const char *json, size_t n, const char *measurement,
 		goto out;
 	}
 	out->npoints++;
-	if (ns < out->min_ns)
-		out->min_ns = ns;
 	rc = 0;
 out:
 	if (rc < 0 && out->lp.len > mark && ferry_buf_setlen(&out->lp, mark) < 0)

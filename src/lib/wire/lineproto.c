@@ -808,6 +808,31 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 	return LP_POINT;
 }
 
+int lp_line_ts(const char *line, size_t n, int64_t *ts)
+{
+	size_t i = n, d;
+	int64_t v = 0;
+	int neg;
+
+	while (i > 0 && (line[i - 1] == '\n' || line[i - 1] == '\r'))
+		i--;
+	d = i;
+	while (d > 0 && line[d - 1] >= '0' && line[d - 1] <= '9')
+		d--;
+	if (d == i || i - d > 19)
+		return FERRY_EREJECT;
+	neg = d > 0 && line[d - 1] == '-';
+	if (d - neg == 0 || line[d - neg - 1] != ' ')
+		return FERRY_EREJECT;
+	for (; d < i; d++) {
+		if (v > (INT64_MAX - (line[d] - '0')) / 10)
+			return FERRY_EREJECT;
+		v = v * 10 + (line[d] - '0');
+	}
+	*ts = neg ? -v : v;
+	return 0;
+}
+
 int lp_measurement(const char *line, size_t n, struct ferry_buf *b)
 {
 	const char *p = line, *end = line + n, *q;

@@ -152,6 +152,11 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
  * parser rejects may have one too.  0 or FERRY_ENOMEM. */
 int lp_measurement(const char *line, size_t n, struct ferry_buf *b);
 
+/* The timestamp that ends record line[0..n) (its last space-separated
+ * token, as written by lp_point_write with has_ts), without parsing the
+ * rest: 0 and *ts, or FERRY_EREJECT when the record ends in none. */
+int lp_line_ts(const char *line, size_t n, int64_t *ts);
+
 /* Where lp_next_line() is in a buffer. */
 struct lp_cursor {
 	size_t off;       /* next unread byte */

@@ -247,6 +247,35 @@ static void cut_by_the_connection(void **state)
 	ferry_buf_release(&b);
 }
 
+/* {"results":[{"error":MSG}]}: influxd stopping answers its queries with
+ * "query engine shutdown", a server going away (FERRY_ECONN: the copy
+ * waits for it); any other error is the query's (FERRY_ESQL). */
+static void server_errors(void **state)
+{
+	static const char *const msgs[2] = { "query engine shutdown", "database not found: x" };
+	struct ferry_buf b = FERRY_BUF_INIT;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct seen s;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		memset(&s, 0, sizeof(s));
+		ferry_buf_clear(&b);
+		mp_raw(&b, 0x81);
+		mp_str(&b, "results");
+		mp_raw(&b, 0x91);
+		mp_raw(&b, 0x81);
+		mp_str(&b, "error");
+		mp_str(&b, msgs[i]);
+		ferry_error_clear(&err);
+		assert_int_equal(parse_fieldwise(&b, &s, &err), i ? FERRY_ESQL : FERRY_ECONN);
+		assert_non_null(strstr(err.msg, msgs[i]));
+		assert_string_equal(s.text, "");
+	}
+	ferry_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +283,7 @@ int main(void)
 		cmocka_unit_test(field_by_field),
 		cmocka_unit_test(impossible_row_count),
 		cmocka_unit_test(cut_by_the_connection),
+		cmocka_unit_test(server_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,8 +25,19 @@ static int bad_answer(const struct stream *st, const char *what, struct ferry_er
 static int server_error(const struct stream *st, const struct mp_val *msg,
 			struct ferry_error *err)
 {
+	static const char down[] = "query engine shutdown";
+	int rc;
+
 	if (msg->t != MP_STR)
 		return bad_answer(st, "'error' is not a string", err);
+	/* influxd stopping ends the queries it runs with this: the server
+	 * went away, as a lost connection (the copy waits for it) */
+	if (msg->len == sizeof(down) - 1 && !memcmp(msg->s, down, msg->len)) {
+		rc = ferry_error_set(err, FERRY_ECONN, "InfluxDB at %s is shutting down (%s)",
+				     st->where, down);
+		ferry_error_origin(err, "influxd shutdown");
+		return rc;
+	}
 	return ferry_error_set(err, FERRY_ESQL, "InfluxDB at %s: %.*s", st->where,
 			       (int)(msg->len > 600 ? 600 : msg->len), msg->s);
 }

@@ -118,6 +118,13 @@ int ferry_cutover_set_phase(const char *url, int phase, const char *by,
 			    struct ferry_error *err);
 int ferry_cutover_status(const char *url, struct ferry_cutover_status *out,
 			 struct ferry_error *err);
+/* Let go of relay id in ferry.relays of url: a relay that is not running
+ * and will not run again (its machine gone), which the gates would wait
+ * for: marked stopped, the records its spool held given up (*records:
+ * how many it last reported), logged with by.  FERRY_ENOTFOUND for no
+ * such relay, FERRY_EINVAL for one that reported in the last 30 s. */
+int ferry_cutover_forget_relay(const char *url, const char *id, const char *by,
+			       int64_t *records, struct ferry_error *err);
 
 /* ---- ferry cutover: the gated state machine (cutover.c, cutover_gates.c) --
  *

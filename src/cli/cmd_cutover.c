@@ -6,6 +6,7 @@
  * options and prints what the library's JSON document says.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ static const char cutover_usage[] =
 	"       ferry cutover abort --db URL [--by NAME]\n"
 	"       ferry cutover status --db URL [--json]\n"
 	"       ferry cutover set-phase PHASE --db URL [--by NAME]\n"
+	"       ferry cutover forget-relay RELAY_ID --db URL [--by NAME]\n"
 	"\n"
 	"Move a live migration from the old store to the new one, step by step,\n"
 	"each step let out by gates.  The plan lives in the new database (--db),\n"
@@ -67,6 +69,9 @@ static const char cutover_usage[] =
 	"  rollback    one step back (or --to STEP); not after cleanup\n"
 	"  abort       back to old-only, the plan marked aborted\n"
 	"  status      the step, each gate with its figure, the relays, T0, the log\n"
+	"  forget-relay  let go of a relay that will not run again (the gates wait\n"
+	"              for a silent one 10 min, and for the records a stopped one\n"
+	"              left in its spool): marked stopped, its records given up\n"
 	"  set-phase   move the relays' phase by hand (old-only, dual, new-primary,\n"
 	"              new-only), outside any plan\n"
 	"\n"
@@ -150,9 +155,10 @@ enum {
 	OPT_MAX_ERRORS
 };
 
-enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_N };
+enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_FORGET,
+       SUB_N };
 static const char *const subs[SUB_N] = {
-	"set-phase", "status", "prepare", "advance", "rollback", "abort"
+	"set-phase", "status", "prepare", "advance", "rollback", "abort", "forget-relay"
 };
 
 /* Which command takes which option (the rest is a usage error). */
@@ -399,6 +405,7 @@ int cmd_cutover(int argc, char **argv)
 	char *doc = NULL;
 	static const char **queries;   /* --query, kept to the exit */
 	static const char **waves;     /* --wave, the same */
+	const char *relay_id = NULL;
 	int c, rc, s, phase = 0, step;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -406,7 +413,7 @@ int cmd_cutover(int argc, char **argv)
 		if (argc < 2) {
 			cli_getopt_begin("cutover", argc, argv);
 			cli_json_error(FERRY_EXIT_USAGE, "no cutover command: use prepare, advance, "
-				       "rollback, abort, status or set-phase");
+				       "rollback, abort, status, set-phase or forget-relay");
 		}
 		return argc < 2 ? FERRY_EXIT_USAGE : FERRY_EXIT_OK;
 	}
@@ -416,7 +423,7 @@ int cmd_cutover(int argc, char **argv)
 	if (s == SUB_N) {
 		cli_getopt_begin("cutover", argc, argv);
 		return cli_usage("cutover", "'%s' is not a cutover command: use prepare, advance, "
-				 "rollback, abort, status or set-phase", sub);
+				 "rollback, abort, status, set-phase or forget-relay", sub);
 	}
 	ferry_cutover_opts_init(&o);
 	snprintf(cmdname, sizeof(cmdname), "cutover %s", sub);
@@ -536,6 +543,12 @@ int cmd_cutover(int argc, char **argv)
 					 "new-primary or new-only", argv[optind]);
 		optind++;
 	}
+	if (s == SUB_FORGET) {
+		if (optind >= argc)
+			return cli_usage(cmdname, "no relay: give its id (ferry cutover status "
+					 "lists them)");
+		relay_id = argv[optind++];
+	}
 	if (optind < argc)
 		return cli_usage(cmdname, "unexpected argument '%s'", argv[optind]);
 	if (!db || !*db)
@@ -560,6 +573,22 @@ int cmd_cutover(int argc, char **argv)
 						 FERRY_EXIT_OK));
 		else if (!cli.quiet)
 			printf("phase is now %s\n", ferry_phase_name(phase));
+		return FERRY_EXIT_OK;
+	}
+	if (s == SUB_FORGET) {
+		int64_t records;
+
+		rc = ferry_cutover_forget_relay(db, relay_id, by && *by ? by : "unknown", &records,
+						&err);
+		if (rc < 0)
+			goto fail;
+		if (cli.json)
+			cli_json_print(json_pack("{s:s, s:s, s:I, s:i}", "command", cmdname,
+						 "relay_id", relay_id, "records_given_up",
+						 (json_int_t)records, "exit_code", FERRY_EXIT_OK));
+		else if (!cli.quiet)
+			printf("relay %s let go: the gates no longer wait for it; %" PRId64
+			       " spool records given up\n", relay_id, records);
 		return FERRY_EXIT_OK;
 	}
 	o.db = db;

@@ -84,7 +84,7 @@ t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "dual-write -> backfill refused while B is silent" "$T_RC" 3
 assert_contains "relays-dual fails" "$T_OUT" "fail   relays-dual"
 assert_contains "it names the silent relay and its phase" "$T_OUT" "(old-only, last seen "
-assert_contains "and says what to do" "$T_OUT" "start it again (or stop it: it then says so)"
+assert_contains "and says what to do" "$T_OUT" "start it again (or stop it: it then says so; or ferry cutover forget-relay ID)"
 assert_eq "no T0 recorded" "$(pg_q "$PGURL" "SELECT t0 IS NULL FROM ferry.cutover_plan")" t
 t_run "$FERRY" cutover status --db "$PGURL"
 assert_contains "status: B not live" "$T_OUT" "old-only (not live), "
@@ -152,7 +152,25 @@ assert_contains "spool drained" "$T_OUT" "pass   spool-drained"
 relay_stop KILL
 relay_start
 check "A's old row is marked stopped by its successor" \
-	wait_sql "SELECT count(*) = 1 FROM ferry.relays WHERE listen = '127.0.0.1:$RPORT' AND stopped_at IS NULL"
+	wait_sql "SELECT count(*) FILTER (WHERE stopped_at IS NULL) = 1 AND count(*) = 2 FROM ferry.relays WHERE listen = '127.0.0.1:$RPORT'"
+
+# ---- forget-relay: a relay that will not run again is let go by hand
+live_a=$(pg_q "$PGURL" "SELECT relay_id FROM ferry.relays WHERE listen = '127.0.0.1:$RPORT' AND stopped_at IS NULL")
+t_run "$FERRY" cutover forget-relay "$live_a" --db "$PGURL"
+assert_eq "forget-relay of a running relay: 1" "$T_RC" 1
+assert_contains "it says to stop it" "$T_ERR" "it is running; stop it (SIGTERM) instead"
+t_run "$FERRY" cutover forget-relay nosuch:1:x --db "$PGURL"
+assert_eq "forget-relay of no such relay: 1" "$T_RC" 1
+assert_contains "it says where to look" "$T_ERR" "no relay 'nosuch:1:x' in ferry.relays"
+pg_q "$PGURL" "UPDATE ferry.relays SET spool_records = 3, stopped_at = NULL, last_seen = now() - interval '60 seconds' WHERE listen = '127.0.0.1:$RPORT' AND relay_id <> '$live_a'" >/dev/null
+old_a=$(pg_q "$PGURL" "SELECT relay_id FROM ferry.relays WHERE listen = '127.0.0.1:$RPORT' AND relay_id <> '$live_a'")
+t_run "$FERRY" cutover forget-relay "$old_a" --db "$PGURL" --by carol --json
+assert_eq "forget-relay of a silent relay: 0" "$T_RC" 0
+assert_eq "it says how many records were given up" "$(jget records_given_up)" 3
+assert_eq "the row is stopped, no records" \
+	"$(pg_q "$PGURL" "SELECT stopped_at IS NOT NULL AND spool_records = 0 FROM ferry.relays WHERE relay_id = '$old_a'")" t
+assert_eq "it is logged" \
+	"$(pg_q "$PGURL" "SELECT action || ' by ' || changed_by FROM ferry.cutover_log ORDER BY id DESC LIMIT 1")" "forget-relay by carol"
 
 # every point B acknowledged is in both stores
 for tag in cut1 cut2 spooled killed; do

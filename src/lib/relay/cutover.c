@@ -1231,6 +1231,53 @@ int ferry_cutover_abort(const struct ferry_cutover_opts *o, char **json,
 	return move_back(o, 1, json, err);
 }
 
+/* ---- forget-relay ------------------------------------------------------------- */
+
+int ferry_cutover_forget_relay(const char *url, const char *id, const char *by,
+			       int64_t *records, struct ferry_error *err)
+{
+	const char *p[1] = { id };
+	char note[512];
+	PGresult *res = NULL;
+	PGconn *pg;
+	int rc;
+
+	*records = 0;
+	if (!(pg = connect_locked(url, err)))
+		return err->code ? err->code : FERRY_ECONN;
+	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
+	    (rc = relay_pg_exec(pg, "SELECT spool_records, last_seen > now() - interval '"
+				CUT_S(CUT_LIVE_S) " seconds' AND stopped_at IS NULL,"
+				" round(extract(epoch FROM now() - last_seen))"
+				" FROM ferry.relays WHERE relay_id = $1 FOR UPDATE", 1, p, &res,
+				"cannot read ferry.relays", err)) < 0)
+		goto out;
+	if (PQntuples(res) != 1) {
+		rc = ferry_error_set(err, FERRY_ENOTFOUND, "no relay '%s' in ferry.relays "
+				     "(ferry cutover status lists them)", id);
+		goto out;
+	}
+	if (!strcmp(PQgetvalue(res, 0, 1), "t")) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "relay '%s' reported %s s ago: it is "
+				     "running; stop it (SIGTERM) instead", id, PQgetvalue(res, 0, 2));
+		goto out;
+	}
+	*records = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snprintf(note, sizeof(note), "relay %s let go; %" PRId64 " spool records given up",
+		 id, *records);
+	if ((rc = relay_pg_exec(pg, "UPDATE ferry.relays SET stopped_at = coalesce(stopped_at,"
+				" now()), spool_records = 0 WHERE relay_id = $1", 1, p, NULL,
+				"cannot update ferry.relays", err)) < 0 ||
+	    (rc = log_event(pg, by, -1, "", "forget-relay", NULL, note, err)) < 0)
+		goto out;
+	rc = run(pg, "COMMIT", "cannot commit", err);
+out:
+	PQclear(res);
+	rollback_tx(pg);
+	PQfinish(pg);
+	return rc;
+}
+
 /* ---- status ------------------------------------------------------------------- */
 
 int ferry_cutover_report(const char *db, char **json, struct ferry_error *err)

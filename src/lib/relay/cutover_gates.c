@@ -246,8 +246,9 @@ void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live "
 				 "relays in %s, but %s went silent without stopping: cut off "
 				 "from this database, it may still acknowledge writes in its "
-				 "phase; start it again (or stop it: it then says so), else it "
-				 "is let go %d min after it was last seen", in, n, name, gone,
+				 "phase; start it again (or stop it: it then says so; or ferry "
+				 "cutover forget-relay ID), else it is let go %d min after it was "
+				 "last seen", in, n, name, gone,
 				 CUT_HOLD_S / 60);
 		} else if (r->pass) {
 			char t0[64];
@@ -390,8 +391,8 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 	if (num(res, 0)) {
 		snprintf(r->figure, sizeof(r->figure), "records not yet replayed (%" PRId64 " at "
 			 "its last report) may be in the spool of a relay that is not running "
-			 "(%s): start it again with the same --spool (to give them up: delete "
-			 "its row from ferry.relays)", num(res, 1), PQgetvalue(res, 0, 2));
+			 "(%s): start it again with the same --spool (to give them up: ferry "
+			 "cutover forget-relay ID)", num(res, 1), PQgetvalue(res, 0, 2));
 		PQclear(res);
 		return;
 	}

@@ -415,8 +415,7 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 				  " " RFC("phase_since") " AS phase_since,"
 				  " round(extract(epoch FROM now() - last_seen)::numeric, 1)"
 				  "  AS seen_seconds_ago,"
-				  " last_seen > now() - interval '" CUT_S(CUT_LIVE_S) " seconds' AND"
-				  " to_jsonb(x) ->> 'stopped_at' IS NULL AS live,"
+				  " " CUT_LIVE("x") " AS live,"
 				  " to_jsonb(x) -> 'stopped_at' AS stopped_at,"
 				  " ready, spool_ok, spool_records, replay_lag_s AS replay_lag_seconds,"
 				  " old_writes, old_errors, new_writes, new_errors,"
@@ -1246,10 +1245,9 @@ int ferry_cutover_forget_relay(const char *url, const char *id, const char *by,
 	if (!(pg = connect_locked(url, err)))
 		return err->code ? err->code : FERRY_ECONN;
 	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 || (rc = tables(pg, err)) < 0 ||
-	    (rc = relay_pg_exec(pg, "SELECT spool_records, last_seen > now() - interval '"
-				CUT_S(CUT_LIVE_S) " seconds' AND stopped_at IS NULL,"
+	    (rc = relay_pg_exec(pg, "SELECT spool_records, " CUT_LIVE("r") ","
 				" round(extract(epoch FROM now() - last_seen))"
-				" FROM ferry.relays WHERE relay_id = $1 FOR UPDATE", 1, p, &res,
+				" FROM ferry.relays r WHERE relay_id = $1 FOR UPDATE", 1, p, &res,
 				"cannot read ferry.relays", err)) < 0)
 		goto out;
 	if (PQntuples(res) != 1) {

@@ -21,10 +21,9 @@
  * without a primary key (the narrow layout) the seam, the SEAM_S before
  * T0 or from the earliest row a relay's spool replayed into it during the
  * plan (ferry.relay_spool.min_ns) when that is earlier, is cleared of rows
- * that are there
- * more often than the old store's points make them, after the backfill
- * and again before the verify (two points less than 1 us apart can be two
- * equal rows: see dedupe()).
+ * that are there more often than the old store's points make them, after
+ * the backfill and again before the verify (two points less than 1 us
+ * apart can be two equal rows: see dedupe()).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -131,7 +130,6 @@ static int64_t num(PGresult *res, int col)
 {
 	return PQgetisnull(res, 0, col) ? 0 : strtoll(PQgetvalue(res, 0, col), NULL, 10);
 }
-
 
 static int no_relay(struct cut_result *r, int64_t n)
 {
@@ -281,7 +279,7 @@ int64_t relay_cut_unseen(struct cut_ctx *c, const char *column, const char *want
 			   " coalesce(nullif(%s, ''), 'none') || ', last seen ' ||"
 			   " round(extract(epoch FROM now() - last_seen)) || ' s ago)', ', '"
 			   " ORDER BY relay_id) FROM ferry.relays r"
-			   " WHERE last_seen <= now() - interval '" CUT_S(CUT_LIVE_S) " seconds'"
+			   " WHERE NOT " CUT_LIVE("r")
 			   " AND last_seen > now() - interval '" CUT_S(CUT_HOLD_S) " seconds'"
 			   " AND to_jsonb(r) ->> 'stopped_at' IS NULL"
 			   " AND %s IS DISTINCT FROM $1", column, column) < 0)
@@ -381,9 +379,7 @@ static void g_spool_drained(struct cut_ctx *c, const struct cut_gate *g, struct 
 		     " ', ' ORDER BY relay_id) FROM ferry.relays r, ferry.cutover_plan p"
 		     " WHERE r.last_seen >= p.created_at AND (spool_records > 0 OR"
 		     " (to_jsonb(r) ->> 'stopped_at' IS NULL AND r.phase IN ('dual',"
-		     " 'new-primary'))) AND NOT"
-		     " (r.last_seen > now() - interval '" CUT_S(CUT_LIVE_S) " seconds' AND"
-		     " to_jsonb(r) ->> 'stopped_at' IS NULL) AND NOT EXISTS (SELECT 1"
+		     " 'new-primary'))) AND NOT " CUT_LIVE("r") " AND NOT EXISTS (SELECT 1"
 		     " FROM ferry.relays l WHERE to_jsonb(l) ->> 'spool_id' = to_jsonb(r) ->>"
 		     " 'spool_id' AND l.relay_id <> r.relay_id AND l.last_seen > r.last_seen)",
 		     &res, r) < 0)
@@ -659,9 +655,10 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
  * so a rerun copies the same window).  ferry copy [T0, T1) as job
  * cutover-catchup (started over when T1 is new: a rollback before the
  * switch and the way forward again give a later one), then the rows of
- * the window written twice removed (dedupe()): a point of it written by a relay
- * that switched early, or by a catch-up before a rollback, is there
- * already (narrow; the wide layout's key refuses it, see the README).
+ * the window written twice removed (dedupe()): a point of it written by
+ * a relay that switched early, or by a catch-up before a rollback, is
+ * there already (narrow; the wide layout's key refuses it, see the
+ * README).
  */
 static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {

@@ -23,11 +23,13 @@
 #define CUT_LIVE_S RELAY_LIVE_S   /* a relay is live when it reported this recently */
 #define CUT_HOLD_S 600         /* and held for when silent this long (relay_cut_unseen) */
 #define CUT_S(x) RELAY_S(x)
-/* The live relays: reported in the last CUT_LIVE_S seconds and did not
- * say they stopped (to_jsonb: a table of an older relay has no
- * stopped_at). */
-#define CUT_LIVE_RELAYS " FROM ferry.relays r WHERE last_seen > now() - interval '" \
-	CUT_S(CUT_LIVE_S) " seconds' AND to_jsonb(r) ->> 'stopped_at' IS NULL"
+/* Whether the ferry.relays row r (its alias, a string literal) is a live
+ * relay: reported in the last CUT_LIVE_S seconds and did not say it
+ * stopped (to_jsonb: a table of an older relay has no stopped_at); and
+ * the live relays to select from. */
+#define CUT_LIVE(r) "(" r ".last_seen > now() - interval '" CUT_S(CUT_LIVE_S) " seconds'" \
+	" AND to_jsonb(" r ") ->> 'stopped_at' IS NULL)"
+#define CUT_LIVE_RELAYS " FROM ferry.relays r WHERE " CUT_LIVE("r")
 
 /* ferry.cutover_plan, as read. */
 struct cut_plan {

@@ -595,6 +595,9 @@ static void line_ts(void **state)
 	assert_int_equal(TS("m v=1 99999999999999999999"), FERRY_EREJECT);
 	assert_int_equal(TS("m v=1 9223372036854775807"), 0);
 	assert_true(t == INT64_MAX);
+	assert_int_equal(TS("m v=1 -9223372036854775808"), 0);   /* as the parser takes it */
+	assert_true(t == INT64_MIN);
+	assert_int_equal(TS("m v=1 1x"), FERRY_EREJECT);
 #undef TS
 }
 

@@ -811,25 +811,14 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 int lp_line_ts(const char *line, size_t n, int64_t *ts)
 {
 	size_t i = n, d;
-	int64_t v = 0;
-	int neg;
 
 	while (i > 0 && (line[i - 1] == '\n' || line[i - 1] == '\r'))
 		i--;
-	d = i;
-	while (d > 0 && line[d - 1] >= '0' && line[d - 1] <= '9')
-		d--;
-	if (d == i || i - d > 19)
+	for (d = i; d > 0 && line[d - 1] != ' '; d--)
+		;
+	/* the token after the last space, as lp_parse_line reads it */
+	if (d == 0 || parse_int64(line + d, i - d, ts) < 0)
 		return FERRY_EREJECT;
-	neg = d > 0 && line[d - 1] == '-';
-	if (d - neg == 0 || line[d - neg - 1] != ' ')
-		return FERRY_EREJECT;
-	for (; d < i; d++) {
-		if (v > (INT64_MAX - (line[d] - '0')) / 10)
-			return FERRY_EREJECT;
-		v = v * 10 + (line[d] - '0');
-	}
-	*ts = neg ? -v : v;
 	return 0;
 }
 

@@ -13,7 +13,9 @@
 #   - a relay stopped with records its spool has not replayed holds the
 #     spool-drained gate until it runs again and replays them.
 # Being silent for long is pretended by moving B's last_seen back (the
-# gates count a relay live for 30 s, and hold for a silent one 10 min).
+# gates count a relay live for 30 s, and hold for a silent one until it
+# runs again, says it stopped or is let go by forget-relay); a relay let
+# go while only cut off says so in its log when it reports again.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/relay_lib.sh"
 t_init relay_partition
@@ -84,15 +86,21 @@ t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_eq "dual-write -> backfill refused while B is silent" "$T_RC" 3
 assert_contains "relays-dual fails" "$T_OUT" "fail   relays-dual"
 assert_contains "it names the silent relay and its phase" "$T_OUT" "(old-only, last seen "
-assert_contains "and says what to do" "$T_OUT" "start it again (or stop it: it then says so; or ferry cutover forget-relay ID)"
+assert_contains "and says what to do" "$T_OUT" "start it again (or stop it: it then says so), or, if it will not run again, ferry cutover forget-relay ID"
 assert_eq "no T0 recorded" "$(pg_q "$PGURL" "SELECT t0 IS NULL FROM ferry.cutover_plan")" t
 t_run "$FERRY" cutover status --db "$PGURL"
 assert_contains "status: B not live" "$T_OUT" "old-only (not live), "
-# silent for longer than the hold: let go (as before)
-pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '11 minutes' WHERE $(b_row)" >/dev/null
+# silent for long: still held (until 2026-12-06 it was let go after 10
+# minutes, and T0 was recorded while it acknowledged old-only)
+pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '3 hours' WHERE $(b_row)" >/dev/null
 t_run "$FERRY" cutover status --db "$PGURL" --json
-assert_eq "B silent for 11 min: not live" \
+assert_eq "B silent for 3 h: not live" \
 	"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for r in d["cutover"]["relays"] if r["live"]))' <<<"$T_OUT")" 1
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "B silent for 3 h: dual-write -> backfill still refused" "$T_RC" 3
+assert_contains "it names B, silent for 3 h" "$T_OUT" "(old-only, last seen 108"
+assert_contains "and how to let it go" "$T_OUT" "if it will not run again, ferry cutover forget-relay ID"
+assert_eq "still no T0" "$(pg_q "$PGURL" "SELECT t0 IS NULL FROM ferry.cutover_plan")" t
 
 # ---- B back: it follows dual, and the gate passes with both
 assert_eq "still cut off: acknowledged" "$(b_write cut2)" 204
@@ -171,6 +179,20 @@ assert_eq "the row is stopped, no records" \
 	"$(pg_q "$PGURL" "SELECT stopped_at IS NOT NULL AND spool_records = 0 FROM ferry.relays WHERE relay_id = '$old_a'")" t
 assert_eq "it is logged" \
 	"$(pg_q "$PGURL" "SELECT action || ' by ' || changed_by FROM ferry.cutover_log ORDER BY id DESC LIMIT 1")" "forget-relay by carol"
+
+# ---- a relay let go by hand while only cut off comes back: it reports
+# again (the gates count it) and its log says what the let-go may have cost
+kill -9 "$FWD"
+wait "$FWD" 2>/dev/null || true
+live_b=$(pg_q "$PGURL" "SELECT relay_id FROM ferry.relays WHERE $(b_row) AND stopped_at IS NULL")
+pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '60 seconds' WHERE relay_id = '$live_b'" >/dev/null
+t_run "$FERRY" cutover forget-relay "$live_b" --db "$PGURL"
+assert_eq "forget-relay of the cut-off B: 0" "$T_RC" 0
+fwd_start
+check "B reports again: its row is live" \
+	wait_sql "SELECT count(*) = 1 FROM ferry.relays WHERE relay_id = '$live_b' AND stopped_at IS NULL AND last_seen > now() - interval '5 seconds'"
+check "B's log says it was let go and how to compare the stores" \
+	grep -q "relay: $live_b was let go at .* (ferry cutover forget-relay) while it could not report (last report .*ferry verify OLD NEW --start " "$T/relay-b.log"
 
 # every point B acknowledged is in both stores
 for tag in cut1 cut2 spooled killed; do

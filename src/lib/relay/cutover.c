@@ -154,7 +154,6 @@ static const char plan_ddl[] =
 /* us since 1970 <-> timestamptz, exactly (to_timestamp goes through a double) */
 #define TS_OF(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
 #define US_OF(c) "(extract(epoch FROM " c ") * 1000000)::bigint"
-#define RFC(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static int run(PGconn *pg, const char *sql, const char *what, struct ferry_error *err)
 {
@@ -396,12 +395,12 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 
 	*out = NULL;
 	if (!(doc = query_json(pg, "SELECT row_to_json(p) FROM (SELECT status, strategy, step,"
-			       " " RFC("step_since") " AS step_since,"
+			       " " RELAY_PG_RFC("step_since") " AS step_since,"
 			       " (SELECT phase FROM ferry.cutover) AS phase,"
 			       " old_shown AS old, new_shown AS new, layout, map, map_digest,"
-			       " tbl AS table, series_tag, keep_ns, chunk_time, " RFC("t0") " AS t0,"
+			       " tbl AS table, series_tag, keep_ns, chunk_time, " RELAY_PG_RFC("t0") " AS t0,"
 			       " soak_s AS soak_seconds, switch_cmd, final_export, schema_note,"
-			       " " RFC("created_at") " AS created_at, created_by,"
+			       " " RELAY_PG_RFC("created_at") " AS created_at, created_by,"
 			       /* through to_jsonb: status reads a plan made by a ferry
 				* before these columns without adding them */
 			       " to_jsonb(cp) -> 'rollback_threshold' AS rollback_threshold,"
@@ -412,7 +411,7 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 			       " FROM ferry.cutover_plan cp) p", err)) ||
 	    !(relays = query_json(pg, "SELECT coalesce(json_agg(r ORDER BY relay_id), '[]')"
 				  " FROM (SELECT relay_id, listen, phase,"
-				  " " RFC("phase_since") " AS phase_since,"
+				  " " RELAY_PG_RFC("phase_since") " AS phase_since,"
 				  " round(extract(epoch FROM now() - last_seen)::numeric, 1)"
 				  "  AS seen_seconds_ago,"
 				  " " CUT_LIVE("x") " AS live,"
@@ -424,7 +423,7 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 				  " window_s AS window_seconds FROM ferry.relays x"
 				  " WHERE last_seen > now() - interval '1 hour') r", err)) ||
 	    !(log = query_json(pg, "SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM"
-			       " (SELECT id, " RFC("changed_at") " AS at, changed_by AS by, action,"
+			       " (SELECT id, " RELAY_PG_RFC("changed_at") " AS at, changed_by AS by, action,"
 			       " step, previous, phase, gates, note FROM ferry.cutover_log"
 			       " ORDER BY id DESC LIMIT 100) l", err))) {
 		rc = err && err->code ? err->code : FERRY_ENOMEM;
@@ -443,7 +442,7 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 		PQclear(r);
 		if (rc && !(w = query_json(pg, "SELECT coalesce(json_agg(json_build_object("
 					   "'wave', n, 'name', name, 'match', match, 'phase', phase,"
-					   " 'since', " RFC("since") ", 'changed_by', changed_by)"
+					   " 'since', " RELAY_PG_RFC("since") ", 'changed_by', changed_by)"
 					   " ORDER BY n), '[]') FROM ferry.cutover_waves", err))) {
 			rc = err && err->code ? err->code : FERRY_ENOMEM;
 			goto out;

@@ -244,10 +244,9 @@ void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live "
 				 "relays in %s, but %s went silent without stopping: cut off "
 				 "from this database, it may still acknowledge writes in its "
-				 "phase; start it again (or stop it: it then says so; or ferry "
-				 "cutover forget-relay ID), else it is let go %d min after it was "
-				 "last seen", in, n, name, gone,
-				 CUT_HOLD_S / 60);
+				 "phase; start it again (or stop it: it then says so), or, if "
+				 "it will not run again, ferry cutover forget-relay ID", in, n,
+				 name, gone);
 		} else if (r->pass) {
 			char t0[64];
 
@@ -280,7 +279,6 @@ int64_t relay_cut_unseen(struct cut_ctx *c, const char *column, const char *want
 			   " round(extract(epoch FROM now() - last_seen)) || ' s ago)', ', '"
 			   " ORDER BY relay_id) FROM ferry.relays r"
 			   " WHERE NOT " CUT_LIVE("r")
-			   " AND last_seen > now() - interval '" CUT_S(CUT_HOLD_S) " seconds'"
 			   " AND to_jsonb(r) ->> 'stopped_at' IS NULL"
 			   " AND %s IS DISTINCT FROM $1", column, column) < 0)
 		snprintf(r->figure, sizeof(r->figure), "out of memory");

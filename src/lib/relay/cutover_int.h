@@ -21,7 +21,6 @@
 #include "relay/relay_pg.h"
 
 #define CUT_LIVE_S RELAY_LIVE_S   /* a relay is live when it reported this recently */
-#define CUT_HOLD_S 600         /* and held for when silent this long (relay_cut_unseen) */
 #define CUT_S(x) RELAY_S(x)
 /* Whether the ferry.relays row r (its alias, a string literal) is a live
  * relay: reported in the last CUT_LIVE_S seconds and did not say it
@@ -141,11 +140,12 @@ void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 /* How many live relays report phase, with the last one's phase_since as
  * c->t0_us when all do; it fails for a relay relay_cut_unseen() names. */
 void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r);
-/* The relays that went silent less than CUT_HOLD_S ago without saying
- * they stopped, whose last column ("phase" or "waves") was not want:
- * cut off from this database but not from their clients, they may still
- * acknowledge writes by it (old-only after T0: points the new store never
- * gets).  Their names into list; how many, or -1 with the reason in r. */
+/* The relays that went silent without saying they stopped (or being let
+ * go by forget-relay), however long ago, whose last column ("phase" or
+ * "waves") was not want: cut off from this database but not from their
+ * clients, they may still acknowledge writes by it (old-only after T0:
+ * points the new store never gets).  Their names into list; how many, or
+ * -1 with the reason in r. */
 int64_t relay_cut_unseen(struct cut_ctx *c, const char *column, const char *want, char *list,
 			 size_t n, struct cut_result *r);
 

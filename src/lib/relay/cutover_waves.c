@@ -275,8 +275,8 @@ void relay_cut_g_relays_waves(struct cut_ctx *c, const struct cut_gate *g, struc
 		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays "
 			 "follow the waves (%s), but %s went silent without stopping: it may "
 			 "still acknowledge writes by its waves; start it again (or stop it), "
-			 "else it is let go %d min after it was last seen", ok, n, c->waves.sig,
-			 gone, CUT_HOLD_S / 60);
+			 "or, if it will not run again, ferry cutover forget-relay ID", ok, n,
+			 c->waves.sig, gone);
 	else if (r->pass)
 		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " of %" PRId64 " live relays "
 			 "follow the waves (%s)", ok, n, c->waves.sig);

@@ -615,6 +615,7 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	size_t k;
 	int e = 0;
 	const struct beat_sample *o;
+	PGresult *res = NULL;
 	int64_t now = relay_pg_now_ms();
 	int rc, i;
 
@@ -672,8 +673,14 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	 * of this host on it is a relay that ended without saying so (kill
 	 * -9; relay_id is host:pid:spool).  The same spool id on another host
 	 * is a copy of the directory (a cloned card), left alone. */
+	/* prev: this relay's row before the report.  Its stopped_at set
+	 * means it was let go by `ferry cutover forget-relay` while it could
+	 * not report (no other process writes this relay_id); the report
+	 * counts it again, and the log says what that let-go may have cost. */
 	rc = relay_pg_exec(w->pg,
-			   "WITH gone AS (UPDATE ferry.relays SET stopped_at = now()"
+			   "WITH prev AS (SELECT stopped_at, last_seen FROM ferry.relays"
+			   " WHERE relay_id = $1),"
+			   " gone AS (UPDATE ferry.relays SET stopped_at = now()"
 			   " WHERE spool_id = $17 AND relay_id <> $1 AND stopped_at IS NULL"
 			   " AND split_part(relay_id, ':', 1) = split_part($1, ':', 1))"
 			   " INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
@@ -692,10 +699,21 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " old_writes = EXCLUDED.old_writes, old_errors = EXCLUDED.old_errors,"
 			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors,"
 			   " waves = EXCLUDED.waves, wave_writes = EXCLUDED.wave_writes,"
-			   " wave_errors = EXCLUDED.wave_errors",
-			   17, p, NULL, "cannot report to ferry.relays", err);
+			   " wave_errors = EXCLUDED.wave_errors"
+			   " RETURNING (SELECT " RELAY_PG_RFC("stopped_at") " FROM prev),"
+			   " (SELECT " RELAY_PG_RFC("last_seen") " FROM prev)",
+			   17, p, &res, "cannot report to ferry.relays", err);
 	ferry_buf_release(&wa[0]);
 	ferry_buf_release(&wa[1]);
+	if (rc == 0 && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		ferry_log(FERRY_LOG_ERROR, "relay: %s was let go at %s (ferry cutover "
+			  "forget-relay) while it could not report (last report %s); it "
+			  "reports again and the cutover's gates count it from now on, but "
+			  "writes it acknowledged meanwhile in a phase the cutover had left "
+			  "may be in one store only: compare them with ferry verify OLD NEW "
+			  "--start %s", b->relay_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			  PQgetvalue(res, 0, 1));
+	PQclear(res);
 	if (rc == FERRY_ECONN)
 		drop(w);
 	return rc;
@@ -748,10 +766,8 @@ int relay_phase_rollback(struct relay_phase *w, const char *by, const char *why,
 	}
 	if ((rc = relay_pg_exec(w->pg, "UPDATE ferry.cutover_plan SET step = 'validate',"
 				" step_since = now(), last_gates = NULL, auto_rollback ="
-				" jsonb_build_object('at', to_char(now() AT TIME ZONE 'UTC',"
-				"  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'decided_at',"
-				"  to_char((timestamptz 'epoch' + $4::bigint * interval '1 microsecond')"
-				"  AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+				" jsonb_build_object('at', " RELAY_PG_RFC("now()") ", 'decided_at',"
+				"  " RELAY_PG_RFC("(timestamptz 'epoch' + $4::bigint * interval '1 microsecond')") ","
 				"  'by', $1::text, 'why', $2::text, 'figures', $3::jsonb)",
 				4, p, NULL, "cannot roll the plan back", err)) < 0 ||
 	    /* gradual: every wave back to dual with the plan (the waves
@@ -905,8 +921,7 @@ int ferry_cutover_status(const char *url, struct ferry_cutover_status *out,
 	PQclear(res);
 	res = NULL;
 	if ((rc = relay_pg_exec(pg,
-				"SELECT phase, coalesce(to_char(changed_at AT TIME ZONE 'UTC',"
-				" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), ''), changed_by,"
+				"SELECT phase, coalesce(" RELAY_PG_RFC("changed_at") ", ''), changed_by,"
 				" r.n, r.rec, r.lag FROM ferry.cutover,"
 				" (SELECT count(*) AS n, coalesce(sum(spool_records), 0) AS rec,"
 				"  coalesce(max(replay_lag_s), 0) AS lag FROM ferry.relays"

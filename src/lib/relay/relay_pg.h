@@ -19,6 +19,8 @@
 #define RELAY_LIVE_S 30
 #define RELAY_S_(x) #x
 #define RELAY_S(x) RELAY_S_(x)
+/* SQL: timestamptz expression c as RFC 3339 text in UTC, to the microsecond */
+#define RELAY_PG_RFC(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* Connect to url (a postgres:// URL or a libpq string) with a 5 s connect
  * timeout and application_name "ferry relay".  NULL with err set

@@ -259,6 +259,14 @@ int ferry_pg_create_database(const char *url, int *created,
 int ferry_pg_advice(const char *msg, const char *user, int offer_create,
 		    struct ferry_buf *out);
 
+/* A PostgreSQL text[] literal built in b, for a $n::text[] parameter:
+ * ferry_pg_array_add appends s[0..n) (no NUL in it: text cannot hold
+ * one) as an element, quoted, '{' first when b is empty; then
+ * ferry_pg_array_end closes it ("{}" when nothing was added).  0, or
+ * FERRY_ENOMEM. */
+int ferry_pg_array_add(struct ferry_buf *b, const char *s, size_t n);
+int ferry_pg_array_end(struct ferry_buf *b);
+
 const struct ferry_conn_ops *ferry_conn_ops_of(const ferry_conn *c);
 const ferry_url *ferry_conn_url(const ferry_conn *c);
 

@@ -116,6 +116,27 @@ assert_eq "two points 100 ns apart through the relay: 204" "$code" 204
 code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
 	--data-binary "W,entity_id=sensor.late value=5 $((late - 7200))000000000")
 assert_eq "a point 2 h late through the relay: 204" "$code" 204
+# and two points of a device whose clock is a day behind, 100 ns apart
+# with one value (both real): the seam looks at their minute
+# (ferry.relay_late) and the 2 h late one's, not at every row since then
+# (a clock at 2000 made that the whole table; the backfill's plan would
+# refuse this test's --chunk-time 1h for so long a span, and says so)
+rtc=$((late - 86400))
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.rtc value=3 ${rtc}000000100
+W,entity_id=sensor.rtc value=3 ${rtc}000000200")
+assert_eq "two points a day late through the relay: 204" "$code" 204
+# a late point of a measurement named q"u{o},x (quoted in the text[] of
+# the late minutes)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary 'q\"u{o}\,x,entity_id=sensor.odd value=4 '"${rtc}000000000")
+assert_eq "a late point of an odd measurement: 204" "$code" 204
+check "the relay recorded the late minutes with the rows" \
+	wait_sql "SELECT count(*) = 2 FROM ferry.relay_late WHERE measurement = 'W' AND minute IN ($((rtc / 60)), $(((late - 7200) / 60)))"
+check "and the odd measurement's" \
+	wait_sql "SELECT count(*) = 1 FROM ferry.relay_late WHERE measurement = 'q\"u{o},x' AND minute = $((rtc / 60))"
+assert_eq "the seam's lower end stays near T0 (min_ns: the points on time only)" \
+	"$(pg_q "$PGURL" "SELECT min(min_ns) >= (extract(epoch FROM (SELECT t0 FROM ferry.cutover_plan)) - 600) * 1e9 FROM ferry.relay_spool")" t
 
 # ---- backfill: held on a chunk, a second advance is refused, kill -9, rerun resumes
 hold "LOCK TABLE telemetry_data IN SHARE MODE"
@@ -177,6 +198,10 @@ assert_eq "the late point is in PostgreSQL once" \
 	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.late'")" 1
 assert_eq "the seam kept both points 100 ns apart (one row each)" \
 	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.subus' AND numeric_value = 9")" 2
+assert_eq "and both points a day late, written by the relay and the backfill" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.rtc' AND numeric_value = 3")" 2
+assert_eq "the odd measurement's late point once" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.odd'")" 1
 assert_contains "error rates shown" "$T_OUT" "error-rate-new"
 check "the relay follows to new-primary" relay_phase_is new-primary
 check "the switch command ran" test -e "$T/switched"

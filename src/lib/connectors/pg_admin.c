@@ -4,7 +4,8 @@
  * does) and turning the server's terse refusals into advice a user can
  * act on (which database to create, which GRANT to ask for).  Shared by
  * the connector (copy, verify) and migrate's own database adapter, so
- * every command says the same thing for the same mistake.
+ * every command says the same thing for the same mistake.  And the text
+ * of a text[] parameter (ferry_pg_array_add), for the relay and cutover.
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -234,4 +235,29 @@ out:
 	ferry_buf_release(&sql);
 	ferry_buf_release(&m);
 	return rc;
+}
+
+/* ---- text[] literals -------------------------------------------------------- */
+
+int ferry_pg_array_add(struct ferry_buf *b, const char *s, size_t n)
+{
+	size_t i;
+	int e = ferry_buf_addch(b, b->len ? ',' : '{');
+
+	e |= ferry_buf_addch(b, '"');
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			e |= ferry_buf_addch(b, '\\');
+		e |= ferry_buf_addch(b, s[i]);
+	}
+	e |= ferry_buf_addch(b, '"');
+	return e < 0 ? FERRY_ENOMEM : 0;
+}
+
+int ferry_pg_array_end(struct ferry_buf *b)
+{
+	int e = b->len ? 0 : ferry_buf_addch(b, '{');
+
+	e |= ferry_buf_addch(b, '}');
+	return e < 0 ? FERRY_ENOMEM : 0;
 }

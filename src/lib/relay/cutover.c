@@ -665,7 +665,9 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		    /* and its seam the rows its relays replay from now on */
 		    (rc = run(pg, "DO $$ BEGIN IF to_regclass('ferry.relay_spool') IS NOT NULL"
 			      " THEN EXECUTE '" RELAY_SPOOL_MIN_DDL "';"
-			      " UPDATE ferry.relay_spool SET min_ns = NULL; END IF; END $$",
+			      " UPDATE ferry.relay_spool SET min_ns = NULL; END IF;"
+			      " IF to_regclass('ferry.relay_late') IS NOT NULL"
+			      " THEN DELETE FROM ferry.relay_late; END IF; END $$",
 			      "cannot empty ferry.relay_spool.min_ns", err)) < 0)
 			goto out;
 	}

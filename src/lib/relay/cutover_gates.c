@@ -18,9 +18,11 @@
  * The backfill and the live writes meet at T0.  A point stamped just
  * before T0 that reached a relay after it switched to dual is in the new
  * store twice: once from the relay, once from the backfill.  In a table
- * without a primary key (the narrow layout) the seam, the SEAM_S before
- * T0 or from the earliest row a relay's spool replayed into it during the
- * plan (ferry.relay_spool.min_ns) when that is earlier, is cleared of rows
+ * without a primary key (the narrow layout) the seam, the RELAY_SEAM_S
+ * before T0 or from the earliest row a relay's spool replayed into it
+ * during the plan (ferry.relay_spool.min_ns) when that is earlier, and
+ * the minutes of the points relays wrote late (ferry.relay_late: stamped
+ * more than RELAY_SEAM_S before they were written), are cleared of rows
  * that are there more often than the old store's points make them, after
  * the backfill and again before the verify (two points less than 1 us
  * apart can be two equal rows: see dedupe()).
@@ -41,9 +43,9 @@
 #include "ferry/verify.h"
 #include "model/value.h"
 #include "relay/cutover_int.h"
+#include "relay/store.h"
 #include "tsmap/tsmap.h"
 
-#define SEAM_S 600             /* 10 minutes */
 #define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
 #define SEAM_TABLE "ferry_cutover_seam"        /* the old store's rows of duplicates */
 #define BACKFILL_JOB "cutover-backfill"
@@ -427,6 +429,33 @@ static void drop_seam(struct cut_ctx *c)
 #define IN_WINDOW \
 	"time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')" \
 	" AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+/* The minutes relays wrote late points of (RELAY_LATE_DDL) before lo
+ * (us), consecutive ones of a measurement as one (measurement, ns range),
+ * cut at lo: the window's rows are the window's. */
+#define LATE_RANGES \
+	"SELECT measurement, min(minute) * 60000000000, least((max(minute) + 1) *" \
+	" 60000000000, %" PRId64 "::bigint * 1000) FROM (SELECT measurement, minute," \
+	" minute - row_number() OVER (PARTITION BY measurement ORDER BY minute) AS g" \
+	" FROM ferry.relay_late WHERE minute * 60000000 < %" PRId64 ") l" \
+	" GROUP BY measurement, g"
+/* The rows of table x in those minutes (before lo, us): by the series
+ * the old store's points of them have (in SEAM_TABLE; an index scan of
+ * the (series, time) index each), or, when the old store is not read, by
+ * measurement (a scan of the table). */
+#define LATE_ROWS_BY_SERIES \
+	" UNION ALL SELECT x.ctid, x::text FROM (SELECT DISTINCT s.series, s.measurement," \
+	" timestamptz 'epoch' + floor(extract(epoch FROM s.time) / 60) * interval '1 minute'" \
+	" AS mi FROM " SEAM_TABLE " s WHERE s.time < (timestamptz 'epoch' + %" PRId64 \
+	" * interval '1 microsecond')) k JOIN %s x ON x.series = k.series" \
+	" AND x.measurement = k.measurement AND x.time >= k.mi" \
+	" AND x.time < k.mi + interval '1 minute'" \
+	" AND x.time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+#define LATE_ROWS_BY_MEASUREMENT \
+	" UNION ALL SELECT x.ctid, x::text FROM ferry.relay_late l JOIN %s x" \
+	" ON x.measurement = l.measurement" \
+	" AND x.time >= timestamptz 'epoch' + l.minute * interval '1 minute'" \
+	" AND x.time < timestamptz 'epoch' + (l.minute + 1) * interval '1 minute'" \
+	" AND x.time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
 
 /* Rows of the narrow table in [lo, hi) (us) that are there more often
  * than the old store has points that make them, removed; the number
@@ -436,16 +465,17 @@ static void drop_seam(struct cut_ctx *c)
  * duplicates' ranges are made into rows again (relay_cut_old_points, the
  * live-consistency gate's way) and each row is kept as many times as
  * they hold it, at least once (an old store that is not InfluxDB: once). */
-static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_result *r)
+static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, int late,
+		      struct cut_result *r)
 {
 	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf sql = FERRY_BUF_INIT;
-	PGresult *res = NULL, *keys = NULL;
+	PGresult *res = NULL, *keys = NULL, *lk = NULL;
 	char **m = NULL;
 	int64_t *klo = NULL, *khi = NULL;
 	int64_t n = -1;
-	size_t nk = 0, i;
+	size_t nk = 0, nl = 0, i;
 	int e, made = 0, counted = 0;
 	char *q;
 
@@ -465,35 +495,77 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_resu
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		goto out;
 	}
-	if (!(nk = (size_t)PQntuples(keys))) {
+	nk = (size_t)PQntuples(keys);
+	if (late) {
+		/* the late minutes: none when no relay of this database wrote
+		 * through a version that records them */
+		ferry_buf_clear(&sql);
+		if (ferry_buf_addf(&sql, "SELECT to_regclass('ferry.relay_late') IS NOT NULL") < 0 ||
+		    relay_pg_exec(c->pg, sql.buf, 0, NULL, &lk, "cannot look for ferry.relay_late",
+				  &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.code ? err.msg :
+				 "out of memory");
+			goto out;
+		}
+		late = !strcmp(PQgetvalue(lk, 0, 0), "t");
+		PQclear(lk);
+		lk = NULL;
+		ferry_buf_clear(&sql);
+		if (late && (ferry_buf_addf(&sql, LATE_RANGES, lo, lo) < 0 ||
+			     relay_pg_exec(c->pg, sql.buf, 0, NULL, &lk,
+					   "cannot read ferry.relay_late", &err) < 0)) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.code ? err.msg :
+				 "out of memory");
+			goto out;
+		}
+		nl = lk ? (size_t)PQntuples(lk) : 0;
+		late = nl > 0;
+	}
+	if (!nk && !nl) {
 		n = 0;
 		goto out;
 	}
 	if (!strncasecmp(c->plan->old_url, "influx:", 7)) {
-		if (!(m = ferry_calloc(nk, sizeof(*m))) || !(klo = ferry_calloc(nk, sizeof(*klo))) ||
-		    !(khi = ferry_calloc(nk, sizeof(*khi)))) {
+		if (!(m = ferry_calloc(nk + nl, sizeof(*m))) ||
+		    !(klo = ferry_calloc(nk + nl, sizeof(*klo))) ||
+		    !(khi = ferry_calloc(nk + nl, sizeof(*khi)))) {
 			snprintf(r->figure, sizeof(r->figure), "out of memory");
 			goto out;
 		}
-		for (i = 0; i < nk; i++) {
-			m[i] = PQgetvalue(keys, (int)i, 0);
-			klo[i] = strtoll(PQgetvalue(keys, (int)i, 1), NULL, 10);
-			khi[i] = strtoll(PQgetvalue(keys, (int)i, 2), NULL, 10);
+		for (i = 0; i < nk + nl; i++) {
+			PGresult *k = i < nk ? keys : lk;
+			int row = (int)(i < nk ? i : i - nk);
+
+			m[i] = PQgetvalue(k, row, 0);
+			klo[i] = strtoll(PQgetvalue(k, row, 1), NULL, 10);
+			khi[i] = strtoll(PQgetvalue(k, row, 2), NULL, 10);
 		}
 		drop_seam(c);
 		made = 1;   /* dropped on every way out, also when the read fails */
-		if (relay_cut_old_points(c, SEAM_TABLE, m, klo, khi, nk, r) < 0)
+		if (relay_cut_old_points(c, SEAM_TABLE, m, klo, khi, nk + nl, r) < 0)
 			goto out;
 		counted = 1;
+		/* its statistics, so that the late rows are found by index */
+		if (late && relay_pg_exec(c->pg, "ANALYZE " SEAM_TABLE, 0, NULL, NULL,
+					  "cannot analyze the scratch table", &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+			goto out;
+		}
 	}
 	ferry_buf_clear(&sql);
-	e = ferry_buf_addf(&sql, "WITH d AS (SELECT ctid, x::text AS row, row_number() OVER"
-			   " (PARTITION BY x::text ORDER BY ctid) AS n FROM %s x WHERE " IN_WINDOW "),"
-			   " k AS (%s)"
-			   " DELETE FROM %s t USING d LEFT JOIN k USING (row)"
-			   " WHERE t.ctid = d.ctid AND d.n > greatest(coalesce(k.n, 0), 1)",
-			   q, lo, hi, counted ? "SELECT x::text AS row, count(*) AS n FROM "
-			   SEAM_TABLE " x GROUP BY 1" : "SELECT NULL::text AS row, 0 AS n", q);
+	e = ferry_buf_addf(&sql, "WITH c AS (SELECT x.ctid, x::text AS row FROM %s x"
+			   " WHERE " IN_WINDOW, q, lo, hi);
+	if (late && counted)
+		e |= ferry_buf_addf(&sql, LATE_ROWS_BY_SERIES, lo, q, lo);
+	else if (late)
+		e |= ferry_buf_addf(&sql, LATE_ROWS_BY_MEASUREMENT, q, lo);
+	e |= ferry_buf_addf(&sql, "), d AS (SELECT ctid, row, row_number() OVER"
+			    " (PARTITION BY row ORDER BY ctid) AS n FROM c),"
+			    " k AS (%s)"
+			    " DELETE FROM %s t USING d LEFT JOIN k USING (row)"
+			    " WHERE t.ctid = d.ctid AND d.n > greatest(coalesce(k.n, 0), 1)",
+			    counted ? "SELECT x::text AS row, count(*) AS n FROM "
+			    SEAM_TABLE " x GROUP BY 1" : "SELECT NULL::text AS row, 0 AS n", q);
 	if (e < 0)
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 	else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res,
@@ -506,6 +578,7 @@ out:
 		drop_seam(c);
 	PQclear(res);
 	PQclear(keys);
+	PQclear(lk);
 	PQfreemem(q);
 	ferry_free(m);
 	ferry_free(klo);
@@ -531,14 +604,15 @@ static int rejects_ok(const struct cut_ctx *c, const struct ferry_copy_result *r
 	return ok;
 }
 
-/* The seam before T0 (see the top of this file): SEAM_S, or down to the
- * earliest row the relays' spools replayed into the new store during
- * this plan (RELAY_SPOOL_MIN_DDL: a late point, or a relay that went dual
- * long before the last one did) when that is earlier. */
+/* The seam before T0 (see the top of this file): RELAY_SEAM_S, or down
+ * to the earliest row the relays' spools replayed into the new store
+ * during this plan (RELAY_SPOOL_MIN_DDL: a relay that went dual long
+ * before the last one did) when that is earlier, and the minutes of the
+ * points relays wrote late (RELAY_LATE_DDL). */
 static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
-	int64_t lo = c->plan->t0_us - (int64_t)SEAM_S * 1000000;
+	int64_t lo = c->plan->t0_us - (int64_t)RELAY_SEAM_S * 1000000;
 	PGresult *res = NULL;
 
 	if (relay_pg_exec(c->pg, "SELECT to_regclass('ferry.relay_spool') IS NOT NULL", 0, NULL,
@@ -559,7 +633,7 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 			lo = num(res, 0);
 	}
 	PQclear(res);
-	return dedupe(c, lo, c->plan->t0_us, r);
+	return dedupe(c, lo, c->plan->t0_us, 1, r);
 }
 
 static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
@@ -711,7 +785,7 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 		ferry_copy_result_free(res);
 		return;
 	}
-	if ((dup = dedupe(c, c->plan->t0_us, c->plan->t1_us, r)) < 0) {
+	if ((dup = dedupe(c, c->plan->t0_us, c->plan->t1_us, 0, r)) < 0) {
 		ferry_copy_result_free(res);
 		return;
 	}

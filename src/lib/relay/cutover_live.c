@@ -29,6 +29,7 @@
 
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "ferry/connector.h"
 #include "ferry/url.h"
 #include "relay/cutover_int.h"
 #include "relay/relay_int.h"
@@ -254,7 +255,6 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
-	e |= ferry_buf_add(&ml, "{", 1);
 	e |= ferry_buf_add(&tl, "{", 1);
 	for (i = 0; i < n; i++) {
 		m[i] = PQgetvalue(res, (int)i, 0);
@@ -263,16 +263,10 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 		 * and another point of it (sub-us apart) is a row there too */
 		t[i] -= ((t[i] % 1000) + 1000) % 1000;
 		t1[i] = t[i] + 1000;
-		e |= ferry_buf_add(&ml, i ? ",\"" : "\"", i ? 2 : 1);
-		for (const char *s = m[i]; *s; s++) {
-			if (*s == '"' || *s == '\\')
-				e |= ferry_buf_add(&ml, "\\", 1);
-			e |= ferry_buf_add(&ml, s, 1);
-		}
-		e |= ferry_buf_add(&ml, "\"", 1);
+		e |= ferry_pg_array_add(&ml, m[i], strlen(m[i]));
 		e |= ferry_buf_addf(&tl, "%s%" PRId64, i ? "," : "", t[i]);
 	}
-	e |= ferry_buf_add(&ml, "}", 1);
+	e |= ferry_pg_array_end(&ml);
 	e |= ferry_buf_add(&tl, "}", 1);
 	if (e < 0) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");

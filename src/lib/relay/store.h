@@ -32,11 +32,24 @@ struct relay_store {
 	struct relay_pg *pg;
 };
 
+/* The cutover's seam before T0: a point stamped in it may reach the new
+ * store from a relay in dual and from the backfill (cutover_gates.c). */
+#define RELAY_SEAM_S 600
 /* ferry.relay_spool.min_ns: the earliest time (ns) of the rows a spool's
  * replay wrote into PostgreSQL since `ferry cutover prepare` emptied it,
- * committed with the rows: the cutover's seam reaches down to it (a point
- * sent late in dual is in the new store from the relay and the backfill). */
+ * of the points stamped at most RELAY_SEAM_S before the relay wrote them,
+ * committed with the rows: the cutover's seam reaches down to it (a relay
+ * that went dual long before the last one did). */
 #define RELAY_SPOOL_MIN_DDL \
 	"ALTER TABLE ferry.relay_spool ADD COLUMN IF NOT EXISTS min_ns bigint"
+/* ferry.relay_late: the (measurement, minute since 1970) of the points
+ * stamped more than RELAY_SEAM_S before a spool's replay wrote them (a
+ * device with a wrong clock, a backlog sent late), committed with the
+ * rows; `prepare` empties it.  The seam looks at those minutes too, rather
+ * than widening down to the earliest of them (a clock at 2000 made that
+ * the whole table). */
+#define RELAY_LATE_DDL \
+	"CREATE TABLE IF NOT EXISTS ferry.relay_late (measurement text NOT NULL," \
+	" minute bigint NOT NULL, PRIMARY KEY (measurement, minute))"
 
 #endif

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "copy/live.h"
 #include "ferry/alloc.h"
@@ -114,6 +115,7 @@ static const char spool_ddl[] =
 	"CREATE TABLE IF NOT EXISTS ferry.relay_spool (spool_id text PRIMARY KEY, "
 	"seq bigint NOT NULL, updated_at timestamptz); "
 	RELAY_SPOOL_MIN_DDL "; "
+	RELAY_LATE_DDL "; "
 	"CREATE TABLE IF NOT EXISTS ferry.relay_seen (h text PRIMARY KEY, "
 	"at timestamptz NOT NULL DEFAULT now()); "
 	"CREATE INDEX IF NOT EXISTS relay_seen_at_idx ON ferry.relay_seen (at)";
@@ -993,30 +995,85 @@ static int redo(struct relay_pg *s, size_t nrecs, struct ferry_error *err)
 	return rc < 0 ? rc : 0;
 }
 
+/* The minute of t (ns since 1970), rounded down. */
+static int64_t minute_of(int64_t t)
+{
+	const int64_t m = INT64_C(60000000000);
+
+	return t / m - (t % m < 0);
+}
+
 /* The spool's position, in the transaction of the rows it replayed, with
- * the earliest time of those rows (min_ns, see RELAY_SPOOL_MIN_DDL). */
+ * the earliest time of those rows stamped at most RELAY_SEAM_S before now
+ * (min_ns, RELAY_SPOOL_MIN_DDL) and the minutes of those stamped earlier
+ * (RELAY_LATE_DDL). */
 static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq,
 			  struct ferry_error *err)
 {
+	struct ferry_buf lm = FERRY_BUF_INIT, lt = FERRY_BUF_INIT, wm = FERRY_BUF_INIT;
 	char v[32], m[32];
-	const char *params[3] = { spool_id, v, NULL };
-	int64_t min = INT64_MAX, t;
+	const char *params[5] = { spool_id, v, NULL, NULL, NULL };
+	int64_t min = INT64_MAX, t, late = INT64_MIN, was = INT64_MIN;
+	struct timespec now;
 	size_t i;
+	int rc = 0;
 
-	for (i = 0; i < s->nlines; i++)
-		if (!s->lines[i].bad && lp_line_ts(s->lines[i].p, s->lines[i].n, &t) == 0 &&
-		    t < min)
-			min = t;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec > RELAY_SEAM_S)
+		late = ((int64_t)now.tv_sec - RELAY_SEAM_S) * 1000000000;
+	for (i = 0; i < s->nlines && rc == 0; i++) {
+		struct tm_point tp;
+		int64_t mi;
+
+		if (s->lines[i].bad || lp_line_ts(s->lines[i].p, s->lines[i].n, &t) < 0)
+			continue;
+		if (t >= late) {
+			if (t < min)
+				min = t;
+			continue;
+		}
+		if (line_point(s, i, &tp))
+			continue;
+		mi = minute_of(t);
+		/* a late batch is mostly one measurement's consecutive minutes */
+		if (mi == was && tp.measurement.n == wm.len &&
+		    !memcmp(tp.measurement.p, wm.buf, wm.len))
+			continue;
+		if ((rc = ferry_pg_array_add(&lm, tp.measurement.p, tp.measurement.n)) == 0)
+			rc = ferry_buf_addf(&lt, "%s%" PRId64, lt.len ? "," : "{", mi);
+		was = mi;
+		ferry_buf_clear(&wm);
+		if (rc == 0)
+			rc = ferry_buf_add(&wm, tp.measurement.p, tp.measurement.n);
+	}
+	if (rc == 0 && lm.len && (rc = ferry_pg_array_end(&lm)) == 0)
+		rc = ferry_buf_addch(&lt, '}');
+	if (rc < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
 	snprintf(v, sizeof(v), "%" PRIu64, seq);
 	snprintf(m, sizeof(m), "%" PRId64, min);
 	if (min != INT64_MAX)
 		params[2] = m;
-	return s->ops->query(s->c,
-		"INSERT INTO ferry.relay_spool (spool_id, seq, updated_at, min_ns)"
+	if (lm.len) {
+		params[3] = lm.buf;
+		params[4] = lt.buf;
+	}
+	rc = s->ops->query(s->c,
+		"WITH late AS (INSERT INTO ferry.relay_late (measurement, minute)"
+		" SELECT DISTINCT m, mi FROM unnest($4::text[], $5::bigint[]) AS u(m, mi)"
+		" ON CONFLICT DO NOTHING)"
+		" INSERT INTO ferry.relay_spool (spool_id, seq, updated_at, min_ns)"
 		" VALUES ($1, $2, now(), $3::bigint) ON CONFLICT (spool_id) DO UPDATE SET"
 		" seq = EXCLUDED.seq, updated_at = now(),"
 		" min_ns = least(ferry.relay_spool.min_ns, EXCLUDED.min_ns)",
-		params, 3, NULL, NULL, err);
+		params, 5, NULL, NULL, err);
+out:
+	ferry_buf_release(&lm);
+	ferry_buf_release(&lt);
+	ferry_buf_release(&wm);
+	return rc;
 }
 
 /*

@@ -64,6 +64,19 @@ t_run "$FERRY" cutover advance --db "$PGURL"
 assert_eq "advance before prepare: 1" "$T_RC" 1
 assert_contains "it says what to do" "$T_ERR" "ferry cutover prepare"
 
+# ---- a command that just ended may hold the move lock a moment longer
+# (its backend ends after the client): the next one waits for it (a
+# prepare right after an advance was refused once under load). Here a
+# session holds the lock until prepare has tried for it, then ends.
+hold "SELECT pg_advisory_lock(7378707290140276085)"
+"$FERRY" cutover advance --db "$PGURL" >"$T/lock.out" 2>&1 &
+adv=$!
+check "advance tries for the lock held" wait_sql "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock(7378707290140276085)%' AND application_name <> 'cutover_hold'"
+unhold
+wait "$adv" && rc=0 || rc=$?
+assert_eq "once the holder ended, advance got the lock (no plan yet: 1)" "$rc" 1
+assert_contains "and said so, not that another command moves the cutover" "$(cat "$T/lock.out")" "no cutover is planned in this database"
+
 # ---- prepare, no relay yet: the relay gates fail, advance is refused
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 2s --chunk-time 30m \
 	--switch-cmd "touch $T/switched" --by alice --sample-every 1

@@ -277,6 +277,10 @@ assert_eq() {
 		fail "$desc"
 		_t_show got "$got"
 		_t_show want "$want"
+		# an exit status compared: what the command said on stderr
+		if [[ "$got" == "${T_RC:-}" && -n "${T_ERR:-}" ]]; then
+			_t_show "its stderr" "$T_ERR"
+		fi
 	fi
 	return 0
 }

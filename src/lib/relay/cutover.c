@@ -40,6 +40,7 @@
 
 /* pg_try_advisory_lock key of a command moving the plan (not the DDL's) */
 #define MOVE_LOCK_KEY "7378707290140276085"
+#define MOVE_LOCK_WAIT_MS 3000   /* for a command that just ended to let it go */
 #define WAIT_S 2
 
 static const char *const step_names[FERRY_STEP_N] = {
@@ -183,8 +184,10 @@ static int tables(PGconn *pg, struct ferry_error *err)
  * another command has it. */
 static PGconn *connect_locked(const char *db, struct ferry_error *err)
 {
+	struct timespec pause = { 0, 50000000 };
 	PGresult *res = NULL;
 	PGconn *pg;
+	int64_t t0;
 
 	if (!db || !*db) {
 		ferry_error_set(err, FERRY_EUSAGE, "no database: give --db URL (the new "
@@ -193,9 +196,18 @@ static PGconn *connect_locked(const char *db, struct ferry_error *err)
 	}
 	if (!(pg = relay_pg_connect(db, err)))
 		return NULL;
-	if (relay_pg_exec(pg, "SELECT pg_try_advisory_lock(" MOVE_LOCK_KEY ")", 0, NULL, &res,
-			  "cannot lock the cutover", err) < 0)
-		goto fail;
+	/* a command that just ended may still hold it: its backend ends after
+	 * the client has gone (seen under load: the next command refused) */
+	for (t0 = relay_pg_now_ms();; nanosleep(&pause, NULL)) {
+		PQclear(res);
+		res = NULL;
+		if (relay_pg_exec(pg, "SELECT pg_try_advisory_lock(" MOVE_LOCK_KEY ")", 0, NULL,
+				  &res, "cannot lock the cutover", err) < 0)
+			goto fail;
+		if (!strcmp(PQgetvalue(res, 0, 0), "t") ||
+		    relay_pg_now_ms() - t0 >= MOVE_LOCK_WAIT_MS)
+			break;
+	}
 	if (strcmp(PQgetvalue(res, 0, 0), "t")) {
 		PQclear(res);
 		res = NULL;

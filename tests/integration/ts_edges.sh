@@ -11,7 +11,13 @@
 #   values of the point or row load (lp and IoTDB CSV);
 # - an influx_inspect export of several databases is refused (exit 2),
 #   naming them, unless ?db=NAME picks one;
-# - a map column naming a tag no point has is a warning.
+# - a map column naming a tag no point has is a warning;
+# - a gzip file that ends early, has a corrupt block or a bad CRC, or
+#   bytes after its data, is read up to the break (every complete line
+#   before it loads, the cut line is the reject naming the break, exit 3),
+#   alone or in a directory, into PostgreSQL or an lp:// file, with -j 1
+#   and -j 3 and small chunks, after kill -9 and a resume; verify agrees;
+#   zero padding and several members (cat a.gz b.gz) read whole.
 source "$(dirname "$0")/lib.sh"
 t_init ts_edges
 
@@ -179,5 +185,203 @@ case "$T_ERR$T_OUT" in
 *"tag 'entity_id'"*) fail "map: a tag that points have is no warning" ;;
 *) pass "map: a tag that points have is no warning" ;;
 esac
+
+# ---- a broken gzip file: read up to the break ----------------------------------------
+# one field per line, so rows == lines; the expected counts come from
+# Python's zlib, not from ferry
+G="$T/gz"
+mkdir -p "$G/dir/sub"
+python3 - "$G" <<'PY'
+import random, sys, zlib
+d = sys.argv[1]
+random.seed(16)
+lines = [f"g,entity_id=sensor.e{i % 23} value={random.randint(0, 10**9) / 64} {1700000000000000000 + i * 1000003}\n"
+         for i in range(60000)]
+data = "".join(lines).encode()
+
+def gz(b, flush_at=None):
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    if flush_at is None:
+        return c.compress(b) + c.flush(), None
+    out = c.compress(b[:flush_at]) + c.flush(zlib.Z_FULL_FLUSH)
+    return out + c.compress(b[flush_at:]) + c.flush(), len(out)
+
+def save(name, b):
+    open(f"{d}/{name}", "wb").write(b)
+
+def complete(b):   # the complete lines zlib inflates of b, member after member
+    out = b""
+    while b:
+        z = zlib.decompressobj(31)
+        out += z.decompress(b)
+        b = z.unused_data
+    return out.count(b"\n")
+
+whole, _ = gz(data)
+save("whole.lp.gz", whole)
+cut = whole[:len(whole) * 6 // 10]
+save("trunc.lp.gz", cut)
+save("dir/sub/trunc.lp.gz", cut)
+save("dir/good.lp.gz", gz(data[:len("".join(lines[:500]).encode())])[0])
+# a block that cannot inflate (BTYPE 11) where a full flush began one,
+# after line 37000: exactly the lines before it load
+at = len("".join(lines[:37000]).encode())
+flip, off = gz(data, at)
+flip = bytearray(flip)
+flip[off] |= 0x06
+save("flip.lp.gz", bytes(flip))
+crc = bytearray(whole)
+crc[-8] ^= 0x55          # the CRC only: every byte inflates
+save("crc.lp.gz", bytes(crc))
+save("pad.lp.gz", whole + bytes(4096))
+save("junk.lp.gz", whole + b"not gzip\n")
+half = len("".join(lines[:30000]).encode())
+two = gz(data[:half])[0] + gz(data[half:])[0]
+save("two.lp.gz", two)
+save("twocut.lp.gz", two[:len(two) * 8 // 10])
+with open(f"{d}/expect", "w") as f:
+    print(len(lines), complete(cut), len(cut), 37000, off + 1,
+          complete(two[:len(two) * 8 // 10]), len(two) * 8 // 10, len(whole), file=f)
+PY
+read -r all ntrunc ctrunc nflip cflip ntwocut ctwocut cwhole <"$G/expect"
+rejs() { cat "$1/rejects.ndjson" 2>/dev/null || true; }
+gzdump() {
+	pg_q "$1" "select count(*) || ' ' || md5(string_agg(concat_ws('|', time, series, numeric_value),
+		E'\\n' order by time, series)) from telemetry_data"
+}
+
+# cut in the middle: -j 1 with one chunk, -j 3 with 64 KiB chunks (the
+# break in a later chunk) give the same rows, all lines before the break
+gz1=$(new_db ts_edges_gz1)
+t_run "$FERRY" copy --rejects "$T/rejgz1" -j 1 "lp://$G/trunc.lp.gz" "$gz1"
+assert_eq "gz cut: exit 3 (rejects), not a failure" "$T_RC" 3
+assert_eq "gz cut: every complete line before the break loads" \
+	"$(pg_q "$gz1" 'select count(*) from telemetry_data')" "$ntrunc"
+rej=$(rejs "$T/rejgz1")
+assert_eq "gz cut: one reject, the cut line" "$(rejs "$T/rejgz1" | wc -l)" 1
+assert_contains "gz cut: the reject is the line after the last whole one" "$rej" \
+	"\"key\":{\"line\":$((ntrunc + 1))}"
+assert_contains "gz cut: its reason names file and compressed byte" "$rej" \
+	"the gzip stream of '$G/trunc.lp.gz' ends early at compressed byte $ctrunc (uncompressed byte "
+assert_contains "gz cut: the summary says where it broke" "$T_OUT$T_ERR" \
+	"ends early at compressed byte $ctrunc (uncompressed byte"
+assert_contains "gz cut: ... and in which line" "$T_OUT$T_ERR" \
+	"in line $((ntrunc + 1)): the lines before it are read, line $((ntrunc + 1)) is a reject"
+t_run "$FERRY" verify "lp://$G/trunc.lp.gz" "$gz1"
+assert_eq "gz cut: verify equal (the cut line counted as the copy counted it)" "$T_RC" 0
+assert_contains "gz cut: verify counts the reject" "$T_OUT" "1 source rows are rejected at copy"
+gz3=$(new_db ts_edges_gz3)
+t_run "$FERRY" copy --rejects "$T/rejgz3" -j 3 --chunk-bytes 64KiB "lp://$G/trunc.lp.gz" "$gz3"
+assert_eq "gz cut, -j 3, 64 KiB chunks: exit 3" "$T_RC" 3
+assert_contains "gz cut, -j 3: many chunks" "$T_ERR" "chunks planned"
+assert_eq "gz cut, -j 3: the same rows as -j 1" "$(gzdump "$gz3")" "$(gzdump "$gz1")"
+assert_eq "gz cut, -j 3: the same reject" "$(rejs "$T/rejgz3")" "$rej"
+t_run "$FERRY" verify -q -j 3 --chunk-bytes 64KiB "lp://$G/trunc.lp.gz" "$gz3"
+assert_eq "gz cut, -j 3: verify equal" "$T_RC" 0
+
+# into an lp:// file: the same points (verify that file against the
+# PostgreSQL copy)
+t_run "$FERRY" copy -j 3 --chunk-bytes 64KiB --rejects "$T/rejgzf" "lp://$G/trunc.lp.gz" "lp://$T/gz-out.lp"
+assert_eq "gz cut into lp://: exit 3" "$T_RC" 3
+assert_eq "gz cut into lp://: the complete lines" "$(grep -vc '^#' "$T/gz-out.lp")" "$ntrunc"
+assert_contains "gz cut into lp://: the summary says where it broke" "$T_OUT$T_ERR" \
+	"ends early at compressed byte $ctrunc (uncompressed byte"
+assert_contains "gz cut into lp://: the reject" "$(rejs "$T/rejgzf")" \
+	"\"key\":{\"line\":$((ntrunc + 1))},\"column\":\"\",\"reason\":\"the gzip stream of '$G/trunc.lp.gz' ends early"
+t_run "$FERRY" verify -q "lp://$T/gz-out.lp" "$gz1"
+assert_eq "gz cut into lp://: the file verifies equal to the PostgreSQL copy" "$T_RC" 0
+
+# a corrupt block in the middle (37000 lines before it), a bad CRC (all
+# lines inflate), bytes after the data that are not gzip
+gzf=$(new_db ts_edges_gzflip)
+t_run "$FERRY" copy -q -j 3 --chunk-bytes 64KiB --rejects "$T/rejgzflip" "lp://$G/flip.lp.gz" "$gzf"
+assert_eq "gz corrupt block: exit 3" "$T_RC" 3
+assert_eq "gz corrupt block: the lines before it load" "$(pg_q "$gzf" 'select count(*) from telemetry_data')" "$nflip"
+assert_contains "gz corrupt block: the reject names it" "$(rejs "$T/rejgzflip")" \
+	"\"key\":{\"line\":$((nflip + 1))},\"column\":\"\",\"reason\":\"the gzip stream of '$G/flip.lp.gz' is corrupt at compressed byte $cflip (uncompressed byte "
+assert_contains "gz corrupt block: the warning says lines may be wrong" "$T_OUT$T_ERR" \
+	"may hold wrong bytes that still parse: compare them with another copy of the file"
+t_run "$FERRY" verify -q -j 3 --chunk-bytes 64KiB "lp://$G/flip.lp.gz" "$gzf"
+assert_eq "gz corrupt block: verify equal" "$T_RC" 0
+gzc=$(new_db ts_edges_gzcrc)
+t_run "$FERRY" copy -q --rejects "$T/rejgzcrc" "lp://$G/crc.lp.gz" "$gzc"
+assert_eq "gz bad CRC: exit 3" "$T_RC" 3
+assert_eq "gz bad CRC: every line loads" "$(pg_q "$gzc" 'select count(*) from telemetry_data')" "$all"
+assert_contains "gz bad CRC: an empty reject after the last line names it" \
+	"$(rejs "$T/rejgzcrc")" \
+	"\"key\":{\"line\":$((all + 1))},\"column\":\"\",\"reason\":\"the gzip stream of '$G/crc.lp.gz' is corrupt at compressed byte $((cwhole - 4)) (uncompressed byte"
+assert_contains "gz bad CRC: ... incorrect data check" "$(rejs "$T/rejgzcrc")" "incorrect data check"
+t_run "$FERRY" verify -q "lp://$G/crc.lp.gz" "$gzc"
+assert_eq "gz bad CRC: verify equal" "$T_RC" 0
+gzj=$(new_db ts_edges_gzjunk)
+t_run "$FERRY" copy -q --rejects "$T/rejgzjunk" "lp://$G/junk.lp.gz" "$gzj"
+assert_eq "gz trailing bytes: exit 3" "$T_RC" 3
+assert_eq "gz trailing bytes: every line loads" "$(pg_q "$gzj" 'select count(*) from telemetry_data')" "$all"
+assert_contains "gz trailing bytes: the reject says what" "$(rejs "$T/rejgzjunk")" \
+	"the gzip data of '$G/junk.lp.gz' ends at compressed byte $cwhole (uncompressed byte"
+assert_contains "gz trailing bytes: ... and how many" "$(rejs "$T/rejgzjunk")" \
+	"and the 9 bytes after it are not gzip"
+
+# zero padding and two members: whole, exit 0
+gzp=$(new_db ts_edges_gzpad)
+t_run "$FERRY" copy -j 3 --chunk-bytes 64KiB "lp://$G/pad.lp.gz" "$gzp"
+assert_eq "gz zero padding: exit 0" "$T_RC" 0
+assert_eq "gz zero padding: every line" "$(pg_q "$gzp" 'select count(*) from telemetry_data')" "$all"
+assert_contains "gz zero padding: said" "$T_OUT$T_ERR" \
+	"the 4096 zero bytes after its gzip data (at compressed byte $cwhole) are padding"
+gzm=$(new_db ts_edges_gztwo)
+t_run "$FERRY" copy -q -j 3 --chunk-bytes 64KiB "lp://$G/two.lp.gz" "$gzm"
+assert_eq "gz two members: exit 0" "$T_RC" 0
+assert_eq "gz two members: every line" "$(gzdump "$gzm")" "$(gzdump "$gzp")"
+gzmc=$(new_db ts_edges_gztwocut)
+t_run "$FERRY" copy -q -j 3 --chunk-bytes 64KiB --rejects "$T/rejgztc" "lp://$G/twocut.lp.gz" "$gzmc"
+assert_eq "gz two members, cut in the second: exit 3" "$T_RC" 3
+assert_eq "gz two members, cut: the lines before the break" \
+	"$(pg_q "$gzmc" 'select count(*) from telemetry_data')" "$ntwocut"
+assert_contains "gz two members, cut: the reject" "$(rejs "$T/rejgztc")" \
+	"ends early at compressed byte $ctwocut"
+
+# a directory holding a whole and a cut file: the reject names its file
+gzd=$(new_db ts_edges_gzdir)
+t_run "$FERRY" copy -q -j 3 --chunk-bytes 64KiB --rejects "$T/rejgzdir" "lp://$G/dir" "$gzd"
+assert_eq "gz directory: exit 3" "$T_RC" 3
+assert_eq "gz directory: the whole file and the cut one's complete lines" \
+	"$(pg_q "$gzd" 'select count(*) from telemetry_data')" "$((500 + ntrunc))"
+assert_contains "gz directory: the reject names its file and line" "$(rejs "$T/rejgzdir")" \
+	"\"key\":{\"file\":\"sub/trunc.lp.gz\",\"line\":$((ntrunc + 1))}"
+t_run "$FERRY" verify -q -j 3 --chunk-bytes 64KiB "lp://$G/dir" "$gzd"
+assert_eq "gz directory: verify equal" "$T_RC" 0
+t_run "$FERRY" copy -q -j 3 --chunk-bytes 64KiB --rejects "$T/rejgzdirf" "lp://$G/dir" "lp://$T/gz-dir.lp"
+assert_eq "gz directory into lp://: exit 3" "$T_RC" 3
+assert_contains "gz directory into lp://: the reject names its file" "$(rejs "$T/rejgzdirf")" \
+	"\"key\":{\"file\":\"sub/trunc.lp.gz\",\"line\":$((ntrunc + 1))}"
+t_run "$FERRY" verify -q "lp://$T/gz-dir.lp" "$gzd"
+assert_eq "gz directory into lp://: verify equal" "$T_RC" 0
+
+# kill -9 mid-copy and resume (-j 1, then -j 3): the same rows, one reject
+for j in 1 3; do
+	gzk=$(new_db "ts_edges_gzkill$j")
+	kill_at_delays "0.05 0.1 0.15 0.2 0.3 0.4 0.6 1 2 5" \
+		"$FERRY" copy -q -j "$j" --chunk-bytes 64KiB --rejects "$T/rejgzk$j" "lp://$G/trunc.lp.gz" "$gzk"
+	t_run "$FERRY" copy -q -j "$j" --chunk-bytes 64KiB --rejects "$T/rejgzk$j" "lp://$G/trunc.lp.gz" "$gzk"
+	assert_eq "gz cut, -j $j, after $KILLS kill -9: exit 3" "$T_RC" 3
+	assert_eq "gz cut, -j $j, after kill -9: the same rows" "$(gzdump "$gzk")" "$(gzdump "$gz1")"
+	assert_eq "gz cut, -j $j, after kill -9: one reject" \
+		"$(pg_q "$gzk" 'select sum(rows_rejected) from ferry.progress')" 1
+	t_run "$FERRY" verify -q -j "$j" --chunk-bytes 64KiB "lp://$G/trunc.lp.gz" "$gzk"
+	assert_eq "gz cut, -j $j, after kill -9: verify equal" "$T_RC" 0
+done
+# the whole file in its place: a changed source (rerun with --restart)
+cp "$G/trunc.lp.gz" "$G/swap.lp.gz"
+gzs=$(new_db ts_edges_gzswap)
+t_run "$FERRY" copy -q "lp://$G/swap.lp.gz" "$gzs"
+assert_eq "gz cut, before the swap: exit 3" "$T_RC" 3
+cp "$G/whole.lp.gz" "$G/swap.lp.gz"
+t_run "$FERRY" copy -q "lp://$G/swap.lp.gz" "$gzs"
+assert_eq "gz replaced by the whole file: exit 2" "$T_RC" 2
+assert_contains "gz replaced by the whole file: a changed source" "$T_ERR" "the source changed since job"
+t_run "$FERRY" copy -q --restart "lp://$G/swap.lp.gz" "$gzs"
+assert_eq "gz replaced, --restart: exit 0" "$T_RC" 0
+assert_eq "gz replaced, --restart: every line" "$(pg_q "$gzs" 'select count(*) from telemetry_data')" "$all"
 
 t_done

@@ -5,7 +5,8 @@
  * strings with raw newlines across chunk boundaries, many random files
  * read as many small chunks == one chunk, gzip == plain, directory order,
  * stdin, rejects with line numbers and reasons, the time and measurement
- * filters, type discovery, oversized records, errors; and a throughput
+ * filters, type discovery, oversized records, errors, gzip files that
+ * end early or are corrupt (read up to the break); and a throughput
  * figure (printed, not asserted) when FERRY_LPFILE_BENCH names a file.
  */
 #include <setjmp.h>
@@ -813,32 +814,394 @@ static void test_errors(void **state)
 	assert_string_equal(u->path, "/abs/x.lp");
 	ferry_url_free(u);
 
-	/* a truncated gzip file is an error, not a short read */
-	{
-		struct ferry_buf big = FERRY_BUF_INIT, got = FERRY_BUF_INIT;
-		char path[1024];
-		struct tm_chunk *c = NULL;
-		size_t n = 0, i;
-		int rc = 0;
+	/* a truncated gzip file: test_gz_breaks */
+}
 
-		make_random(&big, 5, 3000);
-		write_gz("trunc.lp.gz", big.buf, big.len);
-		path_of(path, sizeof(path), "trunc.lp.gz");
-		{
-			struct stat st;
+/* ------------------------------------------------ broken gzip files */
 
-			assert_int_equal(stat(path, &st), 0);
-			assert_int_equal(truncate(path, st.st_size / 2), 0);
+/* What zlib can inflate of gz[0..n), member after member, into out;
+ * returns the compressed bytes it took. */
+static size_t inflatable(const unsigned char *gz, size_t n, struct ferry_buf *out)
+{
+	z_stream z;
+	unsigned char buf[4096];
+	int zr = Z_OK;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)gz;
+	z.avail_in = (uInt)n;
+	ferry_buf_clear(out);
+	for (;;) {
+		z.next_out = buf;
+		z.avail_out = sizeof(buf);
+		zr = inflate(&z, Z_NO_FLUSH);
+		assert_int_equal(ferry_buf_add(out, buf, sizeof(buf) - z.avail_out), 0);
+		if (zr == Z_STREAM_END && z.avail_in && z.next_in[0] == 0x1f) {
+			assert_int_equal(inflateReset(&z), Z_OK);
+			continue;
 		}
-		assert_int_equal(open_src("trunc.lp.gz", NULL, &o, &s, &err), 0);
-		assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), FERRY_EIO);
-		assert_non_null(strstr(err.msg, "trunc.lp.gz"));
-		(void)i;
-		(void)rc;
-		lpf_source_ops.close(s);
-		ferry_buf_release(&big);
-		ferry_buf_release(&got);
+		if (zr != Z_OK || (z.avail_out && !z.avail_in))
+			break;
 	}
+	n -= z.avail_in;
+	inflateEnd(&z);
+	return n;
+}
+
+/* data as one gzip member into out (gzip's header, no name); with
+ * flush_at, a full flush (a new deflate block, byte-aligned) after that
+ * many bytes, *flush_off its compressed offset. */
+static void gzip_mem(const char *data, size_t n, size_t flush_at, size_t *flush_off,
+		     struct ferry_buf *out)
+{
+	z_stream z;
+	size_t cap = compressBound((uLong)n) + 64;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	ferry_buf_clear(out);
+	assert_int_equal(ferry_buf_grow(out, cap), 0);
+	z.next_out = (Bytef *)out->buf;
+	z.avail_out = (uInt)cap;
+	z.next_in = (Bytef *)(uintptr_t)data;
+	if (flush_at) {
+		z.avail_in = (uInt)flush_at;
+		assert_int_equal(deflate(&z, Z_FULL_FLUSH), Z_OK);
+		*flush_off = cap - z.avail_out;
+	}
+	z.avail_in = (uInt)(n - flush_at);
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	out->len = cap - z.avail_out;
+	deflateEnd(&z);
+}
+
+/* Plan name and read its chunks (in reverse order when backwards, each
+ * chunk's transcript put back in plan order) into out; *cut: the last
+ * chunk is a cut one; notes: the source's notes. */
+static void read_broken(const char *name, uint64_t cb, int backwards, struct ferry_buf *out,
+			int *cut, struct ferry_buf *notes)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct ferry_buf *part;
+	struct tm_chunk *c = NULL;
+	size_t n = 0, i, k;
+	void *s = NULL;
+
+	o.chunk_bytes = cb;
+	if (open_src(name, NULL, &o, &s, &err) != 0)
+		fail_msg("open: %s", err.msg);
+	if (lpf_source_ops.plan(s, NULL, &c, &n, &err) != 0)
+		fail_msg("plan: %s", err.msg);
+	assert_true(n > 0);
+	part = calloc(n, sizeof(*part));
+	assert_non_null(part);
+	for (i = 0; i < n; i++) {
+		if (i && c[i].file == c[i - 1].file)
+			assert_true(c[i].off_lo == c[i - 1].off_hi);
+		else
+			assert_true(c[i].off_lo == 0);
+		assert_true(c[i].off_hi >= c[i].off_lo);
+		/* only the last chunk is cut, and only a cut one may be empty */
+		assert_true(!c[i].cut || i == n - 1);
+		assert_true(c[i].off_hi > c[i].off_lo || c[i].cut);
+	}
+	for (k = 0; k < n; k++) {
+		i = backwards ? n - 1 - k : k;
+		part[i] = (struct ferry_buf)FERRY_BUF_INIT;
+		if (read_chunk(s, &c[i], -1, &part[i], &err) != 0)
+			fail_msg("read chunk %zu of %zu: %s", i, n, err.msg);
+	}
+	ferry_buf_clear(out);
+	for (i = 0; i < n; i++) {
+		if (part[i].len)
+			assert_int_equal(ferry_buf_add(out, part[i].buf, part[i].len), 0);
+		ferry_buf_release(&part[i]);
+	}
+	free(part);
+	*cut = c[n - 1].cut;
+	if (notes) {
+		ferry_buf_clear(notes);
+		assert_int_equal(lpf_source_ops.notes(s, notes), 0);
+	}
+	tm_chunks_free(c);
+	lpf_source_ops.close(s);
+}
+
+/* The transcript of a broken gz file: every record before the break as
+ * the whole file gives it (want), then the cut record's reject, whose
+ * reason is what (then ": the rest of the file cannot be read") and whose
+ * text is the end of the bytes inflated before the break (plain[0..upto)).
+ * The same with small chunks, read in order or backwards. */
+static void check_broken(const char *name, const struct ferry_buf *plain, size_t upto,
+			 const char *want, const char *what)
+{
+	static const char rest[] = ": the rest of the file cannot be read <";
+	struct ferry_buf got = FERRY_BUF_INIT, other = FERRY_BUF_INIT;
+	const char *w, *last, *raw;
+	size_t rawn;
+	int cut = 0;
+
+	read_broken(name, 0, 0, &got, &cut, NULL);
+	assert_true(cut);
+	/* the last record is the cut one's reject: "R LINE what..." */
+	if (!(w = strstr(got.buf, what)))
+		fail_msg("%s: no reject says '%s':\n%s", name, what, got.buf);
+	last = w - 1;
+	while (last > got.buf && last[-1] >= '0' && last[-1] <= '9')
+		last--;
+	last -= 2;
+	assert_true(last >= got.buf);
+	assert_int_equal(strncmp(last, "R ", 2), 0);
+	assert_true(last == got.buf || last[-1] == '\n');
+	/* everything before it is what the whole file gives first */
+	if (strncmp(want, got.buf, (size_t)(last - got.buf)) != 0)
+		fail_msg("%s: the records before the break differ from the whole file's", name);
+	assert_int_equal(strncmp(w + strlen(what), rest, sizeof(rest) - 1), 0);
+	/* its text is the end of what inflated (the transcript keeps 200 bytes) */
+	raw = w + strlen(what) + sizeof(rest) - 1;
+	rawn = got.len - (size_t)(raw - got.buf) - 2;
+	assert_int_equal(strcmp(raw + rawn, ">\n"), 0);
+	assert_true(rawn <= upto);
+	if (rawn < 200 && memcmp(raw, plain->buf + upto - rawn, rawn) != 0)
+		fail_msg("%s: the cut record is not the end of the inflated bytes", name);
+	/* chunks of 64 bytes, in order and backwards, give the same */
+	read_broken(name, 64, 0, &other, &cut, NULL);
+	assert_true(cut);
+	assert_string_equal(other.buf, got.buf);
+	read_broken(name, 64, 1, &other, &cut, NULL);
+	assert_string_equal(other.buf, got.buf);
+	ferry_buf_release(&got);
+	ferry_buf_release(&other);
+}
+
+/* A gz file that ends early or is corrupt is read up to the break. */
+static void test_gz_breaks(void **state)
+{
+	struct ferry_buf file = FERRY_BUF_INIT, gz = FERRY_BUF_INIT, inf = FERRY_BUF_INIT,
+			 want = FERRY_BUF_INIT, got = FERRY_BUF_INIT, two = FERRY_BUF_INIT,
+			 notes = FERRY_BUF_INIT, what = FERRY_BUF_INIT;
+	size_t cuts[] = { 11, 25, 300, 1000, 2345, 0 }, i, took, flush_off = 0, at;
+	char path[1024];
+	int cut = 0;
+
+	make_random(&file, 42, 600);   /* even seed: ends with a newline */
+	write_file("whole.lp", file.buf, file.len);
+	transcript("whole.lp", NULL, 0, &want, NULL);
+	gzip_mem(file.buf, file.len, 0, NULL, &gz);
+	cuts[5] = gz.len - 3;          /* inside the trailer: every byte inflates */
+	path_of(path, sizeof(path), "cut.lp.gz");
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		took = inflatable((unsigned char *)gz.buf, cuts[i], &inf);
+		assert_int_equal(took, cuts[i]);
+		write_file("cut.lp.gz", gz.buf, cuts[i]);
+		ferry_buf_clear(&what);
+		assert_int_equal(ferry_buf_addf(&what, "the gzip stream of '%s' ends early at "
+						"compressed byte %zu (uncompressed byte %zu)", path,
+						cuts[i], inf.len), 0);
+		check_broken("cut.lp.gz", &file, inf.len, want.buf, what.buf);
+	}
+	/* the whole data, then a wrong CRC: every record, and an empty reject
+	 * after the last line */
+	gz.buf[gz.len - 8] ^= 0x55;
+	write_file("crc.lp.gz", gz.buf, gz.len);
+	read_broken("crc.lp.gz", 0, 0, &got, &cut, &notes);
+	assert_true(cut);
+	assert_int_equal(strncmp(got.buf, want.buf, want.len), 0);
+	assert_non_null(strstr(got.buf + want.len, "(uncompressed byte"));
+	assert_non_null(strstr(got.buf + want.len, ": incorrect data check): the rest of the "
+			       "file cannot be read <>\n"));
+	{
+		const char *p;
+		int lines = 1;
+		char l[128];
+
+		for (p = file.buf; (p = memchr(p, '\n', file.len - (size_t)(p - file.buf))); p++)
+			lines++;
+		snprintf(l, sizeof(l), "R %d ", lines);
+		assert_int_equal(strncmp(got.buf + want.len, l, strlen(l)), 0);
+		snprintf(l, sizeof(l), "incorrect data check), in line %d: the lines before it "
+			 "are read, line %d is a reject", lines, lines);
+		assert_non_null(strstr(notes.buf, l));
+	}
+	assert_non_null(strstr(notes.buf, "from uncompressed byte 0 on"));
+	gz.buf[gz.len - 8] ^= 0x55;
+
+	/* a block that cannot inflate (BTYPE 11) in the middle: exactly the
+	 * records before it */
+	at = 0;
+	{
+		const char *p = file.buf;
+		int k;
+
+		for (k = 0; k < 300; k++)   /* after a record that ends a line */
+			p = strchr(p, '\n') + 1;
+		at = (size_t)(p - file.buf);
+	}
+	gzip_mem(file.buf, file.len, at, &flush_off, &two);
+	two.buf[flush_off] |= 0x06;
+	write_file("flip.lp.gz", two.buf, two.len);
+	took = inflatable((unsigned char *)two.buf, two.len, &inf);
+	assert_int_equal(inf.len, at);
+	ferry_buf_clear(&what);
+	path_of(path, sizeof(path), "flip.lp.gz");
+	assert_int_equal(ferry_buf_addf(&what, "the gzip stream of '%s' is corrupt at compressed "
+					"byte %zu (uncompressed byte %zu: invalid block type)",
+					path, flush_off + 1, at), 0);
+	check_broken("flip.lp.gz", &file, at, want.buf, what.buf);
+
+	/* two members (cat a.gz b.gz) read as one file; cut in the second */
+	{
+		size_t half = 0;
+		const char *p = file.buf;
+		int k;
+
+		for (k = 0; k < 200; k++)
+			p = strchr(p, '\n') + 1;
+		half = (size_t)(p - file.buf);
+		gzip_mem(file.buf, half, 0, NULL, &two);
+		assert_int_equal(ferry_buf_grow(&two, file.len), 0);
+		gzip_mem(file.buf + half, file.len - half, 0, NULL, &gz);
+		assert_int_equal(ferry_buf_add(&two, gz.buf, gz.len), 0);
+		write_file("two.lp.gz", two.buf, two.len);
+		read_broken("two.lp.gz", 64, 1, &got, &cut, &notes);
+		assert_false(cut);
+		assert_string_equal(got.buf, want.buf);
+		/* zero padding after it: ignored, and said */
+		for (k = 0; k < 1000; k++)
+			assert_int_equal(ferry_buf_addch(&two, 0), 0);
+		write_file("pad.lp.gz", two.buf, two.len);
+		read_broken("pad.lp.gz", 64, 0, &got, &cut, &notes);
+		assert_false(cut);
+		assert_string_equal(got.buf, want.buf);
+		assert_non_null(strstr(notes.buf, "the 1000 zero bytes after its gzip data"));
+		/* anything else after it: a break after the last record */
+		assert_int_equal(ferry_buf_addstr(&two, "x"), 0);
+		write_file("junk.lp.gz", two.buf, two.len);
+		ferry_buf_clear(&what);
+		path_of(path, sizeof(path), "junk.lp.gz");
+		assert_int_equal(ferry_buf_addf(&what, "the gzip data of '%s' ends at compressed "
+						"byte %zu (uncompressed byte %zu), and the 1001 "
+						"bytes after it are not gzip", path, two.len - 1001,
+						file.len), 0);
+		read_broken("junk.lp.gz", 0, 0, &got, &cut, &notes);
+		assert_true(cut);
+		assert_int_equal(strncmp(got.buf, want.buf, want.len), 0);
+		assert_non_null(strstr(got.buf + want.len, what.buf));
+		/* cut inside the second member's header (on a record
+		 * boundary: an empty reject), and inside its data */
+		path_of(path, sizeof(path), "cut2.lp.gz");
+		two.len -= 1001 + gz.len - 5;
+		for (k = 0; k < 2; k++) {
+			write_file("cut2.lp.gz", two.buf, two.len);
+			took = inflatable((unsigned char *)two.buf, two.len, &inf);
+			assert_true(k || inf.len == half);
+			ferry_buf_clear(&what);
+			assert_int_equal(ferry_buf_addf(&what, "the gzip stream of '%s' ends early at "
+							"compressed byte %zu (uncompressed byte %zu)",
+							path, two.len, inf.len), 0);
+			check_broken("cut2.lp.gz", &file, inf.len, want.buf, what.buf);
+			two.len += gz.len / 2;
+		}
+	}
+	/* a gzip header and no more: a break before any byte; an empty
+	 * member: nothing, no break */
+	write_file("hdr.lp.gz", "\x1f\x8b", 2);
+	path_of(path, sizeof(path), "hdr.lp.gz");
+	ferry_buf_clear(&what);
+	assert_int_equal(ferry_buf_addf(&what, "R 1 the gzip stream of '%s' ends early at "
+					"compressed byte 2 (uncompressed byte 0): the rest of "
+					"the file cannot be read <>\n", path), 0);
+	read_broken("hdr.lp.gz", 0, 0, &got, &cut, NULL);
+	assert_true(cut);
+	assert_string_equal(got.buf, what.buf);
+	write_gz("empty.lp.gz", "", 0);
+	transcript("empty.lp.gz", NULL, 0, &got, &i);
+	assert_int_equal(i, 0);
+	(void)took;
+	ferry_buf_release(&file);
+	ferry_buf_release(&gz);
+	ferry_buf_release(&inf);
+	ferry_buf_release(&want);
+	ferry_buf_release(&got);
+	ferry_buf_release(&two);
+	ferry_buf_release(&notes);
+	ferry_buf_release(&what);
+}
+
+/* A break in a directory names the file; stdin is read up to its break;
+ * a file that no longer breaks where the plan says is an error. */
+static void test_gz_break_dir_stdin_changed(void **state)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct tm_source_opts o = opts_default();
+	struct ferry_buf gz = FERRY_BUF_INIT, got = FERRY_BUF_INIT;
+	static const char data[] = "a v=1 1\na v=2 2\na v=3 3\n";
+	struct tm_chunk *c = NULL;
+	size_t n = 0, i;
+	void *s = NULL;
+	int cut = 0;
+
+	gzip_mem(data, sizeof(data) - 1, 0, NULL, &gz);
+	write_file("gzdir/good.lp.gz", gz.buf, gz.len);
+	write_file("gzdir/sub/bad.lp.gz", gz.buf, gz.len - 12);   /* inside "a v=3 3" */
+	read_broken("gzdir", 0, 0, &got, &cut, NULL);
+	assert_true(cut);
+	/* file 0 (good) whole, file 1 up to its break, keys name the file */
+	assert_non_null(strstr(got.buf, "P 1 a v:f=1 @1\nP 2 a v:f=2 @2\nP 3 a v:f=3 @3\n"
+			       "P 1099511627777 a v:f=1 @1\nP 1099511627778 a v:f=2 @2\n"
+			       "R 1099511627779 the gzip stream of '"));
+	assert_non_null(strstr(got.buf, "gzdir/sub/bad.lp.gz' ends early at compressed byte "));
+	assert_non_null(strstr(got.buf, "(uncompressed byte 21): the rest of the file cannot be "
+			       "read <a v=3>\n"));
+
+	/* stdin: the same, without a plan that knows the break */
+	write_file("gzstdin.lp.gz", gz.buf, gz.len - 12);
+	{
+		char path[1024];
+		FILE *in;
+		int saved = dup(0);
+
+		path_of(path, sizeof(path), "gzstdin.lp.gz");
+		assert_non_null(in = fopen(path, "rb"));
+		assert_true(dup2(fileno(in), 0) == 0);
+		fclose(in);
+		assert_int_equal(open_src("-", NULL, &o, &s, &err), 0);
+		assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), 0);
+		ferry_buf_clear(&got);
+		assert_int_equal(read_chunk(s, &c[0], -1, &got, &err), 0);
+		assert_true(dup2(saved, 0) == 0);
+		close(saved);
+		assert_string_equal(got.buf, "P 1 a v:f=1 @1\nP 2 a v:f=2 @2\nR 3 the gzip stream of "
+				    "'<stdin>' ends early at compressed byte 27 (uncompressed "
+				    "byte 21): the rest of the file cannot be read <a v=3>\n");
+		tm_chunks_free(c);
+		lpf_source_ops.close(s);
+	}
+
+	/* planned broken, then replaced by the whole file: a bad CRC (the
+	 * data ends where the break was), a cut one (it goes on) */
+	for (i = 0; i < 2; i++) {
+		gz.buf[gz.len - 8] ^= i == 0 ? 0x55 : 0;
+		write_file("changed.lp.gz", gz.buf, i == 0 ? gz.len : gz.len - 12);
+		gz.buf[gz.len - 8] ^= i == 0 ? 0x55 : 0;
+		o.chunk_bytes = 8;
+		assert_int_equal(open_src("changed.lp.gz", NULL, &o, &s, &err), 0);
+		assert_int_equal(lpf_source_ops.plan(s, NULL, &c, &n, &err), 0);
+		assert_true(c[n - 1].cut);
+		write_file("changed.lp.gz", gz.buf, gz.len);
+		ferry_buf_clear(&got);
+		assert_int_equal(read_chunk(s, &c[n - 1], -1, &got, &err), FERRY_EIO);
+		assert_non_null(strstr(err.msg, i == 0 ? "the plan expects its gzip data to break at "
+				       "byte 24, and it ends there whole (was it changed?" :
+				       "break at byte 21, and it goes on (was it changed?"));
+		tm_chunks_free(c);
+		lpf_source_ops.close(s);
+	}
+	ferry_buf_release(&gz);
+	ferry_buf_release(&got);
 }
 
 /* A record over 16 MiB is rejected without stopping the read, and
@@ -1039,6 +1402,8 @@ int main(void)
 		cmocka_unit_test(test_identity_changes),
 		cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_gz_breaks),
+		cmocka_unit_test(test_gz_break_dir_stdin_changed),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_plan_from_discover),
 		cmocka_unit_test(test_values_estimate),

@@ -273,8 +273,13 @@ static int on_bad_record(void *ud, int64_t key, const char *reason, const void *
 			 struct ferry_error *err)
 {
 	struct pworker *w = ud;
+	char *const *names = NULL;
+	size_t nf = 0, f = (size_t)((uint64_t)key >> TM_KEY_FILE_SHIFT);
 
-	return reject(w, -1, key, NULL, reason, raw, n, err);
+	/* a directory's key names its file (TM_KEY), as a point's file does */
+	if (w->P->sops->files)
+		w->P->sops->files(w->src, &names, &nf);
+	return reject(w, -1, key, f < nf ? names[f] : NULL, reason, raw, n, err);
 }
 
 /* ---- InfluxDB ------------------------------------------------------- */
@@ -720,8 +725,9 @@ static int load_map(struct pout *P, struct ferry_error *err)
 }
 
 /* The summary: per source measurement, what the map dropped, rules that
- * matched nothing. */
-static int fill(struct pout *P, struct ferry_error *err)
+ * matched nothing, the source's notes (h: its handle that planned, NULL
+ * when it did not open). */
+static int fill(struct pout *P, void *h, struct ferry_error *err)
 {
 	struct ferry_copy_result *res = P->r->res;
 	size_t m;
@@ -743,6 +749,16 @@ static int fill(struct pout *P, struct ferry_error *err)
 		if (c->dropped)
 			plan_strv_pushf(&P->r->plan.warnings, "%s: %lld points dropped by the map",
 					c->name, (long long)c->dropped);
+	}
+	if (h && P->sops->notes) {
+		struct ferry_buf u = FERRY_BUF_INIT;
+		char *line, *save = NULL;
+
+		if (P->sops->notes(h, &u) == 0 && u.buf)
+			for (line = strtok_r(u.buf, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save))
+				plan_strv_pushf(&P->r->plan.warnings, "%s", line);
+		ferry_buf_release(&u);
 	}
 	if (P->map) {
 		struct ferry_buf u = FERRY_BUF_INIT;
@@ -917,7 +933,7 @@ out:
 	{
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 
-		if (fill(&P, &e2) < 0 && rc == 0) {
+		if (fill(&P, h, &e2) < 0 && rc == 0) {
 			*err = e2;
 			rc = e2.code;
 		}

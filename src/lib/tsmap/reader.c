@@ -342,6 +342,8 @@ static char *plan_digest(const struct tm_shared *sh, const struct tm_table *t)
 			       ck->has_time, (long long)ck->t_lo, (long long)ck->t_hi, ck->file,
 			       (unsigned long long)ck->off_lo, (unsigned long long)ck->off_hi,
 			       (long long)ck->line0, ck->nitems);
+		if (ck->cut)   /* only then: the digests of whole files stay as they were */
+			berr |= ferry_buf_addstr(&b, "cut|");
 		for (k = 0; k < ck->nitems; k++) {
 			const struct tm_item *it = &ck->items[k];
 

@@ -124,6 +124,9 @@ struct tm_chunk {
 	int file;              /* lp/csv: index of the file, else 0 */
 	uint64_t off_lo, off_hi;  /* lp/csv: byte range, record-aligned, half-open */
 	int64_t line0;         /* lp/csv: physical line number at off_lo */
+	int cut;               /* lp: the file's (gzip) data breaks at off_hi, and
+				* the chunk is the record cut there (maybe
+				* empty): read() rejects it, naming the break */
 	int64_t est;           /* estimated points, -1 when unknown */
 	int64_t est_values;    /* estimated field values (narrow rows), -1 or 0
 				* when unknown: est times the schema's values

@@ -11,7 +11,7 @@
  * path, each file once however many links lead to it: walk.c) or '-' for
  * stdin.  A directory's keys are TM_KEY(file, line), so rejects name the file.
  * gzip input is recognised by its magic bytes, not its name, and inflated
- * with zlib.
+ * with zlib (gzfile.c), member after member.
  *
  * Records: one engine (struct scan) streams a byte range of one file in
  * blocks and cuts it with lp_next_line(); plan(), discover() and read()
@@ -26,13 +26,27 @@
  *
  * gzip: chunk offsets count uncompressed bytes.  A gzip stream cannot be
  * entered in the middle, so reading a chunk that starts at off_lo > 0
- * inflates and discards everything before off_lo (gzseek) -- except when
+ * inflates and discards everything before off_lo (tm_gz_skip) -- except when
  * the previous read of this source ended exactly there: its stream is
  * kept (one per source) and continued, so reading a gz file's chunks in
  * order (one worker, or a resume) inflates it once.  Workers reading
  * chunks of one gz file out of order pay up to n/2 inflations for n
  * chunks; a gz file is still cut into chunks so that checkpoints and
  * resume work the same.
+ *
+ * A gz file that breaks (ends early, a corrupt block, a bad CRC, bytes
+ * after its last member that are not gzip: gzfile.c) is read up to the
+ * break: the plan's scan stops there, and the record open at the break
+ * -- the bytes after the last record boundary, as the splitter sees them
+ * before the end (so a cut string with raw newlines is one record), maybe
+ * none -- becomes a chunk of its own with tm_chunk.cut set.  read() never
+ * parses it: it reads on past the chunk's end to see the break again and
+ * rejects the record (empty when the break fell on a boundary) with a
+ * reason naming the file and the compressed and uncompressed byte.  Every
+ * record before it loads as in a whole file, with the same chunks and
+ * line numbers; the summary names the break (src_notes).  The plan only
+ * depends on the bytes, so a resumed job reads the same chunks; a file
+ * replaced by a whole one changes the identity (a new job, or --restart).
  *
  * stdin: discover() cannot scan it (it can be read once), so it is
  * refused when the types are needed; plan() gives one chunk [0, max) and
@@ -51,10 +65,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
+#include "tsmap/sources/gzfile.h"
 #include "tsmap/sources/walk.h"
 #include "tsmap/tsmap.h"
 
@@ -69,6 +83,10 @@ struct lpf_file {
 	uint64_t size;        /* on disk (compressed for gz) */
 	int64_t mtime_s, mtime_ns;
 	int gz;
+	/* where the plan's scan found its gzip data to stop, and the line of
+	 * the record cut there: for the summary */
+	struct tm_gz_stop stop;
+	int64_t stop_line;
 };
 
 struct lpf_source {
@@ -95,7 +113,7 @@ struct lpf_source {
 	/* a gzip stream left at the end of the last chunk read, so that
 	 * reading a gz file's chunks in order inflates it once */
 	pthread_mutex_t gz_lock;
-	gzFile gz_keep;
+	struct tm_gz *gz_keep;
 	int gz_file;
 	uint64_t gz_off;
 };
@@ -103,31 +121,52 @@ struct lpf_source {
 /* ------------------------------------------------------------- input */
 
 struct input {
-	int fd;
-	gzFile gz;
+	int fd;            /* a plain file */
+	struct tm_gz *gz;  /* a gzip file, or stdin (plain or gzip) */
 	const char *path;
 };
+
+static void gz_free(struct tm_gz *g)
+{
+	if (g) {
+		tm_gz_close(g);
+		ferry_free(g);
+	}
+}
+
+/* A gzip reader on fd (taken, also on failure). */
+static int gz_new(int fd, const char *path, struct tm_gz **out, struct ferry_error *err)
+{
+	struct tm_gz *g = ferry_malloc(sizeof(*g));
+	int rc;
+
+	if (!g) {
+		close(fd);
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	}
+	if ((rc = tm_gz_open(g, fd, path, err)) < 0) {
+		ferry_free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
 
 static int input_open(struct lpf_source *S, int file, uint64_t off,
 		      struct input *in, struct ferry_error *err)
 {
 	const char *path = S->is_stdin ? "-" : S->f[file].path;
-	int fd;
+	int fd, rc;
 
 	in->fd = -1;
 	in->gz = NULL;
 	in->path = S->is_stdin ? "<stdin>" : path;
 	if (S->is_stdin) {
-		/* zlib reads plain input transparently, so stdin needs no peeking */
+		/* plain or gzip, told by its first bytes (tm_gz_open) */
 		if ((fd = dup(0)) < 0)
 			return ferry_error_set(err, FERRY_EIO, "cannot read stdin: %s",
 					       strerror(errno));
-		if (!(in->gz = gzdopen(fd, "rb"))) {
-			close(fd);
-			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		}
-		gzbuffer(in->gz, 1 << 18);
-		return 0;
+		return gz_new(fd, in->path, &in->gz, err);
 	}
 	if (S->f[file].gz && off) {
 		pthread_mutex_lock(&S->gz_lock);
@@ -153,28 +192,22 @@ static int input_open(struct lpf_source *S, int file, uint64_t off,
 		in->fd = fd;
 		return 0;
 	}
-	if (!(in->gz = gzdopen(fd, "rb"))) {
-		close(fd);
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	}
-	gzbuffer(in->gz, 1 << 18);
+	if ((rc = gz_new(fd, path, &in->gz, err)) < 0)
+		return rc;
 	/* inflate and discard up to off (see the file comment) */
-	if (off && gzseek(in->gz, (z_off_t)off, SEEK_SET) < 0) {
-		int zerr;
-		const char *m = gzerror(in->gz, &zerr);
-
-		ferry_error_set(err, FERRY_EIO, "cannot seek in '%s': %s", path, m);
-		gzclose(in->gz);
-		in->gz = NULL;
-		return err ? err->code : FERRY_EIO;
-	}
+	if ((rc = tm_gz_skip(in->gz, off, err)) < 0)
+		return rc;
+	if (in->gz->out < off)
+		return ferry_error_set(err, FERRY_EIO,
+			"cannot read '%s': its data ends at byte %llu but the plan expects %llu (was it changed? start the copy again)",
+			path, (unsigned long long)in->gz->out, (unsigned long long)off);
 	return 0;
 }
 
 /* Keep a gzip stream that stands at off of file for the next chunk. */
 static void input_keep(struct lpf_source *S, struct input *in, int file, uint64_t off)
 {
-	gzFile old = NULL;
+	struct tm_gz *old = NULL;
 
 	if (!in->gz || S->is_stdin)
 		return;
@@ -185,45 +218,30 @@ static void input_keep(struct lpf_source *S, struct input *in, int file, uint64_
 	S->gz_off = off;
 	pthread_mutex_unlock(&S->gz_lock);
 	in->gz = NULL;
-	if (old)
-		gzclose(old);
+	gz_free(old);
 }
 
 static void input_close(struct input *in)
 {
-	if (in->gz)
-		gzclose(in->gz);
+	gz_free(in->gz);
 	if (in->fd >= 0)
 		close(in->fd);
 	in->gz = NULL;
 	in->fd = -1;
 }
 
-/* Read up to n bytes; 0 at the end. */
+/* Did the input's data stop at a break (a gzip file's)? */
+static int input_broken(const struct input *in)
+{
+	return in->gz && tm_gz_broken(&in->gz->stop);
+}
+
+/* Read up to n bytes; 0 at the end, or where a gzip file breaks
+ * (input_broken() tells). */
 static long input_read(struct input *in, char *buf, size_t n, struct ferry_error *err)
 {
-	if (in->gz) {
-		int got = gzread(in->gz, buf, (unsigned)n);
-
-		if (got < 0) {
-			int zerr;
-			const char *m = gzerror(in->gz, &zerr);
-
-			return ferry_error_set(err, FERRY_EIO, "cannot read '%s': %s%s",
-					       in->path, m,
-					       zerr == Z_DATA_ERROR ? " (corrupt gzip data)" : "");
-		}
-		if (got == 0) {
-			int zerr;
-			const char *m = gzerror(in->gz, &zerr);
-
-			if (zerr != Z_OK)
-				return ferry_error_set(err, FERRY_EIO,
-						       "cannot read '%s': %s (truncated gzip file?)",
-						       in->path, m);
-		}
-		return got;
-	}
+	if (in->gz)
+		return tm_gz_read(in->gz, buf, n, err);
 	for (;;) {
 		ssize_t got = read(in->fd, buf, n);
 
@@ -244,6 +262,7 @@ struct rec {
 	uint64_t line;
 	uint64_t off_lo, off_hi;   /* its bytes including the newline */
 	int oversized;
+	int cut;                   /* the record a break of the file cut (struct scan) */
 };
 
 struct scan {
@@ -254,6 +273,9 @@ struct scan {
 	uint64_t base;             /* file offset of buf[0] */
 	uint64_t end;              /* stop here (LPF_END_UNKNOWN: at EOF) */
 	int eof;
+	int cut_end;               /* end is where the file breaks (tm_chunk.cut) */
+	int cut;                   /* the input stops at a break: the record open
+				    * there is cut, not a last line without a newline */
 	char raw[LPF_RAW_KEEP];
 };
 
@@ -313,6 +335,7 @@ static int refill(struct scan *sc, struct ferry_error *err)
 		want = (size_t)(sc->end - (sc->base + sc->len));
 	if (want == 0) {
 		sc->eof = 1;
+		sc->cut = sc->cut_end;
 		return 0;
 	}
 	got = input_read(&sc->in, sc->buf + sc->len, want, err);
@@ -320,6 +343,7 @@ static int refill(struct scan *sc, struct ferry_error *err)
 		return (int)got;
 	if (got == 0) {
 		sc->eof = 1;
+		sc->cut = input_broken(&sc->in);
 		if (sc->end != LPF_END_UNKNOWN)
 			return ferry_error_set(err, FERRY_EIO,
 				"cannot read '%s': it ends at byte %llu but the plan expects %llu (was it changed? start the copy again)",
@@ -347,6 +371,7 @@ static int skip_oversized(struct scan *sc, struct rec *r, struct ferry_error *er
 	r->line = sc->cur.lineno;
 	r->off_lo = sc->base + start;
 	r->oversized = 1;
+	r->cut = 0;
 	while ((p = memchr(p, '\n', (size_t)(e - p)))) {
 		nl++;
 		p++;
@@ -373,7 +398,8 @@ static int skip_oversized(struct scan *sc, struct rec *r, struct ferry_error *er
 	return 1;
 }
 
-/* Next record: 1 (*r set), 0 at the end, or an error. */
+/* Next record: 1 (*r set), 0 at the end, or an error.  At a break
+ * (sc->cut) the unfinished record is given whole, r->cut set. */
 static int scan_next(struct scan *sc, struct rec *r, struct ferry_error *err)
 {
 	int rc;
@@ -387,7 +413,7 @@ static int scan_next(struct scan *sc, struct rec *r, struct ferry_error *err)
 			 * where a record ends never depends on the block size */
 			size_t wlen = rem > LPF_MAX_RECORD + 1 ? start + LPF_MAX_RECORD + 1
 							       : sc->len;
-			int final = sc->eof && rem <= LPF_MAX_RECORD;
+			int final = sc->eof && !sc->cut && rem <= LPF_MAX_RECORD;
 
 			if (lp_next_line(sc->buf, wlen, &sc->cur, final, &r->p, &r->n,
 					 &lineno)) {
@@ -395,10 +421,24 @@ static int scan_next(struct scan *sc, struct rec *r, struct ferry_error *err)
 				r->off_lo = sc->base + start;
 				r->off_hi = sc->base + sc->cur.off;
 				r->oversized = 0;
+				r->cut = 0;
 				return 1;
 			}
 			if (rem > LPF_MAX_RECORD)
 				return skip_oversized(sc, r, err);
+			if (sc->eof && sc->cut) {
+				/* what the break left of a record: never parsed,
+				 * it could read as a valid point it is not */
+				r->p = sc->buf + start;
+				r->n = rem;
+				r->line = sc->cur.lineno;
+				r->off_lo = sc->base + start;
+				r->off_hi = sc->base + sc->len;
+				r->oversized = 0;
+				r->cut = 1;
+				sc->cur.off = sc->len;
+				return 1;
+			}
 		} else if (sc->eof) {
 			return 0;
 		}
@@ -477,6 +517,26 @@ static int plan_close(struct planner *pl, int file, uint64_t hi)
 	ck->line0 = pl->line0;
 	ck->est = pl->recs;   /* records, comments and blank lines included */
 	pl->open = 0;
+	return 0;
+}
+
+/* The chunk of the record a break cut, [lo, hi) from line (empty when
+ * the break fell on a record boundary): its own, kept whatever ?db= says
+ * (the break ends every section after it), read() rejects it. */
+static int plan_cut(struct planner *pl, int file, uint64_t lo, uint64_t hi, int64_t line)
+{
+	struct tm_chunk *ck;
+
+	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
+		return FERRY_ENOMEM;
+	ck = &pl->c[pl->n++];
+	memset(ck, 0, sizeof(*ck));
+	ck->measurement = -1;
+	ck->file = file;
+	ck->off_lo = lo;
+	ck->off_hi = hi;
+	ck->line0 = line;
+	ck->cut = 1;
 	return 0;
 }
 
@@ -671,8 +731,7 @@ static void source_free(struct lpf_source *S)
 	ferry_free(S->dbs);
 	ferry_free(S->want_db);
 	tm_walk_release(&S->walk);
-	if (S->gz_keep)
-		gzclose(S->gz_keep);
+	gz_free(S->gz_keep);
 	pthread_mutex_destroy(&S->gz_lock);
 	ferry_free(S->root);
 	ferry_free(S);
@@ -892,6 +951,7 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 	struct lp_scratch ls;
 	const char *why;
 	size_t db;
+	int64_t cut_line = 0;
 	int rc;
 
 	lp_scratch_init(&ls);
@@ -899,6 +959,13 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 	if ((rc = scan_open(&sc, S, i, 0, LPF_END_UNKNOWN, 1, err)) < 0)
 		goto out;
 	while ((rc = scan_next(&sc, &r, err)) > 0) {
+		if (r.cut) {
+			if ((rc = plan_close(pl, i, r.off_lo)) < 0 ||
+			    (rc = plan_cut(pl, i, r.off_lo, r.off_hi, (int64_t)r.line)) < 0)
+				goto oom;
+			cut_line = (int64_t)r.line;
+			continue;
+		}
 		if ((rc = context_db(S, &r, &ls, &db)) < 0)
 			goto oom;
 		if (rc == 1) {
@@ -920,6 +987,15 @@ static int scan_file(struct lpf_source *S, int i, struct planner *pl, struct sha
 		goto out;
 	if ((rc = plan_close(pl, i, sc.base + sc.len)) < 0)
 		goto oom;
+	if (sc.cut && !cut_line) {
+		cut_line = (int64_t)sc.cur.lineno;
+		if ((rc = plan_cut(pl, i, sc.base + sc.len, sc.base + sc.len, cut_line)) < 0)
+			goto oom;
+	}
+	if (sc.in.gz) {   /* for the summary */
+		S->f[i].stop = sc.in.gz->stop;
+		S->f[i].stop_line = cut_line;
+	}
 	goto out;
 oom:
 	rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -948,6 +1024,8 @@ static int sample_range(struct lpf_source *S, int i, uint64_t lo, uint64_t hi, i
 	if ((rc = scan_open(&sc, S, i, lo, hi, (uint64_t)line0, err)) < 0)
 		goto out;
 	while (*recs < LPF_SAMPLE && (rc = scan_next(&sc, &r, err)) > 0) {
+		if (r.cut)
+			continue;
 		++*recs;
 		if ((rc = check_record(&c, &r, &tp, &why)) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -1132,6 +1210,33 @@ static int find_name(const struct lpf_source *S, const char *p, size_t n)
 	return -1;
 }
 
+/* The reject of the record a break cut (r; NULL: none, the break fell on
+ * a record boundary, at line): the reason names the break.  A chunk the
+ * plan ends at a break reads up to it, so the input is read on to see it
+ * again here: a file that now goes on past it has changed. */
+static int cut_reject(struct scan *sc, int64_t key, const struct rec *r, struct ferry_buf *mb,
+		      tm_reject_fn rej, void *ud, struct ferry_error *err)
+{
+	char c;
+	long got;
+
+	if (!input_broken(&sc->in)) {
+		if ((got = input_read(&sc->in, &c, 1, err)) < 0)
+			return (int)got;
+		if (!input_broken(&sc->in))
+			return ferry_error_set(err, FERRY_EIO,
+				"cannot read '%s': the plan expects its gzip data to break at "
+				"byte %llu, and it %s (was it changed? start the copy again)",
+				sc->in.path, (unsigned long long)(sc->base + sc->len),
+				got ? "goes on" : "ends there whole");
+	}
+	ferry_buf_clear(mb);
+	if (tm_gz_describe(&sc->in.gz->stop, sc->in.path, mb) < 0 ||
+	    ferry_buf_addstr(mb, ": the rest of the file cannot be read") < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return rej(ud, key, mb->buf, r ? r->p : "", r ? r->n : 0, err);
+}
+
 static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk *ck,
 		    int only, tm_point_fn fn, tm_reject_fn rej, void *ud,
 		    struct ferry_error *err)
@@ -1144,7 +1249,7 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 	size_t onlen = 0;
 	struct rec r;
 	struct tm_point tp;
-	int rc;
+	int rc, saw_cut = 0;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.in.fd = -1;
@@ -1184,10 +1289,22 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 		if ((rc = scan_open(&sc, S, ck->file, ck->off_lo, ck->off_hi,
 				    (uint64_t)ck->line0, err)) < 0)
 			goto out;
+		sc.cut_end = ck->cut;
 	}
 	while ((rc = scan_next(&sc, &r, err)) > 0) {
 		int k;
 
+		if (r.cut) {
+			/* not a point: to the read of measurement 0, as a broken
+			 * record (below) */
+			saw_cut = 1;
+			if (oname && only != 0)
+				continue;
+			if ((rc = cut_reject(&sc, S->is_dir ? TM_KEY(ck->file, r.line) :
+					     (int64_t)r.line, &r, &mb, rej, ud, err)) != 0)
+				goto out;
+			continue;
+		}
 		if (oname) {
 			/* A record belongs to the read of its measurement; one
 			 * whose measurement is not in the schema (a broken record)
@@ -1231,7 +1348,10 @@ static int src_read(void *s, const struct tm_schema *sch, const struct tm_chunk 
 				goto out;
 		}
 	}
-	if (rc == 0 && !S->is_stdin && sc.base + sc.len == ck->off_hi)
+	if (rc == 0 && sc.cut && !saw_cut && (!oname || only == 0))
+		rc = cut_reject(&sc, S->is_dir ? TM_KEY(ck->file, sc.cur.lineno) :
+				(int64_t)sc.cur.lineno, NULL, &mb, rej, ud, err);
+	if (rc == 0 && !S->is_stdin && !sc.cut && sc.base + sc.len == ck->off_hi)
 		input_keep(S, &sc.in, ck->file, ck->off_hi);
 	goto out;
 oom:
@@ -1274,11 +1394,47 @@ static int src_identity(void *s, struct ferry_buf *out, struct ferry_error *err)
 	return 0;
 }
 
+/* What was skipped in a directory, and each gzip file's break (where the
+ * plan's scan stopped) or the zero padding it ignored. */
 static int src_notes(void *s, struct ferry_buf *out)
 {
 	struct lpf_source *S = s;
+	size_t i;
+	int rc = 0;
 
-	return tm_walk_note(&S->walk, S->root, out);
+	for (i = 0; i < S->nf && rc == 0; i++) {
+		const struct lpf_file *f = &S->f[i];
+
+		if (tm_gz_broken(&f->stop)) {
+			rc = tm_gz_describe(&f->stop, f->path, out);
+			if (rc == 0 && ferry_buf_addf(out, ", in line %lld: the lines before it are "
+						      "read, line %lld is a reject and the rest of "
+						      "the file cannot be read", (long long)f->stop_line,
+						      (long long)f->stop_line) < 0)
+				rc = FERRY_ENOMEM;
+			/* a damaged member inflates to wrong bytes until zlib
+			 * notices, at the latest at its CRC */
+			if (rc == 0 && f->stop.end == TM_GZ_CORRUPT &&
+			    ferry_buf_addf(out, "; zlib saw the damage only there, so the lines "
+					   "from uncompressed byte %llu on (where that gzip member "
+					   "begins) may hold wrong bytes that still parse: compare "
+					   "them with another copy of the file",
+					   (unsigned long long)f->stop.member_out) < 0)
+				rc = FERRY_ENOMEM;
+			if (rc == 0 && ferry_buf_addstr(out, f->stop.end == TM_GZ_CORRUPT ? "\n" :
+							" (a whole copy of the file would give the "
+							"rest)\n") < 0)
+				rc = FERRY_ENOMEM;
+		} else if (f->stop.end == TM_GZ_END && f->stop.rest &&
+			   ferry_buf_addf(out, "'%s': the %llu zero bytes after its gzip data "
+					  "(at compressed byte %llu) are padding, ignored as "
+					  "gzip -d ignores them\n", f->path,
+					  (unsigned long long)f->stop.rest,
+					  (unsigned long long)f->stop.in_off) < 0) {
+			rc = FERRY_ENOMEM;
+		}
+	}
+	return rc < 0 ? rc : tm_walk_note(&S->walk, S->root, out);
 }
 
 static void src_files(void *s, char *const **names, size_t *n)

@@ -116,6 +116,12 @@ assert_contains "csv NaN: and column and value" "$rej" \
 	"left out (the row's other values load): column 'root.sg.d1.temp' value 'NaN' is not a finite number"
 assert_contains "csv directory: says it skipped readme.md" "$T_ERR$T_OUT" "readme.md (not .csv)"
 assert_contains "csv directory: says it skipped the loop" "$T_ERR$T_OUT" "deeper/loop (a link to a directory above it)"
+# csv:// reads plain files: a gzip'd one is named, not read as binary noise
+gzip -c "$T/csvdir/deeper/iot.csv" >"$T/iot.csv.gz"
+t_run "$FERRY" copy -q "csv://$T/iot.csv.gz" "$u5"
+assert_eq "csv gzip'd: refused, a usage error" "$T_RC" 2
+assert_contains "csv gzip'd: says what to do" "$T_ERR" \
+	"cannot read '$T/iot.csv.gz' as csv: it is gzip-compressed, and csv:// reads uncompressed CSV (gunzip it first"
 # a value that is not of its declared type: it alone is left out (the
 # whole row was a reject: the hum of that second was lost with it)
 printf 'Time,root.sg.d2.n(INT64),root.sg.d2.hum\n1000,5,40\n2000,x,41\n' >"$T/typed.csv"

@@ -187,6 +187,13 @@ int csv_read_header(struct csv_src *s, struct cfile *f, struct ferry_error *err)
 	if (f->size >= 3 && pread(r.fd, bom, 3, 0) == 3 && bom[0] == 0xef && bom[1] == 0xbb &&
 	    bom[2] == 0xbf)
 		start = 3;
+	/* its header would be binary noise ("a NUL byte or invalid UTF-8") */
+	if (f->size >= 2 && pread(r.fd, bom, 2, 0) == 2 && bom[0] == 0x1f && bom[1] == 0x8b) {
+		rc = ferry_error_set(err, FERRY_EUSAGE,
+			"cannot read '%s' as csv: it is gzip-compressed, and csv:// reads uncompressed "
+			"CSV (gunzip it first: gzip -dk '%s')", f->path, f->path);
+		goto out;
+	}
 	r.pos = r.fpos = start;
 	r.final = start >= f->size;
 	r.bs = 1;

@@ -28,6 +28,7 @@ fwd_start() {
 	FWD=$!
 	check "the forwarder listens" wait_for_file "$T/fwd.out"
 }
+wait_grep() { local i; for ((i = 0; i < 300; i++)); do grep -q "$1" "$2" && return 0; sleep 0.1; done; return 1; }
 wait_for_file() { local i; for ((i = 0; i < 100; i++)); do [[ -s $1 ]] && return 0; sleep 0.1; done; return 1; }
 B=""
 b_start() {
@@ -101,6 +102,16 @@ assert_eq "B silent for 3 h: dual-write -> backfill still refused" "$T_RC" 3
 assert_contains "it names B, silent for 3 h" "$T_OUT" "(old-only, last seen 108"
 assert_contains "and how to let it go" "$T_OUT" "if it will not run again, ferry cutover forget-relay ID"
 assert_eq "still no T0" "$(pg_q "$PGURL" "SELECT t0 IS NULL FROM ferry.cutover_plan")" t
+t_run "$FERRY" cutover status --db "$PGURL" --json
+assert_eq "status lists B, silent for 3 h (it holds the gates)" \
+	"$($PY -c 'import json,sys; d=json.load(sys.stdin); print(len(d["cutover"]["relays"]))' <<<"$T_OUT")" 2
+# four more silent relays: the gate names three and counts the rest
+for k in 1 2 3 4; do
+	pg_q "$PGURL" "INSERT INTO ferry.relays (relay_id, listen, last_seen, phase) VALUES ('zz-gone:$k:x', '', now() - interval '2 hours', 'old-only')" >/dev/null
+done
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_contains "the gate names three silent relays and counts the others" "$T_OUT" "s ago) and 2 more (ferry cutover status lists them)"
+pg_q "$PGURL" "DELETE FROM ferry.relays WHERE relay_id LIKE 'zz-gone:%'" >/dev/null
 
 # ---- B back: it follows dual, and the gate passes with both
 assert_eq "still cut off: acknowledged" "$(b_write cut2)" 204
@@ -193,6 +204,19 @@ check "B reports again: its row is live" \
 	wait_sql "SELECT count(*) = 1 FROM ferry.relays WHERE relay_id = '$live_b' AND stopped_at IS NULL AND last_seen > now() - interval '5 seconds'"
 check "B's log says it was let go and how to compare the stores" \
 	grep -q "relay: $live_b was let go at .* (ferry cutover forget-relay) while it could not report (last report .*ferry verify OLD NEW --start " "$T/relay-b.log"
+# the same, but the let-go B is killed and started again on its spool (a
+# new process, a new id): the new one says it
+kill -9 "$FWD"
+wait "$FWD" 2>/dev/null || true
+pg_q "$PGURL" "UPDATE ferry.relays SET last_seen = now() - interval '60 seconds' WHERE relay_id = '$live_b'" >/dev/null
+t_run "$FERRY" cutover forget-relay "$live_b" --db "$PGURL"
+assert_eq "forget-relay of the cut-off B again: 0" "$T_RC" 0
+kill -9 "$B"
+wait "$B" 2>/dev/null || true
+fwd_start
+b_start
+check "the new B says the relay it replaces on its spool was let go" \
+	wait_grep "the relay this one replaces on its spool, $live_b (let go at .*, last report .*), was let go by ferry cutover forget-relay" "$T/relay-b.log"
 
 # every point B acknowledged is in both stores
 for tag in cut1 cut2 spooled killed; do

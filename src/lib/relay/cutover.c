@@ -433,7 +433,10 @@ static int doc_build(PGconn *pg, json_t *gates, const char *note, char **out,
 				  " to_jsonb(x) -> 'waves' AS waves, to_jsonb(x) -> 'wave_writes' AS"
 				  " wave_writes, to_jsonb(x) -> 'wave_errors' AS wave_errors,"
 				  " window_s AS window_seconds FROM ferry.relays x"
-				  " WHERE last_seen > now() - interval '1 hour') r", err)) ||
+				  /* and those silent without stopping, however long:
+				   * they hold the phase gates */
+				  " WHERE last_seen > now() - interval '1 hour'"
+				  " OR to_jsonb(x) ->> 'stopped_at' IS NULL) r", err)) ||
 	    !(log = query_json(pg, "SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM"
 			       " (SELECT id, " RELAY_PG_RFC("changed_at") " AS at, changed_by AS by, action,"
 			       " step, previous, phase, gates, note FROM ferry.cutover_log"
@@ -677,7 +680,8 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		    /* and its seam the rows its relays replay from now on */
 		    (rc = run(pg, "DO $$ BEGIN IF to_regclass('ferry.relay_spool') IS NOT NULL"
 			      " THEN EXECUTE '" RELAY_SPOOL_MIN_DDL "';"
-			      " UPDATE ferry.relay_spool SET min_ns = NULL; END IF;"
+			      " UPDATE ferry.relay_spool SET min_ns = NULL, min_on_ns = NULL,"
+			      " late_kept = NULL; END IF;"
 			      " IF to_regclass('ferry.relay_late') IS NOT NULL"
 			      " THEN DELETE FROM ferry.relay_late; END IF; END $$",
 			      "cannot empty ferry.relay_spool.min_ns", err)) < 0)
@@ -1277,7 +1281,8 @@ int ferry_cutover_forget_relay(const char *url, const char *id, const char *by,
 	snprintf(note, sizeof(note), "relay %s let go; %" PRId64 " spool records given up",
 		 id, *records);
 	if ((rc = relay_pg_exec(pg, "UPDATE ferry.relays SET stopped_at = coalesce(stopped_at,"
-				" now()), spool_records = 0 WHERE relay_id = $1", 1, p, NULL,
+				" now()), let_go_at = now(), spool_records = 0 WHERE relay_id = $1",
+				1, p, NULL,
 				"cannot update ferry.relays", err)) < 0 ||
 	    (rc = log_event(pg, by, -1, "", "forget-relay", NULL, note, err)) < 0)
 		goto out;

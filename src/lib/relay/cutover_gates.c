@@ -236,7 +236,7 @@ void relay_cut_relays_in(struct cut_ctx *c, int phase, struct cut_result *r)
 	in = num(res, 1);
 	r->value = (double)in;
 	if (!no_relay(r, n)) {
-		char gone[400];
+		char gone[1024];
 		int64_t k = relay_cut_unseen(c, "phase", name, gone, sizeof(gone), r);
 
 		if (k < 0)
@@ -276,13 +276,17 @@ int64_t relay_cut_unseen(struct cut_ctx *c, const char *column, const char *want
 	int64_t k = -1;
 
 	list[0] = '\0';
-	if (ferry_buf_addf(&sql, "SELECT count(*), string_agg(relay_id || ' (' ||"
-			   " coalesce(nullif(%s, ''), 'none') || ', last seen ' ||"
-			   " round(extract(epoch FROM now() - last_seen)) || ' s ago)', ', '"
-			   " ORDER BY relay_id) FROM ferry.relays r"
+	/* the first three by name, then how many more: the figure is short */
+	if (ferry_buf_addf(&sql, "SELECT count(*), string_agg(CASE WHEN n <= 3 THEN relay_id ||"
+			   " ' (' || coalesce(nullif(c, ''), 'none') || ', last seen ' ||"
+			   " round(extract(epoch FROM now() - last_seen)) || ' s ago)' END, ', '"
+			   " ORDER BY relay_id) || CASE WHEN count(*) > 3 THEN ' and ' ||"
+			   " (count(*) - 3) || ' more (ferry cutover status lists them)' ELSE '' END"
+			   " FROM (SELECT relay_id, %s::text AS c, last_seen, row_number() OVER"
+			   " (ORDER BY relay_id) AS n FROM ferry.relays r"
 			   " WHERE NOT " CUT_LIVE("r")
 			   " AND to_jsonb(r) ->> 'stopped_at' IS NULL"
-			   " AND %s IS DISTINCT FROM $1", column, column) < 0)
+			   " AND %s IS DISTINCT FROM $1) s", column, column) < 0)
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 	else if (relay_pg_exec(c->pg, sql.buf, 1, p, &res, "cannot read ferry.relays", &err) < 0)
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
@@ -429,27 +433,40 @@ static void drop_seam(struct cut_ctx *c)
 #define IN_WINDOW \
 	"time >= (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')" \
 	" AND time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+/* InfluxDB's earliest time (models.MinNanoTime): the minute of a point
+ * there starts before what a bigint of nanoseconds holds */
+#define LATE_MIN_NS "-9223372036854775806"
 /* The minutes relays wrote late points of (RELAY_LATE_DDL) before lo
- * (us), consecutive ones of a measurement as one (measurement, ns range),
- * cut at lo: the window's rows are the window's. */
+ * (us), consecutive ones of a measurement within 10 minutes as one
+ * (measurement, ns range), cut at lo: the window's rows are the window's.
+ * (10 minutes at most: relay_cut_old_points holds a range's points in
+ * memory, every series of the measurement.) */
 #define LATE_RANGES \
-	"SELECT measurement, min(minute) * 60000000000, least((max(minute) + 1) *" \
+	"SELECT measurement, greatest(min(minute)::numeric * 60000000000," \
+	" " LATE_MIN_NS ")::bigint, least((max(minute) + 1) *" \
 	" 60000000000, %" PRId64 "::bigint * 1000) FROM (SELECT measurement, minute," \
 	" minute - row_number() OVER (PARTITION BY measurement ORDER BY minute) AS g" \
 	" FROM ferry.relay_late WHERE minute * 60000000 < %" PRId64 ") l" \
-	" GROUP BY measurement, g"
+	" GROUP BY measurement, g, floor(minute / 10.0)"
 /* The rows of table x in those minutes (before lo, us): by the series
- * the old store's points of them have (in SEAM_TABLE; an index scan of
- * the (series, time) index each), or, when the old store is not read, by
+ * the old store's points of them have (in SEAM_TABLE), a series' runs of
+ * consecutive minutes as one range, each range an index scan (LATERAL,
+ * kept from being flattened by OFFSET 0: as a join, thousands of minutes
+ * of a backlog were a merge join comparing every row of a series with
+ * every minute of it); or, when the old store is not read, by
  * measurement (a scan of the table). */
 #define LATE_ROWS_BY_SERIES \
-	" UNION ALL SELECT x.ctid, x::text FROM (SELECT DISTINCT s.series, s.measurement," \
+	" UNION ALL SELECT y.ctid, y.row FROM (SELECT series, measurement, min(mi) AS lo," \
+	" max(mi) + interval '1 minute' AS hi FROM (SELECT series, measurement, mi," \
+	" mi - row_number() OVER (PARTITION BY series, measurement ORDER BY mi) *" \
+	" interval '1 minute' AS g FROM (SELECT DISTINCT s.series, s.measurement," \
 	" timestamptz 'epoch' + floor(extract(epoch FROM s.time) / 60) * interval '1 minute'" \
 	" AS mi FROM " SEAM_TABLE " s WHERE s.time < (timestamptz 'epoch' + %" PRId64 \
-	" * interval '1 microsecond')) k JOIN %s x ON x.series = k.series" \
-	" AND x.measurement = k.measurement AND x.time >= k.mi" \
-	" AND x.time < k.mi + interval '1 minute'" \
-	" AND x.time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')"
+	" * interval '1 microsecond')) a) b GROUP BY series, measurement, g) k," \
+	" LATERAL (SELECT x.ctid, x::text AS row FROM %s x WHERE x.series = k.series" \
+	" AND x.measurement = k.measurement AND x.time >= k.lo AND x.time < k.hi" \
+	" AND x.time < (timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond')" \
+	" OFFSET 0) y"
 #define LATE_ROWS_BY_MEASUREMENT \
 	" UNION ALL SELECT x.ctid, x::text FROM ferry.relay_late l JOIN %s x" \
 	" ON x.measurement = l.measurement" \
@@ -623,8 +640,12 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 	if (!strcmp(PQgetvalue(res, 0, 0), "t")) {
 		PQclear(res);
 		res = NULL;
-		if (relay_pg_exec(c->pg, "SELECT floor(min((to_jsonb(s) ->> 'min_ns')::numeric)"
-				  " / 1000) FROM ferry.relay_spool s", 0, NULL, &res,
+		/* a row written by relays that record late minutes: its points
+		 * on time; else (an older relay) all of them */
+		if (relay_pg_exec(c->pg, "SELECT floor(min((to_jsonb(s) ->> CASE WHEN"
+				  " (to_jsonb(s) ->> 'late_kept')::boolean THEN 'min_on_ns'"
+				  " ELSE 'min_ns' END)::numeric) / 1000) FROM ferry.relay_spool s",
+				  0, NULL, &res,
 				  "cannot read ferry.relay_spool", &err) < 0) {
 			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 			return -1;

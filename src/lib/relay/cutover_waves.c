@@ -249,7 +249,7 @@ void relay_cut_g_relays_waves(struct cut_ctx *c, const struct cut_gate *g, struc
 	struct ferry_error err = FERRY_ERROR_INIT;
 	const char *p[1] = { c->waves.sig };
 	PGresult *res = NULL;
-	char gone[400];
+	char gone[1024];
 	int64_t n, ok, k = 0;
 
 	(void)g;

@@ -13,7 +13,8 @@
  *                      failed writes of the last RATE_WINDOW_S seconds
  *                      (`ferry cutover` computes its gates from them);
  *                      spool_id, and stopped_at once it ended (SIGTERM)
- *                      or a later process took its spool
+ *                      or a later process took its spool; let_go_at
+ *                      when `ferry cutover forget-relay` let it go
  *
  * The tables are created under a transaction-scoped advisory lock, so two
  * relays starting at once against a fresh database do not trip over each
@@ -211,7 +212,10 @@ static const char ddl[] =
 	/* a relay that ended, or whose spool a later process took, says so:
 	 * the cutover holds for one that went silent without it */
 	" ADD COLUMN IF NOT EXISTS spool_id text,"
-	" ADD COLUMN IF NOT EXISTS stopped_at timestamptz";
+	" ADD COLUMN IF NOT EXISTS stopped_at timestamptz,"
+	/* when `ferry cutover forget-relay` let it go (a stop of its own
+	 * leaves it NULL: a container's relay restarts with the same id) */
+	" ADD COLUMN IF NOT EXISTS let_go_at timestamptz";
 
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
@@ -673,15 +677,22 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 	 * of this host on it is a relay that ended without saying so (kill
 	 * -9; relay_id is host:pid:spool).  The same spool id on another host
 	 * is a copy of the directory (a cloned card), left alone. */
-	/* prev: this relay's row before the report.  Its stopped_at set
-	 * means it was let go by `ferry cutover forget-relay` while it could
-	 * not report (no other process writes this relay_id); the report
-	 * counts it again, and the log says what that let-go may have cost. */
+	/* prev: this relay's row before the report.  Its let_go_at set
+	 * means `ferry cutover forget-relay` let it go while it could not
+	 * report; the report counts it again, and the log says what that
+	 * let-go may have cost.  (Its stopped_at alone is an earlier process
+	 * with the same id that stopped: a container restarted.)  lgone: an
+	 * earlier process on this spool let go so (this one is it, started
+	 * again), said once (its let_go_at is cleared). */
 	rc = relay_pg_exec(w->pg,
-			   "WITH prev AS (SELECT stopped_at, last_seen FROM ferry.relays"
+			   "WITH prev AS (SELECT let_go_at, last_seen FROM ferry.relays"
 			   " WHERE relay_id = $1),"
-			   " gone AS (UPDATE ferry.relays SET stopped_at = now()"
-			   " WHERE spool_id = $17 AND relay_id <> $1 AND stopped_at IS NULL"
+			   " lgone AS (SELECT relay_id, let_go_at, last_seen FROM ferry.relays"
+			   " WHERE spool_id = $17 AND relay_id <> $1 AND let_go_at IS NOT NULL"
+			   " AND split_part(relay_id, ':', 1) = split_part($1, ':', 1)),"
+			   " gone AS (UPDATE ferry.relays SET stopped_at = coalesce(stopped_at, now()),"
+			   " let_go_at = NULL WHERE spool_id = $17 AND relay_id <> $1"
+			   " AND (stopped_at IS NULL OR let_go_at IS NOT NULL)"
 			   " AND split_part(relay_id, ':', 1) = split_part($1, ':', 1))"
 			   " INSERT INTO ferry.relays (relay_id, listen, last_seen, spool_records,"
 			   " replay_lag_s, phase, phase_since, ready, spool_ok, window_s,"
@@ -691,7 +702,7 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " timestamptz 'epoch' + $6::bigint * interval '1 microsecond',"
 			   " $7, $8, $9, $10, $11, $12, $13, $14, $15::bigint[], $16::bigint[], $17)"
 			   " ON CONFLICT (relay_id) DO UPDATE SET listen = EXCLUDED.listen,"
-			   " spool_id = EXCLUDED.spool_id, stopped_at = NULL,"
+			   " spool_id = EXCLUDED.spool_id, stopped_at = NULL, let_go_at = NULL,"
 			   " last_seen = now(), spool_records = EXCLUDED.spool_records,"
 			   " replay_lag_s = EXCLUDED.replay_lag_s, phase = EXCLUDED.phase,"
 			   " phase_since = EXCLUDED.phase_since, ready = EXCLUDED.ready,"
@@ -700,8 +711,12 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			   " new_writes = EXCLUDED.new_writes, new_errors = EXCLUDED.new_errors,"
 			   " waves = EXCLUDED.waves, wave_writes = EXCLUDED.wave_writes,"
 			   " wave_errors = EXCLUDED.wave_errors"
-			   " RETURNING (SELECT " RELAY_PG_RFC("stopped_at") " FROM prev),"
-			   " (SELECT " RELAY_PG_RFC("last_seen") " FROM prev)",
+			   " RETURNING (SELECT " RELAY_PG_RFC("let_go_at") " FROM prev),"
+			   " (SELECT " RELAY_PG_RFC("last_seen") " FROM prev),"
+			   " (SELECT string_agg(relay_id || ' (let go at ' || "
+			   RELAY_PG_RFC("let_go_at") " || ', last report ' || "
+			   RELAY_PG_RFC("last_seen") " || ')', ', ') FROM lgone),"
+			   " (SELECT " RELAY_PG_RFC("min(last_seen)") " FROM lgone)",
 			   17, p, &res, "cannot report to ferry.relays", err);
 	ferry_buf_release(&wa[0]);
 	ferry_buf_release(&wa[1]);
@@ -713,6 +728,12 @@ int relay_phase_report(struct relay_phase *w, const struct relay_beat *b,
 			  "may be in one store only: compare them with ferry verify OLD NEW "
 			  "--start %s", b->relay_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 			  PQgetvalue(res, 0, 1));
+	if (rc == 0 && PQntuples(res) == 1 && !PQgetisnull(res, 0, 2))
+		ferry_log(FERRY_LOG_ERROR, "relay: the relay this one replaces on its spool, "
+			  "%s, was let go by ferry cutover forget-relay while it could not "
+			  "report: writes it acknowledged then in a phase the cutover had left "
+			  "may be in one store only: compare them with ferry verify OLD NEW "
+			  "--start %s", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
 	PQclear(res);
 	if (rc == FERRY_ECONN)
 		drop(w);

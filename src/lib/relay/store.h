@@ -37,11 +37,15 @@ struct relay_store {
 #define RELAY_SEAM_S 600
 /* ferry.relay_spool.min_ns: the earliest time (ns) of the rows a spool's
  * replay wrote into PostgreSQL since `ferry cutover prepare` emptied it,
- * of the points stamped at most RELAY_SEAM_S before the relay wrote them,
- * committed with the rows: the cutover's seam reaches down to it (a relay
- * that went dual long before the last one did). */
+ * committed with the rows: the cutover's seam reached down to it (what a
+ * `ferry cutover` before ferry.relay_late reads).  min_on_ns: the same of
+ * the points stamped at most RELAY_SEAM_S before the relay wrote them;
+ * late_kept: every row since prepare came from a relay that records the
+ * others in ferry.relay_late, so the seam reaches down to min_on_ns only
+ * (a relay that went dual long before the last one did). */
 #define RELAY_SPOOL_MIN_DDL \
-	"ALTER TABLE ferry.relay_spool ADD COLUMN IF NOT EXISTS min_ns bigint"
+	"ALTER TABLE ferry.relay_spool ADD COLUMN IF NOT EXISTS min_ns bigint," \
+	" ADD COLUMN IF NOT EXISTS min_on_ns bigint, ADD COLUMN IF NOT EXISTS late_kept boolean"
 /* ferry.relay_late: the (measurement, minute since 1970) of the points
  * stamped more than RELAY_SEAM_S before a spool's replay wrote them (a
  * device with a wrong clock, a backlog sent late), committed with the

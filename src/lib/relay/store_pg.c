@@ -1011,9 +1011,9 @@ static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq
 			  struct ferry_error *err)
 {
 	struct ferry_buf lm = FERRY_BUF_INIT, lt = FERRY_BUF_INIT, wm = FERRY_BUF_INIT;
-	char v[32], m[32];
-	const char *params[5] = { spool_id, v, NULL, NULL, NULL };
-	int64_t min = INT64_MAX, t, late = INT64_MIN, was = INT64_MIN;
+	char v[32], m[32], mall[32];
+	const char *params[6] = { spool_id, v, NULL, NULL, NULL, NULL };
+	int64_t min = INT64_MAX, all = INT64_MAX, t, late = INT64_MIN, was = INT64_MIN;
 	struct timespec now;
 	size_t i;
 	int rc = 0;
@@ -1027,6 +1027,8 @@ static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq
 
 		if (s->lines[i].bad || lp_line_ts(s->lines[i].p, s->lines[i].n, &t) < 0)
 			continue;
+		if (t < all)
+			all = t;
 		if (t >= late) {
 			if (t < min)
 				min = t;
@@ -1054,21 +1056,30 @@ static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq
 	}
 	snprintf(v, sizeof(v), "%" PRIu64, seq);
 	snprintf(m, sizeof(m), "%" PRId64, min);
+	snprintf(mall, sizeof(mall), "%" PRId64, all);
 	if (min != INT64_MAX)
 		params[2] = m;
 	if (lm.len) {
 		params[3] = lm.buf;
 		params[4] = lt.buf;
 	}
+	if (all != INT64_MAX)
+		params[5] = mall;
+	/* late_kept stays false once an older relay wrote min_ns since
+	 * prepare without recording its late minutes */
 	rc = s->ops->query(s->c,
 		"WITH late AS (INSERT INTO ferry.relay_late (measurement, minute)"
 		" SELECT DISTINCT m, mi FROM unnest($4::text[], $5::bigint[]) AS u(m, mi)"
-		" ON CONFLICT DO NOTHING)"
-		" INSERT INTO ferry.relay_spool (spool_id, seq, updated_at, min_ns)"
-		" VALUES ($1, $2, now(), $3::bigint) ON CONFLICT (spool_id) DO UPDATE SET"
-		" seq = EXCLUDED.seq, updated_at = now(),"
-		" min_ns = least(ferry.relay_spool.min_ns, EXCLUDED.min_ns)",
-		params, 5, NULL, NULL, err);
+		" ORDER BY m, mi ON CONFLICT DO NOTHING)"   /* in one order: two relays
+							     * deadlocked taking them */
+		" INSERT INTO ferry.relay_spool (spool_id, seq, updated_at, min_ns, min_on_ns,"
+		" late_kept) VALUES ($1, $2, now(), $6::bigint, $3::bigint, true)"
+		" ON CONFLICT (spool_id) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now(),"
+		" min_ns = least(ferry.relay_spool.min_ns, EXCLUDED.min_ns),"
+		" min_on_ns = least(ferry.relay_spool.min_on_ns, EXCLUDED.min_on_ns),"
+		" late_kept = coalesce(ferry.relay_spool.late_kept,"
+		" ferry.relay_spool.min_ns IS NULL)",
+		params, 6, NULL, NULL, err);
 out:
 	ferry_buf_release(&lm);
 	ferry_buf_release(&lt);

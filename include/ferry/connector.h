@@ -23,6 +23,9 @@
 /* V2: capability bits instead of store names (CHECKPOINT ... FILE),
  * snapshot, lock/unlock, query with parameters and rows (no query1). */
 #define FERRY_CONN_OPS_V2 2
+/* V3: a lock watch (watch_start, watch_seen, watch_stop) and
+ * lock_timeout; a V2 table leaves them NULL. */
+#define FERRY_CONN_OPS_V3 3
 
 enum ferry_conn_caps {
 	FERRY_CAP_READ = 1 << 0,      /* can be a source */
@@ -84,6 +87,28 @@ typedef int (*ferry_row_fn)(void *ud, int ncols, const char *const *vals,
 
 typedef struct ferry_conn ferry_conn;
 typedef struct ferry_writer ferry_writer;
+typedef struct ferry_watch ferry_watch;
+
+/*
+ * A lock watch (ops->watch_start): what it says, and when it looks.
+ * say is called from the watch's own thread, once per holder of a lock
+ * (a transaction, and the lock) that a statement of this process has
+ * waited for FERRY_WATCH_SAY seconds, with one line: "waiting 5 s for a
+ * lock on table 'states' (COPY) held by pid 4242 (application 'psql',
+ * user 'ha', 127.0.0.1, idle in transaction for 3 min): ADVICE"; the
+ * line is only valid during the call.
+ */
+#define FERRY_WATCH_SAY 5
+struct ferry_watch_opts {
+	void (*say)(void *ud, const char *line);
+	void *ud;
+	const char *advice;   /* what the user can do, after the line (copied) */
+	/* how long a statement runs before the watch asks the server about
+	 * it, in seconds: 0 (or more than FERRY_WATCH_SAY) is FERRY_WATCH_SAY;
+	 * less makes the watch see (watch_seen) a wait that a lock timeout
+	 * ends before it is said */
+	double look_after;
+};
 
 /* A source record that never became a row (malformed line protocol, a
  * CSV row with the wrong number of cells): key names its place (the
@@ -229,6 +254,32 @@ struct ferry_conn_ops {
 	const char *const *file_sides;
 	/* Run once on each bulk-load connection (NULL: none). */
 	const char *bulk_session_sql;
+
+	/* V3.  Watch this process's connections to c's database (every one
+	 * this connector opened, in any thread, c's among them) for
+	 * statements that wait on a lock another session holds, and say who
+	 * holds it (ferry_watch_opts): a thread, and only once a statement
+	 * has run look_after seconds, a connection of its own, which asks
+	 * the server one light query every few seconds at most while one
+	 * does.  The watched connections are never touched.  Returns 1 with
+	 * *out NULL when another watch of this process covers that database;
+	 * NULL when the store cannot tell who holds a lock. */
+	int (*watch_start)(ferry_conn *c, const struct ferry_watch_opts *o,
+			   ferry_watch **out, struct ferry_error *err);
+	/* Append what the watch last saw c's session wait for ("a lock on
+	 * table 'x' (ALTER TABLE) held by pid 4242 (...)", said or not yet)
+	 * if it saw it at ferry_now() since or later: 0, or 1 appending
+	 * nothing when it saw no such wait of c's. */
+	int (*watch_seen)(ferry_watch *w, const ferry_conn *c, double since,
+			  struct ferry_buf *out);
+	/* Stop the watch and free it (NULL: nothing); append to said, when
+	 * not NULL, one line per wait it said: "waited at least 37 s for a
+	 * lock on table ... held by ...". */
+	void (*watch_stop)(ferry_watch *w, struct ferry_buf *said);
+	/* Make each later statement of c's session fail once it has waited
+	 * ms milliseconds for a lock (PostgreSQL's lock_timeout, SQLite's
+	 * busy timeout); 0: wait as long as the store waits by default. */
+	int (*lock_timeout)(ferry_conn *c, int64_t ms, struct ferry_error *err);
 };
 
 

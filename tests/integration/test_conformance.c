@@ -13,7 +13,8 @@
  * back go through the same transform and must equal what was written)
  * or, for PostgreSQL, through query with col::text and float8send().
  * The version 2 ops (lock/unlock, query with parameters, snapshot) are
- * checked against their capability bits on the real store.
+ * checked against their capability bits on the real store; the version 3
+ * ones (lock_timeout, a lock watch) where the table has them.
  *
  * A connector for which this file cannot make a test URL is skipped with
  * the reason printed: add a profile below when adding a connector.
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@
 #include "ferry/registry.h"
 #include "ferry/verify.h"
 #include "ferry/model.h"
+#include "ferry/progress.h"
 #include "services_env.h"
 
 #define SECRET "S3cretPassw0rd"
@@ -902,7 +905,13 @@ static void ops_table(void **state)
 	unsigned caps = o->caps;
 	size_t i;
 
-	assert_true(o->version == FERRY_CONN_OPS_V1 || o->version == FERRY_CONN_OPS_V2);
+	assert_true(o->version == FERRY_CONN_OPS_V1 || o->version == FERRY_CONN_OPS_V2 ||
+		    o->version == FERRY_CONN_OPS_V3);
+	/* V3's entries: none in an older table; a lock watch is whole */
+	if (o->version < FERRY_CONN_OPS_V3)
+		assert_true(!o->watch_start && !o->watch_seen && !o->watch_stop &&
+			    !o->lock_timeout);
+	assert_true(!o->watch_start == !o->watch_stop && !o->watch_start == !o->watch_seen);
 	assert_non_null(o->name);
 	assert_true(o->name[0] != '\0');
 	assert_non_null(o->schemes);
@@ -1681,6 +1690,114 @@ static void snapshot(void **state)
 	ferry_buf_release(&v);
 }
 
+struct waiter {
+	struct cx *x;
+	int rc;
+	struct ferry_error err;
+};
+
+static void *wait_insert(void *ud)
+{
+	struct waiter *w = ud;
+
+	w->rc = w->x->ops->exec(w->x->c, "INSERT INTO conf_lk VALUES (2)", &w->err);
+	return NULL;
+}
+
+static void count_say(void *ud, const char *line)
+{
+	(void)line;
+	__atomic_add_fetch((int *)ud, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A statement that waits on another session's lock: lock_timeout ends
+ * the wait with an error (FERRY_ETIMEOUT from a store that can tell who
+ * holds it); and a lock watch sees the wait and its holder while it
+ * lasts (watch_seen; what it says after FERRY_WATCH_SAY seconds is the
+ * shell tests' part), one watch a database.  Nothing here is timed: the
+ * holder keeps its lock until the watch has seen the wait.
+ */
+static void lock_timeout_watch(void **state)
+{
+	struct cx *x = *state;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	struct ferry_buf seen = FERRY_BUF_INIT, want = FERRY_BUF_INIT;
+	ferry_conn *other = NULL;
+	ferry_watch *w = NULL, *w2 = NULL;
+	struct ferry_watch_opts o = { 0 };
+	struct waiter wt;
+	pthread_t th;
+	PGconn *h;
+	int rc, said = 0, tries;
+
+	NEED_CAPS(x, FERRY_CAP_DDL | FERRY_CAP_TXN);
+	if (!x->ops->lock_timeout) {
+		print_message("    (no lock_timeout)\n");
+		skip();
+	}
+	OK(x->ops->exec(x->c, "DROP TABLE IF EXISTS conf_lk; CREATE TABLE conf_lk (k integer)",
+			err), "create conf_lk");
+	/* another session's uncommitted DROP holds the table (a SQLite
+	 * file's write lock) */
+	OK(ferry_conn_open(x->url, FERRY_OPEN_CREATE, &other, err), "open a second session");
+	OK(x->ops->begin(other, err), "begin");
+	OK(x->ops->exec(other, "DROP TABLE conf_lk", err), "drop in the other session");
+	OK(x->ops->lock_timeout(x->c, 200, err), "lock_timeout 200 ms");
+	rc = x->ops->exec(x->c, "INSERT INTO conf_lk VALUES (1)", &e);
+	assert_true(rc < 0);
+	if (x->ops->watch_start)
+		assert_int_equal(rc, FERRY_ETIMEOUT);
+	OK(x->ops->lock_timeout(x->c, 0, err), "lock_timeout 0");
+	OK(x->ops->rollback(other, err), "rollback the other session");
+	ferry_conn_close(other);
+	OK(x->ops->exec(x->c, "INSERT INTO conf_lk VALUES (1)", err), "insert once released");
+	if (!x->ops->watch_start)
+		return;
+
+	/* the holder is no connection of ferry's (those are not the user's
+	 * to end): a psql-like session of its own */
+	h = PQconnectdb(x->url);
+	assert_int_equal(PQstatus(h), CONNECTION_OK);
+	PQclear(PQexec(h, "SET application_name = 'conf_holder'"));
+	PQclear(PQexec(h, "BEGIN"));
+	PQclear(PQexec(h, "LOCK TABLE conf_lk IN ACCESS EXCLUSIVE MODE"));
+	o.say = count_say;
+	o.ud = &said;
+	o.advice = "end it";
+	o.look_after = 0.1;
+	OK(x->ops->watch_start(x->c, &o, &w, err), "watch_start");
+	assert_non_null(w);
+	assert_int_equal(x->ops->watch_start(x->c, &o, &w2, &e), 1);
+	assert_null(w2);
+	assert_int_equal(x->ops->watch_seen(w, x->c, 0, &seen), 1);
+	wt.x = x;
+	wt.rc = -1;
+	wt.err = (struct ferry_error)FERRY_ERROR_INIT;
+	assert_int_equal(pthread_create(&th, NULL, wait_insert, &wt), 0);
+	for (tries = 0; tries < 3000; tries++) {
+		ferry_buf_clear(&seen);
+		if (x->ops->watch_seen(w, x->c, 0, &seen) == 0)
+			break;
+		usleep(20 * 1000);
+	}
+	PQclear(PQexec(h, "ROLLBACK"));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(wt.rc, 0);
+	assert_int_equal(ferry_buf_addf(&want, "a lock on table 'conf_lk' (INSERT) held by pid %d "
+					"(application 'conf_holder', user '", PQbackendPID(h)), 0);
+	PQfinish(h);
+	if (strncmp(seen.buf, want.buf, want.len))
+		fail_msg("the watch saw '%s', not '%s...'", seen.buf, want.buf);
+	assert_non_null(strstr(seen.buf, "idle in transaction for "));
+	/* a wait seen before a time asked about is not told */
+	ferry_buf_clear(&seen);
+	assert_int_equal(x->ops->watch_seen(w, x->c, ferry_now() + 1, &seen), 1);
+	x->ops->watch_stop(w, NULL);
+	ferry_buf_release(&seen);
+	ferry_buf_release(&want);
+}
+
 /*
  * Over a Unix socket the PostgreSQL connector asks for a 4 MiB send
  * buffer (postgres.c: pg_unix_sndbuf): the kernel's default of 208 KiB
@@ -1733,6 +1850,7 @@ int main(void)
 		cmocka_unit_test(query_params),
 		cmocka_unit_test(lock_unlock),
 		cmocka_unit_test(snapshot),
+		cmocka_unit_test(lock_timeout_watch),
 	};
 	const struct ferry_conn_ops *const *list = ferry_conn_list();
 	int failed = 0;

@@ -9,6 +9,7 @@
 #define FERRY_PG_INT_H
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 
 #include "connectors/conn_int.h"
 #include "ferry/connector.h"
@@ -17,7 +18,31 @@ struct ferry_conn {
 	struct ferry_conn_base base;
 	PGconn *pg;
 	char *schema;     /* the url's ?schema=, NULL: public */
+	/* on the list of live connections (pg_watch.c) */
+	struct ferry_conn *live_prev, *live_next;
+	char *db_key;     /* server and database, which a watch covers; NULL:
+			   * not listed */
+	int pid;          /* the backend's */
+	_Atomic int64_t busy_us;  /* when the statement running now began
+				   * (ferry_now() in microseconds), 0: none */
 };
+
+/*
+ * pg_watch.c: the live connections a lock watch looks at.  pg_live_add
+ * lists c once it is connected (out of memory only leaves it off the
+ * list: it is then not watched), pg_live_remove before it closes.
+ * pg_busy(c, 1) marks the start of a statement of c (a COPY from its
+ * start to its end), pg_busy(c, 0) its end: an atomic store, from
+ * whichever thread runs c.
+ */
+void pg_live_add(ferry_conn *c);
+void pg_live_remove(ferry_conn *c);
+void pg_busy(ferry_conn *c, int on);
+/* The ops of a lock watch (ferry_conn_ops V3). */
+int pg_watch_start(ferry_conn *c, const struct ferry_watch_opts *o, ferry_watch **out,
+		   struct ferry_error *err);
+int pg_watch_seen(ferry_watch *w, const ferry_conn *c, double since, struct ferry_buf *out);
+void pg_watch_stop(ferry_watch *w, struct ferry_buf *said);
 
 /* Fill err from the connection or a result (see postgres.c); returns
  * the FERRY_E* code. */

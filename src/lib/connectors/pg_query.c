@@ -40,7 +40,9 @@ int pg_query_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo, 
 	e |= ferry_buf_addstr(&sql, ") AS ferry_k");
 	if (e < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	pg_busy(c, 1);
 	res = PQexec(c->pg, sql.buf);
+	pg_busy(c, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = pg_fail(c->pg, res, err, "the query failed");
 		goto out;

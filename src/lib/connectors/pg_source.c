@@ -112,9 +112,12 @@ static int catalog_query(ferry_conn *c, const char *q, const char *schema,
 			 const char *what, PGresult **out, struct ferry_error *err)
 {
 	const char *params[1] = { schema };
-	PGresult *res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
+	PGresult *res;
 	int rc;
 
+	pg_busy(c, 1);
+	res = PQexecParams(c->pg, q, 1, NULL, params, NULL, NULL, 0);
+	pg_busy(c, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 		*out = res;
 		return 0;
@@ -540,7 +543,9 @@ int pg_content_id(ferry_conn *c, struct ferry_buf *out, struct ferry_error *err)
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			break;
 		}
+		pg_busy(c, 1);
 		tr = PQexec(c->pg, sql.buf);
+		pg_busy(c, 0);
 		if (PQresultStatus(tr) != PGRES_TUPLES_OK || PQntuples(tr) != 1) {
 			rc = pg_fail(c->pg, tr, err, "cannot hash the rows");
 			ferry_error_prefix(err, "table '%s'", tn);

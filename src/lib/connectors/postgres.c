@@ -3,7 +3,9 @@
  * rows through binary COPY), transactions and advisory locks, and
  * key-range reads through binary COPY TO STDOUT, decoded straight into
  * cells (a PostgreSQL source, and ferry verify reading a target back).
- * The catalog and the chunking of a source: pg_source.c.
+ * The catalog and the chunking of a source: pg_source.c.  Each statement
+ * is marked busy from its start to its end for the lock watch
+ * (pg_watch.c), which names who holds a lock one waits for.
  *
  * The encoder writes the COPY binary format directly from typed cells:
  * no text formatting and no parsing on the server for numbers, times or
@@ -68,6 +70,10 @@ int pg_fail(PGconn *pg, PGresult *res, struct ferry_error *err, const char *what
 			strstr(clean.buf, "no connection to the server") ||
 			strstr(clean.buf, "terminating connection"))))
 		code = FERRY_ECONN;
+	/* a lock the statement waited for longer than lock_timeout (or one
+	 * NOWAIT would not wait for) */
+	else if (state && !strcmp(state, "55P03"))
+		code = FERRY_ETIMEOUT;
 	ferry_error_set(err, code, "%s: %s", what,
 			e < 0 || ferry_buf_error(&clean) ? "out of memory" : clean.buf);
 	if (state)
@@ -112,7 +118,14 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		ferry_free(c);
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
-	c->pg = PQconnectdb(conninfo.buf);
+	{
+		/* the url first (expanded), then a name for pg_stat_activity
+		 * and the lock watch's messages when the url gives none */
+		const char *keys[] = { "dbname", "fallback_application_name", NULL };
+		const char *vals[] = { conninfo.buf, "ferry", NULL };
+
+		c->pg = PQconnectdbParams(keys, vals, 1);
+	}
 	ferry_buf_release(&conninfo);
 	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
 		struct ferry_buf where = FERRY_BUF_INIT;
@@ -143,6 +156,7 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 		/* the user's SQL sees the server's settings; only the notices
 		 * below a warning are dropped */
 		PQclear(PQexec(c->pg, "SET client_min_messages = warning"));
+		pg_live_add(c);
 		*out = c;
 		return 0;
 	}
@@ -185,6 +199,7 @@ static int pg_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 			PQparameterStatus(c->pg, "server_encoding"));
 		goto fail;
 	}
+	pg_live_add(c);
 	*out = c;
 	return 0;
 fail:
@@ -198,6 +213,7 @@ static void pg_close(ferry_conn *c)
 {
 	if (!c)
 		return;
+	pg_live_remove(c);
 	PQfinish(c->pg);
 	ferry_free(c->schema);
 	ferry_free(c);
@@ -205,9 +221,14 @@ static void pg_close(ferry_conn *c)
 
 static int pg_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
 {
-	PGresult *res = PQexec(c->pg, sql);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res;
+	ExecStatusType st;
 	int rc = 0;
+
+	pg_busy(c, 1);
+	res = PQexec(c->pg, sql);
+	pg_busy(c, 0);
+	st = PQresultStatus(res);
 
 	/* a script of only comments is an empty query, and no error */
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
@@ -219,10 +240,15 @@ static int pg_exec(ferry_conn *c, const char *sql, struct ferry_error *err)
 static int pg_query(ferry_conn *c, const char *sql, const char *const *params,
 		    int nparams, ferry_row_fn fn, void *ud, struct ferry_error *err)
 {
-	PGresult *res = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res;
+	ExecStatusType st;
 	const char **vals = NULL;
 	int rc = 0, r, k, nc;
+
+	pg_busy(c, 1);
+	res = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	pg_busy(c, 0);
+	st = PQresultStatus(res);
 
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		rc = pg_fail(c->pg, res, err, "query failed");
@@ -299,6 +325,16 @@ static int pg_rollback(ferry_conn *c, struct ferry_error *err)
 	return pg_exec(c, "ROLLBACK", err);
 }
 
+/* Session-wide, so a migration's no-transaction statements get it too;
+ * a statement that sets lock_timeout itself keeps its own. */
+static int pg_lock_timeout(ferry_conn *c, int64_t ms, struct ferry_error *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "SET lock_timeout = %lld", (long long)ms);
+	return pg_exec(c, sql, err);
+}
+
 /* ---- binary COPY ------------------------------------------------------- */
 
 static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
@@ -336,8 +372,13 @@ static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* busy until write_close: a COPY waits for its table's lock when it
+	 * starts, and for a row's (a unique key another transaction is
+	 * writing) at any time */
+	pg_busy(c, 1);
 	res = PQexec(c->pg, sql.buf);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		pg_busy(c, 0);
 		rc = pg_fail(c->pg, res, err, "cannot start COPY");
 		goto out;
 	}
@@ -406,6 +447,7 @@ static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 			rc = pg_fail(w->c->pg, res, err, "COPY failed");
 		PQclear(res);
 	}
+	pg_busy(w->c, 0);
 	if (!commit && rc == 0 && err && err->code == 0)
 		rc = 0;
 	ferry_buf_release(&w->out);
@@ -476,7 +518,9 @@ static int pg_key_range(ferry_conn *c, const struct ferry_table *t, int64_t *lo,
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
 	}
+	pg_busy(c, 1);
 	res = PQexec(c->pg, sql.buf);
+	pg_busy(c, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		rc = pg_fail(c->pg, res, err, "cannot count rows");
 		ferry_error_prefix(err, "table '%s'", t->name);
@@ -705,6 +749,7 @@ run:
 		goto out;
 	}
 	batch_live = 1;
+	pg_busy(c, 1);
 	res = PQexec(c->pg, sql.buf);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		rc = pg_fail(c->pg, res, err, "cannot read table");
@@ -741,6 +786,7 @@ run:
 out:
 	if (in_copy)
 		abandon_copy(c->pg);
+	pg_busy(c, 0);
 	PQclear(res);
 	if (batch_live)
 		ferry_batch_release(&b);
@@ -758,7 +804,7 @@ static int pg_quote_ident(const char *name, struct ferry_buf *out)
 static const char *const pg_schemes[] = { "postgres", "postgresql", NULL };
 
 const struct ferry_conn_ops pg_ops = {
-	.version = FERRY_CONN_OPS_V2,
+	.version = FERRY_CONN_OPS_V3,
 	.name = "postgres",
 	.schemes = pg_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
@@ -785,4 +831,8 @@ const struct ferry_conn_ops pg_ops = {
 	/* a bulk load is checkpointed by ferry.progress, not by the WAL flush
 	 * of each commit */
 	.bulk_session_sql = "SET synchronous_commit TO off",
+	.watch_start = pg_watch_start,
+	.watch_seen = pg_watch_seen,
+	.watch_stop = pg_watch_stop,
+	.lock_timeout = pg_lock_timeout,
 };

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@
 #include "ferry/hash.h"
 #include "model/value.h"
 #include "ferry/log.h"
+
+/* How long a statement waits for another connection's lock on the file
+ * by default: an application may hold a write lock for a while. */
+#define SQ_BUSY_MS 120000
 
 struct ferry_writer {
 	struct ferry_conn *c;
@@ -99,7 +104,7 @@ static int sq_open(const ferry_url *url, unsigned flags, ferry_conn **out,
 						      : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(c->db, 120000);  /* an application may hold a write lock for a while */
+	sqlite3_busy_timeout(c->db, SQ_BUSY_MS);
 	sqlite3_extended_result_codes(c->db, 1);
 	/* Touch the schema now so a non-database file fails here, clearly. */
 	rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
@@ -884,6 +889,15 @@ static int sq_rollback(ferry_conn *c, struct ferry_error *err)
 	return sqlite3_get_autocommit(c->db) ? 0 : sq_exec(c, "ROLLBACK", err);
 }
 
+/* SQLite's lock wait is the busy handler's; a connection waits
+ * SQ_BUSY_MS by default. */
+static int sq_lock_timeout(ferry_conn *c, int64_t ms, struct ferry_error *err)
+{
+	(void)err;
+	sqlite3_busy_timeout(c->db, ms <= 0 ? SQ_BUSY_MS : ms > INT_MAX ? INT_MAX : (int)ms);
+	return 0;
+}
+
 static int sq_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 			 ferry_writer **out, struct ferry_error *err)
 {
@@ -1072,7 +1086,7 @@ static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
 static const char *const sq_sides[] = { "", "-journal", "-wal", "-shm", NULL };
 
 const struct ferry_conn_ops sq_ops = {
-	.version = FERRY_CONN_OPS_V2,
+	.version = FERRY_CONN_OPS_V3,
 	.name = "sqlite",
 	.schemes = sq_schemes,
 	.caps = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_DESCRIBE |
@@ -1100,4 +1114,5 @@ const struct ferry_conn_ops sq_ops = {
 	.unlock = sq_unlock,
 	.snapshot = sq_snapshot,
 	.file_sides = sq_sides,
+	.lock_timeout = sq_lock_timeout,
 };

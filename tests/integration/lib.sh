@@ -26,6 +26,12 @@
 #   new_db NAME                 create database NAME_<random>, echo its URL
 #   pg_q URL SQL                run SQL with psql -XAtq -v ON_ERROR_STOP=1, echo output
 #   pg_wait URL SQL             poll SQL every 0.1 s until it returns t (max 60 s)
+#   pg_hold URL APP SQL         a psql session (application_name APP) that runs SQL
+#                               (a BEGIN and what takes a lock) and then sits idle
+#                               in that transaction, as a user's forgotten psql
+#                               does, until pg_hold_end; HOLD_PID is its backend
+#   pg_hold_end [SQL]           send SQL (default COMMIT) and close that session
+#   wait_text FILE TEXT         poll FILE every 0.1 s until it holds TEXT (max 120 s)
 #   t_run CMD...                run CMD without aborting: T_RC (exit code),
 #                               T_OUT / T_ERR (stdout / stderr text), also
 #                               kept in $T/last.out and $T/last.err
@@ -188,6 +194,41 @@ BEGIN
 END \$\$" >/dev/null 2>&1 &
 	WATCH_PID=$!
 	pg_wait "$url" "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'ferry-test-watch' AND state = 'active'"
+}
+
+# pg_hold URL APP SQL: psql reads its statements from a fifo this shell
+# keeps open, so the session stays (and its transaction with it) until
+# pg_hold_end; a test that stops early closes the fifo when its shell
+# exits, and psql ends with it, releasing the lock.
+pg_hold() {
+	local url=${1:?pg_hold needs a URL} app=${2:?pg_hold needs an application name}
+	local sql=${3:?pg_hold needs SQL}
+	rm -f "$T/hold.fifo"
+	mkfifo "$T/hold.fifo"
+	PGAPPNAME=$app psql -XAtq -v ON_ERROR_STOP=1 -d "$url" <"$T/hold.fifo" >"$T/hold.out" 2>&1 &
+	HOLD_PSQL=$!
+	exec {HOLD_FD}>"$T/hold.fifo"
+	printf '%s\n' "$sql" >&"$HOLD_FD"
+	pg_wait "$url" "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND application_name = '$app' AND state = 'idle in transaction'"
+	HOLD_PID=$(pg_q "$url" "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '$app'")
+}
+
+pg_hold_end() {
+	# \q: a command started meanwhile holds the fifo open too, so psql
+	# would see no end of its input
+	printf '%s\n\\q\n' "${1:-COMMIT;}" >&"$HOLD_FD"
+	exec {HOLD_FD}>&-
+	wait "$HOLD_PSQL" || true
+	rm -f "$T/hold.fifo"
+}
+
+wait_text() {
+	local file=${1:?wait_text needs a file} text=${2:?wait_text needs the text} i
+	for ((i = 0; i < 1200; i++)); do
+		grep -qF -- "$text" "$file" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 pg_q() {

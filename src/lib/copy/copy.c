@@ -1276,6 +1276,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	r.sops = ferry_conn_ops_of(r.src);
 	r.dops = ferry_conn_ops_of(r.dst);
+	copy_watch_start(&r.watch, r.dst, r.src, r.progress,
+			 o->progress_mode == FERRY_PROGRESS_QUIET);
 	r.jobs = 1;  /* copy_tune decides, once the plan is known */
 	r.ckpt = (r.dops->caps & FERRY_CAP_CHECKPOINT) != 0;
 	if (!(r.dops->caps & FERRY_CAP_WRITE)) {
@@ -1402,6 +1404,7 @@ out:
 		}
 	}
 	copy_content_stop(&r);
+	copy_watch_stop(&r.watch, &r.plan.warnings);
 	if (r.res)
 		fill_result(&r);
 	r.res->total_seconds = ferry_now() - start;

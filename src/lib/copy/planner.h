@@ -34,6 +34,25 @@ struct plan {
  * supported yet".  *out is set only on success. */
 int copy_open_source(const char *url, const char *doing, ferry_progress *progress,
 		     ferry_conn **out, struct ferry_error *err);
+/*
+ * The lock watches of a copy's or a verify's databases (waits.c): a
+ * statement of the run that waits on a lock another session holds is
+ * said, once it has waited FERRY_WATCH_SAY seconds, on progress (a
+ * warning when quiet: no progress shown).  copy_watch_start watches a's
+ * database and b's (either may be NULL, or of a store without a watch);
+ * one that cannot start leaves the run as it was, silent while it waits.
+ * copy_watch_stop stops them and, when warnings is not NULL, adds one
+ * warning per wait they said.
+ */
+struct copy_watch {
+	ferry_watch *w[2];
+	const struct ferry_conn_ops *ops[2];
+	ferry_progress *progress;
+	int quiet;
+};
+void copy_watch_start(struct copy_watch *cw, ferry_conn *a, ferry_conn *b,
+		      ferry_progress *progress, int quiet);
+void copy_watch_stop(struct copy_watch *cw, struct strv *warnings);
 /* Whether url reads standard input (lp:-): read once, so a rerun
  * cannot tell whether it is what an earlier run of the job copied. */
 int copy_source_is_stdin(const char *url);

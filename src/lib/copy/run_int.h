@@ -63,6 +63,7 @@ struct run {
 	int budget_exceeded;
 	struct relmap *map;       /* a relational map (--map with tables:), or NULL */
 	struct copy_content content;
+	struct copy_watch watch;  /* the target's and the source's databases */
 };
 
 /* out = the 32 hex digits of the hash of b's text, which the caller

@@ -114,6 +114,7 @@ struct vf_run {
 	struct rejects rej;
 	char rejdir[256];
 	ferry_progress *progress;
+	struct copy_watch watch;     /* lock waits, said on progress */
 	struct ferry_verify_result *res;
 	_Atomic size_t next;
 	_Atomic int abort;
@@ -1171,6 +1172,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 	if ((rc = copy_open_source(r.src_url, "verifying", r.progress, &src, err)) < 0 ||
 	    (rc = open_target(&r, &dst, err)) < 0)
 		goto out;
+	copy_watch_start(&r.watch, dst, src, r.progress, o->progress_mode == FERRY_PROGRESS_QUIET);
 	if (!(ferry_conn_ops_of(dst)->caps & FERRY_CAP_HASH_SQL) &&
 	    !typed_into_untyped(ferry_conn_ops_of(src), ferry_conn_ops_of(dst))) {
 		rc = ferry_error_set(err, FERRY_EUNSUPPORTED,
@@ -1318,6 +1320,7 @@ out:
 			}
 		}
 	}
+	copy_watch_stop(&r.watch, NULL);
 	ferry_progress_free(r.progress);
 	for (i = 0; i < r.ntables; i++) {
 		ferry_free(r.tables[i].dst.cols);

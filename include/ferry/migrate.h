@@ -21,6 +21,7 @@
 #ifndef FERRY_MIGRATE_H
 #define FERRY_MIGRATE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ferry/buf.h"
@@ -33,6 +34,11 @@ struct ferry_migrate_opts {
 	const char *root;         /* project root for exec/python steps; NULL = "." */
 	const char *db_url;       /* sqlite:..., postgres://...; NULL = project-only */
 	double lock_timeout;      /* seconds to wait for the lock; 0 = 60 */
+	/* up, down: each step's statements wait at most this long for a lock
+	 * another session holds (PostgreSQL's lock_timeout, SQLite's busy
+	 * timeout), then the step fails and the run is rolled back; 0 = as
+	 * long as the store waits by default */
+	int64_t statement_lock_timeout_ms;
 	int backup;               /* back up before `up` even if no step asks */
 	int dry_run;              /* `up`/`down`: print the plan, change nothing */
 	const char *to;           /* target version for up/down, or NULL */

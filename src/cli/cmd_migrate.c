@@ -14,13 +14,14 @@
 
 #include "cli.h"
 #include "ferry/buf.h"
+#include "ferry/generate.h"
 #include "ferry/log.h"
 #include "ferry/migrate.h"
 
 enum {
 	OPT_DB = 256, OPT_DIR, OPT_ROOT, OPT_TO, OPT_TEST_CMD, OPT_RESTART_CMD,
 	OPT_LOCK_TIMEOUT, OPT_PYTHON_BIN, OPT_DRY_RUN, OPT_BACKUP, OPT_ACCEPT,
-	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON, OPT_CREATE_DB
+	OPT_AS_APPLIED, OPT_SQL, OPT_EXEC, OPT_PYTHON, OPT_CREATE_DB, OPT_STMT_LOCK_TIMEOUT
 };
 
 /* The options a subcommand takes, as bits of (code - OPT_DB): one its
@@ -28,6 +29,14 @@ enum {
  * the options every command takes go everywhere. */
 #define O(code) (1u << ((code) - OPT_DB))
 #define O_DB (O(OPT_DB) | O(OPT_ROOT) | O(OPT_LOCK_TIMEOUT) | O(OPT_PYTHON_BIN))
+
+/* up and down; a wait on another session's lock is said after 5 s
+ * whether or not this is given */
+#define STMT_LOCK_HELP \
+	"  --statement-lock-timeout DURATION\n" \
+	"                     a statement that waits this long for a lock another\n" \
+	"                     session holds (500ms, 5s, 1m) fails its step, which\n" \
+	"                     rolls the run back (default: it waits)\n"
 
 struct sub {
 	const char *name;
@@ -62,7 +71,7 @@ static const struct sub subs[] = {
 	  "Print the exact ordered steps and SQL 'up' would run, lint warnings\n"
 	  "(DROP TABLE, DROP COLUMN, TRUNCATE without a backup) and the rollback plan.\n",
 	  O_DB | O(OPT_TO) | O(OPT_BACKUP) },
-	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--create-db] [--test-cmd CMD] [--restart-cmd CMD] [options]",
+	{ "up", "ferry migrate up [--to V] [--dry-run] [--backup] [--create-db] [--test-cmd CMD] [--restart-cmd CMD] [--statement-lock-timeout D] [options]",
 	  "Apply pending migrations in order under a lock.  On failure the failing\n"
 	  "step is rolled back and every step applied in this run is reverted; a\n"
 	  "step that cannot be undone (no transaction) stays half-applied and stops\n"
@@ -72,13 +81,15 @@ static const struct sub subs[] = {
 	  "  --dry-run          same as 'plan': change nothing\n"
 	  "  --backup           back up the database and project files first\n"
 	  "  --test-cmd CMD     run CMD (sh -c) after the migrations; failure rolls back\n"
-	  "  --restart-cmd CMD  run CMD for each service that requires a restart ($1)\n",
+	  "  --restart-cmd CMD  run CMD for each service that requires a restart ($1)\n"
+	  STMT_LOCK_HELP,
 	  O_DB | O(OPT_TO) | O(OPT_DRY_RUN) | O(OPT_BACKUP) | O(OPT_CREATE_DB) |
-	  O(OPT_TEST_CMD) | O(OPT_RESTART_CMD) },
-	{ "down", "ferry migrate down [N | --to V] [--dry-run] [options]",
+	  O(OPT_TEST_CMD) | O(OPT_RESTART_CMD) | O(OPT_STMT_LOCK_TIMEOUT) },
+	{ "down", "ferry migrate down [N | --to V] [--dry-run] [--statement-lock-timeout D] [options]",
 	  "Revert the last N applied migrations (default 1), or all after version V\n"
-	  "(--to 0 reverts everything).\n",
-	  O_DB | O(OPT_TO) | O(OPT_DRY_RUN) },
+	  "(--to 0 reverts everything).\n"
+	  STMT_LOCK_HELP,
+	  O_DB | O(OPT_TO) | O(OPT_DRY_RUN) | O(OPT_STMT_LOCK_TIMEOUT) },
 	{ "new", "ferry migrate new NAME [--sql | --exec | --python] [--dir DIR]",
 	  "Create the next numbered migration: NNNN_name.sql with up/down sections\n"
 	  "(default), an executable NNNN_name.sh, or a Python NNNN_name.py.\n",
@@ -156,6 +167,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "accept", no_argument, NULL, OPT_ACCEPT },
 		{ "as-applied", no_argument, NULL, OPT_AS_APPLIED },
 		{ "create-db", no_argument, NULL, OPT_CREATE_DB },
+		{ "statement-lock-timeout", required_argument, NULL, OPT_STMT_LOCK_TIMEOUT },
 		{ "sql", no_argument, NULL, OPT_SQL },
 		{ "exec", no_argument, NULL, OPT_EXEC },
 		{ "python", no_argument, NULL, OPT_PYTHON },
@@ -213,7 +225,7 @@ int cmd_migrate(int argc, char **argv)
 	/* argv[1], the subcommand, stands where getopt expects the name */
 	cli_getopt_begin(cmdname, argc - 1, argv + 1);
 	while ((c = cli_getopt(argc - 1, argv + 1, "h", longopts)) != -1) {
-		if (c >= OPT_DB && c <= OPT_CREATE_DB && c != OPT_DIR && !(sub->opts & O(c))) {
+		if (c >= OPT_DB && c <= OPT_STMT_LOCK_TIMEOUT && c != OPT_DIR && !(sub->opts & O(c))) {
 			const struct option *lo = longopts;
 
 			while (lo->val != c)
@@ -241,6 +253,19 @@ int cmd_migrate(int argc, char **argv)
 			if (!*optarg || *end || o.lock_timeout <= 0)
 				return cli_usage(cmdname, "--lock-timeout wants seconds > 0, not '%s'",
 						 optarg);
+			break;
+		}
+		case OPT_STMT_LOCK_TIMEOUT: {
+			int64_t us;
+
+			/* whole milliseconds, as PostgreSQL takes lock_timeout;
+			 * under 1 ms would be 0, which means no timeout */
+			if (ferry_gen_parse_duration(optarg, &us) < 0 || us <= 0 ||
+			    us > (int64_t)2147483647 * 1000)
+				return cli_usage(cmdname, "--statement-lock-timeout wants a duration "
+						 "such as 500ms, 5s or 2m (at most 24 days), not '%s'",
+						 optarg);
+			o.statement_lock_timeout_ms = (us + 999) / 1000;
 			break;
 		}
 		case OPT_DRY_RUN: o.dry_run = 1; break;

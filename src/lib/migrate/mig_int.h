@@ -8,15 +8,19 @@
  *   steps.c     one ops table per step kind (sql, exec, python)
  *   step_rewrite.c  the rewrite kind: ferry rewrite recipes as steps
  *   backup.c    sqlite3_backup / pg_dump and project file snapshots
+ *   lockwait.c  a step waiting on another session's lock: the lock watch,
+ *               --statement-lock-timeout
  *   runner.c    status, plan, up, down, baseline, repair, validate
  */
 #ifndef FERRY_MIG_INT_H
 #define FERRY_MIG_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "ferry/buf.h"
+#include "ferry/connector.h"
 #include "ferry/error.h"
 #include "ferry/migrate.h"
 
@@ -113,6 +117,15 @@ struct ferry_migrator {
 	char run_id[64];
 	char *shim_path;         /* temp file holding the Python shim */
 	struct mig_partial partial;  /* the last no-transaction SQL run */
+
+	int64_t stmt_lock_ms;    /* --statement-lock-timeout, 0: none */
+	ferry_watch *watch;      /* the database's lock watch (lockwait.c) */
+	int watch_tried;
+	/* out is written by the watch's thread too: a wait is said while a
+	 * step's "-> label ... " line is open (line_open), which it cuts
+	 * (line_cut: the step's result prints the label again) */
+	pthread_mutex_t out_lock;
+	int line_open, line_cut;
 };
 
 struct mig_step_ops {
@@ -211,6 +224,21 @@ void mig_now_iso(char out[32]);
 /* lock.c */
 int mig_lock_acquire(struct ferry_migrator *m, struct ferry_error *err);
 void mig_lock_release(struct ferry_migrator *m);
+
+/* lockwait.c */
+/* Start the database's lock watch once (a store that has one), saying
+ * each wait through say(m, line) from the watch's thread. */
+void mig_watch_start(struct ferry_migrator *m, void (*say)(void *m, const char *line));
+/* Stop it; the waits it said go to the report's "warnings". */
+void mig_watch_stop(struct ferry_migrator *m, json_t *report);
+/* Before a step: its statements wait at most --statement-lock-timeout
+ * for a lock (set again each step: a step may reset it for its own). */
+int mig_lock_timeout_apply(struct ferry_migrator *m, struct ferry_error *err);
+/* A step that failed because a statement waited out the timeout: err
+ * says so, naming the step, the lock and who held it when the watch saw
+ * them; any other failure is left as it is. */
+void mig_lock_timeout_explain(struct ferry_migrator *m, const struct mig_step *s,
+			      double t0, struct ferry_error *err);
 
 /* steps.c */
 int mig_run_child(struct ferry_migrator *m, char *const argv[],

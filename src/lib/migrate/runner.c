@@ -63,6 +63,8 @@ int ferry_migrator_open(const struct ferry_migrate_opts *o,
 	m->dry_run = o->dry_run;
 	m->count = o->count > 0 ? o->count : 1;
 	m->out = o->out;
+	m->stmt_lock_ms = o->statement_lock_timeout_ms > 0 ? o->statement_lock_timeout_ms : 0;
+	pthread_mutex_init(&m->out_lock, NULL);
 	if (!m->dir || !m->root || !m->python || (o->db_url && *o->db_url && !m->db_url) ||
 	    (o->to && !m->to) || (o->test_cmd && !m->test_cmd) ||
 	    (o->restart_cmd && !m->restart_cmd) ||
@@ -93,6 +95,7 @@ void ferry_migrator_free(ferry_migrator *m)
 
 	if (!m)
 		return;
+	mig_watch_stop(m, NULL);
 	mig_lock_release(m);
 	mig_db_close(m->db);
 	for (i = 0; i < m->nsteps; i++)
@@ -114,6 +117,7 @@ void ferry_migrator_free(ferry_migrator *m)
 	ferry_free(m->test_cmd);
 	ferry_free(m->restart_cmd);
 	ferry_free(m->journal_file);
+	pthread_mutex_destroy(&m->out_lock);
 	ferry_free(m);
 }
 
@@ -127,10 +131,46 @@ static void say(struct ferry_migrator *m, const char *fmt, ...)
 
 	if (!m->out)
 		return;
+	pthread_mutex_lock(&m->out_lock);
 	va_start(ap, fmt);
 	vfprintf(m->out, fmt, ap);
 	va_end(ap);
 	fflush(m->out);
+	/* "-> label ... " waits for its result on the same line */
+	m->line_open = fmt[0] && fmt[strlen(fmt) - 1] != '\n';
+	pthread_mutex_unlock(&m->out_lock);
+}
+
+/* A lock wait the watch says, from its thread: on a line of its own
+ * under the step's, which then ends there (see say_result). */
+static void say_wait(void *ud, const char *line)
+{
+	struct ferry_migrator *m = ud;
+
+	if (!m->out)
+		return;
+	pthread_mutex_lock(&m->out_lock);
+	fprintf(m->out, "%s   %s\n", m->line_open ? "\n" : "", line);
+	fflush(m->out);
+	m->line_cut |= m->line_open;
+	m->line_open = 0;
+	pthread_mutex_unlock(&m->out_lock);
+}
+
+/* A step's result ("ok 0.1s"): after the step's "-> label ... ", or the
+ * label again when a wait cut that line. */
+static void say_result(struct ferry_migrator *m, const struct mig_step *s, int forward,
+		       const char *result, double dt)
+{
+	if (!m->out)
+		return;
+	pthread_mutex_lock(&m->out_lock);
+	if (m->line_cut)
+		fprintf(m->out, "%s %s ... ", forward ? "->" : "<-", s->label);
+	fprintf(m->out, "%s %.1fs\n", result, dt);
+	fflush(m->out);
+	m->line_cut = m->line_open = 0;
+	pthread_mutex_unlock(&m->out_lock);
 }
 
 /* Print a step's output indented, at most the last 20 lines; output
@@ -592,8 +632,10 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 	const char *outcome = "failed";
 
 	memset(&m->partial, 0, sizeof(m->partial));
+	mig_watch_start(m, say_wait);
 	say(m, "%s %s ... ", forward ? "->" : "<-", s->label);
-	if (tx && (rc = mig_db_exec(m->db, "BEGIN", err)) < 0)
+	if ((rc = mig_lock_timeout_apply(m, err)) < 0 ||
+	    (tx && (rc = mig_db_exec(m->db, "BEGIN", err)) < 0))
 		goto out;
 	rc = ops->run(m, s, forward, &output, err);
 	dt = ferry_now() - t0;
@@ -602,12 +644,13 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 		if (rc == 0 && tx)
 			rc = mig_db_exec(m->db, "COMMIT", err);
 		if (rc == 0) {
-			say(m, "ok %.1fs\n", dt);
+			say_result(m, s, forward, "ok", dt);
 			outcome = ok_outcome;
 			goto out;
 		}
 	}
-	say(m, "FAILED %.1fs\n", dt);
+	mig_lock_timeout_explain(m, s, t0, err);
+	say_result(m, s, forward, "FAILED", dt);
 	say(m, "   error: %s\n", err->msg);
 	say_indented(m, &output);
 	if (tx) {
@@ -986,6 +1029,7 @@ int ferry_migrate_up(ferry_migrator *m, struct ferry_buf *json,
 			say(m, "hint: restart them now, or pass --restart-cmd to have ferry do it\n");
 	}
 out:
+	mig_watch_stop(m, report);
 	mig_backup_release(&bk);
 	ferry_free(v);
 	ferry_free(done);
@@ -1080,6 +1124,7 @@ int ferry_migrate_down(ferry_migrator *m, struct ferry_buf *json,
 		}
 	say(m, "\n%zu migration%s reverted\n", n, n == 1 ? "" : "s");
 out:
+	mig_watch_stop(m, report);
 	ferry_free(v);
 	mig_lock_release(m);
 	return emit(report, rc, err, json);

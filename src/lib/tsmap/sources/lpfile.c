@@ -496,6 +496,24 @@ struct planner {
 	int keep;             /* the open chunk is: plan_close() keeps it */
 };
 
+/* A new chunk of file's bytes [lo, hi) from line, or NULL (out of memory). */
+static struct tm_chunk *plan_chunk(struct planner *pl, int file, uint64_t lo, uint64_t hi,
+				   int64_t line)
+{
+	struct tm_chunk *ck;
+
+	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
+		return NULL;
+	ck = &pl->c[pl->n++];
+	memset(ck, 0, sizeof(*ck));
+	ck->measurement = -1;
+	ck->file = file;
+	ck->off_lo = lo;
+	ck->off_hi = hi;
+	ck->line0 = line;
+	return ck;
+}
+
 static int plan_close(struct planner *pl, int file, uint64_t hi)
 {
 	struct tm_chunk *ck;
@@ -506,15 +524,8 @@ static int plan_close(struct planner *pl, int file, uint64_t hi)
 		pl->open = 0;
 		return 0;
 	}
-	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
+	if (!(ck = plan_chunk(pl, file, pl->lo, hi, pl->line0)))
 		return FERRY_ENOMEM;
-	ck = &pl->c[pl->n++];
-	memset(ck, 0, sizeof(*ck));
-	ck->measurement = -1;
-	ck->file = file;
-	ck->off_lo = pl->lo;
-	ck->off_hi = hi;
-	ck->line0 = pl->line0;
 	ck->est = pl->recs;   /* records, comments and blank lines included */
 	pl->open = 0;
 	return 0;
@@ -525,17 +536,10 @@ static int plan_close(struct planner *pl, int file, uint64_t hi)
  * (the break ends every section after it), read() rejects it. */
 static int plan_cut(struct planner *pl, int file, uint64_t lo, uint64_t hi, int64_t line)
 {
-	struct tm_chunk *ck;
+	struct tm_chunk *ck = plan_chunk(pl, file, lo, hi, line);
 
-	if (FERRY_GROW(pl->c, pl->cap, pl->n + 1) < 0)
+	if (!ck)
 		return FERRY_ENOMEM;
-	ck = &pl->c[pl->n++];
-	memset(ck, 0, sizeof(*ck));
-	ck->measurement = -1;
-	ck->file = file;
-	ck->off_lo = lo;
-	ck->off_hi = hi;
-	ck->line0 = line;
 	ck->cut = 1;
 	return 0;
 }

@@ -20,7 +20,7 @@
  * store twice: once from the relay, once from the backfill.  In a table
  * without a primary key (the narrow layout) the seam, the RELAY_SEAM_S
  * before T0 or from the earliest row a relay's spool replayed into it
- * during the plan (ferry.relay_spool.min_ns) when that is earlier, and
+ * during the plan (ferry.relay_spool.min_on_ns) when that is earlier, and
  * the minutes of the points relays wrote late (ferry.relay_late: stamped
  * more than RELAY_SEAM_S before they were written), are cleared of rows
  * that are there more often than the old store's points make them, after
@@ -516,12 +516,9 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, int late,
 	if (late) {
 		/* the late minutes: none when no relay of this database wrote
 		 * through a version that records them */
-		ferry_buf_clear(&sql);
-		if (ferry_buf_addf(&sql, "SELECT to_regclass('ferry.relay_late') IS NOT NULL") < 0 ||
-		    relay_pg_exec(c->pg, sql.buf, 0, NULL, &lk, "cannot look for ferry.relay_late",
-				  &err) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "%s", err.code ? err.msg :
-				 "out of memory");
+		if (relay_pg_exec(c->pg, "SELECT to_regclass('ferry.relay_late') IS NOT NULL", 0,
+				  NULL, &lk, "cannot look for ferry.relay_late", &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 			goto out;
 		}
 		late = !strcmp(PQgetvalue(lk, 0, 0), "t");
@@ -562,12 +559,6 @@ static int64_t dedupe(struct cut_ctx *c, int64_t lo, int64_t hi, int late,
 		if (relay_cut_old_points(c, SEAM_TABLE, m, klo, khi, nk + nl, r) < 0)
 			goto out;
 		counted = 1;
-		/* its statistics, so that the late rows are found by index */
-		if (late && relay_pg_exec(c->pg, "ANALYZE " SEAM_TABLE, 0, NULL, NULL,
-					  "cannot analyze the scratch table", &err) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-			goto out;
-		}
 	}
 	ferry_buf_clear(&sql);
 	e = ferry_buf_addf(&sql, "WITH c AS (SELECT x.ctid, x::text AS row FROM %s x"

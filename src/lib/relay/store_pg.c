@@ -1004,9 +1004,9 @@ static int64_t minute_of(int64_t t)
 }
 
 /* The spool's position, in the transaction of the rows it replayed, with
- * the earliest time of those rows stamped at most RELAY_SEAM_S before now
- * (min_ns, RELAY_SPOOL_MIN_DDL) and the minutes of those stamped earlier
- * (RELAY_LATE_DDL). */
+ * the earliest time of those rows (min_ns), of those stamped at most
+ * RELAY_SEAM_S before now (min_on_ns; RELAY_SPOOL_MIN_DDL) and the
+ * minutes of those stamped earlier (RELAY_LATE_DDL). */
 static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq,
 			  struct ferry_error *err)
 {

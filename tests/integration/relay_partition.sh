@@ -24,6 +24,9 @@ t_need influx
 free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 FWD=""
 fwd_start() {
+	# the file goes first: the background job truncates it only when it
+	# runs, and the check below could read the last forwarder's line
+	rm -f "$T/fwd.out"
 	$PY "$FERRY_SRC/tests/integration/tcp_forward.py" "$FPORT" "$PGPORT" >"$T/fwd.out" 2>&1 &
 	FWD=$!
 	check "the forwarder listens" wait_for_file "$T/fwd.out"

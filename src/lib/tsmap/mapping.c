@@ -94,7 +94,7 @@ static int note(struct tm_layout *l, const char *fmt, ...)
 	return 0;
 }
 
-static struct tm_table *add_table(struct tm_layout *l, const char *name)
+struct tm_table *tm_layout_add_table(struct tm_layout *l, const char *name)
 {
 	struct tm_table *t = ferry_realloc(l->t, (l->n + 1) * sizeof(*t));
 
@@ -110,8 +110,8 @@ static struct tm_table *add_table(struct tm_layout *l, const char *name)
 	return t;
 }
 
-static int add_col(struct tm_table *t, const char *name, int from, const char *arg,
-		   int type, int notnull)
+int tm_table_add_col(struct tm_table *t, const char *name, int from, const char *arg,
+		     int type, int notnull)
 {
 	struct tm_col *c = ferry_realloc(t->cols, (t->ncols + 1) * sizeof(*c));
 
@@ -131,7 +131,7 @@ static int add_col(struct tm_table *t, const char *name, int from, const char *a
 	return 0;
 }
 
-static int col_index(const struct tm_table *t, const char *name)
+int tm_table_col(const struct tm_table *t, const char *name)
 {
 	size_t i;
 
@@ -198,8 +198,8 @@ static double values_per_point(const struct tm_schema *sch, int m)
 /* The chunks of measurement m (every one when m < 0) and the rows they
  * should give: their points, times the fields of a point when the table
  * has a row per field value. */
-static int chunks_for(struct tm_table *t, const struct tm_schema *sch, const struct tm_chunk *ck,
-		      size_t nck, int m, int per_value)
+int tm_table_chunks(struct tm_table *t, const struct tm_schema *sch, const struct tm_chunk *ck,
+		    size_t nck, int m, int per_value)
 {
 	double est = 0, all = per_value ? values_per_point(sch, -1) : 1;
 	size_t i;
@@ -224,7 +224,7 @@ static int chunks_for(struct tm_table *t, const struct tm_schema *sch, const str
 static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
 			const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck)
 {
-	struct tm_table *t = add_table(l, o->table);
+	struct tm_table *t = tm_layout_add_table(l, o->table);
 	size_t i, k, j;
 	int rc = 0;
 
@@ -247,22 +247,22 @@ static int build_narrow(struct tm_layout *l, const struct tm_opts *o,
 					     "is in tags, the field in field/…_value", m->name, f->name);
 		}
 	}
-	rc |= add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
+	rc |= tm_table_add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
 	if (o->keep_ns)
-		rc |= add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
-	rc |= add_col(t, "series", TF_SERIES, NULL, FERRY_T_TEXT, 1);
-	rc |= add_col(t, "measurement", TF_MEASUREMENT, NULL, FERRY_T_TEXT, 1);
-	rc |= add_col(t, "field", TF_FIELD, NULL, FERRY_T_TEXT, 1);
-	rc |= add_col(t, "numeric_value", TF_NUMERIC, NULL, FERRY_T_FLOAT64, 0);
-	rc |= add_col(t, "integer_value", TF_INTEGER, NULL, FERRY_T_INT64, 0);
-	rc |= add_col(t, "text_value", TF_TEXT, NULL, FERRY_T_TEXT, 0);
-	rc |= add_col(t, "boolean_value", TF_BOOL, NULL, FERRY_T_BOOL, 0);
-	rc |= add_col(t, "tags", TF_TAGS, NULL, FERRY_T_JSONB, 1);
+		rc |= tm_table_add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
+	rc |= tm_table_add_col(t, "series", TF_SERIES, NULL, FERRY_T_TEXT, 1);
+	rc |= tm_table_add_col(t, "measurement", TF_MEASUREMENT, NULL, FERRY_T_TEXT, 1);
+	rc |= tm_table_add_col(t, "field", TF_FIELD, NULL, FERRY_T_TEXT, 1);
+	rc |= tm_table_add_col(t, "numeric_value", TF_NUMERIC, NULL, FERRY_T_FLOAT64, 0);
+	rc |= tm_table_add_col(t, "integer_value", TF_INTEGER, NULL, FERRY_T_INT64, 0);
+	rc |= tm_table_add_col(t, "text_value", TF_TEXT, NULL, FERRY_T_TEXT, 0);
+	rc |= tm_table_add_col(t, "boolean_value", TF_BOOL, NULL, FERRY_T_BOOL, 0);
+	rc |= tm_table_add_col(t, "tags", TF_TAGS, NULL, FERRY_T_JSONB, 1);
 	if (rc)
 		return FERRY_ENOMEM;
 	t->value_types = ~0u;
 	t->ordered = nck > 0 && ck[0].nitems > 0;
-	return chunks_for(t, sch, ck, nck, -1, 1);
+	return tm_table_chunks(t, sch, ck, nck, -1, 1);
 }
 
 /* A name PostgreSQL takes, in *out, for an InfluxDB name s: PostgreSQL
@@ -303,16 +303,16 @@ static int wide_tag(struct tm_layout *l, struct tm_table *t, const char *tag)
 			  "not is written \\xNN here): its column is named so", t->name, nb.buf);
 	if (rc < 0)
 		goto out;
-	if (col_index(t, nb.buf) < 0 && !ferry_pg_system_column(nb.buf)) {
-		rc = add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
+	if (tm_table_col(t, nb.buf) < 0 && !ferry_pg_system_column(nb.buf)) {
+		rc = tm_table_add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
 		goto out;
 	}
 	note(l, "measurement '%s': tag '%s' is named like a %s; it is loaded as '%s_tag'",
-	     t->name, nb.buf, col_index(t, nb.buf) >= 0 ? "column ferry adds"
+	     t->name, nb.buf, tm_table_col(t, nb.buf) >= 0 ? "column ferry adds"
 						      : "PostgreSQL system column", nb.buf);
 	rc = ferry_buf_addstr(&nb, "_tag");
 	if (rc == 0)
-		rc = add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
+		rc = tm_table_add_col(t, nb.buf, TF_TAG, tag, FERRY_T_TEXT, 1);
 out:
 	ferry_buf_release(&nb);
 	return rc;
@@ -333,9 +333,9 @@ static int wide_field(struct tm_layout *l, struct tm_table *t, const char *name,
 		rc = note(l, "measurement '%s': field key '%s' is not UTF-8 (each byte that is "
 			  "not is written \\xNN here)", t->name, nb.buf);
 	base = nb.len;
-	taken = col_index(t, nb.buf) >= 0;
+	taken = tm_table_col(t, nb.buf) >= 0;
 	/* a failed add grows nothing: stop, or this loops forever */
-	while (rc == 0 && (col_index(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf)))
+	while (rc == 0 && (tm_table_col(t, nb.buf) >= 0 || ferry_pg_system_column(nb.buf)))
 		rc = ferry_buf_addstr(&nb, "_field");
 	if (rc < 0) {
 		ferry_buf_release(&nb);
@@ -349,7 +349,7 @@ static int wide_field(struct tm_layout *l, struct tm_table *t, const char *name,
 		note(l, "measurement '%s': field '%.*s' is %s in different points (shards); "
 		     "column '%s' is %s", t->name, (int)base, nb.buf, type_word(types), nb.buf,
 		     ferry_type_name(ty));
-	rc = add_col(t, nb.buf, TF_WIDE_FIELD, name, ty, 0);
+	rc = tm_table_add_col(t, nb.buf, TF_WIDE_FIELD, name, ty, 0);
 	ferry_buf_release(&nb);
 	if (rc == 0)
 		t->cols[t->ncols - 1].ftypes = types;
@@ -397,15 +397,15 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 					  nb.buf, nb.buf);
 		}
 		if (rc == 0)
-			t = add_table(l, nb.buf);
+			t = tm_layout_add_table(l, nb.buf);
 		ferry_buf_release(&nb);
 		if (!t)
 			return FERRY_ENOMEM;
 		t->per_point = 1;
 		t->measurement = (int)i;
-		if ((rc = add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1)) < 0)
+		if ((rc = tm_table_add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1)) < 0)
 			return rc;
-		if (o->keep_ns && (rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1)) < 0)
+		if (o->keep_ns && (rc = tm_table_add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1)) < 0)
 			return rc;
 		for (k = 0; k < m->ntags; k++)
 			if ((rc = wide_tag(l, t, m->tags[k])) < 0)
@@ -413,7 +413,7 @@ static int build_wide(struct tm_layout *l, const struct tm_opts *o,
 		for (k = 0; k < m->nfields; k++)
 			if ((rc = wide_field(l, t, m->fields[k].name, m->fields[k].types)) < 0)
 				return rc;
-		if ((rc = chunks_for(t, sch, ck, nck, (int)i, 0)) < 0)
+		if ((rc = tm_table_chunks(t, sch, ck, nck, (int)i, 0)) < 0)
 			return rc;
 		/* a chunk of a file holds any points, and a key's fields may be
 		 * in several (influx_inspect export writes a field at a time);
@@ -517,14 +517,14 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 		goto out;
 	}
 	if (!t) {
-		if (!(t = add_table(l, nm.buf))) {
+		if (!(t = tm_layout_add_table(l, nm.buf))) {
 			rc = FERRY_ENOMEM;
 			goto out;
 		}
 		t->per_point = 1;
-		rc = add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
+		rc = tm_table_add_col(t, "time", TF_TIME, NULL, FERRY_T_TIMESTAMPTZ, 1);
 		if (rc == 0 && o->keep_ns)
-			rc = add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
+			rc = tm_table_add_col(t, "time_ns", TF_TIME_NS, NULL, FERRY_T_INT64, 1);
 	}
 	for (i = 0; i < p->ntags && rc == 0; i++)
 		if (wide_find(t, TF_TAG, p->tags[i].key) < 0) {
@@ -555,194 +555,6 @@ out:
 	return rc;
 }
 
-/* ---- the map file ---------------------------------------------------------- */
-
-static int map_filters(struct tm_mapfile *c, struct fy_node *n, int exclude, struct tm_table *t)
-{
-	void *it = NULL;
-	struct fy_node_pair *p;
-	int rc;
-
-	if (fy_node_get_type(n) != FYNT_MAPPING)
-		return tm_yaml_bad(c, n, "%s: expected 'measurement:' and/or 'field:' lists",
-			       exclude ? "exclude" : "include");
-	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		struct fy_node *k = fy_node_pair_key(p);
-		const char *ks;
-		size_t kl;
-
-		ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
-		if (ks && kl == 11 && !memcmp(ks, "measurement", 11))
-			rc = tm_yaml_list(c, fy_node_pair_value(p), exclude ? &t->exc_m : &t->inc_m);
-		else if (ks && kl == 5 && !memcmp(ks, "field", 5))
-			rc = tm_yaml_list(c, fy_node_pair_value(p), exclude ? &t->exc_f : &t->inc_f);
-		else
-			rc = tm_yaml_bad(c, k, "unknown filter '%.*s': use measurement or field",
-				     ks ? (int)kl : 0, ks ? ks : "");
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static const struct {
-	const char *src;
-	int from;
-	unsigned takes;
-} map_sources[] = {
-	{ "time", TF_TIME, 0 },
-	{ "time_ns", TF_TIME_NS, 0 },
-	{ "series", TF_SERIES, 0 },
-	{ "measurement", TF_MEASUREMENT, 0 },
-	{ "field", TF_FIELD, 0 },
-	{ "tags", TF_TAGS, 0 },
-	{ "value.numeric", TF_NUMERIC, TM_TYPE_BIT(LP_FLOAT) | TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_UINT) },
-	{ "value.integer", TF_INTEGER, TM_TYPE_BIT(LP_INT) | TM_TYPE_BIT(LP_UINT) },
-	{ "value.text", TF_TEXT, TM_TYPE_BIT(LP_STRING) },
-	{ "value.boolean", TF_BOOL, TM_TYPE_BIT(LP_BOOL) },
-	{ "value.json", TF_JSON, ~0u },
-	{ "value", TF_VALUE, ~0u },
-};
-
-static int map_column(struct tm_mapfile *c, struct tm_table *t, const char *col, struct fy_node *v)
-{
-	char *s = wire_yaml_str(v);
-	size_t i;
-	int rc = 0;
-
-	if (!s)
-		return fy_node_get_type(v) == FYNT_SCALAR ?
-		       ferry_error_set(c->err, FERRY_ENOMEM, "out of memory") :
-		       tm_yaml_bad(c, v, "column '%s': expected a value source such as time, "
-			       "tag.NAME, tags, value.numeric or \"{measurement}.{field}\"", col);
-	if (col_index(t, col) >= 0) {
-		rc = tm_yaml_bad(c, v, "column '%s' is mapped twice", col);
-		goto out;
-	}
-	if (!strncmp(s, "tag.", 4) && s[4]) {
-		rc = add_col(t, col, TF_TAG, s + 4, FERRY_T_UNKNOWN, 0);
-		goto out;
-	}
-	if (strchr(s, '{')) {
-		const char *p = s;
-
-		while ((p = strchr(p, '{')) != NULL) {
-			const char *e = strchr(p, '}');
-
-			if (!e || !(!strncmp(p, "{measurement}", 13) || !strncmp(p, "{field}", 7) ||
-				    !strncmp(p, "{series}", 8) || (!strncmp(p, "{tag.", 5) && e > p + 5))) {
-				rc = tm_yaml_bad(c, v, "column '%s': unknown placeholder in '%s': use "
-					     "{measurement}, {field}, {series} or {tag.NAME}", col, s);
-				goto out;
-			}
-			p = e + 1;
-		}
-		rc = add_col(t, col, TF_TEMPLATE, s, FERRY_T_UNKNOWN, 0);
-		goto out;
-	}
-	for (i = 0; i < sizeof(map_sources) / sizeof(map_sources[0]); i++)
-		if (!strcmp(s, map_sources[i].src)) {
-			rc = add_col(t, col, map_sources[i].from, NULL, FERRY_T_UNKNOWN, 0);
-			t->value_types |= map_sources[i].takes;
-			goto out;
-		}
-	rc = tm_yaml_bad(c, v, "column '%s': unknown value source '%s': use time, time_ns, series, "
-		     "measurement, field, tags, tag.NAME, value, value.numeric, value.integer, "
-		     "value.text, value.boolean, value.json or a \"{measurement}.{field}\" template",
-		     col, s);
-out:
-	ferry_free(s);
-	if (rc == FERRY_ENOMEM)
-		rc = ferry_error_set(c->err, FERRY_ENOMEM, "out of memory");
-	return rc;
-}
-
-static int map_load(struct tm_layout *l, const char *path, const struct tm_schema *sch,
-		    const struct tm_chunk *ck, size_t nck, struct ferry_error *err)
-{
-	struct tm_mapfile c = { path, err };
-	struct ferry_buf text = FERRY_BUF_INIT;
-	struct wire_yaml y = { NULL, NULL };
-	struct fy_node *root, *n;
-	struct fy_node_pair *p;
-	struct tm_table *t;
-	void *it = NULL;
-	char *target = NULL;
-	int rc = 0;
-
-	if ((rc = tm_yaml_load(path, &text, &y, err)) < 0)
-		goto out;
-	if (!y.doc || !(root = fy_document_root(y.doc)) ||
-	    fy_node_get_type(root) != FYNT_MAPPING) {
-		rc = ferry_error_set(err, FERRY_EUSAGE,
-				     "cannot parse map '%s': expected YAML with target: and columns:",
-				     path);
-		goto out;
-	}
-	if (!(target = wire_yaml_str(fy_node_mapping_lookup_by_string(root, "target", FY_NT)))) {
-		rc = tm_yaml_bad(&c, root, "missing 'target: TABLE'");
-		goto out;
-	}
-	if (!(t = add_table(l, target))) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	t->exists = 1;
-	while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
-		struct fy_node *k = fy_node_pair_key(p);
-		const char *ks;
-		size_t kl;
-
-		ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
-		if (!ks || !((kl == 6 && !memcmp(ks, "target", 6)) ||
-			     (kl == 7 && !memcmp(ks, "columns", 7)) ||
-			     (kl == 7 && !memcmp(ks, "include", 7)) ||
-			     (kl == 7 && !memcmp(ks, "exclude", 7)) ||
-			     (kl == 6 && !memcmp(ks, "points", 6)))) {
-			rc = tm_yaml_bad(&c, k, "unknown key '%.*s': use target, columns, include, "
-					 "exclude, points",
-				     ks ? (int)kl : 0, ks ? ks : "");
-			goto out;
-		}
-	}
-	n = fy_node_mapping_lookup_by_string(root, "columns", FY_NT);
-	if (!n || fy_node_get_type(n) != FYNT_MAPPING || !fy_node_mapping_item_count(n)) {
-		rc = tm_yaml_bad(&c, n ? n : root, "missing 'columns:' (target column: value source)");
-		goto out;
-	}
-	it = NULL;
-	while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
-		char *col = wire_yaml_str(fy_node_pair_key(p));
-
-		if (!col) {
-			rc = tm_yaml_bad(&c, fy_node_pair_key(p), "expected a column name");
-			goto out;
-		}
-		rc = map_column(&c, t, col, fy_node_pair_value(p));
-		ferry_free(col);
-		if (rc < 0)
-			goto out;
-	}
-	if ((n = fy_node_mapping_lookup_by_string(root, "include", FY_NT)) &&
-	    (rc = map_filters(&c, n, 0, t)) < 0)
-		goto out;
-	if ((n = fy_node_mapping_lookup_by_string(root, "exclude", FY_NT)) &&
-	    (rc = map_filters(&c, n, 1, t)) < 0)
-		goto out;
-	if (!t->value_types) {
-		rc = tm_yaml_bad(&c, root, "no column takes the field values: map one to value, "
-			     "value.numeric, value.text, ...");
-		goto out;
-	}
-	if ((rc = chunks_for(t, sch, ck, nck, -1, 1)) < 0)
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-out:
-	ferry_free(target);
-	wire_yaml_release(&y);
-	ferry_buf_release(&text);
-	return rc;
-}
-
 int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
 		    const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck,
 		    struct ferry_error *err)
@@ -751,7 +563,7 @@ int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
 
 	memset(l, 0, sizeof(*l));
 	if (!strcmp(o->layout, "map"))
-		rc = map_load(l, o->map_path, sch, ck, nck, err);
+		rc = tm_map_load(l, o->map_path, sch, ck, nck, err);
 	else if (!strcmp(o->layout, "wide"))
 		rc = build_wide(l, o, sch, ck, nck);
 	else

@@ -90,6 +90,19 @@ int tm_layout_build(struct tm_layout *l, const struct tm_opts *o,
 		    const struct tm_schema *sch, const struct tm_chunk *ck, size_t nck,
 		    struct ferry_error *err);
 void tm_layout_release(struct tm_layout *l);
+/* mapping.c's builders, shared with tablemap.c: a table added to l (NULL
+ * when out of memory); a column added to t (FERRY_ENOMEM); the index of
+ * column name in t or -1; t's chunks of measurement m (every one when
+ * m < 0) and its estimated rows (per_value: a row per field value). */
+struct tm_table *tm_layout_add_table(struct tm_layout *l, const char *name);
+int tm_table_add_col(struct tm_table *t, const char *name, int from, const char *arg,
+		     int type, int notnull);
+int tm_table_col(const struct tm_table *t, const char *name);
+int tm_table_chunks(struct tm_table *t, const struct tm_schema *sch, const struct tm_chunk *ck,
+		    size_t nck, int m, int per_value);
+/* The table of a map file with target: and columns: (tablemap.c). */
+int tm_map_load(struct tm_layout *l, const char *path, const struct tm_schema *sch,
+		const struct tm_chunk *ck, size_t nck, struct ferry_error *err);
 /* The layout as a catalog (typed columns, indexes, keys). */
 int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
 		      struct ferry_catalog **out, struct ferry_error *err);

@@ -236,37 +236,54 @@ static int rollback_script(const struct ferry_rewrite_plan *p,
 	return 0;
 }
 
+/* Remove the backup's copy of file rel (n bytes) and the directories it
+ * leaves empty up to files/; b is scratch.  -1 when out of memory. */
+static int remove_backed_up(const char *bdir, const char *rel, int n, struct ferry_buf *b)
+{
+	char *s;
+
+	ferry_buf_clear(b);
+	if (ferry_buf_addf(b, "%s/files/%.*s", bdir, n, rel))
+		return -1;
+	unlink(b->buf);
+	while ((s = strrchr(b->buf, '/')) && (size_t)(s - b->buf) > strlen(bdir) + 6) {
+		*s = '\0';
+		if (rmdir(b->buf))
+			break;
+	}
+	return 0;
+}
+
+/* Remove the rest of a backup once its files are gone: files/, the
+ * rollback script, the manifest and the directory itself; releases b. */
+static void remove_backup_rest(const char *bdir, struct ferry_buf *b)
+{
+	static const char *const rest[] = { "files", "rollback.sh", "manifest.txt" };
+	size_t i;
+
+	for (i = 0; i < sizeof(rest) / sizeof(rest[0]); i++) {
+		ferry_buf_clear(b);
+		if (ferry_buf_addf(b, "%s/%s", bdir, rest[i]))
+			continue;
+		if (i == 0)
+			rmdir(b->buf);
+		else
+			unlink(b->buf);
+	}
+	rmdir(bdir);
+	ferry_buf_release(b);
+}
+
 /* Remove the backup directory tree we created (only what we put there). */
 static void remove_backup(const struct ferry_rewrite_plan *p, const char *bdir)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < p->nfiles; i++) {
-		char *s;
-
-		ferry_buf_clear(&b);
-		if (ferry_buf_addf(&b, "%s/files/%s", bdir, p->files[i].path))
+	for (i = 0; i < p->nfiles; i++)
+		if (remove_backed_up(bdir, p->files[i].path, (int)strlen(p->files[i].path), &b) < 0)
 			break;
-		unlink(b.buf);
-		/* and the now empty directories up to files/ */
-		while ((s = strrchr(b.buf, '/')) && (size_t)(s - b.buf) > strlen(bdir) + 6) {
-			*s = '\0';
-			if (rmdir(b.buf))
-				break;
-		}
-	}
-	ferry_buf_clear(&b);
-	if (!ferry_buf_addf(&b, "%s/files", bdir))
-		rmdir(b.buf);
-	ferry_buf_clear(&b);
-	if (!ferry_buf_addf(&b, "%s/rollback.sh", bdir))
-		unlink(b.buf);
-	ferry_buf_clear(&b);
-	if (!ferry_buf_addf(&b, "%s/manifest.txt", bdir))
-		unlink(b.buf);
-	rmdir(bdir);
-	ferry_buf_release(&b);
+	remove_backup_rest(bdir, &b);
 }
 
 /* Restore files [0, n) from the backup; every failure is reported. */
@@ -666,33 +683,15 @@ static void remove_backup_dir(const char *bdir, const char *man)
 
 	for (line = man; *line; line = nl ? nl + 1 : line + strlen(line)) {
 		int len;
-		char *s;
 
 		nl = strchr(line, '\n');
 		len = nl ? (int)(nl - line) : (int)strlen(line);
 		if (len < 3 || line[0] != 'M')
 			continue;
-		ferry_buf_clear(&b);
-		if (ferry_buf_addf(&b, "%s/files/%.*s", bdir, len - 2, line + 2))
+		if (remove_backed_up(bdir, line + 2, len - 2, &b) < 0)
 			break;
-		unlink(b.buf);
-		while ((s = strrchr(b.buf, '/')) && (size_t)(s - b.buf) > strlen(bdir) + 6) {
-			*s = '\0';
-			if (rmdir(b.buf))
-				break;
-		}
 	}
-	ferry_buf_clear(&b);
-	if (!ferry_buf_addf(&b, "%s/files", bdir))
-		rmdir(b.buf);
-	ferry_buf_clear(&b);
-	if (!ferry_buf_addf(&b, "%s/rollback.sh", bdir))
-		unlink(b.buf);
-	ferry_buf_clear(&b);
-	if (!ferry_buf_addf(&b, "%s/manifest.txt", bdir))
-		unlink(b.buf);
-	rmdir(bdir);
-	ferry_buf_release(&b);
+	remove_backup_rest(bdir, &b);
 }
 
 int ferry_rewrite_restore(const char *backup_dir, int remove,

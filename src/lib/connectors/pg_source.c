@@ -107,7 +107,10 @@ int pg_conninfo(const ferry_url *url, struct ferry_buf *out, char **schema)
 /* ---- columns ------------------------------------------------------------ */
 
 /* Run catalog query q for schema ($1) into *out: 0, or the code of
- * the failure with err set (what: "cannot read the ..."). */
+ * the failure with err set (what: "cannot read the ...") and *out not
+ * written.  Callers start their result at NULL: the compiler cannot see
+ * that pg_fail's code is always negative, and a Release build
+ * (-Werror=maybe-uninitialized) stops on a result it thinks unset. */
 static int catalog_query(ferry_conn *c, const char *q, const char *schema,
 			 const char *what, PGresult **out, struct ferry_error *err)
 {
@@ -151,7 +154,7 @@ static int describe_columns(ferry_conn *c, const char *schema, struct ferry_cata
 		"ORDER BY cl.relname, a.attnum";
 	struct ferry_table *t = NULL;
 	struct ferry_buf note = FERRY_BUF_INIT;
-	PGresult *res;
+	PGresult *res = NULL;
 	int i, n, rc = 0;
 
 	if ((rc = catalog_query(c, q, schema, "cannot read the catalog", &res, err)) < 0)
@@ -266,7 +269,7 @@ static int describe_indexes(ferry_conn *c, const char *schema, struct ferry_cata
 	struct ferry_index *x = NULL;
 	struct ferry_table *t = NULL;
 	const char *skipped = NULL;
-	PGresult *res;
+	PGresult *res = NULL;
 	int i, n, rc = 0;
 
 	if ((rc = catalog_query(c, q, schema, "cannot read the indexes", &res, err)) < 0)
@@ -362,7 +365,7 @@ static int describe_fks(ferry_conn *c, const char *schema, struct ferry_catalog 
 	struct ferry_table *t = NULL;
 	struct ferry_fk *f = NULL;
 	char *cur = NULL, *skipped = NULL;
-	PGresult *res;
+	PGresult *res = NULL;
 	int i, n, rc = 0;
 
 	if ((rc = catalog_query(c, q, schema, "cannot read the foreign keys", &res, err)) < 0)
@@ -414,7 +417,7 @@ static int describe_views(ferry_conn *c, const char *schema, struct ferry_catalo
 {
 	static const char q[] =
 		"SELECT viewname, definition FROM pg_views WHERE schemaname = $1 ORDER BY viewname";
-	PGresult *res;
+	PGresult *res = NULL;
 	int i, n, rc = 0;
 
 	if ((rc = catalog_query(c, q, schema, "cannot read the views", &res, err)) < 0)

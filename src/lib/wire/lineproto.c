@@ -775,8 +775,10 @@ int lp_parse_line(const char *line, size_t n, struct lp_point *pt,
 	if (oom)
 		return FERRY_ENOMEM;
 	if (dup) {
-		struct lp_str bad;
-		enum lp_ftype was, is;
+		/* written by last_fields only when it returns 1; set here so a
+		 * Release build (-O3, -Werror=maybe-uninitialized) sees them set */
+		struct lp_str bad = { NULL, 0 };
+		enum lp_ftype was = LP_FLOAT, is = LP_FLOAT;
 
 		if ((rc = last_fields(s, &nfields, &bad, &was, &is)) < 0)
 			return FERRY_ENOMEM;

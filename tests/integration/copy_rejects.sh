@@ -74,6 +74,28 @@ url2=$(new_db copy_rejects2)
 t_run "$FERRY" copy -q --rejects "$T/rej2" "sqlite://$T/src.db" "$url2"
 assert_eq "second run same rejects" "$(cat "$T/rej2/rejects.ndjson")" "$(cat "$rej")"
 
+# --restart from a source whose bad rows were fixed: no rejects, and the
+# earlier run's reject file is gone (it stayed, and read as this run's)
+mkdir fixed && cp src.db fixed/src.db
+sqlite3 fixed/src.db "DELETE FROM readings WHERE id BETWEEN 4 AND 14"
+t_run "$FERRY" copy -q --restart --rejects "$T/rej2" "sqlite://$T/fixed/src.db" "$url2"
+assert_eq "restarted without rejects: exit 0" "$T_RC" 0
+assert_eq "restarted: the fixed rows" "$(pg_q "$url2" "SELECT count(*) FROM readings")" 4
+check "restarted without rejects: no reject file of the earlier run" test ! -e "$T/rej2/rejects.ndjson"
+# a restart with rejects has only its own (the file was rebuilt whole before too)
+sqlite3 fixed/src.db "INSERT INTO readings VALUES (4, 'abc', 1, 'ok', NULL, NULL, NULL, NULL)"
+t_run "$FERRY" copy -q --restart --rejects "$T/rej2" "sqlite://$T/fixed/src.db" "$url2"
+assert_eq "restarted with one reject: exit 3" "$T_RC" 3
+assert_eq "restarted with one reject: one line" "$(wc -l <"$T/rej2/rejects.ndjson")" 1
+# into a SQLite file (no job kept, every run starts over): each run's file
+# holds its own rejects, not the earlier runs' too
+for run in 1 2; do
+	rm -f "$T/out.db"
+	t_run "$FERRY" copy -q --rejects "$T/rej_sq" "sqlite://$T/src.db" "sqlite://$T/out.db"
+	assert_eq "into SQLite, run $run: exit 3" "$T_RC" 3
+	assert_eq "into SQLite, run $run: its 11 rejects" "$(wc -l <"$T/rej_sq/rejects.ndjson")" 11
+done
+
 # default reject location: ./ferry-rejects/<job>/
 url3=$(new_db copy_rejects3)
 t_run "$FERRY" copy -q "sqlite://$T/src.db" "$url3"

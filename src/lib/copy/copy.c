@@ -830,6 +830,9 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	if ((rc = r->dops->commit(r->dst, err)) < 0)
 		goto out;
 	r->created_job = 1;
+	/* the job's reject file is rebuilt from ferry.rejects at the end,
+	 * but only when it has rejects: the old job's must not stay */
+	rej_start_over(&r->rej, &r->plan.warnings);
 out:
 	if (locked) {
 		struct ferry_buf un = FERRY_BUF_INIT;
@@ -1329,6 +1332,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 			goto out;
 	} else if ((rc = phase_schema(&r, err)) < 0) {
 		goto out;
+	} else {
+		rej_start_over(&r.rej, &r.plan.warnings);  /* no job: every run starts over */
 	}
 	r.res->phase_seconds[FERRY_PHASE_SCHEMA] = ferry_now() - t0;
 	if (r.already_done) {

@@ -89,6 +89,15 @@ int rej_init(struct rejects *r, const char *dir);
 /* mkdir -p; 0 or -1 (errno) */
 int rej_mkdir(const char *path);
 void rej_release(struct rejects *r);
+/*
+ * A run that starts its job over (its first run, --restart, a target that
+ * keeps no job): the reject file an earlier run left in r's directory is
+ * removed, before this run's first reject, so a run without rejects
+ * leaves none to be read as its own.  A file that cannot be removed is a
+ * warning in warnings (the job has started; out of memory: nothing).
+ */
+struct strv;
+void rej_start_over(struct rejects *r, struct strv *warnings);
 /* A chunk's rejects (mem set) start again: mem and spill emptied. */
 int rej_chunk_reset(struct rejects *r, struct ferry_error *err);
 /* Each piece of a chunk's reject lines (spill's, then mem's), in order:

@@ -870,6 +870,8 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 			goto out;
 		}
 	}
+	if (!r->resumed)  /* the rejects of done chunks stay for a resumed run */
+		rej_start_over(&r->rej, &r->plan.warnings);
 	if (P.to_file && (rc = open_file(&P, err)) < 0)
 		goto out;
 	t0 = ferry_now();

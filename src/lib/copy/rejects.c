@@ -2,7 +2,9 @@
  * rejects.c - the reject file: one NDJSON line per row that could not be
  * copied exactly, with the table, key, column, reason and the original
  * value (base64), so nothing is lost silently and everything can be
- * replayed by hand.  The file is created on the first reject only.
+ * replayed by hand.  The file is created on the first reject only, and
+ * holds one job's rejects only: a run that starts its job over removes
+ * the file an earlier run left (rej_start_over).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "copy/copy_int.h"
+#include "copy/planner.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 
@@ -54,6 +57,18 @@ int rej_mkdir(const char *path)
 		}
 	}
 	return 0;
+}
+
+void rej_start_over(struct rejects *r, struct strv *warnings)
+{
+	struct ferry_buf p = FERRY_BUF_INIT;
+
+	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) == 0 && unlink(p.buf) < 0 &&
+	    errno != ENOENT)
+		plan_strv_pushf(warnings, "cannot remove '%s', the reject file of an earlier "
+				"run: %s; its lines are not this run's rejects", p.buf,
+				strerror(errno));
+	ferry_buf_release(&p);
 }
 
 /* The lines in mem to the end of spill (made on first use). */

@@ -36,7 +36,9 @@ enum {
 	"  --statement-lock-timeout DURATION\n" \
 	"                     a statement that waits this long for a lock another\n" \
 	"                     session holds (500ms, 5s, 1m) fails its step, which\n" \
-	"                     rolls the run back (default: it waits)\n"
+	"                     rolls the run back, or the set-up before the first\n" \
+	"                     step (journal, --backup), which runs none\n" \
+	"                     (default: it waits)\n"
 
 struct sub {
 	const char *name;

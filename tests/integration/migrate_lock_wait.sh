@@ -6,8 +6,10 @@
 # failed; once the holder is gone a rerun applies it.  2. without it the
 # step waits and, after 5 s, the holder is named under the step's line
 # (and in --json's "warnings"); it goes on when the holder ends.  3. the
-# option's usage errors.  Nothing is timed: the holder stays until the
-# message is there (polled, 120 s at most).
+# option's usage errors.  4. the set-up before the first step (reading the
+# journal table, --backup's pg_dump) gives up at the timeout too.  Nothing
+# is timed: the holder stays until the message is there (polled, 120 s at
+# most).
 source "$(dirname "$0")/lib.sh"
 t_init migrate_lock_wait
 
@@ -65,7 +67,7 @@ assert_contains "under the step, it names the lock and the holder" "$err" \
 	"-> 0003_area ... "$'\n'"   waiting "
 assert_contains "the lock and the holder" "$err" \
 	"for a lock on table 'rooms' (ALTER TABLE) held by pid $HOLD_PID (application 'ferry_test_reader', user '$FERRY_PG_USER', 127.0.0.1, idle in transaction for "
-assert_contains "and what to do" "$err" "): end that session or the step waits on"
+assert_contains "and what to do" "$err" "): end that session or migrate waits on"
 assert_eq "still waiting: not applied" "$(has_col area)" 0
 pg_hold_end
 rc=0
@@ -86,5 +88,43 @@ assert_eq "status does not take it: exit 2" "$T_RC" 2
 t_run "$FERRY" migrate down --db "$url" --statement-lock-timeout 500ms
 assert_eq "down takes it" "$T_RC" 0
 assert_eq "down reverted 0003" "$(has_col area)" 0
+
+# 4. migrate's own set-up before any step waits on locks too: its journal
+# table locked by another session (a LOCK TABLE, an ALTER or VACUUM FULL of
+# it left in an open transaction).  It waited for ever even with
+# --statement-lock-timeout; now reading the journal gives up like a step,
+# naming what it read, the lock and the holder, and nothing runs.
+# (timeout 120: only so that a run that hangs fails the test, not the suite)
+printf 'ALTER TABLE rooms ADD COLUMN note text;\n' >migrations/0004_note.up.sql
+printf 'ALTER TABLE rooms DROP COLUMN note;\n' >migrations/0004_note.down.sql
+pg_hold "$url" ferry_test_admin "BEGIN; LOCK TABLE ferry_migrations IN ACCESS EXCLUSIVE MODE;"
+t_run timeout 120 "$FERRY" migrate up --db "$url" --statement-lock-timeout 3s
+assert_eq "journal locked: exit code" "$T_RC" 1
+assert_contains "the error names the journal, the lock and the holder" "$T_ERR" \
+	"reading the journal table 'ferry_migrations' waited 3 s (--statement-lock-timeout) for a lock on table 'ferry_migrations' (SELECT) held by pid $HOLD_PID (application 'ferry_test_admin', user '$FERRY_PG_USER', 127.0.0.1, idle in transaction for "
+assert_contains "and that nothing ran" "$T_ERR" "and gave up: end that session or wait for it to finish; no step ran"
+assert_not_contains "0004 never started" "$T_OUT" "-> 0004_note"
+t_run timeout 120 "$FERRY" migrate down --db "$url" --statement-lock-timeout 2s
+assert_eq "down, journal locked: exit code" "$T_RC" 1
+assert_contains "down: the error names the journal" "$T_ERR" \
+	"reading the journal table 'ferry_migrations' waited 2 s (--statement-lock-timeout) for a lock on table 'ferry_migrations' (SELECT) held by pid $HOLD_PID"
+pg_hold_end
+assert_eq "nothing changed: no column" "$(has_col note)" 0
+assert_eq "nothing changed: 0003 still reverted" "$(has_col area)" 0
+# a --backup's pg_dump waits for the tables' locks before any step: it
+# gives up at the timeout as well, and says so (not "install pg_dump")
+pg_hold "$url" ferry_test_reader "BEGIN; LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE;"
+t_run timeout 120 "$FERRY" migrate up --db "$url" --backup --statement-lock-timeout 2s
+assert_eq "pg_dump behind a lock: exit code" "$T_RC" 1
+assert_contains "pg_dump behind a lock: the error says what it waited for" "$T_ERR" \
+	"cannot back up '"
+assert_contains "pg_dump behind a lock: and why it stopped" "$T_ERR" \
+	"pg_dump waited 2 s (--statement-lock-timeout) for a lock another session holds and gave up"
+assert_not_contains "pg_dump behind a lock: not the advice for a missing pg_dump" "$T_ERR" "install pg_dump"
+assert_not_contains "pg_dump behind a lock: 0004 never started" "$T_OUT" "-> 0004_note"
+pg_hold_end
+t_run "$FERRY" migrate up --db "$url" --statement-lock-timeout 3s
+assert_eq "holders gone: applied" "$T_RC" 0
+assert_eq "the columns" "$(has_col area)$(has_col note)" 11
 
 t_done

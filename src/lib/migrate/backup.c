@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -260,10 +261,12 @@ static int db_backup(struct ferry_migrator *m, struct mig_backup *b,
 			goto out;
 		}
 	} else {
-		/* the password goes through the child's environment, never argv */
-		char *argv[] = { "pg_dump", "-Fc", "-f", NULL, "-d", NULL, NULL };
+		/* the password goes through the child's environment, never argv;
+		 * pg_dump locks every table before it reads one: behind another
+		 * session's lock it gives up at --statement-lock-timeout too */
+		char *argv[] = { "pg_dump", "-Fc", "-f", NULL, "-d", NULL, NULL, NULL };
 		struct ferry_buf output = FERRY_BUF_INIT, ci = FERRY_BUF_INIT;
-		char *pw = NULL;
+		char *pw = NULL, wait[48];
 		const char *env[3] = { NULL, NULL, NULL };
 
 		if ((rc = mig_pg_conninfo(m->db->url, &ci, &pw, err)) < 0) {
@@ -284,6 +287,11 @@ static int db_backup(struct ferry_migrator *m, struct mig_backup *b,
 		}
 		argv[3] = file.buf;
 		argv[5] = ci.buf;
+		if (m->stmt_lock_ms) {
+			snprintf(wait, sizeof(wait), "--lock-wait-timeout=%lld",
+				 (long long)m->stmt_lock_ms);
+			argv[6] = wait;
+		}
 		rc = mig_run_child_env(m, argv, env[0] ? env : NULL, &output, NULL, err);
 		if (pw) {
 			memset(pw, 0, strlen(pw));
@@ -292,12 +300,31 @@ static int db_backup(struct ferry_migrator *m, struct mig_backup *b,
 		ferry_buf_release(&ci);
 		if (rc < 0) {
 			struct ferry_buf red = FERRY_BUF_INIT;
+			const char *q = NULL;
 
 			ferry_url_redact(output.buf, &red);
 			ferry_buf_rtrim(&red);
-			ferry_error_set(err, FERRY_EIO,
-				"cannot back up '%s' with pg_dump: %s; install pg_dump or run without --backup",
-				m->db->redacted, red.len ? red.buf : err->msg);
+			/* --lock-wait-timeout ends its LOCK TABLE as a statement
+			 * timeout: "canceling statement due to statement timeout",
+			 * then "Query was: LOCK TABLE public.rooms IN ..." */
+			if (m->stmt_lock_ms && strstr(red.buf, "canceling statement due to"))
+				q = strstr(red.buf, "Query was: LOCK TABLE ");
+			if (q) {
+				char t[32];
+
+				q += strlen("Query was: ");
+				mig_timeout_text(m->stmt_lock_ms, t, sizeof(t));
+				ferry_error_set(err, FERRY_ETIMEOUT,
+					"cannot back up '%s': pg_dump waited %s (--statement-lock-timeout) "
+					"for a lock another session holds and gave up (%.*s): end that "
+					"session or wait for it to finish (pg_stat_activity and pg_locks "
+					"show who holds it); no step ran", m->db->redacted, t,
+					(int)strcspn(q, "\n"), q);
+			} else {
+				ferry_error_set(err, FERRY_EIO,
+					"cannot back up '%s' with pg_dump: %s; install pg_dump or run "
+					"without --backup", m->db->redacted, red.len ? red.buf : err->msg);
+			}
 			ferry_buf_release(&red);
 		}
 		ferry_buf_release(&output);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ferry/alloc.h"
+#include "ferry/progress.h"
 #include "mig_int.h"
 #include "model/value.h"
 
@@ -195,6 +196,8 @@ out:
 int mig_journal_load(struct ferry_migrator *m, int create,
 		     struct ferry_error *err)
 {
+	static const char no_step[] = "; no step ran";
+	double t0 = ferry_now();
 	int rc, exists = 0;
 
 	mig_journal_release(m);
@@ -205,10 +208,12 @@ int mig_journal_load(struct ferry_migrator *m, int create,
 	if (!exists && create) {
 		rc = mig_db_exec(m->db, mig_db_untyped(m->db) ? sq_create :
 				 pg_create, err);
-		if (rc < 0) {
+		/* another session creating it too, not yet committed */
+		if (rc < 0 && !mig_lock_timeout_explain(m, "creating the journal table "
+							"'ferry_migrations'", no_step, t0, err))
 			ferry_error_prefix(err, "cannot create the journal table ferry_migrations");
+		if (rc < 0)
 			return rc;
-		}
 		exists = 1;
 	}
 	m->journal_exists = exists;
@@ -218,6 +223,10 @@ int mig_journal_load(struct ferry_migrator *m, int create,
 			  add_row, m, err);
 	if (rc == FERRY_ENOMEM)
 		ferry_error_set(err, rc, "out of memory");
+	/* a LOCK TABLE, an ALTER or a VACUUM FULL of it in an open transaction */
+	else if (rc < 0)
+		mig_lock_timeout_explain(m, "reading the journal table 'ferry_migrations'",
+					 no_step, t0, err);
 	return rc;
 }
 

@@ -9,7 +9,10 @@
  * step's line; --statement-lock-timeout makes the statement give up
  * instead (ops->lock_timeout: PostgreSQL's lock_timeout), so the step
  * fails and is rolled back like any failed step, with an error naming
- * the step and, when the watch saw them, the lock and its holder.
+ * the step and, when the watch saw them, the lock and its holder.  The
+ * set-up before the first step (reading or creating the journal table,
+ * --backup's pg_dump) is under the same watch and timeout: a lock on the
+ * journal table would otherwise hang the run before any step.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,8 +20,7 @@
 #include "ferry/log.h"
 #include "mig_int.h"
 
-/* "2 s", "1.5 s", "500 ms": the timeout as the messages give it. */
-static void timeout_text(int64_t ms, char *out, size_t n)
+void mig_timeout_text(int64_t ms, char *out, size_t n)
 {
 	if (ms % 1000 == 0)
 		snprintf(out, n, "%lld s", (long long)(ms / 1000));
@@ -38,14 +40,14 @@ void mig_watch_start(struct ferry_migrator *m, void (*say)(void *m, const char *
 		return;
 	m->watch_tried = 1;
 	if (m->stmt_lock_ms) {
-		timeout_text(m->stmt_lock_ms, t, sizeof(t));
-		snprintf(advice, sizeof(advice), "the step gives up at --statement-lock-timeout %s "
+		mig_timeout_text(m->stmt_lock_ms, t, sizeof(t));
+		snprintf(advice, sizeof(advice), "migrate gives up at --statement-lock-timeout %s "
 			 "unless that session ends first", t);
 		/* look early enough to name the holder in the error of a
 		 * timeout shorter than the wait that is said */
 		o.look_after = (double)m->stmt_lock_ms / 4000.0;
 	} else {
-		snprintf(advice, sizeof(advice), "end that session or the step waits on, and "
+		snprintf(advice, sizeof(advice), "end that session or migrate waits on, and "
 			 "queries on that table may queue behind it; ferry goes on when it is "
 			 "released (--statement-lock-timeout gives up instead)");
 	}
@@ -82,8 +84,8 @@ int mig_lock_timeout_apply(struct ferry_migrator *m, struct ferry_error *err)
 	return m->db->ops->lock_timeout(m->db->c, m->stmt_lock_ms, err);
 }
 
-void mig_lock_timeout_explain(struct ferry_migrator *m, const struct mig_step *s,
-			      double t0, struct ferry_error *err)
+int mig_lock_timeout_explain(struct ferry_migrator *m, const char *who, const char *tail,
+			     double t0, struct ferry_error *err)
 {
 	struct ferry_buf what = FERRY_BUF_INIT;
 	struct ferry_error first = *err;
@@ -93,19 +95,20 @@ void mig_lock_timeout_explain(struct ferry_migrator *m, const struct mig_step *s
 	/* FERRY_ETIMEOUT: the connector's word for a lock wait that
 	 * lock_timeout ended */
 	if (!m->stmt_lock_ms || err->code != FERRY_ETIMEOUT || !m->db)
-		return;
-	timeout_text(m->stmt_lock_ms, t, sizeof(t));
+		return 0;
+	mig_timeout_text(m->stmt_lock_ms, t, sizeof(t));
 	if (m->watch && m->db->ops->watch_seen)
 		seen = m->db->ops->watch_seen(m->watch, m->db->c, t0, &what);
 	if (seen == 0 && !ferry_buf_error(&what))
-		ferry_error_set(err, first.code, "'%s' waited %s (--statement-lock-timeout) for %s "
-				"and gave up: end that session or wait for it to finish",
-				s->label, t, what.buf);
+		ferry_error_set(err, first.code, "%s waited %s (--statement-lock-timeout) for %s "
+				"and gave up: end that session or wait for it to finish%s",
+				who, t, what.buf, tail);
 	else
-		ferry_error_set(err, first.code, "'%s' waited %s (--statement-lock-timeout) for a "
+		ferry_error_set(err, first.code, "%s waited %s (--statement-lock-timeout) for a "
 				"lock another session holds and gave up (pg_stat_activity and "
-				"pg_locks show who holds it): %s", s->label, t, first.msg);
+				"pg_locks show who holds it): %s%s", who, t, first.msg, tail);
 	if (first.origin[0])
 		ferry_error_origin(err, "%s", first.origin);
 	ferry_buf_release(&what);
+	return 1;
 }

@@ -234,11 +234,14 @@ void mig_watch_stop(struct ferry_migrator *m, json_t *report);
 /* Before a step: its statements wait at most --statement-lock-timeout
  * for a lock (set again each step: a step may reset it for its own). */
 int mig_lock_timeout_apply(struct ferry_migrator *m, struct ferry_error *err);
-/* A step that failed because a statement waited out the timeout: err
- * says so, naming the step, the lock and who held it when the watch saw
- * them; any other failure is left as it is. */
-void mig_lock_timeout_explain(struct ferry_migrator *m, const struct mig_step *s,
-			      double t0, struct ferry_error *err);
+/* A statement of who ("'0002_floor'", "reading the journal table ...")
+ * that failed because it waited out the timeout: err says so, naming who,
+ * the lock and who held it when the watch saw them (since t0), then tail
+ * ("" or "; no step ran"): 1.  Any other failure is left as it is: 0. */
+int mig_lock_timeout_explain(struct ferry_migrator *m, const char *who, const char *tail,
+			     double t0, struct ferry_error *err);
+/* "2 s", "1.5 s", "500 ms": a timeout as the messages give it. */
+void mig_timeout_text(int64_t ms, char *out, size_t n);
 
 /* steps.c */
 int mig_run_child(struct ferry_migrator *m, char *const argv[],

@@ -295,11 +295,22 @@ static int target_known(struct ferry_migrator *m, const char *target)
 	return 0;
 }
 
+/*
+ * Before any step: the run's lock (lock), the journal read (and made,
+ * create).  Reading the journal table waits on another session's lock on
+ * it as a step's statement does: the watch says it, and
+ * --statement-lock-timeout ends it (mig_journal_load says what waited).
+ */
 static int prepare(struct ferry_migrator *m, int lock, int create,
 		   struct ferry_error *err)
 {
 	int rc;
 
+	if (lock || m->stmt_lock_ms) {
+		mig_watch_start(m, say_wait);
+		if ((rc = mig_lock_timeout_apply(m, err)) < 0)
+			return rc;
+	}
 	if (lock && (rc = mig_lock_acquire(m, err)) < 0)
 		return rc;
 	if ((rc = mig_journal_load(m, create, err)) < 0)
@@ -649,7 +660,13 @@ static int run_step(struct ferry_migrator *m, struct mig_step *s, int forward,
 			goto out;
 		}
 	}
-	mig_lock_timeout_explain(m, s, t0, err);
+	{
+		struct ferry_buf who = FERRY_BUF_INIT;
+
+		if (ferry_buf_addf(&who, "'%s'", s->label) == 0)
+			mig_lock_timeout_explain(m, who.buf, "", t0, err);
+		ferry_buf_release(&who);
+	}
 	say_result(m, s, forward, "FAILED", dt);
 	say(m, "   error: %s\n", err->msg);
 	say_indented(m, &output);

@@ -237,6 +237,23 @@ static void point_times(void **state)
 	assert_int_equal(ns, 90000000000LL);
 	assert_true(val_parse_duration("-1h", &ns) < 0);
 	assert_true(val_parse_duration("1y", &ns) < 0);
+	/* val_format_duration: the largest unit that divides it, read back */
+	{
+		static const struct { int64_t ns; const char *s; } fmt[] = {
+			{ 1, "1ns" }, { 1500, "1500ns" }, { 60000000000LL, "1m" },
+			{ 90000000000LL, "90s" }, { 129600000000000LL, "36h" },
+			{ 1209600000000000LL, "2w" }, { 33554432LL * 60000000000LL, "33554432m" },
+		};
+		char buf[32];
+		size_t i;
+
+		for (i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
+			val_format_duration(fmt[i].ns, buf, sizeof(buf));
+			assert_string_equal(buf, fmt[i].s);
+			assert_int_equal(val_parse_duration(buf, &ns), 0);
+			assert_int_equal(ns, fmt[i].ns);
+		}
+	}
 }
 
 /* val_parse_timestamp_ns(): the timestamp grammar in nanoseconds, plain,

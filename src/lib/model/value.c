@@ -456,13 +456,23 @@ int val_parse_time_ns_mode(const char *s, size_t n, unsigned mode, int64_t *ns)
 }
 
 /* "90s", "7d" or a bare number of seconds, from a C string. */
+static const struct { const char *u; int64_t ns; } plain_units[] = {
+	{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
+	{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
+	{ "w", 604800000000000LL }
+};
+
+void val_format_duration(int64_t ns, char *buf, size_t n)
+{
+	size_t i = sizeof(plain_units) / sizeof(plain_units[0]);
+
+	while (--i > 0 && ns % plain_units[i].ns)
+		;
+	snprintf(buf, n, "%lld%s", (long long)(ns / plain_units[i].ns), plain_units[i].u);
+}
+
 static int plain_duration(const char *s, int64_t *ns)
 {
-	static const struct { const char *u; int64_t ns; } units[] = {
-		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
-		{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
-		{ "w", 604800000000000LL }
-	};
 	char *end;
 	long long v;
 	size_t i;
@@ -476,9 +486,9 @@ static int plain_duration(const char *s, int64_t *ns)
 	if (!*end) {  /* bare number: seconds */
 		end = (char *)"s";
 	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(end, units[i].u))
-			return __builtin_mul_overflow(v, units[i].ns, ns) ? FERRY_EINVAL : 0;
+	for (i = 0; i < sizeof(plain_units) / sizeof(plain_units[0]); i++)
+		if (!strcmp(end, plain_units[i].u))
+			return __builtin_mul_overflow(v, plain_units[i].ns, ns) ? FERRY_EINVAL : 0;
 	return FERRY_EINVAL;
 }
 

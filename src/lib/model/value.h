@@ -114,6 +114,9 @@ int val_parse_time_ns_mode(const char *s, size_t n, unsigned mode, int64_t *ns);
 /* "90s", "1h", "7d", "500ms", "2w" (ns us ms s m h d w; a bare positive
  * integer is seconds) -> ns.  0 or FERRY_EINVAL. */
 int val_parse_duration(const char *s, int64_t *ns);
+/* ns > 0 as val_parse_duration() reads it back: a whole number of the
+ * largest of its units that divides it ("90s", "36h", "2w"). */
+void val_format_duration(int64_t ns, char *buf, size_t n);
 
 /* val_parse_duration_mode() modes */
 #define VAL_DUR_GO  0x01  /* Go's time.Duration text as InfluxDB prints it

@@ -73,6 +73,7 @@
 					 * message per series, which max-row-limit
 					 * (it caps unchunked answers) does not cut */
 #define IFX_HOUR_NS INT64_C(3600000000000)
+#define IFX_MAX_ITEMS 1000000        /* series order: queries in all (plan.c) */
 
 /* struct rd's fieldwise: rows as they come (0), or field by field, each
  * field newest first, from an answer taken whole (rows oldest first) or
@@ -143,6 +144,8 @@ struct ifx {
 	int gzip;                 /* ask for gzip'd answers */
 	size_t whole_max;         /* IFX_WHOLE_MAX or FERRY_INFLUX_ANSWER_MAX */
 	size_t ahead_max;         /* IFX_AHEAD_BYTES or FERRY_INFLUX_AHEAD_MAX */
+	size_t max_queries;       /* series order: IFX_MAX_ITEMS or
+				   * FERRY_INFLUX_MAX_QUERIES */
 	const struct tm_chunk *next_ck;  /* the chunk likely read after the next
 					  * (tm_source_ops.next_chunk), or NULL */
 	struct fetch *carry;      /* the answer of next_ck's first item, fetched

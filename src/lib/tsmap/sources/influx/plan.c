@@ -41,7 +41,6 @@ static int64_t default_chunk(int64_t points, int64_t first, int64_t last)
 }
 
 #define IFX_MAX_CHUNKS 10000000
-#define IFX_MAX_ITEMS 1000000        /* series order: queries in all */
 
 /* The part of measurement j's time span to read: [*lo, *hi); 0 when
  * nothing is (no points, or outside --start/--end). */
@@ -77,6 +76,183 @@ static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, i
 	return (int64_t)next;
 }
 
+/* ------------------------------------------------ pieces without points */
+
+/*
+ * A span cut into more than IFX_PRUNE_PIECES pieces (a small --chunk-time
+ * over a measurement whose first point is years older than the rest: a
+ * device whose clock said 2000) is mostly pieces without a point: a
+ * query each that finds nothing, and in series order more than
+ * IFX_MAX_ITEMS of them.  Then one count names the pieces that have
+ * points,
+ *   SELECT count(*) FROM m WHERE time >= lo AND time < hi
+ *     GROUP BY time(<size>ns)[, "tag"] fill(none)
+ * (InfluxDB answers the windows with points only, in milliseconds however
+ * many are empty; its windows start at multiples of the size, as the
+ * pieces do), and only those are read.  No admin rights needed.  A point
+ * written into an empty piece after the plan was made is not read, as
+ * one written before the span is not (a resumed copy then finds the
+ * source changed).  Should InfluxDB refuse the count (its
+ * max-select-buckets), every piece is read as before.  A window that
+ * would start before InfluxDB's earliest time (IFX_MIN_TIME_NS: its
+ * points are kept, 1677-09-21) is answered as time 0 (influxd 1.8 clamps
+ * its start there, then prints that as 0): the piece at the span's start
+ * is then read for every series whatever the answer says.
+ */
+#define IFX_PRUNE_PIECES 10000
+#define IFX_MIN_TIME_NS (-INT64_C(9223372036854775806))
+
+struct busy {
+	int64_t *t;               /* starts of the pieces with points, ascending */
+	size_t n, cap;
+};
+
+/* a unit of the plan in series order (see there) */
+struct unit {
+	char *series;             /* sort key */
+	int m;                    /* index into ix->sch */
+	int mi;                   /* index into the schema plan() was given */
+	size_t where;             /* offset in the plan's strings; 0: none */
+	int64_t est;              /* points, estimated */
+	int rest;                 /* the points without a value of their own */
+	int pruned;               /* only the pieces in busy are read */
+	struct busy busy;
+};
+
+struct busy_ctx {
+	int64_t size;
+	const char *tag;          /* NULL: every row's piece goes to one */
+	struct busy *one;
+	struct unit **ord;        /* tag: the units with a value of their own, by it */
+	size_t nord;
+	struct unit *rest;        /* tag: the unit of the points without one, or NULL */
+};
+
+static struct busy *busy_of(struct busy_ctx *bc, const struct series *s);
+
+static int busy_row(struct rows_ctx *c, const struct series *s, const struct mp_val *cells,
+		    struct ferry_error *err)
+{
+	struct busy_ctx *bc = c->ud;
+	struct busy *b;
+	__int128 t;
+
+	if (!s->ncols || cells[0].t != MP_INT || !(b = busy_of(bc, s)))
+		return 0;
+	t = (__int128)floor_div(cells[0].v.i, bc->size) * bc->size;
+	if (t < INT64_MIN)
+		t = INT64_MIN;    /* the piece starts at the span's start anyway */
+	if (b->n && b->t[b->n - 1] == (int64_t)t)
+		return 0;
+	if (FERRY_GROW(b->t, b->cap, b->n + 1))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	b->t[b->n++] = (int64_t)t;
+	return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorted, each start once (the rest unit's rows come series by series). */
+static void busy_settle(struct busy *b)
+{
+	size_t i, n = 0;
+
+	if (b->n)
+		qsort(b->t, b->n, sizeof(*b->t), cmp_i64);
+	for (i = 0; i < b->n; i++)
+		if (!n || b->t[n - 1] != b->t[i])
+			b->t[n++] = b->t[i];
+	b->n = n;
+}
+
+/* The count above for measurement j in [lo, hi): 0 with the pieces in
+ * bc's lists, 1 when InfluxDB refused it (read every piece), or an
+ * error. */
+static int busy_query(const struct ifx *ix, int j, int64_t lo, int64_t hi,
+		      struct busy_ctx *bc, struct ferry_error *err)
+{
+	const struct tm_measurement *m = &ix->sch.m[j];
+	struct ferry_buf q = FERRY_BUF_INIT, what = FERRY_BUF_INIT;
+	struct ferry_error e = FERRY_ERROR_INIT;
+	int rc;
+
+	if (ferry_buf_addstr(&q, "SELECT count(*) FROM ") < 0 || ifx_add_meas(&q, ix, m->name) < 0 ||
+	    ferry_buf_addf(&q, " WHERE time >= %" PRId64 " AND time < %" PRId64 " GROUP BY "
+			   "time(%" PRId64 "ns)", lo, hi, bc->size) < 0 ||
+	    (bc->tag && (ferry_buf_addstr(&q, ", ") < 0 ||
+			 ifx_add_ident(&q, bc->tag, strlen(bc->tag)) < 0)) ||
+	    ferry_buf_addstr(&q, " fill(none)") < 0 ||
+	    ferry_buf_addf(&what, "cannot find the pieces of measurement '%s' with points",
+			   m->name) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = ifx_query_rows(ix, q.buf, busy_row, bc, what.buf, &e);
+	if (rc == FERRY_ECONN || rc == FERRY_ENOMEM) {
+		*err = e;
+	} else if (rc < 0) {
+		ferry_debug("influx: every piece of measurement '%s' is read: %s", m->name, e.msg);
+		rc = 1;
+	} else if ((__int128)floor_div(lo, bc->size) * bc->size < IFX_MIN_TIME_NS) {
+		size_t k;
+
+		for (k = 0; k <= bc->nord && rc == 0; k++) {
+			struct busy *b = !bc->tag ? (k ? NULL : bc->one) :
+					 k < bc->nord ? &bc->ord[k]->busy :
+					 bc->rest ? &bc->rest->busy : NULL;
+
+			if (b && FERRY_GROW(b->t, b->cap, b->n + 1))
+				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			else if (b)
+				b->t[b->n++] = INT64_MIN;   /* the piece starts at lo */
+		}
+	}
+out:
+	ferry_buf_release(&q);
+	ferry_buf_release(&what);
+	return rc;
+}
+
+/* The pieces of [lo, hi) in order: every one, or those of busy (pruned). */
+struct pieces {
+	const struct ifx *ix;
+	int j;
+	int64_t lo, hi, size, t, end;
+	const struct busy *busy;  /* NULL: every piece */
+	size_t bi, bnd;           /* next busy piece; piece_end's cursor */
+};
+
+static void pieces_init(struct pieces *p, const struct ifx *ix, int j, int64_t lo, int64_t hi,
+			int64_t size, const struct busy *busy)
+{
+	/* pruned: empty until pieces_next takes the first busy piece */
+	*p = (struct pieces){ .ix = ix, .j = j, .lo = lo, .hi = hi, .size = size,
+			      .busy = busy, .t = busy ? 0 : lo, .end = busy ? 0 : hi };
+}
+
+/* The next piece [*a, *b); 0 when there is none. */
+static int pieces_next(struct pieces *p, int64_t *a, int64_t *b)
+{
+	while (p->t >= p->end) {
+		__int128 e;
+
+		if (!p->busy || p->bi >= p->busy->n)
+			return 0;
+		p->t = p->busy->t[p->bi] < p->lo ? p->lo : p->busy->t[p->bi];
+		e = (__int128)p->busy->t[p->bi] + p->size;
+		p->end = e > p->hi ? p->hi : (int64_t)e;
+		p->bi++;
+	}
+	*a = p->t;
+	*b = p->t = piece_end(p->ix, p->j, p->t, p->size, p->end, &p->bnd);
+	return 1;
+}
+
 /* ---------------------------------------------------- plan in series order */
 
 /*
@@ -106,14 +282,6 @@ static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, i
  * loads such chunks one after the other on one stream, so the rows reach
  * the heap in the second index's order.
  */
-struct unit {
-	char *series;             /* sort key */
-	int m;                    /* index into ix->sch */
-	int mi;                   /* index into the schema plan() was given */
-	size_t where;             /* offset in the plan's strings; 0: none */
-	int64_t est;              /* points, estimated */
-};
-
 struct units {
 	struct unit *u;
 	size_t n, cap;
@@ -275,6 +443,82 @@ static int tagcount_row(struct rows_ctx *c, const struct series *s, const struct
 	return 0;
 }
 
+static int unit_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct unit *const *)a)->series, (*(struct unit *const *)b)->series);
+}
+
+/* The busy list a row of the count goes to: its value's unit, or the
+ * rest's (a value without a unit of its own, or none); NULL: no unit
+ * (a series that came after the units were listed). */
+static struct busy *busy_of(struct busy_ctx *bc, const struct series *s)
+{
+	const struct lp_str *v = NULL;
+	size_t j, lo = 0, hi = bc->nord;
+
+	if (!bc->tag)
+		return bc->one;
+	for (j = 0; j < s->ntags; j++)
+		if (s->tags[j].key.n == strlen(bc->tag) &&
+		    !memcmp(s->tags[j].key.p, bc->tag, s->tags[j].key.n))
+			v = &s->tags[j].val;
+	if (!v || !own_unit(v->p, v->n))
+		return bc->rest ? &bc->rest->busy : NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *u = bc->ord[mid]->series;
+		size_t un = strlen(u);
+		int c = memcmp(u, v->p, un < v->n ? un : v->n);
+
+		if (!c)
+			c = (un > v->n) - (un < v->n);
+		if (!c)
+			return &bc->ord[mid]->busy;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* With --chunk-time, the units us->u[first..] of measurement j read only
+ * the pieces with points when their span has more than IFX_PRUNE_PIECES
+ * (see "pieces without points"). */
+static int prune_units(const struct ifx *ix, int j, struct units *us, size_t first,
+		       int has_tag, struct ferry_error *err)
+{
+	struct busy_ctx bc;
+	int64_t lo, hi;
+	size_t k;
+	int rc;
+
+	memset(&bc, 0, sizeof(bc));
+	bc.size = ix->o.chunk_ns;
+	if (bc.size <= 0 || us->n == first || !span_of(ix, j, &lo, &hi) ||
+	    ((__int128)hi - lo) / bc.size <= IFX_PRUNE_PIECES)
+		return 0;
+	if (!(bc.ord = ferry_calloc(us->n - first, sizeof(*bc.ord))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	for (k = first; k < us->n; k++) {
+		if (us->u[k].rest)
+			bc.rest = &us->u[k];
+		else
+			bc.ord[bc.nord++] = &us->u[k];
+	}
+	if (bc.nord)
+		qsort(bc.ord, bc.nord, sizeof(*bc.ord), unit_ptr_cmp);
+	bc.tag = has_tag ? us->tag : NULL;
+	bc.one = has_tag ? NULL : &us->u[first].busy;
+	rc = busy_query(ix, j, lo, hi, &bc, err);
+	for (k = first; k < us->n; k++) {
+		busy_settle(&us->u[k].busy);
+		us->u[k].pruned = rc == 0;
+	}
+	ferry_free(bc.ord);
+	return rc < 0 ? rc : 0;
+}
+
 /* The units of measurement j (i in the plan's schema). */
 static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 		    struct ferry_error *err)
@@ -332,17 +576,22 @@ static int units_of(const struct ifx *ix, int j, int i, struct units *us,
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (us->rest > 0)
+		if (us->rest > 0) {
 			us->u[us->n - 1].est = us->rest;
-		goto out;
+			us->u[us->n - 1].rest = 1;
+		}
+	} else {
+		if (lp_escape(&key, m->name, strlen(m->name), LP_NAME_MEAS) < 0 ||
+		    ferry_buf_addch(&key, ',') < 0 ||
+		    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0, first) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		us->u[us->n - 1].rest = 1;
+		for (k = first; k < us->n; k++)
+			us->u[k].est = m->points / (int64_t)(us->n - first) + 1;
 	}
-	if (lp_escape(&key, m->name, strlen(m->name), LP_NAME_MEAS) < 0 || ferry_buf_addch(&key, ',') < 0 ||
-	    unit_add(us, key.buf, key.len, has_tag ? "" : NULL, 0, first) < 0) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (k = first; k < us->n; k++)
-		us->u[k].est = m->points / (int64_t)(us->n - first) + 1;
+	rc = prune_units(ix, j, us, first, has_tag, err);
 out:
 	ferry_buf_release(&q);
 	ferry_buf_release(&key);
@@ -364,14 +613,15 @@ struct item_tmp {
 };
 
 /* The items of unit u (number ui), appended to *items: its pieces of
- * time, newest first. */
+ * time (those with points when it is pruned), newest first. */
 static int unit_items(const struct ifx *ix, const struct unit *u, size_t ui,
 		      struct item_tmp **items, size_t *n, size_t *cap, struct ferry_error *err)
 {
 	const struct tm_measurement *m = &ix->sch.m[u->m];
 	const struct ifx_meas *me = &ix->meas[u->m];
-	int64_t lo, hi, size, t, *cut = NULL;
-	size_t ncut = 0, ccap = 0, b = 0, k;
+	struct pieces pc;
+	int64_t lo, hi, size, a, b, *cut = NULL;
+	size_t ncut = 0, ccap = 0, k;
 	int rc = 0;
 
 	if (!span_of(ix, u->m, &lo, &hi))
@@ -384,18 +634,20 @@ static int unit_items(const struct ifx *ix, const struct unit *u, size_t ui,
 		size = ix->o.chunk_ns > 0 ? ix->o.chunk_ns :
 			default_chunk(w > INT64_MAX ? INT64_MAX : (int64_t)w, me->first, me->last);
 	}
-	if (((__int128)hi - lo) / size > IFX_MAX_CHUNKS)
-		return ferry_error_set(err, FERRY_EINVAL,
+	if (!u->pruned && ((__int128)hi - lo) / size > IFX_MAX_CHUNKS)
+		return ferry_error_set(err, FERRY_EUSAGE,
 			"chunk size %" PRId64 " ns cuts measurement '%s' into more than %d chunks: "
 			"use a larger chunk size", size, m->name, IFX_MAX_CHUNKS);
-	for (t = lo; t < hi; t = piece_end(ix, u->m, t, size, hi, &b)) {
-		if (FERRY_GROW(cut, ccap, ncut + 1)) {
+	pieces_init(&pc, ix, u->m, lo, hi, size, u->pruned ? &u->busy : NULL);
+	while (pieces_next(&pc, &a, &b)) {
+		if (FERRY_GROW(cut, ccap, ncut + 2)) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			goto out;
 		}
-		cut[ncut++] = t;   /* the pieces' starts, oldest first */
+		cut[ncut++] = a;   /* the pieces, oldest first */
+		cut[ncut++] = b;
 	}
-	for (k = ncut; k-- > 0;) {
+	for (k = ncut; k > 0; k -= 2) {
 		struct item_tmp *x;
 
 		if (FERRY_GROW(*items, *cap, *n + 1)) {
@@ -405,8 +657,8 @@ static int unit_items(const struct ifx *ix, const struct unit *u, size_t ui,
 		x = &(*items)[(*n)++];
 		memset(x, 0, sizeof(*x));
 		x->it.measurement = u->mi;
-		x->it.t_lo = cut[k];
-		x->it.t_hi = k + 1 < ncut ? cut[k + 1] : hi;
+		x->it.t_lo = cut[k - 2];
+		x->it.t_hi = cut[k - 1];
 		x->where = u->where;
 		x->unit = ui;
 	}
@@ -422,6 +674,58 @@ static int64_t item_est(const struct ifx *ix, const struct unit *u, const struct
 
 	return (int64_t)((__int128)u->est * ((__int128)it->t_hi - it->t_lo) /
 			 ((__int128)me->last - me->first + 1)) + 1;
+}
+
+/* The queries of these units with pieces of big (a multiple of the
+ * --chunk-time given): a pruned unit counts the larger pieces its pieces
+ * with points fall in, one that is not every piece of its span. */
+static __int128 items_at(const struct ifx *ix, const struct units *us, int64_t big)
+{
+	__int128 total = 0;
+	size_t i, b;
+
+	for (i = 0; i < us->n && total <= (__int128)ix->max_queries; i++) {
+		const struct unit *u = &us->u[i];
+		int64_t lo, hi;
+
+		if (!span_of(ix, u->m, &lo, &hi))
+			continue;
+		if (!u->pruned) {
+			total += ((__int128)hi - lo) / big + 2;
+			continue;
+		}
+		for (b = 0; b < u->busy.n; b++)
+			total += !b || floor_div(u->busy.t[b], big) != floor_div(u->busy.t[b - 1], big);
+	}
+	return total;
+}
+
+/* The smallest --chunk-time that makes at most ix->max_queries queries of
+ * these units: of the round ones that are multiples of the one given,
+ * else of 2, 4, 8, ... times it; 0 when none does. */
+static int64_t larger_chunk(const struct ifx *ix, const struct units *us)
+{
+	static const int64_t round[] = {
+		60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+		2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400, 91 * 86400, 364 * 86400,
+		INT64_C(2) * 364 * 86400, INT64_C(5) * 364 * 86400, INT64_C(10) * 364 * 86400,
+		INT64_C(50) * 364 * 86400, INT64_C(100) * 364 * 86400, INT64_C(200) * 364 * 86400,
+	};
+	int64_t size = ix->o.chunk_ns;
+	__int128 big;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(round) / sizeof(round[0]); i++) {
+		big = (__int128)round[i] * 1000000000;
+		if (big > size && big % size == 0 && items_at(ix, us, (int64_t)big) <=
+		    (__int128)ix->max_queries)
+			return (int64_t)big;
+	}
+	for (k = 1; k < 48 && (big = (__int128)size << k) <= INT64_MAX / 4; k++)
+		if (items_at(ix, us, (int64_t)big) <= (__int128)ix->max_queries)
+			return (int64_t)big;
+	return 0;
 }
 
 static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_chunk **out,
@@ -458,11 +762,21 @@ static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_ch
 	for (i = 0; i < us.n; i++)
 		if ((rc = unit_items(ix, &us.u[i], i, &items, &nitems, &icap, err)) < 0)
 			goto out;
-	if (nitems > IFX_MAX_ITEMS) {
-		rc = ferry_error_set(err, FERRY_EINVAL,
+	if (nitems > ix->max_queries) {
+		char now[32] = "?", more[32] = "", how[96];
+		int64_t big = ix->o.chunk_ns > 0 ? larger_chunk(ix, &us) : 0;
+
+		if (ix->o.chunk_ns > 0)
+			val_format_duration(ix->o.chunk_ns, now, sizeof(now));
+		if (big > 0)
+			val_format_duration(big, more, sizeof(more));
+		snprintf(how, sizeof(how), big > 0 ? "give --chunk-time %s or more, or leave it "
+			 "out" : "leave --chunk-time out", more);
+		rc = ferry_error_set(err, FERRY_EUSAGE,
 			"reading the narrow layout series by series takes %zu queries "
-			"(%zu series, each cut in pieces of --chunk-time); give a larger "
-			"--chunk-time, at most %d queries", nitems, us.n, IFX_MAX_ITEMS);
+			"(%zu series, their points cut in pieces of --chunk-time %s), more "
+			"than %zu: %s (pieces of about %d points)", nitems, us.n, now,
+			ix->max_queries, how, IFX_TARGET_POINTS);
 		goto out;
 	}
 	if (nitems) {
@@ -512,8 +826,10 @@ static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_ch
 	*n = nck;
 	ck = NULL;
 out:
-	for (i = 0; i < us.n; i++)
+	for (i = 0; i < us.n; i++) {
 		ferry_free(us.u[i].series);
+		ferry_free(us.u[i].busy.t);
+	}
 	ferry_free(us.u);
 	ferry_buf_release(&us.str);
 	ferry_free(items);
@@ -527,16 +843,17 @@ int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out, size_t
 {
 	struct ifx *ix = s;
 	struct tm_chunk *ck = NULL;
+	struct busy busy = { NULL, 0, 0 };
+	struct pieces pc;
 	size_t nck = 0, cap = 0, i;
-	int rc = 0;
+	int rc = 0, pruned;
 
 	if (ix->o.order_tag)
 		return plan_series(ix, sch, out, n, err);
 	for (i = 0; i < sch->n; i++) {
 		int j = tm_schema_find(&ix->sch, sch->m[i].name, strlen(sch->m[i].name));
 		const struct ifx_meas *me;
-		int64_t lo, hi, size, t, points;
-		size_t b = 0;
+		int64_t lo, hi, size, t, next, points;
 
 		if (j < 0) {
 			rc = ferry_error_set(err, FERRY_EINVAL,
@@ -550,14 +867,33 @@ int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out, size_t
 		points = ix->sch.m[j].points;
 		size = ix->o.chunk_ns > 0 ? ix->o.chunk_ns :
 			default_chunk(points, me->first, me->last);
-		if (((__int128)hi - lo) / size > IFX_MAX_CHUNKS) {
-			rc = ferry_error_set(err, FERRY_EINVAL,
+		busy.n = 0;
+		pruned = 0;
+		if (((__int128)hi - lo) / size > IFX_PRUNE_PIECES) {
+			struct busy_ctx bc;
+
+			memset(&bc, 0, sizeof(bc));
+			bc.size = size;
+			bc.one = &busy;
+			if ((rc = busy_query(ix, j, lo, hi, &bc, err)) < 0)
+				goto out;
+			busy_settle(&busy);
+			pruned = rc == 0;
+			rc = 0;
+		}
+		if (!pruned && ((__int128)hi - lo) / size > IFX_MAX_CHUNKS) {
+			char more[32];
+
+			val_format_duration((int64_t)(((__int128)hi - lo) / IFX_MAX_CHUNKS /
+						      IFX_HOUR_NS + 1) * IFX_HOUR_NS, more, sizeof(more));
+			rc = ferry_error_set(err, FERRY_EUSAGE,
 				"chunk size %" PRId64 " ns cuts measurement '%s' into more than %d chunks: "
-				"use a larger chunk size", size, sch->m[i].name, IFX_MAX_CHUNKS);
+				"give --chunk-time %s or more", size, sch->m[i].name, IFX_MAX_CHUNKS,
+				more);
 			goto out;
 		}
-		for (t = lo; t < hi;) {
-			int64_t next = piece_end(ix, j, t, size, hi, &b);
+		pieces_init(&pc, ix, j, lo, hi, size, pruned ? &busy : NULL);
+		while (pieces_next(&pc, &t, &next)) {
 			struct tm_chunk *c;
 
 			if (FERRY_GROW(ck, cap, nck + 1)) {
@@ -570,15 +906,17 @@ int ifx_plan(void *s, const struct tm_schema *sch, struct tm_chunk **out, size_t
 			c->has_time = 1;
 			c->t_lo = t;
 			c->t_hi = next;
-			c->est = (int64_t)((__int128)points * (c->t_hi - c->t_lo) /
-					   ((__int128)me->last - me->first + 1));
-			t = next;
+			/* pruned: the points spread over the pieces that have them */
+			c->est = pruned ? points / (int64_t)busy.n + 1 :
+				(int64_t)((__int128)points * (c->t_hi - c->t_lo) /
+					  ((__int128)me->last - me->first + 1));
 		}
 	}
 	*out = ck;
 	*n = nck;
 	ck = NULL;
 out:
+	ferry_free(busy.t);
 	ferry_free(ck);
 	return rc;
 }

@@ -173,10 +173,10 @@ int tm_influx_url(const ferry_url *url, struct tm_influx_url *out, struct ferry_
 	return 0;
 }
 
-/* A number of bytes from the environment variable name, lo to
- * IFX_OBJECT_MAX; def when it is not set, or (with a warning) not such a
- * number. */
-static size_t env_bytes(const char *name, size_t def, unsigned long long lo)
+/* A number of what from the environment variable name, lo to hi; def
+ * when it is not set, or (with a warning) not such a number. */
+static size_t env_num(const char *name, size_t def, unsigned long long lo,
+		      unsigned long long hi, const char *what)
 {
 	const char *v = getenv(name);
 	char *end;
@@ -185,10 +185,10 @@ static size_t env_bytes(const char *name, size_t def, unsigned long long lo)
 	if (!v)
 		return def;
 	n = strtoull(v, &end, 10);
-	if (*v && !*end && n >= lo && n <= IFX_OBJECT_MAX)
+	if (*v && !*end && n >= lo && n <= hi)
 		return (size_t)n;
-	ferry_warn("ignoring %s='%s': give a number of bytes from %llu to %u", name, v, lo,
-		   IFX_OBJECT_MAX);
+	ferry_warn("ignoring %s='%s': give a number of %s from %llu to %llu", name, v, what, lo,
+		   hi);
 	return def;
 }
 
@@ -233,8 +233,12 @@ static int ifx_open(const ferry_url *url, const struct tm_source_opts *o, void *
 		goto out;
 	}
 	ix->o.order_tag = ix->order_tag;
-	ix->whole_max = env_bytes("FERRY_INFLUX_ANSWER_MAX", IFX_WHOLE_MAX, 1);
-	ix->ahead_max = env_bytes("FERRY_INFLUX_AHEAD_MAX", IFX_AHEAD_BYTES, 0);
+	ix->whole_max = env_num("FERRY_INFLUX_ANSWER_MAX", IFX_WHOLE_MAX, 1, IFX_OBJECT_MAX,
+				"bytes");
+	ix->ahead_max = env_num("FERRY_INFLUX_AHEAD_MAX", IFX_AHEAD_BYTES, 0, IFX_OBJECT_MAX,
+				"bytes");
+	ix->max_queries = env_num("FERRY_INFLUX_MAX_QUERIES", IFX_MAX_ITEMS, 1,
+				  (unsigned long long)IFX_MAX_ITEMS * 100, "queries");
 	/* Reachable, credentials accepted, the database exists. */
 	nm.want = ix->db;
 	if ((rc = ifx_query_rows(ix, "SHOW DATABASES", db_row, &nm, NULL, err)) < 0)

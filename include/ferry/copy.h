@@ -39,6 +39,13 @@ struct ferry_copy_opts {
 	const char *maintenance_work_mem; /* for the index builds ("64MB"); NULL =
 				     * the server's, raised to 64MB if lower */
 	int restart;                /* forget an earlier run of the job, start over */
+	int keep_done;              /* a job complete in the target is taken as
+				     * it is although the source or the plan
+				     * changed since (a resume is refused then):
+				     * nothing is read again, its totals are the
+				     * result (ferry cutover's backfill, whose
+				     * source changes by points its relays wrote
+				     * to the target too); PostgreSQL targets */
 	int snapshot;               /* read a backup-API copy of a SQLite source */
 	int64_t max_errors;         /* abort above this many rejects; -1 = no limit */
 	double max_error_rate;      /* abort above this share of rejects; -1 = none */
@@ -94,6 +101,8 @@ struct ferry_copy_result {
 	char *rejects_path;  /* NULL when nothing was rejected */
 	char *job;
 	int resumed;         /* an earlier run of the job had committed work */
+	int kept_done;       /* keep_done: the job was complete, and the source
+			      * or the plan is not what it copied */
 	int totals_of_run;   /* the totals count this run only (a point store's
 			      * job keeps no counts of what earlier runs wrote) */
 };

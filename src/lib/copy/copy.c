@@ -759,8 +759,14 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 		forget = 1;
 	}
 	if (exists) {
+		/* keep_done: a complete job stands as it is; nothing of the
+		 * source is read again, so nothing of two versions meets */
+		int as_is = r->o->keep_done && !strcmp(state.buf, "done");
+
 		had = strchr(fp.buf, ' ');
-		if (had && strcmp(had + 1, content)) {
+		if (as_is) {
+			r->kept_done = strcmp(fp.buf, want) != 0;
+		} else if (had && strcmp(had + 1, content)) {
 			rc = ferry_error_set(err, FERRY_EUSAGE,
 				"the source changed since job '%s' started: its content is not what "
 				"the earlier run copied from, and resuming would leave rows of both "
@@ -768,8 +774,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 				"from the source as it is now, or give this copy another --job name",
 				r->job);
 			goto out;
-		}
-		if (strcmp(fp.buf, want)) {
+		} else if (strcmp(fp.buf, want)) {
 			rc = ferry_error_set(err, FERRY_EUSAGE,
 				"job '%s' in the target was started with another source state or other "
 				"options (the source changed, a table, type or option differs, or another "
@@ -1080,6 +1085,7 @@ static void fill_result(struct run *r)
 	if (r->rej.path)
 		res->rejects_path = ferry_strdup(r->rej.path);
 	res->resumed = r->resumed;
+	res->kept_done = r->kept_done;
 }
 
 /* --snapshot: copy the source with its online backup first (SQLite), so

@@ -59,6 +59,7 @@ struct run {
 	struct strv created;      /* target tables this job creates */
 	int resumed;
 	int already_done;
+	int kept_done;        /* keep_done took a done job whose source changed */
 	int created_job;          /* this run created the job */
 	int budget_exceeded;
 	struct relmap *map;       /* a relational map (--map with tables:), or NULL */

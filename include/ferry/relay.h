@@ -195,6 +195,9 @@ struct ferry_cutover_opts {
 	const char *const *waves;
 	size_t nwaves;
 	const char *waves_spec;
+	int truncate;                /* empty the narrow table when it holds rows
+				      * (else prepare refuses: the backfill would
+				      * write them twice) */
 	/* advance */
 	int wait;                    /* re-check every 2 s until the gates pass */
 	int64_t max_errors;          /* the backfill and catch-up gates pass with

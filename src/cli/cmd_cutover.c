@@ -29,9 +29,9 @@ static const char cutover_usage[] =
 	"                     [--query NAME=SQL]... [--queries FILE]\n"
 	"                     [--rollback-threshold PCT] [--rollback-window DURATION]\n"
 	"                     [--rollback-min-writes N] [--sample-every N]\n"
-	"                     [--wave [NAME:]SEL[,SEL...]]... [--waves SPEC]\n"
+	"                     [--wave [NAME:]SEL[,SEL...]]... [--waves SPEC] [--truncate]\n"
 	"       ferry cutover advance --db URL [--wait [--timeout DURATION]] [--max-errors N]\n"
-	"                             [--progress MODE] [--by NAME]\n"
+	"                             [--chunk-time T] [--progress MODE] [--by NAME]\n"
 	"       ferry cutover rollback --db URL [--to STEP] [--by NAME]\n"
 	"       ferry cutover abort --db URL [--by NAME]\n"
 	"       ferry cutover status --db URL [--json]\n"
@@ -88,7 +88,11 @@ static const char cutover_usage[] =
 	"                       prepare: the PostgreSQL rows, as for ferry copy and\n"
 	"                       ferry relay (default: narrow)\n"
 	"  --chunk-time T       prepare: InfluxDB time per chunk of the backfill and\n"
-	"                       the verify (6h, 1d), as for ferry copy\n"
+	"                       the verify (6h, 1d), as for ferry copy; advance:\n"
+	"                       change it (when the backfill's plan refuses it)\n"
+	"  --truncate           prepare: empty the narrow table when it holds rows\n"
+	"                       (an aborted cutover's: the backfill would write them\n"
+	"                       twice, so prepare refuses it otherwise)\n"
 	"  --strategy S         prepare: dual-write (default, the steps above);\n"
 	"                       blue-green: no dual-write step, the relays stay\n"
 	"                       old-only until switchover (new-primary), where a\n"
@@ -153,7 +157,7 @@ enum {
 	OPT_DB = 256, OPT_BY, OPT_OLD, OPT_NEW, OPT_STRATEGY, OPT_SOAK, OPT_SWITCH_CMD,
 	OPT_FINAL_EXPORT, OPT_WAIT, OPT_TIMEOUT, OPT_PROGRESS, OPT_TO, OPT_QUERY, OPT_QUERIES,
 	OPT_RB_THRESHOLD, OPT_RB_WINDOW, OPT_RB_MIN, OPT_SAMPLE_EVERY, OPT_WAVE, OPT_WAVES,
-	OPT_MAX_ERRORS
+	OPT_MAX_ERRORS, OPT_TRUNCATE
 };
 
 enum { SUB_SET, SUB_STATUS, SUB_PREPARE, SUB_ADVANCE, SUB_ROLLBACK, SUB_ABORT, SUB_FORGET,
@@ -173,8 +177,10 @@ static int takes(int sub, int opt)
 	case OPT_RB_WINDOW: case OPT_RB_MIN: case OPT_SAMPLE_EVERY: case OPT_WAVE: case OPT_WAVES:
 	case CLI_TS_LAYOUT:
 	case CLI_TS_MAP: case CLI_TS_TABLE:
-	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case CLI_TS_CHUNK_TIME:
+	case CLI_TS_SERIES_TAG: case CLI_TS_KEEP_NS: case OPT_TRUNCATE:
 		return sub == SUB_PREPARE;
+	case CLI_TS_CHUNK_TIME:
+		return sub == SUB_PREPARE || sub == SUB_ADVANCE;
 	case OPT_WAIT: case OPT_TIMEOUT: case OPT_PROGRESS: case OPT_MAX_ERRORS:
 		return sub == SUB_ADVANCE;
 	case OPT_TO: return sub == SUB_ROLLBACK;
@@ -388,6 +394,7 @@ int cmd_cutover(int argc, char **argv)
 		{ "wave", required_argument, NULL, OPT_WAVE },
 		{ "waves", required_argument, NULL, OPT_WAVES },
 		{ "max-errors", required_argument, NULL, OPT_MAX_ERRORS },
+		{ "truncate", no_argument, NULL, OPT_TRUNCATE },
 		/* the rows' options of ferry copy, not its time window: the
 		 * backfill's window is the plan's (before T0) */
 		{ "layout", required_argument, NULL, CLI_TS_LAYOUT },
@@ -502,6 +509,7 @@ int cmd_cutover(int argc, char **argv)
 			break;
 		case OPT_WAVES: o.waves_spec = optarg; break;
 		case OPT_WAIT: o.wait = 1; break;
+		case OPT_TRUNCATE: o.truncate = 1; break;
 		case OPT_MAX_ERRORS: {
 			char *end;
 			long long n = strtoll(optarg, &end, 10);

@@ -35,6 +35,7 @@
 #include "ferry/log.h"
 #include "ferry/progress.h"
 #include "ferry/url.h"
+#include "model/value.h"
 #include "relay/cutover_int.h"
 #include "relay/store.h"
 
@@ -553,6 +554,83 @@ static void make_schema(PGconn *pg, const struct ferry_cutover_opts *o, struct f
 	ferry_copy_result_free(res);
 }
 
+/*
+ * The narrow table the backfill copies into holds no row at prepare: the
+ * backfill copies every point before T0 into it, so a row there already
+ * (an aborted plan's backfill and relays wrote it, a relay ran in dual
+ * before any plan, a ferry copy loaded it) would be there twice (the
+ * narrow layout keeps every row it is given) and the verify gate fail
+ * on it.  ferry cannot tell its rows from others, so it empties the table
+ * only when told (--truncate: the old store has every point ferry wrote
+ * there); otherwise prepare is refused, naming the table.  In prepare's
+ * transaction, before the plan and the relays' phase move: TRUNCATE
+ * waits for the relays' writes under way, and a relay still in dual a
+ * moment after it writes rows the seam finds (ferry.relay_spool.min_on_ns,
+ * reset in the same transaction).  The wide layout (a table per
+ * measurement whose key refuses a point twice), a map's tables and an
+ * InfluxDB new store are left as they are.
+ */
+static int leftover_rows(PGconn *pg, const struct ferry_cutover_opts *o, struct ferry_buf *note,
+			 struct ferry_error *err)
+{
+	const char *t = o->ts.table ? o->ts.table : "telemetry_data";
+	const char *p[1] = { t };
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	PGresult *res = NULL;
+	char *q = NULL, many[32];
+	long long n;
+	int rc = 0;
+
+	if ((o->new_url && !ferry_relay_is_pg_url(o->new_url)) ||
+	    (o->ts.layout && strcmp(o->ts.layout, "narrow")) || o->ts.map)
+		return 0;
+	if ((rc = relay_pg_exec(pg, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, p, &res,
+				"cannot look for the target table", err)) < 0 ||
+	    strcmp(PQgetvalue(res, 0, 0), "t"))
+		goto out;
+	PQclear(res);
+	res = NULL;
+	if (!(q = PQescapeIdentifier(pg, t, strlen(t))) ||
+	    ferry_buf_addf(&sql, "SELECT count(*) FROM (SELECT FROM %s LIMIT 1000001) x", q) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = relay_pg_exec(pg, sql.buf, 0, NULL, &res, "cannot count the target table's rows",
+				err)) < 0)
+		goto out;
+	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snprintf(many, sizeof(many), "%s%lld", n > 1000000 ? "more than " : "",
+		 n > 1000000 ? 1000000LL : n);
+	if (!n)
+		goto out;
+	if (!o->truncate) {
+		rc = ferry_error_set(err, FERRY_EEXIST, "table '%s' holds %s rows already: the "
+				     "backfill copies every point before T0 into it, so they would be "
+				     "there twice (the narrow layout keeps every row it is given) and "
+				     "the verify gate would fail on them.  Rows ferry wrote (an aborted "
+				     "cutover's backfill and relays, a relay that ran before any plan, "
+				     "a ferry copy): prepare again with --truncate, which empties the "
+				     "table (the old store has every point); other rows: give this plan "
+				     "another --table", t, many);
+		goto out;
+	}
+	ferry_buf_clear(&sql);
+	if (ferry_buf_addf(&sql, "TRUNCATE %s", q) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = run(pg, sql.buf, "cannot empty the target table", err)) < 0)
+		goto out;
+	if (ferry_buf_addf(note, "table %s emptied of its %s rows (prepare --truncate)", t,
+			   many) < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	PQclear(res);
+	PQfreemem(q);
+	ferry_buf_release(&sql);
+	return rc;
+}
+
 int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 			  struct ferry_error *err)
 {
@@ -647,6 +725,8 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	}
 	PQclear(res);
 	res = NULL;
+	if ((rc = leftover_rows(pg, o, &note, err)) < 0)
+		goto out;
 	{
 		const char *p[20] = { strategy, o->old_url, oldr.buf, newr.buf, o->ts.layout,
 				      o->ts.map, o->ts.map ? digest : NULL, o->ts.table,
@@ -696,8 +776,8 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		    (rc = relay_cut_waves_store(pg, waves, o->by, err)) < 0)
 			goto out;
 	}
-	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL, NULL,
-			    err)) < 0 ||
+	if ((rc = log_event(pg, o->by, FERRY_PHASE_OLD_ONLY, "prepare", "prepare", NULL,
+			    note.len ? note.buf : NULL, err)) < 0 ||
 	    (rc = run(pg, "COMMIT", "cannot commit the plan", err)) < 0)
 		goto out;
 	make_schema(pg, o, &note);
@@ -916,6 +996,74 @@ static int next_step(const struct cut_plan *plan)
 	return plan->step + 1;
 }
 
+/*
+ * advance --chunk-time T: the plan's --chunk-time (the backfill's and the
+ * verify's InfluxDB chunks) changed, logged, before the gates run.  The
+ * one thing of a plan an advance changes: the backfill's plan of a
+ * measurement whose points span years at a small one is refused, and
+ * only another one helps.  A backfill job with chunks done under the old
+ * one and not complete cannot resume under another: refused then, when
+ * the new store is PostgreSQL (an InfluxDB one starts the job over).
+ */
+static int set_chunk_time(PGconn *pg, const struct ferry_cutover_opts *o,
+			  struct ferry_error *err)
+{
+	const char *p[1] = { o->ts.chunk_time };
+	struct cut_plan plan;
+	PGresult *res = NULL;
+	char note[160];
+	int64_t ns;
+	int rc;
+
+	memset(&plan, 0, sizeof(plan));
+	if (val_parse_duration(o->ts.chunk_time, &ns) < 0)
+		return ferry_error_set(err, FERRY_EUSAGE, "invalid --chunk-time '%s': use e.g. 6h, "
+				       "1d, 2w", o->ts.chunk_time);
+	if ((rc = run(pg, "BEGIN", "cannot begin", err)) < 0 ||
+	    (rc = plan_read(pg, 1, &plan, NULL, err)) < 0)
+		goto out;
+	if (strcmp(plan.status, "active") || plan.step == FERRY_STEP_CLEANUP)
+		goto out;   /* the advance says why it moves nothing */
+	if ((!plan.new_url || ferry_relay_is_pg_url(plan.new_url)) && plan.backfill_t0_us) {
+		if ((rc = relay_pg_exec(pg, "SELECT to_regclass('ferry.progress') IS NOT NULL", 0,
+					NULL, &res, "cannot look for ferry.progress", err)) < 0)
+			goto out;
+		if (!strcmp(PQgetvalue(res, 0, 0), "t")) {
+			PQclear(res);
+			res = NULL;
+			if ((rc = relay_pg_exec(pg, "SELECT EXISTS (SELECT FROM ferry.jobs j JOIN"
+						" ferry.progress g USING (job) WHERE j.job ="
+						" 'cutover-backfill' AND j.state <> 'done' AND"
+						" g.state = 'done')", 0, NULL, &res,
+						"cannot read the backfill job", err)) < 0)
+				goto out;
+		}
+		if (!strcmp(PQgetvalue(res, 0, 0), "t")) {
+			rc = ferry_error_set(err, FERRY_EUSAGE, "--chunk-time: the backfill job "
+					     "cutover-backfill has chunks done with --chunk-time %s and "
+					     "resumes only with it; advance without --chunk-time",
+					     plan.chunk_time && *plan.chunk_time ? plan.chunk_time :
+					     "(none)");
+			goto out;
+		}
+	}
+	snprintf(note, sizeof(note), "--chunk-time %s, was %s", o->ts.chunk_time,
+		 plan.chunk_time && *plan.chunk_time ? plan.chunk_time : "none");
+	if ((rc = relay_pg_exec(pg, "UPDATE ferry.cutover_plan SET chunk_time = $1", 1, p, NULL,
+				"cannot record the plan's --chunk-time", err)) < 0 ||
+	    (rc = log_event(pg, o->by, -1, ferry_cutover_step_name(plan.step), "chunk-time",
+			    NULL, note, err)) < 0)
+		goto out;
+	rc = run(pg, "COMMIT", "cannot commit", err);
+	if (rc == 0 && o->out)
+		fprintf(o->out, "the plan's %s\n", note);
+out:
+	rollback_tx(pg);
+	PQclear(res);
+	plan_release(&plan);
+	return rc;
+}
+
 int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 			  struct ferry_error *err)
 {
@@ -933,6 +1081,8 @@ int ferry_cutover_advance(const struct ferry_cutover_opts *o, char **json,
 	memset(&c, 0, sizeof(c));
 	if (!(pg = connect_locked(o->db, err)))
 		return err->code ? err->code : FERRY_ECONN;
+	if (o->ts.chunk_time && (rc = set_chunk_time(pg, o, err)) < 0)
+		goto out;
 	for (;;) {
 		relay_cut_waves_release(&c.waves);
 		plan_release(&plan);
@@ -1222,9 +1372,12 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 			goto out;
 	}
 	if (o->out)
-		fprintf(o->out, "%s %s to %s: the relays are in %s\n",
+		fprintf(o->out, "%s %s to %s: the relays are in %s%s\n",
 			abort_ ? "aborted: back" : "rolled back", ferry_cutover_step_name(plan.step),
-			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)));
+			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)),
+			abort_ ? "; the new store keeps what the plan wrote to it (a new plan: "
+			"prepare --truncate empties its table, the old store has every point)" :
+			"");
 	rc = doc_build(pg, NULL, NULL, json, err);
 out:
 	if (rc < 0)

@@ -648,22 +648,40 @@ static int64_t seam_repair(struct cut_ctx *c, struct cut_result *r)
 	return dedupe(c, lo, c->plan->t0_us, 1, r);
 }
 
+/* The --chunk-time an error of the copy's plan names ("give --chunk-time
+ * 6h or more"), or "T". */
+static void chunk_hint(const char *msg, char *out, size_t n)
+{
+	const char *p = strstr(msg, "give --chunk-time ");
+
+	snprintf(out, n, "T");
+	if (p && sscanf(p + strlen("give --chunk-time "), "%31[0-9a-z]", out) != 1)
+		snprintf(out, n, "T");
+}
+
 static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf dbr = FERRY_BUF_INIT;
 	struct ferry_copy_opts co;
-	char end[32], us[32], t0[64], bt0[64], rn[600];
+	const char *tbl = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
+	char end[32], us[32], t0[64], bt0[64], rn[600], hint[32];
 	const char *p[1] = { us };
 	int64_t seam;
-	int rc;
+	int rc, restarted = 0;
 
 	(void)g;
 	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	/* the exact commands the figures give; never a password */
+	if (ferry_url_redact(c->db, &dbr) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
 	if (!c->plan->t0_us) {
 		snprintf(r->figure, sizeof(r->figure), "no T0 recorded: roll back to dual-write "
 			 "and advance again");
-		return;
+		goto out;
 	}
 	if (c->plan->backfill_t0_us && c->plan->backfill_t0_us != c->plan->t0_us) {
 		/* the relays left dual (a rollback to prepare) and came back:
@@ -671,9 +689,11 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 		relay_cut_time_text(c->plan->backfill_t0_us, bt0, sizeof(bt0));
 		snprintf(r->figure, sizeof(r->figure), "the backfill ran up to T0 %s, but T0 is "
 			 "now %s (the relays left dual): the new store misses the writes in "
-			 "between; abort, empty the new store's tables and prepare again",
-			 bt0, t0);
-		return;
+			 "between; start over (the old store has every point the new one "
+			 "holds): ferry cutover abort --db %s, then ferry cutover prepare "
+			 "--truncate with this plan's options (it empties table %s)", bt0, t0,
+			 dbr.buf, tbl);
+		goto out;
 	}
 	ferry_copy_opts_init(&co);
 	co.src = c->plan->old_url;
@@ -699,38 +719,79 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 			  " to_timestamp($1::bigint / 1e6)", 1, p, NULL,
 			  "cannot record the backfill's T0", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-		return;
+		goto out;
 	}
 	c->plan->backfill_t0_us = c->plan->t0_us;
 	/* the InfluxDB source plans --end T0 by the points before T0 only:
-	 * the live writes after T0 leave the job resumable */
+	 * the live writes after T0 leave the job resumable.  Points stamped
+	 * before T0 that reach the old store later (late, through the
+	 * relays, which write them to the new store too) change that plan:
+	 * a job complete before them stands (a rollback to dual-write and
+	 * the way forward again run this gate again), nothing of it is read
+	 * again; the verify gate compares the whole window after */
+	co.keep_done = 1;
 	rc = ferry_copy_run(&co, &res, &err);
-	if (rc == FERRY_EUSAGE && strstr(err.msg, "another source state")) {
-		snprintf(r->figure, sizeof(r->figure), "job %s cannot resume: the old store "
-			 "changed before T0 %s since it began (points stamped before T0 written "
-			 "late); abort, delete the new store's rows before T0 and prepare again",
-			 BACKFILL_JOB, t0);
+	if (rc == FERRY_EUSAGE && strstr(err.msg, "another source state") &&
+	    relay_cut_new_influx(c)) {
+		/* an unfinished job: its chunks are numbered in a plan the
+		 * source no longer makes.  InfluxDB keeps one point per series
+		 * and time, so the job started over writes what is there
+		 * again and nothing twice */
 		ferry_copy_result_free(res);
-		return;
+		res = NULL;
+		err = (struct ferry_error)FERRY_ERROR_INIT;
+		co.restart = 1;
+		restarted = 1;
+		rc = ferry_copy_run(&co, &res, &err);
+	}
+	if (rc == FERRY_EUSAGE && strstr(err.msg, "another source state")) {
+		/* PostgreSQL: the rows of its done chunks cannot be told from
+		 * the relays' (no key), so it cannot start over in place */
+		snprintf(r->figure, sizeof(r->figure), "job %s stopped before it was complete, and "
+			 "the old store changed before T0 %s since it began (points stamped before "
+			 "T0 written since, e.g. late through the relays): its remaining chunks "
+			 "were cut from the points as they were and cannot be resumed; start over "
+			 "(the old store has every point the new one holds): ferry cutover abort "
+			 "--db %s, then ferry cutover prepare --truncate with this plan's options "
+			 "(it empties table %s)", BACKFILL_JOB, t0, dbr.buf, tbl);
+		goto out;
+	}
+	if (rc == FERRY_EUSAGE) {
+		/* the plan's options cannot copy the old store as it is: no
+		 * advance helps, other options do */
+		chunk_hint(err.msg, hint, sizeof(hint));
+		if (strstr(err.msg, "--chunk-time"))
+			snprintf(r->figure, sizeof(r->figure), "job %s cannot run with this plan's "
+				 "--chunk-time %s: %s; to change it: ferry cutover advance --db %s "
+				 "--chunk-time %s", BACKFILL_JOB, c->plan->chunk_time &&
+				 *c->plan->chunk_time ? c->plan->chunk_time : "(none)", err.msg,
+				 dbr.buf, hint);
+		else
+			snprintf(r->figure, sizeof(r->figure), "job %s cannot run with this plan: "
+				 "%s", BACKFILL_JOB, err.msg);
+		goto out;
 	}
 	if (rc < 0) {
 		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s (advance again "
 			 "resumes it)", BACKFILL_JOB, err.msg);
-		ferry_copy_result_free(res);
-		return;
+		goto out;
 	}
 	c->backfilled = res ? res->written : 0;
 	r->value = (double)c->backfilled;
-	if ((seam = seam_repair(c, r)) < 0) {
-		ferry_copy_result_free(res);
-		return;
-	}
+	if ((seam = seam_repair(c, r)) < 0)
+		goto out;
 	r->pass = rejects_ok(c, res, rn, sizeof(rn));
 	snprintf(r->figure, sizeof(r->figure), "job %s %s: %" PRId64 " rows before T0 %s%s"
-		 "%s%s", BACKFILL_JOB, r->pass ? "complete" : "rejected rows",
-		 res ? res->written : 0, t0, res && res->resumed ? " (resumed)" : "",
+		 "%s%s%s", BACKFILL_JOB, r->pass ? "complete" : "rejected rows",
+		 res ? res->written : 0, t0, restarted ? " (started over: the old store "
+		 "changed before T0 since it began)" : res && res->resumed ? " (resumed)" : "",
+		 res && res->kept_done ? "; complete since an earlier advance, taken as it is "
+		 "(the old store changed before T0 since: points written late, which the "
+		 "relays wrote here too; the verify gate compares all)" : "",
 		 seam ? "; rows written twice at the seam removed" : "", rn);
+out:
 	ferry_copy_result_free(res);
+	ferry_buf_release(&dbr);
 }
 
 /*
@@ -751,7 +812,7 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 	struct ferry_copy_opts co;
 	char start[32], end[32], us[32], t0[64], t1[64], rn[600];
 	const char *p[1] = { us };
-	int first = 0;
+	int first = 0, rc;
 	int64_t dup;
 
 	(void)g;
@@ -791,9 +852,11 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t1_us);
 	co.ts.start = start;
 	co.ts.end = end;
-	if (ferry_copy_run(&co, &res, &err) < 0) {
-		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s (advance again "
-			 "resumes it)", CATCHUP_JOB, err.msg);
+	if ((rc = ferry_copy_run(&co, &res, &err)) < 0) {
+		/* a usage error (the plan's options) is not one an advance mends */
+		snprintf(r->figure, sizeof(r->figure), rc == FERRY_EUSAGE ? "job %s cannot run "
+			 "with this plan: %s" : "job %s stopped: %s (advance again resumes it)",
+			 CATCHUP_JOB, err.msg);
 		ferry_copy_result_free(res);
 		return;
 	}
@@ -888,11 +951,16 @@ void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 				 " rows in both stores", t0, res->dst_rows);
 		else
 			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " rows in the old store, "
-				 "%" PRId64 " in the new before T0 %s; first difference: %s%s%s",
+				 "%" PRId64 " in the new before T0 %s; first difference: %s%s%s%s",
 				 res->src_rows, res->dst_rows, t0,
 				 res->ndiffs ? res->diffs[0].table : "?",
 				 res->ndiffs && res->diffs[0].what ? ": " : "",
-				 res->ndiffs && res->diffs[0].what ? res->diffs[0].what : "");
+				 res->ndiffs && res->diffs[0].what ? res->diffs[0].what : "",
+				 res->dst_rows > res->src_rows ? " (rows the old store has not: "
+				 "written to the new one by hand or before this plan, or a point "
+				 "written again in dual with another value, which the narrow "
+				 "layout keeps twice; ferry verify OLD NEW --end T0 names where: "
+				 "delete them and advance again)" : "");
 	}
 	ferry_verify_result_free(res);
 	{

@@ -171,6 +171,14 @@ int relay_cut_waves_all(const struct cut_ctx *c);
 
 /* The plan's ts options for a copy or a verify (borrowing its strings). */
 void relay_cut_plan_ts(const struct cut_plan *p, struct ferry_ts_opts *ts);
+/* cutover_target.c, at prepare: the new store's table made as ferry
+ * copy makes it (what happened goes to note); the rows an earlier plan
+ * left in the narrow table: refused (FERRY_EEXIST) or, with
+ * o->truncate, emptied (said in note). */
+void relay_cut_make_schema(PGconn *pg, const struct ferry_cutover_opts *o, struct ferry_buf *note);
+int relay_cut_leftover_rows(PGconn *pg, const struct ferry_cutover_opts *o, struct ferry_buf *note,
+			    struct ferry_error *err);
+
 /* The new store of c's plan (prepare --new, else the plan's database),
  * and whether it is InfluxDB (influx://: no tables, no seam to repair). */
 const char *relay_cut_new(const struct cut_ctx *c);

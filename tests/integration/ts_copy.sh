@@ -186,6 +186,23 @@ assert_contains "says it reads the catalog" "$T_ERR" "copy: reading the source's
 assert_contains "says how long planning took" "$T_ERR" "copy: 1 chunk planned in "
 assert_eq "time_ns keeps them" "$(pg_q "$u3b" 'select time_ns from telemetry_data')" 1700000000000000123
 
+# ---- InfluxDB's first and last times, with a --chunk-time that prunes ---------
+# 1h pieces from 1677 to 2262 are far over 10,000: the plan asks which
+# have points (a count GROUP BY time()), which leaves a point at the last
+# time (2262-04-11T23:47:16.854775806Z) out; it was lost, and verify,
+# planned the same way, said equal.  With and without the series tag.
+printf 'edge,entity_id=a v=1 -9223372036854775806\nedge,entity_id=a v=2 946684800000000000\nedge,entity_id=a v=3 9223372036854775806\nedge v=4 9223372036854775806\nedge v=5 946684800000000000\n' >"$T/edge.lp"
+edb=ferry_edge_$RANDOM$RANDOM
+iq "$edb" "CREATE DATABASE $edb" >/dev/null
+iwrite "$edb" "$T/edge.lp"
+ue=$(new_db ts_edge_times)
+t_run "$FERRY" copy -q --chunk-time 1h "influx://127.0.0.1:$FERRY_INFLUX_PORT/$edb" "$ue"
+assert_eq "first and last times, pruned plan: exit 0" "$T_RC" 0
+assert_eq "first and last times, pruned plan: every point" \
+	"$(pg_q "$ue" "select string_agg(numeric_value::text, ',' order by numeric_value) from telemetry_data")" "1,2,3,4,5"
+t_run "$FERRY" verify -q "influx://127.0.0.1:$FERRY_INFLUX_PORT/$edb" "$ue"
+assert_eq "first and last times: verify equal" "$T_RC" 0
+
 # bad_tags NAME LINES [ARGS...]: LINES (a printf format) into a new InfluxDB
 # database, BAD_IN, copied with --rejects $T/rejNAME (and ARGS) into a new
 # PostgreSQL database, BAD_PG

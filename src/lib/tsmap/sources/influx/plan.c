@@ -97,10 +97,14 @@ static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, i
  * would start before InfluxDB's earliest time (IFX_MIN_TIME_NS: its
  * points are kept, 1677-09-21) is answered as time 0 (influxd 1.8 clamps
  * its start there, then prints that as 0): the piece at the span's start
- * is then read for every series whatever the answer says.
+ * is then read for every series whatever the answer says.  So is the
+ * piece of InfluxDB's last time (IFX_MAX_TIME_NS, 2262-04-11) when the
+ * span reaches it: its count leaves a point at that time out (a window
+ * holding only that point is not answered), and the copy lost it.
  */
 #define IFX_PRUNE_PIECES 10000
 #define IFX_MIN_TIME_NS (-INT64_C(9223372036854775806))
+#define IFX_MAX_TIME_NS INT64_C(9223372036854775806)
 
 struct busy {
 	int64_t *t;               /* starts of the pieces with points, ascending */
@@ -170,6 +174,24 @@ static void busy_settle(struct busy *b)
 	b->n = n;
 }
 
+/* Piece t read for every unit of bc, whatever the count said. */
+static int busy_everywhere(struct busy_ctx *bc, int64_t t, struct ferry_error *err)
+{
+	size_t k;
+
+	for (k = 0; k <= bc->nord; k++) {
+		struct busy *b = !bc->tag ? (k ? NULL : bc->one) :
+				 k < bc->nord ? &bc->ord[k]->busy :
+				 bc->rest ? &bc->rest->busy : NULL;
+
+		if (b && FERRY_GROW(b->t, b->cap, b->n + 1))
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		if (b)
+			b->t[b->n++] = t;
+	}
+	return 0;
+}
+
 /* The count above for measurement j in [lo, hi): 0 with the pieces in
  * bc's lists, 1 when InfluxDB refused it (read every piece), or an
  * error. */
@@ -198,19 +220,13 @@ static int busy_query(const struct ifx *ix, int j, int64_t lo, int64_t hi,
 	} else if (rc < 0) {
 		ferry_debug("influx: every piece of measurement '%s' is read: %s", m->name, e.msg);
 		rc = 1;
-	} else if ((__int128)floor_div(lo, bc->size) * bc->size < IFX_MIN_TIME_NS) {
-		size_t k;
-
-		for (k = 0; k <= bc->nord && rc == 0; k++) {
-			struct busy *b = !bc->tag ? (k ? NULL : bc->one) :
-					 k < bc->nord ? &bc->ord[k]->busy :
-					 bc->rest ? &bc->rest->busy : NULL;
-
-			if (b && FERRY_GROW(b->t, b->cap, b->n + 1))
-				rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			else if (b)
-				b->t[b->n++] = INT64_MIN;   /* the piece starts at lo */
-		}
+	} else {
+		/* the piece at the span's start: INT64_MIN (it starts at lo) */
+		if ((__int128)floor_div(lo, bc->size) * bc->size < IFX_MIN_TIME_NS)
+			rc = busy_everywhere(bc, INT64_MIN, err);
+		if (rc == 0 && hi > IFX_MAX_TIME_NS)
+			rc = busy_everywhere(bc, (int64_t)((__int128)floor_div(IFX_MAX_TIME_NS,
+						bc->size) * bc->size), err);
 	}
 out:
 	ferry_buf_release(&q);

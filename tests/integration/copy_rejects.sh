@@ -96,6 +96,18 @@ for run in 1 2; do
 	assert_eq "into SQLite, run $run: its 11 rejects" "$(wc -l <"$T/rej_sq/rejects.ndjson")" 11
 done
 
+# another job given the same --rejects DIR starts over there: the first
+# job's file is moved aside under its name, with a warning (it removed it)
+job_a=$(cat "$T/rej_sq/job")
+sqlite3 other.db "CREATE TABLE o (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO o VALUES (1, 1);"
+rm -f "$T/out2.db"
+t_run "$FERRY" copy --progress none --rejects "$T/rej_sq" "sqlite://$T/other.db" "sqlite://$T/out2.db"
+assert_eq "another job, same --rejects DIR, no rejects: exit 0" "$T_RC" 0
+assert_eq "the first job's rejects kept under its name" \
+	"$(wc -l <"$T/rej_sq/rejects-$job_a.ndjson")" 11
+assert_contains "and it says where they went" "$T_OUT$T_ERR" "held the rejects of job '$job_a': moved to"
+check "no reject file of the first job's left as the other's" test ! -e "$T/rej_sq/rejects.ndjson"
+
 # default reject location: ./ferry-rejects/<job>/
 url3=$(new_db copy_rejects3)
 t_run "$FERRY" copy -q "sqlite://$T/src.db" "$url3"

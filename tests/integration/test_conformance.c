@@ -603,7 +603,7 @@ static void make_batch(struct cx *x, struct ferry_batch *b)
 					rows[r].src[i], strlen(rows[r].src[i])), 0);
 		}
 	}
-	assert_int_equal(rej_init(&rej, x->rejdir), 0);
+	assert_int_equal(rej_init(&rej, x->rejdir, NULL), 0);
 	rc = xf_batch(b, &tp, &rej, &err);
 	if (rc != 0)
 		fail_msg("test rows rejected by the transform (%d): %s, see %s", rc,
@@ -784,7 +784,7 @@ static void verify_by_read(struct cx *x, const struct ferry_batch *w)
 	read_all(x, t, 0, 0, 0, 0, &g, NC, NROWS + 10);
 	assert_int_equal(g.all.nrows, NROWS - 2);
 	plan_for(&tp, cp, &src);
-	assert_int_equal(rej_init(&rej, x->rejdir), 0);
+	assert_int_equal(rej_init(&rej, x->rejdir, NULL), 0);
 	if (xf_batch(&g.all, &tp, &rej, &err) != 0)
 		fail_msg("values read back do not convert: %s (see %s/rejects.ndjson)",
 			 err.msg, x->rejdir);

@@ -224,7 +224,7 @@ static void reject_line_never_cut(void **state)
 		struct rejects r;
 		struct ferry_error err = FERRY_ERROR_INIT;
 
-		assert_int_equal(rej_init(&r, "/nonexistent"), 0);
+		assert_int_equal(rej_init(&r, "/nonexistent", NULL), 0);
 		r.mem = &ref;
 		assert_int_equal(rej_add(&r, "states", "{\"rowid\":7}", "entity\"id",
 					 "text \"x\" is not UTF-8", FERRY_V_BLOB, value,
@@ -239,7 +239,7 @@ static void reject_line_never_cut(void **state)
 		struct ferry_error err = FERRY_ERROR_INIT;
 		struct rejects r;
 
-		assert_int_equal(rej_init(&r, "/nonexistent"), 0);
+		assert_int_equal(rej_init(&r, "/nonexistent", NULL), 0);
 		r.mem = &mem;
 		ferry_alloc_fail_after(n);
 		rc = rej_add(&r, "states", "{\"rowid\":7}", "entity\"id",

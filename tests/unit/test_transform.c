@@ -54,7 +54,7 @@ static int fx_setup(void **state)
 		free(f);
 		return -1;
 	}
-	if (rej_init(&f->rej, f->dir) < 0)
+	if (rej_init(&f->rej, f->dir, NULL) < 0)
 		return -1;
 	f->src.name = "states";
 	f->src.without_rowid = 0;

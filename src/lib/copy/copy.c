@@ -1041,6 +1041,7 @@ static int collect(struct run *r, struct ferry_error *err)
 						rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 					} else {
 						rej_mkdir(r->rej.dir);
+						rej_own(&r->rej);
 						rc = ck_write_rejects(r->dst, r->job, p.buf, &n, err);
 					}
 					if (rc == 0 && n)
@@ -1249,7 +1250,7 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 		berr |= ferry_buf_addstr(&rejdir, o->rejects_dir);
 	else
 		berr |= ferry_buf_addf(&rejdir, "ferry-rejects/%s", r.res->job);
-	rc = berr < 0 ? FERRY_ENOMEM : rej_init(&r.rej, rejdir.buf);
+	rc = berr < 0 ? FERRY_ENOMEM : rej_init(&r.rej, rejdir.buf, r.res->job);
 	if (rc < 0) {
 		ferry_error_set(err, rc, "out of memory");
 		goto out;

@@ -83,9 +83,14 @@ struct rejects {
 	char *path;
 	FILE *f;
 	int64_t count;
+	char *job;            /* whose file it is (DIR/job), or NULL: verify's */
 };
 
-int rej_init(struct rejects *r, const char *dir);
+/* job: the copy's (its name goes beside the file it makes, see
+ * rej_start_over), or NULL */
+int rej_init(struct rejects *r, const char *dir, const char *job);
+/* The file of r->dir is r->job's: DIR/job written (the directory exists). */
+void rej_own(const struct rejects *r);
 /* mkdir -p; 0 or -1 (errno) */
 int rej_mkdir(const char *path);
 void rej_release(struct rejects *r);

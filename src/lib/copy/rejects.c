@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,12 +18,13 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 
-int rej_init(struct rejects *r, const char *dir)
+int rej_init(struct rejects *r, const char *dir, const char *job)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	r->dir = ferry_strdup(dir);
-	return r->dir ? 0 : FERRY_ENOMEM;
+	r->job = job ? ferry_strdup(job) : NULL;
+	return r->dir && (!job || r->job) ? 0 : FERRY_ENOMEM;
 }
 
 void rej_release(struct rejects *r)
@@ -33,6 +35,7 @@ void rej_release(struct rejects *r)
 		fclose(r->spill);
 	ferry_free(r->dir);
 	ferry_free(r->path);
+	ferry_free(r->job);
 	pthread_mutex_destroy(&r->lock);
 	memset(r, 0, sizeof(*r));
 }
@@ -59,16 +62,63 @@ int rej_mkdir(const char *path)
 	return 0;
 }
 
+/* Whose reject file a directory holds: DIR/job, one line, written with
+ * the file (rej_own).  Two jobs given one --rejects DIR would otherwise
+ * remove each other's file when one starts over.  A directory of an
+ * older ferry has none: its file is taken for this job's. */
+#define REJ_OWNER "job"
+
+void rej_own(const struct rejects *r)
+{
+	struct ferry_buf o = FERRY_BUF_INIT;
+	FILE *f;
+
+	if (r->job && ferry_buf_addf(&o, "%s/" REJ_OWNER, r->dir) == 0 &&
+	    (f = fopen(o.buf, "w")) != NULL) {
+		fprintf(f, "%s\n", r->job);
+		fclose(f);
+	}
+	ferry_buf_release(&o);
+}
+
 void rej_start_over(struct rejects *r, struct strv *warnings)
 {
-	struct ferry_buf p = FERRY_BUF_INIT;
+	struct ferry_buf p = FERRY_BUF_INIT, o = FERRY_BUF_INIT, was = FERRY_BUF_INIT;
+	char owner[512];
+	size_t n = 0;
+	FILE *f;
 
-	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) == 0 && unlink(p.buf) < 0 &&
-	    errno != ENOENT)
+	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0 ||
+	    ferry_buf_addf(&o, "%s/" REJ_OWNER, r->dir) < 0)
+		goto out;
+	if (r->job && (f = fopen(o.buf, "r")) != NULL) {
+		n = fread(owner, 1, sizeof(owner) - 1, f);
+		fclose(f);
+		while (n && owner[n - 1] == '\n')
+			n--;
+	}
+	owner[n] = '\0';
+	if (n && strcmp(owner, r->job)) {
+		/* another job's: kept under its name */
+		if (ferry_buf_addf(&was, "%s/rejects-%s.ndjson", r->dir, owner) < 0)
+			goto out;
+		if (rename(p.buf, was.buf) == 0)
+			plan_strv_pushf(warnings, "'%s' held the rejects of job '%s': moved to '%s' "
+					"(give each job its own --rejects DIR)", p.buf, owner, was.buf);
+		else if (errno != ENOENT)
+			plan_strv_pushf(warnings, "cannot move '%s', the reject file of job '%s': "
+					"%s; its lines are not this run's rejects", p.buf, owner,
+					strerror(errno));
+		unlink(o.buf);   /* the next file here is this job's */
+	} else if (unlink(p.buf) < 0 && errno != ENOENT) {
 		plan_strv_pushf(warnings, "cannot remove '%s', the reject file of an earlier "
 				"run: %s; its lines are not this run's rejects", p.buf,
 				strerror(errno));
+	}
+out:
 	ferry_buf_release(&p);
+	ferry_buf_release(&o);
+	ferry_buf_release(&was);
 }
 
 /* The lines in mem to the end of spill (made on first use). */
@@ -212,6 +262,7 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 			goto out;
 		}
 		r->path = ferry_buf_detach(&p, NULL);
+		rej_own(r);
 	}
 	if (fwrite(line.buf, 1, line.len, r->f) != line.len) {
 		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",

@@ -1144,7 +1144,7 @@ int ferry_verify_run(const struct ferry_verify_opts *o, struct ferry_verify_resu
 		r.rejdir[0] = '\0';
 		goto out;
 	}
-	if ((rc = rej_init(&r.rej, r.rejdir)) < 0) {
+	if ((rc = rej_init(&r.rej, r.rejdir, NULL)) < 0) {
 		rc = ferry_error_set(err, rc, "out of memory");
 		goto out;
 	}

@@ -51,6 +51,11 @@ t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --rollback-window 2h
 assert_eq "--rollback-window 2h: 2" "$T_RC" 2
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --rollback-min-writes x
 assert_eq "--rollback-min-writes x: 2" "$T_RC" 2
+# a table name PostgreSQL would cut: the copy makes it shortened (name_hash),
+# the gates looked for the cut name and the plan never left prepare
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --table "$(printf 'T%.0s' $(seq 1 64))"
+assert_eq "a --table of 64 bytes: 2" "$T_RC" 2
+assert_contains "it says PostgreSQL keeps 63 bytes" "$T_ERR" "keeps 63 bytes of a table name"
 t_run "$FERRY" cutover advance --db "$PGURL" --rollback-window 10s
 assert_eq "--rollback-window is for prepare: 2" "$T_RC" 2
 t_run "$FERRY" cutover --help

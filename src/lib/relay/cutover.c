@@ -527,6 +527,13 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 	if (ferry_cutover_strategy_check(strategy) < 0)
 		return ferry_error_set(err, FERRY_EUSAGE, "unknown strategy '%s': use dual-write, "
 				       "immediate, gradual or blue-green", strategy);
+	/* PostgreSQL keeps 63 bytes of a name: a copy makes a longer table
+	 * under a shortened one (name_hash), which the gates, the seam and
+	 * the relays' writes would not find by this name */
+	if (o->ts.table && strlen(o->ts.table) > 63)
+		return ferry_error_set(err, FERRY_EUSAGE, "--table '%s' is %zu bytes: PostgreSQL "
+				       "keeps 63 bytes of a table name; give a shorter one",
+				       o->ts.table, strlen(o->ts.table));
 	if (strcmp(strategy, "gradual") && (o->nwaves || o->waves_spec))
 		return ferry_error_set(err, FERRY_EUSAGE, "--wave and --waves are for --strategy "
 				       "gradual (strategy %s switches every point at once)", strategy);

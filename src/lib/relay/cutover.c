@@ -1252,7 +1252,12 @@ static int move_back(const struct ferry_cutover_opts *o, int abort_, char **json
 		    (rc = run(pg, "COMMIT", "cannot commit", err)) < 0)
 			goto out;
 	}
-	if (o->out)
+	if (o->out && abort_ && plan.step == to)   /* aborted where it began */
+		fprintf(o->out, "aborted at %s: the relays are in %s%s\n",
+			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)),
+			"; the new store keeps what the plan wrote to it (a new plan: "
+			"prepare --truncate empties its table, the old store has every point)");
+	else if (o->out)
 		fprintf(o->out, "%s %s to %s: the relays are in %s%s\n",
 			abort_ ? "aborted: back" : "rolled back", ferry_cutover_step_name(plan.step),
 			ferry_cutover_step_name(to), ferry_phase_name(relay_cut_phase(&plan, to)),

@@ -72,11 +72,13 @@ times_note() {
 # files after a checkpoint; so whichever run came first paid for them
 # all.  It was always ferry: bench/influx's first round of ferry loaded
 # in 14.0-15.6 s against 10.5-13.5 s in its later rounds (2026-12-05,
-# three runs; pg_wal held 2 files before and 65 after).
+# three runs; pg_wal held 2 files before and 65 after).  BENCH_WARM_ROWS
+# (default 4000000: the 1 GB) is for a smoke run of a few thousand rows
+# (tests/integration/readme_examples.sh), which has no WAL worth warming.
 pg_warm_wal() {
 	[[ -n "${PGBASE:-}" ]] || return 0
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$PGBASE/postgres" \
-		-c "CREATE TABLE ferry_bench_warm_wal AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 4000000) g" \
+		-c "CREATE TABLE ferry_bench_warm_wal AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, ${BENCH_WARM_ROWS:-4000000}) g" \
 		-c "DROP TABLE ferry_bench_warm_wal" -c CHECKPOINT >/dev/null
 }
 
@@ -84,11 +86,13 @@ pg_warm_wal() {
 # (about 0.1 s each): how fast this machine runs the same work now.  On a
 # virtual machine whose host is busy it moves a lot: 0.076-0.146 s for
 # single runs within a minute, on an otherwise idle machine (2026-12-05).
+# BENCH_PROBE_LOOP (default 3000000) is the loop's length, for a smoke run
+# (readme_examples.sh: 14 probes of 5 loops were 8 s of its bench/run).
 cpu_probe() {
 	local i t0 t1
 	for ((i = 0; i < 5; i++)); do
 		t0=$(date +%s.%N)
-		awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i * i }'
+		awk -v n="${BENCH_PROBE_LOOP:-3000000}" 'BEGIN { for (i = 0; i < n; i++) s += i * i }'
 		t1=$(date +%s.%N)
 		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
 	done | sort -n | sed -n 3p

@@ -30,17 +30,10 @@ split -l 50000 "$T/history.lp" "$T/hist."
 for p in "$T"/hist.*; do
 	curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary @"$p"
 done
-t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 1s
-assert_eq "prepare" "$T_RC" 0
-relay_start
-t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
-assert_eq "prepare -> dual-write" "$T_RC" 0
-t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
-assert_eq "dual-write -> backfill (T0)" "$T_RC" 0
-t0=$(pg_q "$PGURL" "SELECT extract(epoch FROM t0)::bigint FROM ferry.cutover_plan")
+cutover_to_t0 --soak 1s
 
 # the backlog: a point a minute for DAYS days, up to an hour before T0
-start=$((t0 - DAYS * 86400 - 3600))
+start=$((T0 - DAYS * 86400 - 3600))
 $PY - "$start" "$DAYS" >"$T/backlog.lp" <<'PYEOF'
 import sys
 s, days = int(sys.argv[1]), int(sys.argv[2])

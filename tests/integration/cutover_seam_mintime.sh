@@ -32,13 +32,7 @@ t_need pg
 t_need influx
 
 cutover_setup 2000
-t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --soak 1s --chunk-time 1m
-assert_eq "prepare" "$T_RC" 0
-relay_start
-t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
-assert_eq "prepare -> dual-write" "$T_RC" 0
-t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
-assert_eq "dual-write -> backfill (T0)" "$T_RC" 0
+cutover_to_t0 --soak 1s --chunk-time 1m
 code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
 	--data-binary "W,entity_id=sensor.min value=1 -9223372036854775806")
 assert_eq "a point at InfluxDB's earliest time through the relay: 204" "$code" 204

@@ -40,6 +40,9 @@
 # cutover_setup ROWS      (again) private services, ROWS of generated history
 #                         (the last 12 h, checked to be in the past) in the
 #                         InfluxDB; OLD its URL; $T/acked emptied
+# cutover_to_t0 [ARGS...] cutover prepare --db PGURL --old OLD ARGS, relay_start,
+#                         advance (--wait) to dual-write, then to backfill:
+#                         each asserted; T0 the recorded T0 (epoch seconds)
 
 PY=/usr/bin/python3
 
@@ -250,6 +253,17 @@ cutover_setup() {
 	# neither the backfill's nor the catch-up's
 	check "the history is in the past" test "$(ifx_q 'SELECT count("value") FROM /.*/ WHERE time > now()' | grep -c count)" = 0
 	rm -f "$T/acked"
+}
+
+cutover_to_t0() {
+	t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" "$@"
+	assert_eq "prepare" "$T_RC" 0
+	relay_start
+	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
+	assert_eq "prepare -> dual-write" "$T_RC" 0
+	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
+	assert_eq "dual-write -> backfill (T0)" "$T_RC" 0
+	T0=$(pg_q "$PGURL" "SELECT extract(epoch FROM t0)::bigint FROM ferry.cutover_plan")
 }
 
 # page URL: load URL in headless Chromium until its script has polled a

@@ -99,9 +99,17 @@ void rej_start_over(struct rejects *r, struct strv *warnings)
 	}
 	owner[n] = '\0';
 	if (n && strcmp(owner, r->job)) {
-		/* another job's: kept under its name */
-		if (ferry_buf_addf(&was, "%s/rejects-%s.ndjson", r->dir, owner) < 0)
+		size_t k, at;
+
+		/* another job's: kept under its name (a '/' in it as '_') */
+		if (ferry_buf_addf(&was, "%s/rejects-", r->dir) < 0)
 			goto out;
+		at = was.len;
+		if (ferry_buf_addf(&was, "%s.ndjson", owner) < 0)
+			goto out;
+		for (k = at; k < was.len; k++)
+			if (was.buf[k] == '/')
+				was.buf[k] = '_';
 		if (rename(p.buf, was.buf) == 0)
 			plan_strv_pushf(warnings, "'%s' held the rejects of job '%s': moved to '%s' "
 					"(give each job its own --rejects DIR)", p.buf, owner, was.buf);

@@ -57,6 +57,8 @@ struct ferry_verify_diff {
 	char *range;         /* an InfluxDB target: the time window
 			      * ("time 2024-01-01T00:00:00Z..2024-01-01T06:00:00Z"),
 			      * table the measurement; else NULL */
+	int timed;           /* a time-series source: the window below */
+	int64_t t_lo, t_hi;  /* [t_lo, t_hi) in ns, the compared window */
 };
 
 struct ferry_verify_table {

@@ -11,7 +11,10 @@
  * before T0, query-latency times queries on both (cutover_latency.c),
  * live-consistency reads the relays' samples back from both
  * (cutover_live.c), and catchup (blue-green, immediate) copies T0 to the
- * switch.  A work gate
+ * switch.  For those two, verify and catchup first copy again the windows
+ * before T0 where the old store holds points the new one misses
+ * (cutover_repair.c: written late, while the relays wrote the old store
+ * alone).  A work gate
  * after a failed gate is skipped: a verify while the spool is behind would
  * only report the lag.
  *
@@ -805,12 +808,14 @@ out:
  * there already (narrow; the wide layout's key refuses it, see the
  * README).
  */
+static int late_sweep(struct cut_ctx *c, char *note, size_t n, struct cut_result *r);
+
 static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
 {
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_copy_opts co;
-	char start[32], end[32], us[32], t0[64], t1[64], rn[600];
+	char start[32], end[32], us[32], t0[64], t1[64], rn[600], late[400];
 	const char *p[1] = { us };
 	int first = 0, rc;
 	int64_t dup;
@@ -860,16 +865,17 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 		ferry_copy_result_free(res);
 		return;
 	}
-	if ((dup = dedupe(c, c->plan->t0_us, c->plan->t1_us, 0, r)) < 0) {
+	if ((dup = dedupe(c, c->plan->t0_us, c->plan->t1_us, 0, r)) < 0 ||
+	    late_sweep(c, late, sizeof(late), r) < 0) {
 		ferry_copy_result_free(res);
 		return;
 	}
 	r->value = res ? (double)res->written : 0;
 	r->pass = rejects_ok(c, res, rn, sizeof(rn));
 	snprintf(r->figure, sizeof(r->figure), "job %s %s: %" PRId64 " rows of T0 %s to the "
-		 "switch %s%s%s%s", CATCHUP_JOB, r->pass ? "complete" : "rejected rows",
+		 "switch %s%s%s%s%s", CATCHUP_JOB, r->pass ? "complete" : "rejected rows",
 		 res ? res->written : 0, t0, t1, res && res->resumed ? " (resumed)" : "",
-		 dup ? "; rows there already removed" : "", rn);
+		 dup ? "; rows there already removed" : "", rn, late);
 	ferry_copy_result_free(res);
 }
 
@@ -889,11 +895,7 @@ static int window_views(struct cut_ctx *c, struct cut_result *r)
 			   "DO $$ DECLARE t text; BEGIN"
 			   " DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE;"
 			   " CREATE SCHEMA " WINDOW_SCHEMA ";"
-			   " FOR t IN SELECT c.table_name FROM information_schema.columns c"
-			   "  JOIN information_schema.tables b USING (table_schema, table_name)"
-			   "  WHERE c.table_schema = 'public' AND c.column_name = 'time'"
-			   "  AND b.table_type = 'BASE TABLE'"
-			   "  AND c.data_type = 'timestamp with time zone' LOOP"
+			   " FOR t IN " RELAY_CUT_TS_TABLES " LOOP"
 			   "  EXECUTE format('CREATE UNLOGGED TABLE " WINDOW_SCHEMA ".%%I AS SELECT * FROM"
 			   "   public.%%I WHERE time < (timestamptz ''epoch'' + %" PRId64
 			   "   * interval ''1 microsecond'')', t, t);"
@@ -908,23 +910,20 @@ static int window_views(struct cut_ctx *c, struct cut_result *r)
 	return rc;
 }
 
-void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+/* ferry verify of both stores before T0 (PostgreSQL: the seam cleared,
+ * the window copied); 0 and *res, or -1 with the reason in r (the
+ * caller drops the window's copy). */
+static int verify_t0(struct cut_ctx *c, struct ferry_verify_result **res, struct cut_result *r)
 {
-	struct ferry_verify_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_verify_opts vo;
-	char end[32], t0[64];
+	char end[32];
 	int rc;
 
-	(void)g;
-	if (!c->plan->t0_us) {
-		snprintf(r->figure, sizeof(r->figure), "no T0 recorded");
-		return;
-	}
-	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	*res = NULL;
 	/* InfluxDB: the verify reads the window itself (--end) */
 	if (!relay_cut_new_influx(c) && (seam_repair(c, r) < 0 || window_views(c, r) < 0))
-		return;
+		return -1;
 	memset(&vo, 0, sizeof(vo));
 	vo.src = c->plan->old_url;
 	vo.dst = relay_cut_new(c);
@@ -935,41 +934,117 @@ void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 	relay_cut_plan_ts(c->plan, &vo.ts);
 	snprintf(end, sizeof(end), "%" PRId64 "000", c->plan->t0_us);
 	vo.ts.end = end;
-	rc = ferry_verify_run(&vo, &res, &err);
+	rc = ferry_verify_run(&vo, res, &err);
 	if (rc == FERRY_EUSAGE && c->include && strstr(err.msg, "matches no measurement")) {
+		/* a wave of measurements with no point before T0 */
+		ferry_verify_result_free(*res);
+		*res = NULL;
+		return 0;
+	}
+	if (rc < 0) {
+		snprintf(r->figure, sizeof(r->figure), "ferry verify failed: %s", err.msg);
+		ferry_verify_result_free(*res);
+		*res = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void drop_window(struct cut_ctx *c)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+
+	if (relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE", 0, NULL,
+			  NULL, "cannot drop the window's copy", &err) < 0)
+		ferry_warn("cutover: %s", err.msg);
+}
+
+/* blue-green and immediate: the relays write only the old store until
+ * the switch, so a difference before T0 can be points stamped before it
+ * that reached the old store after the backfill read their window
+ * (cutover_repair.c): copied again, and *res verified again.  A note of
+ * it into note ("" when nothing was copied); -1 with the reason in r. */
+static int late_repair(struct cut_ctx *c, struct ferry_verify_result **res, int again,
+		       char *note, size_t n, struct cut_result *r)
+{
+	size_t nwin;
+	int64_t added;
+
+	note[0] = '\0';
+	if (!*res || (*res)->equal || c->include ||
+	    (strcmp(c->plan->strategy, "blue-green") && strcmp(c->plan->strategy, "immediate")))
+		return 0;
+	if ((added = relay_cut_repair(c, *res, &nwin, r)) < 0)
+		return -1;
+	if (!nwin)
+		return 0;
+	snprintf(note, n, "; %" PRId64 " %s of %zu window%s copied again from the old store "
+		 "(stamped before T0, written to it after the backfill read them: the relays "
+		 "write only it until the switch)", added, relay_cut_new_influx(c) ? "points" :
+		 "missing rows", nwin, nwin == 1 ? "" : "s");
+	if (!again)
+		return 0;
+	ferry_verify_result_free(*res);
+	return verify_t0(c, res, r);
+}
+
+void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r)
+{
+	struct ferry_verify_result *res = NULL;
+	char t0[64], note[400];
+
+	(void)g;
+	if (!c->plan->t0_us) {
+		snprintf(r->figure, sizeof(r->figure), "no T0 recorded");
+		return;
+	}
+	relay_cut_time_text(c->plan->t0_us, t0, sizeof(t0));
+	if (verify_t0(c, &res, r) < 0 || late_repair(c, &res, 1, note, sizeof(note), r) < 0)
+		goto out;
+	if (!res) {
 		/* a wave of measurements with no point before T0 */
 		r->pass = 1;
 		snprintf(r->figure, sizeof(r->figure), "no point of these measurements before "
 			 "T0 %s in the old store: nothing to compare", t0);
-	} else if (rc < 0) {
-		snprintf(r->figure, sizeof(r->figure), "ferry verify failed: %s", err.msg);
-	} else {
-		r->pass = res->equal;
-		r->value = (double)res->differing;
-		if (res->equal)
-			snprintf(r->figure, sizeof(r->figure), "equal before T0 %s: %" PRId64
-				 " rows in both stores", t0, res->dst_rows);
-		else
-			snprintf(r->figure, sizeof(r->figure), "%" PRId64 " rows in the old store, "
-				 "%" PRId64 " in the new before T0 %s; first difference: %s%s%s%s",
-				 res->src_rows, res->dst_rows, t0,
-				 res->ndiffs ? res->diffs[0].table : "?",
-				 res->ndiffs && res->diffs[0].what ? ": " : "",
-				 res->ndiffs && res->diffs[0].what ? res->diffs[0].what : "",
-				 res->dst_rows > res->src_rows ? " (rows the old store has not: "
-				 "written to the new one by hand or before this plan, or a point "
-				 "written again in dual with another value, which the narrow "
-				 "layout keeps twice; ferry verify OLD NEW --end T0 names where: "
-				 "delete them and advance again)" : "");
+		goto out;
 	}
+	r->pass = res->equal;
+	r->value = (double)res->differing;
+	if (res->equal)
+		snprintf(r->figure, sizeof(r->figure), "equal before T0 %s: %" PRId64
+			 " rows in both stores%s", t0, res->dst_rows, note);
+	else
+		snprintf(r->figure, sizeof(r->figure), "%" PRId64 " rows in the old store, "
+			 "%" PRId64 " in the new before T0 %s; first difference: %s%s%s%s%s",
+			 res->src_rows, res->dst_rows, t0,
+			 res->ndiffs ? res->diffs[0].table : "?",
+			 res->ndiffs && res->diffs[0].what ? ": " : "",
+			 res->ndiffs && res->diffs[0].what ? res->diffs[0].what : "",
+			 res->dst_rows > res->src_rows ? " (rows the old store has not: "
+			 "written to the new one by hand or before this plan, or a point "
+			 "written again in dual with another value, which the narrow "
+			 "layout keeps twice; ferry verify OLD NEW --end T0 names where: "
+			 "delete them and advance again)" : "", note);
+out:
 	ferry_verify_result_free(res);
-	{
-		struct ferry_error e2 = FERRY_ERROR_INIT;
+	drop_window(c);
+}
 
-		if (relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE", 0, NULL,
-				  NULL, "cannot drop the window's copy", &e2) < 0)
-			ferry_warn("cutover: %s", e2.msg);
-	}
+/* After the switch (catch-up): the points stamped before T0 written to
+ * the old store alone since the verify gate read them, added to the new
+ * (late_repair, not verified again: the new store may now have points
+ * before T0 the old one has not, written by the relays since).  A note
+ * into note; -1 with the reason in r. */
+static int late_sweep(struct cut_ctx *c, char *note, size_t n, struct cut_result *r)
+{
+	struct ferry_verify_result *res = NULL;
+	int rc;
+
+	note[0] = '\0';
+	rc = verify_t0(c, &res, r) < 0 || late_repair(c, &res, 0, note, n, r) < 0 ? -1 : 0;
+	ferry_verify_result_free(res);
+	drop_window(c);
+	return rc;
 }
 
 /* ---- the table ----------------------------------------------------------------- */

@@ -20,6 +20,8 @@
 #include "ferry/relay.h"
 #include "relay/relay_pg.h"
 
+struct ferry_verify_result;
+
 #define CUT_LIVE_S RELAY_LIVE_S   /* a relay is live when it reported this recently */
 #define CUT_S(x) RELAY_S(x)
 /* Whether the ferry.relays row r (its alias, a string literal) is a live
@@ -133,6 +135,21 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
  * store should hold for them.  0, or -1 with the reason in r->figure. */
 int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const int64_t *lo,
 			 const int64_t *hi, size_t n, struct cut_result *r);
+
+/* The time-series tables of the new store (PostgreSQL): those of the
+ * public schema with a timestamptz column "time"; one column, the name. */
+#define RELAY_CUT_TS_TABLES \
+	"SELECT c.table_name::text FROM information_schema.columns c" \
+	" JOIN information_schema.tables b USING (table_schema, table_name)" \
+	" WHERE c.table_schema = 'public' AND c.column_name = 'time'" \
+	" AND b.table_type = 'BASE TABLE' AND c.data_type = 'timestamp with time zone'"
+/* blue-green, immediate (cutover_repair.c): the windows before T0 the
+ * verify v found different, copied again from the old store, adding what
+ * the new one misses (never removing a row).  The rows (PostgreSQL) or
+ * points (InfluxDB, written over) added, with the windows in *nwin (0:
+ * none, or too many to be late points); -1 with the reason in r. */
+int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v, size_t *nwin,
+			 struct cut_result *r);
 
 /* The verify gate (cutover_gates.c): both stores before T0, c->include's
  * measurements only when set. */

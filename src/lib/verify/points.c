@@ -926,6 +926,8 @@ static int compare_batch(struct pv_run *r, struct pv_ctx *cs, struct pv_ctx *ct,
 				d.dst_rows += (int64_t)r->S.ser[ord[j]].d.rows;
 			}
 		d.lo_open = d.hi_open = 1;
+		d.timed = 1;
+		win_span(r->w, s->win, &d.t_lo, &d.t_hi);
 		if (at < r->nrecs && r->recs[at].ser == ord[g]) {
 			rc = name_first(r, &at, &d);
 		} else if (!(d.what = ferry_strdup("no point named: a second read found no "

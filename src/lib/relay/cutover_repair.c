@@ -1,0 +1,440 @@
+/*
+ * cutover_repair.c - the old store's points before T0 that the new one
+ * misses, copied again (blue-green, immediate).
+ *
+ * Those strategies keep the relays in old-only from T0 until the switch:
+ * a point stamped before T0 that reaches the old store after the
+ * backfill read its window (a device's backlog, a client's retry queue)
+ * is in the old store alone, and neither the backfill nor the catch-up
+ * ([T0, T1)) reads it again.  The verify names the windows that differ;
+ * each is copied again from the old store (ferry copy --start --end, job
+ * cutover-repair) and only what the new store lacks is added: into
+ * PostgreSQL through a scratch schema, a row as many times as the old
+ * store makes it and the new one has it fewer (never a row removed: after
+ * the switch the new store has points before T0 the old one has not);
+ * into InfluxDB written over (one point per series and time).
+ *
+ * The windows: into InfluxDB, those the verify names (it compares window
+ * by window).  Into PostgreSQL's narrow table the verify compares the
+ * table as one (no key to cut it by), so the old store's field values
+ * are counted per measurement and UTC day (one InfluxQL count, GROUP BY
+ * time(1d) fill(none)) beside the table's rows, and the days where the
+ * old store has more are the windows.  A point changed in place (same
+ * series and time, another value) is not found that way: the verify
+ * still names it.  Other layouts (wide, a map) are not repaired.
+ */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include "ferry/alloc.h"
+#include "ferry/buf.h"
+#include "ferry/connector.h"
+#include "ferry/copy.h"
+#include "ferry/url.h"
+#include "ferry/progress.h"
+#include "ferry/verify.h"
+#include "relay/cutover_int.h"
+#include "tsmap/tsmap.h"
+
+#define REPAIR_SCHEMA "ferry_cutover_repair"
+#define REPAIR_JOB "cutover-repair"
+/* More windows than this differ: not points written late (a wrong
+ * --chunk-time, another source, a table emptied by hand) */
+#define REPAIR_MAX_WINDOWS 1000
+#define DAY_NS INT64_C(86400000000000)
+/* the first whole day InfluxDB holds (its earliest time is 1677-09-21) */
+#define FIRST_DAY_NS (-INT64_C(106751) * DAY_NS)
+#define COUNT_ANSWER_MAX (256u << 20)
+
+struct win {
+	int64_t lo, hi;   /* ns */
+};
+
+static int win_cmp(const void *a, const void *b)
+{
+	const struct win *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The differing windows, cut at T0, in order, overlapping and adjacent
+ * ones merged; how many (0 when none is a time window). */
+static size_t windows(const struct ferry_verify_result *v, int64_t t0_ns, struct win *w)
+{
+	size_t i, n = 0, k;
+
+	for (i = 0; i < v->ndiffs; i++) {
+		const struct ferry_verify_diff *d = &v->diffs[i];
+
+		if (!d->timed || d->t_lo >= t0_ns)
+			continue;
+		w[n].lo = d->t_lo;
+		w[n].hi = d->t_hi < t0_ns ? d->t_hi : t0_ns;
+		n++;
+	}
+	if (!n)
+		return 0;
+	qsort(w, n, sizeof(*w), win_cmp);
+	for (i = 1, k = 0; i < n; i++) {
+		if (w[i].lo <= w[k].hi) {
+			if (w[i].hi > w[k].hi)
+				w[k].hi = w[i].hi;
+		} else {
+			w[++k] = w[i];
+		}
+	}
+	return k + 1;
+}
+
+static int64_t floor_us(int64_t ns)
+{
+	return ns / 1000 - (ns % 1000 < 0);
+}
+
+/* ferry copy of the old store's [lo, hi) into the new store (schema NULL)
+ * or its scratch schema; the points written, or -1 with r->figure. */
+static int64_t copy_window(struct cut_ctx *c, const char *schema, int64_t lo, int64_t hi,
+			   struct cut_result *r)
+{
+	struct ferry_copy_result *res = NULL;
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_copy_opts co;
+	char start[32], end[32];
+	int64_t n;
+
+	ferry_copy_opts_init(&co);
+	co.src = c->plan->old_url;
+	co.dst = relay_cut_new(c);
+	co.schema = schema;
+	co.job = REPAIR_JOB;
+	co.state = relay_cut_new_influx(c) ? c->db : NULL;
+	co.create_db = relay_cut_new_influx(c);
+	co.data_only = 1;
+	co.restart = 1;
+	co.progress_mode = FERRY_PROGRESS_QUIET;
+	relay_cut_plan_ts(c->plan, &co.ts);
+	snprintf(start, sizeof(start), "%" PRId64, lo);
+	snprintf(end, sizeof(end), "%" PRId64, hi);
+	co.ts.start = start;
+	co.ts.end = end;
+	if (ferry_copy_run(&co, &res, &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "job %s (copying the old store's points "
+			 "again where the new one misses some) stopped: %s", REPAIR_JOB, err.msg);
+		ferry_copy_result_free(res);
+		return -1;
+	}
+	n = res ? res->written : 0;
+	ferry_copy_result_free(res);
+	return n;
+}
+
+/* The time-series tables of the public schema (as the verify's window
+ * copies them): a scratch table like each in REPAIR_SCHEMA; their names. */
+static PGresult *scratch_tables(struct cut_ctx *c, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	PGresult *res = NULL;
+
+	if (relay_pg_exec(c->pg,
+			  "DO $$ DECLARE t text; BEGIN"
+			  " DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE;"
+			  " CREATE SCHEMA " REPAIR_SCHEMA ";"
+			  " FOR t IN " RELAY_CUT_TS_TABLES " LOOP"
+			  "  EXECUTE format('CREATE UNLOGGED TABLE " REPAIR_SCHEMA ".%I"
+			  "   (LIKE public.%I)', t, t);"
+			  " END LOOP; END $$", 0, NULL, NULL,
+			  "cannot make the scratch tables of the repair", &err) < 0 ||
+	    relay_pg_exec(c->pg, RELAY_CUT_TS_TABLES, 0, NULL, &res,
+			  "cannot list the time-series tables", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return NULL;
+	}
+	return res;
+}
+
+/* Into public's tables, the scratch rows of [lo, hi) they hold fewer
+ * times than the scratch does (a row's text is its identity, as for the
+ * seam); then the scratch emptied.  Rows added, or -1. */
+static int64_t add_missing(struct cut_ctx *c, PGresult *tabs, int64_t lo, int64_t hi,
+			   struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int64_t added = 0;
+	int i;
+
+	for (i = 0; i < PQntuples(tabs); i++) {
+		const char *t = PQgetvalue(tabs, i, 0);
+		char *q = PQescapeIdentifier(c->pg, t, strlen(t));
+		PGresult *res = NULL;
+		int e;
+
+		if (!q) {
+			snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
+			added = -1;
+			break;
+		}
+		ferry_buf_clear(&sql);
+		e = ferry_buf_addf(&sql,
+				   "WITH s AS (SELECT x, x::text AS k, row_number() OVER"
+				   " (PARTITION BY x::text) AS n FROM " REPAIR_SCHEMA ".%s x),"
+				   " d AS (SELECT x::text AS k, count(*) AS n FROM public.%s x"
+				   " WHERE time >= timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'"
+				   " AND time < timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'"
+				   " GROUP BY 1)"
+				   " INSERT INTO public.%s SELECT (s.x).* FROM s LEFT JOIN d USING (k)"
+				   " WHERE s.n > coalesce(d.n, 0) ON CONFLICT DO NOTHING", q, q, floor_us(lo),
+				   floor_us(hi), q);
+		if (e < 0)
+			snprintf(r->figure, sizeof(r->figure), "out of memory");
+		else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res, "cannot add the missing rows",
+				       &err) < 0)
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		else
+			added += strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		ferry_buf_clear(&sql);
+		if (e >= 0 && err.code == 0 &&
+		    (ferry_buf_addf(&sql, "TRUNCATE " REPAIR_SCHEMA ".%s", q) < 0 ||
+		     relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL, "cannot empty a scratch table",
+				   &err) < 0))
+			snprintf(r->figure, sizeof(r->figure), "%s", err.code ? err.msg :
+				 "out of memory");
+		PQfreemem(q);
+		if (e < 0 || err.code) {
+			added = -1;
+			break;
+		}
+	}
+	ferry_buf_release(&sql);
+	return added;
+}
+
+static int64_t floor_day(int64_t ns)
+{
+	return ns / DAY_NS - (ns % DAY_NS < 0);
+}
+
+/* The old store's field values before T0 per measurement and day into
+ * three PostgreSQL arrays (text[], bigint[], bigint[]); 0, or -1 with the
+ * reason in r. */
+static int old_counts(struct cut_ctx *c, int64_t t0_ns, struct ferry_buf *m, struct ferry_buf *d,
+		      struct ferry_buf *n, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf path = FERRY_BUF_INIT, body = FERRY_BUF_INIT, ans = FERRY_BUF_INIT;
+	struct tm_ifx_writer *w = NULL;
+	ferry_url *u = NULL;
+	json_t *doc = NULL, *ser, *one;
+	char ctype[128], iql[256], *enc = NULL, *db = NULL, *rp = NULL;
+	size_t i, j, k;
+	long st = 0;
+	int rc = -1, e = 0;
+
+	snprintf(iql, sizeof(iql), "SELECT count(*) FROM /.*/ WHERE time >= %" PRId64 " AND time < "
+		 "%" PRId64 " GROUP BY time(1d) fill(none)", FIRST_DAY_NS, t0_ns);
+	if (ferry_url_parse(c->plan->old_url, &u, &err) < 0 || tm_ifx_writer_open(u, &w, &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: %s",
+			 err.msg);
+		goto out;
+	}
+	enc = curl_easy_escape(NULL, iql, 0);
+	db = curl_easy_escape(NULL, tm_ifx_writer_db(w), 0);
+	rp = tm_ifx_writer_rp(w) ? curl_easy_escape(NULL, tm_ifx_writer_rp(w), 0) : NULL;
+	e |= ferry_buf_addf(&path, "/query?db=%s&epoch=ns%s%s", db ? db : "", rp ? "&rp=" : "",
+			    rp ? rp : "");
+	e |= ferry_buf_addf(&body, "q=%s", enc ? enc : "");
+	if (e < 0 || !enc || !db) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	{
+		const struct tm_ifx_req rq = { .method = "POST", .path = path.buf, .body = body.buf,
+					       .n = body.len, .content_type =
+					       "application/x-www-form-urlencoded",
+					       .max = COUNT_ANSWER_MAX };
+
+		if (tm_ifx_request(w, &rq, &st, ctype, sizeof(ctype), &ans, &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: "
+				 "%s", err.msg);
+			goto out;
+		}
+	}
+	if (st != 200 || !(doc = json_loadb(ans.buf, ans.len, 0, NULL)) ||
+	    json_object_get(json_array_get(json_object_get(doc, "results"), 0), "error")) {
+		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: "
+			 "InfluxDB answered %ld: %.200s", st, ans.len ? ans.buf : "");
+		goto out;
+	}
+	ser = json_object_get(json_array_get(json_object_get(doc, "results"), 0), "series");
+	json_array_foreach(ser, i, one) {
+		const char *name = json_string_value(json_object_get(one, "name"));
+		json_t *vals = json_object_get(one, "values"), *row;
+
+		if (!name)
+			continue;
+		json_array_foreach(vals, j, row) {
+			int64_t t = json_integer_value(json_array_get(row, 0)), sum = 0;
+
+			for (k = 1; k < json_array_size(row); k++)
+				sum += json_integer_value(json_array_get(row, k));
+			e |= ferry_pg_array_add(m, name, strlen(name));
+			e |= ferry_buf_addf(d, "%s%" PRId64, d->len ? "," : "{", floor_day(t));
+			e |= ferry_buf_addf(n, "%s%" PRId64, n->len ? "," : "{", sum);
+		}
+	}
+	e |= ferry_pg_array_end(m) | ferry_pg_array_end(d) | ferry_pg_array_end(n);
+	if (e < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(doc);
+	curl_free(enc);
+	curl_free(db);
+	curl_free(rp);
+	ferry_buf_release(&path);
+	ferry_buf_release(&body);
+	ferry_buf_release(&ans);
+	tm_ifx_writer_close(w);
+	ferry_url_free(u);
+	return rc;
+}
+
+/* PostgreSQL narrow: the days before T0 where the old store has more
+ * field values of a measurement than the table has rows, as windows (cut
+ * at T0, consecutive days as one) into *out; how many, or -1 with r. */
+static ssize_t short_days(struct cut_ctx *c, int64_t t0_ns, struct win **out,
+			  struct cut_result *r)
+{
+	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf m = FERRY_BUF_INIT, d = FERRY_BUF_INIT, n = FERRY_BUF_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	PGresult *res = NULL;
+	struct win *w = NULL;
+	ssize_t k = -1;
+	char *q = NULL;
+	int i;
+
+	*out = NULL;
+	if (old_counts(c, t0_ns, &m, &d, &n, r) < 0)
+		goto out;
+	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t))) ||
+	    ferry_buf_addf(&sql, "SELECT o.d FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+			   " AS o(m, d, n) LEFT JOIN (SELECT measurement AS m,"
+			   " floor(extract(epoch FROM time) / 86400)::bigint AS d, count(*) AS n"
+			   " FROM public.%s WHERE time < timestamptz 'epoch' + %" PRId64
+			   " * interval '1 microsecond' GROUP BY 1, 2) p USING (m, d)"
+			   " WHERE o.n > coalesce(p.n, 0) GROUP BY o.d ORDER BY o.d",
+			   q, c->plan->t0_us) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	{
+		const char *p[3] = { m.buf, d.buf, n.buf };
+
+		if (relay_pg_exec(c->pg, sql.buf, 3, p, &res, "cannot count the new store's rows",
+				  &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+			goto out;
+		}
+	}
+	if (PQntuples(res) > REPAIR_MAX_WINDOWS) {
+		k = 0;
+		goto out;
+	}
+	if (PQntuples(res) && !(w = ferry_calloc((size_t)PQntuples(res), sizeof(*w)))) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	for (i = 0, k = 0; i < PQntuples(res); i++) {
+		int64_t day = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		int64_t lo = day * DAY_NS, hi = lo + DAY_NS < t0_ns ? lo + DAY_NS : t0_ns;
+
+		if (k && w[k - 1].hi == lo)
+			w[k - 1].hi = hi;
+		else
+			w[k++] = (struct win){ lo, hi };
+	}
+	*out = w;
+	w = NULL;
+out:
+	PQclear(res);
+	PQfreemem(q);
+	ferry_free(w);
+	ferry_buf_release(&m);
+	ferry_buf_release(&d);
+	ferry_buf_release(&n);
+	ferry_buf_release(&sql);
+	return k;
+}
+
+int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v, size_t *nwin,
+			 struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	int64_t t0_ns = c->plan->t0_us * 1000, added = 0, n;
+	PGresult *tabs = NULL;
+	struct win *w = NULL;
+	size_t k, i;
+
+	*nwin = 0;
+	if (!v->ndiffs)
+		return 0;
+	if (relay_cut_new_influx(c)) {
+		if (!(w = ferry_calloc(v->ndiffs, sizeof(*w)))) {
+			snprintf(r->figure, sizeof(r->figure), "out of memory");
+			return -1;
+		}
+		k = windows(v, t0_ns, w);
+	} else if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
+		   (c->plan->map && *c->plan->map) ||
+		   strncasecmp(c->plan->old_url, "influx:", 7)) {
+		return 0;   /* wide, a map: no count of rows per point to compare */
+	} else {
+		ssize_t sk = short_days(c, t0_ns, &w, r);
+
+		if (sk < 0)
+			return -1;
+		k = (size_t)sk;
+	}
+	if (k == 0 || k > REPAIR_MAX_WINDOWS) {
+		ferry_free(w);
+		return 0;   /* not late points: the verify's figure says what differs */
+	}
+	if (!relay_cut_new_influx(c) && !(tabs = scratch_tables(c, r))) {
+		added = -1;
+		goto out;
+	}
+	for (i = 0; i < k; i++) {
+		if (tabs)
+			n = copy_window(c, REPAIR_SCHEMA, w[i].lo, w[i].hi, r) < 0 ? -1 :
+			    add_missing(c, tabs, w[i].lo, w[i].hi, r);
+		else
+			n = copy_window(c, NULL, w[i].lo, w[i].hi, r);
+		if (n < 0) {
+			added = -1;
+			goto out;
+		}
+		added += n;
+	}
+	*nwin = k;
+out:
+	if (tabs && relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE", 0,
+				  NULL, NULL, "cannot drop the repair's scratch tables", &err) < 0 &&
+	    added >= 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		added = -1;
+	}
+	PQclear(tabs);
+	ferry_free(w);
+	return added;
+}

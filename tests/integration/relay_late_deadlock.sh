@@ -66,5 +66,29 @@ done
 grep -h "deadlock detected" "$alog" "$T/relay-b.log" | head -2 || true
 assert_eq "no deadlock between the relays' ferry.relay_late inserts" "$(deadlocks)" 0
 kill -TERM "$B"; wait "$B" 2>/dev/null || true; B=""
+
+# A sink opening on tables that exist (a relay starting, or `ferry cutover
+# advance` reading the old store's points into the seam) ran its set-up
+# DDL in one transaction: ALTER TABLE ferry.relay_spool (ACCESS
+# EXCLUSIVE), then CREATE INDEX IF NOT EXISTS on ferry.relay_seen
+# (SHARE), taken even when nothing was missing.  A relay's write holds
+# relay_seen and then wants relay_spool: "deadlock detected" (cutover_steps'
+# backfill failed so twice).  Here a transaction shaped like that write
+# holds relay_seen while relay C starts, then wants relay_spool.
+CPORT=$(free_port)
+psql -XAtq -d "$PGURL" -v ON_ERROR_STOP=1 -c "BEGIN" \
+	-c "INSERT INTO ferry.relay_seen (h) VALUES ('deadlock-probe')" -c "SELECT pg_sleep(3)" \
+	-c "UPDATE ferry.relay_spool SET seq = seq WHERE false" -c "ROLLBACK" >"$T/probe.out" 2>&1 &
+probe=$!
+sleep 1
+"$FERRY" relay --listen "127.0.0.1:$CPORT" --old "$OLD" --new "$PGURL" --spool "$T/spool-c" >>"$T/relay-c.log" 2>&1 &
+B=$!
+prc=0
+wait "$probe" || prc=$?
+assert_eq "a write's transaction beside a starting relay: no deadlock" "$prc" 0
+assert_not_contains "(what it said)" "$(cat "$T/probe.out")" "deadlock"
+check "relay C is ready" wait_for "relay C" curl -sSf "http://127.0.0.1:$CPORT/ready"
+assert_not_contains "relay C's set-up: no deadlock" "$(cat "$T/relay-c.log")" "deadlock"
+kill -TERM "$B"; wait "$B" 2>/dev/null || true; B=""
 relay_stop
 t_done

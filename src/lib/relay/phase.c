@@ -217,17 +217,33 @@ static const char ddl[] =
 	 * leaves it NULL: a container's relay restarts with the same id) */
 	" ADD COLUMN IF NOT EXISTS let_go_at timestamptz";
 
+/* ddl's last column: when it is there, ddl ran whole (one transaction)
+ * and is not run again.  Its ALTER TABLEs take ACCESS EXCLUSIVE locks even
+ * when nothing is missing, held to the caller's commit, so every relay's
+ * heartbeat waited behind a `cutover prepare`, and a relay's transaction
+ * holding one of them and wanting another could deadlock with it.  Keep
+ * the newest column last in ddl, and named here. */
+#define DDL_DONE \
+	"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid =" \
+	" to_regclass('ferry.relays') AND attname = 'let_go_at' AND NOT attisdropped)"
+
 /* Inside the caller's transaction: the tables, and the row with initial
  * unless a phase is already stored. */
 int relay_phase_tables(PGconn *pg, int initial, int *inserted, struct ferry_error *err)
 {
 	const char *p[1] = { ferry_phase_name(initial) };
 	PGresult *res = NULL;
-	int rc;
+	int rc, done;
 
 	if ((rc = run(pg, "SELECT pg_advisory_xact_lock(" CUTOVER_LOCK_KEY ")",
 		      "cannot lock ferry.cutover", err)) < 0 ||
-	    (rc = run(pg, ddl, "cannot create ferry.cutover", err)) < 0 ||
+	    (rc = relay_pg_exec(pg, DDL_DONE, 0, NULL, &res, "cannot look for ferry.relays",
+				err)) < 0)
+		return rc;
+	done = !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	res = NULL;
+	if ((!done && (rc = run(pg, ddl, "cannot create ferry.cutover", err)) < 0) ||
 	    (rc = relay_pg_exec(pg, "INSERT INTO ferry.cutover (phase) VALUES ($1) "
 				"ON CONFLICT DO NOTHING", 1, p, &res,
 				"cannot store the first phase in ferry.cutover", err)) < 0)

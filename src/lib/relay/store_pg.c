@@ -110,15 +110,49 @@ static void pg_drop(struct relay_pg *s)
 	s->c = NULL;
 }
 
-static const char spool_ddl[] =
-	"CREATE SCHEMA IF NOT EXISTS ferry; "
+static const char *const spool_ddl[] = {
+	"CREATE SCHEMA IF NOT EXISTS ferry",
 	"CREATE TABLE IF NOT EXISTS ferry.relay_spool (spool_id text PRIMARY KEY, "
-	"seq bigint NOT NULL, updated_at timestamptz); "
-	RELAY_SPOOL_MIN_DDL "; "
-	RELAY_LATE_DDL "; "
+	"seq bigint NOT NULL, updated_at timestamptz)",
+	RELAY_SPOOL_MIN_DDL,
+	RELAY_LATE_DDL,
 	"CREATE TABLE IF NOT EXISTS ferry.relay_seen (h text PRIMARY KEY, "
-	"at timestamptz NOT NULL DEFAULT now()); "
-	"CREATE INDEX IF NOT EXISTS relay_seen_at_idx ON ferry.relay_seen (at)";
+	"at timestamptz NOT NULL DEFAULT now())",
+	"CREATE INDEX IF NOT EXISTS relay_seen_at_idx ON ferry.relay_seen (at)",
+};
+/* The newest objects of spool_ddl: when they are there, so is the rest,
+ * and spool_ddl is not run.  Its ALTER TABLE takes relay_spool's ACCESS
+ * EXCLUSIVE lock and its CREATE INDEX relay_seen's SHARE lock even when
+ * nothing is missing; a relay's write holds relay_seen's ROW EXCLUSIVE
+ * lock, then wants relay_spool's: a `ferry cutover advance` reading the
+ * old store's points through this sink (the seam) deadlocked with the
+ * relays that way.  When it must run, each statement is a transaction of
+ * its own, holding one lock at a time. */
+static const char spool_there[] =
+	"SELECT 'y' WHERE to_regclass('ferry.relay_seen_at_idx') IS NOT NULL"
+	" AND to_regclass('ferry.relay_late') IS NOT NULL"
+	" AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('ferry.relay_spool')"
+	" AND attname = 'late_kept' AND NOT attisdropped)";
+
+static int one_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	(void)vals;
+	(void)err;
+	*(int *)ud = ncols > 0;
+	return 0;
+}
+
+static int spool_tables(struct relay_pg *s, struct ferry_error *err)
+{
+	size_t i;
+	int there = 0, rc;
+
+	if ((rc = s->ops->query(s->c, spool_there, NULL, 0, one_row, &there, err)) < 0 || there)
+		return rc;
+	for (i = 0; i < sizeof(spool_ddl) / sizeof(spool_ddl[0]) && rc == 0; i++)
+		rc = s->ops->exec(s->c, spool_ddl[i], err);
+	return rc;
+}
 
 /* Connected and planned, or FERRY_ECONN (the store is down) or another
  * error (the table cannot be made: a configuration problem). */
@@ -140,7 +174,7 @@ static int pg_ready(struct relay_pg *s, struct ferry_error *err)
 	if ((rc = s->ops->exec(s->c, "SET synchronous_commit = on", err)) < 0)
 		goto fail;
 	if (!s->spool_made) {
-		if ((rc = s->ops->exec(s->c, spool_ddl, err)) < 0)
+		if ((rc = spool_tables(s, err)) < 0)
 			goto fail;
 		s->spool_made = 1;
 	}

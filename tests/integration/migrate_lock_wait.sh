@@ -122,6 +122,8 @@ assert_contains "pg_dump behind a lock: and why it stopped" "$T_ERR" \
 	"pg_dump waited 2 s (--statement-lock-timeout) for a lock another session holds and gave up"
 assert_not_contains "pg_dump behind a lock: not the advice for a missing pg_dump" "$T_ERR" "install pg_dump"
 assert_not_contains "pg_dump behind a lock: 0004 never started" "$T_OUT" "-> 0004_note"
+assert_eq "pg_dump behind a lock: no backup of it left (its empty dump)" \
+	"$(find . -path '*.ferry/backups/*' | wc -l)" 0
 pg_hold_end
 t_run "$FERRY" migrate up --db "$url" --statement-lock-timeout 3s
 assert_eq "holders gone: applied" "$T_RC" 0

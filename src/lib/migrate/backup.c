@@ -355,8 +355,18 @@ int mig_backup_take(struct ferry_migrator *m, struct mig_backup *b,
 				     files.buf, strerror(errno));
 		goto out;
 	}
-	if (m->db && (rc = db_backup(m, b, dir.buf, err)) < 0)
+	if (m->db && (rc = db_backup(m, b, dir.buf, err)) < 0) {
+		/* no backup: nothing of one left behind (pg_dump made its
+		 * file before it gave up on a lock) */
+		struct ferry_buf f = FERRY_BUF_INIT;
+
+		if (ferry_buf_addf(&f, "%s/database.dump", dir.buf) == 0)
+			unlink(f.buf);
+		ferry_buf_release(&f);
+		rmdir(files.buf);
+		rmdir(dir.buf);
 		goto out;
+	}
 	b->files_dir = ferry_buf_detach(&files, NULL);
 	rc = walk(m, "", snap_one, b);
 	if (rc == FERRY_ETOOBIG)

@@ -455,7 +455,7 @@ int val_parse_time_ns_mode(const char *s, size_t n, unsigned mode, int64_t *ns)
 	return 0;
 }
 
-/* "90s", "7d" or a bare number of seconds, from a C string. */
+/* The units of a duration, smallest first. */
 static const struct { const char *u; int64_t ns; } plain_units[] = {
 	{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000LL },
 	{ "m", 60000000000LL }, { "h", 3600000000000LL }, { "d", 86400000000000LL },
@@ -471,6 +471,7 @@ void val_format_duration(int64_t ns, char *buf, size_t n)
 	snprintf(buf, n, "%lld%s", (long long)(ns / plain_units[i].ns), plain_units[i].u);
 }
 
+/* "90s", "7d" or a bare number of seconds, from a C string. */
 static int plain_duration(const char *s, int64_t *ns)
 {
 	char *end;

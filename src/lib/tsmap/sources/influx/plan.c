@@ -790,7 +790,8 @@ static int plan_series(struct ifx *ix, const struct tm_schema *sch, struct tm_ch
 			 "out" : "leave --chunk-time out", more);
 		rc = ferry_error_set(err, FERRY_EUSAGE,
 			"reading the narrow layout series by series takes %zu queries "
-			"(%zu series, their points cut in pieces of --chunk-time %s), more "
+			"(%zu measurement and series pairs, their points cut in pieces of "
+			"--chunk-time %s), more "
 			"than %zu: %s (pieces of about %d points)", nitems, us.n, now,
 			ix->max_queries, how, IFX_TARGET_POINTS);
 		goto out;

@@ -221,32 +221,21 @@ static int64_t floor_day(int64_t ns)
 	return ns / DAY_NS - (ns % DAY_NS < 0);
 }
 
-/* The old store's field values before T0 per measurement and day into
- * three PostgreSQL arrays (text[], bigint[], bigint[]); 0, or -1 with the
- * reason in r. */
-static int old_counts(struct cut_ctx *c, int64_t t0_ns, struct ferry_buf *m, struct ferry_buf *d,
-		      struct ferry_buf *n, struct cut_result *r)
+/* An InfluxQL query of the old store: its first result (borrowed from
+ * *doc, which the caller frees), or NULL with the reason in r. */
+static json_t *ifx_ask(struct tm_ifx_writer *w, const char *iql, json_t **doc,
+		       struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf path = FERRY_BUF_INIT, body = FERRY_BUF_INIT, ans = FERRY_BUF_INIT;
-	struct tm_ifx_writer *w = NULL;
-	ferry_url *u = NULL;
-	json_t *doc = NULL, *ser, *one;
-	char ctype[128], iql[256], *enc = NULL, *db = NULL, *rp = NULL;
-	size_t i, j, k;
+	char ctype[128], *enc = curl_easy_escape(NULL, iql, 0);
+	char *db = curl_easy_escape(NULL, tm_ifx_writer_db(w), 0);
+	char *rp = tm_ifx_writer_rp(w) ? curl_easy_escape(NULL, tm_ifx_writer_rp(w), 0) : NULL;
+	json_t *one = NULL;
 	long st = 0;
-	int rc = -1, e = 0;
+	int e = 0;
 
-	snprintf(iql, sizeof(iql), "SELECT count(*) FROM /.*/ WHERE time >= %" PRId64 " AND time < "
-		 "%" PRId64 " GROUP BY time(1d) fill(none)", FIRST_DAY_NS, t0_ns);
-	if (ferry_url_parse(c->plan->old_url, &u, &err) < 0 || tm_ifx_writer_open(u, &w, &err) < 0) {
-		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: %s",
-			 err.msg);
-		goto out;
-	}
-	enc = curl_easy_escape(NULL, iql, 0);
-	db = curl_easy_escape(NULL, tm_ifx_writer_db(w), 0);
-	rp = tm_ifx_writer_rp(w) ? curl_easy_escape(NULL, tm_ifx_writer_rp(w), 0) : NULL;
+	*doc = NULL;
 	e |= ferry_buf_addf(&path, "/query?db=%s&epoch=ns%s%s", db ? db : "", rp ? "&rp=" : "",
 			    rp ? rp : "");
 	e |= ferry_buf_addf(&body, "q=%s", enc ? enc : "");
@@ -261,118 +250,188 @@ static int old_counts(struct cut_ctx *c, int64_t t0_ns, struct ferry_buf *m, str
 					       .max = COUNT_ANSWER_MAX };
 
 		if (tm_ifx_request(w, &rq, &st, ctype, sizeof(ctype), &ans, &err) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: "
-				 "%s", err.msg);
+			snprintf(r->figure, sizeof(r->figure), "cannot count the old store's "
+				 "points: %s", err.msg);
 			goto out;
 		}
 	}
-	if (st != 200 || !(doc = json_loadb(ans.buf, ans.len, 0, NULL)) ||
-	    json_object_get(json_array_get(json_object_get(doc, "results"), 0), "error")) {
+	if (st != 200 || !(*doc = json_loadb(ans.buf, ans.len, 0, NULL)) ||
+	    !(one = json_array_get(json_object_get(*doc, "results"), 0)) ||
+	    json_object_get(one, "error")) {
 		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: "
-			 "InfluxDB answered %ld: %.200s", st, ans.len ? ans.buf : "");
-		goto out;
+			 "InfluxDB answered %ld to %.120s: %.200s", st, iql, ans.len ? ans.buf : "");
+		one = NULL;
 	}
-	ser = json_object_get(json_array_get(json_object_get(doc, "results"), 0), "series");
-	json_array_foreach(ser, i, one) {
-		const char *name = json_string_value(json_object_get(one, "name"));
-		json_t *vals = json_object_get(one, "values"), *row;
-
-		if (!name)
-			continue;
-		json_array_foreach(vals, j, row) {
-			int64_t t = json_integer_value(json_array_get(row, 0)), sum = 0;
-
-			for (k = 1; k < json_array_size(row); k++)
-				sum += json_integer_value(json_array_get(row, k));
-			e |= ferry_pg_array_add(m, name, strlen(name));
-			e |= ferry_buf_addf(d, "%s%" PRId64, d->len ? "," : "{", floor_day(t));
-			e |= ferry_buf_addf(n, "%s%" PRId64, n->len ? "," : "{", sum);
-		}
-	}
-	e |= ferry_pg_array_end(m) | ferry_pg_array_end(d) | ferry_pg_array_end(n);
-	if (e < 0) {
-		snprintf(r->figure, sizeof(r->figure), "out of memory");
-		goto out;
-	}
-	rc = 0;
 out:
-	json_decref(doc);
 	curl_free(enc);
 	curl_free(db);
 	curl_free(rp);
 	ferry_buf_release(&path);
 	ferry_buf_release(&body);
 	ferry_buf_release(&ans);
-	tm_ifx_writer_close(w);
-	ferry_url_free(u);
+	return one;
+}
+
+static int day_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The days before T0 where the old store has more field values of
+ * measurement m (one InfluxQL count) than the table's rows of it
+ * (pg_temp.ferry_new_days), appended to *days; 0, or -1 with r. */
+static int short_days_of(struct cut_ctx *c, struct tm_ifx_writer *w, const char *m,
+			 int64_t t0_ns, int64_t **days, size_t *n, size_t *cap, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf iql = FERRY_BUF_INIT, d = FERRY_BUF_INIT, k = FERRY_BUF_INIT;
+	json_t *doc = NULL, *one, *vals, *row;
+	PGresult *res = NULL;
+	size_t j, f;
+	int rc = -1, e = 0, i;
+
+	e |= ferry_buf_addstr(&iql, "SELECT count(*) FROM ");
+	e |= tm_ifx_add_ident(&iql, m, strlen(m));
+	e |= ferry_buf_addf(&iql, " WHERE time >= %" PRId64 " AND time < %" PRId64
+			    " GROUP BY time(1d) fill(none)", FIRST_DAY_NS, t0_ns);
+	if (e < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	if (!(one = ifx_ask(w, iql.buf, &doc, r)))
+		goto out;
+	vals = json_object_get(json_array_get(json_object_get(one, "series"), 0), "values");
+	json_array_foreach(vals, j, row) {
+		int64_t t = json_integer_value(json_array_get(row, 0)), sum = 0;
+
+		for (f = 1; f < json_array_size(row); f++)
+			sum += json_integer_value(json_array_get(row, f));
+		e |= ferry_buf_addf(&d, "%s%" PRId64, d.len ? "," : "{", floor_day(t));
+		e |= ferry_buf_addf(&k, "%s%" PRId64, k.len ? "," : "{", sum);
+	}
+	e |= ferry_pg_array_end(&d) | ferry_pg_array_end(&k);
+	if (e < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	{
+		const char *p[3] = { m, d.buf, k.buf };
+
+		if (relay_pg_exec(c->pg, "SELECT o.d FROM unnest($2::bigint[], $3::bigint[]) AS"
+				  " o(d, n) LEFT JOIN pg_temp.ferry_new_days p ON p.m = $1 AND"
+				  " p.d = o.d WHERE o.n > coalesce(p.n, 0)", 3, p, &res,
+				  "cannot compare the counts", &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+			goto out;
+		}
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		if (FERRY_GROW(*days, *cap, *n + 1) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "out of memory");
+			goto out;
+		}
+		(*days)[(*n)++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	json_decref(doc);
+	ferry_buf_release(&iql);
+	ferry_buf_release(&d);
+	ferry_buf_release(&k);
 	return rc;
 }
 
-/* PostgreSQL narrow: the days before T0 where the old store has more
+/*
+ * PostgreSQL narrow: the days before T0 where the old store has more
  * field values of a measurement than the table has rows, as windows (cut
- * at T0, consecutive days as one) into *out; how many, or -1 with r. */
+ * at T0, consecutive days as one) into *out; how many, or -1 with r.  The
+ * table's rows are counted once (a temporary table); the old store's
+ * measurement by measurement (an answer of one measurement's days in
+ * memory at a time, not of all of them: ten years of 500 measurements).
+ */
 static ssize_t short_days(struct cut_ctx *c, int64_t t0_ns, struct win **out,
 			  struct cut_result *r)
 {
 	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
 	struct ferry_error err = FERRY_ERROR_INIT;
-	struct ferry_buf m = FERRY_BUF_INIT, d = FERRY_BUF_INIT, n = FERRY_BUF_INIT;
 	struct ferry_buf sql = FERRY_BUF_INIT;
-	PGresult *res = NULL;
-	struct win *w = NULL;
+	struct tm_ifx_writer *w = NULL;
+	ferry_url *u = NULL;
+	json_t *doc = NULL, *one, *row;
+	int64_t *days = NULL;
+	size_t nd = 0, dcap = 0, j, i;
+	struct win *win = NULL;
 	ssize_t k = -1;
 	char *q = NULL;
-	int i;
+	int made = 0;
 
 	*out = NULL;
-	if (old_counts(c, t0_ns, &m, &d, &n, r) < 0)
-		goto out;
 	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t))) ||
-	    ferry_buf_addf(&sql, "SELECT o.d FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
-			   " AS o(m, d, n) LEFT JOIN (SELECT measurement AS m,"
+	    ferry_buf_addf(&sql, "DROP TABLE IF EXISTS pg_temp.ferry_new_days;"
+			   " CREATE TEMP TABLE ferry_new_days AS SELECT measurement AS m,"
 			   " floor(extract(epoch FROM time) / 86400)::bigint AS d, count(*) AS n"
 			   " FROM public.%s WHERE time < timestamptz 'epoch' + %" PRId64
-			   " * interval '1 microsecond' GROUP BY 1, 2) p USING (m, d)"
-			   " WHERE o.n > coalesce(p.n, 0) GROUP BY o.d ORDER BY o.d",
-			   q, c->plan->t0_us) < 0) {
+			   " * interval '1 microsecond' GROUP BY 1, 2", q, c->plan->t0_us) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
-	{
-		const char *p[3] = { m.buf, d.buf, n.buf };
-
-		if (relay_pg_exec(c->pg, sql.buf, 3, p, &res, "cannot count the new store's rows",
-				  &err) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-			goto out;
-		}
+	if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL, "cannot count the new store's rows",
+			  &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		goto out;
 	}
-	if (PQntuples(res) > REPAIR_MAX_WINDOWS) {
+	made = 1;
+	if (ferry_url_parse(c->plan->old_url, &u, &err) < 0 || tm_ifx_writer_open(u, &w, &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: %s",
+			 err.msg);
+		goto out;
+	}
+	if (!(one = ifx_ask(w, "SHOW MEASUREMENTS", &doc, r)))
+		goto out;
+	json_array_foreach(json_object_get(json_array_get(json_object_get(one, "series"), 0),
+					   "values"), j, row) {
+		const char *m = json_string_value(json_array_get(row, 0));
+
+		if (m && short_days_of(c, w, m, t0_ns, &days, &nd, &dcap, r) < 0)
+			goto out;
+	}
+	if (nd)
+		qsort(days, nd, sizeof(*days), day_cmp);
+	for (i = 0, j = 0; i < nd; i++)      /* one day of several measurements: once */
+		if (!j || days[j - 1] != days[i])
+			days[j++] = days[i];
+	nd = j;
+	if (nd > REPAIR_MAX_WINDOWS) {
 		k = 0;
 		goto out;
 	}
-	if (PQntuples(res) && !(w = ferry_calloc((size_t)PQntuples(res), sizeof(*w)))) {
+	if (nd && !(win = ferry_calloc(nd, sizeof(*win)))) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
-	for (i = 0, k = 0; i < PQntuples(res); i++) {
-		int64_t day = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		int64_t lo = day * DAY_NS, hi = lo + DAY_NS < t0_ns ? lo + DAY_NS : t0_ns;
+	for (i = 0, k = 0; i < nd; i++) {
+		int64_t lo = days[i] * DAY_NS, hi = lo + DAY_NS < t0_ns ? lo + DAY_NS : t0_ns;
 
-		if (k && w[k - 1].hi == lo)
-			w[k - 1].hi = hi;
+		if (k && win[k - 1].hi == lo)
+			win[k - 1].hi = hi;
 		else
-			w[k++] = (struct win){ lo, hi };
+			win[k++] = (struct win){ lo, hi };
 	}
-	*out = w;
-	w = NULL;
+	*out = win;
+	win = NULL;
 out:
-	PQclear(res);
+	if (made)
+		relay_pg_exec(c->pg, "DROP TABLE IF EXISTS pg_temp.ferry_new_days", 0, NULL, NULL,
+			      "cannot drop a temporary table", &err);
+	json_decref(doc);
+	tm_ifx_writer_close(w);
+	ferry_url_free(u);
 	PQfreemem(q);
-	ferry_free(w);
-	ferry_buf_release(&m);
-	ferry_buf_release(&d);
-	ferry_buf_release(&n);
+	ferry_free(win);
+	ferry_free(days);
 	ferry_buf_release(&sql);
 	return k;
 }

@@ -520,6 +520,8 @@ struct tm_ifx_req {
  */
 int tm_ifx_request(struct tm_ifx_writer *w, const struct tm_ifx_req *rq, long *status,
 		   char *ctype, size_t cap, struct ferry_buf *ans, struct ferry_error *err);
+/* s as an InfluxQL identifier onto b: "..." with " and \ escaped. */
+int tm_ifx_add_ident(struct ferry_buf *b, const char *s, size_t n);
 /* Does database db exist (2.x: bucket)?  1, 0, or FERRY_ECONN. */
 int tm_ifx_has_db(struct tm_ifx_writer *w, const char *db, struct ferry_error *err);
 /* CREATE DATABASE db, and CREATE RETENTION POLICY rp ON db (DURATION INF

@@ -140,6 +140,11 @@ int ifx_add_ident(struct ferry_buf *b, const char *s, size_t n)
 	return rc;
 }
 
+int tm_ifx_add_ident(struct ferry_buf *b, const char *s, size_t n)
+{
+	return ifx_add_ident(b, s, n);
+}
+
 /* "db"."rp" */
 int ifx_add_dbrp(struct ferry_buf *b, const struct ifx *ix)
 {

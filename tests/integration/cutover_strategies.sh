@@ -136,6 +136,11 @@ T0=$(pg_q "$PGURL" "SELECT extract(epoch FROM t0)::bigint FROM ferry.cutover_pla
 code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
 	--data-binary "W,entity_id=sensor.backlog value=7 $((T0 - 3600))000000000")
 assert_eq "a late point through the relay after the backfill: 204" "$code" 204
+# and one from a device whose clock runs two minutes ahead: stamped after
+# the switch, written before it (old-only): past the catch-up's T1
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.ahead value=5 $(($(date +%s) + 120))000000000")
+assert_eq "a point stamped two minutes ahead through the relay: 204" "$code" 204
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_contains "the verify passes" "$T_OUT" "pass   verify"
 assert_contains "after copying the late point's window again" "$T_OUT" \
@@ -149,6 +154,10 @@ t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress non
 assert_eq "immediate: validate -> switchover" "$T_RC" 0
 assert_contains "the switch: new-only" "$T_OUT" "moved to switchover: the relays are in new-only"
 assert_contains "the catch-up ran" "$T_OUT" "pass   catchup"
+assert_contains "it added the point of the clock running ahead" "$T_OUT" \
+	"1 rows stamped after the switch, written to the old store before it (a clock running ahead), added"
+assert_eq "the ahead point is in the new store" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM telemetry_data WHERE series = 'sensor.ahead'")" 1
 check "the relay follows to new-only" relay_phase_is new-only
 n=$(wc -l <"$T/acked")
 check "the writer goes on through the switch" acked_grows $((n + 50))

@@ -815,10 +815,10 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 	struct ferry_copy_result *res = NULL;
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_copy_opts co;
-	char start[32], end[32], us[32], t0[64], t1[64], rn[600], late[400];
+	char start[32], end[32], us[32], t0[64], t1[64], rn[600], late[640];
 	const char *p[1] = { us };
 	int first = 0, rc;
-	int64_t dup;
+	int64_t dup, ahead = 0;
 
 	(void)g;
 	if (!c->plan->t0_us) {
@@ -866,9 +866,17 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 		return;
 	}
 	if ((dup = dedupe(c, c->plan->t0_us, c->plan->t1_us, 0, r)) < 0 ||
-	    late_sweep(c, late, sizeof(late), r) < 0) {
+	    (ahead = relay_cut_ahead(c, r)) < 0 || late_sweep(c, late, sizeof(late), r) < 0) {
 		ferry_copy_result_free(res);
 		return;
+	}
+	if (ahead > 0) {
+		size_t l = strlen(late);
+
+		snprintf(late + l, sizeof(late) - l, "; %" PRId64 " %s stamped after the switch, "
+			 "written to the old store before it (a clock running ahead), %s", ahead,
+			 relay_cut_new_influx(c) ? "points of the day" : "rows",
+			 relay_cut_new_influx(c) ? "written again" : "added");
 	}
 	r->value = res ? (double)res->written : 0;
 	r->pass = rejects_ok(c, res, rn, sizeof(rn));

@@ -151,6 +151,14 @@ int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const i
 int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v, size_t *nwin,
 			 struct cut_result *r);
 
+/* After the switch (blue-green, immediate; cutover_repair.c): the old
+ * store's points stamped in the day from T1 on, written to it before the
+ * switch by a client whose clock runs ahead (no window copied them: the
+ * catch-up's ends at T1), added where the new store misses them (the
+ * relays' own writes since the switch are there).  How many rows
+ * (InfluxDB: points written over), or -1 with the reason in r. */
+int64_t relay_cut_ahead(struct cut_ctx *c, struct cut_result *r);
+
 /* The verify gate (cutover_gates.c): both stores before T0, c->include's
  * measurements only when set. */
 void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_result *r);

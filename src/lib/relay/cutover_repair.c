@@ -51,6 +51,8 @@
 /* the first whole day InfluxDB holds (its earliest time is 1677-09-21) */
 #define FIRST_DAY_NS (-INT64_C(106751) * DAY_NS)
 #define COUNT_ANSWER_MAX (256u << 20)
+/* A clock running ahead by up to this much (relay_cut_ahead) */
+#define AHEAD_NS DAY_NS
 
 struct win {
 	int64_t lo, hi;   /* ns */
@@ -436,17 +438,58 @@ out:
 	return k;
 }
 
+/* The old store's points of windows w[0..k) added to the new store where
+ * it misses them (PostgreSQL: through the scratch schema; InfluxDB:
+ * written over); how many rows (points), or -1 with r. */
+static int64_t fix_windows(struct cut_ctx *c, const struct win *w, size_t k, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	PGresult *tabs = NULL;
+	int64_t added = 0, n;
+	size_t i;
+
+	if (!relay_cut_new_influx(c) && !(tabs = scratch_tables(c, r)))
+		return -1;
+	for (i = 0; i < k; i++) {
+		if (tabs)
+			n = copy_window(c, REPAIR_SCHEMA, w[i].lo, w[i].hi, r) < 0 ? -1 :
+			    add_missing(c, tabs, w[i].lo, w[i].hi, r);
+		else
+			n = copy_window(c, NULL, w[i].lo, w[i].hi, r);
+		if (n < 0) {
+			added = -1;
+			break;
+		}
+		added += n;
+	}
+	if (tabs && relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE", 0,
+				  NULL, NULL, "cannot drop the repair's scratch tables", &err) < 0 &&
+	    added >= 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		added = -1;
+	}
+	PQclear(tabs);
+	return added;
+}
+
+/* PostgreSQL into a table the repair cannot count (wide: a row per point;
+ * a map: the user's tables) */
+static int uncounted(const struct cut_ctx *c)
+{
+	return !relay_cut_new_influx(c) &&
+	       ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
+		(c->plan->map && *c->plan->map) || strncasecmp(c->plan->old_url, "influx:", 7));
+}
+
 int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v, size_t *nwin,
 			 struct cut_result *r)
 {
-	struct ferry_error err = FERRY_ERROR_INIT;
-	int64_t t0_ns = c->plan->t0_us * 1000, added = 0, n;
-	PGresult *tabs = NULL;
+	int64_t t0_ns = c->plan->t0_us * 1000, added;
 	struct win *w = NULL;
-	size_t k, i;
+	size_t k;
 
 	*nwin = 0;
-	if (!v->ndiffs)
+	if (!v->ndiffs || uncounted(c))
 		return 0;
 	if (relay_cut_new_influx(c)) {
 		if (!(w = ferry_calloc(v->ndiffs, sizeof(*w)))) {
@@ -454,10 +497,6 @@ int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v,
 			return -1;
 		}
 		k = windows(v, t0_ns, w);
-	} else if ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
-		   (c->plan->map && *c->plan->map) ||
-		   strncasecmp(c->plan->old_url, "influx:", 7)) {
-		return 0;   /* wide, a map: no count of rows per point to compare */
 	} else {
 		ssize_t sk = short_days(c, t0_ns, &w, r);
 
@@ -469,31 +508,19 @@ int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v,
 		ferry_free(w);
 		return 0;   /* not late points: the verify's figure says what differs */
 	}
-	if (!relay_cut_new_influx(c) && !(tabs = scratch_tables(c, r))) {
-		added = -1;
-		goto out;
-	}
-	for (i = 0; i < k; i++) {
-		if (tabs)
-			n = copy_window(c, REPAIR_SCHEMA, w[i].lo, w[i].hi, r) < 0 ? -1 :
-			    add_missing(c, tabs, w[i].lo, w[i].hi, r);
-		else
-			n = copy_window(c, NULL, w[i].lo, w[i].hi, r);
-		if (n < 0) {
-			added = -1;
-			goto out;
-		}
-		added += n;
-	}
-	*nwin = k;
-out:
-	if (tabs && relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE", 0,
-				  NULL, NULL, "cannot drop the repair's scratch tables", &err) < 0 &&
-	    added >= 0) {
-		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-		added = -1;
-	}
-	PQclear(tabs);
+	if ((added = fix_windows(c, w, k, r)) >= 0)
+		*nwin = k;
 	ferry_free(w);
 	return added;
+}
+
+int64_t relay_cut_ahead(struct cut_ctx *c, struct cut_result *r)
+{
+	struct win w;
+
+	if (!c->plan->t1_us || uncounted(c))
+		return 0;
+	w.lo = c->plan->t1_us * 1000;
+	w.hi = w.lo + AHEAD_NS;
+	return fix_windows(c, &w, 1, r);
 }

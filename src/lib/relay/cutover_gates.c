@@ -979,7 +979,7 @@ static int late_repair(struct cut_ctx *c, struct ferry_verify_result **res, int 
 	int64_t added;
 
 	note[0] = '\0';
-	if (!*res || (*res)->equal || c->include ||
+	if ((*res && (*res)->equal) || (!*res && relay_cut_new_influx(c)) || c->include ||
 	    (strcmp(c->plan->strategy, "blue-green") && strcmp(c->plan->strategy, "immediate")))
 		return 0;
 	if ((added = relay_cut_repair(c, *res, &nwin, r)) < 0)
@@ -1041,17 +1041,19 @@ out:
 /* After the switch (catch-up): the points stamped before T0 written to
  * the old store alone since the verify gate read them, added to the new
  * (late_repair, not verified again: the new store may now have points
- * before T0 the old one has not, written by the relays since).  A note
- * into note; -1 with the reason in r. */
+ * before T0 the old one has not, written by the relays since).  Into
+ * PostgreSQL the counts find them without a verify; into InfluxDB the
+ * verify names the windows.  A note into note; -1 with the reason in r. */
 static int late_sweep(struct cut_ctx *c, char *note, size_t n, struct cut_result *r)
 {
 	struct ferry_verify_result *res = NULL;
 	int rc;
 
 	note[0] = '\0';
-	rc = verify_t0(c, &res, r) < 0 || late_repair(c, &res, 0, note, n, r) < 0 ? -1 : 0;
+	if (relay_cut_new_influx(c) && verify_t0(c, &res, r) < 0)
+		return -1;
+	rc = late_repair(c, &res, 0, note, n, r);
 	ferry_verify_result_free(res);
-	drop_window(c);
 	return rc;
 }
 

@@ -144,7 +144,8 @@ int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const i
 	" WHERE c.table_schema = 'public' AND c.column_name = 'time'" \
 	" AND b.table_type = 'BASE TABLE' AND c.data_type = 'timestamp with time zone'"
 /* blue-green, immediate (cutover_repair.c): the windows before T0 the
- * verify v found different, copied again from the old store, adding what
+ * verify v found different (PostgreSQL: v may be NULL, the counts find
+ * them), copied again from the old store, adding what
  * the new one misses (never removing a row).  The rows (PostgreSQL) or
  * points (InfluxDB, written over) added, with the windows in *nwin (0:
  * none, or too many to be late points); -1 with the reason in r. */

@@ -489,9 +489,11 @@ int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v,
 	size_t k;
 
 	*nwin = 0;
-	if (!v->ndiffs || uncounted(c))
+	if ((v && !v->ndiffs) || uncounted(c))
 		return 0;
 	if (relay_cut_new_influx(c)) {
+		if (!v)
+			return 0;
 		if (!(w = ferry_calloc(v->ndiffs, sizeof(*w)))) {
 			snprintf(r->figure, sizeof(r->figure), "out of memory");
 			return -1;

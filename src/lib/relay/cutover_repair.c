@@ -17,11 +17,16 @@
  * The windows: into InfluxDB, those the verify names (it compares window
  * by window).  Into PostgreSQL's narrow table the verify compares the
  * table as one (no key to cut it by), so the old store's field values
- * are counted per measurement and UTC day (one InfluxQL count, GROUP BY
- * time(1d) fill(none)) beside the table's rows, and the days where the
- * old store has more are the windows.  A point changed in place (same
- * series and time, another value) is not found that way: the verify
- * still names it.  Other layouts (wide, a map) are not repaired.
+ * are counted per measurement and UTC day (an InfluxQL count a
+ * measurement, GROUP BY time(1d) fill(none)) beside the table's rows, and
+ * the days where the old store has more are the windows.  A point changed
+ * in place (same series and time, another value) is not found that way:
+ * the verify still names it.  Other layouts (wide, a map) are not
+ * repaired.
+ *
+ * The same way after the switch, relay_cut_ahead: the day from T1 on,
+ * for the points a client whose clock runs ahead stamped after the switch
+ * but wrote before it.
  */
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -36,8 +41,8 @@
 #include "ferry/buf.h"
 #include "ferry/connector.h"
 #include "ferry/copy.h"
-#include "ferry/url.h"
 #include "ferry/progress.h"
+#include "ferry/url.h"
 #include "ferry/verify.h"
 #include "relay/cutover_int.h"
 #include "tsmap/tsmap.h"

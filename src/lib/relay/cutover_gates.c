@@ -49,6 +49,14 @@
 #include "relay/store.h"
 #include "tsmap/tsmap.h"
 
+/* The time-series tables of the new store (PostgreSQL) the verify
+ * compares: those of the public schema with a timestamptz column "time";
+ * one column, the name. */
+#define RELAY_CUT_TS_TABLES \
+	"SELECT c.table_name::text FROM information_schema.columns c" \
+	" JOIN information_schema.tables b USING (table_schema, table_name)" \
+	" WHERE c.table_schema = 'public' AND c.column_name = 'time'" \
+	" AND b.table_type = 'BASE TABLE' AND c.data_type = 'timestamp with time zone'"
 #define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
 #define SEAM_TABLE "ferry_cutover_seam"        /* the old store's rows of duplicates */
 #define BACKFILL_JOB "cutover-backfill"

@@ -136,13 +136,6 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const int64_t *lo,
 			 const int64_t *hi, size_t n, struct cut_result *r);
 
-/* The time-series tables of the new store (PostgreSQL): those of the
- * public schema with a timestamptz column "time"; one column, the name. */
-#define RELAY_CUT_TS_TABLES \
-	"SELECT c.table_name::text FROM information_schema.columns c" \
-	" JOIN information_schema.tables b USING (table_schema, table_name)" \
-	" WHERE c.table_schema = 'public' AND c.column_name = 'time'" \
-	" AND b.table_type = 'BASE TABLE' AND c.data_type = 'timestamp with time zone'"
 /* blue-green, immediate (cutover_repair.c): the windows before T0 the
  * verify v found different (PostgreSQL: v may be NULL, the counts find
  * them), copied again from the old store, adding what

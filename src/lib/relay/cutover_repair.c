@@ -122,7 +122,8 @@ static int64_t copy_window(struct cut_ctx *c, const char *schema, int64_t lo, in
 	co.job = REPAIR_JOB;
 	co.state = relay_cut_new_influx(c) ? c->db : NULL;
 	co.create_db = relay_cut_new_influx(c);
-	co.data_only = 1;
+	/* PostgreSQL: the scratch schema is empty, the copy makes its tables */
+	co.data_only = relay_cut_new_influx(c);
 	co.restart = 1;
 	co.progress_mode = FERRY_PROGRESS_QUIET;
 	relay_cut_plan_ts(c->plan, &co.ts);
@@ -141,84 +142,73 @@ static int64_t copy_window(struct cut_ctx *c, const char *schema, int64_t lo, in
 	return n;
 }
 
-/* The time-series tables of the public schema (as the verify's window
- * copies them): a scratch table like each in REPAIR_SCHEMA; their names. */
-static PGresult *scratch_tables(struct cut_ctx *c, struct cut_result *r)
+/* REPAIR_SCHEMA made anew, empty: the copy makes its tables in it as it
+ * makes them in public (only the columns it writes).  0, or -1 with r. */
+static int scratch_schema(struct cut_ctx *c, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
-	PGresult *res = NULL;
 
-	if (relay_pg_exec(c->pg,
-			  "DO $$ DECLARE t text; BEGIN"
-			  " DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE;"
-			  " CREATE SCHEMA " REPAIR_SCHEMA ";"
-			  " FOR t IN " RELAY_CUT_TS_TABLES " LOOP"
-			  "  EXECUTE format('CREATE UNLOGGED TABLE " REPAIR_SCHEMA ".%I"
-			  "   (LIKE public.%I)', t, t);"
-			  " END LOOP; END $$", 0, NULL, NULL,
-			  "cannot make the scratch tables of the repair", &err) < 0 ||
-	    relay_pg_exec(c->pg, RELAY_CUT_TS_TABLES, 0, NULL, &res,
-			  "cannot list the time-series tables", &err) < 0) {
+	if (relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE;"
+			  " CREATE SCHEMA " REPAIR_SCHEMA, 0, NULL, NULL,
+			  "cannot make the repair's scratch schema", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-		return NULL;
+		return -1;
 	}
-	return res;
+	return 0;
 }
 
-/* Into public's tables, the scratch rows of [lo, hi) they hold fewer
- * times than the scratch does (a row's text is its identity, as for the
- * seam); then the scratch emptied.  Rows added, or -1. */
-static int64_t add_missing(struct cut_ctx *c, PGresult *tabs, int64_t lo, int64_t hi,
-			   struct cut_result *r)
+/*
+ * Into public's tables, the scratch rows of [lo, hi) they hold fewer
+ * times than the scratch does; rows added, or -1 with r.  A row is its
+ * columns as the copy writes them (the scratch table's columns, as text:
+ * the seam's identity too), so a column the user added to the table (an
+ * id with a default, a note) neither makes every row differ nor is given
+ * a NULL: it takes its default.
+ */
+static int64_t add_missing(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf sql = FERRY_BUF_INIT;
+	PGresult *tabs = NULL;
 	int64_t added = 0;
 	int i;
 
-	for (i = 0; i < PQntuples(tabs); i++) {
-		const char *t = PQgetvalue(tabs, i, 0);
-		char *q = PQescapeIdentifier(c->pg, t, strlen(t));
-		PGresult *res = NULL;
-		int e;
-
-		if (!q) {
-			snprintf(r->figure, sizeof(r->figure), "cannot quote table name '%s'", t);
-			added = -1;
-			break;
-		}
-		ferry_buf_clear(&sql);
-		e = ferry_buf_addf(&sql,
-				   "WITH s AS (SELECT x, x::text AS k, row_number() OVER"
-				   " (PARTITION BY x::text) AS n FROM " REPAIR_SCHEMA ".%s x),"
-				   " d AS (SELECT x::text AS k, count(*) AS n FROM public.%s x"
-				   " WHERE time >= timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'"
-				   " AND time < timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'"
-				   " GROUP BY 1)"
-				   " INSERT INTO public.%s SELECT (s.x).* FROM s LEFT JOIN d USING (k)"
-				   " WHERE s.n > coalesce(d.n, 0) ON CONFLICT DO NOTHING", q, q, floor_us(lo),
-				   floor_us(hi), q);
-		if (e < 0)
-			snprintf(r->figure, sizeof(r->figure), "out of memory");
-		else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res, "cannot add the missing rows",
-				       &err) < 0)
-			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-		else
-			added += strtoll(PQcmdTuples(res), NULL, 10);
-		PQclear(res);
-		ferry_buf_clear(&sql);
-		if (e >= 0 && err.code == 0 &&
-		    (ferry_buf_addf(&sql, "TRUNCATE " REPAIR_SCHEMA ".%s", q) < 0 ||
-		     relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL, "cannot empty a scratch table",
-				   &err) < 0))
-			snprintf(r->figure, sizeof(r->figure), "%s", err.code ? err.msg :
-				 "out of memory");
-		PQfreemem(q);
-		if (e < 0 || err.code) {
-			added = -1;
-			break;
-		}
+	if (relay_pg_exec(c->pg, "SELECT quote_ident(table_name), string_agg(quote_ident("
+			  "column_name), ', ' ORDER BY ordinal_position) FROM"
+			  " information_schema.columns WHERE table_schema = '" REPAIR_SCHEMA "'"
+			  " GROUP BY table_name", 0, NULL, &tabs, "cannot read the scratch tables",
+			  &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		return -1;
 	}
+	for (i = 0; i < PQntuples(tabs) && added >= 0; i++) {
+		const char *q = PQgetvalue(tabs, i, 0), *cols = PQgetvalue(tabs, i, 1);
+		PGresult *res = NULL;
+
+		ferry_buf_clear(&sql);
+		if (ferry_buf_addf(&sql,
+				   "WITH s AS (SELECT %s, ROW(%s)::text AS ferry_k, row_number() OVER"
+				   " (PARTITION BY ROW(%s)::text) AS ferry_n FROM " REPAIR_SCHEMA ".%s),"
+				   " d AS (SELECT ROW(%s)::text AS ferry_k, count(*) AS ferry_n"
+				   " FROM public.%s WHERE time >= timestamptz 'epoch' + %" PRId64
+				   " * interval '1 microsecond' AND time < timestamptz 'epoch' + %" PRId64
+				   " * interval '1 microsecond' GROUP BY 1)"
+				   " INSERT INTO public.%s (%s) SELECT %s FROM s LEFT JOIN d USING (ferry_k)"
+				   " WHERE s.ferry_n > coalesce(d.ferry_n, 0) ON CONFLICT DO NOTHING",
+				   cols, cols, cols, q, cols, q, floor_us(lo), floor_us(hi), q, cols,
+				   cols) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "out of memory");
+			added = -1;
+		} else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res, "cannot add the missing rows",
+					 &err) < 0) {
+			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+			added = -1;
+		} else {
+			added += strtoll(PQcmdTuples(res), NULL, 10);
+		}
+		PQclear(res);
+	}
+	PQclear(tabs);
 	ferry_buf_release(&sql);
 	return added;
 }
@@ -444,21 +434,21 @@ out:
 }
 
 /* The old store's points of windows w[0..k) added to the new store where
- * it misses them (PostgreSQL: through the scratch schema; InfluxDB:
- * written over); how many rows (points), or -1 with r. */
+ * it misses them (PostgreSQL: through the scratch schema, made anew for
+ * each window; InfluxDB: written over); how many rows (points), or -1
+ * with r. */
 static int64_t fix_windows(struct cut_ctx *c, const struct win *w, size_t k, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
-	PGresult *tabs = NULL;
+	int pg = !relay_cut_new_influx(c);
 	int64_t added = 0, n;
 	size_t i;
 
-	if (!relay_cut_new_influx(c) && !(tabs = scratch_tables(c, r)))
-		return -1;
 	for (i = 0; i < k; i++) {
-		if (tabs)
-			n = copy_window(c, REPAIR_SCHEMA, w[i].lo, w[i].hi, r) < 0 ? -1 :
-			    add_missing(c, tabs, w[i].lo, w[i].hi, r);
+		if (pg)
+			n = scratch_schema(c, r) < 0 ||
+			    copy_window(c, REPAIR_SCHEMA, w[i].lo, w[i].hi, r) < 0 ? -1 :
+			    add_missing(c, w[i].lo, w[i].hi, r);
 		else
 			n = copy_window(c, NULL, w[i].lo, w[i].hi, r);
 		if (n < 0) {
@@ -467,13 +457,12 @@ static int64_t fix_windows(struct cut_ctx *c, const struct win *w, size_t k, str
 		}
 		added += n;
 	}
-	if (tabs && relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE", 0,
-				  NULL, NULL, "cannot drop the repair's scratch tables", &err) < 0 &&
+	if (pg && relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " REPAIR_SCHEMA " CASCADE", 0,
+				NULL, NULL, "cannot drop the repair's scratch schema", &err) < 0 &&
 	    added >= 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		added = -1;
 	}
-	PQclear(tabs);
 	return added;
 }
 

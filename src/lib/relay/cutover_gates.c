@@ -724,6 +724,10 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	/* this plan's first run: a job of an earlier (aborted) plan ran with
 	 * another T0 and is not this one's to resume */
 	co.restart = !c->plan->backfill_t0_us;
+	/* blue-green, immediate: the old store's counts before the backfill
+	 * reads it, so later points before T0 are found (cutover_repair.c) */
+	if (co.restart && relay_cut_old_snapshot(c, r) < 0)
+		goto out;
 	/* recorded before the copy: a rerun after kill -9 resumes the same
 	 * job, never one with another end */
 	if (relay_pg_exec(c->pg, "UPDATE ferry.cutover_plan SET backfill_t0 ="
@@ -970,7 +974,9 @@ static void drop_window(struct cut_ctx *c)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 
-	if (relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE", 0, NULL,
+	/* and a repair's scratch tables a killed advance left */
+	if (relay_pg_exec(c->pg, "DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE;"
+			  " DROP SCHEMA IF EXISTS " RELAY_CUT_REPAIR_SCHEMA " CASCADE", 0, NULL,
 			  NULL, "cannot drop the window's copy", &err) < 0)
 		ferry_warn("cutover: %s", err.msg);
 }
@@ -1050,16 +1056,19 @@ out:
  * the old store alone since the verify gate read them, added to the new
  * (late_repair, not verified again: the new store may now have points
  * before T0 the old one has not, written by the relays since).  Into
- * PostgreSQL the counts find them without a verify; into InfluxDB the
- * verify names the windows.  A note into note; -1 with the reason in r. */
+ * PostgreSQL the days whose count changed in the old store since the
+ * last look find them, and only missing rows are added.  Into InfluxDB
+ * not: a point can only be written over there, and the new store's own
+ * since the switch (a value corrected) would go back to the old one.  A
+ * note into note; -1 with the reason in r. */
 static int late_sweep(struct cut_ctx *c, char *note, size_t n, struct cut_result *r)
 {
 	struct ferry_verify_result *res = NULL;
 	int rc;
 
 	note[0] = '\0';
-	if (relay_cut_new_influx(c) && verify_t0(c, &res, r) < 0)
-		return -1;
+	if (relay_cut_new_influx(c))
+		return 0;   /* its points would be written over the relays' since */
 	rc = late_repair(c, &res, 0, note, n, r);
 	ferry_verify_result_free(res);
 	return rc;

@@ -136,21 +136,30 @@ void relay_cut_live(struct cut_ctx *c, const struct cut_gate *g, struct cut_resu
 int relay_cut_old_points(struct cut_ctx *c, const char *table, char **m, const int64_t *lo,
 			 const int64_t *hi, size_t n, struct cut_result *r);
 
+/* blue-green, immediate into PostgreSQL's narrow table (cutover_repair.c):
+ * the old store's points before T0 counted per measurement and day as
+ * the backfill begins, so a day whose count changes later (late points)
+ * is found whatever the new store holds.  0, or -1 with the reason in r. */
+int relay_cut_old_snapshot(struct cut_ctx *c, struct cut_result *r);
+/* The scratch schema of the repair (dropped after it, and by the verify
+ * gate when a killed advance left it) */
+#define RELAY_CUT_REPAIR_SCHEMA "ferry_cutover_repair"
 /* blue-green, immediate (cutover_repair.c): the windows before T0 the
- * verify v found different (PostgreSQL: v may be NULL, the counts find
- * them), copied again from the old store, adding what
+ * verify v found different (PostgreSQL: the days whose count in the old
+ * store changed since the snapshot; v may be NULL), copied again from the
+ * old store, adding what
  * the new one misses (never removing a row).  The rows (PostgreSQL) or
  * points (InfluxDB, written over) added, with the windows in *nwin (0:
  * none, or too many to be late points); -1 with the reason in r. */
 int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v, size_t *nwin,
 			 struct cut_result *r);
 
-/* After the switch (blue-green, immediate; cutover_repair.c): the old
- * store's points stamped in the day from T1 on, written to it before the
- * switch by a client whose clock runs ahead (no window copied them: the
- * catch-up's ends at T1), added where the new store misses them (the
- * relays' own writes since the switch are there).  How many rows
- * (InfluxDB: points written over), or -1 with the reason in r. */
+/* After the switch (blue-green, immediate into PostgreSQL's narrow table;
+ * cutover_repair.c): the old store's points stamped in the day from T1
+ * on, written to it before the switch by a client whose clock runs ahead
+ * (no window copied them: the catch-up's ends at T1), added where the new
+ * store misses them (the relays' own writes since the switch are there).
+ * How many rows, or -1 with the reason in r. */
 int64_t relay_cut_ahead(struct cut_ctx *c, struct cut_result *r);
 
 /* The verify gate (cutover_gates.c): both stores before T0, c->include's

@@ -47,15 +47,13 @@
 #include "relay/cutover_int.h"
 #include "tsmap/tsmap.h"
 
-#define REPAIR_SCHEMA "ferry_cutover_repair"
+#define REPAIR_SCHEMA RELAY_CUT_REPAIR_SCHEMA
 #define REPAIR_JOB "cutover-repair"
 /* More windows than this differ: not points written late (a wrong
  * --chunk-time, another source, a table emptied by hand) */
 #define REPAIR_MAX_WINDOWS 1000
 #define DAY_NS INT64_C(86400000000000)
-/* the first whole day InfluxDB holds (its earliest time is 1677-09-21) */
-#define FIRST_DAY_NS (-INT64_C(106751) * DAY_NS)
-#define COUNT_ANSWER_MAX (256u << 20)
+#define COUNT_ANSWER_MAX (64u << 20)
 /* A clock running ahead by up to this much (relay_cut_ahead) */
 #define AHEAD_NS DAY_NS
 
@@ -269,44 +267,69 @@ out:
 	return one;
 }
 
-static int day_cmp(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+/* The old store's counts, as last read (a temporary table of the plan's
+ * session), and as read when the backfill began (the snapshot; a row
+ * with m = '' marks it taken for that T0). */
+#define OLD_NOW "pg_temp.ferry_old_now"
+#define OLD_DDL \
+	"CREATE TABLE IF NOT EXISTS ferry.cutover_old_days (t0 bigint NOT NULL," \
+	" m text NOT NULL, d bigint NOT NULL, n bigint NOT NULL, PRIMARY KEY (t0, m, d))"
+/* days an InfluxQL count covers at most (InfluxDB's max-select-buckets) */
+#define SLICE_DAYS 1000
 
-	return x < y ? -1 : x > y;
-}
-
-/* The days before T0 where the old store has more field values of
- * measurement m (one InfluxQL count) than the table's rows of it
- * (pg_temp.ferry_new_days), appended to *days; 0, or -1 with r. */
-static int short_days_of(struct cut_ctx *c, struct tm_ifx_writer *w, const char *m,
-			 int64_t t0_ns, int64_t **days, size_t *n, size_t *cap, struct cut_result *r)
+/* The field values of measurement m before t0_ns per UTC day into
+ * OLD_NOW: counts of at most SLICE_DAYS days each, from the day of its
+ * first point.  0, or -1 with r. */
+static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const char *m,
+			     int64_t t0_ns, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf iql = FERRY_BUF_INIT, d = FERRY_BUF_INIT, k = FERRY_BUF_INIT;
 	json_t *doc = NULL, *one, *vals, *row;
-	PGresult *res = NULL;
+	int64_t lo, hi;
 	size_t j, f;
-	int rc = -1, e = 0, i;
+	int rc = -1, e = 0;
 
-	e |= ferry_buf_addstr(&iql, "SELECT count(*) FROM ");
+	e |= ferry_buf_addstr(&iql, "SELECT * FROM ");
 	e |= tm_ifx_add_ident(&iql, m, strlen(m));
-	e |= ferry_buf_addf(&iql, " WHERE time >= %" PRId64 " AND time < %" PRId64
-			    " GROUP BY time(1d) fill(none)", FIRST_DAY_NS, t0_ns);
+	e |= ferry_buf_addf(&iql, " WHERE time < %" PRId64 " ORDER BY time ASC LIMIT 1", t0_ns);
 	if (e < 0) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
 	if (!(one = ifx_ask(w, iql.buf, &doc, r)))
 		goto out;
-	vals = json_object_get(json_array_get(json_object_get(one, "series"), 0), "values");
-	json_array_foreach(vals, j, row) {
-		int64_t t = json_integer_value(json_array_get(row, 0)), sum = 0;
+	row = json_array_get(json_object_get(json_array_get(json_object_get(one, "series"), 0),
+					     "values"), 0);
+	if (!row) {
+		rc = 0;   /* no point before T0 */
+		goto out;
+	}
+	for (lo = floor_day(json_integer_value(json_array_get(row, 0))) * DAY_NS; lo < t0_ns;
+	     lo = hi) {
+		hi = t0_ns - lo > (int64_t)SLICE_DAYS * DAY_NS ? lo + SLICE_DAYS * DAY_NS : t0_ns;
+		ferry_buf_clear(&iql);
+		e |= ferry_buf_addstr(&iql, "SELECT count(*) FROM ");
+		e |= tm_ifx_add_ident(&iql, m, strlen(m));
+		e |= ferry_buf_addf(&iql, " WHERE time >= %" PRId64 " AND time < %" PRId64
+				    " GROUP BY time(1d) fill(none)", lo, hi);
+		json_decref(doc);
+		doc = NULL;
+		if (e < 0) {
+			snprintf(r->figure, sizeof(r->figure), "out of memory");
+			goto out;
+		}
+		if (!(one = ifx_ask(w, iql.buf, &doc, r)))
+			goto out;
+		vals = json_object_get(json_array_get(json_object_get(one, "series"), 0), "values");
+		json_array_foreach(vals, j, row) {
+			int64_t t = json_integer_value(json_array_get(row, 0)), sum = 0;
 
-		for (f = 1; f < json_array_size(row); f++)
-			sum += json_integer_value(json_array_get(row, f));
-		e |= ferry_buf_addf(&d, "%s%" PRId64, d.len ? "," : "{", floor_day(t));
-		e |= ferry_buf_addf(&k, "%s%" PRId64, k.len ? "," : "{", sum);
+			for (f = 1; f < json_array_size(row); f++)
+				sum += json_integer_value(json_array_get(row, f));
+			e |= ferry_buf_addf(&d, "%s%" PRId64, d.len ? "," : "{", floor_day(t));
+			e |= ferry_buf_addf(&k, "%s%" PRId64, k.len ? "," : "{", sum);
+		}
 	}
 	e |= ferry_pg_array_end(&d) | ferry_pg_array_end(&k);
 	if (e < 0) {
@@ -316,24 +339,15 @@ static int short_days_of(struct cut_ctx *c, struct tm_ifx_writer *w, const char 
 	{
 		const char *p[3] = { m, d.buf, k.buf };
 
-		if (relay_pg_exec(c->pg, "SELECT o.d FROM unnest($2::bigint[], $3::bigint[]) AS"
-				  " o(d, n) LEFT JOIN pg_temp.ferry_new_days p ON p.m = $1 AND"
-				  " p.d = o.d WHERE o.n > coalesce(p.n, 0)", 3, p, &res,
-				  "cannot compare the counts", &err) < 0) {
+		if (relay_pg_exec(c->pg, "INSERT INTO " OLD_NOW " SELECT $1, d, n FROM"
+				  " unnest($2::bigint[], $3::bigint[]) AS u(d, n)", 3, p, NULL,
+				  "cannot keep the old store's counts", &err) < 0) {
 			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 			goto out;
 		}
 	}
-	for (i = 0; i < PQntuples(res); i++) {
-		if (FERRY_GROW(*days, *cap, *n + 1) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "out of memory");
-			goto out;
-		}
-		(*days)[(*n)++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-	}
 	rc = 0;
 out:
-	PQclear(res);
 	json_decref(doc);
 	ferry_buf_release(&iql);
 	ferry_buf_release(&d);
@@ -341,46 +355,24 @@ out:
 	return rc;
 }
 
-/*
- * PostgreSQL narrow: the days before T0 where the old store has more
- * field values of a measurement than the table has rows, as windows (cut
- * at T0, consecutive days as one) into *out; how many, or -1 with r.  The
- * table's rows are counted once (a temporary table); the old store's
- * measurement by measurement (an answer of one measurement's days in
- * memory at a time, not of all of them: ten years of 500 measurements).
- */
-static ssize_t short_days(struct cut_ctx *c, int64_t t0_ns, struct win **out,
-			  struct cut_result *r)
+/* The old store's field values before T0 per measurement and UTC day into
+ * OLD_NOW (made anew), measurement by measurement: an answer of one
+ * measurement's days in memory at a time.  0, or -1 with r. */
+static int count_old(struct cut_ctx *c, struct cut_result *r)
 {
-	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
 	struct ferry_error err = FERRY_ERROR_INIT;
-	struct ferry_buf sql = FERRY_BUF_INIT;
 	struct tm_ifx_writer *w = NULL;
 	ferry_url *u = NULL;
 	json_t *doc = NULL, *one, *row;
-	int64_t *days = NULL;
-	size_t nd = 0, dcap = 0, j, i;
-	struct win *win = NULL;
-	ssize_t k = -1;
-	char *q = NULL;
-	int made = 0;
+	size_t j;
+	int rc = -1;
 
-	*out = NULL;
-	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t))) ||
-	    ferry_buf_addf(&sql, "DROP TABLE IF EXISTS pg_temp.ferry_new_days;"
-			   " CREATE TEMP TABLE ferry_new_days AS SELECT measurement AS m,"
-			   " floor(extract(epoch FROM time) / 86400)::bigint AS d, count(*) AS n"
-			   " FROM public.%s WHERE time < timestamptz 'epoch' + %" PRId64
-			   " * interval '1 microsecond' GROUP BY 1, 2", q, c->plan->t0_us) < 0) {
-		snprintf(r->figure, sizeof(r->figure), "out of memory");
-		goto out;
-	}
-	if (relay_pg_exec(c->pg, sql.buf, 0, NULL, NULL, "cannot count the new store's rows",
-			  &err) < 0) {
+	if (relay_pg_exec(c->pg, "DROP TABLE IF EXISTS " OLD_NOW "; CREATE TEMP TABLE"
+			  " ferry_old_now (m text NOT NULL, d bigint NOT NULL, n bigint NOT NULL)",
+			  0, NULL, NULL, "cannot keep the old store's counts", &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		goto out;
 	}
-	made = 1;
 	if (ferry_url_parse(c->plan->old_url, &u, &err) < 0 || tm_ifx_writer_open(u, &w, &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: %s",
 			 err.msg);
@@ -392,25 +384,129 @@ static ssize_t short_days(struct cut_ctx *c, int64_t t0_ns, struct win **out,
 					   "values"), j, row) {
 		const char *m = json_string_value(json_array_get(row, 0));
 
-		if (m && short_days_of(c, w, m, t0_ns, &days, &nd, &dcap, r) < 0)
+		if (m && count_measurement(c, w, m, c->plan->t0_us * 1000, r) < 0)
 			goto out;
 	}
-	if (nd)
-		qsort(days, nd, sizeof(*days), day_cmp);
-	for (i = 0, j = 0; i < nd; i++)      /* one day of several measurements: once */
-		if (!j || days[j - 1] != days[i])
-			days[j++] = days[i];
-	nd = j;
-	if (nd > REPAIR_MAX_WINDOWS) {
-		k = 0;
-		goto out;
+	rc = 0;
+out:
+	json_decref(doc);
+	tm_ifx_writer_close(w);
+	ferry_url_free(u);
+	return rc;
+}
+
+/* OLD_NOW as the snapshot of this T0.  0, or -1 with r. */
+static int keep_snapshot(struct cut_ctx *c, struct cut_result *r)
+{
+	struct ferry_error err = FERRY_ERROR_INIT;
+	char t0[32];
+	const char *p[1] = { t0 };
+
+	snprintf(t0, sizeof(t0), "%" PRId64, c->plan->t0_us);
+	if (relay_pg_exec(c->pg, OLD_DDL, 0, NULL, NULL, "cannot make ferry.cutover_old_days",
+			  &err) < 0 ||
+	    relay_pg_exec(c->pg, "BEGIN; DELETE FROM ferry.cutover_old_days", 0, NULL, NULL,
+			  "cannot keep the old store's counts", &err) < 0 ||
+	    relay_pg_exec(c->pg, "INSERT INTO ferry.cutover_old_days SELECT $1::bigint, m, d, n FROM "
+			  OLD_NOW " UNION ALL SELECT $1::bigint, '', 0, 0", 1, p, NULL,
+			  "cannot keep the old store's counts", &err) < 0 ||
+	    relay_pg_exec(c->pg, "COMMIT", 0, NULL, NULL, "cannot keep the old store's counts",
+			  &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			PQclear(PQexec(c->pg, "ROLLBACK"));
+		return -1;
 	}
-	if (nd && !(win = ferry_calloc(nd, sizeof(*win)))) {
+	return 0;
+}
+
+/* Into PostgreSQL's narrow table only: its rows are counted as the old
+ * store's points are */
+static int counted(const struct cut_ctx *c)
+{
+	return !relay_cut_new_influx(c) &&
+	       !(c->plan->layout && !strcmp(c->plan->layout, "wide")) &&
+	       !(c->plan->map && *c->plan->map) && !strncasecmp(c->plan->old_url, "influx:", 7);
+}
+
+int relay_cut_old_snapshot(struct cut_ctx *c, struct cut_result *r)
+{
+	if (!counted(c) ||
+	    (strcmp(c->plan->strategy, "blue-green") && strcmp(c->plan->strategy, "immediate")))
+		return 0;
+	return count_old(c, r) < 0 || keep_snapshot(c, r) < 0 ? -1 : 0;
+}
+
+/*
+ * The days before T0 whose points in the old store changed since the
+ * snapshot (their counts differ), as windows (cut at T0, consecutive
+ * days as one) into *out; how many, or -1 with r.  *snap: whether there
+ * was one (a plan begun by an older ferry has none: then the days where
+ * the old store has more points than the table has rows, which the new
+ * store's own rows of a day can hide).  OLD_NOW holds the counts read.
+ */
+static ssize_t changed_days(struct cut_ctx *c, struct win **out, int *snap, struct cut_result *r)
+{
+	const char *t = c->plan->table && *c->plan->table ? c->plan->table : "telemetry_data";
+	struct ferry_error err = FERRY_ERROR_INIT;
+	struct ferry_buf sql = FERRY_BUF_INIT;
+	int64_t t0_ns = c->plan->t0_us * 1000;
+	PGresult *res = NULL;
+	struct win *win = NULL;
+	ssize_t k = -1;
+	char t0[32], *q = NULL;
+	const char *p[1] = { t0 };
+	int i;
+
+	*out = NULL;
+	*snap = 0;
+	snprintf(t0, sizeof(t0), "%" PRId64, c->plan->t0_us);
+	if (relay_pg_exec(c->pg, "SELECT to_regclass('ferry.cutover_old_days') IS NOT NULL AND"
+			  " EXISTS (SELECT 1 FROM ferry.cutover_old_days WHERE t0 = $1::bigint"
+			  " AND m = '')", 1, p, &res, "cannot read ferry.cutover_old_days", &err) < 0) {
+		/* the EXISTS of a table that is not there fails: none */
+		PQclear(res);
+		res = NULL;
+		err = (struct ferry_error)FERRY_ERROR_INIT;
+	} else {
+		*snap = !strcmp(PQgetvalue(res, 0, 0), "t");
+		PQclear(res);
+		res = NULL;
+	}
+	if (count_old(c, r) < 0)
+		goto out;
+	if (!(q = PQescapeIdentifier(c->pg, t, strlen(t)))) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
-	for (i = 0, k = 0; i < nd; i++) {
-		int64_t lo = days[i] * DAY_NS, hi = lo + DAY_NS < t0_ns ? lo + DAY_NS : t0_ns;
+	if ((*snap ? ferry_buf_addstr(&sql, "SELECT coalesce(a.d, b.d) FROM " OLD_NOW " a FULL JOIN"
+				      " (SELECT m, d, n FROM ferry.cutover_old_days WHERE t0 = $1::bigint"
+				      " AND m <> '') b USING (m, d) WHERE a.n IS DISTINCT FROM b.n"
+				      " GROUP BY 1 ORDER BY 1") :
+	     ferry_buf_addf(&sql, "SELECT a.d FROM " OLD_NOW " a LEFT JOIN (SELECT measurement AS m,"
+			    " floor(extract(epoch FROM time) / 86400)::bigint AS d, count(*) AS n"
+			    " FROM public.%s WHERE time < timestamptz 'epoch' + %" PRId64
+			    " * interval '1 microsecond' AND $1::bigint IS NOT NULL GROUP BY 1, 2) p"
+			    " USING (m, d) WHERE a.n > coalesce(p.n, 0) GROUP BY 1 ORDER BY 1", q,
+			    c->plan->t0_us)) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	if (relay_pg_exec(c->pg, sql.buf, 1, p, &res, "cannot compare the counts", &err) < 0) {
+		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+		goto out;
+	}
+	if (PQntuples(res) > REPAIR_MAX_WINDOWS) {
+		k = 0;
+		goto out;
+	}
+	if (PQntuples(res) && !(win = ferry_calloc((size_t)PQntuples(res), sizeof(*win)))) {
+		snprintf(r->figure, sizeof(r->figure), "out of memory");
+		goto out;
+	}
+	for (i = 0, k = 0; i < PQntuples(res); i++) {
+		int64_t lo = strtoll(PQgetvalue(res, i, 0), NULL, 10) * DAY_NS;
+		int64_t hi = lo + DAY_NS < t0_ns ? lo + DAY_NS : t0_ns;
 
 		if (k && win[k - 1].hi == lo)
 			win[k - 1].hi = hi;
@@ -420,15 +516,9 @@ static ssize_t short_days(struct cut_ctx *c, int64_t t0_ns, struct win **out,
 	*out = win;
 	win = NULL;
 out:
-	if (made)
-		relay_pg_exec(c->pg, "DROP TABLE IF EXISTS pg_temp.ferry_new_days", 0, NULL, NULL,
-			      "cannot drop a temporary table", &err);
-	json_decref(doc);
-	tm_ifx_writer_close(w);
-	ferry_url_free(u);
+	PQclear(res);
 	PQfreemem(q);
 	ferry_free(win);
-	ferry_free(days);
 	ferry_buf_release(&sql);
 	return k;
 }
@@ -466,45 +556,41 @@ static int64_t fix_windows(struct cut_ctx *c, const struct win *w, size_t k, str
 	return added;
 }
 
-/* PostgreSQL into a table the repair cannot count (wide: a row per point;
- * a map: the user's tables) */
-static int uncounted(const struct cut_ctx *c)
-{
-	return !relay_cut_new_influx(c) &&
-	       ((c->plan->layout && !strcmp(c->plan->layout, "wide")) ||
-		(c->plan->map && *c->plan->map) || strncasecmp(c->plan->old_url, "influx:", 7));
-}
-
 int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v, size_t *nwin,
 			 struct cut_result *r)
 {
 	int64_t t0_ns = c->plan->t0_us * 1000, added;
 	struct win *w = NULL;
+	int snap = 0;
 	size_t k;
 
 	*nwin = 0;
-	if ((v && !v->ndiffs) || uncounted(c))
-		return 0;
 	if (relay_cut_new_influx(c)) {
-		if (!v)
+		if (!v || !v->ndiffs)
 			return 0;
 		if (!(w = ferry_calloc(v->ndiffs, sizeof(*w)))) {
 			snprintf(r->figure, sizeof(r->figure), "out of memory");
 			return -1;
 		}
 		k = windows(v, t0_ns, w);
+	} else if (!counted(c) || (v && !v->ndiffs)) {
+		return 0;   /* wide, a map: no count of rows per point to compare */
 	} else {
-		ssize_t sk = short_days(c, t0_ns, &w, r);
+		ssize_t sk = changed_days(c, &w, &snap, r);
 
 		if (sk < 0)
 			return -1;
 		k = (size_t)sk;
 	}
-	if (k == 0 || k > REPAIR_MAX_WINDOWS) {
+	if (k > REPAIR_MAX_WINDOWS) {
 		ferry_free(w);
 		return 0;   /* not late points: the verify's figure says what differs */
 	}
-	if ((added = fix_windows(c, w, k, r)) >= 0)
+	added = k ? fix_windows(c, w, k, r) : 0;
+	/* what was read before the copies is what they added from */
+	if (added >= 0 && snap && keep_snapshot(c, r) < 0)
+		added = -1;
+	if (added >= 0)
 		*nwin = k;
 	ferry_free(w);
 	return added;
@@ -514,7 +600,9 @@ int64_t relay_cut_ahead(struct cut_ctx *c, struct cut_result *r)
 {
 	struct win w;
 
-	if (!c->plan->t1_us || uncounted(c))
+	/* into InfluxDB not: the old store's point would be written over the
+	 * new store's of the same series and time, written since */
+	if (!c->plan->t1_us || !counted(c))
 		return 0;
 	w.lo = c->plan->t1_us * 1000;
 	w.hi = w.lo + AHEAD_NS;

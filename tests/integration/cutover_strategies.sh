@@ -22,6 +22,10 @@ cutover_setup 20000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy gradual
 assert_eq "gradual without waves: 2" "$T_RC" 2
 assert_contains "gradual: it asks for the waves" "$T_ERR" "strategy gradual needs its waves"
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy immediate --layout wide
+assert_eq "immediate with the wide layout: 2" "$T_RC" 2
+assert_contains "it says why (its backfill stopped for ever: no table)" "$T_ERR" \
+	"--layout wide needs --strategy dual-write or gradual"
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --query nosql
 assert_eq "--query without =: 2" "$T_RC" 2
 assert_contains "it says the form" "$T_ERR" "give NAME=SQL"

@@ -242,4 +242,24 @@ assert_contains "the new store has the late point" \
 	"$(curl -sS -XPOST "$IURL/query?db=ha_new" --data-urlencode \
 	'q=SELECT "value" FROM "W" WHERE "entity_id" = '"'sensor.backlog'")" '"values"'
 relay_stop
+
+# ---- dual-write into the wide layout: the relays make a measurement's table
+# as they write its first point; the history's measurements without a live
+# point have none, and the backfill says so (not "advance again resumes it")
+cutover_setup 2000
+t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --layout wide --chunk-time 1h
+assert_eq "wide: prepare" "$T_RC" 0
+relay_start --layout wide
+writer_start
+check "the writer is acknowledged" acked_grows 0
+for step in dual-write backfill; do
+	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
+	assert_eq "wide: -> $step" "$T_RC" 0
+done
+t_run "$FERRY" cutover advance --db "$PGURL" --progress none
+assert_eq "wide: a measurement without a live point: the backfill refuses" "$T_RC" 3
+assert_contains "it says who makes the tables and what to do" "$T_OUT" \
+	"the wide layout's tables and columns are made by the relays as they write the new store"
+writer_stop
+relay_stop
 t_done

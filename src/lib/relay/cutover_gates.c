@@ -786,6 +786,19 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 				 "%s", BACKFILL_JOB, err.msg);
 		goto out;
 	}
+	if (rc == FERRY_ENOTFOUND && c->plan->layout && !strcmp(c->plan->layout, "wide") &&
+	    (strstr(err.msg, "with --data-only") || strstr(err.msg, "has no column"))) {
+		/* a table the relays have not made (or a column they have not
+		 * added): they do as the first point of it reaches the new
+		 * store, and the backfill loads only what they made */
+		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s: the wide layout's "
+			 "tables and columns are made by the relays as they write the new store, "
+			 "and no relay has written this one since dual-write began (a measurement "
+			 "or a tag without a live point); an advance again passes once one has, "
+			 "else the plan needs the narrow layout: ferry cutover abort --db %s, then "
+			 "prepare without --layout wide", BACKFILL_JOB, err.msg, dbr.buf);
+		goto out;
+	}
 	if (rc < 0) {
 		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s (advance again "
 			 "resumes it)", BACKFILL_JOB, err.msg);

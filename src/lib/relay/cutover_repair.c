@@ -49,8 +49,10 @@
 
 #define REPAIR_SCHEMA RELAY_CUT_REPAIR_SCHEMA
 #define REPAIR_JOB "cutover-repair"
-/* More windows than this differ: not points written late (a wrong
- * --chunk-time, another source, a table emptied by hand) */
+/* Into InfluxDB, more windows the verify names than this: not points
+ * written late (a wrong --chunk-time, another source, a database emptied
+ * by hand).  Into PostgreSQL every changed day is copied, however many:
+ * the snapshot moves on after them. */
 #define REPAIR_MAX_WINDOWS 1000
 #define DAY_NS INT64_C(86400000000000)
 #define COUNT_ANSWER_MAX (64u << 20)
@@ -216,9 +218,25 @@ static int64_t floor_day(int64_t ns)
 	return ns / DAY_NS - (ns % DAY_NS < 0);
 }
 
+/* Whether InfluxDB cut a result short (its max-row-limit): "partial"
+ * on the result or on a series. */
+static int cut_short(json_t *one)
+{
+	json_t *s;
+	size_t i;
+
+	if (json_is_true(json_object_get(one, "partial")))
+		return 1;
+	json_array_foreach(json_object_get(one, "series"), i, s)
+		if (json_is_true(json_object_get(s, "partial")))
+			return 1;
+	return 0;
+}
+
 /* An InfluxQL query of the old store: its first result (borrowed from
- * *doc, which the caller frees), or NULL with the reason in r. */
-static json_t *ifx_ask(struct tm_ifx_writer *w, const char *iql, json_t **doc,
+ * *doc, which the caller frees), or NULL with the reason in r.  *partial
+ * (may be NULL: then it is an error): InfluxDB cut it short. */
+static json_t *ifx_ask(struct tm_ifx_writer *w, const char *iql, json_t **doc, int *partial,
 		       struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
@@ -231,6 +249,8 @@ static json_t *ifx_ask(struct tm_ifx_writer *w, const char *iql, json_t **doc,
 	int e = 0;
 
 	*doc = NULL;
+	if (partial)
+		*partial = 0;
 	e |= ferry_buf_addf(&path, "/query?db=%s&epoch=ns%s%s", db ? db : "", rp ? "&rp=" : "",
 			    rp ? rp : "");
 	e |= ferry_buf_addf(&body, "q=%s", enc ? enc : "");
@@ -256,6 +276,14 @@ static json_t *ifx_ask(struct tm_ifx_writer *w, const char *iql, json_t **doc,
 		snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: "
 			 "InfluxDB answered %ld to %.120s: %.200s", st, iql, ans.len ? ans.buf : "");
 		one = NULL;
+	} else if (cut_short(one)) {
+		if (partial) {
+			*partial = 1;
+		} else {
+			snprintf(r->figure, sizeof(r->figure), "cannot count the old store's points: "
+				 "InfluxDB cut its answer to %.120s short (its max-row-limit)", iql);
+			one = NULL;
+		}
 	}
 out:
 	curl_free(enc);
@@ -276,6 +304,8 @@ out:
 	" m text NOT NULL, d bigint NOT NULL, n bigint NOT NULL, PRIMARY KEY (t0, m, d))"
 /* days an InfluxQL count covers at most (InfluxDB's max-select-buckets) */
 #define SLICE_DAYS 1000
+/* measurements a SHOW MEASUREMENTS page asks for */
+#define MEAS_PAGE 500
 
 /* The field values of measurement m before t0_ns per UTC day into
  * OLD_NOW: counts of at most SLICE_DAYS days each, from the day of its
@@ -286,7 +316,7 @@ static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const c
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf iql = FERRY_BUF_INIT, d = FERRY_BUF_INIT, k = FERRY_BUF_INIT;
 	json_t *doc = NULL, *one, *vals, *row;
-	int64_t lo, hi;
+	int64_t lo, hi, slice = SLICE_DAYS;
 	size_t j, f;
 	int rc = -1, e = 0;
 
@@ -297,7 +327,7 @@ static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const c
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
 	}
-	if (!(one = ifx_ask(w, iql.buf, &doc, r)))
+	if (!(one = ifx_ask(w, iql.buf, &doc, NULL, r)))
 		goto out;
 	row = json_array_get(json_object_get(json_array_get(json_object_get(one, "series"), 0),
 					     "values"), 0);
@@ -305,9 +335,13 @@ static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const c
 		rc = 0;   /* no point before T0 */
 		goto out;
 	}
+	/* a slice InfluxDB cuts short (a max-row-limit under its days) is
+	 * asked again in halves */
 	for (lo = floor_day(json_integer_value(json_array_get(row, 0))) * DAY_NS; lo < t0_ns;
 	     lo = hi) {
-		hi = t0_ns - lo > (int64_t)SLICE_DAYS * DAY_NS ? lo + SLICE_DAYS * DAY_NS : t0_ns;
+		int partial;
+
+		hi = t0_ns - lo > slice * DAY_NS ? lo + slice * DAY_NS : t0_ns;
 		ferry_buf_clear(&iql);
 		e |= ferry_buf_addstr(&iql, "SELECT count(*) FROM ");
 		e |= tm_ifx_add_ident(&iql, m, strlen(m));
@@ -319,8 +353,13 @@ static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const c
 			snprintf(r->figure, sizeof(r->figure), "out of memory");
 			goto out;
 		}
-		if (!(one = ifx_ask(w, iql.buf, &doc, r)))
+		if (!(one = ifx_ask(w, iql.buf, &doc, slice > 1 ? &partial : NULL, r)))
 			goto out;
+		if (slice > 1 && partial) {
+			slice /= 2;
+			hi = lo;
+			continue;
+		}
 		vals = json_object_get(json_array_get(json_object_get(one, "series"), 0), "values");
 		json_array_foreach(vals, j, row) {
 			int64_t t = json_integer_value(json_array_get(row, 0)), sum = 0;
@@ -363,8 +402,8 @@ static int count_old(struct cut_ctx *c, struct cut_result *r)
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct tm_ifx_writer *w = NULL;
 	ferry_url *u = NULL;
-	json_t *doc = NULL, *one, *row;
-	size_t j;
+	json_t *doc = NULL, *one, *row, *vals;
+	size_t j, off, n;
 	int rc = -1;
 
 	if (relay_pg_exec(c->pg, "DROP TABLE IF EXISTS " OLD_NOW "; CREATE TEMP TABLE"
@@ -378,14 +417,25 @@ static int count_old(struct cut_ctx *c, struct cut_result *r)
 			 err.msg);
 		goto out;
 	}
-	if (!(one = ifx_ask(w, "SHOW MEASUREMENTS", &doc, r)))
-		goto out;
-	json_array_foreach(json_object_get(json_array_get(json_object_get(one, "series"), 0),
-					   "values"), j, row) {
-		const char *m = json_string_value(json_array_get(row, 0));
+	/* page by page: an answer InfluxDB cuts short (max-row-limit) would
+	 * leave the measurements after it uncounted */
+	for (off = 0;; off += n) {
+		char q[96];
 
-		if (m && count_measurement(c, w, m, c->plan->t0_us * 1000, r) < 0)
+		snprintf(q, sizeof(q), "SHOW MEASUREMENTS LIMIT %d OFFSET %zu", MEAS_PAGE, off);
+		json_decref(doc);
+		if (!(one = ifx_ask(w, q, &doc, NULL, r)))
 			goto out;
+		vals = json_object_get(json_array_get(json_object_get(one, "series"), 0), "values");
+		n = json_array_size(vals);
+		json_array_foreach(vals, j, row) {
+			const char *m = json_string_value(json_array_get(row, 0));
+
+			if (m && count_measurement(c, w, m, c->plan->t0_us * 1000, r) < 0)
+				goto out;
+		}
+		if (n < MEAS_PAGE)
+			break;
 	}
 	rc = 0;
 out:
@@ -496,10 +546,6 @@ static ssize_t changed_days(struct cut_ctx *c, struct win **out, int *snap, stru
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		goto out;
 	}
-	if (PQntuples(res) > REPAIR_MAX_WINDOWS) {
-		k = 0;
-		goto out;
-	}
 	if (PQntuples(res) && !(win = ferry_calloc((size_t)PQntuples(res), sizeof(*win)))) {
 		snprintf(r->figure, sizeof(r->figure), "out of memory");
 		goto out;
@@ -582,7 +628,7 @@ int64_t relay_cut_repair(struct cut_ctx *c, const struct ferry_verify_result *v,
 			return -1;
 		k = (size_t)sk;
 	}
-	if (k > REPAIR_MAX_WINDOWS) {
+	if (relay_cut_new_influx(c) && k > REPAIR_MAX_WINDOWS) {
 		ferry_free(w);
 		return 0;   /* not late points: the verify's figure says what differs */
 	}

@@ -418,13 +418,15 @@ static int count_old(struct cut_ctx *c, struct cut_result *r)
 		goto out;
 	}
 	/* page by page: an answer InfluxDB cuts short (max-row-limit) would
-	 * leave the measurements after it uncounted */
+	 * leave the measurements after it uncounted; a page it cuts goes on
+	 * after its last name */
 	for (off = 0;; off += n) {
 		char q[96];
+		int partial;
 
 		snprintf(q, sizeof(q), "SHOW MEASUREMENTS LIMIT %d OFFSET %zu", MEAS_PAGE, off);
 		json_decref(doc);
-		if (!(one = ifx_ask(w, q, &doc, NULL, r)))
+		if (!(one = ifx_ask(w, q, &doc, &partial, r)))
 			goto out;
 		vals = json_object_get(json_array_get(json_object_get(one, "series"), 0), "values");
 		n = json_array_size(vals);
@@ -434,7 +436,7 @@ static int count_old(struct cut_ctx *c, struct cut_result *r)
 			if (m && count_measurement(c, w, m, c->plan->t0_us * 1000, r) < 0)
 				goto out;
 		}
-		if (n < MEAS_PAGE)
+		if (!n || (n < MEAS_PAGE && !partial))
 			break;
 	}
 	rc = 0;

@@ -119,6 +119,13 @@ void val_utf8_scrub(char *s, size_t n)
 
 /* ---- dates and timestamps ------------------------------------------------ */
 
+int64_t val_floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian, H. Hinnant). */
 int64_t val_days_from_civil(int64_t y, unsigned m, unsigned d)
 {

@@ -39,6 +39,10 @@ void val_utf8_scrub(char *s, size_t n);
 
 /* ---- dates and times ---- */
 
+/* a / b rounded toward minus infinity (b != 0): the window, bucket or
+ * day a time before 1970 falls in, where C's division rounds to zero. */
+int64_t val_floor_div(int64_t a, int64_t b);
+
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian).  Linear in d, so
  * a day past the month's end counts on into the next month. */
 int64_t val_days_from_civil(int64_t y, unsigned m, unsigned d);

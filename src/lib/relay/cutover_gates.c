@@ -49,14 +49,6 @@
 #include "relay/store.h"
 #include "tsmap/tsmap.h"
 
-/* The time-series tables of the new store (PostgreSQL) the verify
- * compares: those of the public schema with a timestamptz column "time";
- * one column, the name. */
-#define RELAY_CUT_TS_TABLES \
-	"SELECT c.table_name::text FROM information_schema.columns c" \
-	" JOIN information_schema.tables b USING (table_schema, table_name)" \
-	" WHERE c.table_schema = 'public' AND c.column_name = 'time'" \
-	" AND b.table_type = 'BASE TABLE' AND c.data_type = 'timestamp with time zone'"
 #define WINDOW_SCHEMA "ferry_cutover_window"   /* the rows before T0, for verify */
 #define SEAM_TABLE "ferry_cutover_seam"        /* the old store's rows of duplicates */
 #define BACKFILL_JOB "cutover-backfill"
@@ -898,10 +890,9 @@ static void g_catchup(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 	if (ahead > 0) {
 		size_t l = strlen(late);
 
-		snprintf(late + l, sizeof(late) - l, "; %" PRId64 " %s stamped after the switch, "
-			 "written to the old store before it (a clock running ahead), %s", ahead,
-			 relay_cut_new_influx(c) ? "points of the day" : "rows",
-			 relay_cut_new_influx(c) ? "written again" : "added");
+		/* (PostgreSQL only: relay_cut_ahead) */
+		snprintf(late + l, sizeof(late) - l, "; %" PRId64 " rows stamped after the switch, "
+			 "written to the old store before it (a clock running ahead), added", ahead);
 	}
 	r->value = res ? (double)res->written : 0;
 	r->pass = rejects_ok(c, res, rn, sizeof(rn));
@@ -928,7 +919,11 @@ static int window_views(struct cut_ctx *c, struct cut_result *r)
 			   "DO $$ DECLARE t text; BEGIN"
 			   " DROP SCHEMA IF EXISTS " WINDOW_SCHEMA " CASCADE;"
 			   " CREATE SCHEMA " WINDOW_SCHEMA ";"
-			   " FOR t IN " RELAY_CUT_TS_TABLES " LOOP"
+			   " FOR t IN SELECT c.table_name::text FROM information_schema.columns c"
+			   "  JOIN information_schema.tables b USING (table_schema, table_name)"
+			   "  WHERE c.table_schema = 'public' AND c.column_name = 'time'"
+			   "  AND b.table_type = 'BASE TABLE'"
+			   "  AND c.data_type = 'timestamp with time zone' LOOP"
 			   "  EXECUTE format('CREATE UNLOGGED TABLE " WINDOW_SCHEMA ".%%I AS SELECT * FROM"
 			   "   public.%%I WHERE time < (timestamptz ''epoch'' + %" PRId64
 			   "   * interval ''1 microsecond'')', t, t);"
@@ -1016,7 +1011,7 @@ static int late_repair(struct cut_ctx *c, struct ferry_verify_result **res, int 
 	snprintf(note, n, "; %" PRId64 " %s of %zu window%s copied again from the old store "
 		 "(stamped before T0, written to it after the backfill read them: the relays "
 		 "write only it until the switch)", added, relay_cut_new_influx(c) ? "points" :
-		 "missing rows", nwin, nwin == 1 ? "" : "s");
+		 "missing or changed rows", nwin, nwin == 1 ? "" : "s");
 	if (!again)
 		return 0;
 	ferry_verify_result_free(*res);
@@ -1076,15 +1071,12 @@ out:
  * note into note; -1 with the reason in r. */
 static int late_sweep(struct cut_ctx *c, char *note, size_t n, struct cut_result *r)
 {
-	struct ferry_verify_result *res = NULL;
-	int rc;
+	struct ferry_verify_result *res = NULL;   /* none: not verified again */
 
 	note[0] = '\0';
 	if (relay_cut_new_influx(c))
 		return 0;   /* its points would be written over the relays' since */
-	rc = late_repair(c, &res, 0, note, n, r);
-	ferry_verify_result_free(res);
-	return rc;
+	return late_repair(c, &res, 0, note, n, r);
 }
 
 /* ---- the table ----------------------------------------------------------------- */

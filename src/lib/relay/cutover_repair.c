@@ -21,7 +21,8 @@
  * measurement, GROUP BY time(1d) fill(none)) beside the table's rows, and
  * the days where the old store has more are the windows.  A point changed
  * in place (same series and time, another value) is not found that way:
- * the verify still names it.  Other layouts (wide, a map) are not
+ * the verify still names it; one that also adds a field moves the count,
+ * and its changed values are taken before the switch (add_missing).  Other layouts (wide, a map) are not
  * repaired.
  *
  * The same way after the switch, relay_cut_ahead: the day from T1 on,
@@ -44,6 +45,7 @@
 #include "ferry/progress.h"
 #include "ferry/url.h"
 #include "ferry/verify.h"
+#include "model/value.h"
 #include "relay/cutover_int.h"
 #include "tsmap/tsmap.h"
 
@@ -99,11 +101,6 @@ static size_t windows(const struct ferry_verify_result *v, int64_t t0_ns, struct
 	return k + 1;
 }
 
-static int64_t floor_us(int64_t ns)
-{
-	return ns / 1000 - (ns % 1000 < 0);
-}
-
 /* ferry copy of the old store's [lo, hi) into the new store (schema NULL)
  * or its scratch schema; the points written, or -1 with r->figure. */
 static int64_t copy_window(struct cut_ctx *c, const char *schema, int64_t lo, int64_t hi,
@@ -157,65 +154,109 @@ static int scratch_schema(struct cut_ctx *c, struct cut_result *r)
 	return 0;
 }
 
+/* The narrow layout's value columns (mapping.c); the others are a
+ * row's key: time (time_ns), series, measurement, field, tags. */
+#define VALUE_COLS "'numeric_value', 'integer_value', 'text_value', 'boolean_value'"
+
 /*
  * Into public's tables, the scratch rows of [lo, hi) they hold fewer
- * times than the scratch does; rows added, or -1 with r.  A row is its
- * columns as the copy writes them (the scratch table's columns, as text:
- * the seam's identity too), so a column the user added to the table (an
- * id with a default, a note) neither makes every row differ nor is given
- * a NULL: it takes its default.
+ * times than the scratch does; rows added and changed, or -1 with r.  A
+ * row is its columns as the copy writes them (the scratch table's
+ * columns, as text: the seam's identity too), so a column the user added
+ * to the table (an id with a default, a note) neither makes every row
+ * differ nor is given a NULL: it takes its default.
+ *
+ * A late point can also change a value the backfill copied (the same
+ * series, time and field written again).  Before the switch (no T1) the
+ * old store is the truth before T0: a row whose key is once in each with
+ * other values takes the old store's (an UPDATE, so a user's column
+ * keeps its value).  After it the new store is, and may hold a value
+ * written since through the relays: a row is not added where the table
+ * has one of the same key with values the old store's rows of it have
+ * not (else the key would be there twice).
  */
 static int64_t add_missing(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_result *r)
 {
 	struct ferry_error err = FERRY_ERROR_INIT;
 	struct ferry_buf sql = FERRY_BUF_INIT;
 	PGresult *tabs = NULL;
-	int64_t added = 0;
-	int i;
+	int64_t added = 0, lo_us = val_floor_div(lo, 1000), hi_us = val_floor_div(hi, 1000);
+	int i, step;
 
+#define AGG(pre, cond) "string_agg(" pre "quote_ident(column_name), ', ' ORDER BY" \
+	" ordinal_position) FILTER (WHERE column_name " cond " (" VALUE_COLS "))"
 	if (relay_pg_exec(c->pg, "SELECT quote_ident(table_name), string_agg(quote_ident("
-			  "column_name), ', ' ORDER BY ordinal_position) FROM"
+			  "column_name), ', ' ORDER BY ordinal_position), "
+			  AGG("'p.' || ", "NOT IN") ", " AGG("'s.' || ", "NOT IN") ", "
+			  AGG("'q.' || ", "NOT IN") ", " AGG("", "IN") ", " AGG("'p.' || ", "IN")
+			  ", " AGG("'s.' || ", "IN") ", " AGG("'q.' || ", "IN") " FROM"
 			  " information_schema.columns WHERE table_schema = '" REPAIR_SCHEMA "'"
 			  " GROUP BY table_name", 0, NULL, &tabs, "cannot read the scratch tables",
 			  &err) < 0) {
 		snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
 		return -1;
 	}
+#undef AGG
 	for (i = 0; i < PQntuples(tabs) && added >= 0; i++) {
 		const char *q = PQgetvalue(tabs, i, 0), *cols = PQgetvalue(tabs, i, 1);
-		PGresult *res = NULL;
+		const char *kp = PQgetvalue(tabs, i, 2), *ks = PQgetvalue(tabs, i, 3);
+		const char *kq = PQgetvalue(tabs, i, 4), *v = PQgetvalue(tabs, i, 5);
+		const char *vp = PQgetvalue(tabs, i, 6), *vs = PQgetvalue(tabs, i, 7);
+		const char *vq = PQgetvalue(tabs, i, 8);
+		int narrow = *v && *kp;   /* else no key to match rows by */
 
-		ferry_buf_clear(&sql);
-		if (ferry_buf_addf(&sql,
-				   "WITH s AS (SELECT %s, ROW(%s)::text AS ferry_k, row_number() OVER"
-				   " (PARTITION BY ROW(%s)::text) AS ferry_n FROM " REPAIR_SCHEMA ".%s),"
-				   " d AS (SELECT ROW(%s)::text AS ferry_k, count(*) AS ferry_n"
-				   " FROM public.%s WHERE time >= timestamptz 'epoch' + %" PRId64
-				   " * interval '1 microsecond' AND time < timestamptz 'epoch' + %" PRId64
-				   " * interval '1 microsecond' GROUP BY 1)"
-				   " INSERT INTO public.%s (%s) SELECT %s FROM s LEFT JOIN d USING (ferry_k)"
-				   " WHERE s.ferry_n > coalesce(d.ferry_n, 0) ON CONFLICT DO NOTHING",
-				   cols, cols, cols, q, cols, q, floor_us(lo), floor_us(hi), q, cols,
-				   cols) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "out of memory");
-			added = -1;
-		} else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res, "cannot add the missing rows",
-					 &err) < 0) {
-			snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
-			added = -1;
-		} else {
-			added += strtoll(PQcmdTuples(res), NULL, 10);
+		for (step = c->plan->t1_us || !narrow; step < 2 && added >= 0; step++) {
+			PGresult *res = NULL;
+			int e;
+
+			ferry_buf_clear(&sql);
+#define WINDOW(a) " " a ".time >= timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'" \
+	" AND " a ".time < timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'"
+			if (step == 0)   /* before the switch: the old store's values */
+				e = ferry_buf_addf(&sql,
+					"UPDATE public.%s AS p SET (%s) = ROW(%s) FROM (SELECT *,"
+					" count(*) OVER (PARTITION BY %s) AS ferry_n FROM "
+					REPAIR_SCHEMA ".%s AS s) AS s WHERE s.ferry_n = 1 AND" WINDOW("p")
+					" AND (%s) = (%s) AND ROW(%s) IS DISTINCT FROM ROW(%s)"
+					" AND NOT EXISTS (SELECT 1 FROM public.%s AS q WHERE"
+					" q.ctid <> p.ctid AND (%s) = (%s))",
+					q, v, vs, ks, q, lo_us, hi_us, kp, ks, vp, vs, q, kq, kp);
+			else
+				e = ferry_buf_addf(&sql,
+					"WITH s AS (SELECT %s, ROW(%s)::text AS ferry_k, row_number() OVER"
+					" (PARTITION BY ROW(%s)::text) AS ferry_n FROM " REPAIR_SCHEMA ".%s),"
+					" d AS (SELECT ROW(%s)::text AS ferry_k, count(*) AS ferry_n"
+					" FROM public.%s AS p WHERE" WINDOW("p") " GROUP BY 1)"
+					" INSERT INTO public.%s (%s) SELECT %s FROM s LEFT JOIN d USING"
+					" (ferry_k) WHERE s.ferry_n > coalesce(d.ferry_n, 0)%s",
+					cols, cols, cols, q, cols, q, lo_us, hi_us, q, cols, cols,
+					narrow ? "" : " ON CONFLICT DO NOTHING");
+			if (e >= 0 && step == 1 && narrow)
+				e = ferry_buf_addf(&sql,
+					" AND NOT EXISTS (SELECT 1 FROM public.%s AS p WHERE" WINDOW("p")
+					" AND (%s) = (%s) AND NOT EXISTS (SELECT 1 FROM " REPAIR_SCHEMA
+					".%s AS q WHERE (%s) = (%s) AND ROW(%s) IS NOT DISTINCT FROM"
+					" ROW(%s))) ON CONFLICT DO NOTHING",
+					q, lo_us, hi_us, kp, ks, q, kq, kp, vq, vp);
+#undef WINDOW
+			if (e < 0) {
+				snprintf(r->figure, sizeof(r->figure), "out of memory");
+				added = -1;
+			} else if (relay_pg_exec(c->pg, sql.buf, 0, NULL, &res, step ?
+						 "cannot add the missing rows" :
+						 "cannot correct the rows a late point changed",
+						 &err) < 0) {
+				snprintf(r->figure, sizeof(r->figure), "%s", err.msg);
+				added = -1;
+			} else {
+				added += strtoll(PQcmdTuples(res), NULL, 10);
+			}
+			PQclear(res);
 		}
-		PQclear(res);
 	}
 	PQclear(tabs);
 	ferry_buf_release(&sql);
 	return added;
-}
-
-static int64_t floor_day(int64_t ns)
-{
-	return ns / DAY_NS - (ns % DAY_NS < 0);
 }
 
 /* Whether InfluxDB cut a result short (its max-row-limit): "partial"
@@ -337,7 +378,7 @@ static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const c
 	}
 	/* a slice InfluxDB cuts short (a max-row-limit under its days) is
 	 * asked again in halves */
-	for (lo = floor_day(json_integer_value(json_array_get(row, 0))) * DAY_NS; lo < t0_ns;
+	for (lo = val_floor_div(json_integer_value(json_array_get(row, 0)), DAY_NS) * DAY_NS; lo < t0_ns;
 	     lo = hi) {
 		int partial;
 
@@ -366,7 +407,7 @@ static int count_measurement(struct cut_ctx *c, struct tm_ifx_writer *w, const c
 
 			for (f = 1; f < json_array_size(row); f++)
 				sum += json_integer_value(json_array_get(row, f));
-			e |= ferry_buf_addf(&d, "%s%" PRId64, d.len ? "," : "{", floor_day(t));
+			e |= ferry_buf_addf(&d, "%s%" PRId64, d.len ? "," : "{", val_floor_div(t, DAY_NS));
 			e |= ferry_buf_addf(&k, "%s%" PRId64, k.len ? "," : "{", sum);
 		}
 	}

@@ -157,13 +157,6 @@ struct pv_ctx {
 	uint64_t ticks;
 };
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* [*lo, *hi) of window k, clamped to the int64 range. */
 static void win_span(int64_t w, int64_t k, int64_t *lo, int64_t *hi)
 {
@@ -546,7 +539,7 @@ static int take_point(const struct tm_point *p, void *ud, struct ferry_error *er
 	struct pv_ctx *c = ud;
 	struct pv_run *r = c->r;
 	struct pv_ser *sr;
-	int64_t win = floor_div(p->time_ns, r->w), si;
+	int64_t win = val_floor_div(p->time_ns, r->w), si;
 	size_t i, nt = 0;
 	int e = 0, rc;
 
@@ -966,8 +959,8 @@ static int plan_windows(const struct pv_run *r, const struct pv_side *sd, int64_
 
 		if (!sd->ck[c].has_time || sd->ck[c].t_lo >= sd->ck[c].t_hi)
 			continue;
-		k = floor_div(sd->ck[c].t_lo, r->w);
-		k1 = floor_div(sd->ck[c].t_hi - 1, r->w);
+		k = val_floor_div(sd->ck[c].t_lo, r->w);
+		k1 = val_floor_div(sd->ck[c].t_hi - 1, r->w);
 		for (; k <= k1; k++) {
 			if (*n >= PV_MAX_WINDOWS)
 				return ferry_error_set(err, FERRY_EUSAGE,

@@ -16,13 +16,6 @@
 #include "model/value.h"
 #include "tsmap/sources/influx/influx_int.h"
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* About IFX_TARGET_POINTS points per chunk at the measurement's average
  * rate, in whole hours, at least one: the same for the same data. */
 static int64_t default_chunk(int64_t points, int64_t first, int64_t last)
@@ -63,7 +56,7 @@ static int span_of(const struct ifx *ix, int j, int64_t *lo, int64_t *hi)
 static int64_t piece_end(const struct ifx *ix, int j, int64_t t, int64_t size, int64_t hi,
 			 size_t *b)
 {
-	__int128 next = (__int128)floor_div(t, size) * size + size;
+	__int128 next = (__int128)val_floor_div(t, size) * size + size;
 
 	if (next > hi)
 		next = hi;
@@ -143,7 +136,7 @@ static int busy_row(struct rows_ctx *c, const struct series *s, const struct mp_
 
 	if (!s->ncols || cells[0].t != MP_INT || !(b = busy_of(bc, s)))
 		return 0;
-	t = (__int128)floor_div(cells[0].v.i, bc->size) * bc->size;
+	t = (__int128)val_floor_div(cells[0].v.i, bc->size) * bc->size;
 	if (t < INT64_MIN)
 		t = INT64_MIN;    /* the piece starts at the span's start anyway */
 	if (b->n && b->t[b->n - 1] == (int64_t)t)
@@ -222,10 +215,10 @@ static int busy_query(const struct ifx *ix, int j, int64_t lo, int64_t hi,
 		rc = 1;
 	} else {
 		/* the piece at the span's start: INT64_MIN (it starts at lo) */
-		if ((__int128)floor_div(lo, bc->size) * bc->size < IFX_MIN_TIME_NS)
+		if ((__int128)val_floor_div(lo, bc->size) * bc->size < IFX_MIN_TIME_NS)
 			rc = busy_everywhere(bc, INT64_MIN, err);
 		if (rc == 0 && hi > IFX_MAX_TIME_NS)
-			rc = busy_everywhere(bc, (int64_t)((__int128)floor_div(IFX_MAX_TIME_NS,
+			rc = busy_everywhere(bc, (int64_t)((__int128)val_floor_div(IFX_MAX_TIME_NS,
 						bc->size) * bc->size), err);
 	}
 out:
@@ -711,7 +704,7 @@ static __int128 items_at(const struct ifx *ix, const struct units *us, int64_t b
 			continue;
 		}
 		for (b = 0; b < u->busy.n; b++)
-			total += !b || floor_div(u->busy.t[b], big) != floor_div(u->busy.t[b - 1], big);
+			total += !b || val_floor_div(u->busy.t[b], big) != val_floor_div(u->busy.t[b - 1], big);
 	}
 	return total;
 }

@@ -46,6 +46,12 @@ struct ferry_copy_opts {
 				     * result (ferry cutover's backfill, whose
 				     * source changes by points its relays wrote
 				     * to the target too); PostgreSQL targets */
+	int live_tables;            /* a wide point layout into PostgreSQL: before
+				     * the load (--data-only), each table of the
+				     * source is made or grown as the relays make
+				     * theirs (copy/live.h copy_live_grow), so
+				     * that relays write them beside the load
+				     * (ferry cutover's backfill) */
 	int snapshot;               /* read a backup-API copy of a SQLite source */
 	int64_t max_errors;         /* abort above this many rejects; -1 = no limit */
 	double max_error_rate;      /* abort above this share of rejects; -1 = none */

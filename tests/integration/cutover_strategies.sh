@@ -268,22 +268,45 @@ assert_contains "the new store has the late point" \
 relay_stop
 
 # ---- dual-write into the wide layout: the relays make a measurement's table
-# as they write its first point; the history's measurements without a live
-# point have none, and the backfill says so (not "advance again resumes it")
+# (and its columns) as they write its first point; the backfill makes the
+# history's others the same way (keys first, a tag NOT NULL DEFAULT ''), so
+# the relays write beside it: here W's table is the relay's (tags domain and
+# entity_id) and the history adds friendly_name to it and to its key, which
+# the live points go on without
 cutover_setup 2000
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --layout wide --chunk-time 1h
 assert_eq "wide: prepare" "$T_RC" 0
 relay_start --layout wide
 writer_start
 check "the writer is acknowledged" acked_grows 0
-for step in dual-write backfill; do
+for step in dual-write backfill validate; do
 	t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s --progress none
 	assert_eq "wide: -> $step" "$T_RC" 0
+	[[ $T_RC == 0 ]] || { tail -5 <<<"$T_OUT"; tail -5 <<<"$T_ERR"; }
 done
-t_run "$FERRY" cutover advance --db "$PGURL" --progress none
-assert_eq "wide: a measurement without a live point: the backfill refuses" "$T_RC" 3
-assert_contains "it says who makes the tables and what to do" "$T_OUT" \
-	"the wide layout's tables and columns are made by the relays as they write the new store"
+assert_contains "the backfill passed" "$T_OUT" "pass   backfill"
+measurements=$(ifx_q 'SHOW MEASUREMENTS' | $PY -c 'import json, sys; print(len(json.load(sys.stdin)["results"][0]["series"][0]["values"]))')
+assert_eq "wide: a table for every measurement of the history" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")" \
+	"$measurements"
+assert_eq "W's key has the history's tag too" \
+	"$(pg_q "$PGURL" "SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) WHERE c.conrelid = 'public.\"W\"'::regclass AND c.contype = 'p'")" \
+	"domain,entity_id,friendly_name,time"
+n=$(wc -l <"$T/acked")
+check "the relay's points without that tag are taken after the backfill" acked_grows $((n + 50))
+t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 90s --progress none
+assert_eq "wide: validate -> switchover" "$T_RC" 0
+assert_contains "wide: the verify passes" "$T_OUT" "pass   verify"
 writer_stop
+assert_not_contains "wide: the writer had no failed batch" "$(cat "$T/writer.out")" "failed=[1-9]"
+check "spool drained" relay_drained
+sort -u "$T/acked" | awk '{ printf "%s\t%s\n", $1, $2 }' >"$T/acked.tsv"
+psql -XAtq -d "$PGURL" -c "DROP TABLE IF EXISTS acked" -c "CREATE TABLE acked (series text, ns bigint)" \
+	-c "\\copy acked FROM '$T/acked.tsv'" >/dev/null
+assert_eq "wide: every acknowledged point is in its table, without friendly_name ('')" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM \"W\" t WHERE t.entity_id = a.series AND t.friendly_name = '' AND t.time = timestamptz 'epoch' + (a.ns / 1000) * interval '1 microsecond')")" 0
+t_run "$FERRY" verify "$OLD" "$PGURL" --layout wide
+assert_eq "wide after the switch: both stores equal" "$T_RC" 0
+[[ $T_RC == 0 ]] || { tail -5 <<<"$T_OUT"; tail -5 <<<"$T_ERR"; }
 relay_stop
 t_done

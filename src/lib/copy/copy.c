@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "copy/live.h"
 #include "copy/planner.h"
 #include "copy/points_int.h"
 #include "copy/run_int.h"
@@ -1297,6 +1298,14 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	}
 	t0 = ferry_now();
 	if ((rc = r.sops->describe(r.src, NULL, &r.scat, err)) < 0)
+		goto out;
+	/* the relays' tables, made or grown before the target is described */
+	if (o->live_tables && (strcmp(r.dops->name, "postgres") || strcmp(r.schema, "public")))
+		rc = ferry_error_set(err, FERRY_EUSAGE, "the relays' tables are made in a "
+				     "PostgreSQL target's public schema only");
+	else if (o->live_tables)
+		rc = copy_live_grow_all(r.dst, r.scat, o->include, o->exclude, err);
+	if (rc < 0)
 		goto out;
 	if (r.dops->describe && (rc = r.dops->describe(r.dst, r.schema, &r.tcat, err)) < 0)
 		goto out;

@@ -269,3 +269,220 @@ out:
 	pthread_mutex_destroy(&rej.lock);
 	return rc;
 }
+
+/* ---- growing a wide table as the relays do ---- */
+
+struct pk_ctx {
+	struct ferry_buf name, cols;   /* cols: each name NUL-ended */
+	size_t ncols;
+};
+
+static int pk_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct pk_ctx *pk = ud;
+
+	if (ncols < 2 || !vals[0] || !vals[1])
+		return 0;
+	if ((!pk->name.len && ferry_buf_add(&pk->name, vals[0], strlen(vals[0]) + 1) < 0) ||
+	    ferry_buf_add(&pk->cols, vals[1], strlen(vals[1]) + 1) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	pk->ncols++;
+	return 0;
+}
+
+/* One value into pk->name (its first row's). */
+static int pk_row_one(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct pk_ctx *pk = ud;
+
+	if (ncols < 1 || !vals[0] || pk->name.len)
+		return 0;
+	if (ferry_buf_add(&pk->name, vals[0], strlen(vals[0]) + 1) < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pk_has(const struct pk_ctx *pk, const char *col)
+{
+	size_t at = 0, i;
+
+	for (i = 0; i < pk->ncols; i++) {
+		const char *c = pk->cols.buf + at;
+
+		if (!strcmp(c, col))
+			return 1;
+		at += strlen(c) + 1;
+	}
+	return 0;
+}
+
+/* The primary key of qname (its name, its columns in key order). */
+static int pk_read(ferry_conn *dst, const char *qname, struct pk_ctx *pk,
+		   struct ferry_error *err)
+{
+	const char *params[1] = { qname };
+
+	ferry_buf_clear(&pk->name);
+	ferry_buf_clear(&pk->cols);
+	pk->ncols = 0;
+	return ferry_conn_ops_of(dst)->query(dst,
+		"SELECT c.conname, a.attname FROM pg_constraint c, "
+		"unnest(c.conkey) WITH ORDINALITY AS k(att, ord), pg_attribute a "
+		"WHERE c.conrelid = $1::regclass AND c.contype = 'p' "
+		"AND a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.ord",
+		params, 1, pk_row, pk, err);
+}
+
+static int is_tag(const struct ferry_column *c)
+{
+	return c->pk_pos > 0 && c->type == FERRY_T_TEXT;
+}
+
+int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, int may_miss,
+		   char **pk_name, struct ferry_error *err)
+{
+	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
+	struct copy_live *plan = NULL;
+	struct ferry_buf q = FERRY_BUF_INIT, sql = FERRY_BUF_INIT;
+	struct pk_ctx pk;
+	const struct ferry_table *ft;
+	char *tname = NULL, **cn = NULL;  /* the names copy gives them */
+	size_t n, k, i;
+	int rc, txn = 0, tags = 0, berr = 0;
+
+	*pk_name = NULL;
+	memset(&pk, 0, sizeof(pk));
+	if ((rc = copy_live_names(cat, &tname, &cn, err)) < 0)
+		goto out;
+	ft = &cat->tables[0];
+	n = ft->ncols;
+	berr |= ferry_buf_addstr(&q, "public.");
+	berr |= ops->quote_ident(tname, &q);
+	if (berr < 0 || ferry_buf_error(&q)) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* created as copy creates it, when missing (its own transaction); one
+	 * that exists (a relay's, or the caller's before a restart) is only
+	 * extended below */
+	if (may_miss) {
+		const char *params[1] = { q.buf };
+
+		ferry_buf_clear(&pk.name);
+		if ((rc = ops->query(dst, "SELECT 'y' WHERE to_regclass($1) IS NOT NULL",
+				     params, 1, pk_row_one, &pk, err)) < 0)
+			goto out;
+		if (!pk.name.len && (rc = copy_live_open(dst, cat, NULL, 0, &plan, err)) < 0)
+			goto out;
+		copy_live_close(plan);
+		plan = NULL;
+	}
+	if ((rc = ops->begin(dst, err)) < 0)
+		goto out;
+	txn = 1;
+	for (k = from; k < n; k++) {
+		const struct ferry_column *c = &ft->cols[k];
+
+		ferry_buf_clear(&sql);
+		berr |= ferry_buf_addf(&sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", q.buf);
+		berr |= ops->quote_ident(cn[k], &sql);
+		berr |= ferry_buf_addf(&sql, " %s", ferry_type_name(c->type));
+		if (is_tag(c)) {
+			/* old rows lack the tag: '' as copy gives a point without
+			 * it; and so does a relay that does not know the tag yet */
+			berr |= ferry_buf_addstr(&sql, " NOT NULL DEFAULT ''; ALTER TABLE ");
+			berr |= ferry_buf_addf(&sql, "%s ALTER COLUMN ", q.buf);
+			berr |= ops->quote_ident(cn[k], &sql);
+			berr |= ferry_buf_addstr(&sql, " SET DEFAULT ''");
+			tags = 1;
+		}
+		if (berr < 0 || ferry_buf_error(&sql)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
+			goto out;
+	}
+	if ((rc = pk_read(dst, q.buf, &pk, err)) < 0)
+		goto out;
+	if (!pk.ncols) {
+		rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has no primary key: the wide "
+				     "layout merges the points of a key into its row; add the key "
+				     "(time, tags) or give the relay another table", tname);
+		goto out;
+	}
+	/* a new tag is part of the key: the key is made again with it (one
+	 * ALTER, so the table never lacks one; rows are unique already) */
+	ferry_buf_clear(&sql);
+	for (k = 0; tags && k < n; k++) {
+		size_t at = 0;
+
+		if (!is_tag(&ft->cols[k]) || pk_has(&pk, cn[k]))
+			continue;
+		if (!sql.len) {
+			berr |= ferry_buf_addf(&sql, "ALTER TABLE %s DROP CONSTRAINT ", q.buf);
+			berr |= ops->quote_ident(pk.name.buf, &sql);
+			berr |= ferry_buf_addstr(&sql, ", ADD CONSTRAINT ");
+			berr |= ops->quote_ident(pk.name.buf, &sql);
+			berr |= ferry_buf_addstr(&sql, " PRIMARY KEY (");
+			for (i = 0; i < pk.ncols; i++) {
+				berr |= ops->quote_ident(pk.cols.buf + at, &sql);
+				berr |= ferry_buf_addstr(&sql, ", ");
+				at += strlen(pk.cols.buf + at) + 1;
+			}
+		}
+		berr |= ops->quote_ident(cn[k], &sql);
+		berr |= ferry_buf_addstr(&sql, ", ");
+	}
+	if (sql.len) {
+		sql.len -= 2;
+		berr |= ferry_buf_addch(&sql, ')');
+		if (berr < 0 || ferry_buf_error(&sql)) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = ops->exec(dst, sql.buf, err)) < 0)
+			goto out;
+	}
+	rc = ops->commit(dst, err);
+	txn = 0;
+	if (rc == 0 && !(*pk_name = ferry_strdup(pk.name.buf)))
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+out:
+	if (txn)
+		ops->rollback(dst, NULL);
+	copy_live_close(plan);
+	copy_live_names_free(tname, cn);
+	ferry_buf_release(&q);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&pk.name);
+	ferry_buf_release(&pk.cols);
+	return rc;
+}
+
+int copy_live_grow_all(ferry_conn *dst, const struct ferry_catalog *scat,
+		       const char *const *include, const char *const *exclude,
+		       struct ferry_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < scat->ntables && rc == 0; i++) {
+		const struct ferry_table *t = &scat->tables[i];
+		struct ferry_catalog one;
+		char *pk = NULL;
+
+		if ((include && include[0] && !plan_glob_match(include, t->name)) ||
+		    plan_glob_match(exclude, t->name))
+			continue;
+		memset(&one, 0, sizeof(one));
+		one.tables = (struct ferry_table *)t;   /* read only */
+		one.ntables = 1;
+		one.exact_names = scat->exact_names;
+		if ((rc = copy_live_grow(dst, &one, 0, 1, &pk, err)) < 0)
+			ferry_error_prefix(err, "cannot make table '%s' as the relays make it",
+					   t->name);
+		ferry_free(pk);
+	}
+	return rc;
+}

@@ -34,6 +34,25 @@ void copy_live_close(struct copy_live *cl);
 int copy_live_names(const struct ferry_catalog *cat, char **table, char ***cols,
 		    struct ferry_error *err);
 void copy_live_names_free(char *table, char **cols);
+/*
+ * The one table of cat, a wide point layout's (tm_live_catalog_at), in
+ * public of dst as the relays make it: created as copy_live_open creates
+ * it when missing (may_miss: else it is known to exist), then every
+ * column from the from-th on added when missing, a tag (a text column of
+ * the key) NOT NULL DEFAULT '' (a point without it, and a writer that
+ * does not know it yet, give '') and appended to the primary key.  The
+ * DDL commits on its own and is idempotent, so writers that grow the same
+ * table side by side each just go on.  *pk_name: the key's name (freed by
+ * the caller).  A table without a primary key is FERRY_EINVAL.
+ */
+int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, int may_miss,
+		   char **pk_name, struct ferry_error *err);
+/* copy_live_grow of each table of scat (a wide point layout's catalog,
+ * as a source describes it) the globs keep, as the copy's plan keeps
+ * them: ferry copy's live_tables, before a load beside the relays. */
+int copy_live_grow_all(ferry_conn *dst, const struct ferry_catalog *scat,
+		       const char *const *include, const char *const *exclude,
+		       struct ferry_error *err);
 /* Where to write a converted batch (valid while cl is). */
 void copy_live_spec(const struct copy_live *cl, struct ferry_write_spec *spec);
 

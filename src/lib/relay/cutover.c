@@ -551,17 +551,18 @@ int ferry_cutover_prepare(const struct ferry_cutover_opts *o, char **json,
 		return ferry_error_set(err, FERRY_EUSAGE, "--layout is for a PostgreSQL new store; "
 				       "an InfluxDB one (--new %s) takes points as they are, or "
 				       "through --map's points: rules", o->new_url);
-	/* the wide layout's tables are made by the relays, a measurement's as
-	 * its first point reaches the new store (the backfill loads them, and
-	 * cannot make one: the copy's and the relay's tables differ in their
-	 * key and their tags' NULLs); these strategies write nothing there
-	 * before the backfill, which then stopped for ever */
+	/* these strategies catch up [T0, switch) from the old store after the
+	 * switch, beside what the relays write to the new one since: the
+	 * narrow layout's exact duplicates are removed, but the wide layout's
+	 * primary key refuses a key written twice (and merges of its fields
+	 * would need the order of the writes) */
 	if (o->ts.layout && !strcmp(o->ts.layout, "wide") &&
 	    (!strcmp(strategy, "blue-green") || !strcmp(strategy, "immediate")))
 		return ferry_error_set(err, FERRY_EUSAGE, "--layout wide needs --strategy "
-				       "dual-write or gradual: the relays make the wide layout's "
-				       "tables as they write the new store, and %s writes it only "
-				       "after the backfill; use the narrow layout (the default)",
+				       "dual-write or gradual: %s copies the points written "
+				       "between T0 and the switch after it, beside the relays' "
+				       "own since, and the wide layout's primary key refuses a "
+				       "key written twice; use the narrow layout (the default)",
 				       strategy);
 	if (!strcmp(strategy, "gradual") && (rc = relay_cut_waves_parse(o, &waves, err)) < 0)
 		return rc;

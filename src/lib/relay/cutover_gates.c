@@ -703,6 +703,12 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 	co.dst = relay_cut_new(c);
 	co.job = BACKFILL_JOB;
 	co.data_only = 1;
+	/* the wide layout: the relays make a measurement's table (and its
+	 * columns) as its first live point comes; the history's other
+	 * measurements and tags are made here the same way (keys first, a
+	 * tag NOT NULL DEFAULT ''), so relays write them beside the load */
+	co.live_tables = !relay_cut_new_influx(c) && c->plan->layout &&
+			 !strcmp(c->plan->layout, "wide");
 	/* InfluxDB: the done chunks are kept beside the plan, so an advance
 	 * from any machine resumes them (prepare made the database) */
 	co.state = relay_cut_new_influx(c) ? c->db : NULL;
@@ -776,19 +782,6 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 		else
 			snprintf(r->figure, sizeof(r->figure), "job %s cannot run with this plan: "
 				 "%s", BACKFILL_JOB, err.msg);
-		goto out;
-	}
-	if (rc == FERRY_ENOTFOUND && c->plan->layout && !strcmp(c->plan->layout, "wide") &&
-	    (strstr(err.msg, "with --data-only") || strstr(err.msg, "has no column"))) {
-		/* a table the relays have not made (or a column they have not
-		 * added): they do as the first point of it reaches the new
-		 * store, and the backfill loads only what they made */
-		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s: the wide layout's "
-			 "tables and columns are made by the relays as they write the new store, "
-			 "and no relay has written this one since dual-write began (a measurement "
-			 "or a tag without a live point); an advance again passes once one has, "
-			 "else the plan needs the narrow layout: ferry cutover abort --db %s, then "
-			 "prepare without --layout wide", BACKFILL_JOB, err.msg, dbr.buf);
 		goto out;
 	}
 	if (rc < 0) {

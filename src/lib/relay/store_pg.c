@@ -546,190 +546,27 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
  * write of each field.
  */
 
-struct pk_ctx {
-	struct ferry_buf name, cols;   /* cols: each name NUL-ended */
-	size_t ncols;
-};
-
-static int pk_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
-{
-	struct pk_ctx *pk = ud;
-
-	if (ncols < 2 || !vals[0] || !vals[1])
-		return 0;
-	if ((!pk->name.len && ferry_buf_add(&pk->name, vals[0], strlen(vals[0]) + 1) < 0) ||
-	    ferry_buf_add(&pk->cols, vals[1], strlen(vals[1]) + 1) < 0)
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	pk->ncols++;
-	return 0;
-}
-
-/* One value into pk->name (its first row's). */
-static int pk_row_one(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
-{
-	struct pk_ctx *pk = ud;
-
-	if (ncols < 1 || !vals[0] || pk->name.len)
-		return 0;
-	if (ferry_buf_add(&pk->name, vals[0], strlen(vals[0]) + 1) < 0)
-		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-	return 0;
-}
-
-static int pk_has(const struct pk_ctx *pk, const char *col)
-{
-	size_t at = 0, i;
-
-	for (i = 0; i < pk->ncols; i++) {
-		const char *c = pk->cols.buf + at;
-
-		if (!strcmp(c, col))
-			return 1;
-		at += strlen(c) + 1;
-	}
-	return 0;
-}
-
-/* The primary key of qname (its name, its columns in key order). */
-static int pk_read(struct relay_pg *s, const char *qname, struct pk_ctx *pk,
-		   struct ferry_error *err)
-{
-	const char *params[1] = { qname };
-
-	ferry_buf_clear(&pk->name);
-	ferry_buf_clear(&pk->cols);
-	pk->ncols = 0;
-	return s->ops->query(s->c,
-		"SELECT c.conname, a.attname FROM pg_constraint c, "
-		"unnest(c.conkey) WITH ORDINALITY AS k(att, ord), pg_attribute a "
-		"WHERE c.conrelid = $1::regclass AND c.contype = 'p' "
-		"AND a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.ord",
-		params, 1, pk_row, pk, err);
-}
-
-static int is_tag(const struct ferry_column *c)
-{
-	return c->pk_pos > 0 && c->type == FERRY_T_TEXT;
-}
-
-/* Make table ti in PostgreSQL as the live layout has it now. */
+/* Make table ti in PostgreSQL as the live layout has it now: grown by
+ * copy_live_grow (the backfill of a cutover makes the history's tables
+ * the same way), then planned for loading as --data-only plans it. */
 static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 {
 	struct wtab *w = &s->wt[ti];
-	size_t n = tm_live_ncols_at(s->live, ti), k, i;
+	size_t n = tm_live_ncols_at(s->live, ti);
 	struct ferry_catalog *cat = NULL;
 	struct copy_live *plan = NULL;
-	struct ferry_buf q = FERRY_BUF_INIT, sql = FERRY_BUF_INIT;
-	struct pk_ctx pk;
-	const struct ferry_table *ft;
-	char *tname = NULL, **cn = NULL;  /* the names copy gives them */
-	int rc, txn = 0, tags = 0, berr = 0;
+	char *pk = NULL;
+	int rc;
 
-	memset(&pk, 0, sizeof(pk));
 	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
-	    (rc = copy_live_names(cat, &tname, &cn, err)) < 0)
-		goto out;
-	ft = &cat->tables[0];
-	berr |= ferry_buf_addstr(&q, "public.");
-	berr |= s->ops->quote_ident(tname, &q);
-	if (berr < 0 || ferry_buf_error(&q)) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* created as copy creates it, when missing (its own transaction); one
-	 * that exists (another relay's, or this one's before a restart) is
-	 * only extended below */
-	if (!w->plan) {
-		const char *params[1] = { q.buf };
-
-		ferry_buf_clear(&pk.name);
-		if ((rc = s->ops->query(s->c, "SELECT 'y' WHERE to_regclass($1) IS NOT NULL",
-					params, 1, pk_row_one, &pk, err)) < 0)
-			goto out;
-		if (!pk.name.len && (rc = copy_live_open(s->c, cat, NULL, 0, &plan, err)) < 0)
-			goto out;
-		copy_live_close(plan);
-		plan = NULL;
-	}
-	if ((rc = s->ops->begin(s->c, err)) < 0)
-		goto out;
-	txn = 1;
-	for (k = w->synced; k < n && k < ft->ncols; k++) {
-		const struct ferry_column *c = &ft->cols[k];
-
-		ferry_buf_clear(&sql);
-		berr |= ferry_buf_addf(&sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", q.buf);
-		berr |= s->ops->quote_ident(cn[k], &sql);
-		berr |= ferry_buf_addf(&sql, " %s", ferry_type_name(c->type));
-		if (is_tag(c)) {
-			/* old rows lack the tag: '' as copy gives a point without
-			 * it; and so does a relay that does not know the tag yet */
-			berr |= ferry_buf_addstr(&sql, " NOT NULL DEFAULT ''; ALTER TABLE ");
-			berr |= ferry_buf_addf(&sql, "%s ALTER COLUMN ", q.buf);
-			berr |= s->ops->quote_ident(cn[k], &sql);
-			berr |= ferry_buf_addstr(&sql, " SET DEFAULT ''");
-			tags = 1;
-		}
-		if (berr < 0 || ferry_buf_error(&sql)) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-		if ((rc = s->ops->exec(s->c, sql.buf, err)) < 0)
-			goto out;
-	}
-	if ((rc = pk_read(s, q.buf, &pk, err)) < 0)
-		goto out;
-	if (!pk.ncols) {
-		rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has no primary key: the wide "
-				     "layout merges the points of a key into its row; add the key "
-				     "(time, tags) or give the relay another table", tname);
-		goto out;
-	}
-	/* a new tag is part of the key: the key is made again with it (one
-	 * ALTER, so the table never lacks one; rows are unique already) */
-	ferry_buf_clear(&sql);
-	for (k = 0; tags && k < n && k < ft->ncols; k++) {
-		size_t at = 0;
-
-		if (!is_tag(&ft->cols[k]) || pk_has(&pk, cn[k]))
-			continue;
-		if (!sql.len) {
-			berr |= ferry_buf_addf(&sql, "ALTER TABLE %s DROP CONSTRAINT ", q.buf);
-			berr |= s->ops->quote_ident(pk.name.buf, &sql);
-			berr |= ferry_buf_addstr(&sql, ", ADD CONSTRAINT ");
-			berr |= s->ops->quote_ident(pk.name.buf, &sql);
-			berr |= ferry_buf_addstr(&sql, " PRIMARY KEY (");
-			for (i = 0; i < pk.ncols; i++) {
-				berr |= s->ops->quote_ident(pk.cols.buf + at, &sql);
-				berr |= ferry_buf_addstr(&sql, ", ");
-				at += strlen(pk.cols.buf + at) + 1;
-			}
-		}
-		berr |= s->ops->quote_ident(cn[k], &sql);
-		berr |= ferry_buf_addstr(&sql, ", ");
-	}
-	if (sql.len) {
-		sql.len -= 2;
-		berr |= ferry_buf_addch(&sql, ')');
-		if (berr < 0 || ferry_buf_error(&sql)) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			goto out;
-		}
-		if ((rc = s->ops->exec(s->c, sql.buf, err)) < 0)
-			goto out;
-	}
-	rc = s->ops->commit(s->c, err);
-	txn = 0;
-	/* loaded as --data-only loads it, from the table's own columns */
-	if (rc == 0)
-		rc = copy_live_open(s->c, cat, NULL, 1, &plan, err);
-	if (rc < 0)
+	    /* a table this relay has not planned yet may be missing */
+	    (rc = copy_live_grow(s->c, cat, w->synced, !w->plan, &pk, err)) < 0 ||
+	    /* loaded as --data-only loads it, from the table's own columns */
+	    (rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
 		goto out;
 	ferry_free(w->pk);
-	if (!(w->pk = ferry_strdup(pk.name.buf))) {
-		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		goto out;
-	}
+	w->pk = pk;
+	pk = NULL;
 	copy_live_close(w->plan);
 	ferry_catalog_free(w->cat);
 	w->plan = plan;
@@ -738,18 +575,12 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 	cat = NULL;
 	w->synced = n;
 out:
-	if (txn)
-		s->ops->rollback(s->c, NULL);
 	if (rc < 0)
 		ferry_error_prefix(err, "cannot make table '%s' for --layout wide",
 				   tm_live_table_at(s->live, ti));
+	ferry_free(pk);
 	copy_live_close(plan);
-	copy_live_names_free(tname, cn);
 	ferry_catalog_free(cat);
-	ferry_buf_release(&q);
-	ferry_buf_release(&sql);
-	ferry_buf_release(&pk.name);
-	ferry_buf_release(&pk.cols);
 	return rc;
 }
 

@@ -188,7 +188,7 @@ notes:
 		for (i = 0; i < r->nwarnings; i++)
 			fprintf(o, "  %s\n", r->warnings[i]);
 	}
-	if (r->rejects_path)
+	if (r->rejects_path && r->rejected)
 		fprintf(o, "\n%lld rows rejected: see %s\n", (long long)r->rejected,
 			r->rejects_path);
 }
@@ -442,6 +442,10 @@ int cmd_copy(int argc, char **argv)
 		print_text(res, to_stdout(o.dst) ? stderr : stdout, cli.quiet);
 	if (rc < 0)
 		cli_error(&err);
+	/* a stop: where the rejects are, those that stopped it too (the
+	 * error budget's, which rolled back with their chunk) */
+	if (rc < 0 && !cli.json && res && res->rejects_path)
+		fprintf(stderr, "ferry: the rejected rows so far: see %s\n", res->rejects_path);
 out:
 	ferry_copy_result_free(res);
 	free(inc.v);

@@ -74,6 +74,11 @@ url=$(new_db fk_resume)
 app_schema "$url"
 t_run "$FERRY" copy -q --data-only -j 4 --chunk-rows 1000 --job load --max-errors 0 --rejects "$T/rej" "$bad" "$url"
 assert_eq "over the error budget: exit code" "$T_RC" 1
+# the reject that went over the budget rolled back with its chunk: the
+# file still names it (it did not exist at all before), and says where
+assert_contains "over the error budget: the reject file names the row" \
+	"$(cat "$T/rej/rejects.ndjson" 2>/dev/null)" '"key":{"rowid":5}'
+assert_contains "over the error budget: the error says where it is" "$T_ERR" "$T/rej/rejects.ndjson"
 assert_eq "stopped between the load and the restores: no foreign key" "$(fks "$url")" ""
 check "the restores are recorded, pending" test "$(pg_q "$url" "SELECT count(*) FROM ferry.steps WHERE job = 'load' AND state = 'pending'")" -gt 0
 # kill -9 in the middle of the restores: a session holds a lock that the
@@ -93,6 +98,7 @@ echo "after the kill: steps $(pg_q "$url" "SELECT string_agg(state, ',' ORDER BY
 check "killed between the restores: some are still pending" test "$(pg_q "$url" "SELECT count(*) FROM ferry.steps WHERE job = 'load' AND state = 'pending' AND step >= 1000000")" -gt 0
 t_run "$FERRY" copy --data-only -j 4 --chunk-rows 1000 --job load --rejects "$T/rej" "$bad" "$url"
 assert_eq "rerun: completes with the reject" "$T_RC" 3
+assert_eq "rerun: the reject once in the file" "$(grep -c . "$T/rej/rejects.ndjson")" 1
 [[ $T_RC -eq 3 ]] || echo "$T_OUT $T_ERR"
 assert_eq "rerun: foreign keys back (the orphaned one NOT VALID)" "$(fks "$url")" \
 	"$(sed 's/states.states_old_state_id_fkey:true/states.states_old_state_id_fkey:false/' <<<"$want_fks")"

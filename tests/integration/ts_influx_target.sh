@@ -285,9 +285,14 @@ assert_eq "type conflict: every other measurement landed" \
 assert_contains "type conflict: counted in the summary" "$T_OUT" "\"rejected\": $nrej"
 
 # ---- influxd stopped mid-copy: exit 1, rerun completes --------------------------
+# with a line that is no point every 500 lines: each is one reject line in
+# the end, also for the chunk the stop cut short, which the rerun reads
+# again (its rejects were written twice before)
 state="$T/down.state"
-"$FERRY" copy -q --create-db -j 1 --retries 2 --state "$state" \
-	"lp://$T/ha.lp?chunk_bytes=64k" "$IFX/down" >"$T/down.out" 2>&1 &
+awk '{ print } NR % 500 == 0 { print "W,entity_id=broken value= " NR }' "$T/ha.lp" >"$T/ha_bad.lp"
+nbad=$(grep -c 'entity_id=broken' "$T/ha_bad.lp")
+"$FERRY" copy -q --create-db -j 1 --retries 2 --state "$state" --rejects "$T/rej-down" \
+	"lp://$T/ha_bad.lp?chunk_bytes=64k" "$IFX/down" >"$T/down.out" 2>&1 &
 pid=$!
 # stop influxd once the first chunks are recorded as done
 for ((i = 0; i < 600; i++)); do
@@ -300,10 +305,12 @@ wait "$pid" || rc=$?
 assert_eq "influxd down mid-copy: exit 1" "$rc" 1
 assert_contains "influxd down mid-copy: a rerun resumes" "$(cat "$T/down.out")" "rerun"
 "$FERRY_SRC/tests/services" start-influx "$SVC"
-t_run "$FERRY" copy -q --create-db -j 1 --state "$state" "lp://$T/ha.lp?chunk_bytes=64k" \
-	"$IFX/down"
-assert_eq "influxd back: rerun exit 0" "$T_RC" 0
+t_run "$FERRY" copy -q --create-db -j 1 --state "$state" --rejects "$T/rej-down" \
+	"lp://$T/ha_bad.lp?chunk_bytes=64k" "$IFX/down"
+assert_eq "influxd back: rerun exit 3 (the bad lines)" "$T_RC" 3
 assert_eq "influxd back: equal to the source" "$(digest down)" "$src_digest"
+assert_eq "influxd back: every bad line once in the rejects" \
+	"$(grep -c . "$T/rej-down/rejects.ndjson"),$(sort -u "$T/rej-down/rejects.ndjson" | grep -c .)" "$nbad,$nbad"
 
 # ---- a rerun over changed content is refused, not skipped: a file edited
 # since (the state's fingerprint did not see its bytes: "1 chunk done by

@@ -867,6 +867,7 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.schema = has_schemas(r) ? r->schema : NULL;
 	lc.session_sql = r->dops->bulk_session_sql;
 	lc.rej = &r->rej;
+	lc.abort_rej = r->ckpt ? &r->abort_rej : NULL;
 	lc.progress = r->progress;
 	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows :
 			r->batch_rows ? r->batch_rows : DEFAULT_BATCH_ROWS;
@@ -1170,6 +1171,8 @@ int ferry_copy_run(const struct ferry_copy_opts *o, struct ferry_copy_result **o
 	int rc, ts;
 
 	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.abort_rej.lock, NULL);
+	r.abort_rej.mem = &r.abort_mem;
 	if (out)
 		*out = NULL;
 	/* a map with tables: reshapes a relational source (relmap.h); the
@@ -1423,6 +1426,10 @@ out:
 			*err = e2;
 			rc = e2.code;
 		}
+		/* after the committed ones, those the budget stopped at */
+		if (r.abort_mem.len && rej_add_lines(&r.rej, r.abort_mem.buf, r.abort_mem.len,
+						     &e2) < 0)
+			plan_strv_pushf(&r.plan.warnings, "%s", e2.msg);
 	}
 	copy_content_stop(&r);
 	copy_watch_stop(&r.watch, &r.plan.warnings);
@@ -1432,6 +1439,8 @@ out:
 	ferry_progress_free(r.progress);
 	plan_release(&r.plan);
 	rej_release(&r.rej);
+	rej_release(&r.abort_rej);
+	ferry_buf_release(&r.abort_mem);
 	plan_strv_release(&r.created);
 	plan_strv_release(&r.decisions);
 	for (i = 0; i < r.nchunks; i++) {

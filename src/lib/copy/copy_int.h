@@ -111,6 +111,9 @@ int rej_chunk_reset(struct rejects *r, struct ferry_error *err);
 int rej_chunk_pieces(struct rejects *r, size_t piece_max,
 		     int (*fn)(void *ud, const char *piece, size_t n, struct ferry_error *err),
 		     void *ud, struct ferry_error *err);
+/* Whole reject lines (a chunk's, rej_chunk_pieces) to r's file, or to
+ * r->mem when set (no spill). */
+int rej_add_lines(struct rejects *r, const char *lines, size_t n, struct ferry_error *err);
 /* Record one rejected row (r NULL: nowhere). */
 int rej_add(struct rejects *r, const char *table, const char *key_json,
 	    const char *column, const char *reason, int vkind,
@@ -258,6 +261,9 @@ struct load_ctx {
 	const char *schema;       /* target schema or NULL */
 	const char *session_sql;  /* run on each new target connection */
 	struct rejects *rej;
+	struct rejects *abort_rej;  /* job: the reject lines of the chunks the
+				     * error budget stopped (rolled back with
+				     * them), for the file to say why */
 	struct ferry_progress *progress;
 	size_t batch_rows, batch_bytes;
 	int jobs;                 /* workers (with ramp: at most) */

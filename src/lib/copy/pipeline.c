@@ -942,6 +942,11 @@ static int may_claim(struct worker *w)
 	return 1;
 }
 
+static int keep_aside(void *ud, const char *piece, size_t n, struct ferry_error *err)
+{
+	return rej_add_lines(ud, piece, n, err);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -1052,6 +1057,16 @@ failed:
 			w->dst = NULL;
 			chunk_keys_free(&ck);
 			continue;
+		}
+		/* the rejects the budget stopped at roll back with the chunk:
+		 * kept aside for the file, which otherwise would not say what
+		 * went over it */
+		if (rc == FERRY_EABORT && lc->abort_rej && atomic_load(&lc->budget_exceeded)) {
+			struct ferry_error e2 = FERRY_ERROR_INIT;
+
+			if (rej_chunk_pieces(&chunk_rej, CK_REJ_PIECE, keep_aside, lc->abort_rej,
+					     &e2) < 0)
+				ferry_warn("%s", e2.msg);
 		}
 		w->rc = rc;
 		if (rc != FERRY_EABORT && found && ck.tp->order)

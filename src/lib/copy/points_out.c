@@ -95,6 +95,10 @@ struct pworker {
 	size_t chunk;
 	int has_turn;           /* in_turn: next_write is this chunk */
 	int64_t chunk_rej;      /* rejects of this chunk so far */
+	struct rejects crej;    /* this chunk's reject lines, held until it
+				 * is done (a chunk written again by a rerun
+				 * finds its rejects again) */
+	struct ferry_buf crej_mem;
 	int meas;               /* source measurement of the point at hand */
 	struct ferry_buf body;  /* line protocol not yet written */
 	struct ferry_buf line;
@@ -180,7 +184,7 @@ static int reject(struct pworker *w, int meas, int64_t key, const char *file,
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	w->cnt.v[meas].rejected++;
 	w->chunk_rej++;
-	if (rej_add(&w->P->r->rej, meas_name(w, meas), kj, "", why, FERRY_V_TEXT, raw, n, err) < 0)
+	if (rej_add(&w->crej, meas_name(w, meas), kj, "", why, FERRY_V_TEXT, raw, n, err) < 0)
 		return err->code;
 	/* --max-errors stops within a chunk; the rate is judged per chunk */
 	if (max_errors >= 0 && atomic_load(&w->P->rejected) + w->chunk_rej > max_errors)
@@ -491,6 +495,26 @@ static int claim(struct pout *P, size_t *c)
 	return ok;
 }
 
+static int add_lines(void *ud, const char *piece, size_t n, struct ferry_error *err)
+{
+	return rej_add_lines(ud, piece, n, err);
+}
+
+/* The chunk's reject lines to the job's file: once the chunk is done,
+ * before it is recorded (a kill in between writes them again on the
+ * rerun), so that a chunk a rerun reads again does not leave its rejects
+ * twice (the lines went to the file as they came, and a rerun after a
+ * lost server or a kill -9 wrote them again). */
+static int keep_rejects(struct pworker *w, struct ferry_error *err)
+{
+	int rc = rej_chunk_pieces(&w->crej, CK_REJ_PIECE, add_lines, &w->P->r->rej, err);
+	struct ferry_error e2 = FERRY_ERROR_INIT;
+
+	if (rej_chunk_reset(&w->crej, rc < 0 ? &e2 : err) < 0 && rc == 0)
+		rc = err->code;
+	return rc;
+}
+
 static int work_chunk(struct pworker *w, struct ferry_error *err)
 {
 	struct pout *P = w->P;
@@ -501,6 +525,8 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 	w->nlines = 0;
 	w->chunk_rej = 0;
 	w->has_turn = 0;
+	if ((rc = rej_chunk_reset(&w->crej, err)) < 0)
+		return rc;
 	rc = P->sops->read(w->src, &P->sch, &P->ck[w->chunk], -1, on_point, on_bad_record, w,
 			   err);
 	if (rc == 0)
@@ -509,11 +535,20 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 	 * the next one's follows it */
 	if (rc == 0)
 		rc = wait_turn(w, err);
+	if (rc == 0)
+		rc = keep_rejects(w, err);
 	/* recorded before the next chunk may follow it into a file, so that
 	 * the log's last offset never covers a chunk it does not list */
 	if (rc == 0 && P->has_state)
 		rc = copy_pst_mark(&P->st, w->chunk, off, err);
 	if (rc < 0) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		/* kept when no rerun reads the chunk again, and when the budget
+		 * stopped the copy there: they say why (a rerun with a larger
+		 * budget writes them again) */
+		if ((!P->has_state || rc == FERRY_EABORT) && keep_rejects(w, &e2) < 0)
+			ferry_warn("%s", e2.msg);
 		/* a file must not get the chunks after a missing one */
 		pthread_mutex_lock(&P->lock);
 		P->abort = 1;
@@ -538,6 +573,8 @@ static void *worker_main(void *arg)
 
 	if ((rc = P->sops->open(P->src, &P->so, &w->src, &err)) < 0)
 		goto out;
+	w->crej.mem = &w->crej_mem;
+	w->crej.mem_max = CK_REJ_PIECE;
 	if (!P->to_file && (rc = tm_ifx_writer_open(P->dst, &w->w, &err)) < 0)
 		goto out;
 	if (P->map && tm_pmap_run_new(P->map, &w->run) < 0) {
@@ -902,6 +939,7 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	}
 	for (nw = 0; nw < (size_t)jobs; nw++) {
 		ws[nw].P = &P;
+		pthread_mutex_init(&ws[nw].crej.lock, NULL);
 		if (pthread_create(&ws[nw].tid, NULL, worker_main, &ws[nw]) != 0) {
 			pthread_mutex_lock(&P.lock);
 			P.abort = 1;
@@ -952,6 +990,10 @@ out:
 		ferry_free((void *)ws[i].file_of);
 		pc_release(&ws[i].cnt);
 		ferry_free(ws[i].tags);
+		if (ws[i].crej.spill)
+			fclose(ws[i].crej.spill);
+		ferry_buf_release(&ws[i].crej_mem);
+		pthread_mutex_destroy(&ws[i].crej.lock);
 	}
 	ferry_free(ws);
 	if (h)

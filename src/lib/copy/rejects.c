@@ -209,6 +209,33 @@ int rej_chunk_pieces(struct rejects *r, size_t piece_max,
 	return rc;
 }
 
+/* s[0..n) to the end of the file (made on first use); r->lock held. */
+static int file_add(struct rejects *r, const char *s, size_t n, struct ferry_error *err)
+{
+	if (!r->f) {
+		struct ferry_buf p = FERRY_BUF_INIT;
+
+		if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0) {
+			ferry_buf_release(&p);
+			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		}
+		if (rej_mkdir(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
+			int rc = ferry_error_set(err, FERRY_EIO,
+				"cannot write the reject file '%s': %s; choose another place with --rejects DIR",
+				p.buf, strerror(errno));
+
+			ferry_buf_release(&p);
+			return rc;
+		}
+		r->path = ferry_buf_detach(&p, NULL);
+		rej_own(r);
+	}
+	if (fwrite(s, 1, n, r->f) != n)
+		return ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",
+				       r->path, strerror(errno));
+	return 0;
+}
+
 int rej_add(struct rejects *r, const char *table, const char *key_json,
 	    const char *column, const char *reason, int vkind,
 	    const void *value, size_t n, struct ferry_error *err)
@@ -254,32 +281,28 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 			r->count++;
 		goto out;
 	}
-	if (!r->f) {
-		struct ferry_buf p = FERRY_BUF_INIT;
-
-		if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0) {
-			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			ferry_buf_release(&p);
-			goto out;
-		}
-		if (rej_mkdir(r->dir) < 0 || !(r->f = fopen(p.buf, "a"))) {
-			rc = ferry_error_set(err, FERRY_EIO,
-				"cannot write the reject file '%s': %s; choose another place with --rejects DIR",
-				p.buf, strerror(errno));
-			ferry_buf_release(&p);
-			goto out;
-		}
-		r->path = ferry_buf_detach(&p, NULL);
-		rej_own(r);
-	}
-	if (fwrite(line.buf, 1, line.len, r->f) != line.len) {
-		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",
-				     r->path, strerror(errno));
-		goto out;
-	}
-	r->count++;
+	if ((rc = file_add(r, line.buf, line.len, err)) == 0)
+		r->count++;
 out:
 	pthread_mutex_unlock(&r->lock);
 	ferry_buf_release(&line);
+	return rc;
+}
+
+int rej_add_lines(struct rejects *r, const char *lines, size_t n, struct ferry_error *err)
+{
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->mem)
+		rc = ferry_buf_add(r->mem, lines, n) < 0 ?
+		     ferry_error_set(err, FERRY_ENOMEM, "out of memory") : 0;
+	else
+		rc = file_add(r, lines, n, err);
+	if (rc == 0)
+		for (i = 0; i < n; i++)
+			r->count += lines[i] == '\n';
+	pthread_mutex_unlock(&r->lock);
 	return rc;
 }

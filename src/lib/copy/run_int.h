@@ -42,6 +42,8 @@ struct run {
 	struct ferry_catalog *scat, *tcat;
 	struct plan plan;
 	struct rejects rej;
+	struct rejects abort_rej; /* lines the error budget stopped at (mem) */
+	struct ferry_buf abort_mem;
 	ferry_progress *progress;
 	struct ferry_copy_result *res;
 	int jobs;                 /* streams (at most: see ramp) */

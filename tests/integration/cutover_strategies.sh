@@ -126,7 +126,9 @@ cutover_setup 20000
 # (the same series and time: another value, one field more) below
 TC=$(($(date +%s) - 3 * 3600))
 curl -sS -f -XPOST "$IURL/write?db=home_assistant" --data-binary "W,entity_id=sensor.changed value=1 ${TC}000000000
-W,entity_id=sensor.changed2 value=1 ${TC}000000000"
+W,entity_id=sensor.changed2 value=1 ${TC}000000000
+W,entity_id=sensor.dup value=1 ${TC}000000100
+W,entity_id=sensor.dup value=2 ${TC}000000200"
 t_run "$FERRY" cutover prepare --db "$PGURL" --old "$OLD" --strategy immediate --chunk-time 1h \
 	--query "slow=SELECT pg_sleep(0.15)"
 assert_eq "immediate: prepare" "$T_RC" 0
@@ -159,15 +161,22 @@ assert_eq "a point stamped two minutes ahead through the relay: 204" "$code" 204
 code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
 	--data-binary "W,entity_id=sensor.changed value=2,extra=3 ${TC}000000000")
 assert_eq "a late point changing a backfilled one through the relay: 204" "$code" 204
+# and one of two points 100 ns apart (one narrow key twice without --keep-ns)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?db=home_assistant" \
+	--data-binary "W,entity_id=sensor.dup value=3,extra=1 ${TC}000000200")
+assert_eq "a late point changing one of two in a microsecond: 204" "$code" 204
 t_run "$FERRY" cutover advance --db "$PGURL" --progress none
 assert_contains "the verify passes" "$T_OUT" "pass   verify"
 assert_contains "after copying the late points' windows again" "$T_OUT" \
 	"missing or changed rows of"
-assert_contains "three: the backlog's row, a value changed, a field added" "$T_OUT" \
-	"; 3 missing or changed rows of"
+assert_contains "five: the backlog's row, two values changed, two fields added" "$T_OUT" \
+	"; 5 missing or changed rows of"
 assert_eq "the changed point: the old store's value once, its new field" \
 	"$(pg_q "$PGURL" "SELECT string_agg(field || '=' || numeric_value || note, ',' ORDER BY field) FROM telemetry_data WHERE series = 'sensor.changed'")" \
 	"extra=3mine,value=2mine"
+assert_eq "the two points of a microsecond: the one changed, the other kept" \
+	"$(pg_q "$PGURL" "SELECT string_agg(field || '=' || numeric_value, ',' ORDER BY field, numeric_value) FROM telemetry_data WHERE series = 'sensor.dup'")" \
+	"extra=1,value=1,value=3"
 assert_eq "a query over 100 ms: advance refused" "$T_RC" 3
 assert_contains "the latency gate fails" "$T_OUT" "fail   query-latency"
 assert_contains "with the slow query's figure" "$T_OUT" "slow p95"
@@ -199,19 +208,20 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -u root:root -XPOST "$RURL/write?
 	--data-binary "W,entity_id=sensor.backlog2 value=9 $((T0 - 7199))000000000")
 assert_eq "a late point through the relay after the switch: 204" "$code" 204
 # a late point written to the old store after the switch that changes a
-# value: the new store, primary now, keeps its own (it may be a correction
-# made through the relays); the field it adds is added
+# value: the relays never replace a row (a point written again through
+# them is a second row), so a key once in the table is the backfill's
+# copy: it takes the old store's value, and the field it adds is added
 curl -sS -f -XPOST "$IURL/write?db=home_assistant" \
 	--data-binary "W,entity_id=sensor.changed2 value=2,extra=3 ${TC}000000000"
 t_run "$FERRY" cutover advance --db "$PGURL" --wait --timeout 60s
 assert_eq "immediate: switchover -> cleanup (no soak)" "$T_RC" 0
 assert_contains "the catch-up copied the late points" "$T_OUT" \
-	"2 missing or changed rows of"
+	"3 missing or changed rows of"
 assert_eq "both late points in the new store, once" \
 	"$(pg_q "$PGURL" "SELECT string_agg(numeric_value::text || note, ',' ORDER BY time) FROM telemetry_data WHERE series LIKE 'sensor.backlog%'")" "8mine,9mine,7mine"
-assert_eq "after the switch a changed value stays the new store's, once; the new field added" \
+assert_eq "after the switch a changed value takes the old store's, once; the new field added" \
 	"$(pg_q "$PGURL" "SELECT string_agg(field || '=' || numeric_value || note, ',' ORDER BY field) FROM telemetry_data WHERE series = 'sensor.changed2'")" \
-	"extra=3mine,value=1mine"
+	"extra=3mine,value=2mine"
 assert_not_contains "no soak gate" "$T_OUT" "soak"
 assert_contains "relays-new-only gate" "$T_OUT" "pass   relays-new-only"
 writer_stop

@@ -98,9 +98,9 @@ pg_points() {
 }
 
 # rows of a point twice (sensor.subus, sensor.rtc: two points < 1 us apart,
-# both real: cutover_steps.sh)
+# both real: cutover_steps.sh; sensor.dup likewise: cutover_strategies.sh)
 pg_doubled() {
-	pg_q "$PGURL" "SELECT count(*) - count(DISTINCT (series, measurement, field, time)) FROM telemetry_data WHERE series NOT IN ('sensor.subus', 'sensor.rtc')"
+	pg_q "$PGURL" "SELECT count(*) - count(DISTINCT (series, measurement, field, time)) FROM telemetry_data WHERE series NOT IN ('sensor.subus', 'sensor.rtc', 'sensor.dup')"
 }
 
 relay_stat() {

@@ -1045,9 +1045,16 @@ void relay_cut_verify(struct cut_ctx *c, const struct cut_gate *g, struct cut_re
 			 res->ndiffs && res->diffs[0].what ? res->diffs[0].what : "",
 			 res->dst_rows > res->src_rows ? " (rows the old store has not: "
 			 "written to the new one by hand or before this plan, or a point "
-			 "written again in dual with another value, which the narrow "
-			 "layout keeps twice; ferry verify OLD NEW --end T0 names where: "
-			 "delete them and advance again)" : "", note);
+			 "written again through the relays with another value (dual, "
+			 "new-primary), which the narrow layout keeps twice; ferry verify "
+			 "OLD NEW --end T0 names where: delete them and advance again)" :
+			 res->dst_rows == res->src_rows ? " (as many rows, other values: a "
+			 "point written to the old store again with another value after "
+			 "the backfill read it keeps the counts and is not copied again; "
+			 "ferry verify OLD NEW --end T0 names the rows: set them to the old "
+			 "store's values in the new one and advance again)" : " (rows the "
+			 "new store misses; ferry verify OLD NEW --end T0 names where)",
+			 note);
 out:
 	ferry_verify_result_free(res);
 	drop_window(c);

@@ -167,13 +167,16 @@ static int scratch_schema(struct cut_ctx *c, struct cut_result *r)
  * differ nor is given a NULL: it takes its default.
  *
  * A late point can also change a value the backfill copied (the same
- * series, time and field written again).  Before the switch (no T1) the
- * old store is the truth before T0: a row whose key is once in each with
- * other values takes the old store's (an UPDATE, so a user's column
- * keeps its value).  After it the new store is, and may hold a value
- * written since through the relays: a row is not added where the table
- * has one of the same key with values the old store's rows of it have
- * not (else the key would be there twice).
+ * series, time and field written again).  The relays never replace a
+ * row of this table (a point written again is a second row), so a key
+ * the table has as many times as the scratch is a copy of the old store
+ * (backfill, catch-up, an earlier repair), stale now: its rows take the
+ * old store's values, paired in the order of their values (an UPDATE, so
+ * a user's column keeps its value; two points of one series within a
+ * microsecond are two rows of one key without --keep-ns).  A key the
+ * table has more or fewer times holds the relays' own too: a scratch row
+ * is not added where the table has a version of its key the old store
+ * has not (else the key would be there once more).
  */
 static int64_t add_missing(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut_result *r)
 {
@@ -205,22 +208,26 @@ static int64_t add_missing(struct cut_ctx *c, int64_t lo, int64_t hi, struct cut
 		const char *vq = PQgetvalue(tabs, i, 8);
 		int narrow = *v && *kp;   /* else no key to match rows by */
 
-		for (step = c->plan->t1_us || !narrow; step < 2 && added >= 0; step++) {
+		for (step = !narrow; step < 2 && added >= 0; step++) {
 			PGresult *res = NULL;
 			int e;
 
 			ferry_buf_clear(&sql);
 #define WINDOW(a) " " a ".time >= timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'" \
 	" AND " a ".time < timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'"
-			if (step == 0)   /* before the switch: the old store's values */
+			if (step == 0)   /* the old store's values, a key's rows paired */
 				e = ferry_buf_addf(&sql,
-					"UPDATE public.%s AS p SET (%s) = ROW(%s) FROM (SELECT *,"
-					" count(*) OVER (PARTITION BY %s) AS ferry_n FROM "
-					REPAIR_SCHEMA ".%s AS s) AS s WHERE s.ferry_n = 1 AND" WINDOW("p")
-					" AND (%s) = (%s) AND ROW(%s) IS DISTINCT FROM ROW(%s)"
-					" AND NOT EXISTS (SELECT 1 FROM public.%s AS q WHERE"
-					" q.ctid <> p.ctid AND (%s) = (%s))",
-					q, v, vs, ks, q, lo_us, hi_us, kp, ks, vp, vs, q, kq, kp);
+					"UPDATE public.%s AS p SET (%s) = ROW(%s) FROM (SELECT p.ctid AS"
+					" ferry_c, %s, row_number() OVER (PARTITION BY %s ORDER BY"
+					" ROW(%s)::text) AS ferry_r, count(*) OVER (PARTITION BY %s) AS"
+					" ferry_n FROM public.%s AS p WHERE" WINDOW("p") ") AS q, (SELECT *,"
+					" row_number() OVER (PARTITION BY %s ORDER BY ROW(%s)::text) AS"
+					" ferry_r, count(*) OVER (PARTITION BY %s) AS ferry_n FROM "
+					REPAIR_SCHEMA ".%s AS s) AS s WHERE p.ctid = q.ferry_c AND"
+					" (%s) = (%s) AND q.ferry_r = s.ferry_r AND q.ferry_n = s.ferry_n"
+					" AND ROW(%s) IS DISTINCT FROM ROW(%s)",
+					q, v, vs, kp, kp, vp, kp, q, lo_us, hi_us, ks, vs, ks, q, kq, ks,
+					vp, vs);
 			else
 				e = ferry_buf_addf(&sql,
 					"WITH s AS (SELECT %s, ROW(%s)::text AS ferry_k, row_number() OVER"

@@ -175,6 +175,12 @@ struct ferry_write_spec {
 	const char *const *cols; /* target column names */
 	const int *types;        /* enum ferry_type per column */
 	const int32_t *typmods;  /* per column, -1 when none; may be NULL */
+	int merge;               /* PostgreSQL: a row whose primary key the table
+				  * has already is merged into that row, each
+				  * column the row has NULL taken from the
+				  * batch (through a temporary table; ferry
+				  * cutover's backfill beside relays that write
+				  * the same keys); a table without one: plain */
 };
 
 struct ferry_conn_ops {

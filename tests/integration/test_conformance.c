@@ -627,7 +627,7 @@ static int64_t count_rows(struct cx *x, const char *table);
 static void write_rows(struct cx *x, const char *table, const struct ferry_batch *b,
 		       int commit)
 {
-	struct ferry_write_spec ws = { NULL, table, NC, col_names, col_types, NULL };
+	struct ferry_write_spec ws = { NULL, table, NC, col_names, col_types, NULL, 0 };
 	ferry_writer *w = NULL;
 
 	if (x->ops->caps & FERRY_CAP_TXN)

@@ -30,6 +30,7 @@ struct ferry_writer {
 	size_t ncols;
 	int *types;
 	struct ferry_buf out;
+	struct ferry_buf merge;   /* spec->merge: what moves the stage's rows */
 };
 
 /*
@@ -337,6 +338,73 @@ static int pg_lock_timeout(ferry_conn *c, int64_t ms, struct ferry_error *err)
 
 /* ---- binary COPY ------------------------------------------------------- */
 
+#define MERGE_STAGE "pg_temp.ferry_merge"
+
+/* spec->merge: the stage made (empty, the columns of spec) and into *merge
+ * the statement that moves its rows into the table, merged by its primary
+ * key; nothing when the table has none (a plain COPY then). */
+static int merge_stage(ferry_conn *c, const struct ferry_write_spec *spec,
+		       struct ferry_buf *merge, struct ferry_error *err)
+{
+	struct ferry_buf q = FERRY_BUF_INIT, sql = FERRY_BUF_INIT, cols = FERRY_BUF_INIT;
+	const char *params[1];
+	PGresult *res = NULL;
+	size_t i;
+	int rc = 0, e = 0;
+
+	if (spec->schema) {
+		e |= conn_quote_dq(spec->schema, &q);
+		e |= ferry_buf_addch(&q, '.');
+	}
+	e |= conn_quote_dq(spec->table, &q);
+	for (i = 0; i < spec->ncols; i++) {
+		e |= i ? ferry_buf_addstr(&cols, ", ") : 0;
+		e |= conn_quote_dq(spec->cols[i], &cols);
+	}
+	if (e < 0 || ferry_buf_error(&q) || ferry_buf_error(&cols)) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	params[0] = q.buf;
+	res = PQexecParams(c->pg, "SELECT conname FROM pg_constraint WHERE conrelid ="
+			   " $1::regclass AND contype = 'p'", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = pg_fail(c->pg, res, err, "cannot read the primary key of the target table");
+		goto out;
+	}
+	if (PQntuples(res) != 1)
+		goto out;   /* no key: nothing to merge by */
+	e |= ferry_buf_addf(&sql, "DROP TABLE IF EXISTS " MERGE_STAGE "; CREATE TEMP TABLE"
+			    " ferry_merge AS SELECT %s FROM %s WITH NO DATA", cols.buf, q.buf);
+	e |= ferry_buf_addf(merge, "INSERT INTO %s AS t (%s) SELECT %s FROM " MERGE_STAGE
+			    " ON CONFLICT ON CONSTRAINT ", q.buf, cols.buf, cols.buf);
+	e |= conn_quote_dq(PQgetvalue(res, 0, 0), merge);
+	e |= ferry_buf_addstr(merge, " DO UPDATE SET ");
+	for (i = 0; i < spec->ncols; i++) {
+		e |= i ? ferry_buf_addstr(merge, ", ") : 0;
+		e |= conn_quote_dq(spec->cols[i], merge);
+		e |= ferry_buf_addstr(merge, " = COALESCE(t.");
+		e |= conn_quote_dq(spec->cols[i], merge);
+		e |= ferry_buf_addstr(merge, ", EXCLUDED.");
+		e |= conn_quote_dq(spec->cols[i], merge);
+		e |= ferry_buf_addch(merge, ')');
+	}
+	e |= ferry_buf_addstr(merge, "; DROP TABLE " MERGE_STAGE);
+	if (e < 0 || ferry_buf_error(&sql) || ferry_buf_error(merge)) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = pg_exec(c, sql.buf, err);
+out:
+	if (rc < 0)
+		ferry_buf_release(merge);
+	PQclear(res);
+	ferry_buf_release(&q);
+	ferry_buf_release(&sql);
+	ferry_buf_release(&cols);
+	return rc;
+}
+
 static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 			 ferry_writer **out, struct ferry_error *err)
 {
@@ -355,12 +423,19 @@ static int pg_write_open(ferry_conn *c, const struct ferry_write_spec *spec,
 	w->ncols = spec->ncols;
 	memcpy(w->types, spec->types, spec->ncols * sizeof(int));
 	ferry_buf_init(&w->out, 0);
+	ferry_buf_init(&w->merge, 0);
+	if (spec->merge && (rc = merge_stage(c, spec, &w->merge, err)) < 0)
+		goto out;
 	e |= ferry_buf_addstr(&sql, "COPY ");
-	if (spec->schema) {
-		e |= conn_quote_dq(spec->schema, &sql);
-		e |= ferry_buf_addch(&sql, '.');
+	if (w->merge.len) {
+		e |= ferry_buf_addstr(&sql, MERGE_STAGE);
+	} else {
+		if (spec->schema) {
+			e |= conn_quote_dq(spec->schema, &sql);
+			e |= ferry_buf_addch(&sql, '.');
+		}
+		e |= conn_quote_dq(spec->table, &sql);
 	}
-	e |= conn_quote_dq(spec->table, &sql);
 	e |= ferry_buf_addstr(&sql, " (");
 	for (i = 0; i < spec->ncols; i++) {
 		if (i)
@@ -391,6 +466,7 @@ out:
 	ferry_buf_release(&sql);
 	if (rc < 0) {
 		ferry_buf_release(&w->out);
+		ferry_buf_release(&w->merge);
 		ferry_free(w->types);
 		ferry_free(w);
 		return rc;
@@ -447,10 +523,14 @@ static int pg_write_close(ferry_writer *w, int commit, struct ferry_error *err)
 			rc = pg_fail(w->c->pg, res, err, "COPY failed");
 		PQclear(res);
 	}
+	/* the stage's rows into the table, merged by its key */
+	if (commit && rc == 0 && w->merge.len)
+		rc = pg_exec(w->c, w->merge.buf, err);
 	pg_busy(w->c, 0);
 	if (!commit && rc == 0 && err && err->code == 0)
 		rc = 0;
 	ferry_buf_release(&w->out);
+	ferry_buf_release(&w->merge);
 	ferry_free(w->types);
 	ferry_free(w);
 	return rc;

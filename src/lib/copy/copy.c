@@ -868,6 +868,9 @@ static int phase_data(struct run *r, uint64_t total, struct ferry_error *err)
 	lc.session_sql = r->dops->bulk_session_sql;
 	lc.rej = &r->rej;
 	lc.abort_rej = r->ckpt ? &r->abort_rej : NULL;
+	/* the relays' tables: they may hold a key of the load already (a
+	 * point stamped before the cutover's T0 they wrote late, in dual) */
+	lc.merge = r->o->live_tables;
 	lc.progress = r->progress;
 	lc.batch_rows = r->o->batch_rows ? r->o->batch_rows :
 			r->batch_rows ? r->batch_rows : DEFAULT_BATCH_ROWS;

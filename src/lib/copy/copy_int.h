@@ -261,6 +261,8 @@ struct load_ctx {
 	const char *schema;       /* target schema or NULL */
 	const char *session_sql;  /* run on each new target connection */
 	struct rejects *rej;
+	int merge;                /* rows merge into those of their key the
+				   * target has (ferry_write_spec.merge) */
 	struct rejects *abort_rej;  /* job: the reject lines of the chunks the
 				     * error budget stopped (rolled back with
 				     * them), for the file to say why */

@@ -679,6 +679,7 @@ static int load_chunk(struct worker *w, const struct chunk_spec *ck,
 	ws.cols = cols;
 	ws.types = types;
 	ws.typmods = typmods;
+	ws.merge = lc->merge;
 	batch_rows = lc->batch_rows;
 	if (tp->order && !tp->src_ordered && (spilled = spill_prepare(w, ck, &pa, &pb, err)) < 0) {
 		rc = spilled;

@@ -338,6 +338,70 @@ static int is_tag(const struct ferry_column *c)
 	return c->pk_pos > 0 && c->type == FERRY_T_TEXT;
 }
 
+struct col_roles {
+	struct ferry_buf names;   /* each NUL-ended */
+	struct ferry_buf keyed;   /* per name: '1' in the primary key, else '0' */
+};
+
+static int role_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	struct col_roles *cr = ud;
+
+	if (ncols < 2 || !vals[0] || !vals[1])
+		return 0;
+	if (ferry_buf_add(&cr->names, vals[0], strlen(vals[0]) + 1) < 0 ||
+	    ferry_buf_addch(&cr->keyed, vals[1][0] == 't' ? '1' : '0') < 0)
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * The columns from the from-th on that qname has already must play the
+ * same part there: a key column (time, a tag) of the points in the key,
+ * a field out of it.  InfluxDB keeps a tag and a field of one name apart
+ * (a query shows them as x and x_1), but a table that two writers grew in
+ * another order has one column x for both (the layout names a clash by
+ * what it saw first), and a field's value written into the key (or a ''
+ * default set on a number) lost or stopped the points.  Refused as a
+ * definition PostgreSQL cannot take (sqlstate 42804), which a relay takes
+ * as the refusal of that table's points, not as a reason to retry.
+ */
+static int roles_agree(ferry_conn *dst, const char *qname, const char *tname,
+		       const struct ferry_table *ft, char *const *cn, size_t from,
+		       struct ferry_error *err)
+{
+	const char *params[1] = { qname };
+	struct col_roles cr;
+	size_t k, at, i;
+	int rc;
+
+	memset(&cr, 0, sizeof(cr));
+	rc = ferry_conn_ops_of(dst)->query(dst,
+		"SELECT a.attname, EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid ="
+		" a.attrelid AND c.contype = 'p' AND a.attnum = ANY (c.conkey)) FROM"
+		" pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT"
+		" a.attisdropped", params, 1, role_row, &cr, err);
+	for (k = from; rc == 0 && k < ft->ncols; k++) {
+		for (i = 0, at = 0; at < cr.names.len; i++, at += strlen(cr.names.buf + at) + 1) {
+			int keyed = cr.keyed.buf[i] == '1';
+
+			if (strcmp(cr.names.buf + at, cn[k]) || keyed == (ft->cols[k].pk_pos > 0))
+				continue;
+			rc = ferry_error_set(err, FERRY_ESQL, "table '%s' has column '%s' %s, but "
+				"the points have '%s' as a %s: a tag and a field of one name (InfluxDB "
+				"keeps both) cannot share the wide layout's column; rename one in the "
+				"source, or use the narrow layout", tname, cn[k], keyed ?
+				"in its primary key (a tag)" : "out of its key (a field)", cn[k],
+				ft->cols[k].pk_pos > 0 ? "tag" : "field");
+			ferry_error_origin(err, "sqlstate 42804");
+			break;
+		}
+	}
+	ferry_buf_release(&cr.names);
+	ferry_buf_release(&cr.keyed);
+	return rc;
+}
+
 int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, int may_miss,
 		   char **pk_name, struct ferry_error *err)
 {
@@ -380,6 +444,16 @@ int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from
 	if ((rc = ops->begin(dst, err)) < 0)
 		goto out;
 	txn = 1;
+	/* one grower of a table at a time (writes go on), so that the
+	 * columns read here are those the ALTERs below find */
+	ferry_buf_clear(&sql);
+	if (ferry_buf_addf(&sql, "LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE", q.buf) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ops->exec(dst, sql.buf, err)) < 0 ||
+	    (rc = roles_agree(dst, q.buf, tname, ft, cn, from, err)) < 0)
+		goto out;
 	for (k = from; k < n; k++) {
 		const struct ferry_column *c = &ft->cols[k];
 

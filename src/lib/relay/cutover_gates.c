@@ -784,6 +784,12 @@ static void g_backfill(struct cut_ctx *c, const struct cut_gate *g, struct cut_r
 				 "%s", BACKFILL_JOB, err.msg);
 		goto out;
 	}
+	if (rc < 0 && co.live_tables && strstr(err.msg, "as the relays make it")) {
+		/* a definition that cannot be: nothing an advance mends */
+		snprintf(r->figure, sizeof(r->figure), "job %s cannot make the wide layout's "
+			 "tables: %s", BACKFILL_JOB, err.msg);
+		goto out;
+	}
 	if (rc < 0) {
 		snprintf(r->figure, sizeof(r->figure), "job %s stopped: %s (advance again "
 			 "resumes it)", BACKFILL_JOB, err.msg);

@@ -341,18 +341,59 @@ static int is_tag(const struct ferry_column *c)
 struct col_roles {
 	struct ferry_buf names;   /* each NUL-ended */
 	struct ferry_buf keyed;   /* per name: '1' in the primary key, else '0' */
+	struct ferry_buf types;   /* per name: its type (format_type), NUL-ended */
 };
 
 static int role_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
 {
 	struct col_roles *cr = ud;
 
-	if (ncols < 2 || !vals[0] || !vals[1])
+	if (ncols < 3 || !vals[0] || !vals[1] || !vals[2])
 		return 0;
 	if (ferry_buf_add(&cr->names, vals[0], strlen(vals[0]) + 1) < 0 ||
-	    ferry_buf_addch(&cr->keyed, vals[1][0] == 't' ? '1' : '0') < 0)
+	    ferry_buf_addch(&cr->keyed, vals[1][0] == 't' ? '1' : '0') < 0 ||
+	    ferry_buf_add(&cr->types, vals[2], strlen(vals[2]) + 1) < 0)
 		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	return 0;
+}
+
+/* The type of the wide layout's lattice (mapping.c's wide_type) that holds
+ * the values of both: a field seen as integer and float is double
+ * precision, integer and unsigned numeric, with a string or a boolean
+ * among others text; FERRY_T_UNKNOWN for a type outside it. */
+static int field_join(int a, int b)
+{
+	static const int lattice[] = { FERRY_T_INT64, FERRY_T_NUMERIC, FERRY_T_FLOAT64,
+				       FERRY_T_BOOL, FERRY_T_TEXT };
+	size_t i;
+	int in_a = 0, in_b = 0;
+
+	for (i = 0; i < sizeof(lattice) / sizeof(lattice[0]); i++) {
+		in_a |= a == lattice[i];
+		in_b |= b == lattice[i];
+	}
+	if (!in_a || !in_b)
+		return FERRY_T_UNKNOWN;
+	if (a == b)
+		return a;
+	if (a == FERRY_T_TEXT || b == FERRY_T_TEXT || a == FERRY_T_BOOL || b == FERRY_T_BOOL)
+		return FERRY_T_TEXT;
+	if (a == FERRY_T_FLOAT64 || b == FERRY_T_FLOAT64)
+		return FERRY_T_FLOAT64;
+	return FERRY_T_NUMERIC;
+}
+
+/* The lattice type named t (PostgreSQL's format_type), or FERRY_T_UNKNOWN */
+static int lattice_of(const char *t)
+{
+	static const int lattice[] = { FERRY_T_INT64, FERRY_T_NUMERIC, FERRY_T_FLOAT64,
+				       FERRY_T_BOOL, FERRY_T_TEXT };
+	size_t i;
+
+	for (i = 0; i < sizeof(lattice) / sizeof(lattice[0]); i++)
+		if (!strcmp(t, ferry_type_name(lattice[i])))
+			return lattice[i];
+	return FERRY_T_UNKNOWN;
 }
 
 /*
@@ -367,25 +408,52 @@ static int role_row(void *ud, int ncols, const char *const *vals, struct ferry_e
  * as the refusal of that table's points, not as a reason to retry.
  */
 static int roles_agree(ferry_conn *dst, const char *qname, const char *tname,
-		       const struct ferry_table *ft, char *const *cn, size_t from,
+		       const struct ferry_table *ft, char *const *cn, size_t from, int types,
 		       struct ferry_error *err)
 {
 	const char *params[1] = { qname };
 	struct col_roles cr;
-	size_t k, at, i;
+	size_t k, at, i, tat;
 	int rc;
 
 	memset(&cr, 0, sizeof(cr));
 	rc = ferry_conn_ops_of(dst)->query(dst,
 		"SELECT a.attname, EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid ="
-		" a.attrelid AND c.contype = 'p' AND a.attnum = ANY (c.conkey)) FROM"
-		" pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT"
-		" a.attisdropped", params, 1, role_row, &cr, err);
+		" a.attrelid AND c.contype = 'p' AND a.attnum = ANY (c.conkey)),"
+		" format_type(a.atttypid, NULL) FROM pg_attribute a WHERE a.attrelid ="
+		" $1::regclass AND a.attnum > 0 AND NOT a.attisdropped", params, 1, role_row,
+		&cr, err);
 	for (k = from; rc == 0 && k < ft->ncols; k++) {
-		for (i = 0, at = 0; at < cr.names.len; i++, at += strlen(cr.names.buf + at) + 1) {
+		for (i = 0, at = 0, tat = 0; at < cr.names.len;
+		     i++, at += strlen(cr.names.buf + at) + 1, tat += strlen(cr.types.buf + tat) + 1) {
 			int keyed = cr.keyed.buf[i] == '1';
+			int have = lattice_of(cr.types.buf + tat), want;
 
-			if (strcmp(cr.names.buf + at, cn[k]) || keyed == (ft->cols[k].pk_pos > 0))
+			if (strcmp(cr.names.buf + at, cn[k]))
+				continue;
+			want = field_join(ft->cols[k].type, have);
+			if (types && keyed == (ft->cols[k].pk_pos > 0) && !keyed &&
+			    want != FERRY_T_UNKNOWN && want != have) {
+				/* a relay made it from its points; the history
+				 * has values it cannot hold (exactly) */
+				struct ferry_buf qc = FERRY_BUF_INIT;
+
+				if (ferry_conn_ops_of(dst)->quote_ident(cn[k], &qc) < 0 ||
+				    ferry_buf_error(&qc)) {
+					ferry_buf_release(&qc);
+					rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+					break;
+				}
+				rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has column '%s' of "
+					"type %s (made from the points a relay wrote), but the points "
+					"here need %s: ALTER TABLE %s ALTER COLUMN %s TYPE %s, then "
+					"restart the relays (they keep the type they found) and go on",
+					tname, cn[k], cr.types.buf + tat, ferry_type_name(want), qname,
+					qc.buf, ferry_type_name(want));
+				ferry_buf_release(&qc);
+				break;
+			}
+			if (keyed == (ft->cols[k].pk_pos > 0))
 				continue;
 			rc = ferry_error_set(err, FERRY_ESQL, "table '%s' has column '%s' %s, but "
 				"the points have '%s' as a %s: a tag and a field of one name (InfluxDB "
@@ -399,12 +467,14 @@ static int roles_agree(ferry_conn *dst, const char *qname, const char *tname,
 	}
 	ferry_buf_release(&cr.names);
 	ferry_buf_release(&cr.keyed);
+	ferry_buf_release(&cr.types);
 	return rc;
 }
 
-int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, int may_miss,
+int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, unsigned flags,
 		   char **pk_name, struct ferry_error *err)
 {
+	int may_miss = (flags & COPY_LIVE_MAY_MISS) != 0;
 	const struct ferry_conn_ops *ops = ferry_conn_ops_of(dst);
 	struct copy_live *plan = NULL;
 	struct ferry_buf q = FERRY_BUF_INIT, sql = FERRY_BUF_INIT;
@@ -452,7 +522,8 @@ int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from
 		goto out;
 	}
 	if ((rc = ops->exec(dst, sql.buf, err)) < 0 ||
-	    (rc = roles_agree(dst, q.buf, tname, ft, cn, from, err)) < 0)
+	    (rc = roles_agree(dst, q.buf, tname, ft, cn, from, (flags & COPY_LIVE_TYPES) != 0,
+			       err)) < 0)
 		goto out;
 	for (k = from; k < n; k++) {
 		const struct ferry_column *c = &ft->cols[k];
@@ -553,7 +624,8 @@ int copy_live_grow_all(ferry_conn *dst, const struct ferry_catalog *scat,
 		one.tables = (struct ferry_table *)t;   /* read only */
 		one.ntables = 1;
 		one.exact_names = scat->exact_names;
-		if ((rc = copy_live_grow(dst, &one, 0, 1, &pk, err)) < 0)
+		if ((rc = copy_live_grow(dst, &one, 0, COPY_LIVE_MAY_MISS | COPY_LIVE_TYPES, &pk,
+					 err)) < 0)
 			ferry_error_prefix(err, "cannot make table '%s' as the relays make it",
 					   t->name);
 		ferry_free(pk);

@@ -34,10 +34,17 @@ void copy_live_close(struct copy_live *cl);
 int copy_live_names(const struct ferry_catalog *cat, char **table, char ***cols,
 		    struct ferry_error *err);
 void copy_live_names_free(char *table, char **cols);
+/* copy_live_grow flags */
+#define COPY_LIVE_MAY_MISS 0x1  /* the table may be missing (else it exists) */
+#define COPY_LIVE_TYPES    0x2  /* a field column the table has must hold the
+				 * catalog's type (the backfill's history): a
+				 * narrower one is FERRY_EINVAL, naming the
+				 * ALTER (a relay's points rather are rejected
+				 * one by one when the table cannot hold them) */
 /*
  * The one table of cat, a wide point layout's (tm_live_catalog_at), in
  * public of dst as the relays make it: created as copy_live_open creates
- * it when missing (may_miss: else it is known to exist), then every
+ * it when missing (COPY_LIVE_MAY_MISS), then every
  * column from the from-th on added when missing, a tag (a text column of
  * the key) NOT NULL DEFAULT '' (a point without it, and a writer that
  * does not know it yet, give '') and appended to the primary key.  The
@@ -45,7 +52,7 @@ void copy_live_names_free(char *table, char **cols);
  * table side by side each just go on.  *pk_name: the key's name (freed by
  * the caller).  A table without a primary key is FERRY_EINVAL.
  */
-int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, int may_miss,
+int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from, unsigned flags,
 		   char **pk_name, struct ferry_error *err);
 /* copy_live_grow of each table of scat (a wide point layout's catalog,
  * as a source describes it) the globs keep, as the copy's plan keeps

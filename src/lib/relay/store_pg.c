@@ -560,7 +560,7 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 
 	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
 	    /* a table this relay has not planned yet may be missing */
-	    (rc = copy_live_grow(s->c, cat, w->synced, !w->plan, &pk, err)) < 0 ||
+	    (rc = copy_live_grow(s->c, cat, w->synced, w->plan ? 0 : COPY_LIVE_MAY_MISS, &pk, err)) < 0 ||
 	    /* loaded as --data-only loads it, from the table's own columns */
 	    (rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
 		goto out;

@@ -12,6 +12,7 @@
 #include "copy/planner.h"
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
+#include "tsmap/tsmap.h"
 
 struct copy_live {
 	struct plan plan;
@@ -357,42 +358,27 @@ static int role_row(void *ud, int ncols, const char *const *vals, struct ferry_e
 	return 0;
 }
 
-/* The type of the wide layout's lattice (mapping.c's wide_type) that holds
- * the values of both: a field seen as integer and float is double
- * precision, integer and unsigned numeric, with a string or a boolean
- * among others text; FERRY_T_UNKNOWN for a type outside it. */
+/* The type of the wide layout (tm_wide_type) that holds the values of a
+ * column of type a and one of type b; FERRY_T_UNKNOWN for a type outside
+ * it (a column the user made otherwise: left as it is). */
 static int field_join(int a, int b)
 {
-	static const int lattice[] = { FERRY_T_INT64, FERRY_T_NUMERIC, FERRY_T_FLOAT64,
-				       FERRY_T_BOOL, FERRY_T_TEXT };
-	size_t i;
-	int in_a = 0, in_b = 0;
+	unsigned ta = tm_wide_types_of(a), tb = tm_wide_types_of(b);
 
-	for (i = 0; i < sizeof(lattice) / sizeof(lattice[0]); i++) {
-		in_a |= a == lattice[i];
-		in_b |= b == lattice[i];
-	}
-	if (!in_a || !in_b)
-		return FERRY_T_UNKNOWN;
-	if (a == b)
-		return a;
-	if (a == FERRY_T_TEXT || b == FERRY_T_TEXT || a == FERRY_T_BOOL || b == FERRY_T_BOOL)
-		return FERRY_T_TEXT;
-	if (a == FERRY_T_FLOAT64 || b == FERRY_T_FLOAT64)
-		return FERRY_T_FLOAT64;
-	return FERRY_T_NUMERIC;
+	return ta && tb ? tm_wide_type(ta | tb) : FERRY_T_UNKNOWN;
 }
 
-/* The lattice type named t (PostgreSQL's format_type), or FERRY_T_UNKNOWN */
+/* The wide layout's type named t (PostgreSQL's format_type), or
+ * FERRY_T_UNKNOWN */
 static int lattice_of(const char *t)
 {
-	static const int lattice[] = { FERRY_T_INT64, FERRY_T_NUMERIC, FERRY_T_FLOAT64,
-				       FERRY_T_BOOL, FERRY_T_TEXT };
+	static const int wide[] = { FERRY_T_INT64, FERRY_T_NUMERIC, FERRY_T_FLOAT64,
+				    FERRY_T_BOOL, FERRY_T_TEXT };
 	size_t i;
 
-	for (i = 0; i < sizeof(lattice) / sizeof(lattice[0]); i++)
-		if (!strcmp(t, ferry_type_name(lattice[i])))
-			return lattice[i];
+	for (i = 0; i < sizeof(wide) / sizeof(wide[0]); i++)
+		if (!strcmp(t, ferry_type_name(wide[i])))
+			return wide[i];
 	return FERRY_T_UNKNOWN;
 }
 

@@ -161,8 +161,7 @@ static const char *type_word(unsigned types)
 	return buf;
 }
 
-/* The column type that holds every value of these field types exactly. */
-static int wide_type(unsigned types)
+int tm_wide_type(unsigned types)
 {
 	const unsigned F = TM_TYPE_BIT(LP_FLOAT), I = TM_TYPE_BIT(LP_INT),
 		       U = TM_TYPE_BIT(LP_UINT), S = TM_TYPE_BIT(LP_STRING),
@@ -178,6 +177,18 @@ static int wide_type(unsigned types)
 		return FERRY_T_NUMERIC;
 	(void)I;
 	return FERRY_T_INT64;
+}
+
+unsigned tm_wide_types_of(int t)
+{
+	switch (t) {
+	case FERRY_T_INT64: return TM_TYPE_BIT(LP_INT);
+	case FERRY_T_FLOAT64: return TM_TYPE_BIT(LP_FLOAT);
+	case FERRY_T_NUMERIC: return TM_TYPE_BIT(LP_UINT);
+	case FERRY_T_BOOL: return TM_TYPE_BIT(LP_BOOL);
+	case FERRY_T_TEXT: return TM_TYPE_BIT(LP_STRING);
+	default: return 0;
+	}
 }
 
 /* Field values per point of measurement m (every measurement when m < 0),
@@ -320,12 +331,12 @@ out:
 
 /* Wide: the column of field `name` (of these types; its bytes as InfluxDB
  * has them) of table t, added to t, named by pg_name() and typed by
- * wide_type(); a name taken by a tag or column, or a system column's,
+ * tm_wide_type(); a name taken by a tag or column, or a system column's,
  * gets "_field" until it is free. */
 static int wide_field(struct tm_layout *l, struct tm_table *t, const char *name, unsigned types)
 {
 	struct ferry_buf nb = FERRY_BUF_INIT;
-	int ty = wide_type(types), rc, taken;
+	int ty = tm_wide_type(types), rc, taken;
 	size_t base;
 
 	rc = pg_name(&nb, name);
@@ -503,7 +514,7 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 			continue;
 		col = &t->cols[c];
 		u = col->ftypes | bit;
-		if ((col->ftypes & bit) || wide_type(u) == col->type)
+		if ((col->ftypes & bit) || tm_wide_type(u) == col->type)
 			continue;
 		char was[64], is[64];  /* type_word() has one buffer */
 

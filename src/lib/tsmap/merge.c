@@ -325,7 +325,7 @@ static void mval_field(const struct tm_merge *m, size_t k, const struct mval *v,
 
 /*
  * Does column c, of the type build_wide() gave it for the field's types
- * (wide_type() in mapping.c), hold f as it is?  That type holds every
+ * (tm_wide_type() in mapping.c), hold f as it is?  That type holds every
  * value of those types exactly but these: an integer a double would
  * round (a float/integer field's double precision column), and text
  * PostgreSQL refuses (a NUL byte, bytes that are not UTF-8: InfluxDB

@@ -75,6 +75,16 @@ struct tm_point {
 /* Field types seen, as a bit set of (1u << enum lp_ftype). */
 #define TM_TYPE_BIT(t) (1u << (t))
 
+/* The wide layout's column type (enum ferry_type) that holds every value
+ * of these field types exactly: integer and float double precision,
+ * integer and unsigned numeric, with a string or a boolean among others
+ * text; a boolean alone boolean. */
+int tm_wide_type(unsigned types);
+/* The field types a wide column of type t (enum ferry_type) holds, as
+ * TM_TYPE_BIT()s: so that tm_wide_type(a | b) joins two columns' types;
+ * 0 for a type outside the wide layout's. */
+unsigned tm_wide_types_of(int t);
+
 struct tm_field_info {
 	char *name;
 	unsigned types;        /* TM_TYPE_BIT()s of every type seen */

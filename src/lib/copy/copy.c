@@ -1088,6 +1088,9 @@ static void fill_result(struct run *r)
 		res->rejected += res->tables[i].rejected;
 		res->bytes += res->tables[i].bytes;
 	}
+	/* the rejects the error budget stopped at, in the file too (their
+	 * chunks rolled back: in no table's count) */
+	res->rejected += r->abort_rej.count;
 	if (r->rej.path)
 		res->rejects_path = ferry_strdup(r->rej.path);
 	res->resumed = r->resumed;
@@ -1429,9 +1432,15 @@ out:
 			*err = e2;
 			rc = e2.code;
 		}
-		/* after the committed ones, those the budget stopped at */
-		if (r.abort_mem.len && rej_add_lines(&r.rej, r.abort_mem.buf, r.abort_mem.len,
-						     &e2) < 0)
+	}
+	/* after the committed ones (collect() wrote them, or there are none:
+	 * then a file there is an earlier run's), those the budget stopped at */
+	if (r.ckpt && r.abort_mem.len) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		if (!r.rej.path)
+			rej_remove_file(&r.rej);
+		if (rej_add_lines(&r.rej, r.abort_mem.buf, r.abort_mem.len, &e2) < 0)
 			plan_strv_pushf(&r.plan.warnings, "%s", e2.msg);
 	}
 	copy_content_stop(&r);

@@ -84,6 +84,8 @@ struct rejects {
 	FILE *f;
 	int64_t count;
 	char *job;            /* whose file it is (DIR/job), or NULL: verify's */
+	int tag_chunk;        /* each line begins {"chunk":chunk, (rej_keep_done) */
+	int64_t chunk;
 };
 
 /* job: the copy's (its name goes beside the file it makes, see
@@ -111,6 +113,19 @@ int rej_chunk_reset(struct rejects *r, struct ferry_error *err);
 int rej_chunk_pieces(struct rejects *r, size_t piece_max,
 		     int (*fn)(void *ud, const char *piece, size_t n, struct ferry_error *err),
 		     void *ud, struct ferry_error *err);
+/* r's file flushed to disk (before the chunk whose lines it holds is
+ * recorded done). */
+int rej_sync(struct rejects *r, struct ferry_error *err);
+/* A copy into a point store records its chunks done one at a time, and
+ * no transaction holds a chunk's rejects with its rows: each line names
+ * its chunk (tag_chunk), and a resumed run keeps the lines of the chunks
+ * done(ud, chunk) and those without a chunk, and drops the others and a
+ * line cut short (the rerun writes them again).  0 or a FERRY_E*. */
+int rej_keep_done(struct rejects *r, int (*done)(void *ud, int64_t chunk), void *ud,
+		  struct ferry_error *err);
+/* DIR/rejects.ndjson removed (an earlier run's, before this run's first
+ * line goes there) */
+void rej_remove_file(struct rejects *r);
 /* Whole reject lines (a chunk's, rej_chunk_pieces) to r's file, or to
  * r->mem when set (no spill). */
 int rej_add_lines(struct rejects *r, const char *lines, size_t n, struct ferry_error *err);

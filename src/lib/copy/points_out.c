@@ -57,6 +57,9 @@ struct pcounts {
 
 struct pout {
 	struct run *r;
+	struct rejects failed;  /* the reject lines of chunks that failed,
+				 * written after the others */
+	struct ferry_buf failed_mem;
 	const struct tm_source_ops *sops;
 	ferry_url *src;
 	ferry_url *dst;
@@ -500,11 +503,10 @@ static int add_lines(void *ud, const char *piece, size_t n, struct ferry_error *
 	return rej_add_lines(ud, piece, n, err);
 }
 
-/* The chunk's reject lines to the job's file: once the chunk is done,
- * before it is recorded (a kill in between writes them again on the
- * rerun), so that a chunk a rerun reads again does not leave its rejects
- * twice (the lines went to the file as they came, and a rerun after a
- * lost server or a kill -9 wrote them again). */
+/* The chunk's reject lines to the job's file once the chunk is done, so
+ * that a chunk a rerun reads again does not leave its rejects twice (the
+ * lines went to the file as they came, and a rerun after a lost server or
+ * a kill -9 wrote them again). */
 static int keep_rejects(struct pworker *w, struct ferry_error *err)
 {
 	int rc = rej_chunk_pieces(&w->crej, CK_REJ_PIECE, add_lines, &w->P->r->rej, err);
@@ -527,6 +529,7 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 	w->has_turn = 0;
 	if ((rc = rej_chunk_reset(&w->crej, err)) < 0)
 		return rc;
+	w->crej.chunk = (int64_t)w->chunk;
 	rc = P->sops->read(w->src, &P->sch, &P->ck[w->chunk], -1, on_point, on_bad_record, w,
 			   err);
 	if (rc == 0)
@@ -535,20 +538,30 @@ static int work_chunk(struct pworker *w, struct ferry_error *err)
 	 * the next one's follows it */
 	if (rc == 0)
 		rc = wait_turn(w, err);
-	if (rc == 0)
-		rc = keep_rejects(w, err);
 	/* recorded before the next chunk may follow it into a file, so that
-	 * the log's last offset never covers a chunk it does not list */
-	if (rc == 0 && P->has_state)
-		rc = copy_pst_mark(&P->st, w->chunk, off, err);
+	 * the log's last offset never covers a chunk it does not list; its
+	 * rejects on disk first (a rerun keeps the lines of recorded chunks
+	 * and drops the others', rej_keep_done) */
+	if (rc == 0 && P->has_state) {
+		int had = w->crej.count > 0;
+
+		rc = keep_rejects(w, err);
+		if (rc == 0 && had)
+			rc = rej_sync(&P->r->rej, err);
+		if (rc == 0)
+			rc = copy_pst_mark(&P->st, w->chunk, off, err);
+	} else if (rc == 0) {
+		rc = keep_rejects(w, err);
+	}
 	if (rc < 0) {
 		struct ferry_error e2 = FERRY_ERROR_INIT;
 
-		/* kept when no rerun reads the chunk again, and when the budget
-		 * stopped the copy there: they say why (a rerun with a larger
-		 * budget writes them again) */
-		if ((!P->has_state || rc == FERRY_EABORT) && keep_rejects(w, &e2) < 0)
+		/* its rejects say what stopped it (the budget) or what it
+		 * found before; a rerun that reads the chunk again drops them
+		 * (rej_keep_done) and writes them again */
+		if (rej_chunk_pieces(&w->crej, CK_REJ_PIECE, add_lines, &P->failed, &e2) < 0)
 			ferry_warn("%s", e2.msg);
+		rej_chunk_reset(&w->crej, NULL);
 		/* a file must not get the chunks after a missing one */
 		pthread_mutex_lock(&P->lock);
 		P->abort = 1;
@@ -575,6 +588,7 @@ static void *worker_main(void *arg)
 		goto out;
 	w->crej.mem = &w->crej_mem;
 	w->crej.mem_max = CK_REJ_PIECE;
+	w->crej.tag_chunk = P->has_state;   /* for a rerun (rej_keep_done) */
 	if (!P->to_file && (rc = tm_ifx_writer_open(P->dst, &w->w, &err)) < 0)
 		goto out;
 	if (P->map && tm_pmap_run_new(P->map, &w->run) < 0) {
@@ -598,6 +612,13 @@ out:
 }
 
 /* ---- the job ----------------------------------------------------------- */
+
+static int chunk_is_done(void *ud, int64_t chunk)
+{
+	const struct pout *P = ud;
+
+	return chunk >= 0 && (size_t)chunk < P->nck && P->st.done[chunk];
+}
 
 /* What a rerun must agree on: the source and its options, the target
  * (without its password), the map's content. */
@@ -852,6 +873,8 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	P.r = r;
 	P.fd = -1;
 	pthread_mutex_init(&P.lock, NULL);
+	pthread_mutex_init(&P.failed.lock, NULL);
+	P.failed.mem = &P.failed_mem;
 	pthread_cond_init(&P.turn, NULL);
 	P.batch_bytes = o->batch_bytes ? o->batch_bytes : PO_BATCH_BYTES;
 	P.retries = o->retries >= 0 ? o->retries : 10;
@@ -909,6 +932,9 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	}
 	if (!r->resumed)  /* the rejects of done chunks stay for a resumed run */
 		rej_start_over(&r->rej, &r->plan.warnings);
+	/* a resumed run: the lines of chunks not recorded go (written again) */
+	if (P.has_state && r->resumed && (rc = rej_keep_done(&r->rej, chunk_is_done, &P, err)) < 0)
+		goto out;
 	if (P.to_file && (rc = open_file(&P, err)) < 0)
 		goto out;
 	t0 = ferry_now();
@@ -953,6 +979,12 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	}
 	for (i = 0; i < nw; i++)
 		pthread_join(ws[i].tid, NULL);
+	if (P.failed_mem.len) {
+		struct ferry_error e2 = FERRY_ERROR_INIT;
+
+		if (rej_add_lines(&r->rej, P.failed_mem.buf, P.failed_mem.len, &e2) < 0)
+			ferry_warn("%s", e2.msg);
+	}
 	ferry_progress_done(r->progress);
 	r->res->phase_seconds[FERRY_PHASE_DATA] = ferry_now() - t0;
 	rc = P.rc;
@@ -1006,6 +1038,8 @@ out:
 	tm_schema_release(&P.sch);
 	tm_pmap_free(P.map);
 	pc_release(&P.cnt);
+	ferry_buf_release(&P.failed_mem);
+	pthread_mutex_destroy(&P.failed.lock);
 	ferry_url_free(P.src);
 	ferry_url_free(P.dst);
 	ferry_buf_release(&sp);

@@ -129,6 +129,83 @@ out:
 	ferry_buf_release(&was);
 }
 
+void rej_remove_file(struct rejects *r)
+{
+	struct ferry_buf p = FERRY_BUF_INIT;
+
+	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) == 0)
+		unlink(p.buf);
+	ferry_buf_release(&p);
+}
+
+int rej_sync(struct rejects *r, struct ferry_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->f && (fflush(r->f) != 0 || fdatasync(fileno(r->f)) < 0))
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write the reject file '%s': %s",
+				     r->path, strerror(errno));
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int rej_keep_done(struct rejects *r, int (*done)(void *ud, int64_t chunk), void *ud,
+		  struct ferry_error *err)
+{
+	struct ferry_buf p = FERRY_BUF_INIT, t = FERRY_BUF_INIT, line = FERRY_BUF_INIT;
+	FILE *in = NULL, *out = NULL;
+	int c, rc = 0;
+
+	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0 ||
+	    ferry_buf_addf(&t, "%s/rejects.ndjson.tmp", r->dir) < 0) {
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!(in = fopen(p.buf, "r")))
+		goto out;   /* none yet */
+	if (!(out = fopen(t.buf, "w"))) {
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write '%s': %s", t.buf, strerror(errno));
+		goto out;
+	}
+	/* a line at a time; one cut short by a kill (no newline) goes */
+	while (rc == 0 && (c = fgetc(in)) != EOF) {
+		long long ck;
+
+		if (ferry_buf_addch(&line, (char)c) < 0) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			break;
+		}
+		if (c != '\n')
+			continue;
+		if ((sscanf(line.buf, "{\"chunk\":%lld,", &ck) != 1 || done(ud, ck)) &&
+		    fwrite(line.buf, 1, line.len, out) != line.len)
+			rc = ferry_error_set(err, FERRY_EIO, "cannot write '%s': %s", t.buf,
+					     strerror(errno));
+		ferry_buf_clear(&line);
+	}
+	if (rc == 0 && (ferror(in) || fflush(out) != 0 || fdatasync(fileno(out)) < 0))
+		rc = ferry_error_set(err, FERRY_EIO, "cannot rewrite the reject file '%s': %s",
+				     p.buf, strerror(errno));
+	if (fclose(out) != 0 && rc == 0)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write '%s': %s", t.buf, strerror(errno));
+	out = NULL;
+	if (rc == 0 && rename(t.buf, p.buf) < 0)
+		rc = ferry_error_set(err, FERRY_EIO, "cannot rewrite the reject file '%s': %s",
+				     p.buf, strerror(errno));
+out:
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	if (rc < 0)
+		unlink(t.buf);
+	ferry_buf_release(&p);
+	ferry_buf_release(&t);
+	ferry_buf_release(&line);
+	return rc;
+}
+
 /* The lines in mem to the end of spill (made on first use). */
 static int spill_mem(struct rejects *r, struct ferry_error *err)
 {
@@ -246,7 +323,10 @@ int rej_add(struct rejects *r, const char *table, const char *key_json,
 
 	if (!r)
 		return 0;   /* a second read of rows already accounted for */
-	berr |= ferry_buf_addstr(&line, "{\"table\":");
+	if (r->tag_chunk)   /* first, for rej_keep_done to read */
+		berr |= ferry_buf_addf(&line, "{\"chunk\":%lld,\"table\":", (long long)r->chunk);
+	else
+		berr |= ferry_buf_addstr(&line, "{\"table\":");
 	berr |= ferry_buf_addjson(&line, table, strlen(table));
 	berr |= ferry_buf_addstr(&line, ",\"key\":");
 	berr |= ferry_buf_addstr(&line, key_json);

@@ -431,9 +431,10 @@ static int roles_agree(ferry_conn *dst, const char *qname, const char *tname,
 					break;
 				}
 				rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has column '%s' of "
-					"type %s (made from the points a relay wrote), but the points "
-					"here need %s: ALTER TABLE %s ALTER COLUMN %s TYPE %s, then "
-					"restart the relays (they keep the type they found) and go on",
+					"type %s (a relay makes it from the points it sees first), but "
+					"the points here need %s: ALTER TABLE %s ALTER COLUMN %s TYPE "
+					"%s, then restart the relays (they convert to the type they "
+					"found: a value only the new one holds is refused) and go on",
 					tname, cn[k], cr.types.buf + tat, ferry_type_name(want), qname,
 					qc.buf, ferry_type_name(want));
 				ferry_buf_release(&qc);
@@ -582,6 +583,11 @@ int copy_live_grow(ferry_conn *dst, const struct ferry_catalog *cat, size_t from
 out:
 	if (txn)
 		ops->rollback(dst, NULL);
+	/* made, or its key made again with a new tag */
+	if (rc < 0 && err && strstr(err->origin, "sqlstate 54011"))
+		ferry_error_prefix(err, "table '%s' has more tags than a primary key can hold "
+				   "(time and 31 tags: the wide layout keys a row by them); use "
+				   "the narrow layout", tname);
 	copy_live_close(plan);
 	copy_live_names_free(tname, cn);
 	ferry_buf_release(&q);

@@ -611,7 +611,9 @@ static int rejects_ok(const struct cut_ctx *c, const struct ferry_copy_result *r
 	if (rej)
 		snprintf(note, n, "; %" PRId64 " rows rejected (the new store cannot hold them: "
 			 "%s)%s", rej, res->rejects_path ? res->rejects_path : "the rejects file",
-			 ok ? ", within --max-errors" : "; advance --max-errors N accepts them");
+			 ok ? ", within --max-errors" : "; the file says why (e.g. --keep-ns at "
+			 "prepare for points less than a microsecond apart); advance "
+			 "--max-errors N accepts them, and they stay out of the new store");
 	return ok;
 }
 

@@ -738,20 +738,18 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	ferry_batch_clear(&s->b);
-	/* the table's columns as they are, without constraints: NOT NULL is
-	 * checked by the INSERT, where its refusal is the point's */
+	/* the columns of the plan with the types its binary rows carry,
+	 * without constraints: NOT NULL is checked by the INSERT, where its
+	 * refusal is the point's, and so is a type the table has since (an
+	 * ALTER after the plan: a value it cannot take is that point's
+	 * refusal; the table's own types read int8 bytes as float8) */
 	berr |= ferry_buf_addstr(&b, "DROP TABLE IF EXISTS pg_temp.relay_stage; "
-				 "CREATE TEMP TABLE relay_stage ON COMMIT DROP AS SELECT ");
+				 "CREATE TEMP TABLE relay_stage (");
 	for (k = 0; k < spec.ncols; k++) {
-		berr |= k ? ferry_buf_addstr(&b, ", ") : 0;
 		berr |= s->ops->quote_ident(spec.cols[k], &b);
+		berr |= ferry_buf_addf(&b, " %s, ", ferry_type_name(spec.types[k]));
 	}
-	berr |= ferry_buf_addstr(&b, " FROM ");
-	berr |= s->ops->quote_ident(spec.schema, &b);
-	berr |= ferry_buf_addch(&b, '.');
-	berr |= s->ops->quote_ident(spec.table, &b);
-	berr |= ferry_buf_addstr(&b, " WITH NO DATA; ALTER TABLE pg_temp.relay_stage "
-				 "ADD COLUMN relay_ord bigserial");
+	berr |= ferry_buf_addstr(&b, "relay_ord bigserial) ON COMMIT DROP");
 	if (berr < 0 || ferry_buf_error(&b))
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	else

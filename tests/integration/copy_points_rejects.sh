@@ -73,6 +73,63 @@ for j in 1 4; do
 		"$(rej_lines "$T/rej/rejects.ndjson")" "$nbad,$nbad,0"
 done
 
+# ---- two jobs in one --rejects DIR: A stopped, B runs, A resumes ----------
+# (A's resume filtered B's file by A's done chunks and took it over: B's
+# lines were lost; one job name into two targets likewise)
+awk '{ print } NR % 700 == 0 { print "X,entity_id=bbb value= " NR }' "$T/ha.lp" >"$T/bad2.lp"
+nB=$(grep -c bbb "$T/bad2.lp")
+rm -rf "$T/rej"
+# rejects of A (broken) and of B (bbb) in files, each line once: "A,B"
+ab() {
+	python3 - "$@" <<-'EOF'
+		import base64, json, sys
+		a = b = 0
+		seen = set()
+		for f in sys.argv[1:]:
+		    try:
+		        lines = open(f).read().splitlines()
+		    except FileNotFoundError:
+		        continue
+		    for l in lines:
+		        if l in seen:
+		            continue
+		        seen.add(l)
+		        v = base64.b64decode(json.loads(l)["value_base64"] or "").decode()
+		        a += "broken" in v
+		        b += "bbb" in v
+		print("%d,%d" % (a, b))
+	EOF
+}
+A=(-q -j 1 --job A --rejects "$T/rej" "$SRC" "lp://$T/outA.lp")
+t_run "$FERRY" copy --max-errors 5 "${A[@]}"
+assert_eq "job A stopped by the budget" "$T_RC" 1
+t_run "$FERRY" copy -q -j 1 --job B --rejects "$T/rej" "lp://$T/bad2.lp?chunk_bytes=32k" "lp://$T/outB.lp"
+assert_eq "job B: exit 3" "$T_RC" 3
+t_run "$FERRY" copy "${A[@]}"
+assert_eq "job A resumed: exit 3" "$T_RC" 3
+assert_eq "job A's file: its rejects, none of B's" "$(ab "$T/rej/rejects.ndjson")" "$nbad,0"
+assert_eq "job A's file: no line twice" "$(rej_lines "$T/rej/rejects.ndjson")" "$nbad,$nbad,0"
+assert_eq "every reject of B still in the directory" "$(ab "$T"/rej/rejects-B*.ndjson)" "0,$nB"
+
+# ---- an edited file: an editor left the last newline off --------------
+rm -rf "$T/rej" "$T/outA.lp"
+t_run "$FERRY" copy --max-errors 20 "${A[@]}"
+kept=$(python3 - "$T/rej/rejects.ndjson" "$T"/rej/state-*.json <<-'EOF'
+	import json, sys
+	done = set()
+	for l in open(sys.argv[2]):
+	    d = json.loads(l)
+	    if "done" in d:
+	        done.add(d["done"])
+	keep = [l for l in open(sys.argv[1]).read().splitlines() if json.loads(l)["chunk"] in done]
+	open(sys.argv[1], "w").write("\n".join(keep))
+	print(len(keep))
+EOF
+)
+check "edited file: lines of done chunks kept ($kept)" test "$kept" -gt 1
+t_run "$FERRY" copy "${A[@]}"
+assert_eq "edited file, resumed: every reject once" "$(rej_lines "$T/rej/rejects.ndjson")" "$nbad,$nbad,0"
+
 # ---- PostgreSQL: stopped by the budget again and again, then through ----
 t_need pg
 sqlite3 "$T/nul.db" "CREATE TABLE s (id INTEGER PRIMARY KEY, v TEXT);

@@ -120,9 +120,11 @@ int rej_sync(struct rejects *r, struct ferry_error *err);
  * no transaction holds a chunk's rejects with its rows: each line names
  * its chunk (tag_chunk), and a resumed run keeps the lines of the chunks
  * done(ud, chunk) and those without a chunk, and drops the others and a
- * line cut short (the rerun writes them again).  0 or a FERRY_E*. */
+ * line cut short (the rerun writes them again).  A file of another job
+ * (DIR/job) is moved aside first, and this job's own taken back from
+ * where another's start moved it (warnings say so).  0 or a FERRY_E*. */
 int rej_keep_done(struct rejects *r, int (*done)(void *ud, int64_t chunk), void *ud,
-		  struct ferry_error *err);
+		  struct strv *warnings, struct ferry_error *err);
 /* DIR/rejects.ndjson removed (an earlier run's, before this run's first
  * line goes there) */
 void rej_remove_file(struct rejects *r);

@@ -915,6 +915,13 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 			goto out;
 		}
 		P.has_state = 1;
+		/* the reject file is this job's into this target, as its state
+		 * is: one job name into two targets keeps two files apart */
+		ferry_free(r->rej.job);
+		if (!(r->rej.job = ferry_strdup(key.buf))) {
+			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+			goto out;
+		}
 		if ((rc = copy_pst_open(&P.st, sp.buf, fp, P.nck, o->restart,
 					(ferry_conn_url_caps(sp.buf) & FERRY_CAP_CHECKPOINT) ? key.buf :
 					r->job, err)) < 0)
@@ -933,7 +940,8 @@ int copy_points_run(struct run *r, struct ferry_error *err)
 	if (!r->resumed)  /* the rejects of done chunks stay for a resumed run */
 		rej_start_over(&r->rej, &r->plan.warnings);
 	/* a resumed run: the lines of chunks not recorded go (written again) */
-	if (P.has_state && r->resumed && (rc = rej_keep_done(&r->rej, chunk_is_done, &P, err)) < 0)
+	if (P.has_state && r->resumed &&
+	    (rc = rej_keep_done(&r->rej, chunk_is_done, &P, &r->plan.warnings, err)) < 0)
 		goto out;
 	if (P.to_file && (rc = open_file(&P, err)) < 0)
 		goto out;

@@ -81,52 +81,75 @@ void rej_own(const struct rejects *r)
 	ferry_buf_release(&o);
 }
 
-void rej_start_over(struct rejects *r, struct strv *warnings)
+/* DIR/rejects-OWNER.ndjson (a '/' in it as '_') into *was */
+static int aside_name(const struct rejects *r, const char *owner, struct ferry_buf *was)
+{
+	size_t k, at;
+
+	if (ferry_buf_addf(was, "%s/rejects-", r->dir) < 0)
+		return -1;
+	at = was->len;
+	if (ferry_buf_addf(was, "%s.ndjson", owner) < 0)
+		return -1;
+	for (k = at; k < was->len; k++)
+		if (was->buf[k] == '/')
+			was->buf[k] = '_';
+	return 0;
+}
+
+/* The job DIR/job names, into owner (n bytes); "" when none.  When it is
+ * another job's than r's, its file is moved to DIR/rejects-OWNER.ndjson
+ * (a warning) and DIR/job removed: 1; else 0. */
+static int other_owner(struct rejects *r, char *owner, size_t n, struct strv *warnings)
 {
 	struct ferry_buf p = FERRY_BUF_INIT, o = FERRY_BUF_INIT, was = FERRY_BUF_INIT;
-	char owner[512];
-	size_t n = 0;
+	size_t got = 0;
 	FILE *f;
+	int other = 0;
 
+	owner[0] = '\0';
 	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0 ||
 	    ferry_buf_addf(&o, "%s/" REJ_OWNER, r->dir) < 0)
 		goto out;
 	if (r->job && (f = fopen(o.buf, "r")) != NULL) {
-		n = fread(owner, 1, sizeof(owner) - 1, f);
+		got = fread(owner, 1, n - 1, f);
 		fclose(f);
-		while (n && owner[n - 1] == '\n')
-			n--;
+		while (got && owner[got - 1] == '\n')
+			got--;
 	}
-	owner[n] = '\0';
-	if (n && strcmp(owner, r->job)) {
-		size_t k, at;
-
-		/* another job's: kept under its name (a '/' in it as '_') */
-		if (ferry_buf_addf(&was, "%s/rejects-", r->dir) < 0)
-			goto out;
-		at = was.len;
-		if (ferry_buf_addf(&was, "%s.ndjson", owner) < 0)
-			goto out;
-		for (k = at; k < was.len; k++)
-			if (was.buf[k] == '/')
-				was.buf[k] = '_';
-		if (rename(p.buf, was.buf) == 0)
-			plan_strv_pushf(warnings, "'%s' held the rejects of job '%s': moved to '%s' "
-					"(give each job its own --rejects DIR)", p.buf, owner, was.buf);
-		else if (errno != ENOENT)
-			plan_strv_pushf(warnings, "cannot move '%s', the reject file of job '%s': "
-					"%s; its lines are not this run's rejects", p.buf, owner,
-					strerror(errno));
-		unlink(o.buf);   /* the next file here is this job's */
-	} else if (unlink(p.buf) < 0 && errno != ENOENT) {
-		plan_strv_pushf(warnings, "cannot remove '%s', the reject file of an earlier "
-				"run: %s; its lines are not this run's rejects", p.buf,
+	owner[got] = '\0';
+	if (!got || !strcmp(owner, r->job) || aside_name(r, owner, &was) < 0)
+		goto out;
+	/* another job's: kept under its name */
+	other = 1;
+	if (rename(p.buf, was.buf) == 0)
+		plan_strv_pushf(warnings, "'%s' held the rejects of job '%s': moved to '%s' "
+				"(give each job its own --rejects DIR)", p.buf, owner, was.buf);
+	else if (errno != ENOENT)
+		plan_strv_pushf(warnings, "cannot move '%s', the reject file of job '%s': "
+				"%s; its lines are not this run's rejects", p.buf, owner,
 				strerror(errno));
-	}
+	unlink(o.buf);   /* the next file here is this job's */
 out:
 	ferry_buf_release(&p);
 	ferry_buf_release(&o);
 	ferry_buf_release(&was);
+	return other;
+}
+
+void rej_start_over(struct rejects *r, struct strv *warnings)
+{
+	struct ferry_buf p = FERRY_BUF_INIT;
+	char owner[512];
+
+	/* another job's file is moved aside; this job's earlier one goes */
+	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) == 0 &&
+	    !other_owner(r, owner, sizeof(owner), warnings) && unlink(p.buf) < 0 &&
+	    errno != ENOENT)
+		plan_strv_pushf(warnings, "cannot remove '%s', the reject file of an earlier "
+				"run: %s; its lines are not this run's rejects", p.buf,
+				strerror(errno));
+	ferry_buf_release(&p);
 }
 
 void rej_remove_file(struct rejects *r)
@@ -150,17 +173,37 @@ int rej_sync(struct rejects *r, struct ferry_error *err)
 	return rc;
 }
 
+/* Whether a line of rej_keep_done's file stays: one without a chunk, or
+ * of a chunk done. */
+static int line_kept(const char *line, int (*done)(void *ud, int64_t chunk), void *ud)
+{
+	long long ck;
+
+	return sscanf(line, "{\"chunk\":%lld,", &ck) != 1 || done(ud, ck);
+}
+
 int rej_keep_done(struct rejects *r, int (*done)(void *ud, int64_t chunk), void *ud,
-		  struct ferry_error *err)
+		  struct strv *warnings, struct ferry_error *err)
 {
 	struct ferry_buf p = FERRY_BUF_INIT, t = FERRY_BUF_INIT, line = FERRY_BUF_INIT;
+	struct ferry_buf mine = FERRY_BUF_INIT;
 	FILE *in = NULL, *out = NULL;
+	char owner[512];
 	int c, rc = 0;
 
 	if (ferry_buf_addf(&p, "%s/rejects.ndjson", r->dir) < 0 ||
 	    ferry_buf_addf(&t, "%s/rejects.ndjson.tmp", r->dir) < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 		goto out;
+	}
+	/* another job's file here (a job run since, into this DIR): moved
+	 * aside, and this job's own, if it was moved aside by that one,
+	 * taken back */
+	if (other_owner(r, owner, sizeof(owner), warnings)) {
+		if (aside_name(r, r->job, &mine) == 0 && rename(mine.buf, p.buf) == 0) {
+			plan_strv_pushf(warnings, "took back this job's rejects from '%s'", mine.buf);
+			rej_own(r);
+		}
 	}
 	if (!(in = fopen(p.buf, "r")))
 		goto out;   /* none yet */
@@ -170,20 +213,23 @@ int rej_keep_done(struct rejects *r, int (*done)(void *ud, int64_t chunk), void 
 	}
 	/* a line at a time; one cut short by a kill (no newline) goes */
 	while (rc == 0 && (c = fgetc(in)) != EOF) {
-		long long ck;
-
 		if (ferry_buf_addch(&line, (char)c) < 0) {
 			rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 			break;
 		}
 		if (c != '\n')
 			continue;
-		if ((sscanf(line.buf, "{\"chunk\":%lld,", &ck) != 1 || done(ud, ck)) &&
-		    fwrite(line.buf, 1, line.len, out) != line.len)
+		if (line_kept(line.buf, done, ud) && fwrite(line.buf, 1, line.len, out) != line.len)
 			rc = ferry_error_set(err, FERRY_EIO, "cannot write '%s': %s", t.buf,
 					     strerror(errno));
 		ferry_buf_clear(&line);
 	}
+	/* a last line without its newline: a kill cuts only a chunk's not
+	 * yet done (the file is on disk before a chunk is recorded), so one
+	 * of a done chunk is whole (an editor left the newline off) */
+	if (rc == 0 && line.len && line_kept(line.buf, done, ud) &&
+	    (ferry_buf_addch(&line, '\n') < 0 || fwrite(line.buf, 1, line.len, out) != line.len))
+		rc = ferry_error_set(err, FERRY_EIO, "cannot write '%s': %s", t.buf, strerror(errno));
 	if (rc == 0 && (ferror(in) || fflush(out) != 0 || fdatasync(fileno(out)) < 0))
 		rc = ferry_error_set(err, FERRY_EIO, "cannot rewrite the reject file '%s': %s",
 				     p.buf, strerror(errno));
@@ -203,6 +249,7 @@ out:
 	ferry_buf_release(&p);
 	ferry_buf_release(&t);
 	ferry_buf_release(&line);
+	ferry_buf_release(&mine);
 	return rc;
 }
 

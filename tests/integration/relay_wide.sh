@@ -189,6 +189,37 @@ assert_eq "after a restart: a new column, '' for a tag the relay has not seen, m
 "a|eu|4.5|
 d||1.25|2"
 
+# ---- a table changed under the running relay (adversarial finds): each
+# write first checks the table is the one its plan was made from, else
+# plans again.  Before: double -> bigint stored 1.7 as 2 (answered 204),
+# text -> double, a dropped column and a dropped table looped for ever and
+# held every measurement behind them; and a field named relay_ord (the
+# stage's own column) wedged it even across restarts.
+ar() {   # write $1 through the relay, wait until the spool drained
+	w "$1"
+	check "spool drained after $2" relay_drained
+}
+ar "alt,host=a v=1.5,s=\"x\",b=1i 1700000010000000000" "alt's first point"
+pg_q "$PGURL" "ALTER TABLE alt ALTER COLUMN v TYPE bigint" >/dev/null
+ar "alt,host=a v=1.7 1700000011000000000" "1.7 into a column altered to bigint"
+assert_eq "1.7 is not stored rounded into the bigint column" \
+	"$(pg_q "$PGURL" "SELECT count(*) FROM alt WHERE time = to_timestamp(1700000011)")" 0
+check "it is a dead letter (refused, kept)" test "$(relay_stat dead_letters)" -ge 1
+ar "alt,host=a v=3 1700000012000000000" "3 into it"
+assert_eq "3 is stored" "$(pg_q "$PGURL" "SELECT v FROM alt WHERE time = to_timestamp(1700000012)")" 3
+pg_q "$PGURL" "ALTER TABLE alt DROP COLUMN b" >/dev/null
+ar "alt,host=a b=7i 1700000013000000000" "a point of a dropped column"
+assert_eq "the column made again, the point stored" \
+	"$(pg_q "$PGURL" "SELECT b FROM alt WHERE time = to_timestamp(1700000013)")" 7
+pg_q "$PGURL" "DROP TABLE alt" >/dev/null
+ar "alt,host=a v=4 1700000014000000000" "a point of a dropped table"
+assert_eq "the table made again, the point stored" "$(pg_q "$PGURL" "SELECT v FROM alt")" 4
+ar "ord,host=a relay_ord=7i,v=1 1700000015000000000" "a field named relay_ord"
+assert_eq "a field named relay_ord is stored" "$(pg_q "$PGURL" "SELECT relay_ord FROM ord")" 7
+ar "cpu,host=z usage=1 1700000016000000000" "another measurement after them"
+assert_contains "the relay says it planned again" \
+	"$(cat "$(sed -n 's/^FERRY_SERVICES_ROOT=//p' "$SVC/env")/relay/relay.log")" "changed since it was planned"
+
 # --keep-ns: time_ns is in the key, points a nanosecond apart are two rows
 relay_stop
 pg_q "postgres://postgres@127.0.0.1:$PGPORT/postgres" 'CREATE DATABASE relay_ns' >/dev/null

@@ -36,6 +36,7 @@
 #include "ferry/buf.h"
 #include "ferry/connector.h"
 #include "ferry/hash.h"
+#include "ferry/log.h"
 #include "ferry/model.h"
 #include "ferry/registry.h"
 #include "ferry/tsmap.h"
@@ -66,6 +67,8 @@ struct wtab {
 	struct ferry_catalog *cat;    /* of the live table, for the plan */
 	struct copy_live *plan;
 	char *pk;                     /* the primary key constraint's name */
+	char *sig;                    /* its columns and types as the plan found them
+				       * (WIDE_SIG), which each write checks first */
 };
 #define LINE_SEEN 2
 #define SEEN_KEEP "6 hours"      /* how long a write's identity is remembered */
@@ -250,6 +253,7 @@ static void wide_release(struct relay_pg *s)
 		copy_live_close(s->wt[i].plan);
 		ferry_catalog_free(s->wt[i].cat);
 		ferry_free(s->wt[i].pk);
+		ferry_free(s->wt[i].sig);
 	}
 	ferry_free(s->wt);
 }
@@ -546,6 +550,73 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
  * write of each field.
  */
 
+/* A table's columns and their types, one text (NULL for a table that is
+ * not there): what a plan was made from, checked before each write. */
+#define WIDE_SIG "(SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod)," \
+	" ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = to_regclass(%s)" \
+	" AND attnum > 0 AND NOT attisdropped)"
+/* What a write raises when the table is not the one its plan was made
+ * from (an ALTER, a DROP, another writer's column): the plan is made
+ * again and the write tried again (wide_table). */
+#define WIDE_CHANGED "FR001"
+
+static int sig_row(void *ud, int ncols, const char *const *vals, struct ferry_error *err)
+{
+	char **out = ud;
+
+	if (ncols < 1 || !vals[0] || *out)
+		return 0;
+	if (!(*out = ferry_strdup(vals[0])))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The '...' literal of s (standard_conforming_strings) into b */
+static int add_literal(struct ferry_buf *b, const char *s)
+{
+	int berr = ferry_buf_addch(b, '\'');
+
+	for (; *s; s++)
+		berr |= *s == '\'' ? ferry_buf_addstr(b, "''") : ferry_buf_addch(b, *s);
+	return berr | ferry_buf_addch(b, '\'');
+}
+
+/* The public.table of plan's spec, quoted, as a literal for to_regclass */
+static int spec_regclass(struct relay_pg *s, const struct ferry_write_spec *spec,
+			 struct ferry_buf *out)
+{
+	struct ferry_buf q = FERRY_BUF_INIT;
+	int berr = 0;
+
+	berr |= s->ops->quote_ident(spec->schema, &q);
+	berr |= ferry_buf_addch(&q, '.');
+	berr |= s->ops->quote_ident(spec->table, &q);
+	berr |= ferry_buf_error(&q) ? -1 : add_literal(out, q.buf);
+	ferry_buf_release(&q);
+	return berr < 0 ? -1 : 0;
+}
+
+static int table_sig(struct relay_pg *s, const struct copy_live *plan, char **sig,
+		     struct ferry_error *err)
+{
+	struct ferry_write_spec spec;
+	struct ferry_buf rc_lit = FERRY_BUF_INIT, q = FERRY_BUF_INIT;
+	int rc;
+
+	*sig = NULL;
+	copy_live_spec(plan, &spec);
+	if (spec_regclass(s, &spec, &rc_lit) < 0 ||
+	    ferry_buf_addstr(&q, "SELECT ") < 0 || ferry_buf_addf(&q, WIDE_SIG, rc_lit.buf) < 0)
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else
+		rc = s->ops->query(s->c, q.buf, NULL, 0, sig_row, sig, err);
+	if (rc == 0 && !*sig && !(*sig = ferry_strdup("")))
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	ferry_buf_release(&rc_lit);
+	ferry_buf_release(&q);
+	return rc;
+}
+
 /* Make table ti in PostgreSQL as the live layout has it now: grown by
  * copy_live_grow (the backfill of a cutover makes the history's tables
  * the same way), then planned for loading as --data-only plans it. */
@@ -555,18 +626,22 @@ static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
 	size_t n = tm_live_ncols_at(s->live, ti);
 	struct ferry_catalog *cat = NULL;
 	struct copy_live *plan = NULL;
-	char *pk = NULL;
+	char *pk = NULL, *sig = NULL;
 	int rc;
 
 	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
 	    /* a table this relay has not planned yet may be missing */
 	    (rc = copy_live_grow(s->c, cat, w->synced, w->plan ? 0 : COPY_LIVE_MAY_MISS, &pk, err)) < 0 ||
 	    /* loaded as --data-only loads it, from the table's own columns */
-	    (rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
+	    (rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0 ||
+	    (rc = table_sig(s, plan, &sig, err)) < 0)
 		goto out;
 	ferry_free(w->pk);
 	w->pk = pk;
 	pk = NULL;
+	ferry_free(w->sig);
+	w->sig = sig;
+	sig = NULL;
 	copy_live_close(w->plan);
 	ferry_catalog_free(w->cat);
 	w->plan = plan;
@@ -579,6 +654,7 @@ out:
 		ferry_error_prefix(err, "cannot make table '%s' for --layout wide",
 				   tm_live_table_at(s->live, ti));
 	ferry_free(pk);
+	ferry_free(sig);
 	copy_live_close(plan);
 	ferry_catalog_free(cat);
 	return rc;
@@ -658,9 +734,28 @@ static int wide_route(struct relay_pg *s, struct ferry_error *err)
 	return rc;
 }
 
+/* The stage's column of the arrival order: relay_ord, or with '_'s more
+ * when the table has a column of that name (a field or tag relay_ord). */
+static void ord_name(const struct ferry_write_spec *spec, char *out, size_t n)
+{
+	size_t k, len;
+
+	snprintf(out, n, "relay_ord");
+	for (k = 0; k < spec->ncols; k++) {
+		if (strcmp(spec->cols[k], out))
+			continue;
+		len = strlen(out);
+		if (len + 1 >= n)
+			break;   /* 63 bytes of relay_ord___: no column is that */
+		out[len] = '_';
+		out[len + 1] = '\0';
+		k = (size_t)-1;   /* look again from the first */
+	}
+}
+
 /* The stage's rows merged into table ti. */
 static int wide_merge(struct relay_pg *s, size_t ti, const struct ferry_write_spec *spec,
-		      struct ferry_error *err)
+		      const char *ord, struct ferry_error *err)
 {
 	const struct ferry_table *ft = &s->wt[ti].cat->tables[0];
 	struct ferry_buf b = FERRY_BUF_INIT, key = FERRY_BUF_INIT;
@@ -690,7 +785,9 @@ static int wide_merge(struct relay_pg *s, size_t ti, const struct ferry_write_sp
 		}
 		berr |= ferry_buf_addstr(&b, "(array_agg(");
 		berr |= s->ops->quote_ident(spec->cols[k], &b);
-		berr |= ferry_buf_addstr(&b, " ORDER BY relay_ord DESC) FILTER (WHERE ");
+		berr |= ferry_buf_addstr(&b, " ORDER BY ");
+		berr |= s->ops->quote_ident(ord, &b);
+		berr |= ferry_buf_addstr(&b, " DESC) FILTER (WHERE ");
 		berr |= s->ops->quote_ident(spec->cols[k], &b);
 		berr |= ferry_buf_addstr(&b, " IS NOT NULL))[1]");
 	}
@@ -726,8 +823,9 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 {
 	struct wtab *w = &s->wt[ti];
 	struct ferry_write_spec spec, stage;
-	struct ferry_buf b = FERRY_BUF_INIT;
+	struct ferry_buf b = FERRY_BUF_INIT, lit = FERRY_BUF_INIT;
 	ferry_writer *wr = NULL;
+	char ord[64];
 	size_t k;
 	int berr = 0, rc;
 
@@ -738,23 +836,45 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	}
 	ferry_batch_clear(&s->b);
+	/* first, the table is still the one the plan was made from (its
+	 * binary rows carry the plan's types, its conversions refuse what the
+	 * table's types cannot hold exactly); else WIDE_CHANGED */
+	berr |= spec_regclass(s, &spec, &lit);
+	berr |= ferry_buf_addstr(&b, "DO $ferry_sig$ BEGIN IF ");
+	berr |= ferry_buf_addf(&b, WIDE_SIG, lit.len ? lit.buf : "NULL");
+	berr |= ferry_buf_addstr(&b, " IS DISTINCT FROM ");
+	berr |= add_literal(&b, w->sig ? w->sig : "");
+	berr |= ferry_buf_addstr(&b, " THEN RAISE EXCEPTION USING ERRCODE = '" WIDE_CHANGED
+				 "', MESSAGE = 'the table changed since the relay planned it'"
+				 "; END IF; END $ferry_sig$; ");
+	ferry_buf_release(&lit);
 	/* the columns of the plan with the types its binary rows carry,
 	 * without constraints: NOT NULL is checked by the INSERT, where its
-	 * refusal is the point's, and so is a type the table has since (an
-	 * ALTER after the plan: a value it cannot take is that point's
-	 * refusal; the table's own types read int8 bytes as float8) */
+	 * refusal is the point's; the arrival order in a column of a name
+	 * no column of the table has */
 	berr |= ferry_buf_addstr(&b, "DROP TABLE IF EXISTS pg_temp.relay_stage; "
 				 "CREATE TEMP TABLE relay_stage (");
 	for (k = 0; k < spec.ncols; k++) {
 		berr |= s->ops->quote_ident(spec.cols[k], &b);
 		berr |= ferry_buf_addf(&b, " %s, ", ferry_type_name(spec.types[k]));
 	}
-	berr |= ferry_buf_addstr(&b, "relay_ord bigserial) ON COMMIT DROP");
+	ord_name(&spec, ord, sizeof(ord));
+	berr |= s->ops->quote_ident(ord, &b);
+	berr |= ferry_buf_addstr(&b, " bigserial) ON COMMIT DROP");
 	if (berr < 0 || ferry_buf_error(&b))
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
 	else
 		rc = s->ops->exec(s->c, b.buf, err);
 	ferry_buf_release(&b);
+	if (rc < 0 && strstr(err->origin, "sqlstate " WIDE_CHANGED)) {
+		/* planned again (and the table made or grown again) before the
+		 * write is tried again */
+		copy_live_close(w->plan);
+		w->plan = NULL;
+		w->synced = 0;
+		ferry_warn("relay: table '%s' changed since it was planned (an ALTER, a DROP, "
+			   "another writer's column): planned again", spec.table);
+	}
 	if (rc < 0)
 		return rc;
 	stage = spec;
@@ -769,7 +889,7 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 	}
 	if ((rc = s->ops->write_close(wr, 1, err)) < 0)
 		return rc;
-	return wide_merge(s, ti, &spec, err);
+	return wide_merge(s, ti, &spec, ord, err);
 }
 
 static int write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err)

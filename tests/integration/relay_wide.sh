@@ -216,6 +216,11 @@ ar "alt,host=a v=4 1700000014000000000" "a point of a dropped table"
 assert_eq "the table made again, the point stored" "$(pg_q "$PGURL" "SELECT v FROM alt")" 4
 ar "ord,host=a relay_ord=7i,v=1 1700000015000000000" "a field named relay_ord"
 assert_eq "a field named relay_ord is stored" "$(pg_q "$PGURL" "SELECT relay_ord FROM ord")" 7
+ar 'dol,host=a x$ferry0$y=1,z$ferry_sig$=2 1700000015000000000' "fields named with dollar quotes"
+assert_eq "fields named with dollar quotes are stored" \
+	"$(pg_q "$PGURL" 'SELECT "x$ferry0$y", "z$ferry_sig$" FROM dol')" "1|2"
+ar "ord2,host=a relay_ord=1i,relay_ord_1=2i,relay_ord_=3i 1700000015000000000" "fields relay_ord, _1, _"
+assert_eq "they are stored" "$(pg_q "$PGURL" "SELECT relay_ord, relay_ord_1, relay_ord_ FROM ord2")" "1|2|3"
 ar "cpu,host=z usage=1 1700000016000000000" "another measurement after them"
 assert_contains "the relay says it planned again" \
 	"$(cat "$(sed -n 's/^FERRY_SERVICES_ROOT=//p' "$SVC/env")/relay/relay.log")" "changed since it was planned"

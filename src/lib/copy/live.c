@@ -433,8 +433,8 @@ static int roles_agree(ferry_conn *dst, const char *qname, const char *tname,
 				rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has column '%s' of "
 					"type %s (a relay makes it from the points it sees first), but "
 					"the points here need %s: ALTER TABLE %s ALTER COLUMN %s TYPE "
-					"%s, then restart the relays (they convert to the type they "
-					"found: a value only the new one holds is refused) and go on",
+					"%s, then restart the relays (they type a field as they saw "
+					"it first) and go on",
 					tname, cn[k], cr.types.buf + tat, ferry_type_name(want), qname,
 					qc.buf, ferry_type_name(want));
 				ferry_buf_release(&qc);

@@ -617,6 +617,43 @@ static int table_sig(struct relay_pg *s, const struct copy_live *plan, char **si
 	return rc;
 }
 
+/*
+ * Into b, the statement that checks the table (lit: its name as a
+ * literal) against sig before a write, in the write's transaction: the
+ * table locked as the write will lock it (an ALTER waits until the write
+ * is done, so none comes between the check and the rows), then its
+ * columns and types compared, WIDE_CHANGED when they differ.  A DO block,
+ * quoted by a dollar tag the body does not hold (names may hold any).
+ */
+static int check_block(struct ferry_buf *b, const char *lit, const char *sig)
+{
+	struct ferry_buf body = FERRY_BUF_INIT;
+	char tag[32];
+	int berr = 0, k;
+
+	berr |= ferry_buf_addf(&body, "BEGIN IF to_regclass(%s) IS NOT NULL THEN EXECUTE"
+			       " 'LOCK TABLE ' || %s || ' IN ROW EXCLUSIVE MODE'; END IF; IF ",
+			       lit, lit);
+	berr |= ferry_buf_addf(&body, WIDE_SIG, lit);
+	berr |= ferry_buf_addstr(&body, " IS DISTINCT FROM ");
+	berr |= add_literal(&body, sig);
+	berr |= ferry_buf_addstr(&body, " THEN RAISE EXCEPTION USING ERRCODE = '" WIDE_CHANGED
+				 "', MESSAGE = 'the table changed since the relay planned it';"
+				 " END IF; END");
+	if (berr < 0 || ferry_buf_error(&body)) {
+		ferry_buf_release(&body);
+		return -1;
+	}
+	for (k = 0;; k++) {
+		snprintf(tag, sizeof(tag), "$ferry%d$", k);
+		if (!strstr(body.buf, tag))
+			break;
+	}
+	berr |= ferry_buf_addf(b, "DO %s %s %s; ", tag, body.buf, tag);
+	ferry_buf_release(&body);
+	return berr < 0 ? -1 : 0;
+}
+
 /* Make table ti in PostgreSQL as the live layout has it now: grown by
  * copy_live_grow (the backfill of a cutover makes the history's tables
  * the same way), then planned for loading as --data-only plans it. */
@@ -734,21 +771,18 @@ static int wide_route(struct relay_pg *s, struct ferry_error *err)
 	return rc;
 }
 
-/* The stage's column of the arrival order: relay_ord, or with '_'s more
- * when the table has a column of that name (a field or tag relay_ord). */
+/* The stage's column of the arrival order: relay_ord, or relay_ord_N when
+ * the table has a column of that name (a field or tag relay_ord). */
 static void ord_name(const struct ferry_write_spec *spec, char *out, size_t n)
 {
-	size_t k, len;
+	size_t k, i = 0;
 
 	snprintf(out, n, "relay_ord");
 	for (k = 0; k < spec->ncols; k++) {
 		if (strcmp(spec->cols[k], out))
 			continue;
-		len = strlen(out);
-		if (len + 1 >= n)
-			break;   /* 63 bytes of relay_ord___: no column is that */
-		out[len] = '_';
-		out[len + 1] = '\0';
+		/* relay_ord_1, _2, ...: at most ncols of them are taken */
+		snprintf(out, n, "relay_ord_%zu", ++i);
 		k = (size_t)-1;   /* look again from the first */
 	}
 }
@@ -840,13 +874,7 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 	 * binary rows carry the plan's types, its conversions refuse what the
 	 * table's types cannot hold exactly); else WIDE_CHANGED */
 	berr |= spec_regclass(s, &spec, &lit);
-	berr |= ferry_buf_addstr(&b, "DO $ferry_sig$ BEGIN IF ");
-	berr |= ferry_buf_addf(&b, WIDE_SIG, lit.len ? lit.buf : "NULL");
-	berr |= ferry_buf_addstr(&b, " IS DISTINCT FROM ");
-	berr |= add_literal(&b, w->sig ? w->sig : "");
-	berr |= ferry_buf_addstr(&b, " THEN RAISE EXCEPTION USING ERRCODE = '" WIDE_CHANGED
-				 "', MESSAGE = 'the table changed since the relay planned it'"
-				 "; END IF; END $ferry_sig$; ");
+	berr |= check_block(&b, lit.len ? lit.buf : "NULL", w->sig ? w->sig : "");
 	ferry_buf_release(&lit);
 	/* the columns of the plan with the types its binary rows carry,
 	 * without constraints: NOT NULL is checked by the INSERT, where its

@@ -896,12 +896,12 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 	ferry_buf_release(&b);
 	if (rc < 0 && strstr(err->origin, "sqlstate " WIDE_CHANGED)) {
 		/* planned again (and the table made or grown again) before the
-		 * write is tried again */
+		 * write is tried again; spec is the plan's: said first */
+		ferry_warn("relay: table '%s' changed since it was planned (an ALTER, a DROP, "
+			   "another writer's column): planned again", spec.table);
 		copy_live_close(w->plan);
 		w->plan = NULL;
 		w->synced = 0;
-		ferry_warn("relay: table '%s' changed since it was planned (an ALTER, a DROP, "
-			   "another writer's column): planned again", spec.table);
 	}
 	if (rc < 0)
 		return rc;

@@ -225,6 +225,39 @@ ar "cpu,host=z usage=1 1700000016000000000" "another measurement after them"
 assert_contains "the relay says it planned again" \
 	"$(cat "$(sed -n 's/^FERRY_SERVICES_ROOT=//p' "$SVC/env")/relay/relay.log")" "changed since it was planned"
 
+# a column made wider than the relay typed it takes what it holds (session
+# 34's finding: the relay typed a field as it first saw it, for as long as
+# it ran, whatever the table had).  Altered under the running relay, as
+# the backfill's type stop asks (bigint -> double precision): its floats
+# were dead letters ("column 'v' of table 'wid' is bigint") until a
+# restart.  Made double precision before the relay started (by the
+# backfill, another relay, a run before): an integer first, then floats,
+# in one write and in the next, were dead letters for as long as it ran.
+# (InfluxDB refuses a type a shard has another of: each type its own week)
+W=604800
+ar "wid,host=a v=1i 1700000020000000000" "wid's first point (bigint)"
+pg_q "$PGURL" "ALTER TABLE wid ALTER COLUMN v TYPE double precision" >/dev/null
+dl0=$(relay_stat dead_letters)
+ar "wid,host=a v=1.5 $((1700000020 + W))000000000" "a float into the column altered to double precision"
+assert_eq "the float is stored" "$(pg_q "$PGURL" "SELECT v FROM wid WHERE time = to_timestamp($((1700000020 + W)))")" 1.5
+ar "wid,host=a v=2i $((1700000020 + 2 * W))000000000" "an integer after it"
+assert_eq "no dead letter for either" "$(relay_stat dead_letters)" "$dl0"
+ar "pre,host=a v=0.5 1700000020000000000" "pre's first point (double precision)"
+relay_stop
+relay_start --layout wide
+w "pre,host=b v=2i $((1700000021 + W))000000000" "pre,host=c v=2.5 $((1700000022 + 2 * W))000000000"
+w "pre,host=d v=3.25 $((1700000023 + 3 * W))000000000"
+check "spool drained" relay_drained
+assert_eq "after a restart, an integer then floats into the double precision column" \
+	"$(pg_q "$PGURL" "SELECT host || '=' || v FROM pre ORDER BY time")" "a=0.5
+b=2
+c=2.5
+d=3.25"
+assert_eq "no dead letter after the restart" "$(relay_stat dead_letters)" 0
+ar "pre,host=e v=true $((1700000024 + 4 * W))000000000" "a boolean into it"
+assert_eq "a boolean is still refused" "$(pg_q "$PGURL" "SELECT count(*) FROM pre WHERE host = 'e'")" 0
+check "it is a dead letter" test "$(relay_stat dead_letters)" -ge 1
+
 # --keep-ns: time_ns is in the key, points a nanosecond apart are two rows
 relay_stop
 pg_q "postgres://postgres@127.0.0.1:$PGPORT/postgres" 'CREATE DATABASE relay_ns' >/dev/null

@@ -28,6 +28,7 @@
 #include "copy/planner.h"
 #include "ferry/alloc.h"
 #include "ferry/registry.h"
+#include "wire/sqltext.h"
 
 static const char schema_sql[] =
 	"CREATE SCHEMA IF NOT EXISTS ferry;"
@@ -105,7 +106,7 @@ static int literal_or_null(struct ferry_buf *sql, const char *s)
 	int berr = 0;
 
 	if (s)
-		berr |= plan_quote_literal(sql, s);
+		berr |= wire_sql_literal(sql, s);
 	else
 		berr |= ferry_buf_addstr(sql, "NULL");
 	return berr;
@@ -237,18 +238,18 @@ int ck_job_create(ferry_conn *dst, const char *job, const char *source,
 
 	berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.jobs (job, source, target_schema, fingerprint, "
 			 "state, created_tables) VALUES (");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addstr(&sql, ", ");
-	berr |= plan_quote_literal(&sql, source);
+	berr |= wire_sql_literal(&sql, source);
 	berr |= ferry_buf_addstr(&sql, ", ");
-	berr |= plan_quote_literal(&sql, schema);
+	berr |= wire_sql_literal(&sql, schema);
 	berr |= ferry_buf_addstr(&sql, ", ");
-	berr |= plan_quote_literal(&sql, fingerprint);
+	berr |= wire_sql_literal(&sql, fingerprint);
 	berr |= ferry_buf_addstr(&sql, ", 'loading', ARRAY[");
 	for (i = 0; i < created->n; i++) {
 		if (i)
 			berr |= ferry_buf_addstr(&sql, ", ");
-		berr |= plan_quote_literal(&sql, created->v[i]);
+		berr |= wire_sql_literal(&sql, created->v[i]);
 	}
 	/* again in the same transaction: the tables it created since */
 	berr |= ferry_buf_addstr(&sql, "]::text[]) ON CONFLICT (job) DO UPDATE SET created_tables = "
@@ -266,9 +267,9 @@ int ck_job_set_state(ferry_conn *dst, const char *job, const char *state,
 	int rc;
 
 	berr |= ferry_buf_addstr(&sql, "UPDATE ferry.jobs SET updated_at = now(), state = ");
-	berr |= plan_quote_literal(&sql, state);
+	berr |= wire_sql_literal(&sql, state);
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -290,7 +291,7 @@ int ck_job_delete(ferry_conn *dst, const char *job, struct ferry_error *err)
 	int rc;
 
 	berr |= ferry_buf_addstr(&sql, "DELETE FROM ferry.jobs WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -312,9 +313,9 @@ int ck_chunks_insert(ferry_conn *dst, const char *job, const struct chunk_spec *
 		else
 			berr |= ferry_buf_addstr(&sql, ", ");
 		berr |= ferry_buf_addch(&sql, '(');
-		berr |= plan_quote_literal(&sql, job);
+		berr |= wire_sql_literal(&sql, job);
 		berr |= ferry_buf_addf(&sql, ", %d, ", ck[i].tp->index);
-		berr |= plan_quote_literal(&sql, ck[i].tp->src->name);
+		berr |= wire_sql_literal(&sql, ck[i].tp->src->name);
 		berr |= ferry_buf_addf(&sql, ", %lld, %lld, %s, ", (long long)ck[i].lo, (long long)ck[i].hi,
 			       ck[i].has_range ? "true" : "false");
 		berr |= literal_or_null(&sql, ck[i].key_lo);
@@ -338,7 +339,7 @@ static int claimable(struct ferry_buf *sql, const char *job)
 	int berr = 0;
 
 	berr |= ferry_buf_addstr(sql, "p.job = ");
-	berr |= plan_quote_literal(sql, job);
+	berr |= wire_sql_literal(sql, job);
 	berr |= ferry_buf_addstr(sql, " AND p.state = 'pending' AND (p.key_lo IS NULL OR NOT EXISTS ("
 			 "SELECT 1 FROM ferry.progress q WHERE q.job = p.job AND "
 			 "q.stream_no = p.stream_no AND q.state = 'pending' AND "
@@ -451,14 +452,14 @@ int ck_chunk_done(ferry_conn *dst, const char *job, int stream_no, int64_t lo,
 		       "hash = '%016llx', done_at = now(), worker = ",
 		       (long long)cs->read, (long long)cs->written, (long long)cs->rejected,
 		       (unsigned long long)cs->bytes, (unsigned long long)hash);
-	berr |= plan_quote_literal(&sql, worker);
+	berr |= wire_sql_literal(&sql, worker);
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no, (long long)lo);
 	/* a chunk copied again (its commit lost) has no lines left, but say
 	 * so: the pieces below are all of them (in the same round trip) */
 	berr |= ferry_buf_addstr(&sql, "; DELETE FROM ferry.rejects WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND stream_no = %d AND range_lo = %lld", stream_no,
 			       (long long)lo);
 	rc = sql_exec(dst, &sql, berr, err);
@@ -476,7 +477,7 @@ int ck_pending(ferry_conn *dst, const char *job, int64_t *n, struct ferry_error 
 	int rc;
 
 	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.progress WHERE state <> 'done' AND job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -509,7 +510,7 @@ int ck_stream_totals(ferry_conn *dst, const char *job, int stream_no,
 	berr |= ferry_buf_addstr(&sql, "SELECT coalesce(sum(rows_read), 0) || ' ' || coalesce(sum(rows_written), 0) "
 			 "|| ' ' || coalesce(sum(rows_rejected), 0) || ' ' || coalesce(sum(bytes), 0) "
 			 "FROM ferry.progress WHERE state = 'done' AND job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND stream_no = %d", stream_no);
 	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull) {
@@ -631,7 +632,7 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	 * restores recorded with the job, numbered from STEP_RESTORE_BASE,
 	 * are not these) */
 	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND step < %d", STEP_RESTORE_BASE);
 	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc < 0 || (!isnull && strcmp(out.buf, "0")))
@@ -645,9 +646,9 @@ int ck_steps_insert(ferry_conn *dst, const char *job, const struct strv *stmts,
 	berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) VALUES ");
 	for (i = 0; i < stmts->n; i++) {
 		berr |= ferry_buf_addstr(&sql, i ? ", (" : "(");
-		berr |= plan_quote_literal(&sql, job);
+		berr |= wire_sql_literal(&sql, job);
 		berr |= ferry_buf_addf(&sql, ", %zu, %d, ", i, stages[i]);
-		berr |= plan_quote_literal(&sql, stmts->v[i]);
+		berr |= wire_sql_literal(&sql, stmts->v[i]);
 		berr |= ferry_buf_addch(&sql, ')');
 	}
 	berr |= ferry_buf_addstr(&sql, " ON CONFLICT DO NOTHING");
@@ -677,10 +678,10 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 	 * correlated one ran per row, 5 ms a claim at 400 steps) */
 	berr |= ferry_buf_addstr(&sql, "SELECT s.step || ' ' || s.stage || ' ' || s.sql FROM ferry.steps s "
 			 "WHERE s.job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND s.state = 'pending' AND s.stage <= %d AND s.stage = "
 		       "(SELECT min(stage) FROM ferry.steps WHERE job = ", max_stage);
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addstr(&sql, " AND state = 'pending') ORDER BY s.step LIMIT 1 FOR UPDATE SKIP LOCKED");
 	rc = q1(dst, &sql, berr, &out, &isnull, err);
 	if (rc == 0 && !isnull && (sp = strchr(out.buf, ' ')) != NULL &&
@@ -702,9 +703,9 @@ int ck_step_claim(ferry_conn *dst, const char *job, int max_stage, int *found,
 		berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
 			       "stage <= %d AND stage > (SELECT min(stage) FROM ferry.steps WHERE "
 			       "state = 'pending' AND job = ", max_stage);
-		berr |= plan_quote_literal(&sql, job);
+		berr |= wire_sql_literal(&sql, job);
 		berr |= ferry_buf_addstr(&sql, ") AND job = ");
-		berr |= plan_quote_literal(&sql, job);
+		berr |= wire_sql_literal(&sql, job);
 		rc = q_count(dst, &sql, berr, &later, err);
 		*wait = rc == 0 && later > 0;
 	}
@@ -723,7 +724,7 @@ int ck_steps_pending(ferry_conn *dst, const char *job, int max_stage, int64_t *n
 
 	berr |= ferry_buf_addf(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'pending' AND "
 			       "stage <= %d AND job = ", max_stage);
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -741,7 +742,7 @@ static int step_mark(ferry_conn *dst, const char *job, int step, const char *sta
 	berr |= ferry_buf_addf(&sql, "UPDATE ferry.steps SET state = '%s', note = ", state);
 	berr |= literal_or_null(&sql, note);
 	berr |= ferry_buf_addstr(&sql, " WHERE job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addf(&sql, " AND step = %d", step);
 	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
@@ -779,7 +780,7 @@ int ck_steps_retry(ferry_conn *dst, const char *job, struct ferry_error *err)
 
 	berr |= ferry_buf_addstr(&sql, "UPDATE ferry.steps SET state = 'pending', note = NULL "
 			 "WHERE state = 'failed' AND job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	rc = sql_exec(dst, &sql, berr, err);
 	ferry_buf_release(&sql);
 	return rc;
@@ -878,7 +879,7 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 		for (i = 0; i < list->n; i++) {
 			if (i)
 				berr |= ferry_buf_addstr(&arr, ", ");
-			berr |= plan_quote_literal(&arr, list->v[i]);
+			berr |= wire_sql_literal(&arr, list->v[i]);
 		}
 		berr |= ferry_buf_addstr(&arr, "]::text[]) x)");
 		/* what to take off: (o, rel, name, def): a foreign key's table and
@@ -930,10 +931,10 @@ int ck_takeoff(ferry_conn *dst, const char *job, const struct strv *tables,
 		/* record the restores, then drop */
 		ferry_buf_clear(&sql);
 		berr |= ferry_buf_addstr(&sql, "INSERT INTO ferry.steps (job, step, stage, sql) SELECT ");
-		berr |= plan_quote_literal(&sql, job);
+		berr |= wire_sql_literal(&sql, job);
 		berr |= ferry_buf_addf(&sql, ", (SELECT coalesce(max(step), %d) FROM ferry.steps WHERE job = ",
 			       STEP_RESTORE_BASE - 1);
-		berr |= plan_quote_literal(&sql, job);
+		berr |= wire_sql_literal(&sql, job);
 		berr |= ferry_buf_addf(&sql, " AND step >= %d) + row_number() OVER (ORDER BY o), %d, def "
 			       "FROM (%s) d", STEP_RESTORE_BASE, pass == 0 ? STAGE_FKEYS : STAGE_KEYS,
 			       sel.buf);
@@ -1010,9 +1011,9 @@ int ck_steps_failed_like(ferry_conn *dst, const char *job, const char *prefix, i
 	int rc;
 
 	berr |= ferry_buf_addstr(&sql, "SELECT count(*) FROM ferry.steps WHERE state = 'failed' AND job = ");
-	berr |= plan_quote_literal(&sql, job);
+	berr |= wire_sql_literal(&sql, job);
 	berr |= ferry_buf_addstr(&sql, " AND strpos(sql, ");
-	berr |= plan_quote_literal(&sql, prefix);
+	berr |= wire_sql_literal(&sql, prefix);
 	berr |= ferry_buf_addstr(&sql, ") > 0");
 	rc = q_count(dst, &sql, berr, n, err);
 	ferry_buf_release(&sql);

@@ -37,6 +37,7 @@
 #include "ferry/registry.h"
 #include "ferry/url.h"
 #include "tsmap/tsmap.h"
+#include "wire/sqltext.h"
 
 #define DEFAULT_CHUNK_ROWS 250000
 #define DEFAULT_BATCH_ROWS 10000
@@ -488,7 +489,7 @@ static int phase_schema(struct run *r, struct ferry_error *err)
 			berr |= ferry_buf_addstr(&b, " IS ");
 			berr |= ferry_buf_addf(&c, "ferry: created by ferry copy job %s from %s table %s",
 				       r->job, src.buf, tp->src->name);
-			berr |= plan_quote_literal(&b, c.buf);
+			berr |= wire_sql_literal(&b, c.buf);
 			ferry_buf_release(&c);
 			if ((rc = run_built(r, &b, berr, err)) < 0)
 				goto out;
@@ -557,7 +558,7 @@ static int forget_in(struct run *r, int delete_rows, struct ferry_error *err)
 		berr |= ferry_buf_addstr(&b, "DELETE FROM ");
 		berr |= plan_qualified(&b, r->schema, tp->dst_name);
 		berr |= ferry_buf_addstr(&b, " t USING ferry.progress p WHERE p.state = 'done' AND p.job = ");
-		berr |= plan_quote_literal(&b, r->job);
+		berr |= wire_sql_literal(&b, r->job);
 		berr |= ferry_buf_addf(&b, " AND p.stream_no = %d AND t.", tp->index);
 		berr |= plan_quote_ident(&b, key);
 		berr |= ferry_buf_addstr(&b, " BETWEEN p.range_lo AND p.range_hi");
@@ -737,7 +738,7 @@ static int prepare_job(struct run *r, struct ferry_error *err)
 	if ((rc = ck_setup(r->dst, err)) < 0)
 		goto out;
 	berr |= ferry_buf_addstr(&lock, "SELECT pg_advisory_lock(7301162, hashtext(");
-	berr |= plan_quote_literal(&lock, r->job);
+	berr |= wire_sql_literal(&lock, r->job);
 	berr |= ferry_buf_addstr(&lock, "))");
 	if (berr < 0) {
 		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
@@ -845,7 +846,7 @@ out:
 
 		/* out of memory here leaves the lock to the session's end */
 		if (ferry_buf_addstr(&un, "SELECT pg_advisory_unlock(7301162, hashtext(") == 0 &&
-		    plan_quote_literal(&un, r->job) == 0 && ferry_buf_addstr(&un, "))") == 0)
+		    wire_sql_literal(&un, r->job) == 0 && ferry_buf_addstr(&un, "))") == 0)
 			r->dops->exec(r->dst, un.buf, NULL);
 		ferry_buf_release(&un);
 	}

@@ -13,6 +13,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "tsmap/tsmap.h"
+#include "wire/sqltext.h"
 
 struct copy_live {
 	struct plan plan;
@@ -75,7 +76,7 @@ static int create_table(ferry_conn *dst, struct plan *pl, const char *schema,
 	berr |= ferry_buf_addstr(&b, "COMMENT ON TABLE ");
 	berr |= plan_qualified(&b, schema, tp->dst_name);
 	berr |= ferry_buf_addstr(&b, " IS ");
-	berr |= plan_quote_literal(&b, "ferry: created by ferry relay");
+	berr |= wire_sql_literal(&b, "ferry: created by ferry relay");
 	if ((rc = run_sql(dst, &b, berr, err)) < 0)
 		goto out;
 	if (plan_ddl_post_load(pl, tp, schema, &keys, &idx, &attach, &fks, NULL, NULL) < 0) {
@@ -433,8 +434,7 @@ static int roles_agree(ferry_conn *dst, const char *qname, const char *tname,
 				rc = ferry_error_set(err, FERRY_EINVAL, "table '%s' has column '%s' of "
 					"type %s (a relay makes it from the points it sees first), but "
 					"the points here need %s: ALTER TABLE %s ALTER COLUMN %s TYPE "
-					"%s, then restart the relays (they type a field as they saw "
-					"it first) and go on",
+					"%s (the running relays take the wider type) and go on",
 					tname, cn[k], cr.types.buf + tat, ferry_type_name(want), qname,
 					qc.buf, ferry_type_name(want));
 				ferry_buf_release(&qc);

@@ -16,6 +16,7 @@
 #include "ferry/alloc.h"
 #include "ferry/buf.h"
 #include "ferry/log.h"
+#include "wire/sqltext.h"
 
 static void squeeze(const char *s, char *out, size_t n)
 {
@@ -133,7 +134,7 @@ static char *num_default(const struct col_plan *cp, const char *lit, int k)
 	if (cp->type == FERRY_T_TEXT || cp->type == FERRY_T_JSON || cp->type == FERRY_T_JSONB) {
 		struct ferry_buf q = FERRY_BUF_INIT;
 
-		return whole(&q, plan_quote_literal(&q, k == NUM_HEX ? out : lit));
+		return whole(&q, wire_sql_literal(&q, k == NUM_HEX ? out : lit));
 	}
 	if (cp->type == FERRY_T_BYTES || cp->type == FERRY_T_TIMESTAMP ||
 	    cp->type == FERRY_T_TIMESTAMPTZ || cp->type == FERRY_T_DATE ||
@@ -261,7 +262,7 @@ char *plan_translate_default(const struct col_plan *cp, const char *d)
 		if (cp->type != FERRY_T_TEXT || !(tc = strftime_to_char(fmt)))
 			return NULL;
 		berr |= ferry_buf_addstr(&b, "to_char(now() AT TIME ZONE 'UTC', ");
-		berr |= plan_quote_literal(&b, tc);
+		berr |= wire_sql_literal(&b, tc);
 		berr |= ferry_buf_addch(&b, ')');
 		ferry_free(tc);
 		return whole(&b, berr);

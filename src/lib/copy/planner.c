@@ -199,21 +199,6 @@ int plan_quote_ident(struct ferry_buf *b, const char *name)
 	return berr;
 }
 
-int plan_quote_literal(struct ferry_buf *b, const char *s)
-{
-	int berr = 0;
-	const char *p;
-
-	berr |= ferry_buf_addch(b, '\'');
-	for (p = s; *p; p++) {
-		berr |= ferry_buf_addch(b, *p);
-		if (*p == '\'')
-			berr |= ferry_buf_addch(b, '\'');
-	}
-	berr |= ferry_buf_addch(b, '\'');
-	return berr;
-}
-
 int plan_qualified(struct ferry_buf *b, const char *schema, const char *name)
 {
 	int berr = 0;

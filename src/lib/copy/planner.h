@@ -137,9 +137,9 @@ int plan_ddl_post_load(struct plan *pl, const struct table_plan *tp, const char 
 		  struct strv *keys, struct strv *indexes, struct strv *attach,
 		  struct strv *fks, struct strv *validates, size_t *order_at);
 
-/* Quoted names and literals onto b: 0, or the buffer's sticky error. */
+/* Quoted names onto b: 0, or the buffer's sticky error (a literal:
+ * wire_sql_literal). */
 int plan_quote_ident(struct ferry_buf *b, const char *name);
-int plan_quote_literal(struct ferry_buf *b, const char *s);
 int plan_qualified(struct ferry_buf *b, const char *schema, const char *name);
 
 #endif

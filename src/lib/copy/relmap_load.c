@@ -19,6 +19,7 @@
 #include "ferry/alloc.h"
 #include "ferry/hash.h"
 #include "tsmap/tsmap.h"
+#include "wire/sqltext.h"
 
 static int nomem(struct tm_mapfile *c)
 {
@@ -218,7 +219,7 @@ static int parse_defaults(struct tm_mapfile *c, struct relmap_table *t, size_t *
 			return tm_yaml_bad(c, v, "default of column '%s' must be a value", col->name);
 		if (!(s = wire_yaml_str(v)))
 			return nomem(c);
-		rc = plan_quote_literal(&b, s);
+		rc = wire_sql_literal(&b, s);
 		ferry_free(s);
 		if (rc < 0 || !(col->expr = ferry_buf_detach(&b, NULL))) {
 			ferry_buf_release(&b);

@@ -25,6 +25,7 @@
 #include "ferry/url.h"
 #include "relay/cutover_int.h"
 #include "tsmap/tsmap.h"
+#include "wire/sqltext.h"
 #include "wire/yaml.h"
 
 #define LAT_RUNS 5
@@ -277,14 +278,7 @@ static int defaults(struct cut_ctx *c, json_t *arr, struct cut_result *r)
 	}
 	dev = PQgetvalue(res, 0, 0);
 	lit = PQescapeLiteral(c->pg, dev, strlen(dev));
-	/* InfluxQL string literal: ' and \ escaped */
-	e |= ferry_buf_addch(&x, '\'');
-	for (; *dev; dev++) {
-		if (*dev == '\'' || *dev == '\\')
-			e |= ferry_buf_addch(&x, '\\');
-		e |= ferry_buf_addch(&x, *dev);
-	}
-	e |= ferry_buf_addch(&x, '\'');
+	e |= wire_influxql_literal(&x, dev, strlen(dev));
 	ferry_buf_clear(&q);
 	e |= ferry_buf_addf(&q, "WITH RECURSIVE s AS (SELECT min(series) AS series FROM %s"
 			    " UNION ALL SELECT (SELECT min(series) FROM %s WHERE series > s.series)"

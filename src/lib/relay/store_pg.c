@@ -43,6 +43,7 @@
 #include "relay/store.h"
 #include "tsmap/tsmap.h"
 #include "wire/lineproto.h"
+#include "wire/sqltext.h"
 
 #define LIVE_ROWS 4096
 #define LIVE_BYTES (4u << 20)
@@ -69,6 +70,7 @@ struct wtab {
 	char *pk;                     /* the primary key constraint's name */
 	char *sig;                    /* its columns and types as the plan found them
 				       * (WIDE_SIG), which each write checks first */
+	int learned;                  /* read again for a field's type this write */
 };
 #define LINE_SEEN 2
 #define SEEN_KEEP "6 hours"      /* how long a write's identity is remembered */
@@ -572,15 +574,6 @@ static int sig_row(void *ud, int ncols, const char *const *vals, struct ferry_er
 }
 
 /* The '...' literal of s (standard_conforming_strings) into b */
-static int add_literal(struct ferry_buf *b, const char *s)
-{
-	int berr = ferry_buf_addch(b, '\'');
-
-	for (; *s; s++)
-		berr |= *s == '\'' ? ferry_buf_addstr(b, "''") : ferry_buf_addch(b, *s);
-	return berr | ferry_buf_addch(b, '\'');
-}
-
 /* The public.table of plan's spec, quoted, as a literal for to_regclass */
 static int spec_regclass(struct relay_pg *s, const struct ferry_write_spec *spec,
 			 struct ferry_buf *out)
@@ -591,7 +584,7 @@ static int spec_regclass(struct relay_pg *s, const struct ferry_write_spec *spec
 	berr |= s->ops->quote_ident(spec->schema, &q);
 	berr |= ferry_buf_addch(&q, '.');
 	berr |= s->ops->quote_ident(spec->table, &q);
-	berr |= ferry_buf_error(&q) ? -1 : add_literal(out, q.buf);
+	berr |= ferry_buf_error(&q) ? -1 : wire_sql_literal(out, q.buf);
 	ferry_buf_release(&q);
 	return berr < 0 ? -1 : 0;
 }
@@ -636,7 +629,7 @@ static int check_block(struct ferry_buf *b, const char *lit, const char *sig)
 			       lit, lit);
 	berr |= ferry_buf_addf(&body, WIDE_SIG, lit);
 	berr |= ferry_buf_addstr(&body, " IS DISTINCT FROM ");
-	berr |= add_literal(&body, sig);
+	berr |= wire_sql_literal(&body, sig);
 	berr |= ferry_buf_addstr(&body, " THEN RAISE EXCEPTION USING ERRCODE = '" WIDE_CHANGED
 				 "', MESSAGE = 'the table changed since the relay planned it';"
 				 " END IF; END");
@@ -654,24 +647,58 @@ static int check_block(struct ferry_buf *b, const char *lit, const char *sig)
 	return berr < 0 ? -1 : 0;
 }
 
+/* The field columns of table ti take the types PostgreSQL's table has
+ * where those are wider (tm_live_adopt_type): a table the backfill or an
+ * earlier relay made from other values, or one altered since.  The
+ * number of columns whose type changed. */
+static size_t wide_adopt(struct relay_pg *s, size_t ti, const struct copy_live *plan)
+{
+	struct ferry_write_spec spec;
+	size_t k, n = 0;
+
+	copy_live_spec(plan, &spec);
+	for (k = 0; k < spec.ncols; k++)
+		n += (size_t)tm_live_adopt_type(s->live, ti, spec.cols[k], spec.types[k]);
+	return n;
+}
+
 /* Make table ti in PostgreSQL as the live layout has it now: grown by
  * copy_live_grow (the backfill of a cutover makes the history's tables
- * the same way), then planned for loading as --data-only plans it. */
-static int wide_sync(struct relay_pg *s, size_t ti, struct ferry_error *err)
+ * the same way), then planned for loading as --data-only plans it, with
+ * the layout's field types widened to the table's (planned again then:
+ * the plan converts from the layout's types).  *adopted (may be NULL):
+ * 1 when a type was widened. */
+static int wide_sync(struct relay_pg *s, size_t ti, int *adopted, struct ferry_error *err)
 {
 	struct wtab *w = &s->wt[ti];
 	size_t n = tm_live_ncols_at(s->live, ti);
 	struct ferry_catalog *cat = NULL;
 	struct copy_live *plan = NULL;
 	char *pk = NULL, *sig = NULL;
-	int rc;
+	int rc, again = 0;
 
+	if (adopted)
+		*adopted = 0;
 	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
 	    /* a table this relay has not planned yet may be missing */
-	    (rc = copy_live_grow(s->c, cat, w->synced, w->plan ? 0 : COPY_LIVE_MAY_MISS, &pk, err)) < 0 ||
-	    /* loaded as --data-only loads it, from the table's own columns */
-	    (rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0 ||
-	    (rc = table_sig(s, plan, &sig, err)) < 0)
+	    (rc = copy_live_grow(s->c, cat, w->synced, w->plan ? 0 : COPY_LIVE_MAY_MISS, &pk, err)) < 0)
+		goto out;
+	do {
+		if (again) {
+			copy_live_close(plan);
+			ferry_catalog_free(cat);
+			plan = NULL;
+			cat = NULL;
+			if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0)
+				goto out;
+			if (adopted)
+				*adopted = 1;
+		}
+		/* loaded as --data-only loads it, from the table's own columns */
+		if ((rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
+			goto out;
+	} while (!again++ && wide_adopt(s, ti, plan) > 0);
+	if ((rc = table_sig(s, plan, &sig, err)) < 0)
 		goto out;
 	ferry_free(w->pk);
 	w->pk = pk;
@@ -713,6 +740,45 @@ static int is_ddl_refusal(const struct ferry_error *e)
 	return !strncmp(st, "42", 2) || !strncmp(st, "54", 2);
 }
 
+/* s->wt for every table of the layout. */
+static int wt_grow(struct relay_pg *s, struct ferry_error *err)
+{
+	size_t n = tm_live_ntables(s->live);
+	struct wtab *wt;
+
+	if (n <= s->nwt)
+		return 0;
+	if (!(wt = ferry_realloc(s->wt, n * sizeof(*wt))))
+		return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	memset(wt + s->nwt, 0, (n - s->nwt) * sizeof(*wt));
+	s->wt = wt;
+	s->nwt = n;
+	return 0;
+}
+
+/* A field of a type its column in the layout cannot take, in table ti:
+ * PostgreSQL's table may hold it (made before from other values, or
+ * altered since, as the backfill's type stop asks): once a write, the
+ * table is read again and its wider types taken.  1 when one was taken
+ * (route the point again), 0, or a negative FERRY_E* (the store). */
+static int wide_learn(struct relay_pg *s, size_t ti, struct ferry_error *err)
+{
+	struct ferry_error e = FERRY_ERROR_INIT;
+	int rc, adopted = 0;
+
+	if ((rc = wt_grow(s, err)) < 0 || ti >= s->nwt || s->wt[ti].learned)
+		return rc;
+	s->wt[ti].learned = 1;
+	if ((rc = wide_sync(s, ti, &adopted, &e)) < 0) {
+		if (is_ddl_refusal(&e))
+			return 0;   /* the point is refused, as the sync below does */
+		ferry_error_set(err, rc, "%s", e.msg);
+		ferry_error_origin(err, "%s", e.origin);
+		return rc;
+	}
+	return adopted;
+}
+
 /* Before the write's transaction: every point to its table, which is made
  * or grown for it; a point refused by the layout is left out for good. */
 static int wide_route(struct relay_pg *s, struct ferry_error *err)
@@ -720,6 +786,8 @@ static int wide_route(struct relay_pg *s, struct ferry_error *err)
 	size_t i, n;
 	int rc = 0;
 
+	for (i = 0; i < s->nwt; i++)
+		s->wt[i].learned = 0;
 	for (i = 0; i < s->nlines && rc >= 0; i++) {
 		struct line *l = &s->lines[i];
 		struct tm_point tp;
@@ -727,31 +795,30 @@ static int wide_route(struct relay_pg *s, struct ferry_error *err)
 
 		if (l->bad || line_point(s, i, &tp))
 			continue;
-		if ((rc = tm_live_route(s->live, &tp, &l->table, why, sizeof(why), err)) == 1) {
+		rc = tm_live_route(s->live, &tp, &l->table, why, sizeof(why), err);
+		if (rc == 1 && l->table != SIZE_MAX) {
+			int got = wide_learn(s, l->table, err);
+
+			if (got != 0)   /* 1: a wider type taken, route it again */
+				rc = got < 0 ? got : tm_live_route(s->live, &tp, &l->table, why,
+								  sizeof(why), err);
+		}
+		if (rc == 1) {
 			refuse(s, i, why);
 			l->keep = 1;
 			rc = 0;
 		}
 	}
-	if (rc < 0)
+	if (rc < 0 || (rc = wt_grow(s, err)) < 0)
 		return rc;
-	n = tm_live_ntables(s->live);
-	if (n > s->nwt) {
-		struct wtab *wt = ferry_realloc(s->wt, n * sizeof(*wt));
-
-		if (!wt)
-			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		memset(wt + s->nwt, 0, (n - s->nwt) * sizeof(*wt));
-		s->wt = wt;
-		s->nwt = n;
-	}
+	n = s->nwt;
 	for (i = 0; i < n && rc == 0; i++) {
 		struct ferry_error e = FERRY_ERROR_INIT;
 		size_t k;
 
 		if (tm_live_ncols_at(s->live, i) <= s->wt[i].synced)
 			continue;
-		if ((rc = wide_sync(s, i, &e)) == 0)
+		if ((rc = wide_sync(s, i, NULL, &e)) == 0)
 			continue;
 		if (!is_ddl_refusal(&e)) {
 			ferry_error_set(err, rc, "%s", e.msg);

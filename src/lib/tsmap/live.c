@@ -205,6 +205,26 @@ int tm_live_route(struct tm_live *l, const struct tm_point *p, size_t *table, ch
 	return rc;
 }
 
+int tm_live_adopt_type(struct tm_live *l, size_t table, const char *name, int type)
+{
+	struct tm_table *t;
+	unsigned have = tm_wide_types_of(type);
+	int k;
+
+	if (!tm_live_wide(l) || table >= l->lay.n)
+		return 0;
+	t = &l->lay.t[table];
+	if ((k = tm_table_col(t, name)) < 0 || t->cols[k].from != TF_WIDE_FIELD)
+		return 0;
+	/* only wider (a narrower column refuses, by its conversions, just
+	 * the values it cannot hold exactly) */
+	if (!have || t->cols[k].type == type || tm_wide_type(t->cols[k].ftypes | have) != type)
+		return 0;
+	t->cols[k].type = type;
+	t->cols[k].ftypes |= have;
+	return 1;
+}
+
 int tm_live_catalog_at(struct tm_live *l, size_t table, struct ferry_catalog **out,
 		       struct ferry_error *err)
 {

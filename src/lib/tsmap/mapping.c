@@ -484,6 +484,7 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 	size_t i;
 	int rc = 0, c;
 
+	*ti = SIZE_MAX;
 	/* refused point by point, as the narrow layout's text columns refuse
 	 * them: pg_name would write such a name as the text of its escapes,
 	 * the table or column of another name written that way */
@@ -518,6 +519,7 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 			continue;
 		char was[64], is[64];  /* type_word() has one buffer */
 
+		*ti = (size_t)(t - l->t);   /* the caller may learn the table's types */
 		snprintf(is, sizeof(is), "%s", type_word(bit));
 		snprintf(was, sizeof(was), "%s", type_word(col->ftypes));
 		snprintf(why, nwhy, "field '%.*s' is %s, but column '%.64s' of table '%.64s' is %s "

@@ -112,7 +112,8 @@ int tm_layout_catalog(const struct tm_layout *l, const struct tm_opts *o,
  * p's tags and fields it lacked, named and typed as build_wide() does
  * for a source whose points are those seen so far.  A field of a type
  * its column cannot take (wide_type() of the types seen would differ)
- * refuses p before anything grows: 1, why set.  0, or FERRY_ENOMEM. */
+ * refuses p before anything grows: 1, why set, *ti the table; any other
+ * refusal leaves *ti SIZE_MAX.  0, or FERRY_ENOMEM. */
 int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_point *p,
 		 size_t *ti, char *why, size_t nwhy);
 

@@ -362,9 +362,10 @@ int tm_live_rows(struct tm_live *l, const struct tm_point *p, struct ferry_batch
  * index of its table (0 for narrow and map), which then has a column for
  * each of its tags and fields (tm_live_ncols_at: more than before means
  * the caller must add them; a new index, create the table); 1 when the
- * point is refused (a field of a type its column cannot take; why set,
- * nothing grew), 0, or a negative FERRY_E*.  Tables are never removed and
- * columns are only appended, so an index and a column count stay valid.
+ * point is refused (why set, nothing grew; *table is SIZE_MAX but for a
+ * field of a type its column cannot take: then the field's table), 0, or
+ * a negative FERRY_E*.  Tables are never removed and columns are only
+ * appended, so an index and a column count stay valid.
  */
 int tm_live_wide(const struct tm_live *l);
 size_t tm_live_ntables(const struct tm_live *l);
@@ -376,6 +377,12 @@ size_t tm_live_ncols_at(const struct tm_live *l, size_t table);
  * primary key's columns have pk_pos: time[, time_ns] and the tags). */
 int tm_live_catalog_at(struct tm_live *l, size_t table, struct ferry_catalog **out,
 		       struct ferry_error *err);
+/* Column `name` of table is of type `type` (enum ferry_type) in the store
+ * (which was made before, or altered since): a field column takes that
+ * type when it holds every type the column was made for (the wide
+ * layout's lattice: a bigint column altered to double precision then
+ * takes floats too).  1 when the column's type changed, else 0. */
+int tm_live_adopt_type(struct tm_live *l, size_t table, const char *name, int type);
 /* p's row in table (after tm_live_route), as tm_live_rows. */
 int tm_live_rows_at(struct tm_live *l, size_t table, const struct tm_point *p,
 		    struct ferry_batch *b, tm_row_reject_fn rej, void *ud, struct ferry_error *err);

@@ -4,7 +4,32 @@
  */
 #include <string.h>
 
+#include "ferry/buf.h"
 #include "wire/sqltext.h"
+
+int wire_sql_literal(struct ferry_buf *b, const char *s)
+{
+	int berr = ferry_buf_addch(b, '\'');
+
+	for (; *s; s++)
+		berr |= *s == '\'' ? ferry_buf_addstr(b, "''") : ferry_buf_addch(b, *s);
+	berr |= ferry_buf_addch(b, '\'');
+	return berr < 0 ? -1 : 0;
+}
+
+int wire_influxql_literal(struct ferry_buf *b, const char *s, size_t n)
+{
+	size_t i;
+	int berr = ferry_buf_addch(b, '\'');
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\'' || s[i] == '\\' || s[i] == '\n')
+			berr |= ferry_buf_addch(b, '\\');
+		berr |= ferry_buf_addch(b, s[i] == '\n' ? 'n' : s[i]);
+	}
+	berr |= ferry_buf_addch(b, '\'');
+	return berr < 0 ? -1 : 0;
+}
 
 const char *wire_sql_comment(const char *p)
 {

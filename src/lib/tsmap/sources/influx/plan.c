@@ -15,6 +15,7 @@
 #include "ferry/log.h"
 #include "model/value.h"
 #include "tsmap/sources/influx/influx_int.h"
+#include "wire/sqltext.h"
 
 /* About IFX_TARGET_POINTS points per chunk at the measurement's average
  * rate, in whole hours, at least one: the same for the same data. */
@@ -300,25 +301,6 @@ struct units {
 	int64_t rest;             /* window: points without a usable tag value */
 };
 
-/* InfluxQL string literal: single quotes, with '\'' and '\' escaped and a
- * newline as \n (its scanner refuses a raw one).  It cannot hold a NUL:
- * the scanner takes that for the end of the query. */
-static int add_strlit(struct ferry_buf *b, const char *s, size_t n)
-{
-	size_t i;
-	int rc = ferry_buf_addch(b, '\'');
-
-	for (i = 0; i < n && rc == 0; i++) {
-		if (s[i] == '\'' || s[i] == '\\' || s[i] == '\n')
-			rc = ferry_buf_addch(b, '\\');
-		if (rc == 0)
-			rc = ferry_buf_addch(b, s[i] == '\n' ? 'n' : s[i]);
-	}
-	if (rc == 0)
-		rc = ferry_buf_addch(b, '\'');
-	return rc;
-}
-
 /* Does a value of the tag get a unit of its own?  Not when a string
  * literal cannot hold it (a NUL: InfluxQL's scanner ends the query
  * there) or InfluxDB cannot match it by it (bytes that are not UTF-8:
@@ -345,7 +327,7 @@ static int add_tag_test(struct units *us, const char *test, const char *v, size_
 	if (rc == 0)
 		rc = ferry_buf_addstr(&us->str, test);
 	if (rc == 0)
-		rc = v ? add_strlit(&us->str, v, vn) : 0;
+		rc = v ? wire_influxql_literal(&us->str, v, vn) : 0;
 	return rc;
 }
 

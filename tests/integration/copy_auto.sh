@@ -113,6 +113,29 @@ assert_contains "big table in key ranges: its key and its index side by side" "$
 assert_eq "big table in key ranges: builds with the server's workers" "$(pg_q "$url" "$nw")" "0|2"
 assert_eq "big table: in index order == in key ranges" \
 	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
+# two sorts that cost (a second index) in key ranges: every build of the
+# big table without workers, sorting in a share of the last-level cache
+# (FERRY_TUNE_LLC_KB plays its size: 16 MB over 2 builds, halved);
+# without a cache size known, or with --maintenance-work-mem, as before
+cp "$T/big.db" "$T/big2.db"
+sqlite3 "$T/big2.db" "CREATE INDEX telemetry_state_ts ON telemetry (state, ts)"
+mw="SELECT count(*) FILTER (WHERE sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; SET LOCAL maintenance_work_mem TO ''4096kB''; %'),
+	count(*) FROM ferry.steps WHERE stage = 1"
+url=$(new_db auto_big_costly)
+FERRY_TUNE_CORES=2 FERRY_TUNE_LLC_KB=16384 t_run "$FERRY" copy -q --key-order --chunk-rows 100000 --json "sqlite://$T/big2.db" "$url"
+assert_eq "two costly sorts: exit code" "$T_RC" 0
+assert_contains "two costly sorts: cache-sized sorts without workers, and why" "$T_OUT" \
+	"index builds up to 2 side by side, those of tables of 200000 rows or more without parallel workers, each sorting in 4096 kB (this host's last-level cache: 16384 kB): a big table has 2 sorts that cost"
+assert_eq "two costly sorts: the 3 builds so" "$(pg_q "$url" "$mw")" "3|3"
+assert_eq "two costly sorts: the rows of a serial copy" \
+	"$(pg_q "$url" "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM telemetry t")" "$bigsum"
+assert_eq "two costly sorts: the indexes" \
+	"$(pg_q "$url" "SELECT count(*) FROM pg_indexes WHERE tablename = 'telemetry'")" 3
+url=$(new_db auto_big_costly_mwm)
+FERRY_TUNE_CORES=2 FERRY_TUNE_LLC_KB=16384 t_run "$FERRY" copy -q --maintenance-work-mem 64MB --key-order --chunk-rows 100000 --json "sqlite://$T/big2.db" "$url"
+assert_contains "two costly sorts, --maintenance-work-mem: the server's defaults" "$T_OUT" \
+	"index builds up to 2 side by side with the server's defaults: a table of 250000 rows has 3 to build"
+assert_eq "two costly sorts, --maintenance-work-mem: with the server's workers" "$(pg_q "$url" "$nw")" "0|3"
 # its key alone: one build, as the server runs it
 cp "$T/big.db" "$T/big1.db"
 sqlite3 "$T/big1.db" "SELECT 'DROP INDEX \"' || name || '\";' FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL" |
@@ -135,11 +158,12 @@ FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --json "sqlite://$T/big1.db" "$url"
 assert_eq "big table in one chunk: exit code" "$T_RC" 0
 assert_contains "big table in one chunk: one stream" "$T_OUT" \
 	'jobs 1: server on this host, 2 cores: one stream'
-# a third index to build: two builds side by side, each with the workers
+# a third index to build, no cache size known: two builds side by side,
+# each with the workers
 cp "$T/big.db" "$T/big3.db"
 sqlite3 "$T/big3.db" "CREATE INDEX ix_telemetry_ts ON telemetry (ts)"
 url=$(new_db auto_big_three)
-FERRY_TUNE_CORES=2 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big3.db" "$url"
+FERRY_TUNE_CORES=2 FERRY_TUNE_LLC_KB=0 t_run "$FERRY" copy -q --key-order --json "sqlite://$T/big3.db" "$url"
 assert_eq "big table, three builds: exit code" "$T_RC" 0
 assert_contains "big table, three builds: two side by side" "$T_OUT" \
 	"index builds up to 2 side by side with the server's defaults: a table of 250000 rows has 3 to build"

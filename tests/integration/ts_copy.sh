@@ -384,6 +384,17 @@ nw="SELECT string_agg(split_part(sql, ' ON ', 2) || ':' ||
 assert_eq "HA: only the presorted index builds without workers" "$(pg_q "$hz" "$nw")" \
 	'"public"."telemetry_data" ("series", "measurement", "field", "time" DESC):true "public"."telemetry_data" ("series", "time" DESC):false'
 assert_eq "HA gzip=1 == plain answers" "$(narrow_dump "$hz")" "$ref_dump"
+# a big narrow table (FERRY_TUNE_SMALL_TABLE: over 1000 rows) has two
+# sorts that cost: both builds without workers, in a share of the cache
+hc=$(new_db ts_ha_cache)
+FERRY_TUNE_CORES=2 FERRY_TUNE_SMALL_TABLE=1000 FERRY_TUNE_LLC_KB=16384 t_run "$FERRY" copy -q --json \
+	--chunk-time 6h "$src" "$hc"
+assert_eq "HA, cache-sized sorts: exit code" "$T_RC" 0
+assert_contains "HA, cache-sized sorts: decided, and why" "$T_OUT" \
+	"each sorting in 4096 kB (this host's last-level cache: 16384 kB): a big table has 2 sorts that cost"
+assert_eq "HA, cache-sized sorts: both builds so" "$(pg_q "$hc" "SELECT count(*) FROM ferry.steps
+	WHERE sql LIKE 'SET LOCAL max_parallel_maintenance_workers TO 0; SET LOCAL maintenance_work_mem TO ''4096kB''; CREATE INDEX%'")" 2
+assert_eq "HA, cache-sized sorts == plain answers" "$(narrow_dump "$hc")" "$ref_dump"
 # answers over FERRY_INFLUX_ANSWER_MAX bytes are read a field at a time:
 # the same table, still in order.  A chunk's first items stream (never
 # taken whole); with FERRY_INFLUX_AHEAD_MAX=0 the fetch-ahead thread takes

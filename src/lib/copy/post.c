@@ -48,9 +48,11 @@ static const char *view_body(const char *sql)
  * the presorted build goes without workers; the other keeps them, and
  * with them the core the first leaves idle when it ends (6M narrow rows by
  * hand, 4 rounds: 6.67-6.88 s, against 6.85-7.50 s with workers for both
- * and 7.18-7.56 s for neither).
+ * and 7.18-7.56 s for neither).  With sort_kb (run.build_sort_kb, tune.c:
+ * a big table with two sorts that cost, on a server on this host) every
+ * build of a big table goes without workers and sorts in sort_kb.
  */
-static void no_workers(struct strv *list, size_t from, size_t to)
+static void no_workers(struct strv *list, size_t from, size_t to, long sort_kb)
 {
 	struct ferry_buf b = FERRY_BUF_INIT;
 	size_t i;
@@ -60,6 +62,8 @@ static void no_workers(struct strv *list, size_t from, size_t to)
 
 		ferry_buf_clear(&b);
 		if (ferry_buf_addstr(&b, "SET LOCAL max_parallel_maintenance_workers TO 0; ") < 0 ||
+		    (sort_kb > 0 && ferry_buf_addf(&b, "SET LOCAL maintenance_work_mem TO '%ldkB'; ",
+						   sort_kb) < 0) ||
 		    ferry_buf_addstr(&b, list->v[i]) < 0 || !(s = ferry_buf_detach(&b, NULL)))
 			break;  /* out of memory: the build keeps the workers */
 		ferry_free(list->v[i]);
@@ -171,12 +175,15 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 			berr |= plan_strv_push(&resets, ferry_strdup(b.buf));
 			if (analyze && fks.n > f0)
 				berr |= mark_fk_cols(r, tp, analyze);
-			if (side_by_side && tp->order && keys.n - k0 + idx.n - i0 >= 2) {
+			if (side_by_side && r->build_sort_kb > 0 && tp->count >= copy_small_table()) {
+				no_workers(&keys, k0, keys.n, r->build_sort_kb);
+				no_workers(&idx, i0, idx.n, r->build_sort_kb);
+			} else if (side_by_side && tp->order && keys.n - k0 + idx.n - i0 >= 2) {
 				if (!tp->src_ordered) {
-					no_workers(&keys, k0, keys.n);
-					no_workers(&idx, i0, idx.n);
+					no_workers(&keys, k0, keys.n, 0);
+					no_workers(&idx, i0, idx.n, 0);
 				} else if (at != SIZE_MAX) {
-					no_workers(&idx, at, at + 1);
+					no_workers(&idx, at, at + 1, 0);
 					plan_strv_pushf(&r->decisions, "index '%s' of table '%s' builds "
 							"without parallel workers beside the others: its "
 							"rows came from the source in its order", tp->order,
@@ -344,7 +351,8 @@ int copy_phase_post(struct run *r, struct ferry_error *err)
 	 * by side 2.5-3.3 s, 2 workers each 2.9-3.9 s side by side, 3.4-3.9 s
 	 * one after the other) but much worse on two costly ones (6M narrow
 	 * rows, 2 text-led indexes: 26 s against 17-19 s): a parallel build
-	 * sorts smaller runs.
+	 * sorts smaller runs.  Smaller runs without workers, in a share of
+	 * the CPU's cache, are faster still (run.build_sort_kb, tune.c).
 	 */
 	{
 		if (nbuilds > 0 && (size_t)n > nbuilds)

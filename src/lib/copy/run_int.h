@@ -52,6 +52,9 @@ struct run {
 	int readers;              /* readers of ferry's sort scan; 0: as -j N */
 	size_t batch_rows;        /* -j auto's rows per batch; 0: the default */
 	int server_local;         /* the target server shares this host's cores */
+	long build_sort_kb;       /* builds of big tables without parallel workers,
+				   * each sorting in this many kB; 0: as decided
+				   * elsewhere (tune.c) */
 	struct strv decisions;    /* what -j auto decided and why (tune.c) */
 	int ckpt;                 /* checkpointed job (FERRY_CAP_CHECKPOINT target) */
 	const char *job;

@@ -242,6 +242,14 @@ ar "wid,host=a v=1.5 $((1700000020 + W))000000000" "a float into the column alte
 assert_eq "the float is stored" "$(pg_q "$PGURL" "SELECT v FROM wid WHERE time = to_timestamp($((1700000020 + W)))")" 1.5
 ar "wid,host=a v=2i $((1700000020 + 2 * W))000000000" "an integer after it"
 assert_eq "no dead letter for either" "$(relay_stat dead_letters)" "$dl0"
+# a field key of 70 bytes: its column's name is cut to 63 with a hash
+LF=$(printf 'f%.0s' {1..70})
+ar "lng,host=a $LF=1i 1700000020000000000" "a field of 70 bytes (bigint)"
+lcol=$(pg_q "$PGURL" "SELECT attname FROM pg_attribute WHERE attrelid = 'lng'::regclass AND attname LIKE 'fff%'")
+pg_q "$PGURL" "ALTER TABLE lng ALTER COLUMN \"$lcol\" TYPE double precision" >/dev/null
+ar "lng,host=a $LF=1.5 $((1700000020 + W))000000000" "a float into its cut column altered"
+assert_eq "the float is stored in the cut column" \
+	"$(pg_q "$PGURL" "SELECT \"$lcol\" FROM lng WHERE time = to_timestamp($((1700000020 + W)))")" 1.5
 ar "pre,host=a v=0.5 1700000020000000000" "pre's first point (double precision)"
 relay_stop
 relay_start --layout wide

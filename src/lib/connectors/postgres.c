@@ -24,6 +24,7 @@
 #include "ferry/connector.h"
 #include "ferry/log.h"
 #include "wire/pgcopy.h"
+#include "wire/sqltext.h"
 
 struct ferry_writer {
 	struct ferry_conn *c;
@@ -553,13 +554,10 @@ static const struct ferry_column *visible_col(const struct ferry_table *t, int n
 static int ident_literal(const char *name, struct ferry_buf *out)
 {
 	struct ferry_buf q = FERRY_BUF_INIT;
-	size_t i;
 	int e = conn_quote_dq(name, &q);
 
-	e |= ferry_buf_addch(out, '\'');
-	for (i = 0; e == 0 && i < q.len; i++)
-		e |= q.buf[i] == '\'' ? ferry_buf_addstr(out, "''") : ferry_buf_addch(out, q.buf[i]);
-	e |= ferry_buf_addch(out, '\'');
+	if (e == 0)
+		e = wire_sql_literal(out, q.buf);
 	ferry_buf_release(&q);
 	return e;
 }

@@ -216,6 +216,13 @@ void copy_live_spec(const struct copy_live *cl, struct ferry_write_spec *spec)
 	spec->typmods = cl->typmods;
 }
 
+const char *copy_live_src_col(const struct copy_live *cl, size_t k)
+{
+	const struct table_plan *tp = &cl->plan.tables[0];
+
+	return k < tp->ncols ? tp->cols[k].src_name : NULL;
+}
+
 int copy_live_convert(struct copy_live *cl, struct ferry_batch *b, copy_live_reject_fn fn,
 		      void *ud, struct ferry_error *err)
 {

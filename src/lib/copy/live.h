@@ -62,6 +62,9 @@ int copy_live_grow_all(ferry_conn *dst, const struct ferry_catalog *scat,
 		       struct ferry_error *err);
 /* Where to write a converted batch (valid while cl is). */
 void copy_live_spec(const struct copy_live *cl, struct ferry_write_spec *spec);
+/* The name the catalog cl was opened with gives column k of the spec (a
+ * PostgreSQL name may be cut to 63 bytes with a hash), or NULL. */
+const char *copy_live_src_col(const struct copy_live *cl, size_t k);
 
 /* A row the transform refused: its index in the batch, column and reason. */
 typedef int (*copy_live_reject_fn)(void *ud, size_t row, const char *column,

@@ -50,7 +50,8 @@ static const char *view_body(const char *sql)
  * hand, 4 rounds: 6.67-6.88 s, against 6.85-7.50 s with workers for both
  * and 7.18-7.56 s for neither).  With sort_kb (run.build_sort_kb, tune.c:
  * a big table with two sorts that cost, on a server on this host) every
- * build of a big table goes without workers and sorts in sort_kb.
+ * build of such a table goes without workers and sorts in sort_kb (a big
+ * table with one, or sorted by ferry, keeps its workers).
  */
 static void no_workers(struct strv *list, size_t from, size_t to, long sort_kb)
 {
@@ -175,7 +176,8 @@ static int post_steps(struct run *r, struct strv *stmts, int **stages, size_t *n
 			berr |= plan_strv_push(&resets, ferry_strdup(b.buf));
 			if (analyze && fks.n > f0)
 				berr |= mark_fk_cols(r, tp, analyze);
-			if (side_by_side && r->build_sort_kb > 0 && tp->count >= copy_small_table()) {
+			if (side_by_side && r->build_sort_kb > 0 && tp->count >= copy_small_table() &&
+			    !(tp->order && !tp->src_ordered) && copy_table_builds(tp->src, 1) >= 2) {
 				no_workers(&keys, k0, keys.n, r->build_sort_kb);
 				no_workers(&idx, i0, idx.n, r->build_sort_kb);
 			} else if (side_by_side && tp->order && keys.n - k0 + idx.n - i0 >= 2) {

@@ -18,6 +18,9 @@
  * builds its indexes in well under a second (tune.c) and is not worth
  * putting in an index's order (copy.c). */
 int64_t copy_small_table(void);
+/* The builds a table's target gets (its indexes and its key); costly:
+ * without SQLite's INTEGER PRIMARY KEY, whose sort is a check (tune.c). */
+int copy_table_builds(const struct ferry_table *t, int costly);
 
 /* What a failed content hash (of rows or points) is prefixed with. */
 #define COPY_CONTENT_FAIL "cannot check the source for changes"

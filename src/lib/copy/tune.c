@@ -102,7 +102,7 @@ static size_t chunks_of(const struct run *r, const struct table_plan *tp)
  * measurement's narrow table has none).  costly: without the key of an
  * INTEGER PRIMARY KEY, whose rows come in its order (or in two runs of
  * it), so that its sort is a check. */
-static int table_builds(const struct ferry_table *t, int costly)
+int copy_table_builds(const struct ferry_table *t, int costly)
 {
 	size_t i;
 
@@ -199,8 +199,8 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		/* a table ferry sorts into an index's order builds that index
 		 * from sorted rows and its others without parallel workers */
 		if (big && !(r->plan.tables[i].order && !r->plan.tables[i].src_ordered)) {
-			int nb = table_builds(r->plan.tables[i].src, 0),
-			    nc = table_builds(r->plan.tables[i].src, 1);
+			int nb = copy_table_builds(r->plan.tables[i].src, 0),
+			    nc = copy_table_builds(r->plan.tables[i].src, 1);
 
 			big_unordered = 1;
 			if (nb > most)
@@ -313,7 +313,7 @@ int copy_tune(struct run *r, struct ferry_error *err)
 		long llc = llc_kb();
 
 		r->builds = 2;
-		if (costly >= 2 && llc > 0 && !r->o->maintenance_work_mem) {
+		if (costly >= 2 && cores == 2 && llc > 0 && !r->o->maintenance_work_mem) {
 			/*
 			 * Two sorts that cost keep both cores busy: a parallel
 			 * worker only queues for them, and a sort in memory
@@ -329,7 +329,10 @@ int copy_tune(struct run *r, struct ferry_error *err)
 			 * builds end to end 3.93-4.06 s against 3.10-3.20 s.
 			 * Not when one sort costs (textidx: its key's input
 			 * is in key order): its workers have the other core
-			 * (4.15-4.22 s against 4.40-4.49 s without).
+			 * (4.15-4.22 s against 4.40-4.49 s without); post.c
+			 * decides table by table.  Measured on 2 cores only:
+			 * with more, builds without workers would leave some
+			 * idle.
 			 */
 			r->build_sort_kb = llc / (2 * r->builds);
 			if (r->build_sort_kb < 4096)

@@ -523,9 +523,10 @@ int tm_wide_grow(struct tm_layout *l, const struct tm_opts *o, const struct tm_p
 		snprintf(is, sizeof(is), "%s", type_word(bit));
 		snprintf(was, sizeof(was), "%s", type_word(col->ftypes));
 		snprintf(why, nwhy, "field '%.*s' is %s, but column '%.64s' of table '%.64s' is %s "
-			 "(made for the %s values before); a column's type does not change while "
-			 "the relay runs: write the field as %s", (int)(f->key.n > 64 ? 64 : f->key.n),
-			 f->key.p, is, col->name, t->name, ferry_type_name(col->type), was, was);
+			 "(made for the %s values before): write the field as %s, or ALTER the "
+			 "column to a type that holds both (the relay takes it)",
+			 (int)(f->key.n > 64 ? 64 : f->key.n), f->key.p, is, col->name, t->name,
+			 ferry_type_name(col->type), was, was);
 		rc = 1;
 		goto out;
 	}

@@ -183,7 +183,7 @@ static void pg_close(struct relay_pg *s)
 	if (!s)
 		return;
 	pg_drop(s);
-	store_pg_wide_release(s);
+	relay_pgsink_wide_release(s);
 	copy_live_close(s->plan);
 	ferry_catalog_free(s->cat);
 	tm_pmap_run_free(s->run);
@@ -243,7 +243,7 @@ static int map_out(const struct tm_point *p, void *ud, struct ferry_error *err)
 		l.mapped = 0;
 		if (line_add(s, &l) < 0)
 			return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-		store_pg_refuse(s, s->nlines - 1, "the point map made a point line protocol cannot "
+		relay_pgsink_refuse(s, s->nlines - 1, "the point map made a point line protocol cannot "
 		       "write (an empty name)");
 		s->lines[s->nlines - 1].keep = 1;
 		return 0;
@@ -294,7 +294,7 @@ static int lines_map(struct relay_pg *s, struct ferry_error *err)
 		if (rc == 1) {
 			if (line_add(s, l) < 0)
 				return ferry_error_set(err, FERRY_ENOMEM, "out of memory");
-			store_pg_refuse(s, s->nlines - 1, mwhy);
+			relay_pgsink_refuse(s, s->nlines - 1, mwhy);
 			s->lines[s->nlines - 1].keep = 1;
 		}
 	}
@@ -328,7 +328,7 @@ static int lines_make(struct relay_pg *s, struct relay_rec *recs, size_t n,
 }
 
 /* The first reason of a record's refusals is its why. */
-void store_pg_refuse(struct relay_pg *s, size_t line, const char *reason)
+void relay_pgsink_refuse(struct relay_pg *s, size_t line, const char *reason)
 {
 	struct line *l = &s->lines[line];
 	struct relay_rec *rec = &s->recs[l->rec];
@@ -344,7 +344,7 @@ static int map_reject(void *ud, int64_t key, const char *column, const char *rea
 		      const void *raw, size_t n, struct ferry_error *err)
 {
 	(void)column, (void)raw, (void)n, (void)err;
-	store_pg_refuse(ud, (size_t)key, reason);
+	relay_pgsink_refuse(ud, (size_t)key, reason);
 	return 0;
 }
 
@@ -356,7 +356,7 @@ static int conv_reject(void *ud, size_t row, const char *column, const char *rea
 
 	(void)err;
 	snprintf(why, sizeof(why), "column '%.60s': %.180s", column, reason);
-	store_pg_refuse(s, (size_t)s->b.keys[row], why);
+	relay_pgsink_refuse(s, (size_t)s->b.keys[row], why);
 	return 0;
 }
 
@@ -379,7 +379,7 @@ static int flush(struct relay_pg *s, struct copy_live *plan, ferry_writer *w,
 
 /* Line i's point: 0, or 1 when it is none (the lines were checked: a
  * line that parses to no point is a blank or a comment). */
-int store_pg_line_point(struct relay_pg *s, size_t i, struct tm_point *tp)
+int relay_pgsink_line_point(struct relay_pg *s, size_t i, struct tm_point *tp)
 {
 	struct line *l = &s->lines[i];
 	const char *why = NULL;
@@ -399,8 +399,8 @@ int store_pg_line_point(struct relay_pg *s, size_t i, struct tm_point *tp)
 
 /* COPY the rows of the lines [lo, hi) of table ti (those not refused
  * yet) with plan's spec to w. */
-int store_pg_copy_lines(struct relay_pg *s, struct copy_live *plan, ferry_writer *w, size_t ti,
-		      size_t lo, size_t hi, struct ferry_error *err)
+int relay_pgsink_copy_lines(struct relay_pg *s, struct copy_live *plan, ferry_writer *w, size_t ti,
+			    size_t lo, size_t hi, struct ferry_error *err)
 {
 	size_t i;
 	int rc = 0;
@@ -409,7 +409,7 @@ int store_pg_copy_lines(struct relay_pg *s, struct copy_live *plan, ferry_writer
 		struct line *l = &s->lines[i];
 		struct tm_point tp;
 
-		if (l->bad || l->table != ti || store_pg_line_point(s, i, &tp))
+		if (l->bad || l->table != ti || relay_pgsink_line_point(s, i, &tp))
 			continue;
 		if (s->b.nrows + tp.nfields > s->b.cap || s->b.arena.len > LIVE_BYTES)
 			rc = flush(s, plan, w, err);
@@ -430,12 +430,12 @@ static int write_lines(struct relay_pg *s, size_t lo, size_t hi, struct ferry_er
 	int rc;
 
 	if (s->wide)
-		return store_pg_write_wide(s, lo, hi, err);
+		return relay_pgsink_write_wide(s, lo, hi, err);
 	ferry_batch_clear(&s->b);
 	copy_live_spec(s->plan, &spec);
 	if ((rc = s->ops->write_open(s->c, &spec, &w, err)) < 0)
 		return rc;
-	rc = store_pg_copy_lines(s, s->plan, w, 0, lo, hi, err);
+	rc = relay_pgsink_copy_lines(s, s->plan, w, 0, lo, hi, err);
 	if (rc < 0) {
 		s->ops->write_close(w, 0, NULL);
 		ferry_batch_clear(&s->b);
@@ -505,7 +505,7 @@ static int redo(struct relay_pg *s, size_t nrecs, struct ferry_error *err)
 			for (i = lo; i < hi && rc >= 0; i++) {
 				rc = try_lines(s, i, i + 1, &e, err);
 				if (rc == 1) {
-					store_pg_refuse(s, i, e.msg);
+					relay_pgsink_refuse(s, i, e.msg);
 					rc = 0;
 				}
 			}
@@ -554,7 +554,7 @@ static int store_position(struct relay_pg *s, const char *spool_id, uint64_t seq
 				min = t;
 			continue;
 		}
-		if (store_pg_line_point(s, i, &tp))
+		if (relay_pgsink_line_point(s, i, &tp))
 			continue;
 		mi = minute_of(t);
 		/* a late batch is mostly one measurement's consecutive minutes */
@@ -706,7 +706,7 @@ static int pg_write(struct relay_pg *s, struct relay_rec *recs, size_t n,
 	had = s->c != NULL;
 	if ((rc = pg_ready(s, err)) < 0)
 		goto out;
-	if (s->wide && (rc = store_pg_wide_route(s, err)) < 0)
+	if (s->wide && (rc = relay_pgsink_wide_route(s, err)) < 0)
 		goto out;
 	/* a connection that died while idle (the server restarted since the
 	 * last write) fails at BEGIN, before anything was sent: connect again

@@ -79,20 +79,20 @@ struct relay_pg {
 };
 
 /* Line `line` refused for reason (its record's first reason is its why). */
-void store_pg_refuse(struct relay_pg *s, size_t line, const char *reason);
+void relay_pgsink_refuse(struct relay_pg *s, size_t line, const char *reason);
 /* Line i's point: 0, or 1 when it is none. */
-int store_pg_line_point(struct relay_pg *s, size_t i, struct tm_point *tp);
+int relay_pgsink_line_point(struct relay_pg *s, size_t i, struct tm_point *tp);
 /* COPY the rows of the lines [lo, hi) of table ti (those not refused yet)
  * with plan's spec to w. */
-int store_pg_copy_lines(struct relay_pg *s, struct copy_live *plan, ferry_writer *w, size_t ti,
-			size_t lo, size_t hi, struct ferry_error *err);
+int relay_pgsink_copy_lines(struct relay_pg *s, struct copy_live *plan, ferry_writer *w, size_t ti,
+			    size_t lo, size_t hi, struct ferry_error *err);
 
 /* store_wide.c */
-void store_pg_wide_release(struct relay_pg *s);
+void relay_pgsink_wide_release(struct relay_pg *s);
 /* Before the write's transaction: every point to its table, made or grown
  * for it; a point the layout refuses is left out for good. */
-int store_pg_wide_route(struct relay_pg *s, struct ferry_error *err);
+int relay_pgsink_wide_route(struct relay_pg *s, struct ferry_error *err);
 /* In the write's transaction: the rows of lines [lo, hi), table by table. */
-int store_pg_write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err);
+int relay_pgsink_write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err);
 
 #endif

@@ -13,7 +13,7 @@
 #include "relay/store_pg_int.h"
 #include "wire/sqltext.h"
 
-void store_pg_wide_release(struct relay_pg *s)
+void relay_pgsink_wide_release(struct relay_pg *s)
 {
 	size_t i;
 
@@ -296,7 +296,7 @@ static int wide_learn(struct relay_pg *s, size_t ti, struct ferry_error *err)
 
 /* Before the write's transaction: every point to its table, which is made
  * or grown for it; a point refused by the layout is left out for good. */
-int store_pg_wide_route(struct relay_pg *s, struct ferry_error *err)
+int relay_pgsink_wide_route(struct relay_pg *s, struct ferry_error *err)
 {
 	size_t i, n;
 	int rc = 0;
@@ -308,7 +308,7 @@ int store_pg_wide_route(struct relay_pg *s, struct ferry_error *err)
 		struct tm_point tp;
 		char why[512];
 
-		if (l->bad || store_pg_line_point(s, i, &tp))
+		if (l->bad || relay_pgsink_line_point(s, i, &tp))
 			continue;
 		rc = tm_live_route(s->live, &tp, &l->table, why, sizeof(why), err);
 		if (rc == 1 && l->table != SIZE_MAX) {
@@ -319,7 +319,7 @@ int store_pg_wide_route(struct relay_pg *s, struct ferry_error *err)
 								  sizeof(why), err);
 		}
 		if (rc == 1) {
-			store_pg_refuse(s, i, why);
+			relay_pgsink_refuse(s, i, why);
 			l->keep = 1;
 			rc = 0;
 		}
@@ -345,7 +345,7 @@ int store_pg_wide_route(struct relay_pg *s, struct ferry_error *err)
 		 * others go on; the next point of the table tries again */
 		for (k = 0; k < s->nlines; k++)
 			if (!s->lines[k].bad && s->lines[k].table == i) {
-				store_pg_refuse(s, k, e.msg);
+				relay_pgsink_refuse(s, k, e.msg);
 				s->lines[k].keep = 1;
 			}
 		rc = 0;
@@ -492,7 +492,7 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 	stage.table = "relay_stage";
 	if ((rc = s->ops->write_open(s->c, &stage, &wr, err)) < 0)
 		return rc;
-	if ((rc = store_pg_copy_lines(s, w->plan, wr, ti, lo, hi, err)) < 0) {
+	if ((rc = relay_pgsink_copy_lines(s, w->plan, wr, ti, lo, hi, err)) < 0) {
 		s->ops->write_close(wr, 0, NULL);
 		ferry_batch_clear(&s->b);
 		return rc;
@@ -502,7 +502,7 @@ static int wide_table(struct relay_pg *s, size_t ti, size_t lo, size_t hi,
 	return wide_merge(s, ti, &spec, ord, err);
 }
 
-int store_pg_write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err)
+int relay_pgsink_write_wide(struct relay_pg *s, size_t lo, size_t hi, struct ferry_error *err)
 {
 	size_t ti, i;
 	int rc = 0;

@@ -266,6 +266,45 @@ ar "pre,host=e v=true $((1700000024 + 4 * W))000000000" "a boolean into it"
 assert_eq "a boolean is still refused" "$(pg_q "$PGURL" "SELECT count(*) FROM pre WHERE host = 'e'")" 0
 check "it is a dead letter" test "$(relay_stat dead_letters)" -ge 1
 
+# two relays on one table, an ALTER as the second plans it (helper-75):
+# the plan and the signature it is checked against were read one after
+# the other, so an ALTER between them left a plan of the old types under
+# the new signature: 1.5 stored as 2 (204) in a column altered to bigint,
+# and floats refused for good in one altered to double precision (3 of 6
+# and 1-3 of 6 tables). Now both are read under a lock the ALTER waits for.
+R2PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+R2URL="http://127.0.0.1:$R2PORT"
+"$FERRY" relay --listen "127.0.0.1:$R2PORT" --old "influx://127.0.0.1:$IPORT/home_assistant" \
+	--new "$PGURL" --spool "$T/spool2" --layout wide >"$T/relay2.log" 2>&1 &
+R2=$!
+up2() { curl -s -o /dev/null "$R2URL/ping"; }
+check "a second relay answers" wait_for "the second relay" up2
+w2() { curl -sS -o /dev/null -XPOST "$R2URL/write?db=home_assistant" --data-binary "$1"; }
+rw() { curl -sS -o /dev/null -XPOST "$RURL/write?db=home_assistant" --data-binary "$1"; }
+bad=""
+for k in 1 2 3 4 5 6; do
+	rw "nar$k,host=a v=1.5 1700000100000000000"
+	relay_drained >/dev/null
+	w2 "nar$k,host=b v=2.5 1700000100000000000"
+	pg_q "$PGURL" "ALTER TABLE nar$k ALTER COLUMN v TYPE bigint USING floor(v)" >/dev/null
+	w2 "nar$k,host=b v=1.5 $((1700000100 + W))000000000"
+	rw "wid$k,host=a v=1i 1700000100000000000"
+	relay_drained >/dev/null
+	w2 "wid$k,host=b v=2i 1700000100000000000"
+	pg_q "$PGURL" "ALTER TABLE wid$k ALTER COLUMN v TYPE double precision" >/dev/null
+	w2 "wid$k,host=b v=2.5 $((1700000100 + W))000000000"
+	w2 "wid$k,host=b v=3.5 $((1700000100 + 2 * W))000000000"
+	RURL=$R2URL relay_drained >/dev/null
+	# (b's 2.5 lands before the ALTER, floored to 2, or after it, refused)
+	got=$(pg_q "$PGURL" "SELECT string_agg(host || '=' || v, ',' ORDER BY time, host) FROM nar$k")
+	[[ $got == "a=1,b=2" || $got == "a=1" ]] || bad+=" nar$k:$got"
+	got=$(pg_q "$PGURL" "SELECT string_agg(host || '=' || v, ',' ORDER BY time, host) FROM wid$k")
+	[[ $got == "a=1,b=2,b=2.5,b=3.5" ]] || bad+=" wid$k:$got"
+done
+assert_eq "two relays, ALTERs as one plans: no float rounded, none refused for good" "$bad" ""
+kill "$R2"
+wait "$R2" 2>/dev/null
+
 # --keep-ns: time_ns is in the key, points a nanosecond apart are two rows
 relay_stop
 pg_q "postgres://postgres@127.0.0.1:$PGPORT/postgres" 'CREATE DATABASE relay_ns' >/dev/null

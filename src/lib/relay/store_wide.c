@@ -160,6 +160,33 @@ static size_t wide_adopt(struct relay_pg *s, size_t ti, const struct copy_live *
 	return n;
 }
 
+/* A transaction in which table cat's columns stay as they are (an ALTER
+ * or DROP waits for its end): the plan and the signature read in it
+ * describe the same table.  Read one after the other without it, an
+ * ALTER between them left a plan of the old types under the new
+ * signature, which every write's check then passed: 1.5 stored as 2 in
+ * a column altered to bigint, answered 204 (helper-75, two relays). */
+static int sync_begin(struct relay_pg *s, const struct ferry_catalog *cat,
+		      struct ferry_error *err)
+{
+	struct ferry_buf q = FERRY_BUF_INIT;
+	char *tname = NULL, **cn = NULL;
+	int rc, berr = 0;
+
+	if ((rc = copy_live_names(cat, &tname, &cn, err)) < 0)
+		return rc;
+	berr |= ferry_buf_addstr(&q, "LOCK TABLE public.");
+	berr |= s->ops->quote_ident(tname, &q);
+	berr |= ferry_buf_addstr(&q, " IN ACCESS SHARE MODE");
+	copy_live_names_free(tname, cn);
+	if (berr < 0 || ferry_buf_error(&q))
+		rc = ferry_error_set(err, FERRY_ENOMEM, "out of memory");
+	else if ((rc = s->ops->begin(s->c, err)) == 0 && (rc = s->ops->exec(s->c, q.buf, err)) < 0)
+		s->ops->rollback(s->c, NULL);
+	ferry_buf_release(&q);
+	return rc;
+}
+
 /* Make table ti in PostgreSQL as the live layout has it now: grown by
  * copy_live_grow (the backfill of a cutover makes the history's tables
  * the same way), then planned for loading as --data-only plans it, with
@@ -173,14 +200,16 @@ static int wide_sync(struct relay_pg *s, size_t ti, int *adopted, struct ferry_e
 	struct ferry_catalog *cat = NULL;
 	struct copy_live *plan = NULL;
 	char *pk = NULL, *sig = NULL;
-	int rc, again = 0;
+	int rc, again = 0, txn = 0;
 
 	if (adopted)
 		*adopted = 0;
 	if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
 	    /* a table this relay has not planned yet may be missing */
-	    (rc = copy_live_grow(s->c, cat, w->synced, w->plan ? 0 : COPY_LIVE_MAY_MISS, &pk, err)) < 0)
+	    (rc = copy_live_grow(s->c, cat, w->synced, w->plan ? 0 : COPY_LIVE_MAY_MISS, &pk, err)) < 0 ||
+	    (rc = sync_begin(s, cat, err)) < 0)
 		goto out;
+	txn = 1;
 	do {
 		if (again) {
 			copy_live_close(plan);
@@ -198,6 +227,9 @@ static int wide_sync(struct relay_pg *s, size_t ti, int *adopted, struct ferry_e
 	} while (!again++ && wide_adopt(s, ti, plan) > 0);
 	if ((rc = table_sig(s, plan, &sig, err)) < 0)
 		goto out;
+	txn = 0;
+	if ((rc = s->ops->commit(s->c, err)) < 0)
+		goto out;
 	ferry_free(w->pk);
 	w->pk = pk;
 	pk = NULL;
@@ -212,6 +244,8 @@ static int wide_sync(struct relay_pg *s, size_t ti, int *adopted, struct ferry_e
 	cat = NULL;
 	w->synced = n;
 out:
+	if (txn)
+		s->ops->rollback(s->c, NULL);
 	if (rc < 0)
 		ferry_error_prefix(err, "cannot make table '%s' for --layout wide",
 				   tm_live_table_at(s->live, ti));

@@ -200,7 +200,7 @@ static int wide_sync(struct relay_pg *s, size_t ti, int *adopted, struct ferry_e
 	struct ferry_catalog *cat = NULL;
 	struct copy_live *plan = NULL;
 	char *pk = NULL, *sig = NULL;
-	int rc, again = 0, txn = 0;
+	int rc, txn = 0;
 
 	if (adopted)
 		*adopted = 0;
@@ -210,21 +210,22 @@ static int wide_sync(struct relay_pg *s, size_t ti, int *adopted, struct ferry_e
 	    (rc = sync_begin(s, cat, err)) < 0)
 		goto out;
 	txn = 1;
-	do {
-		if (again) {
-			copy_live_close(plan);
-			ferry_catalog_free(cat);
-			plan = NULL;
-			cat = NULL;
-			if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0)
-				goto out;
-			if (adopted)
-				*adopted = 1;
-		}
-		/* loaded as --data-only loads it, from the table's own columns */
-		if ((rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
+	/* loaded as --data-only loads it, from the table's own columns */
+	if ((rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
+		goto out;
+	if (wide_adopt(s, ti, plan) > 0) {
+		/* the plan converts from the layout's types: again with the
+		 * ones just taken */
+		copy_live_close(plan);
+		ferry_catalog_free(cat);
+		plan = NULL;
+		cat = NULL;
+		if (adopted)
+			*adopted = 1;
+		if ((rc = tm_live_catalog_at(s->live, ti, &cat, err)) < 0 ||
+		    (rc = copy_live_open(s->c, cat, NULL, 1, &plan, err)) < 0)
 			goto out;
-	} while (!again++ && wide_adopt(s, ti, plan) > 0);
+	}
 	if ((rc = table_sig(s, plan, &sig, err)) < 0)
 		goto out;
 	txn = 0;
